@@ -1,0 +1,17 @@
+"""Rejection-sampling fine-tuning (RSFT) for imbalanced classification."""
+
+from ._rejection import (
+    acceptance_probability,
+    class_target_weight,
+    rejection_mask,
+    true_class_log_proba,
+)
+from ._version import __version__
+
+__all__ = [
+    "__version__",
+    "acceptance_probability",
+    "class_target_weight",
+    "rejection_mask",
+    "true_class_log_proba",
+]

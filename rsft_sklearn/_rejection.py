@@ -1,0 +1,171 @@
+"""The rejection rule as pure tensor functions.
+
+Everything here runs on the device of its inputs and never reads a tensor
+value back to the host, so it can sit inside a training step without adding
+a synchronisation.
+"""
+
+import numpy as np
+import torch
+
+__all__ = [
+    "acceptance_probability",
+    "class_target_weight",
+    "rejection_mask",
+    "true_class_log_proba",
+]
+
+
+def true_class_log_proba(logits, y):
+    """Log-probability the model gives to the true class, without gradient.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n_samples, n_classes)
+        Raw scores of the network (any floating dtype).
+    y : torch.Tensor of shape (n_samples,)
+        Integer class indices.
+
+    Returns
+    -------
+    log_p : torch.Tensor of shape (n_samples,), float32
+        ``log softmax(logits)[i, y_i]``, computed in float32 and clamped to
+        the float32 range so that extreme logits give finite values.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import true_class_log_proba
+    >>> logits = torch.tensor([[0.0, 0.0], [1e4, -1e4]])
+    >>> true_class_log_proba(logits, torch.tensor([0, 1]))
+    tensor([-0.6931, -20000.0000])
+    """
+    with torch.no_grad():
+        log_p = torch.log_softmax(logits.detach().float(), dim=1)
+        log_p = log_p.gather(1, y.long().reshape(-1, 1)).reshape(-1)
+        finfo = torch.finfo(torch.float32)
+        return log_p.clamp(min=finfo.min, max=0.0)
+
+
+def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
+    """Acceptance probability ``min(1, w_i / (M * p_i ** hardness))``.
+
+    The computation runs in log space, ``log a = min(0, log w - log M -
+    hardness * log p)``, so it neither overflows for confident predictions
+    nor divides by zero for hopeless ones.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n_samples, n_classes)
+        Raw scores of the network.
+    y : torch.Tensor of shape (n_samples,)
+        Integer class indices.
+    target_weight : torch.Tensor of shape (n_samples,) or float
+        Target weight ``w_i > 0`` of every sample.
+    M : float or torch.Tensor, default=1.0
+        Envelope constant, ``M > 0``; a 0-d tensor is accepted so that an
+        adaptive ``M`` can stay on the device.
+    hardness : float, default=1.0
+        Exponent of the model probability, ``hardness >= 0``. ``0`` ignores
+        the model (class-balanced random under-sampling).
+
+    Returns
+    -------
+    acceptance : torch.Tensor of shape (n_samples,), float32
+        Values in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import acceptance_probability
+    >>> logits = torch.tensor([[2.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    >>> y = torch.tensor([0, 1, 1])
+    >>> acceptance_probability(logits, y, torch.tensor([0.1, 1.0, 1.0]), M=1.0)
+    tensor([0.1135, 1.0000, 1.0000])
+    """
+    log_p = true_class_log_proba(logits, y)
+    w = torch.as_tensor(target_weight, dtype=torch.float32, device=log_p.device)
+    M = torch.as_tensor(M, dtype=torch.float32, device=log_p.device)
+    log_a = torch.log(w) - torch.log(M) - float(hardness) * log_p
+    return torch.exp(log_a.clamp(max=0.0))
+
+
+def rejection_mask(acceptance, generator=None):
+    """Draw ``m_i ~ Bernoulli(acceptance_i)`` on the device of ``acceptance``.
+
+    Parameters
+    ----------
+    acceptance : torch.Tensor of shape (n_samples,)
+        Acceptance probabilities in ``[0, 1]``.
+    generator : torch.Generator or None, default=None
+        Generator on the same device as ``acceptance``.
+
+    Returns
+    -------
+    mask : torch.Tensor of shape (n_samples,), float32
+        1.0 for accepted samples, 0.0 for rejected ones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import rejection_mask
+    >>> g = torch.Generator().manual_seed(0)
+    >>> rejection_mask(torch.tensor([0.0, 1.0, 1.0, 0.0]), generator=g)
+    tensor([0., 1., 1., 0.])
+    """
+    u = torch.rand(
+        acceptance.shape,
+        generator=generator,
+        device=acceptance.device,
+        dtype=torch.float32,
+    )
+    return (u < acceptance).to(torch.float32)
+
+
+def class_target_weight(y, n_classes, target="balanced"):
+    """Per-class target weights normalised so that the largest is 1.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Integer class indices in ``[0, n_classes)``.
+    n_classes : int
+        Number of classes.
+    target : {"balanced", "uniform"} or array-like of shape (n_classes,)
+        ``"balanced"`` weights class ``k`` by ``1 / n_k``; ``"uniform"``
+        weights every class by 1; an array gives the weights directly.
+
+    Returns
+    -------
+    weight : ndarray of shape (n_classes,), float64
+        Positive weights whose maximum is 1. A class absent from ``y`` gets
+        weight 1 under ``"balanced"``.
+
+    Examples
+    --------
+    >>> from rsft_sklearn import class_target_weight
+    >>> class_target_weight([0, 0, 0, 1], 2)
+    array([0.3333..., 1.        ])
+    """
+    if isinstance(target, str):
+        if target == "uniform":
+            weight = np.ones(n_classes)
+        elif target == "balanced":
+            counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
+            weight = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+            weight[counts == 0] = weight.max() if weight.max() > 0 else 1.0
+        else:
+            raise ValueError(
+                f"target must be 'balanced', 'uniform' or per-class weights, "
+                f"got {target!r}."
+            )
+    else:
+        weight = np.asarray(target, dtype=np.float64).reshape(-1)
+        if weight.shape != (n_classes,):
+            raise ValueError(
+                f"target weights must have one entry per class ({n_classes}), "
+                f"got shape {weight.shape}."
+            )
+        if not np.all(np.isfinite(weight)) or np.any(weight <= 0):
+            raise ValueError(f"target weights must be finite and > 0, got {weight}.")
+    return weight / weight.max()

@@ -6,9 +6,11 @@ from ._rejection import (
     rejection_mask,
     true_class_log_proba,
 )
+from ._sampler import RejectionSampler
 from ._version import __version__
 
 __all__ = [
+    "RejectionSampler",
     "__version__",
     "acceptance_probability",
     "class_target_weight",

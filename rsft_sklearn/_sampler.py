@@ -1,0 +1,270 @@
+"""RSFT's acceptance rule as an imbalanced-learn sampler."""
+
+import numbers
+
+import numpy as np
+import torch
+from imblearn.under_sampling.base import BaseCleaningSampler
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import check_cv, cross_val_predict
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+from ._rejection import acceptance_probability, class_target_weight, rejection_mask
+
+__all__ = ["RejectionSampler"]
+
+
+class RejectionSampler(BaseCleaningSampler):
+    """Keep each row with RSFT's acceptance probability.
+
+    An out-of-fold probabilistic classifier estimates ``p_i``, the probability
+    of the true label of every row. Row ``i`` is then accepted with probability
+
+    ``a_i = min(1, w_i / (M * p_i ** hardness))``
+
+    where ``w_i`` is the target weight of its class, normalised so that the
+    largest class weight is 1. This is the rule :class:`RSFTClassifier` applies
+    in every training step, computed once before training so that any
+    downstream estimator can use it: rare classes and rows the model finds
+    hard are kept, easy rows of frequent classes are thinned out.
+
+    Read more in the :ref:`User Guide <rejection_sampler>`.
+
+    Parameters
+    ----------
+    estimator : estimator object, default=None
+        Classifier with ``fit`` and ``predict_proba`` that estimates ``p_i``.
+        It is cloned and fitted once per cross-validation fold. ``None`` uses
+        ``LogisticRegression(class_weight="balanced", max_iter=1000)``; pass a
+        pipeline to scale features first.
+
+    M : float, default=1.0
+        Envelope constant, ``M > 0``. Larger values reject more; with
+        ``M <= min(w)`` every row is accepted.
+
+    hardness : float, default=1.0
+        Exponent of ``p_i``, ``hardness >= 0``. ``0`` ignores the estimator
+        and gives class-balanced random under-sampling (no estimator is
+        fitted then); ``1`` is the plain RSFT ratio ``w / (M * p)``.
+
+    target : {"balanced", "uniform"} or dict, default="balanced"
+        Class weights ``w``. ``"balanced"`` weights class ``k`` by
+        ``1 / n_k``; ``"uniform"`` weights every class by 1; a dict maps every
+        class label to a positive weight. The weights are divided by their
+        maximum.
+
+    sampling_strategy : str or list, default="all"
+        Classes the rule applies to. Rows of the other classes are always
+        accepted (``a_i = 1``).
+
+        - ``"all"``: every class, exactly as :class:`RSFTClassifier` does;
+        - ``"auto"`` or ``"not minority"``: every class but the smallest,
+          which then survives any ``M`` whole;
+        - ``"majority"``: only the largest class;
+        - ``"not majority"``: every class but the largest;
+        - a list of class labels.
+
+    cv : int, cross-validation generator or iterable, default=5
+        Splits used for the out-of-fold ``predict_proba``. An integer gives
+        that many :class:`~sklearn.model_selection.StratifiedKFold` folds.
+
+    n_rounds : int, default=1
+        Number of independent acceptance draws. A row accepted in ``k``
+        rounds appears ``k`` times in the output, so its expected number of
+        copies is ``n_rounds * a_i``. ``1`` under-samples; larger values
+        over-sample by repetition, and with ``n_rounds = M`` the expected
+        number of copies is ``min(M, w_i / p_i ** hardness)``: hard rows of
+        rare classes are repeated up to ``M`` times.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the acceptance draws (not the estimator or the folds; set
+        those on ``estimator`` and ``cv``).
+
+    n_jobs : int, default=None
+        Number of jobs of the cross-validation loop, passed to
+        :func:`~sklearn.model_selection.cross_val_predict`.
+
+    Attributes
+    ----------
+    sampling_strategy_ : dict
+        Classes the rule applies to, as keys.
+
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in ``fit_resample``.
+
+    target_weight_ : ndarray of shape (n_classes,)
+        Normalised class weights ``w``, in the order of ``classes_``.
+
+    true_class_proba_ : ndarray of shape (n_samples,)
+        Out-of-fold probability of the true label of every input row; all
+        ones when ``hardness=0``.
+
+    acceptance_ : ndarray of shape (n_samples,)
+        Acceptance probability ``a_i`` of every input row.
+
+    sample_indices_ : ndarray of shape (n_new_samples,)
+        Indices of the output rows in the input, in increasing order; a row
+        accepted in several rounds appears that many times.
+
+    n_features_in_ : int
+        Number of features in the input data set.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen in ``fit_resample``. Defined only when ``X``
+        has feature names that are all strings.
+
+    See Also
+    --------
+    RSFTClassifier : Applies the same rule afresh in every training step.
+    imblearn.under_sampling.InstanceHardnessThreshold : Removes the rows a
+        classifier finds hardest, down to a requested count.
+    imblearn.under_sampling.RandomUnderSampler : Random under-sampling.
+
+    Notes
+    -----
+    The probabilities come from ``cross_val_predict(estimator, X, y, cv=cv,
+    method="predict_proba")``, so a row is never judged by a model that saw
+    it. ``a_i`` is computed from their logarithms, in log space, by
+    :func:`acceptance_probability`, and the draws by :func:`rejection_mask`,
+    the functions :class:`RSFTClassifier` uses.
+
+    The number of rows per class is not requested but follows from the rule:
+    class ``k`` keeps ``n_rounds * sum(a_i)`` rows in expectation over its
+    rows ``i``. With ``hardness=0``, ``"balanced"`` and ``M=1`` that is
+    ``n_rounds * n_min`` for every class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from rsft_sklearn import RejectionSampler
+    >>> X, y = make_classification(n_samples=1000, weights=[0.9, 0.1],
+    ...                            random_state=0)
+    >>> sampler = RejectionSampler(random_state=0)
+    >>> X_res, y_res = sampler.fit_resample(X, y)
+    >>> np.bincount(y), np.bincount(y_res)
+    (array([897, 103]), array([126, 103]))
+    >>> bool(sampler.acceptance_[y == 1].min() == 1.0)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"]), None],
+        "M": [Interval(numbers.Real, 0, None, closed="neither")],
+        "hardness": [Interval(numbers.Real, 0, None, closed="left")],
+        "target": [StrOptions({"balanced", "uniform"}), dict],
+        "sampling_strategy": [
+            StrOptions({"auto", "majority", "not minority", "not majority", "all"}),
+            list,
+        ],
+        "cv": ["cv_object"],
+        "n_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [numbers.Integral, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        estimator=None,
+        M=1.0,
+        hardness=1.0,
+        target="balanced",
+        sampling_strategy="all",
+        cv=5,
+        n_rounds=1,
+        random_state=None,
+        n_jobs=None,
+    ):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.estimator = estimator
+        self.M = M
+        self.hardness = hardness
+        self.target = target
+        self.cv = cv
+        self.n_rounds = n_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _class_weights(self, y_index):
+        if isinstance(self.target, dict):
+            labels = set(self.classes_.tolist())
+            missing = labels - set(self.target)
+            unknown = set(self.target) - labels
+            if missing or unknown:
+                raise ValueError(
+                    "target must give a weight to every class of y and to no "
+                    f"other label; missing {sorted(missing, key=str)}, unknown "
+                    f"{sorted(unknown, key=str)}."
+                )
+            target = [self.target[label] for label in self.classes_.tolist()]
+        else:
+            target = self.target
+        return class_target_weight(y_index, len(self.classes_), target)
+
+    def _true_class_log_proba_logits(self, X, y):
+        estimator = (
+            LogisticRegression(class_weight="balanced", max_iter=1000)
+            if self.estimator is None
+            else clone(self.estimator)
+        )
+        cv = check_cv(self.cv, y, classifier=True)
+        proba = cross_val_predict(
+            estimator, X, y, cv=cv, method="predict_proba", n_jobs=self.n_jobs
+        )
+        # log-probabilities are logits whose log-softmax is themselves, so
+        # the acceptance can be computed by the very function the network uses
+        with np.errstate(divide="ignore"):
+            return np.log(proba)
+
+    def _fit_resample(self, X, y):
+        for name in ("M", "hardness"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}.")
+
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        self.target_weight_ = self._class_weights(y_index)
+
+        if self.hardness == 0:
+            logits = np.zeros((len(y), len(self.classes_)))
+        else:
+            logits = self._true_class_log_proba_logits(X, y)
+        logits = torch.from_numpy(logits)
+        y_tensor = torch.from_numpy(y_index)
+        weight = torch.from_numpy(self.target_weight_[y_index])
+        acceptance = acceptance_probability(
+            logits, y_tensor, weight, M=self.M, hardness=self.hardness
+        )
+        targeted = np.isin(y, list(self.sampling_strategy_))
+        acceptance[torch.from_numpy(~targeted)] = 1.0
+
+        if self.hardness == 0:
+            self.true_class_proba_ = np.ones(len(y))
+        else:
+            self.true_class_proba_ = np.exp(
+                np.take_along_axis(logits.numpy(), y_index[:, None], axis=1)[:, 0]
+            )
+        self.acceptance_ = acceptance.double().numpy()
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        generator = torch.Generator().manual_seed(int(seed))
+        rounds = acceptance.expand(self.n_rounds, -1)
+        copies = rejection_mask(rounds, generator=generator).sum(dim=0)
+        self.sample_indices_ = np.repeat(
+            np.arange(len(y)), copies.to(torch.int64).numpy()
+        )
+        if self.sample_indices_.size == 0:
+            raise ValueError(
+                f"No row was accepted with M={self.M}; lower M or raise n_rounds."
+            )
+        return (
+            _safe_indexing(X, self.sample_indices_),
+            _safe_indexing(y, self.sample_indices_),
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.sampler_tags.sample_indices = True
+        return tags

@@ -56,8 +56,9 @@ class RejectionSampler(BaseCleaningSampler):
         maximum.
 
     sampling_strategy : str or list, default="all"
-        Classes the rule applies to. Rows of the other classes are always
-        accepted (``a_i = 1``).
+        Classes the rule applies to. Rows of the other classes are returned
+        unchanged, once each, whatever ``n_rounds`` (their ``acceptance_`` is
+        1).
 
         - ``"all"``: every class, exactly as :class:`RSFTClassifier` does;
         - ``"auto"`` or ``"not minority"``: every class but the smallest,
@@ -220,10 +221,6 @@ class RejectionSampler(BaseCleaningSampler):
             return np.log(proba)
 
     def _fit_resample(self, X, y):
-        for name in ("M", "hardness"):
-            if not np.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be finite, got {getattr(self, name)}.")
-
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.target_weight_ = self._class_weights(y_index)
 
@@ -237,8 +234,8 @@ class RejectionSampler(BaseCleaningSampler):
         acceptance = acceptance_probability(
             logits, y_tensor, weight, M=self.M, hardness=self.hardness
         )
-        targeted = np.isin(y, list(self.sampling_strategy_))
-        acceptance[torch.from_numpy(~targeted)] = 1.0
+        targeted = torch.from_numpy(np.isin(y, list(self.sampling_strategy_)))
+        acceptance[~targeted] = 1.0
 
         if self.hardness == 0:
             self.true_class_proba_ = np.ones(len(y))
@@ -252,6 +249,9 @@ class RejectionSampler(BaseCleaningSampler):
         generator = torch.Generator().manual_seed(int(seed))
         rounds = acceptance.expand(self.n_rounds, -1)
         copies = rejection_mask(rounds, generator=generator).sum(dim=0)
+        # imbalanced-learn leaves classes outside sampling_strategy untouched,
+        # so they are not repeated by extra rounds either
+        copies[~targeted] = 1.0
         self.sample_indices_ = np.repeat(
             np.arange(len(y)), copies.to(torch.int64).numpy()
         )

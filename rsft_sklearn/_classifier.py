@@ -362,7 +362,8 @@ class RSFTClassifier(NeuralNetClassifier):
         unseen = classes[idx] != y
         if np.any(unseen):
             raise ValueError(
-                f"y contains labels not seen during fit: {np.unique(y[unseen])[:10].tolist()}."
+                "y contains labels not seen during fit: "
+                f"{np.unique(y[unseen])[:10].tolist()}."
             )
         return idx.astype(np.int64)
 
@@ -450,7 +451,8 @@ class RSFTClassifier(NeuralNetClassifier):
             )
         if y is None:
             raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
+                f"{type(self).__name__} requires y to be passed, "
+                "but the target y is None."
             )
         if reset:
             self._validate_hyperparameters()

@@ -60,10 +60,10 @@ class MLPModule(nn.Module):
 
 def _check_module_output(logits, n_classes):
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        shape = getattr(logits, "shape", None)
         raise TypeError(
             "The module must return a 2-d tensor of logits of shape "
-            f"(batch, n_classes); got {type(logits).__name__}"
-            f"{' of shape ' + str(tuple(logits.shape)) if hasattr(logits, 'shape') else ''}."
+            f"(batch, n_classes); got {type(logits).__name__} of shape {shape}."
         )
     if logits.shape[1] != n_classes:
         raise ValueError(

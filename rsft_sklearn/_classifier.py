@@ -1,5 +1,6 @@
 """RSFTClassifier: a skorch classifier whose training step rejects samples."""
 
+import copy
 import numbers
 from collections.abc import Mapping
 
@@ -28,8 +29,11 @@ from skorch.dataset import unpack_data
 from skorch.utils import is_dataset, to_tensor
 
 from ._data import BatchIterator, InMemoryDataset
+from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
 from ._modules import MLPModule, _check_module_output
+from ._multimodal import check_dataset, group_weight, wrap_dataset
 from ._rejection import acceptance_probability, class_target_weight, rejection_mask
+from ._schedules import AdaptiveM, check_adaptive_M, epoch_value
 
 __all__ = ["RSFTClassifier"]
 
@@ -60,15 +64,20 @@ class RSFTClassifier(NeuralNetClassifier):
         ``None`` builds a :class:`~rsft_sklearn.MLPModule` whose input and
         output sizes come from the data at fit time (set its layers with
         ``module__hidden_layer_sizes``).
-    M : float, default=1.0
+    M : float, "auto" or callable, default=1.0
         Envelope constant, ``M > 0``. Larger values reject more; with the
         normalisation of the target weights (largest class weight 1), ``M = 1``
         keeps every sample of the rarest class that the model does not
-        already predict with certainty.
-    hardness : float, default=1.0
+        already predict with certainty. A callable is a schedule: it gets the
+        index of every epoch (0 for the first) and returns that epoch's ``M``,
+        see :class:`~rsft_sklearn.LinearRamp`. ``"auto"`` adapts ``M`` at
+        every step, on the device, so that the acceptance rate holds
+        ``target_acceptance``.
+    hardness : float or callable, default=1.0
         Exponent of the model probability in the rule, ``>= 0``. ``1`` is the
         ratio ``target / model probability``; ``0`` ignores the model, which
-        makes the step an online class-balanced random under-sampler.
+        makes the step an online class-balanced random under-sampler. A
+        callable is a schedule over epochs, as for ``M``.
     target : {"balanced", "uniform"} or dict, default="balanced"
         Class target weights: ``"balanced"`` uses ``1 / n_k``, ``"uniform"``
         uses 1, a dict maps every class label to a positive weight. Weights
@@ -85,6 +94,18 @@ class RSFTClassifier(NeuralNetClassifier):
         is an unbiased estimate of the expected masked loss and is what keeps
         data-parallel training exact; ``"accepted"`` keeps the gradient scale
         independent of the acceptance rate.
+    target_acceptance : float or None, default=None
+        Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
+        it and ignored otherwise.
+    probability : {"balanced", "training", "raw"}, default="balanced"
+        What :meth:`predict_proba` returns, and so what :meth:`predict`
+        decides on. Training with rejection changes what the network's output
+        estimates; the fixed point of training inverts it (see
+        :func:`~rsft_sklearn.correct_proba`). ``"balanced"``: the posterior
+        under equal class priors, whose arg-max maximises the expected
+        balanced accuracy; ``"training"``: the posterior of the training
+        data's class mix; ``"raw"``: the softmax of the logits as it is.
+        Only prediction reads it, so it can be changed after fit.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and the rejection masks.
         With an int, two fits on CPU give identical models.
@@ -110,6 +131,13 @@ class RSFTClassifier(NeuralNetClassifier):
         Number of features seen during fit (array input).
     class_target_weight_ : ndarray of shape (n_classes,)
         Normalised class target weights used by the rule.
+    class_prior_ : ndarray of shape (n_classes,)
+        Class frequencies of the training data.
+    final_M_ : float or None
+        ``M`` of the last epoch (for ``"auto"``, the geometric mean over its
+        steps); None when that epoch trained without rejection.
+    final_hardness_ : float
+        ``hardness`` of the last epoch.
     module_ : torch.nn.Module
         The trained network.
     history_ : skorch.History
@@ -143,9 +171,15 @@ class RSFTClassifier(NeuralNetClassifier):
     """
 
     _parameter_constraints = {
-        "M": [Interval(numbers.Real, 0, None, closed="neither")],
-        "hardness": [Interval(numbers.Real, 0, None, closed="left")],
-        "target": [StrOptions({"balanced", "uniform"}), dict],
+        "M": [
+            Interval(numbers.Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+            callable,
+        ],
+        "hardness": [Interval(numbers.Real, 0, None, closed="left"), callable],
+        "target_acceptance": [Interval(numbers.Real, 0, 1, closed="right"), None],
+        "probability": [StrOptions(set(PROBABILITY_OPTIONS))],
+        "target": [StrOptions({"balanced", "uniform", "balanced_groups"}), dict],
         "rejection": [StrOptions({"sample", "expected"})],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
@@ -189,6 +223,8 @@ class RSFTClassifier(NeuralNetClassifier):
         rejection="sample",
         warmup_epochs=0,
         loss_normalization="accepted",
+        target_acceptance=None,
+        probability="balanced",
         random_state=None,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
@@ -210,32 +246,10 @@ class RSFTClassifier(NeuralNetClassifier):
         classes=None,
         **kwargs,
     ):
-        self.module = module
-        self.M = M
-        self.hardness = hardness
-        self.target = target
-        self.rejection = rejection
-        self.warmup_epochs = warmup_epochs
-        self.loss_normalization = loss_normalization
-        self.random_state = random_state
-        self.criterion = criterion
-        self.optimizer = optimizer
-        self.lr = lr
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.iterator_train = iterator_train
-        self.iterator_valid = iterator_valid
-        self.dataset = dataset
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.predict_nonlinearity = predict_nonlinearity
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.device = device
-        self.compile = compile
-        self.use_caching = use_caching
-        self.torch_load_kwargs = torch_load_kwargs
-        self.classes = classes
+        # Stored with vars() so that skorch's __setattr__, which registers
+        # torch components, does not see a module instance as a late addition.
+        params = {k: v for k, v in locals().items() if k not in ("self", "kwargs")}
+        vars(self).update(params)
         self._params_to_validate = set(kwargs)
         vars(self).update(kwargs)
 
@@ -374,23 +388,34 @@ class RSFTClassifier(NeuralNetClassifier):
             if missing:
                 raise ValueError(f"target dict has no weight for class(es) {missing}.")
             return np.asarray([self.target[c] for c in classes], dtype=np.float64)
+        if self.target == "balanced_groups":
+            # The (group, class) weights are per sample; see _multimodal.
+            return "uniform"
         return self.target
 
     # ------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None, **fit_params):
+    def fit(self, X, y, sample_weight=None, groups=None, **fit_params):
         """Initialise the network and train it with rejection sampling.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...) or dict of str to array-like
-            Numeric inputs; a dict holds one array per named module input.
+        X : array-like of shape (n_samples, ...), dict of str to array-like \
+                or torch.utils.data.Dataset
+            Numeric inputs; a dict holds one array per named module input (a
+            DataFrame is one input, its columns the features). A ``Dataset``
+            yields per row the inputs (a tensor, or a dict of tensors) or a
+            pair ``(inputs, label)``.
         y : array-like of shape (n_samples,)
-            Class labels of any type.
+            Class labels of any type; for a ``Dataset``, the labels of its
+            rows in order (a label the dataset yields must agree).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative per-sample weights that multiply the class target
             weights (divided by their mean so that ``M`` keeps its meaning).
+        groups : array-like of shape (n_samples,), default=None
+            Group of every sample (data source, modality, site), required by
+            and only allowed with ``target="balanced_groups"``.
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -400,13 +425,17 @@ class RSFTClassifier(NeuralNetClassifier):
             The fitted estimator.
         """
         if not self.warm_start or not self.initialized_:
-            self._prepare_data(X, y, sample_weight, reset=True)
+            self._prepare_data(X, y, sample_weight, reset=True, groups=groups)
             self.initialize()
         else:
-            self._prepare_data(X, y, sample_weight, reset=False)
+            # After initialize() and load_params() no data has been seen yet.
+            reset = not hasattr(self, "classes_inferred_")
+            self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
         return self._train(**fit_params)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
+    def partial_fit(
+        self, X, y, classes=None, sample_weight=None, groups=None, **fit_params
+    ):
         """Continue training on ``(X, y)`` for ``max_epochs`` epochs.
 
         The first call initialises the network; later calls keep it. Pass
@@ -422,6 +451,9 @@ class RSFTClassifier(NeuralNetClassifier):
             All class labels; only read on the first call.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample target weights.
+        groups : array-like of shape (n_samples,), default=None
+            Group of every sample, for ``target="balanced_groups"``; the
+            stratum weights of the first call are kept.
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -431,24 +463,21 @@ class RSFTClassifier(NeuralNetClassifier):
             The estimator.
         """
         first = not self.initialized_
-        if first and classes is not None and self.classes is None:
+        # initialize() and load_params() give a network but no data.
+        reset = first or not hasattr(self, "classes_inferred_")
+        if reset and classes is not None and self.classes is None:
             self.classes = np.asarray(classes)
             try:
-                self._prepare_data(X, y, sample_weight, reset=True)
+                self._prepare_data(X, y, sample_weight, reset=True, groups=groups)
             finally:
                 self.classes = None
         else:
-            self._prepare_data(X, y, sample_weight, reset=first)
+            self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
         if first:
             self.initialize()
         return self._train(**fit_params)
 
-    def _prepare_data(self, X, y, sample_weight, reset):
-        if is_dataset(X):
-            raise TypeError(
-                "RSFTClassifier.fit takes array-like X (or a dict of arrays); "
-                "torch Datasets are not supported by fit."
-            )
+    def _prepare_data(self, X, y, sample_weight, reset, groups=None):
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, "
@@ -456,8 +485,12 @@ class RSFTClassifier(NeuralNetClassifier):
             )
         if reset:
             self._validate_hyperparameters()
-        X = self._validate_X(X, reset=reset)
-        n = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+            check_adaptive_M(self.M, self.target_acceptance)
+        if is_dataset(X):
+            n = check_dataset(self, X, reset=reset)
+        else:
+            X = self._validate_X(X, reset=reset)
+            n = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
         y_enc = self._encode_y(y, reset=reset)
         if len(y_enc) != n:
             raise ValueError(
@@ -467,6 +500,7 @@ class RSFTClassifier(NeuralNetClassifier):
             self.class_target_weight_ = class_target_weight(
                 y_enc, len(self.classes_), self._check_target()
             )
+            self.class_prior_ = class_prior(y_enc, len(self.classes_))
         weight = None
         if sample_weight is not None:
             weight = _check_sample_weight(
@@ -475,6 +509,7 @@ class RSFTClassifier(NeuralNetClassifier):
             if not np.all(np.isfinite(weight)) or weight.sum() <= 0:
                 raise ValueError("sample_weight must be finite with a positive sum.")
             weight = torch.as_tensor(weight / weight.mean(), dtype=torch.float32)
+        weight = group_weight(self, y_enc, groups, weight, reset=reset)
         self._train_data_ = (X, torch.as_tensor(y_enc), weight)
 
     def _train(self, **fit_params):
@@ -496,12 +531,14 @@ class RSFTClassifier(NeuralNetClassifier):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Softmax of the logits.
+            The posterior chosen by ``probability``: the softmax of the logits
+            (``"raw"``) or its correction for the rejection of the last
+            training epoch.
         """
         check_is_fitted(self)
         if not is_dataset(X):
             X = self._validate_X(X, reset=False)
-        return super().predict_proba(X)
+        return decision_proba(self, super().predict_proba(X))
 
     def predict(self, X):
         """Predict class labels.
@@ -545,7 +582,7 @@ class RSFTClassifier(NeuralNetClassifier):
     # ------------------------------------------------------------------
     def get_dataset(self, X, y=None, sample_weight=None):
         if is_dataset(X):
-            return X
+            return wrap_dataset(self, X, y, sample_weight)
         if isinstance(X, Mapping):
             X = {k: torch.as_tensor(v) for k, v in X.items()}
         else:
@@ -598,12 +635,21 @@ class RSFTClassifier(NeuralNetClassifier):
             module = MLPModule(**kwargs)
             self.module_ = module.to(self.device)
             return self
+        if isinstance(self.module, torch.nn.Module) and not self.get_params_for(
+            "module"
+        ):
+            # Training a copy keeps the given instance pristine, so that a
+            # refit, a clone and every fold of a grid search start from the
+            # weights it had when it was passed in.
+            self.module_ = copy.deepcopy(self.module).to(self.device)
+            return self
         return super().initialize_module()
 
     def _n_input_features(self):
         if not hasattr(self, "n_features_in_"):
             raise ValueError(
-                "The default MLP needs array input; pass a module for dict inputs."
+                "The default MLP needs array input; pass a module for dict or "
+                "Dataset inputs."
             )
         return self.n_features_in_
 
@@ -626,7 +672,9 @@ class RSFTClassifier(NeuralNetClassifier):
         return weight if w is None else weight * w
 
     def _current_M(self):
-        return float(self.M)
+        if getattr(self, "M_controller_", None) is not None:
+            return float("nan")
+        return epoch_value(self.M, len(self.history) - 1, "M", positive=True)
 
     def _rejecting(self):
         return len(self.history) > self.warmup_epochs
@@ -636,10 +684,19 @@ class RSFTClassifier(NeuralNetClassifier):
         self.class_target_weight_t_ = torch.as_tensor(
             self.class_target_weight_, dtype=torch.float32, device=self.device
         )
+        adaptive = isinstance(self.M, str) and self.M == "auto"
+        self.M_controller_ = (
+            AdaptiveM(self.target_acceptance, self.device) if adaptive else None
+        )
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         self.epoch_M_ = torch.tensor(self._current_M(), device=self.device)
+        self.epoch_hardness_ = epoch_value(
+            self.hardness, len(self.history) - 1, "hardness", positive=False
+        )
+        if self.M_controller_ is not None:
+            self.M_controller_.begin_epoch(self.epoch_M_)
         self.epoch_rejecting_ = self._rejecting()
         self.epoch_stats_ = torch.zeros(3, len(self.classes_), device=self.device)
 
@@ -653,6 +710,12 @@ class RSFTClassifier(NeuralNetClassifier):
         for label, rate in zip(self.classes_, per_class):
             self.history.record(f"acceptance_rate[{label}]", float(rate))
         self.history.record("M_effective", float(self.epoch_M_.cpu()))
+        # What the network's output now estimates depends on the rule of the
+        # latest epoch; predict_proba inverts it.
+        self.final_M_ = self.history[-1, "M_effective"]
+        if not self.epoch_rejecting_:
+            self.final_M_ = None
+        self.final_hardness_ = self.epoch_hardness_
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
@@ -666,29 +729,46 @@ class RSFTClassifier(NeuralNetClassifier):
         self._set_training(True)
         Xi, yi, wi = _unpack(batch)
         yi = to_tensor(yi, device=self.device)
+        # Rows of a torch Dataset arrive on the CPU, weights included.
+        wi = None if wi is None else to_tensor(wi, device=self.device)
         logits = self.infer(Xi, **fit_params)
         _check_module_output(logits, len(self.classes_))
         losses = self.criterion_(logits, yi)
         loss_weight, accepted, acceptance = self._loss_weight(logits, yi, wi)
-        if self.loss_normalization == "batch":
-            normaliser = float(len(yi))
-        else:
-            normaliser = loss_weight.sum().clamp(min=torch.finfo(torch.float32).tiny)
+        normaliser, self.batch_any_accepted_ = self._loss_normaliser(
+            loss_weight, accepted
+        )
         loss = (losses * loss_weight).sum() / normaliser
-        loss.backward()
-        self.batch_any_accepted_ = accepted.sum() > 0
+        self._backward(loss)
         stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
         self.epoch_stats_.index_add_(1, yi, stats)
         return {"loss": loss, "y_pred": logits}
+
+    def _loss_normaliser(self, loss_weight, accepted):
+        """Return ``(divisor of the masked loss sum, any sample accepted)``.
+
+        Data-parallel subclasses override this to reduce both over processes.
+        """
+        if self.loss_normalization == "batch":
+            normaliser = float(len(loss_weight))
+        else:
+            normaliser = loss_weight.sum().clamp(min=torch.finfo(torch.float32).tiny)
+        return normaliser, accepted.sum() > 0
+
+    def _backward(self, loss):
+        """Back-propagate; mixed-precision subclasses scale the loss here."""
+        loss.backward()
 
     def _loss_weight(self, logits, y, w):
         """Return ``(loss weight, 0/1 accepted, acceptance probability)``."""
         if not self.epoch_rejecting_:
             ones = torch.ones(len(y), device=logits.device)
             return ones, ones, ones
-        acceptance = acceptance_probability(
-            logits, y, self._target_weight(y, w), self.epoch_M_, self.hardness
-        )
+        weight = self._target_weight(y, w)
+        M = self.epoch_M_
+        if self.M_controller_ is not None:
+            M = self.M_controller_.step(logits, y, weight, self.epoch_hardness_)
+        acceptance = acceptance_probability(logits, y, weight, M, self.epoch_hardness_)
         if self.rejection == "expected":
             return acceptance, acceptance, acceptance
         mask = rejection_mask(acceptance, self.mask_generator_)
@@ -737,6 +817,8 @@ class RSFTClassifier(NeuralNetClassifier):
 _STEP_STATE = (
     "class_target_weight_t_",
     "epoch_M_",
+    "epoch_hardness_",
+    "M_controller_",
     "epoch_rejecting_",
     "epoch_stats_",
     "batch_any_accepted_",

@@ -1,0 +1,367 @@
+"""Behaviour of RSFTClassifier: labels, the training step, errors, persistence."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from imblearn.pipeline import make_pipeline as make_imb_pipeline
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from rsft_sklearn import RSFTClassifier, acceptance_probability
+
+FAST = dict(max_epochs=3, batch_size=64, random_state=0)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="module")
+def imbalanced():
+    X, y = make_classification(
+        n_samples=600, n_features=6, weights=[0.85], flip_y=0.02, random_state=1
+    )
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(imbalanced):
+    X, y = imbalanced
+    return RSFTClassifier(**FAST).fit(X, y)
+
+
+# ----------------------------------------------------------------------------
+# Labels, outputs, scikit-learn integration
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["cat", "dog"]),
+        np.array([3, 7]),
+        np.array([False, True]),
+        np.array(["a", "b", "c"]),
+    ],
+    ids=["str", "3-7", "bool", "multiclass"],
+)
+def test_any_label_type(labels):
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    idx = rng.randint(len(labels), size=200)
+    X[:, 0] += 3 * idx  # make the classes separable
+    y = labels[idx]
+    clf = RSFTClassifier(max_epochs=20, lr=1e-2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, np.unique(labels))
+    pred = clf.predict(X)
+    assert pred.dtype == y.dtype
+    assert set(pred) <= set(labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, len(labels))
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    # columns follow classes_: the arg-max column decodes to predict
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], pred)
+    assert clf.score(X, y) > 0.9
+
+
+def test_float64_input_and_reproducibility(imbalanced):
+    X, y = imbalanced
+    assert X.dtype == np.float64
+    p1 = RSFTClassifier(**FAST).fit(X, y).predict_proba(X)
+    p2 = RSFTClassifier(**FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(p1, p2)
+    p3 = RSFTClassifier(**{**FAST, "random_state": 1}).fit(X, y).predict_proba(X)
+    assert not np.array_equal(p1, p3)
+
+
+def test_skorch_params_are_settable(imbalanced):
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST)
+    clf.set_params(
+        module__hidden_layer_sizes=(7,),
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+        lr=0.05,
+        max_epochs=2,
+        batch_size=100,
+    )
+    clf.fit(X, y)
+    assert clf.module_.layers[0].out_features == 7
+    assert isinstance(clf.optimizer_, torch.optim.SGD)
+    assert clf.optimizer_.param_groups[0]["momentum"] == 0.9
+    assert len(clf.history) == 2
+    assert clf.history[-1, "train_batch_count"] == 6
+
+
+def test_grid_search_over_M_in_pipelines(imbalanced):
+    X, y = imbalanced
+    for make in (make_pipeline, make_imb_pipeline):
+        pipe = make(StandardScaler(), RSFTClassifier(**FAST))
+        search = GridSearchCV(
+            pipe,
+            {"rsftclassifier__M": [0.5, 2.0], "rsftclassifier__max_epochs": [2]},
+            cv=2,
+            scoring="balanced_accuracy",
+        ).fit(X, y)
+        assert search.best_params_["rsftclassifier__M"] in (0.5, 2.0)
+        assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    scores = cross_val_score(RSFTClassifier(**FAST), X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.5)
+
+
+def test_history_records_acceptance(fitted):
+    row = fitted.history[-1]
+    assert 0 < row["acceptance_rate"] < 1
+    assert row["acceptance_rate[1]"] > row["acceptance_rate[0]"]
+    assert row["M_effective"] == 1.0
+    # the overall rate is the count-weighted mean of the per-class rates
+    _, counts = np.unique(fitted.predict(np.zeros((1, 6))), return_counts=True)
+    n0, n1 = 600 * 0.85, 600 * 0.15
+    overall = (n0 * row["acceptance_rate[0]"] + n1 * row["acceptance_rate[1]"]) / 600
+    assert abs(overall - row["acceptance_rate"]) < 0.03
+
+
+def test_verbose_table_shows_acceptance(imbalanced, capsys):
+    X, y = imbalanced
+    RSFTClassifier(**{**FAST, "verbose": 1}).fit(X, y)
+    out = capsys.readouterr().out
+    assert "acceptance_rate[0]" in out and "M_effective" in out
+
+
+# ----------------------------------------------------------------------------
+# The training step
+# ----------------------------------------------------------------------------
+def _frozen(**kw):
+    """A net whose parameters never change (lr=0), so p is fixed."""
+    return RSFTClassifier(
+        optimizer=torch.optim.SGD, lr=0.0, batch_size=50, random_state=0, **kw
+    )
+
+
+def test_empirical_acceptance_matches_mean_probability(imbalanced):
+    X, y = imbalanced
+    clf = _frozen(M=2.0, hardness=1.0, max_epochs=30).fit(X, y)
+    logits = clf.forward(X.astype(np.float32))
+    a = acceptance_probability(
+        logits,
+        torch.as_tensor(y),
+        torch.as_tensor(clf.class_target_weight_[y], dtype=torch.float32),
+        M=2.0,
+    ).numpy()
+    rates = np.array(clf.history[:, "acceptance_rate"])
+    n = 600 * 30
+    se = np.sqrt(a.mean() * (1 - a.mean()) / n)
+    assert abs(rates.mean() - a.mean()) < 6 * se + 1e-6
+    for k in (0, 1):
+        got = np.mean(clf.history[:, f"acceptance_rate[{k}]"])
+        assert abs(got - a[y == k].mean()) < 0.02
+
+
+def test_hardness_zero_M_one_balances_the_classes():
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], [900, 300, 60])
+    X = rng.randn(len(y), 3)
+    clf = _frozen(M=1.0, hardness=0.0, max_epochs=20).fit(X, y)
+    rates = {k: np.mean(clf.history[:, f"acceptance_rate[{k}]"]) for k in range(3)}
+    assert rates[2] == 1.0  # the rarest class is kept whole
+    n_draws = {0: 900 * 20, 1: 300 * 20}
+    for k, n_k in ((0, 900), (1, 300)):
+        expected = 60 / n_k
+        se = np.sqrt(expected * (1 - expected) / n_draws[k])
+        assert abs(rates[k] - expected) < 6 * se
+        # same expected number of accepted samples as the rarest class
+        assert abs(rates[k] * n_k - 60) < 6 * se * n_k
+
+
+def test_rejected_samples_contribute_zero_gradient(imbalanced):
+    X, y = imbalanced
+    clf = RSFTClassifier(M=3.0, random_state=0, max_epochs=1).fit(X, y)
+    clf.on_train_begin(clf)
+    clf.history.new_epoch()
+    clf.on_epoch_begin(clf)
+    Xb = torch.as_tensor(X[:64], dtype=torch.float32)
+    yb = torch.as_tensor(y[:64])
+    # Replay the generator to know which rows the step will accept.
+    state = clf.mask_generator_.get_state()
+    with torch.no_grad():
+        logits = clf.module_(Xb)
+    w = torch.as_tensor(clf.class_target_weight_[y[:64]], dtype=torch.float32)
+    a = acceptance_probability(logits, yb, w, M=3.0)
+    g = torch.Generator().set_state(state)
+    mask = (torch.rand(64, generator=g) < a).float()
+    assert 0 < mask.sum() < 64
+
+    clf.module_.zero_grad()
+    clf.train_step_single((Xb, yb))
+    got = [p.grad.clone() for p in clf.module_.parameters()]
+
+    clf.module_.zero_grad()
+    keep = mask.bool()
+    loss = torch.nn.functional.cross_entropy(clf.module_(Xb[keep]), yb[keep])
+    loss.backward()
+    for g_rsft, g_subset in zip(got, (p.grad for p in clf.module_.parameters())):
+        torch.testing.assert_close(g_rsft, g_subset, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "optimizer, kwargs",
+    [(torch.optim.Adam, {}), (torch.optim.SGD, {"optimizer__momentum": 0.9})],
+    ids=["adam", "sgd-momentum"],
+)
+def test_batch_with_nothing_accepted_changes_nothing(imbalanced, optimizer, kwargs):
+    X, y = imbalanced
+    clf = RSFTClassifier(
+        optimizer=optimizer, lr=0.05, warmup_epochs=1, max_epochs=1, random_state=0,
+        **kwargs,
+    ).fit(X, y)
+    params = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    opt_state = pickle.dumps(clf.optimizer_.state_dict())
+    # hardness 0 and a huge M: every acceptance probability is about 1e-30
+    clf.set_params(M=1e30, hardness=0.0, warmup_epochs=0, max_epochs=2)
+    clf.partial_fit(X, y)
+    assert clf.history[-1, "acceptance_rate"] == 0.0
+    for k, v in clf.module_.state_dict().items():
+        torch.testing.assert_close(v, params[k], rtol=0, atol=0)
+    after = clf.optimizer_.state_dict()
+    before = pickle.loads(opt_state)
+    for key, state in before["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(after["state"][key][name], value, rtol=0, atol=0)
+
+
+def test_extreme_logits_give_finite_training(imbalanced):
+    X, y = imbalanced
+
+    class Loud(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(6, 2)
+
+        def forward(self, X):
+            return 1e4 * torch.tanh(self.linear(X))
+
+    clf = RSFTClassifier(Loud, max_epochs=3, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(clf.history[:, "train_loss"]))
+    assert np.all(np.isfinite(clf.history[:, "acceptance_rate"]))
+    assert np.all(np.isfinite(clf.predict_proba(X)))
+
+
+def test_warmup_epochs_do_not_reject(imbalanced):
+    X, y = imbalanced
+    clf = RSFTClassifier(warmup_epochs=2, max_epochs=4, random_state=0).fit(X, y)
+    rates = clf.history[:, "acceptance_rate"]
+    assert rates[:2] == [1.0, 1.0]
+    assert max(rates[2:]) < 0.9
+
+
+def test_expected_mode_weights_the_loss(imbalanced):
+    X, y = imbalanced
+    clf = RSFTClassifier(rejection="expected", hardness=0.0, **FAST).fit(X, y)
+    # with hardness 0 the weights are the class weights; their mean per class
+    # is what is recorded
+    row = clf.history[-1]
+    np.testing.assert_allclose(
+        [row["acceptance_rate[0]"], row["acceptance_rate[1]"]],
+        clf.class_target_weight_,
+        rtol=1e-5,
+    )
+
+
+def test_sample_weight_scales_acceptance():
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 3)
+    y = np.repeat([0, 1], 1000)
+    sw = np.where(np.arange(2000) % 2 == 0, 1.0, 3.0)
+    clf = _frozen(M=4.0, hardness=0.0, target="uniform", max_epochs=5)
+    clf.fit(X, y, sample_weight=sw)
+    # weights are divided by their mean (2): a = min(1, sw / 2 / 4)
+    expected = 0.5 * (1 / 8) + 0.5 * (3 / 8)
+    rate = np.mean(clf.history[:, "acceptance_rate"])
+    assert abs(rate - expected) < 0.02
+
+
+# ----------------------------------------------------------------------------
+# Errors
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"M": 0}, "M"),
+        ({"M": -1.0}, "M"),
+        ({"hardness": -0.5}, "hardness"),
+        ({"target": "sometimes"}, "target"),
+        ({"rejection": "maybe"}, "rejection"),
+        ({"warmup_epochs": -1}, "warmup_epochs"),
+        ({"target": {0: 1.0}}, "class"),
+        ({"target": {0: 1.0, 1: 0.0}}, "> 0"),
+        ({"callbacks": 3}, "callbacks"),
+    ],
+)
+def test_bad_parameters(imbalanced, params, match):
+    X, y = imbalanced
+    with pytest.raises((ValueError, TypeError), match=match):
+        RSFTClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def test_bad_data(imbalanced):
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST)
+    for bad, match in ((np.nan, "NaN"), (np.inf, "infinity")):
+        Xb = X.copy()
+        Xb[3, 2] = bad
+        with pytest.raises(ValueError, match=match):
+            clf.fit(Xb, y)
+    with pytest.raises(ValueError, match="one class"):
+        clf.fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="(?i)negative"):
+        clf.fit(X, y, sample_weight=-np.ones(len(X)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        clf.fit(X, y, sample_weight=np.ones(len(X) - 1))
+    with pytest.raises(NotFittedError):
+        RSFTClassifier().predict(X)
+    with pytest.raises(NotFittedError):
+        RSFTClassifier().predict_proba(X)
+
+
+def test_predict_with_wrong_number_of_features(fitted, imbalanced):
+    X, _ = imbalanced
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X[:, :4])
+
+
+def test_module_with_wrong_output_size(imbalanced):
+    X, y = imbalanced
+    module = torch.nn.Linear(6, 3)
+    with pytest.raises(ValueError, match="3 logits per sample but the data has 2"):
+        RSFTClassifier(module, **FAST).fit(X, y)
+
+
+# ----------------------------------------------------------------------------
+# Persistence
+# ----------------------------------------------------------------------------
+def test_pickle_and_joblib_round_trip(fitted, imbalanced, tmp_path):
+    X, _ = imbalanced
+    expected = fitted.predict_proba(X)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+    path = tmp_path / "model.joblib"
+    joblib.dump(fitted, path)
+    np.testing.assert_array_equal(joblib.load(path).predict_proba(X), expected)
+    np.testing.assert_array_equal(joblib.load(path).predict(X), fitted.predict(X))
+
+
+def test_clone_of_fitted_is_unfitted(fitted, imbalanced):
+    X, _ = imbalanced
+    fresh = clone(fitted)
+    assert fresh.get_params()["M"] == fitted.M
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)

@@ -1,0 +1,85 @@
+"""The pure-tensor rejection rule."""
+
+import numpy as np
+import pytest
+import torch
+
+from rsft_sklearn import (
+    acceptance_probability,
+    class_target_weight,
+    rejection_mask,
+    true_class_log_proba,
+)
+
+
+def test_acceptance_matches_the_formula():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0], [-3.0, 1.0], [1.0, 1.5]])
+    y = torch.tensor([0, 1, 0, 1])
+    w = torch.tensor([0.2, 1.0, 0.5, 0.05])
+    p = torch.softmax(logits, 1)[torch.arange(4), y]
+    for M, hardness in [(1.0, 1.0), (2.0, 1.0), (0.5, 0.5), (3.0, 0.0), (1.0, 2.0)]:
+        expected = torch.clamp(w / (M * p**hardness), max=1.0)
+        got = acceptance_probability(logits, y, w, M=M, hardness=hardness)
+        torch.testing.assert_close(got, expected)
+
+
+def test_acceptance_accepts_device_tensor_M():
+    logits = torch.zeros(3, 2)
+    y = torch.tensor([0, 1, 1])
+    got = acceptance_probability(logits, y, torch.ones(3), M=torch.tensor(4.0))
+    torch.testing.assert_close(got, torch.full((3,), 0.5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_extreme_logits_stay_finite(dtype):
+    big = 1e4 if dtype != torch.float16 else 6e4
+    logits = torch.tensor([[big, -big], [-big, big], [big, big]], dtype=dtype)
+    y = torch.tensor([1, 1, 0])
+    for hardness in (0.0, 1.0, 3.0):
+        a = acceptance_probability(logits, y, torch.ones(3), M=2.0, hardness=hardness)
+        assert torch.isfinite(a).all()
+        assert ((a >= 0) & (a <= 1)).all()
+    log_p = true_class_log_proba(logits, y)
+    assert torch.isfinite(log_p).all()
+    # a hopeless prediction is always accepted when hardness > 0
+    a = acceptance_probability(logits, y, torch.full((3,), 1e-3), M=10.0)
+    assert a[0] == 1.0
+
+
+def test_hardness_zero_ignores_the_model():
+    y = torch.tensor([0, 1, 0])
+    w = torch.tensor([0.25, 1.0, 0.25])
+    a1 = acceptance_probability(torch.randn(3, 2), y, w, M=1.0, hardness=0.0)
+    a2 = acceptance_probability(torch.randn(3, 2) * 100, y, w, M=1.0, hardness=0.0)
+    torch.testing.assert_close(a1, w)
+    torch.testing.assert_close(a2, w)
+
+
+def test_mask_mean_matches_acceptance():
+    g = torch.Generator().manual_seed(0)
+    a = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0]).repeat_interleave(40_000)
+    m = rejection_mask(a, generator=g).reshape(5, -1).mean(1)
+    expected = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0])
+    # 6 standard errors of a Bernoulli mean with n=40000 is at most 0.015
+    assert torch.all((m - expected).abs() < 0.015)
+    assert m[0] == 0.0 and m[-1] == 1.0
+
+
+def test_mask_is_reproducible_from_the_generator():
+    a = torch.full((100,), 0.5)
+    m1 = rejection_mask(a, torch.Generator().manual_seed(3))
+    m2 = rejection_mask(a, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(m1, m2)
+
+
+def test_class_target_weight():
+    y = np.array([0] * 8 + [1] * 2 + [2] * 4)
+    np.testing.assert_allclose(class_target_weight(y, 3), [0.25, 1.0, 0.5])
+    np.testing.assert_allclose(class_target_weight(y, 3, "uniform"), [1, 1, 1])
+    np.testing.assert_allclose(class_target_weight(y, 3, [2.0, 4.0, 1.0]), [0.5, 1, 0.25])
+    with pytest.raises(ValueError, match="one entry per class"):
+        class_target_weight(y, 3, [1.0, 2.0])
+    with pytest.raises(ValueError, match="> 0"):
+        class_target_weight(y, 3, [1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="target must be"):
+        class_target_weight(y, 3, "nope")

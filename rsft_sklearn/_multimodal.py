@@ -1,0 +1,239 @@
+"""Inputs that are not one array: torch Datasets, and group-balanced weights.
+
+A torch ``Dataset`` given to ``fit`` or ``predict`` is read row by row (through
+a :class:`~torch.utils.data.DataLoader`), so the checks that
+``validate_data`` makes once on an array happen here on every row: the
+inputs must be numeric, finite and, for dict rows, carry the keys seen in fit.
+
+``target="balanced_groups"`` balances the strata of (group, class) instead of
+the classes. Its weights are per sample, so they travel with every batch in
+the per-sample weight tensor that ``sample_weight`` already uses; the training
+step does not need to know about groups.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from sklearn.utils.validation import column_or_1d
+
+from ._data import InMemoryDataset
+
+__all__ = ["DatasetRows", "check_dataset", "group_weight", "wrap_dataset"]
+
+
+def _as_tensor(value, row, name):
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(
+                f"Row {row} of the dataset: {name} must be numeric, "
+                f"got {type(value).__name__}."
+            ) from exc
+    if value.dtype == torch.bool or value.is_complex():
+        raise TypeError(
+            f"Row {row} of the dataset: {name} has dtype {value.dtype}; "
+            "inputs must be real numbers."
+        )
+    if value.is_floating_point():
+        value = value.to(torch.float32)
+        if value.device.type == "cpu" and not bool(torch.isfinite(value).all()):
+            raise ValueError(
+                f"Row {row} of the dataset: {name} contains NaN or infinity."
+            )
+    return value
+
+
+def _row_inputs(inputs, row, input_keys):
+    if isinstance(inputs, Mapping):
+        if input_keys is None:
+            raise ValueError(
+                f"Row {row} of the dataset holds a dict of inputs, but the "
+                "estimator was fitted on single-array rows."
+            )
+        missing = sorted(set(input_keys) - set(inputs))
+        if missing:
+            raise ValueError(
+                f"Row {row} of the dataset is missing the input(s) {missing} "
+                "seen during fit."
+            )
+        return {key: _as_tensor(inputs[key], row, f"X[{key!r}]") for key in inputs}
+    if input_keys is not None:
+        raise ValueError(
+            f"Row {row} of the dataset holds a single input, but the estimator "
+            f"was fitted on the named inputs {list(input_keys)}."
+        )
+    return _as_tensor(inputs, row, "X")
+
+
+def _split_row(item, row):
+    if isinstance(item, (tuple, list)):
+        if len(item) != 2:
+            raise ValueError(
+                f"Row {row} of the dataset has {len(item)} items; a row must be "
+                "the inputs, or a pair (inputs, label)."
+            )
+        return item[0], item[1]
+    return item, None
+
+
+def _label_value(label):
+    if isinstance(label, torch.Tensor):
+        return label.item()
+    return np.asarray(label).item()
+
+
+class DatasetRows(torch.utils.data.Dataset):
+    """A user's ``Dataset`` with the labels and target weights of ``fit``.
+
+    Every row of ``dataset`` is either its inputs (a tensor or array, or a
+    dict of them keyed by the module's ``forward`` arguments) or a pair
+    ``(inputs, label)`` whose label is the raw class label. Labels come from
+    ``y``; a label in the row must agree with it, which catches a ``y`` in
+    another order than the dataset.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        Rows of inputs, as above.
+    y : torch.Tensor of shape (len(dataset),) or None
+        Encoded class indices; ``None`` at prediction time.
+    sample_weight : torch.Tensor of shape (len(dataset),) or None
+        Per-sample target weights.
+    classes : ndarray of shape (n_classes,) or None
+        Class labels, to compare the rows' labels with ``y``.
+    input_keys : list of str or None
+        Names of the inputs seen in fit; ``None`` for single-array rows.
+    """
+
+    def __init__(
+        self, dataset, y=None, sample_weight=None, classes=None, input_keys=None
+    ):
+        self.dataset = dataset
+        self.y = y
+        self.sample_weight = sample_weight
+        self.classes = classes
+        self.input_keys = input_keys
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        inputs, label = _split_row(self.dataset[i], i)
+        inputs = _row_inputs(inputs, i, self.input_keys)
+        if self.y is None:
+            return inputs, torch.zeros((), dtype=torch.long)
+        y_i = self.y[i]
+        if label is not None and self.classes is not None:
+            expected = self.classes[int(y_i)]
+            if _label_value(label) != expected:
+                raise ValueError(
+                    f"Row {i} of the dataset has label {_label_value(label)!r} "
+                    f"but y[{i}] is {expected!r}; y must list the labels of the "
+                    "dataset's rows in order."
+                )
+        if self.sample_weight is None:
+            return inputs, y_i
+        return inputs, y_i, self.sample_weight[i]
+
+
+def check_dataset(estimator, dataset, reset):
+    """Check a ``Dataset`` given to fit; return its number of rows.
+
+    On ``reset`` the first row decides whether the module takes one input or
+    named ones, recorded in ``input_keys_`` as for a dict ``X``.
+    """
+    n = len(dataset)
+    if n < 1:
+        raise ValueError("The dataset is empty; fit needs at least one row.")
+    inputs, _ = _split_row(dataset[0], 0)
+    keys = sorted(inputs) if isinstance(inputs, Mapping) else None
+    if keys is not None and not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"Keys of the dataset's dict rows must be str, got {keys}.")
+    if reset:
+        # What an earlier fit on arrays learnt about their columns is stale.
+        for name in ("n_features_in_", "feature_names_in_"):
+            estimator.__dict__.pop(name, None)
+        if keys is None:
+            estimator.__dict__.pop("input_keys_", None)
+        else:
+            estimator.input_keys_ = keys
+    _row_inputs(inputs, 0, getattr(estimator, "input_keys_", None))
+    return n
+
+
+def wrap_dataset(estimator, dataset, y=None, sample_weight=None):
+    """Return ``dataset`` as :class:`DatasetRows`, unless it is already batched."""
+    if isinstance(dataset, (InMemoryDataset, DatasetRows)):
+        return dataset
+    return DatasetRows(
+        dataset,
+        y=y,
+        sample_weight=sample_weight,
+        classes=getattr(estimator, "classes_inferred_", None),
+        input_keys=getattr(estimator, "input_keys_", None),
+    )
+
+
+def group_weight(estimator, y, groups, weight, reset):
+    """Fold the (group, class) stratum weights into the per-sample weights.
+
+    Parameters
+    ----------
+    estimator : RSFTClassifier
+        Reads ``target``; on ``reset`` stores ``groups_`` and
+        ``stratum_target_weight_``.
+    y : ndarray of shape (n_samples,)
+        Encoded class indices.
+    groups : array-like of shape (n_samples,) or None
+        Group label of every sample.
+    weight : torch.Tensor of shape (n_samples,) or None
+        The checked ``sample_weight`` (mean 1), or None.
+    reset : bool
+        Whether this is the first fit (strata counted) or a later
+        ``partial_fit`` (the strata of the first fit are kept).
+
+    Returns
+    -------
+    weight : torch.Tensor of shape (n_samples,) or None
+        ``weight`` times the stratum weight ``n_min / n_(g, c)``, where
+        ``n_min`` is the size of the smallest stratum; a stratum that the
+        first fit did not see counts as the smallest.
+    """
+    balanced_groups = estimator.target == "balanced_groups"
+    if groups is None:
+        if balanced_groups:
+            raise ValueError(
+                "target='balanced_groups' needs fit(X, y, groups=...): the "
+                "group of every sample."
+            )
+        return weight
+    if not balanced_groups:
+        raise ValueError(
+            "groups are only used by target='balanced_groups'; got "
+            f"target={estimator.target!r}."
+        )
+    groups = column_or_1d(groups)
+    if len(groups) != len(y):
+        raise ValueError(
+            f"groups has {len(groups)} entries but X has {len(y)} samples."
+        )
+    if groups.dtype.kind == "f" and not np.all(np.isfinite(groups)):
+        raise ValueError("groups contains NaN or infinity.")
+    n_classes = len(estimator.classes_)
+    if reset:
+        labels, g = np.unique(groups, return_inverse=True)
+        counts = np.zeros((len(labels), n_classes))
+        np.add.at(counts, (g, y), 1)
+        table = np.ones_like(counts)
+        seen = counts > 0
+        table[seen] = counts[seen].min() / counts[seen]
+        estimator.groups_ = labels
+        estimator.stratum_target_weight_ = table
+    labels = estimator.groups_
+    g = np.clip(np.searchsorted(labels, groups), 0, len(labels) - 1)
+    known = labels[g] == groups
+    stratum = np.where(known, estimator.stratum_target_weight_[g, y], 1.0)
+    stratum = torch.as_tensor(stratum, dtype=torch.float32)
+    return stratum if weight is None else stratum * weight

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -31,6 +31,14 @@ from skorch.utils import is_dataset, to_tensor
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
 from ._modules import MLPModule, _check_module_output
+from ._persistence import (
+    GENERATORS_KEY,
+    PICKLE_FORMAT_KEY,
+    GeneratorState,
+    check_pickle_format,
+    pack_generators,
+    unpack_generators,
+)
 from ._multimodal import check_dataset, group_weight, wrap_dataset
 from ._rejection import acceptance_probability, class_target_weight, rejection_mask
 from ._schedules import AdaptiveM, check_adaptive_M, epoch_value
@@ -78,10 +86,13 @@ class RSFTClassifier(NeuralNetClassifier):
         ratio ``target / model probability``; ``0`` ignores the model, which
         makes the step an online class-balanced random under-sampler. A
         callable is a schedule over epochs, as for ``M``.
-    target : {"balanced", "uniform"} or dict, default="balanced"
+    target : {"balanced", "uniform", "balanced_groups"} or dict, \
+            default="balanced"
         Class target weights: ``"balanced"`` uses ``1 / n_k``, ``"uniform"``
         uses 1, a dict maps every class label to a positive weight. Weights
-        are divided by their maximum.
+        are divided by their maximum. ``"balanced_groups"`` balances the
+        strata of (group, class) instead, with ``1 / n_(g, k)`` from the
+        ``groups`` passed to :meth:`fit`.
     rejection : {"sample", "expected"}, default="sample"
         ``"sample"`` draws a Bernoulli mask; ``"expected"`` weights every
         sample's loss by its acceptance probability instead (deterministic,
@@ -130,7 +141,13 @@ class RSFTClassifier(NeuralNetClassifier):
     n_features_in_ : int
         Number of features seen during fit (array input).
     class_target_weight_ : ndarray of shape (n_classes,)
-        Normalised class target weights used by the rule.
+        Normalised class target weights used by the rule (all 1 under
+        ``"balanced_groups"``, whose weights are per stratum).
+    groups_ : ndarray of shape (n_groups,)
+        Group labels seen by the first fit (``"balanced_groups"`` only).
+    stratum_target_weight_ : ndarray of shape (n_groups, n_classes)
+        Target weight of every (group, class) stratum, the largest 1
+        (``"balanced_groups"`` only).
     class_prior_ : ndarray of shape (n_classes,)
         Class frequencies of the training data.
     final_M_ : float or None
@@ -143,6 +160,13 @@ class RSFTClassifier(NeuralNetClassifier):
     history_ : skorch.History
         Per-epoch records, among them ``acceptance_rate``,
         ``acceptance_rate[<label>]`` for every class and ``M_effective``.
+    generators_ : GeneratorState
+        The random generators of the shuffles and the masks as one state
+        that skorch saves like a module: add ``f_generators="generators.pt"``
+        to :class:`skorch.callbacks.Checkpoint` (or pass ``f_generators`` to
+        ``save_params``/``load_params``) and training resumed with
+        :class:`skorch.callbacks.LoadInitState` continues the same random
+        stream, so it ends with the parameters of an uninterrupted fit.
 
     See Also
     --------
@@ -184,6 +208,11 @@ class RSFTClassifier(NeuralNetClassifier):
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "random_state": ["random_state"],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "batch_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Options(numbers.Integral, {-1}),
+        ],
     }
 
     # skorch's __init__ stores these three as instance attributes; keeping
@@ -323,7 +352,7 @@ class RSFTClassifier(NeuralNetClassifier):
             allow_nd=True,
             ensure_min_samples=1,
         )
-        return X.astype(np.float32, copy=False)
+        return _to_float32(X, "X")
 
     def _validate_X_dict(self, X, reset):
         if not X:
@@ -339,7 +368,7 @@ class RSFTClassifier(NeuralNetClassifier):
                 ensure_2d=False,
                 input_name=f"X[{key!r}]",
             )
-            out[key] = arr.astype(np.float32, copy=False)
+            out[key] = _to_float32(arr, f"X[{key!r}]")
         lengths = {key: len(value) for key, value in out.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(
@@ -576,6 +605,24 @@ class RSFTClassifier(NeuralNetClassifier):
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
         return tags
+
+    @property
+    def generators_(self):
+        if not any(isinstance(v, torch.Generator) for v in vars(self).values()):
+            raise AttributeError(
+                f"{type(self).__name__} has no generators before it is initialised."
+            )
+        return GeneratorState(self)
+
+    def __getstate__(self):
+        return pack_generators(super().__getstate__())
+
+    def __setstate__(self, state):
+        check_pickle_format(state, type(self).__name__)
+        state.pop(PICKLE_FORMAT_KEY)
+        generators = state.pop(GENERATORS_KEY)
+        super().__setstate__(state)
+        unpack_generators(self, generators)
 
     # ------------------------------------------------------------------
     # skorch hooks
@@ -823,6 +870,18 @@ _STEP_STATE = (
     "epoch_stats_",
     "batch_any_accepted_",
 )
+
+
+def _to_float32(X, name):
+    # A float64 value beyond the float32 range would become inf in the
+    # network and turn every parameter into NaN without an error.
+    limit = np.finfo(np.float32).max
+    if X.dtype != np.float32 and X.size and np.abs(X).max() > limit:
+        raise ValueError(
+            f"{name} holds values of magnitude above {limit:.3g}, the float32 "
+            "range the network computes in; scale the features first."
+        )
+    return X.astype(np.float32, copy=False)
 
 
 def _unpack(batch):

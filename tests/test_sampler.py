@@ -135,6 +135,18 @@ def test_acceptance_is_the_rule_on_out_of_fold_probabilities(M, hardness):
     assert 0 < len(y_res) < len(y)
 
 
+def test_zero_probability_of_the_true_label_means_sure_acceptance():
+    X = np.array([[1.0, 0.0], [0.0, 1.0]] * 20)
+    y = np.array([1, 0] * 20)
+    sampler = RejectionSampler(
+        estimator=ColumnProba(), target="uniform", M=2, random_state=0
+    )
+    _, y_res = sampler.fit_resample(X, y)
+    np.testing.assert_array_equal(sampler.true_class_proba_, 0.0)
+    np.testing.assert_array_equal(sampler.acceptance_, 1.0)
+    assert len(y_res) == len(y)
+
+
 def test_hard_rows_are_kept_more_often_than_easy_rows():
     X, y = three_class_data(counts=(3000, 1000))
     sampler = RejectionSampler(estimator=ColumnProba(), random_state=0)

@@ -18,10 +18,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from rsft_sklearn import RejectionSampler
+from rsft_sklearn import RejectionSampler, RSFTClassifier
 
 CHECKED_SAMPLERS = [
     RejectionSampler(random_state=0),
@@ -286,3 +287,14 @@ def test_pipeline_trains_on_the_resampled_rows_and_predicts_on_all():
         cv=StratifiedKFold(3),
     ).fit(X, y)
     assert search.best_params_["rejectionsampler__M"] in (0.5, 2.0)
+
+
+def test_feeds_the_network_of_the_benchmark():
+    X, y = make_classification(n_samples=400, weights=[0.9], random_state=0)
+    y = np.where(y == 1, "rare", "common")
+    net = RSFTClassifier(warmup_epochs=2, max_epochs=2, batch_size=64, random_state=0)
+    pipeline = make_pipeline(StandardScaler(), RejectionSampler(random_state=0), net)
+    pipeline.fit(X, y)
+    assert set(pipeline.predict(X)) <= {"common", "rare"}
+    assert len(pipeline[1].sample_indices_) < len(y)
+    assert pipeline[-1].history[-1, "acceptance_rate"] == 1.0

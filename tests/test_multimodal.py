@@ -1,0 +1,224 @@
+"""Several named inputs: dicts of arrays, DataFrames and torch Datasets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rsft_sklearn import RSFTClassifier
+
+
+class TwoBranch(torch.nn.Module):
+    """An image-like branch and a tabular branch joined by a linear head."""
+
+    def __init__(self, n_image=6, n_tabular=3, n_classes=2):
+        super().__init__()
+        self.image = torch.nn.Linear(n_image, 8)
+        self.tabular = torch.nn.Linear(n_tabular, 8)
+        self.head = torch.nn.Linear(16, n_classes)
+
+    def forward(self, image, tabular):
+        h = torch.cat([self.image(image.flatten(1)), self.tabular(tabular)], dim=1)
+        return self.head(torch.relu(h))
+
+
+class RowsDataset(torch.utils.data.Dataset):
+    """Dict rows (image as 2x3 array, tabular as vector), optionally labelled."""
+
+    def __init__(self, image, tabular, labels=None):
+        self.image = image
+        self.tabular = tabular
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.image)
+
+    def __getitem__(self, i):
+        inputs = {"image": self.image[i], "tabular": self.tabular[i]}
+        return inputs if self.labels is None else (inputs, self.labels[i])
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    n = 240
+    image = rng.normal(size=(n, 2, 3))
+    tabular = rng.normal(size=(n, 3))
+    score = image[:, 0, 0] + tabular[:, 0]
+    y = np.where(score > 1.2, "rare", "common")
+    return image, tabular, y
+
+
+def _params(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _net(**kwargs):
+    kwargs = {"max_epochs": 4, "batch_size": 32, "random_state": 0, **kwargs}
+    return RSFTClassifier(TwoBranch, **kwargs)
+
+
+def test_dict_inputs_fit_and_predict_by_name(data):
+    image, tabular, y = data
+    clf = _net(lr=2e-2, max_epochs=8).fit({"image": image, "tabular": tabular}, y)
+    assert clf.input_keys_ == ["image", "tabular"]
+    proba = clf.predict_proba({"tabular": tabular, "image": image})
+    assert proba.shape == (len(y), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert set(clf.predict({"image": image, "tabular": tabular})) <= {"rare", "common"}
+    assert clf.score({"image": image, "tabular": tabular}, y) > 0.7
+
+
+def test_dict_input_errors_name_the_problem(data):
+    image, tabular, y = data
+    clf = _net(max_epochs=1)
+    with pytest.raises(ValueError, match="same length"):
+        clf.fit({"image": image, "tabular": tabular[:-1]}, y)
+    bad = tabular.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="tabular"):
+        clf.fit({"image": image, "tabular": bad}, y)
+    clf.fit({"image": image, "tabular": tabular}, y)
+    with pytest.raises(ValueError, match=r"missing the input\(s\) \['tabular'\]"):
+        clf.predict({"image": image})
+
+
+def test_mask_is_drawn_once_per_sample_for_all_inputs(data):
+    """A rejected sample sends no gradient through any branch.
+
+    Class "rare" gets a target weight so small that it is never accepted; one
+    full-batch SGD step must then equal a plain step on the "common" rows
+    alone, in both branches.
+    """
+    image, tabular, y = data
+    X = {"image": image, "tabular": tabular}
+    start = TwoBranch()
+    kwargs = {
+        "optimizer": torch.optim.SGD,
+        "lr": 0.5,
+        "max_epochs": 1,
+        "batch_size": len(y),
+        "classes": np.array(["common", "rare"]),
+    }
+    rejecting = RSFTClassifier(
+        start, hardness=0, M=1.0, target={"common": 1.0, "rare": 1e-30}, **kwargs
+    ).fit(X, y)
+    assert rejecting.history[-1, "acceptance_rate[rare]"] == 0.0
+    assert rejecting.history[-1, "acceptance_rate[common]"] == 1.0
+
+    keep = y == "common"
+    plain = RSFTClassifier(start, warmup_epochs=1, **kwargs).fit(
+        {"image": image[keep], "tabular": tabular[keep]}, y[keep]
+    )
+    before, after, expected = _params(start), _params(rejecting.module_), None
+    expected = _params(plain.module_)
+    for name in ("image.weight", "tabular.weight", "head.weight"):
+        assert not torch.allclose(before[name], after[name])
+        torch.testing.assert_close(after[name], expected[name], rtol=1e-5, atol=1e-6)
+
+
+def test_dataframe_is_one_input_with_checked_column_names(data):
+    image, tabular, y = data
+    frame = pd.DataFrame(tabular, columns=["age", "dose", "weight"])
+    clf = RSFTClassifier(max_epochs=2, random_state=0).fit(frame, y)
+    assert list(clf.feature_names_in_) == ["age", "dose", "weight"]
+    assert clf.predict(frame).shape == (len(y),)
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(frame[["dose", "age", "weight"]])
+
+
+def test_dict_of_dataframes_gives_named_column_groups(data):
+    image, tabular, y = data
+    frame = pd.DataFrame(
+        np.hstack([image.reshape(len(y), -1), tabular]),
+        columns=[f"pixel{i}" for i in range(6)] + ["age", "dose", "weight"],
+    )
+    groups = {"image": frame.filter(like="pixel"), "tabular": frame.iloc[:, 6:]}
+    clf = _net().fit(groups, y)
+    same = _net().fit({"image": image.reshape(len(y), -1), "tabular": tabular}, y)
+    np.testing.assert_allclose(
+        clf.predict_proba(groups), same.predict_proba(groups), rtol=1e-6
+    )
+
+
+def test_dataset_fit_matches_the_same_data_as_arrays(data):
+    """A Dataset of dict rows trains exactly like the dict of arrays.
+
+    The batches come in the same order (no shuffling: a DataLoader draws from
+    the shuffling generator in its own way), so the masks are the same draws.
+    """
+    image, tabular, y = data
+    weight = np.linspace(0.5, 2.0, len(y))
+    in_order = {"iterator_train__shuffle": False}
+    from_arrays = _net(**in_order).fit({"image": image, "tabular": tabular}, y, weight)
+    dataset = RowsDataset(image, tabular)
+    from_rows = _net(**in_order).fit(dataset, y, weight)
+    assert from_rows.input_keys_ == ["image", "tabular"]
+    np.testing.assert_allclose(
+        from_rows.predict_proba(dataset),
+        from_arrays.predict_proba({"image": image, "tabular": tabular}),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    for key in ("acceptance_rate", "acceptance_rate[rare]"):
+        assert from_rows.history[:, key] == pytest.approx(
+            from_arrays.history[:, key], abs=1e-6
+        )
+
+
+def test_dataset_rows_may_carry_labels_that_must_agree_with_y(data):
+    image, tabular, y = data
+    clf = _net(max_epochs=1).fit(RowsDataset(image, tabular, y), y)
+    assert list(clf.classes_) == ["common", "rare"]
+    shifted = np.roll(y, 1)
+    assert np.any(shifted != y)
+    with pytest.raises(ValueError, match="y must list the labels"):
+        _net(max_epochs=1).fit(RowsDataset(image, tabular, y), shifted)
+
+
+def test_dataset_input_errors(data):
+    image, tabular, y = data
+    clf = _net(max_epochs=1)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(RowsDataset(image, tabular), y[:-1])
+    with pytest.raises(ValueError, match="requires y"):
+        clf.fit(RowsDataset(image, tabular), None)
+    bad = tabular.copy()
+    bad[7, 0] = np.inf
+    with pytest.raises(ValueError, match=r"Row 7 .*'tabular'.* NaN or infinity"):
+        clf.fit(RowsDataset(image, bad), y)
+    clf.fit(RowsDataset(image, tabular), y)
+
+    class ImageOnly(RowsDataset):
+        def __getitem__(self, i):
+            return {"image": self.image[i]}
+
+    with pytest.raises(ValueError, match=r"missing the input\(s\) \['tabular'\]"):
+        clf.predict(ImageOnly(image, tabular))
+
+
+def test_dataset_of_single_tensors_and_default_mlp_message(data):
+    image, tabular, y = data
+    rows = torch.utils.data.TensorDataset(torch.as_tensor(tabular))
+    with pytest.raises(ValueError, match="Dataset inputs"):
+        RSFTClassifier(max_epochs=1).fit(
+            _Unwrap(rows), y
+        )  # the default MLP is sized from arrays only
+    module = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU())
+    module.append(torch.nn.Linear(8, 2))
+    clf = RSFTClassifier(module, max_epochs=2, random_state=0).fit(_Unwrap(rows), y)
+    assert clf.predict(_Unwrap(rows)).shape == (len(y),)
+    assert not hasattr(clf, "input_keys_")
+
+
+class _Unwrap(torch.utils.data.Dataset):
+    """Rows that are a bare tensor, without a label."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i][0]

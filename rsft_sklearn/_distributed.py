@@ -1,0 +1,275 @@
+"""Data-parallel training of RSFTClassifier with Hugging Face Accelerate."""
+
+import numpy as np
+import torch
+from skorch.hf import AccelerateMixin
+
+from ._classifier import RSFTClassifier
+from ._data import BatchIterator, _take
+
+__all__ = ["AccelerateRSFTClassifier"]
+
+
+class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
+    """RSFTClassifier trained data-parallel (DDP) or in mixed precision.
+
+    :class:`RSFTClassifier` composed with :class:`skorch.hf.AccelerateMixin`.
+    Launched on ``R`` processes (``accelerate launch`` or ``torchrun``), every
+    process holds a replica of the network and, in every step, a contiguous
+    part of the same shuffled global batch of ``R * batch_size`` rows (or
+    ``batch_size`` rows with ``Accelerator(split_batches=True)``). Each
+    process draws the rejection mask of its part from its own generator; the
+    gradients that the processes average are the gradient a single process
+    would compute for the global batch and the same masks.
+
+    On one process it trains exactly like :class:`RSFTClassifier` with the
+    same ``random_state``, in the accelerator's precision.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        The network, as in :class:`RSFTClassifier`.
+    accelerator : accelerate.Accelerator
+        Decides the processes, the device and the precision
+        (``mixed_precision="bf16"``, ``gradient_accumulation_steps``, ...).
+    device : str, torch.device or None, default=None
+        ``None`` trains on the accelerator's device, the usual choice. An
+        explicit device must be that device.
+    unwrap_after_train : bool, default=True
+        Unwrap the network from the accelerator after training, so that the
+        estimator can be pickled and predicts in full precision.
+    callbacks__print_log__sink : "auto" or callable, default="auto"
+        ``"auto"`` prints the epoch table with the accelerator's ``print``,
+        so that only the main process prints.
+    **kwargs : dict
+        Every parameter of :class:`RSFTClassifier` (``M``, ``hardness``,
+        ``target``, ``rejection``, ``loss_normalization``, ``random_state``,
+        ``batch_size`` per process, skorch parameters, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    history_ : skorch.History
+        Per-epoch records. ``acceptance_rate``, ``acceptance_rate[<label>]``
+        are over all processes, hence identical on every process;
+        ``train_loss`` is the process's own mean step loss, whose mean over
+        processes is the loss of the global batches.
+    module_ : torch.nn.Module
+        The trained network, identical on every process.
+
+    See Also
+    --------
+    RSFTClassifier : The single-process estimator.
+    skorch.hf.AccelerateMixin : The skorch side of the composition.
+
+    Notes
+    -----
+    Exactness across processes rests on three choices, all taken inside the
+    training step without reading a value back to the host:
+
+    - Each process divides its masked loss sum by ``N / R``, where ``N`` is
+      the global batch size (``loss_normalization="batch"``) or the global
+      number of accepted samples (``"accepted"``), summed over processes by
+      one all-reduce of a three-element tensor per step. Averaging the
+      gradients over the ``R`` processes then yields the gradient of the
+      global masked loss divided by ``N``, even when the parts of a batch
+      differ in size.
+    - A step in which no process accepts anything is undone on every
+      process; a step that some process accepts is kept on every process.
+    - The shuffling and the initial weights are seeded identically on every
+      process (from ``random_state``, or from the main process's draw when
+      it is ``None``); the mask generator of process ``r`` is seeded from
+      ``random_state`` and ``r``, so that the parts' masks are independent.
+
+    The per-epoch acceptance counts are summed over processes once per
+    epoch, at its end. Validation and prediction run on the whole input on
+    every process.
+
+    Examples
+    --------
+    >>> from accelerate import Accelerator
+    >>> from sklearn.datasets import make_classification
+    >>> from rsft_sklearn import AccelerateRSFTClassifier
+    >>> X, y = make_classification(n_samples=200, weights=[0.9], random_state=0)
+    >>> clf = AccelerateRSFTClassifier(
+    ...     accelerator=Accelerator(cpu=True), max_epochs=3, random_state=0
+    ... ).fit(X, y)
+    >>> clf.predict(X[:4]).shape
+    (4,)
+    >>> 0.0 < clf.history[-1, "acceptance_rate"] <= 1.0
+    True
+    """
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        accelerator,
+        device=None,
+        unwrap_after_train=True,
+        callbacks__print_log__sink="auto",
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            accelerator=accelerator,
+            device=device,
+            unwrap_after_train=unwrap_after_train,
+            callbacks__print_log__sink=callbacks__print_log__sink,
+            **kwargs,
+        )
+
+    # RSFTClassifier places data, masks and statistics on ``self.device``;
+    # reading it resolves ``None`` to the accelerator's device, while
+    # get_params keeps reporting the value that was passed.
+    @property
+    def device(self):
+        device = self.__dict__.get("_device")
+        accelerator = self.__dict__.get("accelerator")
+        if device is None and accelerator is not None:
+            return accelerator.device
+        return device
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["_device"] = value
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params["device"] = self.__dict__.get("_device")
+        return params
+
+    def _initialize_callbacks(self):
+        # PrintLog honours ``verbose`` only when it prints with ``print``.
+        if self.callbacks__print_log__sink == "auto" and not self.verbose:
+            self.callbacks__print_log__sink = print
+        return super()._initialize_callbacks()
+
+    def _validate_params(self):
+        device = self.__dict__.get("_device")
+        if device is not None and torch.device(device) != self.accelerator.device:
+            raise ValueError(
+                f"device={device!r} differs from the accelerator's device "
+                f"{self.accelerator.device}; leave device=None."
+            )
+        # AccelerateMixin's own check rejects any device but None.
+        super(AccelerateMixin, self)._validate_params()
+
+    def initialize(self):
+        # AccelerateMixin.initialize replaces the whole of skorch's and would
+        # skip RSFTClassifier's seeding; wrap with the accelerator afterwards.
+        RSFTClassifier.initialize(self)
+        return self._initialize_accelerator()
+
+    def _initialize_accelerator(self):
+        # DistributedDataParallel refuses a module without trainable
+        # parameters, which is what a loss such as CrossEntropyLoss is; such
+        # criteria stay unprepared (they are on the device already).
+        hidden = {}
+        for name in self._criteria:
+            criterion = getattr(self, name + "_")
+            if isinstance(criterion, torch.nn.Module) and not any(
+                p.requires_grad for p in criterion.parameters()
+            ):
+                hidden[name + "_"] = criterion
+                setattr(self, name + "_", None)
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            for attr, criterion in hidden.items():
+                setattr(self, attr, criterion)
+
+    def _seed_generators(self):
+        super()._seed_generators()
+        if self.accelerator.num_processes == 1:
+            return
+        from accelerate.utils import broadcast_object_list
+
+        seeds = [
+            self.init_seed_,
+            self.shuffle_generator_.initial_seed(),
+            self.mask_generator_.initial_seed(),
+        ]
+        init_seed, shuffle_seed, mask_seed = broadcast_object_list([seeds])[0]
+        self.init_seed_ = int(init_seed)
+        self.shuffle_generator_.manual_seed(int(shuffle_seed))
+        rank_seed = np.random.SeedSequence(
+            [int(mask_seed), self.accelerator.process_index]
+        ).generate_state(1)[0]
+        self.mask_generator_ = torch.Generator(device=self.device).manual_seed(
+            int(rank_seed)
+        )
+
+    def get_iterator(self, dataset, training=False):
+        iterator = RSFTClassifier.get_iterator(self, dataset, training=training)
+        if not training or self.accelerator.num_processes == 1:
+            return iterator
+        if not isinstance(iterator, BatchIterator):
+            return self.accelerator.prepare(iterator)
+        if not self.accelerator.split_batches:
+            iterator.batch_size *= self.accelerator.num_processes
+        return _ProcessPart(
+            iterator, self.accelerator.process_index, self.accelerator.num_processes
+        )
+
+    def train_step_single(self, batch, **fit_params):
+        with self.accelerator.autocast():
+            return RSFTClassifier.train_step_single(self, batch, **fit_params)
+
+    def _backward(self, loss):
+        self.accelerator.backward(loss)
+
+    def _loss_normaliser(self, loss_weight, accepted):
+        n_processes = self.accelerator.num_processes
+        if n_processes == 1:
+            return super()._loss_normaliser(loss_weight, accepted)
+        local = torch.stack(
+            [
+                loss_weight.new_full((), float(len(loss_weight))),
+                loss_weight.detach().sum(),
+                accepted.detach().sum(),
+            ]
+        )
+        n_rows, total_weight, n_accepted = self.accelerator.reduce(local, "sum")
+        if self.loss_normalization == "batch":
+            normaliser = n_rows
+        else:
+            normaliser = total_weight.clamp(min=torch.finfo(torch.float32).tiny)
+        # DDP averages the gradients over the processes: dividing by N / R
+        # here makes that average the gradient of (global masked sum) / N.
+        return normaliser / n_processes, n_accepted > 0
+
+    def _reduce_epoch_stats(self):
+        """Sum this epoch's acceptance counts over the processes."""
+        if self.accelerator.num_processes > 1:
+            self.epoch_stats_ = self.accelerator.reduce(self.epoch_stats_, "sum")
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self._reduce_epoch_stats()
+        super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
+
+    def evaluation_step(self, batch, training=False):
+        # Every process evaluates the whole input (the iterators for
+        # validation and prediction are not split), so AccelerateMixin's
+        # gather over processes would repeat every row.
+        return RSFTClassifier.evaluation_step(self, batch, training=training)
+
+
+class _ProcessPart:
+    """One process's contiguous part of every batch of a global iterator."""
+
+    def __init__(self, iterator, index, count):
+        self.iterator = iterator
+        self.index = index
+        self.count = count
+
+    def __len__(self):
+        return len(self.iterator)
+
+    def __iter__(self):
+        for batch in self.iterator:
+            n = len(batch[1])
+            start = n * self.index // self.count
+            stop = n * (self.index + 1) // self.count
+            yield tuple(_take(item, slice(start, stop)) for item in batch)

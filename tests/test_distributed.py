@@ -1,0 +1,266 @@
+"""Data-parallel training on two CPU processes (gloo), started with torchrun.
+
+The module is also the worker: ``torchrun`` runs it as a script, every
+process fits the estimators below and saves what it saw; the tests compare
+the processes with each other and with a single-process reference.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from rsft_sklearn import AccelerateRSFTClassifier, RSFTClassifier
+
+pytest.importorskip("accelerate")
+
+pytestmark = pytest.mark.distributed
+
+N_PROCESSES = 2
+# One global batch of an odd size, so that the two parts differ (18 and 19).
+GRAD_ROWS = 37
+
+
+class InjectedMask:
+    """Accept exactly the rows whose sample weight is positive."""
+
+    def _loss_weight(self, logits, y, w):
+        mask = (w > 0).to(torch.float32)
+        return mask, mask, mask
+
+
+class InjectedRSFT(InjectedMask, RSFTClassifier):
+    pass
+
+
+class InjectedAccelerateRSFT(InjectedMask, AccelerateRSFTClassifier):
+    pass
+
+
+class RecordLocalStats(AccelerateRSFTClassifier):
+    """Keeps each epoch's acceptance counts of this process before the sum."""
+
+    def _reduce_epoch_stats(self):
+        self.local_stats_.append(self.epoch_stats_.cpu().clone())
+        super()._reduce_epoch_stats()
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.local_stats_ = []
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+
+
+class FirstGradient(Callback):
+    """Records the gradients of the first training step."""
+
+    def initialize(self):
+        self.grads_ = None
+        return self
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        if self.grads_ is None:
+            self.grads_ = {
+                _plain_name(name): param.grad.detach().cpu().clone()
+                for name, param in named_parameters
+            }
+
+
+def _plain_name(name):
+    # DistributedDataParallel prefixes the names of the wrapped parameters.
+    return name.removeprefix("module.")
+
+
+def _grad_data(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(GRAD_ROWS, 5)).astype(np.float32)
+    y = rng.integers(0, 3, size=GRAD_ROWS)
+    y[:3] = [0, 1, 2]
+    return X, y
+
+
+def _grad_cases():
+    """``(name, loss_normalization, 0/1 mask of the global batch)``."""
+    rng = np.random.default_rng(1)
+    mixed = (rng.random(GRAD_ROWS) < 0.4).astype(np.float64)
+    # Unequal accepted counts in the two parts (6 and 11), so that dividing
+    # by each part's own count would give a different gradient.
+    mixed[[0, 3]] = 0.0
+    mixed[[20, 22, 24, 26]] = 1.0
+    # The first process's part (18 rows) accepts nothing: the step must
+    # still be taken on both processes.
+    one_part_empty = mixed.copy()
+    one_part_empty[: GRAD_ROWS // N_PROCESSES] = 0.0
+    return [
+        ("batch", "batch", mixed),
+        ("accepted", "accepted", mixed),
+        ("one_part_empty", "accepted", one_part_empty),
+    ]
+
+
+def _grad_params(loss_normalization):
+    return dict(
+        loss_normalization=loss_normalization,
+        module__hidden_layer_sizes=(16,),
+        max_epochs=1,
+        lr=1e-2,
+        random_state=0,
+        iterator_train__shuffle=False,
+    )
+
+
+def _fit_data():
+    rng = np.random.default_rng(2)
+    y = rng.choice(3, size=500, p=[0.7, 0.2, 0.1])
+    X = rng.normal(size=(500, 6)) + y[:, None] * 0.8
+    return X, y
+
+
+def _state(net):
+    return {
+        _plain_name(k): v.detach().cpu().clone()
+        for k, v in net.module_.state_dict().items()
+    }
+
+
+def _worker(out_dir):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    rank = accelerator.process_index
+    result = {"grad": {}}
+    X, y = _grad_data(0)
+    for name, normalization, mask in _grad_cases():
+        net = InjectedAccelerateRSFT(
+            accelerator=accelerator,
+            batch_size=-(-GRAD_ROWS // N_PROCESSES),
+            callbacks=[("first_gradient", FirstGradient())],
+            **_grad_params(normalization),
+        ).fit(X, y, sample_weight=mask)
+        result["grad"][name] = {
+            "grads": dict(net.callbacks_)["first_gradient"].grads_,
+            "params": _state(net),
+        }
+
+    X, y = _fit_data()
+    start = time.perf_counter()
+    net = RecordLocalStats(
+        accelerator=accelerator,
+        M=2.0,
+        batch_size=32,
+        max_epochs=3,
+        lr=1e-2,
+        module__hidden_layer_sizes=(16,),
+    ).fit(X, y)
+    result["fit"] = {
+        "seconds": time.perf_counter() - start,
+        "params": _state(net),
+        "history": [
+            {k: v for k, v in row.items() if k.startswith(("acceptance", "M_"))}
+            for row in net.history
+        ],
+        "local_stats": [s.numpy() for s in net.local_stats_],
+        "mask_seed": net.mask_generator_.initial_seed(),
+        "predictions": net.predict_proba(X[:20]),
+    }
+    torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("distributed")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        str(N_PROCESSES),
+        __file__,
+        str(out_dir),
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = [
+        torch.load(out_dir / f"rank{r}.pt", weights_only=False)
+        for r in range(N_PROCESSES)
+    ]
+    print(f"two-process run: {seconds:.1f} s")
+    return results
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _grad_cases()])
+def test_averaged_gradient_equals_single_process_gradient(ranks, case):
+    _, normalization, mask = next(c for c in _grad_cases() if c[0] == case)
+    X, y = _grad_data(0)
+    reference = InjectedRSFT(
+        batch_size=GRAD_ROWS,
+        callbacks=[("first_gradient", FirstGradient())],
+        **_grad_params(normalization),
+    ).fit(X, y, sample_weight=mask)
+    expected = dict(reference.callbacks_)["first_gradient"].grads_
+    for result in ranks:
+        grads = result["grad"][case]["grads"]
+        assert grads.keys() == expected.keys()
+        diff = max((grads[k] - expected[k]).abs().max().item() for k in expected)
+        print(f"{case}: max |gradient difference| = {diff:.2e}")
+        assert diff <= 1e-6
+        assert max(v.abs().max().item() for v in grads.values()) > 1e-3
+    first, second = (r["grad"][case]["params"] for r in ranks)
+    for key, value in _state(reference).items():
+        assert torch.equal(first[key], second[key])
+        torch.testing.assert_close(first[key], value, rtol=0, atol=1e-5)
+
+
+def test_short_fit_leaves_identical_parameters_on_every_process(ranks):
+    first, second = (r["fit"]["params"] for r in ranks)
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    np.testing.assert_array_equal(
+        ranks[0]["fit"]["predictions"], ranks[1]["fit"]["predictions"]
+    )
+
+
+def test_logged_acceptance_is_the_mean_over_processes(ranks):
+    X, y = _fit_data()
+    histories = [r["fit"]["history"] for r in ranks]
+    assert histories[0] == histories[1]
+    for epoch, row in enumerate(histories[0]):
+        local = [r["fit"]["local_stats"][epoch] for r in ranks]
+        seen = [stats[0].sum() for stats in local]
+        # Equal parts (250 rows per process and epoch): the global rate is
+        # the plain mean of the processes' rates.
+        assert seen == [250, 250]
+        rates = [stats[1].sum() / stats[0].sum() for stats in local]
+        assert row["acceptance_rate"] == pytest.approx(np.mean(rates), abs=1e-6)
+        # The processes split the shuffled data without overlap.
+        np.testing.assert_array_equal(sum(s[0] for s in local), np.bincount(y))
+        for k in range(3):
+            counts = sum(stats[:, k] for stats in local)
+            assert row[f"acceptance_rate[{k}]"] == pytest.approx(
+                counts[1] / counts[0], abs=1e-6
+            )
+        assert 0.0 < row["acceptance_rate"] < 1.0
+
+
+def test_each_process_draws_its_own_masks(ranks):
+    seeds = [r["fit"]["mask_seed"] for r in ranks]
+    assert seeds[0] != seeds[1]
+    local_rates = [
+        [stats[1].sum() / stats[0].sum() for stats in r["fit"]["local_stats"]]
+        for r in ranks
+    ]
+    assert local_rates[0] != local_rates[1]
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1])

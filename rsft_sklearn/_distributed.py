@@ -153,6 +153,15 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 f"device={device!r} differs from the accelerator's device "
                 f"{self.accelerator.device}; leave device=None."
             )
+        if (
+            self.accelerator.num_processes > 1
+            and getattr(self, "compact", False) is True
+        ):
+            raise ValueError(
+                "compact=True cannot train on several processes: a compacted step "
+                "skips the backward pass where nothing is accepted, and every "
+                "process must take part in every backward pass. Use compact=False."
+            )
         # AccelerateMixin's own check rejects any device but None.
         super(AccelerateMixin, self)._validate_params()
 
@@ -239,6 +248,33 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         # DDP averages the gradients over the processes: dividing by N / R
         # here makes that average the gradient of (global masked sum) / N.
         return normaliser / n_processes, n_accepted > 0
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        if self.accelerator.num_processes > 1:
+            self._check_same_data(y)
+
+    def _check_same_data(self, y):
+        # The processes split each global batch by position, so they must
+        # iterate over the same rows; different data would make them wait
+        # for each other forever at the end of the shorter epoch.
+        counts = torch.bincount(
+            torch.as_tensor(y, device=self.device), minlength=len(self.classes_)
+        )
+        counts = torch.cat([counts.new_full((1,), len(y)), counts]).reshape(1, -1)
+        gathered = self.accelerator.gather(counts).cpu().numpy()
+        if not (gathered == gathered[0]).all():
+            raise ValueError(
+                "Every process must fit on the same X and y; the numbers of rows "
+                f"and per-class counts differ across processes: {gathered.tolist()}."
+            )
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        # compact="auto" would skip the backward pass on a process that
+        # accepts nothing, while the others wait for its gradients.
+        if self.accelerator.num_processes > 1:
+            self.epoch_compact_ = False
 
     def _reduce_epoch_stats(self):
         """Sum this epoch's acceptance counts over the processes."""

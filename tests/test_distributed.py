@@ -166,6 +166,12 @@ def _worker(out_dir):
         "mask_seed": net.mask_generator_.initial_seed(),
         "predictions": net.predict_proba(X[:20]),
     }
+    try:
+        AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1).fit(
+            X[rank:], y[rank:]
+        )
+    except ValueError as exc:
+        result["different_data"] = str(exc)
     torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
@@ -260,6 +266,11 @@ def test_each_process_draws_its_own_masks(ranks):
         for r in ranks
     ]
     assert local_rates[0] != local_rates[1]
+
+
+def test_different_data_on_the_processes_is_an_error(ranks):
+    for result in ranks:
+        assert "must fit on the same X and y" in result.get("different_data", "")
 
 
 if __name__ == "__main__":

@@ -222,6 +222,12 @@ plot_formats = [("png", 110)]
 myst_heading_anchors = 3
 
 
+def _reread_jinja_pages(app, env, added, changed, removed):
+    # Their text depends on the repository, not only on their source file.
+    return [name for name in JINJA_PAGES if name in env.found_docs]
+
+
 def setup(app):
     app.connect("builder-inited", _check_api_page)
     app.connect("source-read", _render_jinja)
+    app.connect("env-get-outdated", _reread_jinja_pages)

@@ -1,0 +1,154 @@
+"""Pickles across versions and devices.
+
+A pickled RSFTClassifier carries a format version and its random generators
+as device-free byte tensors. The CUDA-to-CPU path is simulated here by
+rewriting a pickle state as a CUDA machine writes it; the real one runs in
+``benchmarks/gpu_check_persistence.py``.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from skorch.exceptions import DeviceWarning
+
+import rsft_sklearn._persistence as persistence
+from rsft_sklearn import RSFTClassifier
+
+PARAMS = dict(random_state=0, batch_size=64, module__hidden_layer_sizes=(16,))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_classification(
+        n_samples=300, n_features=5, weights=[0.8], random_state=2
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return RSFTClassifier(max_epochs=2, warm_start=True, **PARAMS).fit(*data)
+
+
+def _parameters(clf):
+    return {k: v.clone() for k, v in clf.module_.state_dict().items()}
+
+
+def _cuda_state(clf):
+    """The pickle state ``clf`` would have had on a CUDA device."""
+    state = clf.__getstate__()
+    state["device"] = "cuda"
+    packed = state[persistence.GENERATORS_KEY]
+    # A CUDA generator's state is its seed and offset, 16 bytes.
+    cuda_state = torch.arange(16, dtype=torch.uint8)
+    packed["mask_generator_"] = {"device": "cuda", "state": cuda_state}
+    return state
+
+
+def test_pickle_holds_a_format_version_and_no_generator_objects(fitted):
+    state = fitted.__getstate__()
+    assert state[persistence.PICKLE_FORMAT_KEY] == persistence.PICKLE_FORMAT
+    assert not any(isinstance(v, torch.Generator) for v in state.values())
+    packed = state[persistence.GENERATORS_KEY]
+    assert set(packed) == {"mask_generator_", "shuffle_generator_"}
+    assert all(p["state"].device.type == "cpu" for p in packed.values())
+
+
+def test_training_continues_the_same_stream_after_unpickling(fitted, data):
+    # Pickle, load, train on: the same parameters as training on in memory.
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(
+        restored.predict_proba(data[0]), fitted.predict_proba(data[0])
+    )
+    for name in ("mask_generator_", "shuffle_generator_"):
+        assert torch.equal(
+            getattr(restored, name).get_state(), getattr(fitted, name).get_state()
+        )
+    in_memory = pickle.loads(pickle.dumps(fitted))
+    restored.fit(*data)
+    in_memory.fit(*data)
+    a, b = _parameters(restored), _parameters(in_memory)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (
+        restored.history[:, "acceptance_rate"]
+        == in_memory.history[:, "acceptance_rate"]
+    )
+
+
+@pytest.mark.parametrize("version", [persistence.PICKLE_FORMAT + 1, 0, None])
+def test_incompatible_pickle_format_is_refused(fitted, monkeypatch, version):
+    monkeypatch.setattr(persistence, "PICKLE_FORMAT", version)
+    blob = pickle.dumps(fitted)
+    monkeypatch.undo()
+    expected = "no pickle format version" if version is None else f"version {version}"
+    with pytest.raises(ValueError, match=f"{expected}.*reads format 1 only"):
+        pickle.loads(blob)
+
+
+def test_unfitted_and_zero_epoch_estimators_pickle(data):
+    fresh = pickle.loads(pickle.dumps(RSFTClassifier(M=2.0, **PARAMS)))
+    assert fresh.M == 2.0 and not hasattr(fresh, "generators_")
+    zero = RSFTClassifier(max_epochs=0, **PARAMS).fit(*data)
+    restored = pickle.loads(pickle.dumps(zero))
+    np.testing.assert_array_equal(
+        restored.predict_proba(data[0]), zero.predict_proba(data[0])
+    )
+
+
+def test_cuda_pickle_loads_and_predicts_on_cpu(fitted, data):
+    X, y = data
+    state = _cuda_state(fitted)
+    clf = RSFTClassifier.__new__(RSFTClassifier)
+    with pytest.warns(DeviceWarning, match="cpu"):
+        clf.__setstate__(state)
+    assert torch.device(clf.device).type == "cpu"
+    assert clf.mask_generator_.device.type == "cpu"
+    assert clf.shuffle_generator_.device.type == "cpu"
+    np.testing.assert_array_equal(clf.predict_proba(X), fitted.predict_proba(X))
+    # The CUDA mask stream cannot continue on a CPU; it is reseeded from the
+    # saved state, the same way on every load.
+    again = RSFTClassifier.__new__(RSFTClassifier)
+    with pytest.warns(DeviceWarning):
+        again.__setstate__(_cuda_state(fitted))
+    assert torch.equal(
+        again.mask_generator_.get_state(), clf.mask_generator_.get_state()
+    )
+    clf.fit(X, y)
+    assert len(clf.history) == 2 * fitted.max_epochs
+    assert all(torch.isfinite(p).all() for p in clf.module_.parameters())
+
+
+def test_generator_state_from_another_device_kind_warns_and_reseeds(fitted):
+    saved = fitted.generators_.state_dict()
+    saved["mask_generator_"] = torch.arange(16, dtype=torch.uint8)
+    clf = pickle.loads(pickle.dumps(fitted))
+    with pytest.warns(UserWarning, match="another kind of device"):
+        clf.generators_.load_state_dict(saved)
+    first = clf.mask_generator_.get_state()
+    with pytest.warns(UserWarning):
+        clf.generators_.load_state_dict(saved)
+    assert torch.equal(first, clf.mask_generator_.get_state())
+    assert torch.equal(clf.shuffle_generator_.get_state(), saved["shuffle_generator_"])
+
+
+def test_generator_state_of_another_estimator_is_refused(fitted):
+    clf = pickle.loads(pickle.dumps(fitted))
+    saved = {**clf.generators_.state_dict(), "dropout_generator_": torch.zeros(8)}
+    with pytest.raises(ValueError, match="dropout_generator_"):
+        clf.generators_.load_state_dict(saved)
+
+
+def test_loading_on_the_same_device_is_silent(fitted):
+    clf = pickle.loads(pickle.dumps(fitted))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.generators_.load_state_dict(fitted.generators_.state_dict())
+        pickle.loads(pickle.dumps(fitted))

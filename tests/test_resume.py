@@ -1,0 +1,185 @@
+"""Interrupted and resumed training.
+
+An uninterrupted fit of ``a + b`` epochs is the reference: training stopped
+after ``a`` epochs (cleanly or by Ctrl-C in the middle of the next one) and
+resumed from a skorch ``Checkpoint`` with ``LoadInitState`` for ``b`` more
+epochs must end with exactly the same parameters, on CPU with a fixed seed.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from skorch.callbacks import Callback, Checkpoint, LoadInitState
+
+from rsft_sklearn import RSFTClassifier
+
+PARAMS = dict(random_state=0, batch_size=64, module__hidden_layer_sizes=(16,))
+EPOCHS_BEFORE, EPOCHS_AFTER = 3, 3
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_classification(
+        n_samples=400, n_features=6, weights=[0.85], flip_y=0.02, random_state=1
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data):
+    return RSFTClassifier(max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **PARAMS).fit(*data)
+
+
+class InterruptAt(Callback):
+    """Raise KeyboardInterrupt after ``batch`` batches of epoch ``epoch``."""
+
+    def __init__(self, epoch, batch):
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        row = net.history[-1]
+        if len(net.history) == self.epoch and len(row["batches"]) == self.batch:
+            raise KeyboardInterrupt
+
+
+def _checkpoint(dirname, **kwargs):
+    return Checkpoint(monitor=None, dirname=str(dirname), **kwargs)
+
+
+def _same_parameters(a, b):
+    pa, pb = a.module_.state_dict(), b.module_.state_dict()
+    return pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def _resume(data, dirname, **params):
+    checkpoint = _checkpoint(dirname, f_generators="generators.pt")
+    clf = RSFTClassifier(
+        max_epochs=EPOCHS_AFTER,
+        callbacks=[checkpoint, LoadInitState(checkpoint)],
+        **{**PARAMS, **params},
+    )
+    return clf.fit(*data)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"hardness": 0.0},
+        # The warm-up ends inside the resumed run: the loaded history decides.
+        {"warmup_epochs": 4},
+        {"loss_normalization": "batch", "optimizer": torch.optim.SGD},
+    ],
+    ids=["default", "hardness0", "warmup-across-resume", "batch-norm-sgd"],
+)
+def test_resumed_training_ends_where_uninterrupted_training_ends(
+    data, tmp_path, params
+):
+    full = RSFTClassifier(max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **PARAMS, **params)
+    full.fit(*data)
+
+    checkpoint = _checkpoint(tmp_path, f_generators="generators.pt")
+    RSFTClassifier(
+        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **PARAMS, **params
+    ).fit(*data)
+    resumed = _resume(data, tmp_path, **params)
+
+    assert _same_parameters(full, resumed)
+    assert len(resumed.history) == len(full.history)
+    for key in ("acceptance_rate", "acceptance_rate[0]", "acceptance_rate[1]"):
+        assert resumed.history[:, key] == full.history[:, key]
+    np.testing.assert_array_equal(
+        resumed.predict_proba(data[0]), full.predict_proba(data[0])
+    )
+
+
+def test_keyboard_interrupt_leaves_a_usable_model_and_consistent_history(
+    data, uninterrupted, tmp_path
+):
+    X, y = data
+    stop_epoch, stop_batch = EPOCHS_BEFORE + 1, 2
+    checkpoint = _checkpoint(tmp_path, f_generators="generators.pt")
+    clf = RSFTClassifier(
+        max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER,
+        callbacks=[checkpoint, InterruptAt(stop_epoch, stop_batch)],
+        **PARAMS,
+    )
+    assert clf.fit(X, y) is clf
+
+    # Finished epochs are complete rows; the interrupted one holds exactly
+    # the batches that were trained, and no epoch-level numbers.
+    assert len(clf.history) == stop_epoch
+    for row in clf.history[:-1]:
+        assert {"train_loss", "acceptance_rate", "M_effective"} <= row.keys()
+        assert len(row["batches"]) == -(-len(X) // PARAMS["batch_size"])
+    assert len(clf.history[-1]["batches"]) == stop_batch
+    assert "acceptance_rate" not in clf.history[-1]
+    assert len(clf.history[:, "acceptance_rate"]) == EPOCHS_BEFORE
+
+    # The model predicts and its parameters are finite.
+    assert all(torch.isfinite(p).all() for p in clf.module_.parameters())
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert set(clf.predict(X)) <= set(clf.classes_)
+
+    # A new process resumes from the last finished epoch's checkpoint.
+    assert _same_parameters(uninterrupted, _resume(data, tmp_path))
+
+    # Training goes on in the same process after the interrupt
+    # (it moves the checkpoint on, so it comes last).
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    clf.partial_fit(X, y)
+    assert len(clf.history) == stop_epoch + clf.max_epochs
+    assert not all(
+        torch.equal(before[k], v) for k, v in clf.module_.state_dict().items()
+    )
+
+
+def test_resume_without_the_generator_state_draws_another_stream(
+    data, uninterrupted, tmp_path
+):
+    # Why the generator state belongs in the checkpoint: without it, the
+    # resumed run restarts the shuffles and masks from the seed.
+    full = uninterrupted
+    checkpoint = _checkpoint(tmp_path)
+    RSFTClassifier(max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **PARAMS).fit(
+        *data
+    )
+    resumed = RSFTClassifier(
+        max_epochs=EPOCHS_AFTER,
+        callbacks=[checkpoint, LoadInitState(checkpoint)],
+        **PARAMS,
+    ).fit(*data)
+    assert len(resumed.history) == len(full.history)
+    assert not _same_parameters(full, resumed)
+
+
+def test_generator_state_round_trips_through_save_params(data, tmp_path):
+    X, y = data
+    clf = RSFTClassifier(max_epochs=2, warm_start=True, **PARAMS).fit(X, y)
+    path = tmp_path / "generators.pt"
+    clf.save_params(f_params=tmp_path / "params.pt", f_generators=path)
+    states = {k: v.clone() for k, v in clf.generators_.state_dict().items()}
+    assert set(states) == {"mask_generator_", "shuffle_generator_"}
+    assert all(
+        s.dtype == torch.uint8 and s.device.type == "cpu" for s in states.values()
+    )
+
+    clf.fit(X, y)  # warm start: moves the generators on
+    assert not torch.equal(clf.mask_generator_.get_state(), states["mask_generator_"])
+    clf.load_params(f_generators=path)
+    for name, state in states.items():
+        assert torch.equal(getattr(clf, name).get_state(), state)
+
+
+def test_generators_attribute_needs_an_initialised_estimator():
+    clf = RSFTClassifier()
+    assert not hasattr(clf, "generators_")
+    with pytest.raises(AttributeError, match="un-initiali[sz]ed"):
+        clf.save_params(f_generators="never-written.pt")

@@ -7,7 +7,8 @@
 # Sphinx-gallery and autosummary write generated pages into the source folder,
 # so the build runs on a copy of docs/ in docs/_build/tree: nothing is written
 # outside docs/_build. The copy keeps its gallery output between builds, and
-# sphinx-gallery re-runs only the examples that changed.
+# sphinx-gallery re-runs only the examples whose source changed: remove
+# docs/_build to re-run them all after a change to the library.
 set -euo pipefail
 
 DOCS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -52,17 +52,33 @@ nitpicky = False
 
 # -- Pages that depend on what the repository holds ---------------------------
 
-# Other tools add these; the site links them as soon as they exist and builds
-# without them until then.
-OPTIONAL_PAGES = {
-    "rejection_sampler": (DOCS_DIR / "user_guide" / "rejection_sampler.rst"),
-}
 BENCHMARK_DOCS = sorted(
     p.relative_to(DOCS_DIR).with_suffix("").as_posix()
     for p in (DOCS_DIR / "benchmark").glob("**/*")
     if p.suffix in {".rst", ".md"}
 )
 HAS_CHANGES = (ROOT_DIR / "CHANGES.md").is_file()
+
+# Reading order of the user guide. Pages that other tools or later work add
+# to user_guide/ are listed after these, so that none is left out of the
+# navigation.
+USER_GUIDE_ORDER = [
+    "rejection_rule",
+    "fixed_point",
+    "choosing_m",
+    "groups",
+    "multimodal",
+    "fine_tuning",
+    "speed",
+    "distributed",
+    "rejection_sampler",
+    "related_methods",
+    "source_code",
+]
+_user_guide_present = {p.stem for p in (DOCS_DIR / "user_guide").glob("*.rst")}
+USER_GUIDE_PAGES = [p for p in USER_GUIDE_ORDER if p in _user_guide_present] + sorted(
+    _user_guide_present - set(USER_GUIDE_ORDER) - {"index"}
+)
 
 
 def _check_api_page(app):
@@ -98,7 +114,7 @@ def _has_gallery_header(folder):
 # Pages listed here are rendered with Jinja first, so that their toctrees and
 # tables can follow the package and the repository.
 JINJA_CONTEXT = {
-    "has_rejection_sampler": OPTIONAL_PAGES["rejection_sampler"].is_file(),
+    "user_guide_pages": USER_GUIDE_PAGES,
     "has_distributed_examples": _has_gallery_header(
         ROOT_DIR / "examples" / "distributed"
     ),
@@ -132,6 +148,7 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "quick_start": [], "changes": []}
 html_show_sourcelink = False
+html_copy_source = False
 
 # -- API reference ----------------------------------------------------------
 

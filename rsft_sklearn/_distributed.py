@@ -125,7 +125,7 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
     # get_params keeps reporting the value that was passed.
     @property
     def device(self):
-        device = self.__dict__.get("_device")
+        device = self.__dict__.get("device")
         accelerator = self.__dict__.get("accelerator")
         if device is None and accelerator is not None:
             return accelerator.device
@@ -133,11 +133,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     @device.setter
     def device(self, value):
-        self.__dict__["_device"] = value
+        self.__dict__["device"] = value
 
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
-        params["device"] = self.__dict__.get("_device")
+        params["device"] = self.__dict__.get("device")
         return params
 
     def _initialize_callbacks(self):
@@ -147,7 +147,12 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         return super()._initialize_callbacks()
 
     def _validate_params(self):
-        device = self.__dict__.get("_device")
+        # AccelerateMixin's own check rejects any device but None; initialize
+        # has checked the device against the accelerator's.
+        super(AccelerateMixin, self)._validate_params()
+
+    def _check_accelerator_params(self):
+        device = self.__dict__.get("device")
         if device is not None and torch.device(device) != self.accelerator.device:
             raise ValueError(
                 f"device={device!r} differs from the accelerator's device "
@@ -162,12 +167,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 "skips the backward pass where nothing is accepted, and every "
                 "process must take part in every backward pass. Use compact=False."
             )
-        # AccelerateMixin's own check rejects any device but None.
-        super(AccelerateMixin, self)._validate_params()
 
     def initialize(self):
         # AccelerateMixin.initialize replaces the whole of skorch's and would
         # skip RSFTClassifier's seeding; wrap with the accelerator afterwards.
+        self._check_accelerator_params()
         RSFTClassifier.initialize(self)
         return self._initialize_accelerator()
 

@@ -273,5 +273,35 @@ def test_different_data_on_the_processes_is_an_error(ranks):
         assert "must fit on the same X and y" in result.get("different_data", "")
 
 
+def test_one_process_trains_like_rsft_classifier():
+    from accelerate import Accelerator
+
+    X, y = _fit_data()
+    params = dict(M=2.0, batch_size=64, max_epochs=2, random_state=0)
+    accelerated = AccelerateRSFTClassifier(
+        accelerator=Accelerator(cpu=True), **params
+    ).fit(X, y)
+    plain = RSFTClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(accelerated.predict_proba(X), plain.predict_proba(X))
+    assert (
+        accelerated.history[:, "acceptance_rate"] == plain.history[:, "acceptance_rate"]
+    )
+
+
+def test_device_defaults_to_the_accelerator_and_survives_clone():
+    from accelerate import Accelerator
+    from sklearn.base import clone
+
+    accelerator = Accelerator(cpu=True)
+    clf = AccelerateRSFTClassifier(accelerator=accelerator, M=3.0)
+    assert clf.get_params()["device"] is None
+    assert clf.device == accelerator.device
+    copy = clone(clf)
+    assert copy.get_params()["device"] is None and copy.M == 3.0
+    X, y = _fit_data()
+    with pytest.raises(ValueError, match="differs from the accelerator's device"):
+        AccelerateRSFTClassifier(accelerator=accelerator, device="cuda").fit(X, y)
+
+
 if __name__ == "__main__":
     _worker(sys.argv[1])

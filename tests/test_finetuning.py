@@ -1,0 +1,177 @@
+"""Fine-tuning: pretrained modules, load_params, Freezer, warm-up, partial_fit."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from skorch.callbacks import Callback, Freezer
+
+from rsft_sklearn import RSFTClassifier
+
+# Parameters of the network at the start of every fit, across clones.
+STARTS = []
+
+
+class RecordStart(Callback):
+    def on_train_begin(self, net, **kwargs):
+        STARTS.append(_flat(net.module_))
+
+
+class Net(torch.nn.Module):
+    def __init__(self, n_features=4, n_classes=2):
+        super().__init__()
+        self.body = torch.nn.Linear(n_features, 16)
+        self.head = torch.nn.Linear(16, n_classes)
+
+    def forward(self, X):
+        return self.head(torch.relu(self.body(X)))
+
+
+def _flat(module):
+    return torch.cat([p.detach().flatten().cpu() for p in module.parameters()])
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 1.0).astype(int)
+    return X, y
+
+
+@pytest.fixture
+def pretrained(data):
+    X, y = data
+    torch.manual_seed(0)
+    plain = RSFTClassifier(Net, warmup_epochs=10, max_epochs=10, lr=1e-2)
+    return plain.fit(X, y).module_
+
+
+def test_instance_is_not_trained_in_place_and_refit_restarts(data, pretrained):
+    X, y = data
+    weights = _flat(pretrained)
+    clf = RSFTClassifier(pretrained, max_epochs=3, random_state=0, lr=1e-2)
+    first = clf.fit(X, y).predict_proba(X)
+    assert torch.equal(_flat(pretrained), weights)
+    assert clf.module is pretrained
+    assert not torch.equal(_flat(clf.module_), weights)
+    second = clf.fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(first, second, rtol=1e-6)
+
+
+def test_clone_of_a_fitted_estimator_starts_from_the_pretrained_weights(
+    data, pretrained
+):
+    X, y = data
+    weights = _flat(pretrained)
+    clf = RSFTClassifier(pretrained, max_epochs=3, lr=1e-2, random_state=0)
+    clf.fit(X, y)
+    copy = clone(clf)
+    assert copy.module is not pretrained
+    assert torch.equal(_flat(copy.module), weights)
+    np.testing.assert_allclose(
+        copy.fit(X, y).predict_proba(X), clf.predict_proba(X), rtol=1e-6
+    )
+
+
+def test_grid_search_folds_all_start_from_the_pretrained_weights(data, pretrained):
+    X, y = data
+    weights = _flat(pretrained)
+    clf = RSFTClassifier(
+        pretrained, max_epochs=2, lr=1e-2, random_state=0, callbacks=[RecordStart()]
+    )
+    # A fit before the search must not leak into it either.
+    clf.fit(X, y)
+    STARTS.clear()
+    search = GridSearchCV(clf, {"M": [0.5, 2.0]}, cv=2).fit(X, y)
+    assert len(STARTS) == 2 * 2 + 1
+    for start in STARTS:
+        assert torch.equal(start, weights)
+    STARTS.clear()
+    cross_val_score(search.best_estimator_, X, y, cv=2)
+    assert len(STARTS) == 2
+    assert all(torch.equal(start, weights) for start in STARTS)
+
+
+def test_module_class_with_load_params(data, pretrained, tmp_path):
+    X, y = data
+    saved = RSFTClassifier(Net, max_epochs=1)
+    saved.initialize()
+    saved.module_.load_state_dict(pretrained.state_dict())
+    saved.save_params(f_params=tmp_path / "params.pt")
+
+    STARTS.clear()
+    clf = RSFTClassifier(
+        Net, warm_start=True, max_epochs=2, lr=1e-2, callbacks=[RecordStart()]
+    )
+    clf.initialize()
+    clf.load_params(f_params=tmp_path / "params.pt")
+    clf.fit(X, y)
+    assert torch.equal(STARTS[0], _flat(pretrained))
+    assert list(clf.classes_) == [0, 1]
+    assert clf.class_target_weight_[1] == 1.0
+
+    # The same with partial_fit, which never re-initialises.
+    STARTS.clear()
+    again = RSFTClassifier(Net, max_epochs=1, callbacks=[RecordStart()])
+    again.initialize()
+    again.load_params(f_params=tmp_path / "params.pt")
+    again.partial_fit(X, y)
+    assert torch.equal(STARTS[0], _flat(pretrained))
+
+
+def test_warmup_then_rejection(data, pretrained):
+    X, y = data
+    clf = RSFTClassifier(pretrained, warmup_epochs=2, max_epochs=4, random_state=0)
+    history = clf.fit(X, y).history
+    assert history[:, "acceptance_rate"][:2] == [1.0, 1.0]
+    assert all(rate < 0.6 for rate in history[:, "acceptance_rate"][2:])
+
+
+def test_freezer_keeps_the_frozen_layer(data, pretrained):
+    X, y = data
+    clf = RSFTClassifier(
+        pretrained, max_epochs=3, lr=1e-2, callbacks=[Freezer("body.*")]
+    ).fit(X, y)
+    assert torch.equal(clf.module_.body.weight, pretrained.body.weight)
+    assert torch.equal(clf.module_.body.bias, pretrained.body.bias)
+    assert not torch.equal(clf.module_.head.weight, pretrained.head.weight)
+
+
+def test_partial_fit_follows_a_drifting_stream(data):
+    """The concept turns by 90 degrees over the stream; the model follows it.
+
+    Every call continues from the weights of the last one, the epoch count
+    (and with it the warm-up) runs on across calls, and accuracy on the
+    current concept recovers after the drift.
+    """
+    rng = np.random.default_rng(1)
+
+    def chunk(angle, n=300):
+        X = rng.normal(size=(n, 4)).astype(np.float32)
+        direction = np.cos(angle) * X[:, 0] + np.sin(angle) * X[:, 1]
+        return X, (direction > 0.8).astype(int)
+
+    clf = RSFTClassifier(
+        Net,
+        warmup_epochs=3,
+        max_epochs=3,
+        lr=1e-2,
+        random_state=0,
+        callbacks=[RecordStart()],
+    )
+    X0, y0 = chunk(0.0)
+    clf.partial_fit(X0, y0, classes=[0, 1])
+    assert clf.history[:, "acceptance_rate"] == [1.0, 1.0, 1.0]
+    X_new, y_new = chunk(np.pi / 2, n=1000)
+    before = clf.score(X_new, y_new)
+    end_of_first = _flat(clf.module_)
+    STARTS.clear()
+    for angle in np.linspace(np.pi / 8, np.pi / 2, 4):
+        clf.partial_fit(*chunk(angle))
+    assert torch.equal(STARTS[0], end_of_first)
+    assert len(clf.history) == 3 + 4 * 3
+    assert all(rate < 1.0 for rate in clf.history[:, "acceptance_rate"][3:])
+    after = clf.score(X_new, y_new)
+    assert after > before + 0.1

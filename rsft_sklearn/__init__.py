@@ -2,6 +2,7 @@
 
 from ._classifier import RSFTClassifier
 from ._data import BatchIterator, InMemoryDataset
+from ._decision import correct_proba
 from ._distributed import AccelerateRSFTClassifier
 from ._modules import MLPModule
 from ._rejection import (
@@ -11,18 +12,22 @@ from ._rejection import (
     true_class_log_proba,
 )
 from ._sampler import RejectionSampler
+from ._schedules import CosineRamp, LinearRamp
 from ._version import __version__
 
 __all__ = [
     "AccelerateRSFTClassifier",
     "BatchIterator",
+    "CosineRamp",
     "InMemoryDataset",
+    "LinearRamp",
     "MLPModule",
     "RSFTClassifier",
     "RejectionSampler",
     "__version__",
     "acceptance_probability",
     "class_target_weight",
+    "correct_proba",
     "rejection_mask",
     "true_class_log_proba",
 ]

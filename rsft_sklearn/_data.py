@@ -40,7 +40,8 @@ class InMemoryDataset(torch.utils.data.Dataset):
     sample_weight : torch.Tensor of shape (n_samples,) or None, default=None
         Per-sample target weights that travel with each batch.
     device : str or torch.device or None, default=None
-        Where to keep the tensors; ``None`` leaves them where they are.
+        Where to keep the tensors; ``None`` leaves them where they are. Data
+        too large for the device's memory stay where they are.
 
     Examples
     --------
@@ -53,9 +54,16 @@ class InMemoryDataset(torch.utils.data.Dataset):
 
     def __init__(self, X, y=None, sample_weight=None, device=None):
         if device is not None:
-            X = _to(X, device)
-            y = None if y is None else y.to(device)
-            sample_weight = None if sample_weight is None else sample_weight.to(device)
+            try:
+                X, y, sample_weight = (
+                    _to(X, device),
+                    None if y is None else y.to(device),
+                    None if sample_weight is None else sample_weight.to(device),
+                )
+            except torch.OutOfMemoryError:
+                # Data that do not fit on the device stay on the host; the
+                # network then receives each batch moved on its own.
+                pass
         self.X = X
         self.y = y
         self.sample_weight = sample_weight

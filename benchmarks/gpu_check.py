@@ -1,0 +1,147 @@
+"""CUDA check: the rejection step stays on the device, and throughput.
+
+Run through ``benchmarks/gpu_check.sh`` (which installs what is missing), or
+directly with ``PYTHONPATH=. python benchmarks/gpu_check.py`` on a machine
+with an NVIDIA GPU. It
+
+1. fits ``RSFTClassifier(device="cuda")`` with the training step wrapped in
+   ``torch.cuda.set_sync_debug_mode("error")``, so any host
+   synchronisation inside the step (mask, statistics, the all-rejected
+   guard, the optimiser) raises; skorch's own ``loss.item()`` after the step
+   is outside the wrapped region;
+2. checks that the mask generator and the epoch statistics live on the GPU;
+3. prints samples per second of plain skorch and of RSFT at batch sizes 256
+   and 4096, and of RSFT with ``compact=True`` at acceptance 1/4.
+
+Exit status 0 means every check passed.
+"""
+
+import argparse
+import sys
+import time
+from functools import partial
+
+import numpy as np
+import torch
+from sklearn.datasets import make_classification
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
+
+from rsft_sklearn import MLPModule, RSFTClassifier
+
+# hardness=0 with these weights accepts every row with probability 1/4.
+QUARTER = {"hardness": 0.0, "M": 4.0, "target": {0: 0.25, 1: 0.25}, "compact": True}
+
+
+class SyncFreeStep(RSFTClassifier):
+    """RSFTClassifier whose training step may not synchronise with the host."""
+
+    def train_step(self, batch, **fit_params):
+        previous = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return super().train_step(batch, **fit_params)
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+
+
+class DeviceState(Callback):
+    """Record where the mask generator and the statistics live."""
+
+    def initialize(self):
+        self.devices = set()
+        return self
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            self.devices.add(net.epoch_stats_.device.type)
+            self.devices.add(net.mask_generator_.device.type)
+
+
+def data(n, n_features=64, seed=0):
+    X, y = make_classification(
+        n_samples=n,
+        n_features=n_features,
+        n_informative=n_features // 2,
+        weights=[0.9],
+        random_state=seed,
+    )
+    return X.astype(np.float32), y
+
+
+def samples_per_second(make, X, y, epochs):
+    make().fit(X[:2048], y[:2048])
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    make().fit(X, y)
+    torch.cuda.synchronize()
+    return len(X) * epochs / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("no CUDA device visible to torch", file=sys.stderr)
+        return 2
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    X, y = data(args.rows)
+
+    state = DeviceState()
+    for params in ({}, {"hardness": 0.0, "M": 2.0}, {"rejection": "expected"}):
+        net = SyncFreeStep(
+            device="cuda",
+            max_epochs=2,
+            batch_size=512,
+            random_state=0,
+            callbacks=[("device_state", state)],
+            **params,
+        ).fit(X[:20_000], y[:20_000])
+        rate = net.history[-1, "acceptance_rate"]
+        print(f"sync-free step {params or 'defaults'}: ok, acceptance {rate:.3f}")
+    if state.devices != {"cuda"}:
+        print(f"FAIL: rejection state on {sorted(state.devices)}", file=sys.stderr)
+        return 1
+    print("mask generator and statistics on the device: ok")
+
+    hidden = (256, 256)
+    for batch_size in (256, 4096):
+
+        def skorch_net(batch_size=batch_size):
+            return NeuralNetClassifier(
+                MLPModule,
+                module__n_features=X.shape[1],
+                module__n_classes=2,
+                module__hidden_layer_sizes=hidden,
+                criterion=torch.nn.CrossEntropyLoss,
+                max_epochs=args.epochs,
+                batch_size=batch_size,
+                train_split=None,
+                device="cuda",
+                verbose=0,
+            )
+
+        def rsft_net(batch_size=batch_size, **params):
+            return RSFTClassifier(
+                module__hidden_layer_sizes=hidden,
+                max_epochs=args.epochs,
+                batch_size=batch_size,
+                device="cuda",
+                random_state=0,
+                **params,
+            )
+
+        for name, make in (
+            ("plain skorch", skorch_net),
+            ("RSFT", rsft_net),
+            ("RSFT compact=True, acceptance 1/4", partial(rsft_net, **QUARTER)),
+        ):
+            rate = samples_per_second(make, X, y, args.epochs)
+            print(f"batch {batch_size:5d}  {name:36s} {rate:12,.0f} samples/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Compaction: forward and backward on the accepted rows only."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+from rsft_sklearn import MLPModule, RSFTClassifier
+from rsft_sklearn._compaction import AUTO_COMPACT_BELOW, take_rows
+
+# hardness=0 with these weights keeps every row with probability 1/4.
+QUARTER = {"hardness": 0.0, "M": 4.0, "target": {0: 0.25, 1: 0.25}}
+
+
+def _data(n=256, seed=0, minority=0.2):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < minority).astype(np.int64)
+    X = rng.normal(size=(n, 5)) + 2.0 * y[:, None]
+    return X.astype(np.float32), y
+
+
+class Recorder(nn.Module):
+    """An MLP that records, per call, the rows, mode and grad mode."""
+
+    calls = []
+
+    def __init__(self, n_features=5, n_classes=2, batchnorm=False, dropout=0.0):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(n_features) if batchnorm else nn.Identity()
+        self.drop = nn.Dropout(dropout)
+        self.mlp = MLPModule(n_features, n_classes, hidden_layer_sizes=(16,))
+
+    def forward(self, X):
+        Recorder.calls.append((len(X), self.training, torch.is_grad_enabled()))
+        return self.mlp(self.drop(self.norm(X)))
+
+
+class EpochFlags(Callback):
+    """Record whether each epoch compacted."""
+
+    def initialize(self):
+        self.compacted = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.compacted.append(net.epoch_compact_)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    Recorder.calls.clear()
+
+
+def _params(net):
+    return [p.detach().clone() for p in net.module_.parameters()]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [QUARTER, {}, {**QUARTER, "loss_normalization": "batch"}],
+    ids=["quarter", "default", "batch-normaliser"],
+)
+def test_compaction_trains_the_same_model(params):
+    # Same masks (one draw per batch either way) and the same loss, so only
+    # floating-point rounding separates the two.
+    X, y = _data()
+    kw = {"max_epochs": 3, "batch_size": 32, "random_state": 0, **params}
+    plain = RSFTClassifier(compact=False, **kw).fit(X, y)
+    compact = RSFTClassifier(compact=True, **kw).fit(X, y)
+    for key in ("acceptance_rate", "acceptance_rate[1]"):
+        assert compact.history[:, key] == plain.history[:, key]
+    for p, q in zip(_params(plain), _params(compact)):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        compact.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-4
+    )
+
+
+def test_training_pass_sees_accepted_rows_only():
+    X, y = _data(n=256)
+    RSFTClassifier(
+        Recorder, compact=True, max_epochs=1, batch_size=64, random_state=0, **QUARTER
+    ).fit(X, y)
+    scoring = [c for c in Recorder.calls if not c[2]]
+    training = [c for c in Recorder.calls if c[2]]
+    assert [c[0] for c in scoring] == [64] * 4
+    assert not any(c[1] for c in scoring), "the scoring pass runs in eval mode"
+    assert all(c[1] for c in training)
+    assert len(training) == 4
+    # About a quarter of 64 rows per batch: far fewer than the batch.
+    assert 4 * 8 <= sum(c[0] for c in training) <= 4 * 26
+
+
+def test_uncompacted_step_runs_one_training_pass_per_batch():
+    X, y = _data(n=256)
+    RSFTClassifier(
+        Recorder, max_epochs=1, batch_size=64, random_state=0, **QUARTER
+    ).fit(X, y)
+    assert Recorder.calls == [(64, True, True)] * 4
+
+
+def test_auto_switches_on_after_a_low_acceptance_epoch():
+    X, y = _data()
+    flags = EpochFlags()
+    net = RSFTClassifier(
+        compact="auto",
+        max_epochs=3,
+        warmup_epochs=1,
+        random_state=0,
+        callbacks=[("flags", flags)],
+        **QUARTER,
+    ).fit(X, y)
+    # Warm-up accepts everything; the first rejecting epoch cannot know its
+    # rate yet; the third follows an epoch that accepted about a quarter.
+    assert net.history[:, "acceptance_rate"][0] == 1.0
+    assert net.history[:, "acceptance_rate"][1] < AUTO_COMPACT_BELOW
+    assert flags.compacted == [False, False, True]
+
+
+def test_auto_stays_off_when_most_rows_are_accepted():
+    X, y = _data()
+    flags = EpochFlags()
+    RSFTClassifier(
+        compact="auto",
+        max_epochs=3,
+        hardness=0.0,
+        target="uniform",
+        random_state=0,
+        callbacks=[("flags", flags)],
+    ).fit(X, y)
+    assert flags.compacted == [False, False, False]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_batch_without_accepted_rows_changes_nothing(compact):
+    # Warm-up epoch, then an epoch whose rule accepts (almost surely) nothing.
+    X, y = _data(n=128)
+    snapshots = []
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            state = net.optimizer_.state_dict()["state"]
+            snapshots.append(
+                (
+                    _params(net),
+                    {k: {n: v.clone() for n, v in s.items()} for k, s in state.items()},
+                )
+            )
+
+    net = RSFTClassifier(
+        compact=compact,
+        hardness=0.0,
+        M=1e12,
+        warmup_epochs=1,
+        max_epochs=2,
+        batch_size=32,
+        random_state=0,
+        callbacks=[("snapshot", Snapshot())],
+    ).fit(X, y)
+    assert net.history[-1, "acceptance_rate"] == 0.0
+    (p1, s1), (p2, s2) = snapshots
+    for a, b in zip(p1, p2):
+        assert torch.equal(a, b)
+    for key in s1:
+        for name in s1[key]:
+            assert torch.equal(s1[key][name], s2[key][name])
+
+
+def test_batchnorm_statistics_come_from_the_accepted_rows():
+    # Class 0 is never accepted and sits far from class 1: an uncompacted
+    # step normalises over both, a compacted one over class 1 alone.
+    X, y = _data(n=256, minority=0.5)
+    X[y == 0] -= 10.0
+    kw = {
+        "hardness": 0.0,
+        "M": 1.0,
+        "target": {0: 1e-9, 1: 1.0},
+        "max_epochs": 3,
+        "batch_size": 32,
+        "random_state": 0,
+        "module__batchnorm": True,
+    }
+    compact = RSFTClassifier(Recorder, compact=True, **kw).fit(X, y)
+    plain = RSFTClassifier(Recorder, compact=False, **kw).fit(X, y)
+    # Class 1 sits near +2 in every feature, class 0 near -10.
+    assert torch.all(compact.module_.norm.running_mean > 0.5)
+    assert torch.all(plain.module_.norm.running_mean < -2.0)
+
+
+def test_batchnorm_with_a_single_accepted_row_trains():
+    # One class-1 row in the data, class 0 never accepted: the batch holding
+    # it has exactly one accepted row, which BatchNorm cannot train on alone.
+    X, y = _data(n=64, minority=0.0)
+    y[5] = 1
+    net = RSFTClassifier(
+        Recorder,
+        compact=True,
+        hardness=0.0,
+        target={0: 1e-9, 1: 1.0},
+        max_epochs=2,
+        batch_size=16,
+        random_state=0,
+        module__batchnorm=True,
+    ).fit(X, y)
+    assert net.history[:, "acceptance_rate"] == [1 / 64, 1 / 64]
+    assert (16, True, True) in Recorder.calls
+
+
+def test_dropout_is_off_in_the_scoring_pass():
+    X, y = _data(n=128)
+    RSFTClassifier(
+        Recorder,
+        compact=True,
+        max_epochs=1,
+        batch_size=64,
+        random_state=0,
+        module__dropout=0.5,
+        **QUARTER,
+    ).fit(X, y)
+    assert all(not training for _, training, grad in Recorder.calls if not grad)
+
+
+def test_compaction_with_dict_input():
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(3, 2)
+            self.b = nn.Linear(2, 2)
+
+        def forward(self, a, b):
+            return self.a(a) + self.b(b)
+
+    X, y = _data(n=128)
+    Xd = {"a": X[:, :3], "b": X[:, 3:]}
+    kw = {"max_epochs": 2, "batch_size": 32, "random_state": 0, **QUARTER}
+    plain = RSFTClassifier(TwoInputs, **kw).fit(Xd, y)
+    compact = RSFTClassifier(TwoInputs, compact=True, **kw).fit(Xd, y)
+    np.testing.assert_allclose(
+        compact.predict_proba(Xd), plain.predict_proba(Xd), atol=1e-5
+    )
+
+
+def test_compact_needs_sample_rejection():
+    X, y = _data(n=64)
+    with pytest.raises(ValueError, match="compact=True needs rejection='sample'"):
+        RSFTClassifier(compact=True, rejection="expected", max_epochs=1).fit(X, y)
+
+
+def test_compact_rejects_unknown_values():
+    X, y = _data(n=64)
+    with pytest.raises(ValueError, match="compact"):
+        RSFTClassifier(compact="always", max_epochs=1).fit(X, y)
+
+
+def test_take_rows():
+    rows = torch.tensor([2, 0])
+    t = torch.arange(8.0).reshape(4, 2)
+    assert torch.equal(take_rows(t, rows), t[[2, 0]])
+    d = take_rows({"a": t, "b": t[:, 0]}, rows)
+    assert torch.equal(d["b"], torch.tensor([4.0, 0.0]))
+    pair = take_rows((t, t[:, 1]), rows)
+    assert isinstance(pair, tuple) and torch.equal(pair[1], torch.tensor([5.0, 1.0]))
+    with pytest.raises(TypeError, match="compact needs batches of tensors"):
+        take_rows(np.zeros((4, 2)), rows)

@@ -1,0 +1,242 @@
+"""In-memory batches: InMemoryDataset and BatchIterator, alone and in fits."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from skorch.dataset import ValidSplit
+from torch.utils.data import DataLoader, Subset, TensorDataset
+
+from rsft_sklearn import BatchIterator, InMemoryDataset, RSFTClassifier
+
+
+def _dataset(n=10, weights=False):
+    X = torch.arange(2.0 * n).reshape(n, 2)
+    y = torch.arange(n)
+    w = torch.linspace(0.5, 1.5, n) if weights else None
+    return InMemoryDataset(X, y, w)
+
+
+def _rows(batches):
+    return [yb.tolist() for _, yb, *_ in batches]
+
+
+def _data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.25).astype(np.int64)
+    X = rng.normal(size=(n, 4)) + y[:, None]
+    return X.astype(np.float32), y
+
+
+class BatchLabels(Callback):
+    """Record the encoded labels of every training batch."""
+
+    def initialize(self):
+        self.batches = []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.batches.append(batch[1].tolist())
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "drop_last", "expected"),
+    [
+        (4, False, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]),
+        (4, True, [[0, 1, 2, 3], [4, 5, 6, 7]]),
+        (10, False, [list(range(10))]),
+        (32, False, [list(range(10))]),
+    ],
+)
+def test_batches_are_consecutive_slices(batch_size, drop_last, expected):
+    iterator = BatchIterator(_dataset(), batch_size=batch_size, drop_last=drop_last)
+    assert _rows(iterator) == expected
+    assert len(iterator) == len(expected)
+
+
+def test_batches_carry_inputs_and_sample_weights():
+    ds = _dataset(weights=True)
+    Xb, yb, wb = next(iter(BatchIterator(ds, batch_size=3)))
+    assert torch.equal(Xb, ds.X[:3])
+    assert torch.equal(yb, ds.y[:3])
+    assert torch.equal(wb, ds.sample_weight[:3])
+
+
+def test_dict_inputs_are_sliced_together():
+    X = {"a": torch.arange(6.0).reshape(3, 2), "b": torch.arange(3.0)}
+    ds = InMemoryDataset(X, torch.tensor([0, 1, 0]))
+    (Xb, yb), _ = list(BatchIterator(ds, batch_size=2))
+    assert torch.equal(Xb["a"], X["a"][:2])
+    assert torch.equal(Xb["b"], torch.tensor([0.0, 1.0]))
+    assert len(ds) == 3
+
+
+def test_shuffle_is_a_permutation_drawn_from_the_generator():
+    ds = _dataset(n=50)
+
+    def epoch(generator):
+        iterator = BatchIterator(ds, batch_size=8, shuffle=True, generator=generator)
+        return sum(_rows(iterator), [])
+
+    g = torch.Generator().manual_seed(3)
+    first, second = epoch(g), epoch(g)
+    assert sorted(first) == list(range(50))
+    assert first != second, "every epoch draws a fresh permutation"
+    g = torch.Generator().manual_seed(3)
+    assert [epoch(g), epoch(g)] == [first, second]
+    # The rows of a batch stay together with their inputs.
+    g = torch.Generator().manual_seed(3)
+    for Xb, yb in BatchIterator(ds, batch_size=8, shuffle=True, generator=g):
+        assert torch.equal(Xb, ds.X[yb])
+
+
+def test_fit_shuffles_with_the_estimators_generator():
+    X, y = _data()
+
+    def batches(random_state):
+        labels = BatchLabels()
+        RSFTClassifier(
+            max_epochs=2,
+            batch_size=16,
+            random_state=random_state,
+            callbacks=[("labels", labels)],
+        ).fit(X, y)
+        return labels.batches
+
+    first = batches(0)
+    assert len(first) == 2 * 6
+    assert first == batches(0)
+    assert first != batches(1)
+    assert first[:6] != first[6:]
+    # Every epoch sees every row once.
+    assert sorted(sum(first[:6], [])) == sorted(y.tolist())
+
+
+def test_get_iterator_wires_batch_size_and_generator():
+    X, y = _data()
+    net = RSFTClassifier(max_epochs=1, batch_size=24, random_state=0).fit(X, y)
+    ds = net.get_dataset(X, y)
+    train = net.get_iterator(ds, training=True)
+    valid = net.get_iterator(ds, training=False)
+    assert isinstance(train, BatchIterator) and train.shuffle
+    assert train.generator is net.shuffle_generator_
+    assert train.batch_size == valid.batch_size == 24
+    assert not valid.shuffle
+    assert net.set_params(batch_size=-1).get_iterator(ds).batch_size == len(X)
+
+
+def test_fit_never_indexes_rows_one_at_a_time(monkeypatch):
+    X, y = _data()
+
+    def refuse(self, i):
+        raise AssertionError("per-row __getitem__ during fit")
+
+    monkeypatch.setattr(InMemoryDataset, "__getitem__", refuse)
+    net = RSFTClassifier(
+        max_epochs=2, train_split=ValidSplit(4, stratified=True), random_state=0
+    ).fit(X, y)
+    assert net.predict_proba(X).shape == (len(X), 2)
+
+
+def test_subset_is_sliced_through_its_indices():
+    ds = _dataset(n=20, weights=True)
+    inner = Subset(ds, [3, 1, 4, 15, 9, 2, 6])
+    outer = Subset(inner, [0, 2, 4, 6])
+    assert _rows(BatchIterator(inner, batch_size=3)) == [[3, 1, 4], [15, 9, 2], [6]]
+    assert _rows(BatchIterator(outer, batch_size=3)) == [[3, 4, 9], [6]]
+    g = torch.Generator().manual_seed(0)
+    shuffled = BatchIterator(inner, batch_size=3, shuffle=True, generator=g)
+    assert sorted(sum(_rows(shuffled), [])) == sorted(inner.indices)
+    _, yb, wb = next(iter(BatchIterator(outer, batch_size=2)))
+    assert torch.equal(wb, ds.sample_weight[yb])
+
+
+def test_validation_split_goes_through_subsets():
+    X, y = _data(n=120)
+    net = RSFTClassifier(
+        max_epochs=2,
+        batch_size=16,
+        train_split=ValidSplit(4, stratified=True),
+        random_state=0,
+    )
+    ds_train, ds_valid = net.get_split_datasets(X.astype(np.float32), torch.tensor(y))
+    assert isinstance(ds_train, Subset) and isinstance(ds_valid, Subset)
+    assert len(ds_train) == 90 and len(ds_valid) == 30
+    net.fit(X, y)
+    assert np.isfinite(net.history[:, "valid_loss"]).all()
+    assert net.history[-1, "train_batch_count"] == -(-90 // 16)
+    assert net.history[-1, "valid_batch_count"] == -(-30 // 16)
+
+
+def test_predict_proba_keeps_row_order():
+    X, y = _data(n=101)
+    net = RSFTClassifier(max_epochs=2, batch_size=8, random_state=0).fit(X, y)
+    proba = net.predict_proba(X)
+    reversed_proba = net.predict_proba(X[::-1].copy())
+    np.testing.assert_allclose(reversed_proba[::-1], proba, rtol=1e-6)
+    net.set_params(probability="raw")
+    with torch.no_grad():
+        logits = net.module_(torch.as_tensor(X))
+    np.testing.assert_allclose(
+        net.predict_proba(X), torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_same_model_as_skorchs_data_loader():
+    # Without shuffling, the in-memory batches are exactly the DataLoader's.
+    X, y = _data()
+    kw = {"max_epochs": 2, "batch_size": 16, "random_state": 0, "warmup_epochs": 2}
+    sliced = RSFTClassifier(iterator_train__shuffle=False, **kw).fit(X, y)
+    loaded = RSFTClassifier(
+        iterator_train=DataLoader, iterator_valid=DataLoader, **kw
+    ).fit(X, y)
+    for p, q in zip(sliced.module_.parameters(), loaded.module_.parameters()):
+        assert torch.equal(p, q)
+    np.testing.assert_array_equal(sliced.predict_proba(X), loaded.predict_proba(X))
+
+
+def test_torch_datasets_go_through_a_data_loader():
+    X = torch.arange(20.0).reshape(10, 2)
+    y = torch.arange(10)
+    ds = TensorDataset(X, y)
+    iterator = BatchIterator(ds, batch_size=4)
+    assert iterator._base is None
+    assert _rows(iterator) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert len(iterator) == 3
+
+    def shuffled(seed):
+        g = torch.Generator().manual_seed(seed)
+        return _rows(BatchIterator(ds, batch_size=4, shuffle=True, generator=g))
+
+    assert shuffled(0) == shuffled(0)
+    assert sorted(sum(shuffled(0), [])) == list(range(10))
+    # A Subset of a torch Dataset also falls back to the loader.
+    sub = BatchIterator(Subset(ds, [7, 2, 5]), batch_size=2)
+    assert sub._base is None and _rows(sub) == [[7, 2], [5]]
+    # Loader arguments pass through.
+    loader = BatchIterator(ds, batch_size=4, collate_fn=lambda rows: len(rows))
+    assert list(loader) == [4, 4, 2]
+
+
+def test_in_memory_dataset_rows_and_device():
+    ds = InMemoryDataset(
+        torch.ones(3, 2, dtype=torch.float64), torch.tensor([0, 1, 1]), device="cpu"
+    )
+    Xi, yi = ds[2]
+    assert Xi.shape == (2,) and int(yi) == 1
+    unlabeled = InMemoryDataset(torch.ones(3, 2))
+    assert int(unlabeled[0][1]) == 0
+    assert unlabeled.take(slice(0, 2))[1] is None
+
+
+def test_data_too_large_for_the_device_stay_on_the_host(monkeypatch):
+    import rsft_sklearn._data as data
+
+    def full(value, device):
+        raise torch.OutOfMemoryError("out of memory")
+
+    monkeypatch.setattr(data, "_to", full)
+    X, y = torch.ones(4, 2), torch.zeros(4, dtype=torch.long)
+    ds = InMemoryDataset(X, y, device="meta")
+    assert ds.X is X and ds.y is y

@@ -1,0 +1,204 @@
+"""Host synchronisation during training: RSFT adds none per batch.
+
+On a GPU, reading a device value on the host (``.item()``, ``bool(t)``) or
+an operation whose output size depends on the data (``nonzero``, boolean
+masks) stalls the host until the device has caught up. The counting below
+sees those operations at the dispatcher, so it works on the CPU too.
+"""
+
+import numpy as np
+import pytest
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from rsft_sklearn import MLPModule, RSFTClassifier
+
+SYNCING = {
+    "aten._local_scalar_dense",
+    "aten.item",
+    "aten.is_nonzero",
+    "aten.equal",
+    "aten.nonzero",
+    "aten.masked_select",
+    "aten.masked_scatter",
+    "aten.repeat_interleave",
+    "aten._unique2",
+    "aten.unique_dim",
+    "aten.unique_consecutive",
+}
+INDEXING = {"aten.index", "aten.index_put", "aten.index_put_", "aten._index_put_impl_"}
+
+N_FEATURES = 6
+BATCH_SIZE = 32
+
+
+def _is_bool_tensor(value):
+    return isinstance(value, torch.Tensor) and value.dtype in (torch.bool, torch.uint8)
+
+
+def _syncs(func, args):
+    name = func.overloadpacket._qualified_op_name.replace("::", ".")
+    if name in SYNCING:
+        return True
+    if name in INDEXING and len(args) > 1:
+        indices = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
+        return any(_is_bool_tensor(i) for i in indices)
+    return False
+
+
+class SyncCounter(TorchDispatchMode):
+    """Count synchronising operations, split by the batch they happen in."""
+
+    def __init__(self):
+        super().__init__()
+        self.batch = None
+        self.per_batch = []
+        self.outside = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if _syncs(func, args):
+            name = str(func.overloadpacket)
+            if self.batch is None:
+                self.outside.append(name)
+            else:
+                self.per_batch[self.batch].append(name)
+        return func(*args, **(kwargs or {}))
+
+
+class BatchWindow(Callback):
+    """Tell the counter when a training batch begins and ends."""
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.counter.per_batch.append([])
+            self.counter.batch = len(self.counter.per_batch) - 1
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        self.counter.batch = None
+
+
+def _data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.2).astype(np.int64)
+    X = rng.normal(size=(n, N_FEATURES)) + y[:, None]
+    return X.astype(np.float32), y
+
+
+def _count(make_net, n=128, sample_weight=None):
+    X, y = _data(n)
+    counter = SyncCounter()
+    net = make_net([("sync_window", BatchWindow(counter))])
+    torch.manual_seed(0)
+    with counter:
+        if sample_weight is None:
+            net.fit(X, y)
+        else:
+            net.fit(X, y, sample_weight=np.linspace(0.5, 2.0, n))
+    return counter
+
+
+def _skorch(callbacks):
+    return NeuralNetClassifier(
+        MLPModule,
+        module__n_features=N_FEATURES,
+        module__n_classes=2,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        max_epochs=2,
+        batch_size=BATCH_SIZE,
+        train_split=None,
+        callbacks=callbacks,
+    )
+
+
+def _rsft(**params):
+    def make(callbacks):
+        return RSFTClassifier(
+            max_epochs=2,
+            batch_size=BATCH_SIZE,
+            random_state=0,
+            callbacks=callbacks,
+            **params,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def skorch_counts():
+    return _count(_skorch)
+
+
+def test_counter_sees_item_and_boolean_masks():
+    counter = SyncCounter()
+    counter.per_batch.append([])
+    counter.batch = 0
+    t = torch.arange(4.0)
+    with counter:
+        t.sum().item()
+        t[t > 1]
+        t.nonzero()
+        t.index_select(0, torch.tensor([0, 2]))
+        torch.where(t > 1, t, 0.0)
+    names = counter.per_batch[0]
+    assert "aten._local_scalar_dense" in names
+    assert "aten.index" in names
+    assert "aten.nonzero" in names
+    assert len(names) == 3
+
+
+def test_plain_skorch_reads_the_loss_once_per_batch(skorch_counts):
+    # skorch's run_single_epoch records loss.item() after every step; on the
+    # CPU, Adam also reads each parameter's step counter (a host tensor on
+    # every device, so no device synchronisation there).
+    assert len(skorch_counts.per_batch) == 2 * 4
+    assert all(b == skorch_counts.per_batch[0] for b in skorch_counts.per_batch)
+
+    def sgd(callbacks):
+        return _skorch(callbacks).set_params(optimizer=torch.optim.SGD)
+
+    assert all(b == ["aten._local_scalar_dense"] for b in _count(sgd).per_batch)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"hardness": 0.0, "M": 2.0},
+        {"rejection": "expected"},
+        {"loss_normalization": "batch", "target": "uniform"},
+        {"warmup_epochs": 1},
+        {"compact": "auto"},
+    ],
+    ids=["default", "hardness0", "expected", "batch-norm", "warmup", "auto"],
+)
+def test_rsft_adds_no_synchronisation_per_batch(skorch_counts, params):
+    # "auto" never compacts here: the first epoch cannot, and the second
+    # follows an epoch that accepted more than half of the rows.
+    counts = _count(_rsft(**params))
+    assert counts.per_batch == skorch_counts.per_batch
+
+
+def test_sample_weight_adds_no_synchronisation_per_batch(skorch_counts):
+    counts = _count(_rsft(), sample_weight=True)
+    assert counts.per_batch == skorch_counts.per_batch
+
+
+def test_synchronisation_outside_batches_does_not_grow_with_the_data():
+    # Per-epoch reads (statistics for the history) are allowed; the iterator
+    # must not add any per batch.
+    small = _count(_rsft(), n=64)
+    large = _count(_rsft(), n=512)
+    assert len(large.per_batch) == 8 * len(small.per_batch)
+    assert large.outside == small.outside
+
+
+def test_compaction_synchronises_once_per_batch(skorch_counts):
+    counts = _count(_rsft(compact=True, hardness=0.0, M=2.0))
+    expected = [names + ["aten.nonzero"] for names in skorch_counts.per_batch]
+    assert [sorted(b) for b in counts.per_batch] == [sorted(b) for b in expected]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._methods import METHODS, REFERENCE
+from ._methods import ALL_METHODS, EXTRA_METHODS, METHODS, REFERENCE
 from ._suites import BUILTIN, DEFAULT_KEEL, QUICK_BUILTIN, QUICK_KEEL
 
 DEFAULT_EPOCHS = 30
@@ -116,12 +116,12 @@ def _split_names(text, option):
 def _methods(text):
     if text is None:
         return list(METHODS)
-    lookup = {name.lower(): name for name in METHODS}
+    lookup = {name.lower(): name for name in ALL_METHODS}
     names = _split_names(text, "--methods")
     unknown = [name for name in names if name.lower() not in lookup]
     if unknown:
         raise ValueError(
-            f"--methods: unknown method(s) {unknown}; choose from {list(METHODS)}."
+            f"--methods: unknown method(s) {unknown}; choose from {list(ALL_METHODS)}."
         )
     return [lookup[name.lower()] for name in names]
 
@@ -146,6 +146,9 @@ def _splittable(datasets, folds):
 def _print_list(suite):
     print("Methods:")
     for name in METHODS:
+        print(f"  {name}")
+    print("Also selectable with --methods:")
+    for name in EXTRA_METHODS:
         print(f"  {name}")
     print("Data sets of --suite builtin:", ", ".join(BUILTIN))
     print("  quick:", ", ".join(QUICK_BUILTIN))

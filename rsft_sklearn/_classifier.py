@@ -36,6 +36,7 @@ from ._compaction import (
 )
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
+from ._guards import check_finite_parameters
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import check_dataset, group_weight, wrap_dataset
 from ._persistence import (
@@ -122,7 +123,9 @@ class RSFTClassifier(NeuralNetClassifier):
         updates the running statistics from) the accepted rows only. Without
         either, the result equals ``compact=False`` up to rounding.
         ``"auto"`` compacts an epoch when the previous one accepted less
-        than half of the rows. Needs ``rejection="sample"``.
+        than half of the rows and the network is large enough for the saving
+        to outweigh the second pass (parameters times ``batch_size`` at least
+        ``2**24``). Needs ``rejection="sample"``.
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise.
@@ -456,7 +459,10 @@ class RSFTClassifier(NeuralNetClassifier):
             Numeric inputs; a dict holds one array per named module input (a
             DataFrame is one input, its columns the features). A ``Dataset``
             yields per row the inputs (a tensor, or a dict of tensors) or a
-            pair ``(inputs, label)``.
+            pair ``(inputs, label)``. Values must be finite and within the
+            float32 range; sparse matrices are refused with a ``TypeError``
+            (the network computes on dense tensors: densify them explicitly
+            with ``.toarray()`` when they fit in memory).
         y : array-like of shape (n_samples,)
             Class labels of any type; for a ``Dataset``, the labels of its
             rows in order (a label the dataset yields must agree).
@@ -773,6 +779,7 @@ class RSFTClassifier(NeuralNetClassifier):
         self.epoch_stats_ = torch.zeros(3, len(self.classes_), device=self.device)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        check_finite_parameters(self)
         seen, accepted, _ = self.epoch_stats_.cpu().numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             per_class = accepted / seen

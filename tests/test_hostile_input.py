@@ -1,0 +1,278 @@
+"""Odd and hostile input: a correct result or a clear error, never a torch crash."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.utils._param_validation import InvalidParameterError
+from skorch.dataset import ValidSplit
+
+from rsft_sklearn import RSFTClassifier
+
+FAST = dict(
+    max_epochs=2, batch_size=16, random_state=0, module__hidden_layer_sizes=(8,)
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(40, dtype=int), np.ones(20, dtype=int)]
+    X = rng.randn(60, 3)
+    X[:, 0] += 2 * y
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return RSFTClassifier(**FAST).fit(*data)
+
+
+def _same_model(a, b):
+    pa, pb = a.module_.state_dict(), b.module_.state_dict()
+    return all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def _finite(clf):
+    return all(bool(torch.isfinite(p).all()) for p in clf.module_.parameters())
+
+
+# ----------------------------------------------------------------------------
+# Types of X
+# ----------------------------------------------------------------------------
+def test_numeric_object_array_is_read_as_numbers(data, fitted):
+    X, y = data
+    clf = RSFTClassifier(**FAST).fit(X.astype(object), y)
+    assert _same_model(clf, fitted)
+    np.testing.assert_array_equal(clf.predict(X.astype(object)), fitted.predict(X))
+
+
+def test_object_array_with_text_is_refused(data):
+    X, y = data
+    X = X.astype(object)
+    X[5, 1] = "n/a"
+    with pytest.raises(ValueError, match="could not convert string to float: 'n/a'"):
+        RSFTClassifier(**FAST).fit(X, y)
+
+
+def test_mixed_dtype_dataframe(data):
+    X, y = data
+    df = pd.DataFrame(
+        {"real": X[:, 0], "flag": X[:, 1] > 0, "count": np.round(3 * X[:, 2])}
+    ).astype({"count": "int64"})
+    clf = RSFTClassifier(**FAST).fit(df, y)
+    as_array = RSFTClassifier(**FAST).fit(df.to_numpy(dtype=float), y)
+    assert _same_model(clf, as_array)
+    assert list(clf.feature_names_in_) == ["real", "flag", "count"]
+    np.testing.assert_array_equal(clf.predict(df), as_array.predict(df.to_numpy(float)))
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df[["count", "real", "flag"]])
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        RSFTClassifier(**FAST).fit(df.assign(city="Oslo"), y)
+
+
+@pytest.mark.parametrize(
+    "to_sparse", [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array]
+)
+def test_sparse_input_is_refused_with_the_fix_in_the_message(data, fitted, to_sparse):
+    # Policy: the network computes on dense tensors, and a silent
+    # densification could exhaust memory; the user densifies explicitly.
+    X, y = data
+    with pytest.raises(TypeError, match=r"dense data is required.*toarray"):
+        RSFTClassifier(**FAST).fit(to_sparse(X), y)
+    with pytest.raises(TypeError, match=r"dense data is required.*toarray"):
+        fitted.predict(to_sparse(X))
+    assert _same_model(RSFTClassifier(**FAST).fit(to_sparse(X).toarray(), y), fitted)
+
+
+@pytest.mark.parametrize(
+    "shape, match", [((0, 3), "0 sample"), ((60, 0), "0 feature")], ids=["rows", "cols"]
+)
+def test_empty_X(data, fitted, shape, match):
+    _, y = data
+    with pytest.raises(ValueError, match=match):
+        RSFTClassifier(**FAST).fit(np.empty(shape), y[: shape[0]])
+    with pytest.raises(ValueError, match=match):
+        fitted.predict(np.empty(shape))
+
+
+def test_float16_input_is_read_as_float32(data):
+    X, y = data
+    X16 = X.astype(np.float16)
+    clf = RSFTClassifier(**FAST).fit(X16, y)
+    reference = RSFTClassifier(**FAST).fit(X16.astype(np.float32), y)
+    assert _same_model(clf, reference)
+    np.testing.assert_array_equal(
+        clf.predict_proba(X16), reference.predict_proba(X16.astype(np.float32))
+    )
+    # float16 overflows to inf at 65504: refused like any infinity.
+    with (
+        np.errstate(over="ignore", invalid="ignore"),
+        pytest.raises(ValueError, match="infinity"),
+    ):
+        clf.fit((X * 1e5).astype(np.float16), y)
+
+
+def test_values_beyond_float32_are_refused(data):
+    X, y = data
+    with pytest.raises(ValueError, match="float32 range"):
+        RSFTClassifier(**FAST).fit(X * 1e300, y)
+    with pytest.raises(ValueError, match="float32 range"):
+        RSFTClassifier(**FAST).fit({"a": X * 1e300}, y)
+
+
+def test_overflow_in_training_is_an_error_not_a_nan_model(data):
+    X, y = data
+    with pytest.raises(ValueError, match="stopped being finite in epoch 1"):
+        RSFTClassifier(**FAST).fit((X * 1e30).astype(np.float32), y)
+    with pytest.raises(ValueError, match="lower the learning rate"):
+        RSFTClassifier(**{**FAST, "lr": 1e12, "optimizer": torch.optim.SGD}).fit(X, y)
+
+
+def test_all_constant_features(data):
+    _, y = data
+    X = np.full((len(y), 3), 7.0)
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    assert _finite(clf)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # Identical inputs get identical outputs.
+    assert np.ptp(proba, axis=0).max() == 0
+    assert len(set(clf.predict(X))) == 1
+
+
+# ----------------------------------------------------------------------------
+# Labels
+# ----------------------------------------------------------------------------
+def test_class_with_one_sample(data):
+    X, y = data
+    y = y.astype(object)
+    y[7] = "lonely"
+    y = y.astype(str)
+    clf = RSFTClassifier(**{**FAST, "max_epochs": 3}).fit(X, y)
+    assert list(clf.classes_) == ["0", "1", "lonely"]
+    assert clf.predict_proba(X).shape == (60, 3)
+    # The rarest class has target weight 1 and is never rejected at M = 1.
+    assert clf.class_target_weight_[2] == 1.0
+    assert clf.history[:, "acceptance_rate[lonely]"] == [1.0] * 3
+    # A validation split that cannot hold the class in both parts still works.
+    split = RSFTClassifier(**{**FAST, "train_split": ValidSplit(5)}).fit(X, y)
+    assert np.isfinite(split.history[-1, "valid_loss"])
+
+
+def test_unseen_labels_in_score_count_as_errors(data, fitted):
+    X, y = data
+    y_new = y.copy()
+    y_new[:10] = 5
+    correct_elsewhere = np.sum(fitted.predict(X)[10:] == y[10:])
+    assert fitted.score(X, y_new) == pytest.approx(correct_elsewhere / len(y))
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        fitted.score(X, np.array(["a"] * len(y)))
+
+
+def test_unseen_labels_in_partial_fit_are_refused(data):
+    X, y = data
+    clf = RSFTClassifier(**FAST).partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"labels not seen during fit: \[9\]"):
+        clf.partial_fit(X, np.where(y == 1, 9, 0))
+
+
+@pytest.mark.parametrize(
+    "y_bad, match",
+    [
+        (np.array([1, "a"] * 30, dtype=object), "Unknown label type"),
+        (np.r_[np.zeros(59), np.nan], "NaN"),
+        (np.linspace(0, 1, 60), "continuous"),
+        (np.zeros((60, 2)), "1d array"),
+    ],
+    ids=["mixed-types", "nan", "continuous", "2d"],
+)
+def test_bad_labels(data, y_bad, match):
+    X, _ = data
+    with pytest.raises(ValueError, match=match):
+        RSFTClassifier(**FAST).fit(X, y_bad)
+
+
+# ----------------------------------------------------------------------------
+# Imbalance and training settings
+# ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ir1000():
+    rng = np.random.RandomState(3)
+    n_major, n_minor = 3000, 3
+    X = rng.randn(n_major + n_minor, 4)
+    y = np.r_[np.zeros(n_major, dtype=int), np.ones(n_minor, dtype=int)]
+    X[y == 1] += 4.0
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"hardness": 0.0}, {"rejection": "expected"}, {"M": 5.0}],
+    ids=["default", "hardness0", "expected", "M5"],
+)
+def test_imbalance_ratio_1000(ir1000, params):
+    # Batches of 64 from 3003 rows: at least 44 of the 47 batches of every
+    # epoch hold no minority sample, and most of those accept nothing.
+    X, y = ir1000
+    clf = RSFTClassifier(
+        **{**FAST, "batch_size": 64, "max_epochs": 3, "lr": 1e-2, **params}
+    ).fit(X, y)
+    assert _finite(clf)
+    assert np.all(np.isfinite(clf.history[:, "train_loss"]))
+    assert clf.class_target_weight_ == pytest.approx([1 / 1000, 1.0])
+    minority = clf.history[:, "acceptance_rate[1]"]
+    majority = clf.history[:, "acceptance_rate[0]"]
+    if params.get("M", 1.0) == 1.0:
+        # w = 1 and M = 1 give a = 1 for the minority, whatever p is.
+        assert minority == [1.0] * 3
+    assert max(majority) < 0.05
+    proba = clf.predict_proba(X)
+    assert np.all(np.isfinite(proba))
+    assert proba[y == 1, 1].mean() > proba[y == 0, 1].mean()
+
+
+def test_batch_size_larger_than_the_data(data):
+    X, y = data
+    big = RSFTClassifier(**{**FAST, "batch_size": 1000}).fit(X, y)
+    exact = RSFTClassifier(**{**FAST, "batch_size": len(y)}).fit(X, y)
+    whole = RSFTClassifier(**{**FAST, "batch_size": -1}).fit(X, y)
+    assert _same_model(big, exact) and _same_model(big, whole)
+    assert [len(row["batches"]) for row in big.history] == [1, 1]
+
+
+def test_zero_epochs_gives_the_untrained_network(data):
+    X, y = data
+    clf = RSFTClassifier(**{**FAST, "max_epochs": 0}).fit(X, y)
+    assert len(clf.history) == 0
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(clf.predict(X)) <= {0, 1}
+    # The same network as the first step of a one-epoch fit starts from.
+    again = RSFTClassifier(**{**FAST, "max_epochs": 0}).fit(X, y)
+    assert _same_model(clf, again)
+    trained = RSFTClassifier(**{**FAST, "max_epochs": 1}).fit(X, y)
+    assert not _same_model(clf, trained)
+    # Training can go on from there.
+    clf.set_params(max_epochs=1).partial_fit(X, y)
+    assert _same_model(clf, trained)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"max_epochs": -1}, "max_epochs"),
+        ({"max_epochs": 1.5}, "max_epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": -2}, "batch_size"),
+    ],
+)
+def test_bad_training_settings(data, params, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        RSFTClassifier(**{**FAST, **params}).fit(*data)

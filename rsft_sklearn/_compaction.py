@@ -26,6 +26,11 @@ __all__ = []
 # second module call, the synchronisation and the row gather of a compacted
 # step need a margin below that.
 AUTO_COMPACT_BELOW = 0.5
+# ... and only when a batch is heavy enough for the network to dominate the
+# step: parameters times batch size, a lower bound on the multiply-adds of a
+# forward pass. The default MLP at batch size 128 is about 100 times below
+# this and gains nothing from compaction (measured by benchmarks/speed.py).
+AUTO_COMPACT_MIN_WORK = 2**24
 
 
 def compaction_active(net):
@@ -34,11 +39,18 @@ def compaction_active(net):
         return False
     if net.compact == "auto":
         history = net.history
-        if len(history) < 2:
+        if len(history) < 2 or not _heavy(net):
             return False
         rate = history[-2].get("acceptance_rate")
         return rate is not None and rate < AUTO_COMPACT_BELOW
     return bool(net.compact)
+
+
+def _heavy(net):
+    if net.batch_size == -1:
+        return True
+    n_params = sum(p.numel() for p in net.module_.parameters())
+    return n_params * net.batch_size >= AUTO_COMPACT_MIN_WORK
 
 
 def check_compact(compact, rejection):

@@ -1,5 +1,7 @@
 """Compaction: forward and backward on the accepted rows only."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from rsft_sklearn import MLPModule, RSFTClassifier
-from rsft_sklearn._compaction import AUTO_COMPACT_BELOW, take_rows
+from rsft_sklearn._compaction import AUTO_COMPACT_BELOW, _heavy, take_rows
 
 # hardness=0 with these weights keeps every row with probability 1/4.
 QUARTER = {"hardness": 0.0, "M": 4.0, "target": {0: 0.25, 1: 0.25}}
@@ -106,6 +108,8 @@ def test_auto_switches_on_after_a_low_acceptance_epoch():
     flags = EpochFlags()
     net = RSFTClassifier(
         compact="auto",
+        module__hidden_layer_sizes=(256, 256),
+        batch_size=-1,
         max_epochs=3,
         warmup_epochs=1,
         random_state=0,
@@ -119,11 +123,31 @@ def test_auto_switches_on_after_a_low_acceptance_epoch():
     assert flags.compacted == [False, False, True]
 
 
+def test_auto_stays_off_for_a_small_network():
+    X, y = _data()
+    flags = EpochFlags()
+    RSFTClassifier(
+        compact="auto",
+        max_epochs=3,
+        random_state=0,
+        callbacks=[("flags", flags)],
+        **QUARTER,
+    ).fit(X, y)
+    assert flags.compacted == [False, False, False]
+    # About 4.2 million parameters: heavy from batch size 4 on.
+    module = MLPModule(5, 2, hidden_layer_sizes=(2048, 2048))
+    assert not _heavy(SimpleNamespace(module_=module, batch_size=2))
+    assert _heavy(SimpleNamespace(module_=module, batch_size=8))
+    assert _heavy(SimpleNamespace(module_=module, batch_size=-1))
+
+
 def test_auto_stays_off_when_most_rows_are_accepted():
     X, y = _data()
     flags = EpochFlags()
     RSFTClassifier(
         compact="auto",
+        module__hidden_layer_sizes=(256, 256),
+        batch_size=-1,
         max_epochs=3,
         hardness=0.0,
         target="uniform",

@@ -76,7 +76,8 @@ def test_class_target_weight():
     y = np.array([0] * 8 + [1] * 2 + [2] * 4)
     np.testing.assert_allclose(class_target_weight(y, 3), [0.25, 1.0, 0.5])
     np.testing.assert_allclose(class_target_weight(y, 3, "uniform"), [1, 1, 1])
-    np.testing.assert_allclose(class_target_weight(y, 3, [2.0, 4.0, 1.0]), [0.5, 1, 0.25])
+    weights = class_target_weight(y, 3, [2.0, 4.0, 1.0])
+    np.testing.assert_allclose(weights, [0.5, 1, 0.25])
     with pytest.raises(ValueError, match="one entry per class"):
         class_target_weight(y, 3, [1.0, 2.0])
     with pytest.raises(ValueError, match="> 0"):

@@ -571,8 +571,13 @@ class RSFTClassifier(NeuralNetClassifier):
     def _train(self, **fit_params):
         X, y, self.fit_sample_weight_ = self._train_data_
         del self._train_data_
+        # Dropout and other modules draw from torch's global generator; the
+        # fit gets a private copy of it, reseeded every epoch from init_seed_
+        # (see on_epoch_begin), so it neither disturbs the caller's stream nor
+        # depends on it.
         try:
-            return super().partial_fit(X, y, **fit_params)
+            with torch.random.fork_rng(devices=_cuda_devices(self.device)):
+                return super().partial_fit(X, y, **fit_params)
         finally:
             del self.fit_sample_weight_
 
@@ -765,6 +770,7 @@ class RSFTClassifier(NeuralNetClassifier):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        torch.manual_seed(self.init_seed_ + len(self.history))
         self.epoch_M_ = torch.tensor(self._current_M(), device=self.device)
         self.epoch_hardness_ = epoch_value(
             self.hardness, len(self.history) - 1, "hardness", positive=False
@@ -946,6 +952,13 @@ def _to_float32(X, name):
             "range the network computes in; scale the features first."
         )
     return X.astype(np.float32, copy=False)
+
+
+def _cuda_devices(device):
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def _unpack(batch):

@@ -58,6 +58,8 @@ BENCHMARK_DOCS = sorted(
     if p.suffix in {".rst", ".md"}
 )
 HAS_CHANGES = (ROOT_DIR / "CHANGES.md").is_file()
+# Written by benchmarks/speed.py; listed on the benchmark page when present.
+HAS_SPEED_REPORT = (DOCS_DIR / "speed.md").is_file()
 
 # Reading order of the user guide. Pages that other tools or later work add
 # to user_guide/ are listed after these, so that none is left out of the
@@ -66,8 +68,8 @@ USER_GUIDE_ORDER = [
     "rejection_rule",
     "fixed_point",
     "choosing_m",
-    "groups",
     "multimodal",
+    "groups",
     "fine_tuning",
     "speed",
     "distributed",
@@ -120,12 +122,14 @@ JINJA_CONTEXT = {
     ),
     "benchmark_docs": BENCHMARK_DOCS,
     "has_changes": HAS_CHANGES,
+    "has_speed_report": HAS_SPEED_REPORT,
 }
 JINJA_PAGES = {
     "benchmark",
     "changes",
     "user_guide/index",
     "user_guide/distributed",
+    "user_guide/speed",
 }
 
 

@@ -53,6 +53,11 @@ TARGETS = {
     "c": ("compact=True / compact=False (epoch time)", "<=", 0.6),
     "d_smote": ("RSFT / SMOTE + same net", "<=", 1.0),
     "d_rus": ("RSFT / RandomUnderSampler + same net", "<=", 1.5),
+    "d_rus_epoch": (
+        "RSFT rejection='epoch' / RandomUnderSampler + same net",
+        "<=",
+        1.5,
+    ),
 }
 
 
@@ -147,6 +152,7 @@ def contenders(args):
         "bare PyTorch loop": lambda: bare_loop(X, y, e, b),
         "RSFT": lambda: rsft(X, y, e, b),
         "RSFT compact='auto'": lambda: rsft(X, y, e, b, compact="auto"),
+        "RSFT rejection='epoch'": lambda: rsft(X, y, e, b, rejection="epoch"),
         "plain skorch": lambda: plain_skorch(X, y, e, b),
         "RandomUnderSampler + net": lambda: resampled(
             RandomUnderSampler(random_state=0), X, y, e, b
@@ -191,6 +197,8 @@ def ratios(median):
         "c": median["heavy, compact=True"] / median["heavy, compact=False"],
         "d_smote": median["RSFT"] / median["SMOTE + net"],
         "d_rus": median["RSFT"] / median["RandomUnderSampler + net"],
+        "d_rus_epoch": median["RSFT rejection='epoch'"]
+        / median["RandomUnderSampler + net"],
     }
 
 

@@ -100,10 +100,15 @@ class RSFTClassifier(NeuralNetClassifier):
         are divided by their maximum. ``"balanced_groups"`` balances the
         strata of (group, class) instead, with ``1 / n_(g, k)`` from the
         ``groups`` passed to :meth:`fit`.
-    rejection : {"sample", "expected"}, default="sample"
-        ``"sample"`` draws a Bernoulli mask; ``"expected"`` weights every
-        sample's loss by its acceptance probability instead (deterministic,
-        lower variance).
+    rejection : {"sample", "expected", "epoch"}, default="sample"
+        ``"sample"`` draws a Bernoulli mask in every training step;
+        ``"expected"`` weights every sample's loss by its acceptance
+        probability instead (deterministic, lower variance); ``"epoch"``
+        scores every training row once at the start of each epoch (one
+        gradient-free pass in large batches), draws the mask then, and trains
+        the epoch on the accepted rows only: rejected rows cost no backward
+        pass and no optimiser step, at the price of probabilities that are up
+        to one epoch old. ``"epoch"`` needs array inputs.
     warmup_epochs : int, default=0
         Number of first epochs that train on every sample without rejection.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -225,7 +230,7 @@ class RSFTClassifier(NeuralNetClassifier):
         "target_acceptance": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "probability": [StrOptions(set(PROBABILITY_OPTIONS))],
         "target": [StrOptions({"balanced", "uniform", "balanced_groups"}), dict],
-        "rejection": [StrOptions({"sample", "expected"})],
+        "rejection": [StrOptions({"sample", "expected", "epoch"})],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
@@ -689,7 +694,10 @@ class RSFTClassifier(NeuralNetClassifier):
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
-        return iterator(dataset, **kwargs)
+        iterator = iterator(dataset, **kwargs)
+        if training:
+            self.train_iterator_ = iterator
+        return iterator
 
     def initialize(self):
         self._seed_generators()
@@ -783,6 +791,41 @@ class RSFTClassifier(NeuralNetClassifier):
             self.module_
         )
         self.epoch_stats_ = torch.zeros(3, len(self.classes_), device=self.device)
+        self.epoch_rows_selected_ = self.epoch_rejecting_ and self.rejection == "epoch"
+        iterator = self.__dict__.get("train_iterator_")
+        if self.epoch_rows_selected_:
+            iterator.rows = self._select_epoch_rows(iterator)
+        elif isinstance(iterator, BatchIterator):
+            iterator.rows = None
+
+    def _select_epoch_rows(self, iterator):
+        """Score every training row once and return the accepted positions.
+
+        ``rejection="epoch"``: the mask is drawn from the model as it stands
+        at the start of the epoch, and the epoch then trains on the accepted
+        rows only, so rejected rows cost one gradient-free forward pass in
+        large batches. Reading the accepted count is one host
+        synchronisation per epoch.
+        """
+        if not (isinstance(iterator, BatchIterator) and iterator.in_memory):
+            raise ValueError(
+                "rejection='epoch' needs array inputs (or a dict of arrays) "
+                "batched by BatchIterator; use rejection='sample' for torch "
+                "Datasets or other iterators."
+            )
+        self._set_training(False)
+        masks = []
+        with torch.no_grad():
+            for batch in iterator.row_batches(max(self.batch_size, 2048)):
+                Xi, yi, wi = _unpack(batch)
+                logits = self.infer(Xi)
+                _check_module_output(logits, len(self.classes_))
+                acceptance = self._acceptance(logits, yi, wi)
+                mask = rejection_mask(acceptance, self.mask_generator_)
+                stats = torch.stack([torch.ones_like(mask), mask, acceptance])
+                self.epoch_stats_.index_add_(1, yi, stats)
+                masks.append(mask)
+        return torch.nonzero(torch.cat(masks)).reshape(-1).cpu()
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         check_finite_parameters(self)
@@ -830,8 +873,9 @@ class RSFTClassifier(NeuralNetClassifier):
         )
         loss = (losses * loss_weight).sum() / normaliser
         self._backward(loss)
-        stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
-        self.epoch_stats_.index_add_(1, yi, stats)
+        if not self.epoch_rows_selected_:
+            stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
+            self.epoch_stats_.index_add_(1, yi, stats)
         return {"loss": loss, "y_pred": logits}
 
     def _loss_normaliser(self, loss_weight, accepted):
@@ -851,18 +895,21 @@ class RSFTClassifier(NeuralNetClassifier):
 
     def _loss_weight(self, logits, y, w):
         """Return ``(loss weight, 0/1 accepted, acceptance probability)``."""
-        if not self.epoch_rejecting_:
+        if not self.epoch_rejecting_ or self.epoch_rows_selected_:
             ones = torch.ones(len(y), device=logits.device)
             return ones, ones, ones
-        weight = self._target_weight(y, w)
-        M = self.epoch_M_
-        if self.M_controller_ is not None:
-            M = self.M_controller_.step(logits, y, weight, self.epoch_hardness_)
-        acceptance = acceptance_probability(logits, y, weight, M, self.epoch_hardness_)
+        acceptance = self._acceptance(logits, y, w)
         if self.rejection == "expected":
             return acceptance, acceptance, acceptance
         mask = rejection_mask(acceptance, self.mask_generator_)
         return mask, mask, acceptance
+
+    def _acceptance(self, logits, y, w):
+        weight = self._target_weight(y, w)
+        M = self.epoch_M_
+        if self.M_controller_ is not None:
+            M = self.M_controller_.step(logits, y, weight, self.epoch_hardness_)
+        return acceptance_probability(logits, y, weight, M, self.epoch_hardness_)
 
     def train_step(self, batch, **fit_params):
         # A compacted step knows on the host whether anything was accepted
@@ -939,6 +986,8 @@ _STEP_STATE = (
     "guard_snapshot_",
     "epoch_stats_",
     "batch_any_accepted_",
+    "train_iterator_",
+    "epoch_rows_selected_",
 )
 
 

@@ -153,9 +153,31 @@ class BatchIterator:
         self.drop_last = drop_last
         self.loader_kwargs = loader_kwargs
         self._base, self._indices = _resolve(dataset)
+        # Positions (into ``dataset``) of the rows to visit; None visits all.
+        # RSFTClassifier(rejection="epoch") sets it before every epoch.
+        self.rows = None
+
+    @property
+    def in_memory(self):
+        """Whether batches are sliced from an :class:`InMemoryDataset`."""
+        return self._base is not None
+
+    def row_batches(self, batch_size):
+        """Yield every row of the dataset once, in order, as batches.
+
+        Used to score the whole training set without gradient; returns the
+        batches of :meth:`InMemoryDataset.take`.
+        """
+        n = len(self.dataset)
+        device = _device_of(self._base)
+        indices = None if self._indices is None else self._indices.to(device)
+        for start in range(0, n, batch_size):
+            end = min(start + batch_size, n)
+            idx = slice(start, end) if indices is None else indices[start:end]
+            yield self._base.take(idx)
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.rows is None else len(self.rows)
         if self.drop_last:
             return n // self.batch_size
         return -(-n // self.batch_size)
@@ -171,11 +193,14 @@ class BatchIterator:
                 **self.loader_kwargs,
             )
             return
-        n = len(self.dataset)
-        order = self._indices
+        positions = self.rows
+        n = len(self.dataset) if positions is None else len(positions)
         if self.shuffle:
             perm = torch.randperm(n, generator=self.generator)
-            order = perm if order is None else order[perm]
+            positions = perm if positions is None else positions[perm]
+        order = self._indices
+        if positions is not None:
+            order = positions if order is None else order[positions]
         device = _device_of(self._base)
         if order is not None:
             order = order.to(device, non_blocking=True)

@@ -167,6 +167,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 "skips the backward pass where nothing is accepted, and every "
                 "process must take part in every backward pass. Use compact=False."
             )
+        if self.accelerator.num_processes > 1 and self.rejection == "epoch":
+            raise ValueError(
+                "rejection='epoch' cannot train on several processes: each process "
+                "would select its own rows for the epoch. Use rejection='sample'."
+            )
 
     def initialize(self):
         # AccelerateMixin.initialize replaces the whole of skorch's and would

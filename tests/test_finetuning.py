@@ -175,3 +175,24 @@ def test_partial_fit_follows_a_drifting_stream(data):
     assert all(rate < 1.0 for rate in clf.history[:, "acceptance_rate"][3:])
     after = clf.score(X_new, y_new)
     assert after > before + 0.1
+
+
+def test_module_params_with_an_instance_warn_that_weights_are_dropped():
+    import warnings
+
+    import numpy as np
+    import torch
+
+    from rsft_sklearn import MLPModule, RSFTClassifier
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 4), np.repeat([0, 1], 30)
+    module = MLPModule(4, 2, hidden_layer_sizes=(8,))
+    clf = RSFTClassifier(
+        module, module__n_features=4, module__n_classes=2, max_epochs=1
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    assert any("weights are not used" in str(w.message) for w in caught)
+    assert not torch.equal(clf.module_.layers[0].weight, module.layers[0].weight)

@@ -34,6 +34,9 @@ SMALL = [
     "--no-progress",
 ]
 N_SMALL = 1 * 4 * 2
+# The same run with fits long enough (a few tenths of a second each) that a
+# signal sent after the first rows always lands before the last one.
+SLOW = [arg if arg != "3" else "40" for arg in SMALL]
 
 
 def _rows(out):
@@ -151,14 +154,14 @@ def test_resume_computes_only_missing_rows(small_run, tmp_path, monkeypatch):
     assert (out / "results.csv").read_bytes() == resumed
 
 
-def test_sigkill_at_a_random_moment_loses_no_finished_fold(small_run, tmp_path):
+def test_sigkill_at_a_random_moment_loses_no_finished_fold(tmp_path):
     rng = random.Random()
-    stop_after = rng.randint(1, N_SMALL - 2)
-    extra_sleep = rng.uniform(0.0, 0.3)
+    stop_after = rng.randint(1, N_SMALL - 3)
+    extra_sleep = rng.uniform(0.0, 0.1)
     out = tmp_path / "killed"
     csv = out / "results.csv"
     process = subprocess.Popen(
-        [sys.executable, "-m", "rsft_sklearn.benchmark", *SMALL, "--out", str(out)],
+        [sys.executable, "-m", "rsft_sklearn.benchmark", *SLOW, "--out", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -178,12 +181,14 @@ def test_sigkill_at_a_random_moment_loses_no_finished_fold(small_run, tmp_path):
     finished = before[: before.rfind(b"\n") + 1]
     assert finished.count(b"\n") - 1 >= stop_after, context
 
-    assert main([*SMALL, "--out", str(out)]) == 0
+    assert main([*SLOW, "--out", str(out)]) == 0
     after = csv.read_bytes()
     assert after.startswith(finished), context
-    pd.testing.assert_frame_equal(_sorted_scores(out), _sorted_scores(small_run))
+    reference = tmp_path / "uninterrupted"
+    assert main([*SLOW, "--out", str(reference)]) == 0
+    pd.testing.assert_frame_equal(_sorted_scores(out), _sorted_scores(reference))
     assert _report_without_times(out, tmp_path) == _report_without_times(
-        small_run, tmp_path
+        reference, tmp_path
     ), context
 
 
@@ -191,7 +196,7 @@ def test_sigint_leaves_a_consistent_file_and_asks_to_resume(tmp_path):
     out = tmp_path / "interrupted"
     csv = out / "results.csv"
     process = subprocess.Popen(
-        [sys.executable, "-m", "rsft_sklearn.benchmark", *SMALL, "--out", str(out)],
+        [sys.executable, "-m", "rsft_sklearn.benchmark", *SLOW, "--out", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -416,3 +421,29 @@ def test_rejection_sampler_methods_are_selectable(tmp_path):
     assert len(frame) == 3 * 2
     assert np.isfinite(frame[list(METRICS)].to_numpy(float)).all()
     assert (frame["roc_auc"] > 0.5).all()
+
+
+def test_ctrl_c_swallowed_inside_a_fit_still_stops_the_fold(monkeypatch):
+    import os
+
+    from rsft_sklearn.benchmark import _methods, _runner
+
+    class SwallowsInterrupt:
+        """Ends training quietly on Ctrl-C, as skorch's fit does."""
+
+        def fit(self, X, y):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+            return self
+
+    monkeypatch.setattr(_methods, "make_method", lambda *a, **k: SwallowsInterrupt())
+    (dataset,) = load_suite("builtin", datasets=["breast_cancer"])
+    config = {"folds": 2, "epochs": 1, "batch_size": 32, "seed": 0}
+    idx = np.arange(len(dataset.y))
+    with pytest.raises(KeyboardInterrupt):
+        _runner.run_fold(dataset, "RSFT", 0, idx[::2], idx[1::2], config, 1)
+    # the handler is removed again
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -10,7 +10,10 @@ import io
 import json
 import math
 import os
+import signal
+import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from time import perf_counter
 
@@ -121,6 +124,29 @@ def _own_fit_time(estimator, total):
     return total - getattr(final, "reference_fit_time_", 0.0)
 
 
+@contextmanager
+def _interrupt_seen():
+    """Record Ctrl-C during a fit.
+
+    skorch ends training quietly on ``KeyboardInterrupt`` and returns the
+    partly trained net; a row scored from it would pass for a finished fold.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_fold(dataset, method, fold, train, test, config, n_threads):
     """Fit and score one method on one fold; never raises for the method's own
     failures, which are recorded in the row instead."""
@@ -157,7 +183,10 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
             )
             X_train, y_train = dataset.X[train], dataset.y[train]
             start = perf_counter()
-            estimator.fit(X_train, y_train)
+            with _interrupt_seen() as interrupted:
+                estimator.fit(X_train, y_train)
+            if interrupted():
+                raise KeyboardInterrupt
             fit_time = _own_fit_time(estimator, perf_counter() - start)
             start = perf_counter()
             proba = estimator.predict_proba(dataset.X[test])

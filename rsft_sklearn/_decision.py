@@ -17,6 +17,8 @@ weighted cross-entropy has the same minimiser, so the same inversion holds.
 
 import numpy as np
 
+from ._rejection import check_per_class
+
 __all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
 
 PROBABILITY_OPTIONS = ("raw", "training", "balanced")
@@ -78,7 +80,7 @@ def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None
             f"proba must be 2-d (n_samples, n_classes), got shape {proba.shape}."
         )
     n_classes = proba.shape[1]
-    weight = _per_class(target_weight, n_classes, "target_weight")
+    weight = check_per_class(target_weight, n_classes, "target_weight")
     if not np.isfinite(M) or M <= 0:
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
     if not np.isfinite(hardness) or hardness < 0:
@@ -91,21 +93,9 @@ def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None
     log_score = log_p + np.maximum(log_ratio, 0.0)
     if class_prior is not None:
         log_score = log_score - np.log(
-            _per_class(class_prior, n_classes, "class_prior")
+            check_per_class(class_prior, n_classes, "class_prior")
         )
     return _normalise(log_score)
-
-
-def _per_class(values, n_classes, name):
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if values.shape != (n_classes,):
-        raise ValueError(
-            f"{name} must have one entry per column of proba ({n_classes}), "
-            f"got shape {values.shape}."
-        )
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {values}.")
-    return values
 
 
 def _normalise(log_score):

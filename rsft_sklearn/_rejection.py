@@ -160,12 +160,18 @@ def class_target_weight(y, n_classes, target="balanced"):
                 f"got {target!r}."
             )
     else:
-        weight = np.asarray(target, dtype=np.float64).reshape(-1)
-        if weight.shape != (n_classes,):
-            raise ValueError(
-                f"target weights must have one entry per class ({n_classes}), "
-                f"got shape {weight.shape}."
-            )
-        if not np.all(np.isfinite(weight)) or np.any(weight <= 0):
-            raise ValueError(f"target weights must be finite and > 0, got {weight}.")
+        weight = check_per_class(target, n_classes, "target weights")
     return weight / weight.max()
+
+
+def check_per_class(values, n_classes, name):
+    """Return ``values`` as a float64 array of one positive entry per class."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.shape != (n_classes,):
+        raise ValueError(
+            f"{name} must have one entry per class ({n_classes}), "
+            f"got shape {values.shape}."
+        )
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {values}.")
+    return values

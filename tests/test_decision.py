@@ -130,7 +130,7 @@ def test_correct_proba_special_cases():
     "kwargs, error",
     [
         ({"proba": np.ones(3)}, "2-d"),
-        ({"target_weight": [1.0]}, "one entry per column"),
+        ({"target_weight": [1.0]}, "one entry per class"),
         ({"target_weight": [0.0, 1.0]}, "target_weight must be finite and > 0"),
         ({"M": 0.0}, "M must be"),
         ({"hardness": -1.0}, "hardness must be"),

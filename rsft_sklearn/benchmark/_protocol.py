@@ -1,14 +1,18 @@
 """The development / held-out split of the benchmark's data sets.
 
 Defaults and sweeps are tuned on the development half only; the held-out half
-is what reports claim results on. The half a data set belongs to is a pure
-function of its name, fixed before any tuning, so adding data sets never
-moves an existing one from one half to the other.
+is what reports claim results on. The split is fixed before any tuning by a
+rule on the names alone: within a suite, the data sets are ordered by the
+SHA-256 digest of their salted, lower-cased names and dealt alternately to
+the development half (first, third, ...) and the held-out half (second,
+fourth, ...). Dealing by rank rather than by the digest's parity keeps the
+two halves of every suite the same size (to one set), so that a suite of a
+few large sets cannot end with all of them on one side.
 """
 
 import hashlib
 
-__all__ = ["DEVELOPMENT", "HELD_OUT", "split_of", "split_names"]
+__all__ = ["DEVELOPMENT", "HELD_OUT", "name_digest", "split_names"]
 
 DEVELOPMENT = "development"
 HELD_OUT = "held-out"
@@ -17,11 +21,8 @@ HELD_OUT = "held-out"
 _SALT = b"rsft-sklearn protocol v1\x00"
 
 
-def split_of(name):
-    """Return the half (``"development"`` or ``"held-out"``) of a data set.
-
-    The first byte of the SHA-256 digest of the salted, lower-cased name
-    decides: even is development, odd is held-out.
+def name_digest(name):
+    """Return the hex SHA-256 digest of a data set's salted, lower-cased name.
 
     Parameters
     ----------
@@ -30,42 +31,48 @@ def split_of(name):
 
     Returns
     -------
-    half : {"development", "held-out"}
+    digest : str
 
     Examples
     --------
-    >>> from rsft_sklearn.benchmark._protocol import split_of
-    >>> split_of("yeast4") in ("development", "held-out")
-    True
-    >>> split_of("Yeast4") == split_of("yeast4")
+    >>> from rsft_sklearn.benchmark._protocol import name_digest
+    >>> name_digest("Yeast4") == name_digest("yeast4")
     True
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"A data set name must be a non-empty str, got {name!r}.")
-    digest = hashlib.sha256(_SALT + name.lower().encode("utf-8")).digest()
-    return DEVELOPMENT if digest[0] % 2 == 0 else HELD_OUT
+    return hashlib.sha256(_SALT + name.lower().encode("utf-8")).hexdigest()
 
 
 def split_names(names):
-    """Split names into ``(development, held_out)`` lists, order kept.
+    """Split one suite's names into ``(development, held_out)``.
 
     Parameters
     ----------
     names : iterable of str
-        Data set names.
+        The data set names of one suite; duplicates (ignoring case) are
+        refused.
 
     Returns
     -------
     development, held_out : list of str
+        Each in the order of ``names``.
 
     Examples
     --------
     >>> from rsft_sklearn.benchmark._protocol import split_names
-    >>> dev, held = split_names(["a", "b", "c", "d"])
-    >>> sorted(dev + held)
-    ['a', 'b', 'c', 'd']
+    >>> dev, held = split_names(["a", "b", "c", "d", "e"])
+    >>> len(dev), len(held), sorted(dev + held)
+    (3, 2, ['a', 'b', 'c', 'd', 'e'])
     """
-    development, held_out = [], []
-    for name in names:
-        (development if split_of(name) == DEVELOPMENT else held_out).append(name)
-    return development, held_out
+    names = list(names)
+    digests = {name: name_digest(name) for name in names}
+    lowered = [name.lower() for name in names]
+    if len(set(lowered)) != len(lowered):
+        raise ValueError(f"Data set names must be unique, got {names}.")
+    ranked = sorted(names, key=digests.__getitem__)
+    development = set(ranked[0::2])
+    return (
+        [name for name in names if name in development],
+        [name for name in names if name not in development],
+    )

@@ -1,6 +1,5 @@
 """Adaptive M (M="auto") and schedules of M and hardness."""
 
-import contextlib
 import pickle
 
 import numpy as np
@@ -13,12 +12,6 @@ from sklearn.datasets import make_classification
 
 from rsft_sklearn import CosineRamp, LinearRamp, RejectionLoss, RSFTClassifier
 from rsft_sklearn._schedules import acceptance_log_M
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-    np.random.seed(0)  # noqa: NPY002
 
 
 def _mean_acceptance(log_score, log_M):
@@ -74,21 +67,7 @@ def test_adaptive_M_smooths_after_the_first_batch():
     assert epoch_M == pytest.approx(np.sqrt(first * second))
 
 
-@contextlib.contextmanager
-def _no_host_reads(monkeypatch):
-    """Make every way of reading a tensor value on the host raise."""
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("the training step read a tensor value on the host")
-
-    with monkeypatch.context() as patch:
-        for name in ("item", "tolist", "numpy", "__bool__", "__float__", "__int__"):
-            patch.setattr(torch.Tensor, name, forbidden)
-        patch.setattr(torch, "nonzero", forbidden)
-        yield
-
-
-def test_rejection_step_reads_nothing_on_the_host(monkeypatch):
+def test_rejection_step_reads_nothing_on_the_host(monkeypatch, no_host_reads):
     # The optimiser is left out: on CPU, torch's Adam reads its step count
     # with .item(), which on an accelerator stays on the device.
     X, y = make_classification(n_samples=200, weights=[0.8], random_state=0)
@@ -98,7 +77,7 @@ def test_rejection_step_reads_nothing_on_the_host(monkeypatch):
 
     def guarded(self, logits, y, sample_weight=None):
         calls.append(len(y))
-        with _no_host_reads(monkeypatch):
+        with no_host_reads():
             return original(self, logits, y, sample_weight)
 
     monkeypatch.setattr(RejectionLoss, "select", guarded)

@@ -19,12 +19,6 @@ from rsft_sklearn import RSFTClassifier, acceptance_probability
 FAST = dict(max_epochs=3, batch_size=64, random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-    np.random.seed(0)  # noqa: NPY002 (code under test may use the legacy global RNG)
-
-
 @pytest.fixture(scope="module")
 def imbalanced():
     X, y = make_classification(

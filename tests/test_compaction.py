@@ -1,6 +1,5 @@
 """Compaction: forward and backward on the accepted rows only."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -49,8 +48,7 @@ class EpochFlags(Callback):
 
 
 @pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
+def _clear_recorder():
     Recorder.calls.clear()
 
 

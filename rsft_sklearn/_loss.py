@@ -74,6 +74,9 @@ class RejectionLoss(nn.Module):
     generator : torch.Generator or None, default=None
         Generator of the masks, on the logits' device; ``None`` draws from
         torch's global generator. It is not part of ``state_dict``.
+    process_sum : callable or None, default=None
+        Sums a tensor over data-parallel processes (an all-reduce); see the
+        Notes. ``None`` trains on one process.
 
     Attributes
     ----------
@@ -90,8 +93,7 @@ class RejectionLoss(nn.Module):
 
     Notes
     -----
-    ``process_sum``, a callable that sums a tensor over data-parallel
-    processes (an all-reduce), makes the normaliser, the "nothing accepted"
+    ``process_sum`` makes the normaliser, the "nothing accepted"
     flag and the epoch counts global; the loss of each process is then
     divided by ``N / R`` so that averaging gradients over the ``R``
     processes gives the gradient of the global masked loss.

@@ -73,7 +73,8 @@ class RejectionLoss(nn.Module):
         Weight of the newest batch in the adaptive ``log M``, in ``(0, 1]``.
     generator : torch.Generator or None, default=None
         Generator of the masks, on the logits' device; ``None`` draws from
-        torch's global generator. It is not part of ``state_dict``.
+        torch's global generator. It is not part of ``state_dict``, and
+        pickles and copies of the module leave it out.
     process_sum : callable or None, default=None
         Sums a tensor over data-parallel processes (an all-reduce); see the
         Notes. ``None`` trains on one process.
@@ -283,6 +284,9 @@ class RejectionLoss(nn.Module):
         acceptance : torch.Tensor of shape (n_samples,)
             The acceptance probabilities.
         """
+        if self.class_weight.numel() == 0:
+            # Built without classes: every class weighs 1.
+            self.set_class_weight(torch.ones(logits.shape[1]))
         if not self.rejecting:
             ones = torch.ones(len(y), device=logits.device)
             return ones, ones, ones

@@ -189,3 +189,11 @@ def test_plain_pytorch_loop_learns_the_rare_class():
     assert float(rate["accepted"][0] / rate["seen"][0]) < 0.5
     recall = (module(X).argmax(1)[y == 1] == 1).float().mean()
     assert recall > 0.7
+
+
+def test_a_module_built_without_classes_weighs_every_class_one():
+    loss_fn = RejectionLoss(M=1.0)
+    logits = torch.zeros(4, 3, requires_grad=True)
+    loss_fn(logits, torch.tensor([0, 1, 2, 2]))
+    assert loss_fn.class_weight.tolist() == [1.0, 1.0, 1.0]
+    assert loss_fn.epoch_statistics()["seen"].tolist() == [1.0, 1.0, 2.0]

@@ -346,14 +346,21 @@ class RSFTClassifier(NetClassifierBase):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         loss, params = self.criterion_, self._rejection_loss_params()
-        built = (loss.adaptive, loss.rejection, loss.loss_normalization)
         wanted = (
             params["M"] == "auto",
             params["rejection"],
             params["loss_normalization"],
+            params["target_acceptance"],
         )
-        if built != wanted or loss.target_acceptance != params["target_acceptance"]:
-            # A parameter changed since initialisation (set_params after fit).
+        # A parameter changed since initialisation (set_params after fit), or
+        # the estimator was pickled by a version whose criterion_ was the bare
+        # criterion.
+        if not isinstance(loss, RejectionLoss) or wanted != (
+            loss.adaptive,
+            loss.rejection,
+            loss.loss_normalization,
+            loss.target_acceptance,
+        ):
             self.initialize_criterion()
             loss = self.criterion_ = self.criterion_.to(self.device)
         loss.set_class_weight(self.class_target_weight_)

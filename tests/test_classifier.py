@@ -423,3 +423,15 @@ def test_target_dict_with_an_unknown_label_is_refused(imbalanced):
 def test_no_per_fit_state_outlives_the_fit(fitted):
     assert "fit_state_" not in vars(fitted)
     assert fitted.criterion_.generator is fitted.mask_generator_
+
+
+def test_training_goes_on_from_an_estimator_with_a_bare_criterion(imbalanced):
+    # Pickles of earlier versions hold the criterion itself as criterion_.
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    clf.criterion_ = torch.nn.CrossEntropyLoss(reduction="none")
+    before = clf.predict_proba(X[:5])
+    assert np.allclose(before.sum(axis=1), 1.0)
+    clf.partial_fit(X, y)
+    assert isinstance(clf.criterion_, RejectionLoss)
+    assert len(clf.history) == 2 * FAST["max_epochs"]

@@ -330,6 +330,13 @@ class RSFTClassifier(NetClassifierBase):
         )
         return self
 
+    def torch_compile(self, module, name):
+        # The loss module draws masks and keeps state between steps; with
+        # compile=True only the network is compiled.
+        if name in self._criteria:
+            return module
+        return super().torch_compile(module, name)
+
     def _rejection_loss_params(self):
         """The parameters of the estimator that the loss module is built with."""
         M = self.M if isinstance(self.M, (str, numbers.Real)) else 1.0

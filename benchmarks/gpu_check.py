@@ -54,7 +54,7 @@ class DeviceState(Callback):
 
     def on_batch_end(self, net, training=None, **kwargs):
         if training:
-            self.devices.add(net.epoch_stats_.device.type)
+            self.devices.add(net.criterion_.counts.device.type)
             self.devices.add(net.mask_generator_.device.type)
 
 

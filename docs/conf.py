@@ -157,7 +157,10 @@ html_copy_source = False
 # -- API reference ----------------------------------------------------------
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# Inherited members stay out by default; an explicit "inherited-members": False
+# here would also override the option of the class template, which shows
+# RSFTClassifier's methods from its private base class.
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -4,6 +4,7 @@ from ._classifier import RSFTClassifier
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import correct_proba
 from ._distributed import AccelerateRSFTClassifier
+from ._loss import RejectionLoss
 from ._modules import MLPModule
 from ._rejection import (
     acceptance_probability,
@@ -23,6 +24,7 @@ __all__ = [
     "LinearRamp",
     "MLPModule",
     "RSFTClassifier",
+    "RejectionLoss",
     "RejectionSampler",
     "__version__",
     "acceptance_probability",

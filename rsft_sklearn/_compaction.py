@@ -17,8 +17,6 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ._modules import _check_module_output
-
 __all__ = []
 
 # "auto" compacts an epoch when the previous epoch accepted less than this
@@ -33,24 +31,34 @@ AUTO_COMPACT_BELOW = 0.5
 AUTO_COMPACT_MIN_WORK = 2**24
 
 
-def compaction_active(net):
-    """Whether the coming epoch of ``net`` trains on accepted rows only."""
-    if not net.epoch_rejecting_ or net.rejection != "sample":
-        return False
-    if net.compact == "auto":
-        history = net.history
-        if len(history) < 2 or not _heavy(net):
-            return False
-        rate = history[-2].get("acceptance_rate")
-        return rate is not None and rate < AUTO_COMPACT_BELOW
-    return bool(net.compact)
+def compaction_active(compact, previous_rate, module, batch_size):
+    """Whether the coming rejecting epoch trains on accepted rows only.
+
+    Parameters
+    ----------
+    compact : bool or "auto"
+        The estimator's parameter.
+    previous_rate : float or None
+        Acceptance rate of the previous epoch, if it rejected.
+    module : torch.nn.Module
+        The network, whose size decides whether ``"auto"`` pays.
+    batch_size : int
+        Rows per batch (``-1``: the whole data set).
+    """
+    if compact == "auto":
+        return (
+            previous_rate is not None
+            and previous_rate < AUTO_COMPACT_BELOW
+            and _heavy(module, batch_size)
+        )
+    return bool(compact)
 
 
-def _heavy(net):
-    if net.batch_size == -1:
+def _heavy(module, batch_size):
+    if batch_size == -1:
         return True
-    n_params = sum(p.numel() for p in net.module_.parameters())
-    return n_params * net.batch_size >= AUTO_COMPACT_MIN_WORK
+    n_params = sum(p.numel() for p in module.parameters())
+    return n_params * batch_size >= AUTO_COMPACT_MIN_WORK
 
 
 def check_compact(compact, rejection):
@@ -81,38 +89,54 @@ def take_rows(X, rows):
     )
 
 
-def compacted_train_step(net, Xi, yi, wi, **fit_params):
-    """One training step that runs forward and backward on accepted rows only.
+def compacted_loss(loss_fn, score, forward, X, y, sample_weight, two_rows):
+    """Loss of a batch computed on its accepted rows only.
 
-    The scoring pass runs in evaluation mode: Dropout is off and BatchNorm
-    normalises with its running statistics, so the scores are those
-    ``predict_proba`` would give and the scoring pass changes no state. The
-    training pass then sees only the accepted rows, so Dropout draws its
-    masks for them and BatchNorm's batch statistics (and the running
-    averages it updates) come from the accepted rows. When no row is accepted
-    no backward pass runs: the gradients stay ``None``, which every
-    ``torch.optim`` optimiser skips, so parameters and optimiser state are
-    left unchanged without a snapshot.
+    ``score(X)`` is the gradient-free scoring pass, in evaluation mode:
+    Dropout is off and BatchNorm normalises with its running statistics, so
+    the scores are those ``predict_proba`` would give and the scoring pass
+    changes no state. ``forward(X)`` is the training pass; it sees only the
+    accepted rows, so Dropout draws its masks for them and BatchNorm's batch
+    statistics (and the running averages it updates) come from the accepted
+    rows. ``two_rows`` says that the module cannot train on a single row
+    (BatchNorm): such a batch trains like an uncompacted one, its rejected
+    rows weighted 0.
+
+    Parameters
+    ----------
+    loss_fn : RejectionLoss
+        Draws the mask and records the batch in its epoch counts.
+    score, forward : callable
+        The two passes of the network, ``X -> logits``.
+    X : torch.Tensor, or a dict, tuple or list of them
+        The batch's inputs.
+    y : torch.Tensor of shape (n_samples,)
+        Class indices.
+    sample_weight : torch.Tensor of shape (n_samples,) or None
+        Per-sample weights.
+    two_rows : bool
+        Whether the training pass needs at least two rows.
+
+    Returns
+    -------
+    loss : torch.Tensor of shape () or None
+        ``None`` when no row is accepted: then no backward pass should run,
+        the gradients stay ``None``, which every ``torch.optim`` optimiser
+        skips, so parameters and optimiser state stay unchanged.
+    logits : torch.Tensor of shape (n_samples, n_classes)
+        The scores of the whole batch.
     """
-    net._set_training(False)
-    with torch.no_grad():
-        logits = net.infer(Xi, **fit_params)
-    net._set_training(True)
-    _check_module_output(logits, len(net.classes_))
-    loss_weight, accepted, acceptance = net._loss_weight(logits, yi, wi)
-    stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
-    net.epoch_stats_.index_add_(1, yi, stats)
+    logits = score(X)
+    loss_weight, accepted, acceptance = loss_fn.select(logits, y, sample_weight)
+    loss_fn.record(y, accepted, acceptance)
     rows = accepted.nonzero().reshape(-1)
     if len(rows) == 0:
-        return {"loss": logits.new_zeros(()), "y_pred": logits}
-    if len(rows) == 1 and net.compact_needs_two_rows_:
-        # BatchNorm cannot normalise a single row in training mode; this rare
-        # batch trains like an uncompacted one, its rejected rows weighted 0.
-        losses = net.criterion_(net.infer(Xi, **fit_params), yi) * loss_weight
+        return None, logits
+    if len(rows) == 1 and two_rows:
+        losses = loss_fn.base_criterion(forward(X), y) * loss_weight
     else:
-        logits_accepted = net.infer(take_rows(Xi, rows), **fit_params)
-        losses = net.criterion_(logits_accepted, yi.index_select(0, rows))
-    normaliser, _ = net._loss_normaliser(loss_weight, accepted)
-    loss = losses.sum() / normaliser
-    net._backward(loss)
-    return {"loss": loss, "y_pred": logits}
+        losses = loss_fn.base_criterion(
+            forward(take_rows(X, rows)), y.index_select(0, rows)
+        )
+    normaliser, _ = loss_fn.normaliser(loss_weight, accepted)
+    return losses.sum() / normaliser, logits

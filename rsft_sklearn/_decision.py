@@ -17,7 +17,7 @@ weighted cross-entropy has the same minimiser, so the same inversion holds.
 
 import numpy as np
 
-from ._rejection import check_per_class
+from ._validation import check_class_weight
 
 __all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
 
@@ -80,7 +80,7 @@ def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None
             f"proba must be 2-d (n_samples, n_classes), got shape {proba.shape}."
         )
     n_classes = proba.shape[1]
-    weight = check_per_class(target_weight, n_classes, "target_weight")
+    weight = check_class_weight(target_weight, n_classes, "target_weight")
     if not np.isfinite(M) or M <= 0:
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
     if not np.isfinite(hardness) or hardness < 0:
@@ -93,7 +93,7 @@ def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None
     log_score = log_p + np.maximum(log_ratio, 0.0)
     if class_prior is not None:
         log_score = log_score - np.log(
-            check_per_class(class_prior, n_classes, "class_prior")
+            check_class_weight(class_prior, n_classes, "class_prior")
         )
     return _normalise(log_score)
 
@@ -117,26 +117,25 @@ def class_prior(y, n_classes):
     return counts / counts.sum()
 
 
-def decision_proba(estimator, proba):
-    """Apply a fitted classifier's ``probability`` choice to its raw output."""
-    kind = estimator.probability
-    if kind not in PROBABILITY_OPTIONS:
+def decision_proba(
+    proba, probability, target_weight, class_prior, M=None, hardness=1.0
+):
+    """The posterior that ``probability`` asks for, from the raw output.
+
+    ``M`` and ``hardness`` are those of the last training epoch; ``M=None``
+    means that epoch trained without rejection.
+    """
+    if probability not in PROBABILITY_OPTIONS:
         raise ValueError(
-            f"probability must be one of {list(PROBABILITY_OPTIONS)}, got {kind!r}."
+            f"probability must be one of {list(PROBABILITY_OPTIONS)}, "
+            f"got {probability!r}."
         )
-    if kind == "raw":
+    if probability == "raw":
         return proba
-    M = getattr(estimator, "final_M_", None)
-    prior = estimator.class_prior_ if kind == "balanced" else None
+    prior = class_prior if probability == "balanced" else None
     if M is None:
         # Without rejection the output already estimates the training posterior.
         return correct_proba(
             proba, np.ones(proba.shape[1]), 1.0, 0.0, class_prior=prior
         )
-    return correct_proba(
-        proba,
-        estimator.class_target_weight_,
-        M,
-        estimator.final_hardness_,
-        class_prior=prior,
-    )
+    return correct_proba(proba, target_weight, M, hardness, class_prior=prior)

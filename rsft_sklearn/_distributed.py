@@ -1,5 +1,7 @@
 """Data-parallel training of RSFTClassifier with Hugging Face Accelerate."""
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from skorch.hf import AccelerateMixin
@@ -71,7 +73,8 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
     - Each process divides its masked loss sum by ``N / R``, where ``N`` is
       the global batch size (``loss_normalization="batch"``) or the global
       number of accepted samples (``"accepted"``), summed over processes by
-      one all-reduce of a three-element tensor per step. Averaging the
+      one all-reduce of a four-element tensor per step (see
+      :meth:`RejectionLoss.normaliser`). Averaging the
       gradients over the ``R`` processes then yields the gradient of the
       global masked loss divided by ``N``, even when the parts of a batch
       differ in size.
@@ -238,30 +241,13 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
     def _backward(self, loss):
         self.accelerator.backward(loss)
 
-    def _loss_normaliser(self, loss_weight, accepted):
-        n_processes = self.accelerator.num_processes
-        if n_processes == 1:
-            return super()._loss_normaliser(loss_weight, accepted)
-        local = torch.stack(
-            [
-                loss_weight.new_full((), float(len(loss_weight))),
-                loss_weight.detach().sum(),
-                accepted.detach().sum(),
-            ]
-        )
-        n_rows, total_weight, n_accepted = self.accelerator.reduce(local, "sum")
-        if self.loss_normalization == "batch":
-            normaliser = n_rows
-        else:
-            normaliser = total_weight.clamp(min=torch.finfo(torch.float32).tiny)
-        # DDP averages the gradients over the processes: dividing by N / R
-        # here makes that average the gradient of (global masked sum) / N.
-        return normaliser / n_processes, n_accepted > 0
-
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         if self.accelerator.num_processes > 1:
             self._check_same_data(y)
+            # The loss sums its normaliser, its "anything accepted" flag and
+            # its epoch counts over the processes.
+            self.criterion_.process_sum = _ProcessSum(self.accelerator)
 
     def _check_same_data(self, y):
         # The processes split each global batch by position, so they must
@@ -282,23 +268,25 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         # compact="auto" would skip the backward pass on a process that
         # accepts nothing, while the others wait for its gradients.
-        if self.accelerator.num_processes > 1:
-            self.epoch_compact_ = False
-
-    def _reduce_epoch_stats(self):
-        """Sum this epoch's acceptance counts over the processes."""
-        if self.accelerator.num_processes > 1:
-            self.epoch_stats_ = self.accelerator.reduce(self.epoch_stats_, "sum")
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        self._reduce_epoch_stats()
-        super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
+        plan = self.fit_state_.plan
+        if self.accelerator.num_processes > 1 and plan.compact:
+            self.fit_state_.plan = replace(plan, compact=False, guarded=True)
 
     def evaluation_step(self, batch, training=False):
         # Every process evaluates the whole input (the iterators for
         # validation and prediction are not split), so AccelerateMixin's
         # gather over processes would repeat every row.
         return RSFTClassifier.evaluation_step(self, batch, training=training)
+
+
+class _ProcessSum:
+    """Sum a tensor over the accelerator's processes (an all-reduce)."""
+
+    def __init__(self, accelerator):
+        self.accelerator = accelerator
+
+    def __call__(self, tensor):
+        return self.accelerator.reduce(tensor, "sum")
 
 
 class _ProcessPart:

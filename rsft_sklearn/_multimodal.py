@@ -19,7 +19,14 @@ from sklearn.utils.validation import column_or_1d
 
 from ._data import InMemoryDataset
 
-__all__ = ["DatasetRows", "check_dataset", "group_weight", "wrap_dataset"]
+__all__ = [
+    "DatasetRows",
+    "check_dataset",
+    "check_groups",
+    "group_weight",
+    "stratum_target_weight",
+    "wrap_dataset",
+]
 
 
 def _as_tensor(value, row, name):
@@ -138,11 +145,22 @@ class DatasetRows(torch.utils.data.Dataset):
         return inputs, y_i, self.sample_weight[i]
 
 
-def check_dataset(estimator, dataset, reset):
-    """Check a ``Dataset`` given to fit; return its number of rows.
+def check_dataset(dataset, input_keys=None):
+    """Check a ``Dataset`` given to fit; return its rows and input names.
 
-    On ``reset`` the first row decides whether the module takes one input or
-    named ones, recorded in ``input_keys_`` as for a dict ``X``.
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        The rows, as :class:`DatasetRows` describes them.
+    input_keys : list of str, None or "fit"
+        Names of the inputs seen in fit, ``None`` for single-array rows, or
+        ``"fit"`` when this is the fit that decides them from the first row.
+
+    Returns
+    -------
+    n_rows : int
+    input_keys : list of str or None
+        The names of the first row's inputs (dict rows), else ``None``.
     """
     n = len(dataset)
     if n < 1:
@@ -151,89 +169,81 @@ def check_dataset(estimator, dataset, reset):
     keys = sorted(inputs) if isinstance(inputs, Mapping) else None
     if keys is not None and not all(isinstance(k, str) for k in keys):
         raise TypeError(f"Keys of the dataset's dict rows must be str, got {keys}.")
-    if reset:
-        # What an earlier fit on arrays learnt about their columns is stale.
-        for name in ("n_features_in_", "feature_names_in_"):
-            estimator.__dict__.pop(name, None)
-        if keys is None:
-            estimator.__dict__.pop("input_keys_", None)
-        else:
-            estimator.input_keys_ = keys
-    _row_inputs(inputs, 0, getattr(estimator, "input_keys_", None))
-    return n
+    _row_inputs(inputs, 0, keys if input_keys == "fit" else input_keys)
+    return n, keys
 
 
-def wrap_dataset(estimator, dataset, y=None, sample_weight=None):
+def wrap_dataset(dataset, y=None, sample_weight=None, classes=None, input_keys=None):
     """Return ``dataset`` as :class:`DatasetRows`, unless it is already batched."""
     if isinstance(dataset, (InMemoryDataset, DatasetRows)):
         return dataset
-    return DatasetRows(
-        dataset,
-        y=y,
-        sample_weight=sample_weight,
-        classes=getattr(estimator, "classes_inferred_", None),
-        input_keys=getattr(estimator, "input_keys_", None),
-    )
+    return DatasetRows(dataset, y, sample_weight, classes, input_keys)
 
 
-def group_weight(estimator, y, groups, weight, reset):
-    """Fold the (group, class) stratum weights into the per-sample weights.
-
-    Parameters
-    ----------
-    estimator : RSFTClassifier
-        Reads ``target``; on ``reset`` stores ``groups_`` and
-        ``stratum_target_weight_``.
-    y : ndarray of shape (n_samples,)
-        Encoded class indices.
-    groups : array-like of shape (n_samples,) or None
-        Group label of every sample.
-    weight : torch.Tensor of shape (n_samples,) or None
-        The checked ``sample_weight`` (mean 1), or None.
-    reset : bool
-        Whether this is the first fit (strata counted) or a later
-        ``partial_fit`` (the strata of the first fit are kept).
-
-    Returns
-    -------
-    weight : torch.Tensor of shape (n_samples,) or None
-        ``weight`` times the stratum weight ``n_min / n_(g, c)``, where
-        ``n_min`` is the size of the smallest stratum; a stratum that the
-        first fit did not see counts as the smallest.
-    """
-    balanced_groups = estimator.target == "balanced_groups"
+def check_groups(groups, target, n_samples):
+    """Check ``groups`` against ``target``; return them as an array or None."""
+    balanced_groups = isinstance(target, str) and target == "balanced_groups"
     if groups is None:
         if balanced_groups:
             raise ValueError(
                 "target='balanced_groups' needs fit(X, y, groups=...): the "
                 "group of every sample."
             )
-        return weight
+        return None
     if not balanced_groups:
         raise ValueError(
-            "groups are only used by target='balanced_groups'; got "
-            f"target={estimator.target!r}."
+            f"groups are only used by target='balanced_groups'; got target={target!r}."
         )
     groups = column_or_1d(groups)
-    if len(groups) != len(y):
+    if len(groups) != n_samples:
         raise ValueError(
-            f"groups has {len(groups)} entries but X has {len(y)} samples."
+            f"groups has {len(groups)} entries but X has {n_samples} samples."
         )
     if groups.dtype.kind == "f" and not np.all(np.isfinite(groups)):
         raise ValueError("groups contains NaN or infinity.")
-    n_classes = len(estimator.classes_)
-    if reset:
-        labels, g = np.unique(groups, return_inverse=True)
-        counts = np.zeros((len(labels), n_classes))
-        np.add.at(counts, (g, y), 1)
-        table = np.ones_like(counts)
-        seen = counts > 0
-        table[seen] = counts[seen].min() / counts[seen]
-        estimator.groups_ = labels
-        estimator.stratum_target_weight_ = table
-    labels = estimator.groups_
+    return groups
+
+
+def stratum_target_weight(y, groups, n_classes):
+    """Group labels and the target weight of every (group, class) stratum.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_groups,)
+    table : ndarray of shape (n_groups, n_classes)
+        ``n_min / n_(g, c)``, where ``n_min`` is the size of the smallest
+        stratum; an empty stratum counts as the smallest.
+    """
+    labels, g = np.unique(groups, return_inverse=True)
+    counts = np.zeros((len(labels), n_classes))
+    np.add.at(counts, (g, y), 1)
+    table = np.ones_like(counts)
+    seen = counts > 0
+    table[seen] = counts[seen].min() / counts[seen]
+    return labels, table
+
+
+def group_weight(y, groups, labels, table, weight=None):
+    """Fold the stratum weights into the per-sample weights.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Encoded class indices.
+    groups : ndarray of shape (n_samples,)
+        Group label of every sample.
+    labels, table : ndarray
+        As returned by :func:`stratum_target_weight` for the first fit; a
+        group it did not see counts as the smallest stratum.
+    weight : torch.Tensor of shape (n_samples,) or None
+        The checked ``sample_weight`` (mean 1), or None.
+
+    Returns
+    -------
+    weight : torch.Tensor of shape (n_samples,)
+    """
     g = np.clip(np.searchsorted(labels, groups), 0, len(labels) - 1)
     known = labels[g] == groups
-    stratum = np.where(known, estimator.stratum_target_weight_[g, y], 1.0)
+    stratum = np.where(known, table[g, y], 1.0)
     stratum = torch.as_tensor(stratum, dtype=torch.float32)
     return stratum if weight is None else stratum * weight

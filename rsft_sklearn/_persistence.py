@@ -23,10 +23,11 @@ PICKLE_FORMAT_KEY = "__rsft_pickle_format__"
 GENERATORS_KEY = "__rsft_generators__"
 
 
-def _generators(net):
+def generators_of(attributes):
+    """The :class:`torch.Generator` values of a dict of attributes, by name."""
     return {
         name: value
-        for name, value in vars(net).items()
+        for name, value in attributes.items()
         if isinstance(value, torch.Generator)
     }
 
@@ -79,15 +80,19 @@ def check_pickle_format(state, owner):
     )
 
 
-def unpack_generators(net, packed):
-    """Rebuild pickled generators on the estimator's (possibly new) device.
+def unpack_generators(packed, device):
+    """Rebuild pickled generators; return them by attribute name.
 
-    CPU generators stay on the CPU; the others follow the estimator's device,
-    which skorch has already mapped to one that exists on this machine.
+    CPU generators stay on the CPU; the others go to ``device``, the
+    estimator's, which skorch has already mapped to one that exists on this
+    machine.
     """
-    for name, saved in packed.items():
-        device = "cpu" if saved["device"] == "cpu" else net.device
-        net.__dict__[name], _ = _rebuild(name, saved["state"], device)
+    return {
+        name: _rebuild(
+            name, saved["state"], "cpu" if saved["device"] == "cpu" else device
+        )[0]
+        for name, saved in packed.items()
+    }
 
 
 class GeneratorState:
@@ -103,8 +108,9 @@ class GeneratorState:
 
     Parameters
     ----------
-    net : RSFTClassifier
-        An initialised estimator.
+    generators : dict of str to torch.Generator
+        The estimator's generators by attribute name; loading a state sets
+        these very generators.
 
     Examples
     --------
@@ -121,14 +127,14 @@ class GeneratorState:
     >>> clf.load_params(f_generators=f)
     """
 
-    def __init__(self, net):
-        self.net = net
+    def __init__(self, generators):
+        self.generators = generators
 
     def state_dict(self):
         """Return ``{attribute name: CPU uint8 state tensor}``."""
         return {
             name: generator.get_state()
-            for name, generator in sorted(_generators(self.net).items())
+            for name, generator in sorted(self.generators.items())
         }
 
     def load_state_dict(self, state_dict):
@@ -139,13 +145,13 @@ class GeneratorState:
         state_dict : dict of str to torch.Tensor
             As returned by :meth:`state_dict`, possibly from another device.
         """
-        current = _generators(self.net)
+        current = self.generators
         unknown = sorted(set(state_dict) - set(current))
         if unknown:
             raise ValueError(
                 f"The saved generator state holds {unknown}, which this "
-                f"{type(self.net).__name__} does not have; it was saved by a "
-                "different estimator or version."
+                "estimator does not have; it was saved by a different "
+                "estimator or version."
             )
         moved = []
         for name, state in state_dict.items():

@@ -8,6 +8,8 @@ a synchronisation.
 import numpy as np
 import torch
 
+from ._validation import check_class_weight
+
 __all__ = [
     "acceptance_probability",
     "class_target_weight",
@@ -160,18 +162,5 @@ def class_target_weight(y, n_classes, target="balanced"):
                 f"got {target!r}."
             )
     else:
-        weight = check_per_class(target, n_classes, "target weights")
+        weight = check_class_weight(target, n_classes, "target weights")
     return weight / weight.max()
-
-
-def check_per_class(values, n_classes, name):
-    """Return ``values`` as a float64 array of one positive entry per class."""
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if values.shape != (n_classes,):
-        raise ValueError(
-            f"{name} must have one entry per class ({n_classes}), "
-            f"got shape {values.shape}."
-        )
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {values}.")
-    return values

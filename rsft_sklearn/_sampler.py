@@ -12,6 +12,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._rejection import acceptance_probability, class_target_weight, rejection_mask
+from ._validation import check_class_weight
 
 __all__ = ["RejectionSampler"]
 
@@ -190,19 +191,9 @@ class RejectionSampler(BaseCleaningSampler):
         self.n_jobs = n_jobs
 
     def _class_weights(self, y_index):
-        if isinstance(self.target, dict):
-            labels = set(self.classes_.tolist())
-            missing = labels - set(self.target)
-            unknown = set(self.target) - labels
-            if missing or unknown:
-                raise ValueError(
-                    "target must give a weight to every class of y and to no "
-                    f"other label; missing {sorted(missing, key=str)}, unknown "
-                    f"{sorted(unknown, key=str)}."
-                )
-            target = [self.target[label] for label in self.classes_.tolist()]
-        else:
-            target = self.target
+        target = self.target
+        if isinstance(target, dict):
+            target = check_class_weight(target, self.classes_, "target")
         return class_target_weight(y_index, len(self.classes_), target)
 
     def _true_class_log_proba_logits(self, X, y):

@@ -3,8 +3,10 @@
 ``M`` is a number, a schedule over epochs (any callable ``epoch -> value``,
 such as :class:`LinearRamp` or :class:`CosineRamp`), or ``"auto"``: an
 adaptive ``M`` that holds a requested acceptance rate. The adaptive ``M``
-lives on the training device and is updated inside the training step without
-reading anything back to the host.
+lives on the training device, in the buffers of
+:class:`~rsft_sklearn.RejectionLoss`, which solves it with
+:func:`acceptance_log_M` at every step without reading anything back to the
+host.
 """
 
 import math
@@ -12,9 +14,7 @@ import numbers
 
 import torch
 
-from ._rejection import true_class_log_proba
-
-__all__ = ["AdaptiveM", "CosineRamp", "LinearRamp", "acceptance_log_M"]
+__all__ = ["CosineRamp", "LinearRamp", "acceptance_log_M"]
 
 # Bounds of log M: far beyond any useful value, but inside float32's range so
 # that exp(log M) never turns into 0 or inf.
@@ -143,15 +143,6 @@ def epoch_value(value, epoch, name, *, positive):
     return result
 
 
-def check_adaptive_M(M, target_acceptance):
-    """Raise if ``M="auto"`` comes without the rate it should hold."""
-    if isinstance(M, str) and M == "auto" and target_acceptance is None:
-        raise ValueError(
-            "M='auto' adapts M to hold an acceptance rate; set "
-            "target_acceptance to a float in (0, 1]."
-        )
-
-
 def acceptance_log_M(log_score, target_acceptance):
     """``log M`` at which the mean acceptance of a batch equals the target.
 
@@ -195,99 +186,3 @@ def acceptance_log_M(log_score, target_acceptance):
     room = n * target_acceptance - clipped.to(torch.float32)
     log_M = tail[clipped] - torch.log(room.clamp(min=torch.finfo(torch.float32).tiny))
     return log_M.clamp(*_LOG_M_RANGE)
-
-
-class AdaptiveM:
-    """Device-side controller of ``M`` that holds a target acceptance rate.
-
-    At every rejecting step it solves, for the current batch, the ``log M``
-    whose expected acceptance rate equals ``target_acceptance``
-    (:func:`acceptance_log_M`) and moves its state a fraction ``smoothing``
-    of the way there: a multiplicative update of ``M``. The first step of a
-    fit takes the batch's solution as it is. Averaging over batches keeps
-    ``M`` from following the class mix of single batches, while the exact
-    per-batch solve makes the rate track the target from the first epoch on,
-    whatever the data set and its imbalance.
-
-    Parameters
-    ----------
-    target_acceptance : float
-        Requested acceptance rate, in ``(0, 1]``.
-    device : str or torch.device
-        Device of the state tensors (that of the logits).
-    smoothing : float, default=0.25
-        Weight of the newest batch in the running ``log M``, in ``(0, 1]``.
-
-    Attributes
-    ----------
-    log_M : torch.Tensor of shape ()
-        Current ``log M``.
-    epoch_M : torch.Tensor of shape () or None
-        Geometric mean of the ``M`` used by the steps of the current epoch,
-        written into the tensor given to :meth:`begin_epoch`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from rsft_sklearn._schedules import AdaptiveM
-    >>> controller = AdaptiveM(0.5, "cpu")
-    >>> controller.begin_epoch(torch.tensor(float("nan")))
-    >>> logits = torch.zeros(4, 2)
-    >>> y = torch.tensor([0, 0, 0, 1])
-    >>> weight = torch.tensor([1 / 3, 1 / 3, 1 / 3, 1.0])
-    >>> M = controller.step(logits, y, weight, hardness=1.0)
-    >>> round(float(M), 4)
-    2.0
-    """
-
-    def __init__(self, target_acceptance, device, smoothing=0.25):
-        if not 0 < target_acceptance <= 1:
-            raise ValueError(
-                f"target_acceptance must be in (0, 1], got {target_acceptance!r}."
-            )
-        if not 0 < smoothing <= 1:
-            raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}.")
-        self.target_acceptance = float(target_acceptance)
-        self.smoothing = float(smoothing)
-        self.log_M = torch.zeros((), device=device)
-        self._started = torch.zeros((), dtype=torch.bool, device=device)
-        self.epoch_M = None
-
-    def begin_epoch(self, epoch_M):
-        """Start averaging a new epoch into the 0-d tensor ``epoch_M``."""
-        self.epoch_M = epoch_M
-        self._log_M_sum = torch.zeros((), device=self.log_M.device)
-        self._steps = torch.zeros((), device=self.log_M.device)
-
-    def step(self, logits, y, target_weight, hardness):
-        """Update ``M`` from one batch and return it as a 0-d tensor.
-
-        Parameters
-        ----------
-        logits : torch.Tensor of shape (n_samples, n_classes)
-            The batch's logits.
-        y : torch.Tensor of shape (n_samples,)
-            Class indices.
-        target_weight : torch.Tensor of shape (n_samples,)
-            Target weight of every sample.
-        hardness : float
-            Exponent of the model probability.
-
-        Returns
-        -------
-        M : torch.Tensor of shape ()
-            The envelope constant for this batch.
-        """
-        with torch.no_grad():
-            log_w = torch.log(target_weight.float())
-            log_score = log_w - float(hardness) * true_class_log_proba(logits, y)
-            solved = acceptance_log_M(log_score, self.target_acceptance)
-            moved = torch.lerp(self.log_M, solved, self.smoothing)
-            log_M = torch.where(self._started, moved, solved)
-            self.log_M.copy_(log_M)
-            self._started.fill_(True)
-            if self.epoch_M is not None:
-                self._log_M_sum += log_M
-                self._steps += 1
-                self.epoch_M.copy_(torch.exp(self._log_M_sum / self._steps))
-            return torch.exp(log_M)

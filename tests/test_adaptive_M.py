@@ -1,6 +1,5 @@
 """Adaptive M (M="auto") and schedules of M and hardness."""
 
-import contextlib
 import pickle
 
 import numpy as np
@@ -11,14 +10,8 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 
-from rsft_sklearn import CosineRamp, LinearRamp, RSFTClassifier
-from rsft_sklearn._schedules import AdaptiveM, acceptance_log_M
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-    np.random.seed(0)  # noqa: NPY002
+from rsft_sklearn import CosineRamp, LinearRamp, RejectionLoss, RSFTClassifier
+from rsft_sklearn._schedules import acceptance_log_M
 
 
 def _mean_acceptance(log_score, log_M):
@@ -57,49 +50,37 @@ def test_solve_with_zero_weights_accepts_what_it_can():
     assert float(_mean_acceptance(log_score, half)) == pytest.approx(0.25, abs=1e-6)
 
 
-def test_controller_smooths_after_the_first_batch():
-    controller = AdaptiveM(0.5, "cpu", smoothing=0.25)
-    epoch_M = torch.tensor(float("nan"))
-    controller.begin_epoch(epoch_M)
+def test_adaptive_M_smooths_after_the_first_batch():
+    loss_fn = RejectionLoss(
+        class_weight=[1 / 3, 1.0], M="auto", target_acceptance=0.5, smoothing=0.25
+    )
+    loss_fn.begin_epoch()
     y = torch.tensor([0, 0, 0, 1])
-    weight = torch.tensor([1 / 3, 1 / 3, 1 / 3, 1.0])
-    first = controller.step(torch.zeros(4, 2), y, weight, hardness=1.0)
-    assert float(first) == pytest.approx(2.0)
+    loss_fn.select(torch.zeros(4, 2), y)
+    first = float(loss_fn.log_M.exp())
+    assert first == pytest.approx(2.0)
     # A batch whose own solution is M = 4 moves log M a quarter of the way.
-    logits = torch.zeros(4, 2)
-    second = controller.step(logits, y, weight * 2, hardness=1.0)
-    assert float(second) == pytest.approx(np.exp(0.75 * np.log(2) + 0.25 * np.log(4)))
-    assert float(epoch_M) == pytest.approx(np.sqrt(float(first) * float(second)))
+    loss_fn.select(torch.zeros(4, 2), y, sample_weight=torch.full((4,), 2.0))
+    second = float(loss_fn.log_M.exp())
+    assert second == pytest.approx(np.exp(0.75 * np.log(2) + 0.25 * np.log(4)))
+    epoch_M = float(loss_fn.epoch_statistics()["M"])
+    assert epoch_M == pytest.approx(np.sqrt(first * second))
 
 
-@contextlib.contextmanager
-def _no_host_reads(monkeypatch):
-    """Make every way of reading a tensor value on the host raise."""
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("the training step read a tensor value on the host")
-
-    with monkeypatch.context() as patch:
-        for name in ("item", "tolist", "numpy", "__bool__", "__float__", "__int__"):
-            patch.setattr(torch.Tensor, name, forbidden)
-        patch.setattr(torch, "nonzero", forbidden)
-        yield
-
-
-def test_rejection_step_reads_nothing_on_the_host(monkeypatch):
+def test_rejection_step_reads_nothing_on_the_host(monkeypatch, no_host_reads):
     # The optimiser is left out: on CPU, torch's Adam reads its step count
     # with .item(), which on an accelerator stays on the device.
     X, y = make_classification(n_samples=200, weights=[0.8], random_state=0)
     clf = RSFTClassifier(M="auto", target_acceptance=0.4, max_epochs=2, random_state=0)
-    original = RSFTClassifier._loss_weight
+    original = RejectionLoss.select
     calls = []
 
-    def guarded(self, logits, y, w):
+    def guarded(self, logits, y, sample_weight=None):
         calls.append(len(y))
-        with _no_host_reads(monkeypatch):
-            return original(self, logits, y, w)
+        with no_host_reads():
+            return original(self, logits, y, sample_weight)
 
-    monkeypatch.setattr(RSFTClassifier, "_loss_weight", guarded)
+    monkeypatch.setattr(RejectionLoss, "select", guarded)
     clf.fit(X, y)
     assert sum(calls) == 2 * len(y)
     assert np.isfinite(clf.history[-1, "M_effective"])
@@ -193,7 +174,7 @@ def test_adaptive_M_is_reproducible_and_clonable():
         first.history[:, "M_effective"], second.history[:, "M_effective"]
     )
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
-    assert "M_controller_" not in vars(first)
+    assert "fit_state_" not in vars(first)
 
 
 @pytest.mark.parametrize(

@@ -14,15 +14,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from rsft_sklearn import RSFTClassifier, acceptance_probability
+from rsft_sklearn import RejectionLoss, RSFTClassifier, acceptance_probability
 
 FAST = dict(max_epochs=3, batch_size=64, random_state=0)
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-    np.random.seed(0)  # noqa: NPY002 (code under test may use the legacy global RNG)
 
 
 @pytest.fixture(scope="module")
@@ -382,3 +376,62 @@ def test_dropout_is_reproducible_and_leaves_global_rng_alone(imbalanced):
     np.testing.assert_array_equal(p1, p2)
     torch.manual_seed(123)
     assert torch.rand(1) == after_first  # the fit did not consume the stream
+
+
+# ----------------------------------------------------------------------------
+# The loss module inside the estimator
+# ----------------------------------------------------------------------------
+def test_criterion_is_the_rejection_loss_around_a_copy(imbalanced):
+    X, y = imbalanced
+    given = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    clf = RSFTClassifier(criterion=given, **FAST).fit(X, y)
+    assert isinstance(clf.criterion_, RejectionLoss)
+    base = clf.criterion_.base_criterion
+    assert base is not given and base.reduction == "none"
+    assert base.label_smoothing == 0.1
+    # The instance passed in is left as it was.
+    assert given.reduction == "mean"
+    np.testing.assert_allclose(
+        clf.criterion_.class_weight.numpy(), clf.class_target_weight_, rtol=1e-6
+    )
+
+
+def test_criterion_parameters_reach_the_base_criterion(imbalanced):
+    X, y = imbalanced
+    clf = RSFTClassifier(criterion__label_smoothing=0.2, **FAST).fit(X, y)
+    assert clf.criterion_.base_criterion.label_smoothing == 0.2
+    assert clf.criterion_.base_criterion.reduction == "none"
+
+
+def test_parameters_changed_after_fit_reach_the_loss(imbalanced):
+    X, y = imbalanced
+    clf = RSFTClassifier(warm_start=True, **FAST).fit(X, y)
+    clf.set_params(M="auto", target_acceptance=0.3, rejection="expected")
+    clf.fit(X, y)
+    assert clf.criterion_.adaptive and clf.criterion_.rejection == "expected"
+    assert np.isfinite(clf.history[-1, "M_effective"])
+
+
+def test_target_dict_with_an_unknown_label_is_refused(imbalanced):
+    X, y = imbalanced
+    with pytest.raises(ValueError, match=r"missing \[\], unknown \[7\]"):
+        RSFTClassifier(target={0: 1.0, 1: 1.0, 7: 1.0}, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"missing \[1\]"):
+        RSFTClassifier(target={0: 1.0}, **FAST).fit(X, y)
+
+
+def test_no_per_fit_state_outlives_the_fit(fitted):
+    assert "fit_state_" not in vars(fitted)
+    assert fitted.criterion_.generator is fitted.mask_generator_
+
+
+def test_training_goes_on_from_an_estimator_with_a_bare_criterion(imbalanced):
+    # Pickles of earlier versions hold the criterion itself as criterion_.
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    clf.criterion_ = torch.nn.CrossEntropyLoss(reduction="none")
+    before = clf.predict_proba(X[:5])
+    assert np.allclose(before.sum(axis=1), 1.0)
+    clf.partial_fit(X, y)
+    assert isinstance(clf.criterion_, RejectionLoss)
+    assert len(clf.history) == 2 * FAST["max_epochs"]

@@ -1,7 +1,5 @@
 """Compaction: forward and backward on the accepted rows only."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -46,12 +44,11 @@ class EpochFlags(Callback):
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        self.compacted.append(net.epoch_compact_)
+        self.compacted.append(net.fit_state_.plan.compact)
 
 
 @pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
+def _clear_recorder():
     Recorder.calls.clear()
 
 
@@ -136,9 +133,9 @@ def test_auto_stays_off_for_a_small_network():
     assert flags.compacted == [False, False, False]
     # About 4.2 million parameters: heavy from batch size 4 on.
     module = MLPModule(5, 2, hidden_layer_sizes=(2048, 2048))
-    assert not _heavy(SimpleNamespace(module_=module, batch_size=2))
-    assert _heavy(SimpleNamespace(module_=module, batch_size=8))
-    assert _heavy(SimpleNamespace(module_=module, batch_size=-1))
+    assert not _heavy(module, 2)
+    assert _heavy(module, 8)
+    assert _heavy(module, -1)
 
 
 def test_auto_stays_off_when_most_rows_are_accepted():

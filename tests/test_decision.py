@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit, softmax
@@ -15,11 +14,6 @@ from rsft_sklearn import RSFTClassifier, correct_proba
 
 PRIOR = 0.1
 SHIFT = 1.5
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
 
 
 def _gaussians(n, rng):

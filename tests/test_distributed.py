@@ -15,7 +15,7 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from rsft_sklearn import AccelerateRSFTClassifier, RSFTClassifier
+from rsft_sklearn import AccelerateRSFTClassifier, RejectionLoss, RSFTClassifier
 
 pytest.importorskip("accelerate")
 
@@ -26,28 +26,28 @@ N_PROCESSES = 2
 GRAD_ROWS = 37
 
 
-class InjectedMask:
+class InjectedLoss(RejectionLoss):
     """Accept exactly the rows whose sample weight is positive."""
 
-    def _loss_weight(self, logits, y, w):
-        mask = (w > 0).to(torch.float32)
+    def select(self, logits, y, sample_weight=None):
+        mask = (sample_weight > 0).to(torch.float32)
         return mask, mask, mask
 
 
-class InjectedRSFT(InjectedMask, RSFTClassifier):
-    pass
+class InjectedRSFT(RSFTClassifier):
+    _rejection_loss_class = InjectedLoss
 
 
-class InjectedAccelerateRSFT(InjectedMask, AccelerateRSFTClassifier):
-    pass
+class InjectedAccelerateRSFT(AccelerateRSFTClassifier):
+    _rejection_loss_class = InjectedLoss
 
 
 class RecordLocalStats(AccelerateRSFTClassifier):
     """Keeps each epoch's acceptance counts of this process before the sum."""
 
-    def _reduce_epoch_stats(self):
-        self.local_stats_.append(self.epoch_stats_.cpu().clone())
-        super()._reduce_epoch_stats()
+    def on_epoch_end(self, net, **kwargs):
+        self.local_stats_.append(self.criterion_.counts.cpu().clone())
+        super().on_epoch_end(net, **kwargs)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.local_stats_ = []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rsft_sklearn import RSFTClassifier
+from rsft_sklearn import RejectionLoss, RSFTClassifier
 
 # Stratum sizes: group "a" is common, group "b" is rare, in both classes.
 SIZES = {("a", 0): 400, ("a", 1): 100, ("b", 0): 40, ("b", 1): 20}
@@ -22,13 +22,17 @@ def strata():
     return X, y, groups
 
 
-class Recording(RSFTClassifier):
+class RecordingLoss(RejectionLoss):
     """Keeps, per training step, the sample weights and the loss weights."""
 
-    def _loss_weight(self, logits, y, w):
-        out = super()._loss_weight(logits, y, w)
-        STEPS.append((w.clone(), out[0].detach().clone()))
+    def select(self, logits, y, sample_weight=None):
+        out = super().select(logits, y, sample_weight)
+        STEPS.append((sample_weight.clone(), out[0].detach().clone()))
         return out
+
+
+class Recording(RSFTClassifier):
+    _rejection_loss_class = RecordingLoss
 
 
 STEPS = []

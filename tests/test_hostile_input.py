@@ -15,11 +15,6 @@ FAST = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-
-
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.RandomState(0)

@@ -21,11 +21,6 @@ from rsft_sklearn import RSFTClassifier
 PARAMS = dict(random_state=0, batch_size=64, module__hidden_layer_sizes=(16,))
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-
-
 @pytest.fixture(scope="module")
 def data():
     return make_classification(

@@ -18,11 +18,6 @@ PARAMS = dict(random_state=0, batch_size=64, module__hidden_layer_sizes=(16,))
 EPOCHS_BEFORE, EPOCHS_AFTER = 3, 3
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-
-
 @pytest.fixture(scope="module")
 def data():
     return make_classification(
@@ -97,6 +92,53 @@ def test_resumed_training_ends_where_uninterrupted_training_ends(
     np.testing.assert_array_equal(
         resumed.predict_proba(data[0]), full.predict_proba(data[0])
     )
+
+
+@pytest.mark.parametrize("rejection", ["sample", "expected"])
+def test_resumed_adaptive_M_continues_where_it_stopped(data, tmp_path, rejection):
+    # The adaptive M lives in the loss module's buffers: Checkpoint saves them
+    # with f_criterion, and LoadInitState puts them back before the first
+    # step of the resumed run.
+    params = {"M": "auto", "target_acceptance": 0.4, "rejection": rejection}
+    full = RSFTClassifier(max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **PARAMS, **params)
+    full.fit(*data)
+
+    files = {"f_criterion": "criterion.pt", "f_generators": "generators.pt"}
+    checkpoint = _checkpoint(tmp_path, **files)
+    first = RSFTClassifier(
+        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **PARAMS, **params
+    ).fit(*data)
+    assert "log_M" in first.criterion_.state_dict()
+    checkpoint = _checkpoint(tmp_path, **files)
+    resumed = RSFTClassifier(
+        max_epochs=EPOCHS_AFTER,
+        callbacks=[checkpoint, LoadInitState(checkpoint)],
+        **PARAMS,
+        **params,
+    ).fit(*data)
+
+    assert _same_parameters(full, resumed)
+    for key in ("M_effective", "acceptance_rate", "acceptance_rate[1]"):
+        assert resumed.history[:, key] == full.history[:, key]
+    assert torch.equal(resumed.criterion_.log_M, full.criterion_.log_M)
+    assert resumed.final_M_ == full.final_M_
+
+
+def test_without_the_loss_state_adaptive_M_starts_afresh(data, tmp_path):
+    params = {"M": "auto", "target_acceptance": 0.4}
+    full = RSFTClassifier(max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **PARAMS, **params)
+    full.fit(*data)
+    checkpoint = _checkpoint(tmp_path, f_criterion=None, f_generators="generators.pt")
+    RSFTClassifier(
+        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **PARAMS, **params
+    ).fit(*data)
+    resumed = RSFTClassifier(
+        max_epochs=EPOCHS_AFTER,
+        callbacks=[checkpoint, LoadInitState(checkpoint)],
+        **PARAMS,
+        **params,
+    ).fit(*data)
+    assert resumed.history[-1, "M_effective"] != full.history[-1, "M_effective"]
 
 
 def test_keyboard_interrupt_leaves_a_usable_model_and_consistent_history(

@@ -1,0 +1,475 @@
+"""What RSFTClassifier shares with any scikit-learn classifier on skorch.
+
+scikit-learn's conventions on top of :class:`skorch.NeuralNetClassifier`:
+parameters stored as given, inputs validated and labels encoded in ``fit``,
+in-memory data sets and iterators, seeded generators that pickles and
+checkpoints carry, and the fork of torch's global generator around a fit.
+Nothing here knows the rejection rule.
+"""
+
+import copy
+import warnings
+from collections.abc import Mapping
+from functools import partial
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset
+
+from ._data import BatchIterator, InMemoryDataset
+from ._epochs import FitState
+from ._modules import MLPModule, _check_module_output
+from ._multimodal import check_dataset, wrap_dataset
+from ._persistence import (
+    GENERATORS_KEY,
+    PICKLE_FORMAT_KEY,
+    GeneratorState,
+    check_pickle_format,
+    generators_of,
+    pack_generators,
+    unpack_generators,
+)
+from ._validation import (
+    check_callbacks,
+    check_labels,
+    check_X_dict,
+    encode_labels,
+    fit_classes,
+    to_float32,
+)
+
+__all__ = ["NetClassifierBase"]
+
+
+def _encoded_accuracy(net, X, y):
+    """Validation accuracy on the encoded labels that the training data hold."""
+    y = np.asarray(y).reshape(-1)
+    return float(np.mean(net.predict_proba(X).argmax(axis=1) == y))
+
+
+class NetClassifierBase(NeuralNetClassifier):
+    """A skorch classifier that follows scikit-learn's conventions.
+
+    Subclasses define ``__init__`` (storing parameters only),
+    ``_parameter_constraints``, ``_prepare_data`` (which calls
+    :meth:`_check_inputs` and returns ``(X, y, sample_weight)``) and, if the
+    raw softmax is not what ``predict_proba`` should return, ``_posterior``.
+    """
+
+    # skorch's __init__ stores these three as instance attributes; keeping
+    # them behind properties with class-level defaults lets __init__ store
+    # parameters and nothing else, as scikit-learn requires.
+    history_ = property(
+        lambda self: self.__dict__.get("_history_"),
+        lambda self, value: self.__dict__.__setitem__("_history_", value),
+    )
+    initialized_ = property(
+        lambda self: self.__dict__.get("_initialized_", False),
+        lambda self, value: self.__dict__.__setitem__("_initialized_", value),
+    )
+    virtual_params_ = property(
+        lambda self: self.__dict__.setdefault("_virtual_params_", {}),
+        lambda self, value: self.__dict__.__setitem__("_virtual_params_", value),
+    )
+
+    def _get_param_names(self):
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
+    @property
+    def _default_callbacks(self):
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            (
+                "valid_acc",
+                EpochScoring(
+                    _encoded_accuracy, name="valid_acc", lower_is_better=False
+                ),
+            ),
+            ("print_log", PrintLog()),
+        ]
+
+    @property
+    def classes_(self):
+        try:
+            return self.classes_inferred_
+        except AttributeError as exc:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'classes_' before fit."
+            ) from exc
+
+    def fit(self, X, y, sample_weight=None, groups=None, **fit_params):
+        """Initialise the network and train it with rejection sampling.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...), dict of str to array-like \
+                or torch.utils.data.Dataset
+            Numeric inputs; a dict holds one array per named module input (a
+            DataFrame is one input, its columns the features). A ``Dataset``
+            yields per row the inputs (a tensor, or a dict of tensors) or a
+            pair ``(inputs, label)``. Values must be finite and within the
+            float32 range; sparse matrices are refused with a ``TypeError``
+            (the network computes on dense tensors: densify them explicitly
+            with ``.toarray()`` when they fit in memory).
+        y : array-like of shape (n_samples,)
+            Class labels of any type; for a ``Dataset``, the labels of its
+            rows in order (a label the dataset yields must agree).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative per-sample weights that multiply the class target
+            weights (divided by their mean so that ``M`` keeps its meaning).
+        groups : array-like of shape (n_samples,), default=None
+            Group of every sample (data source, modality, site), required by
+            and only allowed with ``target="balanced_groups"``.
+        **fit_params : dict
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self : RSFTClassifier
+            The fitted estimator.
+        """
+        # After initialize() and load_params() no data has been seen yet.
+        fresh = not self.warm_start or not self.initialized_
+        reset = fresh or not hasattr(self, "classes_inferred_")
+        data = self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
+        if fresh:
+            self.initialize()
+        return self._train(data, **fit_params)
+
+    def partial_fit(
+        self, X, y, classes=None, sample_weight=None, groups=None, **fit_params
+    ):
+        """Continue training on ``(X, y)`` for ``max_epochs`` epochs.
+
+        The first call initialises the network; later calls keep it. Pass
+        ``classes`` on the first call when a batch may miss some classes.
+
+        Parameters
+        ----------
+        X : array-like or dict of str to array-like
+            Inputs.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All class labels; only read on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample target weights.
+        groups : array-like of shape (n_samples,), default=None
+            Group of every sample, for ``target="balanced_groups"``; the
+            stratum weights of the first call are kept.
+        **fit_params : dict
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self : RSFTClassifier
+            The estimator.
+        """
+        first = not self.initialized_
+        # initialize() and load_params() give a network but no data.
+        reset = first or not hasattr(self, "classes_inferred_")
+        given = classes if reset and self.classes is None else None
+        data = self._prepare_data(X, y, sample_weight, reset, groups, given)
+        if first:
+            self.initialize()
+        return self._train(data, **fit_params)
+
+    def _check_inputs(self, X, y, reset, classes=None):
+        """Check ``X`` and encode ``y``; return ``(X, y, n_samples)``.
+
+        On ``reset`` the hyperparameters are validated and the classes and
+        the input's shape are learnt.
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, "
+                "but the target y is None."
+            )
+        if reset:
+            self._validate_hyperparameters()
+        if is_dataset(X):
+            keys = "fit" if reset else getattr(self, "input_keys_", None)
+            n, keys = check_dataset(X, keys)
+            if reset:
+                # What an earlier fit on arrays learnt about them is stale.
+                for name in ("n_features_in_", "feature_names_in_", "input_keys_"):
+                    self.__dict__.pop(name, None)
+                if keys is not None:
+                    self.input_keys_ = keys
+        else:
+            X = self._validate_X(X, reset=reset)
+            n = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+        y = check_labels(y)
+        if reset:
+            self.classes_inferred_ = fit_classes(
+                y, self.classes if classes is None else classes
+            )
+        y = encode_labels(y, self.classes_)
+        if len(y) != n:
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {n} and {len(y)}."
+            )
+        return X, y, n
+
+    def _validate_hyperparameters(self):
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {key: getattr(self, key) for key in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
+        check_callbacks(self.callbacks)
+
+    def _validate_X(self, X, reset):
+        if isinstance(X, Mapping) and not sp.issparse(X):
+            X = check_X_dict(X, None if reset else self.input_keys_)
+            if reset:
+                self.input_keys_ = sorted(X)
+            return X
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=(np.float32, np.float64),
+            allow_nd=True,
+            ensure_min_samples=1,
+        )
+        return to_float32(X, "X")
+
+    def _train(self, data, **fit_params):
+        X, y, sample_weight = data
+        # The fit's own state lives exactly as long as the fit.
+        self.fit_state_ = FitState(sample_weight)
+        # Dropout and other modules draw from torch's global generator; the
+        # fit gets a private copy of it, reseeded every epoch from init_seed_
+        # (see on_epoch_begin), so it neither disturbs the caller's stream nor
+        # depends on it.
+        try:
+            with torch.random.fork_rng(devices=_cuda_devices(self.device)):
+                return super().partial_fit(X, y, **fit_params)
+        finally:
+            del self.fit_state_
+
+    def predict_proba(self, X):
+        """Class probabilities of the network, columns ordered as ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like or dict of str to array-like
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The posterior chosen by ``probability``: the softmax of the logits
+            (``"raw"``) or its correction for the rejection of the last
+            training epoch (see :class:`~rsft_sklearn.RSFTClassifier`).
+        """
+        check_is_fitted(self)
+        if not is_dataset(X):
+            X = self._validate_X(X, reset=False)
+        return self._posterior(super().predict_proba(X))
+
+    def _posterior(self, proba):
+        """The probabilities to return, from the softmax of the logits."""
+        return proba
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like or dict of str to array-like
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def check_data(self, X, y):
+        # Labels are encoded in fit; skorch's own inference of classes from
+        # the encoded y would overwrite classes_.
+        pass
+
+    def set_params(self, **kwargs):
+        # skorch builds the callback list as soon as ``callbacks`` is set;
+        # before initialisation the value is only stored, and fit validates it.
+        if "callbacks" in kwargs and not self.initialized_:
+            self.callbacks = kwargs.pop("callbacks")
+        return super().set_params(**kwargs)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "module_") and hasattr(self, "classes_inferred_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    @property
+    def generators_(self):
+        generators = generators_of(vars(self))
+        if not generators:
+            raise AttributeError(
+                f"{type(self).__name__} has no generators before it is initialised."
+            )
+        return GeneratorState(generators)
+
+    def __getstate__(self):
+        return pack_generators(super().__getstate__())
+
+    def __setstate__(self, state):
+        check_pickle_format(state, type(self).__name__)
+        state.pop(PICKLE_FORMAT_KEY)
+        generators = state.pop(GENERATORS_KEY)
+        super().__setstate__(state)
+        vars(self).update(unpack_generators(generators, self.device))
+
+    def get_dataset(self, X, y=None, sample_weight=None):
+        if is_dataset(X):
+            return wrap_dataset(
+                X,
+                y,
+                sample_weight,
+                classes=getattr(self, "classes_inferred_", None),
+                input_keys=getattr(self, "input_keys_", None),
+            )
+        if isinstance(X, Mapping):
+            X = {k: torch.as_tensor(v) for k, v in X.items()}
+        else:
+            X = torch.as_tensor(X)
+        y = None if y is None else torch.as_tensor(y)
+        return InMemoryDataset(X, y, sample_weight, device=self.device)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        # The sample weights travel inside the dataset, not as forward kwargs.
+        state = self.__dict__.get("fit_state_")
+        weight = None if state is None else state.sample_weight
+        dataset = self.get_dataset(X, y, weight)
+        if not self.train_split:
+            return dataset, None
+        return self.train_split(dataset, None if y is None else y.numpy(), **fit_params)
+
+    def get_iterator(self, dataset, training=False):
+        if training:
+            kwargs = self.get_params_for("iterator_train")
+            if self.iterator_train is BatchIterator:
+                kwargs.setdefault("shuffle", True)
+                kwargs.setdefault("generator", self.shuffle_generator_)
+            iterator = self.iterator_train
+        else:
+            kwargs = self.get_params_for("iterator_valid")
+            iterator = self.iterator_valid
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        iterator = iterator(dataset, **kwargs)
+        state = self.__dict__.get("fit_state_")
+        if training and state is not None:
+            state.train_iterator = iterator
+        return iterator
+
+    def initialize(self):
+        self._seed_generators()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.init_seed_)
+            return super().initialize()
+
+    def _seed_generators(self):
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(0, 2**31 - 1, size=3)
+        self.init_seed_ = int(seeds[0])
+        self.shuffle_generator_ = torch.Generator().manual_seed(int(seeds[1]))
+        self.mask_generator_ = torch.Generator(device=self.device).manual_seed(
+            int(seeds[2])
+        )
+
+    def initialize_module(self):
+        if self.module is None:
+            if not hasattr(self, "n_features_in_"):
+                raise ValueError(
+                    "The default MLP needs array input; pass a module for dict "
+                    "or Dataset inputs."
+                )
+            kwargs = self.get_params_for("module")
+            kwargs.setdefault("n_features", self.n_features_in_)
+            kwargs.setdefault("n_classes", len(self.classes_))
+            self.module_ = MLPModule(**kwargs).to(self.device)
+            return self
+        if isinstance(self.module, torch.nn.Module) and not self.get_params_for(
+            "module"
+        ):
+            # Training a copy keeps the given instance pristine, so that a
+            # refit, a clone and every fold of a grid search start from the
+            # weights it had when it was passed in.
+            self.module_ = copy.deepcopy(self.module).to(self.device)
+            return self
+        if isinstance(self.module, torch.nn.Module):
+            warnings.warn(
+                f"module is an instance and module__* parameters are set "
+                f"({sorted(self.get_params_for('module'))}): a new "
+                f"{type(self.module).__name__} is built from them and the "
+                "instance's weights are not used. Drop the module__* parameters "
+                "to start from the instance's weights.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return super().initialize_module()
+
+    def _score(self, X, **fit_params):
+        """Logits of a gradient-free pass in evaluation mode."""
+        self._set_training(False)
+        with torch.no_grad():
+            logits = self.infer(X, **fit_params)
+        self._set_training(True)
+        _check_module_output(logits, len(self.classes_))
+        return logits
+
+    def _get_predict_nonlinearity(self):
+        # skorch infers the softmax from the criterion, which is now the loss
+        # module; infer it from the criterion the module wraps.
+        base = getattr(self.criterion_, "base_criterion", None)
+        if self.predict_nonlinearity == "auto" and isinstance(
+            base, torch.nn.CrossEntropyLoss
+        ):
+            return partial(torch.softmax, dim=-1)
+        return super()._get_predict_nonlinearity()
+
+    def _backward(self, loss):
+        """Back-propagate; mixed-precision subclasses scale the loss here."""
+        loss.backward()
+
+    def validation_step(self, batch, **fit_params):
+        Xi, yi, _ = _unpack(batch)
+        return super().validation_step((Xi, yi), **fit_params)
+
+    def evaluation_step(self, batch, training=False):
+        Xi, yi, _ = _unpack(batch)
+        return super().evaluation_step((Xi, yi), training=training)
+
+
+def _cuda_devices(device):
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+def _unpack(batch):
+    if isinstance(batch, (tuple, list)) and len(batch) == 3:
+        return batch
+    Xi, yi = unpack_data(batch)
+    return Xi, yi, None

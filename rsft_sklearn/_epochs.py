@@ -1,0 +1,127 @@
+"""What one fit holds while it trains, and what each of its epochs does."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._compaction import compaction_active
+from ._schedules import epoch_value
+
+__all__ = ["EpochPlan", "FitState", "epoch_record", "plan_epoch"]
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The rule and the training path of one epoch.
+
+    Attributes
+    ----------
+    rejecting : bool
+        ``False`` in the warm-up epochs, which train on every sample.
+    M : float
+        The envelope constant of the epoch (NaN under ``M="auto"``).
+    hardness : float
+        The exponent of the model probability.
+    compact : bool
+        Train every batch on its accepted rows only.
+    rows_selected : bool
+        The mask is drawn for every row at the start of the epoch
+        (``rejection="epoch"``), and the steps train on the accepted rows.
+    guarded : bool
+        A step may accept nothing and must then be undone.
+    """
+
+    rejecting: bool
+    M: float
+    hardness: float
+    compact: bool = False
+    rows_selected: bool = False
+    guarded: bool = False
+
+
+def plan_epoch(
+    epoch,
+    *,
+    M,
+    hardness,
+    warmup_epochs,
+    rejection,
+    compact,
+    previous_rate,
+    module,
+    batch_size,
+):
+    """The :class:`EpochPlan` of the epoch with index ``epoch`` (0 first).
+
+    ``M`` and ``hardness`` are the estimator's parameters (numbers,
+    schedules, or ``"auto"`` for ``M``); ``previous_rate`` is the acceptance
+    rate of the previous epoch, or None.
+    """
+    adaptive = isinstance(M, str) and M == "auto"
+    M_value = math.nan if adaptive else epoch_value(M, epoch, "M", positive=True)
+    hardness_value = epoch_value(hardness, epoch, "hardness", positive=False)
+    rejecting = epoch >= warmup_epochs
+    sampling = rejecting and rejection == "sample"
+    compact = sampling and compaction_active(compact, previous_rate, module, batch_size)
+    return EpochPlan(
+        rejecting=rejecting,
+        M=M_value,
+        hardness=hardness_value,
+        compact=compact,
+        rows_selected=rejecting and rejection == "epoch",
+        guarded=sampling and not compact,
+    )
+
+
+class FitState:
+    """State that lives for one call of ``fit`` or ``partial_fit``.
+
+    The estimator creates it when training starts and drops it when training
+    ends, so nothing of it outlives the fit, lands in a pickle or has to be
+    cleared by hand.
+
+    Parameters
+    ----------
+    sample_weight : torch.Tensor or None
+        The per-sample target weights of the training data.
+
+    Attributes
+    ----------
+    guard : EmptyStepGuard or None
+        Undoes the steps in which nothing was accepted.
+    train_iterator : iterable or None
+        The training iterator, whose rows epoch-level selection sets.
+    plan : EpochPlan or None
+        The current epoch's plan.
+    two_rows : bool
+        The module cannot train on a single row (BatchNorm).
+    """
+
+    def __init__(self, sample_weight=None):
+        self.sample_weight = sample_weight
+        self.guard = None
+        self.train_iterator = None
+        self.plan = None
+        self.two_rows = False
+
+
+def epoch_record(statistics, classes):
+    """History entries of an epoch from :meth:`RejectionLoss.epoch_statistics`.
+
+    Reads the statistics back to the host, once.
+    """
+    packed = torch.cat(
+        [statistics["seen"], statistics["accepted"], statistics["M"].reshape(1)]
+    )
+    values = packed.cpu().numpy()
+    n = len(classes)
+    seen, accepted, M = values[:n], values[n : 2 * n], values[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = accepted / seen
+    record = {"acceptance_rate": float(accepted.sum() / max(seen.sum(), 1))}
+    for label, rate in zip(classes, per_class):
+        record[f"acceptance_rate[{label}]"] = float(rate)
+    record["M_effective"] = float(M)
+    return record

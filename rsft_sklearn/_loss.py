@@ -1,0 +1,365 @@
+"""The rejection rule as a PyTorch loss module."""
+
+import math
+import numbers
+
+import torch
+from torch import nn
+
+from ._rejection import acceptance_probability, rejection_mask, true_class_log_proba
+from ._schedules import acceptance_log_M
+
+__all__ = ["RejectionLoss"]
+
+_TINY = torch.finfo(torch.float32).tiny
+# Buffers whose length is the number of classes; loading a state resizes them.
+_PER_CLASS = ("class_weight", "counts")
+
+
+def _check_M(M):
+    value = float(M)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"M must be finite and > 0, got {M!r}.")
+    return value
+
+
+class RejectionLoss(nn.Module):
+    """Loss that trains on the samples the rejection rule accepts.
+
+    Given logits and targets it computes every sample's acceptance
+    probability ``a_i = min(1, w_i / (M * p_i ** hardness))`` (``p_i`` the
+    model's probability of the true label, ``w_i`` the class target weight
+    times an optional sample weight), draws the mask ``m_i ~ Bernoulli(a_i)``
+    on the logits' device and returns the masked sum of the per-sample base
+    losses divided by a normaliser. Nothing is read back to the host, so the
+    module fits into any training loop: plain PyTorch, Lightning, a Hugging
+    Face ``Trainer`` or :class:`RSFTClassifier`, which builds one as its
+    ``criterion_``.
+
+    In evaluation mode (``loss.eval()``) it returns the plain mean of the
+    base losses, which is what a validation loss should be.
+
+    What the rule carries from one step to the next lives in buffers, so
+    ``state_dict`` saves it and ``load_state_dict`` restores it: the class
+    target weights, the adaptive ``M`` and the per-class counts of the
+    current epoch.
+
+    Parameters
+    ----------
+    criterion : torch.nn.Module or None, default=None
+        Per-sample base loss, called as ``criterion(logits, y)`` and returning
+        one loss per sample (``reduction="none"``). ``None`` uses
+        ``torch.nn.CrossEntropyLoss(reduction="none")``.
+    n_classes : int or None, default=None
+        Number of classes; ``None`` takes it from ``class_weight``.
+    class_weight : array-like of shape (n_classes,) or None, default=None
+        Class target weights, the largest 1
+        (:func:`~rsft_sklearn.class_target_weight`); ``None`` weights every
+        class by 1.
+    M : float or "auto", default=1.0
+        Envelope constant, ``> 0``; ``"auto"`` solves ``M`` at every step so
+        that the acceptance rate holds ``target_acceptance``, moving a
+        fraction ``smoothing`` of the way from the previous step's value.
+    hardness : float, default=1.0
+        Exponent of the model probability in the rule, ``>= 0``.
+    rejection : {"sample", "expected"}, default="sample"
+        Draw a 0/1 mask, or weight every loss by its acceptance probability.
+    loss_normalization : {"accepted", "batch"}, default="accepted"
+        Divide the masked loss sum by the number (for ``"expected"``, the
+        total weight) of accepted samples, or by the batch size.
+    target_acceptance : float or None, default=None
+        Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds.
+    smoothing : float, default=0.25
+        Weight of the newest batch in the adaptive ``log M``, in ``(0, 1]``.
+    generator : torch.Generator or None, default=None
+        Generator of the masks, on the logits' device; ``None`` draws from
+        torch's global generator. It is not part of ``state_dict``, and
+        pickles and copies of the module leave it out.
+    process_sum : callable or None, default=None
+        Sums a tensor over data-parallel processes (an all-reduce); see the
+        Notes. ``None`` trains on one process.
+
+    Attributes
+    ----------
+    base_criterion : torch.nn.Module
+        The per-sample base loss.
+    rejecting : bool
+        ``False`` trains on every sample (a warm-up epoch); set it, or pass
+        it to :meth:`begin_epoch`.
+
+    See Also
+    --------
+    RSFTClassifier : The scikit-learn estimator built around this module.
+    acceptance_probability : The rule as a function of tensors.
+
+    Notes
+    -----
+    ``process_sum`` makes the normaliser, the "nothing accepted"
+    flag and the epoch counts global; the loss of each process is then
+    divided by ``N / R`` so that averaging gradients over the ``R``
+    processes gives the gradient of the global masked loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import RejectionLoss
+    >>> loss_fn = RejectionLoss(class_weight=[0.1, 1.0], generator=torch.Generator())
+    >>> logits = torch.zeros(6, 2, requires_grad=True)
+    >>> y = torch.tensor([0, 0, 0, 0, 1, 1])
+    >>> loss = loss_fn(logits, y)
+    >>> loss.backward()
+    >>> loss_fn.epoch_statistics()["seen"]
+    tensor([4., 2.])
+    """
+
+    def __init__(
+        self,
+        criterion=None,
+        *,
+        n_classes=None,
+        class_weight=None,
+        M=1.0,
+        hardness=1.0,
+        rejection="sample",
+        loss_normalization="accepted",
+        target_acceptance=None,
+        smoothing=0.25,
+        generator=None,
+        process_sum=None,
+    ):
+        super().__init__()
+        if criterion is None:
+            criterion = nn.CrossEntropyLoss(reduction="none")
+        if getattr(criterion, "reduction", "none") != "none":
+            raise ValueError(
+                "The base criterion must return one loss per sample "
+                f"(reduction='none'), got reduction={criterion.reduction!r}."
+            )
+        if rejection not in ("sample", "expected"):
+            raise ValueError(
+                f"rejection must be 'sample' or 'expected', got {rejection!r}."
+            )
+        if loss_normalization not in ("accepted", "batch"):
+            raise ValueError(
+                "loss_normalization must be 'accepted' or 'batch', got "
+                f"{loss_normalization!r}."
+            )
+        self.adaptive = isinstance(M, str) and M == "auto"
+        if self.adaptive and not (
+            isinstance(target_acceptance, numbers.Real) and 0 < target_acceptance <= 1
+        ):
+            raise ValueError(
+                "M='auto' adapts M to hold an acceptance rate; set "
+                "target_acceptance to a float in (0, 1]."
+            )
+        if not 0 < smoothing <= 1:
+            raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}.")
+        self.base_criterion = criterion
+        self.hardness = float(hardness)
+        self.rejection = rejection
+        self.loss_normalization = loss_normalization
+        self.target_acceptance = target_acceptance
+        self.smoothing = float(smoothing)
+        self.generator = generator
+        self.process_sum = process_sum
+        self.rejecting = True
+        self.count_steps = True
+        if class_weight is None:
+            class_weight = torch.ones(0 if n_classes is None else int(n_classes))
+        class_weight = torch.as_tensor(class_weight, dtype=torch.float32)
+        n = len(class_weight)
+        self.register_buffer("class_weight", class_weight.clone())
+        if not self.adaptive:
+            M = _check_M(M)
+        self.register_buffer("M", torch.tensor(math.nan if self.adaptive else M))
+        self.register_buffer("log_M", torch.zeros(()))
+        self.register_buffer("M_started", torch.zeros((), dtype=torch.bool))
+        # Sum of log M and number of steps of the current epoch.
+        self.register_buffer("epoch_log_M", torch.zeros(2))
+        # Per class: samples seen, accepted, and summed acceptance probability.
+        self.register_buffer("counts", torch.zeros(3, n))
+        self.register_buffer("step_accepted", torch.zeros(()), persistent=False)
+
+    # ------------------------------------------------------------------
+    # Set-up between steps
+    # ------------------------------------------------------------------
+    def set_class_weight(self, class_weight):
+        """Replace the class target weights (a fit on new data)."""
+        weight = torch.as_tensor(class_weight, dtype=torch.float32)
+        device = self.counts.device
+        self.class_weight = weight.to(device).clone()
+        self.counts = torch.zeros(3, len(weight), device=device)
+
+    def reset_adaptive_M(self):
+        """Forget the adaptive ``M``: the next step solves it afresh."""
+        self.log_M.zero_()
+        self.M_started.fill_(False)
+
+    def begin_epoch(self, M=None, hardness=None, rejecting=None):
+        """Zero the epoch's counts and set the rule for the coming epoch.
+
+        Parameters
+        ----------
+        M : float or None, default=None
+            New envelope constant (ignored under ``M="auto"``).
+        hardness : float or None, default=None
+            New exponent of the model probability.
+        rejecting : bool or None, default=None
+            ``False`` trains the epoch on every sample.
+        """
+        if M is not None and not self.adaptive:
+            self.M.fill_(_check_M(M))
+        if hardness is not None:
+            self.hardness = float(hardness)
+        if rejecting is not None:
+            self.rejecting = bool(rejecting)
+        self.counts.zero_()
+        self.epoch_log_M.zero_()
+
+    def epoch_statistics(self):
+        """The current epoch's statistics, as device tensors.
+
+        Returns
+        -------
+        statistics : dict of str to torch.Tensor
+            ``"seen"``, ``"accepted"`` and ``"acceptance"`` (summed
+            probability) per class, and ``"M"``: the envelope constant (under
+            ``"auto"``, the geometric mean over the epoch's steps, NaN before
+            the first).
+        """
+        counts = self.counts
+        if self.process_sum is not None:
+            counts = self.process_sum(counts.clone())
+        if self.adaptive:
+            log_sum, steps = self.epoch_log_M
+            M = torch.exp(log_sum / steps)
+        else:
+            M = self.M.clone()
+        seen, accepted, acceptance = counts
+        return {"seen": seen, "accepted": accepted, "acceptance": acceptance, "M": M}
+
+    # ------------------------------------------------------------------
+    # The rule
+    # ------------------------------------------------------------------
+    def target_weight(self, y, sample_weight=None):
+        """Target weight ``w_i``: class weight times the sample weight."""
+        weight = self.class_weight.index_select(0, y)
+        return weight if sample_weight is None else weight * sample_weight
+
+    def _step_M(self, logits, y, weight):
+        """The adaptive ``M`` for this batch, updated on the device."""
+        with torch.no_grad():
+            log_score = torch.log(weight.float()) - self.hardness * (
+                true_class_log_proba(logits, y)
+            )
+            solved = acceptance_log_M(log_score, self.target_acceptance)
+            moved = torch.lerp(self.log_M, solved, self.smoothing)
+            self.log_M.copy_(torch.where(self.M_started, moved, solved))
+            self.M_started.fill_(True)
+            self.epoch_log_M += torch.stack([self.log_M, torch.ones_like(self.log_M)])
+            return torch.exp(self.log_M)
+
+    def select(self, logits, y, sample_weight=None):
+        """Acceptance and mask of every sample of a batch.
+
+        This is the whole rule without the loss: selection strategies that
+        score rows in their own pass call it. Under ``M="auto"`` it moves the
+        adaptive ``M``.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+        y : torch.Tensor of shape (n_samples,)
+            Class indices.
+        sample_weight : torch.Tensor of shape (n_samples,) or None
+            Per-sample weights that multiply the class weights.
+
+        Returns
+        -------
+        loss_weight : torch.Tensor of shape (n_samples,)
+            What multiplies every sample's loss: the 0/1 mask, or the
+            acceptance probability under ``rejection="expected"``.
+        accepted : torch.Tensor of shape (n_samples,)
+            The 0/1 mask (the probabilities under ``"expected"``).
+        acceptance : torch.Tensor of shape (n_samples,)
+            The acceptance probabilities.
+        """
+        if self.class_weight.numel() == 0:
+            # Built without classes: every class weighs 1.
+            self.set_class_weight(torch.ones(logits.shape[1]))
+        if not self.rejecting:
+            ones = torch.ones(len(y), device=logits.device)
+            return ones, ones, ones
+        weight = self.target_weight(y, sample_weight)
+        M = self._step_M(logits, y, weight) if self.adaptive else self.M
+        acceptance = acceptance_probability(logits, y, weight, M, self.hardness)
+        if self.rejection == "expected":
+            return acceptance, acceptance, acceptance
+        mask = rejection_mask(acceptance, self.generator)
+        return mask, mask, acceptance
+
+    def record(self, y, accepted, acceptance):
+        """Add a batch to the epoch's per-class counts."""
+        stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
+        self.counts.index_add_(1, y, stats.detach().to(self.counts.dtype))
+
+    def normaliser(self, loss_weight, accepted):
+        """Divisor of the masked loss sum, and the number accepted.
+
+        Both are summed over processes when ``process_sum`` is set; the
+        divisor is then scaled by the number of processes.
+        """
+        local = torch.stack(
+            [
+                loss_weight.new_full((), float(len(loss_weight))),
+                loss_weight.detach().sum(),
+                accepted.detach().sum(),
+                loss_weight.new_ones(()),
+            ]
+        ).float()
+        if self.process_sum is not None:
+            local = self.process_sum(local)
+        n_rows, total_weight, n_accepted, n_processes = local
+        if self.loss_normalization == "batch":
+            normaliser = n_rows
+        else:
+            normaliser = total_weight.clamp(min=_TINY)
+        if self.process_sum is not None:
+            normaliser = normaliser / n_processes
+        return normaliser, n_accepted
+
+    def forward(self, logits, y, sample_weight=None):
+        """Normalised masked loss of a batch (plain mean in eval mode)."""
+        losses = self.base_criterion(logits, y)
+        if not self.training:
+            return losses.mean() if losses.dim() else losses
+        loss_weight, accepted, acceptance = self.select(logits, y, sample_weight)
+        if self.count_steps:
+            self.record(y, accepted, acceptance)
+        normaliser, n_accepted = self.normaliser(loss_weight, accepted)
+        self.step_accepted.copy_(n_accepted)
+        return (losses * loss_weight).sum() / normaliser
+
+    # ------------------------------------------------------------------
+    # Saving
+    # ------------------------------------------------------------------
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A module built before the data were seen has no classes yet.
+        for name in _PER_CLASS:
+            saved = state_dict.get(prefix + name)
+            current = getattr(self, name)
+            if saved is not None and saved.shape != current.shape:
+                setattr(self, name, current.new_zeros(saved.shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def __getstate__(self):
+        # The generator and the process group belong to the training run
+        # (and possibly to a device that the unpickling machine lacks).
+        return {**self.__dict__, "generator": None, "process_sum": None}
+
+    def extra_repr(self):
+        M = "'auto'" if self.adaptive else f"{float(self.M):g}"
+        return (
+            f"M={M}, hardness={self.hardness:g}, rejection={self.rejection!r}, "
+            f"loss_normalization={self.loss_normalization!r}"
+        )

@@ -1,0 +1,187 @@
+"""Input checks shared by the estimators: features, labels, class weights.
+
+Every check here takes plain values and returns plain values; none reads or
+writes an estimator. The classifier, the sampler and :func:`correct_proba`
+validate per-class weights with the one function :func:`check_class_weight`.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
+from skorch.callbacks import Callback
+
+__all__ = [
+    "check_X_dict",
+    "check_callbacks",
+    "check_class_weight",
+    "check_labels",
+    "check_sample_weight",
+    "encode_labels",
+    "fit_classes",
+    "to_float32",
+]
+
+
+def check_class_weight(weight, classes, name="target"):
+    """One finite positive weight per class, in the order of ``classes``.
+
+    Parameters
+    ----------
+    weight : dict or array-like of shape (n_classes,)
+        A dict maps every class label to its weight and names no other
+        label; an array lists the weights in the order of ``classes``.
+    classes : array-like of shape (n_classes,) or int
+        The class labels, or their number (labels ``0 .. n - 1``).
+    name : str, default="target"
+        Name of the parameter, for the error messages.
+
+    Returns
+    -------
+    weight : ndarray of shape (n_classes,), float64
+    """
+    if isinstance(classes, (int, np.integer)):
+        classes = np.arange(classes)
+    labels = np.asarray(classes).tolist()
+    if isinstance(weight, Mapping):
+        known = set(labels)
+        missing = [label for label in labels if label not in weight]
+        unknown = [key for key in weight if key not in known]
+        if missing or unknown:
+            raise ValueError(
+                f"{name} must give a weight to every class of y and to no other "
+                f"label; missing {sorted(missing, key=str)}, unknown "
+                f"{sorted(unknown, key=str)}."
+            )
+        weight = [weight[label] for label in labels]
+    values = np.asarray(weight, dtype=np.float64).reshape(-1)
+    if values.shape != (len(labels),):
+        raise ValueError(
+            f"{name} must have one entry per class ({len(labels)}), "
+            f"got shape {values.shape}."
+        )
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {values}.")
+    return values
+
+
+def to_float32(X, name):
+    """``X`` as float32, refusing values beyond the float32 range."""
+    # A float64 value beyond the float32 range would become inf in the
+    # network and turn every parameter into NaN without an error.
+    limit = np.finfo(np.float32).max
+    if X.dtype != np.float32 and X.size and np.abs(X).max() > limit:
+        raise ValueError(
+            f"{name} holds values of magnitude above {limit:.3g}, the float32 "
+            "range the network computes in; scale the features first."
+        )
+    return X.astype(np.float32, copy=False)
+
+
+def check_X_dict(X, input_keys=None):
+    """Check a dict of named inputs; return it as float32 arrays.
+
+    ``input_keys`` are the names seen in fit (``None`` while fitting); every
+    one of them must be present.
+    """
+    if not X:
+        raise ValueError("X is an empty dict; give one array per input.")
+    out = {}
+    for key, value in X.items():
+        if not isinstance(key, str):
+            raise TypeError(f"Keys of a dict X must be str, got {key!r}.")
+        arr = check_array(
+            value,
+            dtype=(np.float32, np.float64),
+            allow_nd=True,
+            ensure_2d=False,
+            input_name=f"X[{key!r}]",
+        )
+        out[key] = to_float32(arr, f"X[{key!r}]")
+    lengths = {key: len(value) for key, value in out.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(
+            f"All inputs of a dict X must have the same length, got {lengths}."
+        )
+    if input_keys is not None:
+        missing = set(input_keys) - set(out)
+        if missing:
+            raise ValueError(
+                f"X is missing the input(s) {sorted(missing)} seen during fit."
+            )
+    return out
+
+
+def check_labels(y):
+    """``y`` as a 1-d array of binary or multiclass labels."""
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    if type_of_target(y) not in ("binary", "multiclass"):
+        raise ValueError(
+            f"y must hold binary or multiclass labels, got {type_of_target(y)}."
+        )
+    return y
+
+
+def fit_classes(y, classes=None):
+    """The class labels of a fit: ``classes`` if given, else those of ``y``."""
+    if classes is not None:
+        return np.asarray(classes)
+    found = np.unique(y)
+    if len(found) < 2:
+        raise ValueError(
+            f"y holds one class only ({found[0]!r}); a classifier needs at least "
+            "two classes."
+        )
+    return found
+
+
+def encode_labels(y, classes):
+    """Indices of the labels ``y`` in the sorted ``classes``; refuse others."""
+    idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unseen = classes[idx] != y
+    if np.any(unseen):
+        raise ValueError(
+            "y contains labels not seen during fit: "
+            f"{np.unique(y[unseen])[:10].tolist()}."
+        )
+    return idx.astype(np.int64)
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Non-negative finite weights with a positive sum, divided by their mean."""
+    weight = _check_sample_weight(
+        sample_weight,
+        np.empty(n_samples),
+        dtype=np.float64,
+        ensure_non_negative=True,
+    )
+    if not np.all(np.isfinite(weight)) or weight.sum() <= 0:
+        raise ValueError("sample_weight must be finite with a positive sum.")
+    return weight / weight.mean()
+
+
+def check_callbacks(callbacks):
+    """Refuse a ``callbacks`` value that skorch would misread."""
+
+    def _valid(cb):
+        if isinstance(cb, Callback):
+            return True
+        if isinstance(cb, type) and issubclass(cb, Callback):
+            return True
+        return (
+            isinstance(cb, tuple)
+            and len(cb) == 2
+            and isinstance(cb[0], str)
+            and isinstance(cb[1], Callback)
+        )
+
+    valid = callbacks is None or (
+        isinstance(callbacks, (list, tuple)) and all(_valid(cb) for cb in callbacks)
+    )
+    if not valid:
+        raise TypeError(
+            "callbacks must be None or a list of skorch callbacks or "
+            f"(name, callback) pairs, got {callbacks!r}."
+        )

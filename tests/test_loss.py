@@ -1,0 +1,199 @@
+"""RejectionLoss: the rule as a PyTorch loss module, outside any estimator."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rsft_sklearn import RejectionLoss, acceptance_probability, rejection_mask
+
+
+def _batch(n=64, n_features=5, n_classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, n_features, generator=g)
+    y = torch.randint(n_classes, (n,), generator=g)
+    return X, y
+
+
+def _grads(module):
+    return [p.grad.detach().clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("hardness", [0.0, 1.0, 2.0])
+def test_gradient_is_the_gradient_of_the_accepted_subset(hardness):
+    X, y = _batch()
+    module = nn.Linear(5, 3)
+    weight = torch.tensor([0.2, 0.5, 1.0])
+    loss_fn = RejectionLoss(
+        class_weight=weight,
+        M=1.5,
+        hardness=hardness,
+        generator=torch.Generator().manual_seed(3),
+    )
+    state = loss_fn.generator.get_state()
+    loss_fn(module(X), y).backward()
+    got = _grads(module)
+
+    with torch.no_grad():
+        a = acceptance_probability(module(X), y, weight[y], 1.5, hardness)
+    mask = rejection_mask(a, torch.Generator().set_state(state)).bool()
+    assert 0 < int(mask.sum()) < len(y)
+    module.zero_grad()
+    nn.functional.cross_entropy(module(X[mask]), y[mask]).backward()
+    for g_loss, g_subset in zip(got, _grads(module)):
+        torch.testing.assert_close(g_loss, g_subset, rtol=1e-5, atol=1e-7)
+
+
+def test_batch_normaliser_divides_by_the_batch_size():
+    X, y = _batch()
+    module = nn.Linear(5, 3)
+    g = torch.Generator().manual_seed(0)
+    loss_fn = RejectionLoss(
+        class_weight=[0.3, 0.6, 1.0], loss_normalization="batch", generator=g
+    )
+    state = g.get_state()
+    logits = module(X)
+    loss = loss_fn(logits, y)
+    loss_fn.generator.set_state(state)
+    mask, _, _ = loss_fn.select(logits, y)
+    losses = nn.functional.cross_entropy(logits, y, reduction="none")
+    torch.testing.assert_close(loss, (losses * mask).sum() / len(y))
+
+
+def test_expected_weights_the_losses_by_the_acceptance():
+    X, y = _batch()
+    logits = nn.Linear(5, 3)(X)
+    weight = torch.tensor([0.2, 0.5, 1.0])
+    loss_fn = RejectionLoss(class_weight=weight, M=2.0, rejection="expected")
+    a = acceptance_probability(logits, y, weight[y], 2.0)
+    losses = nn.functional.cross_entropy(logits, y, reduction="none")
+    torch.testing.assert_close(loss_fn(logits, y), (losses * a).sum() / a.sum())
+
+
+def test_evaluation_mode_returns_the_plain_mean_and_counts_nothing():
+    X, y = _batch()
+    logits = nn.Linear(5, 3)(X)
+    loss_fn = RejectionLoss(n_classes=3, M=10.0).eval()
+    expected = nn.functional.cross_entropy(logits, y)
+    torch.testing.assert_close(loss_fn(logits, y), expected)
+    assert loss_fn.counts.sum() == 0
+
+
+def test_any_per_sample_criterion_can_be_wrapped():
+    X, y = _batch()
+    logits = nn.Linear(5, 3)(X)
+    base = nn.NLLLoss(reduction="none")
+    loss_fn = RejectionLoss(base, n_classes=3, M=1e-6)  # accepts everything
+    expected = nn.functional.nll_loss(torch.log_softmax(logits, 1), y)
+    torch.testing.assert_close(
+        loss_fn(torch.log_softmax(logits, 1), y), expected, rtol=1e-6, atol=1e-7
+    )
+    assert loss_fn.base_criterion is base
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"criterion": nn.CrossEntropyLoss()}, "reduction='none'"),
+        ({"M": 0.0}, "M must be finite and > 0"),
+        ({"M": "auto"}, "target_acceptance"),
+        ({"rejection": "epoch"}, "rejection"),
+        ({"loss_normalization": "mean"}, "loss_normalization"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RejectionLoss(**kwargs)
+
+
+def test_epoch_statistics_count_per_class_on_the_device():
+    y = torch.tensor([0, 0, 0, 1, 2, 2])
+    loss_fn = RejectionLoss(class_weight=[1.0, 1.0, 1.0], M=1e-6)
+    loss_fn(torch.zeros(6, 3, requires_grad=True), y)
+    stats = loss_fn.epoch_statistics()
+    assert stats["seen"].tolist() == [3.0, 1.0, 2.0]
+    assert stats["accepted"].tolist() == [3.0, 1.0, 2.0]
+    assert float(stats["M"]) == pytest.approx(1e-6)
+    loss_fn.begin_epoch(M=2.0, rejecting=False)
+    assert loss_fn.counts.sum() == 0
+    assert float(loss_fn.epoch_statistics()["M"]) == 2.0
+
+
+def test_state_dict_holds_the_state_between_steps():
+    X, y = _batch()
+    logits = nn.Linear(5, 3)(X)
+    loss_fn = RejectionLoss(
+        class_weight=[0.2, 0.5, 1.0], M="auto", target_acceptance=0.3
+    )
+    loss_fn(logits, y)
+    state = loss_fn.state_dict()
+    assert {"class_weight", "M", "log_M", "M_started", "epoch_log_M", "counts"} <= set(
+        state
+    )
+    # A module built before the data were seen takes the saved sizes.
+    f = io.BytesIO()
+    torch.save(state, f)
+    f.seek(0)
+    fresh = RejectionLoss(M="auto", target_acceptance=0.3)
+    fresh.load_state_dict(torch.load(f))
+    for name in state:
+        torch.testing.assert_close(getattr(fresh, name), state[name], equal_nan=True)
+    # Both continue with the same M.
+    loss_fn.select(logits, y)
+    fresh.select(logits, y)
+    assert torch.equal(loss_fn.log_M, fresh.log_M)
+
+
+def test_a_step_reads_nothing_on_the_host(no_host_reads):
+    X, y = _batch()
+    module = nn.Linear(5, 3)
+    for kwargs in (
+        {},
+        {"M": "auto", "target_acceptance": 0.5},
+        {"rejection": "expected"},
+    ):
+        loss_fn = RejectionLoss(class_weight=[0.2, 0.5, 1.0], **kwargs)
+        with no_host_reads():
+            loss = loss_fn(module(X), y, sample_weight=torch.rand(len(y)) + 0.5)
+            loss.backward()
+            loss_fn.epoch_statistics()
+
+
+def test_pickling_drops_the_generator_and_keeps_the_buffers():
+    import pickle
+
+    loss_fn = RejectionLoss(class_weight=[0.5, 1.0], generator=torch.Generator())
+    again = pickle.loads(pickle.dumps(loss_fn))
+    assert again.generator is None
+    assert torch.equal(again.class_weight, loss_fn.class_weight)
+
+
+def test_plain_pytorch_loop_learns_the_rare_class():
+    rng = np.random.default_rng(0)
+    y = torch.as_tensor((rng.random(2000) < 0.05).astype(np.int64))
+    X = torch.as_tensor(rng.normal(size=(2000, 2)), dtype=torch.float32)
+    X[:, 0] += 2.5 * y
+    module = nn.Linear(2, 2)
+    counts = torch.bincount(y).float()
+    loss_fn = RejectionLoss(class_weight=counts.min() / counts)
+    optimizer = torch.optim.Adam(module.parameters(), lr=0.05)
+    for _ in range(5):
+        loss_fn.begin_epoch()
+        for idx in torch.randperm(len(y)).split(100):
+            optimizer.zero_grad()
+            loss_fn(module(X[idx]), y[idx]).backward()
+            optimizer.step()
+    rate = loss_fn.epoch_statistics()
+    assert float(rate["accepted"][0] / rate["seen"][0]) < 0.5
+    recall = (module(X).argmax(1)[y == 1] == 1).float().mean()
+    assert recall > 0.7
+
+
+def test_a_module_built_without_classes_weighs_every_class_one():
+    loss_fn = RejectionLoss(M=1.0)
+    logits = torch.zeros(4, 3, requires_grad=True)
+    loss_fn(logits, torch.tensor([0, 1, 2, 2]))
+    assert loss_fn.class_weight.tolist() == [1.0, 1.0, 1.0]
+    assert loss_fn.epoch_statistics()["seen"].tolist() == [1.0, 1.0, 2.0]

@@ -38,7 +38,17 @@ from torch.utils.data import DataLoader
 
 from rsft_sklearn import RSFTClassifier
 
-SKORCH_TEST_MODULES = ["test_net.py", "test_classifier.py"]
+SKORCH_TEST_MODULES = [
+    "test_net.py",
+    "test_classifier.py",
+    "test_scoring.py",
+    "callbacks/test_all.py",
+    "callbacks/test_logging.py",
+    "callbacks/test_lr_scheduler.py",
+    "callbacks/test_regularization.py",
+    "callbacks/test_scoring.py",
+    "callbacks/test_training.py",
+]
 
 SKORCH_TESTS = Path(skorch.__file__).parent / "tests"
 
@@ -117,6 +127,7 @@ BY_DESIGN = "by design"
 KNOWN_BUG = "known bug"
 OPTIONAL_PACKAGE = "needs an optional package"
 SKORCH_ITSELF = "fails with skorch's own NeuralNetClassifier here"
+SUBSTITUTION = "a limit of the substitution"
 
 # Reasons shared by several tests.
 Y_REQUIRED = (
@@ -150,6 +161,11 @@ SOFTMAX_NLL = (
 DUCK_CALLBACK = (
     "item 4: a duck-typed callback (a Mock without spec) is refused by "
     "RSFT's callbacks check"
+)
+LOSS_SCORING = (
+    "item 2: RSFT sets the criterion's reduction to 'none' over the user's "
+    "criterion__reduction, and its get_loss averages; skorch's loss_scoring "
+    "trusts the reduction and gets a scalar where it expects per-sample losses"
 )
 ROUTING = (
     "item 7: fit calls partial_fit, which routes the metadata for "
@@ -270,7 +286,54 @@ EXPECTED_FAILURES = {
         "for integer targets, so y in {0, 1} with classes=['foo', 'bar'] is "
         "refused",
     ),
+    "callbacks/test_scoring.py::TestPassthrougScoring::"
+    "test_correct_*_pass_through_scores": (
+        BY_DESIGN,
+        "the fixture fits y with a single class, which a classifier refuses",
+    ),
+    "callbacks/test_training.py::TestEarlyStopping::test_weights_restore": (
+        BY_DESIGN,
+        Y_REQUIRED,
+    ),
+    "callbacks/test_training.py::TestInputShapeSetter::test_one_dimensional_x_raises": (
+        BY_DESIGN,
+        "X is validated by scikit-learn before any callback runs, so a 1-d X "
+        "gets scikit-learn's message, not InputShapeSetter's",
+    ),
+    "callbacks/test_training.py::TestInputShapeSetter::test_no_module_reinit_*": (
+        SUBSTITUTION,
+        "the test patches skorch.classifier.NeuralNetClassifier.initialize_module "
+        "to call net_cls.initialize_module; with net_cls a subclass of it, the "
+        "patched method calls itself until RecursionError",
+    ),
     # --- known bugs (issue #17, items 1-8; 9 found here) ---------------
+    "callbacks/test_training.py::TestEarlyStopping::test_typical_use_case_stopping": (
+        KNOWN_BUG,
+        "item 2: with softmax and NLLLoss the loss is the negative probability; "
+        "EarlyStopping's relative threshold counts a constant negative loss as "
+        "an improvement, so training does not stop",
+    ),
+    "test_scoring.py::TestLossScoring::test_scored_net_*": (KNOWN_BUG, LOSS_SCORING),
+    "test_scoring.py::TestLossScoring::test_score_on_net_fit": (
+        KNOWN_BUG,
+        LOSS_SCORING,
+    ),
+    "test_scoring.py::TestLossScoring::test_score_unknown_reduction_raises": (
+        KNOWN_BUG,
+        LOSS_SCORING,
+    ),
+    "callbacks/test_scoring.py::TestScoringCacheGlobalControl::"
+    "test_net_overrides_caching[[]auto[]]": (
+        KNOWN_BUG,
+        "item 3: array inputs go to RSFT's InMemoryDataset whatever dataset= "
+        "says, and skorch's scoring without caching cannot read y from it",
+    ),
+    "callbacks/test_scoring.py::TestScoringCacheGlobalControl::"
+    "test_net_overrides_caching[[]False[]]": (
+        KNOWN_BUG,
+        "item 3: array inputs go to RSFT's InMemoryDataset whatever dataset= "
+        "says, and skorch's scoring without caching cannot read y from it",
+    ),
     "test_net.py::TestNeuralNet::test_not_init_raises[[]predict[]]": (
         KNOWN_BUG,
         NOT_INITIALIZED,
@@ -435,7 +498,8 @@ class SkorchTestModule(pytest.Module):
     """One of skorch's installed test modules, imported by its package name."""
 
     def _getobj(self):
-        return importlib.import_module(f"skorch.tests.{self.path.stem}")
+        name = self.path.relative_to(SKORCH_TESTS).with_suffix("").as_posix()
+        return importlib.import_module("skorch.tests." + name.replace("/", "."))
 
 
 class SkorchTests(pytest.Directory):
@@ -480,6 +544,11 @@ def pytest_collection_modifyitems(config, items):
         if test_id is None:
             continue
         seen_any = True
+        # skorch's module-scoped fixtures are instance methods, which pytest
+        # deprecates; that is for skorch to change.
+        item.add_marker(
+            pytest.mark.filterwarnings("ignore::pytest.PytestRemovedIn10Warning")
+        )
         pattern, reason = _match(test_id, NOT_UNDER_TEST)
         if pattern is not None:
             unused.discard(pattern)

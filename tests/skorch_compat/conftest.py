@@ -572,8 +572,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def rsft_as_neural_net_classifier():
-    """``from skorch import NeuralNetClassifier`` gives the class under test."""
+def rsft_as_neural_net_classifier(tmp_path_factory):
+    """``from skorch import NeuralNetClassifier`` gives the class under test.
+
+    The module runs in a directory of its own: skorch's checkpoint tests write
+    files such as ``history.json`` to the working directory.
+    """
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(skorch, "NeuralNetClassifier", NeuralNetClassifier)
+        patch.chdir(tmp_path_factory.mktemp("skorch_tests"))
         yield

@@ -16,6 +16,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import Dataset, ValidSplit
 from skorch.history import History
 from torch import nn
+from torch.utils.data import DataLoader
 
 from rsft_sklearn import MLPModule, RSFTClassifier
 
@@ -361,3 +362,19 @@ def test_unsorted_classes(data):
     proba = net.predict_proba(X)
     np.testing.assert_array_equal(net.classes_[proba.argmax(axis=1)], net.predict(X))
     assert np.mean(net.predict(X) == y) > 0.9
+
+
+# ----------------------------------------------------------------------------
+# Found while building the compatibility suite
+# ----------------------------------------------------------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="new: InMemoryDataset.__getitem__ returns (X, y), so torch's "
+    "DataLoader drops the sample weights",
+)
+def test_sample_weight_reaches_the_rule_through_a_dataloader(data):
+    X, y = data
+    weight = np.where(y == "c", 0.0, 1.0)  # class "c" is never accepted
+    net = RSFTClassifier(iterator_train=DataLoader, **mlp(**FAST))
+    net.fit(X, y, sample_weight=weight)
+    assert net.history[-1, "acceptance_rate[c]"] == 0.0

@@ -71,6 +71,7 @@ USER_GUIDE_ORDER = [
     "multimodal",
     "groups",
     "fine_tuning",
+    "skorch",
     "speed",
     "distributed",
     "rejection_sampler",

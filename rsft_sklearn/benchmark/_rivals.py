@@ -14,7 +14,6 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import (
     StratifiedShuffleSplit,
     TunedThresholdClassifierCV,
@@ -63,6 +62,17 @@ def _log_prior(y, classes):
     return np.log(np.maximum(counts, 1.0) / len(y))
 
 
+def _balanced_accuracy(y_true, y_pred):
+    """Balanced accuracy and its binomial standard error."""
+    recalls, variances = [], []
+    for label in np.unique(y_true):
+        rows = y_true == label
+        recall = np.mean(y_pred[rows] == label)
+        recalls.append(recall)
+        variances.append(recall * (1 - recall) / rows.sum())
+    return np.mean(recalls), np.sqrt(np.sum(variances)) / len(recalls)
+
+
 def _softmax(scores):
     scores = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(scores)
@@ -83,7 +93,15 @@ class TunedLogitAdjustment(ClassifierMixin, BaseEstimator):
     trains ``estimator`` on a stratified part of the data, scores every
     ``tau`` of the grid on the rest by balanced accuracy, and then, with
     ``refit=True``, trains ``estimator`` again on all the data and decides
-    with the chosen ``tau``. Ties go to the ``tau`` closest to 1.
+    with the chosen ``tau``.
+
+    The chosen ``tau`` is the one closest to 1 among those whose balanced
+    accuracy is within one standard error (binomial, from the per-class
+    recalls) of the best: with a handful of minority rows in the validation
+    part the scores are noisy, and ``tau = 1`` is the value theory gives for
+    a calibrated model, so the data must show clearly that another is
+    better (the one-standard-error rule of Hastie, Tibshirani and Friedman,
+    "The Elements of Statistical Learning", 7.10).
 
     Parameters
     ----------
@@ -158,18 +176,20 @@ class TunedLogitAdjustment(ClassifierMixin, BaseEstimator):
         inner = clone(self.estimator).fit(X[train], y[train])
         log_p = _log_proba(inner.predict_proba(X[valid]))
         log_prior = _log_prior(y[train], inner.classes_)
-        self.validation_scores_ = np.array(
+        scores = np.array(
             [
-                balanced_accuracy_score(
+                _balanced_accuracy(
                     y[valid], inner.classes_[np.argmax(log_p - tau * log_prior, axis=1)]
                 )
                 for tau in taus
             ]
         )
-        best = np.flatnonzero(
-            np.isclose(self.validation_scores_, self.validation_scores_.max())
+        self.validation_scores_ = scores[:, 0]
+        best = np.argmax(self.validation_scores_)
+        close = np.flatnonzero(
+            self.validation_scores_ >= self.validation_scores_[best] - scores[best, 1]
         )
-        self.tau_ = float(taus[best[np.argmin(np.abs(taus[best] - 1.0))]])
+        self.tau_ = float(taus[close[np.argmin(np.abs(taus[close] - 1.0))]])
         self.backward_rows_ = _rows(inner)
         if self.refit:
             self.estimator_ = clone(self.estimator).fit(X, y)

@@ -14,15 +14,18 @@ from ._rivals import history_rows
 __all__ = [
     "ALIASES",
     "ALL_METHODS",
+    "CONTROLS",
     "EXTRA_METHODS",
     "METHODS",
     "NEURAL_METHODS",
+    "RESAMPLERS",
     "RIVALS",
     "RSFT_METHODS",
     "UNAVAILABLE",
     "MatchedRandomMask",
     "applicable",
     "make_method",
+    "method_label",
     "parse_method",
     "parse_methods",
 ]

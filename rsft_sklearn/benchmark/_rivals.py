@@ -280,11 +280,12 @@ class LogitAdjustedRSFT(ClassifierMixin, BaseEstimator):
         self.tau = tau
 
     def fit(self, X, y):
-        callbacks = list(self.estimator.callbacks or [])
-        callbacks.append(
-            ("logit_adjustment_prior", LogitAdjustmentPrior(after_rejection=True))
-        )
-        self.estimator_ = clone(self.estimator).set_params(
+        net = clone(self.estimator)
+        callbacks = [
+            *(net.callbacks or []),
+            ("logit_adjustment_prior", LogitAdjustmentPrior(after_rejection=True)),
+        ]
+        self.estimator_ = net.set_params(
             criterion=LogitAdjustedLoss,
             criterion__tau=self.tau,
             predict_nonlinearity=softmax,
@@ -397,7 +398,7 @@ class ClassifierRetraining(ClassifierMixin, BaseEstimator):
             parameter.requires_grad_(True)
         params = {
             key: value
-            for key, value in self.estimator.get_params(deep=False).items()
+            for key, value in clone(self.estimator).get_params(deep=False).items()
             if not key.startswith("module__")
         }
         params.update(

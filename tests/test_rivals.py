@@ -217,6 +217,19 @@ def test_rsft_with_logit_adjusted_loss_decides_on_balanced_times_loss_prior():
     assert clf.estimator.criterion is torch.nn.CrossEntropyLoss
 
 
+def test_wrappers_leave_the_given_callbacks_alone():
+    X, y = _data(2)
+    given = LogitAdjustmentPrior()
+    net = _net(callbacks=[("given", given)], criterion=LogitAdjustedLoss)
+    LogitAdjustedRSFT(net).fit(X, y)
+    assert net.callbacks == [("given", given)]
+    assert not hasattr(given, "class_prior_")
+    ClassifierRetraining(net.set_params(warmup_epochs=EPOCHS), retrain_epochs=1).fit(
+        X, y
+    )
+    assert not hasattr(given, "class_prior_")
+
+
 def test_logit_adjusted_loss_method_decides_on_raw_output():
     X, y = _data(3)
     pipe = make_method(

@@ -477,7 +477,7 @@ def test_make_method_applies_spec_parameters():
     drw = make_method("DRW(max_epochs=9)", max_epochs=5, batch_size=BATCH, seed=0)
     assert drw["clf"].warmup_epochs == 6
     crt = make_method("cRT(lr=0.01)", max_epochs=6, batch_size=BATCH, seed=0)
-    assert crt["clf"].estimator.lr == 0.01 and crt["clf"].retrain_epochs == 2
+    assert crt["clf"].estimator.lr == 0.01 and crt["clf"].retrain_epochs == 6
     X, y = _data(2)
     fitted = make_method(
         "RSFT(module__hidden_layer_sizes=(8,))",

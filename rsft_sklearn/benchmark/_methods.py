@@ -606,8 +606,9 @@ def make_method(name, *, max_epochs, batch_size, seed):
         )
 
     plain = {"warmup_epochs": epochs}
-    # The late third of training re-weights (DRW) or retrains the last
-    # layer (cRT); RSFT's warm-up is the early third.
+    # The late third of training re-weights (DRW); RSFT's warm-up is the
+    # early third. cRT retrains its new last layer for as many epochs as the
+    # first stage: a third left it under-trained on small sets.
     third = max(1, epochs // 3)
     builders = {
         REFERENCE: lambda: pipeline(net()),
@@ -648,7 +649,7 @@ def make_method(name, *, max_epochs, batch_size, seed):
             )
         ),
         "classifier re-training": lambda: pipeline(
-            ClassifierRetraining(net(**plain), retrain_epochs=third)
+            ClassifierRetraining(net(**plain), retrain_epochs=epochs)
         ),
         "focal loss": lambda: pipeline(
             net(

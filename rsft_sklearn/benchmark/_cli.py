@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._methods import ALL_METHODS, EXTRA_METHODS, METHODS, REFERENCE
+from ._methods import EXTRA_METHODS, METHODS, REFERENCE, parse_methods
 from ._suites import BUILTIN, DEFAULT_KEEL, QUICK_BUILTIN, QUICK_KEEL
 
 DEFAULT_EPOCHS = 30
@@ -116,14 +116,7 @@ def _split_names(text, option):
 def _methods(text):
     if text is None:
         return list(METHODS)
-    lookup = {name.lower(): name for name in ALL_METHODS}
-    names = _split_names(text, "--methods")
-    unknown = [name for name in names if name.lower() not in lookup]
-    if unknown:
-        raise ValueError(
-            f"--methods: unknown method(s) {unknown}; choose from {list(ALL_METHODS)}."
-        )
-    return [lookup[name.lower()] for name in names]
+    return parse_methods(text)
 
 
 def _splittable(datasets, folds):

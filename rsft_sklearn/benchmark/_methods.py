@@ -1,51 +1,135 @@
 """The compared methods: one network, many ways of handling the data."""
 
+import ast
+import difflib
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from ._rivals import history_rows
+
 __all__ = [
+    "ALIASES",
     "ALL_METHODS",
+    "CONTROLS",
     "EXTRA_METHODS",
     "METHODS",
+    "NEURAL_METHODS",
+    "RESAMPLERS",
+    "RIVALS",
+    "RSFT_METHODS",
+    "UNAVAILABLE",
     "MatchedRandomMask",
+    "applicable",
     "make_method",
+    "method_label",
+    "parse_method",
+    "parse_methods",
 ]
 
 REFERENCE = "RSFT"
 
-METHODS = (
+# RSFT and its variants.
+RSFT_METHODS = (
     REFERENCE,
+    "RSFT warm-up",
+    "RSFT + logit-adjusted loss",
     "RSFT grid M",
     "RSFT hardness=0",
-    "plain net",
-    "class-weighted loss",
-    "random mask",
+)
+
+# What a user with an imbalanced problem would otherwise reach for (see
+# docs/user_guide/related_methods.rst); the neural ones drive the same net.
+RIVALS = (
+    "post-hoc logit adjustment",
+    "post-hoc logit adjustment tuned",
+    "logit-adjusted loss",
+    "deferred re-weighting",
+    "classifier re-training",
+    "focal loss",
+    "threshold tuning",
+    "BalancedRandomForest",
+    "EasyEnsemble",
+    "BalancedBagging",
+    "RUSBoost",
+    "HistGradientBoosting balanced",
+)
+
+# Controls that isolate one ingredient of RSFT, and the resamplers of
+# imbalanced-learn driving the same net.
+CONTROLS = ("class-weighted loss", "random mask")
+RESAMPLERS = (
     "RandomUnderSampler",
     "RandomOverSampler",
     "SMOTE",
-    "ADASYN",
-    "BorderlineSMOTE",
-    "NearMiss",
     "TomekLinks",
     "EditedNearestNeighbours",
-    "SMOTEENN",
-    "SMOTETomek",
-    "BalancedRandomForest",
+)
+
+METHODS = (
+    *RSFT_METHODS,
+    *RIVALS[:7],
+    *CONTROLS,
+    *RESAMPLERS,
+    *RIVALS[7:],
     "LogisticRegression",
 )
 
-# Selectable with --methods but not part of the default run, whose committed
-# report they would otherwise invalidate.
+# Selectable with --methods but not part of the default run: variants, and
+# resamplers that cost several times random over-sampling without beating it
+# in the committed report.
 EXTRA_METHODS = (
     "RSFT rejection=epoch",
+    "ADASYN",
+    "BorderlineSMOTE",
+    "NearMiss",
+    "SMOTEENN",
+    "SMOTETomek",
     "RejectionSampler",
     "RejectionSampler + BalancedRandomForest",
 )
 
 ALL_METHODS = METHODS + EXTRA_METHODS
+
+# The methods whose classifier is the benchmark's network.
+NEURAL_METHODS = tuple(
+    name
+    for name in ALL_METHODS
+    if name
+    not in (
+        "BalancedRandomForest",
+        "EasyEnsemble",
+        "BalancedBagging",
+        "RUSBoost",
+        "HistGradientBoosting balanced",
+        "LogisticRegression",
+        "RejectionSampler + BalancedRandomForest",
+    )
+)
+
+# Other names accepted by --methods, mapped to the name in reports.
+ALIASES = {
+    "plain net": "post-hoc logit adjustment",
+    "Balanced Softmax": "logit-adjusted loss",
+    "DRW": "deferred re-weighting",
+    "cRT": "classifier re-training",
+}
+
+# Rivals the benchmark would carry but cannot run, with the reason.
+UNAVAILABLE = {
+    "SelfPacedEnsemble": (
+        "Self-paced Ensemble (Liu et al., ICDE 2020) is implemented in "
+        "imbalanced-ensemble, which pins scikit-learn 1.6.0 and fails to import "
+        "with the scikit-learn this package needs (ImportError: cannot import "
+        "name '_print_elapsed_time' from 'sklearn.utils')."
+    ),
+}
+
+# Methods that decide by a threshold on one probability.
+BINARY_ONLY = ("threshold tuning",)
 
 M_GRID = (0.5, 1.0, 2.0)
 
@@ -93,6 +177,9 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
     reference_fit_time_ : float
         Seconds spent fitting the reference, which the benchmark does not
         count as this method's cost.
+    backward_rows_ : int
+        Backward-pass rows of the random-mask fit (the reference left out,
+        as from the fit time).
 
     Examples
     --------
@@ -126,6 +213,7 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
             M=float(1.0 / rates.max()),
         )
         self.estimator_.fit(X, y)
+        self.backward_rows_ = history_rows(self.estimator_)
         return self
 
     def predict(self, X):
@@ -158,16 +246,298 @@ def _sampler(name, seed):
     }[name]()
 
 
+# ----------------------------------------------------------------------
+# Method specs: a name, optionally with parameters of its network
+# ----------------------------------------------------------------------
+
+# skorch routes a parameter "<prefix>__<name>" to one of the net's parts.
+_ROUTED_PREFIXES = (
+    "module",
+    "criterion",
+    "optimizer",
+    "iterator_train",
+    "iterator_valid",
+    "dataset",
+    "callbacks",
+    "compile",
+)
+
+_SPEC_EXAMPLE = "'RSFT(warmup_epochs=10, hardness=0.5)'"
+
+
+def _lookup(text):
+    """The reported name of a method name or alias (any case), or None."""
+    key = " ".join(text.split()).lower()
+    lookup = {name.lower(): name for name in ALL_METHODS}
+    lookup.update({alias.lower(): name for alias, name in ALIASES.items()})
+    return lookup.get(key)
+
+
+def _unknown_names_message(names, prefix="Unknown method(s)"):
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name, [*ALL_METHODS, *ALIASES], n=2)
+        if close:
+            hints.append(f"for {name!r} did you mean {' or '.join(map(repr, close))}?")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f"{prefix} {names}{hint}; choose from {list(ALL_METHODS)}."
+
+
+def _known_name(text):
+    name = _lookup(text)
+    if name is not None:
+        return name
+    for unavailable, reason in UNAVAILABLE.items():
+        if " ".join(text.split()).lower() == unavailable.lower():
+            raise ValueError(f"Method {unavailable!r} is not available: {reason}")
+    raise ValueError(_unknown_names_message([text.strip()]))
+
+
+def _literal_parameters(args, spec):
+    if not args.strip():
+        return {}
+    try:
+        call = ast.parse(f"f({args})", mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(
+            f"Cannot read the parameters of {spec!r} ({exc.msg}); write them as "
+            f"name=value pairs, as in {_SPEC_EXAMPLE}."
+        ) from None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)) or (
+        call.args
+    ):
+        raise ValueError(
+            f"The parameters of {spec!r} must be name=value pairs, as in "
+            f"{_SPEC_EXAMPLE}."
+        )
+    params = {}
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise ValueError(f"{spec!r}: '**' is not allowed in a method spec.")
+        if keyword.arg in params:
+            raise ValueError(f"{spec!r} sets {keyword.arg!r} twice.")
+        try:
+            params[keyword.arg] = ast.literal_eval(keyword.value)
+        except ValueError:
+            raise ValueError(
+                f"{spec!r}: the value of {keyword.arg!r} must be a Python literal "
+                f"(number, string, tuple, list, dict, True/False/None), got "
+                f"{ast.unparse(keyword.value)!r}."
+            ) from None
+    return params
+
+
+def _check_net_parameters(name, params, spec):
+    if not params:
+        return
+    if name not in NEURAL_METHODS:
+        raise ValueError(
+            f"{spec!r}: {name!r} has no network, so it takes no parameters; "
+            "parameters in a method spec go to its RSFTClassifier."
+        )
+    from .. import RSFTClassifier
+
+    known = set(RSFTClassifier().get_params(deep=False))
+    unknown = [
+        key
+        for key in params
+        if key not in known
+        and not ("__" in key and key.split("__", 1)[0] in _ROUTED_PREFIXES)
+    ]
+    if unknown:
+        hints = {
+            key: difflib.get_close_matches(key, sorted(known), n=1) for key in unknown
+        }
+        hint = "; ".join(
+            f"{key!r}" + (f" (did you mean {match[0]!r}?)" if match else "")
+            for key, match in hints.items()
+        )
+        raise ValueError(
+            f"{spec!r}: unknown RSFTClassifier parameter(s) {hint}; a part of "
+            f"the net takes '<part>__<name>' for a part in {list(_ROUTED_PREFIXES)}."
+        )
+
+
+def parse_method(spec):
+    """Read a method spec: a method name, optionally with network parameters.
+
+    A spec is a name from :data:`ALL_METHODS` (or :data:`ALIASES`, any case),
+    optionally followed by parameters of its
+    :class:`~rsft_sklearn.RSFTClassifier` in parentheses, as Python keyword
+    arguments whose values are literals: ``"RSFT(warmup_epochs=10,
+    hardness=0.5)"``. The parameters override those the method sets, so a
+    study can sweep RSFT's settings through the benchmark.
+
+    Parameters
+    ----------
+    spec : str
+        The method spec.
+
+    Returns
+    -------
+    name : str
+        The method's name as reports show it.
+    params : dict
+        The parameters, in the order given.
+
+    Raises
+    ------
+    ValueError
+        For an unknown or unavailable method, unreadable parameters, a
+        parameter RSFTClassifier does not have, or parameters given to a
+        method without a network.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._methods import parse_method
+    >>> parse_method("rsft(warmup_epochs=10, hardness=0.5)")
+    ('RSFT', {'warmup_epochs': 10, 'hardness': 0.5})
+    >>> parse_method("plain net")
+    ('post-hoc logit adjustment', {})
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"A method spec must be a str, got {type(spec).__name__}.")
+    text = spec.strip()
+    if "(" not in text and ")" not in text:
+        return _known_name(text), {}
+    opening = text.find("(")
+    if opening <= 0 or not text.endswith(")"):
+        raise ValueError(
+            f"Cannot read the method spec {spec!r}; write a name, optionally "
+            f"followed by parameters in parentheses, as in {_SPEC_EXAMPLE}."
+        )
+    name = _known_name(text[:opening])
+    params = _literal_parameters(text[opening + 1 : -1], spec)
+    _check_net_parameters(name, params, spec)
+    return name, params
+
+
+def method_label(name, params=None):
+    """The spec of a method as results and reports name it.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._methods import method_label
+    >>> method_label("RSFT", {"warmup_epochs": 10, "target": "uniform"})
+    "RSFT(warmup_epochs=10, target='uniform')"
+    """
+    if not params:
+        return name
+    return f"{name}({', '.join(f'{key}={value!r}' for key, value in params.items())})"
+
+
+def _split_top_level(text):
+    """Split at the commas that are outside brackets and quotes."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_methods(text):
+    """Read a comma-separated list of method specs (``--methods``).
+
+    Commas inside a spec's parentheses do not separate methods.
+
+    Parameters
+    ----------
+    text : str
+        For example ``"RSFT, RSFT(warmup_epochs=10, hardness=0.5), SMOTE"``.
+
+    Returns
+    -------
+    methods : list of str
+        Every spec in its reported form (:func:`method_label`).
+
+    Raises
+    ------
+    ValueError
+        For an empty list, a spec that :func:`parse_method` refuses, or a
+        method named twice.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._methods import parse_methods
+    >>> parse_methods("RSFT, rsft(M=2.0, hardness=0), plain net")
+    ['RSFT', 'RSFT(M=2.0, hardness=0)', 'post-hoc logit adjustment']
+    """
+    specs = [part.strip() for part in _split_top_level(text) if part.strip()]
+    if not specs:
+        raise ValueError("--methods got no names.")
+    heads = [spec.split("(", 1)[0].strip() for spec in specs]
+    unknown = [
+        head
+        for head in heads
+        if _lookup(head) is None
+        and head.lower() not in {name.lower() for name in UNAVAILABLE}
+    ]
+    if unknown:
+        raise ValueError(
+            _unknown_names_message(unknown, "--methods: unknown method(s)")
+        )
+    methods = [method_label(*parse_method(spec)) for spec in specs]
+    repeated = sorted({m for m in methods if methods.count(m) > 1})
+    if repeated:
+        raise ValueError(f"--methods names a method twice: {repeated}.")
+    return methods
+
+
+def applicable(method, n_classes):
+    """Whether a method can run on data with ``n_classes`` classes.
+
+    The runner skips a method on the data sets where this is False (for
+    example ``threshold tuning``, which moves the threshold of a binary
+    decision, on multiclass data) instead of recording an error.
+
+    Parameters
+    ----------
+    method : str
+        A method spec.
+    n_classes : int
+        Number of classes of the data set.
+
+    Returns
+    -------
+    applicable : bool
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._methods import applicable
+    >>> applicable("threshold tuning", 2), applicable("threshold tuning", 3)
+    (True, False)
+    """
+    name, _ = parse_method(method)
+    return not (name in BINARY_ONLY and n_classes != 2)
+
+
+# ----------------------------------------------------------------------
+# Building a method
+# ----------------------------------------------------------------------
+
+
 def make_method(name, *, max_epochs, batch_size, seed):
     """Build the pipeline of one method.
 
     Every neural method uses the same default network, optimiser, number of
-    epochs, batch size and seed; only the handling of the data differs.
+    epochs, batch size and seed; only the handling of the data (or the loss,
+    or the decision) differs.
 
     Parameters
     ----------
     name : str
-        One of :data:`ALL_METHODS`.
+        A method spec (see :func:`parse_method`): one of :data:`ALL_METHODS`,
+        optionally with parameters of its network.
     max_epochs : int
         Training epochs of every network.
     batch_size : int
@@ -186,18 +556,36 @@ def make_method(name, *, max_epochs, batch_size, seed):
     >>> pipe = make_method("SMOTE", max_epochs=5, batch_size=64, seed=0)
     >>> [step for step, _ in pipe.steps]
     ['scale', 'sample', 'clf']
+    >>> make_method("RSFT(warmup_epochs=2)", max_epochs=5, batch_size=64,
+    ...             seed=0)["clf"].warmup_epochs
+    2
     """
     from imblearn import FunctionSampler
-    from imblearn.ensemble import BalancedRandomForestClassifier
+    from imblearn.ensemble import (
+        BalancedBaggingClassifier,
+        BalancedRandomForestClassifier,
+        EasyEnsembleClassifier,
+        RUSBoostClassifier,
+    )
     from imblearn.pipeline import Pipeline
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
     from .. import RejectionSampler, RSFTClassifier
+    from ._losses import FocalLoss, LogitAdjustedLoss, LogitAdjustmentPrior, softmax
+    from ._rivals import (
+        ClassifierRetraining,
+        LogitAdjustedRSFT,
+        TunedLogitAdjustment,
+        TunedThresholdNet,
+    )
+
+    name, overrides = parse_method(name)
+    epochs = overrides.get("max_epochs", max_epochs)
 
     def net(**params):
-        return RSFTClassifier(
-            max_epochs=max_epochs, batch_size=batch_size, random_state=seed, **params
-        )
+        settings = {"max_epochs": max_epochs, "batch_size": batch_size}
+        return RSFTClassifier(random_state=seed, **{**settings, **params, **overrides})
 
     def pipeline(clf, sampler=None):
         return Pipeline(
@@ -208,45 +596,101 @@ def make_method(name, *, max_epochs, batch_size, seed):
             ]
         )
 
-    plain = {"warmup_epochs": max_epochs}
-    if name == REFERENCE:
-        return pipeline(net())
-    if name == "RSFT grid M":
-        return GridSearchCV(
-            pipeline(net()),
-            {"clf__M": list(M_GRID)},
-            scoring="balanced_accuracy",
-            cv=StratifiedKFold(3, shuffle=True, random_state=seed),
-        )
-    if name == "RSFT rejection=epoch":
-        return pipeline(net(rejection="epoch"))
-    if name == "RSFT hardness=0":
-        return pipeline(net(hardness=0.0, M=1.0))
-    if name == "plain net":
-        return pipeline(net(**plain))
-    if name == "class-weighted loss":
-        return pipeline(net(rejection="expected", hardness=0.0, M=1.0))
-    if name == "random mask":
-        return pipeline(MatchedRandomMask(net()))
-
-    def forest(**params):
+    def forest():
         return BalancedRandomForestClassifier(
             n_estimators=100,
             sampling_strategy="all",
             replacement=True,
             bootstrap=False,
             random_state=seed,
-            **params,
         )
 
-    if name == "BalancedRandomForest":
-        return pipeline(forest())
-    if name == "RejectionSampler":
-        return pipeline(net(**plain), RejectionSampler(random_state=seed))
-    if name == "RejectionSampler + BalancedRandomForest":
-        return pipeline(forest(), RejectionSampler(random_state=seed))
-    if name == "LogisticRegression":
-        return pipeline(LogisticRegression(class_weight="balanced", max_iter=1000))
-    if name in METHODS:
-        return pipeline(net(**plain), _sampler(name, seed))
-    raise ValueError(f"Unknown method {name!r}; choose from {list(ALL_METHODS)}.")
+    plain = {"warmup_epochs": epochs}
+    # The late third of training re-weights (DRW); RSFT's warm-up is the
+    # early third. cRT retrains its new last layer for as many epochs as the
+    # first stage: a third left it under-trained on small sets.
+    third = max(1, epochs // 3)
+    builders = {
+        REFERENCE: lambda: pipeline(net()),
+        "RSFT warm-up": lambda: pipeline(net(warmup_epochs=epochs // 3)),
+        "RSFT + logit-adjusted loss": lambda: pipeline(LogitAdjustedRSFT(net())),
+        "RSFT grid M": lambda: GridSearchCV(
+            pipeline(net()),
+            {"clf__M": list(M_GRID)},
+            scoring="balanced_accuracy",
+            cv=StratifiedKFold(3, shuffle=True, random_state=seed),
+        ),
+        "RSFT hardness=0": lambda: pipeline(net(hardness=0.0, M=1.0)),
+        "RSFT rejection=epoch": lambda: pipeline(net(rejection="epoch")),
+        # The balanced decision of the plain network is post-hoc logit
+        # adjustment with tau = 1.
+        "post-hoc logit adjustment": lambda: pipeline(net(**plain)),
+        "post-hoc logit adjustment tuned": lambda: pipeline(
+            TunedLogitAdjustment(net(**plain, probability="raw"), random_state=seed)
+        ),
+        "logit-adjusted loss": lambda: pipeline(
+            net(
+                **plain,
+                criterion=LogitAdjustedLoss,
+                predict_nonlinearity=softmax,
+                callbacks=[("logit_adjustment_prior", LogitAdjustmentPrior())],
+                probability="raw",
+            )
+        ),
+        # Expected rejection with hardness 0 and M 1 weights every loss by
+        # the normalised 1 / n_k: class-weighted cross-entropy after the
+        # plain warm-up epochs.
+        "deferred re-weighting": lambda: pipeline(
+            net(
+                warmup_epochs=epochs - third,
+                rejection="expected",
+                hardness=0.0,
+                M=1.0,
+            )
+        ),
+        "classifier re-training": lambda: pipeline(
+            ClassifierRetraining(net(**plain), retrain_epochs=epochs)
+        ),
+        "focal loss": lambda: pipeline(
+            net(
+                **plain,
+                criterion=FocalLoss,
+                criterion__gamma=2.0,
+                predict_nonlinearity=softmax,
+                probability="raw",
+            )
+        ),
+        "threshold tuning": lambda: pipeline(
+            TunedThresholdNet(
+                net(**plain, probability="raw"),
+                scoring="balanced_accuracy",
+                cv=0.25,
+                random_state=seed,
+            )
+        ),
+        "class-weighted loss": lambda: pipeline(
+            net(rejection="expected", hardness=0.0, M=1.0)
+        ),
+        "random mask": lambda: pipeline(MatchedRandomMask(net())),
+        "BalancedRandomForest": lambda: pipeline(forest()),
+        "EasyEnsemble": lambda: pipeline(EasyEnsembleClassifier(random_state=seed)),
+        "BalancedBagging": lambda: pipeline(
+            BalancedBaggingClassifier(random_state=seed)
+        ),
+        "RUSBoost": lambda: pipeline(RUSBoostClassifier(random_state=seed)),
+        "HistGradientBoosting balanced": lambda: pipeline(
+            HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+        ),
+        "RejectionSampler": lambda: pipeline(
+            net(**plain), RejectionSampler(random_state=seed)
+        ),
+        "RejectionSampler + BalancedRandomForest": lambda: pipeline(
+            forest(), RejectionSampler(random_state=seed)
+        ),
+        "LogisticRegression": lambda: pipeline(
+            LogisticRegression(class_weight="balanced", max_iter=1000)
+        ),
+    }
+    if name in builders:
+        return builders[name]()
+    return pipeline(net(**plain), _sampler(name, seed))

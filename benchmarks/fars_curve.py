@@ -1,0 +1,269 @@
+"""Held-out balanced accuracy against training time, epoch by epoch.
+
+Trains rsft-bench's networks (the same module, optimiser, batch size and seed
+as in the benchmark, built by ``make_method``) on a data set shaped like
+KEEL's ``fars`` (8 classes, imbalance ratio about 1000) and scores a
+stratified held-out quarter after every epoch. The held-out scoring is timed
+separately and left out of the training seconds, so each curve shows what a
+given training budget buys. The methods:
+
+- ``post-hoc logit adjustment``: the plain network, balanced decision;
+- ``logit-adjusted loss``: the plain network trained on logits shifted by the
+  log class prior, raw decision;
+- ``RandomUnderSampler``: random under-sampling once, then the plain network
+  (the resampling time is its first training seconds);
+- ``RSFT``, ``RSFT warm-up`` and ``RSFT + logit-adjusted loss``; add
+  ``RSFT rejection=epoch`` or any other single-network method with
+  ``--methods``.
+
+By default the data are synthetic (``make_classification``, 20000 rows, 100
+features, class weights falling geometrically from the largest to the
+smallest class by the imbalance ratio); ``--dat`` reads a KEEL ``.dat`` file
+instead (nominal inputs one-hot encoded, missing values set to the column
+median).
+
+Usage::
+
+    python benchmarks/fars_curve.py [--rows 20000] [--features 100]
+        [--classes 8] [--imbalance 1000] [--epochs 20] [--batch-size 128]
+        [--dat fars.dat] [--methods "RSFT,RSFT warm-up"] [--threads 1]
+        [--out fars_curve]
+
+It writes ``OUT.csv`` (method, epoch, train_seconds, balanced_accuracy,
+backward_rows) and ``OUT.png``, and prints each method's last and best
+held-out balanced accuracy with its training seconds.
+"""
+
+import argparse
+import re
+import sys
+import warnings
+from pathlib import Path
+from time import perf_counter
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.datasets import make_classification
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
+
+from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._methods import make_method, parse_methods
+from rsft_sklearn.benchmark._rivals import LogitAdjustedRSFT
+
+DEFAULT_METHODS = (
+    "post-hoc logit adjustment",
+    "logit-adjusted loss",
+    "RandomUnderSampler",
+    "RSFT",
+    "RSFT warm-up",
+    "RSFT + logit-adjusted loss",
+)
+
+
+class HeldOutCurve(Callback):
+    """Record held-out balanced accuracy and training seconds every epoch.
+
+    ``train_seconds`` counts from the start of training (plus ``offset``)
+    and leaves out the time this callback spends scoring.
+    """
+
+    def __init__(self, X, y, decide, offset=0.0):
+        self.X = X
+        self.y = y
+        self.decide = decide
+        self.offset = offset
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = perf_counter()
+        self.scoring_ = 0.0
+
+    def on_epoch_end(self, net, **kwargs):
+        now = perf_counter()
+        net.history.record(
+            "train_seconds", now - self.start_ - self.scoring_ + self.offset
+        )
+        score = balanced_accuracy_score(self.y, self.decide(net, self.X))
+        net.history.record("heldout_balanced_accuracy", score)
+        self.scoring_ += perf_counter() - now
+
+
+def _net_decision(net, X):
+    return net.predict(X)
+
+
+def _rejected_prior_decision(net, X):
+    # LogitAdjustedRSFT's decision, from the prior the loss used this epoch.
+    loss = getattr(net.criterion_, "base_criterion", net.criterion_)
+    proba = net.predict_proba(X) * loss.log_prior.exp().cpu().numpy()
+    return net.classes_[proba.argmax(axis=1)]
+
+
+def _synthetic(rows, features, classes, imbalance, seed):
+    weights = imbalance ** (-np.arange(classes) / (classes - 1))
+    return make_classification(
+        n_samples=rows,
+        n_features=features,
+        n_informative=min(features, 20),
+        n_redundant=min(max(features - 20, 0), 10),
+        n_classes=classes,
+        n_clusters_per_class=2,
+        weights=weights / weights.sum(),
+        flip_y=0.0,
+        class_sep=1.0,
+        random_state=seed,
+    )
+
+
+def read_keel(path):
+    """Features and labels of a KEEL ``.dat`` file."""
+    names, nominal, target, rows = [], {}, None, []
+    in_data = False
+    for line in Path(path).read_text(errors="replace").splitlines():
+        line = line.strip()
+        if not line or line.startswith("%"):
+            continue
+        if in_data:
+            rows.append([value.strip() for value in line.split(",")])
+            continue
+        lower = line.lower()
+        if lower.startswith("@attribute"):
+            match = re.match(r"@attribute\s+('[^']*'|\S+)\s*(.*)", line, re.I)
+            name, kind = match.group(1).strip("'"), match.group(2).strip()
+            names.append(name)
+            nominal[name] = kind.startswith("{")
+        elif lower.startswith("@output"):
+            target = line.split(None, 1)[1].strip()
+        elif lower.startswith("@data"):
+            in_data = True
+    frame = pd.DataFrame(rows, columns=names).replace("?", np.nan)
+    target = target or names[-1]
+    y = frame.pop(target).to_numpy()
+    columns = []
+    for name in frame.columns:
+        if nominal[name]:
+            columns.append(pd.get_dummies(frame[name], prefix=name, dtype=float))
+        else:
+            values = pd.to_numeric(frame[name], errors="coerce")
+            columns.append(values.fillna(values.median()).rename(name))
+    return pd.concat(columns, axis=1).to_numpy(np.float32), y
+
+
+def _curve(method, X_train, y_train, X_test, y_test, args):
+    pipeline = make_method(
+        method, max_epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
+    )
+    clf = pipeline["clf"]
+    if isinstance(clf, RSFTClassifier):
+        net, decide = clf, _net_decision
+    elif isinstance(clf, LogitAdjustedRSFT):
+        net, decide = clf.estimator, _rejected_prior_decision
+    else:
+        raise ValueError(f"{method!r} is not trained as one network; no curve.")
+    start = perf_counter()
+    X_fit, y_fit = X_train, y_train
+    sampler = pipeline["sample"]
+    if hasattr(sampler, "fit_resample"):
+        X_fit, y_fit = sampler.fit_resample(X_train, y_train)
+    offset = perf_counter() - start
+    callback = HeldOutCurve(X_test, y_test, decide, offset)
+    net.set_params(callbacks=[*(net.callbacks or []), ("heldout", callback)])
+    clf.fit(X_fit, y_fit)
+    history = getattr(clf, "estimator_", clf).history
+    rows = np.cumsum(
+        [sum(b.get("train_batch_size", 0) for b in e["batches"]) for e in history]
+    )
+    return pd.DataFrame(
+        {
+            "method": method,
+            "epoch": np.arange(1, len(history) + 1),
+            "train_seconds": history[:, "train_seconds"],
+            "balanced_accuracy": history[:, "heldout_balanced_accuracy"],
+            "backward_rows": rows,
+        }
+    )
+
+
+def _plot(frame, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for method, rows in frame.groupby("method", sort=False):
+        ax.plot(
+            rows["train_seconds"], rows["balanced_accuracy"], marker=".", label=method
+        )
+    ax.set_xlabel("cumulative training seconds (held-out scoring excluded)")
+    ax.set_ylabel("held-out balanced accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--classes", type=int, default=8)
+    parser.add_argument("--imbalance", type=float, default=1000.0)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dat", type=Path, help="a KEEL .dat file instead")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("fars_curve"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    if args.dat:
+        X, y = read_keel(args.dat)
+        title = args.dat.stem
+    else:
+        X, y = _synthetic(
+            args.rows, args.features, args.classes, args.imbalance, args.seed
+        )
+        title = (
+            f"synthetic: {args.rows} rows, {args.features} features, "
+            f"{args.classes} classes, IR {args.imbalance:g}"
+        )
+    counts = np.unique(y, return_counts=True)[1]
+    print(
+        f"{title}; class counts {sorted(counts.tolist(), reverse=True)}",
+        file=sys.stderr,
+    )
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=args.seed
+    )
+    scaler = StandardScaler().fit(X_train)
+    X_train = scaler.transform(X_train).astype(np.float32)
+    X_test = scaler.transform(X_test).astype(np.float32)
+    curves = []
+    for method in parse_methods(args.methods):
+        curve = _curve(method, X_train, y_train, X_test, y_test, args)
+        last = curve.iloc[-1]
+        print(
+            f"{method:30s} last {last['balanced_accuracy']:.3f}  best "
+            f"{curve['balanced_accuracy'].max():.3f}  "
+            f"{last['train_seconds']:7.1f} s  {int(last['backward_rows'])} rows",
+            flush=True,
+        )
+        curves.append(curve)
+    frame = pd.concat(curves, ignore_index=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out.with_suffix(".csv"), index=False)
+    _plot(frame, args.out.with_suffix(".png"), title)
+    print(f"Wrote {args.out.with_suffix('.csv')} and {args.out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

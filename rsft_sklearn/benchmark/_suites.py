@@ -18,6 +18,7 @@ __all__ = [
     "QUICK_KEEL",
     "SUITES",
     "Dataset",
+    "fit_to_protocol",
     "keel_names",
     "load_suite",
     "suite_names",
@@ -536,9 +537,9 @@ def load_suite(
     seed : int, default=0
         Seed of row caps and long-tailed cuts.
     skipped : list or None, default=None
-        When a list, data sets that fail to load are skipped and
-        ``(name, reason)`` appended to it; when None, failures raise (they
-        are always skipped with ``"all"`` and in ``keel-all`` and ``full``).
+        With ``"all"`` and in ``keel-all`` and ``full``, data sets that fail
+        to load are skipped (elsewhere they raise); ``(name, reason)`` of
+        each is appended to this list.
 
     Returns
     -------
@@ -577,15 +578,17 @@ def load_suite(
                     "--list for the names."
                 )
             names = [allowed[name.lower()] for name in datasets]
-        if every and skipped is None:
-            skipped = []
+        # Only a run over a whole collection skips what does not load.
+        failures = [] if every else None
         loaded = []
         for name in names:
-            dataset = _load_one(name, seed, skipped)
+            dataset = _load_one(name, seed, failures)
             if dataset is not None:
                 loaded.append(dataset)
-        for name, reason in skipped or ():
+        for name, reason in failures or ():
             print(f"Skipping {name}: {reason}.", file=sys.stderr)
+        if skipped is not None:
+            skipped.extend(failures or ())
     return [
         fit_to_protocol(
             dataset, max_rows=max_rows, min_class_rows=min_class_rows, seed=seed

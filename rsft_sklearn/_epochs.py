@@ -35,6 +35,10 @@ class EpochPlan:
     rows_selected : bool
         The mask is drawn for every row at the start of the epoch
         (``rejection="epoch"``), and the steps train on the accepted rows.
+    pooled : bool
+        The masks are drawn pool by pool as the epoch goes
+        (``rejection="pool"``), and the steps train on full batches of
+        accepted rows.
     guarded : bool
         A step may accept nothing and must then be undone.
     """
@@ -44,6 +48,7 @@ class EpochPlan:
     hardness: float
     compact: bool = False
     rows_selected: bool = False
+    pooled: bool = False
     guarded: bool = False
 
 
@@ -77,6 +82,7 @@ def plan_epoch(
         hardness=hardness_value,
         compact=compact,
         rows_selected=rejecting and rejection == "epoch",
+        pooled=rejecting and rejection == "pool",
         guarded=sampling and not compact,
     )
 

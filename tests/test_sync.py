@@ -294,3 +294,22 @@ def test_compaction_synchronises_once_per_batch(skorch_counts):
         for names in _without_loss_read(skorch_counts.per_batch)
     ]
     assert [sorted(b) for b in counts.per_batch] == [sorted(b) for b in expected]
+
+
+def test_pool_reads_once_per_pool_and_never_per_batch():
+    # 128 rows in batches of 8, pools of 4 batches: 4 pools per epoch, each
+    # read once (the accepted rows' number, by nonzero) outside the steps.
+    def make(callbacks):
+        return RSFTClassifier(
+            rejection="pool",
+            pool_size=4,
+            batch_size=8,
+            max_epochs=2,
+            optimizer=torch.optim.SGD,
+            random_state=0,
+            callbacks=callbacks,
+        )
+
+    counts = _count(make)
+    assert all(names == [] for names in counts.per_batch)
+    assert counts.outside.count("aten.nonzero") == 2 * 4

@@ -19,7 +19,7 @@ from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
 from ._epochs import EpochLosses, FitState, epoch_record, plan_epoch
-from ._guards import EmptyStepGuard, check_finite_parameters
+from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
 from ._loss import RejectionLoss
 from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
@@ -138,6 +138,13 @@ class RSFTClassifier(NetClassifierBase):
         ``reduction="none"`` (an instance passed in is never changed) and
         wraps it in a :class:`~rsft_sklearn.RejectionLoss`.
     optimizer : torch optimizer class, default=torch.optim.Adam
+        The default Adam runs fused (``fused=True``) on the CPU and CUDA
+        devices unless ``optimizer__fused`` or ``optimizer__foreach`` is set.
+        With a fused optimiser (Adam, AdamW, SGD, Adagrad with
+        ``optimizer__fused=True``) a step with nothing accepted is skipped
+        inside the optimiser's kernel; any other optimiser's step is taken
+        and undone on the device, which copies its parameters and state
+        before every step.
     lr : float, default=1e-3
     max_epochs : int, default=50
     batch_size : int, default=128
@@ -200,10 +207,10 @@ class RSFTClassifier(NetClassifierBase):
     module that any training loop can use; this estimator hands it its
     parameters and drives it through skorch's hooks. A batch in which
     nothing is accepted leaves every parameter and the optimiser state
-    unchanged; this is done on the device (the step is taken and then undone
-    with ``torch.lerp``), so no value is read back to the host during
-    training. Statistics accumulate on the device and are read once per
-    epoch.
+    unchanged; this is done on the device (a fused optimiser skips the step,
+    any other takes it and has it undone with ``torch.lerp``), so no value is
+    read back to the host during training. Statistics and the batches'
+    losses accumulate on the device and are read once per epoch.
 
     Examples
     --------
@@ -393,6 +400,16 @@ class RSFTClassifier(NetClassifierBase):
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        chosen = self.get_params_for("optimizer")
+        if (
+            self.optimizer is torch.optim.Adam
+            and "fused" not in chosen
+            and "foreach" not in chosen
+        ):
+            # The default optimiser runs fused: one kernel per step, and an
+            # all-rejected step is skipped on the device, not undone.
+            for optimizer in optimizers:
+                fuse_default_adam(optimizer)
         state.guard = EmptyStepGuard(optimizers, self.device)
         state.two_rows = needs_two_rows(self.module_)
 
@@ -435,7 +452,10 @@ class RSFTClassifier(NetClassifierBase):
             loss.rejecting = loss.count_steps = False
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        check_finite_parameters(self.module_.parameters(), len(self.history))
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        check_finite_parameters(
+            self.module_.parameters(), len(self.history), optimizers
+        )
         # The batches' losses, read once; skorch's callbacks (the epoch table,
         # the train_loss scoring, early stopping) run after this hook.
         self.fit_state_.losses.write(self.history[-1]["batches"], "train_loss")

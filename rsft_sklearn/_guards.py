@@ -3,7 +3,15 @@ network stops the fit."""
 
 import torch
 
-__all__ = ["EmptyStepGuard", "check_finite_parameters", "skips_on_device"]
+__all__ = [
+    "EmptyStepGuard",
+    "check_finite_parameters",
+    "fuse_default_adam",
+    "skips_on_device",
+]
+
+# Devices whose fused Adam kernel the default optimiser is switched to.
+_FUSED_DEVICES = ("cpu", "cuda")
 
 
 def skips_on_device(optimizer):
@@ -20,6 +28,37 @@ def skips_on_device(optimizer):
         and bool(optimizer.defaults.get("fused"))
         and bool(getattr(optimizer, "_step_supports_amp_scaling", False))
     )
+
+
+def fuse_default_adam(optimizer):
+    """Switch a fresh ``torch.optim.Adam`` built with the defaults to its
+    fused implementation, which then skips all-rejected steps on the device.
+
+    The switch is what ``Adam(..., fused=True)`` stores: the flag in the
+    defaults and in every parameter group. It is made only before the first
+    step (the fused path keeps its step counters on the device), only when
+    neither ``foreach`` nor ``fused`` was chosen and every parameter is a
+    floating-point tensor on the CPU or a CUDA device. A wrapper that keeps
+    the optimiser as its ``optimizer`` attribute (accelerate's) has the
+    optimiser inside it switched. Returns whether it switched.
+    """
+    if type(optimizer) is not torch.optim.Adam:
+        optimizer = getattr(optimizer, "optimizer", None)
+    if type(optimizer) is not torch.optim.Adam or optimizer.state:
+        return False
+    for group in optimizer.param_groups:
+        if group["foreach"] is not None or group["fused"] or group["differentiable"]:
+            return False
+        if not all(
+            p.device.type in _FUSED_DEVICES and torch.is_floating_point(p)
+            for p in group["params"]
+        ):
+            return False
+    optimizer.defaults["fused"] = True
+    for group in optimizer.param_groups:
+        group["fused"] = True
+    optimizer._step_supports_amp_scaling = True
+    return True
 
 
 def _state_ready(optimizer):
@@ -148,21 +187,32 @@ class EmptyStepGuard:
             )
 
 
-def check_finite_parameters(parameters, epoch):
-    """Raise if an epoch left a non-finite value in the network's parameters.
+def check_finite_parameters(parameters, epoch, optimizers=()):
+    """Raise if an epoch left a non-finite value in the network's parameters
+    or in the floating-point state of ``optimizers``.
 
     One overflow in a step (features of huge magnitude, a learning rate far
     too large) turns every parameter into NaN, after which the network
-    predicts a constant without any error. The check reads one flag per
-    epoch back to the host, never one per batch.
+    predicts a constant without any error; a fused Adam instead keeps its
+    parameters finite with an infinite second moment, and stops learning.
+    The check reads one flag per epoch back to the host, never one per
+    batch.
     """
     params = [p.detach() for p in parameters]
+    for optimizer in optimizers:
+        for state in optimizer.state.values():
+            params.extend(
+                v
+                for v in state.values()
+                if isinstance(v, torch.Tensor) and torch.is_floating_point(v)
+            )
     if not params:
         return
     finite = torch.stack([torch.isfinite(p).all() for p in params]).all()
     if not bool(finite):
         raise ValueError(
-            f"The network's parameters stopped being finite in epoch "
+            f"The network's parameters (or the optimiser's state) stopped "
+            f"being finite in epoch "
             f"{epoch}: the loss overflowed. Scale the features (for "
             "example with StandardScaler) or lower the learning rate."
         )

@@ -309,6 +309,18 @@ class RejectionLoss(nn.Module):
         Both are summed over processes when ``process_sum`` is set; the
         divisor is then scaled by the number of processes.
         """
+        if self.process_sum is None:
+            # One process: no packing for the all-reduce (fewer small ops in
+            # every step).
+            n_accepted = accepted.detach().float().sum()
+            if self.loss_normalization == "batch":
+                return n_accepted.new_full((), float(len(loss_weight))), n_accepted
+            total = (
+                n_accepted
+                if loss_weight is accepted
+                else loss_weight.detach().float().sum()
+            )
+            return total.clamp(min=_TINY), n_accepted
         local = torch.stack(
             [
                 loss_weight.new_full((), float(len(loss_weight))),

@@ -62,7 +62,7 @@ def test_fused_skip_equals_snapshot_guard(optimizer, params):
     # optimiser state that a first step creates), many later ones do not.
     kwargs = {f"optimizer__{k}": v for k, v in params.items()}
     fused, counts = _fit(optimizer=optimizer, optimizer__fused=True, **kwargs)
-    plain, counts_plain = _fit(optimizer=optimizer, **kwargs)
+    plain, counts_plain = _fit(optimizer=optimizer, optimizer__fused=False, **kwargs)
     assert counts == counts_plain
     assert counts[0] > 0
     assert 0 < sum(c > 0 for c in counts) < len(counts) - 5
@@ -165,3 +165,27 @@ def test_fused_guard_copies_nothing():
     assert optimizer.found_inf.item() == 1.0
     guard.restore_if_none_accepted(torch.tensor(0.0))
     assert not hasattr(optimizer, "found_inf")
+
+
+def test_default_adam_runs_fused_unless_the_user_chose():
+    from sklearn.base import clone
+
+    net, _ = _fit()
+    assert net.optimizer_.defaults["fused"]
+    assert all(group["fused"] for group in net.optimizer_.param_groups)
+    assert "optimizer__fused" not in net.get_params()
+    fresh = clone(RSFTClassifier(max_epochs=1)).fit(*_data())
+    assert "optimizer__fused" not in fresh.get_params()
+    assert fresh.optimizer_.defaults["fused"]
+    for params in (
+        {"optimizer__foreach": True},
+        {"optimizer__fused": False},
+        {"optimizer": torch.optim.AdamW},
+    ):
+        other, _ = _fit(**params)
+        assert not other.optimizer_.defaults.get("fused"), params
+    # Training goes on with the same (fused) optimiser and its state.
+    steps = float(net.optimizer_.state_dict()["state"][0]["step"])
+    net.partial_fit(*_data())
+    assert net.optimizer_.defaults["fused"]
+    assert float(net.optimizer_.state_dict()["state"][0]["step"]) > steps

@@ -210,7 +210,11 @@ class QualityClock(Callback):
 def pool_floor(X, y, accepted_per_epoch, pool_rows, batch_size, seed=0):
     """The floor of a pooled fit, as bare PyTorch: per epoch, one
     gradient-free pass over every row (in pool-sized chunks) and plain
-    training on as many rows as the pooled fit accepted."""
+    training on as many rows as the pooled fit accepted.
+
+    The pass visits the rows in a random order, gathering each chunk, as any
+    pass whose rows end up in random training batches must.
+    """
     torch.manual_seed(seed)
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
     module = MLPModule(X.shape[1], int(y.max()) + 1)
@@ -218,9 +222,10 @@ def pool_floor(X, y, accepted_per_epoch, pool_rows, batch_size, seed=0):
     criterion = torch.nn.CrossEntropyLoss()
     for n_accepted in accepted_per_epoch:
         module.eval()
+        order = torch.randperm(len(Xt))
         with torch.no_grad():
             for start in range(0, len(Xt), pool_rows):
-                module(Xt[start : start + pool_rows])
+                module(Xt.index_select(0, order[start : start + pool_rows]))
         module.train()
         order = torch.randperm(len(Xt))[:n_accepted]
         for start in range(0, n_accepted, batch_size):
@@ -390,7 +395,7 @@ def report(args, median, command):
         f"- (e): fars-shaped, {args.fars_rows} rows (80% train, 20% test) x 500 "
         "features, 8 classes with shares 0.45^k, MLP(64, 64), batch "
         f"{args.batch_size}; per-batch RSFT {args.fars_epochs} epochs, "
-        f"rejection='pool' (pool_size 8) up to {args.fars_pool_epochs} epochs, "
+        f"rejection='pool' (pool_size 16) up to {args.fars_pool_epochs} epochs, "
         "stopping at the first epoch within 0.005 of per-batch RSFT's test "
         "balanced accuracy; test scoring is not timed",
         f"- Median of {args.repeats} interleaved repeats, after one untimed round",

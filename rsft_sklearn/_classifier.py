@@ -89,11 +89,13 @@ class RSFTClassifier(NetClassifierBase):
         the host per pool, none per batch. ``"pool"`` and ``"epoch"`` need
         array inputs, train on one process, and train on the accepted rows
         with the plain mean loss (sample weights act through acceptance).
-    pool_size : int, default=8
+    pool_size : int, default=16
         Batches scored together under ``rejection="pool"``. Larger pools
-        cost fewer scoring calls and host reads but train on probabilities
-        up to ``pool_size`` batches old; ``pool_size=1`` scores one batch
-        ahead of its steps. Ignored by the other modes.
+        cost fewer scoring calls and host reads but train on older
+        probabilities: a row is scored at most about ``pool_size *
+        acceptance rate`` optimiser steps before it is trained on (4 steps
+        at the defaults and an acceptance of 1/4); ``pool_size=1`` scores
+        one batch ahead of its steps. Ignored by the other modes.
     warmup_epochs : int, default=0
         Number of first epochs that train on every sample without rejection.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -258,7 +260,7 @@ class RSFTClassifier(NetClassifierBase):
         hardness=1.0,
         target="balanced",
         rejection="sample",
-        pool_size=8,
+        pool_size=16,
         warmup_epochs=0,
         loss_normalization="accepted",
         compact=False,

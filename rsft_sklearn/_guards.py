@@ -140,6 +140,12 @@ class EmptyStepGuard:
         keeps its size (Adam creates its state at the first step), so a step
         copies into existing memory instead of collecting and allocating.
         """
+        if self._skipping and len(self._skipping) == len(self.optimizers):
+            # Every optimiser skips on the device (and stays able to: fused
+            # SGD keeps its momentum buffers): nothing to collect or copy.
+            for optimizer in self._skipping:
+                optimizer.found_inf = self._flag
+            return
         guarded = self._snapshot_guarded()
         self._skipping = [o for o in self.optimizers if o not in guarded]
         if self._skipping and self._flag is None:
@@ -173,7 +179,6 @@ class EmptyStepGuard:
         if ``n_accepted`` (a 0-d tensor) is zero."""
         for optimizer in self._skipping:
             optimizer.__dict__.pop("found_inf", None)
-        self._skipping = []
         if not self._tensors:
             return
         # lerp with weight 0 keeps the new value and with weight 1 returns the

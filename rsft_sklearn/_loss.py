@@ -301,7 +301,9 @@ class RejectionLoss(nn.Module):
     def record(self, y, accepted, acceptance):
         """Add a batch to the epoch's per-class counts."""
         stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
-        self.counts.index_add_(1, y, stats.detach().to(self.counts.dtype))
+        if stats.dtype != self.counts.dtype:
+            stats = stats.to(self.counts.dtype)
+        self.counts.index_add_(1, y, stats.detach())
 
     def normaliser(self, loss_weight, accepted):
         """Divisor of the masked loss sum, and the number accepted.

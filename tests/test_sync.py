@@ -311,3 +311,16 @@ def test_pool_reads_once_per_pool_and_never_per_batch():
     counts = _count(make)
     assert all(names == [] for names in counts.per_batch)
     assert counts.outside.count("aten.nonzero") == 2 * 4
+
+
+def test_validation_split_keeps_both_losses():
+    from skorch.dataset import ValidSplit
+
+    X, y = _data(200)
+    net = RSFTClassifier(
+        max_epochs=2, batch_size=BATCH_SIZE, random_state=0, train_split=ValidSplit(4)
+    ).fit(X, y)
+    for epoch in net.history:
+        losses = [b["train_loss"] for b in epoch["batches"] if "train_loss" in b]
+        assert losses and all(type(v) is float for v in losses)
+        assert np.isfinite(epoch["train_loss"]) and np.isfinite(epoch["valid_loss"])

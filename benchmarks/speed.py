@@ -419,11 +419,12 @@ def report(args, median, command):
         ),
         "",
         "| (e) repeat | per-batch RSFT balanced accuracy | pool balanced accuracy "
-        "| pool epochs | pool acceptance |",
-        "|---|---|---|---|---|",
+        "| pool epochs | reached | pool acceptance |",
+        "|---|---|---|---|---|---|",
         *(
             f"| {i + 1} | {r['rsft_score']:.4f} | {r['pool_score']:.4f} | "
-            f"{r['pool_epochs']} | {r['acceptance']:.3f} |"
+            f"{r['pool_epochs']} | {'no' if math.isinf(r['pool'][0]) else 'yes'} "
+            f"| {r['acceptance']:.3f} |"
             for i, r in enumerate(median["fars"])
         ),
         "",
@@ -441,16 +442,21 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
-        "--fars-rows", type=int, default=100_000, help="0 leaves (e) out"
+        "--fars-rows", type=int, help="rows of (e), default 100000; 0 leaves (e) out"
     )
-    parser.add_argument("--fars-epochs", type=int, default=5)
-    parser.add_argument("--fars-pool-epochs", type=int, default=20)
+    parser.add_argument("--fars-epochs", type=int, help="default 5")
+    parser.add_argument("--fars-pool-epochs", type=int, help="default 20")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat")
     parser.add_argument("--out", default="docs/speed.md", help="'-' prints only")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.epochs, args.width, args.repeats = 2000, 2, 128, 1
-        args.fars_rows, args.fars_epochs, args.fars_pool_epochs = 5000, 2, 6
+    fars_defaults = (5000, 2, 6) if args.quick else (100_000, 5, 20)
+    for name, default in zip(
+        ("fars_rows", "fars_epochs", "fars_pool_epochs"), fars_defaults
+    ):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.threads:
         torch.set_num_threads(args.threads)
     command = "python benchmarks/speed.py " + " ".join(

@@ -4,14 +4,18 @@ Run through ``benchmarks/gpu_check.sh`` (which installs what is missing), or
 directly with ``PYTHONPATH=. python benchmarks/gpu_check.py`` on a machine
 with an NVIDIA GPU. It
 
-1. fits ``RSFTClassifier(device="cuda")`` with the training step wrapped in
+1. fits ``RSFTClassifier(device="cuda")`` with every training batch, from
+   ``on_batch_begin`` to ``on_batch_end``, run under
    ``torch.cuda.set_sync_debug_mode("error")``, so any host
-   synchronisation inside the step (mask, statistics, the all-rejected
-   guard, the optimiser) raises; skorch's own ``loss.item()`` after the step
-   is outside the wrapped region;
+   synchronisation in the step (mask, statistics, the all-rejected guard,
+   the optimiser) or in skorch's recording of the batch's loss raises; the
+   modes checked include the default (fused Adam), a snapshot-guarded
+   optimiser and ``rejection="pool"``, whose one read per pool happens
+   between batches;
 2. checks that the mask generator and the epoch statistics live on the GPU;
 3. prints samples per second of plain skorch and of RSFT at batch sizes 256
-   and 4096, and of RSFT with ``compact=True`` at acceptance 1/4.
+   and 4096, of RSFT with ``compact=True`` at acceptance 1/4 and of
+   ``rejection="pool"``.
 
 Exit status 0 means every check passed.
 """
@@ -33,16 +37,17 @@ from rsft_sklearn import MLPModule, RSFTClassifier
 QUARTER = {"hardness": 0.0, "M": 4.0, "target": {0: 0.25, 1: 0.25}, "compact": True}
 
 
-class SyncFreeStep(RSFTClassifier):
-    """RSFTClassifier whose training step may not synchronise with the host."""
+class SyncFreeBatch(Callback):
+    """Make any host synchronisation within a training batch an error."""
 
-    def train_step(self, batch, **fit_params):
-        previous = torch.cuda.get_sync_debug_mode()
-        torch.cuda.set_sync_debug_mode("error")
-        try:
-            return super().train_step(batch, **fit_params)
-        finally:
-            torch.cuda.set_sync_debug_mode(previous)
+    def on_batch_begin(self, net, training=None, **kwargs):
+        if training:
+            self.previous = torch.cuda.get_sync_debug_mode()
+            torch.cuda.set_sync_debug_mode("error")
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            torch.cuda.set_sync_debug_mode(self.previous)
 
 
 class DeviceState(Callback):
@@ -90,13 +95,19 @@ def main(argv=None):
     X, y = data(args.rows)
 
     state = DeviceState()
-    for params in ({}, {"hardness": 0.0, "M": 2.0}, {"rejection": "expected"}):
-        net = SyncFreeStep(
+    for params in (
+        {},
+        {"hardness": 0.0, "M": 2.0},
+        {"rejection": "expected"},
+        {"optimizer__foreach": True},
+        {"rejection": "pool"},
+    ):
+        net = RSFTClassifier(
             device="cuda",
             max_epochs=2,
             batch_size=512,
             random_state=0,
-            callbacks=[("device_state", state)],
+            callbacks=[("device_state", state), ("sync_free", SyncFreeBatch())],
             **params,
         ).fit(X[:20_000], y[:20_000])
         rate = net.history[-1, "acceptance_rate"]
@@ -137,6 +148,7 @@ def main(argv=None):
             ("plain skorch", skorch_net),
             ("RSFT", rsft_net),
             ("RSFT compact=True, acceptance 1/4", partial(rsft_net, **QUARTER)),
+            ("RSFT rejection='pool'", partial(rsft_net, rejection="pool")),
         ):
             rate = samples_per_second(make, X, y, args.epochs)
             print(f"batch {batch_size:5d}  {name:36s} {rate:12,.0f} samples/s")

@@ -18,13 +18,13 @@ from ._base import NetClassifierBase, _unpack
 from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
-from ._epochs import FitState, epoch_record, plan_epoch
-from ._guards import EmptyStepGuard, check_finite_parameters
+from ._epochs import EpochLosses, FitState, epoch_record, plan_epoch
+from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
 from ._loss import RejectionLoss
 from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import class_target_weight
-from ._selection import select_epoch_rows
+from ._selection import check_selection_iterator, select_epoch_rows, select_pool_rows
 from ._validation import check_class_weight, check_sample_weight
 
 __all__ = ["RSFTClassifier"]
@@ -71,7 +71,7 @@ class RSFTClassifier(NetClassifierBase):
         are divided by their maximum. ``"balanced_groups"`` balances the
         strata of (group, class) instead, with ``1 / n_(g, k)`` from the
         ``groups`` passed to :meth:`fit`.
-    rejection : {"sample", "expected", "epoch"}, default="sample"
+    rejection : {"sample", "expected", "pool", "epoch"}, default="sample"
         ``"sample"`` draws a Bernoulli mask in every training step;
         ``"expected"`` weights every sample's loss by its acceptance
         probability instead (deterministic, lower variance); ``"epoch"``
@@ -79,7 +79,23 @@ class RSFTClassifier(NetClassifierBase):
         gradient-free pass in large batches), draws the mask then, and trains
         the epoch on the accepted rows only: rejected rows cost no backward
         pass and no optimiser step, at the price of probabilities that are up
-        to one epoch old. ``"epoch"`` needs array inputs.
+        to one epoch old. ``"pool"`` does the same pool by pool: the rows of
+        ``pool_size`` batches are scored in one gradient-free pass (in
+        evaluation mode, as for ``compact``), their masks drawn, and the
+        steps train on full batches of accepted rows (the remainder carries
+        over to the next pool; the epoch's last batch may be short), so
+        rejected rows cost no backward pass and no optimiser step and the
+        probabilities are at most one pool old. It reads one number back to
+        the host per pool, none per batch. ``"pool"`` and ``"epoch"`` need
+        array inputs, train on one process, and train on the accepted rows
+        with the plain mean loss (sample weights act through acceptance).
+    pool_size : int, default=16
+        Batches scored together under ``rejection="pool"``. Larger pools
+        cost fewer scoring calls and host reads but train on older
+        probabilities: a row is scored at most about ``pool_size *
+        acceptance rate`` optimiser steps before it is trained on (4 steps
+        at the defaults and an acceptance of 1/4); ``pool_size=1`` scores
+        one batch ahead of its steps. Ignored by the other modes.
     warmup_epochs : int, default=0
         Number of first epochs that train on every sample without rejection.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -124,6 +140,13 @@ class RSFTClassifier(NetClassifierBase):
         ``reduction="none"`` (an instance passed in is never changed) and
         wraps it in a :class:`~rsft_sklearn.RejectionLoss`.
     optimizer : torch optimizer class, default=torch.optim.Adam
+        The default Adam runs fused (``fused=True``) on the CPU and CUDA
+        devices unless ``optimizer__fused`` or ``optimizer__foreach`` is set.
+        With a fused optimiser (Adam, AdamW, SGD, Adagrad with
+        ``optimizer__fused=True``) a step with nothing accepted is skipped
+        inside the optimiser's kernel; any other optimiser's step is taken
+        and undone on the device, which copies its parameters and state
+        before every step.
     lr : float, default=1e-3
     max_epochs : int, default=50
     batch_size : int, default=128
@@ -186,10 +209,10 @@ class RSFTClassifier(NetClassifierBase):
     module that any training loop can use; this estimator hands it its
     parameters and drives it through skorch's hooks. A batch in which
     nothing is accepted leaves every parameter and the optimiser state
-    unchanged; this is done on the device (the step is taken and then undone
-    with ``torch.lerp``), so no value is read back to the host during
-    training. Statistics accumulate on the device and are read once per
-    epoch.
+    unchanged; this is done on the device (a fused optimiser skips the step,
+    any other takes it and has it undone with ``torch.lerp``), so no value is
+    read back to the host during training. Statistics and the batches'
+    losses accumulate on the device and are read once per epoch.
 
     Examples
     --------
@@ -213,7 +236,8 @@ class RSFTClassifier(NetClassifierBase):
         "target_acceptance": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "probability": [StrOptions(set(PROBABILITY_OPTIONS))],
         "target": [StrOptions({"balanced", "uniform", "balanced_groups"}), dict],
-        "rejection": [StrOptions({"sample", "expected", "epoch"})],
+        "rejection": [StrOptions({"sample", "expected", "pool", "epoch"})],
+        "pool_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
@@ -236,6 +260,7 @@ class RSFTClassifier(NetClassifierBase):
         hardness=1.0,
         target="balanced",
         rejection="sample",
+        pool_size=16,
         warmup_epochs=0,
         loss_normalization="accepted",
         compact=False,
@@ -377,6 +402,16 @@ class RSFTClassifier(NetClassifierBase):
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        chosen = self.get_params_for("optimizer")
+        if (
+            self.optimizer is torch.optim.Adam
+            and "fused" not in chosen
+            and "foreach" not in chosen
+        ):
+            # The default optimiser runs fused: one kernel per step, and an
+            # all-rejected step is skipped on the device, not undone.
+            for optimizer in optimizers:
+                fuse_default_adam(optimizer)
         state.guard = EmptyStepGuard(optimizers, self.device)
         state.two_rows = needs_two_rows(self.module_)
 
@@ -398,21 +433,34 @@ class RSFTClassifier(NetClassifierBase):
             module=self.module_,
             batch_size=self.batch_size,
         )
+        state.losses = EpochLosses()
         loss = self.criterion_
         loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
         loss.count_steps = True
         iterator = state.train_iterator
+        if isinstance(iterator, BatchIterator):
+            iterator.rows = iterator.select = None
         if plan.rows_selected:
             iterator.rows = select_epoch_rows(
                 loss, iterator, self._score, self.batch_size
             )
-            # The epoch trains on the accepted rows as they are.
+        elif plan.pooled:
+            check_selection_iterator(iterator, "pool")
+            iterator.select = partial(select_pool_rows, loss, self._score)
+            iterator.pool_size = self.pool_size
+            iterator.min_rows = 2 if state.two_rows else 1
+        if plan.rows_selected or plan.pooled:
+            # The steps train on the accepted rows as they are.
             loss.rejecting = loss.count_steps = False
-        elif isinstance(iterator, BatchIterator):
-            iterator.rows = None
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        check_finite_parameters(self.module_.parameters(), len(self.history))
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        check_finite_parameters(
+            self.module_.parameters(), len(self.history), optimizers
+        )
+        # The batches' losses, read once; skorch's callbacks (the epoch table,
+        # the train_loss scoring, early stopping) run after this hook.
+        self.fit_state_.losses.write(self.history[-1]["batches"], "train_loss")
         record = epoch_record(self.criterion_.epoch_statistics(), self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
@@ -451,15 +499,24 @@ class RSFTClassifier(NetClassifierBase):
             _check_module_output(logits, len(self.classes_))
             weight = {} if wi is None else {"sample_weight": wi}
             loss = self.get_loss(logits, yi, X=Xi, training=True, **weight)
+            if self.fit_state_.plan.guarded:
+                self.fit_state_.guard.accepted(self.criterion_.step_accepted)
         self._backward(loss)
         return {"loss": loss, "y_pred": logits}
 
     def train_step(self, batch, **fit_params):
         state = self.fit_state_
         guard = state.guard if state.plan.guarded else None
-        if guard is not None:
+        if guard is None:
+            step = super().train_step(batch, **fit_params)
+        else:
             guard.snapshot()
-        step = super().train_step(batch, **fit_params)
-        if guard is not None:
-            guard.restore_if_none_accepted(self.criterion_.step_accepted)
+            try:
+                step = super().train_step(batch, **fit_params)
+            finally:
+                guard.restore_if_none_accepted(self.criterion_.step_accepted)
+        # skorch reads step["loss"].item() into the history after every
+        # batch; the deferred loss gives a placeholder that on_epoch_end fills
+        # in, so the step never waits for the device.
+        step["loss"] = state.losses.defer(step["loss"])
         return step

@@ -156,6 +156,15 @@ class BatchIterator:
         # Positions (into ``dataset``) of the rows to visit; None visits all.
         # RSFTClassifier(rejection="epoch") sets it before every epoch.
         self.rows = None
+        # Pooled selection (RSFTClassifier(rejection="pool")): when set,
+        # ``select(batch)`` gets ``pool_size`` batches' rows at once and
+        # returns the positions (within them) of the rows to train on; the
+        # iterator yields full batches of those, carrying the remainder over
+        # to the next pool. A last batch of fewer than ``min_rows`` rows is
+        # left out.
+        self.select = None
+        self.pool_size = 1
+        self.min_rows = 1
 
     @property
     def in_memory(self):
@@ -177,6 +186,8 @@ class BatchIterator:
             yield self._base.take(idx)
 
     def __len__(self):
+        # Under pooled selection, the number of batches is known only at the
+        # end of the epoch; this is its upper bound.
         n = len(self.dataset) if self.rows is None else len(self.rows)
         if self.drop_last:
             return n // self.batch_size
@@ -204,11 +215,36 @@ class BatchIterator:
         device = _device_of(self._base)
         if order is not None:
             order = order.to(device, non_blocking=True)
+        if self.select is not None:
+            if order is None:
+                order = torch.arange(n, device=device)
+            yield from self._pooled(order)
+            return
         stop = n - n % self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             end = min(start + self.batch_size, n)
             idx = slice(start, end) if order is None else order[start:end]
             yield self._base.take(idx)
+
+    def _pooled(self, order):
+        """Batches of the rows that ``select`` keeps, pool by pool.
+
+        Reads one number per pool on the host (the size of the kept rows),
+        none per batch.
+        """
+        size = self.batch_size
+        pool = size * max(int(self.pool_size), 1)
+        carry = order[:0]
+        for start in range(0, len(order), pool):
+            rows = order[start : start + pool]
+            kept = rows.index_select(0, self.select(self._base.take(rows)))
+            carry = torch.cat([carry, kept]) if len(carry) else kept
+            full = len(carry) - len(carry) % size
+            for begin in range(0, full, size):
+                yield self._base.take(carry[begin : begin + size])
+            carry = carry[full:]
+        if len(carry) >= self.min_rows and not self.drop_last:
+            yield self._base.take(carry)
 
 
 def _device_of(dataset):

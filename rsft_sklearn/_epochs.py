@@ -9,7 +9,13 @@ import torch
 from ._compaction import compaction_active
 from ._schedules import epoch_value
 
-__all__ = ["EpochPlan", "FitState", "epoch_record", "plan_epoch"]
+__all__ = [
+    "EpochLosses",
+    "EpochPlan",
+    "FitState",
+    "epoch_record",
+    "plan_epoch",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,10 @@ class EpochPlan:
     rows_selected : bool
         The mask is drawn for every row at the start of the epoch
         (``rejection="epoch"``), and the steps train on the accepted rows.
+    pooled : bool
+        The masks are drawn pool by pool as the epoch goes
+        (``rejection="pool"``), and the steps train on full batches of
+        accepted rows.
     guarded : bool
         A step may accept nothing and must then be undone.
     """
@@ -38,6 +48,7 @@ class EpochPlan:
     hardness: float
     compact: bool = False
     rows_selected: bool = False
+    pooled: bool = False
     guarded: bool = False
 
 
@@ -71,6 +82,7 @@ def plan_epoch(
         hardness=hardness_value,
         compact=compact,
         rows_selected=rejecting and rejection == "epoch",
+        pooled=rejecting and rejection == "pool",
         guarded=sampling and not compact,
     )
 
@@ -97,6 +109,9 @@ class FitState:
         The current epoch's plan.
     two_rows : bool
         The module cannot train on a single row (BatchNorm).
+    losses : EpochLosses
+        The training losses of the current epoch's batches, on the device;
+        every epoch starts a new one.
     """
 
     def __init__(self, sample_weight=None):
@@ -105,6 +120,81 @@ class FitState:
         self.train_iterator = None
         self.plan = None
         self.two_rows = False
+        self.losses = EpochLosses()
+
+
+class PendingLoss:
+    """A batch's training loss in the history, read when the epoch ends.
+
+    skorch writes ``step["loss"].item()`` into the history after every batch;
+    reading the value there would make the host wait for the device at every
+    step. The history holds this placeholder instead, and
+    :meth:`EpochLosses.write` replaces it by the float once per epoch, before
+    any callback's ``on_epoch_end`` reads it. Read earlier (a callback's
+    ``on_batch_end``), it converts to the same float at the cost of one wait.
+    """
+
+    __slots__ = ("_losses", "_index")
+
+    def __init__(self, losses, index):
+        self._losses = losses
+        self._index = index
+
+    def __float__(self):
+        return self._losses.value(self._index)
+
+    def __repr__(self):
+        return repr(float(self))
+
+    def __format__(self, spec):
+        return format(float(self), spec)
+
+
+class DeferredLoss(torch.Tensor):
+    """A step's loss tensor whose ``item()`` gives a :class:`PendingLoss`.
+
+    Everything else about it is the (detached) loss tensor, so callbacks that
+    receive the step's ``loss`` keep working.
+    """
+
+    # Operations on it return plain tensors.
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    def item(self):
+        return self.pending
+
+
+class EpochLosses:
+    """The training losses of one epoch's batches, kept on the device."""
+
+    def __init__(self):
+        self._tensors = []
+        self._values = []
+
+    def defer(self, loss):
+        """Keep ``loss`` and return it as a :class:`DeferredLoss`."""
+        loss = loss.detach()
+        deferred = loss.as_subclass(DeferredLoss)
+        deferred.pending = PendingLoss(self, len(self._tensors))
+        self._tensors.append(loss)
+        return deferred
+
+    def value(self, index):
+        """The float of batch ``index``; reads every pending loss at once."""
+        if len(self._values) <= index:
+            pending = self._tensors[len(self._values) :]
+            self._values.extend(torch.stack(pending).float().cpu().tolist())
+        return self._values[index]
+
+    def write(self, batches, key):
+        """Replace the placeholders under ``key`` in the history's batches.
+
+        One read of the device per epoch.
+        """
+        for batch in batches:
+            value = batch.get(key)
+            if isinstance(value, PendingLoss) and value._losses is self:
+                batch[key] = float(value)
 
 
 def epoch_record(statistics, classes):

@@ -3,18 +3,95 @@ network stops the fit."""
 
 import torch
 
-__all__ = ["EmptyStepGuard", "check_finite_parameters"]
+__all__ = [
+    "EmptyStepGuard",
+    "check_finite_parameters",
+    "fuse_default_adam",
+    "skips_on_device",
+]
+
+# Devices whose fused Adam kernel the default optimiser is switched to.
+_FUSED_DEVICES = ("cpu", "cuda")
+
+
+def skips_on_device(optimizer):
+    """Whether ``optimizer.step`` can skip a step on a flag tensor.
+
+    torch's fused optimisers (``fused=True`` for Adam, AdamW, SGD and
+    Adagrad) read a ``found_inf`` tensor, which is how the AMP grad scaler
+    drops a step without reading a value on the host. Wrappers from other
+    libraries (accelerate's, with its own grad scaler) are left alone.
+    """
+    return (
+        isinstance(optimizer, torch.optim.Optimizer)
+        and type(optimizer).__module__.startswith("torch.optim")
+        and bool(optimizer.defaults.get("fused"))
+        and bool(getattr(optimizer, "_step_supports_amp_scaling", False))
+    )
+
+
+def fuse_default_adam(optimizer):
+    """Switch a fresh ``torch.optim.Adam`` built with the defaults to its
+    fused implementation, which then skips all-rejected steps on the device.
+
+    The switch is what ``Adam(..., fused=True)`` stores: the flag in the
+    defaults and in every parameter group. It is made only before the first
+    step (the fused path keeps its step counters on the device), only when
+    neither ``foreach`` nor ``fused`` was chosen and every parameter is a
+    floating-point tensor on the CPU or a CUDA device. A wrapper that keeps
+    the optimiser as its ``optimizer`` attribute (accelerate's) has the
+    optimiser inside it switched. Returns whether it switched.
+    """
+    if type(optimizer) is not torch.optim.Adam:
+        optimizer = getattr(optimizer, "optimizer", None)
+    if type(optimizer) is not torch.optim.Adam or optimizer.state:
+        return False
+    for group in optimizer.param_groups:
+        if group["foreach"] is not None or group["fused"] or group["differentiable"]:
+            return False
+        if not all(
+            p.device.type in _FUSED_DEVICES and torch.is_floating_point(p)
+            for p in group["params"]
+        ):
+            return False
+    optimizer.defaults["fused"] = True
+    for group in optimizer.param_groups:
+        group["fused"] = True
+    optimizer._step_supports_amp_scaling = True
+    return True
+
+
+def _state_ready(optimizer):
+    # Fused SGD with momentum allocates its momentum buffers uninitialised at
+    # its first step and fills them in the kernel, which a skipped step does
+    # not run; until every buffer exists that optimiser is snapshot-guarded.
+    if not isinstance(optimizer, torch.optim.SGD):
+        return True
+    for group in optimizer.param_groups:
+        if group["momentum"] == 0:
+            continue
+        for p in group["params"]:
+            if optimizer.state.get(p, {}).get("momentum_buffer") is None:
+                return False
+    return True
 
 
 class EmptyStepGuard:
-    """Undo an optimiser step in which no sample was accepted, on the device.
+    """Keep an optimiser step in which no sample was accepted from changing
+    anything, on the device.
 
     A batch with nothing accepted has a zero loss, but a step on it would
     still move the parameters (momentum, weight decay) and the optimiser
-    state (step counts, moment estimates). The guard copies every tensor
-    such a step may change before the step and, after it, puts the copies
-    back where the accepted count is zero, without reading the count on the
-    host.
+    state (step counts, moment estimates). Two ways, neither of which reads
+    the accepted count on the host:
+
+    - a fused torch optimiser (``optimizer__fused=True`` with Adam, AdamW,
+      SGD or Adagrad) is given ``found_inf = (n_accepted == 0)`` (a 0-d float tensor)
+      and skips it in its kernel, as under the AMP grad scaler: nothing is
+      copied;
+    - any other optimiser is snapshot-guarded: every tensor the step may
+      change is copied before it, and put back after it where the accepted
+      count is zero (``torch.lerp`` with a weight of 0 or 1).
 
     Parameters
     ----------
@@ -28,37 +105,80 @@ class EmptyStepGuard:
     def __init__(self, optimizers, device):
         self.optimizers = list(optimizers)
         self.device_type = torch.device(device).type
+        self._skipping = []
+        self._flag = None
         self._key = None
         self._tensors = []
         self._snapshot = []
 
-    def _guarded_tensors(self):
+    def _snapshot_guarded(self):
+        return [
+            optimizer
+            for optimizer in self.optimizers
+            if not (skips_on_device(optimizer) and _state_ready(optimizer))
+        ]
+
+    def _guarded_tensors(self, optimizers):
         tensors = []
-        for optimizer in self.optimizers:
+        for optimizer in optimizers:
             for group in optimizer.param_groups:
                 tensors.extend(p for p in group["params"] if p.requires_grad)
             for state in optimizer.state.values():
                 tensors.extend(v for v in state.values() if isinstance(v, torch.Tensor))
         return [t for t in tensors if t.device.type == self.device_type]
 
+    @property
+    def snapshot_bytes(self):
+        """Bytes held by the copies of the snapshot guard."""
+        return sum(t.numel() * t.element_size() for t in self._snapshot)
+
     def snapshot(self):
-        """Copy the guarded tensors before a step.
+        """Prepare a step: hand the fused optimisers their skip flag and copy
+        the tensors of the others.
 
         The tensor list and the copies are kept while the optimiser state
         keeps its size (Adam creates its state at the first step), so a step
         copies into existing memory instead of collecting and allocating.
         """
-        key = tuple(len(optimizer.state) for optimizer in self.optimizers)
+        if self._skipping and len(self._skipping) == len(self.optimizers):
+            # Every optimiser skips on the device (and stays able to: fused
+            # SGD keeps its momentum buffers): nothing to collect or copy.
+            for optimizer in self._skipping:
+                optimizer.found_inf = self._flag
+            return
+        guarded = self._snapshot_guarded()
+        self._skipping = [o for o in self.optimizers if o not in guarded]
+        if self._skipping and self._flag is None:
+            device = self._skipping[0].param_groups[0]["params"][0].device
+            self._flag = torch.zeros((), device=device)
+        for optimizer in self._skipping:
+            optimizer.found_inf = self._flag
+        key = tuple(
+            len(optimizer.state) if optimizer in guarded else -1
+            for optimizer in self.optimizers
+        )
         if key != self._key:
             self._key = key
-            self._tensors = self._guarded_tensors()
+            self._tensors = self._guarded_tensors(guarded)
             self._snapshot = [t.detach().clone() for t in self._tensors]
         elif self._tensors:
             with torch.no_grad():
                 torch._foreach_copy_(self._snapshot, self._tensors)
 
+    def accepted(self, n_accepted):
+        """Set the skip flag from the step's accepted count (a 0-d tensor).
+
+        Call it after the loss and before the optimiser step.
+        """
+        if self._skipping:
+            self._flag.copy_(n_accepted <= 0)
+
     def restore_if_none_accepted(self, n_accepted):
-        """Put the copies back if ``n_accepted`` (a 0-d tensor) is zero."""
+        """Finish a step: take the skip flag back from the fused optimisers
+        (it must not stay on them, nor in a pickle) and put the copies back
+        if ``n_accepted`` (a 0-d tensor) is zero."""
+        for optimizer in self._skipping:
+            optimizer.__dict__.pop("found_inf", None)
         if not self._tensors:
             return
         # lerp with weight 0 keeps the new value and with weight 1 returns the
@@ -72,21 +192,32 @@ class EmptyStepGuard:
             )
 
 
-def check_finite_parameters(parameters, epoch):
-    """Raise if an epoch left a non-finite value in the network's parameters.
+def check_finite_parameters(parameters, epoch, optimizers=()):
+    """Raise if an epoch left a non-finite value in the network's parameters
+    or in the floating-point state of ``optimizers``.
 
     One overflow in a step (features of huge magnitude, a learning rate far
     too large) turns every parameter into NaN, after which the network
-    predicts a constant without any error. The check reads one flag per
-    epoch back to the host, never one per batch.
+    predicts a constant without any error; a fused Adam instead keeps its
+    parameters finite with an infinite second moment, and stops learning.
+    The check reads one flag per epoch back to the host, never one per
+    batch.
     """
     params = [p.detach() for p in parameters]
+    for optimizer in optimizers:
+        for state in optimizer.state.values():
+            params.extend(
+                v
+                for v in state.values()
+                if isinstance(v, torch.Tensor) and torch.is_floating_point(v)
+            )
     if not params:
         return
     finite = torch.stack([torch.isfinite(p).all() for p in params]).all()
     if not bool(finite):
         raise ValueError(
-            f"The network's parameters stopped being finite in epoch "
+            f"The network's parameters (or the optimiser's state) stopped "
+            f"being finite in epoch "
             f"{epoch}: the loss overflowed. Scale the features (for "
             "example with StandardScaler) or lower the learning rate."
         )

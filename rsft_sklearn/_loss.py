@@ -301,7 +301,9 @@ class RejectionLoss(nn.Module):
     def record(self, y, accepted, acceptance):
         """Add a batch to the epoch's per-class counts."""
         stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
-        self.counts.index_add_(1, y, stats.detach().to(self.counts.dtype))
+        if stats.dtype != self.counts.dtype:
+            stats = stats.to(self.counts.dtype)
+        self.counts.index_add_(1, y, stats.detach())
 
     def normaliser(self, loss_weight, accepted):
         """Divisor of the masked loss sum, and the number accepted.
@@ -309,6 +311,18 @@ class RejectionLoss(nn.Module):
         Both are summed over processes when ``process_sum`` is set; the
         divisor is then scaled by the number of processes.
         """
+        if self.process_sum is None:
+            # One process: no packing for the all-reduce (fewer small ops in
+            # every step).
+            n_accepted = accepted.detach().float().sum()
+            if self.loss_normalization == "batch":
+                return n_accepted.new_full((), float(len(loss_weight))), n_accepted
+            total = (
+                n_accepted
+                if loss_weight is accepted
+                else loss_weight.detach().float().sum()
+            )
+            return total.clamp(min=_TINY), n_accepted
         local = torch.stack(
             [
                 loss_weight.new_full((), float(len(loss_weight))),

@@ -1,16 +1,19 @@
-"""Epoch-level selection: draw the mask of every training row at once.
+"""Selection ahead of the steps: pools of rows, or the whole epoch.
 
-With ``rejection="epoch"`` every row is scored once at the start of an epoch
-(one gradient-free pass in large batches), the mask is drawn then, and the
-epoch trains on the accepted rows only: rejected rows cost no backward pass
-and no optimiser step, at the price of probabilities up to one epoch old.
+With ``rejection="pool"`` the training iterator hands a pool of several
+batches' rows to :func:`select_pool_rows`, which scores them in one
+gradient-free pass and draws their masks; the steps then train on full
+batches of accepted rows only, so rejected rows cost no backward pass and no
+optimiser step, and the probabilities are at most one pool old.
+``rejection="epoch"`` is the same with the whole epoch as the pool: every row
+is scored once at the start of an epoch (:func:`select_epoch_rows`).
 """
 
 import torch
 
 from ._data import BatchIterator
 
-__all__ = ["select_epoch_rows"]
+__all__ = ["check_selection_iterator", "select_epoch_rows", "select_pool_rows"]
 
 # Rows scored per gradient-free forward pass, at least.
 SCORING_BATCH = 2048
@@ -36,12 +39,7 @@ def select_epoch_rows(loss_fn, iterator, score, batch_size):
         Positions of the accepted rows in the iterator's data set. Reading
         their number is one host synchronisation per epoch.
     """
-    if not (isinstance(iterator, BatchIterator) and iterator.in_memory):
-        raise ValueError(
-            "rejection='epoch' needs array inputs (or a dict of arrays) "
-            "batched by BatchIterator; use rejection='sample' for torch "
-            "Datasets or other iterators."
-        )
+    check_selection_iterator(iterator, "epoch")
     masks = []
     with torch.no_grad():
         for batch in iterator.row_batches(max(batch_size, SCORING_BATCH)):
@@ -51,3 +49,48 @@ def select_epoch_rows(loss_fn, iterator, score, batch_size):
             loss_fn.record(y, accepted, acceptance)
             masks.append(accepted)
     return torch.nonzero(torch.cat(masks)).reshape(-1).cpu()
+
+
+def check_selection_iterator(iterator, rejection):
+    """Raise unless ``iterator`` batches an in-memory data set."""
+    if not (isinstance(iterator, BatchIterator) and iterator.in_memory):
+        raise ValueError(
+            f"rejection={rejection!r} needs array inputs (or a dict of arrays) "
+            "batched by BatchIterator; use rejection='sample' for torch "
+            "Datasets or other iterators."
+        )
+
+
+def select_pool_rows(loss_fn, score, pool):
+    """Score a pool of rows in one pass and return the accepted positions.
+
+    The steps of a pooled epoch train on the accepted rows as they are, with
+    the loss module's rule off (``loss_fn.rejecting`` is ``False``); the rule
+    is on for the scoring pass only.
+
+    Parameters
+    ----------
+    loss_fn : RejectionLoss
+        Draws the masks and records every row in its epoch counts.
+    score : callable
+        Gradient-free scoring pass of the network, ``X -> logits``.
+    pool : tuple
+        ``(X, y)`` or ``(X, y, sample_weight)``: the pool's rows.
+
+    Returns
+    -------
+    rows : torch.Tensor of shape (n_accepted,)
+        Positions of the accepted rows within the pool, on its device.
+        Their number is read on the host, once per pool.
+    """
+    X, y = pool[0], pool[1]
+    weight = pool[2] if len(pool) == 3 else None
+    rejecting = loss_fn.rejecting
+    loss_fn.rejecting = True
+    try:
+        with torch.no_grad():
+            _, accepted, acceptance = loss_fn.select(score(X), y, weight)
+    finally:
+        loss_fn.rejecting = rejecting
+    loss_fn.record(y, accepted, acceptance)
+    return accepted.nonzero().reshape(-1)

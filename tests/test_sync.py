@@ -1,10 +1,12 @@
-"""Host synchronisation during training: RSFT adds none per batch.
+"""Host synchronisation during training: RSFT makes none per batch.
 
 On a GPU, reading a device value on the host (``.item()``, ``bool(t)``) or
 an operation whose output size depends on the data (``nonzero``, boolean
 masks) stalls the host until the device has caught up. The counting below
 sees those operations at the dispatcher, so it works on the CPU too.
 """
+
+import copy
 
 import numpy as np
 import pytest
@@ -174,19 +176,107 @@ def test_plain_skorch_reads_the_loss_once_per_batch(skorch_counts):
         {"loss_normalization": "batch", "target": "uniform"},
         {"warmup_epochs": 1},
         {"compact": "auto"},
+        {"optimizer": torch.optim.SGD},
+        {"optimizer": torch.optim.SGD, "optimizer__momentum": 0.9},
+        {
+            "optimizer": torch.optim.SGD,
+            "optimizer__momentum": 0.9,
+            "optimizer__fused": True,
+        },
+        {"optimizer": torch.optim.AdamW, "optimizer__fused": True},
     ],
-    ids=["default", "hardness0", "expected", "batch-norm", "warmup", "auto"],
+    ids=[
+        "default",
+        "hardness0",
+        "expected",
+        "batch-norm",
+        "warmup",
+        "auto",
+        "sgd",
+        "momentum",
+        "fused-momentum",
+        "fused-adamw",
+    ],
 )
-def test_rsft_adds_no_synchronisation_per_batch(skorch_counts, params):
-    # "auto" never compacts here: the first epoch cannot, and the second
-    # follows an epoch that accepted more than half of the rows.
+def test_rsft_reads_nothing_per_batch(skorch_counts, params):
+    # Plain skorch reads the loss after every step (and its Adam the step
+    # counters); RSFT writes the losses into the history once per epoch and
+    # its default Adam is fused. "auto" never compacts here: the first epoch
+    # cannot, and the second follows an epoch that accepted more than half
+    # of the rows.
     counts = _count(_rsft(**params))
-    assert counts.per_batch == skorch_counts.per_batch
+    assert len(counts.per_batch) == len(skorch_counts.per_batch) == 2 * 4
+    assert all(names == [] for names in counts.per_batch)
 
 
-def test_sample_weight_adds_no_synchronisation_per_batch(skorch_counts):
+def test_sample_weight_adds_no_synchronisation_per_batch():
     counts = _count(_rsft(), sample_weight=True)
-    assert counts.per_batch == skorch_counts.per_batch
+    assert all(names == [] for names in counts.per_batch)
+
+
+def test_unfused_adam_reads_only_its_host_step_counters(skorch_counts):
+    # An Adam the user set to foreach=False reads each parameter's step
+    # counter, a host tensor on every device (no device synchronisation):
+    # plain skorch's reads less its loss read.
+    counts = _count(_rsft(optimizer__foreach=False))
+    expected = []
+    for names in skorch_counts.per_batch:
+        names = list(names)
+        names.remove("aten._local_scalar_dense")
+        expected.append(names)
+    assert counts.per_batch == expected
+    assert all(names for names in expected)
+
+
+def test_history_loss_equals_plain_skorch():
+    # The batches' losses reach the history once per epoch, with the values
+    # (and the epoch means, the table and early stopping) of a plain fit.
+    X, y = _data(300)
+    torch.manual_seed(0)
+    module = MLPModule(n_features=N_FEATURES, n_classes=2)
+    common = dict(
+        lr=1e-3,
+        max_epochs=3,
+        batch_size=BATCH_SIZE,
+        iterator_train__shuffle=False,
+    )
+    rsft = RSFTClassifier(
+        copy.deepcopy(module), warmup_epochs=3, random_state=0, **common
+    ).fit(X, y)
+    plain = NeuralNetClassifier(
+        copy.deepcopy(module),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        **common,
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        rsft.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-5
+    )
+    batches = rsft.history[:, "batches", :, "train_loss"]
+    assert all(type(v) is float for epoch in batches for v in epoch)
+    np.testing.assert_allclose(
+        batches, plain.history[:, "batches", :, "train_loss"], rtol=1e-5
+    )
+
+
+def test_loss_read_during_the_epoch_is_the_same_float():
+    # A callback that reads a batch's loss before the epoch ends gets the
+    # value (at the cost of a wait), as in skorch.
+    seen = []
+
+    class ReadLoss(Callback):
+        def on_batch_end(self, net, training=None, **kwargs):
+            if training:
+                seen.append(float(net.history[-1, "batches", -1, "train_loss"]))
+
+    X, y = _data(128)
+    net = RSFTClassifier(
+        max_epochs=2, batch_size=BATCH_SIZE, random_state=0, callbacks=[ReadLoss()]
+    ).fit(X, y)
+    assert seen == [
+        v for epoch in net.history[:, "batches", :, "train_loss"] for v in epoch
+    ]
 
 
 def test_synchronisation_outside_batches_does_not_grow_with_the_data():
@@ -200,5 +290,37 @@ def test_synchronisation_outside_batches_does_not_grow_with_the_data():
 
 def test_compaction_synchronises_once_per_batch(skorch_counts):
     counts = _count(_rsft(compact=True, hardness=0.0, M=2.0))
-    expected = [names + ["aten.nonzero"] for names in skorch_counts.per_batch]
-    assert [sorted(b) for b in counts.per_batch] == [sorted(b) for b in expected]
+    assert len(counts.per_batch) == len(skorch_counts.per_batch)
+    assert all(names == ["aten.nonzero"] for names in counts.per_batch)
+
+
+def test_pool_reads_once_per_pool_and_never_per_batch():
+    # 128 rows in batches of 8, pools of 4 batches: 4 pools per epoch, each
+    # read once (the accepted rows' number, by nonzero) outside the steps.
+    def make(callbacks):
+        return RSFTClassifier(
+            rejection="pool",
+            pool_size=4,
+            batch_size=8,
+            max_epochs=2,
+            optimizer=torch.optim.SGD,
+            random_state=0,
+            callbacks=callbacks,
+        )
+
+    counts = _count(make)
+    assert all(names == [] for names in counts.per_batch)
+    assert counts.outside.count("aten.nonzero") == 2 * 4
+
+
+def test_validation_split_keeps_both_losses():
+    from skorch.dataset import ValidSplit
+
+    X, y = _data(200)
+    net = RSFTClassifier(
+        max_epochs=2, batch_size=BATCH_SIZE, random_state=0, train_split=ValidSplit(4)
+    ).fit(X, y)
+    for epoch in net.history:
+        losses = [b["train_loss"] for b in epoch["batches"] if "train_loss" in b]
+        assert losses and all(type(v) is float for v in losses)
+        assert np.isfinite(epoch["train_loss"]) and np.isfinite(epoch["valid_loss"])

@@ -1,0 +1,191 @@
+"""The all-rejected guard: fused optimisers skip the step on the device,
+the others are snapshot-guarded."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from rsft_sklearn import MLPModule, RSFTClassifier
+from rsft_sklearn._guards import EmptyStepGuard, skips_on_device
+
+
+def _data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    X = rng.normal(size=(n, 5)).astype(np.float32) + y[:, None]
+    return X, y
+
+
+class AcceptedPerBatch(Callback):
+    """Read every step's accepted count (a test may wait for the device)."""
+
+    def __init__(self):
+        self.counts = []
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            self.counts.append(int(net.criterion_.step_accepted))
+
+
+def _fit(random_state=0, **params):
+    counter = AcceptedPerBatch()
+    # hardness=0 and a large M: each row is kept with probability about 5%,
+    # so most batches of 8 accept nothing.
+    net = RSFTClassifier(
+        M=20.0,
+        hardness=0.0,
+        target="uniform",
+        max_epochs=2,
+        batch_size=8,
+        random_state=random_state,
+        callbacks=[counter],
+        **params,
+    ).fit(*_data())
+    return net, counter.counts
+
+
+@pytest.mark.parametrize(
+    "optimizer, params",
+    [
+        (torch.optim.Adam, {}),
+        (torch.optim.AdamW, {"weight_decay": 0.1}),
+        (torch.optim.SGD, {"momentum": 0.9, "weight_decay": 0.01}),
+        (torch.optim.Adagrad, {}),
+    ],
+    ids=["adam", "adamw", "sgd-momentum", "adagrad"],
+)
+def test_fused_skip_equals_snapshot_guard(optimizer, params):
+    # The first step accepts rows (the snapshot guard cannot take back the
+    # optimiser state that a first step creates), many later ones do not.
+    kwargs = {f"optimizer__{k}": v for k, v in params.items()}
+    fused, counts = _fit(optimizer=optimizer, optimizer__fused=True, **kwargs)
+    plain, counts_plain = _fit(optimizer=optimizer, optimizer__fused=False, **kwargs)
+    assert counts == counts_plain
+    assert counts[0] > 0
+    assert 0 < sum(c > 0 for c in counts) < len(counts) - 5
+    for a, b in zip(fused.module_.parameters(), plain.module_.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    state = fused.optimizer_.state_dict()["state"]
+    if "step" in state[0]:
+        assert float(state[0]["step"]) == sum(c > 0 for c in counts)
+
+
+def test_skipped_first_steps_leave_fused_adam_as_if_they_never_ran():
+    # random_state=3 accepts nothing in its first six steps.
+    fused, counts = _fit(random_state=3, optimizer__fused=True)
+    assert counts[:6] == [0] * 6
+    first = next(i for i, c in enumerate(counts) if c > 0)
+    # Adam's step counter counts the steps that accepted something only,
+    # so its bias correction is that of a fit without the empty steps.
+    for state in fused.optimizer_.state.values():
+        assert float(state["step"]) == sum(c > 0 for c in counts[first:])
+
+
+def test_fused_sgd_momentum_first_steps_use_the_snapshot_guard():
+    # Fused SGD allocates its momentum buffers uninitialised at its first
+    # step; a skipped first step must not leave them so.
+    net, counts = _fit(
+        random_state=3,
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.9,
+        optimizer__fused=True,
+    )
+    assert counts[0] == 0
+    for state in net.optimizer_.state.values():
+        assert torch.isfinite(state["momentum_buffer"]).all()
+    assert all(torch.isfinite(p).all() for p in net.module_.parameters())
+
+
+def test_nothing_accepted_leaves_fused_adam_untouched():
+    torch.manual_seed(0)
+    module = MLPModule(n_features=5, n_classes=2)
+    before = [p.detach().clone() for p in module.parameters()]
+    net = RSFTClassifier(
+        module,
+        M=1e9,
+        hardness=0.0,
+        max_epochs=2,
+        batch_size=16,
+        optimizer__fused=True,
+        random_state=0,
+    ).fit(*_data())
+    assert net.history[:, "acceptance_rate"] == [0.0, 0.0]
+    for a, b in zip(net.module_.parameters(), before):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for state in net.optimizer_.state.values():
+        assert float(state["step"]) == 0
+        assert not state["exp_avg"].any() and not state["exp_avg_sq"].any()
+
+
+def test_skip_flag_does_not_stay_on_the_optimizer():
+    net, _ = _fit(optimizer__fused=True)
+    assert not hasattr(net.optimizer_, "found_inf")
+    clone = pickle.loads(pickle.dumps(net))
+    assert not hasattr(clone.optimizer_, "found_inf")
+    np.testing.assert_array_equal(
+        clone.predict_proba(_data()[0]), net.predict_proba(_data()[0])
+    )
+
+
+def test_which_optimisers_skip_on_the_device():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert skips_on_device(torch.optim.Adam(params, fused=True))
+    assert skips_on_device(torch.optim.SGD(params, lr=0.1, fused=True))
+    assert not skips_on_device(torch.optim.Adam(params))
+    assert not skips_on_device(torch.optim.Adam(params, foreach=True))
+    assert not skips_on_device(torch.optim.RMSprop(params))
+
+
+def _guard_after_one_step(fused):
+    torch.manual_seed(0)
+    # About a million parameters.
+    module = MLPModule(n_features=1000, n_classes=2, hidden_layer_sizes=(1000,))
+    n_params = sum(p.numel() for p in module.parameters())
+    optimizer = torch.optim.Adam(module.parameters(), fused=fused)
+    module(torch.randn(4, 1000)).sum().backward()
+    optimizer.step()
+    guard = EmptyStepGuard([optimizer], "cpu")
+    guard.snapshot()
+    guard.accepted(torch.tensor(0.0))
+    return guard, optimizer, n_params
+
+
+def test_fused_guard_copies_nothing():
+    guard, optimizer, n_params = _guard_after_one_step(fused=False)
+    # Parameters and both moments (and the step counters).
+    assert guard.snapshot_bytes >= 3 * 4 * n_params
+    assert n_params > 1_000_000
+    guard.restore_if_none_accepted(torch.tensor(0.0))
+
+    guard, optimizer, _ = _guard_after_one_step(fused=True)
+    assert guard.snapshot_bytes == 0
+    assert optimizer.found_inf.item() == 1.0
+    guard.restore_if_none_accepted(torch.tensor(0.0))
+    assert not hasattr(optimizer, "found_inf")
+
+
+def test_default_adam_runs_fused_unless_the_user_chose():
+    from sklearn.base import clone
+
+    net, _ = _fit()
+    assert net.optimizer_.defaults["fused"]
+    assert all(group["fused"] for group in net.optimizer_.param_groups)
+    assert "optimizer__fused" not in net.get_params()
+    fresh = clone(RSFTClassifier(max_epochs=1)).fit(*_data())
+    assert "optimizer__fused" not in fresh.get_params()
+    assert fresh.optimizer_.defaults["fused"]
+    for params in (
+        {"optimizer__foreach": True},
+        {"optimizer__fused": False},
+        {"optimizer": torch.optim.AdamW},
+    ):
+        other, _ = _fit(**params)
+        assert not other.optimizer_.defaults.get("fused"), params
+    # Training goes on with the same (fused) optimiser and its state.
+    steps = float(net.optimizer_.state_dict()["state"][0]["step"])
+    net.partial_fit(*_data())
+    assert net.optimizer_.defaults["fused"]
+    assert float(net.optimizer_.state_dict()["state"][0]["step"]) > steps

@@ -1,0 +1,164 @@
+"""rejection="pool": pools of batches scored in one pass, full batches of
+accepted rows trained."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from sklearn.utils._param_validation import InvalidParameterError
+from torch import nn
+
+from rsft_sklearn import BatchIterator, InMemoryDataset, RSFTClassifier
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=1200, n_features=5, weights=[0.9], random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+def _batch_sizes(epoch):
+    return [batch["train_batch_size"] for batch in epoch["batches"]]
+
+
+def test_iterator_yields_full_batches_of_the_kept_rows():
+    ds = InMemoryDataset(torch.arange(20.0).reshape(10, 2), torch.arange(10))
+    it = BatchIterator(ds, batch_size=3)
+    pools = []
+
+    def keep_even(pool):
+        pools.append(pool[1].tolist())
+        return torch.nonzero(pool[1] % 2 == 0).reshape(-1)
+
+    it.select, it.pool_size = keep_even, 2
+    batches = [yb.tolist() for _, yb in it]
+    assert pools == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9]]
+    # The kept rows of the first pool (0, 2, 4) fill a batch; 6 and 8 are
+    # the short last one.
+    assert batches == [[0, 2, 4], [6, 8]]
+
+
+def test_iterator_carries_the_remainder_and_drops_a_short_last_batch():
+    ds = InMemoryDataset(torch.zeros(12, 1), torch.arange(12))
+    it = BatchIterator(ds, batch_size=4)
+    it.select = lambda pool: torch.arange(3)  # the first three rows of each pool
+    it.pool_size = 1
+    assert [yb.tolist() for _, yb in it] == [[0, 1, 2, 4], [5, 6, 8, 9], [10]]
+    it.min_rows = 2
+    it.select = lambda pool: torch.arange(len(pool[1]))[: 1 if pool[1][0] == 8 else 4]
+    assert [yb.tolist() for _, yb in it] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_pool_trains_full_batches_of_exactly_the_accepted_rows(data):
+    X, y = data
+    clf = RSFTClassifier(
+        rejection="pool",
+        pool_size=4,
+        hardness=0.0,
+        batch_size=50,
+        max_epochs=4,
+        random_state=0,
+    ).fit(X, y)
+    for epoch in clf.history:
+        sizes = _batch_sizes(epoch)
+        assert all(size == 50 for size in sizes[:-1])
+        assert 0 < sizes[-1] <= 50
+        # hardness 0, M 1: the rarest class is kept whole.
+        assert epoch["acceptance_rate[1]"] == 1.0
+        assert sum(sizes) == round(epoch["acceptance_rate"] * len(y))
+        assert epoch["acceptance_rate"] < 0.3
+
+
+def test_pool_is_reproducible_and_pool_size_matters(data):
+    X, y = data
+
+    def fit(**params):
+        return RSFTClassifier(
+            rejection="pool", max_epochs=3, random_state=1, **params
+        ).fit(X, y)
+
+    a, b, c = fit(), fit(), fit(pool_size=1)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.history[:, "acceptance_rate"] == b.history[:, "acceptance_rate"]
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+
+
+def test_pool_learns_like_per_batch_rejection(data):
+    X, y = data
+    scores = {}
+    for rejection in ("sample", "pool"):
+        clf = RSFTClassifier(rejection=rejection, max_epochs=15, random_state=0).fit(
+            X[:800], y[:800]
+        )
+        scores[rejection] = clf.score(X[800:], y[800:])
+    assert scores["pool"] > 0.8
+    assert abs(scores["pool"] - scores["sample"]) < 0.1
+
+
+def test_warmup_epochs_train_every_row(data):
+    X, y = data
+    clf = RSFTClassifier(
+        rejection="pool", warmup_epochs=1, max_epochs=2, batch_size=100, random_state=0
+    ).fit(X, y)
+    assert _batch_sizes(clf.history[0]) == [100] * 12
+    assert clf.history[0, "acceptance_rate"] == 1.0
+    assert sum(_batch_sizes(clf.history[1])) < 1200
+
+
+def test_pool_with_sample_weight_and_adaptive_M(data):
+    X, y = data
+    weight = np.where(np.arange(len(y)) % 2 == 0, 1.0, 0.25)
+    clf = RSFTClassifier(
+        rejection="pool",
+        M="auto",
+        target_acceptance=0.3,
+        max_epochs=3,
+        random_state=0,
+    ).fit(X, y, sample_weight=weight)
+    assert 0.15 < clf.history[-1, "acceptance_rate"] < 0.45
+    assert np.isfinite(clf.history[-1, "M_effective"])
+
+
+class BatchNormNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(5, 16),
+            nn.BatchNorm1d(16),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(16, 2),
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
+def test_batchnorm_never_trains_on_one_row(data):
+    X, y = data
+    # Batches of 7 from pools of 7: many epochs end with a single row left.
+    clf = RSFTClassifier(
+        BatchNormNet,
+        rejection="pool",
+        pool_size=1,
+        batch_size=7,
+        max_epochs=4,
+        random_state=0,
+    ).fit(X, y)
+    assert all(min(_batch_sizes(epoch)) >= 2 for epoch in clf.history)
+
+
+def test_pool_needs_array_inputs(data):
+    X, y = data
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
+    clf = RSFTClassifier(nn.Linear(5, 2), rejection="pool", max_epochs=1)
+    with pytest.raises(ValueError, match="rejection='pool' needs array inputs"):
+        clf.fit(dataset, y)
+
+
+def test_pool_size_is_validated(data):
+    X, y = data
+    with pytest.raises(InvalidParameterError, match="pool_size"):
+        RSFTClassifier(rejection="pool", pool_size=0, max_epochs=1).fit(X, y)

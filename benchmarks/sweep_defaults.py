@@ -108,7 +108,7 @@ def main(argv=None):
         configs = configs[:3]
         sets = {"longtail": ["page-blocks"], "keel-all": sets["keel-all"][:1]}
         args.epochs, args.folds, args.max_rows = 4, 2, 600
-    sections = []
+    sections, frames = [], []
     for suite in args.suites.split(","):
         if suite not in sets:
             continue
@@ -124,10 +124,18 @@ def main(argv=None):
             print(f"rsft-bench stopped on {suite} with code {code}", file=sys.stderr)
             return code
         frame = pd.read_csv(folder / "results.csv")
+        frames.append(frame)
         means, n_sets = summarise(frame, configs)
         sections.append(
             f"## {suite}: {n_sets} development sets\n\n"
             f"Sets: {', '.join(sets[suite])}.\n\n{table(means)}\n"
+        )
+    if len(frames) > 1:
+        means, n_sets = summarise(pd.concat(frames), configs)
+        sections.append(
+            f"## All suites: {n_sets} development sets\n\n"
+            "The default is the configuration with the best mean rank here.\n\n"
+            f"{table(means)}\n"
         )
     text = (
         "# RSFT settings on the development half\n\n"

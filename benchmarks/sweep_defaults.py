@@ -45,6 +45,9 @@ def configurations(epochs):
         "RSFT(probability='training')",
         "RSFT + logit-adjusted loss",
         f"RSFT + logit-adjusted loss(warmup_epochs={epochs // 3})",
+        # Second round: the two best single changes of the first, together.
+        f"RSFT(rejection='expected', warmup_epochs={epochs // 6})",
+        "RSFT(rejection='expected', M='auto', target_acceptance=0.3)",
     ]
 
 

@@ -14,7 +14,12 @@ import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch.utils import to_tensor
 
-from ._base import NetClassifierBase, _unpack
+from ._base import (
+    NetClassifierBase,
+    _unpack,
+    log_proba_for_nll,
+    read_output_as_skorch_nll,
+)
 from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
@@ -266,6 +271,12 @@ class RSFTClassifier(NetClassifierBase):
         # torch components, does not see a module instance as a late addition.
         params = {k: v for k, v in locals().items() if k not in ("self", "kwargs")}
         vars(self).update(params)
+        # As skorch's __init__: these three are state, not parameters.
+        vars(self).update(
+            _history_=kwargs.pop("history", None),
+            _initialized_=kwargs.pop("initialized_", False),
+            _virtual_params_=kwargs.pop("virtual_params_", {}),
+        )
         self._params_to_validate = set(kwargs)
         vars(self).update(kwargs)
 
@@ -318,16 +329,28 @@ class RSFTClassifier(NetClassifierBase):
             base = copy.deepcopy(base)
         if not hasattr(base, "reduction"):
             raise TypeError(
-                "RSFTClassifier needs a criterion with a 'reduction' attribute "
-                "(per-sample losses), such as torch.nn.CrossEntropyLoss."
+                f"{type(self).__name__} needs a criterion with a 'reduction' "
+                "attribute that returns one loss per sample with "
+                f"reduction='none', such as torch.nn.CrossEntropyLoss; got "
+                f"{getattr(base, '__name__', type(base).__name__)}. Wrap a loss "
+                "function in a torch.nn.Module with that attribute."
             )
+        if isinstance(base, torch.nn.NLLLoss):
+            base.register_forward_pre_hook(read_output_as_skorch_nll)
+        # The user's reduction (criterion__reduction, or the instance's) is
+        # what get_loss returns outside training, as in skorch; training needs
+        # the per-sample losses.
+        reduction = base.reduction
         base.reduction = "none"
-        self.criterion_ = self._rejection_loss_class(
+        loss = self._rejection_loss_class(
             base,
             class_weight=getattr(self, "class_target_weight_", None),
             generator=getattr(self, "mask_generator_", None),
             **self._rejection_loss_params(),
         )
+        # skorch's loss_scoring reads it.
+        loss.reduction = reduction
+        self.criterion_ = loss
         return self
 
     def torch_compile(self, module, name):
@@ -424,9 +447,26 @@ class RSFTClassifier(NetClassifierBase):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
-        # In evaluation mode the loss module returns the plain mean loss.
+        """The masked training loss, or the criterion's loss outside training.
+
+        With ``NLLLoss`` the module's output is read as skorch's
+        ``NeuralNetClassifier`` reads it: the log is taken of a softmax output
+        (a log-softmax output is used as it is), and the rule reads the same
+        log-probabilities, which are logits of the same softmax.
+        """
         y_true = to_tensor(y_true, device=self.device)
-        return self.criterion_(y_pred, y_true, sample_weight)
+        loss = self.criterion_
+        if isinstance(loss.base_criterion, torch.nn.NLLLoss):
+            y_pred = log_proba_for_nll(y_pred)
+        if not training:
+            losses = loss.base_criterion(y_pred, y_true)
+            reduction = getattr(loss, "reduction", "mean")
+            if reduction == "none" or losses.dim() == 0:
+                return losses
+            return losses.sum() if reduction == "sum" else losses.mean()
+        if sample_weight is None:
+            return loss(y_pred, y_true)
+        return loss(y_pred, y_true, sample_weight)
 
     def train_step_single(self, batch, **fit_params):
         # Setting the mode walks every submodule; between two training steps

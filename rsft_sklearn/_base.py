@@ -492,10 +492,11 @@ class NetClassifierBase(NeuralNetClassifier):
         # skorch infers the softmax from the criterion, which is now the loss
         # module; infer it from the criterion the module wraps.
         base = getattr(self.criterion_, "base_criterion", None)
-        if self.predict_nonlinearity == "auto" and isinstance(
-            base, torch.nn.CrossEntropyLoss
-        ):
-            return partial(torch.softmax, dim=-1)
+        if self.predict_nonlinearity == "auto":
+            if isinstance(base, torch.nn.CrossEntropyLoss):
+                return partial(torch.softmax, dim=-1)
+            if isinstance(base, NLLLoss):
+                return proba_for_nll
         return super()._get_predict_nonlinearity()
 
     def _backward(self, loss):
@@ -528,12 +529,26 @@ def log_proba_for_nll(y_pred):
     classes sum to less than zero), so both are read the same way. The test
     runs on the device, without reading a value back to the host.
     """
-    with torch.no_grad():
-        total = y_pred.sum(dim=1 if y_pred.dim() > 1 else 0)
-        is_proba = (y_pred >= 0).all() & ((total - 1).abs() <= 1e-3).all()
     eps = torch.finfo(y_pred.dtype).eps
     # clamp keeps the unused branch finite, so its zero gradient stays zero.
-    return torch.where(is_proba, torch.log(y_pred.clamp(min=0) + eps), y_pred)
+    log_proba = torch.log(y_pred.clamp(min=0) + eps)
+    return torch.where(_is_proba(y_pred), log_proba, y_pred)
+
+
+def proba_for_nll(y_pred):
+    """Probabilities from the softmax or log-softmax output of an ``NLLLoss`` net.
+
+    skorch returns the output as it is; a log-softmax output (see
+    :func:`log_proba_for_nll`) is turned into the probabilities it stands for.
+    """
+    return torch.where(_is_proba(y_pred), y_pred, torch.exp(y_pred))
+
+
+def _is_proba(y_pred):
+    """Whether every row is non-negative and sums to one, as a device tensor."""
+    with torch.no_grad():
+        total = y_pred.sum(dim=1 if y_pred.dim() > 1 else 0)
+        return (y_pred >= 0).all() & ((total - 1).abs() <= 1e-3).all()
 
 
 def read_output_as_skorch_nll(module, args):

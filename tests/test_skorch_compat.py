@@ -170,6 +170,11 @@ def test_softmax_module_with_nllloss_trains_on_log_probabilities(data):
     for a, b in zip(*map(_parameters, fits)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     assert all(loss > 0 for loss in fits[1].history[:, "train_loss"])
+    # predict_proba gives probabilities either way (skorch: the softmax output).
+    np.testing.assert_allclose(
+        fits[0].predict_proba(X), fits[1].predict_proba(X), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(fits[1].predict_proba(X).sum(axis=1), 1, rtol=1e-5)
 
 
 @pytest.mark.parametrize(

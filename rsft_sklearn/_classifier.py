@@ -127,7 +127,11 @@ class RSFTClassifier(NetClassifierBase):
         The per-sample loss; it receives logits and must have a
         ``reduction`` attribute. The estimator builds its own copy with
         ``reduction="none"`` (an instance passed in is never changed) and
-        wraps it in a :class:`~rsft_sklearn.RejectionLoss`.
+        wraps it in a :class:`~rsft_sklearn.RejectionLoss`; the given
+        reduction (``criterion__reduction``) is that of the loss outside
+        training, as in skorch. With ``torch.nn.NLLLoss`` the module may end
+        in a softmax, skorch's convention (the log is taken), or in a
+        log-softmax.
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float, default=1e-3
     max_epochs : int, default=50
@@ -137,6 +141,15 @@ class RSFTClassifier(NetClassifierBase):
     verbose : int, default=0
         ``1`` prints skorch's epoch table, with the acceptance rates.
     device : str or torch.device, default="cpu"
+    dataset : torch Dataset class or instance, default=InMemoryDataset
+        What array inputs are wrapped in. Another class (with
+        ``dataset__*`` arguments) or an instance is used as skorch uses it,
+        with the sample weights added to every row.
+    classes : array-like of shape (n_classes,) or None, default=None
+        All class labels, in the order of the columns of
+        :meth:`predict_proba`; ``None`` takes the sorted labels of ``y``.
+        With ``classes``, an estimator that was only initialised (to load
+        saved parameters) predicts these labels.
     **kwargs : dict
         Any other :class:`skorch.NeuralNetClassifier` parameter.
 

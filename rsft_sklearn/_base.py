@@ -331,6 +331,11 @@ class NetClassifierBase(NeuralNetClassifier):
             # Initialised without classes: the labels are the output's
             # indices, as in skorch.
             classes = np.arange(proba.shape[1])
+        if len(classes) != proba.shape[1]:
+            raise ValueError(
+                f"The module returns {proba.shape[1]} scores per sample but "
+                f"classes lists {len(classes)} labels: {classes.tolist()!r}."
+            )
         return classes[proba.argmax(axis=1)]
 
     def check_data(self, X, y):

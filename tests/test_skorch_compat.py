@@ -114,6 +114,12 @@ def test_initialize_load_params_corrected_proba_fails_loudly(data, tmp_path):
         restored.predict(X)
 
 
+def test_initialize_with_classes_of_another_size_fails_loudly(data):
+    net = RSFTClassifier(classes=["a", "b"], probability="raw", **mlp()).initialize()
+    with pytest.raises(ValueError, match="3 scores per sample but classes lists 2"):
+        net.predict(data[0])
+
+
 def test_predict_before_initialize_raises_not_initialized(data):
     with pytest.raises(NotInitializedError, match="initialize"):
         RSFTClassifier(**mlp()).predict(data[0])

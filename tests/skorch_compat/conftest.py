@@ -335,9 +335,12 @@ EXPECTED_FAILURES = {
     "test_net.py::TestNeuralNet::test_custom_criterion_attribute_name_predict_works": (
         NOT_YET,
         "the training hooks (on_train_begin, on_epoch_begin, on_epoch_end, "
-        "train_step) read the loss module as criterion_, so a subclass whose "
-        "initialize_criterion and get_loss use another name cannot train; it "
-        "is refused at initialize with a TypeError that names the fix",
+        "train_step, train_step_single) read the loss module as criterion_, so "
+        "a subclass whose initialize_criterion and get_loss use another name "
+        "(here mycriterion_, a plain NLLLoss) cannot train with the mask; it "
+        "is refused at initialize with a TypeError that names the fix. Taking "
+        "it needs those hooks to find the loss module among the registered "
+        "criteria (net._criteria) instead of by name",
     ),
     # --- skorch's own failures in this environment -----------------------
     "test_net.py::TestNeuralNet::test_load_cuda_params_to_cpu": (

@@ -15,18 +15,20 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
+from torch.nn import NLLLoss
 
 from ._data import BatchIterator, InMemoryDataset
 from ._epochs import FitState
 from ._modules import MLPModule, _check_module_output
-from ._multimodal import check_dataset, wrap_dataset
+from ._multimodal import check_dataset, with_sample_weight, wrap_dataset
 from ._persistence import (
     GENERATORS_KEY,
     PICKLE_FORMAT_KEY,
@@ -38,6 +40,7 @@ from ._persistence import (
 )
 from ._validation import (
     check_callbacks,
+    check_criterion,
     check_labels,
     check_X_dict,
     encode_labels,
@@ -64,14 +67,17 @@ class NetClassifierBase(NeuralNetClassifier):
     """
 
     # skorch's __init__ stores these three as instance attributes; keeping
-    # them behind properties with class-level defaults lets __init__ store
-    # parameters and nothing else, as scikit-learn requires.
+    # them behind properties over private attributes lets __init__ store
+    # parameters and nothing else, as scikit-learn requires. initialized_
+    # does not exist before __init__ has run: skorch's __setattr__ reads that
+    # as "still in __init__", which lets a subclass store a module instance
+    # before calling super().__init__.
     history_ = property(
         lambda self: self.__dict__.get("_history_"),
         lambda self, value: self.__dict__.__setitem__("_history_", value),
     )
     initialized_ = property(
-        lambda self: self.__dict__.get("_initialized_", False),
+        lambda self: _private(self, "_initialized_"),
         lambda self, value: self.__dict__.__setitem__("_initialized_", value),
     )
     virtual_params_ = property(
@@ -99,12 +105,17 @@ class NetClassifierBase(NeuralNetClassifier):
 
     @property
     def classes_(self):
-        try:
+        # fit learns (or checks) the classes; an estimator that was only
+        # initialised, e.g. to load saved parameters, takes them from
+        # ``classes`` as skorch does.
+        if "classes_inferred_" in self.__dict__:
             return self.classes_inferred_
-        except AttributeError as exc:
-            raise AttributeError(
-                f"{type(self).__name__} has no attribute 'classes_' before fit."
-            ) from exc
+        if self.classes is not None and len(self.classes):
+            return np.asarray(self.classes)
+        raise AttributeError(
+            f"{type(self).__name__} has no attribute 'classes_' before fit; "
+            "pass classes=... to predict labels with an initialised estimator."
+        )
 
     def fit(self, X, y, sample_weight=None, groups=None, **fit_params):
         """Initialise the network and train it with rejection sampling.
@@ -143,7 +154,8 @@ class NetClassifierBase(NeuralNetClassifier):
         data = self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
         if fresh:
             self.initialize()
-        return self._train(data, **fit_params)
+        # Metadata routing resolves what set_fit_request asked for.
+        return self._train(data, _routing_method="fit", **fit_params)
 
     def partial_fit(
         self, X, y, classes=None, sample_weight=None, groups=None, **fit_params
@@ -230,7 +242,7 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def _validate_X(self, X, reset):
         if isinstance(X, Mapping) and not sp.issparse(X):
-            X = check_X_dict(X, None if reset else self.input_keys_)
+            X = check_X_dict(X, None if reset else getattr(self, "input_keys_", None))
             if reset:
                 self.input_keys_ = sorted(X)
             return X
@@ -245,6 +257,8 @@ class NetClassifierBase(NeuralNetClassifier):
         return to_float32(X, "X")
 
     def _train(self, data, **fit_params):
+        # skorch checks this in fit_loop, after on_train_begin has run.
+        self.check_training_readiness()
         X, y, sample_weight = data
         # The fit's own state lives exactly as long as the fit.
         self.fit_state_ = FitState(sample_weight)
@@ -273,10 +287,25 @@ class NetClassifierBase(NeuralNetClassifier):
             (``"raw"``) or its correction for the rejection of the last
             training epoch (see :class:`~rsft_sklearn.RSFTClassifier`).
         """
-        check_is_fitted(self)
+        self.check_is_fitted()
         if not is_dataset(X):
             X = self._validate_X(X, reset=False)
-        return self._posterior(super().predict_proba(X))
+        proba = super().predict_proba(X)
+        if "classes_inferred_" in self.__dict__:
+            return self._posterior(proba)
+        # Initialised (and its parameters loaded) but never fitted: what fit
+        # learns about the data is missing, so only the raw output is known.
+        probability = getattr(self, "probability", "raw")
+        if probability != "raw":
+            raise NotFittedError(
+                f"This {type(self).__name__} was initialised but not fitted: "
+                f"probability={probability!r} corrects the network's output with "
+                "what fit learns from the training data (class frequencies, the "
+                "rule of the last epoch), which load_params does not restore. "
+                "Set probability='raw' for the network's output, or pickle the "
+                "fitted estimator to keep the correction."
+            )
+        return proba
 
     def _posterior(self, proba):
         """The probabilities to return, from the softmax of the logits."""
@@ -296,7 +325,18 @@ class NetClassifierBase(NeuralNetClassifier):
             Labels from ``classes_``.
         """
         proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
+        try:
+            classes = self.classes_
+        except AttributeError:
+            # Initialised without classes: the labels are the output's
+            # indices, as in skorch.
+            classes = np.arange(proba.shape[1])
+        if len(classes) != proba.shape[1]:
+            raise ValueError(
+                f"The module returns {proba.shape[1]} scores per sample but "
+                f"classes lists {len(classes)} labels: {classes.tolist()!r}."
+            )
+        return classes[proba.argmax(axis=1)]
 
     def check_data(self, X, y):
         # Labels are encoded in fit; skorch's own inference of classes from
@@ -311,7 +351,9 @@ class NetClassifierBase(NeuralNetClassifier):
         return super().set_params(**kwargs)
 
     def __sklearn_is_fitted__(self):
-        return hasattr(self, "module_") and hasattr(self, "classes_inferred_")
+        # As in skorch: an initialised network can predict (with loaded
+        # parameters, say); fit is not required.
+        return hasattr(self, "module_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -347,12 +389,18 @@ class NetClassifierBase(NeuralNetClassifier):
                 classes=getattr(self, "classes_inferred_", None),
                 input_keys=getattr(self, "input_keys_", None),
             )
+        dataset = self.dataset
+        if not (isinstance(dataset, type) and issubclass(dataset, InMemoryDataset)):
+            # The user's dataset, built (or refused) as skorch does it; the
+            # sample weights travel beside its rows.
+            return with_sample_weight(super().get_dataset(X, y), sample_weight)
         if isinstance(X, Mapping):
             X = {k: torch.as_tensor(v) for k, v in X.items()}
         else:
             X = torch.as_tensor(X)
         y = None if y is None else torch.as_tensor(y)
-        return InMemoryDataset(X, y, sample_weight, device=self.device)
+        kwargs = {"device": self.device, **self.get_params_for("dataset")}
+        return dataset(X, y, sample_weight, **kwargs)
 
     def get_split_datasets(self, X, y=None, **fit_params):
         # The sample weights travel inside the dataset, not as forward kwargs.
@@ -436,16 +484,24 @@ class NetClassifierBase(NeuralNetClassifier):
             logits = self.infer(X, **fit_params)
         self._set_training(True)
         _check_module_output(logits, len(self.classes_))
+        if isinstance(getattr(self.criterion_, "base_criterion", None), NLLLoss):
+            logits = log_proba_for_nll(logits)
         return logits
+
+    def _initialize_criterion(self, reason=None):
+        super()._initialize_criterion(reason)
+        check_criterion(self.__dict__.get("criterion_"), type(self).__name__)
+        return self
 
     def _get_predict_nonlinearity(self):
         # skorch infers the softmax from the criterion, which is now the loss
         # module; infer it from the criterion the module wraps.
         base = getattr(self.criterion_, "base_criterion", None)
-        if self.predict_nonlinearity == "auto" and isinstance(
-            base, torch.nn.CrossEntropyLoss
-        ):
-            return partial(torch.softmax, dim=-1)
+        if self.predict_nonlinearity == "auto":
+            if isinstance(base, torch.nn.CrossEntropyLoss):
+                return partial(torch.softmax, dim=-1)
+            if isinstance(base, NLLLoss):
+                return proba_for_nll
         return super()._get_predict_nonlinearity()
 
     def _backward(self, loss):
@@ -459,6 +515,55 @@ class NetClassifierBase(NeuralNetClassifier):
     def evaluation_step(self, batch, training=False):
         Xi, yi, _ = _unpack(batch)
         return super().evaluation_step((Xi, yi), training=training)
+
+
+def _private(net, name):
+    try:
+        return net.__dict__[name]
+    except KeyError:
+        raise AttributeError(name) from None
+
+
+def log_proba_for_nll(y_pred):
+    """Log-probabilities for ``NLLLoss`` from a softmax or log-softmax output.
+
+    skorch's convention for ``NLLLoss`` is a module ending in a softmax, whose
+    log ``NeuralNetClassifier.get_loss`` takes; a module ending in a
+    log-softmax already returns log-probabilities. A row of non-negative
+    values summing to one is probabilities (log-probabilities of two or more
+    classes sum to less than zero), so both are read the same way. The test
+    runs on the device, without reading a value back to the host.
+    """
+    eps = torch.finfo(y_pred.dtype).eps
+    # clamp keeps the unused branch finite, so its zero gradient stays zero.
+    log_proba = torch.log(y_pred.clamp(min=0) + eps)
+    return torch.where(_is_proba(y_pred), log_proba, y_pred)
+
+
+def proba_for_nll(y_pred):
+    """Probabilities from the softmax or log-softmax output of an ``NLLLoss`` net.
+
+    skorch returns the output as it is; a log-softmax output (see
+    :func:`log_proba_for_nll`) is turned into the probabilities it stands for.
+    """
+    return torch.where(_is_proba(y_pred), y_pred, torch.exp(y_pred))
+
+
+def _is_proba(y_pred):
+    """Whether every row is non-negative and sums to one, as a device tensor."""
+    with torch.no_grad():
+        total = y_pred.sum(dim=1 if y_pred.dim() > 1 else 0)
+        return (y_pred >= 0).all() & ((total - 1).abs() <= 1e-3).all()
+
+
+def read_output_as_skorch_nll(module, args):
+    """Forward pre-hook of an ``NLLLoss``: its input through :func:`log_proba_for_nll`.
+
+    Registered on the estimator's copy of the criterion, so that every call
+    of it (also one that does not go through ``get_loss``) reads a softmax
+    output as skorch does.
+    """
+    return (log_proba_for_nll(args[0]), *args[1:])
 
 
 def _cuda_devices(device):

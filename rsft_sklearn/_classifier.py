@@ -14,7 +14,12 @@ import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch.utils import to_tensor
 
-from ._base import NetClassifierBase, _unpack
+from ._base import (
+    NetClassifierBase,
+    _unpack,
+    log_proba_for_nll,
+    read_output_as_skorch_nll,
+)
 from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
@@ -138,7 +143,11 @@ class RSFTClassifier(NetClassifierBase):
         The per-sample loss; it receives logits and must have a
         ``reduction`` attribute. The estimator builds its own copy with
         ``reduction="none"`` (an instance passed in is never changed) and
-        wraps it in a :class:`~rsft_sklearn.RejectionLoss`.
+        wraps it in a :class:`~rsft_sklearn.RejectionLoss`; the given
+        reduction (``criterion__reduction``) is that of the loss outside
+        training, as in skorch. With ``torch.nn.NLLLoss`` the module may end
+        in a softmax, skorch's convention (the log is taken), or in a
+        log-softmax.
     optimizer : torch optimizer class, default=torch.optim.Adam
         The default Adam runs fused (``fused=True``) on the CPU and CUDA
         devices unless ``optimizer__fused`` or ``optimizer__foreach`` is set.
@@ -155,6 +164,15 @@ class RSFTClassifier(NetClassifierBase):
     verbose : int, default=0
         ``1`` prints skorch's epoch table, with the acceptance rates.
     device : str or torch.device, default="cpu"
+    dataset : torch Dataset class or instance, default=InMemoryDataset
+        What array inputs are wrapped in. Another class (with
+        ``dataset__*`` arguments) or an instance is used as skorch uses it,
+        with the sample weights added to every row.
+    classes : array-like of shape (n_classes,) or None, default=None
+        All class labels, in the order of the columns of
+        :meth:`predict_proba`; ``None`` takes the sorted labels of ``y``.
+        With ``classes``, an estimator that was only initialised (to load
+        saved parameters) predicts these labels.
     **kwargs : dict
         Any other :class:`skorch.NeuralNetClassifier` parameter.
 
@@ -291,6 +309,12 @@ class RSFTClassifier(NetClassifierBase):
         # torch components, does not see a module instance as a late addition.
         params = {k: v for k, v in locals().items() if k not in ("self", "kwargs")}
         vars(self).update(params)
+        # As skorch's __init__: these three are state, not parameters.
+        vars(self).update(
+            _history_=kwargs.pop("history", None),
+            _initialized_=kwargs.pop("initialized_", False),
+            _virtual_params_=kwargs.pop("virtual_params_", {}),
+        )
         self._params_to_validate = set(kwargs)
         vars(self).update(kwargs)
 
@@ -343,16 +367,28 @@ class RSFTClassifier(NetClassifierBase):
             base = copy.deepcopy(base)
         if not hasattr(base, "reduction"):
             raise TypeError(
-                "RSFTClassifier needs a criterion with a 'reduction' attribute "
-                "(per-sample losses), such as torch.nn.CrossEntropyLoss."
+                f"{type(self).__name__} needs a criterion with a 'reduction' "
+                "attribute that returns one loss per sample with "
+                f"reduction='none', such as torch.nn.CrossEntropyLoss; got "
+                f"{getattr(base, '__name__', type(base).__name__)}. Wrap a loss "
+                "function in a torch.nn.Module with that attribute."
             )
+        if isinstance(base, torch.nn.NLLLoss):
+            base.register_forward_pre_hook(read_output_as_skorch_nll)
+        # The user's reduction (criterion__reduction, or the instance's) is
+        # what get_loss returns outside training, as in skorch; training needs
+        # the per-sample losses.
+        reduction = base.reduction
         base.reduction = "none"
-        self.criterion_ = self._rejection_loss_class(
+        loss = self._rejection_loss_class(
             base,
             class_weight=getattr(self, "class_target_weight_", None),
             generator=getattr(self, "mask_generator_", None),
             **self._rejection_loss_params(),
         )
+        # skorch's loss_scoring reads it.
+        loss.reduction = reduction
+        self.criterion_ = loss
         return self
 
     def torch_compile(self, module, name):
@@ -472,9 +508,26 @@ class RSFTClassifier(NetClassifierBase):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
-        # In evaluation mode the loss module returns the plain mean loss.
+        """The masked training loss, or the criterion's loss outside training.
+
+        With ``NLLLoss`` the module's output is read as skorch's
+        ``NeuralNetClassifier`` reads it: the log is taken of a softmax output
+        (a log-softmax output is used as it is), and the rule reads the same
+        log-probabilities, which are logits of the same softmax.
+        """
         y_true = to_tensor(y_true, device=self.device)
-        return self.criterion_(y_pred, y_true, sample_weight)
+        loss = self.criterion_
+        if isinstance(loss.base_criterion, torch.nn.NLLLoss):
+            y_pred = log_proba_for_nll(y_pred)
+        if not training:
+            losses = loss.base_criterion(y_pred, y_true)
+            reduction = getattr(loss, "reduction", "mean")
+            if reduction == "none" or losses.dim() == 0:
+                return losses
+            return losses.sum() if reduction == "sum" else losses.mean()
+        if sample_weight is None:
+            return loss(y_pred, y_true)
+        return loss(y_pred, y_true, sample_weight)
 
     def train_step_single(self, batch, **fit_params):
         # Setting the mode walks every submodule; between two training steps

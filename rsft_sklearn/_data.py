@@ -79,7 +79,10 @@ class InMemoryDataset(torch.utils.data.Dataset):
             else self.X[i]
         )
         yi = torch.zeros((), dtype=torch.long) if self.y is None else self.y[i]
-        return Xi, yi
+        # A row carries its weight, so that torch's DataLoader batches it too.
+        if self.sample_weight is None:
+            return Xi, yi
+        return Xi, yi, self.sample_weight[i]
 
     def take(self, idx):
         """Return the batch at ``idx`` (a slice or a 1-d index tensor).

@@ -25,6 +25,7 @@ __all__ = [
     "check_groups",
     "group_weight",
     "stratum_target_weight",
+    "with_sample_weight",
     "wrap_dataset",
 ]
 
@@ -178,6 +179,33 @@ def wrap_dataset(dataset, y=None, sample_weight=None, classes=None, input_keys=N
     if isinstance(dataset, (InMemoryDataset, DatasetRows)):
         return dataset
     return DatasetRows(dataset, y, sample_weight, classes, input_keys)
+
+
+class WeightedRows(torch.utils.data.Dataset):
+    """The rows of a dataset that yields ``(X, y)``, each with its weight."""
+
+    def __init__(self, dataset, sample_weight):
+        self.dataset = dataset
+        self.sample_weight = sample_weight
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        Xi, yi = self.dataset[i]
+        return Xi, yi, self.sample_weight[i]
+
+
+def with_sample_weight(dataset, sample_weight=None):
+    """``dataset`` whose rows carry ``sample_weight``, or itself without."""
+    if sample_weight is None:
+        return dataset
+    if len(sample_weight) != len(dataset):
+        raise ValueError(
+            f"The dataset has {len(dataset)} rows but sample_weight has "
+            f"{len(sample_weight)} entries."
+        )
+    return WeightedRows(dataset, sample_weight)
 
 
 def check_groups(groups, target, n_samples):

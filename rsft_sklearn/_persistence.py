@@ -4,7 +4,7 @@ Two things need care. The random generators decide every shuffle and every
 rejection mask, so a training run resumed from a checkpoint continues the
 same stream only if their states are saved with the parameters. And a pickle
 must load on another machine: a generator that lived on a CUDA device is
-stored as a CPU byte tensor and rebuilt on whatever device the estimator is
+stored as plain bytes and rebuilt on whatever device the estimator is
 loaded onto.
 """
 
@@ -41,6 +41,8 @@ def _rebuild(name, state, device):
     not the saved one. Returns the generator and whether it continues.
     """
     generator = torch.Generator(device=device)
+    if isinstance(state, bytes):
+        state = torch.frombuffer(bytearray(state), dtype=torch.uint8)
     state = state.detach().to("cpu", torch.uint8).contiguous()
     if state.numel() == generator.get_state().numel():
         generator.set_state(state)
@@ -51,11 +53,14 @@ def _rebuild(name, state, device):
 
 
 def pack_generators(state):
-    """Replace the generators in a pickle state by device-free byte tensors."""
+    """Replace the generators in a pickle state by their states as bytes."""
     packed = {}
     for name, value in list(state.items()):
         if isinstance(value, torch.Generator):
-            packed[name] = {"device": value.device.type, "state": value.get_state()}
+            # Bytes, not a tensor: a tensor in the pickle would be loaded by
+            # torch without the estimator's torch_load_kwargs and map_location.
+            state_bytes = value.get_state().numpy().tobytes()
+            packed[name] = {"device": value.device.type, "state": state_bytes}
             del state[name]
     state[GENERATORS_KEY] = packed
     state[PICKLE_FORMAT_KEY] = PICKLE_FORMAT

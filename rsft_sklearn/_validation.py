@@ -10,11 +10,11 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
-from skorch.callbacks import Callback
 
 __all__ = [
     "check_X_dict",
     "check_callbacks",
+    "check_criterion",
     "check_class_weight",
     "check_labels",
     "check_sample_weight",
@@ -125,9 +125,21 @@ def check_labels(y):
 
 
 def fit_classes(y, classes=None):
-    """The class labels of a fit: ``classes`` if given, else those of ``y``."""
+    """The class labels of a fit: ``classes`` if given, else those of ``y``.
+
+    Given ``classes`` keep their order, as in skorch: the columns of
+    ``predict_proba`` follow it.
+    """
     if classes is not None:
-        return np.asarray(classes)
+        classes = np.asarray(classes)
+        if classes.ndim != 1 or len(classes) < 2:
+            raise ValueError(
+                "classes must list at least two class labels, got "
+                f"{classes.tolist()!r}; pass classes=None to take them from y."
+            )
+        if len(np.unique(classes)) != len(classes):
+            raise ValueError(f"classes holds duplicate labels: {classes.tolist()!r}.")
+        return classes
     found = np.unique(y)
     if len(found) < 2:
         raise ValueError(
@@ -138,8 +150,10 @@ def fit_classes(y, classes=None):
 
 
 def encode_labels(y, classes):
-    """Indices of the labels ``y`` in the sorted ``classes``; refuse others."""
-    idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    """Indices of the labels ``y`` in ``classes`` (in any order); refuse others."""
+    order = np.argsort(classes, kind="stable")
+    position = np.clip(np.searchsorted(classes, y, sorter=order), 0, len(classes) - 1)
+    idx = order[position]
     unseen = classes[idx] != y
     if np.any(unseen):
         raise ValueError(
@@ -163,25 +177,57 @@ def check_sample_weight(sample_weight, n_samples):
 
 
 def check_callbacks(callbacks):
-    """Refuse a ``callbacks`` value that skorch would misread."""
+    """Refuse a ``callbacks`` value that skorch would misread.
+
+    skorch accepts ``None``, ``"disable"`` and a list of callbacks, classes
+    of callbacks or ``(name, callback)`` pairs; a callback need not derive
+    from skorch's ``Callback`` as long as it has the methods skorch calls.
+    """
 
     def _valid(cb):
-        if isinstance(cb, Callback):
+        if isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str):
+            cb = cb[1]
+            if cb is None:
+                return True
+        if isinstance(cb, type):
             return True
-        if isinstance(cb, type) and issubclass(cb, Callback):
-            return True
-        return (
-            isinstance(cb, tuple)
-            and len(cb) == 2
-            and isinstance(cb[0], str)
-            and isinstance(cb[1], Callback)
+        return not isinstance(cb, (str, tuple)) and callable(
+            getattr(cb, "initialize", None)
         )
 
-    valid = callbacks is None or (
-        isinstance(callbacks, (list, tuple)) and all(_valid(cb) for cb in callbacks)
+    valid = (
+        callbacks is None
+        or (isinstance(callbacks, str) and callbacks == "disable")
+        or (isinstance(callbacks, (list, tuple)) and all(map(_valid, callbacks)))
     )
     if not valid:
         raise TypeError(
-            "callbacks must be None or a list of skorch callbacks or "
-            f"(name, callback) pairs, got {callbacks!r}."
+            "callbacks must be None, 'disable', or a list of callbacks (objects "
+            "with skorch's callback methods, or their classes) or (name, "
+            f"callback) pairs, got {callbacks!r}."
         )
+
+
+def check_criterion(criterion, owner):
+    """Refuse a ``criterion_`` that is not a loss module around a criterion.
+
+    The training step masks per-sample losses and reads the mask's state from
+    ``criterion_``; a subclass whose ``initialize_criterion`` sets a plain
+    criterion (which reduces over the batch) would train without the mask.
+    """
+    if hasattr(criterion, "base_criterion"):
+        return
+    if criterion is None:
+        got = "no criterion_"
+    else:
+        got = type(criterion).__name__
+        reduction = getattr(criterion, "reduction", None)
+        if reduction is not None:
+            got += f" with reduction={reduction!r}"
+    raise TypeError(
+        f"{owner}.initialize_criterion must set criterion_ to the RejectionLoss "
+        f"around the per-sample criterion, got {got}. The rejection mask weights "
+        "one loss per sample (reduction='none'), and the training step reads the "
+        "mask's state from criterion_. Pass criterion=... and criterion__*=... "
+        "instead, or call super().initialize_criterion() in the override."
+    )

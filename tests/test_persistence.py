@@ -54,7 +54,8 @@ def test_pickle_holds_a_format_version_and_no_generator_objects(fitted):
     assert not any(isinstance(v, torch.Generator) for v in state.values())
     packed = state[persistence.GENERATORS_KEY]
     assert set(packed) == {"mask_generator_", "shuffle_generator_"}
-    assert all(p["state"].device.type == "cpu" for p in packed.values())
+    # Bytes, which unpickling reads without torch.load.
+    assert all(isinstance(p["state"], bytes) for p in packed.values())
 
 
 def test_training_continues_the_same_stream_after_unpickling(fitted, data):

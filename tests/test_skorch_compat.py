@@ -1,19 +1,19 @@
 """What a skorch user does with RSFTClassifier: it works as in skorch, or fails
-loudly at initialize (items 1-9).
+loudly with a message that names the fix.
 
 Each test states skorch's behaviour, or, where RSFT cannot honour a habit, the
-clear error it must give instead. Tests that fail today are marked
-``xfail(strict=True)`` with the item they belong to; the fix removes the mark.
-skorch's own test suite, run against RSFTClassifier, is in
-``tests/skorch_compat``.
+clear error it gives instead. skorch's own test suite, run against
+RSFTClassifier, is in ``tests/skorch_compat``.
 """
 
 import numpy as np
 import pytest
 import sklearn
 import torch
+from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset, ValidSplit
+from skorch.exceptions import NotInitializedError
 from skorch.history import History
 from torch import nn
 from torch.utils.data import DataLoader
@@ -22,10 +22,6 @@ from rsft_sklearn import MLPModule, RSFTClassifier
 
 FAST = dict(max_epochs=3, batch_size=32, random_state=0)
 N_FEATURES = 4
-
-
-def xfail(item, reason):
-    return pytest.mark.xfail(strict=True, reason=f"item {item}: {reason}")
 
 
 @pytest.fixture(autouse=True)
@@ -75,12 +71,10 @@ def _parameters(net):
 # ----------------------------------------------------------------------------
 # Item 1: restore for inference
 # ----------------------------------------------------------------------------
-@xfail(1, "predict after initialize() and load_params() raises NotFittedError")
-@pytest.mark.parametrize("probability", ["raw", "balanced"])
-def test_initialize_load_params_predict(data, tmp_path, probability):
+def test_initialize_load_params_predict(data, tmp_path):
     X, y = data
     classes = ["a", "b", "c"]
-    params = mlp(classes=classes, probability=probability, **FAST)
+    params = mlp(classes=classes, probability="raw", **FAST)
     trained = RSFTClassifier(**params).fit(X, y)
     trained.save_params(f_params=tmp_path / "params.pt")
 
@@ -92,8 +86,46 @@ def test_initialize_load_params_predict(data, tmp_path, probability):
     np.testing.assert_array_equal(restored.predict(X), trained.predict(X))
 
 
+def test_initialize_without_classes_predicts_indices(data, tmp_path):
+    # skorch's predict returns the output's indices when no classes are known.
+    X, y = data
+    params = mlp(probability="raw", **FAST)
+    trained = RSFTClassifier(**params).fit(X, y)
+    trained.save_params(f_params=tmp_path / "params.pt")
+
+    restored = RSFTClassifier(**params).initialize()
+    restored.load_params(f_params=tmp_path / "params.pt")
+    expected = np.searchsorted(trained.classes_, trained.predict(X))
+    np.testing.assert_array_equal(restored.predict(X), expected)
+    with pytest.raises(AttributeError, match="classes="):
+        restored.classes_  # noqa: B018
+
+
+def test_initialize_load_params_corrected_proba_fails_loudly(data, tmp_path):
+    # The correction of probability="balanced" needs what fit learns from the
+    # data, which the saved parameters do not hold.
+    X, y = data
+    params = mlp(classes=["a", "b", "c"], **FAST)
+    RSFTClassifier(**params).fit(X, y).save_params(f_params=tmp_path / "params.pt")
+
+    restored = RSFTClassifier(**params).initialize()
+    restored.load_params(f_params=tmp_path / "params.pt")
+    with pytest.raises(NotFittedError, match="probability='raw'"):
+        restored.predict(X)
+
+
+def test_initialize_with_classes_of_another_size_fails_loudly(data):
+    net = RSFTClassifier(classes=["a", "b"], probability="raw", **mlp()).initialize()
+    with pytest.raises(ValueError, match="3 scores per sample but classes lists 2"):
+        net.predict(data[0])
+
+
+def test_predict_before_initialize_raises_not_initialized(data):
+    with pytest.raises(NotInitializedError, match="initialize"):
+        RSFTClassifier(**mlp()).predict(data[0])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@xfail(1, "predict after initialize() and load_params() raises NotFittedError")
 def test_load_params_trained_on_cuda_on_cpu(data, tmp_path):
     X, y = data
     params = mlp(classes=["a", "b", "c"], probability="raw", **FAST)
@@ -112,7 +144,6 @@ def test_load_params_trained_on_cuda_on_cpu(data, tmp_path):
 # ----------------------------------------------------------------------------
 # Item 2: the training loss goes through get_loss
 # ----------------------------------------------------------------------------
-@xfail(2, "the training step calls the criterion directly, not get_loss")
 def test_overridden_get_loss_is_used_in_training_and_validation(data):
     X, y = data
     calls = []
@@ -127,11 +158,6 @@ def test_overridden_get_loss_is_used_in_training_and_validation(data):
     assert False in calls
 
 
-@xfail(
-    2,
-    "with a softmax module and NLLLoss the loss is the negative probability "
-    "and the rule reads probabilities as logits",
-)
 def test_softmax_module_with_nllloss_trains_on_log_probabilities(data):
     # skorch's NeuralNetClassifier takes the log of a softmax output for
     # NLLLoss; the rule must then read the same log-probabilities as from a
@@ -150,6 +176,33 @@ def test_softmax_module_with_nllloss_trains_on_log_probabilities(data):
     for a, b in zip(*map(_parameters, fits)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     assert all(loss > 0 for loss in fits[1].history[:, "train_loss"])
+    # predict_proba gives probabilities either way (skorch: the softmax output).
+    np.testing.assert_allclose(
+        fits[0].predict_proba(X), fits[1].predict_proba(X), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(fits[1].predict_proba(X).sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "rule", [dict(compact=True), dict(rejection="epoch")], ids=["compact", "epoch"]
+)
+def test_softmax_module_with_nllloss_in_every_selection_mode(data, rule):
+    # Compaction and epoch-level selection score and train outside get_loss;
+    # they read a softmax output the same way.
+    X, y = data
+    fits = [
+        RSFTClassifier(
+            module=ScoresModule,
+            module__output=output,
+            criterion=nn.NLLLoss,
+            probability="raw",
+            **rule,
+            **FAST,
+        ).fit(X, y)
+        for output in (nn.LogSoftmax(dim=-1), nn.Softmax(dim=-1))
+    ]
+    for a, b in zip(*map(_parameters, fits)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_log_softmax_module_with_nllloss_equals_logits_with_cross_entropy(data):
@@ -171,7 +224,6 @@ def test_log_softmax_module_with_nllloss_equals_logits_with_cross_entropy(data):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-@xfail(2, "a subclass's initialize_criterion keeps reduction='mean' silently")
 def test_initialize_criterion_override_keeps_the_rule_or_fails_loudly(data):
     # Either RSFT still gets per-sample losses (the fit equals the plain one)
     # or it says at initialize that the criterion must not reduce.
@@ -193,12 +245,25 @@ def test_initialize_criterion_override_keeps_the_rule_or_fails_loudly(data):
         torch.testing.assert_close(a, b)
 
 
-@xfail(2, "a criterion instance passed by the user gets reduction='none'")
 def test_criterion_instance_is_not_mutated(data):
     X, y = data
     criterion = nn.CrossEntropyLoss()
     RSFTClassifier(criterion=criterion, **mlp(**FAST)).fit(X, y)
     assert criterion.reduction == "mean"
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_criterion_reduction_is_the_loss_outside_training(data, reduction):
+    # skorch's loss_scoring reads criterion_.reduction and gets the loss so
+    # reduced; training still masks per-sample losses.
+    from skorch.scoring import loss_scoring
+
+    X, y = data
+    net = RSFTClassifier(criterion__reduction=reduction, **mlp(**FAST)).fit(X, y)
+    assert net.criterion_.base_criterion.reduction == "none"
+    score = loss_scoring(net, X, net._prepare_data(X, y, None, reset=False)[1])
+    assert np.ndim(score) == (1 if reduction == "none" else 0)
+    assert np.all(np.asarray(score) > 0)
 
 
 def test_criterion_without_reduction_is_refused_at_initialize():
@@ -214,7 +279,6 @@ def test_criterion_without_reduction_is_refused_at_initialize():
 # ----------------------------------------------------------------------------
 # Item 3: dataset= and dataset__*
 # ----------------------------------------------------------------------------
-@xfail(3, "dataset= and dataset__* are ignored for array inputs")
 def test_dataset_class_and_arguments_are_used(data):
     X, y = data
     received = []
@@ -228,7 +292,15 @@ def test_dataset_class_and_arguments_are_used(data):
     assert received and set(received) == {123}
 
 
-@xfail(3, "dataset= and dataset__* are ignored for array inputs")
+def test_sample_weight_reaches_the_rule_through_a_users_dataset(data):
+    X, y = data
+    weight = np.where(y == "c", 0.0, 1.0)  # class "c" is never accepted
+    net = RSFTClassifier(dataset=Dataset, iterator_train=DataLoader, **mlp(**FAST))
+    net.fit(X, y, sample_weight=weight)
+    assert net.history[-1, "acceptance_rate[c]"] == 0.0
+    assert net.predict(X).shape == y.shape
+
+
 def test_initialized_dataset_with_arguments_is_refused(data):
     X, y = data
     net = RSFTClassifier(
@@ -243,7 +315,6 @@ def test_initialized_dataset_with_arguments_is_refused(data):
 # ----------------------------------------------------------------------------
 # Item 4: callbacks="disable" and duck-typed callbacks
 # ----------------------------------------------------------------------------
-@xfail(4, "callbacks='disable' is refused")
 def test_callbacks_disable(data):
     X, y = data
     net = RSFTClassifier(callbacks="disable", **mlp(**FAST)).fit(X, y)
@@ -251,7 +322,6 @@ def test_callbacks_disable(data):
     assert len(net.history) == FAST["max_epochs"]
 
 
-@xfail(4, "a callback that does not derive from skorch's Callback is refused")
 def test_duck_typed_callback(data):
     X, y = data
 
@@ -287,7 +357,6 @@ def test_duck_typed_callback(data):
 # ----------------------------------------------------------------------------
 # Item 5: a subclass that stores a module instance in __init__
 # ----------------------------------------------------------------------------
-@xfail(5, "RSFT's initialized_ always exists, so skorch's __setattr__ refuses it")
 def test_subclass_stores_module_instance_in_init(data):
     X, y = data
 
@@ -309,7 +378,6 @@ def test_subclass_stores_module_instance_in_init(data):
 # ----------------------------------------------------------------------------
 # Item 6: history= as an init argument
 # ----------------------------------------------------------------------------
-@xfail(6, "history= is refused as an unexpected argument")
 def test_history_init_argument(data):
     X, y = data
 
@@ -324,7 +392,6 @@ def test_history_init_argument(data):
 # ----------------------------------------------------------------------------
 # Item 7: metadata routing through fit
 # ----------------------------------------------------------------------------
-@xfail(7, "fit calls partial_fit, which routes for 'partial_fit' only")
 def test_set_fit_request_routes_to_forward(data):
     X, y = data
     received = []
@@ -344,7 +411,6 @@ def test_set_fit_request_routes_to_forward(data):
 # ----------------------------------------------------------------------------
 # Item 8: classes=
 # ----------------------------------------------------------------------------
-@xfail(8, "classes=[] crashes with an IndexError")
 @pytest.mark.parametrize("classes", [[], np.array([])], ids=["list", "array"])
 def test_empty_classes_is_refused_clearly(data, classes):
     X, y = data
@@ -352,7 +418,6 @@ def test_empty_classes_is_refused_clearly(data, classes):
         RSFTClassifier(classes=classes, **mlp(**FAST)).fit(X, y)
 
 
-@xfail(8, "unsorted classes give a false 'labels not seen' error")
 def test_unsorted_classes(data):
     X, y = data
     net = RSFTClassifier(classes=["c", "a", "b"], **mlp(**FAST))
@@ -367,11 +432,6 @@ def test_unsorted_classes(data):
 # ----------------------------------------------------------------------------
 # Found while building the compatibility suite
 # ----------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="new: InMemoryDataset.__getitem__ returns (X, y), so torch's "
-    "DataLoader drops the sample weights",
-)
 def test_sample_weight_reaches_the_rule_through_a_dataloader(data):
     X, y = data
     weight = np.where(y == "c", 0.0, 1.0)  # class "c" is never accepted

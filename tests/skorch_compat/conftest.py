@@ -17,8 +17,8 @@ here, so they apply to the collected modules only.
 Tests that fail are listed in ``EXPECTED_FAILURES`` with their reason and run
 as ``xfail(strict=True)``: a fix makes them pass, which fails the run until the
 entry is removed. The reasons fall into groups: ``BY_DESIGN`` (documented in
-the user guide's page on skorch), ``KNOWN_BUG`` (by item of
-``tests/test_skorch_compat.py``), ``SKORCH_ITSELF`` and ``SUBSTITUTION``.
+the user guide's page on skorch), ``NOT_YET`` (listed there under "Not yet as
+in skorch"), ``SKORCH_ITSELF`` and ``SUBSTITUTION``.
 Tests that need an optional package
 (mlflow, neptune, sacred, tensorboard, wandb, a CUDA device) skip themselves
 when it is missing. Tests of skorch's other classes are skipped with a reason
@@ -71,8 +71,8 @@ class NeuralNetClassifier(RSFTClassifier):
     - ``criterion=NLLLoss``: skorch's classifier convention, a module ending
       in a softmax (``skorch.toy.make_classifier``, which the tests use)
       trained with the negative log-likelihood. RSFT's default
-      ``CrossEntropyLoss`` expects logits; RSFT should support this
-      convention or refuse it clearly.
+      ``CrossEntropyLoss`` expects logits; with ``NLLLoss`` RSFT takes the
+      log of a softmax output, as skorch does.
     - ``optimizer=SGD``, ``lr=0.01``, ``max_epochs=10``, ``verbose=1``:
       skorch's; the tests' accuracy thresholds and printed logs assume them.
     - ``train_split=ValidSplit(5, stratified=True)``: skorch's; RSFT trains on
@@ -128,7 +128,7 @@ class NeuralNetClassifier(RSFTClassifier):
 # ----------------------------------------------------------------------
 
 BY_DESIGN = "by design"
-KNOWN_BUG = "known bug"
+NOT_YET = "not yet as in skorch"
 SKORCH_ITSELF = "fails with skorch's own NeuralNetClassifier here"
 SUBSTITUTION = "a limit of the substitution"
 
@@ -142,37 +142,20 @@ NO_REDUCTION = (
     "the rejection mask; RSFT refuses it at initialize with a TypeError that "
     "names the fix"
 )
+PLAIN_CRITERION = (
+    "the subclass's initialize_criterion sets criterion_ to a plain criterion "
+    "(reduction='mean'); the mask needs per-sample losses and its state lives "
+    "in criterion_, so RSFT refuses it at initialize with a TypeError that "
+    "names the fix"
+)
 FAKE_DEVICE = (
     "RSFT creates its random generator on `device` at initialize, and torch "
-    "refuses the test's fake device 'foo' (the test also stores modules in "
-    "__init__, item 5)"
+    "refuses the test's fake device 'foo'"
 )
-NOT_FITTED = (
-    "item 1: initialize() (+ load_params()) then predict raises NotFittedError; "
-    "predict needs classes_, which only fit sets"
-)
-NOT_INITIALIZED = (
-    "item 1: predict before initialize raises scikit-learn's NotFittedError "
-    "instead of skorch's NotInitializedError (predict checks fit, not "
-    "initialize)"
-)
-SOFTMAX_NLL = (
-    "item 2: with a softmax module and NLLLoss (skorch's convention) the "
-    "training loss is the negative probability and the rule reads "
-    "probabilities as logits; the net does not learn"
-)
-DUCK_CALLBACK = (
-    "item 4: a duck-typed callback (a Mock without spec) is refused by "
-    "RSFT's callbacks check"
-)
-LOSS_SCORING = (
-    "item 2: RSFT sets the criterion's reduction to 'none' over the user's "
-    "criterion__reduction, and its get_loss averages; skorch's loss_scoring "
-    "trusts the reduction and gets a scalar where it expects per-sample losses"
-)
-ROUTING = (
-    "item 7: fit calls partial_fit, which routes the metadata for "
-    "'partial_fit'; set_fit_request(...) is ignored and the call raises"
+EAGER_LOSS = (
+    "compile=True compiles the network only: the loss module draws the masks "
+    "and keeps state between steps, so criterion_ stays eager and "
+    "torch.compile is called once, not once per module and criterion"
 )
 MISSING_FILE = (
     "loads skorch/tests/*_cuda.p* relative to the working directory; the files "
@@ -203,6 +186,12 @@ EXPECTED_FAILURES = {
         Y_REQUIRED + "; the message is RSFT's",
     ),
     "test_net.py::TestNeuralNet::test_predefined_split": (BY_DESIGN, Y_REQUIRED),
+    "test_net.py::TestNeuralNet::test_predict_with_dataset_*_item*_error": (
+        BY_DESIGN,
+        "a row of a Dataset is the inputs alone or a pair (inputs, label), so "
+        "a one-item row is taken as the inputs (the network then refuses its "
+        "shape) and a three-item row gets RSFT's message, not skorch's",
+    ),
     "test_classifier.py::TestNeuralNet::"
     "test_classes_are_set_with_tensordataset_implicit_y": (BY_DESIGN, Y_REQUIRED),
     "test_classifier.py::TestNeuralNet::"
@@ -240,19 +229,29 @@ EXPECTED_FAILURES = {
     "test_net.py::TestNeuralNet::"
     "test_criteria_reinit_when_both_initialized_but_custom_criterion_changed": (
         BY_DESIGN,
-        NO_REDUCTION + "; it fails earlier on item 5 (criterion2 stored in __init__)",
+        NO_REDUCTION,
     ),
     "test_net.py::TestNeuralNet::"
     "test_optimizer_initialized_after_module_moved_to_device": (
         BY_DESIGN,
         NO_REDUCTION,
     ),
-    "test_net.py::TestNeuralNet::test_moving_custom_modules_to_device": (
-        BY_DESIGN,
-        FAKE_DEVICE,
-    ),
     "test_net.py::TestNeuralNet::"
     "test_set_params_on_custom_module_preserves_its_device": (
+        BY_DESIGN,
+        NO_REDUCTION,
+    ),
+    "test_net.py::TestNeuralNet::"
+    "test_module_referencing_another_module_no_duplicate_params": (
+        BY_DESIGN,
+        PLAIN_CRITERION,
+    ),
+    "test_net.py::TestNeuralNet::"
+    "test_predict_nonlinearity_is_identity_with_multiple_criteria": (
+        BY_DESIGN,
+        PLAIN_CRITERION,
+    ),
+    "test_net.py::TestNeuralNet::test_moving_custom_modules_to_device": (
         BY_DESIGN,
         FAKE_DEVICE,
     ),
@@ -261,6 +260,12 @@ EXPECTED_FAILURES = {
         BY_DESIGN,
         "a module instance is deep-copied at initialize, so that a refit, a "
         "clone and every fold start from the weights it was given; "
+        "net.module_ is not the instance",
+    ),
+    "test_net.py::TestNeuralNet::"
+    "test_modules_reinit_when_both_initialized_but_custom_module_changed": (
+        BY_DESIGN,
+        "a module instance is deep-copied at initialize (see above), so "
         "net.module_ is not the instance",
     ),
     "test_net.py::TestNeuralNet::test_net_variable_*_lengths": (
@@ -283,11 +288,29 @@ EXPECTED_FAILURES = {
         "y with a single class is refused (a classifier needs two) before the "
         "routing check the test is about",
     ),
+    "test_net.py::TestTorchCompile::test_with_compile_*": (BY_DESIGN, EAGER_LOSS),
+    "test_net.py::TestTorchCompile::test_custom_modules_are_compiled": (
+        BY_DESIGN,
+        EAGER_LOSS,
+    ),
+    "test_net.py::TestTorchCompile::test_compile_called_after_set_params*": (
+        BY_DESIGN,
+        EAGER_LOSS,
+    ),
+    "test_net.py::TestTorchCompile::test_fit_and_predict_with_compile": (
+        BY_DESIGN,
+        EAGER_LOSS,
+    ),
     "test_classifier.py::TestNeuralNet::test_pass_classes_explicitly_overrides": (
         BY_DESIGN,
         "RSFT encodes labels: `classes` lists the labels y holds, not names "
         "for integer targets, so y in {0, 1} with classes=['foo', 'bar'] is "
         "refused",
+    ),
+    "test_classifier.py::TestNeuralNet::test_pass_empty_classes_raises": (
+        BY_DESIGN,
+        "classes=[] is refused at fit with a ValueError that names the fix "
+        "(classes=None); skorch accepts it and infers nothing",
     ),
     "callbacks/test_scoring.py::TestPassthrougScoring::"
     "test_correct_*_pass_through_scores": (
@@ -309,135 +332,16 @@ EXPECTED_FAILURES = {
         "to call net_cls.initialize_module; with net_cls a subclass of it, the "
         "patched method calls itself until RecursionError",
     ),
-    # --- known bugs, items 1-9 of tests/test_skorch_compat.py ---
-    "callbacks/test_training.py::TestEarlyStopping::test_typical_use_case_stopping": (
-        KNOWN_BUG,
-        "item 2: with softmax and NLLLoss the loss is the negative probability; "
-        "EarlyStopping's relative threshold counts a constant negative loss as "
-        "an improvement, so training does not stop",
-    ),
-    "test_scoring.py::TestLossScoring::test_scored_net_*": (KNOWN_BUG, LOSS_SCORING),
-    "test_scoring.py::TestLossScoring::test_score_on_net_fit": (
-        KNOWN_BUG,
-        LOSS_SCORING,
-    ),
-    "test_scoring.py::TestLossScoring::test_score_unknown_reduction_raises": (
-        KNOWN_BUG,
-        LOSS_SCORING,
-    ),
-    "callbacks/test_scoring.py::TestScoringCacheGlobalControl::"
-    "test_net_overrides_caching[[]auto[]]": (
-        KNOWN_BUG,
-        "item 3: array inputs go to RSFT's InMemoryDataset whatever dataset= "
-        "says, and skorch's scoring without caching cannot read y from it",
-    ),
-    "callbacks/test_scoring.py::TestScoringCacheGlobalControl::"
-    "test_net_overrides_caching[[]False[]]": (
-        KNOWN_BUG,
-        "item 3: array inputs go to RSFT's InMemoryDataset whatever dataset= "
-        "says, and skorch's scoring without caching cannot read y from it",
-    ),
-    "test_net.py::TestNeuralNet::test_not_init_raises[[]predict[]]": (
-        KNOWN_BUG,
-        NOT_INITIALIZED,
-    ),
-    "test_net.py::TestNeuralNet::test_not_init_raises[[]predict_proba[]]": (
-        KNOWN_BUG,
-        NOT_INITIALIZED,
-    ),
-    "test_net.py::TestNeuralNet::test_save_load_state_dict_file": (
-        KNOWN_BUG,
-        NOT_FITTED,
-    ),
-    "test_net.py::TestNeuralNet::test_save_load_state_dict_str": (
-        KNOWN_BUG,
-        NOT_FITTED,
-    ),
-    "test_net.py::TestNeuralNet::test_predict_with_dataset": (KNOWN_BUG, NOT_FITTED),
-    "test_net.py::TestNeuralNet::test_predict_with_dataset_*_item*_error": (
-        KNOWN_BUG,
-        NOT_FITTED,
-    ),
-    "test_net.py::TestNeuralNet::test_multioutput_predict": (KNOWN_BUG, NOT_FITTED),
-    "test_net.py::TestNeuralNet::test_multiouput_predict_proba": (
-        KNOWN_BUG,
-        NOT_FITTED,
-    ),
-    "test_net.py::TestNeuralNet::test_predict_nonlinearity_none": (
-        KNOWN_BUG,
-        NOT_FITTED,
-    ),
-    "test_net.py::TestNeuralNet::test_predict_nonlinearity_type_error": (
-        KNOWN_BUG,
-        NOT_FITTED,
-    ),
-    "test_net.py::TestNeuralNet::test_net_learns": (KNOWN_BUG, SOFTMAX_NLL),
-    "test_net.py::TestNeuralNet::test_fit_lbfgs_optimizer": (
-        KNOWN_BUG,
-        SOFTMAX_NLL + " (with a log-softmax module LBFGS reaches 0.8)",
-    ),
-    "test_classifier.py::TestNeuralNet::test_takes_log_with_nllloss": (
-        KNOWN_BUG,
-        "item 2: the training step calls the criterion on the module output "
-        "instead of get_loss, which takes the log for NLLLoss",
-    ),
-    "test_net.py::TestNeuralNet::test_change_get_loss": (
-        KNOWN_BUG,
-        "item 2: an overridden get_loss is not used for the training loss",
-    ),
+    # --- not yet as in skorch ----------------------------------------------
     "test_net.py::TestNeuralNet::test_custom_criterion_attribute_name_predict_works": (
-        KNOWN_BUG,
-        "item 2: the training step reads criterion_ directly; a subclass whose "
-        "initialize_criterion and get_loss use another name fails",
-    ),
-    "test_net.py::TestNeuralNet::test_net_initialized_with_custom_dataset_args": (
-        KNOWN_BUG,
-        "item 3: dataset= and dataset__* are ignored for array inputs",
-    ),
-    "test_net.py::TestNeuralNet::"
-    "test_net_initialized_with_initalized_dataset_and_kwargs_raises": (
-        KNOWN_BUG,
-        "item 3: dataset= and dataset__* are ignored for array inputs",
-    ),
-    "test_net.py::TestNeuralNet::test_no_grad_during_validation": (
-        KNOWN_BUG,
-        DUCK_CALLBACK,
-    ),
-    "test_net.py::TestNeuralNet::test_callback_on_grad_computed": (
-        KNOWN_BUG,
-        DUCK_CALLBACK,
-    ),
-    "test_net.py::TestTrimForPrediction::test_criteria_trimmed": (
-        KNOWN_BUG,
-        "item 4: callbacks='disable' is refused",
-    ),
-    "test_net.py::TestNeuralNet::"
-    "test_modules_reinit_when_both_initialized_but_custom_module_changed": (
-        KNOWN_BUG,
-        "item 5: a subclass that stores a module instance in __init__ fails "
-        "with SkorchAttributeError",
-    ),
-    "test_net.py::TestNeuralNet::test_initializing_net_with_custom_history": (
-        KNOWN_BUG,
-        "item 6: history= is refused as an init argument",
-    ),
-    "test_net.py::TestMetadataRouting::test_fit_with_extra_params_and_routing": (
-        KNOWN_BUG,
-        ROUTING,
-    ),
-    "test_net.py::TestMetadataRouting::"
-    "test_fit_with_extra_params_does_not_break_valid_split": (KNOWN_BUG, ROUTING),
-    "test_classifier.py::TestNeuralNet::test_pass_empty_classes_raises": (
-        KNOWN_BUG,
-        "item 8: classes=[] crashes with an IndexError; skorch accepts it and "
-        "infers nothing, RSFT should refuse it clearly (then by design)",
-    ),
-    "test_net.py::TestNeuralNet::"
-    "test_torch_load_kwargs_forwarded_to_torch_load_unpickle": (
-        KNOWN_BUG,
-        "item 9 (new): the pickled generator states are torch tensors in the "
-        "outer pickle, loaded by torch without torch_load_kwargs or "
-        "map_location",
+        NOT_YET,
+        "the training hooks (on_train_begin, on_epoch_begin, on_epoch_end, "
+        "train_step, train_step_single) read the loss module as criterion_, so "
+        "a subclass whose initialize_criterion and get_loss use another name "
+        "(here mycriterion_, a plain NLLLoss) cannot train with the mask; it "
+        "is refused at initialize with a TypeError that names the fix. Taking "
+        "it needs those hooks to find the loss module among the registered "
+        "criteria (net._criteria) instead of by name",
     ),
     # --- skorch's own failures in this environment -----------------------
     "test_net.py::TestNeuralNet::test_load_cuda_params_to_cpu": (

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -71,7 +72,9 @@ def test_rejection_step_reads_nothing_on_the_host(monkeypatch, no_host_reads):
     # The optimiser is left out: on CPU, torch's Adam reads its step count
     # with .item(), which on an accelerator stays on the device.
     X, y = make_classification(n_samples=200, weights=[0.8], random_state=0)
-    clf = RSFTClassifier(M="auto", target_acceptance=0.4, max_epochs=2, random_state=0)
+    clf = RSFTClassifier(
+        M="auto", target_acceptance=0.4, max_epochs=2, random_state=0, **SAMPLE_RULE
+    )
     original = RejectionLoss.select
     calls = []
 
@@ -131,6 +134,7 @@ def test_acceptance_rate_holds_the_target(kind, target, rejection):
         M="auto",
         target_acceptance=target,
         rejection=rejection,
+        warmup_epochs=0,
         max_epochs=4,
         batch_size=64,
         lr=1e-2,
@@ -148,7 +152,12 @@ def test_adaptive_M_follows_the_model():
     # adaptive M has to fall to keep the rate.
     X, y = _data("IR 9")
     clf = RSFTClassifier(
-        M="auto", target_acceptance=0.5, max_epochs=6, lr=1e-2, random_state=0
+        M="auto",
+        target_acceptance=0.5,
+        max_epochs=6,
+        lr=1e-2,
+        random_state=0,
+        **SAMPLE_RULE,
     ).fit(X, y)
     M = clf.history[:, "M_effective"]
     assert M[-1] < M[0]
@@ -157,7 +166,12 @@ def test_adaptive_M_follows_the_model():
 def test_warmup_epochs_record_no_M():
     X, y = _data("IR 9")
     clf = RSFTClassifier(
-        M="auto", target_acceptance=0.5, warmup_epochs=2, max_epochs=4, random_state=0
+        M="auto",
+        target_acceptance=0.5,
+        rejection="sample",
+        warmup_epochs=2,
+        max_epochs=4,
+        random_state=0,
     ).fit(X, y)
     M = clf.history[:, "M_effective"]
     assert np.isnan(M[0]) and np.isnan(M[1])
@@ -167,7 +181,9 @@ def test_warmup_epochs_record_no_M():
 
 def test_adaptive_M_is_reproducible_and_clonable():
     X, y = _data("IR 9")
-    clf = RSFTClassifier(M="auto", target_acceptance=0.3, max_epochs=3, random_state=0)
+    clf = RSFTClassifier(
+        M="auto", target_acceptance=0.3, max_epochs=3, random_state=0, **SAMPLE_RULE
+    )
     first = clone(clf).fit(X, y)
     second = pickle.loads(pickle.dumps(clone(clf))).fit(X, y)
     np.testing.assert_array_equal(
@@ -232,6 +248,7 @@ def test_M_and_hardness_follow_their_schedules():
         hardness=lambda epoch: 0.0 if epoch < 2 else 1.0,
         max_epochs=5,
         random_state=0,
+        **SAMPLE_RULE,
     ).fit(X, y)
     np.testing.assert_allclose(clf.history[:, "M_effective"], [0.5, 1.0, 1.5, 2.0, 2.0])
     assert clf.final_M_ == 2.0 and clf.final_hardness_ == 1.0

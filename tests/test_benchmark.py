@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from _rules import SAMPLE_RULE
 
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark import main
@@ -417,7 +418,8 @@ def test_random_mask_keeps_each_class_at_the_rate_rsft_kept_it():
     X = rng.normal(size=(600, 2)).astype(np.float32)
     y = np.where(np.arange(600) < 540, "major", "minor")
     X[y == "minor"] += 1.5
-    clf = MatchedRandomMask(RSFTClassifier(max_epochs=6, random_state=0)).fit(X, y)
+    reference = RSFTClassifier(max_epochs=6, random_state=0, **SAMPLE_RULE)
+    clf = MatchedRandomMask(reference).fit(X, y)
     reference = [
         np.mean([epoch[f"acceptance_rate[{c}]"] for epoch in clf.reference_.history])
         for c in clf.classes_

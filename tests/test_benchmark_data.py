@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _rules import SAMPLE_RULE
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
@@ -251,7 +252,7 @@ def test_backward_rows_walks_to_the_trained_estimator():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2)).astype(np.float32)
     y = np.arange(60) % 3
-    net = RSFTClassifier(max_epochs=2, batch_size=16, random_state=0)
+    net = RSFTClassifier(max_epochs=2, batch_size=16, random_state=0, **SAMPLE_RULE)
     assert backward_rows(make_pipeline(StandardScaler(), net).fit(X, y)) == 120
     search = GridSearchCV(net, {"M": [1.0]}, cv=2).fit(X, y)
     # The refit on every row, not the search's inner fits.

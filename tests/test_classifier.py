@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
 from sklearn.base import clone
 from sklearn.datasets import make_classification
@@ -16,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 
 from rsft_sklearn import RejectionLoss, RSFTClassifier, acceptance_probability
 
-FAST = dict(max_epochs=3, batch_size=64, random_state=0)
+FAST = dict(max_epochs=3, batch_size=64, random_state=0, **SAMPLE_RULE)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,11 @@ def test_verbose_table_shows_acceptance(imbalanced, capsys):
 def _frozen(**kw):
     """A net whose parameters never change (lr=0), so p is fixed."""
     return RSFTClassifier(
-        optimizer=torch.optim.SGD, lr=0.0, batch_size=50, random_state=0, **kw
+        optimizer=torch.optim.SGD,
+        lr=0.0,
+        batch_size=50,
+        random_state=0,
+        **{**SAMPLE_RULE, **kw},
     )
 
 
@@ -176,7 +181,7 @@ def test_hardness_zero_M_one_balances_the_classes():
 
 def test_rejected_samples_contribute_zero_gradient(imbalanced):
     X, y = imbalanced
-    clf = RSFTClassifier(M=3.0, random_state=0, max_epochs=1).fit(X, y)
+    clf = RSFTClassifier(M=3.0, random_state=0, max_epochs=1, **SAMPLE_RULE).fit(X, y)
     clf.on_train_begin(clf)
     clf.history.new_epoch()
     clf.on_epoch_begin(clf)
@@ -214,6 +219,7 @@ def test_batch_with_nothing_accepted_changes_nothing(imbalanced, optimizer, kwar
     clf = RSFTClassifier(
         optimizer=optimizer,
         lr=0.05,
+        rejection="sample",
         warmup_epochs=1,
         max_epochs=1,
         random_state=0,
@@ -245,7 +251,7 @@ def test_extreme_logits_give_finite_training(imbalanced):
         def forward(self, X):
             return 1e4 * torch.tanh(self.linear(X))
 
-    clf = RSFTClassifier(Loud, max_epochs=3, random_state=0).fit(X, y)
+    clf = RSFTClassifier(Loud, max_epochs=3, random_state=0, **SAMPLE_RULE).fit(X, y)
     assert np.all(np.isfinite(clf.history[:, "train_loss"]))
     assert np.all(np.isfinite(clf.history[:, "acceptance_rate"]))
     assert np.all(np.isfinite(clf.predict_proba(X)))
@@ -253,7 +259,9 @@ def test_extreme_logits_give_finite_training(imbalanced):
 
 def test_warmup_epochs_do_not_reject(imbalanced):
     X, y = imbalanced
-    clf = RSFTClassifier(warmup_epochs=2, max_epochs=4, random_state=0).fit(X, y)
+    clf = RSFTClassifier(
+        rejection="sample", warmup_epochs=2, max_epochs=4, random_state=0
+    ).fit(X, y)
     rates = clf.history[:, "acceptance_rate"]
     assert rates[:2] == [1.0, 1.0]
     assert max(rates[2:]) < 0.9
@@ -261,7 +269,7 @@ def test_warmup_epochs_do_not_reject(imbalanced):
 
 def test_expected_mode_weights_the_loss(imbalanced):
     X, y = imbalanced
-    clf = RSFTClassifier(rejection="expected", hardness=0.0, **FAST).fit(X, y)
+    clf = RSFTClassifier(**{**FAST, "rejection": "expected", "hardness": 0.0}).fit(X, y)
     # with hardness 0 the weights are the class weights; their mean per class
     # is what is recorded
     row = clf.history[-1]

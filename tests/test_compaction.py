@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -65,7 +66,7 @@ def test_compaction_trains_the_same_model(params):
     # Same masks (one draw per batch either way) and the same loss, so only
     # floating-point rounding separates the two.
     X, y = _data()
-    kw = {"max_epochs": 3, "batch_size": 32, "random_state": 0, **params}
+    kw = {"max_epochs": 3, "batch_size": 32, "random_state": 0, **SAMPLE_RULE, **params}
     plain = RSFTClassifier(compact=False, **kw).fit(X, y)
     compact = RSFTClassifier(compact=True, **kw).fit(X, y)
     for key in ("acceptance_rate", "acceptance_rate[1]"):
@@ -80,7 +81,13 @@ def test_compaction_trains_the_same_model(params):
 def test_training_pass_sees_accepted_rows_only():
     X, y = _data(n=256)
     RSFTClassifier(
-        Recorder, compact=True, max_epochs=1, batch_size=64, random_state=0, **QUARTER
+        Recorder,
+        compact=True,
+        max_epochs=1,
+        batch_size=64,
+        random_state=0,
+        **SAMPLE_RULE,
+        **QUARTER,
     ).fit(X, y)
     scoring = [c for c in Recorder.calls if not c[2]]
     training = [c for c in Recorder.calls if c[2]]
@@ -95,7 +102,7 @@ def test_training_pass_sees_accepted_rows_only():
 def test_uncompacted_step_runs_one_training_pass_per_batch():
     X, y = _data(n=256)
     RSFTClassifier(
-        Recorder, max_epochs=1, batch_size=64, random_state=0, **QUARTER
+        Recorder, max_epochs=1, batch_size=64, random_state=0, **SAMPLE_RULE, **QUARTER
     ).fit(X, y)
     assert Recorder.calls == [(64, True, True)] * 4
 
@@ -108,6 +115,7 @@ def test_auto_switches_on_after_a_low_acceptance_epoch():
         module__hidden_layer_sizes=(256, 256),
         batch_size=-1,
         max_epochs=3,
+        rejection="sample",
         warmup_epochs=1,
         random_state=0,
         callbacks=[("flags", flags)],
@@ -127,6 +135,7 @@ def test_auto_stays_off_for_a_small_network():
         compact="auto",
         max_epochs=3,
         random_state=0,
+        **SAMPLE_RULE,
         callbacks=[("flags", flags)],
         **QUARTER,
     ).fit(X, y)
@@ -149,6 +158,7 @@ def test_auto_stays_off_when_most_rows_are_accepted():
         hardness=0.0,
         target="uniform",
         random_state=0,
+        **SAMPLE_RULE,
         callbacks=[("flags", flags)],
     ).fit(X, y)
     assert flags.compacted == [False, False, False]
@@ -174,6 +184,7 @@ def test_batch_without_accepted_rows_changes_nothing(compact):
         compact=compact,
         hardness=0.0,
         M=1e12,
+        rejection="sample",
         warmup_epochs=1,
         max_epochs=2,
         batch_size=32,
@@ -202,6 +213,7 @@ def test_batchnorm_statistics_come_from_the_accepted_rows():
         "batch_size": 32,
         "random_state": 0,
         "module__batchnorm": True,
+        **SAMPLE_RULE,
     }
     compact = RSFTClassifier(Recorder, compact=True, **kw).fit(X, y)
     plain = RSFTClassifier(Recorder, compact=False, **kw).fit(X, y)
@@ -224,6 +236,7 @@ def test_batchnorm_with_a_single_accepted_row_trains():
         batch_size=16,
         random_state=0,
         module__batchnorm=True,
+        **SAMPLE_RULE,
     ).fit(X, y)
     assert net.history[:, "acceptance_rate"] == [1 / 64, 1 / 64]
     assert (16, True, True) in Recorder.calls
@@ -238,6 +251,7 @@ def test_dropout_is_off_in_the_scoring_pass():
         batch_size=64,
         random_state=0,
         module__dropout=0.5,
+        **SAMPLE_RULE,
         **QUARTER,
     ).fit(X, y)
     assert all(not training for _, training, grad in Recorder.calls if not grad)
@@ -255,7 +269,13 @@ def test_compaction_with_dict_input():
 
     X, y = _data(n=128)
     Xd = {"a": X[:, :3], "b": X[:, 3:]}
-    kw = {"max_epochs": 2, "batch_size": 32, "random_state": 0, **QUARTER}
+    kw = {
+        "max_epochs": 2,
+        "batch_size": 32,
+        "random_state": 0,
+        **SAMPLE_RULE,
+        **QUARTER,
+    }
     plain = RSFTClassifier(TwoInputs, **kw).fit(Xd, y)
     compact = RSFTClassifier(TwoInputs, compact=True, **kw).fit(Xd, y)
     np.testing.assert_allclose(

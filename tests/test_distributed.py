@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from skorch.callbacks import Callback
 
 from rsft_sklearn import AccelerateRSFTClassifier, RejectionLoss, RSFTClassifier
@@ -109,6 +110,7 @@ def _grad_params(loss_normalization):
         lr=1e-2,
         random_state=0,
         iterator_train__shuffle=False,
+        **SAMPLE_RULE,
     )
 
 
@@ -154,6 +156,7 @@ def _worker(out_dir):
         max_epochs=3,
         lr=1e-2,
         module__hidden_layer_sizes=(16,),
+        **SAMPLE_RULE,
     ).fit(X, y)
     result["fit"] = {
         "seconds": time.perf_counter() - start,
@@ -277,7 +280,7 @@ def test_one_process_trains_like_rsft_classifier():
     from accelerate import Accelerator
 
     X, y = _fit_data()
-    params = dict(M=2.0, batch_size=64, max_epochs=2, random_state=0)
+    params = dict(M=2.0, batch_size=64, max_epochs=2, random_state=0, **SAMPLE_RULE)
     accelerated = AccelerateRSFTClassifier(
         accelerator=Accelerator(cpu=True), **params
     ).fit(X, y)

@@ -29,7 +29,12 @@ def _rows_trained(history):
 def test_epoch_trains_on_exactly_the_accepted_rows(data):
     X, y = data
     clf = RSFTClassifier(
-        rejection="epoch", hardness=0.0, batch_size=50, max_epochs=6, random_state=0
+        rejection="epoch",
+        warmup_epochs=0,
+        hardness=0.0,
+        batch_size=50,
+        max_epochs=6,
+        random_state=0,
     ).fit(X, y)
     n_min = np.bincount(y).min()
     rows = _rows_trained(clf.history)
@@ -46,7 +51,13 @@ def test_epoch_trains_on_exactly_the_accepted_rows(data):
 
 def test_epoch_uses_the_model(data):
     X, y = data
-    frozen = dict(optimizer=torch.optim.SGD, lr=0.0, batch_size=100, random_state=0)
+    frozen = dict(
+        optimizer=torch.optim.SGD,
+        lr=0.0,
+        batch_size=100,
+        random_state=0,
+        warmup_epochs=0,
+    )
     clf = RSFTClassifier(rejection="epoch", M=2.0, max_epochs=20, **frozen).fit(X, y)
     ref = RSFTClassifier(rejection="sample", M=2.0, max_epochs=20, **frozen).fit(X, y)
     # The same frozen model gives the same acceptance probabilities, so both
@@ -68,7 +79,9 @@ def test_epoch_is_reproducible_and_warmup_visits_all_rows(data):
 
 def test_epoch_with_nothing_accepted_changes_nothing(data):
     X, y = data
-    clf = RSFTClassifier(rejection="epoch", max_epochs=1, random_state=0).fit(X, y)
+    clf = RSFTClassifier(
+        rejection="epoch", warmup_epochs=0, max_epochs=1, random_state=0
+    ).fit(X, y)
     before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
     clf.set_params(M=1e30, hardness=0.0)
     clf.partial_fit(X, y)
@@ -85,4 +98,6 @@ def test_epoch_needs_array_input(data):
     )
     with pytest.raises(ValueError, match="rejection='epoch' needs array inputs"):
         module = torch.nn.Linear(5, 2)
-        RSFTClassifier(module, rejection="epoch", max_epochs=1).fit(dataset, y)
+        RSFTClassifier(module, rejection="epoch", warmup_epochs=0, max_epochs=1).fit(
+            dataset, y
+        )

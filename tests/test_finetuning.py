@@ -123,7 +123,9 @@ def test_module_class_with_load_params(data, pretrained, tmp_path):
 
 def test_warmup_then_rejection(data, pretrained):
     X, y = data
-    clf = RSFTClassifier(pretrained, warmup_epochs=2, max_epochs=4, random_state=0)
+    clf = RSFTClassifier(
+        pretrained, rejection="sample", warmup_epochs=2, max_epochs=4, random_state=0
+    )
     history = clf.fit(X, y).history
     assert history[:, "acceptance_rate"][:2] == [1.0, 1.0]
     assert all(rate < 0.6 for rate in history[:, "acceptance_rate"][2:])

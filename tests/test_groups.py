@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 
 from rsft_sklearn import RejectionLoss, RSFTClassifier
 
@@ -50,7 +51,13 @@ def _accepted_per_stratum(steps, stratum_weight):
 
 def _fit(X, y, groups, **kwargs):
     STEPS.clear()
-    kwargs = {"max_epochs": 1, "batch_size": 64, "random_state": 0, **kwargs}
+    kwargs = {
+        "max_epochs": 1,
+        "batch_size": 64,
+        "random_state": 0,
+        **SAMPLE_RULE,
+        **kwargs,
+    }
     return Recording(hardness=0, M=1.0, **kwargs).fit(X, y, groups=groups)
 
 
@@ -95,7 +102,11 @@ def test_sample_weight_composes_with_stratum_weight(strata):
     X, y, groups = strata
     sample_weight = np.where(np.arange(len(y)) % 2 == 0, 1.0, 3.0)
     clf = Recording(
-        target="balanced_groups", max_epochs=1, batch_size=len(y), random_state=0
+        target="balanced_groups",
+        max_epochs=1,
+        batch_size=len(y),
+        random_state=0,
+        **SAMPLE_RULE,
     )
     STEPS.clear()
     clf.fit(X, y, sample_weight=sample_weight, groups=groups)

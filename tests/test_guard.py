@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from skorch.callbacks import Callback
 
 from rsft_sklearn import MLPModule, RSFTClassifier
@@ -42,6 +43,7 @@ def _fit(random_state=0, **params):
         batch_size=8,
         random_state=random_state,
         callbacks=[counter],
+        **SAMPLE_RULE,
         **params,
     ).fit(*_data())
     return net, counter.counts
@@ -111,6 +113,7 @@ def test_nothing_accepted_leaves_fused_adam_untouched():
         batch_size=16,
         optimizer__fused=True,
         random_state=0,
+        **SAMPLE_RULE,
     ).fit(*_data())
     assert net.history[:, "acceptance_rate"] == [0.0, 0.0]
     for a, b in zip(net.module_.parameters(), before):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from _rules import SAMPLE_RULE
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.dataset import ValidSplit
 
@@ -217,7 +218,14 @@ def test_imbalance_ratio_1000(ir1000, params):
     # epoch hold no minority sample, and most of those accept nothing.
     X, y = ir1000
     clf = RSFTClassifier(
-        **{**FAST, "batch_size": 64, "max_epochs": 3, "lr": 1e-2, **params}
+        **{
+            **FAST,
+            **SAMPLE_RULE,
+            "batch_size": 64,
+            "max_epochs": 3,
+            "lr": 1e-2,
+            **params,
+        }
     ).fit(X, y)
     assert _finite(clf)
     assert np.all(np.isfinite(clf.history[:, "train_loss"]))

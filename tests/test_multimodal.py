@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 
 from rsft_sklearn import RSFTClassifier
 
@@ -101,7 +102,12 @@ def test_mask_is_drawn_once_per_sample_for_all_inputs(data):
         "classes": np.array(["common", "rare"]),
     }
     rejecting = RSFTClassifier(
-        start, hardness=0, M=1.0, target={"common": 1.0, "rare": 1e-30}, **kwargs
+        start,
+        hardness=0,
+        M=1.0,
+        target={"common": 1.0, "rare": 1e-30},
+        **SAMPLE_RULE,
+        **kwargs,
     ).fit(X, y)
     assert rejecting.history[-1, "acceptance_rate[rare]"] == 0.0
     assert rejecting.history[-1, "acceptance_rate[common]"] == 1.0

@@ -55,6 +55,7 @@ def test_pool_trains_full_batches_of_exactly_the_accepted_rows(data):
     X, y = data
     clf = RSFTClassifier(
         rejection="pool",
+        warmup_epochs=0,
         pool_size=4,
         hardness=0.0,
         batch_size=50,
@@ -76,7 +77,7 @@ def test_pool_is_reproducible_and_pool_size_matters(data):
 
     def fit(**params):
         return RSFTClassifier(
-            rejection="pool", max_epochs=3, random_state=1, **params
+            rejection="pool", warmup_epochs=0, max_epochs=3, random_state=1, **params
         ).fit(X, y)
 
     a, b, c = fit(), fit(), fit(pool_size=1)
@@ -89,9 +90,9 @@ def test_pool_learns_like_per_batch_rejection(data):
     X, y = data
     scores = {}
     for rejection in ("sample", "pool"):
-        clf = RSFTClassifier(rejection=rejection, max_epochs=15, random_state=0).fit(
-            X[:800], y[:800]
-        )
+        clf = RSFTClassifier(
+            rejection=rejection, warmup_epochs=0, max_epochs=15, random_state=0
+        ).fit(X[:800], y[:800])
         scores[rejection] = clf.score(X[800:], y[800:])
     assert scores["pool"] > 0.8
     assert abs(scores["pool"] - scores["sample"]) < 0.1
@@ -112,6 +113,7 @@ def test_pool_with_sample_weight_and_adaptive_M(data):
     weight = np.where(np.arange(len(y)) % 2 == 0, 1.0, 0.25)
     clf = RSFTClassifier(
         rejection="pool",
+        warmup_epochs=0,
         M="auto",
         target_acceptance=0.3,
         max_epochs=3,
@@ -142,6 +144,7 @@ def test_batchnorm_never_trains_on_one_row(data):
     clf = RSFTClassifier(
         BatchNormNet,
         rejection="pool",
+        warmup_epochs=0,
         pool_size=1,
         batch_size=7,
         max_epochs=4,
@@ -153,7 +156,9 @@ def test_batchnorm_never_trains_on_one_row(data):
 def test_pool_needs_array_inputs(data):
     X, y = data
     dataset = torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
-    clf = RSFTClassifier(nn.Linear(5, 2), rejection="pool", max_epochs=1)
+    clf = RSFTClassifier(
+        nn.Linear(5, 2), rejection="pool", warmup_epochs=0, max_epochs=1
+    )
     with pytest.raises(ValueError, match="rejection='pool' needs array inputs"):
         clf.fit(dataset, y)
 

@@ -9,12 +9,15 @@ epochs must end with exactly the same parameters, on CPU with a fixed seed.
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from sklearn.datasets import make_classification
 from skorch.callbacks import Callback, Checkpoint, LoadInitState
 
 from rsft_sklearn import RSFTClassifier
 
-PARAMS = dict(random_state=0, batch_size=64, module__hidden_layer_sizes=(16,))
+PARAMS = dict(
+    random_state=0, batch_size=64, module__hidden_layer_sizes=(16,), **SAMPLE_RULE
+)
 EPOCHS_BEFORE, EPOCHS_AFTER = 3, 3
 
 
@@ -76,12 +79,14 @@ def _resume(data, dirname, **params):
 def test_resumed_training_ends_where_uninterrupted_training_ends(
     data, tmp_path, params
 ):
-    full = RSFTClassifier(max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **PARAMS, **params)
+    full = RSFTClassifier(
+        max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **{**PARAMS, **params}
+    )
     full.fit(*data)
 
     checkpoint = _checkpoint(tmp_path, f_generators="generators.pt")
     RSFTClassifier(
-        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **PARAMS, **params
+        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **{**PARAMS, **params}
     ).fit(*data)
     resumed = _resume(data, tmp_path, **params)
 
@@ -100,21 +105,22 @@ def test_resumed_adaptive_M_continues_where_it_stopped(data, tmp_path, rejection
     # with f_criterion, and LoadInitState puts them back before the first
     # step of the resumed run.
     params = {"M": "auto", "target_acceptance": 0.4, "rejection": rejection}
-    full = RSFTClassifier(max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **PARAMS, **params)
+    full = RSFTClassifier(
+        max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **{**PARAMS, **params}
+    )
     full.fit(*data)
 
     files = {"f_criterion": "criterion.pt", "f_generators": "generators.pt"}
     checkpoint = _checkpoint(tmp_path, **files)
     first = RSFTClassifier(
-        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **PARAMS, **params
+        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **{**PARAMS, **params}
     ).fit(*data)
     assert "log_M" in first.criterion_.state_dict()
     checkpoint = _checkpoint(tmp_path, **files)
     resumed = RSFTClassifier(
         max_epochs=EPOCHS_AFTER,
         callbacks=[checkpoint, LoadInitState(checkpoint)],
-        **PARAMS,
-        **params,
+        **{**PARAMS, **params},
     ).fit(*data)
 
     assert _same_parameters(full, resumed)
@@ -126,17 +132,18 @@ def test_resumed_adaptive_M_continues_where_it_stopped(data, tmp_path, rejection
 
 def test_without_the_loss_state_adaptive_M_starts_afresh(data, tmp_path):
     params = {"M": "auto", "target_acceptance": 0.4}
-    full = RSFTClassifier(max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **PARAMS, **params)
+    full = RSFTClassifier(
+        max_epochs=EPOCHS_BEFORE + EPOCHS_AFTER, **{**PARAMS, **params}
+    )
     full.fit(*data)
     checkpoint = _checkpoint(tmp_path, f_criterion=None, f_generators="generators.pt")
     RSFTClassifier(
-        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **PARAMS, **params
+        max_epochs=EPOCHS_BEFORE, callbacks=[checkpoint], **{**PARAMS, **params}
     ).fit(*data)
     resumed = RSFTClassifier(
         max_epochs=EPOCHS_AFTER,
         callbacks=[checkpoint, LoadInitState(checkpoint)],
-        **PARAMS,
-        **params,
+        **{**PARAMS, **params},
     ).fit(*data)
     assert resumed.history[-1, "M_effective"] != full.history[-1, "M_effective"]
 

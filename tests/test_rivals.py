@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from sklearn.base import BaseEstimator, ClassifierMixin
 from skorch.history import History
 
@@ -152,6 +153,7 @@ def test_callback_sets_the_buffer_to_the_prior_after_rejection():
         criterion=LogitAdjustedLoss,
         predict_nonlinearity=softmax,
         callbacks=[LogitAdjustmentPrior(after_rejection=True)],
+        **SAMPLE_RULE,
     ).fit(X, y)
     history = net.history
     np.testing.assert_allclose(history[0]["loss_class_prior"], net.class_prior_)

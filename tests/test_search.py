@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from imblearn.metrics import geometric_mean_score
 from imblearn.pipeline import Pipeline
 from joblib import parallel_backend
@@ -47,6 +48,7 @@ def _pipeline(max_epochs=4):
                     lr=1e-2,
                     module__hidden_layer_sizes=(16,),
                     random_state=0,
+                    **SAMPLE_RULE,
                 ),
             ),
         ]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import sklearn
 import torch
+from _rules import SAMPLE_RULE
 from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset, ValidSplit
@@ -184,7 +185,9 @@ def test_softmax_module_with_nllloss_trains_on_log_probabilities(data):
 
 
 @pytest.mark.parametrize(
-    "rule", [dict(compact=True), dict(rejection="epoch")], ids=["compact", "epoch"]
+    "rule",
+    [dict(compact=True, **SAMPLE_RULE), dict(rejection="epoch", warmup_epochs=0)],
+    ids=["compact", "epoch"],
 )
 def test_softmax_module_with_nllloss_in_every_selection_mode(data, rule):
     # Compaction and epoch-level selection score and train outside get_loss;
@@ -295,7 +298,9 @@ def test_dataset_class_and_arguments_are_used(data):
 def test_sample_weight_reaches_the_rule_through_a_users_dataset(data):
     X, y = data
     weight = np.where(y == "c", 0.0, 1.0)  # class "c" is never accepted
-    net = RSFTClassifier(dataset=Dataset, iterator_train=DataLoader, **mlp(**FAST))
+    net = RSFTClassifier(
+        dataset=Dataset, iterator_train=DataLoader, **SAMPLE_RULE, **mlp(**FAST)
+    )
     net.fit(X, y, sample_weight=weight)
     assert net.history[-1, "acceptance_rate[c]"] == 0.0
     assert net.predict(X).shape == y.shape
@@ -435,6 +440,6 @@ def test_unsorted_classes(data):
 def test_sample_weight_reaches_the_rule_through_a_dataloader(data):
     X, y = data
     weight = np.where(y == "c", 0.0, 1.0)  # class "c" is never accepted
-    net = RSFTClassifier(iterator_train=DataLoader, **mlp(**FAST))
+    net = RSFTClassifier(iterator_train=DataLoader, **SAMPLE_RULE, **mlp(**FAST))
     net.fit(X, y, sample_weight=weight)
     assert net.history[-1, "acceptance_rate[c]"] == 0.0

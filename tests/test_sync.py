@@ -11,6 +11,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from _rules import SAMPLE_RULE
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -125,7 +126,7 @@ def _rsft(**params):
             batch_size=BATCH_SIZE,
             random_state=0,
             callbacks=callbacks,
-            **params,
+            **{**SAMPLE_RULE, **params},
         )
 
     return make
@@ -300,6 +301,7 @@ def test_pool_reads_once_per_pool_and_never_per_batch():
     def make(callbacks):
         return RSFTClassifier(
             rejection="pool",
+            warmup_epochs=0,
             pool_size=4,
             batch_size=8,
             max_epochs=2,

@@ -158,9 +158,11 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
     """Random mask that keeps each class at the rate RSFT keeps it.
 
     ``fit`` first trains ``reference`` on the same data and reads its
-    per-class acceptance rate (averaged over the epochs after the warm-up),
-    then trains a copy of the same network whose mask ignores the model
-    (``hardness=0``) but keeps class ``c`` at that rate ``r_c``. Comparing it
+    per-class acceptance rate (averaged over the epochs after the warm-up;
+    a reference that trained no longer than its warm-up rejected nothing,
+    and its last epoch's rates, 1 for every class, are taken), then trains a
+    copy of the same network whose mask ignores the model (``hardness=0``)
+    but keeps class ``c`` at that rate ``r_c``. Comparing it
     with RSFT measures what the model's feedback adds beyond the class mix.
 
     Parameters
@@ -194,7 +196,8 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
     >>> X = rng.normal(size=(120, 3)).astype("float32")
     >>> y = np.r_[np.zeros(100, int), np.ones(20, int)]
     >>> X[y == 1] += 2
-    >>> clf = MatchedRandomMask(RSFTClassifier(max_epochs=3, random_state=0))
+    >>> reference = RSFTClassifier(max_epochs=3, warmup_epochs=0, random_state=0)
+    >>> clf = MatchedRandomMask(reference)
     >>> clf.fit(X, y).keep_rate_.shape
     (2,)
     """
@@ -209,7 +212,19 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
         self.reference_ = clone(self.reference).fit(X, y)
         self.reference_fit_time_ = perf_counter() - start
         self.classes_ = self.reference_.classes_
-        rates = np.clip(_post_warmup_class_rates(self.reference_), 1e-6, 1.0)
+        if len(self.reference_.history) > self.reference_.warmup_epochs:
+            rates = _post_warmup_class_rates(self.reference_)
+        else:
+            # A fit no longer than the reference's warm-up (a short run under
+            # the default warm-up, such as the benchmark's --quick mode) has
+            # no epoch that rejected: fall back to the last epoch's rates,
+            # which kept every class whole, so the matched mask keeps every
+            # row as the reference did.
+            last = self.reference_.history[-1]
+            rates = np.array(
+                [last[f"acceptance_rate[{label}]"] for label in self.classes_]
+            )
+        rates = np.clip(rates, 1e-6, 1.0)
         self.keep_rate_ = rates
         self.estimator_ = clone(self.reference).set_params(
             hardness=0.0,
@@ -648,7 +663,10 @@ def make_method(name, *, max_epochs, batch_size, seed):
             scoring="balanced_accuracy",
             cv=StratifiedKFold(3, shuffle=True, random_state=seed),
         ),
-        "RSFT hardness=0": lambda: pipeline(net(hardness=0.0, M=1.0)),
+        # Online class-balanced random under-sampling from the first epoch.
+        "RSFT hardness=0": lambda: pipeline(
+            net(hardness=0.0, M=1.0, rejection="sample", warmup_epochs=0)
+        ),
         "RSFT rejection=epoch": lambda: pipeline(net(rejection="epoch")),
         # The balanced decision of the plain network is post-hoc logit
         # adjustment with tau = 1.
@@ -697,7 +715,7 @@ def make_method(name, *, max_epochs, batch_size, seed):
             )
         ),
         "class-weighted loss": lambda: pipeline(
-            net(rejection="expected", hardness=0.0, M=1.0)
+            net(rejection="expected", hardness=0.0, M=1.0, warmup_epochs=0)
         ),
         "random mask": lambda: pipeline(MatchedRandomMask(net())),
         "BalancedRandomForest": lambda: pipeline(forest()),

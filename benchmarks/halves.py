@@ -1,0 +1,112 @@
+"""Split ``rsft-bench`` results into the development and held-out halves.
+
+Reads one or more ``results.csv`` files written by ``rsft-bench`` (each with
+the ``run.json`` beside it naming its suite), assigns every data set to its
+half with the benchmark's protocol (:mod:`rsft_sklearn.benchmark._protocol`,
+applied to the data sets of the suite it belongs to) and prints, per half,
+the mean of each metric over data sets, the mean rank (1 is best) and the
+Bayesian signed-rank probabilities of RSFT (the method named ``RSFT``, the
+estimator's defaults) against every other method::
+
+    python benchmarks/halves.py docs/benchmark/longtail --suite-names longtail
+    python benchmarks/halves.py docs/defaults/heldout/keel-all --suite-names keel-all
+
+``--suite-names`` names the suite whose full list of sets defines the split
+(the halves are dealt over the whole suite, not over the sets a run used).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rsft_sklearn.benchmark._protocol import DEVELOPMENT, HELD_OUT, split_names
+from rsft_sklearn.benchmark._report import bayesian_comparison
+from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, keel_names
+
+METRICS = ("balanced_accuracy", "f1_macro", "g_mean", "pr_auc", "rare_recall")
+SUITE_NAMES = {
+    "longtail": lambda: list(LONGTAIL),
+    "keel-all": keel_names,
+    "tables": lambda: list(TABLES),
+}
+
+
+def halves(names):
+    development, held_out = split_names(names)
+    return {
+        **dict.fromkeys(development, DEVELOPMENT),
+        **dict.fromkeys(held_out, HELD_OUT),
+    }
+
+
+def summary(frame, reference="RSFT"):
+    per_set = frame.groupby(["dataset", "method"])[list(METRICS)].mean()
+    means = per_set.groupby("method").mean()
+    for metric in METRICS:
+        table = per_set[metric].unstack("method")
+        means[f"rank {metric}"] = table.rank(axis=1, ascending=False).mean()
+        if reference in table:
+            means[f"P(RSFT better) {metric}"] = [
+                np.nan
+                if m == reference
+                or (probs := bayesian_comparison(table[reference], table[m])) is None
+                else probs[0]
+                for m in means.index
+            ]
+    return means.sort_values("rank balanced_accuracy"), per_set.index.get_level_values(
+        "dataset"
+    ).nunique()
+
+
+def markdown(means, columns):
+    lines = [
+        "| method | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for name, row in means.iterrows():
+        cells = " | ".join("–" if pd.isna(row[c]) else f"{row[c]:.3f}" for c in columns)
+        lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", help="rsft-bench output folders")
+    parser.add_argument("--suite-names", required=True, choices=sorted(SUITE_NAMES))
+    args = parser.parse_args(argv)
+    frames = []
+    for folder in args.folders:
+        folder = Path(folder)
+        frame = pd.read_csv(folder / "results.csv")
+        config = json.loads((folder / "run.json").read_text())
+        frames.append(frame[frame["method"].isin(config["methods"])])
+    frame = pd.concat(frames)
+    frame = frame[frame["status"] == "ok"]
+    half_of = halves(SUITE_NAMES[args.suite_names]())
+    unknown = sorted(set(frame["dataset"]) - set(half_of))
+    if unknown:
+        raise SystemExit(f"Data sets outside the suite {args.suite_names}: {unknown}")
+    frame["half"] = frame["dataset"].map(half_of)
+    for half in (HELD_OUT, DEVELOPMENT):
+        part = frame[frame["half"] == half]
+        if part.empty:
+            continue
+        means, n = summary(part)
+        sets = ", ".join(sorted(part["dataset"].unique()))
+        print(f"## {half} half: {n} data sets ({sets})\n")
+        print(markdown(means, [*METRICS, "rank balanced_accuracy", "rank f1_macro"]))
+        print()
+        probs = [c for c in means.columns if c.startswith("P(")]
+        if probs:
+            print("P(RSFT better), Bayesian signed-rank test, rope 0.01:\n")
+            print(markdown(means, probs))
+            print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -91,6 +91,9 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"Data sets outside the suite {args.suite_names}: {unknown}")
     frame["half"] = frame["dataset"].map(half_of)
+    command = " ".join(["python benchmarks/halves.py", *(argv or sys.argv[1:])])
+    print("# Development and held-out halves\n")
+    print(f"Produced by `{command}`; do not edit by hand.\n")
     for half in (HELD_OUT, DEVELOPMENT):
         part = frame[frame["half"] == half]
         if part.empty:

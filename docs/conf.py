@@ -65,6 +65,7 @@ HAS_SPEED_REPORT = (DOCS_DIR / "speed.md").is_file()
 # to user_guide/ are listed after these, so that none is left out of the
 # navigation.
 USER_GUIDE_ORDER = [
+    "when_to_use",
     "rejection_rule",
     "fixed_point",
     "choosing_m",

@@ -29,8 +29,8 @@ from ._loss import RejectionLoss
 from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import class_target_weight
-from ._selection import check_selection_iterator, select_epoch_rows, select_pool_rows
-from ._validation import check_class_weight, check_sample_weight
+from ._selection import prepare_iterator
+from ._validation import check_sample_weight, check_target
 
 __all__ = ["RSFTClassifier"]
 
@@ -38,129 +38,86 @@ __all__ = ["RSFTClassifier"]
 class RSFTClassifier(NetClassifierBase):
     """Neural-network classifier trained with rejection-sampling fine-tuning.
 
-    In every training step each sample of the batch is accepted with
-    probability ``a_i = min(1, w_i / (M * p_i ** hardness))``, where ``p_i`` is
-    the current model's probability of the true label and ``w_i`` the
-    sample's target weight; the mask is drawn on the device of the logits and
-    only accepted samples contribute to the gradient. Rare classes and badly
-    predicted samples are kept, easy majority samples are mostly rejected.
+    Each sample of a training batch has the acceptance probability
+    ``a_i = min(1, w_i / (M * p_i ** hardness))``, where ``p_i`` is the
+    current model's probability of the true label and ``w_i`` the sample's
+    target weight. After ``warmup_epochs`` plain epochs, the loss of every
+    sample is weighted by ``a_i`` (``rejection="expected"``, the default) or
+    kept with probability ``a_i`` (``"sample"``, ``"pool"``, ``"epoch"``): rare
+    classes and badly predicted samples count fully, easy majority samples
+    barely.
 
-    Every parameter of :class:`skorch.NeuralNetClassifier` (``module__*``,
-    ``optimizer__*``, ``callbacks``, ``device``, ...) works as in skorch.
+    Every parameter of :class:`skorch.NeuralNetClassifier` works as in skorch.
 
     Parameters
     ----------
     module : torch.nn.Module class or instance, default=None
-        The network; it must return logits of shape ``(batch, n_classes)``.
-        ``None`` builds a :class:`~rsft_sklearn.MLPModule` whose input and
-        output sizes come from the data at fit time (set its layers with
-        ``module__hidden_layer_sizes``).
+        The network, returning logits of shape ``(batch, n_classes)``;
+        ``None`` builds a :class:`~rsft_sklearn.MLPModule` sized from the
+        data (``module__hidden_layer_sizes`` sets its layers).
     M : float, "auto" or callable, default=1.0
-        Envelope constant, ``M > 0``. Larger values reject more; with the
-        normalisation of the target weights (largest class weight 1), ``M = 1``
-        keeps every sample of the rarest class that the model does not
-        already predict with certainty. A callable is a schedule: it gets the
-        index of every epoch (0 for the first) and returns that epoch's ``M``,
-        see :class:`~rsft_sklearn.LinearRamp`. ``"auto"`` adapts ``M`` at
-        every step, on the device, so that the acceptance rate holds
-        ``target_acceptance``.
+        Envelope constant, ``M > 0``; larger values reject more. With the
+        largest class weight 1, ``M = 1`` keeps the rarest class whole. A
+        callable maps the epoch index to that epoch's ``M`` (see
+        :class:`~rsft_sklearn.LinearRamp`); ``"auto"`` adapts ``M`` on the
+        device so that the acceptance rate holds ``target_acceptance``.
     hardness : float or callable, default=1.0
-        Exponent of the model probability in the rule, ``>= 0``. ``1`` is the
-        ratio ``target / model probability``; ``0`` ignores the model, which
-        makes the step an online class-balanced random under-sampler. A
-        callable is a schedule over epochs, as for ``M``.
+        Exponent of the model probability in the rule, ``>= 0``; ``0``
+        ignores the model (online class-balanced under-sampling). A callable
+        is a schedule over epochs, as for ``M``.
     target : {"balanced", "uniform", "balanced_groups"} or dict, \
             default="balanced"
-        Class target weights: ``"balanced"`` uses ``1 / n_k``, ``"uniform"``
-        uses 1, a dict maps every class label to a positive weight. Weights
-        are divided by their maximum. ``"balanced_groups"`` balances the
-        strata of (group, class) instead, with ``1 / n_(g, k)`` from the
-        ``groups`` passed to :meth:`fit`.
-    rejection : {"sample", "expected", "pool", "epoch"}, default="expected"
-        ``"expected"`` weights every sample's loss by its acceptance
-        probability (deterministic, lower variance; the default, chosen on
-        the development half of the benchmark's data sets, see
-        :ref:`when_to_use`); ``"sample"`` draws a Bernoulli mask in every
-        training step instead, so that only accepted rows contribute;
-        ``"epoch"``
-        scores every training row once at the start of each epoch (one
-        gradient-free pass in large batches), draws the mask then, and trains
-        the epoch on the accepted rows only: rejected rows cost no backward
-        pass and no optimiser step, at the price of probabilities that are up
-        to one epoch old. ``"pool"`` does the same pool by pool: the rows of
-        ``pool_size`` batches are scored in one gradient-free pass (in
-        evaluation mode, as for ``compact``), their masks drawn, and the
-        steps train on full batches of accepted rows (the remainder carries
-        over to the next pool; the epoch's last batch may be short), so
-        rejected rows cost no backward pass and no optimiser step and the
-        probabilities are at most one pool old. It reads one number back to
-        the host per pool, none per batch. ``"pool"`` and ``"epoch"`` need
-        array inputs, train on one process, and train on the accepted rows
-        with the plain mean loss (sample weights act through acceptance).
+        Class target weights ``1 / n_k``, 1, or a dict of every class's
+        weight, divided by their maximum; ``"balanced_groups"`` uses
+        ``1 / n_(g, k)`` per (group, class) stratum of :meth:`fit`'s ``groups``.
+    rejection : {"expected", "sample", "pool", "epoch"}, default="expected"
+        ``"expected"`` weights every sample's loss by ``a_i`` (deterministic;
+        the default, chosen on the benchmark's development half, see
+        :ref:`when_to_use`); ``"sample"`` draws a Bernoulli mask per step;
+        ``"pool"`` scores ``pool_size`` batches in one gradient-free pass and
+        trains full batches of their accepted rows only, and ``"epoch"`` does
+        so once per epoch, so that rejected rows cost no backward pass (array
+        inputs, one process; see :doc:`/user_guide/speed`).
     pool_size : int, default=16
-        Batches scored together under ``rejection="pool"``. Larger pools
-        cost fewer scoring calls and host reads but train on older
-        probabilities: a row is scored at most about ``pool_size *
-        acceptance rate`` optimiser steps before it is trained on (4 steps
-        at the defaults and an acceptance of 1/4); ``pool_size=1`` scores
-        one batch ahead of its steps. Ignored by the other modes.
+        Batches scored together under ``rejection="pool"``: larger pools cost
+        fewer passes and host reads but train on older probabilities.
     warmup_epochs : int, default=5
-        Number of first epochs that train on every sample without rejection
-        (the plain network first, rejection after: deferring re-balancing
-        helps the learned features). ``0`` rejects from the first epoch.
+        First epochs that train on every sample without rejection (deferred
+        re-balancing helps the learned features); ``0`` rejects from the start.
     loss_normalization : {"accepted", "batch"}, default="accepted"
-        Divide the masked loss sum by the number (or, for ``"expected"``, the
-        total weight) of accepted samples, or by the batch size. ``"batch"``
-        is an unbiased estimate of the expected masked loss and is what keeps
-        data-parallel training exact; ``"accepted"`` keeps the gradient scale
-        independent of the acceptance rate.
+        Divide the weighted loss sum by the accepted count (or weight), which
+        keeps the gradient scale independent of the acceptance rate, or by
+        the batch size, which is unbiased and keeps data-parallel training
+        exact.
     compact : bool or "auto", default=False
-        ``True`` trains each batch on its accepted rows only: a
-        gradient-free forward pass (in evaluation mode) scores the batch,
-        then forward and backward run on the accepted rows, so an epoch
-        costs less the more is rejected. It reads the number of accepted
-        rows back to the host once per batch. With Dropout the scores come
-        from the network without dropout; with BatchNorm they use the
-        running statistics, and the training pass normalises over (and
-        updates the running statistics from) the accepted rows only. Without
-        either, the result equals ``compact=False`` up to rounding.
-        ``"auto"`` compacts an epoch when the previous one accepted less
-        than half of the rows and the network is large enough for the saving
-        to outweigh the second pass (parameters times ``batch_size`` at least
-        ``2**24``). Needs ``rejection="sample"``.
+        With ``rejection="sample"``, ``True`` scores each batch without
+        gradient (in evaluation mode) and runs forward and backward on its
+        accepted rows only (one host read per batch); ``"auto"`` does so
+        after an epoch that accepted less than half of the rows, on networks
+        large enough to gain (see :doc:`/user_guide/speed`).
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise.
     probability : {"balanced", "training", "raw"}, default="balanced"
-        What :meth:`predict_proba` returns, and so what :meth:`predict`
-        decides on. Training with rejection changes what the network's output
-        estimates; the fixed point of training inverts it (see
-        :func:`~rsft_sklearn.correct_proba`). ``"balanced"``: the posterior
-        under equal class priors, whose arg-max maximises the expected
-        balanced accuracy; ``"training"``: the posterior of the training
-        data's class mix; ``"raw"``: the softmax of the logits as it is.
-        Only prediction reads it, so it can be changed after fit.
+        What :meth:`predict_proba` returns (and :meth:`predict` decides on),
+        from the inversion of training's fixed point
+        (:func:`~rsft_sklearn.correct_proba`): the posterior under equal class
+        priors, that of the training data's class mix, or the softmax as it
+        is. Only prediction reads it.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the shuffling and the rejection masks.
-        With an int, two fits on CPU give identical models.
+        Seeds the weights, the shuffling and the masks (an int: identical fits).
     criterion : torch criterion class or instance, \
             default=torch.nn.CrossEntropyLoss
-        The per-sample loss; it receives logits and must have a
-        ``reduction`` attribute. The estimator builds its own copy with
-        ``reduction="none"`` (an instance passed in is never changed) and
-        wraps it in a :class:`~rsft_sklearn.RejectionLoss`; the given
-        reduction (``criterion__reduction``) is that of the loss outside
-        training, as in skorch. With ``torch.nn.NLLLoss`` the module may end
-        in a softmax, skorch's convention (the log is taken), or in a
-        log-softmax.
+        The per-sample loss, with a ``reduction`` attribute; a copy with
+        ``reduction="none"`` is wrapped in a
+        :class:`~rsft_sklearn.RejectionLoss` (an instance passed in is never
+        changed). With ``torch.nn.NLLLoss`` the module may end in a softmax,
+        as in skorch, or a log-softmax (see :doc:`/user_guide/skorch`).
     optimizer : torch optimizer class, default=torch.optim.Adam
-        The default Adam runs fused (``fused=True``) on the CPU and CUDA
-        devices unless ``optimizer__fused`` or ``optimizer__foreach`` is set.
-        With a fused optimiser (Adam, AdamW, SGD, Adagrad with
-        ``optimizer__fused=True``) a step with nothing accepted is skipped
-        inside the optimiser's kernel; any other optimiser's step is taken
-        and undone on the device, which copies its parameters and state
-        before every step.
+        The default Adam runs fused unless ``optimizer__fused`` or
+        ``optimizer__foreach`` is set; a fused optimiser skips a step with
+        nothing accepted inside its kernel, any other has it undone on the
+        device from a copy of its state.
     lr : float, default=1e-3
     max_epochs : int, default=50
     batch_size : int, default=128
@@ -170,14 +127,13 @@ class RSFTClassifier(NetClassifierBase):
         ``1`` prints skorch's epoch table, with the acceptance rates.
     device : str or torch.device, default="cpu"
     dataset : torch Dataset class or instance, default=InMemoryDataset
-        What array inputs are wrapped in. Another class (with
-        ``dataset__*`` arguments) or an instance is used as skorch uses it,
-        with the sample weights added to every row.
+        What array inputs are wrapped in, as in skorch (sample weights are
+        added to every row).
     classes : array-like of shape (n_classes,) or None, default=None
         All class labels, in the order of the columns of
         :meth:`predict_proba`; ``None`` takes the sorted labels of ``y``.
-        With ``classes``, an estimator that was only initialised (to load
-        saved parameters) predicts these labels.
+        An estimator only initialised (to load saved parameters) predicts
+        these labels.
     **kwargs : dict
         Any other :class:`skorch.NeuralNetClassifier` parameter.
 
@@ -205,37 +161,28 @@ class RSFTClassifier(NetClassifierBase):
     module_ : torch.nn.Module
         The trained network.
     criterion_ : RejectionLoss
-        The rule, wrapping the criterion as its ``base_criterion``. Its
-        ``state_dict`` holds the class target weights, the adaptive ``M`` and
-        the epoch's counts, so :class:`skorch.callbacks.Checkpoint` saves
-        them with ``f_criterion`` (a default of skorch's ``Checkpoint``).
+        The rule around the criterion (its ``base_criterion``); its
+        ``state_dict`` (class weights, adaptive ``M``, counts) is saved by
+        :class:`skorch.callbacks.Checkpoint` with ``f_criterion``.
     history_ : skorch.History
         Per-epoch records, among them ``acceptance_rate``,
         ``acceptance_rate[<label>]`` for every class and ``M_effective``.
     generators_ : GeneratorState
-        The random generators of the shuffles and the masks as one state
-        that skorch saves like a module: add ``f_generators="generators.pt"``
-        to :class:`skorch.callbacks.Checkpoint` (or pass ``f_generators`` to
-        ``save_params``/``load_params``) and training resumed with
-        :class:`skorch.callbacks.LoadInitState` continues the same random
-        stream, so it ends with the parameters of an uninterrupted fit.
+        The random generators of the shuffles and the masks, saved by
+        :class:`skorch.callbacks.Checkpoint` with
+        ``f_generators="generators.pt"``, so that a fit resumed with
+        :class:`skorch.callbacks.LoadInitState` ends as the uninterrupted one.
 
     See Also
     --------
     skorch.NeuralNetClassifier : The base class; the training loop is its own.
-    imblearn.under_sampling.RandomUnderSampler : Offline random
-        under-sampling, which ``hardness=0`` does afresh at every step.
+    RejectionLoss : The rule as a loss module for any training loop.
 
     Notes
     -----
-    The rule itself is :class:`~rsft_sklearn.RejectionLoss`, a PyTorch loss
-    module that any training loop can use; this estimator hands it its
-    parameters and drives it through skorch's hooks. A batch in which
-    nothing is accepted leaves every parameter and the optimiser state
-    unchanged; this is done on the device (a fused optimiser skips the step,
-    any other takes it and has it undone with ``torch.lerp``), so no value is
-    read back to the host during training. Statistics and the batches'
-    losses accumulate on the device and are read once per epoch.
+    A batch with nothing accepted changes no parameter and no optimiser
+    state, decided on the device; statistics and losses accumulate on the
+    device and are read once per epoch.
 
     Examples
     --------
@@ -248,6 +195,9 @@ class RSFTClassifier(NetClassifierBase):
     >>> sorted(k for k in clf.history[-1] if k.startswith("acceptance_rate["))
     ['acceptance_rate[0]', 'acceptance_rate[1]']
     """
+
+    # The loss module the criterion is wrapped in (tests inject their own).
+    _rejection_loss_class = RejectionLoss
 
     _parameter_constraints = {
         "M": [
@@ -271,9 +221,6 @@ class RSFTClassifier(NetClassifierBase):
             Options(numbers.Integral, {-1}),
         ],
     }
-
-    # The loss module the criterion is wrapped in.
-    _rejection_loss_class = RejectionLoss
 
     def __init__(
         self,
@@ -331,12 +278,9 @@ class RSFTClassifier(NetClassifierBase):
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
         if reset:
-            target = self.target
-            if isinstance(target, dict):
-                target = check_class_weight(target, self.classes_, "target")
-            elif target == "balanced_groups":
-                target = "uniform"  # the weights are per stratum
-            self.class_target_weight_ = class_target_weight(y, n_classes, target)
+            self.class_target_weight_ = class_target_weight(
+                y, n_classes, check_target(self.target, self.classes_)
+            )
             self.class_prior_ = class_prior(y, n_classes)
         weight = None
         if sample_weight is not None:
@@ -397,8 +341,7 @@ class RSFTClassifier(NetClassifierBase):
         return self
 
     def torch_compile(self, module, name):
-        # The loss module draws masks and keeps state between steps; with
-        # compile=True only the network is compiled.
+        # The loss module keeps state between steps: only the network compiles.
         if name in self._criteria:
             return module
         return super().torch_compile(module, name)
@@ -418,21 +361,13 @@ class RSFTClassifier(NetClassifierBase):
     # ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        loss, params = self.criterion_, self._rejection_loss_params()
-        wanted = (
-            params["M"] == "auto",
-            params["rejection"],
-            params["loss_normalization"],
-            params["target_acceptance"],
-        )
+        loss = self.criterion_
         # A parameter changed since initialisation (set_params after fit), or
         # the estimator was pickled by a version whose criterion_ was the bare
         # criterion.
-        if not isinstance(loss, RejectionLoss) or wanted != (
-            loss.adaptive,
-            loss.rejection,
-            loss.loss_normalization,
-            loss.target_acceptance,
+        if not (
+            isinstance(loss, RejectionLoss)
+            and loss.built_with(**self._rejection_loss_params())
         ):
             self.initialize_criterion()
             loss = self.criterion_ = self.criterion_.to(self.device)
@@ -444,13 +379,11 @@ class RSFTClassifier(NetClassifierBase):
         state = self.__dict__.setdefault("fit_state_", FitState())
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         chosen = self.get_params_for("optimizer")
-        if (
-            self.optimizer is torch.optim.Adam
-            and "fused" not in chosen
-            and "foreach" not in chosen
+        if self.optimizer is torch.optim.Adam and not {"fused", "foreach"} & set(
+            chosen
         ):
-            # The default optimiser runs fused: one kernel per step, and an
-            # all-rejected step is skipped on the device, not undone.
+            # The default optimiser runs fused: an all-rejected step is
+            # skipped on the device, not undone.
             for optimizer in optimizers:
                 fuse_default_adam(optimizer)
         state.guard = EmptyStepGuard(optimizers, self.device)
@@ -463,13 +396,10 @@ class RSFTClassifier(NetClassifierBase):
         previous = (
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
+        params = ("M", "hardness", "warmup_epochs", "rejection", "compact")
         state.plan = plan = plan_epoch(
             len(self.history) - 1,
-            M=self.M,
-            hardness=self.hardness,
-            warmup_epochs=self.warmup_epochs,
-            rejection=self.rejection,
-            compact=self.compact,
+            **{name: getattr(self, name) for name in params},
             previous_rate=previous,
             module=self.module_,
             batch_size=self.batch_size,
@@ -478,18 +408,15 @@ class RSFTClassifier(NetClassifierBase):
         loss = self.criterion_
         loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
         loss.count_steps = True
-        iterator = state.train_iterator
-        if isinstance(iterator, BatchIterator):
-            iterator.rows = iterator.select = None
-        if plan.rows_selected:
-            iterator.rows = select_epoch_rows(
-                loss, iterator, self._score, self.batch_size
-            )
-        elif plan.pooled:
-            check_selection_iterator(iterator, "pool")
-            iterator.select = partial(select_pool_rows, loss, self._score)
-            iterator.pool_size = self.pool_size
-            iterator.min_rows = 2 if state.two_rows else 1
+        prepare_iterator(
+            state.train_iterator,
+            plan,
+            loss,
+            self._score,
+            batch_size=self.batch_size,
+            pool_size=self.pool_size,
+            min_rows=2 if state.two_rows else 1,
+        )
         if plan.rows_selected or plan.pooled:
             # The steps train on the accepted rows as they are.
             loss.rejecting = loss.count_steps = False
@@ -499,14 +426,12 @@ class RSFTClassifier(NetClassifierBase):
         check_finite_parameters(
             self.module_.parameters(), len(self.history), optimizers
         )
-        # The batches' losses, read once; skorch's callbacks (the epoch table,
-        # the train_loss scoring, early stopping) run after this hook.
+        # The batches' losses, read once, before skorch's epoch callbacks.
         self.fit_state_.losses.write(self.history[-1]["batches"], "train_loss")
         record = epoch_record(self.criterion_.epoch_statistics(), self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
-        # What the network's output now estimates depends on the rule of the
-        # latest epoch; predict_proba inverts it.
+        # predict_proba inverts the rule of the latest epoch.
         plan = self.fit_state_.plan
         self.final_M_ = record["M_effective"] if plan.rejecting else None
         self.final_hardness_ = plan.hardness
@@ -515,10 +440,8 @@ class RSFTClassifier(NetClassifierBase):
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
         """The masked training loss, or the criterion's loss outside training.
 
-        With ``NLLLoss`` the module's output is read as skorch's
-        ``NeuralNetClassifier`` reads it: the log is taken of a softmax output
-        (a log-softmax output is used as it is), and the rule reads the same
-        log-probabilities, which are logits of the same softmax.
+        With ``NLLLoss`` the log is taken of a softmax output, as skorch does;
+        the rule reads the same log-probabilities.
         """
         y_true = to_tensor(y_true, device=self.device)
         loss = self.criterion_
@@ -564,17 +487,11 @@ class RSFTClassifier(NetClassifierBase):
 
     def train_step(self, batch, **fit_params):
         state = self.fit_state_
-        guard = state.guard if state.plan.guarded else None
-        if guard is None:
-            step = super().train_step(batch, **fit_params)
-        else:
-            guard.snapshot()
-            try:
-                step = super().train_step(batch, **fit_params)
-            finally:
-                guard.restore_if_none_accepted(self.criterion_.step_accepted)
-        # skorch reads step["loss"].item() into the history after every
-        # batch; the deferred loss gives a placeholder that on_epoch_end fills
-        # in, so the step never waits for the device.
+        step = super().train_step
+        if state.plan.guarded:
+            step = state.guard.wrap(step, lambda: self.criterion_.step_accepted)
+        step = step(batch, **fit_params)
+        # skorch reads step["loss"].item() after every batch: a placeholder
+        # that on_epoch_end fills in, so the step never waits for the device.
         step["loss"] = state.losses.defer(step["loss"])
         return step

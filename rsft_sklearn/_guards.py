@@ -173,6 +173,20 @@ class EmptyStepGuard:
         if self._skipping:
             self._flag.copy_(n_accepted <= 0)
 
+    def wrap(self, step, n_accepted):
+        """``step`` between :meth:`snapshot` and
+        :meth:`restore_if_none_accepted` (``n_accepted`` is called after it).
+        """
+
+        def guarded(*args, **kwargs):
+            self.snapshot()
+            try:
+                return step(*args, **kwargs)
+            finally:
+                self.restore_if_none_accepted(n_accepted())
+
+        return guarded
+
     def restore_if_none_accepted(self, n_accepted):
         """Finish a step: take the skip flag back from the fused optimisers
         (it must not stay on them, nor in a pickle) and put the copies back

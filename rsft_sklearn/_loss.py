@@ -183,6 +183,16 @@ class RejectionLoss(nn.Module):
     # ------------------------------------------------------------------
     # Set-up between steps
     # ------------------------------------------------------------------
+    def built_with(self, *, M, rejection, loss_normalization, target_acceptance):
+        """Whether the module was built with these settings (``M`` only as
+        fixed or ``"auto"``: a fixed value is set per epoch)."""
+        return (
+            (M == "auto") == self.adaptive
+            and rejection == self.rejection
+            and loss_normalization == self.loss_normalization
+            and target_acceptance == self.target_acceptance
+        )
+
     def set_class_weight(self, class_weight):
         """Replace the class target weights (a fit on new data)."""
         weight = torch.as_tensor(class_weight, dtype=torch.float32)

@@ -9,11 +9,18 @@ optimiser step, and the probabilities are at most one pool old.
 is scored once at the start of an epoch (:func:`select_epoch_rows`).
 """
 
+from functools import partial
+
 import torch
 
 from ._data import BatchIterator
 
-__all__ = ["check_selection_iterator", "select_epoch_rows", "select_pool_rows"]
+__all__ = [
+    "check_selection_iterator",
+    "prepare_iterator",
+    "select_epoch_rows",
+    "select_pool_rows",
+]
 
 # Rows scored per gradient-free forward pass, at least.
 SCORING_BATCH = 2048
@@ -94,3 +101,37 @@ def select_pool_rows(loss_fn, score, pool):
         loss_fn.rejecting = rejecting
     loss_fn.record(y, accepted, acceptance)
     return accepted.nonzero().reshape(-1)
+
+
+def prepare_iterator(
+    iterator, plan, loss_fn, score, *, batch_size, pool_size, min_rows
+):
+    """Set up the training iterator for an epoch's selection mode.
+
+    ``rejection="epoch"`` selects the epoch's rows now; ``"pool"`` hands the
+    iterator a selector that it calls once per pool; the other modes batch
+    every row.
+
+    Parameters
+    ----------
+    iterator : BatchIterator or iterable
+        The training iterator of the fit.
+    plan : EpochPlan
+        The epoch's plan (``rows_selected``, ``pooled``).
+    loss_fn : RejectionLoss
+        Draws the masks and counts the statistics.
+    score : callable
+        Maps a batch of inputs to logits without gradient.
+    batch_size, pool_size, min_rows : int
+        Scoring batch size of the epoch mode; batches per pool and the
+        smallest training batch (2 with BatchNorm) of the pool mode.
+    """
+    if isinstance(iterator, BatchIterator):
+        iterator.rows = iterator.select = None
+    if plan.rows_selected:
+        iterator.rows = select_epoch_rows(loss_fn, iterator, score, batch_size)
+    elif plan.pooled:
+        check_selection_iterator(iterator, "pool")
+        iterator.select = partial(select_pool_rows, loss_fn, score)
+        iterator.pool_size = pool_size
+        iterator.min_rows = min_rows

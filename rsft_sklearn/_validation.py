@@ -231,3 +231,26 @@ def check_criterion(criterion, owner):
         "mask's state from criterion_. Pass criterion=... and criterion__*=... "
         "instead, or call super().initialize_criterion() in the override."
     )
+
+
+def check_target(target, classes):
+    """The class part of ``target`` for :func:`class_target_weight`.
+
+    A dict is checked against ``classes`` (:func:`check_class_weight`) and
+    returned as an array in their order; ``"balanced_groups"`` gives
+    ``"uniform"``, its weights being per (group, class) stratum; the other
+    options pass through.
+
+    Examples
+    --------
+    >>> from rsft_sklearn._validation import check_target
+    >>> check_target({"a": 1.0, "b": 2.0}, ["a", "b"]).tolist()
+    [1.0, 2.0]
+    >>> check_target("balanced_groups", ["a", "b"])
+    'uniform'
+    """
+    if isinstance(target, dict):
+        return check_class_weight(target, classes, "target")
+    if target == "balanced_groups":
+        return "uniform"
+    return target

@@ -153,8 +153,9 @@ class PendingLoss:
 class DeferredLoss(torch.Tensor):
     """A step's loss tensor whose ``item()`` gives a :class:`PendingLoss`.
 
-    Everything else about it is the (detached) loss tensor, so callbacks that
-    receive the step's ``loss`` keep working.
+    Everything else about it is the loss tensor (still attached to the
+    step's graph, as skorch's callbacks expect), so callbacks that receive
+    the step's ``loss`` keep working.
     """
 
     # Operations on it return plain tensors.
@@ -173,10 +174,10 @@ class EpochLosses:
 
     def defer(self, loss):
         """Keep ``loss`` and return it as a :class:`DeferredLoss`."""
-        loss = loss.detach()
         deferred = loss.as_subclass(DeferredLoss)
         deferred.pending = PendingLoss(self, len(self._tensors))
-        self._tensors.append(loss)
+        # Only the value is kept for the epoch, not the step's graph.
+        self._tensors.append(loss.detach())
         return deferred
 
     def value(self, index):

@@ -1,6 +1,8 @@
 """Guards of training: an all-rejected step changes nothing, and a broken
 network stops the fit."""
 
+from collections.abc import Mapping
+
 import torch
 
 __all__ = [
@@ -219,7 +221,12 @@ def check_finite_parameters(parameters, epoch, optimizers=()):
     """
     params = [p.detach() for p in parameters]
     for optimizer in optimizers:
-        for state in optimizer.state.values():
+        # A stand-in (a test double, a wrapper without torch's state) has no
+        # state of its own to check.
+        state_by_param = getattr(optimizer, "state", None)
+        if not isinstance(state_by_param, Mapping):
+            continue
+        for state in state_by_param.values():
             params.extend(
                 v
                 for v in state.values()

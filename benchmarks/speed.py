@@ -162,6 +162,9 @@ def plain_skorch(X, y, epochs, batch_size, seed=0):
 
 
 def rsft(X, y, epochs=None, batch_size=None, seed=0, **params):
+    # The per-batch masked rule from the first epoch, which the bare loop
+    # writes out; a contender may override either setting.
+    params = {"rejection": "sample", "warmup_epochs": 0, **params}
     if epochs is not None:
         params["max_epochs"] = epochs
     if batch_size is not None:
@@ -285,6 +288,7 @@ def contenders(args):
     return {
         "bare PyTorch loop": lambda: bare_loop(X, y, e, b),
         "RSFT": lambda: rsft(X, y, e, b),
+        "RSFT rejection='expected'": lambda: rsft(X, y, e, b, rejection="expected"),
         "RSFT compact='auto'": lambda: rsft(X, y, e, b, compact="auto"),
         "RSFT rejection='epoch'": lambda: rsft(X, y, e, b, rejection="epoch"),
         "RSFT rejection='pool'": lambda: rsft(X, y, e, b, rejection="pool"),

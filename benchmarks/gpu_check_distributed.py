@@ -39,6 +39,8 @@ from sklearn.metrics import balanced_accuracy_score
 
 EPOCHS = 6
 PARAMS = dict(
+    rejection="sample",
+    warmup_epochs=0,
     M=2.0,
     hardness=1.0,
     random_state=0,

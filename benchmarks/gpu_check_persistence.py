@@ -30,7 +30,13 @@ from skorch.callbacks import Checkpoint, LoadInitState
 
 from rsft_sklearn import RSFTClassifier
 
-PARAMS = dict(random_state=0, batch_size=64, module__hidden_layer_sizes=(32, 32))
+PARAMS = dict(
+    rejection="sample",
+    warmup_epochs=0,
+    random_state=0,
+    batch_size=64,
+    module__hidden_layer_sizes=(32, 32),
+)
 EPOCHS = 3
 # CPU and GPU kernels round differently; the network is the same one.
 PROBA_ATOL = 1e-4

@@ -468,6 +468,9 @@ def write_report(out, config):
     datasets = [d["name"] for d in config["datasets"]]
     methods = list(config["methods"])
     frame = frame[frame["dataset"].isin(datasets) & frame["method"].isin(methods)]
+    # A method that applies to none of the sets (a binary-only method on a
+    # multiclass suite) has no rows; it would leave no set complete.
+    methods = [m for m in methods if m in set(frame["method"])]
     columns = (*METRICS, "fit_time", "predict_time")
     tables = {
         m: _per_dataset(frame, datasets, methods, m)

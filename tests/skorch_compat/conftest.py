@@ -17,8 +17,7 @@ here, so they apply to the collected modules only.
 Tests that fail are listed in ``EXPECTED_FAILURES`` with their reason and run
 as ``xfail(strict=True)``: a fix makes them pass, which fails the run until the
 entry is removed. The reasons fall into groups: ``BY_DESIGN`` (documented in
-the user guide's page on skorch), ``NOT_YET`` (listed there under "Not yet as
-in skorch"), ``SKORCH_ITSELF`` and ``SUBSTITUTION``.
+the user guide's page on skorch), ``SKORCH_ITSELF`` and ``SUBSTITUTION``.
 Tests that need an optional package
 (mlflow, neptune, sacred, tensorboard, wandb, a CUDA device) skip themselves
 when it is missing. Tests of skorch's other classes are skipped with a reason
@@ -128,7 +127,6 @@ class NeuralNetClassifier(RSFTClassifier):
 # ----------------------------------------------------------------------
 
 BY_DESIGN = "by design"
-NOT_YET = "not yet as in skorch"
 SKORCH_ITSELF = "fails with skorch's own NeuralNetClassifier here"
 SUBSTITUTION = "a limit of the substitution"
 

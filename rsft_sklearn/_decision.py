@@ -89,7 +89,9 @@ def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None
     # confident predictions and small class weights.
     with np.errstate(divide="ignore"):
         log_p = np.log(np.clip(proba, 0.0, 1.0))
-    log_ratio = np.log(M) + hardness * log_p - np.log(weight)
+    # hardness 0 ignores the model even where p underflowed to 0 (0 * -inf).
+    hard = hardness * log_p if hardness else np.zeros_like(log_p)
+    log_ratio = np.log(M) + hard - np.log(weight)
     log_score = log_p + np.maximum(log_ratio, 0.0)
     if class_prior is not None:
         log_score = log_score - np.log(

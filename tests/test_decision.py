@@ -268,3 +268,16 @@ def test_calibration_on_the_training_prior(gaussians):
     uncalibrated = raw.fit(X, y).predict_proba(X_test)[:, 1]
     assert np.abs(q - eta).mean() < 0.03
     assert np.abs(q - eta).mean() < np.abs(uncalibrated - eta).mean() / 3
+
+
+def test_correct_proba_hardness_zero_with_underflowed_probability():
+    # A class probability that underflowed to 0 must not turn the row into
+    # NaN (0 * log 0) and from there into a uniform guess.
+    from rsft_sklearn import correct_proba
+
+    proba = np.array([[1.0, 0.0], [0.3, 0.7]])
+    out = correct_proba(proba, [0.5, 1.0], M=1.0, hardness=0.0)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0], [1.0, 0.0])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    np.testing.assert_allclose(out[1], np.array([0.6, 0.7]) / 1.3)

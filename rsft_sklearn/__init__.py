@@ -13,6 +13,7 @@ from ._rejection import (
     true_class_log_proba,
 )
 from ._sampler import RejectionSampler
+from ._selection import budget_selection
 from ._schedules import CosineRamp, LinearRamp
 from ._version import __version__
 
@@ -28,6 +29,7 @@ __all__ = [
     "RejectionSampler",
     "__version__",
     "acceptance_probability",
+    "budget_selection",
     "class_target_weight",
     "correct_proba",
     "rejection_mask",

@@ -13,8 +13,8 @@ from ._rejection import (
     true_class_log_proba,
 )
 from ._sampler import RejectionSampler
-from ._selection import budget_selection
 from ._schedules import CosineRamp, LinearRamp
+from ._selection import budget_selection
 from ._version import __version__
 
 __all__ = [

@@ -161,8 +161,8 @@ def budget_probability(acceptance, budget):
     tau = rest / room.clamp(min=torch.finfo(a.dtype).tiny)
     solves = (room > 0) & (ordered <= tau)
     # The first k that solves (one always does: k = n - 1 at the latest).
-    first = torch.argmax(solves.to(torch.uint8))
-    keep = (a / tau[first]).clamp(max=1)
+    first = torch.argmax(solves.to(torch.uint8)).reshape(1)
+    keep = (a / tau.index_select(0, first)).clamp(max=1)
     return keep.float()
 
 
@@ -176,8 +176,10 @@ def budget_selection(acceptance, budget, generator=None):
     expectation ``sum_i a_i * l_i``: the weighted loss of the
     ``rejection="expected"`` rule, so its gradient too. Rows surely kept
     (``a_i >= tau``, the rare classes first) weigh ``a_i <= 1``; the others
-    weigh ``tau``: every weight is bounded, and no class is starved, since
-    every row has ``q_i >= a_i``.
+    weigh ``tau``: every weight is at most ``max(1, tau)``, and no class is
+    starved, since every row is kept with a positive probability that grows
+    with its acceptance (``q_i >= a_i`` whenever ``tau <= 1``, that is
+    whenever the budget is at least the mean acceptance).
 
     To train on the rule's normalised loss, divide the weighted sum of a
     batch of kept rows by ``(sum_i a_i) * len(batch) / (sum_i q_i)``: the

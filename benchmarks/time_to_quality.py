@@ -32,7 +32,8 @@ output carries the command that made it.
 Usage::
 
     python benchmarks/time_to_quality.py [--sets fars,synthetic,mnist1d]
-        [--seeds 3] [--epochs 20] [--out time_to_quality] [--quick]
+        [--seeds 3] [--epochs 20] [--rows N] [--device cpu]
+        [--out time_to_quality] [--quick]
 
 ``--quick`` is a smoke run of a few seconds (small subsamples, 2 epochs,
 one seed); its numbers mean nothing.
@@ -209,7 +210,7 @@ def run_one(set_name, method, seed, data, args):
     if set_name == "mnist1d":
         extra.update(module=SmallCNN1d, module__n_features=X_train.shape[1])
         extra["module__n_classes"] = len(np.unique(y_train))
-    net.set_params(**extra)
+    net.set_params(device=args.device, **extra)
     pipeline.fit(X_train, y_train)
     history = net.history
     backward = np.cumsum(
@@ -329,6 +330,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("time_to_quality"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--rows", type=int, help="rows of every set (default: as described)"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     words = sys.argv[1:] if argv is None else argv
@@ -342,7 +347,7 @@ def main(argv=None):
     methods = args.methods.split("|")
     frames = {}
     for name in args.sets.split(","):
-        rows = (QUICK_ROWS if args.quick else FULL_ROWS)[name]
+        rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)[name]
         csv = args.out / f"{name}.csv"
         done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
         X = y = None

@@ -117,6 +117,9 @@ class RejectionLoss(nn.Module):
     tensor([4., 2.])
     """
 
+    # A class default too: modules pickled before the budget mode lack it.
+    row_weighted = False
+
     def __init__(
         self,
         criterion=None,

@@ -16,7 +16,8 @@ Compares, with rsft-bench's network, optimiser, batch size and seeds
 Every method trains ``--epochs`` epochs, except the budgeted ones, which
 train ``epochs / budget`` epochs (at most ``--max-epoch-factor`` times as
 many): about as many backward rows as the others, so that the curve shows
-whether the budget reaches the same quality sooner. The held-out quarter is
+whether the budget reaches the same quality sooner; their warm-up epochs are
+scaled the same way. The held-out quarter is
 scored after every epoch; that scoring is left out of the training seconds.
 torch runs on ``--threads`` threads (1 by default).
 
@@ -210,6 +211,10 @@ def run_one(set_name, method, seed, data, args):
     if set_name == "mnist1d":
         extra.update(module=SmallCNN1d, module__n_features=X_train.shape[1])
         extra["module__n_classes"] = len(np.unique(y_train))
+    if epochs != args.epochs:
+        # The warm-up of a budget keeps its share of the rows: as many rows
+        # trained plain as the default's warm-up epochs.
+        extra["warmup_epochs"] = round(net.warmup_epochs * epochs / args.epochs)
     net.set_params(device=args.device, **extra)
     pipeline.fit(X_train, y_train)
     history = net.history

@@ -10,12 +10,17 @@ with an NVIDIA GPU. It
    synchronisation in the step (mask, statistics, the all-rejected guard,
    the optimiser) or in skorch's recording of the batch's loss raises; the
    modes checked include the default (fused Adam), a snapshot-guarded
-   optimiser and ``rejection="pool"``, whose one read per pool happens
-   between batches;
+   optimiser, ``rejection="pool"`` and ``rejection="budget"`` (warm-up
+   included), whose one read per pool happens between batches;
 2. checks that the mask generator and the epoch statistics live on the GPU;
 3. prints samples per second of plain skorch and of RSFT at batch sizes 256
-   and 4096, of RSFT with ``compact=True`` at acceptance 1/4 and of
-   ``rejection="pool"``.
+   and 4096, of RSFT with ``compact=True`` at acceptance 1/4, of
+   ``rejection="pool"`` and of ``rejection="budget"`` at budgets 0.5, 0.25
+   and 0.1, each budget with its fit time over the expected rule's and its
+   share of rows that got a backward pass.
+
+``--device cpu --quick`` runs the same code at a tiny scale on the CPU (no
+synchronisation check there), to check the script itself.
 
 Exit status 0 means every check passed.
 """
@@ -41,12 +46,12 @@ class SyncFreeBatch(Callback):
     """Make any host synchronisation within a training batch an error."""
 
     def on_batch_begin(self, net, training=None, **kwargs):
-        if training:
+        if training and torch.device(net.device).type == "cuda":
             self.previous = torch.cuda.get_sync_debug_mode()
             torch.cuda.set_sync_debug_mode("error")
 
     def on_batch_end(self, net, training=None, **kwargs):
-        if training:
+        if training and torch.device(net.device).type == "cuda":
             torch.cuda.set_sync_debug_mode(self.previous)
 
 
@@ -79,25 +84,45 @@ def data(n, n_features=64, seed=0):
     return X.astype(np.float32), y
 
 
-def samples_per_second(make, X, y, epochs):
+def _synchronize(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed_fit(make, X, y, device):
+    """Seconds of a fit (after a small untimed one) and the fitted net."""
     make().fit(X[:2048], y[:2048])
-    torch.cuda.synchronize()
+    _synchronize(device)
     start = time.perf_counter()
-    make().fit(X, y)
-    torch.cuda.synchronize()
-    return len(X) * epochs / (time.perf_counter() - start)
+    net = make().fit(X, y)
+    _synchronize(device)
+    return time.perf_counter() - start, net
+
+
+def backward_share(net, n_rows):
+    """Rows that got a backward pass over rows times epochs."""
+    rows = sum(b["train_batch_size"] for e in net.history for b in e["batches"])
+    return rows / (n_rows * len(net.history))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
+    device = args.device
+    if args.quick:
+        args.rows = 6000
+    cuda = torch.device(device).type == "cuda"
+    if cuda and not torch.cuda.is_available():
         print("no CUDA device visible to torch", file=sys.stderr)
         return 2
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    name = torch.cuda.get_device_name() if cuda else device
+    print(f"device: {name}, torch {torch.__version__}")
     X, y = data(args.rows)
+    small = min(20_000, args.rows)
 
     state = DeviceState()
     for params in (
@@ -106,24 +131,25 @@ def main(argv=None):
         {"rejection": "expected"},
         {"optimizer__foreach": True},
         {"rejection": "pool"},
+        {"rejection": "budget", "budget": 0.25, "warmup_epochs": 1},
     ):
         net = RSFTClassifier(
-            device="cuda",
+            device=device,
             max_epochs=2,
             batch_size=512,
             random_state=0,
             callbacks=[("device_state", state), ("sync_free", SyncFreeBatch())],
             **{**SAMPLE_RULE, **params},
-        ).fit(X[:20_000], y[:20_000])
+        ).fit(X[:small], y[:small])
         rate = net.history[-1, "acceptance_rate"]
         print(f"sync-free step {params or 'defaults'}: ok, acceptance {rate:.3f}")
-    if state.devices != {"cuda"}:
+    if state.devices != {torch.device(device).type}:
         print(f"FAIL: rejection state on {sorted(state.devices)}", file=sys.stderr)
         return 1
     print("mask generator and statistics on the device: ok")
 
-    hidden = (256, 256)
-    for batch_size in (256, 4096):
+    hidden = (64,) if args.quick else (256, 256)
+    for batch_size in (256,) if args.quick else (256, 4096):
 
         def skorch_net(batch_size=batch_size):
             return NeuralNetClassifier(
@@ -135,7 +161,7 @@ def main(argv=None):
                 max_epochs=args.epochs,
                 batch_size=batch_size,
                 train_split=None,
-                device="cuda",
+                device=device,
                 verbose=0,
             )
 
@@ -144,7 +170,7 @@ def main(argv=None):
                 module__hidden_layer_sizes=hidden,
                 max_epochs=args.epochs,
                 batch_size=batch_size,
-                device="cuda",
+                device=device,
                 random_state=0,
                 **{**SAMPLE_RULE, **params},
             )
@@ -155,8 +181,21 @@ def main(argv=None):
             ("RSFT compact=True, acceptance 1/4", partial(rsft_net, **QUARTER)),
             ("RSFT rejection='pool'", partial(rsft_net, rejection="pool")),
         ):
-            rate = samples_per_second(make, X, y, args.epochs)
+            seconds, _ = timed_fit(make, X, y, device)
+            rate = len(X) * args.epochs / seconds
             print(f"batch {batch_size:5d}  {name:36s} {rate:12,.0f} samples/s")
+        expected, _ = timed_fit(partial(rsft_net, rejection="expected"), X, y, device)
+        print(f"batch {batch_size:5d}  RSFT rejection='expected' {expected:.2f} s")
+        for budget in (0.5, 0.25, 0.1):
+            make = partial(rsft_net, rejection="budget", budget=budget)
+            seconds, net = timed_fit(make, X, y, device)
+            rate = len(X) * args.epochs / seconds
+            print(
+                f"batch {batch_size:5d}  RSFT budget={budget:<4g}"
+                f"{'':22s} {rate:12,.0f} samples/s  fit / expected rule "
+                f"{seconds / expected:.2f}  backward share "
+                f"{backward_share(net, len(X)):.3f}"
+            )
     return 0
 
 

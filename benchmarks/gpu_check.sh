@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CUDA check of RSFTClassifier: sync-free rejection step and samples/second.
 #
-#   bash benchmarks/gpu_check.sh [WHEEL_DIR]
+#   bash benchmarks/gpu_check.sh [WHEEL_DIR] [--device cpu]
 #
 # Run from anywhere inside the repository on a machine with an NVIDIA GPU and
 # torch + scikit-learn installed. skorch and imbalanced-learn (and their small
@@ -12,6 +12,11 @@
 #
 #   pip download --no-deps --only-binary=:all: -d wheels \
 #       skorch imbalanced-learn tabulate tqdm
+#
+# It ends with a short time-to-quality run of the row budget
+# (rejection="budget") against the logit-adjusted loss on the fars-shaped
+# synthetic set (one seed, 40k rows, 5 epochs; written to $OUT/gpu_ttq, or /tmp/gpu_ttq). Pass
+# --device cpu as the second argument for a tiny smoke run on the CPU.
 #
 # Everything, installation included, is sized to finish within 5 minutes.
 set -euo pipefail
@@ -33,4 +38,18 @@ if [ -n "$missing" ]; then
     fi
 fi
 
-PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout 240 python benchmarks/gpu_check.py
+device="cuda"; quick=""
+if [ "${2:-}" = "--device" ] && [ -n "${3:-}" ]; then device="$3"; fi
+if [ "$device" = "cpu" ]; then quick="--quick"; fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+timeout 150 python benchmarks/gpu_check.py --device "$device" $quick
+if [ -n "$quick" ]; then
+    ttq=(--quick --sets synthetic)
+else
+    ttq=(--sets synthetic --seeds 1 --epochs 5 --rows 40000)
+fi
+ttq_out="${OUT:-/tmp}/gpu_ttq"
+rm -rf "$ttq_out"
+timeout 100 python benchmarks/time_to_quality.py "${ttq[@]}" --device "$device" \
+    --out "$ttq_out"
+cat "$ttq_out/summary.md"

@@ -14,6 +14,7 @@ from ._rejection import (
 )
 from ._sampler import RejectionSampler
 from ._schedules import CosineRamp, LinearRamp
+from ._selection import budget_selection
 from ._version import __version__
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "RejectionSampler",
     "__version__",
     "acceptance_probability",
+    "budget_selection",
     "class_target_weight",
     "correct_proba",
     "rejection_mask",

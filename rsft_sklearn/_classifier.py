@@ -70,17 +70,28 @@ class RSFTClassifier(NetClassifierBase):
         Class target weights ``1 / n_k``, 1, or a dict of every class's
         weight, divided by their maximum; ``"balanced_groups"`` uses
         ``1 / n_(g, k)`` per (group, class) stratum of :meth:`fit`'s ``groups``.
-    rejection : {"expected", "sample", "pool", "epoch"}, default="expected"
+    rejection : {"expected", "sample", "pool", "epoch", "budget"}, \
+            default="expected"
         ``"expected"`` weights every sample's loss by ``a_i`` (deterministic;
         the default, chosen on the benchmark's development half, see
         :ref:`when_to_use`); ``"sample"`` draws a Bernoulli mask per step;
         ``"pool"`` scores ``pool_size`` batches in one gradient-free pass and
         trains full batches of their accepted rows only, and ``"epoch"`` does
         so once per epoch, so that rejected rows cost no backward pass (array
-        inputs, one process; see :doc:`/user_guide/speed`).
+        inputs, one process; see :doc:`/user_guide/speed`). ``"budget"``
+        scores pools likewise and keeps an expected share ``budget`` of their
+        rows, row ``i`` with probability ``q_i = min(1, a_i / tau)`` and loss
+        weight ``a_i / q_i``, so that the steps keep the ``"expected"`` rule's
+        gradient in expectation while only the kept rows get a backward pass
+        (its warm-up epochs train a uniform share ``budget`` of the rows;
+        see :func:`~rsft_sklearn.budget_selection`).
     pool_size : int, default=16
-        Batches scored together under ``rejection="pool"``: larger pools cost
-        fewer passes and host reads but train on older probabilities.
+        Batches scored together under ``rejection="pool"`` and ``"budget"``:
+        larger pools cost fewer passes and host reads but train on older
+        probabilities.
+    budget : float, default=0.5
+        Under ``rejection="budget"``, the expected fraction of rows that get
+        a backward pass, in ``(0, 1]``; ignored otherwise.
     warmup_epochs : int, default=5
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
@@ -209,8 +220,9 @@ class RSFTClassifier(NetClassifierBase):
         "target_acceptance": [Interval(numbers.Real, 0, 1, closed="right"), None],
         "probability": [StrOptions(set(PROBABILITY_OPTIONS))],
         "target": [StrOptions({"balanced", "uniform", "balanced_groups"}), dict],
-        "rejection": [StrOptions({"sample", "expected", "pool", "epoch"})],
+        "rejection": [StrOptions({"sample", "expected", "pool", "epoch", "budget"})],
         "pool_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "budget": [Interval(numbers.Real, 0, 1, closed="right")],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
@@ -231,6 +243,7 @@ class RSFTClassifier(NetClassifierBase):
         target="balanced",
         rejection="expected",
         pool_size=16,
+        budget=0.5,
         warmup_epochs=5,
         loss_normalization="accepted",
         compact=False,
@@ -351,7 +364,10 @@ class RSFTClassifier(NetClassifierBase):
         M = self.M if isinstance(self.M, (str, numbers.Real)) else 1.0
         return {
             "M": M,
-            "rejection": "expected" if self.rejection == "expected" else "sample",
+            # The budget keeps rows by the expected rule's acceptances.
+            "rejection": (
+                "expected" if self.rejection in ("expected", "budget") else "sample"
+            ),
             "loss_normalization": self.loss_normalization,
             "target_acceptance": self.target_acceptance,
         }
@@ -416,8 +432,9 @@ class RSFTClassifier(NetClassifierBase):
             batch_size=self.batch_size,
             pool_size=self.pool_size,
             min_rows=2 if state.two_rows else 1,
+            budget=self.budget,
         )
-        if plan.rows_selected or plan.pooled:
+        if plan.rows_selected or plan.pooled or plan.budgeted:
             # The steps train on the accepted rows as they are.
             loss.rejecting = loss.count_steps = False
 

@@ -238,16 +238,36 @@ class BatchIterator:
         size = self.batch_size
         pool = size * max(int(self.pool_size), 1)
         carry = order[:0]
+        # ``select`` may also return one weight per kept row (the budget's
+        # importance weights); a batch then carries them in place of the
+        # sample weights.
+        carry_weight = None
         for start in range(0, len(order), pool):
             rows = order[start : start + pool]
-            kept = rows.index_select(0, self.select(self._base.take(rows)))
+            selected = self.select(self._base.take(rows))
+            if isinstance(selected, tuple):
+                selected, weight = selected
+                carry_weight = (
+                    weight
+                    if carry_weight is None
+                    else torch.cat([carry_weight, weight])
+                )
+            kept = rows.index_select(0, selected)
             carry = torch.cat([carry, kept]) if len(carry) else kept
             full = len(carry) - len(carry) % size
             for begin in range(0, full, size):
-                yield self._base.take(carry[begin : begin + size])
+                yield self._weighted(carry, carry_weight, slice(begin, begin + size))
             carry = carry[full:]
+            if carry_weight is not None:
+                carry_weight = carry_weight[full:]
         if len(carry) >= self.min_rows and not self.drop_last:
-            yield self._base.take(carry)
+            yield self._weighted(carry, carry_weight, slice(0, len(carry)))
+
+    def _weighted(self, rows, weight, part):
+        batch = self._base.take(rows[part])
+        if weight is None:
+            return batch
+        return (batch[0], batch[1], weight[part])
 
 
 def _device_of(dataset):

@@ -170,7 +170,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 "skips the backward pass where nothing is accepted, and every "
                 "process must take part in every backward pass. Use compact=False."
             )
-        if self.accelerator.num_processes > 1 and self.rejection in ("epoch", "pool"):
+        if self.accelerator.num_processes > 1 and self.rejection in (
+            "epoch",
+            "pool",
+            "budget",
+        ):
             raise ValueError(
                 f"rejection={self.rejection!r} cannot train on several processes: "
                 "each process would select its own rows and take a different "

@@ -39,6 +39,10 @@ class EpochPlan:
         The masks are drawn pool by pool as the epoch goes
         (``rejection="pool"``), and the steps train on full batches of
         accepted rows.
+    budgeted : bool
+        A budget of every pool's rows is kept and weighted as it goes
+        (``rejection="budget"``, warm-up epochs included, which keep a
+        uniform share), and the steps train on full batches of them.
     guarded : bool
         A step may accept nothing and must then be undone.
     """
@@ -49,6 +53,7 @@ class EpochPlan:
     compact: bool = False
     rows_selected: bool = False
     pooled: bool = False
+    budgeted: bool = False
     guarded: bool = False
 
 
@@ -83,6 +88,7 @@ def plan_epoch(
         compact=compact,
         rows_selected=rejecting and rejection == "epoch",
         pooled=rejecting and rejection == "pool",
+        budgeted=rejection == "budget",
         guarded=sampling and not compact,
     )
 

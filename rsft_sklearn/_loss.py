@@ -86,6 +86,11 @@ class RejectionLoss(nn.Module):
     rejecting : bool
         ``False`` trains on every sample (a warm-up epoch); set it, or pass
         it to :meth:`begin_epoch`.
+    row_weighted : bool
+        ``True`` takes the ``sample_weight`` of a training batch as the rows'
+        final loss weights and returns their weighted batch mean: the steps
+        of a row budget (:func:`~rsft_sklearn.budget_selection`), whose rows
+        were scored and selected beforehand.
 
     See Also
     --------
@@ -111,6 +116,9 @@ class RejectionLoss(nn.Module):
     >>> loss_fn.epoch_statistics()["seen"]
     tensor([4., 2.])
     """
+
+    # A class default too: modules pickled before the budget mode lack it.
+    row_weighted = False
 
     def __init__(
         self,
@@ -164,6 +172,7 @@ class RejectionLoss(nn.Module):
         self.process_sum = process_sum
         self.rejecting = True
         self.count_steps = True
+        self.row_weighted = False
         if class_weight is None:
             class_weight = torch.ones(0 if n_classes is None else int(n_classes))
         class_weight = torch.as_tensor(class_weight, dtype=torch.float32)
@@ -357,6 +366,12 @@ class RejectionLoss(nn.Module):
         losses = self.base_criterion(logits, y)
         if not self.training:
             return losses.mean() if losses.dim() else losses
+        if self.row_weighted and sample_weight is not None:
+            # Rows of a budget (rejection="budget") carry importance weights
+            # already scaled to the rule's normaliser: the batch mean of the
+            # weighted losses is unbiased for the rule's loss.
+            self.step_accepted.fill_(len(losses))
+            return (losses * sample_weight).sum() / len(losses)
         loss_weight, accepted, acceptance = self.select(logits, y, sample_weight)
         if self.count_steps:
             self.record(y, accepted, acceptance)

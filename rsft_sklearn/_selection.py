@@ -7,8 +7,13 @@ batches of accepted rows only, so rejected rows cost no backward pass and no
 optimiser step, and the probabilities are at most one pool old.
 ``rejection="epoch"`` is the same with the whole epoch as the pool: every row
 is scored once at the start of an epoch (:func:`select_epoch_rows`).
+``rejection="budget"`` scores pools in the same way but keeps the rule's
+expected gradient: :func:`budget_selection` keeps a fixed expected share of
+the rows and weights them so that, in expectation, the steps train on the
+``"expected"`` rule's loss.
 """
 
+import numbers
 from functools import partial
 
 import torch
@@ -16,8 +21,12 @@ import torch
 from ._data import BatchIterator
 
 __all__ = [
+    "budget_probability",
+    "budget_selection",
+    "check_budget",
     "check_selection_iterator",
     "prepare_iterator",
+    "select_budget_rows",
     "select_epoch_rows",
     "select_pool_rows",
 ]
@@ -103,8 +112,191 @@ def select_pool_rows(loss_fn, score, pool):
     return accepted.nonzero().reshape(-1)
 
 
+def check_budget(budget):
+    """Validate a row budget: the expected share of rows kept, in (0, 1]."""
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, numbers.Real)
+        or not 0 < budget <= 1
+    ):
+        raise ValueError(
+            "budget is the expected fraction of rows that get a backward pass; "
+            f"it must be a float in (0, 1], got {budget!r}."
+        )
+    return float(budget)
+
+
+def budget_probability(acceptance, budget):
+    """Keep probabilities ``q_i = min(1, a_i / tau)`` whose mean is ``budget``.
+
+    ``tau`` solves ``sum_i min(1, a_i / tau) = budget * n`` exactly, on the
+    acceptance's device and without reading anything back to the host: with
+    the acceptances sorted in decreasing order, if the ``k`` largest are
+    kept surely then ``tau = (sum of the others) / (budget * n - k)``, and
+    the solution is the smallest ``k`` for which the ``k + 1``-th largest
+    acceptance is at most that ``tau``.
+
+    Parameters
+    ----------
+    acceptance : torch.Tensor of shape (n_samples,)
+        The rule's acceptance probabilities ``a_i``, all ``> 0``.
+    budget : float
+        Expected fraction of rows kept, in ``(0, 1]``.
+
+    Returns
+    -------
+    keep : torch.Tensor of shape (n_samples,)
+        The probabilities ``q_i``, summing to ``budget * n``.
+    """
+    budget = check_budget(budget)
+    a = acceptance.detach().double()
+    n = len(a)
+    if budget == 1 or n == 0:
+        return torch.ones_like(acceptance, dtype=torch.float32)
+    ordered = torch.sort(a, descending=True).values
+    # Sum of the acceptances after the k largest, for k = 0 .. n - 1.
+    rest = ordered.flip(0).cumsum(0).flip(0)
+    saturated = torch.arange(n, device=a.device, dtype=a.dtype)
+    room = budget * n - saturated
+    tau = rest / room.clamp(min=torch.finfo(a.dtype).tiny)
+    solves = (room > 0) & (ordered <= tau)
+    # The first k that solves (one always does: k = n - 1 at the latest).
+    first = torch.argmax(solves.to(torch.uint8)).reshape(1)
+    keep = (a / tau.index_select(0, first)).clamp(max=1)
+    return keep.float()
+
+
+def budget_selection(acceptance, budget, generator=None):
+    """Rows of a scored pool kept under a row budget, with their weights.
+
+    Row ``i`` is kept with probability ``q_i = min(1, a_i / tau)``, ``tau``
+    chosen so that ``budget * n`` rows are kept in expectation
+    (:func:`budget_probability`), and weighted by ``a_i / q_i``. For any
+    per-row loss ``l_i``, ``sum_kept weight_i * l_i`` then has the
+    expectation ``sum_i a_i * l_i``: the weighted loss of the
+    ``rejection="expected"`` rule, so its gradient too. Rows surely kept
+    (``a_i >= tau``, the rare classes first) weigh ``a_i <= 1``; the others
+    weigh ``tau``: every weight is at most ``max(1, tau)``, and no class is
+    starved, since every row is kept with a positive probability that grows
+    with its acceptance (``q_i >= a_i`` whenever ``tau <= 1``, that is
+    whenever the budget is at least the mean acceptance).
+
+    To train on the rule's normalised loss, divide the weighted sum of a
+    batch of kept rows by ``(sum_i a_i) * len(batch) / (sum_i q_i)``: the
+    pool's accepted normaliser scaled to the batch (``len(batch) / budget``
+    for the batch normaliser of ``loss_normalization="batch"``).
+
+    Parameters
+    ----------
+    acceptance : torch.Tensor of shape (n_samples,)
+        The rule's acceptance probabilities, from
+        :meth:`RejectionLoss.select` (its third output) on a pool scored
+        without gradient.
+    budget : float
+        Expected fraction of rows kept (that get a backward pass), in
+        ``(0, 1]``.
+    generator : torch.Generator or None, default=None
+        Generator of the draw, on the acceptance's device.
+
+    Returns
+    -------
+    rows : torch.Tensor of shape (n_kept,)
+        Positions of the kept rows, on the acceptance's device (their number
+        is one read on the host).
+    weights : torch.Tensor of shape (n_kept,)
+        Their loss weights ``a_i / q_i``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import budget_selection
+    >>> acceptance = torch.tensor([1.0, 0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    >>> rows, weights = budget_selection(acceptance, 0.5, torch.Generator())
+    >>> bool((weights <= 1).all()), 0 in rows.tolist()
+    (True, True)
+    """
+    keep = budget_probability(acceptance, budget)
+    kept = rows_kept(keep, generator)
+    rows = kept.nonzero().reshape(-1)
+    weights = acceptance.index_select(0, rows) / keep.index_select(0, rows)
+    return rows, weights
+
+
+def rows_kept(keep, generator=None):
+    """The 0/1 draw of every row with probabilities ``keep``."""
+    return torch.rand(keep.shape, device=keep.device, generator=generator) < keep
+
+
+def select_budget_rows(loss_fn, score, budget, rejecting, pool):
+    """Score a pool, keep a budget of its rows and weight them.
+
+    The training steps of a budgeted epoch take the returned weights as the
+    rows' loss weights (``loss_fn.row_weighted``) and average them over the
+    batch. The weights are ``a_i / q_i`` times ``sum q / D``, with ``D`` the
+    pool's sum of acceptances (``"accepted"`` normaliser) or its size
+    (``"batch"``), so that every step's loss is, in expectation, the rule's
+    ``rejection="expected"`` loss with the pool's normaliser. In warm-up
+    epochs (``rejecting`` false) no row is scored: a uniform share
+    ``budget`` of the rows is kept with weight 1 (the plain mean, unbiased).
+
+    Parameters
+    ----------
+    loss_fn : RejectionLoss
+        Computes the acceptances, draws and records every row in its epoch
+        counts (``"accepted"``: the rows kept).
+    score : callable
+        Gradient-free scoring pass of the network (evaluation mode),
+        ``X -> logits``.
+    budget : float
+        Expected fraction of rows kept, in ``(0, 1]``.
+    rejecting : bool
+        The rule is on (not a warm-up epoch).
+    pool : tuple
+        ``(X, y)`` or ``(X, y, sample_weight)``: the pool's rows.
+
+    Returns
+    -------
+    rows : torch.Tensor of shape (n_kept,)
+        Positions of the kept rows within the pool, on its device; their
+        number is read on the host, once per pool.
+    weights : torch.Tensor of shape (n_kept,)
+        Their loss weights.
+    """
+    X, y = pool[0], pool[1]
+    weight = pool[2] if len(pool) == 3 else None
+    if rejecting:
+        saved = loss_fn.rejecting
+        loss_fn.rejecting = True
+        try:
+            with torch.no_grad():
+                _, _, acceptance = loss_fn.select(score(X), y, weight)
+        finally:
+            loss_fn.rejecting = saved
+    else:
+        acceptance = torch.ones(len(y), device=y.device)
+    keep = budget_probability(acceptance, budget)
+    kept = rows_kept(keep, loss_fn.generator)
+    loss_fn.record(y, kept.float(), acceptance)
+    if loss_fn.loss_normalization == "batch":
+        total = float(len(y))
+    else:
+        total = acceptance.sum().clamp(min=torch.finfo(torch.float32).tiny)
+    scale = keep.sum() / total
+    rows = kept.nonzero().reshape(-1)
+    weights = (acceptance.index_select(0, rows) / keep.index_select(0, rows)) * scale
+    return rows, weights
+
+
 def prepare_iterator(
-    iterator, plan, loss_fn, score, *, batch_size, pool_size, min_rows
+    iterator,
+    plan,
+    loss_fn,
+    score,
+    *,
+    batch_size,
+    pool_size,
+    min_rows,
+    budget=1.0,
 ):
     """Set up the training iterator for an epoch's selection mode.
 
@@ -124,14 +316,22 @@ def prepare_iterator(
         Maps a batch of inputs to logits without gradient.
     batch_size, pool_size, min_rows : int
         Scoring batch size of the epoch mode; batches per pool and the
-        smallest training batch (2 with BatchNorm) of the pool mode.
+        smallest training batch (2 with BatchNorm) of the pool and budget
+        modes.
+    budget : float, default=1.0
+        Expected fraction of rows kept under ``rejection="budget"``.
     """
     if isinstance(iterator, BatchIterator):
         iterator.rows = iterator.select = None
+    loss_fn.row_weighted = plan.budgeted
     if plan.rows_selected:
         iterator.rows = select_epoch_rows(loss_fn, iterator, score, batch_size)
-    elif plan.pooled:
-        check_selection_iterator(iterator, "pool")
-        iterator.select = partial(select_pool_rows, loss_fn, score)
+    elif plan.pooled or plan.budgeted:
+        check_selection_iterator(iterator, "budget" if plan.budgeted else "pool")
+        if plan.budgeted:
+            select = partial(select_budget_rows, loss_fn, score, budget, plan.rejecting)
+        else:
+            select = partial(select_pool_rows, loss_fn, score)
+        iterator.select = select
         iterator.pool_size = pool_size
         iterator.min_rows = min_rows

@@ -1,0 +1,389 @@
+"""Time to quality: held-out balanced accuracy against training seconds.
+
+Compares, with rsft-bench's network, optimiser, batch size and seeds
+(``make_method``), the logit-adjusted loss (the benchmark's
+``"logit-adjusted loss"``), RSFT's default and RSFT's row budget
+(``rejection="budget"``) at budgets 0.5, 0.25 and 0.1, on three sets:
+
+- ``fars``: KEEL's full ``fars`` (read by the benchmark's KEEL loader);
+- ``synthetic``: a fars-shaped ``make_classification`` set, 100k rows, 500
+  features, 8 classes whose sizes fall geometrically by an imbalance ratio
+  of 1000;
+- ``mnist1d``: mnist1d generated to about 100k rows, cut to a long tail
+  (imbalance ratio 50, the benchmark's ``mnist1d-lt`` profile), trained with
+  a small 1D CNN.
+
+Every method trains ``--epochs`` epochs, except the budgeted ones, which
+train ``epochs / budget`` epochs (at most ``--max-epoch-factor`` times as
+many): about as many backward rows as the others, so that the curve shows
+whether the budget reaches the same quality sooner; their warm-up epochs are
+scaled the same way. The held-out quarter is
+scored after every epoch; that scoring is left out of the training seconds.
+torch runs on ``--threads`` threads (1 by default).
+
+Each finished (set, method, seed) run is appended to ``OUT/<set>.csv`` at
+once; a rerun with the same ``--out`` skips the runs already there, so an
+interruption loses no finished work. ``OUT/<set>.png`` plots the mean curve
+over the seeds and ``OUT/summary.md`` gives, per set and method, the final
+balanced accuracy, the training seconds, the share of rows that got a
+backward pass and the ratio "seconds to reach the LA loss's final held-out
+balanced accuracy (within 0.005) / the LA loss's training seconds". Every
+output carries the command that made it.
+
+Usage::
+
+    python benchmarks/time_to_quality.py [--sets fars,synthetic,mnist1d]
+        [--seeds 3] [--epochs 20] [--rows N] [--device cpu]
+        [--out time_to_quality] [--quick]
+
+``--quick`` is a smoke run of a few seconds (small subsamples, 2 epochs,
+one seed); its numbers mean nothing.
+"""
+
+import argparse
+import math
+import shlex
+import sys
+import warnings
+from pathlib import Path
+from time import perf_counter
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.datasets import make_classification
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+from skorch.callbacks import Callback
+from torch import nn
+
+from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._methods import make_method
+
+LA = "logit-adjusted loss"
+DEFAULT = "RSFT"
+BUDGETS = (0.5, 0.25, 0.1)
+TOLERANCE = 0.005
+SETS = ("fars", "synthetic", "mnist1d")
+
+
+def budget_method(budget):
+    return f'RSFT(rejection="budget", budget={budget})'
+
+
+METHODS = (LA, DEFAULT, *(budget_method(b) for b in BUDGETS))
+
+
+class HeldOutCurve(Callback):
+    """Held-out balanced accuracy and training seconds after every epoch."""
+
+    def __init__(self, X, y):
+        self.X = X
+        self.y = y
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = perf_counter()
+        self.scoring_ = 0.0
+
+    def on_epoch_end(self, net, **kwargs):
+        now = perf_counter()
+        net.history.record("train_seconds", now - self.start_ - self.scoring_)
+        score = balanced_accuracy_score(self.y, net.predict(self.X))
+        net.history.record("heldout_balanced_accuracy", score)
+        self.scoring_ += perf_counter() - now
+
+
+class SmallCNN1d(nn.Module):
+    """Two convolutions and a linear layer over a 1D signal."""
+
+    def __init__(self, n_features, n_classes, channels=32):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Unflatten(1, (1, n_features)),
+            nn.Conv1d(1, channels, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool1d(8),
+            nn.Flatten(),
+            nn.Linear(channels * 8, n_classes),
+        )
+
+    def forward(self, X):
+        return self.body(X)
+
+
+# ----------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------
+def _geometric_sizes(n_classes, imbalance):
+    weights = imbalance ** (-np.arange(n_classes) / (n_classes - 1))
+    return weights / weights.sum()
+
+
+def load_fars(rows, seed=0):
+    from rsft_sklearn.benchmark._suites import _load_keel_multiclass
+
+    data = _load_keel_multiclass("fars")
+    return data.X, data.y
+
+
+def load_synthetic(rows, seed=0):
+    return make_classification(
+        n_samples=rows,
+        n_features=500 if rows >= 10_000 else 50,
+        n_informative=20,
+        n_redundant=10,
+        n_classes=8,
+        n_clusters_per_class=2,
+        # Smoke runs are too small for an imbalance ratio of 1000.
+        weights=_geometric_sizes(8, 1000.0 if rows >= 10_000 else 50.0),
+        flip_y=0.0,
+        random_state=seed,
+    )
+
+
+def load_mnist1d(rows, seed=0):
+    from imblearn.datasets import make_imbalance
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    from rsft_sklearn.benchmark._suites import LONG_TAIL_RATIO, _long_tailed_counts
+
+    ratio = LONG_TAIL_RATIO["mnist1d-lt"]
+    # Long-tailing 10 equal classes keeps ``share`` of the 10 heads' rows.
+    share = _geometric_sizes(10, ratio).sum() / _geometric_sizes(10, ratio).max()
+    args = get_dataset_args()
+    args.num_samples = int(math.ceil(rows * 10 / share))
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    X = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
+    y = np.concatenate([data["y"], data["y_test"]]).astype(int)
+    counts = np.bincount(y)
+    head = counts.min()
+    X, y = make_imbalance(
+        X,
+        y,
+        sampling_strategy=_long_tailed_counts(counts, head, ratio),
+        random_state=seed,
+    )
+    return X, y
+
+
+LOADERS = {"fars": load_fars, "synthetic": load_synthetic, "mnist1d": load_mnist1d}
+FULL_ROWS = {"fars": None, "synthetic": 100_000, "mnist1d": 100_000}
+QUICK_ROWS = {"fars": 3000, "synthetic": 3000, "mnist1d": 2000}
+
+
+def _subsample(X, y, rows, seed):
+    if rows is None or len(y) <= rows:
+        return X, y
+    keep, _ = train_test_split(
+        np.arange(len(y)), train_size=rows, stratify=y, random_state=seed
+    )
+    return X[keep], y[keep]
+
+
+# ----------------------------------------------------------------------
+# Runs
+# ----------------------------------------------------------------------
+def _epochs(method, epochs, factor):
+    for budget in BUDGETS:
+        if method == budget_method(budget):
+            return int(min(math.ceil(epochs / budget), epochs * factor))
+    return epochs
+
+
+def run_one(set_name, method, seed, data, args):
+    X_train, X_test, y_train, y_test = data
+    epochs = _epochs(method, args.epochs, args.max_epoch_factor)
+    pipeline = make_method(
+        method, max_epochs=epochs, batch_size=args.batch_size, seed=seed
+    )
+    net = pipeline["clf"]
+    if not isinstance(net, RSFTClassifier):
+        raise ValueError(f"{method!r} is not trained as one network.")
+    extra = {
+        "callbacks": [*(net.callbacks or []), ("heldout", HeldOutCurve(X_test, y_test))]
+    }
+    if set_name == "mnist1d":
+        extra.update(module=SmallCNN1d, module__n_features=X_train.shape[1])
+        extra["module__n_classes"] = len(np.unique(y_train))
+    if epochs != args.epochs:
+        # The warm-up of a budget keeps its share of the rows: as many rows
+        # trained plain as the default's warm-up epochs.
+        extra["warmup_epochs"] = round(net.warmup_epochs * epochs / args.epochs)
+    net.set_params(device=args.device, **extra)
+    pipeline.fit(X_train, y_train)
+    history = net.history
+    backward = np.cumsum(
+        [sum(b.get("train_batch_size", 0) for b in e["batches"]) for e in history]
+    )
+    return pd.DataFrame(
+        {
+            "set": set_name,
+            "method": method,
+            "seed": seed,
+            "epoch": np.arange(1, len(history) + 1),
+            "train_seconds": history[:, "train_seconds"],
+            "balanced_accuracy": history[:, "heldout_balanced_accuracy"],
+            "backward_rows": backward,
+            "train_rows": len(y_train),
+            "la_epochs": args.epochs,
+            "command": args.command,
+        }
+    )
+
+
+def mean_curves(frame):
+    """The mean curve over seeds of every method, epoch by epoch."""
+    return (
+        frame.groupby(["method", "epoch"], sort=False)[
+            ["train_seconds", "balanced_accuracy", "backward_rows", "train_rows"]
+        ]
+        .mean()
+        .reset_index()
+    )
+
+
+def summarise(frame):
+    """Per method: final quality, seconds, backward share, time-to-LA ratio."""
+    curves = mean_curves(frame)
+    la = curves[curves["method"] == LA]
+    if la.empty:
+        return pd.DataFrame()
+    la_last = la.iloc[-1]
+    target = la_last["balanced_accuracy"] - TOLERANCE
+    la_epochs = int(frame["la_epochs"].iloc[0])
+    rows = []
+    for method, curve in curves.groupby("method", sort=False):
+        last = curve.iloc[-1]
+        reached = curve[curve["balanced_accuracy"] >= target]
+        seconds = reached["train_seconds"].iloc[0] if len(reached) else np.nan
+        rows.append(
+            {
+                "method": method,
+                "seeds": frame.loc[frame["method"] == method, "seed"].nunique(),
+                "final_bal_acc": last["balanced_accuracy"],
+                "best_bal_acc": curve["balanced_accuracy"].max(),
+                "train_seconds": last["train_seconds"],
+                "backward_share": last["backward_rows"]
+                / (last["train_rows"] * len(curve)),
+                "backward_rows_vs_LA": last["backward_rows"]
+                / (last["train_rows"] * la_epochs),
+                "time_to_LA_quality / LA_time": seconds / la_last["train_seconds"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _plot(frame, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for method, curve in mean_curves(frame).groupby("method", sort=False):
+        ax.plot(
+            curve["train_seconds"], curve["balanced_accuracy"], marker=".", label=method
+        )
+    ax.set_xlabel("training seconds (held-out scoring excluded), mean over seeds")
+    ax.set_ylabel("held-out balanced accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _write_summary(out, frames, command):
+    lines = [
+        "# Time to quality",
+        "",
+        f"Command: `{command}`",
+        "",
+        "`time_to_LA_quality / LA_time`: training seconds for the mean curve "
+        f"to reach the LA loss's final held-out balanced accuracy minus {TOLERANCE} "
+        "over the LA loss's training seconds (NaN: not reached). "
+        "`backward_share`: rows that got a backward pass over rows times epochs; "
+        "`backward_rows_vs_LA`: over the LA loss's rows times epochs.",
+        "",
+    ]
+    for name, frame in frames.items():
+        lines += [f"## {name}", ""]
+        table = summarise(frame)
+        lines.append(
+            table.to_markdown(index=False, floatfmt=".3f")
+            if not table.empty
+            else "(no LA run yet)"
+        )
+        lines.append("")
+    (out / "summary.md").write_text("\n".join(lines))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--max-epoch-factor", type=float, default=4.0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("time_to_quality"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--rows", type=int, help="rows of every set (default: as described)"
+    )
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args.command = shlex.join(["python", "benchmarks/time_to_quality.py", *words])
+    if args.quick:
+        args.seeds, args.epochs = 1, 2
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "command.txt").write_text(args.command + "\n")
+    methods = args.methods.split("|")
+    frames = {}
+    for name in args.sets.split(","):
+        rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)[name]
+        csv = args.out / f"{name}.csv"
+        done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
+        X = y = None
+        for seed in range(args.seeds):
+            for method in methods:
+                if (
+                    len(done)
+                    and ((done["method"] == method) & (done["seed"] == seed)).any()
+                ):
+                    continue
+                if X is None:
+                    X, y = LOADERS[name](rows)
+                    X, y = _subsample(np.asarray(X, np.float32), y, rows, 0)
+                split = train_test_split(
+                    X, y, test_size=0.25, stratify=y, random_state=seed
+                )
+                run = run_one(name, method, seed, split, args)
+                run.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+                last = run.iloc[-1]
+                print(
+                    f"{name:10s} seed {seed} {method:40s} "
+                    f"{last['balanced_accuracy']:.3f} {last['train_seconds']:8.1f} s",
+                    flush=True,
+                )
+        if csv.exists():
+            frames[name] = pd.read_csv(csv)
+            _plot(frames[name], args.out / f"{name}.png", f"{name}: {args.command}")
+    _write_summary(args.out, frames, args.command)
+    print(f"Wrote {args.out}/summary.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,6 +37,9 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # Ships MathJax with the site (docs/_build/html/_static/mathjax) and points
+    # mathjax_path at it, so formulas render without network.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
@@ -231,6 +234,9 @@ sphinx_gallery_conf = {
     "capture_repr": ("_repr_html_", "__repr__"),
     "matplotlib_animations": False,
     "min_reported_time": 1,
+    # The execution-times page loads jQuery and DataTables from CDNs; the site
+    # must not load anything from the network.
+    "write_computation_times": False,
     # Each API page ends with the gallery examples that use the object.
     "backreferences_dir": "generated/backreferences",
     "doc_module": ("rsft_sklearn",),

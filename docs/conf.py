@@ -156,6 +156,8 @@ html_theme_options = {
     "footer_end": [],
 }
 html_sidebars = {"index": [], "quick_start": [], "changes": []}
+html_static_path = ["_static"]
+html_css_files = ["rsft.css"]
 html_show_sourcelink = False
 html_copy_source = False
 

@@ -76,6 +76,7 @@ def test_the_site_check_names_pages_and_a_missing_renderer(checker, tmp_path):
     )
     problems = checker.check_site(tmp_path)
     assert set(problems) == {"sub/bad.html", "_static/mathjax/"}
+    assert checker.main([str(tmp_path)]) == 1
     (tmp_path / "_static" / "mathjax").mkdir(parents=True)
     (tmp_path / "sub" / "bad.html").write_text(page())
     assert checker.check_site(tmp_path) == {}

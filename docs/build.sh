@@ -35,4 +35,7 @@ export MPLBACKEND=Agg
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 python -m sphinx -W --keep-going -b html -j 1 "$@" \
     -d "$BUILD_DIR/doctrees" "$TREE/docs" "$BUILD_DIR/html"
+# The site must read right offline: no script or stylesheet from the network,
+# and the bundled MathJax on every page with formulas.
+python "$DOCS_DIR/check_offline.py" "$BUILD_DIR/html"
 echo "HTML pages are in $BUILD_DIR/html"

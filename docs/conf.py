@@ -37,6 +37,9 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # Ships MathJax with the site (docs/_build/html/_static/mathjax) and points
+    # mathjax_path at it, so formulas render without network.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
@@ -153,6 +156,8 @@ html_theme_options = {
     "footer_end": [],
 }
 html_sidebars = {"index": [], "quick_start": [], "changes": []}
+html_static_path = ["_static"]
+html_css_files = ["rsft.css"]
 html_show_sourcelink = False
 html_copy_source = False
 
@@ -231,6 +236,9 @@ sphinx_gallery_conf = {
     "capture_repr": ("_repr_html_", "__repr__"),
     "matplotlib_animations": False,
     "min_reported_time": 1,
+    # The execution-times page loads jQuery and DataTables from CDNs; the site
+    # must not load anything from the network.
+    "write_computation_times": False,
     # Each API page ends with the gallery examples that use the object.
     "backreferences_dir": "generated/backreferences",
     "doc_module": ("rsft_sklearn",),

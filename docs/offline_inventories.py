@@ -5,7 +5,8 @@ download ``objects.inv`` from the projects' sites. This script builds small
 inventories from the public names of the *installed* packages instead, with
 each name pointing at the page that documents it on the project's real site.
 The links therefore go where the online inventory would send them, and the
-build needs nothing but the installed packages.
+build needs nothing but the installed packages. sphobjinv writes the files in
+the format intersphinx reads.
 
 Only names are covered that the projects document under a predictable URL;
 a reference to anything else simply stays unlinked, as it would for a name
@@ -23,9 +24,10 @@ import importlib
 import inspect
 import sys
 import warnings
-import zlib
 from importlib.metadata import version
 from pathlib import Path
+
+import sphobjinv as soi
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "_build" / "inventories"
 
@@ -309,25 +311,32 @@ ENTRIES = {
 
 
 def inventory_bytes(project, project_version, entries):
-    """Serialise entries in the Sphinx inventory format, version 2."""
-    header = (
-        "# Sphinx inventory version 2\n"
-        f"# Project: {project}\n"
-        f"# Version: {project_version}\n"
-        "# The remainder of this file is compressed using zlib.\n"
-    )
-    lines = []
+    """Serialise entries as a compressed Sphinx inventory (version 2)."""
+    inventory = soi.Inventory()
+    inventory.project = project
+    inventory.version = project_version
     seen = set()
     for name, role, uri in entries:
+        # The first entry of a name wins; intersphinx cannot read names with
+        # spaces.
         if name in seen or " " in name:
             continue
         seen.add(name)
-        if uri.endswith(f"#{name}"):
-            uri = uri[: -len(name)] + "$"
-        domain_role = role if ":" in role else f"py:{role}"
-        lines.append(f"{name} {domain_role} 1 {uri} -\n")
-    body = "".join(sorted(lines)).encode("utf-8")
-    return header.encode("utf-8") + zlib.compress(body, 9)
+        domain, _, role = role.rpartition(":")
+        inventory.objects.append(
+            soi.DataObjStr(
+                name=name,
+                domain=domain or "py",
+                role=role,
+                priority="1",
+                uri=uri,
+                dispname=name,
+            )
+        )
+    # Sorted, so that the file depends on the entries and not on the order in
+    # which the packages list them.
+    inventory.objects.sort(key=lambda obj: obj.data_line(contract=True))
+    return bytes(soi.compress(inventory.data_file(contract=True)))
 
 
 def write_inventories(output_dir=DEFAULT_OUTPUT_DIR):

@@ -22,8 +22,20 @@ from ._base import (
 )
 from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
-from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
-from ._epochs import EpochLosses, FitState, epoch_record, plan_epoch
+from ._decision import (
+    PROBABILITY_OPTIONS,
+    class_prior,
+    decision_proba,
+    prior_after_rejection,
+    undo_prior_correction,
+)
+from ._epochs import (
+    EpochLosses,
+    FitState,
+    epoch_record,
+    plan_epoch,
+    warmup_epoch_count,
+)
 from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
 from ._loss import RejectionLoss
 from ._modules import _check_module_output
@@ -70,6 +82,10 @@ class RSFTClassifier(NetClassifierBase):
         Class target weights ``1 / n_k``, 1, or a dict of every class's
         weight, divided by their maximum; ``"balanced_groups"`` uses
         ``1 / n_(g, k)`` per (group, class) stratum of :meth:`fit`'s ``groups``.
+    target_power : float, default=1.0
+        Exponent of the ``"balanced"`` weights, ``1 / n_k ** target_power``:
+        ``1`` balances fully, ``0.5`` tempers the weights at extreme
+        imbalance, ``0`` is ``"uniform"``. Other targets ignore it.
     rejection : {"expected", "sample", "pool", "epoch"}, default="expected"
         ``"expected"`` weights every sample's loss by ``a_i`` (deterministic;
         the default, chosen on the benchmark's development half, see
@@ -81,14 +97,22 @@ class RSFTClassifier(NetClassifierBase):
     pool_size : int, default=16
         Batches scored together under ``rejection="pool"``: larger pools cost
         fewer passes and host reads but train on older probabilities.
-    warmup_epochs : int, default=5
+    warmup_epochs : int or float, default=5
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
+        A float in ``(0, 1)`` is a fraction of ``max_epochs``.
     loss_normalization : {"accepted", "batch"}, default="accepted"
         Divide the weighted loss sum by the accepted count (or weight), which
         keeps the gradient scale independent of the acceptance rate, or by
         the batch size, which is unbiased and keeps data-parallel training
         exact.
+    prior_correction : float, default=0.0
+        Scale ``tau >= 0`` of a logit adjustment of the base loss on the
+        class prior *after* rejection (each class's share of the acceptance
+        mass; see :class:`~rsft_sklearn.RejectionLoss`): the loss removes the
+        imbalance the rule leaves, the rule picks the rows. ``1`` is the
+        logit-adjusted loss on the weighted data; ``0`` turns it off.
+        :meth:`predict_proba` undoes it before inverting the rule.
     compact : bool or "auto", default=False
         With ``rejection="sample"``, ``True`` scores each batch without
         gradient (in evaluation mode) and runs forward and backward on its
@@ -158,6 +182,9 @@ class RSFTClassifier(NetClassifierBase):
         steps); None when that epoch trained without rejection.
     final_hardness_ : float
         ``hardness`` of the last epoch.
+    loss_class_prior_ : ndarray of shape (n_classes,)
+        The prior after rejection of the last epoch, which the logit
+        adjustment removed (``prior_correction > 0`` only).
     module_ : torch.nn.Module
         The trained network.
     criterion_ : RejectionLoss
@@ -211,7 +238,12 @@ class RSFTClassifier(NetClassifierBase):
         "target": [StrOptions({"balanced", "uniform", "balanced_groups"}), dict],
         "rejection": [StrOptions({"sample", "expected", "pool", "epoch"})],
         "pool_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "warmup_epochs": [
+            Interval(numbers.Integral, 0, None, closed="left"),
+            Interval(numbers.Real, 0, 1, closed="neither"),
+        ],
+        "target_power": [Interval(numbers.Real, 0, None, closed="left")],
+        "prior_correction": [Interval(numbers.Real, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
@@ -229,10 +261,12 @@ class RSFTClassifier(NetClassifierBase):
         M=1.0,
         hardness=1.0,
         target="balanced",
+        target_power=1.0,
         rejection="expected",
         pool_size=16,
         warmup_epochs=5,
         loss_normalization="accepted",
+        prior_correction=0.0,
         compact=False,
         target_acceptance=None,
         probability="balanced",
@@ -279,7 +313,10 @@ class RSFTClassifier(NetClassifierBase):
         n_classes = len(self.classes_)
         if reset:
             self.class_target_weight_ = class_target_weight(
-                y, n_classes, check_target(self.target, self.classes_)
+                y,
+                n_classes,
+                check_target(self.target, self.classes_),
+                power=self.target_power,
             )
             self.class_prior_ = class_prior(y, n_classes)
         weight = None
@@ -298,6 +335,9 @@ class RSFTClassifier(NetClassifierBase):
 
     def _posterior(self, proba):
         # What the output estimates depends on the rule of the last epoch.
+        proba = undo_prior_correction(
+            proba, self.prior_correction, getattr(self, "loss_class_prior_", None)
+        )
         return decision_proba(
             proba,
             self.probability,
@@ -354,6 +394,7 @@ class RSFTClassifier(NetClassifierBase):
             "rejection": "expected" if self.rejection == "expected" else "sample",
             "loss_normalization": self.loss_normalization,
             "target_acceptance": self.target_acceptance,
+            "prior_correction": self.prior_correction,
         }
 
     # ------------------------------------------------------------------
@@ -372,6 +413,7 @@ class RSFTClassifier(NetClassifierBase):
             self.initialize_criterion()
             loss = self.criterion_ = self.criterion_.to(self.device)
         loss.set_class_weight(self.class_target_weight_)
+        loss.set_class_prior(self.class_prior_)
         loss.reset_adaptive_M()
         loss.generator = self.mask_generator_
         # fit creates the state (it carries the sample weights); a training
@@ -396,10 +438,11 @@ class RSFTClassifier(NetClassifierBase):
         previous = (
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
-        params = ("M", "hardness", "warmup_epochs", "rejection", "compact")
+        params = ("M", "hardness", "rejection", "compact")
         state.plan = plan = plan_epoch(
             len(self.history) - 1,
             **{name: getattr(self, name) for name in params},
+            warmup_epochs=warmup_epoch_count(self.warmup_epochs, self.max_epochs),
             previous_rate=previous,
             module=self.module_,
             batch_size=self.batch_size,
@@ -435,6 +478,9 @@ class RSFTClassifier(NetClassifierBase):
         plan = self.fit_state_.plan
         self.final_M_ = record["M_effective"] if plan.rejecting else None
         self.final_hardness_ = plan.hardness
+        if self.prior_correction:
+            rates = [record[f"acceptance_rate[{label}]"] for label in self.classes_]
+            self.loss_class_prior_ = prior_after_rejection(self.class_prior_, rates)
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):

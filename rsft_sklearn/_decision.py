@@ -21,6 +21,9 @@ from ._validation import check_class_weight
 
 __all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
 
+# A class the rule (almost) never accepted keeps a finite log-prior.
+_MIN_RATE = 1e-6
+
 PROBABILITY_OPTIONS = ("raw", "training", "balanced")
 
 
@@ -141,3 +144,45 @@ def decision_proba(
             proba, np.ones(proba.shape[1]), 1.0, 0.0, class_prior=prior
         )
     return correct_proba(proba, target_weight, M, hardness, class_prior=prior)
+
+
+def prior_after_rejection(class_prior, acceptance_rate):
+    """Class prior of the data as the rule weighted them.
+
+    ``prior_k * rate_k``, normalised; a NaN rate (a class that had no row)
+    counts as 1 and rates are clipped to ``[1e-6, 1]``.
+
+    Examples
+    --------
+    >>> from rsft_sklearn._decision import prior_after_rejection
+    >>> prior_after_rejection([0.9, 0.1], [1 / 9, 1.0])
+    array([0.5, 0.5])
+    """
+    prior = np.asarray(class_prior, dtype=np.float64)
+    rate = np.asarray(acceptance_rate, dtype=np.float64)
+    rate = np.clip(np.where(np.isnan(rate), 1.0, rate), _MIN_RATE, 1.0)
+    adjusted = prior * rate
+    return adjusted / adjusted.sum()
+
+
+def undo_prior_correction(proba, tau, loss_prior):
+    """The output a model trained without the logit adjustment would give.
+
+    A network trained on ``softmax(f + tau * log pi')`` has ``softmax(f)``
+    proportional to the weighted data's posterior divided by ``pi' ** tau``;
+    multiplying back by ``pi' ** tau`` gives the output that the inversion of
+    the rule (:func:`correct_proba`) expects. ``tau=0`` or no prior returns
+    ``proba`` as it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsft_sklearn._decision import undo_prior_correction
+    >>> undo_prior_correction(np.array([[0.5, 0.5]]), 1.0, np.array([0.8, 0.2]))
+    array([[0.8, 0.2]])
+    """
+    if not tau or loss_prior is None:
+        return proba
+    with np.errstate(divide="ignore"):
+        log_p = np.log(np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0))
+    return _normalise(log_p + tau * np.log(np.asarray(loss_prior, dtype=np.float64)))

@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from .._epochs import warmup_epoch_count
 from ._rivals import history_rows
 
 __all__ = [
@@ -140,7 +141,7 @@ M_GRID = (0.5, 1.0, 2.0)
 
 def _post_warmup_class_rates(net):
     """Per-class acceptance rate averaged over the epochs after the warm-up."""
-    epochs = net.history[net.warmup_epochs :]
+    epochs = net.history[warmup_epoch_count(net.warmup_epochs, net.max_epochs) :]
     if not epochs:
         raise ValueError(
             "The reference classifier has no epoch after its warm-up, so it "
@@ -212,7 +213,9 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
         self.reference_ = clone(self.reference).fit(X, y)
         self.reference_fit_time_ = perf_counter() - start
         self.classes_ = self.reference_.classes_
-        if len(self.reference_.history) > self.reference_.warmup_epochs:
+        reference = self.reference_
+        warmup = warmup_epoch_count(reference.warmup_epochs, reference.max_epochs)
+        if len(reference.history) > warmup:
             rates = _post_warmup_class_rates(self.reference_)
         else:
             # A fit no longer than the reference's warm-up (a short run under

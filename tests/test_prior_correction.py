@@ -12,8 +12,9 @@ from rsft_sklearn._epochs import warmup_epoch_count
 
 
 def test_shift_is_log_share_of_acceptance_mass():
-    loss = RejectionLoss(class_weight=[0.25, 1.0], rejection="expected",
-                         prior_correction=1.0)
+    loss = RejectionLoss(
+        class_weight=[0.25, 1.0], rejection="expected", prior_correction=1.0
+    )
     loss.set_class_prior([0.8, 0.2])
     # Before any row: the class prior itself.
     np.testing.assert_allclose(
@@ -39,7 +40,9 @@ def test_shifted_loss_equals_logit_adjusted_cross_entropy():
     logits = torch.randn(6, 3)
     y = torch.tensor([0, 0, 1, 2, 0, 1])
     mass = torch.tensor([0.7, 0.2, 0.1]) + torch.bincount(y, minlength=3).float()
-    expected = torch.nn.functional.cross_entropy(logits + torch.log(mass / mass.sum()), y)
+    expected = torch.nn.functional.cross_entropy(
+        logits + torch.log(mass / mass.sum()), y
+    )
     torch.testing.assert_close(loss(logits, y), expected)
     # tau 0 is the plain loss; evaluation mode never shifts.
     plain = RejectionLoss(n_classes=3, rejection="expected")
@@ -48,12 +51,18 @@ def test_shifted_loss_equals_logit_adjusted_cross_entropy():
         plain(logits, y), torch.nn.functional.cross_entropy(logits, y)
     )
     loss.eval()
-    torch.testing.assert_close(loss(logits, y), torch.nn.functional.cross_entropy(logits, y))
+    torch.testing.assert_close(
+        loss(logits, y), torch.nn.functional.cross_entropy(logits, y)
+    )
 
 
 def test_nll_loss_input_stays_normalised():
-    loss = RejectionLoss(torch.nn.NLLLoss(reduction="none"), n_classes=2,
-                         rejection="expected", prior_correction=1.0)
+    loss = RejectionLoss(
+        torch.nn.NLLLoss(reduction="none"),
+        n_classes=2,
+        rejection="expected",
+        prior_correction=1.0,
+    )
     loss.set_class_prior([0.9, 0.1])
     loss.begin_epoch(M=1e-3, hardness=0.0, rejecting=True)
     log_p = torch.log_softmax(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), dim=1)
@@ -71,8 +80,9 @@ def test_bad_prior_correction(bad):
 
 
 def test_undo_prior_correction_and_prior_after_rejection():
-    np.testing.assert_allclose(prior_after_rejection([0.9, 0.1], [1 / 9, np.nan]),
-                               [0.5, 0.5])
+    np.testing.assert_allclose(
+        prior_after_rejection([0.9, 0.1], [1 / 9, np.nan]), [0.5, 0.5]
+    )
     proba = np.array([[0.5, 0.5], [0.9, 0.1]])
     np.testing.assert_allclose(undo_prior_correction(proba, 0.0, [0.8, 0.2]), proba)
     out = undo_prior_correction(proba, 1.0, np.array([0.8, 0.2]))
@@ -97,8 +107,9 @@ def test_warmup_fraction():
     assert warmup_epoch_count(0.5, 3) == 2
     assert warmup_epoch_count(4, 30) == 4
     X, y = make_classification(200, weights=[0.8], random_state=0)
-    clf = RSFTClassifier(max_epochs=4, warmup_epochs=0.5, M=4.0, hardness=0.0,
-                         random_state=0).fit(X.astype("float32"), y)
+    clf = RSFTClassifier(
+        max_epochs=4, warmup_epochs=0.5, M=4.0, hardness=0.0, random_state=0
+    ).fit(X.astype("float32"), y)
     rates = [epoch["acceptance_rate"] for epoch in clf.history]
     assert rates[:2] == [1.0, 1.0]
     assert max(rates[2:]) < 1.0
@@ -109,16 +120,26 @@ def test_warmup_fraction():
 @pytest.fixture(scope="module")
 def long_tail():
     X, y = make_classification(
-        3000, n_classes=3, n_informative=5, weights=[0.9, 0.08, 0.02],
-        class_sep=1.0, random_state=1,
+        3000,
+        n_classes=3,
+        n_informative=5,
+        weights=[0.9, 0.08, 0.02],
+        class_sep=1.0,
+        random_state=1,
     )
     return X.astype("float32"), y
 
 
 def test_prior_correction_fit_predicts_balanced_and_roundtrips(long_tail):
     X, y = long_tail
-    clf = RSFTClassifier(prior_correction=1.0, target_power=0.5, hardness=0.5,
-                         warmup_epochs=1 / 3, max_epochs=9, random_state=0)
+    clf = RSFTClassifier(
+        prior_correction=1.0,
+        target_power=0.5,
+        hardness=0.5,
+        warmup_epochs=1 / 3,
+        max_epochs=9,
+        random_state=0,
+    )
     clf.fit(X, y)
     prior = clf.loss_class_prior_
     assert prior.shape == (3,) and np.isclose(prior.sum(), 1.0)

@@ -160,3 +160,28 @@ def test_prior_correction_changes_the_loss_module(long_tail):
     assert clf.criterion_.prior_correction == 0.0
     clf.set_params(prior_correction=1.0).fit(X, y)
     assert clf.criterion_.prior_correction == 1.0
+
+
+def test_raising_M_moves_weight_toward_rare_and_hard_rows(long_tail):
+    # Under the expected rule M acts through the clipping at 1: a small M
+    # accepts every row (the logit-adjusted loss alone), a large one weights
+    # rows by w / p ** hardness. Raising it lowers the acceptance rate and
+    # moves the prior after rejection toward the rare classes.
+    X, y = long_tail
+    settings = dict(
+        prior_correction=1.0,
+        target_power=0.5,
+        hardness=0.5,
+        warmup_epochs=1 / 3,
+        max_epochs=6,
+        random_state=0,
+    )
+    fits = {M: RSFTClassifier(M=M, **settings).fit(X, y) for M in (0.05, 1.0, 4.0)}
+    rates = {M: clf.history[-1]["acceptance_rate"] for M, clf in fits.items()}
+    rare = {M: clf.loss_class_prior_[2] for M, clf in fits.items()}
+    assert rates[0.05] == pytest.approx(1.0)
+    assert rates[0.05] > rates[1.0] > rates[4.0]
+    np.testing.assert_allclose(
+        fits[0.05].loss_class_prior_, fits[0.05].class_prior_, rtol=1e-6
+    )
+    assert rare[0.05] < rare[1.0] < rare[4.0]

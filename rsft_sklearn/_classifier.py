@@ -27,7 +27,6 @@ from ._decision import (
     class_prior,
     decision_proba,
     prior_after_rejection,
-    undo_prior_correction,
 )
 from ._epochs import (
     EpochLosses,
@@ -258,15 +257,15 @@ class RSFTClassifier(NetClassifierBase):
         self,
         module=None,
         *,
-        M=1.0,
-        hardness=1.0,
+        M=0.5,
+        hardness=0.5,
         target="balanced",
-        target_power=1.0,
+        target_power=0.5,
         rejection="expected",
         pool_size=16,
-        warmup_epochs=5,
+        warmup_epochs=1 / 3,
         loss_normalization="accepted",
-        prior_correction=0.0,
+        prior_correction=1.0,
         compact=False,
         target_acceptance=None,
         probability="balanced",
@@ -335,9 +334,6 @@ class RSFTClassifier(NetClassifierBase):
 
     def _posterior(self, proba):
         # What the output estimates depends on the rule of the last epoch.
-        proba = undo_prior_correction(
-            proba, self.prior_correction, getattr(self, "loss_class_prior_", None)
-        )
         return decision_proba(
             proba,
             self.probability,
@@ -345,6 +341,8 @@ class RSFTClassifier(NetClassifierBase):
             self.class_prior_,
             getattr(self, "final_M_", None),
             getattr(self, "final_hardness_", 1.0),
+            prior_correction=self.prior_correction,
+            loss_prior=getattr(self, "loss_class_prior_", None),
         )
 
     def initialize_criterion(self):

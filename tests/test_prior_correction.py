@@ -7,7 +7,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 
 from rsft_sklearn import RejectionLoss, RSFTClassifier, class_target_weight
-from rsft_sklearn._decision import prior_after_rejection, undo_prior_correction
+from rsft_sklearn._decision import correct_proba, prior_after_rejection
 from rsft_sklearn._epochs import warmup_epoch_count
 
 
@@ -79,15 +79,20 @@ def test_bad_prior_correction(bad):
         RejectionLoss(n_classes=2, prior_correction=bad)
 
 
-def test_undo_prior_correction_and_prior_after_rejection():
+def test_prior_after_rejection_and_inversion_with_shift():
     np.testing.assert_allclose(
         prior_after_rejection([0.9, 0.1], [1 / 9, np.nan]), [0.5, 0.5]
     )
     proba = np.array([[0.5, 0.5], [0.9, 0.1]])
-    np.testing.assert_allclose(undo_prior_correction(proba, 0.0, [0.8, 0.2]), proba)
-    out = undo_prior_correction(proba, 1.0, np.array([0.8, 0.2]))
+    shift = np.log([0.8, 0.2])
+    # Without rejection (M tiny, hardness 0) only the shift is undone.
+    out = correct_proba(proba, [1.0, 1.0], M=1e-3, hardness=0.0, log_shift=shift)
     np.testing.assert_allclose(out[0], [0.8, 0.2])
-    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    # The acceptance is computed from proba, not from the shifted output:
+    # class 0 (weight 0.25) was accepted with min(1, 0.25 / 0.5) = 0.5 in row 0.
+    out = correct_proba(proba, [0.25, 1.0], M=1.0, hardness=1.0, log_shift=shift)
+    expected = np.array([0.5 * 0.8 / 0.5, 0.5 * 0.2])
+    np.testing.assert_allclose(out[0], expected / expected.sum())
 
 
 def test_target_power_tempers_balanced_weights():

@@ -162,9 +162,10 @@ def test_prior_correction_fit_predicts_balanced_and_roundtrips(long_tail):
 def test_prior_correction_changes_the_loss_module(long_tail):
     X, y = long_tail
     clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
-    assert clf.criterion_.prior_correction == 0.0
-    clf.set_params(prior_correction=1.0).fit(X, y)
     assert clf.criterion_.prior_correction == 1.0
+    clf.set_params(prior_correction=0.0).fit(X, y)
+    assert clf.criterion_.prior_correction == 0.0
+    assert not hasattr(clf, "loss_class_prior_") or clf.prior_correction == 0.0
 
 
 def test_raising_M_moves_weight_toward_rare_and_hard_rows(long_tail):

@@ -651,7 +651,10 @@ def make_method(name, *, max_epochs, batch_size, seed):
             random_state=seed,
         )
 
-    plain = {"warmup_epochs": epochs}
+    # Rivals train without the rule's logit adjustment and with the fully
+    # balanced target wherever they re-weight: RSFT's defaults are RSFT's.
+    plain = {"warmup_epochs": epochs, "prior_correction": 0.0, "target_power": 1.0}
+    unadjusted = {"prior_correction": 0.0, "target_power": 1.0}
     # The late third of training re-weights (DRW); RSFT's warm-up is the
     # early third. cRT retrains its new last layer for as many epochs as the
     # first stage: a third left it under-trained on small sets.
@@ -659,7 +662,9 @@ def make_method(name, *, max_epochs, batch_size, seed):
     builders = {
         REFERENCE: lambda: pipeline(net()),
         "RSFT warm-up": lambda: pipeline(net(warmup_epochs=epochs // 3)),
-        "RSFT + logit-adjusted loss": lambda: pipeline(LogitAdjustedRSFT(net())),
+        "RSFT + logit-adjusted loss": lambda: pipeline(
+            LogitAdjustedRSFT(net(prior_correction=0.0))
+        ),
         "RSFT grid M": lambda: GridSearchCV(
             pipeline(net()),
             {"clf__M": list(M_GRID)},
@@ -695,6 +700,7 @@ def make_method(name, *, max_epochs, batch_size, seed):
                 rejection="expected",
                 hardness=0.0,
                 M=1.0,
+                **unadjusted,
             )
         ),
         "classifier re-training": lambda: pipeline(
@@ -718,7 +724,13 @@ def make_method(name, *, max_epochs, batch_size, seed):
             )
         ),
         "class-weighted loss": lambda: pipeline(
-            net(rejection="expected", hardness=0.0, M=1.0, warmup_epochs=0)
+            net(
+                rejection="expected",
+                hardness=0.0,
+                M=1.0,
+                warmup_epochs=0,
+                **unadjusted,
+            )
         ),
         "random mask": lambda: pipeline(MatchedRandomMask(net())),
         "BalancedRandomForest": lambda: pipeline(forest()),

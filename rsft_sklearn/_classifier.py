@@ -22,8 +22,19 @@ from ._base import (
 )
 from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
-from ._decision import PROBABILITY_OPTIONS, class_prior, decision_proba
-from ._epochs import EpochLosses, FitState, epoch_record, plan_epoch
+from ._decision import (
+    PROBABILITY_OPTIONS,
+    class_prior,
+    decision_proba,
+    prior_after_rejection,
+)
+from ._epochs import (
+    EpochLosses,
+    FitState,
+    epoch_record,
+    plan_epoch,
+    warmup_epoch_count,
+)
 from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
 from ._loss import RejectionLoss
 from ._modules import _check_module_output
@@ -41,11 +52,17 @@ class RSFTClassifier(NetClassifierBase):
     Each sample of a training batch has the acceptance probability
     ``a_i = min(1, w_i / (M * p_i ** hardness))``, where ``p_i`` is the
     current model's probability of the true label and ``w_i`` the sample's
-    target weight. After ``warmup_epochs`` plain epochs, the loss of every
-    sample is weighted by ``a_i`` (``rejection="expected"``, the default) or
-    kept with probability ``a_i`` (``"sample"``, ``"pool"``, ``"epoch"``): rare
-    classes and badly predicted samples count fully, easy majority samples
-    barely.
+    target weight (by default ``1 / sqrt(n_k)``, the largest 1). By default,
+    after the first third of the epochs trained on every row, the loss of
+    every sample is weighted by ``a_i`` (``rejection="expected"``) and the
+    loss is the logit-adjusted cross-entropy on the class prior *after*
+    rejection (``prior_correction=1``): the rule decides which rows count,
+    the adjustment removes the imbalance the rule leaves. Rare classes and
+    badly predicted samples count fully, easy majority samples less. The
+    other rules keep each row with probability ``a_i`` instead
+    (``"sample"``, ``"pool"``, ``"epoch"``), or give a backward pass to a
+    fixed share of the rows while keeping the expected rule's gradient in
+    expectation (``"budget"``).
 
     Every parameter of :class:`skorch.NeuralNetClassifier` works as in skorch.
 
@@ -55,13 +72,18 @@ class RSFTClassifier(NetClassifierBase):
         The network, returning logits of shape ``(batch, n_classes)``;
         ``None`` builds a :class:`~rsft_sklearn.MLPModule` sized from the
         data (``module__hidden_layer_sizes`` sets its layers).
-    M : float, "auto" or callable, default=1.0
-        Envelope constant, ``M > 0``; larger values reject more. With the
-        largest class weight 1, ``M = 1`` keeps the rarest class whole. A
+    M : float, "auto" or callable, default=0.5
+        Envelope constant, ``M > 0``. Under the default ``"expected"`` rule it
+        acts through the clipping of ``a_i`` at 1: a small ``M`` accepts
+        every row (the logit-adjusted loss alone), a larger one weights rows
+        by ``w_i / p_i ** hardness``, moving weight toward rare and badly
+        predicted rows. Under the masked rules (``"sample"``, ``"pool"``,
+        ``"epoch"``) larger values reject more. With the largest class
+        weight 1, ``M <= 1`` keeps the rarest class whole. A
         callable maps the epoch index to that epoch's ``M`` (see
         :class:`~rsft_sklearn.LinearRamp`); ``"auto"`` adapts ``M`` on the
         device so that the acceptance rate holds ``target_acceptance``.
-    hardness : float or callable, default=1.0
+    hardness : float or callable, default=0.5
         Exponent of the model probability in the rule, ``>= 0``; ``0``
         ignores the model (online class-balanced under-sampling). A callable
         is a schedule over epochs, as for ``M``.
@@ -70,6 +92,10 @@ class RSFTClassifier(NetClassifierBase):
         Class target weights ``1 / n_k``, 1, or a dict of every class's
         weight, divided by their maximum; ``"balanced_groups"`` uses
         ``1 / n_(g, k)`` per (group, class) stratum of :meth:`fit`'s ``groups``.
+    target_power : float, default=0.5
+        Exponent of the ``"balanced"`` weights, ``1 / n_k ** target_power``:
+        ``1`` balances fully, ``0.5`` (the default) tempers the weights at
+        extreme imbalance, ``0`` is ``"uniform"``. Other targets ignore it.
     rejection : {"expected", "sample", "pool", "epoch", "budget"}, \
             default="expected"
         ``"expected"`` weights every sample's loss by ``a_i`` (deterministic;
@@ -92,14 +118,23 @@ class RSFTClassifier(NetClassifierBase):
     budget : float, default=0.5
         Under ``rejection="budget"``, the expected fraction of rows that get
         a backward pass, in ``(0, 1]``; ignored otherwise.
-    warmup_epochs : int, default=5
+    warmup_epochs : int or float, default=1/3
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
+        A float in ``(0, 1)`` is a fraction of ``max_epochs`` (the default: the
+        first third).
     loss_normalization : {"accepted", "batch"}, default="accepted"
         Divide the weighted loss sum by the accepted count (or weight), which
         keeps the gradient scale independent of the acceptance rate, or by
         the batch size, which is unbiased and keeps data-parallel training
         exact.
+    prior_correction : float, default=1.0
+        Scale ``tau >= 0`` of a logit adjustment of the base loss on the
+        class prior *after* rejection (each class's share of the acceptance
+        mass; see :class:`~rsft_sklearn.RejectionLoss`): the loss removes the
+        imbalance the rule leaves, the rule picks the rows. ``1`` is the
+        logit-adjusted loss on the weighted data; ``0`` turns it off.
+        :meth:`predict_proba` undoes it before inverting the rule.
     compact : bool or "auto", default=False
         With ``rejection="sample"``, ``True`` scores each batch without
         gradient (in evaluation mode) and runs forward and backward on its
@@ -169,6 +204,9 @@ class RSFTClassifier(NetClassifierBase):
         steps); None when that epoch trained without rejection.
     final_hardness_ : float
         ``hardness`` of the last epoch.
+    loss_class_prior_ : ndarray of shape (n_classes,)
+        The prior after rejection of the last epoch, which the logit
+        adjustment removed (``prior_correction > 0`` only).
     module_ : torch.nn.Module
         The trained network.
     criterion_ : RejectionLoss
@@ -223,7 +261,12 @@ class RSFTClassifier(NetClassifierBase):
         "rejection": [StrOptions({"sample", "expected", "pool", "epoch", "budget"})],
         "pool_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "budget": [Interval(numbers.Real, 0, 1, closed="right")],
-        "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "warmup_epochs": [
+            Interval(numbers.Integral, 0, None, closed="left"),
+            Interval(numbers.Real, 0, 1, closed="neither"),
+        ],
+        "target_power": [Interval(numbers.Real, 0, None, closed="left")],
+        "prior_correction": [Interval(numbers.Real, 0, None, closed="left")],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
@@ -238,14 +281,16 @@ class RSFTClassifier(NetClassifierBase):
         self,
         module=None,
         *,
-        M=1.0,
-        hardness=1.0,
+        M=0.5,
+        hardness=0.5,
         target="balanced",
+        target_power=0.5,
         rejection="expected",
         pool_size=16,
         budget=0.5,
-        warmup_epochs=5,
+        warmup_epochs=1 / 3,
         loss_normalization="accepted",
+        prior_correction=1.0,
         compact=False,
         target_acceptance=None,
         probability="balanced",
@@ -292,7 +337,10 @@ class RSFTClassifier(NetClassifierBase):
         n_classes = len(self.classes_)
         if reset:
             self.class_target_weight_ = class_target_weight(
-                y, n_classes, check_target(self.target, self.classes_)
+                y,
+                n_classes,
+                check_target(self.target, self.classes_),
+                power=self.target_power,
             )
             self.class_prior_ = class_prior(y, n_classes)
         weight = None
@@ -318,6 +366,8 @@ class RSFTClassifier(NetClassifierBase):
             self.class_prior_,
             getattr(self, "final_M_", None),
             getattr(self, "final_hardness_", 1.0),
+            prior_correction=self.prior_correction,
+            loss_prior=getattr(self, "loss_class_prior_", None),
         )
 
     def initialize_criterion(self):
@@ -370,6 +420,7 @@ class RSFTClassifier(NetClassifierBase):
             ),
             "loss_normalization": self.loss_normalization,
             "target_acceptance": self.target_acceptance,
+            "prior_correction": self.prior_correction,
         }
 
     # ------------------------------------------------------------------
@@ -388,6 +439,7 @@ class RSFTClassifier(NetClassifierBase):
             self.initialize_criterion()
             loss = self.criterion_ = self.criterion_.to(self.device)
         loss.set_class_weight(self.class_target_weight_)
+        loss.set_class_prior(self.class_prior_)
         loss.reset_adaptive_M()
         loss.generator = self.mask_generator_
         # fit creates the state (it carries the sample weights); a training
@@ -412,10 +464,11 @@ class RSFTClassifier(NetClassifierBase):
         previous = (
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
-        params = ("M", "hardness", "warmup_epochs", "rejection", "compact")
+        params = ("M", "hardness", "rejection", "compact")
         state.plan = plan = plan_epoch(
             len(self.history) - 1,
             **{name: getattr(self, name) for name in params},
+            warmup_epochs=warmup_epoch_count(self.warmup_epochs, self.max_epochs),
             previous_rate=previous,
             module=self.module_,
             batch_size=self.batch_size,
@@ -452,6 +505,9 @@ class RSFTClassifier(NetClassifierBase):
         plan = self.fit_state_.plan
         self.final_M_ = record["M_effective"] if plan.rejecting else None
         self.final_hardness_ = plan.hardness
+        if self.prior_correction:
+            rates = [record[f"acceptance_rate[{label}]"] for label in self.classes_]
+            self.loss_class_prior_ = prior_after_rejection(self.class_prior_, rates)
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):

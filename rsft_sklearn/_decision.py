@@ -21,10 +21,15 @@ from ._validation import check_class_weight
 
 __all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
 
+# A class the rule (almost) never accepted keeps a finite log-prior.
+_MIN_RATE = 1e-6
+
 PROBABILITY_OPTIONS = ("raw", "training", "balanced")
 
 
-def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None):
+def correct_proba(
+    proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None, log_shift=None
+):
     """Map the raw output of a rejection-trained model back to a posterior.
 
     Parameters
@@ -44,6 +49,12 @@ def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None
         posterior of the training distribution; with the priors, the
         posterior divided by them, that is the posterior under equal class
         priors (the balanced posterior).
+    log_shift : array-like of shape (n_classes,) or None, default=None
+        The logit adjustment ``tau * log pi'`` the model was trained with
+        (``RSFTClassifier(prior_correction=tau)``): the loss saw
+        ``softmax(logits + log_shift)``, while the rule read ``proba``. The
+        fitted output is then ``proba * exp(log_shift)``, and the rule is
+        inverted on it with the acceptance computed from ``proba``.
 
     Returns
     -------
@@ -93,6 +104,8 @@ def correct_proba(proba, target_weight, M=1.0, hardness=1.0, *, class_prior=None
     hard = hardness * log_p if hardness else np.zeros_like(log_p)
     log_ratio = np.log(M) + hard - np.log(weight)
     log_score = log_p + np.maximum(log_ratio, 0.0)
+    if log_shift is not None:
+        log_score = log_score + np.asarray(log_shift, dtype=np.float64)
     if class_prior is not None:
         log_score = log_score - np.log(
             check_class_weight(class_prior, n_classes, "class_prior")
@@ -120,12 +133,22 @@ def class_prior(y, n_classes):
 
 
 def decision_proba(
-    proba, probability, target_weight, class_prior, M=None, hardness=1.0
+    proba,
+    probability,
+    target_weight,
+    class_prior,
+    M=None,
+    hardness=1.0,
+    *,
+    prior_correction=0.0,
+    loss_prior=None,
 ):
     """The posterior that ``probability`` asks for, from the raw output.
 
     ``M`` and ``hardness`` are those of the last training epoch; ``M=None``
-    means that epoch trained without rejection.
+    means that epoch trained without rejection. ``prior_correction`` and
+    ``loss_prior`` are the logit adjustment's scale and the prior after
+    rejection it removed in that epoch.
     """
     if probability not in PROBABILITY_OPTIONS:
         raise ValueError(
@@ -135,9 +158,33 @@ def decision_proba(
     if probability == "raw":
         return proba
     prior = class_prior if probability == "balanced" else None
+    shift = None
+    if prior_correction and loss_prior is not None:
+        shift = prior_correction * np.log(np.asarray(loss_prior, dtype=np.float64))
     if M is None:
         # Without rejection the output already estimates the training posterior.
         return correct_proba(
-            proba, np.ones(proba.shape[1]), 1.0, 0.0, class_prior=prior
+            proba, np.ones(proba.shape[1]), 1.0, 0.0, class_prior=prior, log_shift=shift
         )
-    return correct_proba(proba, target_weight, M, hardness, class_prior=prior)
+    return correct_proba(
+        proba, target_weight, M, hardness, class_prior=prior, log_shift=shift
+    )
+
+
+def prior_after_rejection(class_prior, acceptance_rate):
+    """Class prior of the data as the rule weighted them.
+
+    ``prior_k * rate_k``, normalised; a NaN rate (a class that had no row)
+    counts as 1 and rates are clipped to ``[1e-6, 1]``.
+
+    Examples
+    --------
+    >>> from rsft_sklearn._decision import prior_after_rejection
+    >>> prior_after_rejection([0.9, 0.1], [1 / 9, 1.0])
+    array([0.5, 0.5])
+    """
+    prior = np.asarray(class_prior, dtype=np.float64)
+    rate = np.asarray(acceptance_rate, dtype=np.float64)
+    rate = np.clip(np.where(np.isnan(rate), 1.0, rate), _MIN_RATE, 1.0)
+    adjusted = prior * rate
+    return adjusted / adjusted.sum()

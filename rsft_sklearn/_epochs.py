@@ -1,6 +1,7 @@
 """What one fit holds while it trains, and what each of its epochs does."""
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,21 @@ class EpochPlan:
     pooled: bool = False
     budgeted: bool = False
     guarded: bool = False
+
+
+def warmup_epoch_count(warmup_epochs, max_epochs):
+    """Number of warm-up epochs: an int as it is, a fraction in ``(0, 1)`` of
+    ``max_epochs`` rounded to the nearest epoch.
+
+    Examples
+    --------
+    >>> from rsft_sklearn._epochs import warmup_epoch_count
+    >>> warmup_epoch_count(5, 30), warmup_epoch_count(1 / 3, 30)
+    (5, 10)
+    """
+    if isinstance(warmup_epochs, numbers.Integral):
+        return int(warmup_epochs)
+    return int(round(float(warmup_epochs) * max_epochs))
 
 
 def plan_epoch(

@@ -13,7 +13,7 @@ __all__ = ["RejectionLoss"]
 
 _TINY = torch.finfo(torch.float32).tiny
 # Buffers whose length is the number of classes; loading a state resizes them.
-_PER_CLASS = ("class_weight", "counts")
+_PER_CLASS = ("class_weight", "counts", "prior_mass")
 
 
 def _check_M(M):
@@ -78,6 +78,15 @@ class RejectionLoss(nn.Module):
     process_sum : callable or None, default=None
         Sums a tensor over data-parallel processes (an all-reduce); see the
         Notes. ``None`` trains on one process.
+    prior_correction : float, default=0.0
+        Scale ``tau >= 0`` of a logit adjustment on the class prior *after*
+        rejection: in training the base loss sees ``logits + tau * log
+        pi'``, where ``pi'_k`` is class ``k``'s share of the acceptance mass
+        (its prior times its mean acceptance). With ``tau = 1`` this is the
+        logit-adjusted loss (Menon et al., 2021) on the data the rule
+        weighted, so the loss removes only the imbalance that the rule left,
+        and does not correct twice for what the rule already balanced.
+        ``0`` leaves the base loss as it is.
 
     Attributes
     ----------
@@ -134,6 +143,7 @@ class RejectionLoss(nn.Module):
         smoothing=0.25,
         generator=None,
         process_sum=None,
+        prior_correction=0.0,
     ):
         super().__init__()
         if criterion is None:
@@ -160,6 +170,15 @@ class RejectionLoss(nn.Module):
                 "M='auto' adapts M to hold an acceptance rate; set "
                 "target_acceptance to a float in (0, 1]."
             )
+        if not (
+            isinstance(prior_correction, numbers.Real)
+            and math.isfinite(prior_correction)
+            and prior_correction >= 0
+        ):
+            raise ValueError(
+                "prior_correction must be a finite number >= 0, got "
+                f"{prior_correction!r}."
+            )
         if not 0 < smoothing <= 1:
             raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}.")
         self.base_criterion = criterion
@@ -170,6 +189,7 @@ class RejectionLoss(nn.Module):
         self.smoothing = float(smoothing)
         self.generator = generator
         self.process_sum = process_sum
+        self.prior_correction = float(prior_correction)
         self.rejecting = True
         self.count_steps = True
         self.row_weighted = False
@@ -187,12 +207,24 @@ class RejectionLoss(nn.Module):
         self.register_buffer("epoch_log_M", torch.zeros(2))
         # Per class: samples seen, accepted, and summed acceptance probability.
         self.register_buffer("counts", torch.zeros(3, n))
+        # Acceptance mass per class of the last finished epoch (or the class
+        # counts of the data): the prior after rejection that the logit
+        # adjustment removes, together with the current epoch's mass.
+        self.register_buffer("prior_mass", torch.zeros(n))
         self.register_buffer("step_accepted", torch.zeros(()), persistent=False)
 
     # ------------------------------------------------------------------
     # Set-up between steps
     # ------------------------------------------------------------------
-    def built_with(self, *, M, rejection, loss_normalization, target_acceptance):
+    def built_with(
+        self,
+        *,
+        M,
+        rejection,
+        loss_normalization,
+        target_acceptance,
+        prior_correction=0.0,
+    ):
         """Whether the module was built with these settings (``M`` only as
         fixed or ``"auto"``: a fixed value is set per epoch)."""
         return (
@@ -200,6 +232,7 @@ class RejectionLoss(nn.Module):
             and rejection == self.rejection
             and loss_normalization == self.loss_normalization
             and target_acceptance == self.target_acceptance
+            and float(prior_correction) == getattr(self, "prior_correction", 0.0)
         )
 
     def set_class_weight(self, class_weight):
@@ -208,6 +241,17 @@ class RejectionLoss(nn.Module):
         device = self.counts.device
         self.class_weight = weight.to(device).clone()
         self.counts = torch.zeros(3, len(weight), device=device)
+        self.prior_mass = torch.zeros(len(weight), device=device)
+
+    def set_class_prior(self, class_prior):
+        """Start the prior after rejection from the data's class frequencies.
+
+        Until an epoch has finished, the logit adjustment of
+        ``prior_correction`` uses these plus the acceptance mass of the
+        current epoch.
+        """
+        prior = torch.as_tensor(class_prior, dtype=torch.float32)
+        self.prior_mass = prior.to(self.counts.device).clone()
 
     def reset_adaptive_M(self):
         """Forget the adaptive ``M``: the next step solves it afresh."""
@@ -232,6 +276,10 @@ class RejectionLoss(nn.Module):
             self.hardness = float(hardness)
         if rejecting is not None:
             self.rejecting = bool(rejecting)
+        # The finished epoch's acceptance mass becomes the prior that the
+        # next epoch starts from (decided on the device: no host read).
+        seen_any = self.counts[0].sum() > 0
+        self.prior_mass.copy_(torch.where(seen_any, self.counts[2], self.prior_mass))
         self.counts.zero_()
         self.epoch_log_M.zero_()
 
@@ -361,10 +409,34 @@ class RejectionLoss(nn.Module):
             normaliser = normaliser / n_processes
         return normaliser, n_accepted
 
+    def log_prior_after_rejection(self):
+        """``log pi'``: each class's share of the acceptance mass, on the device.
+
+        The mass is that of the last finished epoch (at first, the class
+        counts given to :meth:`set_class_prior`) plus the current epoch's.
+        A class with no mass yet gets a small finite share.
+        """
+        mass = self.prior_mass + self.counts[2]
+        total = mass.sum()
+        floor = torch.clamp(total * 1e-6, min=_TINY)
+        return torch.log(torch.maximum(mass, floor)) - torch.log(
+            torch.clamp(total, min=_TINY)
+        )
+
+    def _base_losses(self, logits, y):
+        if not (self.training and self.prior_correction > 0):
+            return self.base_criterion(logits, y)
+        shift = self.prior_correction * self.log_prior_after_rejection()
+        inputs = logits + shift.to(logits.dtype)
+        if isinstance(self.base_criterion, nn.NLLLoss):
+            # Log-probabilities stay normalised after the shift.
+            inputs = torch.log_softmax(inputs, dim=1)
+        return self.base_criterion(inputs, y)
+
     def forward(self, logits, y, sample_weight=None):
         """Normalised masked loss of a batch (plain mean in eval mode)."""
-        losses = self.base_criterion(logits, y)
         if not self.training:
+            losses = self.base_criterion(logits, y)
             return losses.mean() if losses.dim() else losses
         if self.row_weighted and sample_weight is not None:
             # Rows of a budget (rejection="budget") carry importance weights
@@ -375,6 +447,7 @@ class RejectionLoss(nn.Module):
         loss_weight, accepted, acceptance = self.select(logits, y, sample_weight)
         if self.count_steps:
             self.record(y, accepted, acceptance)
+        losses = self._base_losses(logits, y)
         normaliser, n_accepted = self.normaliser(loss_weight, accepted)
         self.step_accepted.copy_(n_accepted)
         return (losses * loss_weight).sum() / normaliser
@@ -398,7 +471,10 @@ class RejectionLoss(nn.Module):
 
     def extra_repr(self):
         M = "'auto'" if self.adaptive else f"{float(self.M):g}"
-        return (
+        text = (
             f"M={M}, hardness={self.hardness:g}, rejection={self.rejection!r}, "
             f"loss_normalization={self.loss_normalization!r}"
         )
+        if self.prior_correction:
+            text += f", prior_correction={self.prior_correction:g}"
+        return text

@@ -124,7 +124,7 @@ def rejection_mask(acceptance, generator=None):
     return (u < acceptance).to(torch.float32)
 
 
-def class_target_weight(y, n_classes, target="balanced"):
+def class_target_weight(y, n_classes, target="balanced", *, power=1.0):
     """Per-class target weights normalised so that the largest is 1.
 
     Parameters
@@ -136,6 +136,11 @@ def class_target_weight(y, n_classes, target="balanced"):
     target : {"balanced", "uniform"} or array-like of shape (n_classes,)
         ``"balanced"`` weights class ``k`` by ``1 / n_k``; ``"uniform"``
         weights every class by 1; an array gives the weights directly.
+    power : float, default=1.0
+        Exponent applied to the ``"balanced"`` weights: ``1 / n_k ** power``.
+        ``1`` balances the classes fully, ``0.5`` tempers the weights (a
+        class of 100 rows then weighs 10 rows of a class of 10,000, not
+        100), ``0`` is ``"uniform"``. Other targets ignore it.
 
     Returns
     -------
@@ -148,6 +153,8 @@ def class_target_weight(y, n_classes, target="balanced"):
     >>> from rsft_sklearn import class_target_weight
     >>> class_target_weight([0, 0, 0, 1], 2)
     array([0.3333..., 1.        ])
+    >>> class_target_weight([0, 0, 0, 0, 1], 2, power=0.5)
+    array([0.5, 1. ])
     """
     if isinstance(target, str):
         if target == "uniform":
@@ -156,6 +163,7 @@ def class_target_weight(y, n_classes, target="balanced"):
             counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
             weight = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
             weight[counts == 0] = weight.max() if weight.max() > 0 else 1.0
+            weight = weight ** float(power)
         else:
             raise ValueError(
                 f"target must be 'balanced', 'uniform' or per-class weights, "

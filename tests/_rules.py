@@ -8,7 +8,12 @@ Import with ``from _rules import SAMPLE_RULE``: pytest puts ``tests/`` on
 #: mechanics of sampled rejection (masks, acceptance statistics, compaction,
 #: pool mode, guards, adaptive M, resume) pin it rather than rely on the
 #: estimator's defaults (``rejection="expected"`` after 5 warm-up epochs).
-SAMPLE_RULE = {"rejection": "sample", "warmup_epochs": 0}
+SAMPLE_RULE = {
+    "rejection": "sample",
+    "warmup_epochs": 0,
+    "target_power": 1.0,
+    "prior_correction": 0.0,
+}
 
 #: No warm-up, for tests that choose the rejection mode themselves.
 NO_WARMUP = {"warmup_epochs": 0}

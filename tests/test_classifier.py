@@ -17,7 +17,9 @@ from sklearn.preprocessing import StandardScaler
 
 from rsft_sklearn import RejectionLoss, RSFTClassifier, acceptance_probability
 
-FAST = dict(max_epochs=3, batch_size=64, random_state=0, **SAMPLE_RULE)
+FAST = dict(
+    max_epochs=3, batch_size=64, random_state=0, M=1.0, hardness=1.0, **SAMPLE_RULE
+)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +183,9 @@ def test_hardness_zero_M_one_balances_the_classes():
 
 def test_rejected_samples_contribute_zero_gradient(imbalanced):
     X, y = imbalanced
-    clf = RSFTClassifier(M=3.0, random_state=0, max_epochs=1, **SAMPLE_RULE).fit(X, y)
+    clf = RSFTClassifier(
+        M=3.0, hardness=1.0, random_state=0, max_epochs=1, **SAMPLE_RULE
+    ).fit(X, y)
     clf.on_train_begin(clf)
     clf.history.new_epoch()
     clf.on_epoch_begin(clf)
@@ -260,7 +264,13 @@ def test_extreme_logits_give_finite_training(imbalanced):
 def test_warmup_epochs_do_not_reject(imbalanced):
     X, y = imbalanced
     clf = RSFTClassifier(
-        rejection="sample", warmup_epochs=2, max_epochs=4, random_state=0
+        rejection="sample",
+        warmup_epochs=2,
+        max_epochs=4,
+        M=1.0,
+        hardness=1.0,
+        target_power=1.0,
+        random_state=0,
     ).fit(X, y)
     rates = clf.history[:, "acceptance_rate"]
     assert rates[:2] == [1.0, 1.0]

@@ -178,9 +178,18 @@ def test_probability_options(default_fit, gaussians):
     logits = clf.forward(X.astype(np.float32)).numpy()
     np.testing.assert_allclose(raw, softmax(logits, axis=1), rtol=1e-5, atol=1e-6)
     training = clf.set_params(probability="training").predict_proba(X)
+    # The loss saw the logits shifted by log pi' (the prior after rejection);
+    # the rule read the unshifted output.
+    shift = clf.prior_correction * np.log(clf.loss_class_prior_)
     np.testing.assert_allclose(
         training,
-        correct_proba(raw, clf.class_target_weight_, clf.final_M_, clf.final_hardness_),
+        correct_proba(
+            raw,
+            clf.class_target_weight_,
+            clf.final_M_,
+            clf.final_hardness_,
+            log_shift=shift,
+        ),
     )
     balanced = clf.set_params(probability="balanced").predict_proba(X)
     expected = training / clf.class_prior_
@@ -189,14 +198,23 @@ def test_probability_options(default_fit, gaussians):
     )
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[balanced.argmax(axis=1)])
     np.testing.assert_allclose(clf.class_prior_, [0.9, 0.1], atol=0.02)
-    assert clf.final_M_ == 1.0 and clf.final_hardness_ == 1.0
+    assert clf.final_M_ == 0.5 and clf.final_hardness_ == 0.5
 
 
-def test_without_rejection_training_is_raw():
+@pytest.mark.parametrize("prior_correction", [0.0, 1.0])
+def test_without_rejection_training_is_raw(prior_correction):
+    # Without rejection the output is the training posterior, or with the
+    # logit adjustment the training posterior divided by the class prior.
     X, y = make_classification(n_samples=300, weights=[0.8], random_state=0)
-    clf = RSFTClassifier(warmup_epochs=3, max_epochs=3, random_state=0).fit(X, y)
+    clf = RSFTClassifier(
+        warmup_epochs=3, max_epochs=3, prior_correction=prior_correction, random_state=0
+    ).fit(X, y)
     assert clf.final_M_ is None
     raw = clf.set_params(probability="raw").predict_proba(X)
+    if prior_correction:
+        np.testing.assert_allclose(clf.loss_class_prior_, clf.class_prior_)
+        raw = raw * clf.class_prior_
+        raw /= raw.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(
         clf.set_params(probability="training").predict_proba(X), raw, rtol=1e-6
     )

@@ -124,7 +124,14 @@ def test_module_class_with_load_params(data, pretrained, tmp_path):
 def test_warmup_then_rejection(data, pretrained):
     X, y = data
     clf = RSFTClassifier(
-        pretrained, rejection="sample", warmup_epochs=2, max_epochs=4, random_state=0
+        pretrained,
+        rejection="sample",
+        warmup_epochs=2,
+        max_epochs=4,
+        M=1.0,
+        hardness=1.0,
+        target_power=1.0,
+        random_state=0,
     )
     history = clf.fit(X, y).history
     assert history[:, "acceptance_rate"][:2] == [1.0, 1.0]
@@ -159,6 +166,9 @@ def test_partial_fit_follows_a_drifting_stream(data):
         Net,
         warmup_epochs=3,
         max_epochs=3,
+        M=1.0,
+        hardness=1.0,
+        target_power=1.0,
         lr=1e-2,
         random_state=0,
         callbacks=[RecordStart()],

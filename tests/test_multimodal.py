@@ -113,7 +113,7 @@ def test_mask_is_drawn_once_per_sample_for_all_inputs(data):
     assert rejecting.history[-1, "acceptance_rate[common]"] == 1.0
 
     keep = y == "common"
-    plain = RSFTClassifier(start, warmup_epochs=1, **kwargs).fit(
+    plain = RSFTClassifier(start, warmup_epochs=1, prior_correction=0.0, **kwargs).fit(
         {"image": image[keep], "tabular": tabular[keep]}, y[keep]
     )
     before, after, expected = _params(start), _params(rejecting.module_), None

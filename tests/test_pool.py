@@ -58,6 +58,8 @@ def test_pool_trains_full_batches_of_exactly_the_accepted_rows(data):
         warmup_epochs=0,
         pool_size=4,
         hardness=0.0,
+        M=1.0,
+        target_power=1.0,
         batch_size=50,
         max_epochs=4,
         random_state=0,

@@ -242,7 +242,11 @@ def test_history_loss_equals_plain_skorch():
         iterator_train__shuffle=False,
     )
     rsft = RSFTClassifier(
-        copy.deepcopy(module), warmup_epochs=3, random_state=0, **common
+        copy.deepcopy(module),
+        warmup_epochs=3,
+        prior_correction=0.0,
+        random_state=0,
+        **common,
     ).fit(X, y)
     plain = NeuralNetClassifier(
         copy.deepcopy(module),

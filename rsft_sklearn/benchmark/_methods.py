@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from .._epochs import warmup_epoch_count
 from ._rivals import history_rows
 
 __all__ = [
@@ -140,7 +141,7 @@ M_GRID = (0.5, 1.0, 2.0)
 
 def _post_warmup_class_rates(net):
     """Per-class acceptance rate averaged over the epochs after the warm-up."""
-    epochs = net.history[net.warmup_epochs :]
+    epochs = net.history[warmup_epoch_count(net.warmup_epochs, net.max_epochs) :]
     if not epochs:
         raise ValueError(
             "The reference classifier has no epoch after its warm-up, so it "
@@ -212,7 +213,9 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
         self.reference_ = clone(self.reference).fit(X, y)
         self.reference_fit_time_ = perf_counter() - start
         self.classes_ = self.reference_.classes_
-        if len(self.reference_.history) > self.reference_.warmup_epochs:
+        reference = self.reference_
+        warmup = warmup_epoch_count(reference.warmup_epochs, reference.max_epochs)
+        if len(reference.history) > warmup:
             rates = _post_warmup_class_rates(self.reference_)
         else:
             # A fit no longer than the reference's warm-up (a short run under
@@ -648,7 +651,10 @@ def make_method(name, *, max_epochs, batch_size, seed):
             random_state=seed,
         )
 
-    plain = {"warmup_epochs": epochs}
+    # Rivals train without the rule's logit adjustment and with the fully
+    # balanced target wherever they re-weight: RSFT's defaults are RSFT's.
+    plain = {"warmup_epochs": epochs, "prior_correction": 0.0, "target_power": 1.0}
+    unadjusted = {"prior_correction": 0.0, "target_power": 1.0}
     # The late third of training re-weights (DRW); RSFT's warm-up is the
     # early third. cRT retrains its new last layer for as many epochs as the
     # first stage: a third left it under-trained on small sets.
@@ -656,7 +662,9 @@ def make_method(name, *, max_epochs, batch_size, seed):
     builders = {
         REFERENCE: lambda: pipeline(net()),
         "RSFT warm-up": lambda: pipeline(net(warmup_epochs=epochs // 3)),
-        "RSFT + logit-adjusted loss": lambda: pipeline(LogitAdjustedRSFT(net())),
+        "RSFT + logit-adjusted loss": lambda: pipeline(
+            LogitAdjustedRSFT(net(prior_correction=0.0))
+        ),
         "RSFT grid M": lambda: GridSearchCV(
             pipeline(net()),
             {"clf__M": list(M_GRID)},
@@ -692,6 +700,7 @@ def make_method(name, *, max_epochs, batch_size, seed):
                 rejection="expected",
                 hardness=0.0,
                 M=1.0,
+                **unadjusted,
             )
         ),
         "classifier re-training": lambda: pipeline(
@@ -715,7 +724,13 @@ def make_method(name, *, max_epochs, batch_size, seed):
             )
         ),
         "class-weighted loss": lambda: pipeline(
-            net(rejection="expected", hardness=0.0, M=1.0, warmup_epochs=0)
+            net(
+                rejection="expected",
+                hardness=0.0,
+                M=1.0,
+                warmup_epochs=0,
+                **unadjusted,
+            )
         ),
         "random mask": lambda: pipeline(MatchedRandomMask(net())),
         "BalancedRandomForest": lambda: pipeline(forest()),

@@ -1,0 +1,193 @@
+"""The logit adjustment on the prior after rejection, and the tempered target."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+
+from rsft_sklearn import RejectionLoss, RSFTClassifier, class_target_weight
+from rsft_sklearn._decision import correct_proba, prior_after_rejection
+from rsft_sklearn._epochs import warmup_epoch_count
+
+
+def test_shift_is_log_share_of_acceptance_mass():
+    loss = RejectionLoss(
+        class_weight=[0.25, 1.0], rejection="expected", prior_correction=1.0
+    )
+    loss.set_class_prior([0.8, 0.2])
+    # Before any row: the class prior itself.
+    np.testing.assert_allclose(
+        loss.log_prior_after_rejection().exp().numpy(), [0.8, 0.2], rtol=1e-6
+    )
+    # hardness 0: class 0 keeps a quarter of its mass, class 1 all of it.
+    loss.begin_epoch(M=1.0, hardness=0.0, rejecting=True)
+    logits = torch.zeros(10, 2)
+    y = torch.tensor([0] * 8 + [1] * 2)
+    loss(logits, y)
+    loss.begin_epoch(M=1.0, hardness=0.0, rejecting=True)
+    # The finished epoch's mass: 8 * 0.25 against 2 * 1.
+    np.testing.assert_allclose(
+        loss.log_prior_after_rejection().exp().numpy(), [0.5, 0.5], rtol=1e-6
+    )
+
+
+def test_shifted_loss_equals_logit_adjusted_cross_entropy():
+    torch.manual_seed(0)
+    loss = RejectionLoss(n_classes=3, rejection="expected", prior_correction=1.0)
+    loss.set_class_prior([0.7, 0.2, 0.1])
+    loss.begin_epoch(M=1e-3, hardness=0.0, rejecting=True)  # accept everything
+    logits = torch.randn(6, 3)
+    y = torch.tensor([0, 0, 1, 2, 0, 1])
+    mass = torch.tensor([0.7, 0.2, 0.1]) + torch.bincount(y, minlength=3).float()
+    expected = torch.nn.functional.cross_entropy(
+        logits + torch.log(mass / mass.sum()), y
+    )
+    torch.testing.assert_close(loss(logits, y), expected)
+    # tau 0 is the plain loss; evaluation mode never shifts.
+    plain = RejectionLoss(n_classes=3, rejection="expected")
+    plain.begin_epoch(M=1e-3, hardness=0.0, rejecting=True)
+    torch.testing.assert_close(
+        plain(logits, y), torch.nn.functional.cross_entropy(logits, y)
+    )
+    loss.eval()
+    torch.testing.assert_close(
+        loss(logits, y), torch.nn.functional.cross_entropy(logits, y)
+    )
+
+
+def test_nll_loss_input_stays_normalised():
+    loss = RejectionLoss(
+        torch.nn.NLLLoss(reduction="none"),
+        n_classes=2,
+        rejection="expected",
+        prior_correction=1.0,
+    )
+    loss.set_class_prior([0.9, 0.1])
+    loss.begin_epoch(M=1e-3, hardness=0.0, rejecting=True)
+    log_p = torch.log_softmax(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), dim=1)
+    y = torch.tensor([0, 1])
+    ce = RejectionLoss(n_classes=2, rejection="expected", prior_correction=1.0)
+    ce.set_class_prior([0.9, 0.1])
+    ce.begin_epoch(M=1e-3, hardness=0.0, rejecting=True)
+    torch.testing.assert_close(loss(log_p, y), ce(log_p, y))
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "x"])
+def test_bad_prior_correction(bad):
+    with pytest.raises(ValueError, match="prior_correction"):
+        RejectionLoss(n_classes=2, prior_correction=bad)
+
+
+def test_prior_after_rejection_and_inversion_with_shift():
+    np.testing.assert_allclose(
+        prior_after_rejection([0.9, 0.1], [1 / 9, np.nan]), [0.5, 0.5]
+    )
+    proba = np.array([[0.5, 0.5], [0.9, 0.1]])
+    shift = np.log([0.8, 0.2])
+    # Without rejection (M tiny, hardness 0) only the shift is undone.
+    out = correct_proba(proba, [1.0, 1.0], M=1e-3, hardness=0.0, log_shift=shift)
+    np.testing.assert_allclose(out[0], [0.8, 0.2])
+    # The acceptance is computed from proba, not from the shifted output:
+    # class 0 (weight 0.25) was accepted with min(1, 0.25 / 0.5) = 0.5 in row 0.
+    out = correct_proba(proba, [0.25, 1.0], M=1.0, hardness=1.0, log_shift=shift)
+    expected = np.array([0.5 * 0.8 / 0.5, 0.5 * 0.2])
+    np.testing.assert_allclose(out[0], expected / expected.sum())
+
+
+def test_target_power_tempers_balanced_weights():
+    y = np.r_[np.zeros(400, int), np.ones(100, int), np.full(4, 2)]
+    full = class_target_weight(y, 3)
+    half = class_target_weight(y, 3, power=0.5)
+    np.testing.assert_allclose(half, np.sqrt(full))
+    np.testing.assert_allclose(class_target_weight(y, 3, power=0.0), 1.0)
+    clf = RSFTClassifier(target_power=0.5, max_epochs=1, warmup_epochs=0).fit(
+        np.random.default_rng(0).normal(size=(len(y), 3)).astype("float32"), y
+    )
+    np.testing.assert_allclose(clf.class_target_weight_, half)
+
+
+def test_warmup_fraction():
+    assert warmup_epoch_count(1 / 3, 30) == 10
+    assert warmup_epoch_count(0.5, 3) == 2
+    assert warmup_epoch_count(4, 30) == 4
+    X, y = make_classification(200, weights=[0.8], random_state=0)
+    clf = RSFTClassifier(
+        max_epochs=4, warmup_epochs=0.5, M=4.0, hardness=0.0, random_state=0
+    ).fit(X.astype("float32"), y)
+    rates = [epoch["acceptance_rate"] for epoch in clf.history]
+    assert rates[:2] == [1.0, 1.0]
+    assert max(rates[2:]) < 1.0
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        RSFTClassifier(warmup_epochs=1.5).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def long_tail():
+    X, y = make_classification(
+        3000,
+        n_classes=3,
+        n_informative=5,
+        weights=[0.9, 0.08, 0.02],
+        class_sep=1.0,
+        random_state=1,
+    )
+    return X.astype("float32"), y
+
+
+def test_prior_correction_fit_predicts_balanced_and_roundtrips(long_tail):
+    X, y = long_tail
+    clf = RSFTClassifier(
+        prior_correction=1.0,
+        target_power=0.5,
+        hardness=0.5,
+        warmup_epochs=1 / 3,
+        max_epochs=9,
+        random_state=0,
+    )
+    clf.fit(X, y)
+    prior = clf.loss_class_prior_
+    assert prior.shape == (3,) and np.isclose(prior.sum(), 1.0)
+    # The tempered rule moved mass toward the rare classes, not all the way.
+    assert prior[2] > clf.class_prior_[2] and prior[2] < 1 / 3
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # The balanced decision predicts the rare class far above its prior.
+    assert np.mean(clf.predict(X) == 2) > 2 * np.mean(y == 2)
+    # Same settings, same fit; clone keeps the parameters.
+    again = clone(clf).fit(X, y)
+    np.testing.assert_allclose(again.predict_proba(X), proba, rtol=1e-5, atol=1e-6)
+
+
+def test_prior_correction_changes_the_loss_module(long_tail):
+    X, y = long_tail
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    assert clf.criterion_.prior_correction == 1.0
+    clf.set_params(prior_correction=0.0).fit(X, y)
+    assert clf.criterion_.prior_correction == 0.0
+    assert not hasattr(clf, "loss_class_prior_") or clf.prior_correction == 0.0
+
+
+def test_raising_M_moves_weight_toward_rare_and_hard_rows(long_tail):
+    # Under the expected rule M acts through the clipping at 1: a small M
+    # accepts every row (the logit-adjusted loss alone), a large one weights
+    # rows by w / p ** hardness. Raising it lowers the acceptance rate and
+    # moves the prior after rejection toward the rare classes.
+    X, y = long_tail
+    settings = dict(
+        prior_correction=1.0,
+        target_power=0.5,
+        hardness=0.5,
+        warmup_epochs=1 / 3,
+        max_epochs=6,
+        random_state=0,
+    )
+    fits = {M: RSFTClassifier(M=M, **settings).fit(X, y) for M in (0.05, 1.0, 4.0)}
+    rates = {M: clf.history[-1]["acceptance_rate"] for M, clf in fits.items()}
+    rare = {M: clf.loss_class_prior_[2] for M, clf in fits.items()}
+    assert rates[0.05] == pytest.approx(1.0)
+    assert rates[0.05] > rates[1.0] > rates[4.0]
+    np.testing.assert_allclose(
+        fits[0.05].loss_class_prior_, fits[0.05].class_prior_, rtol=1e-6
+    )
+    assert rare[0.05] < rare[1.0] < rare[4.0]

@@ -5,9 +5,10 @@ RSFT in a plain PyTorch training loop
 
 The rejection rule does not need scikit-learn or skorch:
 :class:`~rsft_sklearn.RejectionLoss` is a PyTorch loss module that takes
-logits and targets, draws the rejection mask on their device and returns the
-loss of the accepted samples. Here it replaces the cross-entropy of an
-ordinary training loop on an imbalanced problem; the same module fits a
+logits and targets, computes every row's acceptance on their device and
+returns the weighted loss. Here it replaces the cross-entropy of an ordinary
+training loop on an imbalanced problem, with the rule that
+:class:`~rsft_sklearn.RSFTClassifier` uses by default; the same module fits a
 Lightning ``training_step`` or a Hugging Face ``Trainer.compute_loss``.
 """
 
@@ -34,19 +35,26 @@ model = torch.nn.Sequential(
 # %%
 # The loop
 # --------
-# The only change to a plain loop is the loss: class weights ``1 / n_k``
-# (the rarest class 1), ``M = 1``, and a generator of its own for the masks.
-# ``begin_epoch`` zeroes the per-class counts that the loss keeps on the
-# device; they are read once per epoch.
+# The only change to a plain loop is the loss, set up as the estimator's
+# default rule: tempered class weights ``1 / sqrt(n_k)`` (the rarest class 1),
+# ``M = 0.5``, ``hardness = 0.5``, every row weighted by its acceptance
+# (``rejection="expected"``), and the logit adjustment on the class prior
+# after rejection (``prior_correction=1``), which starts from the class
+# frequencies. The first third of the epochs trains every row
+# (``rejecting=False``). ``begin_epoch`` zeroes the per-class counts that the
+# loss keeps on the device; they are read once per epoch.
 loss_fn = RejectionLoss(
-    class_weight=class_target_weight(y.numpy(), 2),
-    M=1.0,
-    generator=torch.Generator().manual_seed(0),
+    class_weight=class_target_weight(y.numpy(), 2, power=0.5),
+    M=0.5,
+    hardness=0.5,
+    rejection="expected",
+    prior_correction=1.0,
 )
+loss_fn.set_class_prior(torch.bincount(y) / len(y))
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 rates = []
-for _ in range(15):
-    loss_fn.begin_epoch()
+for epoch in range(15):
+    loss_fn.begin_epoch(rejecting=epoch >= 5)
     for idx in torch.randperm(len(y)).split(128):
         optimizer.zero_grad()
         loss_fn(model(X[idx]), y[idx]).backward()
@@ -57,19 +65,19 @@ for _ in range(15):
 # %%
 # What the rule kept
 # ------------------
-# The rare class is kept whole, the frequent one is thinned out more and
-# more as the model learns it.
+# After the warm-up the rare class keeps its full weight; the frequent one is
+# weighted down more and more as the model learns it.
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot([r[0] for r in rates], label="class 0 (95 %)")
 ax.plot([r[1] for r in rates], label="class 1 (5 %)")
 ax.set_xlabel("epoch")
-ax.set_ylabel("acceptance rate")
+ax.set_ylabel("mean acceptance")
 ax.legend()
 fig.tight_layout()
 
 # %%
-# The network's arg-max decides between the classes in balanced terms
-# (see :func:`~rsft_sklearn.correct_proba` for the posterior it estimates).
+# The logit adjustment made the network's arg-max a balanced decision (see
+# :func:`~rsft_sklearn.correct_proba` for the posterior it estimates).
 with torch.no_grad():
     pred = model(X).argmax(1)
 print(f"balanced accuracy (training data): {balanced_accuracy_score(y, pred):.3f}")

@@ -569,7 +569,7 @@ def applicable(method, n_classes):
 # ----------------------------------------------------------------------
 
 
-def make_method(name, *, max_epochs, batch_size, seed):
+def make_method(name, *, max_epochs, batch_size, seed, net_params=None):
     """Build the pipeline of one method.
 
     Every neural method uses the same default network, optimiser, number of
@@ -587,6 +587,11 @@ def make_method(name, *, max_epochs, batch_size, seed):
         Mini-batch size of every network.
     seed : int
         Seed of every random step.
+    net_params : dict or None, default=None
+        Parameters of the data set's network and recipe (its ``module``,
+        ``optimizer``, ``lr``, ``callbacks``...), given to every neural
+        method's RSFTClassifier before the method's own: a method's callbacks
+        are added to these, other parameters of the method win.
 
     Returns
     -------
@@ -626,9 +631,14 @@ def make_method(name, *, max_epochs, batch_size, seed):
     name, overrides = parse_method(name)
     epochs = overrides.get("max_epochs", max_epochs)
 
+    shared = dict(net_params or {})
+
     def net(**params):
-        settings = {"max_epochs": max_epochs, "batch_size": batch_size}
-        return RSFTClassifier(random_state=seed, **{**settings, **params, **overrides})
+        settings = {"max_epochs": max_epochs, "batch_size": batch_size, **shared}
+        merged = {**settings, **params, **overrides}
+        if "callbacks" in shared and "callbacks" in {**params, **overrides}:
+            merged["callbacks"] = [*shared["callbacks"], *merged["callbacks"]]
+        return RSFTClassifier(random_state=seed, **merged)
 
     def pipeline(clf, sampler=None):
         return Pipeline(

@@ -572,10 +572,11 @@ def write_report(out, config):
             if max_rows
             else "none."
         ),
-        f"- Network: `RSFTClassifier`'s default MLP, {config['epochs']} epochs, "
-        f"batch size {config['batch_size']}, Adam, the same seed for every neural "
-        "method; every method runs in an `imblearn.pipeline.Pipeline` after a "
-        "`StandardScaler`.",
+        f"- Network: `RSFTClassifier`'s default MLP with Adam, unless a data "
+        "set's notes name its own network and recipe (images, finetune), "
+        f"{config['epochs']} epochs, batch size {config['batch_size']}, the same "
+        "network and seed for every neural method on a set; every method runs in "
+        "an `imblearn.pipeline.Pipeline` after a `StandardScaler`.",
         "- `RSFT grid M` chooses M in {0.5, 1, 2} by a 3-fold inner grid search "
         "on balanced accuracy; its fit time includes the search. The fit time of "
         "`random mask` leaves out the RSFT fit that measures its keep rates.",

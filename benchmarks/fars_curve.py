@@ -35,7 +35,6 @@ held-out balanced accuracy with its training seconds.
 """
 
 import argparse
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -51,6 +50,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._keel import read_keel_dat
 from rsft_sklearn.benchmark._methods import make_method, parse_methods
 from rsft_sklearn.benchmark._rivals import LogitAdjustedRSFT
 
@@ -116,40 +116,6 @@ def _synthetic(rows, features, classes, imbalance, seed):
         class_sep=1.0,
         random_state=seed,
     )
-
-
-def read_keel(path):
-    """Features and labels of a KEEL ``.dat`` file."""
-    names, nominal, target, rows = [], {}, None, []
-    in_data = False
-    for line in Path(path).read_text(errors="replace").splitlines():
-        line = line.strip()
-        if not line or line.startswith("%"):
-            continue
-        if in_data:
-            rows.append([value.strip() for value in line.split(",")])
-            continue
-        lower = line.lower()
-        if lower.startswith("@attribute"):
-            match = re.match(r"@attribute\s+('[^']*'|\S+)\s*(.*)", line, re.I)
-            name, kind = match.group(1).strip("'"), match.group(2).strip()
-            names.append(name)
-            nominal[name] = kind.startswith("{")
-        elif lower.startswith("@output"):
-            target = line.split(None, 1)[1].strip()
-        elif lower.startswith("@data"):
-            in_data = True
-    frame = pd.DataFrame(rows, columns=names).replace("?", np.nan)
-    target = target or names[-1]
-    y = frame.pop(target).to_numpy()
-    columns = []
-    for name in frame.columns:
-        if nominal[name]:
-            columns.append(pd.get_dummies(frame[name], prefix=name, dtype=float))
-        else:
-            values = pd.to_numeric(frame[name], errors="coerce")
-            columns.append(values.fillna(values.median()).rename(name))
-    return pd.concat(columns, axis=1).to_numpy(np.float32), y
 
 
 def _curve(method, X_train, y_train, X_test, y_test, args):
@@ -225,7 +191,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     if args.dat:
-        X, y = read_keel(args.dat)
+        table = read_keel_dat(args.dat)
+        X, y = table.X.astype(np.float32), table.y
         title = args.dat.stem
     else:
         X, y = _synthetic(

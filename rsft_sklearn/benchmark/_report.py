@@ -363,6 +363,76 @@ def _summary_table(tables, methods, columns, datasets=None):
     return _markdown_table(["method", *(LABELS[m] for m in columns)], rows)
 
 
+def _coverage_groups(table, methods):
+    """``(sets, methods)`` pairs: first the sets every method that ran
+    everywhere finished, with those methods; then, for each narrower set of
+    data sets a method ran on (threshold tuning: the binary sets), those sets
+    with every method that finished all of them."""
+    covered = {m: frozenset(table[m].dropna().index) for m in methods}
+    widest = max((len(c) for c in covered.values()), default=0)
+    full = [m for m in methods if len(covered[m]) == widest]
+    common = frozenset.intersection(*(covered[m] for m in full)) if full else set()
+    order = [name for name in table.index]
+    groups = [([n for n in order if n in common], full)]
+    narrower = []
+    for m in methods:
+        if m not in full and covered[m] and covered[m] not in narrower:
+            narrower.append(covered[m])
+    for sets in narrower:
+        members = [m for m in methods if sets <= covered[m]]
+        groups.append(([n for n in order if n in sets], members))
+    return groups
+
+
+def _interval(values):
+    """Mean and 95% t-interval of the values; None for fewer than two."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return None
+    mean = values.mean()
+    half = (
+        stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    )
+    return mean, mean - half, mean + half
+
+
+def _repeats_section(frame, datasets, methods, metric="balanced_accuracy"):
+    """Per set and method: mean over repeats of the per-repeat means, with a
+    95% t-interval, for the sets run more than once."""
+    ok = frame[frame["status"] == "ok"]
+    per_repeat = ok.groupby(["dataset", "method", "repeat"])[metric].mean()
+    repeated = [
+        d
+        for d in datasets
+        if d in per_repeat.index.get_level_values("dataset")
+        and per_repeat.loc[d].index.get_level_values("repeat").nunique() > 1
+    ]
+    if not repeated:
+        return []
+    rows = []
+    for d in repeated:
+        cells = [d, str(per_repeat.loc[d].index.get_level_values("repeat").nunique())]
+        for m in methods:
+            found = per_repeat.loc[d].get(m) if m in per_repeat.loc[d].index else None
+            ci = None if found is None else _interval(found.to_numpy())
+            cells.append(
+                "–" if ci is None else f"{ci[0]:.3f} [{ci[1]:.3f}, {ci[2]:.3f}]"
+            )
+        rows.append(cells)
+    return [
+        "",
+        f"## {LABELS[metric]} over repeats",
+        "",
+        "Mean over repeats (each the mean over its folds) and 95% t-interval, "
+        "for the sets split more than once.",
+        "",
+        _markdown_table(["data set", "repeats", *methods], rows),
+    ]
+
+
 def _bayesian_section(tables, methods, reference, groups, seed):
     lines = [
         "",
@@ -491,7 +561,10 @@ def write_report(out, config):
         f"- Command: `{config['command']}`",
         f"- Seed: {config['seed']}",
         f"- Protocol: stratified {config['folds']}-fold cross-validation, "
-        f"repeated {config['repeats']} time(s), the same splits for every method.",
+        f"repeated {config['repeats']} time(s), the same splits for every method; "
+        "a set whose rarest class has under 30 rows is repeated at least 3 "
+        "times, and a set with a balanced test part (images, finetune) is split "
+        "once per repeat. Each repeat trains from seed + repeat.",
         "- Row cap: "
         + (
             f"at most {max_rows} rows per data set, a stratified sample (seeded); "
@@ -499,10 +572,11 @@ def write_report(out, config):
             if max_rows
             else "none."
         ),
-        f"- Network: `RSFTClassifier`'s default MLP, {config['epochs']} epochs, "
-        f"batch size {config['batch_size']}, Adam, the same seed for every neural "
-        "method; every method runs in an `imblearn.pipeline.Pipeline` after a "
-        "`StandardScaler`.",
+        f"- Network: `RSFTClassifier`'s default MLP with Adam, unless a data "
+        "set's notes name its own network and recipe (images, finetune), "
+        f"{config['epochs']} epochs, batch size {config['batch_size']}, the same "
+        "network and seed for every neural method on a set; every method runs in "
+        "an `imblearn.pipeline.Pipeline` after a `StandardScaler`.",
         "- `RSFT grid M` chooses M in {0.5, 1, 2} by a 3-fold inner grid search "
         "on balanced accuracy; its fit time includes the search. The fit time of "
         "`random mask` leaves out the RSFT fit that measures its keep rates.",
@@ -536,20 +610,35 @@ def write_report(out, config):
             "",
             *(f"- {item['name']}: {item['reason']}" for item in skipped),
         ]
+    coverage = _coverage_groups(tables["balanced_accuracy"], methods)
+    common_sets, common_methods = coverage[0]
     lines += [
         "",
         "## Summary",
         "",
         "Mean ± standard deviation over data sets of each data set's mean over "
-        "folds. Minority recall and precision are those of the rarest class; "
+        f"folds, on the {_count(common_sets)} that every method below finished. "
+        "Minority recall and precision are those of the rarest class; "
         "rare-class recall is the mean recall of the rarest fifth of the classes "
         "(at least one). On multiclass data, G-mean is the geometric mean of the "
         "per-class recalls and ROC-AUC and PR-AUC are macro averages of the "
         "one-vs-rest scores (PR-AUC: average precision).",
         "",
-        _summary_table(tables, methods, columns),
+        _summary_table(tables, common_methods, columns, common_sets),
         "",
     ]
+    for sets, members in coverage[1:]:
+        only = [m for m in members if m not in common_methods]
+        lines += [
+            f"### On the {_count(sets)} that {', '.join(only)} ran on",
+            "",
+            "The same summary, every method on these sets only.",
+            "",
+            _summary_table(tables, members, columns, sets),
+            "",
+        ]
+    lines += _repeats_section(frame, datasets, methods)
+    lines += [""]
     if len(groups) > 1:
         lines += ["## Summary by suite", ""]
         for group, names in groups.items():

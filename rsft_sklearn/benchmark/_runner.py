@@ -284,7 +284,7 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
         "dataset": dataset.name,
         "method": method,
         "fold": fold,
-        "repeat": fold // config["folds"],
+        "repeat": fold if dataset.splitter is not None else fold // config["folds"],
         "n_train": len(train),
         "n_test": len(test),
         "n_classes": dataset.n_classes,
@@ -297,7 +297,9 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
     _warm_up()
     # Seeding here, per task, makes every row independent of which process
     # computes it and of what ran before, so a resumed run equals a fresh one.
-    _seed_everything(config["seed"])
+    # Each repeat trains from its own seed.
+    seed = config["seed"] + row["repeat"]
+    _seed_everything(seed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -305,7 +307,8 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
                 method,
                 max_epochs=config["epochs"],
                 batch_size=config["batch_size"],
-                seed=config["seed"],
+                seed=seed,
+                net_params=dataset.net_params,
             )
             X_train, y_train = dataset.X[train], dataset.y[train]
             start = perf_counter()
@@ -327,7 +330,7 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
                     proba,
                     classes,
                     dataset.minority_label,
-                    rarest_classes(dataset.y),
+                    rarest_classes(dataset.training_y),
                 )
             )
             row.update(
@@ -346,6 +349,11 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
 def _splits(dataset, folds, repeats, seed):
     from sklearn.model_selection import RepeatedStratifiedKFold
 
+    from ._suites import repeats_for
+
+    repeats = repeats_for(dataset, repeats)
+    if dataset.splitter is not None:
+        return dataset.splitter(dataset.y, repeats, seed)
     smallest = np.bincount(np.unique(dataset.y, return_inverse=True)[1]).min()
     if smallest < folds:
         raise ValueError(

@@ -5,9 +5,10 @@ imbalanced, and the user's own CSV files.
 Every loader works offline, from files that the installed packages ship.
 """
 
+import dataclasses
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,98 @@ MAX_ROWS = 20000
 
 LONG_TAIL_RATIO = {"digits-lt": 35, "mnist1d-lt": 50}
 
+# A set whose rarest (training) class has fewer rows is never judged on one
+# split: its cross-validation is repeated at least MIN_REPEATS times.
+FEW_ROWS = 30
+MIN_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A suite registered with :func:`register_suite`.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Its data sets (``--datasets all``).
+    quick : tuple of str
+        The ``--quick`` selection.
+    load : callable
+        ``load(name, seed, options)`` returns the :class:`Dataset` of a
+        name; ``options`` holds ``cache_dir`` and ``pretrain_epochs``.
+    selection : tuple of str or None, default=None
+        The default selection; None means every name.
+    max_rows : int, default=MAX_ROWS
+        Default per-set row cap (0: none).
+    repeats : int, default=1
+        Default number of repeats.
+    epochs, batch_size : int or None, default=None
+        Default training epochs and batch size (None: the benchmark's).
+    family : callable or None, default=None
+        ``family(name)``: the name the development / held-out split deals
+        (None: the name itself).
+    """
+
+    names: tuple
+    quick: tuple
+    load: object
+    selection: tuple = None
+    max_rows: int = MAX_ROWS
+    repeats: int = 1
+    epochs: int = None
+    batch_size: int = None
+    family: object = None
+
+
+REGISTERED = {}
+
+
+def register_suite(name, suite):
+    """Make ``suite`` selectable as ``--suite name``.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._suites import REGISTERED, SUITES
+    >>> "images" in REGISTERED and "images" in SUITES
+    True
+    """
+    global SUITES
+    REGISTERED[name] = suite
+    DEFAULT_MAX_ROWS[name] = suite.max_rows
+    if name not in SUITES:
+        SUITES = (*SUITES, name)
+
+
+def repeats_for(dataset, repeats):
+    """The repeats a set gets: at least :data:`MIN_REPEATS` when its rarest
+    training class has fewer than :data:`FEW_ROWS` rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsft_sklearn.benchmark._suites import Dataset, repeats_for
+    >>> repeats_for(Dataset("toy", np.zeros((60, 1)), np.repeat([0, 1], [50, 10])), 1)
+    3
+    """
+    if dataset.rarest_count < FEW_ROWS:
+        return max(repeats, MIN_REPEATS)
+    return repeats
+
+
+def halves(suite):
+    """``(development, held_out)`` names of a suite's data sets, dealt by
+    :func:`~rsft_sklearn.benchmark._protocol.split_names` over their
+    families, so that the variants of one data set stay on one side."""
+    from ._protocol import split_names
+
+    names = suite_names(suite, every=True)
+    spec = REGISTERED.get(suite)
+    of = spec.family if spec is not None and spec.family else (lambda name: name)
+    family = {name: of(name) for name in names}
+    development, _ = split_names(list(dict.fromkeys(family.values())))
+    dev = [name for name in names if family[name] in development]
+    return dev, [name for name in names if family[name] not in development]
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -116,6 +209,17 @@ class Dataset:
         ``builtin`` or ``csv``); the report summarises each group.
     notes : tuple of str, default=()
         What loading changed: imputed values, dropped classes, row caps.
+    net_params : dict, default={}
+        Network and recipe of the set (``module``, ``optimizer``, ``lr``,
+        ``callbacks``...), given to every neural method; empty for the
+        package's default MLP.
+    family : str, default=""
+        The name the development / held-out split is drawn on (variants of
+        one data set, such as two recipes, share it); empty means ``name``.
+    splitter : callable or None, default=None
+        ``splitter(y, repeats, seed)`` returns one ``(train, test)`` pair of
+        row indices per repeat, replacing stratified cross-validation (for
+        example a long-tailed training part and a balanced test part).
     """
 
     name: str
@@ -123,21 +227,37 @@ class Dataset:
     y: np.ndarray
     group: str = ""
     notes: tuple = ()
+    net_params: dict = field(default_factory=dict)
+    family: str = ""
+    splitter: object = None
 
     @property
     def n_classes(self):
         return len(np.unique(self.y))
 
     @property
+    def training_y(self):
+        """Labels with the class profile methods train on: those of the
+        first split's training part when the set has a ``splitter``."""
+        if self.splitter is None:
+            return self.y
+        return self.y[self.splitter(self.y, 1, 0)[0][0]]
+
+    @property
     def imbalance_ratio(self):
-        """Majority count over minority count."""
-        _, counts = np.unique(self.y, return_counts=True)
+        """Majority count over minority count (of the training profile)."""
+        _, counts = np.unique(self.training_y, return_counts=True)
         return float(counts.max() / counts.min())
 
     @property
     def minority_label(self):
-        labels, counts = np.unique(self.y, return_counts=True)
+        labels, counts = np.unique(self.training_y, return_counts=True)
         return labels[np.argmin(counts)]
+
+    @property
+    def rarest_count(self):
+        """Rows of the rarest class in the training profile."""
+        return int(np.unique(self.training_y, return_counts=True)[1].min())
 
 
 def _keel_module():
@@ -393,6 +513,11 @@ def suite_names(suite, *, quick=False, every=False):
         return list(TABLES)
     if suite == "builtin":
         return list(QUICK_BUILTIN if quick and not every else BUILTIN)
+    if suite in REGISTERED:
+        spec = REGISTERED[suite]
+        if every:
+            return list(spec.names)
+        return list(spec.quick if quick else spec.selection or spec.names)
     if suite == "full":
         if quick and not every:
             return [QUICK_KEEL[0], "page-blocks", "mnist1d-lt", "Default"]
@@ -410,7 +535,9 @@ def _allowed(suite):
     return {name.lower(): name for name in names}
 
 
-def _load_one(name, seed, skipped):
+def _load_one(name, seed, skipped, suite=None, options=None):
+    if suite in REGISTERED:
+        return REGISTERED[suite].load(name, seed, options or {})
     group = _catalogue().get(name, "keel")
     if group == "keel":
         return _load_keel(name, skipped)
@@ -494,7 +621,7 @@ def fit_to_protocol(dataset, *, max_rows, min_class_rows, seed):
         X, y = X[kept], y[kept]
     if len(y) == len(dataset.y) and notes == list(dataset.notes):
         return dataset
-    return Dataset(dataset.name, X, y, dataset.group, tuple(notes))
+    return dataclasses.replace(dataset, X=X, y=y, notes=tuple(notes))
 
 
 def load_suite(
@@ -508,6 +635,8 @@ def load_suite(
     min_class_rows=1,
     seed=0,
     skipped=None,
+    cache_dir=None,
+    pretrain_epochs=10,
 ):
     """Load the data sets of a suite.
 
@@ -541,6 +670,11 @@ def load_suite(
         With ``"all"`` and in ``keel-all`` and ``full``, data sets that fail
         to load are skipped (elsewhere they raise); ``(name, reason)`` of
         each is appended to this list.
+    cache_dir : path-like or None, default=None
+        Where the ``finetune`` suite keeps its pretrained networks; None
+        reads ``$RSFT_BENCH_CACHE``, else ``~/.cache/rsft-bench``.
+    pretrain_epochs : int, default=10
+        Epochs of the ``finetune`` suite's pretraining.
 
     Returns
     -------
@@ -583,7 +717,13 @@ def load_suite(
         failures = [] if every else None
         loaded = []
         for name in names:
-            dataset = _load_one(name, seed, failures)
+            dataset = _load_one(
+                name,
+                seed,
+                failures,
+                suite,
+                {"cache_dir": cache_dir, "pretrain_epochs": pretrain_epochs},
+            )
             if dataset is not None:
                 loaded.append(dataset)
         for name, reason in failures or ():
@@ -596,3 +736,7 @@ def load_suite(
         )
         for dataset in loaded
     ]
+
+
+# Suites registered by their own modules.
+from . import _netsuites  # noqa: E402, F401

@@ -1,0 +1,315 @@
+"""Suites where networks are the tool: ``images``, ``finetune`` and ``large``.
+
+- ``images``: scikit-learn's digits (a small 2D CNN) and MNIST-1D (a 1D CNN),
+  each training part cut to an exponential long tail (imbalance ratio 50 or
+  100) and tested on a balanced part, trained with the source's recipe
+  (SGD, lr 0.01, momentum 0.9) and with the project's default (Adam).
+- ``finetune``: the same long tails, but the network starts from one
+  pretrained on a related task (even against odd, on rows the long-tailed
+  data never use), cached on disk; every method fine-tunes all layers, or
+  the head only (skorch's ``Freezer``).
+- ``large``: KEEL's ``fars``, ``kr-vs-k`` and ``nursery`` in full and
+  MNIST-1D generated at 60,000 rows and cut to a long tail.
+"""
+
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ._networks import CNN1d, CNN2d, recipe_params
+from ._suites import (
+    Dataset,
+    Suite,
+    _load_keel_multiclass,
+    _long_tailed_counts,
+    register_suite,
+)
+
+__all__ = ["long_tail_splits", "pretrained_path"]
+
+RATIOS = (50, 100)
+RECIPE_NAMES = ("sgd", "adam")
+SOURCES = ("digits", "mnist1d")
+# Share of each class's rows held out, balanced, for testing.
+TEST_FRACTION = 0.2
+# Share of each class's rows that only the finetune suite's pretraining sees.
+PRETRAIN_FRACTION = 0.4
+LARGE_KEEL = ("fars", "kr-vs-k", "nursery")
+LARGE_MNIST1D = "mnist1d-60k-lt"
+LARGE_MNIST1D_ROWS = 60000
+LARGE_MNIST1D_RATIO = 100
+
+
+def _mnist1d(n_rows=None):
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:
+        raise ImportError("MNIST-1D needs the package mnist1d.") from exc
+    args = get_dataset_args()
+    if n_rows is not None:
+        args.num_samples = n_rows
+    # make_dataset generates offline but seeds numpy's global generator.
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    X = np.concatenate([data["x"], data["x_test"]]).astype(np.float64)
+    return X, np.concatenate([data["y"], data["y_test"]]).astype(int)
+
+
+def _source(name):
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        return np.asarray(X, dtype=np.float64), y, CNN2d
+    X, y = _mnist1d()
+    return X, y, CNN1d
+
+
+def long_tail_splits(y, repeats, seed, *, ratio, test_fraction=TEST_FRACTION):
+    """One long-tailed training part and one balanced test part per repeat.
+
+    Each class gives ``round(test_fraction * n_min)`` rows to the test part
+    (``n_min``: the smallest class); class ``i`` (in label order) keeps
+    ``head * ratio ** (-i / (n - 1))`` of its other rows for training
+    (at least one), ``head`` being what the smallest class has left. Every
+    repeat draws afresh, from a generator seeded by ``(seed, repeat)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rsft_sklearn.benchmark._netsuites import long_tail_splits
+    >>> y = np.repeat(np.arange(3), 50)
+    >>> (train, test), = long_tail_splits(y, 1, 0, ratio=10)
+    >>> np.bincount(y[train]).tolist(), np.bincount(y[test]).tolist()
+    ([40, 13, 4], [10, 10, 10])
+    """
+    labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    n_test = max(1, round(test_fraction * counts.min()))
+    head = counts.min() - n_test
+    steps = np.arange(len(labels)) / max(1, len(labels) - 1)
+    sizes = np.maximum(1, np.round(head * float(ratio) ** -steps)).astype(int)
+    splits = []
+    for repeat in range(repeats):
+        rng = np.random.default_rng([seed, repeat])
+        train, test = [], []
+        for i, size in enumerate(sizes):
+            rows = rng.permutation(np.flatnonzero(inverse == i))
+            test.append(rows[:n_test])
+            train.append(rows[n_test : n_test + size])
+        splits.append((np.sort(np.concatenate(train)), np.sort(np.concatenate(test))))
+    return splits
+
+
+def _split_off(y, fraction, seed):
+    """Boolean mask of a per-class ``fraction`` of the rows, seeded."""
+    rng = np.random.default_rng([seed, 7])
+    mask = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        mask[rows[: round(fraction * len(rows))]] = True
+    return mask
+
+
+def _parse(name):
+    """``(source, ratio, variant)`` of a name such as ``digits-lt50-sgd``."""
+    source, tail, *variant = name.split("-")
+    return source, int(tail[2:]), "-".join(variant)
+
+
+def _family(name):
+    source, ratio, _ = _parse(name)
+    return f"{source}-lt{ratio}"
+
+
+def _long_tailed_set(name, X, y, module, group, net_params, notes):
+    _, ratio, _ = _parse(name)
+    return Dataset(
+        name,
+        X,
+        y,
+        group,
+        (
+            f"training parts cut to an exponential long tail (imbalance ratio "
+            f"{ratio}), a balanced test part of {TEST_FRACTION:.0%} of the "
+            "smallest class per class, drawn afresh per repeat",
+            *notes,
+        ),
+        net_params={
+            "module": module,
+            "module__n_classes": len(np.unique(y)),
+            **net_params,
+        },
+        family=_family(name),
+        splitter=partial(long_tail_splits, ratio=ratio),
+    )
+
+
+def _load_image(name, seed, options):
+    source, _, recipe = _parse(name)
+    X, y, module = _source(source)
+    return _long_tailed_set(
+        name,
+        X,
+        y,
+        module,
+        "images",
+        recipe_params(recipe),
+        (f"{module.__name__}, recipe {recipe}",),
+    )
+
+
+def _cache_dir(cache_dir):
+    if cache_dir is None:
+        cache_dir = os.environ.get("RSFT_BENCH_CACHE") or (
+            Path.home() / ".cache" / "rsft-bench"
+        )
+    return Path(cache_dir)
+
+
+def pretrained_path(source, seed, epochs, cache_dir=None):
+    """The cached pretrained network of a source, trained when missing.
+
+    The network is trained (plain training, the default Adam recipe, batch
+    size 64) to tell even from odd labels on the rows that
+    :func:`_split_off` sets aside, which the long-tailed data never use.
+    The file's name holds the source, the seed and the epochs.
+
+    Returns
+    -------
+    path : pathlib.Path
+        A ``state_dict`` file.
+    """
+    import torch
+    from sklearn.preprocessing import StandardScaler
+
+    from .. import RSFTClassifier
+
+    path = _cache_dir(cache_dir) / f"pretrained-{source}-seed{seed}-e{epochs}.pt"
+    if path.exists():
+        return path
+    X, y, module = _source(source)
+    aside = _split_off(y, PRETRAIN_FRACTION, seed)
+    X_pre = StandardScaler().fit_transform(X[aside]).astype(np.float32)
+    net = RSFTClassifier(
+        module=module,
+        module__n_classes=2,
+        max_epochs=epochs,
+        warmup_epochs=epochs,
+        batch_size=64,
+        random_state=seed,
+    ).fit(X_pre, y[aside] % 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save(net.module_.state_dict(), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _load_finetune(name, seed, options):
+    from skorch.callbacks import Freezer
+
+    source, _, variant = _parse(name)
+    X, y, module = _source(source)
+    epochs = options.get("pretrain_epochs") or 10
+    path = pretrained_path(source, seed, epochs, options.get("cache_dir"))
+    rest = ~_split_off(y, PRETRAIN_FRACTION, seed)
+    params = {"module__pretrained": str(path)}
+    if variant == "ft-head":
+        params["callbacks"] = [("freeze_features", Freezer("features.*"))]
+    return _long_tailed_set(
+        name,
+        X[rest],
+        y[rest],
+        module,
+        "finetune",
+        params,
+        (
+            f"{module.__name__} pretrained ({epochs} epochs, cached) on even "
+            f"against odd labels of {PRETRAIN_FRACTION:.0%} of the rows, which "
+            "this set leaves out; "
+            + ("head only fine-tuned" if variant == "ft-head" else "every layer"),
+        ),
+    )
+
+
+def _load_large(name, seed, options):
+    if name != LARGE_MNIST1D:
+        dataset = _load_keel_multiclass(name)
+        return Dataset(dataset.name, dataset.X, dataset.y, "large", dataset.notes)
+    from imblearn.datasets import make_imbalance
+
+    X, y = _mnist1d(LARGE_MNIST1D_ROWS)
+    counts = np.bincount(y)
+    X, y = make_imbalance(
+        X,
+        y,
+        sampling_strategy=_long_tailed_counts(
+            counts, counts.min(), LARGE_MNIST1D_RATIO
+        ),
+        random_state=seed,
+    )
+    return Dataset(
+        name,
+        np.asarray(X, dtype=np.float64),
+        y,
+        "large",
+        (
+            f"MNIST-1D generated at {LARGE_MNIST1D_ROWS} rows, class sizes cut "
+            f"to an exponential profile, imbalance ratio {LARGE_MNIST1D_RATIO}, "
+            f"seed {seed}",
+        ),
+    )
+
+
+IMAGES = tuple(
+    f"{source}-lt{ratio}-{recipe}"
+    for source in SOURCES
+    for ratio in RATIOS
+    for recipe in RECIPE_NAMES
+)
+FINETUNE = tuple(
+    f"{source}-lt{ratio}-{variant}"
+    for source in SOURCES
+    for ratio in RATIOS
+    for variant in ("ft-all", "ft-head")
+)
+
+register_suite(
+    "images",
+    Suite(
+        IMAGES,
+        ("digits-lt100-sgd", "digits-lt100-adam"),
+        _load_image,
+        max_rows=0,
+        epochs=10,
+        batch_size=64,
+        family=_family,
+    ),
+)
+register_suite(
+    "finetune",
+    Suite(
+        FINETUNE,
+        ("digits-lt100-ft-all", "digits-lt100-ft-head"),
+        _load_finetune,
+        max_rows=0,
+        epochs=10,
+        batch_size=64,
+        family=_family,
+    ),
+)
+register_suite(
+    "large",
+    Suite(
+        (*LARGE_KEEL, LARGE_MNIST1D),
+        ("kr-vs-k", "nursery"),
+        _load_large,
+        max_rows=0,
+        repeats=3,
+    ),
+)

@@ -1,0 +1,137 @@
+"""Networks and training recipes of the benchmark's image-like suites.
+
+Every neural method of a data set gets the data set's ``net_params``
+(:attr:`~rsft_sklearn.benchmark._suites.Dataset.net_params`), so that all of
+them train the same network with the same recipe.
+"""
+
+import torch
+from torch import nn
+
+__all__ = ["RECIPES", "CNN1d", "CNN2d", "recipe_params"]
+
+# The source's recipe (SGD, lr 0.01, momentum 0.9) and the project's default
+# (Adam, lr 1e-3). Epochs and batch size are the run's (--epochs,
+# --batch-size; the image suites default to the source's 10 and 64), so that
+# --quick shortens both recipes alike.
+RECIPES = {
+    "sgd": {"optimizer": "SGD", "lr": 0.01, "optimizer__momentum": 0.9},
+    "adam": {},
+}
+
+
+def recipe_params(recipe):
+    """The RSFTClassifier parameters of a named recipe.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._networks import recipe_params
+    >>> sorted(recipe_params("sgd"))
+    ['lr', 'optimizer', 'optimizer__momentum']
+    """
+    params = dict(RECIPES[recipe])
+    if "optimizer" in params:
+        params["optimizer"] = getattr(torch.optim, params["optimizer"])
+    return params
+
+
+def _load_features(module, pretrained):
+    """Load every pretrained tensor except the head's, whose classes differ."""
+    state = torch.load(pretrained, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("head.") for k in missing):
+        raise ValueError(
+            f"{pretrained}: not a checkpoint of this network "
+            f"(missing {missing}, unexpected {unexpected})."
+        )
+
+
+class _SmallCNN(nn.Module):
+    """Two convolutions (32 and 64 channels), a max-pool, a 128-unit layer,
+    then the ``head``: the source's CNN, scaled to small inputs. Everything
+    but the head lives in ``features`` (what ``Freezer('features.*')``
+    freezes)."""
+
+    conv = None
+    pool = None
+
+    def __init__(self, n_classes, shape, pretrained=None):
+        super().__init__()
+        self.shape = tuple(shape)
+        pooled = 64
+        for size in self.shape:
+            pooled *= size // 2
+        self.features = nn.Sequential(
+            self.conv(1, 32, 3, padding=1),
+            nn.ReLU(),
+            self.conv(32, 64, 3, padding=1),
+            nn.ReLU(),
+            self.pool(2),
+            nn.Flatten(),
+            nn.Linear(pooled, 128),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(128, n_classes)
+        if pretrained is not None:
+            _load_features(self, pretrained)
+
+    def forward(self, X):
+        X = X.reshape(len(X), 1, *self.shape)
+        return self.head(self.features(X))
+
+
+class CNN2d(_SmallCNN):
+    """The source's 2D CNN for ``side x side`` images given as flat rows.
+
+    Parameters
+    ----------
+    n_classes : int
+        Output units.
+    side : int, default=8
+        Image side (scikit-learn's digits: 8).
+    pretrained : path-like or None, default=None
+        A ``state_dict`` file of the same network; every tensor but the
+        head's is loaded.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn.benchmark._networks import CNN2d
+    >>> CNN2d(10)(torch.zeros(3, 64)).shape
+    torch.Size([3, 10])
+    """
+
+    conv = nn.Conv2d
+    pool = nn.MaxPool2d
+
+    def __init__(self, n_classes, side=8, pretrained=None):
+        super().__init__(n_classes, (side, side), pretrained)
+
+
+class CNN1d(_SmallCNN):
+    """The same network with 1D convolutions, for signals such as MNIST-1D.
+
+    Parameters
+    ----------
+    n_classes : int
+        Output units.
+    length : int, default=40
+        Signal length (MNIST-1D: 40).
+    pretrained : path-like or None, default=None
+        A ``state_dict`` file of the same network; every tensor but the
+        head's is loaded.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn.benchmark._networks import CNN1d
+    >>> CNN1d(10)(torch.zeros(3, 40)).shape
+    torch.Size([3, 10])
+    """
+
+    conv = nn.Conv1d
+    pool = nn.MaxPool1d
+
+    def __init__(self, n_classes, length=40, pretrained=None):
+        super().__init__(n_classes, (length,), pretrained)

@@ -1,0 +1,153 @@
+"""The suites where networks are the tool: images, finetune, large; repeats
+and the report's summary over the sets every method ran on."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rsft_sklearn.benchmark import main
+from rsft_sklearn.benchmark._methods import NEURAL_METHODS, make_method
+from rsft_sklearn.benchmark._netsuites import long_tail_splits
+from rsft_sklearn.benchmark._networks import CNN2d
+from rsft_sklearn.benchmark._report import _coverage_groups
+from rsft_sklearn.benchmark._runner import _splits
+from rsft_sklearn.benchmark._suites import (
+    SUITES,
+    Dataset,
+    halves,
+    load_suite,
+    repeats_for,
+)
+
+
+def _final(estimator):
+    while True:
+        if hasattr(estimator, "best_estimator_"):
+            estimator = estimator.estimator
+        elif hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        elif hasattr(estimator, "module"):
+            return estimator
+        elif hasattr(estimator, "estimator"):
+            estimator = estimator.estimator
+        elif hasattr(estimator, "reference"):
+            estimator = estimator.reference
+        else:
+            return estimator
+
+
+def test_new_suites_are_registered_and_split_by_family():
+    assert {"images", "finetune", "large"} <= set(SUITES)
+    development, held_out = halves("images")
+    assert len(development) == len(held_out) == 4
+    # Both recipes of one long tail land on the same side.
+    families = {name.rsplit("-", 1)[0] for name in development}
+    assert not families & {name.rsplit("-", 1)[0] for name in held_out}
+
+
+def test_every_neural_method_gets_the_sets_network():
+    params = {"module": CNN2d, "module__n_classes": 10, "lr": 0.01}
+    for method in NEURAL_METHODS:
+        clf = _final(
+            make_method(method, max_epochs=2, batch_size=8, seed=0, net_params=params)
+        )
+        assert clf.module is CNN2d, method
+        assert clf.lr == 0.01, method
+
+
+def test_set_callbacks_are_kept_beside_the_methods():
+    from skorch.callbacks import Freezer
+
+    params = {"callbacks": [("freeze", Freezer("features.*"))]}
+    clf = _final(
+        make_method(
+            "logit-adjusted loss", max_epochs=2, batch_size=8, seed=0, net_params=params
+        )
+    )
+    assert [name for name, _ in clf.callbacks] == ["freeze", "logit_adjustment_prior"]
+
+
+def test_long_tail_splits_balanced_test_and_fresh_repeats():
+    y = np.repeat(np.arange(4), 60)
+    splits = long_tail_splits(y, 3, 0, ratio=50)
+    assert len(splits) == 3
+    for train, test in splits:
+        assert not set(train) & set(test)
+        assert np.bincount(y[test]).tolist() == [12] * 4
+        counts = np.bincount(y[train])
+        assert counts[0] == 48 and counts[-1] == 1
+    assert not np.array_equal(splits[0][0], splits[1][0])
+
+
+def test_sets_with_few_rare_rows_are_repeated():
+    few = Dataset("few", np.zeros((60, 1)), np.repeat([0, 1], [40, 20]))
+    many = Dataset("many", np.zeros((80, 1)), np.repeat([0, 1], [40, 40]))
+    assert repeats_for(few, 1) == 3 and repeats_for(many, 1) == 1
+    assert repeats_for(few, 5) == 5
+    assert len(_splits(few, 2, 1, 0)) == 2 * 3
+
+
+def test_large_loader_with_a_row_cap():
+    (nursery,) = load_suite("large", datasets=["nursery"], max_rows=400)
+    assert nursery.group == "large"
+    assert len(nursery.y) == 400 and nursery.n_classes >= 3
+
+
+@pytest.mark.slow
+def test_images_suite_quick_run(tmp_path):
+    out = tmp_path / "images"
+    argv = [
+        "--suite", "images", "--datasets", "digits-lt100-sgd", "--quick",
+        "--max-rows", "150", "--epochs", "1",
+        "--methods", "RSFT,logit-adjusted loss",
+        "--n-jobs", "1", "--no-progress", "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    frame = pd.read_csv(out / "results.csv")
+    # Rarest training class under 30 rows: three repeats of one split each.
+    assert sorted(frame["repeat"].unique()) == [0, 1, 2]
+    assert len(frame) == 2 * 3 and (frame["status"] == "ok").all()
+    # Balanced test part: every class has the same number of test rows.
+    assert frame["n_test"].nunique() == 1
+    report = (out / "report.md").read_text()
+    assert "over repeats" in report
+
+
+@pytest.mark.slow
+def test_finetune_caches_and_freezes(tmp_path):
+    cache = tmp_path / "cache"
+    (head,) = load_suite(
+        "finetune",
+        datasets=["digits-lt100-ft-head"],
+        max_rows=150,
+        cache_dir=cache,
+        pretrain_epochs=1,
+    )
+    (checkpoint,) = cache.iterdir()
+    assert "digits" in checkpoint.name and "seed0" in checkpoint.name
+    # A second load reuses the file.
+    load_suite("finetune", datasets=["digits-lt100-ft-all"], cache_dir=cache,
+               pretrain_epochs=1, max_rows=150)  # fmt: skip
+    assert list(cache.iterdir()) == [checkpoint]
+    ((train, _),) = head.splitter(head.y, 1, 0)
+    pipe = make_method(
+        "RSFT", max_epochs=1, batch_size=32, seed=0, net_params=head.net_params
+    )
+    pipe.fit(head.X[train], head.y[train])
+    state = torch.load(checkpoint, weights_only=True)
+    module = pipe["clf"].module_
+    for name, value in module.state_dict().items():
+        if name.startswith("features."):
+            assert torch.equal(value, state[name]), name
+    assert not torch.equal(module.head.weight[:2], state["head.weight"])
+
+
+def test_summary_compares_on_common_sets():
+    table = pd.DataFrame(
+        {"RSFT": [0.8, 0.7, 0.6], "threshold tuning": [0.9, np.nan, np.nan]},
+        index=["binary", "multi1", "multi2"],
+    )
+    groups = _coverage_groups(table, ["RSFT", "threshold tuning"])
+    assert groups[0] == (["binary", "multi1", "multi2"], ["RSFT"])
+    assert groups[1] == (["binary"], ["RSFT", "threshold tuning"])

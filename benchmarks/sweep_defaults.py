@@ -64,9 +64,9 @@ def configurations(epochs):
         # warm-up as a share of the epochs (so it means the same whatever the
         # suite's epochs).
         ("RSFT + logit-adjusted loss", {"target_power": 0.5}),
-        ("RSFT + logit-adjusted loss", {"target_power": 0.5, "warmup_fraction": 0.3}),
-        ("RSFT + logit-adjusted loss", {"target_power": 0.25, "warmup_fraction": 0.5}),
-        ("RSFT", {"target_power": 0.5, "warmup_fraction": 0.3}),
+        ("RSFT + logit-adjusted loss", {"target_power": 0.5, "warmup_epochs": 0.3}),
+        ("RSFT + logit-adjusted loss", {"target_power": 0.25, "warmup_epochs": 0.5}),
+        ("RSFT", {"target_power": 0.5, "warmup_epochs": 0.3}),
         # Second round: the best single changes of the first, together.
         ("RSFT", {"rejection": "expected", "warmup_epochs": epochs // 6}),
         ("RSFT", {"rejection": "expected", "M": "auto", "target_acceptance": 0.3}),

@@ -138,62 +138,6 @@ BINARY_ONLY = ("threshold tuning",)
 
 M_GRID = (0.5, 1.0, 2.0)
 
-# Options of a method spec that are not RSFTClassifier parameters:
-# ``target_power`` trains on the tempered target n_k ** -power (computed from
-# the training labels at fit time; 1 is "balanced", 0 "uniform"), and
-# ``warmup_fraction`` sets ``warmup_epochs`` to that fraction of the epochs.
-METHOD_OPTIONS = ("target_power", "warmup_fraction")
-
-
-class TemperedTarget(ClassifierMixin, BaseEstimator):
-    """Fit a copy of ``estimator`` with the target ``{k: n_k ** -power}``.
-
-    ``n_k`` are the class counts of the training labels; the estimator is an
-    RSFTClassifier, or a wrapper whose ``estimator`` is one.
-
-    Parameters
-    ----------
-    estimator : estimator
-        The classifier.
-    power : float
-        Exponent of the tempered target.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from rsft_sklearn import RSFTClassifier
-    >>> from rsft_sklearn.benchmark._methods import TemperedTarget
-    >>> X = np.random.default_rng(0).normal(size=(50, 2)).astype("float32")
-    >>> y = np.r_[np.zeros(41, int), np.ones(9, int)]
-    >>> clf = TemperedTarget(RSFTClassifier(max_epochs=1), power=0.5).fit(X, y)
-    >>> {k: round(v, 3) for k, v in clf.target_.items()}
-    {0: 0.156, 1: 0.333}
-    """
-
-    def __init__(self, estimator, power):
-        self.estimator = estimator
-        self.power = power
-
-    def fit(self, X, y):
-        labels, counts = np.unique(y, return_counts=True)
-        self.target_ = {
-            label.item(): float(count) ** -float(self.power)
-            for label, count in zip(labels, counts)
-        }
-        estimator = clone(self.estimator)
-        key = "target" if "target" in estimator.get_params() else "estimator__target"
-        self.estimator_ = estimator.set_params(**{key: self.target_}).fit(X, y)
-        self.classes_ = self.estimator_.classes_
-        return self
-
-    def predict(self, X):
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(X)
-
-    def predict_proba(self, X):
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)
-
 
 def _post_warmup_class_rates(net):
     """Per-class acceptance rate averaged over the epochs after the warm-up."""
@@ -439,7 +383,7 @@ def _check_net_parameters(name, params, spec):
         )
     from .. import RSFTClassifier
 
-    known = {*RSFTClassifier().get_params(deep=False), *METHOD_OPTIONS}
+    known = set(RSFTClassifier().get_params(deep=False))
     unknown = [
         key
         for key in params
@@ -688,15 +632,7 @@ def make_method(name, *, max_epochs, batch_size, seed, net_params=None):
     )
 
     name, overrides = parse_method(name)
-    options = {key: overrides.pop(key) for key in METHOD_OPTIONS if key in overrides}
-    if options and (name not in RSFT_METHODS or name == "RSFT grid M"):
-        raise ValueError(
-            f"{sorted(options)} apply to the RSFT methods (not the grid "
-            f"search), not to {name!r}."
-        )
     epochs = overrides.get("max_epochs", max_epochs)
-    if "warmup_fraction" in options:
-        overrides["warmup_epochs"] = round(options["warmup_fraction"] * epochs)
 
     shared = dict(net_params or {})
 
@@ -828,10 +764,4 @@ def make_method(name, *, max_epochs, batch_size, seed, net_params=None):
     }
     if name not in builders:
         return pipeline(net(**plain), _sampler(name, seed))
-    estimator = builders[name]()
-    if "target_power" in options:
-        estimator.steps[-1] = (
-            "clf",
-            TemperedTarget(estimator.steps[-1][1], options["target_power"]),
-        )
-    return estimator
+    return builders[name]()

@@ -441,7 +441,9 @@ class RejectionLoss(nn.Module):
         if self.row_weighted and sample_weight is not None:
             # Rows of a budget (rejection="budget") carry importance weights
             # already scaled to the rule's normaliser: the batch mean of the
-            # weighted losses is unbiased for the rule's loss.
+            # weighted losses is unbiased for the rule's loss. The logit
+            # adjustment applies to them as to every other step.
+            losses = self._base_losses(logits, y)
             self.step_accepted.fill_(len(losses))
             return (losses * sample_weight).sum() / len(losses)
         loss_weight, accepted, acceptance = self.select(logits, y, sample_weight)

@@ -70,6 +70,7 @@ USER_GUIDE_ORDER = [
     "fixed_point",
     "choosing_m",
     "multimodal",
+    "text",
     "groups",
     "fine_tuning",
     "skorch",

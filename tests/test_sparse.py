@@ -187,7 +187,9 @@ def test_rejection_sampler_keeps_sparse_input_sparse(data):
     Xr, yr = RejectionSampler(M=4.0, random_state=0).fit_resample(X, y)
     assert sp.issparse(Xr) and Xr.format == "csr"
     assert Xr.shape[0] == len(yr) < X.shape[0]
-    dense_X, dense_y = RejectionSampler(M=4.0, random_state=0).fit_resample(X.toarray(), y)
+    dense_X, dense_y = RejectionSampler(M=4.0, random_state=0).fit_resample(
+        X.toarray(), y
+    )
     np.testing.assert_array_equal(Xr.toarray(), dense_X)
     np.testing.assert_array_equal(yr, dense_y)
 

@@ -39,7 +39,11 @@ def _clf(**params):
 
 
 def test_pad_token_ids_pads_and_cuts():
-    assert pad_token_ids([[3, 4, 5], [], [7]]).tolist() == [[3, 4, 5], [0, 0, 0], [7, 0, 0]]
+    assert pad_token_ids([[3, 4, 5], [], [7]]).tolist() == [
+        [3, 4, 5],
+        [0, 0, 0],
+        [7, 0, 0],
+    ]
     assert pad_token_ids([[3, 4, 5], [6]], length=2).tolist() == [[3, 4], [6, 0]]
     with pytest.raises(ValueError, match="Row 1"):
         pad_token_ids([[3], [-2]])

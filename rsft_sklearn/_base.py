@@ -403,7 +403,8 @@ class NetClassifierBase(NeuralNetClassifier):
         if isinstance(X, Mapping):
             X = {k: torch.as_tensor(v) for k, v in X.items()}
         elif sp.issparse(X):
-            X = SparseRows(X)
+            module = self.__dict__.get("module_")
+            X = SparseRows(X, getattr(module, "accepts_sparse", False))
         else:
             X = torch.as_tensor(X)
         y = None if y is None else torch.as_tensor(y)

@@ -21,11 +21,15 @@ __all__ = ["BatchIterator", "InMemoryDataset", "SparseRows"]
 
 
 class SparseRows:
-    """A CSR matrix whose row batches come out as dense float32 tensors.
+    """A CSR matrix whose row batches come out as tensors.
 
     Stands in for the tensor ``X`` of an :class:`InMemoryDataset`. The
-    matrix stays on the host; only a batch is densified (``batch_size x
-    n_features`` floats), then moved to the network's device by skorch.
+    matrix stays on the host, and only a batch of rows is converted: to a
+    dense float32 tensor (``batch_size x n_features``), or, for a module
+    that declares ``accepts_sparse = True`` (the default
+    :class:`~rsft_sklearn.MLPModule`), to a sparse COO tensor, which keeps
+    a batch of wide rows (hashed features) as small as its non-zeros.
+    skorch then moves the batch to the network's device.
 
     Parameters
     ----------
@@ -33,6 +37,8 @@ class SparseRows:
         Converted to CSR with float32 values (CSC, COO and the other SciPy
         formats go through ``tocsr()``, which copies the matrix once in its
         own sparse size).
+    sparse_batches : bool, default=False
+        Give batches as sparse COO tensors rather than dense tensors.
 
     Examples
     --------
@@ -41,17 +47,22 @@ class SparseRows:
     >>> rows = SparseRows(sp.eye(4, format="csr"))
     >>> len(rows), rows.take(slice(1, 3)).tolist()
     (4, [[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    >>> SparseRows(sp.eye(4), sparse_batches=True).take(slice(0, 2)).layout
+    torch.sparse_coo
     """
 
     device = torch.device("cpu")
 
-    def __init__(self, matrix):
+    def __init__(self, matrix, sparse_batches=False):
         matrix = sp.csr_matrix(matrix) if not sp.issparse(matrix) else matrix
         if matrix.format != "csr":
             matrix = matrix.tocsr()
         if matrix.dtype != np.float32:
             matrix = matrix.astype(np.float32)
+        # Sorted, duplicate-free rows give coalesced COO batches for free.
+        matrix.sum_duplicates()
         self.matrix = matrix
+        self.sparse_batches = sparse_batches
 
     @property
     def shape(self):
@@ -68,11 +79,21 @@ class SparseRows:
         return self.take(i)
 
     def take(self, idx):
-        """Rows ``idx`` (a slice or 1-d index tensor) as a dense float32 tensor."""
+        """Rows ``idx`` (a slice or 1-d index tensor) as a float32 tensor."""
         if isinstance(idx, torch.Tensor):
             idx = idx.cpu().numpy()
         block = self.matrix[idx]
-        return torch.from_numpy(block.toarray())
+        if not self.sparse_batches:
+            return torch.from_numpy(block.toarray())
+        block = block.tocoo()
+        indices = np.vstack([block.row, block.col]).astype(np.int64)
+        return torch.sparse_coo_tensor(
+            torch.from_numpy(indices),
+            torch.from_numpy(block.data),
+            block.shape,
+            is_coalesced=True,
+            check_invariants=False,
+        )
 
     def to(self, device, non_blocking=False):
         # The matrix stays on the host; batches move to the device one by one.

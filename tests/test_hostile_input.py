@@ -77,12 +77,16 @@ def test_mixed_dtype_dataframe(data):
     "to_sparse", [sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array]
 )
 def test_sparse_input_trains_as_its_dense_copy(data, fitted, to_sparse):
-    # Policy (issue #22): sparse X is converted to CSR and densified one batch
-    # at a time; the fit is the one of the dense array.
+    # Policy (issue #22): sparse X is converted to CSR and the default MLP
+    # multiplies sparse batches; the fit is the dense one up to rounding.
     X, y = data
-    assert _same_model(RSFTClassifier(**FAST).fit(to_sparse(X), y), fitted)
-    np.testing.assert_array_equal(
-        fitted.predict_proba(to_sparse(X)), fitted.predict_proba(X)
+    sparse = RSFTClassifier(**FAST).fit(to_sparse(X), y)
+    for key, value in fitted.module_.state_dict().items():
+        torch.testing.assert_close(
+            sparse.module_.state_dict()[key], value, rtol=0, atol=1e-6
+        )
+    np.testing.assert_allclose(
+        fitted.predict_proba(to_sparse(X)), fitted.predict_proba(X), atol=1e-6
     )
 
 

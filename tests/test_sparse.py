@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from rsft_sklearn import RejectionSampler, RSFTClassifier, SparseRows
+from rsft_sklearn import MLPModule, RejectionSampler, RSFTClassifier, SparseRows
 
 MODES = ("sample", "expected", "pool", "epoch")
 
@@ -76,16 +76,42 @@ def densified_rows(monkeypatch):
     return sizes
 
 
+class DenseOnlyMLP(MLPModule):
+    """A module that wants dense batches, as any user module does."""
+
+    accepts_sparse = False
+
+
 @pytest.mark.parametrize("rejection", MODES)
 def test_the_whole_training_matrix_is_never_densified(densified_rows, rejection):
     n = 3000
     X = sp.random(n, 20, density=0.05, format="csr", random_state=0)
     y = np.arange(n) % 3
-    clf = _clf(rejection=rejection, max_epochs=2, batch_size=64, pool_size=4)
-    clf.fit(X, y).predict_proba(X)
-    assert densified_rows, "no batch went through the sparse path"
+    params = dict(rejection=rejection, max_epochs=2, batch_size=64, pool_size=4)
+    _clf(**params).fit(X, y).predict_proba(X)
+    # The default MLP multiplies sparse batches: nothing is densified.
+    assert densified_rows == []
+    dense_module = _clf(
+        module=DenseOnlyMLP, module__n_features=20, module__n_classes=3, **params
+    )
+    dense_module.fit(X, y).predict_proba(X)
+    assert densified_rows, "no batch went through the dense-batch path"
     # Batches of 64, pools of 4 x 64, scoring passes of 2048 rows at most.
     assert max(densified_rows) <= 2048 < n
+
+
+def test_the_default_mlp_receives_sparse_batches(data, monkeypatch):
+    X, y = data
+    seen = []
+    forward = MLPModule.forward
+
+    def recording(self, batch):
+        seen.append(batch.layout)
+        return forward(self, batch)
+
+    monkeypatch.setattr(MLPModule, "forward", recording)
+    _clf(max_epochs=1).fit(X, y).predict(X)
+    assert set(seen) == {torch.sparse_coo}
 
 
 @pytest.mark.parametrize("fmt", ["csc", "coo", "lil", "dok"])
@@ -194,9 +220,13 @@ def test_rejection_sampler_keeps_sparse_input_sparse(data):
     np.testing.assert_array_equal(yr, dense_y)
 
 
-def test_sparse_rows_take_gives_dense_float32_batches():
-    rows = SparseRows(sp.random(10, 4, density=0.5, format="csc", random_state=0))
+@pytest.mark.parametrize("sparse_batches", [False, True])
+def test_sparse_rows_take_gives_float32_batches(sparse_batches):
+    matrix = sp.random(10, 4, density=0.5, format="csc", random_state=0)
+    rows = SparseRows(matrix, sparse_batches=sparse_batches)
     batch = rows.take(torch.tensor([3, 1]))
     assert batch.dtype == torch.float32
-    np.testing.assert_array_equal(batch.numpy(), rows.matrix[[3, 1]].toarray())
+    assert batch.is_sparse == sparse_batches
+    dense = batch.to_dense() if sparse_batches else batch
+    np.testing.assert_allclose(dense.numpy(), matrix.toarray()[[3, 1]], rtol=1e-6)
     assert rows.to("meta") is rows

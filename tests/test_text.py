@@ -132,3 +132,43 @@ def test_pickled_token_pipeline_predicts_the_same():
     ).fit(DOCS, LABELS)
     again = pickle.loads(pickle.dumps(pipe))
     np.testing.assert_array_equal(again.predict_proba(DOCS), pipe.predict_proba(DOCS))
+
+
+def test_text_suite_loads_the_long_tailed_jokes():
+    from rsft_sklearn.benchmark._suites import load_suite, suite_names
+
+    assert suite_names("text") == ["jokes-tfidf", "jokes-tokens"]
+    tfidf, tokens = load_suite("text")
+    assert tfidf.group == tokens.group == "text"
+    assert len(tfidf.y) == 1000 and tfidf.n_classes == 13
+    assert tfidf.imbalance_ratio == pytest.approx(283 / 5)
+    np.testing.assert_array_equal(tfidf.X, tokens.X)
+    assert isinstance(tfidf.X[0], str)
+
+
+@pytest.mark.parametrize("name", ["jokes-tfidf", "jokes-tokens"])
+def test_for_text_gives_every_network_the_reader(name):
+    from rsft_sklearn.benchmark._methods import make_method
+    from rsft_sklearn.benchmark._suites import load_suite
+    from rsft_sklearn.benchmark._text import for_text
+
+    dataset = next(d for d in load_suite("text") if d.name == name)
+    other = load_suite("builtin", quick=True)[0]
+    for method in ("RSFT", "RSFT grid M", "classifier re-training"):
+        built = make_method(method, max_epochs=1, batch_size=64, seed=0)
+        assert for_text(built, other) is built
+        adapted = for_text(built, dataset)
+        pipeline = getattr(adapted, "estimator", adapted)
+        assert pipeline.steps[0][0] == ("tfidf" if name == "jokes-tfidf" else "tokens")
+        nets = [
+            v
+            for v in pipeline.get_params(deep=True).values()
+            if isinstance(v, RSFTClassifier)
+        ]
+        assert nets
+        for net in nets:
+            expected = None if name == "jokes-tfidf" else EmbeddingBagModule
+            assert net.module is expected
+    rows = np.r_[0:400:4, 400:1000:6]
+    adapted.fit(dataset.X[rows], dataset.y[rows])
+    assert adapted.predict(dataset.X[:3]).shape == (3,)

@@ -16,8 +16,11 @@ Run: ``python benchmarks/sparse_memory.py --epochs 2``.
 """
 
 import argparse
+import multiprocessing
 import resource
 import sys
+import tempfile
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
@@ -48,6 +51,19 @@ def documents(n_docs, n_words, vocabulary, n_classes, seed):
         yield [" ".join(words[row]) for row in tokens[start:stop]], labels[start:stop]
 
 
+def make_matrix(args, path):
+    """Hash the documents into a CSR matrix; save it and the labels."""
+    hasher = HashingVectorizer(
+        n_features=2**args.bits, alternate_sign=False, dtype=np.float32
+    )
+    blocks, labels = [], []
+    for texts, y in documents(args.docs, args.words, args.vocabulary, 8, seed=0):
+        blocks.append(hasher.transform(texts))
+        labels.append(y)
+    sp.save_npz(path, sp.vstack(blocks, format="csr"), compressed=False)
+    np.save(path.with_suffix(".labels.npy"), np.concatenate(labels))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
@@ -59,16 +75,17 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
 
-    hasher = HashingVectorizer(
-        n_features=2**args.bits, alternate_sign=False, dtype=np.float32
-    )
-    blocks, labels = [], []
-    for texts, y in documents(args.docs, args.words, args.vocabulary, 8, seed=0):
-        blocks.append(hasher.transform(texts))
-        labels.append(y)
-    X = sp.vstack(blocks, format="csr")
-    y = np.concatenate(labels)
-    del blocks
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hashed.npz"
+        child = multiprocessing.get_context("spawn").Process(
+            target=make_matrix, args=(args, path)
+        )
+        child.start()
+        child.join()
+        if child.exitcode:
+            raise SystemExit(f"generating the documents failed ({child.exitcode})")
+        X = sp.load_npz(path).tocsr()
+        y = np.load(path.with_suffix(".labels.npy"))
     csr_mb = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**20
     before = peak_mb()
 

@@ -59,8 +59,11 @@ class SparseRows:
             matrix = matrix.tocsr()
         if matrix.dtype != np.float32:
             matrix = matrix.astype(np.float32)
-        # Sorted, duplicate-free rows give coalesced COO batches for free.
-        matrix.sum_duplicates()
+        # Sorted, duplicate-free rows give coalesced COO batches for free;
+        # the caller's matrix is left as it was.
+        if not matrix.has_canonical_format:
+            matrix = matrix.copy()
+            matrix.sum_duplicates()
         self.matrix = matrix
         self.sparse_batches = sparse_batches
 

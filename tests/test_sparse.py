@@ -230,3 +230,13 @@ def test_sparse_rows_take_gives_float32_batches(sparse_batches):
     dense = batch.to_dense() if sparse_batches else batch
     np.testing.assert_allclose(dense.numpy(), matrix.toarray()[[3, 1]], rtol=1e-6)
     assert rows.to("meta") is rows
+
+
+def test_duplicate_entries_are_summed_without_touching_the_input():
+    X = sp.csr_matrix(
+        (np.array([1.0, 2.0, 3.0], dtype=np.float32), np.array([1, 1, 0]), [0, 3]),
+        shape=(1, 2),
+    )
+    rows = SparseRows(X, sparse_batches=True)
+    assert X.nnz == 3
+    np.testing.assert_array_equal(rows.take(slice(0, 1)).to_dense().numpy(), [[3, 3]])

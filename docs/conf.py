@@ -73,6 +73,7 @@ USER_GUIDE_ORDER = [
     "fixed_point",
     "choosing_m",
     "multimodal",
+    "text",
     "groups",
     "fine_tuning",
     "skorch",

@@ -25,7 +25,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
 from torch.nn import NLLLoss
 
-from ._data import BatchIterator, InMemoryDataset
+from ._data import BatchIterator, InMemoryDataset, SparseRows
 from ._epochs import FitState
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import check_dataset, with_sample_weight, wrap_dataset
@@ -38,6 +38,7 @@ from ._persistence import (
     pack_generators,
     unpack_generators,
 )
+from ._text import EmbeddingBagModule, check_token_ids, token_vocabulary
 from ._validation import (
     check_callbacks,
     check_criterion,
@@ -128,9 +129,10 @@ class NetClassifierBase(NeuralNetClassifier):
             DataFrame is one input, its columns the features). A ``Dataset``
             yields per row the inputs (a tensor, or a dict of tensors) or a
             pair ``(inputs, label)``. Values must be finite and within the
-            float32 range; sparse matrices are refused with a ``TypeError``
-            (the network computes on dense tensors: densify them explicitly
-            with ``.toarray()`` when they fit in memory).
+            float32 range. A SciPy sparse matrix stays sparse: CSC, COO and
+            the other formats are converted to CSR (``tocsr()``) and every
+            batch is densified on its own, never the whole matrix (see
+            :class:`~rsft_sklearn.SparseRows`).
         y : array-like of shape (n_samples,)
             Class labels of any type; for a ``Dataset``, the labels of its
             rows in order (a label the dataset yields must agree).
@@ -219,7 +221,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     self.input_keys_ = keys
         else:
             X = self._validate_X(X, reset=reset)
-            n = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+            n = len(next(iter(X.values()))) if isinstance(X, dict) else X.shape[0]
         y = check_labels(y)
         if reset:
             self.classes_inferred_ = fit_classes(
@@ -250,11 +252,14 @@ class NetClassifierBase(NeuralNetClassifier):
             self,
             X,
             reset=reset,
+            accept_sparse="csr",
             dtype=(np.float32, np.float64),
             allow_nd=True,
             ensure_min_samples=1,
         )
-        return to_float32(X, "X")
+        X = to_float32(X, "X")
+        check_token_ids(X, token_vocabulary(self.module, self.get_params_for("module")))
+        return X
 
     def _train(self, data, **fit_params):
         # skorch checks this in fit_loop, after on_train_begin has run.
@@ -359,6 +364,7 @@ class NetClassifierBase(NeuralNetClassifier):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         return tags
 
     @property
@@ -396,6 +402,9 @@ class NetClassifierBase(NeuralNetClassifier):
             return with_sample_weight(super().get_dataset(X, y), sample_weight)
         if isinstance(X, Mapping):
             X = {k: torch.as_tensor(v) for k, v in X.items()}
+        elif sp.issparse(X):
+            module = self.__dict__.get("module_")
+            X = SparseRows(X, getattr(module, "accepts_sparse", False))
         else:
             X = torch.as_tensor(X)
         y = None if y is None else torch.as_tensor(y)
@@ -456,6 +465,13 @@ class NetClassifierBase(NeuralNetClassifier):
             kwargs.setdefault("n_features", self.n_features_in_)
             kwargs.setdefault("n_classes", len(self.classes_))
             self.module_ = MLPModule(**kwargs).to(self.device)
+            return self
+        if isinstance(self.module, type) and issubclass(
+            self.module, EmbeddingBagModule
+        ):
+            kwargs = self.get_params_for("module")
+            kwargs.setdefault("n_classes", len(self.classes_))
+            self.module_ = self.module(**kwargs).to(self.device)
             return self
         if isinstance(self.module, torch.nn.Module) and not self.get_params_for(
             "module"

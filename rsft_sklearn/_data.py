@@ -4,19 +4,110 @@ skorch's default path indexes a dataset one row at a time and collates the
 rows; for small networks that costs several times the network itself. Here the
 data live as tensors (on the training device when asked) and a batch is one
 slice or one ``index_select`` per tensor.
+
+Sparse inputs (TF-IDF, hashed features) stay a SciPy CSR matrix on the host,
+held by :class:`SparseRows`; every batch is cut from it and densified alone,
+so the whole matrix is never densified.
 """
 
 from collections.abc import Mapping
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Subset
 
-__all__ = ["BatchIterator", "InMemoryDataset"]
+__all__ = ["BatchIterator", "InMemoryDataset", "SparseRows"]
+
+
+class SparseRows:
+    """A CSR matrix whose row batches come out as tensors.
+
+    Stands in for the tensor ``X`` of an :class:`InMemoryDataset`. The
+    matrix stays on the host, and only a batch of rows is converted: to a
+    dense float32 tensor (``batch_size x n_features``), or, for a module
+    that declares ``accepts_sparse = True`` (the default
+    :class:`~rsft_sklearn.MLPModule`), to a sparse COO tensor, which keeps
+    a batch of wide rows (hashed features) as small as its non-zeros.
+    skorch then moves the batch to the network's device.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix or array of shape (n_samples, n_features)
+        Converted to CSR with float32 values (CSC, COO and the other SciPy
+        formats go through ``tocsr()``, which copies the matrix once in its
+        own sparse size).
+    sparse_batches : bool, default=False
+        Give batches as sparse COO tensors rather than dense tensors.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from rsft_sklearn import SparseRows
+    >>> rows = SparseRows(sp.eye(4, format="csr"))
+    >>> len(rows), rows.take(slice(1, 3)).tolist()
+    (4, [[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    >>> SparseRows(sp.eye(4), sparse_batches=True).take(slice(0, 2)).layout
+    torch.sparse_coo
+    """
+
+    device = torch.device("cpu")
+
+    def __init__(self, matrix, sparse_batches=False):
+        matrix = sp.csr_matrix(matrix) if not sp.issparse(matrix) else matrix
+        if matrix.format != "csr":
+            matrix = matrix.tocsr()
+        if matrix.dtype != np.float32:
+            matrix = matrix.astype(np.float32)
+        # Sorted, duplicate-free rows give coalesced COO batches for free;
+        # the caller's matrix is left as it was.
+        if not matrix.has_canonical_format:
+            matrix = matrix.copy()
+            matrix.sum_duplicates()
+        self.matrix = matrix
+        self.sparse_batches = sparse_batches
+
+    @property
+    def shape(self):
+        return self.matrix.shape
+
+    def __len__(self):
+        return self.matrix.shape[0]
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)) or (
+            isinstance(i, torch.Tensor) and i.dim() == 0
+        ):
+            return self.take(slice(int(i), int(i) + 1))[0]
+        return self.take(i)
+
+    def take(self, idx):
+        """Rows ``idx`` (a slice or 1-d index tensor) as a float32 tensor."""
+        if isinstance(idx, torch.Tensor):
+            idx = idx.cpu().numpy()
+        block = self.matrix[idx]
+        if not self.sparse_batches:
+            return torch.from_numpy(block.toarray())
+        block = block.tocoo()
+        indices = np.vstack([block.row, block.col]).astype(np.int64)
+        return torch.sparse_coo_tensor(
+            torch.from_numpy(indices),
+            torch.from_numpy(block.data),
+            block.shape,
+            is_coalesced=True,
+            check_invariants=False,
+        )
+
+    def to(self, device, non_blocking=False):
+        # The matrix stays on the host; batches move to the device one by one.
+        return self
 
 
 def _take(data, idx):
     if isinstance(data, Mapping):
         return {key: _take(value, idx) for key, value in data.items()}
+    if isinstance(data, SparseRows):
+        return data.take(idx)
     if isinstance(idx, slice):
         return data[idx]
     return data.index_select(0, idx)

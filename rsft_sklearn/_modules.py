@@ -26,6 +26,12 @@ class MLPModule(nn.Module):
     activation : type of torch.nn.Module, default=torch.nn.ReLU
         Activation class, instantiated without arguments.
 
+    Notes
+    -----
+    The module accepts a sparse COO tensor as input (``accepts_sparse``):
+    the first layer is then a sparse-dense product, so a batch of sparse
+    rows (TF-IDF, hashed features) is never densified.
+
     Examples
     --------
     >>> import torch
@@ -54,7 +60,13 @@ class MLPModule(nn.Module):
         layers.append(nn.Linear(width, int(n_classes)))
         self.layers = nn.Sequential(*layers)
 
+    accepts_sparse = True
+
     def forward(self, X):
+        if X.layout != torch.strided:
+            first = self.layers[0]
+            hidden = torch.sparse.mm(X, first.weight.t()) + first.bias
+            return self.layers[1:](hidden)
         return self.layers(X.flatten(1) if X.dim() > 2 else X)
 
 

@@ -14,12 +14,14 @@ ESTIMATORS = [
     )
 ]
 
+_WEIGHT_IS_NOT_REPETITION = (
+    "sample_weight scales the acceptance probability of a row in a stochastic "
+    "mini-batch training loop; a weight of 2 is not the same as a duplicated "
+    "row, as for any network trained by stochastic gradient descent."
+)
 EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "sample_weight scales the acceptance probability of a row in a stochastic "
-        "mini-batch training loop; a weight of 2 is not the same as a duplicated "
-        "row, as for any network trained by stochastic gradient descent."
-    ),
+    "check_sample_weight_equivalence_on_dense_data": _WEIGHT_IS_NOT_REPETITION,
+    "check_sample_weight_equivalence_on_sparse_data": _WEIGHT_IS_NOT_REPETITION,
 }
 
 

@@ -330,7 +330,7 @@ def main(argv=None):
                 {
                     "name": d.name,
                     "n": int(d.X.shape[0]),
-                    "n_features": int(d.X.shape[1]),
+                    "n_features": int(d.X.shape[1]) if d.X.ndim > 1 else 1,
                     "n_classes": int(d.n_classes),
                     "imbalance_ratio": d.imbalance_ratio,
                     "group": d.group,

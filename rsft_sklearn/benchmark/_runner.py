@@ -279,6 +279,7 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
     import torch
 
     from ._methods import make_method
+    from ._text import for_text
 
     row = {
         "dataset": dataset.name,
@@ -310,6 +311,7 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
                 seed=seed,
                 net_params=dataset.net_params,
             )
+            estimator = for_text(estimator, dataset)
             X_train, y_train = dataset.X[train], dataset.y[train]
             start = perf_counter()
             with _interrupt_seen() as interrupted:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._text import TEXT, load_text
+
 __all__ = [
     "DEFAULT_KEEL",
     "DEFAULT_MAX_ROWS",
@@ -34,6 +36,7 @@ SUITES = (
     "builtin",
     "csv",
     "full",
+    "text",
 )
 
 # Chosen to span imbalance ratios from about 2 to over 100 and sizes from
@@ -469,6 +472,7 @@ def _catalogue():
         **{name: "longtail" for name in LONGTAIL},
         **{name: "tables" for name in TABLES},
         **{name: "builtin" for name in BUILTIN},
+        **{name: "text" for name in TEXT},
     }
 
 
@@ -518,6 +522,8 @@ def suite_names(suite, *, quick=False, every=False):
         if every:
             return list(spec.names)
         return list(spec.quick if quick else spec.selection or spec.names)
+    if suite == "text":
+        return list(TEXT)
     if suite == "full":
         if quick and not every:
             return [QUICK_KEEL[0], "page-blocks", "mnist1d-lt", "Default"]
@@ -545,6 +551,8 @@ def _load_one(name, seed, skipped, suite=None, options=None):
         return _load_builtin(name)
     if group == "tables":
         return _load_table(name)
+    if group == "text":
+        return load_text(name)
     if name == "digits-lt":
         return _load_digits_lt(seed)
     if name == "mnist1d-lt":

@@ -1,0 +1,340 @@
+"""Token sequences: a transformer from text to token ids and an embedding bag.
+
+Variable-length documents travel as one padded array of token ids, shape
+``(n_samples, length)``, with id 0 for padding (a document's length is its
+number of non-zero ids). :class:`TokenIndexer` builds that array from raw
+strings or from lists of tokens (the output of a tokenizer step);
+:func:`pad_token_ids` builds it from lists of ids. The estimator reads the
+array as float32, which holds every integer id below 2**24 exactly;
+:class:`EmbeddingBagModule` casts it back to integers and mean-pools the
+embeddings of the non-padding ids.
+"""
+
+import re
+from collections import Counter
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+__all__ = [
+    "EmbeddingBagModule",
+    "TokenIndexer",
+    "check_token_ids",
+    "pad_token_ids",
+]
+
+PAD_ID = 0
+UNKNOWN_ID = 1
+# float32, the dtype the estimator computes in, holds integers exactly up to here.
+MAX_VOCABULARY = 2**24
+
+
+def pad_token_ids(sequences, length=None):
+    """Lists of token ids as one array padded with id 0.
+
+    Parameters
+    ----------
+    sequences : iterable of iterable of int
+        Token ids of every document, each ``>= 1`` (0 is padding).
+    length : int or None, default=None
+        Columns of the result; longer documents are cut, and ``None`` takes
+        the longest document (at least 1).
+
+    Returns
+    -------
+    ids : ndarray of shape (n_samples, length), int64
+
+    Examples
+    --------
+    >>> from rsft_sklearn import pad_token_ids
+    >>> pad_token_ids([[3, 4, 5], [], [7]]).tolist()
+    [[3, 4, 5], [0, 0, 0], [7, 0, 0]]
+    """
+    sequences = [np.asarray(list(seq), dtype=np.int64) for seq in sequences]
+    if length is None:
+        length = max([len(seq) for seq in sequences] + [1])
+    out = np.zeros((len(sequences), int(length)), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        if seq.size and seq.min() < 0:
+            raise ValueError(f"Row {row} holds a negative token id {seq.min()}.")
+        seq = seq[:length]
+        out[row, : len(seq)] = seq
+    return out
+
+
+def check_token_ids(X, vocab_size):
+    """Refuse token ids that are not integers in ``[0, vocab_size)``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, length)
+        Padded token ids, in any numeric dtype.
+    vocab_size : int or None
+        Size of the embedding table; ``None`` checks nothing.
+
+    Raises
+    ------
+    ValueError
+        Naming the first row with an id out of range or not an integer.
+    """
+    if vocab_size is None or sp.issparse(X):
+        return
+    X = np.asarray(X)
+    bad = (X < 0) | (X >= vocab_size) | (X != np.round(X))
+    rows = np.flatnonzero(bad.reshape(len(X), -1).any(axis=1))
+    if len(rows):
+        row = int(rows[0])
+        value = float(X[row][bad[row]].flat[0])
+        raise ValueError(
+            f"Row {row} of X holds the token id {value:g}, outside the "
+            f"vocabulary of the embedding (integer ids 0 to {vocab_size - 1}); "
+            f"{len(rows)} row(s) in all. Index the text with the TokenIndexer "
+            "that sized the module, or enlarge vocab_size."
+        )
+
+
+def token_vocabulary(module, module_params):
+    """Vocabulary size of an :class:`EmbeddingBagModule` class or instance.
+
+    ``module`` and ``module_params`` are an estimator's ``module`` and its
+    ``module__*`` parameters; any other module gives ``None``.
+    """
+    if isinstance(module, EmbeddingBagModule):
+        return module.embedding.num_embeddings
+    if isinstance(module, type) and issubclass(module, EmbeddingBagModule):
+        if module_params.get("pretrained_embeddings") is not None:
+            return len(module_params["pretrained_embeddings"])
+        return module_params.get("vocab_size")
+    return None
+
+
+class EmbeddingBagModule(nn.Module):
+    """Mean of token embeddings, then a small MLP head; returns logits.
+
+    The input is a padded array of token ids (see :func:`pad_token_ids` and
+    :class:`TokenIndexer`); id 0 is padding and is left out of the mean, so
+    an empty document embeds to zeros.
+
+    Parameters
+    ----------
+    vocab_size : int or None, default=None
+        Rows of the embedding table (``TokenIndexer.vocab_size_``); taken
+        from ``pretrained_embeddings`` when that is given.
+    n_classes : int or None, default=None
+        Number of output logits; :class:`~rsft_sklearn.RSFTClassifier` fills
+        it in from the data when it builds the module from this class.
+    embedding_dim : int, default=64
+        Width of an embedding; taken from ``pretrained_embeddings`` when
+        that is given.
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Width of every hidden layer of the head.
+    dropout : float, default=0.0
+        Dropout probability after every hidden activation.
+    pretrained_embeddings : array-like of shape (vocab_size, embedding_dim), \
+            default=None
+        Initial embeddings, for fine-tuning pretrained vectors; row 0 (the
+        padding) is never read.
+    freeze : bool, default=False
+        Keep the embeddings fixed and train the head only.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn import EmbeddingBagModule
+    >>> module = EmbeddingBagModule(vocab_size=10, n_classes=3, embedding_dim=4)
+    >>> module(torch.tensor([[2.0, 5.0, 0.0], [0.0, 0.0, 0.0]])).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        vocab_size=None,
+        n_classes=None,
+        embedding_dim=64,
+        hidden_layer_sizes=(64,),
+        dropout=0.0,
+        pretrained_embeddings=None,
+        freeze=False,
+    ):
+        super().__init__()
+        if n_classes is None:
+            raise ValueError("EmbeddingBagModule needs n_classes.")
+        if pretrained_embeddings is not None:
+            weight = torch.as_tensor(
+                np.asarray(pretrained_embeddings), dtype=torch.float32
+            )
+            if weight.dim() != 2:
+                raise ValueError(
+                    "pretrained_embeddings must be 2-d (vocab_size, "
+                    f"embedding_dim), got shape {tuple(weight.shape)}."
+                )
+            self.embedding = nn.EmbeddingBag.from_pretrained(
+                weight, freeze=freeze, mode="mean", padding_idx=PAD_ID
+            )
+        else:
+            if vocab_size is None:
+                raise ValueError(
+                    "EmbeddingBagModule needs vocab_size or pretrained_embeddings."
+                )
+            self.embedding = nn.EmbeddingBag(
+                int(vocab_size), int(embedding_dim), mode="mean", padding_idx=PAD_ID
+            )
+            if freeze:
+                self.embedding.weight.requires_grad_(False)
+        layers = []
+        width = self.embedding.embedding_dim
+        for size in hidden_layer_sizes:
+            layers += [nn.Linear(width, int(size)), nn.ReLU()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = int(size)
+        layers.append(nn.Linear(width, int(n_classes)))
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, X):
+        return self.head(self.embedding(X.long()))
+
+
+class TokenIndexer(TransformerMixin, BaseEstimator):
+    """Map documents to padded arrays of token ids, for :class:`EmbeddingBagModule`.
+
+    Learns a vocabulary in ``fit``: id 0 is padding, id 1 stands for every
+    token not in the vocabulary, ids from 2 follow the tokens by decreasing
+    frequency (ties alphabetically).
+
+    Parameters
+    ----------
+    max_features : int or None, default=None
+        Keep only the most frequent tokens.
+    min_count : int, default=1
+        Leave out tokens seen fewer times in the training documents.
+    max_length : int or None, default=None
+        Columns of the output; ``None`` takes the longest training document.
+        Longer documents are cut.
+    lowercase : bool, default=True
+        Lowercase raw strings before splitting them.
+    token_pattern : str, default=r"(?u)\\b\\w\\w+\\b"
+        Regular expression of a token in a raw string, as in
+        :class:`~sklearn.feature_extraction.text.CountVectorizer`. A
+        document given as a list of tokens (the output of a tokenizer step)
+        is used as it is.
+
+    Attributes
+    ----------
+    vocabulary_ : dict of str to int
+        Token id of every known token.
+    vocab_size_ : int
+        Rows an embedding table needs: ``len(vocabulary_) + 2``.
+    length_ : int
+        Columns of the output.
+
+    Examples
+    --------
+    >>> from rsft_sklearn import TokenIndexer
+    >>> indexer = TokenIndexer().fit(["the cat sat", "the dog"])
+    >>> indexer.transform(["the dog sat", "a bird"]).tolist()
+    [[2, 4, 5], [1, 0, 0]]
+    >>> indexer.vocab_size_
+    6
+    """
+
+    _parameter_constraints = {
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+        "min_count": [Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "lowercase": ["boolean"],
+        "token_pattern": [str],
+    }
+
+    def __init__(
+        self,
+        *,
+        max_features=None,
+        min_count=1,
+        max_length=None,
+        lowercase=True,
+        token_pattern=r"(?u)\b\w\w+\b",
+    ):
+        self.max_features = max_features
+        self.min_count = min_count
+        self.max_length = max_length
+        self.lowercase = lowercase
+        self.token_pattern = token_pattern
+
+    def _tokens(self, X):
+        if isinstance(X, str):
+            raise ValueError(
+                "TokenIndexer expects an iterable of documents, got one string."
+            )
+        pattern = re.compile(self.token_pattern)
+        for doc in X:
+            if isinstance(doc, str):
+                yield pattern.findall(doc.lower() if self.lowercase else doc)
+            else:
+                yield [str(token) for token in doc]
+
+    def fit(self, X, y=None):
+        """Learn the vocabulary and the output length.
+
+        Parameters
+        ----------
+        X : iterable of str or of list of str
+            Raw documents, or documents already split into tokens.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : TokenIndexer
+        """
+        self._validate_params()
+        docs = list(self._tokens(X))
+        counts = Counter(token for doc in docs for token in doc)
+        kept = sorted(
+            (item for item in counts.items() if item[1] >= self.min_count),
+            key=lambda item: (-item[1], item[0]),
+        )[: self.max_features]
+        self.vocabulary_ = {token: i + 2 for i, (token, _) in enumerate(kept)}
+        self.vocab_size_ = len(self.vocabulary_) + 2
+        if self.vocab_size_ > MAX_VOCABULARY:
+            raise ValueError(
+                f"The vocabulary has {self.vocab_size_} ids, more than float32 "
+                f"holds exactly ({MAX_VOCABULARY}); set max_features."
+            )
+        longest = max([len(doc) for doc in docs] + [1])
+        self.length_ = self.max_length or longest
+        return self
+
+    def transform(self, X):
+        """Token ids of every document, padded with 0 to ``length_`` columns.
+
+        Parameters
+        ----------
+        X : iterable of str or of list of str
+            Documents.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_samples, length_), int64
+        """
+        check_is_fitted(self, "vocabulary_")
+        vocabulary = self.vocabulary_
+        return pad_token_ids(
+            (
+                [vocabulary.get(token, UNKNOWN_ID) for token in doc]
+                for doc in self._tokens(X)
+            ),
+            self.length_,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags

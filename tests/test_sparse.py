@@ -1,0 +1,242 @@
+"""Sparse X: CSR batches densified one at a time, never the whole matrix."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from rsft_sklearn import MLPModule, RejectionSampler, RSFTClassifier, SparseRows
+
+MODES = ("sample", "expected", "pool", "epoch")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(0)
+    X = sp.random(400, 30, density=0.1, format="csr", random_state=rng)
+    w = rng.normal(size=(30, 3))
+    y = (X @ w).argmax(axis=1)
+    y[:20] = 2  # a few labels against the signal, so that rejection acts
+    return X, np.asarray(y).ravel()
+
+
+def _clf(**params):
+    return RSFTClassifier(
+        **{
+            "max_epochs": 3,
+            "warmup_epochs": 1,
+            "batch_size": 32,
+            "random_state": 0,
+            "verbose": 0,
+            **params,
+        }
+    )
+
+
+@pytest.mark.parametrize("rejection", MODES)
+def test_sparse_and_dense_give_the_same_fit(data, rejection):
+    X, y = data
+    weight = np.linspace(0.5, 2.0, len(y))
+    sparse = _clf(rejection=rejection).fit(X, y, sample_weight=weight)
+    dense = _clf(rejection=rejection).fit(X.toarray(), y, sample_weight=weight)
+    np.testing.assert_allclose(
+        sparse.predict_proba(X), dense.predict_proba(X.toarray()), atol=1e-6
+    )
+    for a, b in zip(sparse.module_.parameters(), dense.module_.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=1e-6)
+
+
+def test_sample_weight_reaches_the_rule_on_sparse_input(data):
+    X, y = data
+    plain = _clf(rejection="sample").fit(X, y)
+    weighted = _clf(rejection="sample").fit(
+        X, y, sample_weight=np.where(y == 0, 5.0, 0.2)
+    )
+    assert not np.allclose(plain.predict_proba(X), weighted.predict_proba(X))
+
+
+@pytest.fixture
+def densified_rows(monkeypatch):
+    """Rows of every block a sparse matrix is densified in, as a list."""
+    sizes = []
+    for cls in (sp._compressed._cs_matrix, sp._base._spbase):
+        for name in ("toarray", "todense"):
+            original = getattr(cls, name)
+
+            def record(self, *args, _original=original, **kwargs):
+                sizes.append(self.shape[0])
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(cls, name, record)
+    return sizes
+
+
+class DenseOnlyMLP(MLPModule):
+    """A module that wants dense batches, as any user module does."""
+
+    accepts_sparse = False
+
+
+@pytest.mark.parametrize("rejection", MODES)
+def test_the_whole_training_matrix_is_never_densified(densified_rows, rejection):
+    n = 3000
+    X = sp.random(n, 20, density=0.05, format="csr", random_state=0)
+    y = np.arange(n) % 3
+    params = dict(rejection=rejection, max_epochs=2, batch_size=64, pool_size=4)
+    _clf(**params).fit(X, y).predict_proba(X)
+    # The default MLP multiplies sparse batches: nothing is densified.
+    assert densified_rows == []
+    dense_module = _clf(
+        module=DenseOnlyMLP, module__n_features=20, module__n_classes=3, **params
+    )
+    dense_module.fit(X, y).predict_proba(X)
+    assert densified_rows, "no batch went through the dense-batch path"
+    # Batches of 64, pools of 4 x 64, scoring passes of 2048 rows at most.
+    assert max(densified_rows) <= 2048 < n
+
+
+def test_the_default_mlp_receives_sparse_batches(data, monkeypatch):
+    X, y = data
+    seen = []
+    forward = MLPModule.forward
+
+    def recording(self, batch):
+        seen.append(batch.layout)
+        return forward(self, batch)
+
+    monkeypatch.setattr(MLPModule, "forward", recording)
+    _clf(max_epochs=1).fit(X, y).predict(X)
+    assert set(seen) == {torch.sparse_coo}
+
+
+@pytest.mark.parametrize("fmt", ["csc", "coo", "lil", "dok"])
+def test_other_formats_are_converted_to_csr(data, fmt):
+    X, y = data
+    expected = _clf().fit(X, y).predict_proba(X)
+    other = X.asformat(fmt)
+    np.testing.assert_allclose(_clf().fit(other, y).predict_proba(other), expected)
+    assert SparseRows(other).matrix.format == "csr"
+
+
+def test_sparse_arrays_are_accepted(data):
+    X, y = data
+    expected = _clf().fit(X, y).predict_proba(X)
+    got = _clf().fit(sp.csr_array(X), y).predict_proba(sp.csr_array(X))
+    np.testing.assert_allclose(got, expected)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_sparse_values_are_refused(data, bad):
+    X, y = data
+    X = X.copy()
+    X.data[3] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        _clf().fit(X, y)
+    fitted = _clf(max_epochs=1).fit(data[0], y)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fitted.predict(X)
+
+
+def test_values_beyond_float32_are_refused(data):
+    X, y = data
+    X = X.astype(np.float64)
+    X.data[0] = 1e300
+    with pytest.raises(ValueError, match="float32"):
+        _clf().fit(X, y)
+
+
+def test_empty_documents_train_and_predict(data):
+    X, y = data
+    X = X.tolil()
+    X[:50] = 0
+    X = X.tocsr()
+    X.eliminate_zeros()
+    clf = _clf().fit(X, y)
+    proba = clf.predict_proba(X[:50])
+    assert np.all(np.isfinite(proba))
+    # An empty row has one output, whatever class it was labelled with.
+    np.testing.assert_allclose(proba, np.repeat(proba[:1], 50, axis=0), atol=1e-6)
+
+
+def test_partial_fit_on_sparse_batches(data):
+    X, y = data
+    clf = _clf(max_epochs=1)
+    clf.partial_fit(X[:200], y[:200], classes=[0, 1, 2])
+    clf.partial_fit(X[200:], y[200:])
+    assert len(clf.history_) == 2
+    assert clf.predict(X).shape == (len(y),)
+
+
+def test_wrong_number_of_features_is_refused(data):
+    X, y = data
+    clf = _clf(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(sp.random(5, 31, format="csr"))
+
+
+def test_pickled_estimator_predicts_the_same(data):
+    X, y = data
+    clf = _clf().fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
+DOCS = [
+    "cheap pills buy now",
+    "buy cheap watches now",
+    "meeting at noon tomorrow",
+    "project meeting notes",
+    "lunch tomorrow at noon",
+    "win a prize now",
+] * 20
+LABELS = ["spam", "spam", "ham", "ham", "ham", "spam"] * 20
+
+
+def test_tfidf_pipeline_and_grid_search():
+    pipe = make_pipeline(TfidfVectorizer(), _clf(max_epochs=15, warmup_epochs=2))
+    search = GridSearchCV(pipe, {"rsftclassifier__M": [0.5, 2.0]}, cv=3)
+    search.fit(DOCS, LABELS)
+    assert search.best_score_ == pytest.approx(1.0)
+    assert search.predict(["buy pills now", "meeting notes"]).tolist() == [
+        "spam",
+        "ham",
+    ]
+
+
+def test_rejection_sampler_keeps_sparse_input_sparse(data):
+    X, y = data
+    Xr, yr = RejectionSampler(M=4.0, random_state=0).fit_resample(X, y)
+    assert sp.issparse(Xr) and Xr.format == "csr"
+    assert Xr.shape[0] == len(yr) < X.shape[0]
+    dense_X, dense_y = RejectionSampler(M=4.0, random_state=0).fit_resample(
+        X.toarray(), y
+    )
+    np.testing.assert_array_equal(Xr.toarray(), dense_X)
+    np.testing.assert_array_equal(yr, dense_y)
+
+
+@pytest.mark.parametrize("sparse_batches", [False, True])
+def test_sparse_rows_take_gives_float32_batches(sparse_batches):
+    matrix = sp.random(10, 4, density=0.5, format="csc", random_state=0)
+    rows = SparseRows(matrix, sparse_batches=sparse_batches)
+    batch = rows.take(torch.tensor([3, 1]))
+    assert batch.dtype == torch.float32
+    assert batch.is_sparse == sparse_batches
+    dense = batch.to_dense() if sparse_batches else batch
+    np.testing.assert_allclose(dense.numpy(), matrix.toarray()[[3, 1]], rtol=1e-6)
+    assert rows.to("meta") is rows
+
+
+def test_duplicate_entries_are_summed_without_touching_the_input():
+    X = sp.csr_matrix(
+        (np.array([1.0, 2.0, 3.0], dtype=np.float32), np.array([1, 1, 0]), [0, 3]),
+        shape=(1, 2),
+    )
+    rows = SparseRows(X, sparse_batches=True)
+    assert X.nnz == 3
+    np.testing.assert_array_equal(rows.take(slice(0, 1)).to_dense().numpy(), [[3, 3]])

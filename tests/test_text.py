@@ -1,0 +1,174 @@
+"""Token sequences: TokenIndexer, pad_token_ids and EmbeddingBagModule."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.pipeline import make_pipeline
+
+from rsft_sklearn import EmbeddingBagModule, RSFTClassifier, TokenIndexer, pad_token_ids
+
+DOCS = [
+    "cheap pills buy now",
+    "buy cheap watches now",
+    "meeting at noon tomorrow",
+    "project meeting notes",
+    "lunch tomorrow at noon",
+    "win a prize now",
+    "",
+] * 20
+LABELS = ["spam", "spam", "ham", "ham", "ham", "spam", "ham"] * 20
+
+
+def _clf(**params):
+    return RSFTClassifier(
+        **{
+            "module": EmbeddingBagModule,
+            "module__embedding_dim": 8,
+            "module__hidden_layer_sizes": (8,),
+            "max_epochs": 20,
+            "warmup_epochs": 2,
+            "batch_size": 16,
+            "lr": 0.1,
+            "random_state": 0,
+            "verbose": 0,
+            **params,
+        }
+    )
+
+
+def test_pad_token_ids_pads_and_cuts():
+    assert pad_token_ids([[3, 4, 5], [], [7]]).tolist() == [
+        [3, 4, 5],
+        [0, 0, 0],
+        [7, 0, 0],
+    ]
+    assert pad_token_ids([[3, 4, 5], [6]], length=2).tolist() == [[3, 4], [6, 0]]
+    with pytest.raises(ValueError, match="Row 1"):
+        pad_token_ids([[3], [-2]])
+
+
+def test_token_indexer_vocabulary_and_length():
+    indexer = TokenIndexer(max_features=2).fit(["bb aa bb", "cc bb aa", "cc"])
+    # bb (3 times), then aa and cc (twice each) in alphabetical order; cut at 2.
+    assert indexer.vocabulary_ == {"bb": 2, "aa": 3}
+    assert indexer.vocab_size_ == 4
+    assert indexer.length_ == 3
+    assert indexer.transform(["aa cc bb dd", ""]).tolist() == [[3, 1, 2], [0, 0, 0]]
+
+
+def test_token_indexer_takes_tokenized_documents():
+    indexer = TokenIndexer(lowercase=False).fit([["The", "cat"], ["the"]])
+    # Case is kept; ties in frequency are ordered as strings ("The" < "cat").
+    assert indexer.vocabulary_ == {"The": 2, "cat": 3, "the": 4}
+    assert indexer.transform([["The", "the", "dog"]]).tolist() == [[2, 4]]
+    with pytest.raises(ValueError, match="one string"):
+        indexer.transform("the cat")
+
+
+def test_token_pipeline_learns_and_predicts():
+    indexer = TokenIndexer().fit(DOCS)
+    pipe = make_pipeline(
+        TokenIndexer(), _clf(module__vocab_size=indexer.vocab_size_)
+    ).fit(DOCS, LABELS)
+    assert pipe.score(DOCS, LABELS) == 1.0
+    assert pipe.predict(["buy pills now", "meeting notes", ""]).tolist() == [
+        "spam",
+        "ham",
+        "ham",
+    ]
+    proba = pipe.predict_proba([""])
+    assert np.all(np.isfinite(proba))
+
+
+def test_token_id_beyond_the_vocabulary_names_the_row():
+    indexer = TokenIndexer().fit(DOCS)
+    X = indexer.transform(DOCS)
+    clf = _clf(module__vocab_size=indexer.vocab_size_, max_epochs=1)
+    bad = X.copy()
+    bad[5, 0] = indexer.vocab_size_
+    with pytest.raises(ValueError, match=r"Row 5 of X holds the token id 1\d"):
+        clf.fit(bad, LABELS)
+    clf.fit(X, LABELS)
+    with pytest.raises(ValueError, match="Row 5 of X"):
+        clf.predict(bad)
+    fractional = X.astype(float)
+    fractional[2, 0] = 2.5
+    with pytest.raises(ValueError, match="Row 2 of X holds the token id 2.5"):
+        clf.predict(fractional)
+
+
+def test_frozen_pretrained_embeddings_stay_and_others_train():
+    indexer = TokenIndexer().fit(DOCS)
+    X = indexer.transform(DOCS)
+    vectors = np.random.RandomState(0).normal(size=(indexer.vocab_size_, 8))
+    frozen = _clf(
+        module__pretrained_embeddings=vectors, module__freeze=True, max_epochs=3
+    ).fit(X, LABELS)
+    np.testing.assert_allclose(
+        frozen.module_.embedding.weight.detach().numpy(), vectors, rtol=1e-6
+    )
+    tuned = _clf(module__pretrained_embeddings=vectors, max_epochs=3).fit(X, LABELS)
+    changed = ~np.isclose(tuned.module_.embedding.weight.detach().numpy(), vectors)
+    assert changed[2:].any()
+
+
+def test_embedding_bag_skips_padding_in_the_mean():
+    module = EmbeddingBagModule(vocab_size=5, n_classes=2, embedding_dim=3)
+    ids = torch.tensor([[2.0, 3.0, 0.0, 0.0], [2.0, 3.0, 0.0, 0.0]])
+    mean = module.embedding(ids.long())
+    expected = module.embedding.weight[[2, 3]].mean(dim=0)
+    torch.testing.assert_close(mean[0], expected)
+    assert torch.all(module.embedding(torch.zeros(1, 4, dtype=torch.long)) == 0)
+    with pytest.raises(ValueError, match="vocab_size"):
+        EmbeddingBagModule(n_classes=2)
+
+
+def test_pickled_token_pipeline_predicts_the_same():
+    indexer = TokenIndexer().fit(DOCS)
+    pipe = make_pipeline(
+        TokenIndexer(), _clf(module__vocab_size=indexer.vocab_size_, max_epochs=3)
+    ).fit(DOCS, LABELS)
+    again = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(again.predict_proba(DOCS), pipe.predict_proba(DOCS))
+
+
+def test_text_suite_loads_the_long_tailed_jokes():
+    from rsft_sklearn.benchmark._suites import load_suite, suite_names
+
+    assert suite_names("text") == ["jokes-tfidf", "jokes-tokens"]
+    tfidf, tokens = load_suite("text")
+    assert tfidf.group == tokens.group == "text"
+    assert len(tfidf.y) == 1000 and tfidf.n_classes == 13
+    assert tfidf.imbalance_ratio == pytest.approx(283 / 5)
+    np.testing.assert_array_equal(tfidf.X, tokens.X)
+    assert isinstance(tfidf.X[0], str)
+
+
+@pytest.mark.parametrize("name", ["jokes-tfidf", "jokes-tokens"])
+def test_for_text_gives_every_network_the_reader(name):
+    from rsft_sklearn.benchmark._methods import make_method
+    from rsft_sklearn.benchmark._suites import load_suite
+    from rsft_sklearn.benchmark._text import for_text
+
+    dataset = next(d for d in load_suite("text") if d.name == name)
+    other = load_suite("builtin", quick=True)[0]
+    for method in ("RSFT", "RSFT grid M", "classifier re-training"):
+        built = make_method(method, max_epochs=1, batch_size=64, seed=0)
+        assert for_text(built, other) is built
+        adapted = for_text(built, dataset)
+        pipeline = getattr(adapted, "estimator", adapted)
+        assert pipeline.steps[0][0] == ("tfidf" if name == "jokes-tfidf" else "tokens")
+        nets = [
+            v
+            for v in pipeline.get_params(deep=True).values()
+            if isinstance(v, RSFTClassifier)
+        ]
+        assert nets
+        for net in nets:
+            expected = None if name == "jokes-tfidf" else EmbeddingBagModule
+            assert net.module is expected
+    rows = np.r_[0:400:4, 400:1000:6]
+    adapted.fit(dataset.X[rows], dataset.y[rows])
+    assert adapted.predict(dataset.X[:3]).shape == (3,)

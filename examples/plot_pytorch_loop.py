@@ -37,7 +37,7 @@ model = torch.nn.Sequential(
 # --------
 # The only change to a plain loop is the loss, set up as the estimator's
 # default rule: tempered class weights ``1 / sqrt(n_k)`` (the rarest class 1),
-# ``M = 0.5``, ``hardness = 0.5``, every row weighted by its acceptance
+# ``M = 1``, ``hardness = 1``, every row weighted by its acceptance
 # (``rejection="expected"``), and the logit adjustment on the class prior
 # after rejection (``prior_correction=1``), which starts from the class
 # frequencies. The first third of the epochs trains every row
@@ -45,8 +45,8 @@ model = torch.nn.Sequential(
 # loss keeps on the device; they are read once per epoch.
 loss_fn = RejectionLoss(
     class_weight=class_target_weight(y.numpy(), 2, power=0.5),
-    M=0.5,
-    hardness=0.5,
+    M=1.0,
+    hardness=1.0,
     rejection="expected",
     prior_correction=1.0,
 )

@@ -72,18 +72,18 @@ class RSFTClassifier(NetClassifierBase):
         The network, returning logits of shape ``(batch, n_classes)``;
         ``None`` builds a :class:`~rsft_sklearn.MLPModule` sized from the
         data (``module__hidden_layer_sizes`` sets its layers).
-    M : float, "auto" or callable, default=0.5
+    M : float, "auto" or callable, default=1.0
         Envelope constant, ``M > 0``. Under the default ``"expected"`` rule it
         acts through the clipping of ``a_i`` at 1: a small ``M`` accepts
         every row (the logit-adjusted loss alone), a larger one weights rows
         by ``w_i / p_i ** hardness``, moving weight toward rare and badly
         predicted rows. Under the masked rules (``"sample"``, ``"pool"``,
         ``"epoch"``) larger values reject more. With the largest class
-        weight 1, ``M <= 1`` keeps the rarest class whole. A
+        weight 1, ``M <= 1`` keeps the rarest class whole (the default). A
         callable maps the epoch index to that epoch's ``M`` (see
         :class:`~rsft_sklearn.LinearRamp`); ``"auto"`` adapts ``M`` on the
         device so that the acceptance rate holds ``target_acceptance``.
-    hardness : float or callable, default=0.5
+    hardness : float or callable, default=1.0
         Exponent of the model probability in the rule, ``>= 0``; ``0``
         ignores the model (online class-balanced under-sampling). A callable
         is a schedule over epochs, as for ``M``.
@@ -281,8 +281,8 @@ class RSFTClassifier(NetClassifierBase):
         self,
         module=None,
         *,
-        M=0.5,
-        hardness=0.5,
+        M=1.0,
+        hardness=1.0,
         target="balanced",
         target_power=0.5,
         rejection="expected",

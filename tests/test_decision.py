@@ -198,7 +198,7 @@ def test_probability_options(default_fit, gaussians):
     )
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[balanced.argmax(axis=1)])
     np.testing.assert_allclose(clf.class_prior_, [0.9, 0.1], atol=0.02)
-    assert clf.final_M_ == 0.5 and clf.final_hardness_ == 0.5
+    assert clf.final_M_ == 1.0 and clf.final_hardness_ == 1.0
 
 
 @pytest.mark.parametrize("prior_correction", [0.0, 1.0])

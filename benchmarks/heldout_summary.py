@@ -1,0 +1,112 @@
+"""Summarise rsft-bench runs on held-out halves: one row per suite.
+
+Reads the ``results.csv`` of one or more ``rsft-bench --half held-out`` runs
+(one folder per suite) and prints a Markdown table: per suite, the mean
+balanced accuracy, macro-F1 and (binary sets) PR-AUC of every method over
+the sets that every method finished, the sets where RSFT trails either
+logit-adjustment rival by more than 0.01, and, pooled over all sets, the
+Bayesian signed-rank probability (``baycomp``, rope 0.01) that RSFT's default
+is better than each rival on balanced accuracy::
+
+    python benchmarks/heldout_summary.py images=runs/images finetune=runs/ft ...
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REFERENCE = "RSFT"
+RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
+
+
+def load(specs):
+    frames = []
+    for spec in specs:
+        suite, _, folder = spec.partition("=")
+        frame = pd.read_csv(Path(folder) / "results.csv")
+        frame = frame[frame.status == "ok"]
+        frames.append(frame.assign(suite=suite))
+    return pd.concat(frames, ignore_index=True)
+
+
+def per_set(results):
+    """Mean over folds and repeats of every (suite, set, method)."""
+    metrics = ["balanced_accuracy", "f1_macro", "pr_auc", "n_classes"]
+    means = results.groupby(["suite", "dataset", "method"])[metrics].mean()
+    means = means.reset_index()
+    methods = means.groupby("suite").method.transform("nunique")
+    finished = means.groupby(["suite", "dataset"]).method.transform("nunique")
+    return means[finished == methods]
+
+
+def suite_table(means):
+    rows = []
+    for suite, part in means.groupby("suite", sort=False):
+        table = part.groupby("method")[["balanced_accuracy", "f1_macro"]].mean()
+        binary = part[part.n_classes == 2]
+        pr_auc = binary.groupby("method").pr_auc.mean()
+        for method, row in table.iterrows():
+            rows.append(
+                {
+                    "suite": suite,
+                    "sets": part.dataset.nunique(),
+                    "method": method,
+                    "balanced_accuracy": row.balanced_accuracy,
+                    "f1_macro": row.f1_macro,
+                    "pr_auc (binary)": pr_auc.get(method, np.nan),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def trailing_sets(means, margin=0.01):
+    wide = means.pivot_table(
+        index=["suite", "dataset"], columns="method", values="balanced_accuracy"
+    )
+    best_rival = wide[list(RIVALS)].max(axis=1)
+    gap = wide[REFERENCE] - best_rival
+    return gap[gap < -margin].round(3)
+
+
+def signed_rank(means):
+    import baycomp
+
+    wide = means.pivot_table(
+        index=["suite", "dataset"], columns="method", values="balanced_accuracy"
+    )
+    out = {}
+    for rival in RIVALS:
+        left, rope, right = baycomp.two_on_multiple(
+            wide[REFERENCE].to_numpy(), wide[rival].to_numpy(), rope=0.01
+        )
+        out[rival] = (left, rope, right)
+    return out
+
+
+def main(argv=None):
+    specs = sys.argv[1:] if argv is None else argv
+    means = per_set(load(specs))
+    table = suite_table(means)
+    print("| suite | sets | method | balanced accuracy | macro-F1 | PR-AUC (binary) |")
+    print("|---|---|---|---|---|---|")
+    for _, row in table.iterrows():
+        pr = "" if np.isnan(row["pr_auc (binary)"]) else f"{row['pr_auc (binary)']:.3f}"
+        print(
+            f"| {row.suite} | {row.sets} | {row.method} | "
+            f"{row.balanced_accuracy:.3f} | {row.f1_macro:.3f} | {pr} |"
+        )
+    gaps = trailing_sets(means)
+    print("\nSets where RSFT trails the better LA rival by more than 0.01:")
+    print(gaps.to_string() if len(gaps) else "none")
+    for rival, (left, rope, right) in signed_rank(means).items():
+        print(
+            f"\nP(RSFT better than {rival}) = {left:.3f}, "
+            f"P(equivalent) = {rope:.3f}, P(worse) = {right:.3f} "
+            f"({len(means.groupby(['suite', 'dataset']))} sets)"
+        )
+
+
+if __name__ == "__main__":
+    main()

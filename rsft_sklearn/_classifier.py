@@ -10,6 +10,7 @@ import copy
 import numbers
 from functools import partial
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch.utils import to_tensor
@@ -506,7 +507,16 @@ class RSFTClassifier(NetClassifierBase):
         self.final_M_ = record["M_effective"] if plan.rejecting else None
         self.final_hardness_ = plan.hardness
         if self.prior_correction:
-            rates = [record[f"acceptance_rate[{label}]"] for label in self.classes_]
+            # The prior the adjustment removed: each class's mean acceptance
+            # (not its backward share, which differs under "budget").
+            statistics = self.criterion_.epoch_statistics()
+            seen, mass = (
+                torch.stack([statistics["seen"], statistics["acceptance"]])
+                .cpu()
+                .numpy()
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rates = mass / seen
             self.loss_class_prior_ = prior_after_rejection(self.class_prior_, rates)
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 

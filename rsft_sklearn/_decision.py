@@ -184,7 +184,15 @@ def prior_after_rejection(class_prior, acceptance_rate):
     array([0.5, 0.5])
     """
     prior = np.asarray(class_prior, dtype=np.float64)
+    if prior.ndim != 1 or not np.all(np.isfinite(prior)) or np.any(prior <= 0):
+        raise ValueError(
+            f"class_prior must be 1-d, finite and positive, got {class_prior!r}."
+        )
     rate = np.asarray(acceptance_rate, dtype=np.float64)
+    if rate.shape != prior.shape:
+        raise ValueError(
+            f"acceptance_rate has shape {rate.shape}, class_prior {prior.shape}."
+        )
     rate = np.clip(np.where(np.isnan(rate), 1.0, rate), _MIN_RATE, 1.0)
     adjusted = prior * rate
     return adjusted / adjusted.sum()

@@ -11,6 +11,8 @@ from skorch.callbacks import Callback
 from torch import nn
 from torch.nn import functional as F
 
+from .._decision import prior_after_rejection
+
 __all__ = [
     "FocalLoss",
     "LogitAdjustedLoss",
@@ -18,9 +20,6 @@ __all__ = [
     "prior_after_rejection",
     "softmax",
 ]
-
-# A class the rule (almost) never accepted still gets a finite log-prior.
-_MIN_RATE = 1e-6
 
 
 def softmax(logits):
@@ -165,40 +164,6 @@ class FocalLoss(nn.Module):
         if self.reduction == "mean":
             return losses.mean()
         raise ValueError(f"Unknown reduction {self.reduction!r}.")
-
-
-def prior_after_rejection(class_prior, acceptance_rate):
-    """Class prior of the accepted samples.
-
-    Parameters
-    ----------
-    class_prior : array-like of shape (n_classes,)
-        Class frequencies of the training data.
-    acceptance_rate : array-like of shape (n_classes,)
-        Fraction of each class's samples that the rule accepted. NaN (a class
-        that had no sample) counts as 1; rates are clipped to ``[1e-6, 1]``
-        so that every class keeps a finite log-prior.
-
-    Returns
-    -------
-    prior : ndarray of shape (n_classes,)
-        ``prior_k * rate_k``, normalised to sum to 1.
-
-    Examples
-    --------
-    >>> from rsft_sklearn.benchmark._losses import prior_after_rejection
-    >>> prior_after_rejection([0.9, 0.1], [1 / 9, 1.0])
-    array([0.5, 0.5])
-    """
-    prior = _check_prior(class_prior)
-    rate = np.asarray(acceptance_rate, dtype=np.float64)
-    if rate.shape != prior.shape:
-        raise ValueError(
-            f"acceptance_rate has shape {rate.shape}, class_prior {prior.shape}."
-        )
-    rate = np.clip(np.where(np.isnan(rate), 1.0, rate), _MIN_RATE, 1.0)
-    adjusted = prior * rate
-    return adjusted / adjusted.sum()
 
 
 class LogitAdjustmentPrior(Callback):

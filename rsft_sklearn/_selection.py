@@ -99,17 +99,24 @@ def select_pool_rows(loss_fn, score, pool):
         Positions of the accepted rows within the pool, on its device.
         Their number is read on the host, once per pool.
     """
+    y = pool[1]
+    _, accepted, acceptance = _score_pool(loss_fn, score, pool)
+    loss_fn.record(y, accepted, acceptance)
+    return accepted.nonzero().reshape(-1)
+
+
+def _score_pool(loss_fn, score, pool):
+    """``loss_fn.select`` on a pool's rows, without gradient and with the
+    rule on (the pooled steps themselves train with it off)."""
     X, y = pool[0], pool[1]
     weight = pool[2] if len(pool) == 3 else None
     rejecting = loss_fn.rejecting
     loss_fn.rejecting = True
     try:
         with torch.no_grad():
-            _, accepted, acceptance = loss_fn.select(score(X), y, weight)
+            return loss_fn.select(score(X), y, weight)
     finally:
         loss_fn.rejecting = rejecting
-    loss_fn.record(y, accepted, acceptance)
-    return accepted.nonzero().reshape(-1)
 
 
 def check_budget(budget):
@@ -262,16 +269,9 @@ def select_budget_rows(loss_fn, score, budget, rejecting, pool):
     weights : torch.Tensor of shape (n_kept,)
         Their loss weights.
     """
-    X, y = pool[0], pool[1]
-    weight = pool[2] if len(pool) == 3 else None
+    y = pool[1]
     if rejecting:
-        saved = loss_fn.rejecting
-        loss_fn.rejecting = True
-        try:
-            with torch.no_grad():
-                _, _, acceptance = loss_fn.select(score(X), y, weight)
-        finally:
-            loss_fn.rejecting = saved
+        _, _, acceptance = _score_pool(loss_fn, score, pool)
     else:
         acceptance = torch.ones(len(y), device=y.device)
     keep = budget_probability(acceptance, budget)

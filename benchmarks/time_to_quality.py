@@ -42,6 +42,7 @@ one seed); its numbers mean nothing.
 
 import argparse
 import math
+import numbers
 import shlex
 import sys
 import warnings
@@ -75,20 +76,33 @@ METHODS = (LA, DEFAULT, *(budget_method(b) for b in BUDGETS))
 
 
 class HeldOutCurve(Callback):
-    """Held-out balanced accuracy and training seconds after every epoch."""
+    """Held-out balanced accuracy and training seconds after every epoch.
 
-    def __init__(self, X, y):
+    The network sits at the end of a pipeline whose earlier steps (the
+    scaler) are fitted before the network's fit starts; the held-out rows go
+    through those steps once, when training begins, so that the network
+    scores them as it sees its training rows.
+    """
+
+    def __init__(self, X, y, pipeline=None):
         self.X = X
         self.y = y
+        self.pipeline = pipeline
 
     def on_train_begin(self, net, **kwargs):
+        X = self.X
+        if self.pipeline is not None:
+            for _, step in self.pipeline.steps[:-1]:
+                if hasattr(step, "transform"):  # samplers only resample fits
+                    X = step.transform(X)
+        self.X_ = X
         self.start_ = perf_counter()
         self.scoring_ = 0.0
 
     def on_epoch_end(self, net, **kwargs):
         now = perf_counter()
         net.history.record("train_seconds", now - self.start_ - self.scoring_)
-        score = balanced_accuracy_score(self.y, net.predict(self.X))
+        score = balanced_accuracy_score(self.y, net.predict(self.X_))
         net.history.record("heldout_balanced_accuracy", score)
         self.scoring_ += perf_counter() - now
 
@@ -206,14 +220,18 @@ def run_one(set_name, method, seed, data, args):
     if not isinstance(net, RSFTClassifier):
         raise ValueError(f"{method!r} is not trained as one network.")
     extra = {
-        "callbacks": [*(net.callbacks or []), ("heldout", HeldOutCurve(X_test, y_test))]
+        "callbacks": [
+            *(net.callbacks or []),
+            ("heldout", HeldOutCurve(X_test, y_test, pipeline)),
+        ]
     }
     if set_name == "mnist1d":
         extra.update(module=SmallCNN1d, module__n_features=X_train.shape[1])
         extra["module__n_classes"] = len(np.unique(y_train))
-    if epochs != args.epochs:
+    if epochs != args.epochs and isinstance(net.warmup_epochs, numbers.Integral):
         # The warm-up of a budget keeps its share of the rows: as many rows
-        # trained plain as the default's warm-up epochs.
+        # trained plain as the default's warm-up epochs. (A warm-up given as
+        # a fraction of the epochs keeps its share as it is.)
         extra["warmup_epochs"] = round(net.warmup_epochs * epochs / args.epochs)
     net.set_params(device=args.device, **extra)
     pipeline.fit(X_train, y_train)

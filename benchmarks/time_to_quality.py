@@ -280,6 +280,7 @@ def summarise(frame):
         last = curve.iloc[-1]
         reached = curve[curve["balanced_accuracy"] >= target]
         seconds = reached["train_seconds"].iloc[0] if len(reached) else np.nan
+        rows_then = reached["backward_rows"].iloc[0] if len(reached) else np.nan
         rows.append(
             {
                 "method": method,
@@ -292,6 +293,8 @@ def summarise(frame):
                 "backward_rows_vs_LA": last["backward_rows"]
                 / (last["train_rows"] * la_epochs),
                 "time_to_LA_quality / LA_time": seconds / la_last["train_seconds"],
+                "backward_rows_to_LA_quality / LA_rows": rows_then
+                / la_last["backward_rows"],
             }
         )
     return pd.DataFrame(rows)
@@ -326,7 +329,9 @@ def _write_summary(out, frames, command):
         "",
         "`time_to_LA_quality / LA_time`: training seconds for the mean curve "
         f"to reach the LA loss's final held-out balanced accuracy minus {TOLERANCE} "
-        "over the LA loss's training seconds (NaN: not reached). "
+        "over the LA loss's training seconds (NaN: not reached); "
+        "`backward_rows_to_LA_quality / LA_rows`: the rows that got a backward "
+        "pass until then over the LA loss's backward rows. "
         "`backward_share`: rows that got a backward pass over rows times epochs; "
         "`backward_rows_vs_LA`: over the LA loss's rows times epochs.",
         "",

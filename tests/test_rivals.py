@@ -492,6 +492,15 @@ def test_make_method_applies_spec_parameters():
     assert fitted["clf"].module_.layers[0].out_features == 8
 
 
+def test_rsft_warm_up_is_longer_than_the_defaults():
+    from rsft_sklearn._epochs import warmup_epoch_count
+
+    default = make_method("RSFT", max_epochs=30, batch_size=BATCH, seed=0)["clf"]
+    longer = make_method("RSFT warm-up", max_epochs=30, batch_size=BATCH, seed=0)
+    assert warmup_epoch_count(default.warmup_epochs, 30) == 10
+    assert longer["clf"].warmup_epochs == 15
+
+
 def test_applicable():
     assert applicable("threshold tuning", 2)
     assert not applicable("threshold tuning", 3)

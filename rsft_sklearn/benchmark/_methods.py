@@ -671,7 +671,8 @@ def make_method(name, *, max_epochs, batch_size, seed, net_params=None):
     third = max(1, epochs // 3)
     builders = {
         REFERENCE: lambda: pipeline(net()),
-        "RSFT warm-up": lambda: pipeline(net(warmup_epochs=epochs // 3)),
+        # A longer warm-up than the default third of the epochs: half.
+        "RSFT warm-up": lambda: pipeline(net(warmup_epochs=max(1, epochs // 2))),
         "RSFT + logit-adjusted loss": lambda: pipeline(
             LogitAdjustedRSFT(net(prior_correction=0.0))
         ),

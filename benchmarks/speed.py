@@ -167,8 +167,16 @@ def plain_skorch(X, y, epochs, batch_size, seed=0):
 
 def rsft(X, y, epochs=None, batch_size=None, seed=0, **params):
     # The per-batch masked rule from the first epoch, which the bare loop
-    # writes out; a contender may override either setting.
-    params = {"rejection": "sample", "warmup_epochs": 0, **params}
+    # writes out: the balanced target and no logit adjustment (the default
+    # rule's target_power=0.5 and prior_correction=1.0 add work the loop does
+    # not do). A contender may override any of these settings.
+    params = {
+        "rejection": "sample",
+        "warmup_epochs": 0,
+        "target_power": 1.0,
+        "prior_correction": 0.0,
+        **params,
+    }
     if epochs is not None:
         params["max_epochs"] = epochs
     if batch_size is not None:

@@ -12,7 +12,6 @@ from ._rejection import (
     rejection_mask,
     true_class_log_proba,
 )
-from ._sampler import RejectionSampler
 from ._schedules import CosineRamp, LinearRamp
 from ._selection import budget_selection
 from ._text import EmbeddingBagModule, TokenIndexer, pad_token_ids
@@ -40,3 +39,18 @@ __all__ = [
     "rejection_mask",
     "true_class_log_proba",
 ]
+
+
+def __getattr__(name):
+    # The sampler builds on imbalanced-learn, whose import (most of
+    # scikit-learn's estimators, pytest through sklearn_compat) costs tens of
+    # megabytes and a second: it is imported when first asked for.
+    if name == "RejectionSampler":
+        from ._sampler import RejectionSampler
+
+        return RejectionSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -232,9 +232,15 @@ def check_finite_parameters(parameters, epoch, optimizers=()):
                 for v in state.values()
                 if isinstance(v, torch.Tensor) and torch.is_floating_point(v)
             )
+    params = [p for p in params if p.numel()]
     if not params:
         return
-    finite = torch.stack([torch.isfinite(p).all() for p in params]).all()
+    # The extremes are NaN when any value is and infinite when any value is:
+    # finite extremes mean a finite tensor. torch.isfinite would allocate a
+    # float and a bool tensor of the parameter's size (tens of megabytes for
+    # the first layer on hashed features), at the peak of the fit.
+    extremes = [torch.stack(torch.aminmax(p)) for p in params]
+    finite = torch.isfinite(torch.cat(extremes)).all()
     if not bool(finite):
         raise ValueError(
             f"The network's parameters (or the optimiser's state) stopped "

@@ -10,7 +10,11 @@ from _rules import SAMPLE_RULE
 from skorch.callbacks import Callback
 
 from rsft_sklearn import MLPModule, RSFTClassifier
-from rsft_sklearn._guards import EmptyStepGuard, skips_on_device
+from rsft_sklearn._guards import (
+    EmptyStepGuard,
+    check_finite_parameters,
+    skips_on_device,
+)
 
 
 def _data(n=96, seed=0):
@@ -192,3 +196,14 @@ def test_default_adam_runs_fused_unless_the_user_chose():
     net.partial_fit(*_data())
     assert net.optimizer_.defaults["fused"]
     assert float(net.optimizer_.state_dict()["state"][0]["step"]) > steps
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_one_non_finite_value_anywhere_is_found(value, dtype):
+    finite = [torch.zeros(0), torch.ones(3), torch.tensor(2.0)]
+    check_finite_parameters(finite, epoch=1)
+    broken = torch.zeros(4, 7, dtype=dtype)
+    broken[2, 5] = value
+    with pytest.raises(ValueError, match="stopped being finite in epoch 3"):
+        check_finite_parameters([*finite, broken], epoch=3)

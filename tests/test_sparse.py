@@ -1,6 +1,10 @@
 """Sparse X: CSR batches densified one at a time, never the whole matrix."""
 
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
+import rsft_sklearn
 from rsft_sklearn import MLPModule, RejectionSampler, RSFTClassifier, SparseRows
 
 MODES = ("sample", "expected", "pool", "epoch")
@@ -240,3 +245,34 @@ def test_duplicate_entries_are_summed_without_touching_the_input():
     rows = SparseRows(X, sparse_batches=True)
     assert X.nnz == 3
     np.testing.assert_array_equal(rows.take(slice(0, 1)).to_dense().numpy(), [[3, 3]])
+
+
+def test_a_float32_csr_is_trained_on_without_a_copy(data, monkeypatch):
+    X, y = data
+    X = X.astype(np.float32)
+    stored = []
+
+    class RecordingRows(SparseRows):
+        def __init__(self, matrix, sparse_batches=False):
+            super().__init__(matrix, sparse_batches)
+            stored.append(self.matrix)
+
+    monkeypatch.setattr("rsft_sklearn._base.SparseRows", RecordingRows)
+    _clf(max_epochs=1).fit(X, y)
+    # Validation, the data set and its batches read the caller's arrays:
+    # a hashed-features matrix is held once.
+    (matrix,) = stored
+    for name in ("data", "indices", "indptr"):
+        assert np.shares_memory(getattr(matrix, name), getattr(X, name)), name
+
+
+def test_importing_the_package_leaves_imbalanced_learn_out():
+    # Imports count toward a fit's peak memory; the sampler's dependency is
+    # loaded when the sampler is first asked for.
+    code = (
+        "import sys, rsft_sklearn; assert 'imblearn' not in sys.modules; "
+        "rsft_sklearn.RejectionSampler; assert 'imblearn' in sys.modules"
+    )
+    package_root = Path(rsft_sklearn.__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": str(package_root)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -338,6 +338,10 @@ def _write_summary(out, frames, command):
     ]
     for name, frame in frames.items():
         lines += [f"## {name}", ""]
+        made_by = frame["command"].unique() if "command" in frame else []
+        if len(made_by) and not (len(made_by) == 1 and made_by[0] == command):
+            # Runs resumed or merged from other commands say which.
+            lines += ["Runs made by: " + "; ".join(f"`{c}`" for c in made_by), ""]
         table = summarise(frame)
         lines.append(
             table.to_markdown(index=False, floatfmt=".3f")

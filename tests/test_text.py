@@ -169,6 +169,9 @@ def test_for_text_gives_every_network_the_reader(name):
         for net in nets:
             expected = None if name == "jokes-tfidf" else EmbeddingBagModule
             assert net.module is expected
+            # The token reader trains at its own learning rate, every method
+            # alike; TF-IDF keeps the MLP's.
+            assert net.lr == (1e-3 if name == "jokes-tfidf" else 0.01)
     rows = np.r_[0:400:4, 400:1000:6]
     adapted.fit(dataset.X[rows], dataset.y[rows])
     assert adapted.predict(dataset.X[:3]).shape == (3,)

@@ -33,6 +33,8 @@ TEXT = ("jokes-tfidf", "jokes-tokens")
 # words, so no joke is cut).
 MAX_TOKENS = 5000
 MAX_LENGTH = 40
+# Adam's learning rate of the token reader (every method alike).
+TOKEN_LR = 0.01
 
 
 def load_jokes():
@@ -87,6 +89,10 @@ def _front(name):
         "module__vocab_size": MAX_TOKENS + 2,
         "module__embedding_dim": 32,
         "module__hidden_layer_sizes": (32,),
+        # Each embedding row is updated only by the documents that hold its
+        # token: at the MLP's lr of 1e-3 every method underfit (held-out
+        # balanced accuracy about 0.25 over 13 classes).
+        "lr": TOKEN_LR,
     }
 
 

@@ -204,10 +204,15 @@ def _subsample(X, y, rows, seed):
 # Runs
 # ----------------------------------------------------------------------
 def _epochs(method, epochs, factor):
-    for budget in BUDGETS:
-        if method == budget_method(budget):
-            return int(min(math.ceil(epochs / budget), epochs * factor))
-    return epochs
+    """Epochs of a method: ``epochs / budget`` (at most ``factor`` times
+    ``epochs``) for a row budget, unless its spec sets ``max_epochs``."""
+    from rsft_sklearn.benchmark._methods import parse_method
+
+    _, params = parse_method(method)
+    if "max_epochs" in params or params.get("rejection") != "budget":
+        return epochs
+    budget = params.get("budget", 0.5)
+    return int(min(math.ceil(epochs / budget), epochs * factor))
 
 
 def run_one(set_name, method, seed, data, args):

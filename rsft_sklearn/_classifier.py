@@ -119,6 +119,15 @@ class RSFTClassifier(NetClassifierBase):
     budget : float, default=0.5
         Under ``rejection="budget"``, the expected fraction of rows that get
         a backward pass, in ``(0, 1]``; ignored otherwise.
+    rescore_every : int, default=1
+        Under ``rejection="budget"``, score every row in a gradient-free pass
+        once every this many rejecting epochs (the first always). In the
+        epochs between, rows are kept by the acceptance of their last
+        scoring and weighted by the acceptance they have in their own
+        training pass, which keeps the expected rule's gradient in
+        expectation and saves the scoring passes. A resumed or continued fit
+        (``partial_fit``) scores again in its first rejecting epoch. Ignored
+        by the other modes.
     warmup_epochs : int or float, default=1/3
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
@@ -262,6 +271,7 @@ class RSFTClassifier(NetClassifierBase):
         "rejection": [StrOptions({"sample", "expected", "pool", "epoch", "budget"})],
         "pool_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "budget": [Interval(numbers.Real, 0, 1, closed="right")],
+        "rescore_every": [Interval(numbers.Integral, 1, None, closed="left")],
         "warmup_epochs": [
             Interval(numbers.Integral, 0, None, closed="left"),
             Interval(numbers.Real, 0, 1, closed="neither"),
@@ -289,6 +299,7 @@ class RSFTClassifier(NetClassifierBase):
         rejection="expected",
         pool_size=16,
         budget=0.5,
+        rescore_every=1,
         warmup_epochs=1 / 3,
         loss_normalization="accepted",
         prior_correction=1.0,
@@ -487,10 +498,33 @@ class RSFTClassifier(NetClassifierBase):
             pool_size=self.pool_size,
             min_rows=2 if state.two_rows else 1,
             budget=self.budget,
+            **self._budget_store(plan),
         )
         if plan.rows_selected or plan.pooled or plan.budgeted:
             # The steps train on the accepted rows as they are.
             loss.rejecting = loss.count_steps = False
+
+    def _budget_store(self, plan):
+        """``store`` and ``rescore`` of a budgeted epoch's selection: with
+        ``rescore_every > 1``, every row's acceptance at its last scoring,
+        kept for the fit, and whether this epoch scores again."""
+        state = self.fit_state_
+        iterator = state.train_iterator
+        if not (
+            plan.budgeted
+            and plan.rejecting
+            and self.rescore_every > 1
+            and isinstance(iterator, BatchIterator)
+            and iterator.in_memory
+        ):
+            return {}
+        store = getattr(state, "row_acceptance", None)
+        rejecting_epoch = getattr(state, "rejecting_epochs", 0)
+        state.rejecting_epochs = rejecting_epoch + 1
+        rescore = store is None or rejecting_epoch % self.rescore_every == 0
+        if store is None:
+            store = state.row_acceptance = iterator.row_store()
+        return {"store": store, "rescore": rescore}
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         optimizers = [getattr(self, name + "_") for name in self._optimizers]

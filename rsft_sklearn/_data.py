@@ -257,6 +257,9 @@ class BatchIterator:
         # to the next pool. A last batch of fewer than ``min_rows`` rows is
         # left out.
         self.select = None
+        # Under rejection="budget" with stored acceptances, ``select`` also
+        # gets the pool's positions in the base data set.
+        self.select_with_positions = False
         self.pool_size = 1
         self.min_rows = 1
 
@@ -264,6 +267,14 @@ class BatchIterator:
     def in_memory(self):
         """Whether batches are sliced from an :class:`InMemoryDataset`."""
         return self._base is not None
+
+    def row_store(self):
+        """A float32 tensor of one NaN per row of the in-memory data set, on
+        its device: per-row state indexed by the positions that pooled
+        selection gets (``select_with_positions``)."""
+        return torch.full(
+            (len(self._base),), float("nan"), device=_device_of(self._base)
+        )
 
     def row_batches(self, batch_size):
         """Yield every row of the dataset once, in order, as batches.
@@ -335,7 +346,11 @@ class BatchIterator:
         carry_weight = None
         for start in range(0, len(order), pool):
             rows = order[start : start + pool]
-            selected = self.select(self._base.take(rows))
+            pool_rows = self._base.take(rows)
+            if self.select_with_positions:
+                selected = self.select(pool_rows, rows)
+            else:
+                selected = self.select(pool_rows)
             if isinstance(selected, tuple):
                 selected, weight = selected
                 carry_weight = (

@@ -365,6 +365,14 @@ class RejectionLoss(nn.Module):
         mask = rejection_mask(acceptance, self.generator)
         return mask, mask, acceptance
 
+    def current_acceptance(self, logits, y, sample_weight=None):
+        """The rule's acceptance ``a_i`` of a batch at the current ``M`` and
+        ``hardness``, without gradient, whatever the rule's mode (used by the
+        row budget when it draws rows from stored acceptances)."""
+        weight = self.target_weight(y, sample_weight)
+        M = torch.exp(self.log_M) if self.adaptive else self.M
+        return acceptance_probability(logits, y, weight, M, self.hardness)
+
     def record(self, y, accepted, acceptance):
         """Add a batch to the epoch's per-class counts."""
         stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
@@ -444,8 +452,14 @@ class RejectionLoss(nn.Module):
             # weighted losses is unbiased for the rule's loss. The logit
             # adjustment applies to them as to every other step.
             losses = self._base_losses(logits, y)
+            weight = sample_weight
+            if weight.dim() == 2:
+                # Rows drawn from stored acceptances: the first column is the
+                # scaled 1 / q_i, and the rule's weight a_i is the row's
+                # acceptance now, from this very forward pass.
+                weight = weight[:, 0] * self.current_acceptance(logits, y, weight[:, 1])
             self.step_accepted.fill_(len(losses))
-            return (losses * sample_weight).sum() / len(losses)
+            return (losses * weight).sum() / len(losses)
         loss_weight, accepted, acceptance = self.select(logits, y, sample_weight)
         if self.count_steps:
             self.record(y, accepted, acceptance)

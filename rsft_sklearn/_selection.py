@@ -234,7 +234,9 @@ def rows_kept(keep, generator=None):
     return torch.rand(keep.shape, device=keep.device, generator=generator) < keep
 
 
-def select_budget_rows(loss_fn, score, budget, rejecting, pool):
+def select_budget_rows(
+    loss_fn, score, budget, rejecting, pool, positions=None, *, store=None, rescore=True
+):
     """Score a pool, keep a budget of its rows and weight them.
 
     The training steps of a budgeted epoch take the returned weights as the
@@ -245,6 +247,16 @@ def select_budget_rows(loss_fn, score, budget, rejecting, pool):
     ``rejection="expected"`` loss with the pool's normaliser. In warm-up
     epochs (``rejecting`` false) no row is scored: a uniform share
     ``budget`` of the rows is kept with weight 1 (the plain mean, unbiased).
+
+    With a ``store`` of every row's acceptance and ``rescore`` false, the
+    pool is not scored: rows are kept with ``q_i = min(1, s_i / tau)`` from
+    their stored acceptance ``s_i`` (that of the last scoring pass), and the
+    returned weights are two columns, ``sum q / D`` over ``q_i`` and the
+    sample weight: the training step multiplies the first by the acceptance
+    ``a_i`` that the row has in its own forward pass
+    (:meth:`RejectionLoss.forward`). The draw depends on the stored values
+    only, so the steps' loss is still, in expectation, the expected rule's
+    at the current parameters (``D`` is then the stored acceptance mass).
 
     Parameters
     ----------
@@ -260,18 +272,32 @@ def select_budget_rows(loss_fn, score, budget, rejecting, pool):
         The rule is on (not a warm-up epoch).
     pool : tuple
         ``(X, y)`` or ``(X, y, sample_weight)``: the pool's rows.
+    positions : torch.Tensor of shape (n_pool,) or None, default=None
+        The pool's positions in the data set (the index into ``store``).
+    store : torch.Tensor of shape (n_rows,) or None, default=None
+        Every row's acceptance at its last scoring, on the device; a scored
+        pool writes its acceptances into it.
+    rescore : bool, default=True
+        Score the pool (and refresh the store) rather than draw from the
+        stored acceptances.
 
     Returns
     -------
     rows : torch.Tensor of shape (n_kept,)
         Positions of the kept rows within the pool, on its device; their
         number is read on the host, once per pool.
-    weights : torch.Tensor of shape (n_kept,)
-        Their loss weights.
+    weights : torch.Tensor of shape (n_kept,) or (n_kept, 2)
+        Their loss weights (two columns when drawn from the store, see
+        above).
     """
     y = pool[1]
-    if rejecting:
+    stale = rejecting and store is not None and not rescore
+    if stale:
+        acceptance = store.index_select(0, positions)
+    elif rejecting:
         _, _, acceptance = _score_pool(loss_fn, score, pool)
+        if store is not None:
+            store.index_copy_(0, positions, acceptance.detach().float())
     else:
         acceptance = torch.ones(len(y), device=y.device)
     keep = budget_probability(acceptance, budget)
@@ -283,6 +309,12 @@ def select_budget_rows(loss_fn, score, budget, rejecting, pool):
         total = acceptance.sum().clamp(min=torch.finfo(torch.float32).tiny)
     scale = keep.sum() / total
     rows = kept.nonzero().reshape(-1)
+    if stale:
+        sample_weight = pool[2].index_select(0, rows) if len(pool) == 3 else None
+        inverse = scale / keep.index_select(0, rows)
+        if sample_weight is None:
+            sample_weight = torch.ones_like(inverse)
+        return rows, torch.stack([inverse, sample_weight.to(inverse.dtype)], dim=1)
     weights = (acceptance.index_select(0, rows) / keep.index_select(0, rows)) * scale
     return rows, weights
 
@@ -297,6 +329,8 @@ def prepare_iterator(
     pool_size,
     min_rows,
     budget=1.0,
+    store=None,
+    rescore=True,
 ):
     """Set up the training iterator for an epoch's selection mode.
 
@@ -320,16 +354,31 @@ def prepare_iterator(
         modes.
     budget : float, default=1.0
         Expected fraction of rows kept under ``rejection="budget"``.
+    store : torch.Tensor or None, default=None
+        Every training row's acceptance at its last scoring (budget only).
+    rescore : bool, default=True
+        Score the budget's pools in this epoch rather than draw from
+        ``store``.
     """
     if isinstance(iterator, BatchIterator):
         iterator.rows = iterator.select = None
+        iterator.select_with_positions = False
     loss_fn.row_weighted = plan.budgeted
     if plan.rows_selected:
         iterator.rows = select_epoch_rows(loss_fn, iterator, score, batch_size)
     elif plan.pooled or plan.budgeted:
         check_selection_iterator(iterator, "budget" if plan.budgeted else "pool")
         if plan.budgeted:
-            select = partial(select_budget_rows, loss_fn, score, budget, plan.rejecting)
+            select = partial(
+                select_budget_rows,
+                loss_fn,
+                score,
+                budget,
+                plan.rejecting,
+                store=store,
+                rescore=rescore,
+            )
+            iterator.select_with_positions = store is not None
         else:
             select = partial(select_pool_rows, loss_fn, score)
         iterator.select = select

@@ -252,3 +252,152 @@ def test_clone_and_get_params_carry_the_budget():
     assert copy.get_params()["rejection"] == "budget"
     assert copy.set_params(budget=0.1).budget == 0.1
     assert RSFTClassifier().get_params()["rejection"] == "expected"
+
+
+# ----------------------------------------------------------------------
+# rescore_every: rows drawn from stored acceptances between scoring passes
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize("normalization", ["accepted", "batch"])
+def test_rows_drawn_from_stored_acceptances_keep_the_expected_loss(normalization):
+    # The store holds stale acceptances (from other logits); the draw uses
+    # them, the step multiplies by the acceptance of the current logits, so
+    # the loss per kept row is, in expectation, the expected rule's loss at
+    # the current logits over the stored normaliser.
+    n, budget = 256, 0.25
+    torch.manual_seed(3)
+    logits, y = torch.randn(n, 3), torch.randint(0, 3, (n,))
+    stale_logits = logits + torch.randn(n, 3)
+    loss_fn = RejectionLoss(
+        class_weight=[0.2, 0.5, 1.0],
+        rejection="expected",
+        loss_normalization=normalization,
+        generator=torch.Generator().manual_seed(0),
+    )
+    _, _, stored = loss_fn.select(stale_logits, y)
+    _, _, current = loss_fn.select(logits, y)
+    assert not torch.allclose(stored, current)
+    store, positions = stored.clone(), torch.arange(n)
+    losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    total = stored.sum() if normalization == "accepted" else n
+    reference = ((current * losses).sum() / total).item()
+    never = lambda X: pytest.fail("a stored draw must not score")  # noqa: E731
+    sums, kept = [], []
+    for _ in range(DRAWS):
+        rows, weights = select_budget_rows(
+            loss_fn,
+            never,
+            budget,
+            True,
+            (logits, y),
+            positions,
+            store=store,
+            rescore=False,
+        )
+        assert weights.shape == (len(rows), 2)
+        # What RejectionLoss.forward does with the two columns.
+        step = weights[:, 0] * loss_fn.current_acceptance(
+            logits[rows], y[rows], weights[:, 1]
+        )
+        sums.append((step * losses[rows]).sum().item())
+        kept.append(len(rows))
+    assert np.sum(sums) / np.sum(kept) == pytest.approx(reference, rel=0.01)
+    assert np.mean(kept) == pytest.approx(budget * n, rel=0.01)
+    torch.testing.assert_close(store, stored)  # a stored draw writes nothing
+
+
+def test_a_scored_pool_writes_its_acceptances_into_the_store():
+    torch.manual_seed(4)
+    logits, y = torch.randn(40, 2), torch.randint(0, 2, (40,))
+    loss_fn = RejectionLoss(class_weight=[0.3, 1.0], rejection="expected")
+    store = torch.full((100,), float("nan"))
+    positions = torch.arange(50, 90)
+    select_budget_rows(
+        loss_fn,
+        lambda X: X,
+        0.5,
+        True,
+        (logits, y),
+        positions,
+        store=store,
+        rescore=True,
+    )
+    _, _, acceptance = loss_fn.select(logits, y)
+    torch.testing.assert_close(store[50:90], acceptance)
+    assert bool(store[:50].isnan().all() and store[90:].isnan().all())
+
+
+class ScoringPasses(Callback):
+    def initialize(self):
+        self.per_epoch = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.per_epoch.append(0)
+        if not hasattr(net, "_unscored"):
+            net._unscored = net._score
+
+            def counted(*args, **kw):
+                self.per_epoch[-1] += 1
+                return net._unscored(*args, **kw)
+
+            net._score = counted
+
+
+@pytest.mark.parametrize("rescore_every", [1, 3])
+def test_rescore_every_scores_one_rejecting_epoch_in_n(rescore_every):
+    rng = np.random.default_rng(1)
+    y = (rng.random(2000) < 0.1).astype(np.int64)
+    X = (rng.normal(size=(len(y), 5)) + y[:, None]).astype(np.float32)
+    passes = ScoringPasses()
+    counter = RowsTrained()
+    clf = RSFTClassifier(
+        rejection="budget",
+        budget=0.25,
+        rescore_every=rescore_every,
+        warmup_epochs=1,
+        max_epochs=8,
+        batch_size=50,
+        pool_size=4,
+        module__hidden_layer_sizes=(8,),
+        callbacks=[passes, counter],
+        random_state=0,
+    ).fit(X, y)
+    scored = [count > 0 for count in passes.per_epoch]
+    # Warm-up scores nothing; then every rescore_every-th rejecting epoch.
+    expected = [False] + [(e % rescore_every) == 0 for e in range(7)]
+    assert scored == expected
+    # The budget holds in stored epochs too.
+    assert counter.rows / (len(y) * 8) == pytest.approx(0.25, abs=0.02)
+    assert clf.score(X, y) > 0.5
+
+
+def test_rescore_every_learns_as_well_as_scoring_every_epoch():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1, 2], [1500, 300, 60])
+    X = rng.normal(size=(len(y), 6)).astype(np.float32)
+    X[:, :3] += 2.0 * np.eye(3, dtype=np.float32)[y]
+    params = dict(
+        rejection="budget",
+        budget=0.25,
+        warmup_epochs=1,
+        max_epochs=12,
+        batch_size=64,
+        lr=0.01,
+        module__hidden_layer_sizes=(16,),
+        random_state=0,
+    )
+    every = RSFTClassifier(**params).fit(X, y)
+    stored = RSFTClassifier(rescore_every=4, **params).fit(X, y)
+    scores = [balanced_accuracy_score(y, m.predict(X)) for m in (every, stored)]
+    assert scores[0] > 0.8
+    assert scores[1] == pytest.approx(scores[0], abs=0.03)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "2"])
+def test_bad_rescore_every_is_refused(value):
+    X = np.zeros((20, 2), dtype=np.float32)
+    y = np.r_[np.zeros(10), np.ones(10)].astype(np.int64)
+    with pytest.raises(ValueError, match="'rescore_every' parameter"):
+        RSFTClassifier(rejection="budget", rescore_every=value, max_epochs=1).fit(X, y)

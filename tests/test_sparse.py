@@ -43,12 +43,16 @@ def _clf(**params):
     )
 
 
-@pytest.mark.parametrize("rejection", MODES)
-def test_sparse_and_dense_give_the_same_fit(data, rejection):
+@pytest.mark.parametrize(
+    "rejection, extra",
+    [(mode, {}) for mode in MODES]
+    + [("budget", {}), ("budget", {"rescore_every": 2, "max_epochs": 4})],
+)
+def test_sparse_and_dense_give_the_same_fit(data, rejection, extra):
     X, y = data
     weight = np.linspace(0.5, 2.0, len(y))
-    sparse = _clf(rejection=rejection).fit(X, y, sample_weight=weight)
-    dense = _clf(rejection=rejection).fit(X.toarray(), y, sample_weight=weight)
+    sparse = _clf(rejection=rejection, **extra).fit(X, y, sample_weight=weight)
+    dense = _clf(rejection=rejection, **extra).fit(X.toarray(), y, sample_weight=weight)
     np.testing.assert_allclose(
         sparse.predict_proba(X), dense.predict_proba(X.toarray()), atol=1e-6
     )

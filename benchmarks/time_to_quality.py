@@ -45,6 +45,7 @@ import math
 import numbers
 import shlex
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 from time import perf_counter
@@ -318,10 +319,13 @@ def _plot(frame, path, title):
         )
     ax.set_xlabel("training seconds (held-out scoring excluded), mean over seeds")
     ax.set_ylabel("held-out balanced accuracy")
-    ax.set_title(title)
+    name, _, command = title.partition(": ")
+    ax.set_title(f"{name}: held-out balanced accuracy against training time")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    # The command, wrapped in small print under the axes.
+    fig.text(0.01, 0.01, textwrap.fill(command, 150), fontsize=5, va="bottom")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -175,6 +175,14 @@ class InMemoryDataset(torch.utils.data.Dataset):
             return Xi, yi
         return Xi, yi, self.sample_weight[i]
 
+    def take_labels(self, idx):
+        """``(y, sample_weight)`` at ``idx``, without the inputs (the
+        sample weight is None when the data set holds none)."""
+        y = None if self.y is None else _take(self.y, idx)
+        if self.sample_weight is None:
+            return y, None
+        return y, _take(self.sample_weight, idx)
+
     def take(self, idx):
         """Return the batch at ``idx`` (a slice or a 1-d index tensor).
 
@@ -257,8 +265,10 @@ class BatchIterator:
         # to the next pool. A last batch of fewer than ``min_rows`` rows is
         # left out.
         self.select = None
-        # Under rejection="budget" with stored acceptances, ``select`` also
-        # gets the pool's positions in the base data set.
+        # Under rejection="budget" with stored acceptances, ``select`` gets
+        # the in-memory data set and the pool's positions in it instead of
+        # the pool's rows, and takes only what it needs (no inputs for a
+        # pool drawn from stored acceptances).
         self.select_with_positions = False
         self.pool_size = 1
         self.min_rows = 1
@@ -346,11 +356,11 @@ class BatchIterator:
         carry_weight = None
         for start in range(0, len(order), pool):
             rows = order[start : start + pool]
-            pool_rows = self._base.take(rows)
             if self.select_with_positions:
-                selected = self.select(pool_rows, rows)
+                # The selector takes what it needs of the pool's rows.
+                selected = self.select(self._base, rows)
             else:
-                selected = self.select(pool_rows)
+                selected = self.select(self._base.take(rows))
             if isinstance(selected, tuple):
                 selected, weight = selected
                 carry_weight = (

@@ -18,7 +18,7 @@ from functools import partial
 
 import torch
 
-from ._data import BatchIterator
+from ._data import BatchIterator, InMemoryDataset
 
 __all__ = [
     "budget_probability",
@@ -270,8 +270,10 @@ def select_budget_rows(
         Expected fraction of rows kept, in ``(0, 1]``.
     rejecting : bool
         The rule is on (not a warm-up epoch).
-    pool : tuple
-        ``(X, y)`` or ``(X, y, sample_weight)``: the pool's rows.
+    pool : tuple or InMemoryDataset
+        ``(X, y)`` or ``(X, y, sample_weight)``: the pool's rows; or, with
+        ``positions``, the in-memory data set that holds them, from which
+        only what the draw needs is taken.
     positions : torch.Tensor of shape (n_pool,) or None, default=None
         The pool's positions in the data set (the index into ``store``).
     store : torch.Tensor of shape (n_rows,) or None, default=None
@@ -290,8 +292,16 @@ def select_budget_rows(
         Their loss weights (two columns when drawn from the store, see
         above).
     """
-    y = pool[1]
     stale = rejecting and store is not None and not rescore
+    if isinstance(pool, InMemoryDataset):
+        # The data set and the pool's positions in it: a stored draw needs
+        # the labels (and sample weights) only.
+        if stale:
+            y, sample_weight = pool.take_labels(positions)
+            pool = (None, y) if sample_weight is None else (None, y, sample_weight)
+        else:
+            pool = pool.take(positions)
+    y = pool[1]
     if stale:
         acceptance = store.index_select(0, positions)
     elif rejecting:

@@ -518,8 +518,8 @@ class RSFTClassifier(NetClassifierBase):
             and iterator.in_memory
         ):
             return {}
-        store = getattr(state, "row_acceptance", None)
-        rejecting_epoch = getattr(state, "rejecting_epochs", 0)
+        store = state.row_acceptance
+        rejecting_epoch = state.rejecting_epochs
         state.rejecting_epochs = rejecting_epoch + 1
         rescore = store is None or rejecting_epoch % self.rescore_every == 0
         if store is None:

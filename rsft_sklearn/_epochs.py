@@ -134,6 +134,11 @@ class FitState:
     losses : EpochLosses
         The training losses of the current epoch's batches, on the device;
         every epoch starts a new one.
+    row_acceptance : torch.Tensor or None
+        Under ``rejection="budget"`` with ``rescore_every > 1``, every
+        training row's acceptance at its last scoring pass.
+    rejecting_epochs : int
+        Rejecting epochs begun under that setting in this fit.
     """
 
     def __init__(self, sample_weight=None):
@@ -143,6 +148,8 @@ class FitState:
         self.plan = None
         self.two_rows = False
         self.losses = EpochLosses()
+        self.row_acceptance = None
+        self.rejecting_epochs = 0
 
 
 class PendingLoss:

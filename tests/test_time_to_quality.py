@@ -1,0 +1,60 @@
+"""``benchmarks/time_to_quality.py``: its curves score what the pipeline
+would predict, and its budgets get their share of the epochs."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_quality.py"
+
+
+@pytest.fixture(scope="module")
+def ttq():
+    spec = importlib.util.spec_from_file_location("time_to_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_held_out_curve_scores_through_the_pipelines_scaler(ttq):
+    # Features far from zero: scored without the scaler, the network would
+    # see other inputs than it trained on.
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [300, 100, 40])
+    X = (rng.normal(size=(len(y), 4)) + 2.0 * np.eye(3, 4)[y]) * 50 + 1000
+    X = X.astype(np.float32)
+    split = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    args = type(
+        "Args",
+        (),
+        {
+            "epochs": 3,
+            "max_epoch_factor": 4.0,
+            "batch_size": 64,
+            "device": "cpu",
+            "command": "test",
+        },
+    )()
+    curve = ttq.run_one("synthetic", "logit-adjusted loss", 0, split, args)
+    assert list(curve["epoch"]) == [1, 2, 3]
+    # Refit the same method and seed: its pipeline's own prediction gives
+    # the curve's last score.
+    from rsft_sklearn.benchmark._methods import make_method
+
+    pipeline = make_method("logit-adjusted loss", max_epochs=3, batch_size=64, seed=0)
+    pipeline.fit(split[0], split[2])
+    expected = balanced_accuracy_score(split[3], pipeline.predict(split[1]))
+    assert curve["balanced_accuracy"].iloc[-1] == pytest.approx(expected)
+    assert expected > 0.6
+
+
+def test_budgets_train_epochs_over_budget(ttq):
+    assert ttq._epochs("logit-adjusted loss", 10, 4.0) == 10
+    assert ttq._epochs('RSFT(rejection="budget", budget=0.5)', 10, 4.0) == 20
+    assert ttq._epochs('RSFT(rejection="budget", budget=0.1)', 10, 4.0) == 40
+    spec = 'RSFT(rejection="budget", budget=0.25, max_epochs=10)'
+    assert ttq._epochs(spec, 10, 4.0) == 10

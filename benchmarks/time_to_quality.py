@@ -164,28 +164,19 @@ def load_synthetic(rows, seed=0):
 
 def load_mnist1d(rows, seed=0):
     from imblearn.datasets import make_imbalance
-    from mnist1d.data import get_dataset_args, make_dataset
 
+    from rsft_sklearn.benchmark._netsuites import _mnist1d
     from rsft_sklearn.benchmark._suites import LONG_TAIL_RATIO, _long_tailed_counts
 
     ratio = LONG_TAIL_RATIO["mnist1d-lt"]
     # Long-tailing 10 equal classes keeps ``share`` of the 10 heads' rows.
     share = _geometric_sizes(10, ratio).sum() / _geometric_sizes(10, ratio).max()
-    args = get_dataset_args()
-    args.num_samples = int(math.ceil(rows * 10 / share))
-    state = np.random.get_state()  # noqa: NPY002
-    try:
-        data = make_dataset(args)
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
-    X = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
-    y = np.concatenate([data["y"], data["y_test"]]).astype(int)
+    X, y = _mnist1d(int(math.ceil(rows * 10 / share)))
     counts = np.bincount(y)
-    head = counts.min()
     X, y = make_imbalance(
-        X,
+        X.astype(np.float32),
         y,
-        sampling_strategy=_long_tailed_counts(counts, head, ratio),
+        sampling_strategy=_long_tailed_counts(counts, counts.min(), ratio),
         random_state=seed,
     )
     return X, y

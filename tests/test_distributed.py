@@ -176,6 +176,9 @@ def _worker(out_dir):
     except ValueError as exc:
         result["different_data"] = str(exc)
     torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
+    # Without this, gloo's worker threads can outlive the interpreter's
+    # teardown and abort the process (SIGABRT) after the work is done.
+    accelerator.end_training()
 
 
 @pytest.fixture(scope="module")

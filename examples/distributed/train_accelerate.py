@@ -89,3 +89,8 @@ if accelerator.is_main_process:
         f"{balanced_accuracy_score(y_test, clf.predict(X_test)):.3f}"
     )
 clf.save_params(f_params="rsft_distributed_params.pt")
+
+# %%
+# End by closing the process group: a process that exits with it open can
+# abort during the interpreter's teardown.
+accelerator.end_training()

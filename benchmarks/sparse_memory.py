@@ -8,9 +8,11 @@ matrix. Prints the CSR's own size (data + indices + indptr), the peak
 resident memory of the process (``resource.getrusage``) before and after the
 fit, and the seconds per epoch. The target: peak < 4 x CSR size + 300 MB.
 
-The first layer of the MLP has ``2**bits x hidden`` weights, and Adam keeps
-two more copies plus the gradient: the default width is 8 so that the
-network (4 x 32 MB at 2**20 features) stays beside the data, not above it.
+The first layer of the MLP has a weight row per column in use (the fit
+builds it on the columns with a stored entry), and Adam keeps two more
+copies plus the gradient: the default width is 8 so that the network stays
+beside the data, not above it. ``--all-columns`` gives every one of the
+``2**bits`` columns a weight.
 
 Run: ``python benchmarks/sparse_memory.py --epochs 2``.
 """
@@ -73,6 +75,11 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--all-columns",
+        action="store_true",
+        help="a first-layer weight for every hashed column, used or not",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,6 +101,7 @@ def main(argv=None):
         warmup_epochs=0,
         batch_size=args.batch_size,
         module__hidden_layer_sizes=(args.hidden,),
+        **({"module__input_columns": None} if args.all_columns else {}),
         random_state=0,
         verbose=0,
     )
@@ -104,6 +112,7 @@ def main(argv=None):
     per_epoch = [row["dur"] for row in clf.history_]
 
     print(f"X: {X.shape[0]} x {X.shape[1]} CSR, {X.nnz} non-zeros")
+    print(f"first layer: {clf.module_.layers[0].in_features} input columns")
     print(f"CSR size (data + indices + indptr): {csr_mb:.1f} MB")
     print(f"peak RSS before fit: {before:.1f} MB, after fit: {after:.1f} MB")
     target = 4 * csr_mb + 300

@@ -155,7 +155,9 @@ class NetClassifierBase(NeuralNetClassifier):
         reset = fresh or not hasattr(self, "classes_inferred_")
         data = self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
         if fresh:
-            self.initialize()
+            self._initialize_on(data[0])
+        else:
+            warn_outside_input_columns(self.module_, data[0])
         # Metadata routing resolves what set_fit_request asked for.
         return self._train(data, _routing_method="fit", **fit_params)
 
@@ -195,7 +197,30 @@ class NetClassifierBase(NeuralNetClassifier):
         data = self._prepare_data(X, y, sample_weight, reset, groups, given)
         if first:
             self.initialize()
+        else:
+            warn_outside_input_columns(self.module_, data[0])
         return self._train(data, **fit_params)
+
+    def _initialize_on(self, X):
+        """``initialize()`` for a fit on ``X``.
+
+        On a sparse ``X`` the default MLP's first layer gets weights for the
+        columns with a stored entry only (``module__input_columns``), unless
+        the user set them: a hashed space of ``2**20`` columns then costs the
+        columns in use, not the hash space, in the network, its gradient and
+        the optimiser's state. ``partial_fit`` keeps every column, since a
+        later call may bring new ones.
+        """
+        if (
+            self.module is None
+            and sp.issparse(X)
+            and "input_columns" not in self.get_params_for("module")
+        ):
+            self._fit_input_columns = stored_columns(X)
+        try:
+            return self.initialize()
+        finally:
+            self.__dict__.pop("_fit_input_columns", None)
 
     def _check_inputs(self, X, y, reset, classes=None):
         """Check ``X`` and encode ``y``; return ``(X, y, n_samples)``.
@@ -464,6 +489,9 @@ class NetClassifierBase(NeuralNetClassifier):
             kwargs = self.get_params_for("module")
             kwargs.setdefault("n_features", self.n_features_in_)
             kwargs.setdefault("n_classes", len(self.classes_))
+            columns = self.__dict__.get("_fit_input_columns")
+            if columns is not None:
+                kwargs.setdefault("input_columns", columns)
             self.module_ = MLPModule(**kwargs).to(self.device)
             return self
         if isinstance(self.module, type) and issubclass(
@@ -580,6 +608,38 @@ def read_output_as_skorch_nll(module, args):
     output as skorch does.
     """
     return (log_proba_for_nll(args[0]), *args[1:])
+
+
+def stored_columns(X):
+    """The columns of a sparse ``X`` with a stored entry, or None for all."""
+    counts = np.bincount(X.indices, minlength=X.shape[1])
+    columns = np.flatnonzero(counts)
+    if len(columns) in (0, X.shape[1]):
+        return None
+    return columns
+
+
+def warn_outside_input_columns(module, X):
+    """Warn when training rows have values in columns without weights.
+
+    A network whose first layer was built on the columns of an earlier fit
+    (``warm_start``, ``partial_fit``) ignores the others.
+    """
+    if not sp.issparse(X) or getattr(module, "input_columns", None) is None:
+        return
+    position = module.column_position.cpu().numpy()
+    outside = np.unique(X.indices[position[X.indices] < 0])
+    if len(outside):
+        warnings.warn(
+            f"{len(outside)} columns of X (for example {outside[:5].tolist()}) "
+            "have values but no weights in the network: its first layer was "
+            f"built on the {len(position) - (position < 0).sum()} columns with "
+            "values in the data of the first fit, and ignores the others. "
+            "Refit without warm_start, or pass module__input_columns=None to "
+            "give every column a weight.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _cuda_devices(device):

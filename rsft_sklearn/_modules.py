@@ -1,5 +1,6 @@
 """Default networks."""
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,6 +26,14 @@ class MLPModule(nn.Module):
         Dropout probability after every hidden activation.
     activation : type of torch.nn.Module, default=torch.nn.ReLU
         Activation class, instantiated without arguments.
+    input_columns : array-like of int or None, default=None
+        The input columns that get weights in the first layer, as sorted,
+        distinct indices below ``n_features``; the other columns are ignored
+        (their values contribute nothing). None gives every column a weight.
+        :class:`~rsft_sklearn.RSFTClassifier` passes the columns with a
+        stored entry in the training data when it fits on a sparse matrix,
+        so that a hashed space of ``2**20`` columns costs only the columns in
+        use. Kept in the state dict as the buffer ``input_columns``.
 
     Notes
     -----
@@ -39,6 +48,9 @@ class MLPModule(nn.Module):
     >>> module = MLPModule(n_features=4, n_classes=3, hidden_layer_sizes=(8,))
     >>> module(torch.zeros(5, 4)).shape
     torch.Size([5, 3])
+    >>> narrow = MLPModule(n_features=4, n_classes=3, input_columns=[0, 2])
+    >>> narrow.layers[0].in_features
+    2
     """
 
     def __init__(
@@ -48,10 +60,28 @@ class MLPModule(nn.Module):
         hidden_layer_sizes=(64, 64),
         dropout=0.0,
         activation=nn.ReLU,
+        input_columns=None,
     ):
         super().__init__()
+        n_features = int(n_features)
+        columns = _check_input_columns(input_columns, n_features)
+        if columns is None:
+            self.input_columns = None
+            self.column_position = None
+            width = n_features
+        else:
+            self.register_buffer("input_columns", columns)
+            # Position of every input column among the kept ones, -1 for the
+            # others; derived from input_columns, so not saved with it.
+            self.register_buffer(
+                "column_position",
+                torch.full((n_features,), -1, dtype=torch.int32),
+                persistent=False,
+            )
+            self._index_columns()
+            self.register_load_state_dict_post_hook(_reindex_columns)
+            width = len(columns)
         layers = []
-        width = int(n_features)
         for size in hidden_layer_sizes:
             layers += [nn.Linear(width, int(size)), activation()]
             if dropout:
@@ -64,10 +94,67 @@ class MLPModule(nn.Module):
 
     def forward(self, X):
         if X.layout != torch.strided:
+            if self.input_columns is not None:
+                X = self._kept_sparse(X)
             first = self.layers[0]
             hidden = torch.sparse.mm(X, first.weight.t()) + first.bias
             return self.layers[1:](hidden)
-        return self.layers(X.flatten(1) if X.dim() > 2 else X)
+        X = X.flatten(1) if X.dim() > 2 else X
+        if self.input_columns is not None:
+            X = X.index_select(1, self.input_columns)
+        return self.layers(X)
+
+    def _index_columns(self):
+        position = self.column_position
+        position.fill_(-1)
+        position[self.input_columns] = torch.arange(
+            len(self.input_columns), dtype=position.dtype, device=position.device
+        )
+
+    def _kept_sparse(self, X):
+        """The COO batch ``X`` on the kept columns, renumbered."""
+        X = X.coalesce()
+        rows, columns = X.indices()
+        position = self.column_position[columns]
+        kept = position >= 0
+        # Kept columns keep their order, so the result stays coalesced.
+        return torch.sparse_coo_tensor(
+            torch.stack([rows[kept], position[kept].long()]),
+            X.values()[kept],
+            (X.shape[0], len(self.input_columns)),
+            is_coalesced=True,
+            check_invariants=False,
+        )
+
+
+def _reindex_columns(module, incompatible_keys):
+    module._index_columns()
+
+
+def _check_input_columns(input_columns, n_features):
+    """``input_columns`` as a sorted int64 tensor, or None for every column."""
+    if input_columns is None:
+        return None
+    columns = np.asarray(input_columns)
+    if columns.size == 0:
+        raise ValueError("input_columns is empty: the first layer needs a column.")
+    columns = torch.as_tensor(columns)
+    if columns.dim() != 1 or columns.dtype.is_floating_point or columns.is_complex():
+        raise TypeError(
+            "input_columns must be a 1-d array of column indices; got "
+            f"{columns.dtype} of shape {tuple(columns.shape)}."
+        )
+    if columns.dtype == torch.bool:
+        raise TypeError("input_columns must hold column indices, not a boolean mask.")
+    columns = columns.long()
+    if columns.min() < 0 or columns.max() >= n_features:
+        raise ValueError(
+            f"input_columns must lie in [0, {n_features}) (n_features); got "
+            f"values from {columns.min().item()} to {columns.max().item()}."
+        )
+    if len(columns) > 1 and not bool((columns[1:] > columns[:-1]).all()):
+        raise ValueError("input_columns must be sorted and hold no repeats.")
+    return columns
 
 
 def _check_module_output(logits, n_classes):

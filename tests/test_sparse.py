@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +281,137 @@ def test_importing_the_package_leaves_imbalanced_learn_out():
     package_root = Path(rsft_sklearn.__file__).parents[1]
     env = {**os.environ, "PYTHONPATH": str(package_root)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+# ----------------------------------------------------------------------------
+# The default MLP's first layer on the columns with stored entries
+# ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def narrow_data():
+    """A wide sparse X of which only every third column holds values."""
+    rng = np.random.RandomState(1)
+    used = sp.random(300, 20, density=0.3, format="csr", random_state=rng)
+    y = np.asarray((used @ rng.normal(size=(20, 3))).argmax(axis=1)).ravel()
+    X = sp.hstack([used, sp.csr_matrix((300, 40))], format="csr")
+    # Spread the 20 used columns over 60: columns 0, 3, 6, ...
+    order = np.argsort(
+        np.r_[np.arange(0, 60, 3), np.setdiff1d(np.arange(60), np.arange(0, 60, 3))]
+    )
+    return X[:, order].tocsr(), y
+
+
+def test_sparse_fit_gives_weights_to_the_stored_columns_only(narrow_data):
+    X, y = narrow_data
+    clf = _clf().fit(X, y)
+    columns = clf.module_.input_columns.numpy()
+    np.testing.assert_array_equal(columns, np.arange(0, 60, 3))
+    assert clf.module_.layers[0].in_features == 20
+    assert clf.n_features_in_ == 60
+    # The same network on the dense matrix cut to those columns.
+    dense = _clf(module__input_columns=None).fit(X[:, columns].toarray(), y)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), dense.predict_proba(X[:, columns].toarray()), atol=1e-6
+    )
+    # Dense input goes through the same columns.
+    np.testing.assert_allclose(
+        clf.predict_proba(X.toarray()), clf.predict_proba(X), atol=1e-6
+    )
+
+
+def test_values_in_columns_without_weights_change_nothing(narrow_data):
+    X, y = narrow_data
+    clf = _clf(max_epochs=1).fit(X, y)
+    unused = np.ones(60)
+    unused[::3] = 0
+    noise = sp.random(300, 60, density=0.2, format="csr", random_state=3)
+    noise = (noise @ sp.diags(unused)).tocsr()
+    noise.eliminate_zeros()
+    assert noise.nnz > 0
+    np.testing.assert_allclose(
+        clf.predict_proba(X + noise), clf.predict_proba(X), atol=1e-6
+    )
+
+
+def test_every_column_keeps_a_weight_when_asked_or_on_dense_input(narrow_data):
+    X, y = narrow_data
+    assert (
+        _clf(max_epochs=1, module__input_columns=None).fit(X, y).module_.input_columns
+        is None
+    )
+    assert _clf(max_epochs=1).fit(X.toarray(), y).module_.layers[0].in_features == 60
+    # partial_fit keeps every column: a later call may bring new ones.
+    clf = _clf(max_epochs=1).partial_fit(X, y)
+    assert clf.module_.layers[0].in_features == 60
+
+
+def test_continued_training_with_new_columns_warns(narrow_data):
+    X, y = narrow_data
+    clf = _clf(max_epochs=1, warm_start=True).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit(X, y)  # the same columns: silent
+    wider = X + sp.csr_matrix(([1.0], ([0], [1])), shape=X.shape)
+    with pytest.warns(UserWarning, match=r"1 columns of X \(for example \[1\]\)"):
+        clf.fit(wider, y)
+    with pytest.warns(UserWarning, match="no weights in the network"):
+        clf.partial_fit(wider, y)
+
+
+def test_input_columns_survive_pickle_and_state_dict(narrow_data, tmp_path):
+    X, y = narrow_data
+    clf = _clf(max_epochs=1).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    clf.save_params(f_params=tmp_path / "params.pt")
+    restored = _clf(
+        max_epochs=1,
+        module=MLPModule,
+        module__n_features=60,
+        module__n_classes=3,
+        module__hidden_layer_sizes=(64, 64),
+        # Other columns of the same count: loading the state dict replaces them.
+        module__input_columns=np.arange(20),
+        classes=clf.classes_,
+        probability="raw",
+    ).initialize()
+    restored.load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_array_equal(
+        restored.module_.column_position.numpy(), clf.module_.column_position.numpy()
+    )
+    raw = _clf(max_epochs=1, probability="raw").fit(X, y)
+    raw.save_params(f_params=tmp_path / "raw.pt")
+    restored.load_params(f_params=tmp_path / "raw.pt")
+    np.testing.assert_allclose(
+        restored.predict_proba(X), raw.predict_proba(X), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "columns, error, match",
+    [
+        ([0.5, 1.0], TypeError, "column indices"),
+        ([True, False, True], TypeError, "boolean mask"),
+        ([[0, 1]], TypeError, "1-d"),
+        ([], ValueError, "empty"),
+        ([0, 9], ValueError, r"\[0, 5\)"),
+        ([-1, 2], ValueError, r"\[0, 5\)"),
+        ([2, 1], ValueError, "sorted"),
+        ([1, 1], ValueError, "sorted"),
+    ],
+)
+def test_bad_input_columns_are_refused(columns, error, match):
+    with pytest.raises(error, match=match):
+        MLPModule(5, 2, input_columns=columns)
+
+
+def test_mlp_on_input_columns_agrees_on_sparse_and_dense_batches():
+    torch.manual_seed(0)
+    module = MLPModule(6, 2, hidden_layer_sizes=(4,), input_columns=[1, 3, 4])
+    X = torch.randn(5, 6)
+    np.testing.assert_allclose(
+        module(X.to_sparse()).detach().numpy(), module(X).detach().numpy(), atol=1e-6
+    )
+    cut = X.clone()
+    cut[:, [0, 2, 5]] = 0
+    torch.testing.assert_close(module(cut), module(X))
+    assert module.layers[0].weight.shape == (4, 3)

@@ -132,7 +132,9 @@ class NetClassifierBase(NeuralNetClassifier):
             float32 range. A SciPy sparse matrix stays sparse: CSC, COO and
             the other formats are converted to CSR (``tocsr()``) and every
             batch is densified on its own, never the whole matrix (see
-            :class:`~rsft_sklearn.SparseRows`).
+            :class:`~rsft_sklearn.SparseRows`). The default MLP's first layer
+            then gets weights for the columns with a stored entry only
+            (``module__input_columns=None`` keeps every column).
         y : array-like of shape (n_samples,)
             Class labels of any type; for a ``Dataset``, the labels of its
             rows in order (a label the dataset yields must agree).

@@ -294,9 +294,9 @@ def select_budget_rows(
     """
     stale = rejecting and store is not None and not rescore
     if isinstance(pool, InMemoryDataset):
-        # The data set and the pool's positions in it: a stored draw needs
-        # the labels (and sample weights) only.
-        if stale:
+        # The data set and the pool's positions in it: a stored draw and a
+        # warm-up draw need the labels (and sample weights) only.
+        if stale or not rejecting:
             y, sample_weight = pool.take_labels(positions)
             pool = (None, y) if sample_weight is None else (None, y, sample_weight)
         else:
@@ -310,7 +310,12 @@ def select_budget_rows(
             store.index_copy_(0, positions, acceptance.detach().float())
     else:
         acceptance = torch.ones(len(y), device=y.device)
-    keep = budget_probability(acceptance, budget)
+    # Equal acceptances are all kept with probability budget.
+    keep = (
+        budget_probability(acceptance, budget)
+        if rejecting
+        else torch.full_like(acceptance, budget)
+    )
     kept = rows_kept(keep, loss_fn.generator)
     loss_fn.record(y, kept.float(), acceptance)
     if loss_fn.loss_normalization == "batch":
@@ -388,7 +393,9 @@ def prepare_iterator(
                 store=store,
                 rescore=rescore,
             )
-            iterator.select_with_positions = store is not None
+            # The selector takes what it needs of a pool: no inputs in
+            # warm-up epochs and in epochs drawn from the store.
+            iterator.select_with_positions = True
         else:
             select = partial(select_pool_rows, loss_fn, score)
         iterator.select = select

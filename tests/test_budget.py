@@ -177,6 +177,49 @@ def test_budget_reads_once_per_pool_and_never_per_batch():
     assert counts.outside.count("aten.nonzero") == 2 * 4
 
 
+@pytest.mark.parametrize(
+    "params, scored_epochs",
+    [
+        # Warm-up only: a uniform share of every pool, no pool scored.
+        ({"warmup_epochs": 3}, 0),
+        # Scored in epoch 1 (the first rejecting one), then from the store.
+        ({"warmup_epochs": 1, "rescore_every": 5}, 1),
+    ],
+)
+def test_unscored_pools_gather_no_inputs(monkeypatch, params, scored_epochs):
+    # Inputs are gathered for training batches (at most batch_size rows) and
+    # for the pools that are scored (pool_size * batch_size rows), never for a
+    # pool drawn without scoring: that needs the labels only.
+    from rsft_sklearn._data import InMemoryDataset
+
+    gathered = []
+    take = InMemoryDataset.take
+
+    def spy(self, idx):
+        batch = take(self, idx)
+        gathered.append(len(batch[0]))
+        return batch
+
+    monkeypatch.setattr(InMemoryDataset, "take", spy)
+    rng = np.random.default_rng(2)
+    y = (rng.random(640) < 0.2).astype(np.int64)
+    X = (rng.normal(size=(len(y), 4)) + y[:, None]).astype(np.float32)
+    RSFTClassifier(
+        rejection="budget",
+        budget=0.5,
+        max_epochs=3,
+        batch_size=16,
+        pool_size=8,
+        module__hidden_layer_sizes=(8,),
+        random_state=0,
+        **params,
+    ).fit(X, y)
+    pools = [n for n in gathered if n > 16]
+    # 640 rows in pools of 128: 5 pools in each scored epoch.
+    assert pools == [128] * 5 * scored_epochs
+    assert len(gathered) > len(pools)  # the training batches
+
+
 def test_budget_one_with_one_batch_pools_trains_as_the_expected_rule():
     # Every row kept with weight a_i scaled by n / sum a over a one-batch
     # pool: the expected rule's step exactly (the MLP has no dropout).

@@ -627,7 +627,11 @@ def warn_outside_input_columns(module, X):
     A network whose first layer was built on the columns of an earlier fit
     (``warm_start``, ``partial_fit``) ignores the others.
     """
-    if not sp.issparse(X) or getattr(module, "input_columns", None) is None:
+    if (
+        not sp.issparse(X)
+        or not isinstance(module, MLPModule)
+        or module.input_columns is None
+    ):
         return
     position = module.column_position.cpu().numpy()
     outside = np.unique(X.indices[position[X.indices] < 0])

@@ -614,8 +614,9 @@ def read_output_as_skorch_nll(module, args):
 
 def stored_columns(X):
     """The columns of a sparse ``X`` with a stored entry, or None for all."""
-    counts = np.bincount(X.indices, minlength=X.shape[1])
-    columns = np.flatnonzero(counts)
+    stored = np.zeros(X.shape[1], dtype=bool)
+    stored[X.indices] = True
+    columns = np.flatnonzero(stored)
     if len(columns) in (0, X.shape[1]):
         return None
     return columns
@@ -633,13 +634,14 @@ def warn_outside_input_columns(module, X):
         or module.input_columns is None
     ):
         return
-    position = module.column_position.cpu().numpy()
-    outside = np.unique(X.indices[position[X.indices] < 0])
+    weighted = np.zeros(X.shape[1], dtype=bool)
+    weighted[module.input_columns.cpu().numpy()] = True
+    outside = np.unique(X.indices[~weighted[X.indices]])
     if len(outside):
         warnings.warn(
             f"{len(outside)} columns of X (for example {outside[:5].tolist()}) "
             "have values but no weights in the network: its first layer was "
-            f"built on the {len(position) - (position < 0).sum()} columns with "
+            f"built on the {len(module.input_columns)} columns with "
             "values in the data of the first fit, and ignores the others. "
             "Refit without warm_start, or pass module__input_columns=None to "
             "give every column a weight.",

@@ -376,7 +376,10 @@ def test_input_columns_survive_pickle_and_state_dict(narrow_data, tmp_path):
     ).initialize()
     restored.load_params(f_params=tmp_path / "params.pt")
     np.testing.assert_array_equal(
-        restored.module_.column_position.numpy(), clf.module_.column_position.numpy()
+        restored.module_.input_columns.numpy(), clf.module_.input_columns.numpy()
+    )
+    np.testing.assert_allclose(
+        restored.predict_proba(X), clf.predict_proba(X), atol=1e-6
     )
     raw = _clf(max_epochs=1, probability="raw").fit(X, y)
     raw.save_params(f_params=tmp_path / "raw.pt")

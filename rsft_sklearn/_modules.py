@@ -112,17 +112,22 @@ class MLPModule(nn.Module):
         )
 
     def _kept_sparse(self, X):
-        """The COO batch ``X`` on the kept columns, renumbered."""
+        """The COO batch ``X`` on the kept columns, renumbered.
+
+        Entries in other columns become zeros in column 0 rather than being
+        dropped: dropping them would take a boolean index, whose size the
+        host must read (a wait on the device at every batch). The result may
+        then repeat an index, so it is not declared coalesced; the product
+        sums repeated entries.
+        """
         X = X.coalesce()
         rows, columns = X.indices()
         position = self.column_position[columns]
         kept = position >= 0
-        # Kept columns keep their order, so the result stays coalesced.
         return torch.sparse_coo_tensor(
-            torch.stack([rows[kept], position[kept].long()]),
-            X.values()[kept],
+            torch.stack([rows, position.clamp(min=0).long()]),
+            X.values() * kept,
             (X.shape[0], len(self.input_columns)),
-            is_coalesced=True,
             check_invariants=False,
         )
 

@@ -418,3 +418,26 @@ def test_mlp_on_input_columns_agrees_on_sparse_and_dense_batches():
     cut[:, [0, 2, 5]] = 0
     torch.testing.assert_close(module(cut), module(X))
     assert module.layers[0].weight.shape == (4, 3)
+
+
+def test_input_columns_add_no_host_read_to_a_step(narrow_data):
+    # Renumbering a sparse batch's columns must not wait on the device: no
+    # boolean indexing, no nonzero, in any training step, and none in the
+    # forward pass of a batch with values in columns that have no weight.
+    from test_sync import BatchWindow, SyncCounter
+
+    X, y = narrow_data
+    counter = SyncCounter()
+    clf = _clf(max_epochs=2, callbacks=[("sync_window", BatchWindow(counter))])
+    with counter:
+        clf.fit(X, y)
+    assert clf.module_.input_columns is not None
+    assert counter.per_batch and all(names == [] for names in counter.per_batch)
+    wider = (X + sp.random(300, 60, density=0.2, format="csr", random_state=4)).tocsr()
+    batch = SparseRows(wider, sparse_batches=True).take(slice(0, 40))
+    forward = SyncCounter()
+    forward.batch = 0
+    forward.per_batch.append([])
+    with forward, torch.no_grad():
+        clf.module_(batch)
+    assert forward.per_batch == [[]]

@@ -111,23 +111,35 @@ class MLPModule(nn.Module):
             len(self.input_columns), dtype=position.dtype, device=position.device
         )
 
-    def _kept_sparse(self, X):
+    def _kept_sparse(self, X, drop=None):
         """The COO batch ``X`` on the kept columns, renumbered.
 
-        Entries in other columns become zeros in column 0 rather than being
-        dropped: dropping them would take a boolean index, whose size the
-        host must read (a wait on the device at every batch). The result may
-        then repeat an index, so it is not declared coalesced; the product
-        sums repeated entries.
+        On the CPU the entries in other columns are dropped. On a device they
+        become zeros in column 0 instead: dropping them takes a boolean
+        index, whose size the host would wait for at every batch. The result
+        may then repeat an index, so it is not declared coalesced (the
+        product sums repeated entries).
         """
+        if drop is None:
+            drop = X.device.type == "cpu"
         X = X.coalesce()
         rows, columns = X.indices()
         position = self.column_position[columns]
         kept = position >= 0
+        shape = (X.shape[0], len(self.input_columns))
+        if drop:
+            # Kept columns keep their order, so the result stays coalesced.
+            return torch.sparse_coo_tensor(
+                torch.stack([rows[kept], position[kept].long()]),
+                X.values()[kept],
+                shape,
+                is_coalesced=True,
+                check_invariants=False,
+            )
         return torch.sparse_coo_tensor(
             torch.stack([rows, position.clamp(min=0).long()]),
             X.values() * kept,
-            (X.shape[0], len(self.input_columns)),
+            shape,
             check_invariants=False,
         )
 

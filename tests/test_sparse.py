@@ -14,6 +14,7 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
 
 import rsft_sklearn
 from rsft_sklearn import MLPModule, RejectionSampler, RSFTClassifier, SparseRows
@@ -420,24 +421,91 @@ def test_mlp_on_input_columns_agrees_on_sparse_and_dense_batches():
     assert module.layers[0].weight.shape == (4, 3)
 
 
-def test_input_columns_add_no_host_read_to_a_step(narrow_data):
-    # Renumbering a sparse batch's columns must not wait on the device: no
-    # boolean indexing, no nonzero, in any training step, and none in the
-    # forward pass of a batch with values in columns that have no weight.
-    from test_sync import BatchWindow, SyncCounter
+def test_input_columns_add_no_host_read_on_a_device(narrow_data):
+    # On a device, renumbering a sparse batch's columns must not wait for
+    # the device: no boolean indexing, no nonzero, even for a batch with
+    # values in columns that have no weight. The device path (zeros in place
+    # of the other columns) gives the CPU path's product (which drops them).
+    from test_sync import SyncCounter
 
     X, y = narrow_data
-    counter = SyncCounter()
-    clf = _clf(max_epochs=2, callbacks=[("sync_window", BatchWindow(counter))])
-    with counter:
-        clf.fit(X, y)
-    assert clf.module_.input_columns is not None
-    assert counter.per_batch and all(names == [] for names in counter.per_batch)
+    module = _clf(max_epochs=1).fit(X, y).module_
     wider = (X + sp.random(300, 60, density=0.2, format="csr", random_state=4)).tocsr()
     batch = SparseRows(wider, sparse_batches=True).take(slice(0, 40))
-    forward = SyncCounter()
-    forward.batch = 0
-    forward.per_batch.append([])
-    with forward, torch.no_grad():
-        clf.module_(batch)
-    assert forward.per_batch == [[]]
+    counter = SyncCounter()
+    counter.batch = 0
+    counter.per_batch.append([])
+    with counter:
+        zeroed = module._kept_sparse(batch, drop=False)
+    assert counter.per_batch == [[]]
+    dropped = module._kept_sparse(batch, drop=True)
+    assert dropped.shape == zeroed.shape == (40, 20)
+    assert dropped._nnz() < zeroed._nnz()
+    weight = torch.randn(20, 3)
+    torch.testing.assert_close(
+        torch.sparse.mm(zeroed, weight), torch.sparse.mm(dropped, weight)
+    )
+
+
+class GradientBuffers(Callback):
+    """Record the address of every gradient buffer at every training batch."""
+
+    def initialize(self):
+        self.addresses = []
+        return self
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            self.addresses.append(
+                tuple(p.grad.data_ptr() for p in net.module_.parameters())
+            )
+
+
+@pytest.mark.parametrize("rejection", ["sample", "expected", "budget"])
+def test_kept_gradient_buffers_give_the_same_fit(narrow_data, monkeypatch, rejection):
+    # The default MLP's gradients are zeroed in place between steps rather
+    # than freed: the same steps, without allocating every gradient anew.
+    from skorch import NeuralNet
+
+    X, y = narrow_data
+    buffers = GradientBuffers()
+    kept = _clf(rejection=rejection, callbacks=[("buffers", buffers)]).fit(X, y)
+    assert len(set(buffers.addresses)) == 1
+    monkeypatch.setattr(
+        RSFTClassifier,
+        "_zero_grad_optimizer",
+        lambda net, set_to_none=None: NeuralNet._zero_grad_optimizer(net, True),
+    )
+    freed = _clf(rejection=rejection).fit(X, y)
+    for a, b in zip(kept.module_.parameters(), freed.module_.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "params, set_to_none",
+    [
+        ({}, {False}),
+        # A compacted step may skip the backward pass: the optimiser must
+        # then see no gradient, so the buffers are freed.
+        ({"compact": True, "rejection": "sample", "warmup_epochs": 0}, {True}),
+        # A module of the user's may leave parameters out of a step.
+        (
+            {"module": MLPModule, "module__n_features": 30, "module__n_classes": 3},
+            {True},
+        ),
+    ],
+)
+def test_gradients_are_zeroed_in_place_for_the_default_mlp_only(
+    data, monkeypatch, params, set_to_none
+):
+    calls = []
+    zero_grad = torch.optim.Optimizer.zero_grad
+
+    def spy(self, set_to_none=True):
+        calls.append(set_to_none)
+        return zero_grad(self, set_to_none)
+
+    monkeypatch.setattr(torch.optim.Optimizer, "zero_grad", spy)
+    X, y = data
+    _clf(max_epochs=2, **params).fit(X, y)
+    assert calls and set(calls) == set_to_none

@@ -293,7 +293,7 @@ class NetClassifierBase(NeuralNetClassifier):
         self.check_training_readiness()
         X, y, sample_weight = data
         # The fit's own state lives exactly as long as the fit.
-        self.fit_state_ = FitState(sample_weight)
+        self.fit_state_ = FitState(sample_weight, sparse_input=sp.issparse(X))
         # Dropout and other modules draw from torch's global generator; the
         # fit gets a private copy of it, reseeded every epoch from init_seed_
         # (see on_epoch_begin), so it neither disturbs the caller's stream nor
@@ -555,17 +555,19 @@ class NetClassifierBase(NeuralNetClassifier):
         loss.backward()
 
     def _zero_grad_optimizer(self, set_to_none=None):
-        # The default MLP uses every parameter in every forward pass, and
-        # without compaction every step runs the backward pass: every
-        # gradient is then written at every step, so zeroing the buffers in
-        # place gives the same steps as freeing them. It spares an
-        # allocation of every gradient at every step, whose churn otherwise
-        # grows the C heap by tens of MB on a wide first layer (hashed text).
+        # On sparse input the default MLP's first layer is wide (hashed
+        # text), and allocating its gradient anew at every step grows the C
+        # heap by tens of MB. That MLP uses every parameter in every forward
+        # pass, and without compaction every step runs the backward pass:
+        # every gradient is then written at every step, so zeroing the
+        # buffers in place gives the same steps as freeing them. (On small
+        # dense networks freeing is a little faster, so they keep it.)
         state = self.__dict__.get("fit_state_")
         if (
             set_to_none is None
             and self.module is None
             and state is not None
+            and state.sparse_input
             and state.plan is not None
             and not state.plan.compact
         ):

@@ -139,10 +139,13 @@ class FitState:
         training row's acceptance at its last scoring pass.
     rejecting_epochs : int
         Rejecting epochs begun under that setting in this fit.
+    sparse_input : bool
+        The training inputs are a sparse matrix.
     """
 
-    def __init__(self, sample_weight=None):
+    def __init__(self, sample_weight=None, sparse_input=False):
         self.sample_weight = sample_weight
+        self.sparse_input = sparse_input
         self.guard = None
         self.train_iterator = None
         self.plan = None

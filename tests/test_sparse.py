@@ -485,6 +485,8 @@ def test_kept_gradient_buffers_give_the_same_fit(narrow_data, monkeypatch, rejec
     "params, set_to_none",
     [
         ({}, {False}),
+        # Dense input: small networks, freed as skorch does.
+        ({"dense": True}, {True}),
         # A compacted step may skip the backward pass: the optimiser must
         # then see no gradient, so the buffers are freed.
         ({"compact": True, "rejection": "sample", "warmup_epochs": 0}, {True}),
@@ -495,7 +497,7 @@ def test_kept_gradient_buffers_give_the_same_fit(narrow_data, monkeypatch, rejec
         ),
     ],
 )
-def test_gradients_are_zeroed_in_place_for_the_default_mlp_only(
+def test_gradients_are_zeroed_in_place_for_the_default_mlp_on_sparse_input(
     data, monkeypatch, params, set_to_none
 ):
     calls = []
@@ -507,5 +509,8 @@ def test_gradients_are_zeroed_in_place_for_the_default_mlp_only(
 
     monkeypatch.setattr(torch.optim.Optimizer, "zero_grad", spy)
     X, y = data
+    params = dict(params)
+    if params.pop("dense", False):
+        X = X.toarray()
     _clf(max_epochs=2, **params).fit(X, y)
     assert calls and set(calls) == set_to_none

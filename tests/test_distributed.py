@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -199,6 +200,18 @@ def ranks(tmp_path_factory):
     ]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        # A launch of several processes can fail for reasons outside the code
+        # under test (a rendezvous port, a process killed at teardown); one
+        # more launch tells those apart from a real failure, which repeats.
+        warnings.warn(
+            "the two-process run failed once and is launched again:\n"
+            + done.stderr[-2000:],
+            stacklevel=1,
+        )
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=300
+        )
     seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = [

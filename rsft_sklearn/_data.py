@@ -258,18 +258,15 @@ class BatchIterator:
         # Positions (into ``dataset``) of the rows to visit; None visits all.
         # RSFTClassifier(rejection="epoch") sets it before every epoch.
         self.rows = None
-        # Pooled selection (RSFTClassifier(rejection="pool")): when set,
-        # ``select(batch)`` gets ``pool_size`` batches' rows at once and
-        # returns the positions (within them) of the rows to train on; the
-        # iterator yields full batches of those, carrying the remainder over
-        # to the next pool. A last batch of fewer than ``min_rows`` rows is
-        # left out.
+        # Pooled selection (RSFTClassifier(rejection="pool" or "budget")):
+        # when set, ``select(dataset, positions)`` gets the in-memory data
+        # set and the positions of ``pool_size`` batches' rows in it, takes
+        # what it needs of them (a budget's unscored pool needs no inputs)
+        # and returns the positions (within the pool) of the rows to train
+        # on; the iterator yields full batches of those, carrying the
+        # remainder over to the next pool. A last batch of fewer than
+        # ``min_rows`` rows is left out.
         self.select = None
-        # Under rejection="budget" with stored acceptances, ``select`` gets
-        # the in-memory data set and the pool's positions in it instead of
-        # the pool's rows, and takes only what it needs (no inputs for a
-        # pool drawn from stored acceptances).
-        self.select_with_positions = False
         self.pool_size = 1
         self.min_rows = 1
 
@@ -281,7 +278,7 @@ class BatchIterator:
     def row_store(self):
         """A float32 tensor of one NaN per row of the in-memory data set, on
         its device: per-row state indexed by the positions that pooled
-        selection gets (``select_with_positions``)."""
+        selection gets."""
         return torch.full(
             (len(self._base),), float("nan"), device=_device_of(self._base)
         )
@@ -356,11 +353,7 @@ class BatchIterator:
         carry_weight = None
         for start in range(0, len(order), pool):
             rows = order[start : start + pool]
-            if self.select_with_positions:
-                # The selector takes what it needs of the pool's rows.
-                selected = self.select(self._base, rows)
-            else:
-                selected = self.select(self._base.take(rows))
+            selected = self.select(self._base, rows)
             if isinstance(selected, tuple):
                 selected, weight = selected
                 carry_weight = (

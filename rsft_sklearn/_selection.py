@@ -77,7 +77,7 @@ def check_selection_iterator(iterator, rejection):
         )
 
 
-def select_pool_rows(loss_fn, score, pool):
+def select_pool_rows(loss_fn, score, pool, positions=None):
     """Score a pool of rows in one pass and return the accepted positions.
 
     The steps of a pooled epoch train on the accepted rows as they are, with
@@ -90,8 +90,11 @@ def select_pool_rows(loss_fn, score, pool):
         Draws the masks and records every row in its epoch counts.
     score : callable
         Gradient-free scoring pass of the network, ``X -> logits``.
-    pool : tuple
-        ``(X, y)`` or ``(X, y, sample_weight)``: the pool's rows.
+    pool : tuple or InMemoryDataset
+        ``(X, y)`` or ``(X, y, sample_weight)``: the pool's rows; or, with
+        ``positions``, the in-memory data set that holds them.
+    positions : torch.Tensor of shape (n_pool,) or None, default=None
+        The pool's positions in the data set.
 
     Returns
     -------
@@ -99,6 +102,8 @@ def select_pool_rows(loss_fn, score, pool):
         Positions of the accepted rows within the pool, on its device.
         Their number is read on the host, once per pool.
     """
+    if isinstance(pool, InMemoryDataset):
+        pool = pool.take(positions)
     y = pool[1]
     _, accepted, acceptance = _score_pool(loss_fn, score, pool)
     loss_fn.record(y, accepted, acceptance)
@@ -377,7 +382,6 @@ def prepare_iterator(
     """
     if isinstance(iterator, BatchIterator):
         iterator.rows = iterator.select = None
-        iterator.select_with_positions = False
     loss_fn.row_weighted = plan.budgeted
     if plan.rows_selected:
         iterator.rows = select_epoch_rows(loss_fn, iterator, score, batch_size)
@@ -393,9 +397,6 @@ def prepare_iterator(
                 store=store,
                 rescore=rescore,
             )
-            # The selector takes what it needs of a pool: no inputs in
-            # warm-up epochs and in epochs drawn from the store.
-            iterator.select_with_positions = True
         else:
             select = partial(select_pool_rows, loss_fn, score)
         iterator.select = select

@@ -28,9 +28,10 @@ def test_iterator_yields_full_batches_of_the_kept_rows():
     it = BatchIterator(ds, batch_size=3)
     pools = []
 
-    def keep_even(pool):
-        pools.append(pool[1].tolist())
-        return torch.nonzero(pool[1] % 2 == 0).reshape(-1)
+    def keep_even(dataset, positions):
+        y = dataset.take(positions)[1]
+        pools.append(y.tolist())
+        return torch.nonzero(y % 2 == 0).reshape(-1)
 
     it.select, it.pool_size = keep_even, 2
     batches = [yb.tolist() for _, yb in it]
@@ -43,11 +44,14 @@ def test_iterator_yields_full_batches_of_the_kept_rows():
 def test_iterator_carries_the_remainder_and_drops_a_short_last_batch():
     ds = InMemoryDataset(torch.zeros(12, 1), torch.arange(12))
     it = BatchIterator(ds, batch_size=4)
-    it.select = lambda pool: torch.arange(3)  # the first three rows of each pool
+    # The first three rows of each pool.
+    it.select = lambda dataset, positions: torch.arange(3)
     it.pool_size = 1
     assert [yb.tolist() for _, yb in it] == [[0, 1, 2, 4], [5, 6, 8, 9], [10]]
     it.min_rows = 2
-    it.select = lambda pool: torch.arange(len(pool[1]))[: 1 if pool[1][0] == 8 else 4]
+    it.select = lambda dataset, positions: torch.arange(len(positions))[
+        : 1 if positions[0] == 8 else 4
+    ]
     assert [yb.tolist() for _, yb in it] == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 

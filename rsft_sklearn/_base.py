@@ -20,9 +20,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import unpack_data
-from skorch.utils import is_dataset
+from skorch.callbacks import (
+    Callback,
+    EpochScoring,
+    EpochTimer,
+    PassthroughScoring,
+    PrintLog,
+)
+from skorch.dataset import get_len, unpack_data
+from skorch.utils import TeeGenerator, is_dataset
 from torch.nn import NLLLoss
 
 from ._data import BatchIterator, InMemoryDataset, SparseRows
@@ -404,7 +410,9 @@ class NetClassifierBase(NeuralNetClassifier):
         return GeneratorState(generators)
 
     def __getstate__(self):
-        return pack_generators(super().__getstate__())
+        state = super().__getstate__()
+        state.pop("_listener_cache", None)
+        return pack_generators(state)
 
     def __setstate__(self, state):
         check_pickle_format(state, type(self).__name__)
@@ -574,6 +582,84 @@ class NetClassifierBase(NeuralNetClassifier):
             set_to_none = False
         return super()._zero_grad_optimizer(set_to_none)
 
+    # ------------------------------------------------------------------
+    # The epoch loop: skorch's, without the per-batch calls that do nothing
+    # ------------------------------------------------------------------
+    def notify(self, method_name, **cb_kwargs):
+        """Call ``method_name`` on the net and on every callback, as skorch
+        does, except on callbacks that inherit skorch's ``Callback`` method,
+        which does nothing.
+
+        Which callbacks define which methods is looked up once per fit (at
+        ``on_train_begin``) and whenever ``callbacks_`` is replaced or
+        changes length.
+        """
+        for listener in self._listeners(method_name):
+            listener(self, **cb_kwargs)
+
+    def _listeners(self, method_name):
+        callbacks = self.callbacks_
+        cache = self.__dict__.get("_listener_cache")
+        if (
+            method_name == "on_train_begin"
+            or cache is None
+            or cache[0] is not callbacks
+            or cache[1] != len(callbacks)
+        ):
+            # The list itself is kept, so its id cannot be reused.
+            cache = self.__dict__["_listener_cache"] = (callbacks, len(callbacks), {})
+        found = cache[2].get(method_name)
+        if found is None:
+            found = [getattr(self, method_name)] + [
+                getattr(callback, method_name)
+                for _, callback in callbacks
+                if _does_something(callback, method_name)
+            ]
+            cache[2][method_name] = found
+        return found
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One epoch of training or validation: skorch's loop, with the
+        step's loss recorded through :meth:`_batch_loss`."""
+        if iterator is None:
+            return
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            # The row that on_batch_begin (the net's history.new_batch) added.
+            row = self.history[-1]["batches"][-1]
+            row[prefix + "_loss"] = self._batch_loss(step["loss"], training)
+            row[prefix + "_batch_size"] = _batch_len(batch)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+
+    def _batch_loss(self, loss, training):
+        """What the history keeps as a batch's loss."""
+        return loss.item()
+
+    def train_step(self, batch, **fit_params):
+        """skorch's training step; the parameters are handed to
+        ``on_grad_computed`` only when a callback defines it."""
+        step_accumulator = self.get_train_step_accumulator()
+
+        def step_fn():
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            step_accumulator.store_step(step)
+            if self._listeners("on_grad_computed"):
+                self.notify(
+                    "on_grad_computed",
+                    named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                    batch=batch,
+                    training=True,
+                )
+            return step["loss"]
+
+        self._step_optimizer(step_fn)
+        return step_accumulator.get_step()
+
     def validation_step(self, batch, **fit_params):
         Xi, yi, _ = _unpack(batch)
         return super().validation_step((Xi, yi), **fit_params)
@@ -581,6 +667,25 @@ class NetClassifierBase(NeuralNetClassifier):
     def evaluation_step(self, batch, training=False):
         Xi, yi, _ = _unpack(batch)
         return super().evaluation_step((Xi, yi), training=training)
+
+
+def _does_something(callback, method_name):
+    """Whether ``callback``'s ``method_name`` is other than skorch's
+    ``Callback`` method, which does nothing (a missing method counts, so
+    that calling it raises as in skorch)."""
+    method = getattr(callback, method_name, None)
+    return method is None or getattr(method, "__func__", None) is not getattr(
+        Callback, method_name, None
+    )
+
+
+def _batch_len(batch):
+    """skorch's ``get_len`` of a batch's inputs; a tensor's is its first
+    dimension."""
+    X = batch[0] if isinstance(batch, (tuple, list)) else batch
+    if isinstance(X, torch.Tensor) and X.dim():
+        return X.shape[0]
+    return get_len(X)
 
 
 def _private(net, name):

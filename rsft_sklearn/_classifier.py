@@ -597,18 +597,40 @@ class RSFTClassifier(NetClassifierBase):
             _check_module_output(logits, len(self.classes_))
             weight = {} if wi is None else {"sample_weight": wi}
             loss = self.get_loss(logits, yi, X=Xi, training=True, **weight)
-            if self.fit_state_.plan.guarded:
-                self.fit_state_.guard.accepted(self.criterion_.step_accepted)
+            state = self.fit_state_
+            if state.plan.guarded and not state.guard.on_host:
+                state.guard.accepted(self.criterion_.step_accepted)
         self._backward(loss)
         return {"loss": loss, "y_pred": logits}
 
     def train_step(self, batch, **fit_params):
         state = self.fit_state_
         step = super().train_step
-        if state.plan.guarded:
+        if state.plan.guarded and not state.guard.on_host:
             step = state.guard.wrap(step, lambda: self.criterion_.step_accepted)
-        step = step(batch, **fit_params)
-        # skorch reads step["loss"].item() after every batch: a placeholder
-        # that on_epoch_end fills in, so the step never waits for the device.
-        step["loss"] = state.losses.defer(step["loss"])
-        return step
+        return step(batch, **fit_params)
+
+    def _step_optimizer(self, step_fn):
+        state = self.__dict__.get("fit_state_")
+        if (
+            step_fn is None
+            or state is None
+            or state.plan is None
+            or not state.plan.guarded
+            or not state.guard.on_host
+        ):
+            return super()._step_optimizer(step_fn)
+        # The closure, then the optimiser's step unless nothing was accepted
+        # (the single optimiser calls the closure once either way).
+        step_fn()
+        if self.criterion_.step_accepted.item() > 0:
+            super()._step_optimizer(None)
+
+    def _batch_loss(self, loss, training):
+        # Reading the value after every batch would make the host wait for
+        # the device: the history holds a placeholder that on_epoch_end
+        # fills in.
+        state = self.__dict__.get("fit_state_")
+        if training and state is not None:
+            return state.losses.pending(loss)
+        return super()._batch_loss(loss, training)

@@ -158,9 +158,9 @@ class FitState:
 class PendingLoss:
     """A batch's training loss in the history, read when the epoch ends.
 
-    skorch writes ``step["loss"].item()`` into the history after every batch;
-    reading the value there would make the host wait for the device at every
-    step. The history holds this placeholder instead, and
+    skorch's epoch loop writes ``step["loss"].item()`` into the history after
+    every batch; reading the value there would make the host wait for the
+    device at every step. The history holds this placeholder instead, and
     :meth:`EpochLosses.write` replaces it by the float once per epoch, before
     any callback's ``on_epoch_end`` reads it. Read earlier (a callback's
     ``on_batch_end``), it converts to the same float at the cost of one wait.
@@ -182,21 +182,6 @@ class PendingLoss:
         return format(float(self), spec)
 
 
-class DeferredLoss(torch.Tensor):
-    """A step's loss tensor whose ``item()`` gives a :class:`PendingLoss`.
-
-    Everything else about it is the loss tensor (still attached to the
-    step's graph, as skorch's callbacks expect), so callbacks that receive
-    the step's ``loss`` keep working.
-    """
-
-    # Operations on it return plain tensors.
-    __torch_function__ = torch._C._disabled_torch_function_impl
-
-    def item(self):
-        return self.pending
-
-
 class EpochLosses:
     """The training losses of one epoch's batches, kept on the device."""
 
@@ -204,13 +189,11 @@ class EpochLosses:
         self._tensors = []
         self._values = []
 
-    def defer(self, loss):
-        """Keep ``loss`` and return it as a :class:`DeferredLoss`."""
-        deferred = loss.as_subclass(DeferredLoss)
-        deferred.pending = PendingLoss(self, len(self._tensors))
+    def pending(self, loss):
+        """Keep the value of ``loss`` and return its :class:`PendingLoss`."""
         # Only the value is kept for the epoch, not the step's graph.
         self._tensors.append(loss.detach())
-        return deferred
+        return PendingLoss(self, len(self._tensors) - 1)
 
     def value(self, index):
         """The float of batch ``index``; reads every pending loss at once."""

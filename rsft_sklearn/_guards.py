@@ -14,6 +14,8 @@ __all__ = [
 
 # Devices whose fused Adam kernel the default optimiser is switched to.
 _FUSED_DEVICES = ("cpu", "cuda")
+# Devices whose values the host reads without waiting for anything.
+HOST_READ_DEVICES = ("cpu",)
 
 
 def skips_on_device(optimizer):
@@ -84,8 +86,10 @@ class EmptyStepGuard:
 
     A batch with nothing accepted has a zero loss, but a step on it would
     still move the parameters (momentum, weight decay) and the optimiser
-    state (step counts, moment estimates). Two ways, neither of which reads
-    the accepted count on the host:
+    state (step counts, moment estimates). On the CPU, whose values the
+    host reads for free, the step of a single torch optimiser is skipped
+    when the accepted count is zero (:attr:`on_host`). Elsewhere, two ways,
+    neither of which reads the accepted count on the host:
 
     - a fused torch optimiser (``optimizer__fused=True`` with Adam, AdamW,
       SGD or Adagrad) is given ``found_inf = (n_accepted == 0)`` (a 0-d float tensor)
@@ -107,6 +111,15 @@ class EmptyStepGuard:
     def __init__(self, optimizers, device):
         self.optimizers = list(optimizers)
         self.device_type = torch.device(device).type
+        # One plain torch optimiser whose step does not call the closure
+        # more than once (LBFGS does), on a device read for free: the
+        # accepted count is read and the step skipped outright.
+        self.on_host = (
+            self.device_type in HOST_READ_DEVICES
+            and len(self.optimizers) == 1
+            and type(self.optimizers[0]).__module__.startswith("torch.optim")
+            and not isinstance(self.optimizers[0], torch.optim.LBFGS)
+        )
         self._skipping = []
         self._flag = None
         self._key = None

@@ -14,6 +14,8 @@ __all__ = ["RejectionLoss"]
 _TINY = torch.finfo(torch.float32).tiny
 # Buffers whose length is the number of classes; loading a state resizes them.
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
+# Steps whose counts are added in one go while nothing reads them in between.
+_COUNT_GROUP = 64
 
 
 def _check_M(M):
@@ -205,13 +207,18 @@ class RejectionLoss(nn.Module):
         self.register_buffer("M_started", torch.zeros((), dtype=torch.bool))
         # Sum of log M and number of steps of the current epoch.
         self.register_buffer("epoch_log_M", torch.zeros(2))
-        # Per class: samples seen, accepted, and summed acceptance probability.
+        # Per class: samples seen, accepted, and summed acceptance probability
+        # (during an epoch, up to _COUNT_GROUP recorded batches may still be
+        # pending: read it after flush_counts, or through epoch_statistics).
         self.register_buffer("counts", torch.zeros(3, n))
         # Acceptance mass per class of the last finished epoch (or the class
         # counts of the data): the prior after rejection that the logit
         # adjustment removes, together with the current epoch's mass.
         self.register_buffer("prior_mass", torch.zeros(n))
         self.register_buffer("step_accepted", torch.zeros(()), persistent=False)
+        # Batches recorded but not yet added to ``counts`` (see record).
+        self._pending_counts = []
+        self.register_state_dict_pre_hook(_flush_before_state_dict)
 
     # ------------------------------------------------------------------
     # Set-up between steps
@@ -239,6 +246,7 @@ class RejectionLoss(nn.Module):
         """Replace the class target weights (a fit on new data)."""
         weight = torch.as_tensor(class_weight, dtype=torch.float32)
         device = self.counts.device
+        self._pending_counts.clear()
         self.class_weight = weight.to(device).clone()
         self.counts = torch.zeros(3, len(weight), device=device)
         self.prior_mass = torch.zeros(len(weight), device=device)
@@ -278,6 +286,7 @@ class RejectionLoss(nn.Module):
             self.rejecting = bool(rejecting)
         # The finished epoch's acceptance mass becomes the prior that the
         # next epoch starts from (decided on the device: no host read).
+        self.flush_counts()
         seen_any = self.counts[0].sum() > 0
         self.prior_mass.copy_(torch.where(seen_any, self.counts[2], self.prior_mass))
         self.counts.zero_()
@@ -294,6 +303,7 @@ class RejectionLoss(nn.Module):
             ``"auto"``, the geometric mean over the epoch's steps, NaN before
             the first).
         """
+        self.flush_counts()
         counts = self.counts
         if self.process_sum is not None:
             counts = self.process_sum(counts.clone())
@@ -374,11 +384,48 @@ class RejectionLoss(nn.Module):
         return acceptance_probability(logits, y, weight, M, self.hardness)
 
     def record(self, y, accepted, acceptance):
-        """Add a batch to the epoch's per-class counts."""
+        """Add a batch to the epoch's per-class counts.
+
+        When the training steps read the counts (the logit adjustment reads
+        the acceptance mass), the batch is added at once; otherwise batches
+        are added in groups, which takes fewer operations per step. Every
+        reader of the counts (:meth:`epoch_statistics`, the next epoch,
+        ``state_dict``) calls :meth:`flush_counts` first.
+        """
+        pending = self._pending_counts
+        # Under rejection="expected" the two are one tensor.
+        same = acceptance is accepted
+        accepted = accepted.detach()
+        pending.append((y, accepted, accepted if same else acceptance.detach()))
+        if len(pending) >= _COUNT_GROUP or (self.training and self.prior_correction):
+            self.flush_counts()
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_pending_counts" not in self.__dict__:
+            # Pickled before counts could be pending.
+            self._pending_counts = []
+            self.register_state_dict_pre_hook(_flush_before_state_dict)
+
+    def flush_counts(self):
+        """Add the recorded batches that are still pending to ``counts``."""
+        pending = self._pending_counts
+        if not pending:
+            return
+        if len(pending) == 1:
+            y, accepted, acceptance = pending[0]
+        else:
+            y = torch.cat([entry[0] for entry in pending])
+            accepted = torch.cat([entry[1] for entry in pending])
+            same = all(entry[1] is entry[2] for entry in pending)
+            acceptance = (
+                accepted if same else torch.cat([entry[2] for entry in pending])
+            )
+        pending.clear()
         stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
         if stats.dtype != self.counts.dtype:
             stats = stats.to(self.counts.dtype)
-        self.counts.index_add_(1, y, stats.detach())
+        self.counts.index_add_(1, y, stats)
 
     def normaliser(self, loss_weight, accepted):
         """Divisor of the masked loss sum, and the number accepted.
@@ -424,6 +471,7 @@ class RejectionLoss(nn.Module):
         counts given to :meth:`set_class_prior`) plus the current epoch's.
         A class with no mass yet gets a small finite share.
         """
+        self.flush_counts()
         mass = self.prior_mass + self.counts[2]
         total = mass.sum()
         floor = torch.clamp(total * 1e-6, min=_TINY)
@@ -494,3 +542,7 @@ class RejectionLoss(nn.Module):
         if self.prior_correction:
             text += f", prior_correction={self.prior_correction:g}"
         return text
+
+
+def _flush_before_state_dict(module, prefix, keep_vars):
+    module.flush_counts()

@@ -48,6 +48,8 @@ class RecordLocalStats(AccelerateRSFTClassifier):
     """Keeps each epoch's acceptance counts of this process before the sum."""
 
     def on_epoch_end(self, net, **kwargs):
+        # Batches are added to the counts in groups: add the last ones.
+        self.criterion_.flush_counts()
         self.local_stats_.append(self.criterion_.counts.cpu().clone())
         super().on_epoch_end(net, **kwargs)
 

@@ -1,5 +1,7 @@
-"""The all-rejected guard: fused optimisers skip the step on the device,
-the others are snapshot-guarded."""
+"""The all-rejected guard: on the CPU a single torch optimiser's step is
+skipped after reading the accepted count; on a device, fused optimisers
+skip the step there and the others are snapshot-guarded. Every fit below
+runs both ways (the device's way forced on the CPU)."""
 
 import pickle
 
@@ -15,6 +17,13 @@ from rsft_sklearn._guards import (
     check_finite_parameters,
     skips_on_device,
 )
+
+
+@pytest.fixture(autouse=True, params=["host", "device"])
+def path(request, monkeypatch):
+    if request.param == "device":
+        monkeypatch.setattr("rsft_sklearn._guards.HOST_READ_DEVICES", ())
+    return request.param
 
 
 def _data(n=96, seed=0):
@@ -77,6 +86,41 @@ def test_fused_skip_equals_snapshot_guard(optimizer, params):
     state = fused.optimizer_.state_dict()["state"]
     if "step" in state[0]:
         assert float(state[0]["step"]) == sum(c > 0 for c in counts)
+
+
+# random_state=3 accepts nothing in its first steps, which the snapshot
+# guard of an unfused optimiser cannot take back (see above).
+@pytest.mark.parametrize("fused, seed", [(True, 3), (False, 0)])
+def test_host_skip_equals_device_skip(fused, seed, monkeypatch, path):
+    if path == "device":
+        pytest.skip("compares the two paths itself")
+    host, counts = _fit(random_state=seed, optimizer__fused=fused)
+    monkeypatch.setattr("rsft_sklearn._guards.HOST_READ_DEVICES", ())
+    device, counts_device = _fit(random_state=seed, optimizer__fused=fused)
+    assert counts == counts_device
+    assert 0 < sum(c > 0 for c in counts) < len(counts) - 5
+    for a, b in zip(host.module_.parameters(), device.module_.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    host_state = host.optimizer_.state_dict()["state"]
+    device_state = device.optimizer_.state_dict()["state"]
+    for key in host_state:
+        for name, value in host_state[key].items():
+            torch.testing.assert_close(value, device_state[key][name], rtol=0, atol=0)
+
+
+def test_which_guards_read_the_host(path):
+    adam = torch.optim.Adam(MLPModule(5, 2).parameters())
+    sgd = torch.optim.SGD(MLPModule(5, 2).parameters(), lr=0.1)
+    lbfgs = torch.optim.LBFGS(MLPModule(5, 2).parameters())
+
+    class Wrapped:
+        pass
+
+    assert EmptyStepGuard([adam], "cpu").on_host is (path == "host")
+    assert not EmptyStepGuard([adam, sgd], "cpu").on_host
+    assert not EmptyStepGuard([lbfgs], "cpu").on_host
+    assert not EmptyStepGuard([Wrapped()], "cpu").on_host
+    assert not EmptyStepGuard([adam], "meta").on_host
 
 
 def test_skipped_first_steps_leave_fused_adam_as_if_they_never_ran():

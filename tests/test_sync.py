@@ -85,6 +85,14 @@ class BatchWindow(Callback):
         self.counter.batch = None
 
 
+@pytest.fixture(autouse=True)
+def device_path(monkeypatch):
+    """Run the path a GPU takes: on the CPU, where a host read costs
+    nothing, an all-rejected step is skipped after reading the accepted
+    count (tested in ``test_guard.py``)."""
+    monkeypatch.setattr("rsft_sklearn._guards.HOST_READ_DEVICES", ())
+
+
 def _data(n, seed=0):
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < 0.2).astype(np.int64)

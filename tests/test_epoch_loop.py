@@ -1,0 +1,166 @@
+"""The epoch loop: skorch's contract with fewer calls per batch.
+
+Callbacks that inherit skorch's do-nothing batch methods are not called,
+the parameters go to ``on_grad_computed`` only when a callback defines it,
+and the rule's per-class counts are added in groups of batches when no
+step reads them in between.
+"""
+
+import numpy as np
+import pytest
+import torch
+from _rules import SAMPLE_RULE
+from skorch.callbacks import Callback
+
+from rsft_sklearn import RSFTClassifier
+from rsft_sklearn import _loss
+
+
+def _data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.2).astype(np.int64)
+    X = rng.normal(size=(n, 4)).astype(np.float32) + y[:, None]
+    return X, y
+
+
+class Counting(Callback):
+    """Counts the batch-level calls it receives."""
+
+    def __init__(self):
+        self.calls = {}
+
+    def _count(self, name):
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        self._count("on_batch_begin")
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        self._count("on_batch_end")
+        assert {"loss", "y_pred"} <= set(kwargs)
+
+
+class GradNorms(Callback):
+    def __init__(self):
+        self.norms = []
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        self.norms.append(
+            sum(float(p.grad.norm()) for _, p in named_parameters if p.grad is not None)
+        )
+
+
+class Silent(Callback):
+    """Defines no batch-level method: a call to one would be a bug here."""
+
+    def __getattribute__(self, name):
+        if name in {"on_batch_begin", "on_batch_end", "on_grad_computed"}:
+            calls = object.__getattribute__(self, "looked_up")
+            calls.append(name)
+        return object.__getattribute__(self, name)
+
+    def __init__(self):
+        self.looked_up = []
+
+
+def _net(callbacks, **params):
+    params = {"max_epochs": 2, "batch_size": 32, **SAMPLE_RULE, **params}
+    return RSFTClassifier(callbacks=callbacks, random_state=0, **params)
+
+
+def test_batch_methods_reach_the_callbacks_that_define_them():
+    counting, grads, silent = Counting(), GradNorms(), Silent()
+    net = _net([("counting", counting), ("grads", grads), ("silent", silent)])
+    net.fit(*_data())
+    n_batches = sum(net.history[:, "train_batch_count"])
+    assert counting.calls == {"on_batch_begin": n_batches, "on_batch_end": n_batches}
+    assert len(grads.norms) == n_batches and all(n >= 0 for n in grads.norms)
+    # Looked up once per fit and method, never called.
+    assert silent.looked_up.count("on_batch_begin") <= 1
+    assert silent.looked_up.count("on_batch_end") <= 1
+
+
+def test_history_batches_match_skorch():
+    X, y = _data()
+    net = _net([]).fit(X, y)
+    for epoch in net.history:
+        sizes = [b["train_batch_size"] for b in epoch["batches"]]
+        assert sizes == [32] * 6 + [8]
+        losses = [b["train_loss"] for b in epoch["batches"]]
+        assert all(isinstance(v, float) and np.isfinite(v) for v in losses)
+        assert epoch["train_batch_count"] == 7
+
+
+def test_replaced_callbacks_are_seen():
+    X, y = _data()
+    first, second = Counting(), Counting()
+    net = _net([("counting", first)]).fit(X, y)
+    net.callbacks = [("counting", second)]
+    net.initialize_callbacks()
+    net.partial_fit(X, y)
+    assert first.calls["on_batch_end"] == 14
+    assert second.calls["on_batch_end"] == 14
+
+
+def test_callbacks_appended_after_initialisation_are_seen():
+    X, y = _data()
+    net = _net([]).fit(X, y)
+    late = Counting()
+    net.callbacks_.append(("late", late))
+    net.partial_fit(X, y)
+    assert late.calls["on_batch_begin"] == 14
+
+
+@pytest.mark.parametrize("rejection", ["sample", "expected", "pool"])
+def test_grouped_counts_equal_per_step_counts(rejection, monkeypatch):
+    X, y = _data(600)
+    params = {"rejection": rejection, "max_epochs": 3}
+    grouped = _net([], **params).fit(X, y)
+    monkeypatch.setattr(_loss, "_COUNT_GROUP", 1)
+    per_step = _net([], **params).fit(X, y)
+    keys = [k for k in grouped.history[-1] if "accept" in k or k == "M_effective"]
+    assert keys
+    for key in keys:
+        np.testing.assert_allclose(
+            grouped.history[:, key], per_step.history[:, key], rtol=1e-6
+        )
+    for a, b in zip(grouped.module_.parameters(), per_step.module_.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+class CountsAtBatchEnd(Callback):
+    """The counts a checkpoint's ``state_dict`` sees after each batch."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            counts = net.criterion_.state_dict()["counts"]
+            self.seen.append(float(counts[0].sum()))
+
+
+def test_state_dict_holds_every_recorded_batch():
+    X, y = _data(600)
+    callback = CountsAtBatchEnd()
+    _net([("counts", callback)], batch_size=8, max_epochs=1).fit(X, y)
+    # Each batch of 8 rows is in the counts the moment it ends, although
+    # batches are added in groups of more than one.
+    assert _loss._COUNT_GROUP > 1
+    np.testing.assert_array_equal(callback.seen, 8 * np.arange(1, 76))
+
+
+def test_logit_adjustment_reads_current_counts():
+    # With prior_correction the counts are read at every step, so every
+    # batch is added at once.
+    loss = _loss.RejectionLoss(
+        torch.nn.CrossEntropyLoss(reduction="none"),
+        class_weight=[1.0, 4.0],
+        rejection="expected",
+        prior_correction=1.0,
+    )
+    loss.set_class_prior(torch.tensor([0.8, 0.2]))
+    logits = torch.zeros(6, 2, requires_grad=True)
+    loss(logits, torch.tensor([0, 0, 0, 1, 1, 0]))
+    assert not loss._pending_counts
+    assert float(loss.counts[0].sum()) == 6

@@ -28,7 +28,7 @@ from skorch.callbacks import (
     PrintLog,
 )
 from skorch.dataset import get_len, unpack_data
-from skorch.utils import TeeGenerator, is_dataset
+from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch.nn import NLLLoss
 
 from ._data import BatchIterator, InMemoryDataset, SparseRows
@@ -531,6 +531,27 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         return super().initialize_module()
 
+    def _set_training(self, training=True):
+        """skorch's switch between training and evaluation mode, which
+        during a fit sets every module's flag from a list collected once per
+        epoch instead of walking each tree (the pooled modes switch twice
+        per pool). A module with a ``train`` of its own (a frozen BatchNorm,
+        say) keeps skorch's walk."""
+        state = self.__dict__.get("fit_state_")
+        if state is None:
+            return super()._set_training(training)
+        if state.mode_trees is None:
+            state.mode_trees = _mode_trees(
+                [getattr(self, name + "_") for name in self._modules + self._criteria]
+            )
+        if state.mode_trees is False:
+            return super()._set_training(training)
+        training = bool(training)
+        for modules in state.mode_trees:
+            for module in modules:
+                # What nn.Module.train sets, without its per-call checks.
+                module.__dict__["training"] = training
+
     def _score(self, X, **fit_params):
         """Logits of a gradient-free pass in evaluation mode."""
         self._set_training(False)
@@ -618,6 +639,13 @@ class NetClassifierBase(NeuralNetClassifier):
             cache[2][method_name] = found
         return found
 
+    def infer(self, x, **fit_params):
+        # A tensor (what the data path yields) goes to the module directly;
+        # skorch's conversions handle everything else.
+        if type(x) is torch.Tensor:
+            return self.module_(on_device(x, self.device), **fit_params)
+        return super().infer(x, **fit_params)
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """One epoch of training or validation: skorch's loop, with the
         step's loss recorded through :meth:`_batch_loss`."""
@@ -627,8 +655,9 @@ class NetClassifierBase(NeuralNetClassifier):
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            # The row that on_batch_begin (the net's history.new_batch) added.
-            row = self.history[-1]["batches"][-1]
+            # The row that on_batch_begin (the net's history.new_batch) added;
+            # the plain list lookup skips History's index parsing.
+            row = list.__getitem__(self.history, -1)["batches"][-1]
             row[prefix + "_loss"] = self._batch_loss(step["loss"], training)
             row[prefix + "_batch_size"] = _batch_len(batch)
             self.notify("on_batch_end", batch=batch, training=training, **step)
@@ -677,6 +706,27 @@ def _does_something(callback, method_name):
     return method is None or getattr(method, "__func__", None) is not getattr(
         Callback, method_name, None
     )
+
+
+def _mode_trees(components):
+    """The modules of every ``nn.Module`` component, or False if one of them
+    overrides ``train``."""
+    trees = []
+    for component in components:
+        if not isinstance(component, torch.nn.Module):
+            continue
+        modules = list(component.modules())
+        if any(type(m).train is not torch.nn.Module.train for m in modules):
+            return False
+        trees.append(modules)
+    return trees
+
+
+def on_device(value, device):
+    """skorch's ``to_tensor(value, device)``, taken directly for a tensor."""
+    if type(value) is torch.Tensor:
+        return value if device is None else value.to(device)
+    return to_tensor(value, device=device)
 
 
 def _batch_len(batch):

@@ -13,12 +13,12 @@ from functools import partial
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from skorch.utils import to_tensor
 
 from ._base import (
     NetClassifierBase,
     _unpack,
     log_proba_for_nll,
+    on_device,
     read_output_as_skorch_nll,
 )
 from ._compaction import check_compact, compacted_loss, needs_two_rows
@@ -473,6 +473,9 @@ class RSFTClassifier(NetClassifierBase):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         torch.manual_seed(self.init_seed_ + len(self.history))
         state = self.fit_state_
+        # The modules are collected afresh every epoch (a callback may swap
+        # a layer between epochs).
+        state.mode_trees = None
         previous = (
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
@@ -560,7 +563,7 @@ class RSFTClassifier(NetClassifierBase):
         With ``NLLLoss`` the log is taken of a softmax output, as skorch does;
         the rule reads the same log-probabilities.
         """
-        y_true = to_tensor(y_true, device=self.device)
+        y_true = on_device(y_true, self.device)
         loss = self.criterion_
         if isinstance(loss.base_criterion, torch.nn.NLLLoss):
             y_pred = log_proba_for_nll(y_pred)
@@ -581,9 +584,9 @@ class RSFTClassifier(NetClassifierBase):
         if not all(getattr(self, n + "_").training for n in components):
             self._set_training(True)
         Xi, yi, wi = _unpack(batch)
-        yi = to_tensor(yi, device=self.device)
+        yi = on_device(yi, self.device)
         # Rows of a torch Dataset arrive on the CPU, weights included.
-        wi = None if wi is None else to_tensor(wi, device=self.device)
+        wi = None if wi is None else on_device(wi, self.device)
         if self.fit_state_.plan.compact:
             forward = partial(self.infer, **fit_params)
             score = partial(self._score, **fit_params)

@@ -141,6 +141,11 @@ class FitState:
         Rejecting epochs begun under that setting in this fit.
     sparse_input : bool
         The training inputs are a sparse matrix.
+    mode_trees : list of list of torch.nn.Module, False or None
+        Every module of the net's components, for switching between training
+        and evaluation mode without walking the tree (see
+        ``NetClassifierBase._set_training``); False where a module has a
+        ``train`` of its own; None until first needed in an epoch.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -153,6 +158,7 @@ class FitState:
         self.losses = EpochLosses()
         self.row_acceptance = None
         self.rejecting_epochs = 0
+        self.mode_trees = None
 
 
 class PendingLoss:

@@ -508,6 +508,18 @@ class RejectionLoss(nn.Module):
                 weight = weight[:, 0] * self.current_acceptance(logits, y, weight[:, 1])
             self.step_accepted.fill_(len(losses))
             return (losses * weight).sum() / len(losses)
+        if not self.rejecting and self.process_sum is None and len(y):
+            # Every row counts once (warm-up, or rows selected ahead of the
+            # step): the plain mean, without a mask of ones.
+            if self.class_weight.numel() == 0:
+                # Built without classes: every class weighs 1.
+                self.set_class_weight(torch.ones(logits.shape[1]))
+            if self.count_steps:
+                # Before the loss: the logit adjustment includes this batch.
+                ones = torch.ones(len(y), device=logits.device)
+                self.record(y, ones, ones)
+            self.step_accepted.fill_(len(y))
+            return self._base_losses(logits, y).mean()
         loss_weight, accepted, acceptance = self.select(logits, y, sample_weight)
         if self.count_steps:
             self.record(y, accepted, acceptance)

@@ -43,8 +43,22 @@ def true_class_log_proba(logits, y):
     tensor([-0.6931, -20000.0000])
     """
     with torch.no_grad():
-        log_p = torch.log_softmax(logits.detach().float(), dim=1)
-        log_p = log_p.gather(1, y.long().reshape(-1, 1)).reshape(-1)
+        logits = logits.detach().float()
+        y = y.long()
+        n_rows, n_classes = logits.shape
+        if (
+            logits.device.type == "cpu"
+            and n_classes < 16
+            and n_rows * n_classes >= 512
+        ):
+            # torch's CPU log_softmax over a short last dimension is slow (on
+            # 2048 x 8 logits, about 6 times the time of the same softmax over
+            # the first dimension of the transposed copy); same values.
+            log_p = torch.log_softmax(logits.t().contiguous(), dim=0)
+            log_p = log_p.gather(0, y.reshape(1, -1)).reshape(-1)
+        else:
+            log_p = torch.log_softmax(logits, dim=1)
+            log_p = log_p.gather(1, y.reshape(-1, 1)).reshape(-1)
         finfo = torch.finfo(torch.float32)
         return log_p.clamp(min=finfo.min, max=0.0)
 

@@ -12,8 +12,7 @@ import torch
 from _rules import SAMPLE_RULE
 from skorch.callbacks import Callback
 
-from rsft_sklearn import RSFTClassifier
-from rsft_sklearn import _loss
+from rsft_sklearn import RSFTClassifier, _loss
 
 
 def _data(n=200, seed=0):
@@ -164,3 +163,45 @@ def test_logit_adjustment_reads_current_counts():
     loss(logits, torch.tensor([0, 0, 0, 1, 1, 0]))
     assert not loss._pending_counts
     assert float(loss.counts[0].sum()) == 6
+
+
+class ModeRecorder(torch.nn.Module):
+    """Records the training flag of its inner layer at every forward pass."""
+
+    def __init__(self, n_features=4, n_classes=2):
+        super().__init__()
+        self.inner = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 8), torch.nn.Dropout(0.5)
+        )
+        self.out = torch.nn.Linear(8, n_classes)
+        self.modes = []
+
+    def forward(self, X):
+        self.modes.append((torch.is_grad_enabled(), self.inner[1].training))
+        return self.out(self.inner(X))
+
+
+class FrozenNorm(ModeRecorder):
+    """Keeps its inner layers in evaluation mode whatever the net asks."""
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.inner.eval()
+        return self
+
+
+@pytest.mark.parametrize("rejection", ["pool", "budget"])
+def test_pooled_scoring_switches_every_module(rejection):
+    X, y = _data(600)
+    net = _net([], module=ModeRecorder, rejection=rejection, max_epochs=2).fit(X, y)
+    modes = net.module_.modes
+    scoring = {training for grad, training in modes if not grad}
+    steps = {training for grad, training in modes if grad}
+    assert scoring == {False} and steps == {True}
+
+
+def test_a_module_with_its_own_train_keeps_it():
+    X, y = _data(600)
+    net = _net([], module=FrozenNorm, rejection="pool", max_epochs=2).fit(X, y)
+    assert {training for _, training in net.module_.modes} == {False}
+    assert net.module_.training and not net.module_.inner[1].training

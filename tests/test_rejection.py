@@ -84,3 +84,19 @@ def test_class_target_weight():
         class_target_weight(y, 3, [1.0, 0.0, 1.0])
     with pytest.raises(ValueError, match="target must be"):
         class_target_weight(y, 3, "nope")
+
+
+@pytest.mark.parametrize("shape", [(2048, 8), (2048, 2), (64, 8), (128, 2), (512, 40)])
+def test_true_class_log_proba_equals_log_softmax_on_every_path(shape):
+    # Few classes and many rows take the transposed path on the CPU.
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(shape, generator=generator) * 20
+    logits[0] = torch.tensor([1e4] + [-1e4] * (shape[1] - 1))
+    y = torch.randint(0, shape[1], (shape[0],), generator=generator)
+    y[0] = 1
+    expected = torch.log_softmax(logits, dim=1).gather(1, y.reshape(-1, 1))
+    expected = expected.reshape(-1).clamp(min=torch.finfo(torch.float32).min)
+    out = true_class_log_proba(logits, y)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+    assert float(out[0]) == -2e4
+    assert out.dtype == torch.float32 and out.shape == (shape[0],)

@@ -46,11 +46,7 @@ def true_class_log_proba(logits, y):
         logits = logits.detach().float()
         y = y.long()
         n_rows, n_classes = logits.shape
-        if (
-            logits.device.type == "cpu"
-            and n_classes < 16
-            and n_rows * n_classes >= 512
-        ):
+        if logits.device.type == "cpu" and n_classes < 16 and n_rows * n_classes >= 512:
             # torch's CPU log_softmax over a short last dimension is slow (on
             # 2048 x 8 logits, about 6 times the time of the same softmax over
             # the first dimension of the transposed copy); same values.

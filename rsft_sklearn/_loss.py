@@ -395,8 +395,8 @@ class RejectionLoss(nn.Module):
         pending = self._pending_counts
         # Under rejection="expected" the two are one tensor.
         same = acceptance is accepted
-        accepted = accepted.detach()
-        pending.append((y, accepted, accepted if same else acceptance.detach()))
+        accepted = _plain(accepted)
+        pending.append((y, accepted, accepted if same else _plain(acceptance)))
         if len(pending) >= _COUNT_GROUP or (self.training and self.prior_correction):
             self.flush_counts()
 
@@ -436,14 +436,10 @@ class RejectionLoss(nn.Module):
         if self.process_sum is None:
             # One process: no packing for the all-reduce (fewer small ops in
             # every step).
-            n_accepted = accepted.detach().float().sum()
+            n_accepted = _plain(accepted).sum()
             if self.loss_normalization == "batch":
                 return n_accepted.new_full((), float(len(loss_weight))), n_accepted
-            total = (
-                n_accepted
-                if loss_weight is accepted
-                else loss_weight.detach().float().sum()
-            )
+            total = n_accepted if loss_weight is accepted else _plain(loss_weight).sum()
             return total.clamp(min=_TINY), n_accepted
         local = torch.stack(
             [
@@ -554,6 +550,14 @@ class RejectionLoss(nn.Module):
         if self.prior_correction:
             text += f", prior_correction={self.prior_correction:g}"
         return text
+
+
+def _plain(tensor):
+    """``tensor.detach().float()``, without the calls where they change
+    nothing (a mask or acceptance computed without gradient)."""
+    if tensor.requires_grad:
+        tensor = tensor.detach()
+    return tensor if tensor.dtype == torch.float32 else tensor.float()
 
 
 def _flush_before_state_dict(module, prefix, keep_vars):

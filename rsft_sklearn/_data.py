@@ -183,17 +183,38 @@ class InMemoryDataset(torch.utils.data.Dataset):
             return y, None
         return y, _take(self.sample_weight, idx)
 
-    def take(self, idx):
+    def take(self, idx, scratch=False):
         """Return the batch at ``idx`` (a slice or a 1-d index tensor).
 
         The batch is ``(X, y)``, or ``(X, y, sample_weight)`` when the data set
-        holds sample weights.
+        holds sample weights. With ``scratch=True`` the inputs of a dense
+        tensor data set are gathered into a buffer that the next such call
+        overwrites, for a pass that drops them (the pooled modes' scoring):
+        the memory of a pool's inputs is then not allocated, and paged in,
+        at every pool.
         """
-        Xb = _take(self.X, idx)
+        if scratch and isinstance(self.X, torch.Tensor) and not isinstance(idx, slice):
+            Xb = self._gather_into_scratch(idx)
+        else:
+            Xb = _take(self.X, idx)
         yb = None if self.y is None else _take(self.y, idx)
         if self.sample_weight is None:
             return Xb, yb
         return Xb, yb, _take(self.sample_weight, idx)
+
+    def _gather_into_scratch(self, idx):
+        X = self.X
+        n = len(idx)
+        buffer = self.__dict__.get("_scratch")
+        if (
+            buffer is None
+            or len(buffer) < n
+            or buffer.dtype != X.dtype
+            or buffer.device != X.device
+            or buffer.shape[1:] != X.shape[1:]
+        ):
+            buffer = self._scratch = X.new_empty((n,) + tuple(X.shape[1:]))
+        return torch.index_select(X, 0, idx, out=buffer[:n])
 
 
 def _resolve(dataset):

@@ -103,7 +103,8 @@ def select_pool_rows(loss_fn, score, pool, positions=None):
         Their number is read on the host, once per pool.
     """
     if isinstance(pool, InMemoryDataset):
-        pool = pool.take(positions)
+        # The inputs serve the scoring pass only.
+        pool = pool.take(positions, scratch=True)
     y = pool[1]
     _, accepted, acceptance = _score_pool(loss_fn, score, pool)
     loss_fn.record(y, accepted, acceptance)
@@ -305,7 +306,8 @@ def select_budget_rows(
             y, sample_weight = pool.take_labels(positions)
             pool = (None, y) if sample_weight is None else (None, y, sample_weight)
         else:
-            pool = pool.take(positions)
+            # The inputs serve the scoring pass only.
+            pool = pool.take(positions, scratch=True)
     y = pool[1]
     if stale:
         acceptance = store.index_select(0, positions)

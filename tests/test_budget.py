@@ -195,8 +195,8 @@ def test_unscored_pools_gather_no_inputs(monkeypatch, params, scored_epochs):
     gathered = []
     take = InMemoryDataset.take
 
-    def spy(self, idx):
-        batch = take(self, idx)
+    def spy(self, idx, scratch=False):
+        batch = take(self, idx, scratch=scratch)
         gathered.append(len(batch[0]))
         return batch
 

@@ -240,3 +240,27 @@ def test_data_too_large_for_the_device_stay_on_the_host(monkeypatch):
     X, y = torch.ones(4, 2), torch.zeros(4, dtype=torch.long)
     ds = InMemoryDataset(X, y, device="meta")
     assert ds.X is X and ds.y is y
+
+
+def test_scratch_take_reuses_one_buffer_and_matches_take():
+    X = torch.arange(40.0).reshape(10, 4)
+    ds = InMemoryDataset(X, torch.arange(10))
+    first = ds.take(torch.tensor([3, 1, 4]), scratch=True)
+    torch.testing.assert_close(first[0], X[[3, 1, 4]])
+    assert torch.equal(first[1], torch.tensor([3, 1, 4]))
+    pointer = first[0].data_ptr()
+    second = ds.take(torch.tensor([9, 2]), scratch=True)
+    torch.testing.assert_close(second[0], X[[9, 2]])
+    # The same memory, overwritten: what a scoring pass that drops the
+    # inputs may use.
+    assert second[0].data_ptr() == pointer
+    # A larger pool gets a larger buffer; plain takes never share it.
+    third = ds.take(torch.arange(6), scratch=True)
+    torch.testing.assert_close(third[0], X[:6])
+    plain = ds.take(torch.tensor([9, 2]))
+    assert plain[0].data_ptr() != third[0].data_ptr()
+    # A slice or a dict of inputs is taken as usual.
+    torch.testing.assert_close(ds.take(slice(2, 5), scratch=True)[0], X[2:5])
+    both = InMemoryDataset({"a": X, "b": X * 2}, torch.arange(10))
+    taken = both.take(torch.tensor([1, 2]), scratch=True)[0]
+    torch.testing.assert_close(taken["b"], X[[1, 2]] * 2)

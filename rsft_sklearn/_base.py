@@ -19,7 +19,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import validate_data
-from skorch import NeuralNetClassifier
+from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import (
     Callback,
     EpochScoring,
@@ -631,7 +631,12 @@ class NetClassifierBase(NeuralNetClassifier):
             cache = self.__dict__["_listener_cache"] = (callbacks, len(callbacks), {})
         found = cache[2].get(method_name)
         if found is None:
-            found = [getattr(self, method_name)] + [
+            own = getattr(self, method_name)
+            skip_own = method_name in _NET_NO_OPS and getattr(
+                own, "__func__", None
+            ) is getattr(NeuralNet, method_name)
+            found = [] if skip_own else [own]
+            found += [
                 getattr(callback, method_name)
                 for _, callback in callbacks
                 if _does_something(callback, method_name)
@@ -651,18 +656,33 @@ class NetClassifierBase(NeuralNetClassifier):
         step's loss recorded through :meth:`_batch_loss`."""
         if iterator is None:
             return
+        if type(self).notify is NetClassifierBase.notify:
+            # The batch-level listeners, looked up once for the epoch.
+            begin = self._listeners("on_batch_begin")
+            end = self._listeners("on_batch_end")
+        else:
+            # A notify of a subclass's own sees every event.
+            begin = [lambda net, **kwargs: net.notify("on_batch_begin", **kwargs)]
+            end = [lambda net, **kwargs: net.notify("on_batch_end", **kwargs)]
+        loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
         batch_count = 0
         for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
+            for listener in begin:
+                listener(self, batch=batch, training=training)
             step = step_fn(batch, **fit_params)
             # The row that on_batch_begin (the net's history.new_batch) added;
             # the plain list lookup skips History's index parsing.
             row = list.__getitem__(self.history, -1)["batches"][-1]
-            row[prefix + "_loss"] = self._batch_loss(step["loss"], training)
-            row[prefix + "_batch_size"] = _batch_len(batch)
-            self.notify("on_batch_end", batch=batch, training=training, **step)
+            row[loss_key] = self._batch_loss(step["loss"], training)
+            row[size_key] = _batch_len(batch)
+            for listener in end:
+                listener(self, batch=batch, training=training, **step)
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        # skorch's history.new_batch(), without History's index parsing.
+        list.__getitem__(self.history, -1)["batches"].append({})
 
     def _batch_loss(self, loss, training):
         """What the history keeps as a batch's loss."""
@@ -696,6 +716,11 @@ class NetClassifierBase(NeuralNetClassifier):
     def evaluation_step(self, batch, training=False):
         Xi, yi, _ = _unpack(batch)
         return super().evaluation_step((Xi, yi), training=training)
+
+
+# The per-batch methods of skorch's NeuralNet that do nothing (its
+# on_batch_begin starts the history's batch row).
+_NET_NO_OPS = ("on_batch_end", "on_grad_computed")
 
 
 def _does_something(callback, method_name):

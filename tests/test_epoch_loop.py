@@ -205,3 +205,50 @@ def test_a_module_with_its_own_train_keeps_it():
     net = _net([], module=FrozenNorm, rejection="pool", max_epochs=2).fit(X, y)
     assert {training for _, training in net.module_.modes} == {False}
     assert net.module_.training and not net.module_.inner[1].training
+
+
+class NotifyLog(RSFTClassifier):
+    """A subclass with a notify of its own, which sees every event."""
+
+    def notify(self, method_name, **cb_kwargs):
+        self.__dict__.setdefault("events_", []).append(method_name)
+        super().notify(method_name, **cb_kwargs)
+
+
+def test_a_subclass_notify_sees_the_batch_events():
+    X, y = _data()
+    params = {"max_epochs": 2, "batch_size": 32, **SAMPLE_RULE}
+    net = NotifyLog(random_state=0, **params).fit(X, y)
+    events = net.events_
+    assert events.count("on_batch_begin") == events.count("on_batch_end") == 14
+    assert events[0] == "on_train_begin" and events[-1] == "on_train_end"
+
+
+def test_skorch_net_batch_end_and_grad_computed_do_nothing():
+    # The loop skips the net's own on_batch_end and on_grad_computed while
+    # they are skorch's, which must then do nothing.
+    from skorch import NeuralNet
+
+    from rsft_sklearn._base import _NET_NO_OPS
+
+    class Recorder:
+        def __getattr__(self, name):
+            raise AssertionError(f"touched {name}")
+
+    for name in _NET_NO_OPS:
+        assert (
+            getattr(NeuralNet, name)(Recorder(), Recorder(), named_parameters=[])
+            is None
+        )
+
+
+class GradHook(RSFTClassifier):
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        self.__dict__["grad_calls_"] = self.__dict__.get("grad_calls_", 0) + 1
+
+
+def test_a_net_defining_on_grad_computed_gets_it():
+    X, y = _data()
+    params = {"max_epochs": 2, "batch_size": 32, **SAMPLE_RULE}
+    net = GradHook(random_state=0, **params).fit(X, y)
+    assert net.grad_calls_ == 14

@@ -17,3 +17,14 @@ SAMPLE_RULE = {
 
 #: No warm-up, for tests that choose the rejection mode themselves.
 NO_WARMUP = {"warmup_epochs": 0}
+
+
+def two_class_data(n, positive_share, n_features, seed=0):
+    """``(X, y)``: Gaussian rows, class 1 with probability ``positive_share``
+    and shifted by one in every feature."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < positive_share).astype(np.int64)
+    X = rng.normal(size=(n, n_features)).astype(np.float32) + y[:, None]
+    return X, y

@@ -9,17 +9,14 @@ step reads them in between.
 import numpy as np
 import pytest
 import torch
-from _rules import SAMPLE_RULE
+from _rules import SAMPLE_RULE, two_class_data
 from skorch.callbacks import Callback
 
 from rsft_sklearn import RSFTClassifier, _loss
 
 
 def _data(n=200, seed=0):
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < 0.2).astype(np.int64)
-    X = rng.normal(size=(n, 4)).astype(np.float32) + y[:, None]
-    return X, y
+    return two_class_data(n, 0.2, 4, seed)
 
 
 class Counting(Callback):

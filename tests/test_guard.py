@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from _rules import SAMPLE_RULE
+from _rules import SAMPLE_RULE, two_class_data
 from skorch.callbacks import Callback
 
 from rsft_sklearn import MLPModule, RSFTClassifier
@@ -27,10 +27,7 @@ def path(request, monkeypatch):
 
 
 def _data(n=96, seed=0):
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < 0.3).astype(np.int64)
-    X = rng.normal(size=(n, 5)).astype(np.float32) + y[:, None]
-    return X, y
+    return two_class_data(n, 0.3, 5, seed)
 
 
 class AcceptedPerBatch(Callback):

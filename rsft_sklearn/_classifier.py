@@ -624,8 +624,10 @@ class RSFTClassifier(NetClassifierBase):
         ):
             return super()._step_optimizer(step_fn)
         # The closure, then the optimiser's step unless nothing was accepted
-        # (the single optimiser calls the closure once either way).
-        step_fn()
+        # (the single optimiser calls the closure once either way, with
+        # gradients on, as here).
+        with torch.enable_grad():
+            step_fn()
         if self.criterion_.step_accepted.item() > 0:
             super()._step_optimizer(None)
 

@@ -248,3 +248,15 @@ def test_one_non_finite_value_anywhere_is_found(value, dtype):
     broken[2, 5] = value
     with pytest.raises(ValueError, match="stopped being finite in epoch 3"):
         check_finite_parameters([*finite, broken], epoch=3)
+
+
+def test_fit_under_no_grad_trains_on_both_paths():
+    # torch's optimisers call the closure with gradients on; so does the
+    # CPU path that reads the accepted count.
+    X, y = _data()
+    plain = RSFTClassifier(max_epochs=2, random_state=0, **SAMPLE_RULE).fit(X, y)
+    with torch.no_grad():
+        net = RSFTClassifier(max_epochs=2, random_state=0, **SAMPLE_RULE).fit(X, y)
+    for a, b in zip(net.module_.parameters(), plain.module_.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert net.history[:, "train_loss"] == plain.history[:, "train_loss"]

@@ -735,13 +735,16 @@ def _does_something(callback, method_name):
 
 def _mode_trees(components):
     """The modules of every ``nn.Module`` component, or False if one of them
-    overrides ``train``."""
+    overrides ``train`` or keeps its flag elsewhere than in its ``__dict__``."""
     trees = []
     for component in components:
         if not isinstance(component, torch.nn.Module):
             continue
         modules = list(component.modules())
-        if any(type(m).train is not torch.nn.Module.train for m in modules):
+        if any(
+            type(m).train is not torch.nn.Module.train or "training" not in vars(m)
+            for m in modules
+        ):
             return False
         trees.append(modules)
     return trees

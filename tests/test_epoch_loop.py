@@ -249,3 +249,14 @@ def test_a_net_defining_on_grad_computed_gets_it():
     params = {"max_epochs": 2, "batch_size": 32, **SAMPLE_RULE}
     net = GradHook(random_state=0, **params).fit(X, y)
     assert net.grad_calls_ == 14
+
+
+def test_mode_switch_list_only_for_plain_modules():
+    from rsft_sklearn._base import _mode_trees
+
+    plain = ModeRecorder()
+    trees = _mode_trees([plain, _loss.RejectionLoss(), "not a module"])
+    assert [len(t) for t in trees] == [len(list(plain.modules())), 1]
+    assert _mode_trees([plain, FrozenNorm()]) is False
+    # A wrapper that keeps its flag elsewhere (torch.compile's) keeps the walk.
+    assert _mode_trees([torch.compile(ModeRecorder())]) is False

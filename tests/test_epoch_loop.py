@@ -254,9 +254,9 @@ def test_a_net_defining_on_grad_computed_gets_it():
 def test_mode_switch_list_only_for_plain_modules():
     from rsft_sklearn._base import _mode_trees
 
-    plain = ModeRecorder()
-    trees = _mode_trees([plain, _loss.RejectionLoss(), "not a module"])
-    assert [len(t) for t in trees] == [len(list(plain.modules())), 1]
+    plain, loss = ModeRecorder(), _loss.RejectionLoss()
+    trees = _mode_trees([plain, loss, "not a module"])
+    assert trees == [list(plain.modules()), list(loss.modules())]
     assert _mode_trees([plain, FrozenNorm()]) is False
     # A wrapper that keeps its flag elsewhere (torch.compile's) keeps the walk.
     assert _mode_trees([torch.compile(ModeRecorder())]) is False

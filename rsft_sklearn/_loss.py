@@ -367,13 +367,42 @@ class RejectionLoss(nn.Module):
         if not self.rejecting:
             ones = torch.ones(len(y), device=logits.device)
             return ones, ones, ones
-        weight = self.target_weight(y, sample_weight)
-        M = self._step_M(logits, y, weight) if self.adaptive else self.M
-        acceptance = acceptance_probability(logits, y, weight, M, self.hardness)
+        if self.adaptive or sample_weight is not None:
+            weight = self.target_weight(y, sample_weight)
+            M = self._step_M(logits, y, weight) if self.adaptive else self.M
+            acceptance = acceptance_probability(logits, y, weight, M, self.hardness)
+        else:
+            acceptance = self._fixed_M_acceptance(logits, y)
         if self.rejection == "expected":
             return acceptance, acceptance, acceptance
         mask = rejection_mask(acceptance, self.generator)
         return mask, mask, acceptance
+
+    def _fixed_M_acceptance(self, logits, y):
+        """:func:`acceptance_probability` under a fixed ``M`` without sample
+        weights, with ``log w - log M`` taken once per class (the same
+        values in fewer operations per step).
+
+        The table is made again whenever the class weights or ``M`` are
+        replaced or changed in place (their version counters).
+        """
+        class_weight, M = self.class_weight, self.M
+        cached = self.__dict__.get("_log_ratio")
+        if not (
+            cached is not None
+            and cached[0] is class_weight
+            and cached[1] == class_weight._version
+            and cached[2] is M
+            and cached[3] == M._version
+        ):
+            table = torch.log(class_weight.float()) - torch.log(M.float())
+            cached = (class_weight, class_weight._version, M, M._version, table)
+            self.__dict__["_log_ratio"] = cached
+        log_a = cached[4].index_select(0, y)
+        if self.hardness != 0:
+            log_p = true_class_log_proba(logits, y)
+            log_a = log_a - (log_p if self.hardness == 1 else self.hardness * log_p)
+        return torch.exp(log_a.clamp(max=0.0))
 
     def current_acceptance(self, logits, y, sample_weight=None):
         """The rule's acceptance ``a_i`` of a batch at the current ``M`` and

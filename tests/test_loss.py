@@ -197,3 +197,41 @@ def test_a_module_built_without_classes_weighs_every_class_one():
     loss_fn(logits, torch.tensor([0, 1, 2, 2]))
     assert loss_fn.class_weight.tolist() == [1.0, 1.0, 1.0]
     assert loss_fn.epoch_statistics()["seen"].tolist() == [1.0, 1.0, 2.0]
+
+
+def test_fixed_M_acceptance_follows_every_change_of_weights_and_M():
+    # select takes log w - log M from a per-class table; every way of
+    # changing w or M must show in the next step's acceptance.
+    import copy
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(200, 3, generator=generator) * 3
+    y = torch.randint(0, 3, (200,), generator=generator)
+    loss = RejectionLoss(class_weight=[0.2, 1.0, 4.0], M=2.0, rejection="expected")
+
+    def check(module):
+        expected = acceptance_probability(
+            logits, y, module.class_weight.index_select(0, y), module.M, module.hardness
+        )
+        assert torch.equal(module.select(logits, y)[2], expected)
+
+    check(loss)
+    loss.begin_epoch(M=0.5, hardness=2.0)
+    check(loss)
+    loss.set_class_weight([1.0, 1.0, 9.0])
+    check(loss)
+    other = RejectionLoss(class_weight=[3.0, 0.5, 0.1], M=4.0, rejection="expected")
+    loss.load_state_dict(other.state_dict())
+    check(loss)
+    loss.class_weight.mul_(2.0)
+    check(loss)
+    clone = copy.deepcopy(loss)
+    clone.M.fill_(8.0)
+    check(clone)
+    check(loss)
+    # With sample weights the general path runs; the same function.
+    sample_weight = torch.linspace(0.5, 2.0, 200)
+    expected = acceptance_probability(
+        logits, y, loss.class_weight.index_select(0, y) * sample_weight, loss.M, 2.0
+    )
+    torch.testing.assert_close(loss.select(logits, y, sample_weight)[2], expected)

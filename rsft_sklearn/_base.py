@@ -28,6 +28,7 @@ from skorch.callbacks import (
     PrintLog,
 )
 from skorch.dataset import get_len, unpack_data
+from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch.nn import NLLLoss
 
@@ -670,19 +671,32 @@ class NetClassifierBase(NeuralNetClassifier):
             for listener in begin:
                 listener(self, batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            # The row that on_batch_begin (the net's history.new_batch) added;
-            # the plain list lookup skips History's index parsing.
-            row = list.__getitem__(self.history, -1)["batches"][-1]
-            row[loss_key] = self._batch_loss(step["loss"], training)
-            row[size_key] = _batch_len(batch)
+            history = self.history
+            if type(history) is History:
+                # The row that on_batch_begin (history.new_batch) added; the
+                # plain list lookup skips History's index parsing.
+                row = list.__getitem__(history, -1)["batches"][-1]
+                row[loss_key] = self._batch_loss(step["loss"], training)
+                row[size_key] = _batch_len(batch)
+            else:
+                # Another history (skorch's DistributedHistory, which shares
+                # every batch's values between processes) records its way,
+                # and gets the loss's value now.
+                loss = float(self._batch_loss(step["loss"], training))
+                history.record_batch(loss_key, loss)
+                history.record_batch(size_key, _batch_len(batch))
             for listener in end:
                 listener(self, batch=batch, training=training, **step)
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        # skorch's history.new_batch(), without History's index parsing.
-        list.__getitem__(self.history, -1)["batches"].append({})
+        history = self.history
+        if type(history) is History:
+            # What History.new_batch does, without its index parsing.
+            list.__getitem__(history, -1)["batches"].append({})
+        else:
+            history.new_batch()
 
     def _batch_loss(self, loss, training):
         """What the history keeps as a batch's loss."""

@@ -260,3 +260,25 @@ def test_mode_switch_list_only_for_plain_modules():
     assert _mode_trees([plain, FrozenNorm()]) is False
     # A wrapper that keeps its flag elsewhere (torch.compile's) keeps the walk.
     assert _mode_trees([torch.compile(ModeRecorder())]) is False
+
+
+def test_skorchs_distributed_history_records_the_same_batches():
+    # DistributedHistory is not a list and shares every batch's values
+    # through a store, so it gets floats through its own methods.
+    from skorch.history import DistributedHistory
+
+    X, y = _data()
+    plain = _net([]).fit(X, y)
+    history = DistributedHistory(
+        store=torch.distributed.HashStore(), rank=0, world_size=1
+    )
+    shared = _net([], history=history).fit(X, y)
+    np.testing.assert_allclose(
+        shared.history[:, "batches", :, "train_loss"],
+        plain.history[:, "batches", :, "train_loss"],
+        rtol=1e-6,
+    )
+    assert shared.history[:, "train_batch_count"] == [7, 7]
+    assert shared.history[:, "train_loss"] == pytest.approx(
+        plain.history[:, "train_loss"], rel=1e-6
+    )

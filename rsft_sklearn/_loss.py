@@ -6,7 +6,12 @@ import numbers
 import torch
 from torch import nn
 
-from ._rejection import acceptance_probability, rejection_mask, true_class_log_proba
+from ._rejection import (
+    acceptance_from_log_ratio,
+    acceptance_probability,
+    rejection_mask,
+    true_class_log_proba,
+)
 from ._schedules import acceptance_log_M
 
 __all__ = ["RejectionLoss"]
@@ -361,9 +366,7 @@ class RejectionLoss(nn.Module):
         acceptance : torch.Tensor of shape (n_samples,)
             The acceptance probabilities.
         """
-        if self.class_weight.numel() == 0:
-            # Built without classes: every class weighs 1.
-            self.set_class_weight(torch.ones(logits.shape[1]))
+        self._ensure_class_weight(logits)
         if not self.rejecting:
             ones = torch.ones(len(y), device=logits.device)
             return ones, ones, ones
@@ -377,6 +380,11 @@ class RejectionLoss(nn.Module):
             return acceptance, acceptance, acceptance
         mask = rejection_mask(acceptance, self.generator)
         return mask, mask, acceptance
+
+    def _ensure_class_weight(self, logits):
+        if self.class_weight.numel() == 0:
+            # Built without classes: every class weighs 1.
+            self.set_class_weight(torch.ones(logits.shape[1]))
 
     def _fixed_M_acceptance(self, logits, y):
         """:func:`acceptance_probability` under a fixed ``M`` without sample
@@ -398,11 +406,8 @@ class RejectionLoss(nn.Module):
             table = torch.log(class_weight.float()) - torch.log(M.float())
             cached = (class_weight, class_weight._version, M, M._version, table)
             self.__dict__["_log_ratio"] = cached
-        log_a = cached[4].index_select(0, y)
-        if self.hardness != 0:
-            log_p = true_class_log_proba(logits, y)
-            log_a = log_a - (log_p if self.hardness == 1 else self.hardness * log_p)
-        return torch.exp(log_a.clamp(max=0.0))
+        log_ratio = cached[4].index_select(0, y)
+        return acceptance_from_log_ratio(log_ratio, logits, y, self.hardness)
 
     def current_acceptance(self, logits, y, sample_weight=None):
         """The rule's acceptance ``a_i`` of a batch at the current ``M`` and
@@ -536,9 +541,7 @@ class RejectionLoss(nn.Module):
         if not self.rejecting and self.process_sum is None and len(y):
             # Every row counts once (warm-up, or rows selected ahead of the
             # step): the plain mean, without a mask of ones.
-            if self.class_weight.numel() == 0:
-                # Built without classes: every class weighs 1.
-                self.set_class_weight(torch.ones(logits.shape[1]))
+            self._ensure_class_weight(logits)
             if self.count_steps:
                 # Before the loss: the logit adjustment includes this batch.
                 ones = torch.ones(len(y), device=logits.device)

@@ -95,10 +95,24 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     >>> acceptance_probability(logits, y, torch.tensor([0.1, 1.0, 1.0]), M=1.0)
     tensor([0.1135, 1.0000, 1.0000])
     """
-    log_p = true_class_log_proba(logits, y)
-    w = torch.as_tensor(target_weight, dtype=torch.float32, device=log_p.device)
-    M = torch.as_tensor(M, dtype=torch.float32, device=log_p.device)
-    log_a = torch.log(w) - torch.log(M) - float(hardness) * log_p
+    w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
+    M = torch.as_tensor(M, dtype=torch.float32, device=logits.device)
+    return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
+
+
+def acceptance_from_log_ratio(log_ratio, logits, y, hardness):
+    """:func:`acceptance_probability` from ``log w - log M``, given per row
+    (or as one value): ``exp(min(0, log_ratio - hardness * log p))``.
+
+    ``hardness=0`` does not compute ``log p``, and ``hardness=1`` does not
+    multiply by it.
+    """
+    hardness = float(hardness)
+    if hardness == 0:
+        log_a = torch.broadcast_to(log_ratio, y.shape)
+    else:
+        log_p = true_class_log_proba(logits, y)
+        log_a = log_ratio - (log_p if hardness == 1 else hardness * log_p)
     return torch.exp(log_a.clamp(max=0.0))
 
 

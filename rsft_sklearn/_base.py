@@ -682,8 +682,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 # Another history (skorch's DistributedHistory, which shares
                 # every batch's values between processes) records its way,
                 # and gets the loss's value now.
-                loss = float(self._batch_loss(step["loss"], training))
-                history.record_batch(loss_key, loss)
+                history.record_batch(loss_key, step["loss"].item())
                 history.record_batch(size_key, _batch_len(batch))
             for listener in end:
                 listener(self, batch=batch, training=training, **step)

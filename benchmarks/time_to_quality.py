@@ -389,7 +389,10 @@ def _plot(frame, path, title):
     ax.set_xlabel("training seconds (held-out scoring excluded), mean over seeds")
     ax.set_ylabel("held-out balanced accuracy")
     name, _, command = title.partition(": ")
-    ax.set_title(f"{name}: held-out balanced accuracy against training time")
+    ax.set_title(
+        textwrap.fill(f"{name}: held-out balanced accuracy against training time", 70),
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     # The command, wrapped in small print under the axes.

@@ -500,14 +500,36 @@ class RejectionLoss(nn.Module):
         The mass is that of the last finished epoch (at first, the class
         counts given to :meth:`set_class_prior`) plus the current epoch's.
         A class with no mass yet gets a small finite share.
+
+        The result is kept until the counts or the prior mass change (their
+        version counters): the steps of a row budget add their pool's counts
+        once per pool, not once per step.
         """
         self.flush_counts()
-        mass = self.prior_mass + self.counts[2]
+        counts, prior_mass = self.counts, self.prior_mass
+        cached = self.__dict__.get("_log_prior")
+        if (
+            cached is not None
+            and cached[0] is counts
+            and cached[1] == counts._version
+            and cached[2] is prior_mass
+            and cached[3] == prior_mass._version
+        ):
+            return cached[4]
+        mass = prior_mass + counts[2]
         total = mass.sum()
         floor = torch.clamp(total * 1e-6, min=_TINY)
-        return torch.log(torch.maximum(mass, floor)) - torch.log(
+        log_prior = torch.log(torch.maximum(mass, floor)) - torch.log(
             torch.clamp(total, min=_TINY)
         )
+        self.__dict__["_log_prior"] = (
+            counts,
+            counts._version,
+            prior_mass,
+            prior_mass._version,
+            log_prior,
+        )
+        return log_prior
 
     def _base_losses(self, logits, y):
         if not (self.training and self.prior_correction > 0):

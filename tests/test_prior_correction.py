@@ -32,6 +32,43 @@ def test_shift_is_log_share_of_acceptance_mass():
     )
 
 
+def _fresh_log_prior(loss):
+    loss.flush_counts()
+    mass = (loss.prior_mass + loss.counts[2]).double()
+    return torch.log(mass / mass.sum()).float()
+
+
+def test_log_prior_follows_every_change_of_the_counts_and_prior():
+    # The log-prior is kept between steps that change nothing it reads (a
+    # budget's steps); every change of the counts or the prior mass, in place
+    # or by replacement, gives the fresh value.
+    loss = RejectionLoss(
+        class_weight=[0.25, 1.0, 0.5], rejection="expected", prior_correction=1.0
+    )
+    loss.set_class_prior([0.6, 0.1, 0.3])
+    loss.begin_epoch(M=1.0, hardness=0.0, rejecting=True)
+    first = loss.log_prior_after_rejection()
+    assert loss.log_prior_after_rejection() is first  # nothing changed
+    torch.testing.assert_close(first, _fresh_log_prior(loss))
+    y = torch.tensor([0, 0, 1, 2, 2, 2])
+    loss(torch.zeros(6, 3), y)  # records the batch
+    torch.testing.assert_close(loss.log_prior_after_rejection(), _fresh_log_prior(loss))
+    assert not torch.allclose(loss.log_prior_after_rejection(), first)
+    loss.record(y, torch.ones(6), torch.full((6,), 0.5))  # pending, then read
+    torch.testing.assert_close(loss.log_prior_after_rejection(), _fresh_log_prior(loss))
+    loss.begin_epoch(M=1.0, hardness=0.0, rejecting=True)  # mass moves over
+    torch.testing.assert_close(loss.log_prior_after_rejection(), _fresh_log_prior(loss))
+    loss.counts[2, 1] += 5.0  # in place
+    torch.testing.assert_close(loss.log_prior_after_rejection(), _fresh_log_prior(loss))
+    loss.set_class_prior([0.2, 0.2, 0.6])  # replaced
+    torch.testing.assert_close(loss.log_prior_after_rejection(), _fresh_log_prior(loss))
+    other = RejectionLoss(class_weight=[1.0, 1.0, 1.0], prior_correction=1.0)
+    other.load_state_dict(loss.state_dict())
+    torch.testing.assert_close(
+        other.log_prior_after_rejection(), loss.log_prior_after_rejection()
+    )
+
+
 def test_shifted_loss_equals_logit_adjusted_cross_entropy():
     torch.manual_seed(0)
     loss = RejectionLoss(n_classes=3, rejection="expected", prior_correction=1.0)

@@ -389,25 +389,36 @@ class RejectionLoss(nn.Module):
     def _fixed_M_acceptance(self, logits, y):
         """:func:`acceptance_probability` under a fixed ``M`` without sample
         weights, with ``log w - log M`` taken once per class (the same
-        values in fewer operations per step).
-
-        The table is made again whenever the class weights or ``M`` are
-        replaced or changed in place (their version counters).
-        """
-        class_weight, M = self.class_weight, self.M
-        cached = self.__dict__.get("_log_ratio")
-        if not (
-            cached is not None
-            and cached[0] is class_weight
-            and cached[1] == class_weight._version
-            and cached[2] is M
-            and cached[3] == M._version
-        ):
-            table = torch.log(class_weight.float()) - torch.log(M.float())
-            cached = (class_weight, class_weight._version, M, M._version, table)
-            self.__dict__["_log_ratio"] = cached
-        log_ratio = cached[4].index_select(0, y)
+        values in fewer operations per step)."""
+        log_ratio = self._log_ratio_table().index_select(0, y)
         return acceptance_from_log_ratio(log_ratio, logits, y, self.hardness)
+
+    def _log_ratio_table(self):
+        """``log w - log M`` per class under a fixed ``M``, made again
+        whenever the class weights or ``M`` are replaced or changed in
+        place."""
+        return self._cached(
+            "_log_ratio",
+            self.class_weight,
+            self.M,
+            lambda: torch.log(self.class_weight.float()) - torch.log(self.M.float()),
+        )
+
+    def _cached(self, name, first, second, make):
+        """``make()``, kept under ``name`` until the tensor ``first`` or
+        ``second`` is replaced or changed in place (its version counter)."""
+        cached = self.__dict__.get(name)
+        if (
+            cached is not None
+            and cached[0] is first
+            and cached[1] == first._version
+            and cached[2] is second
+            and cached[3] == second._version
+        ):
+            return cached[4]
+        value = make()
+        self.__dict__[name] = (first, first._version, second, second._version, value)
+        return value
 
     def current_acceptance(self, logits, y, sample_weight=None):
         """The rule's acceptance ``a_i`` of a batch at the current ``M`` and
@@ -506,30 +517,16 @@ class RejectionLoss(nn.Module):
         once per pool, not once per step.
         """
         self.flush_counts()
-        counts, prior_mass = self.counts, self.prior_mass
-        cached = self.__dict__.get("_log_prior")
-        if (
-            cached is not None
-            and cached[0] is counts
-            and cached[1] == counts._version
-            and cached[2] is prior_mass
-            and cached[3] == prior_mass._version
-        ):
-            return cached[4]
-        mass = prior_mass + counts[2]
-        total = mass.sum()
-        floor = torch.clamp(total * 1e-6, min=_TINY)
-        log_prior = torch.log(torch.maximum(mass, floor)) - torch.log(
-            torch.clamp(total, min=_TINY)
-        )
-        self.__dict__["_log_prior"] = (
-            counts,
-            counts._version,
-            prior_mass,
-            prior_mass._version,
-            log_prior,
-        )
-        return log_prior
+
+        def make():
+            mass = self.prior_mass + self.counts[2]
+            total = mass.sum()
+            floor = torch.clamp(total * 1e-6, min=_TINY)
+            return torch.log(torch.maximum(mass, floor)) - torch.log(
+                torch.clamp(total, min=_TINY)
+            )
+
+        return self._cached("_log_prior", self.counts, self.prior_mass, make)
 
     def _base_losses(self, logits, y):
         if not (self.training and self.prior_correction > 0):

@@ -19,6 +19,8 @@ __all__ = ["RejectionLoss"]
 _TINY = torch.finfo(torch.float32).tiny
 # Buffers whose length is the number of classes; loading a state resizes them.
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
+# Values kept between steps by RejectionLoss._cached.
+_CACHES = ("_log_ratio", "_log_prior")
 # Steps whose counts are added in one go while nothing reads them in between.
 _COUNT_GROUP = 64
 
@@ -589,8 +591,12 @@ class RejectionLoss(nn.Module):
 
     def __getstate__(self):
         # The generator and the process group belong to the training run
-        # (and possibly to a device that the unpickling machine lacks).
-        return {**self.__dict__, "generator": None, "process_sum": None}
+        # (and possibly to a device that the unpickling machine lacks); the
+        # cached tables are made again from the state they were made from.
+        state = {**self.__dict__, "generator": None, "process_sum": None}
+        for name in _CACHES:
+            state.pop(name, None)
+        return state
 
     def extra_repr(self):
         M = "'auto'" if self.adaptive else f"{float(self.M):g}"

@@ -1,5 +1,8 @@
 """The logit adjustment on the prior after rejection, and the tempered target."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -62,6 +65,13 @@ def test_log_prior_follows_every_change_of_the_counts_and_prior():
     torch.testing.assert_close(loss.log_prior_after_rejection(), _fresh_log_prior(loss))
     loss.set_class_prior([0.2, 0.2, 0.6])  # replaced
     torch.testing.assert_close(loss.log_prior_after_rejection(), _fresh_log_prior(loss))
+    copied = copy.deepcopy(loss)
+    assert "_log_prior" not in vars(copied) and "_log_prior" not in vars(
+        pickle.loads(pickle.dumps(loss))
+    )
+    torch.testing.assert_close(
+        copied.log_prior_after_rejection(), _fresh_log_prior(loss)
+    )
     other = RejectionLoss(class_weight=[1.0, 1.0, 1.0], prior_correction=1.0)
     other.load_state_dict(loss.state_dict())
     torch.testing.assert_close(

@@ -146,10 +146,7 @@ def _geometric_sizes(n_classes, imbalance):
 
 
 def load_fars(rows, seed=0):
-    from rsft_sklearn.benchmark._suites import _load_keel_multiclass
-
-    data = _load_keel_multiclass("fars")
-    return data.X, data.y
+    return load_keel("fars")
 
 
 def load_synthetic(rows, seed=0):

@@ -49,6 +49,7 @@ from ._text import EmbeddingBagModule, check_token_ids, token_vocabulary
 from ._validation import (
     check_callbacks,
     check_criterion,
+    check_device,
     check_labels,
     check_X_dict,
     encode_labels,
@@ -275,6 +276,7 @@ class NetClassifierBase(NeuralNetClassifier):
             caller_name=type(self).__name__,
         )
         check_callbacks(self.callbacks)
+        check_device(self.device)
 
     def _validate_X(self, X, reset):
         if isinstance(X, Mapping) and not sp.issparse(X):
@@ -476,6 +478,7 @@ class NetClassifierBase(NeuralNetClassifier):
         return iterator
 
     def initialize(self):
+        check_device(self.device)
         self._seed_generators()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.init_seed_)

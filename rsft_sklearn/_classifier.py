@@ -282,6 +282,9 @@ class RSFTClassifier(NetClassifierBase):
         "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        # A tensor learning rate is what torch's optimisers take for
+        # capturable steps.
+        "lr": [Interval(numbers.Real, 0, None, closed="left"), torch.Tensor],
         "batch_size": [
             Interval(numbers.Integral, 1, None, closed="left"),
             Options(numbers.Integral, {-1}),

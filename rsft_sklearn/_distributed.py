@@ -8,6 +8,7 @@ from skorch.hf import AccelerateMixin
 
 from ._classifier import RSFTClassifier
 from ._data import BatchIterator, _take
+from ._validation import check_device
 
 __all__ = ["AccelerateRSFTClassifier"]
 
@@ -154,9 +155,15 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         # has checked the device against the accelerator's.
         super(AccelerateMixin, self)._validate_params()
 
+    def _validate_hyperparameters(self):
+        # A device that differs from the accelerator's is named as such
+        # before the general device check runs.
+        self._check_accelerator_params()
+        super()._validate_hyperparameters()
+
     def _check_accelerator_params(self):
         device = self.__dict__.get("device")
-        if device is not None and torch.device(device) != self.accelerator.device:
+        if device is not None and _parse_device(device) != self.accelerator.device:
             raise ValueError(
                 f"device={device!r} differs from the accelerator's device "
                 f"{self.accelerator.device}; leave device=None."
@@ -311,3 +318,12 @@ class _ProcessPart:
             start = n * self.index // self.count
             stop = n * (self.index + 1) // self.count
             yield tuple(_take(item, slice(start, stop)) for item in batch)
+
+
+def _parse_device(device):
+    """``torch.device(device)``; a name torch does not know is the
+    ``ValueError`` of :func:`check_device`."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        return check_device(device)

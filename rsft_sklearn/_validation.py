@@ -8,6 +8,7 @@ validate per-class weights with the one function :func:`check_class_weight`.
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
 
@@ -15,6 +16,7 @@ __all__ = [
     "check_X_dict",
     "check_callbacks",
     "check_criterion",
+    "check_device",
     "check_class_weight",
     "check_labels",
     "check_sample_weight",
@@ -206,6 +208,50 @@ def check_callbacks(callbacks):
             "with skorch's callback methods, or their classes) or (name, "
             f"callback) pairs, got {callbacks!r}."
         )
+
+
+def check_device(device):
+    """Refuse a ``device`` that the fit cannot place its tensors on.
+
+    The network, the batches and the rejection masks' generator all live on
+    ``device``; without this check a missing backend surfaces as an error
+    from deep inside torch (a generator without a CUDA library, say).
+    Returns the parsed :class:`torch.device`.
+    """
+    if device is None:
+        raise ValueError(
+            "device=None is not supported: the network, the batches and the "
+            "rejection masks are placed on one device. Pass device='cpu', "
+            "'cuda' or another torch device."
+        )
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"device={device!r} is not a torch device: {reason}") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested, but CUDA is not available to "
+                f"this PyTorch ({torch.__version__}); use device='cpu'."
+            )
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(
+                f"device={device!r} was requested, but only {count} CUDA "
+                "device(s) are visible."
+            )
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device={device!r} was requested, but the MPS backend is not "
+            "available here; use device='cpu'."
+        )
+    elif parsed.type == "meta":
+        raise ValueError(
+            "device='meta' holds no data, so nothing can be trained on it; "
+            "use device='cpu' or an accelerator."
+        )
+    return parsed
 
 
 def check_criterion(criterion, owner):

@@ -322,6 +322,8 @@ def test_device_defaults_to_the_accelerator_and_survives_clone():
     X, y = _fit_data()
     with pytest.raises(ValueError, match="differs from the accelerator's device"):
         AccelerateRSFTClassifier(accelerator=accelerator, device="cuda").fit(X, y)
+    with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+        AccelerateRSFTClassifier(accelerator=accelerator, device="gpu").fit(X, y)
 
 
 if __name__ == "__main__":

@@ -282,3 +282,60 @@ def test_zero_epochs_gives_the_untrained_network(data):
 def test_bad_training_settings(data, params, match):
     with pytest.raises(InvalidParameterError, match=match):
         RSFTClassifier(**{**FAST, **params}).fit(*data)
+
+
+@pytest.mark.parametrize(
+    "lr, match",
+    [(-0.1, "'lr' parameter"), (float("nan"), "'lr' parameter"), ("0.1", "'lr'")],
+)
+def test_bad_learning_rate_is_named(data, lr, match):
+    # Not a TypeError from inside the optimiser's constructor.
+    with pytest.raises(InvalidParameterError, match=match):
+        RSFTClassifier(**{**FAST, "lr": lr}).fit(*data)
+
+
+def test_tensor_learning_rate_trains_as_the_float(data):
+    as_float = RSFTClassifier(**{**FAST, "lr": 0.01}).fit(*data)
+    as_tensor = RSFTClassifier(**{**FAST, "lr": torch.tensor(0.01)}).fit(*data)
+    # The optimiser takes a tensor rate in float32 arithmetic: the same
+    # steps up to rounding.
+    for key, value in as_float.module_.state_dict().items():
+        torch.testing.assert_close(
+            as_tensor.module_.state_dict()[key], value, rtol=0, atol=1e-6
+        )
+
+
+@pytest.mark.parametrize(
+    "device, match",
+    [
+        (None, "device=None is not supported"),
+        ("gpu", "device='gpu' is not a torch device: Expected one of"),
+        ("meta", "device='meta' holds no data"),
+    ],
+)
+def test_bad_device_is_named(data, device, match):
+    with pytest.raises(ValueError, match=match):
+        RSFTClassifier(**{**FAST, "device": device}).fit(*data)
+    # skorch's own entry point too, before any generator is made.
+    with pytest.raises(ValueError, match=match):
+        RSFTClassifier(**{**FAST, "device": device}).initialize()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda_is_a_clear_error(data):
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(ValueError, match="CUDA is not available to this PyTorch"):
+            RSFTClassifier(**{**FAST, "device": device}).fit(*data)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_index_beyond_the_visible_devices(data):
+    device = f"cuda:{torch.cuda.device_count()}"
+    with pytest.raises(ValueError, match="CUDA device\\(s\\) are visible"):
+        RSFTClassifier(**{**FAST, "device": device}).fit(*data)
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is available here")
+def test_mps_without_mps_is_a_clear_error(data):
+    with pytest.raises(ValueError, match="MPS backend is not available"):
+        RSFTClassifier(**{**FAST, "device": "mps"}).fit(*data)

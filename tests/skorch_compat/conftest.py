@@ -147,8 +147,8 @@ PLAIN_CRITERION = (
     "names the fix"
 )
 FAKE_DEVICE = (
-    "RSFT creates its random generator on `device` at initialize, and torch "
-    "refuses the test's fake device 'foo'"
+    "RSFT creates its random generator on `device` at initialize, so it "
+    "refuses the test's fake device 'foo' with a ValueError"
 )
 EAGER_LOSS = (
     "compile=True compiles the network only: the loss module draws the masks "

@@ -64,10 +64,31 @@ def _heavy(module, batch_size):
 def check_compact(compact, rejection):
     """Validate the ``compact`` parameter against the rejection mode."""
     if compact is True and rejection != "sample":
-        raise ValueError(
-            "compact=True needs rejection='sample': with rejection='expected' "
-            "every row keeps a positive loss weight, so no row can be dropped."
+        why = _COMPACT_REFUSED.get(
+            rejection, "this mode does not draw a per-batch mask"
         )
+        raise ValueError(
+            f"compact=True needs rejection='sample': with "
+            f"rejection={rejection!r} {why}."
+        )
+
+
+# Why a rejection mode has nothing for compaction to drop.
+_COMPACT_REFUSED = {
+    "expected": "every row keeps a positive loss weight, so no row can be dropped",
+    "budget": (
+        "the rows are chosen before the step, which trains on every one of "
+        "them; the rows left out already cost no backward pass"
+    ),
+    "pool": (
+        "the accepted rows are chosen before the step; the rejected ones "
+        "already cost no backward pass"
+    ),
+    "epoch": (
+        "the accepted rows are chosen before the epoch; the rejected ones "
+        "already cost no backward pass"
+    ),
+}
 
 
 def needs_two_rows(module):

@@ -146,7 +146,8 @@ def fit_classes(y, classes=None):
     if len(found) < 2:
         raise ValueError(
             f"y holds one class only ({found[0]!r}); a classifier needs at least "
-            "two classes."
+            "two classes. (A first partial_fit on part of the data takes every "
+            "label as classes=[...].)"
         )
     return found
 

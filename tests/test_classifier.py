@@ -336,6 +336,11 @@ def test_bad_data(imbalanced):
             clf.fit(Xb, y)
     with pytest.raises(ValueError, match="one class"):
         clf.fit(X, np.zeros(len(X)))
+    # A first partial_fit on a one-class chunk is told how to name the rest.
+    with pytest.raises(ValueError, match=r"one class only .*classes=\[\.\.\.\]"):
+        RSFTClassifier(**FAST).partial_fit(X, np.zeros(len(X)))
+    one_chunk = RSFTClassifier(**FAST).partial_fit(X, np.zeros(len(X)), classes=[0, 1])
+    np.testing.assert_array_equal(one_chunk.classes_, [0, 1])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         clf.fit(X, y[:-1])
     with pytest.raises(ValueError, match="(?i)negative"):

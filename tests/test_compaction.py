@@ -283,10 +283,21 @@ def test_compaction_with_dict_input():
     )
 
 
-def test_compact_needs_sample_rejection():
+@pytest.mark.parametrize(
+    "rejection, why",
+    [
+        ("expected", "every row keeps a positive loss weight"),
+        ("budget", "the rows are chosen before the step"),
+        ("pool", "the accepted rows are chosen before the step"),
+        ("epoch", "the accepted rows are chosen before the epoch"),
+    ],
+)
+def test_compact_needs_sample_rejection(rejection, why):
+    # The message names the mode the user chose and why it has nothing to drop.
     X, y = _data(n=64)
-    with pytest.raises(ValueError, match="compact=True needs rejection='sample'"):
-        RSFTClassifier(compact=True, rejection="expected", max_epochs=1).fit(X, y)
+    match = f"compact=True needs rejection='sample': with rejection='{rejection}' {why}"
+    with pytest.raises(ValueError, match=match):
+        RSFTClassifier(compact=True, rejection=rejection, max_epochs=1).fit(X, y)
 
 
 def test_compact_rejects_unknown_values():

@@ -21,6 +21,8 @@ _TINY = torch.finfo(torch.float32).tiny
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
 # Values kept between steps by RejectionLoss._cached.
 _CACHES = ("_log_ratio", "_log_prior")
+# Dtypes of class indices (what index_select and the cross-entropy take).
+_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 # Steps whose counts are added in one go while nothing reads them in between.
 _COUNT_GROUP = 64
 
@@ -190,6 +192,14 @@ class RejectionLoss(nn.Module):
             )
         if not 0 < smoothing <= 1:
             raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}.")
+        if not (
+            isinstance(hardness, numbers.Real)
+            and math.isfinite(hardness)
+            and hardness >= 0
+        ):
+            raise ValueError(
+                f"hardness must be a finite number >= 0, got {hardness!r}."
+            )
         self.base_criterion = criterion
         self.hardness = float(hardness)
         self.rejection = rejection
@@ -204,7 +214,12 @@ class RejectionLoss(nn.Module):
         self.row_weighted = False
         if class_weight is None:
             class_weight = torch.ones(0 if n_classes is None else int(n_classes))
-        class_weight = torch.as_tensor(class_weight, dtype=torch.float32)
+        class_weight = _checked_class_weight(class_weight)
+        if n_classes is not None and int(n_classes) != len(class_weight):
+            raise ValueError(
+                f"n_classes={n_classes} but class_weight has {len(class_weight)} "
+                "entries; give one weight per class."
+            )
         n = len(class_weight)
         self.register_buffer("class_weight", class_weight.clone())
         if not self.adaptive:
@@ -251,7 +266,7 @@ class RejectionLoss(nn.Module):
 
     def set_class_weight(self, class_weight):
         """Replace the class target weights (a fit on new data)."""
-        weight = torch.as_tensor(class_weight, dtype=torch.float32)
+        weight = _checked_class_weight(class_weight)
         device = self.counts.device
         self._pending_counts.clear()
         self.class_weight = weight.to(device).clone()
@@ -542,6 +557,39 @@ class RejectionLoss(nn.Module):
 
     def forward(self, logits, y, sample_weight=None):
         """Normalised masked loss of a batch (plain mean in eval mode)."""
+        n_classes = self._buffers["class_weight"].shape[0]
+        try:
+            fits = (
+                logits.dim() == 2
+                and y.dim() == 1
+                and y.shape[0] == logits.shape[0]
+                and y.dtype in _INDEX_DTYPES
+                and (not n_classes or logits.shape[1] == n_classes)
+                and (
+                    sample_weight is None
+                    or sample_weight.shape[0] == y.shape[0]
+                    and sample_weight.dim() <= (2 if self.row_weighted else 1)
+                )
+            )
+        except (AttributeError, IndexError):
+            fits = False
+        if not fits:
+            _check_batch(logits, y, sample_weight, n_classes, self.row_weighted)
+        try:
+            return self._loss(logits, y, sample_weight)
+        except (IndexError, RuntimeError) as exc:
+            # Checked only once something failed: the steps read nothing
+            # back from the device.
+            n_classes = logits.shape[1]
+            outside = (y < 0) | (y >= n_classes)
+            if len(y) and bool(outside.any()):
+                bad = torch.unique(y[outside]).tolist()[:5]
+                raise ValueError(
+                    f"y holds class indices outside [0, {n_classes}): {bad}."
+                ) from exc
+            raise
+
+    def _loss(self, logits, y, sample_weight):
         if not self.training:
             losses = self.base_criterion(logits, y)
             return losses.mean() if losses.dim() else losses
@@ -607,6 +655,51 @@ class RejectionLoss(nn.Module):
         if self.prior_correction:
             text += f", prior_correction={self.prior_correction:g}"
         return text
+
+
+def _checked_class_weight(class_weight):
+    """Class weights as a float32 tensor: one dimension, finite and > 0."""
+    if isinstance(class_weight, torch.Tensor):
+        weight = class_weight.detach().to("cpu", torch.float32)
+    else:
+        weight = torch.as_tensor(class_weight, dtype=torch.float32)
+    if weight.dim() != 1:
+        raise ValueError(
+            "class_weight must hold one weight per class (one dimension), got "
+            f"shape {tuple(weight.shape)}."
+        )
+    if not bool((torch.isfinite(weight) & (weight > 0)).all()):
+        raise ValueError(f"class_weight must be finite and > 0, got {weight.tolist()}.")
+    return weight
+
+
+def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
+    """Refuse a batch whose shapes the loss would misread, naming what is
+    wrong (shapes and dtypes only: nothing is read back from the device)."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise ValueError(
+            "logits must be a 2-d tensor of shape (batch, n_classes), got "
+            f"{type(logits).__name__} of shape {tuple(getattr(logits, 'shape', ()))}."
+        )
+    if not isinstance(y, torch.Tensor) or y.dim() != 1 or len(y) != len(logits):
+        raise ValueError(
+            f"y must be a 1-d tensor of {len(logits)} class indices (one per "
+            f"row of logits), got shape {tuple(getattr(y, 'shape', ()))}."
+        )
+    if y.dtype not in _INDEX_DTYPES:
+        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
+    if n_classes and logits.shape[1] != n_classes:
+        raise ValueError(
+            f"logits have {logits.shape[1]} columns but the loss holds "
+            f"{n_classes} class weights."
+        )
+    if sample_weight is not None:
+        rows = (len(y), 2) if row_weighted and sample_weight.dim() == 2 else (len(y),)
+        if tuple(getattr(sample_weight, "shape", ())) != rows:
+            raise ValueError(
+                f"sample_weight must have shape {rows} (one weight per row), "
+                f"got {tuple(sample_weight.shape)}."
+            )
 
 
 def _plain(tensor):

@@ -231,11 +231,29 @@ def budget_selection(acceptance, budget, generator=None):
     >>> bool((weights <= 1).all()), 0 in rows.tolist()
     (True, True)
     """
+    _check_acceptance(acceptance)
     keep = budget_probability(acceptance, budget)
     kept = rows_kept(keep, generator)
     rows = kept.nonzero().reshape(-1)
     weights = acceptance.index_select(0, rows) / keep.index_select(0, rows)
     return rows, weights
+
+
+def _check_acceptance(acceptance):
+    """A scored pool's acceptances: a 1-d floating tensor of finite values
+    ``>= 0`` (one host read, on top of the draw's)."""
+    if not isinstance(acceptance, torch.Tensor):
+        raise TypeError(
+            "acceptance must be a torch.Tensor (on the device of the pool), got "
+            f"{type(acceptance).__name__}."
+        )
+    if acceptance.dim() != 1 or not acceptance.dtype.is_floating_point:
+        raise ValueError(
+            "acceptance must be a 1-d floating tensor, one value per row; got "
+            f"shape {tuple(acceptance.shape)} and dtype {acceptance.dtype}."
+        )
+    if not bool((torch.isfinite(acceptance) & (acceptance >= 0)).all()):
+        raise ValueError("acceptance must hold finite values >= 0.")
 
 
 def rows_kept(keep, generator=None):

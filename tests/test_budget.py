@@ -466,3 +466,32 @@ def test_bad_rescore_every_is_refused(value):
     y = np.r_[np.zeros(10), np.ones(10)].astype(np.int64)
     with pytest.raises(ValueError, match="'rescore_every' parameter"):
         RSFTClassifier(rejection="budget", rescore_every=value, max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "acceptance, error, match",
+    [
+        (np.array([0.5, 0.2]), TypeError, "torch.Tensor"),
+        (torch.rand(3, 2), ValueError, "1-d floating tensor"),
+        (torch.tensor([1, 0, 1]), ValueError, "1-d floating tensor"),
+        (torch.tensor([0.5, float("nan"), 0.1]), ValueError, "finite values >= 0"),
+        (torch.tensor([0.5, float("inf"), 0.1]), ValueError, "finite values >= 0"),
+        (torch.tensor([-0.5, 0.2, 0.1]), ValueError, "finite values >= 0"),
+    ],
+)
+def test_budget_selection_names_bad_acceptances(acceptance, error, match):
+    # Before: a NaN kept no row, a negative value gave a negative weight and a
+    # 2-d tensor a silent draw over its flattened values.
+    with pytest.raises(error, match=match):
+        budget_selection(acceptance, 0.5, torch.Generator().manual_seed(0))
+
+
+def test_budget_selection_never_keeps_a_zero_acceptance():
+    # A row of acceptance 0 weighs nothing in the rule's loss: it is never
+    # kept, and the others keep their unbiased weights.
+    acceptance = torch.tensor([0.0, 0.0, 0.1, 0.4])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        rows, weights = budget_selection(acceptance, 0.5, generator)
+        assert not set(rows.tolist()) & {0, 1}
+        assert bool((weights > 0).all())

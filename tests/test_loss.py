@@ -235,3 +235,81 @@ def test_fixed_M_acceptance_follows_every_change_of_weights_and_M():
         logits, y, loss.class_weight.index_select(0, y) * sample_weight, loss.M, 2.0
     )
     torch.testing.assert_close(loss.select(logits, y, sample_weight)[2], expected)
+
+
+# ----------------------------------------------------------------------------
+# Bad input: named errors, not errors from inside torch
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"class_weight": [1.0, -1.0, 1.0]}, "class_weight must be finite and > 0"),
+        ({"class_weight": [1.0, 0.0, 1.0]}, "class_weight must be finite and > 0"),
+        ({"class_weight": [1.0, float("nan")]}, "class_weight must be finite and > 0"),
+        ({"class_weight": [[1.0, 2.0]]}, "one weight per class"),
+        ({"class_weight": [1.0, 2.0], "n_classes": 3}, "n_classes=3 but class_weight"),
+        ({"n_classes": 3, "hardness": -1}, "hardness must be a finite number >= 0"),
+        ({"n_classes": 3, "hardness": float("inf")}, "hardness must be a finite"),
+    ],
+)
+def test_bad_construction_is_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RejectionLoss(**kwargs)
+
+
+def test_set_class_weight_refuses_what_the_constructor_refuses():
+    loss_fn = RejectionLoss(n_classes=3)
+    with pytest.raises(ValueError, match="class_weight must be finite and > 0"):
+        loss_fn.set_class_weight([1.0, -2.0, 1.0])
+    # The module is unchanged by the refused call.
+    torch.testing.assert_close(loss_fn.class_weight, torch.ones(3))
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(
+    "logits, y, weight, error, match",
+    [
+        (torch.randn(4), torch.tensor([0, 1, 2, 1]), None, ValueError, "2-d tensor"),
+        (
+            torch.randn(4, 3),
+            torch.tensor([0, 1, 2]),
+            None,
+            ValueError,
+            "4 class indices",
+        ),
+        (
+            torch.randn(4, 3),
+            torch.zeros(4, 1, dtype=torch.long),
+            None,
+            ValueError,
+            "1-d",
+        ),
+        (torch.randn(4, 3), torch.tensor([0.0, 1, 2, 1]), None, TypeError, "integer"),
+        (torch.randn(4, 5), torch.tensor([0, 1, 2, 1]), None, ValueError, "5 columns"),
+        (
+            torch.randn(4, 3),
+            torch.tensor([0, 1, 2, 1]),
+            torch.ones(3),
+            ValueError,
+            r"sample_weight must have shape \(4,\)",
+        ),
+        ([[0.0, 1.0, 2.0]], torch.tensor([0]), None, ValueError, "got list"),
+    ],
+)
+def test_bad_batch_is_named(training, logits, y, weight, error, match):
+    loss_fn = RejectionLoss(n_classes=3, generator=torch.Generator().manual_seed(0))
+    loss_fn.train(training)
+    with pytest.raises(error, match=match):
+        loss_fn(logits, y, weight)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_class_index_out_of_range_is_named(training):
+    loss_fn = RejectionLoss(n_classes=3, generator=torch.Generator().manual_seed(0))
+    loss_fn.train(training)
+    for bad in (3, -1):
+        y = torch.tensor([0, 1, bad, 1])
+        with pytest.raises(ValueError, match=rf"outside \[0, 3\): \[{bad}\]"):
+            loss_fn(torch.randn(4, 3), y)
+    # A valid batch afterwards trains as usual.
+    assert torch.isfinite(loss_fn(torch.randn(4, 3), torch.tensor([0, 1, 2, 1])))

@@ -344,6 +344,7 @@ def csv_file(tmp_path):
         (["--epochs", "0"], "positive integer"),
         (["--n-jobs", "0"], "-1 or a positive integer"),
         (["--suite", "nope"], "invalid choice"),
+        (["--methods", "RSFT(M=-1)"], "The 'M' parameter of RSFTClassifier"),
     ],
 )
 def test_bad_arguments_give_clear_errors(argv, message, csv_file, tmp_path, capsys):
@@ -353,6 +354,32 @@ def test_bad_arguments_give_clear_errors(argv, message, csv_file, tmp_path, caps
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "never" / "results.csv").exists()
+
+
+def test_an_out_folder_that_cannot_be_made_is_named(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as excinfo:
+        main([*SMALL, "--out", str(blocker / "run")])
+    assert excinfo.value.code == 2
+    assert "--out: cannot create the folder" in capsys.readouterr().err
+
+
+def test_a_run_whose_every_fit_fails_still_reports(tmp_path, capsys):
+    # Before, the fit-time figure took the log of no data and the run ended
+    # in a usage error from matplotlib.
+    out = tmp_path / "run"
+    argv = ["--suite", "builtin", "--datasets", "wine", "--folds", "2"]
+    argv += ["--epochs", "1", "--no-progress"]
+    assert main([*argv, "--methods", "RSFT(module__bogus=1)", "--out", str(out)]) == 0
+    frame = _rows(out)
+    assert len(frame) and (frame["status"] != "ok").all()
+    err = capsys.readouterr().err
+    assert f"{len(frame)} fit(s) failed" in err
+    report = (out / "report.md").read_text()
+    failed = report.split("## Failed fits")[1]
+    assert "unexpected keyword argument 'bogus'" in failed
+    assert "fit_time.png" not in report and not (out / "fit_time.png").exists()
 
 
 def test_too_few_rows_per_class_for_the_folds(tmp_path, capsys):

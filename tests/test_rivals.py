@@ -430,6 +430,10 @@ def test_parse_method_reads_names_aliases_and_parameters():
     [
         ("RSFTT", "did you mean 'RSFT'"),
         ("RSFT(warmup=10)", "unknown RSFTClassifier parameter.*'warmup_epochs'"),
+        # Values too, before any fit of the run.
+        ("RSFT(M=-1)", r"'RSFT\(M=-1\)': The 'M' parameter of RSFTClassifier"),
+        ("RSFT(rejection='bud')", "The 'rejection' parameter"),
+        ("RSFT(budget=0)", "The 'budget' parameter"),
         ("RSFT(M=max(1, 2))", "must be a Python literal"),
         ("RSFT(M=__import__('os'))", "must be a Python literal"),
         ("RSFT(2.0)", "name=value pairs"),

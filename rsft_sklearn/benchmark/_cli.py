@@ -344,6 +344,12 @@ def main(argv=None):
         out = args.out or Path("rsft-bench-results") / datetime.now().strftime(
             "%Y%m%d-%H%M%S"
         )
+        try:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"--out: cannot create the folder {str(out)!r} ({exc.strerror})."
+            ) from None
         progress = not args.no_progress and sys.stderr.isatty()
         run_benchmark(
             datasets,
@@ -365,4 +371,22 @@ def main(argv=None):
     except (ValueError, ImportError) as exc:
         parser.error(str(exc))
     print(f"Report: {report}")
+    failed = _failed_fits(Path(out) / "results.csv")
+    if failed:
+        print(
+            f"{failed} fit(s) failed; their errors are under 'Failed fits' in "
+            "the report.",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _failed_fits(results):
+    """The number of fits in ``results`` (the run's CSV) that did not finish."""
+    import pandas as pd
+
+    try:
+        status = pd.read_csv(results, usecols=["status"])["status"]
+    except (OSError, ValueError):
+        return 0
+    return int((status != "ok").sum())

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from .._epochs import warmup_epoch_count
@@ -402,6 +403,15 @@ def _check_net_parameters(name, params, spec):
             f"{spec!r}: unknown RSFTClassifier parameter(s) {hint}; a part of "
             f"the net takes '<part>__<name>' for a part in {list(_ROUTED_PREFIXES)}."
         )
+    # Values are checked now, not in every fit of the run.
+    constraints = RSFTClassifier._parameter_constraints
+    checked = {key: value for key, value in params.items() if key in constraints}
+    try:
+        validate_parameter_constraints(
+            {key: constraints[key] for key in checked}, checked, "RSFTClassifier"
+        )
+    except ValueError as exc:
+        raise ValueError(f"{spec!r}: {exc}") from None
 
 
 def parse_method(spec):

@@ -293,7 +293,10 @@ def _plot_fit_time(path, table):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mean = table.mean()
+    # Methods with no finished fit have no time to show.
+    mean = table.mean().dropna()
+    if mean.empty:
+        return False
     std = table.std(ddof=0)
     order = mean.sort_values().index
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(order) + 1))
@@ -305,6 +308,7 @@ def _plot_fit_time(path, table):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def _plot_critical_difference(path, stats):
@@ -710,7 +714,7 @@ def write_report(out, config):
 
     _plot_ranks(out / "mean_ranks.png", rank_tables, stats)
     _plot_vs_ir(out / "metric_vs_imbalance.png", tables, imbalance)
-    _plot_fit_time(out / "fit_time.png", tables["fit_time"])
+    has_times = _plot_fit_time(out / "fit_time.png", tables["fit_time"])
     has_cd = _plot_critical_difference(out / "critical_difference.png", stats)
     lines += [
         "",
@@ -724,14 +728,10 @@ def write_report(out, config):
             "![Critical-difference diagrams (autorank)](critical_difference.png)",
             "",
         ]
-    lines += [
-        "![Scores against the imbalance ratio](metric_vs_imbalance.png)",
-        "",
-        "![Fit time per fold](fit_time.png)",
-        "",
-        "## Failed fits",
-        "",
-    ]
+    lines += ["![Scores against the imbalance ratio](metric_vs_imbalance.png)", ""]
+    if has_times:
+        lines += ["![Fit time per fold](fit_time.png)", ""]
+    lines += ["## Failed fits", ""]
     failed = frame[frame["status"] != "ok"].sort_values(["dataset", "method", "fold"])
     if len(failed):
         lines.append(

@@ -90,6 +90,10 @@ def correct_proba(
         raise ValueError(
             f"proba must be 2-d (n_samples, n_classes), got shape {proba.shape}."
         )
+    if not np.all(np.isfinite(proba)) or np.any(proba < 0) or np.any(proba > 1 + 1e-6):
+        # Probabilities outside [0, 1] were clipped, and NaN rows came out
+        # uniform: a silently wrong answer.
+        raise ValueError("proba must hold finite probabilities in [0, 1].")
     n_classes = proba.shape[1]
     weight = check_class_weight(target_weight, n_classes, "target_weight")
     if not np.isfinite(M) or M <= 0:

@@ -12,6 +12,7 @@ embeddings of the non-padding ids.
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from numbers import Integral
 
 import numpy as np
@@ -273,9 +274,14 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
                 "TokenIndexer expects an iterable of documents, got one string."
             )
         pattern = re.compile(self.token_pattern)
-        for doc in X:
+        for i, doc in enumerate(X):
             if isinstance(doc, str):
                 yield pattern.findall(doc.lower() if self.lowercase else doc)
+            elif isinstance(doc, (bytes, Mapping)) or not isinstance(doc, Iterable):
+                raise TypeError(
+                    f"Document {i} is a {type(doc).__name__}: TokenIndexer takes "
+                    "strings, or documents already split into a list of tokens."
+                )
             else:
                 yield [str(token) for token in doc]
 

@@ -299,3 +299,26 @@ def test_correct_proba_hardness_zero_with_underflowed_probability():
     np.testing.assert_allclose(out[0], [1.0, 0.0])
     np.testing.assert_allclose(out.sum(axis=1), 1.0)
     np.testing.assert_allclose(out[1], np.array([0.6, 0.7]) / 1.3)
+
+
+@pytest.mark.parametrize(
+    "proba",
+    [
+        [[0.5, 0.5], [-0.1, 1.1]],
+        [[0.5, 0.5], [np.nan, 0.5]],
+        [[0.5, 0.5], [np.inf, 0.0]],
+        [[2.0, 0.5]],
+    ],
+    ids=["negative", "nan", "inf", "above-one"],
+)
+def test_correct_proba_refuses_what_is_not_a_probability(proba):
+    # Before: clipped to [0, 1], and a NaN row came back uniform.
+    with pytest.raises(ValueError, match=r"finite probabilities in \[0, 1\]"):
+        correct_proba(np.array(proba), [1.0, 0.5])
+
+
+def test_correct_proba_takes_float32_softmax_rounding():
+    # A float32 softmax can sum to 1 within rounding; every value stays <= 1.
+    proba = softmax(np.random.default_rng(0).normal(size=(50, 3)), axis=1)
+    out = correct_proba(proba.astype(np.float32), [1.0, 0.5, 0.25])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-12)

@@ -67,6 +67,22 @@ def test_token_indexer_takes_tokenized_documents():
         indexer.transform("the cat")
 
 
+@pytest.mark.parametrize(
+    "docs, match",
+    [
+        ([1, 2, 3], "Document 0 is a int"),
+        (["a b", None], "Document 1 is a NoneType"),
+        (["a b", b"raw bytes"], "Document 1 is a bytes"),
+        (["a b", {"a": 1}], "Document 1 is a dict"),
+    ],
+)
+def test_token_indexer_names_a_document_that_is_not_text(docs, match):
+    with pytest.raises(TypeError, match=match):
+        TokenIndexer().fit(docs)
+    with pytest.raises(TypeError, match=match):
+        TokenIndexer().fit(["a b"]).transform(docs)
+
+
 def test_token_pipeline_learns_and_predicts():
     indexer = TokenIndexer().fit(DOCS)
     pipe = make_pipeline(

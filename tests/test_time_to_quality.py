@@ -88,3 +88,23 @@ def test_sets_no_issue_names_load_from_their_source(ttq):
 def test_unknown_sets_are_refused_by_name(ttq, name, message):
     with pytest.raises(ValueError, match=message):
         ttq.load_set(name, None)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "0"], "--seeds: must be a positive int, got '0'"),
+        (["--epochs", "-2"], "--epochs: must be a positive int"),
+        (["--max-epoch-factor", "nan"], "--max-epoch-factor: must be a positive float"),
+        (["--batch-size", "0"], "--batch-size: must be a positive int"),
+        (["--threads", "x"], "--threads: must be a positive int, got 'x'"),
+        (["--rows", "-5"], "--rows: must be a positive int"),
+    ],
+)
+def test_counts_that_run_nothing_are_refused(ttq, argv, message, tmp_path, capsys):
+    # Before, --seeds 0 wrote an empty summary and --epochs -2 one of no curve.
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main([*argv, "--out", str(tmp_path / "never")])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

@@ -568,7 +568,11 @@ class RejectionLoss(nn.Module):
                 and (
                     sample_weight is None
                     or sample_weight.shape[0] == y.shape[0]
-                    and sample_weight.dim() <= (2 if self.row_weighted else 1)
+                    and (
+                        sample_weight.dim() == 1
+                        or self.row_weighted
+                        and sample_weight.shape[1:] == (2,)
+                    )
                 )
             )
         except (AttributeError, IndexError):
@@ -694,11 +698,13 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
             f"{n_classes} class weights."
         )
     if sample_weight is not None:
-        rows = (len(y), 2) if row_weighted and sample_weight.dim() == 2 else (len(y),)
-        if tuple(getattr(sample_weight, "shape", ())) != rows:
+        shape = tuple(getattr(sample_weight, "shape", ()))
+        if not isinstance(sample_weight, torch.Tensor) or not (
+            shape == (len(y),) or row_weighted and shape == (len(y), 2)
+        ):
             raise ValueError(
-                f"sample_weight must have shape {rows} (one weight per row), "
-                f"got {tuple(sample_weight.shape)}."
+                f"sample_weight must be a tensor of shape ({len(y)},) (one weight "
+                f"per row), got {type(sample_weight).__name__} of shape {shape}."
             )
 
 

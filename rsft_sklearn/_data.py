@@ -10,6 +10,7 @@ held by :class:`SparseRows`; every batch is cut from it and densified alone,
 so the whole matrix is never densified.
 """
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -155,6 +156,12 @@ class InMemoryDataset(torch.utils.data.Dataset):
                 # Data that do not fit on the device stay on the host; the
                 # network then receives each batch moved on its own.
                 pass
+        n = _n_rows(X)
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None and len(value) != n:
+                raise ValueError(
+                    f"{name} has {len(value)} rows but X has {n}; give one per row."
+                )
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
@@ -270,6 +277,10 @@ class BatchIterator:
         **loader_kwargs,
     ):
         self.dataset = dataset
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+            raise TypeError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.generator = generator
@@ -398,6 +409,19 @@ class BatchIterator:
         if weight is None:
             return batch
         return (batch[0], batch[1], weight[part])
+
+
+def _n_rows(X):
+    """Rows of a tensor, of a sparse row store, or of every input of a dict
+    (which must agree)."""
+    if isinstance(X, Mapping):
+        lengths = {key: len(value) for key, value in X.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                f"All inputs of a dict X must have the same length, got {lengths}."
+            )
+        return next(iter(lengths.values()), 0)
+    return len(X)
 
 
 def _device_of(dataset):

@@ -1,5 +1,8 @@
 """Default networks."""
 
+import numbers
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from torch import nn
@@ -63,7 +66,9 @@ class MLPModule(nn.Module):
         input_columns=None,
     ):
         super().__init__()
-        n_features = int(n_features)
+        n_features = check_size(n_features, "n_features")
+        n_classes = check_size(n_classes, "n_classes")
+        hidden_layer_sizes = check_layer_sizes(hidden_layer_sizes)
         columns = _check_input_columns(input_columns, n_features)
         if columns is None:
             self.input_columns = None
@@ -83,11 +88,11 @@ class MLPModule(nn.Module):
             width = len(columns)
         layers = []
         for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, int(size)), activation()]
+            layers += [nn.Linear(width, size), activation()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
-            width = int(size)
-        layers.append(nn.Linear(width, int(n_classes)))
+            width = size
+        layers.append(nn.Linear(width, n_classes))
         self.layers = nn.Sequential(*layers)
 
     accepts_sparse = True
@@ -146,6 +151,36 @@ class MLPModule(nn.Module):
 
 def _reindex_columns(module, incompatible_keys):
     module._index_columns()
+
+
+def check_size(value, name):
+    """A layer width or count given as a whole number >= 1 (a float such as
+    ``64.0`` is read as the integer it equals)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Integral, numbers.Real)
+    ):
+        raise TypeError(f"{name} must be a whole number >= 1, got {value!r}.")
+    if value != value or value < 1 or int(value) != value:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+    return int(value)
+
+
+def check_layer_sizes(hidden_layer_sizes):
+    """The hidden layers' widths: a sequence of whole numbers >= 1, or one
+    number for one layer (as scikit-learn's ``MLPClassifier`` reads it)."""
+    if isinstance(hidden_layer_sizes, (numbers.Integral, numbers.Real)) and not (
+        isinstance(hidden_layer_sizes, (bool, np.bool_))
+    ):
+        hidden_layer_sizes = (hidden_layer_sizes,)
+    if isinstance(hidden_layer_sizes, (str, bytes)) or not isinstance(
+        hidden_layer_sizes, Iterable
+    ):
+        # A string would be read one character at a time ("64" as 6 and 4).
+        raise TypeError(
+            "hidden_layer_sizes must be a sequence of layer widths such as "
+            f"(64, 64), got {hidden_layer_sizes!r}."
+        )
+    return tuple(check_size(size, "hidden_layer_sizes") for size in hidden_layer_sizes)
 
 
 def _check_input_columns(input_columns, n_features):

@@ -184,10 +184,24 @@ def class_target_weight(y, n_classes, target="balanced", *, power=1.0):
         if target == "uniform":
             weight = np.ones(n_classes)
         elif target == "balanced":
-            counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
+            power = float(power)
+            if not (np.isfinite(power) and power >= 0):
+                raise ValueError(f"power must be a finite number >= 0, got {power!r}.")
+            labels = np.asarray(y)
+            if labels.size and (
+                labels.dtype.kind not in "iub"
+                or labels.min() < 0
+                or labels.max() >= n_classes
+            ):
+                raise ValueError(
+                    f"y must hold integer class indices in [0, {n_classes}); "
+                    f"got dtype {labels.dtype}, values {labels.min()} to "
+                    f"{labels.max()}."
+                )
+            counts = np.bincount(labels.astype(np.int64), minlength=n_classes)
             weight = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
             weight[counts == 0] = weight.max() if weight.max() > 0 else 1.0
-            weight = weight ** float(power)
+            weight = weight**power
         else:
             raise ValueError(
                 f"target must be 'balanced', 'uniform' or per-class weights, "

@@ -23,6 +23,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._modules import check_layer_sizes, check_size
+
 __all__ = [
     "EmbeddingBagModule",
     "TokenIndexer",
@@ -166,6 +168,8 @@ class EmbeddingBagModule(nn.Module):
         super().__init__()
         if n_classes is None:
             raise ValueError("EmbeddingBagModule needs n_classes.")
+        n_classes = check_size(n_classes, "n_classes")
+        hidden_layer_sizes = check_layer_sizes(hidden_layer_sizes)
         if pretrained_embeddings is not None:
             weight = torch.as_tensor(
                 np.asarray(pretrained_embeddings), dtype=torch.float32
@@ -184,18 +188,21 @@ class EmbeddingBagModule(nn.Module):
                     "EmbeddingBagModule needs vocab_size or pretrained_embeddings."
                 )
             self.embedding = nn.EmbeddingBag(
-                int(vocab_size), int(embedding_dim), mode="mean", padding_idx=PAD_ID
+                check_size(vocab_size, "vocab_size"),
+                check_size(embedding_dim, "embedding_dim"),
+                mode="mean",
+                padding_idx=PAD_ID,
             )
             if freeze:
                 self.embedding.weight.requires_grad_(False)
         layers = []
         width = self.embedding.embedding_dim
         for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, int(size)), nn.ReLU()]
+            layers += [nn.Linear(width, size), nn.ReLU()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
-            width = int(size)
-        layers.append(nn.Linear(width, int(n_classes)))
+            width = size
+        layers.append(nn.Linear(width, n_classes))
         self.head = nn.Sequential(*layers)
 
     def forward(self, X):

@@ -495,14 +495,18 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def initialize_module(self):
         if self.module is None:
-            if not hasattr(self, "n_features_in_"):
-                raise ValueError(
-                    "The default MLP needs array input; pass a module for dict "
-                    "or Dataset inputs."
-                )
             kwargs = self.get_params_for("module")
-            kwargs.setdefault("n_features", self.n_features_in_)
-            kwargs.setdefault("n_classes", len(self.classes_))
+            if "n_features" not in kwargs:
+                if not hasattr(self, "n_features_in_"):
+                    raise ValueError(
+                        "The default MLP takes its input width from array input "
+                        "at fit. Before a fit (initialize() to load_params, "
+                        "say), pass module__n_features and module__n_classes; "
+                        "for dict or Dataset inputs, pass a module."
+                    )
+                kwargs["n_features"] = self.n_features_in_
+            if "n_classes" not in kwargs:
+                kwargs["n_classes"] = len(self.classes_)
             columns = self.__dict__.get("_fit_input_columns")
             if columns is not None:
                 kwargs.setdefault("input_columns", columns)

@@ -121,6 +121,27 @@ def test_module_class_with_load_params(data, pretrained, tmp_path):
     assert torch.equal(STARTS[0], _flat(pretrained))
 
 
+def test_default_mlp_initialised_before_a_fit(data, tmp_path):
+    # skorch's initialize() then load_params() also works with the default
+    # MLP once its sizes are given; without them the message names them.
+    X, y = data
+    fitted = RSFTClassifier(max_epochs=2, probability="raw").fit(X, y)
+    fitted.save_params(f_params=tmp_path / "params.pt")
+    with pytest.raises(ValueError, match="pass module__n_features and module__n_"):
+        RSFTClassifier().initialize()
+    loaded = RSFTClassifier(
+        module__n_features=X.shape[1], module__n_classes=2, probability="raw"
+    ).initialize()
+    loaded.load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_allclose(loaded.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+    # With classes= the number of outputs comes from them.
+    named = RSFTClassifier(
+        module__n_features=X.shape[1], classes=[0, 1], probability="raw"
+    ).initialize()
+    assert named.module_.layers[-1].out_features == 2
+
+
 def test_warmup_then_rejection(data, pretrained):
     X, y = data
     clf = RSFTClassifier(

@@ -41,20 +41,10 @@ METHODS = ("RSFT", "logit-adjusted loss", "post-hoc logit adjustment")
 
 def make_data(rows, data_seed):
     """``(X, y)``: MNIST-1D generated offline at ``rows`` rows."""
-    from mnist1d.data import get_dataset_args, make_dataset
+    from rsft_sklearn.benchmark._netsuites import _mnist1d
 
-    args = get_dataset_args()
-    args.num_samples = int(rows)
-    args.seed = int(data_seed)
-    # make_dataset seeds numpy's global generator; the caller's is kept.
-    state = np.random.get_state()  # noqa: NPY002
-    try:
-        data = make_dataset(args)
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
-    X = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
-    y = np.concatenate([data["y"], data["y_test"]]).astype(int)
-    return X, y
+    X, y = _mnist1d(int(rows), data_seed)
+    return X.astype(np.float32), y
 
 
 def run_one(method, X, y, train, test, repeat, args):

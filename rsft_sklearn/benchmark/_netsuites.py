@@ -42,7 +42,9 @@ LARGE_MNIST1D_ROWS = 60000
 LARGE_MNIST1D_RATIO = 100
 
 
-def _mnist1d(n_rows=None):
+def _mnist1d(n_rows=None, seed=None):
+    """MNIST-1D generated offline: ``n_rows`` rows (mnist1d's default
+    otherwise), from data seed ``seed`` (mnist1d's default, 42, otherwise)."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:
@@ -50,6 +52,8 @@ def _mnist1d(n_rows=None):
     args = get_dataset_args()
     if n_rows is not None:
         args.num_samples = n_rows
+    if seed is not None:
+        args.seed = int(seed)
     # make_dataset generates offline but seeds numpy's global generator.
     state = np.random.get_state()  # noqa: NPY002
     try:

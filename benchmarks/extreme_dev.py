@@ -36,6 +36,8 @@ from time import perf_counter
 
 import numpy as np
 
+from rsft_sklearn.benchmark._cli import positive
+
 METHODS = ("RSFT", "logit-adjusted loss", "post-hoc logit adjustment")
 
 
@@ -100,16 +102,6 @@ def summarise(rows):
     return lines
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def _ratios(text):
     try:
         ratios = [float(part) for part in text.split(",")]
@@ -125,13 +117,13 @@ def _ratios(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ratios", type=_ratios, default=[1000, 3000])
-    parser.add_argument("--repeats", type=_positive_int, default=3)
+    parser.add_argument("--repeats", type=positive(int), default=3)
     parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
     parser.add_argument("--recipe", choices=("adam", "sgd"), default="adam")
-    parser.add_argument("--epochs", type=_positive_int, default=10)
-    parser.add_argument("--rows", type=_positive_int, default=100000)
+    parser.add_argument("--epochs", type=positive(int), default=10)
+    parser.add_argument("--rows", type=positive(int), default=100000)
     parser.add_argument("--data-seed", type=int, default=2026)
-    parser.add_argument("--threads", type=_positive_int, default=1)
+    parser.add_argument("--threads", type=positive(int), default=1)
     parser.add_argument("--out", type=Path, default=Path("extreme_dev"))
     args = parser.parse_args(argv)
     words = sys.argv[1:] if argv is None else argv

@@ -67,6 +67,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._cli import positive
 from rsft_sklearn.benchmark._methods import make_method
 
 LA = "logit-adjusted loss"
@@ -430,37 +431,19 @@ def _write_summary(out, frames, command):
     (out / "summary.md").write_text("\n".join(lines))
 
 
-def _positive(kind):
-    """An argparse type: a number of ``kind`` that is > 0."""
-
-    def read(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not value > 0 or value != value:
-            raise argparse.ArgumentTypeError(
-                f"must be a positive {kind.__name__}, got {text!r}"
-            )
-        return value
-
-    read.__name__ = f"positive {kind.__name__}"
-    return read
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
-    parser.add_argument("--seeds", type=_positive(int), default=3)
-    parser.add_argument("--epochs", type=_positive(int), default=20)
-    parser.add_argument("--max-epoch-factor", type=_positive(float), default=4.0)
-    parser.add_argument("--batch-size", type=_positive(int), default=128)
-    parser.add_argument("--threads", type=_positive(int), default=1)
+    parser.add_argument("--seeds", type=positive(int), default=3)
+    parser.add_argument("--epochs", type=positive(int), default=20)
+    parser.add_argument("--max-epoch-factor", type=positive(float), default=4.0)
+    parser.add_argument("--batch-size", type=positive(int), default=128)
+    parser.add_argument("--threads", type=positive(int), default=1)
     parser.add_argument("--out", type=Path, default=Path("time_to_quality"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--rows", type=_positive(int), help="rows of every set (default: as described)"
+        "--rows", type=positive(int), help="rows of every set (default: as described)"
     )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)

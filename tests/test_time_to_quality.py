@@ -93,12 +93,15 @@ def test_unknown_sets_are_refused_by_name(ttq, name, message):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--seeds", "0"], "--seeds: must be a positive int, got '0'"),
-        (["--epochs", "-2"], "--epochs: must be a positive int"),
-        (["--max-epoch-factor", "nan"], "--max-epoch-factor: must be a positive float"),
-        (["--batch-size", "0"], "--batch-size: must be a positive int"),
-        (["--threads", "x"], "--threads: must be a positive int, got 'x'"),
-        (["--rows", "-5"], "--rows: must be a positive int"),
+        (["--seeds", "0"], "--seeds: must be a positive integer, got '0'"),
+        (["--epochs", "-2"], "--epochs: must be a positive integer"),
+        (
+            ["--max-epoch-factor", "nan"],
+            "--max-epoch-factor: must be a positive number",
+        ),
+        (["--batch-size", "0"], "--batch-size: must be a positive integer"),
+        (["--threads", "x"], "--threads: must be a positive integer, got 'x'"),
+        (["--rows", "-5"], "--rows: must be a positive integer"),
     ],
 )
 def test_counts_that_run_nothing_are_refused(ttq, argv, message, tmp_path, capsys):

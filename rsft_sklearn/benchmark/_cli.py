@@ -25,11 +25,25 @@ QUICK_EPOCHS = 3
 QUICK_FOLDS = 2
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def positive(kind=int):
+    """An argparse type: a number of ``kind`` (``int`` or ``float``) that is
+    ``> 0``; text that is no such number, and NaN, are refused alike."""
+    noun = "integer" if kind is int else "number"
+
+    def read(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a positive {noun}, got {text!r}")
+        return value
+
+    read.__name__ = f"positive {noun}"
+    return read
+
+
+_positive = positive(int)
 
 
 def _max_rows(text):

@@ -60,6 +60,8 @@ from rsft_sklearn import (
     class_target_weight,
     rejection_mask,
 )
+from rsft_sklearn._selection import check_budget
+from rsft_sklearn.benchmark._cli import positive
 
 TARGETS = {
     "a": ("RSFT / bare PyTorch loop", "<=", 1.15),
@@ -480,22 +482,43 @@ def report(args, median, command):
     return "\n".join(lines)
 
 
+def _non_negative(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 or a positive integer, got {text!r}"
+        )
+    return value
+
+
+def _budget(text):
+    try:
+        return check_budget(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--heavy-epochs", type=int, default=1)
-    parser.add_argument("--width", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rows", type=positive(int), default=20_000)
+    parser.add_argument("--epochs", type=positive(int), default=5)
+    parser.add_argument("--heavy-epochs", type=positive(int), default=1)
+    parser.add_argument("--width", type=positive(int), default=1024)
+    parser.add_argument("--batch-size", type=positive(int), default=128)
+    parser.add_argument("--repeats", type=positive(int), default=3)
+    parser.add_argument("--threads", type=positive(int), default=None)
     parser.add_argument(
-        "--fars-rows", type=int, help="rows of (e), default 100000; 0 leaves (e) out"
+        "--fars-rows",
+        type=_non_negative,
+        help="rows of (e), default 100000; 0 leaves (e) out",
     )
-    parser.add_argument("--fars-epochs", type=int, help="default 5")
-    parser.add_argument("--fars-pool-epochs", type=int, help="default 20")
+    parser.add_argument("--fars-epochs", type=positive(int), help="default 5")
+    parser.add_argument("--fars-pool-epochs", type=positive(int), help="default 20")
     parser.add_argument(
-        "--budget", type=float, default=0.25, help="of rejection='budget'"
+        "--budget", type=_budget, default=0.25, help="of rejection='budget'"
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat")
     parser.add_argument("--out", default="docs/speed.md", help="'-' prints only")

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from _rules import SAMPLE_RULE
 
 from rsft_sklearn import RSFTClassifier
@@ -345,6 +346,8 @@ def csv_file(tmp_path):
         (["--n-jobs", "0"], "-1 or a positive integer"),
         (["--suite", "nope"], "invalid choice"),
         (["--methods", "RSFT(M=-1)"], "The 'M' parameter of RSFTClassifier"),
+        (["--suite", "images", "--recipe", "sgd"], "--recipe does not apply"),
+        (["--recipe", "rmsprop"], "invalid choice"),
     ],
 )
 def test_bad_arguments_give_clear_errors(argv, message, csv_file, tmp_path, capsys):
@@ -402,6 +405,44 @@ def test_resuming_under_another_protocol_is_refused(small_run, tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(argv)
     assert "epochs 3 -> 4" in capsys.readouterr().err
+
+
+def test_recipe_trains_every_network_with_it(small_run, tmp_path, monkeypatch):
+    from rsft_sklearn.benchmark import _methods, _runner
+
+    optimizers = []
+    real = _methods.make_method
+
+    def spy(*args, **kwargs):
+        estimator = real(*args, **kwargs)
+        params = estimator.get_params()
+        optimizers.append(
+            (params.get("clf__optimizer"), params.get("clf__lr"))
+            if "clf__optimizer" in params
+            else None
+        )
+        return estimator
+
+    monkeypatch.setattr(_methods, "make_method", spy)
+    out = tmp_path / "sgd"
+    assert main([*SMALL, "--recipe", "sgd", "--out", str(out)]) == 0
+    nets = [entry for entry in optimizers if entry is not None]
+    assert nets and all(entry == (torch.optim.SGD, 0.01) for entry in nets)
+    assert json.loads((out / "run.json").read_text())["recipe"] == "sgd"
+    report = (out / "report.md").read_text()
+    assert "trained with the recipe `sgd` (SGD, lr 0.01, momentum 0.9)" in report
+    # The recipe is part of the protocol: a resume under another is refused,
+    # and a run made before the option existed resumes without it.
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--out", str(out)])
+    older = tmp_path / "older"
+    shutil.copytree(small_run, older)
+    config = json.loads((older / "run.json").read_text())
+    del config["recipe"]
+    (older / "run.json").write_text(json.dumps(config))
+    assert main([*SMALL, "--out", str(older)]) == 0
+    assert _runner._with_recipe({"module": "m", "lr": 0.1}, "sgd")["lr"] == 0.01
+    assert _runner._with_recipe({"lr": 0.1}, None) == {"lr": 0.1}
 
 
 def test_help_and_list(capsys):

@@ -139,6 +139,13 @@ def build_parser():
         type=_positive,
         help="mini-batch size (default 128; 64 for images and finetune)",
     )
+    parser.add_argument(
+        "--recipe",
+        choices=("sgd", "adam"),
+        help="train every network with this recipe: 'sgd' (the source's: SGD, "
+        "lr 0.01, momentum 0.9) or 'adam' (the default); not for images and "
+        "finetune, whose sets name their own",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument(
         "--max-rows",
@@ -291,6 +298,11 @@ def main(argv=None):
             spec.batch_size if spec and spec.batch_size else 128
         )
         repeats = args.repeats or (spec.repeats if spec else 1)
+        if args.recipe is not None and args.suite in ("images", "finetune"):
+            raise ValueError(
+                f"--recipe does not apply to --suite {args.suite}: each of its "
+                "sets names its own recipe."
+            )
         folds = args.folds or (QUICK_FOLDS if args.quick else 5)
         if folds < 2:
             raise ValueError("--folds must be at least 2.")
@@ -336,6 +348,7 @@ def main(argv=None):
             "half": args.half,
             "epochs": epochs,
             "batch_size": batch_size,
+            "recipe": args.recipe,
             "seed": args.seed,
             "max_rows": max_rows,
             "methods": methods,

@@ -253,6 +253,12 @@ def _plot_ranks(path, rank_tables, stats):
     plt.close(fig)
 
 
+_RECIPE_TEXT = {
+    "sgd": "SGD, lr 0.01, momentum 0.9",
+    "adam": "Adam, lr 0.001",
+}
+
+
 def _plot_vs_ir(path, tables, imbalance):
     import matplotlib
 
@@ -576,9 +582,15 @@ def write_report(out, config):
             if max_rows
             else "none."
         ),
-        f"- Network: `RSFTClassifier`'s default MLP with Adam, unless a data "
-        "set's notes name its own network and recipe (images, finetune), "
-        f"{config['epochs']} epochs, batch size {config['batch_size']}, the same "
+        (
+            "- Network: `RSFTClassifier`'s default MLP with Adam, unless a data "
+            "set's notes name its own network and recipe (images, finetune), "
+            if not config.get("recipe")
+            else f"- Network: `RSFTClassifier`'s default MLP, unless a data set's "
+            "notes name its own network, trained with the recipe "
+            f"`{config['recipe']}` ({_RECIPE_TEXT[config['recipe']]}), "
+        )
+        + f"{config['epochs']} epochs, batch size {config['batch_size']}, the same "
         "network and seed for every neural method on a set; every method runs in "
         "an `imblearn.pipeline.Pipeline` after a `StandardScaler`.",
         "- `RSFT grid M` chooses M in {0.5, 1, 2} by a 3-fold inner grid search "

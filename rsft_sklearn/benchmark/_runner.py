@@ -56,6 +56,7 @@ PROTOCOL = (
     "repeats",
     "epochs",
     "batch_size",
+    "recipe",
     "seed",
     "max_rows",
 )
@@ -309,7 +310,7 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
                 max_epochs=config["epochs"],
                 batch_size=config["batch_size"],
                 seed=seed,
-                net_params=dataset.net_params,
+                net_params=_with_recipe(dataset.net_params, config.get("recipe")),
             )
             estimator = for_text(estimator, dataset)
             X_train, y_train = dataset.X[train], dataset.y[train]
@@ -422,6 +423,16 @@ class ResultsFile:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _with_recipe(net_params, recipe):
+    """A data set's network parameters with the run's recipe, if it names one
+    (its optimiser and learning rate win over the set's)."""
+    if recipe is None:
+        return net_params
+    from ._networks import recipe_params
+
+    return {**(net_params or {}), **recipe_params(recipe)}
 
 
 def read_results(path):

@@ -1,23 +1,17 @@
 """``benchmarks/extreme_dev.py``: development data at extreme imbalance."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "extreme_dev.py"
+from _scripts import load_script
 
 pytest.importorskip("mnist1d")
 
 
 @pytest.fixture(scope="module")
 def dev():
-    spec = importlib.util.spec_from_file_location("extreme_dev", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("extreme_dev")
 
 
 def test_data_are_not_the_held_out_sets(dev):

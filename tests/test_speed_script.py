@@ -1,19 +1,12 @@
 """``benchmarks/speed.py`` refuses settings that would time nothing."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+from _scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def speed():
-    spec = importlib.util.spec_from_file_location("speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("speed")
 
 
 @pytest.mark.parametrize(

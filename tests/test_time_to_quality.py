@@ -1,23 +1,16 @@
 """``benchmarks/time_to_quality.py``: its curves score what the pipeline
 would predict, and its budgets get their share of the epochs."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from _scripts import load_script
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_quality.py"
 
 
 @pytest.fixture(scope="module")
 def ttq():
-    spec = importlib.util.spec_from_file_location("time_to_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("time_to_quality")
 
 
 def test_held_out_curve_scores_through_the_pipelines_scaler(ttq):

@@ -36,7 +36,7 @@ def correct_proba(
     ----------
     proba : array-like of shape (n_samples, n_classes)
         Raw class probabilities (softmax of the logits) of a model trained
-        with the rejection rule.
+        with the rejection rule, finite and in ``[0, 1]``.
     target_weight : array-like of shape (n_classes,)
         Class target weights the rule used, normalised so that the largest
         is 1 (``RSFTClassifier.class_target_weight_``).

@@ -64,7 +64,7 @@ class RejectionLoss(nn.Module):
     n_classes : int or None, default=None
         Number of classes; ``None`` takes it from ``class_weight``.
     class_weight : array-like of shape (n_classes,) or None, default=None
-        Class target weights, the largest 1
+        Class target weights, finite and ``> 0``, the largest 1
         (:func:`~rsft_sklearn.class_target_weight`); ``None`` weights every
         class by 1.
     M : float or "auto", default=1.0

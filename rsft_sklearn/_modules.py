@@ -23,8 +23,9 @@ class MLPModule(nn.Module):
         Number of input features.
     n_classes : int
         Number of output logits.
-    hidden_layer_sizes : tuple of int, default=(64, 64)
-        Width of every hidden layer.
+    hidden_layer_sizes : tuple of int or int, default=(64, 64)
+        Width of every hidden layer, each a whole number ``>= 1``; one number
+        is one hidden layer, ``()`` none.
     dropout : float, default=0.0
         Dropout probability after every hidden activation.
     activation : type of torch.nn.Module, default=torch.nn.ReLU

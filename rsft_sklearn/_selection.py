@@ -207,7 +207,8 @@ def budget_selection(acceptance, budget, generator=None):
     acceptance : torch.Tensor of shape (n_samples,)
         The rule's acceptance probabilities, from
         :meth:`RejectionLoss.select` (its third output) on a pool scored
-        without gradient.
+        without gradient: a 1-d floating tensor of finite values ``>= 0``
+        (anything else is a ``TypeError`` or ``ValueError``).
     budget : float
         Expected fraction of rows kept (that get a backward pass), in
         ``(0, 1]``.

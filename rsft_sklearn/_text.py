@@ -135,8 +135,9 @@ class EmbeddingBagModule(nn.Module):
     embedding_dim : int, default=64
         Width of an embedding; taken from ``pretrained_embeddings`` when
         that is given.
-    hidden_layer_sizes : tuple of int, default=(64,)
-        Width of every hidden layer of the head.
+    hidden_layer_sizes : tuple of int or int, default=(64,)
+        Width of every hidden layer of the head, as in
+        :class:`~rsft_sklearn.MLPModule`.
     dropout : float, default=0.0
         Dropout probability after every hidden activation.
     pretrained_embeddings : array-like of shape (vocab_size, embedding_dim), \

@@ -3,6 +3,7 @@
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,6 +14,7 @@ from ._rejection import (
     true_class_log_proba,
 )
 from ._schedules import acceptance_log_M
+from ._validation import check_class_weight
 
 __all__ = ["RejectionLoss"]
 
@@ -557,28 +559,13 @@ class RejectionLoss(nn.Module):
 
     def forward(self, logits, y, sample_weight=None):
         """Normalised masked loss of a batch (plain mean in eval mode)."""
-        n_classes = self._buffers["class_weight"].shape[0]
-        try:
-            fits = (
-                logits.dim() == 2
-                and y.dim() == 1
-                and y.shape[0] == logits.shape[0]
-                and y.dtype in _INDEX_DTYPES
-                and (not n_classes or logits.shape[1] == n_classes)
-                and (
-                    sample_weight is None
-                    or sample_weight.shape[0] == y.shape[0]
-                    and (
-                        sample_weight.dim() == 1
-                        or self.row_weighted
-                        and sample_weight.shape[1:] == (2,)
-                    )
-                )
-            )
-        except (AttributeError, IndexError):
-            fits = False
-        if not fits:
-            _check_batch(logits, y, sample_weight, n_classes, self.row_weighted)
+        _check_batch(
+            logits,
+            y,
+            sample_weight,
+            self._buffers["class_weight"].shape[0],
+            self.row_weighted,
+        )
         try:
             return self._loss(logits, y, sample_weight)
         except (IndexError, RuntimeError) as exc:
@@ -664,17 +651,15 @@ class RejectionLoss(nn.Module):
 def _checked_class_weight(class_weight):
     """Class weights as a float32 tensor: one dimension, finite and > 0."""
     if isinstance(class_weight, torch.Tensor):
-        weight = class_weight.detach().to("cpu", torch.float32)
-    else:
-        weight = torch.as_tensor(class_weight, dtype=torch.float32)
-    if weight.dim() != 1:
+        class_weight = class_weight.detach().cpu().numpy()
+    values = np.asarray(class_weight, dtype=np.float64)
+    if values.ndim != 1:
         raise ValueError(
             "class_weight must hold one weight per class (one dimension), got "
-            f"shape {tuple(weight.shape)}."
+            f"shape {values.shape}."
         )
-    if not bool((torch.isfinite(weight) & (weight > 0)).all()):
-        raise ValueError(f"class_weight must be finite and > 0, got {weight.tolist()}.")
-    return weight
+    values = check_class_weight(values, len(values), "class_weight")
+    return torch.as_tensor(values, dtype=torch.float32)
 
 
 def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
@@ -685,10 +670,11 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
             "logits must be a 2-d tensor of shape (batch, n_classes), got "
             f"{type(logits).__name__} of shape {tuple(getattr(logits, 'shape', ()))}."
         )
-    if not isinstance(y, torch.Tensor) or y.dim() != 1 or len(y) != len(logits):
+    n = logits.shape[0]
+    if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != n:
         raise ValueError(
-            f"y must be a 1-d tensor of {len(logits)} class indices (one per "
-            f"row of logits), got shape {tuple(getattr(y, 'shape', ()))}."
+            f"y must be a 1-d tensor of {n} class indices (one per row of "
+            f"logits), got shape {tuple(getattr(y, 'shape', ()))}."
         )
     if y.dtype not in _INDEX_DTYPES:
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
@@ -700,10 +686,10 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
     if sample_weight is not None:
         shape = tuple(getattr(sample_weight, "shape", ()))
         if not isinstance(sample_weight, torch.Tensor) or not (
-            shape == (len(y),) or row_weighted and shape == (len(y), 2)
+            shape == (n,) or row_weighted and shape == (n, 2)
         ):
             raise ValueError(
-                f"sample_weight must be a tensor of shape ({len(y)},) (one weight "
+                f"sample_weight must be a tensor of shape ({n},) (one weight "
                 f"per row), got {type(sample_weight).__name__} of shape {shape}."
             )
 

@@ -64,12 +64,9 @@ def _heavy(module, batch_size):
 def check_compact(compact, rejection):
     """Validate the ``compact`` parameter against the rejection mode."""
     if compact is True and rejection != "sample":
-        why = _COMPACT_REFUSED.get(
-            rejection, "this mode does not draw a per-batch mask"
-        )
         raise ValueError(
             f"compact=True needs rejection='sample': with "
-            f"rejection={rejection!r} {why}."
+            f"rejection={rejection!r} {_COMPACT_REFUSED[rejection]}."
         )
 
 

@@ -20,6 +20,29 @@ RECIPES = {
 }
 
 
+def describe_recipe(recipe):
+    """A named recipe in words, from :data:`RECIPES` and the estimator's
+    defaults.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._networks import describe_recipe
+    >>> describe_recipe("sgd"), describe_recipe("adam")
+    ('SGD, lr 0.01, momentum 0.9', 'Adam, lr 0.001')
+    """
+    from .. import RSFTClassifier
+
+    default = RSFTClassifier()
+    params = {
+        "optimizer": default.optimizer.__name__,
+        "lr": default.lr,
+        **RECIPES[recipe],
+    }
+    words = [params.pop("optimizer"), f"lr {params.pop('lr'):g}"]
+    words += [f"{key.split('__')[-1]} {value:g}" for key, value in params.items()]
+    return ", ".join(words)
+
+
 def recipe_params(recipe):
     """The RSFTClassifier parameters of a named recipe.
 

@@ -253,12 +253,6 @@ def _plot_ranks(path, rank_tables, stats):
     plt.close(fig)
 
 
-_RECIPE_TEXT = {
-    "sgd": "SGD, lr 0.01, momentum 0.9",
-    "adam": "Adam, lr 0.001",
-}
-
-
 def _plot_vs_ir(path, tables, imbalance):
     import matplotlib
 
@@ -543,6 +537,8 @@ def write_report(out, config):
     path : pathlib.Path
         The markdown file.
     """
+    from ._networks import describe_recipe
+
     out = Path(out)
     frame = read_results(out / "results.csv")
     datasets = [d["name"] for d in config["datasets"]]
@@ -588,7 +584,7 @@ def write_report(out, config):
             if not config.get("recipe")
             else f"- Network: `RSFTClassifier`'s default MLP, unless a data set's "
             "notes name its own network, trained with the recipe "
-            f"`{config['recipe']}` ({_RECIPE_TEXT[config['recipe']]}), "
+            f"`{config['recipe']}` ({describe_recipe(config['recipe'])}), "
         )
         + f"{config['epochs']} epochs, batch size {config['batch_size']}, the same "
         "network and seed for every neural method on a set; every method runs in "

@@ -11,11 +11,12 @@ smallest class per class). Every method trains rsft-bench's 1D CNN with a
 named recipe (``--recipe``: ``adam``, the project's default, or ``sgd``, the
 source's) for ``--epochs`` epochs at batch size 64, built by rsft-bench's
 ``make_method``; repeat ``r`` draws its split and seeds its network with
-``r``.
+``r``. ``--max-grad-norm`` clips every method's gradient norm to that value
+(skorch's ``GradientNormClipping``), as rsft-bench's option does.
 
 Each finished fit is appended to ``OUT/results.jsonl`` at once; a rerun with
 the same ``--out`` skips the fits already there (same ratio, repeat,
-method, recipe and epochs), so an interruption loses no
+method, recipe, epochs and clipping), so an interruption loses no
 finished work. The end prints, per ratio and method, the mean balanced
 accuracy and macro-F1 with a 95% t-interval over the repeats.
 
@@ -23,7 +24,8 @@ Usage::
 
     python benchmarks/extreme_dev.py [--ratios 1000,3000] [--repeats 3]
         [--methods 'RSFT|logit-adjusted loss|post-hoc logit adjustment']
-        [--recipe adam] [--epochs 10] [--rows 100000] [--out extreme_dev]
+        [--recipe adam] [--epochs 10] [--rows 100000] [--max-grad-norm X]
+        [--out extreme_dev]
 """
 
 import argparse
@@ -55,12 +57,16 @@ def run_one(method, X, y, train, test, repeat, args):
 
     from rsft_sklearn.benchmark._methods import make_method
     from rsft_sklearn.benchmark._networks import CNN1d, recipe_params
+    from rsft_sklearn.benchmark._runner import with_clipping
 
-    net = {
-        "module": CNN1d,
-        "module__n_classes": int(y.max()) + 1,
-        **recipe_params(args.recipe),
-    }
+    net = with_clipping(
+        {
+            "module": CNN1d,
+            "module__n_classes": int(y.max()) + 1,
+            **recipe_params(args.recipe),
+        },
+        args.max_grad_norm,
+    )
     estimator = make_method(
         method, max_epochs=args.epochs, batch_size=64, seed=repeat, net_params=net
     )
@@ -124,6 +130,11 @@ def main(argv=None):
     parser.add_argument("--rows", type=positive(int), default=100000)
     parser.add_argument("--data-seed", type=int, default=2026)
     parser.add_argument("--threads", type=positive(int), default=1)
+    parser.add_argument(
+        "--max-grad-norm",
+        type=positive(float),
+        help="clip every method's gradient norm to this value (default: none)",
+    )
     parser.add_argument("--out", type=Path, default=Path("extreme_dev"))
     args = parser.parse_args(argv)
     words = sys.argv[1:] if argv is None else argv
@@ -145,17 +156,22 @@ def main(argv=None):
     done = []
     if results.exists():
         done = [json.loads(line) for line in results.read_text().splitlines() if line]
+
+    def protocol(row):
+        # Rows written before --max-grad-norm existed were not clipped.
+        return (row["recipe"], row["epochs"], row.get("max_grad_norm"))
+
     finished = {
-        (row["ratio"], row["repeat"], row["method"], row["recipe"], row["epochs"])
-        for row in done
+        (row["ratio"], row["repeat"], row["method"], *protocol(row)) for row in done
     }
+    wanted_protocol = (args.recipe, args.epochs, args.max_grad_norm)
     X, y = make_data(args.rows, args.data_seed)
     with results.open("a") as out:
         for ratio in args.ratios:
             splits = long_tail_splits(y, args.repeats, 0, ratio=ratio)
             for repeat, (train, test) in enumerate(splits):
                 for method in methods:
-                    key = (ratio, repeat, method, args.recipe, args.epochs)
+                    key = (ratio, repeat, method, *wanted_protocol)
                     if key in finished:
                         continue
                     row = {
@@ -164,6 +180,7 @@ def main(argv=None):
                         "method": method,
                         "recipe": args.recipe,
                         "epochs": args.epochs,
+                        "max_grad_norm": args.max_grad_norm,
                         "command": command,
                         **run_one(method, X, y, train, test, repeat, args),
                     }
@@ -181,7 +198,7 @@ def main(argv=None):
         for row in done
         if row["ratio"] in args.ratios
         and row["method"] in methods
-        and (row["recipe"], row["epochs"]) == (args.recipe, args.epochs)
+        and protocol(row) == wanted_protocol
     ]
     print("\n".join(summarise(wanted)))
     return 0

@@ -445,6 +445,59 @@ def test_recipe_trains_every_network_with_it(small_run, tmp_path, monkeypatch):
     assert _runner._with_recipe({"lr": 0.1}, None) == {"lr": 0.1}
 
 
+def test_max_grad_norm_clips_every_network_alike(small_run, tmp_path, monkeypatch):
+    from skorch.callbacks import GradientNormClipping
+
+    from rsft_sklearn.benchmark import _methods
+
+    clips = []
+    real = _methods.make_method
+
+    def spy(*args, **kwargs):
+        estimator = real(*args, **kwargs)
+        params = estimator.get_params()
+        if "clf__callbacks" in params:
+            clips.append(
+                [
+                    callback.gradient_clip_value
+                    for _, callback in params["clf__callbacks"] or []
+                    if isinstance(callback, GradientNormClipping)
+                ]
+            )
+        return estimator
+
+    monkeypatch.setattr(_methods, "make_method", spy)
+    out = tmp_path / "clipped"
+    assert main([*SMALL, "--max-grad-norm", "2.5", "--out", str(out)]) == 0
+    # Every neural method (RSFT, random mask, SMOTE, plain net) gets one
+    # clipping callback with the value.
+    assert clips and all(found == [2.5] for found in clips)
+    assert json.loads((out / "run.json").read_text())["max_grad_norm"] == 2.5
+    report = (out / "report.md").read_text()
+    assert "gradient norms clipped to 2.5 (skorch's `GradientNormClipping`" in report
+    assert "clipped to" not in (small_run / "report.md").read_text()
+    # Part of the protocol: resuming without it (or with another value) is
+    # refused; a run made before the option existed resumes unclipped.
+    monkeypatch.setattr(_methods, "make_method", real)
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--out", str(out)])
+    older = tmp_path / "older"
+    shutil.copytree(small_run, older)
+    config = json.loads((older / "run.json").read_text())
+    del config["max_grad_norm"]
+    (older / "run.json").write_text(json.dumps(config))
+    assert main([*SMALL, "--out", str(older)]) == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "x"])
+def test_max_grad_norm_must_be_positive(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main([*SMALL, "--max-grad-norm", value, "--out", str(tmp_path / "never")])
+    assert excinfo.value.code == 2
+    assert "--max-grad-norm: must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
 def test_help_and_list(capsys):
     with pytest.raises(SystemExit) as excinfo:
         main(["--help"])

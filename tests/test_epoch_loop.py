@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from _rules import SAMPLE_RULE, two_class_data
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, GradientNormClipping
 
 from rsft_sklearn import RSFTClassifier, _loss
 
@@ -74,6 +74,53 @@ def test_batch_methods_reach_the_callbacks_that_define_them():
     # Looked up once per fit and method, never called.
     assert silent.looked_up.count("on_batch_begin") <= 1
     assert silent.looked_up.count("on_batch_end") <= 1
+
+
+class TotalGradNorm(Callback):
+    """The 2-norm of all gradients, as the optimiser will see them."""
+
+    def __init__(self):
+        self.norms = []
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        grads = [p.grad for _, p in named_parameters if p.grad is not None]
+        self.norms.append(
+            float(
+                torch.linalg.vector_norm(
+                    torch.stack([torch.linalg.vector_norm(g) for g in grads])
+                )
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"rejection": "expected"},
+        {"rejection": "sample"},
+        {"rejection": "sample", "compact": True},
+        {"rejection": "epoch"},
+        {"rejection": "pool"},
+        {"rejection": "budget"},
+    ],
+    ids=lambda p: "-".join(map(str, p.values())),
+)
+def test_gradient_norm_clipping_bounds_every_step(params):
+    # skorch's GradientNormClipping (what the user guide recommends with
+    # plain SGD) acts on every training path: each step's gradient reaches
+    # the optimiser clipped, warm-up and rule steps alike.
+    clip, before, after = 0.05, TotalGradNorm(), TotalGradNorm()
+    net = _net(
+        [("before", before), ("clip", GradientNormClipping(clip)), ("after", after)],
+        max_epochs=3,
+        warmup_epochs=1,
+        **{**params},
+    )
+    net.fit(*_data())
+    assert len(after.norms) == sum(net.history[:, "train_batch_count"]) > 0
+    assert max(after.norms) <= clip * (1 + 1e-4)
+    # The clip had something to do: unclipped steps exceed it.
+    assert max(before.norms) > 2 * clip
 
 
 def test_history_batches_match_skorch():

@@ -48,6 +48,38 @@ def test_run_resumes_and_summarises(dev, tmp_path, capsys):
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4
 
 
+def test_clipped_runs_are_kept_apart(dev, tmp_path, monkeypatch):
+    from skorch.callbacks import GradientNormClipping
+
+    real = dev.run_one
+    seen = []
+
+    def spy(method, X, y, train, test, repeat, args):
+        seen.append(args.max_grad_norm)
+        return real(method, X, y, train, test, repeat, args)
+
+    monkeypatch.setattr(dev, "run_one", spy)
+    argv = [
+        "--rows", "2000", "--ratios", "10", "--repeats", "1", "--epochs", "1",
+        "--methods", "logit-adjusted loss", "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert dev.main(argv) == 0
+    assert dev.main([*argv, "--max-grad-norm", "3"]) == 0
+    # A clipped run is another protocol: it adds its own row; rerunning
+    # either adds nothing.
+    assert dev.main([*argv, "--max-grad-norm", "3"]) == 0
+    assert dev.main(argv) == 0
+    assert seen == [None, 3.0]
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
+    assert [row["max_grad_norm"] for row in rows] == [None, 3.0]
+    # The clipping reaches the network: its callbacks hold skorch's clipper.
+    from rsft_sklearn.benchmark._runner import with_clipping
+
+    params = with_clipping({"callbacks": [("a", None)]}, 3.0)
+    assert params["callbacks"][0] == ("a", None)
+    assert isinstance(params["callbacks"][1][1], GradientNormClipping)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -55,6 +87,7 @@ def test_run_resumes_and_summarises(dev, tmp_path, capsys):
         (["--ratios", "x"], "imbalance ratios > 1"),
         (["--repeats", "0"], "positive integer"),
         (["--methods", "Bogus"], "--methods"),
+        (["--max-grad-norm", "0"], "positive number"),
     ],
 )
 def test_bad_arguments(dev, argv, message, tmp_path, capsys):

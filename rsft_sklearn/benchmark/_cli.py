@@ -146,6 +146,13 @@ def build_parser():
         "lr 0.01, momentum 0.9) or 'adam' (the default); not for images and "
         "finetune, whose sets name their own",
     )
+    parser.add_argument(
+        "--max-grad-norm",
+        type=positive(float),
+        help="clip the gradient norm of every network's steps to this value "
+        "(skorch's GradientNormClipping), alike for every neural method; "
+        "default: no clipping",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument(
         "--max-rows",
@@ -349,6 +356,7 @@ def main(argv=None):
             "epochs": epochs,
             "batch_size": batch_size,
             "recipe": args.recipe,
+            "max_grad_norm": args.max_grad_norm,
             "seed": args.seed,
             "max_rows": max_rows,
             "methods": methods,

@@ -586,6 +586,12 @@ def write_report(out, config):
             "notes name its own network, trained with the recipe "
             f"`{config['recipe']}` ({describe_recipe(config['recipe'])}), "
         )
+        + (
+            f"gradient norms clipped to {config['max_grad_norm']:g} (skorch's "
+            "`GradientNormClipping`, for every neural method alike), "
+            if config.get("max_grad_norm")
+            else ""
+        )
         + f"{config['epochs']} epochs, batch size {config['batch_size']}, the same "
         "network and seed for every neural method on a set; every method runs in "
         "an `imblearn.pipeline.Pipeline` after a `StandardScaler`.",

@@ -57,6 +57,7 @@ PROTOCOL = (
     "epochs",
     "batch_size",
     "recipe",
+    "max_grad_norm",
     "seed",
     "max_rows",
 )
@@ -310,7 +311,10 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
                 max_epochs=config["epochs"],
                 batch_size=config["batch_size"],
                 seed=seed,
-                net_params=_with_recipe(dataset.net_params, config.get("recipe")),
+                net_params=with_clipping(
+                    _with_recipe(dataset.net_params, config.get("recipe")),
+                    config.get("max_grad_norm"),
+                ),
             )
             estimator = for_text(estimator, dataset)
             X_train, y_train = dataset.X[train], dataset.y[train]
@@ -435,6 +439,33 @@ def _with_recipe(net_params, recipe):
     return {**(net_params or {}), **recipe_params(recipe)}
 
 
+def with_clipping(net_params, max_grad_norm):
+    """Network parameters with skorch's ``GradientNormClipping`` added to
+    the callbacks when ``max_grad_norm`` is set (None leaves them as they
+    are): every neural method of a run clips its gradients alike.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._runner import with_clipping
+    >>> with_clipping({"lr": 0.01}, None)
+    {'lr': 0.01}
+    >>> params = with_clipping({"lr": 0.01}, 10.0)
+    >>> name, callback = params["callbacks"][-1]
+    >>> name, callback.gradient_clip_value
+    ('gradient_norm_clipping', 10.0)
+    """
+    if max_grad_norm is None:
+        return net_params
+    from skorch.callbacks import GradientNormClipping
+
+    net_params = dict(net_params or {})
+    net_params["callbacks"] = [
+        *net_params.get("callbacks", []),
+        ("gradient_norm_clipping", GradientNormClipping(float(max_grad_norm))),
+    ]
+    return net_params
+
+
 def read_results(path):
     """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
     import pandas as pd
@@ -450,9 +481,9 @@ def _check_protocol(out, config):
     if path.exists():
         previous = json.loads(path.read_text(encoding="utf-8"))
         changed = [
-            f"{key} {previous.get(key)!r} -> {config[key]!r}"
+            f"{key} {previous.get(key)!r} -> {config.get(key)!r}"
             for key in PROTOCOL
-            if previous.get(key) != config[key]
+            if previous.get(key) != config.get(key)
         ]
         if changed:
             raise ValueError(

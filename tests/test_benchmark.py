@@ -407,23 +407,44 @@ def test_resuming_under_another_protocol_is_refused(small_run, tmp_path, capsys)
     assert "epochs 3 -> 4" in capsys.readouterr().err
 
 
-def test_recipe_trains_every_network_with_it(small_run, tmp_path, monkeypatch):
-    from rsft_sklearn.benchmark import _methods, _runner
+def _spy_on_methods(monkeypatch, read):
+    """``read(params)`` of every estimator that ``make_method`` builds, in a
+    list that fills as the run goes."""
+    from rsft_sklearn.benchmark import _methods
 
-    optimizers = []
+    seen = []
     real = _methods.make_method
 
     def spy(*args, **kwargs):
         estimator = real(*args, **kwargs)
-        params = estimator.get_params()
-        optimizers.append(
-            (params.get("clf__optimizer"), params.get("clf__lr"))
-            if "clf__optimizer" in params
-            else None
-        )
+        seen.append(read(estimator.get_params()))
         return estimator
 
     monkeypatch.setattr(_methods, "make_method", spy)
+    return seen
+
+
+def _resume_without(small_run, tmp_path, key):
+    """Resume a copy of ``small_run`` whose run.json predates option ``key``."""
+    older = tmp_path / f"without-{key}"
+    shutil.copytree(small_run, older)
+    config = json.loads((older / "run.json").read_text())
+    del config[key]
+    (older / "run.json").write_text(json.dumps(config))
+    return main([*SMALL, "--out", str(older)])
+
+
+def test_recipe_trains_every_network_with_it(small_run, tmp_path, monkeypatch):
+    from rsft_sklearn.benchmark import _runner
+
+    optimizers = _spy_on_methods(
+        monkeypatch,
+        lambda params: (
+            (params.get("clf__optimizer"), params.get("clf__lr"))
+            if "clf__optimizer" in params
+            else None
+        ),
+    )
     out = tmp_path / "sgd"
     assert main([*SMALL, "--recipe", "sgd", "--out", str(out)]) == 0
     nets = [entry for entry in optimizers if entry is not None]
@@ -435,12 +456,7 @@ def test_recipe_trains_every_network_with_it(small_run, tmp_path, monkeypatch):
     # and a run made before the option existed resumes without it.
     with pytest.raises(SystemExit):
         main([*SMALL, "--out", str(out)])
-    older = tmp_path / "older"
-    shutil.copytree(small_run, older)
-    config = json.loads((older / "run.json").read_text())
-    del config["recipe"]
-    (older / "run.json").write_text(json.dumps(config))
-    assert main([*SMALL, "--out", str(older)]) == 0
+    assert _resume_without(small_run, tmp_path, "recipe") == 0
     assert _runner._with_recipe({"module": "m", "lr": 0.1}, "sgd")["lr"] == 0.01
     assert _runner._with_recipe({"lr": 0.1}, None) == {"lr": 0.1}
 
@@ -448,45 +464,33 @@ def test_recipe_trains_every_network_with_it(small_run, tmp_path, monkeypatch):
 def test_max_grad_norm_clips_every_network_alike(small_run, tmp_path, monkeypatch):
     from skorch.callbacks import GradientNormClipping
 
-    from rsft_sklearn.benchmark import _methods
+    def clip_values(params):
+        # The network's callbacks; "random mask" trains clones of its
+        # reference network.
+        callbacks = params.get(
+            "clf__callbacks", params.get("clf__reference__callbacks")
+        )
+        return [
+            callback.gradient_clip_value
+            for _, callback in callbacks or []
+            if isinstance(callback, GradientNormClipping)
+        ]
 
-    clips = []
-    real = _methods.make_method
-
-    def spy(*args, **kwargs):
-        estimator = real(*args, **kwargs)
-        params = estimator.get_params()
-        if "clf__callbacks" in params:
-            clips.append(
-                [
-                    callback.gradient_clip_value
-                    for _, callback in params["clf__callbacks"] or []
-                    if isinstance(callback, GradientNormClipping)
-                ]
-            )
-        return estimator
-
-    monkeypatch.setattr(_methods, "make_method", spy)
+    clips = _spy_on_methods(monkeypatch, clip_values)
     out = tmp_path / "clipped"
     assert main([*SMALL, "--max-grad-norm", "2.5", "--out", str(out)]) == 0
-    # Every neural method (RSFT, random mask, SMOTE, plain net) gets one
-    # clipping callback with the value.
-    assert clips and all(found == [2.5] for found in clips)
+    # Every method of SMALL is neural (RSFT, random mask, SMOTE, plain net):
+    # each gets one clipping callback with the value.
+    assert len(clips) >= 4 and all(found == [2.5] for found in clips)
     assert json.loads((out / "run.json").read_text())["max_grad_norm"] == 2.5
     report = (out / "report.md").read_text()
     assert "gradient norms clipped to 2.5 (skorch's `GradientNormClipping`" in report
     assert "clipped to" not in (small_run / "report.md").read_text()
     # Part of the protocol: resuming without it (or with another value) is
     # refused; a run made before the option existed resumes unclipped.
-    monkeypatch.setattr(_methods, "make_method", real)
     with pytest.raises(SystemExit):
         main([*SMALL, "--out", str(out)])
-    older = tmp_path / "older"
-    shutil.copytree(small_run, older)
-    config = json.loads((older / "run.json").read_text())
-    del config["max_grad_norm"]
-    (older / "run.json").write_text(json.dumps(config))
-    assert main([*SMALL, "--out", str(older)]) == 0
+    assert _resume_without(small_run, tmp_path, "max_grad_norm") == 0
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "x"])

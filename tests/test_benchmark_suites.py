@@ -115,6 +115,30 @@ def test_images_suite_quick_run(tmp_path):
 
 
 @pytest.mark.slow
+def test_pretrained_network_does_not_depend_on_the_callers_threads(tmp_path):
+    # A CPU network trained on 1 or 2 threads ends with other weights; the
+    # cached network must be the same whichever run made it, or a finetune
+    # result depends on the thread count of the run that filled the cache.
+    pytest.importorskip("mnist1d")
+    from rsft_sklearn.benchmark._netsuites import pretrained_path
+
+    before = torch.get_num_threads()
+    states = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            path = pretrained_path("mnist1d", 0, 1, cache_dir=tmp_path / str(threads))
+            assert torch.get_num_threads() == threads  # restored
+            states.append(torch.load(path, weights_only=True))
+    finally:
+        torch.set_num_threads(before)
+    one, two = states
+    assert one.keys() == two.keys()
+    for name in one:
+        assert torch.equal(one[name], two[name]), name
+
+
+@pytest.mark.slow
 def test_finetune_caches_and_freezes(tmp_path):
     cache = tmp_path / "cache"
     (head,) = load_suite(

@@ -181,7 +181,11 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
     The network is trained (plain training, the default Adam recipe, batch
     size 64) to tell even from odd labels on the rows that
     :func:`_split_off` sets aside, which the long-tailed data never use.
-    The file's name holds the source, the seed and the epochs.
+    The file's name holds the source, the seed and the epochs. It trains on
+    one torch thread whatever the caller's setting (the name says so, so
+    that a file cached before, on another thread count, is not reused): a
+    CPU network's weights depend on the thread count, and the cache must not
+    depend on which run made it.
 
     Returns
     -------
@@ -193,20 +197,27 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
 
     from .. import RSFTClassifier
 
-    path = _cache_dir(cache_dir) / f"pretrained-{source}-seed{seed}-e{epochs}.pt"
+    path = (
+        _cache_dir(cache_dir) / f"pretrained-{source}-seed{seed}-e{epochs}-1thread.pt"
+    )
     if path.exists():
         return path
     X, y, module = _source(source)
     aside = _split_off(y, PRETRAIN_FRACTION, seed)
     X_pre = StandardScaler().fit_transform(X[aside]).astype(np.float32)
-    net = RSFTClassifier(
-        module=module,
-        module__n_classes=2,
-        max_epochs=epochs,
-        warmup_epochs=epochs,
-        batch_size=64,
-        random_state=seed,
-    ).fit(X_pre, y[aside] % 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        net = RSFTClassifier(
+            module=module,
+            module__n_classes=2,
+            max_epochs=epochs,
+            warmup_epochs=epochs,
+            batch_size=64,
+            random_state=seed,
+        ).fit(X_pre, y[aside] % 2)
+    finally:
+        torch.set_num_threads(threads)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save(net.module_.state_dict(), tmp)

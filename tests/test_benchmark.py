@@ -348,6 +348,7 @@ def csv_file(tmp_path):
         (["--methods", "RSFT(M=-1)"], "The 'M' parameter of RSFTClassifier"),
         (["--suite", "images", "--recipe", "sgd"], "--recipe does not apply"),
         (["--recipe", "rmsprop"], "invalid choice"),
+        (["--threads", "0"], "--threads: must be a positive integer"),
     ],
 )
 def test_bad_arguments_give_clear_errors(argv, message, csv_file, tmp_path, capsys):
@@ -491,6 +492,31 @@ def test_max_grad_norm_clips_every_network_alike(small_run, tmp_path, monkeypatc
     with pytest.raises(SystemExit):
         main([*SMALL, "--out", str(out)])
     assert _resume_without(small_run, tmp_path, "max_grad_norm") == 0
+
+
+def test_threads_per_fit_are_set_and_recorded(tmp_path, monkeypatch):
+    # A fit's scores can depend on its torch thread count, so the run uses
+    # one count for every fit, whatever is left to do, and records it.
+    from rsft_sklearn.benchmark import _runner
+
+    seen = []
+    real = _runner.run_fold
+
+    def spy(*args):
+        seen.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(_runner, "run_fold", spy)
+    for threads, out in ((["--threads", "1"], "one"), ([], "default")):
+        seen.clear()
+        assert main([*SMALL, *threads, "--out", str(tmp_path / out)]) == 0
+        expected = 1 if threads else _runner.default_threads(1)
+        assert len(seen) == N_SMALL and set(seen) == {expected}
+        run = json.loads((tmp_path / out / "run.json").read_text())
+        assert run["threads"] == expected
+        report = (tmp_path / out / "report.md").read_text()
+        assert f"- Torch threads per fit: {expected};" in report
+    assert _runner.default_threads(1, scheduler="tcp://host:1") == 1
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "x"])

@@ -47,7 +47,9 @@ def cluster():
 
 def test_cluster_run_equals_serial_run_and_resumes(cluster, tmp_path):
     serial = tmp_path / "serial"
-    assert main([*ARGV, "--n-jobs", "1", "--out", str(serial)]) == 0
+    # One torch thread per fit, as on the cluster's workers: a fit's scores
+    # can depend on its thread count.
+    assert main([*ARGV, "--n-jobs", "1", "--threads", "1", "--out", str(serial)]) == 0
     on_cluster = tmp_path / "cluster"
     argv = [*ARGV, "--scheduler", cluster.scheduler_address, "--out", str(on_cluster)]
     assert main(argv) == 0
@@ -80,7 +82,7 @@ def test_cluster_run_of_the_images_suite_equals_serial_run(cluster, tmp_path):
         "--no-progress",
     ]  # fmt: skip
     serial, on_cluster = tmp_path / "serial", tmp_path / "cluster"
-    assert main([*argv, "--n-jobs", "1", "--out", str(serial)]) == 0
+    assert main([*argv, "--n-jobs", "1", "--threads", "1", "--out", str(serial)]) == 0
     scheduler = ["--scheduler", cluster.scheduler_address]
     assert main([*argv, *scheduler, "--out", str(on_cluster)]) == 0
     scores = _scores(on_cluster)

@@ -168,6 +168,13 @@ def build_parser():
         help="parallel workers over folds; -1 (default) uses every core",
     )
     parser.add_argument(
+        "--threads",
+        type=positive(int),
+        help="torch threads per fit (default: the cores divided among the "
+        "workers; 1 on a Dask cluster); a fit's scores can depend on it, so "
+        "set it to reproduce a run made with another; recorded in run.json",
+    )
+    parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="run the folds on the Dask cluster whose scheduler listens at "
@@ -266,7 +273,7 @@ def main(argv=None):
         return 0
     try:
         from ._report import write_report
-        from ._runner import run_benchmark
+        from ._runner import default_threads, run_benchmark
         from ._suites import load_suite
 
         methods = _methods(args.methods)
@@ -357,6 +364,10 @@ def main(argv=None):
             "batch_size": batch_size,
             "recipe": args.recipe,
             "max_grad_norm": args.max_grad_norm,
+            "threads": args.threads
+            or default_threads(
+                -1 if args.n_jobs is None else args.n_jobs, args.scheduler
+            ),
             "seed": args.seed,
             "max_rows": max_rows,
             "methods": methods,

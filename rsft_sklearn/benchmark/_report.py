@@ -598,6 +598,14 @@ def write_report(out, config):
         "- `RSFT grid M` chooses M in {0.5, 1, 2} by a 3-fold inner grid search "
         "on balanced accuracy; its fit time includes the search. The fit time of "
         "`random mask` leaves out the RSFT fit that measures its keep rates.",
+        *(
+            [
+                f"- Torch threads per fit: {config['threads']}; a fit's scores "
+                "can depend on it (rerun with `--threads` to reproduce)."
+            ]
+            if config.get("threads")
+            else []
+        ),
         "- Versions: "
         + ", ".join(f"{name} {version}" for name, version in _versions().items()),
         "",

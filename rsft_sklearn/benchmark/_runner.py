@@ -551,6 +551,28 @@ def _connect(scheduler):
         ) from exc
 
 
+def default_threads(n_jobs, scheduler=None):
+    """Torch threads per fit when the run does not set them: 1 on a Dask
+    cluster, else the cores divided among the local workers (more threads
+    each would only contend).
+
+    A fit's scores can depend on its thread count (floating-point sums in
+    another order), so a run records the value it used.
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._runner import default_threads
+    >>> default_threads(1, scheduler="tcp://10.0.0.1:8786")
+    1
+    """
+    from joblib import cpu_count
+
+    if scheduler is not None:
+        return 1
+    workers = cpu_count() if n_jobs == -1 else n_jobs
+    return max(1, cpu_count() // max(1, workers))
+
+
 def _rows_on_dask(client, tasks, config):
     """Run the tasks on the Dask cluster of ``client`` and yield their rows
     as they finish; the caller alone writes them."""
@@ -562,8 +584,8 @@ def _rows_on_dask(client, tasks, config):
             if dataset.name not in shared:
                 # Sent once per data set, not once per task.
                 shared[dataset.name] = client.scatter(dataset, hash=False)
-            # One torch thread per task: a worker runs as many tasks at once
-            # as it has threads.
+            # One torch thread per task unless the run sets more: a worker
+            # runs as many tasks at once as it has threads.
             futures.append(
                 client.submit(
                     run_fold,
@@ -573,7 +595,7 @@ def _rows_on_dask(client, tasks, config):
                     train,
                     test,
                     config,
-                    1,
+                    config.get("threads") or 1,
                     pure=False,
                 )
             )
@@ -605,9 +627,10 @@ def run_benchmark(
         Show progress bars.
     scheduler : str or None, default=None
         Address of a running Dask scheduler (``tcp://host:8786``): the folds
-        run on its workers, as tasks of one torch thread each, and this
-        process writes their rows as they arrive. Every row is seeded on its
-        own, so the scores equal those of a local run.
+        run on its workers, as tasks of ``config["threads"]`` torch threads
+        each (1 by default), and this process writes their rows as they
+        arrive. Every row is seeded on its own, so the scores equal those of
+        a local run with as many threads per fit.
 
     Returns
     -------
@@ -616,7 +639,7 @@ def run_benchmark(
     """
     from contextlib import ExitStack
 
-    from joblib import Parallel, cpu_count, delayed
+    from joblib import Parallel, delayed
 
     with ExitStack() as stack:
         # Connect first: an unreachable cluster leaves no output folder.
@@ -647,10 +670,7 @@ def run_benchmark(
             if client is not None:
                 rows = _rows_on_dask(client, tasks, config)
             else:
-                workers = cpu_count() if n_jobs == -1 else n_jobs
-                # Workers share the cores; more torch threads each would only
-                # contend.
-                n_threads = max(1, cpu_count() // max(1, min(workers, len(tasks) or 1)))
+                n_threads = config.get("threads") or default_threads(n_jobs)
                 rows = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                     delayed(run_fold)(*task, config, n_threads) for task in tasks
                 )

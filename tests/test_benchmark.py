@@ -519,7 +519,7 @@ def test_threads_per_fit_are_set_and_recorded(tmp_path, monkeypatch):
     assert _runner.default_threads(1, scheduler="tcp://host:1") == 1
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "nan", "x"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "x"])
 def test_max_grad_norm_must_be_positive(value, tmp_path, capsys):
     with pytest.raises(SystemExit) as excinfo:
         main([*SMALL, "--max-grad-norm", value, "--out", str(tmp_path / "never")])

@@ -1,6 +1,7 @@
 """The command line of the benchmark."""
 
 import argparse
+import math
 import shlex
 import sys
 from datetime import datetime
@@ -27,7 +28,8 @@ QUICK_FOLDS = 2
 
 def positive(kind=int):
     """An argparse type: a number of ``kind`` (``int`` or ``float``) that is
-    ``> 0``; text that is no such number, and NaN, are refused alike."""
+    ``> 0`` and finite; text that is no such number, NaN and infinity are
+    refused alike."""
     noun = "integer" if kind is int else "number"
 
     def read(text):
@@ -35,7 +37,7 @@ def positive(kind=int):
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not value > 0:
+        if value is None or not 0 < value < math.inf:
             raise argparse.ArgumentTypeError(f"must be a positive {noun}, got {text!r}")
         return value
 

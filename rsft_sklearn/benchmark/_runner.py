@@ -573,7 +573,7 @@ def default_threads(n_jobs, scheduler=None):
     return max(1, cpu_count() // max(1, workers))
 
 
-def _rows_on_dask(client, tasks, config):
+def _rows_on_dask(client, tasks, config, n_threads):
     """Run the tasks on the Dask cluster of ``client`` and yield their rows
     as they finish; the caller alone writes them."""
     from distributed import as_completed
@@ -595,7 +595,7 @@ def _rows_on_dask(client, tasks, config):
                     train,
                     test,
                     config,
-                    config.get("threads") or 1,
+                    n_threads,
                     pure=False,
                 )
             )
@@ -666,11 +666,11 @@ def run_benchmark(
                     else:
                         tasks.append((dataset, method, fold, train, test))
         advance, close = _progress_bars(datasets, tasks, done_counts, progress)
+        n_threads = config.get("threads") or default_threads(n_jobs, scheduler)
         try:
             if client is not None:
-                rows = _rows_on_dask(client, tasks, config)
+                rows = _rows_on_dask(client, tasks, config, n_threads)
             else:
-                n_threads = config.get("threads") or default_threads(n_jobs)
                 rows = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                     delayed(run_fold)(*task, config, n_threads) for task in tasks
                 )

@@ -18,7 +18,10 @@ Each finished fit is appended to ``OUT/results.jsonl`` at once; a rerun with
 the same ``--out`` skips the fits already there (same ratio, repeat,
 method, recipe, epochs and clipping), so an interruption loses no
 finished work. The end prints, per ratio and method, the mean balanced
-accuracy and macro-F1 with a 95% t-interval over the repeats.
+accuracy and macro-F1 with a 95% t-interval over the repeats, then the
+paired differences between RSFT and every other method with theirs (every
+method of a repeat shares its split and seed, so these intervals are the
+narrower ones to judge a gap by).
 
 Usage::
 
@@ -41,6 +44,8 @@ import numpy as np
 from rsft_sklearn.benchmark._cli import positive
 
 METHODS = ("RSFT", "logit-adjusted loss", "post-hoc logit adjustment")
+# The method the paired table compares every other one with.
+REFERENCE = "RSFT"
 
 
 def make_data(rows, data_seed):
@@ -104,6 +109,44 @@ def summarise(rows):
                 cells.append(f"{values.mean():.3f} ± {half:.3f}")
             else:
                 cells.append(f"{values.mean():.3f}")
+        lines.append(f"| {ratio} | {method} | {len(group)} | {' | '.join(cells)} |")
+    return lines
+
+
+def paired(rows, reference=REFERENCE):
+    """Lines of a table: per ratio and other method, the mean difference
+    ``reference - method`` over the repeats both finished, with its 95%
+    t-interval.
+
+    Repeat ``r`` gives every method the same split and seed, so the
+    differences within a repeat are far less noisy than the methods' own
+    intervals. No lines when ``reference`` is missing from ``rows``.
+    """
+    from scipy import stats
+
+    scores = {(row["ratio"], row["method"], row["repeat"]): row for row in rows}
+    pairs = {}
+    for (ratio, method, repeat), row in scores.items():
+        mine = scores.get((ratio, reference, repeat))
+        if method == reference or mine is None:
+            continue
+        pairs.setdefault((ratio, method), []).append((mine, row))
+    if not pairs:
+        return []
+    lines = [
+        f"| ratio | method | repeats | {reference} - method, balanced accuracy "
+        "| macro-F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for (ratio, method), group in sorted(pairs.items(), key=lambda kv: kv[0][0]):
+        cells = []
+        for metric in ("balanced_accuracy", "f1_macro"):
+            diff = np.array([mine[metric] - theirs[metric] for mine, theirs in group])
+            if len(diff) > 1:
+                half = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
+                cells.append(f"{diff.mean():+.3f} ± {half:.3f}")
+            else:
+                cells.append(f"{diff.mean():+.3f}")
         lines.append(f"| {ratio} | {method} | {len(group)} | {' | '.join(cells)} |")
     return lines
 
@@ -201,6 +244,10 @@ def main(argv=None):
         and protocol(row) == wanted_protocol
     ]
     print("\n".join(summarise(wanted)))
+    differences = paired(wanted)
+    if differences:
+        print("\nPaired differences (same split and seed per repeat):")
+        print("\n".join(differences))
     return 0
 
 

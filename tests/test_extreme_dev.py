@@ -43,6 +43,16 @@ def test_run_resumes_and_summarises(dev, tmp_path, capsys):
         assert row["rarest_class_rows"] >= 1 and row["ratio"] == 20
     table = capsys.readouterr().out
     assert "| 20 | RSFT | 2 |" in table and " ± " in table
+    # The paired table compares RSFT with the other method, repeat by repeat.
+    diff = np.mean(
+        [
+            sum(r["balanced_accuracy"] * (1 if r["method"] == "RSFT" else -1)
+                for r in rows if r["repeat"] == rep)
+            for rep in (0, 1)
+        ]
+    )  # fmt: skip
+    assert "Paired differences" in table
+    assert f"| 20 | logit-adjusted loss | 2 | {diff:+.3f} ± " in table
     # A rerun finds every fit done and adds none.
     assert dev.main(argv) == 0
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4
@@ -78,6 +88,40 @@ def test_clipped_runs_are_kept_apart(dev, tmp_path, monkeypatch):
     params = with_clipping({"callbacks": [("a", None)]}, 3.0)
     assert params["callbacks"][0] == ("a", None)
     assert isinstance(params["callbacks"][1][1], GradientNormClipping)
+
+
+def test_paired_differences(dev):
+    def row(method, repeat, bal, f1, ratio=1000):
+        return {
+            "ratio": ratio,
+            "method": method,
+            "repeat": repeat,
+            "balanced_accuracy": bal,
+            "f1_macro": f1,
+        }
+
+    rows = [
+        # The rival trails RSFT by 0.02 in every repeat, while both swing
+        # by 0.2 between repeats: the paired interval is zero wide.
+        row("RSFT", 0, 0.70, 0.60),
+        row("RSFT", 1, 0.90, 0.80),
+        row("RSFT", 2, 0.80, 0.70),
+        row("LA", 0, 0.68, 0.61),
+        row("LA", 1, 0.88, 0.81),
+        row("LA", 2, 0.78, 0.71),
+        # A repeat that RSFT did not finish is left out of the pairs.
+        row("LA", 3, 0.10, 0.10),
+        # One pair only: no interval.
+        row("RSFT", 0, 0.5, 0.5, ratio=3000),
+        row("LA", 0, 0.6, 0.4, ratio=3000),
+    ]
+    lines = dev.paired(rows)
+    assert lines[0].startswith("| ratio | method | repeats | RSFT - method")
+    assert "| 1000 | LA | 3 | +0.020 ± 0.000 | -0.010 ± 0.000 |" in lines
+    assert "| 3000 | LA | 1 | -0.100 | +0.100 |" in lines
+    # Nothing to compare with: no table.
+    assert dev.paired([row("LA", 0, 0.5, 0.5)]) == []
+    assert dev.paired(rows, reference="Bogus") == []
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ Reads the ``results.csv`` of one or more ``rsft-bench --half held-out`` runs
 (one folder per suite) and prints a Markdown table: per suite, the mean
 balanced accuracy, macro-F1 and (binary sets) PR-AUC of every method over
 the sets that every method finished, the sets where RSFT trails either
-logit-adjustment rival by more than 0.01, and, pooled over all sets, the
-Bayesian signed-rank probability (``baycomp``, rope 0.01) that RSFT's default
-is better than each rival on balanced accuracy::
+logit-adjustment rival by more than 0.01 (with those gaps fit by fit: the
+mean and 95% interval of the paired differences over folds and repeats),
+and, pooled over all sets, the Bayesian signed-rank probability
+(``baycomp``, rope 0.01) that RSFT's default is better than each rival on
+balanced accuracy::
 
     python benchmarks/heldout_summary.py images=runs/images finetune=runs/ft ...
 """
@@ -70,6 +72,46 @@ def trailing_sets(means, margin=0.01):
     return gap[gap < -margin].round(3)
 
 
+def paired_gaps(results, sets):
+    """For each ``(suite, dataset)`` of ``sets``, RSFT's balanced accuracy
+    minus each LA rival's, fit by fit: the mean and 95% t-interval of the
+    differences over the folds and repeats both finished.
+
+    rsft-bench gives every method of a fold the same split and seed, so
+    these intervals are narrower than the methods' own, and they say
+    whether a gap is larger than the spread of the fits.
+    """
+    from scipy import stats
+
+    keys = [key for key in ("repeat", "fold") if key in results.columns]
+    rows = []
+    for suite, dataset in sets:
+        part = results[(results.suite == suite) & (results.dataset == dataset)]
+        wide = part.pivot_table(
+            index=keys, columns="method", values="balanced_accuracy"
+        )
+        for rival in RIVALS:
+            if REFERENCE not in wide or rival not in wide:
+                continue
+            diff = (wide[REFERENCE] - wide[rival]).dropna().to_numpy()
+            half = (
+                stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
+                if len(diff) > 1
+                else np.nan
+            )
+            rows.append(
+                {
+                    "suite": suite,
+                    "dataset": dataset,
+                    "rival": rival,
+                    "fits": len(diff),
+                    "mean": diff.mean(),
+                    "half_width": half,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def signed_rank(means):
     import baycomp
 
@@ -87,7 +129,16 @@ def signed_rank(means):
 
 def main(argv=None):
     specs = sys.argv[1:] if argv is None else argv
-    means = per_set(load(specs))
+    if not specs or any("=" not in spec for spec in specs):
+        print(
+            "usage: python benchmarks/heldout_summary.py SUITE=FOLDER "
+            "[SUITE=FOLDER ...]\n(each FOLDER holds the results.csv of an "
+            "rsft-bench held-out run)",
+            file=sys.stderr,
+        )
+        return 2
+    results = load(specs)
+    means = per_set(results)
     table = suite_table(means)
     print("| suite | sets | method | balanced accuracy | macro-F1 | PR-AUC (binary) |")
     print("|---|---|---|---|---|---|")
@@ -100,13 +151,22 @@ def main(argv=None):
     gaps = trailing_sets(means)
     print("\nSets where RSFT trails the better LA rival by more than 0.01:")
     print(gaps.to_string() if len(gaps) else "none")
+    if len(gaps):
+        print("\nThose gaps fit by fit (RSFT minus rival, mean ± 95% t-interval):")
+        for _, row in paired_gaps(results, gaps.index).iterrows():
+            interval = "" if np.isnan(row.half_width) else f" ± {row.half_width:.3f}"
+            print(
+                f"{row.suite} {row.dataset} vs {row.rival}: "
+                f"{row['mean']:+.3f}{interval} over {row.fits} fits"
+            )
     for rival, (left, rope, right) in signed_rank(means).items():
         print(
             f"\nP(RSFT better than {rival}) = {left:.3f}, "
             f"P(equivalent) = {rope:.3f}, P(worse) = {right:.3f} "
             f"({len(means.groupby(['suite', 'dataset']))} sets)"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

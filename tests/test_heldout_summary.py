@@ -1,0 +1,131 @@
+"""``benchmarks/heldout_summary.py``: the held-out table of every suite."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from _scripts import load_script
+
+pytest.importorskip("baycomp")
+
+RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return load_script("heldout_summary")
+
+
+def write_run(folder, scores, n_classes=3, failed=()):
+    """A results.csv in rsft-bench's columns: ``scores`` maps (dataset,
+    method) to one balanced accuracy per (repeat, fold)."""
+    rows = []
+    for (dataset, method), values in scores.items():
+        for index, value in enumerate(values):
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "method": method,
+                    "repeat": index // 2,
+                    "fold": index % 2,
+                    "n_classes": n_classes,
+                    "status": "ok",
+                    "balanced_accuracy": value,
+                    "f1_macro": value - 0.1,
+                    "pr_auc": value - 0.2 if n_classes == 2 else np.nan,
+                }
+            )
+    for dataset, method in failed:
+        rows.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "repeat": 0,
+                "fold": 0,
+                "n_classes": n_classes,
+                "status": "error",
+            }
+        )
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    return folder
+
+
+def test_table_gaps_and_signed_rank(summary, tmp_path, capsys):
+    # Suite "a": RSFT trails post-hoc LA on set "s1" by 0.02 in every fit and
+    # leads elsewhere; a fourth method that failed is left out of the table.
+    a = write_run(
+        tmp_path / "a",
+        {
+            ("s1", "RSFT"): [0.60, 0.70, 0.80, 0.90],
+            ("s1", RIVALS[0]): [0.60, 0.70, 0.80, 0.90],
+            ("s1", RIVALS[1]): [0.62, 0.72, 0.82, 0.92],
+            ("s2", "RSFT"): [0.8, 0.8, 0.8, 0.8],
+            ("s2", RIVALS[0]): [0.7, 0.7, 0.7, 0.7],
+            ("s2", RIVALS[1]): [0.75, 0.75, 0.75, 0.75],
+        },
+    )
+    b = write_run(
+        tmp_path / "b",
+        {
+            ("t1", "RSFT"): [0.9, 0.9],
+            ("t1", RIVALS[0]): [0.8, 0.8],
+            ("t1", RIVALS[1]): [0.85, 0.85],
+        },
+        n_classes=2,
+        failed=[("t1", "cRT")],
+    )
+    assert summary.main([f"a={a}", f"b={b}"]) == 0
+    out = capsys.readouterr().out
+    # Suite means over the sets every method finished.
+    assert "| a | 2 | RSFT | 0.775 | 0.675 |  |" in out
+    assert "| a | 2 | post-hoc logit adjustment | 0.760 | 0.660 |  |" in out
+    # PR-AUC on the binary suite only.
+    assert "| b | 1 | RSFT | 0.900 | 0.800 | 0.700 |" in out
+    assert "cRT" not in out
+    # The one trailing set, its gap to the better rival, and fit by fit.
+    gaps = out.split("more than 0.01:")[1]
+    assert "s1" in gaps and "-0.02" in gaps and "s2" not in gaps
+    assert "a s1 vs post-hoc logit adjustment: -0.020 ± 0.000 over 4 fits" in out
+    assert "a s1 vs logit-adjusted loss: +0.000 ± 0.000 over 4 fits" in out
+    assert "P(RSFT better than logit-adjusted loss) =" in out
+    assert "(3 sets)" in out
+
+
+def test_paired_gaps_pairs_fits(summary, tmp_path):
+    # The fits swing by 0.3 while RSFT stays 0.01 behind in each: the
+    # paired interval is narrow where the methods' own ones are wide.
+    folder = write_run(
+        tmp_path / "run",
+        {
+            ("s", "RSFT"): [0.5, 0.8, 0.6, 0.7, 0.55, 0.75],
+            ("s", RIVALS[0]): [0.51, 0.81, 0.61, 0.71, 0.56, 0.76],
+            ("s", RIVALS[1]): [0.6, 0.6, 0.6, 0.6, 0.6, 0.6],
+        },
+    )
+    results = summary.load([f"x={folder}"])
+    gaps = summary.paired_gaps(results, [("x", "s")]).set_index("rival")
+    assert list(gaps.fits) == [6, 6]
+    assert gaps.loc[RIVALS[0], "mean"] == pytest.approx(-0.01)
+    assert gaps.loc[RIVALS[0], "half_width"] == pytest.approx(0.0, abs=1e-9)
+    assert gaps.loc[RIVALS[1], "mean"] == pytest.approx(0.05)
+    assert gaps.loc[RIVALS[1], "half_width"] > 0.1
+
+
+def test_no_trailing_set_says_none(summary, tmp_path, capsys):
+    folder = write_run(
+        tmp_path / "run",
+        {
+            ("s", "RSFT"): [0.9, 0.9],
+            ("s", RIVALS[0]): [0.8, 0.8],
+            ("s", RIVALS[1]): [0.8, 0.8],
+        },
+    )
+    assert summary.main([f"x={folder}"]) == 0
+    out = capsys.readouterr().out
+    assert "more than 0.01:\nnone" in out and "fit by fit" not in out
+
+
+@pytest.mark.parametrize("argv", [[], ["no-equals-sign"]])
+def test_usage(summary, argv, capsys):
+    assert summary.main(argv) == 2
+    assert "SUITE=FOLDER" in capsys.readouterr().err

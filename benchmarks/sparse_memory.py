@@ -23,6 +23,7 @@ Run: ``python benchmarks/sparse_memory.py --epochs 2 --runs 5``.
 
 import argparse
 import multiprocessing
+import queue
 import resource
 import sys
 import tempfile
@@ -100,6 +101,21 @@ def fit_once(args, path, results):
     )
 
 
+def report(child, results):
+    """The report of the fit in ``child``; exit if it died without one."""
+    while True:
+        try:
+            return results.get(timeout=1)
+        except queue.Empty:
+            if child.exitcode is None:
+                continue
+        # The process has ended: its report, if any, is in the pipe by now.
+        try:
+            return results.get(timeout=1)
+        except queue.Empty:
+            raise SystemExit(f"the fit failed ({child.exitcode})") from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
@@ -135,7 +151,7 @@ def main(argv=None):
             results = context.Queue()
             child = context.Process(target=fit_once, args=(args, path, results))
             child.start()
-            run = results.get()
+            run = report(child, results)
             child.join()
             runs.append(run)
             print(

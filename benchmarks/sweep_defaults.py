@@ -139,6 +139,9 @@ def main(argv=None):
     out = Path(args.out)
     configs = configurations(args.epochs)
     sets = development_sets(args.keel_sets)
+    unknown = [suite for suite in args.suites.split(",") if suite not in sets]
+    if unknown:
+        parser.error(f"--suites: unknown suite(s) {unknown}; choose from {list(sets)}")
     if args.configs:
         configs = [configs[int(i)] for i in args.configs.split(",")]
     if args.quick:

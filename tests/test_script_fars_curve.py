@@ -1,0 +1,148 @@
+"""``benchmarks/fars_curve.py``: held-out balanced accuracy against training
+seconds, epoch by epoch, on synthetic data or a KEEL ``.dat`` file."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from _scripts import load_script
+from sklearn.model_selection import train_test_split
+
+
+@pytest.fixture(scope="module")
+def fc():
+    return load_script("fars_curve")
+
+
+COLUMNS = ["method", "epoch", "train_seconds", "balanced_accuracy", "backward_rows"]
+METHODS = [
+    "post-hoc logit adjustment",
+    "RandomUnderSampler",
+    "RSFT + logit-adjusted loss",
+]
+
+
+def test_synthetic_curves(fc, tmp_path, capsys):
+    out = tmp_path / "sub" / "curve"
+    argv = [
+        "--rows", "600", "--features", "8", "--classes", "3", "--imbalance", "10",
+        "--epochs", "3", "--methods", ",".join(METHODS), "--out", str(out),
+    ]  # fmt: skip
+    assert fc.main(argv) == 0
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert list(frame.columns) == COLUMNS
+    assert list(frame["method"]) == [m for m in METHODS for _ in range(3)]
+    assert list(frame["epoch"]) == [1, 2, 3] * 3
+    assert frame["balanced_accuracy"].between(0, 1).all()
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+    # The script's split: 450 training rows, 150 held out.
+    X, y = fc._synthetic(600, 8, 3, 10.0, 0)
+    _, _, y_train, _ = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
+    counts = np.bincount(y_train)
+    epochs = np.arange(1, 4)
+    for method, rows in frame.groupby("method", sort=False):
+        assert (np.diff(rows["train_seconds"]) > 0).all()
+        assert rows["train_seconds"].iloc[0] > 0
+        backward = rows["backward_rows"].to_numpy()
+        if method == "post-hoc logit adjustment":
+            # Every training row goes backward once an epoch.
+            np.testing.assert_array_equal(backward, epochs * len(y_train))
+        elif method == "RandomUnderSampler":
+            # Under-sampled once: every class cut to the rarest one.
+            np.testing.assert_array_equal(backward, epochs * len(counts) * counts.min())
+        else:
+            assert (np.diff(backward) > 0).all()
+            assert (backward <= epochs * len(y_train)).all()
+
+    # One line per method: its last and best held-out score from the CSV.
+    printed = capsys.readouterr()
+    assert "synthetic: 600 rows, 8 features, 3 classes, IR 10" in printed.err
+    # Class weights fall geometrically by the imbalance ratio.
+    assert f"class counts {sorted(np.bincount(y).tolist(), reverse=True)}" in (
+        printed.err
+    )
+    assert 5 < np.bincount(y).max() / np.bincount(y).min() < 20
+    lines = [line for line in printed.out.splitlines() if " last " in line]
+    assert len(lines) == 3
+    for line, (method, rows) in zip(lines, frame.groupby("method", sort=False)):
+        words = line[30:].split()
+        assert line[:30].strip() == method
+        scores = rows["balanced_accuracy"]
+        assert float(words[1]) == pytest.approx(scores.iloc[-1], abs=5e-4)
+        assert float(words[3]) == pytest.approx(scores.max(), abs=5e-4)
+        assert int(words[6]) == rows["backward_rows"].iloc[-1]
+    assert f"Wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')}" in (
+        printed.out
+    )
+
+
+def test_scoring_time_is_left_out(fc, tmp_path, monkeypatch):
+    # A held-out scoring that takes half a second: the training seconds of
+    # three epochs stay far below the time spent scoring.
+    real = fc._net_decision
+
+    def slow(net, X):
+        time.sleep(0.5)
+        return real(net, X)
+
+    monkeypatch.setattr(fc, "_net_decision", slow)
+    argv = [
+        "--rows", "400", "--features", "5", "--classes", "2", "--imbalance", "5",
+        "--epochs", "3", "--methods", "post-hoc logit adjustment",
+        "--out", str(tmp_path / "curve"),
+    ]  # fmt: skip
+    start = time.perf_counter()
+    assert fc.main(argv) == 0
+    assert time.perf_counter() - start > 1.5
+    frame = pd.read_csv(tmp_path / "curve.csv")
+    assert len(frame) == 3
+    assert frame["train_seconds"].iloc[-1] < 0.5
+
+
+def test_keel_dat_file(fc, tmp_path, capsys):
+    # Three classes told apart by 'x'; a nominal input and a missing value.
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["big", "mid", "rare"], [60, 24, 16])
+    lines = [
+        "@relation toy",
+        "@attribute x real [-10.0, 10.0]",
+        "@attribute z real [-10.0, 10.0]",
+        "@attribute colour {red, blue}",
+        "@attribute class {big, mid, rare}",
+        "@inputs x, z, colour",
+        "@outputs class",
+        "@data",
+    ]
+    for i, label in enumerate(labels):
+        x = {"big": -3, "mid": 0, "rare": 3}[label] + rng.normal(scale=0.3)
+        z = "?" if i == 5 else f"{rng.normal():.3f}"
+        lines.append(f"{x:.3f}, {z}, {'red' if i % 2 else 'blue'}, {label}")
+    dat = tmp_path / "toy.dat"
+    dat.write_text("\n".join(lines) + "\n")
+    argv = [
+        "--dat", str(dat), "--epochs", "2", "--batch-size", "16",
+        "--methods", "RSFT", "--out", str(tmp_path / "toy"),
+    ]  # fmt: skip
+    assert fc.main(argv) == 0
+    assert "toy; class counts [60, 24, 16]" in capsys.readouterr().err
+    frame = pd.read_csv(tmp_path / "toy.csv")
+    assert list(frame["method"]) == ["RSFT", "RSFT"]
+    assert frame["balanced_accuracy"].between(0, 1).all()
+    # 75 training rows, each backward at most once an epoch.
+    assert frame["backward_rows"].iloc[-1] <= 2 * 75
+    assert (tmp_path / "toy.png").exists()
+
+
+def test_methods_without_one_network_have_no_curve(fc, tmp_path):
+    argv = [
+        "--rows", "300", "--features", "5", "--classes", "2", "--imbalance", "5",
+        "--epochs", "1", "--methods", "BalancedRandomForest",
+        "--out", str(tmp_path / "curve"),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="not trained as one network"):
+        fc.main(argv)
+    assert not (tmp_path / "curve.csv").exists()

@@ -1,0 +1,84 @@
+"""``benchmarks/grid_search_M.py``: the M a grid search picks on the longtail
+development sets, with classes too small for 3-fold CV left out."""
+
+import re
+
+import numpy as np
+import pytest
+from _scripts import load_script
+from sklearn.model_selection import GridSearchCV
+
+from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._protocol import split_names
+from rsft_sklearn.benchmark._suites import LONGTAIL
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return load_script("grid_search_M")
+
+
+def test_searches_the_development_sets_only(grid):
+    development, held_out = split_names(LONGTAIL)
+    assert set(grid.SETS) == set(development)
+    assert not set(grid.SETS) & set(held_out)
+    assert grid.GRID == sorted(grid.GRID) and min(grid.GRID) > 0
+
+
+def test_prints_the_best_M_of_each_set(grid, monkeypatch, capsys):
+    # Two small sets, two values of M, 300 rows and 2 epochs instead of
+    # 2,000 rows and 15 epochs.
+    monkeypatch.setattr(grid, "SETS", ("page-blocks", "car"))
+    monkeypatch.setattr(grid, "GRID", [0.5, 2.0])
+    loaded, built, searches = [], [], []
+    real_load = grid.load_suite
+
+    def load(suite, datasets, max_rows):
+        loaded.append((suite, datasets, max_rows))
+        return real_load(suite, datasets=datasets, max_rows=300)
+
+    def small(**params):
+        built.append(params)
+        return RSFTClassifier(**{**params, "max_epochs": 2})
+
+    class Search(GridSearchCV):
+        def fit(self, X, y):
+            searches.append((self, X, y))
+            return super().fit(X, y)
+
+    monkeypatch.setattr(grid, "load_suite", load)
+    monkeypatch.setattr(grid, "RSFTClassifier", small)
+    monkeypatch.setattr(grid, "GridSearchCV", Search)
+    grid.main()
+
+    assert loaded == [
+        ("longtail", ["page-blocks"], 2000),
+        ("longtail", ["car"], 2000),
+    ]
+    assert built == [{"max_epochs": 15, "random_state": 0}] * 2
+    # page-blocks' 300 rows hold classes of 269, 18, 2, 5 and 6 rows: the
+    # two under 6 rows are left out.
+    _, X, y = searches[0]
+    assert X.dtype == np.float32 and len(y) == 293
+    assert dict(zip(*np.unique(y, return_counts=True))) == {"1": 269, "2": 18, "5": 6}
+    for _, X, y in searches:
+        assert len(X) == len(y)
+        assert np.unique(y, return_counts=True)[1].min() >= 6
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line, name, (search, _, _) in zip(lines, grid.SETS, searches):
+        match = re.fullmatch(
+            rf"{name}: best M ([\d.]+) \(M=0.5: ([\d.]+), M=2: ([\d.]+)\)", line
+        )
+        assert match, line
+        scores = [float(match[2]), float(match[3])]
+        assert all(0 <= score <= 1 for score in scores)
+        np.testing.assert_allclose(
+            scores, search.cv_results_["mean_test_score"], atol=5e-4
+        )
+        # Balanced accuracy decides: the best M has the best mean score.
+        assert float(match[1]) == search.best_params_["rsftclassifier__M"]
+        assert float(match[1]) == [0.5, 2.0][int(np.argmax(scores))] or (
+            scores[0] == scores[1]
+        )

@@ -1,0 +1,200 @@
+"""``benchmarks/sweep_defaults.py``: RSFT's settings swept through rsft-bench
+on the development half of each suite only, resumable, summarised in
+``sweep.md``."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _scripts import load_script
+
+from rsft_sklearn.benchmark._methods import parse_methods
+from rsft_sklearn.benchmark._protocol import split_names
+from rsft_sklearn.benchmark._suites import halves, keel_names
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return load_script("sweep_defaults")
+
+
+def _table(text, section):
+    """``{configuration: [cells]}`` of the table under ``## section``."""
+    body = text.split(f"## {section}")[1].split("\n## ")[0]
+    rows = {}
+    for line in body.splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0].strip("`")] = [float(c) for c in cells[1:]]
+    return rows
+
+
+def test_configurations_start_from_the_spelled_out_rule(sweep):
+    configs = sweep.configurations(30)
+    assert len(configs) == len(set(configs)) == 22
+    assert configs[0] == "RSFT(rejection='sample', warmup_epochs=0)"
+    # The warm-ups are shares of the epochs given.
+    assert configs[1] == "RSFT(rejection='sample', warmup_epochs=5)"
+    assert sweep.configurations(12)[2] == "RSFT(rejection='sample', warmup_epochs=4)"
+    assert all("rejection=" in c for c in configs)
+
+
+def test_only_development_sets(sweep):
+    sets = sweep.development_sets(5)
+    assert list(sets) == ["longtail", "keel-all", "tables", *sweep.NETWORK_SUITES]
+    assert len(sets["keel-all"]) == 5
+    _, held_out = split_names(keel_names())
+    assert not set(sets["keel-all"]) & set(held_out)
+    for suite in sweep.NETWORK_SUITES:
+        dev, held_out = halves(suite)
+        assert sets[suite] == dev and not set(dev) & set(held_out)
+
+
+def test_summary_ranks_and_leaves_out_failed_fits(sweep):
+    def row(dataset, method, bacc, error=np.nan):
+        metrics = dict.fromkeys(sweep.METRICS, 0.5)
+        return {"dataset": dataset, "method": method, **metrics,
+                "balanced_accuracy": bacc, "fit_time": 2.0, "error": error}  # fmt: skip
+
+    frame = pd.DataFrame(
+        [
+            row("a", "B", 0.9),
+            row("a", "A", 0.7),
+            row("b", "B", 0.6),
+            row("b", "A", 0.8),
+            row("b", "A", 0.6),  # a second fold: A's mean on b is 0.7
+            row("c", "A", 0.1, error="boom"),  # a failed fit counts nowhere
+        ]
+    )
+    means, n_sets = sweep.summarise(frame, ["A", "B", "not run"])
+    assert n_sets == 2
+    assert list(means.index) == ["A", "B"]
+    assert means.loc["A", "balanced_accuracy"] == pytest.approx(0.7)
+    assert means.loc["B", "balanced_accuracy"] == pytest.approx(0.75)
+    assert means.loc["A", "rank (bal. acc.)"] == pytest.approx(1.5)
+    assert means.loc["B", "fit s"] == pytest.approx(2.0)
+    means.loc["B", "pr_auc"] = np.nan
+    lines = sweep.table(means).splitlines()
+    assert lines[0].startswith("| configuration | balanced_accuracy | f1_macro")
+    assert lines[1] == "|" + "---|" * 8
+    assert lines[2] == "| `A` | 0.700 | 0.500 | 0.500 | 0.500 | 0.500 | 1.500 | 2.000 |"
+    assert lines[3] == "| `B` | 0.750 | 0.500 | 0.500 | - | 0.500 | 1.500 | 2.000 |"
+
+
+def test_quick_sweep_writes_and_resumes(sweep, tmp_path, capsys):
+    argv = ["--quick", "--suites", "keel-all", "--configs", "0,1", "--n-jobs", "1",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert sweep.main(argv) == 0
+    configs = sweep.configurations(30)[:2]
+    first = sweep.development_sets(12)["keel-all"][0]
+    results = tmp_path / "sweep" / "keel-all" / "results.csv"
+    frame = pd.read_csv(results)
+    assert set(frame["dataset"]) == {first}
+    assert set(frame["method"]) == set(configs)
+    assert (frame["status"] == "ok").all()
+    # Two folds per configuration, repeated three times: the set's rarest
+    # class has fewer than rsft-bench's FEW_ROWS rows.
+    assert (frame.groupby(["method", "repeat"]).size() == 2).all()
+    assert set(frame["repeat"]) == {0, 1, 2}
+    assert sorted(frame["fold"]) == sorted(list(range(6)) * 2)
+    # The quick row cap of 600, halved by the folds.
+    assert (frame["n_train"] == 300).all()
+
+    text = (tmp_path / "sweep.md").read_text()
+    assert capsys.readouterr().out.endswith(text + "\n")
+    assert text.startswith("# RSFT settings on the development half\n")
+    assert f"`python benchmarks/sweep_defaults.py {' '.join(argv)}`" in text
+    assert "2-fold stratified CV, 4 epochs, row cap 600" in text
+    assert f"## keel-all: 1 development sets\n\nSets: {first}.\n" in text
+    assert "## All suites" not in text
+    table = _table(text, "keel-all")
+    assert list(table) == configs
+    for name, cells in table.items():
+        means = frame[frame["method"] == name]
+        assert cells[0] == pytest.approx(means["balanced_accuracy"].mean(), abs=5e-4)
+        assert all(0 <= value <= 1 for value in cells[:5])
+        assert cells[5] in (1.0, 1.5, 2.0)
+    assert sum(cells[5] for cells in table.values()) == 3
+
+    # A rerun finds every fold done: the results stay as they were.
+    before = results.read_bytes()
+    assert sweep.main(argv) == 0
+    assert results.read_bytes() == before
+    assert (tmp_path / "sweep.md").read_text() == text
+
+
+@pytest.fixture
+def fake_bench(sweep, monkeypatch):
+    """rsft-bench replaced by one that records its arguments and writes a
+    made-up results.csv: the first configuration wins on every set."""
+    calls = []
+
+    def bench(argv):
+        calls.append(argv)
+        option = dict(zip(argv[::2], argv[1::2]))
+        rows = [
+            {"dataset": dataset, "method": method, "fold": fold,
+             **dict.fromkeys(sweep.METRICS, 0.9 - 0.1 * i),
+             "fit_time": 1.0, "error": np.nan}
+            for dataset in option["--datasets"].split(",")
+            for i, method in enumerate(parse_methods(option["--methods"]))
+            for fold in range(int(option["--folds"]))
+        ]  # fmt: skip
+        folder = Path(option["--out"])
+        folder.mkdir(parents=True)
+        pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+        return 0
+
+    monkeypatch.setattr(sweep, "rsft_bench", bench)
+    return calls
+
+
+def test_suites_and_their_own_settings(sweep, fake_bench, tmp_path):
+    argv = ["--suites", "longtail,images", "--configs", "0,2", "--epochs", "12",
+            "--max-rows", "900", "--folds", "2", "--out", str(tmp_path)]  # fmt: skip
+    assert sweep.main(argv) == 0
+    configs = [sweep.configurations(12)[i] for i in (0, 2)]
+    sets = sweep.development_sets(12)
+    longtail, images = fake_bench
+    assert longtail[:2] == ["--suite", "longtail"]
+    assert images[:2] == ["--suite", "images"]
+    for call, suite in ((longtail, "longtail"), (images, "images")):
+        option = dict(zip(call[::2], call[1::2]))
+        assert option["--datasets"] == ",".join(sets[suite])
+        assert option["--methods"] == ",".join(configs)
+        assert option["--folds"] == "2"
+        assert option["--out"] == str(tmp_path / "sweep" / suite)
+    # --epochs and --max-rows reach the older suites only.
+    assert longtail[-4:] == ["--epochs", "12", "--max-rows", "900"]
+    assert "--epochs" not in images and "--max-rows" not in images
+    text = (tmp_path / "sweep.md").read_text()
+    assert f"## longtail: {len(sets['longtail'])} development sets" in text
+    assert f"## images: {len(sets['images'])} development sets" in text
+    n_sets = len(sets["longtail"]) + len(sets["images"])
+    assert f"## All suites: {n_sets} development sets" in text
+    pooled = _table(text, "All suites")
+    assert list(pooled) == configs
+    assert pooled[configs[0]][0] == pytest.approx(0.9)
+    assert [cells[5] for cells in pooled.values()] == [1.0, 2.0]
+
+
+def test_a_stopped_suite_stops_the_sweep(sweep, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(sweep, "rsft_bench", lambda argv: 130)
+    argv = ["--suites", "keel-all", "--out", str(tmp_path)]
+    assert sweep.main(argv) == 130
+    assert "rsft-bench stopped on keel-all with code 130" in capsys.readouterr().err
+    assert not (tmp_path / "sweep.md").exists()
+
+
+@pytest.mark.parametrize("suites", ["bogus", "longtail,keel_all"])
+def test_unknown_suites_are_refused(sweep, suites, monkeypatch, tmp_path, capsys):
+    # Before, an unknown name was skipped in silence and sweep.md rewritten
+    # without it (or empty).
+    monkeypatch.setattr(sweep, "rsft_bench", pytest.fail)
+    with pytest.raises(SystemExit) as excinfo:
+        sweep.main(["--suites", suites, "--out", str(tmp_path)])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "--suites: unknown suite(s)" in err and "'keel-all'" in err
+    assert not (tmp_path / "sweep.md").exists()

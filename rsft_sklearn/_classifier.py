@@ -47,6 +47,11 @@ from ._validation import check_sample_weight, check_target
 __all__ = ["RSFTClassifier"]
 
 
+def _nll_forward(forward, X):
+    """``forward(X)`` as an ``NLLLoss`` reads it (:func:`log_proba_for_nll`)."""
+    return log_proba_for_nll(forward(X))
+
+
 class RSFTClassifier(NetClassifierBase):
     """Neural-network classifier trained with rejection-sampling fine-tuning.
 
@@ -592,6 +597,10 @@ class RSFTClassifier(NetClassifierBase):
         wi = None if wi is None else on_device(wi, self.device)
         if self.fit_state_.plan.compact:
             forward = partial(self.infer, **fit_params)
+            if isinstance(self.criterion_.base_criterion, torch.nn.NLLLoss):
+                # What get_loss hands the loss: log-probabilities (the scoring
+                # pass, _score, reads the output the same way).
+                forward = partial(_nll_forward, forward)
             score = partial(self._score, **fit_params)
             loss, logits = compacted_loss(
                 self.criterion_, score, forward, Xi, yi, wi, self.fit_state_.two_rows

@@ -150,10 +150,13 @@ def compacted_loss(loss_fn, score, forward, X, y, sample_weight, two_rows):
     rows = accepted.nonzero().reshape(-1)
     if len(rows) == 0:
         return None, logits
+    # The per-sample losses as the uncompacted step takes them: with the
+    # logit adjustment on the prior after rejection (prior_correction),
+    # which the record above has already brought up to this batch.
     if len(rows) == 1 and two_rows:
-        losses = loss_fn.base_criterion(forward(X), y) * loss_weight
+        losses = loss_fn._base_losses(forward(X), y) * loss_weight
     else:
-        losses = loss_fn.base_criterion(
+        losses = loss_fn._base_losses(
             forward(take_rows(X, rows)), y.index_select(0, rows)
         )
     normaliser, _ = loss_fn.normaliser(loss_weight, accepted)

@@ -57,10 +57,42 @@ def _params(net):
     return [p.detach().clone() for p in net.module_.parameters()]
 
 
+class SoftmaxOut(nn.Module):
+    """An MLP ending in a softmax, as skorch's NLLLoss convention has it."""
+
+    def __init__(self, n_features=5, n_classes=2):
+        super().__init__()
+        self.mlp = MLPModule(n_features, n_classes, hidden_layer_sizes=(16,))
+
+    def forward(self, X):
+        return torch.softmax(self.mlp(X), dim=-1)
+
+
+NLL = {"module": SoftmaxOut, "criterion": nn.NLLLoss}
+
+
 @pytest.mark.parametrize(
     "params",
-    [QUARTER, {}, {**QUARTER, "loss_normalization": "batch"}],
-    ids=["quarter", "default", "batch-normaliser"],
+    [
+        QUARTER,
+        {},
+        {**QUARTER, "loss_normalization": "batch"},
+        # The logit adjustment on the prior after rejection, which the
+        # compacted loss once left out: the same loss either way.
+        {"prior_correction": 1.0},
+        {**QUARTER, "prior_correction": 1.0},
+        NLL,
+        {**NLL, "prior_correction": 1.0},
+    ],
+    ids=[
+        "quarter",
+        "default",
+        "batch-normaliser",
+        "prior-correction",
+        "quarter-prior-correction",
+        "nll-softmax",
+        "nll-softmax-prior-correction",
+    ],
 )
 def test_compaction_trains_the_same_model(params):
     # Same masks (one draw per batch either way) and the same loss, so only

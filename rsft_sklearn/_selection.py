@@ -153,14 +153,16 @@ def budget_probability(acceptance, budget):
     Parameters
     ----------
     acceptance : torch.Tensor of shape (n_samples,)
-        The rule's acceptance probabilities ``a_i``, all ``> 0``.
+        The rule's acceptance probabilities ``a_i``, all ``>= 0``.
     budget : float
         Expected fraction of rows kept, in ``(0, 1]``.
 
     Returns
     -------
     keep : torch.Tensor of shape (n_samples,)
-        The probabilities ``q_i``, summing to ``budget * n``.
+        The probabilities ``q_i``, summing to ``budget * n`` (or to the
+        number of positive acceptances, when fewer; a row of acceptance 0
+        is never kept).
     """
     budget = check_budget(budget)
     a = acceptance.detach().double()
@@ -178,7 +180,10 @@ def budget_probability(acceptance, budget):
     tau = rest / room
     # The first k that solves (one always does, below m).
     first = torch.argmax((ordered <= tau).to(torch.uint8)).reshape(1)
-    keep = (a / tau.index_select(0, first)).clamp(max=1)
+    # With fewer positive acceptances than budget * n (rows weighted 0, such
+    # as sample weights of 0) tau is 0: every positive row is kept surely
+    # and the others never, rather than 0 / 0.
+    keep = torch.where(a > 0, (a / tau.index_select(0, first)).clamp(max=1), 0.0)
     return keep.float()
 
 

@@ -495,3 +495,40 @@ def test_budget_selection_never_keeps_a_zero_acceptance():
         rows, weights = budget_selection(acceptance, 0.5, generator)
         assert not set(rows.tolist()) & {0, 1}
         assert bool((weights > 0).all())
+
+
+@pytest.mark.parametrize(
+    "acceptance, budget, expected",
+    [
+        # Fewer positive acceptances than the budget asks for: those are
+        # kept surely, the rows of acceptance 0 never (tau is 0, not 0 / 0).
+        ([0.5, 0.2, 0.0, 0.0], 0.75, [1.0, 1.0, 0.0, 0.0]),
+        ([0.0, 0.3, 0.0, 0.0, 0.0], 0.5, [0.0, 1.0, 0.0, 0.0, 0.0]),
+        ([0.0, 0.0, 0.0], 0.5, [0.0, 0.0, 0.0]),
+        # Enough positive rows: the usual tau, and still no NaN.
+        ([0.5, 0.2, 0.1, 0.0], 0.5, [1.0, 2 / 3, 1 / 3, 0.0]),
+    ],
+)
+def test_keep_probabilities_with_zero_acceptances(acceptance, budget, expected):
+    keep = budget_probability(torch.tensor(acceptance), budget)
+    torch.testing.assert_close(keep, torch.tensor(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_budget_fit_with_zero_sample_weights():
+    # Sample weights of 0 (rows masked out) make acceptances of 0; a pool
+    # with fewer positive rows than its budget once gave keep
+    # probabilities of 0 / 0 and a network of NaN.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (rng.random(400) < 0.2).astype(np.int64)
+    X[y == 1] += 1.5
+    weight = (rng.random(400) < 0.4).astype(np.float64)
+    net = RSFTClassifier(
+        rejection="budget", budget=0.75, max_epochs=3, warmup_epochs=0, random_state=0
+    ).fit(X, y, sample_weight=weight)
+    assert all(bool(torch.isfinite(p).all()) for p in net.module_.parameters())
+    proba = net.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    # Only rows of positive weight got a backward pass.
+    kept = sum(b["train_batch_size"] for e in net.history for b in e["batches"])
+    assert 0 < kept <= 3 * int(weight.sum())

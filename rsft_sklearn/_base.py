@@ -348,6 +348,14 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         return proba
 
+    def forward(self, X, training=False, device="cpu"):
+        """skorch's ``forward``: the network's output for ``X``, on inputs
+        checked and converted as :meth:`predict_proba` does (a float64 array
+        becomes float32, a wrong width is an error naming it)."""
+        if not is_dataset(X):
+            X = self._validate_X(X, reset=False)
+        return super().forward(X, training=training, device=device)
+
     def _posterior(self, proba):
         """The probabilities to return, from the softmax of the logits."""
         return proba
@@ -577,14 +585,16 @@ class NetClassifierBase(NeuralNetClassifier):
         return self
 
     def _get_predict_nonlinearity(self):
-        # skorch infers the softmax from the criterion, which is now the loss
-        # module; infer it from the criterion the module wraps.
+        # skorch infers the softmax from the criterion (CrossEntropyLoss only;
+        # any other gets the identity). The rule reads the network's output
+        # as logits whatever the criterion wraps (a focal loss, say), so
+        # "auto" gives their softmax for every criterion but NLLLoss, whose
+        # net ends in a softmax or log-softmax already.
         base = getattr(self.criterion_, "base_criterion", None)
-        if self.predict_nonlinearity == "auto":
-            if isinstance(base, torch.nn.CrossEntropyLoss):
-                return partial(torch.softmax, dim=-1)
+        if self.predict_nonlinearity == "auto" and base is not None:
             if isinstance(base, NLLLoss):
                 return proba_for_nll
+            return partial(torch.softmax, dim=-1)
         return super()._get_predict_nonlinearity()
 
     def _backward(self, loss):

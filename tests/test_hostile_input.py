@@ -339,3 +339,58 @@ def test_cuda_index_beyond_the_visible_devices(data):
 def test_mps_without_mps_is_a_clear_error(data):
     with pytest.raises(ValueError, match="MPS backend is not available"):
         RSFTClassifier(**{**FAST, "device": "mps"}).fit(*data)
+
+
+class FocalLoss(torch.nn.Module):
+    """A per-sample focal loss on logits, as a user would write one."""
+
+    def __init__(self, gamma=2.0, reduction="mean"):
+        super().__init__()
+        self.gamma, self.reduction = gamma, reduction
+
+    def forward(self, logits, y):
+        log_p = torch.log_softmax(logits, dim=-1).gather(1, y[:, None])[:, 0]
+        losses = -((1 - log_p.exp()) ** self.gamma) * log_p
+        return losses if self.reduction == "none" else losses.mean()
+
+
+@pytest.mark.parametrize("criterion", [FocalLoss, torch.nn.MultiMarginLoss])
+@pytest.mark.parametrize("probability", ["balanced", "raw"])
+def test_any_criterion_predicts_probabilities(data, criterion, probability):
+    # The rule reads the output as logits whatever the criterion, so
+    # predict_proba is their softmax (skorch's "auto" gives the identity
+    # for criteria other than CrossEntropyLoss, and predict used to fail).
+    X, y = data
+    clf = RSFTClassifier(criterion=criterion, probability=probability, **FAST)
+    proba = clf.fit(X, y).predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert (proba >= 0).all() and (proba <= 1).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert set(clf.predict(X)) <= set(clf.classes_)
+    if probability == "raw":
+        logits = clf.forward(X).numpy()
+        np.testing.assert_allclose(
+            proba, torch.softmax(torch.as_tensor(logits), -1).numpy(), rtol=1e-5
+        )
+
+
+def test_raw_output_cannot_be_corrected(data):
+    X, y = data
+    clf = RSFTClassifier(predict_nonlinearity=None, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="predict_nonlinearity=None is not prob"):
+        clf.predict(X)
+    # probability="raw" returns the output as it is, as in skorch.
+    raw = RSFTClassifier(predict_nonlinearity=None, probability="raw", **FAST)
+    out = raw.fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(out, raw.forward(X).numpy(), rtol=1e-6)
+
+
+def test_forward_takes_what_predict_proba_takes(data, fitted):
+    # skorch's forward on a float64 array (what fit and predict accept) once
+    # crashed in torch on the dtype; a wrong width is named.
+    X, _ = data
+    out = fitted.forward(X)
+    assert out.dtype == torch.float32 and out.shape == (len(X), 2)
+    torch.testing.assert_close(out, fitted.forward(X.astype(np.float32)))
+    with pytest.raises(ValueError, match="features"):
+        fitted.forward(X[:, :2])

@@ -279,11 +279,32 @@ class NetClassifierBase(NeuralNetClassifier):
         check_device(self.device)
 
     def _validate_X(self, X, reset):
+        state = self.__dict__
         if isinstance(X, Mapping) and not sp.issparse(X):
+            if not reset and "n_features_in_" in state and "input_keys_" not in state:
+                raise ValueError(
+                    f"X is a dict of inputs, but this {type(self).__name__} was "
+                    f"fitted on an array of {self.n_features_in_} features."
+                )
             X = check_X_dict(X, None if reset else getattr(self, "input_keys_", None))
             if reset:
                 self.input_keys_ = sorted(X)
+                self.input_shapes_ = {key: X[key].shape[1:] for key in self.input_keys_}
+                state.pop("n_features_in_", None)
+            else:
+                _check_input_shapes(
+                    X, state.get("input_keys_"), state.get("input_shapes_")
+                )
             return X
+        if not reset and "input_keys_" in state:
+            raise TypeError(
+                f"This {type(self).__name__} was fitted on a dict of inputs "
+                f"{self.input_keys_}; give X as a dict with those keys, got "
+                f"{type(X).__name__}."
+            )
+        if reset:
+            state.pop("input_keys_", None)
+            state.pop("input_shapes_", None)
         X = validate_data(
             self,
             X,
@@ -778,6 +799,24 @@ def _mode_trees(components):
             return False
         trees.append(modules)
     return trees
+
+
+def _check_input_shapes(X, keys, shapes):
+    """Refuse inputs of a dict ``X`` that fit did not see, or whose shapes
+    (past the rows) differ from fit's, naming them."""
+    if keys is None:
+        return
+    extra = sorted(set(X) - set(keys))
+    if extra:
+        raise ValueError(
+            f"X has the input(s) {extra}, which fit did not see (it saw {keys})."
+        )
+    for key, shape in (shapes or {}).items():
+        if X[key].shape[1:] != tuple(shape):
+            raise ValueError(
+                f"X[{key!r}] has rows of shape {X[key].shape[1:]}, but fit saw "
+                f"rows of shape {tuple(shape)}."
+            )
 
 
 def on_device(value, device):

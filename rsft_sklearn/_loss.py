@@ -350,14 +350,24 @@ class RejectionLoss(nn.Module):
     def _step_M(self, logits, y, weight):
         """The adaptive ``M`` for this batch, updated on the device."""
         with torch.no_grad():
+            if len(y) == 0:
+                # An empty batch has nothing to solve for.
+                return torch.exp(self.log_M)
             log_score = torch.log(weight.float()) - self.hardness * (
                 true_class_log_proba(logits, y)
             )
             solved = acceptance_log_M(log_score, self.target_acceptance)
+            # A batch of non-finite logits (an overflow that a mixed-precision
+            # scaler skips) leaves M as it was, rather than NaN for good;
+            # decided on the device.
+            finite = torch.isfinite(solved)
             moved = torch.lerp(self.log_M, solved, self.smoothing)
-            self.log_M.copy_(torch.where(self.M_started, moved, solved))
-            self.M_started.fill_(True)
-            self.epoch_log_M += torch.stack([self.log_M, torch.ones_like(self.log_M)])
+            updated = torch.where(self.M_started, moved, solved)
+            self.log_M.copy_(torch.where(finite, updated, self.log_M))
+            self.M_started.logical_or_(finite)
+            self.epoch_log_M += torch.stack(
+                [self.log_M, torch.ones_like(self.log_M)]
+            ) * finite.to(self.log_M.dtype)
             return torch.exp(self.log_M)
 
     def select(self, logits, y, sample_weight=None):
@@ -386,6 +396,7 @@ class RejectionLoss(nn.Module):
             The acceptance probabilities.
         """
         self._ensure_class_weight(logits)
+        y = _as_index(y)
         if not self.rejecting:
             ones = torch.ones(len(y), device=logits.device)
             return ones, ones, ones
@@ -489,6 +500,10 @@ class RejectionLoss(nn.Module):
         stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
         if stats.dtype != self.counts.dtype:
             stats = stats.to(self.counts.dtype)
+        # A row of non-finite logits (an overflow that a mixed-precision
+        # scaler skips) counts as seen, not accepted, rather than making the
+        # epoch's statistics and the prior after rejection NaN.
+        stats = torch.nan_to_num(stats, nan=0.0, posinf=0.0, neginf=0.0)
         self.counts.index_add_(1, y, stats)
 
     def normaliser(self, loss_weight, accepted):
@@ -549,13 +564,13 @@ class RejectionLoss(nn.Module):
 
     def _base_losses(self, logits, y):
         if not (self.training and self.prior_correction > 0):
-            return self.base_criterion(logits, y)
+            return _per_sample(self.base_criterion(logits, y), len(y))
         shift = self.prior_correction * self.log_prior_after_rejection()
         inputs = logits + shift.to(logits.dtype)
         if isinstance(self.base_criterion, nn.NLLLoss):
             # Log-probabilities stay normalised after the shift.
             inputs = torch.log_softmax(inputs, dim=1)
-        return self.base_criterion(inputs, y)
+        return _per_sample(self.base_criterion(inputs, y), len(y))
 
     def forward(self, logits, y, sample_weight=None):
         """Normalised masked loss of a batch (plain mean in eval mode)."""
@@ -566,6 +581,7 @@ class RejectionLoss(nn.Module):
             self._buffers["class_weight"].shape[0],
             self.row_weighted,
         )
+        y = _as_index(y)
         try:
             return self._loss(logits, y, sample_weight)
         except (IndexError, RuntimeError) as exc:
@@ -692,6 +708,26 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
                 f"sample_weight must be a tensor of shape ({n},) (one weight "
                 f"per row), got {type(sample_weight).__name__} of shape {shape}."
             )
+
+
+def _as_index(y):
+    """Class indices as int64, which torch's losses and index ops take
+    (int32 labels, as ``torch.from_numpy`` often gives, are converted on
+    the device)."""
+    return y if y.dtype == torch.int64 else y.long()
+
+
+def _per_sample(losses, n):
+    """The base criterion's losses, refused unless one per row: a reduced
+    loss (a criterion that ignores ``reduction="none"``) would make the rule
+    a no-op, and a column ``(n, 1)`` would broadcast against the weights."""
+    if losses.shape != (n,):
+        raise ValueError(
+            "The base criterion must return one loss per sample (shape "
+            f"({n},), with reduction='none'), got shape {tuple(losses.shape)}. "
+            "A custom criterion must honour its reduction attribute."
+        )
+    return losses
 
 
 def _plain(tensor):

@@ -266,3 +266,35 @@ def test_schedule_with_bad_values_names_the_epoch():
         RSFTClassifier(M=lambda e: 1.0 if e < 2 else -1.0, max_epochs=4).fit(X, y)
     with pytest.raises(TypeError, match="hardness"):
         RSFTClassifier(hardness=lambda e: "hard", max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_a_non_finite_batch_leaves_M_as_it_was(bad):
+    # A batch of overflowed logits (which a mixed-precision scaler skips)
+    # once made log M NaN for good, and every later loss 0.
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    loss = RejectionLoss(
+        n_classes=3, M="auto", target_acceptance=0.5, rejection="expected"
+    )
+    loss(torch.randn(6, 3, generator=torch.Generator().manual_seed(0)), y)
+    before = loss.log_M.clone(), loss.epoch_log_M.clone()
+    assert not torch.isfinite(loss(torch.full((6, 3), bad), y))
+    assert torch.equal(loss.log_M, before[0])
+    assert torch.equal(loss.epoch_log_M, before[1])
+    later = loss(torch.randn(6, 3, generator=torch.Generator().manual_seed(1)), y)
+    assert torch.isfinite(later) and later > 0
+    assert torch.isfinite(loss.log_M) and not torch.equal(loss.log_M, before[0])
+    # Before any finite batch: M is not started, and the first finite one
+    # sets it.
+    fresh = RejectionLoss(
+        n_classes=3, M="auto", target_acceptance=0.5, rejection="expected"
+    )
+    fresh(torch.full((6, 3), bad), y)
+    assert not bool(fresh.M_started) and float(fresh.log_M) == 0.0
+    assert fresh(torch.randn(6, 3), y) > 0 and bool(fresh.M_started)
+
+
+def test_adaptive_M_on_an_empty_batch():
+    loss = RejectionLoss(n_classes=3, M="auto", target_acceptance=0.5)
+    out = loss(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+    assert float(out) == 0.0 and not bool(loss.M_started)

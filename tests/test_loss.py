@@ -1,6 +1,7 @@
 """RejectionLoss: the rule as a PyTorch loss module, outside any estimator."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -327,3 +328,65 @@ def test_class_index_out_of_range_is_named(training):
             loss_fn(torch.randn(4, 3), y)
     # A valid batch afterwards trains as usual.
     assert torch.isfinite(loss_fn(torch.randn(4, 3), torch.tensor([0, 1, 2, 1])))
+
+
+class _ColumnLoss(torch.nn.Module):
+    """Per-sample losses as a column (n, 1)."""
+
+    reduction = "none"
+
+    def forward(self, logits, y):
+        return torch.nn.functional.cross_entropy(logits, y, reduction="none")[:, None]
+
+
+class _IgnoresReduction(torch.nn.Module):
+    """Says reduction='none' but returns the batch mean."""
+
+    reduction = "none"
+
+    def forward(self, logits, y):
+        return torch.nn.functional.cross_entropy(logits, y)
+
+
+@pytest.mark.parametrize(
+    "criterion, shape", [(_ColumnLoss, "(6, 1)"), (_IgnoresReduction, "()")]
+)
+@pytest.mark.parametrize("prior_correction", [0.0, 1.0])
+@pytest.mark.parametrize("rejecting", [True, False])
+def test_criterion_must_return_one_loss_per_sample(
+    criterion, shape, prior_correction, rejecting
+):
+    # A column would broadcast against the weights into an (n, n) matrix,
+    # and a scalar would make the rule a no-op: both silently wrong.
+    loss = RejectionLoss(
+        criterion(),
+        n_classes=3,
+        rejection="expected",
+        prior_correction=prior_correction,
+    )
+    loss.begin_epoch(M=1.0, hardness=1.0, rejecting=rejecting)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(
+        ValueError, match=rf"one loss per sample .*got shape {re.escape(shape)}"
+    ):
+        loss(torch.randn(6, 3), y)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
+@pytest.mark.parametrize("prior_correction", [0.0, 1.0])
+def test_integer_labels_of_any_width(dtype, prior_correction):
+    # int32 labels (torch.from_numpy of an int32 array) once crashed inside
+    # cross_entropy or index_select; they are converted on the device.
+    logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    loss = RejectionLoss(
+        n_classes=3, rejection="expected", prior_correction=prior_correction
+    )
+    expected = loss(logits, y)
+    loss = RejectionLoss(
+        n_classes=3, rejection="expected", prior_correction=prior_correction
+    )
+    torch.testing.assert_close(loss(logits, y.to(dtype)), expected)
+    torch.testing.assert_close(
+        loss.select(logits, y.to(dtype))[2], loss.select(logits, y)[2]
+    )

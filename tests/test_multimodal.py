@@ -82,6 +82,20 @@ def test_dict_input_errors_name_the_problem(data):
     clf.fit({"image": image, "tabular": tabular}, y)
     with pytest.raises(ValueError, match=r"missing the input\(s\) \['tabular'\]"):
         clf.predict({"image": image})
+    assert clf.input_shapes_ == {"image": (2, 3), "tabular": (3,)}
+    # What fit did not see is named, not left to the module's forward.
+    with pytest.raises(ValueError, match=r"X\['tabular'\] has rows of shape \(2,\)"):
+        clf.predict({"image": image, "tabular": tabular[:, :2]})
+    with pytest.raises(ValueError, match=r"the input\(s\) \['extra'\], which fit"):
+        clf.predict({"image": image, "tabular": tabular, "extra": tabular})
+    with pytest.raises(TypeError, match="fitted on a dict of inputs"):
+        clf.predict(tabular)
+    # Refitted on an array, it takes arrays only.
+    flat = np.hstack([image.reshape(len(image), -1), tabular])
+    plain = RSFTClassifier(max_epochs=1, random_state=0).fit(flat, y)
+    assert "input_keys_" not in vars(plain)
+    with pytest.raises(ValueError, match="fitted on an array of 9 features"):
+        plain.predict({"image": image, "tabular": tabular})
 
 
 def test_mask_is_drawn_once_per_sample_for_all_inputs(data):

@@ -238,3 +238,25 @@ def test_raising_M_moves_weight_toward_rare_and_hard_rows(long_tail):
         fits[0.05].loss_class_prior_, fits[0.05].class_prior_, rtol=1e-6
     )
     assert rare[0.05] < rare[1.0] < rare[4.0]
+
+
+def test_a_non_finite_batch_does_not_poison_the_prior():
+    # Overflowed logits (a step a mixed-precision scaler skips) count their
+    # rows as seen but not accepted: the prior after rejection, and the
+    # losses that shift by it, stay finite.
+    loss = RejectionLoss(
+        class_weight=[0.25, 1.0], rejection="expected", prior_correction=1.0
+    )
+    loss.set_class_prior([0.8, 0.2])
+    # hardness 1: the acceptances read the (NaN) probabilities.
+    loss.begin_epoch(M=1.0, hardness=1.0, rejecting=True)
+    y = torch.tensor([0] * 8 + [1] * 2)
+    assert not torch.isfinite(loss(torch.full((10, 2), float("nan")), y))
+    loss.flush_counts()
+    torch.testing.assert_close(
+        loss.counts, torch.tensor([[8.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+    )
+    assert bool(torch.isfinite(loss.log_prior_after_rejection()).all())
+    assert torch.isfinite(loss(torch.zeros(10, 2), y))
+    loss.begin_epoch(M=1.0, hardness=1.0, rejecting=True)
+    assert bool(torch.isfinite(loss.log_prior_after_rejection()).all())

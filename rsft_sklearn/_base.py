@@ -186,7 +186,8 @@ class NetClassifierBase(NeuralNetClassifier):
         y : array-like of shape (n_samples,)
             Class labels.
         classes : array-like of shape (n_classes,), default=None
-            All class labels; only read on the first call.
+            All class labels; read on the first call, and on a later call
+            only checked to be the same.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample target weights.
         groups : array-like of shape (n_samples,), default=None
@@ -203,6 +204,17 @@ class NetClassifierBase(NeuralNetClassifier):
         first = not self.initialized_
         # initialize() and load_params() give a network but no data.
         reset = first or not hasattr(self, "classes_inferred_")
+        if not reset and classes is not None:
+            # As scikit-learn's partial_fit: the classes are those of the
+            # first call, and another set is an error, not ignored.
+            given_classes = np.unique(np.asarray(classes))
+            known = np.asarray(self.classes_)
+            if not np.array_equal(given_classes, np.sort(known)):
+                raise ValueError(
+                    f"classes={given_classes.tolist()} differs from the classes "
+                    f"of the first partial_fit call, {known.tolist()}; refit to "
+                    "change them."
+                )
         given = classes if reset and self.classes is None else None
         data = self._prepare_data(X, y, sample_weight, reset, groups, given)
         if first:

@@ -182,6 +182,18 @@ def test_unseen_labels_in_partial_fit_are_refused(data):
         clf.partial_fit(X, np.where(y == 1, 9, 0))
 
 
+def test_later_partial_fit_checks_its_classes(data):
+    # As in scikit-learn: classes of a later call must be the first call's
+    # (in any order); another set was once silently ignored.
+    X, y = data
+    clf = RSFTClassifier(**FAST).partial_fit(X, y, classes=[0, 1])
+    before = clf.module_.state_dict()["layers.0.weight"].clone()
+    clf.partial_fit(X, y, classes=[1, 0])
+    assert not torch.equal(clf.module_.state_dict()["layers.0.weight"], before)
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2\] differs .* \[0, 1\]"):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+
+
 @pytest.mark.parametrize(
     "y_bad, match",
     [

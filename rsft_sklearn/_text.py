@@ -76,8 +76,9 @@ def check_token_ids(X, vocab_size):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, length)
-        Padded token ids, in any numeric dtype.
+    X : ndarray or sparse matrix of shape (n_samples, length)
+        Padded token ids, in any numeric dtype (of a sparse matrix, the
+        stored entries; the others are the id 0).
     vocab_size : int or None
         Size of the embedding table; ``None`` checks nothing.
 
@@ -86,20 +87,32 @@ def check_token_ids(X, vocab_size):
     ValueError
         Naming the first row with an id out of range or not an integer.
     """
-    if vocab_size is None or sp.issparse(X):
+    if vocab_size is None:
         return
-    X = np.asarray(X)
-    bad = (X < 0) | (X >= vocab_size) | (X != np.round(X))
-    rows = np.flatnonzero(bad.reshape(len(X), -1).any(axis=1))
-    if len(rows):
+    if sp.issparse(X):
+        # The stored entries only: an entry not stored is the id 0.
+        X = sp.csr_matrix(X)
+        values = X.data
+        bad = (values < 0) | (values >= vocab_size) | (values != np.round(values))
+        if not bad.any():
+            return
+        row_of = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        rows = np.unique(row_of[bad])
+        row, value = int(rows[0]), float(values[bad][0])
+    else:
+        X = np.asarray(X)
+        bad = (X < 0) | (X >= vocab_size) | (X != np.round(X))
+        rows = np.flatnonzero(bad.reshape(len(X), -1).any(axis=1))
+        if not len(rows):
+            return
         row = int(rows[0])
         value = float(X[row][bad[row]].flat[0])
-        raise ValueError(
-            f"Row {row} of X holds the token id {value:g}, outside the "
-            f"vocabulary of the embedding (integer ids 0 to {vocab_size - 1}); "
-            f"{len(rows)} row(s) in all. Index the text with the TokenIndexer "
-            "that sized the module, or enlarge vocab_size."
-        )
+    raise ValueError(
+        f"Row {row} of X holds the token id {value:g}, outside the "
+        f"vocabulary of the embedding (integer ids 0 to {vocab_size - 1}); "
+        f"{len(rows)} row(s) in all. Index the text with the TokenIndexer "
+        "that sized the module, or enlarge vocab_size."
+    )
 
 
 def token_vocabulary(module, module_params):

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.pipeline import make_pipeline
 
@@ -113,6 +114,13 @@ def test_token_id_beyond_the_vocabulary_names_the_row():
     fractional[2, 0] = 2.5
     with pytest.raises(ValueError, match="Row 2 of X holds the token id 2.5"):
         clf.predict(fractional)
+    # The ids as a sparse matrix (padding not stored): the stored ids are
+    # checked too, not left to embedding_bag.
+    with pytest.raises(ValueError, match=r"Row 5 of X holds the token id 1\d"):
+        clf.predict(sp.csr_matrix(bad))
+    with pytest.raises(ValueError, match="Row 2 of X holds the token id 2.5"):
+        clf.predict(sp.csc_matrix(fractional))
+    np.testing.assert_array_equal(clf.predict(sp.csr_matrix(X)), clf.predict(X))
 
 
 def test_frozen_pretrained_embeddings_stay_and_others_train():

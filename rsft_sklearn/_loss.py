@@ -192,7 +192,11 @@ class RejectionLoss(nn.Module):
                 "prior_correction must be a finite number >= 0, got "
                 f"{prior_correction!r}."
             )
-        if not 0 < smoothing <= 1:
+        if (
+            isinstance(smoothing, bool)
+            or not isinstance(smoothing, numbers.Real)
+            or not 0 < smoothing <= 1
+        ):
             raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}.")
         if not (
             isinstance(hardness, numbers.Real)

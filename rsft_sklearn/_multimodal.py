@@ -229,6 +229,13 @@ def check_groups(groups, target, n_samples):
         )
     if groups.dtype.kind == "f" and not np.all(np.isfinite(groups)):
         raise ValueError("groups contains NaN or infinity.")
+    if groups.dtype.kind == "O":
+        kinds = sorted({type(value).__name__ for value in groups})
+        if len(kinds) > 1:
+            raise ValueError(
+                f"groups mixes labels of the types {kinds}; give every group "
+                "label the same type (for example str)."
+            )
     return groups
 
 

@@ -5,6 +5,9 @@ value back to the host, so it can sit inside a training step without adding
 a synchronisation.
 """
 
+import math
+import numbers
+
 import numpy as np
 import torch
 
@@ -96,6 +99,11 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     tensor([0.1135, 1.0000, 1.0000])
     """
     w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
+    if not isinstance(M, torch.Tensor) and not (
+        isinstance(M, numbers.Real) and math.isfinite(M) and M > 0
+    ):
+        # A number is checked on the host; a tensor M stays on the device.
+        raise ValueError(f"M must be a finite number > 0, got {M!r}.")
     M = torch.as_tensor(M, dtype=torch.float32, device=logits.device)
     return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
 

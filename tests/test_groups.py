@@ -145,3 +145,6 @@ def test_group_errors(strata):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y, groups=numeric)
     with pytest.raises(ValueError, match="target"):
         RSFTClassifier(target="groups", max_epochs=1).fit(X, y)
+    mixed = np.array(["a" if g == "a" else 1 for g in groups], dtype=object)
+    with pytest.raises(ValueError, match=r"mixes labels of the types \['int', 'str'\]"):
+        RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y, groups=mixed)

@@ -102,6 +102,8 @@ def test_any_per_sample_criterion_can_be_wrapped():
         ({"M": "auto"}, "target_acceptance"),
         ({"rejection": "epoch"}, "rejection"),
         ({"loss_normalization": "mean"}, "loss_normalization"),
+        ({"M": "auto", "target_acceptance": 0.5, "smoothing": "a"}, "smoothing"),
+        ({"M": "auto", "target_acceptance": 0.5, "smoothing": 0.0}, "smoothing"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, match):

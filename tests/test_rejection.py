@@ -30,6 +30,13 @@ def test_acceptance_accepts_device_tensor_M():
     torch.testing.assert_close(got, torch.full((3,), 0.5))
 
 
+@pytest.mark.parametrize("M", [0.0, -1.0, float("nan"), float("inf"), "2"])
+def test_acceptance_refuses_a_bad_number_M(M):
+    # Once M=0 gave ones and M=-1 NaN, silently.
+    with pytest.raises(ValueError, match="M must be a finite number > 0"):
+        acceptance_probability(torch.zeros(2, 2), torch.tensor([0, 1]), [1.0, 1.0], M)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_extreme_logits_stay_finite(dtype):
     big = 1e4 if dtype != torch.float16 else 6e4

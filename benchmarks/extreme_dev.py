@@ -91,8 +91,6 @@ def run_one(method, X, y, train, test, repeat, args):
 def summarise(rows):
     """Lines of a table: per (ratio, method), the mean and 95% t-interval
     of the balanced accuracy and the macro-F1 over the repeats."""
-    from scipy import stats
-
     groups = {}
     for row in rows:
         groups.setdefault((row["ratio"], row["method"]), []).append(row)
@@ -101,16 +99,25 @@ def summarise(rows):
         "|---|---|---|---|---|",
     ]
     for (ratio, method), group in sorted(groups.items(), key=lambda kv: kv[0][0]):
-        cells = []
-        for metric in ("balanced_accuracy", "f1_macro"):
-            values = np.array([row[metric] for row in group])
-            if len(values) > 1:
-                half = stats.t.ppf(0.975, len(values) - 1) * stats.sem(values)
-                cells.append(f"{values.mean():.3f} ± {half:.3f}")
-            else:
-                cells.append(f"{values.mean():.3f}")
+        cells = [
+            _mean_interval([row[metric] for row in group])
+            for metric in ("balanced_accuracy", "f1_macro")
+        ]
         lines.append(f"| {ratio} | {method} | {len(group)} | {' | '.join(cells)} |")
     return lines
+
+
+def _mean_interval(values, signed=False):
+    """``"mean ± half-width"`` of the 95% t-interval (the mean alone for
+    one value), with a sign when ``signed``."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = f"{values.mean():+.3f}" if signed else f"{values.mean():.3f}"
+    if len(values) < 2:
+        return mean
+    half = stats.t.ppf(0.975, len(values) - 1) * stats.sem(values)
+    return f"{mean} ± {half:.3f}"
 
 
 def paired(rows, reference=REFERENCE):
@@ -122,8 +129,6 @@ def paired(rows, reference=REFERENCE):
     differences within a repeat are far less noisy than the methods' own
     intervals. No lines when ``reference`` is missing from ``rows``.
     """
-    from scipy import stats
-
     scores = {(row["ratio"], row["method"], row["repeat"]): row for row in rows}
     pairs = {}
     for (ratio, method, repeat), row in scores.items():
@@ -139,14 +144,12 @@ def paired(rows, reference=REFERENCE):
         "|---|---|---|---|---|",
     ]
     for (ratio, method), group in sorted(pairs.items(), key=lambda kv: kv[0][0]):
-        cells = []
-        for metric in ("balanced_accuracy", "f1_macro"):
-            diff = np.array([mine[metric] - theirs[metric] for mine, theirs in group])
-            if len(diff) > 1:
-                half = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
-                cells.append(f"{diff.mean():+.3f} ± {half:.3f}")
-            else:
-                cells.append(f"{diff.mean():+.3f}")
+        cells = [
+            _mean_interval(
+                [mine[metric] - theirs[metric] for mine, theirs in group], signed=True
+            )
+            for metric in ("balanced_accuracy", "f1_macro")
+        ]
         lines.append(f"| {ratio} | {method} | {len(group)} | {' | '.join(cells)} |")
     return lines
 

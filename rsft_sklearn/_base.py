@@ -384,8 +384,9 @@ class NetClassifierBase(NeuralNetClassifier):
     def forward(self, X, training=False, device="cpu"):
         """skorch's ``forward``: the network's output for ``X``, on inputs
         checked and converted as :meth:`predict_proba` does (a float64 array
-        becomes float32, a wrong width is an error naming it)."""
-        if not is_dataset(X):
+        becomes float32, a wrong width is an error naming it). A tensor
+        goes to the network as it is, as in skorch."""
+        if not is_dataset(X) and not isinstance(X, torch.Tensor):
             X = self._validate_X(X, reset=False)
         return super().forward(X, training=training, device=device)
 

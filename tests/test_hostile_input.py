@@ -406,3 +406,6 @@ def test_forward_takes_what_predict_proba_takes(data, fitted):
     torch.testing.assert_close(out, fitted.forward(X.astype(np.float32)))
     with pytest.raises(ValueError, match="features"):
         fitted.forward(X[:, :2])
+    # A tensor goes to the network as it is, as in skorch.
+    tensor = torch.as_tensor(X, dtype=torch.float32)
+    torch.testing.assert_close(fitted.forward(tensor), out)

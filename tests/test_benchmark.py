@@ -349,10 +349,41 @@ def csv_file(tmp_path):
         (["--suite", "images", "--recipe", "sgd"], "--recipe does not apply"),
         (["--recipe", "rmsprop"], "invalid choice"),
         (["--threads", "0"], "--threads: must be a positive integer"),
+        (["--seed", "-1"], "--seed: must be an integer from 0 to 2**32 - 1"),
+        (["--seed", "x"], "--seed: must be an integer"),
+        (["--suite", "csv", "--data", "{one_class}"], "holds one class only (0)"),
+        (["--suite", "csv", "--data", "{header}"], "holds a header but no rows"),
+        (["--suite", "csv", "--data", "{empty}"], "cannot read it as CSV"),
+        (["--suite", "csv", "--data", "{fractional}"], "fractional values"),
+        (["--suite", "csv", "--data", "{infinite}"], "infinite values"),
+        (
+            [
+                "--suite",
+                "builtin",
+                "--datasets",
+                "wine",
+                "--methods",
+                "threshold tuning",
+            ],
+            "['threshold tuning'] cannot run on any data set",
+        ),
     ],
 )
 def test_bad_arguments_give_clear_errors(argv, message, csv_file, tmp_path, capsys):
+    files = {
+        "one_class": "x,y\n1,0\n2,0\n3,0\n4,0\n",
+        "header": "x,y\n",
+        "empty": "",
+        "fractional": "x,y\n1,0.5\n2,1.5\n3,0.5\n4,1.5\n",
+        "infinite": "x,y\n1,0\ninf,1\n3,0\n4,1\n",
+    }
+    for name, text in files.items():
+        (tmp_path / f"{name}.csv").write_text(text)
     argv = [arg.replace("{csv}", str(csv_file)) for arg in argv]
+    argv = [
+        str(tmp_path / f"{arg[1:-1]}.csv") if arg[1:-1] in files else arg
+        for arg in argv
+    ]
     with pytest.raises(SystemExit) as excinfo:
         main([*argv, "--out", str(tmp_path / "never")])
     assert excinfo.value.code == 2
@@ -406,6 +437,83 @@ def test_resuming_under_another_protocol_is_refused(small_run, tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(argv)
     assert "epochs 3 -> 4" in capsys.readouterr().err
+
+
+def test_resuming_on_other_data_under_the_same_name_is_refused(tmp_path, capsys):
+    # Two CSV files named data.csv: their rows once mixed under one name.
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    rng = np.random.default_rng(0)
+    for folder, n_classes in ((first, 2), (second, 3)):
+        pd.DataFrame({"x": rng.normal(size=60), "y": np.arange(60) % n_classes}).to_csv(
+            folder / "data.csv", index=False
+        )
+    out = tmp_path / "run"
+    argv = ["--suite", "csv", "--folds", "2", "--epochs", "1", "--no-progress"]
+    argv += ["--methods", "LogisticRegression", "--threads", "1", "--out", str(out)]
+    assert main([*argv, "--data", str(first / "data.csv")]) == 0
+    rows = len(_rows(out))
+    with pytest.raises(SystemExit):
+        main([*argv, "--data", str(second / "data.csv")])
+    assert "data set 'data' has other content" in capsys.readouterr().err
+    assert len(_rows(out)) == rows
+    # The same file resumes (nothing left to do).
+    assert main([*argv, "--data", str(first / "data.csv")]) == 0
+    assert len(_rows(out)) == rows
+    # A run.json from before fingerprints were recorded resumes as before.
+    config = json.loads((out / "run.json").read_text())
+    for entry in config["datasets"]:
+        del entry["fingerprint"]
+    (out / "run.json").write_text(json.dumps(config))
+    assert main([*argv, "--data", str(second / "data.csv")]) == 0
+
+
+def test_resuming_on_another_thread_count_is_refused(small_run, tmp_path, capsys):
+    out = tmp_path / "threads"
+    shutil.copytree(small_run, out)
+    threads = json.loads((out / "run.json").read_text())["threads"]
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--threads", str(threads + 1), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert f"threads {threads} -> {threads + 1}; pass --threads {threads}" in err
+    assert main([*SMALL, "--threads", str(threads), "--out", str(out)]) == 0
+
+
+def test_a_run_that_stopped_before_any_fit_is_taken_over(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--suite", "builtin", "--datasets", "wine", "--epochs", "1"]
+    argv += ["--methods", "LogisticRegression", "--no-progress", "--out", str(out)]
+    with pytest.raises(SystemExit):
+        main([*argv, "--folds", "200"])
+    assert "fewer than the 200 folds" in capsys.readouterr().err
+    assert main([*argv, "--folds", "2"]) == 0
+    # wine's rarest class has under 30 rows: 2 folds x 3 repeats.
+    assert len(_rows(out)) == 6
+
+
+def test_a_data_set_named_twice_runs_once(tmp_path):
+    out = tmp_path / "run"
+    argv = ["--suite", "builtin", "--datasets", "wine,WINE", "--folds", "2"]
+    argv += ["--epochs", "1", "--methods", "LogisticRegression", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    frame = _rows(out)
+    # 2 folds x 3 repeats (wine's rarest class has under 30 rows), once.
+    assert len(frame) == 6 and not frame.duplicated(["dataset", "fold"]).any()
+    assert (out / "report.md").exists()
+
+
+def test_a_cache_folder_that_cannot_be_made_is_named_before_pretraining(
+    tmp_path, monkeypatch
+):
+    from rsft_sklearn.benchmark import _netsuites
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(
+        _netsuites, "_source", lambda source: pytest.fail("pretrained anyway")
+    )
+    with pytest.raises(ValueError, match="--cache-dir: cannot use"):
+        _netsuites.pretrained_path("digits", 0, 1, cache_dir=blocker / "sub")
 
 
 def _spy_on_methods(monkeypatch, read):

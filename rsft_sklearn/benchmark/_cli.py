@@ -57,6 +57,18 @@ def _max_rows(text):
     return value
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 0 to 2**32 - 1, got {text}"
+        )
+    return value
+
+
 def _n_jobs(text):
     value = int(text)
     if value == 0 or value < -1:
@@ -155,7 +167,9 @@ def build_parser():
         "(skorch's GradientNormClipping), alike for every neural method; "
         "default: no clipping",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument(
+        "--seed", type=_seed, default=0, help="random seed, 0 to 2**32 - 1 (0)"
+    )
     parser.add_argument(
         "--max-rows",
         type=_max_rows,
@@ -275,7 +289,7 @@ def main(argv=None):
         return 0
     try:
         from ._report import write_report
-        from ._runner import default_threads, run_benchmark
+        from ._runner import default_threads, fingerprint, run_benchmark
         from ._suites import load_suite
 
         methods = _methods(args.methods)
@@ -352,8 +366,31 @@ def main(argv=None):
                 if d.name not in kept_names
             ]
             datasets = kept
+        # Names that load the same set (wine and WINE) run it once.
+        unique = {}
+        for dataset in datasets:
+            unique.setdefault(dataset.name, dataset)
+        datasets = list(unique.values())
         if not datasets:
             raise ValueError("No data set to run.")
+        one_class = [d.name for d in datasets if d.n_classes < 2]
+        if one_class:
+            raise ValueError(
+                f"{one_class} hold(s) one class only after the row cap and the "
+                f"classes with fewer rows than the {folds} folds were left out; "
+                "a classifier needs two or more (raise --max-rows, or lower "
+                "--folds)."
+            )
+        from ._methods import applicable
+
+        idle = [
+            m for m in methods if not any(applicable(m, d.n_classes) for d in datasets)
+        ]
+        if idle:
+            raise ValueError(
+                f"--methods: {idle} cannot run on any data set of this run "
+                "(binary-only methods need a binary data set)."
+            )
         if args.suite in ("tables", "full"):
             skipped += list(TABLES_LEFT_OUT.items())
         config = {
@@ -384,6 +421,7 @@ def main(argv=None):
                     "group": d.group,
                     "notes": list(d.notes),
                     "repeats": repeats_for(d, repeats),
+                    "fingerprint": fingerprint(d),
                 }
                 for d in datasets
             ],

@@ -175,6 +175,22 @@ def _cache_dir(cache_dir):
     return Path(cache_dir)
 
 
+def check_cache_dir(cache_dir=None):
+    """Make the cache folder (``cache_dir``, else ``$RSFT_BENCH_CACHE``,
+    else ``~/.cache/rsft-bench``), or raise a ``ValueError`` naming it."""
+    folder = _cache_dir(cache_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"--cache-dir: cannot use {str(folder)!r} as the folder of the "
+            f"pretrained networks ({exc.strerror or exc})."
+        ) from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--cache-dir: the folder {str(folder)!r} is not writable.")
+    return folder
+
+
 def pretrained_path(source, seed, epochs, cache_dir=None):
     """The cached pretrained network of a source, trained when missing.
 
@@ -202,6 +218,8 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
     )
     if path.exists():
         return path
+    # A folder that cannot be made is named now, not after the pretraining.
+    check_cache_dir(cache_dir)
     X, y, module = _source(source)
     aside = _split_off(y, PRETRAIN_FRACTION, seed)
     X_pre = StandardScaler().fit_transform(X[aside]).astype(np.float32)

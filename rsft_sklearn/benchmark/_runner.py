@@ -477,20 +477,82 @@ def read_results(path):
 
 
 def _check_protocol(out, config):
+    """Refuse to resume ``out`` under another protocol, then write the run's
+    ``run.json``.
+
+    Besides ``PROTOCOL``, a folder is refused when its run used another
+    torch thread count (a fit's scores can depend on it) or when a data set
+    of both runs differs in content (its fingerprint: another CSV file
+    under the same name, another ``--target``). Folders written before these
+    were recorded resume as before. A folder without a single result row
+    (a run that stopped before its first fit) is taken over.
+    """
     path = Path(out) / "run.json"
-    if path.exists():
-        previous = json.loads(path.read_text(encoding="utf-8"))
+    if path.exists() and _has_rows(Path(out) / "results.csv"):
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(
+                f"{path} is not a readable run file ({exc}); choose another "
+                "--out to start afresh."
+            ) from None
         changed = [
             f"{key} {previous.get(key)!r} -> {config.get(key)!r}"
             for key in PROTOCOL
             if previous.get(key) != config.get(key)
         ]
+        if "threads" in previous and previous["threads"] != config.get("threads"):
+            changed.append(
+                f"threads {previous['threads']!r} -> {config.get('threads')!r}; "
+                f"pass --threads {previous['threads']} to resume"
+            )
+        before = {
+            d["name"]: d["fingerprint"]
+            for d in previous.get("datasets", [])
+            if "fingerprint" in d
+        }
+        for entry in config.get("datasets", []):
+            old, new = before.get(entry["name"]), entry.get("fingerprint")
+            if old is not None and new is not None and old != new:
+                changed.append(f"data set {entry['name']!r} has other content")
         if changed:
             raise ValueError(
                 f"{out} holds results of another protocol ({', '.join(changed)}); "
                 "choose another --out to start afresh."
             )
     _write_atomically(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _has_rows(results):
+    """Whether the results CSV holds at least one row."""
+    try:
+        with open(results, encoding="utf-8") as handle:
+            return sum(1 for _ in zip(handle, range(2))) > 1
+    except OSError:
+        return False
+
+
+def fingerprint(dataset):
+    """A short digest of a data set's inputs and labels, to tell whether a
+    resumed run sees the same data under the same name."""
+    import hashlib
+
+    import scipy.sparse as sp
+
+    digest = hashlib.blake2b(digest_size=8)
+    for values in (dataset.X, dataset.y):
+        if sp.issparse(values):
+            values = values.tocsr()
+            parts = [values.data, values.indices, values.indptr]
+        else:
+            parts = [np.asarray(values)]
+        for part in parts:
+            digest.update(str(part.shape).encode())
+            if part.dtype.kind in "OUS":
+                digest.update("\x1f".join(map(str, part.ravel())).encode())
+            else:
+                digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()
 
 
 def _progress_bars(datasets, tasks, done_counts, enabled):

@@ -443,7 +443,11 @@ def _load_csv(paths, target):
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"--data: no such file {str(path)!r}.")
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            # pandas' EmptyDataError and ParserError are ValueErrors.
+            raise ValueError(f"{path}: cannot read it as CSV ({exc}).") from None
         if frame.shape[1] < 2:
             raise ValueError(
                 f"{path}: needs at least one feature column and a label column."
@@ -453,12 +457,27 @@ def _load_csv(paths, target):
             raise ValueError(
                 f"{path}: no column named {target!r} (columns: {list(frame.columns)})."
             )
+        if frame.empty:
+            raise ValueError(f"{path}: holds a header but no rows.")
         y = frame.pop(label).to_numpy()
         if pd.isna(y).any():
             raise ValueError(f"{path}: the label column {label!r} has missing values.")
+        if len(np.unique(y.astype(str))) < 2:
+            raise ValueError(
+                f"{path}: the label column {label!r} holds one class only "
+                f"({y[0]}); a classifier needs two or more."
+            )
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise ValueError(
+                f"{path}: the label column {label!r} holds fractional values "
+                f"(such as {y[y != np.round(y)][0]!r}); class labels must be "
+                "integers or strings."
+            )
         features = pd.get_dummies(frame, dtype=np.float64)
         if features.isna().to_numpy().any():
             raise ValueError(f"{path}: the features have missing values.")
+        if not np.isfinite(features.to_numpy()).all():
+            raise ValueError(f"{path}: the features hold infinite values.")
         datasets.append(Dataset(path.stem, features.to_numpy(np.float64), y, "csv"))
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):

@@ -798,3 +798,44 @@ def test_tables_suite_reports_what_it_left_out(tmp_path):
     }
     report = (out / "report.md").read_text()
     assert "Left out:" in report and "- AER CreditCard: its 'expenditure'" in report
+
+
+def test_retry_failed_reruns_only_the_failed_fits(tmp_path, monkeypatch, capsys):
+    from sklearn.linear_model import LogisticRegression
+
+    out = tmp_path / "run"
+    argv = ["--suite", "builtin", "--datasets", "wine", "--folds", "2"]
+    argv += ["--epochs", "1", "--no-progress", "--threads", "1", "--out", str(out)]
+    argv += ["--methods", "LogisticRegression,RSFT", "--n-jobs", "1"]
+    real_fit = LogisticRegression.fit
+    with monkeypatch.context() as patch:
+
+        def broken(self, *args, **kwargs):
+            raise RuntimeError("out of memory, say")
+
+        patch.setattr(LogisticRegression, "fit", broken)
+        assert main(argv) == 0
+    assert "--retry-failed" in capsys.readouterr().err
+    before = _rows(out)
+    failed = before[before.status != "ok"]
+    assert set(failed.method) == {"LogisticRegression"} and len(failed) == 6
+    rsft_lines = [
+        line
+        for line in (out / "results.csv").read_text().splitlines()
+        if ",RSFT," in line
+    ]
+    # A plain resume keeps them as they are.
+    assert LogisticRegression.fit is real_fit
+    assert main(argv) == 0
+    assert (_rows(out).status != "ok").sum() == 6
+    # --retry-failed runs them again, and only them.
+    assert main([*argv, "--retry-failed"]) == 0
+    after = _rows(out)
+    assert len(after) == len(before) and (after.status == "ok").all()
+    assert not after.duplicated(["dataset", "method", "fold"]).any()
+    kept = [
+        line
+        for line in (out / "results.csv").read_text().splitlines()
+        if ",RSFT," in line
+    ]
+    assert kept == rsft_lines

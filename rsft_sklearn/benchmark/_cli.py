@@ -206,6 +206,12 @@ def build_parser():
         "--no-progress", action="store_true", help="hide the progress bars"
     )
     parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="rerun the fits that failed in the --out folder (a resume keeps "
+        "them as failed otherwise)",
+    )
+    parser.add_argument(
         "--list", action="store_true", help="list data sets and methods, then exit"
     )
     return parser
@@ -445,6 +451,7 @@ def main(argv=None):
             n_jobs=-1 if args.n_jobs is None else args.n_jobs,
             progress=progress,
             scheduler=args.scheduler,
+            retry_failed=args.retry_failed,
         )
         report = write_report(out, config)
     except KeyboardInterrupt:
@@ -461,7 +468,8 @@ def main(argv=None):
     if failed:
         print(
             f"{failed} fit(s) failed; their errors are under 'Failed fits' in "
-            "the report.",
+            "the report. Rerun the same command with --retry-failed to try "
+            "them again.",
             file=sys.stderr,
         )
     return 0

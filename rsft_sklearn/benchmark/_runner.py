@@ -398,9 +398,14 @@ class ResultsFile:
     def __init__(self, path):
         self.path = Path(path)
 
-    def prepare(self):
+    def prepare(self, retry_failed=False):
         """Create the file with its header, or drop a torn last line that a
-        killed writer may have left, and return the finished keys."""
+        killed writer may have left, and return the finished keys.
+
+        With ``retry_failed`` the rows of fits that failed are dropped first
+        (the others are kept as they are, byte for byte), so that they run
+        again.
+        """
         header = ",".join(COLUMNS) + "\n"
         if not self.path.exists() or self.path.stat().st_size == 0:
             _write_atomically(self.path, header)
@@ -415,7 +420,17 @@ class ResultsFile:
             with open(self.path, "r+b") as handle:
                 handle.truncate(content.rfind(b"\n") + 1)
                 os.fsync(handle.fileno())
+        if retry_failed:
+            self._drop_failed(header)
         return {tuple(key) for key in read_results(self.path)[list(KEY)].to_numpy()}
+
+    def _drop_failed(self, header):
+        status = COLUMNS.index("status")
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)[1:]
+        kept = [line for line in lines if next(csv.reader([line]))[status] == "ok"]
+        if len(kept) < len(lines):
+            _write_atomically(self.path, header + "".join(kept))
 
     def append(self, row):
         line = _format_row(row)
@@ -668,7 +683,15 @@ def _rows_on_dask(client, tasks, config, n_threads):
 
 
 def run_benchmark(
-    datasets, methods, config, out, *, n_jobs=1, progress=False, scheduler=None
+    datasets,
+    methods,
+    config,
+    out,
+    *,
+    n_jobs=1,
+    progress=False,
+    scheduler=None,
+    retry_failed=False,
 ):
     """Run every missing (data set, method, fold) and append it to the CSV.
 
@@ -693,6 +716,9 @@ def run_benchmark(
         each (1 by default), and this process writes their rows as they
         arrive. Every row is seeded on its own, so the scores equal those of
         a local run with as many threads per fit.
+    retry_failed : bool, default=False
+        Drop the rows of failed fits from the CSV first, so that they run
+        again.
 
     Returns
     -------
@@ -710,7 +736,7 @@ def run_benchmark(
         out.mkdir(parents=True, exist_ok=True)
         _check_protocol(out, config)
         results = ResultsFile(out / "results.csv")
-        done = results.prepare()
+        done = results.prepare(retry_failed=retry_failed)
         from ._methods import applicable
 
         tasks, done_counts = [], {d.name: 0 for d in datasets}

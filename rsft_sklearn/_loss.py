@@ -166,6 +166,13 @@ class RejectionLoss(nn.Module):
                 "The base criterion must return one loss per sample "
                 f"(reduction='none'), got reduction={criterion.reduction!r}."
             )
+        if isinstance(criterion, _NOT_ON_CLASS_INDICES):
+            raise TypeError(
+                f"{type(criterion).__name__} compares the output with a target "
+                "of its own shape; the rule hands the criterion class indices "
+                "(one per row). Use CrossEntropyLoss, NLLLoss, or a criterion "
+                "taking (logits, class indices)."
+            )
         if rejection not in ("sample", "expected"):
             raise ValueError(
                 f"rejection must be 'sample' or 'expected', got {rejection!r}."
@@ -712,6 +719,20 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
                 f"sample_weight must be a tensor of shape ({n},) (one weight "
                 f"per row), got {type(sample_weight).__name__} of shape {shape}."
             )
+
+
+# Criteria whose target has the output's shape, not one class index per row.
+_NOT_ON_CLASS_INDICES = (
+    nn.BCELoss,
+    nn.BCEWithLogitsLoss,
+    nn.MSELoss,
+    nn.L1Loss,
+    nn.SmoothL1Loss,
+    nn.HuberLoss,
+    nn.KLDivLoss,
+    nn.MultiLabelSoftMarginLoss,
+    nn.MultiLabelMarginLoss,
+)
 
 
 def _as_index(y):

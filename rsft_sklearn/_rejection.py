@@ -209,7 +209,14 @@ def class_target_weight(y, n_classes, target="balanced", *, power=1.0):
             counts = np.bincount(labels.astype(np.int64), minlength=n_classes)
             weight = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
             weight[counts == 0] = weight.max() if weight.max() > 0 else 1.0
-            weight = weight**power
+            scaled = weight**power
+            if not scaled.max() > 0:
+                # A large power underflows every weight to 0: take the
+                # ratios to the largest in log space (the largest is 1, and
+                # none falls below float32's smallest normal number).
+                log_ratio = power * (np.log(weight) - np.log(weight.max()))
+                scaled = np.maximum(np.exp(log_ratio), np.finfo(np.float32).tiny)
+            weight = scaled
         else:
             raise ValueError(
                 f"target must be 'balanced', 'uniform' or per-class weights, "

@@ -392,3 +392,13 @@ def test_integer_labels_of_any_width(dtype, prior_correction):
     torch.testing.assert_close(
         loss.select(logits, y.to(dtype))[2], loss.select(logits, y)[2]
     )
+
+
+@pytest.mark.parametrize(
+    "criterion", [nn.BCEWithLogitsLoss, nn.MSELoss, nn.KLDivLoss, nn.L1Loss]
+)
+def test_criteria_on_targets_of_the_output_shape_are_refused(criterion):
+    # The rule hands the criterion class indices; these once failed inside
+    # torch with a shape error at the first step.
+    with pytest.raises(TypeError, match="class indices"):
+        RejectionLoss(criterion(reduction="none"), n_classes=2)

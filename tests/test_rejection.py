@@ -107,3 +107,16 @@ def test_true_class_log_proba_equals_log_softmax_on_every_path(shape):
     torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
     assert float(out[0]) == -2e4
     assert out.dtype == torch.float32 and out.shape == (shape[0],)
+
+
+def test_a_large_target_power_keeps_finite_positive_weights():
+    # 1 / n ** 500 underflows to 0 for every class; the ratios to the
+    # largest are taken in log space instead (once: NaN weights and an
+    # error about class_weight).
+    y = np.r_[np.zeros(250, dtype=int), np.ones(50, dtype=int)]
+    weight = class_target_weight(y, 2, power=500)
+    assert weight[1] == 1.0 and 0 < weight[0] <= np.finfo(np.float32).tiny
+    # Ordinary powers are computed as before.
+    np.testing.assert_allclose(
+        class_target_weight(y, 2, power=0.5), [np.sqrt(50 / 250), 1.0]
+    )

@@ -647,6 +647,19 @@ class RejectionLoss(nn.Module):
     # Saving
     # ------------------------------------------------------------------
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved_M = state_dict.get(prefix + "M")
+        if saved_M is not None and saved_M.dim() == 0:
+            # An adaptive M is stored as NaN: a fixed-M loss would take it and
+            # compute nothing but zeros and NaN from then on.
+            saved_adaptive = bool(torch.isnan(saved_M))
+            if saved_adaptive != self.adaptive:
+                kinds = {True: "M='auto'", False: "a fixed M"}
+                raise ValueError(
+                    f"This state dict comes from a RejectionLoss with "
+                    f"{kinds[saved_adaptive]}, and this one has "
+                    f"{kinds[self.adaptive]}; build the loss with the same M "
+                    "setting before loading it."
+                )
         # A module built before the data were seen has no classes yet.
         for name in _PER_CLASS:
             saved = state_dict.get(prefix + name)

@@ -402,3 +402,16 @@ def test_criteria_on_targets_of_the_output_shape_are_refused(criterion):
     # torch with a shape error at the first step.
     with pytest.raises(TypeError, match="class indices"):
         RejectionLoss(criterion(reduction="none"), n_classes=2)
+
+
+def test_state_dict_of_another_M_setting_is_refused():
+    adaptive = RejectionLoss(n_classes=2, M="auto", target_acceptance=0.5)
+    fixed = RejectionLoss(n_classes=2, M=2.0)
+    # Once: a fixed loss took the adaptive one's NaN M and returned 0.
+    with pytest.raises(ValueError, match="M='auto', and this one has a fixed M"):
+        fixed.load_state_dict(adaptive.state_dict())
+    with pytest.raises(ValueError, match="a fixed M, and this one has M='auto'"):
+        adaptive.load_state_dict(fixed.state_dict())
+    other = RejectionLoss(n_classes=2, M=3.0)
+    other.load_state_dict(fixed.state_dict())
+    assert float(other.M) == 2.0

@@ -367,7 +367,11 @@ class RejectionLoss(nn.Module):
             log_score = torch.log(weight.float()) - self.hardness * (
                 true_class_log_proba(logits, y)
             )
-            solved = acceptance_log_M(log_score, self.target_acceptance)
+            # In the dtype of the stored M (a loss moved to half precision
+            # keeps its buffers there).
+            solved = acceptance_log_M(log_score, self.target_acceptance).to(
+                self.log_M.dtype
+            )
             # A batch of non-finite logits (an overflow that a mixed-precision
             # scaler skips) leaves M as it was, rather than NaN for good;
             # decided on the device.

@@ -298,3 +298,19 @@ def test_adaptive_M_on_an_empty_batch():
     loss = RejectionLoss(n_classes=3, M="auto", target_acceptance=0.5)
     out = loss(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
     assert float(out) == 0.0 and not bool(loss.M_started)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_adaptive_M_in_another_dtype(dtype):
+    # A loss moved to half precision (.half(), .to(dtype)) keeps M in that
+    # dtype; the solve once handed torch.lerp a float32 end and crashed.
+    loss = RejectionLoss(
+        n_classes=3, M="auto", target_acceptance=0.5, rejection="expected"
+    ).to(dtype)
+    y = torch.tensor([0, 1, 2, 0])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        out = loss(torch.randn(4, 3, generator=generator).to(dtype), y)
+        assert torch.isfinite(out)
+    assert loss.log_M.dtype == dtype and bool(loss.M_started)
+    assert torch.isfinite(loss.log_M)

@@ -811,7 +811,8 @@ def test_retry_failed_reruns_only_the_failed_fits(tmp_path, monkeypatch, capsys)
     with monkeypatch.context() as patch:
 
         def broken(self, *args, **kwargs):
-            raise RuntimeError("out of memory, say")
+            # An error message over two lines, as many are.
+            raise RuntimeError("out of memory,\nsay")
 
         patch.setattr(LogisticRegression, "fit", broken)
         assert main(argv) == 0

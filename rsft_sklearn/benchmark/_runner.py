@@ -425,12 +425,16 @@ class ResultsFile:
         return {tuple(key) for key in read_results(self.path)[list(KEY)].to_numpy()}
 
     def _drop_failed(self, header):
+        # Read as CSV records, not lines: an error message may span lines.
+        # The kept rows are written back by the writer that wrote them.
         status = COLUMNS.index("status")
-        text = self.path.read_text(encoding="utf-8")
-        lines = text.splitlines(keepends=True)[1:]
-        kept = [line for line in lines if next(csv.reader([line]))[status] == "ok"]
-        if len(kept) < len(lines):
-            _write_atomically(self.path, header + "".join(kept))
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))[1:]
+        kept = [row for row in rows if row[status] == "ok"]
+        if len(kept) < len(rows):
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(kept)
+            _write_atomically(self.path, header + buffer.getvalue())
 
     def append(self, row):
         line = _format_row(row)

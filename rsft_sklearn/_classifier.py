@@ -47,14 +47,6 @@ from ._validation import check_sample_weight, check_target
 __all__ = ["RSFTClassifier"]
 
 
-def _is_probability(proba):
-    """Whether every value is finite and in ``[0, 1]`` (up to rounding)."""
-    proba = np.asarray(proba)
-    return bool(
-        np.all(np.isfinite(proba)) and np.all(proba >= 0) and np.all(proba <= 1 + 1e-6)
-    )
-
-
 def _nll_forward(forward, X):
     """``forward(X)`` as an ``NLLLoss`` reads it (:func:`log_proba_for_nll`)."""
     return log_proba_for_nll(forward(X))
@@ -387,7 +379,22 @@ class RSFTClassifier(NetClassifierBase):
 
     def _posterior(self, proba):
         # What the output estimates depends on the rule of the last epoch.
-        if self.probability != "raw" and not _is_probability(proba):
+        try:
+            return decision_proba(
+                proba,
+                self.probability,
+                self.class_target_weight_,
+                self.class_prior_,
+                getattr(self, "final_M_", None),
+                getattr(self, "final_hardness_", 1.0),
+                prior_correction=self.prior_correction,
+                loss_prior=getattr(self, "loss_class_prior_", None),
+            )
+        except ValueError as exc:
+            # correct_proba refuses values that are not probabilities; say
+            # where they come from.
+            if "finite probabilities" not in str(exc):
+                raise
             raise ValueError(
                 "The network's output after predict_nonlinearity="
                 f"{self.predict_nonlinearity!r} is not probabilities (values "
@@ -395,17 +402,7 @@ class RSFTClassifier(NetClassifierBase):
                 f"{self.probability!r} corrects. Use predict_nonlinearity='auto' "
                 "(the softmax of the logits) or a function returning "
                 "probabilities, or probability='raw' for the output as it is."
-            )
-        return decision_proba(
-            proba,
-            self.probability,
-            self.class_target_weight_,
-            self.class_prior_,
-            getattr(self, "final_M_", None),
-            getattr(self, "final_hardness_", 1.0),
-            prior_correction=self.prior_correction,
-            loss_prior=getattr(self, "loss_class_prior_", None),
-        )
+            ) from exc
 
     def initialize_criterion(self):
         base = self.initialized_instance(

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import _guards
 from ._rejection import (
     acceptance_from_log_ratio,
     acceptance_probability,
@@ -47,7 +48,9 @@ class RejectionLoss(nn.Module):
     losses divided by a normaliser. Nothing is read back to the host, so the
     module fits into any training loop: plain PyTorch, Lightning, a Hugging
     Face ``Trainer`` or :class:`RSFTClassifier`, which builds one as its
-    ``criterion_``.
+    ``criterion_``. (The one exception costs no wait: sample weights held in
+    the host's memory are checked to be finite and ``>= 0`` at every call;
+    on an accelerator their values are not checked.)
 
     In evaluation mode (``loss.eval()``) it returns the plain mean of the
     base losses, which is what a validation loss should be.
@@ -736,6 +739,27 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
                 f"sample_weight must be a tensor of shape ({n},) (one weight "
                 f"per row), got {type(sample_weight).__name__} of shape {shape}."
             )
+        if sample_weight.dtype == torch.bool or sample_weight.dtype.is_complex:
+            raise TypeError(
+                f"sample_weight must hold real numbers, got dtype {sample_weight.dtype}."
+            )
+        if not row_weighted and n and _reads_are_free(sample_weight):
+            # A negative or NaN weight would make the row's acceptance NaN:
+            # never drawn, or a NaN loss. The values are checked where reading
+            # them costs no wait for a device; on an accelerator the estimator
+            # checks them once, before training.
+            valid = torch.isfinite(sample_weight) & (sample_weight >= 0)
+            if not bool(valid.all()):
+                bad = sample_weight[~valid][:5].tolist()
+                raise ValueError(
+                    f"sample_weight must hold finite values >= 0, got {bad}."
+                )
+
+
+def _reads_are_free(tensor):
+    """Reading ``tensor``'s values on the host makes nobody wait (it is in
+    the host's memory already)."""
+    return tensor.device.type in _guards.HOST_READ_DEVICES
 
 
 # Criteria whose target has the output's shape, not one class index per row.

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from rsft_sklearn import RejectionLoss, acceptance_probability, rejection_mask
+from rsft_sklearn import _guards
 
 
 def _batch(n=64, n_features=5, n_classes=3, seed=0):
@@ -149,9 +150,12 @@ def test_state_dict_holds_the_state_between_steps():
     assert torch.equal(loss_fn.log_M, fresh.log_M)
 
 
-def test_a_step_reads_nothing_on_the_host(no_host_reads):
+def test_a_step_reads_nothing_on_the_host(no_host_reads, monkeypatch):
     X, y = _batch()
     module = nn.Linear(5, 3)
+    # As on an accelerator: sample weights in the host's memory are checked
+    # there (reading them makes nobody wait), elsewhere not.
+    monkeypatch.setattr(_guards, "HOST_READ_DEVICES", ())
     for kwargs in (
         {},
         {"M": "auto", "target_acceptance": 0.5},
@@ -318,6 +322,34 @@ def test_bad_batch_is_named(training, logits, y, weight, error, match):
     loss_fn.train(training)
     with pytest.raises(error, match=match):
         loss_fn(logits, y, weight)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("rejection", ["sample", "expected"])
+@pytest.mark.parametrize(
+    "weight, error, match",
+    [
+        (torch.tensor([1.0, -0.5, 1.0, 1.0]), ValueError, r"finite values >= 0, got \[-0.5\]"),
+        (torch.tensor([1.0, float("nan"), 1.0, 1.0]), ValueError, r"got \[nan\]"),
+        (torch.tensor([1.0, float("inf"), 1.0, 1.0]), ValueError, r"got \[inf\]"),
+        (torch.ones(4, dtype=torch.bool), TypeError, "real numbers"),
+        (torch.ones(4, dtype=torch.complex64), TypeError, "real numbers"),
+    ],
+)
+def test_bad_sample_weight_values_are_named(training, rejection, weight, error, match):
+    # A negative or NaN weight made the row's acceptance NaN: under "sample"
+    # the row was silently never drawn, under "expected" the loss was NaN.
+    loss_fn = RejectionLoss(n_classes=3, rejection=rejection)
+    loss_fn.train(training)
+    with pytest.raises(error, match=match):
+        loss_fn(torch.randn(4, 3), torch.tensor([0, 1, 2, 1]), weight)
+
+
+def test_valid_sample_weights_of_any_real_dtype_train():
+    loss_fn = RejectionLoss(n_classes=3, rejection="expected")
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
+    for weight in (torch.tensor([0.0, 1.0, 2.0, 0.5]), torch.tensor([0, 1, 2, 3])):
+        assert torch.isfinite(loss_fn(logits, y, weight))
 
 
 @pytest.mark.parametrize("training", [True, False])

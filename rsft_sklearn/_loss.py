@@ -741,7 +741,8 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
             )
         if sample_weight.dtype == torch.bool or sample_weight.dtype.is_complex:
             raise TypeError(
-                f"sample_weight must hold real numbers, got dtype {sample_weight.dtype}."
+                "sample_weight must hold real numbers, got dtype "
+                f"{sample_weight.dtype}."
             )
         if not row_weighted and n and _reads_are_free(sample_weight):
             # A negative or NaN weight would make the row's acceptance NaN:

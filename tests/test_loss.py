@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from rsft_sklearn import RejectionLoss, acceptance_probability, rejection_mask
-from rsft_sklearn import _guards
+from rsft_sklearn import RejectionLoss, _guards, acceptance_probability, rejection_mask
 
 
 def _batch(n=64, n_features=5, n_classes=3, seed=0):
@@ -329,7 +328,11 @@ def test_bad_batch_is_named(training, logits, y, weight, error, match):
 @pytest.mark.parametrize(
     "weight, error, match",
     [
-        (torch.tensor([1.0, -0.5, 1.0, 1.0]), ValueError, r"finite values >= 0, got \[-0.5\]"),
+        (
+            torch.tensor([1.0, -0.5, 1.0, 1.0]),
+            ValueError,
+            r"finite values >= 0, got \[-0.5\]",
+        ),
         (torch.tensor([1.0, float("nan"), 1.0, 1.0]), ValueError, r"got \[nan\]"),
         (torch.tensor([1.0, float("inf"), 1.0, 1.0]), ValueError, r"got \[inf\]"),
         (torch.ones(4, dtype=torch.bool), TypeError, "real numbers"),

@@ -4,11 +4,9 @@ against a plain fit. The script's own run needs a GPU (or three CPU fits of
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from _scripts import load_script
-from sklearn.datasets import make_classification
 
 pytest.importorskip("accelerate")
 
@@ -16,18 +14,10 @@ pytest.importorskip("accelerate")
 @pytest.fixture
 def check(monkeypatch):
     script = load_script("gpu_check_distributed")
+    full = script._data
 
     def small_data():
-        X, y = make_classification(
-            n_samples=1_600,
-            n_features=8,
-            n_informative=5,
-            n_classes=3,
-            weights=[0.8, 0.15, 0.05],
-            random_state=0,
-        )
-        X = X.astype(np.float32)
-        return X[:1_200], y[:1_200], X[1_200:], y[1_200:]
+        return full(1_600)
 
     monkeypatch.setattr(script, "_data", small_data)
     monkeypatch.setitem(script.PARAMS, "max_epochs", 2)
@@ -55,7 +45,11 @@ def test_accelerate_fp32_logs_the_plain_fits_acceptance(check):
 
 
 def _result(rates, score):
-    return {"seconds": 1.0, "rates": {"acceptance_rate": rates}, "balanced_accuracy": score}
+    return {
+        "seconds": 1.0,
+        "rates": {"acceptance_rate": rates},
+        "balanced_accuracy": score,
+    }
 
 
 @pytest.mark.parametrize(

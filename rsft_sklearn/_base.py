@@ -50,10 +50,12 @@ from ._validation import (
     check_callbacks,
     check_criterion,
     check_device,
+    check_input_column_names,
     check_labels,
     check_X_dict,
     encode_labels,
     fit_classes,
+    input_column_names,
     to_float32,
 )
 
@@ -215,6 +217,17 @@ class NetClassifierBase(NeuralNetClassifier):
                     f"of the first partial_fit call, {known.tolist()}; refit to "
                     "change them."
                 )
+        if reset and classes is not None and self.classes is not None:
+            # Both name the classes: they must agree (the constructor's order
+            # is kept), rather than one of them being ignored.
+            given_classes = np.unique(np.asarray(classes))
+            own = np.unique(np.asarray(self.classes))
+            if not np.array_equal(given_classes, own):
+                raise ValueError(
+                    f"partial_fit's classes={given_classes.tolist()} differs "
+                    f"from the estimator's classes={own.tolist()}; give the "
+                    "classes in one place."
+                )
         given = classes if reset and self.classes is None else None
         data = self._prepare_data(X, y, sample_weight, reset, groups, given)
         if first:
@@ -262,7 +275,13 @@ class NetClassifierBase(NeuralNetClassifier):
             n, keys = check_dataset(X, keys)
             if reset:
                 # What an earlier fit on arrays learnt about them is stale.
-                for name in ("n_features_in_", "feature_names_in_", "input_keys_"):
+                for name in (
+                    "n_features_in_",
+                    "feature_names_in_",
+                    "input_keys_",
+                    "input_shapes_",
+                    "input_column_names_",
+                ):
                     self.__dict__.pop(name, None)
                 if keys is not None:
                     self.input_keys_ = keys
@@ -298,14 +317,19 @@ class NetClassifierBase(NeuralNetClassifier):
                     f"X is a dict of inputs, but this {type(self).__name__} was "
                     f"fitted on an array of {self.n_features_in_} features."
                 )
+            names = input_column_names(X)
             X = check_X_dict(X, None if reset else getattr(self, "input_keys_", None))
             if reset:
                 self.input_keys_ = sorted(X)
                 self.input_shapes_ = {key: X[key].shape[1:] for key in self.input_keys_}
+                self.input_column_names_ = names
                 state.pop("n_features_in_", None)
             else:
                 _check_input_shapes(
                     X, state.get("input_keys_"), state.get("input_shapes_")
+                )
+                check_input_column_names(
+                    names, state.get("input_column_names_", {}), type(self).__name__
                 )
             return X
         if not reset and "input_keys_" in state:
@@ -317,6 +341,7 @@ class NetClassifierBase(NeuralNetClassifier):
         if reset:
             state.pop("input_keys_", None)
             state.pop("input_shapes_", None)
+            state.pop("input_column_names_", None)
         X = validate_data(
             self,
             X,

@@ -204,6 +204,10 @@ class RSFTClassifier(NetClassifierBase):
         Class labels, in the order of the columns of :meth:`predict_proba`.
     n_features_in_ : int
         Number of features seen during fit (array input).
+    input_keys_ : list of str
+        Names of the inputs seen during fit (dict input); the shape of each
+        input's rows is in ``input_shapes_``, and the column names of each
+        DataFrame among them (None for the others) in ``input_column_names_``.
     class_target_weight_ : ndarray of shape (n_classes,)
         Normalised class target weights used by the rule (all 1 under
         ``"balanced_groups"``, whose weights are per stratum).

@@ -98,6 +98,33 @@ class MLPModule(nn.Module):
 
     accepts_sparse = True
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A first layer narrowed to some input columns (a fit on a sparse
+        # matrix) has another shape than a full one: name the setting that
+        # makes the two agree, rather than torch's size mismatch.
+        saved = state_dict.get(prefix + "input_columns")
+        own = self.input_columns
+        if saved is not None and (own is None or tuple(saved.shape) != own.shape):
+            raise ValueError(
+                f"This state dict comes from an MLPModule whose first layer has "
+                f"weights for {len(saved)} input columns only (a fit on a sparse "
+                "matrix keeps the columns with a stored entry). Build this module "
+                "with the same columns before loading: "
+                "module__input_columns=torch.load(f_params)['input_columns'] "
+                "(or the source's module_.input_columns)."
+            )
+        if (
+            saved is None
+            and own is not None
+            and prefix + "layers.0.weight" in (state_dict)
+        ):
+            raise ValueError(
+                "This state dict comes from an MLPModule with weights for every "
+                f"input column, and this one has them for {len(own)} columns "
+                "only; build it with module__input_columns=None before loading."
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, X):
         if X.layout != torch.strided:
             if self.input_columns is not None:

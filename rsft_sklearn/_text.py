@@ -10,6 +10,7 @@ array as float32, which holds every integer id below 2**24 exactly;
 embeddings of the non-padding ids.
 """
 
+import inspect
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -44,10 +45,12 @@ def pad_token_ids(sequences, length=None):
     Parameters
     ----------
     sequences : iterable of iterable of int
-        Token ids of every document, each ``>= 1`` (0 is padding).
+        Token ids of every document, each ``>= 1`` (0 is padding). Floats are
+        taken when they are whole numbers; other values and strings are an
+        error (:class:`TokenIndexer` turns text into ids).
     length : int or None, default=None
-        Columns of the result; longer documents are cut, and ``None`` takes
-        the longest document (at least 1).
+        Columns of the result, a whole number ``>= 1``; longer documents are
+        cut, and ``None`` takes the longest document (at least 1).
 
     Returns
     -------
@@ -59,16 +62,46 @@ def pad_token_ids(sequences, length=None):
     >>> pad_token_ids([[3, 4, 5], [], [7]]).tolist()
     [[3, 4, 5], [0, 0, 0], [7, 0, 0]]
     """
-    sequences = [np.asarray(list(seq), dtype=np.int64) for seq in sequences]
+    if isinstance(sequences, (str, bytes)):
+        raise TypeError(
+            "sequences must be a list of documents, each a list of integer token "
+            "ids, got a string; TokenIndexer turns text into token ids."
+        )
+    sequences = [_ids_of(row, seq) for row, seq in enumerate(sequences)]
     if length is None:
         length = max([len(seq) for seq in sequences] + [1])
-    out = np.zeros((len(sequences), int(length)), dtype=np.int64)
+    else:
+        length = check_size(length, "length")
+    out = np.zeros((len(sequences), length), dtype=np.int64)
     for row, seq in enumerate(sequences):
         if seq.size and seq.min() < 0:
             raise ValueError(f"Row {row} holds a negative token id {seq.min()}.")
         seq = seq[:length]
         out[row, : len(seq)] = seq
     return out
+
+
+def _ids_of(row, seq):
+    """One document's token ids as int64, refusing what is not integer ids
+    (a string would be read one character at a time, and 2.7 as 2)."""
+    if isinstance(seq, (str, bytes)):
+        raise TypeError(
+            f"Row {row} is a string, not a list of token ids; TokenIndexer "
+            "turns text into token ids."
+        )
+    ids = np.asarray(list(seq))
+    if ids.size == 0:
+        return ids.astype(np.int64)
+    if ids.dtype.kind == "f":
+        whole = np.isfinite(ids) & (ids == np.round(ids))
+        if not whole.all():
+            raise ValueError(
+                f"Row {row} holds the token id {float(ids[~whole][0]):g}, which is not "
+                "an integer."
+            )
+    elif ids.dtype.kind not in "iu":
+        raise TypeError(f"Row {row} holds {ids.dtype} values; token ids are integers.")
+    return ids.astype(np.int64)
 
 
 def check_token_ids(X, vocab_size):
@@ -89,6 +122,11 @@ def check_token_ids(X, vocab_size):
     """
     if vocab_size is None:
         return
+    if getattr(X, "ndim", 2) != 2:
+        raise ValueError(
+            "Token ids must be a 2-d array of shape (n_samples, length), padded "
+            f"with id 0 (see pad_token_ids); got shape {np.shape(X)}."
+        )
     if sp.issparse(X):
         # The stored entries only: an entry not stored is the id 0.
         X = sp.csr_matrix(X)
@@ -124,10 +162,32 @@ def token_vocabulary(module, module_params):
     if isinstance(module, EmbeddingBagModule):
         return module.embedding.num_embeddings
     if isinstance(module, type) and issubclass(module, EmbeddingBagModule):
-        if module_params.get("pretrained_embeddings") is not None:
-            return len(module_params["pretrained_embeddings"])
-        return module_params.get("vocab_size")
+        # A subclass may give the arguments defaults of its own.
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(module).parameters.items()
+            if parameter.default is not inspect.Parameter.empty
+        }
+        params = {**defaults, **module_params}
+        if params.get("pretrained_embeddings") is not None:
+            return len(params["pretrained_embeddings"])
+        size = params.get("vocab_size")
+        return None if size is None else check_vocabulary_size(size)
     return None
+
+
+def check_vocabulary_size(size):
+    """Rows of an embedding table: a whole number from 1 to ``MAX_VOCABULARY``
+    (the estimator reads token ids as float32, exact up to there only)."""
+    size = check_size(size, "vocab_size")
+    if size > MAX_VOCABULARY:
+        raise ValueError(
+            f"vocab_size is {size}, above {MAX_VOCABULARY} (2**24): the "
+            "estimator reads token ids as float32, which holds no larger ids "
+            "exactly, so distinct tokens would share an embedding. Keep fewer "
+            "tokens (TokenIndexer(max_features=...))."
+        )
+    return size
 
 
 class EmbeddingBagModule(nn.Module):
@@ -140,8 +200,9 @@ class EmbeddingBagModule(nn.Module):
     Parameters
     ----------
     vocab_size : int or None, default=None
-        Rows of the embedding table (``TokenIndexer.vocab_size_``); taken
-        from ``pretrained_embeddings`` when that is given.
+        Rows of the embedding table (``TokenIndexer.vocab_size_``), at most
+        ``2**24`` (the estimator reads token ids as float32, exact up to
+        there); taken from ``pretrained_embeddings`` when that is given.
     n_classes : int or None, default=None
         Number of output logits; :class:`~rsft_sklearn.RSFTClassifier` fills
         it in from the data when it builds the module from this class.
@@ -193,6 +254,7 @@ class EmbeddingBagModule(nn.Module):
                     "pretrained_embeddings must be 2-d (vocab_size, "
                     f"embedding_dim), got shape {tuple(weight.shape)}."
                 )
+            check_vocabulary_size(len(weight))
             self.embedding = nn.EmbeddingBag.from_pretrained(
                 weight, freeze=freeze, mode="mean", padding_idx=PAD_ID
             )
@@ -202,7 +264,7 @@ class EmbeddingBagModule(nn.Module):
                     "EmbeddingBagModule needs vocab_size or pretrained_embeddings."
                 )
             self.embedding = nn.EmbeddingBag(
-                check_size(vocab_size, "vocab_size"),
+                check_vocabulary_size(vocab_size),
                 check_size(embedding_dim, "embedding_dim"),
                 mode="mean",
                 padding_idx=PAD_ID,

@@ -5,6 +5,7 @@ writes an estimator. The classifier, the sampler and :func:`correct_proba`
 validate per-class weights with the one function :func:`check_class_weight`.
 """
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -113,6 +114,47 @@ def check_X_dict(X, input_keys=None):
                 f"X is missing the input(s) {sorted(missing)} seen during fit."
             )
     return out
+
+
+def input_column_names(X):
+    """The column names of every input of a dict ``X``: an object array for
+    a DataFrame whose columns are all strings, else None (as scikit-learn
+    reads ``feature_names_in_``)."""
+    names = {}
+    for key, value in X.items():
+        columns = getattr(value, "columns", None)
+        if (
+            columns is not None
+            and len(columns)
+            and all(isinstance(name, str) for name in columns)
+        ):
+            names[key] = np.asarray(columns, dtype=object)
+        else:
+            names[key] = None
+    return names
+
+
+def check_input_column_names(names, fitted, estimator):
+    """Compare the inputs' column names with those seen in fit: other names
+    or another order are an error (the columns would be read in the fitted
+    order by position), missing names a warning, as scikit-learn does for
+    one DataFrame."""
+    for key, seen in fitted.items():
+        given = names.get(key)
+        if seen is None:
+            continue
+        if given is None:
+            warnings.warn(
+                f"X[{key!r}] has no column names, but {estimator} was fitted "
+                "with a DataFrame there; its columns are read by position.",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif len(given) != len(seen) or not np.array_equal(given, seen):
+            raise ValueError(
+                f"The column names of X[{key!r}] should match those seen during "
+                f"fit, in the same order: fitted {list(seen)}, got {list(given)}."
+            )
 
 
 def check_labels(y):

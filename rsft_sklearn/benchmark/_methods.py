@@ -2,6 +2,8 @@
 
 import ast
 import difflib
+import numbers
+import warnings
 from functools import partial
 
 import numpy as np
@@ -403,6 +405,18 @@ def _check_net_parameters(name, params, spec):
             f"{spec!r}: unknown RSFTClassifier parameter(s) {hint}; a part of "
             f"the net takes '<part>__<name>' for a part in {list(_ROUTED_PREFIXES)}."
         )
+    if "random_state" in params:
+        raise ValueError(
+            f"{spec!r}: the run's --seed sets random_state (each repeat trains "
+            "from a seed of its own); leave it out of the spec."
+        )
+    literal_parts = [key for key in _CLASS_PARAMETERS if params.get(key) is not None]
+    if literal_parts:
+        raise ValueError(
+            f"{spec!r}: {literal_parts} take a class or a callable, and a spec "
+            "holds literals only; set the part's own parameters as "
+            "'<part>__<name>'."
+        )
     # Values are checked now, not in every fit of the run.
     constraints = RSFTClassifier._parameter_constraints
     checked = {key: value for key, value in params.items() if key in constraints}
@@ -411,6 +425,48 @@ def _check_net_parameters(name, params, spec):
             {key: constraints[key] for key in checked}, checked, "RSFTClassifier"
         )
     except ValueError as exc:
+        raise ValueError(f"{spec!r}: {exc}") from None
+    # An estimator takes these (an untrained net is a valid estimator), but
+    # a benchmark row from them would score a network that never learnt.
+    if params.get("max_epochs", 1) < 1:
+        raise ValueError(f"{spec!r}: max_epochs must be >= 1 in a benchmark.")
+    if "lr" in params and not params["lr"] > 0:
+        raise ValueError(f"{spec!r}: lr must be > 0 in a benchmark.")
+    _check_by_initializing(spec, params)
+
+
+# Parameters whose values are classes or callables, which no literal is.
+_CLASS_PARAMETERS = (
+    "module",
+    "criterion",
+    "optimizer",
+    "iterator_train",
+    "iterator_valid",
+    "dataset",
+)
+
+
+def _check_by_initializing(spec, params):
+    """Build the net of the spec's own parameters once, so that settings that
+    disagree (``M="auto"`` without ``target_acceptance``) are named now and
+    do not fail every fold. The parts' parameters (``module__...``) are left
+    out: they belong to the network and optimiser each data set and recipe
+    bring."""
+    import torch
+
+    from .. import RSFTClassifier
+
+    own = {key: value for key, value in params.items() if "__" not in key}
+    trial = RSFTClassifier(
+        **own, module__n_features=2, module__n_classes=2, classes=[0, 1]
+    )
+    try:
+        # The trial draws its weights from a copy of torch's random state:
+        # a fit seeded before its method is built starts where it would.
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+            warnings.simplefilter("ignore")
+            trial.initialize()
+    except (ValueError, TypeError) as exc:
         raise ValueError(f"{spec!r}: {exc}") from None
 
 
@@ -542,11 +598,31 @@ def parse_methods(text):
         raise ValueError(
             _unknown_names_message(unknown, "--methods: unknown method(s)")
         )
-    methods = [method_label(*parse_method(spec)) for spec in specs]
-    repeated = sorted({m for m in methods if methods.count(m) > 1})
+    parsed = [parse_method(spec) for spec in specs]
+    methods = [method_label(*spec) for spec in parsed]
+    # The same settings written another way (M=2 and M=2.0, another order)
+    # are the same method.
+    keys = [_settings_key(*spec) for spec in parsed]
+    repeated = sorted(
+        {method for method, key in zip(methods, keys) if keys.count(key) > 1}
+    )
     if repeated:
         raise ValueError(f"--methods names a method twice: {repeated}.")
     return methods
+
+
+def _settings_key(name, params):
+    """What a spec sets, whatever its spelling: numbers by value, parameters
+    in any order."""
+
+    def value(v):
+        if isinstance(v, numbers.Real) and not isinstance(v, bool):
+            return ("number", float(v))
+        if isinstance(v, (list, tuple)):
+            return (type(v).__name__, tuple(value(item) for item in v))
+        return (type(v).__name__, repr(v))
+
+    return name, tuple(sorted((key, value(v)) for key, v in params.items()))
 
 
 def applicable(method, n_classes):

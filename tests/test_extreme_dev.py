@@ -1,10 +1,13 @@
 """``benchmarks/extreme_dev.py``: development data at extreme imbalance."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 from _scripts import load_script
+from skorch.callbacks import Callback
 
 pytest.importorskip("mnist1d")
 
@@ -90,6 +93,134 @@ def test_clipped_runs_are_kept_apart(dev, tmp_path, monkeypatch):
     assert isinstance(params["callbacks"][1][1], GradientNormClipping)
 
 
+def _fake_fit(seen):
+    """A stand-in for ``run_one`` that records the data settings it ran on."""
+
+    def run_one(method, X, y, train, test, repeat, args):
+        seen.append((args.rows, args.data_seed))
+        return {
+            "balanced_accuracy": 0.5,
+            "f1_macro": 0.5,
+            "fit_seconds": 0.0,
+            "n_train": len(train),
+            "rarest_class_rows": 1,
+        }
+
+    return run_one
+
+
+def test_other_data_are_kept_apart(dev, tmp_path, monkeypatch, capsys):
+    # Before, a rerun with other --rows or --data-seed skipped every fit and
+    # printed the results of the other data as its own.
+    seen = []
+    monkeypatch.setattr(dev, "run_one", _fake_fit(seen))
+    monkeypatch.setattr(
+        dev,
+        "make_data",
+        lambda rows, seed: (np.zeros((rows, 4), np.float32), np.arange(rows) % 10),
+    )
+    argv = [
+        "--rows", "2000", "--ratios", "10", "--repeats", "1", "--epochs", "1",
+        "--methods", "RSFT", "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert dev.main(argv) == 0
+    assert dev.main([*argv, "--rows", "3000"]) == 0
+    assert dev.main([*argv, "--data-seed", "7"]) == 0
+    # Every setting has its row now; rerunning any adds nothing.
+    assert dev.main([*argv, "--data-seed", "7"]) == 0
+    assert dev.main([*argv, "--rows", "3000"]) == 0
+    assert seen == [(2000, 2026), (3000, 2026), (2000, 7)]
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
+    assert [(row["rows"], row["data_seed"]) for row in rows] == seen
+    # The summary counts the rows of this run's data only.
+    assert "| 10 | RSFT | 1 |" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_rows_without_data_settings_take_them_from_their_command(
+    dev, tmp_path, monkeypatch
+):
+    seen = []
+    monkeypatch.setattr(dev, "run_one", _fake_fit(seen))
+    monkeypatch.setattr(
+        dev,
+        "make_data",
+        lambda rows, seed: (np.zeros((rows, 4), np.float32), np.arange(rows) % 10),
+    )
+    old = {
+        "ratio": 10, "repeat": 0, "recipe": "adam", "epochs": 1,
+        "balanced_accuracy": 0.5, "f1_macro": 0.5,
+    }  # fmt: skip
+    script = "python benchmarks/extreme_dev.py"
+    written = [
+        # The defaults: 100,000 rows, data seed 2026.
+        {**old, "method": "RSFT", "command": f"{script} --methods RSFT"},
+        {**old, "method": "RSFT", "command": f"{script} --rows=2000 --data-seed 7"},
+        {**old, "method": "logit-adjusted loss", "command": "not a command '"},
+    ]
+    (tmp_path / "results.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in written)
+    )
+    assert dev.data_settings(written[0]) == (100_000, 2026)
+    assert dev.data_settings(written[1]) == (2000, 7)
+    assert dev.data_settings(written[2]) == (None, None)
+    argv = [
+        "--ratios", "10", "--repeats", "1", "--epochs", "1",
+        "--methods", "RSFT|logit-adjusted loss", "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert dev.main([*argv, "--rows", "2000", "--data-seed", "7"]) == 0
+    assert dev.main([*argv, "--rows", "2000"]) == 0
+    # The row of an unreadable command counts for no data.
+    assert seen == [(2000, 7), (2000, 2026), (2000, 2026)]
+
+
+class _CtrlC(Callback):
+    """Sends this process SIGINT, as Ctrl-C in a terminal does, after every
+    batch."""
+
+    def on_batch_end(self, net, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_in_a_fit_stops_the_run_and_saves_nothing_of_it(
+    dev, tmp_path, monkeypatch, capsys
+):
+    # skorch ends a fit quietly on Ctrl-C. Before, the partly trained net
+    # was scored and saved as a finished fit, the run went on and ended with
+    # status 0, and a rerun skipped the fit.
+    from rsft_sklearn.benchmark import _methods
+
+    real = _methods.make_method
+
+    def make_method(name, **kwargs):
+        estimator = real(name, **kwargs)
+        if name == "logit-adjusted loss":
+            net = estimator[-1]
+            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", _CtrlC())])
+        return estimator
+
+    monkeypatch.setattr(_methods, "make_method", make_method)
+    argv = [
+        "--rows", "2000", "--ratios", "10", "--repeats", "1", "--epochs", "2",
+        "--methods", "RSFT|logit-adjusted loss|post-hoc logit adjustment",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert dev.main(argv) == 130
+    assert "Interrupted" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
+    assert [row["method"] for row in rows] == ["RSFT"]
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # A rerun fits what was not finished.
+    monkeypatch.setattr(_methods, "make_method", real)
+    assert dev.main(argv) == 0
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
+    assert [row["method"] for row in rows] == [
+        "RSFT",
+        "logit-adjusted loss",
+        "post-hoc logit adjustment",
+    ]
+
+
 def test_paired_differences(dev):
     def row(method, repeat, bal, f1, ratio=1000):
         return {
@@ -130,7 +261,9 @@ def test_paired_differences(dev):
         (["--ratios", "1"], "imbalance ratios > 1"),
         (["--ratios", "x"], "imbalance ratios > 1"),
         (["--repeats", "0"], "positive integer"),
-        (["--methods", "Bogus"], "--methods"),
+        (["--methods", "Bogus"], "--methods: unknown method(s) ['Bogus']"),
+        (["--methods", "RSFT|rsft"], "--methods names a method twice"),
+        (["--methods", "RSFT(max_epochs=0)"], "--methods: 'RSFT(max_epochs=0)'"),
         (["--max-grad-norm", "0"], "positive number"),
     ],
 )
@@ -138,4 +271,7 @@ def test_bad_arguments(dev, argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as excinfo:
         dev.main([*argv, "--out", str(tmp_path / "never")])
     assert excinfo.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    # The message names the option once.
+    assert "--methods: --methods" not in err

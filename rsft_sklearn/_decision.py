@@ -15,6 +15,8 @@ density normalised over the classes, and since ``a`` is a known function of
 weighted cross-entropy has the same minimiser, so the same inversion holds.
 """
 
+import numbers
+
 import numpy as np
 
 from ._validation import check_class_weight
@@ -90,16 +92,35 @@ def correct_proba(
         raise ValueError(
             f"proba must be 2-d (n_samples, n_classes), got shape {proba.shape}."
         )
-    if not np.all(np.isfinite(proba)) or np.any(proba < 0) or np.any(proba > 1 + 1e-6):
-        # Probabilities outside [0, 1] were clipped, and NaN rows came out
-        # uniform: a silently wrong answer.
-        raise ValueError("proba must hold finite probabilities in [0, 1].")
+    if proba.shape[1] == 0:
+        raise ValueError("proba has no columns; give one per class.")
+    if (
+        not np.all(np.isfinite(proba))
+        or np.any(proba < 0)
+        or np.any(proba > 1 + 1e-6)
+        or not _sums_to_one_or_zero(proba)
+    ):
+        # Probabilities outside [0, 1] were clipped, NaN rows came out
+        # uniform, and rows of another sum gave another answer than the
+        # same row normalised: silently wrong answers.
+        raise ValueError(
+            "proba must hold finite probabilities in [0, 1], each row summing to 1."
+        )
     n_classes = proba.shape[1]
     weight = check_class_weight(target_weight, n_classes, "target_weight")
-    if not np.isfinite(M) or M <= 0:
+    if not _is_real(M) or not np.isfinite(M) or M <= 0:
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
-    if not np.isfinite(hardness) or hardness < 0:
+    if not _is_real(hardness) or not np.isfinite(hardness) or hardness < 0:
         raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
+    if log_shift is not None:
+        log_shift = np.asarray(log_shift, dtype=np.float64)
+        if log_shift.shape != (n_classes,) or not np.all(np.isfinite(log_shift)):
+            raise ValueError(
+                f"log_shift must hold {n_classes} finite values, one per class; "
+                f"got shape {log_shift.shape}."
+                if log_shift.shape != (n_classes,)
+                else f"log_shift must hold finite values, got {log_shift.tolist()}."
+            )
     # Log space: p ** hardness / w spans many orders of magnitude for
     # confident predictions and small class weights.
     with np.errstate(divide="ignore"):
@@ -109,12 +130,24 @@ def correct_proba(
     log_ratio = np.log(M) + hard - np.log(weight)
     log_score = log_p + np.maximum(log_ratio, 0.0)
     if log_shift is not None:
-        log_score = log_score + np.asarray(log_shift, dtype=np.float64)
+        log_score = log_score + log_shift
     if class_prior is not None:
         log_score = log_score - np.log(
             check_class_weight(class_prior, n_classes, "class_prior")
         )
     return _normalise(log_score)
+
+
+def _sums_to_one_or_zero(proba):
+    """Every row sums to 1 (within float32 rounding), or is all zeros: every
+    class impossible, which comes out uniform."""
+    total = proba.sum(axis=1)
+    return bool(np.all(np.isclose(total, 1.0, atol=1e-3) | (total == 0)))
+
+
+def _is_real(value):
+    """A real number (a NumPy scalar too), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _normalise(log_score):

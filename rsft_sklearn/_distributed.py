@@ -144,6 +144,14 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         params["device"] = self.__dict__.get("device")
         return params
 
+    def _check_device(self, requested_device, map_device):
+        # skorch's unpickling turns device=None into the device it loads
+        # onto, with a warning; here None means the accelerator's device
+        # and stays None.
+        if requested_device is None:
+            return None
+        return super()._check_device(requested_device, map_device)
+
     def _initialize_callbacks(self):
         # PrintLog honours ``verbose`` only when it prints with ``print``.
         if self.callbacks__print_log__sink == "auto" and not self.verbose:
@@ -162,6 +170,14 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         super()._validate_hyperparameters()
 
     def _check_accelerator_params(self):
+        from accelerate import Accelerator
+
+        if not isinstance(self.__dict__.get("accelerator"), Accelerator):
+            accelerator = self.__dict__.get("accelerator")
+            raise TypeError(
+                "accelerator must be an accelerate.Accelerator instance, such as "
+                f"Accelerator() or Accelerator(cpu=True); got {accelerator!r}."
+            )
         device = self.__dict__.get("device")
         if device is not None and _parse_device(device) != self.accelerator.device:
             raise ValueError(

@@ -206,12 +206,36 @@ class RejectionSampler(BaseCleaningSampler):
         proba = cross_val_predict(
             estimator, X, y, cv=cv, method="predict_proba", n_jobs=self.n_jobs
         )
+        n_classes = len(np.unique(y))
+        proba = np.asarray(proba, dtype=np.float64)
+        if proba.ndim != 2 or proba.shape != (len(y), n_classes):
+            raise ValueError(
+                f"{type(estimator).__name__}.predict_proba must return one column "
+                f"per class, shape ({len(y)}, {n_classes}); got {proba.shape}."
+            )
+        rows = proba.sum(axis=1)
+        if not (
+            np.isfinite(proba).all()
+            and (proba >= 0).all()
+            and (proba <= 1).all()
+            and np.allclose(rows, 1, atol=1e-4)
+        ):
+            raise ValueError(
+                f"{type(estimator).__name__}.predict_proba must return finite "
+                "probabilities in [0, 1] whose rows sum to 1; the acceptance "
+                "reads the true class's probability from them."
+            )
         # log-probabilities are logits whose log-softmax is themselves, so
         # the acceptance can be computed by the very function the network uses
         with np.errstate(divide="ignore"):
             return np.log(proba)
 
     def _fit_resample(self, X, y):
+        if isinstance(self.n_rounds, (bool, np.bool_)):
+            # An Integral to the parameter check, but not a count.
+            raise TypeError(
+                f"n_rounds must be a whole number >= 1, got {self.n_rounds!r}."
+            )
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.target_weight_ = self._class_weights(y_index)
 

@@ -129,6 +129,16 @@ def test_correct_proba_special_cases():
         ({"M": 0.0}, "M must be"),
         ({"hardness": -1.0}, "hardness must be"),
         ({"class_prior": [0.5, np.nan]}, "class_prior must be"),
+        # Unchecked until now: NaN output, a uniform row, a TypeError from
+        # numpy, a broadcasting error, another answer than the normalised row.
+        ({"log_shift": [np.inf, 0.0]}, r"log_shift must hold finite values"),
+        ({"log_shift": [np.nan, 0.0]}, r"log_shift must hold finite values"),
+        ({"log_shift": [0.0, 0.0, 0.0]}, r"log_shift must hold 2 finite values"),
+        ({"M": None}, "M must be a finite number"),
+        ({"M": "auto"}, "M must be a finite number"),
+        ({"hardness": "1"}, "hardness must be a finite number"),
+        ({"proba": [[0.2, 0.2]]}, "each row summing to 1"),
+        ({"proba": np.zeros((1, 0))}, "no columns"),
     ],
 )
 def test_correct_proba_rejects_bad_input(kwargs, error):

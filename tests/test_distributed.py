@@ -326,5 +326,34 @@ def test_device_defaults_to_the_accelerator_and_survives_clone():
         AccelerateRSFTClassifier(accelerator=accelerator, device="gpu").fit(X, y)
 
 
+def test_device_none_survives_pickling_without_a_warning():
+    # skorch's unpickling turned device=None into the device it loaded onto
+    # (with a DeviceWarning), which a CUDA accelerator would then refuse.
+    import pickle
+
+    from accelerate import Accelerator
+
+    clf = AccelerateRSFTClassifier(accelerator=Accelerator(cpu=True), max_epochs=1)
+    X, y = _fit_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        unfitted = pickle.loads(pickle.dumps(clf))
+        fitted = pickle.loads(pickle.dumps(clf.fit(X, y)))
+    for copy in (unfitted, fitted):
+        assert copy.get_params()["device"] is None
+    np.testing.assert_allclose(fitted.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("accelerator", [None, "cpu", "Accelerator class"])
+def test_accelerator_must_be_an_accelerator(accelerator):
+    from accelerate import Accelerator
+
+    if accelerator == "Accelerator class":
+        accelerator = Accelerator
+    X, y = _fit_data()
+    with pytest.raises(TypeError, match="must be an accelerate.Accelerator instance"):
+        AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1).fit(X, y)
+
+
 if __name__ == "__main__":
     _worker(sys.argv[1])

@@ -1,5 +1,7 @@
 """Odd and hostile input: a correct result or a clear error, never a torch crash."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -192,6 +194,62 @@ def test_later_partial_fit_checks_its_classes(data):
     assert not torch.equal(clf.module_.state_dict()["layers.0.weight"], before)
     with pytest.raises(ValueError, match=r"classes=\[0, 1, 2\] differs .* \[0, 1\]"):
         clf.partial_fit(X, y, classes=[0, 1, 2])
+
+
+@pytest.mark.parametrize("method", ["warm_start", "partial_fit"])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"rejection": "bogus"}, "rejection"),
+        ({"lr": -1.0}, "lr"),
+        ({"max_epochs": -1}, "max_epochs"),
+        ({"pool_size": 0}, "pool_size"),
+        ({"target_power": -1.0}, "target_power"),
+    ],
+)
+def test_continued_training_checks_changed_parameters(data, method, params, match):
+    # Only the first fit checked them: lr=-1 then ran gradient ascent, and
+    # rejection="bogus" trained as an unguarded mix of the modes.
+    X, y = data
+    clf = RSFTClassifier(**FAST, warm_start=method == "warm_start")
+    clf = clf.fit(X, y) if method == "warm_start" else clf.partial_fit(X, y)
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    clf.set_params(**params)
+    with pytest.raises(InvalidParameterError, match=match):
+        clf.fit(X, y) if method == "warm_start" else clf.partial_fit(X, y)
+    assert all(torch.equal(v, before[k]) for k, v in clf.module_.state_dict().items())
+
+
+def test_continued_training_warns_that_it_keeps_the_class_weights(data):
+    X, y = data
+    clf = RSFTClassifier(**FAST).partial_fit(X, y)
+    weights = clf.class_target_weight_.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.partial_fit(X, y)
+    clf.set_params(target="uniform")
+    with pytest.warns(UserWarning, match="keeps the weights of its first fit"):
+        clf.partial_fit(X, y)
+    np.testing.assert_array_equal(clf.class_target_weight_, weights)
+    # A fresh fit takes the new setting.
+    np.testing.assert_allclose(clf.fit(X, y).class_target_weight_, [1.0, 1.0])
+
+
+def test_warm_start_refit_with_other_classes_is_refused(data):
+    X, y = data
+    clf = RSFTClassifier(**FAST, warm_start=True).fit(X, y)
+    clf.set_params(classes=[1, 0])
+    with pytest.raises(ValueError, match=r"classes=\[1, 0\] differs .*\[0, 1\]"):
+        clf.fit(X, y)
+    clf.set_params(classes=[0, 1])
+    assert clf.fit(X, y).classes_.tolist() == [0, 1]
+
+
+def test_nll_criterion_on_a_logits_network_names_the_fix(data):
+    X, y = data
+    clf = RSFTClassifier(**FAST, criterion=torch.nn.NLLLoss).fit(X, y)
+    with pytest.raises(ValueError, match="must end in a softmax or log-softmax"):
+        clf.predict_proba(X)
 
 
 def test_first_partial_fit_classes_must_agree_with_the_constructors(data):

@@ -253,12 +253,36 @@ def test_random_state_fixes_the_draw():
         ({"sampling_strategy": [5]}, ValueError, "not present in the data"),
         ({"cv": "folds"}, ValueError, "'cv' parameter"),
         ({"hardness": 0, "M": 1e30}, ValueError, "No row was accepted"),
+        # True is an Integral to the check, not a count (torch refused it).
+        ({"n_rounds": True}, TypeError, "n_rounds must be a whole number"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(params, error, match):
     X, y = three_class_data(counts=(60, 30, 10))
     with pytest.raises(error, match=match):
         RejectionSampler(**params).fit_resample(X, y)
+
+
+@pytest.mark.parametrize(
+    "columns, match",
+    [
+        # Negative values (as NaN) were reported as "no row was accepted;
+        # lower M".
+        ([[-0.5, 1.5]] * 40, "finite probabilities in \\[0, 1\\]"),
+        # Values above 1 were renormalised without a word.
+        ([[3.0, 0.5]] * 40, "finite probabilities"),
+        # Rows that do not sum to 1.
+        ([[0.2, 0.2]] * 40, "rows sum to 1"),
+        # One column for two classes crashed inside torch.
+        ([[1.0]] * 40, r"one column per class, shape \(40, 2\); got \(40, 1\)"),
+    ],
+)
+def test_a_judge_whose_predict_proba_is_not_probabilities_is_named(columns, match):
+    X = np.array(columns)
+    y = np.array([0, 1] * 20)
+    sampler = RejectionSampler(estimator=ColumnProba(), cv=2, random_state=0)
+    with pytest.raises(ValueError, match=f"ColumnProba.predict_proba must.*{match}"):
+        sampler.fit_resample(X, y)
 
 
 def test_init_is_keyword_only():

@@ -1,13 +1,12 @@
 """``benchmarks/extreme_dev.py``: development data at extreme imbalance."""
 
 import json
-import os
 import signal
 
 import numpy as np
 import pytest
+from _interrupts import CtrlC
 from _scripts import load_script
-from skorch.callbacks import Callback
 
 pytest.importorskip("mnist1d")
 
@@ -173,14 +172,6 @@ def test_rows_without_data_settings_take_them_from_their_command(
     assert seen == [(2000, 7), (2000, 2026), (2000, 2026)]
 
 
-class _CtrlC(Callback):
-    """Sends this process SIGINT, as Ctrl-C in a terminal does, after every
-    batch."""
-
-    def on_batch_end(self, net, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_ctrl_c_in_a_fit_stops_the_run_and_saves_nothing_of_it(
     dev, tmp_path, monkeypatch, capsys
 ):
@@ -195,7 +186,7 @@ def test_ctrl_c_in_a_fit_stops_the_run_and_saves_nothing_of_it(
         estimator = real(name, **kwargs)
         if name == "logit-adjusted loss":
             net = estimator[-1]
-            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", _CtrlC())])
+            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", CtrlC())])
         return estimator
 
     monkeypatch.setattr(_methods, "make_method", make_method)

@@ -1,15 +1,14 @@
 """``benchmarks/time_to_quality.py``: its curves score what the pipeline
 would predict, and its budgets get their share of the epochs."""
 
-import os
 import signal
 
 import numpy as np
 import pytest
+from _interrupts import CtrlC
 from _scripts import load_script
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
-from skorch.callbacks import Callback
 
 
 @pytest.fixture(scope="module")
@@ -235,14 +234,6 @@ def test_sets_and_methods_are_checked_before_any_run(
     assert not (tmp_path / "never").exists()
 
 
-class _CtrlC(Callback):
-    """Sends this process SIGINT, as Ctrl-C in a terminal does, after every
-    batch."""
-
-    def on_batch_end(self, net, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_ctrl_c_in_a_fit_stops_the_script_and_saves_nothing_of_it(
     ttq, tmp_path, monkeypatch, capsys
 ):
@@ -256,7 +247,7 @@ def test_ctrl_c_in_a_fit_stops_the_script_and_saves_nothing_of_it(
         pipeline = real(name, **kwargs)
         if name == "RSFT":
             net = pipeline["clf"]
-            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", _CtrlC())])
+            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", CtrlC())])
         return pipeline
 
     monkeypatch.setattr(ttq, "make_method", make_method)

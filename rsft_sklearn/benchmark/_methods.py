@@ -436,13 +436,8 @@ def _check_net_parameters(name, params, spec):
 
 
 # Parameters whose values are classes or callables, which no literal is.
-_CLASS_PARAMETERS = (
-    "module",
-    "criterion",
-    "optimizer",
-    "iterator_train",
-    "iterator_valid",
-    "dataset",
+_CLASS_PARAMETERS = tuple(
+    part for part in _ROUTED_PREFIXES if part not in ("callbacks", "compile")
 )
 
 

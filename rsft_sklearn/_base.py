@@ -27,7 +27,7 @@ from skorch.callbacks import (
     PassthroughScoring,
     PrintLog,
 )
-from skorch.dataset import get_len, unpack_data
+from skorch.dataset import Dataset, get_len, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch.nn import NLLLoss
@@ -536,7 +536,24 @@ class NetClassifierBase(NeuralNetClassifier):
         dataset = self.get_dataset(X, y, weight)
         if not self.train_split:
             return dataset, None
-        return self.train_split(dataset, None if y is None else y.numpy(), **fit_params)
+        train, valid = self.train_split(
+            dataset, None if y is None else y.numpy(), **fit_params
+        )
+        return train, self._encoded_valid(valid)
+
+    def _encoded_valid(self, valid):
+        """A validation set given as skorch's ``Dataset`` (``predefined_split``)
+        holds raw labels, as ``y`` of ``fit`` does; the network is scored on
+        their indices in ``classes_``, as it is trained. (Read as indices,
+        labels other than ``0 .. K-1``, or ``classes`` in another order, gave
+        wrong validation scores or an error inside torch.)"""
+        if type(valid) is not Dataset or valid.y is None:
+            return valid
+        labels = valid.y
+        if isinstance(labels, torch.Tensor):
+            labels = labels.cpu().numpy()
+        labels = check_labels(np.asarray(labels))
+        return Dataset(valid.X, encode_labels(labels, self.classes_))
 
     def get_iterator(self, dataset, training=False):
         if training:
@@ -757,8 +774,13 @@ class NetClassifierBase(NeuralNetClassifier):
         loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
         batch_count = 0
         for batch in iterator:
+            # Callbacks see skorch's (X, y): the weights that a training batch
+            # carries as a third element (sample weights, the budget's
+            # importance weights) are the step's alone. skorch's scoring
+            # callbacks refuse a batch of three.
+            shown = _as_skorch_batch(batch)
             for listener in begin:
-                listener(self, batch=batch, training=training)
+                listener(self, batch=shown, training=training)
             step = step_fn(batch, **fit_params)
             history = self.history
             if type(history) is History:
@@ -774,7 +796,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 history.record_batch(loss_key, step["loss"].item())
                 history.record_batch(size_key, _batch_len(batch))
             for listener in end:
-                listener(self, batch=batch, training=training, **step)
+                listener(self, batch=shown, training=training, **step)
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
 
@@ -978,6 +1000,13 @@ def _cuda_devices(device):
     if device.type != "cuda":
         return []
     return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+def _as_skorch_batch(batch):
+    """``(X, y)`` of a batch that carries weights as a third element."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 3:
+        return type(batch)(batch[:2]) if isinstance(batch, list) else batch[:2]
+    return batch
 
 
 def _unpack(batch):

@@ -586,6 +586,17 @@ class RSFTClassifier(NetClassifierBase):
         )
         # The batches' losses, read once, before skorch's epoch callbacks.
         self.fit_state_.losses.write(self.history[-1]["batches"], "train_loss")
+        if self.history[-1].get("train_batch_count") == 0:
+            # Every row rejected (pool, epoch, budget): no step, and no loss
+            # for skorch to average; NaN rather than a missing key, which
+            # EarlyStopping or Checkpoint on train_loss would raise on.
+            self.history.record("train_loss", float("nan"))
+            warnings.warn(
+                "An epoch trained on no row (every row rejected); its "
+                "train_loss is NaN. Lower M, or raise budget.",
+                UserWarning,
+                stacklevel=2,
+            )
         record = epoch_record(self.criterion_.epoch_statistics(), self.classes_)
         for key, value in record.items():
             self.history.record(key, value)

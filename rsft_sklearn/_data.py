@@ -365,6 +365,11 @@ class BatchIterator:
             yield from self._pooled(order)
             return
         stop = n - n % self.batch_size if self.drop_last else n
+        if self.rows is not None and 0 < stop % self.batch_size < self.min_rows:
+            # Selected rows (rejection="epoch") whose last batch is too small
+            # for the module (one row, with BatchNorm): left out, as the
+            # pooled modes leave theirs.
+            stop -= stop % self.batch_size
         for start in range(0, stop, self.batch_size):
             end = min(start + self.batch_size, n)
             idx = slice(start, end) if order is None else order[start:end]

@@ -411,9 +411,13 @@ def prepare_iterator(
     """
     if isinstance(iterator, BatchIterator):
         iterator.rows = iterator.select = None
+        iterator.min_rows = 1
     loss_fn.row_weighted = plan.budgeted
     if plan.rows_selected:
         iterator.rows = select_epoch_rows(loss_fn, iterator, score, batch_size)
+        # As in the pooled modes: a last batch of one accepted row is left
+        # out when the module cannot train on one (BatchNorm).
+        iterator.min_rows = min_rows
     elif plan.pooled or plan.budgeted:
         check_selection_iterator(iterator, "budget" if plan.budgeted else "pool")
         if plan.budgeted:

@@ -421,6 +421,55 @@ def test_builtin_digits_is_long_tailed():
     assert np.all(np.diff(counts) < 0)
 
 
+def test_ranks_leave_out_a_method_that_failed_everywhere(tmp_path):
+    # Ranks were taken over the sets every method finished: one method that
+    # failed on every fold left every rank blank and "data sets 0".
+    out = tmp_path / "failing"
+    methods = "LogisticRegression,RSFT(max_epochs=1),RSFT(optimizer__momentum=0.9)"
+    argv = ["--suite", "builtin", "--datasets", "breast_cancer,wine", "--folds", "2"]
+    argv += ["--epochs", "1", "--methods", methods, "--n-jobs", "1", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0  # the failed fits are reported
+    report = (out / "report.md").read_text()
+    ranks = report.split("## Mean ranks")[1].split("\n## ")[0]
+    assert (
+        "Not ranked, as finished on fewer of these sets: RSFT(optimizer__momentum=0.9)"
+        in ranks
+    )
+    rows = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+        for line in ranks.splitlines()
+        if line.startswith("| ")
+    }
+    assert "RSFT(optimizer__momentum=0.9)" not in rows
+    assert rows["data sets"][0] == "2"
+    ranked = [float(rows[m][0]) for m in ("LogisticRegression", "RSFT(max_epochs=1)")]
+    assert sum(ranked) == pytest.approx(3.0)
+
+
+def test_csv_index_column_is_dropped_and_separators_named(tmp_path):
+    # pandas' to_csv writes the index as a nameless first column; read as a
+    # feature of rows sorted by label, it leaked the label.
+    from rsft_sklearn.benchmark._suites import _load_csv
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(rng.randn(40, 2), columns=["a", "b"])
+    frame["label"] = np.r_[np.zeros(30, dtype=int), np.ones(10, dtype=int)]
+    frame.to_csv(tmp_path / "indexed.csv")
+    (dataset,) = _load_csv([tmp_path / "indexed.csv"], None)
+    assert dataset.X.shape == (40, 2)
+    np.testing.assert_allclose(dataset.X, frame[["a", "b"]].to_numpy())
+    assert any("index" in note for note in dataset.notes)
+    # A column that does not number the rows is a feature, named or not.
+    frame.set_axis(["", "b", "label"], axis=1).to_csv(
+        tmp_path / "plain.csv", index=False
+    )
+    (dataset,) = _load_csv([tmp_path / "plain.csv"], None)
+    assert dataset.X.shape == (40, 2) and dataset.notes == ()
+    frame.to_csv(tmp_path / "semicolons.csv", sep=";", index=False)
+    with pytest.raises(ValueError, match="holds semicolons: the file must be comma"):
+        _load_csv([tmp_path / "semicolons.csv"], None)
+
+
 def test_csv_suite_with_named_target(tmp_path):
     from sklearn.datasets import make_classification
 
@@ -452,6 +501,19 @@ def csv_file(tmp_path):
         path, index=False
     )
     return path
+
+
+def test_the_default_methods_leave_out_what_cannot_run(tmp_path, monkeypatch):
+    # Without --methods, a multiclass-only suite was refused because the
+    # default list holds the binary-only threshold tuning: the documented
+    # quick runs of images, finetune and large did not start.
+    from rsft_sklearn.benchmark import _cli
+
+    monkeypatch.setattr(_cli, "METHODS", ("LogisticRegression", "threshold tuning"))
+    out = tmp_path / "wine"
+    argv = ["--suite", "builtin", "--datasets", "wine", "--folds", "2"]
+    assert main([*argv, "--n-jobs", "1", "--no-progress", "--out", str(out)]) == 0
+    assert set(_rows(out)["method"]) == {"LogisticRegression"}
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """The suites where networks are the tool: images, finetune, large; repeats
 and the report's summary over the sets every method ran on."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,6 +138,28 @@ def test_pretrained_network_does_not_depend_on_the_callers_threads(tmp_path):
     assert one.keys() == two.keys()
     for name in one:
         assert torch.equal(one[name], two[name]), name
+
+
+def test_a_damaged_cached_network_is_trained_again(tmp_path):
+    # A truncated file, or another network's weights under the name, was
+    # reused as it was, and every fit that loaded it failed without naming it.
+    from rsft_sklearn.benchmark._netsuites import pretrained_path
+
+    path = pretrained_path("digits", 0, 1, cache_dir=tmp_path)
+    good = torch.load(path, weights_only=True)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="does not load into the digits network"):
+        again = pretrained_path("digits", 0, 1, cache_dir=tmp_path)
+    assert again == path
+    restored = torch.load(path, weights_only=True)
+    assert all(torch.equal(restored[k], good[k]) for k in good)
+    torch.save({"other": torch.zeros(3)}, path)
+    with pytest.warns(UserWarning, match="training it again"):
+        pretrained_path("digits", 0, 1, cache_dir=tmp_path)
+    # A sound file is taken as it is, with no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pretrained_path("digits", 0, 1, cache_dir=tmp_path) == path
 
 
 @pytest.mark.slow

@@ -252,6 +252,112 @@ def test_nll_criterion_on_a_logits_network_names_the_fix(data):
         clf.predict_proba(X)
 
 
+@pytest.mark.parametrize(
+    "fit_kwargs, params",
+    [
+        ({"sample_weight": np.ones(60)}, {}),
+        ({}, {"rejection": "budget", "budget": 0.5}),
+    ],
+    ids=["sample-weight", "budget"],
+)
+def test_scoring_callbacks_see_skorch_batches(data, fit_kwargs, params):
+    # Training batches carry weights as a third element; skorch's scoring
+    # callbacks (the default valid_acc, on_train scorers) refused them.
+    from skorch.callbacks import BatchScoring, EpochScoring
+
+    X, y = data
+    clf = RSFTClassifier(
+        **FAST,
+        **params,
+        train_split=ValidSplit(4, stratified=True),
+        callbacks=[
+            ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc")),
+            ("batch_acc", BatchScoring("accuracy", on_train=True, name="batch_acc")),
+        ],
+    ).fit(X, y, **fit_kwargs)
+    for key in ("valid_acc", "train_acc", "batch_acc"):
+        assert all(0 <= value <= 1 for value in clf.history[:, key])
+    assert np.isfinite(clf.history[:, "valid_loss"]).all()
+
+
+def test_predefined_validation_set_holds_raw_labels():
+    # A skorch Dataset given by predefined_split holds labels as y of fit
+    # does; read as indices, classes=[1, 0] scored the mirror image (and
+    # labels such as "a"/"b" or 1/2 failed inside torch).
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(80, dtype=int), np.ones(40, dtype=int)]
+    X = (rng.randn(120, 3) + 2 * y[:, None]).astype(np.float32)
+    for labels, classes in ((y, [1, 0]), (np.where(y == 1, "b", "a"), None)):
+        clf = RSFTClassifier(
+            **FAST,
+            classes=classes,
+            train_split=predefined_split(Dataset(X, labels)),
+        ).fit(X, labels)
+        assert clf.history[-1, "valid_acc"] == pytest.approx(clf.score(X, labels))
+    with pytest.raises(ValueError, match="not seen during fit"):
+        RSFTClassifier(**FAST, train_split=predefined_split(Dataset(X, y + 5))).fit(
+            X, y
+        )
+
+
+class _WithBatchNorm(torch.nn.Module):
+    def __init__(self, n_classes=2):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(5, 16),
+            torch.nn.BatchNorm1d(16),
+            torch.nn.ReLU(),
+            torch.nn.Linear(16, n_classes),
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
+def test_epoch_mode_leaves_out_a_one_row_batch_for_batchnorm():
+    # 64 rows, 4 full batches of 16; the accepted rows of an epoch may leave
+    # one over, which BatchNorm cannot train on (seed 5 did, in its third
+    # epoch). The pooled modes already left such a batch out.
+    rng = np.random.RandomState(0)
+    y = rng.choice(2, size=64, p=[0.7, 0.3])
+    X = (rng.randn(64, 5) + y[:, None]).astype(np.float32)
+    for seed in range(8):
+        clf = RSFTClassifier(
+            _WithBatchNorm,
+            rejection="epoch",
+            M=2.0,
+            max_epochs=3,
+            batch_size=16,
+            warmup_epochs=0,
+            random_state=seed,
+        ).fit(X, y)
+        for epoch in clf.history:
+            sizes = [batch["train_batch_size"] for batch in epoch["batches"]]
+            assert all(size >= 2 for size in sizes)
+
+
+def test_an_epoch_without_a_step_records_a_nan_loss(data):
+    # Nothing kept: no train_loss at all, and EarlyStopping on it raised a
+    # KeyError from the history.
+    from skorch.callbacks import EarlyStopping
+
+    X, y = data
+    clf = RSFTClassifier(
+        **FAST,
+        rejection="pool",
+        M=1e6,
+        hardness=0.0,
+        warmup_epochs=0,
+        callbacks=[EarlyStopping(monitor="train_loss", patience=5)],
+    )
+    with pytest.warns(UserWarning, match="trained on no row"):
+        clf.fit(X, y)
+    assert np.isnan(clf.history[:, "train_loss"]).all()
+
+
 def test_first_partial_fit_classes_must_agree_with_the_constructors(data):
     # Both given: another set was once silently ignored for the constructor's.
     X, y = data

@@ -397,11 +397,14 @@ def main(argv=None):
         idle = [
             m for m in methods if not any(applicable(m, d.n_classes) for d in datasets)
         ]
-        if idle:
+        if idle and args.methods is not None:
             raise ValueError(
                 f"--methods: {idle} cannot run on any data set of this run "
                 "(binary-only methods need a binary data set)."
             )
+        # The default list runs what applies (threshold tuning is binary
+        # only; a multiclass suite leaves it out).
+        methods = [m for m in methods if m not in idle]
         if args.suite in ("tables", "full"):
             skipped += list(TABLES_LEFT_OUT.items())
         config = {

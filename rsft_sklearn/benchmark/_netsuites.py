@@ -13,6 +13,7 @@
 """
 
 import os
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -69,9 +70,14 @@ def _source(name):
         from sklearn.datasets import load_digits
 
         X, y = load_digits(return_X_y=True)
-        return np.asarray(X, dtype=np.float64), y, CNN2d
+        return np.asarray(X, dtype=np.float64), y, _source_module(name)
     X, y = _mnist1d()
-    return X, y, CNN1d
+    return X, y, _source_module(name)
+
+
+def _source_module(name):
+    """The network class of a source (CNN2d for the 8 x 8 digits)."""
+    return CNN2d if name == "digits" else CNN1d
 
 
 def long_tail_splits(y, repeats, seed, *, ratio, test_fraction=TEST_FRACTION):
@@ -191,6 +197,19 @@ def check_cache_dir(cache_dir=None):
     return folder
 
 
+def _loads_into(path, module):
+    """Whether the state dict at ``path`` loads into a fresh ``module`` with
+    the pretraining's two outputs."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        module(n_classes=2).load_state_dict(state)
+    except Exception:  # a damaged file fails in many ways (zip, pickle, shapes)
+        return False
+    return True
+
+
 def pretrained_path(source, seed, epochs, cache_dir=None):
     """The cached pretrained network of a source, trained when missing.
 
@@ -217,7 +236,15 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
         _cache_dir(cache_dir) / f"pretrained-{source}-seed{seed}-e{epochs}-1thread.pt"
     )
     if path.exists():
-        return path
+        if _loads_into(path, _source_module(source)):
+            return path
+        # A truncated file (a copy cut short) or another network's weights
+        # under this name would fail every fit that loads it; trained again.
+        warnings.warn(
+            f"{path} does not load into the {source} network; training it again.",
+            UserWarning,
+            stacklevel=2,
+        )
     # A folder that cannot be made is named now, not after the pretraining.
     check_cache_dir(cache_dir)
     X, y, module = _source(source)

@@ -559,7 +559,12 @@ def write_report(out, config):
         m: _per_dataset(frame, datasets, methods, m)
         for m in (*columns, "backward_rows")
     }
-    rank_tables = {m: _ranks(tables[m], m) for m in columns}
+    # Ranks, as the summary, over the sets that every method running on the
+    # most sets finished: a method that failed everywhere, or ran on fewer
+    # sets (threshold tuning: the binary ones), would leave no set or only
+    # some complete.
+    ranked_sets, ranked = _coverage_groups(tables["balanced_accuracy"], methods)[0]
+    rank_tables = {m: _ranks(tables[m].loc[ranked_sets, ranked], m) for m in columns}
     imbalance = frame.groupby("dataset")["imbalance_ratio"].first()
     groups = {}
     for d in config["datasets"]:
@@ -682,21 +687,28 @@ def write_report(out, config):
                 "",
             ]
 
-    stats = {m: _friedman(tables[m], m) for m in columns}
+    stats = {m: _friedman(tables[m].loc[ranked_sets, ranked], m) for m in columns}
+    unranked = [m for m in methods if m not in ranked]
     lines += [
         "## Mean ranks",
         "",
-        "Rank 1 is best (for times: fastest), averaged over the data sets on "
-        "which every method finished. Friedman p-value and the Nemenyi critical "
+        "Rank 1 is best (for times: fastest), averaged over the data sets of "
+        "the summary above, on which every method ranked here finished. "
+        "Friedman p-value and the Nemenyi critical "
         f"difference (CD, alpha = {ALPHA}) in the last rows, both computed by "
         "autorank (Herbold 2020) when at least "
         f"{MIN_DATASETS_FOR_CD} data sets are complete: two methods whose mean "
         "ranks differ by more than CD differ significantly.",
         "",
     ]
+    if unranked:
+        lines += [
+            f"Not ranked, as finished on fewer of these sets: {', '.join(unranked)}.",
+            "",
+        ]
     rank_rows = [
         [method] + [_fmt(rank_tables[m][method].mean(), 2) for m in columns]
-        for method in methods
+        for method in ranked
     ]
     rank_rows.append(["Friedman p"] + [_fmt(stats[m][0], 4) for m in columns])
     rank_rows.append(["Nemenyi CD"] + [_fmt(stats[m][1], 2) for m in columns])

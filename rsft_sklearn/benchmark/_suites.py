@@ -449,8 +449,28 @@ def _load_csv(paths, target):
             # pandas' EmptyDataError and ParserError are ValueErrors.
             raise ValueError(f"{path}: cannot read it as CSV ({exc}).") from None
         if frame.shape[1] < 2:
+            header = str(frame.columns[0]) if frame.shape[1] else ""
+            hint = next(
+                (
+                    f" (its header holds {name}: the file must be comma-separated)"
+                    for sep, name in ((";", "semicolons"), ("\t", "tabs"))
+                    if sep in header
+                ),
+                "",
+            )
             raise ValueError(
-                f"{path}: needs at least one feature column and a label column."
+                f"{path}: needs at least one feature column and a label column{hint}."
+            )
+        notes = []
+        first = frame.columns[0]
+        if str(first).startswith("Unnamed: 0") and np.array_equal(
+            frame[first].to_numpy(), np.arange(len(frame))
+        ):
+            # pandas' to_csv writes the index as a first, nameless column; a
+            # feature of it would carry the row order (often the labels').
+            frame = frame.drop(columns=first)
+            notes.append(
+                "a nameless first column numbering the rows (an index) dropped"
             )
         label = frame.columns[-1] if target is None else target
         if label not in frame.columns:
@@ -478,7 +498,11 @@ def _load_csv(paths, target):
             raise ValueError(f"{path}: the features have missing values.")
         if not np.isfinite(features.to_numpy()).all():
             raise ValueError(f"{path}: the features hold infinite values.")
-        datasets.append(Dataset(path.stem, features.to_numpy(np.float64), y, "csv"))
+        datasets.append(
+            Dataset(
+                path.stem, features.to_numpy(np.float64), y, "csv", notes=tuple(notes)
+            )
+        )
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise ValueError(f"--data: file names must differ, got {names}.")

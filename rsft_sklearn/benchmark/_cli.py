@@ -100,7 +100,9 @@ def build_parser():
         "(--data); full: keel-all, longtail and tables; images: digits and "
         "MNIST-1D long tails with small CNNs, two recipes; finetune: the same "
         "with a pretrained CNN, all layers or the head; large: fars, kr-vs-k, "
-        "nursery in full and a 60,000-row MNIST-1D long tail",
+        "nursery in full and a 60,000-row MNIST-1D long tail; text: the "
+        "jokes of pyjokes labelled by language (a long tail), as TF-IDF and "
+        "as token ids",
     )
     parser.add_argument(
         "--datasets",
@@ -176,7 +178,8 @@ def build_parser():
         help="per-set row cap: larger sets are subsampled, stratified and "
         f"seeded, and classes left with fewer rows than --folds are dropped; "
         f"0 = no cap (default {DEFAULT_MAX_ROWS['default']} for the default "
-        f"suite, {MAX_ROWS} otherwise)",
+        "suite, none for images, finetune and large, "
+        f"{MAX_ROWS} otherwise; --list shows each suite's)",
     )
     parser.add_argument(
         "--n-jobs",

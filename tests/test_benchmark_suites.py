@@ -140,6 +140,17 @@ def test_pretrained_network_does_not_depend_on_the_callers_threads(tmp_path):
         assert torch.equal(one[name], two[name]), name
 
 
+def test_long_tail_notes_state_the_ratio_the_rows_give():
+    # digits has about 180 rows a class: the tail of ratio 100 rounds to one
+    # row, so the training parts' ratio is 139, which the note said was 100.
+    (digits,) = load_suite("images", datasets=["digits-lt100-sgd"])
+    train, _ = digits.splitter(digits.y, 1, 0)[0]
+    counts = np.unique(digits.y[train], return_counts=True)[1]
+    assert round(counts.max() / counts.min()) == 139
+    assert "imbalance ratio 100 asked, 139 once the tail is rounded" in digits.notes[0]
+    assert "1 row in the rarest class" in digits.notes[0]
+
+
 def test_a_damaged_cached_network_is_trained_again(tmp_path):
     # A truncated file, or another network's weights under the name, was
     # reused as it was, and every fit that loaded it failed without naming it.

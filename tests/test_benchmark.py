@@ -446,6 +446,29 @@ def test_ranks_leave_out_a_method_that_failed_everywhere(tmp_path):
     assert sum(ranked) == pytest.approx(3.0)
 
 
+def test_half_takes_names_in_any_case_and_says_what_it_leaves_out(tmp_path, capsys):
+    # --half compared names case-sensitively ("No data set of the selection
+    # is in the development half" for WINE), took unknown names for names of
+    # the other half, and dropped a named set of the other half silently.
+    from rsft_sklearn.benchmark._suites import halves
+
+    development, held_out = halves("builtin")
+    assert "wine" in development and "digits_longtail" in held_out
+    out = tmp_path / "half"
+    argv = ["--suite", "builtin", "--half", "development", "--folds", "2"]
+    argv += ["--methods", "LogisticRegression", "--n-jobs", "1", "--no-progress"]
+    assert main([*argv, "--datasets", "WINE,digits_longtail", "--out", str(out)]) == 0
+    assert set(_rows(out)["dataset"]) == {"wine"}
+    assert "Leaving out ['digits_longtail']: not in the development half" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        main([*argv, "--datasets", "nosuchset", "--out", str(tmp_path / "no")])
+    assert "['nosuchset'] are not data sets of --suite builtin" in (
+        capsys.readouterr().err
+    )
+
+
 def test_csv_index_column_is_dropped_and_separators_named(tmp_path):
     # pandas' to_csv writes the index as a nameless first column; read as a
     # feature of rows sorted by label, it leaked the label.

@@ -322,12 +322,27 @@ def main(argv=None):
                 raise ValueError("--half does not apply to --suite csv.")
             from ._suites import halves, suite_names
 
-            half = dict(zip(("development", "held-out"), halves(args.suite)))[args.half]
-            chosen = (
-                suite_names(args.suite, quick=args.quick, every=names == "all")
-                if names is None or names == "all"
-                else names
-            )
+            development, held_out = halves(args.suite)
+            half = {"development": development, "held-out": held_out}[args.half]
+            if names is None or names == "all":
+                chosen = suite_names(args.suite, quick=args.quick, every=names == "all")
+            else:
+                # Names in any case, as --datasets takes them elsewhere; a name
+                # of neither half is unknown to the suite.
+                known = {name.lower(): name for name in (*development, *held_out)}
+                unknown = [name for name in names if name.lower() not in known]
+                if unknown:
+                    raise ValueError(
+                        f"--datasets: {unknown} are not data sets of --suite "
+                        f"{args.suite} (rsft-bench --list names them)."
+                    )
+                chosen = [known[name.lower()] for name in names]
+                other = [name for name in chosen if name not in half]
+                if other:
+                    print(
+                        f"Leaving out {other}: not in the {args.half} half.",
+                        file=sys.stderr,
+                    )
             names = [name for name in chosen if name in half]
             if not names:
                 raise ValueError(

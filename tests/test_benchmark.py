@@ -469,6 +469,18 @@ def test_half_takes_names_in_any_case_and_says_what_it_leaves_out(tmp_path, caps
     )
 
 
+def test_a_class_the_row_cap_samples_away_is_noted():
+    # nursery's 2-row class vanished from a capped sample without a note.
+    from rsft_sklearn.benchmark._suites import Dataset, fit_to_protocol
+
+    y = np.repeat([0, 1, 2], [900, 98, 2])
+    small = fit_to_protocol(
+        Dataset("toy", np.zeros((1000, 1)), y), max_rows=100, min_class_rows=1, seed=0
+    )
+    assert 2 not in small.y
+    assert "dropped class 2: its 2 rows round to none in the sample" in small.notes
+
+
 def test_csv_index_column_is_dropped_and_separators_named(tmp_path):
     # pandas' to_csv writes the index as a nameless first column; read as a
     # feature of rows sorted by label, it leaked the label.

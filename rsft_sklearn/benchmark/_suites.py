@@ -660,6 +660,12 @@ def fit_to_protocol(dataset, *, max_rows, min_class_rows, seed):
     if max_rows and len(y) > max_rows:
         rows = _stratified_cap(y, max_rows, seed)
         notes.append(f"stratified sample of {len(rows)} of {len(y)} rows")
+        lost = np.setdiff1d(np.unique(y), np.unique(y[rows]))
+        for label in lost:
+            notes.append(
+                f"dropped class {label}: its {int(np.sum(y == label))} rows "
+                "round to none in the sample"
+            )
         X, y = X[rows], y[rows]
     labels, counts = np.unique(y, return_counts=True)
     small = counts < min_class_rows

@@ -92,12 +92,14 @@ class RSFTClassifier(NetClassifierBase):
         device so that the acceptance rate holds ``target_acceptance``.
     hardness : float or callable, default=1.0
         Exponent of the model probability in the rule, ``>= 0``; ``0``
-        ignores the model (online class-balanced under-sampling). A callable
+        ignores the model (online class-balanced under-sampling with
+        ``target_power=1``). A callable
         is a schedule over epochs, as for ``M``.
     target : {"balanced", "uniform", "balanced_groups"} or dict, \
             default="balanced"
-        Class target weights ``1 / n_k``, 1, or a dict of every class's
-        weight, divided by their maximum; ``"balanced_groups"`` uses
+        Class target weights ``1 / n_k ** target_power`` (``1 / sqrt(n_k)``
+        by default), 1, or a dict of every class's weight, divided by their
+        maximum; ``"balanced_groups"`` uses
         ``1 / n_(g, k)`` per (group, class) stratum of :meth:`fit`'s ``groups``.
     target_power : float, default=0.5
         Exponent of the ``"balanced"`` weights, ``1 / n_k ** target_power``:

@@ -71,8 +71,9 @@ def correct_proba(
     not known at prediction time; they enter the rule with mean 1, so the
     class weights alone are used here.
 
-    With ``hardness=0``, ``M=1`` and ``"balanced"`` class weights, the raw
-    output already estimates the balanced posterior, and the training
+    With ``hardness=0``, ``M=1``, ``"balanced"`` class weights of
+    ``target_power=1`` and no ``log_shift``, the raw output already
+    estimates the balanced posterior, and the training
     posterior is the raw output divided by the class weights.
 
     Examples

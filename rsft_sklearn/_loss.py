@@ -561,7 +561,8 @@ class RejectionLoss(nn.Module):
         """``log pi'``: each class's share of the acceptance mass, on the device.
 
         The mass is that of the last finished epoch (at first, the class
-        counts given to :meth:`set_class_prior`) plus the current epoch's.
+        frequencies given to :meth:`set_class_prior`) plus the current
+        epoch's.
         A class with no mass yet gets a small finite share.
 
         The result is kept until the counts or the prior mass change (their

@@ -298,12 +298,7 @@ def main(argv=None):
         return 0
     try:
         from ._report import write_report
-        from ._runner import (
-            _check_dask_greeting,
-            default_threads,
-            fingerprint,
-            run_benchmark,
-        )
+        from ._runner import default_threads, fingerprint, run_benchmark
         from ._suites import load_suite
 
         methods = _methods(args.methods)
@@ -462,15 +457,6 @@ def main(argv=None):
         out = args.out or Path("rsft-bench-results") / datetime.now().strftime(
             "%Y%m%d-%H%M%S"
         )
-        if args.scheduler is not None:
-            # Before the output folder: a wrong address leaves none behind.
-            _check_dask_greeting(args.scheduler)
-        try:
-            Path(out).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(
-                f"--out: cannot create the folder {str(out)!r} ({exc.strerror})."
-            ) from None
         progress = not args.no_progress and sys.stderr.isatty()
         run_benchmark(
             datasets,

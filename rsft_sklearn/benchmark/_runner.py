@@ -801,7 +801,12 @@ def run_benchmark(
         # Connect first: an unreachable cluster leaves no output folder.
         client = None if scheduler is None else stack.enter_context(_connect(scheduler))
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"--out: cannot create the folder {str(out)!r} ({exc.strerror})."
+            ) from None
         _check_protocol(out, config)
         results = ResultsFile(out / "results.csv")
         done = results.prepare(retry_failed=retry_failed)

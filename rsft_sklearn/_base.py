@@ -218,27 +218,22 @@ class NetClassifierBase(NeuralNetClassifier):
         first = not self.initialized_
         # initialize() and load_params() give a network but no data.
         reset = first or not hasattr(self, "classes_inferred_")
-        if not reset and classes is not None:
-            # As scikit-learn's partial_fit: the classes are those of the
-            # first call, and another set is an error, not ignored.
+        # As scikit-learn's partial_fit, another set of classes is an error,
+        # not ignored: on a later call, than the first call's; on the first,
+        # than the constructor's (whose order is kept).
+        known = self.classes if reset else self.classes_
+        if classes is not None and known is not None:
             given_classes = np.unique(np.asarray(classes))
-            known = np.asarray(self.classes_)
-            if not np.array_equal(given_classes, np.sort(known)):
-                raise ValueError(
-                    f"classes={given_classes.tolist()} differs from the classes "
-                    f"of the first partial_fit call, {known.tolist()}; refit to "
-                    "change them."
+            if not np.array_equal(given_classes, np.unique(np.asarray(known))):
+                where = (
+                    "the estimator's own classes; give them in one place"
+                    if reset
+                    else "the classes of the first partial_fit call; refit to "
+                    "change them"
                 )
-        if reset and classes is not None and self.classes is not None:
-            # Both name the classes: they must agree (the constructor's order
-            # is kept), rather than one of them being ignored.
-            given_classes = np.unique(np.asarray(classes))
-            own = np.unique(np.asarray(self.classes))
-            if not np.array_equal(given_classes, own):
                 raise ValueError(
-                    f"partial_fit's classes={given_classes.tolist()} differs "
-                    f"from the estimator's classes={own.tolist()}; give the "
-                    "classes in one place."
+                    f"classes={given_classes.tolist()} differs from "
+                    f"{np.asarray(known).tolist()} ({where})."
                 )
         given = classes if reset and self.classes is None else None
         data = self._prepare_data(X, y, sample_weight, reset, groups, given)
@@ -1005,7 +1000,7 @@ def _cuda_devices(device):
 def _as_skorch_batch(batch):
     """``(X, y)`` of a batch that carries weights as a third element."""
     if isinstance(batch, (tuple, list)) and len(batch) == 3:
-        return type(batch)(batch[:2]) if isinstance(batch, list) else batch[:2]
+        return batch[:2]
     return batch
 
 

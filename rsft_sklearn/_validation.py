@@ -11,7 +11,12 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _get_feature_names,
+    check_array,
+    column_or_1d,
+)
 
 __all__ = [
     "check_X_dict",
@@ -117,21 +122,10 @@ def check_X_dict(X, input_keys=None):
 
 
 def input_column_names(X):
-    """The column names of every input of a dict ``X``: an object array for
-    a DataFrame whose columns are all strings, else None (as scikit-learn
-    reads ``feature_names_in_``)."""
-    names = {}
-    for key, value in X.items():
-        columns = getattr(value, "columns", None)
-        if (
-            columns is not None
-            and len(columns)
-            and all(isinstance(name, str) for name in columns)
-        ):
-            names[key] = np.asarray(columns, dtype=object)
-        else:
-            names[key] = None
-    return names
+    """The column names of every input of a dict ``X``, read as
+    scikit-learn reads ``feature_names_in_``: an object array for a
+    DataFrame whose columns are all strings, else None."""
+    return {key: _get_feature_names(value) for key, value in X.items()}
 
 
 def check_input_column_names(names, fitted, estimator):

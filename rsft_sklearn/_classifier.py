@@ -464,6 +464,8 @@ class RSFTClassifier(NetClassifierBase):
         )
         # skorch's loss_scoring reads it.
         loss.reduction = reduction
+        # fit checks the sample weights once (check_sample_weight).
+        loss._weights_checked = True
         self.criterion_ = loss
         return self
 

@@ -50,7 +50,8 @@ class RejectionLoss(nn.Module):
     Face ``Trainer`` or :class:`RSFTClassifier`, which builds one as its
     ``criterion_``. (The one exception costs no wait: sample weights held in
     the host's memory are checked to be finite and ``>= 0`` at every call;
-    on an accelerator their values are not checked.)
+    on an accelerator their values are not checked, and in
+    :class:`RSFTClassifier`, whose ``fit`` checks them once, neither.)
 
     In evaluation mode (``loss.eval()``) it returns the plain mean of the
     base losses, which is what a validation loss should be.
@@ -144,6 +145,10 @@ class RejectionLoss(nn.Module):
 
     # A class default too: modules pickled before the budget mode lack it.
     row_weighted = False
+
+    # Set by an owner that checks the sample weights once before training
+    # (RSFTClassifier): the steps then do not read their values again.
+    _weights_checked = False
 
     def __init__(
         self,
@@ -599,6 +604,9 @@ class RejectionLoss(nn.Module):
             sample_weight,
             self._buffers["class_weight"].shape[0],
             self.row_weighted,
+            # Weights an owner checked once, before training, are not read
+            # again at every step.
+            check_values=not self._weights_checked,
         )
         y = _as_index(y)
         try:
@@ -710,7 +718,7 @@ def _checked_class_weight(class_weight):
     return torch.as_tensor(values, dtype=torch.float32)
 
 
-def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
+def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values=True):
     """Refuse a batch whose shapes the loss would misread, naming what is
     wrong (shapes and dtypes only: nothing is read back from the device)."""
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
@@ -745,7 +753,7 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted):
                 "sample_weight must hold real numbers, got dtype "
                 f"{sample_weight.dtype}."
             )
-        if not row_weighted and n and _reads_are_free(sample_weight):
+        if check_values and not row_weighted and n and _reads_are_free(sample_weight):
             # A negative or NaN weight would make the row's acceptance NaN:
             # never drawn, or a NaN loss. The values are checked where reading
             # them costs no wait for a device; on an accelerator the estimator

@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from rsft_sklearn import RejectionLoss, _guards, acceptance_probability, rejection_mask
+from rsft_sklearn import (
+    RejectionLoss,
+    _guards,
+    _loss,
+    acceptance_probability,
+    rejection_mask,
+)
 
 
 def _batch(n=64, n_features=5, n_classes=3, seed=0):
@@ -346,6 +352,33 @@ def test_bad_sample_weight_values_are_named(training, rejection, weight, error, 
     loss_fn.train(training)
     with pytest.raises(error, match=match):
         loss_fn(torch.randn(4, 3), torch.tensor([0, 1, 2, 1]), weight)
+
+
+def test_the_estimators_steps_do_not_read_the_weights_again(monkeypatch):
+    # fit checks the sample weights once; its steps leave them unread, as
+    # any loss does on an accelerator.
+    from rsft_sklearn import RSFTClassifier
+
+    read = []
+    real = _loss._reads_are_free
+
+    def recording(tensor):
+        read.append(tensor.device.type)
+        return real(tensor)
+
+    monkeypatch.setattr(_loss, "_reads_are_free", recording)
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(64, 3).astype(np.float32), np.r_[np.zeros(48), np.ones(16)]
+    clf = RSFTClassifier(max_epochs=1, batch_size=16, warmup_epochs=0)
+    clf.fit(X, y, sample_weight=rng.rand(64) + 0.5)
+    assert clf.criterion_._weights_checked
+    assert read == []
+    # A loss of one's own still checks them.
+    with pytest.raises(ValueError, match="finite values >= 0"):
+        RejectionLoss(n_classes=2)(
+            torch.randn(2, 2), torch.tensor([0, 1]), -torch.ones(2)
+        )
+    assert read
 
 
 def test_valid_sample_weights_of_any_real_dtype_train():

@@ -95,12 +95,7 @@ def correct_proba(
         )
     if proba.shape[1] == 0:
         raise ValueError("proba has no columns; give one per class.")
-    if (
-        not np.all(np.isfinite(proba))
-        or np.any(proba < 0)
-        or np.any(proba > 1 + 1e-6)
-        or not _sums_to_one_or_zero(proba)
-    ):
+    if not is_probability_table(proba):
         # Probabilities outside [0, 1] were clipped, NaN rows came out
         # uniform, and rows of another sum gave another answer than the
         # same row normalised: silently wrong answers.
@@ -139,9 +134,14 @@ def correct_proba(
     return _normalise(log_score)
 
 
-def _sums_to_one_or_zero(proba):
-    """Every row sums to 1 (within float32 rounding), or is all zeros: every
-    class impossible, which comes out uniform."""
+def is_probability_table(proba):
+    """Whether a 2-d array holds finite probabilities in ``[0, 1]`` whose rows
+    sum to 1 (within float32 rounding) or are all zeros (every class
+    impossible)."""
+    if not (np.all(np.isfinite(proba)) and np.all(proba >= 0)):
+        return False
+    if np.any(proba > 1 + 1e-6):
+        return False
     total = proba.sum(axis=1)
     return bool(np.all(np.isclose(total, 1.0, atol=1e-3) | (total == 0)))
 

@@ -11,6 +11,7 @@ from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from ._decision import is_probability_table
 from ._rejection import acceptance_probability, class_target_weight, rejection_mask
 from ._validation import check_class_weight
 
@@ -213,13 +214,7 @@ class RejectionSampler(BaseCleaningSampler):
                 f"{type(estimator).__name__}.predict_proba must return one column "
                 f"per class, shape ({len(y)}, {n_classes}); got {proba.shape}."
             )
-        rows = proba.sum(axis=1)
-        if not (
-            np.isfinite(proba).all()
-            and (proba >= 0).all()
-            and (proba <= 1).all()
-            and np.allclose(rows, 1, atol=1e-4)
-        ):
+        if not is_probability_table(proba):
             raise ValueError(
                 f"{type(estimator).__name__}.predict_proba must return finite "
                 "probabilities in [0, 1] whose rows sum to 1; the acceptance "

@@ -12,6 +12,7 @@ host.
 import math
 import numbers
 
+import numpy as np
 import torch
 
 __all__ = ["CosineRamp", "LinearRamp", "acceptance_log_M"]
@@ -125,13 +126,14 @@ def epoch_value(value, epoch, name, *, positive):
     checked to be finite and ``> 0`` (``positive``) or ``>= 0``.
     """
     if callable(value):
-        try:
-            result = float(value(epoch))
-        except (TypeError, ValueError) as exc:
+        returned = value(epoch)
+        if not _is_real_scalar(returned):
             raise TypeError(
                 f"The schedule given as {name} must return a real number for "
-                f"epoch {epoch}; calling it raised {type(exc).__name__}: {exc}"
-            ) from exc
+                f"epoch {epoch}, got {returned!r} of type "
+                f"{type(returned).__name__}."
+            )
+        result = float(returned)
         where = f"{name}({epoch}) = {result!r}"
     else:
         result = float(value)
@@ -141,6 +143,20 @@ def epoch_value(value, epoch, name, *, positive):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{where} must be finite and {bound}.")
     return result
+
+
+def _is_real_scalar(value):
+    """Whether ``value`` is one real number: a Python or NumPy real that is
+    not a bool, or a one-element NumPy array or torch tensor of such."""
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        if value.ndim != 0 or value.dtype in (np.bool_, torch.bool):
+            return False
+        return not (
+            value.dtype.is_complex
+            if isinstance(value, torch.Tensor)
+            else np.iscomplexobj(value)
+        )
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def acceptance_log_M(log_score, target_acceptance):

@@ -268,6 +268,29 @@ def test_schedule_with_bad_values_names_the_epoch():
         RSFTClassifier(hardness=lambda e: "hard", max_epochs=1).fit(X, y)
 
 
+@pytest.mark.parametrize(
+    "returned", ["2.5", True, np.array([2.0]), torch.tensor([2.0]), None, 2 + 0j]
+)
+def test_schedule_must_return_one_real_number(returned):
+    # A string that float() reads ("2.5") was taken as M = 2.5, while
+    # M="2.5" given directly is refused; True was taken as M = 1.
+    X, y = _data("IR 9")
+    clf = RSFTClassifier(M=lambda e: returned, max_epochs=1, warmup_epochs=0)
+    with pytest.raises(TypeError, match=r"must return a real number for epoch 0"):
+        clf.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "returned", [2, np.float32(2.0), np.array(2.0), torch.tensor(2.0)]
+)
+def test_schedule_may_return_any_real_scalar(returned):
+    X, y = _data("IR 9")
+    clf = RSFTClassifier(
+        M=lambda e: returned, max_epochs=1, warmup_epochs=0, random_state=0
+    ).fit(X, y)
+    assert clf.history[0, "M_effective"] == 2.0
+
+
 @pytest.mark.parametrize("bad", [float("inf"), float("nan")])
 def test_a_non_finite_batch_leaves_M_as_it_was(bad):
     # A batch of overflowed logits (which a mixed-precision scaler skips)

@@ -60,6 +60,7 @@ from rsft_sklearn import (
     class_target_weight,
     rejection_mask,
 )
+from rsft_sklearn._epochs import warmup_epoch_count
 from rsft_sklearn._selection import check_budget
 from rsft_sklearn.benchmark._cli import positive
 
@@ -224,32 +225,46 @@ class QualityClock(Callback):
             raise KeyboardInterrupt
 
 
-def pool_floor(X, y, accepted_per_epoch, pool_rows, batch_size, seed=0):
-    """The floor of a pooled fit, as bare PyTorch: per epoch, one
-    gradient-free pass over every row (in pool-sized chunks) and plain
-    training on as many rows as the pooled fit accepted.
+def pool_floor(X, y, epochs, pool_rows, batch_size, seed=0):
+    """The floor of a pooled fit, as bare PyTorch: per epoch, plain training
+    on as many rows as the pooled fit trained on, after one gradient-free
+    pass over every row (in pool-sized chunks) in the epochs in which the
+    fit scored its rows (not its warm-up epochs, which score nothing).
 
-    The pass visits the rows in a random order, gathering each chunk, as any
-    pass whose rows end up in random training batches must.
+    ``epochs`` holds one ``(rows_trained, scored)`` pair per epoch of the
+    fit. The pass visits the rows in a random order, gathering each chunk,
+    as any pass whose rows end up in random training batches must.
     """
     torch.manual_seed(seed)
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
     module = MLPModule(X.shape[1], int(y.max()) + 1)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=True)
     criterion = torch.nn.CrossEntropyLoss()
-    for n_accepted in accepted_per_epoch:
-        module.eval()
-        order = torch.randperm(len(Xt))
-        with torch.no_grad():
-            for start in range(0, len(Xt), pool_rows):
-                module(Xt.index_select(0, order[start : start + pool_rows]))
+    for n_trained, scored in epochs:
+        if scored:
+            module.eval()
+            order = torch.randperm(len(Xt))
+            with torch.no_grad():
+                for start in range(0, len(Xt), pool_rows):
+                    module(Xt.index_select(0, order[start : start + pool_rows]))
         module.train()
-        order = torch.randperm(len(Xt))[:n_accepted]
-        for start in range(0, n_accepted, batch_size):
+        order = torch.randperm(len(Xt))[:n_trained]
+        for start in range(0, n_trained, batch_size):
             rows = order[start : start + batch_size]
             optimizer.zero_grad()
             criterion(module(Xt.index_select(0, rows)), yt[rows]).backward()
             optimizer.step()
+
+
+def floor_epochs(net):
+    """``(rows_trained, scored)`` of every epoch of a fitted pooled or
+    budgeted ``net``: the rows its steps trained on, and whether it scored
+    its rows in that epoch (every epoch after the warm-up)."""
+    warmup = warmup_epoch_count(net.warmup_epochs, net.max_epochs)
+    return [
+        (sum(b["train_batch_size"] for b in epoch["batches"]), i >= warmup)
+        for i, epoch in enumerate(net.history)
+    ]
 
 
 def fars_round(args, data):
@@ -261,18 +276,18 @@ def fars_round(args, data):
     wall, cpu, reference = per_batch.curve[-1]
     pooled = QualityClock(X_test, y_test, target=reference - 0.005)
     common["max_epochs"] = args.fars_pool_epochs
-    net = rsft(X, y, seed=0, callbacks=[pooled], rejection="pool", **common)
+    pool_net = rsft(X, y, seed=0, callbacks=[pooled], rejection="pool", **common)
     reached = pooled.curve[-1][2] >= reference - 0.005
-    accepted = [sum(b["train_batch_size"] for b in e["batches"]) for e in net.history]
+    pool_pool_rows = pool_net.pool_size * args.batch_size
     floor = timed(
         lambda: pool_floor(
-            X, y, accepted, net.pool_size * args.batch_size, args.batch_size
+            X, y, floor_epochs(pool_net), pool_pool_rows, args.batch_size
         )
     )
     pool_wall, pool_cpu, pool_score = pooled.curve[-1]
     budgeted = QualityClock(X_test, y_test)
     common["max_epochs"] = args.fars_epochs
-    net = rsft(
+    budget_net = rsft(
         X,
         y,
         seed=0,
@@ -281,23 +296,24 @@ def fars_round(args, data):
         budget=args.budget,
         **common,
     )
-    kept = [sum(b["train_batch_size"] for b in e["batches"]) for e in net.history]
+    kept = floor_epochs(budget_net)
+    budget_pool_rows = budget_net.pool_size * args.batch_size
     budget_floor = timed(
-        lambda: pool_floor(X, y, kept, net.pool_size * args.batch_size, args.batch_size)
+        lambda: pool_floor(X, y, kept, budget_pool_rows, args.batch_size)
     )
     return {
         "budget_fit": budgeted.curve[-1][:2],
         "budget_score": budgeted.curve[-1][2],
         "budget_floor": budget_floor,
-        "budget_share": sum(kept) / (len(y) * len(kept)),
+        "budget_share": sum(n for n, _ in kept) / (len(y) * len(kept)),
         "rsft": (wall, cpu),
         "rsft_score": reference,
         "pool": (pool_wall, pool_cpu) if reached else (math.inf, math.inf),
         "pool_fit": (pool_wall, pool_cpu),
         "pool_score": pool_score,
-        "pool_epochs": len(net.history),
+        "pool_epochs": len(pool_net.history),
         "floor": floor,
-        "acceptance": net.history[-1, "acceptance_rate"],
+        "acceptance": pool_net.history[-1, "acceptance_rate"],
     }
 
 

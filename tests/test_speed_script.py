@@ -1,6 +1,9 @@
 """``benchmarks/speed.py`` refuses settings that would time nothing."""
 
+import argparse
+
 import pytest
+import torch
 from _scripts import load_script
 
 
@@ -25,3 +28,49 @@ def test_settings_that_time_nothing_are_refused(speed, argv, message, capsys):
         speed.main([*argv, "--out", "-"])
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_floor_scores_only_the_epochs_the_fit_scored(speed, monkeypatch):
+    X, _, y, _ = speed.fars_shaped(2000)
+    net = speed.rsft(
+        X, y, epochs=3, batch_size=32, rejection="budget", budget=0.5, warmup_epochs=1
+    )
+    epochs = speed.floor_epochs(net)
+    assert [scored for _, scored in epochs] == [False, True, True]
+    assert [n for n, _ in epochs] == [
+        sum(b["train_batch_size"] for b in e["batches"]) for e in net.history
+    ]
+    passes = []
+
+    class Counting(speed.MLPModule):
+        def forward(self, X):
+            passes.append((len(X), torch.is_grad_enabled()))
+            return super().forward(X)
+
+    monkeypatch.setattr(speed, "MLPModule", Counting)
+    speed.pool_floor(X, y, epochs, pool_rows=128, batch_size=32)
+    scored_rows = sum(n for n, grad in passes if not grad)
+    trained_rows = sum(n for n, grad in passes if grad)
+    # Two scored epochs over every row, and the rows each epoch trained on.
+    assert scored_rows == 2 * len(X)
+    assert trained_rows == sum(n for n, _ in epochs)
+
+
+def test_the_report_gives_the_pool_fits_own_epochs_and_acceptance(speed, monkeypatch):
+    # The pool's columns once showed the budget fit's epochs and acceptance.
+    fits = []
+    fit = speed.rsft
+    monkeypatch.setattr(
+        speed, "rsft", lambda *a, **k: fits.append(fit(*a, **k)) or fits[-1]
+    )
+    args = argparse.Namespace(
+        fars_epochs=2, fars_pool_epochs=5, batch_size=32, budget=0.25
+    )
+    result = speed.fars_round(args, speed.fars_shaped(2000))
+    per_batch, pool, budget = fits
+    assert [p["rejection"] for p in (pool.get_params(), budget.get_params())] == [
+        "pool",
+        "budget",
+    ]
+    assert result["pool_epochs"] == len(pool.history) != len(budget.history)
+    assert result["acceptance"] == pool.history[-1, "acceptance_rate"]

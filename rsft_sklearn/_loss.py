@@ -343,8 +343,9 @@ class RejectionLoss(nn.Module):
         statistics : dict of str to torch.Tensor
             ``"seen"``, ``"accepted"`` and ``"acceptance"`` (summed
             probability) per class, and ``"M"``: the envelope constant (under
-            ``"auto"``, the geometric mean over the epoch's steps, NaN before
-            the first).
+            ``"auto"``, the geometric mean over the epoch's steps, the ``M``
+            in use when no step of the epoch moved it, NaN before the first
+            step).
         """
         self.flush_counts()
         counts = self.counts
@@ -352,7 +353,10 @@ class RejectionLoss(nn.Module):
             counts = self.process_sum(counts.clone())
         if self.adaptive:
             log_sum, steps = self.epoch_log_M
-            M = torch.exp(log_sum / steps)
+            # An epoch that solved M in no step (rows drawn from stored
+            # acceptances, say) trained at the M it started from.
+            held = torch.where(self.M_started, self.log_M, math.nan)
+            M = torch.exp(torch.where(steps > 0, log_sum / steps, held))
         else:
             M = self.M.clone()
         seen, accepted, acceptance = counts

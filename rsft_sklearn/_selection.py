@@ -173,9 +173,12 @@ def budget_probability(acceptance, budget):
     # and every other row a positive share), so only the ceil(budget * n)
     # largest acceptances take part, in decreasing order.
     m = min(n, math.ceil(budget * n))
-    ordered = torch.topk(a, m).values
-    # Sum of the acceptances after the k largest, for k = 0 .. m - 1.
-    rest = a.sum() - (ordered.cumsum(0) - ordered)
+    ordered, top = torch.topk(a, m)
+    # Sum of the acceptances after the k largest, for k = 0 .. m - 1, summed
+    # from the smallest up: the total less the k largest cancels to 0 when
+    # the others are 1e-16 of them.
+    others = a.index_fill(0, top, 0.0).sum()
+    rest = ordered.flip(0).cumsum(0).flip(0) + others
     room = budget * n - torch.arange(m, device=a.device, dtype=a.dtype)
     tau = rest / room
     # The first k that solves (one always does, below m).

@@ -63,6 +63,20 @@ def test_tau_matches_a_bisection_solve_with_ties(n, budget):
     torch.testing.assert_close(keep, reference, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("tiny", [1e-12, 1e-17, 1e-30])
+def test_budget_holds_when_acceptances_span_many_orders(tiny):
+    # Tiny sample weights against a large M: the sum of the acceptances
+    # after the largest was taken as the total less them, which cancels to
+    # 0, and the budget was under-spent (4 rows kept of 6 here).
+    acceptance = torch.tensor([1.0] * 4 + [tiny] * 4)
+    keep = budget_probability(acceptance, 0.75)
+    torch.testing.assert_close(keep, torch.tensor([1.0] * 4 + [0.5] * 4))
+    acceptance = torch.cat([torch.ones(100), torch.full((900,), tiny)])
+    keep = budget_probability(acceptance, 0.5)
+    assert keep.sum().item() == pytest.approx(500, rel=1e-5)
+    torch.testing.assert_close(keep[100:], torch.full((900,), 4 / 9))
+
+
 def test_budget_selection_gradient_equals_the_expected_rules():
     # A linear model on a fixed batch: the mean over many draws of the kept
     # rows' weighted gradient equals the gradient of sum_i a_i * l_i.
@@ -434,6 +448,29 @@ def test_rescore_every_scores_one_rejecting_epoch_in_n(rescore_every):
     # The budget holds in stored epochs too.
     assert counter.rows / (len(y) * 8) == pytest.approx(0.25, abs=0.02)
     assert clf.score(X, y) > 0.5
+
+
+def test_adaptive_M_in_epochs_drawn_from_stored_acceptances():
+    # Such an epoch solves M in no step; its M_effective was exp(0 / 0), NaN,
+    # and with it final_M_, so predict refused the fitted model.
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.1).astype(np.int64)
+    X = (rng.normal(size=(len(y), 5)) + y[:, None]).astype(np.float32)
+    clf = RSFTClassifier(
+        rejection="budget",
+        M="auto",
+        target_acceptance=0.3,
+        rescore_every=2,
+        warmup_epochs=0,
+        max_epochs=2,
+        random_state=0,
+    ).fit(X, y)
+    M = clf.history[:, "M_effective"]
+    assert np.isfinite(M).all()
+    # The stored epoch trained at the M the scored epoch ended with.
+    assert M[1] == pytest.approx(float(torch.exp(clf.criterion_.log_M)))
+    assert clf.final_M_ == M[-1]
+    assert clf.predict_proba(X[:5]).sum(axis=1) == pytest.approx(np.ones(5))
 
 
 def test_rescore_every_learns_as_well_as_scoring_every_epoch():

@@ -26,6 +26,7 @@ from ._compaction import check_compact, compacted_loss, needs_two_rows
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import (
     PROBABILITY_OPTIONS,
+    class_counts,
     class_prior,
     decision_proba,
     prior_after_rejection,
@@ -220,7 +221,9 @@ class RSFTClassifier(NetClassifierBase):
         Target weight of every (group, class) stratum, the largest 1
         (``"balanced_groups"`` only).
     class_prior_ : ndarray of shape (n_classes,)
-        Class frequencies of the training data.
+        Class frequencies of the training data, each row counted by its
+        ``sample_weight``; continued training (``partial_fit``,
+        ``warm_start``) adds every call's data.
     final_M_ : float or None
         ``M`` of the last epoch (for ``"auto"``, the geometric mean over its
         steps); None when that epoch trained without rejection.
@@ -363,11 +366,20 @@ class RSFTClassifier(NetClassifierBase):
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
         target = check_target(self.target, self.classes_)
+        weight = None
+        if sample_weight is not None:
+            weight = check_sample_weight(sample_weight, n)
+        # The classes as the sample weights present them (a row of weight 0
+        # counts for nothing), over every call of continued training.
+        counts = class_counts(y, n_classes, weight)
+        if not reset and getattr(self, "_class_counts", None) is not None:
+            counts = counts + self._class_counts
+        self._class_counts = counts
+        self.class_prior_ = class_prior(None, n_classes, counts=counts)
         if reset:
             self.class_target_weight_ = class_target_weight(
-                y, n_classes, target, power=self.target_power
+                y, n_classes, target, power=self.target_power, sample_weight=weight
             )
-            self.class_prior_ = class_prior(y, n_classes)
             self._target_settings = (repr(self.target), self.target_power)
         elif self.__dict__.get("_target_settings", None) not in (
             None,
@@ -381,9 +393,7 @@ class RSFTClassifier(NetClassifierBase):
                 UserWarning,
                 stacklevel=3,
             )
-        weight = None
-        if sample_weight is not None:
-            weight = check_sample_weight(sample_weight, n)
+        if weight is not None:
             weight = torch.as_tensor(weight, dtype=torch.float32)
         groups = check_groups(groups, self.target, n)
         if groups is not None:
@@ -609,8 +619,10 @@ class RSFTClassifier(NetClassifierBase):
         self.final_M_ = record["M_effective"] if plan.rejecting else None
         self.final_hardness_ = plan.hardness
         if self.prior_correction:
-            # The prior the adjustment removed: each class's mean acceptance
-            # (not its backward share, which differs under "budget").
+            # The prior the adjustment removed: the epoch's rows of each class
+            # times their mean acceptance (not their backward share, which
+            # differs under "budget"). The rows are counted as rows: their
+            # sample weights are in the acceptances already.
             statistics = self.criterion_.epoch_statistics()
             seen, mass = (
                 torch.stack([statistics["seen"], statistics["acceptance"]])
@@ -619,7 +631,8 @@ class RSFTClassifier(NetClassifierBase):
             )
             with np.errstate(invalid="ignore", divide="ignore"):
                 rates = mass / seen
-            self.loss_class_prior_ = prior_after_rejection(self.class_prior_, rates)
+            rows = class_prior(None, len(seen), counts=seen)
+            self.loss_class_prior_ = prior_after_rejection(rows, rates)
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):

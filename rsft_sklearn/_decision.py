@@ -161,12 +161,23 @@ def _normalise(log_score):
     return np.where(total > 0, score / np.where(total > 0, total, 1.0), 1.0 / n_classes)
 
 
-def class_prior(y, n_classes):
-    """Class frequencies of encoded labels; a class absent from ``y`` counts
-    once, so that dividing by its prior stays finite."""
-    counts = np.maximum(
-        np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes), 1
-    )
+def class_counts(y, n_classes, sample_weight=None):
+    """Count of every class among encoded labels, each row counted by its
+    ``sample_weight`` when one is given."""
+    return np.bincount(
+        np.asarray(y, dtype=np.int64),
+        weights=None if sample_weight is None else np.asarray(sample_weight),
+        minlength=n_classes,
+    ).astype(np.float64)
+
+
+def class_prior(y, n_classes, sample_weight=None, *, counts=None):
+    """Class frequencies of encoded labels (weighted by ``sample_weight``,
+    or from given ``counts``); a class absent from ``y`` (or of weight 0)
+    counts once, so that dividing by its prior stays finite."""
+    if counts is None:
+        counts = class_counts(y, n_classes, sample_weight)
+    counts = np.where(counts > 0, counts, 1.0)
     return counts / counts.sum()
 
 

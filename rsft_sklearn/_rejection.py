@@ -156,7 +156,9 @@ def rejection_mask(acceptance, generator=None):
     return (u < acceptance).to(torch.float32)
 
 
-def class_target_weight(y, n_classes, target="balanced", *, power=1.0):
+def class_target_weight(
+    y, n_classes, target="balanced", *, power=1.0, sample_weight=None
+):
     """Per-class target weights normalised so that the largest is 1.
 
     Parameters
@@ -173,6 +175,11 @@ def class_target_weight(y, n_classes, target="balanced", *, power=1.0):
         ``1`` balances the classes fully, ``0.5`` tempers the weights (a
         class of 100 rows then weighs 10 rows of a class of 10,000, not
         100), ``0`` is ``"uniform"``. Other targets ignore it.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Per-row weights: under ``"balanced"``, ``n_k`` is then the summed
+        weight of class ``k``'s rows (a row of weight 0 counts for
+        nothing), so that the classes are balanced as the weights present
+        them.
 
     Returns
     -------
@@ -206,8 +213,12 @@ def class_target_weight(y, n_classes, target="balanced", *, power=1.0):
                     f"got dtype {labels.dtype}, values {labels.min()} to "
                     f"{labels.max()}."
                 )
-            counts = np.bincount(labels.astype(np.int64), minlength=n_classes)
-            weight = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+            counts = np.bincount(
+                labels.astype(np.int64),
+                weights=None if sample_weight is None else np.asarray(sample_weight),
+                minlength=n_classes,
+            )
+            weight = np.where(counts > 0, 1.0 / np.where(counts > 0, counts, 1), 0.0)
             weight[counts == 0] = weight.max() if weight.max() > 0 else 1.0
             scaled = weight**power
             if not scaled.max() > 0:

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 
 from rsft_sklearn import RejectionLoss, RSFTClassifier, class_target_weight
-from rsft_sklearn._decision import correct_proba, prior_after_rejection
+from rsft_sklearn._decision import class_prior, correct_proba, prior_after_rejection
 from rsft_sklearn._epochs import warmup_epoch_count
 
 
@@ -260,3 +260,78 @@ def test_a_non_finite_batch_does_not_poison_the_prior():
     assert torch.isfinite(loss(torch.zeros(10, 2), y))
     loss.begin_epoch(M=1.0, hardness=1.0, rejecting=True)
     assert bool(torch.isfinite(loss.log_prior_after_rejection()).all())
+
+
+# ----------------------------------------------------------------------
+# Sample weights and continued training in the class prior and weights
+# ----------------------------------------------------------------------
+def _noise(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2)).astype(np.float32)
+    y = np.repeat([0, 1], n // 2)
+    return X, y
+
+
+def test_zero_sample_weights_count_as_dropped_rows():
+    # The class weights and the prior that probability="balanced" removes
+    # were counted from the unweighted labels: with 80% of class 0 weighted
+    # 0, the balanced output of features that carry no signal was 0.83 for
+    # class 1, where a fit on the other rows gives 0.5.
+    X, y = _noise()
+    weight = np.ones(len(y))
+    weight[: int(0.4 * len(y))] = 0.0
+    keep = weight > 0
+    params = dict(
+        max_epochs=30,
+        batch_size=64,
+        module__hidden_layer_sizes=(8,),
+        random_state=0,
+    )
+    weighted = RSFTClassifier(**params).fit(X, y, sample_weight=weight)
+    subset = RSFTClassifier(**params).fit(X[keep], y[keep])
+    np.testing.assert_allclose(weighted.class_prior_, [1 / 6, 5 / 6])
+    np.testing.assert_allclose(weighted.class_prior_, subset.class_prior_)
+    np.testing.assert_allclose(
+        weighted.class_target_weight_, subset.class_target_weight_
+    )
+    balanced = weighted.predict_proba(X)[:, 1].mean()
+    assert balanced == pytest.approx(0.5, abs=0.05)
+    assert balanced == pytest.approx(subset.predict_proba(X)[:, 1].mean(), abs=0.05)
+
+
+def test_class_target_weight_and_prior_count_rows_by_their_weight():
+    y = np.array([0, 0, 0, 0, 1, 1])
+    weight = np.array([1.0, 1.0, 0.0, 0.0, 0.5, 0.5])
+    # Class 0 weighs 2, class 1 weighs 1.
+    np.testing.assert_allclose(
+        class_target_weight(y, 2, sample_weight=weight), [0.5, 1.0]
+    )
+    np.testing.assert_allclose(
+        class_target_weight(y, 3, power=0.5, sample_weight=weight),
+        [0.5**0.5, 1.0, 1.0],
+    )
+    np.testing.assert_allclose(class_prior(y, 2, weight), [2 / 3, 1 / 3])
+    # A class of weight 0 counts once, as an absent class does.
+    np.testing.assert_allclose(class_prior(y, 2, [1, 1, 1, 1, 0, 0]), [0.8, 0.2])
+
+
+def test_partial_fit_prior_follows_every_chunk():
+    # The prior came from the first call only, so a stream whose first chunk
+    # held one class kept a prior of about [0.98, 0.02], and with the
+    # balanced decision predicted the other class for nearly every row.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    first = np.flatnonzero(y == 0)[:60]
+    rest = np.setdiff1d(np.arange(len(y)), first)
+    clf = RSFTClassifier(
+        max_epochs=1, prior_correction=0, target={0: 1.0, 1: 1.0}, random_state=0
+    )
+    clf.partial_fit(X[first], y[first], classes=[0, 1])
+    np.testing.assert_allclose(clf.class_prior_, [60 / 61, 1 / 61])
+    for _ in range(4):
+        for chunk in np.array_split(rest, 5):
+            clf.partial_fit(X[chunk], y[chunk])
+    seen = np.bincount(np.r_[y[first], np.tile(y[rest], 4)], minlength=2)
+    np.testing.assert_allclose(clf.class_prior_, seen / seen.sum())
+    assert 0.35 < clf.predict(X).mean() < 0.65

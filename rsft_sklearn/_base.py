@@ -298,10 +298,15 @@ class NetClassifierBase(NeuralNetClassifier):
             n = len(next(iter(X.values()))) if isinstance(X, dict) else X.shape[0]
         y = check_labels(y)
         if reset:
-            self.classes_inferred_ = fit_classes(
-                y, self.classes if classes is None else classes
+            # partial_fit's classes are sorted, as scikit-learn sorts them;
+            # the constructor's keep their order (the network's columns).
+            self.classes_inferred_ = (
+                fit_classes(y, self.classes)
+                if classes is None
+                else fit_classes(y, classes, sort=True)
             )
-        y = encode_labels(y, self.classes_)
+        given = reset and (classes is not None or self.classes is not None)
+        y = encode_labels(y, self.classes_, given=given)
         if len(y) != n:
             raise ValueError(
                 f"X and y have inconsistent numbers of samples: {n} and {len(y)}."

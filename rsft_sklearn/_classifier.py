@@ -197,6 +197,9 @@ class RSFTClassifier(NetClassifierBase):
     classes : array-like of shape (n_classes,) or None, default=None
         All class labels, in the order of the columns of
         :meth:`predict_proba`; ``None`` takes the sorted labels of ``y``.
+        Labels out of sorted order warn: scikit-learn's scorers and
+        calibration read the columns in sorted order. (``partial_fit``'s
+        ``classes`` are sorted, as in scikit-learn.)
         An estimator only initialised (to load saved parameters) predicts
         these labels.
     **kwargs : dict

@@ -162,11 +162,14 @@ def check_labels(y):
     return y
 
 
-def fit_classes(y, classes=None):
+def fit_classes(y, classes=None, *, sort=False):
     """The class labels of a fit: ``classes`` if given, else those of ``y``.
 
     Given ``classes`` keep their order, as in skorch: the columns of
-    ``predict_proba`` follow it.
+    ``predict_proba`` follow it. Out of order, they are sorted when ``sort``
+    (as scikit-learn's ``partial_fit`` sorts its ``classes``), and otherwise
+    kept with a warning, since scikit-learn's scorers read the columns of
+    ``predict_proba`` in sorted order.
     """
     if classes is not None:
         classes = np.asarray(classes)
@@ -175,8 +178,23 @@ def fit_classes(y, classes=None):
                 "classes must list at least two class labels, got "
                 f"{classes.tolist()!r}; pass classes=None to take them from y."
             )
-        if len(np.unique(classes)) != len(classes):
+        ordered = np.unique(classes)
+        if len(ordered) != len(classes):
             raise ValueError(f"classes holds duplicate labels: {classes.tolist()!r}.")
+        if np.array_equal(ordered, classes):
+            return classes
+        if sort:
+            return ordered
+        warnings.warn(
+            f"classes={classes.tolist()!r} is not in sorted order. The columns "
+            "of predict_proba follow it, but scikit-learn's scorers "
+            "(roc_auc, neg_log_loss, average_precision), CalibratedClassifierCV "
+            "and other tools read them in sorted order and would score the "
+            "wrong columns. Give the classes sorted, unless the network's "
+            "outputs must follow this order.",
+            UserWarning,
+            stacklevel=4,
+        )
         return classes
     found = np.unique(y)
     if len(found) < 2:
@@ -188,17 +206,25 @@ def fit_classes(y, classes=None):
     return found
 
 
-def encode_labels(y, classes):
-    """Indices of the labels ``y`` in ``classes`` (in any order); refuse others."""
+def encode_labels(y, classes, *, given=False):
+    """Indices of the labels ``y`` in ``classes`` (in any order); refuse others.
+
+    ``given``: the classes are those given as ``classes=`` to the fit that
+    encodes ``y``, which the error then names.
+    """
     order = np.argsort(classes, kind="stable")
     position = np.clip(np.searchsorted(classes, y, sorter=order), 0, len(classes) - 1)
     idx = order[position]
     unseen = classes[idx] != y
     if np.any(unseen):
-        raise ValueError(
-            "y contains labels not seen during fit: "
-            f"{np.unique(y[unseen])[:10].tolist()}."
-        )
+        bad = np.unique(y[unseen])[:10].tolist()
+        if given:
+            raise ValueError(
+                f"y contains labels that are not among the classes given as "
+                f"classes={classes.tolist()!r}: {bad}. List every label of y "
+                "in classes, or pass classes=None to take them from y."
+            )
+        raise ValueError(f"y contains labels not seen during fit: {bad}.")
     return idx.astype(np.int64)
 
 

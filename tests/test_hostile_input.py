@@ -365,7 +365,8 @@ def test_first_partial_fit_classes_must_agree_with_the_constructors(data):
     with pytest.raises(ValueError, match=r"classes=\[0, 1\] differs .*\[0, 1, 2\]"):
         clf.partial_fit(X, y, classes=[0, 1])
     # The same set in another order: the constructor's order is kept.
-    clf = RSFTClassifier(**FAST, classes=[1, 0]).partial_fit(X, y, classes=[0, 1])
+    with pytest.warns(UserWarning, match="not in sorted order"):
+        clf = RSFTClassifier(**FAST, classes=[1, 0]).partial_fit(X, y, classes=[0, 1])
     assert clf.classes_.tolist() == [1, 0]
 
 
@@ -584,3 +585,42 @@ def test_forward_takes_what_predict_proba_takes(data, fitted):
     # A tensor goes to the network as it is, as in skorch.
     tensor = torch.as_tensor(X, dtype=torch.float32)
     torch.testing.assert_close(fitted.forward(tensor), out)
+
+
+def test_partial_fit_sorts_its_classes_as_scikit_learn_does(data):
+    # classes=[1, 0] to partial_fit was kept as classes_ = [1, 0], so that
+    # scikit-learn's roc_auc scorer returned 1 - AUC and CalibratedClassifierCV
+    # failed; scikit-learn's own partial_fit sorts them.
+    from sklearn.metrics import get_scorer, roc_auc_score
+
+    X, y = data
+    clf = RSFTClassifier(**FAST).partial_fit(X, y, classes=[1, 0])
+    assert clf.classes_.tolist() == [0, 1]
+    auc = roc_auc_score(y, clf.predict_proba(X)[:, 1])
+    assert auc > 0.5
+    assert get_scorer("roc_auc")(clf, X, y) == pytest.approx(auc)
+    labels = np.where(y == 1, "pos", "neg")
+    clf = RSFTClassifier(**FAST).partial_fit(X, labels, classes=["pos", "neg"])
+    assert clf.classes_.tolist() == ["neg", "pos"]
+
+
+def test_constructor_classes_out_of_order_warn_and_keep_their_order(data):
+    X, y = data
+    with pytest.warns(UserWarning, match=r"classes=\[1, 0\] is not in sorted order"):
+        clf = RSFTClassifier(**FAST, classes=[1, 0]).fit(X, y)
+    assert clf.classes_.tolist() == [1, 0]
+    # Sorted classes, or none, fit without a word.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        RSFTClassifier(**FAST, classes=[0, 1]).fit(X, y)
+        RSFTClassifier(**FAST).partial_fit(X, y, classes=[1, 0])
+
+
+def test_labels_outside_given_classes_name_the_classes(data):
+    # The fit said "labels not seen during fit", which reads as a predict
+    # error and does not point at classes=.
+    X, y = data
+    with pytest.raises(ValueError, match=r"not among the classes given as classes="):
+        RSFTClassifier(**FAST, classes=["neg", "pos"]).fit(X, y)
+    with pytest.raises(ValueError, match=r"classes=\[0, 2\]: \[1\]"):
+        RSFTClassifier(**FAST).partial_fit(X, y, classes=[0, 2])

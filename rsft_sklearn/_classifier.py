@@ -660,9 +660,12 @@ class RSFTClassifier(NetClassifierBase):
 
     def train_step_single(self, batch, **fit_params):
         # Setting the mode walks every submodule; between two training steps
-        # nothing switches it back.
+        # nothing switches it back. It is set at the first step of every
+        # epoch (the trees are collected then), and at every step for a
+        # module with a train of its own (a frozen BatchNorm), as skorch does.
         components = self._modules + self._criteria
-        if not all(getattr(self, n + "_").training for n in components):
+        trees = self.fit_state_.mode_trees
+        if not trees or not all(getattr(self, n + "_").training for n in components):
             self._set_training(True)
         Xi, yi, wi = _unpack(batch)
         yi = on_device(yi, self.device)

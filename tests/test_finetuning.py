@@ -229,3 +229,53 @@ def test_module_params_with_an_instance_warn_that_weights_are_dropped():
         clf.fit(X, y)
     assert any("weights are not used" in str(w.message) for w in caught)
     assert not torch.equal(clf.module_.layers[0].weight, module.layers[0].weight)
+
+
+class _FrozenNorm(torch.nn.Module):
+    """A network whose ``train`` keeps its BatchNorm in evaluation mode."""
+
+    def __init__(self, n_classes=3):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 8)
+        self.bn = torch.nn.BatchNorm1d(8)
+        self.head = torch.nn.Linear(8, n_classes)
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.bn.eval()
+        return self
+
+    def forward(self, X):
+        return self.head(torch.relu(self.bn(self.lin(X))))
+
+
+@pytest.mark.parametrize("rejection", ["expected", "sample", "pool", "budget"])
+def test_a_modules_own_train_is_called_in_every_mode(rejection):
+    # The steps skipped the switch to training mode while the top module
+    # was in it already, so a train() that freezes a BatchNorm never ran
+    # under "expected" and "sample": the statistics moved (8 updates).
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(200, 4)) * 5 + 3).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    clf = RSFTClassifier(
+        _FrozenNorm, rejection=rejection, max_epochs=2, batch_size=50, random_state=0
+    ).fit(X, y)
+    assert clf.module_.bn.num_batches_tracked.item() == 0
+    torch.testing.assert_close(clf.module_.bn.running_mean, torch.zeros(8))
+
+
+@pytest.mark.parametrize("rejection", ["expected", "pool"])
+def test_a_submodule_left_in_eval_mode_trains_as_in_skorch(rejection):
+    # skorch sets every submodule to training mode at each step; the mode of
+    # a BatchNorm put in eval on the instance depended on the rejection mode.
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(200, 4)) * 5 + 3).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 3)
+    )
+    module[1].eval()
+    clf = RSFTClassifier(
+        module, rejection=rejection, max_epochs=2, batch_size=50, random_state=0
+    ).fit(X, y)
+    assert clf.module_[1].num_batches_tracked.item() == 8

@@ -364,6 +364,16 @@ class NetClassifierBase(NeuralNetClassifier):
             allow_nd=True,
             ensure_min_samples=1,
         )
+        # n_features_in_ counts the first axis past the rows only; the rows
+        # of an n-d array (images) must keep their whole shape.
+        if reset:
+            self._row_shape = tuple(X.shape[1:])
+        elif state.get("_row_shape") not in (None, tuple(X.shape[1:])):
+            raise ValueError(
+                f"X has rows of shape {tuple(X.shape[1:])}, but "
+                f"{type(self).__name__} was fitted on rows of shape "
+                f"{self._row_shape}."
+            )
         X = to_float32(X, "X")
         check_token_ids(X, token_vocabulary(self.module, self.get_params_for("module")))
         return X
@@ -601,7 +611,14 @@ class NetClassifierBase(NeuralNetClassifier):
                         "say), pass module__n_features and module__n_classes; "
                         "for dict or Dataset inputs, pass a module."
                     )
-                kwargs["n_features"] = self.n_features_in_
+                # The MLP flattens every row (an image's channels and
+                # pixels).
+                row_shape = self.__dict__.get("_row_shape")
+                kwargs["n_features"] = (
+                    self.n_features_in_
+                    if row_shape is None
+                    else int(np.prod(row_shape))
+                )
             if "n_classes" not in kwargs:
                 kwargs["n_classes"] = len(self.classes_)
             columns = self.__dict__.get("_fit_input_columns")

@@ -20,7 +20,8 @@ class MLPModule(nn.Module):
     Parameters
     ----------
     n_features : int
-        Number of input features.
+        Number of input features: the size of a flattened row (rows with
+        more than one axis, such as images, are flattened).
     n_classes : int
         Number of output logits.
     hidden_layer_sizes : tuple of int or int, default=(64, 64)

@@ -624,3 +624,31 @@ def test_labels_outside_given_classes_name_the_classes(data):
         RSFTClassifier(**FAST, classes=["neg", "pos"]).fit(X, y)
     with pytest.raises(ValueError, match=r"classes=\[0, 2\]: \[1\]"):
         RSFTClassifier(**FAST).partial_fit(X, y, classes=[0, 2])
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 4), (4, 4)])
+def test_default_mlp_flattens_nd_rows(shape):
+    # The default MLP was sized from X.shape[1] and crashed inside torch on
+    # images ("mat1 and mat2 shapes cannot be multiplied").
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(40, dtype=int), np.ones(20, dtype=int)]
+    X = rng.randn(len(y), *shape).astype(np.float32)
+    X[y == 1] += 1.0
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    assert clf.module_.layers[0].in_features == 16
+    assert clf.n_features_in_ == shape[0]
+    flat = RSFTClassifier(**FAST).fit(X.reshape(len(y), -1), y)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), flat.predict_proba(X.reshape(len(y), -1)), rtol=1e-5
+    )
+
+
+def test_nd_rows_of_another_shape_are_refused_at_predict():
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(40, dtype=int), np.ones(20, dtype=int)]
+    clf = RSFTClassifier(**FAST).fit(rng.randn(len(y), 2, 2), y)
+    for other in (rng.randn(5, 2, 3), rng.randn(5, 2)):
+        with pytest.raises(
+            ValueError, match=r"rows of shape .* fitted on rows of shape \(2, 2\)"
+        ):
+            clf.predict(other)

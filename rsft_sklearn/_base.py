@@ -529,12 +529,12 @@ class NetClassifierBase(NeuralNetClassifier):
             # sample weights travel beside its rows.
             return with_sample_weight(super().get_dataset(X, y), sample_weight)
         if isinstance(X, Mapping):
-            X = {k: torch.as_tensor(v) for k, v in X.items()}
+            X = {k: _shared_tensor(v) for k, v in X.items()}
         elif sp.issparse(X):
             module = self.__dict__.get("module_")
             X = SparseRows(X, getattr(module, "accepts_sparse", False))
         else:
-            X = torch.as_tensor(X)
+            X = _shared_tensor(X)
         y = None if y is None else torch.as_tensor(y)
         kwargs = {"device": self.device, **self.get_params_for("dataset")}
         return dataset(X, y, sample_weight, **kwargs)
@@ -907,6 +907,19 @@ def _check_input_shapes(X, keys, shapes):
                 f"X[{key!r}] has rows of shape {X[key].shape[1:]}, but fit saw "
                 f"rows of shape {tuple(shape)}."
             )
+
+
+def _shared_tensor(array):
+    """``torch.as_tensor(array)``, sharing a read-only array's memory (a
+    memory map, a pandas copy-on-write view) without torch's warning:
+    nothing writes into the inputs, and a copy would double them."""
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="The given NumPy array is not writable"
+            )
+            return torch.as_tensor(array)
+    return torch.as_tensor(array)
 
 
 def on_device(value, device):

@@ -43,7 +43,7 @@ from ._loss import RejectionLoss
 from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import class_target_weight
-from ._selection import prepare_iterator
+from ._selection import check_selection_iterator, prepare_iterator
 from ._validation import check_sample_weight, check_target
 
 __all__ = ["RSFTClassifier"]
@@ -556,6 +556,9 @@ class RSFTClassifier(NetClassifierBase):
             batch_size=self.batch_size,
         )
         state.losses = EpochLosses()
+        if self.rejection in ("pool", "epoch"):
+            # From the first epoch, not after a warm-up spent in vain.
+            check_selection_iterator(state.train_iterator, self.rejection)
         loss = self.criterion_
         loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
         loss.count_steps = True

@@ -66,6 +66,12 @@ def _row_inputs(inputs, row, input_keys):
                 f"Row {row} of the dataset is missing the input(s) {missing} "
                 "seen during fit."
             )
+        extra = sorted(set(inputs) - set(input_keys))
+        if extra:
+            raise ValueError(
+                f"Row {row} of the dataset has the input(s) {extra}, which fit "
+                f"did not see (it saw {sorted(input_keys)})."
+            )
         return {key: _as_tensor(inputs[key], row, f"X[{key!r}]") for key in inputs}
     if input_keys is not None:
         raise ValueError(

@@ -652,3 +652,26 @@ def test_nd_rows_of_another_shape_are_refused_at_predict():
             ValueError, match=r"rows of shape .* fitted on rows of shape \(2, 2\)"
         ):
             clf.predict(other)
+
+
+class _TwoInputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+
+    def forward(self, a, b):
+        return self.a(a) + self.b(b)
+
+
+def test_read_only_inputs_fit_without_torch_warnings(data):
+    # Memory maps and pandas copy-on-write views are read-only; torch warned
+    # "The given NumPy array is not writable" from inside the library.
+    X, y = data
+    X = np.array(X, dtype=np.float32)
+    X.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = RSFTClassifier(**FAST).fit(X, y)
+        clf.predict_proba(X)
+        RSFTClassifier(_TwoInputs, max_epochs=1).fit({"a": X, "b": X}, y)
+    assert not X.flags.writeable

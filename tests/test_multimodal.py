@@ -244,6 +244,15 @@ def test_dataset_input_errors(data):
     with pytest.raises(ValueError, match=r"missing the input\(s\) \['tabular'\]"):
         clf.predict(ImageOnly(image, tabular))
 
+    class WithWeather(RowsDataset):
+        def __getitem__(self, i):
+            return {**super().__getitem__(i), "weather": self.tabular[i]}
+
+    # An input fit did not see reached forward ("unexpected keyword
+    # argument 'weather'"); a dict X with it is refused by name.
+    with pytest.raises(ValueError, match=r"Row 0 .* \['weather'\], which fit did not"):
+        clf.predict(WithWeather(image, tabular))
+
 
 def test_dataset_of_single_tensors_and_default_mlp_message(data):
     image, tabular, y = data

@@ -6,6 +6,7 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 from torch import nn
 
 from rsft_sklearn import BatchIterator, InMemoryDataset, RSFTClassifier
@@ -173,3 +174,25 @@ def test_pool_size_is_validated(data):
     X, y = data
     with pytest.raises(InvalidParameterError, match="pool_size"):
         RSFTClassifier(rejection="pool", pool_size=0, max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize("rejection", ["pool", "epoch"])
+def test_selection_modes_refuse_a_dataset_before_the_warm_up(data, rejection):
+    # The refusal came after the warm-up had trained (a third of the fit).
+    X, y = data
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
+    epochs = []
+
+    class Epochs(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            epochs.append(len(net.history))
+
+    clf = RSFTClassifier(
+        nn.Linear(5, 2),
+        rejection=rejection,
+        max_epochs=9,
+        callbacks=[Epochs()],
+    )
+    with pytest.raises(ValueError, match=f"rejection='{rejection}' needs array"):
+        clf.fit(dataset, y)
+    assert epochs == []

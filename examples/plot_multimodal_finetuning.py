@@ -4,9 +4,11 @@ Fine-tuning a pretrained two-input network with RSFT
 =====================================================
 
 A network with two inputs is pretrained on the frequent ("head") classes of a
-long-tailed data set, then fine-tuned on all of it: once plainly, once with
-rejection sampling. Both fine-tunings start from the very same pretrained
-weights and differ only in the rejection.
+long-tailed data set, then fine-tuned on all of it: once without rejection,
+once with rejection sampling. Both fine-tunings start from the very same
+pretrained weights and train the same loss, the estimator's default
+logit-adjusted cross-entropy (``prior_correction=1``); they differ only in
+the rejection.
 
 The data are scikit-learn's 8x8 handwritten digits with two modalities:
 
@@ -23,8 +25,9 @@ with the picture.
 # %%
 # A long-tailed, two-modality data set
 # ------------------------------------
-# A balanced test set is held out first. The training set then keeps
-# ``108 * (1/20) ** (k / 9)`` images of digit ``k``: 108 zeros, 5 nines.
+# A balanced test set is held out first. The training set then keeps at most
+# ``108 * (1/20) ** (k / 9)`` images of digit ``k``: 107 zeros (all that the
+# training pool holds), 5 nines.
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -119,8 +122,8 @@ pretraining.fit({key: value[head] for key, value in X_train.items()}, y_train[he
 pretrained = pretraining.module_
 
 # %%
-# Plain fine-tuning and RSFT from the same weights
-# ------------------------------------------------
+# Fine-tuning without and with rejection, from the same weights
+# -------------------------------------------------------------
 # Both run the same number of epochs with the same optimiser, batch size and
 # seed. RSFT trains two epochs on every sample (its probabilities of the new
 # classes mean nothing before), then accepts each sample with probability
@@ -130,11 +133,14 @@ pretrained = pretraining.module_
 # Two decision rules are compared: the arg-max of the network's own output
 # (``probability="raw"``), which shows what each training taught the network,
 # and the estimator's default ``probability="balanced"``, the posterior under
-# equal class priors. For the plain network the latter is the classic prior
-# correction of long-tailed learning; for RSFT it also inverts the rejection.
+# equal class priors. Trained on the logit-adjusted loss, the network's raw
+# output already estimates that posterior, so without rejection the two
+# decisions agree; for RSFT the balanced decision also inverts the rejection.
+# (``prior_correction=0`` would train the plain cross-entropy, whose balanced
+# decision is the classic post-hoc prior correction.)
 settings = {"max_epochs": 30, "lr": 3e-3, "batch_size": 64, "random_state": 0}
 models = {
-    "plain fine-tuning": RSFTClassifier(pretrained, warmup_epochs=30, **settings),
+    "no rejection": RSFTClassifier(pretrained, warmup_epochs=30, **settings),
     "RSFT": RSFTClassifier(pretrained, warmup_epochs=2, M=1.0, **settings),
 }
 recall = {}
@@ -156,7 +162,12 @@ for k in range(10):
 # %%
 # Per-class recall
 # ----------------
-# The digits are ordered from the most to the least frequent in training.
+# The digits are ordered from the most to the least frequent in training. On
+# a set this small the two fine-tunings end within about 0.01 balanced
+# accuracy of each other (on one CPU, 0.920 without rejection and 0.916 with
+# it, balanced decision): the rejection moves recall between the tail digits
+# more than it raises it, and this one run is no evidence either way; the
+# benchmark's fine-tuning suite (:doc:`/user_guide/when_to_use`) is.
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
 width = 0.4
 for ax, rule in zip(axes, ("raw", "balanced")):

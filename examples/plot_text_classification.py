@@ -7,8 +7,9 @@ Text reaches :class:`~rsft_sklearn.RSFTClassifier` two ways, both inside a
 pipeline that starts from raw strings:
 
 - a sparse TF-IDF matrix (:class:`~sklearn.feature_extraction.text.TfidfVectorizer`),
-  which stays sparse: every batch is cut from the CSR matrix and densified
-  alone, and the default MLP is sized from the number of features;
+  which stays sparse: every batch is cut from the CSR matrix and reaches the
+  default MLP (sized from the number of features) as a sparse tensor, which
+  its first layer multiplies without densifying it;
 - padded token ids (:class:`~rsft_sklearn.TokenIndexer`) read by an
   embedding bag (:class:`~rsft_sklearn.EmbeddingBagModule`).
 
@@ -39,8 +40,9 @@ docs_train, docs_test, y_train, y_test = train_test_split(
 # %%
 # TF-IDF and the default MLP
 # --------------------------
-# Character n-grams tell languages apart. The matrix is never densified as a
-# whole: the network sees one dense batch of rows at a time.
+# Character n-grams tell languages apart. The matrix is never densified: the
+# default MLP takes every batch as a sparse tensor (a network of one's own
+# gets a dense batch of rows at a time).
 tfidf = make_pipeline(
     TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True),
     RSFTClassifier(max_epochs=30, warmup_epochs=10, random_state=0, verbose=0),

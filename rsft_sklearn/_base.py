@@ -140,11 +140,13 @@ class NetClassifierBase(NeuralNetClassifier):
             yields per row the inputs (a tensor, or a dict of tensors) or a
             pair ``(inputs, label)``. Values must be finite and within the
             float32 range. A SciPy sparse matrix stays sparse: CSC, COO and
-            the other formats are converted to CSR (``tocsr()``) and every
-            batch is densified on its own, never the whole matrix (see
-            :class:`~rsft_sklearn.SparseRows`). The default MLP's first layer
-            then gets weights for the columns with a stored entry only
-            (``module__input_columns=None`` keeps every column).
+            the other formats are converted to CSR (``tocsr()``), and every
+            batch is cut from it: the default MLP takes the batch as a
+            sparse tensor, and any other module as a dense one, so the whole
+            matrix is never densified (see :class:`~rsft_sklearn.SparseRows`).
+            The default MLP's first layer gets weights for the columns with a
+            stored entry only (``module__input_columns=None`` keeps every
+            column).
         y : array-like of shape (n_samples,)
             Class labels of any type; for a ``Dataset``, the labels of its
             rows in order (a label the dataset yields must agree).

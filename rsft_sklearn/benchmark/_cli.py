@@ -277,6 +277,25 @@ def _print_list(suite):
         print("--suite full: keel-all, longtail and tables")
 
 
+# What every run needs, whichever suite: the results table, the report's
+# plots, the progress bars.
+BENCH_PACKAGES = ("pandas", "matplotlib", "tqdm")
+
+
+def _require_bench_packages():
+    """Refuse a run, before its first fit, without the bench extra's core."""
+    import importlib.util
+
+    missing = [
+        name for name in BENCH_PACKAGES if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise ImportError(
+            f"rsft-bench needs {', '.join(missing)}; install the 'bench' extra: "
+            "pip install 'rsft-sklearn[bench]'."
+        )
+
+
 def main(argv=None):
     """Run the benchmark from the command line.
 
@@ -297,6 +316,7 @@ def main(argv=None):
         _print_list(args.suite)
         return 0
     try:
+        _require_bench_packages()
         from ._report import write_report
         from ._runner import default_threads, fingerprint, run_benchmark
         from ._suites import load_suite

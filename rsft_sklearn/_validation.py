@@ -106,6 +106,15 @@ def check_X_dict(X, input_keys=None):
             ensure_2d=False,
             input_name=f"X[{key!r}]",
         )
+        if _holds_integers(value) and arr.size and _max_abs(value) > 2**24:
+            # float32 holds integers exactly up to 2**24 only: larger ids
+            # would be rounded, and distinct tokens would share an embedding.
+            raise ValueError(
+                f"X[{key!r}] holds integers above 2**24 = {2**24:,}, which "
+                "float32, the type every input of a dict is given to the "
+                "network in, cannot hold exactly (ids would be rounded). "
+                "Renumber them (a smaller vocabulary or hash space)."
+            )
         out[key] = to_float32(arr, f"X[{key!r}]")
     lengths = {key: len(value) for key, value in out.items()}
     if len(set(lengths.values())) != 1:
@@ -119,6 +128,32 @@ def check_X_dict(X, input_keys=None):
                 f"X is missing the input(s) {sorted(missing)} seen during fit."
             )
     return out
+
+
+def _holds_integers(value):
+    """Whether an input of a dict holds integer values by its dtype (an
+    array or tensor of an integer type, a DataFrame of integer columns)."""
+    dtypes = getattr(value, "dtypes", None)
+    if dtypes is not None and not isinstance(dtypes, np.dtype):
+        # A DataFrame: every column's dtype.
+        dtypes = list(dtypes)
+        return bool(dtypes) and all(
+            isinstance(dtype, np.dtype) and dtype.kind in "iu" for dtype in dtypes
+        )
+    dtype = getattr(value, "dtype", None)
+    if isinstance(dtype, torch.dtype):
+        return (
+            not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
+        )
+    return isinstance(dtype, np.dtype) and dtype.kind in "iu"
+
+
+def _max_abs(value):
+    """Largest magnitude of an integer array, tensor or DataFrame, read in
+    its own type (check_array has turned it into floats already)."""
+    if isinstance(value, torch.Tensor):
+        return int(value.abs().max())
+    return int(np.abs(np.asarray(value)).max())
 
 
 def input_column_names(X):

@@ -7,6 +7,7 @@ import torch
 from _rules import SAMPLE_RULE
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn._validation import check_X_dict
 
 
 class TwoBranch(torch.nn.Module):
@@ -279,3 +280,23 @@ class _Unwrap(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.rows[i][0]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array([[2**24 + 1, 3]] * 4),
+        torch.tensor([[2**24 + 1, 3]] * 4),
+        pd.DataFrame({"a": [2**24 + 1] * 4, "b": [3] * 4}),
+    ],
+)
+def test_integer_inputs_of_a_dict_beyond_float32_are_refused(ids):
+    # Ids above 2**24 were rounded to float32 without a word (2**24 + 1
+    # reached the network as 2**24), so distinct tokens shared an embedding.
+    X = {"tokens": ids, "vitals": np.ones((4, 2))}
+    with pytest.raises(ValueError, match=r"X\['tokens'\] holds integers above 2\*\*24"):
+        RSFTClassifier(max_epochs=1).fit(X, [0, 1, 0, 1])
+    # Integers that float32 holds exactly pass, as floats.
+    checked = check_X_dict({"tokens": np.array([[2**24, 3]]), "v": np.ones((1, 2))})
+    assert checked["tokens"].dtype == np.float32
+    assert checked["tokens"][0, 0] == 2**24

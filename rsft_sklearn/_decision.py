@@ -18,6 +18,7 @@ weighted cross-entropy has the same minimiser, so the same inversion holds.
 import numbers
 
 import numpy as np
+import torch
 
 from ._validation import check_class_weight
 
@@ -104,6 +105,9 @@ def correct_proba(
         )
     n_classes = proba.shape[1]
     weight = check_class_weight(target_weight, n_classes, "target_weight")
+    if isinstance(M, torch.Tensor) and M.dim() == 0 and M.is_floating_point():
+        # As RejectionLoss.epoch_statistics() returns it.
+        M = M.item()
     if not _is_real(M) or not np.isfinite(M) or M <= 0:
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
     if not _is_real(hardness) or not np.isfinite(hardness) or hardness < 0:

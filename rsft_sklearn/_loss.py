@@ -11,6 +11,7 @@ from . import _guards
 from ._rejection import (
     acceptance_from_log_ratio,
     acceptance_probability,
+    check_hardness,
     rejection_mask,
     true_class_log_proba,
 )
@@ -31,6 +32,10 @@ _COUNT_GROUP = 64
 
 
 def _check_M(M):
+    if isinstance(M, torch.Tensor) and M.numel() == 1:
+        M = M.item()
+    if not isinstance(M, numbers.Real) or isinstance(M, bool):
+        raise ValueError(f"M must be a number > 0 or 'auto', got {M!r}.")
     value = float(M)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"M must be finite and > 0, got {M!r}.")
@@ -70,9 +75,10 @@ class RejectionLoss(nn.Module):
     n_classes : int or None, default=None
         Number of classes; ``None`` takes it from ``class_weight``.
     class_weight : array-like of shape (n_classes,) or None, default=None
-        Class target weights, finite and ``> 0``, the largest 1
-        (:func:`~rsft_sklearn.class_target_weight`); ``None`` weights every
-        class by 1.
+        Class target weights, finite and ``> 0``;
+        :func:`~rsft_sklearn.class_target_weight` gives them with the largest
+        1, which keeps the meaning of ``M`` (weights scaled by ``c`` act as
+        ``M / c``). ``None`` weights every class by 1.
     M : float or "auto", default=1.0
         Envelope constant, ``> 0``; ``"auto"`` solves ``M`` at every step so
         that the acceptance rate holds ``target_acceptance``, moving a
@@ -169,6 +175,12 @@ class RejectionLoss(nn.Module):
         super().__init__()
         if criterion is None:
             criterion = nn.CrossEntropyLoss(reduction="none")
+        if isinstance(criterion, type) or not callable(criterion):
+            raise TypeError(
+                "criterion must be a per-sample loss instance, such as "
+                "nn.CrossEntropyLoss(reduction='none'), got "
+                f"{criterion!r}."
+            )
         if getattr(criterion, "reduction", "none") != "none":
             raise ValueError(
                 "The base criterion must return one loss per sample "
@@ -192,7 +204,9 @@ class RejectionLoss(nn.Module):
             )
         self.adaptive = isinstance(M, str) and M == "auto"
         if self.adaptive and not (
-            isinstance(target_acceptance, numbers.Real) and 0 < target_acceptance <= 1
+            isinstance(target_acceptance, numbers.Real)
+            and not isinstance(target_acceptance, bool)
+            and 0 < target_acceptance <= 1
         ):
             raise ValueError(
                 "M='auto' adapts M to hold an acceptance rate; set "
@@ -213,16 +227,8 @@ class RejectionLoss(nn.Module):
             or not 0 < smoothing <= 1
         ):
             raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}.")
-        if not (
-            isinstance(hardness, numbers.Real)
-            and math.isfinite(hardness)
-            and hardness >= 0
-        ):
-            raise ValueError(
-                f"hardness must be a finite number >= 0, got {hardness!r}."
-            )
         self.base_criterion = criterion
-        self.hardness = float(hardness)
+        self.hardness = check_hardness(hardness)
         self.rejection = rejection
         self.loss_normalization = loss_normalization
         self.target_acceptance = target_acceptance
@@ -233,6 +239,12 @@ class RejectionLoss(nn.Module):
         self.rejecting = True
         self.count_steps = True
         self.row_weighted = False
+        if n_classes is not None and not (
+            isinstance(n_classes, numbers.Integral)
+            and not isinstance(n_classes, bool)
+            and n_classes >= 1
+        ):
+            raise ValueError(f"n_classes must be an int >= 1, got {n_classes!r}.")
         if class_weight is None:
             class_weight = torch.ones(0 if n_classes is None else int(n_classes))
         class_weight = _checked_class_weight(class_weight)
@@ -301,7 +313,26 @@ class RejectionLoss(nn.Module):
         ``prior_correction`` uses these plus the acceptance mass of the
         current epoch.
         """
-        prior = torch.as_tensor(class_prior, dtype=torch.float32)
+        values = np.asarray(
+            class_prior.detach().cpu()
+            if isinstance(class_prior, torch.Tensor)
+            else class_prior,
+            dtype=np.float64,
+        )
+        n = self.class_weight.numel()
+        if (
+            values.ndim != 1
+            or (n and len(values) != n)
+            or not np.all(np.isfinite(values))
+            or np.any(values < 0)
+            or not values.sum() > 0
+        ):
+            raise ValueError(
+                "class_prior must hold one finite share >= 0 per class "
+                f"({n or 'any number of'} classes), with a positive sum; got "
+                f"{values.tolist() if values.size <= 10 else values.shape}."
+            )
+        prior = torch.as_tensor(values, dtype=torch.float32)
         self.prior_mass = prior.to(self.counts.device).clone()
 
     def reset_adaptive_M(self):
@@ -324,7 +355,7 @@ class RejectionLoss(nn.Module):
         if M is not None and not self.adaptive:
             self.M.fill_(_check_M(M))
         if hardness is not None:
-            self.hardness = float(hardness)
+            self.hardness = check_hardness(hardness)
         if rejecting is not None:
             self.rejecting = bool(rejecting)
         # The finished epoch's acceptance mass becomes the prior that the
@@ -379,15 +410,16 @@ class RejectionLoss(nn.Module):
             log_score = torch.log(weight.float()) - self.hardness * (
                 true_class_log_proba(logits, y)
             )
-            # In the dtype of the stored M (a loss moved to half precision
-            # keeps its buffers there).
+            # In the dtype of the stored M (float32, see _apply).
             solved = acceptance_log_M(log_score, self.target_acceptance).to(
                 self.log_M.dtype
             )
             # A batch of non-finite logits (an overflow that a mixed-precision
             # scaler skips) leaves M as it was, rather than NaN for good;
             # decided on the device.
-            finite = torch.isfinite(solved)
+            # A batch whose weights are all 0 (sample weights) solves for
+            # nothing either: its log M would sit at the floor of the scores.
+            finite = torch.isfinite(solved) & (weight > 0).any()
             moved = torch.lerp(self.log_M, solved, self.smoothing)
             updated = torch.where(self.M_started, moved, solved)
             self.log_M.copy_(torch.where(finite, updated, self.log_M))
@@ -440,8 +472,12 @@ class RejectionLoss(nn.Module):
 
     def _ensure_class_weight(self, logits):
         if self.class_weight.numel() == 0:
-            # Built without classes: every class weighs 1.
+            # Built without classes: every class weighs 1, and a prior given
+            # by set_class_prior before the first batch is kept.
+            prior = self.prior_mass
             self.set_class_weight(torch.ones(logits.shape[1]))
+            if prior.shape == self.prior_mass.shape:
+                self.prior_mass = prior.to(self.prior_mass.device)
 
     def _fixed_M_acceptance(self, logits, y):
         """:func:`acceptance_probability` under a fixed ``M`` without sample
@@ -544,7 +580,9 @@ class RejectionLoss(nn.Module):
             # every step).
             n_accepted = _plain(accepted).sum()
             if self.loss_normalization == "batch":
-                return n_accepted.new_full((), float(len(loss_weight))), n_accepted
+                # An empty batch has a loss of 0, not 0 / 0.
+                size = float(max(len(loss_weight), 1))
+                return n_accepted.new_full((), size), n_accepted
             total = n_accepted if loss_weight is accepted else _plain(loss_weight).sum()
             return total.clamp(min=_TINY), n_accepted
         local = torch.stack(
@@ -667,6 +705,8 @@ class RejectionLoss(nn.Module):
     # Saving
     # ------------------------------------------------------------------
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Batches recorded before the load belong to the state it replaces.
+        self._pending_counts.clear()
         saved_M = state_dict.get(prefix + "M")
         if saved_M is not None and saved_M.dim() == 0:
             # An adaptive M is stored as NaN: a fixed-M loss would take it and
@@ -687,6 +727,19 @@ class RejectionLoss(nn.Module):
             if saved is not None and saved.shape != current.shape:
                 setattr(self, name, current.new_zeros(saved.shape))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _apply(self, fn, recurse=True):
+        # .half(), .bfloat16() or .to(dtype) would take the rule's state along:
+        # counts past 2048 rows (bfloat16: 256) that no longer add up, a
+        # class count of inf past 65,504 rows in float16, and an adaptive M
+        # whose step count stops. The state stays in float32; the logits may
+        # be in any precision, and the base criterion follows the module.
+        super()._apply(fn, recurse)
+        for name, buffer in self._buffers.items():
+            if buffer is not None and buffer.is_floating_point():
+                if buffer.dtype != torch.float32:
+                    self._buffers[name] = buffer.float()
+        return self
 
     def __getstate__(self):
         # The generator and the process group belong to the training run
@@ -712,6 +765,12 @@ def _checked_class_weight(class_weight):
     """Class weights as a float32 tensor: one dimension, finite and > 0."""
     if isinstance(class_weight, torch.Tensor):
         class_weight = class_weight.detach().cpu().numpy()
+    if isinstance(class_weight, (dict, str)):
+        raise TypeError(
+            "class_weight must be an array of one weight per class index, got "
+            f"{type(class_weight).__name__}; class_target_weight turns a "
+            "target into one."
+        )
     values = np.asarray(class_weight, dtype=np.float64)
     if values.ndim != 1:
         raise ValueError(
@@ -719,7 +778,15 @@ def _checked_class_weight(class_weight):
             f"shape {values.shape}."
         )
     values = check_class_weight(values, len(values), "class_weight")
-    return torch.as_tensor(values, dtype=torch.float32)
+    weight = torch.as_tensor(values, dtype=torch.float32)
+    if values.size and not bool((weight > 0).all()):
+        raise ValueError(
+            "class_weight holds weights that float32, the type the rule "
+            f"computes in, rounds to 0 (smallest {values.min():.3g}): that class "
+            "would never be accepted. Give weights above 1e-38 (divide by the "
+            "largest)."
+        )
+    return weight
 
 
 def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values=True):

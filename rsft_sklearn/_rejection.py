@@ -99,13 +99,35 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     tensor([0.1135, 1.0000, 1.0000])
     """
     w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
+    if w.dim() > 1 or (w.dim() == 1 and w.shape[0] != len(y)):
+        # Shapes only: the values stay on the device.
+        raise ValueError(
+            "target_weight must be one number or one weight per sample, shape "
+            f"({len(y)},); got shape {tuple(w.shape)}."
+        )
     if not isinstance(M, torch.Tensor) and not (
-        isinstance(M, numbers.Real) and math.isfinite(M) and M > 0
+        isinstance(M, numbers.Real)
+        and not isinstance(M, bool)
+        and math.isfinite(M)
+        and M > 0
     ):
         # A number is checked on the host; a tensor M stays on the device.
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
+    check_hardness(hardness)
     M = torch.as_tensor(M, dtype=torch.float32, device=logits.device)
     return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
+
+
+def check_hardness(hardness):
+    """``hardness`` as a float, refusing what is not a finite number >= 0."""
+    if not (
+        isinstance(hardness, numbers.Real)
+        and not isinstance(hardness, bool)
+        and math.isfinite(hardness)
+        and hardness >= 0
+    ):
+        raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
+    return float(hardness)
 
 
 def acceptance_from_log_ratio(log_ratio, logits, y, hardness):
@@ -213,6 +235,18 @@ def class_target_weight(
                     f"got dtype {labels.dtype}, values {labels.min()} to "
                     f"{labels.max()}."
                 )
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight, dtype=np.float64)
+                if sample_weight.shape != labels.shape or not (
+                    np.all(np.isfinite(sample_weight)) and np.all(sample_weight >= 0)
+                ):
+                    raise ValueError(
+                        "sample_weight must hold one finite weight >= 0 per "
+                        f"label (shape {labels.shape}); got shape "
+                        f"{sample_weight.shape}."
+                        if sample_weight.shape != labels.shape
+                        else "sample_weight must hold finite weights >= 0."
+                    )
             counts = np.bincount(
                 labels.astype(np.int64),
                 weights=None if sample_weight is None else np.asarray(sample_weight),
@@ -220,14 +254,11 @@ def class_target_weight(
             )
             weight = np.where(counts > 0, 1.0 / np.where(counts > 0, counts, 1), 0.0)
             weight[counts == 0] = weight.max() if weight.max() > 0 else 1.0
-            scaled = weight**power
-            if not scaled.max() > 0:
-                # A large power underflows every weight to 0: take the
-                # ratios to the largest in log space (the largest is 1, and
-                # none falls below float32's smallest normal number).
-                log_ratio = power * (np.log(weight) - np.log(weight.max()))
-                scaled = np.maximum(np.exp(log_ratio), np.finfo(np.float32).tiny)
-            weight = scaled
+            # The ratios to the largest in log space: a large power would
+            # underflow the smaller weights to 0 (a class never accepted);
+            # none falls below float32's smallest normal number.
+            log_ratio = power * (np.log(weight) - np.log(weight.max()))
+            weight = np.maximum(np.exp(log_ratio), np.finfo(np.float32).tiny)
         else:
             raise ValueError(
                 f"target must be 'balanced', 'uniform' or per-class weights, "

@@ -325,8 +325,9 @@ def test_adaptive_M_on_an_empty_batch():
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_adaptive_M_in_another_dtype(dtype):
-    # A loss moved to half precision (.half(), .to(dtype)) keeps M in that
-    # dtype; the solve once handed torch.lerp a float32 end and crashed.
+    # A loss moved to another precision (.half(), .to(dtype)) keeps its state
+    # (M among it) in float32; the solve once handed torch.lerp a float32
+    # end and crashed.
     loss = RejectionLoss(
         n_classes=3, M="auto", target_acceptance=0.5, rejection="expected"
     ).to(dtype)
@@ -335,5 +336,46 @@ def test_adaptive_M_in_another_dtype(dtype):
     for _ in range(3):
         out = loss(torch.randn(4, 3, generator=generator).to(dtype), y)
         assert torch.isfinite(out)
-    assert loss.log_M.dtype == dtype and bool(loss.M_started)
+    assert loss.log_M.dtype == torch.float32 and bool(loss.M_started)
     assert torch.isfinite(loss.log_M)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_state_keeps_its_precision_in_a_half_precision_loss(dtype):
+    # The counts and the step count of M followed the module's dtype: past
+    # 2,048 rows (bfloat16: 256) they no longer added up, a float16 class
+    # count became inf past 65,504 rows and the logit adjustment NaN, and the
+    # epoch's M, averaged over a stalled step count, read 54.5 for an M of 9.
+    loss = RejectionLoss(
+        n_classes=2,
+        M="auto",
+        target_acceptance=0.3,
+        rejection="expected",
+        prior_correction=1.0,
+    ).to(dtype)
+    loss.set_class_prior([0.9, 0.1])
+    generator = torch.Generator().manual_seed(0)
+    y = torch.tensor([0] * 120 + [1] * 8)
+    for _ in range(600):
+        logits = torch.randn(len(y), 2, generator=generator).to(dtype)
+        assert torch.isfinite(loss(logits, y))
+    statistics = loss.epoch_statistics()
+    assert statistics["seen"].tolist() == [72000.0, 4800.0]
+    assert all(loss._buffers[name].dtype == torch.float32 for name in ("counts", "M"))
+    assert float(loss.epoch_log_M[1]) == 600
+    assert float(statistics["M"]) == pytest.approx(
+        float(torch.exp(loss.log_M)), rel=0.1
+    )
+
+
+def test_a_batch_of_zero_weights_leaves_adaptive_M_as_it_was():
+    # Its log M was solved at the floor of the scores (-18.4 from 2.1), and
+    # the next batches accepted every row.
+    loss = RejectionLoss(n_classes=2, M="auto", target_acceptance=0.3)
+    generator = torch.Generator().manual_seed(0)
+    y = torch.tensor([0, 1] * 16)
+    for _ in range(5):
+        loss(torch.randn(32, 2, generator=generator), y)
+    before = loss.log_M.clone()
+    loss(torch.randn(32, 2, generator=generator), y, torch.zeros(32))
+    assert torch.equal(loss.log_M, before)

@@ -13,6 +13,8 @@ from rsft_sklearn import (
     _guards,
     _loss,
     acceptance_probability,
+    class_target_weight,
+    correct_proba,
     rejection_mask,
 )
 
@@ -483,3 +485,103 @@ def test_state_dict_of_another_M_setting_is_refused():
     other = RejectionLoss(n_classes=2, M=3.0)
     other.load_state_dict(fixed.state_dict())
     assert float(other.M) == 2.0
+
+
+# ----------------------------------------------------------------------
+# State and input checks of the loss used on its own
+# ----------------------------------------------------------------------
+def test_load_state_dict_drops_batches_recorded_before_it():
+    # They were added to the loaded counts ([15, 15] seen over a state of 0).
+    loss = RejectionLoss(n_classes=2)
+    saved = loss.state_dict()
+    y = torch.tensor([0, 1] * 5)
+    for _ in range(3):
+        loss(torch.randn(10, 2), y)
+    loss.load_state_dict(saved)
+    assert loss.epoch_statistics()["seen"].tolist() == [0.0, 0.0]
+
+
+def test_a_prior_set_before_the_first_batch_is_kept_without_n_classes():
+    # The first batch sized the class weights and reset the prior to 0.
+    logits, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+    losses = []
+    for n_classes in (None, 2):
+        loss = RejectionLoss(
+            n_classes=n_classes, rejection="expected", M=1e-6, prior_correction=1.0
+        )
+        loss.set_class_prior([990.0, 10.0])
+        losses.append(float(loss(logits, y)))
+    # The prior mass plus the batch's own (every row accepted).
+    prior = torch.tensor([991.0, 11.0]) / 1002.0
+    reference = torch.nn.functional.cross_entropy(logits + torch.log(prior), y)
+    assert losses == pytest.approx([float(reference)] * 2, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "prior", [[0.5, float("nan")], [-0.1, 1.1], [[0.5, 0.5]], [0.2, 0.3, 0.5], [0, 0]]
+)
+def test_set_class_prior_refuses_what_is_not_a_prior(prior):
+    loss = RejectionLoss(n_classes=2, prior_correction=1.0)
+    with pytest.raises(ValueError, match="class_prior must hold one finite share"):
+        loss.set_class_prior(prior)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"criterion": torch.nn.CrossEntropyLoss}, TypeError, "loss instance"),
+        ({"criterion": "cross_entropy"}, TypeError, "loss instance"),
+        ({"class_weight": {0: 1.0, 1: 2.0}}, TypeError, "class_target_weight"),
+        ({"class_weight": [1e-50, 1.0]}, ValueError, "rounds to 0"),
+        ({"n_classes": 2.7}, ValueError, "n_classes must be an int"),
+        ({"n_classes": -1}, ValueError, "n_classes must be an int"),
+        ({"M": "3"}, ValueError, "M must be a number"),
+        ({"M": "auto", "target_acceptance": True}, ValueError, "target_acceptance"),
+    ],
+)
+def test_constructor_names_bad_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        RejectionLoss(**kwargs)
+
+
+@pytest.mark.parametrize("hardness", [-1.0, float("nan"), True])
+def test_begin_epoch_checks_hardness(hardness):
+    loss = RejectionLoss(n_classes=2)
+    with pytest.raises(ValueError, match="hardness must be a finite number"):
+        loss.begin_epoch(hardness=hardness)
+
+
+def test_an_empty_batch_costs_nothing_under_the_batch_normaliser():
+    loss = RejectionLoss(n_classes=2, loss_normalization="batch")
+    out = loss(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+    assert float(out) == 0.0
+
+
+def test_acceptance_probability_checks_hardness_and_weight_shapes():
+    logits, y = torch.randn(3, 3), torch.tensor([0, 1, 2])
+    for hardness in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="hardness must be"):
+            acceptance_probability(logits, y, 1.0, hardness=hardness)
+    for weight in (torch.ones(3, 1), torch.ones(2)):
+        with pytest.raises(ValueError, match=r"one weight per sample, shape \(3,\)"):
+            acceptance_probability(logits, y, weight)
+    assert acceptance_probability(logits, y, torch.ones(3)).shape == (3,)
+
+
+def test_class_target_weight_checks_sample_weights_and_never_underflows():
+    with pytest.raises(ValueError, match="finite weights >= 0"):
+        class_target_weight([0, 1, 1], 2, sample_weight=[1.0, float("nan"), 1.0])
+    with pytest.raises(ValueError, match="one finite weight >= 0 per label"):
+        class_target_weight([0, 1, 1], 2, sample_weight=[1.0, 1.0])
+    # A large power left one class at weight 0: never accepted.
+    weight = class_target_weight([0] * 9 + [1], 2, power=200)
+    assert weight[1] == 1.0 and weight[0] > 0
+
+
+def test_correct_proba_takes_the_loss_epoch_M():
+    loss = RejectionLoss(n_classes=2, M=2.0)
+    proba = np.array([[0.7, 0.3]])
+    M = loss.epoch_statistics()["M"]
+    np.testing.assert_allclose(
+        correct_proba(proba, [1.0, 1.0], M=M), correct_proba(proba, [1.0, 1.0], M=2.0)
+    )

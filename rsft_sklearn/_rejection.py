@@ -43,7 +43,7 @@ def true_class_log_proba(logits, y):
     >>> from rsft_sklearn import true_class_log_proba
     >>> logits = torch.tensor([[0.0, 0.0], [1e4, -1e4]])
     >>> true_class_log_proba(logits, torch.tensor([0, 1]))
-    tensor([-0.6931, -20000.0000])
+    tensor([-6.9315e-01, -2.0000e+04])
     """
     with torch.no_grad():
         logits = logits.detach().float()
@@ -82,7 +82,7 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
         adaptive ``M`` can stay on the device.
     hardness : float, default=1.0
         Exponent of the model probability, ``hardness >= 0``. ``0`` ignores
-        the model (class-balanced random under-sampling).
+        the model (random under-sampling by the target weights).
 
     Returns
     -------

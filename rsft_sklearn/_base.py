@@ -291,6 +291,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     "input_keys_",
                     "input_shapes_",
                     "input_column_names_",
+                    "_row_shape",
                 ):
                     self.__dict__.pop(name, None)
                 if keys is not None:

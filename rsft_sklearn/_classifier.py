@@ -372,13 +372,6 @@ class RSFTClassifier(NetClassifierBase):
         weight = None
         if sample_weight is not None:
             weight = check_sample_weight(sample_weight, n)
-        # The classes as the sample weights present them (a row of weight 0
-        # counts for nothing), over every call of continued training.
-        counts = class_counts(y, n_classes, weight)
-        if not reset and getattr(self, "_class_counts", None) is not None:
-            counts = counts + self._class_counts
-        self._class_counts = counts
-        self.class_prior_ = class_prior(None, n_classes, counts=counts)
         if reset:
             self.class_target_weight_ = class_target_weight(
                 y, n_classes, target, power=self.target_power, sample_weight=weight
@@ -396,9 +389,21 @@ class RSFTClassifier(NetClassifierBase):
                 UserWarning,
                 stacklevel=3,
             )
+        row_weight = weight
         if weight is not None:
             weight = torch.as_tensor(weight, dtype=torch.float32)
         groups = check_groups(groups, self.target, n)
+        # The classes as the sample weights present them (a row of weight 0
+        # counts for nothing), over every call of continued training; added
+        # once the call's data have passed every check.
+        counts = class_counts(y, n_classes, row_weight)
+        if not reset:
+            if "_class_counts" not in self.__dict__:
+                # Fitted before the counts were kept: the prior stays the
+                # first fit's, as it was then.
+                counts = None
+            else:
+                counts = counts + self._class_counts
         if groups is not None:
             if reset:
                 self.groups_, self.stratum_target_weight_ = stratum_target_weight(
@@ -406,6 +411,9 @@ class RSFTClassifier(NetClassifierBase):
                 )
             table = self.stratum_target_weight_
             weight = group_weight(y, groups, self.groups_, table, weight)
+        if counts is not None:
+            self._class_counts = counts
+            self.class_prior_ = class_prior(None, n_classes, counts=counts)
         return X, torch.as_tensor(y), weight
 
     def _posterior(self, proba):

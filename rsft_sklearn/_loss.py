@@ -11,6 +11,7 @@ from . import _guards
 from ._rejection import (
     acceptance_from_log_ratio,
     acceptance_probability,
+    as_scalar,
     check_hardness,
     rejection_mask,
     true_class_log_proba,
@@ -31,9 +32,18 @@ _INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 _COUNT_GROUP = 64
 
 
+def _check_n_classes(n_classes):
+    """``n_classes`` as an int: a whole number >= 1 (a NumPy or 0-d torch
+    integer, or a float such as 3.0, too)."""
+    value = as_scalar(n_classes)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if float(value).is_integer() and value >= 1:
+            return int(value)
+    raise ValueError(f"n_classes must be a whole number >= 1, got {n_classes!r}.")
+
+
 def _check_M(M):
-    if isinstance(M, torch.Tensor) and M.numel() == 1:
-        M = M.item()
+    M = as_scalar(M)
     if not isinstance(M, numbers.Real) or isinstance(M, bool):
         raise ValueError(f"M must be a number > 0 or 'auto', got {M!r}.")
     value = float(M)
@@ -239,12 +249,8 @@ class RejectionLoss(nn.Module):
         self.rejecting = True
         self.count_steps = True
         self.row_weighted = False
-        if n_classes is not None and not (
-            isinstance(n_classes, numbers.Integral)
-            and not isinstance(n_classes, bool)
-            and n_classes >= 1
-        ):
-            raise ValueError(f"n_classes must be an int >= 1, got {n_classes!r}.")
+        if n_classes is not None:
+            n_classes = _check_n_classes(n_classes)
         if class_weight is None:
             class_weight = torch.ones(0 if n_classes is None else int(n_classes))
         class_weight = _checked_class_weight(class_weight)
@@ -476,7 +482,12 @@ class RejectionLoss(nn.Module):
             # by set_class_prior before the first batch is kept.
             prior = self.prior_mass
             self.set_class_weight(torch.ones(logits.shape[1]))
-            if prior.shape == self.prior_mass.shape:
+            if prior.numel() and prior.shape != self.prior_mass.shape:
+                raise ValueError(
+                    f"set_class_prior was given {prior.numel()} classes, but the "
+                    f"logits have {logits.shape[1]} columns."
+                )
+            if prior.numel():
                 self.prior_mass = prior.to(self.prior_mass.device)
 
     def _fixed_M_acceptance(self, logits, y):

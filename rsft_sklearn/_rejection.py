@@ -99,7 +99,7 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     tensor([0.1135, 1.0000, 1.0000])
     """
     w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
-    if w.dim() > 1 or (w.dim() == 1 and w.shape[0] != len(y)):
+    if w.dim() > 1 or (w.dim() == 1 and w.shape[0] not in (1, len(y))):
         # Shapes only: the values stay on the device.
         raise ValueError(
             "target_weight must be one number or one weight per sample, shape "
@@ -113,13 +113,24 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     ):
         # A number is checked on the host; a tensor M stays on the device.
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
-    check_hardness(hardness)
+    hardness = check_hardness(hardness)
     M = torch.as_tensor(M, dtype=torch.float32, device=logits.device)
     return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
 
 
+def as_scalar(value):
+    """A one-element NumPy array or torch tensor as a Python number (read on
+    the host); anything else as it is."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.item()
+    return value
+
+
 def check_hardness(hardness):
     """``hardness`` as a float, refusing what is not a finite number >= 0."""
+    hardness = as_scalar(hardness)
     if not (
         isinstance(hardness, numbers.Real)
         and not isinstance(hardness, bool)
@@ -252,12 +263,16 @@ def class_target_weight(
                 weights=None if sample_weight is None else np.asarray(sample_weight),
                 minlength=n_classes,
             )
-            weight = np.where(counts > 0, 1.0 / np.where(counts > 0, counts, 1), 0.0)
-            weight[counts == 0] = weight.max() if weight.max() > 0 else 1.0
-            # The ratios to the largest in log space: a large power would
-            # underflow the smaller weights to 0 (a class never accepted);
-            # none falls below float32's smallest normal number.
-            log_ratio = power * (np.log(weight) - np.log(weight.max()))
+            # In log space: 1 / n_k overflows for subnormal weighted counts,
+            # and a large power would underflow the smaller weights to 0 (a
+            # class never accepted); none falls below float32's smallest
+            # normal number. A class absent from y weighs as the rarest.
+            present = counts > 0
+            log_weight = np.zeros(n_classes)
+            log_weight[present] = -np.log(counts[present])
+            if present.any():
+                log_weight[~present] = log_weight[present].max()
+            log_ratio = power * (log_weight - log_weight.max())
             weight = np.maximum(np.exp(log_ratio), np.finfo(np.float32).tiny)
         else:
             raise ValueError(

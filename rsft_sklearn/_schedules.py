@@ -133,7 +133,7 @@ def epoch_value(value, epoch, name, *, positive):
                 f"epoch {epoch}, got {returned!r} of type "
                 f"{type(returned).__name__}."
             )
-        result = float(returned)
+        result = float(returned.item() if hasattr(returned, "item") else returned)
         where = f"{name}({epoch}) = {result!r}"
     else:
         result = float(value)
@@ -148,14 +148,12 @@ def epoch_value(value, epoch, name, *, positive):
 def _is_real_scalar(value):
     """Whether ``value`` is one real number: a Python or NumPy real that is
     not a bool, or a one-element NumPy array or torch tensor of such."""
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        if value.ndim != 0 or value.dtype in (np.bool_, torch.bool):
-            return False
-        return not (
-            value.dtype.is_complex
-            if isinstance(value, torch.Tensor)
-            else np.iscomplexobj(value)
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not (
+            value.dtype == torch.bool or value.is_complex()
         )
+    if isinstance(value, np.ndarray):
+        return value.size == 1 and value.dtype.kind in "iuf"
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 

@@ -106,7 +106,8 @@ def check_X_dict(X, input_keys=None):
             ensure_2d=False,
             input_name=f"X[{key!r}]",
         )
-        if _holds_integers(value) and arr.size and _max_abs(value) > 2**24:
+        largest = _largest_integer(value) if arr.size else None
+        if largest is not None and largest > 2**24:
             # float32 holds integers exactly up to 2**24 only: larger ids
             # would be rounded, and distinct tokens would share an embedding.
             raise ValueError(
@@ -130,30 +131,26 @@ def check_X_dict(X, input_keys=None):
     return out
 
 
-def _holds_integers(value):
-    """Whether an input of a dict holds integer values by its dtype (an
-    array or tensor of an integer type, a DataFrame of integer columns)."""
-    dtypes = getattr(value, "dtypes", None)
-    if dtypes is not None and not isinstance(dtypes, np.dtype):
-        # A DataFrame: every column's dtype.
-        dtypes = list(dtypes)
-        return bool(dtypes) and all(
-            isinstance(dtype, np.dtype) and dtype.kind in "iu" for dtype in dtypes
-        )
-    dtype = getattr(value, "dtype", None)
-    if isinstance(dtype, torch.dtype):
-        return (
-            not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
-        )
-    return isinstance(dtype, np.dtype) and dtype.kind in "iu"
-
-
-def _max_abs(value):
-    """Largest magnitude of an integer array, tensor or DataFrame, read in
-    its own type (check_array has turned it into floats already)."""
+def _largest_integer(value):
+    """Largest magnitude among the integer-typed values of an input of a
+    dict (the integer columns of a DataFrame), read before any conversion to
+    float; None when it has no integer-typed values."""
     if isinstance(value, torch.Tensor):
-        return int(value.abs().max())
-    return int(np.abs(np.asarray(value)).max())
+        dtype = value.dtype
+        if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
+            return None
+        return float(value.detach().double().abs().max()) if value.numel() else None
+    if hasattr(value, "columns") and hasattr(value, "items"):
+        parts = [column for _, column in value.items()]
+    else:
+        parts = [value if hasattr(value, "dtype") else np.asarray(value)]
+    largest = None
+    for part in parts:
+        if getattr(part.dtype, "kind", None) not in ("i", "u") or not len(part):
+            continue
+        values = np.abs(np.asarray(part, dtype=np.float64))
+        largest = max(largest or 0.0, float(values.max()))
+    return largest
 
 
 def input_column_names(X):
@@ -228,7 +225,8 @@ def fit_classes(y, classes=None, *, sort=False):
             "wrong columns. Give the classes sorted, unless the network's "
             "outputs must follow this order.",
             UserWarning,
-            stacklevel=4,
+            # The caller of fit or partial_fit.
+            stacklevel=5,
         )
         return classes
     found = np.unique(y)

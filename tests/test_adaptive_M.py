@@ -269,7 +269,8 @@ def test_schedule_with_bad_values_names_the_epoch():
 
 
 @pytest.mark.parametrize(
-    "returned", ["2.5", True, np.array([2.0]), torch.tensor([2.0]), None, 2 + 0j]
+    "returned",
+    ["2.5", True, np.array([2.0, 3.0]), torch.tensor([2.0, 1.0]), None, 2 + 0j],
 )
 def test_schedule_must_return_one_real_number(returned):
     # A string that float() reads ("2.5") was taken as M = 2.5, while
@@ -281,7 +282,8 @@ def test_schedule_must_return_one_real_number(returned):
 
 
 @pytest.mark.parametrize(
-    "returned", [2, np.float32(2.0), np.array(2.0), torch.tensor(2.0)]
+    "returned",
+    [2, np.float32(2.0), np.array(2.0), torch.tensor(2.0), torch.tensor([2.0])],
 )
 def test_schedule_may_return_any_real_scalar(returned):
     X, y = _data("IR 9")

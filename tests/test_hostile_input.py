@@ -675,3 +675,31 @@ def test_read_only_inputs_fit_without_torch_warnings(data):
         clf.predict_proba(X)
         RSFTClassifier(_TwoInputs, max_epochs=1).fit({"a": X, "b": X}, y)
     assert not X.flags.writeable
+
+
+def test_a_refit_on_a_dataset_forgets_the_array_row_shape():
+    # The row shape of an earlier fit on arrays survived a refit on a torch
+    # Dataset and refused arrays of the new width at predict.
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(40, dtype=int), np.ones(20, dtype=int)]
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(rng.randn(60, 3), y)
+
+    class Rows(torch.utils.data.Dataset):
+        def __init__(self, X):
+            self.X = torch.as_tensor(X, dtype=torch.float32)
+
+        def __len__(self):
+            return len(self.X)
+
+        def __getitem__(self, i):
+            return self.X[i]
+
+    clf.set_params(module=torch.nn.Linear(4, 2)).fit(Rows(rng.randn(60, 4)), y)
+    assert clf.predict(rng.randn(5, 4).astype(np.float32)).shape == (5,)
+
+
+def test_the_unsorted_classes_warning_points_at_the_callers_line(data):
+    X, y = data
+    with pytest.warns(UserWarning, match="not in sorted order") as record:
+        RSFTClassifier(**FAST, classes=[1, 0]).fit(X, y)
+    assert record[0].filename == __file__

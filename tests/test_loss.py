@@ -533,8 +533,8 @@ def test_set_class_prior_refuses_what_is_not_a_prior(prior):
         ({"criterion": "cross_entropy"}, TypeError, "loss instance"),
         ({"class_weight": {0: 1.0, 1: 2.0}}, TypeError, "class_target_weight"),
         ({"class_weight": [1e-50, 1.0]}, ValueError, "rounds to 0"),
-        ({"n_classes": 2.7}, ValueError, "n_classes must be an int"),
-        ({"n_classes": -1}, ValueError, "n_classes must be an int"),
+        ({"n_classes": 2.7}, ValueError, "n_classes must be a whole number"),
+        ({"n_classes": -1}, ValueError, "n_classes must be a whole number"),
         ({"M": "3"}, ValueError, "M must be a number"),
         ({"M": "auto", "target_acceptance": True}, ValueError, "target_acceptance"),
     ],
@@ -585,3 +585,29 @@ def test_correct_proba_takes_the_loss_epoch_M():
     np.testing.assert_allclose(
         correct_proba(proba, [1.0, 1.0], M=M), correct_proba(proba, [1.0, 1.0], M=2.0)
     )
+
+
+def test_scalars_of_numpy_and_torch_are_taken_where_numbers_are():
+    # The checks added for bad values must not refuse what worked before.
+    loss = RejectionLoss(M=np.array(2.0), n_classes=torch.tensor(3), hardness=1.0)
+    assert float(loss.M) == 2.0 and loss.class_weight.shape == (3,)
+    assert RejectionLoss(n_classes=3.0).class_weight.shape == (3,)
+    loss.begin_epoch(M=np.float32(3.0), hardness=torch.tensor(0.5))
+    assert float(loss.M) == 3.0 and loss.hardness == 0.5
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    one = acceptance_probability(logits, y, torch.ones(1), hardness=np.array(1.0))
+    torch.testing.assert_close(one, acceptance_probability(logits, y, 1.0))
+
+
+def test_a_prior_of_another_length_is_named_at_the_first_batch():
+    loss = RejectionLoss(prior_correction=1.0, rejection="expected")
+    loss.set_class_prior([0.5, 0.3, 0.2])
+    with pytest.raises(ValueError, match="set_class_prior was given 3 classes"):
+        loss(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]))
+
+
+def test_class_target_weight_with_subnormal_sample_weights():
+    # 1 / n_k overflowed to inf, and the weights came out NaN.
+    weight = class_target_weight([0, 0, 1], 2, sample_weight=[1e-320, 1e-320, 1.0])
+    assert np.isfinite(weight).all() and weight.max() == 1.0
+    np.testing.assert_array_equal(weight, [1.0, np.finfo(np.float32).tiny])

@@ -300,3 +300,19 @@ def test_integer_inputs_of_a_dict_beyond_float32_are_refused(ids):
     checked = check_X_dict({"tokens": np.array([[2**24, 3]]), "v": np.ones((1, 2))})
     assert checked["tokens"].dtype == np.float32
     assert checked["tokens"][0, 0] == 2**24
+
+
+def test_integer_check_of_dict_inputs_reads_every_kind_of_column():
+    # A Series of a nullable dtype crashed the check ("'Int64Dtype' object is
+    # not iterable"); an id column beside a float column was not checked.
+    for series in (
+        pd.Series([1, 2, 3], dtype="Int64"),
+        pd.Series([True, False, True], dtype="boolean"),
+        pd.Series([1.5, 2.5, 3.5], dtype="Float64"),
+    ):
+        assert check_X_dict({"a": series})["a"].dtype == np.float32
+    mixed = pd.DataFrame({"ids": [2**24 + 1] * 3, "x": [0.5] * 3})
+    with pytest.raises(ValueError, match="holds integers above 2"):
+        check_X_dict({"a": mixed})
+    with pytest.raises(ValueError, match="holds integers above 2"):
+        check_X_dict({"a": np.array([[np.iinfo(np.int64).min]])})

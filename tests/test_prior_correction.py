@@ -335,3 +335,25 @@ def test_partial_fit_prior_follows_every_chunk():
     seen = np.bincount(np.r_[y[first], np.tile(y[rest], 4)], minlength=2)
     np.testing.assert_allclose(clf.class_prior_, seen / seen.sum())
     assert 0.35 < clf.predict(X).mean() < 0.65
+
+
+def test_a_refused_call_leaves_the_class_prior_as_it_was():
+    X, y = _noise(200)
+    clf = RSFTClassifier(max_epochs=1, random_state=0).partial_fit(X, y)
+    before = clf.class_prior_.copy()
+    for _ in range(3):
+        with pytest.raises(ValueError, match="groups"):
+            clf.partial_fit(X[:50], y[:50], groups=np.zeros(50))
+    np.testing.assert_array_equal(clf.class_prior_, before)
+
+
+def test_a_fit_from_before_the_counts_keeps_its_prior_in_partial_fit():
+    # An estimator unpickled from an older version has no class counts; its
+    # prior was the first fit's, and a partial_fit must not replace it by the
+    # chunk's alone.
+    X, y = _noise(200)
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    del clf.__dict__["_class_counts"]
+    before = clf.class_prior_.copy()
+    clf.partial_fit(X[y == 1], y[y == 1])
+    np.testing.assert_array_equal(clf.class_prior_, before)

@@ -32,7 +32,7 @@ from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch.nn import NLLLoss
 
-from ._data import BatchIterator, InMemoryDataset, SparseRows
+from ._data import BatchIterator, InMemoryDataset, SparseRows, _resolve
 from ._epochs import FitState
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import check_dataset, with_sample_weight, wrap_dataset
@@ -64,6 +64,15 @@ __all__ = ["NetClassifierBase"]
 
 def _encoded_accuracy(net, X, y):
     """Validation accuracy on the encoded labels that the training data hold."""
+    if y is None:
+        # Without cached predictions, skorch hands the validation part of
+        # the in-memory data over as it is, without its labels: they are
+        # read from it (and its sample weights left out of the rows).
+        base, idx = _resolve(X)
+        if base is not None and base.y is not None:
+            rows = slice(None) if idx is None else idx
+            inputs, labels = base.take(rows)[:2]
+            X, y = InMemoryDataset(inputs, labels), labels.cpu().numpy()
     y = np.asarray(y).reshape(-1)
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == y))
 
@@ -571,7 +580,9 @@ class NetClassifierBase(NeuralNetClassifier):
     def get_iterator(self, dataset, training=False):
         if training:
             kwargs = self.get_params_for("iterator_train")
-            if self.iterator_train is BatchIterator:
+            if isinstance(self.iterator_train, type) and issubclass(
+                self.iterator_train, BatchIterator
+            ):
                 kwargs.setdefault("shuffle", True)
                 kwargs.setdefault("generator", self.shuffle_generator_)
             iterator = self.iterator_train

@@ -562,6 +562,7 @@ class RSFTClassifier(NetClassifierBase):
             previous_rate=previous,
             module=self.module_,
             batch_size=self.batch_size,
+            weighted=state.sample_weight is not None,
         )
         state.losses = EpochLosses()
         if self.rejection in ("pool", "epoch"):
@@ -619,9 +620,20 @@ class RSFTClassifier(NetClassifierBase):
             # for skorch to average; NaN rather than a missing key, which
             # EarlyStopping or Checkpoint on train_loss would raise on.
             self.history.record("train_loss", float("nan"))
+            plan = self.fit_state_.plan
+            if getattr(self.fit_state_.train_iterator, "drop_last", False) and (
+                plan.pooled or plan.budgeted or plan.rows_selected
+            ):
+                reason = (
+                    "every row rejected, or the kept rows did not fill one "
+                    "batch, which iterator_train__drop_last=True leaves out"
+                )
+                advice = "Lower M or batch_size, raise budget, or drop drop_last."
+            else:
+                reason, advice = "every row rejected", "Lower M, or raise budget."
             warnings.warn(
-                "An epoch trained on no row (every row rejected); its "
-                "train_loss is NaN. Lower M, or raise budget.",
+                f"An epoch trained on no row ({reason}); its train_loss is "
+                f"NaN. {advice}",
                 UserWarning,
                 stacklevel=2,
             )

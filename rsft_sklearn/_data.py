@@ -80,7 +80,13 @@ class SparseRows:
         if isinstance(i, (int, np.integer)) or (
             isinstance(i, torch.Tensor) and i.dim() == 0
         ):
-            return self.take(slice(int(i), int(i) + 1))[0]
+            # One row, dense, as torch's DataLoader collates rows: a user's
+            # DataLoader then batches sparse input too.
+            n, row = len(self), int(i)
+            if not -n <= row < n:
+                raise IndexError(f"row {row} is out of range for {n} rows.")
+            row %= n
+            return torch.from_numpy(self.matrix[row : row + 1].toarray()[0])
         return self.take(i)
 
     def take(self, idx):
@@ -366,10 +372,9 @@ class BatchIterator:
             yield from self._pooled(order)
             return
         stop = n - n % self.batch_size if self.drop_last else n
-        if self.rows is not None and 0 < stop % self.batch_size < self.min_rows:
-            # Selected rows (rejection="epoch") whose last batch is too small
-            # for the module (one row, with BatchNorm): left out, as the
-            # pooled modes leave theirs.
+        if 0 < stop % self.batch_size < self.min_rows:
+            # A last batch too small for the module (one row, with
+            # BatchNorm): left out, as the pooled modes leave theirs.
             stop -= stop % self.batch_size
         for start in range(0, stop, self.batch_size):
             end = min(start + self.batch_size, n)

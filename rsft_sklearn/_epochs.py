@@ -84,12 +84,15 @@ def plan_epoch(
     previous_rate,
     module,
     batch_size,
+    weighted=False,
 ):
     """The :class:`EpochPlan` of the epoch with index ``epoch`` (0 first).
 
     ``M`` and ``hardness`` are the estimator's parameters (numbers,
     schedules, or ``"auto"`` for ``M``); ``previous_rate`` is the acceptance
-    rate of the previous epoch, or None.
+    rate of the previous epoch, or None; ``weighted``, whether the rows
+    carry sample weights (under ``"expected"`` only a batch of weights 0
+    accepts nothing).
     """
     adaptive = isinstance(M, str) and M == "auto"
     M_value = math.nan if adaptive else epoch_value(M, epoch, "M", positive=True)
@@ -105,7 +108,8 @@ def plan_epoch(
         rows_selected=rejecting and rejection == "epoch",
         pooled=rejecting and rejection == "pool",
         budgeted=rejection == "budget",
-        guarded=sampling and not compact,
+        guarded=(sampling and not compact)
+        or (rejecting and rejection == "expected" and weighted),
     )
 
 

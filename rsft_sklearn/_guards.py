@@ -97,7 +97,11 @@ class EmptyStepGuard:
       copied;
     - any other optimiser is snapshot-guarded: every tensor the step may
       change is copied before it, and put back after it where the accepted
-      count is zero (``torch.lerp`` with a weight of 0 or 1).
+      count is zero (``torch.lerp`` with a weight of 0 or 1). State that the
+      step itself creates (at a first step) has no copy: on the CPU it is
+      removed again; on an accelerator it stays, since removing it would
+      need the accepted count on the host (the parameters are put back
+      either way).
 
     Parameters
     ----------
@@ -172,6 +176,12 @@ class EmptyStepGuard:
             len(optimizer.state) if optimizer in guarded else -1
             for optimizer in self.optimizers
         )
+        # The parameters that have state before the step: a state the step
+        # creates has no copy to go back to.
+        self._had_state = [
+            set(optimizer.state) if optimizer in guarded else None
+            for optimizer in self.optimizers
+        ]
         if key != self._key:
             self._key = key
             self._tensors = self._guarded_tensors(guarded)
@@ -208,6 +218,7 @@ class EmptyStepGuard:
         if ``n_accepted`` (a 0-d tensor) is zero."""
         for optimizer in self._skipping:
             optimizer.__dict__.pop("found_inf", None)
+        self._drop_created_state(n_accepted)
         if not self._tensors:
             return
         # lerp with weight 0 keeps the new value and with weight 1 returns the
@@ -219,6 +230,26 @@ class EmptyStepGuard:
             torch._foreach_lerp_(
                 self._tensors, self._snapshot, [drop] * len(self._tensors)
             )
+
+    def _drop_created_state(self, n_accepted):
+        """Remove the optimiser state that an all-rejected step created (a
+        first step: Adam's moments and step count, SGD's momentum), which
+        the copies cannot put back. It reads the accepted count, so it runs
+        only where the host reads it for free (the CPU): on an accelerator
+        such a state stays, which nothing reads per batch."""
+        if self.device_type not in HOST_READ_DEVICES:
+            return
+        had = getattr(self, "_had_state", None) or []
+        created = [
+            (optimizer, set(optimizer.state) - before)
+            for optimizer, before in zip(self.optimizers, had)
+            if before is not None and len(optimizer.state) > len(before)
+        ]
+        if not created or bool(n_accepted > 0):
+            return
+        for optimizer, params in created:
+            for param in params:
+                del optimizer.state[param]
 
 
 def check_finite_parameters(parameters, epoch, optimizers=()):

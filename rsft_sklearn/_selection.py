@@ -414,7 +414,8 @@ def prepare_iterator(
     """
     if isinstance(iterator, BatchIterator):
         iterator.rows = iterator.select = None
-        iterator.min_rows = 1
+        # In every epoch, warm-up included: BatchNorm cannot train on one row.
+        iterator.min_rows = min_rows
     loss_fn.row_weighted = plan.budgeted
     if plan.rows_selected:
         iterator.rows = select_epoch_rows(loss_fn, iterator, score, batch_size)

@@ -301,3 +301,40 @@ def test_pooled_batches_are_the_kept_rows_in_order(weighted, inputs):
     third = torch.cat([b[2] for b in batches])
     # The selection's weights replace the sample weights.
     torch.testing.assert_close(third, kept.float() / (100 if weighted else 1))
+
+
+def test_sparse_rows_go_through_a_users_dataloader():
+    # Single rows came out as sparse tensors, which torch's default collate
+    # refuses ("Batches of sparse tensors are not currently supported").
+    import scipy.sparse as sp
+
+    from rsft_sklearn import SparseRows
+
+    rng = np.random.default_rng(0)
+    X = sp.random(60, 8, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    y = rng.integers(0, 2, 60)
+    clf = RSFTClassifier(iterator_train=DataLoader, max_epochs=1).fit(X, y)
+    assert clf.predict(X).shape == (60,)
+    rows = SparseRows(sp.eye(4, format="csr"))
+    assert rows[-1].tolist() == [0.0, 0.0, 0.0, 1.0]
+    with pytest.raises(IndexError, match="out of range"):
+        rows[4]
+
+
+def test_a_subclass_of_batch_iterator_shuffles_as_it_does():
+    class Rows(BatchIterator):
+        pass
+
+    orders = []
+
+    class FirstRows(Callback):
+        def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+            if training and len(orders) < len(net.history):
+                orders.append(batch[0][:4, 0].tolist())
+
+    X = np.arange(64, dtype=np.float32).reshape(32, 2)
+    y = np.arange(32) % 2
+    RSFTClassifier(
+        iterator_train=Rows, batch_size=8, max_epochs=2, callbacks=[FirstRows()]
+    ).fit(X, y)
+    assert orders[0] != [0.0, 2.0, 4.0, 6.0] and orders[0] != orders[1]

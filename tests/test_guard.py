@@ -260,3 +260,47 @@ def test_fit_under_no_grad_trains_on_both_paths():
     for a, b in zip(net.module_.parameters(), plain.module_.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert net.history[:, "train_loss"] == plain.history[:, "train_loss"]
+
+
+class _UserSGD(torch.optim.SGD):
+    """An optimiser from outside torch.optim: always snapshot-guarded."""
+
+
+def test_state_an_all_rejected_first_step_creates(path):
+    # The copies put the parameters back, but the momentum buffers that the
+    # first step created stayed, and the later steps differed from a fit
+    # whose first steps never ran. On the CPU they are removed now; on an
+    # accelerator that would need a host read, and they stay.
+    X, y = _data()
+    rule = {**SAMPLE_RULE, "warmup_epochs": 0, "hardness": 0.0}
+    clf = RSFTClassifier(
+        optimizer=_UserSGD,
+        optimizer__momentum=0.9,
+        optimizer__weight_decay=0.1,
+        lr=0.1,
+        max_epochs=1,
+        **{**rule, "M": 1e30},
+        random_state=0,
+    ).fit(X, y)
+    assert clf.history[-1, "acceptance_rate"] == 0.0
+    assert (len(clf.optimizer_.state) == 0) == (path == "host")
+
+
+def test_expected_rule_skips_a_batch_of_weights_zero():
+    # Under "expected" a batch whose sample weights are all 0 accepts
+    # nothing, but its step ran (Adam's step count and moments moved).
+    X, y = _data(96)
+    weight = np.ones(len(y))
+    weight[:32] = 0.0
+    params = dict(
+        rejection="expected",
+        warmup_epochs=0,
+        max_epochs=2,
+        batch_size=16,
+        iterator_train__shuffle=False,
+        random_state=0,
+    )
+    weighted = RSFTClassifier(**params).fit(X, y, sample_weight=weight)
+    steps = [s["step"] for s in weighted.optimizer_.state.values()]
+    # 6 batches an epoch, the first two of weight 0: 4 steps an epoch.
+    assert {float(s) for s in steps} == {8.0}

@@ -703,3 +703,55 @@ def test_the_unsorted_classes_warning_points_at_the_callers_line(data):
     with pytest.warns(UserWarning, match="not in sorted order") as record:
         RSFTClassifier(**FAST, classes=[1, 0]).fit(X, y)
     assert record[0].filename == __file__
+
+
+def test_valid_acc_without_cached_predictions():
+    # Without caching skorch handed the validation rows over without their
+    # labels: valid_acc read 0.0, and with sample weights the fit crashed
+    # ("Row 0 of the dataset has 3 items").
+    from skorch.dataset import ValidSplit
+
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(120, dtype=int), np.ones(80, dtype=int)]
+    X = rng.randn(len(y), 3) + y[:, None]
+    weight = rng.uniform(0.5, 1.5, len(y))
+    for fit_params in ({}, {"sample_weight": weight}):
+        scores = []
+        for caching in ("auto", False):
+            clf = RSFTClassifier(
+                **FAST,
+                train_split=ValidSplit(5, stratified=True),
+                callbacks__valid_acc__use_caching=caching,
+            ).fit(X, y, **fit_params)
+            scores.append(clf.history[:, "valid_acc"])
+        assert scores[0] == pytest.approx(scores[1]) and min(scores[1]) > 0.5
+
+
+@pytest.mark.parametrize("rejection", ["expected", "sample", "pool", "epoch"])
+def test_batchnorm_leaves_out_a_one_row_last_batch_in_every_epoch(rejection):
+    # In warm-up epochs (and under "expected" and "sample" always) a last
+    # batch of one row reached BatchNorm, which fails on it in training.
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(100, dtype=int), np.ones(61, dtype=int)]
+    X = rng.randn(len(y), 5).astype(np.float32)
+    clf = RSFTClassifier(
+        _WithBatchNorm, rejection=rejection, batch_size=32, max_epochs=3
+    ).fit(X, y)
+    sizes = [b["train_batch_size"] for e in clf.history for b in e["batches"]]
+    assert min(sizes) >= 2
+
+
+def test_an_epoch_of_no_full_batch_under_drop_last_names_it():
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(100, dtype=int), np.ones(60, dtype=int)]
+    X = rng.randn(len(y), 3).astype(np.float32)
+    clf = RSFTClassifier(
+        rejection="pool",
+        batch_size=-1,
+        iterator_train__drop_last=True,
+        warmup_epochs=0,
+        M=2.0,
+        max_epochs=2,
+    )
+    with pytest.warns(UserWarning, match="drop_last=True leaves out"):
+        clf.fit(X, y)

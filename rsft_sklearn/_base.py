@@ -265,7 +265,7 @@ class NetClassifierBase(NeuralNetClassifier):
         later call may bring new ones.
         """
         if (
-            self.module is None
+            self._default_mlp()
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
@@ -367,15 +367,27 @@ class NetClassifierBase(NeuralNetClassifier):
             state.pop("input_keys_", None)
             state.pop("input_shapes_", None)
             state.pop("input_column_names_", None)
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse="csr",
-            dtype=(np.float32, np.float64),
-            allow_nd=True,
-            ensure_min_samples=1,
-        )
+        try:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse="csr",
+                dtype=(np.float32, np.float64),
+                allow_nd=True,
+                ensure_min_samples=1,
+            )
+        except ValueError as exc:
+            if "could not convert string to float" not in str(exc):
+                raise
+            raise ValueError(
+                f"X holds text ({exc}). {type(self).__name__} takes numbers: "
+                "put a vectorizer before it in a pipeline, such as "
+                "sklearn's TfidfVectorizer (sparse TF-IDF, for the default MLP) "
+                "or rsft_sklearn.TokenIndexer (token ids, for "
+                "EmbeddingBagModule); encode text columns of a DataFrame with "
+                "a ColumnTransformer."
+            ) from exc
         # n_features_in_ counts the first axis past the rows only; the rows
         # of an n-d array (images) must keep their whole shape.
         if reset:
@@ -517,6 +529,11 @@ class NetClassifierBase(NeuralNetClassifier):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_listener_cache", None)
+        # A pickle taken during a fit (Checkpoint(f_pickle=...)) leaves out
+        # the fit's working state: the training data, and the module list
+        # that switches train and eval mode, which would be stale once
+        # loaded.
+        state.pop("fit_state_", None)
         return pack_generators(state)
 
     def __setstate__(self, state):
@@ -614,8 +631,13 @@ class NetClassifierBase(NeuralNetClassifier):
             int(seeds[2])
         )
 
+    def _default_mlp(self):
+        """Whether the network is the default MLP, sized from the data:
+        ``module=None``, or the class :class:`MLPModule` itself."""
+        return self.module is None or self.module is MLPModule
+
     def initialize_module(self):
-        if self.module is None:
+        if self._default_mlp():
             kwargs = self.get_params_for("module")
             if "n_features" not in kwargs:
                 if not hasattr(self, "n_features_in_"):
@@ -732,7 +754,7 @@ class NetClassifierBase(NeuralNetClassifier):
         state = self.__dict__.get("fit_state_")
         if (
             set_to_none is None
-            and self.module is None
+            and self._default_mlp()
             and state is not None
             and state.sparse_input
             and state.plan is not None

@@ -7,6 +7,7 @@ needs (inputs, labels, data sets, seeding, persistence) is in ``_base.py``.
 """
 
 import copy
+import inspect
 import numbers
 import warnings
 from functools import partial
@@ -17,6 +18,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ._base import (
     NetClassifierBase,
+    _is_proba,
     _unpack,
     log_proba_for_nll,
     on_device,
@@ -300,6 +302,8 @@ class RSFTClassifier(NetClassifierBase):
         "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        # A class (or factory) that skorch builds with the parameters.
+        "optimizer": [callable],
         # A tensor learning rate is what torch's optimisers take for
         # capturable steps.
         "lr": [Interval(numbers.Real, 0, None, closed="left"), torch.Tensor],
@@ -456,9 +460,17 @@ class RSFTClassifier(NetClassifierBase):
             ) from exc
 
     def initialize_criterion(self):
-        base = self.initialized_instance(
-            self.criterion, self.get_params_for("criterion")
-        )
+        criterion = self.criterion
+        if inspect.isfunction(criterion) or inspect.isbuiltin(criterion):
+            # A loss function (torch.nn.functional.cross_entropy) would be
+            # called by skorch with the criterion's parameters.
+            raise TypeError(
+                f"criterion must be a loss module class or instance returning one "
+                "loss per sample with reduction='none', such as "
+                f"torch.nn.CrossEntropyLoss; got {criterion!r}. Wrap a loss "
+                "function in a torch.nn.Module with a 'reduction' attribute."
+            )
+        base = self.initialized_instance(criterion, self.get_params_for("criterion"))
         if base is self.criterion:
             # The loss needs reduction="none"; the user's instance stays as it is.
             base = copy.deepcopy(base)
@@ -472,6 +484,16 @@ class RSFTClassifier(NetClassifierBase):
             )
         if isinstance(base, torch.nn.NLLLoss):
             base.register_forward_pre_hook(read_output_as_skorch_nll)
+        if getattr(base, "weight", None) is not None and self.target != "uniform":
+            warnings.warn(
+                f"The criterion's class weights (criterion__weight) multiply "
+                f"the rule's target weights (target={self.target!r}), so the "
+                "classes are re-weighted twice, and predict_proba's balanced "
+                "correction does not know them. Give the weights as "
+                "target={label: weight}, or set target='uniform'.",
+                UserWarning,
+                stacklevel=2,
+            )
         # The user's reduction (criterion__reduction, or the instance's) is
         # what get_loss returns outside training, as in skorch; training needs
         # the per-sample losses.
@@ -608,6 +630,14 @@ class RSFTClassifier(NetClassifierBase):
             store = state.row_acceptance = iterator.row_store()
         return {"store": store, "rescore": rescore}
 
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # An epoch cut short (Ctrl-C) had no on_epoch_end: its batch losses
+        # are written into the history here, before the callbacks save it.
+        state = self.__dict__.get("fit_state_")
+        if state is not None and len(self.history):
+            state.losses.write(self.history[-1].get("batches", []), "train_loss")
+        super().on_train_end(net, X=X, y=y, **kwargs)
+
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         check_finite_parameters(
@@ -615,6 +645,7 @@ class RSFTClassifier(NetClassifierBase):
         )
         # The batches' losses, read once, before skorch's epoch callbacks.
         self.fit_state_.losses.write(self.history[-1]["batches"], "train_loss")
+        self._warn_if_probabilities()
         if self.history[-1].get("train_batch_count") == 0:
             # Every row rejected (pool, epoch, budget): no step, and no loss
             # for skorch to average; NaN rather than a missing key, which
@@ -704,11 +735,13 @@ class RSFTClassifier(NetClassifierBase):
             loss, logits = compacted_loss(
                 self.criterion_, score, forward, Xi, yi, wi, self.fit_state_.two_rows
             )
+            self._keep_first_output(logits)
             if loss is None:
                 return {"loss": logits.new_zeros(()), "y_pred": logits}
         else:
             logits = self.infer(Xi, **fit_params)
             _check_module_output(logits, len(self.classes_))
+            self._keep_first_output(logits)
             weight = {} if wi is None else {"sample_weight": wi}
             loss = self.get_loss(logits, yi, X=Xi, training=True, **weight)
             state = self.fit_state_
@@ -716,6 +749,33 @@ class RSFTClassifier(NetClassifierBase):
                 state.guard.accepted(self.criterion_.step_accepted)
         self._backward(loss)
         return {"loss": loss, "y_pred": logits}
+
+    def _keep_first_output(self, logits):
+        state = self.fit_state_
+        if state.first_output is None:
+            # A view, read once when the first epoch ends.
+            state.first_output = logits.detach()[:64]
+
+    def _warn_if_probabilities(self):
+        """Warn once per fit when the network returns probabilities to a
+        criterion that reads logits (a final softmax): the loss then trains
+        on softmax(softmax(...)), and the rule reads the wrong p."""
+        state = self.fit_state_
+        output, state.first_output = state.first_output, False
+        if output is None or output is False or output.shape[0] < 2:
+            return
+        if isinstance(self.criterion_.base_criterion, torch.nn.NLLLoss):
+            return
+        if bool(_is_proba(output.float())):
+            warnings.warn(
+                "The network returns probabilities (non-negative rows summing "
+                "to 1), but the criterion reads its output as logits: the loss "
+                "trains on a softmax of probabilities, and the rule reads the "
+                "wrong p. Remove the network's final softmax, or use "
+                "criterion=torch.nn.NLLLoss, which reads probabilities.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def train_step(self, batch, **fit_params):
         state = self.fit_state_

@@ -150,6 +150,10 @@ class FitState:
         and evaluation mode without walking the tree (see
         ``NetClassifierBase._set_training``); False where a module has a
         ``train`` of its own; None until first needed in an epoch.
+    first_output : torch.Tensor, None or False
+        Up to 64 rows of the fit's first training output, kept (not read)
+        to be checked once at the end of the first epoch; False once
+        checked.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -163,6 +167,7 @@ class FitState:
         self.row_acceptance = None
         self.rejecting_epochs = 0
         self.mode_trees = None
+        self.first_output = None
 
 
 class PendingLoss:

@@ -755,3 +755,55 @@ def test_an_epoch_of_no_full_batch_under_drop_last_names_it():
     )
     with pytest.warns(UserWarning, match="drop_last=True leaves out"):
         clf.fit(X, y)
+
+
+class _SoftmaxNet(torch.nn.Module):
+    def __init__(self, final_softmax=True):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+        self.final_softmax = final_softmax
+
+    def forward(self, X):
+        out = self.lin(X)
+        return torch.softmax(out, dim=1) if self.final_softmax else out
+
+
+def test_a_network_that_returns_probabilities_to_a_logit_criterion_warns(data):
+    # It trained on softmax(softmax(...)) without a word: the largest
+    # probability of three clear classes was stuck at e / (e + 2).
+    X, y = data
+    X = np.asarray(X, dtype=np.float32)
+    with pytest.warns(UserWarning, match="network returns probabilities"):
+        RSFTClassifier(_SoftmaxNet, max_epochs=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        RSFTClassifier(_SoftmaxNet, module__final_softmax=False, max_epochs=2).fit(X, y)
+        RSFTClassifier(_SoftmaxNet, criterion=torch.nn.NLLLoss, max_epochs=2).fit(X, y)
+
+
+def test_class_weights_in_the_criterion_warn_that_they_stack(data):
+    X, y = data
+    with pytest.warns(UserWarning, match="re-weighted twice"):
+        RSFTClassifier(**FAST, criterion__weight=torch.tensor([1.0, 9.0])).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        RSFTClassifier(
+            **FAST, target="uniform", criterion__weight=torch.tensor([1.0, 9.0])
+        ).fit(X, y)
+
+
+def test_first_hour_mistakes_get_messages_in_the_users_terms(data):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from rsft_sklearn import MLPModule
+
+    X, y = data
+    with pytest.raises(InvalidParameterError, match="'optimizer' parameter"):
+        RSFTClassifier(**FAST, optimizer="adam").fit(X, y)
+    with pytest.raises(TypeError, match="criterion must be a loss module"):
+        RSFTClassifier(**FAST, criterion=torch.nn.functional.cross_entropy).fit(X, y)
+    with pytest.raises(ValueError, match="X holds text .* TfidfVectorizer"):
+        RSFTClassifier(**FAST).fit(np.array([["good film"], ["bad"]] * 30), y)
+    # The default MLP's class is sized from the data, as module=None is.
+    clf = RSFTClassifier(**FAST, module=MLPModule).fit(X, y)
+    assert clf.module_.layers[0].in_features == X.shape[1]

@@ -169,6 +169,13 @@ def test_keyboard_interrupt_leaves_a_usable_model_and_consistent_history(
         assert len(row["batches"]) == -(-len(X) // PARAMS["batch_size"])
     assert len(clf.history[-1]["batches"]) == stop_batch
     assert "acceptance_rate" not in clf.history[-1]
+    # The cut epoch's batch losses are numbers (they were placeholders that
+    # JSON could not write: a truncated history.json, and a resume from it
+    # failed), so the history saves and loads.
+    assert all(
+        type(batch["train_loss"]) is float for batch in clf.history[-1]["batches"]
+    )
+    clf.history.to_file(str(tmp_path / "history.json"))
     assert len(clf.history[:, "acceptance_rate"]) == EPOCHS_BEFORE
 
     # The model predicts and its parameters are finite.
@@ -232,3 +239,22 @@ def test_generators_attribute_needs_an_initialised_estimator():
     assert not hasattr(clf, "generators_")
     with pytest.raises(AttributeError, match="un-initiali[sz]ed"):
         clf.save_params(f_generators="never-written.pt")
+
+
+def test_a_pickle_taken_during_the_fit_leaves_the_fit_state_out(data, tmp_path):
+    # Checkpoint(f_pickle=...) pickled the training data and the list of
+    # modules that switches train and eval mode: loaded and refitted with a
+    # rebuilt module, predict ran with dropout on.
+    import pickle
+
+    X, y = data
+    checkpoint = _checkpoint(tmp_path, f_pickle="net.pkl")
+    clf = RSFTClassifier(
+        max_epochs=2, module__dropout=0.0, callbacks=[checkpoint], **PARAMS
+    ).fit(X, y)
+    with open(tmp_path / "net.pkl", "rb") as f:
+        loaded = pickle.load(f)
+    assert "fit_state_" not in vars(loaded)
+    loaded.set_params(module__dropout=0.5, warm_start=False, callbacks=None).fit(X, y)
+    np.testing.assert_array_equal(loaded.predict_proba(X), loaded.predict_proba(X))
+    assert "fit_state_" not in vars(clf)

@@ -265,7 +265,7 @@ class NetClassifierBase(NeuralNetClassifier):
         later call may bring new ones.
         """
         if (
-            self._default_mlp()
+            self.module is None
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
@@ -633,8 +633,14 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def _default_mlp(self):
         """Whether the network is the default MLP, sized from the data:
-        ``module=None``, or the class :class:`MLPModule` itself."""
-        return self.module is None or self.module is MLPModule
+        ``module=None``, or the class :class:`MLPModule` itself without its
+        sizes."""
+        if self.module is None:
+            return True
+        kwargs = self.get_params_for("module")
+        return self.module is MLPModule and not {"n_features", "n_classes"} <= set(
+            kwargs
+        )
 
     def initialize_module(self):
         if self._default_mlp():
@@ -754,7 +760,7 @@ class NetClassifierBase(NeuralNetClassifier):
         state = self.__dict__.get("fit_state_")
         if (
             set_to_none is None
-            and self._default_mlp()
+            and self.module is None
             and state is not None
             and state.sparse_input
             and state.plan is not None

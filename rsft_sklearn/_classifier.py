@@ -302,8 +302,9 @@ class RSFTClassifier(NetClassifierBase):
         "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        # A class (or factory) that skorch builds with the parameters.
-        "optimizer": [callable],
+        # A class (or factory) that skorch builds with the parameters (None
+        # once trim_for_prediction has dropped it).
+        "optimizer": [callable, None],
         # A tensor learning rate is what torch's optimisers take for
         # capturable steps.
         "lr": [Interval(numbers.Real, 0, None, closed="left"), torch.Tensor],

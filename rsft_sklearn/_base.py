@@ -333,6 +333,14 @@ class NetClassifierBase(NeuralNetClassifier):
         )
         check_callbacks(self.callbacks)
         check_device(self.device)
+        if self.optimizer is None and not getattr(
+            self, "_trimmed_for_prediction", False
+        ):
+            # (A net trimmed for prediction gets skorch's own error.)
+            raise TypeError(
+                "optimizer is None, so this estimator cannot train; set an "
+                "optimizer class, such as optimizer=torch.optim.Adam."
+            )
 
     def _validate_X(self, X, reset):
         state = self.__dict__

@@ -7,7 +7,6 @@ needs (inputs, labels, data sets, seeding, persistence) is in ``_base.py``.
 """
 
 import copy
-import inspect
 import numbers
 import warnings
 from functools import partial
@@ -462,16 +461,22 @@ class RSFTClassifier(NetClassifierBase):
 
     def initialize_criterion(self):
         criterion = self.criterion
-        if inspect.isfunction(criterion) or inspect.isbuiltin(criterion):
-            # A loss function (torch.nn.functional.cross_entropy) would be
-            # called by skorch with the criterion's parameters.
-            raise TypeError(
-                f"criterion must be a loss module class or instance returning one "
-                "loss per sample with reduction='none', such as "
-                f"torch.nn.CrossEntropyLoss; got {criterion!r}. Wrap a loss "
-                "function in a torch.nn.Module with a 'reduction' attribute."
+        try:
+            base = self.initialized_instance(
+                criterion, self.get_params_for("criterion")
             )
-        base = self.initialized_instance(criterion, self.get_params_for("criterion"))
+        except TypeError as exc:
+            if isinstance(criterion, type) or isinstance(criterion, torch.nn.Module):
+                raise
+            # A loss function (torch.nn.functional.cross_entropy), which
+            # skorch calls with the criterion's parameters to build it.
+            raise TypeError(
+                "criterion must be a loss module class or instance (or a "
+                "factory returning one) with one loss per sample under "
+                "reduction='none', such as torch.nn.CrossEntropyLoss; calling "
+                f"{criterion!r} to build it failed: {exc}. Wrap a loss function "
+                "in a torch.nn.Module with a 'reduction' attribute."
+            ) from exc
         if base is self.criterion:
             # The loss needs reduction="none"; the user's instance stays as it is.
             base = copy.deepcopy(base)
@@ -485,13 +490,18 @@ class RSFTClassifier(NetClassifierBase):
             )
         if isinstance(base, torch.nn.NLLLoss):
             base.register_forward_pre_hook(read_output_as_skorch_nll)
-        if getattr(base, "weight", None) is not None and self.target != "uniform":
+        if (
+            isinstance(base, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
+            and base.weight is not None
+            and not (isinstance(self.target, str) and self.target == "uniform")
+        ):
             warnings.warn(
                 f"The criterion's class weights (criterion__weight) multiply "
                 f"the rule's target weights (target={self.target!r}), so the "
                 "classes are re-weighted twice, and predict_proba's balanced "
-                "correction does not know them. Give the weights as "
-                "target={label: weight}, or set target='uniform'.",
+                "correction does not know them. Give class weights once: as "
+                "target={label: weight}, or in the criterion with "
+                "target='uniform'.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -754,8 +764,9 @@ class RSFTClassifier(NetClassifierBase):
     def _keep_first_output(self, logits):
         state = self.fit_state_
         if state.first_output is None:
-            # A view, read once when the first epoch ends.
-            state.first_output = logits.detach()[:64]
+            # A copy of a few rows (not a view that would keep the whole
+            # batch's output), read once when the first epoch ends.
+            state.first_output = logits.detach()[:64].clone()
 
     def _warn_if_probabilities(self):
         """Warn once per fit when the network returns probabilities to a
@@ -764,6 +775,10 @@ class RSFTClassifier(NetClassifierBase):
         state = self.fit_state_
         output, state.first_output = state.first_output, False
         if output is None or output is False or output.shape[0] < 2:
+            return
+        if len(self.history) != 1:
+            # Continued training (partial_fit, warm_start): checked at the
+            # first epoch of the estimator's history only.
             return
         if isinstance(self.criterion_.base_criterion, torch.nn.NLLLoss):
             return

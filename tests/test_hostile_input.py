@@ -807,3 +807,47 @@ def test_first_hour_mistakes_get_messages_in_the_users_terms(data):
     # The default MLP's class is sized from the data, as module=None is.
     clf = RSFTClassifier(**FAST, module=MLPModule).fit(X, y)
     assert clf.module_.layers[0].in_features == X.shape[1]
+
+
+def test_criterion_factories_build_and_loss_functions_are_named(data):
+    import functools
+
+    X, y = data
+    factory = RSFTClassifier(
+        **FAST, criterion=lambda **kw: torch.nn.CrossEntropyLoss(**kw)
+    ).fit(X, y)
+    assert isinstance(factory.criterion_.base_criterion, torch.nn.CrossEntropyLoss)
+    partial = functools.partial(torch.nn.functional.cross_entropy)
+    with pytest.raises(TypeError, match="criterion must be a loss module"):
+        RSFTClassifier(**FAST, criterion=partial).fit(X, y)
+    with pytest.raises(TypeError, match="optimizer is None"):
+        RSFTClassifier(**FAST, optimizer=None).fit(X, y)
+
+
+class _ScaledLoss(torch.nn.Module):
+    """A per-sample loss whose ``weight`` is a scale, not class weights."""
+
+    def __init__(self, reduction="none"):
+        super().__init__()
+        self.reduction = reduction
+        self.weight = torch.nn.Parameter(torch.tensor(1.0), requires_grad=False)
+
+    def forward(self, logits, y):
+        return self.weight * torch.nn.functional.cross_entropy(
+            logits, y, reduction="none"
+        )
+
+
+def test_the_probability_and_weight_warnings_stay_quiet_where_they_should(data):
+    X, y = data
+    X = np.asarray(X, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        RSFTClassifier(**FAST, criterion=_ScaledLoss).fit(X, y)
+    # Continued training does not warn again about a softmax output.
+    clf = RSFTClassifier(_SoftmaxNet, max_epochs=1)
+    with pytest.warns(UserWarning, match="network returns probabilities"):
+        clf.partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.partial_fit(X, y)

@@ -15,12 +15,9 @@ density normalised over the classes, and since ``a`` is a known function of
 weighted cross-entropy has the same minimiser, so the same inversion holds.
 """
 
-import numbers
-
 import numpy as np
-import torch
 
-from ._validation import check_class_weight
+from ._validation import as_real, check_class_weight
 
 __all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
 
@@ -105,13 +102,13 @@ def correct_proba(
         )
     n_classes = proba.shape[1]
     weight = check_class_weight(target_weight, n_classes, "target_weight")
-    if isinstance(M, torch.Tensor) and M.dim() == 0 and M.is_floating_point():
-        # As RejectionLoss.epoch_statistics() returns it.
-        M = M.item()
-    if not _is_real(M) or not np.isfinite(M) or M <= 0:
+    # M may be the 0-d tensor that RejectionLoss.epoch_statistics() returns.
+    M_value, hardness_value = as_real(M), as_real(hardness)
+    if M_value is None or not np.isfinite(M_value) or M_value <= 0:
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
-    if not _is_real(hardness) or not np.isfinite(hardness) or hardness < 0:
+    if hardness_value is None or not np.isfinite(hardness_value) or hardness_value < 0:
         raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
+    M, hardness = M_value, hardness_value
     if log_shift is not None:
         log_shift = np.asarray(log_shift, dtype=np.float64)
         if log_shift.shape != (n_classes,) or not np.all(np.isfinite(log_shift)):
@@ -148,11 +145,6 @@ def is_probability_table(proba):
         return False
     total = proba.sum(axis=1)
     return bool(np.all(np.isclose(total, 1.0, atol=1e-3) | (total == 0)))
-
-
-def _is_real(value):
-    """A real number (a NumPy scalar too), not a bool or a string."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _normalise(log_score):

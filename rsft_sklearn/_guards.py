@@ -129,6 +129,7 @@ class EmptyStepGuard:
         self._key = None
         self._tensors = []
         self._snapshot = []
+        self._had_state = []
 
     def _snapshot_guarded(self):
         return [
@@ -177,11 +178,13 @@ class EmptyStepGuard:
             for optimizer in self.optimizers
         )
         # The parameters that have state before the step: a state the step
-        # creates has no copy to go back to.
-        self._had_state = [
-            set(optimizer.state) if optimizer in guarded else None
-            for optimizer in self.optimizers
-        ]
+        # creates has no copy to go back to (removed on the CPU only, see
+        # _drop_created_state, so only collected there).
+        if self.device_type in HOST_READ_DEVICES:
+            self._had_state = [
+                set(optimizer.state) if optimizer in guarded else None
+                for optimizer in self.optimizers
+            ]
         if key != self._key:
             self._key = key
             self._tensors = self._guarded_tensors(guarded)
@@ -239,10 +242,9 @@ class EmptyStepGuard:
         such a state stays, which nothing reads per batch."""
         if self.device_type not in HOST_READ_DEVICES:
             return
-        had = getattr(self, "_had_state", None) or []
         created = [
             (optimizer, set(optimizer.state) - before)
-            for optimizer, before in zip(self.optimizers, had)
+            for optimizer, before in zip(self.optimizers, self._had_state)
             if before is not None and len(optimizer.state) > len(before)
         ]
         if not created or bool(n_accepted > 0):

@@ -11,13 +11,12 @@ from . import _guards
 from ._rejection import (
     acceptance_from_log_ratio,
     acceptance_probability,
-    as_scalar,
     check_hardness,
     rejection_mask,
     true_class_log_proba,
 )
 from ._schedules import acceptance_log_M
-from ._validation import check_class_weight
+from ._validation import as_real, check_class_weight
 
 __all__ = ["RejectionLoss"]
 
@@ -35,18 +34,16 @@ _COUNT_GROUP = 64
 def _check_n_classes(n_classes):
     """``n_classes`` as an int: a whole number >= 1 (a NumPy or 0-d torch
     integer, or a float such as 3.0, too)."""
-    value = as_scalar(n_classes)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if float(value).is_integer() and value >= 1:
-            return int(value)
+    value = as_real(n_classes)
+    if value is not None and value.is_integer() and value >= 1:
+        return int(value)
     raise ValueError(f"n_classes must be a whole number >= 1, got {n_classes!r}.")
 
 
 def _check_M(M):
-    M = as_scalar(M)
-    if not isinstance(M, numbers.Real) or isinstance(M, bool):
+    value = as_real(M)
+    if value is None:
         raise ValueError(f"M must be a number > 0 or 'auto', got {M!r}.")
-    value = float(M)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"M must be finite and > 0, got {M!r}.")
     return value

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 import torch
 
-from ._validation import check_class_weight
+from ._validation import as_real, check_class_weight
 
 __all__ = [
     "acceptance_probability",
@@ -118,27 +118,12 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
 
 
-def as_scalar(value):
-    """A one-element NumPy array or torch tensor as a Python number (read on
-    the host); anything else as it is."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, np.ndarray) and value.size == 1:
-        return value.item()
-    return value
-
-
 def check_hardness(hardness):
     """``hardness`` as a float, refusing what is not a finite number >= 0."""
-    hardness = as_scalar(hardness)
-    if not (
-        isinstance(hardness, numbers.Real)
-        and not isinstance(hardness, bool)
-        and math.isfinite(hardness)
-        and hardness >= 0
-    ):
+    value = as_real(hardness)
+    if value is None or not (math.isfinite(value) and value >= 0):
         raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
-    return float(hardness)
+    return value
 
 
 def acceptance_from_log_ratio(log_ratio, logits, y, hardness):

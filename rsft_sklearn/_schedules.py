@@ -12,8 +12,9 @@ host.
 import math
 import numbers
 
-import numpy as np
 import torch
+
+from ._validation import as_real
 
 __all__ = ["CosineRamp", "LinearRamp", "acceptance_log_M"]
 
@@ -127,13 +128,13 @@ def epoch_value(value, epoch, name, *, positive):
     """
     if callable(value):
         returned = value(epoch)
-        if not _is_real_scalar(returned):
+        result = as_real(returned)
+        if result is None:
             raise TypeError(
                 f"The schedule given as {name} must return a real number for "
                 f"epoch {epoch}, got {returned!r} of type "
                 f"{type(returned).__name__}."
             )
-        result = float(returned.item() if hasattr(returned, "item") else returned)
         where = f"{name}({epoch}) = {result!r}"
     else:
         result = float(value)
@@ -143,18 +144,6 @@ def epoch_value(value, epoch, name, *, positive):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{where} must be finite and {bound}.")
     return result
-
-
-def _is_real_scalar(value):
-    """Whether ``value`` is one real number: a Python or NumPy real that is
-    not a bool, or a one-element NumPy array or torch tensor of such."""
-    if isinstance(value, torch.Tensor):
-        return value.numel() == 1 and not (
-            value.dtype == torch.bool or value.is_complex()
-        )
-    if isinstance(value, np.ndarray):
-        return value.size == 1 and value.dtype.kind in "iuf"
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def acceptance_log_M(log_score, target_acceptance):

@@ -402,8 +402,7 @@ def prepare_iterator(
         Maps a batch of inputs to logits without gradient.
     batch_size, pool_size, min_rows : int
         Scoring batch size of the epoch mode; batches per pool and the
-        smallest training batch (2 with BatchNorm) of the pool and budget
-        modes.
+        smallest training batch (2 with BatchNorm), in every epoch.
     budget : float, default=1.0
         Expected fraction of rows kept under ``rejection="budget"``.
     store : torch.Tensor or None, default=None
@@ -419,9 +418,6 @@ def prepare_iterator(
     loss_fn.row_weighted = plan.budgeted
     if plan.rows_selected:
         iterator.rows = select_epoch_rows(loss_fn, iterator, score, batch_size)
-        # As in the pooled modes: a last batch of one accepted row is left
-        # out when the module cannot train on one (BatchNorm).
-        iterator.min_rows = min_rows
     elif plan.pooled or plan.budgeted:
         check_selection_iterator(iterator, "budget" if plan.budgeted else "pool")
         if plan.budgeted:
@@ -438,4 +434,3 @@ def prepare_iterator(
             select = partial(select_pool_rows, loss_fn, score)
         iterator.select = select
         iterator.pool_size = pool_size
-        iterator.min_rows = min_rows

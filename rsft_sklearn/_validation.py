@@ -5,6 +5,7 @@ writes an estimator. The classifier, the sampler and :func:`correct_proba`
 validate per-class weights with the one function :func:`check_class_weight`.
 """
 
+import numbers
 import warnings
 from collections.abc import Mapping
 
@@ -72,6 +73,25 @@ def check_class_weight(weight, classes, name="target"):
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ValueError(f"{name} must be finite and > 0, got {values}.")
     return values
+
+
+def as_real(value):
+    """``value`` as a float if it is one real number: a Python or NumPy real
+    that is not a bool, or a one-element real NumPy array or torch tensor
+    (read on the host); None for anything else."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.dtype == torch.bool or value.is_complex():
+            return None
+        return float(value.item())
+    if isinstance(value, np.ndarray):
+        return (
+            float(value.item())
+            if value.size == 1 and value.dtype.kind in "iuf"
+            else None
+        )
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        return float(value)
+    return None
 
 
 def to_float32(X, name):

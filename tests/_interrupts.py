@@ -12,3 +12,17 @@ class CtrlC(Callback):
 
     def on_batch_end(self, net, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
+
+
+def interrupting(make_method, method):
+    """``make_method`` whose pipeline for ``method`` presses Ctrl-C during
+    its fit (the network is the pipeline's last step)."""
+
+    def wrapped(name, **kwargs):
+        pipeline = make_method(name, **kwargs)
+        if name == method:
+            net = pipeline[-1]
+            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", CtrlC())])
+        return pipeline
+
+    return wrapped

@@ -5,7 +5,7 @@ import signal
 
 import numpy as np
 import pytest
-from _interrupts import CtrlC
+from _interrupts import interrupting
 from _scripts import load_script
 
 pytest.importorskip("mnist1d")
@@ -181,15 +181,9 @@ def test_ctrl_c_in_a_fit_stops_the_run_and_saves_nothing_of_it(
     from rsft_sklearn.benchmark import _methods
 
     real = _methods.make_method
-
-    def make_method(name, **kwargs):
-        estimator = real(name, **kwargs)
-        if name == "logit-adjusted loss":
-            net = estimator[-1]
-            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", CtrlC())])
-        return estimator
-
-    monkeypatch.setattr(_methods, "make_method", make_method)
+    monkeypatch.setattr(
+        _methods, "make_method", interrupting(real, "logit-adjusted loss")
+    )
     argv = [
         "--rows", "2000", "--ratios", "10", "--repeats", "1", "--epochs", "2",
         "--methods", "RSFT|logit-adjusted loss|post-hoc logit adjustment",

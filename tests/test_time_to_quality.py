@@ -5,7 +5,7 @@ import signal
 
 import numpy as np
 import pytest
-from _interrupts import CtrlC
+from _interrupts import interrupting
 from _scripts import load_script
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
@@ -242,15 +242,7 @@ def test_ctrl_c_in_a_fit_stops_the_script_and_saves_nothing_of_it(
     import pandas as pd
 
     real = ttq.make_method
-
-    def make_method(name, **kwargs):
-        pipeline = real(name, **kwargs)
-        if name == "RSFT":
-            net = pipeline["clf"]
-            net.set_params(callbacks=[*(net.callbacks or []), ("ctrl_c", CtrlC())])
-        return pipeline
-
-    monkeypatch.setattr(ttq, "make_method", make_method)
+    monkeypatch.setattr(ttq, "make_method", interrupting(real, "RSFT"))
     argv = ["--quick", "--sets", "synthetic", "--rows", "1000", "--epochs", "2"]
     argv += ["--methods", "logit-adjusted loss|RSFT", "--out", str(tmp_path)]
     assert ttq.main(argv) == 130

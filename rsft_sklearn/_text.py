@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._modules import check_layer_sizes, check_size
+from ._validation import FLOAT32_EXACT_INTEGERS
 
 __all__ = [
     "EmbeddingBagModule",
@@ -36,7 +37,7 @@ __all__ = [
 PAD_ID = 0
 UNKNOWN_ID = 1
 # float32, the dtype the estimator computes in, holds integers exactly up to here.
-MAX_VOCABULARY = 2**24
+MAX_VOCABULARY = FLOAT32_EXACT_INTEGERS
 
 
 def pad_token_ids(sequences, length=None):

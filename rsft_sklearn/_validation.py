@@ -75,6 +75,11 @@ def check_class_weight(weight, classes, name="target"):
     return values
 
 
+# Integers up to here are exact in float32, the type the network's inputs
+# are given in (token ids among them).
+FLOAT32_EXACT_INTEGERS = 2**24
+
+
 def as_real(value):
     """``value`` as a float if it is one real number: a Python or NumPy real
     that is not a bool, or a one-element real NumPy array or torch tensor
@@ -127,7 +132,7 @@ def check_X_dict(X, input_keys=None):
             input_name=f"X[{key!r}]",
         )
         largest = _largest_integer(value) if arr.size else None
-        if largest is not None and largest > 2**24:
+        if largest is not None and largest > FLOAT32_EXACT_INTEGERS:
             # float32 holds integers exactly up to 2**24 only: larger ids
             # would be rounded, and distinct tokens would share an embedding.
             raise ValueError(

@@ -55,7 +55,9 @@ class RejectionSampler(BaseCleaningSampler):
         Class weights ``w``. ``"balanced"`` weights class ``k`` by
         ``1 / n_k``; ``"uniform"`` weights every class by 1; a dict maps every
         class label to a positive weight. The weights are divided by their
-        maximum.
+        maximum. ``"balanced"`` here is :class:`RSFTClassifier`'s
+        ``target_power=1``; the classifier's default, ``target_power=0.5``,
+        weights class ``k`` by ``1 / sqrt(n_k)``, which a dict gives here.
 
     sampling_strategy : str or list, default="all"
         Classes the rule applies to. Rows of the other classes are returned

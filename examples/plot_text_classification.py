@@ -57,7 +57,9 @@ print(
 # Token ids and an embedding bag
 # ------------------------------
 # :class:`~rsft_sklearn.TokenIndexer` maps every document to a row of token
-# ids (0 pads, 1 is an unknown token); ``vocab_size_`` sizes the embedding.
+# ids (0 pads); ``vocab_size_`` sizes the embedding. Its vocabulary holds
+# every training word here, so a word unseen in training is left out of the
+# document, as the TF-IDF vectorizer leaves it out.
 indexer = TokenIndexer(max_length=40).fit(docs_train)
 tokens = make_pipeline(
     TokenIndexer(max_length=40),
@@ -77,8 +79,8 @@ tokens.fit(docs_train, y_train)
 # %%
 # Both readers
 # ------------
-# Words unseen in training map to the unknown id, so the embedding bag sees
-# less of a short test joke than character n-grams do.
+# Words unseen in training are left out, so the embedding bag sees less of
+# a short test joke than character n-grams do.
 for name, model in [("TF-IDF + MLP", tfidf), ("tokens + embedding bag", tokens)]:
     score = balanced_accuracy_score(y_test, model.predict(docs_test))
     print(f"{name}: balanced accuracy {score:.3f}")

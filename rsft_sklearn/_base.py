@@ -265,7 +265,7 @@ class NetClassifierBase(NeuralNetClassifier):
         later call may bring new ones.
         """
         if (
-            self.module is None
+            self._default_mlp()
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
@@ -386,6 +386,12 @@ class NetClassifierBase(NeuralNetClassifier):
                 ensure_min_samples=1,
             )
         except ValueError as exc:
+            if "inhomogeneous" in str(exc):
+                raise ValueError(
+                    f"X holds rows of different lengths ({exc}). Lists of token "
+                    "ids of varying length become one padded array with "
+                    "rsft_sklearn.pad_token_ids (or TokenIndexer, from text)."
+                ) from exc
             if "could not convert string to float" not in str(exc):
                 raise
             raise ValueError(
@@ -768,7 +774,7 @@ class NetClassifierBase(NeuralNetClassifier):
         state = self.__dict__.get("fit_state_")
         if (
             set_to_none is None
-            and self.module is None
+            and self._default_mlp()
             and state is not None
             and state.sparse_input
             and state.plan is not None

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -90,9 +90,26 @@ def _ids_of(row, seq):
             f"Row {row} is a string, not a list of token ids; TokenIndexer "
             "turns text into token ids."
         )
-    ids = np.asarray(list(seq))
+    if not isinstance(seq, Iterable):
+        raise TypeError(
+            f"Row {row} is a {type(seq).__name__}, not a list of token ids."
+        )
+    try:
+        ids = np.asarray(list(seq))
+    except ValueError:
+        ids = None
+    if ids is None or ids.ndim != 1:
+        raise ValueError(
+            f"Row {row} holds lists, not token ids: each document is one flat "
+            "list of integer ids."
+        )
     if ids.size == 0:
         return ids.astype(np.int64)
+    if ids.dtype.kind == "u" and ids.max() > np.iinfo(np.int64).max:
+        raise ValueError(
+            f"Row {row} holds the token id {int(ids.max())}, beyond any "
+            "embedding table."
+        )
     if ids.dtype.kind == "f":
         whole = np.isfinite(ids) & (ids == np.round(ids))
         if not whole.all():
@@ -146,6 +163,12 @@ def check_token_ids(X, vocab_size):
             return
         row = int(rows[0])
         value = float(X[row][bad[row]].flat[0])
+    if np.isfinite(value) and value != np.round(value):
+        raise ValueError(
+            f"Row {row} of X holds the token id {value:g}, which is not an "
+            f"integer; {len(rows)} row(s) in all. Token ids are whole numbers "
+            "(pad_token_ids and TokenIndexer make them)."
+        )
     raise ValueError(
         f"Row {row} of X holds the token id {value:g}, outside the "
         f"vocabulary of the embedding (integer ids 0 to {vocab_size - 1}); "
@@ -247,8 +270,18 @@ class EmbeddingBagModule(nn.Module):
         n_classes = check_size(n_classes, "n_classes")
         hidden_layer_sizes = check_layer_sizes(hidden_layer_sizes)
         if pretrained_embeddings is not None:
-            weight = torch.as_tensor(
-                np.asarray(pretrained_embeddings), dtype=torch.float32
+            # A copy: training must not write into the caller's array (a
+            # float32 array would share its memory), which would also make
+            # the next fit start from the trained table.
+            weight = (
+                torch.as_tensor(
+                    pretrained_embeddings
+                    if isinstance(pretrained_embeddings, torch.Tensor)
+                    else np.asarray(pretrained_embeddings),
+                    dtype=torch.float32,
+                )
+                .detach()
+                .clone()
             )
             if weight.dim() != 2:
                 raise ValueError(
@@ -289,9 +322,9 @@ class EmbeddingBagModule(nn.Module):
 class TokenIndexer(TransformerMixin, BaseEstimator):
     """Map documents to padded arrays of token ids, for :class:`EmbeddingBagModule`.
 
-    Learns a vocabulary in ``fit``: id 0 is padding, id 1 stands for every
-    token not in the vocabulary, ids from 2 follow the tokens by decreasing
-    frequency (ties alphabetically).
+    Learns a vocabulary in ``fit``: id 0 is padding, id 1 stands for the
+    tokens not in the vocabulary (see ``unknown``), ids from 2 follow the
+    tokens by decreasing frequency (ties alphabetically).
 
     Parameters
     ----------
@@ -309,11 +342,23 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
         :class:`~sklearn.feature_extraction.text.CountVectorizer`. A
         document given as a list of tokens (the output of a tokenizer step)
         is used as it is.
+    unknown : {"auto", "index", "ignore"}, default="auto"
+        What becomes of a token outside the vocabulary. ``"index"`` maps it
+        to id 1; ``"ignore"`` leaves it out of the document, as
+        scikit-learn's vectorizers do. ``"auto"`` maps it to id 1 when the
+        training documents held such tokens (left out by ``max_features``
+        or ``min_count``), so that the embedding of id 1 is trained on them,
+        and leaves it out otherwise: an embedding no training document
+        reached would keep its random start and pull every test document
+        that holds an unseen word towards an arbitrary class.
 
     Attributes
     ----------
     vocabulary_ : dict of str to int
         Token id of every known token.
+    unknown_ : {"index", "ignore"}
+        What ``transform`` does with a token outside the vocabulary
+        (``unknown`` with ``"auto"`` resolved).
     vocab_size_ : int
         Rows an embedding table needs: ``len(vocabulary_) + 2``.
     length_ : int
@@ -324,9 +369,12 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
     >>> from rsft_sklearn import TokenIndexer
     >>> indexer = TokenIndexer().fit(["the cat sat", "the dog"])
     >>> indexer.transform(["the dog sat", "a bird"]).tolist()
-    [[2, 4, 5], [1, 0, 0]]
+    [[2, 4, 5], [0, 0, 0]]
     >>> indexer.vocab_size_
     6
+    >>> capped = TokenIndexer(max_features=2).fit(["the cat sat", "the dog"])
+    >>> capped.unknown_, capped.transform(["the dog sat", "a bird"]).tolist()
+    ('index', [[2, 1, 1], [1, 0, 0]])
     """
 
     _parameter_constraints = {
@@ -335,6 +383,7 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
         "lowercase": ["boolean"],
         "token_pattern": [str],
+        "unknown": [StrOptions({"auto", "index", "ignore"})],
     }
 
     def __init__(
@@ -345,17 +394,32 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
         max_length=None,
         lowercase=True,
         token_pattern=r"(?u)\b\w\w+\b",
+        unknown="auto",
     ):
         self.max_features = max_features
         self.min_count = min_count
         self.max_length = max_length
         self.lowercase = lowercase
         self.token_pattern = token_pattern
+        self.unknown = unknown
 
     def _tokens(self, X):
         if isinstance(X, str):
             raise ValueError(
                 "TokenIndexer expects an iterable of documents, got one string."
+            )
+        if hasattr(X, "columns"):
+            # Iterating a DataFrame gives its column names, not its rows.
+            raise TypeError(
+                "TokenIndexer takes one text column, got a DataFrame; pass the "
+                "column (df['text']), or name it as a string, not a list, in a "
+                "ColumnTransformer."
+            )
+        if getattr(X, "ndim", 1) == 2 and X.shape[1] == 1:
+            # Each row would be one document of one token: the whole text.
+            raise ValueError(
+                f"TokenIndexer takes a 1-d sequence of documents, got shape "
+                f"{X.shape}; pass X.ravel()."
             )
         pattern = re.compile(self.token_pattern)
         for i, doc in enumerate(X):
@@ -391,6 +455,12 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
             key=lambda item: (-item[1], item[0]),
         )[: self.max_features]
         self.vocabulary_ = {token: i + 2 for i, (token, _) in enumerate(kept)}
+        if self.unknown == "auto":
+            # Training saw tokens outside the vocabulary exactly when some
+            # distinct token was left out.
+            self.unknown_ = "index" if len(kept) < len(counts) else "ignore"
+        else:
+            self.unknown_ = self.unknown
         self.vocab_size_ = len(self.vocabulary_) + 2
         if self.vocab_size_ > MAX_VOCABULARY:
             raise ValueError(
@@ -415,12 +485,55 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "vocabulary_")
         vocabulary = self.vocabulary_
-        return pad_token_ids(
-            (
+        # A TokenIndexer pickled before ``unknown`` existed mapped to id 1.
+        if getattr(self, "unknown_", "index") == "ignore":
+            docs = (
+                [vocabulary[token] for token in doc if token in vocabulary]
+                for doc in self._tokens(X)
+            )
+        else:
+            docs = (
                 [vocabulary.get(token, UNKNOWN_ID) for token in doc]
                 for doc in self._tokens(X)
-            ),
-            self.length_,
+            )
+        return pad_token_ids(docs, self.length_)
+
+    def fit_transform(self, X, y=None):
+        """Learn the vocabulary, then return the ids of ``X``.
+
+        ``X`` is read once, so a generator of documents works too.
+
+        Parameters
+        ----------
+        X : iterable of str or of list of str
+            Raw documents, or documents already split into tokens.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_samples, length_), int64
+        """
+        if not isinstance(X, str) and not hasattr(X, "__len__"):
+            X = list(X)
+        return self.fit(X).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns: ``tokenindexer0`` to
+        ``tokenindexer{length_ - 1}``, the token positions.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the output does not depend on input column names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self, "length_")
+        return np.asarray(
+            [f"tokenindexer{i}" for i in range(self.length_)], dtype=object
         )
 
     def __sklearn_tags__(self):

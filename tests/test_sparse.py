@@ -544,3 +544,16 @@ def test_gradients_are_zeroed_in_place_for_the_default_mlp_on_sparse_input(
         X = X.toarray()
     _clf(max_epochs=2, **params).fit(X, y)
     assert calls and set(calls) == set_to_none
+
+
+def test_the_mlp_class_without_its_sizes_is_narrowed_like_the_default(narrow_data):
+    from rsft_sklearn import MLPModule
+
+    X, y = narrow_data
+    default = _clf(max_epochs=1).fit(X, y)
+    by_class = _clf(max_epochs=1, module=MLPModule).fit(X, y)
+    assert by_class.module_.layers[0].in_features == 20
+    np.testing.assert_array_equal(
+        by_class.module_.input_columns.numpy(), default.module_.input_columns.numpy()
+    )
+    np.testing.assert_array_equal(by_class.predict_proba(X), default.predict_proba(X))

@@ -269,3 +269,140 @@ def test_for_text_gives_every_network_the_reader(name):
     rows = np.r_[0:400:4, 400:1000:6]
     adapted.fit(dataset.X[rows], dataset.y[rows])
     assert adapted.predict(dataset.X[:3]).shape == (3,)
+
+
+def test_unseen_tokens_are_dropped_unless_training_saw_tokens_outside_the_vocabulary():
+    # Every training token is in the vocabulary: id 1 would be an embedding
+    # no training document reached, so unseen tokens are left out.
+    full = TokenIndexer().fit(DOCS)
+    assert full.unknown_ == "ignore"
+    assert not (full.transform(DOCS) == 1).any()
+    np.testing.assert_array_equal(
+        full.transform(["buy cheap zzz pills yyy"]), full.transform(["buy cheap pills"])
+    )
+    assert full.transform(["zzz yyy"]).tolist() == [[0] * full.length_]
+    # A cap leaves training tokens out: they map to id 1, which then trains.
+    capped = TokenIndexer(max_features=3).fit(DOCS)
+    assert capped.unknown_ == "index"
+    assert (capped.transform(DOCS) == 1).any()
+    assert TokenIndexer(min_count=30).fit(DOCS).unknown_ == "index"
+    # The explicit settings hold whatever the training documents held.
+    indexed = TokenIndexer(unknown="index").fit(DOCS)
+    assert indexed.unknown_ == "index"
+    assert indexed.transform(["buy zzz"]).tolist()[0][:2] == [
+        indexed.vocabulary_["buy"],
+        1,
+    ]
+    ignored = TokenIndexer(max_features=3, unknown="ignore").fit(DOCS)
+    assert not (ignored.transform(DOCS) == 1).any()
+    with pytest.raises(ValueError, match="unknown"):
+        TokenIndexer(unknown="drop").fit(DOCS)
+
+
+def test_a_model_of_the_full_vocabulary_is_not_moved_by_unseen_words():
+    indexer = TokenIndexer().fit(DOCS)
+    pipe = make_pipeline(
+        TokenIndexer(), _clf(module__vocab_size=indexer.vocab_size_, max_epochs=3)
+    ).fit(DOCS, LABELS)
+    np.testing.assert_array_equal(
+        pipe.predict_proba(["buy pills qqq rrr sss", "meeting notes qqq"]),
+        pipe.predict_proba(["buy pills", "meeting notes"]),
+    )
+
+
+def test_an_indexer_pickled_before_the_unknown_setting_still_maps_to_id_1():
+    indexer = TokenIndexer().fit(DOCS)
+    del indexer.unknown_
+    assert indexer.transform(["buy zzz"]).tolist()[0][:2] == [
+        indexer.vocabulary_["buy"],
+        1,
+    ]
+
+
+def test_fit_leaves_the_callers_pretrained_embeddings_alone():
+    indexer = TokenIndexer().fit(DOCS)
+    X = indexer.transform(DOCS)
+    vectors = np.random.RandomState(0).normal(size=(indexer.vocab_size_, 8))
+    vectors = vectors.astype(np.float32)
+    before = vectors.copy()
+    first = _clf(module__pretrained_embeddings=vectors, max_epochs=3).fit(X, LABELS)
+    np.testing.assert_array_equal(vectors, before)
+    assert not np.shares_memory(
+        first.module_.embedding.weight.detach().numpy(), vectors
+    )
+    again = _clf(module__pretrained_embeddings=vectors, max_epochs=3).fit(X, LABELS)
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+    # A tensor is copied too.
+    tensor = torch.as_tensor(before)
+    EmbeddingBagModule(
+        n_classes=2, pretrained_embeddings=tensor
+    ).embedding.weight.data += 1
+    torch.testing.assert_close(tensor, torch.as_tensor(before))
+
+
+def test_token_indexer_refuses_a_table_of_one_text_column():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"text": ["the cat sat", "a dog"]})
+    with pytest.raises(TypeError, match=r"got a DataFrame; pass the column"):
+        TokenIndexer().fit(frame)
+    with pytest.raises(ValueError, match=r"shape \(2, 1\); pass X.ravel\(\)"):
+        TokenIndexer().fit(frame.to_numpy())
+    # The column itself works.
+    assert TokenIndexer().fit(frame["text"]).vocabulary_ == {
+        "cat": 2,
+        "dog": 3,
+        "sat": 4,
+        "the": 5,
+    }
+
+
+def test_token_indexer_fit_transform_reads_a_generator_once():
+    ids = TokenIndexer().fit_transform(doc for doc in DOCS[:7])
+    np.testing.assert_array_equal(ids, TokenIndexer().fit(DOCS[:7]).transform(DOCS[:7]))
+
+
+def test_token_indexer_names_its_output_columns():
+    pd = pytest.importorskip("pandas")
+    indexer = TokenIndexer(max_length=3).fit(DOCS)
+    assert indexer.get_feature_names_out().tolist() == [
+        "tokenindexer0",
+        "tokenindexer1",
+        "tokenindexer2",
+    ]
+    frame = indexer.set_output(transform="pandas").transform(DOCS[:2])
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == ["tokenindexer0", "tokenindexer1", "tokenindexer2"]
+
+
+@pytest.mark.parametrize(
+    "sequences, error, match",
+    [
+        ([[2, 3], None], TypeError, "Row 1 is a NoneType, not a list of token ids"),
+        ([[2, 3], 5], TypeError, "Row 1 is a int, not a list of token ids"),
+        ([[[2, 3]]], ValueError, "Row 0 holds lists, not token ids"),
+        ([[[2, 3], [4]]], ValueError, "Row 0 holds lists, not token ids"),
+        (
+            [np.array([2**64 - 1], dtype=np.uint64)],
+            ValueError,
+            "Row 0 holds the token id 18446744073709551615",
+        ),
+    ],
+)
+def test_pad_token_ids_names_a_row_that_is_not_a_list_of_ids(sequences, error, match):
+    with pytest.raises(error, match=match):
+        pad_token_ids(sequences)
+
+
+def test_a_fractional_token_id_is_named_as_not_an_integer():
+    X = np.array([[2.0, 3.0], [2.5, 0.0]], dtype=np.float32)
+    with pytest.raises(
+        ValueError, match=r"Row 1 of X holds the token id 2.5, which is not an integer"
+    ):
+        _clf(module__vocab_size=10, max_epochs=1).fit(X, ["a", "b"])
+
+
+def test_ragged_token_id_lists_given_to_fit_name_pad_token_ids():
+    with pytest.raises(ValueError, match="rows of different lengths.*pad_token_ids"):
+        _clf(module__vocab_size=10, max_epochs=1).fit(
+            [[2, 3], [4], [5, 6, 7]], [0, 1, 0]
+        )

@@ -646,6 +646,10 @@ class RSFTClassifier(NetClassifierBase):
         # are written into the history here, before the callbacks save it.
         state = self.__dict__.get("fit_state_")
         if state is not None and len(self.history):
+            # Each process's own values: after an interruption the processes
+            # may hold different numbers of batches, and a sum over them
+            # would wait or fail.
+            state.losses.process_sum = None
             state.losses.write(self.history[-1].get("batches", []), "train_loss")
         super().on_train_end(net, X=X, y=y, **kwargs)
 
@@ -655,7 +659,9 @@ class RSFTClassifier(NetClassifierBase):
             self.module_.parameters(), len(self.history), optimizers
         )
         # The batches' losses, read once, before skorch's epoch callbacks.
-        self.fit_state_.losses.write(self.history[-1]["batches"], "train_loss")
+        self.fit_state_.losses.write(
+            self.history[-1]["batches"], "train_loss", "train_batch_size"
+        )
         self._warn_if_probabilities()
         if self.history[-1].get("train_batch_count") == 0:
             # Every row rejected (pool, epoch, budget): no step, and no loss

@@ -201,7 +201,21 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             raise ValueError(
                 f"rejection={self.rejection!r} cannot train on several processes: "
                 "each process would select its own rows and take a different "
-                "number of steps. Use rejection='sample'."
+                "number of steps. Use the default rejection='expected', or "
+                "'sample'."
+            )
+        if self.accelerator.num_processes > 1 and not (
+            torch.distributed.is_available() and torch.distributed.is_initialized()
+        ):
+            # An estimator unpickled in another process keeps the state of
+            # the accelerator it was pickled with: it would train on one
+            # part of every batch, alone.
+            raise ValueError(
+                f"The accelerator counts {self.accelerator.num_processes} "
+                "processes, but no process group runs in this one (an "
+                "estimator unpickled outside the launch that trained it?). "
+                "Create an Accelerator() here and pass it with "
+                "set_params(accelerator=...)."
             )
 
     def initialize(self):
@@ -294,6 +308,10 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        if self.accelerator.num_processes > 1:
+            # The history's batch losses and sizes are those of the global
+            # batches, the same on every process.
+            self.fit_state_.losses.process_sum = self.criterion_.process_sum
         # compact="auto" would skip the backward pass on a process that
         # accepts nothing, while the others wait for its gradients.
         plan = self.fit_state_.plan

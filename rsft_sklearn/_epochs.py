@@ -198,11 +198,20 @@ class PendingLoss:
 
 
 class EpochLosses:
-    """The training losses of one epoch's batches, kept on the device."""
+    """The training losses of one epoch's batches, kept on the device.
 
-    def __init__(self):
+    ``process_sum`` (an all-reduce over data-parallel processes) makes every
+    batch's loss the mean of the processes' losses, the loss of the global
+    batch, and its size the global batch's: every process then holds the
+    same history, and a callback that reads ``train_loss`` (early stopping)
+    decides the same on all of them.
+    """
+
+    def __init__(self, process_sum=None):
         self._tensors = []
         self._values = []
+        self.process_sum = process_sum
+        self._sizes_summed = False
 
     def pending(self, loss):
         """Keep the value of ``loss`` and return its :class:`PendingLoss`."""
@@ -213,19 +222,35 @@ class EpochLosses:
     def value(self, index):
         """The float of batch ``index``; reads every pending loss at once."""
         if len(self._values) <= index:
-            pending = self._tensors[len(self._values) :]
-            self._values.extend(torch.stack(pending).float().cpu().tolist())
+            pending = torch.stack(self._tensors[len(self._values) :]).float()
+            if self.process_sum is not None:
+                pending = self.process_sum(torch.cat([pending, pending.new_ones(1)]))
+                pending = pending[:-1] / pending[-1]
+            self._values.extend(pending.cpu().tolist())
         return self._values[index]
 
-    def write(self, batches, key):
+    def write(self, batches, key, size_key=None):
         """Replace the placeholders under ``key`` in the history's batches.
 
-        One read of the device per epoch.
+        One read of the device per epoch. With ``process_sum``, the sizes
+        under ``size_key`` become those of the global batches too.
         """
         for batch in batches:
             value = batch.get(key)
             if isinstance(value, PendingLoss) and value._losses is self:
                 batch[key] = float(value)
+        if (
+            self.process_sum is None
+            or size_key is None
+            or not self._tensors
+            or self._sizes_summed
+        ):
+            return
+        self._sizes_summed = True
+        mine = [batch for batch in batches if size_key in batch]
+        sizes = self._tensors[0].new_tensor([float(batch[size_key]) for batch in mine])
+        for batch, size in zip(mine, self.process_sum(sizes).cpu().tolist()):
+            batch[size_key] = int(round(size))
 
 
 def epoch_record(statistics, classes):

@@ -139,9 +139,16 @@ class RejectionLoss(nn.Module):
     Notes
     -----
     ``process_sum`` makes the normaliser, the "nothing accepted"
-    flag and the epoch counts global; the loss of each process is then
-    divided by ``N / R`` so that averaging gradients over the ``R``
-    processes gives the gradient of the global masked loss.
+    flag, the epoch counts and the prior after rejection global; the loss of
+    each process is then divided by ``N / R`` so that averaging gradients
+    over the ``R`` processes gives the gradient of the global masked loss.
+    Under ``M="auto"`` each process solves ``log M`` on its part of the
+    batch, and every process takes the mean of those solutions, so that
+    ``M`` is the same everywhere (near, not equal to, the ``M`` that one
+    process would solve on the whole batch). With ``process_sum`` set,
+    every process must make the same calls in the same order (each step's
+    loss, :meth:`begin_epoch`, :meth:`epoch_statistics`), since each of them
+    may wait for the others.
 
     Examples
     --------
@@ -364,8 +371,12 @@ class RejectionLoss(nn.Module):
         # The finished epoch's acceptance mass becomes the prior that the
         # next epoch starts from (decided on the device: no host read).
         self.flush_counts()
-        seen_any = self.counts[0].sum() > 0
-        self.prior_mass.copy_(torch.where(seen_any, self.counts[2], self.prior_mass))
+        counts = self.counts
+        if self.process_sum is not None:
+            # The prior of the next epoch is that of every process's rows.
+            counts = self.process_sum(counts.clone())
+        seen_any = counts[0].sum() > 0
+        self.prior_mass.copy_(torch.where(seen_any, counts[2], self.prior_mass))
         self.counts.zero_()
         self.epoch_log_M.zero_()
 
@@ -408,21 +419,40 @@ class RejectionLoss(nn.Module):
         """The adaptive ``M`` for this batch, updated on the device."""
         with torch.no_grad():
             if len(y) == 0:
-                # An empty batch has nothing to solve for.
-                return torch.exp(self.log_M)
-            log_score = torch.log(weight.float()) - self.hardness * (
-                true_class_log_proba(logits, y)
-            )
-            # In the dtype of the stored M (float32, see _apply).
-            solved = acceptance_log_M(log_score, self.target_acceptance).to(
-                self.log_M.dtype
-            )
-            # A batch of non-finite logits (an overflow that a mixed-precision
-            # scaler skips) leaves M as it was, rather than NaN for good;
-            # decided on the device.
-            # A batch whose weights are all 0 (sample weights) solves for
-            # nothing either: its log M would sit at the floor of the scores.
-            finite = torch.isfinite(solved) & (weight > 0).any()
+                if self.process_sum is None:
+                    # An empty batch has nothing to solve for.
+                    return torch.exp(self.log_M)
+                # An empty part of a global batch solves nothing either,
+                # but its process still joins the others' mean below.
+                solved = torch.full_like(self.log_M, math.nan)
+                finite = torch.zeros((), dtype=torch.bool, device=solved.device)
+            else:
+                log_score = torch.log(weight.float()) - self.hardness * (
+                    true_class_log_proba(logits, y)
+                )
+                # In the dtype of the stored M (float32, see _apply).
+                solved = acceptance_log_M(log_score, self.target_acceptance).to(
+                    self.log_M.dtype
+                )
+                # A batch of non-finite logits (an overflow that a
+                # mixed-precision scaler skips) leaves M as it was, rather
+                # than NaN for good; decided on the device. A batch whose
+                # weights are all 0 (sample weights) solves for nothing
+                # either: its log M would sit at the floor of the scores.
+                finite = torch.isfinite(solved) & (weight > 0).any()
+            if self.process_sum is not None:
+                # One M for every process: the mean of the log M that the
+                # processes with something to solve found on their parts.
+                total = self.process_sum(
+                    torch.stack(
+                        [
+                            torch.where(finite, solved, torch.zeros_like(solved)),
+                            finite.to(solved.dtype),
+                        ]
+                    )
+                )
+                finite = total[1] > 0
+                solved = total[0] / total[1].clamp(min=1.0)
             moved = torch.lerp(self.log_M, solved, self.smoothing)
             updated = torch.where(self.M_started, moved, solved)
             self.log_M.copy_(torch.where(finite, updated, self.log_M))
@@ -627,13 +657,21 @@ class RejectionLoss(nn.Module):
         self.flush_counts()
 
         def make():
-            mass = self.prior_mass + self.counts[2]
+            counts = self.counts[2]
+            if self.process_sum is not None:
+                # The epoch's mass of every process's rows so far.
+                counts = self.process_sum(counts.clone())
+            mass = self.prior_mass + counts
             total = mass.sum()
             floor = torch.clamp(total * 1e-6, min=_TINY)
             return torch.log(torch.maximum(mass, floor)) - torch.log(
                 torch.clamp(total, min=_TINY)
             )
 
+        if self.process_sum is not None:
+            # Every process computes it at every step: a cached value on one
+            # process would skip the sum that the others wait in.
+            return make()
         return self._cached("_log_prior", self.counts, self.prior_mass, make)
 
     def _base_losses(self, logits, y):

@@ -5,6 +5,7 @@ process fits the estimators below and saves what it saw; the tests compare
 the processes with each other and with a single-process reference.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from _rules import SAMPLE_RULE
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 from rsft_sklearn import AccelerateRSFTClassifier, RejectionLoss, RSFTClassifier
 
@@ -172,6 +173,20 @@ def _worker(out_dir):
         "mask_seed": net.mask_generator_.initial_seed(),
         "predictions": net.predict_proba(X[:20]),
     }
+    # The default rule (expected, logit adjustment on the prior after
+    # rejection), M="auto", and early stopping on the training loss.
+    for name, extra in _RULE_FITS.items():
+        net = AccelerateRSFTClassifier(
+            accelerator=accelerator, **{**_RULE_BASE, **extra}
+        ).fit(X, y)
+        result[name] = {
+            "params": _state(net),
+            "history": [
+                {k: v for k, v in row.items() if k != "dur"} for row in net.history
+            ],
+            "log_M": net.criterion_.log_M.cpu().clone(),
+            "predictions": net.predict_proba(X[:20]),
+        }
     try:
         AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1).fit(
             X[rank:], y[rank:]
@@ -182,6 +197,22 @@ def _worker(out_dir):
     # Without this, gloo's worker threads can outlive the interpreter's
     # teardown and abort the process (SIGABRT) after the work is done.
     accelerator.end_training()
+
+
+# Per process; the single-process reference has twice the batch size.
+_RULE_BASE = dict(
+    batch_size=32, max_epochs=4, lr=1e-2, module__hidden_layer_sizes=(16,)
+)
+_RULE_FITS = {
+    "default_rule": dict(random_state=0),
+    "auto_M": dict(random_state=0, M="auto", target_acceptance=0.5, warmup_epochs=1),
+    "early_stopping": dict(
+        random_state=0,
+        max_epochs=30,
+        lr=0.3,
+        callbacks=[EarlyStopping(monitor="train_loss", patience=1)],
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +310,62 @@ def test_logged_acceptance_is_the_mean_over_processes(ranks):
         assert 0.0 < row["acceptance_rate"] < 1.0
 
 
+def _single_process(name):
+    X, y = _fit_data()
+    params = {**_RULE_BASE, **_RULE_FITS[name]}
+    params["batch_size"] *= N_PROCESSES
+    return RSFTClassifier(**params).fit(X, y)
+
+
+def test_the_default_rule_on_two_processes_is_the_single_process_fit(ranks):
+    # The logit adjustment's prior after rejection is that of every
+    # process's rows: each process had trained on its own (parameters up to
+    # 0.06 away from the single-process fit's).
+    first, second = (r["default_rule"] for r in ranks)
+    for key in first["params"]:
+        assert torch.equal(first["params"][key], second["params"][key]), key
+    reference = _single_process("default_rule")
+    for key, value in _state(reference).items():
+        torch.testing.assert_close(first["params"][key], value, rtol=0, atol=1e-5)
+    assert json.dumps(first["history"]) == json.dumps(second["history"])
+    X, _ = _fit_data()
+    np.testing.assert_allclose(
+        first["predictions"], reference.predict_proba(X[:20]), atol=1e-5
+    )
+    # The training loss is the global batches' on both, so it is the
+    # single-process loss; the batch sizes are the global batches' too.
+    np.testing.assert_allclose(
+        [row["train_loss"] for row in first["history"]],
+        reference.history[:, "train_loss"],
+        rtol=1e-5,
+    )
+    assert [b["train_batch_size"] for b in first["history"][0]["batches"]] == [
+        b["train_batch_size"] for b in reference.history[0]["batches"]
+    ]
+
+
+def test_adaptive_M_is_the_same_on_every_process(ranks):
+    # Each process solved M on its own part of the batch: the balanced
+    # output of the same parameters differed between the processes.
+    first, second = (r["auto_M"] for r in ranks)
+    assert torch.equal(first["log_M"], second["log_M"])
+    # (json: NaN, the M of the warm-up epoch, equals itself there.)
+    assert json.dumps(first["history"]) == json.dumps(second["history"])
+    np.testing.assert_array_equal(first["predictions"], second["predictions"])
+    reference = _single_process("auto_M")
+    # The mean of the processes' log M is near the single-process one.
+    assert float(first["log_M"]) == pytest.approx(
+        float(reference.criterion_.log_M), abs=0.1
+    )
+
+
+def test_early_stopping_on_the_training_loss_stops_every_process_together(ranks):
+    # It stopped one process while the other waited for it forever.
+    first, second = (r["early_stopping"] for r in ranks)
+    assert json.dumps(first["history"]) == json.dumps(second["history"])
+    assert len(first["history"]) < _RULE_FITS["early_stopping"]["max_epochs"]
+
+
 def test_each_process_draws_its_own_masks(ranks):
     seeds = [r["fit"]["mask_seed"] for r in ranks]
     assert seeds[0] != seeds[1]
@@ -357,3 +444,17 @@ def test_accelerator_must_be_an_accelerator(accelerator):
 
 if __name__ == "__main__":
     _worker(sys.argv[1])
+
+
+def test_an_accelerator_of_several_processes_without_a_process_group_is_refused(
+    monkeypatch,
+):
+    # What an estimator unpickled outside its launch holds: it trained on one
+    # part of every batch, alone (half the rows on two processes).
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    monkeypatch.setattr(Accelerator, "num_processes", property(lambda self: 2))
+    X, y = _fit_data()
+    with pytest.raises(ValueError, match="no process group runs in this one"):
+        AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1).fit(X, y)

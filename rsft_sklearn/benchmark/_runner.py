@@ -721,14 +721,20 @@ def default_threads(n_jobs, scheduler=None):
 def _rows_on_dask(client, tasks, config, n_threads):
     """Run the tasks on the Dask cluster of ``client`` and yield their rows
     as they finish; the caller alone writes them."""
+    from concurrent.futures import CancelledError
+
     from distributed import as_completed
 
     shared, futures = {}, []
     try:
         for dataset, method, fold, train, test in tasks:
             if dataset.name not in shared:
-                # Sent once per data set, not once per task.
-                shared[dataset.name] = client.scatter(dataset, hash=False)
+                # Sent once per data set, not once per task, to every worker:
+                # a copy on one worker only would be lost with it, and with
+                # it every task still to run on that data set.
+                shared[dataset.name] = client.scatter(
+                    dataset, hash=False, broadcast=True
+                )
             # One torch thread per task unless the run sets more: a worker
             # runs as many tasks at once as it has threads.
             futures.append(
@@ -745,7 +751,15 @@ def _rows_on_dask(client, tasks, config, n_threads):
                 )
             )
         for future in as_completed(futures):
-            yield future.result()
+            try:
+                row = future.result()
+            except CancelledError as exc:
+                raise RuntimeError(
+                    f"A task of the Dask cluster was cancelled ({exc}), most "
+                    "likely because a worker was lost. The finished rows are "
+                    "kept: rerun with the same --out to run the rest."
+                ) from exc
+            yield row
     finally:
         client.cancel(futures)
 

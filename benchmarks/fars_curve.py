@@ -50,6 +50,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._cli import _seed, positive
 from rsft_sklearn.benchmark._keel import read_keel_dat
 from rsft_sklearn.benchmark._methods import make_method, parse_methods
 from rsft_sklearn.benchmark._rivals import LogitAdjustedRSFT
@@ -176,18 +177,24 @@ def _plot(frame, path, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=20000)
-    parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--classes", type=int, default=8)
-    parser.add_argument("--imbalance", type=float, default=1000.0)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rows", type=positive(int), default=20000)
+    parser.add_argument("--features", type=positive(int), default=100)
+    parser.add_argument("--classes", type=positive(int), default=8)
+    parser.add_argument("--imbalance", type=positive(float), default=1000.0)
+    parser.add_argument("--epochs", type=positive(int), default=20)
+    parser.add_argument("--batch-size", type=positive(int), default=128)
+    parser.add_argument("--seed", type=_seed, default=0)
     parser.add_argument("--dat", type=Path, help="a KEEL .dat file instead")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive(int), default=1)
     parser.add_argument("--out", type=Path, default=Path("fars_curve"))
     args = parser.parse_args(argv)
+    if args.dat is not None and not args.dat.is_file():
+        parser.error(f"--dat: no such file: {args.dat}")
+    try:
+        methods = parse_methods(args.methods)
+    except ValueError as exc:
+        parser.error(str(exc))
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     if args.dat:
@@ -214,7 +221,7 @@ def main(argv=None):
     X_train = scaler.transform(X_train).astype(np.float32)
     X_test = scaler.transform(X_test).astype(np.float32)
     curves = []
-    for method in parse_methods(args.methods):
+    for method in methods:
         curve = _curve(method, X_train, y_train, X_test, y_test, args)
         last = curve.iloc[-1]
         print(

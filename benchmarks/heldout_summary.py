@@ -137,7 +137,24 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
+    for spec in specs:
+        folder = Path(spec.partition("=")[2])
+        if not (folder / "results.csv").is_file():
+            print(f"{spec}: {folder / 'results.csv'} does not exist.", file=sys.stderr)
+            return 2
     results = load(specs)
+    missing = {
+        suite: [m for m in (REFERENCE, *RIVALS) if m not in set(part.method)]
+        for suite, part in results.groupby("suite")
+    }
+    missing = {suite: names for suite, names in missing.items() if names}
+    if missing:
+        print(
+            f"Every run must hold {REFERENCE!r} and {list(RIVALS)}; missing: "
+            + "; ".join(f"{suite}: {names}" for suite, names in missing.items()),
+            file=sys.stderr,
+        )
+        return 2
     means = per_set(results)
     table = suite_table(means)
     print("| suite | sets | method | balanced accuracy | macro-F1 | PR-AUC (binary) |")

@@ -537,8 +537,14 @@ def main(argv=None):
         "--budget", type=_budget, default=0.25, help="of rejection='budget'"
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat")
-    parser.add_argument("--out", default="docs/speed.md", help="'-' prints only")
+    parser.add_argument(
+        "--out",
+        help="'-' prints only; default docs/speed.md, and '-' with --quick "
+        "(a smoke run does not replace the committed figures)",
+    )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = "-" if args.quick else "docs/speed.md"
     if args.quick:
         args.rows, args.epochs, args.width, args.repeats = 2000, 2, 128, 1
     fars_defaults = (5000, 2, 6) if args.quick else (100_000, 5, 20)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rsft_sklearn.benchmark import main as rsft_bench
-from rsft_sklearn.benchmark._cli import positive
+from rsft_sklearn.benchmark._cli import _max_rows, _n_jobs, positive
 from rsft_sklearn.benchmark._methods import method_label
 from rsft_sklearn.benchmark._protocol import name_digest, split_names
 from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, halves, keel_names
@@ -151,7 +151,11 @@ def _indices(text, count):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="docs/defaults", help="output folder")
+    parser.add_argument(
+        "--out",
+        help="output folder; default docs/defaults, and sweep-quick with "
+        "--quick (a smoke run does not write into the committed results)",
+    )
     parser.add_argument(
         "--epochs",
         type=positive(int),
@@ -164,11 +168,11 @@ def main(argv=None):
     )
     parser.add_argument(
         "--max-rows",
-        type=int,
+        type=_max_rows,
         help=f"default: {FULL['max_rows']}, {QUICK['max_rows']} with --quick",
     )
-    parser.add_argument("--keel-sets", type=int, default=12)
-    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--keel-sets", type=positive(int), default=12)
+    parser.add_argument("--n-jobs", type=_n_jobs, default=2)
     parser.add_argument(
         "--suites",
         default="longtail,keel-all,tables",
@@ -181,7 +185,7 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out or ("sweep-quick" if args.quick else "docs/defaults"))
     # Options given win over the preset.
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:

@@ -596,7 +596,8 @@ def test_the_default_methods_leave_out_what_cannot_run(tmp_path, monkeypatch):
         (["--suite", "longtail", "--datasets", "ecoli1"], "in --suite longtail"),
         (["--suite", "keel", "--datasets", "fars"], "in --suite keel"),
         (["--max-rows", "-1"], "must be 0 (no cap) or a positive integer"),
-        (["--max-rows", "x"], "invalid _max_rows value"),
+        (["--max-rows", "x"], "--max-rows: must be 0 (no cap) or a positive"),
+        (["--n-jobs", "x"], "--n-jobs: must be -1 or a positive integer, got x"),
         (["--max-rows", "7"], "--max-rows 7 leaves too few rows for 5 folds"),
         (["--scheduler", "tcp://127.0.0.1:1", "--n-jobs", "2"], "--n-jobs does not"),
         (["--scheduler", "nonsense://host:1"], "cannot reach a Dask scheduler"),
@@ -1099,3 +1100,21 @@ def test_retry_failed_reruns_only_the_failed_fits(tmp_path, monkeypatch, capsys)
         if ",RSFT," in line
     ]
     assert kept == rsft_lines
+
+
+def test_list_into_a_reader_that_stops_early_is_not_an_error():
+    # rsft-bench --list | head ended in a BrokenPipeError traceback.
+    import subprocess
+    import sys
+
+    code = (
+        "from rsft_sklearn.benchmark._cli import main; "
+        "raise SystemExit(main(['--list']))"
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    reader.stdout.read(10)
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 0
+    assert b"Traceback" not in reader.stderr.read()

@@ -210,3 +210,17 @@ def test_summary_compares_on_common_sets():
     groups = _coverage_groups(table, ["RSFT", "threshold tuning"])
     assert groups[0] == (["binary", "multi1", "multi2"], ["RSFT"])
     assert groups[1] == (["binary"], ["RSFT", "threshold tuning"])
+
+
+@pytest.mark.parametrize("suite", ["default", "full", "keel"])
+def test_a_set_keeps_its_side_in_every_suite_that_holds_it(suite):
+    # Dealt within the default suite, three sets that the defaults were
+    # tuned on (development halves of keel-all and longtail) were held out.
+    from rsft_sklearn.benchmark._suites import HOME_SUITES, halves
+
+    development, held_out = halves(suite)
+    assert set(development).isdisjoint(held_out)
+    for home in HOME_SUITES:
+        home_development, home_held_out = halves(home)
+        assert set(held_out).isdisjoint(home_development), home
+        assert set(development).isdisjoint(home_held_out), home

@@ -129,3 +129,15 @@ def test_no_trailing_set_says_none(summary, tmp_path, capsys):
 def test_usage(summary, argv, capsys):
     assert summary.main(argv) == 2
     assert "SUITE=FOLDER" in capsys.readouterr().err
+
+
+def test_a_missing_run_or_method_is_named(summary, tmp_path, capsys):
+    # Both were tracebacks (FileNotFoundError, KeyError).
+    assert summary.main([f"a={tmp_path / 'nope'}"]) == 2
+    assert "nope/results.csv does not exist" in capsys.readouterr().err
+    run = write_run(
+        tmp_path / "a",
+        {("s1", "RSFT"): [0.6, 0.7], ("s1", RIVALS[0]): [0.6, 0.7]},
+    )
+    assert summary.main([f"a={run}"]) == 2
+    assert "missing: a: ['post-hoc logit adjustment']" in capsys.readouterr().err

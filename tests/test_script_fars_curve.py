@@ -146,3 +146,21 @@ def test_methods_without_one_network_have_no_curve(fc, tmp_path):
     with pytest.raises(ValueError, match="not trained as one network"):
         fc.main(argv)
     assert not (tmp_path / "curve.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rows", "-5"], "--rows: must be a positive integer"),
+        (["--epochs", "0"], "--epochs: must be a positive integer"),
+        (["--dat", "no/such.dat"], "--dat: no such file"),
+        (["--methods", "bogus"], "unknown method(s) ['bogus']"),
+    ],
+)
+def test_bad_options_are_named_before_any_fit(fc, argv, message, tmp_path, capsys):
+    # Before: a scikit-learn error, a KeyError after the fits, a
+    # FileNotFoundError and a ValueError traceback.
+    with pytest.raises(SystemExit) as excinfo:
+        fc.main([*argv, "--out", str(tmp_path / "curve")])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err

@@ -298,3 +298,33 @@ def test_bad_options_are_usage_errors(
         sweep.main([*argv, "--out", str(tmp_path)])
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--keel-sets", "-1"], "--keel-sets: must be a positive integer"),
+        (["--max-rows", "abc"], "--max-rows: must be 0 (no cap)"),
+        (["--n-jobs", "0"], "--n-jobs: must be -1 or a positive integer"),
+    ],
+)
+def test_bad_counts_are_refused(sweep, option, message, monkeypatch, tmp_path, capsys):
+    # --keel-sets -1 took 59 sets (a slice from the end).
+    monkeypatch.setattr(sweep, "rsft_bench", pytest.fail)
+    with pytest.raises(SystemExit):
+        sweep.main([*option, "--out", str(tmp_path)])
+    assert message in capsys.readouterr().err
+
+
+def test_a_quick_sweep_writes_outside_the_committed_results(
+    sweep, monkeypatch, tmp_path
+):
+    calls = []
+    monkeypatch.setattr(sweep, "rsft_bench", lambda argv: calls.append(argv) or 130)
+    monkeypatch.chdir(tmp_path)
+    sweep.main(["--quick", "--suites", "keel-all"])
+    out = calls[0][calls[0].index("--out") + 1]
+    assert out == str(Path("sweep-quick") / "sweep" / "keel-all")
+    sweep.main(["--suites", "keel-all"])
+    out = calls[1][calls[1].index("--out") + 1]
+    assert out == str(Path("docs/defaults") / "sweep" / "keel-all")

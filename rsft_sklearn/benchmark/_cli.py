@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import os
 import shlex
 import sys
 from datetime import datetime
@@ -49,7 +50,10 @@ _positive = positive(int)
 
 
 def _max_rows(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(
             f"must be 0 (no cap) or a positive integer, got {text}"
@@ -70,7 +74,10 @@ def _seed(text):
 
 
 def _n_jobs(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value == 0 or value < -1:
         raise argparse.ArgumentTypeError(
             f"must be -1 or a positive integer, got {text}"
@@ -313,7 +320,13 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
-        _print_list(args.suite)
+        try:
+            _print_list(args.suite)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # A reader that stops early (rsft-bench --list | head) is not an
+            # error; Python would report the pipe again at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     try:
         _require_bench_packages()

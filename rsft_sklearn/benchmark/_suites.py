@@ -180,10 +180,39 @@ def repeats_for(dataset, repeats):
     return repeats
 
 
+# The suites the defaults were chosen on, each split into halves on its own.
+# A data set keeps the side it has there in every other suite that holds it
+# (default, full, keel), so that no held-out half holds a set tuned on.
+HOME_SUITES = ("keel-all", "longtail", "tables", "images", "finetune", "large", "text")
+
+
 def halves(suite):
     """``(development, held_out)`` names of a suite's data sets, dealt by
     :func:`~rsft_sklearn.benchmark._protocol.split_names` over their
-    families, so that the variants of one data set stay on one side."""
+    families, so that the variants of one data set stay on one side.
+
+    A data set of one of :data:`HOME_SUITES` is on the side it has in that
+    suite whatever suite it is run with; the others are dealt within the
+    suite."""
+    development, held_out = _own_halves(suite)
+    if suite in HOME_SUITES:
+        return development, held_out
+    side = {}
+    for home in HOME_SUITES:
+        home_development, home_held_out = _own_halves(home)
+        for name in home_development:
+            side.setdefault(name, True)
+        for name in home_held_out:
+            side.setdefault(name, False)
+    own = set(development)
+    names = suite_names(suite, every=True)
+    dev = [name for name in names if side.get(name, name in own)]
+    chosen = set(dev)
+    return dev, [name for name in names if name not in chosen]
+
+
+def _own_halves(suite):
+    """The halves of ``suite`` dealt within it alone."""
     from ._protocol import split_names
 
     names = suite_names(suite, every=True)

@@ -138,6 +138,25 @@ class MLPModule(nn.Module):
             X = X.index_select(1, self.input_columns)
         return self.layers(X)
 
+    def __getstate__(self):
+        # The position table has a row per input column (2**20 for hashed
+        # text: 4 MB) and follows from input_columns: a pickle leaves it out.
+        state = self.__dict__.copy()
+        position = state["_buffers"].get("column_position")
+        if position is not None:
+            state["_buffers"] = {**state["_buffers"], "column_position": None}
+            state["_column_count"] = len(position)
+        return state
+
+    def __setstate__(self, state):
+        count = state.pop("_column_count", None)
+        super().__setstate__(state)
+        if count is not None:
+            self._buffers["column_position"] = torch.full(
+                (count,), -1, dtype=torch.int32, device=self.input_columns.device
+            )
+            self._index_columns()
+
     def _index_columns(self):
         position = self.column_position
         position.fill_(-1)

@@ -557,3 +557,29 @@ def test_the_mlp_class_without_its_sizes_is_narrowed_like_the_default(narrow_dat
         by_class.module_.input_columns.numpy(), default.module_.input_columns.numpy()
     )
     np.testing.assert_array_equal(by_class.predict_proba(X), default.predict_proba(X))
+
+
+def test_a_narrowed_mlp_pickles_without_its_position_table():
+    # The table of 2**20 column positions (4 MB) was pickled with a model
+    # whose parameters take a few kB.
+    import copy
+    import pickle
+
+    rng = np.random.RandomState(0)
+    columns = rng.choice(2**20, size=(200, 2), replace=True)
+    X = sp.csr_matrix(
+        (rng.random_sample(400), columns.ravel(), np.arange(0, 401, 2)),
+        shape=(200, 2**20),
+    )
+    X.sum_duplicates()
+    y = rng.randint(0, 2, size=200)
+    clf = _clf(max_epochs=1).fit(X, y)
+    data = pickle.dumps(clf)
+    assert len(data) < 1_000_000
+    again = pickle.loads(data)
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    torch.testing.assert_close(
+        again.module_.column_position, clf.module_.column_position
+    )
+    twin = copy.deepcopy(clf)
+    np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))

@@ -91,8 +91,8 @@ def plan_epoch(
     ``M`` and ``hardness`` are the estimator's parameters (numbers,
     schedules, or ``"auto"`` for ``M``); ``previous_rate`` is the acceptance
     rate of the previous epoch, or None; ``weighted``, whether the rows
-    carry sample weights (under ``"expected"`` only a batch of weights 0
-    accepts nothing).
+    carry sample weights (then a batch of weights 0 accepts nothing under
+    ``"expected"`` and in a warm-up epoch).
     """
     adaptive = isinstance(M, str) and M == "auto"
     M_value = math.nan if adaptive else epoch_value(M, epoch, "M", positive=True)
@@ -109,7 +109,9 @@ def plan_epoch(
         pooled=rejecting and rejection == "pool",
         budgeted=rejection == "budget",
         guarded=(sampling and not compact)
-        or (rejecting and rejection == "expected" and weighted),
+        or (rejecting and rejection == "expected" and weighted)
+        # A warm-up batch of weights 0 trains nothing either.
+        or (not rejecting and weighted and rejection != "budget"),
     )
 
 

@@ -490,6 +490,12 @@ class RejectionLoss(nn.Module):
         self._ensure_class_weight(logits)
         y = _as_index(y)
         if not self.rejecting:
+            if sample_weight is not None:
+                # Every row is taken, each with its sample weight (a row of
+                # weight 0 does not train): the weighted plain loss, and the
+                # weighted class counts for the prior after rejection.
+                weight = sample_weight.to(torch.float32)
+                return weight, (weight > 0).to(weight.dtype), weight
             ones = torch.ones(len(y), device=logits.device)
             return ones, ones, ones
         if self.adaptive or sample_weight is not None:
@@ -729,7 +735,12 @@ class RejectionLoss(nn.Module):
                 weight = weight[:, 0] * self.current_acceptance(logits, y, weight[:, 1])
             self.step_accepted.fill_(len(losses))
             return (losses * weight).sum() / len(losses)
-        if not self.rejecting and self.process_sum is None and len(y):
+        if (
+            not self.rejecting
+            and sample_weight is None
+            and self.process_sum is None
+            and len(y)
+        ):
             # Every row counts once (warm-up, or rows selected ahead of the
             # step): the plain mean, without a mask of ones.
             self._ensure_class_weight(logits)

@@ -611,3 +611,25 @@ def test_class_target_weight_with_subnormal_sample_weights():
     weight = class_target_weight([0, 0, 1], 2, sample_weight=[1e-320, 1e-320, 1.0])
     assert np.isfinite(weight).all() and weight.max() == 1.0
     np.testing.assert_array_equal(weight, [1.0, np.finfo(np.float32).tiny])
+
+
+def test_a_warm_up_batch_weights_its_rows_by_their_sample_weights():
+    # The warm-up took the plain mean: rows of weight 0 trained, and a
+    # weight of 3 counted once.
+    X, y = _batch(8)
+    logits = nn.Linear(5, 3)(X)
+    weight = torch.tensor([0.0, 3.0, 1.0, 1.0, 0.0, 0.5, 2.0, 0.5])
+    loss_fn = RejectionLoss(class_weight=[1.0, 1.0, 1.0])
+    loss_fn.begin_epoch(rejecting=False)
+    losses = nn.functional.cross_entropy(logits, y, reduction="none")
+    torch.testing.assert_close(
+        loss_fn(logits, y, weight), (losses * weight).sum() / weight.sum()
+    )
+    assert float(loss_fn.step_accepted) == 6
+    # The prior after rejection counts each class by its rows' weights.
+    stats = loss_fn.epoch_statistics()
+    expected = torch.zeros(3).index_add_(0, y, weight)
+    torch.testing.assert_close(stats["acceptance"], expected)
+    # A batch of weights 0 accepts nothing: the step is skipped.
+    loss_fn(logits, y, torch.zeros(8))
+    assert float(loss_fn.step_accepted) == 0

@@ -357,3 +357,24 @@ def test_a_fit_from_before_the_counts_keeps_its_prior_in_partial_fit():
     before = clf.class_prior_.copy()
     clf.partial_fit(X[y == 1], y[y == 1])
     np.testing.assert_array_equal(clf.class_prior_, before)
+
+
+def test_rows_of_weight_zero_do_not_train_in_the_warm_up():
+    # BaggingClassifier draws its bootstrap as sample weights: the
+    # out-of-bag rows (weight 0) trained in the warm-up, the network learnt
+    # their noise labels (0.98 accuracy on them), and oob_score_ read 0.94
+    # where chance is 0.5.
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 30).astype(np.float32)
+    y = rng.randint(0, 2, 300)
+    weight = np.r_[np.ones(150), np.zeros(150)]
+    params = dict(
+        max_epochs=40,
+        batch_size=32,
+        lr=1e-2,
+        module__hidden_layer_sizes=(256,),
+        random_state=0,
+    )
+    net = RSFTClassifier(**params).fit(X, y, sample_weight=weight)
+    assert net.score(X[150:], y[150:]) < 0.65
+    assert net.score(X[:150], y[:150]) > 0.9

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ._base import (
     NetClassifierBase,
+    _as_skorch_batch,
     _is_proba,
     _unpack,
     log_proba_for_nll,
@@ -279,7 +280,8 @@ class RSFTClassifier(NetClassifierBase):
 
     _parameter_constraints = {
         "M": [
-            Interval(numbers.Real, 0, None, closed="neither"),
+            # The rule keeps M in float32.
+            Interval(numbers.Real, 0, float(np.finfo(np.float32).max), closed="right"),
             StrOptions({"auto"}),
             callable,
         ],
@@ -439,6 +441,13 @@ class RSFTClassifier(NetClassifierBase):
             if "finite probabilities" not in str(exc):
                 raise
             base = getattr(self.criterion_, "base_criterion", None)
+            if not np.isfinite(np.asarray(proba, dtype=np.float64)).all():
+                raise ValueError(
+                    "The network's output holds non-finite values (NaN or "
+                    "inf): its parameters or its inputs made it overflow. "
+                    "Scale the features (for example with StandardScaler) or "
+                    "lower the learning rate, and refit."
+                ) from exc
             if isinstance(base, torch.nn.NLLLoss):
                 # "auto" reads an NLLLoss net's output as (log-)probabilities.
                 advice = (
@@ -566,6 +575,18 @@ class RSFTClassifier(NetClassifierBase):
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        for optimizer in optimizers:
+            if self.rejection == "sample" and isinstance(optimizer, torch.optim.LBFGS):
+                # LBFGS evaluates the loss several times per step: each
+                # evaluation would draw its own mask, and an empty last draw
+                # would undo a step the others took. (The other modes weight
+                # or select rows the same way at every evaluation.)
+                raise ValueError(
+                    "torch.optim.LBFGS evaluates the loss several times per "
+                    "step, and under rejection='sample' every evaluation "
+                    "would draw a new mask. Use rejection='expected' (the "
+                    "default), or a first-order optimiser such as Adam or SGD."
+                )
         chosen = self.get_params_for("optimizer")
         if self.optimizer is torch.optim.Adam and not {"fused", "foreach"} & set(
             chosen
@@ -662,6 +683,21 @@ class RSFTClassifier(NetClassifierBase):
         self.fit_state_.losses.write(
             self.history[-1]["batches"], "train_loss", "train_batch_size"
         )
+        losses = [
+            batch["train_loss"]
+            for batch in self.history[-1]["batches"]
+            if "train_loss" in batch
+        ]
+        if losses and not np.isfinite(losses).any():
+            # Under rejection="sample" a NaN acceptance rejects its row, and
+            # the skipped steps keep the parameters finite: the parameter
+            # check below would let such a network through.
+            raise ValueError(
+                f"Every training batch of epoch {len(self.history)} had a "
+                "non-finite loss: the network's output stopped being finite "
+                "(NaN or inf). Scale the features (for example with "
+                "StandardScaler) or lower the learning rate."
+            )
         self._warn_if_probabilities()
         if self.history[-1].get("train_batch_count") == 0:
             # Every row rejected (pool, epoch, budget): no step, and no loss
@@ -688,6 +724,29 @@ class RSFTClassifier(NetClassifierBase):
         record = epoch_record(self.criterion_.epoch_statistics(), self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
+        if (
+            self.fit_state_.plan.rejecting
+            and self.rejection == "sample"
+            and self.history[-1].get("train_batch_count")
+            and record["acceptance_rate"] == 0
+        ):
+            # Every step of the epoch skipped: its train_loss of 0 says so
+            # no more than the modes that select rows ahead, which warn.
+            # A network whose output is NaN rejects every row too (compacted
+            # steps never see its loss): one batch of it tells them apart.
+            if self._output_not_finite(dataset_train):
+                raise ValueError(
+                    f"Epoch {len(self.history)} accepted no row, and the "
+                    "network's output is not finite (NaN or inf). Scale the "
+                    "features (for example with StandardScaler) or lower the "
+                    "learning rate."
+                )
+            warnings.warn(
+                f"Epoch {len(self.history)} accepted no row, so it took no "
+                "step. Lower M.",
+                UserWarning,
+                stacklevel=2,
+            )
         # predict_proba inverts the rule of the latest epoch.
         plan = self.fit_state_.plan
         self.final_M_ = record["M_effective"] if plan.rejecting else None
@@ -773,6 +832,17 @@ class RSFTClassifier(NetClassifierBase):
             # A copy of a few rows (not a view that would keep the whole
             # batch's output), read once when the first epoch ends.
             state.first_output = logits.detach()[:64].clone()
+
+    def _output_not_finite(self, dataset):
+        """Whether the network's output on the first batch of ``dataset`` has
+        a non-finite value (read once, in an epoch that accepted nothing)."""
+        if dataset is None:
+            return False
+        batch = next(iter(self.get_iterator(dataset, training=False)), None)
+        if batch is None:
+            return False
+        output = self.evaluation_step(_as_skorch_batch(batch))
+        return not bool(torch.isfinite(output).all())
 
     def _warn_if_probabilities(self):
         """Warn once per fit when the network returns probabilities to a

@@ -851,3 +851,80 @@ def test_the_probability_and_weight_warnings_stay_quiet_where_they_should(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         clf.partial_fit(X, y)
+
+
+class _NaNAfter(torch.nn.Module):
+    """A network whose output turns NaN after ``calls`` forward passes."""
+
+    def __init__(self, n_features=3, n_classes=2, calls=6):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_features, n_classes)
+        self.calls = calls
+        self.seen = 0
+
+    def forward(self, X):
+        self.seen += 1
+        out = self.layer(X)
+        return out * float("nan") if self.seen > self.calls else out
+
+
+def test_a_network_whose_output_stops_being_finite_is_an_error_under_sample(data):
+    # Under rejection="sample" a NaN acceptance rejects its row, every step
+    # was skipped and the parameters stayed finite: the fit ended without a
+    # word, and predict then blamed predict_nonlinearity.
+    X, y = data
+    params = {**FAST, **SAMPLE_RULE, "max_epochs": 4, "module": _NaNAfter}
+    del params["module__hidden_layer_sizes"]
+    with pytest.raises(ValueError, match="had a non-finite loss"):
+        RSFTClassifier(**params).fit(X.astype(np.float32), y)
+    # Diverging: one check or the other stops it.
+    with pytest.raises(ValueError, match="non-finite loss|stopped being finite"):
+        RSFTClassifier(
+            **{**FAST, **SAMPLE_RULE, "lr": 1e6, "optimizer": torch.optim.SGD}
+        ).fit(X, y)
+
+
+def test_predict_names_a_non_finite_output(data, fitted):
+    X, _ = data
+    clf = RSFTClassifier(**FAST).fit(*data)
+    with torch.no_grad():
+        clf.module_.layers[-1].bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match="non-finite values"):
+        clf.predict_proba(X)
+
+
+def test_an_epoch_that_accepts_no_row_warns_under_sample(data):
+    X, y = data
+    with pytest.warns(UserWarning, match="accepted no row, so it took no step"):
+        RSFTClassifier(**{**FAST, **SAMPLE_RULE, "M": 1e9}).fit(X, y)
+
+
+def test_M_beyond_float32_is_refused_before_training(data):
+    X, y = data
+    with pytest.raises(InvalidParameterError, match="'M' parameter"):
+        RSFTClassifier(**{**FAST, "M": 1e40}).fit(X, y)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        RSFTClassifier(**{**FAST, "M": lambda epoch: 1e40}).fit(X, y)
+
+
+def test_lbfgs_is_refused_where_each_evaluation_draws_a_mask(data):
+    # Every closure call drew its own mask: a step whose last call accepted
+    # nothing was undone after the others had taken it.
+    X, y = data
+    with pytest.raises(ValueError, match="LBFGS evaluates the loss several times"):
+        RSFTClassifier(**{**FAST, **SAMPLE_RULE, "optimizer": torch.optim.LBFGS}).fit(
+            X, y
+        )
+    # The default rule weights the rows alike at every evaluation.
+    clf = RSFTClassifier(**{**FAST, "optimizer": torch.optim.LBFGS}).fit(X, y)
+    assert _finite(clf)
+
+
+def test_a_non_finite_network_is_named_when_compacted_steps_accept_nothing(data):
+    # Compacted steps never see a rejected row's loss: the fit warned only
+    # that its epochs accepted no row, and advised lowering M.
+    X, y = data
+    params = {**FAST, **SAMPLE_RULE, "max_epochs": 4, "module": _NaNAfter}
+    del params["module__hidden_layer_sizes"]
+    with pytest.raises(ValueError, match="accepted no row, and the network's output"):
+        RSFTClassifier(**params, compact=True).fit(X.astype(np.float32), y)

@@ -86,6 +86,14 @@ class NetClassifierBase(NeuralNetClassifier):
     raw softmax is not what ``predict_proba`` should return, ``_posterior``.
     """
 
+    # With metadata routing on, a group splitter's groups reach every fit
+    # that requests them. Only target="balanced_groups" reads them, so fit
+    # does not request them unless asked (set_fit_request(groups=True)):
+    # otherwise GroupKFold in a search or cross_validate would be refused, as
+    # it is not for other classifiers.
+    __metadata_request__fit = {"groups": False}
+    __metadata_request__partial_fit = {"groups": False}
+
     # skorch's __init__ stores these three as instance attributes; keeping
     # them behind properties over private attributes lets __init__ store
     # parameters and nothing else, as scikit-learn requires. initialized_

@@ -5,11 +5,13 @@ import numbers
 import numpy as np
 import torch
 from imblearn.under_sampling.base import BaseCleaningSampler
+from imblearn.utils import check_target_type
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import check_cv, cross_val_predict
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing, check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import _num_samples, validate_data
 
 from ._decision import is_probability_table
 from ._rejection import acceptance_probability, class_target_weight, rejection_mask
@@ -73,7 +75,9 @@ class RejectionSampler(BaseCleaningSampler):
 
     cv : int, cross-validation generator or iterable, default=5
         Splits used for the out-of-fold ``predict_proba``. An integer gives
-        that many :class:`~sklearn.model_selection.StratifiedKFold` folds.
+        that many :class:`~sklearn.model_selection.StratifiedKFold` folds. A
+        group splitter (:class:`~sklearn.model_selection.GroupKFold`) takes
+        its groups from ``fit_resample(X, y, groups=...)``.
 
     n_rounds : int, default=1
         Number of independent acceptance draws. A row accepted in ``k``
@@ -199,7 +203,22 @@ class RejectionSampler(BaseCleaningSampler):
             target = check_class_weight(target, self.classes_, "target")
         return class_target_weight(y_index, len(self.classes_), target)
 
-    def _true_class_log_proba_logits(self, X, y):
+    def _check_X_y(self, X, y):
+        # As RandomUnderSampler does: the rows are judged by ``estimator``,
+        # which checks X its own way (a pipeline may encode text columns,
+        # HistGradientBoosting takes NaN), and hardness=0 judges nothing. A
+        # DataFrame stays one, so the output keeps its index.
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        if _num_samples(X) < 1:
+            raise ValueError("X holds no row; RejectionSampler needs at least one.")
+        if not hasattr(X, "iloc"):
+            X = check_array(
+                X, dtype=None, accept_sparse=["csr", "csc"], ensure_all_finite=False
+            )
+        X, y = validate_data(self, X=X, y=y, reset=True, skip_check_array=True)
+        return X, y, binarize_y
+
+    def _true_class_log_proba_logits(self, X, y, groups=None):
         estimator = (
             LogisticRegression(class_weight="balanced", max_iter=1000)
             if self.estimator is None
@@ -207,7 +226,13 @@ class RejectionSampler(BaseCleaningSampler):
         )
         cv = check_cv(self.cv, y, classifier=True)
         proba = cross_val_predict(
-            estimator, X, y, cv=cv, method="predict_proba", n_jobs=self.n_jobs
+            estimator,
+            X,
+            y,
+            groups=groups,
+            cv=cv,
+            method="predict_proba",
+            n_jobs=self.n_jobs,
         )
         n_classes = len(np.unique(y))
         proba = np.asarray(proba, dtype=np.float64)
@@ -227,7 +252,7 @@ class RejectionSampler(BaseCleaningSampler):
         with np.errstate(divide="ignore"):
             return np.log(proba)
 
-    def _fit_resample(self, X, y):
+    def _fit_resample(self, X, y, groups=None):
         if isinstance(self.n_rounds, (bool, np.bool_)):
             # An Integral to the parameter check, but not a count.
             raise TypeError(
@@ -239,7 +264,7 @@ class RejectionSampler(BaseCleaningSampler):
         if self.hardness == 0:
             logits = np.zeros((len(y), len(self.classes_)))
         else:
-            logits = self._true_class_log_proba_logits(X, y)
+            logits = self._true_class_log_proba_logits(X, y, groups)
         logits = torch.from_numpy(logits)
         y_tensor = torch.from_numpy(y_index)
         weight = torch.from_numpy(self.target_weight_[y_index])
@@ -278,5 +303,10 @@ class RejectionSampler(BaseCleaningSampler):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # X is the estimator's to check (see _check_X_y), as for
+        # RandomUnderSampler: what a pipeline as the estimator takes (text
+        # columns it encodes, NaN it imputes) is not known from its tags.
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
         tags.sampler_tags.sample_indices = True
         return tags

@@ -148,3 +148,37 @@ def test_group_errors(strata):
     mixed = np.array(["a" if g == "a" else 1 for g in groups], dtype=object)
     with pytest.raises(ValueError, match=r"mixes labels of the types \['int', 'str'\]"):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y, groups=mixed)
+
+
+def test_metadata_routing_leaves_a_splitters_groups_to_the_splitter():
+    # fit takes groups, so scikit-learn's default request was "error if
+    # passed": GroupKFold in a search or cross_validate was refused, where
+    # other classifiers work.
+    import sklearn
+    from sklearn.model_selection import GroupKFold, cross_validate
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 3).astype(np.float32)
+    y = np.r_[np.zeros(60, dtype=int), np.ones(20, dtype=int)]
+    groups = np.arange(80) % 4
+    params = dict(max_epochs=2, module__hidden_layer_sizes=(4,), random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scores = cross_validate(
+            RSFTClassifier(**params), X, y, cv=GroupKFold(2), params={"groups": groups}
+        )["test_score"]
+        assert len(scores) == 2
+        # balanced_groups asks for them, and gets them.
+        strata = RSFTClassifier(target="balanced_groups", **params).set_fit_request(
+            groups=True
+        )
+        fitted = cross_validate(
+            strata,
+            X,
+            y,
+            cv=GroupKFold(2),
+            params={"groups": groups},
+            return_estimator=True,
+        )["estimator"]
+        # Each training fold of GroupKFold(2) holds two of the four groups.
+        assert [len(est.groups_) for est in fitted] == [2, 2]
+        assert set(fitted[0].groups_) | set(fitted[1].groups_) == {0, 1, 2, 3}

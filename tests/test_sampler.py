@@ -32,15 +32,24 @@ CHECKED_SAMPLERS = [
 
 
 def expected_failed_checks(sampler):
+    failed = {}
     if sampler.n_rounds > 1:
-        return {
-            "check_samplers_fit_resample": (
-                "n_rounds > 1 repeats accepted rows, so a class can grow; the "
-                "check requires every class but the smallest to shrink, as a "
-                "cleaning sampler does with n_rounds=1."
-            )
-        }
-    return {}
+        failed["check_samplers_fit_resample"] = (
+            "n_rounds > 1 repeats accepted rows, so a class can grow; the "
+            "check requires every class but the smallest to shrink, as a "
+            "cleaning sampler does with n_rounds=1."
+        )
+    if sampler.hardness != 0 and sampler.estimator is None:
+        # The sampler leaves X to its estimator, as RandomUnderSampler leaves
+        # it alone; the default estimator takes numbers without NaN, and
+        # says so itself.
+        reason = (
+            "the default estimator, LogisticRegression, refuses text and NaN "
+            "(with its own error); such data need an estimator that takes them"
+        )
+        failed["check_samplers_string"] = reason
+        failed["check_samplers_nan"] = reason
+    return failed
 
 
 @parametrize_with_checks(
@@ -322,3 +331,64 @@ def test_feeds_the_network_of_the_benchmark():
     assert set(pipeline.predict(X)) <= {"common", "rare"}
     assert len(pipeline[1].sample_indices_) < len(y)
     assert pipeline[-1].history[-1, "acceptance_rate"] == 1.0
+
+
+def _frame(n=200, seed=0):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(seed)
+    y = pd.Series(
+        np.where(rng.rand(n) < 0.8, "a", "b"), index=np.arange(1000, 1000 + n)
+    )
+    X = pd.DataFrame(
+        {"x": rng.randn(n) + (y == "b"), "c": rng.choice(["u", "v"], n)},
+        index=y.index,
+    )
+    return X, y
+
+
+def test_a_dataframe_keeps_its_index_and_takes_what_the_estimator_takes():
+    # The sampler converted X to a finite numeric array first: a text column
+    # that the estimator's pipeline encodes, or NaN that it handles, were
+    # refused, and the output lost the DataFrame's index.
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = _frame()
+    encoded = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["c"]), remainder="passthrough"),
+        LogisticRegression(),
+    )
+    sampler = RejectionSampler(estimator=encoded, random_state=0)
+    X_res, y_res = sampler.fit_resample(X, y)
+    np.testing.assert_array_equal(X_res.index, X.index[sampler.sample_indices_])
+    np.testing.assert_array_equal(y_res.index, X_res.index)
+    X_nan = X[["x"]].copy()
+    X_nan.iloc[::7, 0] = np.nan
+    for judge in (HistGradientBoostingClassifier(max_iter=20), None):
+        params = {"hardness": 0} if judge is None else {"estimator": judge}
+        out, _ = RejectionSampler(random_state=0, **params).fit_resample(X_nan, y)
+        assert out["x"].isna().any()
+    # The default estimator names the problem itself.
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        RejectionSampler(random_state=0).fit_resample(X_nan, y)
+
+
+def test_a_group_splitter_takes_its_groups_from_fit_resample():
+    from sklearn.model_selection import GroupKFold
+
+    X, y = _frame()
+    groups = np.arange(len(y)) % 5
+    sampler = RejectionSampler(cv=GroupKFold(5), random_state=0)
+    X_res, _ = sampler.fit_resample(X[["x"]], y, groups=groups)
+    # No row is judged by a model that saw its group.
+    expected = np.empty(len(y))
+    for train, test in GroupKFold(5).split(X, y, groups):
+        model = LogisticRegression(class_weight="balanced", max_iter=1000)
+        model.fit(X[["x"]].iloc[train], y.iloc[train])
+        proba = model.predict_proba(X[["x"]].iloc[test])
+        column = (y.iloc[test] == "b").to_numpy().astype(int)
+        expected[test] = proba[np.arange(len(test)), column]
+    np.testing.assert_allclose(sampler.true_class_proba_, expected)
+    assert len(X_res) == len(sampler.sample_indices_)

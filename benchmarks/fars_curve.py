@@ -191,6 +191,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.dat is not None and not args.dat.is_file():
         parser.error(f"--dat: no such file: {args.dat}")
+    if args.dat is None:
+        if args.classes < 2:
+            parser.error(f"--classes: must be at least 2, got {args.classes}")
+        if args.imbalance < 1:
+            parser.error(f"--imbalance: must be at least 1, got {args.imbalance:g}")
+        if 2 * args.classes > 2 ** min(args.features, 20):
+            # make_classification's two clusters per class need room.
+            parser.error(
+                f"--features {args.features} is too few for {args.classes} "
+                "classes of two clusters each"
+            )
     try:
         methods = parse_methods(args.methods)
     except ValueError as exc:

@@ -575,8 +575,15 @@ class RSFTClassifier(NetClassifierBase):
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        rejects = (
+            warmup_epoch_count(self.warmup_epochs, self.max_epochs) < self.max_epochs
+        )
         for optimizer in optimizers:
-            if self.rejection == "sample" and isinstance(optimizer, torch.optim.LBFGS):
+            if (
+                self.rejection == "sample"
+                and rejects
+                and isinstance(optimizer, torch.optim.LBFGS)
+            ):
                 # LBFGS evaluates the loss several times per step: each
                 # evaluation would draw its own mask, and an empty last draw
                 # would undo a step the others took. (The other modes weight
@@ -704,6 +711,15 @@ class RSFTClassifier(NetClassifierBase):
             # for skorch to average; NaN rather than a missing key, which
             # EarlyStopping or Checkpoint on train_loss would raise on.
             self.history.record("train_loss", float("nan"))
+            if self._output_not_finite(dataset_train):
+                # A NaN acceptance rejects its row: every row of a network
+                # whose output is NaN is rejected.
+                raise ValueError(
+                    f"Epoch {len(self.history)} trained on no row, and the "
+                    "network's output is not finite (NaN or inf). Scale the "
+                    "features (for example with StandardScaler) or lower the "
+                    "learning rate."
+                )
             plan = self.fit_state_.plan
             if getattr(self.fit_state_.train_iterator, "drop_last", False) and (
                 plan.pooled or plan.budgeted or plan.rows_selected

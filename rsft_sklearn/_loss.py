@@ -498,10 +498,12 @@ class RejectionLoss(nn.Module):
         self._ensure_class_weight(logits)
         y = _as_index(y)
         if not self.rejecting:
-            if sample_weight is not None:
-                # Every row is taken, each with its sample weight (a row of
-                # weight 0 does not train): the weighted plain loss, and the
-                # weighted class counts for the prior after rejection.
+            if sample_weight is not None and self.count_steps:
+                # A warm-up step: every row is taken, each with its sample
+                # weight (a row of weight 0 does not train), and the classes
+                # are counted by their weights for the prior after rejection.
+                # (Steps on rows selected ahead, count_steps false, train on
+                # them as they are: their weights were in the selection.)
                 weight = sample_weight.to(torch.float32)
                 return weight, (weight > 0).to(weight.dtype), weight
             ones = torch.ones(len(y), device=logits.device)
@@ -649,7 +651,8 @@ class RejectionLoss(nn.Module):
             local = self.process_sum(local)
         n_rows, total_weight, n_accepted, n_processes = local
         if self.loss_normalization == "batch":
-            normaliser = n_rows
+            # An empty batch has a loss of 0, not 0 / 0, as on one process.
+            normaliser = n_rows.clamp(min=1.0)
         else:
             normaliser = total_weight.clamp(min=_TINY)
         if self.process_sum is not None:
@@ -745,7 +748,7 @@ class RejectionLoss(nn.Module):
             return (losses * weight).sum() / len(losses)
         if (
             not self.rejecting
-            and sample_weight is None
+            and (sample_weight is None or not self.count_steps)
             and self.process_sum is None
             and len(y)
         ):

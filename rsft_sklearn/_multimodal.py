@@ -219,9 +219,17 @@ def check_groups(groups, target, n_samples):
     balanced_groups = isinstance(target, str) and target == "balanced_groups"
     if groups is None:
         if balanced_groups:
+            from sklearn import get_config
+
+            routed = (
+                " With metadata routing on, a pipeline or a search passes them "
+                "once the estimator asks: set_fit_request(groups=True)."
+                if get_config().get("enable_metadata_routing")
+                else ""
+            )
             raise ValueError(
                 "target='balanced_groups' needs fit(X, y, groups=...): the "
-                "group of every sample."
+                f"group of every sample.{routed}"
             )
         return None
     if not balanced_groups:

@@ -282,7 +282,9 @@ def select_budget_rows(
     (``"batch"``), so that every step's loss is, in expectation, the rule's
     ``rejection="expected"`` loss with the pool's normaliser. In warm-up
     epochs (``rejecting`` false) no row is scored: a uniform share
-    ``budget`` of the rows is kept with weight 1 (the plain mean, unbiased).
+    ``budget`` of the rows is kept with weight 1 (the plain mean, unbiased),
+    or, with sample weights, the rows are kept and weighted as if the sample
+    weights were their acceptances (the weighted plain mean, unbiased).
 
     With a ``store`` of every row's acceptance and ``rescore`` false, the
     pool is not scored: rows are kept with ``q_i = min(1, s_i / tau)`` from
@@ -345,12 +347,17 @@ def select_budget_rows(
         _, _, acceptance = _score_pool(loss_fn, score, pool)
         if store is not None:
             store.index_copy_(0, positions, acceptance.detach().float())
+    elif len(pool) == 3:
+        # A warm-up with sample weights: the plain loss weighted by them, so
+        # the weights take the acceptances' place (a row of weight 0 is
+        # never kept).
+        acceptance = pool[2].to(torch.float32)
     else:
         acceptance = torch.ones(len(y), device=y.device)
     # Equal acceptances are all kept with probability budget.
     keep = (
         budget_probability(acceptance, budget)
-        if rejecting
+        if rejecting or len(pool) == 3
         else torch.full_like(acceptance, budget)
     )
     kept = rows_kept(keep, loss_fn.generator)

@@ -569,3 +569,32 @@ def test_budget_fit_with_zero_sample_weights():
     # Only rows of positive weight got a backward pass.
     kept = sum(b["train_batch_size"] for e in net.history for b in e["batches"])
     assert 0 < kept <= 3 * int(weight.sum())
+
+
+def test_a_budget_warm_up_weights_rows_by_their_sample_weights():
+    # The warm-up kept a uniform share of the rows with weight 1: rows of
+    # weight 0 trained, as the warm-up of the other modes did.
+    torch.manual_seed(5)
+    n, budget = 400, 0.25
+    y = torch.randint(0, 2, (n,))
+    losses = torch.rand(n)
+    sample_weight = torch.rand(n) * 2
+    sample_weight[::3] = 0.0
+    loss_fn = RejectionLoss(class_weight=[1.0, 1.0], rejection="expected")
+    loss_fn.generator = torch.Generator().manual_seed(0)
+    reference = ((sample_weight * losses).sum() / sample_weight.sum()).item()
+    never = lambda X: pytest.fail("a warm-up draw must not score")  # noqa: E731
+    sums, kept = [], []
+    for _ in range(DRAWS):
+        rows, weights = select_budget_rows(
+            loss_fn, never, budget, False, (None, y, sample_weight)
+        )
+        assert not (sample_weight[rows] == 0).any()
+        sums.append((weights * losses[rows]).sum().item())
+        kept.append(len(rows))
+    # The weighted plain mean, in expectation, on the budget's share of rows.
+    assert np.sum(sums) / np.sum(kept) == pytest.approx(reference, rel=0.02)
+    assert np.mean(kept) == pytest.approx(budget * n, rel=0.02)
+    # Without sample weights, a uniform share with weight 1, as before.
+    rows, weights = select_budget_rows(loss_fn, never, budget, False, (None, y))
+    torch.testing.assert_close(weights, torch.ones(len(rows)))

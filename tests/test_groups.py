@@ -182,3 +182,17 @@ def test_metadata_routing_leaves_a_splitters_groups_to_the_splitter():
         # Each training fold of GroupKFold(2) holds two of the four groups.
         assert [len(est.groups_) for est in fitted] == [2, 2]
         assert set(fitted[0].groups_) | set(fitted[1].groups_) == {0, 1, 2, 3}
+
+
+def test_balanced_groups_without_its_request_names_the_request_under_routing():
+    import sklearn
+
+    X, y, groups = np.zeros((6, 2)), np.array([0, 1] * 3), np.arange(6) % 2
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(ValueError, match=r"set_fit_request\(groups=True\)"):
+            RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"groups=\.\.\.\): the group of every sample\.$"
+    ):
+        RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
+    assert groups is not None

@@ -928,3 +928,33 @@ def test_a_non_finite_network_is_named_when_compacted_steps_accept_nothing(data)
     del params["module__hidden_layer_sizes"]
     with pytest.raises(ValueError, match="accepted no row, and the network's output"):
         RSFTClassifier(**params, compact=True).fit(X.astype(np.float32), y)
+
+
+@pytest.mark.parametrize("rejection", ["pool", "epoch", "budget"])
+def test_a_non_finite_network_is_named_when_rows_are_selected_ahead(data, rejection):
+    # Every row of a NaN network is rejected: the fit warned "every row
+    # rejected; lower M" and ended.
+    X, y = data
+    # The output turns NaN once the warm-up epoch ends, before the first
+    # scoring pass, so no row is ever selected (no step, no NaN gradient).
+    from skorch.callbacks import Callback
+
+    class Break(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.module_.calls = 0
+
+    params = {**FAST, "max_epochs": 4, "warmup_epochs": 1, "module": _NaNAfter}
+    params["module__calls"] = 10**6
+    del params["module__hidden_layer_sizes"]
+    with pytest.raises(ValueError, match="trained on no row, and the network's"):
+        RSFTClassifier(**params, rejection=rejection, callbacks=[Break()]).fit(
+            X.astype(np.float32), y
+        )
+
+
+def test_lbfgs_trains_when_every_epoch_is_a_warm_up(data):
+    X, y = data
+    clf = RSFTClassifier(
+        **{**FAST, **SAMPLE_RULE, "optimizer": torch.optim.LBFGS, "warmup_epochs": 2}
+    ).fit(X, y)
+    assert _finite(clf)

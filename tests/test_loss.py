@@ -633,3 +633,25 @@ def test_a_warm_up_batch_weights_its_rows_by_their_sample_weights():
     # A batch of weights 0 accepts nothing: the step is skipped.
     loss_fn(logits, y, torch.zeros(8))
     assert float(loss_fn.step_accepted) == 0
+
+
+def test_steps_on_rows_selected_ahead_take_them_as_they_are():
+    # Under "pool" and "epoch" the rows were accepted with the sample
+    # weights in their acceptance; weighting their losses again counted
+    # the weights twice.
+    X, y = _batch(8)
+    logits = nn.Linear(5, 3)(X)
+    weight = torch.tensor([0.5, 3.0, 1.0, 1.0, 2.0, 0.5, 2.0, 0.5])
+    loss_fn = RejectionLoss(class_weight=[1.0, 1.0, 1.0])
+    loss_fn.begin_epoch(rejecting=False)
+    loss_fn.count_steps = False
+    plain = nn.functional.cross_entropy(logits, y)
+    torch.testing.assert_close(loss_fn(logits, y, weight), plain)
+
+
+def test_an_empty_part_under_batch_normalisation_has_a_loss_of_zero():
+    loss_fn = RejectionLoss(
+        class_weight=[1.0, 1.0], loss_normalization="batch", process_sum=lambda t: t
+    )
+    logits = torch.zeros(0, 2, requires_grad=True)
+    assert float(loss_fn(logits, torch.zeros(0, dtype=torch.long))) == 0.0

@@ -155,6 +155,9 @@ def test_methods_without_one_network_have_no_curve(fc, tmp_path):
         (["--epochs", "0"], "--epochs: must be a positive integer"),
         (["--dat", "no/such.dat"], "--dat: no such file"),
         (["--methods", "bogus"], "unknown method(s) ['bogus']"),
+        (["--classes", "1"], "--classes: must be at least 2"),
+        (["--imbalance", "0.5"], "--imbalance: must be at least 1"),
+        (["--features", "1"], "--features 1 is too few for 8 classes"),
     ],
 )
 def test_bad_options_are_named_before_any_fit(fc, argv, message, tmp_path, capsys):

@@ -709,8 +709,12 @@ class RSFTClassifier(NetClassifierBase):
         if self.history[-1].get("train_batch_count") == 0:
             # Every row rejected (pool, epoch, budget): no step, and no loss
             # for skorch to average; NaN rather than a missing key, which
-            # EarlyStopping or Checkpoint on train_loss would raise on.
+            # EarlyStopping or Checkpoint on train_loss would raise on, and
+            # not the best loss so far. Checkpoint also reads the epoch's
+            # last batch: a batch of no row stands in.
+            self.history[-1]["batches"].append({"train_batch_size": 0})
             self.history.record("train_loss", float("nan"))
+            self.history.record("train_loss_best", False)
             if self._output_not_finite(dataset_train):
                 # A NaN acceptance rejects its row: every row of a network
                 # whose output is NaN is rejected.
@@ -759,10 +763,15 @@ class RSFTClassifier(NetClassifierBase):
                 )
             warnings.warn(
                 f"Epoch {len(self.history)} accepted no row, so it took no "
-                "step. Lower M.",
+                "step; its train_loss is NaN. Lower M.",
                 UserWarning,
                 stacklevel=2,
             )
+            # The skipped steps' losses of 0 would make it the best epoch
+            # for EarlyStopping or Checkpoint on train_loss.
+            for batch in self.history[-1]["batches"]:
+                if "train_loss" in batch:
+                    batch["train_loss"] = float("nan")
         # predict_proba inverts the rule of the latest epoch.
         plan = self.fit_state_.plan
         self.final_M_ = record["M_effective"] if plan.rejecting else None

@@ -419,7 +419,12 @@ def test_imbalance_ratio_1000(ir1000, params):
         }
     ).fit(X, y)
     assert _finite(clf)
-    assert np.all(np.isfinite(clf.history[:, "train_loss"]))
+    # Finite wherever a row was accepted; an epoch of no accepted row (M=5
+    # can reject every row of an epoch here) records NaN, and warned.
+    accepted = np.array(clf.history[:, "acceptance_rate"]) > 0
+    losses = np.array(clf.history[:, "train_loss"])
+    assert np.isfinite(losses[accepted]).all()
+    assert np.isnan(losses[~accepted]).all()
     assert clf.class_target_weight_ == pytest.approx([1 / 1000, 1.0])
     minority = clf.history[:, "acceptance_rate[1]"]
     majority = clf.history[:, "acceptance_rate[0]"]
@@ -958,3 +963,51 @@ def test_lbfgs_trains_when_every_epoch_is_a_warm_up(data):
         **{**FAST, **SAMPLE_RULE, "optimizer": torch.optim.LBFGS, "warmup_epochs": 2}
     ).fit(X, y)
     assert _finite(clf)
+
+
+@pytest.mark.parametrize(
+    "rejection, params",
+    [("pool", {"M": 1e30}), ("epoch", {"M": 1e30}), ("budget", {"budget": 1e-9})],
+)
+def test_checkpoints_survive_an_epoch_that_trains_on_no_row(
+    data, tmp_path, rejection, params
+):
+    # skorch's Checkpoint reads the epoch's last batch, and there was none:
+    # an IndexError; monitoring train_loss_best raised a KeyError that
+    # blamed missing validation data.
+    from skorch.callbacks import Checkpoint, TrainEndCheckpoint
+
+    X, y = data
+    callbacks = [
+        Checkpoint(monitor=None, dirname=str(tmp_path / "every")),
+        Checkpoint(monitor="train_loss_best", dirname=str(tmp_path / "best")),
+        TrainEndCheckpoint(dirname=str(tmp_path / "end")),
+    ]
+    with pytest.warns(UserWarning, match="trained on no row"):
+        clf = RSFTClassifier(
+            **{**FAST, "warmup_epochs": 1},
+            rejection=rejection,
+            callbacks=callbacks,
+            **params,
+        ).fit(X, y)
+    assert clf.history[-1, "train_loss_best"] is False
+    assert np.isnan(clf.history[-1, "train_loss"])
+    assert clf.history[-1, "train_batch_count"] == 0
+    assert (tmp_path / "end" / "train_end_params.pt").exists()
+
+
+def test_an_epoch_of_no_accepted_row_is_not_the_best_under_sample(data, tmp_path):
+    # Its skipped steps recorded losses of 0: train_loss 0.0, the best epoch
+    # for Checkpoint and EarlyStopping.
+    from skorch.callbacks import Checkpoint
+
+    X, y = data
+    best = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path))
+    M = lambda epoch: 1.0 if epoch == 0 else 1e30  # noqa: E731
+    with pytest.warns(UserWarning, match="its train_loss is NaN"):
+        clf = RSFTClassifier(
+            **{**FAST, **SAMPLE_RULE, "warmup_epochs": 0, "M": M}, callbacks=[best]
+        ).fit(X, y)
+    assert np.isnan(clf.history[-1, "train_loss"])
+    assert clf.history[:, "train_loss_best"] == [True, False]
+    assert clf.history[:, "event_cp"] == [True, False]

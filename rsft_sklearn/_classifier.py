@@ -712,7 +712,8 @@ class RSFTClassifier(NetClassifierBase):
             # EarlyStopping or Checkpoint on train_loss would raise on, and
             # not the best loss so far. Checkpoint also reads the epoch's
             # last batch: a batch of no row stands in.
-            self.history[-1]["batches"].append({"train_batch_size": 0})
+            self.history.new_batch()
+            self.history.record_batch("train_batch_size", 0)
             self.history.record("train_loss", float("nan"))
             self.history.record("train_loss_best", False)
             if self._output_not_finite(dataset_train):

@@ -88,3 +88,37 @@ def test_cluster_run_of_the_images_suite_equals_serial_run(cluster, tmp_path):
     scores = _scores(on_cluster)
     assert len(scores) == 2 * 3 and (scores["status"] == "ok").all()
     pd.testing.assert_frame_equal(scores, _scores(serial))
+
+
+def test_a_cancelled_task_says_the_finished_rows_are_kept(monkeypatch):
+    # A task whose data set was lost with its worker is cancelled; the run
+    # stopped with a bare FutureCancelledError. Each data set now goes to
+    # every worker, and a cancelled task names the way to resume.
+    from concurrent.futures import CancelledError
+    from types import SimpleNamespace
+
+    from rsft_sklearn.benchmark import _runner
+
+    def cancelled(*args):
+        raise CancelledError("lost with its worker")
+
+    monkeypatch.setattr(_runner, "run_fold", cancelled)
+    scattered = []
+    real_scatter = distributed.Client.scatter
+
+    def scatter(self, data, **kwargs):
+        scattered.append(kwargs)
+        return real_scatter(self, data, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "scatter", scatter)
+    dataset = SimpleNamespace(name="toy")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        rows = _runner._rows_on_dask(client, [(dataset, "m", 0, [0], [1])], {}, 1)
+        with pytest.raises(RuntimeError, match="rerun with the same --out"):
+            list(rows)
+    assert scattered == [{"hash": False, "broadcast": True}]

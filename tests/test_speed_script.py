@@ -74,3 +74,18 @@ def test_the_report_gives_the_pool_fits_own_epochs_and_acceptance(speed, monkeyp
     ]
     assert result["pool_epochs"] == len(pool.history) != len(budget.history)
     assert result["acceptance"] == pool.history[-1, "acceptance_rate"]
+
+
+def test_a_quick_run_prints_and_leaves_the_committed_figures(
+    speed, monkeypatch, tmp_path, capsys
+):
+    # --quick wrote docs/speed.md by default, over the committed figures.
+    monkeypatch.setattr(speed, "measure", lambda args: {})
+    monkeypatch.setattr(speed, "report", lambda args, median, command: "the table")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    assert speed.main(["--quick"]) == 0
+    assert "the table" in capsys.readouterr().out
+    assert not (tmp_path / "docs" / "speed.md").exists()
+    assert speed.main([]) == 0
+    assert (tmp_path / "docs" / "speed.md").read_text() == "the table"

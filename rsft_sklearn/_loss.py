@@ -131,8 +131,16 @@ class RejectionLoss(nn.Module):
     base_criterion : torch.nn.Module
         The per-sample base loss.
     rejecting : bool
-        ``False`` trains on every sample (a warm-up epoch); set it, or pass
-        it to :meth:`begin_epoch`.
+        ``False`` trains on every sample (a warm-up epoch), each weighted by
+        its ``sample_weight`` when one is given (a sample of weight 0 does
+        not train); set it, or pass it to :meth:`begin_epoch`.
+    count_steps : bool
+        ``True`` (the default) adds every training step's samples to the
+        epoch's counts. :class:`RSFTClassifier` sets it ``False`` in the
+        epochs whose rows it selects ahead of the steps (``"pool"``,
+        ``"epoch"``, ``"budget"``): their steps then take their rows as they
+        are, without counting them again or weighting them by their sample
+        weights, which were in the selection.
     row_weighted : bool
         ``True`` takes the ``sample_weight`` of a training batch as the rows'
         final loss weights and returns their weighted batch mean: the steps
@@ -368,7 +376,8 @@ class RejectionLoss(nn.Module):
         hardness : float or None, default=None
             New exponent of the model probability.
         rejecting : bool or None, default=None
-            ``False`` trains the epoch on every sample.
+            ``False`` trains the epoch on every sample, weighted by its
+            sample weight.
         """
         if M is not None and not self.adaptive:
             self.M.fill_(_check_M(M))

@@ -659,10 +659,9 @@ class NetClassifierBase(NeuralNetClassifier):
         sizes."""
         if self.module is None:
             return True
-        kwargs = self.get_params_for("module")
-        return self.module is MLPModule and not {"n_features", "n_classes"} <= set(
-            kwargs
-        )
+        if self.module is not MLPModule:
+            return False
+        return not {"n_features", "n_classes"} <= set(self.get_params_for("module"))
 
     def initialize_module(self):
         if self._default_mlp():
@@ -780,13 +779,14 @@ class NetClassifierBase(NeuralNetClassifier):
         # buffers in place gives the same steps as freeing them. (On small
         # dense networks freeing is a little faster, so they keep it.)
         state = self.__dict__.get("fit_state_")
+        # Called at every step: the cheap checks first.
         if (
             set_to_none is None
-            and self._default_mlp()
             and state is not None
             and state.sparse_input
             and state.plan is not None
             and not state.plan.compact
+            and self._default_mlp()
         ):
             set_to_none = False
         return super()._zero_grad_optimizer(set_to_none)

@@ -46,7 +46,7 @@ from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import class_target_weight
 from ._selection import check_selection_iterator, prepare_iterator
-from ._validation import check_sample_weight, check_target
+from ._validation import FLOAT32_MAX, check_sample_weight, check_target
 
 __all__ = ["RSFTClassifier"]
 
@@ -281,7 +281,7 @@ class RSFTClassifier(NetClassifierBase):
     _parameter_constraints = {
         "M": [
             # The rule keeps M in float32.
-            Interval(numbers.Real, 0, float(np.finfo(np.float32).max), closed="right"),
+            Interval(numbers.Real, 0, FLOAT32_MAX, closed="right"),
             StrOptions({"auto"}),
             callable,
         ],

@@ -16,7 +16,7 @@ from ._rejection import (
     true_class_log_proba,
 )
 from ._schedules import acceptance_log_M
-from ._validation import as_real, check_class_weight
+from ._validation import FLOAT32_MAX, as_real, check_class_weight
 
 __all__ = ["RejectionLoss"]
 
@@ -40,18 +40,15 @@ def _check_n_classes(n_classes):
     raise ValueError(f"n_classes must be a whole number >= 1, got {n_classes!r}.")
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 def _check_M(M):
     value = as_real(M)
     if value is None:
         raise ValueError(f"M must be a number > 0 or 'auto', got {M!r}.")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"M must be finite and > 0, got {M!r}.")
-    if value > _FLOAT32_MAX:
+    if value > FLOAT32_MAX:
         raise ValueError(
-            f"M is {value:g}, beyond float32's range ({_FLOAT32_MAX:.4g}), in "
+            f"M is {value:g}, beyond float32's range ({FLOAT32_MAX:.4g}), in "
             "which the rule keeps it."
         )
     return value

@@ -78,6 +78,8 @@ def check_class_weight(weight, classes, name="target"):
 # Integers up to here are exact in float32, the type the network's inputs
 # are given in (token ids among them).
 FLOAT32_EXACT_INTEGERS = 2**24
+# The largest float32, the type of the inputs and of the rule's state (M).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def as_real(value):
@@ -103,7 +105,7 @@ def to_float32(X, name):
     """``X`` as float32, refusing values beyond the float32 range."""
     # A float64 value beyond the float32 range would become inf in the
     # network and turn every parameter into NaN without an error.
-    limit = np.finfo(np.float32).max
+    limit = FLOAT32_MAX
     if X.dtype != np.float32 and X.size and np.abs(X).max() > limit:
         raise ValueError(
             f"{name} holds values of magnitude above {limit:.3g}, the float32 "

@@ -19,7 +19,11 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -319,7 +323,7 @@ class EmbeddingBagModule(nn.Module):
         return self.head(self.embedding(X.long()))
 
 
-class TokenIndexer(TransformerMixin, BaseEstimator):
+class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Map documents to padded arrays of token ids, for :class:`EmbeddingBagModule`.
 
     Learns a vocabulary in ``fit``: id 0 is padding, id 1 stands for the
@@ -518,23 +522,11 @@ class TokenIndexer(TransformerMixin, BaseEstimator):
             X = list(X)
         return self.fit(X).transform(X)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output columns: ``tokenindexer0`` to
-        ``tokenindexer{length_ - 1}``, the token positions.
-
-        Parameters
-        ----------
-        input_features : None
-            Ignored; the output does not depend on input column names.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self, "length_")
-        return np.asarray(
-            [f"tokenindexer{i}" for i in range(self.length_)], dtype=object
-        )
+    @property
+    def _n_features_out(self):
+        # The output's columns, for get_feature_names_out: tokenindexer0 to
+        # tokenindexer{length_ - 1}, the token positions.
+        return self.length_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,14 +4,13 @@ import numbers
 
 import numpy as np
 import torch
+from imblearn.under_sampling import RandomUnderSampler
 from imblearn.under_sampling.base import BaseCleaningSampler
-from imblearn.utils import check_target_type
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import check_cv, cross_val_predict
-from sklearn.utils import _safe_indexing, check_array, check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _num_samples, validate_data
 
 from ._decision import is_probability_table
 from ._rejection import acceptance_probability, class_target_weight, rejection_mask
@@ -204,19 +203,11 @@ class RejectionSampler(BaseCleaningSampler):
         return class_target_weight(y_index, len(self.classes_), target)
 
     def _check_X_y(self, X, y):
-        # As RandomUnderSampler does: the rows are judged by ``estimator``,
+        # RandomUnderSampler's check: the rows are judged by ``estimator``,
         # which checks X its own way (a pipeline may encode text columns,
         # HistGradientBoosting takes NaN), and hardness=0 judges nothing. A
         # DataFrame stays one, so the output keeps its index.
-        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
-        if _num_samples(X) < 1:
-            raise ValueError("X holds no row; RejectionSampler needs at least one.")
-        if not hasattr(X, "iloc"):
-            X = check_array(
-                X, dtype=None, accept_sparse=["csr", "csc"], ensure_all_finite=False
-            )
-        X, y = validate_data(self, X=X, y=y, reset=True, skip_check_array=True)
-        return X, y, binarize_y
+        return RandomUnderSampler._check_X_y(self, X, y)
 
     def _true_class_log_proba_logits(self, X, y, groups=None):
         estimator = (

@@ -716,15 +716,7 @@ class RSFTClassifier(NetClassifierBase):
             self.history.record_batch("train_batch_size", 0)
             self.history.record("train_loss", float("nan"))
             self.history.record("train_loss_best", False)
-            if self._output_not_finite(dataset_train):
-                # A NaN acceptance rejects its row: every row of a network
-                # whose output is NaN is rejected.
-                raise ValueError(
-                    f"Epoch {len(self.history)} trained on no row, and the "
-                    "network's output is not finite (NaN or inf). Scale the "
-                    "features (for example with StandardScaler) or lower the "
-                    "learning rate."
-                )
+            self._check_output_finite(dataset_train, "trained on no row")
             plan = self.fit_state_.plan
             if getattr(self.fit_state_.train_iterator, "drop_last", False) and (
                 plan.pooled or plan.budgeted or plan.rows_selected
@@ -755,13 +747,7 @@ class RSFTClassifier(NetClassifierBase):
             # no more than the modes that select rows ahead, which warn.
             # A network whose output is NaN rejects every row too (compacted
             # steps never see its loss): one batch of it tells them apart.
-            if self._output_not_finite(dataset_train):
-                raise ValueError(
-                    f"Epoch {len(self.history)} accepted no row, and the "
-                    "network's output is not finite (NaN or inf). Scale the "
-                    "features (for example with StandardScaler) or lower the "
-                    "learning rate."
-                )
+            self._check_output_finite(dataset_train, "accepted no row")
             warnings.warn(
                 f"Epoch {len(self.history)} accepted no row, so it took no "
                 "step; its train_loss is NaN. Lower M.",
@@ -859,16 +845,23 @@ class RSFTClassifier(NetClassifierBase):
             # batch's output), read once when the first epoch ends.
             state.first_output = logits.detach()[:64].clone()
 
-    def _output_not_finite(self, dataset):
-        """Whether the network's output on the first batch of ``dataset`` has
-        a non-finite value (read once, in an epoch that accepted nothing)."""
+    def _check_output_finite(self, dataset, what):
+        """Raise if the network's output on the first batch of ``dataset`` is
+        not finite, in an epoch that ``what`` (accepted or trained on no
+        row): a NaN acceptance rejects its row, so a network whose output is
+        NaN has every row rejected. Read once, in such an epoch only."""
         if dataset is None:
-            return False
+            return
         batch = next(iter(self.get_iterator(dataset, training=False)), None)
         if batch is None:
-            return False
+            return
         output = self.evaluation_step(_as_skorch_batch(batch))
-        return not bool(torch.isfinite(output).all())
+        if not bool(torch.isfinite(output).all()):
+            raise ValueError(
+                f"Epoch {len(self.history)} {what}, and the network's output "
+                "is not finite (NaN or inf). Scale the features (for example "
+                "with StandardScaler) or lower the learning rate."
+            )
 
     def _warn_if_probabilities(self):
         """Warn once per fit when the network returns probabilities to a

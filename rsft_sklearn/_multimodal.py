@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from sklearn import get_config
 from sklearn.utils.validation import column_or_1d
 
 from ._data import InMemoryDataset
@@ -219,8 +220,6 @@ def check_groups(groups, target, n_samples):
     balanced_groups = isinstance(target, str) and target == "balanced_groups"
     if groups is None:
         if balanced_groups:
-            from sklearn import get_config
-
             routed = (
                 " With metadata routing on, a pipeline or a search passes them "
                 "once the estimator asks: set_fit_request(groups=True)."

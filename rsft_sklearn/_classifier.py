@@ -625,7 +625,8 @@ class RSFTClassifier(NetClassifierBase):
             batch_size=self.batch_size,
             weighted=state.sample_weight is not None,
         )
-        state.losses = EpochLosses()
+        # On several processes the losses are those of the global batches.
+        state.losses = EpochLosses(self.criterion_.process_sum)
         if self.rejection in ("pool", "epoch"):
             # From the first epoch, not after a warm-up spent in vain.
             check_selection_iterator(state.train_iterator, self.rejection)

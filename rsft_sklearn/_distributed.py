@@ -308,10 +308,6 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        if self.accelerator.num_processes > 1:
-            # The history's batch losses and sizes are those of the global
-            # batches, the same on every process.
-            self.fit_state_.losses.process_sum = self.criterion_.process_sum
         # compact="auto" would skip the backward pass on a process that
         # accepts nothing, while the others wait for its gradients.
         plan = self.fit_state_.plan

@@ -22,6 +22,7 @@ from sklearn.utils.validation import validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import (
     Callback,
+    EarlyStopping,
     EpochScoring,
     EpochTimer,
     PassthroughScoring,
@@ -436,9 +437,31 @@ class NetClassifierBase(NeuralNetClassifier):
         # depends on it.
         try:
             with torch.random.fork_rng(devices=_cuda_devices(self.device)):
-                return super().partial_fit(X, y, **fit_params)
+                super().partial_fit(X, y, **fit_params)
+            self._match_restored_weights()
+            return self
         finally:
             del self.fit_state_
+
+    def _match_restored_weights(self):
+        """After ``EarlyStopping(load_best=True)`` put back an earlier
+        epoch's weights, take that epoch's attributes that correct the
+        output (see ``FitState.decisions``), as a fit stopped there has."""
+        last = self.history[-1, "epoch"] if len(self.history) else None
+        restored = None
+        for _, callback in self.callbacks_:
+            # skorch's own condition for loading the weights, in callback
+            # order: the last one to load them decides.
+            if (
+                isinstance(callback, EarlyStopping)
+                and callback.load_best
+                and getattr(callback, "best_model_weights_", None) is not None
+                and callback.best_epoch_ != last
+            ):
+                restored = callback.best_epoch_
+        decision = self.fit_state_.decisions.get(restored)
+        if decision is not None:
+            self.__dict__.update(decision)
 
     def predict_proba(self, X):
         """Class probabilities of the network, columns ordered as ``classes_``.

@@ -779,6 +779,12 @@ class RSFTClassifier(NetClassifierBase):
                 rates = mass / seen
             rows = class_prior(None, len(seen), counts=seen)
             self.loss_class_prior_ = prior_after_rejection(rows, rates)
+        # Kept by epoch, for weights that a callback puts back later.
+        self.fit_state_.decisions[self.history[-1]["epoch"]] = {
+            name: self.__dict__[name]
+            for name in ("final_M_", "final_hardness_", "loss_class_prior_")
+            if name in self.__dict__
+        }
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):

@@ -156,6 +156,10 @@ class FitState:
         Up to 64 rows of the fit's first training output, kept (not read)
         to be checked once at the end of the first epoch; False once
         checked.
+    decisions : dict
+        The attributes that correct the output (``final_M_``, ...) as each
+        epoch of this fit left them, by epoch number: restored with the
+        weights of an earlier epoch (``EarlyStopping(load_best=True)``).
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -170,6 +174,7 @@ class FitState:
         self.rejecting_epochs = 0
         self.mode_trees = None
         self.first_output = None
+        self.decisions = {}
 
 
 class PendingLoss:

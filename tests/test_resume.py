@@ -258,3 +258,45 @@ def test_a_pickle_taken_during_the_fit_leaves_the_fit_state_out(data, tmp_path):
     loaded.set_params(module__dropout=0.5, warm_start=False, callbacks=None).fit(X, y)
     np.testing.assert_array_equal(loaded.predict_proba(X), loaded.predict_proba(X))
     assert "fit_state_" not in vars(clf)
+
+
+class ScriptedScore(Callback):
+    """Record ``scores[epoch]`` as the epoch's ``score``, for EarlyStopping."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("score", self.scores[len(net.history) - 1])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"M": "auto", "target_acceptance": 0.5},
+        {"warmup_epochs": 3},
+        {"rejection": "expected", "prior_correction": 1.0, "M": 2.0},
+    ],
+    ids=["auto-M", "best-is-warmup", "prior-correction"],
+)
+def test_early_stopping_load_best_predicts_as_a_fit_stopped_there(data, params):
+    # EarlyStopping(load_best=True) puts back the best epoch's weights; the
+    # output must then be corrected with that epoch's rule, not the last
+    # epoch's (the balanced output was off by up to 0.06).
+    from skorch.callbacks import EarlyStopping
+
+    params = {**PARAMS, "warmup_epochs": 1, **params}
+    stop = EarlyStopping(monitor="score", patience=3, load_best=True)
+    scores = [5.0, 4.0, 1.0, 3.0, 3.0, 3.0]
+    early = RSFTClassifier(
+        max_epochs=len(scores), callbacks=[ScriptedScore(scores), stop], **params
+    ).fit(*data)
+    assert stop.best_epoch_ == 3 and len(early.history) == 6
+    at_best = RSFTClassifier(max_epochs=3, **params).fit(*data)
+    assert _same_parameters(early, at_best)
+    X = data[0]
+    np.testing.assert_array_equal(early.predict_proba(X), at_best.predict_proba(X))
+    assert early.final_M_ == at_best.final_M_
+    # The last epoch's own output differs: the check has something to see.
+    last = RSFTClassifier(max_epochs=len(scores), **params).fit(*data)
+    assert not np.allclose(last.predict_proba(X), at_best.predict_proba(X))

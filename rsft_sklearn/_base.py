@@ -22,6 +22,7 @@ from sklearn.utils.validation import validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import (
     Callback,
+    Checkpoint,
     EarlyStopping,
     EpochScoring,
     EpochTimer,
@@ -444,21 +445,17 @@ class NetClassifierBase(NeuralNetClassifier):
             del self.fit_state_
 
     def _match_restored_weights(self):
-        """After ``EarlyStopping(load_best=True)`` put back an earlier
-        epoch's weights, take that epoch's attributes that correct the
-        output (see ``FitState.decisions``), as a fit stopped there has."""
-        last = self.history[-1, "epoch"] if len(self.history) else None
+        """After a callback put back an earlier epoch's weights
+        (``load_best=True`` of ``EarlyStopping`` or ``Checkpoint``), take
+        that epoch's attributes that correct the output (see
+        ``FitState.decisions``), as a fit stopped there has."""
         restored = None
         for _, callback in self.callbacks_:
-            # skorch's own condition for loading the weights, in callback
+            # skorch's own conditions for loading the weights, in callback
             # order: the last one to load them decides.
-            if (
-                isinstance(callback, EarlyStopping)
-                and callback.load_best
-                and getattr(callback, "best_model_weights_", None) is not None
-                and callback.best_epoch_ != last
-            ):
-                restored = callback.best_epoch_
+            epoch = _restored_epoch(callback, self.history)
+            if epoch is not None:
+                restored = epoch
         decision = self.fit_state_.decisions.get(restored)
         if decision is not None:
             self.__dict__.update(decision)
@@ -1030,6 +1027,29 @@ def _private(net, name):
         return net.__dict__[name]
     except KeyError:
         raise AttributeError(name) from None
+
+
+def _restored_epoch(callback, history):
+    """The epoch whose weights ``callback`` put back when training ended, or
+    None: ``EarlyStopping(load_best=True)`` loads its best epoch's weights
+    unless that is the last epoch; ``Checkpoint(load_best=True)`` loads its
+    last checkpoint, that of the last epoch with its event (the last epoch
+    of the history, where it loaded the checkpoint's history too)."""
+    if not len(history) or not getattr(callback, "load_best", False):
+        return None
+    if isinstance(callback, EarlyStopping):
+        best = getattr(callback, "best_epoch_", None)
+        weights = getattr(callback, "best_model_weights_", None)
+        if weights is not None and best != history[-1, "epoch"]:
+            return best
+        return None
+    if isinstance(callback, Checkpoint) and callback.monitor is not None:
+        event = callback.event_name
+        if callback.f_params is None or event is None:
+            return None
+        epochs = [row["epoch"] for row in history if row.get(event)]
+        return epochs[-1] if epochs else None
+    return None
 
 
 def log_proba_for_nll(y_pred):

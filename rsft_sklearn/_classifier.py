@@ -46,7 +46,12 @@ from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import class_target_weight
 from ._selection import check_selection_iterator, prepare_iterator
-from ._validation import FLOAT32_MAX, check_sample_weight, check_target
+from ._validation import (
+    FLOAT32_MAX,
+    FLOAT32_SMALLEST,
+    check_sample_weight,
+    check_target,
+)
 
 __all__ = ["RSFTClassifier"]
 
@@ -54,6 +59,16 @@ __all__ = ["RSFTClassifier"]
 def _nll_forward(forward, X):
     """``forward(X)`` as an ``NLLLoss`` reads it (:func:`log_proba_for_nll`)."""
     return log_proba_for_nll(forward(X))
+
+
+# The fitted attributes that correct the network's output (predict_proba),
+# as every epoch leaves them.
+_DECISION_ATTRIBUTES = (
+    "final_M_",
+    "final_hardness_",
+    "final_prior_correction_",
+    "loss_class_prior_",
+)
 
 
 class RSFTClassifier(NetClassifierBase):
@@ -234,6 +249,10 @@ class RSFTClassifier(NetClassifierBase):
         steps); None when that epoch trained without rejection.
     final_hardness_ : float
         ``hardness`` of the last epoch.
+    final_prior_correction_ : float
+        ``prior_correction`` of the fit, with which ``predict_proba`` removes
+        the logit adjustment (``set_params`` after the fit does not change
+        it, as it changes neither ``final_M_`` nor ``final_hardness_``).
     loss_class_prior_ : ndarray of shape (n_classes,)
         The prior after rejection of the last epoch, which the logit
         adjustment removed (``prior_correction > 0`` only).
@@ -280,8 +299,8 @@ class RSFTClassifier(NetClassifierBase):
 
     _parameter_constraints = {
         "M": [
-            # The rule keeps M in float32.
-            Interval(numbers.Real, 0, FLOAT32_MAX, closed="right"),
+            # The rule keeps M in float32, where it must stay positive.
+            Interval(numbers.Real, FLOAT32_SMALLEST, FLOAT32_MAX, closed="both"),
             StrOptions({"auto"}),
             callable,
         ],
@@ -432,7 +451,10 @@ class RSFTClassifier(NetClassifierBase):
                 self.class_prior_,
                 getattr(self, "final_M_", None),
                 getattr(self, "final_hardness_", 1.0),
-                prior_correction=self.prior_correction,
+                # Estimators pickled before the attribute read the parameter.
+                prior_correction=getattr(
+                    self, "final_prior_correction_", self.prior_correction
+                ),
                 loss_prior=getattr(self, "loss_class_prior_", None),
             )
         except ValueError as exc:
@@ -764,7 +786,13 @@ class RSFTClassifier(NetClassifierBase):
         plan = self.fit_state_.plan
         self.final_M_ = record["M_effective"] if plan.rejecting else None
         self.final_hardness_ = plan.hardness
-        if self.prior_correction:
+        # Read at prediction, as final_M_ is: set_params after the fit
+        # changes neither.
+        self.final_prior_correction_ = float(self.prior_correction)
+        if not self.prior_correction:
+            # An earlier fit's prior would be read as this one's.
+            self.__dict__.pop("loss_class_prior_", None)
+        else:
             # The prior the adjustment removed: the epoch's rows of each class
             # times their mean acceptance (not their backward share, which
             # differs under "budget"). The rows are counted as rows: their
@@ -782,7 +810,7 @@ class RSFTClassifier(NetClassifierBase):
         # Kept by epoch, for weights that a callback puts back later.
         self.fit_state_.decisions[self.history[-1]["epoch"]] = {
             name: self.__dict__[name]
-            for name in ("final_M_", "final_hardness_", "loss_class_prior_")
+            for name in _DECISION_ATTRIBUTES
             if name in self.__dict__
         }
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)

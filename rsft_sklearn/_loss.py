@@ -16,7 +16,7 @@ from ._rejection import (
     true_class_log_proba,
 )
 from ._schedules import acceptance_log_M
-from ._validation import FLOAT32_MAX, as_real, check_class_weight
+from ._validation import FLOAT32_MAX, FLOAT32_SMALLEST, as_real, check_class_weight
 
 __all__ = ["RejectionLoss"]
 
@@ -46,10 +46,11 @@ def _check_M(M):
         raise ValueError(f"M must be a number > 0 or 'auto', got {M!r}.")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"M must be finite and > 0, got {M!r}.")
-    if value > FLOAT32_MAX:
+    if not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
         raise ValueError(
-            f"M is {value:g}, beyond float32's range ({FLOAT32_MAX:.4g}), in "
-            "which the rule keeps it."
+            f"M is {value:g}, outside float32's positive range "
+            f"[{FLOAT32_SMALLEST:.4g}, {FLOAT32_MAX:.4g}], in which the rule "
+            "keeps it."
         )
     return value
 

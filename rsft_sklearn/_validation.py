@@ -80,6 +80,8 @@ def check_class_weight(weight, classes, name="target"):
 FLOAT32_EXACT_INTEGERS = 2**24
 # The largest float32, the type of the inputs and of the rule's state (M).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The smallest positive float32: below it, M would be kept as 0.
+FLOAT32_SMALLEST = float(np.finfo(np.float32).smallest_subnormal)
 
 
 def as_real(value):

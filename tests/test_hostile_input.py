@@ -11,7 +11,7 @@ from _rules import SAMPLE_RULE
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.dataset import ValidSplit
 
-from rsft_sklearn import RSFTClassifier
+from rsft_sklearn import RejectionLoss, RSFTClassifier
 
 FAST = dict(
     max_epochs=2, batch_size=16, random_state=0, module__hidden_layer_sizes=(8,)
@@ -904,12 +904,20 @@ def test_an_epoch_that_accepts_no_row_warns_under_sample(data):
         RSFTClassifier(**{**FAST, **SAMPLE_RULE, "M": 1e9}).fit(X, y)
 
 
-def test_M_beyond_float32_is_refused_before_training(data):
+@pytest.mark.parametrize("M", [1e40, 1e-46], ids=["large", "tiny"])
+def test_M_outside_float32_is_refused_before_training(data, M):
+    # 1e40 failed inside torch after the warm-up; 1e-46 became 0 in float32,
+    # trained, and predict_proba then refused "M=0.0".
     X, y = data
     with pytest.raises(InvalidParameterError, match="'M' parameter"):
-        RSFTClassifier(**{**FAST, "M": 1e40}).fit(X, y)
-    with pytest.raises(ValueError, match="beyond float32's range"):
-        RSFTClassifier(**{**FAST, "M": lambda epoch: 1e40}).fit(X, y)
+        RSFTClassifier(**{**FAST, "M": M}).fit(X, y)
+    with pytest.raises(ValueError, match="outside float32's positive range"):
+        RSFTClassifier(**{**FAST, "M": lambda epoch: M}).fit(X, y)
+    with pytest.raises(ValueError, match="outside float32's positive range"):
+        RejectionLoss(M=M)
+    # The smallest positive float32 is kept as it is, and predicts.
+    clf = RSFTClassifier(**{**FAST, "M": 1.5e-45}).fit(X, y)
+    assert clf.final_M_ > 0 and np.isfinite(clf.predict_proba(X)).all()
 
 
 def test_lbfgs_is_refused_where_each_evaluation_draws_a_mask(data):

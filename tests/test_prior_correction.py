@@ -210,9 +210,29 @@ def test_prior_correction_changes_the_loss_module(long_tail):
     X, y = long_tail
     clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
     assert clf.criterion_.prior_correction == 1.0
+    assert clf.final_prior_correction_ == 1.0 and hasattr(clf, "loss_class_prior_")
     clf.set_params(prior_correction=0.0).fit(X, y)
     assert clf.criterion_.prior_correction == 0.0
-    assert not hasattr(clf, "loss_class_prior_") or clf.prior_correction == 0.0
+    # The first fit's prior is gone with its correction.
+    assert clf.final_prior_correction_ == 0.0
+    assert not hasattr(clf, "loss_class_prior_")
+
+
+@pytest.mark.parametrize("fitted, later", [(1.0, 0.0), (1.0, 2.0), (0.0, 1.0)])
+def test_prior_correction_set_after_the_fit_leaves_the_output(long_tail, fitted, later):
+    # predict_proba read the parameter itself: set_params(prior_correction=0)
+    # after a fit with 1 changed the balanced output by 0.34. It reads the
+    # fit's value, as it reads final_M_ rather than M.
+    X, y = long_tail
+    clf = RSFTClassifier(max_epochs=2, prior_correction=fitted, random_state=0)
+    if not fitted:
+        # A refit without correction, after one with it: its prior is not
+        # read either.
+        clf.set_params(prior_correction=1.0).fit(X, y)
+        clf.set_params(prior_correction=fitted)
+    proba = clf.fit(X, y).predict_proba(X)
+    clf.set_params(prior_correction=later)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
 
 
 def test_raising_M_moves_weight_toward_rare_and_hard_rows(long_tail):

@@ -300,3 +300,34 @@ def test_early_stopping_load_best_predicts_as_a_fit_stopped_there(data, params):
     # The last epoch's own output differs: the check has something to see.
     last = RSFTClassifier(max_epochs=len(scores), **params).fit(*data)
     assert not np.allclose(last.predict_proba(X), at_best.predict_proba(X))
+
+
+class ScriptedEvent(Callback):
+    """Record ``events[epoch]`` as the epoch's ``good``, for Checkpoint."""
+
+    def __init__(self, events):
+        self.events = events
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("good", self.events[len(net.history) - 1])
+
+
+@pytest.mark.parametrize("f_history", ["history.json", None])
+def test_checkpoint_load_best_predicts_as_a_fit_stopped_there(
+    data, tmp_path, f_history
+):
+    # Checkpoint(load_best=True) loads its last checkpoint's weights (and
+    # history) when training ends; final_M_ stayed the last epoch's.
+    events = [True, False, True, False, False, False]
+    params = {**PARAMS, "warmup_epochs": 1, "M": lambda epoch: 1.0 + 2.0 * epoch}
+    best = Checkpoint(
+        monitor="good", load_best=True, dirname=str(tmp_path), f_history=f_history
+    )
+    clf = RSFTClassifier(
+        max_epochs=len(events), callbacks=[ScriptedEvent(events), best], **params
+    ).fit(*data)
+    at_best = RSFTClassifier(max_epochs=3, **params).fit(*data)
+    assert _same_parameters(clf, at_best)
+    assert clf.final_M_ == at_best.final_M_ == 5.0
+    X = data[0]
+    np.testing.assert_array_equal(clf.predict_proba(X), at_best.predict_proba(X))

@@ -1078,10 +1078,19 @@ def proba_for_nll(y_pred):
 
 
 def _is_proba(y_pred):
-    """Whether every row is non-negative and sums to one, as a device tensor."""
+    """Whether every row is non-negative and sums to one, as a device tensor.
+
+    The sum is taken in float32 at least, and may miss one by the rounding
+    of a softmax computed in low precision: one computed in bfloat16 (mixed
+    precision, whose outputs Accelerate hands on in float32) sums to 1
+    within about 0.004. Log-probabilities of two or more classes are
+    negative, whatever the tolerance.
+    """
     with torch.no_grad():
-        total = y_pred.sum(dim=1 if y_pred.dim() > 1 else 0)
-        return (y_pred >= 0).all() & ((total - 1).abs() <= 1e-3).all()
+        dtype = torch.promote_types(y_pred.dtype, torch.float32)
+        total = y_pred.sum(dim=1 if y_pred.dim() > 1 else 0, dtype=dtype)
+        tolerance = max(1e-2, 4 * torch.finfo(y_pred.dtype).eps)
+        return (y_pred >= 0).all() & ((total - 1).abs() <= tolerance).all()
 
 
 def read_output_as_skorch_nll(module, args):

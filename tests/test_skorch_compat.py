@@ -208,6 +208,47 @@ def test_softmax_module_with_nllloss_in_every_selection_mode(data, rule):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+class BFloat16Softmax(nn.Module):
+    """A softmax rounded to bfloat16 and handed on in float32, as mixed
+    precision (Accelerate's bf16) gives it."""
+
+    def forward(self, scores):
+        return torch.softmax(scores, dim=-1).bfloat16().float()
+
+
+def test_softmax_in_low_precision_with_nllloss_is_read_as_probabilities(data):
+    # Its rows sum to 1 within about 0.004, beyond the 1e-3 that told
+    # probabilities from log-probabilities: they were read as
+    # log-probabilities, and the loss trained was -p of the true class.
+    X, y = data
+    clf = RSFTClassifier(
+        module=ScoresModule,
+        module__output=BFloat16Softmax(),
+        criterion=nn.NLLLoss,
+        probability="raw",
+        **FAST,
+    ).fit(X, y)
+    assert all(loss > 0 for loss in clf.history[:, "train_loss"])
+    exact = RSFTClassifier(
+        module=ScoresModule,
+        module__output=nn.Softmax(dim=-1),
+        criterion=nn.NLLLoss,
+        probability="raw",
+        **FAST,
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        clf.history[:, "train_loss"], exact.history[:, "train_loss"], rtol=0.02
+    )
+    # Log-probabilities in bfloat16 stay log-probabilities.
+    from rsft_sklearn._base import log_proba_for_nll
+
+    scores = torch.randn(64, 5) * 3
+    log_proba = torch.log_softmax(scores, dim=1).bfloat16()
+    assert torch.equal(log_proba_for_nll(log_proba), log_proba)
+    proba = torch.softmax(scores.bfloat16(), dim=1)
+    assert not torch.equal(log_proba_for_nll(proba), proba)
+
+
 def test_log_softmax_module_with_nllloss_equals_logits_with_cross_entropy(data):
     X, y = data
     fits = [

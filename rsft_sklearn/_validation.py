@@ -376,6 +376,20 @@ def check_device(device):
             "device='meta' holds no data, so nothing can be trained on it; "
             "use device='cpu' or an accelerator."
         )
+    elif parsed.type != "cpu":
+        # Any other backend (xpu, hip, ...): one tensor and the masks'
+        # generator, which torch refuses where the backend is missing.
+        try:
+            torch.empty(0, device=parsed)
+            torch.Generator(device=parsed)
+        except Exception as exc:  # torch raises several kinds here
+            # The first sentence of torch's message (some run for pages).
+            reason = str(exc).splitlines()[0].split(". ")[0] if str(exc) else ""
+            reason = reason or type(exc).__name__
+            raise ValueError(
+                f"device={device!r} was requested, but this PyTorch "
+                f"({torch.__version__}) cannot use it: {reason}; use device='cpu'."
+            ) from None
     return parsed
 
 

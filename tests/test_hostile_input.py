@@ -521,6 +521,14 @@ def test_cuda_without_cuda_is_a_clear_error(data):
             RSFTClassifier(**{**FAST, "device": device}).fit(*data)
 
 
+@pytest.mark.skipif(torch.xpu.is_available(), reason="XPU is available here")
+def test_another_missing_backend_is_a_clear_error(data):
+    # torch's own error from the masks' generator, naming no parameter.
+    for device in ("xpu", "hip"):
+        with pytest.raises(ValueError, match=f"device='{device}' was requested"):
+            RSFTClassifier(**{**FAST, "device": device}).fit(*data)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_index_beyond_the_visible_devices(data):
     device = f"cuda:{torch.cuda.device_count()}"

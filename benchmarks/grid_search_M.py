@@ -4,6 +4,9 @@ development sets (2,000-row cap, 15 epochs, 3-fold CV on balanced accuracy).
     python benchmarks/grid_search_M.py
 """
 
+import argparse
+import sys
+
 import numpy as np
 import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -17,7 +20,11 @@ SETS = ("page-blocks", "kr-vs-k", "mnist1d-lt", "nursery")
 GRID = [0.25, 1.0, 4.0, 16.0]
 
 
-def main():
+def main(argv=()):
+    # No options; --help says what the script does before it runs for minutes.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
     torch.set_num_threads(1)
     for name in SETS:
         data = load_suite("longtail", datasets=[name], max_rows=2000)[0]
@@ -41,4 +48,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

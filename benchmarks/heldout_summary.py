@@ -129,6 +129,9 @@ def signed_rank(means):
 
 def main(argv=None):
     specs = sys.argv[1:] if argv is None else argv
+    if any(spec in ("-h", "--help") for spec in specs):
+        print(__doc__.strip())
+        return 0
     if not specs or any("=" not in spec for spec in specs):
         print(
             "usage: python benchmarks/heldout_summary.py SUITE=FOLDER "

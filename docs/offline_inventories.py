@@ -206,8 +206,9 @@ def sklearn_entries():
         and _import(f"sklearn.{n}") is not None
     ]
     # base and utils hold clone, BaseEstimator and the validation helpers but
-    # are not listed in sklearn.__all__.
-    submodules += ["base", "utils", "utils.validation"]
+    # are not listed in sklearn.__all__; the text vectorizers live in a
+    # submodule of feature_extraction.
+    submodules += ["base", "utils", "utils.validation", "feature_extraction.text"]
     entries = _generated_pages(
         "modules/generated/", [f"sklearn.{n}" for n in submodules]
     )

@@ -861,7 +861,7 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """One epoch of training or validation: skorch's loop, with the
-        step's loss recorded through :meth:`_batch_loss`."""
+        step's loss recorded through ``_batch_loss``."""
         if iterator is None:
             return
         if type(self).notify is NetClassifierBase.notify:

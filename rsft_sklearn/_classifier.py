@@ -89,7 +89,9 @@ class RSFTClassifier(NetClassifierBase):
     fixed share of the rows while keeping the expected rule's gradient in
     expectation (``"budget"``).
 
-    Every parameter of :class:`skorch.NeuralNetClassifier` works as in skorch.
+    Every parameter of :class:`skorch.NeuralNetClassifier` works as in skorch;
+    the few whose defaults differ (``iterator_train``, ``iterator_valid``,
+    ``predict_nonlinearity``) are listed in :doc:`/user_guide/skorch`.
 
     Parameters
     ----------
@@ -110,9 +112,10 @@ class RSFTClassifier(NetClassifierBase):
         device so that the acceptance rate holds ``target_acceptance``.
     hardness : float or callable, default=1.0
         Exponent of the model probability in the rule, ``>= 0``; ``0``
-        ignores the model (online class-balanced under-sampling with
-        ``target_power=1``). A callable
-        is a schedule over epochs, as for ``M``.
+        ignores the model: with ``target_power=1``, a class-weighted loss
+        under ``"expected"`` and online class-balanced under-sampling under
+        the masked rules. A callable is a schedule over epochs, as for
+        ``M``.
     target : {"balanced", "uniform", "balanced_groups"} or dict, \
             default="balanced"
         Class target weights ``1 / n_k ** target_power`` (``1 / sqrt(n_k)``

@@ -90,7 +90,7 @@ class RejectionSampler(BaseCleaningSampler):
         Seeds the acceptance draws (not the estimator or the folds; set
         those on ``estimator`` and ``cv``).
 
-    n_jobs : int, default=None
+    n_jobs : int or None, default=None
         Number of jobs of the cross-validation loop, passed to
         :func:`~sklearn.model_selection.cross_val_predict`.
 

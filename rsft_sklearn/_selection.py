@@ -194,8 +194,8 @@ def budget_selection(acceptance, budget, generator=None):
     """Rows of a scored pool kept under a row budget, with their weights.
 
     Row ``i`` is kept with probability ``q_i = min(1, a_i / tau)``, ``tau``
-    chosen so that ``budget * n`` rows are kept in expectation
-    (:func:`budget_probability`), and weighted by ``a_i / q_i``. For any
+    chosen so that ``budget * n`` rows are kept in expectation (solved on
+    the device, without a host read), and weighted by ``a_i / q_i``. For any
     per-row loss ``l_i``, ``sum_kept weight_i * l_i`` then has the
     expectation ``sum_i a_i * l_i``: the weighted loss of the
     ``rejection="expected"`` rule, so its gradient too. Rows surely kept

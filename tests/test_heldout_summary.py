@@ -141,3 +141,10 @@ def test_a_missing_run_or_method_is_named(summary, tmp_path, capsys):
     )
     assert summary.main([f"a={run}"]) == 2
     assert "missing: a: ['post-hoc logit adjustment']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_prints_the_usage_and_succeeds(summary, flag, capsys):
+    assert summary.main([flag]) == 0
+    # It read "-h" as a run folder and exited with status 2.
+    assert "Summarise rsft-bench runs on held-out halves" in capsys.readouterr().out

@@ -82,3 +82,12 @@ def test_prints_the_best_M_of_each_set(grid, monkeypatch, capsys):
         assert float(match[1]) == [0.5, 2.0][int(np.argmax(scores))] or (
             scores[0] == scores[1]
         )
+
+
+def test_help_prints_what_it_does_without_searching(grid, monkeypatch, capsys):
+    # --help ran the whole grid search (minutes).
+    monkeypatch.setattr(grid, "load_suite", lambda *a, **k: pytest.fail("searched"))
+    with pytest.raises(SystemExit) as stop:
+        grid.main(["--help"])
+    assert stop.value.code == 0
+    assert "Which M a grid search picks" in capsys.readouterr().out

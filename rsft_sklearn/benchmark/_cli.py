@@ -155,7 +155,10 @@ def build_parser():
     parser.add_argument(
         "--epochs",
         type=_positive,
-        help=f"training epochs of every network (default {DEFAULT_EPOCHS})",
+        help=(
+            f"training epochs of every network (default {DEFAULT_EPOCHS}; "
+            f"10 for images and finetune; {QUICK_EPOCHS} with --quick)"
+        ),
     )
     parser.add_argument(
         "--batch-size",

@@ -449,11 +449,15 @@ class NetClassifierBase(NeuralNetClassifier):
         (``load_best=True`` of ``EarlyStopping`` or ``Checkpoint``), take
         that epoch's attributes that correct the output (see
         ``FitState.decisions``), as a fit stopped there has."""
+        # The history as training left it: Checkpoint may have replaced it
+        # by the one it saved.
+        trained = getattr(self.fit_state_, "trained_history", None)
+        trained = self.history if trained is None else trained
         restored = None
         for _, callback in self.callbacks_:
             # skorch's own conditions for loading the weights, in callback
             # order: the last one to load them decides.
-            epoch = _restored_epoch(callback, self.history)
+            epoch = _restored_epoch(callback, trained)
             if epoch is not None:
                 restored = epoch
         decision = self.fit_state_.decisions.get(restored)
@@ -1031,10 +1035,15 @@ def _private(net, name):
 
 def _restored_epoch(callback, history):
     """The epoch whose weights ``callback`` put back when training ended, or
-    None: ``EarlyStopping(load_best=True)`` loads its best epoch's weights
-    unless that is the last epoch; ``Checkpoint(load_best=True)`` loads its
-    last checkpoint, that of the last epoch with its event (the last epoch
-    of the history, where it loaded the checkpoint's history too)."""
+    None, from the ``history`` as training left it.
+
+    ``EarlyStopping(load_best=True)`` loads its best epoch's weights unless
+    that is the last epoch. ``Checkpoint(load_best=True)`` loads the weights
+    it saved last: those of the last epoch with its event (or, without an
+    event column, whose ``monitor`` column is true). An epoch of an earlier
+    fit (files left in its directory, or an earlier call of a warm start)
+    is not found among this fit's epochs, and nothing is restored.
+    """
     if not len(history) or not getattr(callback, "load_best", False):
         return None
     if isinstance(callback, EarlyStopping):
@@ -1043,13 +1052,17 @@ def _restored_epoch(callback, history):
         if weights is not None and best != history[-1, "epoch"]:
             return best
         return None
-    if isinstance(callback, Checkpoint) and callback.monitor is not None:
-        event = callback.event_name
-        if callback.f_params is None or event is None:
-            return None
-        epochs = [row["epoch"] for row in history if row.get(event)]
-        return epochs[-1] if epochs else None
-    return None
+    if not isinstance(callback, Checkpoint) or callback.monitor is None:
+        return None
+    if callback.f_params is None and getattr(callback, "f_module", None) is None:
+        return None
+    key = callback.event_name
+    if key is None and isinstance(callback.monitor, str):
+        key = callback.monitor
+    if key is None:
+        return None
+    epochs = [row["epoch"] for row in history if row.get(key)]
+    return epochs[-1] if epochs else None
 
 
 def log_proba_for_nll(y_pred):
@@ -1073,8 +1086,21 @@ def proba_for_nll(y_pred):
 
     skorch returns the output as it is; a log-softmax output (see
     :func:`log_proba_for_nll`) is turned into the probabilities it stands for.
+    Rows that sum to one within the rounding of a low-precision softmax (see
+    :func:`_is_proba`) are normalised, so that the correction of the output
+    takes them as probabilities; others are left for it to refuse.
     """
-    return torch.where(_is_proba(y_pred), y_pred, torch.exp(y_pred))
+    proba = torch.where(_is_proba(y_pred), y_pred, torch.exp(y_pred))
+    total = proba.sum(dim=1 if proba.dim() > 1 else 0, keepdim=True)
+    close = (total - 1).abs() <= _sum_tolerance(y_pred.dtype)
+    return torch.where(close, proba / total, proba)
+
+
+def _sum_tolerance(dtype):
+    """How far from one the rows of a softmax in ``dtype`` may sum."""
+    if not dtype.is_floating_point:
+        return 1e-2
+    return max(1e-2, 4 * torch.finfo(dtype).eps)
 
 
 def _is_proba(y_pred):
@@ -1089,7 +1115,7 @@ def _is_proba(y_pred):
     with torch.no_grad():
         dtype = torch.promote_types(y_pred.dtype, torch.float32)
         total = y_pred.sum(dim=1 if y_pred.dim() > 1 else 0, dtype=dtype)
-        tolerance = max(1e-2, 4 * torch.finfo(y_pred.dtype).eps)
+        tolerance = _sum_tolerance(y_pred.dtype)
         return (y_pred >= 0).all() & ((total - 1).abs() <= tolerance).all()
 
 

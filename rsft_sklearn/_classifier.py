@@ -249,7 +249,11 @@ class RSFTClassifier(NetClassifierBase):
         ``warm_start``) adds every call's data.
     final_M_ : float or None
         ``M`` of the last epoch (for ``"auto"``, the geometric mean over its
-        steps); None when that epoch trained without rejection.
+        steps); None when that epoch trained without rejection. Here and
+        below, "the last epoch" is the epoch whose weights the network
+        holds: the best one where ``EarlyStopping(load_best=True)`` or
+        ``Checkpoint(load_best=True)`` put its weights back (an epoch of the
+        same call of ``fit`` or ``partial_fit``).
     final_hardness_ : float
         ``hardness`` of the last epoch.
     final_prior_correction_ : float
@@ -302,7 +306,7 @@ class RSFTClassifier(NetClassifierBase):
 
     _parameter_constraints = {
         "M": [
-            # The rule keeps M in float32, where it must stay positive.
+            # The rule keeps M in float32, as a normal (not subnormal) number.
             Interval(numbers.Real, FLOAT32_SMALLEST, FLOAT32_MAX, closed="both"),
             StrOptions({"auto"}),
             callable,
@@ -582,6 +586,11 @@ class RSFTClassifier(NetClassifierBase):
     # ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        if not len(self.history):
+            # A fresh fit: an earlier fit's rule must not correct the output
+            # of one stopped before its first epoch ended.
+            for name in _DECISION_ATTRIBUTES:
+                self.__dict__.pop(name, None)
         loss = self.criterion_
         # A parameter changed since initialisation (set_params after fit), or
         # the estimator was pickled by a version whose criterion_ was the bare
@@ -699,6 +708,10 @@ class RSFTClassifier(NetClassifierBase):
         # An epoch cut short (Ctrl-C) had no on_epoch_end: its batch losses
         # are written into the history here, before the callbacks save it.
         state = self.__dict__.get("fit_state_")
+        if state is not None:
+            # Before the callbacks: Checkpoint(load_best=True) may replace the
+            # history by the one it saved (see _match_restored_weights).
+            state.trained_history = self.history
         if state is not None and len(self.history):
             # Each process's own values: after an interruption the processes
             # may hold different numbers of batches, and a sum over them

@@ -160,6 +160,9 @@ class FitState:
         The attributes that correct the output (``final_M_``, ...) as each
         epoch of this fit left them, by epoch number: restored with the
         weights of an earlier epoch (``EarlyStopping(load_best=True)``).
+    trained_history : skorch.history.History or None
+        The history as training left it, before the callbacks' ends (a
+        ``Checkpoint`` may load another).
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -175,6 +178,7 @@ class FitState:
         self.mode_trees = None
         self.first_output = None
         self.decisions = {}
+        self.trained_history = None
 
 
 class PendingLoss:

@@ -48,7 +48,7 @@ def _check_M(M):
         raise ValueError(f"M must be finite and > 0, got {M!r}.")
     if not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
         raise ValueError(
-            f"M is {value:g}, outside float32's positive range "
+            f"M is {value:g}, outside the range of normal float32 numbers "
             f"[{FLOAT32_SMALLEST:.4g}, {FLOAT32_MAX:.4g}], in which the rule "
             "keeps it."
         )

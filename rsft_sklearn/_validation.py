@@ -80,8 +80,9 @@ def check_class_weight(weight, classes, name="target"):
 FLOAT32_EXACT_INTEGERS = 2**24
 # The largest float32, the type of the inputs and of the rule's state (M).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-# The smallest positive float32: below it, M would be kept as 0.
-FLOAT32_SMALLEST = float(np.finfo(np.float32).smallest_subnormal)
+# The smallest normal float32: below it, M would be kept as a subnormal
+# number, which a device that flushes them reads as 0, or as 0 itself.
+FLOAT32_SMALLEST = float(np.finfo(np.float32).tiny)
 
 
 def as_real(value):

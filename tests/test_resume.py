@@ -312,17 +312,23 @@ class ScriptedEvent(Callback):
         net.history.record("good", self.events[len(net.history) - 1])
 
 
-@pytest.mark.parametrize("f_history", ["history.json", None])
-def test_checkpoint_load_best_predicts_as_a_fit_stopped_there(
-    data, tmp_path, f_history
-):
+@pytest.mark.parametrize(
+    "files",
+    [
+        {},
+        {"f_history": None},
+        {"event_name": None},
+        {"event_name": None, "f_history": None},
+        {"f_params": None, "f_module": "module.pt"},
+    ],
+    ids=["default", "no-history", "no-event", "neither", "f_module"],
+)
+def test_checkpoint_load_best_predicts_as_a_fit_stopped_there(data, tmp_path, files):
     # Checkpoint(load_best=True) loads its last checkpoint's weights (and
     # history) when training ends; final_M_ stayed the last epoch's.
     events = [True, False, True, False, False, False]
     params = {**PARAMS, "warmup_epochs": 1, "M": lambda epoch: 1.0 + 2.0 * epoch}
-    best = Checkpoint(
-        monitor="good", load_best=True, dirname=str(tmp_path), f_history=f_history
-    )
+    best = Checkpoint(monitor="good", load_best=True, dirname=str(tmp_path), **files)
     clf = RSFTClassifier(
         max_epochs=len(events), callbacks=[ScriptedEvent(events), best], **params
     ).fit(*data)
@@ -331,3 +337,20 @@ def test_checkpoint_load_best_predicts_as_a_fit_stopped_there(
     assert clf.final_M_ == at_best.final_M_ == 5.0
     X = data[0]
     np.testing.assert_array_equal(clf.predict_proba(X), at_best.predict_proba(X))
+
+
+def test_a_fresh_fit_stopped_in_its_first_epoch_keeps_no_earlier_rule(data):
+    # A refit interrupted before its first epoch ended kept the earlier fit's
+    # final_M_, prior_correction and prior after rejection, and corrected
+    # the new network's output with them.
+    clf = RSFTClassifier(
+        max_epochs=2, **{**PARAMS, "prior_correction": 1.0, "warmup_epochs": 1}
+    ).fit(*data)
+    assert clf.final_M_ == 1.0 and hasattr(clf, "loss_class_prior_")
+    clf.set_params(prior_correction=0.0, callbacks=[InterruptAt(epoch=1, batch=1)])
+    clf.fit(*data)
+    assert len(clf.history) == 1
+    for name in ("final_M_", "final_prior_correction_", "loss_class_prior_"):
+        assert not hasattr(clf, name)
+    proba = clf.predict_proba(data[0])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)

@@ -239,6 +239,13 @@ def test_softmax_in_low_precision_with_nllloss_is_read_as_probabilities(data):
     np.testing.assert_allclose(
         clf.history[:, "train_loss"], exact.history[:, "train_loss"], rtol=0.02
     )
+    # The corrected output takes its rows too (they were refused as "not
+    # probabilities"), as normalised probabilities.
+    proba = clf.set_params(probability="balanced").predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        proba, exact.set_params(probability="balanced").predict_proba(X), atol=0.02
+    )
     # Log-probabilities in bfloat16 stay log-probabilities.
     from rsft_sklearn._base import log_proba_for_nll
 

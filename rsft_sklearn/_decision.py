@@ -15,6 +15,8 @@ density normalised over the classes, and since ``a`` is a known function of
 weighted cross-entropy has the same minimiser, so the same inversion holds.
 """
 
+from functools import partial
+
 import numpy as np
 
 from ._validation import as_real, check_class_weight
@@ -23,6 +25,8 @@ __all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
 
 # A class the rule (almost) never accepted keeps a finite log-prior.
 _MIN_RATE = 1e-6
+# Entries (rows times classes) corrected at once by decision_proba.
+_BLOCK_ENTRIES = 2**20
 
 PROBABILITY_OPTIONS = ("raw", "training", "balanced")
 
@@ -208,12 +212,26 @@ def decision_proba(
         shift = prior_correction * np.log(np.asarray(loss_prior, dtype=np.float64))
     if M is None:
         # Without rejection the output already estimates the training posterior.
-        return correct_proba(
-            proba, np.ones(proba.shape[1]), 1.0, 0.0, class_prior=prior, log_shift=shift
-        )
-    return correct_proba(
-        proba, target_weight, M, hardness, class_prior=prior, log_shift=shift
+        target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
+    correct = partial(
+        correct_proba,
+        target_weight=target_weight,
+        M=M,
+        hardness=hardness,
+        class_prior=prior,
+        log_shift=shift,
     )
+    if not (isinstance(proba, np.ndarray) and proba.ndim == 2):
+        return correct(proba)
+    rows = max(1, _BLOCK_ENTRIES // max(proba.shape[1], 1))
+    if len(proba) <= rows:
+        return correct(proba)
+    # Row by row, in blocks: the correction's temporaries (about ten arrays
+    # of the output's size) stay those of one block.
+    out = np.empty(proba.shape, dtype=np.float64)
+    for start in range(0, len(proba), rows):
+        out[start : start + rows] = correct(proba[start : start + rows])
+    return out
 
 
 def prior_after_rejection(class_prior, acceptance_rate):

@@ -109,7 +109,9 @@ def to_float32(X, name):
     # A float64 value beyond the float32 range would become inf in the
     # network and turn every parameter into NaN without an error.
     limit = FLOAT32_MAX
-    if X.dtype != np.float32 and X.size and np.abs(X).max() > limit:
+    # max and min rather than abs(X).max(): no temporary the size of X (a
+    # float64 X would cost twice its float32 copy).
+    if X.dtype != np.float32 and X.size and (X.max() > limit or X.min() < -limit):
         raise ValueError(
             f"{name} holds values of magnitude above {limit:.3g}, the float32 "
             "range the network computes in; scale the features first."

@@ -126,6 +126,27 @@ def test_values_beyond_float32_are_refused(data):
         RSFTClassifier(**FAST).fit(X * 1e300, y)
     with pytest.raises(ValueError, match="float32 range"):
         RSFTClassifier(**FAST).fit({"a": X * 1e300}, y)
+    # Only the negative side beyond it.
+    with pytest.raises(ValueError, match="float32 range"):
+        RSFTClassifier(**FAST).fit(np.abs(X) * -1e300, y)
+
+
+def test_float64_input_costs_one_float32_copy():
+    # The range check built abs(X), a temporary as large as the float64 X:
+    # the conversion peaked at twice the float32 copy it keeps.
+    import tracemalloc
+
+    from rsft_sklearn._validation import to_float32
+
+    X = np.random.default_rng(0).normal(size=(100_000, 20))
+    tracemalloc.start()
+    try:
+        converted = to_float32(X, "X")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert converted.dtype == np.float32
+    assert peak < 1.25 * converted.nbytes
 
 
 def test_overflow_in_training_is_an_error_not_a_nan_model(data):

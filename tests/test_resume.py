@@ -260,14 +260,16 @@ def test_a_pickle_taken_during_the_fit_leaves_the_fit_state_out(data, tmp_path):
     assert "fit_state_" not in vars(clf)
 
 
-class ScriptedScore(Callback):
-    """Record ``scores[epoch]`` as the epoch's ``score``, for EarlyStopping."""
+class Scripted(Callback):
+    """Record ``values[epoch]`` in the history's column ``key``, for
+    EarlyStopping or Checkpoint to read."""
 
-    def __init__(self, scores):
-        self.scores = scores
+    def __init__(self, key, values):
+        self.key = key
+        self.values = values
 
     def on_epoch_end(self, net, **kwargs):
-        net.history.record("score", self.scores[len(net.history) - 1])
+        net.history.record(self.key, self.values[len(net.history) - 1])
 
 
 @pytest.mark.parametrize(
@@ -289,7 +291,7 @@ def test_early_stopping_load_best_predicts_as_a_fit_stopped_there(data, params):
     stop = EarlyStopping(monitor="score", patience=3, load_best=True)
     scores = [5.0, 4.0, 1.0, 3.0, 3.0, 3.0]
     early = RSFTClassifier(
-        max_epochs=len(scores), callbacks=[ScriptedScore(scores), stop], **params
+        max_epochs=len(scores), callbacks=[Scripted("score", scores), stop], **params
     ).fit(*data)
     assert stop.best_epoch_ == 3 and len(early.history) == 6
     at_best = RSFTClassifier(max_epochs=3, **params).fit(*data)
@@ -300,16 +302,6 @@ def test_early_stopping_load_best_predicts_as_a_fit_stopped_there(data, params):
     # The last epoch's own output differs: the check has something to see.
     last = RSFTClassifier(max_epochs=len(scores), **params).fit(*data)
     assert not np.allclose(last.predict_proba(X), at_best.predict_proba(X))
-
-
-class ScriptedEvent(Callback):
-    """Record ``events[epoch]`` as the epoch's ``good``, for Checkpoint."""
-
-    def __init__(self, events):
-        self.events = events
-
-    def on_epoch_end(self, net, **kwargs):
-        net.history.record("good", self.events[len(net.history) - 1])
 
 
 @pytest.mark.parametrize(
@@ -330,7 +322,7 @@ def test_checkpoint_load_best_predicts_as_a_fit_stopped_there(data, tmp_path, fi
     params = {**PARAMS, "warmup_epochs": 1, "M": lambda epoch: 1.0 + 2.0 * epoch}
     best = Checkpoint(monitor="good", load_best=True, dirname=str(tmp_path), **files)
     clf = RSFTClassifier(
-        max_epochs=len(events), callbacks=[ScriptedEvent(events), best], **params
+        max_epochs=len(events), callbacks=[Scripted("good", events), best], **params
     ).fit(*data)
     at_best = RSFTClassifier(max_epochs=3, **params).fit(*data)
     assert _same_parameters(clf, at_best)

@@ -249,8 +249,8 @@ class NetClassifierBase(NeuralNetClassifier):
                 where = (
                     "the estimator's own classes; give them in one place"
                     if reset
-                    else "the classes of the first partial_fit call; refit to "
-                    "change them"
+                    else "the classes of the first fit or partial_fit call; "
+                    "refit to change them"
                 )
                 raise ValueError(
                     f"classes={given_classes.tolist()} differs from "

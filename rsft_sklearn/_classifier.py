@@ -401,9 +401,13 @@ class RSFTClassifier(NetClassifierBase):
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
         target = check_target(self.target, self.classes_)
-        weight = None
+        weight = row_weight = None
         if sample_weight is not None:
-            weight = check_sample_weight(sample_weight, n)
+            # The classes are counted with the weights as given, which keep
+            # their scale across calls of continued training; the rule takes
+            # them divided by their mean.
+            row_weight = check_sample_weight(sample_weight, n)
+            weight = row_weight / row_weight.mean()
         if reset:
             self.class_target_weight_ = class_target_weight(
                 y, n_classes, target, power=self.target_power, sample_weight=weight
@@ -421,7 +425,6 @@ class RSFTClassifier(NetClassifierBase):
                 UserWarning,
                 stacklevel=3,
             )
-        row_weight = weight
         if weight is not None:
             weight = torch.as_tensor(weight, dtype=torch.float32)
         groups = check_groups(groups, self.target, n)
@@ -429,6 +432,11 @@ class RSFTClassifier(NetClassifierBase):
         # counts for nothing), over every call of continued training; added
         # once the call's data have passed every check.
         counts = class_counts(y, n_classes, row_weight)
+        # The rows of each class as rows, over the calls of continued
+        # training before this one: the output's correction scales the last
+        # epoch's acceptance rates by them and by that epoch's rows.
+        rows = class_counts(y, n_classes)
+        earlier_rows = None
         if not reset:
             if "_class_counts" not in self.__dict__:
                 # Fitted before the counts were kept: the prior stays the
@@ -436,6 +444,8 @@ class RSFTClassifier(NetClassifierBase):
                 counts = None
             else:
                 counts = counts + self._class_counts
+            earlier_rows = self.__dict__.get("_class_rows")
+            rows = None if earlier_rows is None else rows + earlier_rows
         if groups is not None:
             if reset:
                 self.groups_, self.stratum_target_weight_ = stratum_target_weight(
@@ -446,6 +456,14 @@ class RSFTClassifier(NetClassifierBase):
         if counts is not None:
             self._class_counts = counts
             self.class_prior_ = class_prior(None, n_classes, counts=counts)
+        if rows is None:
+            self.__dict__.pop("_class_rows", None)
+        else:
+            self._class_rows = rows
+        self._earlier_rows = earlier_rows
+        if reset:
+            # The acceptance rates of an earlier fit stand for no class.
+            self.__dict__.pop("_acceptance_rates", None)
         return X, torch.as_tensor(y), weight
 
     def _posterior(self, proba):
@@ -609,9 +627,11 @@ class RSFTClassifier(NetClassifierBase):
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
-        rejects = (
-            warmup_epoch_count(self.warmup_epochs, self.max_epochs) < self.max_epochs
-        )
+        # Continued training (partial_fit, warm_start) goes on counting the
+        # epochs: its warm-up may be over.
+        rejects = warmup_epoch_count(
+            self.warmup_epochs, self.max_epochs
+        ) < self.max_epochs + len(self.history)
         for optimizer in optimizers:
             if (
                 self.rejection == "sample"
@@ -757,7 +777,17 @@ class RSFTClassifier(NetClassifierBase):
             self.history.record("train_loss_best", False)
             self._check_output_finite(dataset_train, "trained on no row")
             plan = self.fit_state_.plan
-            if getattr(self.fit_state_.train_iterator, "drop_last", False) and (
+            if (
+                self.fit_state_.two_rows
+                and dataset_train is not None
+                and len(dataset_train) < 2
+            ):
+                reason = (
+                    "the module cannot train on a batch of one row (BatchNorm), "
+                    "and the data hold one row"
+                )
+                advice = "Train on two rows or more (a larger partial_fit chunk)."
+            elif getattr(self.fit_state_.train_iterator, "drop_last", False) and (
                 plan.pooled or plan.budgeted or plan.rows_selected
             ):
                 reason = (
@@ -821,7 +851,20 @@ class RSFTClassifier(NetClassifierBase):
             )
             with np.errstate(invalid="ignore", divide="ignore"):
                 rates = mass / seen
-            rows = class_prior(None, len(seen), counts=seen)
+            # Continued training: the epoch's rows and those of the earlier
+            # calls, at the rates of the last epoch (a class that epoch did
+            # not see keeps its last rate), so that a small chunk does not
+            # stand for all that was trained before it. A single fit: the
+            # epoch's own rows and rates.
+            earlier = self.__dict__.get("_acceptance_rates")
+            if earlier is not None and len(earlier) == len(rates):
+                rates = np.where(seen > 0, rates, earlier)
+            self._acceptance_rates = rates
+            totals = seen
+            earlier_rows = self.__dict__.get("_earlier_rows")
+            if earlier_rows is not None and len(earlier_rows) == len(seen):
+                totals = seen + earlier_rows
+            rows = class_prior(None, len(seen), counts=totals)
             self.loss_class_prior_ = prior_after_rejection(rows, rates)
         # Kept by epoch, for weights that a callback puts back later.
         self.fit_state_.decisions[self.history[-1]["epoch"]] = {

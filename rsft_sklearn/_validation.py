@@ -294,7 +294,8 @@ def encode_labels(y, classes, *, given=False):
 
 
 def check_sample_weight(sample_weight, n_samples):
-    """Non-negative finite weights with a positive sum, divided by their mean."""
+    """Non-negative finite weights with a positive sum, as float64 (the
+    caller's scale: the rule divides them by their mean)."""
     weight = _check_sample_weight(
         sample_weight,
         np.empty(n_samples),
@@ -303,7 +304,7 @@ def check_sample_weight(sample_weight, n_samples):
     )
     if not np.all(np.isfinite(weight)) or weight.sum() <= 0:
         raise ValueError("sample_weight must be finite with a positive sum.")
-    return weight / weight.mean()
+    return weight
 
 
 def check_callbacks(callbacks):

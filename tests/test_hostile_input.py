@@ -338,6 +338,18 @@ class _WithBatchNorm(torch.nn.Module):
         return self.net(X)
 
 
+def test_a_one_row_chunk_for_batchnorm_names_the_cause():
+    # Nothing was rejected (M far below every acceptance), yet the warning
+    # said "every row rejected ... Lower M".
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 5).astype(np.float32), np.r_[np.zeros(40), np.ones(20)]
+    clf = RSFTClassifier(
+        _WithBatchNorm, max_epochs=1, warmup_epochs=0, M=0.01, random_state=0
+    ).partial_fit(X[:40], y[:40], classes=[0, 1])
+    with pytest.warns(UserWarning, match="cannot train on a batch of one row"):
+        clf.partial_fit(X[40:41], y[40:41])
+
+
 def test_epoch_mode_leaves_out_a_one_row_batch_for_batchnorm():
     # 64 rows, 4 full batches of 16; the accepted rows of an epoch may leave
     # one over, which BatchNorm cannot train on (seed 5 did, in its third
@@ -961,6 +973,20 @@ def test_lbfgs_is_refused_where_each_evaluation_draws_a_mask(data):
     # The default rule weights the rows alike at every evaluation.
     clf = RSFTClassifier(**{**FAST, "optimizer": torch.optim.LBFGS}).fit(X, y)
     assert _finite(clf)
+    # Continued training goes on counting epochs: the third epoch of a
+    # stream with a warm-up of two rejects, and was let through.
+    stream = RSFTClassifier(
+        **{
+            **FAST,
+            **SAMPLE_RULE,
+            "warmup_epochs": 2,
+            "max_epochs": 1,
+            "optimizer": torch.optim.LBFGS,
+        }
+    )
+    stream.partial_fit(X, y).partial_fit(X, y)
+    with pytest.raises(ValueError, match="LBFGS evaluates the loss several times"):
+        stream.partial_fit(X, y)
 
 
 def test_a_non_finite_network_is_named_when_compacted_steps_accept_nothing(data):

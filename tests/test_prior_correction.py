@@ -357,6 +357,42 @@ def test_partial_fit_prior_follows_every_chunk():
     assert 0.35 < clf.predict(X).mean() < 0.65
 
 
+def test_class_prior_keeps_the_scale_of_every_chunks_sample_weights():
+    # Each call's weights were divided by their own mean before the classes
+    # were counted: 100 rows of class 0 and then 100 rows of class 1 at
+    # weight 0.1 gave a prior of [0.5, 0.5], where one fit gives 1 / 1.1.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)).astype(np.float32)
+    y = np.repeat([0, 1], 100)
+    weight = np.repeat([1.0, 0.1], 100)
+    clf = RSFTClassifier(max_epochs=1, random_state=0)
+    clf.partial_fit(X[:100], y[:100], classes=[0, 1])
+    clf.partial_fit(X[100:], y[100:], sample_weight=weight[100:])
+    np.testing.assert_allclose(clf.class_prior_, [1 / 1.1, 0.1 / 1.1])
+    whole = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(whole.class_prior_, clf.class_prior_)
+
+
+def test_a_small_chunk_does_not_redefine_the_output_correction():
+    # The correction's prior after rejection came from the last epoch's rows
+    # alone: after a fit on three balanced classes, a partial_fit of 12 rows
+    # of one class at lr=0 (the network unchanged) moved it from about 1/3
+    # each to [0.857, 0.071, 0.071], and 24% of the predictions changed.
+    X, y = make_classification(
+        600, n_classes=3, n_informative=4, class_sep=1.0, random_state=1
+    )
+    X = X.astype("float32")
+    clf = RSFTClassifier(max_epochs=6, warmup_epochs=0, lr=1e-2, random_state=0)
+    clf.fit(X[:400], y[:400])
+    before, proba = clf.loss_class_prior_.copy(), clf.predict_proba(X[400:])
+    chunk = np.flatnonzero(y[:400] == 0)[:12]
+    clf.set_params(lr=0.0, max_epochs=1).partial_fit(X[chunk], y[chunk])
+    # The 12 rows join the 400 at the last epoch's rates.
+    np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.03)
+    after = clf.predict_proba(X[400:])
+    assert np.mean(after.argmax(axis=1) != proba.argmax(axis=1)) < 0.02
+
+
 def test_a_refused_call_leaves_the_class_prior_as_it_was():
     X, y = _noise(200)
     clf = RSFTClassifier(max_epochs=1, random_state=0).partial_fit(X, y)

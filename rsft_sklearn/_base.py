@@ -549,7 +549,23 @@ class NetClassifierBase(NeuralNetClassifier):
         # before initialisation the value is only stored, and fit validates it.
         if "callbacks" in kwargs and not self.initialized_:
             self.callbacks = kwargs.pop("callbacks")
-        return super().set_params(**kwargs)
+        # On an initialised net, skorch hands optimizer__<name> to the
+        # optimizer's parameter groups and keeps it nowhere else: a refit,
+        # or a clone, built the optimizer without it. It is kept as a
+        # parameter too, as set_params before initialisation does.
+        kept = {}
+        if self.initialized_:
+            for name in getattr(self, "_optimizers", ()):
+                prefix = name + "__"
+                kept.update(
+                    (key, value)
+                    for key, value in kwargs.items()
+                    if key.startswith(prefix)
+                    and "__" not in key[len(prefix) :]
+                )
+        result = super().set_params(**kwargs)
+        vars(self).update(kept)
+        return result
 
     def __sklearn_is_fitted__(self):
         # As in skorch: an initialised network can predict (with loaded

@@ -491,3 +491,19 @@ def test_sample_weight_reaches_the_rule_through_a_dataloader(data):
     net = RSFTClassifier(iterator_train=DataLoader, **SAMPLE_RULE, **mlp(**FAST))
     net.fit(X, y, sample_weight=weight)
     assert net.history[-1, "acceptance_rate[c]"] == 0.0
+
+
+def test_optimizer_params_set_after_the_fit_survive_a_refit_and_a_clone(data):
+    # skorch applies optimizer__<name> of an initialised net to the
+    # optimizer only: a refit (or a clone) built the optimizer without it,
+    # so set_params(optimizer__weight_decay=0.1) on a fitted pipeline was
+    # lost at its next fit.
+    from sklearn.base import clone
+
+    X, y = data
+    clf = RSFTClassifier(**mlp(**FAST)).fit(X, y)
+    clf.set_params(optimizer__weight_decay=0.1, optimizer__lr=0.05)
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 0.1
+    for fitted in (clf.fit(X, y), clone(clf).fit(X, y)):
+        group = fitted.optimizer_.param_groups[0]
+        assert group["weight_decay"] == 0.1 and group["lr"] == 0.05

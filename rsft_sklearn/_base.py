@@ -560,9 +560,12 @@ class NetClassifierBase(NeuralNetClassifier):
                 kept.update(
                     (key, value)
                     for key, value in kwargs.items()
-                    if key.startswith(prefix)
-                    and "__" not in key[len(prefix) :]
+                    if key.startswith(prefix) and "__" not in key[len(prefix) :]
                 )
+        if "optimizer__lr" in kept and "optimizer__lr" not in vars(self):
+            # The net's own rate, as set_params(lr=...) sets it: a rate kept
+            # beside it would win over a later set_params(lr=...).
+            kept["lr"] = kept.pop("optimizer__lr")
         result = super().set_params(**kwargs)
         vars(self).update(kept)
         return result

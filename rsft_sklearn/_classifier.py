@@ -68,6 +68,9 @@ _DECISION_ATTRIBUTES = (
     "final_hardness_",
     "final_prior_correction_",
     "loss_class_prior_",
+    # What the next call of continued training adds its rows to.
+    "_acceptance_rates",
+    "_trained_rows",
 )
 
 
@@ -429,14 +432,17 @@ class RSFTClassifier(NetClassifierBase):
             weight = torch.as_tensor(weight, dtype=torch.float32)
         groups = check_groups(groups, self.target, n)
         # The classes as the sample weights present them (a row of weight 0
-        # counts for nothing), over every call of continued training; added
-        # once the call's data have passed every check.
+        # counts for nothing), over every call of continued training, in the
+        # weights' own units; added once the call's data have passed every
+        # check. The rows as rows too: a class without weight counts as one
+        # row of the mean weight.
+        legacy = not reset and "_class_rows" not in self.__dict__
+        if legacy and row_weight is not None:
+            # Counted by an earlier version, with each call's weights divided
+            # by their mean: such counts go on in those units.
+            row_weight = row_weight / row_weight.mean()
         counts = class_counts(y, n_classes, row_weight)
-        # The rows of each class as rows, over the calls of continued
-        # training before this one: the output's correction scales the last
-        # epoch's acceptance rates by them and by that epoch's rows.
         rows = class_counts(y, n_classes)
-        earlier_rows = None
         if not reset:
             if "_class_counts" not in self.__dict__:
                 # Fitted before the counts were kept: the prior stays the
@@ -444,8 +450,7 @@ class RSFTClassifier(NetClassifierBase):
                 counts = None
             else:
                 counts = counts + self._class_counts
-            earlier_rows = self.__dict__.get("_class_rows")
-            rows = None if earlier_rows is None else rows + earlier_rows
+            rows = None if legacy else rows + self._class_rows
         if groups is not None:
             if reset:
                 self.groups_, self.stratum_target_weight_ = stratum_target_weight(
@@ -455,15 +460,20 @@ class RSFTClassifier(NetClassifierBase):
             weight = group_weight(y, groups, self.groups_, table, weight)
         if counts is not None:
             self._class_counts = counts
-            self.class_prior_ = class_prior(None, n_classes, counts=counts)
-        if rows is None:
-            self.__dict__.pop("_class_rows", None)
-        else:
+            floor = 1.0 if rows is None else counts.sum() / max(rows.sum(), 1.0)
+            self.class_prior_ = class_prior(
+                None, n_classes, counts=np.where(counts > 0, counts, floor)
+            )
+        if rows is not None:
             self._class_rows = rows
-        self._earlier_rows = earlier_rows
+        # The rows trained in the earlier calls of continued training, for
+        # the prior after rejection that prediction removes.
+        self._rows_before = None if reset else self.__dict__.get("_trained_rows")
         if reset:
-            # The acceptance rates of an earlier fit stand for no class.
-            self.__dict__.pop("_acceptance_rates", None)
+            # The rows and acceptance rates of an earlier fit stand for no
+            # class.
+            for name in ("_trained_rows", "_acceptance_rates"):
+                self.__dict__.pop(name, None)
         return X, torch.as_tensor(y), weight
 
     def _posterior(self, proba):
@@ -856,14 +866,16 @@ class RSFTClassifier(NetClassifierBase):
             # not see keeps its last rate), so that a small chunk does not
             # stand for all that was trained before it. A single fit: the
             # epoch's own rows and rates.
+            # A class whose rows all weigh 0 has no rate either.
             earlier = self.__dict__.get("_acceptance_rates")
             if earlier is not None and len(earlier) == len(rates):
-                rates = np.where(seen > 0, rates, earlier)
+                rates = np.where((seen > 0) & (mass > 0), rates, earlier)
             self._acceptance_rates = rates
             totals = seen
-            earlier_rows = self.__dict__.get("_earlier_rows")
-            if earlier_rows is not None and len(earlier_rows) == len(seen):
-                totals = seen + earlier_rows
+            before = self.__dict__.get("_rows_before")
+            if before is not None and len(before) == len(seen):
+                totals = seen + before
+            self._trained_rows = totals
             rows = class_prior(None, len(seen), counts=totals)
             self.loss_class_prior_ = prior_after_rejection(rows, rates)
         # Kept by epoch, for weights that a callback puts back later.

@@ -393,6 +393,58 @@ def test_a_small_chunk_does_not_redefine_the_output_correction():
     assert np.mean(after.argmax(axis=1) != proba.argmax(axis=1)) < 0.02
 
 
+def test_class_prior_does_not_depend_on_the_scale_of_the_weights():
+    # A class of weight 0 counts as one row; counted in the weights' own
+    # units, that row was worth 0.5% of the prior at weights of 1 and 83% at
+    # weights of 1e-3.
+    X, y = make_classification(300, n_classes=3, n_informative=4, random_state=0)
+    weight = np.where(y == 2, 0.0, 1.0)
+    fits = [
+        RSFTClassifier(max_epochs=2, random_state=0).fit(X, y, sample_weight=w)
+        for w in (weight, weight * 1e-3)
+    ]
+    np.testing.assert_allclose(fits[0].class_prior_, fits[1].class_prior_)
+    assert fits[0].class_prior_[2] < 0.01
+    np.testing.assert_allclose(
+        fits[0].predict_proba(X), fits[1].predict_proba(X), atol=1e-6
+    )
+
+
+def test_a_chunk_whose_class_weighs_nothing_keeps_that_class_rate():
+    # Its rows counted, with no acceptance mass: a rate of 0, carried to the
+    # next chunks, and the class was never predicted again.
+    X, y = make_classification(
+        600, n_classes=3, n_informative=4, class_sep=1.0, random_state=1
+    )
+    X = X.astype("float32")
+    clf = RSFTClassifier(max_epochs=4, warmup_epochs=0, lr=1e-2, random_state=0)
+    clf.fit(X[:400], y[:400])
+    before = clf.loss_class_prior_.copy()
+    clf.set_params(lr=0.0, max_epochs=1)
+    chunk = np.arange(400, 460)
+    clf.partial_fit(X[chunk], y[chunk], sample_weight=np.where(y[chunk] == 2, 0, 1.0))
+    np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.05)
+    two = chunk[y[chunk] != 2]
+    clf.partial_fit(X[two], y[two])
+    np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.05)
+
+
+def test_counts_of_an_earlier_version_go_on_in_their_units():
+    # Estimators pickled before the counts kept the weights' units hold each
+    # call's weights divided by their mean; a call adding raw weights of
+    # 1000 made the prior that call's alone.
+    X, y = make_classification(400, n_classes=3, n_informative=4, random_state=0)
+    clf = RSFTClassifier(max_epochs=1, random_state=0)
+    clf.partial_fit(X[:200], y[:200], sample_weight=np.full(200, 1000.0))
+    # As an earlier version left it: counts in mean units, no row counts.
+    clf._class_counts = np.bincount(y[:200], minlength=3).astype(float)
+    del clf._class_rows
+    clf.partial_fit(X[200:], y[200:], sample_weight=np.full(200, 1000.0))
+    np.testing.assert_allclose(
+        clf.class_prior_, np.bincount(y, minlength=3) / len(y), rtol=1e-6
+    )
+
+
 def test_a_refused_call_leaves_the_class_prior_as_it_was():
     X, y = _noise(200)
     clf = RSFTClassifier(max_epochs=1, random_state=0).partial_fit(X, y)

@@ -299,6 +299,11 @@ def test_early_stopping_load_best_predicts_as_a_fit_stopped_there(data, params):
     X = data[0]
     np.testing.assert_array_equal(early.predict_proba(X), at_best.predict_proba(X))
     assert early.final_M_ == at_best.final_M_
+    # What continued training starts from is that epoch's too.
+    for name in ("_acceptance_rates", "_trained_rows"):
+        np.testing.assert_array_equal(
+            getattr(early, name, None), getattr(at_best, name, None)
+        )
     # The last epoch's own output differs: the check has something to see.
     last = RSFTClassifier(max_epochs=len(scores), **params).fit(*data)
     assert not np.allclose(last.predict_proba(X), at_best.predict_proba(X))

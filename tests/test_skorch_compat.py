@@ -507,3 +507,7 @@ def test_optimizer_params_set_after_the_fit_survive_a_refit_and_a_clone(data):
     for fitted in (clf.fit(X, y), clone(clf).fit(X, y)):
         group = fitted.optimizer_.param_groups[0]
         assert group["weight_decay"] == 0.1 and group["lr"] == 0.05
+    # The rate is the net's own: a later set_params(lr=...) still decides.
+    clf.set_params(lr=0.0)
+    for fitted in (clf.fit(X, y), clone(clf).fit(X, y)):
+        assert fitted.optimizer_.param_groups[0]["lr"] == 0.0

@@ -555,6 +555,15 @@ class NetClassifierBase(NeuralNetClassifier):
         # parameter too, as set_params before initialisation does.
         kept = {}
         if self.initialized_:
+            if "optimizer__lr" in kwargs and "optimizer__lr" not in vars(self):
+                # The net's own rate, which skorch keeps and hands to the
+                # optimizer as one (given with lr, it wins, as before
+                # initialisation).
+                kwargs["lr"] = kwargs.pop("optimizer__lr")
+            elif "lr" in kwargs and "optimizer__lr" in vars(self):
+                # A rate kept as optimizer__lr wins over lr at the next
+                # initialisation: it takes the rate the optimizer now has.
+                kept["optimizer__lr"] = kwargs.get("optimizer__lr", kwargs["lr"])
             for name in getattr(self, "_optimizers", ()):
                 prefix = name + "__"
                 kept.update(
@@ -562,10 +571,6 @@ class NetClassifierBase(NeuralNetClassifier):
                     for key, value in kwargs.items()
                     if key.startswith(prefix) and "__" not in key[len(prefix) :]
                 )
-        if "optimizer__lr" in kept and "optimizer__lr" not in vars(self):
-            # The net's own rate, as set_params(lr=...) sets it: a rate kept
-            # beside it would win over a later set_params(lr=...).
-            kept["lr"] = kept.pop("optimizer__lr")
         result = super().set_params(**kwargs)
         vars(self).update(kept)
         return result

@@ -845,38 +845,36 @@ class RSFTClassifier(NetClassifierBase):
         # Read at prediction, as final_M_ is: set_params after the fit
         # changes neither.
         self.final_prior_correction_ = float(self.prior_correction)
+        # The prior the adjustment removed: the epoch's rows of each class
+        # times their mean acceptance (not their backward share, which
+        # differs under "budget"). The rows are counted as rows: their
+        # sample weights are in the acceptances already. Kept up to date
+        # without correction too, for a later call of continued training
+        # that corrects.
+        statistics = self.criterion_.epoch_statistics()
+        seen, mass = (
+            torch.stack([statistics["seen"], statistics["acceptance"]]).cpu().numpy()
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = mass / seen
+        # Continued training: the epoch's rows and those that the earlier
+        # calls trained on, at the rates of the last epoch (a class that
+        # epoch did not see, or whose rows all weighed 0, keeps its last
+        # rate), so that a small chunk does not stand for all that was
+        # trained before it. A single fit: the epoch's own rows and rates.
+        earlier = self.__dict__.get("_acceptance_rates")
+        if earlier is not None and len(earlier) == len(rates):
+            rates = np.where((seen > 0) & (mass > 0), rates, earlier)
+        self._acceptance_rates = rates
+        before = self.__dict__.get("_rows_before")
+        if before is not None and len(before) == len(seen):
+            seen = seen + before
+        self._trained_rows = seen
         if not self.prior_correction:
             # An earlier fit's prior would be read as this one's.
             self.__dict__.pop("loss_class_prior_", None)
         else:
-            # The prior the adjustment removed: the epoch's rows of each class
-            # times their mean acceptance (not their backward share, which
-            # differs under "budget"). The rows are counted as rows: their
-            # sample weights are in the acceptances already.
-            statistics = self.criterion_.epoch_statistics()
-            seen, mass = (
-                torch.stack([statistics["seen"], statistics["acceptance"]])
-                .cpu()
-                .numpy()
-            )
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rates = mass / seen
-            # Continued training: the epoch's rows and those of the earlier
-            # calls, at the rates of the last epoch (a class that epoch did
-            # not see keeps its last rate), so that a small chunk does not
-            # stand for all that was trained before it. A single fit: the
-            # epoch's own rows and rates.
-            # A class whose rows all weigh 0 has no rate either.
-            earlier = self.__dict__.get("_acceptance_rates")
-            if earlier is not None and len(earlier) == len(rates):
-                rates = np.where((seen > 0) & (mass > 0), rates, earlier)
-            self._acceptance_rates = rates
-            totals = seen
-            before = self.__dict__.get("_rows_before")
-            if before is not None and len(before) == len(seen):
-                totals = seen + before
-            self._trained_rows = totals
-            rows = class_prior(None, len(seen), counts=totals)
+            rows = class_prior(None, len(seen), counts=seen)
             self.loss_class_prior_ = prior_after_rejection(rows, rates)
         # Kept by epoch, for weights that a callback puts back later.
         self.fit_state_.decisions[self.history[-1]["epoch"]] = {

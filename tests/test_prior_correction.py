@@ -429,6 +429,26 @@ def test_a_chunk_whose_class_weighs_nothing_keeps_that_class_rate():
     np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.05)
 
 
+def test_calls_without_correction_still_count_their_rows():
+    # Only calls with prior_correction counted their trained rows: a fit of
+    # 240 rows without correction, then a corrected 60-row chunk, took the
+    # prior after rejection from the chunk alone.
+    X, y = make_classification(
+        300, n_classes=3, n_informative=4, weights=[0.6, 0.3, 0.1], random_state=0
+    )
+    X = X.astype("float32")
+    clf = RSFTClassifier(max_epochs=2, prior_correction=0.0, random_state=0)
+    clf.fit(X[:240], y[:240])
+    clf.set_params(prior_correction=1.0, max_epochs=1, lr=0.0)
+    clf.partial_fit(X[240:], y[240:])
+    assert clf._trained_rows.sum() == 300
+    whole = np.bincount(y, minlength=3) / len(y)
+    # The rule's rates tilt the prior; the rows are every call's.
+    assert np.abs(clf.loss_class_prior_ - whole).max() < 0.15
+    rows = np.bincount(y[240:], minlength=3)
+    assert not np.allclose(clf._trained_rows, rows)
+
+
 def test_counts_of_an_earlier_version_go_on_in_their_units():
     # Estimators pickled before the counts kept the weights' units hold each
     # call's weights divided by their mean; a call adding raw weights of

@@ -511,3 +511,29 @@ def test_optimizer_params_set_after_the_fit_survive_a_refit_and_a_clone(data):
     clf.set_params(lr=0.0)
     for fitted in (clf.fit(X, y), clone(clf).fit(X, y)):
         assert fitted.optimizer_.param_groups[0]["lr"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "first, later",
+    [
+        ({}, {"optimizer__lr": 0.05, "lr": 0.2}),
+        ({"optimizer__lr": 0.001}, {"lr": 0.2}),
+        ({"optimizer__lr": 0.001}, {"optimizer__lr": 0.2}),
+    ],
+    ids=["both-in-one-call", "lr-after-constructor-rate", "rate-after-rate"],
+)
+def test_a_rate_set_after_the_fit_trains_everywhere_alike(data, first, later):
+    # The optimizer, a continued fit, a refit and a clone must agree on the
+    # rate; given both, optimizer__lr wins, as before initialisation.
+    from sklearn.base import clone
+
+    X, y = data
+    expected = later.get("optimizer__lr", later.get("lr"))
+    clf = RSFTClassifier(**mlp(**FAST), **first).fit(X, y)
+    clf.set_params(**later)
+    rates = [clf.optimizer_.param_groups[0]["lr"]]
+    rates += [
+        fitted.optimizer_.param_groups[0]["lr"]
+        for fitted in (clf.partial_fit(X, y), clone(clf).fit(X, y), clf.fit(X, y))
+    ]
+    assert rates == [expected] * 4

@@ -555,15 +555,14 @@ class NetClassifierBase(NeuralNetClassifier):
         # parameter too, as set_params before initialisation does.
         kept = {}
         if self.initialized_:
-            if "optimizer__lr" in kwargs and "optimizer__lr" not in vars(self):
-                # The net's own rate, which skorch keeps and hands to the
-                # optimizer as one (given with lr, it wins, as before
-                # initialisation).
-                kwargs["lr"] = kwargs.pop("optimizer__lr")
+            if "lr" in kwargs and "optimizer__lr" in kwargs:
+                # optimizer__lr wins, as before initialisation: lr is only
+                # stored (skorch would hand it to the optimizer last).
+                vars(self)["lr"] = kwargs.pop("lr")
             elif "lr" in kwargs and "optimizer__lr" in vars(self):
-                # A rate kept as optimizer__lr wins over lr at the next
+                # A kept optimizer__lr wins over lr at the next
                 # initialisation: it takes the rate the optimizer now has.
-                kept["optimizer__lr"] = kwargs.get("optimizer__lr", kwargs["lr"])
+                kept["optimizer__lr"] = kwargs["lr"]
             for name in getattr(self, "_optimizers", ()):
                 prefix = name + "__"
                 kept.update(

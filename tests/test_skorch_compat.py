@@ -519,8 +519,14 @@ def test_optimizer_params_set_after_the_fit_survive_a_refit_and_a_clone(data):
         ({}, {"optimizer__lr": 0.05, "lr": 0.2}),
         ({"optimizer__lr": 0.001}, {"lr": 0.2}),
         ({"optimizer__lr": 0.001}, {"optimizer__lr": 0.2}),
+        ({"optimizer__lr": 0.001}, {"lr": 0.2, "optimizer__lr": 0.05}),
     ],
-    ids=["both-in-one-call", "lr-after-constructor-rate", "rate-after-rate"],
+    ids=[
+        "both-in-one-call",
+        "lr-after-constructor-rate",
+        "rate-after-rate",
+        "both-after-constructor-rate",
+    ],
 )
 def test_a_rate_set_after_the_fit_trains_everywhere_alike(data, first, later):
     # The optimizer, a continued fit, a refit and a clone must agree on the

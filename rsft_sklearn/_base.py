@@ -570,8 +570,13 @@ class NetClassifierBase(NeuralNetClassifier):
                     for key, value in kwargs.items()
                     if key.startswith(prefix) and "__" not in key[len(prefix) :]
                 )
+        replaced = self.initialized_ and "callbacks" in kwargs
         result = super().set_params(**kwargs)
         vars(self).update(kept)
+        if replaced:
+            # skorch builds callbacks_ before it stores the new list, so the
+            # list took effect one set_params late.
+            self._initialize_callbacks()
         return result
 
     def __sklearn_is_fitted__(self):

@@ -543,3 +543,24 @@ def test_a_rate_set_after_the_fit_trains_everywhere_alike(data, first, later):
         for fitted in (clf.partial_fit(X, y), clone(clf).fit(X, y), clf.fit(X, y))
     ]
     assert rates == [expected] * 4
+
+
+def test_callbacks_set_after_the_fit_take_effect_at_once(data):
+    # skorch built callbacks_ from the list it replaced: each new list took
+    # effect one set_params late, and partial_fit ran the previous one.
+    X, y = data
+
+    ran = []
+
+    class Tag(Callback):
+        def __init__(self, tag):
+            self.tag = tag
+
+        def on_epoch_end(self, net, **kwargs):
+            ran.append(self.tag)
+
+    clf = RSFTClassifier(**mlp(**{**FAST, "max_epochs": 1})).fit(X, y)
+    clf.set_params(callbacks=[("first", Tag("first"))]).partial_fit(X, y)
+    clf.set_params(callbacks=[("second", Tag("second"))]).partial_fit(X, y)
+    assert ran == ["first", "second"]
+    assert "first" not in dict(clf.callbacks_)

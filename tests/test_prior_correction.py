@@ -373,17 +373,24 @@ def test_class_prior_keeps_the_scale_of_every_chunks_sample_weights():
     np.testing.assert_allclose(whole.class_prior_, clf.class_prior_)
 
 
+def _fitted_on_three_classes(max_epochs):
+    """600 rows of three balanced classes, and a fit on the first 400."""
+    X, y = make_classification(
+        600, n_classes=3, n_informative=4, class_sep=1.0, random_state=1
+    )
+    X = X.astype("float32")
+    clf = RSFTClassifier(
+        max_epochs=max_epochs, warmup_epochs=0, lr=1e-2, random_state=0
+    )
+    return X, y, clf.fit(X[:400], y[:400])
+
+
 def test_a_small_chunk_does_not_redefine_the_output_correction():
     # The correction's prior after rejection came from the last epoch's rows
     # alone: after a fit on three balanced classes, a partial_fit of 12 rows
     # of one class at lr=0 (the network unchanged) moved it from about 1/3
     # each to [0.857, 0.071, 0.071], and 24% of the predictions changed.
-    X, y = make_classification(
-        600, n_classes=3, n_informative=4, class_sep=1.0, random_state=1
-    )
-    X = X.astype("float32")
-    clf = RSFTClassifier(max_epochs=6, warmup_epochs=0, lr=1e-2, random_state=0)
-    clf.fit(X[:400], y[:400])
+    X, y, clf = _fitted_on_three_classes(max_epochs=6)
     before, proba = clf.loss_class_prior_.copy(), clf.predict_proba(X[400:])
     chunk = np.flatnonzero(y[:400] == 0)[:12]
     clf.set_params(lr=0.0, max_epochs=1).partial_fit(X[chunk], y[chunk])
@@ -413,12 +420,7 @@ def test_class_prior_does_not_depend_on_the_scale_of_the_weights():
 def test_a_chunk_whose_class_weighs_nothing_keeps_that_class_rate():
     # Its rows counted, with no acceptance mass: a rate of 0, carried to the
     # next chunks, and the class was never predicted again.
-    X, y = make_classification(
-        600, n_classes=3, n_informative=4, class_sep=1.0, random_state=1
-    )
-    X = X.astype("float32")
-    clf = RSFTClassifier(max_epochs=4, warmup_epochs=0, lr=1e-2, random_state=0)
-    clf.fit(X[:400], y[:400])
+    X, y, clf = _fitted_on_three_classes(max_epochs=4)
     before = clf.loss_class_prior_.copy()
     clf.set_params(lr=0.0, max_epochs=1)
     chunk = np.arange(400, 460)

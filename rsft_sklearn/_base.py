@@ -972,7 +972,13 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def evaluation_step(self, batch, training=False):
         Xi, yi, _ = _unpack(batch)
-        return super().evaluation_step((Xi, yi), training=training)
+        output = super().evaluation_step((Xi, yi), training=training)
+        if isinstance(output, torch.Tensor) and output.dtype in _HALF_TYPES:
+            # An output in half precision (a module in bfloat16, or inference
+            # under torch.autocast): NumPy has no bfloat16, and the softmax
+            # and the correction read it in float32.
+            output = output.float()
+        return output
 
 
 # The per-batch methods of skorch's NeuralNet that do nothing (its
@@ -1059,6 +1065,10 @@ def _private(net, name):
         return net.__dict__[name]
     except KeyError:
         raise AttributeError(name) from None
+
+
+# Floating types that evaluation_step hands on in float32.
+_HALF_TYPES = (torch.bfloat16, torch.float16)
 
 
 def _restored_epoch(callback, history):

@@ -564,3 +564,24 @@ def test_callbacks_set_after_the_fit_take_effect_at_once(data):
     clf.set_params(callbacks=[("second", Tag("second"))]).partial_fit(X, y)
     assert ran == ["first", "second"]
     assert "first" not in dict(clf.callbacks_)
+
+
+def test_predict_proba_under_autocast_and_with_a_bfloat16_module(data):
+    # Outputs in bfloat16 failed in skorch's conversion to NumPy ("Got
+    # unsupported ScalarType BFloat16"), as in plain skorch.
+    X, y = data
+    clf = RSFTClassifier(**mlp(**FAST)).fit(X, y)
+    proba = clf.predict_proba(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = clf.predict_proba(X)
+    assert low.dtype == proba.dtype
+    np.testing.assert_allclose(low.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(low, proba, atol=0.05)
+    clf.module_.to(torch.bfloat16)
+    module_input = clf.module_.forward
+
+    def forward(X):
+        return module_input(X.to(torch.bfloat16))
+
+    clf.module_.forward = forward
+    np.testing.assert_allclose(clf.predict_proba(X), proba, atol=0.05)

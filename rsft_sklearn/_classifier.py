@@ -466,14 +466,6 @@ class RSFTClassifier(NetClassifierBase):
             )
         if rows is not None:
             self._class_rows = rows
-        # The rows trained in the earlier calls of continued training, for
-        # the prior after rejection that prediction removes.
-        self._rows_before = None if reset else self.__dict__.get("_trained_rows")
-        if reset:
-            # The rows and acceptance rates of an earlier fit stand for no
-            # class.
-            for name in ("_trained_rows", "_acceptance_rates"):
-                self.__dict__.pop(name, None)
         return X, torch.as_tensor(y), weight
 
     def _posterior(self, proba):
@@ -636,6 +628,9 @@ class RSFTClassifier(NetClassifierBase):
         # fit creates the state (it carries the sample weights); a training
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
+        # The rows that the earlier calls of continued training trained on
+        # (none in a fresh fit), for the prior that prediction removes.
+        state.rows_before = self.__dict__.get("_trained_rows")
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         # Continued training (partial_fit, warm_start) goes on counting the
         # epochs: its warm-up may be over.
@@ -813,7 +808,9 @@ class RSFTClassifier(NetClassifierBase):
                 UserWarning,
                 stacklevel=2,
             )
-        record = epoch_record(self.criterion_.epoch_statistics(), self.classes_)
+        # Read once: on several processes each read is a sum over them.
+        statistics = self.criterion_.epoch_statistics()
+        record = epoch_record(statistics, self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
         if (
@@ -851,7 +848,6 @@ class RSFTClassifier(NetClassifierBase):
         # sample weights are in the acceptances already. Kept up to date
         # without correction too, for a later call of continued training
         # that corrects.
-        statistics = self.criterion_.epoch_statistics()
         seen, mass = (
             torch.stack([statistics["seen"], statistics["acceptance"]]).cpu().numpy()
         )
@@ -866,7 +862,7 @@ class RSFTClassifier(NetClassifierBase):
         if earlier is not None and len(earlier) == len(rates):
             rates = np.where((seen > 0) & (mass > 0), rates, earlier)
         self._acceptance_rates = rates
-        before = self.__dict__.get("_rows_before")
+        before = self.fit_state_.rows_before
         if before is not None and len(before) == len(seen):
             seen = seen + before
         self._trained_rows = seen

@@ -163,6 +163,9 @@ class FitState:
     trained_history : skorch.history.History or None
         The history as training left it, before the callbacks' ends (a
         ``Checkpoint`` may load another).
+    rows_before : ndarray or None
+        Rows of each class that the earlier calls of continued training
+        trained on; None in a fresh fit.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -179,6 +182,7 @@ class FitState:
         self.first_output = None
         self.decisions = {}
         self.trained_history = None
+        self.rows_before = None
 
 
 class PendingLoss:

@@ -613,14 +613,19 @@ def test_class_target_weight_with_subnormal_sample_weights():
     np.testing.assert_array_equal(weight, [1.0, np.finfo(np.float32).tiny])
 
 
+def _warm_up(weights):
+    """Logits and labels of 8 rows, their sample weights, and a loss of
+    three equal classes in a warm-up epoch."""
+    X, y = _batch(8)
+    loss_fn = RejectionLoss(class_weight=[1.0, 1.0, 1.0])
+    loss_fn.begin_epoch(rejecting=False)
+    return nn.Linear(5, 3)(X), y, torch.tensor(weights), loss_fn
+
+
 def test_a_warm_up_batch_weights_its_rows_by_their_sample_weights():
     # The warm-up took the plain mean: rows of weight 0 trained, and a
     # weight of 3 counted once.
-    X, y = _batch(8)
-    logits = nn.Linear(5, 3)(X)
-    weight = torch.tensor([0.0, 3.0, 1.0, 1.0, 0.0, 0.5, 2.0, 0.5])
-    loss_fn = RejectionLoss(class_weight=[1.0, 1.0, 1.0])
-    loss_fn.begin_epoch(rejecting=False)
+    logits, y, weight, loss_fn = _warm_up([0.0, 3.0, 1.0, 1.0, 0.0, 0.5, 2.0, 0.5])
     losses = nn.functional.cross_entropy(logits, y, reduction="none")
     torch.testing.assert_close(
         loss_fn(logits, y, weight), (losses * weight).sum() / weight.sum()
@@ -639,11 +644,7 @@ def test_steps_on_rows_selected_ahead_take_them_as_they_are():
     # Under "pool" and "epoch" the rows were accepted with the sample
     # weights in their acceptance; weighting their losses again counted
     # the weights twice.
-    X, y = _batch(8)
-    logits = nn.Linear(5, 3)(X)
-    weight = torch.tensor([0.5, 3.0, 1.0, 1.0, 2.0, 0.5, 2.0, 0.5])
-    loss_fn = RejectionLoss(class_weight=[1.0, 1.0, 1.0])
-    loss_fn.begin_epoch(rejecting=False)
+    logits, y, weight, loss_fn = _warm_up([0.5, 3.0, 1.0, 1.0, 2.0, 0.5, 2.0, 0.5])
     loss_fn.count_steps = False
     plain = nn.functional.cross_entropy(logits, y)
     torch.testing.assert_close(loss_fn(logits, y, weight), plain)

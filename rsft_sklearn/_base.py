@@ -877,7 +877,7 @@ class NetClassifierBase(NeuralNetClassifier):
             ) is getattr(NeuralNet, method_name)
             found = [] if skip_own else [own]
             found += [
-                getattr(callback, method_name)
+                _listener(callback, method_name)
                 for _, callback in callbacks
                 if _does_something(callback, method_name)
             ]
@@ -994,6 +994,36 @@ def _does_something(callback, method_name):
     return method is None or getattr(method, "__func__", None) is not getattr(
         Callback, method_name, None
     )
+
+
+def _listener(callback, method_name):
+    """``callback``'s ``method_name``; for an ``EpochScoring`` of the
+    training data that scores the predictions cached from the epoch's
+    training batches, one that records NaN (never the best score) for an
+    epoch that trained on no row, as the net does for ``train_loss``:
+    skorch's scoring of an empty cache fails."""
+    method = getattr(callback, method_name)
+    if not (
+        method_name == "on_epoch_end"
+        and isinstance(callback, EpochScoring)
+        and callback.on_train
+    ):
+        return method
+
+    def on_epoch_end(net, **kwargs):
+        caching = callback.use_caching
+        if net.use_caching != "auto":
+            caching = net.use_caching
+        if (
+            caching
+            and not callback.y_preds_
+            and net.history[-1].get("train_batch_count") == 0
+        ):
+            callback._record_score(net.history, float("nan"))
+            return
+        method(net, **kwargs)
+
+    return on_epoch_end
 
 
 def _mode_trees(components):

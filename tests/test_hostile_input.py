@@ -301,6 +301,33 @@ def test_scoring_callbacks_see_skorch_batches(data, fit_kwargs, params):
     assert np.isfinite(clf.history[:, "valid_loss"]).all()
 
 
+@pytest.mark.parametrize("rejection", ["epoch", "pool"])
+def test_training_scorer_of_an_epoch_that_trained_no_row_is_nan(data, rejection):
+    # skorch's EpochScoring(on_train=True) scores the predictions cached from
+    # the epoch's training batches; an epoch whose rows were all rejected has
+    # none, and the scoring failed ("need at least one array to
+    # concatenate"). It records NaN, never the best, as train_loss does.
+    from skorch.callbacks import EpochScoring
+
+    X, y = data
+    clf = RSFTClassifier(
+        **{**FAST, "max_epochs": 3},
+        rejection=rejection,
+        M=1e30,
+        warmup_epochs=1,
+        callbacks=[
+            ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc"))
+        ],
+    )
+    with pytest.warns(UserWarning, match="trained on no row"):
+        clf.fit(X, y)
+    scores = clf.history[:, "train_acc"]
+    assert 0 < scores[0] <= 1
+    assert np.isnan(scores[1:]).all()
+    assert clf.history[:, "train_acc_best"] == [True, False, False]
+    assert dict(clf.callbacks_)["train_acc"].best_score_ == scores[0]
+
+
 def test_predefined_validation_set_holds_raw_labels():
     # A skorch Dataset given by predefined_split holds labels as y of fit
     # does; read as indices, classes=[1, 0] scored the mirror image (and

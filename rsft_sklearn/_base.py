@@ -499,6 +499,25 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         return proba
 
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, as scikit-learn's classifiers
+        give it.
+
+        Parameters
+        ----------
+        X : array-like or dict of str to array-like
+            Inputs.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``; a probability of exactly 0 gives
+            ``-inf``.
+        """
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba)
+
     def forward(self, X, training=False, device="cpu"):
         """skorch's ``forward``: the network's output for ``X``, on inputs
         checked and converted as :meth:`predict_proba` does (a float64 array

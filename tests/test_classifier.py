@@ -1,6 +1,7 @@
 """Behaviour of RSFTClassifier: labels, the training step, errors, persistence."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -66,6 +67,28 @@ def test_any_label_type(labels):
     # columns follow classes_: the arg-max column decodes to predict
     np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], pred)
     assert clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("probability", ["balanced", "training", "raw"])
+def test_predict_log_proba_is_the_log_of_predict_proba(imbalanced, probability):
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST, probability=probability).fit(X, y)
+    np.testing.assert_array_equal(
+        clf.predict_log_proba(X), np.log(clf.predict_proba(X))
+    )
+    pipe = make_pipeline(StandardScaler(), clone(clf)).fit(X, y)
+    np.testing.assert_array_equal(
+        pipe.predict_log_proba(X), np.log(pipe.predict_proba(X))
+    )
+    # A probability of 0 (a softmax that underflows in float32) is -inf,
+    # without a divide-by-zero warning.
+    with torch.no_grad():
+        clf.module_.layers[-1].bias.copy_(torch.tensor([0.0, 200.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_proba = clf.predict_log_proba(X)
+    assert np.isneginf(log_proba[:, 0]).any()
+    assert np.isfinite(log_proba[:, 1]).all()
 
 
 def test_float64_input_and_reproducibility(imbalanced):

@@ -871,7 +871,14 @@ class RSFTClassifier(NetClassifierBase):
             self.__dict__.pop("loss_class_prior_", None)
         else:
             rows = class_prior(None, len(seen), counts=seen)
-            self.loss_class_prior_ = prior_after_rejection(rows, rates)
+            # A rate is a class's mean acceptance, which sample weights
+            # above 1 raise above 1 in an epoch without rejection (a row
+            # then counts its weight); prior_after_rejection clips rates
+            # at 1, so they go in scaled to at most 1, which leaves the
+            # normalised prior as it is.
+            largest = np.nanmax(rates) if np.isfinite(rates).any() else 1.0
+            scale = max(1.0, float(largest))
+            self.loss_class_prior_ = prior_after_rejection(rows, rates / scale)
         # Kept by epoch, for weights that a callback puts back later.
         self.fit_state_.decisions[self.history[-1]["epoch"]] = {
             name: self.__dict__[name]

@@ -319,6 +319,32 @@ def test_zero_sample_weights_count_as_dropped_rows():
     assert balanced == pytest.approx(subset.predict_proba(X)[:, 1].mean(), abs=0.05)
 
 
+@pytest.mark.parametrize("rejection", ["expected", "sample", "budget"])
+def test_a_warm_up_last_epoch_removes_the_weighted_prior_it_trained_on(rejection):
+    # Without rejection a row's acceptance is its sample weight, so a class
+    # of weights above 1 has a mean acceptance above 1; it was clipped at 1
+    # and the removed prior ([0.63, 0.10, 0.27]) was not the one the loss
+    # adjusted for ([0.33, 0.05, 0.62]): the balanced output moved by up to
+    # 0.30 from the raw one, which already is the balanced posterior.
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=300, p=[0.8, 0.1, 0.1])
+    X = (rng.normal(size=(300, 4)) + 0.7 * y[:, None]).astype(np.float32)
+    weight = np.where(y == 2, 10.0, 1.0)
+    clf = RSFTClassifier(
+        max_epochs=2,
+        warmup_epochs=2,
+        batch_size=64,
+        random_state=0,
+        rejection=rejection,
+    ).fit(X, y, sample_weight=weight)
+    mass = clf.criterion_.epoch_statistics()["acceptance"].double().cpu().numpy()
+    np.testing.assert_allclose(clf.loss_class_prior_, mass / mass.sum(), rtol=1e-6)
+    np.testing.assert_allclose(clf.loss_class_prior_, clf.class_prior_, rtol=1e-5)
+    balanced = clf.predict_proba(X)
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    np.testing.assert_allclose(balanced, raw, atol=1e-5)
+
+
 def test_class_target_weight_and_prior_count_rows_by_their_weight():
     y = np.array([0, 0, 0, 0, 1, 1])
     weight = np.array([1.0, 1.0, 0.0, 0.0, 0.5, 0.5])

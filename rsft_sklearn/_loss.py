@@ -9,11 +9,11 @@ from torch import nn
 
 from . import _guards
 from ._rejection import (
+    _acceptance_probability,
+    _true_class_log_proba,
     acceptance_from_log_ratio,
-    acceptance_probability,
     check_hardness,
     rejection_mask,
-    true_class_log_proba,
 )
 from ._schedules import acceptance_log_M
 from ._validation import FLOAT32_MAX, FLOAT32_SMALLEST, as_real, check_class_weight
@@ -443,7 +443,7 @@ class RejectionLoss(nn.Module):
                 finite = torch.zeros((), dtype=torch.bool, device=solved.device)
             else:
                 log_score = torch.log(weight.float()) - self.hardness * (
-                    true_class_log_proba(logits, y)
+                    _true_class_log_proba(logits, y)
                 )
                 # In the dtype of the stored M (float32, see _apply).
                 solved = acceptance_log_M(log_score, self.target_acceptance).to(
@@ -518,7 +518,7 @@ class RejectionLoss(nn.Module):
         if self.adaptive or sample_weight is not None:
             weight = self.target_weight(y, sample_weight)
             M = self._step_M(logits, y, weight) if self.adaptive else self.M
-            acceptance = acceptance_probability(logits, y, weight, M, self.hardness)
+            acceptance = _acceptance_probability(logits, y, weight, M, self.hardness)
         else:
             acceptance = self._fixed_M_acceptance(logits, y)
         if self.rejection == "expected":
@@ -580,7 +580,7 @@ class RejectionLoss(nn.Module):
         row budget when it draws rows from stored acceptances)."""
         weight = self.target_weight(y, sample_weight)
         M = torch.exp(self.log_M) if self.adaptive else self.M
-        return acceptance_probability(logits, y, weight, M, self.hardness)
+        return _acceptance_probability(logits, y, weight, M, self.hardness)
 
     def record(self, y, accepted, acceptance):
         """Add a batch to the epoch's per-class counts.

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 import torch
 
-from ._validation import as_real, check_class_weight
+from ._validation import FLOAT32_MAX, FLOAT32_SMALLEST, as_real, check_class_weight
 
 __all__ = [
     "acceptance_probability",
@@ -29,7 +29,8 @@ def true_class_log_proba(logits, y):
     logits : torch.Tensor of shape (n_samples, n_classes)
         Raw scores of the network (any floating dtype).
     y : torch.Tensor of shape (n_samples,)
-        Integer class indices.
+        Integer class indices in ``[0, n_classes)`` (only the shapes are
+        checked, as in :func:`acceptance_probability`).
 
     Returns
     -------
@@ -45,6 +46,13 @@ def true_class_log_proba(logits, y):
     >>> true_class_log_proba(logits, torch.tensor([0, 1]))
     tensor([-6.9315e-01, -2.0000e+04])
     """
+    _check_rows(logits, y)
+    return _true_class_log_proba(logits, y)
+
+
+def _true_class_log_proba(logits, y):
+    # true_class_log_proba on inputs checked by the caller (the loss module
+    # checks every batch once).
     with torch.no_grad():
         logits = logits.detach().float()
         y = y.long()
@@ -62,6 +70,26 @@ def true_class_log_proba(logits, y):
         return log_p.clamp(min=finfo.min, max=0.0)
 
 
+def _check_rows(logits, y):
+    """Refuse logits that are not one row per label, from their shapes only
+    (the values stay on the device: labels outside ``[0, n_classes)`` fail
+    in torch's indexing)."""
+    shape = tuple(getattr(logits, "shape", ()))
+    if not isinstance(logits, torch.Tensor) or len(shape) != 2:
+        raise ValueError(
+            "logits must be a tensor of shape (n_samples, n_classes), got "
+            f"{type(logits).__name__} of shape {shape}."
+        )
+    y_shape = tuple(getattr(y, "shape", ()))
+    if not isinstance(y, torch.Tensor) or y_shape != shape[:1]:
+        raise ValueError(
+            f"y must be a tensor of one class index per row of logits, shape "
+            f"({shape[0]},); got {type(y).__name__} of shape {y_shape}."
+        )
+    if y.is_floating_point() or y.is_complex():
+        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
+
+
 def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     """Acceptance probability ``min(1, w_i / (M * p_i ** hardness))``.
 
@@ -74,7 +102,9 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     logits : torch.Tensor of shape (n_samples, n_classes)
         Raw scores of the network.
     y : torch.Tensor of shape (n_samples,)
-        Integer class indices.
+        Integer class indices in ``[0, n_classes)``. Only the shapes are
+        checked, so that nothing is read back to the host: an index outside
+        the range fails in torch's indexing.
     target_weight : torch.Tensor of shape (n_samples,) or float
         Target weight ``w_i > 0`` of every sample.
     M : float or torch.Tensor, default=1.0
@@ -98,6 +128,7 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     >>> acceptance_probability(logits, y, torch.tensor([0.1, 1.0, 1.0]), M=1.0)
     tensor([0.1135, 1.0000, 1.0000])
     """
+    _check_rows(logits, y)
     w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
     if w.dim() > 1 or (w.dim() == 1 and w.shape[0] not in (1, len(y))):
         # Shapes only: the values stay on the device.
@@ -113,7 +144,21 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     ):
         # A number is checked on the host; a tensor M stays on the device.
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
+    if not isinstance(M, torch.Tensor) and not FLOAT32_SMALLEST <= M <= FLOAT32_MAX:
+        # The rule computes in float32: M would become 0 or inf there.
+        raise ValueError(
+            f"M is {M:g}, outside the range of normal float32 numbers "
+            f"[{FLOAT32_SMALLEST:.4g}, {FLOAT32_MAX:.4g}], in which the rule "
+            "computes."
+        )
+    return _acceptance_probability(logits, y, w, M, hardness)
+
+
+def _acceptance_probability(logits, y, target_weight, M, hardness):
+    # acceptance_probability on inputs checked by the caller (the loss
+    # module checks every batch once); M a number or a 0-d tensor.
     hardness = check_hardness(hardness)
+    w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
     M = torch.as_tensor(M, dtype=torch.float32, device=logits.device)
     return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
 
@@ -137,7 +182,7 @@ def acceptance_from_log_ratio(log_ratio, logits, y, hardness):
     if hardness == 0:
         log_a = torch.broadcast_to(log_ratio, y.shape)
     else:
-        log_p = true_class_log_proba(logits, y)
+        log_p = _true_class_log_proba(logits, y)
         log_a = log_ratio - (log_p if hardness == 1 else hardness * log_p)
     return torch.exp(log_a.clamp(max=0.0))
 
@@ -213,13 +258,24 @@ def class_target_weight(
     >>> class_target_weight([0, 0, 0, 0, 1], 2, power=0.5)
     array([0.5, 1. ])
     """
+    if not (
+        isinstance(n_classes, numbers.Integral)
+        and not isinstance(n_classes, bool)
+        and n_classes >= 1
+    ):
+        raise ValueError(f"n_classes must be an integer >= 1, got {n_classes!r}.")
+    if np.ndim(y) != 1:
+        raise ValueError(
+            f"y must be 1-d, one class index per row; got {np.ndim(y)} dimensions."
+        )
     if isinstance(target, str):
         if target == "uniform":
             weight = np.ones(n_classes)
         elif target == "balanced":
-            power = float(power)
-            if not (np.isfinite(power) and power >= 0):
+            value = as_real(power)
+            if value is None or not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"power must be a finite number >= 0, got {power!r}.")
+            power = value
             labels = np.asarray(y)
             if labels.size and (
                 labels.dtype.kind not in "iub"

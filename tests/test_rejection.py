@@ -37,6 +37,51 @@ def test_acceptance_refuses_a_bad_number_M(M):
         acceptance_probability(torch.zeros(2, 2), torch.tensor([0, 1]), [1.0, 1.0], M)
 
 
+@pytest.mark.parametrize("M", [1e39, 1e-46])
+def test_acceptance_refuses_an_M_that_float32_cannot_hold(M):
+    # M=1e39 became inf in float32 and turned an acceptance of 1 into 0.
+    with pytest.raises(ValueError, match="outside the range of normal float32"):
+        acceptance_probability(torch.zeros(2, 2), torch.tensor([0, 1]), 1.0, M)
+
+
+@pytest.mark.parametrize(
+    "logits, y, error, match",
+    [
+        # 3 labels for 4 rows gave 3 values, silently misaligned.
+        (torch.zeros(4, 2), torch.tensor([0, 1, 1]), ValueError, r"shape \(4,\)"),
+        (torch.zeros(4, 2), torch.zeros(4, 1, dtype=torch.long), ValueError, "y must"),
+        (torch.zeros(4), torch.tensor([0, 1, 1, 0]), ValueError, "n_classes"),
+        (np.zeros((4, 2)), torch.tensor([0, 1, 1, 0]), ValueError, "ndarray"),
+        (torch.zeros(4, 2), [0, 1, 1, 0], ValueError, "got list"),
+        (torch.zeros(4, 2), torch.zeros(4), TypeError, "integer class indices"),
+    ],
+)
+@pytest.mark.parametrize("hardness", [0.0, 1.0])
+def test_the_rule_functions_refuse_labels_that_do_not_match_the_rows(
+    logits, y, error, match, hardness
+):
+    with pytest.raises(error, match=match):
+        acceptance_probability(logits, y, 1.0, hardness=hardness)
+    with pytest.raises(error, match=match):
+        true_class_log_proba(logits, y)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        (([0, 1], 0), {}, "n_classes must be an integer >= 1"),
+        (([0, 1], 2.0), {}, "n_classes must be an integer >= 1"),
+        (([0, 1], True), {}, "n_classes must be an integer >= 1"),
+        (([[0, 1]], 2), {}, "y must be 1-d"),
+        (([0, 1], 2), {"power": "a"}, "power must be a finite number"),
+        (([0, 1], 2), {"power": -1}, "power must be a finite number"),
+    ],
+)
+def test_class_target_weight_names_the_bad_argument(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        class_target_weight(*args, **kwargs)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_extreme_logits_stay_finite(dtype):
     big = 1e4 if dtype != torch.float16 else 6e4

@@ -457,7 +457,31 @@ class RSFTClassifier(NetClassifierBase):
                     y, groups, n_classes
                 )
             table = self.stratum_target_weight_
+            row = weight
             weight = group_weight(y, groups, self.groups_, table, weight)
+            # Each class's stratum weights summed over its rows, and its rows
+            # (by sample weight), over every call: prediction does not know
+            # the groups, and corrects with each class's mean weight.
+            labels = y.astype(np.int64)
+            sums = np.stack(
+                [
+                    np.bincount(labels, weight.numpy(), minlength=n_classes),
+                    np.bincount(
+                        labels,
+                        None if row is None else row.numpy(),
+                        minlength=n_classes,
+                    ),
+                ]
+            )
+            earlier = self.__dict__.get("_stratum_sums")
+            if not reset and earlier is not None and earlier.shape == sums.shape:
+                sums = sums + earlier
+            self._stratum_sums = sums
+        elif reset:
+            # A refit without groups: an earlier fit's strata are not this
+            # one's.
+            for name in ("groups_", "stratum_target_weight_", "_stratum_sums"):
+                self.__dict__.pop(name, None)
         if counts is not None:
             self._class_counts = counts
             floor = 1.0 if rows is None else counts.sum() / max(rows.sum(), 1.0)
@@ -471,13 +495,29 @@ class RSFTClassifier(NetClassifierBase):
     def _posterior(self, proba):
         # What the output estimates depends on the rule of the last epoch.
         try:
+            target_weight = self.class_target_weight_
+            M = getattr(self, "final_M_", None)
+            hardness = getattr(self, "final_hardness_", 1.0)
+            sums = self.__dict__.get("_stratum_sums")
+            if sums is not None:
+                # "balanced_groups": the rows trained with their stratum
+                # weights, the warm-up too (they are folded into the sample
+                # weights). Prediction knows no groups: each class's mean
+                # stratum weight stands for them, and a warm-up epoch is
+                # the rule with M=1 and hardness 0 (acceptance = weight).
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean = sums[0] / sums[1]
+                target_weight = np.where(sums[1] > 0, mean, 1.0)
+                target_weight = np.clip(target_weight, FLOAT32_SMALLEST, 1.0)
+                if M is None:
+                    M, hardness = 1.0, 0.0
             return decision_proba(
                 proba,
                 self.probability,
-                self.class_target_weight_,
+                target_weight,
                 self.class_prior_,
-                getattr(self, "final_M_", None),
-                getattr(self, "final_hardness_", 1.0),
+                M,
+                hardness,
                 # Estimators pickled before the attribute read the parameter.
                 prior_correction=getattr(
                     self, "final_prior_correction_", self.prior_correction

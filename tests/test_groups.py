@@ -196,3 +196,66 @@ def test_balanced_groups_without_its_request_names_the_request_under_routing():
     ):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
     assert groups is not None
+
+
+@pytest.mark.parametrize("prior_correction", [0.0, 1.0])
+def test_one_group_corrects_as_the_balanced_class_target(prior_correction):
+    # With one group the strata are the classes: a warm-up weighted by the
+    # stratum weights is the rule with M=1, hardness 0 and the balanced
+    # class weights. Prediction corrected it as plain training (class weights
+    # 1, no rejection), which removed the class prior a second time.
+    rng = np.random.RandomState(0)
+    y = (rng.rand(400) < 0.1).astype(int)
+    X = rng.randn(400, 4).astype(np.float32)
+    common = dict(
+        lr=0.0, max_epochs=1, random_state=0, prior_correction=prior_correction
+    )
+    groups = RSFTClassifier(target="balanced_groups", warmup_epochs=1, **common)
+    groups.fit(X, y, groups=np.zeros(400, dtype=int))
+    classes = RSFTClassifier(
+        target="balanced",
+        target_power=1.0,
+        M=1.0,
+        hardness=0.0,
+        warmup_epochs=0,
+        **common,
+    ).fit(X, y)
+    for probability in ("balanced", "training"):
+        for clf in (groups, classes):
+            clf.set_params(probability=probability)
+        np.testing.assert_allclose(
+            groups.predict_proba(X), classes.predict_proba(X), rtol=1e-6
+        )
+
+
+def test_balanced_groups_output_on_features_without_signal():
+    # No signal, a prior of 0.1 for class 1 in two groups: the balanced
+    # output should be about 0.5 and the training output about 0.1. The
+    # balanced output read 0.83 when the class prior was removed twice.
+    rng = np.random.RandomState(0)
+    y = (rng.rand(1000) < 0.1).astype(int)
+    X = rng.randn(1000, 4).astype(np.float32)
+    site = rng.randint(0, 2, 1000)
+    for warmup in (30, 10):
+        clf = RSFTClassifier(
+            target="balanced_groups",
+            max_epochs=30,
+            warmup_epochs=warmup,
+            lr=3e-3,
+            random_state=0,
+        ).fit(X, y, groups=site)
+        assert clf.predict_proba(X)[:, 1].mean() == pytest.approx(0.5, abs=0.1)
+        clf.set_params(probability="training")
+        assert clf.predict_proba(X)[:, 1].mean() == pytest.approx(0.1, abs=0.04)
+
+
+def test_a_refit_without_groups_drops_the_strata(strata):
+    X, y, site = strata
+    clf = RSFTClassifier(target="balanced_groups", max_epochs=1, random_state=0)
+    clf.fit(X, y, groups=site)
+    assert hasattr(clf, "stratum_target_weight_")
+    clf.set_params(target="balanced").fit(X, y)
+    assert not hasattr(clf, "stratum_target_weight_")
+    assert not hasattr(clf, "groups_")
+    plain = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))

@@ -256,7 +256,9 @@ class RSFTClassifier(NetClassifierBase):
         below, "the last epoch" is the epoch whose weights the network
         holds: the best one where ``EarlyStopping(load_best=True)`` or
         ``Checkpoint(load_best=True)`` put its weights back (an epoch of the
-        same call of ``fit`` or ``partial_fit``).
+        same call of ``fit`` or ``partial_fit``). An epoch that took no
+        step (every row rejected) leaves the network, and these attributes,
+        as the epoch before it left them.
     final_hardness_ : float
         ``hardness`` of the last epoch.
     final_prior_correction_ : float
@@ -840,8 +842,12 @@ class RSFTClassifier(NetClassifierBase):
                     "batch, which iterator_train__drop_last=True leaves out"
                 )
                 advice = "Lower M or batch_size, raise budget, or drop drop_last."
+                if not plan.budgeted:
+                    advice = "Lower M or batch_size, or drop drop_last."
             else:
-                reason, advice = "every row rejected", "Lower M, or raise budget."
+                reason = "every row rejected"
+                # budget is read by rejection="budget" only.
+                advice = "Lower M, or raise budget." if plan.budgeted else "Lower M."
             warnings.warn(
                 f"An epoch trained on no row ({reason}); its train_loss is "
                 f"NaN. {advice}",
@@ -853,12 +859,14 @@ class RSFTClassifier(NetClassifierBase):
         record = epoch_record(statistics, self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
+        took_step = bool(self.history[-1].get("train_batch_count"))
         if (
             self.fit_state_.plan.rejecting
             and self.rejection == "sample"
-            and self.history[-1].get("train_batch_count")
+            and took_step
             and record["acceptance_rate"] == 0
         ):
+            took_step = False
             # Every step of the epoch skipped: its train_loss of 0 says so
             # no more than the modes that select rows ahead, which warn.
             # A network whose output is NaN rejects every row too (compacted
@@ -875,6 +883,14 @@ class RSFTClassifier(NetClassifierBase):
             for batch in self.history[-1]["batches"]:
                 if "train_loss" in batch:
                     batch["train_loss"] = float("nan")
+        # The rule that corrected the output before this epoch: kept if the
+        # epoch took no step (every row rejected), whose network is the
+        # earlier epoch's.
+        previous = {
+            name: self.__dict__[name]
+            for name in _DECISION_ATTRIBUTES
+            if name in self.__dict__
+        }
         # predict_proba inverts the rule of the latest epoch.
         plan = self.fit_state_.plan
         self.final_M_ = record["M_effective"] if plan.rejecting else None
@@ -919,6 +935,10 @@ class RSFTClassifier(NetClassifierBase):
             largest = np.nanmax(rates) if np.isfinite(rates).any() else 1.0
             scale = max(1.0, float(largest))
             self.loss_class_prior_ = prior_after_rejection(rows, rates / scale)
+        if not took_step and previous:
+            for name in _DECISION_ATTRIBUTES:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(previous)
         # Kept by epoch, for weights that a callback puts back later.
         self.fit_state_.decisions[self.history[-1]["epoch"]] = {
             name: self.__dict__[name]

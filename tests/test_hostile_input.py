@@ -328,6 +328,34 @@ def test_training_scorer_of_an_epoch_that_trained_no_row_is_nan(data, rejection)
     assert dict(clf.callbacks_)["train_acc"].best_score_ == scores[0]
 
 
+@pytest.mark.parametrize("rejection", ["epoch", "pool", "sample"])
+def test_an_epoch_without_a_step_keeps_the_rule_of_the_network(data, rejection):
+    # Epochs whose rows were all rejected leave the network of the warm-up,
+    # but predict_proba inverted their rule (M=1e30 here): the output of the
+    # warm-up's network, corrected as if it had trained under that M.
+    X, y = data
+    params = dict(FAST, rejection=rejection, M=1e30, warmup_epochs=1)
+    warm_up = RSFTClassifier(**{**params, "max_epochs": 1}).fit(X, y)
+    with pytest.warns(UserWarning, match="no row"):
+        starved = RSFTClassifier(**{**params, "max_epochs": 3}).fit(X, y)
+    for got, want in zip(starved.module_.parameters(), warm_up.module_.parameters()):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert starved.final_M_ is None
+    np.testing.assert_array_equal(starved.predict_proba(X), warm_up.predict_proba(X))
+
+
+def test_the_advice_of_a_starved_epoch_names_what_the_mode_reads():
+    # "raise budget" was advised in modes that do not read budget.
+    X = np.random.RandomState(0).randn(60, 3)
+    y = np.r_[np.zeros(40, dtype=int), np.ones(20, dtype=int)]
+    for rejection, advice in (("pool", "Lower M.$"), ("budget", "raise budget")):
+        clf = RSFTClassifier(**FAST, rejection=rejection, M=1e30, warmup_epochs=0)
+        if rejection == "budget":
+            clf.set_params(budget=1e-9)
+        with pytest.warns(UserWarning, match=advice):
+            clf.fit(X, y)
+
+
 def test_predefined_validation_set_holds_raw_labels():
     # A skorch Dataset given by predefined_split holds labels as y of fit
     # does; read as indices, classes=[1, 0] scored the mirror image (and

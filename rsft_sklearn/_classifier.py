@@ -182,7 +182,8 @@ class RSFTClassifier(NetClassifierBase):
         gradient (in evaluation mode) and runs forward and backward on its
         accepted rows only (one host read per batch); ``"auto"`` does so
         after an epoch that accepted less than half of the rows, on networks
-        large enough to gain (see :doc:`/user_guide/speed`).
+        large enough to gain (see :doc:`/user_guide/speed`). The other
+        modes refuse ``True`` and ignore ``"auto"``.
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise.

@@ -63,6 +63,10 @@ def _nll_forward(forward, X):
 
 # The fitted attributes that correct the network's output (predict_proba),
 # as every epoch leaves them.
+# The share of the acceptance mass that the loss gives a class without any
+# (see RejectionLoss.log_prior_after_rejection).
+_MASSLESS_SHARE = 1e-6
+
 _DECISION_ATTRIBUTES = (
     "final_M_",
     "final_hardness_",
@@ -935,7 +939,16 @@ class RSFTClassifier(NetClassifierBase):
             # normalised prior as it is.
             largest = np.nanmax(rates) if np.isfinite(rates).any() else 1.0
             scale = max(1.0, float(largest))
-            self.loss_class_prior_ = prior_after_rejection(rows, rates / scale)
+            prior = prior_after_rejection(rows, rates / scale)
+            # A class without acceptance mass (no row, or rows of weight 0)
+            # has the share that the loss gives it, 1e-6 of the mass
+            # (RejectionLoss.log_prior_after_rejection), not that of a row.
+            massless = ~((seen > 0) & (rates > 0))
+            if massless.any() and not massless.all():
+                prior = np.where(massless, 0.0, prior)
+                prior = np.maximum(prior / prior.sum(), _MASSLESS_SHARE)
+                prior = prior / prior.sum()
+            self.loss_class_prior_ = prior
         if not took_step and previous:
             for name in _DECISION_ATTRIBUTES:
                 self.__dict__.pop(name, None)

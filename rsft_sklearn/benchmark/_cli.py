@@ -317,8 +317,18 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 130 when interrupted (rerun to resume).
+        0 on success, 130 when interrupted by Ctrl-C and 143 by SIGTERM
+        (rerun to resume).
     """
+    from ._runner import terminate_as_interrupt
+
+    # SIGTERM (a scheduler's stop, kill) ends the run as Ctrl-C does: the
+    # finished folds are kept and the workers stopped.
+    with terminate_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -505,13 +515,15 @@ def main(argv=None):
             retry_failed=args.retry_failed,
         )
         report = write_report(out, config)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from ._runner import Terminated
+
         print(
             "\nInterrupted; finished folds are saved. Rerun the same command "
             "with --out to resume.",
             file=sys.stderr,
         )
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except (ValueError, ImportError) as exc:
         parser.error(str(exc))
     print(f"Report: {report}")

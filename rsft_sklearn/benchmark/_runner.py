@@ -263,16 +263,47 @@ def backward_rows(estimator):
     return math.nan
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interruption: the finished work is kept and the
+    workers are stopped, as on Ctrl-C (the default action of SIGTERM ends
+    the process at once and leaves joblib's workers running)."""
+
+
+def _interruption(signals):
+    return Terminated if signal.SIGTERM in signals else KeyboardInterrupt
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """Within the block, SIGTERM raises :class:`Terminated` (in the main
+    thread; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
 @contextmanager
 def _interrupt_seen():
-    """Record Ctrl-C during a fit.
+    """Record Ctrl-C during a fit (and SIGTERM within
+    :func:`terminate_as_interrupt`).
 
     skorch ends training quietly on ``KeyboardInterrupt`` and returns the
     partly trained net; a row scored from it would pass for a finished fold.
-    A method whose fit goes on with that net (a second fit reading the
-    first one's history, say) may then fail on its own: an error raised
-    after Ctrl-C is the interrupt, not the method's failure, and leaves the
-    block as ``KeyboardInterrupt``.
+    The block therefore ends in ``KeyboardInterrupt`` (:class:`Terminated`
+    for SIGTERM) whenever a signal arrived in it, also when the fit
+    returned. A method whose fit goes on with that net (a second fit
+    reading the first one's history, say) may then fail on its own: an
+    error raised after the signal is the interruption, not the method's
+    failure.
     """
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
@@ -281,17 +312,27 @@ def _interrupt_seen():
 
     def handler(signum, frame):
         seen.append(signum)
-        raise KeyboardInterrupt
+        raise _interruption(seen)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    # SIGTERM only where terminate_as_interrupt asked for it (the command
+    # line's process): joblib stops its workers with SIGTERM, and they
+    # must end at once.
+    signals = [signal.SIGINT]
+    if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+        signals.append(signal.SIGTERM)
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
     try:
         yield lambda: bool(seen)
     except Exception as exc:
         if seen:
-            raise KeyboardInterrupt from exc
+            raise _interruption(seen) from exc
         raise
+    else:
+        if seen:
+            raise _interruption(seen)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)
 
 
 def run_fold(dataset, method, fold, train, test, config, n_threads):

@@ -563,6 +563,22 @@ def test_results_without_their_run_file_warn(small_run, tmp_path, monkeypatch):
         assert main([*SMALL, "--out", str(out)]) == 0
 
 
+def test_rows_are_in_the_runs_order_for_any_number_of_workers(small_run, tmp_path):
+    # With workers, rows were left in the order their fits finished.
+    out = tmp_path / "parallel"
+    argv = list(SMALL)
+    argv[argv.index("--n-jobs") + 1] = "2"
+    assert main([*argv, "--threads", "1", "--out", str(out)]) == 0
+    keys = ["dataset", "method", "fold"]
+    serial, parallel = _rows(small_run)[keys], _rows(out)[keys]
+    pd.testing.assert_frame_equal(parallel, serial)
+    # One block per method (in the run's order), its folds in order.
+    method = serial["method"]
+    assert (method != method.shift()).sum() == method.nunique()
+    assert serial.groupby("method", sort=False)["fold"].is_monotonic_increasing.all()
+    assert list(method.unique()[:2]) == ["RSFT", "random mask"]
+
+
 def _no_fit(*args, **kwargs):
     raise AssertionError("a fit ran before the output was checked")
 

@@ -499,6 +499,32 @@ class ResultsFile:
             csv.writer(buffer, lineterminator="\n").writerows(kept)
             _write_atomically(self.path, header + buffer.getvalue())
 
+    def sort(self, datasets, methods):
+        """Rewrite the file with its rows in the order of ``datasets``,
+        then ``methods``, then fold (rows of other names last, in their
+        order), each row kept as it was written."""
+        key = [COLUMNS.index(column) for column in KEY]
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            header, *rows = list(csv.reader(handle))
+        rank_d = {name: i for i, name in enumerate(datasets)}
+        rank_m = {name: i for i, name in enumerate(methods)}
+
+        def order(row):
+            dataset, method, fold = (row[i] for i in key)
+            return (
+                rank_d.get(dataset, len(rank_d)),
+                rank_m.get(method, len(rank_m)),
+                int(fold),
+            )
+
+        ordered = sorted(rows, key=order)
+        if ordered != rows:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(ordered)
+            _write_atomically(self.path, buffer.getvalue())
+
     def append(self, row):
         line = _format_row(row)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -945,4 +971,9 @@ def run_benchmark(
                 advance(row["dataset"])
         finally:
             close()
+        if tasks:
+            # Rows arrive in the order their fits finish; the file of a
+            # finished run lists them in the run's order, the same for
+            # every --n-jobs and scheduler.
+            results.sort([d.name for d in datasets], methods)
     return len(tasks)

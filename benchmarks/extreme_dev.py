@@ -18,7 +18,11 @@ Each finished fit is appended to ``OUT/results.jsonl`` at once; a rerun with
 the same ``--out`` skips the fits already there (same ratio, repeat,
 method, recipe, epochs, clipping, rows and data seed), so an interruption
 loses no finished work; Ctrl-C stops the run with exit status 130 and
-writes nothing of the fit it cut short. The end prints, per ratio and
+writes nothing of the fit it cut short. A torn last line (a writer killed
+in the middle of it) is dropped; any other line that cannot be read, and a
+folder or file that cannot be written, are refused before the first fit.
+The fits of a folder share one ``--threads`` (a fit's scores depend on
+it): a rerun with another is refused. The end prints, per ratio and
 method, the mean balanced accuracy and macro-F1 with a 95% t-interval over
 the repeats, then the paired differences between RSFT and every other
 method with theirs (every method of a repeat shares its split and seed, so
@@ -110,22 +114,93 @@ def data_settings(row):
     """
     if "rows" in row:
         return row["rows"], row.get("data_seed")
-    return _command_data_settings(row.get("command") or "")
+    options = _command_options(row.get("command") or "")
+    return (None, None) if options is None else (options.rows, options.data_seed)
+
+
+def thread_count(row):
+    """The torch threads a result row was fitted with.
+
+    Rows written before these were recorded take them from their command;
+    None when it cannot be read.
+    """
+    if "threads" in row:
+        return row["threads"]
+    options = _command_options(row.get("command") or "")
+    return None if options is None else options.threads
 
 
 @functools.lru_cache
-def _command_data_settings(command):
+def _command_options(command):
+    """The options of ``command`` that rows did not always record (with
+    their defaults, which have not changed); None for a command that is not
+    this script's or cannot be read."""
     reader = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     reader.add_argument("--rows", type=int, default=ROWS)
     reader.add_argument("--data-seed", type=int, default=DATA_SEED)
+    reader.add_argument("--threads", type=int, default=1)
     try:
         words = shlex.split(command)
         if words[:2] != ["python", "benchmarks/extreme_dev.py"]:
-            return None, None
+            return None
         args, _ = reader.parse_known_args(words[2:])
     except (argparse.ArgumentError, ValueError):
-        return None, None
-    return args.rows, args.data_seed
+        return None
+    return args
+
+
+# What every result row holds: the key of its fit and its scores.
+REQUIRED = ("ratio", "repeat", "method", "recipe", "epochs")
+SCORES = ("balanced_accuracy", "f1_macro")
+
+
+def _row_problem(row):
+    """What is wrong with a decoded result row; None if nothing."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    missing = [key for key in REQUIRED if key not in row]
+    if missing:
+        return f"no {', '.join(missing)}"
+    for key in SCORES:
+        value = row.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{key} is {value!r}, not a number"
+    return None
+
+
+def read_results(path):
+    """The result rows of ``path`` (none when there is no file).
+
+    A torn last line (without its newline, as a writer killed in the middle
+    of it leaves) is cut from the file, so that the next row starts a line
+    of its own. Raises ValueError naming the file and line for any other
+    line that is not a JSON row with the key of its fit and numeric scores:
+    found before the first fit, not in the tables after the last.
+    """
+    if not path.exists():
+        return []
+    content = path.read_bytes()
+    if content and not content.endswith(b"\n"):
+        content = content[: content.rfind(b"\n") + 1]
+        with open(path, "r+b") as handle:
+            handle.truncate(len(content))
+    rows = []
+    for number, line in enumerate(content.split(b"\n")[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            problem = f"not a JSON row ({exc})"
+        else:
+            problem = _row_problem(row)
+        if problem is not None:
+            raise ValueError(
+                f"{path}, line {number}: {problem}. Repair or delete the line "
+                "(its fit runs again), or choose another --out."
+            )
+        rows.append(row)
+    return rows
 
 
 def summarise(rows):
@@ -238,13 +313,37 @@ def main(argv=None):
         if not message.startswith("--methods"):
             message = f"--methods: {message}"
         parser.error(message)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(
+            f"--out: cannot create the folder {str(args.out)!r} ({exc.strerror})."
+        )
+    results = args.out / "results.jsonl"
+    try:
+        done = read_results(results)
+        # Appending must work before the first fit runs, not after it.
+        open(results, "ab").close()
+    except ValueError as exc:
+        parser.error(f"--out: {exc}")
+    except OSError as exc:
+        # A folder or file without write permission (or on a full or
+        # read-only disk).
+        parser.error(
+            f"--out: cannot write the results in {str(args.out)!r} "
+            f"({exc.strerror}: {exc.filename})."
+        )
+    threads = next(
+        (n for n in map(thread_count, done) if n not in (None, args.threads)), None
+    )
+    if threads is not None:
+        parser.error(
+            f"--out: {results} holds fits made with --threads {threads} (a fit's "
+            f"scores depend on its threads); give --threads {threads} to resume, "
+            "or choose another --out to start afresh."
+        )
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = args.out / "results.jsonl"
-    done = []
-    if results.exists():
-        done = [json.loads(line) for line in results.read_text().splitlines() if line]
 
     def protocol(row):
         # Rows written before --max-grad-norm existed were not clipped.
@@ -284,6 +383,7 @@ def main(argv=None):
                             "max_grad_norm": args.max_grad_norm,
                             "rows": args.rows,
                             "data_seed": args.data_seed,
+                            "threads": args.threads,
                             "command": command,
                             **run_one(method, X, y, train, test, repeat, args),
                         }

@@ -31,10 +31,14 @@ Usage::
 
 It writes ``OUT.csv`` (method, epoch, train_seconds, balanced_accuracy,
 backward_rows) and ``OUT.png``, and prints each method's last and best
-held-out balanced accuracy with its training seconds.
+held-out balanced accuracy with its training seconds. ``OUT.csv`` is
+rewritten as each method finishes, with every curve finished so far, so
+Ctrl-C loses only the method it cuts short: it stops the script with exit
+status 130 and writes nothing of that method. A rerun starts afresh.
 """
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -54,6 +58,7 @@ from rsft_sklearn.benchmark._cli import _seed, positive
 from rsft_sklearn.benchmark._keel import read_keel_dat
 from rsft_sklearn.benchmark._methods import make_method, parse_methods
 from rsft_sklearn.benchmark._rivals import LogitAdjustedRSFT
+from rsft_sklearn.benchmark._runner import _interrupt_seen
 
 DEFAULT_METHODS = (
     "post-hoc logit adjustment",
@@ -119,7 +124,41 @@ def _synthetic(rows, features, classes, imbalance, seed):
     )
 
 
+def _data(args):
+    """The scaled split ``(X_train, X_test, y_train, y_test)`` and a title
+    naming the data; the class counts are printed."""
+    if args.dat:
+        table = read_keel_dat(args.dat)
+        X, y = table.X.astype(np.float32), table.y
+        title = args.dat.stem
+    else:
+        X, y = _synthetic(
+            args.rows, args.features, args.classes, args.imbalance, args.seed
+        )
+        title = (
+            f"synthetic: {args.rows} rows, {args.features} features, "
+            f"{args.classes} classes, IR {args.imbalance:g}"
+        )
+    counts = np.unique(y, return_counts=True)[1]
+    print(
+        f"{title}; class counts {sorted(counts.tolist(), reverse=True)}",
+        file=sys.stderr,
+    )
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=args.seed
+    )
+    scaler = StandardScaler().fit(X_train)
+    X_train = scaler.transform(X_train).astype(np.float32)
+    X_test = scaler.transform(X_test).astype(np.float32)
+    return (X_train, X_test, y_train, y_test), title
+
+
 def _curve(method, X_train, y_train, X_test, y_test, args):
+    """The held-out curve of one method: a row per epoch.
+
+    Ctrl-C during the fit raises ``KeyboardInterrupt`` (skorch would end
+    the fit quietly and leave a curve with its last epoch cut short).
+    """
     pipeline = make_method(
         method, max_epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
     )
@@ -138,7 +177,10 @@ def _curve(method, X_train, y_train, X_test, y_test, args):
     offset = perf_counter() - start
     callback = HeldOutCurve(X_test, y_test, decide, offset)
     net.set_params(callbacks=[*(net.callbacks or []), ("heldout", callback)])
-    clf.fit(X_fit, y_fit)
+    with _interrupt_seen() as interrupted:
+        clf.fit(X_fit, y_fit)
+    if interrupted():
+        raise KeyboardInterrupt
     history = getattr(clf, "estimator_", clf).history
     rows = np.cumsum(
         [sum(b.get("train_batch_size", 0) for b in e["batches"]) for e in history]
@@ -152,6 +194,17 @@ def _curve(method, X_train, y_train, X_test, y_test, args):
             "backward_rows": rows,
         }
     )
+
+
+def _write_curves(curves, path):
+    """Write the finished curves to ``path`` whole: a kill at any moment
+    leaves the file of the curves before or after, never a part."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        pd.concat(curves, ignore_index=True).to_csv(handle, index=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def _plot(frame, path, title):
@@ -208,43 +261,33 @@ def main(argv=None):
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
-    if args.dat:
-        table = read_keel_dat(args.dat)
-        X, y = table.X.astype(np.float32), table.y
-        title = args.dat.stem
-    else:
-        X, y = _synthetic(
-            args.rows, args.features, args.classes, args.imbalance, args.seed
+    csv = args.out.with_suffix(".csv")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(
+            f"--out: cannot create the folder {str(args.out.parent)!r} "
+            f"({exc.strerror})."
         )
-        title = (
-            f"synthetic: {args.rows} rows, {args.features} features, "
-            f"{args.classes} classes, IR {args.imbalance:g}"
-        )
-    counts = np.unique(y, return_counts=True)[1]
-    print(
-        f"{title}; class counts {sorted(counts.tolist(), reverse=True)}",
-        file=sys.stderr,
-    )
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=args.seed
-    )
-    scaler = StandardScaler().fit(X_train)
-    X_train = scaler.transform(X_train).astype(np.float32)
-    X_test = scaler.transform(X_test).astype(np.float32)
     curves = []
-    for method in methods:
-        curve = _curve(method, X_train, y_train, X_test, y_test, args)
-        last = curve.iloc[-1]
-        print(
-            f"{method:30s} last {last['balanced_accuracy']:.3f}  best "
-            f"{curve['balanced_accuracy'].max():.3f}  "
-            f"{last['train_seconds']:7.1f} s  {int(last['backward_rows'])} rows",
-            flush=True,
-        )
-        curves.append(curve)
+    try:
+        (X_train, X_test, y_train, y_test), title = _data(args)
+        for method in methods:
+            curve = _curve(method, X_train, y_train, X_test, y_test, args)
+            last = curve.iloc[-1]
+            print(
+                f"{method:30s} last {last['balanced_accuracy']:.3f}  best "
+                f"{curve['balanced_accuracy'].max():.3f}  "
+                f"{last['train_seconds']:7.1f} s  {int(last['backward_rows'])} rows",
+                flush=True,
+            )
+            curves.append(curve)
+            _write_curves(curves, csv)
+    except KeyboardInterrupt:
+        kept = f"the finished curves are in {csv}" if curves else "no curve finished"
+        print(f"\nInterrupted; {kept}.", file=sys.stderr)
+        return 130
     frame = pd.concat(curves, ignore_index=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out.with_suffix(".csv"), index=False)
     _plot(frame, args.out.with_suffix(".png"), title)
     print(f"Wrote {args.out.with_suffix('.csv')} and {args.out.with_suffix('.png')}")
     return 0

@@ -7,6 +7,9 @@ mode also with four times the epochs. Prints the mean test ROC-AUC,
 balanced accuracy and fit CPU seconds of every mode::
 
     python benchmarks/pool_quality.py --datasets yeast4,yeast3,ecoli1
+
+Ctrl-C stops the script with exit status 130; the fit it cuts short is not
+scored (the table ends at the last finished row, without the means).
 """
 
 import argparse
@@ -21,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._runner import _interrupt_seen
 from rsft_sklearn.benchmark._suites import load_suite
 
 # A pooled epoch takes fewer, full steps, so the pool mode also runs with
@@ -34,6 +38,11 @@ MODES = {
 
 
 def evaluate(dataset, params, args):
+    """Mean ROC-AUC, balanced accuracy and fit CPU seconds over the folds.
+
+    Ctrl-C during a fit raises ``KeyboardInterrupt`` (skorch would end the
+    fit quietly and leave a partly trained network to be scored).
+    """
     params = dict(params)
     epochs = args.epochs * params.pop("epochs_factor", 1)
     scores = []
@@ -49,7 +58,10 @@ def evaluate(dataset, params, args):
             ),
         )
         start = time.process_time()
-        clf.fit(dataset.X[train], dataset.y[train])
+        with _interrupt_seen() as interrupted:
+            clf.fit(dataset.X[train], dataset.y[train])
+        if interrupted():
+            raise KeyboardInterrupt
         seconds = time.process_time() - start
         proba = clf.predict_proba(dataset.X[test])
         y_test = dataset.y[test]
@@ -76,13 +88,19 @@ def main(argv=None):
     print("| data set | mode | ROC-AUC | balanced accuracy | fit CPU s |")
     print("|---|---|---|---|---|")
     means = {mode: [] for mode in MODES}
-    for dataset in datasets:
-        for mode, params in MODES.items():
-            auc, bacc, seconds = evaluate(dataset, params, args)
-            means[mode].append((auc, bacc, seconds))
-            print(
-                f"| {dataset.name} | {mode} | {auc:.3f} | {bacc:.3f} | {seconds:.2f} |"
-            )
+    try:
+        for dataset in datasets:
+            for mode, params in MODES.items():
+                auc, bacc, seconds = evaluate(dataset, params, args)
+                means[mode].append((auc, bacc, seconds))
+                print(
+                    f"| {dataset.name} | {mode} | {auc:.3f} | {bacc:.3f} "
+                    f"| {seconds:.2f} |",
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        print("\nInterrupted; the table above lacks the rest.", file=sys.stderr)
+        return 130
     for mode, values in means.items():
         auc, bacc, seconds = np.mean(values, axis=0)
         print(f"| mean | {mode} | {auc:.3f} | {bacc:.3f} | {seconds:.2f} |")

@@ -174,6 +174,12 @@ def main(argv=None):
     parser.add_argument("--keel-sets", type=positive(int), default=12)
     parser.add_argument("--n-jobs", type=_n_jobs, default=2)
     parser.add_argument(
+        "--threads",
+        type=positive(int),
+        help="torch threads per fit, passed to rsft-bench (default: its "
+        "choice from --n-jobs); a resume must use the run's",
+    )
+    parser.add_argument(
         "--suites",
         default="longtail,keel-all,tables",
         help="comma-separated; also images, finetune, large",
@@ -220,6 +226,8 @@ def main(argv=None):
             "--methods", ",".join(configs), "--folds", str(args.folds),
             "--n-jobs", str(args.n_jobs), "--out", str(folder), "--no-progress",
         ]  # fmt: skip
+        if args.threads is not None:
+            common += ["--threads", str(args.threads)]
         if suite not in NETWORK_SUITES or args.quick:
             common += ["--epochs", str(args.epochs), "--max-rows", str(args.max_rows)]
         code = rsft_bench(common)

@@ -23,10 +23,15 @@ scaled the same way. The held-out quarter is
 scored after every epoch; that scoring is left out of the training seconds.
 torch runs on ``--threads`` threads (1 by default).
 
-Each finished (set, method, seed) run is appended to ``OUT/<set>.csv`` at
-once; a rerun with the same ``--out`` skips the runs already there, so an
+Each finished (set, method, seed) run is added to ``OUT/<set>.csv`` at
+once, all its rows or none (the file is replaced by a complete new one); a
+rerun with the same ``--out`` skips the runs already there, so an
 interruption loses no finished work (Ctrl-C stops the script with exit
-status 130 and writes nothing of the run it cut short). ``OUT/run.json``
+status 130 and writes nothing of the run it cut short). A run with fewer
+epochs in the file than it trains (cut short by an older version of this
+script, or by hand) and a torn last line are dropped and run again; a file
+that cannot be read, or a folder or file that cannot be written, is refused
+before the first run, naming the file (and the line). ``OUT/run.json``
 records the settings that change a run (``--epochs``, ``--batch-size``,
 ``--max-epoch-factor``, ``--device``, ``--threads`` and every set's rows);
 a rerun into the same ``--out`` with other ones is refused, so that no
@@ -56,12 +61,15 @@ run.
 
 import argparse
 import contextlib
+import csv
 import io
 import json
 import math
 import numbers
+import os
 import shlex
 import sys
+import tempfile
 import textwrap
 import warnings
 from pathlib import Path
@@ -92,6 +100,21 @@ QUICK = {"epochs": 2, "seeds": 1}
 # The settings besides the rows that change a run: a folder is resumed under
 # the same ones only.
 PROTOCOL = ("epochs", "batch_size", "max_epoch_factor", "device", "threads")
+# The columns of a set's CSV file, one row per epoch of a run.
+COLUMNS = (
+    "set",
+    "method",
+    "seed",
+    "epoch",
+    "train_seconds",
+    "balanced_accuracy",
+    "backward_rows",
+    "train_rows",
+    "la_epochs",
+    "command",
+)
+INTEGERS = ("seed", "epoch", "backward_rows", "train_rows", "la_epochs")
+FLOATS = ("train_seconds", "balanced_accuracy")
 
 
 def budget_method(budget):
@@ -414,6 +437,166 @@ def run_one(set_name, method, seed, data, args):
     )
 
 
+# ----------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------
+def _write_atomically(path, data):
+    """Replace ``path`` by a file of ``data`` (bytes): a kill at any moment
+    leaves the old file or the new one, never a part of the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def append_run(path, run):
+    """Add the rows of a finished run to its set's CSV file, all or none."""
+    old = path.read_bytes() if path.exists() else b""
+    block = run.to_csv(index=False, header=not old, lineterminator="\n")
+    _write_atomically(path, old + block.encode())
+
+
+def _damaged(path, problem):
+    return ValueError(
+        f"{path} cannot be read as curves of this script ({problem}). Repair or "
+        "delete the damaged rows (a run left with fewer epochs runs again), or "
+        "choose another --out."
+    )
+
+
+def _cell(path, line, column, text):
+    """The number a cell of ``COLUMNS`` holds; ValueError naming the file,
+    line and column for one that holds none (or not a whole one where one
+    belongs)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (column in INTEGERS and not value.is_integer()):
+        kind = "whole numbers" if column in INTEGERS else "numbers"
+        raise _damaged(
+            path, f"line {line} holds {text!r} in column {column!r}, which takes {kind}"
+        )
+    return int(value) if column in INTEGERS else value
+
+
+def _read_runs(path, name):
+    """``(frame, torn)``: the rows of ``path`` and whether a torn last line
+    was left out."""
+    content = path.read_bytes() if path.exists() else b""
+    torn = bool(content) and not content.endswith(b"\n")
+    if torn:
+        content = content[: content.rfind(b"\n") + 1]
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _damaged(path, f"not text: {exc.reason} at byte {exc.start}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, line = [], 1
+    try:
+        header = next(reader, None)
+        if header is not None and header != list(COLUMNS):
+            raise _damaged(
+                path, f"its header is not {','.join(COLUMNS)}, the columns it takes"
+            )
+        while True:
+            # A quoted cell may span lines: the row's line is its first.
+            line = reader.line_num + 1
+            record = next(reader, None)
+            if record is None:
+                break
+            if len(record) != len(COLUMNS):
+                raise _damaged(
+                    path, f"line {line} has {len(record)} cells, not {len(COLUMNS)}"
+                )
+            row = dict(zip(COLUMNS, record))
+            if row["set"] != name:
+                raise _damaged(path, f"line {line} is of set {row['set']!r}")
+            for column in (*INTEGERS, *FLOATS):
+                row[column] = _cell(path, line, column, row[column])
+            rows.append(row)
+    except csv.Error as exc:
+        raise _damaged(path, f"line {line}: {exc}") from None
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame.astype({column: "int64" for column in INTEGERS}), torn
+
+
+def read_runs(path, name):
+    """The runs of set ``name`` in its CSV file ``path``, one row per epoch
+    (no rows when there is no file).
+
+    A torn last line, as a writer killed in the middle of it leaves, is left
+    out. Raises ValueError naming the file, and the line where there is one,
+    for a file that is not text, has another header or holds a row of
+    another set, of another number of cells or with a cell that is not a
+    number where one belongs: found before the first run, not in the
+    summary after the last.
+    """
+    return _read_runs(path, name)[0]
+
+
+def unfinished_runs(frame, args):
+    """``{(method, seed): (epochs in the file, epochs it trains)}`` of every
+    run in ``frame`` whose epochs are not 1 to the epochs it trains (a
+    finished run has a row for each)."""
+    unfinished = {}
+    for (method, seed), run in frame.groupby(["method", "seed"], sort=False):
+        epochs = _epochs(method, args.epochs, args.max_epoch_factor)
+        if sorted(run["epoch"]) != list(range(1, epochs + 1)):
+            unfinished[(method, seed)] = (len(run), epochs)
+    return unfinished
+
+
+def keep_finished(path, name, args):
+    """The finished runs of ``path``; the file is rewritten without the
+    others and without a torn last line, so that they run again.
+
+    Raises ValueError, naming the file, for a file that ``read_runs``
+    refuses or a method that rsft-bench cannot read.
+    """
+    frame, torn = _read_runs(path, name)
+    try:
+        unfinished = unfinished_runs(frame, args)
+    except ValueError as exc:
+        raise _damaged(path, exc) from None
+    if not (torn or unfinished):
+        return frame
+    dropped = frame.set_index(["method", "seed"]).index.isin(list(unfinished))
+    frame = frame[~dropped].reset_index(drop=True)
+    _write_atomically(path, frame.to_csv(index=False, lineterminator="\n").encode())
+    cut = [
+        f"{method} seed {seed} ({found} of {epochs} epochs)"
+        for (method, seed), (found, epochs) in unfinished.items()
+    ]
+    print(
+        f"{path}: dropped "
+        + "; ".join([*(["a torn last line"] if torn else []), *cut])
+        + ("; these runs run again" if cut else ""),
+        file=sys.stderr,
+    )
+    return frame
+
+
+def check_writable(out, names):
+    """Raise OSError unless ``out`` takes new files and every output of the
+    run already there (of the sets ``names``) can be rewritten: before the
+    first run, not after it."""
+    with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+        pass
+    stems = [file_stem(name) for name in names]
+    for path in (
+        out / "command.txt",
+        out / "run.json",
+        out / "summary.md",
+        *(out / f"{stem}.csv" for stem in stems),
+        *(out / f"{stem}.png" for stem in stems),
+    ):
+        if path.exists():
+            open(path, "ab").close()
+
+
 def run_settings(args, names):
     """The settings of ``PROTOCOL`` and the rows of every set in ``names``
     (None: all of them)."""
@@ -423,14 +606,15 @@ def run_settings(args, names):
     }
 
 
-def check_protocol(out, settings):
+def check_protocol(out, settings, done):
     """Refuse to resume ``out`` under other settings, then record them in
     ``OUT/run.json``.
 
     The rows of a set are compared while its CSV file is there, the other
     settings while any set's file is. The epochs are also compared with those
-    that every CSV file of the run's sets records (``la_epochs``), so that a
-    folder written before ``run.json`` existed is checked on them too.
+    that the runs ``done`` of the run's sets (a frame per set, as
+    ``read_runs`` gives) record (``la_epochs``), so that a folder written
+    before ``run.json`` existed is checked on them too.
     """
     path = out / "run.json"
     try:
@@ -450,14 +634,11 @@ def check_protocol(out, settings):
             if key in previous and previous[key] != settings[key]:
                 changed[key] = (previous[key], settings[key])
     for name, rows in settings["rows"].items():
-        csv = out / f"{file_stem(name)}.csv"
         if name in kept and kept[name] != rows:
             changed[f"rows of {name}"] = (kept[name], rows)
-        done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
-        if "la_epochs" in done:
-            for value in done["la_epochs"].unique():
-                if value != settings["epochs"]:
-                    changed["epochs"] = (int(value), settings["epochs"])
+        for value in done[name]["la_epochs"].unique():
+            if value != settings["epochs"]:
+                changed["epochs"] = (int(value), settings["epochs"])
     if changed:
         described = ", ".join(
             f"--{key.replace('_', '-')} {_setting(old)} -> {_setting(new)}"
@@ -468,7 +649,9 @@ def check_protocol(out, settings):
             "ones to resume, or choose another --out to start afresh."
         )
     record = {**settings, "rows": {**kept, **settings["rows"]}}
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    _write_atomically(
+        path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+    )
 
 
 def _setting(value):
@@ -578,14 +761,15 @@ def _write_summary(out, frames, command):
     (out / "summary.md").write_text("\n".join(lines))
 
 
-def run_sets(names, methods, args):
-    """Run every (set, seed, method) not in its set's CSV file yet; return
-    every set's runs, one frame per set, and plot them."""
+def run_sets(names, methods, args, finished):
+    """Run every (set, seed, method) not among the ``finished`` runs of its
+    set (a frame per set, as ``keep_finished`` gives); return every set's
+    runs, one frame per set, and plot them."""
     frames = {}
     for name in names:
         rows = args.rows or set_rows(name, args.quick)
-        csv = args.out / f"{file_stem(name)}.csv"
-        done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
+        path = args.out / f"{file_stem(name)}.csv"
+        done = finished[name]
         X = y = None
         for seed in range(args.seeds):
             for method in methods:
@@ -601,15 +785,15 @@ def run_sets(names, methods, args):
                     X, y, test_size=0.25, stratify=y, random_state=seed
                 )
                 run = run_one(name, method, seed, split, args)
-                run.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+                append_run(path, run)
                 last = run.iloc[-1]
                 print(
                     f"{name:10s} seed {seed} {method:40s} "
                     f"{last['balanced_accuracy']:.3f} {last['train_seconds']:8.1f} s",
                     flush=True,
                 )
-        if csv.exists():
-            frames[name] = pd.read_csv(csv)
+        if path.exists():
+            frames[name] = read_runs(path, name)
             _plot(
                 frames[name],
                 args.out / f"{file_stem(name)}.png",
@@ -668,14 +852,33 @@ def main(argv=None):
         parser.error(message)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        check_protocol(args.out, run_settings(args, names))
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        parser.error(
+            f"--out: cannot create the folder {str(args.out)!r} ({exc.strerror})."
+        )
+    try:
+        check_writable(args.out, names)
+    except OSError as exc:
+        # A folder or file without write permission (or on a full or
+        # read-only disk): said before the first run, not after it.
+        parser.error(
+            f"--out: cannot write in {str(args.out)!r} "
+            f"({exc.strerror}: {exc.filename})."
+        )
+    paths = {name: args.out / f"{file_stem(name)}.csv" for name in names}
+    try:
+        done = {name: read_runs(path, name) for name, path in paths.items()}
+        check_protocol(args.out, run_settings(args, names), done)
+        finished = {
+            name: keep_finished(path, name, args) for name, path in paths.items()
+        }
+    except ValueError as exc:
         parser.error(f"--out: {exc}")
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     (args.out / "command.txt").write_text(args.command + "\n")
     try:
-        frames = run_sets(names, methods, args)
+        frames = run_sets(names, methods, args, finished)
     except KeyboardInterrupt:
         print(
             "\nInterrupted; finished runs are saved. Rerun the same command to resume.",

@@ -1,9 +1,12 @@
 """``benchmarks/decision_gap.py``: RSFT's three probability settings against
 random under-sampling, on rsft-bench's folds."""
 
+import signal
+
 import numpy as np
 import pandas as pd
 import pytest
+from _interrupts import interrupting
 from _scripts import load_script
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import RepeatedStratifiedKFold
@@ -103,3 +106,21 @@ def test_score_aligns_probability_columns_with_the_labels(gap):
     # if the columns were taken as they come).
     assert scores["roc_auc"] == pytest.approx(8 / 9)
     assert scores["balanced_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_ctrl_c_in_a_fit_stops_the_script_unscored(gap, tmp_path, monkeypatch, capsys):
+    # skorch ends a fit quietly on Ctrl-C. Before, the partly trained RSFT
+    # was scored as if finished and the tables printed.
+    monkeypatch.setattr(gap, "make_method", interrupting(gap.make_method, "RSFT"))
+    csv = tmp_path / "folds.csv"
+    argv = [
+        "--epochs", "2", "--folds", "2", "--n-jobs", "1",
+        "--datasets", "glass0", "--csv", str(csv),
+    ]  # fmt: skip
+    assert gap.main(argv) == 130
+    printed = capsys.readouterr()
+    assert "Interrupted; nothing was scored or written." in printed.err
+    assert printed.out == ""
+    assert not csv.exists()
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

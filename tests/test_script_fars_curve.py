@@ -1,11 +1,13 @@
 """``benchmarks/fars_curve.py``: held-out balanced accuracy against training
 seconds, epoch by epoch, on synthetic data or a KEEL ``.dat`` file."""
 
+import signal
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from _interrupts import interrupting
 from _scripts import load_script
 from sklearn.model_selection import train_test_split
 
@@ -167,3 +169,33 @@ def test_bad_options_are_named_before_any_fit(fc, argv, message, tmp_path, capsy
         fc.main([*argv, "--out", str(tmp_path / "curve")])
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_the_finished_curves_and_none_of_the_cut_one(
+    fc, tmp_path, monkeypatch, capsys
+):
+    # skorch ends a fit quietly on Ctrl-C. Before, the cut curve failed to
+    # build ("All arrays must be of the same length") and nothing was
+    # written, the finished curves included.
+    monkeypatch.setattr(fc, "make_method", interrupting(fc.make_method, "RSFT"))
+    out = tmp_path / "curve"
+    methods = "post-hoc logit adjustment,RSFT,RandomUnderSampler"
+    argv = [
+        "--rows", "400", "--features", "5", "--classes", "2", "--imbalance", "5",
+        "--epochs", "3", "--methods", methods, "--out", str(out),
+    ]  # fmt: skip
+    assert fc.main(argv) == 130
+    printed = capsys.readouterr()
+    assert f"Interrupted; the finished curves are in {out.with_suffix('.csv')}." in (
+        printed.err
+    )
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert list(frame.columns) == COLUMNS
+    assert list(frame["method"]) == ["post-hoc logit adjustment"] * 3
+    assert list(frame["epoch"]) == [1, 2, 3]
+    # 300 training rows, each backward once an epoch.
+    assert list(frame["backward_rows"]) == [300, 600, 900]
+    assert " last " in printed.out and "RSFT " not in printed.out
+    assert not out.with_suffix(".png").exists()
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

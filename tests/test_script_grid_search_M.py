@@ -2,11 +2,14 @@
 development sets, with classes too small for 3-fold CV left out."""
 
 import re
+import signal
 
 import numpy as np
 import pytest
+from _interrupts import CtrlC
 from _scripts import load_script
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark._protocol import split_names
@@ -91,3 +94,44 @@ def test_help_prints_what_it_does_without_searching(grid, monkeypatch, capsys):
         grid.main(["--help"])
     assert stop.value.code == 0
     assert "Which M a grid search picks" in capsys.readouterr().out
+
+
+class Started(Callback):
+    """Calls ``record`` as every fit starts (a function: a clone of the
+    estimator keeps calling the same one)."""
+
+    def __init__(self, record):
+        self.record = record
+
+    def on_train_begin(self, net, **kwargs):
+        self.record()
+
+
+def test_ctrl_c_in_a_fit_stops_the_search_at_once(grid, monkeypatch, capsys):
+    # skorch ends a fit quietly on Ctrl-C. Before, the search scored the
+    # partly trained network, went on with every other fit and printed
+    # the set's best M.
+    started = []
+    monkeypatch.setattr(grid, "SETS", ("page-blocks",))
+    real_load = grid.load_suite
+    monkeypatch.setattr(
+        grid,
+        "load_suite",
+        lambda suite, datasets, max_rows: real_load(
+            suite, datasets=datasets, max_rows=300
+        ),
+    )
+
+    def pressing_ctrl_c(**params):
+        callbacks = [("started", Started(lambda: started.append(1)))]
+        callbacks.append(("ctrl_c", CtrlC()))
+        return RSFTClassifier(**{**params, "max_epochs": 2}, callbacks=callbacks)
+
+    monkeypatch.setattr(grid, "RSFTClassifier", pressing_ctrl_c)
+    assert grid.main() == 130
+    printed = capsys.readouterr()
+    assert "Interrupted" in printed.err and printed.out == ""
+    # The first fit is the last.
+    assert started == [1]
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

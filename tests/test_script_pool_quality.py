@@ -1,8 +1,11 @@
 """``benchmarks/pool_quality.py``: every rejection mode scored on the same
 folds, one row per data set and mode, then the means."""
 
+import signal
+
 import numpy as np
 import pytest
+from _interrupts import CtrlC
 from _scripts import load_script
 
 MODES = ["per batch", "pool", "pool, more epochs", "epoch"]
@@ -79,3 +82,25 @@ def test_evaluate_scores_binary_and_multiclass_sets(pool):
         Dataset("toy", X, y), {"rejection": "pool", "epochs_factor": 4}, args
     )
     assert 0 <= auc4 <= 1 and seconds4 > 0
+
+
+def test_ctrl_c_in_a_fit_stops_the_script_unscored(pool, monkeypatch, capsys):
+    # skorch ends a fit quietly on Ctrl-C. Before, the partly trained
+    # network was scored as if finished and the table ended with status 0.
+    real = pool.make_pipeline
+
+    def pressing_ctrl_c_in_pool(scaler, clf):
+        if clf.rejection == "pool":
+            clf.set_params(callbacks=[("ctrl_c", CtrlC())])
+        return real(scaler, clf)
+
+    monkeypatch.setattr(pool, "make_pipeline", pressing_ctrl_c_in_pool)
+    argv = ["--datasets", "glass0", "--epochs", "2", "--folds", "2"]
+    assert pool.main(argv) == 130
+    printed = capsys.readouterr()
+    assert "Interrupted" in printed.err
+    # The per-batch row was finished; the pool row was cut short, and
+    # neither it nor the means are printed.
+    assert [row[:2] for row in _rows(printed.out)] == [("glass0", "per batch")]
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

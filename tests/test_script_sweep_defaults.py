@@ -328,3 +328,13 @@ def test_a_quick_sweep_writes_outside_the_committed_results(
     sweep.main(["--suites", "keel-all"])
     out = calls[1][calls[1].index("--out") + 1]
     assert out == str(Path("docs/defaults") / "sweep" / "keel-all")
+
+
+def test_threads_reach_rsft_bench(sweep, fake_bench, tmp_path):
+    # A resume under another thread count is told to pass --threads, which
+    # the sweep did not take.
+    argv = ["--suites", "longtail", "--configs", "0", "--epochs", "12",
+            "--max-rows", "900", "--folds", "2", "--out", str(tmp_path)]  # fmt: skip
+    assert sweep.main([*argv, "--threads", "3"]) == 0
+    (call,) = fake_bench
+    assert call[call.index("--threads") + 1] == "3"

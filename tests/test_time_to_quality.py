@@ -6,7 +6,7 @@ import signal
 import numpy as np
 import pytest
 from _interrupts import interrupting
-from _scripts import load_script
+from _scripts import load_script, read_only
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
@@ -258,3 +258,145 @@ def test_ctrl_c_in_a_fit_stops_the_script_and_saves_nothing_of_it(
     assert ttq.main(argv) == 0
     frame = pd.read_csv(tmp_path / "synthetic.csv")
     assert list(frame["method"]) == ["logit-adjusted loss"] * 2 + ["RSFT"] * 2
+
+
+def _first_run(ttq, tmp_path, monkeypatch, methods="logit-adjusted loss|RSFT"):
+    """Fake runs of 3 epochs into ``tmp_path``; the argv, the calls and the
+    set's CSV file."""
+    calls = _fake_runs(ttq, monkeypatch)
+    argv = ["--sets", "synthetic", "--rows", "1000", "--epochs", "3", "--seeds", "1"]
+    argv += ["--out", str(tmp_path)]
+    assert ttq.main([*argv, "--methods", methods]) == 0
+    return argv, calls, tmp_path / "synthetic.csv"
+
+
+@pytest.mark.parametrize(
+    "cut, dropped",
+    [
+        # RSFT's first epoch kept whole: before, a resume took it as done.
+        (lambda lines: "".join(lines[:5]), "RSFT seed 0 (1 of 3 epochs)"),
+        # Its second epoch torn half way, as a killed writer leaves it.
+        (
+            lambda lines: "".join(lines[:5]) + lines[5][:20],
+            "a torn last line; RSFT seed 0 (1 of 3 epochs)",
+        ),
+    ],
+    ids=["whole lines", "torn line"],
+)
+def test_a_run_cut_short_in_its_file_runs_again(
+    ttq, cut, dropped, tmp_path, monkeypatch, capsys
+):
+    import pandas as pd
+
+    argv, calls, csv = _first_run(ttq, tmp_path, monkeypatch)
+    lines = csv.read_text().splitlines(keepends=True)
+    assert len(lines) == 7
+    csv.write_text(cut(lines))
+    capsys.readouterr()
+    assert ttq.main([*argv, "--methods", "logit-adjusted loss|RSFT"]) == 0
+    assert f"dropped {dropped}; these runs run again" in capsys.readouterr().err
+    assert [call[1] for call in calls] == ["logit-adjusted loss", "RSFT", "RSFT"]
+    # The finished run is kept byte for byte; the cut one is whole again.
+    assert csv.read_text().splitlines(keepends=True)[:4] == lines[:4]
+    frame = pd.read_csv(csv)
+    assert list(frame["method"]) == ["logit-adjusted loss"] * 3 + ["RSFT"] * 3
+    assert list(frame["epoch"]) == [1, 2, 3] * 2
+    # The summary counts RSFT's three epochs, not the one left.
+    summary = ttq.summarise(frame).set_index("method")
+    assert summary.loc["RSFT", "train_seconds"] == pytest.approx(0.3)
+    assert summary.loc["RSFT", "backward_rows_vs_LA"] == pytest.approx(1.0)
+
+
+def test_a_kill_while_a_run_is_written_leaves_none_of_its_rows(
+    ttq, tmp_path, monkeypatch
+):
+    import os
+
+    argv, calls, csv = _first_run(ttq, tmp_path, monkeypatch, "logit-adjusted loss")
+    before = csv.read_bytes()
+    real = os.replace
+
+    def killed(src, dst):
+        # Killed once the new file is written, before it replaces the old.
+        if str(dst).endswith(".csv"):
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    assert ttq.main([*argv, "--methods", "logit-adjusted loss|RSFT"]) == 130
+    # Before, the rows were appended one chunk at a time.
+    assert csv.read_bytes() == before
+    monkeypatch.setattr(os, "replace", real)
+    assert ttq.main([*argv, "--methods", "logit-adjusted loss|RSFT"]) == 0
+    assert [call[1] for call in calls] == ["logit-adjusted loss", "RSFT", "RSFT"]
+    assert len(csv.read_text().splitlines()) == 7
+
+
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (
+            lambda lines: [lines[0], lines[1].replace(",0.1,", ",abc,"), *lines[2:]],
+            "line 2 holds 'abc' in column 'train_seconds', which takes numbers",
+        ),
+        (
+            lambda lines: [
+                lines[0],
+                lines[1].replace("s,0,1,", "s,0,1.5,"),
+                *lines[2:],
+            ],
+            "line 2 holds '1.5' in column 'epoch', which takes whole numbers",
+        ),
+        (
+            lambda lines: [*lines[:2], 'garbage,"x\n', *lines[2:]],
+            "line 3 has 2 cells, not 10",
+        ),
+        (
+            lambda lines: [lines[0].replace("epoch", "round"), *lines[1:]],
+            "its header is not set,method,seed,epoch,",
+        ),
+        (lambda lines: ["\x99\x00binary\n"], "not text: invalid start byte at byte 0"),
+    ],
+    ids=["not a number", "not whole", "garbage", "other header", "binary"],
+)
+def test_a_damaged_file_is_refused_before_the_first_run(
+    ttq, damage, named, tmp_path, monkeypatch, capsys
+):
+    # Before: "cannot convert float NaN to integer" or a pandas tokenizing
+    # error naming neither file nor row, or, for a cell that is not a
+    # number, a TypeError in the summary after every run.
+    argv, _, csv = _first_run(ttq, tmp_path, monkeypatch, "logit-adjusted loss")
+    lines = csv.read_text().splitlines(keepends=True)
+    damaged = "".join(damage(lines)).encode("latin-1")
+    csv.write_bytes(damaged)
+    monkeypatch.setattr(ttq, "run_one", pytest.fail)
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main([*argv, "--methods", "logit-adjusted loss|RSFT"])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--out: {csv} cannot be read as curves of this script ({named}" in err
+    assert csv.read_bytes() == damaged
+
+
+@pytest.mark.parametrize("unwritable", ["folder", "csv", "command.txt"])
+def test_an_output_that_cannot_be_written_is_refused_before_the_first_run(
+    ttq, unwritable, tmp_path, monkeypatch, capsys
+):
+    # Before: a raw PermissionError on command.txt, or on the set's CSV
+    # file after the first new run.
+    argv, _, csv = _first_run(ttq, tmp_path, monkeypatch, "logit-adjusted loss")
+    monkeypatch.setattr(ttq, "run_one", pytest.fail)
+    argv = [*argv, "--methods", "logit-adjusted loss|RSFT"]
+    if unwritable == "command.txt":
+        (tmp_path / "command.txt").unlink()
+        (tmp_path / "command.txt").mkdir()
+        path = tmp_path / "command.txt"
+    else:
+        path = tmp_path if unwritable == "folder" else csv
+    with pytest.raises(SystemExit) as excinfo:
+        with read_only(path):
+            ttq.main(argv)
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--out: cannot write in {str(tmp_path)!r} (" in err
+    assert str(path) in err

@@ -500,9 +500,9 @@ class ResultsFile:
             _write_atomically(self.path, header + buffer.getvalue())
 
     def sort(self, datasets, methods):
-        """Rewrite the file with its rows in the order of ``datasets``,
-        then ``methods``, then fold (rows of other names last, in their
-        order), each row kept as it was written."""
+        """Rewrite the file with its rows in the order a serial run writes
+        them: by ``datasets``, then fold, then ``methods`` (rows of other
+        names last, in their order), each row kept as it was written."""
         key = [COLUMNS.index(column) for column in KEY]
         with open(self.path, newline="", encoding="utf-8") as handle:
             header, *rows = list(csv.reader(handle))
@@ -513,8 +513,8 @@ class ResultsFile:
             dataset, method, fold = (row[i] for i in key)
             return (
                 rank_d.get(dataset, len(rank_d)),
-                rank_m.get(method, len(rank_m)),
                 int(fold),
+                rank_m.get(method, len(rank_m)),
             )
 
         ordered = sorted(rows, key=order)
@@ -973,7 +973,7 @@ def run_benchmark(
             close()
         if tasks:
             # Rows arrive in the order their fits finish; the file of a
-            # finished run lists them in the run's order, the same for
-            # every --n-jobs and scheduler.
+            # finished run lists them in the order of a serial run, the same
+            # for every --n-jobs and scheduler.
             results.sort([d.name for d in datasets], methods)
     return len(tasks)

@@ -464,31 +464,34 @@ class RSFTClassifier(NetClassifierBase):
                     y, groups, n_classes
                 )
             table = self.stratum_target_weight_
-            row = weight
             weight = group_weight(y, groups, self.groups_, table, weight)
-            # Each class's stratum weights summed over its rows, and its rows
-            # (by sample weight), over every call: prediction does not know
-            # the groups, and corrects with each class's mean weight.
-            labels = y.astype(np.int64)
-            sums = np.stack(
-                [
-                    np.bincount(labels, weight.numpy(), minlength=n_classes),
-                    np.bincount(
-                        labels,
-                        None if row is None else row.numpy(),
-                        minlength=n_classes,
-                    ),
-                ]
-            )
-            earlier = self.__dict__.get("_stratum_sums")
-            if not reset and earlier is not None and earlier.shape == sums.shape:
-                sums = sums + earlier
-            self._stratum_sums = sums
         elif reset:
             # A refit without groups: an earlier fit's strata are not this
             # one's.
-            for name in ("groups_", "stratum_target_weight_", "_stratum_sums"):
+            for name in ("groups_", "stratum_target_weight_"):
                 self.__dict__.pop(name, None)
+        # Each class's rule weights (sample weight, times the stratum weight
+        # under "balanced_groups"), summed over its rows over every call:
+        # prediction knows neither, and corrects with each class's mean.
+        # A row of weight 0 is dropped: it counts in neither.
+        sums = None if reset else self.__dict__.get("_rule_weight_sums")
+        if rows is not None and (weight is not None or sums is not None):
+            if sums is None:
+                # The first call with weights: the rows of earlier calls
+                # weighed 1 each.
+                earlier = np.zeros(n_classes) if reset else self._class_rows
+                sums = np.stack([earlier, earlier])
+            labels = y.astype(np.int64)
+            values = np.ones(len(labels)) if weight is None else weight.numpy()
+            sums = sums + np.stack(
+                [
+                    np.bincount(labels, values, minlength=n_classes),
+                    np.bincount(labels, values > 0, minlength=n_classes),
+                ]
+            )
+            self._rule_weight_sums = sums
+        else:
+            self.__dict__.pop("_rule_weight_sums", None)
         if counts is not None:
             self._class_counts = counts
             floor = 1.0 if rows is None else counts.sum() / max(rows.sum(), 1.0)
@@ -502,29 +505,39 @@ class RSFTClassifier(NetClassifierBase):
     def _posterior(self, proba):
         # What the output estimates depends on the rule of the last epoch.
         try:
-            target_weight = self.class_target_weight_
-            M = getattr(self, "final_M_", None)
-            hardness = getattr(self, "final_hardness_", 1.0)
-            sums = self.__dict__.get("_stratum_sums")
+            row_weight = row_prior = None
+            prior = self.class_prior_
+            counts = self.__dict__.get("_class_counts")
+            # A class without training mass (a label known from classes=
+            # only, or rows all of weight 0): nothing was learnt of it, and
+            # dividing its raw output by the prior of one row predicted it
+            # where the others were unsure. It is divided by 1.
+            massless = None
+            if counts is not None and len(counts) == len(prior):
+                massless = counts <= 0
+                prior = np.where(massless, 1.0, prior)
+            sums = self.__dict__.get("_rule_weight_sums")
             if sums is not None:
-                # "balanced_groups": the rows trained with their stratum
-                # weights, the warm-up too (they are folded into the sample
-                # weights). Prediction knows no groups: each class's mean
-                # stratum weight stands for them, and a warm-up epoch is
-                # the rule with M=1 and hardness 0 (acceptance = weight).
+                # Sample weights (and stratum weights): each class's mean
+                # weight as the rule saw it, and the prior of the rows,
+                # counting the rows of weight above 0.
+                weighed, rows = sums
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    mean = sums[0] / sums[1]
-                target_weight = np.where(sums[1] > 0, mean, 1.0)
-                target_weight = np.clip(target_weight, FLOAT32_SMALLEST, 1.0)
-                if M is None:
-                    M, hardness = 1.0, 0.0
+                    mean = weighed / rows
+                row_weight = np.where(rows > 0, mean, 1.0)
+                row_weight = np.maximum(row_weight, FLOAT32_SMALLEST)
+                row_prior = class_prior(None, len(rows), counts=rows)
+                if massless is not None:
+                    row_prior = np.where(massless, 1.0, row_prior)
             return decision_proba(
                 proba,
                 self.probability,
-                target_weight,
-                self.class_prior_,
-                M,
-                hardness,
+                self.class_target_weight_,
+                prior,
+                getattr(self, "final_M_", None),
+                getattr(self, "final_hardness_", 1.0),
+                row_weight=row_weight,
+                row_prior=row_prior,
                 # Estimators pickled before the attribute read the parameter.
                 prior_correction=getattr(
                     self, "final_prior_correction_", self.prior_correction

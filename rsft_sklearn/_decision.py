@@ -69,9 +69,12 @@ def correct_proba(
     -----
     The inversion holds at the fixed point of training; a finite number of
     epochs only approaches it, and the result inherits whatever
-    miscalibration the network has. Per-sample weights given to ``fit`` are
-    not known at prediction time; they enter the rule with mean 1, so the
-    class weights alone are used here.
+    miscalibration the network has. Per-sample weights given to ``fit``
+    enter the rule inside the clipping (``w * s``); they are not known at
+    prediction time. :class:`RSFTClassifier` inverts the rule with each
+    class's target weight times the mean weight of its rows; a caller of
+    this function can pass that product as ``target_weight`` (and divide by
+    the prior of the rows counted as rows).
 
     With ``hardness=0``, ``M=1``, ``"balanced"`` class weights of
     ``target_power=1`` and no ``log_shift``, the raw output already
@@ -191,6 +194,8 @@ def decision_proba(
     *,
     prior_correction=0.0,
     loss_prior=None,
+    row_weight=None,
+    row_prior=None,
 ):
     """The posterior that ``probability`` asks for, from the raw output.
 
@@ -198,6 +203,15 @@ def decision_proba(
     means that epoch trained without rejection. ``prior_correction`` and
     ``loss_prior`` are the logit adjustment's scale and the prior after
     rejection it removed in that epoch.
+
+    ``row_weight`` and ``row_prior`` (both or neither) describe per-row
+    weights that entered the rule (sample weights, stratum weights): each
+    class's mean weight as the rule saw it, and the class prior of the rows
+    counted as rows, while ``class_prior`` counts them by their weights. A
+    class's weight multiplies its target weight inside the rule's clipping
+    (``min(1, w * s / (M * p ** hardness))``), and weighs its rows' losses
+    in epochs without rejection. The output is first taken back to the
+    posterior of the rows, then weighted as ``class_prior`` asks.
     """
     if probability not in PROBABILITY_OPTIONS:
         raise ValueError(
@@ -210,7 +224,22 @@ def decision_proba(
     shift = None
     if prior_correction and loss_prior is not None:
         shift = prior_correction * np.log(np.asarray(loss_prior, dtype=np.float64))
-    if M is None:
+    if row_weight is not None:
+        row_weight = np.asarray(row_weight, dtype=np.float64)
+        # The posterior of the rows, divided by the prior the output is
+        # wanted under: the rows' prior (balanced), or the rows' prior over
+        # the weighted one (training: the rows weighted back).
+        prior = np.asarray(row_prior, dtype=np.float64)
+        if probability == "training":
+            prior = prior / np.asarray(class_prior, dtype=np.float64)
+        if M is None:
+            # Without rejection each row's loss counted its weight: the
+            # output is the rows' posterior times the classes' mean weights.
+            target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
+            prior = prior * row_weight
+        else:
+            target_weight = np.asarray(target_weight, dtype=np.float64) * row_weight
+    elif M is None:
         # Without rejection the output already estimates the training posterior.
         target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
     correct = partial(

@@ -375,6 +375,79 @@ def test_a_class_without_acceptance_mass_has_the_loss_share_in_the_prior():
         assert clf.loss_class_prior_.sum() == pytest.approx(1.0)
 
 
+def test_class_sample_weights_are_inverted_inside_the_clipping():
+    # Sample weights of one value per class enter the rule inside the
+    # clipping, as a dict target does: the balanced output of a frozen net
+    # equals that of the same rule written as the target (M scaled so that
+    # the largest weight is 1). The correction used the class weights
+    # alone: with compute_sample_weight("balanced") it predicted the
+    # majority on features without signal (0.80 for it, where 0.5 is right).
+    rng = np.random.RandomState(0)
+    y = (rng.rand(600) < 0.2).astype(int)
+    X = rng.randn(600, 4).astype(np.float32)
+    weight = np.where(y == 1, 4.0, 1.0)
+    s = weight / weight.mean()
+    common = dict(lr=0.0, max_epochs=1, warmup_epochs=0, random_state=0)
+    weighted = RSFTClassifier(target="uniform", M=1.0, **common).fit(
+        X, y, sample_weight=weight
+    )
+    largest = s.max()
+    as_target = RSFTClassifier(
+        target={0: s[y == 0][0] / largest, 1: s[y == 1][0] / largest},
+        M=1.0 / largest,
+        **common,
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        weighted.loss_class_prior_, as_target.loss_class_prior_, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), as_target.predict_proba(X), rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"rejection": "sample"},
+        {"hardness": 0, "target_power": 1, "prior_correction": 0},
+    ],
+)
+def test_balanced_sample_weights_leave_a_balanced_output_without_signal(params):
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    rng = np.random.RandomState(0)
+    y = (rng.rand(1000) < 0.2).astype(int)
+    X = rng.randn(1000, 5).astype(np.float32)
+    X_test = rng.randn(2000, 5).astype(np.float32)
+    clf = RSFTClassifier(max_epochs=30, lr=3e-3, random_state=0, **params)
+    clf.fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    assert clf.predict_proba(X_test)[:, 1].mean() == pytest.approx(0.5, abs=0.08)
+    assert 0.3 < (clf.predict(X_test) == 1).mean() < 0.7
+
+
+@pytest.mark.parametrize("prior_correction", [0.0, 1.0])
+def test_a_class_without_mass_is_not_predicted(prior_correction):
+    # Divided by the prior of one row, a class absent from y (or of rows
+    # all weighted 0) was predicted for 6% of rows under prior_correction=0.
+    rng = np.random.RandomState(0)
+    y = (rng.rand(1000) < 0.2).astype(int)
+    X = rng.randn(1000, 5).astype(np.float32)
+    X_test = rng.randn(2000, 5).astype(np.float32)
+    params = dict(
+        max_epochs=30, lr=3e-3, random_state=0, prior_correction=prior_correction
+    )
+    absent = RSFTClassifier(classes=[0, 1, 2], **params).fit(X, y)
+    y3 = y.copy()
+    y3[:50] = 2
+    weightless = RSFTClassifier(**params).fit(
+        X, y3, sample_weight=np.where(y3 == 2, 0.0, 1.0)
+    )
+    for clf in (absent, weightless):
+        assert not (clf.predict(X_test) == 2).any()
+        assert clf.predict_proba(X_test)[:, 2].max() < 0.01
+
+
 def test_class_target_weight_and_prior_count_rows_by_their_weight():
     y = np.array([0, 0, 0, 0, 1, 1])
     weight = np.array([1.0, 1.0, 0.0, 0.0, 0.5, 0.5])

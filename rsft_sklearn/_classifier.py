@@ -31,7 +31,6 @@ from ._decision import (
     class_counts,
     class_prior,
     decision_proba,
-    prior_after_rejection,
 )
 from ._epochs import (
     EpochLosses,
@@ -63,7 +62,7 @@ def _nll_forward(forward, X):
 
 # The fitted attributes that correct the network's output (predict_proba),
 # as every epoch leaves them.
-# The share of the acceptance mass that the loss gives a class without any
+# The smallest share of the acceptance mass that the loss gives a class
 # (see RejectionLoss.log_prior_after_rejection).
 _MASSLESS_SHARE = 1e-6
 
@@ -945,22 +944,21 @@ class RSFTClassifier(NetClassifierBase):
             self.__dict__.pop("loss_class_prior_", None)
         else:
             rows = class_prior(None, len(seen), counts=seen)
-            # A rate is a class's mean acceptance, which sample weights
-            # above 1 raise above 1 in an epoch without rejection (a row
-            # then counts its weight); prior_after_rejection clips rates
-            # at 1, so they go in scaled to at most 1, which leaves the
-            # normalised prior as it is.
-            largest = np.nanmax(rates) if np.isfinite(rates).any() else 1.0
-            scale = max(1.0, float(largest))
-            prior = prior_after_rejection(rows, rates / scale)
-            # A class without acceptance mass (no row, or rows of weight 0)
-            # has the share that the loss gives it, 1e-6 of the mass
-            # (RejectionLoss.log_prior_after_rejection), not that of a row.
+            # Each class's share of the acceptance mass (its rows times its
+            # mean acceptance, which sample weights above 1 raise above 1 in
+            # an epoch without rejection), floored as the loss floors it, at
+            # 1e-6 of the mass (RejectionLoss.log_prior_after_rejection): a
+            # class without mass (no row, or rows of weight 0), or whose
+            # rate is tiny, has the share the loss gave it.
             massless = ~((seen > 0) & (rates > 0))
-            if massless.any() and not massless.all():
-                prior = np.where(massless, 0.0, prior)
-                prior = np.maximum(prior / prior.sum(), _MASSLESS_SHARE)
-                prior = prior / prior.sum()
+            mass = rows * np.where(massless, 0.0, rates)
+            if mass.sum() > 0:
+                prior = mass / mass.sum()
+                if (prior < _MASSLESS_SHARE).any():
+                    prior = np.maximum(prior, _MASSLESS_SHARE)
+                    prior = prior / prior.sum()
+            else:
+                prior = rows
             self.loss_class_prior_ = prior
         if not took_step and previous:
             for name in _DECISION_ATTRIBUTES:

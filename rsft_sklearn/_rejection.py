@@ -80,11 +80,15 @@ def _check_rows(logits, y):
             "logits must be a tensor of shape (n_samples, n_classes), got "
             f"{type(logits).__name__} of shape {shape}."
         )
-    y_shape = tuple(getattr(y, "shape", ()))
-    if not isinstance(y, torch.Tensor) or y_shape != shape[:1]:
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(
+            f"y must be a torch.Tensor of class indices (on the logits' "
+            f"device), got {type(y).__module__}.{type(y).__name__}."
+        )
+    if tuple(y.shape) != shape[:1]:
         raise ValueError(
-            f"y must be a tensor of one class index per row of logits, shape "
-            f"({shape[0]},); got {type(y).__name__} of shape {y_shape}."
+            f"y must hold one class index per row of logits, shape "
+            f"({shape[0]},); got shape {tuple(y.shape)}."
         )
     if y.is_floating_point() or y.is_complex():
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")

@@ -448,6 +448,20 @@ def test_a_class_without_mass_is_not_predicted(prior_correction):
         assert clf.predict_proba(X_test)[:, 2].max() < 0.01
 
 
+@pytest.mark.parametrize("M", [1e4, 1e8])
+def test_tiny_acceptance_rates_keep_their_ratio_in_the_prior(M):
+    # Rates below 1e-6 were clipped to it, one class more than the other:
+    # at M=1e8 the prior removed was [0.79, 0.21] where the loss's mass
+    # shares were [0.66, 0.34], and a third of a balanced test set moved.
+    rng = np.random.default_rng(0)
+    y = rng.choice(2, 600, p=[0.8, 0.2])
+    X = rng.standard_normal((600, 2)).astype(np.float32)
+    X[:, 0] += 1.5 * y
+    clf = RSFTClassifier(M=M, lr=0.0, max_epochs=2, random_state=0).fit(X, y)
+    mass = clf.criterion_.epoch_statistics()["acceptance"].double().numpy()
+    np.testing.assert_allclose(clf.loss_class_prior_, mass / mass.sum(), rtol=1e-5)
+
+
 def test_class_target_weight_and_prior_count_rows_by_their_weight():
     y = np.array([0, 0, 0, 0, 1, 1])
     weight = np.array([1.0, 1.0, 0.0, 0.0, 0.5, 0.5])

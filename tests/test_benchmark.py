@@ -242,6 +242,16 @@ def test_sigkill_at_a_random_moment_loses_no_finished_fold(tmp_path):
     ), context
 
 
+def _wait_for_rows(process, csv, rows):
+    """Until ``csv`` holds more than ``rows`` lines after its header (or the
+    process ends, or ten minutes pass)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        if csv.exists() and csv.read_bytes().count(b"\n") > rows:
+            break
+        time.sleep(0.01)
+
+
 def test_sigint_leaves_a_consistent_file_and_asks_to_resume(tmp_path):
     out = tmp_path / "interrupted"
     csv = out / "results.csv"
@@ -251,11 +261,7 @@ def test_sigint_leaves_a_consistent_file_and_asks_to_resume(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        if csv.exists() and csv.read_bytes().count(b"\n") > 2:
-            break
-        time.sleep(0.01)
+    _wait_for_rows(process, csv, 2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -299,11 +305,7 @@ def test_sigterm_keeps_finished_folds_and_stops_the_workers(tmp_path):
             stderr=handle,
             env={**os.environ, name: value},
         )
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        if csv.exists() and csv.read_bytes().count(b"\n") > 2:
-            break
-        time.sleep(0.01)
+    _wait_for_rows(process, csv, 2)
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=60)

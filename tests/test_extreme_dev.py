@@ -108,9 +108,8 @@ def _fake_fit(seen):
     return run_one
 
 
-def test_other_data_are_kept_apart(dev, tmp_path, monkeypatch, capsys):
-    # Before, a rerun with other --rows or --data-seed skipped every fit and
-    # printed the results of the other data as its own.
+def _fake_fits(dev, monkeypatch):
+    """Fake data and fits for ``dev``; the list the fits record into."""
     seen = []
     monkeypatch.setattr(dev, "run_one", _fake_fit(seen))
     monkeypatch.setattr(
@@ -118,6 +117,13 @@ def test_other_data_are_kept_apart(dev, tmp_path, monkeypatch, capsys):
         "make_data",
         lambda rows, seed: (np.zeros((rows, 4), np.float32), np.arange(rows) % 10),
     )
+    return seen
+
+
+def test_other_data_are_kept_apart(dev, tmp_path, monkeypatch, capsys):
+    # Before, a rerun with other --rows or --data-seed skipped every fit and
+    # printed the results of the other data as its own.
+    seen = _fake_fits(dev, monkeypatch)
     argv = [
         "--rows", "2000", "--ratios", "10", "--repeats", "1", "--epochs", "1",
         "--methods", "RSFT", "--out", str(tmp_path),
@@ -138,13 +144,7 @@ def test_other_data_are_kept_apart(dev, tmp_path, monkeypatch, capsys):
 def test_rows_without_data_settings_take_them_from_their_command(
     dev, tmp_path, monkeypatch
 ):
-    seen = []
-    monkeypatch.setattr(dev, "run_one", _fake_fit(seen))
-    monkeypatch.setattr(
-        dev,
-        "make_data",
-        lambda rows, seed: (np.zeros((rows, 4), np.float32), np.arange(rows) % 10),
-    )
+    seen = _fake_fits(dev, monkeypatch)
     old = {
         "ratio": 10, "repeat": 0, "recipe": "adam", "epochs": 1,
         "balanced_accuracy": 0.5, "f1_macro": 0.5,
@@ -265,13 +265,7 @@ def test_bad_arguments(dev, argv, message, tmp_path, capsys):
 def _fake_folder(dev, tmp_path, monkeypatch, *extra):
     """Two fake fits (RSFT and the LA loss) into ``tmp_path``; the argv,
     the data settings each fit ran on and the results file."""
-    seen = []
-    monkeypatch.setattr(dev, "run_one", _fake_fit(seen))
-    monkeypatch.setattr(
-        dev,
-        "make_data",
-        lambda rows, seed: (np.zeros((rows, 4), np.float32), np.arange(rows) % 10),
-    )
+    seen = _fake_fits(dev, monkeypatch)
     argv = [
         "--rows", "2000", "--ratios", "10", "--repeats", "1", "--epochs", "1",
         "--methods", "RSFT|logit-adjusted loss", "--out", str(tmp_path), *extra,

@@ -951,7 +951,9 @@ class RSFTClassifier(NetClassifierBase):
             # class without mass (no row, or rows of weight 0), or whose
             # rate is tiny, has the share the loss gave it.
             massless = ~((seen > 0) & (rates > 0))
-            mass = rows * np.where(massless, 0.0, rates)
+            mass = np.asarray(rows, dtype=np.float64) * np.where(
+                massless, 0.0, rates.astype(np.float64)
+            )
             if mass.sum() > 0:
                 prior = mass / mass.sum()
                 if (prior < _MASSLESS_SHARE).any():

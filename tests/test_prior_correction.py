@@ -460,6 +460,8 @@ def test_tiny_acceptance_rates_keep_their_ratio_in_the_prior(M):
     clf = RSFTClassifier(M=M, lr=0.0, max_epochs=2, random_state=0).fit(X, y)
     mass = clf.criterion_.epoch_statistics()["acceptance"].double().numpy()
     np.testing.assert_allclose(clf.loss_class_prior_, mass / mass.sum(), rtol=1e-5)
+    # Computed in float64, as the rest of the correction.
+    assert clf.loss_class_prior_.dtype == np.float64
 
 
 def test_class_target_weight_and_prior_count_rows_by_their_weight():

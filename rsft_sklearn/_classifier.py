@@ -60,12 +60,12 @@ def _nll_forward(forward, X):
     return log_proba_for_nll(forward(X))
 
 
-# The fitted attributes that correct the network's output (predict_proba),
-# as every epoch leaves them.
 # The smallest share of the acceptance mass that the loss gives a class
 # (see RejectionLoss.log_prior_after_rejection).
 _MASSLESS_SHARE = 1e-6
 
+# The fitted attributes that correct the network's output (predict_proba),
+# as every epoch leaves them.
 _DECISION_ATTRIBUTES = (
     "final_M_",
     "final_hardness_",

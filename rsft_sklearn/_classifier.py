@@ -64,6 +64,11 @@ def _nll_forward(forward, X):
 # (see RejectionLoss.log_prior_after_rejection).
 _MASSLESS_SHARE = 1e-6
 
+# Continued training: the acceptance rate of a class as the earlier calls
+# left it weighs as this many rows of the class against the current call's
+# rows, so that the rate of a small chunk is not taken from a few rows.
+_RATE_PRIOR_ROWS = 30.0
+
 # The fitted attributes that correct the network's output (predict_proba),
 # as every epoch leaves them.
 _DECISION_ATTRIBUTES = (
@@ -690,6 +695,11 @@ class RSFTClassifier(NetClassifierBase):
         # The rows that the earlier calls of continued training trained on
         # (none in a fresh fit), for the prior that prediction removes.
         state.rows_before = self.__dict__.get("_trained_rows")
+        state.rates_before = (
+            None
+            if state.rows_before is None
+            else self.__dict__.get("_acceptance_rates")
+        )
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         # Continued training (partial_fit, warm_start) goes on counting the
         # epochs: its warm-up may be over.
@@ -931,9 +941,22 @@ class RSFTClassifier(NetClassifierBase):
         # epoch did not see, or whose rows all weighed 0, keeps its last
         # rate), so that a small chunk does not stand for all that was
         # trained before it. A single fit: the epoch's own rows and rates.
+        fresh = (seen > 0) & (mass > 0)
         earlier = self.__dict__.get("_acceptance_rates")
         if earlier is not None and len(earlier) == len(rates):
-            rates = np.where((seen > 0) & (mass > 0), rates, earlier)
+            rates = np.where(fresh, rates, earlier)
+        prior_rates = self.fit_state_.rates_before
+        if prior_rates is not None and len(prior_rates) == len(rates):
+            # The rate of the earlier calls counts as _RATE_PRIOR_ROWS rows
+            # of the class at that rate: a chunk with a few rows of a class
+            # (a last chunk of 8 rows, say) does not set its rate alone.
+            known = np.isfinite(prior_rates)
+            pseudo = np.where(known, _RATE_PRIOR_ROWS, 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                blended = (mass + pseudo * np.where(known, prior_rates, 0.0)) / (
+                    seen + pseudo
+                )
+            rates = np.where(fresh, blended, rates)
         self._acceptance_rates = rates
         before = self.fit_state_.rows_before
         if before is not None and len(before) == len(seen):

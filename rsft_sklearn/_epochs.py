@@ -166,6 +166,9 @@ class FitState:
     rows_before : ndarray or None
         Rows of each class that the earlier calls of continued training
         trained on; None in a fresh fit.
+    rates_before : ndarray or None
+        Each class's acceptance rate as the earlier calls left it (NaN for
+        a class they never accepted); None in a fresh fit.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -183,6 +186,7 @@ class FitState:
         self.decisions = {}
         self.trained_history = None
         self.rows_before = None
+        self.rates_before = None
 
 
 class PendingLoss:

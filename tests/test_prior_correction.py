@@ -545,6 +545,30 @@ def test_a_small_chunk_does_not_redefine_the_output_correction():
     assert np.mean(after.argmax(axis=1) != proba.argmax(axis=1)) < 0.02
 
 
+def test_a_few_rows_of_a_class_do_not_set_its_rate_in_a_stream():
+    # A last chunk with one row of a class took that class's acceptance rate
+    # from the one row: with lognormal weights, a stream ending in an 8-row
+    # chunk moved the removed prior from [0.76, 0.24] to [0.89, 0.11]. The
+    # rate of the earlier calls now counts as 30 rows against the chunk's.
+    rng = np.random.default_rng(0)
+    y = rng.choice(2, 600, p=[0.8, 0.2])
+    X = rng.standard_normal((600, 2)).astype(np.float32)
+    X[:, 0] += 1.5 * y
+    clf = RSFTClassifier(max_epochs=3, random_state=0, warmup_epochs=0)
+    clf.fit(X, y)
+    before = clf.loss_class_prior_.copy()
+    rates = clf._acceptance_rates.copy()
+    # One row of class 1 of a small weight, with rows of class 0, frozen net.
+    rows = np.r_[np.flatnonzero(y == 0)[:7], np.flatnonzero(y == 1)[:1]]
+    weight = np.r_[np.ones(7), 0.05]
+    clf.set_params(lr=0.0, max_epochs=1).partial_fit(
+        X[rows], y[rows], sample_weight=weight
+    )
+    # The row's own rate is far below the class's; the blend stays near it.
+    assert clf._acceptance_rates[1] == pytest.approx(rates[1], rel=0.1)
+    np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.02)
+
+
 def test_class_prior_does_not_depend_on_the_scale_of_the_weights():
     # A class of weight 0 counts as one row; counted in the weights' own
     # units, that row was worth 0.5% of the prior at weights of 1 and 83% at

@@ -67,10 +67,8 @@ def _fit(estimator, X, y):
     Ctrl-C during the fit raises ``KeyboardInterrupt`` (skorch would end
     the fit quietly and leave a partly trained network to be scored).
     """
-    with _interrupt_seen() as interrupted:
+    with _interrupt_seen():
         estimator.fit(X, y)
-    if interrupted():
-        raise KeyboardInterrupt
     return estimator
 
 

@@ -38,7 +38,6 @@ status 130 and writes nothing of that method. A rerun starts afresh.
 """
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -58,7 +57,7 @@ from rsft_sklearn.benchmark._cli import _seed, positive
 from rsft_sklearn.benchmark._keel import read_keel_dat
 from rsft_sklearn.benchmark._methods import make_method, parse_methods
 from rsft_sklearn.benchmark._rivals import LogitAdjustedRSFT
-from rsft_sklearn.benchmark._runner import _interrupt_seen
+from rsft_sklearn.benchmark._runner import _interrupt_seen, _write_atomically
 
 DEFAULT_METHODS = (
     "post-hoc logit adjustment",
@@ -177,10 +176,8 @@ def _curve(method, X_train, y_train, X_test, y_test, args):
     offset = perf_counter() - start
     callback = HeldOutCurve(X_test, y_test, decide, offset)
     net.set_params(callbacks=[*(net.callbacks or []), ("heldout", callback)])
-    with _interrupt_seen() as interrupted:
+    with _interrupt_seen():
         clf.fit(X_fit, y_fit)
-    if interrupted():
-        raise KeyboardInterrupt
     history = getattr(clf, "estimator_", clf).history
     rows = np.cumsum(
         [sum(b.get("train_batch_size", 0) for b in e["batches"]) for e in history]
@@ -199,12 +196,7 @@ def _curve(method, X_train, y_train, X_test, y_test, args):
 def _write_curves(curves, path):
     """Write the finished curves to ``path`` whole: a kill at any moment
     leaves the file of the curves before or after, never a part."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        pd.concat(curves, ignore_index=True).to_csv(handle, index=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    _write_atomically(path, pd.concat(curves, ignore_index=True).to_csv(index=False))
 
 
 def _plot(frame, path, title):

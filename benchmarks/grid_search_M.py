@@ -82,8 +82,6 @@ def _search(name):
             ]
         )
         search.fit(X, y)
-    if interrupted():
-        raise KeyboardInterrupt
     scores = search.cv_results_["mean_test_score"]
     table = ", ".join(f"M={M:g}: {s:.3f}" for M, s in zip(GRID, scores))
     best = search.best_params_["rsftclassifier__M"]

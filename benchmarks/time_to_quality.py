@@ -66,7 +66,6 @@ import io
 import json
 import math
 import numbers
-import os
 import shlex
 import sys
 import tempfile
@@ -87,7 +86,7 @@ from torch import nn
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark._cli import positive
 from rsft_sklearn.benchmark._methods import make_method, parse_method, parse_methods
-from rsft_sklearn.benchmark._runner import _interrupt_seen
+from rsft_sklearn.benchmark._runner import _interrupt_seen, _write_atomically
 
 LA = "logit-adjusted loss"
 DEFAULT = "RSFT"
@@ -413,10 +412,8 @@ def run_one(set_name, method, seed, data, args):
         # a fraction of the epochs keeps its share as it is.)
         extra["warmup_epochs"] = round(net.warmup_epochs * epochs / args.epochs)
     net.set_params(device=args.device, **extra)
-    with _interrupt_seen() as interrupted:
+    with _interrupt_seen():
         pipeline.fit(X_train, y_train)
-    if interrupted():
-        raise KeyboardInterrupt
     history = net.history
     backward = np.cumsum(
         [sum(b.get("train_batch_size", 0) for b in e["batches"]) for e in history]
@@ -440,22 +437,11 @@ def run_one(set_name, method, seed, data, args):
 # ----------------------------------------------------------------------
 # Files
 # ----------------------------------------------------------------------
-def _write_atomically(path, data):
-    """Replace ``path`` by a file of ``data`` (bytes): a kill at any moment
-    leaves the old file or the new one, never a part of the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def append_run(path, run):
     """Add the rows of a finished run to its set's CSV file, all or none."""
-    old = path.read_bytes() if path.exists() else b""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
     block = run.to_csv(index=False, header=not old, lineterminator="\n")
-    _write_atomically(path, old + block.encode())
+    _write_atomically(path, old + block)
 
 
 def _damaged(path, problem):
@@ -565,7 +551,7 @@ def keep_finished(path, name, args):
         return frame
     dropped = frame.set_index(["method", "seed"]).index.isin(list(unfinished))
     frame = frame[~dropped].reset_index(drop=True)
-    _write_atomically(path, frame.to_csv(index=False, lineterminator="\n").encode())
+    _write_atomically(path, frame.to_csv(index=False, lineterminator="\n"))
     cut = [
         f"{method} seed {seed} ({found} of {epochs} epochs)"
         for (method, seed), (found, epochs) in unfinished.items()
@@ -649,9 +635,7 @@ def check_protocol(out, settings, done):
             "ones to resume, or choose another --out to start afresh."
         )
     record = {**settings, "rows": {**kept, **settings["rows"]}}
-    _write_atomically(
-        path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-    )
+    _write_atomically(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def _setting(value):

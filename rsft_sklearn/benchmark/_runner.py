@@ -379,10 +379,8 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
             estimator = for_text(estimator, dataset)
             X_train, y_train = dataset.X[train], dataset.y[train]
             start = perf_counter()
-            with _interrupt_seen() as interrupted:
+            with _interrupt_seen():
                 estimator.fit(X_train, y_train)
-            if interrupted():
-                raise KeyboardInterrupt
             fit_time = _own_fit_time(estimator, perf_counter() - start)
             start = perf_counter()
             proba = estimator.predict_proba(dataset.X[test])

@@ -40,7 +40,7 @@ from ._epochs import (
     warmup_epoch_count,
 )
 from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
-from ._loss import RejectionLoss
+from ._loss import MIN_PRIOR_SHARE, RejectionLoss
 from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import class_target_weight
@@ -59,10 +59,6 @@ def _nll_forward(forward, X):
     """``forward(X)`` as an ``NLLLoss`` reads it (:func:`log_proba_for_nll`)."""
     return log_proba_for_nll(forward(X))
 
-
-# The smallest share of the acceptance mass that the loss gives a class
-# (see RejectionLoss.log_prior_after_rejection).
-_MASSLESS_SHARE = 1e-6
 
 # Continued training: the acceptance rate of a class as the earlier calls
 # left it weighs as this many rows of the class against the current call's
@@ -979,8 +975,8 @@ class RSFTClassifier(NetClassifierBase):
             )
             if mass.sum() > 0:
                 prior = mass / mass.sum()
-                if (prior < _MASSLESS_SHARE).any():
-                    prior = np.maximum(prior, _MASSLESS_SHARE)
+                if (prior < MIN_PRIOR_SHARE).any():
+                    prior = np.maximum(prior, MIN_PRIOR_SHARE)
                     prior = prior / prior.sum()
             else:
                 prior = rows

@@ -21,6 +21,9 @@ from ._validation import FLOAT32_MAX, FLOAT32_SMALLEST, as_real, check_class_wei
 __all__ = ["RejectionLoss"]
 
 _TINY = torch.finfo(torch.float32).tiny
+# The smallest share of the acceptance mass that the prior after rejection
+# gives a class (one without mass gets it): read by prediction too.
+MIN_PRIOR_SHARE = 1e-6
 # Buffers whose length is the number of classes; loading a state resizes them.
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
 # Values kept between steps by RejectionLoss._cached.
@@ -687,7 +690,7 @@ class RejectionLoss(nn.Module):
                 counts = self.process_sum(counts.clone())
             mass = self.prior_mass + counts
             total = mass.sum()
-            floor = torch.clamp(total * 1e-6, min=_TINY)
+            floor = torch.clamp(total * MIN_PRIOR_SHARE, min=_TINY)
             return torch.log(torch.maximum(mass, floor)) - torch.log(
                 torch.clamp(total, min=_TINY)
             )

@@ -31,6 +31,7 @@ from ._decision import (
     class_counts,
     class_prior,
     decision_proba,
+    weight_bins,
 )
 from ._epochs import (
     EpochLosses,
@@ -60,10 +61,39 @@ def _nll_forward(forward, X):
     return log_proba_for_nll(forward(X))
 
 
+def _merged_weight_bins(bins, rows, labels, values, n_classes):
+    """Each class's weight summary (:func:`weight_bins`) of ``rows`` earlier
+    rows, merged with the call's rows (``labels``, ``values``); rows of
+    weight 0 are left out, as from the rows counted. A class without rows
+    keeps its bins."""
+    n_bins = bins.shape[1]
+    keep = values > 0
+    labels, values = labels[keep], values[keep]
+    order = np.lexsort((values, labels))
+    labels, values = labels[order], values[order]
+    ends = np.cumsum(np.bincount(labels, minlength=n_classes))
+    merged = bins.copy()
+    for k in range(n_classes):
+        new = values[ends[k - 1] if k else 0 : ends[k]]
+        if not len(new):
+            continue
+        before = rows[k] / n_bins
+        merged[k] = weight_bins(
+            np.concatenate([bins[k], new]),
+            np.concatenate([np.full(n_bins, before), np.ones(len(new))]),
+            n_bins,
+        )
+    return merged
+
+
 # Continued training: the acceptance rate of a class as the earlier calls
 # left it weighs as this many rows of the class against the current call's
 # rows, so that the rate of a small chunk is not taken from a few rows.
 _RATE_PRIOR_ROWS = 30.0
+
+# Bins of the equal-count summary of each class's rule weights (sample
+# weights, stratum weights) that prediction inverts the rule with.
+_WEIGHT_BINS = 32
 
 # The fitted attributes that correct the network's output (predict_proba),
 # as every epoch leaves them.
@@ -476,6 +506,11 @@ class RSFTClassifier(NetClassifierBase):
         # A row of weight 0 is dropped: it counts in neither.
         sums = None if reset else self.__dict__.get("_rule_weight_sums")
         if rows is not None and (weight is not None or sums is not None):
+            # Each class's weights as an equal-count summary too: the rule
+            # clips each row's weighted acceptance at 1, so that a class's
+            # mean acceptance is below that of its mean weight where its
+            # weights vary.
+            bins = None if reset else self.__dict__.get("_rule_weight_bins")
             if sums is None:
                 # The first call with weights: the rows of earlier calls
                 # weighed 1 each.
@@ -483,6 +518,15 @@ class RSFTClassifier(NetClassifierBase):
                 sums = np.stack([earlier, earlier])
             labels = y.astype(np.int64)
             values = np.ones(len(labels)) if weight is None else weight.numpy()
+            if bins is None or bins.shape != (n_classes, _WEIGHT_BINS):
+                # Fitted before the summary was kept: the earlier rows
+                # at their class's mean weight.
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean = np.where(sums[1] > 0, sums[0] / sums[1], 1.0)
+                bins = np.repeat(mean[:, None], _WEIGHT_BINS, axis=1)
+            self._rule_weight_bins = _merged_weight_bins(
+                bins, sums[1], labels, values, n_classes
+            )
             sums = sums + np.stack(
                 [
                     np.bincount(labels, values, minlength=n_classes),
@@ -492,6 +536,7 @@ class RSFTClassifier(NetClassifierBase):
             self._rule_weight_sums = sums
         else:
             self.__dict__.pop("_rule_weight_sums", None)
+            self.__dict__.pop("_rule_weight_bins", None)
         if counts is not None:
             self._class_counts = counts
             floor = 1.0 if rows is None else counts.sum() / max(rows.sum(), 1.0)
@@ -505,7 +550,7 @@ class RSFTClassifier(NetClassifierBase):
     def _posterior(self, proba):
         # What the output estimates depends on the rule of the last epoch.
         try:
-            row_weight = row_prior = None
+            row_weight = row_prior = bins = None
             prior = self.class_prior_
             counts = self.__dict__.get("_class_counts")
             # A class without training mass (a label known from classes=
@@ -529,6 +574,16 @@ class RSFTClassifier(NetClassifierBase):
                 row_prior = class_prior(None, len(rows), counts=rows)
                 if massless is not None:
                     row_prior = np.where(massless, 1.0, row_prior)
+                bins = self.__dict__.get("_rule_weight_bins")
+                if bins is not None and bins.shape[0] == len(rows):
+                    bins = np.where(rows[:, None] > 0, bins, 1.0)
+                    bins = np.maximum(bins, FLOAT32_SMALLEST)
+                    # Weights equal within every class: the mean says it all.
+                    spread = bins.max(axis=1) - bins.min(axis=1)
+                    if np.all(spread <= 1e-9 * bins.max(axis=1)):
+                        bins = None
+                else:
+                    bins = None
             return decision_proba(
                 proba,
                 self.probability,
@@ -538,6 +593,7 @@ class RSFTClassifier(NetClassifierBase):
                 getattr(self, "final_hardness_", 1.0),
                 row_weight=row_weight,
                 row_prior=row_prior,
+                row_weight_bins=bins,
                 # Estimators pickled before the attribute read the parameter.
                 prior_correction=getattr(
                     self, "final_prior_correction_", self.prior_correction

@@ -18,6 +18,7 @@ weighted cross-entropy has the same minimiser, so the same inversion holds.
 from functools import partial
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ._validation import as_real, check_class_weight
 
@@ -74,7 +75,10 @@ def correct_proba(
     prediction time. :class:`RSFTClassifier` inverts the rule with each
     class's target weight times the mean weight of its rows; a caller of
     this function can pass that product as ``target_weight`` (and divide by
-    the prior of the rows counted as rows).
+    the prior of the rows counted as rows). Where the weights vary within a
+    class, the estimator inverts the mean of the clipped acceptance over a
+    32-bin summary of the class's weights instead, since the clipping makes
+    that mean lower than the clipped acceptance of the mean weight.
 
     With ``hardness=0``, ``M=1``, ``"balanced"`` class weights of
     ``target_power=1`` and no ``log_shift``, the raw output already
@@ -93,6 +97,46 @@ def correct_proba(
     >>> correct_proba(p, w, M=1.0, hardness=1.0, class_prior=prior).round(3)
     array([[0.474, 0.526]])
     """
+    proba = _check_proba(proba)
+    weight = check_class_weight(target_weight, proba.shape[1], "target_weight")
+    M, hardness, log_shift = _check_rule(M, hardness, log_shift, proba.shape[1])
+    return _corrected(proba, np.log(weight), M, hardness, class_prior, log_shift)
+
+
+def _corrected(proba, log_weight, M, hardness, class_prior=None, log_shift=None):
+    """:func:`correct_proba` on checked inputs, with the log of the class
+    weights: ``(n_classes,)``, or ``(n_classes, n_bins)`` for classes whose
+    rows entered the rule with different weights (an equal-count sample of
+    each class's weights, as :func:`weight_bins` gives). A class's
+    acceptance is then the mean of the rule's clipped acceptance over its
+    bins, which is below the clipped acceptance of the mean weight."""
+    n_classes = proba.shape[1]
+    # Log space: p ** hardness / w spans many orders of magnitude for
+    # confident predictions and small class weights.
+    with np.errstate(divide="ignore"):
+        log_p = np.log(np.clip(proba, 0.0, 1.0))
+    # hardness 0 ignores the model even where p underflowed to 0 (0 * -inf).
+    hard = hardness * log_p if hardness else np.zeros_like(log_p)
+    if log_weight.ndim == 1:
+        log_ratio = np.log(M) + hard - log_weight
+        log_score = log_p + np.maximum(log_ratio, 0.0)
+    else:
+        # -log of the mean over the bins of min(1, exp(-log_ratio)), summed
+        # in log space: a class whose every bin is far from 1 stays finite.
+        log_ratio = (np.log(M) + hard)[:, :, None] - log_weight[None]
+        log_score = log_p - (
+            logsumexp(-np.maximum(log_ratio, 0.0), axis=2) - np.log(log_weight.shape[1])
+        )
+    if log_shift is not None:
+        log_score = log_score + log_shift
+    if class_prior is not None:
+        log_score = log_score - np.log(
+            check_class_weight(class_prior, n_classes, "class_prior")
+        )
+    return _normalise(log_score)
+
+
+def _check_proba(proba):
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2:
         raise ValueError(
@@ -107,15 +151,16 @@ def correct_proba(
         raise ValueError(
             "proba must hold finite probabilities in [0, 1], each row summing to 1."
         )
-    n_classes = proba.shape[1]
-    weight = check_class_weight(target_weight, n_classes, "target_weight")
+    return proba
+
+
+def _check_rule(M, hardness, log_shift, n_classes):
     # M may be the 0-d tensor that RejectionLoss.epoch_statistics() returns.
     M_value, hardness_value = as_real(M), as_real(hardness)
     if M_value is None or not np.isfinite(M_value) or M_value <= 0:
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
     if hardness_value is None or not np.isfinite(hardness_value) or hardness_value < 0:
         raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
-    M, hardness = M_value, hardness_value
     if log_shift is not None:
         log_shift = np.asarray(log_shift, dtype=np.float64)
         if log_shift.shape != (n_classes,) or not np.all(np.isfinite(log_shift)):
@@ -125,21 +170,16 @@ def correct_proba(
                 if log_shift.shape != (n_classes,)
                 else f"log_shift must hold finite values, got {log_shift.tolist()}."
             )
-    # Log space: p ** hardness / w spans many orders of magnitude for
-    # confident predictions and small class weights.
-    with np.errstate(divide="ignore"):
-        log_p = np.log(np.clip(proba, 0.0, 1.0))
-    # hardness 0 ignores the model even where p underflowed to 0 (0 * -inf).
-    hard = hardness * log_p if hardness else np.zeros_like(log_p)
-    log_ratio = np.log(M) + hard - np.log(weight)
-    log_score = log_p + np.maximum(log_ratio, 0.0)
-    if log_shift is not None:
-        log_score = log_score + log_shift
-    if class_prior is not None:
-        log_score = log_score - np.log(
-            check_class_weight(class_prior, n_classes, "class_prior")
-        )
-    return _normalise(log_score)
+    return M_value, hardness_value, log_shift
+
+
+def _correct_binned(
+    proba, log_weight, M, hardness, *, class_prior=None, log_shift=None
+):
+    """:func:`correct_proba` with ``(n_classes, n_bins)`` log class weights."""
+    proba = _check_proba(proba)
+    M, hardness, log_shift = _check_rule(M, hardness, log_shift, proba.shape[1])
+    return _corrected(proba, log_weight, M, hardness, class_prior, log_shift)
 
 
 def is_probability_table(proba):
@@ -196,6 +236,7 @@ def decision_proba(
     loss_prior=None,
     row_weight=None,
     row_prior=None,
+    row_weight_bins=None,
 ):
     """The posterior that ``probability`` asks for, from the raw output.
 
@@ -212,6 +253,9 @@ def decision_proba(
     (``min(1, w * s / (M * p ** hardness))``), and weighs its rows' losses
     in epochs without rejection. The output is first taken back to the
     posterior of the rows, then weighted as ``class_prior`` asks.
+    ``row_weight_bins`` (with ``row_weight``), of shape ``(n_classes,
+    n_bins)``, describes the weights within each class (:func:`weight_bins`):
+    epochs with rejection then invert the rule's mean acceptance over them.
     """
     if probability not in PROBABILITY_OPTIONS:
         raise ValueError(
@@ -224,6 +268,7 @@ def decision_proba(
     shift = None
     if prior_correction and loss_prior is not None:
         shift = prior_correction * np.log(np.asarray(loss_prior, dtype=np.float64))
+    log_weight = None
     if row_weight is not None:
         row_weight = np.asarray(row_weight, dtype=np.float64)
         # The posterior of the rows, divided by the prior the output is
@@ -237,22 +282,29 @@ def decision_proba(
             # output is the rows' posterior times the classes' mean weights.
             target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
             prior = prior * row_weight
+        elif row_weight_bins is not None:
+            log_weight = np.log(
+                np.asarray(target_weight, dtype=np.float64)[:, None]
+                * np.asarray(row_weight_bins, dtype=np.float64)
+            )
         else:
             target_weight = np.asarray(target_weight, dtype=np.float64) * row_weight
     elif M is None:
         # Without rejection the output already estimates the training posterior.
         target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
+    entries = 1
+    if log_weight is not None:
+        # Each entry's temporaries hold one value per bin.
+        entries = log_weight.shape[1]
+        correct = partial(_correct_binned, log_weight=log_weight)
+    else:
+        correct = partial(correct_proba, target_weight=target_weight)
     correct = partial(
-        correct_proba,
-        target_weight=target_weight,
-        M=M,
-        hardness=hardness,
-        class_prior=prior,
-        log_shift=shift,
+        correct, M=M, hardness=hardness, class_prior=prior, log_shift=shift
     )
     if not (isinstance(proba, np.ndarray) and proba.ndim == 2):
         return correct(proba)
-    rows = max(1, _BLOCK_ENTRIES // max(proba.shape[1], 1))
+    rows = max(1, _BLOCK_ENTRIES // max(proba.shape[1] * entries, 1))
     if len(proba) <= rows:
         return correct(proba)
     # Row by row, in blocks: the correction's temporaries (about ten arrays
@@ -261,6 +313,39 @@ def decision_proba(
     for start in range(0, len(proba), rows):
         out[start : start + rows] = correct(proba[start : start + rows])
     return out
+
+
+def weight_bins(values, counts, n_bins):
+    """An equal-count summary of weights: ``n_bins`` bin means.
+
+    ``values`` (any order) occur ``counts`` times each (counts may be
+    fractional, as when summaries are merged: pass the bins of a summary of
+    ``n`` rows with counts ``n / n_bins``). The occurrences, sorted, are cut
+    into ``n_bins`` parts of equal count, a value shared between parts as
+    its count falls; each bin is the mean of its part. The bins' mean is the
+    values' mean, and their spread is the weights' spread, coarsened.
+
+    Examples
+    --------
+    >>> from rsft_sklearn._decision import weight_bins
+    >>> weight_bins([4.0, 1.0, 2.0, 1.0], [1, 1, 1, 1], 2)
+    array([1., 3.])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    values, counts = values[present], counts[present]
+    order = np.argsort(values, kind="stable")
+    values, counts = values[order], counts[order]
+    total = counts.sum()
+    edges = np.linspace(0.0, total, n_bins + 1)
+    # The running count and the running mass, linear within each value.
+    mass = np.interp(
+        edges,
+        np.concatenate([[0.0], np.cumsum(counts)]),
+        np.concatenate([[0.0], np.cumsum(values * counts)]),
+    )
+    return np.diff(mass) / (total / n_bins)
 
 
 def prior_after_rejection(class_prior, acceptance_rate):

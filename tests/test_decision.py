@@ -366,3 +366,27 @@ def test_decision_proba_in_blocks_equals_one_pass_and_bounds_memory(monkeypatch)
     assert peak < 2 * blocked.nbytes
     monkeypatch.setattr(_decision, "_BLOCK_ENTRIES", proba.size)
     np.testing.assert_array_equal(blocked, _decision.decision_proba(proba, **args))
+
+
+def test_weights_varying_within_a_class_keep_the_balanced_posterior(gaussians):
+    # Lognormal sample weights (sigma 1.5) under the class-level rule
+    # (hardness 0): inverted with each class's mean weight, the balanced
+    # output was 0.11 from the true balanced posterior; inverted with the
+    # mean of the rule's clipped acceptance over the class's weights, it is
+    # 0.036.
+    (X, y, _, _), (X_test, _, _, balanced) = gaussians
+    weight = np.random.default_rng(100).lognormal(0.0, 1.5, len(y))
+    clf = RSFTClassifier(
+        max_epochs=30,
+        batch_size=256,
+        lr=1e-2,
+        module__hidden_layer_sizes=(32,),
+        hardness=0.0,
+        target_power=1.0,
+        prior_correction=0.0,
+        random_state=0,
+    ).fit(X, y, sample_weight=weight)
+    error = np.abs(clf.predict_proba(X_test)[:, 1] - balanced).mean()
+    assert error < 0.05
+    del clf._rule_weight_bins
+    assert np.abs(clf.predict_proba(X_test)[:, 1] - balanced).mean() > error + 0.03

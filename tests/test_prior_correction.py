@@ -405,6 +405,112 @@ def test_class_sample_weights_are_inverted_inside_the_clipping():
     )
 
 
+def _frozen_lognormal_fit(calls):
+    """A frozen net (lr=0) fitted on lognormal sample weights in ``calls``
+    calls of ``partial_fit``; with the rule's expected acceptance per class,
+    computed here from every row (each call's weights divided by its
+    mean)."""
+    rng = np.random.RandomState(0)
+    y = (rng.rand(1200) < 0.2).astype(int)
+    X = rng.randn(1200, 4).astype(np.float32)
+    weight = rng.lognormal(0.0, 1.5, 1200)
+    weight[:40] = 0.0
+    clf = RSFTClassifier(
+        lr=0.0,
+        max_epochs=1,
+        warmup_epochs=0,
+        M=1.0,
+        hardness=0.0,
+        target_power=1.0,
+        prior_correction=0.0,
+        random_state=0,
+    )
+    acceptance = [[], []]
+    for part in np.array_split(np.arange(1200), calls):
+        w = weight[part] / weight[part].mean()
+        clf.partial_fit(X[part], y[part], classes=[0, 1], sample_weight=w)
+        for k in (0, 1):
+            kept = w[(y[part] == k) & (w > 0)]
+            acceptance[k].append(
+                np.minimum(1.0, kept * clf.class_target_weight_[k] / clf.final_M_)
+            )
+    rows = np.array([(y[weight > 0] == k).sum() for k in (0, 1)], dtype=float)
+    mean_acceptance = np.array([np.concatenate(a).mean() for a in acceptance])
+    return clf, X, rows / rows.sum(), mean_acceptance
+
+
+@pytest.mark.parametrize("calls", [1, 3])
+def test_weights_varying_within_a_class_are_inverted_with_their_mean_acceptance(
+    calls,
+):
+    # The rule clips each row's weighted acceptance at 1, so that a class's
+    # mean acceptance is below the clipped acceptance of its mean weight
+    # (Jensen). The correction inverted the latter: for lognormal weights
+    # (sigma 1.5), 1.0 and 0.26 where the rows are accepted at 0.46 (rare
+    # class) and 0.19 on average, and the balanced output was 0.12 off. It
+    # now inverts the mean acceptance, from a 32-bin summary of each class's
+    # weights kept over every call.
+    clf, X, row_prior, mean_acceptance = _frozen_lognormal_fit(calls)
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    expected = raw / mean_acceptance / row_prior
+    expected /= expected.sum(axis=1, keepdims=True)
+    balanced = clf.set_params(probability="balanced").predict_proba(X)
+    np.testing.assert_allclose(balanced, expected, atol=5e-3)
+
+
+def test_weights_equal_within_each_class_keep_the_mean_weight_correction():
+    # One weight per class: the summary says nothing more than the mean,
+    # and the output is that of the mean-weight inversion, bit for bit.
+    rng = np.random.RandomState(0)
+    y = (rng.rand(600) < 0.2).astype(int)
+    X = rng.randn(600, 4).astype(np.float32)
+    clf = RSFTClassifier(max_epochs=3, random_state=0, hardness=0.0)
+    clf.fit(X, y, sample_weight=np.where(y == 1, 4.0, 1.0))
+    assert clf._rule_weight_bins.shape == (2, 32)
+    binned = clf.predict_proba(X)
+    del clf._rule_weight_bins
+    np.testing.assert_array_equal(binned, clf.predict_proba(X))
+
+
+def test_an_estimator_without_the_weight_summary_keeps_its_mean_and_goes_on():
+    # Pickled before the summary was kept: prediction uses the mean weight,
+    # and continued training starts the summary at the earlier rows' mean.
+    clf, X, _, _ = _frozen_lognormal_fit(1)
+    del clf._rule_weight_bins
+    old = clf.predict_proba(X)
+    clf = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clf.predict_proba(X), old)
+    y = (np.arange(len(X)) % 5 == 0).astype(int)
+    clf.partial_fit(X, y, sample_weight=np.full(len(X), 2.0))
+    mean = clf._rule_weight_sums[0] / clf._rule_weight_sums[1]
+    np.testing.assert_allclose(clf._rule_weight_bins.mean(axis=1), mean, rtol=1e-9)
+
+
+def test_the_weight_summary_keeps_the_mean_of_each_class():
+    from rsft_sklearn._decision import weight_bins
+
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(0.0, 2.0, 1001)
+    bins = weight_bins(values, np.ones(1001), 32)
+    assert bins.shape == (32,) and np.all(np.diff(bins) >= 0)
+    assert bins.mean() == pytest.approx(values.mean(), rel=1e-12)
+    # Merged from two summaries (counts as fractions of their rows), the
+    # summary of all the values, up to the coarsening.
+    halves = [values[:400], values[400:]]
+    parts = [weight_bins(h, np.ones(len(h)), 32) for h in halves]
+    merged = weight_bins(
+        np.concatenate(parts),
+        np.concatenate([np.full(32, len(h) / 32) for h in halves]),
+        32,
+    )
+    assert merged.mean() == pytest.approx(values.mean(), rel=1e-12)
+    np.testing.assert_allclose(merged, bins, rtol=0.25)
+    # A value of count 0 takes no part; equal values give equal bins.
+    np.testing.assert_allclose(
+        weight_bins([3.0, 100.0], [5, 0], 4), np.full(4, 3.0), rtol=1e-12
+    )
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -1014,6 +1014,14 @@ def test_recipe_trains_every_network_with_it(small_run, tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         main([*SMALL, "--out", str(out)])
     assert _resume_without(small_run, tmp_path, "recipe") == 0
+    # "adam" is the default recipe (no parameters): a folder made without
+    # --recipe resumes with it, and the other way round; sgd stays refused.
+    plain = tmp_path / "plain"
+    shutil.copytree(small_run, plain)
+    assert main([*SMALL, "--recipe", "adam", "--out", str(plain)]) == 0
+    assert main([*SMALL, "--out", str(plain)]) == 0
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--recipe", "sgd", "--out", str(plain)])
     assert _runner._with_recipe({"module": "m", "lr": 0.1}, "sgd")["lr"] == 0.01
     assert _runner._with_recipe({"lr": 0.1}, None) == {"lr": 0.1}
 

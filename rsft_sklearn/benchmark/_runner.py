@@ -644,7 +644,8 @@ def _check_protocol(out, config):
         changed = [
             f"{key} {previous.get(key)!r} -> {config.get(key)!r}"
             for key in PROTOCOL
-            if previous.get(key) != config.get(key)
+            if _protocol_value(key, previous.get(key))
+            != _protocol_value(key, config.get(key))
         ]
         if "threads" in previous and previous["threads"] != config.get("threads"):
             changed.append(
@@ -666,6 +667,14 @@ def _check_protocol(out, config):
                 "choose another --out to start afresh."
             )
     _write_atomically(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _protocol_value(key, value):
+    """A protocol setting as it acts: no recipe trains with the default
+    one, ``"adam"`` (an empty set of parameters), so the two are one."""
+    if key == "recipe" and value is None:
+        return "adam"
+    return value
 
 
 def _has_rows(results):

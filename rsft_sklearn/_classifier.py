@@ -69,7 +69,8 @@ def _merged_weight_bins(bins, rows, labels, values, n_classes):
     n_bins = bins.shape[1]
     keep = values > 0
     labels, values = labels[keep], values[keep]
-    order = np.lexsort((values, labels))
+    # Grouped by class (weight_bins sorts each class's values).
+    order = np.argsort(labels, kind="stable")
     labels, values = labels[order], values[order]
     ends = np.cumsum(np.bincount(labels, minlength=n_classes))
     merged = bins.copy()
@@ -93,7 +94,7 @@ _RATE_PRIOR_ROWS = 30.0
 
 # Bins of the equal-count summary of each class's rule weights (sample
 # weights, stratum weights) that prediction inverts the rule with.
-_WEIGHT_BINS = 32
+_WEIGHT_BINS = 128
 
 # The fitted attributes that correct the network's output (predict_proba),
 # as every epoch leaves them.
@@ -502,7 +503,8 @@ class RSFTClassifier(NetClassifierBase):
                 self.__dict__.pop(name, None)
         # Each class's rule weights (sample weight, times the stratum weight
         # under "balanced_groups"), summed over its rows over every call:
-        # prediction knows neither, and corrects with each class's mean.
+        # prediction knows neither, and corrects with each class's mean (in
+        # epochs without rejection) and their summary (with rejection).
         # A row of weight 0 is dropped: it counts in neither.
         sums = None if reset else self.__dict__.get("_rule_weight_sums")
         if rows is not None and (weight is not None or sums is not None):

@@ -18,7 +18,6 @@ weighted cross-entropy has the same minimiser, so the same inversion holds.
 from functools import partial
 
 import numpy as np
-from scipy.special import logsumexp
 
 from ._validation import as_real, check_class_weight
 
@@ -77,7 +76,7 @@ def correct_proba(
     this function can pass that product as ``target_weight`` (and divide by
     the prior of the rows counted as rows). Where the weights vary within a
     class, the estimator inverts the mean of the clipped acceptance over a
-    32-bin summary of the class's weights instead, since the clipping makes
+    128-bin summary of the class's weights instead, since the clipping makes
     that mean lower than the clipped acceptance of the mean weight.
 
     With ``hardness=0``, ``M=1``, ``"balanced"`` class weights of
@@ -106,8 +105,8 @@ def correct_proba(
 def _corrected(proba, log_weight, M, hardness, class_prior=None, log_shift=None):
     """:func:`correct_proba` on checked inputs, with the log of the class
     weights: ``(n_classes,)``, or ``(n_classes, n_bins)`` for classes whose
-    rows entered the rule with different weights (an equal-count sample of
-    each class's weights, as :func:`weight_bins` gives). A class's
+    rows entered the rule with different weights (an equal-count summary of
+    each class's weights, the bin means that :func:`weight_bins` gives). A class's
     acceptance is then the mean of the rule's clipped acceptance over its
     bins, which is below the clipped acceptance of the mean weight."""
     n_classes = proba.shape[1]
@@ -121,12 +120,7 @@ def _corrected(proba, log_weight, M, hardness, class_prior=None, log_shift=None)
         log_ratio = np.log(M) + hard - log_weight
         log_score = log_p + np.maximum(log_ratio, 0.0)
     else:
-        # -log of the mean over the bins of min(1, exp(-log_ratio)), summed
-        # in log space: a class whose every bin is far from 1 stays finite.
-        log_ratio = (np.log(M) + hard)[:, :, None] - log_weight[None]
-        log_score = log_p - (
-            logsumexp(-np.maximum(log_ratio, 0.0), axis=2) - np.log(log_weight.shape[1])
-        )
+        log_score = log_p - _log_mean_acceptance(np.log(M) + hard, log_weight)
     if log_shift is not None:
         log_score = log_score + log_shift
     if class_prior is not None:
@@ -134,6 +128,33 @@ def _corrected(proba, log_weight, M, hardness, class_prior=None, log_shift=None)
             check_class_weight(class_prior, n_classes, "class_prior")
         )
     return _normalise(log_score)
+
+
+def _log_mean_acceptance(log_threshold, log_weight):
+    """``log mean_j min(1, exp(log_weight[k, j] - log_threshold[i, k]))``.
+
+    A bin is clipped (acceptance 1) where its log weight reaches the
+    threshold. With each class's bins sorted, the clipped ones are the
+    last, found by a binary search, and the others add up to a prefix sum:
+    ``(clipped + exp(log prefix sum - threshold)) / n_bins``, in log space
+    (the prefix sums as running log-sum-exps), so that neither weights far
+    below the threshold nor far above it overflow. The cost grows with the
+    log of the bins, not with the bins.
+    """
+    log_weight = np.sort(log_weight, axis=1)
+    n_classes, n_bins = log_weight.shape
+    out = np.empty_like(log_threshold)
+    for k in range(n_classes):
+        # Log of the sum of the first u bins' weights, u = 0 .. n_bins.
+        prefix = np.concatenate([[-np.inf], np.logaddexp.accumulate(log_weight[k])])
+        threshold = log_threshold[:, k]
+        unclipped = np.searchsorted(log_weight[k], threshold, side="left")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            clipped = np.log(n_bins - unclipped)
+            # No unclipped bin (a threshold of -inf too): nothing to add.
+            rest = np.where(unclipped > 0, prefix[unclipped] - threshold, -np.inf)
+        out[:, k] = np.logaddexp(clipped, rest)
+    return out - np.log(n_bins)
 
 
 def _check_proba(proba):
@@ -255,7 +276,9 @@ def decision_proba(
     posterior of the rows, then weighted as ``class_prior`` asks.
     ``row_weight_bins`` (with ``row_weight``), of shape ``(n_classes,
     n_bins)``, describes the weights within each class (:func:`weight_bins`):
-    epochs with rejection then invert the rule's mean acceptance over them.
+    epochs with rejection then invert the rule's mean acceptance over them
+    (``row_weight`` serves epochs without rejection only), assuming that a
+    row's weight does not depend on its features within its class.
     """
     if probability not in PROBABILITY_OPTIONS:
         raise ValueError(
@@ -292,10 +315,7 @@ def decision_proba(
     elif M is None:
         # Without rejection the output already estimates the training posterior.
         target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
-    entries = 1
     if log_weight is not None:
-        # Each entry's temporaries hold one value per bin.
-        entries = log_weight.shape[1]
         correct = partial(_correct_binned, log_weight=log_weight)
     else:
         correct = partial(correct_proba, target_weight=target_weight)
@@ -304,11 +324,11 @@ def decision_proba(
     )
     if not (isinstance(proba, np.ndarray) and proba.ndim == 2):
         return correct(proba)
-    rows = max(1, _BLOCK_ENTRIES // max(proba.shape[1] * entries, 1))
+    rows = max(1, _BLOCK_ENTRIES // max(proba.shape[1], 1))
     if len(proba) <= rows:
         return correct(proba)
     # Row by row, in blocks: the correction's temporaries (about ten arrays
-    # of the output's size) stay those of one block.
+    # of the block's size, with or without bins) stay those of one block.
     out = np.empty(proba.shape, dtype=np.float64)
     for start in range(0, len(proba), rows):
         out[start : start + rows] = correct(proba[start : start + rows])
@@ -321,8 +341,9 @@ def weight_bins(values, counts, n_bins):
     ``values`` (any order) occur ``counts`` times each (counts may be
     fractional, as when summaries are merged: pass the bins of a summary of
     ``n`` rows with counts ``n / n_bins``). The occurrences, sorted, are cut
-    into ``n_bins`` parts of equal count, a value shared between parts as
-    its count falls; each bin is the mean of its part. The bins' mean is the
+    into ``n_bins`` parts of equal count (a value whose count straddles a
+    cut is split between the two parts); each bin is the mean of its part.
+    The counts must have a positive sum. The bins' mean is the
     values' mean, and their spread is the weights' spread, coarsened.
 
     Examples
@@ -335,6 +356,8 @@ def weight_bins(values, counts, n_bins):
     counts = np.asarray(counts, dtype=np.float64)
     present = counts > 0
     values, counts = values[present], counts[present]
+    if not len(values):
+        raise ValueError("weight_bins needs counts with a positive sum.")
     order = np.argsort(values, kind="stable")
     values, counts = values[order], counts[order]
     total = counts.sum()

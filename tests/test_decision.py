@@ -334,10 +334,14 @@ def test_correct_proba_takes_float32_softmax_rounding():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-12)
 
 
-def test_decision_proba_in_blocks_equals_one_pass_and_bounds_memory(monkeypatch):
+@pytest.mark.parametrize("binned", [False, True])
+def test_decision_proba_in_blocks_equals_one_pass_and_bounds_memory(
+    monkeypatch, binned
+):
     # The correction's temporaries (about ten arrays of the output's size)
     # made predict_proba of 2.5 million rows peak at 0.4 GB above the raw
-    # output; it corrects blocks of rows now.
+    # output; it corrects blocks of rows now, with a summary of the classes'
+    # sample weights too.
     import tracemalloc
 
     from rsft_sklearn import _decision
@@ -355,6 +359,13 @@ def test_decision_proba_in_blocks_equals_one_pass_and_bounds_memory(monkeypatch)
         prior_correction=1.0,
         loss_prior=np.array([0.5, 0.3, 0.2]),
     )
+    if binned:
+        bins = np.sort(rng.lognormal(0.0, 1.0, (3, 128)), axis=1)
+        args.update(
+            row_weight=bins.mean(axis=1),
+            row_prior=np.array([0.6, 0.3, 0.1]),
+            row_weight_bins=bins,
+        )
     # Blocks of 10,000 rows (2**20 entries in use).
     monkeypatch.setattr(_decision, "_BLOCK_ENTRIES", 30_000)
     tracemalloc.start()
@@ -390,3 +401,45 @@ def test_weights_varying_within_a_class_keep_the_balanced_posterior(gaussians):
     assert error < 0.05
     del clf._rule_weight_bins
     assert np.abs(clf.predict_proba(X_test)[:, 1] - balanced).mean() > error + 0.03
+
+
+@pytest.mark.parametrize("probability", ["balanced", "training"])
+@pytest.mark.parametrize("hardness", [0.0, 0.7, 2.0])
+@pytest.mark.parametrize("M", [0.5, 3.0])
+def test_binned_weights_invert_the_mean_clipped_acceptance(probability, hardness, M):
+    # With a summary of each class's weights, a class's factor is the mean
+    # over its bins of the rule's clipped acceptance at the row's own output,
+    # computed here bin by bin.
+    from rsft_sklearn._decision import decision_proba
+
+    rng = np.random.default_rng(0)
+    proba = softmax(rng.normal(0.0, 3.0, size=(500, 3)), axis=1)
+    proba[0] = [1.0, 0.0, 0.0]
+    target = np.array([0.2, 0.6, 1.0])
+    bins = np.sort(rng.lognormal(0.0, 1.5, (3, 16)), axis=1)
+    row_prior = np.array([0.7, 0.2, 0.1])
+    class_prior_ = np.array([0.6, 0.25, 0.15])
+    loss_prior = np.array([0.5, 0.3, 0.2])
+    got = decision_proba(
+        proba,
+        probability,
+        target,
+        class_prior_,
+        M,
+        hardness,
+        prior_correction=0.5,
+        loss_prior=loss_prior,
+        row_weight=bins.mean(axis=1),
+        row_prior=row_prior,
+        row_weight_bins=bins,
+    )
+    with np.errstate(divide="ignore"):
+        # A probability of 0 (the first row) is accepted surely.
+        acceptance = np.minimum(
+            1.0,
+            target[None, :, None] * bins[None] / (M * proba[:, :, None] ** hardness),
+        ).mean(axis=2)
+    prior = row_prior if probability == "balanced" else row_prior / class_prior_
+    expected = proba * loss_prior**0.5 / acceptance / prior
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

@@ -448,7 +448,7 @@ def test_weights_varying_within_a_class_are_inverted_with_their_mean_acceptance(
     # (Jensen). The correction inverted the latter: for lognormal weights
     # (sigma 1.5), 1.0 and 0.26 where the rows are accepted at 0.46 (rare
     # class) and 0.19 on average, and the balanced output was 0.12 off. It
-    # now inverts the mean acceptance, from a 32-bin summary of each class's
+    # now inverts the mean acceptance, from a 128-bin summary of each class's
     # weights kept over every call.
     clf, X, row_prior, mean_acceptance = _frozen_lognormal_fit(calls)
     raw = clf.set_params(probability="raw").predict_proba(X)
@@ -466,7 +466,7 @@ def test_weights_equal_within_each_class_keep_the_mean_weight_correction():
     X = rng.randn(600, 4).astype(np.float32)
     clf = RSFTClassifier(max_epochs=3, random_state=0, hardness=0.0)
     clf.fit(X, y, sample_weight=np.where(y == 1, 4.0, 1.0))
-    assert clf._rule_weight_bins.shape == (2, 32)
+    assert clf._rule_weight_bins.shape == (2, 128)
     binned = clf.predict_proba(X)
     del clf._rule_weight_bins
     np.testing.assert_array_equal(binned, clf.predict_proba(X))
@@ -475,11 +475,15 @@ def test_weights_equal_within_each_class_keep_the_mean_weight_correction():
 def test_an_estimator_without_the_weight_summary_keeps_its_mean_and_goes_on():
     # Pickled before the summary was kept: prediction uses the mean weight,
     # and continued training starts the summary at the earlier rows' mean.
-    clf, X, _, _ = _frozen_lognormal_fit(1)
+    clf, X, row_prior, _ = _frozen_lognormal_fit(1)
     del clf._rule_weight_bins
-    old = clf.predict_proba(X)
     clf = pickle.loads(pickle.dumps(clf))
-    np.testing.assert_array_equal(clf.predict_proba(X), old)
+    mean = clf._rule_weight_sums[0] / clf._rule_weight_sums[1]
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    expected = raw / np.minimum(1.0, mean * clf.class_target_weight_) / row_prior
+    expected /= expected.sum(axis=1, keepdims=True)
+    balanced = clf.set_params(probability="balanced").predict_proba(X)
+    np.testing.assert_allclose(balanced, expected, rtol=1e-6)
     y = (np.arange(len(X)) % 5 == 0).astype(int)
     clf.partial_fit(X, y, sample_weight=np.full(len(X), 2.0))
     mean = clf._rule_weight_sums[0] / clf._rule_weight_sums[1]

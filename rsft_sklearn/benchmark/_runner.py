@@ -670,10 +670,13 @@ def _check_protocol(out, config):
 
 
 def _protocol_value(key, value):
-    """A protocol setting as it acts: no recipe trains with the default
-    one, ``"adam"`` (an empty set of parameters), so the two are one."""
-    if key == "recipe" and value is None:
-        return "adam"
+    """A protocol setting as it acts: a recipe that sets no parameter
+    (``"adam"``, the estimator's defaults) trains as no recipe does."""
+    if key == "recipe" and value is not None:
+        from ._networks import RECIPES
+
+        if not RECIPES.get(value, True):
+            return None
     return value
 
 

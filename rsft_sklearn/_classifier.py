@@ -61,12 +61,12 @@ def _nll_forward(forward, X):
     return log_proba_for_nll(forward(X))
 
 
-def _merged_weight_bins(bins, rows, labels, values, n_classes):
-    """Each class's weight summary (:func:`weight_bins`) of ``rows`` earlier
-    rows, merged with the call's rows (``labels``, ``values``); rows of
-    weight 0 are left out, as from the rows counted. A class without rows
-    keeps its bins."""
-    n_bins = bins.shape[1]
+def _merged_weight_bins(bins, labels, values, n_classes):
+    """Each class's weight summary (:func:`weight_bins`; ``bins[k]`` holds
+    the bins' rows and means) merged with the call's rows (``labels``,
+    ``values``); rows of weight 0 are left out, as from the rows counted. A
+    class without rows in the call keeps its bins."""
+    n_bins = bins.shape[2]
     keep = values > 0
     labels, values = labels[keep], values[keep]
     # Grouped by class (weight_bins sorts each class's values).
@@ -78,10 +78,10 @@ def _merged_weight_bins(bins, rows, labels, values, n_classes):
         new = values[ends[k - 1] if k else 0 : ends[k]]
         if not len(new):
             continue
-        before = rows[k] / n_bins
+        rows, means = bins[k]
         merged[k] = weight_bins(
-            np.concatenate([bins[k], new]),
-            np.concatenate([np.full(n_bins, before), np.ones(len(new))]),
+            np.concatenate([means, new]),
+            np.concatenate([rows, np.ones(len(new))]),
             n_bins,
         )
     return merged
@@ -92,8 +92,8 @@ def _merged_weight_bins(bins, rows, labels, values, n_classes):
 # rows, so that the rate of a small chunk is not taken from a few rows.
 _RATE_PRIOR_ROWS = 30.0
 
-# Bins of the equal-count summary of each class's rule weights (sample
-# weights, stratum weights) that prediction inverts the rule with.
+# Bins of the summary of each class's rule weights (sample weights, stratum
+# weights) that prediction inverts the rule with (weight_bins).
 _WEIGHT_BINS = 128
 
 # The fitted attributes that correct the network's output (predict_proba),
@@ -508,10 +508,10 @@ class RSFTClassifier(NetClassifierBase):
         # A row of weight 0 is dropped: it counts in neither.
         sums = None if reset else self.__dict__.get("_rule_weight_sums")
         if rows is not None and (weight is not None or sums is not None):
-            # Each class's weights as an equal-count summary too: the rule
-            # clips each row's weighted acceptance at 1, so that a class's
-            # mean acceptance is below that of its mean weight where its
-            # weights vary.
+            # Each class's weights as a summary too (bins of rows and their
+            # mean weights): the rule clips each row's weighted acceptance
+            # at 1, so that a class's mean acceptance is below that of its
+            # mean weight where its weights vary.
             bins = None if reset else self.__dict__.get("_rule_weight_bins")
             if sums is None:
                 # The first call with weights: the rows of earlier calls
@@ -520,14 +520,16 @@ class RSFTClassifier(NetClassifierBase):
                 sums = np.stack([earlier, earlier])
             labels = y.astype(np.int64)
             values = np.ones(len(labels)) if weight is None else weight.numpy()
-            if bins is None or bins.shape != (n_classes, _WEIGHT_BINS):
-                # Fitted before the summary was kept: the earlier rows
-                # at their class's mean weight.
+            if bins is None or bins.shape != (n_classes, 2, _WEIGHT_BINS):
+                # Fitted before the summary was kept: the earlier rows in
+                # one bin at their class's mean weight.
                 with np.errstate(invalid="ignore", divide="ignore"):
                     mean = np.where(sums[1] > 0, sums[0] / sums[1], 1.0)
-                bins = np.repeat(mean[:, None], _WEIGHT_BINS, axis=1)
+                bins = np.zeros((n_classes, 2, _WEIGHT_BINS))
+                bins[:, 1] = 1.0
+                bins[:, 0, 0], bins[:, 1, 0] = sums[1], mean
             self._rule_weight_bins = _merged_weight_bins(
-                bins, sums[1], labels, values, n_classes
+                bins, labels, values, n_classes
             )
             sums = sums + np.stack(
                 [
@@ -577,13 +579,20 @@ class RSFTClassifier(NetClassifierBase):
                 if massless is not None:
                     row_prior = np.where(massless, 1.0, row_prior)
                 bins = self.__dict__.get("_rule_weight_bins")
-                if bins is not None and bins.shape[0] == len(rows):
-                    bins = np.where(rows[:, None] > 0, bins, 1.0)
-                    bins = np.maximum(bins, FLOAT32_SMALLEST)
+                if bins is not None and bins.shape[:2] == (len(rows), 2):
+                    # A class without rows: one bin of weight 1.
+                    empty = ~(bins[:, 0].sum(axis=1) > 0)
+                    counts = np.where(empty[:, None], 0.0, bins[:, 0])
+                    counts[empty, 0] = 1.0
+                    means = np.where(counts > 0, bins[:, 1], 1.0)
+                    means = np.maximum(means, FLOAT32_SMALLEST)
                     # Weights equal within every class: the mean says it all.
-                    spread = bins.max(axis=1) - bins.min(axis=1)
-                    if np.all(spread <= 1e-9 * bins.max(axis=1)):
+                    used = np.where(counts > 0, means, np.nan)
+                    spread = np.nanmax(used, axis=1) - np.nanmin(used, axis=1)
+                    if np.all(spread <= 1e-9 * np.nanmax(used, axis=1)):
                         bins = None
+                    else:
+                        bins = (counts, means)
                 else:
                     bins = None
             return decision_proba(

@@ -76,8 +76,9 @@ def correct_proba(
     this function can pass that product as ``target_weight`` (and divide by
     the prior of the rows counted as rows). Where the weights vary within a
     class, the estimator inverts the mean of the clipped acceptance over a
-    128-bin summary of the class's weights instead, since the clipping makes
-    that mean lower than the clipped acceptance of the mean weight.
+    summary of the class's weights (:func:`weight_bins`, at most 128 bins)
+    instead, since the clipping makes that mean lower than the clipped
+    acceptance of the mean weight.
 
     With ``hardness=0``, ``M=1``, ``"balanced"`` class weights of
     ``target_power=1`` and no ``log_shift``, the raw output already
@@ -102,13 +103,16 @@ def correct_proba(
     return _corrected(proba, np.log(weight), M, hardness, class_prior, log_shift)
 
 
-def _corrected(proba, log_weight, M, hardness, class_prior=None, log_shift=None):
+def _corrected(
+    proba, log_weight, M, hardness, class_prior=None, log_shift=None, log_share=None
+):
     """:func:`correct_proba` on checked inputs, with the log of the class
     weights: ``(n_classes,)``, or ``(n_classes, n_bins)`` for classes whose
-    rows entered the rule with different weights (an equal-count summary of
-    each class's weights, the bin means that :func:`weight_bins` gives). A class's
-    acceptance is then the mean of the rule's clipped acceptance over its
-    bins, which is below the clipped acceptance of the mean weight."""
+    rows entered the rule with different weights, with ``log_share`` the log
+    of each bin's share of its class's rows (the summary that
+    :func:`weight_bins` gives). A class's acceptance is then the mean of the
+    rule's clipped acceptance over its rows, which is below the clipped
+    acceptance of the mean weight."""
     n_classes = proba.shape[1]
     # Log space: p ** hardness / w spans many orders of magnitude for
     # confident predictions and small class weights.
@@ -120,7 +124,9 @@ def _corrected(proba, log_weight, M, hardness, class_prior=None, log_shift=None)
         log_ratio = np.log(M) + hard - log_weight
         log_score = log_p + np.maximum(log_ratio, 0.0)
     else:
-        log_score = log_p - _log_mean_acceptance(np.log(M) + hard, log_weight)
+        log_score = log_p - _log_mean_acceptance(
+            np.log(M) + hard, log_weight, log_share
+        )
     if log_shift is not None:
         log_score = log_score + log_shift
     if class_prior is not None:
@@ -130,31 +136,37 @@ def _corrected(proba, log_weight, M, hardness, class_prior=None, log_shift=None)
     return _normalise(log_score)
 
 
-def _log_mean_acceptance(log_threshold, log_weight):
-    """``log mean_j min(1, exp(log_weight[k, j] - log_threshold[i, k]))``.
+def _log_mean_acceptance(log_threshold, log_weight, log_share):
+    """``log sum_j share[k, j] min(1, exp(log_weight[k, j] - log_threshold[i, k]))``.
 
     A bin is clipped (acceptance 1) where its log weight reaches the
-    threshold. With each class's bins sorted, the clipped ones are the
-    last, found by a binary search, and the others add up to a prefix sum:
-    ``(clipped + exp(log prefix sum - threshold)) / n_bins``, in log space
-    (the prefix sums as running log-sum-exps), so that neither weights far
-    below the threshold nor far above it overflow. The cost grows with the
-    log of the bins, not with the bins.
+    threshold. With each class's bins sorted by weight, the clipped ones are
+    the last, found by a binary search; they add their shares, and the
+    others their shares times their weights, a prefix sum: ``clipped share +
+    exp(log prefix sum - threshold)``, in log space (the prefix sums as
+    running log-sum-exps), so that neither weights far below the threshold
+    nor far above it overflow. The cost grows with the log of the bins.
     """
-    log_weight = np.sort(log_weight, axis=1)
-    n_classes, n_bins = log_weight.shape
+    order = np.argsort(log_weight, axis=1, kind="stable")
+    log_weight = np.take_along_axis(log_weight, order, axis=1)
+    log_share = np.take_along_axis(log_share, order, axis=1)
     out = np.empty_like(log_threshold)
-    for k in range(n_classes):
-        # Log of the sum of the first u bins' weights, u = 0 .. n_bins.
-        prefix = np.concatenate([[-np.inf], np.logaddexp.accumulate(log_weight[k])])
+    for k in range(log_weight.shape[0]):
+        # Logs of the sums over the first u bins, u = 0 .. n_bins: of their
+        # shares times their weights, and of the shares of the bins after.
+        mass = np.concatenate(
+            [[-np.inf], np.logaddexp.accumulate(log_share[k] + log_weight[k])]
+        )
+        after = np.concatenate(
+            [np.logaddexp.accumulate(log_share[k][::-1])[::-1], [-np.inf]]
+        )
         threshold = log_threshold[:, k]
         unclipped = np.searchsorted(log_weight[k], threshold, side="left")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            clipped = np.log(n_bins - unclipped)
+        with np.errstate(invalid="ignore"):
             # No unclipped bin (a threshold of -inf too): nothing to add.
-            rest = np.where(unclipped > 0, prefix[unclipped] - threshold, -np.inf)
-        out[:, k] = np.logaddexp(clipped, rest)
-    return out - np.log(n_bins)
+            rest = np.where(unclipped > 0, mass[unclipped] - threshold, -np.inf)
+        out[:, k] = np.logaddexp(after[unclipped], rest)
+    return out
 
 
 def _check_proba(proba):
@@ -195,12 +207,15 @@ def _check_rule(M, hardness, log_shift, n_classes):
 
 
 def _correct_binned(
-    proba, log_weight, M, hardness, *, class_prior=None, log_shift=None
+    proba, log_weight, log_share, M, hardness, *, class_prior=None, log_shift=None
 ):
-    """:func:`correct_proba` with ``(n_classes, n_bins)`` log class weights."""
+    """:func:`correct_proba` with ``(n_classes, n_bins)`` log class weights
+    and log shares of each class's rows."""
     proba = _check_proba(proba)
     M, hardness, log_shift = _check_rule(M, hardness, log_shift, proba.shape[1])
-    return _corrected(proba, log_weight, M, hardness, class_prior, log_shift)
+    return _corrected(
+        proba, log_weight, M, hardness, class_prior, log_shift, log_share=log_share
+    )
 
 
 def is_probability_table(proba):
@@ -274,8 +289,9 @@ def decision_proba(
     (``min(1, w * s / (M * p ** hardness))``), and weighs its rows' losses
     in epochs without rejection. The output is first taken back to the
     posterior of the rows, then weighted as ``class_prior`` asks.
-    ``row_weight_bins`` (with ``row_weight``), of shape ``(n_classes,
-    n_bins)``, describes the weights within each class (:func:`weight_bins`):
+    ``row_weight_bins`` (with ``row_weight``), a pair of arrays of shape
+    ``(n_classes, n_bins)``, the rows and the mean weight of each bin,
+    describes the weights within each class (:func:`weight_bins`):
     epochs with rejection then invert the rule's mean acceptance over them
     (``row_weight`` serves epochs without rejection only), assuming that a
     row's weight does not depend on its features within its class.
@@ -306,17 +322,19 @@ def decision_proba(
             target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
             prior = prior * row_weight
         elif row_weight_bins is not None:
+            rows, means = (np.asarray(a, dtype=np.float64) for a in row_weight_bins)
             log_weight = np.log(
-                np.asarray(target_weight, dtype=np.float64)[:, None]
-                * np.asarray(row_weight_bins, dtype=np.float64)
+                np.asarray(target_weight, dtype=np.float64)[:, None] * means
             )
+            with np.errstate(divide="ignore"):
+                log_share = np.log(rows / rows.sum(axis=1, keepdims=True))
         else:
             target_weight = np.asarray(target_weight, dtype=np.float64) * row_weight
     elif M is None:
         # Without rejection the output already estimates the training posterior.
         target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
     if log_weight is not None:
-        correct = partial(_correct_binned, log_weight=log_weight)
+        correct = partial(_correct_binned, log_weight=log_weight, log_share=log_share)
     else:
         correct = partial(correct_proba, target_weight=target_weight)
     correct = partial(
@@ -336,39 +354,65 @@ def decision_proba(
 
 
 def weight_bins(values, counts, n_bins):
-    """An equal-count summary of weights: ``n_bins`` bin means.
+    """A summary of weights: at most ``n_bins`` bins, each with its count and
+    the mean of its values.
 
     ``values`` (any order) occur ``counts`` times each (counts may be
-    fractional, as when summaries are merged: pass the bins of a summary of
-    ``n`` rows with counts ``n / n_bins``). The occurrences, sorted, are cut
-    into ``n_bins`` parts of equal count (a value whose count straddles a
-    cut is split between the two parts); each bin is the mean of its part.
-    The counts must have a positive sum. The bins' mean is the
-    values' mean, and their spread is the weights' spread, coarsened.
+    fractional, as when summaries are merged: pass a summary's bin means
+    with its bin counts). The values, sorted, are cut near the points where
+    the running count reaches a multiple of ``1 / (n_bins // 2)`` of the
+    total count, and near those where the running sum of the values reaches
+    that share of their total: at the nearest boundary between two values,
+    so that a value (or an earlier bin) is never split. Equal shares of rows
+    alone would put a heavy tail's few large weights in the bins of many
+    smaller ones, and the rule's clipping of them would be lost; a set of
+    no more than ``n_bins // 2`` values keeps every value in a bin of its
+    own. The bins' counts sum to the total count and their means, weighted
+    by the counts, to the values' mean. Unused bins have a count of 0 (and
+    a mean of 1), at the end. The values must be positive and the counts
+    of a positive sum.
 
     Examples
     --------
     >>> from rsft_sklearn._decision import weight_bins
-    >>> weight_bins([4.0, 1.0, 2.0, 1.0], [1, 1, 1, 1], 2)
-    array([1., 3.])
+    >>> rows, means = weight_bins([1.0, 3.0, 1.0, 9.0], [1, 1, 1, 1], 4)
+    >>> rows.tolist(), means.tolist()
+    ([2.0, 1.0, 1.0, 0.0], [1.0, 3.0, 9.0, 1.0])
     """
     values = np.asarray(values, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
     present = counts > 0
     values, counts = values[present], counts[present]
-    if not len(values):
-        raise ValueError("weight_bins needs counts with a positive sum.")
+    if not len(values) or np.any(values <= 0):
+        raise ValueError(
+            "weight_bins needs positive values with counts of a positive sum."
+        )
     order = np.argsort(values, kind="stable")
     values, counts = values[order], counts[order]
-    total = counts.sum()
-    edges = np.linspace(0.0, total, n_bins + 1)
-    # The running count and the running mass, linear within each value.
-    mass = np.interp(
-        edges,
-        np.concatenate([[0.0], np.cumsum(counts)]),
-        np.concatenate([[0.0], np.cumsum(values * counts)]),
+    running_count = np.concatenate([[0.0], np.cumsum(counts)])
+    running_mass = np.concatenate([[0.0], np.cumsum(values * counts)])
+    parts = max(n_bins // 2, 1)
+    cuts = np.concatenate(
+        [
+            np.linspace(0.0, running_count[-1], parts + 1),
+            # Where the running mass reaches each share, as a count.
+            np.interp(
+                np.linspace(0.0, running_mass[-1], parts + 1),
+                running_mass,
+                running_count,
+            ),
+        ]
     )
-    return np.diff(mass) / (total / n_bins)
+    # Each cut moves to the nearest boundary between two values.
+    right = np.clip(np.searchsorted(running_count, cuts), 1, len(values))
+    nearer_left = cuts - running_count[right - 1] <= running_count[right] - cuts
+    edges = np.unique(np.where(nearer_left, right - 1, right))
+    rows = np.diff(running_count[edges])
+    mass = np.diff(running_mass[edges])
+    out_rows, out_means = np.zeros(n_bins), np.ones(n_bins)
+    out_rows[: len(rows)] = rows
+    out_means[: len(rows)] = mass / rows
+    return out_rows, out_means
 
 
 def prior_after_rejection(class_prior, acceptance_rate):

@@ -140,22 +140,26 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
             "target_weight must be one number or one weight per sample, shape "
             f"({len(y)},); got shape {tuple(w.shape)}."
         )
-    if not isinstance(M, torch.Tensor) and not (
-        isinstance(M, numbers.Real)
-        and not isinstance(M, bool)
-        and math.isfinite(M)
-        and M > 0
-    ):
+    if not isinstance(M, torch.Tensor):
         # A number is checked on the host; a tensor M stays on the device.
+        check_M_number(M)
+    return _acceptance_probability(logits, y, w, M, hardness)
+
+
+def check_M_number(M):
+    """Refuse an ``M`` that is not a finite number > 0 within the range of
+    normal float32 numbers, in which the rule computes."""
+    if isinstance(M, (bool, np.bool_)):
+        raise ValueError(f"M must be a finite number > 0, not a bool; got {M!r}.")
+    if not (isinstance(M, numbers.Real) and math.isfinite(M) and M > 0):
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
-    if not isinstance(M, torch.Tensor) and not FLOAT32_SMALLEST <= M <= FLOAT32_MAX:
-        # The rule computes in float32: M would become 0 or inf there.
+    if not FLOAT32_SMALLEST <= M <= FLOAT32_MAX:
+        # M would become 0 or inf in float32.
         raise ValueError(
             f"M is {M:g}, outside the range of normal float32 numbers "
             f"[{FLOAT32_SMALLEST:.4g}, {FLOAT32_MAX:.4g}], in which the rule "
             "computes."
         )
-    return _acceptance_probability(logits, y, w, M, hardness)
 
 
 def _acceptance_probability(logits, y, target_weight, M, hardness):
@@ -168,10 +172,24 @@ def _acceptance_probability(logits, y, target_weight, M, hardness):
 
 
 def check_hardness(hardness):
-    """``hardness`` as a float, refusing what is not a finite number >= 0."""
+    """``hardness`` as a float, refusing what is not a finite number >= 0,
+    or not 0 and outside the range of normal float32 numbers."""
+    if isinstance(hardness, (bool, np.bool_)):
+        raise ValueError(
+            f"hardness must be a finite number >= 0, not a bool; got {hardness!r}."
+        )
     value = as_real(hardness)
     if value is None or not (math.isfinite(value) and value >= 0):
         raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
+    if value and not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
+        # The rule computes hardness * log p in float32: a larger hardness
+        # overflows (inf * 0 at p = 1 is NaN), a smaller one turns the
+        # floored log p of p = 0 into an acceptance below 1.
+        raise ValueError(
+            f"hardness is {value:g}: it must be 0 or within the range of "
+            f"normal float32 numbers [{FLOAT32_SMALLEST:.4g}, "
+            f"{FLOAT32_MAX:.4g}], in which the rule computes."
+        )
     return value
 
 
@@ -326,4 +344,7 @@ def class_target_weight(
             )
     else:
         weight = check_class_weight(target, n_classes, "target weights")
+        # As the balanced weights: none below float32's smallest normal
+        # number, which would be 0 in the rule (a class never accepted).
+        weight = np.maximum(weight / weight.max(), np.finfo(np.float32).tiny)
     return weight / weight.max()

@@ -13,7 +13,13 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._decision import is_probability_table
-from ._rejection import acceptance_probability, class_target_weight, rejection_mask
+from ._rejection import (
+    acceptance_probability,
+    check_hardness,
+    check_M_number,
+    class_target_weight,
+    rejection_mask,
+)
 from ._validation import check_class_weight
 
 __all__ = ["RejectionSampler"]
@@ -238,8 +244,12 @@ class RejectionSampler(BaseCleaningSampler):
                 "probabilities in [0, 1] whose rows sum to 1; the acceptance "
                 "reads the true class's probability from them."
             )
-        # log-probabilities are logits whose log-softmax is themselves, so
-        # the acceptance can be computed by the very function the network uses
+        # Rows summing to 1 within rounding, normalised: true_class_proba_ is
+        # then the probability the acceptance reads. Log-probabilities are
+        # logits whose log-softmax is themselves, so the acceptance can be
+        # computed by the very function the network uses.
+        total = proba.sum(axis=1, keepdims=True)
+        proba = proba / np.where(total > 0, total, 1.0)
         with np.errstate(divide="ignore"):
             return np.log(proba)
 
@@ -249,6 +259,10 @@ class RejectionSampler(BaseCleaningSampler):
             raise TypeError(
                 f"n_rounds must be a whole number >= 1, got {self.n_rounds!r}."
             )
+        # Before the estimator's cross-validated fits (the parameter check
+        # takes a bool for a number).
+        check_M_number(self.M)
+        check_hardness(self.hardness)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.target_weight_ = self._class_weights(y_index)
 
@@ -256,6 +270,12 @@ class RejectionSampler(BaseCleaningSampler):
             logits = np.zeros((len(y), len(self.classes_)))
         else:
             logits = self._true_class_log_proba_logits(X, y, groups)
+            # A row where every class is impossible gives the true class a
+            # probability of 0, hence an acceptance of 1 (its logits, all
+            # -inf, would give NaN).
+            impossible = np.all(np.isneginf(logits), axis=1)
+            logits[impossible] = 0.0
+            logits[impossible, y_index[impossible]] = -np.inf
         logits = torch.from_numpy(logits)
         y_tensor = torch.from_numpy(y_index)
         weight = torch.from_numpy(self.target_weight_[y_index])

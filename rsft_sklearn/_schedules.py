@@ -12,6 +12,7 @@ host.
 import math
 import numbers
 
+import numpy as np
 import torch
 
 from ._validation import as_real
@@ -137,6 +138,9 @@ def epoch_value(value, epoch, name, *, positive):
             )
         where = f"{name}({epoch}) = {result!r}"
     else:
+        if isinstance(value, (bool, np.bool_)):
+            # A number to the parameter check, but not a value of the rule.
+            raise ValueError(f"{name} must be a number, not a bool; got {value!r}.")
         result = float(value)
         where = f"{name} = {result!r}"
     low_ok = result > 0 if positive else result >= 0

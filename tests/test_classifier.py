@@ -335,6 +335,9 @@ def test_sample_weight_scales_acceptance():
         ({"M": 0}, "M"),
         ({"M": -1.0}, "M"),
         ({"hardness": -0.5}, "hardness"),
+        # A bool passed as 1 and a hardness of 1e39 overflowed in float32.
+        ({"hardness": True}, "hardness must be a number, not a bool"),
+        ({"hardness": 1e39}, "normal float32 numbers"),
         ({"target": "sometimes"}, "target"),
         ({"rejection": "maybe"}, "rejection"),
         ({"warmup_epochs": -1}, "warmup_epochs"),

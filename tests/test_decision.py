@@ -360,11 +360,12 @@ def test_decision_proba_in_blocks_equals_one_pass_and_bounds_memory(
         loss_prior=np.array([0.5, 0.3, 0.2]),
     )
     if binned:
-        bins = np.sort(rng.lognormal(0.0, 1.0, (3, 128)), axis=1)
+        means = np.sort(rng.lognormal(0.0, 1.0, (3, 128)), axis=1)
+        rows = rng.integers(0, 50, (3, 128)).astype(float)
         args.update(
-            row_weight=bins.mean(axis=1),
+            row_weight=(rows * means).sum(axis=1) / rows.sum(axis=1),
             row_prior=np.array([0.6, 0.3, 0.1]),
-            row_weight_bins=bins,
+            row_weight_bins=(rows, means),
         )
     # Blocks of 10,000 rows (2**20 entries in use).
     monkeypatch.setattr(_decision, "_BLOCK_ENTRIES", 30_000)
@@ -408,15 +409,18 @@ def test_weights_varying_within_a_class_keep_the_balanced_posterior(gaussians):
 @pytest.mark.parametrize("M", [0.5, 3.0])
 def test_binned_weights_invert_the_mean_clipped_acceptance(probability, hardness, M):
     # With a summary of each class's weights, a class's factor is the mean
-    # over its bins of the rule's clipped acceptance at the row's own output,
-    # computed here bin by bin.
+    # over its bins (weighted by their rows) of the rule's clipped
+    # acceptance at the row's own output, computed here bin by bin.
     from rsft_sklearn._decision import decision_proba
 
     rng = np.random.default_rng(0)
     proba = softmax(rng.normal(0.0, 3.0, size=(500, 3)), axis=1)
     proba[0] = [1.0, 0.0, 0.0]
     target = np.array([0.2, 0.6, 1.0])
-    bins = np.sort(rng.lognormal(0.0, 1.5, (3, 16)), axis=1)
+    # Bins in any order, some of them empty.
+    means = rng.lognormal(0.0, 1.5, (3, 16))
+    rows = rng.integers(0, 4, (3, 16)).astype(float)
+    rows[:, 0] = 1.0
     row_prior = np.array([0.7, 0.2, 0.1])
     class_prior_ = np.array([0.6, 0.25, 0.15])
     loss_prior = np.array([0.5, 0.3, 0.2])
@@ -429,16 +433,17 @@ def test_binned_weights_invert_the_mean_clipped_acceptance(probability, hardness
         hardness,
         prior_correction=0.5,
         loss_prior=loss_prior,
-        row_weight=bins.mean(axis=1),
+        row_weight=(rows * means).sum(axis=1) / rows.sum(axis=1),
         row_prior=row_prior,
-        row_weight_bins=bins,
+        row_weight_bins=(rows, means),
     )
     with np.errstate(divide="ignore"):
         # A probability of 0 (the first row) is accepted surely.
-        acceptance = np.minimum(
+        clipped = np.minimum(
             1.0,
-            target[None, :, None] * bins[None] / (M * proba[:, :, None] ** hardness),
-        ).mean(axis=2)
+            target[None, :, None] * means[None] / (M * proba[:, :, None] ** hardness),
+        )
+    acceptance = (clipped * rows[None]).sum(axis=2) / rows.sum(axis=1)
     prior = row_prior if probability == "balanced" else row_prior / class_prior_
     expected = proba * loss_prior**0.5 / acceptance / prior
     expected /= expected.sum(axis=1, keepdims=True)

@@ -466,7 +466,7 @@ def test_weights_equal_within_each_class_keep_the_mean_weight_correction():
     X = rng.randn(600, 4).astype(np.float32)
     clf = RSFTClassifier(max_epochs=3, random_state=0, hardness=0.0)
     clf.fit(X, y, sample_weight=np.where(y == 1, 4.0, 1.0))
-    assert clf._rule_weight_bins.shape == (2, 128)
+    assert clf._rule_weight_bins.shape == (2, 2, 128)
     binned = clf.predict_proba(X)
     del clf._rule_weight_bins
     np.testing.assert_array_equal(binned, clf.predict_proba(X))
@@ -487,32 +487,49 @@ def test_an_estimator_without_the_weight_summary_keeps_its_mean_and_goes_on():
     y = (np.arange(len(X)) % 5 == 0).astype(int)
     clf.partial_fit(X, y, sample_weight=np.full(len(X), 2.0))
     mean = clf._rule_weight_sums[0] / clf._rule_weight_sums[1]
-    np.testing.assert_allclose(clf._rule_weight_bins.mean(axis=1), mean, rtol=1e-9)
+    rows, means = clf._rule_weight_bins.transpose(1, 0, 2)
+    np.testing.assert_allclose(rows.sum(axis=1), clf._rule_weight_sums[1])
+    np.testing.assert_allclose((rows * means).sum(axis=1) / rows.sum(axis=1), mean)
 
 
-def test_the_weight_summary_keeps_the_mean_of_each_class():
+def _clipped_mean(rows, means, scale):
+    """Mean of min(1, scale * w) over weights given as (rows, means)."""
+    return (rows * np.minimum(1.0, scale[:, None] * means)).sum(axis=1) / rows.sum()
+
+
+def test_the_weight_summary_keeps_the_mean_and_the_clipping_of_a_heavy_tail():
     from rsft_sklearn._decision import weight_bins
 
     rng = np.random.default_rng(0)
-    values = rng.lognormal(0.0, 2.0, 1001)
-    bins = weight_bins(values, np.ones(1001), 32)
-    assert bins.shape == (32,) and np.all(np.diff(bins) >= 0)
-    assert bins.mean() == pytest.approx(values.mean(), rel=1e-12)
-    # Merged from two summaries (counts as fractions of their rows), the
-    # summary of all the values, up to the coarsening.
-    halves = [values[:400], values[400:]]
-    parts = [weight_bins(h, np.ones(len(h)), 32) for h in halves]
+    values = rng.lognormal(0.0, 2.5, 2000)
+    rows, means = weight_bins(values, np.ones(2000), 128)
+    assert rows.sum() == 2000 and np.all(np.diff(means[rows > 0]) >= 0)
+    assert (rows * means).sum() / 2000 == pytest.approx(values.mean(), rel=1e-12)
+    # The mean clipped acceptance at every threshold: bins of equal rows
+    # alone (128 of them) were up to 3 times the exact value, where a few
+    # large weights clip; cut at equal weight too, within 5%.
+    scale = np.logspace(-4, 2, 400)
+    exact = _clipped_mean(np.ones(2000), values, scale)
+    assert np.max(np.abs(_clipped_mean(rows, means, scale) / exact - 1)) < 0.05
+    # Merged from two summaries (bin means with their rows), the summary of
+    # all the values, up to the coarsening.
+    halves = [values[:700], values[700:]]
+    parts = [weight_bins(h, np.ones(len(h)), 128) for h in halves]
     merged = weight_bins(
-        np.concatenate(parts),
-        np.concatenate([np.full(32, len(h) / 32) for h in halves]),
-        32,
+        np.concatenate([m for _, m in parts]),
+        np.concatenate([r for r, _ in parts]),
+        128,
     )
-    assert merged.mean() == pytest.approx(values.mean(), rel=1e-12)
-    np.testing.assert_allclose(merged, bins, rtol=0.25)
-    # A value of count 0 takes no part; equal values give equal bins.
-    np.testing.assert_allclose(
-        weight_bins([3.0, 100.0], [5, 0], 4), np.full(4, 3.0), rtol=1e-12
-    )
+    assert merged[0].sum() == 2000
+    assert (merged[0] * merged[1]).sum() / 2000 == pytest.approx(values.mean())
+    assert np.max(np.abs(_clipped_mean(*merged, scale) / exact - 1)) < 0.05
+    # At most 64 distinct values keep a bin each: the summary is exact.
+    few = rng.lognormal(0.0, 2.0, 40)
+    rows, means = weight_bins(few, np.ones(40), 128)
+    np.testing.assert_allclose(means[rows > 0], np.sort(few), rtol=1e-12)
+    # A value of count 0 takes no part.
+    rows, means = weight_bins([3.0, 100.0], [5, 0], 4)
+    assert rows.tolist() == [5.0, 0.0, 0.0, 0.0] and means[0] == 3.0
 
 
 @pytest.mark.parametrize(

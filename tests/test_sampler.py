@@ -157,6 +157,38 @@ def test_zero_probability_of_the_true_label_means_sure_acceptance():
     assert len(y_res) == len(y)
 
 
+def test_a_row_where_every_class_is_impossible_is_kept_surely():
+    # predict_proba may return a row of zeros (every class impossible): the
+    # true class's probability is 0, so the row is accepted. Its logits, all
+    # -inf, gave an acceptance of NaN, and the row was never kept.
+    X = np.array([[0.0, 0.0]] * 4 + [[0.5, 0.5]] * 36)
+    y = np.array([0, 1] * 20)
+    sampler = RejectionSampler(
+        estimator=ColumnProba(), target="uniform", M=2, cv=2, random_state=0
+    )
+    _, y_res = sampler.fit_resample(X, y)
+    np.testing.assert_array_equal(sampler.true_class_proba_[:4], 0.0)
+    np.testing.assert_array_equal(sampler.acceptance_, 1.0)
+    assert len(y_res) == len(y)
+
+
+def test_true_class_proba_is_the_probability_the_acceptance_reads():
+    # Rows that sum to 1 within rounding are normalised before the rule
+    # reads them; true_class_proba_ reported the row as given (0.7995 where
+    # the acceptance used 0.7999).
+    X = np.array([[0.2, 0.7995]] * 40)
+    y = np.array([1] * 20 + [0] * 20)
+    sampler = RejectionSampler(
+        estimator=ColumnProba(), target="uniform", M=1.5, cv=2, random_state=0
+    )
+    sampler.fit_resample(X, y)
+    p = np.where(y == 1, 0.7995, 0.2) / 0.9995
+    np.testing.assert_allclose(sampler.true_class_proba_, p, rtol=1e-12)
+    np.testing.assert_allclose(
+        sampler.acceptance_, np.minimum(1.0, 1.0 / (1.5 * p)), rtol=1e-6
+    )
+
+
 def test_hard_rows_are_kept_more_often_than_easy_rows():
     X, y = three_class_data(counts=(3000, 1000))
     sampler = RejectionSampler(estimator=ColumnProba(), random_state=0)
@@ -264,6 +296,13 @@ def test_random_state_fixes_the_draw():
         ({"hardness": 0, "M": 1e30}, ValueError, "No row was accepted"),
         # True is an Integral to the check, not a count (torch refused it).
         ({"n_rounds": True}, TypeError, "n_rounds must be a whole number"),
+        # A Real to the check: refused only after the cross-validated fits.
+        ({"M": True, "estimator": FailingFit()}, ValueError, "not a bool"),
+        ({"hardness": True, "estimator": FailingFit()}, ValueError, "not a bool"),
+        # hardness * log p overflowed in float32 (NaN acceptances), or a
+        # subnormal hardness gave rows of p = 0 an acceptance below 1.
+        ({"hardness": 1e39, "estimator": FailingFit()}, ValueError, "float32"),
+        ({"hardness": 1e-40, "estimator": FailingFit()}, ValueError, "float32"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(params, error, match):
@@ -292,6 +331,18 @@ def test_a_judge_whose_predict_proba_is_not_probabilities_is_named(columns, matc
     sampler = RejectionSampler(estimator=ColumnProba(), cv=2, random_state=0)
     with pytest.raises(ValueError, match=f"ColumnProba.predict_proba must.*{match}"):
         sampler.fit_resample(X, y)
+
+
+def test_a_dict_target_keeps_every_class_weight_above_zero_in_float32():
+    # A weight 1e-320 of the largest was 0 in the rule: its class was never
+    # accepted, silently. It is floored, as "balanced" weights are.
+    X, y = three_class_data(counts=(60, 30, 10))
+    sampler = RejectionSampler(
+        target={0: 1.0, 1: 1.0, 2: 1e-320}, hardness=0, M=1e-30, random_state=0
+    )
+    sampler.fit_resample(X, y)
+    assert sampler.target_weight_[2] == np.finfo(np.float32).tiny
+    assert np.all(sampler.acceptance_[y == 2] > 0)
 
 
 def test_init_is_keyword_only():

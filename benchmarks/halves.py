@@ -6,7 +6,8 @@ half with the benchmark's protocol (:mod:`rsft_sklearn.benchmark._protocol`,
 applied to the data sets of the suite it belongs to) and prints, per half,
 the mean of each metric over data sets, the mean rank (1 is best) and the
 Bayesian signed-rank probabilities of RSFT (the method named ``RSFT``, the
-estimator's defaults) against every other method::
+estimator's defaults) against every other method, on the sets where every
+method finished every fit (the others are named)::
 
     python benchmarks/halves.py docs/benchmark/longtail --suite-names longtail
     python benchmarks/halves.py docs/defaults/heldout/keel-all --suite-names keel-all
@@ -68,7 +69,15 @@ def read_run(folder):
             f"{str(folder / 'run.json')!r} names no methods: it is not a run "
             "file of rsft-bench."
         )
-    return pd.read_csv(folder / "results.csv"), config
+    frame = pd.read_csv(folder / "results.csv")
+    # Names as written: a data set named "NA" or "None" is not missing.
+    frame[["dataset", "method"]] = pd.read_csv(
+        folder / "results.csv",
+        usecols=["dataset", "method"],
+        dtype=str,
+        keep_default_na=False,
+    )
+    return frame, config
 
 
 def summary(frame, reference="RSFT"):
@@ -114,9 +123,22 @@ def main(argv=None):
             parser.error(str(exc))
         frames.append(frame[frame["method"].isin(config["methods"])])
     frame = pd.concat(frames)
-    frame = frame[frame["status"] == "ok"]
+    # A set counts where every method finished every fit of it: a method's
+    # mean over fewer sets, or over the folds left by a failed one, is not
+    # comparable with the others'.
+    finished = (
+        frame.assign(ok=frame["status"] == "ok")
+        .groupby(["dataset", "method"])["ok"]
+        .all()
+        .unstack("method")
+    )
+    complete = finished.fillna(False).astype(bool).all(axis=1)
+    left_out = sorted(complete.index[~complete])
+    frame = frame[
+        (frame["status"] == "ok") & frame["dataset"].isin(complete[complete].index)
+    ]
     half_of = halves(SUITE_NAMES[args.suite_names]())
-    unknown = sorted(set(frame["dataset"]) - set(half_of))
+    unknown = sorted((set(frame["dataset"]) | set(left_out)) - set(half_of))
     if unknown:
         raise SystemExit(f"Data sets outside the suite {args.suite_names}: {unknown}")
     frame["half"] = frame["dataset"].map(half_of)
@@ -132,6 +154,12 @@ def main(argv=None):
         print(f"## {half} half: {n} data sets ({sets})\n")
         print(markdown(means, [*METRICS, "rank balanced_accuracy", "rank f1_macro"]))
         print()
+        unfinished = [name for name in left_out if half_of[name] == half]
+        if unfinished:
+            print(
+                "Left out, as not every method finished every fit of them: "
+                f"{', '.join(unfinished)}.\n"
+            )
         probs = [c for c in means.columns if c.startswith("P(")]
         if probs:
             print("P(RSFT better), Bayesian signed-rank test, rope 0.01:\n")

@@ -3,7 +3,10 @@
 Reads the ``results.csv`` of one or more ``rsft-bench --half held-out`` runs
 (one folder per suite) and prints a Markdown table: per suite, the mean
 balanced accuracy, macro-F1 and (binary sets) PR-AUC of every method over
-the sets that every method finished, the sets where RSFT trails either
+the sets on which RSFT and both logit-adjustment rivals finished every fit
+(a method that did not finish all of those, such as the binary-only
+threshold tuning beside multiclass sets, is left out and named), the sets
+where RSFT trails either
 logit-adjustment rival by more than 0.01 (with those gaps fit by fit: the
 mean and 95% interval of the paired differences over folds and repeats),
 and, pooled over all sets, the Bayesian signed-rank probability
@@ -24,23 +27,46 @@ RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
 
 
 def load(specs):
+    """Every run's rows, with a ``suite`` column and ``finished``: whether
+    the method finished every fit of the set."""
     frames = []
     for spec in specs:
         suite, _, folder = spec.partition("=")
-        frame = pd.read_csv(Path(folder) / "results.csv")
-        frame = frame[frame.status == "ok"]
-        frames.append(frame.assign(suite=suite))
+        path = Path(folder) / "results.csv"
+        frame = pd.read_csv(path)
+        # Names as written: a data set named "NA" or "None" is not missing.
+        frame[["dataset", "method"]] = pd.read_csv(
+            path, usecols=["dataset", "method"], dtype=str, keep_default_na=False
+        )
+        ok = frame.status == "ok"
+        finished = ok.groupby([frame.dataset, frame.method]).transform("all")
+        frames.append(frame.assign(suite=suite, finished=finished))
     return pd.concat(frames, ignore_index=True)
 
 
 def per_set(results):
-    """Mean over folds and repeats of every (suite, set, method)."""
+    """Mean over folds and repeats of every (suite, set, method), on the
+    sets of each suite that RSFT and both rivals finished (every fit), for
+    the methods that finished all of those; and, per suite, the methods
+    left out (threshold tuning, binary only, where a set is multiclass),
+    which would be averaged over other sets than the others."""
     metrics = ["balanced_accuracy", "f1_macro", "pr_auc", "n_classes"]
-    means = results.groupby(["suite", "dataset", "method"])[metrics].mean()
+    done = results[results.finished & (results.status == "ok")]
+    means = done.groupby(["suite", "dataset", "method"])[metrics].mean()
     means = means.reset_index()
-    methods = means.groupby("suite").method.transform("nunique")
-    finished = means.groupby(["suite", "dataset"]).method.transform("nunique")
-    return means[finished == methods]
+    parts, left_out = [], {}
+    for suite, part in means.groupby("suite", sort=False):
+        methods = part.groupby("dataset").method.agg(set)
+        kept = [
+            name for name, found in methods.items() if {REFERENCE, *RIVALS} <= found
+        ]
+        part = part[part.dataset.isin(kept)]
+        reach = part.groupby("method").dataset.nunique()
+        full = reach.index[reach == len(kept)]
+        if len(full) < len(reach):
+            left_out[suite] = sorted(set(reach.index) - set(full))
+        parts.append(part[part.method.isin(full)])
+    return pd.concat([means.iloc[:0], *parts], ignore_index=True), left_out
 
 
 def suite_table(means):
@@ -146,9 +172,15 @@ def main(argv=None):
             print(f"{spec}: {folder / 'results.csv'} does not exist.", file=sys.stderr)
             return 2
     results = load(specs)
+    finished = results[results.status == "ok"]
+    suites = [spec.partition("=")[0] for spec in specs]
     missing = {
-        suite: [m for m in (REFERENCE, *RIVALS) if m not in set(part.method)]
-        for suite, part in results.groupby("suite")
+        suite: [
+            m
+            for m in (REFERENCE, *RIVALS)
+            if m not in set(finished.method[finished.suite == suite])
+        ]
+        for suite in suites
     }
     missing = {suite: names for suite, names in missing.items() if names}
     if missing:
@@ -158,7 +190,15 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
-    means = per_set(results)
+    means, left_out = per_set(results)
+    empty = [suite for suite in suites if suite not in set(means.suite)]
+    if empty:
+        print(
+            f"No set on which {REFERENCE!r} and {list(RIVALS)} all finished "
+            f"every fit, in: {', '.join(empty)}.",
+            file=sys.stderr,
+        )
+        return 2
     table = suite_table(means)
     print("| suite | sets | method | balanced accuracy | macro-F1 | PR-AUC (binary) |")
     print("|---|---|---|---|---|---|")
@@ -168,6 +208,9 @@ def main(argv=None):
             f"| {row.suite} | {row.sets} | {row.method} | "
             f"{row.balanced_accuracy:.3f} | {row.f1_macro:.3f} | {pr} |"
         )
+    for suite, names in left_out.items():
+        names = ", ".join(names)
+        print(f"\n{suite}: left out, as they did not finish every set: {names}.")
     gaps = trailing_sets(means)
     print("\nSets where RSFT trails the better LA rival by more than 0.01:")
     print(gaps.to_string() if len(gaps) else "none")

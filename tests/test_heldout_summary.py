@@ -148,3 +148,61 @@ def test_help_prints_the_usage_and_succeeds(summary, flag, capsys):
     assert summary.main([flag]) == 0
     # It read "-h" as a run folder and exited with status 2.
     assert "Summarise rsft-bench runs on held-out halves" in capsys.readouterr().out
+
+
+def test_a_binary_only_method_does_not_drop_the_multiclass_sets(
+    summary, tmp_path, capsys
+):
+    # Threshold tuning runs on binary sets only: the suite was summarised
+    # on its binary sets alone (a set counted only where every method
+    # finished). The table now keeps every set the three compared methods
+    # finished, and names the method left out. A set named "NA" keeps its
+    # name (pandas read it as missing).
+    scores = {
+        ("NA", "RSFT"): [0.9, 0.9],
+        ("NA", RIVALS[0]): [0.8, 0.8],
+        ("NA", RIVALS[1]): [0.8, 0.8],
+    }
+    binary = write_run(
+        tmp_path / "binary", {**scores, ("NA", "threshold tuning"): [0.7, 0.7]}, 2
+    )
+    multi = write_run(
+        tmp_path / "multi",
+        {(name.replace("NA", "m"), method): v for (name, method), v in scores.items()},
+    )
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    pd.concat(
+        [pd.read_csv(f / "results.csv", keep_default_na=False) for f in (binary, multi)]
+    ).to_csv(mixed / "results.csv", index=False)
+    assert summary.main([f"x={mixed}"]) == 0
+    out = capsys.readouterr().out
+    assert "| x | 2 | RSFT | 0.900 |" in out
+    assert "x: left out, as they did not finish every set: threshold tuning." in out
+
+
+def test_a_suite_without_a_set_that_all_three_finished_is_named(
+    summary, tmp_path, capsys
+):
+    # Both gave a KeyError traceback, or a suite left out without a word.
+    apart = write_run(
+        tmp_path / "apart",
+        {
+            ("s1", "RSFT"): [0.9, 0.9],
+            ("s2", RIVALS[0]): [0.8, 0.8],
+            ("s2", RIVALS[1]): [0.8, 0.8],
+        },
+    )
+    assert summary.main([f"apart={apart}"]) == 2
+    assert "No set on which 'RSFT'" in capsys.readouterr().err
+    failed = write_run(
+        tmp_path / "failed",
+        {},
+        failed=[("s", "RSFT"), ("s", RIVALS[0]), ("s", RIVALS[1])],
+    )
+    good = write_run(
+        tmp_path / "good",
+        {("s", "RSFT"): [0.9], ("s", RIVALS[0]): [0.8], ("s", RIVALS[1]): [0.8]},
+    )
+    assert summary.main([f"good={good}", f"failed={failed}"]) == 2
+    assert "missing: failed: ['RSFT'" in capsys.readouterr().err

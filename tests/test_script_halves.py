@@ -50,6 +50,28 @@ def test_the_halves_are_summarised_apart(halves, tmp_path, capsys):
     assert "| RSFT | 0.805 |" in out and "| SMOTE | 0.705 |" in out
 
 
+def test_a_set_that_a_method_did_not_finish_is_left_out(halves, tmp_path, capsys):
+    # SMOTE's mean had been taken over the sets it finished (and RSFT's over
+    # the folds left by a failed one), beside the others' over every set.
+    folder = _run_folder(tmp_path / "run")
+    frame = pd.read_csv(folder / "results.csv")
+    development, held_out = split_names(list(LONGTAIL))
+    failed = (frame["dataset"] == held_out[0]) & (frame["fold"] == 0)
+    failed &= frame["method"] == "SMOTE"
+    frame.loc[failed, "status"] = "error"
+    frame.loc[failed, "balanced_accuracy"] = float("nan")
+    frame.loc[frame["dataset"] == held_out[0], "balanced_accuracy"] += 0.05
+    frame.to_csv(folder / "results.csv", index=False)
+    assert halves.main([str(folder), "--suite-names", "longtail"]) == 0
+    out = capsys.readouterr().out
+    assert f"## held-out half: {len(held_out) - 1} data sets" in out
+    assert "| RSFT | 0.805 |" in out and "| SMOTE | 0.705 |" in out
+    assert (
+        f"Left out, as not every method finished every fit of them: {held_out[0]}."
+        in out
+    )
+
+
 def _not_a_run(path, kind):
     """A path that is not an rsft-bench output folder, as ``kind`` says."""
     if kind == "empty":

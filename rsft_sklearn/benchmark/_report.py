@@ -678,14 +678,39 @@ def write_report(out, config):
     lines += _repeats_section(frame, datasets, methods)
     lines += [""]
     if len(groups) > 1:
-        lines += ["## Summary by suite", ""]
+        lines += [
+            "## Summary by suite",
+            "",
+            "As the summary above, within each suite: every method on the sets "
+            "of the suite that all of them finished, then each narrower set of "
+            "sets with the methods that finished all of it.",
+            "",
+        ]
         for group, names in groups.items():
+            # Each method over the same sets: a method that failed a set
+            # had its mean taken over fewer sets than the others'.
+            within = tables["balanced_accuracy"].reindex(names)
+            coverage = _coverage_groups(within, methods)
+            shared, members = coverage[0]
+            lines += [f"### {group} ({_count(names)})", ""]
+            if len(shared) < len(names):
+                lines += [f"Every method below finished {len(shared)} of them.", ""]
             lines += [
-                f"### {group} ({_count(names)})",
-                "",
-                _summary_table(tables, methods, (*METRICS, "fit_time"), names),
+                _summary_table(tables, members, (*METRICS, "fit_time"), shared),
                 "",
             ]
+            for sets, narrower in coverage[1:]:
+                only = [m for m in narrower if m not in members]
+                lines += [
+                    f"On the {_count(sets)} of {group} that {', '.join(only)} "
+                    "finished:",
+                    "",
+                    _summary_table(tables, narrower, (*METRICS, "fit_time"), sets),
+                    "",
+                ]
+            idle = [m for m in methods if within[m].dropna().empty]
+            if idle:
+                lines += [f"Finished no set of {group}: {', '.join(idle)}.", ""]
 
     stats = {m: _friedman(tables[m].loc[ranked_sets, ranked], m) for m in columns}
     unranked = [m for m in methods if m not in ranked]

@@ -572,12 +572,24 @@ def with_clipping(net_params, max_grad_norm):
     return net_params
 
 
+# How a missing number is written in a results file (an empty cell, or
+# NaN as Python or pandas write it).
+_MISSING_NUMBERS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none", "<na>"})
+
+
 def read_results(path):
     """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, dtype={"dataset": str, "method": str, "error": str})
+        # Every cell as written: a data set named "NA" or "None" (a CSV file
+        # of that name) is a name, not a missing value; it had vanished from
+        # the report, and a resume fitted it again at every run.
+        frame = pd.read_csv(
+            path,
+            dtype={"dataset": str, "method": str, "error": str},
+            keep_default_na=False,
+        )
         missing = [column for column in KEY if column not in frame.columns]
         if missing:
             raise ValueError(f"it has no column(s) {missing}")
@@ -589,7 +601,8 @@ def read_results(path):
             # A cell that is not a number would fail in the report, after
             # every missing fit has run.
             values = pd.to_numeric(frame[column], errors="coerce")
-            bad = values.isna() & frame[column].notna()
+            written = frame[column].astype(str).str.strip().str.lower()
+            bad = values.isna() & ~written.isin(_MISSING_NUMBERS)
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
                 raise ValueError(

@@ -1343,6 +1343,14 @@ def test_retry_failed_reruns_only_the_failed_fits(tmp_path, monkeypatch, capsys)
     assert LogisticRegression.fit is real_fit
     assert main(argv) == 0
     assert (_rows(out).status != "ok").sum() == 6
+    # A resume with other methods neither counts them (the report, which
+    # covers this run's methods, has no failed fit) nor drops them: they
+    # would not run again. Both acted on the whole file.
+    capsys.readouterr()
+    others = [*argv[:-4], "--methods", "RSFT", "--n-jobs", "1"]
+    assert main([*others, "--retry-failed"]) == 0
+    assert "failed" not in capsys.readouterr().err
+    assert (_rows(out).status != "ok").sum() == 6
     # --retry-failed runs them again, and only them.
     assert main([*argv, "--retry-failed"]) == 0
     after = _rows(out)

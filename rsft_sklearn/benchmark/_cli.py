@@ -527,7 +527,7 @@ def _main(argv):
     except (ValueError, ImportError) as exc:
         parser.error(str(exc))
     print(f"Report: {report}")
-    failed = _failed_fits(Path(out) / "results.csv")
+    failed = _failed_fits(Path(out) / "results.csv", config)
     if failed:
         print(
             f"{failed} fit(s) failed; their errors are under 'Failed fits' in "
@@ -538,12 +538,16 @@ def _main(argv):
     return 0
 
 
-def _failed_fits(results):
-    """The number of fits in ``results`` (the run's CSV) that did not finish."""
-    import pandas as pd
+def _failed_fits(results, config):
+    """The number of fits in ``results`` (the run's CSV) that did not
+    finish, among the data sets and methods of this run (``config``): a
+    folder may hold rows of others, which the report leaves out."""
+    from ._runner import read_results
 
     try:
-        status = pd.read_csv(results, usecols=["status"])["status"]
+        frame = read_results(results)
     except (OSError, ValueError):
         return 0
-    return int((status != "ok").sum())
+    datasets = {entry["name"] for entry in config.get("datasets", [])}
+    ours = frame["dataset"].isin(datasets) & frame["method"].isin(config["methods"])
+    return int((frame.loc[ours, "status"] != "ok").sum())

@@ -456,13 +456,14 @@ class ResultsFile:
     def __init__(self, path):
         self.path = Path(path)
 
-    def prepare(self, retry_failed=False):
+    def prepare(self, retry_failed=False, scope=None):
         """Create the file with its header, or drop a torn last line that a
         killed writer may have left, and return the finished keys.
 
         With ``retry_failed`` the rows of fits that failed are dropped first
         (the others are kept as they are, byte for byte), so that they run
-        again.
+        again: those of the data sets and methods of ``scope`` (two
+        collections of names) only, when given, as the others would not run.
         """
         header = ",".join(COLUMNS) + "\n"
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -479,19 +480,19 @@ class ResultsFile:
                 handle.truncate(content.rfind(b"\n") + 1)
                 os.fsync(handle.fileno())
         if retry_failed:
-            self._drop_failed(header)
+            self._drop_failed(header, scope)
         keys = {tuple(key) for key in read_results(self.path)[list(KEY)].to_numpy()}
         # Appending must work before the first fit runs, not after it.
         open(self.path, "ab").close()
         return keys
 
-    def _drop_failed(self, header):
+    def _drop_failed(self, header, scope=None):
         # Read as CSV records, not lines: an error message may span lines.
         # The kept rows are written back by the writer that wrote them.
         status = COLUMNS.index("status")
         with open(self.path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))[1:]
-        kept = [row for row in rows if row[status] == "ok"]
+        kept = [row for row in rows if row[status] == "ok" or not _in_scope(row, scope)]
         if len(kept) < len(rows):
             buffer = io.StringIO()
             csv.writer(buffer, lineterminator="\n").writerows(kept)
@@ -575,6 +576,18 @@ def with_clipping(net_params, max_grad_norm):
 # How a missing number is written in a results file (an empty cell, or
 # NaN as Python or pandas write it).
 _MISSING_NUMBERS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none", "<na>"})
+
+
+def _in_scope(row, scope):
+    """Whether a results row (a CSV record) is of the data sets and methods
+    of ``scope``, a pair of collections of names (None: every row)."""
+    if scope is None:
+        return True
+    datasets, methods = scope
+    return (
+        row[COLUMNS.index("dataset")] in datasets
+        and row[COLUMNS.index("method")] in methods
+    )
 
 
 def read_results(path):
@@ -956,7 +969,10 @@ def run_benchmark(
         results = ResultsFile(out / "results.csv")
         try:
             _check_protocol(out, config)
-            done = results.prepare(retry_failed=retry_failed)
+            done = results.prepare(
+                retry_failed=retry_failed,
+                scope=({d.name for d in datasets}, set(methods)),
+            )
         except OSError as exc:
             # A folder or file without write permission (or on a full or
             # read-only disk): said before the first fit.

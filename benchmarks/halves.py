@@ -130,9 +130,9 @@ def main(argv=None):
         frame.assign(ok=frame["status"] == "ok")
         .groupby(["dataset", "method"])["ok"]
         .all()
-        .unstack("method")
+        .unstack("method", fill_value=False)
     )
-    complete = finished.fillna(False).astype(bool).all(axis=1)
+    complete = finished.all(axis=1)
     left_out = sorted(complete.index[~complete])
     frame = frame[
         (frame["status"] == "ok") & frame["dataset"].isin(complete[complete].index)
@@ -147,14 +147,19 @@ def main(argv=None):
     print(f"Produced by `{command}`; do not edit by hand.\n")
     for half in (HELD_OUT, DEVELOPMENT):
         part = frame[frame["half"] == half]
+        unfinished = [name for name in left_out if half_of[name] == half]
         if part.empty:
+            if unfinished:
+                print(
+                    f"## {half} half: no data set that every method finished "
+                    f"(left out: {', '.join(unfinished)})\n"
+                )
             continue
         means, n = summary(part)
         sets = ", ".join(sorted(part["dataset"].unique()))
         print(f"## {half} half: {n} data sets ({sets})\n")
         print(markdown(means, [*METRICS, "rank balanced_accuracy", "rank f1_macro"]))
         print()
-        unfinished = [name for name in left_out if half_of[name] == half]
         if unfinished:
             print(
                 "Left out, as not every method finished every fit of them: "

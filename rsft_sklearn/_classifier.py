@@ -582,17 +582,18 @@ class RSFTClassifier(NetClassifierBase):
                 if bins is not None and bins.shape[:2] == (len(rows), 2):
                     # A class without rows: one bin of weight 1.
                     empty = ~(bins[:, 0].sum(axis=1) > 0)
-                    counts = np.where(empty[:, None], 0.0, bins[:, 0])
-                    counts[empty, 0] = 1.0
-                    means = np.where(counts > 0, bins[:, 1], 1.0)
+                    bin_rows = np.where(empty[:, None], 0.0, bins[:, 0])
+                    bin_rows[empty, 0] = 1.0
+                    means = np.where(bin_rows > 0, bins[:, 1], 1.0)
+                    means[empty, 0] = 1.0
                     means = np.maximum(means, FLOAT32_SMALLEST)
                     # Weights equal within every class: the mean says it all.
-                    used = np.where(counts > 0, means, np.nan)
+                    used = np.where(bin_rows > 0, means, np.nan)
                     spread = np.nanmax(used, axis=1) - np.nanmin(used, axis=1)
                     if np.all(spread <= 1e-9 * np.nanmax(used, axis=1)):
                         bins = None
                     else:
-                        bins = (counts, means)
+                        bins = (bin_rows, means)
                 else:
                     bins = None
             return decision_proba(

@@ -365,12 +365,12 @@ def weight_bins(values, counts, n_bins):
     that share of their total: at the nearest boundary between two values,
     so that a value (or an earlier bin) is never split. Equal shares of rows
     alone would put a heavy tail's few large weights in the bins of many
-    smaller ones, and the rule's clipping of them would be lost; a set of
-    no more than ``n_bins // 2`` values keeps every value in a bin of its
-    own. The bins' counts sum to the total count and their means, weighted
-    by the counts, to the values' mean. Unused bins have a count of 0 (and
-    a mean of 1), at the end. The values must be positive and the counts
-    of a positive sum.
+    smaller ones, and the rule's clipping of them would be lost. At most
+    ``n_bins`` distinct values keep a bin each: the summary is then exact.
+    The bins' counts sum to the total count and their means, weighted by
+    the counts, to the values' mean. Unused bins have a count of 0 (and a
+    mean of 1), at the end. The values must be finite and positive, and
+    the counts of a positive sum.
 
     Examples
     --------
@@ -383,12 +383,17 @@ def weight_bins(values, counts, n_bins):
     counts = np.asarray(counts, dtype=np.float64)
     present = counts > 0
     values, counts = values[present], counts[present]
-    if not len(values) or np.any(values <= 0):
+    if not len(values) or not np.all(np.isfinite(values) & (values > 0)):
         raise ValueError(
-            "weight_bins needs positive values with counts of a positive sum."
+            "weight_bins needs finite positive values with counts of a positive sum."
         )
-    order = np.argsort(values, kind="stable")
-    values, counts = values[order], counts[order]
+    # The distinct values, sorted, each with its total count.
+    values, inverse = np.unique(values, return_inverse=True)
+    counts = np.bincount(inverse, weights=counts)
+    out_rows, out_means = np.zeros(n_bins), np.ones(n_bins)
+    if len(values) <= n_bins:
+        out_rows[: len(values)], out_means[: len(values)] = counts, values
+        return out_rows, out_means
     running_count = np.concatenate([[0.0], np.cumsum(counts)])
     running_mass = np.concatenate([[0.0], np.cumsum(values * counts)])
     parts = max(n_bins // 2, 1)
@@ -409,7 +414,6 @@ def weight_bins(values, counts, n_bins):
     edges = np.unique(np.where(nearer_left, right - 1, right))
     rows = np.diff(running_count[edges])
     mass = np.diff(running_mass[edges])
-    out_rows, out_means = np.zeros(n_bins), np.ones(n_bins)
     out_rows[: len(rows)] = rows
     out_means[: len(rows)] = mass / rows
     return out_rows, out_means

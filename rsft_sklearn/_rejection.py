@@ -171,6 +171,11 @@ def _acceptance_probability(logits, y, target_weight, M, hardness):
     return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
 
 
+# The smallest positive hardness: times log p of p = 0 (floored at -3.4e38)
+# it is -3.4e8, far below any log(w / M) the float32 range holds (-176).
+_MIN_HARDNESS = 1e-30
+
+
 def check_hardness(hardness):
     """``hardness`` as a float, refusing what is not a finite number >= 0,
     or not 0 and outside the range of normal float32 numbers."""
@@ -181,14 +186,16 @@ def check_hardness(hardness):
     value = as_real(hardness)
     if value is None or not (math.isfinite(value) and value >= 0):
         raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
-    if value and not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
+    if value and not _MIN_HARDNESS <= value <= FLOAT32_MAX:
         # The rule computes hardness * log p in float32: a larger hardness
-        # overflows (inf * 0 at p = 1 is NaN), a smaller one turns the
-        # floored log p of p = 0 into an acceptance below 1.
+        # overflows (inf * 0 at p = 1 is NaN); a smaller one turns log p of
+        # p = 0, floored at float32's lowest value (-3.4e38), into a finite
+        # penalty, and the acceptance of such a row below 1 (1e-38 gave
+        # e^4 w / M where the rule gives 1).
         raise ValueError(
-            f"hardness is {value:g}: it must be 0 or within the range of "
-            f"normal float32 numbers [{FLOAT32_SMALLEST:.4g}, "
-            f"{FLOAT32_MAX:.4g}], in which the rule computes."
+            f"hardness is {value:g}: it must be 0 or within "
+            f"[{_MIN_HARDNESS:g}, {FLOAT32_MAX:.4g}], where the rule's float32 "
+            "arithmetic gives its values."
         )
     return value
 
@@ -336,7 +343,7 @@ def class_target_weight(
             if present.any():
                 log_weight[~present] = log_weight[present].max()
             log_ratio = power * (log_weight - log_weight.max())
-            weight = np.maximum(np.exp(log_ratio), np.finfo(np.float32).tiny)
+            weight = np.maximum(np.exp(log_ratio), FLOAT32_SMALLEST)
         else:
             raise ValueError(
                 f"target must be 'balanced', 'uniform' or per-class weights, "
@@ -346,5 +353,5 @@ def class_target_weight(
         weight = check_class_weight(target, n_classes, "target weights")
         # As the balanced weights: none below float32's smallest normal
         # number, which would be 0 in the rule (a class never accepted).
-        weight = np.maximum(weight / weight.max(), np.finfo(np.float32).tiny)
+        weight = np.maximum(weight / weight.max(), FLOAT32_SMALLEST)
     return weight / weight.max()

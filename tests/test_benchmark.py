@@ -770,6 +770,29 @@ def test_the_summary_by_suite_compares_methods_on_the_same_sets(quick_run, tmp_p
     first = group.split("\n\n")[1]
     assert "| SMOTE |" not in first and "| RSFT |" in first
     assert "Finished no set of keel: SMOTE." in group
+    # Threshold tuning (binary only) has no row on the multiclass long-tail
+    # set: it did not run there, which is not a failure.
+    longtail = suites.split("### longtail (1 data set)")[1]
+    assert "Not run on longtail: threshold tuning." in longtail
+    assert "Finished no set of longtail" not in longtail
+
+
+@pytest.mark.parametrize("cell", ["", "nan", "NaN", "#N/A", "NA", "None", "inf"])
+def test_results_read_a_missing_number_as_before_and_a_name_as_written(tmp_path, cell):
+    # Names are read as written (a set "NA" is a name), numbers as pandas
+    # reads them by default: an empty cell, NaN or a spreadsheet's #N/A is
+    # missing, inf is infinite.
+    row = dict.fromkeys(COLUMNS, "1.5")
+    row.update(
+        dataset="NA", method="None", fold="0", status="ok", error="", pr_auc=cell
+    )
+    path = tmp_path / "results.csv"
+    pd.DataFrame([row], columns=list(COLUMNS)).to_csv(path, index=False)
+    frame = read_results(path)
+    assert frame["dataset"].tolist() == ["NA"] and frame["method"].tolist() == ["None"]
+    value = frame["pr_auc"].iloc[0]
+    assert value == np.inf if cell == "inf" else np.isnan(value)
+    assert frame["balanced_accuracy"].dtype == np.float64
 
 
 def test_data_sets_named_like_missing_values_keep_their_names(tmp_path, capsys):

@@ -337,7 +337,7 @@ def test_sample_weight_scales_acceptance():
         ({"hardness": -0.5}, "hardness"),
         # A bool passed as 1 and a hardness of 1e39 overflowed in float32.
         ({"hardness": True}, "hardness must be a number, not a bool"),
-        ({"hardness": 1e39}, "normal float32 numbers"),
+        ({"hardness": 1e39}, "float32 arithmetic"),
         ({"target": "sometimes"}, "target"),
         ({"rejection": "maybe"}, "rejection"),
         ({"warmup_epochs": -1}, "warmup_epochs"),

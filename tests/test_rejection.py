@@ -37,18 +37,21 @@ def test_acceptance_refuses_a_bad_number_M(M):
         acceptance_probability(torch.zeros(2, 2), torch.tensor([0, 1]), [1.0, 1.0], M)
 
 
-@pytest.mark.parametrize("hardness", [1e39, 1e-40, True])
+@pytest.mark.parametrize("hardness", [1e39, 1e-40, 1e-37, True])
 def test_acceptance_refuses_a_hardness_that_float32_cannot_hold(hardness):
     # hardness * log p is computed in float32: 1e39 gave NaN at p = 1, and
-    # 1e-40 an acceptance of 0.35 at p = 0, where the rule gives 1.
-    logits = torch.tensor([[0.0, -1e4], [-1e4, 0.0]])
+    # 1e-40 an acceptance of 0.35 at p = 0, where the rule gives 1 (1e-37,
+    # a normal float32 number, still gave e^(3.4) w / M there).
+    logits = torch.tensor([[0.0, -1e4], [-1e4, 0.0], [-float("inf"), 0.0]])
+    y = torch.tensor([0, 0, 0])
     with pytest.raises(ValueError, match="float32|not a bool"):
-        acceptance_probability(logits, torch.tensor([0, 0]), 0.25, 1.0, hardness)
-    # Values near the range's ends are taken, and give the rule's values: p
-    # ** hardness is 1 for a tiny hardness and 0 for a huge one (p < 1).
-    for edge, expected in ((np.finfo(np.float32).tiny, 0.25), (1e30, 1.0)):
-        got = acceptance_probability(logits, torch.tensor([0, 0]), 0.25, 1.0, edge)
-        torch.testing.assert_close(got, torch.tensor([0.25, expected]))
+        acceptance_probability(logits, y, 0.01, 1.0, hardness)
+    # The ends of the range taken give the rule's values: p ** hardness is
+    # 1 for the smallest hardness (p > 0) and 0 for a huge one (p < 1), and
+    # a row of p = 0 is accepted surely.
+    for edge, expected in ((1e-30, 0.01), (1e30, 1.0)):
+        got = acceptance_probability(logits, y, 0.01, 1.0, edge)
+        torch.testing.assert_close(got, torch.tensor([0.01, expected, 1.0]))
 
 
 @pytest.mark.parametrize("M", [1e39, 1e-46])

@@ -70,6 +70,14 @@ def test_a_set_that_a_method_did_not_finish_is_left_out(halves, tmp_path, capsys
         f"Left out, as not every method finished every fit of them: {held_out[0]}."
         in out
     )
+    # SMOTE failing every held-out set: the half is named, with its sets.
+    smote = frame["dataset"].isin(held_out) & (frame["method"] == "SMOTE")
+    frame.loc[smote, "status"] = "error"
+    frame.to_csv(folder / "results.csv", index=False)
+    assert halves.main([str(folder), "--suite-names", "longtail"]) == 0
+    out = capsys.readouterr().out
+    assert "## held-out half: no data set that every method finished" in out
+    assert all(name in out for name in held_out)
 
 
 def _not_a_run(path, kind):

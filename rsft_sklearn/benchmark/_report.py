@@ -681,9 +681,9 @@ def write_report(out, config):
         lines += [
             "## Summary by suite",
             "",
-            "As the summary above, within each suite: every method on the sets "
-            "of the suite that all of them finished, then each narrower set of "
-            "sets with the methods that finished all of it.",
+            "As the summary above, within each suite: the methods that finished "
+            "the most sets of the suite, on the sets all of them finished; then "
+            "each narrower set of sets, with the methods that finished all of it.",
             "",
         ]
         for group, names in groups.items():
@@ -695,10 +695,11 @@ def write_report(out, config):
             lines += [f"### {group} ({_count(names)})", ""]
             if len(shared) < len(names):
                 lines += [f"Every method below finished {len(shared)} of them.", ""]
-            lines += [
-                _summary_table(tables, members, (*METRICS, "fit_time"), shared),
-                "",
-            ]
+            if shared:
+                lines += [
+                    _summary_table(tables, members, (*METRICS, "fit_time"), shared),
+                    "",
+                ]
             for sets, narrower in coverage[1:]:
                 only = [m for m in narrower if m not in members]
                 lines += [
@@ -708,9 +709,16 @@ def write_report(out, config):
                     _summary_table(tables, narrower, (*METRICS, "fit_time"), sets),
                     "",
                 ]
+            # A method without a row here did not run (threshold tuning on
+            # multiclass sets); one whose every fit failed did.
+            ran = set(frame.loc[frame["dataset"].isin(names), "method"])
             idle = [m for m in methods if within[m].dropna().empty]
-            if idle:
-                lines += [f"Finished no set of {group}: {', '.join(idle)}.", ""]
+            for label, which in (
+                ("Finished no set of", [m for m in idle if m in ran]),
+                ("Not run on", [m for m in idle if m not in ran]),
+            ):
+                if which:
+                    lines += [f"{label} {group}: {', '.join(which)}.", ""]
 
     stats = {m: _friedman(tables[m].loc[ranked_sets, ranked], m) for m in columns}
     unranked = [m for m in methods if m not in ranked]

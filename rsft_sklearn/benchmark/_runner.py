@@ -573,9 +573,30 @@ def with_clipping(net_params, max_grad_norm):
     return net_params
 
 
-# How a missing number is written in a results file (an empty cell, or
-# NaN as Python or pandas write it).
-_MISSING_NUMBERS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none", "<na>"})
+# The cells pandas reads as missing by default (an empty cell, NaN as
+# Python writes it, a spreadsheet's #N/A): numbers only; names and texts
+# are read as written.
+_MISSING_NUMBERS = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
 
 
 def _in_scope(row, scope):
@@ -602,6 +623,7 @@ def read_results(path):
             path,
             dtype={"dataset": str, "method": str, "error": str},
             keep_default_na=False,
+            na_values=dict.fromkeys(_NUMERIC, _MISSING_NUMBERS),
         )
         missing = [column for column in KEY if column not in frame.columns]
         if missing:
@@ -614,8 +636,7 @@ def read_results(path):
             # A cell that is not a number would fail in the report, after
             # every missing fit has run.
             values = pd.to_numeric(frame[column], errors="coerce")
-            written = frame[column].astype(str).str.strip().str.lower()
-            bad = values.isna() & ~written.isin(_MISSING_NUMBERS)
+            bad = values.isna() & frame[column].notna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
                 raise ValueError(

@@ -34,10 +34,17 @@ backward_rows) and ``OUT.png``, and prints each method's last and best
 held-out balanced accuracy with its training seconds. ``OUT.csv`` is
 rewritten as each method finishes, with every curve finished so far, so
 Ctrl-C loses only the method it cuts short: it stops the script with exit
-status 130 and writes nothing of that method. A rerun starts afresh.
+status 130 and writes nothing of that method. ``OUT.json`` records the
+settings that change a curve (rows, features, classes, imbalance, epochs,
+batch size, seed, ``--dat`` and its size, threads). A rerun with the same
+``--out`` and settings keeps the finished curves and trains the missing
+methods only (their training seconds come from the run that made them); a
+rerun with other settings, or over an ``OUT.csv`` without its ``OUT.json``
+or that cannot be read, is refused before the first fit, naming why.
 """
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -199,6 +206,62 @@ def _write_curves(curves, path):
     _write_atomically(path, pd.concat(curves, ignore_index=True).to_csv(index=False))
 
 
+def _settings(args):
+    """What changes a curve, as recorded in ``OUT.json``."""
+    dat = None
+    if args.dat is not None:
+        dat = {"name": args.dat.name, "bytes": args.dat.stat().st_size}
+    return {
+        "rows": args.rows,
+        "features": args.features,
+        "classes": args.classes,
+        "imbalance": args.imbalance,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "dat": dat,
+        "threads": args.threads,
+    }
+
+
+def _finished_curves(csv, settings):
+    """The curves a run with ``settings`` left in ``csv`` (by method), or
+    none; ``ValueError`` naming why they cannot be resumed."""
+    if not csv.exists():
+        return {}
+    record = csv.with_suffix(".json")
+    if not record.exists():
+        raise ValueError(
+            f"{csv} holds curves of unknown settings (no {record.name} beside "
+            "it): choose another --out, or delete the file to start afresh."
+        )
+    try:
+        before = json.loads(record.read_text())
+        frame = pd.read_csv(csv, keep_default_na=False, na_values={})
+        frame = frame.astype({"epoch": int, "train_seconds": float})
+        frame = frame.astype({"balanced_accuracy": float, "backward_rows": int})
+    except (ValueError, KeyError, OSError) as exc:
+        raise ValueError(
+            f"{csv} or {record.name} cannot be read ({exc}): choose another "
+            "--out, or delete them to start afresh."
+        ) from None
+    changed = [
+        f"{key} {before.get(key)!r} -> {value!r}"
+        for key, value in settings.items()
+        if before.get(key) != value
+    ]
+    if changed:
+        raise ValueError(
+            f"{csv} holds curves of other settings ({', '.join(changed)}): "
+            "choose another --out, or pass the same settings to resume."
+        )
+    return {
+        method: rows.reset_index(drop=True)
+        for method, rows in frame.groupby("method", sort=False)
+        if len(rows) == settings["epochs"]
+    }
+
+
 def _plot(frame, path, title):
     import matplotlib
 
@@ -261,10 +324,34 @@ def main(argv=None):
             f"--out: cannot create the folder {str(args.out.parent)!r} "
             f"({exc.strerror})."
         )
+    settings = _settings(args)
+    try:
+        finished = _finished_curves(csv, settings)
+        _write_atomically(
+            csv.with_suffix(".json"), json.dumps(settings, indent=2) + "\n"
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    except OSError as exc:
+        parser.error(f"--out: cannot write in {str(csv.parent)!r} ({exc.strerror}).")
+    # Curves of methods not asked for this time stay in the file.
+    kept = [curve for method, curve in finished.items() if method not in methods]
     curves = []
+
+    def on_file():
+        # Every finished curve, those kept from before included, whether or
+        # not the loop has reached them: a Ctrl-C loses none of them.
+        done = {curve["method"].iloc[0]: curve for curve in curves}
+        ordered = [done.get(m, finished.get(m)) for m in methods]
+        return [curve for curve in ordered if curve is not None] + kept
+
     try:
         (X_train, X_test, y_train, y_test), title = _data(args)
         for method in methods:
+            if method in finished:
+                print(f"{method:30s} finished before; kept", flush=True)
+                curves.append(finished[method])
+                continue
             curve = _curve(method, X_train, y_train, X_test, y_test, args)
             last = curve.iloc[-1]
             print(
@@ -274,11 +361,13 @@ def main(argv=None):
                 flush=True,
             )
             curves.append(curve)
-            _write_curves(curves, csv)
+            _write_curves(on_file(), csv)
     except KeyboardInterrupt:
         kept = f"the finished curves are in {csv}" if curves else "no curve finished"
         print(f"\nInterrupted; {kept}.", file=sys.stderr)
         return 130
+    if curves:
+        _write_curves(on_file(), csv)
     frame = pd.concat(curves, ignore_index=True)
     _plot(frame, args.out.with_suffix(".png"), title)
     print(f"Wrote {args.out.with_suffix('.csv')} and {args.out.with_suffix('.png')}")

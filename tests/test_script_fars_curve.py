@@ -199,3 +199,66 @@ def test_ctrl_c_keeps_the_finished_curves_and_none_of_the_cut_one(
     assert not out.with_suffix(".png").exists()
     # SIGINT is Python's own again.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_rerun_keeps_the_finished_curves_and_trains_the_others(
+    fc, tmp_path, monkeypatch, capsys
+):
+    # A rerun started afresh: every finished curve was trained again.
+    out = tmp_path / "curve"
+    argv = [
+        "--rows", "400", "--features", "5", "--classes", "2", "--imbalance", "5",
+        "--epochs", "2", "--out", str(out),
+    ]  # fmt: skip
+    assert fc.main([*argv, "--methods", "RSFT,RandomUnderSampler"]) == 0
+    before = pd.read_csv(out.with_suffix(".csv"))
+    trained = []
+    real = fc._curve
+    monkeypatch.setattr(
+        fc, "_curve", lambda method, *a: trained.append(method) or real(method, *a)
+    )
+    methods = "post-hoc logit adjustment,RSFT,RandomUnderSampler"
+    assert fc.main([*argv, "--methods", methods]) == 0
+    assert trained == ["post-hoc logit adjustment"]
+    after = pd.read_csv(out.with_suffix(".csv"))
+    assert list(after["method"].unique()) == methods.split(",")
+    pd.testing.assert_frame_equal(
+        after[after["method"] != "post-hoc logit adjustment"].reset_index(drop=True),
+        before,
+    )
+    assert "RSFT                           finished before; kept" in (
+        capsys.readouterr().out
+    )
+    # Other settings, or curves without their settings, are refused before
+    # any fit.
+    trained.clear()
+    with pytest.raises(SystemExit) as excinfo:
+        fc.main([*argv[:-4], "--epochs", "3", "--out", str(out)])
+    assert excinfo.value.code == 2 and trained == []
+    assert "other settings (epochs 2 -> 3)" in capsys.readouterr().err
+    out.with_suffix(".json").unlink()
+    with pytest.raises(SystemExit):
+        fc.main([*argv, "--methods", "RSFT"])
+    assert "curves of unknown settings" in capsys.readouterr().err and trained == []
+
+
+def test_ctrl_c_in_a_rerun_keeps_the_curves_from_before(
+    fc, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "curve"
+    argv = [
+        "--rows", "400", "--features", "5", "--classes", "2", "--imbalance", "5",
+        "--epochs", "2", "--out", str(out),
+    ]  # fmt: skip
+    assert fc.main([*argv, "--methods", "RSFT"]) == 0
+    before = pd.read_csv(out.with_suffix(".csv"))
+    monkeypatch.setattr(
+        fc, "make_method", interrupting(fc.make_method, "RandomUnderSampler")
+    )
+    methods = "post-hoc logit adjustment,RandomUnderSampler,RSFT"
+    assert fc.main([*argv, "--methods", methods]) == 130
+    after = pd.read_csv(out.with_suffix(".csv"))
+    assert list(after["method"].unique()) == ["post-hoc logit adjustment", "RSFT"]
+    pd.testing.assert_frame_equal(
+        after[after["method"] == "RSFT"].reset_index(drop=True), before
+    )

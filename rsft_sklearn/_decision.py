@@ -359,18 +359,20 @@ def weight_bins(values, counts, n_bins):
 
     ``values`` (any order) occur ``counts`` times each (counts may be
     fractional, as when summaries are merged: pass a summary's bin means
-    with its bin counts). The values, sorted, are cut near the points where
-    the running count reaches a multiple of ``1 / (n_bins // 2)`` of the
-    total count, and near those where the running sum of the values reaches
-    that share of their total: at the nearest boundary between two values,
-    so that a value (or an earlier bin) is never split. Equal shares of rows
-    alone would put a heavy tail's few large weights in the bins of many
-    smaller ones, and the rule's clipping of them would be lost. At most
-    ``n_bins`` distinct values keep a bin each: the summary is then exact.
-    The bins' counts sum to the total count and their means, weighted by
-    the counts, to the values' mean. Unused bins have a count of 0 (and a
-    mean of 1), at the end. The values must be finite and positive, and
-    the counts of a positive sum.
+    with its bin counts). The distinct values, sorted, are cut near the
+    points where the running count reaches a multiple of ``1 / (n_bins //
+    3)`` of the total count, near those where the running sum of the values
+    reaches that share of their total, and near those that cut the range of
+    their logarithms into as many equal steps: at the nearest boundary
+    between two values, so that a value (or an earlier bin) is never split.
+    Equal shares of rows alone put a heavy tail's few large weights in the
+    bins of many smaller ones; equal shares of the weight collapse where one
+    weight carries most of it; equal steps of the logarithm bound the spread
+    of the weights within every bin. At most ``n_bins`` distinct values keep
+    a bin each: the summary is then exact. The bins' counts sum to the total
+    count and their means, weighted by the counts, to the values' mean.
+    Unused bins have a count of 0 (and a mean of 1), at the end. The values
+    must be finite and positive, and the counts of a positive sum.
 
     Examples
     --------
@@ -394,9 +396,13 @@ def weight_bins(values, counts, n_bins):
     if len(values) <= n_bins:
         out_rows[: len(values)], out_means[: len(values)] = counts, values
         return out_rows, out_means
+    # Running count and mass at each boundary between values (entry k is
+    # before value k).
     running_count = np.concatenate([[0.0], np.cumsum(counts)])
     running_mass = np.concatenate([[0.0], np.cumsum(values * counts)])
-    parts = max(n_bins // 2, 1)
+    parts = max(n_bins // 3, 1)
+    log_values = np.log(values)
+    steps = np.linspace(log_values[0], log_values[-1], parts + 1)
     cuts = np.concatenate(
         [
             np.linspace(0.0, running_count[-1], parts + 1),
@@ -406,12 +412,16 @@ def weight_bins(values, counts, n_bins):
                 running_mass,
                 running_count,
             ),
+            # Before the first value at or above each step of the logarithm.
+            running_count[np.searchsorted(log_values, steps)],
         ]
     )
     # Each cut moves to the nearest boundary between two values.
     right = np.clip(np.searchsorted(running_count, cuts), 1, len(values))
     nearer_left = cuts - running_count[right - 1] <= running_count[right] - cuts
-    edges = np.unique(np.where(nearer_left, right - 1, right))
+    edges = np.unique(
+        np.concatenate([[0, len(values)], np.where(nearer_left, right - 1, right)])
+    )
     rows = np.diff(running_count[edges])
     mass = np.diff(running_mass[edges])
     out_rows[: len(rows)] = rows

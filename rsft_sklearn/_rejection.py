@@ -190,7 +190,7 @@ def check_hardness(hardness):
         # The rule computes hardness * log p in float32: a larger hardness
         # overflows (inf * 0 at p = 1 is NaN); a smaller one turns log p of
         # p = 0, floored at float32's lowest value (-3.4e38), into a finite
-        # penalty, and the acceptance of such a row below 1 (1e-38 gave
+        # penalty, and the acceptance of such a row below 1 (1.2e-38 gave
         # e^4 w / M where the rule gives 1).
         raise ValueError(
             f"hardness is {value:g}: it must be 0 or within "

@@ -42,7 +42,7 @@ def test_acceptance_refuses_a_hardness_that_float32_cannot_hold(hardness):
     # hardness * log p is computed in float32, with log p of p = 0 floored
     # at -3.4e38: 1e39 gave NaN at p = 1, and at p = 0, where the rule gives
     # 1, 1e-39 gave e^0.34 w / M (0.35 for w / M = 0.25) and 1e-37, a normal
-    # float32 number, e^34 w / M.
+    # float32 number, e^34 w / M (below 1 where w / M < e^-34).
     logits = torch.tensor([[0.0, -1e4], [-1e4, 0.0], [-float("inf"), 0.0]])
     y = torch.tensor([0, 0, 0])
     with pytest.raises(ValueError, match="float32|not a bool"):

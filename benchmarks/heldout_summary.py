@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rsft_sklearn.benchmark._report import MIN_DATASETS_FOR_BAYES
+
 REFERENCE = "RSFT"
 RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
 
@@ -222,11 +224,19 @@ def main(argv=None):
                 f"{row.suite} {row.dataset} vs {row.rival}: "
                 f"{row['mean']:+.3f}{interval} over {row.fits} fits"
             )
+    n_sets = len(means.groupby(["suite", "dataset"]))
+    if n_sets < MIN_DATASETS_FOR_BAYES:
+        # As rsft-bench's report: the test says little on fewer sets.
+        print(
+            f"\nNo Bayesian signed-rank test on {n_sets} set(s); it needs "
+            f"{MIN_DATASETS_FOR_BAYES}."
+        )
+        return 0
     for rival, (left, rope, right) in signed_rank(means).items():
         print(
             f"\nP(RSFT better than {rival}) = {left:.3f}, "
             f"P(equivalent) = {rope:.3f}, P(worse) = {right:.3f} "
-            f"({len(means.groupby(['suite', 'dataset']))} sets)"
+            f"({n_sets} sets)"
         )
     return 0
 

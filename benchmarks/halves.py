@@ -26,6 +26,7 @@ import pandas as pd
 
 from rsft_sklearn.benchmark._protocol import DEVELOPMENT, HELD_OUT, split_names
 from rsft_sklearn.benchmark._report import bayesian_comparison
+from rsft_sklearn.benchmark._runner import read_result_table
 from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, keel_names
 
 METRICS = ("balanced_accuracy", "f1_macro", "g_mean", "pr_auc", "rare_recall")
@@ -69,15 +70,7 @@ def read_run(folder):
             f"{str(folder / 'run.json')!r} names no methods: it is not a run "
             "file of rsft-bench."
         )
-    frame = pd.read_csv(folder / "results.csv")
-    # Names as written: a data set named "NA" or "None" is not missing.
-    frame[["dataset", "method"]] = pd.read_csv(
-        folder / "results.csv",
-        usecols=["dataset", "method"],
-        dtype=str,
-        keep_default_na=False,
-    )
-    return frame, config
+    return read_result_table(folder / "results.csv"), config
 
 
 def summary(frame, reference="RSFT"):

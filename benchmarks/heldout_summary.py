@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from rsft_sklearn.benchmark._report import MIN_DATASETS_FOR_BAYES
+from rsft_sklearn.benchmark._runner import read_result_table
 
 REFERENCE = "RSFT"
 RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
@@ -34,12 +35,7 @@ def load(specs):
     frames = []
     for spec in specs:
         suite, _, folder = spec.partition("=")
-        path = Path(folder) / "results.csv"
-        frame = pd.read_csv(path)
-        # Names as written: a data set named "NA" or "None" is not missing.
-        frame[["dataset", "method"]] = pd.read_csv(
-            path, usecols=["dataset", "method"], dtype=str, keep_default_na=False
-        )
+        frame = read_result_table(Path(folder) / "results.csv")
         ok = frame.status == "ok"
         finished = ok.groupby([frame.dataset, frame.method]).transform("all")
         frames.append(frame.assign(suite=suite, finished=finished))

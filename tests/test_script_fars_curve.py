@@ -201,15 +201,20 @@ def test_ctrl_c_keeps_the_finished_curves_and_none_of_the_cut_one(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def _small(out):
+    """Arguments of a small two-epoch run into ``out``."""
+    return [
+        "--rows", "400", "--features", "5", "--classes", "2", "--imbalance", "5",
+        "--epochs", "2", "--out", str(out),
+    ]  # fmt: skip
+
+
 def test_a_rerun_keeps_the_finished_curves_and_trains_the_others(
     fc, tmp_path, monkeypatch, capsys
 ):
     # A rerun started afresh: every finished curve was trained again.
     out = tmp_path / "curve"
-    argv = [
-        "--rows", "400", "--features", "5", "--classes", "2", "--imbalance", "5",
-        "--epochs", "2", "--out", str(out),
-    ]  # fmt: skip
+    argv = _small(out)
     assert fc.main([*argv, "--methods", "RSFT,RandomUnderSampler"]) == 0
     before = pd.read_csv(out.with_suffix(".csv"))
     trained = []
@@ -246,10 +251,7 @@ def test_ctrl_c_in_a_rerun_keeps_the_curves_from_before(
     fc, tmp_path, monkeypatch, capsys
 ):
     out = tmp_path / "curve"
-    argv = [
-        "--rows", "400", "--features", "5", "--classes", "2", "--imbalance", "5",
-        "--epochs", "2", "--out", str(out),
-    ]  # fmt: skip
+    argv = _small(out)
     assert fc.main([*argv, "--methods", "RSFT"]) == 0
     before = pd.read_csv(out.with_suffix(".csv"))
     monkeypatch.setattr(

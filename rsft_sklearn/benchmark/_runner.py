@@ -611,6 +611,20 @@ def _in_scope(row, scope):
     )
 
 
+def read_result_table(path):
+    """A results CSV as pandas reads it, but with the data set and method
+    names as written (a set named "NA" or "None" is not missing): for
+    scripts that read files of fewer columns than :func:`read_results`
+    asks for."""
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    frame[["dataset", "method"]] = pd.read_csv(
+        path, usecols=["dataset", "method"], dtype=str, keep_default_na=False
+    )
+    return frame
+
+
 def read_results(path):
     """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
     import pandas as pd

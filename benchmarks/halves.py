@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from rsft_sklearn.benchmark._protocol import DEVELOPMENT, HELD_OUT, split_names
-from rsft_sklearn.benchmark._report import bayesian_comparison
+from rsft_sklearn.benchmark._report import bayesian_comparison, markdown_cell
 from rsft_sklearn.benchmark._runner import read_result_table
 from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, keel_names
 
@@ -65,10 +65,14 @@ def read_run(folder):
         raise ValueError(
             f"{str(folder / 'run.json')!r} is not a readable run file ({exc})."
         ) from None
-    if not isinstance(config, dict) or "methods" not in config:
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get("methods"), list)
+        or not all(isinstance(name, str) for name in config["methods"])
+    ):
         raise ValueError(
-            f"{str(folder / 'run.json')!r} names no methods: it is not a run "
-            "file of rsft-bench."
+            f"{str(folder / 'run.json')!r} names no list of methods: it is not "
+            "a run file of rsft-bench."
         )
     return read_result_table(folder / "results.csv"), config
 
@@ -99,7 +103,7 @@ def markdown(means, columns):
     ]
     for name, row in means.iterrows():
         cells = " | ".join("–" if pd.isna(row[c]) else f"{row[c]:.3f}" for c in columns)
-        lines.append(f"| {name} | {cells} |")
+        lines.append(f"| {markdown_cell(name)} | {cells} |")
     return "\n".join(lines)
 
 

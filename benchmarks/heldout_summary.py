@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rsft_sklearn.benchmark._report import MIN_DATASETS_FOR_BAYES
+from rsft_sklearn.benchmark._report import MIN_DATASETS_FOR_BAYES, markdown_cell
 from rsft_sklearn.benchmark._runner import read_result_table
 
 REFERENCE = "RSFT"
@@ -203,7 +203,8 @@ def main(argv=None):
     for _, row in table.iterrows():
         pr = "" if np.isnan(row["pr_auc (binary)"]) else f"{row['pr_auc (binary)']:.3f}"
         print(
-            f"| {row.suite} | {row.sets} | {row.method} | "
+            f"| {markdown_cell(row.suite)} | {row.sets} | "
+            f"{markdown_cell(row.method)} | "
             f"{row.balanced_accuracy:.3f} | {row.f1_macro:.3f} | {pr} |"
         )
     for suite, names in left_out.items():

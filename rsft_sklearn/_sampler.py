@@ -87,7 +87,9 @@ class RejectionSampler(BaseCleaningSampler):
     n_rounds : int, default=1
         Number of independent acceptance draws. A row accepted in ``k``
         rounds appears ``k`` times in the output, so its expected number of
-        copies is ``n_rounds * a_i``. ``1`` under-samples; larger values
+        copies is ``n_rounds * a_i``; ``k`` is drawn at once from
+        ``Binomial(n_rounds, a_i)``, so the draws take memory for one count
+        per row whatever ``n_rounds``. ``1`` under-samples; larger values
         over-sample by repetition, and with ``n_rounds = M`` the expected
         number of copies is ``min(M, w_i / p_i ** hardness)``: hard rows of
         rare classes are repeated up to ``M`` times.
@@ -295,8 +297,18 @@ class RejectionSampler(BaseCleaningSampler):
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         generator = torch.Generator().manual_seed(int(seed))
-        rounds = acceptance.expand(self.n_rounds, -1)
-        copies = rejection_mask(rounds, generator=generator).sum(dim=0)
+        if self.n_rounds == 1:
+            copies = rejection_mask(acceptance, generator=generator)
+        else:
+            # The number of rounds that accept a row is Binomial(n_rounds,
+            # a_i): one draw per row, so memory does not grow with n_rounds
+            # (n_rounds Bernoulli draws per row held n_rounds * n floats).
+            probability = acceptance.double()
+            copies = torch.binomial(
+                torch.full_like(probability, float(self.n_rounds)),
+                probability,
+                generator=generator,
+            )
         # imbalanced-learn leaves classes outside sampling_strategy untouched,
         # so they are not repeated by extra rounds either
         copies[~targeted] = 1.0

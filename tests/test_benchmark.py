@@ -827,6 +827,38 @@ def test_data_sets_named_like_missing_values_keep_their_names(tmp_path, capsys):
     assert "on the 2 data sets" in (out / "report.md").read_text()
 
 
+def test_a_pipe_in_a_data_set_name_keeps_the_report_tables_whole(tmp_path):
+    # A "|" ends a Markdown cell: a set named "left|right" gave its rows one
+    # column more than their table's header.
+    import re
+
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=120,
+        n_features=3,
+        n_informative=2,
+        n_redundant=0,
+        weights=[0.8],
+        random_state=0,
+    )
+    path = tmp_path / "left|right.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": y}).to_csv(path, index=False)
+    out = tmp_path / "pipe-run"
+    argv = ["--suite", "csv", "--data", str(path), "--methods"]
+    argv += ["LogisticRegression,TomekLinks", "--folds", "2", "--epochs", "2"]
+    argv += ["--n-jobs", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "left\\|right" in report
+    tables = re.findall(r"(?:^\|.*\n)+", report, flags=re.MULTILINE)
+    with_name = [table for table in tables if "left" in table]
+    assert with_name
+    for table in tables:
+        widths = {len(re.findall(r"(?<!\\)\|", line)) for line in table.splitlines()}
+        assert len(widths) == 1, table
+
+
 @pytest.fixture
 def csv_file(tmp_path):
     path = tmp_path / "data.csv"

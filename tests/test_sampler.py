@@ -245,6 +245,26 @@ def test_rounds_repeat_rows_with_expected_copies_n_rounds_times_acceptance():
     assert np.sum(y_res == 1) > 500
 
 
+def test_many_rounds_draw_binomial_counts_without_holding_every_round():
+    # 10**9 rounds of 1,000 rows held every draw at once (4 TB) before;
+    # the counts are drawn per row, Binomial(n_rounds, a_i).
+    X, y = three_class_data()
+    n_rounds = 10**9
+    sampler = RejectionSampler(hardness=0, M=2e8, n_rounds=n_rounds, random_state=0)
+    sampler.fit_resample(X, y)
+    copies = np.bincount(sampler.sample_indices_, minlength=len(y))
+    for k in range(3):
+        expected = n_rounds * sampler.acceptance_[y == k]
+        # a sum of independent binomial counts: mean sum(n a), variance
+        # about the same where a is tiny
+        assert (
+            abs(copies[y == k].sum() - expected.sum())
+            <= 4 * np.sqrt(expected.sum()) + 1
+        )
+    # every class is kept about n_min / (M / n_rounds) = 500 times over
+    np.testing.assert_allclose(np.bincount(y[sampler.sample_indices_]), 500, rtol=0.2)
+
+
 def test_classes_outside_sampling_strategy_are_returned_once():
     X, y = three_class_data()
     sampler = RejectionSampler(

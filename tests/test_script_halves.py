@@ -89,7 +89,14 @@ def _not_a_run(path, kind):
         if kind == "no run.json":
             run_file.unlink()
         else:
-            run_file.write_text({"unreadable": "{", "no methods": "[]"}[kind])
+            run_file.write_text(
+                {
+                    "unreadable": "{",
+                    "no methods": "[]",
+                    "methods as a string": '{"methods": "RSFT"}',
+                    "a method not a string": '{"methods": ["RSFT", 1]}',
+                }[kind]
+            )
     return path
 
 
@@ -100,7 +107,10 @@ def _not_a_run(path, kind):
         ("empty", "'{path}' holds no results.csv and no run.json"),
         ("no run.json", "'{path}' holds no run.json: it is not an output folder"),
         ("unreadable", "'{path}/run.json' is not a readable run file"),
-        ("no methods", "'{path}/run.json' names no methods"),
+        ("no methods", "'{path}/run.json' names no list of methods"),
+        # a string was read as its letters' list (a traceback in pandas)
+        ("methods as a string", "'{path}/run.json' names no list of methods"),
+        ("a method not a string", "'{path}/run.json' names no list of methods"),
     ],
 )
 def test_a_folder_that_is_not_rsft_benchs_is_a_usage_error(

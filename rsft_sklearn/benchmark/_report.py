@@ -176,9 +176,18 @@ def _fmt(value, digits=3):
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def markdown_cell(value):
+    """``value`` as the text of a Markdown table cell: a ``|`` in a data set
+    or method name would end the cell, so it is escaped."""
+    return str(value).replace("|", "\\|")
+
+
 def _markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    lines = [
+        "| " + " | ".join(map(markdown_cell, header)) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in rows]
     return "\n".join(lines)
 
 

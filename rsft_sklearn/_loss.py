@@ -80,7 +80,11 @@ class RejectionLoss(nn.Module):
     What the rule carries from one step to the next lives in buffers, so
     ``state_dict`` saves it and ``load_state_dict`` restores it: the class
     target weights, the adaptive ``M`` and the per-class counts of the
-    current epoch.
+    current epoch. A fixed ``M`` and the class weights may be changed in
+    place with tensor operations (``loss.M.fill_(2.0)``) or replaced
+    (:meth:`set_class_weight`, :meth:`begin_epoch`); a write that bypasses
+    torch's version counter (through ``.data`` or a NumPy view) is not seen
+    by the per-class table the steps without sample weights read.
 
     Parameters
     ----------
@@ -245,6 +249,7 @@ class RejectionLoss(nn.Module):
             )
         if not (
             isinstance(prior_correction, numbers.Real)
+            and not isinstance(prior_correction, (bool, np.bool_))
             and math.isfinite(prior_correction)
             and prior_correction >= 0
         ):
@@ -485,7 +490,8 @@ class RejectionLoss(nn.Module):
 
         This is the whole rule without the loss: selection strategies that
         score rows in their own pass call it. Under ``M="auto"`` it moves the
-        adaptive ``M``.
+        adaptive ``M``. The batch is checked as :meth:`forward` checks it
+        (shapes, dtypes, class indices in range).
 
         Parameters
         ----------
@@ -505,6 +511,19 @@ class RejectionLoss(nn.Module):
         acceptance : torch.Tensor of shape (n_samples,)
             The acceptance probabilities.
         """
+        if self.__dict__.get("_in_forward"):
+            # Called by forward, which checked the batch.
+            return self._select(logits, y, sample_weight)
+        self._check(logits, y, sample_weight)
+        y = _as_index(y)
+        try:
+            return self._select(logits, y, sample_weight)
+        except (IndexError, RuntimeError) as exc:
+            _raise_if_outside(logits, y, exc)
+            raise
+
+    def _select(self, logits, y, sample_weight=None):
+        # select on a batch checked by the caller.
         self._ensure_class_weight(logits)
         y = _as_index(y)
         if not self.rejecting:
@@ -532,14 +551,15 @@ class RejectionLoss(nn.Module):
     def _ensure_class_weight(self, logits):
         if self.class_weight.numel() == 0:
             # Built without classes: every class weighs 1, and a prior given
-            # by set_class_prior before the first batch is kept.
+            # by set_class_prior before the first batch is kept (and kept on
+            # a refusal, which changes nothing).
             prior = self.prior_mass
-            self.set_class_weight(torch.ones(logits.shape[1]))
-            if prior.numel() and prior.shape != self.prior_mass.shape:
+            if prior.numel() and prior.numel() != logits.shape[1]:
                 raise ValueError(
                     f"set_class_prior was given {prior.numel()} classes, but the "
                     f"logits have {logits.shape[1]} columns."
                 )
+            self.set_class_weight(torch.ones(logits.shape[1]))
             if prior.numel():
                 self.prior_mass = prior.to(self.prior_mass.device)
 
@@ -563,7 +583,12 @@ class RejectionLoss(nn.Module):
 
     def _cached(self, name, first, second, make):
         """``make()``, kept under ``name`` until the tensor ``first`` or
-        ``second`` is replaced or changed in place (its version counter)."""
+        ``second`` is replaced or changed in place (its version counter).
+
+        A write that bypasses the version counter (through ``.data`` or a
+        NumPy view of the tensor) is not seen: change ``M`` and the class
+        weights in place with tensor operations, or replace them.
+        """
         cached = self.__dict__.get(name)
         if (
             cached is not None
@@ -623,7 +648,6 @@ class RejectionLoss(nn.Module):
             acceptance = (
                 accepted if same else torch.cat([entry[2] for entry in pending])
             )
-        pending.clear()
         stats = torch.stack([torch.ones_like(accepted), accepted, acceptance])
         if stats.dtype != self.counts.dtype:
             stats = stats.to(self.counts.dtype)
@@ -631,7 +655,11 @@ class RejectionLoss(nn.Module):
         # scaler skips) counts as seen, not accepted, rather than making the
         # epoch's statistics and the prior after rejection NaN.
         stats = torch.nan_to_num(stats, nan=0.0, posinf=0.0, neginf=0.0)
-        self.counts.index_add_(1, y, stats)
+        # Out of place, then copied: a class index outside the counts fails
+        # before any count changes (index_add_ fails part-way through), and
+        # the batches stay pending until they are added.
+        self.counts.copy_(self.counts.index_add(1, y, stats))
+        pending.clear()
 
     def normaliser(self, loss_weight, accepted):
         """Divisor of the masked loss sum, and the number accepted.
@@ -713,6 +741,23 @@ class RejectionLoss(nn.Module):
 
     def forward(self, logits, y, sample_weight=None):
         """Normalised masked loss of a batch (plain mean in eval mode)."""
+        self._check(logits, y, sample_weight)
+        y = _as_index(y)
+        state = self.__dict__
+        state["_in_forward"] = True
+        try:
+            return self._loss(logits, y, sample_weight)
+        except (IndexError, RuntimeError) as exc:
+            # A refused batch is not counted.
+            self._pending_counts[:] = [
+                entry for entry in self._pending_counts if entry[0] is not y
+            ]
+            _raise_if_outside(logits, y, exc)
+            raise
+        finally:
+            state["_in_forward"] = False
+
+    def _check(self, logits, y, sample_weight):
         _check_batch(
             logits,
             y,
@@ -723,20 +768,6 @@ class RejectionLoss(nn.Module):
             # again at every step.
             check_values=not self._weights_checked,
         )
-        y = _as_index(y)
-        try:
-            return self._loss(logits, y, sample_weight)
-        except (IndexError, RuntimeError) as exc:
-            # Checked only once something failed: the steps read nothing
-            # back from the device.
-            n_classes = logits.shape[1]
-            outside = (y < 0) | (y >= n_classes)
-            if len(y) and bool(outside.any()):
-                bad = torch.unique(y[outside]).tolist()[:5]
-                raise ValueError(
-                    f"y holds class indices outside [0, {n_classes}): {bad}."
-                ) from exc
-            raise
 
     def _loss(self, logits, y, sample_weight):
         if not self.training:
@@ -883,6 +914,8 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
         )
     if y.dtype not in _INDEX_DTYPES:
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
+    if logits.shape[1] == 0:
+        raise ValueError("logits have no column: there is no class to score.")
     if n_classes and logits.shape[1] != n_classes:
         raise ValueError(
             f"logits have {logits.shape[1]} columns but the loss holds "
@@ -913,6 +946,19 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
                 raise ValueError(
                     f"sample_weight must hold finite values >= 0, got {bad}."
                 )
+
+
+def _raise_if_outside(logits, y, exc):
+    """A ValueError naming the class indices of ``y`` outside the logits'
+    columns, if any (read only once something failed: the steps read nothing
+    back from the device)."""
+    n_classes = logits.shape[1]
+    outside = (y < 0) | (y >= n_classes)
+    if len(y) and bool(outside.any()):
+        bad = torch.unique(y[outside]).tolist()[:5]
+        raise ValueError(
+            f"y holds class indices outside [0, {n_classes}): {bad}."
+        ) from exc
 
 
 def _reads_are_free(tensor):

@@ -54,7 +54,14 @@ def _true_class_log_proba(logits, y):
     # true_class_log_proba on inputs checked by the caller (the loss module
     # checks every batch once).
     with torch.no_grad():
-        logits = logits.detach().float()
+        logits = logits.detach()
+        if logits.dtype == torch.float64:
+            # float64 logits beyond the float32 range (1e39) would become
+            # inf in float32, and their log-softmax NaN.
+            log_p = torch.log_softmax(logits, dim=1).gather(1, y.long()[:, None])
+            finfo = torch.finfo(torch.float32)
+            return log_p.reshape(-1).clamp(min=finfo.min, max=0.0).float()
+        logits = logits.float()
         y = y.long()
         n_rows, n_classes = logits.shape
         if logits.device.type == "cpu" and n_classes < 16 and n_rows * n_classes >= 512:
@@ -92,6 +99,8 @@ def _check_rows(logits, y):
         )
     if y.is_floating_point() or y.is_complex():
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
+    if shape[1] == 0:
+        raise ValueError("logits have no column: there is no class to score.")
 
 
 def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
@@ -110,10 +119,13 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
         checked, so that nothing is read back to the host: an index outside
         the range fails in torch's indexing.
     target_weight : torch.Tensor of shape (n_samples,) or float
-        Target weight ``w_i > 0`` of every sample.
+        Target weight ``w_i >= 0`` of every sample (a row of weight 0 is
+        never accepted). Numbers and arrays are checked on the host; the
+        values of a tensor stay on its device unchecked.
     M : float or torch.Tensor, default=1.0
-        Envelope constant, ``M > 0``; a 0-d tensor is accepted so that an
-        adaptive ``M`` can stay on the device.
+        Envelope constant, ``M > 0``; a one-element tensor is accepted so
+        that an adaptive ``M`` can stay on the device (its value is not
+        checked).
     hardness : float, default=1.0
         Exponent of the model probability, ``hardness >= 0``. ``0`` ignores
         the model (random under-sampling by the target weights).
@@ -133,6 +145,8 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     tensor([0.1135, 1.0000, 1.0000])
     """
     _check_rows(logits, y)
+    if not isinstance(target_weight, torch.Tensor):
+        _check_weight_values(target_weight)
     w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
     if w.dim() > 1 or (w.dim() == 1 and w.shape[0] not in (1, len(y))):
         # Shapes only: the values stay on the device.
@@ -143,15 +157,38 @@ def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
     if not isinstance(M, torch.Tensor):
         # A number is checked on the host; a tensor M stays on the device.
         check_M_number(M)
+    elif M.numel() != 1:
+        raise ValueError(
+            f"M must be one number; got a tensor of shape {tuple(M.shape)}."
+        )
     return _acceptance_probability(logits, y, w, M, hardness)
+
+
+def _check_weight_values(target_weight):
+    """Refuse target weights given as numbers or arrays (on the host) that
+    are not finite and >= 0, which would make acceptances NaN."""
+    values = np.asarray(target_weight)
+    if values.dtype.kind not in "iuf":
+        raise TypeError(
+            "target_weight must hold real numbers, got "
+            f"{type(target_weight).__name__} of dtype {values.dtype}."
+        )
+    valid = np.isfinite(values) & (values >= 0)
+    if not np.all(valid):
+        bad = np.atleast_1d(values)[~np.atleast_1d(valid)][:5].tolist()
+        raise ValueError(f"target_weight must hold finite weights >= 0, got {bad}.")
 
 
 def check_M_number(M):
     """Refuse an ``M`` that is not a finite number > 0 within the range of
-    normal float32 numbers, in which the rule computes."""
+    normal float32 numbers, in which the rule computes (a Python or NumPy
+    number, or a one-element NumPy array)."""
     if isinstance(M, (bool, np.bool_)):
         raise ValueError(f"M must be a finite number > 0, not a bool; got {M!r}.")
-    if not (isinstance(M, numbers.Real) and math.isfinite(M) and M > 0):
+    if isinstance(M, torch.Tensor) or as_real(M) is None:
+        raise ValueError(f"M must be a finite number > 0, got {M!r}.")
+    M = as_real(M)
+    if not (math.isfinite(M) and M > 0):
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
     if not FLOAT32_SMALLEST <= M <= FLOAT32_MAX:
         # M would become 0 or inf in float32.

@@ -57,12 +57,21 @@ class LinearRamp:
 
     def __init__(self, start, end, n_epochs, *, delay=0):
         for name, value in (("start", start), ("end", end)):
-            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            if (
+                not isinstance(value, numbers.Real)
+                or isinstance(value, (bool, np.bool_))
+                or not math.isfinite(value)
+            ):
                 raise TypeError(f"{name} must be a finite real number, got {value!r}.")
-        if not isinstance(n_epochs, numbers.Integral) or n_epochs < 1:
-            raise ValueError(f"n_epochs must be an integer >= 1, got {n_epochs!r}.")
-        if not isinstance(delay, numbers.Integral) or delay < 0:
-            raise ValueError(f"delay must be an integer >= 0, got {delay!r}.")
+        for name, value, least in (("n_epochs", n_epochs, 1), ("delay", delay, 0)):
+            if (
+                not isinstance(value, numbers.Integral)
+                or isinstance(value, (bool, np.bool_))
+                or value < least
+            ):
+                raise ValueError(
+                    f"{name} must be an integer >= {least}, got {value!r}."
+                )
         self.start = float(start)
         self.end = float(end)
         self.n_epochs = int(n_epochs)

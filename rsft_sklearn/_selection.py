@@ -168,7 +168,8 @@ def budget_probability(acceptance, budget):
     a = acceptance.detach().double()
     n = len(a)
     if budget == 1 or n == 0:
-        return torch.ones_like(acceptance, dtype=torch.float32)
+        # Every row is kept, but one of acceptance 0 (weight 0) never is.
+        return (a > 0).to(torch.float32)
     # Fewer than budget * n rows are kept surely (each adds 1 to the sum,
     # and every other row a positive share), so only the ceil(budget * n)
     # largest acceptances take part, in decreasing order.

@@ -5,6 +5,7 @@ writes an estimator. The classifier, the sampler and :func:`correct_proba`
 validate per-class weights with the one function :func:`check_class_weight`.
 """
 
+import math
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -100,7 +101,12 @@ def as_real(value):
             else None
         )
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            # An int beyond the float range (10**400): infinite, which every
+            # check refuses by name.
+            return math.inf if value > 0 else -math.inf
     return None
 
 

@@ -232,6 +232,9 @@ def test_ramps():
         ((1.0, 2.0, 2.5), ValueError),
         ((1.0, float("inf"), 3), TypeError),
         (("1", 2.0, 3), TypeError),
+        # bools were read as 1 (M and hardness refuse them)
+        ((True, 2.0, 3), TypeError),
+        ((1.0, 2.0, True), ValueError),
     ],
 )
 def test_bad_ramps(args, error):
@@ -239,6 +242,8 @@ def test_bad_ramps(args, error):
         LinearRamp(*args)
     with pytest.raises(ValueError, match="delay"):
         LinearRamp(1.0, 2.0, 3, delay=-1)
+    with pytest.raises(ValueError, match="delay must be an integer >= 0, got True"):
+        LinearRamp(1.0, 2.0, 3, delay=True)
 
 
 def test_M_and_hardness_follow_their_schedules():

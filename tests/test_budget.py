@@ -598,3 +598,18 @@ def test_a_budget_warm_up_weights_rows_by_their_sample_weights():
     # Without sample weights, a uniform share with weight 1, as before.
     rows, weights = select_budget_rows(loss_fn, never, budget, False, (None, y))
     torch.testing.assert_close(weights, torch.ones(len(rows)))
+
+
+def test_a_full_budget_keeps_no_row_of_acceptance_zero():
+    # budget=1 kept every row, those of weight 0 too (each a backward pass
+    # for nothing); a budget below 1 never keeps them, as documented.
+    acceptance = torch.tensor([0.0, 0.5, 0.0, 0.8])
+    for budget in (1.0, 0.999999):
+        rows, weights = budget_selection(
+            acceptance, budget, generator=torch.Generator().manual_seed(0)
+        )
+        assert rows.tolist() == [1, 3]
+        torch.testing.assert_close(weights, torch.tensor([0.5, 0.8]))
+    torch.testing.assert_close(
+        budget_probability(acceptance, 1.0), torch.tensor([0.0, 1.0, 0.0, 1.0])
+    )

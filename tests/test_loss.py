@@ -656,3 +656,75 @@ def test_an_empty_part_under_batch_normalisation_has_a_loss_of_zero():
     )
     logits = torch.zeros(0, 2, requires_grad=True)
     assert float(loss_fn(logits, torch.zeros(0, dtype=torch.long))) == 0.0
+
+
+# ----------------------------------------------------------------------
+# The public select checks what forward checks; refused batches change
+# nothing
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "logits, y, error, message",
+    [
+        # a float label was truncated (0.7 read as class 0)
+        (torch.zeros(4, 3), torch.tensor([0.7, 1.2, 2.9, 1.0]), TypeError, "integer"),
+        # 4 columns against 3 class weights: acceptances of ones
+        (torch.zeros(4, 4), torch.tensor([0, 1, 2, 1]), ValueError, "4 columns"),
+        # 4 rows, 3 labels: 3 acceptances, silently misaligned
+        (torch.zeros(4, 3), torch.tensor([0, 1, 2]), ValueError, "4 class indices"),
+        (torch.zeros(3, 3), torch.tensor([0, 1, 3]), ValueError, r"outside \[0, 3\)"),
+        (torch.zeros(3, 3), np.array([0, 1, 2]), ValueError, "1-d tensor"),
+    ],
+)
+def test_select_checks_its_batch_as_forward_does(logits, y, error, message):
+    loss_fn = RejectionLoss(
+        class_weight=[0.2, 0.5, 1.0], M="auto", target_acceptance=0.5
+    )
+    with pytest.raises(error, match=message):
+        loss_fn.select(logits, y)
+    # M="auto" did not move on the refused batch
+    assert not bool(loss_fn.M_started)
+    with pytest.raises(ValueError, match="sample_weight must hold finite values"):
+        loss_fn.select(torch.zeros(2, 3), torch.tensor([0, 1]), torch.tensor([1.0, -1]))
+
+
+def test_a_refused_warm_up_batch_is_not_counted():
+    # Its labels were recorded before the step failed: the next read of the
+    # counts failed inside torch, and then read [2, 4] for [2, 6].
+    logits = torch.zeros(4, 2)
+    good = torch.tensor([0, 1, 1, 1])
+    for prior_correction in (0.0, 1.0):
+        loss_fn = RejectionLoss(
+            class_weight=[0.5, 1.0], prior_correction=prior_correction
+        )
+        loss_fn.begin_epoch(rejecting=False)
+        loss_fn(logits, good)
+        with pytest.raises(ValueError, match=r"outside \[0, 2\): \[2\]"):
+            loss_fn(logits, torch.tensor([0, 1, 2, 1]))
+        loss_fn(logits, good)
+        assert loss_fn.epoch_statistics()["seen"].tolist() == [2, 6]
+
+
+def test_a_prior_of_the_wrong_length_is_refused_at_every_call():
+    # The first call refused it but dropped it: the second trained with a
+    # prior mass of zeros.
+    loss_fn = RejectionLoss(rejection="expected", prior_correction=1.0)
+    loss_fn.set_class_prior([0.8, 0.1, 0.1])
+    logits, y = torch.zeros(8, 2), torch.tensor([0, 1] * 4)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="given 3 classes, but the logits have 2"):
+            loss_fn(logits, y)
+    torch.testing.assert_close(loss_fn.prior_mass, torch.tensor([0.8, 0.1, 0.1]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"prior_correction": True}, "prior_correction must be a finite number"),
+        ({"M": 10**400}, "M must be finite"),
+        ({"hardness": 10**400}, "hardness must be a finite number"),
+    ],
+)
+def test_loss_refuses_bools_and_numbers_beyond_floats(kwargs, message):
+    # True trained as 1; 10**400 raised OverflowError from float().
+    with pytest.raises(ValueError, match=message):
+        RejectionLoss(**kwargs)

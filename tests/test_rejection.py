@@ -184,3 +184,62 @@ def test_a_large_target_power_keeps_finite_positive_weights():
     np.testing.assert_allclose(
         class_target_weight(y, 2, power=0.5), [np.sqrt(50 / 250), 1.0]
     )
+
+
+# ----------------------------------------------------------------------
+# Inputs of acceptance_probability
+# ----------------------------------------------------------------------
+def test_float64_logits_beyond_float32_give_finite_values():
+    # Cast to float32 first, 1e39 became inf and the log-probability NaN.
+    logits = torch.tensor([[1e39, 0.0], [1e39, 0.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1])
+    log_p = true_class_log_proba(logits, y)
+    assert log_p.dtype == torch.float32
+    assert log_p[0].item() == 0.0
+    assert log_p[1].item() == torch.finfo(torch.float32).min
+    acceptance = acceptance_probability(logits, y, torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(acceptance, torch.tensor([0.5, 1.0]))
+    # within the float32 range, float64 gives float32's values
+    small = torch.randn(
+        50, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    labels = torch.arange(50) % 4
+    torch.testing.assert_close(
+        true_class_log_proba(small, labels), true_class_log_proba(small.float(), labels)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"M": 10**400}, ValueError, "M must be a finite number"),
+        ({"hardness": 10**400}, ValueError, "hardness must be a finite number"),
+        ({"M": torch.tensor([1.0, 2.0])}, ValueError, r"M must be one number"),
+        ({"target_weight": "a"}, TypeError, "target_weight must hold real numbers"),
+        ({"target_weight": -1.0}, ValueError, r"finite weights >= 0, got \[-1.0\]"),
+        ({"target_weight": [1.0, np.nan, 1.0]}, ValueError, r"got \[nan\]"),
+        ({"logits": torch.zeros(3, 0)}, ValueError, "logits have no column"),
+    ],
+)
+def test_acceptance_probability_names_bad_inputs(kwargs, error, message):
+    # OverflowError, torch's size mismatch, "new(): invalid data type",
+    # NaN acceptances and an indexing error before.
+    args = {
+        "logits": torch.zeros(3, 2),
+        "y": torch.tensor([0, 1, 0]),
+        "target_weight": 1.0,
+        **kwargs,
+    }
+    if args["logits"].shape[1] == 0:
+        args["y"] = torch.zeros(3, dtype=torch.int64)
+    with pytest.raises(error, match=message):
+        acceptance_probability(**args)
+
+
+def test_acceptance_probability_takes_M_as_a_one_element_array():
+    # RejectionLoss and correct_proba took np.array(2.0); this refused it.
+    logits, y = torch.zeros(3, 2), torch.tensor([0, 1, 0])
+    torch.testing.assert_close(
+        acceptance_probability(logits, y, 0.5, M=np.array(2.0)),
+        acceptance_probability(logits, y, 0.5, M=2.0),
+    )

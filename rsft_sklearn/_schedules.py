@@ -150,7 +150,10 @@ def epoch_value(value, epoch, name, *, positive):
         if isinstance(value, (bool, np.bool_)):
             # A number to the parameter check, but not a value of the rule.
             raise ValueError(f"{name} must be a number, not a bool; got {value!r}.")
-        result = float(value)
+        # as_real reads an int beyond the float range as infinite.
+        result = as_real(value)
+        if result is None:
+            result = float(value)
         where = f"{name} = {result!r}"
     low_ok = result > 0 if positive else result >= 0
     if not (math.isfinite(result) and low_ok):

@@ -728,3 +728,14 @@ def test_loss_refuses_bools_and_numbers_beyond_floats(kwargs, message):
     # True trained as 1; 10**400 raised OverflowError from float().
     with pytest.raises(ValueError, match=message):
         RejectionLoss(**kwargs)
+
+
+def test_the_estimator_refuses_a_hardness_beyond_floats_by_name():
+    # 10**400 passed the parameter check (an Integral >= 0) and failed in
+    # float() with OverflowError at the first epoch.
+    from rsft_sklearn import RSFTClassifier
+
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = np.arange(40) % 2
+    with pytest.raises(ValueError, match="hardness = inf must be finite"):
+        RSFTClassifier(max_epochs=1, hardness=10**400).fit(X, y)

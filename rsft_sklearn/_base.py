@@ -33,8 +33,9 @@ from skorch.dataset import Dataset, get_len, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 from torch.nn import NLLLoss
+from torch.utils.data import Subset
 
-from ._data import BatchIterator, InMemoryDataset, SparseRows, _resolve
+from ._data import BatchIterator, InMemoryDataset, SparseRows, _resolve, _take
 from ._epochs import FitState
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import check_dataset, with_sample_weight, wrap_dataset
@@ -72,9 +73,15 @@ def _encoded_accuracy(net, X, y):
         # read from it (and its sample weights left out of the rows).
         base, idx = _resolve(X)
         if base is not None and base.y is not None:
-            rows = slice(None) if idx is None else idx
-            inputs, labels = base.take(rows)[:2]
-            X, y = InMemoryDataset(inputs, labels), labels.cpu().numpy()
+            # A view of the same inputs without the sample weights, taken in
+            # batches: sparse inputs stay sparse (a sparse tensor of every
+            # row cannot be sliced), and a module that takes dense batches
+            # densifies batch_size rows at a time.
+            X = InMemoryDataset(base.X, base.y)
+            labels = base.y if idx is None else _take(base.y, idx)
+            if idx is not None:
+                X = Subset(X, idx)
+            y = labels.cpu().numpy()
     y = np.asarray(y).reshape(-1)
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == y))
 
@@ -201,6 +208,7 @@ class NetClassifierBase(NeuralNetClassifier):
         data = self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
         if fresh:
             self._initialize_on(data[0])
+            self._check_token_ids_of_built(data[0])
         else:
             warn_outside_input_columns(self.module_, data[0])
         # Metadata routing resolves what set_fit_request asked for.
@@ -260,6 +268,7 @@ class NetClassifierBase(NeuralNetClassifier):
         data = self._prepare_data(X, y, sample_weight, reset, groups, given)
         if first:
             self.initialize()
+            self._check_token_ids_of_built(data[0])
         else:
             warn_outside_input_columns(self.module_, data[0])
         return self._train(data, **fit_params)
@@ -422,9 +431,29 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{type(self).__name__} was fitted on rows of shape "
                 f"{self._row_shape}."
             )
-        X = to_float32(X, "X")
-        check_token_ids(X, token_vocabulary(self.module, self.get_params_for("module")))
-        return X
+        # Before the cast to float32, which would round an id of 7.0000001
+        # to 7.
+        check_token_ids(X, self._vocabulary_size(reset))
+        return to_float32(X, "X")
+
+    def _vocabulary_size(self, reset):
+        """Rows of the embedding table that token ids index, or None: the
+        fitted network's once there is one (a module that takes its size
+        under another name, or an instance rebuilt from ``module__*``
+        parameters, says it only there), else what the parameters say."""
+        module = None if reset else self.__dict__.get("module_")
+        if isinstance(module, EmbeddingBagModule):
+            return module.embedding.num_embeddings
+        return token_vocabulary(self.module, self.get_params_for("module"))
+
+    def _check_token_ids_of_built(self, X):
+        """After a fresh network is built: ids beyond the table its
+        parameters did not name (checked by ``_check_inputs`` otherwise)."""
+        module = self.__dict__.get("module_")
+        if isinstance(module, EmbeddingBagModule):
+            size = module.embedding.num_embeddings
+            if size != token_vocabulary(self.module, self.get_params_for("module")):
+                check_token_ids(X, size)
 
     def _train(self, data, **fit_params):
         # skorch checks this in fit_loop, after on_train_begin has run.
@@ -1232,15 +1261,25 @@ def warn_outside_input_columns(module, X):
     A network whose first layer was built on the columns of an earlier fit
     (``warm_start``, ``partial_fit``) ignores the others.
     """
-    if (
-        not sp.issparse(X)
-        or not isinstance(module, MLPModule)
-        or module.input_columns is None
-    ):
+    if not isinstance(module, MLPModule) or module.input_columns is None:
         return
     weighted = np.zeros(X.shape[1], dtype=bool)
     weighted[module.input_columns.cpu().numpy()] = True
-    outside = np.unique(X.indices[~weighted[X.indices]])
+    if sp.issparse(X):
+        outside = np.unique(X.indices[~weighted[X.indices]])
+    elif isinstance(X, (np.ndarray, torch.Tensor)) and X.ndim == 2:
+        # Dense rows: the columns without weights that hold a value, read
+        # in blocks of rows (no copy of X's size).
+        others = np.flatnonzero(~weighted)
+        found = np.zeros(len(others), dtype=bool)
+        step = max(1, 2**22 // max(len(others), 1))
+        for start in range(0, len(X), step):
+            block = X[start : start + step][:, others]
+            block = block.cpu().numpy() if isinstance(block, torch.Tensor) else block
+            found |= np.any(block != 0, axis=0)
+        outside = others[found]
+    else:
+        return
     if len(outside):
         warnings.warn(
             f"{len(outside)} columns of X (for example {outside[:5].tolist()}) "

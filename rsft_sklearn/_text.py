@@ -158,7 +158,7 @@ def check_token_ids(X, vocab_size):
             return
         row_of = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         rows = np.unique(row_of[bad])
-        row, value = int(rows[0]), float(values[bad][0])
+        row, given = int(rows[0]), values[bad][0]
     else:
         X = np.asarray(X)
         bad = (X < 0) | (X >= vocab_size) | (X != np.round(X))
@@ -166,10 +166,12 @@ def check_token_ids(X, vocab_size):
         if not len(rows):
             return
         row = int(rows[0])
-        value = float(X[row][bad[row]].flat[0])
+        given = X[row][bad[row]].flat[0]
+    # The id as given, in its own dtype (2.3 in float32 reads 2.3).
+    value = float(given)
     if np.isfinite(value) and value != np.round(value):
         raise ValueError(
-            f"Row {row} of X holds the token id {value:g}, which is not an "
+            f"Row {row} of X holds the token id {given!s}, which is not an "
             f"integer; {len(rows)} row(s) in all. Token ids are whole numbers "
             "(pad_token_ids and TokenIndexer make them)."
         )
@@ -425,7 +427,21 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"TokenIndexer takes a 1-d sequence of documents, got shape "
                 f"{X.shape}; pass X.ravel()."
             )
-        pattern = re.compile(self.token_pattern)
+        try:
+            pattern = re.compile(self.token_pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"token_pattern {self.token_pattern!r} is not a regular "
+                f"expression: {exc}."
+            ) from None
+        if pattern.groups > 1:
+            # findall would give tuples of the groups, not tokens.
+            raise ValueError(
+                f"token_pattern {self.token_pattern!r} has {pattern.groups} "
+                "capturing groups; a token is the whole match or a single "
+                "group, as in CountVectorizer (make the others non-capturing, "
+                "(?:...))."
+            )
         for i, doc in enumerate(X):
             if isinstance(doc, str):
                 yield pattern.findall(doc.lower() if self.lowercase else doc)

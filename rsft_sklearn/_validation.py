@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
@@ -137,6 +138,13 @@ def check_X_dict(X, input_keys=None):
     for key, value in X.items():
         if not isinstance(key, str):
             raise TypeError(f"Keys of a dict X must be str, got {key!r}.")
+        if sp.issparse(value):
+            # check_array would advise .toarray(), which densifies it whole.
+            raise TypeError(
+                f"X[{key!r}] is a sparse {type(value).__name__}: the values of "
+                "a dict of inputs are dense arrays. Pass a sparse matrix as X "
+                "itself (without a dict) to keep it sparse."
+            )
         arr = check_array(
             value,
             dtype=(np.float32, np.float64),

@@ -828,6 +828,50 @@ def test_valid_acc_without_cached_predictions():
         assert scores[0] == pytest.approx(scores[1]) and min(scores[1]) > 0.5
 
 
+@pytest.mark.parametrize("accepts_sparse", [True, False])
+def test_valid_acc_without_cached_predictions_on_sparse_rows(accepts_sparse):
+    # The validation rows were taken in one block: a sparse tensor of all of
+    # them, which torch cannot slice (NotImplementedError from as_strided),
+    # or, for a module of dense batches, every row densified at once.
+    import scipy.sparse as sp
+    from skorch.dataset import ValidSplit
+
+    from rsft_sklearn import MLPModule
+
+    class Module(MLPModule):
+        pass
+
+    Module.accepts_sparse = accepts_sparse
+    rng = np.random.RandomState(0)
+    X = sp.random(600, 12, density=0.3, format="csr", random_state=rng)
+    y = np.asarray(X[:, :2].toarray().argmax(1)).ravel()
+    blocks = []
+    densify = sp.csr_matrix.toarray
+
+    def counted(matrix, *args, **kwargs):
+        blocks.append(matrix.shape[0])
+        return densify(matrix, *args, **kwargs)
+
+    scores = []
+    for data in (X.toarray(), X):
+        for caching in ("auto", False):
+            clf = RSFTClassifier(
+                **{**FAST, "batch_size": 32},
+                module=Module,
+                module__n_features=12,
+                module__n_classes=2,
+                train_split=ValidSplit(5),
+                callbacks__valid_acc__use_caching=caching,
+            )
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(sp.csr_matrix, "toarray", counted)
+                clf.fit(data, y)
+            scores.append(clf.history[:, "valid_acc"])
+    assert all(score == pytest.approx(scores[0]) for score in scores)
+    assert min(scores[0]) > 0.5
+    assert max(blocks, default=0) <= 32
+
+
 @pytest.mark.parametrize("rejection", ["expected", "sample", "pool", "epoch"])
 def test_batchnorm_leaves_out_a_one_row_last_batch_in_every_epoch(rejection):
     # In warm-up epochs (and under "expected" and "sample" always) a last

@@ -80,6 +80,11 @@ def test_dict_input_errors_name_the_problem(data):
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="tabular"):
         clf.fit({"image": image, "tabular": bad}, y)
+    # scikit-learn's message advised .toarray(), which densifies it whole
+    import scipy.sparse as sp
+
+    with pytest.raises(TypeError, match=r"X\['tabular'\] is a sparse csr_matrix"):
+        clf.fit({"image": image, "tabular": sp.csr_matrix(tabular)}, y)
     clf.fit({"image": image, "tabular": tabular}, y)
     with pytest.raises(ValueError, match=r"missing the input\(s\) \['tabular'\]"):
         clf.predict({"image": image})

@@ -356,6 +356,13 @@ def test_continued_training_with_new_columns_warns(narrow_data):
         clf.fit(wider, y)
     with pytest.warns(UserWarning, match="no weights in the network"):
         clf.partial_fit(wider, y)
+    # Dense rows warn too (they were ignored without a word).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit(X.toarray(), y)
+    for fit in (clf.fit, clf.partial_fit):
+        with pytest.warns(UserWarning, match=r"1 columns of X \(for example \[1\]\)"):
+            fit(wider.toarray(), y)
 
 
 def test_input_columns_survive_pickle_and_state_dict(narrow_data, tmp_path):

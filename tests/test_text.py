@@ -401,6 +401,60 @@ def test_a_fractional_token_id_is_named_as_not_an_integer():
         _clf(module__vocab_size=10, max_epochs=1).fit(X, ["a", "b"])
 
 
+@pytest.mark.parametrize("value", [7.0000001, 29.9999999])
+def test_a_token_id_near_a_whole_number_is_named_as_given(value):
+    # Checked after the cast to float32, 7.0000001 was read as 7 and
+    # 29.9999999 named as the id 30.
+    X = np.array([[2.0, 3.0], [value, 0.0]])
+    with pytest.raises(
+        ValueError, match=rf"Row 1 of X holds the token id {value}, which is not an"
+    ):
+        _clf(module__vocab_size=40, max_epochs=1).fit(X, ["a", "b"])
+
+
+class _BagSizedByItsOwnName(EmbeddingBagModule):
+    def __init__(self, n_classes=None, vocab=20, **kwargs):
+        super().__init__(vocab_size=vocab, n_classes=n_classes, **kwargs)
+
+
+def test_ids_beyond_a_table_sized_otherwise_than_by_vocab_size_are_named():
+    # The check read module__vocab_size only: ids beyond the table of a
+    # module sized by another argument, or of an instance rebuilt from
+    # module__* parameters, reached torch's embedding_bag (RuntimeError).
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 20, size=(60, 5))
+    y = (X[:, 0] > 10).astype(int)
+    bad = X.copy()
+    bad[3, 2] = 25
+    message = r"Row 3 of X holds the token id 25, outside the vocabulary.*0 to 19"
+    clf = _clf(module=_BagSizedByItsOwnName, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        clf.predict(bad)
+    with pytest.raises(ValueError, match=message):
+        _clf(module=_BagSizedByItsOwnName, max_epochs=1).fit(bad, y)
+    with pytest.raises(ValueError, match=message):
+        _clf(module=_BagSizedByItsOwnName, max_epochs=1).partial_fit(bad, y, [0, 1])
+    rebuilt = _clf(
+        module=EmbeddingBagModule(vocab_size=40, n_classes=2),
+        module__vocab_size=20,
+        module__n_classes=2,
+        max_epochs=1,
+    )
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=message):
+        rebuilt.fit(bad, y)
+
+
+def test_token_pattern_of_several_groups_is_refused():
+    # findall gave tuples of the groups: a vocabulary of tuples that
+    # pre-split tokens could never match (CountVectorizer refuses it).
+    with pytest.raises(ValueError, match="has 2 capturing groups"):
+        TokenIndexer(token_pattern=r"(\w)(\w+)").fit(["hello world"])
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        TokenIndexer(token_pattern="(").fit(["hello world"])
+    indexer = TokenIndexer(token_pattern=r"(\w)\w+").fit(["hello world"])
+    assert sorted(indexer.vocabulary_) == ["h", "w"]
+
+
 def test_ragged_token_id_lists_given_to_fit_name_pad_token_ids():
     with pytest.raises(ValueError, match="rows of different lengths.*pad_token_ids"):
         _clf(module__vocab_size=10, max_epochs=1).fit(

@@ -39,6 +39,7 @@ Usage::
 import argparse
 import functools
 import json
+import math
 import shlex
 import sys
 import warnings
@@ -47,7 +48,7 @@ from time import perf_counter
 
 import numpy as np
 
-from rsft_sklearn.benchmark._cli import positive
+from rsft_sklearn.benchmark._cli import _seed, positive
 
 METHODS = ("RSFT", "logit-adjusted loss", "post-hoc logit adjustment")
 # The method the paired table compares every other one with.
@@ -272,11 +273,29 @@ def _ratios(text):
         ratios = [float(part) for part in text.split(",")]
     except ValueError:
         ratios = []
-    if not ratios or any(not ratio > 1 for ratio in ratios):
+    if not ratios or any(not 1 < ratio < math.inf for ratio in ratios):
         raise argparse.ArgumentTypeError(
-            f"must be comma-separated imbalance ratios > 1, got {text!r}"
+            f"must be comma-separated finite imbalance ratios > 1, got {text!r}"
         )
-    return [int(r) if r == int(r) else r for r in ratios]
+    ratios = [int(r) if r == int(r) else r for r in ratios]
+    if len(set(ratios)) < len(ratios):
+        # Every fit of it would run twice and count as two repeats.
+        raise argparse.ArgumentTypeError(f"names a ratio twice: {text!r}")
+    return ratios
+
+
+# MNIST-1D's 10 classes each need a test row and a training row.
+MIN_ROWS = 100
+
+
+def _rows(text):
+    value = positive(int)(text)
+    if value < MIN_ROWS:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_ROWS} (10 classes, each with test and "
+            f"training rows), got {text!r}"
+        )
+    return value
 
 
 def main(argv=None):
@@ -286,8 +305,8 @@ def main(argv=None):
     parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
     parser.add_argument("--recipe", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--epochs", type=positive(int), default=10)
-    parser.add_argument("--rows", type=positive(int), default=ROWS)
-    parser.add_argument("--data-seed", type=int, default=DATA_SEED)
+    parser.add_argument("--rows", type=_rows, default=ROWS)
+    parser.add_argument("--data-seed", type=_seed, default=DATA_SEED)
     parser.add_argument("--threads", type=positive(int), default=1)
     parser.add_argument(
         "--max-grad-norm",

@@ -118,7 +118,10 @@ def main(argv=None):
             frame, config = read_run(folder)
         except ValueError as exc:
             parser.error(str(exc))
-        frames.append(frame[frame["method"].isin(config["methods"])])
+        frame = frame[frame["method"].isin(config["methods"])]
+        if frame.empty:
+            parser.error(f"{str(Path(folder) / 'results.csv')!r} holds no result row.")
+        frames.append(frame)
     frame = pd.concat(frames)
     # A set counts where every method finished every fit of it: a method's
     # mean over fewer sets, or over the folds left by a failed one, is not

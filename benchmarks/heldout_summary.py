@@ -169,7 +169,12 @@ def main(argv=None):
         if not (folder / "results.csv").is_file():
             print(f"{spec}: {folder / 'results.csv'} does not exist.", file=sys.stderr)
             return 2
-    results = load(specs)
+    try:
+        results = load(specs)
+    except ValueError as exc:
+        # A damaged results file (a traceback from pandas before).
+        print(exc, file=sys.stderr)
+        return 2
     finished = results[results.status == "ok"]
     suites = [spec.partition("=")[0] for spec in specs]
     missing = {

@@ -35,6 +35,7 @@ from rsft_sklearn.benchmark import main as rsft_bench
 from rsft_sklearn.benchmark._cli import _max_rows, _n_jobs, positive
 from rsft_sklearn.benchmark._methods import method_label
 from rsft_sklearn.benchmark._protocol import name_digest, split_names
+from rsft_sklearn.benchmark._runner import read_result_table
 from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, halves, keel_names
 
 # Suites that bring their own network, recipe, epochs and row cap.
@@ -108,7 +109,7 @@ METRICS = ("balanced_accuracy", "f1_macro", "g_mean", "pr_auc", "rare_recall")
 
 def summarise(frame, configs):
     """Mean metrics and mean rank (by balanced accuracy) per configuration."""
-    frame = frame[frame["error"].isna()] if "error" in frame else frame
+    frame = frame[frame["status"] == "ok"]
     per_set = frame.groupby(["dataset", "method"])[list(METRICS)].mean()
     means = per_set.groupby("method").mean()
     ranks = (
@@ -234,7 +235,12 @@ def main(argv=None):
         if code not in (0, None):
             print(f"rsft-bench stopped on {suite} with code {code}", file=sys.stderr)
             return code
-        frame = pd.read_csv(folder / "results.csv")
+        # This run's sets and configurations only: the folder may hold
+        # those of earlier runs with other --keel-sets or --configs.
+        frame = read_result_table(folder / "results.csv")
+        frame = frame[
+            frame["dataset"].isin(sets[suite]) & frame["method"].isin(configs)
+        ]
         frames.append(frame)
         means, n_sets = summarise(frame, configs)
         sections.append(

@@ -497,6 +497,34 @@ def test_a_damaged_results_file_is_named(tmp_path):
         ResultsFile(path).prepare()
     path.write_text(header + ",".join(good) + "\n")
     assert ResultsFile(path).prepare() == {("wine", "RSFT", 0)}
+    # A row cut short and ended (by hand, or a full disk then a resume): its
+    # missing cells were read as empty, and it counted as a finished fit.
+    short = ",".join(good[: COLUMNS.index("status") + 2])
+    path.write_text(header + ",".join(good) + "\n" + short + "\n")
+    with pytest.raises(ValueError, match=r"row 2 \(line 3\) has \d+ cells where"):
+        ResultsFile(path).prepare()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("null", "it holds a NoneType, not an object"),
+        ("[]", "it holds a list, not an object"),
+        ('{"datasets": [1]}', "its 'datasets' is not a list of named sets"),
+        ('{"fingerprints": [1]}', "its 'fingerprints' is not an object"),
+    ],
+)
+def test_a_run_file_that_is_not_rsft_benchs_object_is_named(
+    small_run, tmp_path, capsys, content, message
+):
+    # JSON, but not an object: an AttributeError or TypeError traceback.
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    (out / "run.json").write_text(content)
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "run.json is not a readable run file" in err and message in err
 
 
 def test_a_cell_that_is_not_a_number_is_refused_before_any_fit(
@@ -1025,8 +1053,33 @@ def test_resuming_on_other_data_under_the_same_name_is_refused(tmp_path, capsys)
     config = json.loads((out / "run.json").read_text())
     for entry in config["datasets"]:
         del entry["fingerprint"]
+    del config["fingerprints"]
     (out / "run.json").write_text(json.dumps(config))
     assert main([*argv, "--data", str(second / "data.csv")]) == 0
+
+
+def test_a_resume_on_other_sets_in_between_keeps_the_fingerprints(tmp_path, capsys):
+    # run.json was rewritten with the sets of each run: after a run on
+    # other.csv, a different data.csv resumed data.csv's rows silently.
+    folders = [tmp_path / name for name in ("a", "b", "c")]
+    rng = np.random.default_rng(0)
+    for folder, n_classes in zip(folders, (2, 3, 2)):
+        folder.mkdir()
+        name = "other.csv" if folder.name == "c" else "data.csv"
+        pd.DataFrame({"x": rng.normal(size=60), "y": np.arange(60) % n_classes}).to_csv(
+            folder / name, index=False
+        )
+    out = tmp_path / "run"
+    argv = ["--suite", "csv", "--folds", "2", "--epochs", "1", "--no-progress"]
+    argv += ["--methods", "LogisticRegression", "--threads", "1", "--out", str(out)]
+    assert main([*argv, "--data", str(folders[0] / "data.csv")]) == 0
+    assert main([*argv, "--data", str(folders[2] / "other.csv")]) == 0
+    rows = len(_rows(out))
+    with pytest.raises(SystemExit):
+        main([*argv, "--data", str(folders[1] / "data.csv")])
+    assert "data set 'data' has other content" in capsys.readouterr().err
+    assert len(_rows(out)) == rows
+    assert main([*argv, "--data", str(folders[0] / "data.csv")]) == 0
 
 
 def test_resuming_on_another_thread_count_is_refused(small_run, tmp_path, capsys):
@@ -1435,3 +1488,15 @@ def test_list_into_a_reader_that_stops_early_is_not_an_error():
     reader.stdout.close()
     assert reader.wait(timeout=60) == 0
     assert b"Traceback" not in reader.stderr.read()
+
+
+def test_the_all_keyword_of_datasets_is_taken_in_any_case(tmp_path):
+    # Set names are taken in any case, but "ALL" was an unknown set.
+    sets = []
+    for keyword in ("all", "ALL"):
+        out = tmp_path / keyword
+        argv = ["--suite", "builtin", "--datasets", keyword, "--folds", "2"]
+        argv += ["--methods", "LogisticRegression", "--n-jobs", "1"]
+        assert main([*argv, "--no-progress", "--out", str(out)]) == 0
+        sets.append(sorted(set(_rows(out)["dataset"])))
+    assert sets[0] == sets[1] and len(sets[0]) > 1

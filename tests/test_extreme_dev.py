@@ -374,3 +374,29 @@ def test_an_out_that_cannot_be_written_is_refused(
     err = capsys.readouterr().err
     assert message in err
     assert str(out / "results.jsonl") in err or unwritable == "a file"
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        # an OverflowError traceback
+        (["--ratios", "inf"], "finite imbalance ratios > 1"),
+        (["--ratios", "1e400"], "finite imbalance ratios > 1"),
+        # every fit ran twice and counted as two repeats
+        (["--ratios", "10,10.0"], "names a ratio twice: '10,10.0'"),
+        # numpy's seed error once the folder was made
+        (["--data-seed", "-1"], "--data-seed: must be an integer from 0 to 2**32 - 1"),
+        # "need at least one array to stack"
+        (["--rows", "1"], "--rows: must be at least 100"),
+    ],
+)
+def test_option_values_are_refused_before_any_work(
+    dev, option, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(dev, "run_one", pytest.fail)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as excinfo:
+        dev.main([*option, "--out", str(out)])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

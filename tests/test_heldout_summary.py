@@ -210,3 +210,36 @@ def test_a_suite_without_a_set_that_all_three_finished_is_named(
     )
     assert summary.main([f"good={good}", f"failed={failed}"]) == 2
     assert "missing: failed: ['RSFT'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("text", "line 3 holds 'abc' in column 'balanced_accuracy'"),
+        ("no status", "it has no column(s) ['status']"),
+        ("ragged", "has 10 cells where the header has 9"),
+        ("short", "has 8 cells where the header has 9"),
+        ("binary", "is not a text file of benchmark results"),
+    ],
+)
+def test_a_damaged_results_file_is_named(summary, tmp_path, capsys, damage, message):
+    # A TypeError from pandas' mean, a KeyError or AttributeError, or a raw
+    # ParserError or UnicodeDecodeError traceback before.
+    scores = {("s1", m): [0.6, 0.7] for m in ("RSFT", *RIVALS)}
+    folder = write_run(tmp_path / "a", scores)
+    path = folder / "results.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if damage == "text":
+        frame.loc[1, "balanced_accuracy"] = "abc"
+        frame.to_csv(path, index=False)
+    elif damage == "no status":
+        frame.drop(columns="status").to_csv(path, index=False)
+    elif damage in ("ragged", "short"):
+        row = ",".join(frame.iloc[0]) + (",x" if damage == "ragged" else "")
+        row = row if damage == "ragged" else row.rsplit(",", 1)[0]
+        path.write_text(path.read_text() + row + "\n")
+    else:
+        path.write_bytes(b"\xff\xfe\x00garbage\n")
+    assert summary.main([f"a={folder}"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and message in err

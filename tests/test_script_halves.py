@@ -124,3 +124,27 @@ def test_a_folder_that_is_not_rsft_benchs_is_a_usage_error(
         halves.main([str(good), str(path), "--suite-names", "longtail"])
     assert excinfo.value.code == 2
     assert message.format(path=path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["header only", "text in a metric"])
+def test_a_results_file_without_usable_rows_is_a_usage_error(
+    halves, damage, tmp_path, capsys
+):
+    # A header-only file printed a title and nothing else, with exit 0; a
+    # text cell in a metric column gave a TypeError after the title.
+    folder = _run_folder(tmp_path / "run")
+    path = folder / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    if damage == "header only":
+        path.write_text(lines[0])
+        message = f"'{path}' holds no result row"
+    else:
+        path.write_text(
+            lines[0] + lines[1].replace("0.8", "abc", 1) + "".join(lines[2:])
+        )
+        message = f"{path} cannot be read as benchmark results (line 2 holds 'abc'"
+    with pytest.raises(SystemExit) as excinfo:
+        halves.main([str(folder), "--suite-names", "longtail"])
+    assert excinfo.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""

@@ -75,8 +75,10 @@ def test_only_development_sets(sweep):
 def test_summary_ranks_and_leaves_out_failed_fits(sweep):
     def row(dataset, method, bacc, error=np.nan):
         metrics = dict.fromkeys(sweep.METRICS, 0.5)
+        status = "ok" if error is np.nan else "failed"
         return {"dataset": dataset, "method": method, **metrics,
-                "balanced_accuracy": bacc, "fit_time": 2.0, "error": error}  # fmt: skip
+                "balanced_accuracy": bacc, "fit_time": 2.0, "error": error,
+                "status": status}  # fmt: skip
 
     frame = pd.DataFrame(
         [
@@ -159,11 +161,15 @@ def fake_bench(sweep, monkeypatch):
         rows = [
             {"dataset": dataset, "method": method, "fold": fold,
              **dict.fromkeys(sweep.METRICS, 0.9 - 0.1 * i),
-             "fit_time": 1.0, "error": np.nan}
+             "fit_time": 1.0, "error": np.nan, "status": "ok"}
             for dataset in option["--datasets"].split(",")
             for i, method in enumerate(parse_methods(option["--methods"]))
             for fold in range(int(option["--folds"]))
         ]  # fmt: skip
+        # Rows of an earlier run with another set and another
+        # configuration, which this run's summary must leave out.
+        other = {**rows[0], "balanced_accuracy": 0.0}
+        rows += [{**other, "dataset": "other set"}, {**other, "method": "RSFT(M=7.0)"}]
         folder = Path(option["--out"])
         folder.mkdir(parents=True)
         pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
@@ -197,7 +203,13 @@ def test_suites_and_their_own_settings(sweep, fake_bench, tmp_path):
     n_sets = len(sets["longtail"]) + len(sets["images"])
     assert f"## All suites: {n_sets} development sets" in text
     pooled = _table(text, "All suites")
+    # The folder's rows of other sets and configurations are left out (they
+    # were counted: "2 development sets" over one, ranks of 2 in one row).
     assert list(pooled) == configs
+    for section in ("longtail", "images", "All suites"):
+        table = _table(text, section)
+        assert [cells[0] for cells in table.values()] == pytest.approx([0.9, 0.8])
+        assert [cells[5] for cells in table.values()] == [1.0, 2.0]
     assert pooled[configs[0]][0] == pytest.approx(0.9)
     assert [cells[5] for cells in pooled.values()] == [1.0, 2.0]
 

@@ -353,6 +353,9 @@ def _main(argv):
                 "--n-jobs does not apply with --scheduler: the cluster's "
                 "workers set the parallelism."
             )
+        if args.datasets is not None and args.datasets.strip().lower() == "all":
+            # In any case, as the set names are taken.
+            args.datasets = "all"
         if args.datasets is None or args.datasets == "all":
             names = args.datasets
         else:

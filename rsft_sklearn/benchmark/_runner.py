@@ -615,13 +615,48 @@ def read_result_table(path):
     """A results CSV as pandas reads it, but with the data set and method
     names as written (a set named "NA" or "None" is not missing): for
     scripts that read files of fewer columns than :func:`read_results`
-    asks for."""
+    asks for.
+
+    A file that is not one (no ``dataset``, ``method`` or ``status``
+    column, a row of another length than the header, a cell that is not a
+    number in a column of numbers, a binary file) raises a ValueError that
+    names it.
+    """
     import pandas as pd
 
-    frame = pd.read_csv(path)
-    frame[["dataset", "method"]] = pd.read_csv(
-        path, usecols=["dataset", "method"], dtype=str, keep_default_na=False
-    )
+    try:
+        _check_row_lengths(path)
+        frame = pd.read_csv(path)
+        missing = [
+            column
+            for column in ("dataset", "method", "status")
+            if column not in frame.columns
+        ]
+        if missing:
+            raise ValueError(f"it has no column(s) {missing}")
+        frame[["dataset", "method"]] = pd.read_csv(
+            path, usecols=["dataset", "method"], dtype=str, keep_default_na=False
+        )
+        for column in _NUMERIC:
+            if column in frame.columns and frame[column].dtype.kind not in "iufb":
+                values = pd.to_numeric(frame[column], errors="coerce")
+                bad = values.isna() & frame[column].notna()
+                row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else None
+                if row is not None:
+                    raise ValueError(
+                        f"line {row + 2} holds {frame[column].iloc[row]!r} in "
+                        f"column {column!r}, which takes numbers"
+                    )
+                frame[column] = values
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not a text file of benchmark results ({exc.reason} at "
+            f"byte {exc.start})."
+        ) from None
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        raise ValueError(
+            f"{path} cannot be read as benchmark results ({exc})."
+        ) from None
     return frame
 
 
@@ -642,6 +677,9 @@ def read_results(path):
         missing = [column for column in KEY if column not in frame.columns]
         if missing:
             raise ValueError(f"it has no column(s) {missing}")
+        # pandas fills the cells a short row lacks (a line cut by hand or by
+        # a full disk, then ended): it would count as a finished fit.
+        _check_row_lengths(path)
         frame["error"] = frame["error"].fillna("")
         frame["fold"] = frame["fold"].astype(int)
         for column in _NUMERIC:
@@ -673,6 +711,20 @@ def read_results(path):
     return frame
 
 
+def _check_row_lengths(path):
+    """Raise a ValueError naming the first record (a row; an error message
+    may span lines) with another number of cells than the header."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        for number, record in enumerate(reader, start=1):
+            if len(record) != len(header):
+                raise ValueError(
+                    f"row {number} (line {reader.line_num}) has {len(record)} "
+                    f"cells where the header has {len(header)}"
+                )
+
+
 def _check_protocol(out, config):
     """Refuse to resume ``out`` under another protocol, then write the run's
     ``run.json``.
@@ -694,9 +746,18 @@ def _check_protocol(out, config):
             UserWarning,
             stacklevel=2,
         )
+    # Fingerprints of every set this folder has results of, this run's and
+    # those of earlier runs with other --datasets (a resume with other sets
+    # in between would otherwise forget them).
+    fingerprints = {
+        entry["name"]: entry["fingerprint"]
+        for entry in config.get("datasets", [])
+        if "fingerprint" in entry
+    }
     if path.exists() and _has_rows(Path(out) / "results.csv"):
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
+            _check_run_file(previous)
         except ValueError as exc:
             raise ValueError(
                 f"{path} is not a readable run file ({exc}); choose another "
@@ -714,9 +775,12 @@ def _check_protocol(out, config):
                 f"pass --threads {previous['threads']} to resume"
             )
         before = {
-            d["name"]: d["fingerprint"]
-            for d in previous.get("datasets", [])
-            if "fingerprint" in d
+            **previous.get("fingerprints", {}),
+            **{
+                d["name"]: d["fingerprint"]
+                for d in previous.get("datasets", [])
+                if "fingerprint" in d
+            },
         }
         for entry in config.get("datasets", []):
             old, new = before.get(entry["name"]), entry.get("fingerprint")
@@ -727,7 +791,25 @@ def _check_protocol(out, config):
                 f"{out} holds results of another protocol ({', '.join(changed)}); "
                 "choose another --out to start afresh."
             )
-    _write_atomically(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        fingerprints = {**before, **fingerprints}
+    written = {**config, "fingerprints": dict(sorted(fingerprints.items()))}
+    _write_atomically(path, json.dumps(written, indent=2, sort_keys=True) + "\n")
+
+
+def _check_run_file(previous):
+    """Refuse a run file that is JSON but not the object rsft-bench writes
+    (a ValueError, read as an unreadable run file)."""
+    if not isinstance(previous, dict):
+        raise ValueError(f"it holds a {type(previous).__name__}, not an object")
+    datasets = previous.get("datasets", [])
+    if not isinstance(datasets, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        for entry in datasets
+    ):
+        raise ValueError("its 'datasets' is not a list of named sets")
+    fingerprints = previous.get("fingerprints", {})
+    if not isinstance(fingerprints, dict):
+        raise ValueError("its 'fingerprints' is not an object")
 
 
 def _protocol_value(key, value):

@@ -32,8 +32,10 @@ Measured with the defaults above (9 data sets, CPU, 2 cores)::
 """
 
 import argparse
+import os
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,7 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.model_selection import RepeatedStratifiedKFold
 
+from rsft_sklearn.benchmark._cli import _n_jobs, _seed, folds, positive
 from rsft_sklearn.benchmark._methods import make_method
 from rsft_sklearn.benchmark._runner import _interrupt_seen, compute_metrics
 from rsft_sklearn.benchmark._suites import DEFAULT_KEEL, load_suite
@@ -95,16 +98,28 @@ def run_fold(dataset, fold, train, test, epochs, batch_size, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--epochs", type=positive(int), default=30)
+    parser.add_argument("--batch-size", type=positive(int), default=128)
+    parser.add_argument("--folds", type=folds, default=5)
+    parser.add_argument("--seed", type=_seed, default=0)
+    parser.add_argument("--n-jobs", type=_n_jobs, default=2)
     parser.add_argument("--datasets", default=",".join(DEFAULT_KEEL))
     parser.add_argument("--csv", help="also write the per-fold scores here")
     args = parser.parse_args(argv)
-
-    datasets = load_suite("keel", datasets=args.datasets.split(","))
+    if args.csv is not None:
+        # Before the fits, not after them: the whole run was lost.
+        target = Path(args.csv)
+        parent = target.parent if str(target.parent) else Path(".")
+        if target.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+            parser.error(f"--csv: cannot write the file {args.csv!r}.")
+    try:
+        datasets = load_suite("keel", datasets=args.datasets.split(","))
+    except ValueError as exc:
+        # rsft-bench's message; its --list is rsft-bench's option.
+        message = str(exc).replace(
+            "see --list for the names", "rsft-bench --suite keel --list names them"
+        )
+        parser.error(f"--datasets: {message}")
     tasks = []
     for dataset in datasets:
         # The splits of rsft-bench: the same folds for the same seed.
@@ -122,8 +137,6 @@ def main(argv=None):
         print("\nInterrupted; nothing was scored or written.", file=sys.stderr)
         return 130
     frame = pd.DataFrame([row for rows in results for row in rows])
-    if args.csv:
-        frame.to_csv(args.csv, index=False)
     per_dataset = frame.groupby(["method", "dataset"])[list(METRICS)].mean()
     order = [BASELINE] + [f"RSFT probability={p}" for p in PROBABILITIES]
     summary = per_dataset.groupby("method").mean().loc[order]
@@ -134,6 +147,9 @@ def main(argv=None):
         print(f"\n{metric} per data set:\n")
         table = per_dataset[metric].unstack("method")[order]
         print(table.round(3).to_markdown())
+    if args.csv:
+        # After the tables: they are printed whatever happens here.
+        frame.to_csv(args.csv, index=False)
     return 0
 
 

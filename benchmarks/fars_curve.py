@@ -146,6 +146,14 @@ def _data(args):
             f"{args.classes} classes, IR {args.imbalance:g}"
         )
     counts = np.unique(y, return_counts=True)[1]
+    if counts.min() < 4:
+        # train_test_split needs 2 rows of a class, and the held-out
+        # quarter one at least.
+        raise ValueError(
+            f"the rarest class has {counts.min()} row(s) ({title}); it needs 4 "
+            "to give the training and the held-out part rows. Raise --rows or "
+            "lower --imbalance."
+        )
     print(
         f"{title}; class counts {sorted(counts.tolist(), reverse=True)}",
         file=sys.stderr,
@@ -159,6 +167,22 @@ def _data(args):
     return (X_train, X_test, y_train, y_test), title
 
 
+def _network(method, pipeline):
+    """``(clf, net, decide)`` of a method that trains one network: the
+    pipeline's classifier, its network and its decision on held-out rows; a
+    ValueError for any other method (a forest, a search, a tuned
+    threshold)."""
+    clf = pipeline["clf"] if hasattr(pipeline, "named_steps") else pipeline
+    if isinstance(clf, RSFTClassifier):
+        return clf, clf, _net_decision
+    if isinstance(clf, LogitAdjustedRSFT):
+        return clf, clf.estimator, _rejected_prior_decision
+    raise ValueError(
+        f"--methods: {method!r} is not trained as one network, so it has no "
+        "curve of held-out scores by epoch."
+    )
+
+
 def _curve(method, X_train, y_train, X_test, y_test, args):
     """The held-out curve of one method: a row per epoch.
 
@@ -168,13 +192,7 @@ def _curve(method, X_train, y_train, X_test, y_test, args):
     pipeline = make_method(
         method, max_epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
     )
-    clf = pipeline["clf"]
-    if isinstance(clf, RSFTClassifier):
-        net, decide = clf, _net_decision
-    elif isinstance(clf, LogitAdjustedRSFT):
-        net, decide = clf.estimator, _rejected_prior_decision
-    else:
-        raise ValueError(f"{method!r} is not trained as one network; no curve.")
+    clf, net, decide = _network(method, pipeline)
     start = perf_counter()
     X_fit, y_fit = X_train, y_train
     sampler = pipeline["sample"]
@@ -312,6 +330,13 @@ def main(argv=None):
             )
     try:
         methods = parse_methods(args.methods)
+        for method in methods:
+            # Before any fit: a method without one network failed after the
+            # methods before it had trained.
+            made = make_method(
+                method, max_epochs=1, batch_size=args.batch_size, seed=args.seed
+            )
+            _network(method, made)
     except ValueError as exc:
         parser.error(str(exc))
     torch.set_num_threads(args.threads)
@@ -347,6 +372,9 @@ def main(argv=None):
 
     try:
         (X_train, X_test, y_train, y_test), title = _data(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
         for method in methods:
             if method in finished:
                 print(f"{method:30s} finished before; kept", flush=True)

@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._cli import _seed, folds, positive
 from rsft_sklearn.benchmark._runner import _interrupt_seen
 from rsft_sklearn.benchmark._suites import load_suite
 
@@ -75,14 +76,21 @@ def evaluate(dataset, params, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="yeast4,yeast3,ecoli1,abalone9_18")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=positive(int), default=30)
+    parser.add_argument("--batch-size", type=positive(int), default=128)
+    parser.add_argument("--folds", type=folds, default=5)
+    parser.add_argument("--seed", type=_seed, default=0)
+    parser.add_argument("--threads", type=positive(int), default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    datasets = load_suite("keel", datasets=args.datasets.split(","))
+    try:
+        datasets = load_suite("keel", datasets=args.datasets.split(","))
+    except ValueError as exc:
+        # rsft-bench's message; its --list is rsft-bench's option.
+        message = str(exc).replace(
+            "see --list for the names", "rsft-bench --suite keel --list names them"
+        )
+        parser.error(f"--datasets: {message}")
     print("| data set | mode | ROC-AUC | balanced accuracy | fit CPU s |")
     print("|---|---|---|---|---|")
     means = {mode: [] for mode in MODES}

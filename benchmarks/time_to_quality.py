@@ -84,6 +84,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn._validation import check_device
 from rsft_sklearn.benchmark._cli import positive
 from rsft_sklearn.benchmark._methods import make_method, parse_method, parse_methods
 from rsft_sklearn.benchmark._runner import _interrupt_seen, _write_atomically
@@ -816,6 +817,11 @@ def main(argv=None):
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    try:
+        check_device(args.device)
+    except ValueError as exc:
+        # At the first fit, after the data had loaded, before.
+        parser.error(f"--device: {exc}")
     names = [name.strip() for name in args.sets.split(",") if name.strip()]
     if not names:
         parser.error("--sets got no names.")

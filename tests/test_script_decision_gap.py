@@ -124,3 +124,24 @@ def test_ctrl_c_in_a_fit_stops_the_script_unscored(gap, tmp_path, monkeypatch, c
     assert not csv.exists()
     # SIGINT is Python's own again.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        # untrained networks scored, exit 0
+        (["--epochs", "0"], "--epochs: must be a positive integer"),
+        (["--folds", "1"], "--folds: must be at least 2"),
+        (["--seed", "-1"], "--seed: must be an integer from 0 to 2**32 - 1"),
+        (["--n-jobs", "0"], "--n-jobs: must be -1 or a positive integer"),
+        (["--datasets", "nope"], "--datasets: Unknown data set(s) ['nope']"),
+        # found only after every fit, and the tables lost with it
+        (["--csv", "."], "--csv: cannot write the file '.'"),
+    ],
+)
+def test_options_are_refused_before_any_fit(gap, option, message, monkeypatch, capsys):
+    monkeypatch.setattr(gap, "run_fold", pytest.fail)
+    with pytest.raises(SystemExit) as excinfo:
+        gap.main(["--datasets", "glass0", *option])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err

@@ -139,15 +139,36 @@ def test_keel_dat_file(fc, tmp_path, capsys):
     assert (tmp_path / "toy.png").exists()
 
 
-def test_methods_without_one_network_have_no_curve(fc, tmp_path):
+@pytest.mark.parametrize(
+    "methods",
+    ["RSFT,BalancedRandomForest", "RSFT grid M", "threshold tuning", "random mask"],
+)
+def test_methods_without_one_network_are_refused_before_any_fit(
+    fc, methods, tmp_path, monkeypatch, capsys
+):
+    # A ValueError traceback (a TypeError for the grid search) after the
+    # methods before them had trained.
+    monkeypatch.setattr(fc, "_curve", pytest.fail)
     argv = [
         "--rows", "300", "--features", "5", "--classes", "2", "--imbalance", "5",
-        "--epochs", "1", "--methods", "BalancedRandomForest",
-        "--out", str(tmp_path / "curve"),
+        "--epochs", "1", "--methods", methods, "--out", str(tmp_path / "curve"),
     ]  # fmt: skip
-    with pytest.raises(ValueError, match="not trained as one network"):
+    with pytest.raises(SystemExit) as excinfo:
         fc.main(argv)
+    assert excinfo.value.code == 2
+    assert "is not trained as one network" in capsys.readouterr().err
     assert not (tmp_path / "curve.csv").exists()
+
+
+def test_a_class_too_rare_to_split_is_named(fc, tmp_path, monkeypatch, capsys):
+    # train_test_split's "The least populated classes in y have only 1
+    # member", as a traceback.
+    monkeypatch.setattr(fc, "_curve", pytest.fail)
+    argv = ["--rows", "2000", "--features", "10", "--epochs", "1"]
+    with pytest.raises(SystemExit) as excinfo:
+        fc.main([*argv, "--methods", "RSFT", "--out", str(tmp_path / "curve")])
+    assert excinfo.value.code == 2
+    assert "the rarest class has 1 row(s)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

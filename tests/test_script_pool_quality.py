@@ -104,3 +104,23 @@ def test_ctrl_c_in_a_fit_stops_the_script_unscored(pool, monkeypatch, capsys):
     assert [row[:2] for row in _rows(printed.out)] == [("glass0", "per batch")]
     # SIGINT is Python's own again.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        # untrained networks scored, exit 0
+        (["--epochs", "0"], "--epochs: must be a positive integer"),
+        (["--batch-size", "0"], "--batch-size: must be a positive integer"),
+        (["--folds", "1"], "--folds: must be at least 2"),
+        (["--threads", "0"], "--threads: must be a positive integer"),
+        (["--seed", "-1"], "--seed: must be an integer from 0 to 2**32 - 1"),
+        (["--datasets", "nope"], "--datasets: Unknown data set(s) ['nope']"),
+    ],
+)
+def test_options_are_refused_before_any_fit(pool, option, message, monkeypatch, capsys):
+    monkeypatch.setattr(pool, "evaluate", pytest.fail)
+    with pytest.raises(SystemExit) as excinfo:
+        pool.main(["--datasets", "ecoli1", *option])
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err

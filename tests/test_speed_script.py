@@ -89,3 +89,50 @@ def test_a_quick_run_prints_and_leaves_the_committed_figures(
     assert not (tmp_path / "docs" / "speed.md").exists()
     assert speed.main([]) == 0
     assert (tmp_path / "docs" / "speed.md").read_text() == "the table"
+
+
+def test_options_given_win_over_quick_and_fars_rows_0_leaves_e_out(
+    speed, monkeypatch, capsys
+):
+    # --quick replaced --rows and --repeats silently, and a run without (e)
+    # marked its three targets "met: no" from NaN timings.
+    seen = []
+    names = ["RSFT", "bare PyTorch loop", "plain skorch", "heavy, compact=True",
+             "heavy, compact=False", "SMOTE + net", "RandomUnderSampler + net",
+             "RSFT rejection='epoch'", "RSFT rejection='pool'"]  # fmt: skip
+    timings = dict.fromkeys(names, 1.0)
+    timings |= dict.fromkeys(
+        [
+            "fars-shaped: pool, to per-batch RSFT's quality",
+            "fars-shaped: per-batch RSFT",
+            "fars-shaped: pool fit",
+            "fars-shaped: floor of the pool fit",
+            "fars-shaped: budget fit",
+            "fars-shaped: floor of the budget fit",
+        ],
+        float("nan"),
+    )
+    median = {"cpu": timings, "wall": timings, "fars": []}
+    monkeypatch.setattr(speed, "measure", lambda args: seen.append(args) or median)
+    argv = ["--quick", "--rows", "500", "--repeats", "2", "--fars-rows", "0"]
+    assert speed.main(argv) == 0
+    (args,) = seen
+    assert (args.rows, args.repeats, args.epochs, args.width) == (500, 2, 2, 128)
+    out = capsys.readouterr().out
+    assert "Data: 500 x 20 rows" in out and "Median of 2 interleaved" in out
+    assert "(e): left out (--fars-rows 0)" in out
+    assert "| (e)" not in out and "(e) repeat" not in out
+    assert "Not measured (--fars-rows 0): (e) fars-shaped" in out
+    assert "| (a) RSFT / bare PyTorch loop | 1.00 | 1.00 | <= 1.15 | yes |" in out
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_measuring(
+    speed, monkeypatch, tmp_path, capsys
+):
+    # It failed with FileNotFoundError after every measurement.
+    monkeypatch.setattr(speed, "measure", pytest.fail)
+    for out in (tmp_path / "no" / "speed.md", tmp_path):
+        with pytest.raises(SystemExit) as excinfo:
+            speed.main(["--quick", "--out", str(out)])
+        assert excinfo.value.code == 2
+        assert f"--out: cannot write the file {str(out)!r}" in capsys.readouterr().err

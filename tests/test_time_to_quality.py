@@ -98,6 +98,8 @@ def test_unknown_sets_are_refused_by_name(ttq, name, message):
         (["--batch-size", "0"], "--batch-size: must be a positive integer"),
         (["--threads", "x"], "--threads: must be a positive integer, got 'x'"),
         (["--rows", "-5"], "--rows: must be a positive integer"),
+        # a traceback at the first fit, after the data had loaded
+        (["--device", "foo"], "--device: device='foo' is not a torch device"),
     ],
 )
 def test_counts_that_run_nothing_are_refused(ttq, argv, message, tmp_path, capsys):

@@ -49,6 +49,14 @@ def positive(kind=int):
 _positive = positive(int)
 
 
+def folds(text):
+    """An argparse type: a number of cross-validation folds, at least 2."""
+    value = positive(int)(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, got {text!r}")
+    return value
+
+
 def _max_rows(text):
     try:
         value = int(text)

@@ -1,5 +1,6 @@
 """End-to-end tests of rsft-bench: contents, resuming, suites and errors."""
 
+import errno
 import json
 import os
 import random
@@ -1500,3 +1501,42 @@ def test_the_all_keyword_of_datasets_is_taken_in_any_case(tmp_path):
         assert main([*argv, "--no-progress", "--out", str(out)]) == 0
         sets.append(sorted(set(_rows(out)["dataset"])))
     assert sets[0] == sets[1] and len(sets[0]) > 1
+
+
+class _Disk:
+    """``os`` for the results file, whose writes are short (half a line
+    each) and then refused as on a full disk, after ``room`` lines."""
+
+    def __init__(self, room):
+        self.room, self.calls = room, 0
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, fd, data):
+        self.calls += 1
+        if self.calls > 2 * self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        # every line in two writes: half of it, then the rest
+        return os.write(fd, data[: len(data) // 2] if self.calls % 2 else data)
+
+
+def test_short_writes_and_a_full_disk_keep_whole_rows(tmp_path, monkeypatch, capsys):
+    # A short write left part of a row and went on; a full disk ended in an
+    # OSError traceback.
+    from rsft_sklearn.benchmark import _runner
+
+    out = tmp_path / "run"
+    argv = [*SMALL[:4], "LogisticRegression", *SMALL[5:], "--out", str(out)]
+    monkeypatch.setattr(_runner, "os", _Disk(room=1))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write in {out} (No space left on device)" in err
+    assert "Traceback" not in err
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 2  # the header and one whole row of two
+    assert len(_rows(out)) == 1 and set(_rows(out)["status"]) == {"ok"}
+    monkeypatch.setattr(_runner, "os", os)
+    assert main(argv) == 0
+    assert len(_rows(out)) == 2
+    assert _rows(out).groupby(["repeat", "fold"]).size().eq(1).all()

@@ -1,6 +1,7 @@
 """The command line of the benchmark."""
 
 import argparse
+import errno
 import math
 import os
 import shlex
@@ -349,6 +350,7 @@ def _main(argv):
             # error; Python would report the pipe again at exit.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    out = args.out
     try:
         _require_bench_packages()
         from ._report import write_report
@@ -537,6 +539,19 @@ def _main(argv):
         return 143 if isinstance(exc, Terminated) else 130
     except (ValueError, ImportError) as exc:
         parser.error(str(exc))
+    except OSError as exc:
+        # A full or read-only disk during the run: the finished folds are
+        # in the CSV (a torn last line is dropped on resume).
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        print(
+            f"rsft-bench: cannot write in {out or 'the output folder'} "
+            f"({exc.strerror or exc}); the "
+            "finished folds are saved. Free space and rerun the same command "
+            "with --out to resume.",
+            file=sys.stderr,
+        )
+        return 1
     print(f"Report: {report}")
     failed = _failed_fits(Path(out) / "results.csv", config)
     if failed:
@@ -547,6 +562,10 @@ def _main(argv):
             file=sys.stderr,
         )
     return 0
+
+
+# Errors of a write that the disk refused (full, over quota, read-only).
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _failed_fits(results, config):

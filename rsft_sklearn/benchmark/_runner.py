@@ -529,8 +529,11 @@ class ResultsFile:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             # One write call per line: an interruption leaves either the whole
-            # line or none of it.
-            os.write(fd, line)
+            # line or none of it. A short write (a full disk) is finished or
+            # fails with the disk's error; the next prepare drops a torn line.
+            written = os.write(fd, line)
+            while written < len(line):
+                written += os.write(fd, line[written:])
             os.fsync(fd)
         finally:
             os.close(fd)

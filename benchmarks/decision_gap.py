@@ -32,10 +32,8 @@ Measured with the defaults above (9 data sets, CPU, 2 cores)::
 """
 
 import argparse
-import os
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,10 +41,17 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from rsft_sklearn.benchmark._cli import _n_jobs, _seed, folds, positive
+from rsft_sklearn.benchmark._cli import (
+    _n_jobs,
+    _seed,
+    folds,
+    keel_sets,
+    positive,
+    writable_file,
+)
 from rsft_sklearn.benchmark._methods import make_method
 from rsft_sklearn.benchmark._runner import _interrupt_seen, compute_metrics
-from rsft_sklearn.benchmark._suites import DEFAULT_KEEL, load_suite
+from rsft_sklearn.benchmark._suites import DEFAULT_KEEL
 
 METRICS = ("g_mean", "balanced_accuracy", "roc_auc")
 BASELINE = "RandomUnderSampler"
@@ -108,18 +113,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.csv is not None:
         # Before the fits, not after them: the whole run was lost.
-        target = Path(args.csv)
-        parent = target.parent if str(target.parent) else Path(".")
-        if target.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        if not writable_file(args.csv):
             parser.error(f"--csv: cannot write the file {args.csv!r}.")
     try:
-        datasets = load_suite("keel", datasets=args.datasets.split(","))
+        datasets = keel_sets(args.datasets)
     except ValueError as exc:
-        # rsft-bench's message; its --list is rsft-bench's option.
-        message = str(exc).replace(
-            "see --list for the names", "rsft-bench --suite keel --list names them"
-        )
-        parser.error(f"--datasets: {message}")
+        parser.error(f"--datasets: {exc}")
     tasks = []
     for dataset in datasets:
         # The splits of rsft-bench: the same folds for the same seed.

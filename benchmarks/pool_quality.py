@@ -24,9 +24,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rsft_sklearn import RSFTClassifier
-from rsft_sklearn.benchmark._cli import _seed, folds, positive
+from rsft_sklearn.benchmark._cli import _seed, folds, keel_sets, positive
 from rsft_sklearn.benchmark._runner import _interrupt_seen
-from rsft_sklearn.benchmark._suites import load_suite
 
 # A pooled epoch takes fewer, full steps, so the pool mode also runs with
 # several times the epochs (EPOCHS_FACTOR) of per-batch RSFT.
@@ -84,13 +83,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        datasets = load_suite("keel", datasets=args.datasets.split(","))
+        datasets = keel_sets(args.datasets)
     except ValueError as exc:
-        # rsft-bench's message; its --list is rsft-bench's option.
-        message = str(exc).replace(
-            "see --list for the names", "rsft-bench --suite keel --list names them"
-        )
-        parser.error(f"--datasets: {message}")
+        parser.error(f"--datasets: {exc}")
     print("| data set | mode | ROC-AUC | balanced accuracy | fit CPU s |")
     print("|---|---|---|---|---|")
     means = {mode: [] for mode in MODES}

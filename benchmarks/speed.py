@@ -62,7 +62,7 @@ from rsft_sklearn import (
 )
 from rsft_sklearn._epochs import warmup_epoch_count
 from rsft_sklearn._selection import check_budget
-from rsft_sklearn.benchmark._cli import positive
+from rsft_sklearn.benchmark._cli import positive, writable_file
 
 TARGETS = {
     "a": ("RSFT / bare PyTorch loop", "<=", 1.15),
@@ -578,9 +578,7 @@ def main(argv=None):
             setattr(args, name, default)
     if args.out != "-":
         # Before the measurements, not after them.
-        target = Path(args.out)
-        parent = target.parent if str(target.parent) else Path(".")
-        if target.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        if not writable_file(args.out):
             parser.error(f"--out: cannot write the file {args.out!r}.")
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -824,9 +824,8 @@ def test_results_read_a_missing_number_as_before_and_a_name_as_written(tmp_path,
     assert frame["balanced_accuracy"].dtype == np.float64
 
 
-def test_data_sets_named_like_missing_values_keep_their_names(tmp_path, capsys):
-    # pandas read "NA" and "None" as missing: such sets vanished from the
-    # report ("on the 0 data sets"), and every resume fitted them again.
+def _small_csv_set(path):
+    """A CSV file of 120 rows of two classes (8:2), ``y`` last, at ``path``."""
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
@@ -837,12 +836,14 @@ def test_data_sets_named_like_missing_values_keep_their_names(tmp_path, capsys):
         weights=[0.8],
         random_state=0,
     )
-    paths = []
-    for name in ("NA", "None"):
-        paths.append(tmp_path / f"{name}.csv")
-        pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": y}).to_csv(
-            paths[-1], index=False
-        )
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": y}).to_csv(path, index=False)
+    return path
+
+
+def test_data_sets_named_like_missing_values_keep_their_names(tmp_path, capsys):
+    # pandas read "NA" and "None" as missing: such sets vanished from the
+    # report ("on the 0 data sets"), and every resume fitted them again.
+    paths = [_small_csv_set(tmp_path / f"{name}.csv") for name in ("NA", "None")]
     out = tmp_path / "na-run"
     argv = ["--suite", "csv", "--data", *map(str, paths), "--methods"]
     argv += ["LogisticRegression", "--folds", "2", "--n-jobs", "1", "--out", str(out)]
@@ -861,18 +862,7 @@ def test_a_pipe_in_a_data_set_name_keeps_the_report_tables_whole(tmp_path):
     # column more than their table's header.
     import re
 
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(
-        n_samples=120,
-        n_features=3,
-        n_informative=2,
-        n_redundant=0,
-        weights=[0.8],
-        random_state=0,
-    )
-    path = tmp_path / "left|right.csv"
-    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": y}).to_csv(path, index=False)
+    path = _small_csv_set(tmp_path / "left|right.csv")
     out = tmp_path / "pipe-run"
     argv = ["--suite", "csv", "--data", str(path), "--methods"]
     argv += ["LogisticRegression,TomekLinks", "--folds", "2", "--epochs", "2"]

@@ -50,6 +50,31 @@ def positive(kind=int):
 _positive = positive(int)
 
 
+def writable_file(path):
+    """Whether a file can be written at ``path`` (its folder exists and
+    takes files, and it is not a folder): for scripts that write their
+    output after the fits, checked before them."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    return not target.is_dir() and parent.is_dir() and os.access(parent, os.W_OK)
+
+
+def keel_sets(names):
+    """The KEEL sets named in ``names`` (comma-separated), for the scripts
+    that run on them; a ValueError names the unknown ones."""
+    from ._suites import load_suite
+
+    try:
+        return load_suite("keel", datasets=names.split(","))
+    except ValueError as exc:
+        # rsft-bench's message; its --list is rsft-bench's option.
+        raise ValueError(
+            str(exc).replace(
+                "see --list for the names", "rsft-bench --suite keel --list names them"
+            )
+        ) from None
+
+
 def folds(text):
     """An argparse type: a number of cross-validation folds, at least 2."""
     value = positive(int)(text)

@@ -640,17 +640,7 @@ def read_result_table(path):
         frame[["dataset", "method"]] = pd.read_csv(
             path, usecols=["dataset", "method"], dtype=str, keep_default_na=False
         )
-        for column in _NUMERIC:
-            if column in frame.columns and frame[column].dtype.kind not in "iufb":
-                values = pd.to_numeric(frame[column], errors="coerce")
-                bad = values.isna() & frame[column].notna()
-                row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else None
-                if row is not None:
-                    raise ValueError(
-                        f"line {row + 2} holds {frame[column].iloc[row]!r} in "
-                        f"column {column!r}, which takes numbers"
-                    )
-                frame[column] = values
+        _numbers_of(frame)
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"{path} is not a text file of benchmark results ({exc.reason} at "
@@ -685,20 +675,9 @@ def read_results(path):
         _check_row_lengths(path)
         frame["error"] = frame["error"].fillna("")
         frame["fold"] = frame["fold"].astype(int)
-        for column in _NUMERIC:
-            if column not in frame.columns or frame[column].dtype.kind in "iufb":
-                continue
-            # A cell that is not a number would fail in the report, after
-            # every missing fit has run.
-            values = pd.to_numeric(frame[column], errors="coerce")
-            bad = values.isna() & frame[column].notna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ValueError(
-                    f"line {row + 2} holds {frame[column].iloc[row]!r} in column "
-                    f"{column!r}, which takes numbers"
-                )
-            frame[column] = values
+        # A cell that is not a number would fail in the report, after every
+        # missing fit has run.
+        _numbers_of(frame)
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"{path} is not a text file of benchmark results ({exc.reason} at "
@@ -712,6 +691,25 @@ def read_results(path):
             "choose another --out."
         ) from None
     return frame
+
+
+def _numbers_of(frame):
+    """Turn the columns of numbers of ``frame`` that pandas read as text into
+    numbers, in place; a ValueError names the first cell that is none."""
+    import pandas as pd
+
+    for column in _NUMERIC:
+        if column not in frame.columns or frame[column].dtype.kind in "iufb":
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(
+                f"line {row + 2} holds {frame[column].iloc[row]!r} in column "
+                f"{column!r}, which takes numbers"
+            )
+        frame[column] = values
 
 
 def _check_row_lengths(path):

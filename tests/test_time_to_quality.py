@@ -161,7 +161,7 @@ def test_quick_leaves_the_options_given_as_they_are(ttq, tmp_path, monkeypatch):
         (["--rows", "1200"], "--rows of synthetic 1000 -> 1200"),
         (["--batch-size", "64"], "--batch-size 128 -> 64"),
         (["--max-epoch-factor", "2"], "--max-epoch-factor 4.0 -> 2.0"),
-        (["--device", "meta"], "--device cpu -> meta"),
+        (["--device", "cpu:0"], "--device cpu -> cpu:0"),
         (["--threads", "2"], "--threads 1 -> 2"),
     ],
 )

@@ -57,11 +57,8 @@ class LinearRamp:
 
     def __init__(self, start, end, n_epochs, *, delay=0):
         for name, value in (("start", start), ("end", end)):
-            if (
-                not isinstance(value, numbers.Real)
-                or isinstance(value, (bool, np.bool_))
-                or not math.isfinite(value)
-            ):
+            # as_real reads an int beyond the float range as infinite.
+            if as_real(value) is None or not math.isfinite(as_real(value)):
                 raise TypeError(f"{name} must be a finite real number, got {value!r}.")
         for name, value, least in (("n_epochs", n_epochs, 1), ("delay", delay, 0)):
             if (

@@ -234,6 +234,8 @@ def test_ramps():
         (("1", 2.0, 3), TypeError),
         # bools were read as 1 (M and hardness refuse them)
         ((True, 2.0, 3), TypeError),
+        # OverflowError from math.isfinite
+        ((10**400, 2.0, 3), TypeError),
         ((1.0, 2.0, True), ValueError),
     ],
 )

@@ -1495,10 +1495,11 @@ def test_the_all_keyword_of_datasets_is_taken_in_any_case(tmp_path):
 
 class _Disk:
     """``os`` for the results file, whose writes are short (half a line
-    each) and then refused as on a full disk, after ``room`` lines."""
+    each) and then refused with ``error`` (a full disk), after ``room``
+    lines."""
 
-    def __init__(self, room):
-        self.room, self.calls = room, 0
+    def __init__(self, room, error=errno.ENOSPC):
+        self.room, self.error, self.calls = room, error, 0
 
     def __getattr__(self, name):
         return getattr(os, name)
@@ -1506,22 +1507,25 @@ class _Disk:
     def write(self, fd, data):
         self.calls += 1
         if self.calls > 2 * self.room:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(self.error, os.strerror(self.error))
         # every line in two writes: half of it, then the rest
         return os.write(fd, data[: len(data) // 2] if self.calls % 2 else data)
 
 
-def test_short_writes_and_a_full_disk_keep_whole_rows(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS])
+def test_short_writes_and_a_full_disk_keep_whole_rows(
+    error, tmp_path, monkeypatch, capsys
+):
     # A short write left part of a row and went on; a full disk ended in an
     # OSError traceback.
     from rsft_sklearn.benchmark import _runner
 
     out = tmp_path / "run"
     argv = [*SMALL[:4], "LogisticRegression", *SMALL[5:], "--out", str(out)]
-    monkeypatch.setattr(_runner, "os", _Disk(room=1))
+    monkeypatch.setattr(_runner, "os", _Disk(room=1, error=error))
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert f"cannot write in {out} (No space left on device)" in err
+    assert f"cannot write in {out} ({os.strerror(error)})" in err
     assert "Traceback" not in err
     rows = (out / "results.csv").read_text().splitlines()
     assert len(rows) == 2  # the header and one whole row of two

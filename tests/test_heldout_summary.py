@@ -243,3 +243,14 @@ def test_a_damaged_results_file_is_named(summary, tmp_path, capsys, damage, mess
     assert summary.main([f"a={folder}"]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and message in err
+
+
+def test_a_pipe_in_a_name_is_escaped_in_the_table(summary, tmp_path, capsys):
+    # A "|" ends a Markdown cell: the row had one column more than the
+    # header.
+    scores = {("s|1", m): [0.6, 0.7] for m in ("RSFT", *RIVALS)}
+    folder = write_run(tmp_path / "a", scores)
+    assert summary.main([f"a|b={folder}"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "0.650" in line]
+    assert rows and all(line.startswith("| a\\|b | 1 | ") for line in rows)
+    assert all(line.replace("\\|", "").count("|") == 7 for line in rows)

@@ -145,3 +145,17 @@ def test_options_are_refused_before_any_fit(gap, option, message, monkeypatch, c
         gap.main(["--datasets", "glass0", *option])
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_tables_are_printed_before_the_csv_is_written(
+    gap, tmp_path, monkeypatch, capsys
+):
+    # The CSV was written first: a failing write lost the tables of the run.
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    argv = ["--epochs", "1", "--folds", "2", "--n-jobs", "1", "--datasets", "glass0"]
+    with pytest.raises(OSError, match="No space left"):
+        gap.main([*argv, "--csv", str(tmp_path / "folds.csv")])
+    assert "Mean over 1 data sets (2-fold CV" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 and held-out halves; folders that are not rsft-bench's are usage errors."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -148,3 +149,17 @@ def test_a_results_file_without_usable_rows_is_a_usage_error(
     assert excinfo.value.code == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
+
+
+def test_a_pipe_in_a_method_name_is_escaped_in_the_tables(halves, tmp_path, capsys):
+    # A "|" ends a Markdown cell: the row had one column more than the
+    # header.
+    folder = _run_folder(tmp_path / "run", methods=("RSFT", "a|b"))
+    halves.main([str(folder), "--suite-names", "longtail"])
+    out = capsys.readouterr().out
+    assert "| a\\|b | " in out
+    tables = re.findall(r"(?:^\|.*\n)+", out, flags=re.MULTILINE)
+    assert any("a\\|b" in table for table in tables)
+    for table in tables:
+        widths = {len(re.findall(r"(?<!\\)\|", line)) for line in table.splitlines()}
+        assert len(widths) == 1, table

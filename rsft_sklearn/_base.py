@@ -350,6 +350,11 @@ class NetClassifierBase(NeuralNetClassifier):
             {key: getattr(self, key) for key in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        for key, constraints in self._parameter_constraints.items():
+            # scikit-learn's numeric intervals take a bool (True as 1).
+            value = getattr(self, key)
+            if isinstance(value, (bool, np.bool_)) and "boolean" not in constraints:
+                raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
         check_callbacks(self.callbacks)
         check_device(self.device)
         if self.optimizer is None and not getattr(

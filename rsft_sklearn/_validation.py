@@ -66,7 +66,16 @@ def check_class_weight(weight, classes, name="target"):
                 f"{sorted(unknown, key=str)}."
             )
         weight = [weight[label] for label in labels]
-    values = np.asarray(weight, dtype=np.float64).reshape(-1)
+    given = np.asarray(weight, dtype=object).reshape(-1)
+    odd = [v for v in given if as_real(v) is None]
+    if odd:
+        # np.asarray(..., float) reads True as 1 and "2e0" as 2, and gives
+        # its own message for a list.
+        raise ValueError(
+            f"{name} must hold one number per class, got {odd[0]!r} of type "
+            f"{type(odd[0]).__name__}."
+        )
+    values = np.asarray([as_real(v) for v in given], dtype=np.float64)
     if values.shape != (len(labels),):
         raise ValueError(
             f"{name} must have one entry per class ({len(labels)}), "
@@ -393,6 +402,14 @@ def check_device(device):
         raise ValueError(
             "device='meta' holds no data, so nothing can be trained on it; "
             "use device='cpu' or an accelerator."
+        )
+    elif parsed.type == "cpu" and parsed.index is not None:
+        # torch tags the network's storages "cpu:0", a location torch.load
+        # cannot restore: the fitted estimator pickled, but did not load.
+        raise ValueError(
+            f"device={device!r} names an index of the CPU, which torch records "
+            "in the network's tensors and then cannot load from a pickle or "
+            "save_params; use device='cpu'."
         )
     elif parsed.type != "cpu":
         # Any other backend (xpu, hip, ...): one tensor and the masks'

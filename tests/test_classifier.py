@@ -337,6 +337,17 @@ def test_sample_weight_scales_acceptance():
         ({"hardness": -0.5}, "hardness"),
         # A bool passed as 1 and a hardness of 1e39 overflowed in float32.
         ({"hardness": True}, "hardness must be a number, not a bool"),
+        # read as 1 (M, hardness and prior_correction refused them)
+        ({"budget": True}, "budget must be a number, not a bool"),
+        ({"warmup_epochs": True}, "warmup_epochs must be a number, not a bool"),
+        ({"pool_size": True}, "pool_size must be a number, not a bool"),
+        ({"rescore_every": True}, "rescore_every must be a number, not a bool"),
+        ({"max_epochs": True}, "max_epochs must be a number, not a bool"),
+        ({"lr": True}, "lr must be a number, not a bool"),
+        # True read as 1, "2e0" as 2, a list with numpy's message
+        ({"target": {0: True, 1: 2.0}}, "one number per class, got True"),
+        ({"target": {0: "0.5", 1: 2.0}}, "one number per class, got '0.5'"),
+        ({"target": {0: [1.0], 1: 2.0}}, r"one number per class, got \[1.0\]"),
         ({"hardness": 1e39}, "float32 arithmetic"),
         ({"target": "sometimes"}, "target"),
         ({"rejection": "maybe"}, "rejection"),

@@ -403,14 +403,6 @@ def check_device(device):
             "device='meta' holds no data, so nothing can be trained on it; "
             "use device='cpu' or an accelerator."
         )
-    elif parsed.type == "cpu" and parsed.index is not None:
-        # torch tags the network's storages "cpu:0", a location torch.load
-        # cannot restore: the fitted estimator pickled, but did not load.
-        raise ValueError(
-            f"device={device!r} names an index of the CPU, which torch records "
-            "in the network's tensors and then cannot load from a pickle or "
-            "save_params; use device='cpu'."
-        )
     elif parsed.type != "cpu":
         # Any other backend (xpu, hip, ...): one tensor and the masks'
         # generator, which torch refuses where the backend is missing.

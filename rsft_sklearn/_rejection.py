@@ -185,15 +185,13 @@ def check_M_number(M):
     number, or a one-element NumPy array)."""
     if isinstance(M, (bool, np.bool_)):
         raise ValueError(f"M must be a finite number > 0, not a bool; got {M!r}.")
-    if isinstance(M, torch.Tensor) or as_real(M) is None:
+    value = None if isinstance(M, torch.Tensor) else as_real(M)
+    if value is None or not (math.isfinite(value) and value > 0):
         raise ValueError(f"M must be a finite number > 0, got {M!r}.")
-    M = as_real(M)
-    if not (math.isfinite(M) and M > 0):
-        raise ValueError(f"M must be a finite number > 0, got {M!r}.")
-    if not FLOAT32_SMALLEST <= M <= FLOAT32_MAX:
+    if not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
         # M would become 0 or inf in float32.
         raise ValueError(
-            f"M is {M:g}, outside the range of normal float32 numbers "
+            f"M is {value:g}, outside the range of normal float32 numbers "
             f"[{FLOAT32_SMALLEST:.4g}, {FLOAT32_MAX:.4g}], in which the rule "
             "computes."
         )

@@ -66,16 +66,21 @@ def check_class_weight(weight, classes, name="target"):
                 f"{sorted(unknown, key=str)}."
             )
         weight = [weight[label] for label in labels]
-    given = np.asarray(weight, dtype=object).reshape(-1)
-    odd = [v for v in given if as_real(v) is None]
-    if odd:
+    if isinstance(weight, torch.Tensor):
+        weight = weight.detach().cpu().numpy()
+    if isinstance(weight, np.ndarray) and weight.dtype.kind in "iuf":
+        values = weight.astype(np.float64).reshape(-1)
+    else:
         # np.asarray(..., float) reads True as 1 and "2e0" as 2, and gives
-        # its own message for a list.
-        raise ValueError(
-            f"{name} must hold one number per class, got {odd[0]!r} of type "
-            f"{type(odd[0]).__name__}."
-        )
-    values = np.asarray([as_real(v) for v in given], dtype=np.float64)
+        # its own message for a nested list: entries are read one by one.
+        entries = np.asarray(weight, dtype=object).reshape(-1)
+        odd = next((v for v in entries if as_real(v) is None), None)
+        if odd is not None:
+            raise ValueError(
+                f"{name} must hold one number per class, got {odd!r} of type "
+                f"{type(odd).__name__}."
+            )
+        values = np.array([as_real(v) for v in entries], dtype=np.float64)
     if values.shape != (len(labels),):
         raise ValueError(
             f"{name} must have one entry per class ({len(labels)}), "

@@ -615,49 +615,43 @@ def _in_scope(row, scope):
 
 
 def read_result_table(path):
-    """A results CSV as pandas reads it, but with the data set and method
-    names as written (a set named "NA" or "None" is not missing): for
-    scripts that read files of fewer columns than :func:`read_results`
-    asks for.
+    """A results CSV as :func:`read_results` reads it, for scripts that read
+    files of fewer columns: only ``dataset``, ``method`` and ``status`` are
+    required.
 
-    A file that is not one (no ``dataset``, ``method`` or ``status``
-    column, a row of another length than the header, a cell that is not a
-    number in a column of numbers, a binary file) raises a ValueError that
-    names it.
+    A file that is not one (a missing column, a row of another length than
+    the header, a cell that is not a number in a column of numbers, a binary
+    file) raises a ValueError that names it.
     """
-    import pandas as pd
-
-    try:
-        _check_row_lengths(path)
-        frame = pd.read_csv(path)
-        missing = [
-            column
-            for column in ("dataset", "method", "status")
-            if column not in frame.columns
-        ]
-        if missing:
-            raise ValueError(f"it has no column(s) {missing}")
-        frame[["dataset", "method"]] = pd.read_csv(
-            path, usecols=["dataset", "method"], dtype=str, keep_default_na=False
-        )
-        _numbers_of(frame)
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path} is not a text file of benchmark results ({exc.reason} at "
-            f"byte {exc.start})."
-        ) from None
-    except (ValueError, TypeError, pd.errors.ParserError) as exc:
-        raise ValueError(
-            f"{path} cannot be read as benchmark results ({exc})."
-        ) from None
-    return frame
+    return _read_table(path, ("dataset", "method", "status"))
 
 
 def read_results(path):
     """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
+    frame = _read_table(
+        path,
+        KEY,
+        integers=("fold",),
+        advice=(
+            # A row edited or damaged by hand: what to do.
+            "Repair or delete the damaged rows (the others are kept on "
+            "resume), or choose another --out."
+        ),
+    )
+    frame["error"] = frame["error"].fillna("")
+    return frame
+
+
+def _read_table(path, required, integers=(), advice=""):
+    """The rows of a results CSV; a ValueError names the file where it is
+    damaged, followed by ``advice``."""
     import pandas as pd
 
+    advice = f" {advice}" if advice else ""
     try:
+        # pandas fills the cells a short row lacks (a line cut by hand or by
+        # a full disk, then ended): it would count as a finished fit.
+        _check_row_lengths(path)
         # Every cell as written: a data set named "NA" or "None" (a CSV file
         # of that name) is a name, not a missing value; it had vanished from
         # the report, and a resume fitted it again at every run.
@@ -667,28 +661,22 @@ def read_results(path):
             keep_default_na=False,
             na_values=dict.fromkeys(_NUMERIC, _MISSING_NUMBERS),
         )
-        missing = [column for column in KEY if column not in frame.columns]
+        missing = [column for column in required if column not in frame.columns]
         if missing:
             raise ValueError(f"it has no column(s) {missing}")
-        # pandas fills the cells a short row lacks (a line cut by hand or by
-        # a full disk, then ended): it would count as a finished fit.
-        _check_row_lengths(path)
-        frame["error"] = frame["error"].fillna("")
-        frame["fold"] = frame["fold"].astype(int)
+        for column in integers:
+            frame[column] = frame[column].astype(int)
         # A cell that is not a number would fail in the report, after every
         # missing fit has run.
         _numbers_of(frame)
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"{path} is not a text file of benchmark results ({exc.reason} at "
-            f"byte {exc.start}); choose another --out."
+            f"byte {exc.start}).{advice}"
         ) from None
     except (ValueError, TypeError, pd.errors.ParserError) as exc:
-        # A row edited or damaged by hand: say which file, and what to do.
         raise ValueError(
-            f"{path} cannot be read as benchmark results ({exc}). Repair or "
-            "delete the damaged rows (the others are kept on resume), or "
-            "choose another --out."
+            f"{path} cannot be read as benchmark results ({exc}).{advice}"
         ) from None
     return frame
 

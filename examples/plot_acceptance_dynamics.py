@@ -15,7 +15,8 @@ The data: three classes in proportions 80 / 15 / 5 percent.
 # A warm-up, then rejection
 # -------------------------
 # ``warmup_epochs=5`` trains on everything first (acceptance 1), then the rule
-# starts. Target weights are ``"balanced"``, normalised so that the rarest
+# starts. Target weights are ``"balanced"``, tempered by the default
+# ``target_power=0.5`` (``1 / sqrt(n_k)``) and normalised so that the rarest
 # class (2) has weight 1.
 import matplotlib.pyplot as plt
 import numpy as np
@@ -72,17 +73,19 @@ left.grid(alpha=0.3)
 right.plot(epochs, history[:, "train_loss"], color="k")
 right.axvspan(0.5, warmup + 0.5, color="0.9")
 right.set_xlabel("epoch")
-right.set_ylabel("training loss (accepted samples)")
+right.set_ylabel("training loss (weighted by acceptance)")
 right.grid(alpha=0.3)
 fig.tight_layout()
 
 # %%
 # Larger ``M``, fewer samples
 # ---------------------------
-# The overall acceptance rate for several ``M``: the rate times the batch
-# size is the number of samples each step learns from. Once ``M > 1`` the
-# rarest class is thinned too, as soon as the model predicts it with
-# ``p > 1 / M``.
+# The overall acceptance rate for several ``M``. Under the default rule
+# (``rejection="expected"``) every row is trained on, weighted by its
+# acceptance, so the rate is the mean weight; under ``rejection="sample"`` it
+# would be the share of each batch that a step learns from. Once ``M > 1``
+# the rarest class is weighted down too, as soon as the model predicts it
+# with ``p > 1 / M``.
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for M in [0.5, 1.0, 2.0, 4.0]:
     fitted = RSFTClassifier(

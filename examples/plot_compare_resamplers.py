@@ -10,9 +10,10 @@ repository (1484 proteins, 51 of them in the positive class, imbalance ratio
 
 Every method drives **the same net**: the default two-layer perceptron with
 the same optimiser, epochs, batch size and seed. The resamplers feed it a
-resampled training set and it trains without rejection
-(``warmup_epochs=max_epochs``); the RSFT variants give it the full training
-set and reject inside the training step. All are scored on the same
+resampled training set and it trains plainly, without rejection or logit
+adjustment (``warmup_epochs=max_epochs, prior_correction=0``); the RSFT
+variants give it the full training set and apply the rule inside the
+training step. All are scored on the same
 stratified folds.
 """
 
@@ -43,9 +44,12 @@ print(f"{X.shape[0]} samples, {X.shape[1]} features, class counts {np.bincount(y
 # The methods
 # -----------
 # ``FunctionSampler()`` without arguments passes the data through: it is the
-# no-resampling baseline. ``hardness=0, M=1`` is online class-balanced random
-# under-sampling (a fresh sample every step) and
-# ``rejection="expected", hardness=0, M=1`` the class-weighted loss.
+# no-resampling baseline. With the balanced target (``target_power=1``), no
+# warm-up and no logit adjustment, ``rejection="sample", hardness=0, M=1`` is
+# online class-balanced random under-sampling (a fresh sample every step) and
+# ``rejection="expected", hardness=0, M=1`` the class-weighted loss. The RSFT
+# rows are the default rule (``M=1``, ``hardness=1``, tempered class weights,
+# the logit-adjusted loss) and the same with ``M=4``.
 #
 # ``predict`` decides on ``predict_proba``, which by default
 # (``probability="balanced"``) is the posterior under equal class priors,
@@ -59,7 +63,14 @@ net = {"max_epochs": max_epochs, "batch_size": 128, "random_state": 0}
 
 
 def plain_net(**params):
-    return RSFTClassifier(warmup_epochs=max_epochs, **net, **params)
+    return RSFTClassifier(
+        warmup_epochs=max_epochs, prior_correction=0.0, **net, **params
+    )
+
+
+# The balanced target with neither warm-up nor logit adjustment.
+balanced = {"hardness": 0.0, "M": 1.0, "warmup_epochs": 0, "target_power": 1.0,
+            "prior_correction": 0.0}  # fmt: skip
 
 
 methods = {
@@ -75,15 +86,12 @@ methods = {
     ),
     "SMOTE": make_pipeline(StandardScaler(), SMOTE(random_state=0), plain_net()),
     "class-weighted loss": make_pipeline(
-        StandardScaler(),
-        RSFTClassifier(rejection="expected", hardness=0.0, M=1.0, **net),
+        StandardScaler(), RSFTClassifier(rejection="expected", **balanced, **net)
     ),
-    "RSFT hardness=0, M=1": make_pipeline(
-        StandardScaler(), RSFTClassifier(hardness=0.0, M=1.0, **net)
+    "online under-sampling": make_pipeline(
+        StandardScaler(), RSFTClassifier(rejection="sample", **balanced, **net)
     ),
-    "RSFT hardness=1, M=1": make_pipeline(
-        StandardScaler(), RSFTClassifier(hardness=1.0, M=1.0, **net)
-    ),
+    "RSFT defaults": make_pipeline(StandardScaler(), RSFTClassifier(**net)),
     "RSFT hardness=1, M=4": make_pipeline(
         StandardScaler(), RSFTClassifier(hardness=1.0, M=4.0, **net)
     ),

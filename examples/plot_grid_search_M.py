@@ -40,8 +40,10 @@ model = make_pipeline(
 # The search
 # ----------
 # Because target weights are normalised so that the rarest class has weight
-# 1, the same grid around 1 makes sense on any data set. ``M`` below the
-# smallest class weight (here about 1/11) would accept everything.
+# 1, the same grid around 1 makes sense on any data set. ``M`` at or below
+# the smallest class weight (here about ``1/sqrt(11)``, 0.30, under the
+# default tempered target) clips every weight to 1: training without
+# rejection, the logit-adjusted loss alone.
 param_grid = {
     "rsftclassifier__M": [0.25, 0.5, 1.0, 2.0, 4.0],
     "rsftclassifier__hardness": [0.0, 1.0],
@@ -59,11 +61,14 @@ print("best parameters:", search.best_params_)
 # %%
 # The scores
 # ----------
-# With ``hardness=0`` the rule ignores the model and ``M=1`` is exactly
-# class-balanced random under-sampling: smaller ``M`` keeps more of the
-# majority class, larger ``M`` thins every class, the rarest included. With
-# ``hardness=1``, larger ``M`` concentrates the gradient on the samples the
-# network still gets wrong. ``predict`` makes the balanced decision
+# The default rule weights every row's loss by its acceptance and divides by
+# their sum, so ``M`` matters where it clips weights at 1. With
+# ``hardness=0`` the rule ignores the model: ``M=0.25`` clips every class
+# weight (no re-weighting), ``M=0.5`` some, and from ``M=1`` on none, so the
+# rows are weighted by their class weights alone and larger ``M`` changes
+# little (only the logit adjustment of the first rejecting epoch). With
+# ``hardness=1``, larger ``M`` clips fewer of the rows the network gets
+# wrong and so moves the weights toward them. ``predict`` makes the balanced decision
 # (``probability="balanced"``), corrected for each ``M``, so the left panel
 # compares what the different settings learnt rather than where their raw
 # outputs put the threshold. The error bars (one standard deviation over

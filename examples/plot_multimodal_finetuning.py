@@ -72,8 +72,9 @@ print("training images per digit:", np.bincount(y_train))
 # A two-branch network
 # --------------------
 # ``forward`` takes the modalities by name, the keys of the dict ``X``.
-# The rejection mask is drawn once per sample, so a rejected sample sends no
-# gradient through either branch.
+# The rule weighs each sample once, whatever its branches: its acceptance
+# scales its gradient through both (under a masked rule such as
+# ``rejection="sample"``, a rejected sample sends none through either).
 
 
 class TwoBranchNet(torch.nn.Module):
@@ -126,9 +127,9 @@ pretrained = pretraining.module_
 # -------------------------------------------------------------
 # Both run the same number of epochs with the same optimiser, batch size and
 # seed. RSFT trains two epochs on every sample (its probabilities of the new
-# classes mean nothing before), then accepts each sample with probability
-# ``min(1, w / (M * p))``: tail digits and badly predicted samples are kept,
-# well-learnt head digits are mostly skipped.
+# classes mean nothing before), then weights each sample's loss by its
+# acceptance ``min(1, w / (M * p))``: tail digits and badly predicted samples
+# keep weight 1, well-learnt head digits weigh little.
 #
 # Two decision rules are compared: the arg-max of the network's own output
 # (``probability="raw"``), which shows what each training taught the network,

@@ -80,7 +80,7 @@ fig.tight_layout()
 # -----------------
 # The estimator keeps skorch's history, with the acceptance rate of every
 # class in every epoch. The minority class is kept almost whole; the majority
-# class, whose weight is about ``1/sqrt(19)`` (the default ``target_power=0.5``
+# class, whose weight is about ``1/sqrt(17)`` (the default ``target_power=0.5``
 # tempers the inverse class frequency; ``clf.class_target_weight_`` holds
 # it), is accepted mostly when the model gets it wrong.
 history = clf.history

@@ -57,12 +57,12 @@ pipe = Pipeline(
 # --------
 # ``M`` on a logarithmic grid around 1 (with the target weights normalised so
 # that the rarest class weighs 1, ``M = 1`` keeps that class whole), and
-# ``hardness`` from 0 (class-balanced random rejection) to 2 (a strong focus
-# on hard samples). Three values of each keep the example quick; a real
-# search would add the values in between. The fits run one after the other
-# here; with ``n_jobs`` the search runs them in parallel processes, and since
-# every fit draws its masks from its own seeded generator, the scores are the
-# same.
+# ``hardness`` from 0 (the class weights alone, whatever the model predicts)
+# to 2 (a strong focus on hard samples). Three values of each keep the
+# example quick; a real search would add the values in between. The fits run
+# one after the other here; with ``n_jobs`` the search runs them in parallel
+# processes, and since every fit is seeded by its own ``random_state``, the
+# scores are the same.
 M_GRID = [0.25, 1.0, 4.0]
 HARDNESS_GRID = [0.0, 1.0, 2.0]
 search = GridSearchCV(

@@ -10,6 +10,7 @@ Nothing here knows the rejection rule.
 import copy
 import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -38,7 +39,12 @@ from torch.utils.data import Subset
 from ._data import BatchIterator, InMemoryDataset, SparseRows, _resolve, _take
 from ._epochs import FitState
 from ._modules import MLPModule, _check_module_output
-from ._multimodal import check_dataset, with_sample_weight, wrap_dataset
+from ._multimodal import (
+    ANY_INPUTS,
+    check_dataset,
+    with_sample_weight,
+    wrap_dataset,
+)
 from ._persistence import (
     GENERATORS_KEY,
     PICKLE_FORMAT_KEY,
@@ -193,19 +199,10 @@ class NetClassifierBase(NeuralNetClassifier):
         # After initialize() and load_params() no data has been seen yet.
         fresh = not self.warm_start or not self.initialized_
         reset = fresh or not hasattr(self, "classes_inferred_")
-        if not reset and self.classes is not None:
-            # As partial_fit: continued training keeps the classes it has.
-            given = np.asarray(self.classes)
-            if len(given) != len(self.classes_) or not np.array_equal(
-                given, np.asarray(self.classes_)
-            ):
-                raise ValueError(
-                    f"classes={given.tolist()} differs from the classes the "
-                    f"network was trained on, {np.asarray(self.classes_).tolist()}; "
-                    "warm_start continues that training. Set warm_start=False to "
-                    "train afresh on the new classes."
-                )
-        data = self._prepare_data(X, y, sample_weight, reset=reset, groups=groups)
+        if not reset:
+            self._check_constructor_classes("warm_start")
+        with self._unchanged_if_refused():
+            data = self._prepare_data(X, y, sample_weight, reset, groups)
         if fresh:
             self._initialize_on(data[0])
             self._check_token_ids_of_built(data[0])
@@ -264,14 +261,50 @@ class NetClassifierBase(NeuralNetClassifier):
                     f"classes={given_classes.tolist()} differs from "
                     f"{np.asarray(known).tolist()} ({where})."
                 )
+        if not reset:
+            self._check_constructor_classes("partial_fit")
         given = classes if reset and self.classes is None else None
-        data = self._prepare_data(X, y, sample_weight, reset, groups, given)
+        with self._unchanged_if_refused():
+            data = self._prepare_data(X, y, sample_weight, reset, groups, given)
         if first:
             self.initialize()
             self._check_token_ids_of_built(data[0])
         else:
             warn_outside_input_columns(self.module_, data[0])
         return self._train(data, **fit_params)
+
+    def _check_constructor_classes(self, how):
+        """Continued training keeps the classes it has: a constructor's
+        ``classes`` set since must be them."""
+        if self.classes is None:
+            return
+        given = np.asarray(self.classes)
+        if len(given) != len(self.classes_) or not np.array_equal(
+            given, np.asarray(self.classes_)
+        ):
+            fresh = (
+                "Set warm_start=False to train afresh"
+                if how == "warm_start"
+                else "Refit (fit with warm_start=False) to train afresh"
+            )
+            raise ValueError(
+                f"classes={given.tolist()} differs from the classes the "
+                f"network was trained on, {np.asarray(self.classes_).tolist()}; "
+                f"{how} continues that training. {fresh} on the new classes."
+            )
+
+    @contextmanager
+    def _unchanged_if_refused(self):
+        """A call whose data its checks refuse leaves the estimator as it
+        was: a fitted one keeps predicting as before. (A context, not a
+        wrapper: warnings keep pointing at the caller's line.)"""
+        saved = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
 
     def _initialize_on(self, X):
         """``initialize()`` for a fit on ``X``.
@@ -672,12 +705,19 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def get_dataset(self, X, y=None, sample_weight=None):
         if is_dataset(X):
+            state = self.__dict__
             return wrap_dataset(
                 X,
                 y,
                 sample_weight,
-                classes=getattr(self, "classes_inferred_", None),
-                input_keys=getattr(self, "input_keys_", None),
+                classes=state.get("classes_inferred_"),
+                # An estimator only initialised (to load parameters) has seen
+                # no data: its rows may be what the module takes.
+                input_keys=state.get(
+                    "input_keys_",
+                    None if "classes_inferred_" in state else ANY_INPUTS,
+                ),
+                row_shape=state.get("_row_shape"),
             )
         dataset = self.dataset
         if not (isinstance(dataset, type) and issubclass(dataset, InMemoryDataset)):

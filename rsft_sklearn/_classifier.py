@@ -438,6 +438,13 @@ class RSFTClassifier(NetClassifierBase):
         super()._validate_hyperparameters()
         check_compact(self.compact, self.rejection)
 
+    def _lower_M(self):
+        # The advice for an epoch that accepted nothing: under M="auto" the
+        # user's knob is the acceptance it holds.
+        if isinstance(self.M, str) and self.M == "auto":
+            return "Raise target_acceptance"
+        return "Lower M"
+
     def _prepare_data(self, X, y, sample_weight, reset, groups=None, classes=None):
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
@@ -491,8 +498,17 @@ class RSFTClassifier(NetClassifierBase):
             rows = None if legacy else rows + self._class_rows
         if groups is not None:
             if reset:
+                # Counted by the weights, as the classes are: a row of weight
+                # 0 counts as a dropped row.
                 self.groups_, self.stratum_target_weight_ = stratum_target_weight(
-                    y, groups, n_classes
+                    y, groups, n_classes, row_weight
+                )
+            elif "stratum_target_weight_" not in self.__dict__:
+                raise ValueError(
+                    "target='balanced_groups' was set after a fit without "
+                    "groups; continued training (warm_start, partial_fit) "
+                    "cannot start balancing groups. Fit afresh "
+                    "(warm_start=False) with groups."
                 )
             table = self.stratum_target_weight_
             weight = group_weight(y, groups, self.groups_, table, weight)
@@ -932,13 +948,19 @@ class RSFTClassifier(NetClassifierBase):
                     "every row rejected, or the kept rows did not fill one "
                     "batch, which iterator_train__drop_last=True leaves out"
                 )
-                advice = "Lower M or batch_size, raise budget, or drop drop_last."
+                advice = (
+                    f"{self._lower_M()} or batch_size, raise budget, or drop drop_last."
+                )
                 if not plan.budgeted:
-                    advice = "Lower M or batch_size, or drop drop_last."
+                    advice = f"{self._lower_M()} or batch_size, or drop drop_last."
             else:
                 reason = "every row rejected"
                 # budget is read by rejection="budget" only.
-                advice = "Lower M, or raise budget." if plan.budgeted else "Lower M."
+                advice = (
+                    f"{self._lower_M()}, or raise budget."
+                    if plan.budgeted
+                    else f"{self._lower_M()}."
+                )
             warnings.warn(
                 f"An epoch trained on no row ({reason}); its train_loss is "
                 f"NaN. {advice}",
@@ -965,7 +987,7 @@ class RSFTClassifier(NetClassifierBase):
             self._check_output_finite(dataset_train, "accepted no row")
             warnings.warn(
                 f"Epoch {len(self.history)} accepted no row, so it took no "
-                "step; its train_loss is NaN. Lower M.",
+                f"step; its train_loss is NaN. {self._lower_M()}.",
                 UserWarning,
                 stacklevel=2,
             )

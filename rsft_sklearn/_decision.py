@@ -169,8 +169,20 @@ def _log_mean_acceptance(log_threshold, log_weight, log_share):
     return out
 
 
+def _real_array(value, name):
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        raise TypeError(f"{name} must hold real numbers, got complex values.")
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must hold numbers, got entries of dtype {array.dtype}."
+        ) from None
+
+
 def _check_proba(proba):
-    proba = np.asarray(proba, dtype=np.float64)
+    proba = _real_array(proba, "proba")
     if proba.ndim != 2:
         raise ValueError(
             f"proba must be 2-d (n_samples, n_classes), got shape {proba.shape}."
@@ -195,7 +207,7 @@ def _check_rule(M, hardness, log_shift, n_classes):
     if hardness_value is None or not np.isfinite(hardness_value) or hardness_value < 0:
         raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
     if log_shift is not None:
-        log_shift = np.asarray(log_shift, dtype=np.float64)
+        log_shift = _real_array(log_shift, "log_shift")
         if log_shift.shape != (n_classes,) or not np.all(np.isfinite(log_shift)):
             raise ValueError(
                 f"log_shift must hold {n_classes} finite values, one per class; "

@@ -11,9 +11,11 @@ the per-sample weight tensor that ``sample_weight`` already uses; the training
 step does not need to know about groups.
 """
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
+import skorch.dataset
 import torch
 from sklearn import get_config
 from sklearn.utils.validation import column_or_1d
@@ -46,15 +48,41 @@ def _as_tensor(value, row, name):
             "inputs must be real numbers."
         )
     if value.is_floating_point():
-        value = value.to(torch.float32)
         if value.device.type == "cpu" and not bool(torch.isfinite(value).all()):
             raise ValueError(
                 f"Row {row} of the dataset: {name} contains NaN or infinity."
             )
+        value = value.to(torch.float32)
+        if value.device.type == "cpu" and not bool(torch.isfinite(value).all()):
+            raise ValueError(
+                f"Row {row} of the dataset: {name} holds values of magnitude "
+                "above 3.4e+38, the float32 range that the network computes in."
+            )
     return value
 
 
-def _row_inputs(inputs, row, input_keys):
+def _check_keys(keys, row):
+    if not all(isinstance(key, str) for key in keys):
+        kinds = sorted({type(key).__name__ for key in keys})
+        raise TypeError(
+            f"Keys of the dataset's dict rows must be str (the module's "
+            f"forward arguments); row {row} has keys of the types {kinds}."
+        )
+    if not keys:
+        raise ValueError(f"Row {row} of the dataset is an empty dict: it has no input.")
+
+
+# The inputs of an estimator not yet fitted on data: any the module takes.
+ANY_INPUTS = "any"
+
+
+def _row_inputs(inputs, row, input_keys, row_shape=None):
+    if isinstance(input_keys, str) and input_keys == ANY_INPUTS:
+        # Not fitted on data yet: any rows the module takes.
+        if isinstance(inputs, Mapping):
+            _check_keys(list(inputs), row)
+            return {key: _as_tensor(inputs[key], row, f"X[{key!r}]") for key in inputs}
+        return _as_tensor(inputs, row, "X")
     if isinstance(inputs, Mapping):
         if input_keys is None:
             raise ValueError(
@@ -79,11 +107,20 @@ def _row_inputs(inputs, row, input_keys):
             f"Row {row} of the dataset holds a single input, but the estimator "
             f"was fitted on the named inputs {list(input_keys)}."
         )
-    return _as_tensor(inputs, row, "X")
+    value = _as_tensor(inputs, row, "X")
+    if row_shape is not None and tuple(value.shape) != tuple(row_shape):
+        raise ValueError(
+            f"Row {row} of the dataset has shape {tuple(value.shape)}, but the "
+            f"estimator was fitted on rows of shape {tuple(row_shape)}."
+        )
+    return value
 
 
 def _split_row(item, row):
     if isinstance(item, (tuple, list)):
+        if len(item) == 1:
+            # A TensorDataset of the inputs alone.
+            return item[0], None
         if len(item) != 2:
             raise ValueError(
                 f"Row {row} of the dataset has {len(item)} items; a row must be "
@@ -93,10 +130,15 @@ def _split_row(item, row):
     return item, None
 
 
-def _label_value(label):
-    if isinstance(label, torch.Tensor):
-        return label.item()
-    return np.asarray(label).item()
+def _label_value(label, row):
+    value = label if isinstance(label, torch.Tensor) else np.asarray(label)
+    size = value.numel() if isinstance(value, torch.Tensor) else value.size
+    if size != 1:
+        raise ValueError(
+            f"Row {row} of the dataset has a label of shape "
+            f"{tuple(value.shape)}; a row's label must be one class label."
+        )
+    return value.item()
 
 
 class DatasetRows(torch.utils.data.Dataset):
@@ -118,33 +160,48 @@ class DatasetRows(torch.utils.data.Dataset):
         Per-sample target weights.
     classes : ndarray of shape (n_classes,) or None
         Class labels, to compare the rows' labels with ``y``.
-    input_keys : list of str or None
-        Names of the inputs seen in fit; ``None`` for single-array rows.
+    input_keys : list of str, None or "any"
+        Names of the inputs seen in fit; ``None`` for single-array rows;
+        ``"any"`` before a fit on data (an estimator only initialised).
+    row_shape : tuple or None
+        The shape of the rows of the arrays seen in fit, if any.
     """
 
     def __init__(
-        self, dataset, y=None, sample_weight=None, classes=None, input_keys=None
+        self,
+        dataset,
+        y=None,
+        sample_weight=None,
+        classes=None,
+        input_keys=None,
+        row_shape=None,
     ):
         self.dataset = dataset
         self.y = y
         self.sample_weight = sample_weight
         self.classes = classes
         self.input_keys = input_keys
+        self.row_shape = row_shape
+        # skorch's Dataset without y yields a placeholder label, not a label.
+        self.labelled = not (
+            isinstance(dataset, skorch.dataset.Dataset) and dataset.y is None
+        )
 
     def __len__(self):
         return len(self.dataset)
 
     def __getitem__(self, i):
         inputs, label = _split_row(self.dataset[i], i)
-        inputs = _row_inputs(inputs, i, self.input_keys)
+        inputs = _row_inputs(inputs, i, self.input_keys, self.row_shape)
         if self.y is None:
             return inputs, torch.zeros((), dtype=torch.long)
         y_i = self.y[i]
-        if label is not None and self.classes is not None:
+        if label is not None and self.labelled and self.classes is not None:
             expected = self.classes[int(y_i)]
-            if _label_value(label) != expected:
+            value = _label_value(label, i)
+            if value != expected:
                 raise ValueError(
-                    f"Row {i} of the dataset has label {_label_value(label)!r} "
+                    f"Row {i} of the dataset has label {value!r} "
                     f"but y[{i}] is {expected!r}; y must list the labels of the "
                     "dataset's rows in order."
                 )
@@ -174,18 +231,21 @@ def check_dataset(dataset, input_keys=None):
     if n < 1:
         raise ValueError("The dataset is empty; fit needs at least one row.")
     inputs, _ = _split_row(dataset[0], 0)
-    keys = sorted(inputs) if isinstance(inputs, Mapping) else None
-    if keys is not None and not all(isinstance(k, str) for k in keys):
-        raise TypeError(f"Keys of the dataset's dict rows must be str, got {keys}.")
+    keys = None
+    if isinstance(inputs, Mapping):
+        _check_keys(list(inputs), 0)
+        keys = sorted(inputs)
     _row_inputs(inputs, 0, keys if input_keys == "fit" else input_keys)
     return n, keys
 
 
-def wrap_dataset(dataset, y=None, sample_weight=None, classes=None, input_keys=None):
+def wrap_dataset(
+    dataset, y=None, sample_weight=None, classes=None, input_keys=None, row_shape=None
+):
     """Return ``dataset`` as :class:`DatasetRows`, unless it is already batched."""
     if isinstance(dataset, (InMemoryDataset, DatasetRows)):
         return dataset
-    return DatasetRows(dataset, y, sample_weight, classes, input_keys)
+    return DatasetRows(dataset, y, sample_weight, classes, input_keys, row_shape)
 
 
 class WeightedRows(torch.utils.data.Dataset):
@@ -235,6 +295,11 @@ def check_groups(groups, target, n_samples):
         raise ValueError(
             f"groups are only used by target='balanced_groups'; got target={target!r}."
         )
+    if np.ndim(groups) != 1 and np.shape(groups) != (n_samples, 1):
+        raise ValueError(
+            f"groups must hold one label per sample, an array of shape "
+            f"({n_samples},); got shape {np.shape(groups)}."
+        )
     groups = column_or_1d(groups)
     if len(groups) != n_samples:
         raise ValueError(
@@ -243,6 +308,11 @@ def check_groups(groups, target, n_samples):
     if groups.dtype.kind == "f" and not np.all(np.isfinite(groups)):
         raise ValueError("groups contains NaN or infinity.")
     if groups.dtype.kind == "O":
+        if any(_missing(value) for value in groups):
+            raise ValueError(
+                "groups contains missing labels (None or NaN); give every "
+                "sample a group."
+            )
         kinds = sorted({type(value).__name__ for value in groups})
         if len(kinds) > 1:
             raise ValueError(
@@ -252,8 +322,19 @@ def check_groups(groups, target, n_samples):
     return groups
 
 
-def stratum_target_weight(y, groups, n_classes):
+def _missing(value):
+    # None, NaN and pandas' NA and NaT, which equal nothing, not even
+    # themselves.
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, numbers.Number) and value != value
+
+
+def stratum_target_weight(y, groups, n_classes, sample_weight=None):
     """Group labels and the target weight of every (group, class) stratum.
+
+    A stratum's size is the summed ``sample_weight`` of its rows (its number
+    of rows without weights).
 
     Returns
     -------
@@ -264,7 +345,7 @@ def stratum_target_weight(y, groups, n_classes):
     """
     labels, g = np.unique(groups, return_inverse=True)
     counts = np.zeros((len(labels), n_classes))
-    np.add.at(counts, (g, y), 1)
+    np.add.at(counts, (g, y), 1 if sample_weight is None else sample_weight)
     table = np.ones_like(counts)
     seen = counts > 0
     table[seen] = counts[seen].min() / counts[seen]

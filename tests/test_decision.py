@@ -448,3 +448,19 @@ def test_binned_weights_invert_the_mean_clipped_acceptance(probability, hardness
     expected = proba * loss_prior**0.5 / acceptance / prior
     expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "proba, message",
+    [
+        ([["a", "b"]], "proba must hold numbers"),
+        (np.array([[0.5 + 0j, 0.5]]), "proba must hold real numbers"),
+    ],
+)
+def test_correct_proba_names_non_numbers(proba, message):
+    # numpy's "could not convert string to float", and complex values cut to
+    # their real part without a word.
+    with pytest.raises(TypeError, match=message):
+        correct_proba(proba, [0.5, 1.0])
+    with pytest.raises(TypeError, match="log_shift must hold"):
+        correct_proba([[0.5, 0.5]], [0.5, 1.0], log_shift=np.asarray(proba)[0])

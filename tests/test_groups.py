@@ -259,3 +259,80 @@ def test_a_refit_without_groups_drops_the_strata(strata):
     assert not hasattr(clf, "groups_")
     plain = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
     np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
+
+
+def test_zero_weight_rows_count_as_dropped_rows_in_the_strata(strata):
+    # Under "balanced" a row of weight 0 counts as a dropped row; the strata
+    # counted it as a row, so bootstrap weights left them unbalanced.
+    X, y, groups = strata
+    rng = np.random.default_rng(1)
+    weight = np.where(rng.uniform(size=len(y)) < 0.5, 0.0, 1.0)
+    kept = weight > 0
+    zero = RSFTClassifier(target="balanced_groups", max_epochs=1).fit(
+        X, y, groups=groups, sample_weight=weight
+    )
+    dropped = RSFTClassifier(target="balanced_groups", max_epochs=1).fit(
+        X[kept], y[kept], groups=groups[kept]
+    )
+    np.testing.assert_allclose(
+        zero.stratum_target_weight_, dropped.stratum_target_weight_
+    )
+    assert not np.allclose(
+        zero.stratum_target_weight_,
+        RSFTClassifier(target="balanced_groups", max_epochs=1)
+        .fit(X, y, groups=groups)
+        .stratum_target_weight_,
+    )
+
+
+def test_groups_that_cannot_be_strata_are_refused_by_name(strata):
+    X, y, _ = strata
+    clf = RSFTClassifier(target="balanced_groups", max_epochs=1)
+    labels = np.array([1.0, 2.0, np.nan] * (len(y) // 3) + [1.0] * (len(y) % 3))
+    # As objects, NaN broke the sort: 1.0 and 2.0 became dozens of groups.
+    with pytest.raises(ValueError, match="missing labels"):
+        clf.fit(X, y, groups=labels.astype(object))
+    with pytest.raises(ValueError, match="missing labels"):
+        clf.fit(X, y, groups=np.array([None] * len(y), dtype=object))
+    # sklearn's column_or_1d spoke of "y".
+    with pytest.raises(ValueError, match=r"groups must hold one label per sample"):
+        clf.fit(X, y, groups=np.zeros((len(y), 2)))
+    with pytest.raises(ValueError, match=r"groups must hold one label per sample"):
+        clf.fit(X, y, groups=3)
+
+
+def test_switching_to_balanced_groups_in_continued_training_is_refused(strata):
+    X, y, groups = strata
+    for clf in (
+        RSFTClassifier(max_epochs=1).partial_fit(X, y),
+        RSFTClassifier(max_epochs=1, warm_start=True).fit(X, y),
+    ):
+        clf.set_params(target="balanced_groups")
+        # AttributeError: no attribute 'stratum_target_weight_', before.
+        with (
+            pytest.warns(UserWarning, match="target or target_power changed"),
+            pytest.raises(ValueError, match="cannot start balancing groups"),
+        ):
+            if clf.warm_start:
+                clf.fit(X, y, groups=groups)
+            else:
+                clf.partial_fit(X, y, groups=groups)
+
+
+def test_a_refused_refit_leaves_the_fitted_estimator_as_it_was(strata):
+    X, y, groups = strata
+    clf = RSFTClassifier(max_epochs=2, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    weights = clf.class_target_weight_.copy()
+    clf.set_params(target="balanced_groups")
+    with pytest.raises(ValueError, match="groups has"):
+        clf.fit(X, y, groups=groups[:-1])
+    clf.set_params(target="balanced")
+    # The class weights had been overwritten by the refused call.
+    np.testing.assert_array_equal(clf.class_target_weight_, weights)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    three = np.r_[y[:-3], 2, 2, 2]
+    with pytest.raises(ValueError, match="sample_weight"):
+        clf.fit(X, three, sample_weight=-np.ones(len(y)))
+    assert list(clf.classes_) == [0, 1]
+    np.testing.assert_array_equal(clf.predict_proba(X), before)

@@ -356,6 +356,39 @@ def test_the_advice_of_a_starved_epoch_names_what_the_mode_reads():
             clf.fit(X, y)
 
 
+def test_the_advice_of_a_starved_epoch_under_auto_M_names_target_acceptance():
+    # "Lower M." was advised with M="auto", where M is no number of the
+    # user's.
+    X = np.random.RandomState(0).randn(100, 3)
+    y = np.r_[np.zeros(60, dtype=int), np.ones(40, dtype=int)]
+    for rejection in ("sample", "pool"):
+        clf = RSFTClassifier(
+            **FAST,
+            rejection=rejection,
+            M="auto",
+            target_acceptance=1e-6,
+            warmup_epochs=0,
+        )
+        with pytest.warns(UserWarning, match="Raise target_acceptance.$"):
+            clf.fit(X, y)
+
+
+def test_partial_fit_refuses_constructor_classes_set_after_the_first_call():
+    # A warm_start fit refused them; partial_fit ignored them, and kept
+    # predicting the first call's classes while get_params named others.
+    X = np.random.RandomState(0).randn(90, 3)
+    y = np.arange(90) % 3
+    clf = RSFTClassifier(**FAST).partial_fit(X, y)
+    clf.set_params(classes=[0, 1, 2, 3])
+    with pytest.raises(
+        ValueError, match=r"classes=\[0, 1, 2, 3\] differs.*partial_fit"
+    ):
+        clf.partial_fit(X, y)
+    clf.set_params(classes=[0, 1, 2])
+    clf.partial_fit(X, y)
+    assert clf.predict_proba(X).shape == (90, 3)
+
+
 def test_predefined_validation_set_holds_raw_labels():
     # A skorch Dataset given by predefined_split holds labels as y of fit
     # does; read as indices, classes=[1, 0] scored the mirror image (and

@@ -321,3 +321,80 @@ def test_integer_check_of_dict_inputs_reads_every_kind_of_column():
         check_X_dict({"a": mixed})
     with pytest.raises(ValueError, match="holds integers above 2"):
         check_X_dict({"a": np.array([[np.iinfo(np.int64).min]])})
+
+
+def test_an_initialised_estimator_predicts_dict_rows_of_a_dataset(data):
+    # An estimator only initialised (to load parameters) has seen no data;
+    # dict rows were refused as if it had been "fitted on single-array rows".
+    image, tabular, _ = data
+    clf = _net(classes=["common", "rare"], probability="raw").initialize()
+    by_arrays = clf.predict_proba({"image": image, "tabular": tabular})
+    by_rows = clf.predict_proba(RowsDataset(image, tabular))
+    np.testing.assert_allclose(by_rows, by_arrays, rtol=1e-6)
+
+
+def test_dataset_rows_with_bad_keys_labels_or_values_are_named(data):
+    image, tabular, y = data
+
+    class Keys(RowsDataset):
+        def __init__(self, keys):
+            super().__init__(image, tabular)
+            self.keys = keys
+
+        def __getitem__(self, i):
+            return {key: self.tabular[i] for key in self.keys}
+
+    # Mixed key types gave sorted()'s "'<' not supported"; an empty dict
+    # reached forward without its arguments.
+    with pytest.raises(TypeError, match=r"must be str .*\['int', 'str'\]"):
+        _net(max_epochs=1).fit(Keys(["image", 1]), y)
+    with pytest.raises(ValueError, match="Row 0 of the dataset is an empty dict"):
+        _net(max_epochs=1).fit(Keys([]), y)
+
+    class PairLabels(RowsDataset):
+        def __getitem__(self, i):
+            return super().__getitem__(i)[0], np.array([self.labels[i]] * 2)
+
+    # numpy's "can only convert an array of size 1 to a Python scalar".
+    with pytest.raises(ValueError, match=r"Row \d+ .* label of shape \(2,\)"):
+        _net(max_epochs=1).fit(PairLabels(image, tabular, y), y)
+
+    big = tabular.copy()
+    big[5, 1] = 1e300  # finite, but beyond float32
+    with pytest.raises(ValueError, match=r"Row 5 .*'tabular'.* float32 range"):
+        _net(max_epochs=1).fit(RowsDataset(image, big), y)
+
+
+def test_dataset_rows_of_another_shape_than_the_fitted_arrays_are_refused(data):
+    _, tabular, y = data
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(tabular, y)
+    rows = torch.utils.data.TensorDataset(torch.as_tensor(tabular))
+    # A TensorDataset of the inputs alone yields 1-tuples: refused as
+    # "1 items" before.
+    np.testing.assert_allclose(
+        clf.predict_proba(rows), clf.predict_proba(tabular), rtol=1e-6
+    )
+    wide = torch.utils.data.TensorDataset(torch.as_tensor(np.c_[tabular, tabular]))
+    # torch's "mat1 and mat2 shapes cannot be multiplied" before.
+    with pytest.raises(ValueError, match=r"Row 0 .* shape \(6,\).* shape \(3,\)"):
+        clf.predict(wide)
+
+
+def test_a_skorch_dataset_without_y_has_no_labels_to_compare(data):
+    from skorch.dataset import Dataset
+
+    _, tabular, y = data
+    # skorch's Dataset(X) yields a placeholder label 0, which was read as a
+    # row's label and refused against y.
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(tabular, y)
+    np.testing.assert_allclose(
+        clf.predict_proba(Dataset(tabular.astype(np.float32))),
+        clf.predict_proba(tabular),
+        rtol=1e-6,
+    )
+    module = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    y_rare_first = np.where(y == "rare", "a", "b")
+    fitted = RSFTClassifier(module, max_epochs=1, random_state=0).fit(
+        Dataset(tabular.astype(np.float32)), y_rare_first
+    )
+    assert list(fitted.classes_) == ["a", "b"]

@@ -34,7 +34,9 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         The network, as in :class:`RSFTClassifier`.
     accelerator : accelerate.Accelerator
         Decides the processes, the device and the precision
-        (``mixed_precision="bf16"``, ``gradient_accumulation_steps``, ...).
+        (``mixed_precision="bf16"``, ...). Gradient accumulation
+        (``gradient_accumulation_steps > 1``) is refused: raise
+        ``batch_size`` instead.
     device : str, torch.device or None, default=None
         ``None`` trains on the accelerator's device, the usual choice. An
         explicit device must be that device.
@@ -56,8 +58,8 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
     history_ : skorch.History
         Per-epoch records. ``acceptance_rate``, ``acceptance_rate[<label>]``
         are over all processes, hence identical on every process;
-        ``train_loss`` is the process's own mean step loss, whose mean over
-        processes is the loss of the global batches.
+        ``train_loss`` is the loss of the global batches, also the same on
+        every process.
     module_ : torch.nn.Module
         The trained network, identical on every process.
 
@@ -179,10 +181,21 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 f"Accelerator() or Accelerator(cpu=True); got {accelerator!r}."
             )
         device = self.__dict__.get("device")
-        if device is not None and _parse_device(device) != self.accelerator.device:
+        if device is not None and not _same_device(
+            _parse_device(device), self.accelerator.device
+        ):
             raise ValueError(
                 f"device={device!r} differs from the accelerator's device "
                 f"{self.accelerator.device}; leave device=None."
+            )
+        steps = getattr(self.accelerator, "gradient_accumulation_steps", 1)
+        if steps > 1:
+            raise ValueError(
+                f"The accelerator accumulates gradients over {steps} steps, "
+                "which this estimator does not support: skorch zeroes the "
+                "gradients at every step, so all but the last step's would be "
+                "lost. Raise batch_size instead (on several processes the "
+                "global batch is batch_size times their number)."
             )
         if (
             self.accelerator.num_processes > 1
@@ -243,6 +256,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             for attr, criterion in hidden.items():
                 setattr(self, attr, criterion)
 
+    def _wrap_modules(self):
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and (
+                name in self._modules
+                or any(p.requires_grad for p in module.parameters())
+            ):
+                setattr(self, name + "_", self.accelerator.prepare(module))
+        self._wrapped_with_accelerator = True
+
     def _seed_generators(self):
         super()._seed_generators()
         if self.accelerator.num_processes == 1:
@@ -284,6 +307,12 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         self.accelerator.backward(loss)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if not self._wrapped_with_accelerator:
+            # Continued training (partial_fit, warm_start) of a network
+            # unwrapped after its last fit: without its DDP wrapper each
+            # process would train alone. Wrapping it again broadcasts the
+            # main process's parameters; the optimizer keeps its wrapper.
+            self._wrap_modules()
         super().on_train_begin(net, X=X, y=y, **kwargs)
         if self.accelerator.num_processes > 1:
             self._check_same_data(y)
@@ -348,6 +377,14 @@ class _ProcessPart:
             start = n * self.index // self.count
             stop = n * (self.index + 1) // self.count
             yield tuple(_take(item, slice(start, stop)) for item in batch)
+
+
+def _same_device(device, accelerator_device):
+    # One CPU, whatever its index: a launch on several processes gives each
+    # an indexed CPU device, a single process an unindexed one.
+    if device.type == "cpu" and accelerator_device.type == "cpu":
+        return True
+    return device == accelerator_device
 
 
 def _parse_device(device):

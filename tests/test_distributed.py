@@ -187,6 +187,23 @@ def _worker(out_dir):
             "log_M": net.criterion_.log_M.cpu().clone(),
             "predictions": net.predict_proba(X[:20]),
         }
+    # Continued training: after a fit that unwrapped the network (the
+    # default), and after one that kept it wrapped.
+    continued = {}
+    for unwrap in (True, False):
+        net = AccelerateRSFTClassifier(
+            accelerator=accelerator,
+            unwrap_after_train=unwrap,
+            **{**_RULE_BASE, "max_epochs": 2, "random_state": 0},
+        ).fit(X, y)
+        net.partial_fit(X, y)
+        continued[unwrap] = _state(net)
+    result["continued"] = continued
+    # An explicit CPU device, which each process holds as "cpu:<rank>".
+    net = AccelerateRSFTClassifier(
+        accelerator=accelerator, device="cpu", **{**_RULE_BASE, "max_epochs": 1}
+    ).fit(X, y)
+    result["device_cpu"] = _state(net)
     try:
         AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1).fit(
             X[rank:], y[rank:]
@@ -376,6 +393,38 @@ def test_each_process_draws_its_own_masks(ranks):
     assert local_rates[0] != local_rates[1]
 
 
+def test_continued_training_after_unwrapping_stays_data_parallel(ranks):
+    # partial_fit after a fit that unwrapped the network trained every
+    # process alone on its part of the batches: the replicas drifted apart.
+    for unwrap in (True, False):
+        for name, value in ranks[0]["continued"][unwrap].items():
+            torch.testing.assert_close(
+                ranks[1]["continued"][unwrap][name], value, rtol=0, atol=0
+            )
+    for name, value in ranks[0]["continued"][False].items():
+        torch.testing.assert_close(
+            ranks[0]["continued"][True][name], value, rtol=0, atol=0
+        )
+
+
+def test_an_explicit_cpu_device_trains_on_several_processes(ranks):
+    # Refused as differing from the accelerator's "cpu:0".
+    for name, value in ranks[0]["device_cpu"].items():
+        torch.testing.assert_close(ranks[1]["device_cpu"][name], value)
+
+
+def test_gradient_accumulation_is_refused():
+    # skorch zeroes the gradients at every step: all but the last
+    # micro-batch's gradient were lost without a word.
+    from accelerate import Accelerator
+
+    X, y = _fit_data()
+    accelerator = Accelerator(cpu=True, gradient_accumulation_steps=2)
+    clf = AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1)
+    with pytest.raises(ValueError, match="accumulates gradients over 2 steps"):
+        clf.fit(X, y)
+
+
 def test_different_data_on_the_processes_is_an_error(ranks):
     for result in ranks:
         assert "must fit on the same X and y" in result.get("different_data", "")
@@ -411,6 +460,10 @@ def test_device_defaults_to_the_accelerator_and_survives_clone():
         AccelerateRSFTClassifier(accelerator=accelerator, device="cuda").fit(X, y)
     with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
         AccelerateRSFTClassifier(accelerator=accelerator, device="gpu").fit(X, y)
+    # An indexed CPU device is this CPU: accepted, as RSFTClassifier does.
+    AccelerateRSFTClassifier(accelerator=accelerator, device="cpu:0", max_epochs=1).fit(
+        X, y
+    )
 
 
 def test_device_none_survives_pickling_without_a_warning():

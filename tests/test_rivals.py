@@ -455,11 +455,37 @@ def test_parse_method_reads_names_aliases_and_parameters():
         ("RSFT(optimizer=1)", r"\['optimizer'\] take a class or a callable"),
         ("RSFT(criterion='x')", r"\['criterion'\] take a class"),
         ("RSFT(M='auto')", "set target_acceptance"),
+        # What a wrapper sets when it fits: the report named settings that
+        # never trained.
+        (
+            "classifier re-training(hardness=0.5, M=2.0)",
+            r"sets \['M', 'hardness'\] itself",
+        ),
+        ("RSFT + logit-adjusted loss(probability='raw')", r"sets \['probability'\]"),
     ],
 )
 def test_parse_method_errors(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_method(spec)
+
+
+def test_the_tau_of_rsft_with_the_logit_adjusted_loss_reaches_its_wrapper():
+    # The wrapper set criterion__tau=1 over the spec's when it fitted.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3)).astype(np.float32)
+    y = np.r_[np.zeros(100, int), np.ones(20, int)]
+    pipe = make_method(
+        "RSFT + logit-adjusted loss(criterion__tau=0.5)",
+        max_epochs=1,
+        batch_size=32,
+        seed=0,
+    )
+    assert pipe["clf"].tau == 0.5
+    assert pipe.fit(X, y)["clf"].estimator_.criterion__tau == 0.5
+    default = make_method(
+        "RSFT + logit-adjusted loss", max_epochs=1, batch_size=32, seed=0
+    )
+    assert default["clf"].tau == 1.0
 
 
 def test_checking_a_spec_leaves_torchs_random_state_alone():

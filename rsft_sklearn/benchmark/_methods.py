@@ -376,6 +376,28 @@ def _literal_parameters(args, spec):
     return params
 
 
+# What a method's wrapper sets on its network when it fits, whatever the
+# spec says. (The logit adjustment's tau of "RSFT + logit-adjusted loss" is
+# the wrapper's own, and criterion__tau in its spec goes there.)
+_WRAPPER_PARAMETERS = {
+    "RSFT + logit-adjusted loss": {
+        "criterion",
+        "predict_nonlinearity",
+        "probability",
+        "prior_correction",
+    },
+    "classifier re-training": {
+        "warmup_epochs",
+        "hardness",
+        "M",
+        "target",
+        "rejection",
+        "probability",
+        "module",
+    },
+}
+
+
 def _check_net_parameters(name, params, spec):
     if not params:
         return
@@ -404,6 +426,13 @@ def _check_net_parameters(name, params, spec):
         raise ValueError(
             f"{spec!r}: unknown RSFTClassifier parameter(s) {hint}; a part of "
             f"the net takes '<part>__<name>' for a part in {list(_ROUTED_PREFIXES)}."
+        )
+    owned = sorted(set(params) & _WRAPPER_PARAMETERS.get(name, set()))
+    if owned:
+        raise ValueError(
+            f"{spec!r}: {name!r} sets {owned} itself when it fits, so a spec "
+            "cannot change them (the report would name settings that never "
+            "trained)."
         )
     if "random_state" in params:
         raise ValueError(
@@ -755,7 +784,10 @@ def make_method(name, *, max_epochs, batch_size, seed, net_params=None):
         # A longer warm-up than the default third of the epochs: half.
         "RSFT warm-up": lambda: pipeline(net(warmup_epochs=max(1, epochs // 2))),
         "RSFT + logit-adjusted loss": lambda: pipeline(
-            LogitAdjustedRSFT(net(prior_correction=0.0))
+            LogitAdjustedRSFT(
+                net(prior_correction=0.0),
+                tau=overrides.get("criterion__tau", 1.0),
+            )
         ),
         "RSFT grid M": lambda: GridSearchCV(
             pipeline(net()),
@@ -763,7 +795,9 @@ def make_method(name, *, max_epochs, batch_size, seed, net_params=None):
             scoring="balanced_accuracy",
             cv=StratifiedKFold(3, shuffle=True, random_state=seed),
         ),
-        # Online class-balanced random under-sampling from the first epoch.
+        # Random under-sampling by RSFT's tempered class weights, masked per
+        # step from the first epoch, with RSFT's logit adjustment (balanced
+        # under-sampling needs target_power=1 and prior_correction=0 too).
         "RSFT hardness=0": lambda: pipeline(
             net(hardness=0.0, M=1.0, rejection="sample", warmup_epochs=0)
         ),

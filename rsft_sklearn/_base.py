@@ -32,7 +32,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import Dataset, get_len, unpack_data
 from skorch.history import History
-from skorch.utils import TeeGenerator, is_dataset, to_tensor
+from skorch.utils import TeeGenerator, is_dataset, to_numpy, to_tensor
 from torch.nn import NLLLoss
 from torch.utils.data import Subset
 
@@ -90,6 +90,20 @@ def _encoded_accuracy(net, X, y):
             y = labels.cpu().numpy()
     y = np.asarray(y).reshape(-1)
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == y))
+
+
+class _DecodedLabels:
+    """An ``EpochScoring`` target extractor: the encoded labels that the
+    training data hold, as the class labels that ``predict`` returns."""
+
+    def __init__(self, classes):
+        self.classes = np.asarray(classes)
+
+    def __call__(self, y):
+        return self.classes[np.asarray(to_numpy(y)).astype(np.int64)]
+
+    def __repr__(self):
+        return "decoded labels"
 
 
 class NetClassifierBase(NeuralNetClassifier):
@@ -293,6 +307,20 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{how} continues that training. {fresh} on the new classes."
             )
 
+    def _decode_scoring_labels(self):
+        """Give the ``EpochScoring`` callbacks that take skorch's default
+        target extractor the class labels: the data hold encoded labels,
+        while ``predict`` returns the classes, so a scorer such as
+        ``"accuracy"`` compared the two (0.0 for labels 10, 20, 30)."""
+        for _, callback in self.callbacks_:
+            if not isinstance(callback, EpochScoring):
+                continue
+            if callback.scoring is _encoded_accuracy:
+                continue
+            extractor = callback.target_extractor
+            if extractor is to_numpy or isinstance(extractor, _DecodedLabels):
+                callback.target_extractor = _DecodedLabels(self.classes_)
+
     @contextmanager
     def _unchanged_if_refused(self):
         """A call whose data its checks refuse leaves the estimator as it
@@ -343,7 +371,9 @@ class NetClassifierBase(NeuralNetClassifier):
         self._validate_hyperparameters()
         if is_dataset(X):
             keys = "fit" if reset else getattr(self, "input_keys_", None)
-            n, keys = check_dataset(X, keys)
+            n, keys = check_dataset(
+                X, keys, None if reset else self.__dict__.get("_row_shape")
+            )
             if reset:
                 # What an earlier fit on arrays learnt about them is stale.
                 for name in (
@@ -1157,7 +1187,8 @@ def _check_input_shapes(X, keys, shapes):
 def _shared_tensor(array):
     """``torch.as_tensor(array)``, sharing a read-only array's memory (a
     memory map, a pandas copy-on-write view) without torch's warning:
-    nothing writes into the inputs, and a copy would double them."""
+    nothing writes into it (the module gets copied batches), and a copy
+    would double it."""
     if isinstance(array, np.ndarray) and not array.flags.writeable:
         with warnings.catch_warnings():
             warnings.filterwarnings(

@@ -750,6 +750,7 @@ class RSFTClassifier(NetClassifierBase):
     # ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        self._decode_scoring_labels()
         if not len(self.history):
             # A fresh fit: an earlier fit's rule must not correct the output
             # of one stopped before its first epoch ended.
@@ -941,6 +942,17 @@ class RSFTClassifier(NetClassifierBase):
                     "and the data hold one row"
                 )
                 advice = "Train on two rows or more (a larger partial_fit chunk)."
+            elif (
+                getattr(self.fit_state_.train_iterator, "drop_last", False)
+                and dataset_train is not None
+                and len(dataset_train)
+                < getattr(self.fit_state_.train_iterator, "batch_size", 0)
+            ):
+                reason = (
+                    f"the data hold {len(dataset_train)} rows, fewer than one "
+                    "batch, which iterator_train__drop_last=True leaves out"
+                )
+                advice = "Lower batch_size, or drop drop_last."
             elif getattr(self.fit_state_.train_iterator, "drop_last", False) and (
                 plan.pooled or plan.budgeted or plan.rows_selected
             ):

@@ -11,6 +11,8 @@ that accepts sparse input (the default MLP) as a sparse tensor, to any other
 densified alone, so the whole matrix is never densified.
 """
 
+import functools
+import inspect
 import numbers
 from collections.abc import Mapping
 
@@ -111,13 +113,21 @@ class SparseRows:
         return self
 
 
+@functools.cache
+def _loader_arguments():
+    return set(inspect.signature(DataLoader).parameters) - {"self", "dataset"}
+
+
 def _take(data, idx):
     if isinstance(data, Mapping):
         return {key: _take(value, idx) for key, value in data.items()}
     if isinstance(data, SparseRows):
         return data.take(idx)
     if isinstance(idx, slice):
-        return data[idx]
+        # A copy, as index_select makes: a module that writes into its input
+        # (an in-place dropout or normalisation) must not reach the data
+        # set, which may be the user's own array, or read-only memory.
+        return data[idx].clone()
     return data.index_select(0, idx)
 
 
@@ -292,6 +302,14 @@ class BatchIterator:
         self.shuffle = shuffle
         self.generator = generator
         self.drop_last = drop_last
+        unknown = sorted(set(loader_kwargs) - _loader_arguments())
+        if unknown:
+            # A misspelt iterator_train__ option was ignored without a word.
+            raise TypeError(
+                f"BatchIterator got unexpected keyword argument(s) {unknown}; it "
+                "takes batch_size, shuffle, generator, drop_last and the other "
+                "arguments of torch.utils.data.DataLoader."
+            )
         self.loader_kwargs = loader_kwargs
         self._base, self._indices = _resolve(dataset)
         # Positions (into ``dataset``) of the rows to visit; None visits all.

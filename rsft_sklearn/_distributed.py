@@ -257,13 +257,28 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 setattr(self, attr, criterion)
 
     def _wrap_modules(self):
+        from accelerate.optimizer import AcceleratedOptimizer
+
         for name in self._modules + self._criteria:
             module = getattr(self, name + "_")
             if isinstance(module, torch.nn.Module) and (
                 name in self._modules
                 or any(p.requires_grad for p in module.parameters())
             ):
+                # Accelerate marks a module it prepared on one process (not
+                # a DDP wrapper) and returns it as it is when asked again; the
+                # unwrapping took its mixed-precision forward off.
+                if getattr(module, "_is_accelerate_prepared", False):
+                    del module._is_accelerate_prepared
                 setattr(self, name + "_", self.accelerator.prepare(module))
+        for name in self._optimizers:
+            # An optimizer rebuilt since (set_params(module__...)) is a plain
+            # one: the accelerator's wrapper unscales mixed-precision steps.
+            optimizer = getattr(self, name + "_")
+            if isinstance(optimizer, torch.optim.Optimizer) and not isinstance(
+                optimizer, AcceleratedOptimizer
+            ):
+                setattr(self, name + "_", self.accelerator.prepare(optimizer))
         self._wrapped_with_accelerator = True
 
     def _seed_generators(self):
@@ -311,7 +326,7 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             # Continued training (partial_fit, warm_start) of a network
             # unwrapped after its last fit: without its DDP wrapper each
             # process would train alone. Wrapping it again broadcasts the
-            # main process's parameters; the optimizer keeps its wrapper.
+            # main process's parameters.
             self._wrap_modules()
         super().on_train_begin(net, X=X, y=y, **kwargs)
         if self.accelerator.num_processes > 1:

@@ -623,7 +623,8 @@ class RejectionLoss(nn.Module):
         # Under rejection="expected" the two are one tensor.
         same = acceptance is accepted
         accepted = _plain(accepted)
-        pending.append((y, accepted, accepted if same else _plain(acceptance)))
+        # y is the caller's, who may refill a label buffer before the flush.
+        pending.append((y.clone(), accepted, accepted if same else _plain(acceptance)))
         if len(pending) >= _COUNT_GROUP or (self.training and self.prior_correction):
             self.flush_counts()
 
@@ -745,13 +746,13 @@ class RejectionLoss(nn.Module):
         y = _as_index(y)
         state = self.__dict__
         state["_in_forward"] = True
+        before = len(self._pending_counts)
         try:
             return self._loss(logits, y, sample_weight)
         except (IndexError, RuntimeError) as exc:
-            # A refused batch is not counted.
-            self._pending_counts[:] = [
-                entry for entry in self._pending_counts if entry[0] is not y
-            ]
+            # A refused batch is not counted (a flush that would have added
+            # it failed, so the earlier batches are still pending too).
+            del self._pending_counts[before:]
             _raise_if_outside(logits, y, exc)
             raise
         finally:

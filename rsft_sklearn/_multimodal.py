@@ -210,7 +210,7 @@ class DatasetRows(torch.utils.data.Dataset):
         return inputs, y_i, self.sample_weight[i]
 
 
-def check_dataset(dataset, input_keys=None):
+def check_dataset(dataset, input_keys=None, row_shape=None):
     """Check a ``Dataset`` given to fit; return its rows and input names.
 
     Parameters
@@ -220,6 +220,8 @@ def check_dataset(dataset, input_keys=None):
     input_keys : list of str, None or "fit"
         Names of the inputs seen in fit, ``None`` for single-array rows, or
         ``"fit"`` when this is the fit that decides them from the first row.
+    row_shape : tuple or None
+        The shape of the rows of the arrays of an earlier fit, if any.
 
     Returns
     -------
@@ -235,7 +237,9 @@ def check_dataset(dataset, input_keys=None):
     if isinstance(inputs, Mapping):
         _check_keys(list(inputs), 0)
         keys = sorted(inputs)
-    _row_inputs(inputs, 0, keys if input_keys == "fit" else input_keys)
+    # The first row before training starts; the others as training reads
+    # them.
+    _row_inputs(inputs, 0, keys if input_keys == "fit" else input_keys, row_shape)
     return n, keys
 
 

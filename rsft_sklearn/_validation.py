@@ -264,7 +264,8 @@ def fit_classes(y, classes=None, *, sort=False):
     ``predict_proba`` in sorted order.
     """
     if classes is not None:
-        classes = np.asarray(classes)
+        # A copy: the fitted classes_ must not change with the caller's array.
+        classes = np.array(classes)
         if classes.ndim != 1 or len(classes) < 2:
             raise ValueError(
                 "classes must list at least two class labels, got "

@@ -338,3 +338,67 @@ def test_a_subclass_of_batch_iterator_shuffles_as_it_does():
         iterator_train=Rows, batch_size=8, max_epochs=2, callbacks=[FirstRows()]
     ).fit(X, y)
     assert orders[0] != [0.0, 2.0, 4.0, 6.0] and orders[0] != orders[1]
+
+
+class _CentreInPlace(torch.nn.Module):
+    """A module that writes into its input, as in-place layers do."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, X):
+        X -= X.mean(dim=1, keepdim=True)
+        return self.linear(X)
+
+
+def test_a_module_that_writes_into_its_input_leaves_the_users_array_alone():
+    # Batches sliced in order (prediction, shuffle=False) were views of the
+    # user's array: the module changed X (by up to 6.5), and a read-only
+    # memory map crashed the process.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32) + 3.0
+    y = (X[:, 0] > 3.0).astype(int)
+    original = X.copy()
+    clf = RSFTClassifier(
+        _CentreInPlace,
+        max_epochs=2,
+        random_state=0,
+        iterator_train__shuffle=False,
+    ).fit(X, y)
+    np.testing.assert_array_equal(X, original)
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(X, original)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(clf.predict_proba(frozen), proba)
+
+
+def test_batch_iterator_refuses_options_dataloader_does_not_take():
+    # A misspelt iterator_train__ option was ignored without a word.
+    X = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    y = np.arange(60) % 2
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword argument\(s\) \['shufle'\]"
+    ):
+        RSFTClassifier(max_epochs=1, iterator_train__shufle=False).fit(X, y)
+    # DataLoader's own options are still passed on.
+    ds = InMemoryDataset(torch.as_tensor(X), torch.as_tensor(y))
+    assert BatchIterator(ds, batch_size=8, pin_memory=False).loader_kwargs == {
+        "pin_memory": False
+    }
+
+
+def test_drop_last_that_leaves_no_batch_is_named_in_every_mode():
+    # "every row rejected ... Lower M" was said where nothing was rejected.
+    X = np.random.default_rng(0).normal(size=(120, 3)).astype(np.float32)
+    y = np.arange(120) % 2
+    for rejection in ("expected", "pool"):
+        clf = RSFTClassifier(
+            rejection=rejection,
+            max_epochs=1,
+            batch_size=500,
+            iterator_train__drop_last=True,
+        )
+        with pytest.warns(UserWarning, match="120 rows, fewer than one batch"):
+            clf.fit(X, y)

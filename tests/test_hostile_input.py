@@ -389,6 +389,44 @@ def test_partial_fit_refuses_constructor_classes_set_after_the_first_call():
     assert clf.predict_proba(X).shape == (90, 3)
 
 
+def test_the_fitted_classes_are_a_copy_of_the_callers():
+    # classes_ was the array given: editing it afterwards changed predict.
+    X = np.random.RandomState(0).randn(90, 3)
+    y = np.array(["a", "b"])[np.arange(90) % 2]
+    for fit in ("constructor", "partial_fit"):
+        classes = np.array(["a", "b"])
+        if fit == "constructor":
+            clf = RSFTClassifier(**FAST, classes=classes).fit(X, y)
+        else:
+            clf = RSFTClassifier(**FAST).partial_fit(X, y, classes=classes)
+        before = clf.predict(X)
+        classes[0] = "z"
+        assert list(clf.classes_) == ["a", "b"]
+        np.testing.assert_array_equal(clf.predict(X), before)
+
+
+def test_a_users_epoch_scoring_compares_class_labels_with_predict():
+    # The data hold encoded labels and predict returns the classes: the
+    # scorer "accuracy" read 0.0 for labels 10, 20, 30 (and failed on str).
+    from skorch.callbacks import EpochScoring
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 4)
+    encoded = (X[:, 0] > 0).astype(int) + 2 * ((X[:, 1] > 1) & (X[:, 0] <= 0))
+    for labels in (np.array([10, 20, 30]), np.array(["x", "y", "z"])):
+        clf = RSFTClassifier(
+            **{**FAST, "max_epochs": 15},
+            callbacks=[
+                EpochScoring("accuracy", name="my_acc"),
+                EpochScoring("accuracy", name="my_train_acc", on_train=True),
+            ],
+            train_split=ValidSplit(4, stratified=True),
+        ).fit(X, labels[encoded])
+        assert clf.history[-1, "my_acc"] == pytest.approx(clf.history[-1, "valid_acc"])
+        assert clf.history[-1, "my_acc"] > 0.3
+        assert clf.history[-1, "my_train_acc"] > 0.3  # 0.0 on encoded labels
+
+
 def test_predefined_validation_set_holds_raw_labels():
     # A skorch Dataset given by predefined_split holds labels as y of fit
     # does; read as indices, classes=[1, 0] scored the mirror image (and

@@ -739,3 +739,14 @@ def test_the_estimator_refuses_a_hardness_beyond_floats_by_name():
     y = np.arange(40) % 2
     with pytest.raises(ValueError, match="hardness = inf must be finite"):
         RSFTClassifier(max_epochs=1, hardness=10**400).fit(X, y)
+
+
+def test_counts_do_not_follow_a_label_buffer_the_caller_reuses():
+    # The pending counts held the caller's y: a loop that refills one label
+    # buffer counted its last labels for every pending batch.
+    loss_fn = RejectionLoss(class_weight=[0.2, 1.0])
+    buffer = torch.empty(4, dtype=torch.long)
+    for labels in ([0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]):
+        buffer.copy_(torch.tensor(labels))
+        loss_fn(torch.zeros(4, 2, requires_grad=True), buffer).backward()
+    assert loss_fn.epoch_statistics()["seen"].tolist() == [8, 4]

@@ -413,6 +413,27 @@ def test_an_explicit_cpu_device_trains_on_several_processes(ranks):
         torch.testing.assert_close(ranks[1]["device_cpu"][name], value)
 
 
+def test_continued_training_in_mixed_precision_after_unwrapping():
+    # On one process accelerate returned the unwrapped module as it was,
+    # without the mixed-precision forward that unwrapping had taken off.
+    from accelerate import Accelerator
+
+    X, y = _fit_data()
+    states = []
+    for unwrap in (True, False):
+        net = AccelerateRSFTClassifier(
+            accelerator=Accelerator(cpu=True, mixed_precision="bf16"),
+            unwrap_after_train=unwrap,
+            max_epochs=2,
+            random_state=0,
+            lr=1e-2,
+        ).fit(X, y)
+        net.partial_fit(X, y)
+        states.append(_state(net))
+    for name, value in states[1].items():
+        torch.testing.assert_close(states[0][name], value, rtol=0, atol=0)
+
+
 def test_gradient_accumulation_is_refused():
     # skorch zeroes the gradients at every step: all but the last
     # micro-batch's gradient were lost without a word.

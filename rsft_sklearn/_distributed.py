@@ -245,11 +245,21 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         hidden = {}
         for name in self._criteria:
             criterion = getattr(self, name + "_")
-            if isinstance(criterion, torch.nn.Module) and not any(
-                p.requires_grad for p in criterion.parameters()
-            ):
+            if not isinstance(criterion, torch.nn.Module):
+                continue
+            if not any(p.requires_grad for p in criterion.parameters()):
                 hidden[name + "_"] = criterion
                 setattr(self, name + "_", None)
+            elif self.accelerator.num_processes > 1:
+                # Wrapped in DDP, the rejection loss is no longer recognised
+                # by the training step, which builds it anew: its parameters
+                # would never train.
+                base = getattr(criterion, "base_criterion", criterion)
+                raise ValueError(
+                    f"The criterion ({type(base).__name__}) has trainable "
+                    "parameters, which cannot train on several processes. "
+                    "Move them into the module, or train on one process."
+                )
         try:
             return super()._initialize_accelerator()
         finally:

@@ -30,13 +30,21 @@ from skorch.callbacks import (
     PassthroughScoring,
     PrintLog,
 )
+from skorch.callbacks.scoring import ScoringBase
 from skorch.dataset import Dataset, get_len, unpack_data
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_numpy, to_tensor
 from torch.nn import NLLLoss
 from torch.utils.data import Subset
 
-from ._data import BatchIterator, InMemoryDataset, SparseRows, _resolve, _take
+from ._data import (
+    BatchIterator,
+    InMemoryDataset,
+    SparseRows,
+    _resolve,
+    _take,
+    check_loader_options,
+)
 from ._epochs import FitState
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import (
@@ -307,19 +315,28 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{how} continues that training. {fresh} on the new classes."
             )
 
-    def _decode_scoring_labels(self):
-        """Give the ``EpochScoring`` callbacks that take skorch's default
-        target extractor the class labels: the data hold encoded labels,
-        while ``predict`` returns the classes, so a scorer such as
-        ``"accuracy"`` compared the two (0.0 for labels 10, 20, 30)."""
+    @contextmanager
+    def _scoring_on_class_labels(self):
+        """While training, give the scoring callbacks (``EpochScoring``,
+        ``BatchScoring``) that take skorch's default target extractor the
+        class labels: the data hold encoded labels, while ``predict``
+        returns the classes, so a scorer such as ``"accuracy"`` compared the
+        two (0.0 for labels 10, 20, 30). The user's callbacks get their own
+        extractor back afterwards."""
+        changed = []
         for _, callback in self.callbacks_:
-            if not isinstance(callback, EpochScoring):
+            if not isinstance(callback, ScoringBase):
                 continue
             if callback.scoring is _encoded_accuracy:
                 continue
-            extractor = callback.target_extractor
-            if extractor is to_numpy or isinstance(extractor, _DecodedLabels):
+            if callback.target_extractor is to_numpy:
+                changed.append(callback)
                 callback.target_extractor = _DecodedLabels(self.classes_)
+        try:
+            yield
+        finally:
+            for callback in changed:
+                callback.target_extractor = to_numpy
 
     @contextmanager
     def _unchanged_if_refused(self):
@@ -420,6 +437,13 @@ class NetClassifierBase(NeuralNetClassifier):
                 raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
         check_callbacks(self.callbacks)
         check_device(self.device)
+        for name in ("iterator_train", "iterator_valid"):
+            # Before the data are taken in, so that a refused option leaves
+            # the estimator as it was (BatchIterator checks them when built).
+            if getattr(self, name, None) is BatchIterator:
+                check_loader_options(
+                    self.get_params_for(name), f"BatchIterator ({name}__*)"
+                )
         if self.optimizer is None and not getattr(
             self, "_trimmed_for_prediction", False
         ):
@@ -534,7 +558,10 @@ class NetClassifierBase(NeuralNetClassifier):
         # (see on_epoch_begin), so it neither disturbs the caller's stream nor
         # depends on it.
         try:
-            with torch.random.fork_rng(devices=_cuda_devices(self.device)):
+            with (
+                torch.random.fork_rng(devices=_cuda_devices(self.device)),
+                self._scoring_on_class_labels(),
+            ):
                 super().partial_fit(X, y, **fit_params)
             self._match_restored_weights()
             return self

@@ -750,7 +750,6 @@ class RSFTClassifier(NetClassifierBase):
     # ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        self._decode_scoring_labels()
         if not len(self.history):
             # A fresh fit: an earlier fit's rule must not correct the output
             # of one stopped before its first epoch ended.

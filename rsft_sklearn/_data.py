@@ -118,6 +118,20 @@ def _loader_arguments():
     return set(inspect.signature(DataLoader).parameters) - {"self", "dataset"}
 
 
+def check_loader_options(options, name="BatchIterator"):
+    """Refuse options that neither :class:`BatchIterator` nor
+    ``DataLoader`` takes: a misspelt ``iterator_train__`` option was ignored
+    without a word."""
+    own = {"batch_size", "shuffle", "generator", "drop_last"}
+    unknown = sorted(set(options) - own - _loader_arguments())
+    if unknown:
+        raise TypeError(
+            f"{name} got unexpected keyword argument(s) {unknown}; it "
+            "takes batch_size, shuffle, generator, drop_last and the other "
+            "arguments of torch.utils.data.DataLoader."
+        )
+
+
 def _take(data, idx):
     if isinstance(data, Mapping):
         return {key: _take(value, idx) for key, value in data.items()}
@@ -302,14 +316,7 @@ class BatchIterator:
         self.shuffle = shuffle
         self.generator = generator
         self.drop_last = drop_last
-        unknown = sorted(set(loader_kwargs) - _loader_arguments())
-        if unknown:
-            # A misspelt iterator_train__ option was ignored without a word.
-            raise TypeError(
-                f"BatchIterator got unexpected keyword argument(s) {unknown}; it "
-                "takes batch_size, shuffle, generator, drop_last and the other "
-                "arguments of torch.utils.data.DataLoader."
-            )
+        check_loader_options(loader_kwargs)
         self.loader_kwargs = loader_kwargs
         self._base, self._indices = _resolve(dataset)
         # Positions (into ``dataset``) of the rows to visit; None visits all.

@@ -373,6 +373,19 @@ def test_the_advice_of_a_starved_epoch_under_auto_M_names_target_acceptance():
             clf.fit(X, y)
 
 
+def test_an_unknown_iterator_option_refuses_continued_training_unchanged():
+    # BatchIterator refused it only once the call's classes had been counted:
+    # the refused partial_fit had moved predict_proba.
+    X = np.random.RandomState(0).randn(90, 3)
+    y = np.arange(90) % 3
+    clf = RSFTClassifier(**FAST).partial_fit(X, y)
+    before = clf.predict_proba(X)
+    clf.iterator_train__shufle = False  # as skorch's set_params leaves it
+    with pytest.raises(TypeError, match=r"iterator_train__\*\).*\['shufle'\]"):
+        clf.partial_fit(X[:30], y[:30])
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
 def test_partial_fit_refuses_constructor_classes_set_after_the_first_call():
     # A warm_start fit refused them; partial_fit ignored them, and kept
     # predicting the first call's classes while get_params named others.
@@ -408,23 +421,30 @@ def test_the_fitted_classes_are_a_copy_of_the_callers():
 def test_a_users_epoch_scoring_compares_class_labels_with_predict():
     # The data hold encoded labels and predict returns the classes: the
     # scorer "accuracy" read 0.0 for labels 10, 20, 30 (and failed on str).
-    from skorch.callbacks import EpochScoring
+    from skorch.callbacks import BatchScoring, EpochScoring
+    from skorch.utils import to_numpy
 
     rng = np.random.RandomState(0)
     X = rng.randn(300, 4)
     encoded = (X[:, 0] > 0).astype(int) + 2 * ((X[:, 1] > 1) & (X[:, 0] <= 0))
     for labels in (np.array([10, 20, 30]), np.array(["x", "y", "z"])):
+        scoring = EpochScoring("accuracy", name="my_acc")
         clf = RSFTClassifier(
             **{**FAST, "max_epochs": 15},
             callbacks=[
-                EpochScoring("accuracy", name="my_acc"),
+                scoring,
                 EpochScoring("accuracy", name="my_train_acc", on_train=True),
+                BatchScoring("accuracy", name="my_batch_acc"),
             ],
             train_split=ValidSplit(4, stratified=True),
         ).fit(X, labels[encoded])
-        assert clf.history[-1, "my_acc"] == pytest.approx(clf.history[-1, "valid_acc"])
+        valid = clf.history[-1, "valid_acc"]
+        assert clf.history[-1, "my_acc"] == pytest.approx(valid)
+        assert clf.history[-1, "my_batch_acc"] == pytest.approx(valid, abs=0.02)
         assert clf.history[-1, "my_acc"] > 0.3
         assert clf.history[-1, "my_train_acc"] > 0.3  # 0.0 on encoded labels
+        # The user's callback gets its own extractor back.
+        assert scoring.target_extractor is to_numpy
 
 
 def test_predefined_validation_set_holds_raw_labels():

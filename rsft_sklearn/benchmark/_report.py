@@ -495,22 +495,41 @@ def _cost_section(frame, tables, methods, epochs):
         for method in ok["method"].unique()
     }
     per_row = ok["backward_rows"] / (ok["n_train"] * ok["method"].map(own_epochs))
-    share = (
-        per_row.groupby([ok["dataset"], ok["method"]]).mean().groupby("method").mean()
-    )
-    rows = []
-    for method in methods:
-        fit = tables["fit_time"][method].dropna()
-        backward = tables["backward_rows"][method].dropna()
-        rows.append(
-            [
-                method,
-                _fmt(fit.mean(), 3),
-                f"{backward.mean():.3g}" if len(backward) else "–",
-                _fmt(share.get(method, np.nan), 2),
-            ]
-        )
-    return [
+    share = per_row.groupby([ok["dataset"], ok["method"]]).mean().unstack("method")
+    header = [
+        "method",
+        "fit time (s)",
+        "backward rows per fit",
+        "per training row and epoch",
+    ]
+
+    def table(sets, members):
+        # Every method over the same sets, as in the summary: a method that
+        # finished fewer sets (threshold tuning, binary only) is not set
+        # beside the others' mean over more.
+        rows = []
+        for method in members:
+            fit = tables["fit_time"][method].reindex(sets).dropna()
+            backward = tables["backward_rows"][method].reindex(sets).dropna()
+            shares = (
+                share[method].reindex(sets).dropna()
+                if method in share.columns
+                else None
+            )
+            mean_share = np.nan if shares is None or not len(shares) else shares.mean()
+            rows.append(
+                [
+                    method,
+                    _fmt(fit.mean(), 3),
+                    f"{backward.mean():.3g}" if len(backward) else "–",
+                    _fmt(mean_share, 2),
+                ]
+            )
+        return _markdown_table(header, rows)
+
+    coverage = _coverage_groups(tables["balanced_accuracy"], methods)
+    common_sets, common_methods = coverage[0]
+    lines = [
         "",
         "## Cost",
         "",
@@ -520,18 +539,21 @@ def _cost_section(frame, tables, methods, epochs):
         "counts its refit only; – for methods without a network). The last "
         "column divides them by the training rows times the epochs: 1 for a "
         "network that sees every row once per epoch, more after over-sampling, "
-        "less after under-sampling or when rejected rows skip the backward pass.",
+        "less after under-sampling or when rejected rows skip the backward pass. "
+        f"As in the summary, on the {_count(common_sets)} that every method "
+        "below finished.",
         "",
-        _markdown_table(
-            [
-                "method",
-                "fit time (s)",
-                "backward rows per fit",
-                "per training row and epoch",
-            ],
-            rows,
-        ),
+        table(common_sets, common_methods),
     ]
+    for sets, members in coverage[1:]:
+        only = [m for m in members if m not in common_methods]
+        lines += [
+            "",
+            f"### Fit cost on the {_count(sets)} that {', '.join(only)} finished",
+            "",
+            table(sets, members),
+        ]
+    return lines
 
 
 def write_report(out, config):
@@ -677,7 +699,7 @@ def write_report(out, config):
     for sets, members in coverage[1:]:
         only = [m for m in members if m not in common_methods]
         lines += [
-            f"### On the {_count(sets)} that {', '.join(only)} ran on",
+            f"### On the {_count(sets)} that {', '.join(only)} finished",
             "",
             "The same summary, every method on these sets only.",
             "",

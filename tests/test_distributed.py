@@ -493,6 +493,24 @@ def test_continued_training_in_mixed_precision_after_unwrapping():
     assert float(done.stdout.strip().splitlines()[-1]) == 0.0
 
 
+def test_continued_training_wraps_an_optimizer_rebuilt_since_the_fit():
+    # set_params(module__...) rebuilds a plain optimizer; continued training
+    # left it without the accelerator's wrapper (which unscales
+    # mixed-precision steps).
+    from accelerate import Accelerator
+    from accelerate.optimizer import AcceleratedOptimizer
+
+    X, y = _fit_data()
+    clf = AccelerateRSFTClassifier(
+        accelerator=Accelerator(cpu=True), max_epochs=1, random_state=0
+    ).fit(X, y)
+    assert isinstance(clf.optimizer_, AcceleratedOptimizer)
+    clf.set_params(module__hidden_layer_sizes=(8,))
+    assert not isinstance(clf.optimizer_, AcceleratedOptimizer)
+    clf.partial_fit(X, y)
+    assert isinstance(clf.optimizer_, AcceleratedOptimizer)
+
+
 def test_gradient_accumulation_is_refused():
     # skorch zeroes the gradients at every step: all but the last
     # micro-batch's gradient were lost without a word.

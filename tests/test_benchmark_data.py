@@ -388,3 +388,68 @@ def test_report_of_several_suites_has_cd_diagram_and_bayesian_tables(tmp_path):
     cost = report.split("## Cost")[1].split("## Figures")[0]
     assert "| RSFT | 0.200 | 1.6e+03 | 1.00 |" in cost
     assert "| LogisticRegression | 0.010 | – | – |" in cost
+
+
+def _cost_frame():
+    """Results of two methods on three sets; SMOTE fails a fold on set c."""
+    rows = []
+    for dataset in ("a", "b", "c"):
+        for method, backward in (("RSFT", 100.0), ("SMOTE", 50.0)):
+            for fold in (0, 1):
+                failed = dataset == "c" and method == "SMOTE" and fold == 1
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "method": method,
+                        "fold": fold,
+                        "status": "error" if failed else "ok",
+                        "n_train": 100,
+                        "balanced_accuracy": np.nan if failed else 0.8,
+                        "fit_time": np.nan if failed else 1.0,
+                        # On set c, SMOTE's finished fold kept every row.
+                        "backward_rows": np.nan
+                        if failed
+                        else (200.0 if dataset == "c" else backward * 2),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_cost_compares_methods_on_the_sets_they_all_finished():
+    from rsft_sklearn.benchmark._report import _cost_section, _per_dataset
+
+    frame = _cost_frame()
+    metrics = ("balanced_accuracy", "fit_time", "backward_rows")
+    methods = ["RSFT", "SMOTE"]
+    tables = {m: _per_dataset(frame, ["a", "b", "c"], methods, m) for m in metrics}
+    text = "\n".join(_cost_section(frame, tables, methods, epochs=2))
+    common, text = text.split("### Fit cost on the 2 data sets that SMOTE finished")
+    # SMOTE failed a fold of set c: RSFT's own table covers the three sets
+    # without it, and both methods meet on sets a and b.
+    assert "on the 3 data sets that every method below finished" in common
+    assert "| RSFT |" in common and "| SMOTE |" not in common
+    rows = {
+        cells[0]: cells[1:]
+        for cells in (
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in text.splitlines()
+            if line.startswith(("| RSFT ", "| SMOTE "))
+        )
+    }
+    # The last column had counted SMOTE's finished fold of set c (1.00)
+    # beside its 0.50 on the others.
+    assert rows["RSFT"] == ["1.000", "200", "1.00"]
+    assert rows["SMOTE"] == ["1.000", "100", "0.50"]
+
+
+def test_head_to_head_gives_no_p_value_below_three_sets():
+    from rsft_sklearn.benchmark._report import _head_to_head
+
+    # A p-value of 0.500 for two sets read as evidence.
+    assert _head_to_head([0.9, 0.8], [0.7, 0.6], "balanced_accuracy") == ("2/0/0", "–")
+    record, p_value = _head_to_head(
+        [0.9, 0.8, 0.95, 0.85, 0.7, 0.75],
+        [0.7, 0.6, 0.8, 0.65, 0.5, 0.6],
+        "balanced_accuracy",
+    )
+    assert record == "6/0/0" and p_value == "0.031"

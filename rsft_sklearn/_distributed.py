@@ -267,29 +267,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 setattr(self, attr, criterion)
 
     def _wrap_modules(self):
-        from accelerate.optimizer import AcceleratedOptimizer
-
+        # Accelerate marks a module it prepared on one process (not a DDP
+        # wrapper) and returns it as it is when asked again, although the
+        # unwrapping took its mixed-precision forward off. What is still
+        # wrapped (the optimizer, a scheduler) is returned as it is; an
+        # optimizer rebuilt since (set_params(module__...)) is wrapped.
         for name in self._modules + self._criteria:
             module = getattr(self, name + "_")
-            if isinstance(module, torch.nn.Module) and (
-                name in self._modules
-                or any(p.requires_grad for p in module.parameters())
-            ):
-                # Accelerate marks a module it prepared on one process (not
-                # a DDP wrapper) and returns it as it is when asked again; the
-                # unwrapping took its mixed-precision forward off.
-                if getattr(module, "_is_accelerate_prepared", False):
-                    del module._is_accelerate_prepared
-                setattr(self, name + "_", self.accelerator.prepare(module))
-        for name in self._optimizers:
-            # An optimizer rebuilt since (set_params(module__...)) is a plain
-            # one: the accelerator's wrapper unscales mixed-precision steps.
-            optimizer = getattr(self, name + "_")
-            if isinstance(optimizer, torch.optim.Optimizer) and not isinstance(
-                optimizer, AcceleratedOptimizer
-            ):
-                setattr(self, name + "_", self.accelerator.prepare(optimizer))
-        self._wrapped_with_accelerator = True
+            if getattr(module, "_is_accelerate_prepared", False):
+                del module._is_accelerate_prepared
+        self._initialize_accelerator()
 
     def _seed_generators(self):
         super()._seed_generators()

@@ -78,11 +78,11 @@ ANY_INPUTS = "any"
 
 def _row_inputs(inputs, row, input_keys, row_shape=None):
     if isinstance(input_keys, str) and input_keys == ANY_INPUTS:
-        # Not fitted on data yet: any rows the module takes.
+        # Not fitted on data yet: any rows the module takes, as they come.
+        input_keys = None
         if isinstance(inputs, Mapping):
             _check_keys(list(inputs), row)
-            return {key: _as_tensor(inputs[key], row, f"X[{key!r}]") for key in inputs}
-        return _as_tensor(inputs, row, "X")
+            input_keys = list(inputs)
     if isinstance(inputs, Mapping):
         if input_keys is None:
             raise ValueError(

@@ -12,6 +12,7 @@ from ._rejection import (
     _acceptance_probability,
     _true_class_log_proba,
     acceptance_from_log_ratio,
+    check_generator,
     check_hardness,
     rejection_mask,
 )
@@ -269,7 +270,7 @@ class RejectionLoss(nn.Module):
         self.loss_normalization = loss_normalization
         self.target_acceptance = target_acceptance
         self.smoothing = float(smoothing)
-        self.generator = generator
+        self.generator = check_generator(generator)
         self.process_sum = process_sum
         self.prior_correction = float(prior_correction)
         self.rejecting = True
@@ -334,9 +335,12 @@ class RejectionLoss(nn.Module):
         weight = _checked_class_weight(class_weight)
         device = self.counts.device
         self._pending_counts.clear()
-        self.class_weight = weight.to(device).clone()
-        self.counts = torch.zeros(3, len(weight), device=device)
-        self.prior_mass = torch.zeros(len(weight), device=device)
+        # Plain tensors even when the first batch comes under
+        # torch.inference_mode (the buffers are updated in place later).
+        with torch.inference_mode(False):
+            self.class_weight = weight.to(device).clone()
+            self.counts = torch.zeros(3, len(weight), device=device)
+            self.prior_mass = torch.zeros(len(weight), device=device)
 
     def set_class_prior(self, class_prior):
         """Start the prior after rejection from the data's class frequencies.
@@ -346,7 +350,7 @@ class RejectionLoss(nn.Module):
         current epoch.
         """
         values = np.asarray(
-            class_prior.detach().cpu()
+            _host_array(class_prior)
             if isinstance(class_prior, torch.Tensor)
             else class_prior,
             dtype=np.float64,
@@ -364,8 +368,9 @@ class RejectionLoss(nn.Module):
                 f"({n or 'any number of'} classes), with a positive sum; got "
                 f"{values.tolist() if values.size <= 10 else values.shape}."
             )
-        prior = torch.as_tensor(values, dtype=torch.float32)
-        self.prior_mass = prior.to(self.counts.device).clone()
+        with torch.inference_mode(False):
+            prior = torch.as_tensor(values, dtype=torch.float32)
+            self.prior_mass = prior.to(self.counts.device).clone()
 
     def reset_adaptive_M(self):
         """Forget the adaptive ``M``: the next step solves it afresh."""
@@ -519,7 +524,7 @@ class RejectionLoss(nn.Module):
         try:
             return self._select(logits, y, sample_weight)
         except (IndexError, RuntimeError) as exc:
-            _raise_if_outside(logits, y, exc)
+            _raise_if_outside(logits.shape[1], y, exc)
             raise
 
     def _select(self, logits, y, sample_weight=None):
@@ -533,6 +538,7 @@ class RejectionLoss(nn.Module):
                 # are counted by their weights for the prior after rejection.
                 # (Steps on rows selected ahead, count_steps false, train on
                 # them as they are: their weights were in the selection.)
+                _check_counted_labels(y, logits.shape[1])
                 weight = sample_weight.to(torch.float32)
                 return weight, (weight > 0).to(weight.dtype), weight
             ones = torch.ones(len(y), device=logits.device)
@@ -659,7 +665,12 @@ class RejectionLoss(nn.Module):
         # Out of place, then copied: a class index outside the counts fails
         # before any count changes (index_add_ fails part-way through), and
         # the batches stay pending until they are added.
-        self.counts.copy_(self.counts.index_add(1, y, stats))
+        try:
+            added = self.counts.index_add(1, y, stats)
+        except (IndexError, RuntimeError) as exc:
+            _drop_outside(pending, self.counts.shape[1], exc)
+            raise
+        self.counts.copy_(added)
         pending.clear()
 
     def normaliser(self, loss_weight, accepted):
@@ -753,12 +764,14 @@ class RejectionLoss(nn.Module):
             # A refused batch is not counted (a flush that would have added
             # it failed, so the earlier batches are still pending too).
             del self._pending_counts[before:]
-            _raise_if_outside(logits, y, exc)
+            _raise_if_outside(logits.shape[1], y, exc)
             raise
         finally:
             state["_in_forward"] = False
 
     def _check(self, logits, y, sample_weight):
+        if isinstance(logits, torch.Tensor):
+            _check_state_device(self._buffers["counts"], logits)
         _check_batch(
             logits,
             y,
@@ -773,7 +786,10 @@ class RejectionLoss(nn.Module):
     def _loss(self, logits, y, sample_weight):
         if not self.training:
             losses = self.base_criterion(logits, y)
-            return losses.mean() if losses.dim() else losses
+            if not losses.dim():
+                return losses
+            # An empty batch has a loss of 0, as in training, not 0 / 0.
+            return losses.mean() if losses.numel() else losses.sum()
         if self.row_weighted and sample_weight is not None:
             # Rows of a budget (rejection="budget") carry importance weights
             # already scaled to the rule's normaliser: the batch mean of the
@@ -798,6 +814,7 @@ class RejectionLoss(nn.Module):
             # step): the plain mean, without a mask of ones.
             self._ensure_class_weight(logits)
             if self.count_steps:
+                _check_counted_labels(y, logits.shape[1])
                 # Before the loss: the logit adjustment includes this batch.
                 ones = torch.ones(len(y), device=logits.device)
                 self.record(y, ones, ones)
@@ -842,13 +859,20 @@ class RejectionLoss(nn.Module):
         # .half(), .bfloat16() or .to(dtype) would take the rule's state along:
         # counts past 2048 rows (bfloat16: 256) that no longer add up, a
         # class count of inf past 65,504 rows in float16, and an adaptive M
-        # whose step count stops. The state stays in float32; the logits may
-        # be in any precision, and the base criterion follows the module.
+        # whose step count stops. The state stays in float32, its values
+        # untouched (they are not passed through the lower precision); the
+        # logits may be in any precision, and the base criterion follows the
+        # module.
+        before = {
+            name: buffer
+            for name, buffer in self._buffers.items()
+            if buffer is not None and buffer.is_floating_point()
+        }
         super()._apply(fn, recurse)
-        for name, buffer in self._buffers.items():
-            if buffer is not None and buffer.is_floating_point():
-                if buffer.dtype != torch.float32:
-                    self._buffers[name] = buffer.float()
+        for name, buffer in before.items():
+            moved = self._buffers[name]
+            if moved is not None and moved.dtype != torch.float32:
+                self._buffers[name] = buffer.to(moved.device, torch.float32)
         return self
 
     def __getstate__(self):
@@ -874,7 +898,7 @@ class RejectionLoss(nn.Module):
 def _checked_class_weight(class_weight):
     """Class weights as a float32 tensor: one dimension, finite and > 0."""
     if isinstance(class_weight, torch.Tensor):
-        class_weight = class_weight.detach().cpu().numpy()
+        class_weight = _host_array(class_weight)
     if isinstance(class_weight, (dict, str)):
         raise TypeError(
             "class_weight must be an array of one weight per class index, got "
@@ -899,6 +923,26 @@ def _checked_class_weight(class_weight):
     return weight
 
 
+def _host_array(tensor):
+    """A tensor's values as a NumPy array (bfloat16, which NumPy lacks, as
+    float32)."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
+def _check_state_device(state, logits):
+    """Refuse logits on another device than the loss's state, which torch
+    would refuse in the middle of the rule with a message about tensors."""
+    if logits.device != state.device:
+        raise ValueError(
+            f"The logits are on {logits.device}, but the RejectionLoss holds its "
+            f"state on {state.device}; move the loss to the logits' device, as "
+            f"the network: loss_fn.to({str(logits.device)!r})."
+        )
+
+
 def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values=True):
     """Refuse a batch whose shapes the loss would misread, naming what is
     wrong (shapes and dtypes only: nothing is read back from the device)."""
@@ -915,6 +959,10 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
         )
     if y.dtype not in _INDEX_DTYPES:
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
+    if not logits.dtype.is_floating_point:
+        raise TypeError(
+            f"logits must be floating-point scores, got dtype {logits.dtype}."
+        )
     if logits.shape[1] == 0:
         raise ValueError("logits have no column: there is no class to score.")
     if n_classes and logits.shape[1] != n_classes:
@@ -949,17 +997,25 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
                 )
 
 
-def _raise_if_outside(logits, y, exc):
+def _raise_if_outside(n_classes, y, exc):
     """A ValueError naming the class indices of ``y`` outside the logits'
-    columns, if any (read only once something failed: the steps read nothing
-    back from the device)."""
-    n_classes = logits.shape[1]
+    ``n_classes`` columns, if any (read only once something failed: the steps
+    read nothing back from the device)."""
     outside = (y < 0) | (y >= n_classes)
     if len(y) and bool(outside.any()):
         bad = torch.unique(y[outside]).tolist()[:5]
         raise ValueError(
             f"y holds class indices outside [0, {n_classes}): {bad}."
         ) from exc
+
+
+def _check_counted_labels(y, n_classes):
+    """Refuse labels outside ``[0, n_classes)`` in a step that counts its
+    rows without indexing anything by them (a warm-up step: a criterion with
+    an ``ignore_index`` takes a padding label there), where reading them
+    makes nobody wait. On an accelerator, adding the counts refuses them."""
+    if len(y) and _reads_are_free(y):
+        _raise_if_outside(n_classes, y, None)
 
 
 def _reads_are_free(tensor):
@@ -1012,3 +1068,31 @@ def _plain(tensor):
 
 def _flush_before_state_dict(module, prefix, keep_vars):
     module.flush_counts()
+
+
+def _drop_outside(pending, n_classes, exc):
+    """Drop the recorded batches whose labels lie outside ``[0, n_classes)``
+    and raise a ValueError naming them (read only once adding the counts
+    failed). Kept pending, they would make every later reader of the
+    counts fail."""
+    bad = []
+    for entry in pending:
+        y = entry[0]
+        outside = (y < 0) | (y >= n_classes)
+        if len(y) and bool(outside.any()):
+            bad.append(torch.unique(y[outside]))
+    if not bad:
+        return
+    pending[:] = [
+        entry
+        for entry in pending
+        if not (
+            len(entry[0]) and bool(((entry[0] < 0) | (entry[0] >= n_classes)).any())
+        )
+    ]
+    labels = torch.unique(torch.cat(bad)).tolist()[:5]
+    raise ValueError(
+        f"Labels recorded for the per-class counts hold class indices outside "
+        f"[0, {n_classes}): {labels} (a padding label such as -100 is not a "
+        "class); the batches that held them are left out of the counts."
+    ) from exc

@@ -274,6 +274,12 @@ def rejection_mask(acceptance, generator=None):
     >>> rejection_mask(torch.tensor([0.0, 1.0, 1.0, 0.0]), generator=g)
     tensor([0., 1., 1., 0.])
     """
+    if not isinstance(acceptance, torch.Tensor):
+        raise TypeError(
+            "acceptance must be a torch.Tensor of probabilities, got "
+            f"{type(acceptance).__name__}; convert it with torch.as_tensor."
+        )
+    check_generator(generator)
     u = torch.rand(
         acceptance.shape,
         generator=generator,
@@ -281,6 +287,16 @@ def rejection_mask(acceptance, generator=None):
         dtype=torch.float32,
     )
     return (u < acceptance).to(torch.float32)
+
+
+def check_generator(generator, name="generator"):
+    """Refuse anything but a ``torch.Generator`` (or None) where torch draws
+    with it: the draw would fail later, inside torch."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"{name} must be a torch.Generator or None, got {type(generator).__name__}."
+        )
+    return generator
 
 
 def class_target_weight(
@@ -346,10 +362,14 @@ def class_target_weight(
                 or labels.min() < 0
                 or labels.max() >= n_classes
             ):
+                values = (
+                    f", values {labels.min()} to {labels.max()}"
+                    if labels.dtype.kind in "iufb"
+                    else " (encode the labels first, for example with LabelEncoder)"
+                )
                 raise ValueError(
                     f"y must hold integer class indices in [0, {n_classes}); "
-                    f"got dtype {labels.dtype}, values {labels.min()} to "
-                    f"{labels.max()}."
+                    f"got dtype {labels.dtype}{values}."
                 )
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight, dtype=np.float64)

@@ -20,6 +20,7 @@ from functools import partial
 import torch
 
 from ._data import BatchIterator, InMemoryDataset
+from ._rejection import check_generator
 
 __all__ = [
     "budget_probability",
@@ -242,6 +243,7 @@ def budget_selection(acceptance, budget, generator=None):
     (True, True)
     """
     _check_acceptance(acceptance)
+    check_generator(generator)
     keep = budget_probability(acceptance, budget)
     kept = rows_kept(keep, generator)
     rows = kept.nonzero().reshape(-1)

@@ -613,3 +613,30 @@ def test_a_full_budget_keeps_no_row_of_acceptance_zero():
     torch.testing.assert_close(
         budget_probability(acceptance, 1.0), torch.tensor([0.0, 1.0, 0.0, 1.0])
     )
+
+
+def test_user_guide_loop_trains_on_the_expected_rules_loss():
+    # The loop of the user guide's budget section: budget_selection's weights
+    # scaled by budget * n / sum(a), given to a row-weighted loss, make a
+    # batch mean whose expectation is the expected rule's loss of the pool.
+    # Given as plain sample weights, they would go through the rule again.
+    n, budget = 512, 0.25
+    torch.manual_seed(3)
+    logits, y = torch.randn(n, 2) * 2, (torch.rand(n) < 0.1).long()
+    loss_fn = RejectionLoss(class_weight=[0.1, 1.0], rejection="expected")
+    _, _, acceptance = loss_fn.select(logits, y)
+    losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    reference = ((acceptance * losses).sum() / acceptance.sum()).item()
+    generator = torch.Generator().manual_seed(0)
+    row_weighted, plain = [], []
+    for _ in range(DRAWS):
+        rows, weights = budget_selection(acceptance, budget, generator)
+        weights = weights * (budget * n) / acceptance.sum()
+        loss_fn.row_weighted = True
+        row_weighted.append(float(loss_fn(logits[rows], y[rows], weights)))
+        loss_fn.row_weighted = False
+        plain.append(float(loss_fn(logits[rows], y[rows], weights)))
+    row_weighted, plain = np.array(row_weighted), np.array(plain)
+    error = abs(row_weighted.mean() - reference)
+    assert error <= 4 * row_weighted.std() / DRAWS**0.5 + 1e-6
+    assert abs(plain.mean() - reference) > 10 * row_weighted.std() / DRAWS**0.5

@@ -750,3 +750,103 @@ def test_counts_do_not_follow_a_label_buffer_the_caller_reuses():
         buffer.copy_(torch.tensor(labels))
         loss_fn(torch.zeros(4, 2, requires_grad=True), buffer).backward()
     assert loss_fn.epoch_statistics()["seen"].tolist() == [8, 4]
+
+
+def test_padding_label_in_a_warmup_step_is_refused_and_not_kept():
+    # A criterion with ignore_index takes a padding label of -100, and a
+    # warm-up step indexes nothing by the labels: the batch was counted as it
+    # was, and every later reader of the counts (epoch_statistics,
+    # state_dict, the 64th step) failed with torch's IndexError.
+    criterion = nn.CrossEntropyLoss(ignore_index=-100, reduction="none")
+    loss = RejectionLoss(criterion, n_classes=3)
+    loss.begin_epoch(rejecting=False)
+    logits = torch.randn(4, 3)
+    with pytest.raises(ValueError, match=re.escape("outside [0, 3): [-100]")):
+        loss(logits, torch.tensor([0, 1, 2, -100]))
+    for _ in range(70):
+        loss(logits, torch.tensor([0, 1, 2, 0]))
+    assert loss.epoch_statistics()["seen"].tolist() == [140.0, 70.0, 70.0]
+
+
+def test_labels_recorded_outside_the_classes_are_dropped_with_a_clear_error():
+    # record() is public; a bad batch stays out of the counts once named, and
+    # the good batches recorded with it are kept.
+    loss = RejectionLoss(n_classes=3)
+    ones = torch.ones(2)
+    loss.record(torch.tensor([0, 1]), ones, ones)
+    loss.record(torch.tensor([2, 3]), ones, ones)
+    with pytest.raises(ValueError, match=re.escape("outside [0, 3): [3]")):
+        loss.flush_counts()
+    assert loss.epoch_statistics()["seen"].tolist() == [1.0, 1.0, 0.0]
+    assert "counts" in loss.state_dict()
+
+
+@pytest.mark.parametrize("convert", ["half", "bfloat16"])
+def test_a_lower_precision_leaves_the_state_values_untouched(convert):
+    # The buffers went through float16/bfloat16 and back to float32: an M of
+    # 1e5 became inf (every acceptance 0), a weight of 1e-8 became 0 and 1,995
+    # seen rows 1,992.
+    loss = RejectionLoss(class_weight=[1e-8, 1.0], M=1e5)
+    y = torch.tensor([0] * 1995 + [1] * 2005)
+    loss(torch.randn(len(y), 2), y)
+    loss.flush_counts()
+    before = {k: v.clone() for k, v in loss.state_dict().items()}
+    getattr(loss, convert)()
+    after = loss.state_dict()
+    for name, value in before.items():
+        assert after[name].dtype == value.dtype, name
+        assert torch.equal(after[name], value), name
+
+
+def test_first_batch_under_inference_mode_builds_plain_buffers():
+    # A loss built without classes made its buffers at its first batch; under
+    # torch.inference_mode they were inference tensors, and every later
+    # training step failed ("Inference tensors do not track version counter").
+    X, y = _batch()
+    for M in (1.0, "auto"):
+        loss = RejectionLoss(M=M, target_acceptance=0.5)
+        with torch.inference_mode():
+            loss(X[:, :3], y)
+        logits = X[:, :3].clone().requires_grad_()
+        loss(logits, y).backward()
+        assert logits.grad is not None
+        loss.begin_epoch()
+
+
+def test_loss_on_another_device_than_the_logits_is_named():
+    loss = RejectionLoss(n_classes=3)
+    logits = torch.empty(4, 3, device="meta")
+    y = torch.zeros(4, dtype=torch.long, device="meta")
+    for call in (loss, loss.select):
+        with pytest.raises(ValueError, match=r"loss_fn\.to\('meta'\)"):
+            call(logits, y)
+
+
+def test_bfloat16_class_weights_and_prior_are_read():
+    weight = torch.tensor([0.25, 1.0], dtype=torch.bfloat16)
+    loss = RejectionLoss(class_weight=weight)
+    assert loss.class_weight.tolist() == [0.25, 1.0]
+    loss.set_class_weight(weight)
+    loss.set_class_prior(torch.tensor([0.75, 0.25], dtype=torch.bfloat16))
+    assert loss.prior_mass.tolist() == [0.75, 0.25]
+
+
+def test_inputs_torch_would_refuse_deep_inside_are_named():
+    y = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(TypeError, match="logits must be floating-point"):
+        RejectionLoss(n_classes=2)(torch.ones(4, 2, dtype=torch.long), y)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        RejectionLoss(n_classes=2, generator=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="acceptance must be a torch.Tensor"):
+        rejection_mask([0.2, 0.9])
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        rejection_mask(torch.tensor([0.2]), generator=0)
+    with pytest.raises(ValueError, match="encode the labels first"):
+        class_target_weight(np.array(["a", "b", "b"]), 2)
+
+
+def test_empty_batch_has_a_loss_of_zero_in_both_modes():
+    loss = RejectionLoss(n_classes=2)
+    empty = torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)
+    assert float(loss(*empty)) == 0.0
+    assert float(loss.eval()(*empty)) == 0.0

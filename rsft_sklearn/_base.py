@@ -946,6 +946,14 @@ class NetClassifierBase(NeuralNetClassifier):
             logits = self.infer(X, **fit_params)
         self._set_training(True)
         _check_module_output(logits, len(self.classes_))
+        state = self.__dict__.get("fit_state_")
+        if state is not None and len(logits):
+            # A row whose output is not finite gets a NaN acceptance, and is
+            # rejected without a word (the uncompacted step would have its
+            # loss turn NaN); counted on the device, read when the epoch ends.
+            bad = (~torch.isfinite(logits)).any(dim=1).sum()
+            seen = state.nonfinite_scores
+            state.nonfinite_scores = bad if seen is None else seen + bad
         if isinstance(getattr(self.criterion_, "base_criterion", None), NLLLoss):
             logits = log_proba_for_nll(logits)
         return logits
@@ -979,7 +987,10 @@ class NetClassifierBase(NeuralNetClassifier):
         # pass, and without compaction every step runs the backward pass:
         # every gradient is then written at every step, so zeroing the
         # buffers in place gives the same steps as freeing them. (On small
-        # dense networks freeing is a little faster, so they keep it.)
+        # dense networks freeing is a little faster, so they keep it.) A
+        # frozen parameter (requires_grad off, skorch's Freezer) is written
+        # at no step: a zeroed gradient would let Adam's momentum and weight
+        # decay move it, so a network with one keeps freeing.
         state = self.__dict__.get("fit_state_")
         # Called at every step: the cheap checks first.
         if (
@@ -989,6 +1000,7 @@ class NetClassifierBase(NeuralNetClassifier):
             and state.plan is not None
             and not state.plan.compact
             and self._default_mlp()
+            and all(p.requires_grad for p in self.module_.parameters())
         ):
             set_to_none = False
         return super()._zero_grad_optimizer(set_to_none)

@@ -56,6 +56,37 @@ from ._validation import (
 __all__ = ["RSFTClassifier"]
 
 
+def _checked_forward(forward, n_classes, X):
+    """``forward(X)``, refused with a message on the module's output unless
+    it is one row of ``n_classes`` scores per input row (the compacted
+    training pass, whose output the loss would otherwise misread)."""
+    output = forward(X)
+    _check_module_output(output, n_classes)
+    return output
+
+
+def _counted_once(step_fn, loss):
+    """``step_fn`` for an optimiser that calls it several times per step
+    (LBFGS), at parameters it then compares: the calls after the first count
+    no rows (the prior after rejection of ``prior_correction`` would move
+    between them) and leave an adaptive ``M`` as the first set it, so that
+    the same parameters give the same loss."""
+    calls = 0
+
+    def once():
+        nonlocal calls
+        calls += 1
+        if calls == 1 or not isinstance(loss, RejectionLoss):
+            return step_fn()
+        loss.repeating = True
+        try:
+            return step_fn()
+        finally:
+            loss.repeating = False
+
+    return once
+
+
 def _nll_forward(forward, X):
     """``forward(X)`` as an ``NLLLoss`` reads it (:func:`log_proba_for_nll`)."""
     return log_proba_for_nll(forward(X))
@@ -795,7 +826,9 @@ class RSFTClassifier(NetClassifierBase):
                 # LBFGS evaluates the loss several times per step: each
                 # evaluation would draw its own mask, and an empty last draw
                 # would undo a step the others took. (The other modes weight
-                # or select rows the same way at every evaluation.)
+                # or select rows the same way at every evaluation, whose
+                # counts and adaptive M only the first moves: see
+                # _step_optimizer.)
                 raise ValueError(
                     "torch.optim.LBFGS evaluates the loss several times per "
                     "step, and under rejection='sample' every evaluation "
@@ -812,6 +845,9 @@ class RSFTClassifier(NetClassifierBase):
                 fuse_default_adam(optimizer)
         state.guard = EmptyStepGuard(optimizers, self.device)
         state.two_rows = needs_two_rows(self.module_)
+        state.repeats_closure = any(
+            isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers
+        )
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -918,6 +954,7 @@ class RSFTClassifier(NetClassifierBase):
                 "(NaN or inf). Scale the features (for example with "
                 "StandardScaler) or lower the learning rate."
             )
+        self._warn_if_nonfinite_scores()
         self._warn_if_probabilities()
         if self.history[-1].get("train_batch_count") == 0:
             # Every row rejected (pool, epoch, budget): no step, and no loss
@@ -1128,7 +1165,11 @@ class RSFTClassifier(NetClassifierBase):
         # Rows of a torch Dataset arrive on the CPU, weights included.
         wi = None if wi is None else on_device(wi, self.device)
         if self.fit_state_.plan.compact:
-            forward = partial(self.infer, **fit_params)
+            forward = partial(
+                _checked_forward,
+                partial(self.infer, **fit_params),
+                len(self.classes_),
+            )
             if isinstance(self.criterion_.base_criterion, torch.nn.NLLLoss):
                 # What get_loss hands the loss: log-probabilities (the scoring
                 # pass, _score, reads the output the same way).
@@ -1177,6 +1218,23 @@ class RSFTClassifier(NetClassifierBase):
                 "with StandardScaler) or lower the learning rate."
             )
 
+    def _warn_if_nonfinite_scores(self):
+        """Warn when the epoch's scoring passes (compaction, pooled
+        selection) gave rows a non-finite output: those rows were rejected,
+        and the network trained on the others only. Read once per epoch."""
+        state = self.fit_state_
+        bad, state.nonfinite_scores = state.nonfinite_scores, None
+        if bad is None or not int(bad):
+            return
+        warnings.warn(
+            f"The network's output was not finite (NaN or inf) on {int(bad)} "
+            f"rows scored in epoch {len(self.history)}: they were rejected, and "
+            "the network trained on the other rows only. Scale the features "
+            "(for example with StandardScaler) or lower the learning rate.",
+            UserWarning,
+            stacklevel=2,
+        )
+
     def _warn_if_probabilities(self):
         """Warn once per fit when the network returns probabilities to a
         criterion that reads logits (a final softmax): the loss then trains
@@ -1211,6 +1269,8 @@ class RSFTClassifier(NetClassifierBase):
 
     def _step_optimizer(self, step_fn):
         state = self.__dict__.get("fit_state_")
+        if step_fn is not None and state is not None and state.repeats_closure:
+            step_fn = _counted_once(step_fn, self.criterion_)
         if (
             step_fn is None
             or state is None

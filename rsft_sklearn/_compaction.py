@@ -61,9 +61,16 @@ def _heavy(module, batch_size):
     return n_params * batch_size >= AUTO_COMPACT_MIN_WORK
 
 
+def compact_always(compact):
+    """``compact`` is a true boolean (``np.True_`` too, which scikit-learn's
+    ``"boolean"`` constraint takes), not ``"auto"``, which decides per
+    epoch."""
+    return not isinstance(compact, str) and bool(compact)
+
+
 def check_compact(compact, rejection):
     """Validate the ``compact`` parameter against the rejection mode."""
-    if compact is True and rejection != "sample":
+    if compact_always(compact) and rejection != "sample":
         raise ValueError(
             f"compact=True needs rejection='sample': with "
             f"rejection={rejection!r} {_COMPACT_REFUSED[rejection]}."
@@ -107,6 +114,18 @@ def take_rows(X, rows):
     )
 
 
+def copy_inputs(X):
+    """A copy of a batch's tensors (a tensor, or a dict, tuple or list of
+    them); anything else as it is."""
+    if isinstance(X, torch.Tensor):
+        return X.clone()
+    if isinstance(X, Mapping):
+        return {key: copy_inputs(value) for key, value in X.items()}
+    if isinstance(X, (tuple, list)):
+        return type(X)(copy_inputs(value) for value in X)
+    return X
+
+
 def compacted_loss(loss_fn, score, forward, X, y, sample_weight, two_rows):
     """Loss of a batch computed on its accepted rows only.
 
@@ -144,7 +163,10 @@ def compacted_loss(loss_fn, score, forward, X, y, sample_weight, two_rows):
     logits : torch.Tensor of shape (n_samples, n_classes)
         The scores of the whole batch.
     """
-    logits = score(X)
+    # The scoring pass runs on a copy: a module that writes into its input
+    # (an in-place normalisation) would otherwise hand the training pass
+    # rows it has already changed.
+    logits = score(copy_inputs(X))
     loss_weight, accepted, acceptance = loss_fn.select(logits, y, sample_weight)
     loss_fn.record(y, accepted, acceptance)
     rows = accepted.nonzero().reshape(-1)

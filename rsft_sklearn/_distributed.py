@@ -7,6 +7,7 @@ import torch
 from skorch.hf import AccelerateMixin
 
 from ._classifier import RSFTClassifier
+from ._compaction import compact_always
 from ._data import BatchIterator, _take
 from ._validation import check_device
 
@@ -197,9 +198,8 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 "lost. Raise batch_size instead (on several processes the "
                 "global batch is batch_size times their number)."
             )
-        if (
-            self.accelerator.num_processes > 1
-            and getattr(self, "compact", False) is True
+        if self.accelerator.num_processes > 1 and compact_always(
+            getattr(self, "compact", False)
         ):
             raise ValueError(
                 "compact=True cannot train on several processes: a compacted step "

@@ -169,6 +169,13 @@ class FitState:
     rates_before : ndarray or None
         Each class's acceptance rate as the earlier calls left it (NaN for
         a class they never accepted); None in a fresh fit.
+    nonfinite_scores : torch.Tensor or None
+        Rows of the current epoch whose scoring pass (compaction, pooled
+        selection) gave a non-finite output, on the device.
+    repeats_closure : bool
+        An optimiser evaluates the loss several times per step (LBFGS): the
+        evaluations after a step's first count no rows and leave an adaptive
+        ``M`` as it is.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -187,6 +194,8 @@ class FitState:
         self.trained_history = None
         self.rows_before = None
         self.rates_before = None
+        self.repeats_closure = False
+        self.nonfinite_scores = None
 
 
 class PendingLoss:

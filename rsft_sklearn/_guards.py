@@ -54,7 +54,11 @@ def fuse_default_adam(optimizer):
         if group["foreach"] is not None or group["fused"] or group["differentiable"]:
             return False
         if not all(
-            p.device.type in _FUSED_DEVICES and torch.is_floating_point(p)
+            # A lazy module's parameter (nn.LazyLinear) has no dtype until
+            # the first batch; the foreach path takes it then.
+            not torch.nn.parameter.is_lazy(p)
+            and p.device.type in _FUSED_DEVICES
+            and torch.is_floating_point(p)
             for p in group["params"]
         ):
             return False
@@ -276,8 +280,12 @@ def check_finite_parameters(parameters, epoch, optimizers=()):
             params.extend(
                 v
                 for v in state.values()
-                if isinstance(v, torch.Tensor) and torch.is_floating_point(v)
+                if isinstance(v, torch.Tensor)
+                and (torch.is_floating_point(v) or v.is_complex())
             )
+    # A complex tensor is finite when its real and imaginary parts are (its
+    # extremes are not defined).
+    params = [torch.view_as_real(p) if p.is_complex() else p for p in params]
     params = [p for p in params if p.numel()]
     if not params:
         return

@@ -188,6 +188,11 @@ class RejectionLoss(nn.Module):
     # A class default too: modules pickled before the budget mode lack it.
     row_weighted = False
 
+    # Set by an owner whose optimiser evaluates a step's loss again at
+    # parameters it compares (LBFGS): such an evaluation records no counts
+    # and leaves an adaptive M as it is, so that it gives the same loss.
+    repeating = False
+
     # Set by an owner that checks the sample weights once before training
     # (RSFTClassifier): the steps then do not read their values again.
     _weights_checked = False
@@ -445,6 +450,8 @@ class RejectionLoss(nn.Module):
 
     def _step_M(self, logits, y, weight):
         """The adaptive ``M`` for this batch, updated on the device."""
+        if self.repeating:
+            return torch.exp(self.log_M)
         with torch.no_grad():
             if len(y) == 0:
                 if self.process_sum is None:
@@ -625,6 +632,8 @@ class RejectionLoss(nn.Module):
         reader of the counts (:meth:`epoch_statistics`, the next epoch,
         ``state_dict``) calls :meth:`flush_counts` first.
         """
+        if self.repeating:
+            return
         pending = self._pending_counts
         # Under rejection="expected" the two are one tensor.
         same = acceptance is accepted

@@ -348,3 +348,95 @@ def test_take_rows():
     assert isinstance(pair, tuple) and torch.equal(pair[1], torch.tensor([5.0, 1.0]))
     with pytest.raises(TypeError, match="compact needs batches of tensors"):
         take_rows(np.zeros((4, 2)), rows)
+
+
+class _InPlaceShift(nn.Module):
+    """Shifts its input in place before an MLP (an in-place preprocessing
+    layer)."""
+
+    def __init__(self, n_features=5, n_classes=2):
+        super().__init__()
+        self.mlp = MLPModule(n_features, n_classes, hidden_layer_sizes=(16,))
+
+    def forward(self, X):
+        X.sub_(1.0)
+        return self.mlp(X)
+
+
+def _max_gap(a, b):
+    pa, pb = a.module_.state_dict(), b.module_.state_dict()
+    return max((pa[k] - pb[k]).abs().max().item() for k in pa)
+
+
+def test_a_module_that_writes_into_its_input_trains_alike_compacted():
+    # The scoring pass shifted the batch in place, and the training pass then
+    # shifted the accepted rows a second time (parameters 0.02 apart).
+    X, y = _data()
+    fits = [
+        RSFTClassifier(
+            module=_InPlaceShift,
+            **{**SAMPLE_RULE, **QUARTER},
+            compact=compact,
+            max_epochs=3,
+            batch_size=32,
+            random_state=0,
+        ).fit(X, y)
+        for compact in (False, True)
+    ]
+    assert _max_gap(*fits) < 1e-5
+
+
+class _SqueezedOutput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+
+    def forward(self, X):
+        return self.linear(X).squeeze()
+
+
+def test_compacted_training_pass_output_is_checked():
+    # A one-row subset made the module's output 1-d, and the error blamed the
+    # criterion ("must return one loss per sample").
+    X, y = _data(n=512)
+    params = {**SAMPLE_RULE, "M": 300.0, "max_epochs": 2, "random_state": 0}
+    with pytest.raises(TypeError, match="The module must return a 2-d tensor"):
+        RSFTClassifier(
+            module=_SqueezedOutput, compact=True, batch_size=64, **params
+        ).fit(X, y)
+
+
+@pytest.mark.parametrize("rejection", ["expected", "pool"])
+def test_compact_numpy_true_is_refused_like_true(rejection):
+    X, y = _data(n=64)
+    with pytest.raises(ValueError, match="compact=True needs rejection='sample'"):
+        RSFTClassifier(compact=np.True_, rejection=rejection, max_epochs=1).fit(X, y)
+
+
+class _NaNOnLargeFirstFeature(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+
+    def forward(self, X):
+        z = self.linear(X)
+        return torch.where(X[:, :1] > 1.5, torch.full_like(z, float("nan")), z)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{**SAMPLE_RULE, "compact": True}, {"rejection": "pool"}],
+    ids=["compact", "pool"],
+)
+def test_rows_scored_non_finite_are_named(params):
+    # The scoring pass rejected rows whose output was NaN, and the fit went
+    # on without a word (the uncompacted step stops with an error).
+    X, y = _data(n=300)
+    n_bad = int((X[:, 0] > 1.5).sum())
+    assert 0 < n_bad < len(X)
+    clf = RSFTClassifier(
+        module=_NaNOnLargeFirstFeature,
+        **{"max_epochs": 2, "warmup_epochs": 0, "random_state": 0, **params},
+    )
+    with pytest.warns(UserWarning, match=f"not finite .NaN or inf. on {n_bad} rows"):
+        clf.fit(X, y)

@@ -304,3 +304,38 @@ def test_expected_rule_skips_a_batch_of_weights_zero():
     steps = [s["step"] for s in weighted.optimizer_.state.values()]
     # 6 batches an epoch, the first two of weight 0: 4 steps an epoch.
     assert {float(s) for s in steps} == {8.0}
+
+
+class _Lazy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.LazyLinear(2)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+def test_lazy_module_trains_with_the_default_optimizer():
+    # Fusing the default Adam read the dtype of a parameter a lazy module has
+    # not initialised yet, and the fit failed.
+    X, y = _data()
+    clf = RSFTClassifier(module=_Lazy, max_epochs=2, random_state=0).fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+class _ComplexWeight(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(5, 2, dtype=torch.cfloat) * 0.1)
+
+    def forward(self, X):
+        return (X.to(torch.cfloat) @ self.weight).abs()
+
+
+def test_complex_parameters_pass_the_finiteness_check():
+    X, y = _data()
+    clf = RSFTClassifier(module=_ComplexWeight, max_epochs=2, random_state=0).fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+    bad = torch.full((2,), complex(float("nan"), 0.0))
+    with pytest.raises(ValueError, match="stopped being finite"):
+        check_finite_parameters([bad], 1)

@@ -1179,6 +1179,41 @@ def test_lbfgs_is_refused_where_each_evaluation_draws_a_mask(data):
         stream.partial_fit(X, y)
 
 
+class _TwiceLBFGS(torch.optim.LBFGS):
+    """LBFGS that first evaluates the closure twice at the same parameters."""
+
+    gaps = []
+
+    def step(self, closure):
+        first, second = float(closure()), float(closure())
+        self.gaps.append(abs(first - second))
+        return super().step(closure)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"M": "auto", "target_acceptance": 0.5}, {"rejection": "pool"}],
+    ids=["default", "auto", "pool"],
+)
+def test_lbfgs_sees_one_loss_at_the_same_parameters_and_counts_rows_once(data, params):
+    # Every evaluation of a step recorded the batch again: the prior after
+    # rejection (prior_correction) and an adaptive M moved between two
+    # evaluations at the same parameters (loss gaps of 0.02), and the rows
+    # counted for prediction's prior were many times the rows trained on.
+    X, y = data
+    _TwiceLBFGS.gaps = []
+    clf = RSFTClassifier(
+        **{**FAST, "max_epochs": 3, "warmup_epochs": 1, "lr": 0.1},
+        optimizer=_TwiceLBFGS,
+        optimizer__max_iter=4,
+        **params,
+    ).fit(X, y)
+    assert len(_TwiceLBFGS.gaps) > 10 and max(_TwiceLBFGS.gaps) < 1e-6
+    if params.get("rejection") != "pool":
+        counts = np.bincount(clf.classes_.searchsorted(y))
+        np.testing.assert_array_equal(clf._trained_rows, counts)
+
+
 def test_a_non_finite_network_is_named_when_compacted_steps_accept_nothing(data):
     # Compacted steps never see a rejected row's loss: the fit warned only
     # that its epochs accepted no row, and advised lowering M.

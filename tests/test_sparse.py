@@ -590,3 +590,34 @@ def test_a_narrowed_mlp_pickles_without_its_position_table():
     )
     twin = copy.deepcopy(clf)
     np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_frozen_layer_stays_frozen_on_sparse_input():
+    # On sparse input the default MLP's gradients were zeroed in place, not
+    # freed: a frozen layer kept a zero gradient, and Adam's momentum moved
+    # it (0.007 during one partial_fit; 0 on dense input).
+    from skorch.callbacks import Freezer
+
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(400, 20)) * (rng.random((400, 20)) < 0.3)
+    y = (dense[:, 0] + 0.3 * rng.normal(size=400) > 0.4).astype(int)
+    X = sp.csr_matrix(dense)
+    clf = RSFTClassifier(max_epochs=3, random_state=0).fit(X, y)
+    first = clf.module_.layers[0]
+    first.requires_grad_(False)
+    before = first.weight.detach().clone()
+    clf.partial_fit(X, y)
+    assert torch.equal(first.weight, before)
+    # skorch's Freezer, from the third epoch on.
+    frozen = []
+
+    class Watch(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            frozen.append(net.module_.layers[0].weight.detach().clone())
+
+    RSFTClassifier(
+        max_epochs=5,
+        random_state=0,
+        callbacks=[Freezer("layers.0.*", at=3), Watch()],
+    ).fit(X, y)
+    assert all(torch.equal(frozen[2], later) for later in frozen[3:])

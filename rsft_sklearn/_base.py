@@ -389,7 +389,7 @@ class NetClassifierBase(NeuralNetClassifier):
         if is_dataset(X):
             keys = "fit" if reset else getattr(self, "input_keys_", None)
             n, keys = check_dataset(
-                X, keys, None if reset else self.__dict__.get("_row_shape")
+                X, keys, None if reset else self._fitted_row_shape()
             )
             if reset:
                 # What an earlier fit on arrays learnt about them is stale.
@@ -468,6 +468,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 self.input_shapes_ = {key: X[key].shape[1:] for key in self.input_keys_}
                 self.input_column_names_ = names
                 state.pop("n_features_in_", None)
+                state.pop("feature_names_in_", None)
             else:
                 _check_input_shapes(
                     X, state.get("input_keys_"), state.get("input_shapes_")
@@ -502,6 +503,14 @@ class NetClassifierBase(NeuralNetClassifier):
                     f"X holds rows of different lengths ({exc}). Lists of token "
                     "ids of varying length become one padded array with "
                     "rsft_sklearn.pad_token_ids (or TokenIndexer, from text)."
+                ) from exc
+            if "setting an array element with a sequence" in str(exc):
+                # An object array or a Series whose cells are lists.
+                raise ValueError(
+                    f"X holds sequences in its cells ({exc}). Lists of token "
+                    "ids (an object array or a pandas Series of lists) become "
+                    "one padded array with rsft_sklearn.pad_token_ids (or "
+                    "TokenIndexer, from text)."
                 ) from exc
             if "could not convert string to float" not in str(exc):
                 raise
@@ -774,7 +783,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     "input_keys_",
                     None if "classes_inferred_" in state else ANY_INPUTS,
                 ),
-                row_shape=state.get("_row_shape"),
+                row_shape=self._fitted_row_shape(),
             )
         dataset = self.dataset
         if not (isinstance(dataset, type) and issubclass(dataset, InMemoryDataset)):
@@ -796,6 +805,13 @@ class NetClassifierBase(NeuralNetClassifier):
         # The sample weights travel inside the dataset, not as forward kwargs.
         state = self.__dict__.get("fit_state_")
         weight = None if state is None else state.sample_weight
+        if y is not None and not isinstance(y, torch.Tensor):
+            # Called by the user on a fitted estimator (fit hands it encoded
+            # tensors): class labels, split and trained as fit would.
+            self.check_is_fitted(["classes_"])
+            y = torch.as_tensor(
+                encode_labels(check_labels(np.asarray(y)), self.classes_)
+            )
         dataset = self.get_dataset(X, y, weight)
         if not self.train_split:
             return dataset, None
@@ -974,7 +990,33 @@ class NetClassifierBase(NeuralNetClassifier):
             if isinstance(base, NLLLoss):
                 return proba_for_nll
             return partial(torch.softmax, dim=-1)
+        if self.predict_nonlinearity == "auto" and getattr(
+            self, "_trimmed_for_prediction", False
+        ):
+            # Trimmed for prediction: the criterion is gone, its kind kept.
+            if self.__dict__.get("_trimmed_nll", False):
+                return proba_for_nll
+            return partial(torch.softmax, dim=-1)
         return super()._get_predict_nonlinearity()
+
+    def _fitted_row_shape(self):
+        """The shape of a row of the arrays fit saw (past the rows), or of
+        each input of a dict of arrays; None after a fit on a Dataset."""
+        state = self.__dict__
+        shapes = state.get("input_shapes_")
+        return shapes if shapes is not None else state.get("_row_shape")
+
+    def trim_for_prediction(self):
+        """skorch's trimming (no optimiser, criterion, callbacks or history
+        left), with ``predict_nonlinearity="auto"`` still reading the output
+        as the dropped criterion did: probabilities stay probabilities."""
+        if getattr(self, "_trimmed_for_prediction", False):
+            return super().trim_for_prediction()
+        base = getattr(self.__dict__.get("criterion_"), "base_criterion", None)
+        nll = isinstance(base, NLLLoss)
+        result = super().trim_for_prediction()
+        self._trimmed_nll = nll
+        return result
 
     def _backward(self, loss):
         """Back-propagate; mixed-precision subclasses scale the loss here."""

@@ -461,6 +461,13 @@ def _n_rows(X):
 
 
 def _device_of(dataset):
+    """The device of the data set's rows: where its row indices, and any
+    per-row state of pooled selection, belong."""
     X = dataset.X
     first = next(iter(X.values())) if isinstance(X, Mapping) else X
+    if isinstance(first, SparseRows) and dataset.y is not None:
+        # A sparse matrix stays on the host, and the labels (with the sample
+        # weights) may be on the device: indices go where those are, and
+        # SparseRows.take brings them to the host.
+        return dataset.y.device
     return first.device

@@ -101,14 +101,29 @@ def _row_inputs(inputs, row, input_keys, row_shape=None):
                 f"Row {row} of the dataset has the input(s) {extra}, which fit "
                 f"did not see (it saw {sorted(input_keys)})."
             )
-        return {key: _as_tensor(inputs[key], row, f"X[{key!r}]") for key in inputs}
+        values = {key: _as_tensor(inputs[key], row, f"X[{key!r}]") for key in inputs}
+        if isinstance(row_shape, Mapping):
+            # A fit on a dict of arrays: each input's rows have its shape.
+            for key, value in values.items():
+                shape = row_shape.get(key)
+                if shape is not None and tuple(value.shape) != tuple(shape):
+                    raise ValueError(
+                        f"Row {row} of the dataset has X[{key!r}] of shape "
+                        f"{tuple(value.shape)}, but the estimator was fitted on "
+                        f"rows of shape {tuple(shape)}."
+                    )
+        return values
     if input_keys is not None:
         raise ValueError(
             f"Row {row} of the dataset holds a single input, but the estimator "
             f"was fitted on the named inputs {list(input_keys)}."
         )
     value = _as_tensor(inputs, row, "X")
-    if row_shape is not None and tuple(value.shape) != tuple(row_shape):
+    if (
+        row_shape is not None
+        and not isinstance(row_shape, Mapping)
+        and tuple(value.shape) != tuple(row_shape)
+    ):
         raise ValueError(
             f"Row {row} of the dataset has shape {tuple(value.shape)}, but the "
             f"estimator was fitted on rows of shape {tuple(row_shape)}."
@@ -163,8 +178,9 @@ class DatasetRows(torch.utils.data.Dataset):
     input_keys : list of str, None or "any"
         Names of the inputs seen in fit; ``None`` for single-array rows;
         ``"any"`` before a fit on data (an estimator only initialised).
-    row_shape : tuple or None
-        The shape of the rows of the arrays seen in fit, if any.
+    row_shape : tuple, dict of str to tuple, or None
+        The shape of the rows of the arrays seen in fit (of each input's, for
+        a dict of arrays), if any.
     """
 
     def __init__(
@@ -220,8 +236,9 @@ def check_dataset(dataset, input_keys=None, row_shape=None):
     input_keys : list of str, None or "fit"
         Names of the inputs seen in fit, ``None`` for single-array rows, or
         ``"fit"`` when this is the fit that decides them from the first row.
-    row_shape : tuple or None
-        The shape of the rows of the arrays of an earlier fit, if any.
+    row_shape : tuple, dict of str to tuple, or None
+        The shape of the rows of the arrays of an earlier fit (of each
+        input's, for a dict of arrays), if any.
 
     Returns
     -------

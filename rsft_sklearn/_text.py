@@ -121,6 +121,13 @@ def _ids_of(row, seq):
                 f"Row {row} holds the token id {float(ids[~whole][0]):g}, which is not "
                 "an integer."
             )
+        # 2**63 and above would wrap to a negative int64.
+        huge = ids >= 2.0**63
+        if huge.any():
+            raise ValueError(
+                f"Row {row} holds the token id {float(ids[huge][0]):g}, beyond any "
+                "embedding table."
+            )
     elif ids.dtype.kind not in "iu":
         raise TypeError(f"Row {row} holds {ids.dtype} values; token ids are integers.")
     return ids.astype(np.int64)
@@ -293,6 +300,16 @@ class EmbeddingBagModule(nn.Module):
                 raise ValueError(
                     "pretrained_embeddings must be 2-d (vocab_size, "
                     f"embedding_dim), got shape {tuple(weight.shape)}."
+                )
+            finite = torch.isfinite(weight).all(dim=1)
+            if not bool(finite.all()):
+                # Read by no check later: the fit would fail with "the loss
+                # overflowed", blaming the features or the learning rate.
+                rows = torch.nonzero(~finite).reshape(-1)[:5].tolist()
+                raise ValueError(
+                    "pretrained_embeddings holds non-finite values (NaN or inf, "
+                    f"or beyond float32) in the rows {rows}; replace them, for "
+                    "example with zeros."
                 )
             check_vocabulary_size(len(weight))
             self.embedding = nn.EmbeddingBag.from_pretrained(

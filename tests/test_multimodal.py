@@ -398,3 +398,28 @@ def test_a_skorch_dataset_without_y_has_no_labels_to_compare(data):
         Dataset(tabular.astype(np.float32)), y_rare_first
     )
     assert list(fitted.classes_) == ["a", "b"]
+
+
+def test_dataset_dict_rows_of_another_shape_than_fit_are_named(data):
+    # Fitted on a dict of arrays, a Dataset of dict rows whose image had
+    # another shape reached the module (torch: "mat1 and mat2 shapes cannot
+    # be multiplied"), where the same dict of arrays got a message.
+    image, tabular, y = data
+    clf = _net(max_epochs=1).fit({"image": image, "tabular": tabular}, y)
+    wrong = RowsDataset(image[:, :, :2].copy(), tabular)
+    with pytest.raises(ValueError, match=r"X\['image'\] of shape \(2, 2\).*\(2, 3\)"):
+        clf.predict(wrong)
+    np.testing.assert_array_equal(
+        clf.predict(RowsDataset(image, tabular)),
+        clf.predict({"image": image, "tabular": tabular}),
+    )
+
+
+def test_refit_on_a_dict_drops_the_feature_names_of_a_frame(data):
+    image, tabular, y = data
+    frame = pd.DataFrame(tabular, columns=["p", "q", "r"])
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(frame, y)
+    assert list(clf.feature_names_in_) == ["p", "q", "r"]
+    clf.set_params(module=TwoBranch).fit({"image": image, "tabular": tabular}, y)
+    assert not hasattr(clf, "feature_names_in_")
+    assert not hasattr(clf, "n_features_in_")

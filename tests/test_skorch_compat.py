@@ -585,3 +585,36 @@ def test_predict_proba_under_autocast_and_with_a_bfloat16_module(data):
 
     clf.module_.forward = forward
     np.testing.assert_allclose(clf.predict_proba(X), proba, atol=0.05)
+
+
+@pytest.mark.parametrize("criterion", [None, nn.NLLLoss])
+@pytest.mark.parametrize("probability", ["balanced", "raw"])
+def test_trim_for_prediction_keeps_predictions(data, criterion, probability):
+    # skorch's trimming drops the criterion, from which "auto" read the
+    # output: the default predict raised that the output was not
+    # probabilities, and probability="raw" returned logits.
+    X, y = data
+    params = {} if criterion is None else {"criterion": criterion}
+    module = ScoresModule(None if criterion is None else nn.Softmax(dim=1))
+    clf = RSFTClassifier(
+        module=module, max_epochs=2, probability=probability, **params
+    ).fit(X, y)
+    proba, labels = clf.predict_proba(X), clf.predict(X)
+    clf.trim_for_prediction()
+    assert clf.criterion_ is None
+    np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), labels)
+    clf.trim_for_prediction()  # a second call changes nothing
+    np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-6)
+
+
+def test_get_split_datasets_takes_class_labels(data):
+    # A public skorch method: fit hands it encoded tensors, a user numpy
+    # class labels ('numpy.ndarray' object has no attribute 'numpy').
+    X, y = data
+    split = ValidSplit(0.25, stratified=True, random_state=0)
+    clf = RSFTClassifier(**mlp(max_epochs=1, train_split=split)).fit(X, y)
+    train, valid = clf.get_split_datasets(X, y)
+    assert (len(train), len(valid)) == (180, 60)
+    labels = np.concatenate([b[1].numpy() for b in clf.get_iterator(valid)])
+    assert set(labels.tolist()) == {0, 1, 2}

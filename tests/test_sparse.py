@@ -621,3 +621,17 @@ def test_a_frozen_layer_stays_frozen_on_sparse_input():
         callbacks=[Freezer("layers.0.*", at=3), Watch()],
     ).fit(X, y)
     assert all(torch.equal(frozen[2], later) for later in frozen[3:])
+
+
+def test_sparse_rows_are_indexed_on_the_labels_device():
+    # The matrix stays on the host while the labels move to the network's
+    # device: the row indices (and the budget's row store) went to the
+    # matrix's CPU, and indexing the device's labels with them failed.
+    from rsft_sklearn import BatchIterator, InMemoryDataset
+
+    X = sp.random(10, 4, density=0.5, format="csr", random_state=0)
+    labels = torch.zeros(10, dtype=torch.long, device="meta")
+    iterator = BatchIterator(InMemoryDataset(SparseRows(X), labels), batch_size=4)
+    assert iterator.row_store().device.type == "meta"
+    host = BatchIterator(InMemoryDataset(SparseRows(X), torch.zeros(10)))
+    assert host.row_store().device.type == "cpu"

@@ -460,3 +460,29 @@ def test_ragged_token_id_lists_given_to_fit_name_pad_token_ids():
         _clf(module__vocab_size=10, max_epochs=1).fit(
             [[2, 3], [4], [5, 6, 7]], [0, 1, 0]
         )
+
+
+def test_non_finite_pretrained_embeddings_are_refused_at_construction():
+    # The fit failed with "the loss overflowed; scale the features", naming
+    # neither the table nor its rows.
+    table = np.ones((5, 3), dtype=np.float32)
+    table[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"non-finite values .* rows \[3\]"):
+        EmbeddingBagModule(n_classes=2, pretrained_embeddings=table)
+
+
+def test_a_float_token_id_beyond_int64_is_named_as_given():
+    # 1e19 wrapped to int64's minimum and was called a negative id.
+    with pytest.raises(ValueError, match="token id 1e[+]19, beyond any embedding"):
+        pad_token_ids([[3.0, 1e19]])
+
+
+@pytest.mark.parametrize("kind", ["object array", "series"])
+def test_token_lists_in_an_object_array_name_pad_token_ids(kind):
+    import pandas as pd
+
+    ids = [[1, 2], [3]] * 5
+    X = np.array(ids, dtype=object) if kind == "object array" else pd.Series(ids)
+    clf = RSFTClassifier(module=EmbeddingBagModule, module__vocab_size=10, max_epochs=1)
+    with pytest.raises(ValueError, match="sequences in its cells.*pad_token_ids"):
+        clf.fit(X, np.array([0, 1] * 5))

@@ -78,7 +78,11 @@ def run_one(method, X, y, train, test, repeat, args):
 
     from rsft_sklearn.benchmark._methods import make_method
     from rsft_sklearn.benchmark._networks import CNN1d, recipe_params
-    from rsft_sklearn.benchmark._runner import _interrupt_seen, with_clipping
+    from rsft_sklearn.benchmark._runner import (
+        _interrupt_seen,
+        _warm_up,
+        with_clipping,
+    )
 
     net = with_clipping(
         {
@@ -91,6 +95,8 @@ def run_one(method, X, y, train, test, repeat, args):
     estimator = make_method(
         method, max_epochs=args.epochs, batch_size=64, seed=repeat, net_params=net
     )
+    # torch's first-use costs, paid once, outside every timed fit.
+    _warm_up()
     start = perf_counter()
     with _interrupt_seen():
         estimator.fit(X[train], y[train])

@@ -126,10 +126,15 @@ def main(argv=None):
     # A set counts where every method finished every fit of it: a method's
     # mean over fewer sets, or over the folds left by a failed one, is not
     # comparable with the others'.
+    # A method with fewer fits of a set than another (an interrupted run)
+    # has not finished it either.
+    fits = frame.groupby(["dataset", "method"]).size()
+    most = fits.groupby(level="dataset").transform("max")
     finished = (
         frame.assign(ok=frame["status"] == "ok")
         .groupby(["dataset", "method"])["ok"]
         .all()
+        .where(fits == most, False)
         .unstack("method", fill_value=False)
     )
     complete = finished.all(axis=1)

@@ -36,10 +36,35 @@ def load(specs):
     for spec in specs:
         suite, _, folder = spec.partition("=")
         frame = read_result_table(Path(folder) / "results.csv")
-        ok = frame.status == "ok"
-        finished = ok.groupby([frame.dataset, frame.method]).transform("all")
-        frames.append(frame.assign(suite=suite, finished=finished))
+        frames.append(frame.assign(suite=suite, finished=finished_fits(frame)))
     return pd.concat(frames, ignore_index=True)
+
+
+def finished_fits(frame):
+    """Per row: whether its method finished every fit of its set, that is,
+    every fit ended well and the method has as many fits of the set as the
+    method with the most (an interrupted run leaves some methods a fold or
+    a repeat short, and their means would be over other fits)."""
+    ok = frame.status == "ok"
+    keys = [frame.dataset, frame.method]
+    fits = frame.groupby(keys).status.transform("size")
+    most = fits.groupby(frame.dataset).transform("max")
+    return ok.groupby(keys).transform("all") & (fits == most)
+
+
+def short_sets(results):
+    """``{(suite, set): [methods]}`` of the methods with fewer fits of a
+    set than another method: an unfinished run, named in the output."""
+    keys = ["suite", "dataset", "method"]
+    fits = results.groupby(keys).size()
+    most = fits.groupby(level=["suite", "dataset"]).transform("max")
+    # A method whose fits failed is left out as such, not named here.
+    all_ok = (results.status == "ok").groupby([results[k] for k in keys]).all()
+    short = fits[(fits < most) & all_ok]
+    out = {}
+    for (suite, dataset, method), _ in short.items():
+        out.setdefault((suite, dataset), []).append(method)
+    return out
 
 
 def per_set(results):
@@ -144,8 +169,12 @@ def signed_rank(means):
     )
     out = {}
     for rival in RIVALS:
+        # Seeded: the same files give the same probabilities.
         left, rope, right = baycomp.two_on_multiple(
-            wide[REFERENCE].to_numpy(), wide[rival].to_numpy(), rope=0.01
+            wide[REFERENCE].to_numpy(),
+            wide[rival].to_numpy(),
+            rope=0.01,
+            random_state=0,
         )
         out[rival] = (left, rope, right)
     return out
@@ -194,6 +223,7 @@ def main(argv=None):
         )
         return 2
     means, left_out = per_set(results)
+    short = short_sets(results)
     empty = [suite for suite in suites if suite not in set(means.suite)]
     if empty:
         print(
@@ -201,6 +231,12 @@ def main(argv=None):
             f"every fit, in: {', '.join(empty)}.",
             file=sys.stderr,
         )
+        for (suite, dataset), names in short.items():
+            print(
+                f"{suite} {dataset}: {', '.join(sorted(names))} have fewer fits "
+                "than other methods (an unfinished run?).",
+                file=sys.stderr,
+            )
         return 2
     table = suite_table(means)
     print("| suite | sets | method | balanced accuracy | macro-F1 | PR-AUC (binary) |")
@@ -215,6 +251,11 @@ def main(argv=None):
     for suite, names in left_out.items():
         names = ", ".join(names)
         print(f"\n{suite}: left out, as they did not finish every set: {names}.")
+    for (suite, dataset), names in short.items():
+        print(
+            f"\n{suite} {dataset}: {', '.join(sorted(names))} have fewer fits than "
+            "other methods (an unfinished run?); counted as not finished."
+        )
     gaps = trailing_sets(means)
     print("\nSets where RSFT trails the better LA rival by more than 0.01:")
     print(gaps.to_string() if len(gaps) else "none")

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rsft_sklearn.benchmark import main as rsft_bench
-from rsft_sklearn.benchmark._cli import _max_rows, _n_jobs, positive
+from rsft_sklearn.benchmark._cli import DEFAULT_EPOCHS, _max_rows, _n_jobs, positive
 from rsft_sklearn.benchmark._methods import method_label
 from rsft_sklearn.benchmark._protocol import name_digest, split_names
 from rsft_sklearn.benchmark._runner import read_result_table
@@ -49,6 +49,15 @@ BASE = {"rejection": "sample", "warmup_epochs": 0}
 # Folds, epochs and row cap when not given, of a full sweep and of a quick one.
 FULL = {"folds": 3, "epochs": 30, "max_rows": 5000}
 QUICK = {"folds": 2, "epochs": 4, "max_rows": 600}
+
+
+def network_epochs(suite):
+    """The epochs a network suite trains (its recipe's), None for others."""
+    if suite not in NETWORK_SUITES:
+        return None
+    from rsft_sklearn.benchmark._suites import REGISTERED
+
+    return REGISTERED[suite].epochs or DEFAULT_EPOCHS
 
 
 def configurations(epochs):
@@ -193,13 +202,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     args = parser.parse_args(argv)
     out = Path(args.out or ("sweep-quick" if args.quick else "docs/defaults"))
+    epochs_given = args.epochs is not None
     # Options given win over the preset.
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.folds < 2:
         parser.error(f"--folds: must be at least 2, got {args.folds}")
-    configs = configurations(args.epochs)
     sets = development_sets(args.keel_sets)
     suites = args.suites.split(",")
     unknown = [suite for suite in suites if suite not in sets]
@@ -208,6 +217,27 @@ def main(argv=None):
     repeated = sorted({suite for suite in suites if suites.count(suite) > 1})
     if repeated:
         parser.error(f"--suites names a suite twice: {repeated}")
+    # The network suites train their recipe's epochs, and the configurations'
+    # warm-ups are counts of epochs: built at other epochs, warm-ups of 10 and
+    # 15 of a 10-epoch recipe would never reject, under a label that said 30.
+    own = {} if args.quick else {s: network_epochs(s) for s in suites}
+    own = {suite: epochs for suite, epochs in own.items() if epochs is not None}
+    if (
+        own
+        and not epochs_given
+        and len(set(own.values())) == 1
+        and len(own) == len(suites)
+    ):
+        args.epochs = next(iter(own.values()))
+    differ = {suite: epochs for suite, epochs in own.items() if epochs != args.epochs}
+    if differ:
+        parser.error(
+            f"{', '.join(f'{s} trains {e} epochs' for s, e in differ.items())} "
+            f"(its recipe), and the configurations are built at --epochs "
+            f"{args.epochs}: their warm-ups count epochs. Sweep suites of "
+            "different epochs apart, each with its own --epochs."
+        )
+    configs = configurations(args.epochs)
     if args.configs:
         try:
             configs = [configs[i] for i in _indices(args.configs, len(configs))]
@@ -225,12 +255,13 @@ def main(argv=None):
         common = [
             "--suite", suite, "--datasets", ",".join(sets[suite]),
             "--methods", ",".join(configs), "--folds", str(args.folds),
-            "--n-jobs", str(args.n_jobs), "--out", str(folder), "--no-progress",
+            "--n-jobs", str(args.n_jobs), "--out", str(folder),
         ]  # fmt: skip
         if args.threads is not None:
             common += ["--threads", str(args.threads)]
+        common += ["--epochs", str(args.epochs)]
         if suite not in NETWORK_SUITES or args.quick:
-            common += ["--epochs", str(args.epochs), "--max-rows", str(args.max_rows)]
+            common += ["--max-rows", str(args.max_rows)]
         code = rsft_bench(common)
         if code not in (0, None):
             print(f"rsft-bench stopped on {suite} with code {code}", file=sys.stderr)
@@ -260,7 +291,9 @@ def main(argv=None):
         f"- Command: `python benchmarks/sweep_defaults.py "
         f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n"
         f"- {args.folds}-fold stratified CV, {args.epochs} epochs, row cap "
-        f"{args.max_rows}, the benchmark's network and seed; means over the "
+        f"{args.max_rows}"
+        + (" (the table suites; the network suites keep their sizes)" if own else "")
+        + ", the benchmark's network and seed; means over the "
         "development sets of each suite; rank among the configurations by "
         "balanced accuracy (1 is best).\n\n" + "\n".join(sections)
     )

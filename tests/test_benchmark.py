@@ -1541,3 +1541,31 @@ def test_short_writes_and_a_full_disk_keep_whole_rows(
     assert main(argv) == 0
     assert len(_rows(out)) == 2
     assert _rows(out).groupby(["repeat", "fold"]).size().eq(1).all()
+
+
+def test_a_seed_at_the_top_of_its_range_seeds_every_repeat():
+    # --seed takes 0 to 2**32 - 1, and repeat r trained from seed + r: the
+    # second repeat's fit failed with "Seed must be between 0 and 2**32 - 1".
+    from rsft_sklearn.benchmark._runner import _splits, run_fold
+
+    (dataset,) = load_suite("builtin", datasets=["breast_cancer"])
+    train, test = _splits(dataset, 2, 1, 0)[0]
+    config = {"folds": 2, "seed": 2**32 - 1, "epochs": 1, "batch_size": 64}
+    row = run_fold(dataset, "LogisticRegression", 0, train, test, config, 1)
+    assert row["status"] == "ok"
+    row = run_fold(dataset, "LogisticRegression", 2, train, test, config, 1)
+    assert row["status"] == "ok", row["error"]
+
+
+def test_quick_takes_a_set_of_the_half_when_its_own_are_in_the_other(tmp_path, capsys):
+    # builtin's quick sets are both in the development half: --quick --half
+    # held-out was refused ("No data set of the selection is in the held-out
+    # half"), as it was for most suites.
+    out = tmp_path / "quick"
+    argv = ["--suite", "builtin", "--quick", "--half", "held-out"]
+    argv += ["--methods", "LogisticRegression", "--n-jobs", "1", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert set(_rows(out)["dataset"]) == {"digits_longtail"}
+    assert "No quick data set is in the held-out half; taking digits_longtail" in (
+        capsys.readouterr().err
+    )

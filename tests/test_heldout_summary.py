@@ -254,3 +254,50 @@ def test_a_pipe_in_a_name_is_escaped_in_the_table(summary, tmp_path, capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if "0.650" in line]
     assert rows and all(line.startswith("| a\\|b | 1 | ") for line in rows)
     assert all(line.replace("\\|", "").count("|") == 7 for line in rows)
+
+
+def test_a_method_with_fewer_fits_of_a_set_is_named_and_left_out(
+    summary, tmp_path, capsys
+):
+    # An interrupted run: post-hoc LA a fold short of set "s1". Its mean had
+    # been taken over three fits beside the others' four, without a word.
+    scores = {
+        (dataset, method): [0.8, 0.7, 0.8, 0.7]
+        for dataset in ("s1", "s2", "s3")
+        for method in ("RSFT", *RIVALS)
+    }
+    scores[("s1", RIVALS[1])] = [0.9, 0.9, 0.9]
+    folder = write_run(tmp_path / "run", scores)
+    assert summary.main([f"x={folder}"]) == 0
+    out = capsys.readouterr().out
+    assert "| x | 2 | RSFT |" in out
+    assert "x s1: post-hoc logit adjustment have fewer fits than other" in out
+    # Where no set is left, the refusal says why.
+    folder = write_run(
+        tmp_path / "short",
+        {
+            ("s", "RSFT"): [0.8, 0.8],
+            ("s", RIVALS[0]): [0.8, 0.8],
+            ("s", RIVALS[1]): [0.8],
+        },
+    )
+    assert summary.main([f"x={folder}"]) == 2
+    assert "x s: post-hoc logit adjustment have fewer fits" in capsys.readouterr().err
+
+
+def test_the_signed_rank_probabilities_are_the_same_run_after_run(
+    summary, tmp_path, capsys
+):
+    rng = np.random.default_rng(0)
+    scores = {}
+    for index in range(8):
+        base = rng.uniform(0.6, 0.9)
+        scores[(f"s{index}", "RSFT")] = [base + 0.01] * 2
+        scores[(f"s{index}", RIVALS[0])] = [base + rng.normal(0, 0.01)] * 2
+        scores[(f"s{index}", RIVALS[1])] = [base - 0.02] * 2
+    folder = write_run(tmp_path / "run", scores)
+    outputs = []
+    for _ in range(2):
+        assert summary.main([f"x={folder}"]) == 0
+        outputs.append(capsys.readouterr().out.split("P(RSFT better")[1:])
+    assert outputs[0] and outputs[0] == outputs[1]

@@ -452,6 +452,8 @@ def test_parse_method_reads_names_aliases_and_parameters():
         ("RSFT(lr=0)", "lr must be > 0 in a benchmark"),
         # Settings that failed in every fold of the run.
         ("RSFT(random_state=5)", "--seed sets random_state"),
+        # It failed in every fold, with a traceback from the constructor.
+        ("RSFT(classes=[0, 1])", "labels set classes"),
         ("RSFT(optimizer=1)", r"\['optimizer'\] take a class or a callable"),
         ("RSFT(criterion='x')", r"\['criterion'\] take a class"),
         ("RSFT(M='auto')", "set target_acceptance"),

@@ -163,3 +163,24 @@ def test_a_pipe_in_a_method_name_is_escaped_in_the_tables(halves, tmp_path, caps
     for table in tables:
         widths = {len(re.findall(r"(?<!\\)\|", line)) for line in table.splitlines()}
         assert len(widths) == 1, table
+
+
+def test_a_set_a_method_has_fewer_fits_of_is_left_out(halves, tmp_path, capsys):
+    # An interrupted run leaves a method a fold short of a set: its mean was
+    # taken over other fits than the others', without a word.
+    folder = _run_folder(tmp_path / "run")
+    frame = pd.read_csv(folder / "results.csv")
+    development, held_out = split_names(list(LONGTAIL))
+    short = (
+        (frame["dataset"] == held_out[0])
+        & (frame["method"] == "SMOTE")
+        & (frame["fold"] == 1)
+    )
+    frame[~short].to_csv(folder / "results.csv", index=False)
+    assert halves.main([str(folder), "--suite-names", "longtail"]) == 0
+    out = capsys.readouterr().out
+    assert f"## held-out half: {len(held_out) - 1} data sets" in out
+    assert (
+        f"Left out, as not every method finished every fit of them: {held_out[0]}."
+        in out
+    )

@@ -180,10 +180,11 @@ def fake_bench(sweep, monkeypatch):
 
 
 def test_suites_and_their_own_settings(sweep, fake_bench, tmp_path):
-    argv = ["--suites", "longtail,images", "--configs", "0,2", "--epochs", "12",
+    # At images' own 10 epochs: the configurations' warm-ups count epochs.
+    argv = ["--suites", "longtail,images", "--configs", "0,2", "--epochs", "10",
             "--max-rows", "900", "--folds", "2", "--out", str(tmp_path)]  # fmt: skip
     assert sweep.main(argv) == 0
-    configs = [sweep.configurations(12)[i] for i in (0, 2)]
+    configs = [sweep.configurations(10)[i] for i in (0, 2)]
     sets = sweep.development_sets(12)
     longtail, images = fake_bench
     assert longtail[:2] == ["--suite", "longtail"]
@@ -194,9 +195,10 @@ def test_suites_and_their_own_settings(sweep, fake_bench, tmp_path):
         assert option["--methods"] == ",".join(configs)
         assert option["--folds"] == "2"
         assert option["--out"] == str(tmp_path / "sweep" / suite)
-    # --epochs and --max-rows reach the older suites only.
-    assert longtail[-4:] == ["--epochs", "12", "--max-rows", "900"]
-    assert "--epochs" not in images and "--max-rows" not in images
+    # --max-rows reaches the older suites only; --epochs, which the
+    # configurations are built at, every suite.
+    assert longtail[-4:] == ["--epochs", "10", "--max-rows", "900"]
+    assert images[-2:] == ["--epochs", "10"] and "--max-rows" not in images
     text = (tmp_path / "sweep.md").read_text()
     assert f"## longtail: {len(sets['longtail'])} development sets" in text
     assert f"## images: {len(sets['images'])} development sets" in text
@@ -212,6 +214,25 @@ def test_suites_and_their_own_settings(sweep, fake_bench, tmp_path):
         assert [cells[5] for cells in table.values()] == [1.0, 2.0]
     assert pooled[configs[0]][0] == pytest.approx(0.9)
     assert [cells[5] for cells in pooled.values()] == [1.0, 2.0]
+
+
+def test_network_suites_are_swept_at_the_epochs_they_train(
+    sweep, fake_bench, tmp_path, capsys
+):
+    # images and finetune train their recipe's 10 epochs: the configurations
+    # were built at --epochs 30, so warm-ups of 10 and 15 never rejected,
+    # under labels and a sweep.md that said 30 epochs.
+    argv = ["--suites", "images,finetune", "--configs", "0,3", "--folds", "2",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert sweep.main(argv) == 0
+    for call in fake_bench:
+        option = dict(zip(call[::2], call[1::2]))
+        assert option["--epochs"] == "10"
+        assert option["--methods"].endswith("warmup_epochs=5)")
+    assert "10 epochs" in (tmp_path / "sweep.md").read_text()
+    with pytest.raises(SystemExit):
+        sweep.main(["--suites", "longtail,images", "--out", str(tmp_path)])
+    assert "images trains 10 epochs (its recipe)" in capsys.readouterr().err
 
 
 def test_a_stopped_suite_stops_the_sweep(sweep, monkeypatch, tmp_path, capsys):

@@ -439,6 +439,10 @@ def _check_net_parameters(name, params, spec):
             f"{spec!r}: the run's --seed sets random_state (each repeat trains "
             "from a seed of its own); leave it out of the spec."
         )
+    if "classes" in params:
+        raise ValueError(
+            f"{spec!r}: each data set's labels set classes; leave it out of the spec."
+        )
     literal_parts = [key for key in _CLASS_PARAMETERS if params.get(key) is not None]
     if literal_parts:
         raise ValueError(

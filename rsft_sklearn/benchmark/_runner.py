@@ -361,7 +361,9 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
     # Seeding here, per task, makes every row independent of which process
     # computes it and of what ran before, so a resumed run equals a fresh one.
     # Each repeat trains from its own seed.
-    seed = config["seed"] + row["repeat"]
+    # Modulo 2**32, the seeds numpy takes: a --seed near the top of its range
+    # gives its later repeats valid seeds (the same as before below it).
+    seed = (config["seed"] + row["repeat"]) % 2**32
     _seed_everything(seed)
     try:
         with warnings.catch_warnings():

@@ -254,7 +254,8 @@ class EmbeddingBagModule(nn.Module):
     pretrained_embeddings : array-like of shape (vocab_size, embedding_dim), \
             default=None
         Initial embeddings, for fine-tuning pretrained vectors; row 0 (the
-        padding) is never read.
+        padding) is never read, but must be finite as every row (a NaN or
+        inf anywhere is refused).
     freeze : bool, default=False
         Keep the embeddings fixed and train the head only.
 

@@ -562,6 +562,12 @@ class NetClassifierBase(NeuralNetClassifier):
         X, y, sample_weight = data
         # The fit's own state lives exactly as long as the fit.
         self.fit_state_ = FitState(sample_weight, sparse_input=sp.issparse(X))
+        # The scoring passes of the selection modes run the module's forward
+        # as the steps do, with fit's extra arguments (what skorch's
+        # fit_loop hands the steps: all of them but the routing marker).
+        self.fit_state_.fit_params = {
+            key: value for key, value in fit_params.items() if key != "_routing_method"
+        }
         # Dropout and other modules draw from torch's global generator; the
         # fit gets a private copy of it, reseeded every epoch from init_seed_
         # (see on_epoch_begin), so it neither disturbs the caller's stream nor

@@ -7,6 +7,7 @@ needs (inputs, labels, data sets, seeding, persistence) is in ``_base.py``.
 """
 
 import copy
+import inspect
 import numbers
 import warnings
 from functools import partial
@@ -54,6 +55,34 @@ from ._validation import (
 )
 
 __all__ = ["RSFTClassifier"]
+
+
+def _check_get_loss_takes_weights(net):
+    """Refuse a ``get_loss`` override that cannot take the ``sample_weight``
+    the training steps hand it (the row budget's weights, or the fit's
+    sample weights): skorch's own signature has no such argument, and the
+    fit would fail at its first step with Python's message."""
+    method = type(net).get_loss
+    if method is RSFTClassifier.get_loss:
+        return
+    parameters = inspect.signature(method).parameters.values()
+    if any(
+        p.name == "sample_weight" or p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in parameters
+    ):
+        return
+    why = (
+        "rejection='budget' weights its rows"
+        if net.rejection == "budget"
+        else "the fit has sample weights"
+    )
+    raise TypeError(
+        f"{type(net).__name__}.get_loss does not take sample_weight, and {why}: "
+        "the training steps call get_loss(y_pred, y_true, X=..., training=True, "
+        "sample_weight=...). Add sample_weight=None to the override and pass it "
+        "on: super().get_loss(y_pred, y_true, X=X, training=training, "
+        "sample_weight=sample_weight)."
+    )
 
 
 def _checked_forward(forward, n_classes, X):
@@ -230,7 +259,7 @@ class RSFTClassifier(NetClassifierBase):
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
         A float in ``(0, 1)`` is a fraction of ``max_epochs`` (the default: the
-        first third).
+        first third), rounded to the nearest epoch, a half up.
     loss_normalization : {"accepted", "batch"}, default="accepted"
         Divide the weighted loss sum by the accepted count (or weight), which
         keeps the gradient scale independent of the acceptance rate, or by
@@ -835,6 +864,8 @@ class RSFTClassifier(NetClassifierBase):
                     "would draw a new mask. Use rejection='expected' (the "
                     "default), or a first-order optimiser such as Adam or SGD."
                 )
+        if self.rejection == "budget" or state.sample_weight is not None:
+            _check_get_loss_takes_weights(self)
         chosen = self.get_params_for("optimizer")
         if self.optimizer is torch.optim.Adam and not {"fused", "foreach"} & set(
             chosen
@@ -881,7 +912,7 @@ class RSFTClassifier(NetClassifierBase):
             state.train_iterator,
             plan,
             loss,
-            self._score,
+            partial(self._score, **state.fit_params),
             batch_size=self.batch_size,
             pool_size=self.pool_size,
             min_rows=2 if state.two_rows else 1,
@@ -1224,12 +1255,14 @@ class RSFTClassifier(NetClassifierBase):
         and the network trained on the others only. Read once per epoch."""
         state = self.fit_state_
         bad, state.nonfinite_scores = state.nonfinite_scores, None
-        if bad is None or not int(bad):
+        n_bad = 0 if bad is None else int(bad)
+        if not n_bad:
             return
+        rows = "row" if n_bad == 1 else "rows"
         warnings.warn(
-            f"The network's output was not finite (NaN or inf) on {int(bad)} "
-            f"rows scored in epoch {len(self.history)}: they were rejected, and "
-            "the network trained on the other rows only. Scale the features "
+            f"The network's output was not finite (NaN or inf) on {n_bad} "
+            f"{rows} scored in epoch {len(self.history)}: rejected, and the "
+            "network trained on the other rows only. Scale the features "
             "(for example with StandardScaler) or lower the learning rate.",
             UserWarning,
             stacklevel=2,

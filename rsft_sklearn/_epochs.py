@@ -60,17 +60,21 @@ class EpochPlan:
 
 def warmup_epoch_count(warmup_epochs, max_epochs):
     """Number of warm-up epochs: an int as it is, a fraction in ``(0, 1)`` of
-    ``max_epochs`` rounded to the nearest epoch.
+    ``max_epochs`` rounded to the nearest epoch, a half up (Python's
+    ``round`` takes halves to the even number: half of 1, 5 and 9 epochs
+    would be 0, 2 and 4).
 
     Examples
     --------
     >>> from rsft_sklearn._epochs import warmup_epoch_count
     >>> warmup_epoch_count(5, 30), warmup_epoch_count(1 / 3, 30)
     (5, 10)
+    >>> [warmup_epoch_count(0.5, n) for n in (1, 3, 5)]
+    [1, 2, 3]
     """
     if isinstance(warmup_epochs, numbers.Integral):
         return int(warmup_epochs)
-    return int(round(float(warmup_epochs) * max_epochs))
+    return math.floor(float(warmup_epochs) * max_epochs + 0.5)
 
 
 def plan_epoch(
@@ -169,6 +173,9 @@ class FitState:
     rates_before : ndarray or None
         Each class's acceptance rate as the earlier calls left it (NaN for
         a class they never accepted); None in a fresh fit.
+    fit_params : dict
+        The extra arguments of ``fit`` for the module's ``forward``, which
+        the scoring passes of the selection modes pass too.
     nonfinite_scores : torch.Tensor or None
         Rows of the current epoch whose scoring pass (compaction, pooled
         selection) gave a non-finite output, on the device.
@@ -196,6 +203,7 @@ class FitState:
         self.rates_before = None
         self.repeats_closure = False
         self.nonfinite_scores = None
+        self.fit_params = {}
 
 
 class PendingLoss:

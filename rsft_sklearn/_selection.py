@@ -348,6 +348,10 @@ def select_budget_rows(
         acceptance = store.index_select(0, positions)
     elif rejecting:
         _, _, acceptance = _score_pool(loss_fn, score, pool)
+        # A row whose output is not finite has a NaN acceptance: rejected
+        # (kept with probability 0), as the other modes reject it, rather
+        # than making the pool's sum, and every kept row's weight, NaN.
+        acceptance = torch.nan_to_num(acceptance, nan=0.0)
         if store is not None:
             store.index_copy_(0, positions, acceptance.detach().float())
     elif len(pool) == 3:

@@ -640,3 +640,32 @@ def test_user_guide_loop_trains_on_the_expected_rules_loss():
     error = abs(row_weighted.mean() - reference)
     assert error <= 4 * row_weighted.std() / DRAWS**0.5 + 1e-6
     assert abs(plain.mean() - reference) > 10 * row_weighted.std() / DRAWS**0.5
+
+
+def test_a_row_with_a_non_finite_output_is_rejected_not_the_pool():
+    # One NaN acceptance made the pool's sum, and so every kept row's
+    # weight, NaN: the fit stopped with "the loss overflowed".
+    torch.manual_seed(0)
+    logits, y = torch.randn(64, 2), torch.arange(64) % 2
+    logits[3] = float("nan")
+    loss_fn = RejectionLoss(class_weight=[0.5, 1.0], rejection="expected")
+    rows, weights = select_budget_rows(loss_fn, lambda X: X, 0.5, True, (logits, y))
+    assert 3 not in rows.tolist() and len(rows) > 0
+    assert bool(torch.isfinite(weights).all())
+
+
+def test_an_override_of_get_loss_without_sample_weight_is_named():
+    # skorch's signature has no sample_weight; the budget's steps pass one,
+    # and the fit failed at its first step with Python's TypeError.
+    class SkorchStyle(RSFTClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3)).astype(np.float32)
+    y = (X[:, 0] > 0.8).astype(int)
+    with pytest.raises(TypeError, match="get_loss does not take sample_weight"):
+        SkorchStyle(rejection="budget", max_epochs=1).fit(X, y)
+    with pytest.raises(TypeError, match="the fit has sample weights"):
+        SkorchStyle(max_epochs=1).fit(X, y, sample_weight=np.ones(len(y)))
+    SkorchStyle(max_epochs=1).fit(X, y)  # nothing to pass: as in skorch

@@ -196,3 +196,29 @@ def test_selection_modes_refuse_a_dataset_before_the_warm_up(data, rejection):
     with pytest.raises(ValueError, match=f"rejection='{rejection}' needs array"):
         clf.fit(dataset, y)
     assert epochs == []
+
+
+class _Tempered(torch.nn.Module):
+    """Logits divided by a temperature given to fit (and nothing else)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(5, 2)
+
+    def forward(self, X, temperature):
+        return self.linear(X) / temperature
+
+
+@pytest.mark.parametrize("rejection", ["pool", "epoch", "budget"])
+def test_scoring_passes_get_fits_forward_arguments(rejection):
+    # fit(X, y, temperature=...) reached the steps' forward, not the scoring
+    # passes of the selection modes: a TypeError, or, with a default,
+    # acceptances at another temperature than the steps'.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    y = (X[:, 0] > 0.8).astype(int)
+    clf = RSFTClassifier(
+        module=_Tempered, rejection=rejection, max_epochs=2, warmup_epochs=0
+    )
+    clf.fit(X, y, temperature=torch.tensor(2.0))
+    assert np.isfinite(clf.history[-1, "acceptance_rate"])

@@ -158,6 +158,10 @@ def test_warmup_fraction():
     assert warmup_epoch_count(1 / 3, 30) == 10
     assert warmup_epoch_count(0.5, 3) == 2
     assert warmup_epoch_count(4, 30) == 4
+    # Halves round up (Python's round took them to the even number: half of
+    # one epoch was none, of 5 epochs 2, of 3 epochs 2).
+    assert [warmup_epoch_count(0.5, n) for n in (1, 3, 5, 7)] == [1, 2, 3, 4]
+    assert [warmup_epoch_count(0.25, n) for n in (2, 6, 10)] == [1, 2, 3]
     X, y = make_classification(200, weights=[0.8], random_state=0)
     clf = RSFTClassifier(
         max_epochs=4, warmup_epochs=0.5, M=4.0, hardness=0.0, random_state=0

@@ -9,12 +9,16 @@ suite as folds finish, so an interrupted sweep resumes where it stopped::
 
     python benchmarks/sweep_defaults.py                 # writes docs/defaults/
     python benchmarks/sweep_defaults.py --quick --out /tmp/sweep   # smoke run
-    python benchmarks/sweep_defaults.py --suites images,finetune,large
+    python benchmarks/sweep_defaults.py --suites images,finetune
 
 The suites ``images``, ``finetune`` and ``large`` run with their own
-networks, recipes, epochs and row caps (``--epochs`` and ``--max-rows`` apply
-to the older suites only); their development halves are dealt by family, so
-both recipes or both fine-tuning variants of one long tail stay together.
+networks, recipes and row caps (``--max-rows`` applies to the other suites
+only); their development halves are dealt by family, so both recipes or
+both fine-tuning variants of one long tail stay together. ``images`` and
+``finetune`` train their recipe's 10 epochs: since the configurations'
+warm-ups count epochs, they are built at those, and a sweep that mixes them
+with suites of other ``--epochs`` is refused (sweep them apart). ``large``
+trains ``--epochs`` as the others do.
 
 ``--quick`` runs the first three configurations on one development set of
 each suite, 2 folds, 4 epochs and a row cap of 600; ``--configs``,
@@ -32,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from rsft_sklearn.benchmark import main as rsft_bench
-from rsft_sklearn.benchmark._cli import DEFAULT_EPOCHS, _max_rows, _n_jobs, positive
+from rsft_sklearn.benchmark._cli import _max_rows, _n_jobs, positive
 from rsft_sklearn.benchmark._methods import method_label
 from rsft_sklearn.benchmark._protocol import name_digest, split_names
 from rsft_sklearn.benchmark._runner import read_result_table
@@ -52,12 +56,13 @@ QUICK = {"folds": 2, "epochs": 4, "max_rows": 600}
 
 
 def network_epochs(suite):
-    """The epochs a network suite trains (its recipe's), None for others."""
+    """The epochs of a suite whose recipe fixes them (images, finetune);
+    None for a suite that trains ``--epochs``."""
     if suite not in NETWORK_SUITES:
         return None
     from rsft_sklearn.benchmark._suites import REGISTERED
 
-    return REGISTERED[suite].epochs or DEFAULT_EPOCHS
+    return REGISTERED[suite].epochs
 
 
 def configurations(epochs):
@@ -169,7 +174,8 @@ def main(argv=None):
     parser.add_argument(
         "--epochs",
         type=positive(int),
-        help=f"default: {FULL['epochs']}, {QUICK['epochs']} with --quick",
+        help=f"default: {FULL['epochs']}, {QUICK['epochs']} with --quick; a sweep "
+        "of images and finetune alone takes their recipe's 10",
     )
     parser.add_argument(
         "--folds",

@@ -970,10 +970,12 @@ class NetClassifierBase(NeuralNetClassifier):
         _check_module_output(logits, len(self.classes_))
         state = self.__dict__.get("fit_state_")
         if state is not None and len(logits):
-            # A row whose output is not finite gets a NaN acceptance, and is
-            # rejected without a word (the uncompacted step would have its
-            # loss turn NaN); counted on the device, read when the epoch ends.
-            bad = (~torch.isfinite(logits)).any(dim=1).sum()
+            # A row whose softmax is not defined (a NaN or +inf logit, or no
+            # finite one) gets a NaN acceptance, and is rejected without a
+            # word (the uncompacted step would have its loss turn NaN);
+            # counted on the device, read when the epoch ends. A -inf logit
+            # beside finite ones (a masked class) is a valid output.
+            bad = (~torch.isfinite(torch.logsumexp(logits, dim=1))).sum()
             seen = state.nonfinite_scores
             state.nonfinite_scores = bad if seen is None else seen + bad
         if isinstance(getattr(self.criterion_, "base_criterion", None), NLLLoss):

@@ -25,7 +25,12 @@ from ._base import (
     on_device,
     read_output_as_skorch_nll,
 )
-from ._compaction import check_compact, compacted_loss, needs_two_rows
+from ._compaction import (
+    check_compact,
+    compact_always,
+    compacted_loss,
+    needs_two_rows,
+)
 from ._data import BatchIterator, InMemoryDataset
 from ._decision import (
     PROBABILITY_OPTIONS,
@@ -57,18 +62,26 @@ from ._validation import (
 __all__ = ["RSFTClassifier"]
 
 
-def _check_get_loss_takes_weights(net):
+def _check_get_loss_takes_weights(net, weighted):
     """Refuse a ``get_loss`` override that cannot take the ``sample_weight``
     the training steps hand it (the row budget's weights, or the fit's
-    sample weights): skorch's own signature has no such argument, and the
-    fit would fail at its first step with Python's message."""
+    sample weights, ``weighted``): skorch's own signature has no such
+    argument, and the fit would fail at its first step with Python's
+    message. Compacted steps (``compact=True``) do not call ``get_loss``."""
     method = type(net).get_loss
     if method is RSFTClassifier.get_loss:
         return
-    parameters = inspect.signature(method).parameters.values()
+    if not (net.rejection == "budget" or weighted):
+        return
+    if net.rejection == "sample" and compact_always(net.compact):
+        return
+    # A decorated override: its wrapper's own signature or the wrapped one.
+    signatures = {inspect.signature(method, follow_wrapped=False)}
+    signatures.add(inspect.signature(method))
     if any(
         p.name == "sample_weight" or p.kind is inspect.Parameter.VAR_KEYWORD
-        for p in parameters
+        for signature in signatures
+        for p in signature.parameters.values()
     ):
         return
     why = (
@@ -506,6 +519,9 @@ class RSFTClassifier(NetClassifierBase):
         return "Lower M"
 
     def _prepare_data(self, X, y, sample_weight, reset, groups=None, classes=None):
+        # Among the argument checks, which a refusal leaves the estimator
+        # unchanged by: before the network is built anew.
+        _check_get_loss_takes_weights(self, sample_weight is not None)
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
         target = check_target(self.target, self.classes_)
@@ -780,8 +796,10 @@ class RSFTClassifier(NetClassifierBase):
         )
         # skorch's loss_scoring reads it.
         loss.reduction = reduction
-        # fit checks the sample weights once (check_sample_weight).
+        # fit checks the sample weights once (check_sample_weight), and
+        # encodes the labels as class indices.
         loss._weights_checked = True
+        loss._labels_checked = True
         self.criterion_ = loss
         return self
 
@@ -864,8 +882,6 @@ class RSFTClassifier(NetClassifierBase):
                     "would draw a new mask. Use rejection='expected' (the "
                     "default), or a first-order optimiser such as Adam or SGD."
                 )
-        if self.rejection == "budget" or state.sample_weight is not None:
-            _check_get_loss_takes_weights(self)
         chosen = self.get_params_for("optimizer")
         if self.optimizer is torch.optim.Adam and not {"fused", "foreach"} & set(
             chosen
@@ -1251,7 +1267,9 @@ class RSFTClassifier(NetClassifierBase):
 
     def _warn_if_nonfinite_scores(self):
         """Warn when the epoch's scoring passes (compaction, pooled
-        selection) gave rows a non-finite output: those rows were rejected,
+        selection) gave rows an output without a softmax (a NaN or +inf, or
+        no finite value; a -inf beside finite values is a masked class, and
+        valid): those rows were rejected,
         and the network trained on the others only. Read once per epoch."""
         state = self.fit_state_
         bad, state.nonfinite_scores = state.nonfinite_scores, None
@@ -1260,9 +1278,10 @@ class RSFTClassifier(NetClassifierBase):
             return
         rows = "row" if n_bad == 1 else "rows"
         warnings.warn(
-            f"The network's output was not finite (NaN or inf) on {n_bad} "
-            f"{rows} scored in epoch {len(self.history)}: rejected, and the "
-            "network trained on the other rows only. Scale the features "
+            f"The network's output was not finite (a NaN or +inf, or no finite "
+            f"value) on {n_bad} {rows} scored in epoch {len(self.history)}: "
+            "rejected, and the network trained on the other rows only. Scale "
+            "the features "
             "(for example with StandardScaler) or lower the learning rate.",
             UserWarning,
             stacklevel=2,

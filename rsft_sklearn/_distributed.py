@@ -189,6 +189,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 f"device={device!r} differs from the accelerator's device "
                 f"{self.accelerator.device}; leave device=None."
             )
+        optimizer = self.__dict__.get("optimizer")
+        if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.LBFGS):
+            # skorch's AccelerateMixin steps every optimiser without a
+            # closure, which LBFGS needs (torch's "'NoneType' object is not
+            # callable").
+            raise ValueError(
+                "torch.optim.LBFGS needs a closure at every step, and the "
+                "accelerated training step calls the optimiser without one. "
+                "Use a first-order optimiser (Adam, SGD), or RSFTClassifier."
+            )
         steps = getattr(self.accelerator, "gradient_accumulation_steps", 1)
         if steps > 1:
             raise ValueError(

@@ -197,6 +197,10 @@ class RejectionLoss(nn.Module):
     # (RSFTClassifier): the steps then do not read their values again.
     _weights_checked = False
 
+    # Set by an owner whose labels are class indices by construction
+    # (RSFTClassifier encodes them): warm-up steps do not read them.
+    _labels_checked = False
+
     def __init__(
         self,
         criterion=None,
@@ -545,7 +549,8 @@ class RejectionLoss(nn.Module):
                 # are counted by their weights for the prior after rejection.
                 # (Steps on rows selected ahead, count_steps false, train on
                 # them as they are: their weights were in the selection.)
-                _check_counted_labels(y, logits.shape[1])
+                if not self._labels_checked:
+                    _check_counted_labels(y, logits.shape[1])
                 weight = sample_weight.to(torch.float32)
                 return weight, (weight > 0).to(weight.dtype), weight
             ones = torch.ones(len(y), device=logits.device)
@@ -823,7 +828,8 @@ class RejectionLoss(nn.Module):
             # step): the plain mean, without a mask of ones.
             self._ensure_class_weight(logits)
             if self.count_steps:
-                _check_counted_labels(y, logits.shape[1])
+                if not self._labels_checked:
+                    _check_counted_labels(y, logits.shape[1])
                 # Before the loss: the logit adjustment includes this batch.
                 ones = torch.ones(len(y), device=logits.device)
                 self.record(y, ones, ones)

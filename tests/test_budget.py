@@ -668,4 +668,53 @@ def test_an_override_of_get_loss_without_sample_weight_is_named():
         SkorchStyle(rejection="budget", max_epochs=1).fit(X, y)
     with pytest.raises(TypeError, match="the fit has sample weights"):
         SkorchStyle(max_epochs=1).fit(X, y, sample_weight=np.ones(len(y)))
-    SkorchStyle(max_epochs=1).fit(X, y)  # nothing to pass: as in skorch
+    # Nothing to pass: as in skorch. Compacted steps do not call get_loss.
+    fitted = SkorchStyle(max_epochs=2).fit(X, y)
+    SkorchStyle(max_epochs=1, rejection="sample", compact=True).fit(
+        X, y, sample_weight=np.ones(len(y))
+    )
+    # A refused refit leaves the fitted model as it was.
+    proba = fitted.predict_proba(X)
+    fitted.set_params(rejection="budget")
+    with pytest.raises(TypeError, match="get_loss does not take sample_weight"):
+        fitted.fit(X, y)
+    assert len(fitted.history) == 2
+    np.testing.assert_array_equal(fitted.predict_proba(X), proba)
+
+
+def test_a_decorated_get_loss_that_takes_sample_weight_is_accepted():
+    import functools
+
+    def logged(method):
+        # Takes the weights itself, whatever the method it wraps takes.
+        @functools.wraps(method)
+        def wrapper(self, *args, sample_weight=None, **kwargs):
+            calls.append(sample_weight is not None)
+            return RSFTClassifier.get_loss(
+                self, *args, sample_weight=sample_weight, **kwargs
+            )
+
+        return wrapper
+
+    calls = []
+
+    class Decorated(RSFTClassifier):
+        @logged
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            pass  # replaced by the wrapper
+
+    class Passing(RSFTClassifier):
+        @logged
+        def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
+            return super().get_loss(
+                y_pred, y_true, X=X, training=training, sample_weight=sample_weight
+            )
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3)).astype(np.float32)
+    y = (X[:, 0] > 0.8).astype(int)
+    Passing(rejection="budget", max_epochs=1).fit(X, y)
+    assert calls and all(calls)
+    calls.clear()
+    Decorated(rejection="budget", max_epochs=1).fit(X, y)
+    assert calls and all(calls)

@@ -438,5 +438,33 @@ def test_rows_scored_non_finite_are_named(params):
         module=_NaNOnLargeFirstFeature,
         **{"max_epochs": 2, "warmup_epochs": 0, "random_state": 0, **params},
     )
-    with pytest.warns(UserWarning, match=f"not finite .NaN or inf. on {n_bad} rows"):
+    with pytest.warns(UserWarning, match=f"not finite .* on {n_bad} rows"):
+        clf.fit(X, y)
+
+
+class _MaskedClass(nn.Module):
+    """Three outputs, the last masked to -inf (a class never predicted)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 3)
+
+    def forward(self, X):
+        z = self.linear(X)
+        return torch.cat([z[:, :2], torch.full_like(z[:, 2:], float("-inf"))], 1)
+
+
+def test_a_masked_class_is_not_counted_as_a_non_finite_output():
+    # A -inf beside finite logits has a softmax: its rows are scored and
+    # accepted as any, and the epoch warned that they had been rejected.
+    import warnings
+
+    X, y = _data(n=200)
+    clf = RSFTClassifier(
+        module=_MaskedClass,
+        classes=[0, 1, 2],
+        **{**SAMPLE_RULE, "compact": True, "max_epochs": 2, "random_state": 0},
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*not finite")
         clf.fit(X, y)

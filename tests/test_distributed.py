@@ -523,6 +523,19 @@ def test_gradient_accumulation_is_refused():
         clf.fit(X, y)
 
 
+def test_lbfgs_is_refused_with_a_message():
+    # skorch's AccelerateMixin steps the optimiser without a closure: LBFGS
+    # failed inside torch ("'NoneType' object is not callable").
+    from accelerate import Accelerator
+
+    X, y = _fit_data()
+    clf = AccelerateRSFTClassifier(
+        accelerator=Accelerator(cpu=True), optimizer=torch.optim.LBFGS, max_epochs=1
+    )
+    with pytest.raises(ValueError, match="LBFGS needs a closure"):
+        clf.fit(X, y)
+
+
 def test_different_data_on_the_processes_is_an_error(ranks):
     for result in ranks:
         assert "must fit on the same X and y" in result.get("different_data", "")

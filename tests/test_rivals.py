@@ -567,6 +567,15 @@ def test_rsft_warm_up_is_longer_than_the_defaults():
     longer = make_method("RSFT warm-up", max_epochs=30, batch_size=BATCH, seed=0)
     assert warmup_epoch_count(default.warmup_epochs, 30) == 10
     assert longer["clf"].warmup_epochs == 15
+    # At 3 and 5 epochs (--quick is 3) it was the default's warm-up, 1 and 2.
+    for epochs in (3, 5):
+        default = make_method("RSFT", max_epochs=epochs, batch_size=BATCH, seed=0)
+        longer = make_method(
+            "RSFT warm-up", max_epochs=epochs, batch_size=BATCH, seed=0
+        )
+        assert longer["clf"].warmup_epochs > warmup_epoch_count(
+            default["clf"].warmup_epochs, epochs
+        )
 
 
 def test_applicable():

@@ -233,6 +233,12 @@ def test_network_suites_are_swept_at_the_epochs_they_train(
     with pytest.raises(SystemExit):
         sweep.main(["--suites", "longtail,images", "--out", str(tmp_path)])
     assert "images trains 10 epochs (its recipe)" in capsys.readouterr().err
+    # large trains --epochs, as the table suites do.
+    fake_bench.clear()
+    argv = ["--suites", "images,finetune,large", "--epochs", "10", "--configs", "0",
+            "--folds", "2", "--out", str(tmp_path / "mixed")]  # fmt: skip
+    assert sweep.main(argv) == 0
+    assert [dict(zip(c[::2], c[1::2]))["--epochs"] for c in fake_bench] == ["10"] * 3
 
 
 def test_a_stopped_suite_stops_the_sweep(sweep, monkeypatch, tmp_path, capsys):

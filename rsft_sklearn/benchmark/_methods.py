@@ -785,8 +785,10 @@ def make_method(name, *, max_epochs, batch_size, seed, net_params=None):
     third = max(1, epochs // 3)
     builders = {
         REFERENCE: lambda: pipeline(net()),
-        # A longer warm-up than the default third of the epochs: half.
-        "RSFT warm-up": lambda: pipeline(net(warmup_epochs=max(1, epochs // 2))),
+        # A longer warm-up than the default third of the epochs: half,
+        # rounded up (rounded down, 3 and 5 epochs gave the default's 1 and 2,
+        # the same method under another name).
+        "RSFT warm-up": lambda: pipeline(net(warmup_epochs=max(1, -(-epochs // 2)))),
         "RSFT + logit-adjusted loss": lambda: pipeline(
             LogitAdjustedRSFT(
                 net(prior_correction=0.0),

@@ -230,6 +230,9 @@ def test_network_suites_are_swept_at_the_epochs_they_train(
         assert option["--epochs"] == "10"
         assert option["--methods"].endswith("warmup_epochs=5)")
     assert "10 epochs" in (tmp_path / "sweep.md").read_text()
+    # rsft-bench shows its progress bars on a terminal: a sweep of hours had
+    # hidden them with --no-progress.
+    assert all("--no-progress" not in call for call in fake_bench)
     with pytest.raises(SystemExit):
         sweep.main(["--suites", "longtail,images", "--out", str(tmp_path)])
     assert "images trains 10 epochs (its recipe)" in capsys.readouterr().err

@@ -1269,8 +1269,8 @@ class RSFTClassifier(NetClassifierBase):
         """Warn when the epoch's scoring passes (compaction, pooled
         selection) gave rows an output without a softmax (a NaN or +inf, or
         no finite value; a -inf beside finite values is a masked class, and
-        valid): those rows were rejected,
-        and the network trained on the others only. Read once per epoch."""
+        valid): those rows were rejected, and the network trained on the
+        others only. Read once per epoch."""
         state = self.fit_state_
         bad, state.nonfinite_scores = state.nonfinite_scores, None
         n_bad = 0 if bad is None else int(bad)
@@ -1281,8 +1281,8 @@ class RSFTClassifier(NetClassifierBase):
             f"The network's output was not finite (a NaN or +inf, or no finite "
             f"value) on {n_bad} {rows} scored in epoch {len(self.history)}: "
             "rejected, and the network trained on the other rows only. Scale "
-            "the features "
-            "(for example with StandardScaler) or lower the learning rate.",
+            "the features (for example with StandardScaler) or lower the "
+            "learning rate.",
             UserWarning,
             stacklevel=2,
         )

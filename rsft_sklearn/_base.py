@@ -522,6 +522,12 @@ class NetClassifierBase(NeuralNetClassifier):
                 "EmbeddingBagModule); encode text columns of a DataFrame with "
                 "a ColumnTransformer."
             ) from exc
+        if X.ndim > 2 and 0 in X.shape[1:]:
+            # scikit-learn counts the features of a 2-d array only.
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={X.shape}) while a "
+                f"minimum of 1 is required by {type(self).__name__}."
+            )
         # n_features_in_ counts the first axis past the rows only; the rows
         # of an n-d array (images) must keep their whole shape.
         if reset:

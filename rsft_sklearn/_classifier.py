@@ -571,6 +571,12 @@ class RSFTClassifier(NetClassifierBase):
                 counts = None
             else:
                 counts = counts + self._class_counts
+                if not np.isfinite(counts.sum()):
+                    raise ValueError(
+                        "The sample weights of the calls of continued training "
+                        "sum beyond the float64 range; give them on a smaller "
+                        "scale (divided by a constant) in every call."
+                    )
             rows = None if legacy else rows + self._class_rows
         if groups is not None:
             if reset:
@@ -922,7 +928,15 @@ class RSFTClassifier(NetClassifierBase):
             # From the first epoch, not after a warm-up spent in vain.
             check_selection_iterator(state.train_iterator, self.rejection)
         loss = self.criterion_
-        loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
+        try:
+            loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
+        except ValueError as exc:
+            # Fixed values were checked before training; a schedule's value
+            # is checked here, and the message names the epoch.
+            raise ValueError(
+                f"Epoch {len(self.history) - 1} (counted from 0) of the schedule "
+                f"given as M or hardness: {exc}"
+            ) from exc
         loss.count_steps = True
         prepare_iterator(
             state.train_iterator,

@@ -41,8 +41,14 @@ def _rebuild(name, state, device):
     not the saved one. Returns the generator and whether it continues.
     """
     generator = torch.Generator(device=device)
-    if isinstance(state, bytes):
+    if isinstance(state, (bytes, bytearray)):
         state = torch.frombuffer(bytearray(state), dtype=torch.uint8)
+    if not isinstance(state, torch.Tensor):
+        raise ValueError(
+            f"The saved state of the generator {name!r} must be bytes or a "
+            f"uint8 tensor, got {type(state).__name__}: the saved file is not "
+            "an RSFTClassifier's, or it is damaged."
+        )
     state = state.detach().to("cpu", torch.uint8).contiguous()
     if state.numel() == generator.get_state().numel():
         generator.set_state(state)

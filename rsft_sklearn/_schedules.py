@@ -78,7 +78,17 @@ class LinearRamp:
         return min(max((epoch - self.delay) / self.n_epochs, 0.0), 1.0)
 
     def __call__(self, epoch):
-        return self.start + (self.end - self.start) * self._fraction(epoch)
+        f = self._fraction(epoch)
+        span = self.end - self.start
+        if math.isfinite(span):
+            return self.start + span * f
+        # The difference of values of opposite signs near the float range
+        # overflows (and inf * 0 is NaN at the ramp's start).
+        if f == 0.0:
+            return self.start
+        if f == 1.0:
+            return self.end
+        return self.start * (1.0 - f) + self.end * f
 
     def __repr__(self):
         return (

@@ -264,8 +264,27 @@ def fit_classes(y, classes=None, *, sort=False):
     ``predict_proba`` in sorted order.
     """
     if classes is not None:
+        if isinstance(classes, (set, frozenset, Mapping, str)):
+            raise TypeError(
+                "classes must be an array-like of class labels in the order of "
+                f"the network's outputs, got {type(classes).__name__}."
+            )
         # A copy: the fitted classes_ must not change with the caller's array.
         classes = np.array(classes)
+        if classes.ndim == 1 and classes.dtype.kind == "O":
+            kinds = {type(label).__name__ for label in classes}
+            if any(label is None for label in classes) or (
+                {"str"} & kinds and kinds - {"str"}
+            ):
+                raise ValueError(
+                    f"classes mixes label types ({sorted(kinds)}), or holds "
+                    f"None: {classes.tolist()!r}."
+                )
+        if classes.dtype.kind == "f" and not np.all(np.isfinite(classes)):
+            raise ValueError(
+                f"classes holds NaN or infinity: {classes.tolist()!r}; a class "
+                "label must equal itself."
+            )
         if classes.ndim != 1 or len(classes) < 2:
             raise ValueError(
                 "classes must list at least two class labels, got "
@@ -333,6 +352,14 @@ def check_sample_weight(sample_weight, n_samples):
     )
     if not np.all(np.isfinite(weight)) or weight.sum() <= 0:
         raise ValueError("sample_weight must be finite with a positive sum.")
+    if not np.isfinite(weight.sum()):
+        # Each weight finite, their sum not: the class counts and the mean
+        # the rule divides by would be inf (and the prior NaN).
+        raise ValueError(
+            f"sample_weight sums beyond the float64 range (largest weight "
+            f"{weight.max():.3g}); divide the weights by a constant, which "
+            "changes nothing else."
+        )
     return weight
 
 

@@ -273,6 +273,18 @@ def test_schedule_with_bad_values_names_the_epoch():
         RSFTClassifier(M=lambda e: 1.0 if e < 2 else -1.0, max_epochs=4).fit(X, y)
     with pytest.raises(TypeError, match="hardness"):
         RSFTClassifier(hardness=lambda e: "hard", max_epochs=1).fit(X, y)
+    # Values beyond the float32 range the rule keeps them in: the message
+    # named neither the epoch nor the schedule.
+    with pytest.raises(ValueError, match=r"Epoch 2 \(counted from 0\).*M is 1e\+40"):
+        RSFTClassifier(M=lambda e: 1.0 if e < 2 else 1e40, max_epochs=4).fit(X, y)
+    with pytest.raises(ValueError, match=r"Epoch 1 .*hardness is 1e\+39"):
+        RSFTClassifier(hardness=lambda e: 1e39 * e, max_epochs=3).fit(X, y)
+
+
+def test_a_ramp_between_values_near_the_float_range_starts_and_ends_there():
+    # end - start overflowed, and inf * 0 made every value NaN, epoch 0 too.
+    ramp = LinearRamp(1e308, -1e308, n_epochs=4)
+    assert [ramp(e) for e in (0, 2, 4)] == [1e308, 0.0, -1e308]
 
 
 @pytest.mark.parametrize(

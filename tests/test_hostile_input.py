@@ -1300,3 +1300,43 @@ def test_an_epoch_of_no_accepted_row_is_not_the_best_under_sample(data, tmp_path
     assert np.isnan(clf.history[-1, "train_loss"])
     assert clf.history[:, "train_loss_best"] == [True, False]
     assert clf.history[:, "event_cp"] == [True, False]
+
+
+def test_sample_weights_whose_sum_overflows_are_named(data):
+    # Each weight finite, their sum not: the fit failed with a message about
+    # class_prior, which the user never set; across calls of partial_fit the
+    # counts overflowed after a refused call had already changed them.
+    X, y = data
+    with pytest.raises(ValueError, match="sample_weight sums beyond the float64"):
+        RSFTClassifier(**FAST).fit(X, y, sample_weight=np.full(len(y), 1e307))
+    clf = RSFTClassifier(**FAST)
+    clf.partial_fit(X, y, classes=[0, 1], sample_weight=np.full(len(y), 2.5e306))
+    counts = clf._class_counts.copy()
+    with pytest.raises(ValueError, match="calls of continued training sum beyond"):
+        clf.partial_fit(X, y, sample_weight=np.full(len(y), 2.5e306))
+    np.testing.assert_array_equal(clf._class_counts, counts)
+
+
+@pytest.mark.parametrize(
+    "classes, error, message",
+    [
+        ([0.0, 1.0, np.nan], ValueError, "classes holds NaN"),
+        ([0, 1, None], ValueError, "holds None"),
+        (np.array([0, 1, "a"], dtype=object), ValueError, "mixes label types"),
+        ({0, 1}, TypeError, "classes must be an array-like"),
+    ],
+)
+def test_bad_classes_are_named(data, classes, error, message):
+    # NaN was taken (and the same classes refused at the next call as
+    # "differs from" themselves); None and mixed types got numpy's TypeError
+    # from inside np.unique; a set was said to list fewer than two labels.
+    X, y = data
+    with pytest.raises(error, match=message):
+        RSFTClassifier(**FAST).partial_fit(X, y, classes=classes)
+
+
+def test_nd_input_with_an_empty_axis_is_refused_as_having_no_feature(data):
+    # The default MLP's check named n_features, which the user never set.
+    X, y = data
+    with pytest.raises(ValueError, match=r"0 feature\(s\) \(shape=\(60, 2, 0\)\)"):
+        RSFTClassifier(**FAST).fit(np.zeros((60, 2, 0)), y)

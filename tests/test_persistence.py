@@ -148,3 +148,12 @@ def test_loading_on_the_same_device_is_silent(fitted):
         warnings.simplefilter("error")
         clf.generators_.load_state_dict(fitted.generators_.state_dict())
         pickle.loads(pickle.dumps(fitted))
+
+
+def test_a_saved_generator_state_of_another_type_is_named():
+    from rsft_sklearn._persistence import _rebuild
+
+    with pytest.raises(ValueError, match="must be bytes or a uint8 tensor, got str"):
+        _rebuild("mask_generator_", "junk", "cpu")
+    generator, continued = _rebuild("g", torch.Generator().get_state(), "cpu")
+    assert continued

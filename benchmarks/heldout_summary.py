@@ -53,18 +53,16 @@ def finished_fits(frame):
 
 
 def short_sets(results):
-    """``{(suite, set): [methods]}`` of the methods with fewer fits of a
-    set than another method: an unfinished run, named in the output."""
-    keys = ["suite", "dataset", "method"]
-    fits = results.groupby(keys).size()
-    most = fits.groupby(level=["suite", "dataset"]).transform("max")
-    # A method whose fits failed is left out as such, not named here.
-    all_ok = (results.status == "ok").groupby([results[k] for k in keys]).all()
-    short = fits[(fits < most) & all_ok]
-    out = {}
-    for (suite, dataset, method), _ in short.items():
-        out.setdefault((suite, dataset), []).append(method)
-    return out
+    """``{(suite, set): [methods]}`` of the methods that did not finish a set
+    although none of their fits failed: fewer fits than another method (an
+    unfinished run), named in the output."""
+    keys = [results.suite, results.dataset, results.method]
+    all_ok = (results.status == "ok").groupby(keys).transform("all")
+    short = results[all_ok & ~results.finished]
+    return {
+        key: sorted(part.method.unique())
+        for key, part in short.groupby(["suite", "dataset"], sort=False)
+    }
 
 
 def per_set(results):

@@ -999,19 +999,17 @@ class NetClassifierBase(NeuralNetClassifier):
         # as logits whatever the criterion wraps (a focal loss, say), so
         # "auto" gives their softmax for every criterion but NLLLoss, whose
         # net ends in a softmax or log-softmax already.
+        if self.predict_nonlinearity != "auto":
+            return super()._get_predict_nonlinearity()
         base = getattr(self.criterion_, "base_criterion", None)
-        if self.predict_nonlinearity == "auto" and base is not None:
-            if isinstance(base, NLLLoss):
-                return proba_for_nll
-            return partial(torch.softmax, dim=-1)
-        if self.predict_nonlinearity == "auto" and getattr(
-            self, "_trimmed_for_prediction", False
-        ):
+        if base is not None:
+            nll = isinstance(base, NLLLoss)
+        elif getattr(self, "_trimmed_for_prediction", False):
             # Trimmed for prediction: the criterion is gone, its kind kept.
-            if self.__dict__.get("_trimmed_nll", False):
-                return proba_for_nll
-            return partial(torch.softmax, dim=-1)
-        return super()._get_predict_nonlinearity()
+            nll = self.__dict__.get("_trimmed_nll", False)
+        else:
+            return super()._get_predict_nonlinearity()
+        return proba_for_nll if nll else partial(torch.softmax, dim=-1)
 
     def _fitted_row_shape(self):
         """The shape of a row of the arrays fit saw (past the rows), or of

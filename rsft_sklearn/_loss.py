@@ -1090,21 +1090,17 @@ def _drop_outside(pending, n_classes, exc):
     and raise a ValueError naming them (read only once adding the counts
     failed). Kept pending, they would make every later reader of the
     counts fail."""
-    bad = []
+    kept, bad = [], []
     for entry in pending:
         y = entry[0]
         outside = (y < 0) | (y >= n_classes)
         if len(y) and bool(outside.any()):
             bad.append(torch.unique(y[outside]))
+        else:
+            kept.append(entry)
     if not bad:
         return
-    pending[:] = [
-        entry
-        for entry in pending
-        if not (
-            len(entry[0]) and bool(((entry[0] < 0) | (entry[0] >= n_classes)).any())
-        )
-    ]
+    pending[:] = kept
     labels = torch.unique(torch.cat(bad)).tolist()[:5]
     raise ValueError(
         f"Labels recorded for the per-class counts hold class indices outside "

@@ -468,3 +468,44 @@ def test_a_masked_class_is_not_counted_as_a_non_finite_output():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*not finite")
         clf.fit(X, y)
+
+
+class _OutputKinds(nn.Module):
+    """Rows whose first feature is 1, 2, 3, 4 or 5 get a NaN logit, a +inf
+    logit, no finite logit, a -inf beside a finite one, or the largest
+    float32 logits; the others the linear layer's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+
+    def forward(self, X):
+        z = self.linear(X)
+        big = torch.finfo(z.dtype).max
+        kinds = {
+            1.0: [float("nan"), 0.0],
+            2.0: [0.0, float("inf")],
+            3.0: [float("-inf"), float("-inf")],
+            4.0: [float("-inf"), 0.0],
+            5.0: [big, big],
+        }
+        for value, row in kinds.items():
+            z = torch.where(X[:, :1] == value, z.new_tensor(row), z)
+        return z
+
+
+def test_exactly_the_rows_without_a_softmax_are_counted():
+    # NaN, +inf and no finite logit have no softmax; a masked logit beside a
+    # finite one and the largest finite logits have one.
+    X, y = _data(n=300)
+    X[:, 0] = np.where(np.arange(300) % 10 < 5, np.arange(300) % 10 + 1, 0.0)
+    # The masked class is not the label of the rows that mask it (their loss
+    # would be inf).
+    y[X[:, 0] == 4] = 1
+    clf = RSFTClassifier(
+        module=_OutputKinds,
+        **{"max_epochs": 1, "warmup_epochs": 0, "random_state": 0},
+        rejection="pool",
+    )
+    with pytest.warns(UserWarning, match="not finite .* on 90 rows"):
+        clf.fit(X, y)

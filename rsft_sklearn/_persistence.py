@@ -32,13 +32,16 @@ def generators_of(attributes):
     }
 
 
-def _rebuild(name, state, device):
+def _rebuild(name, state, device, saved_kind=None):
     """A generator on ``device`` that continues from ``state`` where it can.
 
     A generator state only fits a generator of the same kind (CPU Mersenne
     Twister, CUDA Philox); on another kind of device the new generator is
     seeded from a hash of the saved state, so the stream is reproducible but
     not the saved one. Returns the generator and whether it continues.
+    ``saved_kind``, the device type the state was saved on where it is
+    known, tells a damaged state (the size of another kind's state on the
+    same kind of device) from one of another kind: the first is refused.
     """
     generator = torch.Generator(device=device)
     if isinstance(state, (bytes, bytearray)):
@@ -50,9 +53,16 @@ def _rebuild(name, state, device):
             "an RSFTClassifier's, or it is damaged."
         )
     state = state.detach().to("cpu", torch.uint8).contiguous()
-    if state.numel() == generator.get_state().numel():
+    expected = generator.get_state().numel()
+    if state.numel() == expected:
         generator.set_state(state)
         return generator, True
+    if saved_kind is not None and saved_kind == generator.device.type:
+        raise ValueError(
+            f"The saved state of the generator {name!r} was saved on the "
+            f"{saved_kind} device type, whose states hold {expected} bytes, "
+            f"but it holds {state.numel()}: the saved file is damaged."
+        )
     digest = hashlib.sha256(name.encode() + state.numpy().tobytes()).digest()
     generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
     return generator, False
@@ -100,7 +110,10 @@ def unpack_generators(packed, device):
     """
     return {
         name: _rebuild(
-            name, saved["state"], "cpu" if saved["device"] == "cpu" else device
+            name,
+            saved["state"],
+            "cpu" if saved["device"] == "cpu" else device,
+            saved_kind=saved["device"],
         )[0]
         for name, saved in packed.items()
     }
@@ -170,13 +183,21 @@ class GeneratorState:
             generator, continued = _rebuild(name, state, device)
             current[name].set_state(generator.get_state())
             if not continued:
-                moved.append(name)
+                size = state.numel() if isinstance(state, torch.Tensor) else len(state)
+                expected = generator.get_state().numel()
+                moved.append(
+                    f"{name} ({size} bytes, where a {device.type} generator's "
+                    f"state holds {expected})"
+                )
         if moved:
+            # Such a state does not record its device type: one of another
+            # size comes from another kind of device, or is damaged.
             warnings.warn(
-                f"The generator state(s) {moved} were saved on another kind of "
-                "device; they are reseeded from the saved state, so resumed "
-                "training is reproducible but draws other shuffles and masks "
-                "than an uninterrupted run.",
+                f"The generator state(s) {'; '.join(moved)} do not fit the "
+                "estimator's generators: they were saved on another kind of "
+                "device (or the saved file is damaged). They are reseeded from "
+                "the saved state, so resumed training is reproducible but "
+                "draws other shuffles and masks than an uninterrupted run.",
                 UserWarning,
                 stacklevel=2,
             )

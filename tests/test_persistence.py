@@ -157,3 +157,31 @@ def test_a_saved_generator_state_of_another_type_is_named():
         _rebuild("mask_generator_", "junk", "cpu")
     generator, continued = _rebuild("g", torch.Generator().get_state(), "cpu")
     assert continued
+
+
+def test_a_damaged_pickled_generator_state_is_refused(fitted):
+    # A pickled state records its device type: a CPU state of the wrong size
+    # is damaged, not one of another device, and was reseeded with a
+    # warning about devices.
+    state = fitted.__getstate__()
+    packed = state[persistence.GENERATORS_KEY]
+    packed["mask_generator_"] = {
+        **packed["mask_generator_"],
+        "state": packed["mask_generator_"]["state"][:100],
+    }
+    clf = RSFTClassifier.__new__(RSFTClassifier)
+    with pytest.raises(ValueError, match="'mask_generator_' .* holds 100: .* damaged"):
+        clf.__setstate__(state)
+
+
+def test_an_unfit_generator_state_names_its_size(fitted):
+    saved = fitted.generators_.state_dict()
+    saved["mask_generator_"] = torch.arange(100, dtype=torch.uint8)
+    clf = pickle.loads(pickle.dumps(fitted))
+    expected = torch.Generator().get_state().numel()
+    with pytest.warns(
+        UserWarning,
+        match=rf"mask_generator_ \(100 bytes, where a cpu generator's state "
+        rf"holds {expected}\).*\(or the saved file is damaged\)",
+    ):
+        clf.generators_.load_state_dict(saved)

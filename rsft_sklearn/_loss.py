@@ -296,23 +296,26 @@ class RejectionLoss(nn.Module):
                 "entries; give one weight per class."
             )
         n = len(class_weight)
-        self.register_buffer("class_weight", class_weight.clone())
-        if not self.adaptive:
-            M = _check_M(M)
-        self.register_buffer("M", torch.tensor(math.nan if self.adaptive else M))
-        self.register_buffer("log_M", torch.zeros(()))
-        self.register_buffer("M_started", torch.zeros((), dtype=torch.bool))
-        # Sum of log M and number of steps of the current epoch.
-        self.register_buffer("epoch_log_M", torch.zeros(2))
-        # Per class: samples seen, accepted, and summed acceptance probability
-        # (during an epoch, up to _COUNT_GROUP recorded batches may still be
-        # pending: read it after flush_counts, or through epoch_statistics).
-        self.register_buffer("counts", torch.zeros(3, n))
-        # Acceptance mass per class of the last finished epoch (or the class
-        # counts of the data): the prior after rejection that the logit
-        # adjustment removes, together with the current epoch's mass.
-        self.register_buffer("prior_mass", torch.zeros(n))
-        self.register_buffer("step_accepted", torch.zeros(()), persistent=False)
+        # Plain tensors even when the loss is built under
+        # torch.inference_mode: the buffers are updated in place in training.
+        with torch.inference_mode(False):
+            self.register_buffer("class_weight", class_weight.clone())
+            if not self.adaptive:
+                M = _check_M(M)
+            self.register_buffer("M", torch.tensor(math.nan if self.adaptive else M))
+            self.register_buffer("log_M", torch.zeros(()))
+            self.register_buffer("M_started", torch.zeros((), dtype=torch.bool))
+            # Sum of log M and number of steps of the current epoch.
+            self.register_buffer("epoch_log_M", torch.zeros(2))
+            # Per class: samples seen, accepted, and summed acceptance probability
+            # (during an epoch, up to _COUNT_GROUP recorded batches may still be
+            # pending: read it after flush_counts, or through epoch_statistics).
+            self.register_buffer("counts", torch.zeros(3, n))
+            # Acceptance mass per class of the last finished epoch (or the class
+            # counts of the data): the prior after rejection that the logit
+            # adjustment removes, together with the current epoch's mass.
+            self.register_buffer("prior_mass", torch.zeros(n))
+            self.register_buffer("step_accepted", torch.zeros(()), persistent=False)
         # Batches recorded but not yet added to ``counts`` (see record).
         self._pending_counts = []
         self.register_state_dict_pre_hook(_flush_before_state_dict)

@@ -813,6 +813,25 @@ def test_first_batch_under_inference_mode_builds_plain_buffers():
         loss.begin_epoch()
 
 
+def test_a_loss_built_under_inference_mode_trains_outside_it():
+    # Its buffers were inference tensors from the start: the first training
+    # step failed inside torch.
+    X, y = _batch()
+    for kwargs in (
+        {"n_classes": 3},
+        {"class_weight": torch.tensor([1.0, 2.0, 3.0])},
+        {"n_classes": 3, "M": "auto", "target_acceptance": 0.5},
+    ):
+        with torch.inference_mode():
+            loss = RejectionLoss(**kwargs)
+            loss(X[:, :3], y)
+        logits = X[:, :3].clone().requires_grad_()
+        loss(logits, y).backward()
+        assert logits.grad is not None and torch.isfinite(logits.grad).all()
+        loss.begin_epoch()
+        assert not any(b.is_inference() for b in loss.buffers())
+
+
 def test_loss_on_another_device_than_the_logits_is_named():
     loss = RejectionLoss(n_classes=3)
     logits = torch.empty(4, 3, device="meta")

@@ -151,7 +151,8 @@ class RejectionLoss(nn.Module):
         ``True`` takes the ``sample_weight`` of a training batch as the rows'
         final loss weights and returns their weighted batch mean: the steps
         of a row budget (:func:`~rsft_sklearn.budget_selection`), whose rows
-        were scored and selected beforehand.
+        were scored and selected beforehand. A training batch without
+        weights is then refused with a ``ValueError``.
 
     See Also
     --------
@@ -807,7 +808,18 @@ class RejectionLoss(nn.Module):
                 return losses
             # An empty batch has a loss of 0, as in training, not 0 / 0.
             return losses.mean() if losses.numel() else losses.sum()
-        if self.row_weighted and sample_weight is not None:
+        if self.row_weighted and sample_weight is None:
+            # The steps of a row budget train on rows drawn with bounded
+            # probabilities: without their weights the loss is not the rule's
+            # in expectation, and would be computed here without a word.
+            raise ValueError(
+                "This RejectionLoss is row_weighted (the steps of "
+                "rejection='budget'), but a training batch came without its "
+                "rows' weights: pass them as sample_weight. In RSFTClassifier, "
+                "an overridden get_loss must pass sample_weight on to the "
+                "criterion."
+            )
+        if self.row_weighted:
             # Rows of a budget (rejection="budget") carry importance weights
             # already scaled to the rule's normaliser: the batch mean of the
             # weighted losses is unbiased for the rule's loss. The logit

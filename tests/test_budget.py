@@ -718,3 +718,27 @@ def test_a_decorated_get_loss_that_takes_sample_weight_is_accepted():
     calls.clear()
     Decorated(rejection="budget", max_epochs=1).fit(X, y)
     assert calls and all(calls)
+
+
+def test_a_get_loss_that_drops_the_budgets_weights_is_named():
+    # It takes **kwargs, so its signature passes, but the criterion never
+    # sees the budget's weights: the steps trained on a biased loss without
+    # a word.
+    class Dropping(RSFTClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False, **kwargs):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3)).astype(np.float32)
+    y = (X[:, 0] > 0.8).astype(int)
+    with pytest.raises(ValueError, match="without its rows' weights"):
+        Dropping(rejection="budget", max_epochs=1).fit(X, y)
+    # The other modes pass no weights there: nothing to drop.
+    Dropping(rejection="pool", max_epochs=2).fit(X, y)
+    # The loss module on its own: row_weighted needs the weights.
+    loss_fn = RejectionLoss(n_classes=2)
+    loss_fn.row_weighted = True
+    logits = torch.zeros(4, 2, requires_grad=True)
+    with pytest.raises(ValueError, match="pass them as sample_weight"):
+        loss_fn(logits, torch.tensor([0, 1, 0, 1]))
+    loss_fn(logits, torch.tensor([0, 1, 0, 1]), torch.ones(4)).backward()

@@ -343,6 +343,19 @@ class EmbeddingBagModule(nn.Module):
         return self.head(self.embedding(X.long()))
 
 
+def _check_one_token_per_cell(tokens, row):
+    """Refuse a row of a 2-d array whose cells hold several words."""
+    for column, token in enumerate(tokens):
+        if len(token.split()) > 1:
+            shown = token if len(token) <= 40 else token[:37] + "..."
+            raise ValueError(
+                "TokenIndexer reads a 2-d array as documents already split into "
+                f"tokens, one per cell, but cell ({row}, {column}) holds several "
+                f"words ({shown!r}): pass one text column as a 1-d array, or "
+                "join the text columns into one first."
+            )
+
+
 class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Map documents to padded arrays of token ids, for :class:`EmbeddingBagModule`.
 
@@ -365,7 +378,8 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Regular expression of a token in a raw string, as in
         :class:`~sklearn.feature_extraction.text.CountVectorizer`. A
         document given as a list of tokens (the output of a tokenizer step)
-        is used as it is.
+        is used as it is; so is a row of a 2-d array, one token per cell (a
+        cell of several words is refused).
     unknown : {"auto", "index", "ignore"}, default="auto"
         What becomes of a token outside the vocabulary. ``"index"`` maps it
         to id 1; ``"ignore"`` leaves it out of the document, as
@@ -460,6 +474,9 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 "group, as in CountVectorizer (make the others non-capturing, "
                 "(?:...))."
             )
+        # Rows of a 2-d array are read as documents split into tokens, one
+        # per cell; text columns side by side would each become one token.
+        table = getattr(X, "ndim", 1) == 2
         for i, doc in enumerate(X):
             if isinstance(doc, str):
                 yield pattern.findall(doc.lower() if self.lowercase else doc)
@@ -469,7 +486,10 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     "strings, or documents already split into a list of tokens."
                 )
             else:
-                yield [str(token) for token in doc]
+                tokens = [str(token) for token in doc]
+                if table:
+                    _check_one_token_per_cell(tokens, i)
+                yield tokens
 
     def fit(self, X, y=None):
         """Learn the vocabulary and the output length.

@@ -356,6 +356,18 @@ def test_token_indexer_refuses_a_table_of_one_text_column():
     }
 
 
+def test_token_indexer_refuses_text_columns_side_by_side():
+    # A 2-d array is read as documents split into tokens, one per cell: a
+    # title and a body column each became one whole-text token, silently.
+    table = np.array([["a cat", "the cat sat"], ["a dog", "dogs bark"]], dtype=object)
+    for call in (TokenIndexer().fit, TokenIndexer().fit(DOCS[:3]).transform):
+        with pytest.raises(ValueError, match=r"cell \(0, 0\) holds several words"):
+            call(table)
+    # Cells of one token each are pre-split documents, as before.
+    tokens = np.array([["cat", "sat"], ["dog", "barks"]])
+    assert TokenIndexer().fit(tokens).transform(tokens).tolist() == [[3, 5], [4, 2]]
+
+
 def test_token_indexer_fit_transform_reads_a_generator_once():
     ids = TokenIndexer().fit_transform(doc for doc in DOCS[:7])
     np.testing.assert_array_equal(ids, TokenIndexer().fit(DOCS[:7]).transform(DOCS[:7]))

@@ -5,11 +5,15 @@ Reads the ``results.csv`` of one or more ``rsft-bench --half held-out`` runs
 balanced accuracy, macro-F1 and (binary sets) PR-AUC of every method over
 the sets on which RSFT and both logit-adjustment rivals finished every fit
 (a method that did not finish all of those, such as the binary-only
-threshold tuning beside multiclass sets, is left out and named), the sets
-where RSFT trails either
+threshold tuning beside multiclass sets, is left out and named; so are the
+development sets of a run that holds a whole suite, for a SUITE label that
+names an rsft-bench suite), the sets where RSFT trails either
 logit-adjustment rival by more than 0.01 (with those gaps fit by fit: the
-mean and 95% interval of the paired differences over folds and repeats),
-and, pooled over all sets, the Bayesian signed-rank probability
+mean and 95% corrected resampled t-interval of the paired differences over
+folds and repeats, which share training rows),
+and, pooled over all sets (a set in two suites' held-out halves, such as
+``fars`` in ``longtail`` and ``large``, once, from the first suite named),
+the Bayesian signed-rank probability
 (``baycomp``, rope 0.01) that RSFT's default is better than each rival on
 balanced accuracy::
 
@@ -22,7 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rsft_sklearn.benchmark._report import MIN_DATASETS_FOR_BAYES, markdown_cell
+from rsft_sklearn.benchmark._report import (
+    MIN_DATASETS_FOR_BAYES,
+    corrected_interval,
+    markdown_cell,
+)
 from rsft_sklearn.benchmark._runner import read_result_table
 
 REFERENCE = "RSFT"
@@ -38,6 +46,44 @@ def load(specs):
         frame = read_result_table(Path(folder) / "results.csv")
         frames.append(frame.assign(suite=suite, finished=finished_fits(frame)))
     return pd.concat(frames, ignore_index=True)
+
+
+def held_out_only(results):
+    """The rows of held-out sets, and ``{suite: [development sets]}`` left
+    out: a run of a whole suite (the text suite's two sets) holds its
+    development half too. A label that is not a suite of rsft-bench keeps
+    every set (``{suite: None}`` in the second value)."""
+    from rsft_sklearn.benchmark._suites import halves
+
+    keep = pd.Series(True, index=results.index)
+    dropped = {}
+    for suite in results.suite.unique():
+        try:
+            development = set(halves(suite)[0])
+        except (KeyError, ValueError):
+            dropped[suite] = None
+            continue
+        rows = (results.suite == suite) & results.dataset.isin(development)
+        if rows.any():
+            dropped[suite] = sorted(results.dataset[rows].unique())
+            keep &= ~rows
+    return results[keep], dropped
+
+
+def pooled_once(means, order):
+    """``means`` with each data set once, in the first suite of ``order``
+    that holds it (``fars`` is in the held-out halves of two suites); and
+    the ``(suite, dataset)`` pairs left out of the pool."""
+    rank = {suite: i for i, suite in enumerate(order)}
+    ordered = means.assign(_rank=means.suite.map(rank)).sort_values(
+        "_rank", kind="stable"
+    )
+    first = ordered.drop_duplicates(["dataset", "method"])
+    kept_sets = set(zip(first.suite, first.dataset))
+    pairs = dict.fromkeys(zip(means.suite, means.dataset))
+    repeated = [pair for pair in pairs if pair not in kept_sets]
+    kept = means[[pair in kept_sets for pair in zip(means.suite, means.dataset)]]
+    return kept, repeated
 
 
 def finished_fits(frame):
@@ -121,30 +167,32 @@ def trailing_sets(means, margin=0.01):
 
 def paired_gaps(results, sets):
     """For each ``(suite, dataset)`` of ``sets``, RSFT's balanced accuracy
-    minus each LA rival's, fit by fit: the mean and 95% t-interval of the
-    differences over the folds and repeats both finished.
+    minus each LA rival's, fit by fit: the mean and 95% corrected resampled
+    t-interval (``corrected_interval``) of the differences over the folds
+    and repeats both finished.
 
     rsft-bench gives every method of a fold the same split and seed, so
     these intervals are narrower than the methods' own, and they say
-    whether a gap is larger than the spread of the fits.
+    whether a gap is larger than the spread of the fits. The fits share
+    training rows, so the plain t-interval over them would be too narrow
+    (by a factor of about 2.2 at 5 folds).
     """
-    from scipy import stats
-
     keys = [key for key in ("repeat", "fold") if key in results.columns]
     rows = []
     for suite, dataset in sets:
         part = results[(results.suite == suite) & (results.dataset == dataset)]
+        part = part[part.status == "ok"]
         wide = part.pivot_table(
             index=keys, columns="method", values="balanced_accuracy"
         )
+        sizes = part[part.method == REFERENCE].set_index(keys)
+        ratio = sizes.n_test / sizes.n_train
         for rival in RIVALS:
             if REFERENCE not in wide or rival not in wide:
                 continue
-            diff = (wide[REFERENCE] - wide[rival]).dropna().to_numpy()
-            half = (
-                stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
-                if len(diff) > 1
-                else np.nan
+            diff = (wide[REFERENCE] - wide[rival]).dropna()
+            interval = corrected_interval(
+                diff.to_numpy(), ratio.reindex(diff.index).mean()
             )
             rows.append(
                 {
@@ -153,7 +201,9 @@ def paired_gaps(results, sets):
                     "rival": rival,
                     "fits": len(diff),
                     "mean": diff.mean(),
-                    "half_width": half,
+                    "half_width": np.nan
+                    if interval is None
+                    else interval[2] - interval[0],
                 }
             )
     return pd.DataFrame(rows)
@@ -202,6 +252,7 @@ def main(argv=None):
         # A damaged results file (a traceback from pandas before).
         print(exc, file=sys.stderr)
         return 2
+    results, development = held_out_only(results)
     finished = results[results.status == "ok"]
     suites = [spec.partition("=")[0] for spec in specs]
     missing = {
@@ -258,13 +309,30 @@ def main(argv=None):
     print("\nSets where RSFT trails the better LA rival by more than 0.01:")
     print(gaps.to_string() if len(gaps) else "none")
     if len(gaps):
-        print("\nThose gaps fit by fit (RSFT minus rival, mean ± 95% t-interval):")
+        print(
+            "\nThose gaps fit by fit (RSFT minus rival, mean ± 95% corrected "
+            "resampled t-interval):"
+        )
         for _, row in paired_gaps(results, gaps.index).iterrows():
             interval = "" if np.isnan(row.half_width) else f" ± {row.half_width:.3f}"
             print(
                 f"{row.suite} {row.dataset} vs {row.rival}: "
                 f"{row['mean']:+.3f}{interval} over {row.fits} fits"
             )
+    for suite, names in development.items():
+        if names is None:
+            print(f"\n{suite}: not a suite of rsft-bench; all its sets are kept.")
+        else:
+            print(
+                f"\n{suite}: left out as development sets, not held-out: "
+                f"{', '.join(names)}."
+            )
+    means, repeated = pooled_once(means, suites)
+    for suite, dataset in repeated:
+        print(
+            f"\n{dataset} is in more than one suite: pooled once, from its first "
+            f"suite; its {suite} run is left out of the pooled test."
+        )
     n_sets = len(means.groupby(["suite", "dataset"]))
     if n_sets < MIN_DATASETS_FOR_BAYES:
         # As rsft-bench's report: the test says little on fewer sets.

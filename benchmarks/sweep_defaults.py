@@ -122,8 +122,30 @@ METRICS = ("balanced_accuracy", "f1_macro", "g_mean", "pr_auc", "rare_recall")
 
 
 def summarise(frame, configs):
-    """Mean metrics and mean rank (by balanced accuracy) per configuration."""
-    frame = frame[frame["status"] == "ok"]
+    """Mean metrics and mean rank (by balanced accuracy) per configuration,
+    over the sets on which every configuration of ``configs`` that ran
+    finished every fit; the number of those sets, and the others (a
+    configuration that failed on the hardest set would otherwise be
+    averaged and ranked over the easier ones only)."""
+    present = [c for c in configs if c in set(frame["method"])]
+    keys = [frame["dataset"], frame["method"]]
+    fits = frame.groupby(keys).size().unstack("method").reindex(columns=present)
+    all_ok = (
+        (frame["status"] == "ok")
+        .groupby(keys)
+        .all()
+        .unstack("method")
+        .reindex(columns=present)
+    )
+    most = fits.max(axis=1)
+    complete = fits.eq(most, axis=0) & all_ok.fillna(False).astype(bool)
+    finished = complete.all(axis=1)
+    left_out = sorted(finished.index[~finished])
+    frame = frame[
+        (frame["status"] == "ok")
+        & frame["dataset"].isin(finished.index[finished])
+        & frame["method"].isin(present)
+    ]
     per_set = frame.groupby(["dataset", "method"])[list(METRICS)].mean()
     means = per_set.groupby("method").mean()
     ranks = (
@@ -136,7 +158,18 @@ def summarise(frame, configs):
     fit = frame.groupby("method")["fit_time"].mean()
     means["fit s"] = fit
     order = [c for c in configs if c in means.index]
-    return means.loc[order], per_set.index.get_level_values("dataset").nunique()
+    n_sets = per_set.index.get_level_values("dataset").nunique()
+    return means.loc[order], n_sets, left_out
+
+
+def _left_out(names):
+    """The sentence naming the sets left out of a summary, if any."""
+    if not names:
+        return ""
+    return (
+        " Left out, as a configuration did not finish every fit of them: "
+        f"{', '.join(names)}."
+    )
 
 
 def table(means):
@@ -279,17 +312,18 @@ def main(argv=None):
             frame["dataset"].isin(sets[suite]) & frame["method"].isin(configs)
         ]
         frames.append(frame)
-        means, n_sets = summarise(frame, configs)
+        means, n_sets, left_out = summarise(frame, configs)
         sections.append(
             f"## {suite}: {n_sets} development sets\n\n"
-            f"Sets: {', '.join(sets[suite])}.\n\n{table(means)}\n"
+            f"Sets: {', '.join(sets[suite])}.{_left_out(left_out)}\n\n"
+            f"{table(means)}\n"
         )
     if len(frames) > 1:
-        means, n_sets = summarise(pd.concat(frames), configs)
+        means, n_sets, left_out = summarise(pd.concat(frames), configs)
         sections.append(
             f"## All suites: {n_sets} development sets\n\n"
-            "The default is the configuration with the best mean rank here.\n\n"
-            f"{table(means)}\n"
+            "The default is the configuration with the best mean rank here."
+            f"{_left_out(left_out)}\n\n{table(means)}\n"
         )
     text = (
         "# RSFT settings on the development half\n\n"

@@ -1569,3 +1569,58 @@ def test_quick_takes_a_set_of_the_half_when_its_own_are_in_the_other(tmp_path, c
     assert "No quick data set is in the held-out half; taking digits_longtail" in (
         capsys.readouterr().err
     )
+
+
+def test_repeats_table_widens_for_shared_training_rows_and_skips_failed_fits():
+    # Fits of repeated cross-validation share training rows: the interval
+    # is the corrected resampled one. A method with a failed fit of the set
+    # gets no cell, as in every other table (it showed its 3 good fits).
+    from scipy import stats
+
+    from rsft_sklearn.benchmark._report import _repeats_section
+
+    scores = [0.6, 0.7, 0.65, 0.75]
+    rows = []
+    for method in ("RSFT", "LA"):
+        for i, score in enumerate(scores):
+            failed = method == "LA" and i == 3
+            rows.append(
+                {
+                    "dataset": "s",
+                    "method": method,
+                    "repeat": i // 2,
+                    "fold": i % 2,
+                    "n_train": 100,
+                    "n_test": 100,
+                    "status": "error" if failed else "ok",
+                    "balanced_accuracy": np.nan if failed else score,
+                }
+            )
+    lines = _repeats_section(pd.DataFrame(rows), ["s"], ["RSFT", "LA"])
+    row = next(
+        line for line in "\n".join(lines).splitlines() if line.startswith("| s ")
+    )
+    half = stats.t.ppf(0.975, 3) * np.sqrt((1 / 4 + 1.0) * np.var(scores, ddof=1))
+    mean = np.mean(scores)
+    assert f"{mean:.3f} [{mean - half:.3f}, {mean + half:.3f}]" in row
+    assert row.rstrip(" |").endswith("–")
+
+
+def test_a_bayesian_cell_on_fewer_sets_than_its_heading_names_them():
+    # Threshold tuning (binary only) was compared on 5 of 7 sets under a
+    # "7 data sets" heading, without a mark.
+    from rsft_sklearn.benchmark._report import BAYES_METRICS, _bayesian_section
+
+    names = [f"s{i}" for i in range(6)]
+    ours = pd.Series([0.8, 0.7, 0.9, 0.6, 0.85, 0.75], index=names)
+    full = ours - 0.05
+    part = (ours - 0.05).where(ours.index != "s5")
+    tables = {
+        metric: pd.DataFrame({"RSFT": ours, "full": full, "part": part})
+        for metric in BAYES_METRICS
+    }
+    lines = _bayesian_section(
+        tables, ["RSFT", "full", "part"], "RSFT", {"all": names}, 0
+    )
+    rows = {line.split(" | ")[0]: line for line in "\n".join(lines).splitlines()}
+    assert "(5 sets)" in rows["| part"] and "sets)" not in rows["| full"]

@@ -28,6 +28,8 @@ def write_run(folder, scores, n_classes=3, failed=()):
                     "repeat": index // 2,
                     "fold": index % 2,
                     "n_classes": n_classes,
+                    "n_train": 80,
+                    "n_test": 20,
                     "status": "ok",
                     "balanced_accuracy": value,
                     "f1_macro": value - 0.1,
@@ -109,6 +111,57 @@ def test_paired_gaps_pairs_fits(summary, tmp_path):
     assert gaps.loc[RIVALS[0], "half_width"] == pytest.approx(0.0, abs=1e-9)
     assert gaps.loc[RIVALS[1], "mean"] == pytest.approx(0.05)
     assert gaps.loc[RIVALS[1], "half_width"] > 0.1
+
+
+def test_paired_gaps_widen_for_fits_that_share_training_rows(summary, tmp_path):
+    # Fits of cross-validation share training rows: the variance of the mean
+    # gap is (1/n + n_test/n_train) s**2, not s**2 / n (Nadeau & Bengio).
+    from scipy import stats
+
+    diffs = np.array([0.0, 0.1, 0.0, 0.1, 0.0, 0.1])
+    folder = write_run(
+        tmp_path / "run",
+        {
+            ("s", "RSFT"): list(0.5 + diffs),
+            ("s", RIVALS[0]): [0.5] * 6,
+            ("s", RIVALS[1]): [0.5] * 6,
+        },
+    )
+    results = summary.load([f"x={folder}"])
+    gap = summary.paired_gaps(results, [("x", "s")]).set_index("rival").iloc[0]
+    t = stats.t.ppf(0.975, 5)
+    plain = t * np.sqrt(diffs.var(ddof=1) / 6)
+    assert gap.half_width == pytest.approx(
+        t * np.sqrt((1 / 6 + 20 / 80) * diffs.var(ddof=1))
+    )
+    assert gap.half_width == pytest.approx(plain * np.sqrt(1 + 6 * 0.25))
+
+
+def test_development_sets_and_repeated_sets_are_not_pooled(summary, tmp_path, capsys):
+    # A text run holds the suite's development set beside its held-out one,
+    # and fars is in the held-out halves of longtail and large: the pooled
+    # test counted the first and the second twice.
+    scores = {("RSFT",): 0.8, (RIVALS[0],): 0.7, (RIVALS[1],): 0.75}
+
+    def run(name, sets):
+        table = {(d, m): [v] * 2 for d in sets for (m,), v in scores.items()}
+        return write_run(tmp_path / name, table)
+
+    text = run("text", ["jokes-tfidf", "jokes-tokens"])
+    longtail = run("longtail", ["fars", "car", "cleveland"])
+    large = run("large", ["fars", "mnist1d-60k-lt"])
+    assert summary.main([f"text={text}", f"longtail={longtail}", f"large={large}"]) == 0
+    out = capsys.readouterr().out
+    assert "| text | 1 | RSFT |" in out
+    assert "text: left out as development sets, not held-out: jokes-tfidf." in out
+    assert "| large | 2 | RSFT |" in out
+    assert "its large run is left out of the pooled test" in out
+    # jokes-tokens, fars, car, cleveland and mnist1d-60k-lt.
+    assert "(5 sets)" in out
+    # A label that is not a suite keeps every set.
+    assert summary.main([f"mine={text}"]) == 0
+    out = capsys.readouterr().out
+    assert "| mine | 2 | RSFT |" in out and "not a suite of rsft-bench" in out
 
 
 def test_no_trailing_set_says_none(summary, tmp_path, capsys):
@@ -217,8 +270,8 @@ def test_a_suite_without_a_set_that_all_three_finished_is_named(
     [
         ("text", "line 3 holds 'abc' in column 'balanced_accuracy'"),
         ("no status", "it has no column(s) ['status']"),
-        ("ragged", "has 10 cells where the header has 9"),
-        ("short", "has 8 cells where the header has 9"),
+        ("ragged", "has 12 cells where the header has 11"),
+        ("short", "has 10 cells where the header has 11"),
         ("binary", "is not a text file of benchmark results"),
     ],
 )

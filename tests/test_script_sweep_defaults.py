@@ -85,13 +85,14 @@ def test_summary_ranks_and_leaves_out_failed_fits(sweep):
             row("a", "B", 0.9),
             row("a", "A", 0.7),
             row("b", "B", 0.6),
+            row("b", "B", 0.6),
             row("b", "A", 0.8),
             row("b", "A", 0.6),  # a second fold: A's mean on b is 0.7
             row("c", "A", 0.1, error="boom"),  # a failed fit counts nowhere
         ]
     )
-    means, n_sets = sweep.summarise(frame, ["A", "B", "not run"])
-    assert n_sets == 2
+    means, n_sets, left_out = sweep.summarise(frame, ["A", "B", "not run"])
+    assert n_sets == 2 and left_out == ["c"]
     assert list(means.index) == ["A", "B"]
     assert means.loc["A", "balanced_accuracy"] == pytest.approx(0.7)
     assert means.loc["B", "balanced_accuracy"] == pytest.approx(0.75)
@@ -103,6 +104,41 @@ def test_summary_ranks_and_leaves_out_failed_fits(sweep):
     assert lines[1] == "|" + "---|" * 8
     assert lines[2] == "| `A` | 0.700 | 0.500 | 0.500 | 0.500 | 0.500 | 1.500 | 2.000 |"
     assert lines[3] == "| `B` | 0.750 | 0.500 | 0.500 | - | 0.500 | 1.500 | 2.000 |"
+
+
+def test_a_set_a_configuration_did_not_finish_is_left_out_for_all(sweep):
+    # C leads A by 0.001 on two easy sets and fails every fit of the hard
+    # one: averaged and ranked over the easy ones only, it read best.
+    rows = []
+    scores = {"easy1": (0.900, 0.901), "easy2": (0.880, 0.881), "hard": (0.4, None)}
+    for dataset, pair in scores.items():
+        for method, score in zip("AC", pair):
+            for fold in range(2):
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "method": method,
+                        "fold": fold,
+                        "status": "ok" if score is not None else "error",
+                        "balanced_accuracy": score,
+                        "f1_macro": score,
+                        "g_mean": score,
+                        "pr_auc": score,
+                        "rare_recall": score,
+                        "fit_time": 1.0,
+                    }  # fmt: skip
+                )
+    # One fold short of A on a set: unfinished too.
+    rows.append({**rows[0], "dataset": "short", "method": "A", "fold": 0})
+    rows.append({**rows[0], "dataset": "short", "method": "A", "fold": 1})
+    rows.append({**rows[0], "dataset": "short", "method": "C", "fold": 0})
+    means, n_sets, left_out = sweep.summarise(pd.DataFrame(rows), ["A", "C"])
+    assert n_sets == 2 and left_out == ["hard", "short"]
+    assert means.loc["C", "balanced_accuracy"] == pytest.approx(0.891)
+    assert means.loc["A", "balanced_accuracy"] == pytest.approx(0.890)
+    assert "Left out, as a configuration did not finish every fit of them: " in (
+        sweep._left_out(left_out)
+    )
 
 
 def test_quick_sweep_writes_and_resumes(sweep, tmp_path, capsys):

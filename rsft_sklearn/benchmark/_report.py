@@ -399,40 +399,63 @@ def _coverage_groups(table, methods):
     return groups
 
 
-def _interval(values):
-    """Mean and 95% t-interval of the values; None for fewer than two."""
+def corrected_interval(values, test_train_ratio):
+    """Mean and 95% corrected resampled t-interval of per-fit scores.
+
+    Fits of (repeated) cross-validation share most of their training rows,
+    so their scores are not independent and the plain t-interval is too
+    narrow. The corrected resampled t-interval (Nadeau & Bengio, 2003; for
+    repeated k-fold, Bouckaert & Frank, 2004) widens the variance of the
+    mean from ``s**2 / n`` to ``(1 / n + n_test / n_train) * s**2``.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_fits,)
+        One score (or one paired difference) per fit; non-finite values are
+        left out.
+    test_train_ratio : float
+        Mean over the fits of ``n_test / n_train``.
+
+    Returns
+    -------
+    (mean, low, high) or None
+        None for fewer than two finite values.
+    """
     from scipy import stats
 
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
-    if len(values) < 2:
+    n = len(values)
+    if n < 2:
         return None
     mean = values.mean()
-    half = (
-        stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    )
+    variance = (1.0 / n + float(test_train_ratio)) * values.var(ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * np.sqrt(variance)
     return mean, mean - half, mean + half
 
 
 def _repeats_section(frame, datasets, methods, metric="balanced_accuracy"):
-    """Per set and method: mean over repeats of the per-repeat means, with a
-    95% t-interval, for the sets run more than once."""
+    """Per set and method: the mean over every fit of the repeats, with a
+    95% corrected resampled t-interval (:func:`corrected_interval`), for
+    the sets run more than once and the methods that finished every fit of
+    the set (a failed or missing fit leaves the cell empty, as in the other
+    tables)."""
     ok = frame[frame["status"] == "ok"]
-    per_repeat = ok.groupby(["dataset", "method", "repeat"])[metric].mean()
-    repeated = [
-        d
-        for d in datasets
-        if d in per_repeat.index.get_level_values("dataset")
-        and per_repeat.loc[d].index.get_level_values("repeat").nunique() > 1
-    ]
+    repeats = frame.groupby("dataset")["repeat"].nunique()
+    repeated = [d for d in datasets if repeats.get(d, 0) > 1]
     if not repeated:
         return []
+    fits = frame.groupby(["dataset", "method"]).size()
     rows = []
     for d in repeated:
-        cells = [d, str(per_repeat.loc[d].index.get_level_values("repeat").nunique())]
+        most = fits.loc[d].max()
+        cells = [d, str(repeats[d])]
         for m in methods:
-            found = per_repeat.loc[d].get(m) if m in per_repeat.loc[d].index else None
-            ci = None if found is None else _interval(found.to_numpy())
+            part = ok[(ok["dataset"] == d) & (ok["method"] == m)]
+            ci = None
+            if len(part) == most and part[metric].notna().all():
+                ratio = (part["n_test"] / part["n_train"]).mean()
+                ci = corrected_interval(part[metric].to_numpy(), ratio)
             cells.append(
                 "–" if ci is None else f"{ci[0]:.3f} [{ci[1]:.3f}, {ci[2]:.3f}]"
             )
@@ -441,8 +464,11 @@ def _repeats_section(frame, datasets, methods, metric="balanced_accuracy"):
         "",
         f"## {LABELS[metric]} over repeats",
         "",
-        "Mean over repeats (each the mean over its folds) and 95% t-interval, "
-        "for the sets split more than once.",
+        "Mean over every fit of the repeats and 95% corrected resampled "
+        "t-interval (the fits share training rows: the variance of the mean "
+        "is taken as (1/n + n_test/n_train) times that of the fits, after "
+        "Nadeau & Bengio 2003), for the sets split more than once; a method "
+        "with a failed or missing fit of a set gets no cell there.",
         "",
         _markdown_table(["data set", "repeats", *methods], rows),
     ]
@@ -460,7 +486,8 @@ def _bayesian_section(tables, methods, reference, groups, seed):
         "probability above 0.95 is a clear answer; a large middle value means "
         "the two are practically equivalent on these data sets. Computed with "
         f"at least {MIN_DATASETS_FOR_BAYES} data sets, from {BAYES_SAMPLES} "
-        "posterior samples.",
+        "posterior samples; a cell computed on fewer sets than its heading's "
+        "(a method that did not finish them all) names its number.",
     ]
     for group, names in groups.items():
         if len(groups) > 1:
@@ -471,14 +498,16 @@ def _bayesian_section(tables, methods, reference, groups, seed):
                 continue
             cells = [method]
             for metric in BAYES_METRICS:
-                probs = bayesian_comparison(
-                    tables[metric][reference].reindex(names).to_numpy(),
-                    tables[metric][method].reindex(names).to_numpy(),
-                    seed=seed,
-                )
-                cells.append(
-                    "–" if probs is None else " / ".join(f"{p:.2f}" for p in probs)
-                )
+                ours = tables[metric][reference].reindex(names).to_numpy()
+                theirs = tables[metric][method].reindex(names).to_numpy()
+                probs = bayesian_comparison(ours, theirs, seed=seed)
+                cell = "–" if probs is None else " / ".join(f"{p:.2f}" for p in probs)
+                pairs = int(np.isfinite(np.column_stack([ours, theirs])).all(1).sum())
+                if probs is not None and pairs < len(names):
+                    # A method of fewer sets (threshold tuning: binary only)
+                    # is compared on the sets both have.
+                    cell += f" ({pairs} sets)"
+                cells.append(cell)
             rows.append(cells)
         lines += [
             "",

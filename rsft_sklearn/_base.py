@@ -530,6 +530,16 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         # n_features_in_ counts the first axis past the rows only; the rows
         # of an n-d array (images) must keep their whole shape.
+        if not reset and "n_features_in_" not in state:
+            # Initialised only, to load saved parameters: the default MLP
+            # knows its width (torch named two matrix shapes instead).
+            width = _mlp_width(state.get("module_"))
+            got = int(np.prod(X.shape[1:]))
+            if width is not None and got != width:
+                raise ValueError(
+                    f"X has {got} features per row, but the network of this "
+                    f"{type(self).__name__} (MLPModule) takes {width}."
+                )
         if reset:
             self._row_shape = tuple(X.shape[1:])
         elif state.get("_row_shape") not in (None, tuple(X.shape[1:])):
@@ -701,6 +711,18 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"The module returns {proba.shape[1]} scores per sample but "
                 f"classes lists {len(classes)} labels: {classes.tolist()!r}."
             )
+        nan_rows = np.isnan(np.asarray(proba, dtype=np.float64)).any(axis=1)
+        if nan_rows.any():
+            # argmax reads a NaN as the largest value: such rows would get
+            # the first NaN's class without a word (probability="raw"; the
+            # corrected probabilities refuse them).
+            raise ValueError(
+                f"The network's output holds NaN values on {int(nan_rows.sum())} "
+                f"of {len(nan_rows)} rows, whose class cannot be chosen: its "
+                "parameters or its inputs made it overflow. Scale the features "
+                "(for example with StandardScaler) or lower the learning rate, "
+                "and refit."
+            )
         return classes[proba.argmax(axis=1)]
 
     def check_data(self, X, y):
@@ -734,6 +756,20 @@ class NetClassifierBase(NeuralNetClassifier):
                     for key, value in kwargs.items()
                     if key.startswith(prefix) and "__" not in key[len(prefix) :]
                 )
+            # The iterators and the data set are built from their
+            # parameters at every call: nothing to rebuild, where skorch
+            # found no component to re-initialise and raised its "Something
+            # went wrong" error (a larger predict batch size on a fitted
+            # model, say).
+            for key in [
+                key
+                for key in kwargs
+                if "__" in key
+                and key.split("__", 1)[0] in _READ_AT_EACH_CALL
+                and not key.endswith("_")
+            ]:
+                setattr(self, key, kwargs.pop(key))
+                self._params_to_validate.add(key)
         replaced = self.initialized_ and "callbacks" in kwargs
         result = super().set_params(**kwargs)
         vars(self).update(kept)
@@ -1484,3 +1520,19 @@ def _unpack(batch):
         return batch
     Xi, yi = unpack_data(batch)
     return Xi, yi, None
+
+
+# Prefixes of parameters that skorch reads whenever it builds an iterator or
+# a data set, not at initialisation.
+_READ_AT_EACH_CALL = ("iterator_train", "iterator_valid", "dataset")
+
+
+def _mlp_width(module):
+    """Features per row that a default MLP takes (its position table's
+    length when narrowed to some columns), or None for another module."""
+    if not isinstance(module, MLPModule):
+        return None
+    if module.input_columns is not None:
+        return int(module.column_position.numel())
+    first = module.layers[0]
+    return int(first.in_features) if isinstance(first, torch.nn.Linear) else None

@@ -333,7 +333,12 @@ class RSFTClassifier(NetClassifierBase):
         calibration read the columns in sorted order. (``partial_fit``'s
         ``classes`` are sorted, as in scikit-learn.)
         An estimator only initialised (to load saved parameters) predicts
-        these labels.
+        these labels. Inside a meta-estimator that fits it on labels it has
+        encoded as 0, 1, ... (``StackingClassifier``, ``VotingClassifier``,
+        ``BaggingClassifier``, one-vs-rest and one-vs-one,
+        ``cross_val_predict(method="predict_proba")`` and so
+        :class:`RejectionSampler`), leave ``classes=None``, as for
+        scikit-learn's ``class_weight`` dicts.
     **kwargs : dict
         Any other :class:`skorch.NeuralNetClassifier` parameter.
 

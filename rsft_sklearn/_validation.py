@@ -285,7 +285,12 @@ def fit_classes(y, classes=None, *, sort=False):
                 f"classes holds NaN or infinity: {classes.tolist()!r}; a class "
                 "label must equal itself."
             )
-        if classes.ndim != 1 or len(classes) < 2:
+        if classes.ndim != 1:
+            raise ValueError(
+                "classes must be a 1-d list of class labels, got an array of "
+                f"shape {classes.shape}: {classes.tolist()!r}."
+            )
+        if len(classes) < 2:
             raise ValueError(
                 "classes must list at least two class labels, got "
                 f"{classes.tolist()!r}; pass classes=None to take them from y."
@@ -332,10 +337,30 @@ def encode_labels(y, classes, *, given=False):
     if np.any(unseen):
         bad = np.unique(y[unseen])[:10].tolist()
         if given:
+            found = np.unique(y)
+            hint = ""
+            labels = set(found.tolist())
+            if (
+                found.dtype.kind in "iub"
+                and labels <= set(range(len(classes)))
+                and not labels & set(classes.tolist())
+            ):
+                # Scikit-learn's meta-estimators that fit their base
+                # estimator on encoded labels (0 .. K-1, or 0/1 per
+                # sub-problem) do not pass a classes= on with it.
+                hint = (
+                    " These look like labels encoded as 0, 1, ... by a "
+                    "meta-estimator that fits this one on encoded labels "
+                    "(StackingClassifier, VotingClassifier, BaggingClassifier, "
+                    "OneVsRestClassifier, OneVsOneClassifier, cross_val_predict "
+                    "with method='predict_proba' and so RejectionSampler, "
+                    "CalibratedClassifierCV with ensemble=False): use "
+                    "classes=None inside it."
+                )
             raise ValueError(
                 f"y contains labels that are not among the classes given as "
                 f"classes={classes.tolist()!r}: {bad}. List every label of y "
-                "in classes, or pass classes=None to take them from y."
+                f"in classes, or pass classes=None to take them from y.{hint}"
             )
         raise ValueError(f"y contains labels not seen during fit: {bad}.")
     return idx.astype(np.int64)

@@ -814,8 +814,38 @@ def test_labels_outside_given_classes_name_the_classes(data):
     X, y = data
     with pytest.raises(ValueError, match=r"not among the classes given as classes="):
         RSFTClassifier(**FAST, classes=["neg", "pos"]).fit(X, y)
-    with pytest.raises(ValueError, match=r"classes=\[0, 2\]: \[1\]"):
+    with pytest.raises(ValueError, match=r"classes=\[0, 2\]: \[1\]") as info:
         RSFTClassifier(**FAST).partial_fit(X, y, classes=[0, 2])
+    assert "meta-estimator" not in str(info.value)
+
+
+def test_classes_of_two_dimensions_are_named_as_such(data):
+    # They were refused as "must list at least two class labels".
+    X, y = data
+    with pytest.raises(
+        ValueError, match=r"1-d list of class labels, .* shape \(1, 2\)"
+    ):
+        RSFTClassifier(**FAST, classes=[[0, 1]]).fit(X, y)
+
+
+def test_labels_encoded_by_a_meta_estimator_name_the_cause(data):
+    # StackingClassifier and the like fit their estimators on labels encoded
+    # as 0 .. K-1: with classes= naming the real labels, the error told the
+    # user to list the labels of y in classes, which they had done.
+    from sklearn.ensemble import StackingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = data
+    labels = np.array(["neg", "pos"])[y]
+    stack = StackingClassifier(
+        [("rsft", RSFTClassifier(**FAST, classes=["neg", "pos"]))],
+        final_estimator=LogisticRegression(),
+        cv=2,
+    )
+    with pytest.raises(ValueError, match="use classes=None inside it"):
+        stack.fit(X, labels)
+    stack.set_params(rsft__classes=None).fit(X, labels)
+    assert set(stack.predict(X)) <= {"neg", "pos"}
 
 
 @pytest.mark.parametrize("shape", [(1, 4, 4), (4, 4)])
@@ -1118,6 +1148,38 @@ def test_a_network_whose_output_stops_being_finite_is_an_error_under_sample(data
         RSFTClassifier(
             **{**FAST, **SAMPLE_RULE, "lr": 1e6, "optimizer": torch.optim.SGD}
         ).fit(X, y)
+
+
+class _NaNAtInference(torch.nn.Module):
+    """NaN outputs, in evaluation mode only, on rows with a large first
+    feature."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, X):
+        z = self.linear(X)
+        if self.training:
+            return z
+        return torch.where(X[:, :1] > 1.0, torch.full_like(z, float("nan")), z)
+
+
+def test_predict_refuses_nan_rows_under_raw_probabilities(data):
+    # predict_proba passes the raw output on, and predict gave every NaN row
+    # the first class (argmax reads NaN as the largest value).
+    X, y = data
+    X = np.asarray(X, dtype=np.float32)
+    n_bad = int((X[:, 0] > 1.0).sum())
+    assert 0 < n_bad < len(X)
+    clf = RSFTClassifier(
+        _NaNAtInference, max_epochs=2, random_state=0, probability="raw"
+    ).fit(X, y)
+    assert np.isnan(clf.predict_proba(X)).any()
+    with pytest.raises(ValueError, match=f"NaN values on {n_bad} of {len(X)} rows"):
+        clf.predict(X)
+    good = X[X[:, 0] <= 1.0]
+    assert len(clf.predict(good)) == len(good)
 
 
 def test_predict_names_a_non_finite_output(data, fitted):

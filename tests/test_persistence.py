@@ -185,3 +185,27 @@ def test_an_unfit_generator_state_names_its_size(fitted):
         rf"holds {expected}\).*\(or the saved file is damaged\)",
     ):
         clf.generators_.load_state_dict(saved)
+
+
+def test_an_initialised_estimator_checks_the_width_its_mlp_takes(fitted, tmp_path):
+    # Initialised only, to load saved parameters, it had no n_features_in_:
+    # rows of another width reached torch ("mat1 and mat2 shapes cannot be
+    # multiplied").
+    path = tmp_path / "params.pt"
+    fitted.save_params(f_params=path)
+    n_features = fitted.n_features_in_
+    loaded = RSFTClassifier(
+        classes=fitted.classes_.tolist(),
+        module__n_features=n_features,
+        module__n_classes=len(fitted.classes_),
+        module__hidden_layer_sizes=(16,),
+        probability="raw",
+    ).initialize()
+    loaded.load_params(f_params=path)
+    X = np.ones((5, n_features), dtype=np.float32)
+    with pytest.raises(
+        ValueError, match=f"{n_features - 1} features per row, .* takes {n_features}"
+    ):
+        loaded.predict(X[:, :-1])
+    raw = fitted.module_(torch.as_tensor(X)).argmax(1).numpy()
+    np.testing.assert_array_equal(loaded.predict(X), fitted.classes_[raw])

@@ -618,3 +618,27 @@ def test_get_split_datasets_takes_class_labels(data):
     assert (len(train), len(valid)) == (180, 60)
     labels = np.concatenate([b[1].numpy() for b in clf.get_iterator(valid)])
     assert set(labels.tolist()) == {0, 1, 2}
+
+
+def test_iterator_and_dataset_parameters_can_be_set_after_fit():
+    # skorch found no component to re-initialise for them and raised its
+    # "Something went wrong, please open an issue" error, after storing the
+    # value.
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=200, n_features=5, random_state=0)
+    X = X.astype(np.float32)
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    batches = []
+
+    class Sizes(Callback):
+        def on_batch_end(self, net, batch=None, training=None, **kwargs):
+            batches.append(len(batch[1]))
+
+    assert clf.set_params(iterator_valid__batch_size=7) is clf
+    assert clf.get_params()["iterator_valid__batch_size"] == 7
+    np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-6)
+    clf.set_params(iterator_train__batch_size=50, callbacks=[("sizes", Sizes())])
+    clf.partial_fit(X, y)
+    assert batches and max(batches) == 50

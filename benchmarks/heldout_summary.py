@@ -78,7 +78,9 @@ def pooled_once(means, order):
     ordered = means.assign(_rank=means.suite.map(rank)).sort_values(
         "_rank", kind="stable"
     )
-    first = ordered.drop_duplicates(["dataset", "method"])
+    # By data set alone: a method that only the first suite ran must not
+    # leave the other suite's run of the set in the pool.
+    first = ordered.drop_duplicates("dataset")
     kept_sets = set(zip(first.suite, first.dataset))
     pairs = dict.fromkeys(zip(means.suite, means.dataset))
     repeated = [pair for pair in pairs if pair not in kept_sets]
@@ -186,13 +188,20 @@ def paired_gaps(results, sets):
             index=keys, columns="method", values="balanced_accuracy"
         )
         sizes = part[part.method == REFERENCE].set_index(keys)
-        ratio = sizes.n_test / sizes.n_train
+        if {"n_train", "n_test"} <= set(part.columns):
+            ratio = sizes.n_test / sizes.n_train
+        else:
+            # A results file without the split sizes: no interval.
+            ratio = pd.Series(np.nan, index=sizes.index)
         for rival in RIVALS:
             if REFERENCE not in wide or rival not in wide:
                 continue
             diff = (wide[REFERENCE] - wide[rival]).dropna()
-            interval = corrected_interval(
-                diff.to_numpy(), ratio.reindex(diff.index).mean()
+            share = ratio.reindex(diff.index).mean()
+            interval = (
+                None
+                if not np.isfinite(share)
+                else corrected_interval(diff.to_numpy(), share)
             )
             rows.append(
                 {

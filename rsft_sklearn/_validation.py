@@ -340,11 +340,7 @@ def encode_labels(y, classes, *, given=False):
             found = np.unique(y)
             hint = ""
             labels = set(found.tolist())
-            if (
-                found.dtype.kind in "iub"
-                and labels <= set(range(len(classes)))
-                and not labels & set(classes.tolist())
-            ):
+            if found.dtype.kind in "iub" and labels <= set(range(len(classes))):
                 # Scikit-learn's meta-estimators that fit their base
                 # estimator on encoded labels (0 .. K-1, or 0/1 per
                 # sub-problem) do not pass a classes= on with it.

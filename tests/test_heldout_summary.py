@@ -150,6 +150,16 @@ def test_development_sets_and_repeated_sets_are_not_pooled(summary, tmp_path, ca
     text = run("text", ["jokes-tfidf", "jokes-tokens"])
     longtail = run("longtail", ["fars", "car", "cleveland"])
     large = run("large", ["fars", "mnist1d-60k-lt"])
+    # A method that the second suite did not run kept its fars in the pool.
+    extra = pd.read_csv(longtail / "results.csv")
+    extra = extra[extra.method == "RSFT"].assign(method="RSFT(budget)")
+    pd.concat([pd.read_csv(longtail / "results.csv"), extra]).to_csv(
+        longtail / "results.csv", index=False
+    )
+    assert summary.main([f"text={text}", f"large={large}", f"longtail={longtail}"]) == 0
+    out = capsys.readouterr().out
+    assert "its longtail run is left out of the pooled test" in out
+    assert "(5 sets)" in out
     assert summary.main([f"text={text}", f"longtail={longtail}", f"large={large}"]) == 0
     out = capsys.readouterr().out
     assert "| text | 1 | RSFT |" in out
@@ -162,6 +172,25 @@ def test_development_sets_and_repeated_sets_are_not_pooled(summary, tmp_path, ca
     assert summary.main([f"mine={text}"]) == 0
     out = capsys.readouterr().out
     assert "| mine | 2 | RSFT |" in out and "not a suite of rsft-bench" in out
+
+
+def test_gaps_without_split_sizes_have_no_interval(summary, tmp_path):
+    # A results file without n_train and n_test (read_result_table needs
+    # dataset, method and status only) ended in an AttributeError.
+    folder = write_run(
+        tmp_path / "run",
+        {
+            ("s", "RSFT"): [0.5, 0.6],
+            ("s", RIVALS[0]): [0.55, 0.65],
+            ("s", RIVALS[1]): [0.55, 0.65],
+        },
+    )
+    frame = pd.read_csv(folder / "results.csv").drop(columns=["n_train", "n_test"])
+    frame.to_csv(folder / "results.csv", index=False)
+    results = summary.load([f"x={folder}"])
+    gaps = summary.paired_gaps(results, [("x", "s")])
+    assert list(gaps["mean"].round(3)) == [-0.05, -0.05]
+    assert gaps.half_width.isna().all()
 
 
 def test_no_trailing_set_says_none(summary, tmp_path, capsys):

@@ -798,7 +798,7 @@ class NetClassifierBase(NeuralNetClassifier):
             raise AttributeError(
                 f"{type(self).__name__} has no generators before it is initialised."
             )
-        return GeneratorState(generators)
+        return GeneratorState(generators, owner=self)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -1158,6 +1158,10 @@ class RSFTClassifier(NetClassifierBase):
                 )
             rates = np.where(fresh, blended, rates)
         self._acceptance_rates = rates
+        # A class whose rows all weighed 0 in this epoch trained on none of
+        # them: they add no rows (at the class's earlier rate they would
+        # have stood for trained rows in the prior after rejection).
+        seen = np.where(mass > 0, seen, 0.0)
         before = self.fit_state_.rows_before
         if before is not None and len(before) == len(seen):
             seen = seen + before

@@ -21,6 +21,8 @@ __all__ = ["GeneratorState"]
 PICKLE_FORMAT = 1
 PICKLE_FORMAT_KEY = "__rsft_pickle_format__"
 GENERATORS_KEY = "__rsft_generators__"
+# The key of the estimator's init_seed_ in a saved generator state.
+SEED_KEY = "init_seed_"
 
 
 def generators_of(attributes):
@@ -128,13 +130,21 @@ class GeneratorState:
     :class:`skorch.callbacks.LoadInitState`, or ``save_params`` and
     ``load_params`` with ``f_generators``. Every :class:`torch.Generator`
     attribute of the estimator is included (the batch shuffle and the
-    rejection mask).
+    rejection mask), and so is the seed from which every epoch reseeds
+    torch's global generator (``init_seed_``: dropout and other draws of the
+    network), drawn anew at every initialisation when ``random_state`` is
+    None. A fit resumed with ``LoadInitState`` continues all three. Loading
+    with ``load_params`` before ``partial_fit`` continues them too, but the
+    fit's start sets the rule's own state (class counts, the prior after
+    rejection, an adaptive ``M``) afresh, as any continued training does.
 
     Parameters
     ----------
     generators : dict of str to torch.Generator
         The estimator's generators by attribute name; loading a state sets
         these very generators.
+    owner : object or None, default=None
+        The estimator, whose ``init_seed_`` is saved and loaded with them.
 
     Examples
     --------
@@ -144,22 +154,28 @@ class GeneratorState:
     >>> X, y = make_classification(n_samples=100, random_state=0)
     >>> clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
     >>> sorted(clf.generators_.state_dict())
-    ['mask_generator_', 'shuffle_generator_']
+    ['init_seed_', 'mask_generator_', 'shuffle_generator_']
     >>> f = io.BytesIO()
     >>> clf.save_params(f_generators=f)
     >>> _ = f.seek(0)
     >>> clf.load_params(f_generators=f)
     """
 
-    def __init__(self, generators):
+    def __init__(self, generators, owner=None):
         self.generators = generators
+        self.owner = owner
 
     def state_dict(self):
-        """Return ``{attribute name: CPU uint8 state tensor}``."""
-        return {
+        """Return ``{attribute name: CPU uint8 state tensor}``, and the
+        owner's ``init_seed_`` as a one-element int64 tensor."""
+        state = {
             name: generator.get_state()
             for name, generator in sorted(self.generators.items())
         }
+        seed = getattr(self.owner, "init_seed_", None)
+        if seed is not None:
+            state[SEED_KEY] = torch.tensor([int(seed)], dtype=torch.int64)
+        return state
 
     def load_state_dict(self, state_dict):
         """Set the estimator's generators to the saved states.
@@ -170,6 +186,8 @@ class GeneratorState:
             As returned by :meth:`state_dict`, possibly from another device.
         """
         current = self.generators
+        state_dict = dict(state_dict)
+        seed = state_dict.pop(SEED_KEY, None)
         unknown = sorted(set(state_dict) - set(current))
         if unknown:
             raise ValueError(
@@ -177,6 +195,14 @@ class GeneratorState:
                 "estimator does not have; it was saved by a different "
                 "estimator or version."
             )
+        if seed is not None:
+            seed = torch.as_tensor(seed)
+            if seed.numel() != 1 or seed.dtype.is_floating_point:
+                raise ValueError(
+                    f"The saved {SEED_KEY} must be one integer, got a "
+                    f"{seed.dtype} tensor of shape {tuple(seed.shape)}: the "
+                    "saved file is damaged."
+                )
         moved = []
         for name, state in state_dict.items():
             device = current[name].device
@@ -201,3 +227,7 @@ class GeneratorState:
                 UserWarning,
                 stacklevel=2,
             )
+        if seed is not None and self.owner is not None:
+            # A file saved before the seed was kept has none: the owner keeps
+            # its own.
+            self.owner.init_seed_ = int(seed.reshape(()))

@@ -732,16 +732,24 @@ def test_class_prior_does_not_depend_on_the_scale_of_the_weights():
 
 def test_a_chunk_whose_class_weighs_nothing_keeps_that_class_rate():
     # Its rows counted, with no acceptance mass: a rate of 0, carried to the
-    # next chunks, and the class was never predicted again.
+    # next chunks, and the class was never predicted again. The class keeps
+    # its rate, and its rows of weight 0 count as no rows, as if dropped.
     X, y, clf = _fitted_on_three_classes(max_epochs=4)
     before = clf.loss_class_prior_.copy()
+    rate = clf._acceptance_rates[2]
     clf.set_params(lr=0.0, max_epochs=1)
+    dropped = copy.deepcopy(clf)
     chunk = np.arange(400, 460)
     clf.partial_fit(X[chunk], y[chunk], sample_weight=np.where(y[chunk] == 2, 0, 1.0))
-    np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.05)
     two = chunk[y[chunk] != 2]
+    dropped.partial_fit(X[two], y[two])
+    assert clf._acceptance_rates[2] == rate > 0
+    np.testing.assert_allclose(
+        clf.loss_class_prior_, dropped.loss_class_prior_, atol=0.01
+    )
+    np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.08)
     clf.partial_fit(X[two], y[two])
-    np.testing.assert_allclose(clf.loss_class_prior_, before, atol=0.05)
+    assert clf.loss_class_prior_[2] > 0.6 * before[2]
 
 
 def test_calls_without_correction_still_count_their_rows():
@@ -821,3 +829,36 @@ def test_rows_of_weight_zero_do_not_train_in_the_warm_up():
     net = RSFTClassifier(**params).fit(X, y, sample_weight=weight)
     assert net.score(X[150:], y[150:]) < 0.65
     assert net.score(X[:150], y[:150]) > 0.9
+
+
+@pytest.mark.parametrize("rejection", ["expected", "budget"])
+def test_rows_of_weight_zero_in_a_stream_count_as_no_rows(rejection):
+    # A chunk whose rows of one class all weigh 0 counted them as trained
+    # rows at the class's earlier rate: the prior after rejection grew for a
+    # class the chunk never trained on, and predict gave it 133 of 400 rows
+    # where dropping the rows gave 27.
+    X, y = make_classification(
+        n_samples=400,
+        n_features=6,
+        n_informative=4,
+        n_classes=3,
+        weights=[0.7, 0.2, 0.1],
+        random_state=0,
+    )
+    first, second = np.arange(200), np.arange(200, 400)
+    weight = np.where(y[second] == 2, 0.0, 1.0)
+    params = dict(
+        max_epochs=2, random_state=0, batch_size=32, warmup_epochs=1,
+        classes=[0, 1, 2], rejection=rejection,
+    )  # fmt: skip
+    zero = RSFTClassifier(**params)
+    zero.partial_fit(X[first], y[first])
+    zero.partial_fit(X[second], y[second], sample_weight=weight)
+    kept = second[y[second] != 2]
+    dropped = RSFTClassifier(**params)
+    dropped.partial_fit(X[first], y[first])
+    dropped.partial_fit(X[kept], y[kept])
+    np.testing.assert_array_equal(zero._trained_rows, dropped._trained_rows)
+    np.testing.assert_allclose(
+        zero.loss_class_prior_, dropped.loss_class_prior_, atol=0.02
+    )

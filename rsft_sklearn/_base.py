@@ -711,7 +711,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"The module returns {proba.shape[1]} scores per sample but "
                 f"classes lists {len(classes)} labels: {classes.tolist()!r}."
             )
-        nan_rows = np.isnan(np.asarray(proba, dtype=np.float64)).any(axis=1)
+        nan_rows = np.isnan(proba).any(axis=1)
         if nan_rows.any():
             # argmax reads a NaN as the largest value: such rows would get
             # the first NaN's class without a word (probability="raw"; the

@@ -131,9 +131,10 @@ print(table.loc[list(methods)].round(3).to_string())
 # On a data set this small the folds hold about seventeen positives each, so the
 # error bars (one standard deviation over folds) are wide: read the plot as
 # an illustration of the comparison, and the benchmark (``rsft-bench``) for
-# conclusions. Fit times show the price of the rule: it runs the network over
-# every training row in every epoch, where under-sampling trains on a small
-# subset.
+# conclusions. The rule runs the network over every training row in every
+# epoch, where under-sampling trains on a small subset; on a set this small
+# each epoch's fixed costs dominate, so the fit times hardly differ, and the
+# price of the rule shows on larger data (:doc:`/user_guide/speed`).
 panels = [*scoring, "fit_time"]
 fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.8), sharey=True)
 order = list(methods)[::-1]

@@ -46,6 +46,7 @@ from ._data import (
     check_loader_options,
 )
 from ._epochs import FitState
+from ._guards import global_generator_in_use
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import (
     ANY_INPUTS,
@@ -590,6 +591,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # depends on it.
         try:
             with (
+                global_generator_in_use(),
                 torch.random.fork_rng(devices=_cuda_devices(self.device)),
                 self._scoring_on_class_labels(),
             ):
@@ -906,7 +908,7 @@ class NetClassifierBase(NeuralNetClassifier):
     def initialize(self):
         check_device(self.device)
         self._seed_generators()
-        with torch.random.fork_rng(devices=[]):
+        with global_generator_in_use(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.init_seed_)
             return super().initialize()
 

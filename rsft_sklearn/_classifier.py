@@ -272,7 +272,9 @@ class RSFTClassifier(NetClassifierBase):
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
         A float in ``(0, 1)`` is a fraction of ``max_epochs`` (the default: the
-        first third), rounded to the nearest epoch, a half up.
+        first third), rounded to the nearest epoch, a half up. Sample
+        weights (and the stratum weights of ``target="balanced_groups"``)
+        weigh the warm-up's rows.
     loss_normalization : {"accepted", "batch"}, default="accepted"
         Divide the weighted loss sum by the accepted count (or weight), which
         keeps the gradient scale independent of the acceptance rate, or by

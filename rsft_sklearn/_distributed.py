@@ -156,10 +156,20 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         return super()._check_device(requested_device, map_device)
 
     def _initialize_callbacks(self):
-        # PrintLog honours ``verbose`` only when it prints with ``print``.
-        if self.callbacks__print_log__sink == "auto" and not self.verbose:
-            self.callbacks__print_log__sink = print
-        return super()._initialize_callbacks()
+        # skorch resolves the sink "auto" to the accelerator's print by
+        # writing it into the parameter, which get_params and clone then
+        # report. It is resolved for the callbacks only, and the parameter
+        # stays "auto". PrintLog honours ``verbose`` only when it prints
+        # with ``print``.
+        if self.callbacks__print_log__sink != "auto":
+            return super()._initialize_callbacks()
+        self.callbacks__print_log__sink = (
+            getattr(self.accelerator, "print", print) if self.verbose else print
+        )
+        try:
+            return super()._initialize_callbacks()
+        finally:
+            self.callbacks__print_log__sink = "auto"
 
     def _validate_params(self):
         # AccelerateMixin's own check rejects any device but None; initialize

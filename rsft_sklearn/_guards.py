@@ -1,7 +1,10 @@
 """Guards of training: an all-rejected step changes nothing, and a broken
 network stops the fit."""
 
+import threading
+import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import torch
 
@@ -9,6 +12,7 @@ __all__ = [
     "EmptyStepGuard",
     "check_finite_parameters",
     "fuse_default_adam",
+    "global_generator_in_use",
     "skips_on_device",
 ]
 
@@ -302,3 +306,51 @@ def check_finite_parameters(parameters, epoch, optimizers=()):
             f"{epoch}: the loss overflowed. Scale the features (for "
             "example with StandardScaler) or lower the learning rate."
         )
+
+
+# The threads of this process in which a fit (or an initialisation) now
+# draws from torch's global generator, with how many, and the threads whose
+# fit has run beside another thread's.
+_GLOBAL_GENERATOR_USERS = {}
+_SHARED_WITH = set()
+_USERS_LOCK = threading.Lock()
+
+_THREADS_WARNING = (
+    "Another fit is running in another thread of this process. Fits draw "
+    "the initial weights and dropout from torch's global generator, which "
+    "the threads of a process share, so neither fit is reproducible from "
+    "its random_state. Run concurrent fits in separate processes (joblib's "
+    "default backend, or Dask workers started with one thread each)."
+)
+
+
+@contextmanager
+def global_generator_in_use():
+    """Mark this thread as drawing from torch's global generator, warning
+    when a fit of another thread of the process draws from it too.
+
+    Each fit reseeds the global generator (in a private copy made by
+    ``torch.random.fork_rng``), but that copy is the process's: fits in
+    threads side by side (joblib's threading backend, a Dask worker of
+    several threads) interleave their draws. Both the later fit and the
+    one it ran beside warn.
+    """
+    me = threading.get_ident()
+    with _USERS_LOCK:
+        others = [ident for ident in _GLOBAL_GENERATOR_USERS if ident != me]
+        _GLOBAL_GENERATOR_USERS[me] = _GLOBAL_GENERATOR_USERS.get(me, 0) + 1
+        if others:
+            _SHARED_WITH.update(others)
+            _SHARED_WITH.add(me)
+    try:
+        yield
+    finally:
+        with _USERS_LOCK:
+            count = _GLOBAL_GENERATOR_USERS.pop(me) - 1
+            if count:
+                _GLOBAL_GENERATOR_USERS[me] = count
+            shared = me in _SHARED_WITH and not count
+            if shared:
+                _SHARED_WITH.discard(me)
+        if shared:
+            warnings.warn(_THREADS_WARNING, RuntimeWarning, stacklevel=3)

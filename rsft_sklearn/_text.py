@@ -157,8 +157,13 @@ def check_token_ids(X, vocab_size):
             f"with id 0 (see pad_token_ids); got shape {np.shape(X)}."
         )
     if sp.issparse(X):
-        # The stored entries only: an entry not stored is the id 0.
+        # The stored entries only: an entry not stored is the id 0. Entries
+        # stored twice at one place are summed, as the network reads them
+        # (on a copy: the caller's matrix is left as it is).
         X = sp.csr_matrix(X)
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
         values = X.data
         bad = (values < 0) | (values >= vocab_size) | (values != np.round(values))
         if not bad.any():
@@ -343,6 +348,18 @@ class EmbeddingBagModule(nn.Module):
         return self.head(self.embedding(X.long()))
 
 
+def _is_padding(cell):
+    """Whether a cell of a document split into tokens is empty or missing:
+    ``None``, ``""``, a float NaN or pandas' ``NA``."""
+    if cell is None:
+        return True
+    if isinstance(cell, str):
+        return cell == ""
+    if isinstance(cell, (float, np.floating)):
+        return bool(np.isnan(cell))
+    return type(cell).__name__ == "NAType"
+
+
 def _check_one_token_per_cell(tokens, row):
     """Refuse a row of a 2-d array whose cells hold several words."""
     for column, token in enumerate(tokens):
@@ -371,7 +388,8 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Leave out tokens seen fewer times in the training documents.
     max_length : int or None, default=None
         Columns of the output; ``None`` takes the longest training document.
-        Longer documents are cut.
+        Longer documents are cut, and the vocabulary is learnt from the
+        tokens kept (a token seen only past the cut is unknown).
     lowercase : bool, default=True
         Lowercase raw strings before splitting them.
     token_pattern : str, default=r"(?u)\\b\\w\\w+\\b"
@@ -379,7 +397,8 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         :class:`~sklearn.feature_extraction.text.CountVectorizer`. A
         document given as a list of tokens (the output of a tokenizer step)
         is used as it is; so is a row of a 2-d array, one token per cell (a
-        cell of several words is refused).
+        cell of several words is refused). Empty or missing cells (``None``,
+        ``""``, NaN), which pad short documents in a table, are left out.
     unknown : {"auto", "index", "ignore"}, default="auto"
         What becomes of a token outside the vocabulary. ``"index"`` maps it
         to id 1; ``"ignore"`` leaves it out of the document, as
@@ -486,7 +505,10 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     "strings, or documents already split into a list of tokens."
                 )
             else:
-                tokens = [str(token) for token in doc]
+                # An empty or missing cell (None, NaN, "") pads a short
+                # document in a table (DataFrame(token_lists).to_numpy()):
+                # it is no token.
+                tokens = [str(token) for token in doc if not _is_padding(token)]
                 if table:
                     _check_one_token_per_cell(tokens, i)
                 yield tokens
@@ -507,6 +529,11 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         self._validate_params()
         docs = list(self._tokens(X))
+        if self.max_length is not None:
+            # transform keeps the first max_length tokens of a document: a
+            # token seen only past them would get an embedding that no
+            # training row reaches.
+            docs = [doc[: self.max_length] for doc in docs]
         counts = Counter(token for doc in docs for token in doc)
         kept = sorted(
             (item for item in counts.items() if item[1] >= self.min_count),

@@ -130,9 +130,22 @@ def to_float32(X, name):
     # A float64 value beyond the float32 range would become inf in the
     # network and turn every parameter into NaN without an error.
     limit = FLOAT32_MAX
+    values = X
+    if sp.issparse(X) and X.dtype != np.float32:
+        # SciPy's max and min sum a matrix's duplicate entries in place,
+        # rewriting the caller's arrays: a matrix with duplicates is summed
+        # on a copy, and the stored values of any other are read as they are.
+        if not getattr(X, "has_canonical_format", False):
+            values = X.copy()
+            values.sum_duplicates()
+        values = values.data
     # max and min rather than abs(X).max(): no temporary the size of X (a
     # float64 X would cost twice its float32 copy).
-    if X.dtype != np.float32 and X.size and (X.max() > limit or X.min() < -limit):
+    if (
+        X.dtype != np.float32
+        and values.size
+        and (values.max() > limit or values.min() < -limit)
+    ):
         raise ValueError(
             f"{name} holds values of magnitude above {limit:.3g}, the float32 "
             "range the network computes in; scale the features first."

@@ -122,3 +122,23 @@ def test_a_cancelled_task_says_the_finished_rows_are_kept(monkeypatch):
         with pytest.raises(RuntimeError, match="rerun with the same --out"):
             list(rows)
     assert scattered == [{"hash": False, "broadcast": True}]
+
+
+def test_workers_that_share_a_process_are_named(cluster, recwarn):
+    # Tasks side by side in one process share torch's global generator and
+    # the seeds every task sets: their rows are not a serial run's.
+    from rsft_sklearn.benchmark import _runner
+
+    with distributed.Client(cluster) as client:
+        _runner._check_one_task_per_process(client)
+    assert not [w for w in recwarn if "side by side" in str(w.message)]
+    for kwargs in (
+        dict(n_workers=2, threads_per_worker=1, processes=False),
+        dict(n_workers=1, threads_per_worker=2, processes=False),
+    ):
+        with (
+            distributed.LocalCluster(dashboard_address=None, **kwargs) as shared,
+            distributed.Client(shared) as client,
+        ):
+            with pytest.warns(UserWarning, match=r"run tasks side by side in one"):
+                _runner._check_one_task_per_process(client)

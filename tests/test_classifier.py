@@ -495,3 +495,56 @@ def test_training_goes_on_from_an_estimator_with_a_bare_criterion(imbalanced):
     clf.partial_fit(X, y)
     assert isinstance(clf.criterion_, RejectionLoss)
     assert len(clf.history) == 2 * FAST["max_epochs"]
+
+
+def test_fits_in_threads_side_by_side_warn_that_they_share_the_generator(imbalanced):
+    # The threads of a process share torch's global generator (initial
+    # weights, dropout): two fits side by side are not reproducible, and
+    # both say so. One fit after another in threads does not warn.
+    import threading
+
+    from skorch.callbacks import Callback
+
+    X, y = imbalanced
+    first_started, second_done = threading.Event(), threading.Event()
+
+    class WaitForTheOther(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            first_started.set()
+            second_done.wait(timeout=60)
+
+    caught = {}
+
+    def fit(name, **params):
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            RSFTClassifier(**{**FAST, "max_epochs": 1, **params}).fit(X, y)
+        caught[name] = [str(r.message) for r in records]
+
+    def second():
+        first_started.wait(timeout=60)
+        try:
+            fit("second")
+        finally:
+            second_done.set()
+
+    threads = [
+        threading.Thread(
+            target=fit, args=("first",), kwargs={"callbacks": [WaitForTheOther()]}
+        ),
+        threading.Thread(target=second),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for name in ("first", "second"):
+        assert any(
+            "Another fit is running in another thread" in m for m in caught[name]
+        )
+    # One at a time, in two threads: no warning.
+    for name in ("third", "fourth"):
+        thread = threading.Thread(target=fit, args=(name,))
+        thread.start()
+        thread.join(timeout=120)
+        assert not any("another thread" in m for m in caught[name]), caught[name]

@@ -5,6 +5,8 @@ process fits the estimators below and saves what it saw; the tests compare
 the processes with each other and with a single-process reference.
 """
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -575,6 +577,29 @@ def test_device_defaults_to_the_accelerator_and_survives_clone():
     AccelerateRSFTClassifier(accelerator=accelerator, device="cpu:0", max_epochs=1).fit(
         X, y
     )
+
+
+def test_fit_leaves_the_print_log_sink_parameter_auto():
+    # skorch resolved "auto" by writing the accelerator's print into the
+    # parameter: get_params changed across fit, a clone kept the resolved
+    # sink, and a quiet fit's plain print stayed for a later verbose fit.
+    from accelerate import Accelerator
+    from sklearn.base import clone
+
+    accelerator = Accelerator(cpu=True)
+    clf = AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1)
+    X, y = _fit_data()
+    before = clf.get_params(deep=False)
+    clf.fit(X, y)
+    assert clf.get_params(deep=False)["callbacks__print_log__sink"] == "auto"
+    assert clone(clf).get_params(deep=False).keys() == before.keys()
+    assert clone(clf).callbacks__print_log__sink == "auto"
+    assert dict(clf.callbacks_)["print_log"].sink is print
+    clf.set_params(verbose=1)
+    with contextlib.redirect_stdout(io.StringIO()):
+        clf.fit(X, y)
+    assert dict(clf.callbacks_)["print_log"].sink == accelerator.print
+    assert clf.callbacks__print_log__sink == "auto"
 
 
 def test_device_none_survives_pickling_without_a_warning():

@@ -635,3 +635,26 @@ def test_sparse_rows_are_indexed_on_the_labels_device():
     assert iterator.row_store().device.type == "meta"
     host = BatchIterator(InMemoryDataset(SparseRows(X), torch.zeros(10)))
     assert host.row_store().device.type == "cpu"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_and_predict_leave_a_matrix_with_duplicates_as_it_was(dtype):
+    # SciPy's max and min sum duplicate entries in place: the range check
+    # of a float64 matrix must not rewrite the caller's arrays.
+    rng = np.random.default_rng(0)
+    n = 60
+    indices = rng.integers(0, 4, size=3 * n)
+    X = sp.csr_matrix(
+        (rng.normal(size=3 * n).astype(dtype), indices, np.arange(0, 3 * n + 1, 3)),
+        shape=(n, 4),
+    )
+    y = np.arange(n) % 2
+    before = [getattr(X, name).copy() for name in ("data", "indices", "indptr")]
+    clf = _clf(max_epochs=1).fit(X, y)
+    clf.predict_proba(X)
+    for name, old in zip(("data", "indices", "indptr"), before):
+        np.testing.assert_array_equal(getattr(X, name), old, err_msg=name)
+    # The values are read as the summed matrix, as before.
+    summed = X.copy()
+    summed.sum_duplicates()
+    np.testing.assert_allclose(clf.predict_proba(X), clf.predict_proba(summed))

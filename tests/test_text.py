@@ -498,3 +498,48 @@ def test_token_lists_in_an_object_array_name_pad_token_ids(kind):
     clf = RSFTClassifier(module=EmbeddingBagModule, module__vocab_size=10, max_epochs=1)
     with pytest.raises(ValueError, match="sequences in its cells.*pad_token_ids"):
         clf.fit(X, np.array([0, 1] * 5))
+
+
+def test_tokens_past_max_length_stay_out_of_the_vocabulary():
+    # transform keeps the first max_length tokens: a token seen only past
+    # them would get an id whose embedding no training row reaches, and the
+    # unseen words of test documents would be mapped rather than left out.
+    docs = ["good fine " + "filler " * 3 + "tailword", "bad awful nice word"] * 5
+    indexer = TokenIndexer(max_length=2).fit(docs)
+    assert set(indexer.vocabulary_) == {"good", "fine", "bad", "awful"}
+    assert indexer.unknown_ == "ignore"
+    good = indexer.vocabulary_["good"]
+    assert indexer.transform(["tailword good"]).tolist() == [[good, 0]]
+    ids = indexer.transform(docs)
+    assert ids.shape == (10, 2) and (ids >= 2).all()
+    # A cut that keeps whole documents changes nothing.
+    assert TokenIndexer(max_length=8).fit(docs).vocabulary_ == (
+        TokenIndexer().fit(docs).vocabulary_
+    )
+
+
+@pytest.mark.parametrize("pad", [None, np.nan, "", float("nan")])
+def test_empty_cells_of_a_token_table_are_padding(pad):
+    # DataFrame(token_lists).to_numpy() pads short documents with None or
+    # NaN; they are not a token that every short document shares.
+    lists = [["good", "movie"], ["bad"], ["good", "good", "fun"]]
+    table = np.array([row + [pad] * (3 - len(row)) for row in lists], dtype=object)
+    by_table = TokenIndexer().fit(table)
+    by_lists = TokenIndexer().fit(lists)
+    assert by_table.vocabulary_ == by_lists.vocabulary_
+    np.testing.assert_array_equal(by_table.transform(table), by_lists.transform(lists))
+    assert by_table.transform(table).tolist()[1] == [3, 0, 0]
+
+
+def test_sparse_token_ids_stored_twice_are_checked_as_summed():
+    # Entries stored twice at one place are summed where the network reads
+    # them: 3 + 4 is the id 7, outside a vocabulary of 6, and named as such.
+    n = 12
+    data = np.r_[[3.0, 4.0], np.full(n - 1, 2.0)]
+    indices = np.zeros(n + 1, dtype=np.int32)
+    indptr = np.r_[0, np.arange(2, n + 2)]
+    X = sp.csr_matrix((data, indices, indptr), shape=(n, 3))
+    clf = _clf(module__vocab_size=6, max_epochs=1)
+    with pytest.raises(ValueError, match="Row 0 of X holds the token id 7"):
+        clf.fit(X, np.arange(n) % 2)
+    assert X.nnz == n + 1 and not X.has_canonical_format

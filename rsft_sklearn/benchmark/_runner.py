@@ -971,6 +971,44 @@ def default_threads(n_jobs, scheduler=None):
     return max(1, cpu_count() // max(1, workers))
 
 
+def _worker_place():
+    """The host and process of a Dask worker (run on the worker)."""
+    import socket
+
+    return socket.gethostname(), os.getpid()
+
+
+def _check_one_task_per_process(client):
+    """Warn when the cluster runs tasks side by side in one process.
+
+    A worker of several threads, or workers started in one process
+    (``LocalCluster(processes=False)``), run fits at once in one process:
+    they share torch's global generator (initial weights, dropout) and the
+    seeds every task sets, so the rows are not those of a serial run.
+    """
+    from collections import Counter
+
+    places = client.run(_worker_place)
+    per_place = Counter(places.values())
+    shared = sorted(
+        address
+        for address, threads in client.nthreads().items()
+        if threads > 1 or per_place[places.get(address)] > 1
+    )
+    if shared:
+        warnings.warn(
+            f"{len(shared)} Dask worker(s) run tasks side by side in one "
+            f"process ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}"
+            "): several threads per worker, or workers sharing a process. "
+            "Fits there share torch's global generator and seeds, so their "
+            "rows are not those of a serial run. Start one single-threaded "
+            "worker per process (dask worker --nthreads 1; "
+            "LocalCluster(threads_per_worker=1, processes=True)).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _rows_on_dask(client, tasks, config, n_threads):
     """Run the tasks on the Dask cluster of ``client`` and yield their rows
     as they finish; the caller alone writes them."""
@@ -1067,6 +1105,8 @@ def run_benchmark(
     with ExitStack() as stack:
         # Connect first: an unreachable cluster leaves no output folder.
         client = None if scheduler is None else stack.enter_context(_connect(scheduler))
+        if client is not None:
+            _check_one_task_per_process(client)
         out = Path(out)
         try:
             out.mkdir(parents=True, exist_ok=True)

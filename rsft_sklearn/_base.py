@@ -576,6 +576,7 @@ class NetClassifierBase(NeuralNetClassifier):
     def _train(self, data, **fit_params):
         # skorch checks this in fit_loop, after on_train_begin has run.
         self.check_training_readiness()
+        _check_not_under_autocast(self.device)
         X, y, sample_weight = data
         # The fit's own state lives exactly as long as the fit.
         self.fit_state_ = FitState(sample_weight, sparse_input=sp.issparse(X))
@@ -1527,6 +1528,31 @@ def _unpack(batch):
 # Prefixes of parameters that skorch reads whenever it builds an iterator or
 # a data set, not at initialisation.
 _READ_AT_EACH_CALL = ("iterator_train", "iterator_valid", "dataset")
+
+
+def _check_not_under_autocast(device):
+    """Refuse to train inside a ``torch.autocast`` block of the training
+    device's type (with its cache on, the default): autocast keeps its
+    low-precision copy of every weight for the whole block, so each step
+    would see the initial weights and nothing would be learnt (the optimiser
+    updates the float32 weights, which the block never reads again)."""
+    try:
+        device_type = torch.device(device).type if device is not None else "cpu"
+        enabled = torch.is_autocast_enabled(device_type)
+    except (RuntimeError, TypeError, ValueError):
+        return
+    # Without its cache (cache_enabled=False) autocast casts the weights
+    # anew at every use, and training reads the updated ones.
+    if enabled and torch.is_autocast_cache_enabled():
+        raise RuntimeError(
+            "fit was called inside a torch.autocast block: autocast keeps its "
+            "low-precision copy of the weights for the whole block, so every "
+            "step would see the initial weights and the network would not "
+            "learn. Call fit outside the block (prediction inside one is "
+            "fine), or open it with cache_enabled=False; for mixed-precision "
+            "training use AccelerateRSFTClassifier with "
+            "Accelerator(mixed_precision='bf16') or 'fp16'."
+        )
 
 
 def _mlp_width(module):

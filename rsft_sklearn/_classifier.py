@@ -8,6 +8,7 @@ needs (inputs, labels, data sets, seeding, persistence) is in ``_base.py``.
 
 import copy
 import inspect
+import math
 import numbers
 import warnings
 from functools import partial
@@ -47,10 +48,11 @@ from ._epochs import (
     warmup_epoch_count,
 )
 from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
-from ._loss import MIN_PRIOR_SHARE, RejectionLoss
+from ._loss import MAX_PRIOR_CORRECTION, MIN_PRIOR_SHARE, RejectionLoss
 from ._modules import _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
-from ._rejection import class_target_weight
+from ._rejection import check_hardness, class_target_weight
+from ._schedules import _LOG_M_RANGE
 from ._selection import check_selection_iterator, prepare_iterator
 from ._validation import (
     FLOAT32_MAX,
@@ -281,11 +283,11 @@ class RSFTClassifier(NetClassifierBase):
         the batch size, which is unbiased and keeps data-parallel training
         exact.
     prior_correction : float, default=1.0
-        Scale ``tau >= 0`` of a logit adjustment of the base loss on the
-        class prior *after* rejection (each class's share of the acceptance
-        mass; see :class:`~rsft_sklearn.RejectionLoss`): the loss removes the
-        imbalance the rule leaves, the rule picks the rows. ``1`` is the
-        logit-adjusted loss on the weighted data; ``0`` turns it off.
+        Scale ``tau`` in ``[0, 1e6]`` of a logit adjustment of the base loss
+        on the class prior *after* rejection (each class's share of the
+        acceptance mass; see :class:`~rsft_sklearn.RejectionLoss`): the loss
+        removes the imbalance the rule leaves, the rule picks the rows. ``1``
+        is the logit-adjusted loss on the weighted data; ``0`` turns it off.
         :meth:`predict_proba` undoes it before inverting the rule.
     compact : bool or "auto", default=False
         With ``rejection="sample"``, ``True`` scores each batch without
@@ -296,7 +298,9 @@ class RSFTClassifier(NetClassifierBase):
         modes refuse ``True`` and ignore ``"auto"``.
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
-        it and ignored otherwise.
+        it and ignored otherwise. ``M`` stays within ``[exp(-80), exp(80)]``:
+        where the rule's scores span more (a large ``hardness``), the rate
+        cannot follow the target, and a warning says so.
     probability : {"balanced", "training", "raw"}, default="balanced"
         What :meth:`predict_proba` returns (and :meth:`predict` decides on),
         from the inversion of training's fixed point
@@ -445,7 +449,9 @@ class RSFTClassifier(NetClassifierBase):
             Interval(numbers.Real, 0, 1, closed="neither"),
         ],
         "target_power": [Interval(numbers.Real, 0, None, closed="left")],
-        "prior_correction": [Interval(numbers.Real, 0, None, closed="left")],
+        "prior_correction": [
+            Interval(numbers.Real, 0, MAX_PRIOR_CORRECTION, closed="both")
+        ],
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
@@ -517,6 +523,10 @@ class RSFTClassifier(NetClassifierBase):
     def _validate_hyperparameters(self):
         super()._validate_hyperparameters()
         check_compact(self.compact, self.rejection)
+        if not callable(self.hardness):
+            # Before training, as M is: the range the rule's float32
+            # arithmetic holds (a schedule's values are checked per epoch).
+            check_hardness(self.hardness)
 
     def _lower_M(self):
         # The advice for an epoch that accepted nothing: under M="auto" the
@@ -667,9 +677,19 @@ class RSFTClassifier(NetClassifierBase):
             # dividing its raw output by the prior of one row predicted it
             # where the others were unsure. It is divided by 1.
             massless = None
+            target_weight = self.class_target_weight_
+            M = getattr(self, "final_M_", None)
             if counts is not None and len(counts) == len(prior):
                 massless = counts <= 0
                 prior = np.where(massless, 1.0, prior)
+                if massless.any() and M is not None:
+                    # Nor was the rule's acceptance, so it is not inverted:
+                    # a weight at which every output is accepted (the
+                    # inversion of a small one lifted the class by about
+                    # 1 / weight, and predicted it everywhere).
+                    target_weight = np.asarray(target_weight, dtype=np.float64)
+                    whole = max(float(M), float(target_weight.max()))
+                    target_weight = np.where(massless, whole, target_weight)
             sums = self.__dict__.get("_rule_weight_sums")
             if sums is not None:
                 # Sample weights (and stratum weights): each class's mean
@@ -704,9 +724,9 @@ class RSFTClassifier(NetClassifierBase):
             return decision_proba(
                 proba,
                 self.probability,
-                self.class_target_weight_,
+                target_weight,
                 prior,
-                getattr(self, "final_M_", None),
+                M,
                 getattr(self, "final_hardness_", 1.0),
                 row_weight=row_weight,
                 row_prior=row_prior,
@@ -960,6 +980,36 @@ class RSFTClassifier(NetClassifierBase):
             # The steps train on the accepted rows as they are.
             loss.rejecting = loss.count_steps = False
 
+    def _warn_if_M_at_its_bound(self, record):
+        """Warn (once per fit) when ``M="auto"`` spent the epoch at a bound
+        of its range, where it cannot hold ``target_acceptance``: model
+        probabilities raised to a large ``hardness``, or weights far below
+        1, span more than the range."""
+        state = self.fit_state_
+        if (
+            not (isinstance(self.M, str) and self.M == "auto")
+            or not state.plan.rejecting
+            or getattr(state, "warned_M_bound", False)
+        ):
+            return
+        M = record["M_effective"]
+        log_M = math.log(M) if M > 0 else -math.inf
+        low, high = _LOG_M_RANGE
+        if low + 0.1 < log_M < high - 0.1:
+            return
+        state.warned_M_bound = True
+        warnings.warn(
+            f'M="auto" stayed at the {"upper" if log_M > 0 else "lower"} bound '
+            f"of its range, exp({high if log_M > 0 else low:g}), in epoch "
+            f"{len(self.history)}: its acceptance rate "
+            f"{record['acceptance_rate']:.3g} cannot follow target_acceptance="
+            f"{self.target_acceptance:g}. The model's probabilities raised to "
+            f"hardness={self.hardness!r}, times the target weights, span more "
+            "than that range; lower hardness (or the spread of the weights).",
+            UserWarning,
+            stacklevel=3,
+        )
+
     def _budget_store(self, plan):
         """``store`` and ``rescore`` of a budgeted epoch's selection: with
         ``rescore_every > 1``, every row's acceptance at its last scoring,
@@ -1089,21 +1139,31 @@ class RSFTClassifier(NetClassifierBase):
         for key, value in record.items():
             self.history.record(key, value)
         took_step = bool(self.history[-1].get("train_batch_count"))
-        if (
-            self.fit_state_.plan.rejecting
-            and self.rejection == "sample"
-            and took_step
-            and record["acceptance_rate"] == 0
-        ):
+        per_batch = not self.fit_state_.plan.rejecting or self.rejection in (
+            "sample",
+            "expected",
+        )
+        if per_batch and took_step and record["acceptance_rate"] == 0:
             took_step = False
-            # Every step of the epoch skipped: its train_loss of 0 says so
-            # no more than the modes that select rows ahead, which warn.
+            # Every step of the epoch skipped (nothing accepted, or every
+            # row of the training part weighed 0): its train_loss of 0 says
+            # so no more than the modes that select rows ahead, which warn.
             # A network whose output is NaN rejects every row too (compacted
             # steps never see its loss): one batch of it tells them apart.
             self._check_output_finite(dataset_train, "accepted no row")
+            if self.fit_state_.plan.rejecting:
+                advice = (
+                    "accepted no row, so it took no step; its train_loss is "
+                    f"NaN. {self._lower_M()} (unless every training row "
+                    "weighs 0)."
+                )
+            else:
+                advice = (
+                    "trained on no row (every training row weighs 0), so it "
+                    "took no step; its train_loss is NaN."
+                )
             warnings.warn(
-                f"Epoch {len(self.history)} accepted no row, so it took no "
-                f"step; its train_loss is NaN. {self._lower_M()}.",
+                f"Epoch {len(self.history)} {advice}",
                 UserWarning,
                 stacklevel=2,
             )
@@ -1112,6 +1172,7 @@ class RSFTClassifier(NetClassifierBase):
             for batch in self.history[-1]["batches"]:
                 if "train_loss" in batch:
                     batch["train_loss"] = float("nan")
+        self._warn_if_M_at_its_bound(record)
         # The rule that corrected the output before this epoch: kept if the
         # epoch took no step (every row rejected), whose network is the
         # earlier epoch's.

@@ -25,6 +25,10 @@ _TINY = torch.finfo(torch.float32).tiny
 # The smallest share of the acceptance mass that the prior after rejection
 # gives a class (one without mass gets it): read by prediction too.
 MIN_PRIOR_SHARE = 1e-6
+# Largest scale of the logit adjustment: far beyond any useful value (1 is
+# the logit-adjusted loss), and small enough that the shift, at most
+# tau * log(1 / MIN_PRIOR_SHARE), leaves float32 logits finite.
+MAX_PRIOR_CORRECTION = 1e6
 # Buffers whose length is the number of classes; loading a state resizes them.
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
 # Values kept between steps by RejectionLoss._cached.
@@ -123,9 +127,9 @@ class RejectionLoss(nn.Module):
         Sums a tensor over data-parallel processes (an all-reduce); see the
         Notes. ``None`` trains on one process.
     prior_correction : float, default=0.0
-        Scale ``tau >= 0`` of a logit adjustment on the class prior *after*
-        rejection: in training the base loss sees ``logits + tau * log
-        pi'``, where ``pi'_k`` is class ``k``'s share of the acceptance mass
+        Scale ``tau`` in ``[0, 1e6]`` of a logit adjustment on the class
+        prior *after* rejection: in training the base loss sees ``logits +
+        tau * log pi'``, where ``pi'_k`` is class ``k``'s share of the acceptance mass
         (its prior times its mean acceptance). With ``tau = 1`` this is the
         logit-adjusted loss (Menon et al., 2021) on the data the rule
         weighted, so the loss removes only the imbalance that the rule left,
@@ -262,11 +266,12 @@ class RejectionLoss(nn.Module):
             isinstance(prior_correction, numbers.Real)
             and not isinstance(prior_correction, (bool, np.bool_))
             and math.isfinite(prior_correction)
-            and prior_correction >= 0
+            and 0 <= prior_correction <= MAX_PRIOR_CORRECTION
         ):
             raise ValueError(
-                "prior_correction must be a finite number >= 0, got "
-                f"{prior_correction!r}."
+                "prior_correction, the scale of the logit adjustment (1 is the "
+                f"logit-adjusted loss), must be a number in [0, "
+                f"{MAX_PRIOR_CORRECTION:g}], got {prior_correction!r}."
             )
         if (
             isinstance(smoothing, bool)

@@ -397,7 +397,10 @@ def class_target_weight(
             log_weight[present] = -np.log(counts[present])
             if present.any():
                 log_weight[~present] = log_weight[present].max()
-            log_ratio = power * (log_weight - log_weight.max())
+            # A huge power sends the smaller weights to -inf in log space
+            # (exp: 0, floored below), which is the intended limit.
+            with np.errstate(over="ignore"):
+                log_ratio = power * (log_weight - log_weight.max())
             weight = np.maximum(np.exp(log_ratio), FLOAT32_SMALLEST)
         else:
             raise ValueError(

@@ -384,9 +384,12 @@ def check_sample_weight(sample_weight, n_samples):
         dtype=np.float64,
         ensure_non_negative=True,
     )
-    if not np.all(np.isfinite(weight)) or weight.sum() <= 0:
+    with np.errstate(over="ignore"):
+        # A sum beyond the float64 range is named below, not warned about.
+        total = weight.sum()
+    if not np.all(np.isfinite(weight)) or total <= 0:
         raise ValueError("sample_weight must be finite with a positive sum.")
-    if not np.isfinite(weight.sum()):
+    if not np.isfinite(total):
         # Each weight finite, their sum not: the class counts and the mean
         # the rule divides by would be inf (and the prior NaN).
         raise ValueError(

@@ -1200,6 +1200,74 @@ def test_an_epoch_that_accepts_no_row_warns_under_sample(data):
         RSFTClassifier(**{**FAST, **SAMPLE_RULE, "M": 1e9}).fit(X, y)
 
 
+@pytest.mark.parametrize("rejection", ["expected", "sample", "pool"])
+def test_an_epoch_on_weightless_training_rows_warns_and_reads_nan(data, rejection):
+    # A validation split that leaves the training part all of weight 0: the
+    # default rule and every warm-up epoch reported a train_loss of 0 (the
+    # best epoch for EarlyStopping or Checkpoint) without a word.
+    from torch.utils.data import Subset
+
+    X, y = data
+    n = len(y)
+    weight = np.zeros(n)
+    weight[n // 2 :] = 1.0
+
+    def split(dataset, y=None, **kwargs):
+        return Subset(dataset, np.arange(n // 2)), Subset(dataset, np.arange(n // 2, n))
+
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf = RSFTClassifier(
+            **{**FAST, "max_epochs": 3, "warmup_epochs": 1},
+            rejection=rejection,
+            train_split=split,
+        ).fit(X, y, sample_weight=weight)
+    assert np.isnan(clf.history[:, "train_loss"]).all()
+    messages = [str(r.message) for r in records]
+    assert any(
+        "Epoch 1 trained on no row (every training row weighs 0)" in m for m in messages
+    )
+    # A weighted training part still trains, and reads its loss.
+    clf.fit(X, y)
+    assert np.isfinite(clf.history[:, "train_loss"]).all()
+
+
+@pytest.mark.parametrize("hardness", [1e-31, 1e39])
+def test_a_fixed_hardness_outside_float32_is_refused_before_training(data, hardness):
+    # It was refused at epoch 0, as a schedule's value, after the network
+    # was built and a history begun.
+    X, y = data
+    clf = RSFTClassifier(**{**FAST, "hardness": hardness})
+    with pytest.raises(ValueError, match=r"hardness is 1e[-+]\d+: it must be 0 or"):
+        clf.fit(X, y)
+    assert not getattr(clf, "initialized_", False)
+    with pytest.raises(ValueError, match="schedule given as M or hardness"):
+        RSFTClassifier(**{**FAST, "hardness": lambda epoch: hardness}).fit(X, y)
+
+
+def test_M_auto_at_the_bound_of_its_range_warns():
+    # With hardness=50 and six classes (p near 1/6) the scores span more
+    # than M's range: the rate read 0.86 against a target of 0.1, without a
+    # word.
+    rng = np.random.RandomState(0)
+    y = np.arange(240) % 6
+    X = rng.randn(240, 4).astype(np.float32)
+    with pytest.warns(UserWarning, match=r'M="auto" stayed at the upper bound'):
+        RSFTClassifier(
+            **{**FAST, **SAMPLE_RULE, "warmup_epochs": 0},
+            M="auto",
+            target_acceptance=0.1,
+            hardness=50.0,
+        ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RSFTClassifier(
+            **{**FAST, **SAMPLE_RULE, "warmup_epochs": 0},
+            M="auto",
+            target_acceptance=0.1,
+        ).fit(X, y)
+
+
 @pytest.mark.parametrize("M", [1e40, 1e-46, 1e-40], ids=["large", "zero", "subnormal"])
 def test_M_outside_float32_is_refused_before_training(data, M):
     # 1e40 failed inside torch after the warm-up; 1e-46 became 0 in float32,
@@ -1405,3 +1473,17 @@ def test_nd_input_with_an_empty_axis_is_refused_as_having_no_feature(data):
     X, y = data
     with pytest.raises(ValueError, match=r"0 feature\(s\) \(shape=\(60, 2, 0\)\)"):
         RSFTClassifier(**FAST).fit(np.zeros((60, 2, 0)), y)
+
+
+def test_legal_extremes_give_no_stray_numpy_warnings(data):
+    # An overflow in log space (a huge target_power) and a weight sum beyond
+    # the float64 range are handled; NumPy warned about both on the way.
+    from rsft_sklearn._rejection import class_target_weight
+
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        weight = class_target_weight(np.r_[np.zeros(10, int), 1], 2, power=1e308)
+        np.testing.assert_allclose(weight, [np.finfo(np.float32).tiny, 1.0])
+        with pytest.raises(ValueError, match="sums beyond the float64 range"):
+            RSFTClassifier(**FAST).fit(X, y, sample_weight=np.full(len(y), 1e307))

@@ -120,10 +120,26 @@ def test_nll_loss_input_stays_normalised():
     torch.testing.assert_close(loss(log_p, y), ce(log_p, y))
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), "x"])
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "x", 1e300, 2e6])
 def test_bad_prior_correction(bad):
     with pytest.raises(ValueError, match="prior_correction"):
         RejectionLoss(n_classes=2, prior_correction=bad)
+
+
+def test_a_huge_prior_correction_is_refused_before_training():
+    # 1e300 gave a NaN loss without an error (RejectionLoss), or an error
+    # that blamed the features and the learning rate (RSFTClassifier).
+    X = np.random.RandomState(0).randn(60, 3).astype(np.float32)
+    y = np.arange(60) % 2
+    with pytest.raises(ValueError, match="prior_correction"):
+        RSFTClassifier(prior_correction=1e300, max_epochs=1).fit(X, y)
+    loss = RejectionLoss(n_classes=2, prior_correction=1e6, rejection="expected")
+    loss.set_class_prior([0.999, 0.001])
+    loss.begin_epoch(M=1.0, hardness=1.0, rejecting=True)
+    logits = torch.zeros(4, 2, requires_grad=True)
+    value = loss(logits, torch.tensor([0, 1, 0, 1]))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
 
 
 def test_prior_after_rejection_and_inversion_with_shift():
@@ -590,6 +606,32 @@ def test_a_class_without_mass_is_not_predicted(prior_correction):
     for clf in (absent, weightless):
         assert not (clf.predict(X_test) == 2).any()
         assert clf.predict_proba(X_test)[:, 2].max() < 0.01
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(target={"a": 1.0, "b": 1.0, "c": 1e-10}),
+        dict(target={"a": 1.0, "b": 1.0, "c": 1e-30}, max_epochs=4),
+        dict(M=50.0),
+    ],
+)
+def test_the_rule_is_not_inverted_for_a_class_without_mass(params):
+    # A class known from classes= only was never accepted: inverting its
+    # acceptance at a small target weight (or a large M) lifted it by about
+    # 1 / weight, and the balanced and training outputs predicted it for
+    # 78% to 100% of the rows, where the raw output never does.
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 5).astype(np.float32)
+    y = np.array(["a", "b"])[(X[:, 0] + 0.5 * rng.randn(1000) > 0).astype(int)]
+    clf = RSFTClassifier(
+        classes=["a", "b", "c"], **{"max_epochs": 10, "random_state": 0, **params}
+    ).fit(X, y)
+    for probability in ("balanced", "training"):
+        clf.set_params(probability=probability)
+        assert not (clf.predict(X) == "c").any(), probability
+        assert (clf.predict(X) == y).mean() > 0.8, probability
+        assert clf.predict_proba(X)[:, 2].max() < 0.05, probability
 
 
 @pytest.mark.parametrize("M", [1e4, 1e8])

@@ -642,3 +642,22 @@ def test_iterator_and_dataset_parameters_can_be_set_after_fit():
     clf.set_params(iterator_train__batch_size=50, callbacks=[("sizes", Sizes())])
     clf.partial_fit(X, y)
     assert batches and max(batches) == 50
+
+
+def test_fit_inside_autocast_is_refused_unless_its_cache_is_off(data):
+    # autocast keeps its bfloat16 copy of the weights for the whole block:
+    # a fit inside one trained on the initial weights, without a word.
+    X, y = data
+    clf = RSFTClassifier(max_epochs=3, random_state=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(RuntimeError, match="inside a torch.autocast block"):
+            clf.fit(X, y)
+    fitted = RSFTClassifier(max_epochs=3, random_state=0).fit(X, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(RuntimeError, match="cache_enabled=False"):
+            fitted.partial_fit(X, y)
+    # Without the cache every step reads the updated weights: it learns.
+    with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+        uncached = RSFTClassifier(max_epochs=3, random_state=0).fit(X, y)
+    losses = uncached.history[:, "train_loss"]
+    assert losses[-1] < losses[0]

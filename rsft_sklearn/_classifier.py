@@ -1152,10 +1152,12 @@ class RSFTClassifier(NetClassifierBase):
             # steps never see its loss): one batch of it tells them apart.
             self._check_output_finite(dataset_train, "accepted no row")
             if self.fit_state_.plan.rejecting:
+                # Rows of weight 0 are never accepted either.
+                weighted = self.fit_state_.sample_weight is not None
                 advice = (
                     "accepted no row, so it took no step; its train_loss is "
-                    f"NaN. {self._lower_M()} (unless every training row "
-                    "weighs 0)."
+                    f"NaN. {self._lower_M()}."
+                    + (" (Or every training row weighs 0.)" if weighted else "")
                 )
             else:
                 advice = (

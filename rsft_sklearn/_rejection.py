@@ -220,7 +220,9 @@ def check_hardness(hardness):
         )
     value = as_real(hardness)
     if value is None or not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"hardness must be a finite number >= 0, got {hardness!r}.")
+        # An int beyond the float range (10**400) is named as what it reads.
+        shown = repr(hardness) if value is None or math.isnan(value) else f"{value:g}"
+        raise ValueError(f"hardness must be a finite number >= 0, got {shown}.")
     if value and not _MIN_HARDNESS <= value <= FLOAT32_MAX:
         # The rule computes hardness * log p in float32: a larger hardness
         # overflows (inf * 0 at p = 1 is NaN); a smaller one turns log p of

@@ -719,7 +719,7 @@ def test_a_prior_of_the_wrong_length_is_refused_at_every_call():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"prior_correction": True}, "prior_correction must be a finite number"),
+        ({"prior_correction": True}, "prior_correction, the scale of the logit"),
         ({"M": 10**400}, "M must be finite"),
         ({"hardness": 10**400}, "hardness must be a finite number"),
     ],
@@ -737,7 +737,9 @@ def test_the_estimator_refuses_a_hardness_beyond_floats_by_name():
 
     X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
     y = np.arange(40) % 2
-    with pytest.raises(ValueError, match="hardness = inf must be finite"):
+    with pytest.raises(
+        ValueError, match="hardness must be a finite number >= 0, got inf"
+    ):
         RSFTClassifier(max_epochs=1, hardness=10**400).fit(X, y)
 
 

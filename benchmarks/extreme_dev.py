@@ -430,6 +430,7 @@ def main(argv=None):
         for row in done
         if row["ratio"] in args.ratios
         and row["method"] in methods
+        and row["repeat"] < args.repeats
         and protocol(row) == wanted_protocol
     ]
     print("\n".join(summarise(wanted)))

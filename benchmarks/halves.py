@@ -26,7 +26,7 @@ import pandas as pd
 
 from rsft_sklearn.benchmark._protocol import DEVELOPMENT, HELD_OUT, split_names
 from rsft_sklearn.benchmark._report import bayesian_comparison, markdown_cell
-from rsft_sklearn.benchmark._runner import read_result_table
+from rsft_sklearn.benchmark._runner import read_result_table, unscored_as_failed
 from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, keel_names
 
 METRICS = ("balanced_accuracy", "f1_macro", "g_mean", "pr_auc", "rare_recall")
@@ -74,7 +74,17 @@ def read_run(folder):
             f"{str(folder / 'run.json')!r} names no list of methods: it is not "
             "a run file of rsft-bench."
         )
-    return read_result_table(folder / "results.csv"), config
+    path = folder / "results.csv"
+    try:
+        frame, unscored = unscored_as_failed(read_result_table(path), METRICS)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r} cannot be summarised ({exc}).") from None
+    if unscored:
+        print(
+            f"{path}: {unscored} finished fit(s) without a score, counted as failed.",
+            file=sys.stderr,
+        )
+    return frame, config
 
 
 def summary(frame, reference="RSFT"):

@@ -31,7 +31,7 @@ from rsft_sklearn.benchmark._report import (
     corrected_interval,
     markdown_cell,
 )
-from rsft_sklearn.benchmark._runner import read_result_table
+from rsft_sklearn.benchmark._runner import read_result_table, unscored_as_failed
 
 REFERENCE = "RSFT"
 RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
@@ -43,7 +43,18 @@ def load(specs):
     frames = []
     for spec in specs:
         suite, _, folder = spec.partition("=")
-        frame = read_result_table(Path(folder) / "results.csv")
+        path = Path(folder) / "results.csv"
+        # PR-AUC is read on binary sets only, where rsft-bench always
+        # writes it.
+        frame, unscored = unscored_as_failed(
+            read_result_table(path), ("balanced_accuracy", "f1_macro")
+        )
+        if unscored:
+            print(
+                f"{path}: {unscored} finished fit(s) without a score, counted "
+                "as failed.",
+                file=sys.stderr,
+            )
         frames.append(frame.assign(suite=suite, finished=finished_fits(frame)))
     return pd.concat(frames, ignore_index=True)
 

@@ -92,6 +92,9 @@ TARGETS = {
 # Classes of the fars-shaped set, the largest first; a geometric tail, the
 # largest about 270 times the smallest.
 FARS_SHARES = 0.45 ** np.arange(8)
+# The smallest sizes every contender runs on (--quick uses these or more).
+MIN_ROWS = 500
+MIN_FARS_ROWS = 5000
 
 
 def tabular(n, n_features, seed=0):
@@ -576,6 +579,18 @@ def main(argv=None):
     for name, default in zip(names, preset):
         if getattr(args, name) is None:
             setattr(args, name, default)
+    # Sizes the contenders cannot run on fail after the timings before them.
+    if args.rows < MIN_ROWS:
+        parser.error(
+            f"--rows must be at least {MIN_ROWS}: SMOTE needs neighbours among "
+            "the rare tenth of the rows."
+        )
+    if 0 < args.fars_rows < MIN_FARS_ROWS:
+        parser.error(
+            f"--fars-rows must be 0 or at least {MIN_FARS_ROWS}: the rarest "
+            "of (e)'s 8 classes (a share of about 0.2%) needs rows in both "
+            "the training and the test part."
+        )
     if args.out != "-":
         # Before the measurements, not after them.
         if not writable_file(args.out):

@@ -1624,3 +1624,29 @@ def test_a_bayesian_cell_on_fewer_sets_than_its_heading_names_them():
     )
     rows = {line.split(" | ")[0]: line for line in "\n".join(lines).splitlines()}
     assert "(5 sets)" in rows["| part"] and "sets)" not in rows["| full"]
+
+
+def test_summary_scores_every_method_on_the_same_sets():
+    # An empty score (a results file edited or merged by hand) left that
+    # method's mean over fewer sets than the others', under a heading that
+    # counted them all.
+    import pandas as pd
+
+    from rsft_sklearn.benchmark._report import _summary_table
+
+    sets = ["a", "b", "c"]
+    tables = {
+        "balanced_accuracy": pd.DataFrame(
+            {"RSFT": [0.6, 0.7, 0.8], "LR": [0.5, 0.6, 0.7]}, index=sets
+        ),
+        "pr_auc": pd.DataFrame(
+            {"RSFT": [0.2, np.nan, 0.4], "LR": [0.1, 0.9, 0.3]}, index=sets
+        ),
+    }
+    text = _summary_table(tables, ["RSFT", "LR"], ["balanced_accuracy", "pr_auc"], sets)
+    header, _, rsft, lr = text.splitlines()[:4]
+    assert "PR-AUC (2 data sets)" in header and "(3" not in header
+    assert "| balanced accuracy |" in header
+    assert rsft.split("|")[3].strip() == "0.300 ± 0.100"
+    assert lr.split("|")[3].strip() == "0.200 ± 0.100"
+    assert lr.split("|")[2].strip() == "0.600 ± 0.082"

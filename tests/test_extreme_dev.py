@@ -58,6 +58,13 @@ def test_run_resumes_and_summarises(dev, tmp_path, capsys):
     # A rerun finds every fit done and adds none.
     assert dev.main(argv) == 0
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4
+    # One with fewer repeats summarises those (it summarised every stored
+    # repeat).
+    capsys.readouterr()
+    fewer = [*argv[:4], "--repeats", "1", *argv[6:]]
+    assert dev.main(fewer) == 0
+    table = capsys.readouterr().out
+    assert "| 20 | RSFT | 1 |" in table and "| 20 | RSFT | 2 |" not in table
 
 
 def test_clipped_runs_are_kept_apart(dev, tmp_path, monkeypatch):

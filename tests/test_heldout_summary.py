@@ -383,3 +383,20 @@ def test_the_signed_rank_probabilities_are_the_same_run_after_run(
         assert summary.main([f"x={folder}"]) == 0
         outputs.append(capsys.readouterr().out.split("P(RSFT better")[1:])
     assert outputs[0] and outputs[0] == outputs[1]
+
+
+def test_a_finished_fit_without_a_score_counts_as_failed(summary, tmp_path, capsys):
+    # An empty balanced accuracy (a file edited or merged by hand) averaged
+    # RSFT over fewer sets than its rivals, and baycomp read the NaN.
+    scores = {
+        (dataset, method): [0.8, 0.7, 0.8, 0.7]
+        for dataset in ("s1", "s2", "s3", "s4")
+        for method in ("RSFT", *RIVALS)
+    }
+    scores[("s1", "RSFT")] = [np.nan] * 4
+    folder = write_run(tmp_path / "run", scores)
+    assert summary.main([f"x={folder}"]) == 0
+    captured = capsys.readouterr()
+    assert "4 finished fit(s) without a score, counted as failed" in captured.err
+    assert "| x | 3 | RSFT |" in captured.out
+    assert "(3 sets)" in captured.out and "nan" not in captured.out.lower()

@@ -184,3 +184,34 @@ def test_a_set_a_method_has_fewer_fits_of_is_left_out(halves, tmp_path, capsys):
         f"Left out, as not every method finished every fit of them: {held_out[0]}."
         in out
     )
+
+
+def test_a_finished_fit_without_a_score_counts_as_failed(halves, tmp_path, capsys):
+    # An empty score (a file edited or merged by hand) averaged that method
+    # over fewer sets than the others, under a count of all of them.
+    folder = _run_folder(tmp_path / "run")
+    frame = pd.read_csv(folder / "results.csv")
+    development, held_out = split_names(list(LONGTAIL))
+    emptied = (frame["dataset"] == held_out[0]) & (frame["method"] == "RSFT")
+    frame.loc[emptied, "pr_auc"] = float("nan")
+    frame.to_csv(folder / "results.csv", index=False)
+    assert halves.main([str(folder), "--suite-names", "longtail"]) == 0
+    captured = capsys.readouterr()
+    assert "2 finished fit(s) without a score, counted as failed" in captured.err
+    assert f"## held-out half: {len(held_out) - 1} data sets" in captured.out
+    assert (
+        f"Left out, as not every method finished every fit of them: {held_out[0]}"
+        in (captured.out)
+    )
+
+
+def test_a_results_file_without_a_metric_column_is_a_usage_error(
+    halves, tmp_path, capsys
+):
+    folder = _run_folder(tmp_path / "run")
+    frame = pd.read_csv(folder / "results.csv").drop(columns="rare_recall")
+    frame.to_csv(folder / "results.csv", index=False)
+    with pytest.raises(SystemExit) as stop:
+        halves.main([str(folder), "--suite-names", "longtail"])
+    assert stop.value.code == 2
+    assert "has no column(s) ['rare_recall']" in capsys.readouterr().err

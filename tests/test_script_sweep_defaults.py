@@ -416,3 +416,41 @@ def test_threads_reach_rsft_bench(sweep, fake_bench, tmp_path):
     assert sweep.main([*argv, "--threads", "3"]) == 0
     (call,) = fake_bench
     assert call[call.index("--threads") + 1] == "3"
+
+
+def test_a_set_in_two_suites_is_pooled_once(sweep, fake_bench, tmp_path):
+    # kr-vs-k and nursery are in the development halves of longtail (capped)
+    # and large (in full): grouped by name, each pair became one set of
+    # both suites' fits, under a count that left the pairs out.
+    argv = ["--suites", "longtail,large", "--configs", "0,2", "--epochs", "10",
+            "--folds", "2", "--out", str(tmp_path)]  # fmt: skip
+    sets = sweep.development_sets(12)
+    shared = set(sets["longtail"]) & set(sets["large"])
+    assert shared
+    made_up = sweep.rsft_bench
+
+    def bench(call):
+        # large's fits score 0 on every set: pooled with longtail's, they
+        # would pull the shared sets down.
+        code = made_up(call)
+        option = dict(zip(call[::2], call[1::2]))
+        if option["--suite"] == "large":
+            path = Path(option["--out"]) / "results.csv"
+            frame = pd.read_csv(path)
+            frame["balanced_accuracy"] = 0.0
+            frame.to_csv(path, index=False)
+        return code
+
+    sweep.rsft_bench = bench
+    try:
+        assert sweep.main(argv) == 0
+    finally:
+        sweep.rsft_bench = made_up
+    text = (tmp_path / "sweep.md").read_text()
+    n_sets = len(set(sets["longtail"]) | set(sets["large"]))
+    assert f"## All suites: {n_sets} development sets" in text
+    assert "counts once, from the first" in text
+    configs = [sweep.configurations(10)[i] for i in (0, 2)]
+    assert _table(text, "large")[configs[0]][0] == pytest.approx(0.0)
+    # Every pooled set is longtail's (large adds none of its own here).
+    assert _table(text, "All suites")[configs[0]][0] == pytest.approx(0.9)

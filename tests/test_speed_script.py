@@ -21,6 +21,10 @@ def speed():
         (["--budget", "0"], "--budget: budget is the expected fraction"),
         (["--budget", "1.5"], "must be a float in (0, 1]"),
         (["--fars-rows", "-1"], "--fars-rows: must be 0 or a positive integer"),
+        # Sizes the contenders cannot run on: SMOTE's traceback, and the
+        # stratified split's, came after the timings before them.
+        (["--rows", "40"], "--rows must be at least 500"),
+        (["--fars-rows", "500"], "--fars-rows must be 0 or at least 5000"),
     ],
 )
 def test_settings_that_time_nothing_are_refused(speed, argv, message, capsys):

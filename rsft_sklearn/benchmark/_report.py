@@ -362,20 +362,32 @@ def _count(names):
 
 
 def _summary_table(tables, methods, columns, datasets=None):
+    # Each column over the sets on which every method has the score: a set
+    # one method lacks a score on (an empty cell) is left out for all of
+    # them, and the header names how many sets remain.
+    headers, kept = [], {}
+    for metric in columns:
+        values = tables[metric][list(methods)]
+        if datasets is not None:
+            values = values.reindex(datasets)
+        scored = values.notna()
+        complete = values[scored.all(axis=1)] if len(methods) else values
+        kept[metric] = complete
+        label = LABELS[metric]
+        if scored.any(axis=1).sum() > len(complete):
+            label += f" ({_count(complete.index)})"
+        headers.append(label)
     rows = []
     for method in methods:
         cells = [method]
         for metric in columns:
-            values = tables[metric][method]
-            if datasets is not None:
-                values = values.reindex(datasets)
-            values = values.dropna()
+            values = kept[metric][method]
             if len(values) == 0:
                 cells.append("–")
             else:
                 cells.append(f"{values.mean():.3f} ± {values.std(ddof=0):.3f}")
         rows.append(cells)
-    return _markdown_table(["method", *(LABELS[m] for m in columns)], rows)
+    return _markdown_table(["method", *headers], rows)
 
 
 def _coverage_groups(table, methods):

@@ -628,6 +628,27 @@ def read_result_table(path):
     return _read_table(path, ("dataset", "method", "status"))
 
 
+def unscored_as_failed(frame, metrics):
+    """``frame`` with every finished fit (status ``ok``) that lacks a score
+    in one of ``metrics`` marked as failed (status ``error``), and their
+    count: an empty cell (a file edited or merged by hand) would average
+    that method over fewer sets than the others. A ValueError names a
+    metric the file has no column for, unless no fit of it finished (a file
+    of failed fits only)."""
+    finished = frame["status"] == "ok"
+    missing = [metric for metric in metrics if metric not in frame.columns]
+    if missing and finished.any():
+        raise ValueError(f"it has no column(s) {missing}")
+    present = [metric for metric in metrics if metric in frame.columns]
+    unscored = finished & frame[present].isna().any(axis=1)
+    if unscored.any():
+        frame = frame.copy()
+        frame.loc[unscored, "status"] = "error"
+        if "error" in frame.columns:
+            frame.loc[unscored, "error"] = "no score"
+    return frame, int(unscored.sum())
+
+
 def read_results(path):
     """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
     frame = _read_table(

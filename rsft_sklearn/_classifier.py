@@ -1143,7 +1143,14 @@ class RSFTClassifier(NetClassifierBase):
             "sample",
             "expected",
         )
-        if per_batch and took_step and record["acceptance_rate"] == 0:
+        if (
+            per_batch
+            and took_step
+            and record["acceptance_rate"] == 0
+            # Rows the rule saw: a get_loss that bypasses the criterion
+            # trains without counting any.
+            and float(statistics["seen"].sum()) > 0
+        ):
             took_step = False
             # Every step of the epoch skipped (nothing accepted, or every
             # row of the training part weighed 0): its train_loss of 0 says

@@ -12,6 +12,7 @@ step does not need to know about groups.
 """
 
 import numbers
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -373,6 +374,12 @@ def stratum_target_weight(y, groups, n_classes, sample_weight=None):
     return labels, table
 
 
+def _shown(label):
+    """A label as its Python value reads (``0``, ``'1'``), not NumPy's
+    ``np.int64(0)``."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
 def group_weight(y, groups, labels, table, weight=None):
     """Fold the stratum weights into the per-sample weights.
 
@@ -394,6 +401,17 @@ def group_weight(y, groups, labels, table, weight=None):
     """
     g = np.clip(np.searchsorted(labels, groups), 0, len(labels) - 1)
     known = labels[g] == groups
+    if len(groups) and not known.any():
+        # Every row would weigh as the smallest stratum: nothing balanced.
+        warnings.warn(
+            "None of the groups of this call is one of the first fit's "
+            f"(groups_ holds {len(labels)}, such as {_shown(labels[0])}; this "
+            f"call gives such as {_shown(groups[0])}), so every row counts as the "
+            "smallest stratum and no group is balanced. Give the groups as "
+            "the first fit did (the same labels, of the same type).",
+            UserWarning,
+            stacklevel=4,
+        )
     stratum = np.where(known, table[g, y], 1.0)
     stratum = torch.as_tensor(stratum, dtype=torch.float32)
     return stratum if weight is None else stratum * weight

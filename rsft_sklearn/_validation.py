@@ -241,6 +241,13 @@ def check_input_column_names(names, fitted, estimator):
     for key, seen in fitted.items():
         given = names.get(key)
         if seen is None:
+            if given is not None:
+                warnings.warn(
+                    f"X[{key!r}] has column names, but {estimator} was fitted "
+                    "without them there; its columns are read by position.",
+                    UserWarning,
+                    stacklevel=4,
+                )
             continue
         if given is None:
             warnings.warn(
@@ -256,9 +263,28 @@ def check_input_column_names(names, fitted, estimator):
             )
 
 
+def _is_missing(label):
+    """Whether a label of an object array is missing: None, a float NaN or
+    pandas' NA."""
+    if label is None:
+        return True
+    if isinstance(label, (float, np.floating)):
+        return bool(np.isnan(label))
+    return type(label).__name__ in ("NAType", "NaTType")
+
+
 def check_labels(y):
     """``y`` as a 1-d array of binary or multiclass labels."""
     y = column_or_1d(y, warn=True)
+    if y.dtype.kind == "O":
+        # A missing label among strings (None, NaN, pd.NA) failed in the
+        # sort of the classes ("'<' not supported between ...").
+        missing = [i for i, label in enumerate(y) if _is_missing(label)]
+        if missing:
+            raise ValueError(
+                f"y holds {len(missing)} missing label(s) (None or NaN), the "
+                f"first at position {missing[0]}; drop or label those rows."
+            )
     check_classification_targets(y)
     if type_of_target(y) not in ("binary", "multiclass"):
         raise ValueError(

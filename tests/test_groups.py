@@ -1,5 +1,7 @@
 """target="balanced_groups": target weights over the strata of (group, class)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -336,3 +338,19 @@ def test_a_refused_refit_leaves_the_fitted_estimator_as_it_was(strata):
         clf.fit(X, three, sample_weight=-np.ones(len(y)))
     assert list(clf.classes_) == [0, 1]
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_continued_training_on_groups_none_of_which_is_known_warns(strata):
+    # The same groups as strings after a fit on integers: every row weighed
+    # as the smallest stratum, and no group was balanced, without a word.
+    X, y, groups = strata
+    codes = (groups == "b").astype(int)
+    clf = RSFTClassifier(target="balanced_groups", max_epochs=1, random_state=0)
+    clf.partial_fit(X, y, groups=codes)
+    with pytest.warns(UserWarning, match="None of the groups of this call"):
+        clf.partial_fit(X, y, groups=codes.astype(str))
+    # Some unseen groups beside known ones are the documented case: silent.
+    mixed = np.where(np.arange(len(y)) % 7 == 0, 5, codes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.partial_fit(X, y, groups=mixed)

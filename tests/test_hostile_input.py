@@ -1487,3 +1487,14 @@ def test_legal_extremes_give_no_stray_numpy_warnings(data):
         np.testing.assert_allclose(weight, [np.finfo(np.float32).tiny, 1.0])
         with pytest.raises(ValueError, match="sums beyond the float64 range"):
             RSFTClassifier(**FAST).fit(X, y, sample_weight=np.full(len(y), 1e307))
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, pd.NA])
+def test_a_missing_label_among_strings_is_named(data, missing):
+    # It failed in the sort of the classes: "'<' not supported between
+    # instances of 'float' and 'str'".
+    X, y = data
+    labels = np.where(y == 1, "rare", "common").astype(object)
+    labels[3] = missing
+    with pytest.raises(ValueError, match="y holds 1 missing label.*position 3"):
+        RSFTClassifier(**FAST).fit(X, labels)

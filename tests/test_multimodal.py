@@ -187,12 +187,14 @@ def test_dict_of_dataframes_checks_each_inputs_column_names(data):
     np.testing.assert_allclose(
         proba, clf.predict_proba({"image": pixels, "tabular": table})
     )
-    # A fit on arrays checks no names.
+    # A fit on arrays reads DataFrames by position, with a warning, as
+    # scikit-learn warns for one input (it said nothing).
     plain = _net(max_epochs=1).fit(
         {"image": image.reshape(len(y), -1), "tabular": tabular}, y
     )
     assert plain.input_column_names_ == {"image": None, "tabular": None}
-    assert plain.predict(swapped).shape == (len(y),)
+    with pytest.warns(UserWarning, match=r"X\['tabular'\] has column names, but"):
+        assert plain.predict(swapped).shape == (len(y),)
 
 
 def test_dataset_fit_matches_the_same_data_as_arrays(data):

@@ -226,13 +226,15 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("warm_start")
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups)
-        if fresh:
-            self._initialize_on(data[0])
-            self._check_token_ids_of_built(data[0])
-        else:
-            warn_outside_input_columns(self.module_, data[0])
-        # Metadata routing resolves what set_fit_request asked for.
-        return self._train(data, _routing_method="fit", **fit_params)
+        # One mark (and at most one warning) for the whole fit.
+        with global_generator_in_use():
+            if fresh:
+                self._initialize_on(data[0])
+                self._check_token_ids_of_built(data[0])
+            else:
+                warn_outside_input_columns(self.module_, data[0])
+            # Metadata routing resolves what set_fit_request asked for.
+            return self._train(data, _routing_method="fit", **fit_params)
 
     def partial_fit(
         self, X, y, classes=None, sample_weight=None, groups=None, **fit_params
@@ -289,12 +291,13 @@ class NetClassifierBase(NeuralNetClassifier):
         given = classes if reset and self.classes is None else None
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups, given)
-        if first:
-            self.initialize()
-            self._check_token_ids_of_built(data[0])
-        else:
-            warn_outside_input_columns(self.module_, data[0])
-        return self._train(data, **fit_params)
+        with global_generator_in_use():
+            if first:
+                self.initialize()
+                self._check_token_ids_of_built(data[0])
+            else:
+                warn_outside_input_columns(self.module_, data[0])
+            return self._train(data, **fit_params)
 
     def _check_constructor_classes(self, how):
         """Continued training keeps the classes it has: a constructor's

@@ -993,6 +993,9 @@ class RSFTClassifier(NetClassifierBase):
         ):
             return
         M = record["M_effective"]
+        if not math.isfinite(M):
+            # Solved at no step (an epoch without one): no bound was met.
+            return
         log_M = math.log(M) if M > 0 else -math.inf
         low, high = _LOG_M_RANGE
         if low + 0.1 < log_M < high - 0.1:
@@ -1265,6 +1268,11 @@ class RSFTClassifier(NetClassifierBase):
             for name in _DECISION_ATTRIBUTES:
                 self.__dict__.pop(name, None)
             self.__dict__.update(previous)
+        final_M = self.__dict__.get("final_M_")
+        if final_M is not None and not math.isfinite(final_M):
+            # M="auto" solved nowhere (a first epoch without a step): the
+            # network is the initial one, and no rule shaped its output.
+            self.final_M_ = None
         # Kept by epoch, for weights that a callback puts back later.
         self.fit_state_.decisions[self.history[-1]["epoch"]] = {
             name: self.__dict__[name]

@@ -1,6 +1,7 @@
 """Guards of training: an all-rejected step changes nothing, and a broken
 network stops the fit."""
 
+import os
 import threading
 import warnings
 from collections.abc import Mapping
@@ -316,12 +317,30 @@ _SHARED_WITH = set()
 _USERS_LOCK = threading.Lock()
 
 _THREADS_WARNING = (
-    "Another fit is running in another thread of this process. Fits draw "
-    "the initial weights and dropout from torch's global generator, which "
-    "the threads of a process share, so neither fit is reproducible from "
-    "its random_state. Run concurrent fits in separate processes (joblib's "
-    "default backend, or Dask workers started with one thread each)."
+    "Another fit ran in another thread of this process at the same time. "
+    "Fits reseed torch's global generator, which the threads of a process "
+    "share, and draw the initial weights and dropout from it, so these fits "
+    "may not be reproducible from their random_state. Run concurrent fits "
+    "in separate processes (joblib's default backend, or Dask workers "
+    "started with one thread each)."
 )
+
+
+def _forget_other_threads():
+    # A child process forked while fits ran in other threads has none of
+    # those threads (nor their hold of the lock); the forking thread keeps
+    # its own marks, which it may still leave.
+    global _USERS_LOCK
+    _USERS_LOCK = threading.Lock()
+    own = _GLOBAL_GENERATOR_USERS.get(threading.get_ident())
+    _GLOBAL_GENERATOR_USERS.clear()
+    if own:
+        _GLOBAL_GENERATOR_USERS[threading.get_ident()] = own
+    _SHARED_WITH.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_other_threads)
 
 
 @contextmanager
@@ -332,8 +351,10 @@ def global_generator_in_use():
     Each fit reseeds the global generator (in a private copy made by
     ``torch.random.fork_rng``), but that copy is the process's: fits in
     threads side by side (joblib's threading backend, a Dask worker of
-    several threads) interleave their draws. Both the later fit and the
-    one it ran beside warn.
+    several threads) interleave their draws and reseedings. Both the later
+    fit and the one it ran beside warn, once each, when the outermost mark
+    of their thread ends (a fit marks itself, its initialisation and its
+    training).
     """
     me = threading.get_ident()
     with _USERS_LOCK:
@@ -346,7 +367,7 @@ def global_generator_in_use():
         yield
     finally:
         with _USERS_LOCK:
-            count = _GLOBAL_GENERATOR_USERS.pop(me) - 1
+            count = _GLOBAL_GENERATOR_USERS.pop(me, 1) - 1
             if count:
                 _GLOBAL_GENERATOR_USERS[me] = count
             shared = me in _SHARED_WITH and not count

@@ -129,12 +129,14 @@ class RejectionLoss(nn.Module):
     prior_correction : float, default=0.0
         Scale ``tau`` in ``[0, 1e6]`` of a logit adjustment on the class
         prior *after* rejection: in training the base loss sees ``logits +
-        tau * log pi'``, where ``pi'_k`` is class ``k``'s share of the acceptance mass
-        (its prior times its mean acceptance). With ``tau = 1`` this is the
-        logit-adjusted loss (Menon et al., 2021) on the data the rule
-        weighted, so the loss removes only the imbalance that the rule left,
-        and does not correct twice for what the rule already balanced.
-        ``0`` leaves the base loss as it is.
+        tau * log pi'``, where ``pi'_k`` is class ``k``'s share of the
+        acceptance mass (its prior times its mean acceptance). With
+        ``tau = 1`` this is the logit-adjusted loss (Menon et al., 2021) on
+        the data the rule weighted, so the loss removes only the imbalance
+        that the rule left, and does not correct twice for what the rule
+        already balanced. ``0`` leaves the base loss as it is. The shift is
+        added in the logits' dtype: the bound keeps it finite in float32;
+        float16 logits hold it up to ``tau`` of about 4,000.
 
     Attributes
     ----------

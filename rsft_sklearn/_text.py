@@ -404,10 +404,11 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         to id 1; ``"ignore"`` leaves it out of the document, as
         scikit-learn's vectorizers do. ``"auto"`` maps it to id 1 when the
         training documents held such tokens (left out by ``max_features``
-        or ``min_count``), so that the embedding of id 1 is trained on them,
-        and leaves it out otherwise: an embedding no training document
-        reached would keep its random start and pull every test document
-        that holds an unseen word towards an arbitrary class.
+        or ``min_count``) within their first ``max_length``, so that the
+        embedding of id 1 is trained on them, and leaves it out otherwise:
+        an embedding no training document reached would keep its random
+        start and pull every test document that holds an unseen word
+        towards an arbitrary class.
 
     Attributes
     ----------
@@ -529,23 +530,34 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         self._validate_params()
         docs = list(self._tokens(X))
-        if self.max_length is not None:
-            # transform keeps the first max_length tokens of a document: a
-            # token seen only past them would get an embedding that no
-            # training row reaches.
-            docs = [doc[: self.max_length] for doc in docs]
         counts = Counter(token for doc in docs for token in doc)
         kept = sorted(
             (item for item in counts.items() if item[1] >= self.min_count),
             key=lambda item: (-item[1], item[0]),
         )[: self.max_features]
-        self.vocabulary_ = {token: i + 2 for i, (token, _) in enumerate(kept)}
+        known = {token for token, _ in kept}
+        length = self.max_length
         if self.unknown == "auto":
-            # Training saw tokens outside the vocabulary exactly when some
-            # distinct token was left out.
-            self.unknown_ = "index" if len(kept) < len(counts) else "ignore"
+            # Training saw tokens outside the vocabulary, in the tokens that
+            # transform keeps, exactly when some such token was left out.
+            # (Past max_length nothing is kept, and id 1 would not train.)
+            seen = docs if length is None else (doc[:length] for doc in docs)
+            left_out = any(token not in known for doc in seen for token in doc)
+            self.unknown_ = "index" if left_out else "ignore"
         else:
             self.unknown_ = self.unknown
+        if length is not None:
+            # transform keeps the first max_length tokens of a document (of
+            # its known tokens, under "ignore"): a token seen only past them
+            # would get an embedding that no training row reaches. Leaving
+            # such tokens out moves no kept token past the cut.
+            if self.unknown_ == "ignore":
+                windows = ([t for t in doc if t in known][:length] for doc in docs)
+            else:
+                windows = (doc[:length] for doc in docs)
+            reached = {token for window in windows for token in window}
+            kept = [item for item in kept if item[0] in reached]
+        self.vocabulary_ = {token: i + 2 for i, (token, _) in enumerate(kept)}
         self.vocab_size_ = len(self.vocabulary_) + 2
         if self.vocab_size_ > MAX_VOCABULARY:
             raise ValueError(

@@ -1498,3 +1498,28 @@ def test_a_missing_label_among_strings_is_named(data, missing):
     labels[3] = missing
     with pytest.raises(ValueError, match="y holds 1 missing label.*position 3"):
         RSFTClassifier(**FAST).fit(X, labels)
+
+
+def test_auto_M_solved_at_no_step_leaves_a_usable_estimator():
+    # drop_last with fewer rows than a batch: no step solved M="auto", its
+    # final_M_ was NaN, predict_proba failed ("M must be a finite number"),
+    # and the bound warning blamed hardness.
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 4).astype(np.float32)
+    y = np.arange(100) % 2
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf = RSFTClassifier(
+            max_epochs=2,
+            warmup_epochs=0,
+            random_state=0,
+            M="auto",
+            target_acceptance=0.5,
+            batch_size=128,
+            iterator_train__drop_last=True,
+        ).fit(X, y)
+    assert clf.final_M_ is None
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all()
+    assert not any("bound of its range" in str(r.message) for r in records)
+    assert any("trained on no row" in str(r.message) for r in records)

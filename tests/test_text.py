@@ -516,6 +516,18 @@ def test_tokens_past_max_length_stay_out_of_the_vocabulary():
     assert TokenIndexer(max_length=8).fit(docs).vocabulary_ == (
         TokenIndexer().fit(docs).vocabulary_
     )
+    # Under "ignore" transform cuts the known tokens: a token that unknown
+    # ones before it move into the window is kept (and trained).
+    docs = ["zzqa zzqb good", "zzqc zzqd good", "nice fine", "nice fine"]
+    ignoring = TokenIndexer(max_length=2, unknown="ignore", min_count=2).fit(docs)
+    assert set(ignoring.vocabulary_) == {"good", "nice", "fine"}
+    assert (ignoring.transform(docs)[:, 0] >= 2).all()
+    # Where unknown tokens keep their place (id 1), the window is the first
+    # tokens as written: "good" never reaches it, id 1 does.
+    indexing = TokenIndexer(max_length=2, min_count=2).fit(docs)
+    assert indexing.unknown_ == "index"
+    assert set(indexing.vocabulary_) == {"nice", "fine"}
+    assert indexing.transform(docs[:1]).tolist() == [[1, 1]]
 
 
 @pytest.mark.parametrize("pad", [None, np.nan, "", float("nan")])

@@ -374,6 +374,26 @@ def stratum_target_weight(y, groups, n_classes, sample_weight=None):
     return labels, table
 
 
+def _kinds(values):
+    """The kinds of labels an array holds: ``"number"``, ``"text"`` and
+    the like (the elements' own types, for an object array)."""
+    values = np.asarray(values)
+    if values.dtype.kind != "O":
+        kind = values.dtype.kind
+        return {"number" if kind in "iuf" else "text" if kind in "US" else kind}
+    kinds = set()
+    for value in values[:1000]:
+        if isinstance(value, str):
+            kinds.add("text")
+        elif isinstance(value, (numbers.Number, np.number)) and not isinstance(
+            value, (bool, np.bool_)
+        ):
+            kinds.add("number")
+        else:
+            kinds.add(type(value).__name__)
+    return kinds
+
+
 def _shown(label):
     """A label as its Python value reads (``0``, ``'1'``), not NumPy's
     ``np.int64(0)``."""
@@ -399,16 +419,24 @@ def group_weight(y, groups, labels, table, weight=None):
     -------
     weight : torch.Tensor of shape (n_samples,)
     """
-    g = np.clip(np.searchsorted(labels, groups), 0, len(labels) - 1)
-    known = labels[g] == groups
-    if len(groups) and not known.any():
-        # Every row would weigh as the smallest stratum: nothing balanced.
+    try:
+        g = np.clip(np.searchsorted(labels, groups), 0, len(labels) - 1)
+        known = np.asarray(labels[g] == groups, dtype=bool)
+    except TypeError:
+        # Labels that do not compare (strings of an object array beside
+        # integers): none of them is known.
+        g = np.zeros(len(groups), dtype=np.intp)
+        known = np.zeros(len(groups), dtype=bool)
+    if len(groups) and not known.any() and _kinds(groups) != _kinds(labels):
+        # Every row weighs as the smallest stratum, and no group is
+        # balanced: what an unseen group documents, but groups of another
+        # type than the first fit's are more likely a mistake.
         warnings.warn(
-            "None of the groups of this call is one of the first fit's "
-            f"(groups_ holds {len(labels)}, such as {_shown(labels[0])}; this "
-            f"call gives such as {_shown(groups[0])}), so every row counts as the "
-            "smallest stratum and no group is balanced. Give the groups as "
-            "the first fit did (the same labels, of the same type).",
+            "None of the groups of this call is one of the first fit's, and "
+            f"they are of another type (groups_ holds {len(labels)}, such as "
+            f"{_shown(labels[0])}; this call gives such as {_shown(groups[0])}): "
+            "every row counts as the smallest stratum, and no group is "
+            "balanced. Give the groups as the first fit did.",
             UserWarning,
             stacklevel=4,
         )

@@ -530,32 +530,34 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         self._validate_params()
         docs = list(self._tokens(X))
-        counts = Counter(token for doc in docs for token in doc)
+        length = self.max_length
+        # transform keeps the first max_length tokens of a document: a token
+        # seen only past them would get an embedding that no training row
+        # reaches. Where unknown tokens keep their place (id 1), those are
+        # the tokens as written, and the vocabulary is learnt from them.
+        ignoring = self.unknown == "ignore"
+        kept_part = docs if length is None or ignoring else [d[:length] for d in docs]
+        counts = Counter(token for doc in kept_part for token in doc)
         kept = sorted(
             (item for item in counts.items() if item[1] >= self.min_count),
             key=lambda item: (-item[1], item[0]),
         )[: self.max_features]
-        known = {token for token, _ in kept}
-        length = self.max_length
         if self.unknown == "auto":
-            # Training saw tokens outside the vocabulary, in the tokens that
-            # transform keeps, exactly when some such token was left out.
-            # (Past max_length nothing is kept, and id 1 would not train.)
-            seen = docs if length is None else (doc[:length] for doc in docs)
-            left_out = any(token not in known for doc in seen for token in doc)
-            self.unknown_ = "index" if left_out else "ignore"
+            # Training saw tokens outside the vocabulary exactly when some
+            # distinct token (of those transform keeps) was left out.
+            self.unknown_ = "index" if len(kept) < len(counts) else "ignore"
         else:
             self.unknown_ = self.unknown
-        if length is not None:
-            # transform keeps the first max_length tokens of a document (of
-            # its known tokens, under "ignore"): a token seen only past them
-            # would get an embedding that no training row reaches. Leaving
-            # such tokens out moves no kept token past the cut.
-            if self.unknown_ == "ignore":
-                windows = ([t for t in doc if t in known][:length] for doc in docs)
-            else:
-                windows = (doc[:length] for doc in docs)
-            reached = {token for window in windows for token in window}
+        if length is not None and ignoring:
+            # Under "ignore" transform keeps the first max_length *known*
+            # tokens: a token that never reaches them is left out (which
+            # moves no kept token past the cut).
+            known = {token for token, _ in kept}
+            reached = {
+                token
+                for doc in docs
+                for token in [t for t in doc if t in known][:length]
+            }
             kept = [item for item in kept if item[0] in reached]
         self.vocabulary_ = {token: i + 2 for i, (token, _) in enumerate(kept)}
         self.vocab_size_ = len(self.vocabulary_) + 2

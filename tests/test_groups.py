@@ -349,8 +349,16 @@ def test_continued_training_on_groups_none_of_which_is_known_warns(strata):
     clf.partial_fit(X, y, groups=codes)
     with pytest.warns(UserWarning, match="None of the groups of this call"):
         clf.partial_fit(X, y, groups=codes.astype(str))
-    # Some unseen groups beside known ones are the documented case: silent.
+    # Some unseen groups beside known ones, or a chunk of a new group of the
+    # same type, are the documented case (the smallest stratum): silent.
     mixed = np.where(np.arange(len(y)) % 7 == 0, 5, codes)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf.partial_fit(X, y, groups=mixed)
+        clf.partial_fit(X, y, groups=np.full(len(y), 9))
+    # Groups of an object array of strings (a pandas column) beside
+    # integers do not compare: np.searchsorted raised a bare TypeError.
+    named = RSFTClassifier(target="balanced_groups", max_epochs=1, random_state=0)
+    named.partial_fit(X, y, groups=groups.astype(object))
+    with pytest.warns(UserWarning, match="of another type"):
+        named.partial_fit(X, y, groups=codes)

@@ -516,6 +516,15 @@ def test_tokens_past_max_length_stay_out_of_the_vocabulary():
     assert TokenIndexer(max_length=8).fit(docs).vocabulary_ == (
         TokenIndexer().fit(docs).vocabulary_
     )
+    # max_features and min_count count the tokens within the cut: counted
+    # over whole documents, the cap went to tokens past it (an empty
+    # vocabulary here), and a token seen once within it passed min_count.
+    docs = ["alpha beta " + "late " * 5, "alpha gamma " + "tail " * 5, "beta gamma"]
+    capped = TokenIndexer(max_length=2, max_features=2).fit(docs)
+    assert capped.vocabulary_ == {"alpha": 2, "beta": 3}
+    assert capped.unknown_ == "index"
+    rare = TokenIndexer(max_length=1, min_count=2).fit(["rare late rare", "xx", "xx"])
+    assert rare.vocabulary_ == {"xx": 2}
     # Under "ignore" transform cuts the known tokens: a token that unknown
     # ones before it move into the window is kept (and trained).
     docs = ["zzqa zzqb good", "zzqc zzqd good", "nice fine", "nice fine"]

@@ -279,7 +279,13 @@ def check_labels(y):
     if y.dtype.kind == "O":
         # A missing label among strings (None, NaN, pd.NA) failed in the
         # sort of the classes ("'<' not supported between ...").
-        missing = [i for i, label in enumerate(y) if _is_missing(label)]
+        try:
+            # In C, element by element: NaN (and NaT) differs from itself.
+            flags = np.asarray((y != y) | (y == None), dtype=bool)  # noqa: E711
+            missing = np.flatnonzero(flags).tolist()
+        except TypeError:
+            # pandas' NA has no truth value.
+            missing = [i for i, label in enumerate(y) if _is_missing(label)]
         if missing:
             raise ValueError(
                 f"y holds {len(missing)} missing label(s) (None or NaN), the "

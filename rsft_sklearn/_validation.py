@@ -283,8 +283,8 @@ def check_labels(y):
             # In C, element by element: NaN (and NaT) differs from itself.
             flags = np.asarray((y != y) | (y == None), dtype=bool)  # noqa: E711
             missing = np.flatnonzero(flags).tolist()
-        except TypeError:
-            # pandas' NA has no truth value.
+        except (TypeError, ValueError):
+            # pandas' NA has no truth value (nor has an array as a label).
             missing = [i for i, label in enumerate(y) if _is_missing(label)]
         if missing:
             raise ValueError(

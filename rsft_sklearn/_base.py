@@ -869,10 +869,52 @@ class NetClassifierBase(NeuralNetClassifier):
         dataset = self.get_dataset(X, y, weight)
         if not self.train_split:
             return dataset, None
-        train, valid = self.train_split(
-            dataset, None if y is None else y.numpy(), **fit_params
-        )
+        labels = None if y is None else y.numpy()
+        # skorch's ValidSplit shuffles with NumPy's global generator unless
+        # given a random_state: drawn from the fit's seed (and the global
+        # state put back), an int random_state gives identical fits.
+        with _numpy_seeded(self.__dict__.get("init_seed_")):
+            train, valid = self.train_split(dataset, labels, **fit_params)
+        self._check_training_classes(train, labels)
         return train, self._encoded_valid(valid)
+
+    def _check_training_classes(self, train, labels):
+        """Name the classes a validation split left without a training row
+        (a rare class whose rows all went to validation): refused where
+        fewer than two classes are left, as a fit on one class is."""
+        indices = getattr(train, "indices", None)
+        try:
+            classes = self.classes_
+        except AttributeError:
+            return
+        if indices is None or labels is None or classes is None:
+            return
+        try:
+            labels = np.asarray(labels)
+            counts = np.bincount(labels[np.asarray(indices)], minlength=len(classes))
+            given = np.bincount(labels, minlength=len(classes))
+        except (IndexError, TypeError, ValueError):
+            return
+        # Classes of this call's y only (a chunk of continued training may
+        # lack some, as may y against classes=).
+        absent = [classes[k] for k in np.flatnonzero((counts == 0) & (given > 0))]
+        if not absent:
+            return
+        shown = ", ".join(repr(_plain(label)) for label in absent[:5])
+        if (counts > 0).sum() < 2:
+            raise ValueError(
+                f"train_split left {int((counts > 0).sum())} class in the "
+                f"training part (the rows of {shown} all went to validation): "
+                "a classifier needs at least two. Use a stratified split "
+                "(ValidSplit(cv, stratified=True)) or more rows."
+            )
+        warnings.warn(
+            f"train_split left no training row of class(es) {shown}: all "
+            "their rows went to validation, so the network never trains on "
+            "them. Use a stratified split (ValidSplit(cv, stratified=True)).",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _encoded_valid(self, valid):
         """A validation set given as skorch's ``Dataset`` (``predefined_split``)
@@ -1531,6 +1573,25 @@ def _unpack(batch):
 # Prefixes of parameters that skorch reads whenever it builds an iterator or
 # a data set, not at initialisation.
 _READ_AT_EACH_CALL = ("iterator_train", "iterator_valid", "dataset")
+
+
+@contextmanager
+def _numpy_seeded(seed):
+    """NumPy's global generator seeded with ``seed`` (nothing done for
+    ``None``), and put back as it was afterwards."""
+    if seed is None:
+        yield
+        return
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def _plain(label):
+    return label.item() if isinstance(label, np.generic) else label
 
 
 def _check_not_under_autocast(device):

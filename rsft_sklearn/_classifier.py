@@ -49,7 +49,7 @@ from ._epochs import (
 )
 from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
 from ._loss import MAX_PRIOR_CORRECTION, MIN_PRIOR_SHARE, RejectionLoss
-from ._modules import _check_module_output
+from ._modules import MLPModule, _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import check_hardness, class_target_weight
 from ._schedules import _LOG_M_RANGE
@@ -527,6 +527,20 @@ class RSFTClassifier(NetClassifierBase):
             # Before training, as M is: the range the rule's float32
             # arithmetic holds (a schedule's values are checked per epoch).
             check_hardness(self.hardness)
+        criterion = self.criterion
+        criterion = criterion if isinstance(criterion, type) else type(criterion)
+        module = self.module
+        if issubclass(criterion, torch.nn.NLLLoss) and (
+            module is None or module is MLPModule or type(module) is MLPModule
+        ):
+            # The default MLP returns logits: NLLLoss trained on them (the
+            # loss fell without bound) and predict refused afterwards.
+            raise ValueError(
+                "criterion=NLLLoss reads log-probabilities (or probabilities), "
+                "but the default MLPModule returns logits: use "
+                "torch.nn.CrossEntropyLoss (the default), or a module that "
+                "ends in a softmax or log-softmax."
+            )
 
     def _lower_M(self):
         # The advice for an epoch that accepted nothing: under M="auto" the

@@ -267,8 +267,22 @@ def test_warm_start_refit_with_other_classes_is_refused(data):
 
 
 def test_nll_criterion_on_a_logits_network_names_the_fix(data):
+    # On the default MLP it is refused before training: NLLLoss trained on
+    # its logits (the loss fell without bound), and predict refused after.
     X, y = data
-    clf = RSFTClassifier(**FAST, criterion=torch.nn.NLLLoss).fit(X, y)
+    with pytest.raises(ValueError, match="default MLPModule returns logits"):
+        RSFTClassifier(**FAST, criterion=torch.nn.NLLLoss).fit(X, y)
+
+    class Logits(torch.nn.Module):
+        def __init__(self, hidden_layer_sizes=None):
+            super().__init__()
+            self.linear = torch.nn.Linear(3, 2)
+
+        def forward(self, X):
+            return self.linear(X)
+
+    # A module of one's own is the user's to know: named at prediction.
+    clf = RSFTClassifier(Logits, **FAST, criterion=torch.nn.NLLLoss).fit(X, y)
     with pytest.raises(ValueError, match="must end in a softmax or log-softmax"):
         clf.predict_proba(X)
 

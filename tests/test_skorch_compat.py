@@ -661,3 +661,41 @@ def test_fit_inside_autocast_is_refused_unless_its_cache_is_off(data):
         uncached = RSFTClassifier(max_epochs=3, random_state=0).fit(X, y)
     losses = uncached.history[:, "train_loss"]
     assert losses[-1] < losses[0]
+
+
+def test_a_shuffled_validation_split_follows_random_state(data):
+    # skorch's ValidSplit shuffles with NumPy's global generator: two fits
+    # with random_state=0 validated on other rows (probabilities 0.17 to
+    # 0.42 apart) and advanced the caller's generator.
+    X, y = data
+
+    def fit():
+        return RSFTClassifier(
+            max_epochs=3, random_state=0, train_split=ValidSplit(0.2)
+        ).fit(X, y)
+
+    np.random.seed(1)  # noqa: NPY002
+    untouched = np.random.get_state()[1].copy()  # noqa: NPY002
+    first = fit()
+    # The caller's generator is where it was.
+    np.testing.assert_array_equal(np.random.get_state()[1], untouched)  # noqa: NPY002
+    np.random.seed(2)  # noqa: NPY002
+    second = fit()
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    assert first.history[:, "valid_loss"] == second.history[:, "valid_loss"]
+
+
+def test_a_split_that_leaves_a_class_no_training_row_is_named():
+    # A non-stratified split put the rare class's rows all in validation:
+    # the fit went on without a word (one class left: no error either).
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 3).astype(np.float32)
+    y = np.zeros(100, dtype=int)
+    y[:2] = 2
+    y[2:50] = 1
+    first_fold = ValidSplit(5, stratified=False)
+    with pytest.warns(UserWarning, match=r"no training row of class\(es\) 2"):
+        RSFTClassifier(max_epochs=1, train_split=first_fold).fit(X, y)
+    y[2:50] = 0
+    with pytest.raises(ValueError, match="left 1 class in the training part"):
+        RSFTClassifier(max_epochs=1, train_split=first_fold).fit(X, y)

@@ -1223,11 +1223,13 @@ def test_an_epoch_on_weightless_training_rows_warns_and_reads_nan(data, rejectio
 
     X, y = data
     n = len(y)
+    # Even rows train (both classes), odd rows validate.
+    train, valid = np.arange(0, n, 2), np.arange(1, n, 2)
     weight = np.zeros(n)
-    weight[n // 2 :] = 1.0
+    weight[valid] = 1.0
 
     def split(dataset, y=None, **kwargs):
-        return Subset(dataset, np.arange(n // 2)), Subset(dataset, np.arange(n // 2, n))
+        return Subset(dataset, train), Subset(dataset, valid)
 
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")

@@ -74,6 +74,7 @@ from ._validation import (
     encode_labels,
     fit_classes,
     input_column_names,
+    shown_label,
     to_float32,
 )
 
@@ -594,8 +595,8 @@ class NetClassifierBase(NeuralNetClassifier):
         # (see on_epoch_begin), so it neither disturbs the caller's stream nor
         # depends on it.
         try:
+            # (fit and partial_fit mark the thread's use of the generator.)
             with (
-                global_generator_in_use(),
                 torch.random.fork_rng(devices=_cuda_devices(self.device)),
                 self._scoring_on_class_labels(),
             ):
@@ -900,7 +901,7 @@ class NetClassifierBase(NeuralNetClassifier):
         absent = [classes[k] for k in np.flatnonzero((counts == 0) & (given > 0))]
         if not absent:
             return
-        shown = ", ".join(repr(_plain(label)) for label in absent[:5])
+        shown = ", ".join(shown_label(label) for label in absent[:5])
         if (counts > 0).sum() < 2:
             raise ValueError(
                 f"train_split left {int((counts > 0).sum())} class in the "
@@ -1588,10 +1589,6 @@ def _numpy_seeded(seed):
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
-
-
-def _plain(label):
-    return label.item() if isinstance(label, np.generic) else label
 
 
 def _check_not_under_autocast(device):

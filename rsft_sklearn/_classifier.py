@@ -1003,7 +1003,7 @@ class RSFTClassifier(NetClassifierBase):
         if (
             not (isinstance(self.M, str) and self.M == "auto")
             or not state.plan.rejecting
-            or getattr(state, "warned_M_bound", False)
+            or state.warned_M_bound
         ):
             return
         M = record["M_effective"]
@@ -1155,6 +1155,10 @@ class RSFTClassifier(NetClassifierBase):
         record = epoch_record(statistics, self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
+        # Each class's rows and acceptance mass of the epoch, read once.
+        seen, mass = (
+            torch.stack([statistics["seen"], statistics["acceptance"]]).cpu().numpy()
+        )
         took_step = bool(self.history[-1].get("train_batch_count"))
         per_batch = not self.fit_state_.plan.rejecting or self.rejection in (
             "sample",
@@ -1166,7 +1170,7 @@ class RSFTClassifier(NetClassifierBase):
             and record["acceptance_rate"] == 0
             # Rows the rule saw: a get_loss that bypasses the criterion
             # trains without counting any.
-            and float(statistics["seen"].sum()) > 0
+            and seen.sum() > 0
         ):
             took_step = False
             # Every step of the epoch skipped (nothing accepted, or every
@@ -1220,9 +1224,6 @@ class RSFTClassifier(NetClassifierBase):
         # sample weights are in the acceptances already. Kept up to date
         # without correction too, for a later call of continued training
         # that corrects.
-        seen, mass = (
-            torch.stack([statistics["seen"], statistics["acceptance"]]).cpu().numpy()
-        )
         with np.errstate(invalid="ignore", divide="ignore"):
             rates = mass / seen
         # Continued training: the epoch's rows and those that the earlier

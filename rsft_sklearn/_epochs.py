@@ -183,6 +183,9 @@ class FitState:
         An optimiser evaluates the loss several times per step (LBFGS): the
         evaluations after a step's first count no rows and leave an adaptive
         ``M`` as it is.
+    warned_M_bound : bool
+        ``M="auto"`` has warned in this fit that it stayed at a bound of its
+        range (it warns once).
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -203,6 +206,7 @@ class FitState:
         self.rates_before = None
         self.repeats_closure = False
         self.nonfinite_scores = None
+        self.warned_M_bound = False
         self.fit_params = {}
 
 

@@ -353,8 +353,8 @@ def global_generator_in_use():
     threads side by side (joblib's threading backend, a Dask worker of
     several threads) interleave their draws and reseedings. Both the later
     fit and the one it ran beside warn, once each, when the outermost mark
-    of their thread ends (a fit marks itself, its initialisation and its
-    training).
+    of their thread ends (``fit`` and ``partial_fit`` mark the whole call,
+    ``initialize`` its own).
     """
     me = threading.get_ident()
     with _USERS_LOCK:

@@ -22,6 +22,7 @@ from sklearn import get_config
 from sklearn.utils.validation import column_or_1d
 
 from ._data import InMemoryDataset
+from ._validation import shown_label
 
 __all__ = [
     "DatasetRows",
@@ -394,12 +395,6 @@ def _kinds(values):
     return kinds
 
 
-def _shown(label):
-    """A label as its Python value reads (``0``, ``'1'``), not NumPy's
-    ``np.int64(0)``."""
-    return repr(label.item() if isinstance(label, np.generic) else label)
-
-
 def group_weight(y, groups, labels, table, weight=None):
     """Fold the stratum weights into the per-sample weights.
 
@@ -434,7 +429,8 @@ def group_weight(y, groups, labels, table, weight=None):
         warnings.warn(
             "None of the groups of this call is one of the first fit's, and "
             f"they are of another type (groups_ holds {len(labels)}, such as "
-            f"{_shown(labels[0])}; this call gives such as {_shown(groups[0])}): "
+            f"{shown_label(labels[0])}; this call gives such as "
+            f"{shown_label(groups[0])}): "
             "every row counts as the smallest stratum, and no group is "
             "balanced. Give the groups as the first fit did.",
             UserWarning,

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._modules import check_layer_sizes, check_size
-from ._validation import FLOAT32_EXACT_INTEGERS
+from ._validation import FLOAT32_EXACT_INTEGERS, is_missing
 
 __all__ = [
     "EmbeddingBagModule",
@@ -348,18 +348,6 @@ class EmbeddingBagModule(nn.Module):
         return self.head(self.embedding(X.long()))
 
 
-def _is_padding(cell):
-    """Whether a cell of a document split into tokens is empty or missing:
-    ``None``, ``""``, a float NaN or pandas' ``NA``."""
-    if cell is None:
-        return True
-    if isinstance(cell, str):
-        return cell == ""
-    if isinstance(cell, (float, np.floating)):
-        return bool(np.isnan(cell))
-    return type(cell).__name__ == "NAType"
-
-
 def _check_one_token_per_cell(tokens, row):
     """Refuse a row of a 2-d array whose cells hold several words."""
     for column, token in enumerate(tokens):
@@ -509,7 +497,9 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 # An empty or missing cell (None, NaN, "") pads a short
                 # document in a table (DataFrame(token_lists).to_numpy()):
                 # it is no token.
-                tokens = [str(token) for token in doc if not _is_padding(token)]
+                tokens = [
+                    str(token) for token in doc if token != "" and not is_missing(token)
+                ]
                 if table:
                     _check_one_token_per_cell(tokens, i)
                 yield tokens

@@ -263,9 +263,15 @@ def check_input_column_names(names, fitted, estimator):
             )
 
 
-def _is_missing(label):
-    """Whether a label of an object array is missing: None, a float NaN or
-    pandas' NA."""
+def shown_label(label):
+    """``repr`` of a label as its Python value reads (``0``, ``'1'``), not
+    NumPy's ``np.int64(0)``."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+def is_missing(label):
+    """Whether a value of an object array is missing: None, a float NaN or
+    pandas' NA (or NaT)."""
     if label is None:
         return True
     if isinstance(label, (float, np.floating)):
@@ -285,7 +291,7 @@ def check_labels(y):
             missing = np.flatnonzero(flags).tolist()
         except (TypeError, ValueError):
             # pandas' NA has no truth value (nor has an array as a label).
-            missing = [i for i, label in enumerate(y) if _is_missing(label)]
+            missing = [i for i, label in enumerate(y) if is_missing(label)]
         if missing:
             raise ValueError(
                 f"y holds {len(missing)} missing label(s) (None or NaN), the "

@@ -351,7 +351,11 @@ class RejectionLoss(nn.Module):
         )
 
     def set_class_weight(self, class_weight):
-        """Replace the class target weights (a fit on new data)."""
+        """Replace the class target weights (a fit on new data).
+
+        The epoch's counts and the prior after rejection start afresh: give
+        the data's prior (:meth:`set_class_prior`) after the weights.
+        """
         weight = _checked_class_weight(class_weight)
         device = self.counts.device
         self._pending_counts.clear()
@@ -442,8 +446,11 @@ class RejectionLoss(nn.Module):
         """
         self.flush_counts()
         counts = self.counts
+        # A snapshot (the counts go on adding up in place), summed over the
+        # processes when they share the rule.
+        counts = counts.clone()
         if self.process_sum is not None:
-            counts = self.process_sum(counts.clone())
+            counts = self.process_sum(counts)
         if self.adaptive:
             log_sum, steps = self.epoch_log_M
             # An epoch that solved M in no step (rows drawn from stored
@@ -869,8 +876,6 @@ class RejectionLoss(nn.Module):
     # Saving
     # ------------------------------------------------------------------
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Batches recorded before the load belong to the state it replaces.
-        self._pending_counts.clear()
         saved_M = state_dict.get(prefix + "M")
         if saved_M is not None and saved_M.dim() == 0:
             # An adaptive M is stored as NaN: a fixed-M loss would take it and
@@ -884,6 +889,9 @@ class RejectionLoss(nn.Module):
                     f"{kinds[self.adaptive]}; build the loss with the same M "
                     "setting before loading it."
                 )
+        # Batches recorded before the load belong to the state it replaces
+        # (a refused load, above, keeps them).
+        self._pending_counts.clear()
         # A module built before the data were seen has no classes yet.
         for name in _PER_CLASS:
             saved = state_dict.get(prefix + name)
@@ -1021,7 +1029,7 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
                 "sample_weight must hold real numbers, got dtype "
                 f"{sample_weight.dtype}."
             )
-        if check_values and not row_weighted and n and _reads_are_free(sample_weight):
+        if check_values and n and _reads_are_free(sample_weight):
             # A negative or NaN weight would make the row's acceptance NaN:
             # never drawn, or a NaN loss. The values are checked where reading
             # them costs no wait for a device; on an accelerator the estimator

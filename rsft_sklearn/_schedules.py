@@ -211,4 +211,11 @@ def acceptance_log_M(log_score, target_acceptance):
     clipped = (at_score < target_acceptance).sum().clamp(max=n - 1)
     room = n * target_acceptance - clipped.to(torch.float32)
     log_M = tail[clipped] - torch.log(room.clamp(min=torch.finfo(torch.float32).tiny))
+    # Rows of weight 0 (scores at the floor) are never accepted: where they
+    # leave fewer rows than the target asks for, every other row is
+    # accepted, at the largest M that does so (its smallest score), rather
+    # than at the floor of log M. Elsewhere the solution lies above it.
+    weighted = s > _LOG_SCORE_FLOOR
+    lowest = torch.where(weighted, s, s.new_full((), -_LOG_SCORE_FLOOR)).amin()
+    log_M = torch.where(weighted.any(), torch.maximum(log_M, lowest), log_M)
     return log_M.clamp(*_LOG_M_RANGE)

@@ -47,8 +47,39 @@ def test_solve_with_zero_weights_accepts_what_it_can():
     log_M = acceptance_log_M(log_score, 0.9)
     acceptance = torch.clamp(torch.exp(log_score - log_M), max=1.0)
     assert torch.equal(acceptance, torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    # At the largest M that accepts them (the smallest of their scores), not
+    # at the floor of log M, which the smoothing would carry into the next
+    # batches.
+    assert float(log_M) == pytest.approx(np.log(0.2), abs=1e-6)
     half = acceptance_log_M(log_score, 0.25)
     assert float(_mean_acceptance(log_score, half)) == pytest.approx(0.25, abs=1e-6)
+
+
+def test_a_batch_of_many_zero_weights_does_not_derail_adaptive_M():
+    # A quarter of the first batch weighs 0, so its target of 0.9 is out of
+    # reach; the next batches, without weights, still hold it.
+    torch.manual_seed(0)
+    logits, y = torch.randn(64, 3) * 2, torch.randint(0, 3, (64,))
+    weight = torch.ones(64)
+    weight[:16] = 0
+    loss_fn = RejectionLoss(
+        class_weight=[0.2, 1.0, 0.5], M="auto", target_acceptance=0.9, smoothing=1.0
+    )
+    loss_fn.select(logits, y, weight)
+    acceptance = loss_fn.select(logits, y, weight)[2]
+    # Every weighted row is accepted: the most the batch allows.
+    assert float(acceptance[16:].min()) == pytest.approx(1.0)
+    assert float(loss_fn.log_M) > -10
+    loss_fn.smoothing = 0.5
+    rates = [
+        float(
+            loss_fn.select(torch.randn(64, 3) * 2, torch.randint(0, 3, (64,)))[2].mean()
+        )
+        for _ in range(8)
+    ]
+    # The floor of log M (-80) made the next 8 batches accept all their rows.
+    assert max(rates) < 0.995
+    assert np.mean(rates[2:]) == pytest.approx(0.9, abs=0.04)
 
 
 def test_adaptive_M_smooths_after_the_first_batch():

@@ -130,6 +130,13 @@ def test_epoch_statistics_count_per_class_on_the_device():
     loss_fn.begin_epoch(M=2.0, rejecting=False)
     assert loss_fn.counts.sum() == 0
     assert float(loss_fn.epoch_statistics()["M"]) == 2.0
+    # The statistics are a snapshot: the next epoch's counts and an in-place
+    # change of the returned tensors leave each other alone.
+    assert stats["seen"].tolist() == [3.0, 1.0, 2.0]
+    loss_fn(torch.zeros(6, 3, requires_grad=True), y)
+    later = loss_fn.epoch_statistics()
+    later["seen"].zero_()
+    assert loss_fn.epoch_statistics()["seen"].tolist() == [3.0, 1.0, 2.0]
 
 
 def test_state_dict_holds_the_state_between_steps():
@@ -485,6 +492,25 @@ def test_state_dict_of_another_M_setting_is_refused():
     other = RejectionLoss(n_classes=2, M=3.0)
     other.load_state_dict(fixed.state_dict())
     assert float(other.M) == 2.0
+    # A refused load changes nothing: the batches still pending stay.
+    y = torch.tensor([0, 1, 1])
+    fixed(torch.zeros(3, 2, requires_grad=True), y)
+    with pytest.raises(ValueError, match="M='auto'"):
+        fixed.load_state_dict(adaptive.state_dict())
+    assert fixed.epoch_statistics()["seen"].tolist() == [1.0, 2.0]
+
+
+def test_row_weighted_weights_are_checked_as_sample_weights():
+    loss_fn = RejectionLoss(n_classes=2)
+    loss_fn.row_weighted = True
+    logits, y = torch.zeros(3, 2, requires_grad=True), torch.tensor([0, 1, 1])
+    for bad in ([1.0, -5.0, 1.0], [1.0, float("nan"), 1.0], [float("inf"), 1, 1]):
+        with pytest.raises(ValueError, match="finite values >= 0"):
+            loss_fn(logits, y, torch.tensor(bad))
+    # The two-column form (stored acceptances) is checked in both columns.
+    with pytest.raises(ValueError, match="finite values >= 0"):
+        loss_fn(logits, y, torch.tensor([[1.0, 1.0], [1.0, float("nan")], [1, 1]]))
+    assert torch.isfinite(loss_fn(logits, y, torch.tensor([0.5, 0.0, 2.0])))
 
 
 # ----------------------------------------------------------------------

@@ -116,6 +116,21 @@ class _DecodedLabels:
         return "decoded labels"
 
 
+def _check_dataset_not_empty(dataset, owner):
+    """Refuse a data set of no rows, as scikit-learn refuses an empty array
+    (skorch would fail joining no batch's output)."""
+    try:
+        n_rows = len(dataset)
+    except TypeError:
+        # A data set without a length (an IterableDataset) is read as it is.
+        return
+    if n_rows == 0:
+        raise ValueError(
+            f"Found a data set with 0 sample(s) while a minimum of 1 is "
+            f"required by {owner}."
+        )
+
+
 class NetClassifierBase(NeuralNetClassifier):
     """A skorch classifier that follows scikit-learn's conventions.
 
@@ -644,6 +659,8 @@ class NetClassifierBase(NeuralNetClassifier):
         self.check_is_fitted()
         if not is_dataset(X):
             X = self._validate_X(X, reset=False)
+        else:
+            _check_dataset_not_empty(X, type(self).__name__)
         proba = super().predict_proba(X)
         if "classes_inferred_" in self.__dict__:
             return self._posterior(proba)

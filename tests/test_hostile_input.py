@@ -103,6 +103,27 @@ def test_empty_X(data, fitted, shape, match):
         fitted.predict(np.empty(shape))
 
 
+def test_predicting_on_an_empty_dataset_names_it(data):
+    from torch.utils.data import Subset, TensorDataset
+
+    X, y = data
+    X = X.astype(np.float32)
+    dataset = TensorDataset(torch.as_tensor(X))
+    clf = RSFTClassifier(
+        module=torch.nn.Linear,
+        module__in_features=X.shape[1],
+        module__out_features=2,
+        max_epochs=2,
+        batch_size=16,
+        random_state=0,
+    ).fit(dataset, y)
+    assert clf.predict_proba(Subset(dataset, [0, 1])).shape == (2, 2)
+    # Once NumPy's "need at least one array to concatenate", from skorch.
+    for method in (clf.predict_proba, clf.predict, clf.predict_log_proba):
+        with pytest.raises(ValueError, match="data set with 0 sample"):
+            method(Subset(dataset, []))
+
+
 def test_float16_input_is_read_as_float32(data):
     X, y = data
     X16 = X.astype(np.float16)

@@ -14,6 +14,7 @@ densified alone, so the whole matrix is never densified.
 import functools
 import inspect
 import numbers
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -130,6 +131,36 @@ def check_loader_options(options, name="BatchIterator"):
             "takes batch_size, shuffle, generator, drop_last and the other "
             "arguments of torch.utils.data.DataLoader."
         )
+
+
+# DataLoader options that decide which rows a batch holds, or what it holds:
+# batches sliced from memory cannot follow them.
+_ROW_OPTIONS = ("sampler", "batch_sampler", "collate_fn")
+
+
+def _check_sliced_options(options):
+    """Refuse the DataLoader options that in-memory batching would ignore
+    and that change what is trained (a sampler ignored trained another class
+    mix without a word); warn of the others (workers, pinned memory), which
+    only change how rows are loaded."""
+    changing = sorted(set(options) & set(_ROW_OPTIONS))
+    if changing:
+        raise ValueError(
+            f"The DataLoader option(s) {changing} apply to torch Dataset "
+            "inputs only: batches of in-memory data (arrays, sparse matrices, "
+            "dicts of arrays) are cut from one tensor, without a DataLoader. "
+            "Pass the data as a torch Dataset, or pass "
+            "iterator_train=torch.utils.data.DataLoader (and iterator_valid) "
+            "to batch them with a DataLoader."
+        )
+    warnings.warn(
+        f"The DataLoader option(s) {sorted(options)} are ignored: batches of "
+        "in-memory data (arrays, sparse matrices, dicts of arrays) are cut "
+        "from one tensor, without a DataLoader. They apply to torch Dataset "
+        "inputs.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _take(data, idx):
@@ -319,6 +350,8 @@ class BatchIterator:
         check_loader_options(loader_kwargs)
         self.loader_kwargs = loader_kwargs
         self._base, self._indices = _resolve(dataset)
+        if self._base is not None and loader_kwargs:
+            _check_sliced_options(loader_kwargs)
         # Positions (into ``dataset``) of the rows to visit; None visits all.
         # RSFTClassifier(rejection="epoch") sets it before every epoch.
         self.rows = None

@@ -1,5 +1,7 @@
 """In-memory batches: InMemoryDataset and BatchIterator, alone and in fits."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -382,11 +384,46 @@ def test_batch_iterator_refuses_options_dataloader_does_not_take():
         TypeError, match=r"unexpected keyword argument\(s\) \['shufle'\]"
     ):
         RSFTClassifier(max_epochs=1, iterator_train__shufle=False).fit(X, y)
-    # DataLoader's own options are still passed on.
-    ds = InMemoryDataset(torch.as_tensor(X), torch.as_tensor(y))
-    assert BatchIterator(ds, batch_size=8, pin_memory=False).loader_kwargs == {
-        "pin_memory": False
-    }
+    # DataLoader's own options are still passed on, to a torch Dataset.
+    ds = TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert BatchIterator(ds, batch_size=8, pin_memory=False).loader_kwargs == {
+            "pin_memory": False
+        }
+
+
+def test_dataloader_options_that_in_memory_batches_ignore_are_named():
+    X = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    y = (np.arange(60) % 4 == 0).astype(int)
+    ones = torch.utils.data.SubsetRandomSampler(np.flatnonzero(y == 1).tolist())
+    # A sampler of class-1 rows was ignored: the fit trained on the class mix
+    # of the data (a share of 0.2 against 1.0 with iterator_train=DataLoader).
+    for option in (
+        {"iterator_train__sampler": ones, "iterator_train__shuffle": False},
+        {"iterator_train__collate_fn": torch.utils.data.default_collate},
+        {"iterator_valid__batch_sampler": None, "train_split": ValidSplit(3)},
+    ):
+        with pytest.raises(ValueError, match="apply to torch Dataset inputs only"):
+            RSFTClassifier(max_epochs=1, **option).fit(X, y)
+    # Options of loading alone change nothing that is trained: a warning.
+    with pytest.warns(UserWarning, match=r"\['num_workers'\] are ignored"):
+        warned = RSFTClassifier(
+            max_epochs=1, random_state=0, iterator_train__num_workers=2
+        ).fit(X, y)
+    plain = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(warned.predict_proba(X), plain.predict_proba(X))
+    # With a DataLoader, the sampler decides the rows.
+    clf = RSFTClassifier(
+        max_epochs=1,
+        iterator_train=DataLoader,
+        iterator_train__sampler=ones,
+        iterator_train__shuffle=False,
+        callbacks=[("labels", BatchLabels())],
+        train_split=None,
+    ).fit(X, y)
+    seen = sum(dict(clf.callbacks_)["labels"].batches, [])
+    assert len(seen) == 15 and set(seen) == {1}
 
 
 def test_drop_last_that_leaves_no_batch_is_named_in_every_mode():

@@ -1136,6 +1136,14 @@ class RSFTClassifier(NetClassifierBase):
                 )
                 if not plan.budgeted:
                     advice = f"{self._lower_M()} or batch_size, or drop drop_last."
+            elif plan.budgeted and not plan.rejecting:
+                # A budget's warm-up draws a share of the rows with the rule
+                # off: nothing was rejected, and M plays no part.
+                reason = (
+                    "a warm-up epoch under rejection='budget' keeps a share "
+                    "budget of the rows, drawn at random, and it kept none"
+                )
+                advice = "Raise budget, or train on more rows."
             else:
                 reason = "every row rejected"
                 # budget is read by rejection="budget" only.
@@ -1326,6 +1334,15 @@ class RSFTClassifier(NetClassifierBase):
         if not trees or not all(getattr(self, n + "_").training for n in components):
             self._set_training(True)
         Xi, yi, wi = _unpack(batch)
+        plan = self.fit_state_.plan
+        if plan is not None and not (
+            plan.budgeted or plan.pooled or plan.rows_selected
+        ):
+            # The steps that take their batches as they come: the batch must
+            # carry the fit's sample weights exactly when the fit has them
+            # (a collate_fn of its own may drop them, or add a third element
+            # of its own, which would be read as weights).
+            _check_batch_weights(wi, self.fit_state_.sample_weight is not None)
         yi = on_device(yi, self.device)
         # Rows of a torch Dataset arrive on the CPU, weights included.
         wi = None if wi is None else on_device(wi, self.device)
@@ -1465,3 +1482,22 @@ class RSFTClassifier(NetClassifierBase):
         if training and state is not None:
             return state.losses.pending(loss)
         return super()._batch_loss(loss, training)
+
+
+def _check_batch_weights(weights, weighted):
+    """A training batch carries sample weights as its third element when,
+    and only when, the fit was given them."""
+    if weighted and weights is None:
+        raise ValueError(
+            "fit was given sample_weight, but a training batch came without "
+            "them (as (X, y)): the rows would train unweighted. A collate_fn "
+            "of your own must return (X, y, sample_weight) for batches that "
+            "carry them, as the default collate does."
+        )
+    if not weighted and weights is not None:
+        raise ValueError(
+            "A training batch came with a third element, which RSFTClassifier "
+            "reads as sample weights, but fit was given no sample_weight. A "
+            "collate_fn must return (X, y); put other per-row inputs in X "
+            "(a dict of inputs, for example)."
+        )

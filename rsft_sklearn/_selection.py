@@ -74,8 +74,10 @@ def check_selection_iterator(iterator, rejection):
     if not (isinstance(iterator, BatchIterator) and iterator.in_memory):
         raise ValueError(
             f"rejection={rejection!r} needs array inputs (or a dict of arrays) "
-            "batched by BatchIterator; use rejection='sample' for torch "
-            "Datasets or other iterators."
+            "held in memory and batched by BatchIterator, with the default "
+            "iterator_train and dataset; use rejection='sample' or "
+            "'expected' for torch Datasets, another dataset= or other "
+            "iterators."
         )
 
 

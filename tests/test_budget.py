@@ -6,6 +6,8 @@ budget. In expectation the kept rows' weighted loss is the
 ``rejection="expected"`` rule's loss, gradient included.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -742,3 +744,25 @@ def test_a_get_loss_that_drops_the_budgets_weights_is_named():
     with pytest.raises(ValueError, match="pass them as sample_weight"):
         loss_fn(logits, torch.tensor([0, 1, 0, 1]))
     loss_fn(logits, torch.tensor([0, 1, 0, 1]), torch.ones(4)).backward()
+
+
+def test_a_budget_warm_up_that_keeps_no_row_blames_the_budget_not_M():
+    X = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    y = np.array([0, 0, 0, 0, 1, 1])
+    clf = RSFTClassifier(
+        rejection="budget",
+        budget=0.05,
+        max_epochs=2,
+        warmup_epochs=2,
+        train_split=None,
+        random_state=1,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    messages = [str(w.message) for w in caught if "trained on no row" in str(w.message)]
+    # Once "every row rejected ... Lower M, or raise budget": the rule is off
+    # in a warm-up, and M plays no part.
+    assert messages
+    assert all("warm-up epoch under rejection='budget'" in m for m in messages)
+    assert not any("M" in m.split("NaN.")[1] for m in messages)

@@ -439,3 +439,56 @@ def test_drop_last_that_leaves_no_batch_is_named_in_every_mode():
         )
         with pytest.warns(UserWarning, match="120 rows, fewer than one batch"):
             clf.fit(X, y)
+
+
+class _Rows(torch.utils.data.Dataset):
+    """A torch Dataset of inputs only (fit pairs them with y)."""
+
+    def __init__(self, X):
+        self.X = torch.as_tensor(X)
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i]
+
+
+def _pairs(rows):
+    # A collate of its own that returns (X, y) and nothing else.
+    return torch.stack([r[0] for r in rows]), torch.as_tensor([int(r[1]) for r in rows])
+
+
+def _with_lengths(rows):
+    # A collate that adds a per-row element of its own (lengths, say).
+    X, y = _pairs(rows)
+    return X, y, torch.arange(len(rows)) % 3
+
+
+@pytest.mark.parametrize("rejection", ["sample", "expected"])
+def test_a_collate_fn_must_carry_the_fits_sample_weights_and_nothing_else(rejection):
+    X = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    y = (np.arange(60) % 3 == 0).astype(int)
+    kw = dict(
+        module=torch.nn.Linear,
+        module__in_features=3,
+        module__out_features=2,
+        max_epochs=1,
+        rejection=rejection,
+        warmup_epochs=0,
+        random_state=0,
+        train_split=None,
+    )
+    # The third element was read as sample weights (0, 1, 2, 0, ...) of a
+    # fit that had none.
+    with pytest.raises(ValueError, match="third element"):
+        RSFTClassifier(**kw, iterator_train__collate_fn=_with_lengths).fit(_Rows(X), y)
+    # A collate that dropped the fit's weights trained its rows of weight 0.
+    weight = np.where(np.arange(60) % 2 == 0, 0.0, 3.0)
+    with pytest.raises(ValueError, match="came without them"):
+        RSFTClassifier(**kw, iterator_train__collate_fn=_pairs).fit(
+            _Rows(X), y, sample_weight=weight
+        )
+    # Batches that match the fit train as before.
+    RSFTClassifier(**kw, iterator_train__collate_fn=_pairs).fit(_Rows(X), y)
+    RSFTClassifier(**kw).fit(_Rows(X), y, sample_weight=weight)

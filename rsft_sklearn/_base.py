@@ -242,6 +242,11 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("warm_start")
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups)
+            # Settings refused only at training time, checked while a
+            # refusal still leaves the fitted estimator as it was.
+            self._check_training_settings(
+                0 if fresh else len(self.history), fit_params.get("epochs")
+            )
         # One mark (and at most one warning) for the whole fit.
         with global_generator_in_use():
             if fresh:
@@ -307,6 +312,9 @@ class NetClassifierBase(NeuralNetClassifier):
         given = classes if reset and self.classes is None else None
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups, given)
+            self._check_training_settings(
+                0 if first else len(self.history), fit_params.get("epochs")
+            )
         with global_generator_in_use():
             if first:
                 self.initialize()
@@ -314,6 +322,13 @@ class NetClassifierBase(NeuralNetClassifier):
             else:
                 warn_outside_input_columns(self.module_, data[0])
             return self._train(data, **fit_params)
+
+    def _check_training_settings(self, epochs_before, epochs):
+        """Refuse, before anything is built or trained, the settings that
+        training itself would refuse (a refusal at ``initialize`` or at
+        ``on_train_begin`` came after the network was built anew or the
+        call's data counted). ``epochs_before`` is the length of the history
+        that this call continues; ``epochs`` the call's own, if given."""
 
     def _check_constructor_classes(self, how):
         """Continued training keeps the classes it has: a constructor's
@@ -601,10 +616,14 @@ class NetClassifierBase(NeuralNetClassifier):
         self.fit_state_ = FitState(sample_weight, sparse_input=sp.issparse(X))
         # The scoring passes of the selection modes run the module's forward
         # as the steps do, with fit's extra arguments (what skorch's
-        # fit_loop hands the steps: all of them but the routing marker).
+        # fit_loop hands the steps: all of them but the routing marker and
+        # fit_loop's own epochs, which reached the module's forward).
         self.fit_state_.fit_params = {
-            key: value for key, value in fit_params.items() if key != "_routing_method"
+            key: value
+            for key, value in fit_params.items()
+            if key not in ("_routing_method", "epochs")
         }
+        self.fit_state_.epochs = fit_params.get("epochs")
         # Dropout and other modules draw from torch's global generator; the
         # fit gets a private copy of it, reseeded every epoch from init_seed_
         # (see on_epoch_begin), so it neither disturbs the caller's stream nor

@@ -542,6 +542,44 @@ class RSFTClassifier(NetClassifierBase):
                 "ends in a softmax or log-softmax."
             )
 
+    def _check_training_settings(self, epochs_before, epochs):
+        super()._check_training_settings(epochs_before, epochs)
+        if isinstance(self.M, str) and self.M == "auto":
+            # What RejectionLoss refuses when initialize builds it, after
+            # the network was built anew.
+            target = self.target_acceptance
+            if target is None:
+                raise ValueError(
+                    "M='auto' adapts M to hold an acceptance rate; set "
+                    "target_acceptance to a float in (0, 1]."
+                )
+        optimizer = self.optimizer
+        optimizer = optimizer if isinstance(optimizer, type) else type(optimizer)
+        if issubclass(optimizer, torch.optim.LBFGS):
+            self._check_lbfgs(epochs_before, epochs)
+
+    def _check_lbfgs(self, epochs_before, epochs):
+        """Refuse LBFGS where this call's epochs (``epochs`` or
+        ``max_epochs``, after ``epochs_before``) reach rejection under
+        ``"sample"``."""
+        n_epochs = self.max_epochs if epochs is None else epochs
+        rejects = (
+            warmup_epoch_count(self.warmup_epochs, self.max_epochs)
+            < n_epochs + epochs_before
+        )
+        if self.rejection == "sample" and rejects:
+            # LBFGS evaluates the loss several times per step: each
+            # evaluation would draw its own mask, and an empty last draw
+            # would undo a step the others took. (The other modes weight or
+            # select rows the same way at every evaluation, whose counts and
+            # adaptive M only the first moves: see _step_optimizer.)
+            raise ValueError(
+                "torch.optim.LBFGS evaluates the loss several times per "
+                "step, and under rejection='sample' every evaluation "
+                "would draw a new mask. Use rejection='expected' (the "
+                "default), or a first-order optimiser such as Adam or SGD."
+            )
+
     def _lower_M(self):
         # The advice for an epoch that accepted nothing: under M="auto" the
         # user's knob is the acceptance it holds.
@@ -908,27 +946,8 @@ class RSFTClassifier(NetClassifierBase):
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         # Continued training (partial_fit, warm_start) goes on counting the
         # epochs: its warm-up may be over.
-        rejects = warmup_epoch_count(
-            self.warmup_epochs, self.max_epochs
-        ) < self.max_epochs + len(self.history)
-        for optimizer in optimizers:
-            if (
-                self.rejection == "sample"
-                and rejects
-                and isinstance(optimizer, torch.optim.LBFGS)
-            ):
-                # LBFGS evaluates the loss several times per step: each
-                # evaluation would draw its own mask, and an empty last draw
-                # would undo a step the others took. (The other modes weight
-                # or select rows the same way at every evaluation, whose
-                # counts and adaptive M only the first moves: see
-                # _step_optimizer.)
-                raise ValueError(
-                    "torch.optim.LBFGS evaluates the loss several times per "
-                    "step, and under rejection='sample' every evaluation "
-                    "would draw a new mask. Use rejection='expected' (the "
-                    "default), or a first-order optimiser such as Adam or SGD."
-                )
+        if any(isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers):
+            self._check_lbfgs(len(self.history), state.epochs)
         chosen = self.get_params_for("optimizer")
         if self.optimizer is torch.optim.Adam and not {"fused", "foreach"} & set(
             chosen

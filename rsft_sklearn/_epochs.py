@@ -208,6 +208,8 @@ class FitState:
         self.nonfinite_scores = None
         self.warned_M_bound = False
         self.fit_params = {}
+        # The epochs of this call (skorch's fit_loop argument), when given.
+        self.epochs = None
 
 
 class PendingLoss:

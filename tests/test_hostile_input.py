@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from _rules import SAMPLE_RULE
+from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.dataset import ValidSplit
 
@@ -1359,8 +1360,54 @@ def test_lbfgs_is_refused_where_each_evaluation_draws_a_mask(data):
         }
     )
     stream.partial_fit(X, y).partial_fit(X, y)
+    # Refused before anything changes: the refusal at on_train_begin came
+    # after the call's classes were counted.
+    before = stream.predict_proba(X)
     with pytest.raises(ValueError, match="LBFGS evaluates the loss several times"):
-        stream.partial_fit(X, y)
+        stream.partial_fit(X[:20], y[:20])
+    np.testing.assert_array_equal(stream.predict_proba(X), before)
+    assert len(stream.history) == 2
+    # A call's own epochs count: partial_fit(epochs=4) trained 2 rejecting
+    # LBFGS epochs of a warm-up of 2 with max_epochs=1 unrefused.
+    fresh = clone(stream)
+    with pytest.raises(ValueError, match="LBFGS evaluates the loss several times"):
+        fresh.partial_fit(X, y, epochs=4)
+
+
+def test_settings_refused_at_training_leave_a_fitted_estimator_as_it_was(data):
+    # set_params(M="auto") without target_acceptance, then a refit: refused
+    # once the network had been built anew (and the data counted), so the
+    # estimator predicted with untrained weights after the refusal.
+    X, y = data
+    for how in ("fit", "partial_fit"):
+        clf = RSFTClassifier(**FAST).fit(X, y)
+        before = clf.predict_proba(X)
+        weights = [p.detach().clone() for p in clf.module_.parameters()]
+        clf.set_params(M="auto")
+        with pytest.raises(ValueError, match="set target_acceptance"):
+            getattr(clf, how)(X[::2], y[::2])
+        np.testing.assert_array_equal(clf.predict_proba(X), before)
+        assert all(torch.equal(a, b) for a, b in zip(weights, clf.module_.parameters()))
+        assert len(clf.history) == FAST["max_epochs"]
+    # A refit of an LBFGS network under "sample" kept its history only if
+    # refused before the new one was built.
+    lbfgs = RSFTClassifier(**{**FAST, "optimizer": torch.optim.LBFGS}).fit(X, y)
+    before = lbfgs.predict_proba(X)
+    lbfgs.set_params(**SAMPLE_RULE)
+    with pytest.raises(ValueError, match="LBFGS evaluates the loss several times"):
+        lbfgs.fit(X, y)
+    np.testing.assert_array_equal(lbfgs.predict_proba(X), before)
+    assert len(lbfgs.history) == FAST["max_epochs"]
+
+
+@pytest.mark.parametrize("rejection", ["pool", "epoch", "budget"])
+def test_the_epochs_of_a_call_do_not_reach_the_module(data, rejection):
+    # skorch's fit_loop takes epochs; the scoring pass of the selection modes
+    # handed it to the module's forward ("unexpected keyword argument").
+    X, y = data
+    clf = RSFTClassifier(**FAST, rejection=rejection, warmup_epochs=1)
+    clf.partial_fit(X, y, epochs=3)
+    assert len(clf.history) == 3
 
 
 class _TwiceLBFGS(torch.optim.LBFGS):

@@ -44,6 +44,7 @@ from ._data import (
     _resolve,
     _take,
     check_loader_options,
+    check_sliced_options,
 )
 from ._epochs import FitState
 from ._guards import global_generator_in_use
@@ -245,7 +246,7 @@ class NetClassifierBase(NeuralNetClassifier):
             # Settings refused only at training time, checked while a
             # refusal still leaves the fitted estimator as it was.
             self._check_training_settings(
-                0 if fresh else len(self.history), fit_params.get("epochs")
+                data[0], 0 if fresh else len(self.history), fit_params.get("epochs")
             )
         # One mark (and at most one warning) for the whole fit.
         with global_generator_in_use():
@@ -313,7 +314,7 @@ class NetClassifierBase(NeuralNetClassifier):
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups, given)
             self._check_training_settings(
-                0 if first else len(self.history), fit_params.get("epochs")
+                data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
         with global_generator_in_use():
             if first:
@@ -323,12 +324,34 @@ class NetClassifierBase(NeuralNetClassifier):
                 warn_outside_input_columns(self.module_, data[0])
             return self._train(data, **fit_params)
 
-    def _check_training_settings(self, epochs_before, epochs):
+    def _check_training_settings(self, X, epochs_before, epochs):
         """Refuse, before anything is built or trained, the settings that
-        training itself would refuse (a refusal at ``initialize`` or at
-        ``on_train_begin`` came after the network was built anew or the
-        call's data counted). ``epochs_before`` is the length of the history
-        that this call continues; ``epochs`` the call's own, if given."""
+        training itself would refuse (a refusal at ``initialize``, at
+        ``on_train_begin`` or at the first epoch came after the network was
+        built anew or the call's data counted). ``X`` is the call's checked
+        input, ``epochs_before`` the length of the history that this call
+        continues, ``epochs`` the call's own, if given."""
+        iterator, dataset = self.iterator_train, self.dataset
+        if (
+            not is_dataset(X)
+            and isinstance(iterator, type)
+            and issubclass(iterator, BatchIterator)
+            and isinstance(dataset, type)
+            and issubclass(dataset, InMemoryDataset)
+        ):
+            # Batches cut from memory, which DataLoader's options do not reach.
+            options = self.get_params_for("iterator_train")
+            for own in ("batch_size", "shuffle", "generator", "drop_last"):
+                options.pop(own, None)
+            check_sliced_options(options)
+        valid = _predefined_validation_set(self.train_split)
+        if valid is not None and not is_dataset(valid.X):
+            try:
+                self._validate_X(valid.X, reset=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"The validation set given by predefined_split: {exc}"
+                ) from None
 
     def _check_constructor_classes(self, how):
         """Continued training keeps the classes it has: a constructor's
@@ -971,7 +994,11 @@ class NetClassifierBase(NeuralNetClassifier):
             return Dataset(valid.X, labels)
         # The inputs are checked and converted as those of fit are (a float64
         # array reached the float32 network as it was, and failed in torch).
-        return self.get_dataset(self._validate_X(valid.X, reset=False), labels)
+        try:
+            X = self._validate_X(valid.X, reset=False)
+        except ValueError as exc:
+            raise ValueError(f"The validation set of train_split: {exc}") from None
+        return self.get_dataset(X, labels)
 
     def get_iterator(self, dataset, training=False):
         if training:
@@ -1604,6 +1631,16 @@ def _as_skorch_batch(batch):
     if isinstance(batch, (tuple, list)) and len(batch) == 3:
         return batch[:2]
     return batch
+
+
+def _predefined_validation_set(train_split):
+    """The skorch ``Dataset`` that ``predefined_split`` holds, or None."""
+    if not isinstance(train_split, partial):
+        return None
+    if getattr(train_split.func, "__name__", None) != "_make_split":
+        return None
+    valid = train_split.keywords.get("valid_ds")
+    return valid if type(valid) is Dataset else None
 
 
 def _unpack(batch):

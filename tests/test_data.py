@@ -402,12 +402,28 @@ def test_dataloader_options_that_in_memory_batches_ignore_are_named():
     for option in (
         {"iterator_train__sampler": ones, "iterator_train__shuffle": False},
         {"iterator_train__collate_fn": torch.utils.data.default_collate},
-        {"iterator_valid__batch_sampler": None, "train_split": ValidSplit(3)},
     ):
         with pytest.raises(ValueError, match="apply to torch Dataset inputs only"):
             RSFTClassifier(max_epochs=1, **option).fit(X, y)
+    # Refused before anything changes: a fitted estimator keeps its network.
+    fitted = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    before = fitted.predict_proba(X)
+    fitted.set_params(iterator_train__sampler=ones, iterator_train__shuffle=False)
+    for call in (fitted.fit, fitted.partial_fit):
+        with pytest.raises(ValueError, match="apply to torch Dataset inputs only"):
+            call(X, y)
+        np.testing.assert_array_equal(fitted.predict_proba(X), before)
+    # DataLoader's own defaults are no option, and the validation iterator's
+    # options are left alone (a fit on a Dataset predicts on arrays).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.set_params(iterator_train__sampler=None, iterator_valid__collate_fn=len)
+        fitted.fit(X, y)
+        assert fitted.predict_proba(X).shape == (60, 2)
     # Options of loading alone change nothing that is trained: a warning.
-    with pytest.warns(UserWarning, match=r"\['num_workers'\] are ignored"):
+    with pytest.warns(
+        UserWarning, match=r"\['num_workers'\] of iterator_train are ignored"
+    ):
         warned = RSFTClassifier(
             max_epochs=1, random_state=0, iterator_train__num_workers=2
         ).fit(X, y)

@@ -514,10 +514,14 @@ def test_predefined_validation_set_holds_raw_labels():
         assert clf.history[-1, "valid_loss"] == pytest.approx(
             reference.history[-1, "valid_loss"], rel=1e-6
         )
-    with pytest.raises(ValueError, match="4 features"):
-        RSFTClassifier(
-            **FAST, train_split=predefined_split(Dataset(np.ones((10, 4)), y[:10]))
-        ).fit(X, y)
+    # Of another width: named as the validation set's, and refused before a
+    # fitted estimator's network is built anew.
+    fitted = RSFTClassifier(**FAST).fit(X, y)
+    before = fitted.predict_proba(X)
+    fitted.set_params(train_split=predefined_split(Dataset(np.ones((10, 4)), y[:10])))
+    with pytest.raises(ValueError, match="validation set given by predefined_split.*4"):
+        fitted.fit(X, y)
+    np.testing.assert_array_equal(fitted.predict_proba(X), before)
 
 
 class _WithBatchNorm(torch.nn.Module):

@@ -6,6 +6,7 @@ the same output folder reads the file back and computes only what is missing.
 """
 
 import csv
+import errno
 import io
 import json
 import math
@@ -1093,31 +1094,55 @@ def _folder_lock(out):
     requeued while the first still runs, say) wrote every fit twice, and
     the report read the copies as independent fits. The lock is the
     operating system's, on ``out/.lock``: it goes with the process that
-    holds it, killed or not. (Without ``fcntl``, as on Windows, nothing is
-    locked.)"""
+    holds it, killed or not, and a finished run removes the file. Where the
+    file system has no such locks (some network file systems), or without
+    ``fcntl`` (Windows), the run goes on unlocked, with a warning."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
     path = Path(out) / ".lock"
-    try:
-        handle = open(path, "a+")
-    except OSError as exc:
-        raise ValueError(
-            f"--out: cannot write the results in {str(out)!r} "
-            f"({exc.strerror}: {exc.filename})."
-        ) from None
-    with handle:
+    while True:
+        try:
+            handle = open(path, "a+")
+        except OSError as exc:
+            raise ValueError(
+                f"--out: cannot write the results in {str(out)!r} "
+                f"({exc.strerror}: {exc.filename})."
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                handle.close()
+                path.unlink(missing_ok=True)
+                warnings.warn(
+                    f"--out: the file system of {str(out)!r} takes no lock "
+                    f"({exc.strerror}); make sure that no other run writes "
+                    "to this folder.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                yield
+                return
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
+            handle.close()
             raise ValueError(
                 f"--out: another run is writing to {str(out)!r} (process "
                 f"{holder}); wait for it to end, or give another --out."
             ) from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        # The file was removed by a run that ended after this one opened
+        # it: the lock is on a file no other run will open. Again.
+        handle.close()
+    with handle:
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -1125,7 +1150,8 @@ def _folder_lock(out):
         try:
             yield
         finally:
-            # Gone before the lock is let go: a finished run leaves no file.
+            # Removed while held: a run that opened it meanwhile sees that
+            # its lock is on a removed file, and takes a new one.
             path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
 

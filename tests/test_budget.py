@@ -746,6 +746,14 @@ def test_a_get_loss_that_drops_the_budgets_weights_is_named():
     loss_fn(logits, torch.tensor([0, 1, 0, 1]), torch.ones(4)).backward()
 
 
+def _no_row_messages(clf, X, y):
+    """The "trained on no row" warnings of a fit."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    return [str(w.message) for w in caught if "trained on no row" in str(w.message)]
+
+
 def test_a_budget_warm_up_that_keeps_no_row_blames_the_budget_not_M():
     X = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
     y = np.array([0, 0, 0, 0, 1, 1])
@@ -757,10 +765,7 @@ def test_a_budget_warm_up_that_keeps_no_row_blames_the_budget_not_M():
         train_split=None,
         random_state=1,
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.fit(X, y)
-    messages = [str(w.message) for w in caught if "trained on no row" in str(w.message)]
+    messages = _no_row_messages(clf, X, y)
     # Once "every row rejected ... Lower M, or raise budget": the rule is off
     # in a warm-up, and M plays no part.
     assert messages
@@ -768,10 +773,7 @@ def test_a_budget_warm_up_that_keeps_no_row_blames_the_budget_not_M():
     assert not any("M" in m.split("NaN.")[1] for m in messages)
     # With drop_last too (that branch said "every row rejected ... Lower M").
     clf.set_params(iterator_train__drop_last=True, budget=0.2, batch_size=4)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.fit(X, y)
-    messages = [str(w.message) for w in caught if "trained on no row" in str(w.message)]
+    messages = _no_row_messages(clf, X, y)
     assert messages
     assert all("warm-up epoch under rejection='budget'" in m for m in messages)
     assert all("drop drop_last" in m and "Lower M" not in m for m in messages)

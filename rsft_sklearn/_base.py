@@ -332,12 +332,15 @@ class NetClassifierBase(NeuralNetClassifier):
         input, ``epochs_before`` the length of the history that this call
         continues, ``epochs`` the call's own, if given."""
         iterator, dataset = self.iterator_train, self.dataset
+        in_memory = (
+            _resolve(X)[0] is not None
+            if is_dataset(X)
+            else isinstance(dataset, type) and issubclass(dataset, InMemoryDataset)
+        )
         if (
-            not is_dataset(X)
+            in_memory
             and isinstance(iterator, type)
             and issubclass(iterator, BatchIterator)
-            and isinstance(dataset, type)
-            and issubclass(dataset, InMemoryDataset)
         ):
             # Batches cut from memory, which DataLoader's options do not reach.
             options = self.get_params_for("iterator_train")
@@ -345,13 +348,14 @@ class NetClassifierBase(NeuralNetClassifier):
                 options.pop(own, None)
             check_sliced_options(options)
         valid = _predefined_validation_set(self.train_split)
-        if valid is not None and not is_dataset(valid.X):
-            try:
-                self._validate_X(valid.X, reset=False)
-            except ValueError as exc:
-                raise ValueError(
-                    f"The validation set given by predefined_split: {exc}"
-                ) from None
+        if valid is not None:
+            # What _encoded_valid reads, read here first (its warnings once,
+            # there).
+            self._valid_labels(valid)
+            if not is_dataset(valid.X):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self._valid_inputs(valid)
 
     def _check_constructor_classes(self, how):
         """Continued training keeps the classes it has: a constructor's
@@ -984,21 +988,32 @@ class NetClassifierBase(NeuralNetClassifier):
         wrong validation scores or an error inside torch.)"""
         if type(valid) is not Dataset:
             return valid
-        labels = valid.y
-        if labels is not None:
-            if isinstance(labels, torch.Tensor):
-                labels = labels.cpu().numpy()
-            labels = check_labels(np.asarray(labels))
-            labels = torch.as_tensor(encode_labels(labels, self.classes_))
+        labels = self._valid_labels(valid)
         if is_dataset(valid.X):
             return Dataset(valid.X, labels)
-        # The inputs are checked and converted as those of fit are (a float64
-        # array reached the float32 network as it was, and failed in torch).
+        return self.get_dataset(self._valid_inputs(valid), labels)
+
+    def _valid_labels(self, valid):
+        """The encoded labels of a validation ``Dataset``, or None."""
+        labels = valid.y
+        if labels is None:
+            return None
+        if isinstance(labels, torch.Tensor):
+            labels = labels.cpu().numpy()
         try:
-            X = self._validate_X(valid.X, reset=False)
+            labels = check_labels(np.asarray(labels))
+            return torch.as_tensor(encode_labels(labels, self.classes_))
         except ValueError as exc:
             raise ValueError(f"The validation set of train_split: {exc}") from None
-        return self.get_dataset(X, labels)
+
+    def _valid_inputs(self, valid):
+        """The inputs of a validation ``Dataset``, checked and converted as
+        those of fit are (a float64 array reached the float32 network as it
+        was, and failed in torch)."""
+        try:
+            return self._validate_X(valid.X, reset=False)
+        except ValueError as exc:
+            raise ValueError(f"The validation set of train_split: {exc}") from None
 
     def get_iterator(self, dataset, training=False):
         if training:

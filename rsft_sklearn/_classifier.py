@@ -1147,8 +1147,8 @@ class RSFTClassifier(NetClassifierBase):
                 # A budget's warm-up draws a share of the rows with the rule
                 # off: nothing was rejected, and M plays no part.
                 reason = (
-                    "a warm-up epoch under rejection='budget' keeps a share "
-                    "budget of the rows, drawn at random, and it kept none"
+                    "a warm-up epoch under rejection='budget' keeps a random "
+                    f"share budget={self.budget!r} of the rows, and it kept none"
                 )
                 advice = "Raise budget, or train on more rows."
                 if getattr(self.fit_state_.train_iterator, "drop_last", False):
@@ -1156,7 +1156,10 @@ class RSFTClassifier(NetClassifierBase):
                         " or too few to fill one batch, which "
                         "iterator_train__drop_last=True leaves out"
                     )
-                    advice = "Raise budget, train on more rows, or drop drop_last."
+                    advice = (
+                        "Raise budget, lower batch_size, train on more rows, "
+                        "or drop drop_last."
+                    )
             elif getattr(self.fit_state_.train_iterator, "drop_last", False) and (
                 plan.pooled or plan.budgeted or plan.rows_selected
             ):

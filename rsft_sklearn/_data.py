@@ -14,6 +14,7 @@ densified alone, so the whole matrix is never densified.
 import functools
 import inspect
 import numbers
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -144,7 +145,15 @@ def check_sliced_options(options):
     ignored trained another class mix without a word); warn of the others
     (workers, pinned memory), which only change how rows are loaded. An
     option set to ``None`` (DataLoader's default) is no option."""
-    options = {key: value for key, value in options.items() if value is not None}
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(DataLoader).parameters.items()
+    }
+    options = {
+        key: value
+        for key, value in options.items()
+        if value is not None and not _is_default(value, defaults.get(key))
+    }
     if not options:
         return
     changing = sorted(set(options) & set(_ROW_OPTIONS))
@@ -163,8 +172,30 @@ def check_sliced_options(options):
         "of arrays) are cut from one tensor, without a DataLoader. They "
         "apply to torch Dataset inputs.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=_outside_the_library(),
     )
+
+
+def _is_default(value, default):
+    """Whether an option holds DataLoader's own default (``num_workers=0``,
+    ``pin_memory=False``): no option either."""
+    if type(value) is not type(default):
+        return False
+    try:
+        return bool(value == default)
+    except Exception:
+        return False
+
+
+def _outside_the_library():
+    """The ``stacklevel`` of a warning that points at the first frame
+    outside this package (the caller of ``fit``)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        "rsft_sklearn."
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _take(data, idx):

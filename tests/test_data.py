@@ -420,12 +420,31 @@ def test_dataloader_options_that_in_memory_batches_ignore_are_named():
         fitted.set_params(iterator_train__sampler=None, iterator_valid__collate_fn=len)
         fitted.fit(X, y)
         assert fitted.predict_proba(X).shape == (60, 2)
-    # Options of loading alone change nothing that is trained: a warning.
+    # An InMemoryDataset given as X is batched from memory too.
+    with pytest.raises(ValueError, match="apply to torch Dataset inputs only"):
+        RSFTClassifier(
+            module=torch.nn.Linear,
+            module__in_features=3,
+            module__out_features=2,
+            max_epochs=1,
+            iterator_train__sampler=ones,
+            iterator_train__shuffle=False,
+        ).fit(InMemoryDataset(torch.as_tensor(X), torch.as_tensor(y)), y)
+    # Options of loading alone change nothing that is trained: a warning, at
+    # the caller's line; DataLoader's own defaults are no option.
     with pytest.warns(
         UserWarning, match=r"\['num_workers'\] of iterator_train are ignored"
-    ):
+    ) as record:
         warned = RSFTClassifier(
             max_epochs=1, random_state=0, iterator_train__num_workers=2
+        ).fit(X, y)
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RSFTClassifier(
+            max_epochs=1,
+            iterator_train__num_workers=0,
+            iterator_train__pin_memory=False,
         ).fit(X, y)
     plain = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
     np.testing.assert_array_equal(warned.predict_proba(X), plain.predict_proba(X))

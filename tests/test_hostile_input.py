@@ -519,9 +519,15 @@ def test_predefined_validation_set_holds_raw_labels():
     fitted = RSFTClassifier(**FAST).fit(X, y)
     before = fitted.predict_proba(X)
     fitted.set_params(train_split=predefined_split(Dataset(np.ones((10, 4)), y[:10])))
-    with pytest.raises(ValueError, match="validation set given by predefined_split.*4"):
+    with pytest.raises(ValueError, match="validation set of train_split.*4"):
         fitted.fit(X, y)
     np.testing.assert_array_equal(fitted.predict_proba(X), before)
+    # So is one of a label the fit does not know.
+    fitted.set_params(train_split=predefined_split(Dataset(X[:3], np.array([0, 1, 7]))))
+    with pytest.raises(ValueError, match=r"validation set of train_split.*\[7\]"):
+        fitted.fit(X, y)
+    np.testing.assert_array_equal(fitted.predict_proba(X), before)
+    assert len(fitted.history) == FAST["max_epochs"]
 
 
 class _WithBatchNorm(torch.nn.Module):

@@ -1095,8 +1095,9 @@ def _folder_lock(out):
     the report read the copies as independent fits. The lock is the
     operating system's, on ``out/.lock``: it goes with the process that
     holds it, killed or not, and a finished run removes the file. Where the
-    file system has no such locks (some network file systems), or without
-    ``fcntl`` (Windows), the run goes on unlocked, with a warning."""
+    file system has no such locks (some network file systems) the run goes
+    on unlocked, with a warning; without ``fcntl`` (Windows) nothing is
+    locked."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -1151,8 +1152,12 @@ def _folder_lock(out):
             yield
         finally:
             # Removed while held: a run that opened it meanwhile sees that
-            # its lock is on a removed file, and takes a new one.
-            path.unlink(missing_ok=True)
+            # its lock is on a removed file, and takes a new one. (A folder
+            # that became read-only keeps it: the lock goes all the same.)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -124,6 +124,26 @@ def short_sets(results):
     }
 
 
+def failed_sets(results):
+    """``{(suite, set): [methods]}`` of the methods with a failed fit of a
+    set, named in the output (a set without every fit of RSFT and both
+    rivals is left out of the summary)."""
+    failed = results[results.status != "ok"]
+    return {
+        key: sorted(part.method.unique())
+        for key, part in failed.groupby(["suite", "dataset"], sort=False)
+    }
+
+
+def _failure_lines(results):
+    lines = []
+    for (suite, dataset), names in failed_sets(results).items():
+        dropped = {REFERENCE, *RIVALS} & set(names)
+        where = "the set is left out" if dropped else "counted as not finished"
+        lines.append(f"{suite} {dataset}: {', '.join(names)} failed a fit; {where}.")
+    return lines
+
+
 def per_set(results):
     """Mean over folds and repeats of every (suite, set, method), on the
     sets of each suite that RSFT and both rivals finished (every fit), for
@@ -306,6 +326,8 @@ def main(argv=None):
                 "than other methods (an unfinished run?).",
                 file=sys.stderr,
             )
+        for line in _failure_lines(results):
+            print(line, file=sys.stderr)
         return 2
     table = suite_table(means)
     print("| suite | sets | method | balanced accuracy | macro-F1 | PR-AUC (binary) |")
@@ -325,6 +347,8 @@ def main(argv=None):
             f"\n{suite} {dataset}: {', '.join(sorted(names))} have fewer fits than "
             "other methods (an unfinished run?); counted as not finished."
         )
+    for line in _failure_lines(results):
+        print(f"\n{line}")
     gaps = trailing_sets(means)
     print("\nSets where RSFT trails the better LA rival by more than 0.01:")
     print(gaps.to_string() if len(gaps) else "none")

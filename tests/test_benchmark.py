@@ -1747,3 +1747,35 @@ def test_summary_scores_every_method_on_the_same_sets():
     assert rsft.split("|")[3].strip() == "0.300 ± 0.100"
     assert lr.split("|")[3].strip() == "0.200 ± 0.100"
     assert lr.split("|")[2].strip() == "0.600 ± 0.082"
+
+
+def test_the_report_states_the_repeats_the_rows_hold_and_blanks_missing_fits(
+    small_run, tmp_path
+):
+    copy = tmp_path / "copy"
+    shutil.copytree(small_run, copy)
+    config = json.loads((copy / "run.json").read_text())
+    report = write_report(copy, config).read_text()
+    # The protocol line stated the rule of the current code ("repeated at
+    # least 3 times") for runs that had one repeat on every set.
+    assert "repeated 1 time(s) on every set" in report
+    assert "at least 3 times" not in report
+    assert len(_summary_rows(report)) > 0
+    # A set of which a method lacks a fit (an interrupted, hand-merged file)
+    # was summarised as finished by every method, on the fits it had.
+    frame = _rows(copy)
+    dropped = frame[(frame["method"] == "RSFT")].index[0]
+    frame.drop(index=dropped).to_csv(copy / "results.csv", index=False)
+    assert any(row.startswith("| RSFT |") for row in _summary_rows(report))
+    report = write_report(copy, config).read_text()
+    assert not any(row.startswith("| RSFT |") for row in _summary_rows(report))
+    # Repeats that differ between sets are named as such.
+    frame = _rows(small_run)
+    again = frame[frame["dataset"] == "ecoli1"].assign(repeat=1)
+    other = frame.assign(dataset="ecoli2")
+    pd.concat([frame, again, other]).to_csv(copy / "results.csv", index=False)
+    config["datasets"] = config["datasets"] + [
+        {**config["datasets"][0], "name": "ecoli2"}
+    ]
+    report = write_report(copy, config).read_text()
+    assert "repeated 1 to 2 times per set (1 set(s) more than 1 time(s)" in report

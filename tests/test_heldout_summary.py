@@ -83,7 +83,8 @@ def test_table_gaps_and_signed_rank(summary, tmp_path, capsys):
     assert "| a | 2 | post-hoc logit adjustment | 0.760 | 0.660 |  |" in out
     # PR-AUC on the binary suite only.
     assert "| b | 1 | RSFT | 0.900 | 0.800 | 0.700 |" in out
-    assert "cRT" not in out
+    assert "| cRT |" not in out
+    assert "b t1: cRT failed a fit; counted as not finished." in out
     # The one trailing set, its gap to the better rival, and fit by fit.
     gaps = out.split("more than 0.01:")[1]
     assert "s1" in gaps and "-0.02" in gaps and "s2" not in gaps
@@ -400,3 +401,18 @@ def test_a_finished_fit_without_a_score_counts_as_failed(summary, tmp_path, caps
     assert "4 finished fit(s) without a score, counted as failed" in captured.err
     assert "| x | 3 | RSFT |" in captured.out
     assert "(3 sets)" in captured.out and "nan" not in captured.out.lower()
+
+
+def test_a_set_left_out_for_a_failed_fit_is_named(summary, tmp_path, capsys):
+    # One failed fold of the LA loss dropped the set from the table, the gaps
+    # and the pooled test without a word.
+    scores = {
+        (dataset, method): [0.8, 0.7, 0.8, 0.7]
+        for dataset in ("s1", "s2", "s3")
+        for method in ("RSFT", *RIVALS)
+    }
+    folder = write_run(tmp_path / "run", scores, failed=[("s2", RIVALS[0])])
+    assert summary.main([f"x={folder}"]) == 0
+    out = capsys.readouterr().out
+    assert "| x | 2 | RSFT |" in out
+    assert "x s2: logit-adjusted loss failed a fit; the set is left out." in out

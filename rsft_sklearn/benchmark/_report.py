@@ -155,13 +155,20 @@ def _versions():
 
 def _per_dataset(frame, datasets, methods, metric):
     """Data sets x methods table of the mean over successful folds; a method
-    that failed on any fold of a data set has no value there."""
+    that failed on any fold of a data set, or has fewer fits of it than
+    another method (an interrupted or hand-merged run), has no value
+    there."""
     ok = frame[frame["status"] == "ok"]
     table = ok.groupby(["dataset", "method"])[metric].mean().unstack("method")
     failed = frame[frame["status"] != "ok"].groupby(["dataset", "method"]).size()
     table = table.reindex(index=datasets, columns=methods)
     for dataset, method in failed.index:
         if dataset in table.index and method in table.columns:
+            table.loc[dataset, method] = np.nan
+    fits = frame.groupby(["dataset", "method"]).size()
+    most = fits.groupby(level="dataset").max()
+    for (dataset, method), count in fits.items():
+        if count < most[dataset] and dataset in table.index and method in table.columns:
             table.loc[dataset, method] = np.nan
     return table
 
@@ -446,6 +453,23 @@ def corrected_interval(values, test_train_ratio):
     return mean, mean - half, mean + half
 
 
+def _repeats_done(frame):
+    """The repeats of the run as its rows hold them (the run's rule, a set
+    whose rarest class has under 30 rows repeated at least 3 times, came
+    after some committed runs)."""
+    repeats = frame.groupby("dataset")["repeat"].nunique()
+    if repeats.empty:
+        return "no repeat finished"
+    low, high = int(repeats.min()), int(repeats.max())
+    if low == high:
+        return f"repeated {low} time(s) on every set"
+    many = int((repeats > low).sum())
+    return (
+        f"repeated {low} to {high} times per set ({many} set(s) more than "
+        f"{low} time(s), listed in the table over repeats)"
+    )
+
+
 def _repeats_section(frame, datasets, methods, metric="balanced_accuracy"):
     """Per set and method: the mean over every fit of the repeats, with a
     95% corrected resampled t-interval (:func:`corrected_interval`), for
@@ -653,10 +677,9 @@ def write_report(out, config):
         f"- Command: `{config['command']}`",
         f"- Seed: {config['seed']}",
         f"- Protocol: stratified {config['folds']}-fold cross-validation, "
-        f"repeated {config['repeats']} time(s), the same splits for every method; "
-        "a set whose rarest class has under 30 rows is repeated at least 3 "
-        "times, and a set with a balanced test part (images, finetune) is split "
-        "once per repeat. Each repeat trains from seed + repeat.",
+        f"{_repeats_done(frame)}, the same splits for every method; a set "
+        "with a balanced test part (images, finetune) is split once per "
+        "repeat. Each repeat trains from seed + repeat.",
         "- Row cap: "
         + (
             f"at most {max_rows} rows per data set, a stratified sample (seeded); "

@@ -1765,8 +1765,14 @@ def test_the_report_states_the_repeats_the_rows_hold_and_blanks_missing_fits(
     # was summarised as finished by every method, on the fits it had.
     frame = _rows(copy)
     dropped = frame[(frame["method"] == "RSFT")].index[0]
-    frame.drop(index=dropped).to_csv(copy / "results.csv", index=False)
     assert any(row.startswith("| RSFT |") for row in _summary_rows(report))
+    # A method's rows repeated (a hand merge) are not more fits: the others
+    # keep their cells.
+    doubled = pd.concat([frame, frame[frame["method"] == "SMOTE"]])
+    doubled.to_csv(copy / "results.csv", index=False)
+    rows = _summary_rows(write_report(copy, config).read_text())
+    assert any(row.startswith("| RSFT |") for row in rows)
+    frame.drop(index=dropped).to_csv(copy / "results.csv", index=False)
     report = write_report(copy, config).read_text()
     assert not any(row.startswith("| RSFT |") for row in _summary_rows(report))
     # Repeats that differ between sets are named as such.

@@ -411,8 +411,18 @@ def test_a_set_left_out_for_a_failed_fit_is_named(summary, tmp_path, capsys):
         for dataset in ("s1", "s2", "s3")
         for method in ("RSFT", *RIVALS)
     }
+    # Its fourth fit failed.
+    scores[("s2", RIVALS[0])] = [0.8, 0.7, 0.8]
     folder = write_run(tmp_path / "run", scores, failed=[("s2", RIVALS[0])])
     assert summary.main([f"x={folder}"]) == 0
     out = capsys.readouterr().out
     assert "| x | 2 | RSFT |" in out
     assert "x s2: logit-adjusted loss failed a fit; the set is left out." in out
+    assert "fewer fits" not in out
+    # One short of a fit (an unfinished run) leaves the set out too.
+    scores[("s2", RIVALS[0])] = [0.8, 0.7, 0.8]
+    folder = write_run(tmp_path / "short", scores)
+    assert summary.main([f"x={folder}"]) == 0
+    out = capsys.readouterr().out
+    assert "x s2: logit-adjusted loss have fewer fits than other methods" in out
+    assert "the set is left out." in out

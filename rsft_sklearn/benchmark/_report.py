@@ -165,7 +165,9 @@ def _per_dataset(frame, datasets, methods, metric):
     for dataset, method in failed.index:
         if dataset in table.index and method in table.columns:
             table.loc[dataset, method] = np.nan
-    fits = frame.groupby(["dataset", "method"]).size()
+    # Distinct fits: a row repeated by a hand merge is not a fit more.
+    keys = frame.drop_duplicates(["dataset", "method", "repeat", "fold"])
+    fits = keys.groupby(["dataset", "method"]).size()
     most = fits.groupby(level="dataset").max()
     for (dataset, method), count in fits.items():
         if count < most[dataset] and dataset in table.index and method in table.columns:

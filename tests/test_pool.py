@@ -168,6 +168,15 @@ def test_pool_needs_array_inputs(data):
     )
     with pytest.raises(ValueError, match="rejection='pool' needs array inputs"):
         clf.fit(dataset, y)
+    # Arrays given with another dataset= are named as the cause (the message
+    # named array inputs only, which the call had given).
+    from skorch.dataset import Dataset
+
+    clf = RSFTClassifier(
+        rejection="pool", warmup_epochs=0, max_epochs=1, dataset=Dataset
+    )
+    with pytest.raises(ValueError, match="with the default iterator_train and dataset"):
+        clf.fit(X, y)
 
 
 def test_pool_size_is_validated(data):

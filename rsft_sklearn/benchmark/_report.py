@@ -166,7 +166,8 @@ def _per_dataset(frame, datasets, methods, metric):
         if dataset in table.index and method in table.columns:
             table.loc[dataset, method] = np.nan
     # Distinct fits: a row repeated by a hand merge is not a fit more.
-    keys = frame.drop_duplicates(["dataset", "method", "repeat", "fold"])
+    split = [column for column in ("repeat", "fold") if column in frame]
+    keys = frame.drop_duplicates(["dataset", "method", *split]) if split else frame
     fits = keys.groupby(["dataset", "method"]).size()
     most = fits.groupby(level="dataset").max()
     for (dataset, method), count in fits.items():

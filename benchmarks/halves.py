@@ -138,7 +138,13 @@ def main(argv=None):
     # comparable with the others'.
     # A method with fewer fits of a set than another (an interrupted run)
     # has not finished it either.
-    fits = frame.groupby(["dataset", "method"]).size()
+    # Distinct fits: a row repeated by a hand merge is not a fit more.
+    split = [column for column in ("repeat", "fold") if column in frame]
+    fits = (
+        frame.drop_duplicates(["dataset", "method", *split])
+        .groupby(["dataset", "method"])
+        .size()
+    )
     most = fits.groupby(level="dataset").transform("max")
     finished = (
         frame.assign(ok=frame["status"] == "ok")

@@ -186,6 +186,20 @@ def test_a_set_a_method_has_fewer_fits_of_is_left_out(halves, tmp_path, capsys):
     )
 
 
+def test_a_repeated_row_is_not_a_fit_more(halves, tmp_path, capsys):
+    # One method's rows given twice (a hand merge) left every other method
+    # short of fits of every set, and the whole half out.
+    folder = _run_folder(tmp_path / "run")
+    frame = pd.read_csv(folder / "results.csv")
+    doubled = pd.concat([frame, frame[frame["method"] == "SMOTE"]])
+    doubled.to_csv(folder / "results.csv", index=False)
+    assert halves.main([str(folder), "--suite-names", "longtail"]) == 0
+    out = capsys.readouterr().out
+    development, held_out = split_names(list(LONGTAIL))
+    assert f"## held-out half: {len(held_out)} data sets" in out
+    assert "| RSFT | 0.805 |" in out and "Left out" not in out
+
+
 def test_a_finished_fit_without_a_score_counts_as_failed(halves, tmp_path, capsys):
     # An empty score (a file edited or merged by hand) averaged that method
     # over fewer sets than the others, under a count of all of them.

@@ -25,7 +25,11 @@ import numpy as np
 import pandas as pd
 
 from rsft_sklearn.benchmark._protocol import DEVELOPMENT, HELD_OUT, split_names
-from rsft_sklearn.benchmark._report import bayesian_comparison, markdown_cell
+from rsft_sklearn.benchmark._report import (
+    bayesian_comparison,
+    markdown_cell,
+    short_of_fits,
+)
 from rsft_sklearn.benchmark._runner import read_result_table, unscored_as_failed
 from rsft_sklearn.benchmark._suites import LONGTAIL, TABLES, keel_names
 
@@ -138,21 +142,13 @@ def main(argv=None):
     # comparable with the others'.
     # A method with fewer fits of a set than another (an interrupted run)
     # has not finished it either.
-    # Distinct fits: a row repeated by a hand merge is not a fit more.
-    split = [column for column in ("repeat", "fold") if column in frame]
-    fits = (
-        frame.drop_duplicates(["dataset", "method", *split])
-        .groupby(["dataset", "method"])
-        .size()
-    )
-    most = fits.groupby(level="dataset").transform("max")
     finished = (
         frame.assign(ok=frame["status"] == "ok")
         .groupby(["dataset", "method"])["ok"]
         .all()
-        .where(fits == most, False)
-        .unstack("method", fill_value=False)
     )
+    finished.loc[short_of_fits(frame)] = False
+    finished = finished.unstack("method", fill_value=False)
     complete = finished.all(axis=1)
     left_out = sorted(complete.index[~complete])
     frame = frame[

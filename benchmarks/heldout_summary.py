@@ -30,6 +30,7 @@ from rsft_sklearn.benchmark._report import (
     MIN_DATASETS_FOR_BAYES,
     corrected_interval,
     markdown_cell,
+    short_of_fits,
 )
 from rsft_sklearn.benchmark._runner import read_result_table, unscored_as_failed
 
@@ -106,11 +107,8 @@ def finished_fits(frame):
     a repeat short, and their means would be over other fits)."""
     ok = frame.status == "ok"
     keys = [frame.dataset, frame.method]
-    # Distinct fits: a row repeated by a hand merge is not a fit more.
-    fit = frame.repeat.astype(str) + "/" + frame.fold.astype(str)
-    fits = fit.groupby(keys).transform("nunique")
-    most = fits.groupby(frame.dataset).transform("max")
-    return ok.groupby(keys).transform("all") & (fits == most)
+    short = pd.MultiIndex.from_arrays(keys).isin(short_of_fits(frame))
+    return ok.groupby(keys).transform("all") & ~short
 
 
 def short_sets(results):

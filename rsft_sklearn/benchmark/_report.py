@@ -162,18 +162,21 @@ def _per_dataset(frame, datasets, methods, metric):
     table = ok.groupby(["dataset", "method"])[metric].mean().unstack("method")
     failed = frame[frame["status"] != "ok"].groupby(["dataset", "method"]).size()
     table = table.reindex(index=datasets, columns=methods)
-    for dataset, method in failed.index:
+    for dataset, method in [*failed.index, *short_of_fits(frame)]:
         if dataset in table.index and method in table.columns:
             table.loc[dataset, method] = np.nan
-    # Distinct fits: a row repeated by a hand merge is not a fit more.
-    split = [column for column in ("repeat", "fold") if column in frame]
-    keys = frame.drop_duplicates(["dataset", "method", *split]) if split else frame
-    fits = keys.groupby(["dataset", "method"]).size()
-    most = fits.groupby(level="dataset").max()
-    for (dataset, method), count in fits.items():
-        if count < most[dataset] and dataset in table.index and method in table.columns:
-            table.loc[dataset, method] = np.nan
     return table
+
+
+def short_of_fits(frame):
+    """The ``(dataset, method)`` pairs with fewer fits of the set than
+    another method has (an interrupted or hand-merged run). Fits are the
+    distinct splits (``repeat``, ``fold``): a row repeated by a hand merge
+    is not a fit more."""
+    split = [column for column in ("repeat", "fold") if column in frame]
+    keys = frame.drop_duplicates(["dataset", "method", *split])
+    fits = keys.groupby(["dataset", "method"]).size()
+    return fits.index[fits < fits.groupby(level="dataset").transform("max")]
 
 
 def _ranks(table, metric):

@@ -48,7 +48,12 @@ from ._epochs import (
     warmup_epoch_count,
 )
 from ._guards import EmptyStepGuard, check_finite_parameters, fuse_default_adam
-from ._loss import MAX_PRIOR_CORRECTION, MIN_PRIOR_SHARE, RejectionLoss
+from ._loss import (
+    MAX_PRIOR_CORRECTION,
+    MIN_PRIOR_SHARE,
+    RejectionLoss,
+    check_target_acceptance,
+)
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import check_groups, group_weight, stratum_target_weight
 from ._rejection import check_hardness, class_target_weight
@@ -544,15 +549,9 @@ class RSFTClassifier(NetClassifierBase):
 
     def _check_training_settings(self, X, epochs_before, epochs):
         super()._check_training_settings(X, epochs_before, epochs)
-        if isinstance(self.M, str) and self.M == "auto":
-            # What RejectionLoss refuses when initialize builds it, after
-            # the network was built anew.
-            target = self.target_acceptance
-            if target is None:
-                raise ValueError(
-                    "M='auto' adapts M to hold an acceptance rate; set "
-                    "target_acceptance to a float in (0, 1]."
-                )
+        # What RejectionLoss refuses when initialize builds it, after the
+        # network was built anew.
+        check_target_acceptance(self.M, self.target_acceptance)
         optimizer = self.optimizer
         optimizer = optimizer if isinstance(optimizer, type) else type(optimizer)
         if issubclass(optimizer, torch.optim.LBFGS):

@@ -39,6 +39,19 @@ _INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 _COUNT_GROUP = 64
 
 
+def check_target_acceptance(M, target_acceptance):
+    """``M="auto"`` needs the acceptance rate it holds, in ``(0, 1]``."""
+    if (isinstance(M, str) and M == "auto") and not (
+        isinstance(target_acceptance, numbers.Real)
+        and not isinstance(target_acceptance, bool)
+        and 0 < target_acceptance <= 1
+    ):
+        raise ValueError(
+            "M='auto' adapts M to hold an acceptance rate; set "
+            "target_acceptance to a float in (0, 1]."
+        )
+
+
 def _check_n_classes(n_classes):
     """``n_classes`` as an int: a whole number >= 1 (a NumPy or 0-d torch
     integer, or a float such as 3.0, too)."""
@@ -255,15 +268,7 @@ class RejectionLoss(nn.Module):
                 f"{loss_normalization!r}."
             )
         self.adaptive = isinstance(M, str) and M == "auto"
-        if self.adaptive and not (
-            isinstance(target_acceptance, numbers.Real)
-            and not isinstance(target_acceptance, bool)
-            and 0 < target_acceptance <= 1
-        ):
-            raise ValueError(
-                "M='auto' adapts M to hold an acceptance rate; set "
-                "target_acceptance to a float in (0, 1]."
-            )
+        check_target_acceptance(M, target_acceptance)
         if not (
             isinstance(prior_correction, numbers.Real)
             and not isinstance(prior_correction, (bool, np.bool_))

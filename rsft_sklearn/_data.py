@@ -116,8 +116,17 @@ class SparseRows:
 
 
 @functools.cache
+def _loader_defaults():
+    """DataLoader's keyword arguments and their defaults."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(DataLoader).parameters.items()
+        if name not in ("self", "dataset")
+    }
+
+
 def _loader_arguments():
-    return set(inspect.signature(DataLoader).parameters) - {"self", "dataset"}
+    return set(_loader_defaults())
 
 
 def check_loader_options(options, name="BatchIterator"):
@@ -145,10 +154,7 @@ def check_sliced_options(options):
     ignored trained another class mix without a word); warn of the others
     (workers, pinned memory), which only change how rows are loaded. An
     option set to ``None`` (DataLoader's default) is no option."""
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(DataLoader).parameters.items()
-    }
+    defaults = _loader_defaults()
     options = {
         key: value
         for key, value in options.items()

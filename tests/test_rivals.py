@@ -383,6 +383,42 @@ def test_classifier_retraining_changes_the_last_layer_only():
     assert all(p.requires_grad for p in crt.features_estimator_.module_.parameters())
 
 
+def test_classifier_retraining_balances_the_second_stage_from_a_default_net():
+    # RSFTClassifier's defaults temper the target (target_power=0.5) and
+    # adjust the logits (prior_correction=1); the second stage is the
+    # class-balanced sampler whatever the first stage's net sets.
+    X, y = _data(3, n=240)
+    crt = ClassifierRetraining(_net(), retrain_epochs=1).fit(X, y)
+    stage = crt.estimator_
+    assert stage.target_power == 1.0 and stage.prior_correction == 0.0
+    assert crt.features_estimator_.target_power == 0.5
+    # Balanced sampling keeps every class at the rarest's count in
+    # expectation: the majority's rate is the rarest's count over its own.
+    counts = np.unique(y, return_counts=True)[1]
+    rates = [stage.history[-1, f"acceptance_rate[{c}]"] for c in stage.classes_]
+    assert rates[0] == pytest.approx(counts.min() / counts[0], abs=0.12)
+    assert rates[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["SMOTE", "ADASYN", "BorderlineSMOTE"])
+def test_smote_family_fails_on_a_class_of_one_row(name):
+    from rsft_sklearn.benchmark._methods import _sampler
+
+    X, y = _data(3, n=240)
+    y = y.copy()
+    y[-1] = "d"
+    # Not the plain network in SMOTE's name: a class with no neighbour to
+    # interpolate towards fails the fit, which the runner records as failed.
+    with pytest.raises(ValueError, match=r"at least 2 rows .* \['d'\] have 1"):
+        _sampler(name, 0).fit_resample(X, y)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        make_method(name, max_epochs=1, batch_size=BATCH, seed=0).fit(X, y)
+    # Two rows are enough: one neighbour each.
+    y[-2] = "d"
+    _, resampled = _sampler("SMOTE", 0).fit_resample(X, y)
+    assert (resampled == "d").sum() == (y == "a").sum()
+
+
 def test_classifier_retraining_refuses_bad_epochs():
     X, y = _data(2)
     with pytest.raises(ValueError, match="retrain_epochs"):

@@ -271,6 +271,25 @@ def test_for_text_gives_every_network_the_reader(name):
     assert adapted.predict(dataset.X[:3]).shape == (3,)
 
 
+def test_for_text_keeps_the_parameters_a_method_spec_sets():
+    from rsft_sklearn.benchmark._methods import make_method
+    from rsft_sklearn.benchmark._suites import load_suite
+    from rsft_sklearn.benchmark._text import for_text
+
+    tokens = next(d for d in load_suite("text") if d.name == "jokes-tokens")
+    for spec in ("RSFT(lr=0.05)", "focal loss(module__embedding_dim=64)"):
+        built = make_method(spec, max_epochs=1, batch_size=64, seed=0)
+        net = for_text(built, tokens, spec)["clf"]
+        # The reader's module, with the spec's own settings winning over the
+        # set's, as they do on every other data set.
+        assert net.module is EmbeddingBagModule
+        params = net.get_params()
+        if spec.startswith("RSFT"):
+            assert net.lr == 0.05 and params["module__embedding_dim"] == 32
+        else:
+            assert net.lr == 0.01 and params["module__embedding_dim"] == 64
+
+
 def test_unseen_tokens_are_dropped_unless_training_saw_tokens_outside_the_vocabulary():
     # Every training token is in the vocabulary: id 1 would be an embedding
     # no training document reached, so unseen tokens are left out.

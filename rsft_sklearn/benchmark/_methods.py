@@ -253,12 +253,21 @@ class MatchedRandomMask(ClassifierMixin, BaseEstimator):
 def _oversample_small_classes(sampler_class, seed, X, y):
     """Over-sample with at most as many neighbours as the rarest class allows.
 
-    The neighbour count is ``min(5, n_min - 1)``; with a class of a single
-    row nothing can be interpolated and the data are returned unchanged.
+    The neighbour count is ``min(5, n_min - 1)``. A class of a single row
+    has no neighbour to interpolate towards: the fit fails, and the fold is
+    recorded as a failed fit, as imbalanced-learn's own samplers fail (it
+    was returned unchanged, so the method trained the plain network and was
+    scored as if it had over-sampled).
     """
-    n_min = int(np.unique(y, return_counts=True)[1].min())
-    if n_min < 2:
-        return X, y
+    labels, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        single = labels[counts < 2].tolist()
+        raise ValueError(
+            f"{sampler_class.__name__} needs at least 2 rows in every class to "
+            f"interpolate between neighbours; class(es) {single} have 1 "
+            "training row."
+        )
+    n_min = int(counts.min())
     k = min(5, n_min - 1)
     key = "n_neighbors" if sampler_class.__name__ == "ADASYN" else "k_neighbors"
     params = {key: k}

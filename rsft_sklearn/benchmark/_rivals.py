@@ -422,6 +422,11 @@ class ClassifierRetraining(ClassifierMixin, BaseEstimator):
             hardness=0.0,
             M=1.0,
             target="balanced",
+            # The balanced target itself, and no logit adjustment: the first
+            # stage's own (RSFTClassifier's defaults temper the target and
+            # adjust the logits) would leave the layer under-balanced.
+            target_power=1.0,
+            prior_correction=0.0,
             rejection=self.rejection,
             probability="balanced",
         )

@@ -390,7 +390,7 @@ def run_fold(dataset, method, fold, train, test, config, n_threads):
                     config.get("max_grad_norm"),
                 ),
             )
-            estimator = for_text(estimator, dataset)
+            estimator = for_text(estimator, dataset, method)
             X_train, y_train = dataset.X[train], dataset.y[train]
             start = perf_counter()
             with _interrupt_seen():

@@ -102,8 +102,9 @@ MAX_ROWS = 20000
 
 LONG_TAIL_RATIO = {"digits-lt": 35, "mnist1d-lt": 50}
 
-# A set whose rarest (training) class has fewer rows is never judged on one
-# split: its cross-validation is repeated at least MIN_REPEATS times.
+# A set whose rarest class has fewer rows (in the whole set when it is
+# cross-validated) is never judged on one split: its cross-validation is
+# repeated at least MIN_REPEATS times.
 FEW_ROWS = 30
 MIN_REPEATS = 3
 
@@ -166,7 +167,9 @@ def register_suite(name, suite):
 
 def repeats_for(dataset, repeats):
     """The repeats a set gets: at least :data:`MIN_REPEATS` when its rarest
-    training class has fewer than :data:`FEW_ROWS` rows.
+    class has fewer than :data:`FEW_ROWS` rows (:attr:`Dataset.rarest_count`:
+    in the whole set when it is cross-validated, in the training part of a
+    fixed split).
 
     Examples
     --------

@@ -96,13 +96,15 @@ def _front(name):
     }
 
 
-def for_text(estimator, dataset):
+def for_text(estimator, dataset, method=None):
     """The method's estimator, fitted to read the text of ``dataset``.
 
     Other data sets pass through unchanged. The ``scale`` step of the
     method's pipeline (inside a grid search too) becomes the vectoriser, and
     every :class:`~rsft_sklearn.RSFTClassifier` in it gets the module
-    parameters of the data set's reader.
+    parameters of the data set's reader, but for those that the method's
+    spec sets itself: as on every other data set, a spec's own parameters
+    win over the set's.
 
     Parameters
     ----------
@@ -110,6 +112,9 @@ def for_text(estimator, dataset):
         What :func:`~rsft_sklearn.benchmark._methods.make_method` built.
     dataset : Dataset
         The data set it will be fitted on.
+    method : str or None, default=None
+        The method spec ``estimator`` was built from (see
+        :func:`~rsft_sklearn.benchmark._methods.parse_method`).
 
     Returns
     -------
@@ -118,8 +123,12 @@ def for_text(estimator, dataset):
     if dataset.group != "text":
         return estimator
     from .. import RSFTClassifier
+    from ._methods import parse_method
 
     step, net_params = _front(dataset.name)
+    if method is not None:
+        own = parse_method(method)[1]
+        net_params = {key: v for key, v in net_params.items() if key not in own}
     pipeline = getattr(estimator, "estimator", estimator)
     names = [name for name, _ in pipeline.steps]
     pipeline.steps[names.index("scale")] = step

@@ -243,6 +243,7 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("warm_start")
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups)
+            self._check_mlp_width(fresh)
             # Settings refused only at training time, checked while a
             # refusal still leaves the fitted estimator as it was.
             self._check_training_settings(
@@ -313,6 +314,7 @@ class NetClassifierBase(NeuralNetClassifier):
         given = classes if reset and self.classes is None else None
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups, given)
+            self._check_mlp_width(first)
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
@@ -549,6 +551,8 @@ class NetClassifierBase(NeuralNetClassifier):
             state.pop("input_keys_", None)
             state.pop("input_shapes_", None)
             state.pop("input_column_names_", None)
+        else:
+            self._check_row_axes(X)
         try:
             X = validate_data(
                 self,
@@ -614,6 +618,44 @@ class NetClassifierBase(NeuralNetClassifier):
         # to 7.
         check_token_ids(X, self._vocabulary_size(reset))
         return to_float32(X, "X")
+
+    def _check_row_axes(self, X):
+        """Rows with another number of axes than the fitted ones (images
+        given flat, or without their channel axis), named by their shapes:
+        scikit-learn's check counts the first axis past the rows only, and
+        would say that 16 pixels are 16 features where 1 channel is
+        expected."""
+        fitted = self.__dict__.get("_row_shape")
+        shape = getattr(X, "shape", None)
+        if fitted is None or not isinstance(shape, tuple) or len(shape) < 2:
+            return
+        if len(shape) - 1 != len(fitted) and max(len(fitted), len(shape) - 1) > 1:
+            raise ValueError(
+                f"X has rows of shape {tuple(shape[1:])}, but "
+                f"{type(self).__name__} was fitted on rows of shape {fitted}."
+            )
+
+    def _check_mlp_width(self, fresh):
+        """Refuse, before training, rows of another size than the default
+        MLP takes: its width given as ``module__n_features`` (a fresh fit),
+        or that of a network built by ``initialize()`` to load saved
+        parameters (torch named two matrix shapes at the first batch)."""
+        row_shape = self.__dict__.get("_row_shape")
+        if row_shape is None:
+            return
+        got = int(np.prod(row_shape))
+        if fresh:
+            width = self.get_params_for("module").get("n_features")
+            if self.module not in (None, MLPModule) or width is None:
+                return
+            where = f"module__n_features is {width}"
+        else:
+            width = _mlp_width(self.__dict__.get("module_"))
+            where = (
+                f"the network of this {type(self).__name__} (MLPModule) takes {width}"
+            )
+        if width is not None and got != width:
+            raise ValueError(f"X has {got} features per row, but {where}.")
 
     def _vocabulary_size(self, reset):
         """Rows of the embedding table that token ids index, or None: the

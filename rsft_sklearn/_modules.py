@@ -28,9 +28,9 @@ class MLPModule(nn.Module):
         Width of every hidden layer, each a whole number ``>= 1``; one number
         is one hidden layer, ``()`` none.
     dropout : float, default=0.0
-        Dropout probability after every hidden activation.
+        Dropout probability after every hidden activation, in ``[0, 1)``.
     activation : type of torch.nn.Module, default=torch.nn.ReLU
-        Activation class, instantiated without arguments.
+        Activation class (not an instance), instantiated without arguments.
     input_columns : array-like of int or None, default=None
         The input columns that get weights in the first layer, as sorted,
         distinct indices below ``n_features``; the other columns are ignored
@@ -73,6 +73,8 @@ class MLPModule(nn.Module):
         n_features = check_size(n_features, "n_features")
         n_classes = check_size(n_classes, "n_classes")
         hidden_layer_sizes = check_layer_sizes(hidden_layer_sizes)
+        dropout = check_dropout(dropout)
+        activation = check_activation(activation)
         columns = _check_input_columns(input_columns, n_features)
         if columns is None:
             self.input_columns = None
@@ -213,6 +215,46 @@ def check_size(value, name):
     if value != value or value < 1 or int(value) != value:
         raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
     return int(value)
+
+
+def check_dropout(dropout):
+    """A dropout probability: a real number in ``[0, 1)`` (at 1 every hidden
+    unit is dropped in training, so no layer before it ever learns)."""
+    if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
+        raise TypeError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
+    if not 0 <= dropout < 1:
+        why = " (at 1 every hidden unit is dropped in training)" if dropout >= 1 else ""
+        raise ValueError(
+            f"dropout must be a probability in [0, 1), got {dropout!r}{why}."
+        )
+    return float(dropout)
+
+
+def check_activation(activation):
+    """The activation: what makes a ``torch.nn.Module`` when called without
+    arguments, such as the class ``torch.nn.ReLU`` or
+    ``functools.partial(torch.nn.LeakyReLU, 0.1)``. An instance, a function
+    of tensors or a name is refused here rather than at the first batch."""
+    expected = (
+        "activation must be a torch.nn.Module class such as torch.nn.ReLU (or "
+        "a callable that makes one without arguments)"
+    )
+    if isinstance(activation, nn.Module):
+        raise TypeError(
+            f"{expected}, got the instance {activation!r}: pass its class, "
+            f"{type(activation).__name__}."
+        )
+    if not callable(activation):
+        raise TypeError(f"{expected}, got {activation!r}.")
+    try:
+        layer = activation()
+    except TypeError as exc:
+        raise TypeError(f"{expected}; calling {activation!r} failed: {exc}") from exc
+    if not isinstance(layer, nn.Module):
+        raise TypeError(
+            f"{expected}; {activation!r}() returned {type(layer).__name__}."
+        )
+    return activation
 
 
 def check_layer_sizes(hidden_layer_sizes):

@@ -28,7 +28,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._modules import check_layer_sizes, check_size
+from ._modules import check_dropout, check_layer_sizes, check_size
 from ._validation import FLOAT32_EXACT_INTEGERS, is_missing
 
 __all__ = [
@@ -255,7 +255,7 @@ class EmbeddingBagModule(nn.Module):
         Width of every hidden layer of the head, as in
         :class:`~rsft_sklearn.MLPModule`.
     dropout : float, default=0.0
-        Dropout probability after every hidden activation.
+        Dropout probability after every hidden activation, in ``[0, 1)``.
     pretrained_embeddings : array-like of shape (vocab_size, embedding_dim), \
             default=None
         Initial embeddings, for fine-tuning pretrained vectors; row 0 (the
@@ -288,6 +288,7 @@ class EmbeddingBagModule(nn.Module):
             raise ValueError("EmbeddingBagModule needs n_classes.")
         n_classes = check_size(n_classes, "n_classes")
         hidden_layer_sizes = check_layer_sizes(hidden_layer_sizes)
+        dropout = check_dropout(dropout)
         if pretrained_embeddings is not None:
             # A copy: training must not write into the caller's array (a
             # float32 array would share its memory), which would also make

@@ -25,11 +25,31 @@ from rsft_sklearn import (
         ({"hidden_layer_sizes": (None,)}, TypeError, "got None"),
         ({"n_features": 0}, ValueError, "n_features must be a whole number"),
         ({"n_classes": 0}, ValueError, "n_classes must be a whole number"),
+        # At 1 every hidden unit is dropped in training: no layer but the
+        # last ever learnt, without a word.
+        ({"dropout": 1.0}, ValueError, r"dropout .* \[0, 1\), got 1.0 \(at 1"),
+        ({"dropout": True}, TypeError, "dropout must be a probability"),
+        ({"dropout": -0.1}, ValueError, "dropout must be a probability"),
+        ({"dropout": float("nan")}, ValueError, "dropout must be a probability"),
+        ({"dropout": "0.5"}, TypeError, "dropout must be a probability"),
+        # An instance, a function or a name failed at the first batch
+        # ("forward() missing 1 required positional argument").
+        ({"activation": torch.nn.ReLU()}, TypeError, "pass its class, ReLU"),
+        ({"activation": torch.relu}, TypeError, "activation must be a torch.nn.Mod"),
+        ({"activation": "relu"}, TypeError, "activation must be a torch.nn.Module"),
     ],
 )
 def test_mlp_refuses_sizes_it_would_misread(kwargs, error, match):
     with pytest.raises(error, match=match):
         MLPModule(**{"n_features": 5, "n_classes": 3, **kwargs})
+
+
+def test_mlp_takes_activation_factories_and_dropout_below_one():
+    import functools
+
+    leaky = MLPModule(5, 3, activation=functools.partial(torch.nn.LeakyReLU, 0.2))
+    assert leaky.layers[1].negative_slope == 0.2
+    assert MLPModule(5, 3, dropout=np.float32(0.5)).layers[2].p == 0.5
 
 
 @pytest.mark.parametrize(
@@ -49,6 +69,7 @@ def test_mlp_reads_layer_sizes_as_scikit_learn_does(sizes, widths):
         ({"vocab_size": -1}, "vocab_size must be a whole number"),
         ({"hidden_layer_sizes": "64"}, "sequence of layer widths"),
         ({"n_classes": 1.5}, "n_classes must be a whole number"),
+        ({"dropout": 1.0}, "dropout must be a probability"),
     ],
 )
 def test_embedding_bag_refuses_sizes_it_would_misread(kwargs, match):

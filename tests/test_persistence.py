@@ -209,3 +209,36 @@ def test_an_initialised_estimator_checks_the_width_its_mlp_takes(fitted, tmp_pat
         loaded.predict(X[:, :-1])
     raw = fitted.module_(torch.as_tensor(X)).argmax(1).numpy()
     np.testing.assert_array_equal(loaded.predict(X), fitted.classes_[raw])
+    # Continued training (warm_start) checks it too, before any step.
+    loaded.set_params(warm_start=True, max_epochs=1)
+    y = np.resize(fitted.classes_, 5)
+    before = {k: v.clone() for k, v in loaded.module_.state_dict().items()}
+    with pytest.raises(
+        ValueError, match=f"{n_features + 1} features per row, .* takes {n_features}"
+    ):
+        loaded.fit(np.ones((5, n_features + 1), dtype=np.float32), y)
+    for key, value in loaded.module_.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+
+
+def test_a_given_mlp_width_is_checked_against_the_rows_before_training():
+    X = np.ones((8, 6), dtype=np.float32)
+    y = np.arange(8) % 2
+    net = RSFTClassifier(module__n_features=5, max_epochs=1)
+    with pytest.raises(ValueError, match="6 features per row, but module__n_feat"):
+        net.fit(X, y)
+    assert not hasattr(net, "module_")
+    # Images: the MLP takes a flattened row.
+    images = np.ones((8, 1, 2, 3), dtype=np.float32)
+    RSFTClassifier(module__n_features=6, max_epochs=1).fit(images, y)
+
+
+def test_rows_of_another_number_of_axes_are_named_by_their_shapes():
+    images = np.random.default_rng(0).normal(size=(12, 1, 4, 4)).astype(np.float32)
+    y = np.arange(12) % 3
+    net = RSFTClassifier(max_epochs=1, random_state=0).fit(images, y)
+    # scikit-learn counts the first axis past the rows: 16 pixels read as 16
+    # features where 1 (the channel axis) was expected.
+    for rows in (images.reshape(12, 16), images[:, 0]):
+        with pytest.raises(ValueError, match=r"fitted on rows of shape \(1, 4, 4\)"):
+            net.predict(rows)

@@ -224,3 +224,29 @@ def test_a_set_keeps_its_side_in_every_suite_that_holds_it(suite):
         home_development, home_held_out = halves(home)
         assert set(held_out).isdisjoint(home_development), home
         assert set(development).isdisjoint(home_held_out), home
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"side": 0}, ValueError, "side must be a whole number >= 2, got 0"),
+        ({"side": -4}, ValueError, "side must be a whole number >= 2, got -4"),
+        ({"side": 1}, ValueError, "side must be a whole number >= 2, got 1"),
+        ({"side": "8"}, TypeError, "side must be a whole number >= 2"),
+    ],
+)
+def test_cnn_refuses_sides_it_cannot_pool(kwargs, error, match):
+    # A side of 0 built a Linear(0, 128), a negative one built too.
+    with pytest.raises(error, match=match):
+        CNN2d(10, **kwargs)
+
+
+def test_cnn_names_the_rows_it_takes():
+    import torch
+
+    net = CNN2d(10)
+    assert net(torch.zeros(2, 64)).shape == net(torch.zeros(2, 1, 8, 8)).shape
+    # Three channels failed in torch's reshape; (2, 32) was read as 8 x 8.
+    for shape in ((2, 3, 8, 8), (2, 2, 32)):
+        with pytest.raises(ValueError, match=r"rows of 64 values .* got rows of"):
+            net(torch.zeros(shape))

@@ -5,6 +5,8 @@ Every neural method of a data set gets the data set's ``net_params``
 them train the same network with the same recipe.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -81,7 +83,22 @@ class _SmallCNN(nn.Module):
 
     def __init__(self, n_classes, shape, pretrained=None):
         super().__init__()
-        self.shape = tuple(shape)
+        from .._modules import check_size
+
+        n_classes = check_size(n_classes, "n_classes")
+        name = "length" if len(shape) == 1 else "side"
+        for size in shape:
+            # The max-pool halves every side: a side of 1 leaves nothing.
+            message = f"{name} must be a whole number >= 2, got {size!r}."
+            try:
+                whole = check_size(size, name)
+            except TypeError:
+                raise TypeError(message) from None
+            except ValueError:
+                whole = 0
+            if whole < 2:
+                raise ValueError(message)
+        self.shape = tuple(int(size) for size in shape)
         pooled = 64
         for size in self.shape:
             pooled *= size // 2
@@ -100,6 +117,13 @@ class _SmallCNN(nn.Module):
             _load_features(self, pretrained)
 
     def forward(self, X):
+        size = math.prod(self.shape)
+        row = tuple(X.shape[1:])
+        if row not in ((size,), self.shape, (1, *self.shape)):
+            raise ValueError(
+                f"{type(self).__name__} takes rows of {size} values (flat, or "
+                f"one channel of shape {self.shape}); got rows of shape {row}."
+            )
         X = X.reshape(len(X), 1, *self.shape)
         return self.head(self.features(X))
 

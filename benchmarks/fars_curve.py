@@ -62,7 +62,7 @@ from skorch.callbacks import Callback
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark._cli import _seed, positive
 from rsft_sklearn.benchmark._keel import read_keel_dat
-from rsft_sklearn.benchmark._methods import make_method, parse_methods
+from rsft_sklearn.benchmark._methods import make_method, parse_method, parse_methods
 from rsft_sklearn.benchmark._rivals import LogitAdjustedRSFT
 from rsft_sklearn.benchmark._runner import _interrupt_seen, _write_atomically
 
@@ -276,8 +276,14 @@ def _finished_curves(csv, settings):
     return {
         method: rows.reset_index(drop=True)
         for method, rows in frame.groupby("method", sort=False)
-        if len(rows) == settings["epochs"]
+        if len(rows) == _method_epochs(method, settings["epochs"])
     }
+
+
+def _method_epochs(method, epochs):
+    """The epochs ``method`` trains: its spec's ``max_epochs``, if it sets
+    one (a spec's parameters win over the run's), else ``epochs``."""
+    return int(parse_method(method)[1].get("max_epochs", epochs))
 
 
 def _plot(frame, path, title):

@@ -14,7 +14,8 @@ a) RSFT fit / the same masked step as a bare PyTorch loop;
 b) plain skorch ``NeuralNetClassifier`` fit / RSFT fit (a speed-up);
 c) RSFT ``compact=True`` / ``compact=False`` epoch time at acceptance 1/4,
    with a compute-heavy MLP;
-d) RSFT (defaults) / ``SMOTE`` + the same network, and RSFT /
+d) RSFT with the per-batch masked rule of (a) (not the estimator's
+   defaults) / ``SMOTE`` + the same network, and RSFT /
    ``RandomUnderSampler`` + the same network;
 e) on a synthetic set shaped like KEEL's ``fars`` (100k rows, 500 features,
    8 long-tailed classes; ``--fars-rows`` shrinks it): the time

@@ -330,6 +330,9 @@ def main(argv=None):
             "(a set in several suites counts once, from the first)."
             f"{_left_out(left_out)}\n\n{table(means)}\n"
         )
+    # The suites run without --max-rows (large has no epochs of its own, but
+    # keeps its sizes too).
+    uncapped = not args.quick and any(suite in NETWORK_SUITES for suite in suites)
     text = (
         "# RSFT settings on the development half\n\n"
         "Produced by `benchmarks/sweep_defaults.py`; do not edit by hand.\n\n"
@@ -337,7 +340,11 @@ def main(argv=None):
         f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n"
         f"- {args.folds}-fold stratified CV, {args.epochs} epochs, row cap "
         f"{args.max_rows}"
-        + (" (the table suites; the network suites keep their sizes)" if own else "")
+        + (
+            " (the table suites; the network suites keep their sizes)"
+            if uncapped
+            else ""
+        )
         + ", the benchmark's network and seed; means over the "
         "development sets of each suite; rank among the configurations by "
         "balanced accuracy (1 is best).\n\n" + "\n".join(sections)

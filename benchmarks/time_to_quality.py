@@ -10,7 +10,8 @@ data), on three sets:
 - ``fars``: KEEL's full ``fars`` (read by the benchmark's KEEL loader);
 - ``synthetic``: a fars-shaped ``make_classification`` set, 100k rows, 500
   features, 8 classes whose sizes fall geometrically by an imbalance ratio
-  of 1000;
+  of 1000 (below 10,000 rows, as in smoke runs, 50 features and a ratio of
+  50, which so few rows can hold);
 - ``mnist1d``: mnist1d generated to about 100k rows, cut to a long tail
   (imbalance ratio 50, the benchmark's ``mnist1d-lt`` profile), trained with
   a small 1D CNN.
@@ -377,10 +378,13 @@ def _network(pipeline, method):
 
 
 def _epochs(method, epochs, factor):
-    """Epochs of a method: ``epochs / budget`` (at most ``factor`` times
-    ``epochs``) for a row budget, unless its spec sets ``max_epochs``."""
+    """Epochs of a method: its spec's ``max_epochs`` if it sets one (which
+    the method trains), else ``epochs / budget`` (at most ``factor`` times
+    ``epochs``) for a row budget, else ``epochs``."""
     _, params = parse_method(method)
-    if "max_epochs" in params or params.get("rejection") != "budget":
+    if "max_epochs" in params:
+        return int(params["max_epochs"])
+    if params.get("rejection") != "budget":
         return epochs
     budget = params.get("budget", 0.5)
     return int(min(math.ceil(epochs / budget), epochs * factor))
@@ -779,10 +783,14 @@ def run_sets(names, methods, args, finished):
                 )
         if path.exists():
             frames[name] = read_runs(path, name)
+            # Every command whose runs the figure draws (runs resumed or
+            # merged from other commands), as the summary names them.
+            frame = frames[name]
+            made_by = frame["command"].unique() if "command" in frame else []
             _plot(
-                frames[name],
+                frame,
                 args.out / f"{file_stem(name)}.png",
-                f"{name}: {args.command}",
+                f"{name}: {'; '.join(made_by) or args.command}",
             )
     return frames
 
@@ -807,7 +815,10 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("time_to_quality"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--rows", type=positive(int), help="rows of every set (default: as described)"
+        "--rows",
+        type=positive(int),
+        help="rows of every set (default: as described); synthetic below "
+        "10,000 rows has 50 features and an imbalance ratio of 50",
     )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
@@ -840,6 +851,14 @@ def main(argv=None):
         if not message.startswith("--methods"):
             message = f"--methods: {message}"
         parser.error(message)
+    short = [m for m in methods if _epochs(m, args.epochs, args.max_epoch_factor) < 1]
+    if short:
+        # A budgeted run of 0 epochs failed after the runs before it, with a
+        # KeyError from its empty history.
+        parser.error(
+            f"--max-epoch-factor {args.max_epoch_factor} times --epochs "
+            f"{args.epochs} leaves {short} no epoch; raise either."
+        )
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

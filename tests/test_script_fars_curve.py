@@ -268,6 +268,23 @@ def test_a_rerun_keeps_the_finished_curves_and_trains_the_others(
     assert "curves of unknown settings" in capsys.readouterr().err and trained == []
 
 
+def test_a_spec_with_its_own_epochs_is_kept_when_finished(
+    fc, tmp_path, monkeypatch, capsys
+):
+    # Its curve had 3 rows against --epochs 2: counted unfinished and
+    # trained again at every rerun.
+    out = tmp_path / "curve"
+    argv = [*_small(out), "--methods", "RSFT(max_epochs=3)"]
+    assert fc.main(argv) == 0
+    before = pd.read_csv(out.with_suffix(".csv"))
+    assert len(before) == 3
+    trained = []
+    monkeypatch.setattr(fc, "_curve", lambda method, *a: trained.append(method))
+    assert fc.main(argv) == 0
+    assert trained == []
+    pd.testing.assert_frame_equal(pd.read_csv(out.with_suffix(".csv")), before)
+
+
 def test_ctrl_c_in_a_rerun_keeps_the_curves_from_before(
     fc, tmp_path, monkeypatch, capsys
 ):

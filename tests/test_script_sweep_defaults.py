@@ -252,6 +252,21 @@ def test_suites_and_their_own_settings(sweep, fake_bench, tmp_path):
     assert [cells[5] for cells in pooled.values()] == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("suites", ["longtail,large", "longtail"])
+def test_the_header_says_which_suites_run_without_the_row_cap(
+    sweep, fake_bench, suites, tmp_path
+):
+    # large has no epochs of its own and was run uncapped under a header
+    # that gave every suite the row cap.
+    argv = ["--suites", suites, "--configs", "0", "--out", str(tmp_path)]
+    assert sweep.main(argv) == 0
+    for call in fake_bench:
+        assert ("--max-rows" in call) == ("large" not in call)
+    header = (tmp_path / "sweep.md").read_text()
+    kept = "network suites keep their sizes" in header
+    assert kept == ("large" in suites)
+
+
 def test_network_suites_are_swept_at_the_epochs_they_train(
     sweep, fake_bench, tmp_path, capsys
 ):

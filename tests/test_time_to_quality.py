@@ -54,6 +54,47 @@ def test_budgets_train_epochs_over_budget(ttq):
     assert ttq._epochs('RSFT(rejection="budget", budget=0.1)', 10, 4.0) == 40
     spec = 'RSFT(rejection="budget", budget=0.25, max_epochs=10)'
     assert ttq._epochs(spec, 10, 4.0) == 10
+    # A spec's own epochs are the ones it trains (make_method lets them win).
+    assert ttq._epochs("RSFT(max_epochs=3)", 10, 4.0) == 3
+    assert ttq._epochs('RSFT(rejection="budget", max_epochs=3)', 10, 4.0) == 3
+
+
+def test_a_spec_with_its_own_epochs_is_kept_when_finished(
+    ttq, tmp_path, monkeypatch, capsys
+):
+    # It was counted unfinished (3 of --epochs 2 rows), dropped from its file
+    # and trained again at every rerun.
+    plots = []
+    monkeypatch.setattr(ttq, "_plot", lambda frame, path, title: plots.append(title))
+    argv = ["--quick", "--sets", "synthetic", "--rows", "800", "--epochs", "2"]
+    argv += ["--methods", "logit-adjusted loss|RSFT(max_epochs=3)"]
+    argv += ["--out", str(tmp_path)]
+    assert ttq.main(argv) == 0
+    first = (tmp_path / "synthetic.csv").read_text()
+    capsys.readouterr()
+    assert ttq.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "dropped" not in err and "seed 0" not in out
+    assert (tmp_path / "synthetic.csv").read_text() == first
+    # Runs of another command: the figure names both, as the summary does.
+    other = [*argv[:-4], "--methods", "logit-adjusted loss", "--seeds", "2"]
+    assert ttq.main([*other, "--out", str(tmp_path)]) == 0
+    commands = plots[-1].partition(": ")[2].split("; ")
+    assert len(commands) == 2 and all("time_to_quality.py" in c for c in commands)
+
+
+def test_a_budget_left_no_epoch_is_refused_before_any_run(ttq, tmp_path, capsys):
+    # It failed with a KeyError after the runs before it had trained.
+    argv = ["--quick", "--sets", "synthetic", "--rows", "800", "--epochs", "2"]
+    argv += ["--max-epoch-factor", "0.4", "--out", str(tmp_path / "never")]
+    argv += ["--methods", 'logit-adjusted loss|RSFT(rejection="budget", budget=0.5)']
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main(argv)
+    assert excinfo.value.code == 2
+    assert "leaves ['RSFT(rejection=\"budget\", budget=0.5)'] no epoch" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "never" / "synthetic.csv").exists()
 
 
 def test_sets_no_issue_names_load_from_their_source(ttq):

@@ -278,8 +278,12 @@ class RSFTClassifier(NetClassifierBase):
     warmup_epochs : int or float, default=1/3
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
-        A float in ``(0, 1)`` is a fraction of ``max_epochs`` (the default: the
-        first third), rounded to the nearest epoch, a half up. Sample
+        A float in ``(0, 1)`` is a fraction of the epochs a call trains
+        (``max_epochs``, or the ``epochs`` given to ``fit`` or
+        ``partial_fit``; the default: the first third), rounded to the
+        nearest epoch, a half up. Continued training (``warm_start``,
+        ``partial_fit``) counts the epochs on, and warns where its warm-up
+        would come back after epochs that rejected. Sample
         weights (and the stratum weights of ``target="balanced_groups"``)
         weigh the warm-up's rows.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -563,8 +567,7 @@ class RSFTClassifier(NetClassifierBase):
         ``"sample"``."""
         n_epochs = self.max_epochs if epochs is None else epochs
         rejects = (
-            warmup_epoch_count(self.warmup_epochs, self.max_epochs)
-            < n_epochs + epochs_before
+            warmup_epoch_count(self.warmup_epochs, n_epochs) < n_epochs + epochs_before
         )
         if self.rejection == "sample" and rejects:
             # LBFGS evaluates the loss several times per step: each
@@ -972,10 +975,14 @@ class RSFTClassifier(NetClassifierBase):
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
         params = ("M", "hardness", "rejection", "compact")
+        # A fraction of the epochs this call trains: max_epochs, or the
+        # epochs given to fit or partial_fit.
+        n_epochs = self.max_epochs if state.epochs is None else state.epochs
+        warmup = warmup_epoch_count(self.warmup_epochs, n_epochs)
         state.plan = plan = plan_epoch(
             len(self.history) - 1,
             **{name: getattr(self, name) for name in params},
-            warmup_epochs=warmup_epoch_count(self.warmup_epochs, self.max_epochs),
+            warmup_epochs=warmup,
             previous_rate=previous,
             module=self.module_,
             batch_size=self.batch_size,
@@ -987,6 +994,20 @@ class RSFTClassifier(NetClassifierBase):
             # From the first epoch, not after a warm-up spent in vain.
             check_selection_iterator(state.train_iterator, self.rejection)
         loss = self.criterion_
+        if not plan.rejecting and loss.rejecting and len(self.history) > 1:
+            # Continued training whose warm-up count (a share of this call's
+            # epochs) reaches past the epochs trained, after epochs that
+            # rejected: the rule goes off again.
+            warnings.warn(
+                f"Epochs {len(self.history)} to {warmup} (counted from 1) are "
+                f"warm-up epochs of this call (warmup_epochs="
+                f"{self.warmup_epochs!r} of its {n_epochs} epochs), after epochs "
+                "that rejected: they train without the rule. Pass warmup_epochs "
+                "as a whole number of epochs to continue rejecting (0 after the "
+                "warm-up).",
+                UserWarning,
+                stacklevel=2,
+            )
         try:
             loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
         except ValueError as exc:

@@ -3,6 +3,7 @@
 import math
 import numbers
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -74,7 +75,10 @@ def warmup_epoch_count(warmup_epochs, max_epochs):
     """
     if isinstance(warmup_epochs, numbers.Integral):
         return int(warmup_epochs)
-    return math.floor(float(warmup_epochs) * max_epochs + 0.5)
+    # The fraction as its shortest decimal (0.29, not the binary float below
+    # it, whose 50 epochs are 14.4999...), so that a half rounds up.
+    share = Fraction(repr(float(warmup_epochs))) * int(max_epochs)
+    return math.floor(share + Fraction(1, 2))
 
 
 def plan_epoch(

@@ -31,10 +31,13 @@ def skips_on_device(optimizer):
     drops a step without reading a value on the host. Wrappers from other
     libraries (accelerate's, with its own grad scaler) are left alone.
     """
+    # Every group: a group set to fused=False (set_params after a fit, or
+    # param_groups of their own) takes torch's other path, which refuses
+    # the flag.
     return (
         isinstance(optimizer, torch.optim.Optimizer)
         and type(optimizer).__module__.startswith("torch.optim")
-        and bool(optimizer.defaults.get("fused"))
+        and all(group.get("fused") for group in optimizer.param_groups)
         and bool(getattr(optimizer, "_step_supports_amp_scaling", False))
     )
 
@@ -56,7 +59,12 @@ def fuse_default_adam(optimizer):
     if type(optimizer) is not torch.optim.Adam or optimizer.state:
         return False
     for group in optimizer.param_groups:
-        if group["foreach"] is not None or group["fused"] or group["differentiable"]:
+        # fused=False in a group of its own is a choice too.
+        if (
+            group["foreach"] is not None
+            or group["fused"] is not None
+            or group["differentiable"]
+        ):
             return False
         if not all(
             # A lazy module's parameter (nn.LazyLinear) has no dtype until
@@ -139,6 +147,7 @@ class EmptyStepGuard:
         self._tensors = []
         self._snapshot = []
         self._had_state = []
+        self._entries = []
 
     def _snapshot_guarded(self):
         return [
@@ -182,8 +191,19 @@ class EmptyStepGuard:
             self._flag = torch.zeros((), device=device)
         for optimizer in self._skipping:
             optimizer.found_inf = self._flag
+        # The copies hold the trainable parameters and the state: a
+        # parameter unfrozen (or frozen) between steps changes the list.
         key = tuple(
-            len(optimizer.state) if optimizer in guarded else -1
+            (
+                len(optimizer.state),
+                tuple(
+                    p.requires_grad
+                    for group in optimizer.param_groups
+                    for p in group["params"]
+                ),
+            )
+            if optimizer in guarded
+            else -1
             for optimizer in self.optimizers
         )
         # The parameters that have state before the step: a state the step
@@ -193,6 +213,18 @@ class EmptyStepGuard:
             self._had_state = [
                 set(optimizer.state) if optimizer in guarded else None
                 for optimizer in self.optimizers
+            ]
+            # The entries of the state and of the parameter groups, as they
+            # are: a step may replace a state tensor rather than write into
+            # it, or keep a count as a Python number (optimisers outside
+            # torch do both), which the tensor copies alone cannot put back.
+            self._entries = [
+                (
+                    optimizer,
+                    {p: dict(state) for p, state in optimizer.state.items()},
+                    [dict(group) for group in optimizer.param_groups],
+                )
+                for optimizer in guarded
             ]
         if key != self._key:
             self._key = key
@@ -231,6 +263,7 @@ class EmptyStepGuard:
         for optimizer in self._skipping:
             optimizer.__dict__.pop("found_inf", None)
         self._drop_created_state(n_accepted)
+        self._put_entries_back(n_accepted)
         if not self._tensors:
             return
         # lerp with weight 0 keeps the new value and with weight 1 returns the
@@ -242,6 +275,21 @@ class EmptyStepGuard:
             torch._foreach_lerp_(
                 self._tensors, self._snapshot, [drop] * len(self._tensors)
             )
+
+    def _put_entries_back(self, n_accepted):
+        """After an all-rejected step, give every parameter's state and
+        every parameter group the entries they had before it (the copies
+        then restore the tensors' values). On the CPU only, where the
+        accepted count is read for free."""
+        entries, self._entries = self._entries, []
+        if not entries or bool(n_accepted > 0):
+            return
+        for optimizer, states, groups in entries:
+            for param, state in states.items():
+                optimizer.state[param] = state
+            for group, before in zip(optimizer.param_groups, groups):
+                group.clear()
+                group.update(before)
 
     def _drop_created_state(self, n_accepted):
         """Remove the optimiser state that an all-rejected step created (a

@@ -187,6 +187,137 @@ def test_which_optimisers_skip_on_the_device():
     assert not skips_on_device(torch.optim.RMSprop(params))
 
 
+def test_an_optimiser_with_an_unfused_group_does_not_skip_on_the_device():
+    # Set to fused=False after a fit (or in a group of its own), a group
+    # takes torch's other path, which fails on the skip flag ("Expected
+    # grad_scale and found_inf to be None").
+    first = torch.nn.Parameter(torch.zeros(2))
+    second = torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.Adam(
+        [{"params": [first]}, {"params": [second], "fused": False}], fused=True
+    )
+    assert not skips_on_device(optimizer)
+    module = MLPModule(5, 2)
+    optimizer = torch.optim.Adam(module.parameters(), fused=True)
+    optimizer.param_groups[0]["fused"] = False
+    assert not skips_on_device(optimizer)
+
+
+def test_a_group_set_to_unfused_stays_unfused():
+    net, _ = _fit(optimizer__param_groups=[("layers.0.*", {"fused": False})])
+    assert [group["fused"] for group in net.optimizer_.param_groups] == [False, None]
+
+
+def test_continued_training_after_unfusing_the_default_adam(path):
+    net, _ = _fit()
+    net.set_params(optimizer__fused=False)
+    before = [p.detach().clone() for p in net.module_.parameters()]
+    net.partial_fit(*_data())
+    assert any(not torch.equal(a, p) for a, p in zip(before, net.module_.parameters()))
+
+
+def test_a_parameter_unfrozen_between_steps_is_put_back(path):
+    # Unfrozen mid-fit (skorch's Unfreezer), it was missing from the copies,
+    # which were reused while the state kept its size.
+    torch.manual_seed(0)
+    first, second = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([first, second], weight_decay=0.5)
+    second.requires_grad_(False)
+    guard = EmptyStepGuard([optimizer], "cpu")
+
+    def step(n_accepted):
+        guard.snapshot()
+        optimizer.zero_grad()
+        ((first + (second if second.requires_grad else 0)) ** 2).sum().backward()
+        optimizer.step()
+        guard.restore_if_none_accepted(torch.tensor(float(n_accepted)))
+
+    step(1)
+    step(1)
+    second.requires_grad_(True)
+    before = [first.detach().clone(), second.detach().clone()]
+    step(0)
+    torch.testing.assert_close(first.detach(), before[0], rtol=0, atol=0)
+    torch.testing.assert_close(second.detach(), before[1], rtol=0, atol=0)
+
+
+class _IntStepMomentum(torch.optim.Optimizer):
+    """An optimiser from outside torch: a step count kept as a Python
+    number, and a momentum tensor replaced (not written into) at every
+    step."""
+
+    def __init__(self, params, lr=0.05):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            group["calls"] = group.get("calls", 0) + 1
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] = state.get("step", 0) + 1
+                buf = state.get("buf")
+                state["buf"] = p.grad.clone() if buf is None else 0.9 * buf + p.grad
+                p.add_(state["buf"], alpha=-group["lr"])
+        return loss
+
+
+class _StateOnEmpty(Callback):
+    """The optimiser's state entries before and after every all-rejected
+    step."""
+
+    def __init__(self):
+        self.changed, self.empty = [], 0
+
+    def on_batch_begin(self, net, training=None, **kwargs):
+        if training:
+            self.before = self._entries(net.optimizer_)
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training and int(net.criterion_.step_accepted) == 0:
+            self.empty += 1
+            after = self._entries(net.optimizer_)
+            self.changed.append(after != self.before)
+
+    @staticmethod
+    def _entries(optimizer):
+        state = [
+            (k, v.tolist() if isinstance(v, torch.Tensor) else v)
+            for p in optimizer.state
+            for k, v in sorted(optimizer.state[p].items())
+        ]
+        groups = [g.get("calls") for g in optimizer.param_groups]
+        return state, groups
+
+
+def test_an_optimiser_from_outside_torch_is_left_as_it_was_on_the_cpu(path):
+    if path == "device":
+        pytest.skip("on a device only tensors written in place are put back")
+    probe, counter = _StateOnEmpty(), AcceptedPerBatch()
+    net = RSFTClassifier(
+        M=20.0,
+        hardness=0.0,
+        target="uniform",
+        max_epochs=2,
+        batch_size=8,
+        random_state=0,
+        optimizer=_IntStepMomentum,
+        callbacks=[probe, counter],
+        **SAMPLE_RULE,
+    ).fit(*_data())
+    assert probe.empty > 5 and not any(probe.changed)
+    taken = sum(c > 0 for c in counter.counts)
+    assert [g["calls"] for g in net.optimizer_.param_groups] == [taken]
+    steps = [s["step"] for s in net.optimizer_.state.values()]
+    assert steps and all(step == taken for step in steps)
+
+
 def _guard_after_one_step(fused):
     torch.manual_seed(0)
     # About a million parameters.

@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -187,6 +188,43 @@ def test_warmup_fraction():
     assert max(rates[2:]) < 1.0
     with pytest.raises(ValueError, match="warmup_epochs"):
         RSFTClassifier(warmup_epochs=1.5).fit(X, y)
+
+
+def test_warmup_fraction_rounds_the_decimal_given():
+    # 0.29 * 50 is 14.4999... in binary floats: a half rounded down.
+    assert warmup_epoch_count(0.29, 50) == 15
+    assert warmup_epoch_count(0.15, 10) == 2
+    assert [warmup_epoch_count(1 / 3, n) for n in (1, 2, 3, 30, 50)] == [
+        0,
+        1,
+        1,
+        10,
+        17,
+    ]
+
+
+def test_warmup_fraction_is_of_the_epochs_the_call_trains():
+    X, y = make_classification(200, weights=[0.8], random_state=0)
+    X = X.astype("float32")
+    params = dict(M=4.0, hardness=0.0, random_state=0)
+    # fit(epochs=6) under the default max_epochs=50: a third of 50 (17)
+    # made every one of its 6 epochs a warm-up, without a word.
+    clf = RSFTClassifier(**params).fit(X, y, epochs=6)
+    rates = [epoch["acceptance_rate"] for epoch in clf.history]
+    assert rates[:2] == [1.0, 1.0] and max(rates[2:]) < 1.0
+    # Continued training that would go back into a warm-up after epochs
+    # that rejected says so.
+    clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
+    with pytest.warns(UserWarning, match=r"Epochs 4 to 10 .* after epochs that rej"):
+        clf.set_params(max_epochs=30).fit(X, y)
+    rates = [epoch["acceptance_rate"] for epoch in clf.history]
+    assert max(rates[1:3]) < 1.0 and rates[3:10] == [1.0] * 7
+    # A whole number of warm-up epochs continues to reject.
+    clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.set_params(max_epochs=3, warmup_epochs=1).fit(X, y)
+    assert max(epoch["acceptance_rate"] for epoch in clf.history[1:]) < 1.0
 
 
 @pytest.fixture(scope="module")

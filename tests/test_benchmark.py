@@ -1785,3 +1785,24 @@ def test_the_report_states_the_repeats_the_rows_hold_and_blanks_missing_fits(
     ]
     report = write_report(copy, config).read_text()
     assert "repeated 1 to 2 times per set (1 set(s) more than 1 time(s)" in report
+
+
+def test_a_resume_refuses_settings_spelt_another_way(tmp_path, capsys):
+    # Results are kept by label: RSFT(hardness=0.0, M=2.0) was fitted again
+    # beside RSFT(M=2, hardness=0), the same settings.
+    argv = ["--suite", "builtin", "--quick", "--datasets", "breast_cancer",
+            "--epochs", "1", "--n-jobs", "1", "--no-progress",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main([*argv, "--methods", "RSFT(M=2, hardness=0)"]) == 0
+    before = (tmp_path / "results.csv").read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as excinfo:
+        main([*argv, "--methods", "RSFT(hardness=0.0, M=2.0)"])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "RSFT(hardness=0.0, M=2.0) as RSFT(M=2, hardness=0)" in err
+    assert (tmp_path / "results.csv").read_bytes() == before
+    # Spelt as there, it resumes (nothing left to fit); another setting runs.
+    assert main([*argv, "--methods", "RSFT(M=2, hardness=0),RSFT(M=3)"]) == 0
+    frame = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(frame["method"].unique()) == ["RSFT(M=2, hardness=0)", "RSFT(M=3)"]

@@ -442,6 +442,70 @@ def test_cost_compares_methods_on_the_sets_they_all_finished():
     assert rows["SMOTE"] == ["1.000", "100", "0.50"]
 
 
+def test_fit_time_figure_shows_every_method_on_the_same_sets(tmp_path, monkeypatch):
+    import rsft_sklearn.benchmark._report as report
+    from rsft_sklearn.benchmark._runner import COLUMNS, METRICS
+
+    # Four binary sets and a multiclass one; threshold tuning runs on the
+    # binary sets only and SMOTE fails on the multiclass one, at ten times
+    # the others' time. The figure took each method's mean over the sets it
+    # finished: threshold tuning looked ten times faster than RSFT.
+    sets = [("b1", 2, 100), ("b2", 2, 200), ("b3", 2, 400), ("b4", 2, 800)]
+    sets.append(("m1", 3, 16000))
+    methods = ["RSFT", "SMOTE", "threshold tuning"]
+    rows = []
+    for name, n_classes, n in sets:
+        for method in methods:
+            if method == "threshold tuning" and n_classes != 2:
+                continue
+            failed = method == "SMOTE" and n_classes != 2
+            for fold in range(2):
+                row = dict.fromkeys(COLUMNS, "")
+                row.update(
+                    dataset=name, method=method, fold=fold, repeat=0, n_train=n,
+                    n_test=n // 2, n_classes=n_classes, imbalance_ratio=2.0,
+                    status="error" if failed else "ok", predict_time=0.01,
+                )  # fmt: skip
+                if not failed:
+                    row.update({metric: 0.7 + 0.01 * fold for metric in METRICS})
+                    row["fit_time"] = n / 1000 * (10 if method == "SMOTE" else 1)
+                    row["backward_rows"] = float(n)
+                rows.append(row)
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp_path / "results.csv", index=False)
+    config = dict(
+        command="test", suite="builtin", folds=2, repeats=1, epochs=1,
+        batch_size=64, recipe=None, max_grad_norm=None, threads=1, seed=0,
+        max_rows=0, methods=methods, reference="RSFT", skipped=[],
+        datasets=[
+            dict(name=name, n=n, n_features=4, n_classes=k, imbalance_ratio=2.0)
+            for name, k, n in sets
+        ],
+    )  # fmt: skip
+    plotted = []
+    real = report._plot_fit_time
+    monkeypatch.setattr(
+        report,
+        "_plot_fit_time",
+        lambda path, table: plotted.append(table) or real(path, table),
+    )
+    report.write_report(tmp_path, config)
+    (table,) = plotted
+    # The sets of the Cost table's first table, with its methods only.
+    assert list(table.columns) == ["RSFT"]
+    assert list(table.index) == ["b1", "b2", "b3", "b4", "m1"]
+    assert (tmp_path / "fit_time.png").exists()
+
+
+def test_long_method_labels_are_wrapped_in_the_figures():
+    from rsft_sklearn.benchmark._report import _tick_labels
+
+    label = "RSFT(warmup_epochs=10, hardness=0.5, target_power=0.25, M='auto')"
+    wrapped, lines = _tick_labels([label, "RSFT"])
+    assert wrapped[1] == "RSFT" and lines == 2
+    assert max(len(part) for part in wrapped[0].split("\n")) <= 40
+    assert wrapped[0].replace("\n", " ") == label
+
+
 def test_head_to_head_gives_no_p_value_below_three_sets():
     from rsft_sklearn.benchmark._report import _head_to_head
 

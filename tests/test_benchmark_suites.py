@@ -114,6 +114,14 @@ def test_images_suite_quick_run(tmp_path):
     assert frame["n_test"].nunique() == 1
     report = (out / "report.md").read_text()
     assert "over repeats" in report
+    # A fixed split per repeat, not the cross-validation of --folds.
+    assert "Protocol: one split of every set per repeat" in report
+    assert "fold cross-validation" not in report.split("- Row cap")[0]
+    # --folds, accepted and ignored there, is refused.
+    with pytest.raises(SystemExit) as excinfo:
+        main([*argv[:-1], str(tmp_path / "never"), "--folds", "3"])
+    assert excinfo.value.code == 2
+    assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.slow

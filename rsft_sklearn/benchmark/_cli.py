@@ -167,7 +167,12 @@ def build_parser():
         "a check of the whole pipeline in about a minute (--suite large keeps "
         "its sets whole and takes several minutes)",
     )
-    parser.add_argument("--folds", type=_positive, help="CV folds (default 5)")
+    parser.add_argument(
+        "--folds",
+        type=_positive,
+        help="CV folds (default 5); the sets of images and finetune have a fixed "
+        "split instead",
+    )
     parser.add_argument(
         "--repeats",
         type=_positive,
@@ -494,6 +499,14 @@ def _main(argv):
         datasets = list(unique.values())
         if not datasets:
             raise ValueError("No data set to run.")
+        if args.folds is not None and all(d.splitter is not None for d in datasets):
+            # Accepted and ignored, it was named in the report's protocol and
+            # refused a resume with another value.
+            raise ValueError(
+                "--folds does not apply to this run: every set of it has a fixed "
+                "split (a long-tailed training part and a balanced test part), "
+                "made once per repeat; --repeats sets how many."
+            )
         one_class = [d.name for d in datasets if d.n_classes < 2]
         if one_class:
             raise ValueError(
@@ -545,6 +558,7 @@ def _main(argv):
                     "group": d.group,
                     "notes": list(d.notes),
                     "repeats": repeats_for(d, repeats),
+                    "split": "cv" if d.splitter is None else "fixed",
                     "fingerprint": fingerprint(d),
                 }
                 for d in datasets

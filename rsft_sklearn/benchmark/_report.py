@@ -1,6 +1,7 @@
 """The markdown report and figures, computed from the per-fold CSV alone."""
 
 import platform
+import textwrap
 from importlib import metadata
 from pathlib import Path
 
@@ -244,7 +245,8 @@ def _plot_ranks(path, rank_tables, stats):
 
     metrics = [m for m in KEY_METRICS if m not in LOWER_IS_BETTER]
     n_methods = max(rank_tables[m].shape[1] for m in metrics)
-    fig, axes = plt.subplots(2, 2, figsize=(13, 0.5 * n_methods + 2))
+    _, lines = _tick_labels(rank_tables[metrics[0]].columns)
+    fig, axes = plt.subplots(2, 2, figsize=(13, (0.25 + 0.25 * lines) * n_methods + 2))
     axes = axes.ravel()
     for ax, metric in zip(axes, metrics):
         if len(rank_tables[metric]) == 0:
@@ -254,7 +256,7 @@ def _plot_ranks(path, rank_tables, stats):
         p_value, cd, _ = stats[metric]
         positions = np.arange(len(mean_rank))
         ax.plot(mean_rank.to_numpy(), positions, "o", color="tab:blue")
-        ax.set_yticks(positions, mean_rank.index)
+        ax.set_yticks(positions, _tick_labels(mean_rank.index)[0])
         best = mean_rank.min()
         if np.isfinite(cd):
             ax.axvspan(best, best + cd, color="tab:orange", alpha=0.2)
@@ -311,7 +313,18 @@ def _plot_vs_ir(path, tables, imbalance):
     plt.close(fig)
 
 
+def _tick_labels(labels, width=40):
+    """Method labels wrapped at ``width`` characters (a spec with several
+    parameters is longer than a figure's margin), and their most lines."""
+    wrapped = [
+        "\n".join(textwrap.wrap(str(label), width)) or str(label) for label in labels
+    ]
+    return wrapped, max((label.count("\n") + 1 for label in wrapped), default=1)
+
+
 def _plot_fit_time(path, table):
+    """Mean fit time per fold of every method, over the sets of ``table``
+    (the sets that every method in it finished, as the Cost table)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -323,11 +336,15 @@ def _plot_fit_time(path, table):
         return False
     std = table.std(ddof=0)
     order = mean.sort_values().index
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(order) + 1))
+    labels, lines = _tick_labels(order)
+    fig, ax = plt.subplots(figsize=(8, (0.15 + 0.15 * lines) * len(order) + 1))
     ax.barh(np.arange(len(order)), mean[order], xerr=std[order], color="tab:blue")
-    ax.set_yticks(np.arange(len(order)), order)
+    ax.set_yticks(np.arange(len(order)), labels)
     ax.set_xscale("log")
-    ax.set_xlabel("fit time per fold (s), mean ± std over data sets")
+    ax.set_xlabel(
+        f"fit time per fold (s), mean ± std over the {_count(table.index)}\n"
+        "that every method shown finished"
+    )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -351,8 +368,16 @@ def _plot_critical_difference(path, stats):
     if not metrics:
         return False
     n_methods = len(stats[metrics[0]][2].rankdf)
+    # autorank writes the labels beside its scale, in 0.8 / 6 of the axes'
+    # width on each side; the figure's margins hold what the longest label
+    # (about 0.09 inch a character) needs beyond that.
+    longest = max(len(str(label)) for label in stats[metrics[0]][2].rankdf.index)
+    needed = 0.09 * longest
+    width = max(10.0, 6 + 2 * needed)
+    room = 0.8 / 6
+    margin = max(0.0, (needed - room * width) / (1 - 2 * room))
     fig, axes = plt.subplots(
-        len(metrics), 1, figsize=(10, len(metrics) * (0.25 * n_methods + 1.5))
+        len(metrics), 1, figsize=(width, len(metrics) * (0.25 * n_methods + 1.5))
     )
     for ax, metric in zip(np.atleast_1d(axes), metrics):
         with warnings.catch_warnings():
@@ -365,6 +390,7 @@ def _plot_critical_difference(path, stats):
             fontsize=9,
         )
     fig.tight_layout()
+    fig.subplots_adjust(left=margin / width, right=1 - margin / width)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
@@ -457,6 +483,20 @@ def corrected_interval(values, test_train_ratio):
     variance = (1.0 / n + float(test_train_ratio)) * values.var(ddof=1)
     half = stats.t.ppf(0.975, n - 1) * np.sqrt(variance)
     return mean, mean - half, mean + half
+
+
+def _fixed_splits(config, frame):
+    """Whether every set of the run has a fixed split (one per repeat)
+    rather than cross-validation: as its record says, or, in the record of
+    an older run, as its rows show (each fold is a repeat of its own)."""
+    splits = [d.get("split") for d in config["datasets"]]
+    if all(split is not None for split in splits):
+        return all(split == "fixed" for split in splits)
+    return (
+        len(frame) > 0
+        and bool((frame["fold"] == frame["repeat"]).all())
+        and (frame["fold"].max() > 0)
+    )
 
 
 def _repeats_done(frame):
@@ -682,10 +722,17 @@ def write_report(out, config):
         "",
         f"- Command: `{config['command']}`",
         f"- Seed: {config['seed']}",
-        f"- Protocol: stratified {config['folds']}-fold cross-validation, "
-        f"{_repeats_done(frame)}, the same splits for every method; a set "
-        "with a balanced test part (images, finetune) is split once per "
-        "repeat. Each repeat trains from seed + repeat.",
+        (
+            "- Protocol: one split of every set per repeat into a long-tailed "
+            f"training part and a balanced test part, {_repeats_done(frame)}, "
+            "the same splits for every method."
+            if _fixed_splits(config, frame)
+            else f"- Protocol: stratified {config['folds']}-fold cross-validation, "
+            f"{_repeats_done(frame)}, the same splits for every method; a set "
+            "with a balanced test part (images, finetune) is split once per "
+            "repeat."
+        )
+        + " Each repeat trains from seed + repeat.",
         "- Row cap: "
         + (
             f"at most {max_rows} rows per data set, a stratified sample (seeded); "
@@ -892,7 +939,15 @@ def write_report(out, config):
 
     _plot_ranks(out / "mean_ranks.png", rank_tables, stats)
     _plot_vs_ir(out / "metric_vs_imbalance.png", tables, imbalance)
-    has_times = _plot_fit_time(out / "fit_time.png", tables["fit_time"])
+    # Every method over the same sets, as the Cost table: a method that ran
+    # on fewer sets (threshold tuning, binary only) had its mean over them.
+    timed_sets, timed_methods = _coverage_groups(tables["balanced_accuracy"], methods)[
+        0
+    ]
+    has_times = _plot_fit_time(
+        out / "fit_time.png",
+        tables["fit_time"].reindex(index=timed_sets, columns=timed_methods),
+    )
     has_cd = _plot_critical_difference(out / "critical_difference.png", stats)
     lines += [
         "",

@@ -347,6 +347,33 @@ def _interrupt_seen():
             signal.signal(signum, action)
 
 
+def _check_spellings(methods, finished, out):
+    """Refuse a method spelt otherwise than the same settings in the results
+    already in ``out`` (``RSFT(M=2.0)`` for ``RSFT(M=2)``): results are
+    kept by label, so it would be fitted again under a second one."""
+    from ._methods import _settings_key, parse_method
+
+    def key(label):
+        try:
+            return _settings_key(*parse_method(label))
+        except ValueError:
+            # A label this version cannot read names no method it runs.
+            return None
+
+    known = {key(label): label for label in finished}
+    respelt = {
+        method: known[key(method)]
+        for method in methods
+        if method not in finished and key(method) in known
+    }
+    if respelt:
+        pairs = "; ".join(f"{new} as {old}" for new, old in respelt.items())
+        raise ValueError(
+            f"--methods: the results in {str(out)!r} hold the same settings "
+            f"spelt another way ({pairs}); spell them as there to resume them."
+        )
+
+
 def run_fold(dataset, method, fold, train, test, config, n_threads):
     """Fit and score one method on one fold; never raises for the method's own
     failures, which are recorded in the row instead."""
@@ -1235,6 +1262,7 @@ def run_benchmark(
                 f"--out: cannot write the results in {str(out)!r} "
                 f"({exc.strerror}: {exc.filename})."
             ) from None
+        _check_spellings(methods, {key[1] for key in done}, out)
         from ._methods import applicable
 
         tasks, done_counts = [], {d.name: 0 for d in datasets}

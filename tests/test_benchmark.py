@@ -1806,3 +1806,18 @@ def test_a_resume_refuses_settings_spelt_another_way(tmp_path, capsys):
     assert main([*argv, "--methods", "RSFT(M=2, hardness=0),RSFT(M=3)"]) == 0
     frame = pd.read_csv(tmp_path / "results.csv")
     assert sorted(frame["method"].unique()) == ["RSFT(M=2, hardness=0)", "RSFT(M=3)"]
+
+
+@pytest.mark.parametrize("option", [["--recipe", "sgd"], ["--max-grad-norm", "1"]])
+def test_network_options_are_refused_on_a_run_without_a_network(
+    option, tmp_path, capsys
+):
+    # Recorded, and stated in the report as how the networks trained.
+    argv = ["--suite", "builtin", "--quick", "--datasets", "breast_cancer",
+            "--methods", "LogisticRegression", "--n-jobs", "1", "--no-progress",
+            "--out", str(tmp_path / "never"), *option]  # fmt: skip
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+    assert excinfo.value.code == 2
+    assert "no method of this run trains one" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

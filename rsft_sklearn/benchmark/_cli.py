@@ -528,6 +528,24 @@ def _main(argv):
         # The default list runs what applies (threshold tuning is binary
         # only; a multiclass suite leaves it out).
         methods = [m for m in methods if m not in idle]
+        from ._methods import NEURAL_METHODS, parse_method
+
+        if not any(parse_method(m)[0] in NEURAL_METHODS for m in methods):
+            # Recorded and stated in the report as how the networks trained,
+            # for a run that trains none.
+            given = [
+                option
+                for option, value in (
+                    ("--recipe", args.recipe),
+                    ("--max-grad-norm", args.max_grad_norm),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} set(s) how the networks train, and "
+                    "no method of this run trains one."
+                )
         if args.suite in ("tables", "full"):
             skipped += list(TABLES_LEFT_OUT.items())
         config = {

@@ -528,6 +528,11 @@ def test_predefined_validation_set_holds_raw_labels():
         fitted.fit(X, y)
     np.testing.assert_array_equal(fitted.predict_proba(X), before)
     assert len(fitted.history) == FAST["max_epochs"]
+    # One without labels failed in torch after the first training epoch.
+    fitted.set_params(train_split=predefined_split(Dataset(X[:10], None)))
+    with pytest.raises(ValueError, match="validation set .* has no labels"):
+        fitted.fit(X, y)
+    np.testing.assert_array_equal(fitted.predict_proba(X), before)
 
 
 class _WithBatchNorm(torch.nn.Module):

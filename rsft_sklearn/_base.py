@@ -243,11 +243,14 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("warm_start")
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups)
-            self._check_mlp_width(fresh)
+            self._check_mlp_width(fresh, reset)
             # Settings refused only at training time, checked while a
             # refusal still leaves the fitted estimator as it was.
             self._check_training_settings(
-                data[0], 0 if fresh else len(self.history), fit_params.get("epochs")
+                data[0],
+                0 if fresh else len(self.history),
+                fit_params.get("epochs"),
+                fresh_fit=fresh,
             )
         # One mark (and at most one warning) for the whole fit.
         with global_generator_in_use():
@@ -314,7 +317,7 @@ class NetClassifierBase(NeuralNetClassifier):
         given = classes if reset and self.classes is None else None
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups, given)
-            self._check_mlp_width(first)
+            self._check_mlp_width(first, reset)
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
@@ -326,7 +329,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 warn_outside_input_columns(self.module_, data[0])
             return self._train(data, **fit_params)
 
-    def _check_training_settings(self, X, epochs_before, epochs):
+    def _check_training_settings(self, X, epochs_before, epochs, fresh_fit=False):
         """Refuse, before anything is built or trained, the settings that
         training itself would refuse (a refusal at ``initialize``, at
         ``on_train_begin`` or at the first epoch came after the network was
@@ -541,6 +544,8 @@ class NetClassifierBase(NeuralNetClassifier):
                 self.input_column_names_ = names
                 state.pop("n_features_in_", None)
                 state.pop("feature_names_in_", None)
+                # The row shape of an earlier fit on an array is stale.
+                state.pop("_row_shape", None)
             else:
                 _check_input_shapes(
                     X, state.get("input_keys_"), state.get("input_shapes_")
@@ -643,7 +648,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{type(self).__name__} was fitted on rows of shape {fitted}."
             )
 
-    def _check_mlp_width(self, fresh):
+    def _check_mlp_width(self, fresh, reset):
         """Refuse, before training, rows of another size than the default
         MLP takes: its width given as ``module__n_features`` (a fresh fit),
         or that of a network built by ``initialize()`` to load saved
@@ -658,7 +663,13 @@ class NetClassifierBase(NeuralNetClassifier):
                 return
             where = f"module__n_features is {width}"
         else:
-            width = _mlp_width(self.__dict__.get("module_"))
+            # A fitted estimator (not reset) checks its rows against those of
+            # its fit; a subclass of MLPModule may take another width than
+            # the rows.
+            module = self.__dict__.get("module_")
+            if not reset or type(module) is not MLPModule:
+                return
+            width = _mlp_width(module)
             where = (
                 f"the network of this {type(self).__name__} (MLPModule) takes {width}"
             )
@@ -700,7 +711,13 @@ class NetClassifierBase(NeuralNetClassifier):
             for key, value in fit_params.items()
             if key not in ("_routing_method", "epochs")
         }
-        self.fit_state_.epochs = fit_params.get("epochs")
+        epochs = self.fit_state_.epochs = fit_params.get("epochs")
+        # A fractional warm-up's share: of the epochs given to a fresh fit,
+        # else of max_epochs.
+        fresh_fit = fit_params.get("_routing_method") == "fit" and not len(self.history)
+        self.fit_state_.warmup_basis = (
+            epochs if fresh_fit and epochs is not None else self.max_epochs
+        )
         # Dropout and other modules draw from torch's global generator; the
         # fit gets a private copy of it, reseeded every epoch from init_seed_
         # (see on_epoch_begin), so it neither disturbs the caller's stream nor
@@ -757,9 +774,9 @@ class NetClassifierBase(NeuralNetClassifier):
             X = self._validate_X(X, reset=False)
         else:
             _check_dataset_not_empty(X, type(self).__name__)
-        proba = super().predict_proba(X)
         if "classes_inferred_" in self.__dict__:
-            return self._posterior(proba)
+            return self._posterior(*self._output_and_log(X))
+        proba = super().predict_proba(X)
         # Initialised (and its parameters loaded) but never fitted: what fit
         # learns about the data is missing, so only the raw output is known.
         probability = getattr(self, "probability", "raw")
@@ -773,6 +790,26 @@ class NetClassifierBase(NeuralNetClassifier):
                 "fitted estimator to keep the correction."
             )
         return proba
+
+    def _output_and_log(self, X):
+        """skorch's ``predict_proba`` (the network's output after
+        ``predict_nonlinearity``), with the log-softmax of the logits in
+        float64 when the output is their softmax and ``probability``
+        corrects it, else None: the float32 softmax underflows to 0 where a
+        large logit adjustment trained outputs below ``exp(-87)``, which
+        the correction would lift again."""
+        nonlinearity = self._get_predict_nonlinearity()
+        softmax = (
+            isinstance(nonlinearity, partial) and nonlinearity.func is torch.softmax
+        )
+        if not softmax or getattr(self, "probability", "raw") == "raw":
+            return super().predict_proba(X), None
+        probas, logs = [], []
+        for output in self.forward_iter(X, training=False):
+            output = output[0] if isinstance(output, tuple) else output
+            probas.append(to_numpy(nonlinearity(output)))
+            logs.append(to_numpy(torch.log_softmax(output.double(), dim=-1)))
+        return np.concatenate(probas, 0), np.concatenate(logs, 0)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, as scikit-learn's classifiers

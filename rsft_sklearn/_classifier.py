@@ -278,12 +278,11 @@ class RSFTClassifier(NetClassifierBase):
     warmup_epochs : int or float, default=1/3
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
-        A float in ``(0, 1)`` is a fraction of the epochs a call trains
-        (``max_epochs``, or the ``epochs`` given to ``fit`` or
-        ``partial_fit``; the default: the first third), rounded to the
-        nearest epoch, a half up. Continued training (``warm_start``,
-        ``partial_fit``) counts the epochs on, and warns where its warm-up
-        would come back after epochs that rejected. Sample
+        A float in ``(0, 1)`` is a fraction of ``max_epochs`` (of the
+        ``epochs`` given to a fresh ``fit``; the default: the first third),
+        rounded to the nearest epoch, a half up. Continued training
+        (``warm_start``, ``partial_fit``) counts the epochs on, and warns
+        where its warm-up would come back after epochs that rejected. Sample
         weights (and the stratum weights of ``target="balanced_groups"``)
         weigh the warm-up's rows.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -551,23 +550,24 @@ class RSFTClassifier(NetClassifierBase):
                 "ends in a softmax or log-softmax."
             )
 
-    def _check_training_settings(self, X, epochs_before, epochs):
-        super()._check_training_settings(X, epochs_before, epochs)
+    def _check_training_settings(self, X, epochs_before, epochs, fresh_fit=False):
+        super()._check_training_settings(X, epochs_before, epochs, fresh_fit)
         # What RejectionLoss refuses when initialize builds it, after the
         # network was built anew.
         check_target_acceptance(self.M, self.target_acceptance)
         optimizer = self.optimizer
         optimizer = optimizer if isinstance(optimizer, type) else type(optimizer)
         if issubclass(optimizer, torch.optim.LBFGS):
-            self._check_lbfgs(epochs_before, epochs)
+            basis = epochs if fresh_fit and epochs is not None else self.max_epochs
+            self._check_lbfgs(epochs_before, epochs, basis)
 
-    def _check_lbfgs(self, epochs_before, epochs):
+    def _check_lbfgs(self, epochs_before, epochs, basis):
         """Refuse LBFGS where this call's epochs (``epochs`` or
         ``max_epochs``, after ``epochs_before``) reach rejection under
-        ``"sample"``."""
+        ``"sample"``; a fractional warm-up is a share of ``basis`` epochs."""
         n_epochs = self.max_epochs if epochs is None else epochs
         rejects = (
-            warmup_epoch_count(self.warmup_epochs, n_epochs) < n_epochs + epochs_before
+            warmup_epoch_count(self.warmup_epochs, basis) < n_epochs + epochs_before
         )
         if self.rejection == "sample" and rejects:
             # LBFGS evaluates the loss several times per step: each
@@ -720,7 +720,7 @@ class RSFTClassifier(NetClassifierBase):
             self._class_rows = rows
         return X, torch.as_tensor(y), weight
 
-    def _posterior(self, proba):
+    def _posterior(self, proba, log_proba=None):
         # What the output estimates depends on the rule of the last epoch.
         try:
             row_weight = row_prior = bins = None
@@ -790,6 +790,7 @@ class RSFTClassifier(NetClassifierBase):
                     self, "final_prior_correction_", self.prior_correction
                 ),
                 loss_prior=getattr(self, "loss_class_prior_", None),
+                log_proba=log_proba,
             )
         except ValueError as exc:
             # correct_proba refuses values that are not probabilities; say
@@ -949,7 +950,7 @@ class RSFTClassifier(NetClassifierBase):
         # Continued training (partial_fit, warm_start) goes on counting the
         # epochs: its warm-up may be over.
         if any(isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers):
-            self._check_lbfgs(len(self.history), state.epochs)
+            self._check_lbfgs(len(self.history), state.epochs, state.warmup_basis)
         chosen = self.get_params_for("optimizer")
         if self.optimizer is torch.optim.Adam and not {"fused", "foreach"} & set(
             chosen
@@ -975,9 +976,11 @@ class RSFTClassifier(NetClassifierBase):
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
         params = ("M", "hardness", "rejection", "compact")
-        # A fraction of the epochs this call trains: max_epochs, or the
-        # epochs given to fit or partial_fit.
-        n_epochs = self.max_epochs if state.epochs is None else state.epochs
+        # A fraction of the fit's epochs: max_epochs, or those given to a
+        # fresh fit (continued training counts its epochs on, against
+        # max_epochs: a loop of partial_fit(epochs=1) warms up over its
+        # first calls).
+        n_epochs = state.warmup_basis or self.max_epochs
         warmup = warmup_epoch_count(self.warmup_epochs, n_epochs)
         state.plan = plan = plan_epoch(
             len(self.history) - 1,
@@ -994,14 +997,19 @@ class RSFTClassifier(NetClassifierBase):
             # From the first epoch, not after a warm-up spent in vain.
             check_selection_iterator(state.train_iterator, self.rejection)
         loss = self.criterion_
-        if not plan.rejecting and loss.rejecting and len(self.history) > 1:
+        # Whether the last epoch this estimator trained rejected (the loss's
+        # own flag starts on, so a fresh loss, as a resumed fit builds one,
+        # would say it did).
+        rejected_before = self.__dict__.get("_last_epoch_rejected", False)
+        self._last_epoch_rejected = bool(plan.rejecting)
+        if not plan.rejecting and rejected_before and len(self.history) > 1:
             # Continued training whose warm-up count (a share of this call's
             # epochs) reaches past the epochs trained, after epochs that
             # rejected: the rule goes off again.
             warnings.warn(
                 f"Epochs {len(self.history)} to {warmup} (counted from 1) are "
-                f"warm-up epochs of this call (warmup_epochs="
-                f"{self.warmup_epochs!r} of its {n_epochs} epochs), after epochs "
+                f"warm-up epochs (warmup_epochs={self.warmup_epochs!r} of "
+                f"max_epochs={n_epochs}), after epochs "
                 "that rejected: they train without the rule. Pass warmup_epochs "
                 "as a whole number of epochs to continue rejecting (0 after the "
                 "warm-up).",

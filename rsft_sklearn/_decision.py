@@ -15,11 +15,9 @@ density normalised over the classes, and since ``a`` is a known function of
 weighted cross-entropy has the same minimiser, so the same inversion holds.
 """
 
-from functools import partial
-
 import numpy as np
 
-from ._validation import as_real, check_class_weight
+from ._validation import FLOAT32_SMALLEST, as_real, check_class_weight
 
 __all__ = ["PROBABILITY_OPTIONS", "correct_proba"]
 
@@ -104,7 +102,14 @@ def correct_proba(
 
 
 def _corrected(
-    proba, log_weight, M, hardness, class_prior=None, log_shift=None, log_share=None
+    proba,
+    log_weight,
+    M,
+    hardness,
+    class_prior=None,
+    log_shift=None,
+    log_share=None,
+    log_proba=None,
 ):
     """:func:`correct_proba` on checked inputs, with the log of the class
     weights: ``(n_classes,)``, or ``(n_classes, n_bins)`` for classes whose
@@ -112,12 +117,22 @@ def _corrected(
     of each bin's share of its class's rows (the summary that
     :func:`weight_bins` gives). A class's acceptance is then the mean of the
     rule's clipped acceptance over its rows, which is below the clipped
-    acceptance of the mean weight."""
+    acceptance of the mean weight.
+
+    ``log_proba``, the log-softmax of the logits in float64 where the caller
+    has them, takes the place of the probabilities that underflowed in
+    float32 (below its smallest normal number): a logit adjustment with a
+    large ``prior_correction`` trains outputs of ``exp(-100)`` and less,
+    which the correction lifts again."""
     n_classes = proba.shape[1]
     # Log space: p ** hardness / w spans many orders of magnitude for
     # confident predictions and small class weights.
     with np.errstate(divide="ignore"):
         log_p = np.log(np.clip(proba, 0.0, 1.0))
+    if log_proba is not None:
+        lost = proba < FLOAT32_SMALLEST
+        if lost.any():
+            log_p = np.where(lost, log_proba, log_p)
     # hardness 0 ignores the model even where p underflowed to 0 (0 * -inf).
     hard = hardness * log_p if hardness else np.zeros_like(log_p)
     if log_weight.ndim == 1:
@@ -218,18 +233,6 @@ def _check_rule(M, hardness, log_shift, n_classes):
     return M_value, hardness_value, log_shift
 
 
-def _correct_binned(
-    proba, log_weight, log_share, M, hardness, *, class_prior=None, log_shift=None
-):
-    """:func:`correct_proba` with ``(n_classes, n_bins)`` log class weights
-    and log shares of each class's rows."""
-    proba = _check_proba(proba)
-    M, hardness, log_shift = _check_rule(M, hardness, log_shift, proba.shape[1])
-    return _corrected(
-        proba, log_weight, M, hardness, class_prior, log_shift, log_share=log_share
-    )
-
-
 def is_probability_table(proba):
     """Whether a 2-d array holds finite probabilities in ``[0, 1]`` whose rows
     sum to 1 (within float32 rounding) or are all zeros (every class
@@ -285,6 +288,7 @@ def decision_proba(
     row_weight=None,
     row_prior=None,
     row_weight_bins=None,
+    log_proba=None,
 ):
     """The posterior that ``probability`` asks for, from the raw output.
 
@@ -307,6 +311,9 @@ def decision_proba(
     epochs with rejection then invert the rule's mean acceptance over them
     (``row_weight`` serves epochs without rejection only), assuming that a
     row's weight does not depend on its features within its class.
+    ``log_proba``, the log-softmax of the logits in float64 where the caller
+    has them, stands in for the output where it underflowed in float32
+    (see :func:`_corrected`).
     """
     if probability not in PROBABILITY_OPTIONS:
         raise ValueError(
@@ -345,23 +352,32 @@ def decision_proba(
     elif M is None:
         # Without rejection the output already estimates the training posterior.
         target_weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
-    if log_weight is not None:
-        correct = partial(_correct_binned, log_weight=log_weight, log_share=log_share)
-    else:
-        correct = partial(correct_proba, target_weight=target_weight)
-    correct = partial(
-        correct, M=M, hardness=hardness, class_prior=prior, log_shift=shift
-    )
+    if log_weight is None:
+        log_weight = np.log(
+            check_class_weight(target_weight, np.shape(proba)[-1], "target_weight")
+        )
+        log_share = None
+
+    def correct(block, log_block=None):
+        block = _check_proba(block)
+        rule = _check_rule(M, hardness, shift, block.shape[1])
+        return _corrected(
+            block, log_weight, *rule[:2], prior, rule[2], log_share, log_block
+        )
+
     if not (isinstance(proba, np.ndarray) and proba.ndim == 2):
         return correct(proba)
     rows = max(1, _BLOCK_ENTRIES // max(proba.shape[1], 1))
     if len(proba) <= rows:
-        return correct(proba)
+        return correct(proba, log_proba)
     # Row by row, in blocks: the correction's temporaries (about ten arrays
     # of the block's size, with or without bins) stay those of one block.
     out = np.empty(proba.shape, dtype=np.float64)
     for start in range(0, len(proba), rows):
-        out[start : start + rows] = correct(proba[start : start + rows])
+        block = slice(start, start + rows)
+        out[block] = correct(
+            proba[block], None if log_proba is None else log_proba[block]
+        )
     return out
 
 

@@ -75,9 +75,10 @@ def warmup_epoch_count(warmup_epochs, max_epochs):
     """
     if isinstance(warmup_epochs, numbers.Integral):
         return int(warmup_epochs)
-    # The fraction as its shortest decimal (0.29, not the binary float below
-    # it, whose 50 epochs are 14.4999...), so that a half rounds up.
-    share = Fraction(repr(float(warmup_epochs))) * int(max_epochs)
+    # The fraction as the one of small terms it stands for (0.29 or 1/6, not
+    # the binary float just below it, whose 50 or 3 epochs are 14.4999...
+    # or 0.4999...), so that a half rounds up.
+    share = Fraction(float(warmup_epochs)).limit_denominator(10_000) * int(max_epochs)
     return math.floor(share + Fraction(1, 2))
 
 
@@ -214,6 +215,9 @@ class FitState:
         self.fit_params = {}
         # The epochs of this call (skorch's fit_loop argument), when given.
         self.epochs = None
+        # The epochs a fractional warmup_epochs is a share of (None:
+        # max_epochs).
+        self.warmup_basis = None
 
 
 class PendingLoss:

@@ -1821,3 +1821,20 @@ def test_network_options_are_refused_on_a_run_without_a_network(
     assert excinfo.value.code == 2
     assert "no method of this run trains one" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_older_labels_and_options_of_a_folder_still_resume():
+    from rsft_sklearn.benchmark._runner import PROTOCOL, _check_spellings, _compared
+
+    # An older name of a method (an alias) is today's method fitted again
+    # under today's label, as before: no spelling to follow.
+    _check_spellings(["post-hoc logit adjustment"], {"plain net"}, "out")
+    with pytest.raises(ValueError, match=r"RSFT\(M=2.0\) as RSFT\(M=2\)"):
+        _check_spellings(["RSFT(M=2.0)"], {"RSFT(M=2)"}, "out")
+    # Options a run could not use (refused today) do not block its resume.
+    fixed = {"datasets": [{"split": "fixed"}], "methods": ["RSFT"]}
+    assert "folds" not in _compared(fixed) and "recipe" in _compared(fixed)
+    tables = {"datasets": [{"split": "cv"}], "methods": ["LogisticRegression"]}
+    assert "folds" in _compared(tables)
+    assert not {"recipe", "max_grad_norm"} & set(_compared(tables))
+    assert _compared({"datasets": [{}], "methods": ["RSFT"]}) == list(PROTOCOL)

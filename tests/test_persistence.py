@@ -16,7 +16,7 @@ from sklearn.datasets import make_classification
 from skorch.exceptions import DeviceWarning
 
 import rsft_sklearn._persistence as persistence
-from rsft_sklearn import RSFTClassifier
+from rsft_sklearn import MLPModule, RSFTClassifier
 
 PARAMS = dict(random_state=0, batch_size=64, module__hidden_layer_sizes=(16,))
 
@@ -231,6 +231,36 @@ def test_a_given_mlp_width_is_checked_against_the_rows_before_training():
     # Images: the MLP takes a flattened row.
     images = np.ones((8, 1, 2, 3), dtype=np.float32)
     RSFTClassifier(module__n_features=6, max_epochs=1).fit(images, y)
+
+
+def test_a_subclass_of_the_mlp_of_another_width_trains_on():
+    # A subclass fed an extra feature takes n + 1 inputs: continued
+    # training was refused as if its width had to be the rows'.
+    class WithRowSum(MLPModule):
+        def __init__(self, n_features, n_classes, **kwargs):
+            super().__init__(n_features + 1, n_classes, **kwargs)
+
+        def forward(self, X):
+            return super().forward(torch.cat([X, X.sum(1, keepdim=True)], 1))
+
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    y = np.arange(40) % 2
+    clf = RSFTClassifier(
+        WithRowSum, module__n_features=6, module__n_classes=2, max_epochs=1
+    ).fit(X, y)
+    clf.partial_fit(X, y)
+    clf.set_params(warm_start=True).fit(X, y)
+    assert len(clf.history) == 3
+
+
+def test_a_refit_on_a_dict_forgets_the_rows_of_an_array_fit():
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    y = np.arange(40) % 2
+    clf = RSFTClassifier(max_epochs=1).fit(X, y)
+    clf.set_params(module__n_features=4, module__n_classes=2)
+    clf.fit({"X": X[:, :4]}, y)
+    clf.partial_fit({"X": X[:, :4]}, y)
+    assert clf.predict({"X": X[:3, :4]}).shape == (3,)
 
 
 def test_rows_of_another_number_of_axes_are_named_by_their_shapes():

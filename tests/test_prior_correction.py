@@ -193,7 +193,11 @@ def test_warmup_fraction():
 def test_warmup_fraction_rounds_the_decimal_given():
     # 0.29 * 50 is 14.4999... in binary floats: a half rounded down.
     assert warmup_epoch_count(0.29, 50) == 15
+    assert warmup_epoch_count(np.float32(0.29), 50) == 15
     assert warmup_epoch_count(0.15, 10) == 2
+    # 1/6 of 3 epochs is a half: the float just below 1/6 rounded it down.
+    assert [warmup_epoch_count(1 / 6, n) for n in (3, 9)] == [1, 2]
+    assert warmup_epoch_count(1 / 12, 6) == 1
     assert [warmup_epoch_count(1 / 3, n) for n in (1, 2, 3, 30, 50)] == [
         0,
         1,
@@ -219,6 +223,14 @@ def test_warmup_fraction_is_of_the_epochs_the_call_trains():
         clf.set_params(max_epochs=30).fit(X, y)
     rates = [epoch["acceptance_rate"] for epoch in clf.history]
     assert max(rates[1:3]) < 1.0 and rates[3:10] == [1.0] * 7
+    # A loop of partial_fit(epochs=1) warms up over its first calls, a third
+    # of max_epochs, as one fit does (a third of each call's one epoch is
+    # none).
+    loop = RSFTClassifier(max_epochs=9, **params)
+    for _ in range(9):
+        loop.partial_fit(X, y, epochs=1)
+    rates = [epoch["acceptance_rate"] for epoch in loop.history]
+    assert rates[:3] == [1.0] * 3 and max(rates[3:]) < 1.0
     # A whole number of warm-up epochs continues to reject.
     clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
     with warnings.catch_warnings():
@@ -942,3 +954,23 @@ def test_rows_of_weight_zero_in_a_stream_count_as_no_rows(rejection):
     np.testing.assert_allclose(
         zero.loss_class_prior_, dropped.loss_class_prior_, atol=0.02
     )
+
+
+def test_a_resumed_fit_in_its_warm_up_does_not_warn(tmp_path):
+    from skorch.callbacks import Checkpoint, LoadInitState
+
+    # A fresh loss starts with its rule on: the resumed fit's second warm-up
+    # epoch was taken for a warm-up after epochs that rejected.
+    X, y = make_classification(300, 8, weights=[0.9], random_state=0)
+    X = X.astype("float32")
+    first = Checkpoint(dirname=tmp_path, monitor=None, f_criterion="criterion.pt")
+    RSFTClassifier(max_epochs=1, warmup_epochs=2, callbacks=[first]).fit(X, y)
+    again = Checkpoint(dirname=tmp_path, monitor=None, f_criterion="criterion.pt")
+    clf = RSFTClassifier(
+        max_epochs=3, warmup_epochs=2, callbacks=[again, LoadInitState(again)]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit(X, y)
+    rates = [epoch["acceptance_rate"] for epoch in clf.history]
+    assert rates[:2] == [1.0, 1.0] and rates[2] < 1.0

@@ -360,11 +360,19 @@ def _check_spellings(methods, finished, out):
             # A label this version cannot read names no method it runs.
             return None
 
+    def name(label):
+        return label.split("(", 1)[0].strip()
+
+    # Labels of the same method name only: an older name (an alias, such as
+    # "plain net") is read as today's, and its rows are fitted again under
+    # today's label, as before.
     known = {key(label): label for label in finished}
     respelt = {
         method: known[key(method)]
         for method in methods
-        if method not in finished and key(method) in known
+        if method not in finished
+        and key(method) in known
+        and name(known[key(method)]) == name(method)
     }
     if respelt:
         pairs = "; ".join(f"{new} as {old}" for new, old in respelt.items())
@@ -776,6 +784,28 @@ def _check_row_lengths(path):
                 )
 
 
+def _compared(config):
+    """The keys of ``PROTOCOL`` that can change this run's results: not the
+    folds where every set has a fixed split, nor how networks train where
+    no method trains one (a folder made with them by an older version,
+    which accepted them there, resumes without them)."""
+    from ._methods import NEURAL_METHODS, parse_method
+
+    ignored = set()
+    datasets = config.get("datasets") or []
+    if datasets and all(d.get("split") == "fixed" for d in datasets):
+        ignored.add("folds")
+    methods = config.get("methods")
+    if methods is not None:
+        try:
+            neural = any(parse_method(m)[0] in NEURAL_METHODS for m in methods)
+        except ValueError:
+            neural = True
+        if not neural:
+            ignored |= {"recipe", "max_grad_norm"}
+    return [key for key in PROTOCOL if key not in ignored]
+
+
 def _check_protocol(out, config):
     """Refuse to resume ``out`` under another protocol, then write the run's
     ``run.json``.
@@ -816,7 +846,7 @@ def _check_protocol(out, config):
             ) from None
         changed = [
             f"{key} {previous.get(key)!r} -> {config.get(key)!r}"
-            for key in PROTOCOL
+            for key in _compared(config)
             if _protocol_value(key, previous.get(key))
             != _protocol_value(key, config.get(key))
         ]

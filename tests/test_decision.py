@@ -464,3 +464,28 @@ def test_correct_proba_names_non_numbers(proba, message):
         correct_proba(proba, [0.5, 1.0])
     with pytest.raises(TypeError, match="log_shift must hold"):
         correct_proba([[0.5, 0.5]], [0.5, 1.0], log_shift=np.asarray(proba)[0])
+
+
+@pytest.mark.parametrize("probability", ["balanced", "training"])
+def test_corrections_read_outputs_below_float32s_range(probability):
+    import torch
+
+    # prior_correction=100 trains outputs near exp(-100) and below, which
+    # the float32 softmax rounds to 0 and the correction lifts again: read
+    # as 0 (log 0 = -inf), such a class was never predicted where it should.
+    X, y = make_classification(400, 6, weights=[0.9], random_state=0)
+    X = X.astype(np.float32)
+    clf = RSFTClassifier(
+        max_epochs=2, prior_correction=100.0, probability=probability, random_state=0
+    ).fit(X, y)
+    with torch.no_grad():
+        clf.module_.layers[-1].bias.add_(torch.tensor([0.0, -120.0]))
+        logits = clf.module_(torch.as_tensor(X)).double().numpy()
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    assert (raw[:, 1] == 0).mean() > 0.5
+    clf.set_params(probability=probability)
+    # The same correction of the softmax taken in float64, where it does
+    # not underflow.
+    expected = clf._posterior(softmax(logits, axis=1))
+    # Compared in log space, where an output read as 0 is -inf.
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(expected), rtol=1e-6)

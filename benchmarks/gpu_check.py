@@ -18,7 +18,13 @@ with an NVIDIA GPU. It
    ``rejection="pool"`` and of ``rejection="budget"`` at budgets 0.5, 0.25
    and 0.1 and at 0.25 with ``rescore_every=8``, each budget with its fit
    time over the expected rule's and its share of rows that got a backward
-   pass.
+   pass;
+4. prints issue #21's speed ratios on the device, as ``benchmarks/speed.py``
+   defines them (wall-clock, synchronised, median of interleaved repeats):
+   (a) the RSFT fit with the per-batch masked rule over a bare PyTorch loop
+   doing the same masked step, and, on the fars-shaped set, the pool fit
+   and the budgeted fit over their floors (a gradient-free pass over every
+   row plus plain training on as many rows as they kept).
 
 ``--device cpu --quick`` runs the same code at a tiny scale on the CPU (no
 synchronisation check there), to check the script itself.
@@ -27,9 +33,11 @@ Exit status 0 means every check passed.
 """
 
 import argparse
+import statistics
 import sys
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,6 +106,67 @@ def timed_fit(make, X, y, device):
     net = make().fit(X, y)
     _synchronize(device)
     return time.perf_counter() - start, net
+
+
+def issue_21_ratios(device, quick, repeats=3):
+    """The step and floor ratios of ``benchmarks/speed.py`` on ``device``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import speed
+
+    def clock(fn):
+        _synchronize(device)
+        start = time.perf_counter()
+        result = fn()
+        _synchronize(device)
+        return time.perf_counter() - start, result
+
+    X, y = speed.tabular(4000 if quick else 20_000, 20)
+    fars_X, _, fars_y, _ = speed.fars_shaped(5000 if quick else 40_000)
+    epochs, batch = 5, 128
+    runs = {
+        "bare loop": lambda: speed.bare_loop(X, y, epochs, batch, device=device),
+        "RSFT": lambda: speed.rsft(X, y, epochs, batch, device=device),
+    }
+    for name in ("pool", "budget"):
+        extra = {"budget": 0.25} if name == "budget" else {}
+        runs[name] = partial(
+            speed.rsft, fars_X, fars_y, epochs, batch, rejection=name,
+            device=device, **extra,
+        )  # fmt: skip
+    times = {name: [] for name in (*runs, "pool floor", "budget floor")}
+    for fn in runs.values():
+        # An untimed round: kernels load, the allocator warms up.
+        fn()
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            seconds, net = clock(fn)
+            times[name].append(seconds)
+            if name in ("pool", "budget"):
+                floor = partial(
+                    speed.pool_floor, fars_X, fars_y, speed.floor_epochs(net),
+                    net.pool_size * batch, batch, device=device,
+                )  # fmt: skip
+                seconds, _ = clock(floor)
+                times[f"{name} floor"].append(seconds)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    for label, ratio, bound in (
+        (
+            "(a) RSFT fit / bare PyTorch loop",
+            median["RSFT"] / median["bare loop"],
+            1.15,
+        ),
+        (
+            "fars-shaped: pool fit / its floor",
+            median["pool"] / median["pool floor"],
+            1.2,
+        ),
+        (
+            "fars-shaped: budget fit / its floor",
+            median["budget"] / median["budget floor"],
+            1.2,
+        ),
+    ):
+        print(f"{label:40s} {ratio:6.2f}  (target <= {bound})")
 
 
 def backward_share(net, n_rows):
@@ -202,6 +271,8 @@ def main(argv=None):
                 f"{seconds / expected:.2f}  backward share "
                 f"{backward_share(net, len(X)):.3f}"
             )
+    print("issue #21 ratios (wall-clock, median of interleaved repeats):")
+    issue_21_ratios(device, args.quick, repeats=2 if args.quick else 3)
     return 0
 
 

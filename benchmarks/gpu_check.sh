@@ -5,41 +5,56 @@
 #
 # Run from anywhere inside the repository on a machine with an NVIDIA GPU and
 # torch + scikit-learn installed. skorch and imbalanced-learn (and their small
-# pure-Python dependencies tabulate and tqdm) are installed when missing: from
-# WHEEL_DIR when it is given (no index is contacted), else from the machine's
-# configured package index. For a machine without network access, prepare the
-# directory beforehand on one with access and copy it over:
+# pure-Python dependencies sklearn-compat, tabulate and tqdm) are installed
+# when missing: from WHEEL_DIR when it is given (no index is contacted), else
+# from the machine's configured package index. For a machine without network
+# access, prepare the directory beforehand on one with access and copy it
+# over:
 #
 #   pip download --no-deps --only-binary=:all: -d wheels \
-#       skorch imbalanced-learn tabulate tqdm
+#       skorch imbalanced-learn sklearn-compat tabulate tqdm
 #
 # It ends with a short time-to-quality run of the row budget
 # (rejection="budget") against the logit-adjusted loss on the fars-shaped
-# synthetic set (one seed, 40k rows, 5 epochs; written to $OUT/gpu_ttq, or /tmp/gpu_ttq). Pass
-# --device cpu as the second argument for a tiny smoke run on the CPU.
+# synthetic set (one seed, 40k rows, 5 epochs; written to $OUT/gpu_ttq, or
+# /tmp/gpu_ttq). --device cpu (with or without WHEEL_DIR) makes a tiny smoke
+# run on the CPU.
 #
 # Everything, installation included, is sized to finish within 5 minutes.
 set -euo pipefail
+
+device="cuda"; wheels=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --device)
+            [ $# -ge 2 ] || { echo "--device needs a value" >&2; exit 2; }
+            device="$2"; shift 2 ;;
+        -*) echo "unknown option $1" >&2; exit 2 ;;
+        *) wheels="$1"; shift ;;
+    esac
+done
+# WHEEL_DIR as given from where the script was called.
+if [ -n "$wheels" ]; then wheels="$(cd "$wheels" && pwd)"; fi
 cd "$(dirname "$0")/.."
 
 missing=$(python - <<'PY'
 import importlib.util
 wanted = {"skorch": "skorch", "imblearn": "imbalanced-learn",
-          "tabulate": "tabulate", "tqdm": "tqdm"}
+          "sklearn_compat": "sklearn-compat", "tabulate": "tabulate",
+          "tqdm": "tqdm"}
 print(" ".join(p for m, p in wanted.items() if importlib.util.find_spec(m) is None))
 PY
 )
 if [ -n "$missing" ]; then
     echo "installing: $missing"
-    if [ -n "${1:-}" ]; then
-        python -m pip install --no-index --no-deps --find-links "$1" $missing
+    if [ -n "$wheels" ]; then
+        python -m pip install --no-index --no-deps --find-links "$wheels" $missing
     else
         timeout 120 python -m pip install $missing
     fi
 fi
 
-device="cuda"; quick=""
-if [ "${2:-}" = "--device" ] && [ -n "${3:-}" ]; then device="$3"; fi
+quick=""
 if [ "$device" = "cpu" ]; then quick="--quick"; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 timeout 150 python benchmarks/gpu_check.py --device "$device" $quick

@@ -37,6 +37,10 @@ import torch
 from sklearn.datasets import make_classification
 from sklearn.metrics import balanced_accuracy_score
 
+# The repository's code, installed or not (a device machine may get the
+# working tree only); each variant, this file run again, finds it too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 EPOCHS = 6
 PARAMS = dict(
     rejection="sample",

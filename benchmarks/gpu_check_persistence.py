@@ -28,7 +28,11 @@ import torch
 from sklearn.datasets import make_classification
 from skorch.callbacks import Checkpoint, LoadInitState
 
-from rsft_sklearn import RSFTClassifier
+# The repository's code, installed or not (a device machine may get the
+# working tree only); the CPU part, this file run again, finds it too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rsft_sklearn import RSFTClassifier  # noqa: E402
 
 PARAMS = dict(
     rejection="sample",

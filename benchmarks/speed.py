@@ -128,21 +128,24 @@ def fars_shaped(n, seed=0):
     )
 
 
-def bare_loop(X, y, epochs, batch_size, seed=0):
+def bare_loop(X, y, epochs, batch_size, seed=0, device="cpu"):
     """The masked step of RSFTClassifier's defaults, written out by hand.
 
-    With the optimiser those defaults use: Adam, fused.
+    With the optimiser those defaults use: Adam, fused. On ``device`` (the
+    GPU check times it there too).
     """
     torch.manual_seed(seed)
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
-    module = MLPModule(X.shape[1], 2)
+    Xt, yt = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
+    module = MLPModule(X.shape[1], 2).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=True)
     criterion = torch.nn.CrossEntropyLoss(reduction="none")
-    weight = torch.as_tensor(class_target_weight(y, 2), dtype=torch.float32)
-    generator = torch.Generator().manual_seed(seed)
+    weight = torch.as_tensor(
+        class_target_weight(y, 2), dtype=torch.float32, device=device
+    )
+    generator = torch.Generator(device=device).manual_seed(seed)
     tiny = torch.finfo(torch.float32).tiny
     for _ in range(epochs):
-        order = torch.randperm(len(Xt), generator=generator)
+        order = torch.randperm(len(Xt), generator=generator, device=device)
         for start in range(0, len(Xt), batch_size):
             rows = order[start : start + batch_size]
             Xb, yb = Xt.index_select(0, rows), yt.index_select(0, rows)
@@ -229,7 +232,7 @@ class QualityClock(Callback):
             raise KeyboardInterrupt
 
 
-def pool_floor(X, y, epochs, pool_rows, batch_size, seed=0):
+def pool_floor(X, y, epochs, pool_rows, batch_size, seed=0, device="cpu"):
     """The floor of a pooled fit, as bare PyTorch: per epoch, plain training
     on as many rows as the pooled fit trained on, after one gradient-free
     pass over every row (in pool-sized chunks) in the epochs in which the
@@ -240,19 +243,19 @@ def pool_floor(X, y, epochs, pool_rows, batch_size, seed=0):
     as any pass whose rows end up in random training batches must.
     """
     torch.manual_seed(seed)
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
-    module = MLPModule(X.shape[1], int(y.max()) + 1)
+    Xt, yt = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
+    module = MLPModule(X.shape[1], int(y.max()) + 1).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=True)
     criterion = torch.nn.CrossEntropyLoss()
     for n_trained, scored in epochs:
         if scored:
             module.eval()
-            order = torch.randperm(len(Xt))
+            order = torch.randperm(len(Xt), device=device)
             with torch.no_grad():
                 for start in range(0, len(Xt), pool_rows):
                     module(Xt.index_select(0, order[start : start + pool_rows]))
         module.train()
-        order = torch.randperm(len(Xt))[:n_trained]
+        order = torch.randperm(len(Xt), device=device)[:n_trained]
         for start in range(0, n_trained, batch_size):
             rows = order[start : start + batch_size]
             optimizer.zero_grad()

@@ -58,3 +58,41 @@ def test_without_cuda_both_scripts_exit_2(capsys):
     assert "no CUDA device" in capsys.readouterr().err
     assert load_script("gpu_check_persistence").main([]) == 2
     assert json.loads(capsys.readouterr().out) == {"skipped": "no CUDA device"}
+
+
+def test_quick_cpu_run_prints_the_step_and_floor_ratios(quick_output):
+    _, text = quick_output
+    ratios = dict(
+        re.findall(r"^(\(a\) RSFT fit / bare PyTorch loop|fars-shaped: \w+ fit / "
+                   r"its floor)\s+([\d.]+)  \(target", text, flags=re.M)
+    )  # fmt: skip
+    assert set(ratios) == {
+        "(a) RSFT fit / bare PyTorch loop",
+        "fars-shaped: pool fit / its floor",
+        "fars-shaped: budget fit / its floor",
+    }
+    assert all(0.2 < float(value) < 20 for value in ratios.values())
+
+
+def test_the_shell_script_takes_its_options_in_any_order(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    # --device without WHEEL_DIR was read as WHEEL_DIR, and the run went to
+    # CUDA; a WHEEL_DIR relative to the caller was read from the root.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    done = subprocess.run(
+        ["bash", str(script), "--device", "cpu", os.path.relpath(wheels)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "issue #21 ratios" in done.stdout
+    assert (tmp_path / "gpu_ttq" / "summary.md").exists()
+    bad = subprocess.run(
+        ["bash", str(script), "--device"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 2 and "--device needs a value" in bad.stderr

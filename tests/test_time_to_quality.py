@@ -446,3 +446,36 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_first_run(
     err = capsys.readouterr().err
     assert f"--out: cannot write in {str(tmp_path)!r} (" in err
     assert str(path) in err
+
+
+def test_an_accelerator_run_warms_up_before_its_first_timed_fit(
+    ttq, tmp_path, monkeypatch
+):
+    import argparse
+
+    import pandas as pd
+
+    # On a device the first fit of a process loads the kernels: it was the
+    # LA loss's, whose time every ratio divides by.
+    calls = _fake_runs(ttq, monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 4)).astype(np.float32)
+    y = np.repeat([0, 1], [1500, 500])
+    monkeypatch.setattr(ttq, "load_set", lambda name, rows: (X, y))
+    monkeypatch.setattr(ttq, "_plot", lambda *a: None)
+    args = argparse.Namespace(
+        rows=2000, quick=True, seeds=2, epochs=3, out=tmp_path, device="cuda",
+        command="test", max_epoch_factor=4.0, batch_size=64,
+    )  # fmt: skip
+    methods = ["logit-adjusted loss", "RSFT"]
+    ttq.run_sets(["synthetic"], methods, args, {"synthetic": pd.DataFrame()})
+    # One untimed epoch first, then every run at its epochs; only those kept.
+    assert [call[3] for call in calls] == [1, 3, 3, 3, 3]
+    frame = pd.read_csv(tmp_path / "synthetic.csv")
+    assert len(frame) == 4 * 3
+    # The CPU has nothing to load: no untimed fit.
+    calls.clear()
+    args.device, args.out = "cpu", tmp_path / "cpu"
+    args.out.mkdir()
+    ttq.run_sets(["synthetic"], methods, args, {"synthetic": pd.DataFrame()})
+    assert [call[3] for call in calls] == [3, 3, 3, 3]

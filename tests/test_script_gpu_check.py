@@ -80,7 +80,11 @@ def test_the_shell_script_takes_its_options_in_any_order(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
-    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    import sys
+
+    # The script runs `python`: this environment's, which has everything.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": path}
     # --device without WHEEL_DIR was read as WHEEL_DIR, and the run went to
     # CUDA; a WHEEL_DIR relative to the caller was read from the root.
     wheels = tmp_path / "wheels"

@@ -797,7 +797,8 @@ class NetClassifierBase(NeuralNetClassifier):
         float64 when the output is their softmax and ``probability``
         corrects it, else None: the float32 softmax underflows to 0 where a
         large logit adjustment trained outputs below ``exp(-87)``, which
-        the correction would lift again."""
+        the correction would lift again. (The logarithms are taken in
+        float64 and kept in float32, as much memory as the output.)"""
         nonlinearity = self._get_predict_nonlinearity()
         softmax = (
             isinstance(nonlinearity, partial) and nonlinearity.func is torch.softmax
@@ -808,7 +809,9 @@ class NetClassifierBase(NeuralNetClassifier):
         for output in self.forward_iter(X, training=False):
             output = output[0] if isinstance(output, tuple) else output
             probas.append(to_numpy(nonlinearity(output)))
-            logs.append(to_numpy(torch.log_softmax(output.double(), dim=-1)))
+            # In float32 as the output (the log of exp(-200) is -200 there);
+            # read only where the output underflowed.
+            logs.append(to_numpy(torch.log_softmax(output.double(), dim=-1).float()))
         return np.concatenate(probas, 0), np.concatenate(logs, 0)
 
     def predict_log_proba(self, X):

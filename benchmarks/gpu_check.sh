@@ -27,10 +27,14 @@ device="cuda"; wheels=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --device)
-            [ $# -ge 2 ] || { echo "--device needs a value" >&2; exit 2; }
+            case "${2:-}" in
+                ""|-*) echo "--device needs a value (cuda, cpu, ...)" >&2; exit 2 ;;
+            esac
             device="$2"; shift 2 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
-        *) wheels="$1"; shift ;;
+        *)
+            [ -z "$wheels" ] || { echo "one WHEEL_DIR only, got $wheels and $1" >&2; exit 2; }
+            wheels="$1"; shift ;;
     esac
 done
 # WHEEL_DIR as given from where the script was called.

@@ -66,6 +66,7 @@ from ._persistence import (
 )
 from ._text import EmbeddingBagModule, check_token_ids, token_vocabulary
 from ._validation import (
+    FLOAT32_SMALLEST,
     check_callbacks,
     check_criterion,
     check_device,
@@ -250,7 +251,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 data[0],
                 0 if fresh else len(self.history),
                 fit_params.get("epochs"),
-                fresh_fit=fresh,
+                fit_call=True,
             )
         # One mark (and at most one warning) for the whole fit.
         with global_generator_in_use():
@@ -329,7 +330,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 warn_outside_input_columns(self.module_, data[0])
             return self._train(data, **fit_params)
 
-    def _check_training_settings(self, X, epochs_before, epochs, fresh_fit=False):
+    def _check_training_settings(self, X, epochs_before, epochs, fit_call=False):
         """Refuse, before anything is built or trained, the settings that
         training itself would refuse (a refusal at ``initialize``, at
         ``on_train_begin`` or at the first epoch came after the network was
@@ -712,12 +713,13 @@ class NetClassifierBase(NeuralNetClassifier):
             if key not in ("_routing_method", "epochs")
         }
         epochs = self.fit_state_.epochs = fit_params.get("epochs")
-        # A fractional warm-up's share: of the epochs given to a fresh fit,
-        # else of max_epochs.
-        fresh_fit = fit_params.get("_routing_method") == "fit" and not len(self.history)
-        self.fit_state_.warmup_basis = (
-            epochs if fresh_fit and epochs is not None else self.max_epochs
+        basis = self._warmup_basis(
+            len(self.history), epochs, fit_params.get("_routing_method") == "fit"
         )
+        self.fit_state_.warmup_basis = basis
+        if not len(self.history):
+            # Kept for the continued training of this one.
+            self._warmup_basis_epochs = basis
         # Dropout and other modules draw from torch's global generator; the
         # fit gets a private copy of it, reseeded every epoch from init_seed_
         # (see on_epoch_begin), so it neither disturbs the caller's stream nor
@@ -797,22 +799,33 @@ class NetClassifierBase(NeuralNetClassifier):
         float64 when the output is their softmax and ``probability``
         corrects it, else None: the float32 softmax underflows to 0 where a
         large logit adjustment trained outputs below ``exp(-87)``, which
-        the correction would lift again. (The logarithms are taken in
-        float64 and kept in float32, as much memory as the output.)"""
+        the correction would lift again. (Only for batches where it did;
+        taken in float64 and kept in float32.)"""
         nonlinearity = self._get_predict_nonlinearity()
         softmax = (
             isinstance(nonlinearity, partial) and nonlinearity.func is torch.softmax
         )
         if not softmax or getattr(self, "probability", "raw") == "raw":
             return super().predict_proba(X), None
-        probas, logs = [], []
+        probas, logs, start = [], [], 0
         for output in self.forward_iter(X, training=False):
             output = output[0] if isinstance(output, tuple) else output
-            probas.append(to_numpy(nonlinearity(output)))
-            # In float32 as the output (the log of exp(-200) is -200 there);
-            # read only where the output underflowed.
-            logs.append(to_numpy(torch.log_softmax(output.double(), dim=-1).float()))
-        return np.concatenate(probas, 0), np.concatenate(logs, 0)
+            proba = nonlinearity(output)
+            probas.append(to_numpy(proba))
+            if bool((proba < FLOAT32_SMALLEST).any()):
+                # Batches with an output below float32's range only; kept in
+                # float32 as the output (the log of exp(-200) is -200 there).
+                log = torch.log_softmax(output.double(), dim=-1).float()
+                logs.append((start, to_numpy(log)))
+            start += len(proba)
+        proba = np.concatenate(probas, 0)
+        if not logs:
+            return proba, None
+        # Read only where the output underflowed.
+        log_proba = np.zeros(proba.shape, dtype=np.float32)
+        for first, log in logs:
+            log_proba[first : first + len(log)] = log
+        return proba, log_proba
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, as scikit-learn's classifiers
@@ -842,9 +855,20 @@ class NetClassifierBase(NeuralNetClassifier):
             X = self._validate_X(X, reset=False)
         return super().forward(X, training=training, device=device)
 
-    def _posterior(self, proba):
-        """The probabilities to return, from the softmax of the logits."""
+    def _posterior(self, proba, log_proba=None):
+        """The probabilities to return, from the softmax of the logits (and
+        their log-softmax, where the softmax underflowed in float32)."""
         return proba
+
+    def _warmup_basis(self, epochs_before, epochs, fit_call):
+        """The epochs that a fractional ``warmup_epochs`` is a share of: those
+        of the call that starts the training (the ``epochs`` given to
+        ``fit``, else ``max_epochs``; a first ``partial_fit`` takes
+        ``max_epochs``, so that a loop of ``partial_fit(epochs=1)`` warms up
+        over its first calls), kept by the continued training of it."""
+        if epochs_before == 0:
+            return epochs if fit_call and epochs is not None else self.max_epochs
+        return self.__dict__.get("_warmup_basis_epochs", self.max_epochs)
 
     def predict(self, X):
         """Predict class labels.

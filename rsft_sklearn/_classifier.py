@@ -278,11 +278,12 @@ class RSFTClassifier(NetClassifierBase):
     warmup_epochs : int or float, default=1/3
         First epochs that train on every sample without rejection (deferred
         re-balancing helps the learned features); ``0`` rejects from the start.
-        A float in ``(0, 1)`` is a fraction of ``max_epochs`` (of the
-        ``epochs`` given to a fresh ``fit``; the default: the first third),
-        rounded to the nearest epoch, a half up. Continued training
-        (``warm_start``, ``partial_fit``) counts the epochs on, and warns
-        where its warm-up would come back after epochs that rejected. Sample
+        A float in ``(0, 1)`` is a fraction of the epochs of the call that
+        starts the training (``max_epochs``, or the ``epochs`` given to
+        ``fit``; the default: the first third), rounded to the nearest
+        epoch, a half up. Continued training (``warm_start``,
+        ``partial_fit``) keeps that count and counts the epochs on; it
+        warns where its warm-up would come back after epochs that rejected. Sample
         weights (and the stratum weights of ``target="balanced_groups"``)
         weigh the warm-up's rows.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -550,15 +551,15 @@ class RSFTClassifier(NetClassifierBase):
                 "ends in a softmax or log-softmax."
             )
 
-    def _check_training_settings(self, X, epochs_before, epochs, fresh_fit=False):
-        super()._check_training_settings(X, epochs_before, epochs, fresh_fit)
+    def _check_training_settings(self, X, epochs_before, epochs, fit_call=False):
+        super()._check_training_settings(X, epochs_before, epochs, fit_call)
         # What RejectionLoss refuses when initialize builds it, after the
         # network was built anew.
         check_target_acceptance(self.M, self.target_acceptance)
         optimizer = self.optimizer
         optimizer = optimizer if isinstance(optimizer, type) else type(optimizer)
         if issubclass(optimizer, torch.optim.LBFGS):
-            basis = epochs if fresh_fit and epochs is not None else self.max_epochs
+            basis = self._warmup_basis(epochs_before, epochs, fit_call)
             self._check_lbfgs(epochs_before, epochs, basis)
 
     def _check_lbfgs(self, epochs_before, epochs, basis):
@@ -976,10 +977,8 @@ class RSFTClassifier(NetClassifierBase):
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
         params = ("M", "hardness", "rejection", "compact")
-        # A fraction of the fit's epochs: max_epochs, or those given to a
-        # fresh fit (continued training counts its epochs on, against
-        # max_epochs: a loop of partial_fit(epochs=1) warms up over its
-        # first calls).
+        # A fraction of the epochs of the call that started the training
+        # (see _warmup_basis); continued training counts its epochs on.
         n_epochs = state.warmup_basis or self.max_epochs
         warmup = warmup_epoch_count(self.warmup_epochs, n_epochs)
         state.plan = plan = plan_epoch(
@@ -1003,13 +1002,13 @@ class RSFTClassifier(NetClassifierBase):
         rejected_before = self.__dict__.get("_last_epoch_rejected", False)
         self._last_epoch_rejected = bool(plan.rejecting)
         if not plan.rejecting and rejected_before and len(self.history) > 1:
-            # Continued training whose warm-up count (a share of this call's
-            # epochs) reaches past the epochs trained, after epochs that
+            # Continued training whose warm-up count reaches past the epochs
+            # trained (warmup_epochs raised between calls), after epochs that
             # rejected: the rule goes off again.
             warnings.warn(
                 f"Epochs {len(self.history)} to {warmup} (counted from 1) are "
                 f"warm-up epochs (warmup_epochs={self.warmup_epochs!r} of "
-                f"max_epochs={n_epochs}), after epochs "
+                f"{n_epochs} epochs), after epochs "
                 "that rejected: they train without the rule. Pass warmup_epochs "
                 "as a whole number of epochs to continue rejecting (0 after the "
                 "warm-up).",

@@ -75,10 +75,14 @@ def warmup_epoch_count(warmup_epochs, max_epochs):
     """
     if isinstance(warmup_epochs, numbers.Integral):
         return int(warmup_epochs)
-    # The fraction as the one of small terms it stands for (0.29 or 1/6, not
-    # the binary float just below it, whose 50 or 3 epochs are 14.4999...
-    # or 0.4999...), so that a half rounds up.
-    share = Fraction(float(warmup_epochs)).limit_denominator(10_000) * int(max_epochs)
+    # The fraction as written (0.29, not the binary float just below it,
+    # whose 50 epochs are 14.4999...), or as the fraction of small terms
+    # that a repeating decimal stands for (1/6, whose 3 epochs are half of
+    # 1): a half then rounds up.
+    written = Fraction(repr(float(warmup_epochs)))
+    simple = written.limit_denominator(10_000)
+    share = simple if abs(simple - written) < Fraction(1, 10**12) else written
+    share *= int(max_epochs)
     return math.floor(share + Fraction(1, 2))
 
 

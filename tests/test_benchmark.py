@@ -1831,10 +1831,17 @@ def test_older_labels_and_options_of_a_folder_still_resume():
     _check_spellings(["post-hoc logit adjustment"], {"plain net"}, "out")
     with pytest.raises(ValueError, match=r"RSFT\(M=2.0\) as RSFT\(M=2\)"):
         _check_spellings(["RSFT(M=2.0)"], {"RSFT(M=2)"}, "out")
-    # Options a run could not use (refused today) do not block its resume.
-    fixed = {"datasets": [{"split": "fixed"}], "methods": ["RSFT"]}
-    assert "folds" not in _compared(fixed) and "recipe" in _compared(fixed)
-    tables = {"datasets": [{"split": "cv"}], "methods": ["LogisticRegression"]}
-    assert "folds" in _compared(tables)
-    assert not {"recipe", "max_grad_norm"} & set(_compared(tables))
+    # Options a run could not use (refused today) do not block its resume,
+    # where the folder's last run could not use them either.
+    fixed = {"datasets": [{"name": "a", "split": "fixed"}], "methods": ["RSFT"]}
+    older = {"datasets": [{"name": "a"}], "methods": ["RSFT"]}
+    assert "folds" not in _compared(fixed, older) and "recipe" in _compared(fixed)
+    tables = {"datasets": [{"name": "b", "split": "cv"}], "methods": ["EasyEnsemble"]}
+    assert "folds" in _compared(tables, tables)
+    assert not {"recipe", "max_grad_norm"} & set(_compared(tables, tables))
+    # A folder whose last run trained networks (with clipping, say) keeps
+    # them compared: its rows would mix with unclipped ones.
+    clipped = {**tables, "methods": ["RSFT"]}
+    assert {"recipe", "max_grad_norm"} <= set(_compared(tables, clipped))
+    assert "folds" in _compared(fixed, tables)
     assert _compared({"datasets": [{}], "methods": ["RSFT"]}) == list(PROTOCOL)

@@ -193,7 +193,10 @@ def test_warmup_fraction():
 def test_warmup_fraction_rounds_the_decimal_given():
     # 0.29 * 50 is 14.4999... in binary floats: a half rounded down.
     assert warmup_epoch_count(0.29, 50) == 15
-    assert warmup_epoch_count(np.float32(0.29), 50) == 15
+    # The decimal as written where it is short, the repeating fraction
+    # where it is (0.74999 of 50 epochs is 37.4995, not 3/4 of 50).
+    assert warmup_epoch_count(0.74999, 50) == 37
+    assert warmup_epoch_count(0.99999, 10**5) == 99999
     assert warmup_epoch_count(0.15, 10) == 2
     # 1/6 of 3 epochs is a half: the float just below 1/6 rounded it down.
     assert [warmup_epoch_count(1 / 6, n) for n in (3, 9)] == [1, 2]
@@ -216,13 +219,22 @@ def test_warmup_fraction_is_of_the_epochs_the_call_trains():
     clf = RSFTClassifier(**params).fit(X, y, epochs=6)
     rates = [epoch["acceptance_rate"] for epoch in clf.history]
     assert rates[:2] == [1.0, 1.0] and max(rates[2:]) < 1.0
-    # Continued training that would go back into a warm-up after epochs
-    # that rejected says so.
-    clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
-    with pytest.warns(UserWarning, match=r"Epochs 4 to 10 .* after epochs that rej"):
-        clf.set_params(max_epochs=30).fit(X, y)
+    # Continued training keeps the count of the call that started it: a
+    # warm-start fit(epochs=6) after it, or a larger max_epochs, goes on
+    # rejecting (the warm-up came back for a third of max_epochs=50, or 30).
+    clf.set_params(warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit(X, y, epochs=6)
+        clf.set_params(max_epochs=30).fit(X, y, epochs=2)
     rates = [epoch["acceptance_rate"] for epoch in clf.history]
-    assert max(rates[1:3]) < 1.0 and rates[3:10] == [1.0] * 7
+    assert len(rates) == 14 and max(rates[2:]) < 1.0
+    # A warm-up raised between calls, after epochs that rejected, says so.
+    clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
+    with pytest.warns(UserWarning, match=r"Epochs 4 to 5 .* after epochs that rej"):
+        clf.set_params(warmup_epochs=5).fit(X, y)
+    rates = [epoch["acceptance_rate"] for epoch in clf.history]
+    assert max(rates[1:3]) < 1.0 and rates[3:5] == [1.0] * 2
     # A loop of partial_fit(epochs=1) warms up over its first calls, a third
     # of max_epochs, as one fit does (a third of each call's one epoch is
     # none).
@@ -231,12 +243,17 @@ def test_warmup_fraction_is_of_the_epochs_the_call_trains():
         loop.partial_fit(X, y, epochs=1)
     rates = [epoch["acceptance_rate"] for epoch in loop.history]
     assert rates[:3] == [1.0] * 3 and max(rates[3:]) < 1.0
-    # A whole number of warm-up epochs continues to reject.
-    clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        clf.set_params(max_epochs=3, warmup_epochs=1).fit(X, y)
-    assert max(epoch["acceptance_rate"] for epoch in clf.history[1:]) < 1.0
+    # LBFGS is refused before training where a fit's own epochs reach the
+    # rule, whether or not it was initialised first.
+    lbfgs = dict(optimizer=torch.optim.LBFGS, rejection="sample", warmup_epochs=0.5)
+    clf = RSFTClassifier(
+        max_epochs=10, warm_start=True, module__n_features=20,
+        module__n_classes=2, **lbfgs, **params,
+    )  # fmt: skip
+    clf.initialize()
+    with pytest.raises(ValueError, match="LBFGS"):
+        clf.fit(X, y, epochs=2)
+    assert not hasattr(clf, "classes_inferred_")
 
 
 @pytest.fixture(scope="module")

@@ -467,12 +467,30 @@ def test_an_accelerator_run_warms_up_before_its_first_timed_fit(
         rows=2000, quick=True, seeds=2, epochs=3, out=tmp_path, device="cuda",
         command="test", max_epoch_factor=4.0, batch_size=64,
     )  # fmt: skip
-    methods = ["logit-adjusted loss", "RSFT"]
+    methods = ["RSFT", "logit-adjusted loss"]
     ttq.run_sets(["synthetic"], methods, args, {"synthetic": pd.DataFrame()})
-    # One untimed epoch first, then every run at its epochs; only those kept.
+    # One untimed epoch of the LA loss first, then every run at its epochs;
+    # only those kept.
     assert [call[3] for call in calls] == [1, 3, 3, 3, 3]
+    assert calls[0][1] == "logit-adjusted loss" and calls[1][1] == "RSFT"
     frame = pd.read_csv(tmp_path / "synthetic.csv")
     assert len(frame) == 4 * 3
+    # A warm-up that fails (a slice too small for the method) changes
+    # nothing timed.
+    calls.clear()
+    real = ttq.run_one
+
+    def failing_warm_up(set_name, method, seed, data, run_args):
+        if run_args.epochs == 1:
+            raise ValueError("too few rows")
+        return real(set_name, method, seed, data, run_args)
+
+    monkeypatch.setattr(ttq, "run_one", failing_warm_up)
+    args.out = tmp_path / "failed"
+    args.out.mkdir()
+    ttq.run_sets(["synthetic"], methods, args, {"synthetic": pd.DataFrame()})
+    assert [call[3] for call in calls] == [3, 3, 3, 3]
+    monkeypatch.setattr(ttq, "run_one", real)
     # The CPU has nothing to load: no untimed fit.
     calls.clear()
     args.device, args.out = "cpu", tmp_path / "cpu"

@@ -784,25 +784,44 @@ def _check_row_lengths(path):
                 )
 
 
-def _compared(config):
-    """The keys of ``PROTOCOL`` that can change this run's results: not the
-    folds where every set has a fixed split, nor how networks train where
-    no method trains one (a folder made with them by an older version,
-    which accepted them there, resumes without them)."""
+def _compared(config, previous=None):
+    """The keys of ``PROTOCOL`` that can change the folder's results: not the
+    folds where every set of this run and of the folder's last run
+    (``previous``) has a fixed split, nor how networks train where neither
+    run trains one (a folder made with them by an older version, which
+    accepted them there, resumes without them)."""
     from ._methods import NEURAL_METHODS, parse_method
 
-    ignored = set()
-    datasets = config.get("datasets") or []
-    if datasets and all(d.get("split") == "fixed" for d in datasets):
-        ignored.add("folds")
-    methods = config.get("methods")
-    if methods is not None:
+    runs = [config] if previous is None else [config, previous]
+    fixed = {
+        d["name"]
+        for d in config.get("datasets") or []
+        if d.get("split") == "fixed" and "name" in d
+    }
+
+    def all_fixed(run):
+        # Sets of an older run.json carry no split: known by this run's.
+        entries = run.get("datasets") or []
+        return bool(entries) and all(
+            d.get("split") == "fixed"
+            or (d.get("split") is None and d.get("name") in fixed)
+            for d in entries
+        )
+
+    def trains_a_network(run):
+        methods = run.get("methods")
+        if methods is None:
+            return True
         try:
-            neural = any(parse_method(m)[0] in NEURAL_METHODS for m in methods)
+            return any(parse_method(m)[0] in NEURAL_METHODS for m in methods)
         except ValueError:
-            neural = True
-        if not neural:
-            ignored |= {"recipe", "max_grad_norm"}
+            return True
+
+    ignored = set()
+    if all(all_fixed(run) for run in runs):
+        ignored.add("folds")
+    if not any(trains_a_network(run) for run in runs):
+        ignored |= {"recipe", "max_grad_norm"}
     return [key for key in PROTOCOL if key not in ignored]
 
 
@@ -846,7 +865,7 @@ def _check_protocol(out, config):
             ) from None
         changed = [
             f"{key} {previous.get(key)!r} -> {config.get(key)!r}"
-            for key in _compared(config)
+            for key in _compared(config, previous)
             if _protocol_value(key, previous.get(key))
             != _protocol_value(key, config.get(key))
         ]

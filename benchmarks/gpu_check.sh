@@ -32,6 +32,7 @@ while [ $# -gt 0 ]; do
             esac
             device="$2"; shift 2 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
+        "") echo "WHEEL_DIR is empty" >&2; exit 2 ;;
         *)
             [ -z "$wheels" ] || { echo "one WHEEL_DIR only, got $wheels and $1" >&2; exit 2; }
             wheels="$1"; shift ;;

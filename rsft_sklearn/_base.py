@@ -1152,6 +1152,10 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def initialize(self):
         check_device(self.device)
+        # What the training of an earlier network left (the warm-up count it
+        # started with, whether its last epoch rejected) is not this one's.
+        self.__dict__.pop("_warmup_basis_epochs", None)
+        self.__dict__.pop("_last_epoch_rejected", None)
         self._seed_generators()
         with global_generator_in_use(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.init_seed_)

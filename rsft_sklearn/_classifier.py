@@ -1009,9 +1009,9 @@ class RSFTClassifier(NetClassifierBase):
                 f"Epochs {len(self.history)} to {warmup} (counted from 1) are "
                 f"warm-up epochs (warmup_epochs={self.warmup_epochs!r} of "
                 f"{n_epochs} epochs), after epochs "
-                "that rejected: they train without the rule. Pass warmup_epochs "
-                "as a whole number of epochs to continue rejecting (0 after the "
-                "warm-up).",
+                "that rejected: they train without the rule. Set warmup_epochs "
+                f"to at most {len(self.history) - 1}, the epochs trained so far, "
+                "to continue rejecting.",
                 UserWarning,
                 stacklevel=2,
             )

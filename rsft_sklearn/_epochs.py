@@ -79,7 +79,13 @@ def warmup_epoch_count(warmup_epochs, max_epochs):
     # whose 50 epochs are 14.4999...), or as the fraction of small terms
     # that a repeating decimal stands for (1/6, whose 3 epochs are half of
     # 1): a half then rounds up.
-    written = Fraction(repr(float(warmup_epochs)))
+    value = float(warmup_epochs)
+    if float(np.float32(value)) == value:
+        # A float32 (np.float32(0.7), or a torch scalar's item()) as it was
+        # written: 0.7, not the 0.69999998... that it widens to.
+        written = Fraction(str(np.float32(value)))
+    else:
+        written = Fraction(repr(value))
     simple = written.limit_denominator(10_000)
     share = simple if abs(simple - written) < Fraction(1, 10**12) else written
     share *= int(max_epochs)

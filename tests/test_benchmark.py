@@ -1839,9 +1839,30 @@ def test_older_labels_and_options_of_a_folder_still_resume():
     tables = {"datasets": [{"name": "b", "split": "cv"}], "methods": ["EasyEnsemble"]}
     assert "folds" in _compared(tables, tables)
     assert not {"recipe", "max_grad_norm"} & set(_compared(tables, tables))
-    # A folder whose last run trained networks (with clipping, say) keeps
-    # them compared: its rows would mix with unclipped ones.
+    # A run without networks adds rows that do not depend on them, to a
+    # folder of network rows too; one with networks compares them.
     clipped = {**tables, "methods": ["RSFT"]}
-    assert {"recipe", "max_grad_norm"} <= set(_compared(tables, clipped))
+    assert not {"recipe", "max_grad_norm"} & set(_compared(tables, clipped))
+    assert {"recipe", "max_grad_norm"} <= set(_compared(clipped, tables))
     assert "folds" in _compared(fixed, tables)
     assert _compared({"datasets": [{}], "methods": ["RSFT"]}) == list(PROTOCOL)
+
+
+def test_a_baseline_without_networks_joins_a_folder_of_clipped_networks(
+    tmp_path, capsys
+):
+    # It was refused both ways: without --max-grad-norm as another protocol,
+    # with it as an option for networks the run does not train. The folder
+    # keeps its record, so unclipped networks cannot join its clipped ones.
+    argv = ["--suite", "builtin", "--quick", "--datasets", "breast_cancer",
+            "--epochs", "1", "--n-jobs", "1", "--no-progress",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main([*argv, "--methods", "RSFT", "--max-grad-norm", "1"]) == 0
+    assert main([*argv, "--methods", "LogisticRegression"]) == 0
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["max_grad_norm"] == 1.0
+    assert "clipped to 1" in (tmp_path / "report.md").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*argv, "--methods", "RSFT(M=2)"])
+    assert "max_grad_norm 1.0 -> None" in capsys.readouterr().err

@@ -197,6 +197,9 @@ def test_warmup_fraction_rounds_the_decimal_given():
     # where it is (0.74999 of 50 epochs is 37.4995, not 3/4 of 50).
     assert warmup_epoch_count(0.74999, 50) == 37
     assert warmup_epoch_count(0.99999, 10**5) == 99999
+    # A float32 as written: 0.7 of 5 epochs is 3.5, not 3.4999999.
+    assert warmup_epoch_count(np.float32(0.7), 5) == 4
+    assert warmup_epoch_count(torch.tensor([0.7]).item(), 5) == 4
     assert warmup_epoch_count(0.15, 10) == 2
     # 1/6 of 3 epochs is a half: the float just below 1/6 rounded it down.
     assert [warmup_epoch_count(1 / 6, n) for n in (3, 9)] == [1, 2]
@@ -231,10 +234,15 @@ def test_warmup_fraction_is_of_the_epochs_the_call_trains():
     assert len(rates) == 14 and max(rates[2:]) < 1.0
     # A warm-up raised between calls, after epochs that rejected, says so.
     clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
-    with pytest.warns(UserWarning, match=r"Epochs 4 to 5 .* after epochs that rej"):
+    with pytest.warns(UserWarning, match=r"Epochs 4 to 5 .* at most 3, the epochs"):
         clf.set_params(warmup_epochs=5).fit(X, y)
     rates = [epoch["acceptance_rate"] for epoch in clf.history]
     assert max(rates[1:3]) < 1.0 and rates[3:5] == [1.0] * 2
+    # initialize() starts afresh: what an earlier training left (its count,
+    # its last epoch's rule) is not the new network's.
+    clf.initialize()
+    assert "_warmup_basis_epochs" not in vars(clf)
+    assert "_last_epoch_rejected" not in vars(clf)
     # A loop of partial_fit(epochs=1) warms up over its first calls, a third
     # of max_epochs, as one fit does (a third of each call's one epoch is
     # none).

@@ -100,7 +100,7 @@ def test_the_shell_script_takes_its_options_in_any_order(tmp_path):
         ["bash", str(script), "--device"], capture_output=True, text=True, env=env
     )
     assert bad.returncode == 2 and "--device needs a value" in bad.stderr
-    for argv in (["--device", "--device", "cpu"], ["a", "b"], ["--device", ""]):
+    for argv in (["--device", "--device", "cpu"], ["a", "b"], ["--device", ""], [""]):
         bad = subprocess.run(
             ["bash", str(script), *argv], capture_output=True, text=True, env=env
         )

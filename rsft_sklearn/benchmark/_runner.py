@@ -785,11 +785,12 @@ def _check_row_lengths(path):
 
 
 def _compared(config, previous=None):
-    """The keys of ``PROTOCOL`` that can change the folder's results: not the
-    folds where every set of this run and of the folder's last run
-    (``previous``) has a fixed split, nor how networks train where neither
-    run trains one (a folder made with them by an older version, which
-    accepted them there, resumes without them)."""
+    """The keys of ``PROTOCOL`` that can change the rows this run adds: not
+    the folds where every set of this run and of the folder's last run
+    (``previous``) has a fixed split, nor how networks train where this run
+    trains none (a folder of network rows takes a baseline without them,
+    and a folder made with them by an older version, which accepted them
+    for a run without networks, resumes)."""
     from ._methods import NEURAL_METHODS, parse_method
 
     runs = [config] if previous is None else [config, previous]
@@ -820,7 +821,9 @@ def _compared(config, previous=None):
     ignored = set()
     if all(all_fixed(run) for run in runs):
         ignored.add("folds")
-    if not any(trains_a_network(run) for run in runs):
+    if not trains_a_network(config):
+        # Rows without a network do not depend on them (the run carries the
+        # folder's values on, see _check_protocol).
         ignored |= {"recipe", "max_grad_norm"}
     return [key for key in PROTOCOL if key not in ignored]
 
@@ -863,12 +866,18 @@ def _check_protocol(out, config):
                 f"{path} is not a readable run file ({exc}); choose another "
                 "--out to start afresh."
             ) from None
+        compared = _compared(config, previous)
         changed = [
             f"{key} {previous.get(key)!r} -> {config.get(key)!r}"
-            for key in _compared(config, previous)
+            for key in compared
             if _protocol_value(key, previous.get(key))
             != _protocol_value(key, config.get(key))
         ]
+        for key in ("recipe", "max_grad_norm"):
+            if key not in compared:
+                # A run without networks keeps the folder's record of how its
+                # networks trained, for the next run and the report.
+                config[key] = previous.get(key)
         if "threads" in previous and previous["threads"] != config.get("threads"):
             changed.append(
                 f"threads {previous['threads']!r} -> {config.get('threads')!r}; "

@@ -41,7 +41,7 @@ class AcceptedPerBatch(Callback):
             self.counts.append(int(net.criterion_.step_accepted))
 
 
-def _fit(random_state=0, **params):
+def _fit(random_state=0, callbacks=(), **params):
     counter = AcceptedPerBatch()
     # hardness=0 and a large M: each row is kept with probability about 5%,
     # so most batches of 8 accept nothing.
@@ -52,7 +52,7 @@ def _fit(random_state=0, **params):
         max_epochs=2,
         batch_size=8,
         random_state=random_state,
-        callbacks=[counter],
+        callbacks=[*callbacks, counter],
         **SAMPLE_RULE,
         **params,
     ).fit(*_data())
@@ -299,20 +299,10 @@ class _StateOnEmpty(Callback):
 def test_an_optimiser_from_outside_torch_is_left_as_it_was_on_the_cpu(path):
     if path == "device":
         pytest.skip("on a device only tensors written in place are put back")
-    probe, counter = _StateOnEmpty(), AcceptedPerBatch()
-    net = RSFTClassifier(
-        M=20.0,
-        hardness=0.0,
-        target="uniform",
-        max_epochs=2,
-        batch_size=8,
-        random_state=0,
-        optimizer=_IntStepMomentum,
-        callbacks=[probe, counter],
-        **SAMPLE_RULE,
-    ).fit(*_data())
+    probe = _StateOnEmpty()
+    net, counts = _fit(optimizer=_IntStepMomentum, callbacks=[probe])
     assert probe.empty > 5 and not any(probe.changed)
-    taken = sum(c > 0 for c in counter.counts)
+    taken = sum(c > 0 for c in counts)
     assert [g["calls"] for g in net.optimizer_.param_groups] == [taken]
     steps = [s["step"] for s in net.optimizer_.state.values()]
     assert steps and all(step == taken for step in steps)

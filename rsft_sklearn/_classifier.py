@@ -1005,10 +1005,12 @@ class RSFTClassifier(NetClassifierBase):
             # Continued training whose warm-up count reaches past the epochs
             # trained (warmup_epochs raised between calls), after epochs that
             # rejected: the rule goes off again.
+            given = f"warmup_epochs={self.warmup_epochs!r}"
+            if not isinstance(self.warmup_epochs, numbers.Integral):
+                given += f" of {n_epochs} epochs"
             warnings.warn(
                 f"Epochs {len(self.history)} to {warmup} (counted from 1) are "
-                f"warm-up epochs (warmup_epochs={self.warmup_epochs!r} of "
-                f"{n_epochs} epochs), after epochs "
+                f"warm-up epochs ({given}), after epochs "
                 "that rejected: they train without the rule. Set warmup_epochs "
                 f"to at most {len(self.history) - 1}, the epochs trained so far, "
                 "to continue rejecting.",

@@ -236,8 +236,11 @@ def test_warmup_fraction_is_of_the_epochs_the_call_trains():
     clf = RSFTClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
     with pytest.warns(UserWarning, match=r"Epochs 4 to 5 .* at most 3, the epochs"):
         clf.set_params(warmup_epochs=5).fit(X, y)
+    with pytest.warns(UserWarning, match=r"\(warmup_epochs=7\), after"):
+        clf.set_params(warmup_epochs=7).fit(X, y)
     rates = [epoch["acceptance_rate"] for epoch in clf.history]
     assert max(rates[1:3]) < 1.0 and rates[3:5] == [1.0] * 2
+    assert rates[5] < 1.0 and rates[6] == 1.0 and max(rates[7:]) < 1.0
     # initialize() starts afresh: what an earlier training left (its count,
     # its last epoch's rule) is not the new network's.
     clf.initialize()

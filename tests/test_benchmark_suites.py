@@ -179,6 +179,11 @@ def test_a_damaged_cached_network_is_trained_again(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pretrained_path("digits", 0, 1, cache_dir=tmp_path) == path
+    # A folder at its place failed with IsADirectoryError after pretraining.
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(ValueError, match="is a folder where rsft-bench keeps"):
+        pretrained_path("digits", 0, 1, cache_dir=tmp_path)
 
 
 @pytest.mark.slow

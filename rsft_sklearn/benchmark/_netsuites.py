@@ -248,6 +248,12 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
     path = (
         _cache_dir(cache_dir) / f"pretrained-{source}-seed{seed}-e{epochs}-1thread.pt"
     )
+    if path.is_dir():
+        # Found only when the pretrained weights were to replace it.
+        raise ValueError(
+            f"{path} is a folder where rsft-bench keeps a pretrained network's "
+            "file; move it away, or choose another --cache-dir."
+        )
     if path.exists():
         if _loads_into(path, _source_module(source)):
             return path

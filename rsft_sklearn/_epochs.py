@@ -3,7 +3,6 @@
 import math
 import numbers
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import torch
@@ -75,21 +74,10 @@ def warmup_epoch_count(warmup_epochs, max_epochs):
     """
     if isinstance(warmup_epochs, numbers.Integral):
         return int(warmup_epochs)
-    # The fraction as written (0.29, not the binary float just below it,
-    # whose 50 epochs are 14.4999...), or as the fraction of small terms
-    # that a repeating decimal stands for (1/6, whose 3 epochs are half of
-    # 1): a half then rounds up.
-    value = float(warmup_epochs)
-    if float(np.float32(value)) == value:
-        # A float32 (np.float32(0.7), or a torch scalar's item()) as it was
-        # written: 0.7, not the 0.69999998... that it widens to.
-        written = Fraction(str(np.float32(value)))
-    else:
-        written = Fraction(repr(value))
-    simple = written.limit_denominator(10_000)
-    share = simple if abs(simple - written) < Fraction(1, 10**12) else written
-    share *= int(max_epochs)
-    return math.floor(share + Fraction(1, 2))
+    # The share as meant: 0.29 of 50 epochs is 14.4999... in binary floats,
+    # and a float32 0.7 of 5 is 3.4999999; rounded to 6 decimals first, a
+    # half rounds up.
+    return math.floor(round(float(warmup_epochs) * max_epochs, 6) + 0.5)
 
 
 def plan_epoch(

@@ -611,15 +611,8 @@ class NetClassifierBase(NeuralNetClassifier):
         # n_features_in_ counts the first axis past the rows only; the rows
         # of an n-d array (images) must keep their whole shape.
         if not reset and "n_features_in_" not in state:
-            # Initialised only, to load saved parameters: the default MLP
-            # knows its width (torch named two matrix shapes instead).
-            width = _mlp_width(state.get("module_"))
-            got = int(np.prod(X.shape[1:]))
-            if width is not None and got != width:
-                raise ValueError(
-                    f"X has {got} features per row, but the network of this "
-                    f"{type(self).__name__} (MLPModule) takes {width}."
-                )
+            # Initialised only, to load saved parameters.
+            self._check_initialised_width(X.shape[1:])
         if reset:
             self._row_shape = tuple(X.shape[1:])
         elif state.get("_row_shape") not in (None, tuple(X.shape[1:])):
@@ -653,29 +646,35 @@ class NetClassifierBase(NeuralNetClassifier):
         """Refuse, before training, rows of another size than the default
         MLP takes: its width given as ``module__n_features`` (a fresh fit),
         or that of a network built by ``initialize()`` to load saved
-        parameters (torch named two matrix shapes at the first batch)."""
+        parameters (reset, not fresh). A fitted estimator checks its rows
+        against those of its fit."""
         row_shape = self.__dict__.get("_row_shape")
         if row_shape is None:
             return
+        if not fresh:
+            if reset:
+                self._check_initialised_width(row_shape)
+            return
+        width = self.get_params_for("module").get("n_features")
         got = int(np.prod(row_shape))
-        if fresh:
-            width = self.get_params_for("module").get("n_features")
-            if self.module not in (None, MLPModule) or width is None:
-                return
-            where = f"module__n_features is {width}"
-        else:
-            # A fitted estimator (not reset) checks its rows against those of
-            # its fit; a subclass of MLPModule may take another width than
-            # the rows.
-            module = self.__dict__.get("module_")
-            if not reset or type(module) is not MLPModule:
-                return
-            width = _mlp_width(module)
-            where = (
-                f"the network of this {type(self).__name__} (MLPModule) takes {width}"
+        if self.module in (None, MLPModule) and width is not None and got != width:
+            raise ValueError(
+                f"X has {got} features per row, but module__n_features is {width}."
             )
+
+    def _check_initialised_width(self, row_shape):
+        """Rows of another size than the default MLP built by
+        ``initialize()`` takes (torch named two matrix shapes at the first
+        batch); a subclass of it may take another width than the rows."""
+        module = self.__dict__.get("module_")
+        if type(module) is not MLPModule:
+            return
+        width, got = _mlp_width(module), int(np.prod(row_shape))
         if width is not None and got != width:
-            raise ValueError(f"X has {got} features per row, but {where}.")
+            raise ValueError(
+                f"X has {got} features per row, but the network of this "
+                f"{type(self).__name__} (MLPModule) takes {width}."
+            )
 
     def _vocabulary_size(self, reset):
         """Rows of the embedding table that token ids index, or None: the
@@ -1830,9 +1829,7 @@ def _check_not_under_autocast(device):
 
 def _mlp_width(module):
     """Features per row that a default MLP takes (its position table's
-    length when narrowed to some columns), or None for another module."""
-    if not isinstance(module, MLPModule):
-        return None
+    length when narrowed to some columns)."""
     if module.input_columns is not None:
         return int(module.column_position.numel())
     first = module.layers[0]

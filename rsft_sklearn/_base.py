@@ -794,8 +794,8 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def _output_and_log(self, X):
         """skorch's ``predict_proba`` (the network's output after
-        ``predict_nonlinearity``), with the log-softmax of the logits in
-        float64 when the output is their softmax and ``probability``
+        ``predict_nonlinearity``), with the log-softmax of the logits when
+        the output is their softmax and ``probability``
         corrects it, else None: the float32 softmax underflows to 0 where a
         large logit adjustment trained outputs below ``exp(-87)``, which
         the correction would lift again. (Only for batches where it did;

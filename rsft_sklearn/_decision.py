@@ -119,8 +119,8 @@ def _corrected(
     rule's clipped acceptance over its rows, which is below the clipped
     acceptance of the mean weight.
 
-    ``log_proba``, the log-softmax of the logits in float64 where the caller
-    has them, takes the place of the probabilities that underflowed in
+    ``log_proba``, the log-softmax of the logits (taken in float64) where the
+    caller has them, takes the place of the probabilities that underflowed in
     float32 (below its smallest normal number): a logit adjustment with a
     large ``prior_correction`` trains outputs of ``exp(-100)`` and less,
     which the correction lifts again."""
@@ -311,8 +311,8 @@ def decision_proba(
     epochs with rejection then invert the rule's mean acceptance over them
     (``row_weight`` serves epochs without rejection only), assuming that a
     row's weight does not depend on its features within its class.
-    ``log_proba``, the log-softmax of the logits in float64 where the caller
-    has them, stands in for the output where it underflowed in float32
+    ``log_proba``, the log-softmax of the logits (taken in float64) where the
+    caller has them, stands in for the output where it underflowed in float32
     (see :func:`_corrected`).
     """
     if probability not in PROBABILITY_OPTIONS:

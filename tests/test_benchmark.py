@@ -1031,6 +1031,11 @@ def test_the_default_methods_leave_out_what_cannot_run(tmp_path, monkeypatch):
         (["--suite", "nope"], "invalid choice"),
         (["--methods", "RSFT(M=-1)"], "The 'M' parameter of RSFTClassifier"),
         (["--suite", "images", "--recipe", "sgd"], "--recipe does not apply"),
+        (["--cache-dir", "{csv}"], "--cache-dir does not apply to --suite default"),
+        (
+            ["--suite", "images", "--cache-dir", "{csv}"],
+            "--cache-dir does not apply to --suite images",
+        ),
         (["--recipe", "rmsprop"], "invalid choice"),
         (["--threads", "0"], "--threads: must be a positive integer"),
         (["--seed", "-1"], "--seed: must be an integer from 0 to 2**32 - 1"),

@@ -459,6 +459,13 @@ def _main(argv):
                 f"--recipe does not apply to --suite {args.suite}: each of its "
                 "sets names its own recipe."
             )
+        if args.cache_dir is not None and args.suite != "finetune":
+            # Accepted and ignored, it suggested a cache that this run never
+            # reads or writes.
+            raise ValueError(
+                f"--cache-dir does not apply to --suite {args.suite}: only "
+                "--suite finetune keeps files there (its pretrained networks)."
+            )
         folds = args.folds or (QUICK_FOLDS if args.quick else 5)
         if folds < 2:
             raise ValueError("--folds must be at least 2.")

@@ -443,11 +443,17 @@ class BatchIterator:
 
     def __iter__(self):
         if self._base is None:
+            generator = self.generator
+            if generator is None and not self.shuffle:
+                # The loader draws its workers' base seed even in order; from
+                # torch's global generator, that draw moved the caller's
+                # stream at every predict on a Dataset.
+                generator = torch.Generator()
             yield from DataLoader(
                 self.dataset,
                 batch_size=self.batch_size,
                 shuffle=self.shuffle,
-                generator=self.generator,
+                generator=generator,
                 drop_last=self.drop_last,
                 **self.loader_kwargs,
             )

@@ -442,6 +442,22 @@ def test_dropout_is_reproducible_and_leaves_global_rng_alone(imbalanced):
     assert torch.rand(1) == after_first  # the fit did not consume the stream
 
 
+def test_predicting_on_a_torch_dataset_leaves_global_rng_alone(imbalanced):
+    # A DataLoader draws its workers' base seed even when it reads in order.
+    from skorch.dataset import Dataset
+
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    data = Dataset(X.astype(np.float32), None)
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    proba = clf.predict_proba(data)
+    clf.predict(data)
+    assert torch.rand(1) == expected
+    np.testing.assert_array_equal(proba, clf.predict_proba(X))
+
+
 # ----------------------------------------------------------------------------
 # The loss module inside the estimator
 # ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ step does not need to know about groups.
 """
 
 import numbers
+import random
 import warnings
 from collections.abc import Mapping
 
@@ -251,7 +252,16 @@ def check_dataset(dataset, input_keys=None, row_shape=None):
     n = len(dataset)
     if n < 1:
         raise ValueError("The dataset is empty; fit needs at least one row.")
-    inputs, _ = _split_row(dataset[0], 0)
+    # A row drawn at random (augmentation) draws from the caller's
+    # generators: this extra read, before the fit's private copies are
+    # taken, leaves them as they were.
+    state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    with torch.random.fork_rng(devices=[]):
+        try:
+            inputs, _ = _split_row(dataset[0], 0)
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])  # noqa: NPY002
     keys = None
     if isinstance(inputs, Mapping):
         _check_keys(list(inputs), 0)

@@ -458,6 +458,44 @@ def test_predicting_on_a_torch_dataset_leaves_global_rng_alone(imbalanced):
     np.testing.assert_array_equal(proba, clf.predict_proba(X))
 
 
+def test_fit_on_a_dataset_that_augments_leaves_global_rngs_alone(imbalanced):
+    # fit reads the first row to check it before training; a row drawn at
+    # random there moved the caller's generators.
+    import random
+
+    from rsft_sklearn._multimodal import check_dataset
+
+    X, y = imbalanced
+    X = X.astype(np.float32)
+
+    class Noisy(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            noise = torch.rand(()) + np.random.rand() + random.random()  # noqa: NPY002
+            return X[i] + 0.01 * float(noise), y[i]
+
+    def draws():
+        return torch.rand(1).item(), np.random.rand(), random.random()  # noqa: NPY002
+
+    def seed():
+        torch.manual_seed(3)
+        np.random.seed(3)  # noqa: NPY002
+        random.seed(3)
+
+    seed()
+    expected = draws()
+    seed()
+    check_dataset(Noisy(), "fit", None)
+    assert draws() == expected
+    seed()
+    RSFTClassifier(**FAST, module__n_features=X.shape[1], module__n_classes=2).fit(
+        Noisy(), y
+    )
+    assert draws()[0] == expected[0]  # torch's, which the fit keeps apart
+
+
 # ----------------------------------------------------------------------------
 # The loss module inside the estimator
 # ----------------------------------------------------------------------------

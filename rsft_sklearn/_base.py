@@ -954,7 +954,14 @@ class NetClassifierBase(NeuralNetClassifier):
                 setattr(self, key, kwargs.pop(key))
                 self._params_to_validate.add(key)
         replaced = self.initialized_ and "callbacks" in kwargs
-        result = super().set_params(**kwargs)
+        if self.initialized_ and "init_seed_" in vars(self):
+            # skorch rebuilds a component whose parameters changed (the
+            # module, from torch's global generator): seeded as initialize
+            # seeds it.
+            with self._seeded_generators():
+                result = super().set_params(**kwargs)
+        else:
+            result = super().set_params(**kwargs)
         vars(self).update(kept)
         if replaced:
             # skorch builds callbacks_ before it stores the new list, so the
@@ -1156,9 +1163,20 @@ class NetClassifierBase(NeuralNetClassifier):
         self.__dict__.pop("_warmup_basis_epochs", None)
         self.__dict__.pop("_last_epoch_rejected", None)
         self._seed_generators()
-        with global_generator_in_use(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.init_seed_)
+        with self._seeded_generators():
             return super().initialize()
+
+    @contextmanager
+    def _seeded_generators(self):
+        """torch's global generators seeded with ``init_seed_``, in a private
+        copy: building the network (``initialize``, or ``set_params`` of a
+        ``module__`` parameter) draws its weights from ``random_state``."""
+        with (
+            global_generator_in_use(),
+            torch.random.fork_rng(devices=_cuda_devices(self.device)),
+        ):
+            seed_fit_generators(self.init_seed_, self.device)
+            yield
 
     def _seed_generators(self):
         rng = check_random_state(self.random_state)
@@ -1749,6 +1767,23 @@ def warn_outside_input_columns(module, X):
             UserWarning,
             stacklevel=3,
         )
+
+
+def seed_fit_generators(seed, device):
+    """``torch.manual_seed(seed)`` for the generators that a fit on
+    ``device`` draws from: the CPU's and, on CUDA, that device's only. Those
+    are the ones the fit's ``torch.random.fork_rng`` copies and puts back;
+    ``torch.manual_seed`` also reseeded every other accelerator's generator,
+    the caller's, for good."""
+    torch.default_generator.manual_seed(seed)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        for index in _cuda_devices(device):
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+    elif device.type != "cpu":
+        # (MPS, XPU and others: fork_rng copies no generator of theirs.)
+        torch.manual_seed(seed)
 
 
 def _cuda_devices(device):

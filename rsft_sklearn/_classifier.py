@@ -25,6 +25,7 @@ from ._base import (
     log_proba_for_nll,
     on_device,
     read_output_as_skorch_nll,
+    seed_fit_generators,
 )
 from ._compaction import (
     check_compact,
@@ -968,7 +969,7 @@ class RSFTClassifier(NetClassifierBase):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        torch.manual_seed(self.init_seed_ + len(self.history))
+        seed_fit_generators(self.init_seed_ + len(self.history), self.device)
         state = self.fit_state_
         # The modules are collected afresh every epoch (a callback may swap
         # a layer between epochs).

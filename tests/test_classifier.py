@@ -442,6 +442,42 @@ def test_dropout_is_reproducible_and_leaves_global_rng_alone(imbalanced):
     assert torch.rand(1) == after_first  # the fit did not consume the stream
 
 
+def test_module_rebuilt_by_set_params_is_seeded_by_random_state(imbalanced):
+    # skorch rebuilt the module from torch's global generator.
+    X, y = imbalanced
+    weights = []
+    for global_seed in (0, 1):
+        clf = RSFTClassifier(**FAST).fit(X, y)
+        torch.manual_seed(global_seed)
+        expected = torch.rand(1)
+        torch.manual_seed(global_seed)
+        clf.set_params(module__hidden_layer_sizes=(7,))
+        assert torch.rand(1) == expected  # the caller's stream is left alone
+        weights.append(clf.module_.state_dict())
+    fresh = RSFTClassifier(
+        **FAST,
+        module__hidden_layer_sizes=(7,),
+        module__n_features=X.shape[1],
+        module__n_classes=2,
+    ).initialize()
+    for key, value in fresh.module_.state_dict().items():
+        assert weights[0][key].shape == value.shape
+        torch.testing.assert_close(weights[0][key], value, rtol=0, atol=0)
+        torch.testing.assert_close(weights[1][key], value, rtol=0, atol=0)
+
+
+def test_cpu_fit_leaves_accelerator_generators_alone(imbalanced, monkeypatch):
+    # torch.manual_seed reseeds every CUDA generator too (lazily, without a
+    # GPU), which a fit's private copy of the CPU generator does not cover.
+    X, y = imbalanced
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", calls.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", calls.append)
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    clf.set_params(module__hidden_layer_sizes=(7,))
+    assert calls == []
+
+
 def test_predicting_on_a_torch_dataset_leaves_global_rng_alone(imbalanced):
     # A DataLoader draws its workers' base seed even when it reads in order.
     from skorch.dataset import Dataset

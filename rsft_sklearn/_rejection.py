@@ -101,6 +101,9 @@ def _check_rows(logits, y):
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
     if shape[1] == 0:
         raise ValueError("logits have no column: there is no class to score.")
+    if not logits.is_floating_point():
+        # A complex tensor lost its imaginary part in the casts below.
+        raise TypeError(f"logits must be a floating-point tensor, got {logits.dtype}.")
 
 
 def acceptance_probability(logits, y, target_weight, M=1.0, hardness=1.0):
@@ -202,7 +205,8 @@ def _acceptance_probability(logits, y, target_weight, M, hardness):
     # module checks every batch once); M a number or a 0-d tensor.
     hardness = check_hardness(hardness)
     w = torch.as_tensor(target_weight, dtype=torch.float32, device=logits.device)
-    M = torch.as_tensor(M, dtype=torch.float32, device=logits.device)
+    # (A one-element tensor or array of any shape as one number.)
+    M = torch.as_tensor(M, dtype=torch.float32, device=logits.device).reshape(())
     return acceptance_from_log_ratio(torch.log(w) - torch.log(M), logits, y, hardness)
 
 

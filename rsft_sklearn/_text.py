@@ -121,8 +121,9 @@ def _ids_of(row, seq):
                 f"Row {row} holds the token id {float(ids[~whole][0]):g}, which is not "
                 "an integer."
             )
-        # 2**63 and above would wrap to a negative int64.
-        huge = ids >= 2.0**63
+        # 2**63 and above would wrap to a negative int64 (float16 holds
+        # none: 2**63 itself overflowed in the comparison).
+        huge = ids >= 2.0**63 if ids.dtype.itemsize > 2 else np.zeros_like(whole)
         if huge.any():
             raise ValueError(
                 f"Row {row} holds the token id {float(ids[huge][0]):g}, beyond any "

@@ -41,8 +41,8 @@ def check_class_weight(weight, classes, name="target"):
     Parameters
     ----------
     weight : dict or array-like of shape (n_classes,)
-        A dict maps every class label to its weight and names no other
-        label; an array lists the weights in the order of ``classes``.
+        A dict maps every class label to its weight (other labels are left
+        aside); an array lists the weights in the order of ``classes``.
     classes : array-like of shape (n_classes,) or int
         The class labels, or their number (labels ``0 .. n - 1``).
     name : str, default="target"
@@ -58,12 +58,20 @@ def check_class_weight(weight, classes, name="target"):
     if isinstance(weight, Mapping):
         known = set(labels)
         missing = [label for label in labels if label not in weight]
-        unknown = [key for key in weight if key not in known]
-        if missing or unknown:
+        if missing:
+            # Labels beyond the classes are left aside, as scikit-learn's
+            # class_weight leaves them: a fold of cross-validation without a
+            # rare class. A class without a weight is refused.
+            unknown = [key for key in weight if key not in known]
             raise ValueError(
-                f"{name} must give a weight to every class of y and to no other "
-                f"label; missing {sorted(missing, key=str)}, unknown "
-                f"{sorted(unknown, key=str)}."
+                f"{name} must give a weight to every class of y; missing "
+                f"{sorted(missing, key=str)}"
+                + (
+                    f", and labels not in y: {sorted(unknown, key=str)}"
+                    if unknown
+                    else ""
+                )
+                + "."
             )
         weight = [weight[label] for label in labels]
     if isinstance(weight, torch.Tensor):
@@ -368,9 +376,9 @@ def fit_classes(y, classes=None, *, sort=False):
     found = np.unique(y)
     if len(found) < 2:
         raise ValueError(
-            f"y holds one class only ({found[0]!r}); a classifier needs at least "
-            "two classes. (A first partial_fit on part of the data takes every "
-            "label as classes=[...].)"
+            f"y holds one class only ({shown_label(found[0])}); a classifier needs "
+            "at least two classes. (A first partial_fit on part of the data "
+            "takes every label as classes=[...].)"
         )
     return found
 
@@ -433,6 +441,15 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError(
             f"sample_weight sums beyond the float64 range (largest weight "
             f"{weight.max():.3g}); divide the weights by a constant, which "
+            "changes nothing else."
+        )
+    if total / len(weight) < np.finfo(np.float64).tiny:
+        # Their mean, by which the rule divides them, would be 0 or lose its
+        # precision (below the normal float64 numbers).
+        raise ValueError(
+            f"sample_weight's mean ({total / len(weight):.3g}) is below the "
+            "normal float64 numbers (largest weight "
+            f"{weight.max():.3g}); multiply the weights by a constant, which "
             "changes nothing else."
         )
     return weight

@@ -378,8 +378,8 @@ def test_bad_data(imbalanced):
     with pytest.raises(ValueError, match="one class"):
         clf.fit(X, np.zeros(len(X)))
     # A first partial_fit on a one-class chunk is told how to name the rest.
-    with pytest.raises(ValueError, match=r"one class only .*classes=\[\.\.\.\]"):
-        RSFTClassifier(**FAST).partial_fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match=r"one class only \(0\);.*classes=\[\.\.\.\]"):
+        RSFTClassifier(**FAST).partial_fit(X, np.zeros(len(X), dtype=int))
     one_chunk = RSFTClassifier(**FAST).partial_fit(X, np.zeros(len(X)), classes=[0, 1])
     np.testing.assert_array_equal(one_chunk.classes_, [0, 1])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
@@ -566,11 +566,17 @@ def test_parameters_changed_after_fit_reach_the_loss(imbalanced):
     assert np.isfinite(clf.history[-1, "M_effective"])
 
 
-def test_target_dict_with_an_unknown_label_is_refused(imbalanced):
+def test_target_dict_labels_beyond_y_are_left_aside(imbalanced):
+    # As scikit-learn's class_weight: a cross-validation fold without a rare
+    # class was refused.
     X, y = imbalanced
-    with pytest.raises(ValueError, match=r"missing \[\], unknown \[7\]"):
-        RSFTClassifier(target={0: 1.0, 1: 1.0, 7: 1.0}, **FAST).fit(X, y)
-    with pytest.raises(ValueError, match=r"missing \[1\]"):
+    given = RSFTClassifier(target={0: 1.0, 1: 3.0, 7: 9.0}, **FAST).fit(X, y)
+    plain = RSFTClassifier(target={0: 1.0, 1: 3.0}, **FAST).fit(X, y)
+    np.testing.assert_array_equal(given.class_target_weight_, [1 / 3, 1.0])
+    np.testing.assert_array_equal(given.predict_proba(X), plain.predict_proba(X))
+    with pytest.raises(ValueError, match=r"missing \[1\], and labels not in y: \[7\]"):
+        RSFTClassifier(target={0: 1.0, 7: 1.0}, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"missing \[1\]\.$"):
         RSFTClassifier(target={0: 1.0}, **FAST).fit(X, y)
 
 

@@ -1548,6 +1548,16 @@ def test_an_epoch_of_no_accepted_row_is_not_the_best_under_sample(data, tmp_path
     assert clf.history[:, "event_cp"] == [True, False]
 
 
+def test_sample_weights_whose_mean_underflows_are_named(data):
+    # The mean by which the rule divides them was 0: "must be finite".
+    X, y = data
+    weight = np.zeros(len(y))
+    weight[0] = 5e-324
+    with pytest.raises(ValueError, match="sample_weight's mean .* below the normal"):
+        RSFTClassifier(**FAST).fit(X, y, sample_weight=weight)
+    RSFTClassifier(**FAST).fit(X, y, sample_weight=weight * 1e300)
+
+
 def test_sample_weights_whose_sum_overflows_are_named(data):
     # Each weight finite, their sum not: the fit failed with a message about
     # class_prior, which the user never set; across calls of partial_fit the

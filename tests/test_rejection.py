@@ -243,3 +243,23 @@ def test_acceptance_probability_takes_M_as_a_one_element_array():
         acceptance_probability(logits, y, 0.5, M=np.array(2.0)),
         acceptance_probability(logits, y, 0.5, M=2.0),
     )
+
+
+@pytest.mark.parametrize("hardness", [1.0, 0.0])
+@pytest.mark.parametrize("M", [np.array([[2.0]]), torch.tensor([[2.0]])])
+def test_acceptance_probability_takes_M_of_one_element_in_any_shape(M, hardness):
+    # A (1, 1) M broadcast the output to (1, n), or failed in torch.
+    logits, y = torch.zeros(3, 2), torch.tensor([0, 1, 0])
+    torch.testing.assert_close(
+        acceptance_probability(logits, y, 0.5, M=M, hardness=hardness),
+        acceptance_probability(logits, y, 0.5, M=2.0, hardness=hardness),
+    )
+
+
+def test_complex_logits_are_refused():
+    # The casts dropped the imaginary part.
+    logits, y = torch.zeros(2, 2, dtype=torch.complex64), torch.tensor([0, 1])
+    for function in (true_class_log_proba, acceptance_probability):
+        args = (logits, y) if function is true_class_log_proba else (logits, y, 0.5)
+        with pytest.raises(TypeError, match="floating-point tensor"):
+            function(*args)

@@ -1,6 +1,7 @@
 """Token sequences: TokenIndexer, pad_token_ids and EmbeddingBagModule."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -191,6 +192,11 @@ def test_pad_token_ids_takes_whole_floats_and_checks_length():
     for length, error in [(-1, ValueError), (0, ValueError), ("3", TypeError)]:
         with pytest.raises(error, match="length must be a whole number >= 1"):
             pad_token_ids([[2, 3]], length=length)
+    # float16 ids: the bound 2**63 overflowed float16 in the comparison.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ids = pad_token_ids([np.array([3, 7], dtype=np.float16)])
+    assert ids.tolist() == [[3, 7]]
 
 
 def test_frozen_pretrained_embeddings_stay_and_others_train():

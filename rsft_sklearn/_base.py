@@ -143,7 +143,8 @@ class NetClassifierBase(NeuralNetClassifier):
     """
 
     # With metadata routing on, a group splitter's groups reach every fit
-    # that requests them. Only target="balanced_groups" reads them, so fit
+    # that requests them. Only target="balanced_groups" and a train_split of
+    # a group splitter (which skorch's routing names) read them, so fit
     # does not request them unless asked (set_fit_request(groups=True)):
     # otherwise GroupKFold in a search or cross_validate would be refused, as
     # it is not for other classifiers.
@@ -228,7 +229,9 @@ class NetClassifierBase(NeuralNetClassifier):
             weights (divided by their mean so that ``M`` keeps its meaning).
         groups : array-like of shape (n_samples,), default=None
             Group of every sample (data source, modality, site), required by
-            and only allowed with ``target="balanced_groups"``.
+            ``target="balanced_groups"``; also handed to a ``train_split``
+            that splits by group (``ValidSplit(GroupKFold(5))``), and refused
+            otherwise.
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -283,8 +286,9 @@ class NetClassifierBase(NeuralNetClassifier):
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample target weights.
         groups : array-like of shape (n_samples,), default=None
-            Group of every sample, for ``target="balanced_groups"``; the
-            stratum weights of the first call are kept.
+            Group of every sample, for ``target="balanced_groups"`` (the
+            stratum weights of the first call are kept) or a ``train_split``
+            that splits by group.
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -702,6 +706,8 @@ class NetClassifierBase(NeuralNetClassifier):
         X, y, sample_weight = data
         # The fit's own state lives exactly as long as the fit.
         self.fit_state_ = FitState(sample_weight, sparse_input=sp.issparse(X))
+        # The groups of a train_split that splits by group.
+        self.fit_state_.split_groups = self.__dict__.pop("_split_groups", None)
         # The scoring passes of the selection modes run the module's forward
         # as the steps do, with fit's extra arguments (what skorch's
         # fit_loop hands the steps: all of them but the routing marker and
@@ -1057,6 +1063,9 @@ class NetClassifierBase(NeuralNetClassifier):
         # skorch's ValidSplit shuffles with NumPy's global generator unless
         # given a random_state: drawn from the fit's seed (and the global
         # state put back), an int random_state gives identical fits.
+        groups = None if state is None else state.split_groups
+        if groups is not None:
+            fit_params = {**fit_params, "groups": groups}
         with _numpy_seeded(self.__dict__.get("init_seed_")):
             train, valid = self.train_split(dataset, labels, **fit_params)
         self._check_training_classes(train, labels)

@@ -56,7 +56,12 @@ from ._loss import (
     check_target_acceptance,
 )
 from ._modules import MLPModule, _check_module_output
-from ._multimodal import check_groups, group_weight, stratum_target_weight
+from ._multimodal import (
+    check_groups,
+    group_weight,
+    splits_by_group,
+    stratum_target_weight,
+)
 from ._rejection import check_hardness, class_target_weight
 from ._schedules import _LOG_M_RANGE
 from ._selection import check_selection_iterator, prepare_iterator
@@ -624,7 +629,13 @@ class RSFTClassifier(NetClassifierBase):
             )
         if weight is not None:
             weight = torch.as_tensor(weight, dtype=torch.float32)
-        groups = check_groups(groups, self.target, n)
+        split_by_group = splits_by_group(self.train_split)
+        groups = check_groups(groups, self.target, n, split_by_group)
+        # For the validation split of this call (read in get_split_datasets).
+        self._split_groups = groups if split_by_group else None
+        if not (isinstance(self.target, str) and self.target == "balanced_groups"):
+            # Only the split reads them.
+            groups = None
         # The classes as the sample weights present them (a row of weight 0
         # counts for nothing), over every call of continued training, in the
         # weights' own units; added once the call's data have passed every

@@ -189,11 +189,15 @@ class FitState:
     warned_M_bound : bool
         ``M="auto"`` has warned in this fit that it stayed at a bound of its
         range (it warns once).
+    split_groups : ndarray or None
+        The ``groups`` of the call, for a ``train_split`` that splits by
+        group.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
         self.sample_weight = sample_weight
         self.sparse_input = sparse_input
+        self.split_groups = None
         self.guard = None
         self.train_iterator = None
         self.plan = None

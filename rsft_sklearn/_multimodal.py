@@ -308,8 +308,23 @@ def with_sample_weight(dataset, sample_weight=None):
     return WeightedRows(dataset, sample_weight)
 
 
-def check_groups(groups, target, n_samples):
-    """Check ``groups`` against ``target``; return them as an array or None."""
+def splits_by_group(train_split):
+    """Whether ``train_split`` (skorch's ``ValidSplit`` of a group splitter,
+    such as ``GroupKFold``) splits by ``groups``: its ``cv`` asks for them,
+    as scikit-learn's metadata routing reads it."""
+    cv = getattr(train_split, "cv", None)
+    routing = getattr(cv, "get_metadata_routing", None)
+    if routing is None:
+        return False
+    try:
+        return "groups" in routing().consumes("split", ["groups"])
+    except Exception:  # noqa: BLE001 - a splitter of another make: no
+        return False
+
+
+def check_groups(groups, target, n_samples, split_by_group=False):
+    """Check ``groups`` against ``target`` and ``train_split`` (whether it
+    splits by group); return them as an array or None."""
     balanced_groups = isinstance(target, str) and target == "balanced_groups"
     if groups is None:
         if balanced_groups:
@@ -324,9 +339,11 @@ def check_groups(groups, target, n_samples):
                 f"group of every sample.{routed}"
             )
         return None
-    if not balanced_groups:
+    if not balanced_groups and not split_by_group:
         raise ValueError(
-            f"groups are only used by target='balanced_groups'; got target={target!r}."
+            "groups are only used by target='balanced_groups' and by a "
+            "train_split that splits by group (ValidSplit(GroupKFold(...)), "
+            f"say); got target={target!r}."
         )
     if np.ndim(groups) != 1 and np.shape(groups) != (n_samples, 1):
         raise ValueError(

@@ -138,6 +138,11 @@ def test_group_errors(strata):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="only used by target='balanced_groups'"):
         RSFTClassifier(max_epochs=1).fit(X, y, groups=groups)
+    from skorch.dataset import ValidSplit
+
+    # A splitter that does not split by group does not read them either.
+    with pytest.raises(ValueError, match="train_split that splits by group"):
+        RSFTClassifier(max_epochs=1, train_split=ValidSplit(3)).fit(X, y, groups=groups)
     with pytest.raises(ValueError, match="groups has 10 entries"):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(
             X, y, groups=groups[:10]
@@ -184,6 +189,45 @@ def test_metadata_routing_leaves_a_splitters_groups_to_the_splitter():
         # Each training fold of GroupKFold(2) holds two of the four groups.
         assert [len(est.groups_) for est in fitted] == [2, 2]
         assert set(fitted[0].groups_) | set(fitted[1].groups_) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("target", ["balanced", "balanced_groups"])
+@pytest.mark.parametrize("routing", [False, True])
+def test_a_group_splitter_gets_the_groups_of_fit(strata, target, routing):
+    # fit took them for the strata only; ValidSplit(GroupKFold) failed in
+    # scikit-learn ("The 'groups' parameter should not be None"), or fit
+    # refused them, though the metadata routing said fit consumes them.
+    import sklearn
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from skorch.callbacks import Callback
+    from skorch.dataset import ValidSplit
+
+    X, y, groups = strata
+    seen = []
+
+    class Parts(Callback):
+        def on_train_begin(self, net, X=None, y=None, **kwargs):
+            train, valid = net.get_split_datasets(X, y)
+            seen.append((set(groups[train.indices]), set(groups[valid.indices])))
+
+    clf = RSFTClassifier(
+        target=target,
+        max_epochs=1,
+        train_split=ValidSplit(GroupKFold(2)),
+        callbacks=[Parts()],
+    )
+    with sklearn.config_context(enable_metadata_routing=routing):
+        if routing:
+            assert clf.get_metadata_routing().consumes("fit", ["groups"]) == {"groups"}
+            make_pipeline(clf).fit(X, y, groups=groups)
+        else:
+            clf.fit(X, y, groups=groups)
+    # GroupKFold(2) of two groups: one to train on, the other to validate.
+    [(train, valid)] = seen
+    assert len(train) == len(valid) == 1 and train != valid
+    assert np.isfinite(clf.history[-1, "valid_loss"])
+    assert ("groups_" in vars(clf)) == (target == "balanced_groups")
 
 
 def test_balanced_groups_without_its_request_names_the_request_under_routing():

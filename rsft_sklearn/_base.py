@@ -1546,10 +1546,13 @@ def _listener(callback, method_name):
         caching = callback.use_caching
         if net.use_caching != "auto":
             caching = net.use_caching
-        if (
-            caching
-            and not callback.y_preds_
-            and net.history[-1].get("train_batch_count") == 0
+        state = net.__dict__.get("fit_state_")
+        # Every batch accepted nothing (rejection="sample"): its predictions
+        # are cached, of a network that took no step.
+        stepless = getattr(state, "stepless_epoch", None) == len(net.history)
+        if caching and (
+            stepless
+            or (not callback.y_preds_ and net.history[-1].get("train_batch_count") == 0)
         ):
             callback._record_score(net.history, float("nan"))
             return

@@ -1250,6 +1250,8 @@ class RSFTClassifier(NetClassifierBase):
             and seen.sum() > 0
         ):
             took_step = False
+            # (EpochScoring of the training data records NaN for it.)
+            self.fit_state_.stepless_epoch = len(self.history)
             # Every step of the epoch skipped (nothing accepted, or every
             # row of the training part weighed 0): its train_loss of 0 says
             # so no more than the modes that select rows ahead, which warn.

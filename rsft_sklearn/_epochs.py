@@ -192,12 +192,16 @@ class FitState:
     split_groups : ndarray or None
         The ``groups`` of the call, for a ``train_split`` that splits by
         group.
+    stepless_epoch : int or None
+        The number of the last epoch whose every batch accepted no row
+        (``rejection="sample"``), so that took no step.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
         self.sample_weight = sample_weight
         self.sparse_input = sparse_input
         self.split_groups = None
+        self.stepless_epoch = None
         self.guard = None
         self.train_iterator = None
         self.plan = None

@@ -67,6 +67,7 @@ from ._persistence import (
 from ._text import EmbeddingBagModule, check_token_ids, token_vocabulary
 from ._validation import (
     FLOAT32_SMALLEST,
+    caller_stacklevel,
     check_callbacks,
     check_criterion,
     check_device,
@@ -1106,7 +1107,7 @@ class NetClassifierBase(NeuralNetClassifier):
             "their rows went to validation, so the network never trains on "
             "them. Use a stratified split (ValidSplit(cv, stratified=True)).",
             UserWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
 
     def _encoded_valid(self, valid):
@@ -1255,7 +1256,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 "instance's weights are not used. Drop the module__* parameters "
                 "to start from the instance's weights.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
         return super().initialize_module()
 
@@ -1777,7 +1778,7 @@ def warn_outside_input_columns(module, X):
             "Refit without warm_start, or pass module__input_columns=None to "
             "give every column a weight.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
 
 

@@ -68,6 +68,7 @@ from ._selection import check_selection_iterator, prepare_iterator
 from ._validation import (
     FLOAT32_MAX,
     FLOAT32_SMALLEST,
+    caller_stacklevel,
     check_sample_weight,
     check_target,
 )
@@ -625,7 +626,7 @@ class RSFTClassifier(NetClassifierBase):
                 "keeps the weights of its first fit. Fit afresh "
                 "(warm_start=False) to use the new ones.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
         if weight is not None:
             weight = torch.as_tensor(weight, dtype=torch.float32)
@@ -882,7 +883,7 @@ class RSFTClassifier(NetClassifierBase):
                 "target={label: weight}, or in the criterion with "
                 "target='uniform'.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
         # The user's reduction (criterion__reduction, or the instance's) is
         # what get_loss returns outside training, as in skorch; training needs
@@ -1027,7 +1028,7 @@ class RSFTClassifier(NetClassifierBase):
                 f"to at most {len(self.history) - 1}, the epochs trained so far, "
                 "to continue rejecting.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
         try:
             loss.begin_epoch(plan.M, plan.hardness, plan.rejecting)
@@ -1084,7 +1085,7 @@ class RSFTClassifier(NetClassifierBase):
             f"hardness={self.hardness!r}, times the target weights, span more "
             "than that range; lower hardness (or the spread of the weights).",
             UserWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
 
     def _budget_store(self, plan):
@@ -1225,7 +1226,7 @@ class RSFTClassifier(NetClassifierBase):
                 f"An epoch trained on no row ({reason}); its train_loss is "
                 f"NaN. {advice}",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
         # Read once: on several processes each read is a sum over them.
         statistics = self.criterion_.epoch_statistics()
@@ -1274,7 +1275,7 @@ class RSFTClassifier(NetClassifierBase):
             warnings.warn(
                 f"Epoch {len(self.history)} {advice}",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
             # The skipped steps' losses of 0 would make it the best epoch
             # for EarlyStopping or Checkpoint on train_loss.
@@ -1490,7 +1491,7 @@ class RSFTClassifier(NetClassifierBase):
             "the features (for example with StandardScaler) or lower the "
             "learning rate.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=caller_stacklevel(),
         )
 
     def _warn_if_probabilities(self):
@@ -1515,7 +1516,7 @@ class RSFTClassifier(NetClassifierBase):
                 "wrong p. Remove the network's final softmax, or use "
                 "criterion=torch.nn.NLLLoss, which reads probabilities.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
 
     def train_step(self, batch, **fit_params):

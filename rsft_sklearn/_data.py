@@ -14,7 +14,6 @@ densified alone, so the whole matrix is never densified.
 import functools
 import inspect
 import numbers
-import sys
 import warnings
 from collections.abc import Mapping
 
@@ -22,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Subset
+
+from ._validation import caller_stacklevel
 
 __all__ = ["BatchIterator", "InMemoryDataset", "SparseRows"]
 
@@ -178,7 +179,7 @@ def check_sliced_options(options):
         "of arrays) are cut from one tensor, without a DataLoader. They "
         "apply to torch Dataset inputs.",
         UserWarning,
-        stacklevel=_outside_the_library(),
+        stacklevel=caller_stacklevel(),
     )
 
 
@@ -191,17 +192,6 @@ def _is_default(value, default):
         return bool(value == default)
     except Exception:
         return False
-
-
-def _outside_the_library():
-    """The ``stacklevel`` of a warning that points at the first frame
-    outside this package (the caller of ``fit``)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(
-        "rsft_sklearn."
-    ):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _take(data, idx):

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 import torch
 
+from ._validation import caller_stacklevel
+
 __all__ = [
     "EmptyStepGuard",
     "check_finite_parameters",
@@ -422,4 +424,6 @@ def global_generator_in_use():
             if shared:
                 _SHARED_WITH.discard(me)
         if shared:
-            warnings.warn(_THREADS_WARNING, RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                _THREADS_WARNING, RuntimeWarning, stacklevel=caller_stacklevel()
+            )

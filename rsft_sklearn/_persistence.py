@@ -13,6 +13,8 @@ import warnings
 
 import torch
 
+from ._validation import caller_stacklevel
+
 __all__ = ["GeneratorState"]
 
 # Version of the layout of a pickled RSFTClassifier. Raise it whenever an
@@ -225,7 +227,7 @@ class GeneratorState:
                 "the saved state, so resumed training is reproducible but "
                 "draws other shuffles and masks than an uninterrupted run.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
         if seed is not None and self.owner is not None:
             # A file saved before the seed was kept has none: the owner keeps

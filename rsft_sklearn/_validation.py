@@ -7,6 +7,7 @@ validate per-class weights with the one function :func:`check_class_weight`.
 
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -22,6 +23,7 @@ from sklearn.utils.validation import (
 )
 
 __all__ = [
+    "caller_stacklevel",
     "check_X_dict",
     "check_callbacks",
     "check_criterion",
@@ -33,6 +35,26 @@ __all__ = [
     "fit_classes",
     "to_float32",
 ]
+
+# The packages a warning passes over to point at the user's line: this one,
+# and those through which its code is called (skorch's training loop,
+# scikit-learn's meta-estimators and checks, torch's module calls, joblib's
+# loops, context managers' exits).
+_LIBRARIES = frozenset(
+    ("rsft_sklearn", "skorch", "sklearn", "imblearn", "torch", "joblib", "contextlib")
+)
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` of a warning raised by the caller that points at
+    the first frame outside :data:`_LIBRARIES`: the user's call of ``fit``,
+    of a search that fits, or of the loss in a training loop."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (
+        frame.f_globals.get("__name__", "").split(".", 1)[0] in _LIBRARIES
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_class_weight(weight, classes, name="target"):
@@ -254,7 +276,7 @@ def check_input_column_names(names, fitted, estimator):
                     f"X[{key!r}] has column names, but {estimator} was fitted "
                     "without them there; its columns are read by position.",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=caller_stacklevel(),
                 )
             continue
         if given is None:
@@ -262,7 +284,7 @@ def check_input_column_names(names, fitted, estimator):
                 f"X[{key!r}] has no column names, but {estimator} was fitted "
                 "with a DataFrame there; its columns are read by position.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=caller_stacklevel(),
             )
         elif len(given) != len(seen) or not np.array_equal(given, seen):
             raise ValueError(
@@ -370,7 +392,7 @@ def fit_classes(y, classes=None, *, sort=False):
             "outputs must follow this order.",
             UserWarning,
             # The caller of fit or partial_fit.
-            stacklevel=5,
+            stacklevel=caller_stacklevel(),
         )
         return classes
     found = np.unique(y)

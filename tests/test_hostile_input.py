@@ -997,6 +997,30 @@ def test_the_unsorted_classes_warning_points_at_the_callers_line(data):
     assert record[0].filename == __file__
 
 
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        # Raised at the end of an epoch, from skorch's loop.
+        (dict(rejection="pool", M=1e30, warmup_epochs=0), "trained on no row"),
+        (dict(rejection="sample", M=1e30, warmup_epochs=0), "accepted no row"),
+        # Raised while skorch builds the criterion.
+        (dict(criterion__weight=torch.tensor([1.0, 2.0])), "criterion__weight"),
+    ],
+)
+def test_warnings_of_training_point_at_the_callers_line(data, params, match):
+    # They pointed at the library's or skorch's lines.
+    from sklearn.model_selection import cross_val_score
+
+    X, y = data
+    with pytest.warns(UserWarning, match=match) as record:
+        RSFTClassifier(**{**FAST, **params}).fit(X, y)
+    assert {warning.filename for warning in record} == {__file__}
+    # Through a scikit-learn search too.
+    with pytest.warns(UserWarning, match=match) as record:
+        cross_val_score(RSFTClassifier(**{**FAST, **params}), X, y, cv=2)
+    assert {warning.filename for warning in record} == {__file__}
+
+
 def test_valid_acc_without_cached_predictions():
     # Without caching skorch handed the validation rows over without their
     # labels: valid_acc read 0.0, and with sample weights the fit crashed

@@ -16,6 +16,7 @@ from functools import partial
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from skorch.callbacks import EarlyStopping
 
 from ._base import (
     NetClassifierBase,
@@ -952,6 +953,7 @@ class RSFTClassifier(NetClassifierBase):
         # fit creates the state (it carries the sample weights); a training
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
+        state.history_start = len(self.history)
         # The rows that the earlier calls of continued training trained on
         # (none in a fresh fit), for the prior that prediction removes.
         state.rows_before = self.__dict__.get("_trained_rows")
@@ -1124,7 +1126,43 @@ class RSFTClassifier(NetClassifierBase):
             # would wait or fail.
             state.losses.process_sum = None
             state.losses.write(self.history[-1].get("batches", []), "train_loss")
+            self._warn_if_stopped_in_warmup(state)
         super().on_train_end(net, X=X, y=y, **kwargs)
+
+    def _warn_if_stopped_in_warmup(self, state):
+        """Warn when a callback (EarlyStopping, whose patience counts the
+        warm-up epochs) or an interruption ended the training before the
+        epochs it was given, inside the warm-up: no epoch applied the rule,
+        and the network is the plain one."""
+        if state.plan is None or state.plan.rejecting:
+            return
+        done = len(self.history)
+        warmup = warmup_epoch_count(
+            self.warmup_epochs, state.warmup_basis or self.max_epochs
+        )
+        given = state.epochs if state.epochs is not None else self.max_epochs
+        if not done < warmup or done - state.history_start >= given:
+            return
+        stoppers = [
+            name
+            for name, callback in self.callbacks_
+            if isinstance(callback, EarlyStopping)
+        ]
+        cause = (
+            f"EarlyStopping (callback {stoppers[0]!r}), whose patience counts "
+            "the warm-up epochs, "
+            if stoppers
+            else "A callback or an interruption "
+        )
+        warnings.warn(
+            f"{cause}ended the training after epoch {done}, inside the warm-up "
+            f"of {warmup} epochs (warmup_epochs={self.warmup_epochs!r}): no "
+            "epoch applied the rejection rule, and the network is the plain "
+            "one. Lower warmup_epochs, or give the stopping callback more "
+            "patience.",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         optimizers = [getattr(self, name + "_") for name in self._optimizers]

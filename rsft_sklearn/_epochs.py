@@ -195,6 +195,8 @@ class FitState:
     stepless_epoch : int or None
         The number of the last epoch whose every batch accepted no row
         (``rejection="sample"``), so that took no step.
+    history_start : int
+        Epochs in the history when the call's training began.
     """
 
     def __init__(self, sample_weight=None, sparse_input=False):
@@ -202,6 +204,7 @@ class FitState:
         self.sparse_input = sparse_input
         self.split_groups = None
         self.stepless_epoch = None
+        self.history_start = 0
         self.guard = None
         self.train_iterator = None
         self.plan = None

@@ -604,6 +604,46 @@ def test_an_epoch_without_a_step_records_a_nan_loss(data):
     assert np.isnan(clf.history[:, "train_loss"]).all()
 
 
+def test_a_stop_inside_the_warm_up_warns(data):
+    # EarlyStopping counts the warm-up epochs in its patience: it ended fits
+    # before any epoch rejected, without a word, leaving the plain network.
+    from skorch.callbacks import Callback, EarlyStopping
+
+    X, y = data
+
+    class StopAt(Callback):
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == self.epoch:
+                raise KeyboardInterrupt
+
+    params = dict(FAST, max_epochs=12, warmup_epochs=6)
+    with pytest.warns(
+        UserWarning,
+        match=r"EarlyStopping \(callback 'stop'\).* epoch 3, inside the warm-up of 6",
+    ) as record:
+        RSFTClassifier(
+            **params,
+            callbacks=[
+                ("stop", EarlyStopping(monitor="train_loss", patience=2, threshold=10))
+            ],
+        ).fit(X, y)
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="A callback or an interruption ended"):
+        RSFTClassifier(**params, callbacks=[StopAt(2)]).fit(X, y)
+    # A stop after the warm-up, a fit of its epochs, or a stream of one-epoch
+    # calls inside the warm-up does not warn.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RSFTClassifier(**params, callbacks=[StopAt(8)]).fit(X, y)
+        RSFTClassifier(**{**params, "warmup_epochs": 12}).fit(X, y)
+        stream = RSFTClassifier(**params)
+        for _ in range(3):
+            stream.partial_fit(X, y, classes=[0, 1], epochs=1)
+
+
 def test_first_partial_fit_classes_must_agree_with_the_constructors(data):
     # Both given: another set was once silently ignored for the constructor's.
     X, y = data

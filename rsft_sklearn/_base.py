@@ -1602,6 +1602,10 @@ def _shared_tensor(array):
     memory map, a pandas copy-on-write view) without torch's warning:
     nothing writes into it (the module gets copied batches), and a copy
     would double it."""
+    if isinstance(array, np.ndarray) and any(stride < 0 for stride in array.strides):
+        # A reversed view (X[::-1], np.flip): torch takes no negative
+        # stride, so it gets a copy, as scikit-learn's estimators take one.
+        return torch.as_tensor(array.copy(order="K"))
     if isinstance(array, np.ndarray) and not array.flags.writeable:
         with warnings.catch_warnings():
             warnings.filterwarnings(

@@ -203,7 +203,9 @@ def _take(data, idx):
         # A copy, as index_select makes: a module that writes into its input
         # (an in-place dropout or normalisation) must not reach the data
         # set, which may be the user's own array, or read-only memory.
-        return data[idx].clone()
+        # Row-major, whatever the layout of the data (a transposed image
+        # array): a module may view its input.
+        return data[idx].clone(memory_format=torch.contiguous_format)
     return data.index_select(0, idx)
 
 

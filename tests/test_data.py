@@ -527,3 +527,60 @@ def test_a_collate_fn_must_carry_the_fits_sample_weights_and_nothing_else(reject
     # Batches that match the fit train as before.
     RSFTClassifier(**kw, iterator_train__collate_fn=_pairs).fit(_Rows(X), y)
     RSFTClassifier(**kw).fit(_Rows(X), y, sample_weight=weight)
+
+
+def test_reversed_views_are_taken_as_their_copies():
+    # torch refuses negative strides: X[::-1] and np.flip failed in fit,
+    # partial_fit and predict, where scikit-learn's estimators take them.
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 4).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    params = dict(max_epochs=2, random_state=0, batch_size=16)
+    flipped, labels = X[::-1, ::-1], y[::-1]
+    view = RSFTClassifier(**params).fit(flipped, labels)
+    copy = RSFTClassifier(**params).fit(flipped.copy(), labels.copy())
+    np.testing.assert_array_equal(
+        view.predict_proba(flipped), copy.predict_proba(flipped.copy())
+    )
+    view.partial_fit(np.flip(X, axis=0), y[::-1])
+    assert view.predict(X[::-1]).shape == (80,)
+    images = rng.randn(40, 1, 3, 3).astype(np.float32)[:, :, ::-1, ::-1]
+    flat = RSFTClassifier(**params).fit(images, y[:40])
+    np.testing.assert_array_equal(
+        flat.predict_proba(images), flat.predict_proba(images.copy())
+    )
+
+
+class _Viewing(torch.nn.Module):
+    # Flattens with view, as many image networks do: a batch must be
+    # row-major.
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(12, 2)
+
+    def forward(self, X):
+        return self.linear(X.view(len(X), -1))
+
+
+@pytest.mark.parametrize("rejection", ["expected", "epoch"])
+def test_batches_of_transposed_images_are_row_major(rejection):
+    # Channel-last images turned channel-first (np.transpose) were cut into
+    # batches of the same strides, on which view failed: in predict, and in
+    # fit where it slices in order.
+    rng = np.random.RandomState(0)
+    X = np.transpose(rng.randn(60, 2, 3, 2).astype(np.float32), (0, 3, 1, 2))
+    y = np.r_[np.zeros(40, dtype=int), np.ones(20, dtype=int)]
+    params = dict(
+        module=_Viewing,
+        max_epochs=2,
+        warmup_epochs=1,
+        batch_size=16,
+        random_state=0,
+        rejection=rejection,
+        iterator_train__shuffle=False,
+    )
+    clf = RSFTClassifier(**params).fit(X, y)
+    reference = RSFTClassifier(**params).fit(np.ascontiguousarray(X), y)
+    np.testing.assert_array_equal(
+        clf.predict_proba(X), reference.predict_proba(np.ascontiguousarray(X))
+    )

@@ -131,6 +131,11 @@ class MLPModule(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, X):
+        # The estimator hands over float32 rows; layers built in float64
+        # (under torch.set_default_dtype, or .double()) take them as such.
+        dtype = self.layers[0].weight.dtype
+        if X.dtype != dtype:
+            X = X.to(dtype)
         if X.layout != torch.strided:
             if self.input_columns is not None:
                 X = self._kept_sparse(X)

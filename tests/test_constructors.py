@@ -124,3 +124,26 @@ def test_class_target_weight_of_an_absent_class():
     weight = class_target_weight(np.array([0, 0, 1, 2, 2]), 4)
     np.testing.assert_allclose(weight, [0.5, 1.0, 0.5, 1.0])
     assert class_target_weight(np.array([], dtype=int), 2).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_default_mlp_trains_under_a_float64_default_dtype(sparse):
+    # Its layers are built in the default dtype, and the estimator hands
+    # over float32 rows: the first step failed inside torch.
+    import scipy.sparse as sp
+
+    from rsft_sklearn import RSFTClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 5).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        clf = RSFTClassifier(max_epochs=5, random_state=0, lr=0.05)
+        data = sp.csr_matrix(X) if sparse else X
+        clf.fit(data, y)
+        assert clf.module_.layers[0].weight.dtype == torch.float64
+        assert clf.score(data, y) > 0.8
+    finally:
+        torch.set_default_dtype(before)

@@ -241,6 +241,7 @@ class NetClassifierBase(NeuralNetClassifier):
         self : RSFTClassifier
             The fitted estimator.
         """
+        _check_not_in_inference_mode("fit")
         # After initialize() and load_params() no data has been seen yet.
         fresh = not self.warm_start or not self.initialized_
         reset = fresh or not hasattr(self, "classes_inferred_")
@@ -298,6 +299,7 @@ class NetClassifierBase(NeuralNetClassifier):
         self : RSFTClassifier
             The estimator.
         """
+        _check_not_in_inference_mode("partial_fit")
         first = not self.initialized_
         # initialize() and load_params() give a network but no data.
         reset = first or not hasattr(self, "classes_inferred_")
@@ -1173,7 +1175,10 @@ class NetClassifierBase(NeuralNetClassifier):
         self.__dict__.pop("_warmup_basis_epochs", None)
         self.__dict__.pop("_last_epoch_rejected", None)
         self._seed_generators()
-        with self._seeded_generators():
+        # Weights built inside torch.inference_mode() (to load parameters
+        # and predict, say) would be inference tensors, which no later fit
+        # could train.
+        with self._seeded_generators(), torch.inference_mode(False):
             return super().initialize()
 
     @contextmanager
@@ -1852,6 +1857,20 @@ def _numpy_seeded(seed):
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
+
+
+def _check_not_in_inference_mode(method):
+    """Refuse to train inside ``torch.inference_mode()``: the network it
+    builds holds inference tensors, which no later step can train, and no
+    gradient flows; torch failed at the first step, and the estimator kept
+    the untrained network."""
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            f"{method} was called inside torch.inference_mode(), where no "
+            "gradient flows and the weights it would build could never be "
+            "trained. Call it outside the block (prediction inside one is "
+            "fine)."
+        )
 
 
 def _check_not_under_autocast(device):

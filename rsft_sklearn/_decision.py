@@ -249,7 +249,10 @@ def _normalise(log_score):
     top = np.max(log_score, axis=1, keepdims=True)
     # A row of zeros (every class impossible) stays uniform instead of NaN.
     top = np.where(np.isfinite(top), top, 0.0)
-    score = np.exp(log_score - top)
+    # A class far below the top underflows to 0, as it should (also under
+    # np.seterr(all="raise")).
+    with np.errstate(under="ignore"):
+        score = np.exp(log_score - top)
     total = score.sum(axis=1, keepdims=True)
     n_classes = score.shape[1]
     return np.where(total > 0, score / np.where(total > 0, total, 1.0), 1.0 / n_classes)

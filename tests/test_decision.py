@@ -489,3 +489,18 @@ def test_corrections_read_outputs_below_float32s_range(probability):
     expected = clf._posterior(softmax(logits, axis=1))
     # Compared in log space, where an output read as 0 is -inf.
     np.testing.assert_allclose(clf.predict_log_proba(X), np.log(expected), rtol=1e-6)
+
+
+def test_the_balanced_posterior_takes_underflow_under_numpy_errors_raised():
+    # A class far below the others underflowed in the normalisation, and
+    # np.seterr(all="raise") made predict_proba and predict fail.
+    X, y = make_classification(
+        n_samples=300, n_features=8, weights=[0.9], random_state=0, class_sep=3
+    )
+    clf = RSFTClassifier(max_epochs=5, random_state=0).fit(X, y)
+    far = X * 1000
+    with np.errstate(all="raise"):
+        proba = clf.predict_proba(far)
+        labels = clf.predict(far)
+    assert proba.min() == 0 and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(labels, clf.classes_[proba.argmax(axis=1)])

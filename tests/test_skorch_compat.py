@@ -663,6 +663,35 @@ def test_fit_inside_autocast_is_refused_unless_its_cache_is_off(data):
     assert losses[-1] < losses[0]
 
 
+def test_fit_inside_inference_mode_is_refused(data):
+    # torch failed at the first step, and the estimator kept an untrained
+    # network of inference tensors, which predicted without a word.
+    X, y = data
+    clf = RSFTClassifier(max_epochs=2, random_state=0)
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match="inside torch.inference_mode"):
+            clf.fit(X, y)
+    assert not hasattr(clf, "module_")
+    fitted = RSFTClassifier(max_epochs=2, random_state=0).fit(X, y)
+    before = fitted.predict_proba(X)
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match="partial_fit was called inside"):
+            fitted.partial_fit(X, y)
+        # Prediction inside it is fine.
+        np.testing.assert_array_equal(fitted.predict_proba(X), before)
+    # A network initialised inside it (to load parameters, say) trains after.
+    built = RSFTClassifier(
+        max_epochs=2,
+        random_state=0,
+        module__n_features=X.shape[1],
+        module__n_classes=len(np.unique(y)),
+    )
+    with torch.inference_mode():
+        built.initialize()
+    assert not next(built.module_.parameters()).is_inference()
+    built.set_params(warm_start=True).fit(X, y)
+
+
 def test_a_shuffled_validation_split_follows_random_state(data):
     # skorch's ValidSplit shuffles with NumPy's global generator: two fits
     # with random_state=0 validated on other rows (probabilities 0.17 to

@@ -8,6 +8,7 @@ Nothing here knows the rejection rule.
 """
 
 import copy
+import numbers
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -1194,6 +1195,14 @@ class NetClassifierBase(NeuralNetClassifier):
             yield
 
     def _seed_generators(self):
+        # An integer or None, to name a change before continued training
+        # (a RandomState instance is not compared: a pickle copies it).
+        self._seeded_random_state = (
+            self.random_state
+            if self.random_state is None
+            or isinstance(self.random_state, numbers.Integral)
+            else _ANY_STATE
+        )
         rng = check_random_state(self.random_state)
         seeds = rng.randint(0, 2**31 - 1, size=3)
         self.init_seed_ = int(seeds[0])
@@ -1857,6 +1866,10 @@ def _numpy_seeded(seed):
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
+
+
+# The record of a random_state that continued training does not compare.
+_ANY_STATE = "instance"
 
 
 def _check_not_in_inference_mode(method):

@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch.callbacks import EarlyStopping
 
 from ._base import (
+    _ANY_STATE,
     NetClassifierBase,
     _as_skorch_batch,
     _is_proba,
@@ -626,6 +627,19 @@ class RSFTClassifier(NetClassifierBase):
                 "were computed; continued training (warm_start, partial_fit) "
                 "keeps the weights of its first fit. Fit afresh "
                 "(warm_start=False) to use the new ones.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        seeded = self.__dict__.get("_seeded_random_state", _ANY_STATE)
+        if not reset and seeded != _ANY_STATE and seeded != self.random_state:
+            # scikit-learn's warm-start estimators read a new random_state;
+            # this one draws on from the generators of the first fit.
+            warnings.warn(
+                f"random_state changed from {seeded!r} to {self.random_state!r} "
+                "since the network was initialised; continued training "
+                "(warm_start, partial_fit) draws on from the generators seeded "
+                "then. Fit afresh (warm_start=False), or call initialize(), to "
+                "seed them anew.",
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )

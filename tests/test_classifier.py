@@ -478,6 +478,26 @@ def test_cpu_fit_leaves_accelerator_generators_alone(imbalanced, monkeypatch):
     assert calls == []
 
 
+def test_a_random_state_changed_before_continued_training_warns(imbalanced):
+    # It was read at initialisation only: the new value changed nothing,
+    # where scikit-learn's warm-start estimators read it.
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST, warm_start=True).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit(X, y)
+        clf.set_params(random_state=np.int64(0)).partial_fit(X, y)
+    clf.set_params(random_state=5)
+    for method in (clf.fit, clf.partial_fit):
+        with pytest.warns(UserWarning, match="random_state changed from 0 to 5"):
+            method(X, y)
+    # A fresh fit seeds anew.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.set_params(warm_start=False).fit(X, y)
+        clf.partial_fit(X, y)
+
+
 def test_predicting_on_a_torch_dataset_leaves_global_rng_alone(imbalanced):
     # A DataLoader draws its workers' base seed even when it reads in order.
     from skorch.dataset import Dataset

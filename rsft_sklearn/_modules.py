@@ -92,13 +92,16 @@ class MLPModule(nn.Module):
             self._index_columns()
             self.register_load_state_dict_post_hook(_reindex_columns)
             width = len(columns)
+        # In float32, the rows' dtype, whatever torch's default dtype
+        # (torch.set_default_dtype(torch.float64) built float64 layers, which
+        # failed at the first step).
         layers = []
         for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, size), activation()]
+            layers += [nn.Linear(width, size, dtype=torch.float32), activation()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = size
-        layers.append(nn.Linear(width, n_classes))
+        layers.append(nn.Linear(width, n_classes, dtype=torch.float32))
         self.layers = nn.Sequential(*layers)
 
     accepts_sparse = True
@@ -131,11 +134,6 @@ class MLPModule(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, X):
-        # The estimator hands over float32 rows; layers built in float64
-        # (under torch.set_default_dtype, or .double()) take them as such.
-        dtype = self.layers[0].weight.dtype
-        if X.dtype != dtype:
-            X = X.to(dtype)
         if X.layout != torch.strided:
             if self.input_columns is not None:
                 X = self._kept_sparse(X)

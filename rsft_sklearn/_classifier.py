@@ -56,6 +56,7 @@ from ._loss import (
     MIN_PRIOR_SHARE,
     RejectionLoss,
     check_target_acceptance,
+    reduced_loss,
 )
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import (
@@ -1439,11 +1440,10 @@ class RSFTClassifier(NetClassifierBase):
         if isinstance(loss.base_criterion, torch.nn.NLLLoss):
             y_pred = log_proba_for_nll(y_pred)
         if not training:
-            losses = loss.base_criterion(y_pred, y_true)
+            # The criterion's reduction, as skorch applies it (a mean over
+            # the class weights of the rows, for torch's weighted losses).
             reduction = getattr(loss, "reduction", "mean")
-            if reduction == "none" or losses.dim() == 0:
-                return losses
-            return losses.sum() if reduction == "sum" else losses.mean()
+            return reduced_loss(loss.base_criterion, y_pred, y_true, reduction)
         if sample_weight is None:
             return loss(y_pred, y_true)
         return loss(y_pred, y_true, sample_weight)

@@ -92,8 +92,11 @@ class RejectionLoss(nn.Module):
     on an accelerator their values are not checked, and in
     :class:`RSFTClassifier`, whose ``fit`` checks them once, neither.)
 
-    In evaluation mode (``loss.eval()``) it returns the plain mean of the
-    base losses, which is what a validation loss should be.
+    In evaluation mode (``loss.eval()``) it returns the mean of the base
+    losses without the rule, which is what a validation loss should be: as
+    torch's ``CrossEntropyLoss`` and ``NLLLoss`` take their mean (divided by
+    the class weights of the rows' labels, without rows of
+    ``ignore_index``), the plain mean for other criteria.
 
     What the rule carries from one step to the next lives in buffers, so
     ``state_dict`` saves it and ``load_state_dict`` restores it: the class
@@ -789,7 +792,8 @@ class RejectionLoss(nn.Module):
         return _per_sample(self.base_criterion(inputs, y), len(y))
 
     def forward(self, logits, y, sample_weight=None):
-        """Normalised masked loss of a batch (plain mean in eval mode)."""
+        """Normalised masked loss of a batch (the criterion's mean in eval
+        mode)."""
         self._check(logits, y, sample_weight)
         y = _as_index(y)
         state = self.__dict__
@@ -822,11 +826,8 @@ class RejectionLoss(nn.Module):
 
     def _loss(self, logits, y, sample_weight):
         if not self.training:
-            losses = self.base_criterion(logits, y)
-            if not losses.dim():
-                return losses
             # An empty batch has a loss of 0, as in training, not 0 / 0.
-            return losses.mean() if losses.numel() else losses.sum()
+            return reduced_loss(self.base_criterion, logits, y)
         if self.row_weighted and sample_weight is None:
             # The steps of a row budget train on rows drawn with bounded
             # probabilities: without their weights the loss is not the rule's
@@ -943,6 +944,39 @@ class RejectionLoss(nn.Module):
         if self.prior_correction:
             text += f", prior_correction={self.prior_correction:g}"
         return text
+
+
+def reduced_loss(criterion, logits, y, reduction="mean"):
+    """``criterion``'s loss outside training (its ``reduction`` set to
+    ``"none"``), reduced as ``reduction`` says.
+
+    The mean is torch's own for ``CrossEntropyLoss`` and ``NLLLoss`` (as they
+    are, not subclasses with a ``forward`` of their own): the per-sample losses
+    carry the class weights, so their sum is divided by the weights of the
+    rows' labels, and rows of ``ignore_index`` count in neither. For other
+    criteria it is the plain mean. An empty batch has a loss of 0.
+    """
+    losses = criterion(logits, y)
+    if reduction == "none" or not losses.dim():
+        return losses
+    if reduction == "sum" or not losses.numel():
+        return losses.sum()
+    builtin = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
+    if (
+        isinstance(criterion, builtin)
+        and type(criterion).forward in (cls.forward for cls in builtin)
+        and not y.is_floating_point()
+        and tuple(y.shape) == tuple(losses.shape)
+    ):
+        kept = y != criterion.ignore_index
+        weight = criterion.weight
+        if weight is None:
+            total = kept.sum()
+        else:
+            labels = torch.where(kept, y, torch.zeros_like(y))
+            total = (weight.to(losses.dtype)[labels] * kept).sum()
+        return losses.sum() / total
+    return losses.mean()
 
 
 def _checked_class_weight(class_weight):

@@ -90,6 +90,38 @@ def test_evaluation_mode_returns_the_plain_mean_and_counts_nothing():
     assert loss_fn.counts.sum() == 0
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(weight=torch.tensor([1.0, 9.0, 3.0])),
+        dict(ignore_index=2),
+        dict(weight=torch.tensor([1.0, 9.0, 3.0]), ignore_index=0),
+        dict(weight=torch.tensor([1.0, 9.0, 3.0]), label_smoothing=0.2),
+    ],
+)
+def test_evaluation_mean_of_weighted_criteria_is_torchs(kwargs):
+    # The mean of the class-weighted per-sample losses was divided by the
+    # number of rows: RSFT's valid_loss was not skorch's or torch's.
+    from rsft_sklearn import RSFTClassifier
+
+    torch.manual_seed(0)
+    logits, y = torch.randn(40, 3), torch.randint(0, 3, (40,))
+    expected = nn.CrossEntropyLoss(**kwargs)(logits, y)
+    loss = RejectionLoss(nn.CrossEntropyLoss(reduction="none", **kwargs)).eval()
+    torch.testing.assert_close(loss(logits, y), expected)
+    clf = RSFTClassifier(
+        module__n_features=2,
+        module__n_classes=3,
+        **{f"criterion__{key}": value for key, value in kwargs.items()},
+    ).initialize()
+    torch.testing.assert_close(clf.get_loss(logits, y, training=False), expected)
+    nll = RejectionLoss(nn.NLLLoss(reduction="none", weight=kwargs.get("weight")))
+    torch.testing.assert_close(
+        nll.eval()(torch.log_softmax(logits, 1), y),
+        nn.NLLLoss(weight=kwargs.get("weight"))(torch.log_softmax(logits, 1), y),
+    )
+
+
 def test_any_per_sample_criterion_can_be_wrapped():
     X, y = _batch()
     logits = nn.Linear(5, 3)(X)

@@ -889,18 +889,8 @@ class RSFTClassifier(NetClassifierBase):
         if (
             isinstance(base, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
             and base.weight is not None
-            and not (isinstance(self.target, str) and self.target == "uniform")
         ):
-            warnings.warn(
-                f"The criterion's class weights (criterion__weight) multiply "
-                f"the rule's target weights (target={self.target!r}), so the "
-                "classes are re-weighted twice, and predict_proba's balanced "
-                "correction does not know them. Give class weights once: as "
-                "target={label: weight}, or in the criterion with "
-                "target='uniform'.",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
+            self._warn_of_criterion_weights()
         # The user's reduction (criterion__reduction, or the instance's) is
         # what get_loss returns outside training, as in skorch; training needs
         # the per-sample losses.
@@ -920,6 +910,32 @@ class RSFTClassifier(NetClassifierBase):
         loss._labels_checked = True
         self.criterion_ = loss
         return self
+
+    def _warn_of_criterion_weights(self):
+        """Class weights in the criterion come on top of whatever balances
+        the classes already: the rule's target weights, the logit
+        adjustment (which corrects the prior the rows are trained on) and the
+        balanced posterior (which divides by it)."""
+        balancing = []
+        if not (isinstance(self.target, str) and self.target == "uniform"):
+            balancing.append(f"the rule's target weights (target={self.target!r})")
+        if callable(self.prior_correction) or self.prior_correction != 0:
+            balancing.append(
+                f"the logit adjustment (prior_correction={self.prior_correction!r})"
+            )
+        if self.probability == "balanced":
+            balancing.append("predict_proba's balanced correction")
+        if not balancing:
+            return
+        warnings.warn(
+            "The criterion's class weights (criterion__weight) re-weight the "
+            f"classes on top of {', and '.join(balancing)}, so they are "
+            "balanced twice. Give class weights once: as target={label: "
+            "weight}; or, for a plain class-weighted cross-entropy, set "
+            "target='uniform', prior_correction=0 and probability='raw'.",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
     def torch_compile(self, module, name):
         # The loss module keeps state between steps: only the network compiles.

@@ -1183,12 +1183,26 @@ def test_a_network_that_returns_probabilities_to_a_logit_criterion_warns(data):
 
 def test_class_weights_in_the_criterion_warn_that_they_stack(data):
     X, y = data
-    with pytest.warns(UserWarning, match="re-weighted twice"):
-        RSFTClassifier(**FAST, criterion__weight=torch.tensor([1.0, 9.0])).fit(X, y)
+    weight = torch.tensor([1.0, 9.0])
+    with pytest.warns(UserWarning, match="target weights.*balanced twice"):
+        RSFTClassifier(**FAST, criterion__weight=weight).fit(X, y)
+    # A uniform target leaves the logit adjustment and the balanced
+    # posterior, which balance the classes too: the setup the warning once
+    # recommended balanced twice without a word.
+    with pytest.warns(UserWarning, match=r"logit adjustment \(prior_correction=1"):
+        RSFTClassifier(**FAST, target="uniform", criterion__weight=weight).fit(X, y)
+    with pytest.warns(UserWarning, match="balanced correction, so they are"):
+        RSFTClassifier(
+            **FAST, target="uniform", prior_correction=0, criterion__weight=weight
+        ).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         RSFTClassifier(
-            **FAST, target="uniform", criterion__weight=torch.tensor([1.0, 9.0])
+            **FAST,
+            target="uniform",
+            prior_correction=0,
+            probability="raw",
+            criterion__weight=weight,
         ).fit(X, y)
 
 

@@ -1431,6 +1431,26 @@ class NetClassifierBase(NeuralNetClassifier):
             cache[2][method_name] = found
         return found
 
+    def get_all_learnable_params(self):
+        # The criterion's own parameters (a learnt temperature, say) live in
+        # the rule's loss module as base_criterion.<name>: they are yielded
+        # under the criterion's names, as skorch names them, so that
+        # optimizer__param_groups patterns match.
+        seen = set()
+        for component in self._modules + self._criteria:
+            module = getattr(self, component + "_")
+            named_parameters = getattr(module, "named_parameters", None)
+            if not named_parameters:
+                continue
+            wrapped = component in self._criteria and hasattr(module, "base_criterion")
+            for name, param in named_parameters():
+                # (A criterion that holds the module yields its parameters
+                # again, as in skorch.)
+                if param in seen:
+                    continue
+                seen.add(param)
+                yield (name.removeprefix(_BASE_CRITERION) if wrapped else name), param
+
     def infer(self, x, **fit_params):
         # A tensor (what the data path yields) goes to the module directly;
         # skorch's conversions handle everything else.
@@ -1867,6 +1887,9 @@ def _numpy_seeded(seed):
     finally:
         np.random.set_state(state)  # noqa: NPY002
 
+
+# Where the rule's loss module keeps the criterion it wraps.
+_BASE_CRITERION = "base_criterion."
 
 # The record of a random_state that continued training does not compare.
 _ANY_STATE = "instance"

@@ -663,6 +663,35 @@ def test_fit_inside_autocast_is_refused_unless_its_cache_is_off(data):
     assert losses[-1] < losses[0]
 
 
+def test_param_groups_name_a_criterions_parameters_as_skorch_does(data):
+    # The criterion lives in the rule's loss module, which named its
+    # parameters base_criterion.<name>: skorch's pattern matched nothing, and
+    # the parameter trained at the default rate without a word.
+    X, y = data
+
+    class TemperedLoss(torch.nn.Module):
+        def __init__(self, reduction="mean"):
+            super().__init__()
+            self.reduction = reduction
+            self.log_t = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, logits, target):
+            return torch.nn.functional.cross_entropy(
+                logits / self.log_t.exp(), target, reduction=self.reduction
+            )
+
+    clf = RSFTClassifier(
+        criterion=TemperedLoss,
+        optimizer__param_groups=[("log_t", {"lr": 0.0})],
+        max_epochs=3,
+        random_state=0,
+    ).fit(X, y)
+    names = [name for name, _ in clf.get_all_learnable_params()]
+    assert names[-1] == "log_t" and not any("base_criterion" in n for n in names)
+    assert [group["lr"] for group in clf.optimizer_.param_groups] == [0.0, clf.lr]
+    assert float(clf.criterion_.base_criterion.log_t) == 0.0
+
+
 def test_fit_inside_inference_mode_is_refused(data):
     # torch failed at the first step, and the estimator kept an untrained
     # network of inference tensors, which predicted without a word.

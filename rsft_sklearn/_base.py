@@ -964,11 +964,16 @@ class NetClassifierBase(NeuralNetClassifier):
                 setattr(self, key, kwargs.pop(key))
                 self._params_to_validate.add(key)
         replaced = self.initialized_ and "callbacks" in kwargs
-        if self.initialized_ and "init_seed_" in vars(self):
-            # skorch rebuilds a component whose parameters changed (the
-            # module, from torch's global generator): seeded as initialize
-            # seeds it.
-            with self._seeded_generators():
+        components = set(self._modules) | set(self._criteria)
+        if (
+            self.initialized_
+            and "init_seed_" in vars(self)
+            and any(key.split("__", 1)[0] in components for key in kwargs)
+        ):
+            # skorch rebuilds a module or criterion whose parameters changed
+            # (from torch's global generator): seeded as initialize seeds it,
+            # and outside inference mode, where its weights could not train.
+            with self._seeded_generators(), torch.inference_mode(False):
                 result = super().set_params(**kwargs)
         else:
             result = super().set_params(**kwargs)
@@ -1822,26 +1827,28 @@ def warn_outside_input_columns(module, X):
 
 def seed_fit_generators(seed, device):
     """``torch.manual_seed(seed)`` for the generators that a fit on
-    ``device`` draws from: the CPU's and, on CUDA, that device's only. Those
-    are the ones the fit's ``torch.random.fork_rng`` copies and puts back;
-    ``torch.manual_seed`` also reseeded every other accelerator's generator,
-    the caller's, for good."""
+    ``device`` may draw from: the CPU's and, on CUDA, every GPU's (a network
+    spread over several). Those are the ones the fit's
+    ``torch.random.fork_rng`` copies and puts back (:func:`_cuda_devices`);
+    ``torch.manual_seed`` reseeded the GPUs' generators in a CPU fit too, the
+    caller's, for good."""
     torch.default_generator.manual_seed(seed)
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
-        for index in _cuda_devices(device):
-            with torch.cuda.device(index):
-                torch.cuda.manual_seed(seed)
+        torch.cuda.manual_seed_all(seed)
     elif device.type != "cpu":
         # (MPS, XPU and others: fork_rng copies no generator of theirs.)
         torch.manual_seed(seed)
 
 
 def _cuda_devices(device):
+    """The GPUs whose generators a fit on ``device`` seeds and puts back:
+    every visible one for a CUDA device (a network may span several), none
+    otherwise."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type != "cuda":
         return []
-    return [device.index if device.index is not None else torch.cuda.current_device()]
+    return list(range(torch.cuda.device_count()))
 
 
 def _as_skorch_batch(batch):

@@ -1174,10 +1174,12 @@ class RSFTClassifier(NetClassifierBase):
         given = state.epochs if state.epochs is not None else self.max_epochs
         if not done < warmup or done - state.history_start >= given:
             return
+        # One that stopped it has missed as many epochs as its patience.
         stoppers = [
             name
             for name, callback in self.callbacks_
             if isinstance(callback, EarlyStopping)
+            and getattr(callback, "misses_", 0) >= callback.patience
         ]
         cause = (
             f"EarlyStopping (callback {stoppers[0]!r}), whose patience counts "

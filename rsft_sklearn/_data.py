@@ -436,10 +436,15 @@ class BatchIterator:
     def __iter__(self):
         if self._base is None:
             generator = self.generator
-            if generator is None and not self.shuffle:
-                # The loader draws its workers' base seed even in order; from
-                # torch's global generator, that draw moved the caller's
-                # stream at every predict on a Dataset.
+            if (
+                generator is None
+                and not self.shuffle
+                and not self.loader_kwargs.get("num_workers")
+            ):
+                # The loader draws its workers' base seed even in order and
+                # without workers; from torch's global generator, that draw
+                # moved the caller's stream at every predict on a Dataset.
+                # (Workers get their seeds from it, as in the process.)
                 generator = torch.Generator()
             yield from DataLoader(
                 self.dataset,

@@ -64,7 +64,8 @@ def check_class_weight(weight, classes, name="target"):
     ----------
     weight : dict or array-like of shape (n_classes,)
         A dict maps every class label to its weight (other labels are left
-        aside); an array lists the weights in the order of ``classes``.
+        aside, but for ``classes`` given as a number); an array lists the
+        weights in the order of ``classes``.
     classes : array-like of shape (n_classes,) or int
         The class labels, or their number (labels ``0 .. n - 1``).
     name : str, default="target"
@@ -74,17 +75,25 @@ def check_class_weight(weight, classes, name="target"):
     -------
     weight : ndarray of shape (n_classes,), float64
     """
-    if isinstance(classes, (int, np.integer)):
+    # Classes given as a number are the indices 0 .. n - 1 of the columns:
+    # a key beyond them names no column, and is refused.
+    by_index = isinstance(classes, (int, np.integer))
+    if by_index:
         classes = np.arange(classes)
     labels = np.asarray(classes).tolist()
     if isinstance(weight, Mapping):
         known = set(labels)
         missing = [label for label in labels if label not in weight]
+        unknown = [key for key in weight if key not in known]
+        if by_index and unknown:
+            raise ValueError(
+                f"{name} must give a weight to the classes 0 to {len(labels) - 1} "
+                f"and to no other; got {sorted(unknown, key=str)}."
+            )
         if missing:
             # Labels beyond the classes are left aside, as scikit-learn's
             # class_weight leaves them: a fold of cross-validation without a
             # rare class. A class without a weight is refused.
-            unknown = [key for key in weight if key not in known]
             raise ValueError(
                 f"{name} must give a weight to every class of y; missing "
                 f"{sorted(missing, key=str)}"
@@ -465,14 +474,15 @@ def check_sample_weight(sample_weight, n_samples):
             f"{weight.max():.3g}); divide the weights by a constant, which "
             "changes nothing else."
         )
-    if total / len(weight) < np.finfo(np.float64).tiny:
-        # Their mean, by which the rule divides them, would be 0 or lose its
-        # precision (below the normal float64 numbers).
+    mean = total / len(weight)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        scaled = weight.max() / mean
+    if not np.isfinite(scaled):
+        # Their mean, by which the rule divides them, underflows.
         raise ValueError(
-            f"sample_weight's mean ({total / len(weight):.3g}) is below the "
-            "normal float64 numbers (largest weight "
-            f"{weight.max():.3g}); multiply the weights by a constant, which "
-            "changes nothing else."
+            f"sample_weight's mean ({mean:.3g}) is too small to divide by "
+            f"(largest weight {weight.max():.3g}); multiply the weights by a "
+            "constant, which changes nothing else."
         )
     return weight
 

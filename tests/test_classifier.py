@@ -466,6 +466,28 @@ def test_module_rebuilt_by_set_params_is_seeded_by_random_state(imbalanced):
         torch.testing.assert_close(weights[1][key], value, rtol=0, atol=0)
 
 
+def test_set_params_that_rebuilds_nothing_leaves_the_generator_alone(
+    imbalanced, monkeypatch
+):
+    # Every set_params went through the seeded fork (and marked the thread as
+    # drawing from the generator, which warned beside a fit in another
+    # thread).
+    import rsft_sklearn._base as base
+
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    seeded = []
+    monkeypatch.setattr(base, "seed_fit_generators", lambda *a: seeded.append(a))
+    clf.set_params(verbose=0, lr=0.05, optimizer__weight_decay=0.0, M=2.0)
+    assert seeded == []
+    # A module rebuilt inside torch.inference_mode() can still be trained.
+    with torch.inference_mode():
+        clf.set_params(module__hidden_layer_sizes=(6,))
+    assert len(seeded) == 1
+    assert not next(clf.module_.parameters()).is_inference()
+    clf.partial_fit(X, y)
+
+
 def test_cpu_fit_leaves_accelerator_generators_alone(imbalanced, monkeypatch):
     # torch.manual_seed reseeds every CUDA generator too (lazily, without a
     # GPU), which a fit's private copy of the CPU generator does not cover.

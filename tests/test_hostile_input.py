@@ -633,6 +633,11 @@ def test_a_stop_inside_the_warm_up_warns(data):
     assert record[0].filename == __file__
     with pytest.warns(UserWarning, match="A callback or an interruption ended"):
         RSFTClassifier(**params, callbacks=[StopAt(2)]).fit(X, y)
+    # An EarlyStopping that did not fire is not named.
+    with pytest.warns(UserWarning, match="A callback or an interruption ended"):
+        RSFTClassifier(
+            **params, callbacks=[EarlyStopping(monitor="train_loss"), StopAt(2)]
+        ).fit(X, y)
     # A stop after the warm-up, a fit of its epochs, or a stream of one-epoch
     # calls inside the warm-up does not warn.
     with warnings.catch_warnings():
@@ -1633,9 +1638,16 @@ def test_sample_weights_whose_mean_underflows_are_named(data):
     X, y = data
     weight = np.zeros(len(y))
     weight[0] = 5e-324
-    with pytest.raises(ValueError, match="sample_weight's mean .* below the normal"):
+    with pytest.raises(
+        ValueError, match="sample_weight's mean .* too small to divide by"
+    ):
         RSFTClassifier(**FAST).fit(X, y, sample_weight=weight)
     RSFTClassifier(**FAST).fit(X, y, sample_weight=weight * 1e300)
+    # Subnormal weights that divide by their mean train as their rescaled
+    # copies.
+    tiny = RSFTClassifier(**FAST).fit(X, y, sample_weight=np.full(len(y), 1e-308))
+    ones = RSFTClassifier(**FAST).fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_allclose(tiny.predict_proba(X), ones.predict_proba(X))
 
 
 def test_sample_weights_whose_sum_overflows_are_named(data):

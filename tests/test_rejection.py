@@ -256,6 +256,17 @@ def test_acceptance_probability_takes_M_of_one_element_in_any_shape(M, hardness)
     )
 
 
+def test_weights_keyed_by_column_index_refuse_other_keys():
+    # Classes given as a number are columns: a key beyond them names none.
+    from rsft_sklearn import correct_proba
+
+    y = np.array([0, 1, 1])
+    with pytest.raises(ValueError, match=r"classes 0 to 1 and to no other; got \[2\]"):
+        class_target_weight(y, 2, {0: 1.0, 1: 2.0, 2: 9.0})
+    with pytest.raises(ValueError, match="to no other"):
+        correct_proba(np.array([[0.5, 0.5]]), {0: 0.1, 1: 1.0, 2: 5.0}, M=1.0)
+
+
 def test_complex_logits_are_refused():
     # The casts dropped the imaginary part.
     logits, y = torch.zeros(2, 2, dtype=torch.complex64), torch.tensor([0, 1])

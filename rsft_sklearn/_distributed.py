@@ -135,7 +135,9 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         device = self.__dict__.get("device")
         accelerator = self.__dict__.get("accelerator")
         if device is None and accelerator is not None:
-            return accelerator.device
+            # (Any other value is refused by fit, not by get_params or
+            # clone, which must not raise.)
+            return getattr(accelerator, "device", None)
         return device
 
     @device.setter

@@ -623,12 +623,18 @@ def test_device_none_survives_pickling_without_a_warning():
 @pytest.mark.parametrize("accelerator", [None, "cpu", "Accelerator class"])
 def test_accelerator_must_be_an_accelerator(accelerator):
     from accelerate import Accelerator
+    from sklearn.base import clone
 
     if accelerator == "Accelerator class":
         accelerator = Accelerator
     X, y = _fit_data()
     with pytest.raises(TypeError, match="must be an accelerate.Accelerator instance"):
         AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1).fit(X, y)
+    # get_params and clone (a search) report what was given, and raise
+    # nothing: they read the accelerator's device, an AttributeError.
+    clf = AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=1)
+    assert clone(clf).get_params()["accelerator"] is accelerator
+    assert clf.get_params()["device"] is None
 
 
 def test_an_accelerator_of_several_processes_without_a_process_group_is_refused(

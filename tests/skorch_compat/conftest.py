@@ -276,11 +276,6 @@ EXPECTED_FAILURES = {
         "sparse X is refused with a TypeError (the network computes on dense "
         "tensors; densify with .toarray())",
     ),
-    "test_net.py::TestMetadataRouting::test_groups_routed_to_train_split": (
-        BY_DESIGN,
-        "`groups` is RSFT's own fit parameter, for target='balanced_groups'; "
-        "with another target it is refused, not routed to train_split",
-    ),
     "test_net.py::TestMetadataRouting::test_undeclared_param_rejected_by_routing": (
         BY_DESIGN,
         "y with a single class is refused (a classifier needs two) before the "

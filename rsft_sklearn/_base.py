@@ -235,7 +235,9 @@ class NetClassifierBase(NeuralNetClassifier):
             that splits by group (``ValidSplit(GroupKFold(5))``), and refused
             otherwise.
         **fit_params : dict
-            Passed to the module's ``forward``.
+            ``epochs`` (an int): the epochs of this call, instead of
+            ``max_epochs``; every other key is passed to the module's
+            ``forward``.
 
         Returns
         -------
@@ -272,7 +274,8 @@ class NetClassifierBase(NeuralNetClassifier):
     def partial_fit(
         self, X, y, classes=None, sample_weight=None, groups=None, **fit_params
     ):
-        """Continue training on ``(X, y)`` for ``max_epochs`` epochs.
+        """Continue training on ``(X, y)`` for ``max_epochs`` epochs (or
+        ``epochs=``).
 
         The first call initialises the network; later calls keep it. Pass
         ``classes`` on the first call when a batch may miss some classes.
@@ -293,7 +296,9 @@ class NetClassifierBase(NeuralNetClassifier):
             stratum weights of the first call are kept) or a ``train_split``
             that splits by group.
         **fit_params : dict
-            Passed to the module's ``forward``.
+            ``epochs`` (an int): the epochs of this call, instead of
+            ``max_epochs``; every other key is passed to the module's
+            ``forward``.
 
         Returns
         -------
@@ -1023,6 +1028,22 @@ class NetClassifierBase(NeuralNetClassifier):
         vars(self).update(unpack_generators(generators, self.device))
 
     def get_dataset(self, X, y=None, sample_weight=None):
+        """The data set of ``(X, y)``, as skorch's ``get_dataset``, with the
+        sample weights in every row.
+
+        Parameters
+        ----------
+        X : array-like, dict of str to array-like or torch.utils.data.Dataset
+            Inputs; a ``Dataset`` is wrapped to carry labels and weights.
+        y : array-like of shape (n_samples,) or None, default=None
+            Encoded class labels.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            The rule's per-sample weights.
+
+        Returns
+        -------
+        dataset : torch.utils.data.Dataset
+        """
         if is_dataset(X):
             state = self.__dict__
             return wrap_dataset(

@@ -218,8 +218,9 @@ class RSFTClassifier(NetClassifierBase):
     expectation (``"budget"``).
 
     Every parameter of :class:`skorch.NeuralNetClassifier` works as in skorch;
-    the few whose defaults differ (``iterator_train``, ``iterator_valid``,
-    ``predict_nonlinearity``) are listed in :doc:`/user_guide/skorch`.
+    the few whose defaults or meanings differ (``iterator_train``,
+    ``iterator_valid``, what ``predict_nonlinearity="auto"`` does) are listed
+    in :doc:`/user_guide/skorch`.
 
     Parameters
     ----------
@@ -341,13 +342,38 @@ class RSFTClassifier(NetClassifierBase):
         nothing accepted inside its kernel, any other has it undone on the
         device from a copy of its state.
     lr : float, default=1e-3
+        Learning rate of the optimiser.
     max_epochs : int, default=50
+        Epochs of every ``fit`` and ``partial_fit`` call (``fit``'s
+        ``epochs=`` overrides it for one call).
     batch_size : int, default=128
+        Rows per batch, in training and prediction; ``-1`` takes all the
+        rows as one batch.
     train_split : callable or None, default=None
         skorch's validation split; ``None`` trains on all the data.
     verbose : int, default=0
         ``1`` prints skorch's epoch table, with the acceptance rates.
     device : str or torch.device, default="cpu"
+        Where the network, the batches and the rule's mask live.
+    iterator_train, iterator_valid : class, default=BatchIterator
+        What cuts the training and prediction batches:
+        :class:`~rsft_sklearn.BatchIterator` slices in-memory data and hands
+        a torch ``Dataset`` to a ``DataLoader`` (skorch's default is the
+        ``DataLoader`` itself).
+    callbacks : list, "disable" or None, default=None
+        skorch callbacks, as in skorch.
+    predict_nonlinearity : callable, "auto" or None, default="auto"
+        As in skorch: ``"auto"`` turns the output into probabilities (the
+        softmax of the logits), which ``probability`` then corrects.
+    warm_start : bool, default=False
+        ``fit`` continues training the fitted network, as in skorch.
+    compile : bool, default=False
+        ``torch.compile`` the network (not the loss module), as in skorch.
+    use_caching : bool or "auto", default="auto"
+        Whether scoring callbacks reuse the predictions of the epoch, as in
+        skorch.
+    torch_load_kwargs : dict or None, default=None
+        Passed to ``torch.load`` when loading parameters, as in skorch.
     dataset : torch Dataset class or instance, default=InMemoryDataset
         What array inputs are wrapped in, as in skorch (sample weights are
         added to every row).
@@ -373,6 +399,9 @@ class RSFTClassifier(NetClassifierBase):
         Class labels, in the order of the columns of :meth:`predict_proba`.
     n_features_in_ : int
         Number of features seen during fit (array input).
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
+        Names of the features seen during fit. Defined only when ``X`` has
+        feature names that are all strings.
     input_keys_ : list of str
         Names of the inputs seen during fit (dict input); the shape of each
         input's rows is in ``input_shapes_``, and the column names of each
@@ -421,6 +450,16 @@ class RSFTClassifier(NetClassifierBase):
         :class:`skorch.callbacks.Checkpoint` with
         ``f_generators="generators.pt"``, so that a fit resumed with
         :class:`skorch.callbacks.LoadInitState` ends as the uninterrupted one.
+    init_seed_ : int
+        Seed of the network's weights and of each epoch's draws from torch's
+        global generator (dropout), drawn from ``random_state`` at
+        initialisation.
+    shuffle_generator_, mask_generator_ : torch.Generator
+        The generators of the shuffles and of the masks, seeded from
+        ``random_state`` at initialisation (``generators_`` saves them).
+    classes_inferred_ : ndarray of shape (n_classes,)
+        The classes as fit found them (``classes_`` reads them), kept apart
+        from the ``classes`` parameter.
 
     See Also
     --------

@@ -403,10 +403,18 @@ class BatchIterator:
         """Whether batches are sliced from an :class:`InMemoryDataset`."""
         return self._base is not None
 
+    def _check_in_memory(self, method):
+        if self._base is None:
+            raise ValueError(
+                f"BatchIterator.{method} reads an InMemoryDataset (or a Subset "
+                f"of one); this iterator holds a {type(self.dataset).__name__}."
+            )
+
     def row_store(self):
         """A float32 tensor of one NaN per row of the in-memory data set, on
         its device: per-row state indexed by the positions that pooled
-        selection gets."""
+        selection gets. In-memory data only."""
+        self._check_in_memory("row_store")
         return torch.full(
             (len(self._base),), float("nan"), device=_device_of(self._base)
         )
@@ -415,8 +423,9 @@ class BatchIterator:
         """Yield every row of the dataset once, in order, as batches.
 
         Used to score the whole training set without gradient; returns the
-        batches of :meth:`InMemoryDataset.take`.
+        batches of :meth:`InMemoryDataset.take`. In-memory data only.
         """
+        self._check_in_memory("row_batches")
         n = len(self.dataset)
         device = _device_of(self._base)
         indices = None if self._indices is None else self._indices.to(device)

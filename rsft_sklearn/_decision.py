@@ -74,7 +74,7 @@ def correct_proba(
     this function can pass that product as ``target_weight`` (and divide by
     the prior of the rows counted as rows). Where the weights vary within a
     class, the estimator inverts the mean of the clipped acceptance over a
-    summary of the class's weights (:func:`weight_bins`, at most 128 bins)
+    summary of the class's weights (a histogram of at most 128 bins)
     instead, since the clipping makes that mean lower than the clipped
     acceptance of the mean weight.
 

@@ -538,9 +538,11 @@ class RejectionLoss(nn.Module):
         Parameters
         ----------
         logits : torch.Tensor of shape (n_samples, n_classes)
+            The network's output for the batch.
         y : torch.Tensor of shape (n_samples,)
             Class indices.
-        sample_weight : torch.Tensor of shape (n_samples,) or None
+        sample_weight : torch.Tensor of shape (n_samples,) or None, \
+                default=None
             Per-sample weights that multiply the class weights.
 
         Returns
@@ -552,6 +554,10 @@ class RejectionLoss(nn.Module):
             The 0/1 mask (the probabilities under ``"expected"``).
         acceptance : torch.Tensor of shape (n_samples,)
             The acceptance probabilities.
+
+        Without rejection (``rejecting=False``, a warm-up) every row is
+        taken: ``loss_weight`` and ``acceptance`` are the sample weights (ones
+        without them), and ``accepted`` marks the rows of a weight above 0.
         """
         if self.__dict__.get("_in_forward"):
             # Called by forward, which checked the batch.

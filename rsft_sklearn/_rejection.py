@@ -316,7 +316,8 @@ def class_target_weight(
         Integer class indices in ``[0, n_classes)``.
     n_classes : int
         Number of classes.
-    target : {"balanced", "uniform"} or array-like of shape (n_classes,)
+    target : {"balanced", "uniform"} or array-like of shape (n_classes,), \
+            default="balanced"
         ``"balanced"`` weights class ``k`` by ``1 / n_k``; ``"uniform"``
         weights every class by 1; an array gives the weights directly.
     power : float, default=1.0

@@ -584,3 +584,12 @@ def test_batches_of_transposed_images_are_row_major(rejection):
     np.testing.assert_array_equal(
         clf.predict_proba(X), reference.predict_proba(np.ascontiguousarray(X))
     )
+
+
+def test_row_methods_of_an_iterator_over_a_torch_dataset_name_the_problem():
+    # They failed with "NoneType has no len()" and an AttributeError.
+    iterator = BatchIterator(TensorDataset(torch.zeros(4, 2), torch.zeros(4)))
+    with pytest.raises(ValueError, match="row_store reads an InMemoryDataset"):
+        iterator.row_store()
+    with pytest.raises(ValueError, match="holds a TensorDataset"):
+        next(iterator.row_batches(2))

@@ -22,7 +22,7 @@ then compares it, with the same downstream classifier, with
 # instance hardness threshold drops the majority rows a classifier gets
 # wrong, clearing the overlap; the rejection sampler does the opposite and
 # keeps the hard majority rows, thinning out the easy ones far from the
-# boundary. All three use the same class-weighted logistic regression to
+# boundary. The last two use the same class-weighted logistic regression to
 # judge the rows.
 
 import matplotlib.pyplot as plt

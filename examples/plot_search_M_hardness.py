@@ -13,7 +13,7 @@ surface. It ends with the same search run on a Dask or a Ray cluster.
 # %%
 # Data and pipeline
 # -----------------
-# A binary problem with one positive for about twelve negatives. The
+# A binary problem with one positive for about ten negatives. The
 # classifier predicts with its default ``probability="balanced"``: the
 # posterior under equal class priors recovered from the fixed point of
 # training, whose arg-max is the decision rule for balanced metrics.

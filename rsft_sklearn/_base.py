@@ -187,7 +187,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     _encoded_accuracy, name="valid_acc", lower_is_better=False
                 ),
             ),
-            ("print_log", PrintLog()),
+            ("print_log", _PrintLog()),
         ]
 
     @property
@@ -1914,6 +1914,19 @@ def _numpy_seeded(seed):
         yield
     finally:
         np.random.set_state(state)  # noqa: NPY002
+
+
+class _PrintLog(PrintLog):
+    """skorch's ``PrintLog``, which formats the epoch's table row only when
+    it is shown: skorch formats it at ``verbose=0`` too, and with a column of
+    acceptance per class, a ``partial_fit`` of 500 rows and 2,000 classes
+    spent three quarters of its time on a table that was never shown. (A
+    ``sink`` other than ``print`` gets every row whatever ``verbose``, as in
+    skorch.)"""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.verbose or self.sink is not print:
+            super().on_epoch_end(net, **kwargs)
 
 
 # Where the rule's loss module keeps the criterion it wraps.

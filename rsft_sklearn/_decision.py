@@ -15,6 +15,8 @@ density normalised over the classes, and since ``a`` is a known function of
 weighted cross-entropy has the same minimiser, so the same inversion holds.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._validation import FLOAT32_SMALLEST, as_real, check_class_weight
@@ -162,26 +164,44 @@ def _log_mean_acceptance(log_threshold, log_weight, log_share):
     running log-sum-exps), so that neither weights far below the threshold
     nor far above it overflow. The cost grows with the log of the bins.
     """
-    order = np.argsort(log_weight, axis=1, kind="stable")
-    log_weight = np.take_along_axis(log_weight, order, axis=1)
-    log_share = np.take_along_axis(log_share, order, axis=1)
+    if not isinstance(log_share, _BinTables):
+        log_share = _bin_tables(log_weight, log_share)
+    log_weight, mass, after = log_share
     out = np.empty_like(log_threshold)
     for k in range(log_weight.shape[0]):
-        # Logs of the sums over the first u bins, u = 0 .. n_bins: of their
-        # shares times their weights, and of the shares of the bins after.
-        mass = np.concatenate(
-            [[-np.inf], np.logaddexp.accumulate(log_share[k] + log_weight[k])]
-        )
-        after = np.concatenate(
-            [np.logaddexp.accumulate(log_share[k][::-1])[::-1], [-np.inf]]
-        )
         threshold = log_threshold[:, k]
         unclipped = np.searchsorted(log_weight[k], threshold, side="left")
         with np.errstate(invalid="ignore"):
             # No unclipped bin (a threshold of -inf too): nothing to add.
-            rest = np.where(unclipped > 0, mass[unclipped] - threshold, -np.inf)
-        out[:, k] = np.logaddexp(after[unclipped], rest)
+            rest = np.where(unclipped > 0, mass[k, unclipped] - threshold, -np.inf)
+        out[:, k] = np.logaddexp(after[k, unclipped], rest)
     return out
+
+
+class _BinTables(NamedTuple):
+    """What :func:`_log_mean_acceptance` reads of a weight summary, for every
+    block of rows: each class's bins sorted by log weight, and the logs of the
+    sums over the first ``u`` bins (``u = 0 .. n_bins``) of their shares times
+    their weights (``mass``), and of the shares of the bins after them
+    (``after``)."""
+
+    log_weight: np.ndarray
+    mass: np.ndarray
+    after: np.ndarray
+
+
+def _bin_tables(log_weight, log_share):
+    order = np.argsort(log_weight, axis=1, kind="stable")
+    log_weight = np.take_along_axis(log_weight, order, axis=1)
+    log_share = np.take_along_axis(log_share, order, axis=1)
+    edge = np.full((len(log_weight), 1), -np.inf)
+    mass = np.concatenate(
+        [edge, np.logaddexp.accumulate(log_share + log_weight, axis=1)], axis=1
+    )
+    after = np.concatenate(
+        [np.logaddexp.accumulate(log_share[:, ::-1], axis=1)[:, ::-1], edge], axis=1
+    )
+    return _BinTables(log_weight, mass, after)
 
 
 def _real_array(value, name):
@@ -360,6 +380,10 @@ def decision_proba(
             check_class_weight(target_weight, np.shape(proba)[-1], "target_weight")
         )
         log_share = None
+
+    if log_share is not None:
+        # Sorted and summed once, not for every block of rows.
+        log_share = _bin_tables(log_weight, log_share)
 
     def correct(block, log_block=None):
         block = _check_proba(block)

@@ -378,6 +378,17 @@ def test_decision_proba_in_blocks_equals_one_pass_and_bounds_memory(
     assert peak < 2 * blocked.nbytes
     monkeypatch.setattr(_decision, "_BLOCK_ENTRIES", proba.size)
     np.testing.assert_array_equal(blocked, _decision.decision_proba(proba, **args))
+    if binned:
+        # The bins are sorted and summed once per call, not for each of the
+        # twenty blocks (with thousands of classes that work dominated).
+        calls = []
+        tables = _decision._bin_tables
+        monkeypatch.setattr(
+            _decision, "_bin_tables", lambda *a: calls.append(1) or tables(*a)
+        )
+        monkeypatch.setattr(_decision, "_BLOCK_ENTRIES", 30_000)
+        np.testing.assert_array_equal(blocked, _decision.decision_proba(proba, **args))
+        assert len(calls) == 1
 
 
 def test_weights_varying_within_a_class_keep_the_balanced_posterior(gaussians):

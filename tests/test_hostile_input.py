@@ -649,6 +649,29 @@ def test_a_stop_inside_the_warm_up_warns(data):
             stream.partial_fit(X, y, classes=[0, 1], epochs=1)
 
 
+def test_the_epoch_table_is_formatted_only_when_shown(data, monkeypatch, capsys):
+    # skorch formats the row at verbose=0 too: with a column per class, most
+    # of a small partial_fit went into a table nobody saw.
+    from skorch.callbacks import PrintLog
+
+    X, y = data
+    rows = []
+    table = PrintLog.table
+    monkeypatch.setattr(
+        PrintLog, "table", lambda self, row: rows.append(1) or table(self, row)
+    )
+    RSFTClassifier(**FAST).fit(X, y)
+    assert rows == [] and capsys.readouterr().out == ""
+    RSFTClassifier(**FAST, verbose=1).fit(X, y)
+    assert (
+        len(rows) == FAST["max_epochs"] and "acceptance_rate" in capsys.readouterr().out
+    )
+    # A sink of one's own gets every row whatever verbose, as in skorch.
+    lines = []
+    RSFTClassifier(**FAST, callbacks__print_log__sink=lines.append).fit(X, y)
+    assert len(lines) == 2 + FAST["max_epochs"]
+
+
 def test_first_partial_fit_classes_must_agree_with_the_constructors(data):
     # Both given: another set was once silently ignored for the constructor's.
     X, y = data

@@ -525,6 +525,7 @@ class NetClassifierBase(NeuralNetClassifier):
             if isinstance(value, (bool, np.bool_)) and "boolean" not in constraints:
                 raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
         check_callbacks(self.callbacks)
+        self._check_parameter_patterns()
         check_device(self.device)
         for name in ("iterator_train", "iterator_valid"):
             # Before the data are taken in, so that a refused option leaves
@@ -1456,6 +1457,35 @@ class NetClassifierBase(NeuralNetClassifier):
             ]
             cache[2][method_name] = found
         return found
+
+    def _check_parameter_patterns(self):
+        """Refuse patterns of parameter names (``optimizer__param_groups``,
+        skorch's ``Freezer`` and ``ParamMapper``) that name a criterion's
+        parameters as ``base_criterion.<name>``: they are named as the
+        criterion names them (see :meth:`get_all_learnable_params`), and such
+        a pattern, written for earlier versions, would match nothing."""
+        patterns = [
+            group[0]
+            for group in self.get_params_for("optimizer").get("param_groups") or ()
+            if isinstance(group, (tuple, list)) and group
+        ]
+        for callback in self.callbacks if isinstance(self.callbacks, list) else ():
+            callback = callback[1] if isinstance(callback, tuple) else callback
+            given = getattr(callback, "patterns", None)
+            if isinstance(given, (list, tuple)):
+                patterns += list(given)
+            elif given is not None:
+                patterns.append(given)
+        stale = [
+            p for p in patterns if isinstance(p, str) and p.startswith(_BASE_CRITERION)
+        ]
+        if stale:
+            raise ValueError(
+                f"The parameter pattern(s) {stale} name a criterion's "
+                "parameters by the prefix 'base_criterion.', which they no "
+                "longer carry: they are named as the criterion names them, as "
+                "in skorch. Drop the prefix."
+            )
 
     def get_all_learnable_params(self):
         # The criterion's own parameters (a learnt temperature, say) live in

@@ -458,8 +458,8 @@ class RSFTClassifier(NetClassifierBase):
         The generators of the shuffles and of the masks, seeded from
         ``random_state`` at initialisation (``generators_`` saves them).
     classes_inferred_ : ndarray of shape (n_classes,)
-        The classes as fit found them (``classes_`` reads them), kept apart
-        from the ``classes`` parameter.
+        The classes of the fit (the ``classes`` parameter, else the sorted
+        labels of ``y``), which ``classes_`` reads.
 
     See Also
     --------
@@ -969,7 +969,7 @@ class RSFTClassifier(NetClassifierBase):
         warnings.warn(
             "The criterion's class weights (criterion__weight) re-weight the "
             f"classes on top of {', and '.join(balancing)}, so they are "
-            "balanced twice. Give class weights once: as target={label: "
+            "balanced more than once. Give class weights once: as target={label: "
             "weight}; or, for a plain class-weighted cross-entropy, set "
             "target='uniform', prior_correction=0 and probability='raw'.",
             UserWarning,

@@ -979,7 +979,9 @@ def reduced_loss(criterion, logits, y, reduction="mean"):
         if weight is None:
             total = kept.sum()
         else:
-            labels = torch.where(kept, y, torch.zeros_like(y))
+            # (As indices: torch reads uint8 labels as class indices, and
+            # indexing with them would read a mask.)
+            labels = torch.where(kept, y, torch.zeros_like(y)).long()
             total = (weight.to(losses.dtype)[labels] * kept).sum()
         return losses.sum() / total
     return losses.mean()

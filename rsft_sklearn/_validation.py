@@ -454,7 +454,8 @@ def encode_labels(y, classes, *, given=False):
 
 def check_sample_weight(sample_weight, n_samples):
     """Non-negative finite weights with a positive sum, as float64 (the
-    caller's scale: the rule divides them by their mean)."""
+    caller's scale: the rule divides them by their mean), divided by their
+    largest where their mean is subnormal."""
     weight = _check_sample_weight(
         sample_weight,
         np.empty(n_samples),
@@ -474,16 +475,12 @@ def check_sample_weight(sample_weight, n_samples):
             f"{weight.max():.3g}); divide the weights by a constant, which "
             "changes nothing else."
         )
-    mean = total / len(weight)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        scaled = weight.max() / mean
-    if not np.isfinite(scaled):
-        # Their mean, by which the rule divides them, underflows.
-        raise ValueError(
-            f"sample_weight's mean ({mean:.3g}) is too small to divide by "
-            f"(largest weight {weight.max():.3g}); multiply the weights by a "
-            "constant, which changes nothing else."
-        )
+    if total / len(weight) < np.finfo(np.float64).tiny:
+        # Their mean, by which the rule divides them, would underflow or lose
+        # its precision among the subnormal numbers: divided by the largest,
+        # they keep their ratios (the exact ones, where they are multiples of
+        # the smallest subnormal).
+        weight = weight / weight.max()
     return weight
 
 

@@ -1212,7 +1212,7 @@ def test_a_network_that_returns_probabilities_to_a_logit_criterion_warns(data):
 def test_class_weights_in_the_criterion_warn_that_they_stack(data):
     X, y = data
     weight = torch.tensor([1.0, 9.0])
-    with pytest.warns(UserWarning, match="target weights.*balanced twice"):
+    with pytest.warns(UserWarning, match="target weights.*balanced more than once"):
         RSFTClassifier(**FAST, criterion__weight=weight).fit(X, y)
     # A uniform target leaves the logit adjustment and the balanced
     # posterior, which balance the classes too: the setup the warning once
@@ -1656,16 +1656,23 @@ def test_an_epoch_of_no_accepted_row_is_not_the_best_under_sample(data, tmp_path
     assert clf.history[:, "event_cp"] == [True, False]
 
 
-def test_sample_weights_whose_mean_underflows_are_named(data):
-    # The mean by which the rule divides them was 0: "must be finite".
+def test_sample_weights_whose_mean_underflows_keep_their_ratios(data):
+    # The mean by which the rule divides them was 0 ("must be finite"), or
+    # lost its precision: [5e-324, 5e-324, 0] divided by it gave [1, 1, 0].
+    from rsft_sklearn._validation import check_sample_weight
+
+    np.testing.assert_array_equal(
+        check_sample_weight([5e-324, 5e-324, 0.0], 3), [1.0, 1.0, 0.0]
+    )
     X, y = data
     weight = np.zeros(len(y))
-    weight[0] = 5e-324
-    with pytest.raises(
-        ValueError, match="sample_weight's mean .* too small to divide by"
-    ):
-        RSFTClassifier(**FAST).fit(X, y, sample_weight=weight)
-    RSFTClassifier(**FAST).fit(X, y, sample_weight=weight * 1e300)
+    weight[: len(y) // 2] = 5e-324
+    weight[len(y) // 2 :] = 1e-323
+    subnormal = RSFTClassifier(**FAST).fit(X, y, sample_weight=weight)
+    scaled = RSFTClassifier(**FAST).fit(X, y, sample_weight=weight * 1e300)
+    np.testing.assert_allclose(
+        subnormal.predict_proba(X), scaled.predict_proba(X), rtol=1e-6, atol=1e-6
+    )
     # Subnormal weights that divide by their mean train as their rescaled
     # copies.
     tiny = RSFTClassifier(**FAST).fit(X, y, sample_weight=np.full(len(y), 1e-308))

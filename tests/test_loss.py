@@ -115,6 +115,10 @@ def test_evaluation_mean_of_weighted_criteria_is_torchs(kwargs):
         **{f"criterion__{key}": value for key, value in kwargs.items()},
     ).initialize()
     torch.testing.assert_close(clf.get_loss(logits, y, training=False), expected)
+    # Labels of another integer dtype (uint8 read as a mask when indexing).
+    torch.testing.assert_close(
+        clf.get_loss(logits, y.to(torch.uint8), training=False), expected
+    )
     nll = RejectionLoss(nn.NLLLoss(reduction="none", weight=kwargs.get("weight")))
     torch.testing.assert_close(
         nll.eval()(torch.log_softmax(logits, 1), y),

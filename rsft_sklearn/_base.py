@@ -624,8 +624,9 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         # n_features_in_ counts the first axis past the rows only; the rows
         # of an n-d array (images) must keep their whole shape.
-        if not reset and "n_features_in_" not in state:
-            # Initialised only, to load saved parameters.
+        if not reset:
+            # Initialised only, to load saved parameters, or rebuilt by
+            # set_params(module__n_features=...) after a fit.
             self._check_initialised_width(X.shape[1:])
         if reset:
             self._row_shape = tuple(X.shape[1:])
@@ -666,8 +667,8 @@ class NetClassifierBase(NeuralNetClassifier):
         if row_shape is None:
             return
         if not fresh:
-            if reset:
-                self._check_initialised_width(row_shape)
+            # (A fitted network rebuilt by set_params may take another width.)
+            self._check_initialised_width(row_shape)
             return
         width = self.get_params_for("module").get("n_features")
         got = int(np.prod(row_shape))
@@ -970,24 +971,49 @@ class NetClassifierBase(NeuralNetClassifier):
                 setattr(self, key, kwargs.pop(key))
                 self._params_to_validate.add(key)
         replaced = self.initialized_ and "callbacks" in kwargs
+        # Another optimiser class on an initialised net: skorch finds no
+        # component to rebuild for it ("Something went wrong"), and left the
+        # parameter changed and the old optimiser in place.
+        optimizers = {
+            key: kwargs.pop(key)
+            for key in list(kwargs)
+            if self.initialized_ and key in getattr(self, "_optimizers", ())
+        }
         components = set(self._modules) | set(self._criteria)
-        if (
-            self.initialized_
-            and "init_seed_" in vars(self)
-            and any(key.split("__", 1)[0] in components for key in kwargs)
-        ):
-            # skorch rebuilds a module or criterion whose parameters changed
-            # (from torch's global generator): seeded as initialize seeds it,
-            # and outside inference mode, where its weights could not train.
-            with self._seeded_generators(), torch.inference_mode(False):
+        # A value refused while skorch rebuilds a component (a criterion
+        # without per-sample losses, a module of a negative width) leaves
+        # the estimator as it was: skorch stored it first, and continued
+        # training went on with the old component under the new parameter.
+        with self._unchanged_if_refused():
+            if (
+                self.initialized_
+                and "init_seed_" in vars(self)
+                and any(key.split("__", 1)[0] in components for key in kwargs)
+            ):
+                # skorch rebuilds a module or criterion whose parameters
+                # changed (from torch's global generator): seeded as
+                # initialize seeds it, and outside inference mode, where its
+                # weights could not train.
+                with self._seeded_generators(), torch.inference_mode(False):
+                    result = super().set_params(**kwargs)
+            else:
                 result = super().set_params(**kwargs)
-        else:
-            result = super().set_params(**kwargs)
+            if optimizers:
+                vars(self).update(optimizers)
+                self._initialize_optimizer()
         vars(self).update(kept)
         if replaced:
             # skorch builds callbacks_ before it stores the new list, so the
             # list took effect one set_params late.
             self._initialize_callbacks()
+            # A scheduler among them resumes at the epochs trained, from the
+            # rate each group started with, which the optimiser records only
+            # under a scheduler built before its first step.
+            for name in getattr(self, "_optimizers", ()):
+                for group in getattr(
+                    getattr(self, name + "_", None), "param_groups", ()
+                ):
+                    group.setdefault("initial_lr", group["lr"])
         return result
 
     def __sklearn_is_fitted__(self):

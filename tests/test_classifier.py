@@ -488,6 +488,33 @@ def test_set_params_that_rebuilds_nothing_leaves_the_generator_alone(
     clf.partial_fit(X, y)
 
 
+def test_set_params_after_a_fit_takes_effect_or_leaves_the_estimator(imbalanced):
+    from skorch.callbacks import LRScheduler
+
+    X, y = imbalanced
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    # A refused value leaves parameters and components as they were: the
+    # parameter changed, and continued training used the old criterion.
+    with pytest.raises(TypeError):
+        clf.set_params(criterion=torch.nn.MSELoss)
+    assert clf.criterion is torch.nn.CrossEntropyLoss
+    assert type(clf.criterion_.base_criterion) is torch.nn.CrossEntropyLoss
+    # Another optimiser class is built (skorch's "Something went wrong").
+    clf.set_params(optimizer=torch.optim.SGD)
+    assert type(clf.optimizer_) is torch.optim.SGD
+    clf.partial_fit(X, y)
+    # A scheduler added after the fit runs in continued training (it failed
+    # in torch: no 'initial_lr' in the optimiser's groups).
+    clf.set_params(callbacks=[LRScheduler(policy="StepLR", step_size=1, gamma=0.5)])
+    clf.partial_fit(X, y)
+    assert clf.optimizer_.param_groups[0]["lr"] < clf.lr
+    # A network rebuilt to another width is named, not a torch error.
+    clf.set_params(module__n_features=X.shape[1] - 1)
+    for call in (clf.predict_proba, lambda X: clf.partial_fit(X, y)):
+        with pytest.raises(ValueError, match="features per row, but the network"):
+            call(X)
+
+
 def test_cpu_fit_leaves_accelerator_generators_alone(imbalanced, monkeypatch):
     # torch.manual_seed reseeds every CUDA generator too (lazily, without a
     # GPU), which a fit's private copy of the CPU generator does not cover.

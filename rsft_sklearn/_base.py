@@ -28,6 +28,7 @@ from skorch.callbacks import (
     EarlyStopping,
     EpochScoring,
     EpochTimer,
+    LRScheduler,
     PassthroughScoring,
     PrintLog,
 )
@@ -624,10 +625,6 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         # n_features_in_ counts the first axis past the rows only; the rows
         # of an n-d array (images) must keep their whole shape.
-        if not reset:
-            # Initialised only, to load saved parameters, or rebuilt by
-            # set_params(module__n_features=...) after a fit.
-            self._check_initialised_width(X.shape[1:])
         if reset:
             self._row_shape = tuple(X.shape[1:])
         elif state.get("_row_shape") not in (None, tuple(X.shape[1:])):
@@ -636,6 +633,10 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{type(self).__name__} was fitted on rows of shape "
                 f"{self._row_shape}."
             )
+        if not reset:
+            # Initialised only, to load saved parameters, or rebuilt by
+            # set_params(module__n_features=...) after a fit.
+            self._check_initialised_width(X.shape[1:])
         # Before the cast to float32, which would round an id of 7.0000001
         # to 7.
         check_token_ids(X, self._vocabulary_size(reset))
@@ -931,6 +932,34 @@ class NetClassifierBase(NeuralNetClassifier):
         pass
 
     def set_params(self, **kwargs):
+        # A value refused while skorch rebuilds a component (a criterion
+        # without per-sample losses, a module of a negative width) leaves
+        # the estimator as it was: skorch stored it first, and continued
+        # training went on with the old component under the new parameter.
+        # skorch writes the optimiser's settings into its groups in place.
+        names = getattr(self, "_optimizers", ())
+        optimizers = [self.__dict__.get(name + "_") for name in names]
+        groups = [
+            [
+                {key: value for key, value in group.items() if key != "params"}
+                for group in getattr(optimizer, "param_groups", ())
+            ]
+            for optimizer in optimizers
+        ]
+        to_validate = set(self.__dict__.get("_params_to_validate", ()))
+        try:
+            with self._unchanged_if_refused():
+                return self._set_params(**kwargs)
+        except BaseException:
+            if "_params_to_validate" in self.__dict__:
+                self._params_to_validate.clear()
+                self._params_to_validate.update(to_validate)
+            for optimizer, saved in zip(optimizers, groups):
+                for group, values in zip(getattr(optimizer, "param_groups", ()), saved):
+                    group.update(values)
+            raise
+
+    def _set_params(self, **kwargs):
         # skorch builds the callback list as soon as ``callbacks`` is set;
         # before initialisation the value is only stored, and fit validates it.
         if "callbacks" in kwargs and not self.initialized_:
@@ -980,39 +1009,38 @@ class NetClassifierBase(NeuralNetClassifier):
             if self.initialized_ and key in getattr(self, "_optimizers", ())
         }
         components = set(self._modules) | set(self._criteria)
-        # A value refused while skorch rebuilds a component (a criterion
-        # without per-sample losses, a module of a negative width) leaves
-        # the estimator as it was: skorch stored it first, and continued
-        # training went on with the old component under the new parameter.
-        with self._unchanged_if_refused():
-            if (
-                self.initialized_
-                and "init_seed_" in vars(self)
-                and any(key.split("__", 1)[0] in components for key in kwargs)
-            ):
-                # skorch rebuilds a module or criterion whose parameters
-                # changed (from torch's global generator): seeded as
-                # initialize seeds it, and outside inference mode, where its
-                # weights could not train.
-                with self._seeded_generators(), torch.inference_mode(False):
-                    result = super().set_params(**kwargs)
-            else:
+        if (
+            self.initialized_
+            and "init_seed_" in vars(self)
+            and any(key.split("__", 1)[0] in components for key in kwargs)
+        ):
+            # skorch rebuilds a module or criterion whose parameters changed
+            # (from torch's global generator): seeded as initialize seeds it,
+            # and outside inference mode, where its weights could not train.
+            with self._seeded_generators(), torch.inference_mode(False):
                 result = super().set_params(**kwargs)
-            if optimizers:
-                vars(self).update(optimizers)
-                self._initialize_optimizer()
+        else:
+            result = super().set_params(**kwargs)
         vars(self).update(kept)
+        if optimizers:
+            # With the optimizer__* settings of the same call.
+            vars(self).update(optimizers)
+            self._initialize_optimizer()
+            result = self
         if replaced:
             # skorch builds callbacks_ before it stores the new list, so the
             # list took effect one set_params late.
             self._initialize_callbacks()
-            # A scheduler among them resumes at the epochs trained, from the
-            # rate each group started with, which the optimiser records only
-            # under a scheduler built before its first step.
+        if (replaced or optimizers) and any(
+            isinstance(callback, LRScheduler) for _, callback in self.callbacks_
+        ):
+            # A scheduler resumes at the epochs trained, from the rate each
+            # group started with, which an optimiser records only under a
+            # scheduler built before its first step: a scheduler added after
+            # the fit, or an optimiser built anew, starts from its rate now.
             for name in getattr(self, "_optimizers", ()):
-                for group in getattr(
-                    getattr(self, name + "_", None), "param_groups", ()
-                ):
+                optimizer = getattr(self, name + "_", None)
+                for group in getattr(optimizer, "param_groups", ()):
                     group.setdefault("initial_lr", group["lr"])
         return result
 
@@ -1485,7 +1513,7 @@ class NetClassifierBase(NeuralNetClassifier):
         return found
 
     def _check_parameter_patterns(self):
-        """Refuse patterns of parameter names (``optimizer__param_groups``,
+        """Warn of patterns of parameter names (``optimizer__param_groups``,
         skorch's ``Freezer`` and ``ParamMapper``) that name a criterion's
         parameters as ``base_criterion.<name>``: they are named as the
         criterion names them (see :meth:`get_all_learnable_params`), and such
@@ -1506,11 +1534,15 @@ class NetClassifierBase(NeuralNetClassifier):
             p for p in patterns if isinstance(p, str) and p.startswith(_BASE_CRITERION)
         ]
         if stale:
-            raise ValueError(
-                f"The parameter pattern(s) {stale} name a criterion's "
-                "parameters by the prefix 'base_criterion.', which they no "
-                "longer carry: they are named as the criterion names them, as "
-                "in skorch. Drop the prefix."
+            # A warning: a network of one's own may hold a submodule of that
+            # name, whose parameters the pattern does match.
+            warnings.warn(
+                f"The parameter pattern(s) {stale} start with 'base_criterion.', "
+                "a prefix that a criterion's parameters no longer carry: they "
+                "are named as the criterion names them, as in skorch. A "
+                "pattern meant for them matches nothing; drop the prefix.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
             )
 
     def get_all_learnable_params(self):

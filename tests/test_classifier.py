@@ -499,9 +499,16 @@ def test_set_params_after_a_fit_takes_effect_or_leaves_the_estimator(imbalanced)
         clf.set_params(criterion=torch.nn.MSELoss)
     assert clf.criterion is torch.nn.CrossEntropyLoss
     assert type(clf.criterion_.base_criterion) is torch.nn.CrossEntropyLoss
-    # Another optimiser class is built (skorch's "Something went wrong").
-    clf.set_params(optimizer=torch.optim.SGD)
+    # A refused call leaves the optimiser's settings too (skorch writes them
+    # into its groups first).
+    with pytest.raises(TypeError):
+        clf.set_params(criterion=torch.nn.MSELoss, lr=0.5)
+    assert clf.optimizer_.param_groups[0]["lr"] == clf.lr
+    # Another optimiser class is built (skorch's "Something went wrong"),
+    # with the settings of the same call.
+    clf.set_params(optimizer=torch.optim.SGD, optimizer__momentum=0.9)
     assert type(clf.optimizer_) is torch.optim.SGD
+    assert clf.optimizer_.param_groups[0]["momentum"] == 0.9
     clf.partial_fit(X, y)
     # A scheduler added after the fit runs in continued training (it failed
     # in torch: no 'initial_lr' in the optimiser's groups).

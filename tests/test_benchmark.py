@@ -860,6 +860,64 @@ def test_csv_index_column_is_dropped_and_separators_named(tmp_path):
         _load_csv([tmp_path / "semicolons.csv"], None)
 
 
+def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
+    # A CSV with a missing feature value was refused while the tables suite
+    # imputed; an identifier column became one indicator per row, without a
+    # note (at 100,000 rows, a matrix of 80 GB); a column of numbers with a
+    # "?" became text.
+    from rsft_sklearn.benchmark import _suites
+
+    rng = np.random.RandomState(0)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "id": [f"user{i}" for i in range(n)],
+            "a": rng.randn(n).round(3).astype(object),
+            "b": rng.choice(["x", "y", "z"], n),
+            "c": rng.randn(n),
+            "empty": [np.nan] * n,
+        }
+    )
+    frame.loc[[3, 7], "a"] = "?"
+    frame.loc[5, "b"] = np.nan
+    frame.loc[9, "c"] = np.nan
+    frame["label"] = np.where(np.arange(n) % 6 == 0, "rare", "common")
+    frame.to_csv(tmp_path / "messy.csv", index=False)
+    (dataset,) = _suites._load_csv([tmp_path / "messy.csv"], None)
+    # a, c and the indicators of b's three values.
+    assert dataset.X.shape == (n, 5)
+    a = pd.to_numeric(frame["a"], errors="coerce")
+    np.testing.assert_allclose(dataset.X[:, 0], a.fillna(a.median()))
+    assert dataset.X[9, 1] == pytest.approx(frame["c"].median())
+    np.testing.assert_array_equal(dataset.X[:, 2:].sum(axis=1), 1)
+    mode = frame["b"].mode().iloc[0]
+    assert dataset.X[5, 2 + ["x", "y", "z"].index(mode)] == 1
+    assert dataset.notes == (
+        "id: text whose 60 values all differ (an identifier or free text), dropped",
+        "a: numbers with 2 values that are not ('?'), read as missing",
+        "empty: no values, dropped",
+        f"a: 2 missing values set to the median {a.median():g}",
+        f"b: 1 missing values set to the most frequent value {mode!r}",
+        f"c: 1 missing values set to the median {frame['c'].median():g}",
+    )
+    # An encoding too wide for the memory is refused, naming the column.
+    wide = pd.DataFrame({"town": [f"t{i % 30}" for i in range(n)], "label": 0})
+    wide.loc[::5, "label"] = 1
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    monkeypatch.setattr(_suites, "_CSV_MAX_VALUES", 30 * n - 1)
+    with pytest.raises(
+        ValueError, match=r"gives 30 features for 60 rows.*'town' \(30\)"
+    ):
+        _suites._load_csv([tmp_path / "wide.csv"], None)
+    monkeypatch.setattr(_suites, "_CSV_MAX_VALUES", 30 * n)
+    (dataset,) = _suites._load_csv([tmp_path / "wide.csv"], None)
+    assert dataset.X.shape == (n, 30)
+    # Nothing but an identifier: no feature is left.
+    frame[["id", "label"]].to_csv(tmp_path / "ids.csv", index=False)
+    with pytest.raises(ValueError, match="no feature column is left"):
+        _suites._load_csv([tmp_path / "ids.csv"], None)
+
+
 def test_csv_suite_with_named_target(tmp_path):
     from sklearn.datasets import make_classification
 

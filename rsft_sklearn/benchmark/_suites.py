@@ -467,6 +467,81 @@ def _load_builtin(name):
     return Dataset(name, np.asarray(X, dtype=np.float64), y, "builtin")
 
 
+# A CSV's one-hot encoded features are refused beyond this many values (a
+# dense float64 matrix of 2 GiB): a text column of thousands of values (a
+# name, a free-text field, numbers written as text) would otherwise fill the
+# memory.
+_CSV_MAX_VALUES = 2**28
+
+
+def _prepare_csv_features(frame, path):
+    """The feature columns of a CSV file as the benchmark encodes them.
+
+    Drops columns without a value and text columns whose every value differs
+    (identifiers, free text: one indicator per row, which no other row
+    shares); reads a column of numbers with a few markers of missing values
+    (``"?"``, ``"n/a"``) as numbers with missing values; refuses an encoding
+    too large for the memory. Returns ``(frame, notes)``.
+    """
+    import pandas as pd
+
+    notes = []
+    frame = frame.copy()
+    for column in list(frame.columns):
+        values = frame[column]
+        present = values.notna()
+        if not present.any():
+            frame = frame.drop(columns=column)
+            notes.append(f"{column}: no values, dropped")
+            continue
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        markers = present & numbers.isna()
+        distinct = pd.unique(values[markers].astype(str))
+        if (
+            markers.any()
+            and len(distinct) <= 3
+            and numbers.notna().sum() >= 0.9 * present.sum()
+        ):
+            frame[column] = numbers
+            shown = ", ".join(repr(v) for v in distinct)
+            notes.append(
+                f"{column}: numbers with {int(markers.sum())} values that are not "
+                f"({shown}), read as missing"
+            )
+            continue
+        n_distinct = values[present].nunique()
+        if n_distinct == present.sum() and n_distinct > 1:
+            frame = frame.drop(columns=column)
+            notes.append(
+                f"{column}: text whose {n_distinct} values all differ (an "
+                "identifier or free text), dropped"
+            )
+    text = [
+        column
+        for column in frame.columns
+        if not (
+            pd.api.types.is_numeric_dtype(frame[column])
+            or pd.api.types.is_bool_dtype(frame[column])
+        )
+    ]
+    width = (
+        len(frame.columns) - len(text) + sum(frame[column].nunique() for column in text)
+    )
+    if width * len(frame) > _CSV_MAX_VALUES:
+        widest = sorted(text, key=lambda column: -frame[column].nunique())[:3]
+        counts = ", ".join(f"{c!r} ({frame[c].nunique()})" for c in widest)
+        raise ValueError(
+            f"{path}: one-hot encoding its text columns gives {width} features "
+            f"for {len(frame)} rows, too many to hold; the columns with the most "
+            f"distinct values: {counts}. Drop them or encode them as numbers."
+        )
+    if frame.shape[1] == 0:
+        raise ValueError(f"{path}: no feature column is left ({'; '.join(notes)}).")
+    return frame, notes
+
+
 def _load_csv(paths, target):
     import pandas as pd
 
@@ -525,15 +600,12 @@ def _load_csv(paths, target):
                 f"(such as {y[y != np.round(y)][0]!r}); class labels must be "
                 "integers or strings."
             )
-        features = pd.get_dummies(frame, dtype=np.float64)
-        if features.isna().to_numpy().any():
-            raise ValueError(f"{path}: the features have missing values.")
-        if not np.isfinite(features.to_numpy()).all():
+        frame, prepared = _prepare_csv_features(frame, path)
+        X, imputed = _encode_frame(frame)
+        if not np.isfinite(X).all():
             raise ValueError(f"{path}: the features hold infinite values.")
         datasets.append(
-            Dataset(
-                path.stem, features.to_numpy(np.float64), y, "csv", notes=tuple(notes)
-            )
+            Dataset(path.stem, X, y, "csv", notes=(*notes, *prepared, *imputed))
         )
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):

@@ -86,23 +86,32 @@ from ._validation import (
 __all__ = ["NetClassifierBase"]
 
 
+def _labelled_view(dataset):
+    """``(inputs, encoded labels)`` of a part of the in-memory data, or None.
+
+    Without cached predictions, skorch scores a data set that is not its own
+    ``Dataset`` as it is, without its labels; they are read from it here. The
+    inputs are a view of the same rows without the sample weights, taken in
+    batches: sparse inputs stay sparse (a sparse tensor of every row cannot
+    be sliced), and a module that takes dense batches densifies batch_size
+    rows at a time.
+    """
+    base, idx = _resolve(dataset)
+    if base is None or base.y is None:
+        return None
+    X = InMemoryDataset(base.X, base.y)
+    labels = base.y if idx is None else _take(base.y, idx)
+    if idx is not None:
+        X = Subset(X, idx)
+    return X, labels.cpu().numpy()
+
+
 def _encoded_accuracy(net, X, y):
     """Validation accuracy on the encoded labels that the training data hold."""
     if y is None:
-        # Without cached predictions, skorch hands the validation part of
-        # the in-memory data over as it is, without its labels: they are
-        # read from it (and its sample weights left out of the rows).
-        base, idx = _resolve(X)
-        if base is not None and base.y is not None:
-            # A view of the same inputs without the sample weights, taken in
-            # batches: sparse inputs stay sparse (a sparse tensor of every
-            # row cannot be sliced), and a module that takes dense batches
-            # densifies batch_size rows at a time.
-            X = InMemoryDataset(base.X, base.y)
-            labels = base.y if idx is None else _take(base.y, idx)
-            if idx is not None:
-                X = Subset(X, idx)
-            y = labels.cpu().numpy()
+        view = _labelled_view(X)
+        if view is not None:
+            X, y = view
     y = np.asarray(y).reshape(-1)
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == y))
 
@@ -1649,17 +1658,14 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def validation_step(self, batch, **fit_params):
         Xi, yi, _ = _unpack(batch)
-        return super().validation_step((Xi, yi), **fit_params)
+        step = super().validation_step((Xi, yi), **fit_params)
+        # The predictions that skorch caches for the scoring callbacks.
+        step["y_pred"] = scorable_output(step["y_pred"])
+        return step
 
     def evaluation_step(self, batch, training=False):
         Xi, yi, _ = _unpack(batch)
-        output = super().evaluation_step((Xi, yi), training=training)
-        if isinstance(output, torch.Tensor) and output.dtype in _HALF_TYPES:
-            # An output in half precision (a module in bfloat16, or inference
-            # under torch.autocast): NumPy has no bfloat16, and the softmax
-            # and the correction read it in float32.
-            output = output.float()
-        return output
+        return scorable_output(super().evaluation_step((Xi, yi), training=training))
 
 
 # The per-batch methods of skorch's NeuralNet that do nothing (its
@@ -1678,23 +1684,40 @@ def _does_something(callback, method_name):
 
 
 def _listener(callback, method_name):
-    """``callback``'s ``method_name``; for an ``EpochScoring`` of the
-    training data that scores the predictions cached from the epoch's
-    training batches, one that records NaN (never the best score) for an
-    epoch that trained on no row, as the net does for ``train_loss``:
-    skorch's scoring of an empty cache fails."""
+    """``callback``'s ``method_name``, with two changes to ``EpochScoring``.
+
+    Without cached predictions (``use_caching=False``), skorch's scoring
+    reads the labels of its own ``Dataset`` only: it scores the in-memory
+    data with the labels they hold. And for one of the training data that
+    scores the predictions cached from the epoch's training batches, it
+    records NaN (never the best score) for an epoch that trained on no row,
+    as the net does for ``train_loss``: skorch's scoring of an empty cache
+    fails."""
     method = getattr(callback, method_name)
-    if not (
-        method_name == "on_epoch_end"
-        and isinstance(callback, EpochScoring)
-        and callback.on_train
-    ):
+    if not (method_name == "on_epoch_end" and isinstance(callback, EpochScoring)):
+        return method
+    # skorch's own scoring of the epoch, which the uncached path below
+    # replays (a subclass may score its own way).
+    skorch_scoring = type(callback).on_epoch_end is EpochScoring.on_epoch_end
+    if not (callback.on_train or skorch_scoring):
         return method
 
     def on_epoch_end(net, **kwargs):
         caching = callback.use_caching
         if net.use_caching != "auto":
             caching = net.use_caching
+        if skorch_scoring and not caching and callback.scoring is not _encoded_accuracy:
+            # skorch reads the labels of its own Dataset only, and scored
+            # the in-memory data without any (y_true None in the scorer).
+            part = kwargs.get("dataset_train" if callback.on_train else "dataset_valid")
+            view = None if part is None else _labelled_view(part)
+            if view is not None:
+                X, labels = view
+                score = callback._scoring(net, X, callback.target_extractor(labels))
+                callback._record_score(net.history, score)
+                return
+        if not callback.on_train:
+            return method(net, **kwargs)
         state = net.__dict__.get("fit_state_")
         # Every batch accepted nothing (rejection="sample"): its predictions
         # are cached, of a network that took no step.
@@ -1822,6 +1845,16 @@ def _restored_epoch(callback, history):
     return epochs[-1] if epochs else None
 
 
+def scorable_output(output):
+    """A network's output as prediction and scoring read it: in float32 when
+    it is in half precision (a module in bfloat16, or a pass under
+    ``torch.autocast``), since NumPy has no bfloat16 and the softmax and the
+    correction read it in float32; any other output as it is."""
+    if isinstance(output, torch.Tensor) and output.dtype in _HALF_TYPES:
+        return output.float()
+    return output
+
+
 def log_proba_for_nll(y_pred):
     """Log-probabilities for ``NLLLoss`` from a softmax or log-softmax output.
 
@@ -1832,6 +1865,11 @@ def log_proba_for_nll(y_pred):
     classes sum to less than zero), so both are read the same way. The test
     runs on the device, without reading a value back to the host.
     """
+    if y_pred.dtype in _HALF_TYPES:
+        # skorch's floor, the dtype's eps, is 0.0078 in bfloat16: log(p +
+        # eps) would cap every row's loss near 4.85. Half precision is read
+        # in float32, whose eps is skorch's floor for float32 networks.
+        y_pred = y_pred.float()
     eps = torch.finfo(y_pred.dtype).eps
     # clamp keeps the unused branch finite, so its zero gradient stays zero.
     log_proba = torch.log(y_pred.clamp(min=0) + eps)

@@ -27,6 +27,7 @@ from ._base import (
     log_proba_for_nll,
     on_device,
     read_output_as_skorch_nll,
+    scorable_output,
     seed_fit_generators,
 )
 from ._compaction import (
@@ -1543,7 +1544,7 @@ class RSFTClassifier(NetClassifierBase):
             )
             self._keep_first_output(logits)
             if loss is None:
-                return {"loss": logits.new_zeros(()), "y_pred": logits}
+                return {"loss": logits.new_zeros(()), "y_pred": scorable_output(logits)}
         else:
             logits = self.infer(Xi, **fit_params)
             _check_module_output(logits, len(self.classes_))
@@ -1554,7 +1555,8 @@ class RSFTClassifier(NetClassifierBase):
             if state.plan.guarded and not state.guard.on_host:
                 state.guard.accepted(self.criterion_.step_accepted)
         self._backward(loss)
-        return {"loss": loss, "y_pred": logits}
+        # The predictions that skorch caches for EpochScoring(on_train=True).
+        return {"loss": loss, "y_pred": scorable_output(logits)}
 
     def _keep_first_output(self, logits):
         state = self.fit_state_

@@ -587,6 +587,113 @@ def test_predict_proba_under_autocast_and_with_a_bfloat16_module(data):
     np.testing.assert_allclose(clf.predict_proba(X), proba, atol=0.05)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_scoring_callbacks_without_caching_score_the_right_labels(data, sparse):
+    # With use_caching=False, skorch reads the labels of its own Dataset
+    # only: an EpochScoring of the training or validation part got
+    # y_true=None ("The 'y_true' parameter of accuracy_score must be an
+    # array-like"). They are scored on the labels the data hold, in the
+    # class labels that predict returns.
+    import scipy.sparse
+    from sklearn.metrics import accuracy_score, f1_score
+    from skorch.callbacks import EpochScoring
+
+    X, y = data
+    if sparse:
+        X = scipy.sparse.csr_matrix(X)
+    split = ValidSplit(4, stratified=True)
+    clf = RSFTClassifier(
+        **mlp(**FAST),
+        use_caching=False,
+        train_split=split,
+        callbacks=[
+            ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc")),
+            ("valid_f1", EpochScoring("f1_macro", name="valid_f1")),
+        ],
+    ).fit(X, y, sample_weight=np.linspace(0.5, 1.5, len(y)))
+    train, valid = clf.get_split_datasets(X, y)
+    rows = {"train_acc": train.indices, "valid_f1": valid.indices}
+    assert len(rows["valid_f1"]) == len(y) // 4
+    expected = {
+        "train_acc": accuracy_score(
+            y[rows["train_acc"]], clf.predict(X[rows["train_acc"]])
+        ),
+        "valid_f1": f1_score(
+            y[rows["valid_f1"]], clf.predict(X[rows["valid_f1"]]), average="macro"
+        ),
+    }
+    for key, value in expected.items():
+        assert clf.history[-1, key] == pytest.approx(value)
+    assert clf.history[-1, "valid_acc"] == pytest.approx(
+        accuracy_score(y[rows["valid_f1"]], clf.predict(X[rows["valid_f1"]]))
+    )
+
+
+class _HalfNet(nn.Module):
+    """A network in bfloat16 that casts its input (and, with ``softmax``,
+    ends in a softmax, skorch's convention for NLLLoss)."""
+
+    def __init__(self, softmax=False):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(N_FEATURES, 16), nn.ReLU(), nn.Linear(16, 3)
+        )
+        self.softmax = softmax
+        self.to(torch.bfloat16)
+
+    def forward(self, X):
+        out = self.body(X.to(torch.bfloat16))
+        return out.softmax(dim=1) if self.softmax else out
+
+
+@pytest.mark.parametrize("probability", ["balanced", "raw"])
+def test_scoring_callbacks_read_a_bfloat16_output(data, probability):
+    # The validation split's valid_acc and EpochScoring(on_train=True) score
+    # the predictions skorch caches from the steps; in bfloat16 they failed
+    # in the conversion to NumPy ("Got unsupported ScalarType BFloat16"),
+    # under the autocast(cache_enabled=False) that fit's refusal recommends
+    # too.
+    from skorch.callbacks import EpochScoring
+
+    X, y = data
+    params = dict(
+        max_epochs=2,
+        batch_size=32,
+        probability=probability,
+        train_split=ValidSplit(4, stratified=True),
+        callbacks=[
+            ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc"))
+        ],
+    )
+    clf = RSFTClassifier(module=_HalfNet, random_state=0, **params).fit(X, y)
+    uncached = RSFTClassifier(
+        module=_HalfNet, random_state=0, use_caching=False, **params
+    ).fit(X, y)
+    for key in ("valid_acc", "train_acc"):
+        assert 0 <= clf.history[-1, key] <= 1
+    # The same network scored on the same rows, from the cache or not.
+    assert clf.history[:, "valid_acc"] == uncached.history[:, "valid_acc"]
+    with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+        autocast = RSFTClassifier(**mlp(random_state=0, **params)).fit(X, y)
+    assert 0 <= autocast.history[-1, "valid_acc"] <= 1
+
+
+def test_nll_of_a_bfloat16_softmax_is_not_floored_at_its_eps():
+    # skorch's floor log(p + eps) took bfloat16's eps, 0.0078: a row of
+    # p = 0.001 had the loss 4.72 instead of 6.91.
+    from rsft_sklearn._base import log_proba_for_nll
+
+    p = torch.tensor([[0.001, 0.999], [0.5, 0.5]], dtype=torch.bfloat16)
+    log_p = log_proba_for_nll(p)
+    np.testing.assert_allclose(
+        log_p.float().numpy(), np.log(p.float().numpy()), rtol=1e-4, atol=1e-6
+    )
+    net = RSFTClassifier(module=_HalfNet, module__softmax=True, criterion=nn.NLLLoss)
+    proba = torch.tensor([[0.001, 0.5, 0.499]], dtype=torch.bfloat16)
+    loss = net.initialize().get_loss(proba, torch.tensor([0]), training=False)
+    assert float(loss) == pytest.approx(-np.log(float(proba[0, 0])), rel=1e-4)
+
+
 @pytest.mark.parametrize("criterion", [None, nn.NLLLoss])
 @pytest.mark.parametrize("probability", ["balanced", "raw"])
 def test_trim_for_prediction_keeps_predictions(data, criterion, probability):

@@ -1770,19 +1770,23 @@ def _check_input_shapes(X, keys, shapes):
 
 def _shared_tensor(array):
     """``torch.as_tensor(array)``, sharing a read-only array's memory (a
-    memory map, a pandas copy-on-write view) without torch's warning:
-    nothing writes into it (the module gets copied batches), and a copy
-    would double it."""
+    memory map, a pandas copy-on-write view, a request body read with
+    ``np.frombuffer``) without torch's warning: nothing writes into it (the
+    module gets copied batches), and a copy would double it."""
     if isinstance(array, np.ndarray) and any(stride < 0 for stride in array.strides):
         # A reversed view (X[::-1], np.flip): torch takes no negative
         # stride, so it gets a copy, as scikit-learn's estimators take one.
         return torch.as_tensor(array.copy(order="K"))
     if isinstance(array, np.ndarray) and not array.flags.writeable:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="The given NumPy array is not writable"
-            )
-            return torch.as_tensor(array)
+        # DLPack shares the memory without the warning. (Silencing it with
+        # warnings.catch_warnings swapped the process's filters: a fit or a
+        # predict in one thread dropped the filters other threads installed
+        # meanwhile, and could leave its own behind.)
+        try:
+            return torch.from_dlpack(array)
+        except (BufferError, TypeError, RuntimeError):
+            # What DLPack does not carry (another byte order): a copy.
+            return torch.as_tensor(array.copy(order="K"))
     return torch.as_tensor(array)
 
 

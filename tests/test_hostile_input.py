@@ -1,5 +1,6 @@
 """Odd and hostile input: a correct result or a clear error, never a torch crash."""
 
+import sys
 import warnings
 
 import numpy as np
@@ -1035,6 +1036,43 @@ def test_read_only_inputs_fit_without_torch_warnings(data):
         clf.predict_proba(X)
         RSFTClassifier(_TwoInputs, max_epochs=1).fit({"a": X, "b": X}, y)
     assert not X.flags.writeable
+
+
+def test_read_only_inputs_leave_the_warning_filters_alone(data, monkeypatch):
+    # The torch warning was silenced inside warnings.catch_warnings(), which
+    # swaps the process's filter list: a predict in one thread (a server
+    # reading request bodies with np.frombuffer) dropped the filters other
+    # threads installed meanwhile (266 of 300 in one run), and could leave
+    # its "ignore" behind. (scikit-learn's check_array enters one too, for a
+    # moment, as for any of its estimators: only the library's own count
+    # here.) The memory is still shared, not copied.
+    X, y = data
+    X = np.frombuffer(np.asarray(X, dtype=np.float32).tobytes(), dtype=np.float32)
+    X = X.reshape(len(y), -1)
+    assert not X.flags.writeable
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    swaps = []
+
+    class Recorder(warnings.catch_warnings):
+        def __enter__(self):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith("rsft_sklearn"):
+                swaps.append(caller)
+            return super().__enter__()
+
+    monkeypatch.setattr(warnings, "catch_warnings", Recorder)
+    proba = clf.predict_proba(X)
+    clf.fit(X, y)
+    RSFTClassifier(_TwoInputs, max_epochs=1).fit({"a": X, "b": X}, y)
+    assert swaps == []
+    monkeypatch.undo()
+    np.testing.assert_allclose(clf.predict_proba(X.copy()), proba)
+    assert clf.get_dataset(X).X.data_ptr() == X.ctypes.data
+    # An array of the other byte order (which DLPack cannot share) is read
+    # too, as a copy.
+    swapped = X.astype(X.dtype.newbyteorder())
+    swapped.flags.writeable = False
+    np.testing.assert_allclose(clf.predict_proba(swapped), proba)
 
 
 def test_a_refit_on_a_dataset_forgets_the_array_row_shape():

@@ -460,7 +460,7 @@ class BatchIterator:
                 batch_size=self.batch_size,
                 shuffle=self.shuffle,
                 generator=generator,
-                drop_last=self.drop_last,
+                drop_last=self.drop_last or self._short_last_batch(),
                 **self.loader_kwargs,
             )
             return
@@ -489,6 +489,19 @@ class BatchIterator:
             end = min(start + self.batch_size, n)
             idx = slice(start, end) if order is None else order[start:end]
             yield self._base.take(idx)
+
+    def _short_last_batch(self):
+        """Whether a torch ``Dataset``'s last batch would hold fewer than
+        ``min_rows`` rows (one row, with BatchNorm): the loader then drops
+        it, as the in-memory batches leave it out."""
+        if self.min_rows <= 1:
+            return False
+        try:
+            n = len(self.dataset)
+        except TypeError:
+            # A data set without a length (an IterableDataset).
+            return False
+        return 0 < n % self.batch_size < self.min_rows
 
     def _pooled(self, order):
         """Batches of the rows that ``select`` keeps, pool by pool.

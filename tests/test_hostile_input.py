@@ -1207,6 +1207,45 @@ def test_batchnorm_leaves_out_a_one_row_last_batch_in_every_epoch(rejection):
     assert min(sizes) >= 2
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"rejection": "expected"},
+        {"rejection": "sample"},
+        {"rejection": "sample", "compact": True},
+    ],
+)
+def test_batchnorm_leaves_out_a_one_row_last_batch_of_a_torch_dataset(params):
+    # Only the in-memory batches left it out: from a torch Dataset it
+    # reached BatchNorm ("Expected more than 1 value per channel when
+    # training"). The loader drops it; a full last batch is kept.
+    rng = np.random.RandomState(0)
+    X = rng.randn(162, 5).astype(np.float32)
+    y = np.r_[np.zeros(100, dtype=int), np.ones(62, dtype=int)]
+
+    class Rows(torch.utils.data.Dataset):
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            return torch.from_numpy(X[i])
+
+    for n, expected in ((161, [32] * 5), (162, [32] * 5 + [2])):
+        clf = RSFTClassifier(
+            _WithBatchNorm,
+            **params,
+            batch_size=32,
+            max_epochs=2,
+            random_state=0,
+            iterator_train__shuffle=False,
+        ).fit(Rows(n), y[:n])
+        for epoch in clf.history:
+            assert [b["train_batch_size"] for b in epoch["batches"]] == expected
+
+
 def test_an_epoch_of_no_full_batch_under_drop_last_names_it():
     rng = np.random.RandomState(0)
     y = np.r_[np.zeros(100, dtype=int), np.ones(60, dtype=int)]

@@ -44,8 +44,13 @@ def correct_proba(
     target_weight : array-like of shape (n_classes,)
         Class target weights the rule used, normalised so that the largest
         is 1 (``RSFTClassifier.class_target_weight_``).
-    M : float, default=1.0
+    M : float or None, default=1.0
         Envelope constant of the training epochs the model ended with.
+        ``None`` (``RSFTClassifier.final_M_`` of a fit whose last epoch
+        trained without rejection, such as a fit that ended in its warm-up):
+        there is no rule to invert, so ``target_weight`` and ``hardness``
+        are not used; the output is only shifted back by ``log_shift`` and
+        divided by ``class_prior``.
     hardness : float, default=1.0
         Exponent of the model probability in the rule.
     class_prior : array-like of shape (n_classes,) or None, default=None
@@ -72,13 +77,17 @@ def correct_proba(
     miscalibration the network has. Per-sample weights given to ``fit``
     enter the rule inside the clipping (``w * s``); they are not known at
     prediction time. :class:`RSFTClassifier` inverts the rule with each
-    class's target weight times the mean weight of its rows; a caller of
-    this function can pass that product as ``target_weight`` (and divide by
-    the prior of the rows counted as rows). Where the weights vary within a
-    class, the estimator inverts the mean of the clipped acceptance over a
-    summary of the class's weights (a histogram of at most 128 bins)
-    instead, since the clipping makes that mean lower than the clipped
-    acceptance of the mean weight.
+    class's target weight times the mean weight of its rows, the weights
+    divided by their overall mean first (as ``fit`` divides them); a
+    caller of this function can pass that product as ``target_weight`` (and
+    divide by the prior of the rows counted as rows). Where the weights
+    vary within a class (``target="balanced_groups"`` among them), the
+    estimator inverts the mean of the clipped acceptance over a summary of
+    the class's weights (a histogram of at most 128 bins) instead, since
+    the clipping makes that mean lower than the clipped acceptance of the
+    mean weight; that summary is not a public attribute, so this function
+    does not reproduce such an estimator's ``predict_proba`` (a pickle of
+    the fitted estimator keeps it).
 
     With ``hardness=0``, ``M=1``, ``"balanced"`` class weights of
     ``target_power=1`` and no ``log_shift``, the raw output already
@@ -99,6 +108,9 @@ def correct_proba(
     """
     proba = _check_proba(proba)
     weight = check_class_weight(target_weight, proba.shape[1], "target_weight")
+    if M is None:
+        # The last epoch did not reject: acceptance 1 for every row.
+        weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
     M, hardness, log_shift = _check_rule(M, hardness, log_shift, proba.shape[1])
     return _corrected(proba, np.log(weight), M, hardness, class_prior, log_shift)
 

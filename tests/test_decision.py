@@ -134,7 +134,6 @@ def test_correct_proba_special_cases():
         ({"log_shift": [np.inf, 0.0]}, r"log_shift must hold finite values"),
         ({"log_shift": [np.nan, 0.0]}, r"log_shift must hold finite values"),
         ({"log_shift": [0.0, 0.0, 0.0]}, r"log_shift must hold 2 finite values"),
-        ({"M": None}, "M must be a finite number"),
         ({"M": "auto"}, "M must be a finite number"),
         ({"hardness": "1"}, "hardness must be a finite number"),
         ({"proba": [[0.2, 0.2]]}, "each row summing to 1"),
@@ -233,6 +232,25 @@ def test_without_rejection_training_is_raw(prior_correction):
     np.testing.assert_allclose(
         balanced, expected / expected.sum(axis=1, keepdims=True), rtol=1e-6
     )
+    # correct_proba with the public attributes, final_M_ None included (it
+    # refused None: "M must be a finite number > 0").
+    output = clf.set_params(probability="raw").predict_proba(X)
+    shift = None
+    if clf.final_prior_correction_:
+        shift = clf.final_prior_correction_ * np.log(clf.loss_class_prior_)
+    for prior, probability in ((None, "training"), (clf.class_prior_, "balanced")):
+        np.testing.assert_allclose(
+            correct_proba(
+                output,
+                clf.class_target_weight_,
+                clf.final_M_,
+                clf.final_hardness_,
+                class_prior=prior,
+                log_shift=shift,
+            ),
+            clf.set_params(probability=probability).predict_proba(X),
+            rtol=1e-6,
+        )
 
 
 def test_bad_probability_is_reported():

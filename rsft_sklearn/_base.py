@@ -1697,8 +1697,11 @@ def _listener(callback, method_name):
     if not (method_name == "on_epoch_end" and isinstance(callback, EpochScoring)):
         return method
     # skorch's own scoring of the epoch, which the uncached path below
-    # replays (a subclass may score its own way).
-    skorch_scoring = type(callback).on_epoch_end is EpochScoring.on_epoch_end
+    # replays (a subclass may score its own way, or choose its own data).
+    skorch_scoring = (
+        type(callback).on_epoch_end is EpochScoring.on_epoch_end
+        and type(callback).get_test_data is EpochScoring.get_test_data
+    )
     if not (callback.on_train or skorch_scoring):
         return method
 
@@ -1779,14 +1782,19 @@ def _shared_tensor(array):
         return torch.as_tensor(array.copy(order="K"))
     if isinstance(array, np.ndarray) and not array.flags.writeable:
         # DLPack shares the memory without the warning. (Silencing it with
-        # warnings.catch_warnings swapped the process's filters: a fit or a
+        # warnings.catch_warnings swaps the process's filters: a fit or a
         # predict in one thread dropped the filters other threads installed
         # meanwhile, and could leave its own behind.)
         try:
             return torch.from_dlpack(array)
         except (BufferError, TypeError, RuntimeError):
-            # What DLPack does not carry (another byte order): a copy.
-            return torch.as_tensor(array.copy(order="K"))
+            # Older torch or NumPy do not pass a read-only array through
+            # DLPack: shared as before, with the warning silenced.
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message="The given NumPy array is not writable"
+                )
+                return torch.as_tensor(array)
     return torch.as_tensor(array)
 
 
@@ -1869,14 +1877,16 @@ def log_proba_for_nll(y_pred):
     classes sum to less than zero), so both are read the same way. The test
     runs on the device, without reading a value back to the host.
     """
+    values = y_pred
     if y_pred.dtype in _HALF_TYPES:
         # skorch's floor, the dtype's eps, is 0.0078 in bfloat16: log(p +
-        # eps) would cap every row's loss near 4.85. Half precision is read
-        # in float32, whose eps is skorch's floor for float32 networks.
-        y_pred = y_pred.float()
-    eps = torch.finfo(y_pred.dtype).eps
+        # eps) would cap every row's loss near 4.85. The log is taken in
+        # float32, whose eps is skorch's floor for float32 networks, and
+        # returned in the output's dtype (as the loss's class weights are).
+        values = y_pred.float()
+    eps = torch.finfo(values.dtype).eps
     # clamp keeps the unused branch finite, so its zero gradient stays zero.
-    log_proba = torch.log(y_pred.clamp(min=0) + eps)
+    log_proba = torch.log(values.clamp(min=0) + eps).to(y_pred.dtype)
     return torch.where(_is_proba(y_pred), log_proba, y_pred)
 
 

@@ -894,7 +894,7 @@ def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
     assert dataset.X[5, 2 + ["x", "y", "z"].index(mode)] == 1
     assert dataset.notes == (
         "id: text whose 60 values all differ (an identifier or free text), dropped",
-        "a: numbers with 2 values that are not ('?'), read as missing",
+        "a: 2 values that are not numbers ('?') read as missing",
         "empty: no values, dropped",
         f"a: 2 missing values set to the median {a.median():g}",
         f"b: 1 missing values set to the most frequent value {mode!r}",
@@ -906,12 +906,23 @@ def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
     wide.to_csv(tmp_path / "wide.csv", index=False)
     monkeypatch.setattr(_suites, "_CSV_MAX_VALUES", 30 * n - 1)
     with pytest.raises(
-        ValueError, match=r"gives 30 features for 60 rows.*'town' \(30\)"
+        ValueError, match=r"gives 30 indicator columns for 60 rows.*'town' \(30\)"
     ):
         _suites._load_csv([tmp_path / "wide.csv"], None)
     monkeypatch.setattr(_suites, "_CSV_MAX_VALUES", 30 * n)
     (dataset,) = _suites._load_csv([tmp_path / "wide.csv"], None)
     assert dataset.X.shape == (n, 30)
+    # Numbers alone are not held to the bound of the one-hot encoding.
+    wide[["label"]].assign(x=1.0, z=2.0).to_csv(tmp_path / "numbers.csv", index=False)
+    monkeypatch.setattr(_suites, "_CSV_MAX_VALUES", 1)
+    (dataset,) = _suites._load_csv([tmp_path / "numbers.csv"], "label")
+    assert dataset.X.shape == (n, 2)
+    # A small file's categories are kept, all different as they may be.
+    small = pd.DataFrame({"colour": list("rgbcmy"), "label": [0, 1] * 3})
+    small.to_csv(tmp_path / "small.csv", index=False)
+    monkeypatch.undo()
+    (dataset,) = _suites._load_csv([tmp_path / "small.csv"], None)
+    assert dataset.X.shape == (6, 6) and dataset.notes == ()
     # Nothing but an identifier: no feature is left.
     frame[["id", "label"]].to_csv(tmp_path / "ids.csv", index=False)
     with pytest.raises(ValueError, match="no feature column is left"):

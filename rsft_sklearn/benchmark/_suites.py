@@ -467,11 +467,15 @@ def _load_builtin(name):
     return Dataset(name, np.asarray(X, dtype=np.float64), y, "builtin")
 
 
-# A CSV's one-hot encoded features are refused beyond this many values (a
-# dense float64 matrix of 2 GiB): a text column of thousands of values (a
+# A CSV's one-hot encoded text columns are refused beyond this many values
+# (a dense float64 matrix of 2 GiB): a text column of thousands of values (a
 # name, a free-text field, numbers written as text) would otherwise fill the
 # memory.
 _CSV_MAX_VALUES = 2**28
+# A text column whose every value differs is an identifier (dropped) from
+# this many values on, and where they are at least half the rows: below, a
+# small file's categories.
+_CSV_MIN_IDENTIFIERS = 20
 
 
 def _prepare_csv_features(frame, path):
@@ -479,9 +483,10 @@ def _prepare_csv_features(frame, path):
 
     Drops columns without a value and text columns whose every value differs
     (identifiers, free text: one indicator per row, which no other row
-    shares); reads a column of numbers with a few markers of missing values
-    (``"?"``, ``"n/a"``) as numbers with missing values; refuses an encoding
-    too large for the memory. Returns ``(frame, notes)``.
+    shares; from 20 values on, and at least half the rows); reads a column
+    of numbers with a few markers of missing values (``"?"``, ``"-"``) as
+    numbers with missing values; refuses a one-hot encoding too large for
+    the memory. Returns ``(frame, notes)``.
     """
     import pandas as pd
 
@@ -507,35 +512,36 @@ def _prepare_csv_features(frame, path):
             frame[column] = numbers
             shown = ", ".join(repr(v) for v in distinct)
             notes.append(
-                f"{column}: numbers with {int(markers.sum())} values that are not "
-                f"({shown}), read as missing"
+                f"{column}: {int(markers.sum())} values that are not numbers "
+                f"({shown}) read as missing"
             )
             continue
         n_distinct = values[present].nunique()
-        if n_distinct == present.sum() and n_distinct > 1:
+        if n_distinct == present.sum() and n_distinct >= max(
+            _CSV_MIN_IDENTIFIERS, len(frame) / 2
+        ):
             frame = frame.drop(columns=column)
             notes.append(
                 f"{column}: text whose {n_distinct} values all differ (an "
                 "identifier or free text), dropped"
             )
-    text = [
-        column
+    distinct = {
+        column: frame[column].nunique()
         for column in frame.columns
         if not (
             pd.api.types.is_numeric_dtype(frame[column])
             or pd.api.types.is_bool_dtype(frame[column])
         )
-    ]
-    width = (
-        len(frame.columns) - len(text) + sum(frame[column].nunique() for column in text)
-    )
+    }
+    width = sum(distinct.values())
     if width * len(frame) > _CSV_MAX_VALUES:
-        widest = sorted(text, key=lambda column: -frame[column].nunique())[:3]
-        counts = ", ".join(f"{c!r} ({frame[c].nunique()})" for c in widest)
+        widest = sorted(distinct, key=lambda column: -distinct[column])[:3]
+        counts = ", ".join(f"{c!r} ({distinct[c]})" for c in widest)
         raise ValueError(
-            f"{path}: one-hot encoding its text columns gives {width} features "
-            f"for {len(frame)} rows, too many to hold; the columns with the most "
-            f"distinct values: {counts}. Drop them or encode them as numbers."
+            f"{path}: one-hot encoding its text columns gives {width} indicator "
+            f"columns for {len(frame)} rows, too many to hold; the columns with "
+            f"the most distinct values: {counts}. Drop them or encode them as "
+            "numbers."
         )
     if frame.shape[1] == 0:
         raise ValueError(f"{path}: no feature column is left ({'; '.join(notes)}).")

@@ -1188,17 +1188,33 @@ class NetClassifierBase(NeuralNetClassifier):
         if not absent:
             return
         shown = ", ".join(shown_label(label) for label in absent[:5])
+        single = [classes[k] for k in np.flatnonzero((counts == 0) & (given == 1))]
+        if single:
+            # No split keeps a class of one row on both sides.
+            names = ", ".join(shown_label(label) for label in single[:5])
+            fix = (
+                f"Class {names} has a single row, which no split can put in "
+                "both parts: add rows of it, merge it with another class, or "
+                "train without a validation split (train_split=None)"
+                if len(single) == 1
+                else f"Classes {names} have a single row each, which no split "
+                "can put in both parts: add rows of them, merge them with "
+                "other classes, or train without a validation split "
+                "(train_split=None)"
+            )
+        else:
+            fix = "Use a stratified split (ValidSplit(cv, stratified=True))"
         if (counts > 0).sum() < 2:
             raise ValueError(
                 f"train_split left {int((counts > 0).sum())} class in the "
                 f"training part (the rows of {shown} all went to validation): "
-                "a classifier needs at least two. Use a stratified split "
-                "(ValidSplit(cv, stratified=True)) or more rows."
+                f"a classifier needs at least two. {fix}"
+                + ("." if single else " or more rows.")
             )
         warnings.warn(
             f"train_split left no training row of class(es) {shown}: all "
             "their rows went to validation, so the network never trains on "
-            "them. Use a stratified split (ValidSplit(cv, stratified=True)).",
+            f"them. {fix}.",
             UserWarning,
             stacklevel=caller_stacklevel(),
         )
@@ -1307,12 +1323,33 @@ class NetClassifierBase(NeuralNetClassifier):
         sizes."""
         if self.module is None:
             return True
+        params = set(self.get_params_for("module"))
+        if type(self.module) is MLPModule and params:
+            # An instance with module__* parameters: a new MLP is built from
+            # them (initialize_module warns), sized from the data as the
+            # class is.
+            return not {"n_features", "n_classes"} <= params
         if self.module is not MLPModule:
             return False
-        return not {"n_features", "n_classes"} <= set(self.get_params_for("module"))
+        return not {"n_features", "n_classes"} <= params
 
     def initialize_module(self):
+        if "input_keys_" in self.__dict__ and (
+            self.module is None
+            or self.module is MLPModule
+            or type(self.module) is MLPModule
+        ):
+            # Its forward takes one tensor: the dict's inputs reached it as
+            # keyword arguments ("unexpected keyword argument").
+            raise ValueError(
+                "The default MLP (MLPModule) takes one array or sparse matrix; "
+                f"a dict of inputs ({self.input_keys_}) needs a module whose "
+                "forward takes them by name (module=...; see the multimodal "
+                "guide)."
+            )
         if self._default_mlp():
+            if isinstance(self.module, torch.nn.Module):
+                self._warn_instance_not_used()
             kwargs = self.get_params_for("module")
             if "n_features" not in kwargs:
                 if not hasattr(self, "n_features_in_"):
@@ -1353,16 +1390,19 @@ class NetClassifierBase(NeuralNetClassifier):
             self.module_ = copy.deepcopy(self.module).to(self.device)
             return self
         if isinstance(self.module, torch.nn.Module):
-            warnings.warn(
-                f"module is an instance and module__* parameters are set "
-                f"({sorted(self.get_params_for('module'))}): a new "
-                f"{type(self.module).__name__} is built from them and the "
-                "instance's weights are not used. Drop the module__* parameters "
-                "to start from the instance's weights.",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
+            self._warn_instance_not_used()
         return super().initialize_module()
+
+    def _warn_instance_not_used(self):
+        warnings.warn(
+            f"module is an instance and module__* parameters are set "
+            f"({sorted(self.get_params_for('module'))}): a new "
+            f"{type(self.module).__name__} is built from them and the "
+            "instance's weights are not used. Drop the module__* parameters "
+            "to start from the instance's weights.",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
     def _set_training(self, training=True):
         """skorch's switch between training and evaluation mode, which

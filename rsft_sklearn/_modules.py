@@ -243,10 +243,13 @@ def check_activation(activation):
         "a callable that makes one without arguments)"
     )
     if isinstance(activation, nn.Module):
-        raise TypeError(
-            f"{expected}, got the instance {activation!r}: pass its class, "
-            f"{type(activation).__name__}."
-        )
+        name = type(activation).__name__
+        settings = activation.extra_repr()
+        fix = f"pass its class, {name}"
+        if settings:
+            # LeakyReLU(negative_slope=0.2): the class alone would drop them.
+            fix += f", or functools.partial({name}, {settings}) to keep its settings"
+        raise TypeError(f"{expected}, got the instance {activation!r}: {fix}.")
     if not callable(activation):
         raise TypeError(f"{expected}, got {activation!r}.")
     try:

@@ -35,6 +35,12 @@ from rsft_sklearn import (
         # An instance, a function or a name failed at the first batch
         # ("forward() missing 1 required positional argument").
         ({"activation": torch.nn.ReLU()}, TypeError, "pass its class, ReLU"),
+        # The class alone would drop the instance's settings.
+        (
+            {"activation": torch.nn.LeakyReLU(0.2)},
+            TypeError,
+            r"functools.partial\(LeakyReLU, negative_slope=0.2\)",
+        ),
         ({"activation": torch.relu}, TypeError, "activation must be a torch.nn.Mod"),
         ({"activation": "relu"}, TypeError, "activation must be a torch.nn.Module"),
     ],

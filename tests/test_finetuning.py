@@ -229,6 +229,34 @@ def test_module_params_with_an_instance_warn_that_weights_are_dropped():
         clf.fit(X, y)
     assert any("weights are not used" in str(w.message) for w in caught)
     assert not torch.equal(clf.module_.layers[0].weight, module.layers[0].weight)
+    # Without the sizes, the new MLP takes them from the data, as the class
+    # does (MLPModule's constructor failed on the missing n_features).
+    clf = RSFTClassifier(module, module__hidden_layer_sizes=(5,), max_epochs=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    assert sum("weights are not used" in str(w.message) for w in caught) == 1
+    assert clf.module_.layers[0].weight.shape == (5, 4)
+    assert clf.module_.layers[-1].weight.shape == (2, 5)
+
+
+def test_the_default_mlp_refuses_a_dict_of_inputs():
+    # Its forward takes one tensor: the dict's inputs reached it as keyword
+    # arguments, a TypeError inside the network, after the error's advice
+    # to pass module__n_features and module__n_classes.
+    import numpy as np
+    import pytest
+
+    from rsft_sklearn import MLPModule, RSFTClassifier
+
+    X, y = np.random.RandomState(0).randn(40, 4), np.repeat([0, 1], 20)
+    for params in (
+        {},
+        {"module__n_features": 4, "module__n_classes": 2},
+        {"module": MLPModule},
+    ):
+        with pytest.raises(ValueError, match=r"a dict of inputs \(\['a'\]\) needs"):
+            RSFTClassifier(max_epochs=1, **params).fit({"a": X}, y)
 
 
 class _FrozenNorm(torch.nn.Module):

@@ -136,6 +136,15 @@ def test_group_errors(strata):
     X, y, groups = strata
     with pytest.raises(ValueError, match="needs fit\\(X, y, groups=...\\)"):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
+    # In a search given the groups (for its splitter), without routing the
+    # error asked for what the user had done; it names the routing now.
+    from sklearn.model_selection import GridSearchCV
+
+    search = GridSearchCV(
+        RSFTClassifier(target="balanced_groups", max_epochs=1), {"M": [1.0]}, cv=2
+    )
+    with pytest.raises(ValueError, match="enable_metadata_routing=True"):
+        search.set_params(error_score="raise").fit(X, y, groups=groups)
     with pytest.raises(ValueError, match="only used by target='balanced_groups'"):
         RSFTClassifier(max_epochs=1).fit(X, y, groups=groups)
     from skorch.dataset import ValidSplit
@@ -237,8 +246,10 @@ def test_balanced_groups_without_its_request_names_the_request_under_routing():
     with sklearn.config_context(enable_metadata_routing=True):
         with pytest.raises(ValueError, match=r"set_fit_request\(groups=True\)"):
             RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
+    # Without routing, a pipeline or a search given groups does not pass
+    # them on: the message says how to turn it on.
     with pytest.raises(
-        ValueError, match=r"groups=\.\.\.\): the group of every sample\.$"
+        ValueError, match=r"every sample\. Inside a pipeline .*routing=True\)"
     ):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
     assert groups is not None

@@ -86,6 +86,23 @@ from ._validation import (
 __all__ = ["NetClassifierBase"]
 
 
+def _check_epochs(epochs):
+    """Refuse an ``epochs`` of ``fit`` or ``partial_fit`` that is not a
+    whole number >= 1 (0 trained nothing but counted the call's labels into
+    the correction of ``predict_proba``; 1.5 failed deep inside skorch)."""
+    if epochs is None:
+        return
+    if (
+        isinstance(epochs, bool)
+        or not isinstance(epochs, numbers.Integral)
+        or epochs < 1
+    ):
+        raise ValueError(
+            f"epochs (the epochs of this call) must be a whole number >= 1, "
+            f"got {epochs!r}; leave it out to train max_epochs epochs."
+        )
+
+
 def _labelled_view(dataset):
     """``(inputs, encoded labels)`` of a part of the in-memory data, or None.
 
@@ -255,6 +272,7 @@ class NetClassifierBase(NeuralNetClassifier):
             The fitted estimator.
         """
         _check_not_in_inference_mode("fit")
+        _check_epochs(fit_params.get("epochs"))
         # After initialize() and load_params() no data has been seen yet.
         fresh = not self.warm_start or not self.initialized_
         reset = fresh or not hasattr(self, "classes_inferred_")
@@ -316,6 +334,7 @@ class NetClassifierBase(NeuralNetClassifier):
             The estimator.
         """
         _check_not_in_inference_mode("partial_fit")
+        _check_epochs(fit_params.get("epochs"))
         first = not self.initialized_
         # initialize() and load_params() give a network but no data.
         reset = first or not hasattr(self, "classes_inferred_")
@@ -340,7 +359,9 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("partial_fit")
         given = classes if reset and self.classes is None else None
         with self._unchanged_if_refused():
-            data = self._prepare_data(X, y, sample_weight, reset, groups, given)
+            data = self._prepare_data(
+                X, y, sample_weight, reset, groups, given, partial=True
+            )
             self._check_mlp_width(first, reset)
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
@@ -1334,18 +1355,23 @@ class NetClassifierBase(NeuralNetClassifier):
         return not {"n_features", "n_classes"} <= params
 
     def initialize_module(self):
-        if "input_keys_" in self.__dict__ and (
-            self.module is None
-            or self.module is MLPModule
-            or type(self.module) is MLPModule
+        keys = self.__dict__.get("input_keys_")
+        if (
+            keys is not None
+            and list(keys) != ["X"]
+            and (
+                self.module is None
+                or self.module is MLPModule
+                or type(self.module) is MLPModule
+            )
         ):
-            # Its forward takes one tensor: the dict's inputs reached it as
-            # keyword arguments ("unexpected keyword argument").
+            # Its forward takes one tensor, X: the dict's inputs reached it
+            # as keyword arguments ("unexpected keyword argument").
             raise ValueError(
-                "The default MLP (MLPModule) takes one array or sparse matrix; "
-                f"a dict of inputs ({self.input_keys_}) needs a module whose "
-                "forward takes them by name (module=...; see the multimodal "
-                "guide)."
+                "The default MLP (MLPModule) takes one input, X (an array, a "
+                f"sparse matrix, or a dict of that key alone); a dict of inputs "
+                f"{list(keys)} needs a module whose forward takes them by name "
+                "(module=...; see the multimodal guide)."
             )
         if self._default_mlp():
             if isinstance(self.module, torch.nn.Module):

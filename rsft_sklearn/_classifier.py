@@ -75,6 +75,7 @@ from ._validation import (
     caller_stacklevel,
     check_sample_weight,
     check_target,
+    shown_label,
 )
 
 __all__ = ["RSFTClassifier"]
@@ -145,6 +146,26 @@ def _counted_once(step_fn, loss):
             loss.repeating = False
 
     return once
+
+
+def _warn_of_absent_classes(y, classes):
+    """Warn that classes without a row in the first call of a stream take
+    the largest balanced target weight, which the later calls keep."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(classes))
+    absent = [classes[k] for k in np.flatnonzero(counts == 0)]
+    if not absent:
+        return
+    shown = ", ".join(shown_label(label) for label in absent[:5])
+    warnings.warn(
+        f"class(es) {shown} of classes= have no row in this first partial_fit "
+        "call: under target='balanced' each takes the largest target weight, "
+        "1 (that of the rarest class), and the later calls keep the weights "
+        "of the first, however common these classes turn out. Give the first "
+        "call rows of every class, or the target weights as a dict "
+        "(target={label: weight}).",
+        UserWarning,
+        stacklevel=caller_stacklevel(),
+    )
 
 
 def _nll_forward(forward, X):
@@ -421,7 +442,9 @@ class RSFTClassifier(NetClassifierBase):
         ``warm_start``) adds every call's data.
     final_M_ : float or None
         ``M`` of the last epoch (for ``"auto"``, the geometric mean over its
-        steps); None when that epoch trained without rejection. Here and
+        steps; in a call of continued training, blended with the ``M`` the
+        earlier calls left, which counts as 30 rows of every class); None
+        when that epoch trained without rejection. Here and
         below, "the last epoch" is the epoch whose weights the network
         holds: the best one where ``EarlyStopping(load_best=True)`` or
         ``Checkpoint(load_best=True)`` put its weights back (an epoch of the
@@ -640,7 +663,9 @@ class RSFTClassifier(NetClassifierBase):
             return "Raise target_acceptance"
         return "Lower M"
 
-    def _prepare_data(self, X, y, sample_weight, reset, groups=None, classes=None):
+    def _prepare_data(
+        self, X, y, sample_weight, reset, groups=None, classes=None, partial=False
+    ):
         # Among the argument checks, which a refusal leaves the estimator
         # unchanged by: before the network is built anew.
         _check_get_loss_takes_weights(self, sample_weight is not None)
@@ -659,6 +684,8 @@ class RSFTClassifier(NetClassifierBase):
                 y, n_classes, target, power=self.target_power, sample_weight=weight
             )
             self._target_settings = (repr(self.target), self.target_power)
+            if partial and isinstance(target, str) and target == "balanced":
+                _warn_of_absent_classes(y, self.classes_)
         elif self.__dict__.get("_target_settings", None) not in (
             None,
             (repr(self.target), self.target_power),
@@ -1032,6 +1059,11 @@ class RSFTClassifier(NetClassifierBase):
             None
             if state.rows_before is None
             else self.__dict__.get("_acceptance_rates")
+        )
+        state.M_before = (
+            self.__dict__.get("final_M_")
+            if state.rows_before is not None and isinstance(self.M, str)
+            else None
         )
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         # Continued training (partial_fit, warm_start) goes on counting the
@@ -1443,6 +1475,7 @@ class RSFTClassifier(NetClassifierBase):
         # them: they add no rows (at the class's earlier rate they would
         # have stood for trained rows in the prior after rejection).
         seen = np.where(mass > 0, seen, 0.0)
+        epoch_rows = seen
         before = self.fit_state_.rows_before
         if before is not None and len(before) == len(seen):
             seen = seen + before
@@ -1470,6 +1503,23 @@ class RSFTClassifier(NetClassifierBase):
             else:
                 prior = rows
             self.loss_class_prior_ = prior
+        M_before = self.fit_state_.M_before
+        if (
+            self.final_M_ is not None
+            and M_before is not None
+            and math.isfinite(self.final_M_)
+        ):
+            # M="auto" in continued training: the M that the earlier calls
+            # left counts as _RATE_PRIOR_ROWS rows of every class against
+            # this epoch's rows, as the acceptance rates do, so that a small
+            # chunk's M (solved on a few steps) does not set the inversion
+            # of a network that all the earlier rows trained.
+            rows = float(epoch_rows.sum())
+            pseudo = _RATE_PRIOR_ROWS * len(epoch_rows)
+            self.final_M_ = math.exp(
+                (rows * math.log(self.final_M_) + pseudo * math.log(M_before))
+                / (rows + pseudo)
+            )
         if not took_step and previous:
             for name in _DECISION_ATTRIBUTES:
                 self.__dict__.pop(name, None)

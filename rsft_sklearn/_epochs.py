@@ -176,6 +176,9 @@ class FitState:
     rates_before : ndarray or None
         Each class's acceptance rate as the earlier calls left it (NaN for
         a class they never accepted); None in a fresh fit.
+    M_before : float or None
+        ``final_M_`` as the earlier calls of continued training left it,
+        under ``M="auto"``; None otherwise.
     fit_params : dict
         The extra arguments of ``fit`` for the module's ``forward``, which
         the scoring passes of the selection modes pass too.
@@ -218,6 +221,7 @@ class FitState:
         self.trained_history = None
         self.rows_before = None
         self.rates_before = None
+        self.M_before = None
         self.repeats_closure = False
         self.nonfinite_scores = None
         self.warned_M_bound = False

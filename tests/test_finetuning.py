@@ -255,7 +255,7 @@ def test_the_default_mlp_refuses_a_dict_of_inputs():
         {"module__n_features": 4, "module__n_classes": 2},
         {"module": MLPModule},
     ):
-        with pytest.raises(ValueError, match=r"a dict of inputs \(\['a'\]\) needs"):
+        with pytest.raises(ValueError, match=r"a dict of inputs \['a'\] needs"):
             RSFTClassifier(max_epochs=1, **params).fit({"a": X}, y)
 
 
@@ -307,3 +307,85 @@ def test_a_submodule_left_in_eval_mode_trains_as_in_skorch(rejection):
         module, rejection=rejection, max_epochs=2, batch_size=50, random_state=0
     ).fit(X, y)
     assert clf.module_[1].num_batches_tracked.item() == 8
+
+
+def test_epochs_of_a_call_must_be_a_whole_number_of_one_or_more():
+    # partial_fit(epochs=0) trained nothing but counted the chunk's labels,
+    # and predict_proba moved by up to 0.22; epochs=1.5 failed deep inside
+    # skorch ("'float' object cannot be interpreted as an integer").
+    import numpy as np
+    import pytest
+
+    from rsft_sklearn import RSFTClassifier
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(80, 3).astype(np.float32), np.repeat([0, 1], 40)
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    proba, prior = clf.predict_proba(X), clf.class_prior_.copy()
+    for epochs in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="epochs .* whole number >= 1"):
+            clf.partial_fit(X[:50], y[:50], epochs=epochs)
+        with pytest.raises(ValueError, match="epochs .* whole number >= 1"):
+            RSFTClassifier(max_epochs=1).fit(X, y, epochs=epochs)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    np.testing.assert_array_equal(clf.class_prior_, prior)
+    clf.partial_fit(X, y, epochs=np.int64(2))
+    assert len(clf.history) == 3
+
+
+def test_a_class_absent_from_the_first_chunk_of_a_stream_warns():
+    # Under "balanced" a class of classes= without a row in the first call
+    # took the largest weight, 1, for the whole stream, without a word, even
+    # when it was the most common class.
+    import warnings
+
+    import numpy as np
+    import pytest
+
+    from rsft_sklearn import RSFTClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 3).astype(np.float32)
+    y = np.r_[np.ones(40, dtype=int), np.full(10, 2), np.zeros(70, dtype=int)]
+    clf = RSFTClassifier(max_epochs=1, random_state=0)
+    with pytest.warns(UserWarning, match=r"class\(es\) 0 of classes= have no row"):
+        clf.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
+    np.testing.assert_allclose(clf.class_target_weight_, [1.0, 0.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.partial_fit(X[50:], y[50:])  # later calls: no warning
+        RSFTClassifier(max_epochs=1).partial_fit(X, y, classes=[0, 1, 2])
+        RSFTClassifier(max_epochs=1, target={0: 1.0, 1: 1.0, 2: 1.0}).partial_fit(
+            X[:50], y[:50], classes=[0, 1, 2]
+        )
+
+
+def test_a_small_last_chunk_does_not_set_the_auto_M_alone():
+    # Under M="auto" each call solves M anew, and final_M_, which the
+    # correction of predict_proba inverts, was the last call's alone: a
+    # last chunk of 5 rows took it from about 2 to about 13 (the network
+    # barely moved), and the balanced log loss rose by up to 0.034. The M
+    # the earlier calls left counts as 30 rows of every class, as the
+    # acceptance rates of the prior after rejection do.
+    import math
+
+    import numpy as np
+
+    from rsft_sklearn import RSFTClassifier
+
+    rng = np.random.RandomState(0)
+    y = rng.choice(3, size=1205, p=[0.7, 0.22, 0.08])
+    X = (rng.randn(len(y), 4) + y[:, None]).astype(np.float32)
+    clf = RSFTClassifier(
+        M="auto", target_acceptance=0.3, warmup_epochs=0, max_epochs=2, random_state=0
+    )
+    clf.partial_fit(X[:600], y[:600], classes=[0, 1, 2])
+    # A fresh call: the last epoch's own M.
+    assert clf.final_M_ == clf.history[-1, "M_effective"]
+    clf.partial_fit(X[600:1200], y[600:1200])
+    before = clf.final_M_
+    clf.partial_fit(X[1200:], y[1200:], epochs=1)
+    own = clf.history[-1, "M_effective"]
+    expected = math.exp((5 * math.log(own) + 90 * math.log(before)) / 95)
+    assert clf.final_M_ == pytest.approx(expected)
+    assert abs(math.log(clf.final_M_ / before)) < abs(math.log(own / before)) / 10

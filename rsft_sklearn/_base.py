@@ -280,7 +280,9 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("warm_start")
         with self._unchanged_if_refused():
             data = self._prepare_data(X, y, sample_weight, reset, groups)
+            self._check_dict_for_mlp()
             self._check_mlp_width(fresh, reset)
+            self._check_epochs_to_run(fresh, fit_params.get("epochs"))
             # Settings refused only at training time, checked while a
             # refusal still leaves the fitted estimator as it was.
             self._check_training_settings(
@@ -362,7 +364,9 @@ class NetClassifierBase(NeuralNetClassifier):
             data = self._prepare_data(
                 X, y, sample_weight, reset, groups, given, partial=True
             )
+            self._check_dict_for_mlp()
             self._check_mlp_width(first, reset)
+            self._check_epochs_to_run(first, fit_params.get("epochs"))
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
@@ -688,6 +692,19 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{type(self).__name__} was fitted on rows of shape {fitted}."
             )
 
+    def _check_epochs_to_run(self, fresh, epochs):
+        """Refuse a call of continued training that would run no epoch
+        (``max_epochs=0``): it trained nothing but counted its labels into
+        the correction of ``predict_proba``."""
+        if fresh or epochs is not None or self.max_epochs != 0:
+            return
+        raise ValueError(
+            "max_epochs=0 runs no epoch: this call of continued training "
+            "(partial_fit, warm_start) would train nothing, yet count its "
+            "labels into the correction of predict_proba. Set max_epochs, or "
+            "pass epochs=, to 1 or more."
+        )
+
     def _check_mlp_width(self, fresh, reset):
         """Refuse, before training, rows of another size than the default
         MLP takes: its width given as ``module__n_features`` (a fresh fit),
@@ -703,7 +720,9 @@ class NetClassifierBase(NeuralNetClassifier):
             return
         width = self.get_params_for("module").get("n_features")
         got = int(np.prod(row_shape))
-        if self.module in (None, MLPModule) and width is not None and got != width:
+        rebuilt = type(self.module) is MLPModule and self.get_params_for("module")
+        default = self.module is None or self.module is MLPModule or rebuilt
+        if default and width is not None and got != width:
             raise ValueError(
                 f"X has {got} features per row, but module__n_features is {width}."
             )
@@ -1209,33 +1228,35 @@ class NetClassifierBase(NeuralNetClassifier):
         if not absent:
             return
         shown = ", ".join(shown_label(label) for label in absent[:5])
-        single = [classes[k] for k in np.flatnonzero((counts == 0) & (given == 1))]
+        missing = (counts == 0) & (given > 0)
+        single = [classes[k] for k in np.flatnonzero(missing & (given == 1))]
+        fixes = []
+        if (missing & (given > 1)).any():
+            fixes.append("Use a stratified split (ValidSplit(cv, stratified=True)).")
         if single:
             # No split keeps a class of one row on both sides.
             names = ", ".join(shown_label(label) for label in single[:5])
-            fix = (
+            fixes.append(
                 f"Class {names} has a single row, which no split can put in "
                 "both parts: add rows of it, merge it with another class, or "
-                "train without a validation split (train_split=None)"
+                "train without a validation split (train_split=None)."
                 if len(single) == 1
                 else f"Classes {names} have a single row each, which no split "
                 "can put in both parts: add rows of them, merge them with "
                 "other classes, or train without a validation split "
-                "(train_split=None)"
+                "(train_split=None)."
             )
-        else:
-            fix = "Use a stratified split (ValidSplit(cv, stratified=True))"
+        fix = " ".join(fixes)
         if (counts > 0).sum() < 2:
             raise ValueError(
                 f"train_split left {int((counts > 0).sum())} class in the "
                 f"training part (the rows of {shown} all went to validation): "
                 f"a classifier needs at least two. {fix}"
-                + ("." if single else " or more rows.")
             )
         warnings.warn(
             f"train_split left no training row of class(es) {shown}: all "
             "their rows went to validation, so the network never trains on "
-            f"them. {fix}.",
+            f"them. {fix}",
             UserWarning,
             stacklevel=caller_stacklevel(),
         )
@@ -1354,29 +1375,36 @@ class NetClassifierBase(NeuralNetClassifier):
             return False
         return not {"n_features", "n_classes"} <= params
 
-    def initialize_module(self):
+    def _check_dict_for_mlp(self):
+        """Refuse a dict of inputs for the default MLP, whose forward takes
+        one tensor, ``X``: the dict's inputs reached it as keyword arguments
+        ("unexpected keyword argument"). A dict of that key alone is its
+        input."""
         keys = self.__dict__.get("input_keys_")
+        if keys is None or list(keys) == ["X"]:
+            return
         if (
-            keys is not None
-            and list(keys) != ["X"]
-            and (
-                self.module is None
-                or self.module is MLPModule
-                or type(self.module) is MLPModule
-            )
+            self.module is None
+            or self.module is MLPModule
+            or type(self.module) is MLPModule
         ):
-            # Its forward takes one tensor, X: the dict's inputs reached it
-            # as keyword arguments ("unexpected keyword argument").
             raise ValueError(
                 "The default MLP (MLPModule) takes one input, X (an array, a "
                 f"sparse matrix, or a dict of that key alone); a dict of inputs "
                 f"{list(keys)} needs a module whose forward takes them by name "
                 "(module=...; see the multimodal guide)."
             )
+
+    def initialize_module(self):
+        self._check_dict_for_mlp()
         if self._default_mlp():
             if isinstance(self.module, torch.nn.Module):
                 self._warn_instance_not_used()
             kwargs = self.get_params_for("module")
+            shapes = self.__dict__.get("input_shapes_")
+            if "n_features" not in kwargs and shapes is not None and "X" in shapes:
+                # A dict of X alone: its rows, flattened, as an array's.
+                kwargs["n_features"] = int(np.prod(shapes["X"]))
             if "n_features" not in kwargs:
                 if not hasattr(self, "n_features_in_"):
                     raise ValueError(

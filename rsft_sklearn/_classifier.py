@@ -148,19 +148,24 @@ def _counted_once(step_fn, loss):
     return once
 
 
-def _warn_of_absent_classes(y, classes):
-    """Warn that classes without a row in the first call of a stream take
-    the largest balanced target weight, which the later calls keep."""
-    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(classes))
+def _warn_of_absent_classes(y, classes, weight=None):
+    """Warn that classes without a row (of weight above 0) in the first call
+    of continued training take the largest balanced target weight, which
+    the later calls keep."""
+    kept = None if weight is None else (np.asarray(weight) > 0).astype(np.float64)
+    counts = np.bincount(
+        np.asarray(y, dtype=np.int64), weights=kept, minlength=len(classes)
+    )
     absent = [classes[k] for k in np.flatnonzero(counts == 0)]
     if not absent:
         return
     shown = ", ".join(shown_label(label) for label in absent[:5])
     warnings.warn(
-        f"class(es) {shown} of classes= have no row in this first partial_fit "
-        "call: under target='balanced' each takes the largest target weight, "
-        "1 (that of the rarest class), and the later calls keep the weights "
-        "of the first, however common these classes turn out. Give the first "
+        f"class(es) {shown} of classes= have no row (of weight above 0) in "
+        "this first call of continued training (partial_fit, warm_start): "
+        "under target='balanced' each takes the largest target weight, 1 "
+        "(that of the rarest class), and the later calls keep the weights of "
+        "the first, however common these classes turn out. Give the first "
         "call rows of every class, or the target weights as a dict "
         "(target={label: weight}).",
         UserWarning,
@@ -684,8 +689,13 @@ class RSFTClassifier(NetClassifierBase):
                 y, n_classes, target, power=self.target_power, sample_weight=weight
             )
             self._target_settings = (repr(self.target), self.target_power)
-            if partial and isinstance(target, str) and target == "balanced":
-                _warn_of_absent_classes(y, self.classes_)
+            if (
+                (partial or self.warm_start)
+                and isinstance(target, str)
+                and target == "balanced"
+                and self.target_power != 0
+            ):
+                _warn_of_absent_classes(y, self.classes_, weight)
         elif self.__dict__.get("_target_settings", None) not in (
             None,
             (repr(self.target), self.target_power),
@@ -1060,11 +1070,17 @@ class RSFTClassifier(NetClassifierBase):
             if state.rows_before is None
             else self.__dict__.get("_acceptance_rates")
         )
+        # Blended only between calls of M="auto" (a fixed M of an earlier
+        # call is the user's choice, not an estimate to smooth).
+        auto = isinstance(self.M, str)
         state.M_before = (
             self.__dict__.get("final_M_")
-            if state.rows_before is not None and isinstance(self.M, str)
+            if state.rows_before is not None
+            and auto
+            and self.__dict__.get("_auto_M_trained")
             else None
         )
+        self._auto_M_trained = auto
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         # Continued training (partial_fit, warm_start) goes on counting the
         # epochs: its warm-up may be over.
@@ -1511,10 +1527,11 @@ class RSFTClassifier(NetClassifierBase):
         ):
             # M="auto" in continued training: the M that the earlier calls
             # left counts as _RATE_PRIOR_ROWS rows of every class against
-            # this epoch's rows, as the acceptance rates do, so that a small
-            # chunk's M (solved on a few steps) does not set the inversion
-            # of a network that all the earlier rows trained.
-            rows = float(epoch_rows.sum())
+            # the rows this call has trained on so far (its epochs' rows),
+            # so that a small chunk's M (solved on a few steps) does not set
+            # the inversion of a network that all the earlier rows trained.
+            self.fit_state_.call_rows += float(epoch_rows.sum())
+            rows = self.fit_state_.call_rows
             pseudo = _RATE_PRIOR_ROWS * len(epoch_rows)
             self.final_M_ = math.exp(
                 (rows * math.log(self.final_M_) + pseudo * math.log(M_before))

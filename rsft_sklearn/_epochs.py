@@ -179,6 +179,9 @@ class FitState:
     M_before : float or None
         ``final_M_`` as the earlier calls of continued training left it,
         under ``M="auto"``; None otherwise.
+    call_rows : float
+        Rows that the epochs of this call trained on (blending weight of
+        its ``M`` against ``M_before``).
     fit_params : dict
         The extra arguments of ``fit`` for the module's ``forward``, which
         the scoring passes of the selection modes pass too.
@@ -222,6 +225,7 @@ class FitState:
         self.rows_before = None
         self.rates_before = None
         self.M_before = None
+        self.call_rows = 0.0
         self.repeats_closure = False
         self.nonfinite_scores = None
         self.warned_M_bound = False

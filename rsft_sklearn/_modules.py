@@ -248,7 +248,10 @@ def check_activation(activation):
         fix = f"pass its class, {name}"
         if settings:
             # LeakyReLU(negative_slope=0.2): the class alone would drop them.
-            fix += f", or functools.partial({name}, {settings}) to keep its settings"
+            fix += (
+                ", or a functools.partial of it with the arguments it was "
+                f"built with (its repr shows {settings})"
+            )
         raise TypeError(f"{expected}, got the instance {activation!r}: {fix}.")
     if not callable(activation):
         raise TypeError(f"{expected}, got {activation!r}.")

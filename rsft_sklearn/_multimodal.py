@@ -332,11 +332,11 @@ def check_groups(groups, target, n_samples, split_by_group=False):
                 " With metadata routing on, a pipeline or a search passes them "
                 "once the estimator asks: set_fit_request(groups=True)."
                 if get_config().get("enable_metadata_routing")
-                else " Inside a pipeline or a search (whose fit takes groups "
-                "for its splitter), scikit-learn passes them on only with "
-                "metadata routing: sklearn.set_config("
-                "enable_metadata_routing=True) and set_fit_request(groups=True) "
-                "on this estimator."
+                else " A search (whose fit takes groups for its splitter) "
+                "passes them on to this estimator only with metadata routing: "
+                "sklearn.set_config(enable_metadata_routing=True) and "
+                "set_fit_request(groups=True) on this estimator; a pipeline "
+                "takes them as <step name>__groups=..."
             )
             raise ValueError(
                 "target='balanced_groups' needs fit(X, y, groups=...): the "

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from imblearn.under_sampling import RandomUnderSampler
 from imblearn.under_sampling.base import BaseCleaningSampler
+from sklearn import get_config
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import check_cv, cross_val_predict
@@ -224,14 +225,18 @@ class RejectionSampler(BaseCleaningSampler):
             else clone(self.estimator)
         )
         cv = check_cv(self.cv, y, classifier=True)
+        # Under scikit-learn's metadata routing, cross_val_predict refuses
+        # groups= and takes them among its params, for the splitter.
+        routed = get_config().get("enable_metadata_routing") and groups is not None
+        split = {"params": {"groups": groups}} if routed else {"groups": groups}
         proba = cross_val_predict(
             estimator,
             X,
             y,
-            groups=groups,
             cv=cv,
             method="predict_proba",
             n_jobs=self.n_jobs,
+            **split,
         )
         n_classes = len(np.unique(y))
         proba = np.asarray(proba, dtype=np.float64)

@@ -257,6 +257,20 @@ def test_the_default_mlp_refuses_a_dict_of_inputs():
     ):
         with pytest.raises(ValueError, match=r"a dict of inputs \['a'\] needs"):
             RSFTClassifier(max_epochs=1, **params).fit({"a": X}, y)
+    # A dict of X alone is the MLP's input, sized from it as an array is.
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit({"X": X}, y)
+    assert clf.module_.layers[0].in_features == 4
+    proba = clf.predict_proba({"X": X})
+    # A refusal leaves a fitted estimator as it was.
+    with pytest.raises(ValueError, match="a dict of inputs"):
+        clf.fit({"a": X, "b": X}, y)
+    np.testing.assert_array_equal(clf.predict_proba({"X": X}), proba)
+    # An instance with module__ parameters: its width is checked before
+    # training, as the class's is (torch failed at the first batch).
+    with pytest.raises(ValueError, match="4 features per row, but module__n_feat"):
+        RSFTClassifier(
+            MLPModule(4, 2), module__n_features=5, module__n_classes=2, max_epochs=1
+        ).fit(X, y)
 
 
 class _FrozenNorm(torch.nn.Module):
@@ -327,10 +341,19 @@ def test_epochs_of_a_call_must_be_a_whole_number_of_one_or_more():
             clf.partial_fit(X[:50], y[:50], epochs=epochs)
         with pytest.raises(ValueError, match="epochs .* whole number >= 1"):
             RSFTClassifier(max_epochs=1).fit(X, y, epochs=epochs)
+    # max_epochs=0 in continued training ran no epoch and counted too.
+    clf.set_params(max_epochs=0)
+    with pytest.raises(ValueError, match="max_epochs=0 runs no epoch"):
+        clf.partial_fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="max_epochs=0 runs no epoch"):
+        clf.set_params(warm_start=True).fit(X[:50], y[:50])
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
     np.testing.assert_array_equal(clf.class_prior_, prior)
+    clf.set_params(max_epochs=1, warm_start=False)
     clf.partial_fit(X, y, epochs=np.int64(2))
     assert len(clf.history) == 3
+    # A fresh fit of no epoch is an untrained network, as in skorch.
+    assert len(RSFTClassifier(max_epochs=0).fit(X, y).history) == 0
 
 
 def test_a_class_absent_from_the_first_chunk_of_a_stream_warns():
@@ -351,9 +374,23 @@ def test_a_class_absent_from_the_first_chunk_of_a_stream_warns():
     with pytest.warns(UserWarning, match=r"class\(es\) 0 of classes= have no row"):
         clf.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
     np.testing.assert_allclose(clf.class_target_weight_, [1.0, 0.5, 1.0])
+    # A class whose rows all weigh 0 is absent too; warm_start counts.
+    weights = np.where(y[:50] == 2, 0.0, 1.0)
+    with pytest.warns(UserWarning, match=r"class\(es\) 0, 2 of classes= have no"):
+        RSFTClassifier(max_epochs=1).partial_fit(
+            X[:50], y[:50], classes=[0, 1, 2], sample_weight=weights
+        )
+    with pytest.warns(UserWarning, match=r"class\(es\) 0 of classes= have no row"):
+        RSFTClassifier(max_epochs=1, classes=[0, 1, 2], warm_start=True).fit(
+            X[:50], y[:50]
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf.partial_fit(X[50:], y[50:])  # later calls: no warning
+        # Every weight is 1 under target_power=0.
+        RSFTClassifier(max_epochs=1, target_power=0).partial_fit(
+            X[:50], y[:50], classes=[0, 1, 2]
+        )
         RSFTClassifier(max_epochs=1).partial_fit(X, y, classes=[0, 1, 2])
         RSFTClassifier(max_epochs=1, target={0: 1.0, 1: 1.0, 2: 1.0}).partial_fit(
             X[:50], y[:50], classes=[0, 1, 2]
@@ -389,3 +426,8 @@ def test_a_small_last_chunk_does_not_set_the_auto_M_alone():
     expected = math.exp((5 * math.log(own) + 90 * math.log(before)) / 95)
     assert clf.final_M_ == pytest.approx(expected)
     assert abs(math.log(clf.final_M_ / before)) < abs(math.log(own / before)) / 10
+    # A fixed M of an earlier call is not blended into a later auto one.
+    clf.set_params(M=3.0).partial_fit(X[:600], y[:600], epochs=1)
+    assert clf.final_M_ == 3.0
+    clf.set_params(M="auto").partial_fit(X[1200:], y[1200:], epochs=1)
+    assert clf.final_M_ == clf.history[-1, "M_effective"]

@@ -249,7 +249,7 @@ def test_balanced_groups_without_its_request_names_the_request_under_routing():
     # Without routing, a pipeline or a search given groups does not pass
     # them on: the message says how to turn it on.
     with pytest.raises(
-        ValueError, match=r"every sample\. Inside a pipeline .*routing=True\)"
+        ValueError, match=r"every sample\. A search .*routing=True\).*__groups="
     ):
         RSFTClassifier(target="balanced_groups", max_epochs=1).fit(X, y)
     assert groups is not None

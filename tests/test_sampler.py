@@ -462,3 +462,13 @@ def test_a_group_splitter_takes_its_groups_from_fit_resample():
         expected[test] = proba[np.arange(len(test)), column]
     np.testing.assert_allclose(sampler.true_class_proba_, expected)
     assert len(X_res) == len(sampler.sample_indices_)
+    # Under scikit-learn's metadata routing (turned on to route sample
+    # weights elsewhere) cross_val_predict refused groups=, pointing at a
+    # params argument that fit_resample does not have.
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = RejectionSampler(cv=GroupKFold(5), random_state=0)
+        routed.fit_resample(X[["x"]], y, groups=groups)
+    np.testing.assert_allclose(routed.true_class_proba_, expected)
+    np.testing.assert_array_equal(routed.sample_indices_, sampler.sample_indices_)

@@ -917,6 +917,11 @@ def test_a_split_that_leaves_a_class_no_training_row_is_named():
     with pytest.warns(UserWarning, match=r"Class 2 has a single row") as caught:
         RSFTClassifier(max_epochs=1, train_split=first_fold).fit(X, y)
     assert "stratified" not in str(caught[0].message)
+    # Both causes at once: both pieces of advice.
+    y[5:8] = 3
+    with pytest.warns(UserWarning, match=r"stratified.*Class 2 has a single row"):
+        RSFTClassifier(max_epochs=1, train_split=first_fold).fit(X, y)
+    y[5:8] = 1
     y[2:50] = 0
     y[1] = 2
     with pytest.raises(ValueError, match="left 1 class in the training part"):

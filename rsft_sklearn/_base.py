@@ -86,6 +86,16 @@ from ._validation import (
 __all__ = ["NetClassifierBase"]
 
 
+# What a call's labels add to the correction of predict_proba.
+_COUNTED_ATTRIBUTES = (
+    "_class_counts",
+    "class_prior_",
+    "_class_rows",
+    "_rule_weight_sums",
+    "_rule_weight_bins",
+)
+
+
 def _check_epochs(epochs):
     """Refuse an ``epochs`` of ``fit`` or ``partial_fit`` that is not a
     whole number >= 1 (0 trained nothing but counted the call's labels into
@@ -279,10 +289,10 @@ class NetClassifierBase(NeuralNetClassifier):
         if not reset:
             self._check_constructor_classes("warm_start")
         with self._unchanged_if_refused():
-            data = self._prepare_data(X, y, sample_weight, reset, groups)
+            with self._counted_only_if_trained(reset, fit_params.get("epochs")):
+                data = self._prepare_data(X, y, sample_weight, reset, groups)
             self._check_dict_for_mlp()
             self._check_mlp_width(fresh, reset)
-            self._check_epochs_to_run(fresh, fit_params.get("epochs"))
             # Settings refused only at training time, checked while a
             # refusal still leaves the fitted estimator as it was.
             self._check_training_settings(
@@ -361,12 +371,12 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("partial_fit")
         given = classes if reset and self.classes is None else None
         with self._unchanged_if_refused():
-            data = self._prepare_data(
-                X, y, sample_weight, reset, groups, given, partial=True
-            )
+            with self._counted_only_if_trained(reset, fit_params.get("epochs")):
+                data = self._prepare_data(
+                    X, y, sample_weight, reset, groups, given, partial=True
+                )
             self._check_dict_for_mlp()
             self._check_mlp_width(first, reset)
-            self._check_epochs_to_run(first, fit_params.get("epochs"))
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
@@ -692,18 +702,22 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{type(self).__name__} was fitted on rows of shape {fitted}."
             )
 
-    def _check_epochs_to_run(self, fresh, epochs):
-        """Refuse a call of continued training that would run no epoch
-        (``max_epochs=0``): it trained nothing but counted its labels into
-        the correction of ``predict_proba``."""
-        if fresh or epochs is not None or self.max_epochs != 0:
+    @contextmanager
+    def _counted_only_if_trained(self, reset, epochs):
+        """A call of continued training that runs no epoch (``max_epochs=0``,
+        as skorch allows) trains nothing: its labels are not counted into
+        the correction of ``predict_proba`` either (they moved it by up to
+        0.22)."""
+        if reset or epochs is not None or self.max_epochs != 0:
+            yield
             return
-        raise ValueError(
-            "max_epochs=0 runs no epoch: this call of continued training "
-            "(partial_fit, warm_start) would train nothing, yet count its "
-            "labels into the correction of predict_proba. Set max_epochs, or "
-            "pass epochs=, to 1 or more."
-        )
+        saved = {name: self.__dict__.get(name) for name in _COUNTED_ATTRIBUTES}
+        yield
+        for name, value in saved.items():
+            if value is None:
+                self.__dict__.pop(name, None)
+            else:
+                self.__dict__[name] = value
 
     def _check_mlp_width(self, fresh, reset):
         """Refuse, before training, rows of another size than the default
@@ -712,6 +726,10 @@ class NetClassifierBase(NeuralNetClassifier):
         parameters (reset, not fresh). A fitted estimator checks its rows
         against those of its fit."""
         row_shape = self.__dict__.get("_row_shape")
+        shapes = self.__dict__.get("input_shapes_")
+        if row_shape is None and shapes is not None and list(shapes) == ["X"]:
+            # A dict of X alone, which the default MLP takes as an array.
+            row_shape = shapes["X"]
         if row_shape is None:
             return
         if not fresh:

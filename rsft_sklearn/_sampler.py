@@ -1,6 +1,7 @@
 """RSFT's acceptance rule as an imbalanced-learn sampler."""
 
 import numbers
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._decision import is_probability_table
+from ._multimodal import splits_by_group
 from ._rejection import (
     acceptance_probability,
     check_hardness,
@@ -226,9 +228,12 @@ class RejectionSampler(BaseCleaningSampler):
         )
         cv = check_cv(self.cv, y, classifier=True)
         # Under scikit-learn's metadata routing, cross_val_predict refuses
-        # groups= and takes them among its params, for the splitter.
-        routed = get_config().get("enable_metadata_routing") and groups is not None
-        split = {"params": {"groups": groups}} if routed else {"groups": groups}
+        # groups= and takes them among its params, for a splitter that asks
+        # for them (another one ignores them, as without routing).
+        split = {"groups": groups}
+        if get_config().get("enable_metadata_routing") and groups is not None:
+            wanted = splits_by_group(SimpleNamespace(cv=cv))
+            split = {"params": {"groups": groups}} if wanted else {}
         proba = cross_val_predict(
             estimator,
             X,

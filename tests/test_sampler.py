@@ -472,3 +472,12 @@ def test_a_group_splitter_takes_its_groups_from_fit_resample():
         routed.fit_resample(X[["x"]], y, groups=groups)
     np.testing.assert_allclose(routed.true_class_proba_, expected)
     np.testing.assert_array_equal(routed.sample_indices_, sampler.sample_indices_)
+    # A splitter that does not ask for groups ignores them, as without
+    # routing (cross_val_predict refused them as routed to no object).
+    with sklearn.config_context(enable_metadata_routing=True):
+        plain = RejectionSampler(cv=3, random_state=0).fit_resample(
+            X[["x"]], y, groups=groups
+        )[1]
+    np.testing.assert_array_equal(
+        plain, RejectionSampler(cv=3, random_state=0).fit_resample(X[["x"]], y)[1]
+    )

@@ -893,8 +893,9 @@ def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
     mode = frame["b"].mode().iloc[0]
     assert dataset.X[5, 2 + ["x", "y", "z"].index(mode)] == 1
     assert dataset.notes == (
-        "id: text whose 60 values all differ (an identifier or free text), dropped",
-        "a: 2 values that are not numbers ('?') read as missing",
+        "id: text whose values nearly all differ (60 distinct of 60: an "
+        "identifier, a name or free text), dropped",
+        "a: 2 markers ('?') read as missing",
         "empty: no values, dropped",
         f"a: 2 missing values set to the median {a.median():g}",
         f"b: 1 missing values set to the most frequent value {mode!r}",
@@ -923,6 +924,55 @@ def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
     monkeypatch.undo()
     (dataset,) = _suites._load_csv([tmp_path / "small.csv"], None)
     assert dataset.X.shape == (6, 6) and dataset.notes == ()
+    # Numbers with thousands separators are numbers; a category with a
+    # digit in it ("3+") is no marker of a missing value; a column of names
+    # (nearly all distinct) is dropped; a text column of many values is
+    # noted.
+    rich = pd.DataFrame(
+        {
+            "income": [f"{1000 + 37 * i:,}.5" for i in range(n)],
+            "dependents": np.where(np.arange(n) % 4 == 0, "3+", "1"),
+            "name": [f"person {i}" for i in range(n - 2)] + ["person 0"] * 2,
+            "town": [f"t{i % 30}" for i in range(n)],
+            "label": np.arange(n) % 3 == 0,
+        }
+    )
+    rich.to_csv(tmp_path / "rich.csv", index=False)
+    (dataset,) = _suites._load_csv([tmp_path / "rich.csv"], None)
+    np.testing.assert_allclose(dataset.X[:, 0], 1000.5 + 37 * np.arange(n))
+    assert dataset.X.shape == (n, 1 + 2 + 30)
+    assert dataset.notes == (
+        "income: read as numbers (thousands separators removed)",
+        "name: text whose values nearly all differ (58 distinct of 60: an "
+        "identifier, a name or free text), dropped",
+        "town: text of 30 distinct values, one indicator column each",
+    )
+    # A written index in another order (a shuffled or filtered frame), or R's
+    # row names from 1, is no feature either.
+    shuffled = frame.sample(frac=1, random_state=0)[["c", "label"]]
+    for name, written in (
+        ("pandas", shuffled),
+        ("r", shuffled.set_axis(np.arange(1, n + 1), axis=0)),
+    ):
+        written.to_csv(tmp_path / f"{name}.csv")
+        (dataset,) = _suites._load_csv([tmp_path / f"{name}.csv"], None)
+        assert dataset.X.shape == (n, 1)
+        assert "an index) dropped" in dataset.notes[0]
+    filtered = shuffled[shuffled.index % 5 > 0]  # an index with gaps
+    filtered.to_csv(tmp_path / "filtered.csv")
+    (dataset,) = _suites._load_csv([tmp_path / "filtered.csv"], None)
+    assert dataset.X.shape == (len(filtered), 1)
+    # A continuous last column is not taken for the label without --target.
+    cont = pd.DataFrame({"label": np.arange(n) % 2, "x": np.arange(n) * 7})
+    cont.to_csv(tmp_path / "cont.csv", index=False)
+    with pytest.raises(ValueError, match="continuous quantity .* --target"):
+        _suites._load_csv([tmp_path / "cont.csv"], None)
+    (dataset,) = _suites._load_csv([tmp_path / "cont.csv"], "label")
+    assert dataset.X.shape == (n, 1)
+    # A compressed file that is not one names the file.
+    (tmp_path / "plain.csv.gz").write_text("a,label\n1,0\n2,1\n")
+    with pytest.raises(ValueError, match=r"plain.csv.gz: cannot read it as CSV"):
+        _suites._load_csv([tmp_path / "plain.csv.gz"], None)
     # Nothing but an identifier: no feature is left.
     frame[["id", "label"]].to_csv(tmp_path / "ids.csv", index=False)
     with pytest.raises(ValueError, match="no feature column is left"):

@@ -472,21 +472,59 @@ def _load_builtin(name):
 # name, a free-text field, numbers written as text) would otherwise fill the
 # memory.
 _CSV_MAX_VALUES = 2**28
-# A text column whose every value differs is an identifier (dropped) from
-# this many values on, and where they are at least half the rows: below, a
-# small file's categories.
+# A text column whose values nearly all differ is an identifier (dropped)
+# from this many values on: below, a small file's categories.
 _CSV_MIN_IDENTIFIERS = 20
+# A text column of more distinct values than this is noted as encoded.
+_CSV_MANY_INDICATORS = 20
+# A label guessed as the last column with more distinct values than this,
+# most of them once, is refused as a continuous quantity.
+_CSV_MANY_LABELS = 20
+
+
+def _is_marker(value):
+    """Whether a text value reads as a marker of a missing value (``"?"``,
+    ``"-"``, ``"."``): no letter or digit in it."""
+    return not any(character.isalnum() for character in str(value))
+
+
+def _as_numbers(values):
+    """A text column read as numbers, or None: the values that are numbers
+    as they are, or once thousands separators are taken out (``"13,911.44"``),
+    and markers of a missing value (``"?"``) as missing. Returns ``(numbers,
+    note)``."""
+    import pandas as pd
+
+    present = values.notna()
+    text = values[present].astype(str).str.strip()
+    for separators, how in ((False, ""), (True, " (thousands separators removed)")):
+        candidate = text.str.replace(",", "", regex=False) if separators else text
+        numbers = pd.to_numeric(candidate, errors="coerce")
+        rest = text[numbers.isna()]
+        if numbers.notna().any() and rest.map(_is_marker).all():
+            column = pd.Series(np.nan, index=values.index, dtype=np.float64)
+            column[present] = numbers.to_numpy(np.float64)
+            parts = []
+            if len(rest):
+                shown = ", ".join(repr(v) for v in pd.unique(rest)[:3])
+                parts.append(f"{len(rest)} markers ({shown}) read as missing")
+            if separators and candidate.ne(text).any():
+                parts.append("read as numbers" + how)
+            return column, "; ".join(parts)
+    return None, ""
 
 
 def _prepare_csv_features(frame, path):
     """The feature columns of a CSV file as the benchmark encodes them.
 
-    Drops columns without a value and text columns whose every value differs
-    (identifiers, free text: one indicator per row, which no other row
-    shares; from 20 values on, and at least half the rows); reads a column
-    of numbers with a few markers of missing values (``"?"``, ``"-"``) as
-    numbers with missing values; refuses a one-hot encoding too large for
-    the memory. Returns ``(frame, notes)``.
+    Drops columns without a value and text columns whose values (nearly)
+    all differ (identifiers, names, free text: indicators that hardly
+    another row shares; from 20 values on, and at least 90% of the rows'
+    values distinct); reads a text column of numbers as numbers, with
+    thousands separators taken out and markers of a missing value (values
+    without a letter or digit, such as ``"?"`` or ``"-"``) as missing;
+    notes a text column encoded into many indicator columns; refuses a
+    one-hot encoding too large for the memory. Returns ``(frame, notes)``.
     """
     import pandas as pd
 
@@ -501,29 +539,24 @@ def _prepare_csv_features(frame, path):
             continue
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
-        numbers = pd.to_numeric(values, errors="coerce")
-        markers = present & numbers.isna()
-        distinct = pd.unique(values[markers].astype(str))
-        if (
-            markers.any()
-            and len(distinct) <= 3
-            and numbers.notna().sum() >= 0.9 * present.sum()
-        ):
+        numbers, note = _as_numbers(values)
+        if numbers is not None:
             frame[column] = numbers
-            shown = ", ".join(repr(v) for v in distinct)
-            notes.append(
-                f"{column}: {int(markers.sum())} values that are not numbers "
-                f"({shown}) read as missing"
-            )
+            if note:
+                notes.append(f"{column}: {note}")
             continue
         n_distinct = values[present].nunique()
-        if n_distinct == present.sum() and n_distinct >= max(
-            _CSV_MIN_IDENTIFIERS, len(frame) / 2
-        ):
+        if n_distinct >= max(_CSV_MIN_IDENTIFIERS, 0.9 * present.sum()):
             frame = frame.drop(columns=column)
             notes.append(
-                f"{column}: text whose {n_distinct} values all differ (an "
-                "identifier or free text), dropped"
+                f"{column}: text whose values nearly all differ ({n_distinct} "
+                f"distinct of {int(present.sum())}: an identifier, a name or "
+                "free text), dropped"
+            )
+        elif n_distinct > _CSV_MANY_INDICATORS:
+            notes.append(
+                f"{column}: text of {n_distinct} distinct values, one indicator "
+                "column each"
             )
     distinct = {
         column: frame[column].nunique()
@@ -548,6 +581,29 @@ def _prepare_csv_features(frame, path):
     return frame, notes
 
 
+def _numbers_rows(column):
+    """Whether a nameless column holds distinct whole numbers >= 0, one per
+    row, in any order and with gaps: a written row index (of a shuffled or
+    filtered frame too) or R's row names."""
+    values = column.to_numpy()
+    if column.dtype.kind not in "iu" or len(values) == 0:
+        return False
+    return bool(values.min() >= 0 and len(np.unique(values)) == len(values))
+
+
+def _check_guessed_label(y, label, path):
+    """Refuse a last column, taken as the label for want of ``--target``,
+    that reads as a continuous quantity: many values, most of them once."""
+    _, counts = np.unique(y.astype(str), return_counts=True)
+    if len(counts) > _CSV_MANY_LABELS and (counts == 1).sum() > len(counts) / 2:
+        raise ValueError(
+            f"{path}: the last column, {label!r}, taken as the label, holds "
+            f"{len(counts)} distinct values for {len(y)} rows, "
+            f"{int((counts == 1).sum())} of them once: a continuous quantity "
+            "rather than classes? Name the label column with --target."
+        )
+
+
 def _load_csv(paths, target):
     import pandas as pd
 
@@ -558,9 +614,12 @@ def _load_csv(paths, target):
             raise ValueError(f"--data: no such file {str(path)!r}.")
         try:
             frame = pd.read_csv(path)
-        except (ValueError, UnicodeDecodeError) as exc:
-            # pandas' EmptyDataError and ParserError are ValueErrors.
-            raise ValueError(f"{path}: cannot read it as CSV ({exc}).") from None
+        except (ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
+            # pandas' EmptyDataError and ParserError are ValueErrors; a
+            # compressed file that is not (or not whole) raises OSError or
+            # EOFError.
+            reason = str(exc).strip()
+            raise ValueError(f"{path}: cannot read it as CSV ({reason}).") from None
         if frame.shape[1] < 2:
             header = str(frame.columns[0]) if frame.shape[1] else ""
             hint = next(
@@ -576,11 +635,10 @@ def _load_csv(paths, target):
             )
         notes = []
         first = frame.columns[0]
-        if str(first).startswith("Unnamed: 0") and np.array_equal(
-            frame[first].to_numpy(), np.arange(len(frame))
-        ):
-            # pandas' to_csv writes the index as a first, nameless column; a
-            # feature of it would carry the row order (often the labels').
+        if str(first).startswith("Unnamed: 0") and _numbers_rows(frame[first]):
+            # pandas' to_csv writes the index as a first, nameless column, as
+            # R's write.csv writes the row names; a feature of it would carry
+            # the row order (often the labels', or a filter's).
             frame = frame.drop(columns=first)
             notes.append(
                 "a nameless first column numbering the rows (an index) dropped"
@@ -595,6 +653,8 @@ def _load_csv(paths, target):
         y = frame.pop(label).to_numpy()
         if pd.isna(y).any():
             raise ValueError(f"{path}: the label column {label!r} has missing values.")
+        if target is None:
+            _check_guessed_label(y, label, path)
         if len(np.unique(y.astype(str))) < 2:
             raise ValueError(
                 f"{path}: the label column {label!r} holds one class only "
@@ -603,7 +663,7 @@ def _load_csv(paths, target):
         if y.dtype.kind == "f" and not np.all(y == np.round(y)):
             raise ValueError(
                 f"{path}: the label column {label!r} holds fractional values "
-                f"(such as {y[y != np.round(y)][0]!r}); class labels must be "
+                f"(such as {y[y != np.round(y)][0].item()!r}); class labels must be "
                 "integers or strings."
             )
         frame, prepared = _prepare_csv_features(frame, path)

@@ -840,6 +840,32 @@ class NetClassifierBase(NeuralNetClassifier):
         if decision is not None:
             self.__dict__.update(decision)
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``, as for
+        every scikit-learn classifier.
+
+        The default decision (``probability="balanced"``) aims at balanced
+        accuracy, under which plain accuracy favours the majority: a search
+        or a cross-validation over this estimator should name its metric,
+        such as ``scoring="balanced_accuracy"`` (without one, ``GridSearchCV``
+        selects by this score).
+
+        Parameters
+        ----------
+        X : array-like or dict of str to array-like
+            Inputs.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the mean.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def predict_proba(self, X):
         """Class probabilities of the network, columns ordered as ``classes_``.
 
@@ -852,8 +878,9 @@ class NetClassifierBase(NeuralNetClassifier):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             The posterior chosen by ``probability``: the softmax of the logits
-            (``"raw"``) or its correction for the rejection of the last
-            training epoch (see :class:`~rsft_sklearn.RSFTClassifier`).
+            (``"raw"``, in the network's float32, as skorch returns it) or
+            its correction for the rejection of the last training epoch (in
+            float64; see :class:`~rsft_sklearn.RSFTClassifier`).
         """
         self.check_is_fitted()
         if not is_dataset(X):
@@ -1121,6 +1148,9 @@ class NetClassifierBase(NeuralNetClassifier):
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = True
+        # Images and other rows of several axes (the default MLP flattens
+        # them; a module of one's own takes them as they are).
+        tags.input_tags.three_d_array = True
         return tags
 
     @property

@@ -619,4 +619,6 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
+        # Token ids are int64, whatever the input's dtype.
+        tags.transformer_tags.preserves_dtype = []
         return tags

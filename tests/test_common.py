@@ -30,3 +30,30 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_tags_say_what_the_estimators_take_and_give():
+    # Rows of several axes (images) are taken, which the tags denied; token
+    # ids are int64, where the tags said float64 was kept.
+    import numpy as np
+    from sklearn.utils import get_tags
+
+    from rsft_sklearn import TokenIndexer
+
+    assert get_tags(RSFTClassifier()).input_tags.three_d_array
+    images = np.random.RandomState(0).randn(40, 1, 3, 3).astype(np.float32)
+    RSFTClassifier(max_epochs=1).fit(images, np.arange(40) % 2)
+    assert get_tags(TokenIndexer()).transformer_tags.preserves_dtype == []
+    ids = TokenIndexer().fit_transform(["a b", "b c a"])
+    assert ids.dtype == np.int64
+
+
+def test_score_is_the_mean_accuracy_and_says_to_name_a_metric():
+    import numpy as np
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(90, 3).astype(np.float32), np.r_[np.zeros(75), np.ones(15)]
+    clf = RSFTClassifier(max_epochs=2, random_state=0).fit(X, y)
+    assert clf.score(X, y) == accuracy_score(y, clf.predict(X))
+    assert "balanced_accuracy" in RSFTClassifier.score.__doc__

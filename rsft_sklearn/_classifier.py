@@ -1523,6 +1523,7 @@ class RSFTClassifier(NetClassifierBase):
         if (
             self.final_M_ is not None
             and M_before is not None
+            and M_before != self.final_M_
             and math.isfinite(self.final_M_)
         ):
             # M="auto" in continued training: the M that the earlier calls

@@ -894,8 +894,9 @@ def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
     assert dataset.X[5, 2 + ["x", "y", "z"].index(mode)] == 1
     assert dataset.notes == (
         "id: text whose values nearly all differ (60 distinct of 60: an "
-        "identifier, a name or free text), dropped",
-        "a: 2 markers ('?') read as missing",
+        "identifier, a name, free text, or numbers with units or symbols to "
+        "convert first), dropped",
+        "a: 2 values that are not numbers ('?') read as missing",
         "empty: no values, dropped",
         f"a: 2 missing values set to the median {a.median():g}",
         f"b: 1 missing values set to the most frequent value {mode!r}",
@@ -944,9 +945,36 @@ def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
     assert dataset.notes == (
         "income: read as numbers (thousands separators removed)",
         "name: text whose values nearly all differ (58 distinct of 60: an "
-        "identifier, a name or free text), dropped",
+        "identifier, a name, free text, or numbers with units or symbols to "
+        "convert first), dropped",
         "town: text of 30 distinct values, one indicator column each",
     )
+    # A comma that groups no thousands is no separator (European decimals
+    # stay text, 3 categories here); a word for a missing number beside nine
+    # numbers in ten is read as missing; symbols beside a number are a
+    # category; a column of markers alone is dropped.
+    more = pd.DataFrame(
+        {
+            "euro": np.array(["1,5", "2,5", "0,75"])[np.arange(n) % 3],
+            "age": [str(20 + i) if i % 12 else "unknown" for i in range(n)],
+            "sign": np.array(["+", "-", "0", "++"])[np.arange(n) % 4],
+            "dash": "-",
+            "label": np.arange(n) % 3 == 0,
+        }
+    )
+    more.to_csv(tmp_path / "more.csv", index=False)
+    (dataset,) = _suites._load_csv([tmp_path / "more.csv"], None)
+    assert dataset.X.shape == (n, 3 + 1 + 4)
+    assert dataset.notes[:2] == (
+        "age: 5 values that are not numbers ('unknown') read as missing",
+        "dash: only markers of a missing value, dropped",
+    )
+    # Text labels are classes, however many of them occur once.
+    tail = pd.DataFrame({"x": np.arange(n) % 7, "label": [f"s{i}" for i in range(n)]})
+    tail["label"] = np.where(np.arange(n) < 30, "common", tail["label"])
+    tail.to_csv(tmp_path / "tail.csv", index=False)
+    (dataset,) = _suites._load_csv([tmp_path / "tail.csv"], None)
+    assert len(np.unique(dataset.y)) == 31
     # A written index in another order (a shuffled or filtered frame), or R's
     # row names from 1, is no feature either.
     shuffled = frame.sample(frac=1, random_state=0)[["c", "label"]]

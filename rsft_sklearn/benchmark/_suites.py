@@ -6,6 +6,7 @@ Every loader works offline, from files that the installed packages ship.
 """
 
 import dataclasses
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -488,30 +489,50 @@ def _is_marker(value):
     return not any(character.isalnum() for character in str(value))
 
 
+# Numbers with commas between groups of three digits ("13,911.44"); a comma
+# elsewhere ("1,5", a European decimal, or "1,2", a list) is no separator.
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
 def _as_numbers(values):
     """A text column read as numbers, or None: the values that are numbers
-    as they are, or once thousands separators are taken out (``"13,911.44"``),
-    and markers of a missing value (``"?"``) as missing. Returns ``(numbers,
-    note)``."""
+    as they are, or with the commas of thousands separators taken out
+    (``"13,911.44"``); the rest as missing where they are markers without a
+    letter or digit (``"?"``, ``"-"``) beside at least as many numbers, or a
+    few words (``"unknown"``) beside nine numbers in ten. A value with a
+    digit that is no number (``"3+"``) keeps the column text. Returns
+    ``(numbers, note)``."""
     import pandas as pd
 
     present = values.notna()
     text = values[present].astype(str).str.strip()
-    for separators, how in ((False, ""), (True, " (thousands separators removed)")):
-        candidate = text.str.replace(",", "", regex=False) if separators else text
-        numbers = pd.to_numeric(candidate, errors="coerce")
-        rest = text[numbers.isna()]
-        if numbers.notna().any() and rest.map(_is_marker).all():
-            column = pd.Series(np.nan, index=values.index, dtype=np.float64)
-            column[present] = numbers.to_numpy(np.float64)
-            parts = []
-            if len(rest):
-                shown = ", ".join(repr(v) for v in pd.unique(rest)[:3])
-                parts.append(f"{len(rest)} markers ({shown}) read as missing")
-            if separators and candidate.ne(text).any():
-                parts.append("read as numbers" + how)
-            return column, "; ".join(parts)
-    return None, ""
+    grouped = text.str.contains(",", regex=False)
+    separators = bool(grouped.any()) and bool(
+        text[grouped].str.fullmatch(_THOUSANDS).all()
+    )
+    candidate = text.str.replace(",", "", regex=False) if separators else text
+    numbers = pd.to_numeric(candidate, errors="coerce")
+    rest = text[numbers.isna()]
+    share = numbers.notna().mean()
+    if not numbers.notna().any() or rest.str.contains(r"\d").any():
+        return None, ""
+    markers = rest.map(_is_marker).all()
+    words = rest.nunique() <= 3
+    if len(rest) and not ((markers and share >= 0.5) or (words and share >= 0.9)):
+        return None, ""
+    column = pd.Series(np.nan, index=values.index, dtype=np.float64)
+    column[present] = numbers.to_numpy(np.float64)
+    parts = []
+    if separators:
+        parts.append("read as numbers (thousands separators removed)")
+    if len(rest):
+        distinct = pd.unique(rest)
+        shown = ", ".join(repr(v) for v in distinct[:3])
+        more = ", ..." if len(distinct) > 3 else ""
+        parts.append(
+            f"{len(rest)} values that are not numbers ({shown}{more}) read as missing"
+        )
+    return column, "; ".join(parts)
 
 
 def _prepare_csv_features(frame, path):
@@ -539,6 +560,11 @@ def _prepare_csv_features(frame, path):
             continue
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
+        if values[present].map(_is_marker).all():
+            # Nothing but markers of a missing value ("-" everywhere).
+            frame = frame.drop(columns=column)
+            notes.append(f"{column}: only markers of a missing value, dropped")
+            continue
         numbers, note = _as_numbers(values)
         if numbers is not None:
             frame[column] = numbers
@@ -550,8 +576,8 @@ def _prepare_csv_features(frame, path):
             frame = frame.drop(columns=column)
             notes.append(
                 f"{column}: text whose values nearly all differ ({n_distinct} "
-                f"distinct of {int(present.sum())}: an identifier, a name or "
-                "free text), dropped"
+                f"distinct of {int(present.sum())}: an identifier, a name, free "
+                "text, or numbers with units or symbols to convert first), dropped"
             )
         elif n_distinct > _CSV_MANY_INDICATORS:
             notes.append(
@@ -577,7 +603,8 @@ def _prepare_csv_features(frame, path):
             "numbers."
         )
     if frame.shape[1] == 0:
-        raise ValueError(f"{path}: no feature column is left ({'; '.join(notes)}).")
+        why = f" ({'; '.join(notes)})" if notes else ""
+        raise ValueError(f"{path}: no feature column is left{why}.")
     return frame, notes
 
 
@@ -594,7 +621,10 @@ def _numbers_rows(column):
 def _check_guessed_label(y, label, path):
     """Refuse a last column, taken as the label for want of ``--target``,
     that reads as a continuous quantity: many values, most of them once."""
-    _, counts = np.unique(y.astype(str), return_counts=True)
+    if y.dtype.kind not in "iuf":
+        # Text labels are classes, however many of them occur once.
+        return
+    _, counts = np.unique(y, return_counts=True)
     if len(counts) > _CSV_MANY_LABELS and (counts == 1).sum() > len(counts) / 2:
         raise ValueError(
             f"{path}: the last column, {label!r}, taken as the label, holds "
@@ -614,12 +644,14 @@ def _load_csv(paths, target):
             raise ValueError(f"--data: no such file {str(path)!r}.")
         try:
             frame = pd.read_csv(path)
-        except (ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
+        except Exception as exc:  # noqa: BLE001 - every reader's own error
             # pandas' EmptyDataError and ParserError are ValueErrors; a
-            # compressed file that is not (or not whole) raises OSError or
-            # EOFError.
+            # compressed file that is not one (or not whole) raises its
+            # format's own (OSError, EOFError, BadZipFile, LZMAError...).
             reason = str(exc).strip()
-            raise ValueError(f"{path}: cannot read it as CSV ({reason}).") from None
+            raise ValueError(
+                f"{path}: cannot read it as CSV ({type(exc).__name__}: {reason})."
+            ) from None
         if frame.shape[1] < 2:
             header = str(frame.columns[0]) if frame.shape[1] else ""
             hint = next(

@@ -1520,6 +1520,8 @@ class RSFTClassifier(NetClassifierBase):
                 prior = rows
             self.loss_class_prior_ = prior
         M_before = self.fit_state_.M_before
+        # The rows this call has trained on so far (its epochs' rows).
+        self.fit_state_.call_rows += float(epoch_rows.sum())
         if (
             self.final_M_ is not None
             and M_before is not None
@@ -1528,10 +1530,10 @@ class RSFTClassifier(NetClassifierBase):
         ):
             # M="auto" in continued training: the M that the earlier calls
             # left counts as _RATE_PRIOR_ROWS rows of every class against
-            # the rows this call has trained on so far (its epochs' rows),
-            # so that a small chunk's M (solved on a few steps) does not set
-            # the inversion of a network that all the earlier rows trained.
-            self.fit_state_.call_rows += float(epoch_rows.sum())
+            # the rows this call has trained on, so that a small chunk's M
+            # (solved on a few steps) does not set the inversion of a
+            # network that all the earlier rows trained. (Equal values are
+            # left as they are, not moved by rounding.)
             rows = self.fit_state_.call_rows
             pseudo = _RATE_PRIOR_ROWS * len(epoch_rows)
             self.final_M_ = math.exp(

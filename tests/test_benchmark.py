@@ -969,6 +969,23 @@ def test_csv_features_are_prepared_as_the_notes_say(tmp_path, monkeypatch):
         "age: 5 values that are not numbers ('unknown') read as missing",
         "dash: only markers of a missing value, dropped",
     )
+    # Two symbols are a category; "0,744" is a European decimal, no
+    # thousands; a stray value in a column of many numbers is missing.
+    last = pd.DataFrame(
+        {
+            "strand": np.array(["+", "-"])[np.arange(n) % 2],
+            "share": np.array(["0,744", "0,5", "1"])[np.arange(n) % 3],
+            "amount": [f"{1000 + 7 * i:,}.25" for i in range(n - 1)] + ["1,5"],
+            "label": np.arange(n) % 3 == 0,
+        }
+    )
+    last.to_csv(tmp_path / "last.csv", index=False)
+    (dataset,) = _suites._load_csv([tmp_path / "last.csv"], None)
+    assert dataset.X.shape == (n, 1 + 2 + 3)
+    assert dataset.notes[0] == (
+        "amount: read as numbers (thousands separators removed); 1 values that "
+        "are not numbers ('1,5') read as missing"
+    )
     # Text labels are classes, however many of them occur once.
     tail = pd.DataFrame({"x": np.arange(n) % 7, "label": [f"s{i}" for i in range(n)]})
     tail["label"] = np.where(np.arange(n) < 30, "common", tail["label"])

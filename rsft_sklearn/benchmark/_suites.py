@@ -490,31 +490,37 @@ def _is_marker(value):
 
 
 # Numbers with commas between groups of three digits ("13,911.44"); a comma
-# elsewhere ("1,5", a European decimal, or "1,2", a list) is no separator.
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+# elsewhere ("1,5" or "0,744", European decimals; "1,2", a list) is none.
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
 
 
 def _as_numbers(values):
-    """A text column read as numbers, or None: the values that are numbers
-    as they are, or with the commas of thousands separators taken out
-    (``"13,911.44"``); the rest as missing where they are markers without a
-    letter or digit (``"?"``, ``"-"``) beside at least as many numbers, or a
-    few words (``"unknown"``) beside nine numbers in ten. A value with a
-    digit that is no number (``"3+"``) keeps the column text. Returns
-    ``(numbers, note)``."""
+    """A text column read as numbers, or None.
+
+    The values that are numbers as they are, or with the commas of
+    thousands separators taken out (``"13,911.44"``, where nine in ten of
+    the values with a comma are so written); the rest as missing where they
+    are markers without a letter or digit (``"?"``, ``"-"``) beside at least
+    as many numbers, or at most three distinct other values (``"unknown"``)
+    beside nine numbers in ten. In a column of few distinct values (a
+    category), a value with a digit that is no number (``"3+"``) keeps the
+    column text. Returns ``(numbers, note)``.
+    """
     import pandas as pd
 
     present = values.notna()
     text = values[present].astype(str).str.strip()
     grouped = text.str.contains(",", regex=False)
-    separators = bool(grouped.any()) and bool(
-        text[grouped].str.fullmatch(_THOUSANDS).all()
-    )
-    candidate = text.str.replace(",", "", regex=False) if separators else text
+    matching = grouped & text.str.fullmatch(_THOUSANDS)
+    separators = bool(matching.any()) and matching.sum() >= 0.9 * grouped.sum()
+    candidate = text
+    if separators:
+        candidate = text.where(~matching, text.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(candidate, errors="coerce")
     rest = text[numbers.isna()]
     share = numbers.notna().mean()
-    if not numbers.notna().any() or rest.str.contains(r"\d").any():
+    category = text.nunique() <= _CSV_MANY_INDICATORS
+    if not numbers.notna().any() or (category and rest.str.contains(r"\d").any()):
         return None, ""
     markers = rest.map(_is_marker).all()
     words = rest.nunique() <= 3
@@ -538,14 +544,13 @@ def _as_numbers(values):
 def _prepare_csv_features(frame, path):
     """The feature columns of a CSV file as the benchmark encodes them.
 
-    Drops columns without a value and text columns whose values (nearly)
-    all differ (identifiers, names, free text: indicators that hardly
-    another row shares; from 20 values on, and at least 90% of the rows'
-    values distinct); reads a text column of numbers as numbers, with
-    thousands separators taken out and markers of a missing value (values
-    without a letter or digit, such as ``"?"`` or ``"-"``) as missing;
-    notes a text column encoded into many indicator columns; refuses a
-    one-hot encoding too large for the memory. Returns ``(frame, notes)``.
+    Drops columns without a value (or of one marker of a missing value
+    only) and text columns whose values (nearly) all differ (identifiers,
+    names, free text: indicators that hardly another row shares; from 20
+    values on, and at least 90% of the rows' values distinct); reads a text
+    column of numbers as numbers (see :func:`_as_numbers`); notes a text
+    column encoded into many indicator columns; refuses a one-hot encoding
+    too large for the memory. Returns ``(frame, notes)``.
     """
     import pandas as pd
 
@@ -560,8 +565,9 @@ def _prepare_csv_features(frame, path):
             continue
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
-        if values[present].map(_is_marker).all():
-            # Nothing but markers of a missing value ("-" everywhere).
+        if values[present].nunique() == 1 and values[present].map(_is_marker).all():
+            # Nothing but one marker of a missing value ("-" everywhere); two
+            # symbols or more ("+" and "-") are a category.
             frame = frame.drop(columns=column)
             notes.append(f"{column}: only markers of a missing value, dropped")
             continue

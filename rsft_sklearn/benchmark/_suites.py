@@ -565,7 +565,8 @@ def _prepare_csv_features(frame, path):
             continue
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
-        if values[present].nunique() == 1 and values[present].map(_is_marker).all():
+        stripped = values[present].astype(str).str.strip()
+        if stripped.nunique() == 1 and stripped.map(_is_marker).all():
             # Nothing but one marker of a missing value ("-" everywhere); two
             # symbols or more ("+" and "-") are a category.
             frame = frame.drop(columns=column)

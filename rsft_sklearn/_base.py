@@ -878,9 +878,10 @@ class NetClassifierBase(NeuralNetClassifier):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             The posterior chosen by ``probability``: the softmax of the logits
-            (``"raw"``, in the network's float32, as skorch returns it) or
-            its correction for the rejection of the last training epoch (in
-            float64; see :class:`~rsft_sklearn.RSFTClassifier`).
+            (``"raw"``, in the network's dtype, as skorch returns it, with
+            half precision as float32) or its correction for the rejection of
+            the last training epoch (in float64; see
+            :class:`~rsft_sklearn.RSFTClassifier`).
         """
         self.check_is_fitted()
         if not is_dataset(X):

@@ -447,8 +447,9 @@ class RSFTClassifier(NetClassifierBase):
         ``warm_start``) adds every call's data.
     final_M_ : float or None
         ``M`` of the last epoch (for ``"auto"``, the geometric mean over its
-        steps; in a call of continued training, blended with the ``M`` the
-        earlier calls left, which counts as 30 rows of every class); None
+        steps; in a call of continued training after one of ``"auto"`` too,
+        blended with the ``M`` the earlier calls left, which counts as 30
+        rows of every class); None
         when that epoch trained without rejection. Here and
         below, "the last epoch" is the epoch whose weights the network
         holds: the best one where ``EarlyStopping(load_best=True)`` or

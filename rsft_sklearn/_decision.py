@@ -48,9 +48,10 @@ def correct_proba(
         Envelope constant of the training epochs the model ended with.
         ``None`` (``RSFTClassifier.final_M_`` of a fit whose last epoch
         trained without rejection, such as a fit that ended in its warm-up):
-        there is no rule to invert, so ``target_weight`` and ``hardness``
-        are not used; the output is only shifted back by ``log_shift`` and
-        divided by ``class_prior``.
+        there is no rule to invert, so ``target_weight`` (still checked to
+        hold one entry per class) and ``hardness`` are not used; the output
+        is only shifted back by ``log_shift`` and divided by
+        ``class_prior``.
     hardness : float, default=1.0
         Exponent of the model probability in the rule.
     class_prior : array-like of shape (n_classes,) or None, default=None

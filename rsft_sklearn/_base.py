@@ -738,9 +738,7 @@ class NetClassifierBase(NeuralNetClassifier):
             return
         width = self.get_params_for("module").get("n_features")
         got = int(np.prod(row_shape))
-        rebuilt = type(self.module) is MLPModule and self.get_params_for("module")
-        default = self.module is None or self.module is MLPModule or rebuilt
-        if default and width is not None and got != width:
+        if self._builds_mlp() and width is not None and got != width:
             raise ValueError(
                 f"X has {got} features per row, but module__n_features is {width}."
             )
@@ -1414,15 +1412,18 @@ class NetClassifierBase(NeuralNetClassifier):
         sizes."""
         if self.module is None:
             return True
-        params = set(self.get_params_for("module"))
-        if type(self.module) is MLPModule and params:
-            # An instance with module__* parameters: a new MLP is built from
-            # them (initialize_module warns), sized from the data as the
-            # class is.
-            return not {"n_features", "n_classes"} <= params
-        if self.module is not MLPModule:
-            return False
-        return not {"n_features", "n_classes"} <= params
+        return self._builds_mlp() and not {"n_features", "n_classes"} <= set(
+            self.get_params_for("module")
+        )
+
+    def _builds_mlp(self):
+        """Whether the estimator builds an :class:`MLPModule` from its
+        parameters: ``module=None``, the class, or an instance with
+        ``module__*`` parameters (a new MLP is built from them, and
+        ``initialize_module`` warns)."""
+        if self.module is None or self.module is MLPModule:
+            return True
+        return type(self.module) is MLPModule and bool(self.get_params_for("module"))
 
     def _check_dict_for_mlp(self):
         """Refuse a dict of inputs for the default MLP, whose forward takes
@@ -1432,11 +1433,7 @@ class NetClassifierBase(NeuralNetClassifier):
         keys = self.__dict__.get("input_keys_")
         if keys is None or list(keys) == ["X"]:
             return
-        if (
-            self.module is None
-            or self.module is MLPModule
-            or type(self.module) is MLPModule
-        ):
+        if self._builds_mlp() or type(self.module) is MLPModule:
             raise ValueError(
                 "The default MLP (MLPModule) takes one input, X (an array, a "
                 f"sparse matrix, or a dict of that key alone); a dict of inputs "

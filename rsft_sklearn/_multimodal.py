@@ -310,9 +310,13 @@ def with_sample_weight(dataset, sample_weight=None):
 
 def splits_by_group(train_split):
     """Whether ``train_split`` (skorch's ``ValidSplit`` of a group splitter,
-    such as ``GroupKFold``) splits by ``groups``: its ``cv`` asks for them,
-    as scikit-learn's metadata routing reads it."""
-    cv = getattr(train_split, "cv", None)
+    such as ``GroupKFold``) splits by ``groups``: its ``cv`` asks for them."""
+    return splitter_takes_groups(getattr(train_split, "cv", None))
+
+
+def splitter_takes_groups(cv):
+    """Whether the splitter ``cv`` asks for ``groups``, as scikit-learn's
+    metadata routing reads it."""
     routing = getattr(cv, "get_metadata_routing", None)
     if routing is None:
         return False

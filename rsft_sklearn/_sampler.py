@@ -1,7 +1,6 @@
 """RSFT's acceptance rule as an imbalanced-learn sampler."""
 
 import numbers
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -15,7 +14,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._decision import is_probability_table
-from ._multimodal import splits_by_group
+from ._multimodal import splitter_takes_groups
 from ._rejection import (
     acceptance_probability,
     check_hardness,
@@ -232,7 +231,7 @@ class RejectionSampler(BaseCleaningSampler):
         # for them (another one ignores them, as without routing).
         split = {"groups": groups}
         if get_config().get("enable_metadata_routing") and groups is not None:
-            wanted = splits_by_group(SimpleNamespace(cv=cv))
+            wanted = splitter_takes_groups(cv)
             split = {"params": {"groups": groups}} if wanted else {}
         proba = cross_val_predict(
             estimator,

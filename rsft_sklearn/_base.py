@@ -1744,7 +1744,9 @@ class NetClassifierBase(NeuralNetClassifier):
             shown = _as_skorch_batch(batch)
             for listener in begin:
                 listener(self, batch=shown, training=training)
-            step = step_fn(batch, **fit_params)
+            # A validation step gets (X, y), as in skorch: the validation
+            # part is scored unweighted.
+            step = step_fn(batch if training else shown, **fit_params)
             history = self.history
             if type(history) is History:
                 # The row that on_batch_begin (history.new_batch) added; the

@@ -67,7 +67,7 @@ from ._multimodal import (
     stratum_target_weight,
 )
 from ._rejection import check_hardness, class_target_weight
-from ._schedules import _LOG_M_RANGE
+from ._schedules import _LOG_M_RANGE, epoch_value
 from ._selection import check_selection_iterator, prepare_iterator
 from ._validation import (
     FLOAT32_MAX,
@@ -81,15 +81,57 @@ from ._validation import (
 __all__ = ["RSFTClassifier"]
 
 
+def _overrides_get_loss(net):
+    return type(net).get_loss is not RSFTClassifier.get_loss
+
+
+def _refuse_loss_without_rule(net):
+    """Raise for a training step whose ``get_loss`` did not call
+    ``criterion_`` (a criterion of its own, or ``criterion_.base_criterion``
+    directly): the step would train every row without the rule, and the
+    history would show an acceptance of 0."""
+    raise TypeError(
+        f"{type(net).__name__}.get_loss returned a training loss without calling "
+        "criterion_, the RejectionLoss that applies the rejection rule: the fit "
+        "would be plain training. Compute the training loss with "
+        "super().get_loss(y_pred, y_true, X=X, training=training, **kwargs) "
+        "and add your own terms to it; for a criterion of your own, pass "
+        "criterion=... (and criterion__*=...), which the RejectionLoss wraps."
+    )
+
+
+def _explain_weighted_batch(net, batch, exc):
+    """Raise a message naming the cause when an overridden
+    ``train_step_single`` unpacked a batch of three as skorch's ``(X, y)``
+    (``skorch.dataset.unpack_data`` refuses it, blaming the dataset)."""
+    if type(net).train_step_single is RSFTClassifier.train_step_single:
+        return
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 3):
+        return
+    if "returns 3 values" not in str(exc):
+        return
+    why = (
+        "rejection='budget' draws rows with importance weights"
+        if net.rejection == "budget"
+        else "the fit has sample weights"
+    )
+    raise ValueError(
+        f"{type(net).__name__}.train_step_single unpacked a training batch as "
+        f"(X, y), but {why}, which every training batch carries as a third "
+        "element: (X, y, sample_weight). Unpack it as Xi, yi, wi = batch when "
+        "len(batch) == 3, and pass sample_weight=wi to get_loss."
+    ) from exc
+
+
 def _check_get_loss_takes_weights(net, weighted):
     """Refuse a ``get_loss`` override that cannot take the ``sample_weight``
     the training steps hand it (the row budget's weights, or the fit's
     sample weights, ``weighted``): skorch's own signature has no such
     argument, and the fit would fail at its first step with Python's
     message. Compacted steps (``compact=True``) do not call ``get_loss``."""
-    method = type(net).get_loss
-    if method is RSFTClassifier.get_loss:
+    if not _overrides_get_loss(net):
         return
+    method = type(net).get_loss
     if not (net.rejection == "budget" or weighted):
         return
     if net.rejection == "sample" and compact_always(net.compact):
@@ -341,8 +383,9 @@ class RSFTClassifier(NetClassifierBase):
         gradient (in evaluation mode) and runs forward and backward on its
         accepted rows only (one host read per batch); ``"auto"`` does so
         after an epoch that accepted less than half of the rows, on networks
-        large enough to gain (see :doc:`/user_guide/speed`). The other
-        modes refuse ``True`` and ignore ``"auto"``.
+        large enough to gain, unless a subclass overrides ``get_loss``, which
+        compacted steps do not call (see :doc:`/user_guide/speed`). The
+        other modes refuse ``True`` and ignore ``"auto"``.
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise. ``M`` stays within ``[exp(-80), exp(80)]``:
@@ -465,7 +508,9 @@ class RSFTClassifier(NetClassifierBase):
         it, as it changes neither ``final_M_`` nor ``final_hardness_``).
     loss_class_prior_ : ndarray of shape (n_classes,)
         The prior after rejection of the last epoch, which the logit
-        adjustment removed (``prior_correction > 0`` only).
+        adjustment removed (``prior_correction > 0`` only, and absent after
+        a fit of ``max_epochs=0``, which trains no epoch; ``final_M_`` is
+        then None).
     module_ : torch.nn.Module
         The trained network.
     criterion_ : RejectionLoss
@@ -1111,7 +1156,12 @@ class RSFTClassifier(NetClassifierBase):
         previous = (
             self.history[-2].get("acceptance_rate") if len(self.history) > 1 else None
         )
-        params = ("M", "hardness", "rejection", "compact")
+        params = ("M", "hardness", "rejection")
+        # "auto" never compacts for an overridden get_loss: the compacted
+        # steps compute their loss without it (compact=True says so).
+        compact = self.compact
+        if isinstance(compact, str) and _overrides_get_loss(self):
+            compact = False
         # A fraction of the epochs of the call that started the training
         # (see _warmup_basis); continued training counts its epochs on.
         n_epochs = state.warmup_basis or self.max_epochs
@@ -1119,6 +1169,7 @@ class RSFTClassifier(NetClassifierBase):
         state.plan = plan = plan_epoch(
             len(self.history) - 1,
             **{name: getattr(self, name) for name in params},
+            compact=compact,
             warmup_epochs=warmup,
             previous_rate=previous,
             module=self.module_,
@@ -1247,6 +1298,14 @@ class RSFTClassifier(NetClassifierBase):
             state.losses.process_sum = None
             state.losses.write(self.history[-1].get("batches", []), "train_loss")
             self._warn_if_stopped_in_warmup(state)
+        if state is not None and "final_M_" not in self.__dict__:
+            # A fit of max_epochs=0: no epoch applied the rule, and the
+            # untrained network's outputs carry no logit adjustment.
+            self.final_M_ = None
+            self.final_hardness_ = epoch_value(
+                self.hardness, 0, "hardness", positive=False
+            )
+            self.final_prior_correction_ = float(self.prior_correction)
         super().on_train_end(net, X=X, y=y, **kwargs)
 
     def _warn_if_stopped_in_warmup(self, state):
@@ -1621,7 +1680,11 @@ class RSFTClassifier(NetClassifierBase):
             _check_module_output(logits, len(self.classes_))
             self._keep_first_output(logits)
             weight = {} if wi is None else {"sample_weight": wi}
+            criterion = self.criterion_.__dict__
+            calls = criterion.get("_forward_calls", 0)
             loss = self.get_loss(logits, yi, X=Xi, training=True, **weight)
+            if criterion.get("_forward_calls", 0) == calls:
+                _refuse_loss_without_rule(self)
             state = self.fit_state_
             if state.plan.guarded and not state.guard.on_host:
                 state.guard.accepted(self.criterion_.step_accepted)
@@ -1706,7 +1769,11 @@ class RSFTClassifier(NetClassifierBase):
         step = super().train_step
         if state.plan.guarded and not state.guard.on_host:
             step = state.guard.wrap(step, lambda: self.criterion_.step_accepted)
-        return step(batch, **fit_params)
+        try:
+            return step(batch, **fit_params)
+        except ValueError as exc:
+            _explain_weighted_batch(self, batch, exc)
+            raise
 
     def _step_optimizer(self, step_fn):
         state = self.__dict__.get("fit_state_")

@@ -245,7 +245,9 @@ class PendingLoss:
     device at every step. The history holds this placeholder instead, and
     :meth:`EpochLosses.write` replaces it by the float once per epoch, before
     any callback's ``on_epoch_end`` reads it. Read earlier (a callback's
-    ``on_batch_end``), it converts to the same float at the cost of one wait.
+    ``on_batch_end``), it is a ``numbers.Real`` that computes, compares and
+    converts as that float does, at the cost of one wait; ``float()`` gives
+    the float itself (for ``json``, for example).
     """
 
     __slots__ = ("_losses", "_index")
@@ -262,6 +264,48 @@ class PendingLoss:
 
     def __format__(self, spec):
         return format(float(self), spec)
+
+    def __hash__(self):
+        return hash(float(self))
+
+    def __bool__(self):
+        return bool(float(self))
+
+    def __int__(self):
+        return int(float(self))
+
+    def __round__(self, ndigits=None):
+        return round(float(self), ndigits)
+
+
+def _as_float(value):
+    return float(value) if isinstance(value, PendingLoss) else value
+
+
+def _float_method(name):
+    # A binary operation (or comparison) of floats: a callback that reads a
+    # batch's loss before the epoch ends computes with it as with the float
+    # that the history holds afterwards.
+    operation = getattr(float, name)
+
+    def method(self, *other):
+        return operation(float(self), *map(_as_float, other))
+
+    method.__name__ = name
+    return method
+
+
+for _name in (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+    "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__",
+    "__mod__", "__rmod__", "__pow__", "__rpow__", "__divmod__",
+    "__rdivmod__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__",
+    "__ne__", "__neg__", "__pos__", "__abs__", "__trunc__", "__floor__",
+    "__ceil__",
+):  # fmt: skip
+    setattr(PendingLoss, _name, _float_method(_name))
+del _name
+numbers.Real.register(PendingLoss)
 
 
 class EpochLosses:

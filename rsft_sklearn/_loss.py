@@ -804,6 +804,9 @@ class RejectionLoss(nn.Module):
         y = _as_index(y)
         state = self.__dict__
         state["_in_forward"] = True
+        # Counted for the owner's training step, which checks that an
+        # overridden get_loss went through the rule.
+        state["_forward_calls"] = state.get("_forward_calls", 0) + 1
         before = len(self._pending_counts)
         try:
             return self._loss(logits, y, sample_weight)

@@ -50,7 +50,8 @@ def pad_token_ids(sequences, length=None):
     Parameters
     ----------
     sequences : iterable of iterable of int
-        Token ids of every document, each ``>= 1`` (0 is padding). Floats are
+        Token ids of every document, each ``>= 1``; a 0 is padding (as in an
+        array padded already), which the embedding leaves out. Floats are
         taken when they are whole numbers; other values and strings are an
         error (:class:`TokenIndexer` turns text into ids).
     length : int or None, default=None
@@ -192,7 +193,16 @@ def check_token_ids(X, vocab_size):
         f"Row {row} of X holds the token id {value:g}, outside the "
         f"vocabulary of the embedding (integer ids 0 to {vocab_size - 1}); "
         f"{len(rows)} row(s) in all. Index the text with the TokenIndexer "
-        "that sized the module, or enlarge vocab_size."
+        "that sized the module, or enlarge vocab_size (the rows of "
+        "pretrained_embeddings, when the module has them)."
+    )
+
+
+def _refuse_size(name, given, held, shape):
+    raise ValueError(
+        f"EmbeddingBagModule got {name}={given!r} and pretrained_embeddings of "
+        f"shape {tuple(shape)}, which gives {name}={held}: leave {name} out (it "
+        "is taken from the matrix), or pass a matrix of the size you want."
     )
 
 
@@ -245,13 +255,15 @@ class EmbeddingBagModule(nn.Module):
     vocab_size : int or None, default=None
         Rows of the embedding table (``TokenIndexer.vocab_size_``), at most
         ``2**24`` (the estimator reads token ids as float32, exact up to
-        there); taken from ``pretrained_embeddings`` when that is given.
+        there); taken from ``pretrained_embeddings`` when that is given (a
+        different value beside it is refused).
     n_classes : int or None, default=None
         Number of output logits; :class:`~rsft_sklearn.RSFTClassifier` fills
         it in from the data when it builds the module from this class.
     embedding_dim : int, default=64
         Width of an embedding; taken from ``pretrained_embeddings`` when
-        that is given.
+        that is given (a value other than 64 and the matrix's width is
+        refused).
     hidden_layer_sizes : tuple of int or int, default=(64,)
         Width of every hidden layer of the head, as in
         :class:`~rsft_sklearn.MLPModule`.
@@ -320,6 +332,14 @@ class EmbeddingBagModule(nn.Module):
                     "example with zeros."
                 )
             check_vocabulary_size(len(weight))
+            # The matrix decides both sizes. A size given beside it that says
+            # otherwise would be dropped without a word (the default width,
+            # 64, cannot be told from one given).
+            rows, width = weight.shape
+            if vocab_size is not None and vocab_size != rows:
+                _refuse_size("vocab_size", vocab_size, rows, weight.shape)
+            if embedding_dim != 64 and embedding_dim != width:
+                _refuse_size("embedding_dim", embedding_dim, width, weight.shape)
             self.embedding = nn.EmbeddingBag.from_pretrained(
                 weight, freeze=freeze, mode="mean", padding_idx=PAD_ID
             )

@@ -533,3 +533,31 @@ def test_the_balanced_posterior_takes_underflow_under_numpy_errors_raised():
         labels = clf.predict(far)
     assert proba.min() == 0 and np.allclose(proba.sum(axis=1), 1)
     np.testing.assert_array_equal(labels, clf.classes_[proba.argmax(axis=1)])
+
+
+def test_fit_of_no_epoch_sets_the_decision_attributes():
+    # A fit of max_epochs=0 counts as fitted, but left final_M_,
+    # final_hardness_ and final_prior_correction_ unset: correct_proba from
+    # the public attributes failed with an AttributeError.
+    X, y = make_classification(120, 4, weights=[0.8], random_state=0)
+    X = X.astype(np.float32)
+    clf = RSFTClassifier(max_epochs=3, hardness=lambda epoch: 2.0, random_state=0)
+    clf.fit(X, y)
+    assert clf.final_M_ == 1.0 and clf.final_hardness_ == 2.0
+    clf.set_params(max_epochs=0).fit(X, y)
+    assert clf.final_M_ is None and clf.final_hardness_ == 2.0
+    assert clf.final_prior_correction_ == 1.0
+    assert not hasattr(clf, "loss_class_prior_")
+    raw = clf.set_params(probability="raw").predict_proba(X)
+    balanced = clf.set_params(probability="balanced").predict_proba(X)
+    np.testing.assert_allclose(
+        balanced,
+        correct_proba(
+            raw,
+            clf.class_target_weight_,
+            M=clf.final_M_,
+            hardness=clf.final_hardness_,
+            class_prior=clf.class_prior_,
+        ),
+        rtol=1e-6,
+    )

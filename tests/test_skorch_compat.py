@@ -926,3 +926,134 @@ def test_a_split_that_leaves_a_class_no_training_row_is_named():
     y[1] = 2
     with pytest.raises(ValueError, match="left 1 class in the training part"):
         RSFTClassifier(max_epochs=1, train_split=first_fold).fit(X, y)
+
+
+@pytest.mark.parametrize("rejection", ["expected", "sample", "pool", "budget"])
+def test_get_loss_that_bypasses_the_rule_is_refused(data, rejection):
+    # A loss of its own (a criterion kept as mycriterion_, or the base
+    # criterion called directly) trained every row without the rule, and the
+    # history showed an acceptance of 0 without a word.
+    X, y = data
+
+    class OwnCriterion(RSFTClassifier):
+        def initialize_criterion(self):
+            super().initialize_criterion()
+            self.mycriterion_ = nn.CrossEntropyLoss()
+            return self
+
+        def get_loss(self, y_pred, y_true, X=None, training=False, **kwargs):
+            return self.mycriterion_(y_pred, torch.as_tensor(y_true))
+
+    class BaseCriterion(RSFTClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False, **kwargs):
+            if not training:
+                return super().get_loss(y_pred, y_true, X=X, training=training)
+            return self.criterion_.base_criterion(y_pred, torch.as_tensor(y_true))
+
+    for cls in (OwnCriterion, BaseCriterion):
+        net = cls(rejection=rejection, **mlp(**FAST))
+        with pytest.raises(TypeError, match="without calling criterion_"):
+            net.fit(X, y)
+
+    class ExtraTerm(RSFTClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False, **kwargs):
+            loss = super().get_loss(y_pred, y_true, X=X, training=training, **kwargs)
+            return loss + 0.0 * y_pred.pow(2).mean()
+
+    assert (
+        ExtraTerm(rejection=rejection, **mlp(**FAST))
+        .fit(X, y)
+        .history[-1]["acceptance_rate"]
+        > 0
+    )
+
+
+def test_compact_auto_keeps_an_overridden_get_loss(data):
+    # compact="auto" switched to compacted steps, which skip get_loss, from
+    # the first epoch that accepted less than half of the rows: the
+    # override's extra term was dropped without a word.
+    X, y = data
+    calls = []
+
+    class Recording(RSFTClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False, **kwargs):
+            if training:
+                calls.append(len(self.history))
+            return super().get_loss(y_pred, y_true, X=X, training=training, **kwargs)
+
+    net = Recording(
+        rejection="sample",
+        compact="auto",
+        batch_size=-1,
+        M=20.0,
+        warmup_epochs=1,
+        max_epochs=4,
+        random_state=0,
+        **mlp(),
+    ).fit(X, y)
+    assert max(net.history[1:-1, "acceptance_rate"]) < 0.5
+    assert sorted(set(calls)) == [1, 2, 3, 4]
+
+
+def test_batch_loss_read_before_the_epoch_ends_computes_as_a_float(data):
+    # The history's batch losses are written once per epoch; read in
+    # on_batch_end they were a placeholder that failed in arithmetic
+    # (sum(), a running mean) and comparisons.
+    import numbers
+
+    X, y = data
+    seen = []
+
+    class RunningMean(Callback):
+        def on_batch_end(self, net, batch=None, training=None, loss=None, **kw):
+            if training:
+                value = net.history[-1, "batches", -1, "train_loss"]
+                seen.append((value, loss.item()))
+
+    net = RSFTClassifier(callbacks=[("mean", RunningMean())], **mlp(**FAST))
+    net.fit(X, y)
+    values = [value for value, _ in seen]
+    assert all(isinstance(value, numbers.Real) for value in values)
+    assert all(value == item and value < item + 1 for value, item in seen)
+    assert sum(values) / len(values) == pytest.approx(np.mean([i for _, i in seen]))
+    assert float(np.mean(values)) == pytest.approx(sum(values) / len(values))
+    assert round(values[0], 3) == round(seen[0][1], 3)
+    assert all(type(v) is float for v in net.history[-1, "batches", :, "train_loss"])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_overridden_steps_get_batches_they_can_unpack(data, weighted):
+    # The validation step got (X, y, w) batches when the fit had sample
+    # weights, so skorch's unpack_data in an override failed, blaming the
+    # dataset; a train_step_single override that unpacks (X, y) from a
+    # weighted batch now gets a message naming the cause.
+    from skorch.dataset import unpack_data
+
+    X, y = data
+    weight = np.ones(len(y)) if weighted else None
+
+    class OwnValidation(RSFTClassifier):
+        def validation_step(self, batch, **fit_params):
+            Xi, yi = unpack_data(batch)
+            return super().validation_step((Xi, yi), **fit_params)
+
+    net = OwnValidation(train_split=ValidSplit(4), **mlp(**FAST))
+    net.fit(X, y, sample_weight=weight)
+    assert np.isfinite(net.history[-1, "valid_loss"])
+
+    class OwnStep(RSFTClassifier):
+        def train_step_single(self, batch, **fit_params):
+            self._set_training(True)
+            Xi, yi = unpack_data(batch)
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            loss.backward()
+            return {"loss": loss, "y_pred": y_pred}
+
+    if weighted:
+        with pytest.raises(ValueError, match="Unpack it as Xi, yi, wi = batch"):
+            OwnStep(**mlp(**FAST)).fit(X, y, sample_weight=weight)
+    else:
+        assert OwnStep(**mlp(**FAST)).fit(X, y).history[-1]["acceptance_rate"] > 0
+    with pytest.raises(ValueError, match="rejection='budget' draws rows"):
+        OwnStep(rejection="budget", **mlp(**FAST)).fit(X, y)

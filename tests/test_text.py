@@ -589,3 +589,21 @@ def test_sparse_token_ids_stored_twice_are_checked_as_summed():
     with pytest.raises(ValueError, match="Row 0 of X holds the token id 7"):
         clf.fit(X, np.arange(n) % 2)
     assert X.nnz == n + 1 and not X.has_canonical_format
+
+
+def test_sizes_that_contradict_pretrained_embeddings_are_refused():
+    # vocab_size and embedding_dim were dropped without a word beside a
+    # pretrained matrix; a fit then advised enlarging vocab_size, which did
+    # nothing.
+    weight = np.random.RandomState(0).randn(10, 3)
+    with pytest.raises(ValueError, match=r"vocab_size=20 .* shape \(10, 3\)"):
+        EmbeddingBagModule(vocab_size=20, n_classes=2, pretrained_embeddings=weight)
+    with pytest.raises(ValueError, match=r"embedding_dim=5 .* embedding_dim=3"):
+        EmbeddingBagModule(embedding_dim=5, n_classes=2, pretrained_embeddings=weight)
+    module = EmbeddingBagModule(
+        vocab_size=10, embedding_dim=3, n_classes=2, pretrained_embeddings=weight
+    )
+    assert tuple(module.embedding.weight.shape) == (10, 3)
+    # The default width does not contradict the matrix.
+    module = EmbeddingBagModule(n_classes=2, pretrained_embeddings=weight)
+    assert tuple(module.embedding.weight.shape) == (10, 3)

@@ -1801,6 +1801,14 @@ class NetClassifierBase(NeuralNetClassifier):
     def validation_step(self, batch, **fit_params):
         Xi, yi, _ = _unpack(batch)
         step = super().validation_step((Xi, yi), **fit_params)
+        if step["loss"].dim():
+            # The epoch loop records one number per batch (skorch fails on
+            # the tensor's .item()).
+            raise ValueError(
+                "The validation loss is one value per row (criterion__reduction="
+                "'none'), but the history records one number per batch: use "
+                "criterion__reduction='mean' or 'sum', or train_split=None."
+            )
         # The predictions that skorch caches for the scoring callbacks.
         step["y_pred"] = scorable_output(step["y_pred"])
         return step

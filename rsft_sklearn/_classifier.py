@@ -707,6 +707,30 @@ class RSFTClassifier(NetClassifierBase):
                 "default), or a first-order optimiser such as Adam or SGD."
             )
 
+    def _check_validation_reduction(self):
+        """Refuse a validation loss of one value per row before training:
+        the criterion's reduction is that of the loss outside training (the
+        rule gets per-sample losses whatever it is), and the epoch loop
+        records one number per validation batch."""
+        if self.train_split is None:
+            return
+        params = self.get_params_for("criterion")
+        reduction = params.get("reduction", getattr(self.criterion, "reduction", None))
+        if reduction != "none":
+            return
+        where = (
+            "criterion__reduction='none'"
+            if "reduction" in params
+            else "The criterion has reduction='none'"
+        )
+        raise ValueError(
+            f"{where}, which makes the validation loss one value per row, but "
+            "the history records one number per validation batch. The rule "
+            "takes per-sample losses whatever the reduction (which is that of "
+            "the loss outside training): use reduction='mean' (the default) "
+            "or 'sum', or train_split=None."
+        )
+
     def _lower_M(self):
         # The advice for an epoch that accepted nothing: under M="auto" the
         # user's knob is the acceptance it holds.
@@ -720,6 +744,7 @@ class RSFTClassifier(NetClassifierBase):
         # Among the argument checks, which a refusal leaves the estimator
         # unchanged by: before the network is built anew.
         _check_get_loss_takes_weights(self, sample_weight is not None)
+        self._check_validation_reduction()
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
         target = check_target(self.target, self.classes_)
@@ -1054,8 +1079,10 @@ class RSFTClassifier(NetClassifierBase):
             "The criterion's class weights (criterion__weight) re-weight the "
             f"classes on top of {', and '.join(balancing)}, so they are "
             "balanced more than once. Give class weights once: as target={label: "
-            "weight}; or, for a plain class-weighted cross-entropy, set "
-            "target='uniform', prior_correction=0 and probability='raw'.",
+            "weight}; or, for class-weighted cross-entropy alone, set "
+            "target='uniform', prior_correction=0 and probability='raw' (its "
+            "training loss is a mean over rows, not divided by their class "
+            "weights as torch's mean and the validation loss are).",
             UserWarning,
             stacklevel=caller_stacklevel(),
         )

@@ -96,7 +96,15 @@ class RejectionLoss(nn.Module):
     losses without the rule, which is what a validation loss should be: as
     torch's ``CrossEntropyLoss`` and ``NLLLoss`` take their mean (divided by
     the class weights of the rows' labels, without rows of
-    ``ignore_index``), the plain mean for other criteria.
+    ``ignore_index``), the plain mean for other criteria. In training the
+    normaliser counts rows (their acceptance, or the batch's rows; see
+    ``loss_normalization``), not the class weights of a weighted base
+    criterion: with ``weight=`` the training loss is on another scale than
+    the evaluation mean. Every training row needs a class in ``[0,
+    n_classes)``, as the rule weighs rows by their class: a padding label
+    (``ignore_index=-100``) is refused there, and a class index given as
+    ``ignore_index`` has a loss of 0 but still counts as a row of its
+    class.
 
     What the rule carries from one step to the next lives in buffers, so
     ``state_dict`` saves it and ``load_state_dict`` restores it: the class
@@ -835,8 +843,11 @@ class RejectionLoss(nn.Module):
 
     def _loss(self, logits, y, sample_weight):
         if not self.training:
-            # An empty batch has a loss of 0, as in training, not 0 / 0.
-            return reduced_loss(self.base_criterion, logits, y)
+            # An empty batch has a loss of 0, as in training, not 0 / 0. The
+            # reduction an owner gave (RSFTClassifier's criterion__reduction)
+            # applies here.
+            reduction = self.__dict__.get("reduction", "mean")
+            return reduced_loss(self.base_criterion, logits, y, reduction)
         if self.row_weighted and sample_weight is None:
             # The steps of a row budget train on rows drawn with bounded
             # probabilities: without their weights the loss is not the rule's
@@ -1047,10 +1058,16 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
             f"{type(logits).__name__} of shape {tuple(getattr(logits, 'shape', ()))}."
         )
     n = logits.shape[0]
-    if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != n:
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(
+            f"y must be a 1-d tensor of {n} class indices (one per row of "
+            f"logits), got {type(y).__name__}; convert it with "
+            "torch.as_tensor(y, device=logits.device)."
+        )
+    if y.dim() != 1 or y.shape[0] != n:
         raise ValueError(
             f"y must be a 1-d tensor of {n} class indices (one per row of "
-            f"logits), got shape {tuple(getattr(y, 'shape', ()))}."
+            f"logits), got shape {tuple(y.shape)}."
         )
     if y.dtype not in _INDEX_DTYPES:
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
@@ -1100,7 +1117,10 @@ def _raise_if_outside(n_classes, y, exc):
     if len(y) and bool(outside.any()):
         bad = torch.unique(y[outside]).tolist()[:5]
         raise ValueError(
-            f"y holds class indices outside [0, {n_classes}): {bad}."
+            f"y holds class indices outside [0, {n_classes}): {bad}. In "
+            "training every row needs a class, as the rule weighs it by its "
+            "class: drop rows of a padding label (an ignore_index such as "
+            "-100) before the loss."
         ) from exc
 
 

@@ -734,7 +734,8 @@ def test_an_empty_part_under_batch_normalisation_has_a_loss_of_zero():
         # 4 rows, 3 labels: 3 acceptances, silently misaligned
         (torch.zeros(4, 3), torch.tensor([0, 1, 2]), ValueError, "4 class indices"),
         (torch.zeros(3, 3), torch.tensor([0, 1, 3]), ValueError, r"outside \[0, 3\)"),
-        (torch.zeros(3, 3), np.array([0, 1, 2]), ValueError, "1-d tensor"),
+        (torch.zeros(3, 3), np.array([0, 1, 2]), TypeError, "1-d tensor.*got ndarray"),
+        (torch.zeros(3, 3), [0, 1, 2], TypeError, "got list; convert it"),
     ],
 )
 def test_select_checks_its_batch_as_forward_does(logits, y, error, message):
@@ -933,3 +934,22 @@ def test_empty_batch_has_a_loss_of_zero_in_both_modes():
     empty = torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)
     assert float(loss(*empty)) == 0.0
     assert float(loss.eval()(*empty)) == 0.0
+
+
+def test_training_loss_scale_and_labels_with_criterion_options():
+    # Eval mode follows the reduction the owner set (criterion_.reduction
+    # said "sum" while the module returned the mean), and a padding label
+    # in training names the cause.
+    torch.manual_seed(0)
+    logits, y = torch.randn(10, 3), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    loss_fn = RejectionLoss(nn.CrossEntropyLoss(reduction="none"), n_classes=3)
+    loss_fn.reduction = "sum"
+    expected = nn.CrossEntropyLoss(reduction="sum")(logits, y)
+    torch.testing.assert_close(loss_fn.eval()(logits, y), expected)
+    del loss_fn.reduction
+    torch.testing.assert_close(loss_fn(logits, y), nn.CrossEntropyLoss()(logits, y))
+    padded = RejectionLoss(
+        nn.CrossEntropyLoss(reduction="none", ignore_index=-100), n_classes=3
+    )
+    with pytest.raises(ValueError, match="drop rows of a padding label"):
+        padded(logits, torch.where(y == 2, -100, y))

@@ -1057,3 +1057,29 @@ def test_overridden_steps_get_batches_they_can_unpack(data, weighted):
         assert OwnStep(**mlp(**FAST)).fit(X, y).history[-1]["acceptance_rate"] > 0
     with pytest.raises(ValueError, match="rejection='budget' draws rows"):
         OwnStep(rejection="budget", **mlp(**FAST)).fit(X, y)
+
+
+@pytest.mark.parametrize("where", ["instance", "parameter"])
+def test_validation_reduction_none_is_refused_before_training(data, where):
+    # The validation loss was one value per row, and the epoch loop failed on
+    # its .item() after a whole training epoch.
+    X, y = data
+    kwargs = (
+        dict(criterion=nn.CrossEntropyLoss(reduction="none"))
+        if where == "instance"
+        else dict(criterion__reduction="none")
+    )
+    epochs = []
+
+    class Count(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            epochs.append(1)
+
+    net = RSFTClassifier(
+        train_split=ValidSplit(4), callbacks=[("count", Count())], **kwargs, **FAST
+    )
+    with pytest.raises(ValueError, match="reduction='none'.*train_split=None"):
+        net.fit(X, y)
+    assert not epochs
+    # Without a validation part the reduction is unused in training.
+    assert RSFTClassifier(**kwargs, **FAST).fit(X, y).history[-1]["train_loss"] > 0

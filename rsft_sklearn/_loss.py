@@ -96,7 +96,10 @@ class RejectionLoss(nn.Module):
     losses without the rule, which is what a validation loss should be: as
     torch's ``CrossEntropyLoss`` and ``NLLLoss`` take their mean (divided by
     the class weights of the rows' labels, without rows of
-    ``ignore_index``), the plain mean for other criteria. In training the
+    ``ignore_index``), the plain mean for other criteria; a ``reduction``
+    attribute set on the module (``RSFTClassifier`` sets it from
+    ``criterion__reduction``) of ``"sum"`` or ``"none"`` returns the sum or
+    the per-sample losses instead. In training the
     normaliser counts rows (their acceptance, or the batch's rows; see
     ``loss_normalization``), not the class weights of a weighted base
     criterion: with ``weight=`` the training loss is on another scale than

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
+from sklearn.utils._metadata_requests import RequestMethod
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet, NeuralNetClassifier
@@ -34,6 +35,7 @@ from skorch.callbacks import (
 )
 from skorch.callbacks.scoring import ScoringBase
 from skorch.dataset import Dataset, get_len, unpack_data
+from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_numpy, to_tensor
 from torch.nn import NLLLoss
@@ -53,6 +55,8 @@ from ._guards import global_generator_in_use
 from ._modules import MLPModule, _check_module_output
 from ._multimodal import (
     ANY_INPUTS,
+    DatasetRows,
+    ValidationRows,
     check_dataset,
     with_sample_weight,
     wrap_dataset,
@@ -189,6 +193,10 @@ class NetClassifierBase(NeuralNetClassifier):
     # it is not for other classifiers.
     __metadata_request__fit = {"groups": False}
     __metadata_request__partial_fit = {"groups": False}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _keep_skorch_request_methods(cls)
 
     # skorch's __init__ stores these three as instance attributes; keeping
     # them behind properties over private attributes lets __init__ store
@@ -520,6 +528,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # Every call: continued training (warm_start, partial_fit) takes
         # parameters changed with set_params since the first one.
         self._validate_hyperparameters()
+        X = _unsliced(X)
         if is_dataset(X):
             keys = "fit" if reset else getattr(self, "input_keys_", None)
             n, keys = check_dataset(
@@ -882,6 +891,7 @@ class NetClassifierBase(NeuralNetClassifier):
             :class:`~rsft_sklearn.RSFTClassifier`).
         """
         self.check_is_fitted()
+        X = _unsliced(X)
         if not is_dataset(X):
             X = self._validate_X(X, reset=False)
         else:
@@ -961,6 +971,7 @@ class NetClassifierBase(NeuralNetClassifier):
         checked and converted as :meth:`predict_proba` does (a float64 array
         becomes float32, a wrong width is an error naming it). A tensor
         goes to the network as it is, as in skorch."""
+        X = _unsliced(X)
         if not is_dataset(X) and not isinstance(X, torch.Tensor):
             X = self._validate_X(X, reset=False)
         return super().forward(X, training=training, device=device)
@@ -1315,6 +1326,21 @@ class NetClassifierBase(NeuralNetClassifier):
         labels other than ``0 .. K-1``, or ``classes`` in another order, gave
         wrong validation scores or an error inside torch.)"""
         if type(valid) is not Dataset:
+            if (
+                valid is not None
+                and valid is _predefined_valid_ds(self.train_split)
+                and is_dataset(valid)
+                and not isinstance(valid, (InMemoryDataset, DatasetRows))
+            ):
+                # A Dataset of the user's own: labels in its rows, encoded
+                # as they are read.
+                state = self.__dict__
+                return ValidationRows(
+                    valid,
+                    self.classes_,
+                    input_keys=state.get("input_keys_"),
+                    row_shape=self._fitted_row_shape(),
+                )
             return valid
         labels = self._valid_labels(valid)
         if is_dataset(valid.X):
@@ -1823,6 +1849,36 @@ class NetClassifierBase(NeuralNetClassifier):
 _NET_NO_OPS = ("on_batch_end", "on_grad_computed")
 
 
+def _keep_skorch_request_methods(cls):
+    """Give ``cls`` skorch's ``set_fit_request`` and
+    ``set_partial_fit_request`` back.
+
+    Before version 1.9, scikit-learn replaces them in every class that names
+    metadata (``__metadata_request__fit``) with methods that take the named
+    parameters only, so that requesting a forward argument
+    (``set_fit_request(scale=True)``), which skorch's take, was refused. A
+    method of a class's own, or inherited from a class other than skorch's
+    generated ones, is kept; from 1.9 scikit-learn keeps them itself.
+    """
+    for name in ("set_fit_request", "set_partial_fit_request"):
+        if not isinstance(cls.__dict__.get(name), RequestMethod):
+            continue
+        explicit = next(
+            (
+                base.__dict__[name]
+                for base in cls.__mro__[1:]
+                if name in base.__dict__
+                and not isinstance(base.__dict__[name], RequestMethod)
+            ),
+            None,
+        )
+        if explicit is not None:
+            setattr(cls, name, explicit)
+
+
+_keep_skorch_request_methods(NetClassifierBase)
+
+
 def _does_something(callback, method_name):
     """Whether ``callback``'s ``method_name`` is other than skorch's
     ``Callback`` method, which does nothing (a missing method counts, so
@@ -2169,13 +2225,38 @@ def _as_skorch_batch(batch):
     return batch
 
 
-def _predefined_validation_set(train_split):
-    """The skorch ``Dataset`` that ``predefined_split`` holds, or None."""
+class _SlicedRows(torch.utils.data.Dataset):
+    """skorch's ``SliceDataset`` as a ``Dataset`` of its rows (the inputs it
+    slices out of every row of its dataset), read lazily as any ``Dataset``
+    given to ``fit``: as an array-like, every row was read into memory
+    before training, and rows that are dicts failed in NumPy."""
+
+    def __init__(self, sliced):
+        self.sliced = sliced
+
+    def __len__(self):
+        return len(self.sliced)
+
+    def __getitem__(self, i):
+        return self.sliced[i]
+
+
+def _unsliced(X):
+    return _SlicedRows(X) if isinstance(X, SliceDataset) else X
+
+
+def _predefined_valid_ds(train_split):
+    """The validation set that ``predefined_split`` holds, or None."""
     if not isinstance(train_split, partial):
         return None
     if getattr(train_split.func, "__name__", None) != "_make_split":
         return None
-    valid = train_split.keywords.get("valid_ds")
+    return train_split.keywords.get("valid_ds")
+
+
+def _predefined_validation_set(train_split):
+    """The skorch ``Dataset`` that ``predefined_split`` holds, or None."""
+    valid = _predefined_valid_ds(train_split)
     return valid if type(valid) is Dataset else None
 
 

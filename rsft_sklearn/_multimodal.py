@@ -27,6 +27,7 @@ from ._validation import caller_stacklevel, shown_label
 
 __all__ = [
     "DatasetRows",
+    "ValidationRows",
     "check_dataset",
     "check_groups",
     "group_weight",
@@ -227,6 +228,38 @@ class DatasetRows(torch.utils.data.Dataset):
         if self.sample_weight is None:
             return inputs, y_i
         return inputs, y_i, self.sample_weight[i]
+
+
+class ValidationRows(DatasetRows):
+    """A user's ``Dataset`` given as the validation set (``predefined_split``).
+
+    Its rows are pairs ``(inputs, label)`` with raw class labels, as a
+    ``Dataset`` given to ``fit`` holds; each label becomes its index in
+    ``classes``, as the network is trained on (read as indices, raw labels
+    gave wrong validation scores or an error inside torch).
+    """
+
+    def __init__(self, dataset, classes, input_keys=None, row_shape=None):
+        super().__init__(dataset, None, None, classes, input_keys, row_shape)
+        self.index = {label: k for k, label in enumerate(np.asarray(classes).tolist())}
+
+    def __getitem__(self, i):
+        inputs, label = _split_row(self.dataset[i], i)
+        inputs = _row_inputs(inputs, i, self.input_keys, self.row_shape)
+        if label is None:
+            raise ValueError(
+                f"Row {i} of the validation set of train_split has no label: "
+                "the validation loss needs rows (inputs, label)."
+            )
+        value = _label_value(label, i)
+        index = self.index.get(value)
+        if index is None:
+            shown = ", ".join(repr(c) for c in list(self.index)[:10])
+            raise ValueError(
+                f"Row {i} of the validation set of train_split has label "
+                f"{value!r}, which is not a class of the fit ({shown})."
+            )
+        return inputs, torch.tensor(index)
 
 
 def check_dataset(dataset, input_keys=None, row_shape=None):

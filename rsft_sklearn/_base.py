@@ -419,6 +419,15 @@ class NetClassifierBase(NeuralNetClassifier):
             for own in ("batch_size", "shuffle", "generator", "drop_last"):
                 options.pop(own, None)
             check_sliced_options(options)
+        predefined = _predefined_valid_ds(self.train_split)
+        if isinstance(predefined, Dataset) and predefined.y is None:
+            # skorch's Dataset (a subclass too) without labels yields a
+            # placeholder label, which would be scored as class 0.
+            raise ValueError(
+                "The validation set of train_split (predefined_split) has no "
+                "labels: the validation loss needs them. Pass "
+                "predefined_split(Dataset(X_valid, y_valid))."
+            )
         valid = _predefined_validation_set(self.train_split)
         if valid is not None:
             if valid.y is None:
@@ -1171,6 +1180,16 @@ class NetClassifierBase(NeuralNetClassifier):
                 f"{type(self).__name__} has no generators before it is initialised."
             )
         return GeneratorState(generators, owner=self)
+
+    def save_params(self, *args, **kwargs):
+        # Saved during an epoch (a callback's on_batch_end), the history's
+        # batch losses are written as floats first: JSON takes no
+        # placeholder. (Not on several processes, where the read is a sum
+        # over them that every process would have to join.)
+        state = self.__dict__.get("fit_state_")
+        if state is not None and state.losses.process_sum is None and len(self.history):
+            state.losses.write(self.history[-1].get("batches", []), "train_loss")
+        return super().save_params(*args, **kwargs)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -17,12 +17,14 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
 
 from ._base import (
     _ANY_STATE,
     NetClassifierBase,
     _as_skorch_batch,
     _is_proba,
+    _predefined_valid_ds,
     _unpack,
     log_proba_for_nll,
     on_device,
@@ -108,7 +110,12 @@ def _explain_weighted_batch(net, batch, exc):
         return
     if not (isinstance(batch, (tuple, list)) and len(batch) == 3):
         return
-    if "returns 3 values" not in str(exc):
+    message = str(exc)
+    # skorch's unpack_data, or Python's own unpacking (Xi, yi = batch).
+    if not (
+        "returns 3 values" in message
+        or "too many values to unpack (expected 2" in message
+    ):
         return
     why = (
         "rejection='budget' draws rows with importance weights"
@@ -712,7 +719,13 @@ class RSFTClassifier(NetClassifierBase):
         the criterion's reduction is that of the loss outside training (the
         rule gets per-sample losses whatever it is), and the epoch loop
         records one number per validation batch."""
-        if self.train_split is None:
+        # A split that holds rows out whatever the data: skorch's
+        # ValidSplit and predefined_split (a split of one's own may hold
+        # none out; its first validation batch is checked instead).
+        split = self.train_split
+        if not (
+            isinstance(split, ValidSplit) or _predefined_valid_ds(split) is not None
+        ):
             return
         params = self.get_params_for("criterion")
         reduction = params.get("reduction", getattr(self.criterion, "reduction", None))

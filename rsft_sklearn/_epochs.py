@@ -246,8 +246,9 @@ class PendingLoss:
     :meth:`EpochLosses.write` replaces it by the float once per epoch, before
     any callback's ``on_epoch_end`` reads it. Read earlier (a callback's
     ``on_batch_end``), it is a ``numbers.Real`` that computes, compares and
-    converts as that float does, at the cost of one wait; ``float()`` gives
-    the float itself (for ``json``, for example).
+    converts as that float does, and that NumPy reads as it, at the cost of
+    one wait; ``float()`` gives the float itself (for ``json`` or
+    ``torch.tensor``, for example), and a pickle holds the float.
     """
 
     __slots__ = ("_losses", "_index")
@@ -276,6 +277,31 @@ class PendingLoss:
 
     def __round__(self, ndigits=None):
         return round(float(self), ndigits)
+
+    def __complex__(self):
+        return complex(float(self))
+
+    def __array__(self, dtype=None, copy=None):
+        # NumPy's functions (np.isnan, np.array of a list of them).
+        return np.asarray(float(self), dtype=dtype)
+
+    def __reduce__(self):
+        # A history pickled before its epoch ended holds the float.
+        return float, (float(self),)
+
+    @property
+    def real(self):
+        return float(self)
+
+    @property
+    def imag(self):
+        return 0.0
+
+    def conjugate(self):
+        return float(self)
+
+    def as_integer_ratio(self):
+        return float(self).as_integer_ratio()
 
 
 def _as_float(value):

@@ -1018,6 +1018,8 @@ def test_batch_loss_read_before_the_epoch_ends_computes_as_a_float(data):
     assert sum(values) / len(values) == pytest.approx(np.mean([i for _, i in seen]))
     assert float(np.mean(values)) == pytest.approx(sum(values) / len(values))
     assert round(values[0], 3) == round(seen[0][1], 3)
+    assert np.array(values).dtype == np.float64 and np.isfinite(values).all()
+    assert not np.isnan(values[0]) and values[0].real == seen[0][1]
     assert all(type(v) is float for v in net.history[-1, "batches", :, "train_loss"])
 
 
@@ -1050,9 +1052,15 @@ def test_overridden_steps_get_batches_they_can_unpack(data, weighted):
             loss.backward()
             return {"loss": loss, "y_pred": y_pred}
 
+    class PlainUnpack(OwnStep):
+        def train_step_single(self, batch, **fit_params):
+            Xi, yi = batch
+            return super().train_step_single((Xi, yi), **fit_params)
+
     if weighted:
-        with pytest.raises(ValueError, match="Unpack it as Xi, yi, wi = batch"):
-            OwnStep(**mlp(**FAST)).fit(X, y, sample_weight=weight)
+        for cls in (OwnStep, PlainUnpack):
+            with pytest.raises(ValueError, match="Unpack it as Xi, yi, wi = batch"):
+                cls(**mlp(**FAST)).fit(X, y, sample_weight=weight)
     else:
         assert OwnStep(**mlp(**FAST)).fit(X, y).history[-1]["acceptance_rate"] > 0
     with pytest.raises(ValueError, match="rejection='budget' draws rows"):
@@ -1083,6 +1091,12 @@ def test_validation_reduction_none_is_refused_before_training(data, where):
     assert not epochs
     # Without a validation part the reduction is unused in training.
     assert RSFTClassifier(**kwargs, **FAST).fit(X, y).history[-1]["train_loss"] > 0
+
+    def no_validation(dataset, y=None, **kwargs):
+        return dataset, None
+
+    net = RSFTClassifier(train_split=no_validation, **kwargs, **FAST).fit(X, y)
+    assert "valid_loss" not in net.history[-1]
 
 
 class _PairRows(torch.utils.data.Dataset):
@@ -1121,6 +1135,16 @@ def test_predefined_validation_dataset_of_ones_own_has_its_labels_encoded(data):
         net.fit(X, y)
         scores[name] = net.history[-1, "valid_loss"], net.history[-1, "valid_acc"]
     assert scores["own"] == pytest.approx(scores["skorch"])
+
+    class Unlabelled(Dataset):
+        pass
+
+    # skorch's Dataset without labels yields a placeholder label 0.
+    net = RSFTClassifier(
+        train_split=predefined_split(Unlabelled(Xv, None)), **mlp(**FAST)
+    )
+    with pytest.raises(ValueError, match="has no labels"):
+        net.fit(X, y)
     unknown = _PairRows(Xv, np.where(yv == "c", "z", yv))
     net = RSFTClassifier(train_split=predefined_split(unknown), **mlp(**FAST))
     with pytest.raises(ValueError, match="label 'z', which is not a class"):
@@ -1216,3 +1240,24 @@ def test_forward_arguments_can_be_requested_whatever_the_sklearn_version(data):
         net = Sub(module=Scaled, **FAST).set_fit_request(scale=True)
         net.fit(X, y, scale=torch.tensor(2.0))
     assert len(net.history) == FAST["max_epochs"]
+
+
+def test_history_saved_during_an_epoch_holds_floats(data, tmp_path):
+    # save_params(f_history=...) or a pickle taken in on_batch_end held the
+    # placeholders of the epoch's batch losses, which JSON refused.
+    import pickle
+
+    X, y = data
+    saved = []
+
+    class SaveEarly(Callback):
+        def on_batch_end(self, net, training=None, **kwargs):
+            if training and not saved:
+                path = tmp_path / "history.json"
+                net.save_params(f_history=path)
+                saved.append((path, pickle.dumps(net.history)))
+
+    RSFTClassifier(callbacks=[("save", SaveEarly())], **mlp(**FAST)).fit(X, y)
+    path, pickled = saved[0]
+    for history in (History.from_file(path), pickle.loads(pickled)):
+        assert type(history[-1, "batches", 0, "train_loss"]) is float

@@ -614,14 +614,15 @@ def _main(argv):
 
         # The folder a run without --out made for itself is named, so that
         # the rerun finds it (the same command would start a new one).
-        rerun = (
-            "Rerun the same command to resume."
+        message = (
+            "finished folds are saved. Rerun the same command to resume."
             if args.out is not None
-            else f"Rerun the same command with --out {out} to resume."
+            else "finished folds are saved. Rerun the same command with "
+            f"--out {out} to resume."
             if out is not None
-            else "Rerun the same command to start it."
+            else "no fold had run. Rerun the same command to start it."
         )
-        print(f"\nInterrupted; finished folds are saved. {rerun}", file=sys.stderr)
+        print(f"\nInterrupted; {message}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except (ValueError, ImportError) as exc:
         parser.error(str(exc))

@@ -349,8 +349,9 @@ def test_a_fresh_fit_stopped_in_its_first_epoch_keeps_no_earlier_rule(data):
     clf.set_params(prior_correction=0.0, callbacks=[InterruptAt(epoch=1, batch=1)])
     clf.fit(*data)
     assert len(clf.history) == 1
-    for name in ("final_M_", "final_prior_correction_", "loss_class_prior_"):
-        assert not hasattr(clf, name)
+    # No epoch ended: no rule, and the fit's own prior_correction.
+    assert clf.final_M_ is None and clf.final_prior_correction_ == 0.0
+    assert not hasattr(clf, "loss_class_prior_")
     proba = clf.predict_proba(data[0])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
 

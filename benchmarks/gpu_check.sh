@@ -43,10 +43,18 @@ if [ -n "$wheels" ]; then wheels="$(cd "$wheels" && pwd)"; fi
 cd "$(dirname "$0")/.."
 
 missing=$(python - <<'PY'
+import importlib.metadata
 import importlib.util
 wanted = {"skorch": "skorch", "imblearn": "imbalanced-learn",
           "sklearn_compat": "sklearn-compat", "tabulate": "tabulate",
           "tqdm": "tqdm"}
+try:
+    # imbalanced-learn before 0.14.1 does not use sklearn-compat.
+    needs = importlib.metadata.requires("imbalanced-learn") or []
+    if not any(r.lower().startswith("sklearn-compat") for r in needs):
+        del wanted["sklearn_compat"]
+except importlib.metadata.PackageNotFoundError:
+    pass
 print(" ".join(p for m, p in wanted.items() if importlib.util.find_spec(m) is None))
 PY
 )

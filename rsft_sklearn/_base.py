@@ -2013,14 +2013,22 @@ def _shared_tensor(array):
         try:
             return torch.from_dlpack(array)
         except (BufferError, TypeError, RuntimeError):
-            # Older torch or NumPy do not pass a read-only array through
-            # DLPack: shared as before, with the warning silenced.
-            with warnings.catch_warnings():
-                warnings.filterwarnings(
-                    "ignore", message="The given NumPy array is not writable"
-                )
-                return torch.as_tensor(array)
+            # NumPy before 2.1 (or an older torch) does not pass a read-only
+            # array through DLPack: a writeable view of the same memory,
+            # which keeps the array alive.
+            return torch.as_tensor(np.asarray(_WriteableAlias(array)))
     return torch.as_tensor(array)
+
+
+class _WriteableAlias:
+    """A read-only array's memory described as writeable (NumPy's array
+    interface), so that torch shares it without its warning."""
+
+    def __init__(self, array):
+        self.array = array
+        interface = dict(array.__array_interface__)
+        interface["data"] = (interface["data"][0], False)
+        self.__array_interface__ = interface
 
 
 def on_device(value, device):

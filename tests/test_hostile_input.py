@@ -1068,6 +1068,21 @@ def test_read_only_inputs_leave_the_warning_filters_alone(data, monkeypatch):
     monkeypatch.undo()
     np.testing.assert_allclose(clf.predict_proba(X.copy()), proba)
     assert clf.get_dataset(X).X.data_ptr() == X.ctypes.data
+
+    # Where DLPack refuses read-only arrays (NumPy before 2.1), the memory
+    # is shared through a writeable alias, not under catch_warnings.
+    def refuse(array):
+        raise BufferError("Cannot export readonly array since signalling readonly")
+
+    monkeypatch.setattr(torch, "from_dlpack", refuse)
+    monkeypatch.setattr(warnings, "catch_warnings", Recorder)
+    with Recorder(record=True) as caught:
+        warnings.simplefilter("always")
+        np.testing.assert_allclose(clf.predict_proba(X), proba)
+        assert clf.get_dataset(X).X.data_ptr() == X.ctypes.data
+    assert swaps == []
+    assert not [w for w in caught if "not writable" in str(w.message)]
+    monkeypatch.undo()
     # An array of the other byte order (which DLPack cannot share) is read
     # too, as a copy.
     swapped = X.astype(X.dtype.newbyteorder())

@@ -310,7 +310,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 fit_call=True,
             )
         # One mark (and at most one warning) for the whole fit.
-        with global_generator_in_use():
+        with global_generator_in_use(), self._call_data_dropped():
             if fresh:
                 self._initialize_on(data[0])
                 self._check_token_ids_of_built(data[0])
@@ -388,13 +388,24 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
-        with global_generator_in_use():
+        with global_generator_in_use(), self._call_data_dropped():
             if first:
                 self.initialize()
                 self._check_token_ids_of_built(data[0])
             else:
                 warn_outside_input_columns(self.module_, data[0])
             return self._train(data, **fit_params)
+
+    @contextmanager
+    def _call_data_dropped(self):
+        """Drop what ``_prepare_data`` left for the training of this call
+        (a group splitter's per-row groups) however the call ends: a call
+        that failed before its training took them kept them, and pickled
+        them with the estimator."""
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_split_groups", None)
 
     def _check_training_settings(self, X, epochs_before, epochs, fit_call=False):
         """Refuse, before anything is built or trained, the settings that

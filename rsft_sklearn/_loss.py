@@ -953,6 +953,9 @@ class RejectionLoss(nn.Module):
         # The generator and the process group belong to the training run
         # (and possibly to a device that the unpickling machine lacks); the
         # cached tables are made again from the state they were made from.
+        # The pending batches are added to the counts first, as state_dict
+        # does: pickled, they would carry every recorded row's label.
+        self.flush_counts()
         state = {**self.__dict__, "generator": None, "process_sum": None}
         for name in _CACHES:
             state.pop(name, None)

@@ -417,3 +417,27 @@ def test_continued_training_on_groups_none_of_which_is_known_warns(strata):
     named.partial_fit(X, y, groups=groups.astype(object))
     with pytest.warns(UserWarning, match="of another type"):
         named.partial_fit(X, y, groups=codes)
+
+
+def test_a_fit_that_fails_after_its_checks_keeps_no_groups():
+    # The per-row groups of a group splitter stayed on the estimator when
+    # the fit failed before its training took them (an optimiser option
+    # refused at initialize), and were pickled with it.
+    import pickle
+
+    from sklearn.model_selection import GroupKFold
+    from skorch.dataset import ValidSplit
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4).astype(np.float32)
+    y = np.r_[np.zeros(150, dtype=int), np.ones(50, dtype=int)]
+    groups = np.array([f"patient-{i:05d}" for i in rng.randint(40, size=200)])
+    clf = RSFTClassifier(
+        max_epochs=1, train_split=ValidSplit(GroupKFold(5)), optimizer__momentum=0.9
+    )
+    with pytest.raises(TypeError, match="momentum"):
+        clf.fit(X, y, groups=groups)
+    assert "_split_groups" not in clf.__dict__
+    assert b"patient-" not in pickle.dumps(clf)
+    clf = RSFTClassifier(max_epochs=1, train_split=ValidSplit(GroupKFold(5)))
+    assert "_split_groups" not in clf.fit(X, y, groups=groups).__dict__

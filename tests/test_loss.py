@@ -953,3 +953,21 @@ def test_training_loss_scale_and_labels_with_criterion_options():
     )
     with pytest.raises(ValueError, match="drop rows of a padding label"):
         padded(logits, torch.where(y == 2, -100, y))
+
+
+def test_a_pickled_loss_carries_counts_not_the_recorded_rows():
+    # Up to 63 recorded batches (every row's label and acceptance) waited
+    # in a list that pickling and deepcopy kept as it was.
+    import copy
+    import pickle
+
+    torch.manual_seed(0)
+    loss_fn = RejectionLoss(n_classes=3, class_weight=[1.0, 0.5, 0.2])
+    y = torch.randint(3, (64,))
+    for _ in range(5):
+        loss_fn(torch.randn(64, 3), y)
+    counts = loss_fn.epoch_statistics()["seen"].clone()
+    for clone in (pickle.loads(pickle.dumps(loss_fn)), copy.deepcopy(loss_fn)):
+        assert clone._pending_counts == []
+        torch.testing.assert_close(clone.epoch_statistics()["seen"], counts)
+    torch.testing.assert_close(counts, torch.bincount(y, minlength=3).float() * 5)

@@ -966,8 +966,10 @@ def test_a_pickled_loss_carries_counts_not_the_recorded_rows():
     y = torch.randint(3, (64,))
     for _ in range(5):
         loss_fn(torch.randn(64, 3), y)
+    assert loss_fn._pending_counts
+    clones = (pickle.loads(pickle.dumps(loss_fn)), copy.deepcopy(loss_fn))
     counts = loss_fn.epoch_statistics()["seen"].clone()
-    for clone in (pickle.loads(pickle.dumps(loss_fn)), copy.deepcopy(loss_fn)):
+    for clone in clones:
         assert clone._pending_counts == []
         torch.testing.assert_close(clone.epoch_statistics()["seen"], counts)
     torch.testing.assert_close(counts, torch.bincount(y, minlength=3).float() * 5)

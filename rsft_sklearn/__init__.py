@@ -15,6 +15,7 @@ from ._rejection import (
 from ._schedules import CosineRamp, LinearRamp
 from ._selection import budget_selection
 from ._text import EmbeddingBagModule, TokenIndexer, pad_token_ids
+from ._validation import RSFTWarning
 from ._version import __version__
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "LinearRamp",
     "MLPModule",
     "RSFTClassifier",
+    "RSFTWarning",
     "RejectionLoss",
     "RejectionSampler",
     "SparseRows",

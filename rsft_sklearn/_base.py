@@ -73,6 +73,7 @@ from ._persistence import (
 from ._text import EmbeddingBagModule, check_token_ids, token_vocabulary
 from ._validation import (
     FLOAT32_SMALLEST,
+    RSFTWarning,
     caller_stacklevel,
     check_callbacks,
     check_criterion,
@@ -1345,7 +1346,7 @@ class NetClassifierBase(NeuralNetClassifier):
             f"train_split left no training row of class(es) {shown}: all "
             "their rows went to validation, so the network never trains on "
             f"them. {fix}",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
 
@@ -1556,7 +1557,7 @@ class NetClassifierBase(NeuralNetClassifier):
             f"{type(self.module).__name__} is built from them and the "
             "instance's weights are not used. Drop the module__* parameters "
             "to start from the instance's weights.",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
 
@@ -1746,7 +1747,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 "a prefix that a criterion's parameters no longer carry: they "
                 "are named as the criterion names them, as in skorch. A "
                 "pattern meant for them matches nothing; drop the prefix.",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
 
@@ -2225,7 +2226,7 @@ def warn_outside_input_columns(module, X):
             "values in the data of the first fit, and ignores the others. "
             "Refit without warm_start, or pass module__input_columns=None to "
             "give every column a weight.",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
 

@@ -74,6 +74,7 @@ from ._selection import check_selection_iterator, prepare_iterator
 from ._validation import (
     FLOAT32_MAX,
     FLOAT32_SMALLEST,
+    RSFTWarning,
     caller_stacklevel,
     check_sample_weight,
     check_target,
@@ -217,7 +218,7 @@ def _warn_of_absent_classes(y, classes, weight=None):
         "the first, however common these classes turn out. Give the first "
         "call rows of every class, or the target weights as a dict "
         "(target={label: weight}).",
-        UserWarning,
+        RSFTWarning,
         stacklevel=caller_stacklevel(),
     )
 
@@ -789,7 +790,7 @@ class RSFTClassifier(NetClassifierBase):
                 "were computed; continued training (warm_start, partial_fit) "
                 "keeps the weights of its first fit. Fit afresh "
                 "(warm_start=False) to use the new ones.",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
         seeded = self.__dict__.get("_seeded_random_state", _ANY_STATE)
@@ -802,7 +803,7 @@ class RSFTClassifier(NetClassifierBase):
                 "(warm_start, partial_fit) draws on from the generators seeded "
                 "then. Fit afresh (warm_start=False), or call initialize(), to "
                 "seed them anew.",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
         if weight is not None:
@@ -1096,7 +1097,7 @@ class RSFTClassifier(NetClassifierBase):
             "target='uniform', prior_correction=0 and probability='raw' (its "
             "training loss is a mean over rows, not divided by their class "
             "weights as torch's mean and the validation loss are).",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
 
@@ -1240,7 +1241,7 @@ class RSFTClassifier(NetClassifierBase):
                 "that rejected: they train without the rule. Set warmup_epochs "
                 f"to at most {len(self.history) - 1}, the epochs trained so far, "
                 "to continue rejecting.",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
         try:
@@ -1297,7 +1298,7 @@ class RSFTClassifier(NetClassifierBase):
             f"{self.target_acceptance:g}. The model's probabilities raised to "
             f"hardness={self.hardness!r}, times the target weights, span more "
             "than that range; lower hardness (or the spread of the weights).",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
 
@@ -1381,7 +1382,7 @@ class RSFTClassifier(NetClassifierBase):
             "epoch applied the rejection rule, and the network is the plain "
             "one. Lower warmup_epochs, or give the stopping callback more "
             "patience.",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
 
@@ -1481,12 +1482,15 @@ class RSFTClassifier(NetClassifierBase):
                     if plan.budgeted
                     else f"{self._lower_M()}."
                 )
-            warnings.warn(
-                f"An epoch trained on no row ({reason}); its train_loss is "
-                f"NaN. {advice}",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
+            if not self.fit_state_.warned_stepless:
+                self.fit_state_.warned_stepless = True
+                warnings.warn(
+                    f"An epoch trained on no row ({reason}); its train_loss is "
+                    f"NaN. {advice} (Said once per fit or partial_fit call: "
+                    "the history's train_loss is NaN for every such epoch.)",
+                    RSFTWarning,
+                    stacklevel=caller_stacklevel(),
+                )
         # Read once: on several processes each read is a sum over them.
         statistics = self.criterion_.epoch_statistics()
         record = epoch_record(statistics, self.classes_)
@@ -1531,11 +1535,18 @@ class RSFTClassifier(NetClassifierBase):
                     "trained on no row (every training row weighs 0), so it "
                     "took no step; its train_loss is NaN."
                 )
-            warnings.warn(
-                f"Epoch {len(self.history)} {advice}",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
+            if not self.fit_state_.warned_stepless:
+                # Once per call, in words that do not change from one call
+                # to the next (the history's NaN marks every such epoch): a
+                # loop of partial_fit, or a long fit, repeated it per epoch.
+                self.fit_state_.warned_stepless = True
+                warnings.warn(
+                    f"An epoch {advice} (Said once per fit or partial_fit "
+                    "call: the history's train_loss is NaN for every such "
+                    "epoch.)",
+                    RSFTWarning,
+                    stacklevel=caller_stacklevel(),
+                )
             # The skipped steps' losses of 0 would make it the best epoch
             # for EarlyStopping or Checkpoint on train_loss.
             for batch in self.history[-1]["batches"]:
@@ -1780,7 +1791,7 @@ class RSFTClassifier(NetClassifierBase):
             "rejected, and the network trained on the other rows only. Scale "
             "the features (for example with StandardScaler) or lower the "
             "learning rate.",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
 
@@ -1805,7 +1816,7 @@ class RSFTClassifier(NetClassifierBase):
                 "trains on a softmax of probabilities, and the rule reads the "
                 "wrong p. Remove the network's final softmax, or use "
                 "criterion=torch.nn.NLLLoss, which reads probabilities.",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
 

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ._validation import caller_stacklevel
+from ._validation import RSFTWarning, caller_stacklevel
 
 __all__ = ["BatchIterator", "InMemoryDataset", "SparseRows"]
 
@@ -178,7 +178,7 @@ def check_sliced_options(options):
         "ignored: batches of in-memory data (arrays, sparse matrices, dicts "
         "of arrays) are cut from one tensor, without a DataLoader. They "
         "apply to torch Dataset inputs.",
-        UserWarning,
+        RSFTWarning,
         stacklevel=caller_stacklevel(),
     )
 

@@ -195,6 +195,9 @@ class FitState:
     warned_M_bound : bool
         ``M="auto"`` has warned in this fit that it stayed at a bound of its
         range (it warns once).
+    warned_stepless : bool
+        An epoch of this call has warned that it took no step (the warning
+        is given once per call).
     split_groups : ndarray or None
         The ``groups`` of the call, for a ``train_split`` that splits by
         group.
@@ -229,6 +232,7 @@ class FitState:
         self.repeats_closure = False
         self.nonfinite_scores = None
         self.warned_M_bound = False
+        self.warned_stepless = False
         self.fit_params = {}
         # The epochs of this call (skorch's fit_loop argument), when given.
         self.epochs = None

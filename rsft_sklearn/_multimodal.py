@@ -23,7 +23,7 @@ from sklearn import get_config
 from sklearn.utils.validation import column_or_1d
 
 from ._data import InMemoryDataset
-from ._validation import caller_stacklevel, shown_label
+from ._validation import RSFTWarning, caller_stacklevel, shown_label
 
 __all__ = [
     "DatasetRows",
@@ -501,7 +501,7 @@ def group_weight(y, groups, labels, table, weight=None):
             f"{shown_label(groups[0])}): "
             "every row counts as the smallest stratum, and no group is "
             "balanced. Give the groups as the first fit did.",
-            UserWarning,
+            RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
     stratum = np.where(known, table[g, y], 1.0)

@@ -13,7 +13,7 @@ import warnings
 
 import torch
 
-from ._validation import caller_stacklevel
+from ._validation import RSFTWarning, caller_stacklevel
 
 __all__ = ["GeneratorState"]
 
@@ -226,7 +226,7 @@ class GeneratorState:
                 "device (or the saved file is damaged). They are reseeded from "
                 "the saved state, so resumed training is reproducible but "
                 "draws other shuffles and masks than an uninterrupted run.",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
         if seed is not None and self.owner is not None:

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
 )
 
 __all__ = [
+    "RSFTWarning",
     "caller_stacklevel",
     "check_X_dict",
     "check_callbacks",
@@ -45,15 +46,48 @@ _LIBRARIES = frozenset(
 )
 
 
+# Where a worker's stack begins (joblib's processes and threads): a warning
+# whose stack reaches one of these without a frame of the user's points at
+# the library's own line instead.
+_WORKER_START = frozenset(("multiprocessing", "concurrent", "threading", "_thread"))
+
+
+class RSFTWarning(UserWarning):
+    """The category of the warnings that rsft-sklearn itself raises.
+
+    A ``UserWarning``: filters on ``UserWarning`` reach them. To silence the
+    library's warnings alone, filter on this class, for example
+    ``warnings.filterwarnings("ignore", category=RSFTWarning)`` (the
+    warnings point at the user's line, so a ``module=`` filter does not
+    match them).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from rsft_sklearn import RSFTWarning
+    >>> issubclass(RSFTWarning, UserWarning)
+    True
+    >>> with warnings.catch_warnings():
+    ...     warnings.filterwarnings("ignore", category=RSFTWarning)
+    ...     warnings.warn("silenced", RSFTWarning)
+    """
+
+
 def caller_stacklevel():
     """The ``stacklevel`` of a warning raised by the caller that points at
     the first frame outside :data:`_LIBRARIES`: the user's call of ``fit``,
-    of a search that fits, or of the loss in a training loop."""
+    of a search that fits, or of the loss in a training loop. In a worker
+    (a joblib process or thread), where no frame is the user's, it points
+    at the line that raised it."""
     frame, level = sys._getframe(1), 1
     while frame is not None and (
         frame.f_globals.get("__name__", "").split(".", 1)[0] in _LIBRARIES
     ):
         frame, level = frame.f_back, level + 1
+    if frame is None or (
+        frame.f_globals.get("__name__", "").split(".", 1)[0] in _WORKER_START
+    ):
+        return 1
     return level
 
 
@@ -285,7 +319,7 @@ def check_input_column_names(names, fitted, estimator):
                 warnings.warn(
                     f"X[{key!r}] has column names, but {estimator} was fitted "
                     "without them there; its columns are read by position.",
-                    UserWarning,
+                    RSFTWarning,
                     stacklevel=caller_stacklevel(),
                 )
             continue
@@ -293,7 +327,7 @@ def check_input_column_names(names, fitted, estimator):
             warnings.warn(
                 f"X[{key!r}] has no column names, but {estimator} was fitted "
                 "with a DataFrame there; its columns are read by position.",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
         elif len(given) != len(seen) or not np.array_equal(given, seen):
@@ -405,7 +439,7 @@ def fit_classes(y, classes=None, *, sort=False):
             "and other tools read them in sorted order and would score the "
             "wrong columns. Give the classes sorted, unless the network's "
             "outputs must follow this order.",
-            UserWarning,
+            RSFTWarning,
             # The caller of fit or partial_fit.
             stacklevel=caller_stacklevel(),
         )

@@ -387,7 +387,10 @@ def test_the_advice_of_a_starved_epoch_names_what_the_mode_reads():
     # "raise budget" was advised in modes that do not read budget.
     X = np.random.RandomState(0).randn(60, 3)
     y = np.r_[np.zeros(40, dtype=int), np.ones(20, dtype=int)]
-    for rejection, advice in (("pool", "Lower M.$"), ("budget", "raise budget")):
+    for rejection, advice in (
+        ("pool", r"Lower M\. \(Said once"),
+        ("budget", "raise budget"),
+    ):
         clf = RSFTClassifier(**FAST, rejection=rejection, M=1e30, warmup_epochs=0)
         if rejection == "budget":
             clf.set_params(budget=1e-9)
@@ -408,7 +411,7 @@ def test_the_advice_of_a_starved_epoch_under_auto_M_names_target_acceptance():
             target_acceptance=1e-6,
             warmup_epochs=0,
         )
-        with pytest.warns(UserWarning, match="Raise target_acceptance.$"):
+        with pytest.warns(UserWarning, match=r"Raise target_acceptance\. \(Said once"):
             clf.fit(X, y)
 
 
@@ -1492,8 +1495,11 @@ def test_an_epoch_on_weightless_training_rows_warns_and_reads_nan(data, rejectio
     assert np.isnan(clf.history[:, "train_loss"]).all()
     messages = [str(r.message) for r in records]
     assert any(
-        "Epoch 1 trained on no row (every training row weighs 0)" in m for m in messages
+        "An epoch trained on no row (every training row weighs 0)" in m
+        for m in messages
     )
+    # Once per call, not once per epoch.
+    assert sum("trained on no row" in m for m in messages) == 1
     # A weighted training part still trains, and reads its loss.
     clf.fit(X, y)
     assert np.isfinite(clf.history[:, "train_loss"]).all()
@@ -1860,3 +1866,52 @@ def test_auto_M_solved_at_no_step_leaves_a_usable_estimator():
     assert np.isfinite(proba).all()
     assert not any("bound of its range" in str(r.message) for r in records)
     assert any("trained on no row" in str(r.message) for r in records)
+
+
+def test_library_warnings_have_their_own_category_and_say_once_per_call(data):
+    # They were plain UserWarnings pointing at the user's line: no filter but
+    # the message text could silence them alone. An epoch without a step
+    # warned with its number, once per epoch.
+    from rsft_sklearn import RSFTWarning
+
+    X, y = data
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        RSFTClassifier(**{**FAST, **SAMPLE_RULE, "M": 1e9, "max_epochs": 4}).fit(X, y)
+    stepless = [r for r in records if "took no step" in str(r.message)]
+    assert len(stepless) == 1 and issubclass(stepless[0].category, RSFTWarning)
+    assert stepless[0].filename == __file__
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=RSFTWarning)
+        RSFTClassifier(**{**FAST, **SAMPLE_RULE, "M": 1e9}).fit(X, y)
+    assert not [r for r in records if "took no step" in str(r.message)]
+
+
+def test_a_warning_raised_in_a_worker_points_at_the_library():
+    # In a joblib worker no frame is the user's: the warning pointed at a
+    # line of multiprocessing or threading.
+    import threading
+
+    from rsft_sklearn._validation import caller_stacklevel
+
+    seen = []
+    # A function of the library's, started as a thread's target.
+    library = {
+        "__name__": "rsft_sklearn._raising",
+        "warnings": warnings,
+        "caller_stacklevel": caller_stacklevel,
+        "seen": seen,
+    }
+    source = (
+        "def raise_one():\n"
+        "    with warnings.catch_warnings(record=True) as records:\n"
+        "        warnings.simplefilter('always')\n"
+        "        warnings.warn('w', UserWarning, stacklevel=caller_stacklevel())\n"
+        "    seen.extend(records)\n"
+    )
+    exec(compile(source, "<library>", "exec"), library)
+    thread = threading.Thread(target=library["raise_one"])
+    thread.start()
+    thread.join()
+    assert seen[0].filename == "<library>"

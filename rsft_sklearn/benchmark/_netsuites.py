@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import RSFTWarning
 from ._networks import CNN1d, CNN2d, recipe_params
 from ._suites import (
     Dataset,
@@ -261,7 +262,7 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
         # under this name would fail every fit that loads it; trained again.
         warnings.warn(
             f"{path} does not load into the {source} network; training it again.",
-            UserWarning,
+            RSFTWarning,
             stacklevel=2,
         )
     # A folder that cannot be made is named now, not after the pretraining.

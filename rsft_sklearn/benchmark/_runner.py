@@ -20,6 +20,8 @@ from time import perf_counter
 
 import numpy as np
 
+from .._validation import RSFTWarning
+
 __all__ = ["COLUMNS", "METRICS", "read_results", "run_benchmark"]
 
 METRICS = (
@@ -846,7 +848,7 @@ def _check_protocol(out, config):
             "or the file was deleted): the settings of its rows cannot be "
             "checked, and rows of other settings would be mixed with this "
             "run's. Choose another --out unless the command is the same.",
-            UserWarning,
+            RSFTWarning,
             stacklevel=2,
         )
     # Fingerprints of every set this folder has results of, this run's and
@@ -1122,7 +1124,7 @@ def _check_one_task_per_process(client):
             "rows are not those of a serial run. Start one single-threaded "
             "worker per process (dask worker --nthreads 1; "
             "LocalCluster(threads_per_worker=1, processes=True)).",
-            UserWarning,
+            RSFTWarning,
             stacklevel=3,
         )
 
@@ -1207,7 +1209,7 @@ def _folder_lock(out):
                     f"--out: the file system of {str(out)!r} takes no lock "
                     f"({exc.strerror}); make sure that no other run writes "
                     "to this folder.",
-                    UserWarning,
+                    RSFTWarning,
                     stacklevel=3,
                 )
                 yield

@@ -295,6 +295,9 @@ class NetClassifierBase(NeuralNetClassifier):
         # After initialize() and load_params() no data has been seen yet.
         fresh = not self.warm_start or not self.initialized_
         reset = fresh or not hasattr(self, "classes_inferred_")
+        if fresh:
+            # A training afresh warns afresh (see _warn_stepless).
+            self.__dict__.pop("_warned_stepless_run", None)
         if not reset:
             self._check_constructor_classes("warm_start")
         with self._unchanged_if_refused():
@@ -357,6 +360,8 @@ class NetClassifierBase(NeuralNetClassifier):
         _check_not_in_inference_mode("partial_fit")
         _check_epochs(fit_params.get("epochs"))
         first = not self.initialized_
+        if first:
+            self.__dict__.pop("_warned_stepless_run", None)
         # initialize() and load_params() give a network but no data.
         reset = first or not hasattr(self, "classes_inferred_")
         # As scikit-learn's partial_fit, another set of classes is an error,
@@ -432,7 +437,12 @@ class NetClassifierBase(NeuralNetClassifier):
                 options.pop(own, None)
             check_sliced_options(options)
         predefined = _predefined_valid_ds(self.train_split)
-        if isinstance(predefined, Dataset) and predefined.y is None:
+        if (
+            isinstance(predefined, Dataset)
+            and predefined.y is None
+            and type(predefined).__getitem__ is Dataset.__getitem__
+            and type(predefined).transform is Dataset.transform
+        ):
             # skorch's Dataset (a subclass too) without labels yields a
             # placeholder label, which would be scored as class 0.
             raise ValueError(

@@ -112,10 +112,21 @@ def _explain_weighted_batch(net, batch, exc):
     if not (isinstance(batch, (tuple, list)) and len(batch) == 3):
         return
     message = str(exc)
-    # skorch's unpack_data, or Python's own unpacking (Xi, yi = batch).
+    # skorch's unpack_data, or Python's own unpacking (Xi, yi = batch), in
+    # a train_step_single (not an unpacking error of the module's own).
     if not (
         "returns 3 values" in message
         or "too many values to unpack (expected 2" in message
+    ):
+        return
+    names = []
+    tb = exc.__traceback__
+    while tb is not None:
+        names.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if not names or not (
+        names[-1] == "train_step_single"
+        or (names[-1] == "unpack_data" and names[-2:-1] == ["train_step_single"])
     ):
         return
     why = (
@@ -1482,15 +1493,10 @@ class RSFTClassifier(NetClassifierBase):
                     if plan.budgeted
                     else f"{self._lower_M()}."
                 )
-            if not self.fit_state_.warned_stepless:
-                self.fit_state_.warned_stepless = True
-                warnings.warn(
-                    f"An epoch trained on no row ({reason}); its train_loss is "
-                    f"NaN. {advice} (Said once per fit or partial_fit call: "
-                    "the history's train_loss is NaN for every such epoch.)",
-                    RSFTWarning,
-                    stacklevel=caller_stacklevel(),
-                )
+            self._warn_stepless(
+                f"An epoch trained on no row ({reason}); its train_loss is "
+                f"NaN. {advice}"
+            )
         # Read once: on several processes each read is a sum over them.
         statistics = self.criterion_.epoch_statistics()
         record = epoch_record(statistics, self.classes_)
@@ -1535,18 +1541,7 @@ class RSFTClassifier(NetClassifierBase):
                     "trained on no row (every training row weighs 0), so it "
                     "took no step; its train_loss is NaN."
                 )
-            if not self.fit_state_.warned_stepless:
-                # Once per call, in words that do not change from one call
-                # to the next (the history's NaN marks every such epoch): a
-                # loop of partial_fit, or a long fit, repeated it per epoch.
-                self.fit_state_.warned_stepless = True
-                warnings.warn(
-                    f"An epoch {advice} (Said once per fit or partial_fit "
-                    "call: the history's train_loss is NaN for every such "
-                    "epoch.)",
-                    RSFTWarning,
-                    stacklevel=caller_stacklevel(),
-                )
+            self._warn_stepless(f"An epoch {advice}")
             # The skipped steps' losses of 0 would make it the best epoch
             # for EarlyStopping or Checkpoint on train_loss.
             for batch in self.history[-1]["batches"]:
@@ -1773,6 +1768,24 @@ class RSFTClassifier(NetClassifierBase):
                 "with StandardScaler) or lower the learning rate."
             )
 
+    def _warn_stepless(self, message):
+        """Warn of an epoch that took no step once per fit, and once for a
+        run of continued training (partial_fit, warm_start) after it: a
+        loop of partial_fit, or a long fit, repeated it per epoch (the
+        history's NaN train_loss marks every such epoch)."""
+        state = self.fit_state_
+        if state.warned_stepless or self.__dict__.get("_warned_stepless_run"):
+            return
+        state.warned_stepless = True
+        self._warned_stepless_run = True
+        warnings.warn(
+            f"{message} (Said once per fit, and once for the partial_fit or "
+            "warm_start calls that continue it: the history's train_loss is "
+            "NaN for every such epoch.)",
+            RSFTWarning,
+            stacklevel=caller_stacklevel(),
+        )
+
     def _warn_if_nonfinite_scores(self):
         """Warn when the epoch's scoring passes (compaction, pooled
         selection) gave rows an output without a softmax (a NaN or +inf, or
@@ -1782,15 +1795,17 @@ class RSFTClassifier(NetClassifierBase):
         state = self.fit_state_
         bad, state.nonfinite_scores = state.nonfinite_scores, None
         n_bad = 0 if bad is None else int(bad)
-        if not n_bad:
+        if not n_bad or state.warned_nonfinite:
             return
+        # Once per call (the same rows come back every epoch).
+        state.warned_nonfinite = True
         rows = "row" if n_bad == 1 else "rows"
         warnings.warn(
             f"The network's output was not finite (a NaN or +inf, or no finite "
             f"value) on {n_bad} {rows} scored in epoch {len(self.history)}: "
             "rejected, and the network trained on the other rows only. Scale "
             "the features (for example with StandardScaler) or lower the "
-            "learning rate.",
+            "learning rate. (Said once per fit or partial_fit call.)",
             RSFTWarning,
             stacklevel=caller_stacklevel(),
         )

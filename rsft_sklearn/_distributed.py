@@ -333,6 +333,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             iterator, self.accelerator.process_index, self.accelerator.num_processes
         )
 
+    def save_params(self, *args, **kwargs):
+        # Every process calls it (AccelerateMixin waits for them all, then
+        # saves on the main one): during an epoch, the history's batch
+        # losses, sums over the processes, are read here by all of them, so
+        # that the main process writes floats.
+        state = self.__dict__.get("fit_state_")
+        if state is not None and len(self.history):
+            state.losses.write(self.history[-1].get("batches", []), "train_loss")
+        return super().save_params(*args, **kwargs)
+
     def train_step_single(self, batch, **fit_params):
         with self.accelerator.autocast():
             return RSFTClassifier.train_step_single(self, batch, **fit_params)

@@ -197,7 +197,10 @@ class FitState:
         range (it warns once).
     warned_stepless : bool
         An epoch of this call has warned that it took no step (the warning
-        is given once per call).
+        is given once per call, and once for a run of ``partial_fit`` calls).
+    warned_nonfinite : bool
+        An epoch of this call has warned of rows scored with a non-finite
+        output (once per call).
     split_groups : ndarray or None
         The ``groups`` of the call, for a ``train_split`` that splits by
         group.
@@ -233,6 +236,7 @@ class FitState:
         self.nonfinite_scores = None
         self.warned_M_bound = False
         self.warned_stepless = False
+        self.warned_nonfinite = False
         self.fit_params = {}
         # The epochs of this call (skorch's fit_loop argument), when given.
         self.epochs = None
@@ -289,9 +293,15 @@ class PendingLoss:
         # NumPy's functions (np.isnan, np.array of a list of them).
         return np.asarray(float(self), dtype=dtype)
 
-    def __reduce__(self):
-        # A history pickled before its epoch ended holds the float.
-        return float, (float(self),)
+    def __reduce_ex__(self, protocol):
+        # A history pickled before its epoch ended holds the float. On
+        # several processes an unread value is a sum over them, which one
+        # process alone cannot read (its pickle would wait for the others):
+        # it is pickled as it is.
+        losses = self._losses
+        if losses.process_sum is None or self._index < len(losses._values):
+            return float, (float(self),)
+        return super().__reduce_ex__(protocol)
 
     @property
     def real(self):

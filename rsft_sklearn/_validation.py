@@ -49,11 +49,15 @@ _LIBRARIES = frozenset(
 # Where a worker's stack begins (joblib's processes and threads): a warning
 # whose stack reaches one of these without a frame of the user's points at
 # the library's own line instead.
-_WORKER_START = frozenset(("multiprocessing", "concurrent", "threading", "_thread"))
+_WORKER_START = frozenset(
+    ("multiprocessing", "concurrent", "threading", "_thread", "dask", "distributed")
+)
 
 
 class RSFTWarning(UserWarning):
-    """The category of the warnings that rsft-sklearn itself raises.
+    """The category of the warnings that rsft-sklearn itself raises (but
+    the ``RuntimeWarning`` that a fit shares torch's global generator with
+    another thread).
 
     A ``UserWarning``: filters on ``UserWarning`` reach them. To silence the
     library's warnings alone, filter on this class, for example

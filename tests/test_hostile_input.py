@@ -1886,6 +1886,16 @@ def test_library_warnings_have_their_own_category_and_say_once_per_call(data):
         warnings.filterwarnings("ignore", category=RSFTWarning)
         RSFTClassifier(**{**FAST, **SAMPLE_RULE, "M": 1e9}).fit(X, y)
     assert not [r for r in records if "took no step" in str(r.message)]
+    # A loop of partial_fit warns once (scikit-learn's checks reset Python's
+    # record of warnings shown, so the same words alone did not collapse
+    # them); a fit afresh warns again.
+    clf = RSFTClassifier(**{**FAST, **SAMPLE_RULE, "M": 1e9, "max_epochs": 1})
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        for _ in range(5):
+            clf.partial_fit(X, y)
+        clf.fit(X, y)
+    assert sum("took no step" in str(r.message) for r in records) == 2
 
 
 def test_a_warning_raised_in_a_worker_points_at_the_library():

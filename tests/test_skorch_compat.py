@@ -1066,6 +1066,20 @@ def test_overridden_steps_get_batches_they_can_unpack(data, weighted):
     with pytest.raises(ValueError, match="rejection='budget' draws rows"):
         OwnStep(rejection="budget", **mlp(**FAST)).fit(X, y)
 
+    # An unpacking error of the module's own, under an override that
+    # unpacks its batches right, keeps Python's message.
+    class Unpacking(ScoresModule):
+        def forward(self, X):
+            n, d, extra = X.shape
+            return super().forward(X)
+
+    class RightStep(RSFTClassifier):
+        def train_step_single(self, batch, **fit_params):
+            return super().train_step_single(tuple(batch), **fit_params)
+
+    with pytest.raises(ValueError, match=r"^not enough values to unpack"):
+        RightStep(module=Unpacking, **FAST).fit(X, y, sample_weight=weight)
+
 
 @pytest.mark.parametrize("where", ["instance", "parameter"])
 def test_validation_reduction_none_is_refused_before_training(data, where):
@@ -1138,6 +1152,19 @@ def test_predefined_validation_dataset_of_ones_own_has_its_labels_encoded(data):
 
     class Unlabelled(Dataset):
         pass
+
+    class OwnRows(Dataset):
+        # Labels of its own rows, beside y=None: skorch reads them.
+        def __init__(self, X, labels):
+            super().__init__(X, None)
+            self.labels = labels
+
+        def __getitem__(self, i):
+            return self.X[i], self.labels[i]
+
+    net = RSFTClassifier(train_split=predefined_split(OwnRows(Xv, yv)), **mlp(**FAST))
+    net.fit(X, y)
+    assert net.history[-1, "valid_loss"] == pytest.approx(scores["skorch"][0])
 
     # skorch's Dataset without labels yields a placeholder label 0.
     net = RSFTClassifier(

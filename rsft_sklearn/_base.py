@@ -1437,6 +1437,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # started with, whether its last epoch rejected) is not this one's.
         self.__dict__.pop("_warmup_basis_epochs", None)
         self.__dict__.pop("_last_epoch_rejected", None)
+        self.__dict__.pop("_warned_stepless_run", None)
         self._seed_generators()
         # Weights built inside torch.inference_mode() (to load parameters
         # and predict, say) would be inference tensors, which no later fit

@@ -119,16 +119,12 @@ def _explain_weighted_batch(net, batch, exc):
         or "too many values to unpack (expected 2" in message
     ):
         return
-    names = []
     tb = exc.__traceback__
     while tb is not None:
-        names.append(tb.tb_frame.f_code.co_name)
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("torch.nn"):
+            # Raised inside the network (a forward's own unpacking).
+            return
         tb = tb.tb_next
-    if not names or not (
-        names[-1] == "train_step_single"
-        or (names[-1] == "unpack_data" and names[-2:-1] == ["train_step_single"])
-    ):
-        return
     why = (
         "rejection='budget' draws rows with importance weights"
         if net.rejection == "budget"

@@ -256,7 +256,8 @@ class PendingLoss:
     ``on_batch_end``), it is a ``numbers.Real`` that computes, compares and
     converts as that float does, and that NumPy reads as it, at the cost of
     one wait; ``float()`` gives the float itself (for ``json`` or
-    ``torch.tensor``, for example), and a pickle holds the float.
+    ``torch.tensor``, for example), and a pickle holds the float (NaN on
+    several processes, where one process alone cannot read it).
     """
 
     __slots__ = ("_losses", "_index")
@@ -293,15 +294,15 @@ class PendingLoss:
         # NumPy's functions (np.isnan, np.array of a list of them).
         return np.asarray(float(self), dtype=dtype)
 
-    def __reduce_ex__(self, protocol):
+    def __reduce__(self):
         # A history pickled before its epoch ended holds the float. On
         # several processes an unread value is a sum over them, which one
         # process alone cannot read (its pickle would wait for the others):
-        # it is pickled as it is.
+        # it is pickled as NaN, as a loss not known yet.
         losses = self._losses
         if losses.process_sum is None or self._index < len(losses._values):
             return float, (float(self),)
-        return super().__reduce_ex__(protocol)
+        return float, ("nan",)
 
     @property
     def real(self):

@@ -1166,6 +1166,16 @@ def test_predefined_validation_dataset_of_ones_own_has_its_labels_encoded(data):
     net.fit(X, y)
     assert net.history[-1, "valid_loss"] == pytest.approx(scores["skorch"][0])
 
+    class Scaled(Dataset):
+        # A transform of its own, still with skorch's placeholder label.
+        def transform(self, X, y):
+            X, y = super().transform(X, y)
+            return X * 2, y
+
+    net = RSFTClassifier(train_split=predefined_split(Scaled(Xv, None)), **mlp(**FAST))
+    with pytest.raises(ValueError, match="has no label"):
+        net.fit(X, y)
+
     # skorch's Dataset without labels yields a placeholder label 0.
     net = RSFTClassifier(
         train_split=predefined_split(Unlabelled(Xv, None)), **mlp(**FAST)

@@ -437,18 +437,17 @@ class NetClassifierBase(NeuralNetClassifier):
                 options.pop(own, None)
             check_sliced_options(options)
         predefined = _predefined_valid_ds(self.train_split)
-        if (
-            isinstance(predefined, Dataset)
-            and predefined.y is None
-            and type(predefined).__getitem__ is Dataset.__getitem__
-            and type(predefined).transform is Dataset.transform
-        ):
-            # skorch's Dataset (a subclass too) without labels yields a
-            # placeholder label, which would be scored as class 0.
+        if isinstance(predefined, Dataset) and predefined.y is None:
+            # skorch's Dataset (a subclass too) without y yields a
+            # placeholder label, which would be scored as class 0, and which
+            # no row-by-row test tells from a label (a subclass may cast or
+            # reshape it).
             raise ValueError(
-                "The validation set of train_split (predefined_split) has no "
-                "labels: the validation loss needs them. Pass "
-                "predefined_split(Dataset(X_valid, y_valid))."
+                "The validation set of train_split (predefined_split) is a "
+                "skorch Dataset without y, whose rows carry a placeholder "
+                "label: the validation loss needs the labels. Pass "
+                "predefined_split(Dataset(X_valid, y_valid)), or a torch "
+                "Dataset whose rows are (inputs, label)."
             )
         valid = _predefined_validation_set(self.train_split)
         if valid is not None:

@@ -119,12 +119,16 @@ def _explain_weighted_batch(net, batch, exc):
         or "too many values to unpack (expected 2" in message
     ):
         return
-    tb = exc.__traceback__
+    last, tb = None, exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_globals.get("__name__", "").startswith("torch.nn"):
-            # Raised inside the network (a forward's own unpacking).
-            return
-        tb = tb.tb_next
+        last, tb = tb.tb_frame.f_code, tb.tb_next
+    # Raised by the override's own unpacking, or by skorch's unpack_data
+    # (not inside the network, get_loss or another function of the step).
+    override = getattr(type(net).train_step_single, "__code__", None)
+    if last is None or not (
+        last is override or last.co_name in ("train_step_single", "unpack_data")
+    ):
+        return
     why = (
         "rejection='budget' draws rows with importance weights"
         if net.rejection == "budget"

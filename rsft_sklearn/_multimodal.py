@@ -246,9 +246,7 @@ class ValidationRows(DatasetRows):
     def __getitem__(self, i):
         inputs, label = _split_row(self.dataset[i], i)
         inputs = _row_inputs(inputs, i, self.input_keys, self.row_shape)
-        if label is None or (not self.labelled and _is_placeholder(label)):
-            # (skorch's Dataset without y yields the placeholder
-            # torch.Tensor([0]), which would be scored as class 0.)
+        if label is None:
             raise ValueError(
                 f"Row {i} of the validation set of train_split has no label: "
                 "the validation loss needs rows (inputs, label)."
@@ -262,16 +260,6 @@ class ValidationRows(DatasetRows):
                 f"{value!r}, which is not a class of the fit ({shown})."
             )
         return inputs, torch.tensor(index)
-
-
-def _is_placeholder(label):
-    """skorch's label of a row of a ``Dataset`` without ``y``."""
-    return (
-        isinstance(label, torch.Tensor)
-        and tuple(label.shape) == (1,)
-        and label.dtype == torch.float32
-        and float(label[0]) == 0.0
-    )
 
 
 def check_dataset(dataset, input_keys=None, row_shape=None):

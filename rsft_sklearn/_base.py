@@ -443,9 +443,9 @@ class NetClassifierBase(NeuralNetClassifier):
             # no row-by-row test tells from a label (a subclass may cast or
             # reshape it).
             raise ValueError(
-                "The validation set of train_split (predefined_split) is a "
-                "skorch Dataset without y, whose rows carry a placeholder "
-                "label: the validation loss needs the labels. Pass "
+                "The validation set of train_split (predefined_split) has no "
+                "labels: it is a skorch Dataset without y, whose rows carry a "
+                "placeholder label, and the validation loss needs them. Pass "
                 "predefined_split(Dataset(X_valid, y_valid)), or a torch "
                 "Dataset whose rows are (inputs, label)."
             )

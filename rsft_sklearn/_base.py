@@ -451,14 +451,6 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         valid = _predefined_validation_set(self.train_split)
         if valid is not None:
-            if valid.y is None:
-                # Its loss failed in torch ("Cannot convert this data type
-                # to a torch tensor") after the first training epoch.
-                raise ValueError(
-                    "The validation set of train_split (predefined_split) has no "
-                    "labels: the validation loss needs them. Pass "
-                    "predefined_split(Dataset(X_valid, y_valid))."
-                )
             # What _encoded_valid reads, read here first (its warnings once,
             # there).
             self._valid_labels(valid)

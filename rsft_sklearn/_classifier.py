@@ -1773,10 +1773,8 @@ class RSFTClassifier(NetClassifierBase):
         run of continued training (partial_fit, warm_start) after it: a
         loop of partial_fit, or a long fit, repeated it per epoch (the
         history's NaN train_loss marks every such epoch)."""
-        state = self.fit_state_
-        if state.warned_stepless or self.__dict__.get("_warned_stepless_run"):
+        if self.__dict__.get("_warned_stepless_run"):
             return
-        state.warned_stepless = True
         self._warned_stepless_run = True
         warnings.warn(
             f"{message} (Said once per fit, and once for the partial_fit or "

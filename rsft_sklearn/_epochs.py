@@ -195,9 +195,6 @@ class FitState:
     warned_M_bound : bool
         ``M="auto"`` has warned in this fit that it stayed at a bound of its
         range (it warns once).
-    warned_stepless : bool
-        An epoch of this call has warned that it took no step (the warning
-        is given once per call, and once for a run of ``partial_fit`` calls).
     warned_nonfinite : bool
         An epoch of this call has warned of rows scored with a non-finite
         output (once per call).
@@ -235,7 +232,6 @@ class FitState:
         self.repeats_closure = False
         self.nonfinite_scores = None
         self.warned_M_bound = False
-        self.warned_stepless = False
         self.warned_nonfinite = False
         self.fit_params = {}
         # The epochs of this call (skorch's fit_loop argument), when given.

@@ -29,6 +29,7 @@ from skorch.callbacks import (
     EarlyStopping,
     EpochScoring,
     EpochTimer,
+    InputShapeSetter,
     LRScheduler,
     PassthroughScoring,
     PrintLog,
@@ -304,7 +305,7 @@ class NetClassifierBase(NeuralNetClassifier):
             with self._counted_only_if_trained(reset, fit_params.get("epochs")):
                 data = self._prepare_data(X, y, sample_weight, reset, groups)
             self._check_dict_for_mlp()
-            self._check_mlp_width(fresh, reset)
+            self._check_mlp_width(fresh, reset, data[0])
             # Settings refused only at training time, checked while a
             # refusal still leaves the fitted estimator as it was.
             self._check_training_settings(
@@ -390,7 +391,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     X, y, sample_weight, reset, groups, given, partial=True
                 )
             self._check_dict_for_mlp()
-            self._check_mlp_width(first, reset)
+            self._check_mlp_width(first, reset, data[0])
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
@@ -750,10 +751,11 @@ class NetClassifierBase(NeuralNetClassifier):
             else:
                 self.__dict__[name] = value
 
-    def _check_mlp_width(self, fresh, reset):
+    def _check_mlp_width(self, fresh, reset, X=None):
         """Refuse, before training, rows of another size than the default
         MLP takes: its width given as ``module__n_features`` (a fresh fit),
-        or that of a network built by ``initialize()`` to load saved
+        or set by an ``InputShapeSetter`` of that parameter when training
+        begins, or that of a network built by ``initialize()`` to load saved
         parameters (reset, not fresh). A fitted estimator checks its rows
         against those of its fit."""
         row_shape = self.__dict__.get("_row_shape")
@@ -768,11 +770,36 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_initialised_width(row_shape)
             return
         width = self.get_params_for("module").get("n_features")
+        source = f"module__n_features is {width}"
+        setter = self._n_features_setter()
+        if setter is not None and X is not None:
+            # The setter replaces the parameter (one a previous fit set
+            # included) when training begins, from the rows it is given.
+            try:
+                width = setter.get_input_dim(X)
+            except Exception:
+                return  # its own error, when training begins
+            source = f"InputShapeSetter sets module__n_features to {width}"
         got = int(np.prod(row_shape))
         if self._builds_mlp() and width is not None and got != width:
-            raise ValueError(
-                f"X has {got} features per row, but module__n_features is {width}."
-            )
+            raise ValueError(f"X has {got} features per row, but {source}.")
+
+    def _n_features_setter(self):
+        """The user's ``InputShapeSetter`` of ``module__n_features``, or
+        None."""
+        callbacks = self.callbacks
+        if not isinstance(callbacks, (list, tuple)):
+            return None
+        for callback in callbacks:
+            if isinstance(callback, tuple) and len(callback) == 2:
+                callback = callback[1]
+            if (
+                isinstance(callback, InputShapeSetter)
+                and callback.module_name == "module"
+                and callback.param_name == "n_features"
+            ):
+                return callback
+        return None
 
     def _check_initialised_width(self, row_shape):
         """Rows of another size than the default MLP built by

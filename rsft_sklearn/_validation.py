@@ -365,7 +365,11 @@ def check_labels(y):
         # sort of the classes ("'<' not supported between ...").
         try:
             # In C, element by element: NaN (and NaT) differs from itself.
-            unequal = y != y
+            with warnings.catch_warnings():
+                # NumPy before 2 warns that the elementwise comparison
+                # failed (pandas' NA) before the fallback below reads it.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                unequal = y != y
             if np.shape(unequal) != y.shape:
                 # NumPy before 2 gives one False for the whole comparison
                 # when an element (pandas' NA) has no truth value.

@@ -1839,8 +1839,12 @@ def test_a_missing_label_among_strings_is_named(data, missing):
     X, y = data
     labels = np.where(y == 1, "rare", "common").astype(object)
     labels[3] = missing
-    with pytest.raises(ValueError, match="y holds 1 missing label.*position 3"):
-        RSFTClassifier(**FAST).fit(X, labels)
+    with warnings.catch_warnings():
+        # NumPy before 2 warned that the elementwise comparison failed on
+        # pandas' NA before the label was named.
+        warnings.simplefilter("error", DeprecationWarning)
+        with pytest.raises(ValueError, match="y holds 1 missing label.*position 3"):
+            RSFTClassifier(**FAST).fit(X, labels)
 
 
 def test_auto_M_solved_at_no_step_leaves_a_usable_estimator():

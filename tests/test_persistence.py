@@ -233,6 +233,32 @@ def test_a_given_mlp_width_is_checked_against_the_rows_before_training():
     RSFTClassifier(module__n_features=6, max_epochs=1).fit(images, y)
 
 
+def test_an_input_shape_setter_of_the_mlp_width_refits_on_other_rows():
+    # The width that skorch's InputShapeSetter set in the first fit was
+    # checked against the rows of the next before the setter could reset it
+    # ("X has 12 features per row, but module__n_features is 6").
+    from skorch.callbacks import InputShapeSetter
+
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    y = np.arange(40) % 2
+    net = RSFTClassifier(
+        max_epochs=1,
+        random_state=0,
+        callbacks=[("shape", InputShapeSetter(param_name="n_features"))],
+    ).fit(X, y)
+    assert net.module_.layers[0].in_features == 6
+    wide = np.c_[X, X]
+    net.fit(wide, y)
+    assert net.get_params()["module__n_features"] == 12
+    assert net.module_.layers[0].in_features == 12
+    assert net.predict_proba(wide).shape == (40, 2)
+    # The setter reads the last axis, which the MLP does not take whole:
+    # said before training, not by torch at the first batch.
+    images = np.zeros((40, 3, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="24 features per row, but InputShapeS"):
+        net.fit(images, y)
+
+
 def test_a_subclass_of_the_mlp_of_another_width_trains_on():
     # A subclass fed an extra feature takes n + 1 inputs: continued
     # training was refused as if its width had to be the rows'.

@@ -38,7 +38,7 @@ from skorch.callbacks.scoring import ScoringBase
 from skorch.dataset import Dataset, get_len, unpack_data
 from skorch.helper import SliceDataset
 from skorch.history import History
-from skorch.utils import TeeGenerator, is_dataset, to_numpy, to_tensor
+from skorch.utils import TeeGenerator, is_dataset, to_device, to_numpy, to_tensor
 from torch.nn import NLLLoss
 from torch.utils.data import Subset
 
@@ -100,6 +100,21 @@ _COUNTED_ATTRIBUTES = (
     "_rule_weight_sums",
     "_rule_weight_bins",
 )
+
+
+def _trained_since(history, start):
+    """Whether a batch of the history's epochs from ``start`` on recorded a
+    training loss (a step ran); True where the history is not skorch's own
+    (another process's part, say), which is left as it is."""
+    if history is None:
+        return False
+    if type(history) is not History:
+        return True
+    return any(
+        "train_loss" in batch
+        for epoch in list.__getitem__(history, slice(start, None))
+        for batch in epoch.get("batches", ())
+    )
 
 
 def _check_epochs(epochs):
@@ -292,6 +307,7 @@ class NetClassifierBase(NeuralNetClassifier):
             The fitted estimator.
         """
         _check_not_in_inference_mode("fit")
+        self._check_not_training("fit")
         _check_epochs(fit_params.get("epochs"))
         # After initialize() and load_params() no data has been seen yet.
         fresh = not self.warm_start or not self.initialized_
@@ -301,6 +317,7 @@ class NetClassifierBase(NeuralNetClassifier):
             self.__dict__.pop("_warned_stepless_run", None)
         if not reset:
             self._check_constructor_classes("warm_start")
+        before = self._state_before_call()
         with self._unchanged_if_refused():
             with self._counted_only_if_trained(reset, fit_params.get("epochs")):
                 data = self._prepare_data(X, y, sample_weight, reset, groups)
@@ -315,7 +332,11 @@ class NetClassifierBase(NeuralNetClassifier):
                 fit_call=True,
             )
         # One mark (and at most one warning) for the whole fit.
-        with global_generator_in_use(), self._call_data_dropped():
+        with (
+            global_generator_in_use(),
+            self._call_data_dropped(),
+            self._undone_if_untrained(before),
+        ):
             if fresh:
                 self._initialize_on(data[0])
                 self._check_token_ids_of_built(data[0])
@@ -359,6 +380,7 @@ class NetClassifierBase(NeuralNetClassifier):
             The estimator.
         """
         _check_not_in_inference_mode("partial_fit")
+        self._check_not_training("partial_fit")
         _check_epochs(fit_params.get("epochs"))
         first = not self.initialized_
         if first:
@@ -385,6 +407,7 @@ class NetClassifierBase(NeuralNetClassifier):
         if not reset:
             self._check_constructor_classes("partial_fit")
         given = classes if reset and self.classes is None else None
+        before = self._state_before_call()
         with self._unchanged_if_refused():
             with self._counted_only_if_trained(reset, fit_params.get("epochs")):
                 data = self._prepare_data(
@@ -395,13 +418,74 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_training_settings(
                 data[0], 0 if first else len(self.history), fit_params.get("epochs")
             )
-        with global_generator_in_use(), self._call_data_dropped():
+        with (
+            global_generator_in_use(),
+            self._call_data_dropped(),
+            self._undone_if_untrained(before),
+        ):
             if first:
                 self.initialize()
                 self._check_token_ids_of_built(data[0])
             else:
                 warn_outside_input_columns(self.module_, data[0])
             return self._train(data, **fit_params)
+
+    def _check_not_training(self, method):
+        """Refuse a call of ``fit`` or ``partial_fit`` made during a fit of
+        the same estimator (from one of its callbacks): it replaced the
+        network and the history under the running fit, which then failed
+        inside skorch."""
+        if "fit_state_" in self.__dict__:
+            raise RuntimeError(
+                f"{method} was called during a fit of this "
+                f"{type(self).__name__} (from a callback?). Train a copy "
+                "instead (sklearn.base.clone(net)), or act after the fit "
+                "returns."
+            )
+
+    def _state_before_call(self):
+        """What a training call that fails before its first step restores
+        (see :meth:`_undone_if_untrained`): the attributes, and the length
+        of the history, of an estimator initialised before it."""
+        if not self.initialized_:
+            return None
+        history = self.history_
+        # The generators that training draws from, in place.
+        generators = {
+            value: value.get_state()
+            for value in self.__dict__.values()
+            if isinstance(value, torch.Generator)
+        }
+        return dict(self.__dict__), history, len(history or ()), generators
+
+    @contextmanager
+    def _undone_if_untrained(self, before):
+        """A call that fails before any training step of its own leaves an
+        estimator initialised before it as it was. Without this, a refit
+        whose network or optimiser could not be built kept the previous
+        fit's history and ``final_M_`` beside an untrained network (or the
+        trained network beside the new data's prior), and a call of
+        continued training that failed at its first batch had counted its
+        labels into the correction of ``predict_proba`` and left an empty
+        epoch in the history, from which the next call counted its warm-up
+        and seeds. A call that trained a step leaves what it trained."""
+        if before is None:
+            yield
+            return
+        try:
+            yield
+        except BaseException:
+            saved, history, length, generators = before
+            current = self.history_
+            start = 0 if current is not history else length
+            if not _trained_since(current, start):
+                if type(history) is History:
+                    del history[length:]
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                for generator, state in generators.items():
+                    generator.set_state(state)
+            raise
 
     @contextmanager
     def _call_data_dropped(self):
@@ -1122,16 +1206,19 @@ class NetClassifierBase(NeuralNetClassifier):
         # or a clone, built the optimizer without it. It is kept as a
         # parameter too, as set_params before initialisation does.
         kept = {}
+        # During a fit (a callback's schedule of the rate) the setting is
+        # the training's, as in skorch: a refit starts from the parameter.
+        training = "fit_state_" in vars(self)
         if self.initialized_:
             if "lr" in kwargs and "optimizer__lr" in kwargs:
                 # optimizer__lr wins, as before initialisation: lr is only
                 # stored (skorch would hand it to the optimizer last).
                 vars(self)["lr"] = kwargs.pop("lr")
-            elif "lr" in kwargs and "optimizer__lr" in vars(self):
+            elif "lr" in kwargs and "optimizer__lr" in vars(self) and not training:
                 # A kept optimizer__lr wins over lr at the next
                 # initialisation: it takes the rate the optimizer now has.
                 kept["optimizer__lr"] = kwargs["lr"]
-            for name in getattr(self, "_optimizers", ()):
+            for name in () if training else getattr(self, "_optimizers", ()):
                 prefix = name + "__"
                 kept.update(
                     (key, value)
@@ -1428,11 +1515,29 @@ class NetClassifierBase(NeuralNetClassifier):
         except ValueError as exc:
             raise ValueError(f"The validation set of train_split: {exc}") from None
 
+    def forward_iter(self, X, training=False, device="cpu"):
+        # skorch's, with the iterator of a prediction pass: training=True
+        # (Monte-Carlo dropout, say) gives the rows in X's order, as skorch's
+        # defaults do, draws nothing from the shuffling generator, and
+        # leaves a fit in progress (called from its callbacks) its own
+        # training iterator.
+        dataset = self.get_dataset(X)
+        self.__dict__["_prediction_pass"] = True
+        try:
+            iterator = self.get_iterator(dataset, training=training)
+        finally:
+            self.__dict__.pop("_prediction_pass", None)
+        for batch in iterator:
+            yield to_device(self.evaluation_step(batch, training=training), device)
+
     def get_iterator(self, dataset, training=False):
+        predicting = self.__dict__.get("_prediction_pass", False)
         if training:
             kwargs = self.get_params_for("iterator_train")
-            if isinstance(self.iterator_train, type) and issubclass(
-                self.iterator_train, BatchIterator
+            if (
+                not predicting
+                and isinstance(self.iterator_train, type)
+                and issubclass(self.iterator_train, BatchIterator)
             ):
                 kwargs.setdefault("shuffle", True)
                 kwargs.setdefault("generator", self.shuffle_generator_)
@@ -1445,7 +1550,7 @@ class NetClassifierBase(NeuralNetClassifier):
             kwargs["batch_size"] = len(dataset)
         iterator = iterator(dataset, **kwargs)
         state = self.__dict__.get("fit_state_")
-        if training and state is not None:
+        if training and state is not None and not predicting:
             state.train_iterator = iterator
         return iterator
 
@@ -1614,9 +1719,13 @@ class NetClassifierBase(NeuralNetClassifier):
     def _score(self, X, **fit_params):
         """Logits of a gradient-free pass in evaluation mode."""
         self._set_training(False)
-        with torch.no_grad():
-            logits = self.infer(X, **fit_params)
-        self._set_training(True)
+        try:
+            with torch.no_grad():
+                logits = self.infer(X, **fit_params)
+        finally:
+            # Also when the pass fails (or is interrupted): the network
+            # and the loss were left in evaluation mode.
+            self._set_training(True)
         _check_module_output(logits, len(self.classes_))
         state = self.__dict__.get("fit_state_")
         if state is not None and len(logits):

@@ -1112,6 +1112,46 @@ class RSFTClassifier(NetClassifierBase):
             stacklevel=caller_stacklevel(),
         )
 
+    def set_params(self, **kwargs):
+        self._check_rule_unchanged_during_fit(kwargs)
+        return super().set_params(**kwargs)
+
+    def _check_rule_unchanged_during_fit(self, kwargs):
+        """Refuse, from a callback during a fit, a change of the settings
+        the loss module is built with when training begins: the steps went
+        on with the old ones while the history and ``predict_proba`` took
+        the new (``prior_correction=0`` inverted a correction still
+        trained, ``rejection="pool"`` reported a rate while every row was
+        kept, ``M="auto"`` made the next epoch fail)."""
+        if "fit_state_" not in vars(self) or not isinstance(
+            self.__dict__.get("criterion_"), RejectionLoss
+        ):
+            return
+        changed = []
+        for name in (
+            "rejection",
+            "loss_normalization",
+            "target_acceptance",
+            "prior_correction",
+        ):
+            if name in kwargs:
+                old, new = getattr(self, name), kwargs[name]
+                try:
+                    same = bool(old is new or old == new)
+                except Exception:
+                    same = False
+                if not same:
+                    changed.append(name)
+        if "M" in kwargs and isinstance(kwargs["M"], str) != isinstance(self.M, str):
+            changed.append("M (between 'auto' and a fixed value)")
+        if changed:
+            raise ValueError(
+                f"set_params during a fit cannot change {', '.join(changed)}: "
+                "the training loss is built with them when training begins. "
+                "Set them before fit, or between calls of partial_fit; M (a "
+                "number) and hardness may change from epoch to epoch."
+            )
+
     def torch_compile(self, module, name):
         # The loss module keeps state between steps: only the network compiles.
         if name in self._criteria:

@@ -727,7 +727,14 @@ class RejectionLoss(nn.Module):
         except (IndexError, RuntimeError) as exc:
             _drop_outside(pending, self.counts.shape[1], exc)
             raise
-        self.counts.copy_(added)
+        state = self.__dict__
+        if state.get("_in_forward") and "_counts_before_step" not in state:
+            # Within a step: the sum replaces the counts, which are kept
+            # until the step ends, to be put back if it fails.
+            state["_counts_before_step"] = self.counts
+            self.counts = added
+        else:
+            self.counts.copy_(added)
         pending.clear()
 
     def normaliser(self, loss_weight, accepted):
@@ -818,17 +825,39 @@ class RejectionLoss(nn.Module):
         # Counted for the owner's training step, which checks that an
         # overridden get_loss went through the rule.
         state["_forward_calls"] = state.get("_forward_calls", 0) + 1
-        before = len(self._pending_counts)
+        # A step that fails (a refused batch, an error of the base
+        # criterion, an interruption) leaves the state as it was before it:
+        # its counts, the counts it flushed, and the adaptive M it moved.
+        pending = list(self._pending_counts)
+        M_state = (
+            (self.log_M.clone(), self.M_started.clone(), self.epoch_log_M.clone())
+            if self.adaptive and self.training and not self.repeating
+            else None
+        )
         try:
             return self._loss(logits, y, sample_weight)
-        except (IndexError, RuntimeError) as exc:
-            # A refused batch is not counted (a flush that would have added
-            # it failed, so the earlier batches are still pending too).
-            del self._pending_counts[before:]
-            _raise_if_outside(logits.shape[1], y, exc)
+        except BaseException as exc:
+            counts = state.pop("_counts_before_step", None)
+            if counts is not None:
+                # The step's flush had added the pending batches.
+                self.counts = counts
+                self._pending_counts[:] = pending
+            else:
+                # The step's own batch is dropped; so are earlier batches
+                # that a failed flush found outside the classes.
+                before = {id(entry) for entry in pending}
+                self._pending_counts[:] = [
+                    entry for entry in self._pending_counts if id(entry) in before
+                ]
+            if M_state is not None:
+                for name, value in zip(("log_M", "M_started", "epoch_log_M"), M_state):
+                    getattr(self, name).copy_(value)
+            if isinstance(exc, (IndexError, RuntimeError)):
+                _raise_if_outside(logits.shape[1], y, exc)
             raise
         finally:
             state["_in_forward"] = False
+            state.pop("_counts_before_step", None)
 
     def _check(self, logits, y, sample_weight):
         if isinstance(logits, torch.Tensor):

@@ -1,0 +1,292 @@
+"""What a call that fails, or a call made during a fit, leaves behind."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from skorch.callbacks import Callback
+
+from rsft_sklearn import RejectionLoss, RSFTClassifier
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=300, n_features=8, weights=[0.8], random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+class Fuse:
+    """Raises on the n-th call of ``tick`` once armed."""
+
+    def __init__(self):
+        self.left = None
+
+    def arm(self, n=1, exc=RuntimeError):
+        self.left, self.exc = n, exc
+
+    def tick(self):
+        if self.left is not None:
+            self.left -= 1
+            if self.left == 0:
+                self.left = None
+                raise self.exc("fuse")
+
+
+FUSE = Fuse()
+
+
+class FusedNet(torch.nn.Module):
+    fail_build = False
+
+    def __init__(self, n_features=8, n_classes=2):
+        super().__init__()
+        if FusedNet.fail_build:
+            raise RuntimeError("cannot build the network")
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 16),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(0.3),
+            torch.nn.Linear(16, n_classes),
+        )
+
+    def forward(self, X):
+        if self.training:
+            FUSE.tick()
+        return self.net(X)
+
+
+def make(**params):
+    settings = dict(
+        module=FusedNet,
+        max_epochs=3,
+        batch_size=32,
+        warmup_epochs=1,
+        M=3.0,
+        random_state=0,
+        verbose=0,
+    )
+    settings.update(params)
+    return RSFTClassifier(**settings)
+
+
+@pytest.mark.parametrize("bad", ["network", "optimizer"])
+def test_a_refit_that_cannot_build_leaves_the_fitted_estimator(data, bad):
+    # The network (or its optimiser) could not be built: the estimator kept
+    # the old history and final_M_ beside an untrained network, or the old
+    # network beside the new data's prior, and predict_proba changed up to
+    # 0.37 without a word.
+    X, y = data
+    net = make().fit(X, y)
+    proba = net.predict_proba(X)
+    prior = net.class_prior_.copy()
+    if bad == "optimizer":
+        # Accepted by the fitted optimiser, refused when it is built anew.
+        net.set_params(optimizer__weight_decay=-1.0)
+    FusedNet.fail_build = bad == "network"
+    try:
+        with pytest.raises((RuntimeError, ValueError)):
+            net.fit(X[:150], 1 - y[:150])
+    finally:
+        FusedNet.fail_build = False
+    np.testing.assert_array_equal(net.predict_proba(X), proba)
+    np.testing.assert_array_equal(net.class_prior_, prior)
+    assert len(net.history) == 3 and net.final_M_ == 3.0
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_continued_training_that_fails_before_a_step_changes_nothing(data, how):
+    # It counted its labels into the correction of predict_proba (0.185)
+    # and left an empty epoch, from which the retry counted its warm-up and
+    # seeds.
+    X, y = data
+    chunk = slice(0, 120)
+    done = make(warmup_epochs=2)
+    done.partial_fit(X, y, epochs=1)
+    failed = make(warmup_epochs=2, warm_start=how == "warm_start")
+    failed.partial_fit(X, y, epochs=1)
+    proba = failed.predict_proba(X)
+    FUSE.arm(1)
+    with pytest.raises(RuntimeError, match="fuse"):
+        if how == "partial_fit":
+            failed.partial_fit(X[chunk], y[chunk], epochs=1)
+        else:
+            failed.fit(X[chunk], y[chunk], epochs=1)
+    np.testing.assert_array_equal(failed.predict_proba(X), proba)
+    assert len(failed.history) == 1
+    # The retry trains as the call would have.
+    for net in (done, failed):
+        net.partial_fit(X[chunk], y[chunk], epochs=1)
+        net.partial_fit(X, y, epochs=1)
+    assert [h["acceptance_rate"] for h in failed.history] == [
+        h["acceptance_rate"] for h in done.history
+    ]
+    np.testing.assert_array_equal(failed.predict_proba(X), done.predict_proba(X))
+
+
+def test_continued_training_keeps_what_it_trained_before_failing(data):
+    X, y = data
+    net = make().fit(X, y)
+    FUSE.arm(4)
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.partial_fit(X, y, epochs=1)
+    # Three steps ran: the network and its history are the call's.
+    assert len(net.history) == 4
+    assert sum("train_loss" in b for b in net.history[-1, "batches"]) == 3
+
+
+class CallDuring(Callback):
+    def __init__(self, call):
+        self.call = call
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 1:
+            self.call(net)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_training_from_a_callback_of_the_fit_is_refused(data, method):
+    # The inner call replaced the network and history, and the outer fit
+    # failed inside skorch ("no attribute 'fit_state_'").
+    X, y = data
+    net = make(
+        callbacks=[("inner", CallDuring(lambda net: getattr(net, method)(X, y)))]
+    )
+    with pytest.raises(RuntimeError, match=f"{method} was called during a fit"):
+        net.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"prior_correction": 0.0}, "prior_correction"),
+        ({"rejection": "pool"}, "rejection"),
+        ({"M": "auto"}, "M"),
+    ],
+)
+def test_settings_of_the_loss_cannot_change_during_a_fit(data, change, named):
+    # The steps went on with the old settings while the history and
+    # predict_proba took the new.
+    X, y = data
+    net = make(callbacks=[("change", CallDuring(lambda net: net.set_params(**change)))])
+    with pytest.raises(ValueError, match=f"during a fit cannot change {named}"):
+        net.fit(X, y)
+    # M and hardness may change from epoch to epoch.
+    make(
+        callbacks=[
+            ("change", CallDuring(lambda net: net.set_params(M=2.0, hardness=0.5)))
+        ]
+    ).fit(X, y)
+
+
+def test_a_rate_set_during_a_fit_is_not_kept_for_the_next(data):
+    # A callback's schedule of the rate became a stored parameter: a refit
+    # (or a clone) started at the last rate of the schedule.
+    class Decay(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            lr = net.optimizer_.param_groups[0]["lr"]
+            net.set_params(optimizer__lr=lr * 0.1)
+
+    X, y = data
+    net = make(callbacks=[("decay", Decay())])
+    net.fit(X, y)
+    first = [p.detach().clone() for p in net.module_.parameters()]
+    assert "optimizer__lr" not in net.get_params()
+    net.fit(X, y)
+    for before, after in zip(first, net.module_.parameters()):
+        torch.testing.assert_close(before, after, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("rejection", ["pool", "budget", "epoch"])
+def test_a_training_forward_from_a_callback_leaves_the_fit_alone(data, rejection):
+    # forward(training=True) (Monte-Carlo dropout) made its iterator the
+    # fit's: "pool" kept every row, "budget" never left the warm-up, and
+    # "epoch" failed.
+    X, y = data
+
+    class Spread(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.forward(X[:50], training=True)
+
+    plain = make(rejection=rejection, max_epochs=4).fit(X, y)
+    logged = make(
+        rejection=rejection, max_epochs=4, callbacks=[("spread", Spread())]
+    ).fit(X, y)
+    rates = [h["acceptance_rate"] for h in plain.history]
+    assert rates[-1] < 1
+    assert [h["acceptance_rate"] for h in logged.history] == rates
+    np.testing.assert_array_equal(logged.predict_proba(X), plain.predict_proba(X))
+
+
+def test_a_training_forward_keeps_the_row_order_and_the_shuffle(data):
+    # The rows came shuffled, and each call drew from the generator that
+    # shuffles the training rows.
+    X, y = data
+    net = make().fit(X, y)
+    state = net.shuffle_generator_.get_state()
+    net.module_.net[2].p = 0.0  # no dropout: training and eval agree
+    torch.testing.assert_close(
+        net.forward(X, training=True), net.forward(X, training=False)
+    )
+    assert torch.equal(net.shuffle_generator_.get_state(), state)
+
+
+@pytest.mark.parametrize("rejection", ["pool", "budget"])
+def test_a_failed_scoring_pass_restores_training_mode(data, rejection):
+    X, y = data
+
+    class FailInEval(FusedNet):
+        def forward(self, X):
+            if not self.training and FUSE.left is not None:
+                FUSE.tick()
+            return self.net(X)
+
+    net = make(module=FailInEval, rejection=rejection, warmup_epochs=0)
+    FUSE.arm(1)
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.fit(X, y)
+    assert net.module_.training and net.criterion_.training
+
+
+@pytest.mark.parametrize("M", [2.0, "auto"])
+@pytest.mark.parametrize("prior_correction", [0.0, 1.0])
+@pytest.mark.parametrize("exc", [RuntimeError, ValueError, KeyboardInterrupt])
+def test_a_failed_loss_step_leaves_no_trace(M, prior_correction, exc):
+    # The failed batch stayed counted, the counts it flushed stayed added,
+    # and an adaptive M stayed moved: the next step's loss differed.
+    class FailingBase(torch.nn.CrossEntropyLoss):
+        armed = False
+
+        def forward(self, logits, y):
+            if FailingBase.armed:
+                FailingBase.armed = False
+                raise exc("fuse")
+            return super().forward(logits, y)
+
+    def loss():
+        return RejectionLoss(
+            FailingBase(reduction="none"),
+            class_weight=[1.0, 2.0, 4.0],
+            M=M,
+            rejection="expected",
+            target_acceptance=0.5 if M == "auto" else None,
+            prior_correction=prior_correction,
+        )
+
+    g = torch.Generator().manual_seed(0)
+    batches = [
+        (torch.randn(24, 3, generator=g), torch.randint(0, 3, (24,), generator=g))
+        for _ in range(3)
+    ]
+    fresh, failed = loss(), loss()
+    for step in (fresh, failed):
+        step(*batches[0])
+    FailingBase.armed = True
+    with pytest.raises(exc, match="fuse"):
+        failed(*batches[1])
+    assert not FailingBase.armed
+    torch.testing.assert_close(failed(*batches[2]), fresh(*batches[2]), rtol=0, atol=0)
+    got = failed.epoch_statistics()
+    for key, value in fresh.epoch_statistics().items():
+        torch.testing.assert_close(got[key], value, rtol=0, atol=0, equal_nan=True)

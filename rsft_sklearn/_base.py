@@ -8,6 +8,7 @@ Nothing here knows the rejection rule.
 """
 
 import copy
+import inspect
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -100,6 +101,38 @@ _COUNTED_ATTRIBUTES = (
     "_rule_weight_sums",
     "_rule_weight_bins",
 )
+
+
+def _check_optimizer_groups(name, optimizer):
+    """Refuse settings written into a built optimiser's parameter groups
+    that its class refuses when built (``optimizer__weight_decay=-1`` on a
+    fitted net trained on with it, where a fresh fit refuses it): each
+    group's settings are given to the class over a probe tensor. An
+    optimiser that cannot be built that way (a wrapper, a class with
+    arguments of its own) is not checked."""
+    cls = type(optimizer)
+    try:
+        accepted = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return
+    if "params" not in accepted:
+        return
+    for group in optimizer.param_groups:
+        settings = {
+            key: value
+            for key, value in group.items()
+            if key in accepted and key != "params"
+        }
+        params = group.get("params") or [torch.zeros(())]
+        probe = torch.zeros(1, device=params[0].device, requires_grad=True)
+        try:
+            cls([probe], **settings)
+        except ValueError as exc:
+            raise ValueError(
+                f"set_params: {cls.__name__} refuses the {name}__* settings: {exc}"
+            ) from None
+        except Exception:
+            return
 
 
 def _trained_since(history, start):
@@ -1186,7 +1219,13 @@ class NetClassifierBase(NeuralNetClassifier):
         to_validate = set(self.__dict__.get("_params_to_validate", ()))
         try:
             with self._unchanged_if_refused():
-                return self._set_params(**kwargs)
+                result = self._set_params(**kwargs)
+                for name, optimizer in zip(names, optimizers):
+                    if optimizer is not None and any(
+                        key.startswith(name + "__") for key in kwargs
+                    ):
+                        _check_optimizer_groups(name, optimizer)
+                return result
         except BaseException:
             if "_params_to_validate" in self.__dict__:
                 self._params_to_validate.clear()

@@ -731,8 +731,9 @@ class RejectionLoss(nn.Module):
         if state.get("_in_forward") and "_counts_before_step" not in state:
             # Within a step: the sum replaces the counts, which are kept
             # until the step ends, to be put back if it fails.
-            state["_counts_before_step"] = self.counts
-            self.counts = added
+            buffers = self._buffers
+            state["_counts_before_step"] = buffers["counts"]
+            buffers["counts"] = added
         else:
             self.counts.copy_(added)
         pending.clear()
@@ -840,7 +841,7 @@ class RejectionLoss(nn.Module):
             counts = state.pop("_counts_before_step", None)
             if counts is not None:
                 # The step's flush had added the pending batches.
-                self.counts = counts
+                self._buffers["counts"] = counts
                 self._pending_counts[:] = pending
             else:
                 # The step's own batch is dropped; so are earlier batches

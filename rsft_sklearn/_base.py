@@ -111,10 +111,19 @@ def _check_optimizer_groups(name, optimizer):
     optimiser that cannot be built that way (a wrapper, a class with
     arguments of its own) is not checked."""
     cls = type(optimizer)
-    try:
-        accepted = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return
+    # The arguments of the class, and of its bases while it passes on
+    # keyword arguments (a subclass of Adam that takes **kwargs).
+    accepted = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        try:
+            parameters = inspect.signature(klass.__init__).parameters
+        except (TypeError, ValueError):
+            return
+        accepted.update(parameters)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            break
     if "params" not in accepted:
         return
     for group in optimizer.param_groups:

@@ -472,6 +472,10 @@ class NetClassifierBase(NeuralNetClassifier):
                 warn_outside_input_columns(self.module_, data[0])
             return self._train(data, **fit_params)
 
+    def _before_training_epoch(self):
+        """Called after the callbacks' ``on_epoch_begin``, before the first
+        training batch of an epoch."""
+
     def _check_not_training(self, method):
         """Refuse a call of ``fit`` or ``partial_fit`` made during a fit of
         the same estimator (from one of its callbacks): it replaced the
@@ -498,7 +502,15 @@ class NetClassifierBase(NeuralNetClassifier):
             for value in self.__dict__.values()
             if isinstance(value, torch.Generator)
         }
-        return dict(self.__dict__), history, len(history or ()), generators
+        # The optimisers' settings, which a learning-rate scheduler built
+        # when training begins changes in place (StepLR halved the rate of
+        # a call that then failed at its first batch).
+        groups = [
+            (group, {key: value for key, value in group.items() if key != "params"})
+            for name in getattr(self, "_optimizers", ())
+            for group in getattr(self.__dict__.get(name + "_"), "param_groups", ())
+        ]
+        return dict(self.__dict__), history, len(history or ()), generators, groups
 
     @contextmanager
     def _undone_if_untrained(self, before):
@@ -517,7 +529,7 @@ class NetClassifierBase(NeuralNetClassifier):
         try:
             yield
         except BaseException:
-            saved, history, length, generators = before
+            saved, history, length, generators, groups = before
             current = self.history_
             start = 0 if current is not history else length
             if not _trained_since(current, start):
@@ -527,6 +539,10 @@ class NetClassifierBase(NeuralNetClassifier):
                 self.__dict__.update(saved)
                 for generator, state in generators.items():
                     generator.set_state(state)
+                for group, settings in groups:
+                    # Only the saved keys: a scheduler's own (initial_lr)
+                    # may stay.
+                    group.update(settings)
             raise
 
     @contextmanager
@@ -911,19 +927,30 @@ class NetClassifierBase(NeuralNetClassifier):
             raise ValueError(f"X has {got} features per row, but {source}.")
 
     def _n_features_setter(self):
-        """The user's ``InputShapeSetter`` of ``module__n_features``, or
-        None."""
-        callbacks = self.callbacks
-        if not isinstance(callbacks, (list, tuple)):
-            return None
-        for callback in callbacks:
-            if isinstance(callback, tuple) and len(callback) == 2:
-                callback = callback[1]
-            if (
+        """The ``InputShapeSetter`` of ``module__n_features`` that training
+        will run, with the ``callbacks__<name>*`` settings it will have (a
+        class, or one disabled by ``callbacks__<name>=None``, as skorch's
+        ``initialize_callbacks`` reads them), or None."""
+        for name, callback in self._uniquely_named_callbacks():
+            callback = vars(self).get("callbacks__" + name, callback)
+            if callback is None or not (
                 isinstance(callback, InputShapeSetter)
-                and callback.module_name == "module"
-                and callback.param_name == "n_features"
+                or (
+                    isinstance(callback, type)
+                    and issubclass(callback, InputShapeSetter)
+                )
             ):
+                continue
+            params = self.get_params_for("callbacks__" + name)
+            try:
+                if isinstance(callback, type):
+                    callback = callback(**params)
+                else:
+                    callback = copy.copy(callback)
+                    callback.set_params(**params)
+            except Exception:
+                continue  # refused where training builds it
+            if callback.module_name == "module" and callback.param_name == "n_features":
                 return callback
         return None
 
@@ -1969,6 +1996,8 @@ class NetClassifierBase(NeuralNetClassifier):
         step's loss recorded through ``_batch_loss``."""
         if iterator is None:
             return
+        if training:
+            self._before_training_epoch()
         if type(self).notify is NetClassifierBase.notify:
             # The batch-level listeners, looked up once for the epoch.
             begin = self._listeners("on_batch_begin")

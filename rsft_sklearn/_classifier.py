@@ -287,6 +287,34 @@ _DECISION_ATTRIBUTES = (
 )
 
 
+# The estimator's settings that planning an epoch reads.
+_PLANNED_SETTINGS = (
+    "M",
+    "hardness",
+    "rejection",
+    "warmup_epochs",
+    "compact",
+    "batch_size",
+    "pool_size",
+    "budget",
+    "rescore_every",
+)
+
+
+def _unchanged(old, new):
+    """Whether a setting still has its value (arrays and schedules
+    included)."""
+    if old is new:
+        return True
+    try:
+        same = old == new
+        if isinstance(same, (bool, np.bool_)):
+            return bool(same)
+        return np.shape(old) == np.shape(new) and bool(np.all(same))
+    except Exception:
+        return False
+
+
 class RSFTClassifier(NetClassifierBase):
     """Neural-network classifier trained with rejection-sampling fine-tuning.
 
@@ -1118,7 +1146,8 @@ class RSFTClassifier(NetClassifierBase):
 
     def _check_rule_unchanged_during_fit(self, kwargs):
         """Refuse, from a callback during a fit, a change of the settings
-        the loss module is built with when training begins: the steps went
+        the loss module is built with when training begins (or that the
+        fit read from its data, or its seeds, then): the steps went
         on with the old ones while the history and ``predict_proba`` took
         the new (``prior_correction=0`` inverted a correction still
         trained, ``rejection="pool"`` reported a rate while every row was
@@ -1127,21 +1156,21 @@ class RSFTClassifier(NetClassifierBase):
             self.__dict__.get("criterion_"), RejectionLoss
         ):
             return
-        changed = []
-        for name in (
-            "rejection",
-            "loss_normalization",
-            "target_acceptance",
-            "prior_correction",
-        ):
-            if name in kwargs:
-                old, new = getattr(self, name), kwargs[name]
-                try:
-                    same = bool(old is new or old == new)
-                except Exception:
-                    same = False
-                if not same:
-                    changed.append(name)
+        changed = [
+            name
+            for name in (
+                "rejection",
+                "loss_normalization",
+                "target_acceptance",
+                "prior_correction",
+                # Read when the fit's data is prepared: a change was ignored
+                # by the training while get_params showed it.
+                "target",
+                "target_power",
+                "random_state",
+            )
+            if name in kwargs and not _unchanged(getattr(self, name), kwargs[name])
+        ]
         if "M" in kwargs and isinstance(kwargs["M"], str) != isinstance(self.M, str):
             changed.append("M (between 'auto' and a fixed value)")
         if changed:
@@ -1182,20 +1211,7 @@ class RSFTClassifier(NetClassifierBase):
             # of one stopped before its first epoch ended.
             for name in _DECISION_ATTRIBUTES:
                 self.__dict__.pop(name, None)
-        loss = self.criterion_
-        # A parameter changed since initialisation (set_params after fit), or
-        # the estimator was pickled by a version whose criterion_ was the bare
-        # criterion.
-        if not (
-            isinstance(loss, RejectionLoss)
-            and loss.built_with(**self._rejection_loss_params())
-        ):
-            self.initialize_criterion()
-            loss = self.criterion_ = self.criterion_.to(self.device)
-        loss.set_class_weight(self.class_target_weight_)
-        loss.set_class_prior(self.class_prior_)
-        loss.reset_adaptive_M()
-        loss.generator = self.mask_generator_
+        self._set_up_loss()
         # fit creates the state (it carries the sample weights); a training
         # started through skorch's hooks alone gets an empty one.
         state = self.__dict__.setdefault("fit_state_", FitState())
@@ -1224,6 +1240,32 @@ class RSFTClassifier(NetClassifierBase):
         # epochs: its warm-up may be over.
         if any(isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers):
             self._check_lbfgs(len(self.history), state.epochs, state.warmup_basis)
+        self._set_up_optimizers()
+        state.components = self._components()
+
+    def _set_up_loss(self):
+        """Give the loss module the fit's class weights, prior and generator
+        (rebuilt first where its settings changed)."""
+        loss = self.criterion_
+        # A parameter changed since initialisation (set_params after fit), or
+        # the estimator was pickled by a version whose criterion_ was the bare
+        # criterion.
+        if not (
+            isinstance(loss, RejectionLoss)
+            and loss.built_with(**self._rejection_loss_params())
+        ):
+            self.initialize_criterion()
+            loss = self.criterion_ = self.criterion_.to(self.device)
+        loss.set_class_weight(self.class_target_weight_)
+        loss.set_class_prior(self.class_prior_)
+        loss.reset_adaptive_M()
+        loss.generator = self.mask_generator_
+
+    def _set_up_optimizers(self):
+        """The fused default Adam, the guard of steps that accept nothing,
+        and what the network's modules ask of a batch."""
+        state = self.fit_state_
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
         chosen = self.get_params_for("optimizer")
         if self.optimizer is torch.optim.Adam and not {"fused", "foreach"} & set(
             chosen
@@ -1238,10 +1280,67 @@ class RSFTClassifier(NetClassifierBase):
             isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers
         )
 
+    def _components(self):
+        """The loss, the network and the optimisers, as the fit set them up."""
+        names = ["criterion_", "module_"] + [name + "_" for name in self._optimizers]
+        return tuple(getattr(self, name, None) for name in names)
+
+    def _refresh_components(self):
+        """Set up again what skorch rebuilt during the fit, after the fit set
+        it up: a callback's ``set_params`` of a ``module__*`` or
+        ``criterion__*`` parameter (or ``InputShapeSetter`` when training
+        begins) rebuilds the network, the loss or the optimiser, which then
+        lacked the fit's class prior, the fused default Adam and the guard
+        of steps that accept nothing (the guard held the old optimiser).
+        Returns whether anything was rebuilt."""
+        state = self.fit_state_
+        before, now = state.components, self._components()
+        if before is None or all(a is b for a, b in zip(before, now)):
+            return False
+        if now[0] is not before[0]:
+            # A rebuilt loss starts the prior after rejection and the
+            # adaptive M afresh.
+            self._set_up_loss()
+        if any(a is not b for a, b in zip(before[1:], now[1:])):
+            self._set_up_optimizers()
+        state.components = self._components()
+        return True
+
+    def _settings_planned(self):
+        return tuple(getattr(self, name) for name in _PLANNED_SETTINGS)
+
+    def _before_training_epoch(self):
+        """After the callbacks' ``on_epoch_begin``: an epoch planned before a
+        callback rebuilt a component, or changed a setting the plan reads,
+        is planned again, so that the change applies to this epoch (as a
+        learning rate set there does)."""
+        state = self.__dict__.get("fit_state_")
+        if state is None or state.plan is None or state.planned is None:
+            return
+        rebuilt = self._refresh_components()
+        if not rebuilt and all(
+            _unchanged(a, b) for a, b in zip(state.planned, self._settings_planned())
+        ):
+            return
+        self._last_epoch_rejected, state.rejecting_epochs = state.replan_from
+        self._plan_epoch()
+
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         seed_fit_generators(self.init_seed_ + len(self.history), self.device)
+        if self.fit_state_.components is not None:
+            self._refresh_components()
         state = self.fit_state_
+        # What planning the epoch changes, to plan it again from there.
+        state.replan_from = (
+            self.__dict__.get("_last_epoch_rejected", False),
+            state.rejecting_epochs,
+        )
+        self._plan_epoch()
+
+    def _plan_epoch(self):
+        state = self.fit_state_
+        state.planned = self._settings_planned()
         # The modules are collected afresh every epoch (a callback may swap
         # a layer between epochs).
         state.mode_trees = None

@@ -323,7 +323,13 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     def get_iterator(self, dataset, training=False):
         iterator = RSFTClassifier.get_iterator(self, dataset, training=training)
-        if not training or self.accelerator.num_processes == 1:
+        if (
+            not training
+            or self.accelerator.num_processes == 1
+            # forward(training=True): every process's output for every row,
+            # as in prediction.
+            or self.__dict__.get("_prediction_pass", False)
+        ):
             return iterator
         if not isinstance(iterator, BatchIterator):
             return self.accelerator.prepare(iterator)
@@ -360,8 +366,13 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         if self.accelerator.num_processes > 1:
             self._check_same_data(y)
+
+    def _set_up_loss(self):
+        super()._set_up_loss()
+        if self.accelerator.num_processes > 1:
             # The loss sums its normaliser, its "anything accepted" flag and
-            # its epoch counts over the processes.
+            # its epoch counts over the processes (also a loss rebuilt
+            # during the fit).
             self.criterion_.process_sum = _ProcessSum(self.accelerator)
 
     def _check_same_data(self, y):

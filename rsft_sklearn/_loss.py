@@ -728,9 +728,15 @@ class RejectionLoss(nn.Module):
             _drop_outside(pending, self.counts.shape[1], exc)
             raise
         state = self.__dict__
-        if state.get("_in_forward") and "_counts_before_step" not in state:
+        if (
+            state.get("_in_forward")
+            and "_counts_before_step" not in state
+            and not torch.is_inference_mode_enabled()
+        ):
             # Within a step: the sum replaces the counts, which are kept
-            # until the step ends, to be put back if it fails.
+            # until the step ends, to be put back if it fails. (Not under
+            # inference mode, whose sum would be an inference tensor that no
+            # later step could update.)
             buffers = self._buffers
             state["_counts_before_step"] = buffers["counts"]
             buffers["counts"] = added

@@ -171,6 +171,8 @@ def test_training_from_a_callback_of_the_fit_is_refused(data, method):
         ({"prior_correction": 0.0}, "prior_correction"),
         ({"rejection": "pool"}, "rejection"),
         ({"M": "auto"}, "M"),
+        ({"target": "uniform"}, "target"),
+        ({"random_state": 1}, "random_state"),
     ],
 )
 def test_settings_of_the_loss_cannot_change_during_a_fit(data, change, named):
@@ -311,3 +313,118 @@ def test_optimizer_settings_a_fresh_fit_refuses_are_refused_on_a_fitted_net(data
     assert "optimizer__weight_decay" not in net.get_params()
     net.set_params(optimizer__weight_decay=0.01)
     assert net.optimizer_.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_a_failed_call_puts_back_what_a_scheduler_set_when_it_began(data):
+    # skorch's LRScheduler builds StepLR when training begins, which halves
+    # the rate in place: a call that then failed at its first batch left
+    # the rate halved.
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import StepLR
+
+    X, y = data
+
+    def net():
+        scheduler = LRScheduler(StepLR, step_size=1, gamma=0.5)
+        return make(callbacks=[("lr", scheduler)]).fit(X, y)
+
+    done, failed = net(), net()
+    FUSE.arm(1)
+    with pytest.raises(RuntimeError, match="fuse"):
+        failed.partial_fit(X, y, epochs=1)
+    for model in (done, failed):
+        model.partial_fit(X, y, epochs=1)
+    assert (
+        failed.optimizer_.param_groups[0]["lr"] == done.optimizer_.param_groups[0]["lr"]
+    )
+    np.testing.assert_array_equal(failed.predict_proba(X), done.predict_proba(X))
+
+
+class AtEpochBegin(Callback):
+    def __init__(self, epoch, **params):
+        self.epoch, self.params = epoch, params
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            net.set_params(**self.params)
+
+
+def test_a_setting_changed_when_an_epoch_begins_applies_to_that_epoch(data):
+    # The epoch was planned before the callbacks ran: M took effect one
+    # epoch late, and set before the last epoch never trained.
+    X, y = data
+    net = make(max_epochs=4, callbacks=[("M", AtEpochBegin(3, M=5.0))]).fit(X, y)
+    assert net.history[:, "M_effective"][1:] == [3.0, 5.0, 5.0]
+    last = make(max_epochs=4, callbacks=[("M", AtEpochBegin(4, M=5.0))]).fit(X, y)
+    assert last.final_M_ == last.history[-1, "M_effective"] == 5.0
+
+
+@pytest.mark.parametrize("rejection", ["expected", "pool", "budget"])
+def test_a_loss_rebuilt_when_an_epoch_begins_trains_with_the_rule(data, rejection):
+    # skorch rebuilds the loss for a criterion__* parameter; rebuilt after
+    # the epoch was planned, it trained that epoch with hardness 1 (not
+    # the estimator's) and rejected rows already selected.
+    X, y = data
+    seen = []
+
+    class Record(Callback):
+        def on_batch_begin(self, net, training=False, **kwargs):
+            if training and len(net.history[-1]["batches"]) == 1:
+                loss = net.criterion_
+                seen.append((loss.hardness, loss.rejecting, loss.generator))
+
+    net = make(
+        max_epochs=3,
+        hardness=0.5,
+        rejection=rejection,
+        callbacks=[
+            ("change", AtEpochBegin(3, criterion__label_smoothing=0.0)),
+            ("record", Record()),
+        ],
+    ).fit(X, y)
+    first, _, last = seen
+    assert last[0] == 0.5
+    assert last[1] == (rejection == "expected")
+    assert last[2] is net.mask_generator_
+    assert net.criterion_.prior_mass.sum() > 0
+
+
+def test_a_network_rebuilt_when_training_begins_gets_the_fits_set_up(data):
+    # InputShapeSetter rebuilds the network, loss and optimiser after the
+    # fit set them up: the first fit trained without the class prior and
+    # the fused Adam, so a refit (or a clone) gave other weights.
+    from skorch.callbacks import InputShapeSetter
+
+    X, y = data
+    net = RSFTClassifier(
+        max_epochs=3,
+        random_state=0,
+        callbacks=[("shape", InputShapeSetter(param_name="n_features"))],
+    )
+    net.fit(X, y)
+    first = net.predict_proba(X)
+    assert net.optimizer_.param_groups[0]["fused"]
+    net.fit(X, y)
+    np.testing.assert_array_equal(net.predict_proba(X), first)
+    plain = RSFTClassifier(max_epochs=3, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(plain.predict_proba(X), first)
+
+
+def test_the_step_guard_follows_an_optimiser_rebuilt_during_the_fit(data):
+    from skorch.callbacks import Callback as Base
+
+    class Swap(Base):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 1:
+                net.set_params(optimizer=torch.optim.AdamW)
+
+    guards = []
+
+    class Guard(Base):
+        def on_batch_begin(self, net, training=False, **kwargs):
+            if training:
+                guards.append(net.fit_state_.guard.optimizers[0] is net.optimizer_)
+
+    X, y = data
+    make(callbacks=[("swap", Swap()), ("guard", Guard())]).fit(X, y)
+    assert guards and all(guards)

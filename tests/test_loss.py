@@ -878,6 +878,24 @@ def test_first_batch_under_inference_mode_builds_plain_buffers():
         loss.begin_epoch()
 
 
+@pytest.mark.parametrize("prior_correction", [0.0, 1.0])
+def test_training_steps_under_inference_mode_keep_plain_counts(prior_correction):
+    # The counts a step adds (at every step with prior_correction, once per
+    # 64 batches without) became an inference tensor: the step failed, or
+    # every later step outside inference mode did.
+    X, y = _batch()
+    for kwargs in ({"n_classes": 3}, {}):
+        loss = RejectionLoss(prior_correction=prior_correction, **kwargs)
+        with torch.inference_mode():
+            for _ in range(70):
+                loss(X[:, :3], y)
+        assert not any(b.is_inference() for b in loss.buffers())
+        logits = X[:, :3].clone().requires_grad_()
+        loss(logits, y).backward()
+        assert logits.grad is not None
+        loss.begin_epoch()
+
+
 def test_a_loss_built_under_inference_mode_trains_outside_it():
     # Its buffers were inference tensors from the start: the first training
     # step failed inside torch.

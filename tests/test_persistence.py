@@ -257,6 +257,20 @@ def test_an_input_shape_setter_of_the_mlp_width_refits_on_other_rows():
     images = np.zeros((40, 3, 8), dtype=np.float32)
     with pytest.raises(ValueError, match="24 features per row, but InputShapeS"):
         net.fit(images, y)
+    # Disabled, it sets nothing: the width is checked as given (torch named
+    # the shapes at the first batch).
+    net.set_params(callbacks__shape=None)
+    with pytest.raises(ValueError, match="6 features per row, but module__n_feat"):
+        net.fit(X, y)
+    # Given as a class with its parameter set apart, it is the same setter.
+    by_class = RSFTClassifier(
+        max_epochs=1,
+        random_state=0,
+        callbacks=[("shape", InputShapeSetter)],
+        callbacks__shape__param_name="n_features",
+    ).fit(X, y)
+    by_class.fit(wide, y)
+    assert by_class.module_.layers[0].in_features == 12
 
 
 def test_a_subclass_of_the_mlp_of_another_width_trains_on():

@@ -913,6 +913,8 @@ class NetClassifierBase(NeuralNetClassifier):
             return
         width = self.get_params_for("module").get("n_features")
         source = f"module__n_features is {width}"
+        if not self._builds_mlp():
+            return
         setter = self._n_features_setter()
         if setter is not None and X is not None:
             # The setter replaces the parameter (one a previous fit set
@@ -923,7 +925,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 return  # its own error, when training begins
             source = f"InputShapeSetter sets module__n_features to {width}"
         got = int(np.prod(row_shape))
-        if self._builds_mlp() and width is not None and got != width:
+        if width is not None and got != width:
             raise ValueError(f"X has {got} features per row, but {source}.")
 
     def _n_features_setter(self):
@@ -931,7 +933,13 @@ class NetClassifierBase(NeuralNetClassifier):
         will run, with the ``callbacks__<name>*`` settings it will have (a
         class, or one disabled by ``callbacks__<name>=None``, as skorch's
         ``initialize_callbacks`` reads them), or None."""
-        for name, callback in self._uniquely_named_callbacks():
+        if isinstance(self.callbacks, str):
+            return None  # "disable"
+        try:
+            named = list(self._uniquely_named_callbacks())
+        except (TypeError, ValueError):
+            return None  # refused where training builds them
+        for name, callback in named:
             callback = vars(self).get("callbacks__" + name, callback)
             if callback is None or not (
                 isinstance(callback, InputShapeSetter)

@@ -110,6 +110,10 @@ def _check_optimizer_groups(name, optimizer):
     group's settings are given to the class over a probe tensor. An
     optimiser that cannot be built that way (a wrapper, a class with
     arguments of its own) is not checked."""
+    inner = getattr(optimizer, "optimizer", None)
+    if isinstance(inner, torch.optim.Optimizer):
+        # A wrapper (Accelerate's AcceleratedOptimizer): its optimiser's.
+        optimizer = inner
     cls = type(optimizer)
     # The arguments of the class, and of its bases while it passes on
     # keyword arguments (a subclass of Adam that takes **kwargs).

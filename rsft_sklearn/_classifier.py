@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, InputShapeSetter
 from skorch.dataset import ValidSplit
 
 from ._base import (
@@ -284,20 +284,6 @@ _DECISION_ATTRIBUTES = (
     # What the next call of continued training adds its rows to.
     "_acceptance_rates",
     "_trained_rows",
-)
-
-
-# The estimator's settings that planning an epoch reads.
-_PLANNED_SETTINGS = (
-    "M",
-    "hardness",
-    "rejection",
-    "warmup_epochs",
-    "compact",
-    "batch_size",
-    "pool_size",
-    "budget",
-    "rescore_every",
 )
 
 
@@ -1206,6 +1192,13 @@ class RSFTClassifier(NetClassifierBase):
     # ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        # skorch runs the callbacks after this hook. An InputShapeSetter
+        # rebuilds the network, the loss and the optimiser: run first (its
+        # own turn then finds the width set), the fit's set-up below, and a
+        # LoadInitState after it, apply to what trains.
+        for _, callback in getattr(self, "callbacks_", ()):
+            if isinstance(callback, InputShapeSetter):
+                callback.on_train_begin(self, X=X, y=y)
         if not len(self.history):
             # A fresh fit: an earlier fit's rule must not correct the output
             # of one stopped before its first epoch ended.
@@ -1306,24 +1299,16 @@ class RSFTClassifier(NetClassifierBase):
         state.components = self._components()
         return True
 
-    def _settings_planned(self):
-        return tuple(getattr(self, name) for name in _PLANNED_SETTINGS)
-
     def _before_training_epoch(self):
         """After the callbacks' ``on_epoch_begin``: an epoch planned before a
-        callback rebuilt a component, or changed a setting the plan reads,
-        is planned again, so that the change applies to this epoch (as a
-        learning rate set there does)."""
+        callback made skorch rebuild the loss, the network or the optimiser
+        is planned again for what was rebuilt."""
         state = self.__dict__.get("fit_state_")
-        if state is None or state.plan is None or state.planned is None:
+        if state is None or state.plan is None:
             return
-        rebuilt = self._refresh_components()
-        if not rebuilt and all(
-            _unchanged(a, b) for a, b in zip(state.planned, self._settings_planned())
-        ):
-            return
-        self._last_epoch_rejected, state.rejecting_epochs = state.replan_from
-        self._plan_epoch()
+        if self._refresh_components():
+            self._last_epoch_rejected, state.rejecting_epochs = state.replan_from
+            self._plan_epoch(replanning=True)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -1338,9 +1323,12 @@ class RSFTClassifier(NetClassifierBase):
         )
         self._plan_epoch()
 
-    def _plan_epoch(self):
+    def _adjust_plan(self, plan):
+        """The epoch's plan as this estimator runs it (a subclass's hook)."""
+        return plan
+
+    def _plan_epoch(self, replanning=False):
         state = self.fit_state_
-        state.planned = self._settings_planned()
         # The modules are collected afresh every epoch (a callback may swap
         # a layer between epochs).
         state.mode_trees = None
@@ -1367,6 +1355,7 @@ class RSFTClassifier(NetClassifierBase):
             batch_size=self.batch_size,
             weighted=state.sample_weight is not None,
         )
+        state.plan = plan = self._adjust_plan(plan)
         # On several processes the losses are those of the global batches.
         state.losses = EpochLosses(self.criterion_.process_sum)
         if self.rejection in ("pool", "epoch"):
@@ -1378,7 +1367,12 @@ class RSFTClassifier(NetClassifierBase):
         # would say it did).
         rejected_before = self.__dict__.get("_last_epoch_rejected", False)
         self._last_epoch_rejected = bool(plan.rejecting)
-        if not plan.rejecting and rejected_before and len(self.history) > 1:
+        if (
+            not plan.rejecting
+            and rejected_before
+            and len(self.history) > 1
+            and not replanning
+        ):
             # Continued training whose warm-up count reaches past the epochs
             # trained (warmup_epochs raised between calls), after epochs that
             # rejected: the rule goes off again.

@@ -390,13 +390,13 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 f"and per-class counts differ across processes: {gathered.tolist()}."
             )
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+    def _adjust_plan(self, plan):
         # compact="auto" would skip the backward pass on a process that
-        # accepts nothing, while the others wait for its gradients.
-        plan = self.fit_state_.plan
+        # accepts nothing, while the others wait for its gradients (also in
+        # an epoch planned again).
         if self.accelerator.num_processes > 1 and plan.compact:
-            self.fit_state_.plan = replace(plan, compact=False, guarded=True)
+            return replace(plan, compact=False, guarded=True)
+        return plan
 
     def evaluation_step(self, batch, training=False):
         # Every process evaluates the whole input (the iterators for

@@ -217,10 +217,9 @@ class FitState:
         self.guard = None
         self.train_iterator = None
         self.plan = None
-        # The loss, network and optimisers as the fit set them up, the
-        # settings the epoch's plan read, and what planning it changed.
+        # The loss, network and optimisers as the fit set them up, and what
+        # planning the epoch changed.
         self.components = None
-        self.planned = None
         self.replan_from = (False, 0)
         self.two_rows = False
         self.losses = EpochLosses()

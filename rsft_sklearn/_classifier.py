@@ -632,6 +632,11 @@ class RSFTClassifier(NetClassifierBase):
             Interval(numbers.Integral, 1, None, closed="left"),
             Options(numbers.Integral, {-1}),
         ],
+        # skorch reads them by truth value: warm_start="False" continued the
+        # training, and compile="False" compiled.
+        "warm_start": ["boolean"],
+        "compile": ["boolean"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -1204,10 +1209,23 @@ class RSFTClassifier(NetClassifierBase):
             # of one stopped before its first epoch ended.
             for name in _DECISION_ATTRIBUTES:
                 self.__dict__.pop(name, None)
+        if "class_target_weight_" not in self.__dict__:
+            # Training driven through skorch's hooks on a net that saw no
+            # data (initialize(), load_params): the rule's class weights
+            # and prior come from the data.
+            raise RuntimeError(
+                f"This {type(self).__name__} has seen no training data: the "
+                "rule's class weights and prior come from it. Train with fit "
+                "or partial_fit(X, y, classes=...) first."
+            )
         self._set_up_loss()
         # fit creates the state (it carries the sample weights); a training
-        # started through skorch's hooks alone gets an empty one.
-        state = self.__dict__.setdefault("fit_state_", FitState())
+        # started through skorch's hooks alone gets an empty one, which ends
+        # with on_train_end.
+        state = self.__dict__.get("fit_state_")
+        if state is None:
+            state = self.fit_state_ = FitState()
+            state.by_hooks = True
         state.history_start = len(self.history)
         # The rows that the earlier calls of continued training trained on
         # (none in a fresh fit), for the prior that prediction removes.
@@ -1311,6 +1329,13 @@ class RSFTClassifier(NetClassifierBase):
             self._plan_epoch(replanning=True)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if "fit_state_" not in self.__dict__:
+            # (Before skorch's hook adds the epoch to the history.)
+            raise RuntimeError(
+                "on_epoch_begin runs after on_train_begin (which sets up the "
+                "rule for the training); call partial_fit(X, y, epochs=k), or "
+                "notify('on_train_begin', X=X, y=y) first."
+            )
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         seed_fit_generators(self.init_seed_ + len(self.history), self.device)
         if self.fit_state_.components is not None:
@@ -1492,6 +1517,37 @@ class RSFTClassifier(NetClassifierBase):
             )
             self.final_prior_correction_ = float(self.prior_correction)
         super().on_train_end(net, X=X, y=y, **kwargs)
+        if state is not None and state.by_hooks:
+            # Training driven through skorch's hooks by hand: the state that
+            # on_train_begin created ends with it (left, it cached the
+            # modules of a later prediction and marked a fit in progress).
+            del self.fit_state_
+
+    def _epoch_state(self, method):
+        """The state of the training epoch in progress, which the steps
+        need; a step called outside one is refused by name."""
+        state = self.__dict__.get("fit_state_")
+        if state is None or state.plan is None:
+            raise RuntimeError(
+                f"{method} runs within a training epoch of fit or partial_fit "
+                "(it needs the epoch's plan of the rule). Train with "
+                "partial_fit(X, y, epochs=k), or run skorch's hooks in full: "
+                "on_train_begin, then per epoch on_epoch_begin, "
+                "run_single_epoch and on_epoch_end, then on_train_end."
+            )
+        return state
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        if "fit_state_" not in self.__dict__:
+            # skorch's fit_loop runs the epochs of partial_fit, after
+            # on_train_begin: called alone it failed at the first epoch and
+            # left an empty epoch in the history.
+            raise RuntimeError(
+                "fit_loop runs the epochs of fit and partial_fit, after "
+                "on_train_begin; call partial_fit(X, y, epochs=k) instead, or "
+                "notify('on_train_begin', X=X, y=y) first."
+            )
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def _warn_if_stopped_in_warmup(self, state):
         """Warn when a callback (EarlyStopping, whose patience counts the
@@ -1821,7 +1877,7 @@ class RSFTClassifier(NetClassifierBase):
         # epoch (the trees are collected then), and at every step for a
         # module with a train of its own (a frozen BatchNorm), as skorch does.
         components = self._modules + self._criteria
-        trees = self.fit_state_.mode_trees
+        trees = self._epoch_state("train_step_single").mode_trees
         if not trees or not all(getattr(self, n + "_").training for n in components):
             self._set_training(True)
         Xi, yi, wi = _unpack(batch)
@@ -1967,7 +2023,7 @@ class RSFTClassifier(NetClassifierBase):
             )
 
     def train_step(self, batch, **fit_params):
-        state = self.fit_state_
+        state = self._epoch_state("train_step")
         step = super().train_step
         if state.plan.guarded and not state.guard.on_host:
             step = state.guard.wrap(step, lambda: self.criterion_.step_accepted)

@@ -74,9 +74,12 @@ def warmup_epoch_count(warmup_epochs, max_epochs):
     """
     if isinstance(warmup_epochs, numbers.Integral):
         return int(warmup_epochs)
-    # The share as meant: 0.29 of 50 epochs is 14.4999... in binary floats,
-    # and a float32 0.7 of 5 is 3.4999999; rounded to 6 decimals first, a
-    # half rounds up.
+    if isinstance(warmup_epochs, np.floating) and np.finfo(warmup_epochs).bits < 64:
+        # A float32 (say) as written: np.float32(0.9) is 0.89999998 in a
+        # float64, whose share of 25 epochs fell below the half.
+        warmup_epochs = float(np.format_float_positional(warmup_epochs))
+    # The share as meant: 0.29 of 50 epochs is 14.4999... in binary floats;
+    # rounded to 6 decimals first, a half rounds up.
     return math.floor(round(float(warmup_epochs) * max_epochs, 6) + 0.5)
 
 
@@ -221,6 +224,9 @@ class FitState:
         # planning the epoch changed.
         self.components = None
         self.replan_from = (False, 0)
+        # Created by on_train_begin for training driven through skorch's
+        # hooks (not by fit or partial_fit).
+        self.by_hooks = False
         self.two_rows = False
         self.losses = EpochLosses()
         self.row_acceptance = None

@@ -304,7 +304,14 @@ class RejectionLoss(nn.Module):
         self.hardness = check_hardness(hardness)
         self.rejection = rejection
         self.loss_normalization = loss_normalization
-        self.target_acceptance = target_acceptance
+        # A Real of any kind (a Fraction failed in the first step's
+        # comparison with a tensor).
+        self.target_acceptance = (
+            float(target_acceptance)
+            if isinstance(target_acceptance, numbers.Real)
+            and not isinstance(target_acceptance, bool)
+            else target_acceptance
+        )
         self.smoothing = float(smoothing)
         self.generator = check_generator(generator)
         self.process_sum = process_sum

@@ -461,3 +461,56 @@ def test_the_step_guard_follows_an_optimiser_rebuilt_during_the_fit(data):
     X, y = data
     make(callbacks=[("swap", Swap()), ("guard", Guard())]).fit(X, y)
     assert guards and all(guards)
+
+
+def test_training_through_skorchs_hooks_by_hand_ends_with_them(data):
+    # The state on_train_begin created outlived on_train_end: every later
+    # fit was refused as "called during a fit", and a rebuilt network
+    # stayed in training mode in prediction.
+    X, y = data
+    net = make(max_epochs=1).fit(X, y)
+    net.notify("on_train_begin", X=X, y=y)
+    net.fit_loop(X, y, epochs=1)
+    net.notify("on_train_end", X=X, y=y)
+    assert len(net.history) == 2 and "fit_state_" not in vars(net)
+    net.set_params(module__n_features=8)
+    np.testing.assert_array_equal(net.predict_proba(X), net.predict_proba(X))
+    net.fit(X, y)
+    # One left unfinished is replaced by the next call.
+    net.notify("on_train_begin", X=X, y=y)
+    net.partial_fit(X, y, epochs=1)
+    assert "fit_state_" not in vars(net)
+
+
+@pytest.mark.parametrize(
+    "call, named",
+    [
+        (lambda net, X, y: net.fit_loop(X, y, epochs=1), "fit_loop runs the epochs"),
+        (
+            lambda net, X, y: net.notify("on_epoch_begin"),
+            "on_epoch_begin runs after on_train_begin",
+        ),
+        (
+            lambda net, X, y: net.train_step(
+                next(iter(net.get_iterator(net.get_dataset(X, y), training=True)))
+            ),
+            "train_step runs within a training epoch",
+        ),
+    ],
+    ids=["fit_loop", "on_epoch_begin", "train_step"],
+)
+def test_parts_of_a_fit_called_alone_are_refused_by_name(data, call, named):
+    # They failed on internal state ("no attribute 'fit_state_'"), and
+    # fit_loop left an empty epoch in the history.
+    X, y = data
+    net = make(max_epochs=1).fit(X, y)
+    with pytest.raises(RuntimeError, match=named):
+        call(net, X, y.astype(np.int64))
+    assert len(net.history) == 1
+
+
+def test_skorchs_hooks_on_a_net_that_saw_no_data_are_refused(data):
+    X, y = data
+    net = make().initialize()
+    with pytest.raises(RuntimeError, match="has seen no training data"):
+        net.notify("on_train_begin", X=X, y=y)

@@ -1941,3 +1941,47 @@ def test_a_warning_raised_in_a_worker_points_at_the_library():
     thread.start()
     thread.join()
     assert seen[0].filename == "<library>"
+
+
+def test_a_float32_warmup_share_counts_the_epochs_as_written():
+    # np.float32(0.9) is 0.89999998 in a float64: 0.9 of 25 epochs gave 22
+    # warm-up epochs instead of 23.
+    from rsft_sklearn._epochs import warmup_epoch_count
+
+    for share, epochs in [(0.9, 25), (0.78, 25), (0.65, 30), (0.7, 45), (0.7, 5)]:
+        assert warmup_epoch_count(np.float32(share), epochs) == warmup_epoch_count(
+            share, epochs
+        )
+
+
+def test_a_numpy_learning_rate_gives_a_checkpoint_torch_loads(data, tmp_path):
+    # It went into the optimiser's state as a NumPy number, which
+    # torch.load(weights_only=True) refuses (LoadInitState failed).
+    X, y = data
+    for lr in (np.float64(0.01), np.float32(0.01)):
+        net = RSFTClassifier(**{**FAST, "lr": lr}).fit(X, y)
+        assert type(net.optimizer_.param_groups[0]["lr"]) is float
+        net.set_params(optimizer__lr=np.float64(0.02))
+        assert type(net.optimizer_.param_groups[0]["lr"]) is float
+        path = tmp_path / "optimizer.pt"
+        net.save_params(f_optimizer=path)
+        torch.load(path, weights_only=True)
+        assert net.get_params()["lr"] is lr
+
+
+@pytest.mark.parametrize("name", ["warm_start", "compile"])
+def test_a_flag_given_as_a_string_is_refused(data, name):
+    # skorch reads them by truth value: warm_start="False" continued the
+    # training, and compile="False" compiled.
+    X, y = data
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        RSFTClassifier(**FAST, **{name: "False"}).fit(X, y)
+
+
+def test_a_fraction_as_target_acceptance_trains():
+    from fractions import Fraction
+
+    loss = RejectionLoss(n_classes=2, M="auto", target_acceptance=Fraction(1, 2))
+    logits = torch.randn(8, 2, requires_grad=True)
+    loss(logits, torch.arange(8) % 2).backward()
+    assert loss.target_acceptance == 0.5

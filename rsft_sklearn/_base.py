@@ -1298,10 +1298,13 @@ class NetClassifierBase(NeuralNetClassifier):
             with self._unchanged_if_refused():
                 result = self._set_params(**kwargs)
                 for name, optimizer in zip(names, optimizers):
-                    if optimizer is not None and any(
+                    if optimizer is None:
+                        continue
+                    if any(key.startswith(name + "__") for key in kwargs):
+                        _check_optimizer_groups(name, optimizer)
+                    if any(
                         key.startswith(name + "__") or key == "lr" for key in kwargs
                     ):
-                        _check_optimizer_groups(name, optimizer)
                         # As when it is built (see get_params_for_optimizer).
                         for group in optimizer.param_groups:
                             for key, value in group.items():
@@ -1948,8 +1951,16 @@ class NetClassifierBase(NeuralNetClassifier):
         ``on_train_begin``) and whenever ``callbacks_`` is replaced or
         changes length.
         """
+        if method_name == "on_train_begin":
+            for listener in self._listeners(method_name):
+                listener(self, **cb_kwargs)
+                self._after_train_begin_listener()
+            return
         for listener in self._listeners(method_name):
             listener(self, **cb_kwargs)
+
+    def _after_train_begin_listener(self):
+        """Called after the net's and each callback's ``on_train_begin``."""
 
     def _listeners(self, method_name):
         callbacks = self.callbacks_

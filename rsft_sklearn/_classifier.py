@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from skorch.callbacks import EarlyStopping, InputShapeSetter
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 
 from ._base import (
@@ -1197,13 +1197,6 @@ class RSFTClassifier(NetClassifierBase):
     # ------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        # skorch runs the callbacks after this hook. An InputShapeSetter
-        # rebuilds the network, the loss and the optimiser: run first (its
-        # own turn then finds the width set), the fit's set-up below, and a
-        # LoadInitState after it, apply to what trains.
-        for _, callback in getattr(self, "callbacks_", ()):
-            if isinstance(callback, InputShapeSetter):
-                callback.on_train_begin(self, X=X, y=y)
         if not len(self.history):
             # A fresh fit: an earlier fit's rule must not correct the output
             # of one stopped before its first epoch ended.
@@ -1316,6 +1309,14 @@ class RSFTClassifier(NetClassifierBase):
             self._set_up_optimizers()
         state.components = self._components()
         return True
+
+    def _after_train_begin_listener(self):
+        # What a callback's on_train_begin made skorch rebuild
+        # (InputShapeSetter) is set up before the next callback runs: a
+        # LoadInitState after it loads the checkpoint into the set-up loss.
+        state = self.__dict__.get("fit_state_")
+        if state is not None and state.components is not None:
+            self._refresh_components()
 
     def _before_training_epoch(self):
         """After the callbacks' ``on_epoch_begin``: an epoch planned before a

@@ -159,6 +159,14 @@ def _check_optimizer_groups(name, optimizer):
             return
 
 
+def _fit_in_progress(net):
+    """Whether ``fit`` or ``partial_fit`` of ``net`` is running (a state of
+    training driven through skorch's hooks by hand does not count: it may
+    have been left unfinished)."""
+    state = net.__dict__.get("fit_state_")
+    return state is not None and not getattr(state, "by_hooks", False)
+
+
 def _trained_since(history, start):
     """Whether a batch of the history's epochs from ``start`` on recorded a
     training loss (a step ran); True where the history is not skorch's own
@@ -511,10 +519,9 @@ class NetClassifierBase(NeuralNetClassifier):
         the same estimator (from one of its callbacks): it replaced the
         network and the history under the running fit, which then failed
         inside skorch."""
-        state = self.__dict__.get("fit_state_")
         # (Training driven through skorch's hooks by hand that never ended
         # leaves its state to the next call, which replaces it.)
-        if state is not None and not getattr(state, "by_hooks", False):
+        if _fit_in_progress(self):
             raise RuntimeError(
                 f"{method} was called during a fit of this "
                 f"{type(self).__name__} (from a callback?). Train a copy "
@@ -1332,7 +1339,7 @@ class NetClassifierBase(NeuralNetClassifier):
         kept = {}
         # During a fit (a callback's schedule of the rate) the setting is
         # the training's, as in skorch: a refit starts from the parameter.
-        training = "fit_state_" in vars(self)
+        training = _fit_in_progress(self)
         if self.initialized_:
             if "lr" in kwargs and "optimizer__lr" in kwargs:
                 # optimizer__lr wins, as before initialisation: lr is only
@@ -1958,9 +1965,14 @@ class NetClassifierBase(NeuralNetClassifier):
             return
         for listener in self._listeners(method_name):
             listener(self, **cb_kwargs)
+        if method_name == "on_train_end":
+            self._after_train_end()
 
     def _after_train_begin_listener(self):
         """Called after the net's and each callback's ``on_train_begin``."""
+
+    def _after_train_end(self):
+        """Called after the net's and every callback's ``on_train_end``."""
 
     def _listeners(self, method_name):
         callbacks = self.callbacks_

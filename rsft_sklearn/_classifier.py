@@ -23,6 +23,7 @@ from ._base import (
     _ANY_STATE,
     NetClassifierBase,
     _as_skorch_batch,
+    _fit_in_progress,
     _is_proba,
     _predefined_valid_ds,
     _unpack,
@@ -1143,7 +1144,7 @@ class RSFTClassifier(NetClassifierBase):
         the new (``prior_correction=0`` inverted a correction still
         trained, ``rejection="pool"`` reported a rate while every row was
         kept, ``M="auto"`` made the next epoch fail)."""
-        if "fit_state_" not in vars(self) or not isinstance(
+        if not _fit_in_progress(self) or not isinstance(
             self.__dict__.get("criterion_"), RejectionLoss
         ):
             return
@@ -1216,7 +1217,8 @@ class RSFTClassifier(NetClassifierBase):
         # started through skorch's hooks alone gets an empty one, which ends
         # with on_train_end.
         state = self.__dict__.get("fit_state_")
-        if state is None:
+        if state is None or state.by_hooks:
+            # (One that a sequence left unfinished is replaced.)
             state = self.fit_state_ = FitState()
             state.by_hooks = True
         state.history_start = len(self.history)
@@ -1518,10 +1520,18 @@ class RSFTClassifier(NetClassifierBase):
             )
             self.final_prior_correction_ = float(self.prior_correction)
         super().on_train_end(net, X=X, y=y, **kwargs)
-        if state is not None and state.by_hooks:
-            # Training driven through skorch's hooks by hand: the state that
-            # on_train_begin created ends with it (left, it cached the
-            # modules of a later prediction and marked a fit in progress).
+
+    def _after_train_end(self):
+        state = self.__dict__.get("fit_state_")
+        if state is None or not state.by_hooks:
+            return
+        # Training driven through skorch's hooks by hand: weights that a
+        # callback put back (load_best=True) take their epoch's rule, as in
+        # fit, and the state that on_train_begin created ends with the
+        # sequence (left, it cached the modules of a later prediction).
+        try:
+            self._match_restored_weights()
+        finally:
             del self.fit_state_
 
     def _epoch_state(self, method):

@@ -514,3 +514,50 @@ def test_skorchs_hooks_on_a_net_that_saw_no_data_are_refused(data):
     net = make().initialize()
     with pytest.raises(RuntimeError, match="has seen no training data"):
         net.notify("on_train_begin", X=X, y=y)
+
+
+def test_a_hand_driven_sequence_takes_the_rule_of_the_weights_put_back(data, tmp_path):
+    # Checkpoint(load_best=True) put back an earlier epoch's weights in
+    # on_train_end, after the state holding each epoch's rule was gone:
+    # the output was corrected by the last epoch's rule.
+    from skorch.callbacks import Checkpoint
+
+    X, y = data
+
+    def net(folder):
+        best = Checkpoint(
+            dirname=str(tmp_path / folder),
+            load_best=True,
+            monitor=lambda net: net.history[-1, "epoch"] in (2, 4),
+        )
+        return make(
+            max_epochs=2,
+            warmup_epochs=0,
+            M="auto",
+            target_acceptance=0.3,
+            callbacks=[("best", best)],
+        )
+
+    fitted = net("fit").fit(X, y)
+    fitted.partial_fit(X, y, epochs=3)
+    by_hand = net("hand").fit(X, y)
+    by_hand.notify("on_train_begin", X=X, y=y)
+    by_hand.fit_loop(X, y, epochs=3)
+    by_hand.notify("on_train_end", X=X, y=y)
+    # Epoch 4's weights and rule, not the last epoch's.
+    assert fitted.final_M_ != fitted.history[-1, "M_effective"]
+    assert by_hand.final_M_ == fitted.final_M_
+    np.testing.assert_array_equal(by_hand.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_an_unfinished_hand_driven_sequence_does_not_act_as_a_running_fit(data):
+    # Its state made set_params refuse the rule's settings "during a fit",
+    # and an optimiser setting reach the old optimiser only, so the next
+    # fit trained with the old rate.
+    X, y = data
+    net = make(max_epochs=1).fit(X, y)
+    net.notify("on_train_begin", X=X, y=y)
+    net.set_params(prior_correction=0.5, optimizer__lr=0.05)
+    net.fit(X, y)
+    assert net.optimizer_.param_groups[0]["lr"] == 0.05
+    assert net.final_prior_correction_ == 0.5

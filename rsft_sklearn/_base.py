@@ -536,6 +536,8 @@ class NetClassifierBase(NeuralNetClassifier):
         if not self.initialized_:
             return None
         history = self.history_
+        # Its rows: skorch's initialize_history empties the same object.
+        rows = None if history is None else list(history)
         # The generators that training draws from, in place.
         generators = {
             value: value.get_state()
@@ -550,7 +552,7 @@ class NetClassifierBase(NeuralNetClassifier):
             for name in getattr(self, "_optimizers", ())
             for group in getattr(self.__dict__.get(name + "_"), "param_groups", ())
         ]
-        return dict(self.__dict__), history, len(history or ()), generators, groups
+        return dict(self.__dict__), history, rows, generators, groups
 
     @contextmanager
     def _undone_if_untrained(self, before):
@@ -569,12 +571,13 @@ class NetClassifierBase(NeuralNetClassifier):
         try:
             yield
         except BaseException:
-            saved, history, length, generators, groups = before
+            saved, history, rows, generators, groups = before
             current = self.history_
-            start = 0 if current is not history else length
+            start = 0 if current is not history else len(rows or ())
             if not _trained_since(current, start):
                 if type(history) is History:
-                    del history[length:]
+                    # (A refit emptied it; continued training added epochs.)
+                    list.__setitem__(history, slice(None), rows)
                 self.__dict__.clear()
                 self.__dict__.update(saved)
                 for generator, state in generators.items():
@@ -1963,10 +1966,18 @@ class NetClassifierBase(NeuralNetClassifier):
                 listener(self, **cb_kwargs)
                 self._after_train_begin_listener()
             return
+        if method_name == "on_train_end":
+            self.__dict__["_notifying_train_end"] = True
+            try:
+                for listener in self._listeners(method_name):
+                    listener(self, **cb_kwargs)
+            finally:
+                # However the callbacks end.
+                self.__dict__.pop("_notifying_train_end", None)
+                self._after_train_end()
+            return
         for listener in self._listeners(method_name):
             listener(self, **cb_kwargs)
-        if method_name == "on_train_end":
-            self._after_train_end()
 
     def _after_train_begin_listener(self):
         """Called after the net's and each callback's ``on_train_begin``."""

@@ -23,7 +23,6 @@ from ._base import (
     _ANY_STATE,
     NetClassifierBase,
     _as_skorch_batch,
-    _fit_in_progress,
     _is_proba,
     _predefined_valid_ds,
     _unpack,
@@ -1144,7 +1143,8 @@ class RSFTClassifier(NetClassifierBase):
         the new (``prior_correction=0`` inverted a correction still
         trained, ``rejection="pool"`` reported a rate while every row was
         kept, ``M="auto"`` made the next epoch fail)."""
-        if not _fit_in_progress(self) or not isinstance(
+        state = self.__dict__.get("fit_state_")
+        if state is None or not isinstance(
             self.__dict__.get("criterion_"), RejectionLoss
         ):
             return
@@ -1171,6 +1171,12 @@ class RSFTClassifier(NetClassifierBase):
                 "the training loss is built with them when training begins. "
                 "Set them before fit, or between calls of partial_fit; M (a "
                 "number) and hardness may change from epoch to epoch."
+                + (
+                    " (This estimator's training through skorch's hooks has not "
+                    "ended: notify('on_train_end', X=X, y=y) ends it.)"
+                    if state.by_hooks
+                    else ""
+                )
             )
 
     def torch_compile(self, module, name):
@@ -1520,6 +1526,10 @@ class RSFTClassifier(NetClassifierBase):
             )
             self.final_prior_correction_ = float(self.prior_correction)
         super().on_train_end(net, X=X, y=y, **kwargs)
+        if not self.__dict__.get("_notifying_train_end"):
+            # A subclass's own notify that does not call this class's: the
+            # hand-driven state ends here.
+            self._after_train_end()
 
     def _after_train_end(self):
         state = self.__dict__.get("fit_state_")

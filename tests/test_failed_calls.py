@@ -550,14 +550,48 @@ def test_a_hand_driven_sequence_takes_the_rule_of_the_weights_put_back(data, tmp
     np.testing.assert_array_equal(by_hand.predict_proba(X), fitted.predict_proba(X))
 
 
-def test_an_unfinished_hand_driven_sequence_does_not_act_as_a_running_fit(data):
-    # Its state made set_params refuse the rule's settings "during a fit",
-    # and an optimiser setting reach the old optimiser only, so the next
-    # fit trained with the old rate.
+def test_an_unfinished_hand_driven_sequence_is_ended_or_replaced(data):
+    # Its state outlived the sequence: an optimiser setting reached the
+    # old optimiser only, so the next fit trained with the old rate.
     X, y = data
     net = make(max_epochs=1).fit(X, y)
     net.notify("on_train_begin", X=X, y=y)
-    net.set_params(prior_correction=0.5, optimizer__lr=0.05)
+    net.set_params(optimizer__lr=0.05)
+    # The rule's settings wait for the sequence's end, which the message
+    # names.
+    with pytest.raises(ValueError, match="notify\\('on_train_end'"):
+        net.set_params(prior_correction=0.5)
     net.fit(X, y)
     assert net.optimizer_.param_groups[0]["lr"] == 0.05
+    net.set_params(prior_correction=0.5)
+    net.fit(X, y)
     assert net.final_prior_correction_ == 0.5
+
+
+def test_a_hand_driven_sequence_ends_when_a_callback_fails_at_its_end(data):
+    class Fails(Callback):
+        def on_train_end(self, net, **kwargs):
+            raise RuntimeError("fuse")
+
+    X, y = data
+    net = make(max_epochs=1, callbacks=[("fails", Fails())])
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.fit(X, y)
+    net.notify("on_train_begin", X=X, y=y)
+    net.fit_loop(X, y, epochs=1)
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.notify("on_train_end", X=X, y=y)
+    assert "fit_state_" not in vars(net)
+
+
+def test_a_refit_that_fails_at_its_first_batch_keeps_the_fitted_history(data):
+    # skorch empties the history object in place when it initialises: the
+    # estimator came back with one empty epoch, and went on counting from it.
+    X, y = data
+    net = make().fit(X, y)
+    rows = [dict(row) for row in net.history]
+    FUSE.arm(1)
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.fit(X, y)
+    assert len(net.history) == 3
+    assert net.history[:, "acceptance_rate"] == [r["acceptance_rate"] for r in rows]

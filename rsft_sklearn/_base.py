@@ -167,21 +167,6 @@ def _fit_in_progress(net):
     return state is not None and not getattr(state, "by_hooks", False)
 
 
-def _trained_since(history, start):
-    """Whether a batch of the history's epochs from ``start`` on recorded a
-    training loss (a step ran); True where the history is not skorch's own
-    (another process's part, say), which is left as it is."""
-    if history is None:
-        return False
-    if type(history) is not History:
-        return True
-    return any(
-        "train_loss" in batch
-        for epoch in list.__getitem__(history, slice(start, None))
-        for batch in epoch.get("batches", ())
-    )
-
-
 def _check_epochs(epochs):
     """Refuse an ``epochs`` of ``fit`` or ``partial_fit`` that is not a
     whole number >= 1 (0 trained nothing but counted the call's labels into
@@ -568,16 +553,19 @@ class NetClassifierBase(NeuralNetClassifier):
         if before is None:
             yield
             return
+        # The training steps of this call, counted by run_single_epoch (the
+        # history cannot tell: a refit empties it in place and starts again,
+        # and LoadInitState replaces it by a checkpoint's).
+        steps = self.__dict__["_steps_of_call"] = [0]
         try:
             yield
         except BaseException:
             saved, history, rows, generators, groups = before
-            current = self.history_
-            start = 0 if current is not history else len(rows or ())
-            if not _trained_since(current, start):
-                if type(history) is History:
-                    # (A refit emptied it; continued training added epochs.)
-                    list.__setitem__(history, slice(None), rows)
+            # (Not on several processes, which would have to agree.)
+            if not steps[0] and type(history) is History:
+                # A refit emptied it in place; continued training added
+                # epochs.
+                list.__setitem__(history, slice(None), rows)
                 self.__dict__.clear()
                 self.__dict__.update(saved)
                 for generator, state in generators.items():
@@ -587,6 +575,8 @@ class NetClassifierBase(NeuralNetClassifier):
                     # may stay.
                     group.update(settings)
             raise
+        finally:
+            self.__dict__.pop("_steps_of_call", None)
 
     @contextmanager
     def _call_data_dropped(self):
@@ -1460,6 +1450,9 @@ class NetClassifierBase(NeuralNetClassifier):
         # that switches train and eval mode, which would be stale once
         # loaded.
         state.pop("fit_state_", None)
+        # What marks a call in progress (a pickle taken in on_train_end).
+        state.pop("_steps_of_call", None)
+        state.pop("_notifying_train_end", None)
         return pack_generators(state)
 
     def __setstate__(self, state):
@@ -2088,6 +2081,9 @@ class NetClassifierBase(NeuralNetClassifier):
             end = [lambda net, **kwargs: net.notify("on_batch_end", **kwargs)]
         loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
         batch_count = 0
+        # The training steps of a call (see _undone_if_untrained), counted
+        # here whatever step_fn a subclass gives.
+        steps = self.__dict__.get("_steps_of_call") if training else None
         for batch in iterator:
             # Callbacks see skorch's (X, y): the weights that a training batch
             # carries as a third element (sample weights, the budget's
@@ -2099,6 +2095,8 @@ class NetClassifierBase(NeuralNetClassifier):
             # A validation step gets (X, y), as in skorch: the validation
             # part is scored unweighted.
             step = step_fn(batch if training else shown, **fit_params)
+            if steps is not None:
+                steps[0] += 1
             history = self.history
             if type(history) is History:
                 # The row that on_batch_begin (history.new_batch) added; the

@@ -595,3 +595,42 @@ def test_a_refit_that_fails_at_its_first_batch_keeps_the_fitted_history(data):
         net.fit(X, y)
     assert len(net.history) == 3
     assert net.history[:, "acceptance_rate"] == [r["acceptance_rate"] for r in rows]
+
+
+def test_a_refit_that_trained_then_failed_keeps_what_it_trained(data):
+    # A refit empties the history in place and starts again: read from the
+    # history, two trained epochs of a refit of a 4-epoch fit looked like
+    # none, and the old fit was put back.
+    class FailsAtEpoch2(Callback):
+        armed = False
+
+        def on_epoch_end(self, net, **kwargs):
+            if self.armed and len(net.history) == 2:
+                raise RuntimeError("fuse")
+
+    X, y = data
+    fails = FailsAtEpoch2()
+    net = make(max_epochs=4, callbacks=[("fails", fails)]).fit(X, y)
+    proba = net.predict_proba(X)
+    fails.armed = True
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.fit(X, y)
+    assert len(net.history) == 2
+    assert not np.array_equal(net.predict_proba(X), proba)
+
+
+def test_a_resumed_refit_that_fails_at_its_first_batch_changes_nothing(data, tmp_path):
+    # LoadInitState replaces the history by the checkpoint's: its epochs
+    # counted as trained by the call, which left an empty epoch, lost the
+    # rule's attributes and moved predict_proba.
+    from skorch.callbacks import Checkpoint, LoadInitState
+
+    X, y = data
+    saved = Checkpoint(monitor=None, dirname=str(tmp_path))
+    net = make(callbacks=[("cp", saved), ("load", LoadInitState(saved))]).fit(X, y)
+    proba, final_M = net.predict_proba(X), net.final_M_
+    FUSE.arm(1)
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.fit(X, y)
+    assert len(net.history) == 3 and net.final_M_ == final_M
+    np.testing.assert_array_equal(net.predict_proba(X), proba)

@@ -634,3 +634,29 @@ def test_a_resumed_refit_that_fails_at_its_first_batch_changes_nothing(data, tmp
         net.fit(X, y)
     assert len(net.history) == 3 and net.final_M_ == final_M
     np.testing.assert_array_equal(net.predict_proba(X), proba)
+
+
+def test_a_subclass_with_its_own_epoch_loop_keeps_what_a_failed_call_trained(data):
+    # Steps counted in the library's own epoch loop missed a subclass's:
+    # the history was rolled back beside weights trained two more epochs.
+    from skorch import NeuralNet
+
+    class OwnLoop(RSFTClassifier):
+        run_single_epoch = NeuralNet.run_single_epoch
+
+    class FailsAtEpoch4(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 4:
+                raise RuntimeError("fuse")
+
+    X, y = data
+    net = OwnLoop(
+        module=FusedNet,
+        max_epochs=2,
+        batch_size=32,
+        random_state=0,
+        callbacks=[("fails", FailsAtEpoch4())],
+    ).fit(X, y)
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.partial_fit(X, y, epochs=3)
+    assert len(net.history) == 4

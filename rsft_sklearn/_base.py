@@ -41,7 +41,6 @@ from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_device, to_numpy, to_tensor
 from torch.nn import NLLLoss
-from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.data import Subset
 
 from ._data import (
@@ -554,17 +553,12 @@ class NetClassifierBase(NeuralNetClassifier):
         if before is None:
             yield
             return
-        # The optimiser steps completed during this call (the history cannot
-        # tell: a refit empties it in place and starts again, LoadInitState
-        # replaces it by a checkpoint's, and a subclass may run its own
-        # epochs). A step of another estimator's, in another thread, counts
-        # too: the call is then left as it ended.
-        steps = [0]
-
-        def count(optimizer, args, kwargs):
-            steps[0] += 1
-
-        handle = register_optimizer_step_post_hook(count)
+        # The steps of this call, counted where an optimiser step completes
+        # (_step_optimizer) and where the library's epoch loop finishes a
+        # training batch: the history cannot tell (a refit empties it in
+        # place and starts again, LoadInitState replaces it by a
+        # checkpoint's), and a subclass may run its own epoch loop.
+        steps = self.__dict__["_steps_of_call"] = [0]
         try:
             yield
         except BaseException:
@@ -584,7 +578,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     group.update(settings)
             raise
         finally:
-            handle.remove()
+            self.__dict__.pop("_steps_of_call", None)
 
     @contextmanager
     def _call_data_dropped(self):
@@ -1459,6 +1453,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # loaded.
         state.pop("fit_state_", None)
         # What marks a call in progress (a pickle taken in on_train_end).
+        state.pop("_steps_of_call", None)
         state.pop("_notifying_train_end", None)
         return pack_generators(state)
 
@@ -2088,6 +2083,8 @@ class NetClassifierBase(NeuralNetClassifier):
             end = [lambda net, **kwargs: net.notify("on_batch_end", **kwargs)]
         loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
         batch_count = 0
+        # (See _undone_if_untrained.)
+        steps = self.__dict__.get("_steps_of_call") if training else None
         for batch in iterator:
             # Callbacks see skorch's (X, y): the weights that a training batch
             # carries as a third element (sample weights, the budget's
@@ -2099,6 +2096,8 @@ class NetClassifierBase(NeuralNetClassifier):
             # A validation step gets (X, y), as in skorch: the validation
             # part is scored unweighted.
             step = step_fn(batch if training else shown, **fit_params)
+            if steps is not None:
+                steps[0] += 1
             history = self.history
             if type(history) is History:
                 # The row that on_batch_begin (history.new_batch) added; the

@@ -2055,6 +2055,14 @@ class RSFTClassifier(NetClassifierBase):
             raise
 
     def _step_optimizer(self, step_fn):
+        result = self._step_optimizer_guarded(step_fn)
+        steps = self.__dict__.get("_steps_of_call")
+        if steps is not None:
+            # A step of this call completed (see _undone_if_untrained).
+            steps[0] += 1
+        return result
+
+    def _step_optimizer_guarded(self, step_fn):
         state = self.__dict__.get("fit_state_")
         if step_fn is not None and state is not None and state.repeats_closure:
             step_fn = _counted_once(step_fn, self.criterion_)

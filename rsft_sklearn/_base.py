@@ -516,8 +516,9 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def _state_before_call(self):
         """What a training call that fails before its first step restores
-        (see :meth:`_undone_if_untrained`): the attributes, and the length
-        of the history, of an estimator initialised before it."""
+        (see :meth:`_undone_if_untrained`) of an estimator initialised
+        before it: its attributes, the rows of its history, the states of
+        its generators and its optimisers' settings."""
         if not self.initialized_:
             return None
         history = self.history_
@@ -553,11 +554,12 @@ class NetClassifierBase(NeuralNetClassifier):
         if before is None:
             yield
             return
-        # The steps of this call, counted where an optimiser step completes
-        # (_step_optimizer) and where the library's epoch loop finishes a
-        # training batch: the history cannot tell (a refit empties it in
-        # place and starts again, LoadInitState replaces it by a
-        # checkpoint's), and a subclass may run its own epoch loop.
+        # The steps of this call, counted where the library's epoch loop
+        # finishes a training batch, and where skorch's train_step completes
+        # one (_step_optimizer, for a subclass's own epoch loop; accelerate's
+        # step does not pass there): the history cannot tell (a refit
+        # empties it in place and starts again, and LoadInitState replaces
+        # it by a checkpoint's).
         steps = self.__dict__["_steps_of_call"] = [0]
         try:
             yield

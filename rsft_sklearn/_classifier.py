@@ -1322,8 +1322,7 @@ class RSFTClassifier(NetClassifierBase):
         # What a callback's on_train_begin made skorch rebuild
         # (InputShapeSetter) is set up before the next callback runs: a
         # LoadInitState after it loads the checkpoint into the set-up loss.
-        state = self.__dict__.get("fit_state_")
-        if state is not None and state.components is not None:
+        if "fit_state_" in self.__dict__:
             self._refresh_components()
 
     def _before_training_epoch(self):
@@ -1347,8 +1346,7 @@ class RSFTClassifier(NetClassifierBase):
             )
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         seed_fit_generators(self.init_seed_ + len(self.history), self.device)
-        if self.fit_state_.components is not None:
-            self._refresh_components()
+        self._refresh_components()
         state = self.fit_state_
         # What planning the epoch changes, to plan it again from there.
         state.replan_from = (

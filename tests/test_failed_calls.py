@@ -660,3 +660,24 @@ def test_a_subclass_with_its_own_epoch_loop_keeps_what_a_failed_call_trained(dat
     with pytest.raises(RuntimeError, match="fuse"):
         net.partial_fit(X, y, epochs=3)
     assert len(net.history) == 4
+
+
+def test_accelerate_keeps_what_a_failed_call_trained(data):
+    # Its steps do not pass through this class's optimiser step: counted
+    # only there, a call that trained two batches and then failed was put
+    # back beside its trained weights.
+    accelerate = pytest.importorskip("accelerate")
+    from rsft_sklearn import AccelerateRSFTClassifier
+
+    X, y = data
+    net = AccelerateRSFTClassifier(
+        module=FusedNet,
+        accelerator=accelerate.Accelerator(cpu=True),
+        max_epochs=2,
+        batch_size=32,
+        random_state=0,
+    ).fit(X, y)
+    FUSE.arm(3)
+    with pytest.raises(RuntimeError, match="fuse"):
+        net.partial_fit(X, y, epochs=1)
+    assert len(net.history) == 3

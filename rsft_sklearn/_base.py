@@ -552,7 +552,11 @@ class NetClassifierBase(NeuralNetClassifier):
         epoch in the history, from which the next call counted its warm-up
         and seeds. A call that trained a step leaves what it trained."""
         if before is None:
-            yield
+            try:
+                yield
+            except BaseException:
+                self._after_failed_call()
+                raise
             return
         # The steps of this call, counted where the library's epoch loop
         # finishes a training batch, and where skorch's train_step completes
@@ -578,9 +582,15 @@ class NetClassifierBase(NeuralNetClassifier):
                     # Only the saved keys: a scheduler's own (initial_lr)
                     # may stay.
                     group.update(settings)
+            else:
+                self._after_failed_call()
             raise
         finally:
             self.__dict__.pop("_steps_of_call", None)
+
+    def _after_failed_call(self):
+        """Called when a call fails and keeps what it did (a call that
+        trained a step, or the first fit of an estimator)."""
 
     @contextmanager
     def _call_data_dropped(self):

@@ -258,6 +258,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         # skip RSFTClassifier's seeding; wrap with the accelerator afterwards.
         self._check_accelerator_params()
         RSFTClassifier.initialize(self)
+        # The components are new: a network still wrapped from the last call
+        # (unwrap_after_train=False, or a call that failed) left the flag
+        # set, and accelerate's preparation would then skip the new ones, so
+        # that each process trained alone.
+        self._wrapped_with_accelerator = False
         return self._initialize_accelerator()
 
     def _initialize_accelerator(self):
@@ -287,6 +292,13 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         finally:
             for attr, criterion in hidden.items():
                 setattr(self, attr, criterion)
+
+    def _after_failed_call(self):
+        # on_train_end, which unwraps the network, is not reached by a call
+        # that fails: a network left wrapped in DDP neither pickles nor
+        # predicts outside the launch (or on the main process alone).
+        if self.unwrap_after_train:
+            self._unwrap_accelerator()
 
     def _wrap_modules(self):
         # Accelerate marks a module it prepared on one process (not a DDP

@@ -76,6 +76,12 @@ class FirstGradient(Callback):
             }
 
 
+class _FailAtSecondEpoch(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise RuntimeError("failed at the second epoch")
+
+
 def _plain_name(name):
     # DistributedDataParallel prefixes the names of the wrapped parameters.
     return name.removeprefix("module.")
@@ -215,6 +221,34 @@ def _worker(out_dir):
         net.partial_fit(X, y)
         continued[unwrap] = _state(net)
     result["continued"] = continued
+    # A refit of a network left wrapped (unwrap_after_train=False): the new
+    # network was not wrapped, so each process trained alone.
+    net = AccelerateRSFTClassifier(
+        accelerator=accelerator,
+        unwrap_after_train=False,
+        **{**_RULE_BASE, "max_epochs": 1, "random_state": 0},
+    ).fit(X, y)
+    net.fit(X, y)
+    result["refit_wrapped"] = {
+        "module": type(net.module_).__name__,
+        "params": _state(net),
+    }
+    # A fit that fails after training steps keeps them, and its network is
+    # unwrapped as at the end of a fit (left wrapped in DDP, it neither
+    # pickled nor predicted outside the launch).
+    net = AccelerateRSFTClassifier(
+        accelerator=accelerator,
+        callbacks=[("fail", _FailAtSecondEpoch())],
+        **{**_RULE_BASE, "max_epochs": 3, "random_state": 0},
+    )
+    try:
+        net.fit(X, y)
+    except RuntimeError as exc:
+        result["failed_fit"] = {
+            "error": str(exc),
+            "epochs": len(net.history),
+            "module": type(net.module_).__name__,
+        }
     # A criterion with a parameter: wrapped in DDP it was rebuilt, and its
     # parameter never trained.
     try:
@@ -431,6 +465,23 @@ def test_continued_training_after_unwrapping_stays_data_parallel(ranks):
         torch.testing.assert_close(
             ranks[0]["continued"][True][name], value, rtol=0, atol=0
         )
+
+
+def test_a_refit_of_a_network_left_wrapped_stays_data_parallel(ranks):
+    # With unwrap_after_train=False, the refit's new network was left
+    # unwrapped and each process trained alone: the replicas drifted apart.
+    first, second = (r["refit_wrapped"] for r in ranks)
+    assert first["module"] == "DistributedDataParallel"
+    for name, value in first["params"].items():
+        torch.testing.assert_close(second["params"][name], value, rtol=0, atol=0)
+
+
+def test_a_fit_failing_after_training_unwraps_the_network(ranks):
+    for rank in ranks:
+        failed = rank["failed_fit"]
+        assert failed["error"] == "failed at the second epoch"
+        assert failed["epochs"] == 2
+        assert failed["module"] == "MLPModule"
 
 
 def test_a_criterion_with_parameters_is_refused_on_several_processes(ranks):

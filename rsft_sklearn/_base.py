@@ -550,7 +550,11 @@ class NetClassifierBase(NeuralNetClassifier):
         continued training that failed at its first batch had counted its
         labels into the correction of ``predict_proba`` and left an empty
         epoch in the history, from which the next call counted its warm-up
-        and seeds. A call that trained a step leaves what it trained."""
+        and seeds. A call that trained a step leaves what it trained.
+
+        The same holds for a call whose epochs are interrupted (Ctrl-C)
+        before its first step: skorch's ``partial_fit`` ends the training
+        as if it had finished, which left the same mix."""
         if before is None:
             try:
                 yield
@@ -564,29 +568,47 @@ class NetClassifierBase(NeuralNetClassifier):
         # step does not pass there): the history cannot tell (a refit
         # empties it in place and starts again, and LoadInitState replaces
         # it by a checkpoint's).
-        steps = self.__dict__["_steps_of_call"] = [0]
+        # The second item: whether the epochs were interrupted (Ctrl-C),
+        # which skorch's partial_fit swallows, ending the training as if it
+        # had finished.
+        steps = self.__dict__["_steps_of_call"] = [0, False]
         try:
             yield
         except BaseException:
-            saved, history, rows, generators, groups = before
-            # (Not on several processes, which would have to agree.)
-            if not steps[0] and type(history) is History:
-                # A refit emptied it in place; continued training added
-                # epochs.
-                list.__setitem__(history, slice(None), rows)
-                self.__dict__.clear()
-                self.__dict__.update(saved)
-                for generator, state in generators.items():
-                    generator.set_state(state)
-                for group, settings in groups:
-                    # Only the saved keys: a scheduler's own (initial_lr)
-                    # may stay.
-                    group.update(settings)
-            else:
+            if not self._restored(before, steps):
                 self._after_failed_call()
             raise
+        else:
+            if steps[1] and self._restored(before, steps):
+                # The call returns as skorch's does, and says what it left.
+                warnings.warn(
+                    "The training was interrupted before its first step: the "
+                    "estimator is left as it was before this call (its "
+                    "labels are not counted, and no epoch is added to the "
+                    "history).",
+                    RSFTWarning,
+                    stacklevel=caller_stacklevel(),
+                )
         finally:
             self.__dict__.pop("_steps_of_call", None)
+
+    def _restored(self, before, steps):
+        """Put back the state from before the call if the call trained no
+        step; return whether it did."""
+        saved, history, rows, generators, groups = before
+        # (Not on several processes, which would have to agree.)
+        if steps[0] or type(history) is not History:
+            return False
+        # A refit emptied it in place; continued training added epochs.
+        list.__setitem__(history, slice(None), rows)
+        self.__dict__.clear()
+        self.__dict__.update(saved)
+        for generator, state in generators.items():
+            generator.set_state(state)
+        for group, settings in groups:
+            # Only the saved keys: a scheduler's own (initial_lr) may stay.
+            group.update(settings)
+        return True
 
     def _after_failed_call(self):
         """Called when a call fails and keeps what it did (a call that
@@ -594,14 +616,16 @@ class NetClassifierBase(NeuralNetClassifier):
 
     @contextmanager
     def _call_data_dropped(self):
-        """Drop what ``_prepare_data`` left for the training of this call
-        (a group splitter's per-row groups) however the call ends: a call
+        """Drop what ``_prepare_data`` and ``_initialize_on`` left for the
+        training of this call (a group splitter's per-row groups, a sparse
+        fit's stored columns) however the call ends: a call
         that failed before its training took them kept them, and pickled
         them with the estimator."""
         try:
             yield
         finally:
             self.__dict__.pop("_split_groups", None)
+            self.__dict__.pop("_fit_input_columns", None)
 
     def _check_training_settings(self, X, epochs_before, epochs, fit_call=False):
         """Refuse, before anything is built or trained, the settings that
@@ -720,11 +744,11 @@ class NetClassifierBase(NeuralNetClassifier):
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
+            # For the whole fit (dropped by _call_data_dropped): a module
+            # rebuilt during it (InputShapeSetter, set_params(module__...)
+            # from a callback) takes the same columns.
             self._fit_input_columns = stored_columns(X)
-        try:
-            return self.initialize()
-        finally:
-            self.__dict__.pop("_fit_input_columns", None)
+        return self.initialize()
 
     def _check_inputs(self, X, y, reset, classes=None):
         """Check ``X`` and encode ``y``; return ``(X, y, n_samples)``.
@@ -1081,8 +1105,30 @@ class NetClassifierBase(NeuralNetClassifier):
                 super().partial_fit(X, y, **fit_params)
             self._match_restored_weights()
             return self
+        except BaseException:
+            self._end_failed_training()
+            raise
         finally:
             del self.fit_state_
+
+    def _end_failed_training(self):
+        """What the end of a fit does, for a call that fails: the epoch
+        that failed keeps its batch losses as numbers (left as placeholders,
+        the history saved no JSON, and a later checkpoint wrote an invalid
+        file), and weights that a callback put back in ``on_train_end``
+        before another one failed take their epoch's rule."""
+        state = self.fit_state_
+        if len(self.history):
+            # Each process's own values, as after an interruption.
+            state.losses.process_sum = None
+            try:
+                state.losses.write(self.history[-1].get("batches", []), "train_loss")
+            except Exception:  # noqa: BLE001
+                # A device that fails cannot be read; the call's own error
+                # is the one to raise.
+                pass
+        if state.train_end_done is not None:
+            self._match_restored_weights()
 
     def _match_restored_weights(self):
         """After a callback put back an earlier epoch's weights
@@ -1094,7 +1140,11 @@ class NetClassifierBase(NeuralNetClassifier):
         trained = getattr(self.fit_state_, "trained_history", None)
         trained = self.history if trained is None else trained
         restored = None
+        done = self.fit_state_.train_end_done
         for _, callback in self.callbacks_:
+            if done is not None and not any(callback is c for c in done):
+                # Its on_train_end did not complete (another one failed).
+                continue
             # skorch's own conditions for loading the weights, in callback
             # order: the last one to load them decides.
             epoch = _restored_epoch(callback, trained)
@@ -1466,6 +1516,7 @@ class NetClassifierBase(NeuralNetClassifier):
         state.pop("fit_state_", None)
         # What marks a call in progress (a pickle taken in on_train_end).
         state.pop("_steps_of_call", None)
+        state.pop("_fit_input_columns", None)
         state.pop("_notifying_train_end", None)
         return pack_generators(state)
 
@@ -1975,9 +2026,19 @@ class NetClassifierBase(NeuralNetClassifier):
             return
         if method_name == "on_train_end":
             self.__dict__["_notifying_train_end"] = True
+            state = self.__dict__.get("fit_state_")
+            done = None
+            if state is not None:
+                # The callbacks whose on_train_end completed, for a call
+                # whose on_train_end fails part-way (_end_failed_training).
+                done = state.train_end_done = []
             try:
                 for listener in self._listeners(method_name):
                     listener(self, **cb_kwargs)
+                    if done is not None:
+                        done.append(getattr(listener, "__self__", None))
+                if done is not None:
+                    state.train_end_done = None
             finally:
                 # However the callbacks end.
                 self.__dict__.pop("_notifying_train_end", None)

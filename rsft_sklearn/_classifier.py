@@ -1566,21 +1566,38 @@ class RSFTClassifier(NetClassifierBase):
                 "on_train_begin; call partial_fit(X, y, epochs=k) instead, or "
                 "notify('on_train_begin', X=X, y=y) first."
             )
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's partial_fit swallows it (see _undone_if_untrained).
+            steps = self.__dict__.get("_steps_of_call")
+            if steps is not None:
+                steps[1] = True
+            raise
 
     def _warn_if_stopped_in_warmup(self, state):
         """Warn when a callback (EarlyStopping, whose patience counts the
         warm-up epochs) or an interruption ended the training before the
-        epochs it was given, inside the warm-up: no epoch applied the rule,
-        and the network is the plain one."""
-        if state.plan is None or state.plan.rejecting:
+        epochs it was given, before an epoch after the warm-up finished
+        (an epoch cut short applied no rule to the output): the network is
+        used as the plain one."""
+        if state.plan is None:
             return
-        done = len(self.history)
+        history = self.history
+        done = len(history)
+        # An epoch cut short (Ctrl-C) is in the history, but its rule was
+        # not applied to the output (its on_epoch_end did not run).
+        cut = done > state.history_start and history[-1]["epoch"] not in (
+            state.decisions
+        )
+        if state.plan.rejecting and not cut:
+            return
+        done -= cut
         warmup = warmup_epoch_count(
             self.warmup_epochs, state.warmup_basis or self.max_epochs
         )
         given = state.epochs if state.epochs is not None else self.max_epochs
-        if not done < warmup or done - state.history_start >= given:
+        if done > warmup or done - state.history_start >= given:
             return
         # One that stopped it has missed as many epochs as its patience.
         stoppers = [
@@ -1595,12 +1612,20 @@ class RSFTClassifier(NetClassifierBase):
             if stoppers
             else "A callback or an interruption "
         )
+        steps = self.__dict__.get("_steps_of_call")
+        if steps is not None and steps[1] and not steps[0]:
+            # Interrupted before its first step: the call puts back the
+            # estimator from before it, and says so.
+            return
+        where = f"in epoch {done + 1}" if cut else f"after epoch {done}"
+        if cut and done:
+            where += f", after epoch {done}"
         warnings.warn(
-            f"{cause}ended the training after epoch {done}, inside the warm-up "
-            f"of {warmup} epochs (warmup_epochs={self.warmup_epochs!r}): no "
-            "epoch applied the rejection rule, and the network is the plain "
-            "one. Lower warmup_epochs, or give the stopping callback more "
-            "patience.",
+            f"{cause}ended the training {where}, before any epoch after the "
+            f"warm-up of {warmup} epochs finished (warmup_epochs="
+            f"{self.warmup_epochs!r}): no finished epoch applied the rejection "
+            "rule, and the network is used as the plain one. Lower "
+            "warmup_epochs, or give the stopping callback more patience.",
             RSFTWarning,
             stacklevel=caller_stacklevel(),
         )

@@ -173,6 +173,9 @@ class FitState:
     trained_history : skorch.history.History or None
         The history as training left it, before the callbacks' ends (a
         ``Checkpoint`` may load another).
+    train_end_done : list or None
+        While ``on_train_end`` runs, and after one that failed, the net and
+        the callbacks whose ``on_train_end`` completed; None otherwise.
     rows_before : ndarray or None
         Rows of each class that the earlier calls of continued training
         trained on; None in a fresh fit.
@@ -235,6 +238,7 @@ class FitState:
         self.first_output = None
         self.decisions = {}
         self.trained_history = None
+        self.train_end_done = None
         self.rows_before = None
         self.rates_before = None
         self.M_before = None

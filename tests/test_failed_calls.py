@@ -681,3 +681,146 @@ def test_accelerate_keeps_what_a_failed_call_trained(data):
     with pytest.raises(RuntimeError, match="fuse"):
         net.partial_fit(X, y, epochs=1)
     assert len(net.history) == 3
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, SystemExit])
+def test_a_call_failing_mid_epoch_leaves_a_history_that_saves(data, tmp_path, exc):
+    # The failed epoch's batch losses stayed placeholders: the history saved
+    # no JSON, and a later Checkpoint wrote an invalid file.
+    import json
+
+    X, y = data
+    net = make().fit(X, y)
+    FUSE.arm(3, exc)
+    with pytest.raises(exc, match="fuse"):
+        net.partial_fit(X, y, epochs=1)
+    # (The batch that failed has no loss.)
+    batches = net.history[-1, "batches"]
+    losses = [b["train_loss"] for b in batches if "train_loss" in b]
+    assert len(batches) == 3 and [type(loss) for loss in losses] == [float, float]
+    net.save_params(f_history=str(tmp_path / "history.json"))
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert [b["train_loss"] for b in saved[-1]["batches"] if "train_loss" in b] == (
+        losses
+    )
+
+
+@pytest.mark.parametrize("exc", [OSError, KeyboardInterrupt])
+def test_weights_put_back_before_a_failing_end_take_their_epochs_rule(data, exc):
+    # EarlyStopping(load_best=True) put back epoch 1's weights, then a later
+    # callback's on_train_end failed (a TrainEndCheckpoint on a full disk):
+    # the output kept the last epoch's correction (predict_proba moved by
+    # up to 0.09).
+    from skorch.callbacks import EarlyStopping
+
+    class FailsAtEnd(Callback):
+        def on_train_end(self, net, **kwargs):
+            raise exc("fuse")
+
+    X, y = data
+
+    def stopper():
+        return EarlyStopping(
+            monitor="train_loss",
+            patience=2,
+            threshold=10,
+            threshold_mode="abs",
+            load_best=True,
+        )
+
+    params = dict(max_epochs=6, warmup_epochs=0, M="auto", target_acceptance=0.4)
+    reference = make(**params, callbacks=[stopper()]).fit(X, y)
+    failing = make(**params, callbacks=[stopper(), FailsAtEnd()])
+    with pytest.raises(exc, match="fuse"):
+        failing.fit(X, y)
+    assert len(failing.history) == 3
+    assert failing.final_M_ == reference.final_M_ == reference.history[0, "M_effective"]
+    np.testing.assert_array_equal(failing.predict_proba(X), reference.predict_proba(X))
+    # One that fails before the callback loading the weights ran: those
+    # are the last epoch's, and so is the rule.
+    failing_first = make(**params, callbacks=[FailsAtEnd(), stopper()])
+    with pytest.raises(exc, match="fuse"):
+        failing_first.fit(X, y)
+    assert failing_first.final_M_ == failing_first.history[-1, "M_effective"]
+
+
+class InterruptAt(Callback):
+    def __init__(self, epoch, batch=0):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_begin(self, net, **kwargs):
+        self.batches = 0
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training and len(net.history) == self.epoch:
+            if self.batches == self.batch:
+                raise KeyboardInterrupt
+            self.batches += 1
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "fit"])
+def test_ctrl_c_before_the_first_step_leaves_the_estimator_as_it_was(data, how):
+    # skorch ends a fit on Ctrl-C as if it had finished: a partial_fit cut
+    # at its first batch had counted its labels into the correction (it
+    # moved predict_proba by 0.17, and a retry counted them twice) and added
+    # an empty epoch; a refit returned an untrained network.
+    X, y = data
+    net = make().fit(X, y)
+    proba, counts = net.predict_proba(X), net.class_prior_.copy()
+    net.set_params(
+        callbacks=[("stop", InterruptAt(epoch=4 if how == "partial_fit" else 1))]
+    )
+    chunk = y == 1
+    with pytest.warns(UserWarning, match="interrupted before its first step"):
+        if how == "partial_fit":
+            net.partial_fit(X[chunk], y[chunk], epochs=1)
+        else:
+            net.fit(X[:150], 1 - y[:150])
+    assert len(net.history) == 3
+    np.testing.assert_array_equal(net.class_prior_, counts)
+    np.testing.assert_array_equal(net.predict_proba(X), proba)
+    # Cut after a step, the call keeps what it trained, as skorch does.
+    net.set_params(callbacks=[("stop", InterruptAt(epoch=4, batch=2))])
+    net.partial_fit(X, y, epochs=1)
+    assert len(net.history) == 4
+
+
+@pytest.mark.parametrize(
+    ("epoch", "said"),
+    [
+        (1, "in epoch 1, before any epoch after the warm-up of 2 "),
+        (2, "in epoch 2, after epoch 1, before"),
+        (3, "in epoch 3, after epoch 2, before"),
+    ],
+)
+def test_ctrl_c_in_an_epoch_that_applied_no_rule_warns(data, epoch, said):
+    # Cut in the last warm-up epoch, or in the first epoch after it, no
+    # finished epoch applied the rule, and nothing said so.
+    X, y = data
+    net = make(max_epochs=6, warmup_epochs=2, callbacks=[InterruptAt(epoch, 1)])
+    with pytest.warns(UserWarning, match=said):
+        net.fit(X, y)
+    assert net.final_M_ is None
+
+
+def test_a_sparse_fit_narrows_its_network_with_an_input_shape_setter(data):
+    # The network that InputShapeSetter rebuilt took every column in the
+    # first fit and only the stored ones in a refit: the two fits differed
+    # (0.096), and wide input took 2.4 times the memory.
+    import scipy.sparse as sp
+    from skorch.callbacks import InputShapeSetter
+
+    X, y = data
+    X = X.copy()
+    X[:, 5:] = 0
+    X = sp.csr_matrix(X)
+    net = RSFTClassifier(
+        max_epochs=2,
+        random_state=0,
+        callbacks=[InputShapeSetter(param_name="n_features")],
+    )
+    first = net.fit(X, y).predict_proba(X)
+    assert len(net.module_.input_columns) == 5
+    np.testing.assert_array_equal(net.fit(X, y).predict_proba(X), first)
+    plain = RSFTClassifier(max_epochs=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(plain.predict_proba(X), first)

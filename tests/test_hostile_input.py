@@ -635,7 +635,10 @@ def test_a_stop_inside_the_warm_up_warns(data):
     params = dict(FAST, max_epochs=12, warmup_epochs=6)
     with pytest.warns(
         UserWarning,
-        match=r"EarlyStopping \(callback 'stop'\).* epoch 3, inside the warm-up of 6",
+        match=(
+            r"EarlyStopping \(callback 'stop'\).* epoch 3, before any epoch "
+            "after the warm-up of 6 "
+        ),
     ) as record:
         RSFTClassifier(
             **params,

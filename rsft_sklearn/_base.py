@@ -768,7 +768,10 @@ class NetClassifierBase(NeuralNetClassifier):
         if is_dataset(X):
             keys = "fit" if reset else getattr(self, "input_keys_", None)
             n, keys = check_dataset(
-                X, keys, None if reset else self._fitted_row_shape()
+                X,
+                keys,
+                None if reset else self._fitted_row_shape(),
+                vocab_size=self._vocabulary_size(reset),
             )
             if reset:
                 # What an earlier fit on arrays learnt about them is stale.
@@ -1558,6 +1561,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     None if "classes_inferred_" in state else ANY_INPUTS,
                 ),
                 row_shape=self._fitted_row_shape(),
+                vocab_size=self._vocabulary_size(reset=False),
             )
         dataset = self.dataset
         if not (isinstance(dataset, type) and issubclass(dataset, InMemoryDataset)):
@@ -1678,6 +1682,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     self.classes_,
                     input_keys=state.get("input_keys_"),
                     row_shape=self._fitted_row_shape(),
+                    vocab_size=self._vocabulary_size(reset=False),
                 )
             return valid
         labels = self._valid_labels(valid)

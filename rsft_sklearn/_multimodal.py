@@ -11,6 +11,7 @@ the per-sample weight tensor that ``sample_weight`` already uses; the training
 step does not need to know about groups.
 """
 
+import copy
 import numbers
 import random
 import warnings
@@ -22,7 +23,7 @@ import torch
 from sklearn import get_config
 from sklearn.utils.validation import column_or_1d
 
-from ._data import InMemoryDataset
+from ._data import InMemoryDataset, _device_of
 from ._validation import RSFTWarning, caller_stacklevel, shown_label
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-def _as_tensor(value, row, name):
+def _as_tensor(value, row, name, vocab_size=None):
     if not isinstance(value, torch.Tensor):
         try:
             value = torch.as_tensor(np.asarray(value))
@@ -51,11 +52,16 @@ def _as_tensor(value, row, name):
             f"Row {row} of the dataset: {name} has dtype {value.dtype}; "
             "inputs must be real numbers."
         )
-    if value.is_floating_point():
-        if value.device.type == "cpu" and not bool(torch.isfinite(value).all()):
+    if value.is_floating_point() and value.device.type == "cpu":
+        if not bool(torch.isfinite(value).all()):
             raise ValueError(
                 f"Row {row} of the dataset: {name} contains NaN or infinity."
             )
+    if vocab_size is not None and value.device.type == "cpu":
+        # Before the cast to float32, which would round an id of 7.0000001
+        # to 7.
+        _check_row_token_ids(value, row, name, vocab_size)
+    if value.is_floating_point():
         value = value.to(torch.float32)
         if value.device.type == "cpu" and not bool(torch.isfinite(value).all()):
             raise ValueError(
@@ -63,6 +69,43 @@ def _as_tensor(value, row, name):
                 "above 3.4e+38, the float32 range that the network computes in."
             )
     return value
+
+
+def _check_row_token_ids(value, row, name, vocab_size):
+    """Refuse a row of token ids that are not integers in
+    ``[0, vocab_size)``, as ``check_token_ids`` refuses an array's (the
+    embedding failed inside torch on an id out of range, and truncated one
+    that is not an integer)."""
+    if value.ndim != 1:
+        raise ValueError(
+            f"Row {row} of the dataset: {name} has shape {tuple(value.shape)}; "
+            "a row of token ids has the shape (length,), padded with id 0 "
+            "(see pad_token_ids)."
+        )
+    bad = (value < 0) | (value >= vocab_size)
+    if value.is_floating_point():
+        bad |= value != torch.round(value)
+    if not bool(bad.any()):
+        return
+    given = value[bad][0]
+    try:
+        # The id as given, in its own dtype (2.3 in float32 reads 2.3).
+        shown = str(given.numpy())
+    except TypeError:
+        shown = f"{float(given):g}"  # bfloat16, which NumPy lacks
+    if float(given) != round(float(given)):
+        raise ValueError(
+            f"Row {row} of the dataset: {name} holds the token id {shown}, "
+            "which is not an integer. Token ids are whole numbers "
+            "(pad_token_ids and TokenIndexer make them)."
+        )
+    raise ValueError(
+        f"Row {row} of the dataset: {name} holds the token id {float(given):g}, "
+        "outside the vocabulary of the embedding (integer ids 0 to "
+        f"{vocab_size - 1}). Index the text with the TokenIndexer that sized "
+        "the module, or enlarge vocab_size (the rows of pretrained_embeddings, "
+        "when the module has them)."
+    )
 
 
 def _check_keys(keys, row):
@@ -80,7 +123,7 @@ def _check_keys(keys, row):
 ANY_INPUTS = "any"
 
 
-def _row_inputs(inputs, row, input_keys, row_shape=None):
+def _row_inputs(inputs, row, input_keys, row_shape=None, vocab_size=None):
     if isinstance(input_keys, str) and input_keys == ANY_INPUTS:
         # Not fitted on data yet: any rows the module takes, as they come.
         input_keys = None
@@ -122,7 +165,8 @@ def _row_inputs(inputs, row, input_keys, row_shape=None):
             f"Row {row} of the dataset holds a single input, but the estimator "
             f"was fitted on the named inputs {list(input_keys)}."
         )
-    value = _as_tensor(inputs, row, "X")
+    # A module that embeds token ids takes them as its single input.
+    value = _as_tensor(inputs, row, "X", vocab_size)
     if (
         row_shape is not None
         and not isinstance(row_shape, Mapping)
@@ -185,6 +229,9 @@ class DatasetRows(torch.utils.data.Dataset):
     row_shape : tuple, dict of str to tuple, or None
         The shape of the rows of the arrays seen in fit (of each input's, for
         a dict of arrays), if any.
+    vocab_size : int or None
+        Size of the embedding table that the rows' token ids index, for a
+        module that takes token ids; ``None`` checks no id.
     """
 
     def __init__(
@@ -195,13 +242,16 @@ class DatasetRows(torch.utils.data.Dataset):
         classes=None,
         input_keys=None,
         row_shape=None,
+        vocab_size=None,
     ):
+        check_map_style(dataset)
         self.dataset = dataset
         self.y = y
         self.sample_weight = sample_weight
         self.classes = classes
         self.input_keys = input_keys
         self.row_shape = row_shape
+        self.vocab_size = vocab_size
         # skorch's Dataset without y yields a placeholder label, not a label.
         self.labelled = not (
             isinstance(dataset, skorch.dataset.Dataset) and dataset.y is None
@@ -212,7 +262,9 @@ class DatasetRows(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         inputs, label = _split_row(self.dataset[i], i)
-        inputs = _row_inputs(inputs, i, self.input_keys, self.row_shape)
+        inputs = _row_inputs(
+            inputs, i, self.input_keys, self.row_shape, self.vocab_size
+        )
         if self.y is None:
             return inputs, torch.zeros((), dtype=torch.long)
         y_i = self.y[i]
@@ -239,13 +291,19 @@ class ValidationRows(DatasetRows):
     gave wrong validation scores or an error inside torch).
     """
 
-    def __init__(self, dataset, classes, input_keys=None, row_shape=None):
-        super().__init__(dataset, None, None, classes, input_keys, row_shape)
+    def __init__(
+        self, dataset, classes, input_keys=None, row_shape=None, vocab_size=None
+    ):
+        super().__init__(
+            dataset, None, None, classes, input_keys, row_shape, vocab_size
+        )
         self.index = {label: k for k, label in enumerate(np.asarray(classes).tolist())}
 
     def __getitem__(self, i):
         inputs, label = _split_row(self.dataset[i], i)
-        inputs = _row_inputs(inputs, i, self.input_keys, self.row_shape)
+        inputs = _row_inputs(
+            inputs, i, self.input_keys, self.row_shape, self.vocab_size
+        )
         if label is None:
             raise ValueError(
                 f"Row {i} of the validation set of train_split has no label: "
@@ -262,7 +320,48 @@ class ValidationRows(DatasetRows):
         return inputs, torch.tensor(index)
 
 
-def check_dataset(dataset, input_keys=None, row_shape=None):
+def check_map_style(dataset):
+    """Refuse a ``Dataset`` that cannot be read by index: the rows are
+    drawn as ``dataset[i]`` for ``i`` below ``len(dataset)``, by a sampler
+    (shuffled) and by a validation split (a ``Subset``)."""
+    missing = [
+        method
+        for method, has in (
+            ("__len__", hasattr(type(dataset), "__len__")),
+            (
+                "__getitem__",
+                type(dataset).__getitem__ is not torch.utils.data.Dataset.__getitem__,
+            ),
+        )
+        if not has
+    ]
+    if not missing:
+        return
+    kind = (
+        "an IterableDataset"
+        if isinstance(dataset, torch.utils.data.IterableDataset)
+        else "a Dataset"
+    )
+    raise TypeError(
+        f"The estimator reads a torch Dataset by index, so it must be "
+        "map-style, with __len__ and __getitem__ (dataset[i] is row i); "
+        f"{type(dataset).__name__} is {kind} without {' or '.join(missing)}. "
+        "Read its rows into arrays (np.stack the inputs, and pass the labels "
+        "as y), or write a map-style Dataset that indexes them."
+    )
+
+
+def _check_no_weights(dataset):
+    if isinstance(dataset, InMemoryDataset) and dataset.sample_weight is not None:
+        raise ValueError(
+            "The InMemoryDataset given to fit holds sample_weight; fit takes "
+            "the weights as fit(X, y, sample_weight=...), where they count in "
+            "the class frequencies too. Build the dataset without them and "
+            "pass them there."
+        )
+
+
+def check_dataset(dataset, input_keys=None, row_shape=None, vocab_size=None):
     """Check a ``Dataset`` given to fit; return its rows and input names.
 
     Parameters
@@ -275,6 +374,9 @@ def check_dataset(dataset, input_keys=None, row_shape=None):
     row_shape : tuple, dict of str to tuple, or None
         The shape of the rows of the arrays of an earlier fit (of each
         input's, for a dict of arrays), if any.
+    vocab_size : int or None
+        Size of the embedding table that token ids index, for a module that
+        takes them; ``None`` checks no id.
 
     Returns
     -------
@@ -282,6 +384,8 @@ def check_dataset(dataset, input_keys=None, row_shape=None):
     input_keys : list of str or None
         The names of the first row's inputs (dict rows), else ``None``.
     """
+    check_map_style(dataset)
+    _check_no_weights(dataset)
     n = len(dataset)
     if n < 1:
         raise ValueError("The dataset is empty; fit needs at least one row.")
@@ -301,17 +405,104 @@ def check_dataset(dataset, input_keys=None, row_shape=None):
         keys = sorted(inputs)
     # The first row before training starts; the others as training reads
     # them.
-    _row_inputs(inputs, 0, keys if input_keys == "fit" else input_keys, row_shape)
+    _row_inputs(
+        inputs,
+        0,
+        keys if input_keys == "fit" else input_keys,
+        row_shape,
+        vocab_size,
+    )
+    if (
+        vocab_size is not None
+        and isinstance(dataset, InMemoryDataset)
+        and isinstance(dataset.X, torch.Tensor)
+    ):
+        # Batches are sliced from the tensor, not read row by row: all its
+        # ids at once, as an array's.
+        _check_token_rows(dataset.X, vocab_size)
     return n, keys
 
 
+def _check_token_rows(ids, vocab_size):
+    """Refuse, naming the first bad row, the token ids of a whole tensor of
+    rows (on its own device: only that row comes to the host)."""
+    bad = (ids < 0) | (ids >= vocab_size)
+    if ids.is_floating_point():
+        bad |= ids != torch.round(ids)
+    rows = bad.reshape(len(ids), -1).any(dim=1)
+    if bool(rows.any()):
+        row = int(rows.nonzero()[0, 0])
+        _check_row_token_ids(ids[row].cpu(), row, "X", vocab_size)
+
+
 def wrap_dataset(
-    dataset, y=None, sample_weight=None, classes=None, input_keys=None, row_shape=None
+    dataset,
+    y=None,
+    sample_weight=None,
+    classes=None,
+    input_keys=None,
+    row_shape=None,
+    vocab_size=None,
 ):
-    """Return ``dataset`` as :class:`DatasetRows`, unless it is already batched."""
-    if isinstance(dataset, (InMemoryDataset, DatasetRows)):
+    """Return ``dataset`` as :class:`DatasetRows`, unless it is already batched.
+
+    An :class:`InMemoryDataset` given with ``y`` (to fit) takes the labels
+    and weights of fit, as :class:`DatasetRows` does; given without (to
+    predict), its token ids are checked all at once, as an array's.
+    """
+    if isinstance(dataset, DatasetRows):
         return dataset
-    return DatasetRows(dataset, y, sample_weight, classes, input_keys, row_shape)
+    if isinstance(dataset, InMemoryDataset):
+        if y is not None:
+            # check_dataset checked its token ids with the rest of the input.
+            return _with_fit_labels(dataset, y, sample_weight, classes)
+        if vocab_size is not None and isinstance(dataset.X, torch.Tensor):
+            _check_token_rows(dataset.X, vocab_size)
+        return dataset
+    return DatasetRows(
+        dataset, y, sample_weight, classes, input_keys, row_shape, vocab_size
+    )
+
+
+def _with_fit_labels(dataset, y, sample_weight, classes):
+    """A copy of the :class:`InMemoryDataset` ``dataset`` (still batched by
+    slicing) with the encoded labels ``y`` and the ``sample_weight`` of fit.
+
+    Labels that it holds are class indices, as its rows give them to the
+    network; they must be those of ``y``, from which the class frequencies
+    are counted.
+    """
+    y = torch.as_tensor(y)
+    held = dataset.y
+    if held is not None:
+        held = held.detach().cpu()
+        if held.shape != y.shape:
+            raise ValueError(
+                f"The InMemoryDataset given to fit holds labels of shape "
+                f"{tuple(held.shape)}; it needs one class index per row, "
+                f"shape {tuple(y.shape)}."
+            )
+        differ = torch.nonzero(held != y.cpu())
+        if len(differ):
+            i = int(differ[0, 0])
+            index = int(y[i])
+            named = "" if classes is None else f" (class {shown_label(classes[index])})"
+            raise ValueError(
+                f"Row {i} of the InMemoryDataset has the label "
+                f"{held[i].item()!r}, but y[{i}] is class index {index}"
+                f"{named}; {len(differ)} row(s) in all. An InMemoryDataset holds "
+                "the index of each row's class in classes_, and y must list the "
+                "labels of its rows in order."
+            )
+    device = dataset.y.device if dataset.y is not None else _device_of(dataset)
+    rows = copy.copy(dataset)
+    # The original's gathering buffer stays its own.
+    rows.__dict__.pop("_scratch", None)
+    rows.y = y.to(device)
+    rows.sample_weight = (
+        None if sample_weight is None else torch.as_tensor(sample_weight).to(device)
+    )
+    return rows
 
 
 class WeightedRows(torch.utils.data.Dataset):

@@ -14,7 +14,8 @@ import inspect
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from numbers import Integral
+from itertools import islice
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,7 +57,10 @@ def pad_token_ids(sequences, length=None):
         error (:class:`TokenIndexer` turns text into ids).
     length : int or None, default=None
         Columns of the result, a whole number ``>= 1``; longer documents are
-        cut, and ``None`` takes the longest document (at least 1).
+        cut, and ``None`` takes the longest document (at least 1). The
+        documents to predict need the columns of the training array, not
+        their own longest document: pad them with
+        ``length=clf.n_features_in_`` (the fitted estimator's width).
 
     Returns
     -------
@@ -65,8 +69,15 @@ def pad_token_ids(sequences, length=None):
     Examples
     --------
     >>> from rsft_sklearn import pad_token_ids
-    >>> pad_token_ids([[3, 4, 5], [], [7]]).tolist()
+    >>> train = pad_token_ids([[3, 4, 5], [], [7]])
+    >>> train.tolist()
     [[3, 4, 5], [0, 0, 0], [7, 0, 0]]
+
+    Documents to predict, padded to the training width (for a fitted
+    estimator, ``length=clf.n_features_in_``):
+
+    >>> pad_token_ids([[8, 9]], length=train.shape[1]).tolist()
+    [[8, 9, 0]]
     """
     if isinstance(sequences, (str, bytes)):
         raise TypeError(
@@ -94,6 +105,14 @@ def _ids_of(row, seq):
         raise TypeError(
             f"Row {row} is a string, not a list of token ids; TokenIndexer "
             "turns text into token ids."
+        )
+    if isinstance(seq, Mapping):
+        # Iterating it gives its keys: {3: 0.9, 7: 0.1} read as the ids 3
+        # and 7, its values dropped.
+        raise TypeError(
+            f"Row {row} is a {type(seq).__name__} (a mapping), not a list of "
+            "token ids: its keys would be read as the ids and its values "
+            "dropped. Pass each document as a list of ids."
         )
     if not isinstance(seq, Iterable):
         raise TypeError(
@@ -130,9 +149,42 @@ def _ids_of(row, seq):
                 f"Row {row} holds the token id {float(ids[huge][0]):g}, beyond any "
                 "embedding table."
             )
+    elif ids.dtype.kind == "O":
+        _check_object_ids(row, ids)
+        if not all(isinstance(value, Integral) for value in ids):
+            # Integers beside other numbers (a Fraction): checked as floats.
+            return _ids_of(row, ids.astype(np.float64))
     elif ids.dtype.kind not in "iu":
         raise TypeError(f"Row {row} holds {ids.dtype} values; token ids are integers.")
     return ids.astype(np.int64)
+
+
+def _check_object_ids(row, ids):
+    """Refuse what left a row's ids in an object array: a missing value, an
+    integer beyond int64, or a value that is no number."""
+    for position, value in enumerate(ids):
+        if is_missing(value):
+            raise ValueError(
+                f"Row {row} holds a missing value ({value!r}) at position "
+                f"{position}, not a token id; pad with the id 0, or leave the "
+                "document shorter."
+            )
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError(f"Row {row} holds a negative token id {value}.")
+            if value > np.iinfo(np.int64).max:
+                raise ValueError(
+                    f"Row {row} holds the token id {value}, too large for int64 "
+                    "(at most 2**63 - 1) and beyond any embedding table."
+                )
+    for position, value in enumerate(ids):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            shown = repr(value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise TypeError(
+                f"Row {row} holds {shown} ({type(value).__name__}) at position "
+                f"{position}; token ids are integers."
+            )
 
 
 def check_token_ids(X, vocab_size):
@@ -383,6 +435,87 @@ def _check_one_token_per_cell(tokens, row):
             )
 
 
+def _most_frequent(counts, min_count, max_features):
+    """``(token, count)`` pairs by decreasing count (ties alphabetically),
+    those seen ``min_count`` times or more, the first ``max_features``."""
+    return sorted(
+        (item for item in counts.items() if item[1] >= min_count),
+        key=lambda item: (-item[1], item[0]),
+    )[:max_features]
+
+
+def _ignore_vocabulary(docs, length, min_count, max_features):
+    """The vocabulary under ``unknown="ignore"``: the most frequent of the
+    tokens that ``transform`` keeps, the first ``length`` known tokens of
+    every training document.
+
+    Which tokens those are depends on the vocabulary, since leaving a token
+    out brings later ones within the cut. So tokens are left out round by
+    round and the cut moves on past them, until every token within it is
+    kept: ``min_count`` and ``max_features`` then count exactly the tokens
+    that ``transform`` keeps, and each kept token reaches training. A token
+    left out stays out when the cut moves on, so a document's earlier
+    tokens have the first claim on the vocabulary.
+    """
+    # Seen fewer than min_count times in all, a token can never pass it.
+    total = Counter(token for doc in docs for token in doc)
+    left_out = {token for token, count in total.items() if count < min_count}
+
+    def cut(doc):
+        return list(islice((token for token in doc if token not in left_out), length))
+
+    windows = [cut(doc) for doc in docs]
+    counts = Counter(token for window in windows for token in window)
+    while True:
+        kept = _most_frequent(counts, min_count, max_features)
+        dropped = counts.keys() - {token for token, _ in kept}
+        if not dropped:
+            return kept
+        left_out |= dropped
+        for i, window in enumerate(windows):
+            if not dropped.isdisjoint(window):
+                counts.subtract(window)
+                windows[i] = cut(docs[i])
+                counts.update(windows[i])
+        # Tokens no longer within any cut stay at 0: no candidates.
+        counts = +counts
+
+
+def _split_tokens(doc, i):
+    """The tokens of document ``i``, given split into tokens, as strings.
+
+    An empty or missing cell (``""``, None, NaN, pd.NA), which pads a short
+    document in a table (``DataFrame(token_lists).to_numpy()``), is no token.
+    """
+    tokens = []
+    for position, token in enumerate(doc):
+        if isinstance(token, str):
+            if token:
+                tokens.append(str(token))
+        elif is_missing(token):
+            continue
+        elif isinstance(token, bytes):
+            # str() would make the token "b'...'".
+            raise TypeError(
+                f"Document {i} holds bytes at position {position} ({token!r:.40}): "
+                "decode the tokens to strings first."
+            )
+        elif isinstance(token, Iterable) and not (
+            isinstance(token, np.ndarray) and token.ndim == 0
+        ):
+            # str() would make a whole sentence one token "['a', 'dog']".
+            raise TypeError(
+                f"Document {i} holds a value of type {type(token).__name__} at "
+                f"position {position}: a token must be a string or a scalar (a "
+                "number), so the document is nested too deeply (a list of "
+                "sentences, each a list of tokens?). Flatten each document "
+                "into one list of tokens first."
+            )
+        else:
+            tokens.append(str(token))
+    return tokens
+
+
 class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Map documents to padded arrays of token ids, for :class:`EmbeddingBagModule`.
 
@@ -399,16 +532,22 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     max_length : int or None, default=None
         Columns of the output; ``None`` takes the longest training document.
         Longer documents are cut, and the vocabulary is learnt from the
-        tokens kept (a token seen only past the cut is unknown).
+        tokens kept (``max_features`` and ``min_count`` count those), so
+        that every token in it reaches training: a token seen only past the
+        cut is unknown. Under ``unknown="ignore"`` the cut keeps the first
+        ``max_length`` known tokens, so a token left out brings a later one
+        within it.
     lowercase : bool, default=True
         Lowercase raw strings before splitting them.
     token_pattern : str, default=r"(?u)\\b\\w\\w+\\b"
         Regular expression of a token in a raw string, as in
         :class:`~sklearn.feature_extraction.text.CountVectorizer`. A
-        document given as a list of tokens (the output of a tokenizer step)
-        is used as it is; so is a row of a 2-d array, one token per cell (a
+        document given as a list of tokens (the output of a tokenizer step;
+        a token is a string or a number, a list of sentences is refused) is
+        used as it is; so is a row of a 2-d array, one token per cell (a
         cell of several words is refused). Empty or missing cells (``None``,
-        ``""``, NaN), which pad short documents in a table, are left out.
+        ``""``, NaN, ``pd.NA``), which pad short documents in a table, are
+        left out.
     unknown : {"auto", "index", "ignore"}, default="auto"
         What becomes of a token outside the vocabulary. ``"index"`` maps it
         to id 1; ``"ignore"`` leaves it out of the document, as
@@ -516,12 +655,7 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     "strings, or documents already split into a list of tokens."
                 )
             else:
-                # An empty or missing cell (None, NaN, "") pads a short
-                # document in a table (DataFrame(token_lists).to_numpy()):
-                # it is no token.
-                tokens = [
-                    str(token) for token in doc if token != "" and not is_missing(token)
-                ]
+                tokens = _split_tokens(doc, i)
                 if table:
                     _check_one_token_per_cell(tokens, i)
                 yield tokens
@@ -543,34 +677,25 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._validate_params()
         docs = list(self._tokens(X))
         length = self.max_length
-        # transform keeps the first max_length tokens of a document: a token
-        # seen only past them would get an embedding that no training row
-        # reaches. Where unknown tokens keep their place (id 1), those are
-        # the tokens as written, and the vocabulary is learnt from them.
-        ignoring = self.unknown == "ignore"
-        kept_part = docs if length is None or ignoring else [d[:length] for d in docs]
-        counts = Counter(token for doc in kept_part for token in doc)
-        kept = sorted(
-            (item for item in counts.items() if item[1] >= self.min_count),
-            key=lambda item: (-item[1], item[0]),
-        )[: self.max_features]
-        if self.unknown == "auto":
-            # Training saw tokens outside the vocabulary exactly when some
-            # distinct token (of those transform keeps) was left out.
-            self.unknown_ = "index" if len(kept) < len(counts) else "ignore"
+        if self.unknown == "ignore" and length is not None:
+            kept = _ignore_vocabulary(docs, length, self.min_count, self.max_features)
+            self.unknown_ = "ignore"
         else:
-            self.unknown_ = self.unknown
-        if length is not None and ignoring:
-            # Under "ignore" transform keeps the first max_length *known*
-            # tokens: a token that never reaches them is left out (which
-            # moves no kept token past the cut).
-            known = {token for token, _ in kept}
-            reached = {
-                token
-                for doc in docs
-                for token in [t for t in doc if t in known][:length]
-            }
-            kept = [item for item in kept if item[0] in reached]
+            # transform keeps the first max_length tokens of a document: a
+            # token seen only past them would get an embedding that no
+            # training row reaches. Where unknown tokens keep their place
+            # (id 1), those are the tokens as written.
+            cut = docs if length is None else [doc[:length] for doc in docs]
+            counts = Counter(token for doc in cut for token in doc)
+            kept = _most_frequent(counts, self.min_count, self.max_features)
+            if self.unknown == "auto":
+                # Training saw tokens outside the vocabulary exactly when
+                # some distinct token (of those transform keeps) was left
+                # out. When none was, this is the vocabulary that
+                # _ignore_vocabulary finds too.
+                self.unknown_ = "index" if len(kept) < len(counts) else "ignore"
+            else:
+                self.unknown_ = self.unknown
         self.vocabulary_ = {token: i + 2 for i, (token, _) in enumerate(kept)}
         self.vocab_size_ = len(self.vocabulary_) + 2
         if self.vocab_size_ > MAX_VOCABULARY:

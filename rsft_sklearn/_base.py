@@ -538,7 +538,18 @@ class NetClassifierBase(NeuralNetClassifier):
             for name in getattr(self, "_optimizers", ())
             for group in getattr(self.__dict__.get(name + "_"), "param_groups", ())
         ]
-        return dict(self.__dict__), history, rows, generators, groups
+        # The buffers of the network and the loss, which the first batch's
+        # forward changes in place (BatchNorm's running statistics) and the
+        # loss's set-up for the call (its adaptive M, its counts).
+        buffers = [
+            (module, name, buffer, buffer.detach().clone())
+            for module in (
+                self.__dict__.get(attr + "_") for attr in self._modules + self._criteria
+            )
+            if isinstance(module, torch.nn.Module)
+            for name, buffer in module.named_buffers()
+        ]
+        return dict(self.__dict__), history, rows, generators, (groups, buffers)
 
     @contextmanager
     def _undone_if_untrained(self, before):
@@ -575,11 +586,11 @@ class NetClassifierBase(NeuralNetClassifier):
         try:
             yield
         except BaseException:
-            if not self._restored(before, steps):
-                self._after_failed_call()
+            self._after_failed_call(restored=self._restored(before, steps))
             raise
         else:
             if steps[1] and self._restored(before, steps):
+                self._after_failed_call(restored=True)
                 # The call returns as skorch's does, and says what it left.
                 warnings.warn(
                     "The training was interrupted before its first step: the "
@@ -595,10 +606,20 @@ class NetClassifierBase(NeuralNetClassifier):
     def _restored(self, before, steps):
         """Put back the state from before the call if the call trained no
         step; return whether it did."""
-        saved, history, rows, generators, groups = before
+        saved, history, rows, generators, (groups, buffers) = before
         # (Not on several processes, which would have to agree.)
         if steps[0] or type(history) is not History:
             return False
+        with torch.no_grad():
+            for module, name, buffer, value in buffers:
+                prefix, _, leaf = name.rpartition(".")
+                owner = module.get_submodule(prefix) if prefix else module
+                if owner._buffers.get(leaf) is buffer and not buffer.is_inference():
+                    buffer.copy_(value)
+                else:
+                    # Replaced during the call (the loss swaps its counts),
+                    # or made in inference mode, which copies cannot reach.
+                    owner._buffers[leaf] = value
         # A refit emptied it in place; continued training added epochs.
         list.__setitem__(history, slice(None), rows)
         self.__dict__.clear()
@@ -610,8 +631,10 @@ class NetClassifierBase(NeuralNetClassifier):
             group.update(settings)
         return True
 
-    def _after_failed_call(self):
-        """Called when a call fails and keeps what it did (a call that
+    def _after_failed_call(self, restored=False):
+        """Called when a call fails, or is interrupted before its first
+        step; ``restored`` tells whether the estimator from before the call
+        was put back (otherwise the call keeps what it did: a call that
         trained a step, or the first fit of an estimator)."""
 
     @contextmanager

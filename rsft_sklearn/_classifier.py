@@ -1570,8 +1570,11 @@ class RSFTClassifier(NetClassifierBase):
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
             # skorch's partial_fit swallows it (see _undone_if_untrained).
+            # Not a stop after a finished epoch (EarlyStopping's, after an
+            # epoch that accepted no row and took no step): that epoch is
+            # kept, as skorch keeps it.
             steps = self.__dict__.get("_steps_of_call")
-            if steps is not None:
+            if steps is not None and not self.fit_state_.decisions:
                 steps[1] = True
             raise
 
@@ -1597,7 +1600,14 @@ class RSFTClassifier(NetClassifierBase):
             self.warmup_epochs, state.warmup_basis or self.max_epochs
         )
         given = state.epochs if state.epochs is not None else self.max_epochs
-        if done > warmup or done - state.history_start >= given:
+        if (
+            done > warmup
+            or done - state.history_start >= given
+            # The call would have ended inside the warm-up anyway (one of a
+            # stream of short partial_fit calls, or warmup_epochs of every
+            # epoch).
+            or state.history_start + given <= warmup
+        ):
             return
         # One that stopped it has missed as many epochs as its patience.
         stoppers = [

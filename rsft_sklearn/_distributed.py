@@ -293,12 +293,38 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             for attr, criterion in hidden.items():
                 setattr(self, attr, criterion)
 
-    def _after_failed_call(self):
+    def _after_failed_call(self, restored=False):
+        if restored:
+            # The estimator from before the call, whose network the call
+            # prepared in place (on one process, accelerate's
+            # mixed-precision forward): unwrapped again, if it was.
+            if not self._wrapped_with_accelerator:
+                self._wrapped_with_accelerator = True
+                self._unwrap_accelerator()
+            return
         # on_train_end, which unwraps the network, is not reached by a call
         # that fails: a network left wrapped in DDP neither pickles nor
         # predicts outside the launch (or on the main process alone).
         if self.unwrap_after_train:
             self._unwrap_accelerator()
+
+    def _prepare_rebuilt(self):
+        # What skorch rebuilt while the network is wrapped (set_params of a
+        # module__* parameter from a callback, InputShapeSetter, or between
+        # calls with unwrap_after_train=False) is prepared too: without its
+        # DDP wrapper each process trained the new network alone. What
+        # accelerate prepared already, it returns as it is.
+        if self._wrapped_with_accelerator:
+            self._wrapped_with_accelerator = False
+            self._initialize_accelerator()
+
+    def _refresh_components(self):
+        state = self.fit_state_
+        if state.components is not None and any(
+            a is not b for a, b in zip(state.components, self._components())
+        ):
+            self._prepare_rebuilt()
+        return super()._refresh_components()
 
     def _wrap_modules(self):
         # Accelerate marks a module it prepared on one process (not a DDP
@@ -375,6 +401,8 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             # process would train alone. Wrapping it again broadcasts the
             # main process's parameters.
             self._wrap_modules()
+        else:
+            self._prepare_rebuilt()
         super().on_train_begin(net, X=X, y=y, **kwargs)
         if self.accelerator.num_processes > 1:
             self._check_same_data(y)

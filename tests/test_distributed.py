@@ -76,6 +76,12 @@ class FirstGradient(Callback):
             }
 
 
+class _RebuildAtSecondEpoch(Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == 2:
+            net.set_params(module__dropout=0.25)
+
+
 class _FailAtSecondEpoch(Callback):
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) == 2:
@@ -233,6 +239,24 @@ def _worker(out_dir):
         "module": type(net.module_).__name__,
         "params": _state(net),
     }
+    # A network that skorch rebuilt while wrapped (set_params(module__...)
+    # from a callback during a fit, or between calls with
+    # unwrap_after_train=False) was left unwrapped: each process trained it
+    # alone.
+    net = AccelerateRSFTClassifier(
+        accelerator=accelerator,
+        callbacks=[("rebuild", _RebuildAtSecondEpoch())],
+        **{**_RULE_BASE, "max_epochs": 3, "random_state": 0},
+    ).fit(X, y)
+    result["rebuilt_during_fit"] = _state(net)
+    net = AccelerateRSFTClassifier(
+        accelerator=accelerator,
+        unwrap_after_train=False,
+        **{**_RULE_BASE, "max_epochs": 1, "random_state": 0},
+    ).fit(X, y)
+    net.set_params(module__dropout=0.25)
+    net.partial_fit(X, y)
+    result["rebuilt_between_calls"] = _state(net)
     # A fit that fails after training steps keeps them, and its network is
     # unwrapped as at the end of a fit (left wrapped in DDP, it neither
     # pickled nor predicted outside the launch).
@@ -476,6 +500,13 @@ def test_a_refit_of_a_network_left_wrapped_stays_data_parallel(ranks):
         torch.testing.assert_close(second["params"][name], value, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("when", ["rebuilt_during_fit", "rebuilt_between_calls"])
+def test_a_network_rebuilt_while_wrapped_stays_data_parallel(ranks, when):
+    first, second = (r[when] for r in ranks)
+    for name, value in first.items():
+        torch.testing.assert_close(second[name], value, rtol=0, atol=0)
+
+
 def test_a_fit_failing_after_training_unwraps_the_network(ranks):
     for rank in ranks:
         failed = rank["failed_fit"]
@@ -537,6 +568,47 @@ def test_continued_training_in_mixed_precision_after_unwrapping():
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     done = subprocess.run(
         [sys.executable, "-c", _MIXED_PRECISION_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert float(done.stdout.strip().splitlines()[-1]) == 0.0
+
+
+_UNDONE_IN_MIXED_PRECISION_SCRIPT = """
+import numpy as np, torch
+from accelerate import Accelerator
+from skorch.callbacks import Callback
+from rsft_sklearn import AccelerateRSFTClassifier
+class FailsAtFirstBatch(Callback):
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            raise RuntimeError("fuse")
+rng = np.random.default_rng(2)
+y = rng.choice(3, size=300, p=[0.7, 0.2, 0.1])
+X = rng.normal(size=(300, 6)) + y[:, None] * 0.8
+accelerator = Accelerator(cpu=True, mixed_precision="bf16")
+net = AccelerateRSFTClassifier(accelerator=accelerator, max_epochs=2,
+                               random_state=0, lr=1e-2).fit(X, y)
+before = net.predict_proba(X)
+net.set_params(callbacks=[FailsAtFirstBatch()])
+try:
+    net.partial_fit(X, y)
+except RuntimeError:
+    pass
+print(np.abs(net.predict_proba(X) - before).max())
+"""
+
+
+def test_a_call_undone_in_mixed_precision_leaves_the_network_unwrapped():
+    # The call prepared the network in place (accelerate's mixed-precision
+    # forward) before it failed at its first batch: the estimator put back
+    # kept that forward, and predict_proba moved by 0.002.
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDONE_IN_MIXED_PRECISION_SCRIPT],
         env=env,
         capture_output=True,
         text=True,

@@ -824,3 +824,75 @@ def test_a_sparse_fit_narrows_its_network_with_an_input_shape_setter(data):
     np.testing.assert_array_equal(net.fit(X, y).predict_proba(X), first)
     plain = RSFTClassifier(max_epochs=2, random_state=0).fit(X, y)
     np.testing.assert_array_equal(plain.predict_proba(X), first)
+
+
+class NormedNet(torch.nn.Module):
+    def __init__(self, n_features=8, n_classes=2):
+        super().__init__()
+        self.hidden = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 16), torch.nn.BatchNorm1d(16)
+        )
+        self.out = torch.nn.Linear(16, n_classes)
+
+    def forward(self, X):
+        hidden = self.hidden(X)
+        if self.training:
+            # After BatchNorm moved its running statistics.
+            FUSE.tick()
+        return self.out(torch.relu(hidden))
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_a_call_undone_puts_back_the_running_statistics(data, exc):
+    # The first batch's forward moved BatchNorm's running statistics before
+    # the call failed: predict_proba of the estimator "as it was" moved.
+    X, y = data
+    net = make(module=NormedNet).fit(X, y)
+    proba = net.predict_proba(X)
+    FUSE.arm(1, exc)
+    context = (
+        pytest.warns(UserWarning, match="interrupted before its first step")
+        if exc is KeyboardInterrupt
+        else pytest.raises(exc, match="fuse")
+    )
+    with context:
+        net.partial_fit(X + 3.0, y, epochs=1)
+    np.testing.assert_array_equal(net.predict_proba(X), proba)
+
+
+def test_a_stop_after_an_epoch_without_a_step_keeps_the_epoch(data):
+    # EarlyStopping's stop (a KeyboardInterrupt) after an epoch that
+    # accepted no row, and so took no step, was taken for a Ctrl-C before
+    # the call's first step: the call was undone, with that message.
+    import warnings
+
+    from skorch.callbacks import EarlyStopping
+
+    X, y = data
+    net = make(max_epochs=2, warmup_epochs=0, rejection="epoch").fit(X, y)
+    net.set_params(
+        M=1e9,
+        callbacks=[EarlyStopping(monitor="train_loss", patience=1, threshold=10)],
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="An epoch (accepted|trained on) no")
+        warnings.filterwarnings("error", message=".*interrupted before")
+        net.partial_fit(X, y, epochs=3)
+    assert len(net.history) == 3 and net.history[-1, "train_batch_count"] == 0
+
+
+def test_no_stop_warning_for_a_call_that_would_end_in_the_warm_up(data):
+    # A call given only warm-up epochs (one of a stream of short
+    # partial_fit calls, or warmup_epochs of every epoch) and cut short
+    # ends as plain as it would have: the warning's advice does not apply.
+    import warnings
+
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*ended the training")
+        make(max_epochs=3, warmup_epochs=3, callbacks=[InterruptAt(3, 1)]).fit(X, y)
+        stream = make(max_epochs=6, warmup_epochs=3)
+        stream.partial_fit(X, y, epochs=1)
+        stream.set_params(callbacks=[InterruptAt(2, 1)])
+        stream.partial_fit(X, y, epochs=1)
+    assert len(stream.history) == 2

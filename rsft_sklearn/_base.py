@@ -60,6 +60,7 @@ from ._multimodal import (
     DatasetRows,
     ValidationRows,
     check_dataset,
+    check_token_rows,
     with_sample_weight,
     wrap_dataset,
 )
@@ -1707,6 +1708,17 @@ class NetClassifierBase(NeuralNetClassifier):
                     row_shape=self._fitted_row_shape(),
                     vocab_size=self._vocabulary_size(reset=False),
                 )
+            if isinstance(valid, InMemoryDataset) and isinstance(valid.X, torch.Tensor):
+                # Its ids all at once, as a training set's (an id out of
+                # range failed inside torch).
+                vocab_size = self._vocabulary_size(reset=False)
+                if vocab_size is not None:
+                    try:
+                        check_token_rows(valid.X, vocab_size)
+                    except ValueError as exc:
+                        raise ValueError(
+                            f"The validation set of train_split: {exc}"
+                        ) from None
             return valid
         labels = self._valid_labels(valid)
         if is_dataset(valid.X):

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from itertools import islice
-from numbers import Integral, Real
+from numbers import Integral, Number, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -500,6 +500,11 @@ def _split_tokens(doc, i):
                 f"Document {i} holds bytes at position {position} ({token!r:.40}): "
                 "decode the tokens to strings first."
             )
+        elif isinstance(token, tuple) and all(
+            isinstance(part, (str, Number, np.generic)) for part in token
+        ):
+            # An n-gram (nltk.bigrams' output) is one token.
+            tokens.append(str(token))
         elif isinstance(token, Iterable) and not (
             isinstance(token, np.ndarray) and token.ndim == 0
         ):
@@ -543,7 +548,8 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Regular expression of a token in a raw string, as in
         :class:`~sklearn.feature_extraction.text.CountVectorizer`. A
         document given as a list of tokens (the output of a tokenizer step;
-        a token is a string or a number, a list of sentences is refused) is
+        a token is a string, a number or a tuple of them (an n-gram); a list
+        of sentences is refused) is
         used as it is; so is a row of a 2-d array, one token per cell (a
         cell of several words is refused). Empty or missing cells (``None``,
         ``""``, NaN, ``pd.NA``), which pad short documents in a table, are

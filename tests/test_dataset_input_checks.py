@@ -110,6 +110,12 @@ def test_fit_and_predict_refuse_dataset_token_ids_outside_the_vocabulary():
         token_classifier().fit(in_memory, y)
     with pytest.raises(ValueError, match=out_of_range):
         clf.predict(in_memory)
+    # As the validation set of predefined_split (it failed inside torch).
+    from skorch.helper import predefined_split
+
+    labelled = InMemoryDataset(torch.as_tensor(bad), torch.as_tensor(y))
+    with pytest.raises(ValueError, match="The validation set of train_split: Row 3"):
+        token_classifier(train_split=predefined_split(labelled)).fit(ids, y)
 
 
 @pytest.fixture(scope="module")

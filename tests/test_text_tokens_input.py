@@ -14,7 +14,7 @@ from rsft_sklearn import EmbeddingBagModule, RSFTClassifier, TokenIndexer, pad_t
     "docs",
     [
         [[["the", "cat"], ["a", "dog"]], [["the", "dog"]]],
-        [["the", ("a", "dog")]],
+        [["the", ("a", ["dog"])]],
         [["the", np.array(["a", "dog"])]],
         [["the", {"a": 1}]],
     ],
@@ -32,6 +32,15 @@ def test_a_document_of_sentences_is_refused(docs):
         TokenIndexer().fit(docs)
     with pytest.raises(TypeError, match=match):
         TokenIndexer().fit([["the", "cat"]]).transform(docs)
+
+
+def test_n_gram_tuples_are_tokens():
+    # nltk.bigrams gives tuples of words: each is one token, in fit and in
+    # transform alike.
+    docs = [[("new", "york"), ("york", "city")], [("new", "york")]]
+    indexer = TokenIndexer()
+    assert indexer.fit_transform(docs).tolist() == [[2, 3], [2, 0]]
+    assert indexer.transform([[("new", "york")]]).tolist() == [[2, 0]]
 
 
 def test_bytes_tokens_are_refused():

@@ -91,7 +91,7 @@ def _check_row_token_ids(value, row, name, vocab_size):
         # Integer ids, the usual rows: two numbers decide (a third of the
         # time of the elementwise test, which only an error needs).
         low, high = torch.aminmax(value)
-        if low >= 0 and high < vocab_size:
+        if low.item() >= 0 and high.item() < vocab_size:
             return
     bad = (value < 0) | (value >= vocab_size)
     if value.is_floating_point():

@@ -549,6 +549,9 @@ class NetClassifierBase(NeuralNetClassifier):
             )
             if isinstance(module, torch.nn.Module)
             for name, buffer in module.named_buffers()
+            # (A lazy module's buffer that no forward has filled yet has no
+            # value to keep.)
+            if not torch.nn.parameter.is_lazy(buffer)
         ]
         return dict(self.__dict__), history, rows, generators, (groups, buffers)
 

@@ -1601,7 +1601,8 @@ class RSFTClassifier(NetClassifierBase):
         )
         given = state.epochs if state.epochs is not None else self.max_epochs
         if (
-            done > warmup
+            not warmup
+            or done > warmup
             or done - state.history_start >= given
             # The call would have ended inside the warm-up anyway (one of a
             # stream of short partial_fit calls, or warmup_epochs of every

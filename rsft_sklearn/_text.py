@@ -481,6 +481,13 @@ def _ignore_vocabulary(docs, length, min_count, max_features):
         counts = +counts
 
 
+def _ngram_part(part):
+    """Whether ``part`` can be a word of an n-gram token (a tuple)."""
+    if isinstance(part, (bytes, np.bytes_)) or is_missing(part):
+        return False
+    return isinstance(part, (str, Number, np.generic))
+
+
 def _split_tokens(doc, i):
     """The tokens of document ``i``, given split into tokens, as strings.
 
@@ -500,11 +507,17 @@ def _split_tokens(doc, i):
                 f"Document {i} holds bytes at position {position} ({token!r:.40}): "
                 "decode the tokens to strings first."
             )
-        elif isinstance(token, tuple) and all(
-            isinstance(part, (str, Number, np.generic)) for part in token
-        ):
-            # An n-gram (nltk.bigrams' output) is one token.
-            tokens.append(str(token))
+        elif isinstance(token, tuple) and token and all(map(_ngram_part, token)):
+            # An n-gram (nltk.bigrams' output) is one token, named from its
+            # parts as plain Python values (np.str_("new") as "new").
+            tokens.append(
+                str(
+                    tuple(
+                        part.item() if isinstance(part, np.generic) else part
+                        for part in token
+                    )
+                )
+            )
         elif isinstance(token, Iterable) and not (
             isinstance(token, np.ndarray) and token.ndim == 0
         ):

@@ -896,3 +896,37 @@ def test_no_stop_warning_for_a_call_that_would_end_in_the_warm_up(data):
         stream.set_params(callbacks=[InterruptAt(2, 1)])
         stream.partial_fit(X, y, epochs=1)
     assert len(stream.history) == 2
+
+
+def test_a_network_with_lazy_buffers_trains_after_initialize(data):
+    # The state kept for undoing a call copied every buffer, and a lazy
+    # BatchNorm's buffer that no forward had filled cannot be copied: every
+    # fit after initialize() failed.
+    class Lazy(torch.nn.Module):
+        def __init__(self, n_classes=2):
+            super().__init__()
+            self.net = torch.nn.Sequential(
+                torch.nn.LazyLinear(8),
+                torch.nn.LazyBatchNorm1d(),
+                torch.nn.ReLU(),
+                torch.nn.Linear(8, n_classes),
+            )
+
+        def forward(self, X):
+            return self.net(X)
+
+    X, y = data
+    net = make(module=Lazy, optimizer=torch.optim.SGD).initialize()
+    net.partial_fit(X, y, classes=[0, 1], epochs=1)
+    assert len(net.history) == 1
+
+
+def test_no_warm_up_warning_without_a_warm_up(data):
+    import warnings
+
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*ended the training")
+        net = make(max_epochs=3, warmup_epochs=0, callbacks=[InterruptAt(1, 1)])
+        net.fit(X, y)
+    assert len(net.history) == 1

@@ -41,6 +41,10 @@ def test_n_gram_tuples_are_tokens():
     indexer = TokenIndexer()
     assert indexer.fit_transform(docs).tolist() == [[2, 3], [2, 0]]
     assert indexer.transform([[("new", "york")]]).tolist() == [[2, 0]]
+    # Words as NumPy strings or numbers name the same token.
+    assert indexer.transform([[(np.str_("new"), np.str_("york"))]]).tolist() == [[2, 0]]
+    numbers = TokenIndexer().fit([[(1, 2)]])
+    assert numbers.transform([[(np.int64(1), 2)]]).tolist() == [[2]]
 
 
 def test_bytes_tokens_are_refused():

@@ -565,16 +565,22 @@ def test_continued_training_in_mixed_precision_after_unwrapping():
     # On one process accelerate returned the unwrapped module as it was,
     # without the mixed-precision forward that unwrapping had taken off.
     # (Its own process: accelerate keeps one precision per process.)
+    assert _last_number_printed(_MIXED_PRECISION_SCRIPT) == 0.0
+
+
+def _last_number_printed(script):
+    """Run ``script`` in a process of its own; return the last line it
+    printed, as a number."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     done = subprocess.run(
-        [sys.executable, "-c", _MIXED_PRECISION_SCRIPT],
+        [sys.executable, "-c", script],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert float(done.stdout.strip().splitlines()[-1]) == 0.0
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 _UNDONE_IN_MIXED_PRECISION_SCRIPT = """
@@ -606,16 +612,7 @@ def test_a_call_undone_in_mixed_precision_leaves_the_network_unwrapped():
     # The call prepared the network in place (accelerate's mixed-precision
     # forward) before it failed at its first batch: the estimator put back
     # kept that forward, and predict_proba moved by 0.002.
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    done = subprocess.run(
-        [sys.executable, "-c", _UNDONE_IN_MIXED_PRECISION_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert float(done.stdout.strip().splitlines()[-1]) == 0.0
+    assert _last_number_printed(_UNDONE_IN_MIXED_PRECISION_SCRIPT) == 0.0
 
 
 def test_continued_training_wraps_an_optimizer_rebuilt_since_the_fit():

@@ -294,6 +294,7 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 setattr(self, attr, criterion)
 
     def _after_failed_call(self, restored=False):
+        self._release_from_accelerator()
         if restored:
             # The estimator from before the call, whose network the call
             # prepared in place (on one process, accelerate's
@@ -307,6 +308,50 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         # predicts outside the launch (or on the main process alone).
         if self.unwrap_after_train:
             self._unwrap_accelerator()
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        try:
+            return super().on_train_end(net, X=X, y=y, **kwargs)
+        finally:
+            self._release_from_accelerator()
+
+    def _release_from_accelerator(self):
+        """Take what this estimator prepared off the accelerator's lists,
+        when its training ends. The accelerator kept every network,
+        optimiser and scheduler it ever prepared: one shared by the fits of
+        a search held all their networks, and pickled them all with each
+        estimator. (What training prepares again, it lists again.)
+
+        Also takes off the optimisers the wrapper of ``step`` that a torch
+        learning-rate scheduler puts on them (to check the order of the
+        calls): accelerate's optimiser pickles it, and pickle cannot."""
+        accelerator = self.__dict__.get("accelerator")
+        if accelerator is None:
+            return
+        ours = set()
+        for name in self._modules + self._criteria + self._optimizers:
+            value = self.__dict__.get(name + "_")
+            if value is not None:
+                ours.add(id(value))
+                ours.add(id(getattr(value, "module", value)))
+        for name in self._optimizers:
+            optimizer = self.__dict__.get(name + "_")
+            step = vars(optimizer).get("step") if optimizer is not None else None
+            if getattr(step, "_wrapped_by_lr_sched", False):
+                del optimizer.step
+        for _, callback in self.__dict__.get("callbacks_", ()):
+            policy = getattr(callback, "policy_", None)
+            if policy is not None:
+                ours.add(id(policy))
+        for key in ("_models", "_optimizers", "_schedulers"):
+            listed = getattr(accelerator, key, None)
+            if isinstance(listed, list):
+                listed[:] = [
+                    value
+                    for value in listed
+                    if id(value) not in ours
+                    and id(getattr(value, "module", value)) not in ours
+                ]
 
     def _prepare_rebuilt(self):
         # What skorch rebuilt while the network is wrapped (set_params of a

@@ -615,6 +615,36 @@ def test_a_call_undone_in_mixed_precision_leaves_the_network_unwrapped():
     assert _last_number_printed(_UNDONE_IN_MIXED_PRECISION_SCRIPT) == 0.0
 
 
+def test_the_accelerator_keeps_no_finished_fit_and_fits_pickle():
+    # The accelerator listed every network, optimiser and scheduler it
+    # prepared: a search's fits all stayed in memory, and each estimator's
+    # pickle held those of every fit before it. After a fit with a torch
+    # learning-rate scheduler (whose wrapper of optimizer.step pickle
+    # cannot take), no estimator of the accelerator pickled.
+    import pickle
+
+    from accelerate import Accelerator
+    from skorch.callbacks import LRScheduler
+
+    X, y = _fit_data()
+    accelerator = Accelerator(cpu=True)
+    sizes = []
+    for callbacks in ([LRScheduler(policy="StepLR", step_size=1)], None, None):
+        net = AccelerateRSFTClassifier(
+            accelerator=accelerator,
+            callbacks=callbacks,
+            **{**_RULE_BASE, "max_epochs": 2, "random_state": 0},
+        ).fit(X, y)
+        sizes.append(len(pickle.dumps(net)))
+        assert accelerator._models == accelerator._optimizers == []
+        assert accelerator._schedulers == []
+    assert sizes[1] == sizes[2]
+    # Continued training after the pickle, and of the unpickled copy.
+    copy = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(copy.predict_proba(X), net.predict_proba(X))
+    net.partial_fit(X, y)
+
+
 def test_continued_training_wraps_an_optimizer_rebuilt_since_the_fit():
     # set_params(module__...) rebuilds a plain optimizer; continued training
     # left it without the accelerator's wrapper (which unscales

@@ -353,6 +353,18 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                     and id(getattr(value, "module", value)) not in ours
                 ]
 
+    def _unwrap_accelerator(self):
+        super()._unwrap_accelerator()
+        # Unwrapped on one process, a module keeps accelerate's mark of a
+        # prepared module, although unwrapping took its mixed-precision
+        # forward off: prepared again, it came back as it was. So a save
+        # during the fit (a Checkpoint; skorch unwraps to save, then
+        # prepares again) left the rest of the fit in full precision.
+        for name in self._modules + self._criteria:
+            module = self.__dict__.get(name + "_")
+            if "_is_accelerate_prepared" in getattr(module, "__dict__", {}):
+                del module._is_accelerate_prepared
+
     def _prepare_rebuilt(self):
         # What skorch rebuilt while the network is wrapped (set_params of a
         # module__* parameter from a callback, InputShapeSetter, or between

@@ -615,6 +615,42 @@ def test_a_call_undone_in_mixed_precision_leaves_the_network_unwrapped():
     assert _last_number_printed(_UNDONE_IN_MIXED_PRECISION_SCRIPT) == 0.0
 
 
+_CHECKPOINT_IN_MIXED_PRECISION_SCRIPT = """
+import tempfile
+import numpy as np
+from accelerate import Accelerator
+from skorch.callbacks import Callback, Checkpoint
+from rsft_sklearn import AccelerateRSFTClassifier
+class Probe(Callback):
+    def initialize(self):
+        self.full_precision_epochs = 0
+        return self
+    def on_epoch_begin(self, net, **kwargs):
+        # accelerate wraps the forward in autocast.
+        if not hasattr(net.module_.forward, "__wrapped__"):
+            self.full_precision_epochs += 1
+rng = np.random.default_rng(2)
+y = rng.choice(3, size=300, p=[0.7, 0.2, 0.1])
+X = rng.normal(size=(300, 6)) + y[:, None] * 0.8
+probe = Probe()
+AccelerateRSFTClassifier(
+    accelerator=Accelerator(cpu=True, mixed_precision="bf16"),
+    max_epochs=3,
+    random_state=0,
+    callbacks=[probe, Checkpoint(dirname=tempfile.mkdtemp(), monitor=None)],
+).fit(X, y)
+print(probe.full_precision_epochs)
+"""
+
+
+def test_a_checkpoint_keeps_the_rest_of_the_fit_in_mixed_precision():
+    # skorch unwraps the network to save it, then prepares it again; on one
+    # process accelerate returned it as it was, without the mixed-precision
+    # forward that unwrapping took off: the epochs after the first save
+    # trained in full precision.
+    assert _last_number_printed(_CHECKPOINT_IN_MIXED_PRECISION_SCRIPT) == 0
+
+
 def test_the_accelerator_keeps_no_finished_fit_and_fits_pickle():
     # The accelerator listed every network, optimiser and scheduler it
     # prepared: a search's fits all stayed in memory, and each estimator's

@@ -82,6 +82,7 @@ def _check_row_token_ids(value, row, name, vocab_size):
             "a row of token ids has the shape (length,), padded with id 0 "
             "(see pad_token_ids)."
         )
+    value = _comparable_ids(value)
     if (
         value.numel()
         and not value.is_floating_point()
@@ -434,9 +435,26 @@ def check_dataset(dataset, input_keys=None, row_shape=None, vocab_size=None):
     return n, keys
 
 
+_WIDE_UNSIGNED = tuple(
+    getattr(torch, name)
+    for name in ("uint16", "uint32", "uint64")
+    if hasattr(torch, name)
+)
+
+
+def _comparable_ids(ids):
+    """``ids`` in a dtype that torch compares: its wider unsigned integers
+    have no comparisons on the CPU (an id beyond int64 reads negative, and
+    is refused as out of range)."""
+    if ids.dtype in _WIDE_UNSIGNED:
+        return ids.to(torch.int64)
+    return ids
+
+
 def check_token_rows(ids, vocab_size):
     """Refuse, naming the first bad row, the token ids of a whole tensor of
     rows (on its own device: only that row comes to the host)."""
+    ids = _comparable_ids(ids)
     bad = (ids < 0) | (ids >= vocab_size)
     if ids.is_floating_point():
         bad |= ids != torch.round(ids)

@@ -38,6 +38,25 @@ def token_classifier(**params):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64])
+def test_wide_unsigned_token_ids_are_checked(dtype):
+    # torch has no comparisons of these dtypes on the CPU: the check itself
+    # failed with a NotImplementedError.
+    ids = token_ids().astype(dtype)
+    rows = DatasetRows(Rows(ids), vocab_size=10)
+    np.testing.assert_array_equal(rows[0][0].numpy(), ids[0])
+    ids[3, 2] = 12
+    with pytest.raises(
+        ValueError, match="Row 3 of the dataset: X holds the token id 12"
+    ):
+        DatasetRows(Rows(ids), vocab_size=10)[3]
+    memory = InMemoryDataset(torch.as_tensor(ids))
+    with pytest.raises(
+        ValueError, match="Row 3 of the dataset: X holds the token id 12"
+    ):
+        wrap_dataset(memory, vocab_size=10)
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

@@ -542,16 +542,19 @@ class NetClassifierBase(NeuralNetClassifier):
         # The buffers of the network and the loss, which the first batch's
         # forward changes in place (BatchNorm's running statistics) and the
         # loss's set-up for the call (its adaptive M, its counts).
+        # A buffer registered as None, which a forward may fill, is put
+        # back to None.
         buffers = [
-            (module, name, buffer, buffer.detach().clone())
+            (owner, key, buffer, None if buffer is None else buffer.detach().clone())
             for module in (
                 self.__dict__.get(attr + "_") for attr in self._modules + self._criteria
             )
             if isinstance(module, torch.nn.Module)
-            for name, buffer in module.named_buffers()
+            for owner in module.modules()
+            for key, buffer in owner._buffers.items()
             # (A lazy module's buffer that no forward has filled yet has no
             # value to keep.)
-            if not torch.nn.parameter.is_lazy(buffer)
+            if buffer is None or not torch.nn.parameter.is_lazy(buffer)
         ]
         return dict(self.__dict__), history, rows, generators, (groups, buffers)
 
@@ -615,15 +618,18 @@ class NetClassifierBase(NeuralNetClassifier):
         if steps[0] or type(history) is not History:
             return False
         with torch.no_grad():
-            for module, name, buffer, value in buffers:
-                prefix, _, leaf = name.rpartition(".")
-                owner = module.get_submodule(prefix) if prefix else module
-                if owner._buffers.get(leaf) is buffer and not buffer.is_inference():
+            for owner, key, buffer, value in buffers:
+                if (
+                    buffer is not None
+                    and owner._buffers.get(key) is buffer
+                    and not buffer.is_inference()
+                ):
                     buffer.copy_(value)
                 else:
                     # Replaced during the call (the loss swaps its counts),
-                    # or made in inference mode, which copies cannot reach.
-                    owner._buffers[leaf] = value
+                    # made in inference mode (which copies cannot reach), or
+                    # None before it.
+                    owner._buffers[key] = value
         # A refit emptied it in place; continued training added epochs.
         list.__setitem__(history, slice(None), rows)
         self.__dict__.clear()

@@ -930,3 +930,34 @@ def test_no_warm_up_warning_without_a_warm_up(data):
         net = make(max_epochs=3, warmup_epochs=0, callbacks=[InterruptAt(1, 1)])
         net.fit(X, y)
     assert len(net.history) == 1
+
+
+class CentredNet(torch.nn.Module):
+    """Centres its input on the first training batch's mean, kept in a
+    buffer registered as None until then."""
+
+    def __init__(self, n_features=8, n_classes=2):
+        super().__init__()
+        self.register_buffer("center", None)
+        self.out = torch.nn.Linear(n_features, n_classes)
+
+    def forward(self, X):
+        if self.training and self.center is None:
+            self.center = X.mean(0).detach().clone()
+        if self.training:
+            FUSE.tick()
+        return self.out(X if self.center is None else X - self.center)
+
+
+def test_a_call_undone_empties_a_buffer_it_filled(data):
+    # The first batch of an undone call filled the buffer (None before), and
+    # the next call trained around that batch's mean (0.35 apart).
+    X, y = data
+    failed = make(module=CentredNet).initialize()
+    FUSE.arm(1)
+    with pytest.raises(RuntimeError, match="fuse"):
+        failed.partial_fit(X + 5.0, y, classes=[0, 1])
+    assert failed.module_.center is None
+    failed.partial_fit(X, y, classes=[0, 1])
+    done = make(module=CentredNet).initialize().partial_fit(X, y, classes=[0, 1])
+    np.testing.assert_array_equal(failed.predict_proba(X), done.predict_proba(X))

@@ -10,11 +10,11 @@ array as float32, which holds every integer id below 2**24 exactly;
 embeddings of the non-padding ids.
 """
 
+import heapq
 import inspect
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from itertools import islice
 from numbers import Integral, Number, Real
 
 import numpy as np
@@ -438,10 +438,15 @@ def _check_one_token_per_cell(tokens, row):
 def _most_frequent(counts, min_count, max_features):
     """``(token, count)`` pairs by decreasing count (ties alphabetically),
     those seen ``min_count`` times or more, the first ``max_features``."""
-    return sorted(
-        (item for item in counts.items() if item[1] >= min_count),
-        key=lambda item: (-item[1], item[0]),
-    )[:max_features]
+    items = (item for item in counts.items() if item[1] >= min_count)
+    if max_features is None:
+        return sorted(items, key=_frequency_order)
+    # The first max_features of that order, without sorting every token.
+    return heapq.nsmallest(max_features, items, key=_frequency_order)
+
+
+def _frequency_order(item):
+    return -item[1], item[0]
 
 
 def _ignore_vocabulary(docs, length, min_count, max_features):
@@ -461,24 +466,56 @@ def _ignore_vocabulary(docs, length, min_count, max_features):
     total = Counter(token for doc in docs for token in doc)
     left_out = {token for token, count in total.items() if count < min_count}
 
-    def cut(doc):
-        return list(islice((token for token in doc if token not in left_out), length))
+    def extend(i, window, end):
+        """Fill ``window`` with the tokens of document ``i`` from ``end``
+        on that are not left out; return where it stopped. Every token
+        before that is within the window or left out, so a cut that moves
+        on starts where the last one stopped."""
+        doc = docs[i]
+        while len(window) < length and end < len(doc):
+            token = doc[end]
+            end += 1
+            if token not in left_out:
+                window.append(token)
+                holders.setdefault(token, set()).add(i)
+        return end
 
-    windows = [cut(doc) for doc in docs]
+    # The documents whose window holds each token.
+    holders = {}
+    windows = [[] for _ in docs]
+    ends = [extend(i, windows[i], 0) for i in range(len(docs))]
     counts = Counter(token for window in windows for token in window)
+    # Tokens by their count in all documents, which bounds their count
+    # within the cuts.
+    by_total = {}
+    for token, count in total.items():
+        by_total.setdefault(count, []).append(token)
+    totals = sorted(by_total)
+    hopeless = 0
     while True:
         kept = _most_frequent(counts, min_count, max_features)
         dropped = counts.keys() - {token for token, _ in kept}
         if not dropped:
             return kept
         left_out |= dropped
-        for i, window in enumerate(windows):
-            if not dropped.isdisjoint(window):
-                counts.subtract(window)
-                windows[i] = cut(docs[i])
-                counts.update(windows[i])
-        # Tokens no longer within any cut stay at 0: no candidates.
-        counts = +counts
+        if max_features is not None and len(kept) == max_features:
+            # The counts of kept tokens only grow, round by round (a cut
+            # loses only tokens left out): a token seen fewer times in all
+            # than the last kept one is now within any cut can never be
+            # kept, and is left out at once (else a corpus of rare tokens
+            # took a round for each cut's worth of them).
+            floor = kept[-1][1]
+            while hopeless < len(totals) and totals[hopeless] < floor:
+                left_out.update(by_total[totals[hopeless]])
+                hopeless += 1
+        for token in dropped:
+            del counts[token]
+        for i in set().union(*(holders.pop(token, ()) for token in dropped)):
+            window = [token for token in windows[i] if token not in dropped]
+            before = len(window)
+            ends[i] = extend(i, window, ends[i])
+            counts.update(window[before:])
+            windows[i] = window
 
 
 def _ngram_part(part):

@@ -1601,8 +1601,7 @@ class RSFTClassifier(NetClassifierBase):
         )
         given = state.epochs if state.epochs is not None else self.max_epochs
         if (
-            not warmup
-            or done > warmup
+            done > warmup
             or done - state.history_start >= given
             # The call would have ended inside the warm-up anyway (one of a
             # stream of short partial_fit calls, or warmup_epochs of every
@@ -1631,12 +1630,20 @@ class RSFTClassifier(NetClassifierBase):
         where = f"in epoch {done + 1}" if cut else f"after epoch {done}"
         if cut and done:
             where += f", after epoch {done}"
+        if warmup:
+            before = (
+                f"before any epoch after the warm-up of {warmup} epochs "
+                f"finished (warmup_epochs={self.warmup_epochs!r})"
+            )
+            advice = "Lower warmup_epochs, or give the stopping callback more patience."
+        else:
+            # Without a warm-up: cut in the first epoch of the call.
+            before = "before its first epoch finished"
+            advice = "Let an epoch finish before stopping."
         warnings.warn(
-            f"{cause}ended the training {where}, before any epoch after the "
-            f"warm-up of {warmup} epochs finished (warmup_epochs="
-            f"{self.warmup_epochs!r}): no finished epoch applied the rejection "
-            "rule, and the network is used as the plain one. Lower "
-            "warmup_epochs, or give the stopping callback more patience.",
+            f"{cause}ended the training {where}, {before}: no finished epoch "
+            "applied the rejection rule, and the network is used as the plain "
+            f"one. {advice}",
             RSFTWarning,
             stacklevel=caller_stacklevel(),
         )

@@ -223,9 +223,14 @@ class InMemoryDataset(torch.utils.data.Dataset):
     X : torch.Tensor or dict of str to torch.Tensor
         Inputs; a dict holds one tensor per modality, all of the same length.
     y : torch.Tensor of shape (n_samples,) or None, default=None
-        Integer class indices.
+        Integer class indices (positions in ``classes_``). Given to ``fit``,
+        the data set trains on the labels of ``fit``'s ``y``, which these
+        must equal when given.
     sample_weight : torch.Tensor of shape (n_samples,) or None, default=None
-        Per-sample target weights that travel with each batch.
+        Per-sample target weights that travel with each batch. ``fit``
+        takes the weights as ``fit(X, y, sample_weight=...)`` (where they
+        count in the class frequencies too) and refuses a data set given
+        with them.
     device : str or torch.device or None, default=None
         Where to keep the tensors; ``None`` leaves them where they are. Data
         too large for the device's memory stay where they are.

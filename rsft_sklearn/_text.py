@@ -519,10 +519,23 @@ def _ignore_vocabulary(docs, length, min_count, max_features):
 
 
 def _ngram_part(part):
-    """Whether ``part`` can be a word of an n-gram token (a tuple)."""
-    if isinstance(part, (bytes, np.bytes_)) or is_missing(part):
+    """Whether ``part`` can be a word of an n-gram token (a tuple): a
+    string, a number, or None (nltk's padding of n-grams)."""
+    if part is None:
+        return True
+    if isinstance(part, (bytes, np.bytes_)):
         return False
     return isinstance(part, (str, Number, np.generic))
+
+
+def _plain_word(part):
+    """A word of an n-gram as the Python value that names it as a token
+    alone does (np.float32(0.1) as 0.1, not 0.10000000149011612)."""
+    if isinstance(part, np.floating):
+        return float(str(part))
+    if isinstance(part, np.generic):
+        return part.item()
+    return part
 
 
 def _split_tokens(doc, i):
@@ -547,14 +560,7 @@ def _split_tokens(doc, i):
         elif isinstance(token, tuple) and token and all(map(_ngram_part, token)):
             # An n-gram (nltk.bigrams' output) is one token, named from its
             # parts as plain Python values (np.str_("new") as "new").
-            tokens.append(
-                str(
-                    tuple(
-                        part.item() if isinstance(part, np.generic) else part
-                        for part in token
-                    )
-                )
-            )
+            tokens.append(str(tuple(map(_plain_word, token))))
         elif isinstance(token, Iterable) and not (
             isinstance(token, np.ndarray) and token.ndim == 0
         ):
@@ -591,7 +597,9 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         that every token in it reaches training: a token seen only past the
         cut is unknown. Under ``unknown="ignore"`` the cut keeps the first
         ``max_length`` known tokens, so a token left out brings a later one
-        within it.
+        within it; tokens are left out round by round, and one left out
+        stays out, so with ``min_count`` above 1 the vocabulary can be
+        smaller than the largest that would qualify.
     lowercase : bool, default=True
         Lowercase raw strings before splitting them.
     token_pattern : str, default=r"(?u)\\b\\w\\w+\\b"

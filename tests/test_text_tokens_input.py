@@ -45,6 +45,15 @@ def test_n_gram_tuples_are_tokens():
     assert indexer.transform([[(np.str_("new"), np.str_("york"))]]).tolist() == [[2, 0]]
     numbers = TokenIndexer().fit([[(1, 2)]])
     assert numbers.transform([[(np.int64(1), 2)]]).tolist() == [[2]]
+    floats = TokenIndexer().fit([[(0.1, "a")]])
+    assert floats.transform([[(np.float32(0.1), "a")]]).tolist() == [[2]]
+    # nltk pads n-grams with None.
+    padded = TokenIndexer().fit([[(None, "new"), ("new", "york"), ("york", None)]])
+    assert set(padded.vocabulary_) == {
+        "(None, 'new')",
+        "('new', 'york')",
+        "('york', None)",
+    }
 
 
 def test_bytes_tokens_are_refused():

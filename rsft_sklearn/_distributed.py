@@ -43,7 +43,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         explicit device must be that device.
     unwrap_after_train : bool, default=True
         Unwrap the network from the accelerator after training, so that the
-        estimator can be pickled and predicts in full precision.
+        estimator can be pickled and predicts in full precision. Until a fit
+        ends, a network built by ``initialize()`` (to ``load_params`` for
+        prediction, say) is prepared by the accelerator and predicts in its
+        precision; fit or load the parameters into an ``RSFTClassifier``
+        for full-precision prediction.
     callbacks__print_log__sink : "auto" or callable, default="auto"
         ``"auto"`` prints the epoch table with the accelerator's ``print``,
         so that only the main process prints.
@@ -186,12 +190,24 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     def _check_accelerator_params(self):
         from accelerate import Accelerator
+        from accelerate.state import PartialState
 
         if not isinstance(self.__dict__.get("accelerator"), Accelerator):
             accelerator = self.__dict__.get("accelerator")
             raise TypeError(
                 "accelerator must be an accelerate.Accelerator instance, such as "
                 f"Accelerator() or Accelerator(cpu=True); got {accelerator!r}."
+            )
+        if not PartialState._shared_state:
+            # An accelerator unpickled in a process that created none: its
+            # state is not set up here. Training failed deep inside
+            # accelerate, and left this process unable to create one.
+            raise ValueError(
+                "The accelerator was not created in this process (an "
+                "estimator unpickled elsewhere, or in a worker of a parallel "
+                "search?), so accelerate has not set up its state here. "
+                "Create an Accelerator() here and pass it with "
+                "set_params(accelerator=...)."
             )
         device = self.__dict__.get("device")
         if device is not None and not _same_device(
@@ -292,6 +308,7 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         finally:
             for attr, criterion in hidden.items():
                 setattr(self, attr, criterion)
+            _picklable_optimizers(self)
 
     def _after_failed_call(self, restored=False):
         self._release_from_accelerator()
@@ -500,6 +517,48 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         # validation and prediction are not split), so AccelerateMixin's
         # gather over processes would repeat every row.
         return RSFTClassifier.evaluation_step(self, batch, training=training)
+
+
+def _picklable_optimizers(net):
+    """Give the net's accelerated optimisers a class that pickles without
+    the wrapper of ``step`` that a torch learning-rate scheduler puts on
+    each (accelerate's optimiser pickles its whole ``__dict__``, and
+    pickle cannot take that wrapper: a pickle during a fit with skorch's
+    ``LRScheduler``, such as ``Checkpoint(f_pickle=...)``'s, failed)."""
+    from accelerate.optimizer import AcceleratedOptimizer
+
+    for name in net._optimizers:
+        optimizer = net.__dict__.get(name + "_")
+        if type(optimizer) is AcceleratedOptimizer:
+            optimizer.__class__ = __getattr__("_AcceleratedOptimizer")
+
+
+def _accelerated_optimizer_class():
+    from accelerate.optimizer import AcceleratedOptimizer
+
+    class _AcceleratedOptimizer(AcceleratedOptimizer):
+        """accelerate's optimiser, pickled without a scheduler's wrapper of
+        ``step`` (the scheduler that put it there wraps it again)."""
+
+        def __getstate__(self):
+            state = super().__getstate__()
+            step = state.get("step")
+            if getattr(step, "_wrapped_by_lr_sched", False):
+                del state["step"]
+            return state
+
+    _AcceleratedOptimizer.__module__ = __name__
+    _AcceleratedOptimizer.__qualname__ = "_AcceleratedOptimizer"
+    return _AcceleratedOptimizer
+
+
+def __getattr__(name):
+    # The subclass of accelerate's optimiser, made when first needed (and
+    # found here by pickle): accelerate is an optional dependency.
+    if name == "_AcceleratedOptimizer":
+        cls = globals()[name] = _accelerated_optimizer_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _ProcessSum:

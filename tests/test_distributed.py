@@ -651,6 +651,65 @@ def test_a_checkpoint_keeps_the_rest_of_the_fit_in_mixed_precision():
     assert _last_number_printed(_CHECKPOINT_IN_MIXED_PRECISION_SCRIPT) == 0
 
 
+_UNPICKLED_ELSEWHERE_SCRIPT = """
+import pickle, sys
+import numpy as np
+from accelerate import Accelerator
+X, y = np.load(sys.argv[1] + "/X.npy"), np.load(sys.argv[1] + "/y.npy")
+net = pickle.load(open(sys.argv[1] + "/net.pkl", "rb"))
+try:
+    net.partial_fit(X, y)
+except ValueError as exc:
+    assert "not created in this process" in str(exc), exc
+else:
+    raise AssertionError("trained with an accelerator from another process")
+net.set_params(accelerator=Accelerator(cpu=True))
+net.partial_fit(X, y)
+print(len(net.history))
+"""
+
+
+def test_an_accelerator_unpickled_where_none_was_created_is_refused(tmp_path):
+    # Training failed deep inside accelerate ("Please make sure to properly
+    # initialize your accelerator"), and the process could then create no
+    # Accelerator.
+    import pickle
+
+    from accelerate import Accelerator
+
+    X, y = _fit_data()
+    net = AccelerateRSFTClassifier(
+        accelerator=Accelerator(cpu=True),
+        **{**_RULE_BASE, "max_epochs": 1, "random_state": 0},
+    ).fit(X, y)
+    (tmp_path / "net.pkl").write_bytes(pickle.dumps(net))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    script = _UNPICKLED_ELSEWHERE_SCRIPT.replace("sys.argv[1]", repr(str(tmp_path)))
+    assert _last_number_printed(script) == 2
+
+
+def test_a_pickle_during_a_scheduled_fit(tmp_path):
+    # accelerate's optimiser pickled the wrapper of step that torch's
+    # scheduler puts on it: Checkpoint(f_pickle=...) failed the fit.
+    import pickle
+
+    from accelerate import Accelerator
+    from skorch.callbacks import Checkpoint, LRScheduler
+
+    X, y = _fit_data()
+    net = AccelerateRSFTClassifier(
+        accelerator=Accelerator(cpu=True),
+        callbacks=[
+            LRScheduler(policy="StepLR", step_size=1),
+            Checkpoint(dirname=str(tmp_path), monitor=None, f_pickle="net.pkl"),
+        ],
+        **{**_RULE_BASE, "max_epochs": 2, "random_state": 0},
+    ).fit(X, y)
+    saved = pickle.loads((tmp_path / "net.pkl").read_bytes())
+    np.testing.assert_array_equal(saved.predict_proba(X), net.predict_proba(X))
+
+
 def test_the_accelerator_keeps_no_finished_fit_and_fits_pickle():
     # The accelerator listed every network, optimiser and scheduler it
     # prepared: a search's fits all stayed in memory, and each estimator's

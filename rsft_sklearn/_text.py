@@ -13,6 +13,7 @@ embeddings of the non-padding ids.
 import heapq
 import inspect
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from numbers import Integral, Number, Real
@@ -30,7 +31,12 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._modules import check_dropout, check_layer_sizes, check_size
-from ._validation import FLOAT32_EXACT_INTEGERS, is_missing
+from ._validation import (
+    FLOAT32_EXACT_INTEGERS,
+    RSFTWarning,
+    caller_stacklevel,
+    is_missing,
+)
 
 __all__ = [
     "EmbeddingBagModule",
@@ -760,6 +766,21 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 self.unknown_ = "index" if len(kept) < len(counts) else "ignore"
             else:
                 self.unknown_ = self.unknown
+        if not kept and any(docs):
+            # Every document would come out as padding (or unknown ids),
+            # and a network would learn from nothing.
+            warnings.warn(
+                f"TokenIndexer learnt an empty vocabulary: no token of the "
+                f"{len(docs)} documents passed min_count={self.min_count}"
+                + (
+                    f" within the first max_length={length} tokens kept"
+                    if length is not None
+                    else ""
+                )
+                + ". Lower min_count, or raise max_length.",
+                RSFTWarning,
+                stacklevel=caller_stacklevel(),
+            )
         self.vocabulary_ = {token: i + 2 for i, (token, _) in enumerate(kept)}
         self.vocab_size_ = len(self.vocabulary_) + 2
         if self.vocab_size_ > MAX_VOCABULARY:

@@ -193,3 +193,15 @@ def test_documents_to_predict_are_padded_to_the_training_width():
         clf.predict(pad_token_ids(test))
     assert clf.n_features_in_ == X.shape[1]
     assert clf.predict(pad_token_ids(test, length=clf.n_features_in_)).shape == (1,)
+
+
+@pytest.mark.parametrize("unknown", ["ignore", "index"])
+def test_an_empty_vocabulary_warns(unknown):
+    # Every document came out as padding without a word.
+    docs = ["aa bb", "bb aa", "aa", "bb"]
+    with pytest.warns(
+        UserWarning, match="learnt an empty vocabulary.*min_count=5"
+    ) as seen:
+        indexer = TokenIndexer(unknown=unknown, max_length=1, min_count=5).fit(docs)
+    assert indexer.vocabulary_ == {}
+    assert seen[0].filename == __file__

@@ -617,6 +617,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # (Not on several processes, which would have to agree.)
         if steps[0] or type(history) is not History:
             return False
+        self._before_undo()
         with torch.no_grad():
             for owner, key, buffer, value in buffers:
                 if (
@@ -640,6 +641,10 @@ class NetClassifierBase(NeuralNetClassifier):
             # Only the saved keys: a scheduler's own (initial_lr) may stay.
             group.update(settings)
         return True
+
+    def _before_undo(self):
+        """Called when a call is undone, before the estimator from before
+        it is put back."""
 
     def _after_failed_call(self, restored=False):
         """Called when a call fails, or is interrupted before its first

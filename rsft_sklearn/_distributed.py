@@ -43,11 +43,9 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         explicit device must be that device.
     unwrap_after_train : bool, default=True
         Unwrap the network from the accelerator after training, so that the
-        estimator can be pickled and predicts in full precision. Until a fit
-        ends, a network built by ``initialize()`` (to ``load_params`` for
-        prediction, say) is prepared by the accelerator and predicts in its
-        precision; fit or load the parameters into an ``RSFTClassifier``
-        for full-precision prediction.
+        estimator can be pickled and predicts in full precision; also after
+        ``load_params`` outside a fit (``initialize()``, then
+        ``load_params``, to predict).
     callbacks__print_log__sink : "auto" or callable, default="auto"
         ``"auto"`` prints the epoch table with the accelerator's ``print``,
         so that only the main process prints.
@@ -190,7 +188,7 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     def _check_accelerator_params(self):
         from accelerate import Accelerator
-        from accelerate.state import PartialState
+        from accelerate.state import AcceleratorState
 
         if not isinstance(self.__dict__.get("accelerator"), Accelerator):
             accelerator = self.__dict__.get("accelerator")
@@ -198,14 +196,15 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 "accelerator must be an accelerate.Accelerator instance, such as "
                 f"Accelerator() or Accelerator(cpu=True); got {accelerator!r}."
             )
-        if not PartialState._shared_state:
+        if not AcceleratorState._shared_state:
             # An accelerator unpickled in a process that created none: its
             # state is not set up here. Training failed deep inside
             # accelerate, and left this process unable to create one.
             raise ValueError(
-                "The accelerator was not created in this process (an "
-                "estimator unpickled elsewhere, or in a worker of a parallel "
-                "search?), so accelerate has not set up its state here. "
+                "accelerate has not set up its state in this process: the "
+                "accelerator was not created here (an estimator unpickled "
+                "elsewhere, or in a worker of a parallel search?), or its "
+                "state was reset. "
                 "Create an Accelerator() here and pass it with "
                 "set_params(accelerator=...)."
             )
@@ -310,6 +309,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 setattr(self, attr, criterion)
             _picklable_optimizers(self)
 
+    def _before_undo(self):
+        # What the failed call prepared, before the estimator from before
+        # it is put back.
+        self._release_from_accelerator()
+
     def _after_failed_call(self, restored=False):
         self._release_from_accelerator()
         if restored:
@@ -326,9 +330,11 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         if self.unwrap_after_train:
             self._unwrap_accelerator()
 
-    def on_train_end(self, net, X=None, y=None, **kwargs):
+    def _after_train_end(self):
+        # After every callback's on_train_end (one may save the
+        # accelerator's state).
         try:
-            return super().on_train_end(net, X=X, y=y, **kwargs)
+            super()._after_train_end()
         finally:
             self._release_from_accelerator()
 
@@ -342,24 +348,36 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         Also takes off the optimisers the wrapper of ``step`` that a torch
         learning-rate scheduler puts on them (to check the order of the
         calls): accelerate's optimiser pickles it, and pickle cannot."""
-        accelerator = self.__dict__.get("accelerator")
-        if accelerator is None:
-            return
-        ours = set()
-        for name in self._modules + self._criteria + self._optimizers:
-            value = self.__dict__.get(name + "_")
-            if value is not None:
-                ours.add(id(value))
-                ours.add(id(getattr(value, "module", value)))
         for name in self._optimizers:
             optimizer = self.__dict__.get(name + "_")
             step = vars(optimizer).get("step") if optimizer is not None else None
             if getattr(step, "_wrapped_by_lr_sched", False):
                 del optimizer.step
-        for _, callback in self.__dict__.get("callbacks_", ()):
-            policy = getattr(callback, "policy_", None)
-            if policy is not None:
-                ours.add(id(policy))
+        self._unlist(
+            [
+                getattr(callback, "policy_", None)
+                for _, callback in self.__dict__.get("callbacks_", ())
+            ]
+            + self._prepared_components()
+        )
+
+    def _prepared_components(self):
+        return [
+            self.__dict__.get(name + "_")
+            for name in self._modules + self._criteria + self._optimizers
+        ]
+
+    def _unlist(self, objects):
+        """Take ``objects`` (and the modules they wrap) off the
+        accelerator's lists of what it prepared."""
+        accelerator = self.__dict__.get("accelerator")
+        ours = set()
+        for value in objects:
+            if value is not None:
+                ours.add(id(value))
+                ours.add(id(getattr(value, "module", value)))
+        if accelerator is None or not ours:
+            return
         for key in ("_models", "_optimizers", "_schedulers"):
             listed = getattr(accelerator, key, None)
             if isinstance(listed, list):
@@ -371,7 +389,14 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 ]
 
     def _unwrap_accelerator(self):
+        wrapped = [
+            self.__dict__.get(name + "_") for name in self._modules + self._criteria
+        ]
         super()._unwrap_accelerator()
+        # No longer prepared: listed again when prepared again (a save
+        # during the fit unwraps and prepares again, and each save listed
+        # the network once more).
+        self._unlist(wrapped)
         # Unwrapped on one process, a module keeps accelerate's mark of a
         # prepared module, although unwrapping took its mixed-precision
         # forward off: prepared again, it came back as it was. So a save
@@ -394,10 +419,13 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     def _refresh_components(self):
         state = self.fit_state_
-        if state.components is not None and any(
-            a is not b for a, b in zip(state.components, self._components())
-        ):
-            self._prepare_rebuilt()
+        if state.components is not None:
+            replaced = [
+                a for a, b in zip(state.components, self._components()) if a is not b
+            ]
+            if replaced:
+                self._unlist(replaced)
+                self._prepare_rebuilt()
         return super()._refresh_components()
 
     def _wrap_modules(self):
@@ -450,6 +478,19 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         return _ProcessPart(
             iterator, self.accelerator.process_index, self.accelerator.num_processes
         )
+
+    def load_params(self, *args, **kwargs):
+        super().load_params(*args, **kwargs)
+        if (
+            self.unwrap_after_train
+            and self._wrapped_with_accelerator
+            and "fit_state_" not in self.__dict__
+        ):
+            # Outside a fit (initialize(), then load_params, to predict): the
+            # network as a fit leaves it, which predicts in full precision
+            # (skorch prepares it again after loading). Training prepares it
+            # when it begins.
+            self._unwrap_accelerator()
 
     def save_params(self, *args, **kwargs):
         # Every process calls it (AccelerateMixin waits for them all, then
@@ -556,7 +597,10 @@ def __getattr__(name):
     # The subclass of accelerate's optimiser, made when first needed (and
     # found here by pickle): accelerate is an optional dependency.
     if name == "_AcceleratedOptimizer":
-        cls = globals()[name] = _accelerated_optimizer_class()
+        # One class for the process: pickle finds objects' classes by name.
+        cls = globals().get(name)
+        if cls is None:
+            cls = globals()[name] = _accelerated_optimizer_class()
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -463,7 +463,9 @@ def _ignore_vocabulary(docs, length, min_count, max_features):
     Which tokens those are depends on the vocabulary, since leaving a token
     out brings later ones within the cut. So tokens are left out round by
     round and the cut moves on past them, until every token within it is
-    kept: ``min_count`` and ``max_features`` then count exactly the tokens
+    kept (once ``max_features`` tokens are kept, a token seen fewer times in
+    all than the last of them is left out at once, before it enters a
+    cut): ``min_count`` and ``max_features`` then count exactly the tokens
     that ``transform`` keeps, and each kept token reaches training. A token
     left out stays out when the cut moves on, so a document's earlier
     tokens have the first claim on the vocabulary.
@@ -529,7 +531,8 @@ def _ngram_part(part):
     string, a number, or None (nltk's padding of n-grams)."""
     if part is None:
         return True
-    if isinstance(part, (bytes, np.bytes_)):
+    if isinstance(part, (bytes, np.bytes_)) or is_missing(part):
+        # (NaN, pd.NA: a lone one is no token.)
         return False
     return isinstance(part, (str, Number, np.generic))
 

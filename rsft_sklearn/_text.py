@@ -528,11 +528,11 @@ def _ignore_vocabulary(docs, length, min_count, max_features):
 
 def _ngram_part(part):
     """Whether ``part`` can be a word of an n-gram token (a tuple): a
-    string, a number, or None (nltk's padding of n-grams)."""
-    if part is None:
+    string, a number, or a missing value (nltk pads n-grams with None)."""
+    if part is None or is_missing(part):
+        # Padding words (nltk's None, NaN of a padded table), as before.
         return True
-    if isinstance(part, (bytes, np.bytes_)) or is_missing(part):
-        # (NaN, pd.NA: a lone one is no token.)
+    if isinstance(part, (bytes, np.bytes_)):
         return False
     return isinstance(part, (str, Number, np.generic))
 

@@ -47,7 +47,9 @@ def test_n_gram_tuples_are_tokens():
     assert numbers.transform([[(np.int64(1), 2)]]).tolist() == [[2]]
     floats = TokenIndexer().fit([[(0.1, "a")]])
     assert floats.transform([[(np.float32(0.1), "a")]]).tolist() == [[2]]
-    # nltk pads n-grams with None.
+    # nltk pads n-grams with None; a padded table gives NaN.
+    nan = TokenIndexer().fit([[("new", float("nan"))]])
+    assert set(nan.vocabulary_) == {"('new', nan)"}
     padded = TokenIndexer().fit([[(None, "new"), ("new", "york"), ("york", None)]])
     assert set(padded.vocabulary_) == {
         "(None, 'new')",

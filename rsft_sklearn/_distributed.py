@@ -480,7 +480,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         )
 
     def load_params(self, *args, **kwargs):
-        super().load_params(*args, **kwargs)
+        stored = self.__dict__.get("device")
+        if stored is None and _parse_device(self.device).type == "cpu":
+            # The accelerator's CPU device is indexed on several processes
+            # ("cpu:1"), which torch.load cannot map onto; and skorch put the
+            # device it loaded with into the parameter (None before).
+            self.__dict__["device"] = "cpu"
+        try:
+            super().load_params(*args, **kwargs)
+        finally:
+            self.__dict__["device"] = stored
         if (
             self.unwrap_after_train
             and self._wrapped_with_accelerator

@@ -257,6 +257,29 @@ def _worker(out_dir):
     net.set_params(module__dropout=0.25)
     net.partial_fit(X, y)
     result["rebuilt_between_calls"] = _state(net)
+    # Parameters saved and loaded into a new estimator: torch.load could not
+    # map onto the indexed CPU device of each process.
+    path = os.path.join(out_dir, "params.pt")
+    settings = dict(
+        accelerator=accelerator,
+        probability="raw",
+        **{**_RULE_BASE, "max_epochs": 1, "random_state": 0},
+    )
+    saved = AccelerateRSFTClassifier(**settings).fit(X, y)
+    saved.save_params(f_params=path)
+    accelerator.wait_for_everyone()
+    loaded = AccelerateRSFTClassifier(
+        classes=[0, 1, 2],
+        module__n_features=X.shape[1],
+        module__n_classes=3,
+        **settings,
+    ).initialize()
+    loaded.load_params(f_params=path)
+    result["loaded"] = {
+        "device": loaded.get_params()["device"],
+        "params": _state(loaded),
+        "saved": _state(saved),
+    }
     # A fit that fails after training steps keeps them, and its network is
     # unwrapped as at the end of a fit (left wrapped in DDP, it neither
     # pickled nor predicted outside the launch).
@@ -505,6 +528,14 @@ def test_a_network_rebuilt_while_wrapped_stays_data_parallel(ranks, when):
     first, second = (r[when] for r in ranks)
     for name, value in first.items():
         torch.testing.assert_close(second[name], value, rtol=0, atol=0)
+
+
+def test_parameters_load_on_every_process(ranks):
+    for rank in ranks:
+        loaded = rank["loaded"]
+        assert loaded["device"] is None
+        for name, value in loaded["saved"].items():
+            torch.testing.assert_close(loaded["params"][name], value, rtol=0, atol=0)
 
 
 def test_a_fit_failing_after_training_unwraps_the_network(ranks):

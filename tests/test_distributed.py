@@ -816,6 +816,20 @@ def test_the_accelerator_lists_nothing_of_failed_rebuilt_or_saved_fits(tmp_path)
     assert accelerator._models == accelerator._optimizers == []
 
 
+def test_load_params_leaves_the_device_parameter_alone(tmp_path):
+    # skorch wrote the device it loaded with into the parameter: a clone
+    # then had device="cpu" where the user left None.
+    from accelerate import Accelerator
+
+    X, y = _fit_data()
+    net = AccelerateRSFTClassifier(
+        accelerator=Accelerator(cpu=True), **{**_RULE_BASE, "max_epochs": 1}
+    ).fit(X, y)
+    net.save_params(f_params=str(tmp_path / "params.pt"))
+    net.load_params(f_params=str(tmp_path / "params.pt"))
+    assert net.get_params()["device"] is None
+
+
 def test_the_accelerator_keeps_no_finished_fit_and_fits_pickle():
     # The accelerator listed every network, optimiser and scheduler it
     # prepared: a search's fits all stayed in memory, and each estimator's

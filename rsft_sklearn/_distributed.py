@@ -481,7 +481,12 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
 
     def load_params(self, *args, **kwargs):
         stored = self.__dict__.get("device")
-        if stored is None and _parse_device(self.device).type == "cpu":
+        resolved = self.device
+        if (
+            stored is None
+            and resolved is not None
+            and _parse_device(resolved).type == "cpu"
+        ):
             # The accelerator's CPU device is indexed on several processes
             # ("cpu:1"), which torch.load cannot map onto; and skorch put the
             # device it loaded with into the parameter (None before).

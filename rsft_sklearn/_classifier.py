@@ -1584,7 +1584,10 @@ class RSFTClassifier(NetClassifierBase):
         epochs it was given, before an epoch after the warm-up finished
         (an epoch cut short applied no rule to the output): the network is
         used as the plain one."""
-        if state.plan is None:
+        steps = self.__dict__.get("_steps_of_call")
+        if state.plan is None or (steps is not None and steps[1] and not steps[0]):
+            # (Interrupted before its first step, the call puts back the
+            # estimator from before it, and says so.)
             return
         history = self.history
         done = len(history)
@@ -1622,11 +1625,6 @@ class RSFTClassifier(NetClassifierBase):
             if stoppers
             else "A callback or an interruption "
         )
-        steps = self.__dict__.get("_steps_of_call")
-        if steps is not None and steps[1] and not steps[0]:
-            # Interrupted before its first step: the call puts back the
-            # estimator from before it, and says so.
-            return
         where = f"in epoch {done + 1}" if cut else f"after epoch {done}"
         if cut and done:
             where += f", after epoch {done}"

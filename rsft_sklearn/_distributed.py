@@ -315,15 +315,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         self._release_from_accelerator()
 
     def _after_failed_call(self, restored=False):
-        self._release_from_accelerator()
         if restored:
-            # The estimator from before the call, whose network the call
-            # prepared in place (on one process, accelerate's
-            # mixed-precision forward): unwrapped again, if it was.
+            # The estimator from before the call (what the call prepared was
+            # released by _before_undo), whose network the call prepared in
+            # place (on one process, accelerate's mixed-precision forward):
+            # unwrapped again, if it was.
             if not self._wrapped_with_accelerator:
                 self._wrapped_with_accelerator = True
                 self._unwrap_accelerator()
             return
+        self._release_from_accelerator()
         # on_train_end, which unwraps the network, is not reached by a call
         # that fails: a network left wrapped in DDP neither pickles nor
         # predicts outside the launch (or on the main process alone).
@@ -343,16 +344,7 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         when its training ends. The accelerator kept every network,
         optimiser and scheduler it ever prepared: one shared by the fits of
         a search held all their networks, and pickled them all with each
-        estimator. (What training prepares again, it lists again.)
-
-        Also takes off the optimisers the wrapper of ``step`` that a torch
-        learning-rate scheduler puts on them (to check the order of the
-        calls): accelerate's optimiser pickles it, and pickle cannot."""
-        for name in self._optimizers:
-            optimizer = self.__dict__.get(name + "_")
-            step = vars(optimizer).get("step") if optimizer is not None else None
-            if getattr(step, "_wrapped_by_lr_sched", False):
-                del optimizer.step
+        estimator. (What training prepares again, it lists again.)"""
         self._unlist(
             [
                 getattr(callback, "policy_", None)

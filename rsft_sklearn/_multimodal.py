@@ -83,12 +83,7 @@ def _check_row_token_ids(value, row, name, vocab_size):
             "(see pad_token_ids)."
         )
     value = _comparable_ids(value)
-    if (
-        value.numel()
-        and not value.is_floating_point()
-        and not value.is_complex()
-        and value.dtype != torch.bool
-    ):
+    if value.numel() and not value.is_floating_point():
         # Integer ids, the usual rows: two numbers decide (a third of the
         # time of the elementwise test, which only an error needs).
         low, high = torch.aminmax(value)

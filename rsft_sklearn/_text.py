@@ -509,9 +509,9 @@ def _ignore_vocabulary(docs, length, min_count, max_features):
         if max_features is not None and len(kept) == max_features:
             # The counts of kept tokens only grow, round by round (a cut
             # loses only tokens left out): a token seen fewer times in all
-            # than the last kept one is now within any cut can never be
-            # kept, and is left out at once (else a corpus of rare tokens
-            # took a round for each cut's worth of them).
+            # than the last kept one is seen within the cuts now can never
+            # be kept, and is left out at once (else a corpus of rare
+            # tokens took a round for each cut's worth of them).
             floor = kept[-1][1]
             while hopeless < len(totals) and totals[hopeless] < floor:
                 left_out.update(by_total[totals[hopeless]])
@@ -529,7 +529,7 @@ def _ignore_vocabulary(docs, length, min_count, max_features):
 def _ngram_part(part):
     """Whether ``part`` can be a word of an n-gram token (a tuple): a
     string, a number, or a missing value (nltk pads n-grams with None)."""
-    if part is None or is_missing(part):
+    if is_missing(part):
         # Padding words (nltk's None, NaN of a padded table), as before.
         return True
     if isinstance(part, (bytes, np.bytes_)):

@@ -22,6 +22,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._metadata_requests import RequestMethod
 from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils.metadata_routing import _routing_enabled, process_routing
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import (
@@ -51,6 +52,7 @@ from ._data import (
     _take,
     check_loader_options,
     check_sliced_options,
+    without_row_options,
 )
 from ._epochs import FitState
 from ._guards import global_generator_in_use
@@ -249,8 +251,10 @@ class NetClassifierBase(NeuralNetClassifier):
 
     Subclasses define ``__init__`` (storing parameters only),
     ``_parameter_constraints``, ``_prepare_data`` (which calls
-    :meth:`_check_inputs` and returns ``(X, y, sample_weight)``) and, if the
-    raw softmax is not what ``predict_proba`` should return, ``_posterior``.
+    :meth:`_check_inputs`, counts what it counts on the rows that
+    :meth:`_training_rows` keeps for training, and returns
+    ``(X, y, sample_weight)``) and, if the raw softmax is not what
+    ``predict_proba`` should return, ``_posterior``.
     """
 
     # With metadata routing on, a group splitter's groups reach every fit
@@ -371,7 +375,15 @@ class NetClassifierBase(NeuralNetClassifier):
         before = self._state_before_call()
         with self._unchanged_if_refused():
             with self._counted_only_if_trained(reset, fit_params.get("epochs")):
-                data = self._prepare_data(X, y, sample_weight, reset, groups)
+                data = self._prepare_data(
+                    X,
+                    y,
+                    sample_weight,
+                    reset,
+                    groups,
+                    fresh=fresh,
+                    fit_params=fit_params,
+                )
             self._check_dict_for_mlp()
             self._check_mlp_width(fresh, reset, data[0])
             # Settings refused only at training time, checked while a
@@ -462,7 +474,15 @@ class NetClassifierBase(NeuralNetClassifier):
         with self._unchanged_if_refused():
             with self._counted_only_if_trained(reset, fit_params.get("epochs")):
                 data = self._prepare_data(
-                    X, y, sample_weight, reset, groups, given, partial=True
+                    X,
+                    y,
+                    sample_weight,
+                    reset,
+                    groups,
+                    given,
+                    partial=True,
+                    fresh=first,
+                    fit_params=fit_params,
                 )
             self._check_dict_for_mlp()
             self._check_mlp_width(first, reset, data[0])
@@ -655,15 +675,20 @@ class NetClassifierBase(NeuralNetClassifier):
     @contextmanager
     def _call_data_dropped(self):
         """Drop what ``_prepare_data`` and ``_initialize_on`` left for the
-        training of this call (a group splitter's per-row groups, a sparse
-        fit's stored columns) however the call ends: a call
-        that failed before its training took them kept them, and pickled
-        them with the estimator."""
+        training of this call (a group splitter's per-row groups, the
+        call's split, a sparse fit's stored columns) however the call ends: a
+        call that failed before its training took them kept them, and
+        pickled them with the estimator."""
         try:
             yield
         finally:
-            self.__dict__.pop("_split_groups", None)
-            self.__dict__.pop("_fit_input_columns", None)
+            for name in (
+                "_split_groups",
+                "_split_of_call",
+                "_generators_seeded",
+                "_fit_input_columns",
+            ):
+                self.__dict__.pop(name, None)
 
     def _check_training_settings(self, X, epochs_before, epochs, fit_call=False):
         """Refuse, before anything is built or trained, the settings that
@@ -771,17 +796,23 @@ class NetClassifierBase(NeuralNetClassifier):
         """``initialize()`` for a fit on ``X``.
 
         On a sparse ``X`` the default MLP's first layer gets weights for the
-        columns with a stored entry only (``module__input_columns``), unless
-        the user set them: a hashed space of ``2**20`` columns then costs the
-        columns in use, not the hash space, in the network, its gradient and
-        the optimiser's state. ``partial_fit`` keeps every column, since a
-        later call may bring new ones.
+        columns with a stored entry in the training rows only
+        (``module__input_columns``), unless the user set them: a hashed space
+        of ``2**20`` columns then costs the columns in use, not the hash
+        space, in the network, its gradient and the optimiser's state.
+        ``partial_fit`` keeps every column, since a later call may bring new
+        ones.
         """
         if (
             self._default_mlp()
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
+            split = self.__dict__.get("_split_of_call")
+            if split is not None and split[0] is X and not isinstance(split[1], slice):
+                # A column stored in validation rows alone would get weights
+                # that never train.
+                X = X[split[1]]
             # For the whole fit (dropped by _call_data_dropped): a module
             # rebuilt during it (InputShapeSetter, set_params(module__...)
             # from a callback) takes the same columns.
@@ -877,6 +908,7 @@ class NetClassifierBase(NeuralNetClassifier):
     def _validate_X(self, X, reset):
         state = self.__dict__
         if isinstance(X, Mapping) and not sp.issparse(X):
+            X = {key: _readable_tensor(value) for key, value in X.items()}
             if not reset and "n_features_in_" in state and "input_keys_" not in state:
                 raise ValueError(
                     f"X is a dict of inputs, but this {type(self).__name__} was "
@@ -912,6 +944,7 @@ class NetClassifierBase(NeuralNetClassifier):
             state.pop("input_column_names_", None)
         else:
             self._check_row_axes(X)
+        X = _readable_tensor(X)
         try:
             X = validate_data(
                 self,
@@ -1558,6 +1591,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # What marks a call in progress (a pickle taken in on_train_end).
         state.pop("_steps_of_call", None)
         state.pop("_fit_input_columns", None)
+        state.pop("_split_of_call", None)
         state.pop("_notifying_train_end", None)
         return pack_generators(state)
 
@@ -1631,32 +1665,117 @@ class NetClassifierBase(NeuralNetClassifier):
         dataset = self.get_dataset(X, y, weight)
         if not self.train_split:
             return dataset, None
+        split = self.__dict__.get("_split_of_call")
+        if split is not None and split[0] is X:
+            # The split that fit counted the data on (see _training_rows),
+            # taken by the rows that carry the weights.
+            _, train, valid = split
+            return (
+                _part_of(dataset, train),
+                self._encoded_valid(_part_of(dataset, valid)),
+            )
         labels = None if y is None else y.numpy()
-        # skorch's ValidSplit shuffles with NumPy's global generator unless
-        # given a random_state: drawn from the fit's seed (and the global
-        # state put back), an int random_state gives identical fits.
         groups = None if state is None else state.split_groups
         if groups is not None:
             fit_params = {**fit_params, "groups": groups}
-        with _numpy_seeded(self.__dict__.get("init_seed_")):
-            train, valid = self.train_split(dataset, labels, **fit_params)
-        self._check_training_classes(train, labels)
+        train, valid = self._split(dataset, labels, fit_params)
+        self._check_training_classes(_rows_within(train, dataset), labels)
         return train, self._encoded_valid(valid)
 
-    def _check_training_classes(self, train, labels):
+    def _split(self, dataset, labels, params):
+        """``train_split(dataset, labels, **params)``, drawing from the
+        fit's seed."""
+        # skorch's ValidSplit shuffles with NumPy's global generator unless
+        # given a random_state: drawn from the fit's seed (and the global
+        # state put back), an int random_state gives identical fits.
+        with _numpy_seeded(self.__dict__.get("init_seed_")):
+            return self.train_split(dataset, labels, **params)
+
+    def _training_rows(self, X, y, groups, fresh, method, fit_params):
+        """Split the rows of this call with ``train_split``, once; return
+        the rows of its training part, as an index (``slice(None)``: all).
+
+        ``X`` and ``y`` are the call's checked inputs and encoded labels,
+        ``groups`` those that a splitter by group takes (or None), ``fresh``
+        whether the call builds the network anew, and ``method`` and
+        ``fit_params`` the call's own, of which skorch hands ``train_split``
+        its part. Whatever fit counts from the data (the class prior, the
+        target weights, the strata, the sample weights' mean) is counted on
+        the training part alone: counted over every row, the validation rows
+        moved it (a split by group whose training part held 90% of class 0
+        trained with the prior of all the rows, 50%, and target="balanced"
+        balanced nothing). :meth:`get_split_datasets` trains on this very
+        split, so a split that draws rows runs once per call.
+        """
+        split = self.train_split
+        if not split or _predefined_valid_ds(split) is not None:
+            # No validation part, or one given apart (predefined_split):
+            # every row of the call trains.
+            return slice(None)
+        if fresh:
+            # Seeded as get_split_datasets seeds it, from init_seed_, which
+            # initialize() draws: drawn now, and taken by initialize().
+            self._seed_generators()
+            self._generators_seeded = True
+        y = torch.as_tensor(y)
+        labels = y.numpy()
+        given = _SplitInput(len(labels), partial(self.get_dataset, X, y))
+        params = self._split_params(method, fit_params)
+        if groups is not None:
+            params = {**params, "groups": groups}
+        train, valid = self._split(given, labels, params)
+        train_rows = _rows_within(train, given)
+        if train_rows is None:
+            warnings.warn(
+                "train_split returned a training part that is not the data set "
+                "it was given nor a torch.utils.data.Subset of it, so the rows "
+                "it trains on are unknown: class_prior_ and the class target "
+                "weights count every row of the call, the validation rows "
+                "too. Return Subset(dataset, indices) for each part, as "
+                "skorch's ValidSplit does.",
+                RSFTWarning,
+                stacklevel=caller_stacklevel(),
+            )
+            return slice(None)
+        self._check_training_classes(train_rows, labels)
+        valid_rows = _rows_within(valid, given)
+        # The parts as rows where they are, and a validation set of the
+        # split's own (or None) as it is.
+        self._split_of_call = (
+            X,
+            train_rows,
+            valid if valid_rows is None else valid_rows,
+        )
+        return train_rows
+
+    def _split_params(self, method, fit_params):
+        """What skorch's ``fit_loop`` hands ``train_split`` of the extra
+        arguments of ``method`` (``"fit"`` or ``"partial_fit"``): all of
+        them, or with metadata routing on those routed to the splitter."""
+        params = {
+            key: value
+            for key, value in fit_params.items()
+            if key not in ("epochs", "_routing_method")
+        }
+        if not _routing_enabled():
+            return params
+        routed = process_routing(self, method, **params)
+        return routed.get("splitter", {"split": {}})["split"]
+
+    def _check_training_classes(self, rows, labels):
         """Name the classes a validation split left without a training row
-        (a rare class whose rows all went to validation): refused where
-        fewer than two classes are left, as a fit on one class is."""
-        indices = getattr(train, "indices", None)
+        (``rows``: the training part's, as an index, or None where unknown),
+        a rare class whose rows all went to validation: refused where fewer
+        than two classes are left, as a fit on one class is."""
         try:
             classes = self.classes_
         except AttributeError:
             return
-        if indices is None or labels is None or classes is None:
+        if rows is None or labels is None or classes is None:
             return
         try:
             labels = np.asarray(labels)
-            counts = np.bincount(labels[np.asarray(indices)], minlength=len(classes))
+            counts = np.bincount(labels[rows], minlength=len(classes))
             given = np.bincount(labels, minlength=len(classes))
         except (IndexError, TypeError, ValueError):
             return
@@ -1791,9 +1910,24 @@ class NetClassifierBase(NeuralNetClassifier):
         else:
             kwargs = self.get_params_for("iterator_valid")
             iterator = self.iterator_valid
+        if (
+            (predicting or not training)
+            and isinstance(iterator, type)
+            and issubclass(iterator, BatchIterator)
+        ):
+            # A fit on a torch Dataset may give its iterators a sampler or a
+            # collate_fn, and predict on arrays, which BatchIterator batches
+            # from memory in their order and refuses these for.
+            kwargs = without_row_options(dataset, kwargs)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
+            if kwargs.get("drop_last"):
+                # The whole set is one batch, never an incomplete one; under
+                # rejection="pool", "epoch" and "budget" it holds the rows
+                # the epoch keeps, fewer than len(dataset), which drop_last
+                # left out: such a fit trained on nothing.
+                kwargs["drop_last"] = False
         iterator = iterator(dataset, **kwargs)
         state = self.__dict__.get("fit_state_")
         if training and state is not None and not predicting:
@@ -1807,7 +1941,10 @@ class NetClassifierBase(NeuralNetClassifier):
         self.__dict__.pop("_warmup_basis_epochs", None)
         self.__dict__.pop("_last_epoch_rejected", None)
         self.__dict__.pop("_warned_stepless_run", None)
-        self._seed_generators()
+        if not self.__dict__.pop("_generators_seeded", False):
+            # (fit draws them before the network is built, where its
+            # train_split is seeded from them: see _training_rows.)
+            self._seed_generators()
         # Weights built inside torch.inference_mode() (to load parameters
         # and predict, say) would be inference tensors, which no later fit
         # could train.
@@ -2429,6 +2566,16 @@ def _check_input_shapes(X, keys, shapes):
             )
 
 
+def _readable_tensor(X):
+    """A torch tensor as scikit-learn's checks read it, through NumPy,
+    which takes neither one that requires grad (the output of a feature
+    extractor: "Can't call numpy() on Tensor that requires grad") nor one on
+    a GPU: detached, on the host. Anything else as it is."""
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu()
+    return X
+
+
 def _shared_tensor(array):
     """``torch.as_tensor(array)``, sharing a read-only array's memory (a
     memory map, a pandas copy-on-write view, a request body read with
@@ -2703,6 +2850,60 @@ class _SlicedRows(torch.utils.data.Dataset):
 
 def _unsliced(X):
     return _SlicedRows(X) if isinstance(X, SliceDataset) else X
+
+
+class _SplitInput(torch.utils.data.Dataset):
+    """The rows of a call as ``train_split`` gets them before training:
+    their data set is built (by ``build``) only if the split reads more than
+    their number, which is all that skorch's ``ValidSplit`` reads. (Built on
+    the device, it would hold a second copy of the data there.)"""
+
+    def __init__(self, n_rows, build):
+        self._n_rows = n_rows
+        self._build = build
+        self._dataset = None
+
+    def __len__(self):
+        return self._n_rows
+
+    def __getitem__(self, i):
+        return self._built()[i]
+
+    def __getattr__(self, name):
+        # (Called for what the instance lacks: the built data set's X, y.)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._built(), name)
+
+    def _built(self):
+        if self._dataset is None:
+            self._dataset = self._build()
+        return self._dataset
+
+
+def _rows_within(part, dataset):
+    """The rows of ``dataset`` that ``part`` holds, in its order, as an
+    index: ``slice(None)`` for ``dataset`` itself, the indices for a
+    ``Subset`` of it (of a ``Subset`` of it, ...); None for anything else."""
+    rows = None
+    while part is not dataset:
+        if not isinstance(part, Subset):
+            return None
+        indices = np.asarray(part.indices, dtype=np.int64)
+        rows = indices if rows is None else indices[rows]
+        part = part.dataset
+    return slice(None) if rows is None else rows
+
+
+def _part_of(dataset, rows):
+    """The part of ``dataset`` at ``rows`` (as :func:`_rows_within` gives
+    them); anything else (a validation set of the split's own, None) as it
+    is."""
+    if isinstance(rows, slice):
+        return dataset
+    if isinstance(rows, np.ndarray):
+        return Subset(dataset, rows)
+    return rows
 
 
 def _predefined_valid_ds(train_split):

@@ -453,7 +453,10 @@ class RSFTClassifier(NetClassifierBase):
         Rows per batch, in training and prediction; ``-1`` takes all the
         rows as one batch.
     train_split : callable or None, default=None
-        skorch's validation split; ``None`` trains on all the data.
+        skorch's validation split; ``None`` trains on all the data. What fit
+        counts from the data (``class_prior_``, the class and stratum target
+        weights, the mean that divides ``sample_weight``) comes from the
+        training part alone; the split runs once per call.
     verbose : int, default=0
         ``1`` prints skorch's epoch table, with the acceptance rates.
     device : str or torch.device, default="cpu"
@@ -518,9 +521,10 @@ class RSFTClassifier(NetClassifierBase):
         Target weight of every (group, class) stratum, the largest 1
         (``"balanced_groups"`` only).
     class_prior_ : ndarray of shape (n_classes,)
-        Class frequencies of the training data, each row counted by its
-        ``sample_weight``; continued training (``partial_fit``,
-        ``warm_start``) adds every call's data.
+        Class frequencies of the training data (the training part of
+        ``train_split``), each row counted by its ``sample_weight``;
+        continued training (``partial_fit``, ``warm_start``) adds every
+        call's data.
     final_M_ : float or None
         ``M`` of the last epoch (for ``"auto"``, the geometric mean over its
         steps; in a call of continued training after one of ``"auto"`` too,
@@ -783,7 +787,16 @@ class RSFTClassifier(NetClassifierBase):
         return "Lower M"
 
     def _prepare_data(
-        self, X, y, sample_weight, reset, groups=None, classes=None, partial=False
+        self,
+        X,
+        y,
+        sample_weight,
+        reset,
+        groups=None,
+        classes=None,
+        partial=False,
+        fresh=False,
+        fit_params=None,
     ):
         # Among the argument checks, which a refusal leaves the estimator
         # unchanged by: before the network is built anew.
@@ -794,14 +807,40 @@ class RSFTClassifier(NetClassifierBase):
         target = check_target(self.target, self.classes_)
         weight = row_weight = None
         if sample_weight is not None:
+            row_weight = check_sample_weight(sample_weight, n)
+        split_by_group = splits_by_group(self.train_split)
+        groups = check_groups(groups, self.target, n, split_by_group)
+        # What is counted from the data below is counted on the rows that
+        # train: those of the training part of train_split (fit_params is
+        # None outside a call of fit or partial_fit).
+        train = (
+            slice(None)
+            if fit_params is None
+            else self._training_rows(
+                X,
+                y,
+                groups if split_by_group else None,
+                fresh,
+                "partial_fit" if partial else "fit",
+                fit_params,
+            )
+        )
+        y_train = y[train]
+        if row_weight is not None:
             # The classes are counted with the weights as given, which keep
             # their scale across calls of continued training; the rule takes
             # them divided by their mean.
-            row_weight = check_sample_weight(sample_weight, n)
-            weight = row_weight / row_weight.mean()
+            # (A training part all of weight 0 trains on no row, which its
+            # epochs name: its weights stay 0 divided by any mean.)
+            train_mean = row_weight[train].mean()
+            weight = row_weight / (train_mean if train_mean > 0 else row_weight.mean())
         if reset:
             self.class_target_weight_ = class_target_weight(
-                y, n_classes, target, power=self.target_power, sample_weight=weight
+                y_train,
+                n_classes,
+                target,
+                power=self.target_power,
+                sample_weight=None if weight is None else weight[train],
             )
             self._target_settings = (repr(self.target), self.target_power)
             if (
@@ -838,9 +877,8 @@ class RSFTClassifier(NetClassifierBase):
             )
         if weight is not None:
             weight = torch.as_tensor(weight, dtype=torch.float32)
-        split_by_group = splits_by_group(self.train_split)
-        groups = check_groups(groups, self.target, n, split_by_group)
-        # For the validation split of this call (read in get_split_datasets).
+        # For a validation split of this call that get_split_datasets makes
+        # itself (see _training_rows).
         self._split_groups = groups if split_by_group else None
         if not (isinstance(self.target, str) and self.target == "balanced_groups"):
             # Only the split reads them.
@@ -854,9 +892,10 @@ class RSFTClassifier(NetClassifierBase):
         if legacy and row_weight is not None:
             # Counted by an earlier version, with each call's weights divided
             # by their mean: such counts go on in those units.
-            row_weight = row_weight / row_weight.mean()
-        counts = class_counts(y, n_classes, row_weight)
-        rows = class_counts(y, n_classes)
+            row_weight = row_weight / row_weight[train].mean()
+        train_weight = None if row_weight is None else row_weight[train]
+        counts = class_counts(y_train, n_classes, train_weight)
+        rows = class_counts(y_train, n_classes)
         if not reset:
             if "_class_counts" not in self.__dict__:
                 # Fitted before the counts were kept: the prior stays the
@@ -876,7 +915,7 @@ class RSFTClassifier(NetClassifierBase):
                 # Counted by the weights, as the classes are: a row of weight
                 # 0 counts as a dropped row.
                 self.groups_, self.stratum_target_weight_ = stratum_target_weight(
-                    y, groups, n_classes, row_weight
+                    y_train, groups[train], n_classes, train_weight
                 )
             elif "stratum_target_weight_" not in self.__dict__:
                 raise ValueError(
@@ -886,6 +925,8 @@ class RSFTClassifier(NetClassifierBase):
                     "(warm_start=False) with groups."
                 )
             table = self.stratum_target_weight_
+            # Every row's, the validation rows' too (a group that the
+            # training part lacks weighs as the smallest stratum).
             weight = group_weight(y, groups, self.groups_, table, weight)
         elif reset:
             # A refit without groups: an earlier fit's strata are not this
@@ -909,8 +950,8 @@ class RSFTClassifier(NetClassifierBase):
                 # weighed 1 each.
                 earlier = np.zeros(n_classes) if reset else self._class_rows
                 sums = np.stack([earlier, earlier])
-            labels = y.astype(np.int64)
-            values = np.ones(len(labels)) if weight is None else weight.numpy()
+            labels = y_train.astype(np.int64)
+            values = np.ones(len(labels)) if weight is None else weight.numpy()[train]
             if bins is None or bins.shape != (n_classes, 2, _WEIGHT_BINS):
                 # Fitted before the summary was kept: the earlier rows in
                 # one bin at their class's mean weight.

@@ -155,24 +155,15 @@ def check_sliced_options(options):
     ignored trained another class mix without a word); warn of the others
     (workers, pinned memory), which only change how rows are loaded. An
     option set to ``None`` (DataLoader's default) is no option."""
-    defaults = _loader_defaults()
-    options = {
-        key: value
-        for key, value in options.items()
-        if value is not None and not _is_default(value, defaults.get(key))
-    }
+    options = _set_options(options)
     if not options:
         return
-    changing = sorted(set(options) & set(_ROW_OPTIONS))
-    if changing:
-        raise ValueError(
-            f"The DataLoader option(s) {changing} apply to torch Dataset "
-            "inputs only: batches of in-memory data (arrays, sparse matrices, "
-            "dicts of arrays) are cut from one tensor, without a DataLoader. "
-            "Pass the data as a torch Dataset, or pass "
-            "iterator_train=torch.utils.data.DataLoader to batch them with a "
-            "DataLoader."
-        )
+    _refuse_row_options(
+        options,
+        "Pass the data as a torch Dataset, or pass "
+        "iterator_train=torch.utils.data.DataLoader to batch them with a "
+        "DataLoader.",
+    )
     warnings.warn(
         f"The DataLoader option(s) {sorted(options)} of iterator_train are "
         "ignored: batches of in-memory data (arrays, sparse matrices, dicts "
@@ -181,6 +172,42 @@ def check_sliced_options(options):
         RSFTWarning,
         stacklevel=caller_stacklevel(),
     )
+
+
+def without_row_options(dataset, options):
+    """``options`` of an iterator over ``dataset``, less ``sampler``,
+    ``batch_sampler`` and ``collate_fn`` when the data set is held in
+    memory (an :class:`InMemoryDataset` or a ``Subset`` of one).
+
+    For a prediction pass: a fit on a torch ``Dataset`` may give its
+    ``iterator_valid`` these options, and then predict on arrays, whose
+    batches, cut from memory in the rows' order, have no use for them.
+    """
+    if _resolve(dataset)[0] is None:
+        return options
+    return {key: value for key, value in options.items() if key not in _ROW_OPTIONS}
+
+
+def _set_options(options):
+    """The options that differ from DataLoader's own defaults."""
+    defaults = _loader_defaults()
+    return {
+        key: value
+        for key, value in options.items()
+        if value is not None and not _is_default(value, defaults.get(key))
+    }
+
+
+def _refuse_row_options(options, advice):
+    """Raise if ``options`` set one that decides a batch's rows or what it
+    holds; ``advice`` ends the message."""
+    changing = sorted(set(options) & set(_ROW_OPTIONS))
+    if changing:
+        raise ValueError(
+            f"The DataLoader option(s) {changing} apply to torch Dataset "
+            "inputs only: batches of in-memory data (arrays, sparse matrices, "
+            "dicts of arrays) are cut from one tensor, without a DataLoader. " + advice
+        )
 
 
 def _is_default(value, default):
@@ -357,6 +384,12 @@ class BatchIterator:
         Drop the last incomplete batch.
     **loader_kwargs : dict
         Passed to :class:`~torch.utils.data.DataLoader` for other datasets.
+        Batches of an :class:`InMemoryDataset` are cut from its tensors,
+        without a ``DataLoader``: ``sampler``, ``batch_sampler`` and
+        ``collate_fn``, which would change the rows of a batch or what it
+        holds, raise a ``ValueError`` (a ``Subset`` of the data set visits
+        some of its rows); the options of loading alone (``num_workers``,
+        ``pin_memory``, ...) have nothing to do.
 
     Examples
     --------
@@ -388,6 +421,14 @@ class BatchIterator:
         check_loader_options(loader_kwargs)
         self.loader_kwargs = loader_kwargs
         self._base, self._indices = _resolve(dataset)
+        if self._base is not None:
+            # Ignored, a sampler of one class's rows batched every row.
+            _refuse_row_options(
+                _set_options(loader_kwargs),
+                "Iterate over a torch Dataset (such as TensorDataset) to use "
+                "them, or over a torch.utils.data.Subset of the "
+                "InMemoryDataset to visit some of its rows.",
+            )
         # Positions (into ``dataset``) of the rows to visit; None visits all.
         # RSFTClassifier(rejection="epoch") sets it before every epoch.
         self.rows = None

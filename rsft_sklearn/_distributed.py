@@ -91,9 +91,12 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
       it is ``None``); the mask generator of process ``r`` is seeded from
       ``random_state`` and ``r``, so that the parts' masks are independent.
 
-    The per-epoch acceptance counts are summed over processes once per
-    epoch, at its end. Validation and prediction run on the whole input on
-    every process.
+    Under ``prior_correction`` above 0 (the default), each step also sums
+    the per-class counts of the prior after rejection over processes (one
+    more all-reduce, of ``n_classes`` elements), so that every process
+    adjusts its logits by the same prior. The per-epoch acceptance counts
+    are summed over processes once per epoch, at its end. Validation and
+    prediction run on the whole input on every process.
 
     Examples
     --------

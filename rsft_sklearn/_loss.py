@@ -33,8 +33,6 @@ MAX_PRIOR_CORRECTION = 1e6
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
 # Values kept between steps by RejectionLoss._cached.
 _CACHES = ("_log_ratio", "_log_prior")
-# Dtypes of class indices (what index_select and the cross-entropy take).
-_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 # Steps whose counts are added in one go while nothing reads them in between.
 _COUNT_GROUP = 64
 
@@ -175,7 +173,8 @@ class RejectionLoss(nn.Module):
         not train); set it, or pass it to :meth:`begin_epoch`.
     count_steps : bool
         ``True`` (the default) adds every training step's samples to the
-        epoch's counts. :class:`RSFTClassifier` sets it ``False`` in the
+        epoch's counts (but those of a ``row_weighted`` step, see there).
+        :class:`RSFTClassifier` sets it ``False`` in the
         epochs whose rows it selects ahead of the steps (``"pool"``,
         ``"epoch"``, ``"budget"``): their steps then take their rows as they
         are, without counting them again or weighting them by their sample
@@ -185,7 +184,13 @@ class RejectionLoss(nn.Module):
         final loss weights and returns their weighted batch mean: the steps
         of a row budget (:func:`~rsft_sklearn.budget_selection`), whose rows
         were scored and selected beforehand. A training batch without
-        weights is then refused with a ``ValueError``.
+        weights is then refused with a ``ValueError``. Its steps add nothing
+        to the epoch's counts, whatever ``count_steps`` says: they see the
+        kept rows only. The pool is counted when it is selected, every row
+        as seen, the kept ones as accepted and its acceptances as the mass
+        of the prior after rejection (``prior_correction``):
+        ``budget_selection(acceptance, budget, loss_fn=loss_fn, y=y_pool)``
+        counts it so, as :class:`RSFTClassifier` counts its pools.
 
     See Also
     --------
@@ -205,6 +210,15 @@ class RejectionLoss(nn.Module):
     every process must make the same calls in the same order (each step's
     loss, :meth:`begin_epoch`, :meth:`epoch_statistics`), since each of them
     may wait for the others.
+
+    Like BatchNorm, the module has state in training: every training step
+    updates its buffers in place (the counts, an adaptive ``M``, the number
+    accepted). Compile the network with :func:`torch.compile`, not the
+    loss; :func:`torch.func.grad` and :func:`torch.func.vmap` refuse a
+    training step of it with an error about an in-place operation. In
+    evaluation mode it is a plain loss and works under them; for
+    per-sample gradients of the rule, weight the base loss by
+    :func:`~rsft_sklearn.acceptance_probability`, a pure function.
 
     Examples
     --------
@@ -314,6 +328,15 @@ class RejectionLoss(nn.Module):
         )
         self.smoothing = float(smoothing)
         self.generator = check_generator(generator)
+        if process_sum is not None and not callable(process_sum):
+            # Called at every step: a value that cannot be called failed at
+            # the first one, with Python's "object is not callable".
+            raise TypeError(
+                "process_sum must be a callable that sums a tensor over the "
+                "data-parallel processes (an all-reduce, such as accelerate's "
+                "reduce with reduction='sum'), or None on one process; got "
+                f"{process_sum!r}."
+            )
         self.process_sum = process_sum
         self.prior_correction = float(prior_correction)
         self.rejecting = True
@@ -909,7 +932,8 @@ class RejectionLoss(nn.Module):
             # Rows of a budget (rejection="budget") carry importance weights
             # already scaled to the rule's normaliser: the batch mean of the
             # weighted losses is unbiased for the rule's loss. The logit
-            # adjustment applies to them as to every other step.
+            # adjustment applies to them as to every other step. Nothing is
+            # counted: the pool was, when its rows were selected.
             losses = self._base_losses(logits, y)
             weight = sample_weight
             if weight.dim() == 2:
@@ -1118,7 +1142,9 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
             f"y must be a 1-d tensor of {n} class indices (one per row of "
             f"logits), got shape {tuple(y.shape)}."
         )
-    if y.dtype not in _INDEX_DTYPES:
+    if y.is_floating_point() or y.is_complex():
+        # Any integer dtype (and bool, as 0 and 1) is taken, as by
+        # acceptance_probability: _as_index converts it to int64.
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
     if not logits.dtype.is_floating_point:
         raise TypeError(

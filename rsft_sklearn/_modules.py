@@ -1,7 +1,7 @@
 """Default networks."""
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 
 import numpy as np
 import torch
@@ -280,6 +280,16 @@ def check_layer_sizes(hidden_layer_sizes):
         raise TypeError(
             "hidden_layer_sizes must be a sequence of layer widths such as "
             f"(64, 64), got {hidden_layer_sizes!r}."
+        )
+    if isinstance(hidden_layer_sizes, (Set, Mapping)):
+        # A set has no order of its own (the equal sets {64, 8} and {8, 64}
+        # built different networks), and a dict gave its keys: refused
+        # rather than read in an order the value does not say.
+        raise TypeError(
+            "hidden_layer_sizes must be an ordered sequence of layer widths, "
+            f"first layer first, such as (64, 64); got a "
+            f"{type(hidden_layer_sizes).__name__}, {hidden_layer_sizes!r}, which "
+            "does not say the order of the layers: pass a tuple or a list."
         )
     return tuple(check_size(size, "hidden_layer_sizes") for size in hidden_layer_sizes)
 

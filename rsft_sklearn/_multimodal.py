@@ -579,20 +579,30 @@ def check_groups(groups, target, n_samples, split_by_group=False):
     splits by group); return them as an array or None."""
     balanced_groups = isinstance(target, str) and target == "balanced_groups"
     if groups is None:
+        routed = (
+            " With metadata routing on, a pipeline or a search passes them "
+            "once the estimator asks: set_fit_request(groups=True)."
+            if get_config().get("enable_metadata_routing")
+            else " A search (whose fit takes groups for its splitter) "
+            "passes them on to this estimator only with metadata routing: "
+            "sklearn.set_config(enable_metadata_routing=True) and "
+            "set_fit_request(groups=True) on this estimator; a pipeline "
+            "takes them as <step name>__groups=..."
+        )
         if balanced_groups:
-            routed = (
-                " With metadata routing on, a pipeline or a search passes them "
-                "once the estimator asks: set_fit_request(groups=True)."
-                if get_config().get("enable_metadata_routing")
-                else " A search (whose fit takes groups for its splitter) "
-                "passes them on to this estimator only with metadata routing: "
-                "sklearn.set_config(enable_metadata_routing=True) and "
-                "set_fit_request(groups=True) on this estimator; a pipeline "
-                "takes them as <step name>__groups=..."
-            )
             raise ValueError(
                 "target='balanced_groups' needs fit(X, y, groups=...): the "
                 f"group of every sample.{routed}"
+            )
+        if split_by_group:
+            # Refused here, before anything is built: the splitter itself
+            # failed inside skorch's fit_loop with scikit-learn's bare "The
+            # 'groups' parameter should not be None."
+            raise ValueError(
+                "train_split splits by group (its cv, such as GroupKFold, takes "
+                "groups), so it needs fit(X, y, groups=...): the group of every "
+                "sample. Or split without groups (ValidSplit(5, "
+                f"stratified=True)).{routed}"
             )
         return None
     if not balanced_groups and not split_by_group:
@@ -619,7 +629,13 @@ def check_groups(groups, target, n_samples, split_by_group=False):
                 "groups contains missing labels (None or NaN); give every "
                 "sample a group."
             )
-        kinds = sorted({type(value).__name__ for value in groups})
+        # NumPy's str_ is a str, which compares and sorts with the others.
+        kinds = sorted(
+            {
+                "str" if isinstance(value, str) else type(value).__name__
+                for value in groups
+            }
+        )
         if len(kinds) > 1:
             raise ValueError(
                 f"groups mixes labels of the types {kinds}; give every group "

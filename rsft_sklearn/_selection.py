@@ -194,7 +194,7 @@ def budget_probability(acceptance, budget):
     return keep.float()
 
 
-def budget_selection(acceptance, budget, generator=None):
+def budget_selection(acceptance, budget, generator=None, *, loss_fn=None, y=None):
     """Rows of a scored pool kept under a row budget, with their weights.
 
     Row ``i`` is kept with probability ``q_i = min(1, a_i / tau)``, ``tau``
@@ -214,6 +214,13 @@ def budget_selection(acceptance, budget, generator=None):
     pool's accepted normaliser scaled to the batch (``len(batch) / budget``
     for the batch normaliser of ``loss_normalization="batch"``).
 
+    Given ``loss_fn`` and the pool's labels ``y``, the pool goes into the
+    loss's epoch counts as :class:`RSFTClassifier`'s budget mode counts it:
+    every row as seen, the kept rows as accepted and the acceptances as the
+    acceptance mass, which the logit adjustment of ``prior_correction``
+    reads. The steps of a ``row_weighted`` loss count nothing, since they
+    see the kept rows only.
+
     Parameters
     ----------
     acceptance : torch.Tensor of shape (n_samples,)
@@ -226,6 +233,11 @@ def budget_selection(acceptance, budget, generator=None):
         ``(0, 1]``.
     generator : torch.Generator or None, default=None
         Generator of the draw, on the acceptance's device.
+    loss_fn : RejectionLoss or None, default=None
+        The loss whose epoch counts take the pool (see above); given with
+        ``y``. ``None`` counts nothing.
+    y : torch.Tensor of shape (n_samples,) or None, default=None
+        The pool's class indices, with ``loss_fn``.
 
     Returns
     -------
@@ -246,8 +258,12 @@ def budget_selection(acceptance, budget, generator=None):
     """
     _check_acceptance(acceptance)
     check_generator(generator)
+    _check_recording(loss_fn, y, acceptance)
     keep = budget_probability(acceptance, budget)
     kept = rows_kept(keep, generator)
+    if loss_fn is not None:
+        # As select_budget_rows records a pool of the estimator's.
+        loss_fn.record(y.long(), kept.float(), acceptance)
     rows = kept.nonzero().reshape(-1)
     weights = acceptance.index_select(0, rows) / keep.index_select(0, rows)
     return rows, weights
@@ -268,6 +284,39 @@ def _check_acceptance(acceptance):
         )
     if not bool((torch.isfinite(acceptance) & (acceptance >= 0)).all()):
         raise ValueError("acceptance must hold finite values >= 0.")
+
+
+def _check_recording(loss_fn, y, acceptance):
+    """``loss_fn`` and ``y`` of :func:`budget_selection`: both or neither,
+    the labels one class index per row of the pool."""
+    if (loss_fn is None) != (y is None):
+        given, missing = ("loss_fn", "y") if y is None else ("y", "loss_fn")
+        raise ValueError(
+            f"budget_selection was given {given} without {missing}: the pool is "
+            "counted in the loss's epoch counts with both, the loss and the "
+            "pool's labels (loss_fn=loss_fn, y=y[pool]), and with neither "
+            "counted nowhere."
+        )
+    if loss_fn is None:
+        return
+    if not hasattr(loss_fn, "record"):
+        raise TypeError(
+            "loss_fn must be the RejectionLoss that trains on the pool, got "
+            f"{type(loss_fn).__name__}."
+        )
+    if (
+        not isinstance(y, torch.Tensor)
+        or y.dim() != 1
+        or len(y) != len(acceptance)
+        or y.is_floating_point()
+        or y.is_complex()
+    ):
+        raise ValueError(
+            f"y must be a 1-d tensor of {len(acceptance)} class indices, one "
+            f"per row of the pool (as acceptance), got {type(y).__name__} of "
+            f"shape {tuple(getattr(y, 'shape', ()))} and dtype "
+            f"{getattr(y, 'dtype', None)}."
+        )
 
 
 def rows_kept(keep, generator=None):

@@ -389,6 +389,15 @@ class EmbeddingBagModule(nn.Module):
                     f"or beyond float32) in the rows {rows}; replace them, for "
                     "example with zeros."
                 )
+            rows, width = weight.shape
+            if rows == 0 or width == 0:
+                # Refused as embedding_dim=0 is, and named as the matrix
+                # (check_vocabulary_size would blame vocab_size, not given).
+                raise ValueError(
+                    "pretrained_embeddings must hold at least one row (token) "
+                    "and one column (embedding width), got shape "
+                    f"{tuple(weight.shape)}."
+                )
             check_vocabulary_size(len(weight))
             # The matrix decides both sizes. A size given beside it that says
             # otherwise would be dropped without a word (the default width,
@@ -425,6 +434,12 @@ class EmbeddingBagModule(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def forward(self, X):
+        if X.shape[-1] == 0:
+            # Documents of no token (ids of width 0) embed to zeros, as empty
+            # documents do; torch's EmbeddingBag fails on them ("step must
+            # be nonzero").
+            weight = self.embedding.weight
+            return self.head(weight.new_zeros(X.shape[0], weight.shape[1]))
         return self.head(self.embedding(X.long()))
 
 

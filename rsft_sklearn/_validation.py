@@ -18,6 +18,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import (
     _check_sample_weight,
     _get_feature_names,
+    assert_all_finite,
     check_array,
     column_or_1d,
 )
@@ -384,6 +385,11 @@ def check_labels(y):
                 f"y holds {len(missing)} missing label(s) (None or NaN), the "
                 f"first at position {missing[0]}; drop or label those rows."
             )
+    if y.dtype.kind == "f":
+        # Before scikit-learn's check of the target's type, whose cast of
+        # NaN to int warns ("invalid value encountered in cast") before it
+        # refuses it. (pandas' NA in an Int64 or boolean y is NaN here.)
+        assert_all_finite(y, input_name="y")
     check_classification_targets(y)
     if type_of_target(y) not in ("binary", "multiclass"):
         raise ValueError(
@@ -410,7 +416,12 @@ def fit_classes(y, classes=None, *, sort=False):
         # A copy: the fitted classes_ must not change with the caller's array.
         classes = np.array(classes)
         if classes.ndim == 1 and classes.dtype.kind == "O":
-            kinds = {type(label).__name__ for label in classes}
+            # NumPy's str_ is a str (np.unique of a text array gives them),
+            # and the two compare and sort together.
+            kinds = {
+                "str" if isinstance(label, str) else type(label).__name__
+                for label in classes
+            }
             if any(label is None for label in classes) or (
                 {"str"} & kinds and kinds - {"str"}
             ):

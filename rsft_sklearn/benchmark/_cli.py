@@ -119,6 +119,18 @@ def _n_jobs(text):
     return value
 
 
+def _out_folder(text):
+    """An argparse type: the output folder, refused when empty (an unset
+    shell variable, ``--out "$OUT"``): ``Path("")`` is the current folder,
+    which took the run's files unasked."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "got an empty path (an unset shell variable?); name a folder, or "
+            "leave --out out for a new one under ./rsft-bench-results"
+        )
+    return Path(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="rsft-bench",
@@ -251,12 +263,15 @@ def build_parser():
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=_out_folder,
         help="output folder (default ./rsft-bench-results/<timestamp>); an "
         "existing one is resumed",
     )
     parser.add_argument(
-        "--no-progress", action="store_true", help="hide the progress bars"
+        "--no-progress",
+        action="store_true",
+        help="hide the progress: the bars, shown when stderr is a terminal, "
+        "or otherwise (a log file) the line printed as each data set finishes",
     )
     parser.add_argument(
         "--retry-failed",
@@ -366,6 +381,25 @@ def main(argv=None):
     # finished folds are kept and the workers stopped.
     with terminate_as_interrupt():
         return _main(argv)
+
+
+def _interrupted(interruption, given_out, out):
+    """Say how to resume an interrupted run and return its exit status:
+    143 for SIGTERM (:class:`Terminated`), 130 for Ctrl-C."""
+    from ._runner import Terminated
+
+    # The folder a run without --out made for itself is named, so that
+    # the rerun finds it (the same command would start a new one).
+    message = (
+        "finished folds are saved. Rerun the same command to resume."
+        if given_out is not None
+        else "finished folds are saved. Rerun the same command with "
+        f"--out {out} to resume."
+        if out is not None
+        else "no fold had run. Rerun the same command to start it."
+    )
+    print(f"\nInterrupted; {message}", file=sys.stderr)
+    return 143 if issubclass(interruption, Terminated) else 130
 
 
 def _main(argv):
@@ -597,7 +631,11 @@ def _main(argv):
         out = args.out or Path("rsft-bench-results") / datetime.now().strftime(
             "%Y%m%d-%H%M%S"
         )
-        progress = not args.no_progress and sys.stderr.isatty()
+        # Bars on a terminal; in a log file their redraws are noise, and a
+        # line per finished data set shows that the run goes on.
+        progress = (
+            False if args.no_progress else True if sys.stderr.isatty() else "lines"
+        )
         run_benchmark(
             datasets,
             methods,
@@ -610,22 +648,17 @@ def _main(argv):
         )
         report = write_report(out, config)
     except KeyboardInterrupt as exc:
-        from ._runner import Terminated
-
-        # The folder a run without --out made for itself is named, so that
-        # the rerun finds it (the same command would start a new one).
-        message = (
-            "finished folds are saved. Rerun the same command to resume."
-            if args.out is not None
-            else "finished folds are saved. Rerun the same command with "
-            f"--out {out} to resume."
-            if out is not None
-            else "no fold had run. Rerun the same command to start it."
-        )
-        print(f"\nInterrupted; {message}", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return _interrupted(type(exc), args.out, out)
     except (ValueError, ImportError) as exc:
-        parser.error(str(exc))
+        from ._runner import interruption_received
+
+        interruption = interruption_received()
+        if interruption is None:
+            parser.error(str(exc))
+        # The interruption, turned into another error by the compiled code
+        # it was raised in (matplotlib's affine converter makes Ctrl-C a
+        # ValueError): it read as a usage error, with exit status 2.
+        return _interrupted(interruption, args.out, out)
     except OSError as exc:
         # A full or read-only disk during the run: the finished folds are
         # in the CSV (a torn last line is dropped on resume).
@@ -659,12 +692,15 @@ def _failed_fits(results, config):
     """The number of fits in ``results`` (the run's CSV) that did not
     finish, among the data sets and methods of this run (``config``): a
     folder may hold rows of others, which the report leaves out."""
-    from ._runner import read_results
+    from ._runner import fits_of_run, read_results, recorded_splits
 
     try:
         frame = read_results(results)
+        datasets = {entry["name"] for entry in config.get("datasets", [])}
+        ours = frame["dataset"].isin(datasets) & frame["method"].isin(config["methods"])
+        # Counted as the report lists them (each fit once, one without a
+        # score as failed).
+        frame, _ = fits_of_run(frame[ours], recorded_splits(config))
     except (OSError, ValueError):
         return 0
-    datasets = {entry["name"] for entry in config.get("datasets", [])}
-    ours = frame["dataset"].isin(datasets) & frame["method"].isin(config["methods"])
-    return int((frame.loc[ours, "status"] != "ok").sum())
+    return int((frame["status"] != "ok").sum())

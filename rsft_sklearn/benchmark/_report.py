@@ -2,12 +2,14 @@
 
 import platform
 import textwrap
+import warnings
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from ._runner import METRICS, read_results
+from .._validation import RSFTWarning
+from ._runner import METRICS, fits_of_run, read_results, recorded_splits
 
 __all__ = ["bayesian_comparison", "friedman_test", "write_report"]
 
@@ -687,6 +689,19 @@ def write_report(out, config):
     -------
     path : pathlib.Path
         The markdown file.
+
+    Raises
+    ------
+    ValueError
+        When two rows of one fit differ (a hand merge): which of them to
+        report cannot be told.
+
+    Warns
+    -----
+    RSFTWarning
+        For rows of folds that the run does not have, which are left out.
+        Identical copies of a row count as one fit, and a finished fit
+        without a score as failed (:func:`._runner.fits_of_run`).
     """
     from ._networks import describe_recipe
 
@@ -695,6 +710,30 @@ def write_report(out, config):
     datasets = [d["name"] for d in config["datasets"]]
     methods = list(config["methods"])
     frame = frame[frame["dataset"].isin(datasets) & frame["method"].isin(methods)]
+    # Each fit once: a row repeated by a hand merge was averaged twice, an
+    # "ok" row without a score averaged its method over fewer folds, and a
+    # row of a fold outside the run's splits made the other methods short
+    # of fits.
+    try:
+        frame, outside = fits_of_run(frame, recorded_splits(config))
+    except ValueError as exc:
+        raise ValueError(f"{out / 'results.csv'} cannot be reported: {exc}.") from None
+    if len(outside):
+        rows = ", ".join(
+            f"row {index + 1} ({dataset}, {method}, fold {fold})"
+            for index, dataset, method, fold in outside[["dataset", "method", "fold"]]
+            .head(3)
+            .itertuples()
+        )
+        warnings.warn(
+            f"{out / 'results.csv'}: {len(outside)} row(s) are of folds "
+            f"that this run does not have: {rows}"
+            f"{', ...' if len(outside) > 3 else ''}. The report "
+            "leaves them out; delete them, or report them with the run that "
+            "made them.",
+            RSFTWarning,
+            stacklevel=2,
+        )
     # A method that applies to none of the sets (a binary-only method on a
     # multiclass suite) has no rows; it would leave no set complete.
     methods = [m for m in methods if m in set(frame["method"])]

@@ -35,6 +35,9 @@ METRICS = (
     "pr_auc",
 )
 TIMES = ("fit_time", "predict_time")
+# The numbers every finished fit has: a row of status "ok" without one of
+# them (an empty cell of a file edited or merged by hand) counts as failed.
+SCORED = (*METRICS, *TIMES)
 # The rarest fifth of the classes (at least one) make up "rare_recall".
 RARE_FRACTION = 0.2
 KEY = ("dataset", "method", "fold")
@@ -282,22 +285,53 @@ def _interruption(signals):
     return Terminated if signal.SIGTERM in signals else KeyboardInterrupt
 
 
+# The signals that arrived within terminate_as_interrupt.
+_received = []
+
+
 @contextmanager
 def terminate_as_interrupt():
-    """Within the block, SIGTERM raises :class:`Terminated` (in the main
-    thread; elsewhere nothing changes)."""
+    """Within the block, SIGTERM raises :class:`Terminated` and Ctrl-C
+    ``KeyboardInterrupt``, as Python's own handler does, and both are
+    recorded for :func:`interruption_received` (in the main thread;
+    elsewhere nothing changes). A Ctrl-C handler other than Python's (an
+    ignored one: a job started in the background) is left as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    _received.clear()
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupted)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)
+        _received.clear()
+
+
+def interruption_received():
+    """The interruption (:class:`Terminated` for SIGTERM, else
+    ``KeyboardInterrupt``) of the signals that arrived so far within
+    :func:`terminate_as_interrupt`, or None when none did.
+
+    Compiled code can turn the exception a signal raised within it into
+    another: matplotlib's affine converter turns ``KeyboardInterrupt`` into
+    ``ValueError("Invalid affine transformation matrix")``. The caller tells
+    such an error from a real one by this.
+    """
+    return _interruption(_received) if _received else None
 
 
 def _raise_terminated(signum, frame):
+    _received.append(signum)
     raise Terminated
+
+
+def _raise_interrupted(signum, frame):
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -541,9 +575,19 @@ class ResultsFile:
         # Read as CSV records, not lines: an error message may span lines.
         # The kept rows are written back by the writer that wrote them.
         status = COLUMNS.index("status")
+        scored = [COLUMNS.index(column) for column in SCORED]
         with open(self.path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))[1:]
-        kept = [row for row in rows if row[status] == "ok" or not _in_scope(row, scope)]
+        # A finished fit without a score is failed, as the report lists it.
+        kept = [
+            row
+            for row in rows
+            if (
+                row[status] == "ok"
+                and not any(row[i] in _MISSING_NUMBERS for i in scored)
+            )
+            or not _in_scope(row, scope)
+        ]
         if len(kept) < len(rows):
             buffer = io.StringIO()
             csv.writer(buffer, lineterminator="\n").writerows(kept)
@@ -689,13 +733,106 @@ def unscored_as_failed(frame, metrics):
     if missing and finished.any():
         raise ValueError(f"it has no column(s) {missing}")
     present = [metric for metric in metrics if metric in frame.columns]
-    unscored = finished & frame[present].isna().any(axis=1)
+    empty = frame[present].isna()
+    unscored = finished & empty.any(axis=1)
     if unscored.any():
         frame = frame.copy()
         frame.loc[unscored, "status"] = "error"
         if "error" in frame.columns:
-            frame.loc[unscored, "error"] = "no score"
+            frame.loc[unscored, "error"] = [
+                "no score: empty " + ", ".join(empty.columns[cells])
+                for cells in empty[unscored].to_numpy()
+            ]
     return frame, int(unscored.sum())
+
+
+def recorded_splits(config):
+    """The number of splits of each data set of a run as its record
+    (``config``, its ``run.json``) holds them, for :func:`fits_of_run`: of
+    the sets whose entry names its ``split`` and ``repeats`` (a record
+    written before these were recorded names neither).
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._runner import recorded_splits
+    >>> recorded_splits({"folds": 2, "datasets": [
+    ...     {"name": "wine", "split": "cv", "repeats": 2},
+    ...     {"name": "digits-lt", "split": "fixed", "repeats": 3},
+    ...     {"name": "older", "repeats": 1}]})
+    {'wine': 4, 'digits-lt': 3}
+    """
+    return {
+        entry["name"]: entry["repeats"]
+        * (1 if entry["split"] == "fixed" else config["folds"])
+        for entry in config.get("datasets") or []
+        if entry.get("split") in ("cv", "fixed") and "repeats" in entry
+    }
+
+
+# A fit of a results table: the runner's key and the repeat, which the
+# report counts by.
+FIT = ("dataset", "method", "repeat", "fold")
+
+
+def fits_of_run(frame, n_splits):
+    """The fits of a run among the rows of a results table, as the report
+    and the count of failed fits read them (a resume refuses the rows that
+    the report would refuse, before its first fit).
+
+    - A row whose fold is not one of its set's splits (a row of another
+      run, merged by hand) is left out: a resume never runs it, and counted
+      as a fit it made every other method short of fits.
+    - Identical copies of a row (repeated by a hand merge) are one fit.
+    - A finished fit without one of the numbers of ``SCORED`` counts as
+      failed (:func:`unscored_as_failed`): the report averaged that method
+      over fewer folds than the others, and a resume never ran it again.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows as :func:`read_results` reads them, with their index (a row's
+        number in the file is its index plus one).
+    n_splits : dict of str to int
+        For each data set whose splits are known, their number (folds 0 to
+        ``n_splits - 1``; :func:`recorded_splits`); every row of the other
+        sets is kept.
+
+    Returns
+    -------
+    fits : DataFrame
+        One row per fit.
+    outside : DataFrame
+        The rows left out as not of the run's splits.
+
+    Raises
+    ------
+    ValueError
+        When two rows of one fit (data set, method, repeat and fold) differ:
+        which of them is the fit cannot be told. The message names them.
+    """
+    inside = np.array(
+        [
+            name not in n_splits or 0 <= fold < n_splits[name]
+            for name, fold in zip(frame["dataset"], frame["fold"])
+        ],
+        dtype=bool,
+    )
+    fits, outside = frame[inside], frame[~inside]
+    fits = fits.drop_duplicates()
+    key = [column for column in FIT if column in fits.columns]
+    copies = fits[fits.duplicated(key, keep=False)]
+    if len(copies):
+        described = []
+        for (dataset, method, *_, fold), rows in copies.groupby(key, sort=False):
+            numbers = " and ".join(str(index + 1) for index in rows.index)
+            described.append(f"rows {numbers} ({dataset}, {method}, fold {fold})")
+        raise ValueError(
+            f"{len(described)} fit(s) have differing rows: "
+            f"{'; '.join(described[:3])}{'; ...' if len(described) > 3 else ''}. "
+            "Keep one row of each fit (or delete them all to run it again)"
+        )
+    fits, _ = unscored_as_failed(fits, SCORED)
+    return fits, outside
 
 
 def read_results(path):
@@ -966,7 +1103,51 @@ def fingerprint(dataset):
     return digest.hexdigest()
 
 
+def _progress_lines(tasks, done_counts):
+    """Progress as plain lines on stderr, for a log file (where bars are
+    off): how many fits are to run, then a line as each data set's last fit
+    of this run finishes (its failed fits of this run named)."""
+    import sys
+    from collections import Counter
+    from datetime import timedelta
+
+    remaining = Counter(task[0].name for task in tasks)
+    fits = dict(done_counts)
+    failed = Counter()
+    total = sum(done_counts.values()) + len(tasks)
+    done = sum(done_counts.values())
+    start = perf_counter()
+
+    def say(text):
+        print(f"rsft-bench: {text}", file=sys.stderr, flush=True)
+
+    if tasks:
+        say(
+            f"{len(tasks)} fit(s) to run on {len(remaining)} data set(s); "
+            f"{done} of {total} done before."
+        )
+
+    def advance(row):
+        nonlocal done
+        name = row["dataset"]
+        done += 1
+        fits[name] += 1
+        failed[name] += row["status"] != "ok"
+        remaining[name] -= 1
+        if remaining[name] == 0:
+            elapsed = timedelta(seconds=round(perf_counter() - start))
+            say(
+                f"{name} done: {fits[name]} fit(s)"
+                + (f", {failed[name]} failed" if failed[name] else "")
+                + f"; {done} of {total} fits of the run done after {elapsed}."
+            )
+
+    return advance, lambda: None
+
+
 def _progress_bars(datasets, tasks, done_counts, enabled):
+    if enabled == "lines":
+        return _progress_lines(tasks, done_counts)
     from tqdm.auto import tqdm
 
     overall = tqdm(
@@ -982,7 +1163,8 @@ def _progress_bars(datasets, tasks, done_counts, enabled):
         remaining[task[0].name] += 1
     bars = {}
 
-    def advance(name):
+    def advance(row):
+        name = row["dataset"]
         overall.update()
         if not enabled:
             return
@@ -1274,8 +1456,9 @@ def run_benchmark(
     n_jobs : int, default=1
         Parallel joblib workers; -1 uses every core. Ignored with
         ``scheduler``.
-    progress : bool, default=False
-        Show progress bars.
+    progress : bool or "lines", default=False
+        Show progress bars; ``"lines"`` prints a line to stderr as each data
+        set finishes instead (for a log file, where bars are off).
     scheduler : str or None, default=None
         Address of a running Dask scheduler (``tcp://host:8786``): the folds
         run on its workers, as tasks of ``config["threads"]`` torch threads
@@ -1326,10 +1509,12 @@ def run_benchmark(
         from ._methods import applicable
 
         tasks, done_counts = [], {d.name: 0 for d in datasets}
+        n_splits = {}
         for dataset in datasets:
             splits = _splits(
                 dataset, config["folds"], config["repeats"], config["seed"]
             )
+            n_splits[dataset.name] = len(splits)
             # A method that cannot run on the set (a binary-only method on
             # multiclass data) is left out rather than recorded as an error.
             usable = [m for m in methods if applicable(m, dataset.n_classes)]
@@ -1339,6 +1524,15 @@ def run_benchmark(
                         done_counts[dataset.name] += 1
                     else:
                         tasks.append((dataset, method, fold, train, test))
+        # Refused before the first fit, not by the report after the last.
+        frame = read_results(results.path)
+        try:
+            fits_of_run(
+                frame[frame["dataset"].isin(n_splits) & frame["method"].isin(methods)],
+                n_splits,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{results.path}: {exc}.") from None
         advance, close = _progress_bars(datasets, tasks, done_counts, progress)
         n_threads = config.get("threads") or default_threads(n_jobs, scheduler)
         try:
@@ -1350,7 +1544,7 @@ def run_benchmark(
                 )
             for row in rows:
                 results.append(row)
-                advance(row["dataset"])
+                advance(row)
         finally:
             close()
         if tasks:

@@ -404,7 +404,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 self._initialize_on(data[0])
                 self._check_token_ids_of_built(data[0])
             else:
-                warn_outside_input_columns(self.module_, data[0])
+                warn_outside_input_columns(self.module_, self._trained_part(data[0]))
             # Metadata routing resolves what set_fit_request asked for.
             return self._train(data, _routing_method="fit", **fit_params)
 
@@ -686,6 +686,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 "_split_groups",
                 "_split_of_call",
                 "_generators_seeded",
+                "_random_state_before_call",
                 "_fit_input_columns",
             ):
                 self.__dict__.pop(name, None)
@@ -788,6 +789,12 @@ class NetClassifierBase(NeuralNetClassifier):
         try:
             yield
         except BaseException:
+            drawn = self.__dict__.get("_random_state_before_call")
+            if drawn is not None and "_random_state_before_call" not in saved:
+                # The seeds drawn for the validation split: the next fit
+                # draws them again.
+                rng, state = drawn
+                rng.set_state(state)
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
@@ -808,16 +815,28 @@ class NetClassifierBase(NeuralNetClassifier):
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
-            split = self.__dict__.get("_split_of_call")
-            if split is not None and split[0] is X and not isinstance(split[1], slice):
-                # A column stored in validation rows alone would get weights
-                # that never train.
-                X = X[split[1]]
+            # A column stored in validation rows alone would get weights
+            # that never train.
+            X = self._trained_part(X)
             # For the whole fit (dropped by _call_data_dropped): a module
             # rebuilt during it (InputShapeSetter, set_params(module__...)
             # from a callback) takes the same columns.
             self._fit_input_columns = stored_columns(X)
         return self.initialize()
+
+    def _trained_part(self, X):
+        """The rows of the call's checked input ``X`` that train: those of
+        the training part of its validation split, where one was made
+        (sparse ``X`` only; otherwise ``X`` itself)."""
+        split = self.__dict__.get("_split_of_call")
+        if (
+            sp.issparse(X)
+            and split is not None
+            and split[0] is X
+            and not isinstance(split[1], slice)
+        ):
+            return X[split[1]]
+        return X
 
     def _check_inputs(self, X, y, reset, classes=None):
         """Check ``X`` and encode ``y``; return ``(X, y, n_samples)``.
@@ -1279,9 +1298,9 @@ class NetClassifierBase(NeuralNetClassifier):
             _check_dataset_not_empty(X, type(self).__name__)
         if "classes_inferred_" in self.__dict__:
             return self._posterior(*self._output_and_log(X))
-        proba = super().predict_proba(X)
         # Initialised (and its parameters loaded) but never fitted: what fit
-        # learns about the data is missing, so only the raw output is known.
+        # learns about the data is missing, so only the raw output is known
+        # (refused before the network runs on every row).
         probability = getattr(self, "probability", "raw")
         if probability != "raw":
             raise NotFittedError(
@@ -1292,7 +1311,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 "Set probability='raw' for the network's output, or pickle the "
                 "fitted estimator to keep the correction."
             )
-        return proba
+        return super().predict_proba(X)
 
     def _output_and_log(self, X):
         """skorch's ``predict_proba`` (the network's output after
@@ -1705,7 +1724,8 @@ class NetClassifierBase(NeuralNetClassifier):
         moved it (a split by group whose training part held 90% of class 0
         trained with the prior of all the rows, 50%, and target="balanced"
         balanced nothing). :meth:`get_split_datasets` trains on this very
-        split, so a split that draws rows runs once per call.
+        split, so a split that draws rows runs once per call (where its
+        training part is a ``Subset`` of the rows, whose rows are known).
         """
         split = self.train_split
         if not split or _predefined_valid_ds(split) is not None:
@@ -1714,7 +1734,11 @@ class NetClassifierBase(NeuralNetClassifier):
             return slice(None)
         if fresh:
             # Seeded as get_split_datasets seeds it, from init_seed_, which
-            # initialize() draws: drawn now, and taken by initialize().
+            # initialize() draws: drawn now, and taken by initialize(). A
+            # refused call puts back what the draw took of a RandomState
+            # (or of NumPy's global one): see _unchanged_if_refused.
+            rng = check_random_state(self.random_state)
+            self._random_state_before_call = (rng, rng.get_state())
             self._seed_generators()
             self._generators_seeded = True
         y = torch.as_tensor(y)
@@ -1723,7 +1747,14 @@ class NetClassifierBase(NeuralNetClassifier):
         params = self._split_params(method, fit_params)
         if groups is not None:
             params = {**params, "groups": groups}
-        train, valid = self._split(given, labels, params)
+        # A split drawing from torch's global generator (random_split)
+        # draws from a copy, as in training: the caller's stream is left
+        # alone.
+        with (
+            global_generator_in_use(),
+            torch.random.fork_rng(devices=_cuda_devices(self.device)),
+        ):
+            train, valid = self._split(given, labels, params)
         train_rows = _rows_within(train, given)
         if train_rows is None:
             warnings.warn(
@@ -2052,7 +2083,10 @@ class NetClassifierBase(NeuralNetClassifier):
             self.module, EmbeddingBagModule
         ):
             kwargs = self.get_params_for("module")
-            kwargs.setdefault("n_classes", len(self.classes_))
+            if "n_classes" not in kwargs:
+                # Read only when not given: an estimator initialised to load
+                # parameters knows no classes yet.
+                kwargs["n_classes"] = len(self.classes_)
             self.module_ = self.module(**kwargs).to(self.device)
             return self
         if isinstance(self.module, torch.nn.Module) and not self.get_params_for(
@@ -2061,7 +2095,20 @@ class NetClassifierBase(NeuralNetClassifier):
             # Training a copy keeps the given instance pristine, so that a
             # refit, a clone and every fold of a grid search start from the
             # weights it had when it was passed in.
-            self.module_ = copy.deepcopy(self.module).to(self.device)
+            try:
+                module = copy.deepcopy(self.module)
+            except (TypeError, AttributeError, RuntimeError) as error:
+                raise TypeError(
+                    f"The module instance ({type(self.module).__name__}) cannot "
+                    f"be deep-copied ({type(error).__name__}: {error}). Every "
+                    "fit trains a copy of it, so that a refit, a clone and "
+                    "each fold of a search start from the weights it was "
+                    "given. Pass the module's class with module__* "
+                    "parameters (and load the weights in its __init__), or "
+                    "give the class a __deepcopy__ that copies its parameters "
+                    "and shares what cannot be copied."
+                ) from error
+            self.module_ = module.to(self.device)
             return self
         if isinstance(self.module, torch.nn.Module):
             self._warn_instance_not_used()
@@ -2791,7 +2838,8 @@ def warn_outside_input_columns(module, X):
             f"{len(outside)} columns of X (for example {outside[:5].tolist()}) "
             "have values but no weights in the network: its first layer was "
             f"built on the {len(module.input_columns)} columns with "
-            "values in the data of the first fit, and ignores the others. "
+            "values in the training rows of the first fit, and ignores the "
+            "others. "
             "Refit without warm_start, or pass module__input_columns=None to "
             "give every column a weight.",
             RSFTWarning,
@@ -2870,8 +2918,10 @@ class _SplitInput(torch.utils.data.Dataset):
         return self._built()[i]
 
     def __getattr__(self, name):
-        # (Called for what the instance lacks: the built data set's X, y.)
-        if name.startswith("_"):
+        # (Called for what the instance lacks: the built data set's X, y.
+        # skorch's get_len asks a data set for is_sparse, which a data set
+        # lacks, before its len(): answered without building it.)
+        if name.startswith("_") or name == "is_sparse":
             raise AttributeError(name)
         return getattr(self._built(), name)
 

@@ -403,7 +403,8 @@ class RSFTClassifier(NetClassifierBase):
         Divide the weighted loss sum by the accepted count (or weight), which
         keeps the gradient scale independent of the acceptance rate, or by
         the batch size, which is unbiased and keeps data-parallel training
-        exact.
+        exact. Under ``rejection="pool"`` and ``"epoch"`` every batch holds
+        accepted rows only, and both divide by its size.
     prior_correction : float, default=1.0
         Scale ``tau`` in ``[0, 1e6]`` of a logit adjustment of the base loss
         on the class prior *after* rejection (each class's share of the
@@ -423,7 +424,10 @@ class RSFTClassifier(NetClassifierBase):
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise. ``M`` stays within ``[exp(-80), exp(80)]``:
         where the rule's scores span more (a large ``hardness``), the rate
-        cannot follow the target, and a warning says so.
+        cannot follow the target, and a warning says so. Rows of sample
+        weight 0 are never accepted: with a share ``z`` of them the rate
+        stays at most ``1 - z`` (every weighted row accepted), without a
+        warning.
     probability : {"balanced", "training", "raw"}, default="balanced"
         What :meth:`predict_proba` returns (and :meth:`predict` decides on),
         from the inversion of training's fixed point
@@ -1394,7 +1398,16 @@ class RSFTClassifier(NetClassifierBase):
             self.__dict__.get("_last_epoch_rejected", False),
             state.rejecting_epochs,
         )
-        self._plan_epoch()
+        try:
+            self._plan_epoch()
+        except (ValueError, TypeError):
+            # A value refused for this epoch (a schedule of M or hardness
+            # giving NaN): the epoch never ran, and its row would shift the
+            # schedules, the seeds and the history columns of every epoch
+            # that continued training adds.
+            if not self.history[-1].get("batches"):
+                self.history.pop()
+            raise
 
     def _adjust_plan(self, plan):
         """The epoch's plan as this estimator runs it (a subclass's hook)."""
@@ -1936,7 +1949,10 @@ class RSFTClassifier(NetClassifierBase):
                 (rows * math.log(self.final_M_) + pseudo * math.log(M_before))
                 / (rows + pseudo)
             )
-        if not took_step and previous:
+        if not took_step:
+            # The network is as the epoch before left it, and so is the rule
+            # its output is inverted by; before any epoch of a fresh fit that
+            # is none: as a fit of max_epochs=0 leaves it (on_train_end).
             for name in _DECISION_ATTRIBUTES:
                 self.__dict__.pop(name, None)
             self.__dict__.update(previous)

@@ -81,7 +81,11 @@ def correct_proba(
     class's target weight times the mean weight of its rows, the weights
     divided by their overall mean first (as ``fit`` divides them); a
     caller of this function can pass that product as ``target_weight`` (and
-    divide by the prior of the rows counted as rows). Where the weights
+    divide by the prior of the rows counted as rows, ``class_prior`` the
+    shares of the rows, for the balanced posterior; for the posterior of the
+    training distribution, whose class frequencies are those of the
+    weighted rows, ``RSFTClassifier.class_prior_``, pass the shares of the
+    rows divided by ``class_prior_``). Where the weights
     vary within a class (``target="balanced_groups"`` among them), the
     estimator inverts the mean of the clipped acceptance over a summary of
     the class's weights (a histogram of at most 128 bins) instead, since
@@ -89,6 +93,14 @@ def correct_proba(
     mean weight; that summary is not a public attribute, so this function
     does not reproduce such an estimator's ``predict_proba`` (a pickle of
     the fitted estimator keeps it).
+
+    A class without training mass (a label known from ``classes=`` only,
+    or whose rows all weigh 0) taught the network nothing, and the
+    estimator does not invert a rule for it: it takes its target weight as
+    ``max(M, max(target_weight))``, at which every output is accepted, and
+    divides its output by 1 rather than by ``class_prior_`` (which floors
+    its share at that of one row). Pass the same two values to reproduce
+    such an estimator's ``predict_proba``.
 
     With ``hardness=0``, ``M=1``, ``"balanced"`` class weights of
     ``target_power=1`` and no ``log_shift``, the raw output already

@@ -323,9 +323,12 @@ def _check_input_columns(input_columns, n_features):
 def _check_module_output(logits, n_classes):
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         shape = getattr(logits, "shape", None)
+        got = type(logits).__name__
+        if shape is not None:
+            got = f"{got} of shape {tuple(shape)}"
         raise TypeError(
             "The module must return a 2-d tensor of logits of shape "
-            f"(batch, n_classes); got {type(logits).__name__} of shape {shape}."
+            f"(batch, n_classes); got {got}."
         )
     if logits.shape[1] != n_classes:
         raise ValueError(

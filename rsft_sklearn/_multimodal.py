@@ -24,7 +24,7 @@ from sklearn import get_config
 from sklearn.utils.validation import column_or_1d
 
 from ._data import InMemoryDataset, _device_of
-from ._validation import RSFTWarning, caller_stacklevel, shown_label
+from ._validation import RSFTWarning, caller_stacklevel, label_kind, shown_label
 
 __all__ = [
     "DatasetRows",
@@ -629,13 +629,7 @@ def check_groups(groups, target, n_samples, split_by_group=False):
                 "groups contains missing labels (None or NaN); give every "
                 "sample a group."
             )
-        # NumPy's str_ is a str, which compares and sorts with the others.
-        kinds = sorted(
-            {
-                "str" if isinstance(value, str) else type(value).__name__
-                for value in groups
-            }
-        )
+        kinds = sorted({label_kind(value) for value in groups})
         if len(kinds) > 1:
             raise ValueError(
                 f"groups mixes labels of the types {kinds}; give every group "

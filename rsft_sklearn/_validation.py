@@ -398,6 +398,13 @@ def check_labels(y):
     return y
 
 
+def label_kind(label):
+    """The name of a label's type, for refusing a mixture of kinds: NumPy's
+    ``str_`` counts as ``str`` (``np.unique`` of a text array gives them),
+    since the two compare and sort together."""
+    return "str" if isinstance(label, str) else type(label).__name__
+
+
 def fit_classes(y, classes=None, *, sort=False):
     """The class labels of a fit: ``classes`` if given, else those of ``y``.
 
@@ -416,12 +423,7 @@ def fit_classes(y, classes=None, *, sort=False):
         # A copy: the fitted classes_ must not change with the caller's array.
         classes = np.array(classes)
         if classes.ndim == 1 and classes.dtype.kind == "O":
-            # NumPy's str_ is a str (np.unique of a text array gives them),
-            # and the two compare and sort together.
-            kinds = {
-                "str" if isinstance(label, str) else type(label).__name__
-                for label in classes
-            }
+            kinds = {label_kind(label) for label in classes}
             if any(label is None for label in classes) or (
                 {"str"} & kinds and kinds - {"str"}
             ):

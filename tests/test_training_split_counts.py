@@ -25,7 +25,7 @@ from skorch.dataset import Dataset, ValidSplit
 from skorch.helper import predefined_split
 from torch.utils.data import ConcatDataset, Subset
 
-from rsft_sklearn import RSFTClassifier
+from rsft_sklearn import RSFTClassifier, RSFTWarning
 
 FAST = dict(
     max_epochs=3,
@@ -394,3 +394,74 @@ def test_the_processes_count_the_same_training_part(tmp_path):
 
 if __name__ == "__main__":
     _worker(sys.argv[1])
+
+
+def test_a_split_drawing_from_torch_leaves_the_callers_stream_alone():
+    X, y, _, _ = _data()
+
+    def split(dataset, y=None):
+        return tuple(torch.utils.data.random_split(dataset, [0.75, 0.25]))
+
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    RSFTClassifier(train_split=split, verbose=0, **FAST).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("state", ["instance", "global"])
+def test_a_refused_split_fit_draws_nothing(state):
+    # Refused after the split (a sampler on in-memory data): the seeds the
+    # split drew are put back, as a refusal before any split draws none.
+    X, y, _, _ = _data()
+    kw = {**FAST, "random_state": None}
+    if state == "instance":
+        kw["random_state"] = rs = np.random.RandomState(0)
+    else:
+        rs = np.random.mtrand._rand  # NumPy's global RandomState
+        rs.seed(1)
+    clf = RSFTClassifier(
+        train_split=ValidSplit(4), iterator_train__sampler=[0, 1], verbose=0, **kw
+    )
+    with pytest.raises(ValueError, match="sampler"):
+        clf.fit(X, y)
+    expected = np.random.RandomState(0 if state == "instance" else 1).rand()
+    assert rs.rand() == expected
+    assert "_random_state_before_call" not in clf.__dict__
+
+
+def test_a_sparse_warm_start_refit_warns_of_no_validation_column():
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    X = sp.random(
+        200, 300, density=0.01, format="csr", random_state=0, dtype=np.float32
+    )
+    y = rng.randint(0, 2, 200)
+    clf = RSFTClassifier(
+        train_split=ValidSplit(0.5, stratified=False), verbose=0, **FAST
+    ).fit(X, y)
+    train = clf.get_split_datasets(X, y)[0].indices
+    assert clf.module_.input_columns.numel() == len(np.unique(X[train].indices))
+    assert clf.module_.input_columns.numel() < len(np.unique(X.indices))
+    clf.set_params(warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=RSFTWarning)
+        clf.fit(X, y)
+    assert len(clf.history) == 2 * FAST["max_epochs"]
+
+
+@pytest.mark.parametrize("split", [ValidSplit(5), ValidSplit(0.25, stratified=False)])
+def test_skorchs_valid_split_builds_the_data_set_once(split):
+    # ValidSplit reads only the number of rows: the probe the split is made
+    # on builds no data set (built on a device, a second copy of the data).
+    X, y, _, _ = _data()
+    built = []
+
+    class Counted(Dataset):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(len(self))
+
+    RSFTClassifier(dataset=Counted, train_split=split, verbose=0, **FAST).fit(X, y)
+    assert built == [len(X)]

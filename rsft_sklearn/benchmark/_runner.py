@@ -12,9 +12,12 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import warnings
+from collections import Counter
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from time import perf_counter
 
@@ -1107,10 +1110,6 @@ def _progress_lines(tasks, done_counts):
     """Progress as plain lines on stderr, for a log file (where bars are
     off): how many fits are to run, then a line as each data set's last fit
     of this run finishes (its failed fits of this run named)."""
-    import sys
-    from collections import Counter
-    from datetime import timedelta
-
     remaining = Counter(task[0].name for task in tasks)
     fits = dict(done_counts)
     failed = Counter()

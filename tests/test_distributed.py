@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from _rules import SAMPLE_RULE
+from _scripts import launch_processes
 from skorch.callbacks import Callback, EarlyStopping
 
 from rsft_sklearn import AccelerateRSFTClassifier, RejectionLoss, RSFTClassifier
@@ -342,33 +343,8 @@ _RULE_FITS = {
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("distributed")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nnodes",
-        "1",
-        "--nproc_per_node",
-        str(N_PROCESSES),
-        __file__,
-        str(out_dir),
-    ]
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        # A launch of several processes can fail for reasons outside the code
-        # under test (a rendezvous port, a process killed at teardown); one
-        # more launch tells those apart from a real failure, which repeats.
-        warnings.warn(
-            "the two-process run failed once and is launched again:\n"
-            + done.stderr[-2000:],
-            stacklevel=1,
-        )
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=300
-        )
+    done = launch_processes(__file__, out_dir, N_PROCESSES)
     seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = [

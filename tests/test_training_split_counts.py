@@ -12,13 +12,13 @@ as a script.
 
 import os
 import pickle
-import subprocess
 import sys
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from _scripts import launch_processes
 from sklearn.model_selection import GroupKFold
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset, ValidSplit
@@ -354,29 +354,7 @@ def _worker(out_dir):
 @pytest.mark.distributed
 def test_the_processes_count_the_same_training_part(tmp_path):
     pytest.importorskip("accelerate")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nnodes",
-        "1",
-        "--nproc_per_node",
-        "2",
-        __file__,
-        str(tmp_path),
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        # A launch can fail for reasons outside the code (a rendezvous
-        # port); a real failure repeats.
-        warnings.warn(
-            "the two-process run failed once and is launched again", stacklevel=1
-        )
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=300
-        )
+    done = launch_processes(__file__, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     first, second = (
         torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)

@@ -27,9 +27,11 @@ with an NVIDIA GPU. It
    row plus plain training on as many rows as they kept).
 
 ``--device cpu --quick`` runs the same code at a tiny scale on the CPU (no
-synchronisation check there), to check the script itself.
+synchronisation check there), to check the script itself; options given win
+over ``--quick``'s sizes.
 
-Exit status 0 means every check passed.
+Exit status 0 means every check passed; Ctrl-C stops the script with exit
+status 130 (a fit cut short is not timed as a whole one).
 """
 
 import argparse
@@ -46,6 +48,9 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 
 from rsft_sklearn import MLPModule, RSFTClassifier
+from rsft_sklearn._validation import check_device
+from rsft_sklearn.benchmark._cli import positive
+from rsft_sklearn.benchmark._runner import _interrupt_seen
 
 # hardness=0 with these weights accepts every row with probability 1/4.
 QUARTER = {"hardness": 0.0, "M": 4.0, "target": {0: 0.25, 1: 0.25}, "compact": True}
@@ -177,18 +182,41 @@ def backward_share(net, n_rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--rows", type=positive(int), help="default 100000, 6000 with --quick"
+    )
+    parser.add_argument("--epochs", type=positive(int), default=2)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="tiny sizes")
     args = parser.parse_args(argv)
     device = args.device
-    if args.quick:
-        args.rows = 6000
-    cuda = torch.device(device).type == "cuda"
+    # Options given win over the preset (--quick replaced --rows silently).
+    if args.rows is None:
+        args.rows = 6000 if args.quick else 100_000
+    try:
+        cuda = torch.device(device).type == "cuda"
+    except (RuntimeError, TypeError):
+        cuda = False
     if cuda and not torch.cuda.is_available():
         print("no CUDA device visible to torch", file=sys.stderr)
         return 2
+    try:
+        check_device(device)
+    except ValueError as exc:
+        # Before, torch's error came at the first tensor, or at the first
+        # fit, after the header.
+        parser.error(f"--device: {exc}")
+    try:
+        # skorch ends a fit quietly on Ctrl-C, and the checks went on.
+        with _interrupt_seen():
+            return _check(args, device, cuda)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+
+
+def _check(args, device, cuda):
+    """The checks of :func:`main`; its exit status."""
     name = torch.cuda.get_device_name() if cuda else device
     print(f"device: {name}, torch {torch.__version__}")
     X, y = data(args.rows)

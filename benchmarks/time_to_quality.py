@@ -87,7 +87,12 @@ from torch import nn
 from rsft_sklearn import RSFTClassifier
 from rsft_sklearn._validation import check_device
 from rsft_sklearn.benchmark._cli import positive
-from rsft_sklearn.benchmark._methods import make_method, parse_method, parse_methods
+from rsft_sklearn.benchmark._methods import (
+    _settings_key,
+    make_method,
+    parse_method,
+    parse_methods,
+)
 from rsft_sklearn.benchmark._runner import _interrupt_seen, _write_atomically
 
 LA = "logit-adjusted loss"
@@ -750,6 +755,27 @@ def _write_summary(out, frames, command):
     (out / "summary.md").write_text("\n".join(lines))
 
 
+def spelt_as_finished(methods, labels):
+    """``methods``, each spelt as the one of ``labels`` (the methods of the
+    finished runs) that sets the same settings, if any.
+
+    Runs are kept by label: a method spelt another way on a resume
+    (``budget=0.5`` for ``budget=0.50``, other spaces or another order of its
+    parameters) was trained again and listed twice in the summary.
+    """
+
+    def key(label):
+        try:
+            return _settings_key(*parse_method(label))
+        except ValueError:
+            # A label this version cannot read matches no method it runs.
+            return None
+
+    known = {key(label): label for label in labels}
+    known.pop(None, None)
+    return [known.get(key(method), method) for method in methods]
+
+
 def run_sets(names, methods, args, finished):
     """Run every (set, seed, method) not among the ``finished`` runs of its
     set (a frame per set, as ``keep_finished`` gives); return every set's
@@ -763,9 +789,10 @@ def run_sets(names, methods, args, finished):
         rows = args.rows or set_rows(name, args.quick)
         path = args.out / f"{file_stem(name)}.csv"
         done = finished[name]
+        labels = done["method"].unique() if len(done) else []
         X = y = None
         for seed in range(args.seeds):
-            for method in methods:
+            for method in spelt_as_finished(methods, labels):
                 if (
                     len(done)
                     and ((done["method"] == method) & (done["seed"] == seed)).any()

@@ -257,6 +257,9 @@ class NetClassifierBase(NeuralNetClassifier):
     ``predict_proba`` should return, ``_posterior``.
     """
 
+    # The attributes of an epoch that correct the output (a subclass's).
+    _decision_attributes = ()
+
     # With metadata routing on, a group splitter's groups reach every fit
     # that requests them. Only target="balanced_groups" and a train_split of
     # a group splitter (which skorch's routing names) read them, so fit
@@ -498,7 +501,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 self.initialize()
                 self._check_token_ids_of_built(data[0])
             else:
-                warn_outside_input_columns(self.module_, data[0])
+                warn_outside_input_columns(self.module_, self._trained_part(data[0]))
             return self._train(data, **fit_params)
 
     def _before_training_epoch(self):
@@ -790,7 +793,9 @@ class NetClassifierBase(NeuralNetClassifier):
             yield
         except BaseException:
             drawn = self.__dict__.get("_random_state_before_call")
-            if drawn is not None and "_random_state_before_call" not in saved:
+            if drawn is not None and drawn is not saved.get(
+                "_random_state_before_call"
+            ):
                 # The seeds drawn for the validation split: the next fit
                 # draws them again.
                 rng, state = drawn
@@ -1245,6 +1250,10 @@ class NetClassifierBase(NeuralNetClassifier):
                 restored = epoch
         decision = self.fit_state_.decisions.get(restored)
         if decision is not None:
+            # The epoch's attributes as a whole: one it lacked (a starved
+            # first epoch has no prior after rejection) goes too.
+            for name in self._decision_attributes:
+                self.__dict__.pop(name, None)
             self.__dict__.update(decision)
 
     def score(self, X, y, sample_weight=None):
@@ -1611,6 +1620,9 @@ class NetClassifierBase(NeuralNetClassifier):
         state.pop("_steps_of_call", None)
         state.pop("_fit_input_columns", None)
         state.pop("_split_of_call", None)
+        state.pop("_split_groups", None)
+        state.pop("_generators_seeded", None)
+        state.pop("_random_state_before_call", None)
         state.pop("_notifying_train_end", None)
         return pack_generators(state)
 
@@ -1750,10 +1762,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # A split drawing from torch's global generator (random_split)
         # draws from a copy, as in training: the caller's stream is left
         # alone.
-        with (
-            global_generator_in_use(),
-            torch.random.fork_rng(devices=_cuda_devices(self.device)),
-        ):
+        with torch.random.fork_rng(devices=_cuda_devices(self.device)):
             train, valid = self._split(given, labels, params)
         train_rows = _rows_within(train, given)
         if train_rows is None:

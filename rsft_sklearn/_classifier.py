@@ -404,7 +404,8 @@ class RSFTClassifier(NetClassifierBase):
         keeps the gradient scale independent of the acceptance rate, or by
         the batch size, which is unbiased and keeps data-parallel training
         exact. Under ``rejection="pool"`` and ``"epoch"`` every batch holds
-        accepted rows only, and both divide by its size.
+        accepted rows only: without sample weights both divide by its size
+        (with them ``"accepted"`` divides by the batch's weight).
     prior_correction : float, default=1.0
         Scale ``tau`` in ``[0, 1e6]`` of a logit adjustment of the base loss
         on the class prior *after* rejection (each class's share of the
@@ -602,6 +603,8 @@ class RSFTClassifier(NetClassifierBase):
 
     # The loss module the criterion is wrapped in (tests inject their own).
     _rejection_loss_class = RejectionLoss
+
+    _decision_attributes = _DECISION_ATTRIBUTES
 
     _parameter_constraints = {
         "M": [
@@ -1409,6 +1412,18 @@ class RSFTClassifier(NetClassifierBase):
                 self.history.pop()
             raise
 
+    def _untrained_decision(self):
+        """The attributes correcting the output of a network no epoch
+        trained (a fit of max_epochs=0, or starved from its first epoch):
+        no rule to invert, and no logit adjustment."""
+        return {
+            "final_M_": None,
+            "final_hardness_": epoch_value(
+                self.hardness, 0, "hardness", positive=False
+            ),
+            "final_prior_correction_": float(self.prior_correction),
+        }
+
     def _adjust_plan(self, plan):
         """The epoch's plan as this estimator runs it (a subclass's hook)."""
         return plan
@@ -1572,11 +1587,7 @@ class RSFTClassifier(NetClassifierBase):
         if state is not None and "final_M_" not in self.__dict__:
             # A fit of max_epochs=0: no epoch applied the rule, and the
             # untrained network's outputs carry no logit adjustment.
-            self.final_M_ = None
-            self.final_hardness_ = epoch_value(
-                self.hardness, 0, "hardness", positive=False
-            )
-            self.final_prior_correction_ = float(self.prior_correction)
+            self.__dict__.update(self._untrained_decision())
         super().on_train_end(net, X=X, y=y, **kwargs)
         if not self.__dict__.get("_notifying_train_end"):
             # A subclass's own notify that does not call this class's: the
@@ -1952,10 +1963,10 @@ class RSFTClassifier(NetClassifierBase):
         if not took_step:
             # The network is as the epoch before left it, and so is the rule
             # its output is inverted by; before any epoch of a fresh fit that
-            # is none: as a fit of max_epochs=0 leaves it (on_train_end).
+            # is none: as a fit of max_epochs=0 leaves it.
             for name in _DECISION_ATTRIBUTES:
                 self.__dict__.pop(name, None)
-            self.__dict__.update(previous)
+            self.__dict__.update(previous or self._untrained_decision())
         final_M = self.__dict__.get("final_M_")
         if final_M is not None and not math.isfinite(final_M):
             # M="auto" solved nowhere (a first epoch without a step): the

@@ -206,3 +206,56 @@ def test_a_schedule_refused_mid_fit_leaves_no_empty_epoch():
     clf.partial_fit(X, y, epochs=1)
     assert clf.history[:, "epoch"] == [1, 2, 3]
     assert clf.history[:, "M_effective"] == pytest.approx([1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("stopper", ["early_stopping", "checkpoint"])
+def test_load_best_of_a_starved_first_epoch_is_the_untrained_fit(stopper, tmp_path):
+    from skorch.callbacks import Checkpoint, EarlyStopping
+
+    # Epoch 1 rejects every row; the later epochs train, and their loss is
+    # made to look worse so that the callback puts epoch 1's weights back.
+    X, y = _data()
+
+    def M(epoch):
+        return 1e30 if epoch == 0 else 1.0
+
+    if stopper == "early_stopping":
+        callback = EarlyStopping(
+            monitor="first", patience=5, load_best=True, lower_is_better=True
+        )
+    else:
+        callback = Checkpoint(
+            monitor="first_best", load_best=True, dirname=str(tmp_path)
+        )
+
+    from skorch.callbacks import Callback
+
+    class First(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            epoch = len(net.history)
+            net.history.record("first", float(epoch))
+            net.history.record("first_best", epoch == 1)
+
+    kw = dict(random_state=0, verbose=0, warmup_epochs=0, rejection="sample")
+    untrained = RSFTClassifier(max_epochs=0, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        best = RSFTClassifier(
+            M=M, max_epochs=3, callbacks=[("first", First()), callback], **kw
+        ).fit(X, y)
+    assert best.final_M_ is None
+    assert "loss_class_prior_" not in best.__dict__
+    np.testing.assert_array_equal(best.predict_proba(X), untrained.predict_proba(X))
+
+
+def test_a_starved_refit_forgets_the_earlier_fits_rule():
+    X, y = _data()
+    kw = dict(random_state=0, verbose=0, warmup_epochs=0, rejection="sample")
+    clf = RSFTClassifier(max_epochs=2, **kw).fit(X, y)
+    assert clf.final_M_ == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.set_params(M=1e30).fit(X, y)
+    untrained = RSFTClassifier(max_epochs=0, M=1e30, **kw).fit(X, y)
+    assert clf.final_M_ is None
+    np.testing.assert_array_equal(clf.predict_proba(X), untrained.predict_proba(X))

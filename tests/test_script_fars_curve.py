@@ -302,3 +302,18 @@ def test_ctrl_c_in_a_rerun_keeps_the_curves_from_before(
     pd.testing.assert_frame_equal(
         after[after["method"] == "RSFT"].reset_index(drop=True), before
     )
+
+
+def test_a_finished_method_spelt_another_way_is_kept(fc, tmp_path, monkeypatch):
+    # Curves were matched by label: RSFT(M=2) for a finished RSFT(M=2.0)
+    # trained again and drew a second curve of the same settings.
+    out = tmp_path / "curve"
+    argv = _small(out)
+    assert fc.main([*argv, "--methods", "RSFT(M=2.0, hardness=0.5)"]) == 0
+    before = pd.read_csv(out.with_suffix(".csv"))
+    trained = []
+    monkeypatch.setattr(fc, "_curve", lambda method, *a: trained.append(method))
+    assert fc.main([*argv, "--methods", "RSFT(hardness=0.5,M=2)"]) == 0
+    assert trained == []
+    pd.testing.assert_frame_equal(pd.read_csv(out.with_suffix(".csv")), before)
+    assert list(before["method"].unique()) == ["RSFT(M=2.0, hardness=0.5)"]

@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import re
+import signal
+import sys
 
 import pytest
 import torch
@@ -105,3 +107,75 @@ def test_the_shell_script_takes_its_options_in_any_order(tmp_path):
             ["bash", str(script), *argv], capture_output=True, text=True, env=env
         )
         assert bad.returncode == 2, argv
+
+
+def test_ctrl_c_in_a_fit_stops_the_check(monkeypatch, capsys):
+    # skorch ends a fit quietly on Ctrl-C, and the checks went on, timing
+    # fits cut short.
+    from _interrupts import CtrlC
+
+    check = load_script("gpu_check")
+
+    class Interrupted(check.RSFTClassifier):
+        def __init__(self, **kwargs):
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), ("ctrl_c", CtrlC())]
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(check, "RSFTClassifier", Interrupted)
+    monkeypatch.setattr(check, "timed_fit", pytest.fail)
+    assert check.main(["--device", "cpu", "--quick", "--rows", "600"]) == 130
+    out, err = capsys.readouterr()
+    assert "Interrupted." in err and "sync-free step" not in out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_issue_21_ratios_stop_on_ctrl_c(monkeypatch):
+    # They reuse speed.rsft, whose fits swallowed Ctrl-C.
+    from _interrupts import CtrlC
+
+    check = load_script("gpu_check")
+    speed = load_script("speed")
+    fit = speed.rsft
+    monkeypatch.setitem(sys.modules, "speed", speed)
+    monkeypatch.setattr(
+        speed, "rsft", lambda *a, **k: fit(*a, callbacks=[CtrlC()], **k)
+    )
+    monkeypatch.setattr(speed, "pool_floor", pytest.fail)
+    with pytest.raises(KeyboardInterrupt):
+        check.issue_21_ratios("cpu", quick=True, repeats=1)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--device", "foo"], "--device: device='foo' is not a torch device"),
+        (["--device", "meta"], "--device: device='meta' holds no data"),
+        (["--epochs", "0"], "--epochs: must be a positive integer, got '0'"),
+        (["--rows", "-1"], "--rows: must be a positive integer, got '-1'"),
+    ],
+)
+def test_options_that_cannot_run_are_refused_first(argv, message, monkeypatch, capsys):
+    # torch's RuntimeError, or a ZeroDivisionError after every check.
+    check = load_script("gpu_check")
+    monkeypatch.setattr(check, "data", pytest.fail)
+    with pytest.raises(SystemExit) as excinfo:
+        check.main(["--quick", *argv])
+    assert excinfo.value.code == 2
+    out, err = capsys.readouterr()
+    assert message in err and out == ""
+
+
+def test_rows_given_win_over_quick(monkeypatch):
+    # --quick --rows 500 ran 6000 rows.
+    check = load_script("gpu_check")
+    seen = []
+
+    def data(n, *args, **kwargs):
+        seen.append(n)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(check, "data", data)
+    for argv, rows in (([], 6000), (["--rows", "500"], 500)):
+        with pytest.raises(SystemExit):
+            check.main(["--device", "cpu", "--quick", *argv])
+        assert seen.pop() == rows

@@ -1,6 +1,8 @@
 """``benchmarks/speed.py`` refuses settings that would time nothing."""
 
 import argparse
+import signal
+from functools import partial
 
 import pytest
 import torch
@@ -140,3 +142,114 @@ def test_an_out_that_cannot_be_written_is_refused_before_measuring(
             speed.main(["--quick", "--out", str(out)])
         assert excinfo.value.code == 2
         assert f"--out: cannot write the file {str(out)!r}" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_fit_stops_the_script_and_writes_nothing(
+    speed, monkeypatch, tmp_path, capsys
+):
+    # skorch ends a fit quietly on Ctrl-C: the cut-short RSFT fit was timed
+    # as a whole one, and ratio (a) written as met (0.57 for about 1.1).
+    from _interrupts import CtrlC
+
+    X, y = speed.tabular(500, 20)
+    calls = []
+
+    def contenders(args):
+        def burn(name):
+            calls.append(name)
+            sum(range(10_000))
+
+        runs = {name: partial(burn, name) for name in real(args)}
+
+        def rsft():
+            calls.append("RSFT")
+            # Ctrl-C in the first timed RSFT fit, after the untimed round.
+            ctrl_c = [CtrlC()] if calls.count("RSFT") == 2 else []
+            speed.rsft(X, y, 2, 100, callbacks=ctrl_c)
+
+        runs["RSFT"] = rsft
+        return runs
+
+    real = speed.contenders
+    monkeypatch.setattr(speed, "contenders", contenders)
+    out = tmp_path / "speed.md"
+    argv = ["--quick", "--rows", "500", "--fars-rows", "0", "--out", str(out)]
+    assert speed.main(argv) == 130
+    assert "Interrupted; nothing written." in capsys.readouterr().err
+    assert not out.exists()
+    # Nothing ran after the interrupted fit.
+    assert calls[-1] == "RSFT" and calls.count("RSFT") == 2
+    # SIGINT is Python's own again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_quality_clock_stops_a_fit_but_ctrl_c_stops_the_script(speed):
+    # The clock stopped a fit by raising KeyboardInterrupt, the exception
+    # a real Ctrl-C raises too.
+    from _interrupts import CtrlC
+
+    X, y = speed.tabular(500, 20)
+    clock = speed.QualityClock(X, y, target=0.0)
+    net = speed.rsft(X, y, 4, 100, callbacks=[clock])
+    assert len(net.history) == len(clock.curve) == 1
+    with pytest.raises(KeyboardInterrupt) as excinfo:
+        speed.rsft(X, y, 4, 100, callbacks=[speed.QualityClock(X, y), CtrlC()])
+    assert not isinstance(excinfo.value, speed.TargetReached)
+
+
+# Distinct median seconds of every contender, so that a ratio taken between
+# the wrong two, or upside down, gives another value.
+MEDIAN = {
+    "RSFT": 2.0,
+    "bare PyTorch loop": 1.6,
+    "plain skorch": 5.0,
+    "SMOTE + net": 8.0,
+    "RandomUnderSampler + net": 2.5,
+    "RSFT rejection='epoch'": 3.0,
+    "RSFT rejection='pool'": 3.5,
+    "heavy, compact=True": 0.6,
+    "heavy, compact=False": 1.5,
+    "fars-shaped: pool, to per-batch RSFT's quality": 4.0,
+    "fars-shaped: per-batch RSFT": 10.0,
+    "fars-shaped: pool fit": 6.0,
+    "fars-shaped: floor of the pool fit": 5.0,
+    "fars-shaped: budget fit": 3.3,
+    "fars-shaped: floor of the budget fit": 3.0,
+}
+
+
+def test_the_ratios_are_taken_between_the_contenders_targets_name(speed):
+    ratio = speed.ratios(MEDIAN)
+    assert set(ratio) == set(speed.TARGETS)
+    expected = {
+        "a": 2.0 / 1.6,  # RSFT / bare loop
+        "b": 5.0 / 2.0,  # plain skorch / RSFT, a speed-up
+        "c": 0.6 / 1.5,  # compact=True / compact=False
+        "d_smote": 2.0 / 8.0,
+        "d_rus": 2.0 / 2.5,
+        "d_rus_epoch": 3.0 / 2.5,
+        "d_rus_pool": 3.5 / 2.5,
+        "e_quality": 4.0 / 10.0,
+        "e_floor": 6.0 / 5.0,
+        "e_budget_floor": 3.3 / 3.0,
+    }
+    assert ratio == pytest.approx(expected)
+
+
+def test_the_report_marks_each_target_against_its_bound(speed):
+    args = argparse.Namespace(
+        rows=500, epochs=2, batch_size=128, width=16, heavy_epochs=1, repeats=1,
+        fars_rows=5000, fars_epochs=2, fars_pool_epochs=4, budget=0.25,
+    )  # fmt: skip
+    wall = {name: 2 * seconds for name, seconds in MEDIAN.items()}
+    wall["RSFT"] = 1.6  # (a) 0.50 on the wall clock
+    text = speed.report(args, {"cpu": MEDIAN, "wall": wall, "fars": []}, "cmd")
+    for row in (
+        "| (a) RSFT / bare PyTorch loop | 1.25 | 0.50 | <= 1.15 | no |",
+        "| (b) plain skorch / RSFT | 2.50 | 6.25 | >= 1.6 | yes |",
+        "| (c) compact=True / compact=False (epoch time) | 0.40 | 0.40 | <= 0.6 "
+        "| yes |",
+        "| (d) RSFT / SMOTE + same net | 0.25 | 0.10 | <= 1.0 | yes |",
+        "| (e) fars-shaped: pool fit / its floor | 1.20 | 1.20 | <= 1.2 | yes |",
+    ):
+        assert row in text, row

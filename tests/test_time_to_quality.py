@@ -497,3 +497,89 @@ def test_an_accelerator_run_warms_up_before_its_first_timed_fit(
     args.out.mkdir()
     ttq.run_sets(["synthetic"], methods, args, {"synthetic": pd.DataFrame()})
     assert [call[3] for call in calls] == [3, 3, 3, 3]
+
+
+def _curve(method, seconds, accuracy, rows, seed=0):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "set": "synthetic",
+            "method": method,
+            "seed": seed,
+            "epoch": np.arange(1, len(seconds) + 1),
+            "train_seconds": seconds,
+            "balanced_accuracy": accuracy,
+            "backward_rows": rows,
+            "train_rows": 100,
+            "la_epochs": 3,
+            "command": "cmd",
+        }
+    )
+
+
+def test_the_summary_times_each_method_to_the_la_losss_quality(ttq):
+    import pandas as pd
+
+    # Hand-made curves: the LA loss ends at 0.900, so the quality to reach
+    # is 0.895 (0.005 below it). RSFT reaches it at its second epoch
+    # (0.896), not its third (0.910, above 0.905); the third method never.
+    frame = pd.concat(
+        [
+            _curve(ttq.LA, [1.0, 2.0, 4.0], [0.70, 0.80, 0.900], [100, 200, 300]),
+            _curve(
+                "RSFT",
+                [0.5, 1.5, 3.0, 3.5],
+                [0.80, 0.896, 0.91, 0.92],
+                [30, 60, 90, 120],
+            ),
+            # Two seeds whose mean curve reaches 0.894 only.
+            _curve("slow", [1.0, 3.0], [0.60, 0.893], [50, 100]),
+            _curve("slow", [3.0, 5.0], [0.62, 0.895], [50, 100], seed=1),
+        ],
+        ignore_index=True,
+    )
+    summary = ttq.summarise(frame).set_index("method")
+    assert list(summary.index) == [ttq.LA, "RSFT", "slow"]
+    ratio = summary["time_to_LA_quality / LA_time"]
+    # RSFT: 1.5 s of the LA loss's 4 s; the LA loss at its own end.
+    assert ratio[ttq.LA] == pytest.approx(1.0)
+    assert ratio["RSFT"] == pytest.approx(1.5 / 4.0)
+    assert np.isnan(ratio["slow"])
+    rows = summary["backward_rows_to_LA_quality / LA_rows"]
+    assert rows["RSFT"] == pytest.approx(60 / 300)
+    # Backward rows over rows x the method's own epochs, and over rows x
+    # the LA loss's epochs.
+    assert summary.loc["RSFT", "backward_share"] == pytest.approx(120 / (100 * 4))
+    assert summary.loc["RSFT", "backward_rows_vs_LA"] == pytest.approx(120 / 300)
+    assert summary.loc["slow", "train_seconds"] == pytest.approx(4.0)
+    assert summary.loc["slow", "seeds"] == 2
+    assert summary.loc["RSFT", "final_bal_acc"] == pytest.approx(0.92)
+
+
+def test_a_finished_method_spelt_another_way_is_not_trained_again(
+    ttq, tmp_path, monkeypatch
+):
+    # Runs were matched by the spec as typed: a resume with other spaces
+    # (or hardness=0.50, or the parameters in another order) trained the
+    # method again and the summary listed it twice.
+    import pandas as pd
+
+    first = 'logit-adjusted loss|RSFT(rejection="pool", hardness=0.5)'
+    argv, calls, csv = _first_run(ttq, tmp_path, monkeypatch, first)
+    assert len(calls) == 2
+    before = csv.read_bytes()
+    for again in (
+        'logit-adjusted loss|RSFT(rejection="pool",hardness=0.5)',
+        "RSFT(hardness=0.50, rejection='pool')|logit-adjusted loss",
+    ):
+        assert ttq.main([*argv, "--methods", again]) == 0
+        assert len(calls) == 2
+        assert csv.read_bytes() == before
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.count("RSFT(") == 1
+    frame = pd.read_csv(csv)
+    assert list(frame["method"].unique()) == [
+        "logit-adjusted loss",
+        'RSFT(rejection="pool", hardness=0.5)',
+    ]

@@ -443,3 +443,66 @@ def test_skorchs_valid_split_builds_the_data_set_once(split):
 
     RSFTClassifier(dataset=Counted, train_split=split, verbose=0, **FAST).fit(X, y)
     assert built == [len(X)]
+
+
+_PICKLES = []
+
+
+class _PickledEachEpoch(Callback):
+    """What Checkpoint(f_pickle=...) does: pickle the net mid-fit."""
+
+    def on_epoch_end(self, net, **kwargs):
+        _PICKLES.append(pickle.dumps(net))
+
+
+def test_a_pickle_taken_during_a_split_fit_keeps_no_call_state():
+    X, y, _, _ = _data()
+    _PICKLES.clear()
+    RSFTClassifier(
+        train_split=ValidSplit(4),
+        callbacks=[("pickled", _PickledEachEpoch())],
+        verbose=0,
+        **{**FAST, "random_state": np.random.RandomState(0)},
+    ).fit(X, y)
+    loaded = pickle.loads(_PICKLES[0])
+    for name in (
+        "_random_state_before_call",
+        "_generators_seeded",
+        "_split_of_call",
+        "_split_groups",
+    ):
+        assert name not in vars(loaded), name
+    # A refit of it refused after its split puts back the seeds it drew.
+    rs = loaded.random_state
+    expected = np.random.RandomState(0)
+    expected.set_state(rs.get_state())
+    loaded.set_params(iterator_train__sampler=[0, 1], callbacks=None)
+    with pytest.raises(ValueError, match="sampler"):
+        loaded.fit(X, y)
+    assert rs.rand() == expected.rand()
+
+
+def test_continued_sparse_training_warns_of_training_columns_only():
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    X = np.zeros((80, 6), dtype=np.float32)
+    X[:, :4] = rng.rand(80, 4)
+    X[[60, 61, 62], 5] = 1.0  # a column stored in validation rows only
+    X = sp.csr_matrix(X)
+    y = (rng.rand(80) < 0.4).astype(np.int64)
+
+    def split(dataset, y=None):
+        return Subset(dataset, list(range(60))), Subset(dataset, list(range(60, 80)))
+
+    kw = {**FAST, "max_epochs": 1}
+    for how in ("warm_start", "partial_fit"):
+        clf = RSFTClassifier(train_split=split, verbose=0, **kw).fit(X, y)
+        assert clf.module_.input_columns.tolist() == [0, 1, 2, 3]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", category=RSFTWarning)
+            if how == "partial_fit":
+                clf.partial_fit(X, y)
+            else:
+                clf.set_params(warm_start=True).fit(X, y)
+        assert len(clf.history) == 2

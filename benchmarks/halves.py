@@ -157,7 +157,11 @@ def main(argv=None):
     half_of = halves(SUITE_NAMES[args.suite_names]())
     unknown = sorted((set(frame["dataset"]) | set(left_out)) - set(half_of))
     if unknown:
-        raise SystemExit(f"Data sets outside the suite {args.suite_names}: {unknown}")
+        # A usage error, as the others are (it exited with status 1).
+        parser.error(
+            f"--suite-names {args.suite_names}: the results hold data sets "
+            f"outside this suite: {unknown}; name the suite they were run on."
+        )
     frame["half"] = frame["dataset"].map(half_of)
     command = " ".join(["python benchmarks/halves.py", *(argv or sys.argv[1:])])
     print("# Development and held-out halves\n")

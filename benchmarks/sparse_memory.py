@@ -35,6 +35,10 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from rsft_sklearn import RSFTClassifier
+from rsft_sklearn.benchmark._cli import positive
+
+# HashingVectorizer's column indices are 32-bit: at most 2**30 columns here.
+MAX_BITS = 30
 
 
 def peak_mb():
@@ -116,18 +120,32 @@ def report(child, results):
             raise SystemExit(f"the fit failed ({child.exitcode})") from None
 
 
+def _bits(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_BITS:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 1 to {MAX_BITS}, got {text!r}"
+        )
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=100_000)
-    parser.add_argument("--words", type=int, default=200)
-    parser.add_argument("--vocabulary", type=int, default=200_000)
-    parser.add_argument("--bits", type=int, default=20)
-    parser.add_argument("--hidden", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=256)
+    # Counts checked here: 0 or less failed in a child's traceback, or with
+    # an IndexError or ValueError after every run.
+    parser.add_argument("--docs", type=positive(int), default=100_000)
+    parser.add_argument("--words", type=positive(int), default=200)
+    parser.add_argument("--vocabulary", type=positive(int), default=200_000)
+    parser.add_argument("--bits", type=_bits, default=20)
+    parser.add_argument("--hidden", type=positive(int), default=8)
+    parser.add_argument("--epochs", type=positive(int), default=2)
+    parser.add_argument("--batch-size", type=positive(int), default=256)
     parser.add_argument(
         "--runs",
-        type=int,
+        type=positive(int),
         default=5,
         help="fits, each in a fresh process (the peak moves from run to run)",
     )

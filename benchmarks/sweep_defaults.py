@@ -29,6 +29,7 @@ over the development sets and its mean rank among the configurations.
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -160,6 +161,29 @@ def summarise(frame, configs):
     order = [c for c in configs if c in means.index]
     n_sets = per_set.index.get_level_values("dataset").nunique()
     return means.loc[order], n_sets, left_out
+
+
+def _repeats(folder, names):
+    """The sentence saying how often rsft-bench repeated the CV on the sets
+    ``names``, as its ``run.json`` in ``folder`` records (it repeats it on
+    sets with few rows of a class); empty where it records none."""
+    try:
+        config = json.loads((Path(folder) / "run.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    recorded = {
+        entry.get("name"): entry["repeats"]
+        for entry in config.get("datasets") or []
+        if "repeats" in entry
+    }
+    groups = {}
+    for name in names:
+        if name in recorded:
+            groups.setdefault(recorded[name], []).append(name)
+    if not groups:
+        return ""
+    parts = [f"{count} on {', '.join(sets)}" for count, sets in sorted(groups.items())]
+    return f" Repeats of the CV (a shuffle each): {'; '.join(parts)}."
 
 
 def _left_out(names):
@@ -319,7 +343,8 @@ def main(argv=None):
         means, n_sets, left_out = summarise(frame, configs)
         sections.append(
             f"## {suite}: {n_sets} development sets\n\n"
-            f"Sets: {', '.join(sets[suite])}.{_left_out(left_out)}\n\n"
+            f"Sets: {', '.join(sets[suite])}.{_repeats(folder, sets[suite])}"
+            f"{_left_out(left_out)}\n\n"
             f"{table(means)}\n"
         )
     if len(frames) > 1:
@@ -345,7 +370,8 @@ def main(argv=None):
             if uncapped
             else ""
         )
-        + ", the benchmark's network and seed; means over the "
+        + ", the benchmark's network and seed, the CV repeated on a suite's "
+        "sets as its section says; means over the "
         "development sets of each suite; rank among the configurations by "
         "balanced accuracy (1 is best).\n\n" + "\n".join(sections)
     )

@@ -229,3 +229,17 @@ def test_a_results_file_without_a_metric_column_is_a_usage_error(
         halves.main([str(folder), "--suite-names", "longtail"])
     assert stop.value.code == 2
     assert "has no column(s) ['rare_recall']" in capsys.readouterr().err
+
+
+def test_sets_outside_the_suite_are_a_usage_error(halves, tmp_path, capsys):
+    # They exited with status 1, the other usage errors with 2.
+    folder = _run_folder(tmp_path / "run")
+    with pytest.raises(SystemExit) as excinfo:
+        halves.main([str(folder), "--suite-names", "tables"])
+    assert excinfo.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "--suite-names tables: the results hold data sets outside this " in (
+        captured.err
+    )
+    assert repr(sorted(LONGTAIL)[0]) in captured.err

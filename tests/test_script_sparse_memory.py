@@ -123,8 +123,33 @@ def test_a_failed_fit_stops_the_run(sparse, capsys):
     signal.alarm(120)
     try:
         with pytest.raises(SystemExit, match=r"the fit failed \(1\)"):
-            sparse.main([*TINY, "--runs", "2", "--batch-size", "0"])
+            # One document: one class, which the fit refuses.
+            sparse.main([*TINY, "--runs", "2", "--docs", "1"])
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert "run 1" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # An IndexError after the matrix was built.
+        (["--runs", "0"], "--runs: must be a positive integer, got '0'"),
+        # A ValueError after every run.
+        (["--epochs", "0"], "--epochs: must be a positive integer, got '0'"),
+        # Tracebacks in the child processes.
+        (["--docs", "-1"], "--docs: must be a positive integer, got '-1'"),
+        (["--batch-size", "0"], "--batch-size: must be a positive integer"),
+        (["--vocabulary", "0"], "--vocabulary: must be a positive integer"),
+        (["--hidden", "x"], "--hidden: must be a positive integer, got 'x'"),
+        (["--bits", "0"], "--bits: must be an integer from 1 to 30, got '0'"),
+        (["--bits", "31"], "--bits: must be an integer from 1 to 30, got '31'"),
+    ],
+)
+def test_counts_that_cannot_run_are_refused_first(sparse, argv, message, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        sparse.main([*TINY, *argv])
+    assert excinfo.value.code == 2
+    out, err = capsys.readouterr()
+    assert message in err and out == ""

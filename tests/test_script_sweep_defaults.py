@@ -167,7 +167,11 @@ def test_quick_sweep_writes_and_resumes(sweep, tmp_path, capsys):
     assert text.startswith("# RSFT settings on the development half\n")
     assert f"`python benchmarks/sweep_defaults.py {' '.join(argv)}`" in text
     assert "2-fold stratified CV, 4 epochs, row cap 600" in text
-    assert f"## keel-all: 1 development sets\n\nSets: {first}.\n" in text
+    # The three repeats are said (the header said "the benchmark's seed").
+    assert (
+        f"## keel-all: 1 development sets\n\nSets: {first}. Repeats of the CV "
+        f"(a shuffle each): 3 on {first}.\n"
+    ) in text
     assert "## All suites" not in text
     table = _table(text, "keel-all")
     assert list(table) == configs
@@ -469,3 +473,20 @@ def test_a_set_in_two_suites_is_pooled_once(sweep, fake_bench, tmp_path):
     assert _table(text, "large")[configs[0]][0] == pytest.approx(0.0)
     # Every pooled set is longtail's (large adds none of its own here).
     assert _table(text, "All suites")[configs[0]][0] == pytest.approx(0.9)
+
+
+def test_the_repeats_are_read_from_the_runs_record(sweep, tmp_path):
+    import json
+
+    datasets = [
+        {"name": "a", "split": "cv", "repeats": 3},
+        {"name": "b", "split": "cv", "repeats": 1},
+        {"name": "c", "split": "cv", "repeats": 3},
+        {"name": "not swept", "split": "cv", "repeats": 5},
+    ]
+    (tmp_path / "run.json").write_text(json.dumps({"datasets": datasets}))
+    assert sweep._repeats(tmp_path, ["a", "b", "c", "d"]) == (
+        " Repeats of the CV (a shuffle each): 1 on b; 3 on a, c."
+    )
+    # A folder without a record says nothing of them.
+    assert sweep._repeats(tmp_path / "none", ["a"]) == ""

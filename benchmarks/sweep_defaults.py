@@ -172,18 +172,28 @@ def _repeats(folder, names):
     except (OSError, ValueError):
         return ""
     recorded = {
-        entry.get("name"): entry["repeats"]
+        entry.get("name"): (entry.get("split", "cv"), entry["repeats"])
         for entry in config.get("datasets") or []
         if "repeats" in entry
     }
-    groups = {}
+    groups = {"cv": {}, "fixed": {}}
     for name in names:
         if name in recorded:
-            groups.setdefault(recorded[name], []).append(name)
-    if not groups:
-        return ""
-    parts = [f"{count} on {', '.join(sets)}" for count, sets in sorted(groups.items())]
-    return f" Repeats of the CV (a shuffle each): {'; '.join(parts)}."
+            split, count = recorded[name]
+            # A set of a fixed split (a train and a test part, no CV) is
+            # repeated by drawing that split afresh.
+            kind = "cv" if split == "cv" else "fixed"
+            groups[kind].setdefault(count, []).append(name)
+    sentences = {
+        "cv": "Repeats of the CV (a shuffle each)",
+        "fixed": "Draws of the fixed split (no CV)",
+    }
+    text = ""
+    for kind, counts in groups.items():
+        if counts:
+            parts = [f"{n} on {', '.join(sets)}" for n, sets in sorted(counts.items())]
+            text += f" {sentences[kind]}: {'; '.join(parts)}."
+    return text
 
 
 def _left_out(names):
@@ -370,8 +380,8 @@ def main(argv=None):
             if uncapped
             else ""
         )
-        + ", the benchmark's network and seed, the CV repeated on a suite's "
-        "sets as its section says; means over the "
+        + ", the benchmark's network and seed, repeated on a suite's sets "
+        "as its section says; means over the "
         "development sets of each suite; rank among the configurations by "
         "balanced accuracy (1 is best).\n\n" + "\n".join(sections)
     )

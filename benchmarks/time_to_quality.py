@@ -666,7 +666,12 @@ def mean_curves(frame):
 def summarise(frame):
     """Per method: final quality, seconds, backward share, time-to-LA ratio."""
     curves = mean_curves(frame)
-    la = curves[curves["method"] == LA]
+    # The LA loss under whatever name its finished runs were kept by (a
+    # resume keeps the label of the file: an alias, another spelling).
+    la_key = _settings_key(*parse_method(LA))
+    names = {name: _method_key(name) for name in curves["method"].unique()}
+    la_name = next((n for n, k in names.items() if k == la_key), LA)
+    la = curves[curves["method"] == la_name]
     if la.empty:
         return pd.DataFrame()
     la_last = la.iloc[-1]
@@ -755,6 +760,15 @@ def _write_summary(out, frames, command):
     (out / "summary.md").write_text("\n".join(lines))
 
 
+def _method_key(label):
+    """The settings a method label stands for (None where this version
+    cannot read it): equal for two spellings of one method."""
+    try:
+        return _settings_key(*parse_method(label))
+    except ValueError:
+        return None
+
+
 def spelt_as_finished(methods, labels):
     """``methods``, each spelt as the one of ``labels`` (the methods of the
     finished runs) that sets the same settings, if any.
@@ -764,16 +778,10 @@ def spelt_as_finished(methods, labels):
     parameters) was trained again and listed twice in the summary.
     """
 
-    def key(label):
-        try:
-            return _settings_key(*parse_method(label))
-        except ValueError:
-            # A label this version cannot read matches no method it runs.
-            return None
-
-    known = {key(label): label for label in labels}
+    # A label this version cannot read matches no method it runs.
+    known = {_method_key(label): label for label in labels}
     known.pop(None, None)
-    return [known.get(key(method), method) for method in methods]
+    return [known.get(_method_key(method), method) for method in methods]
 
 
 def run_sets(names, methods, args, finished):

@@ -376,40 +376,40 @@ class NetClassifierBase(NeuralNetClassifier):
         if not reset:
             self._check_constructor_classes("warm_start")
         before = self._state_before_call()
-        with self._unchanged_if_refused():
-            with self._counted_only_if_trained(reset, fit_params.get("epochs")):
-                data = self._prepare_data(
-                    X,
-                    y,
-                    sample_weight,
-                    reset,
-                    groups,
-                    fresh=fresh,
-                    fit_params=fit_params,
+        # One mark (and at most one warning) for the whole call: a
+        # validation split made in _prepare_data may draw from the generator.
+        with global_generator_in_use():
+            with self._unchanged_if_refused():
+                with self._counted_only_if_trained(reset, fit_params.get("epochs")):
+                    data = self._prepare_data(
+                        X,
+                        y,
+                        sample_weight,
+                        reset,
+                        groups,
+                        fresh=fresh,
+                        fit_params=fit_params,
+                    )
+                self._check_dict_for_mlp()
+                self._check_mlp_width(fresh, reset, data[0])
+                # Settings refused only at training time, checked while a
+                # refusal still leaves the fitted estimator as it was.
+                self._check_training_settings(
+                    data[0],
+                    0 if fresh else len(self.history),
+                    fit_params.get("epochs"),
+                    fit_call=True,
                 )
-            self._check_dict_for_mlp()
-            self._check_mlp_width(fresh, reset, data[0])
-            # Settings refused only at training time, checked while a
-            # refusal still leaves the fitted estimator as it was.
-            self._check_training_settings(
-                data[0],
-                0 if fresh else len(self.history),
-                fit_params.get("epochs"),
-                fit_call=True,
-            )
-        # One mark (and at most one warning) for the whole fit.
-        with (
-            global_generator_in_use(),
-            self._call_data_dropped(),
-            self._undone_if_untrained(before),
-        ):
-            if fresh:
-                self._initialize_on(data[0])
-                self._check_token_ids_of_built(data[0])
-            else:
-                warn_outside_input_columns(self.module_, self._trained_part(data[0]))
-            # Metadata routing resolves what set_fit_request asked for.
-            return self._train(data, _routing_method="fit", **fit_params)
+            with self._call_data_dropped(), self._undone_if_untrained(before):
+                if fresh:
+                    self._initialize_on(data[0])
+                    self._check_token_ids_of_built(data[0])
+                else:
+                    warn_outside_input_columns(
+                        self.module_, self._trained_part(data[0])
+                    )
+                # Metadata routing resolves what set_fit_request asked for.
+                return self._train(data, _routing_method="fit", **fit_params)
 
     def partial_fit(
         self, X, y, classes=None, sample_weight=None, groups=None, **fit_params
@@ -474,35 +474,36 @@ class NetClassifierBase(NeuralNetClassifier):
             self._check_constructor_classes("partial_fit")
         given = classes if reset and self.classes is None else None
         before = self._state_before_call()
-        with self._unchanged_if_refused():
-            with self._counted_only_if_trained(reset, fit_params.get("epochs")):
-                data = self._prepare_data(
-                    X,
-                    y,
-                    sample_weight,
-                    reset,
-                    groups,
-                    given,
-                    partial=True,
-                    fresh=first,
-                    fit_params=fit_params,
+        # One mark (and at most one warning) for the whole call: a
+        # validation split made in _prepare_data may draw from the generator.
+        with global_generator_in_use():
+            with self._unchanged_if_refused():
+                with self._counted_only_if_trained(reset, fit_params.get("epochs")):
+                    data = self._prepare_data(
+                        X,
+                        y,
+                        sample_weight,
+                        reset,
+                        groups,
+                        given,
+                        partial=True,
+                        fresh=first,
+                        fit_params=fit_params,
+                    )
+                self._check_dict_for_mlp()
+                self._check_mlp_width(first, reset, data[0])
+                self._check_training_settings(
+                    data[0], 0 if first else len(self.history), fit_params.get("epochs")
                 )
-            self._check_dict_for_mlp()
-            self._check_mlp_width(first, reset, data[0])
-            self._check_training_settings(
-                data[0], 0 if first else len(self.history), fit_params.get("epochs")
-            )
-        with (
-            global_generator_in_use(),
-            self._call_data_dropped(),
-            self._undone_if_untrained(before),
-        ):
-            if first:
-                self.initialize()
-                self._check_token_ids_of_built(data[0])
-            else:
-                warn_outside_input_columns(self.module_, self._trained_part(data[0]))
-            return self._train(data, **fit_params)
+            with self._call_data_dropped(), self._undone_if_untrained(before):
+                if first:
+                    self.initialize()
+                    self._check_token_ids_of_built(data[0])
+                else:
+                    warn_outside_input_columns(
+                        self.module_, self._trained_part(data[0])
+                    )
+                return self._train(data, **fit_params)
 
     def _before_training_epoch(self):
         """Called after the callbacks' ``on_epoch_begin``, before the first

@@ -483,10 +483,16 @@ def test_the_repeats_are_read_from_the_runs_record(sweep, tmp_path):
         {"name": "b", "split": "cv", "repeats": 1},
         {"name": "c", "split": "cv", "repeats": 3},
         {"name": "not swept", "split": "cv", "repeats": 5},
+        {"name": "lt", "split": "fixed", "repeats": 3},
     ]
     (tmp_path / "run.json").write_text(json.dumps({"datasets": datasets}))
     assert sweep._repeats(tmp_path, ["a", "b", "c", "d"]) == (
         " Repeats of the CV (a shuffle each): 1 on b; 3 on a, c."
+    )
+    # A set of a fixed split has no CV: its repeats are draws of the split.
+    assert sweep._repeats(tmp_path, ["a", "lt"]) == (
+        " Repeats of the CV (a shuffle each): 3 on a."
+        " Draws of the fixed split (no CV): 3 on lt."
     )
     # A folder without a record says nothing of them.
     assert sweep._repeats(tmp_path / "none", ["a"]) == ""

@@ -584,3 +584,20 @@ def test_a_finished_method_spelt_another_way_is_not_trained_again(
         "logit-adjusted loss",
         'RSFT(rejection="pool", hardness=0.5)',
     ]
+
+
+def test_the_la_loss_kept_under_an_alias_still_sets_the_target(
+    ttq, tmp_path, monkeypatch
+):
+    # A first command named the LA loss by an alias; a resume with the
+    # default name keeps the finished runs under the alias, and the summary
+    # still finds the LA loss there (it said "no LA run yet" for good).
+    argv, calls, csv = _first_run(ttq, tmp_path, monkeypatch, "Balanced Softmax|RSFT")
+    assert ttq.main([*argv, "--methods", "logit-adjusted loss|RSFT"]) == 0
+    assert len(calls) == 2
+    summary = (tmp_path / "summary.md").read_text()
+    assert "(no LA run yet)" not in summary
+    table = ttq.summarise(__import__("pandas").read_csv(csv))
+    assert len(table) == 2
+    la_row = table[table["method"] == "Balanced Softmax"]
+    assert len(la_row) == 1

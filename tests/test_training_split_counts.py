@@ -506,3 +506,55 @@ def test_continued_sparse_training_warns_of_training_columns_only():
             else:
                 clf.set_params(warm_start=True).fit(X, y)
         assert len(clf.history) == 2
+
+
+def test_a_split_drawing_beside_a_threads_fit_warns_each_once():
+    # Thread B's split draws from torch's global generator while thread A
+    # trains: both fits warn, once each (the split is part of B's call).
+    import threading
+
+    X, y, _, _ = _data()
+    a_training, b_drawn, a_done = (threading.Event() for _ in range(3))
+    caught = []
+
+    class Wait(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            a_training.set()
+            b_drawn.wait(20)
+
+    def split(dataset, y=None):
+        a_training.wait(20)
+        rows = torch.randperm(len(dataset)).tolist()
+        b_drawn.set()
+        a_done.wait(20)
+        return Subset(dataset, rows[:150]), Subset(dataset, rows[150:])
+
+    def run(name, clf):
+        clf.fit(X, y)
+        if name == "A":
+            a_done.set()
+
+    def shown(message, *args, **kwargs):
+        # (One handler for both threads: catch_warnings is not thread-safe.)
+        if "Another fit ran in another thread" in str(message):
+            caught.append(threading.current_thread().name)
+
+    kw = {**FAST, "max_epochs": 2}
+    threads = [
+        threading.Thread(
+            target=run,
+            args=("A", RSFTClassifier(callbacks=[("w", Wait())], verbose=0, **kw)),
+        ),
+        threading.Thread(
+            target=run, args=("B", RSFTClassifier(train_split=split, verbose=0, **kw))
+        ),
+    ]
+    threads[0].name, threads[1].name = "A", "B"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = shown
+        for thread in threads[::-1]:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert sorted(caught) == ["A", "B"]

@@ -63,10 +63,10 @@ from rsft_sklearn import RSFTClassifier
 from rsft_sklearn.benchmark._cli import _seed, positive
 from rsft_sklearn.benchmark._keel import read_keel_dat
 from rsft_sklearn.benchmark._methods import (
-    _settings_key,
     make_method,
     parse_method,
     parse_methods,
+    spelt_as_finished,
 )
 from rsft_sklearn.benchmark._rivals import LogitAdjustedRSFT
 from rsft_sklearn.benchmark._runner import _interrupt_seen, _write_atomically
@@ -285,24 +285,6 @@ def _finished_curves(csv, settings):
     }
 
 
-def _spelt_as_finished(methods, labels):
-    """``methods``, each spelt as the one of ``labels`` (the methods of the
-    finished curves) that sets the same settings, if any: curves are kept
-    by label, and ``RSFT(M=2)`` for a finished ``RSFT(M=2.0)`` trained again
-    and drew a second curve."""
-
-    def key(label):
-        try:
-            return _settings_key(*parse_method(label))
-        except ValueError:
-            # A label this version cannot read matches no method it runs.
-            return None
-
-    known = {key(label): label for label in labels}
-    known.pop(None, None)
-    return [known.get(key(method), method) for method in methods]
-
-
 def _method_epochs(method, epochs):
     """The epochs ``method`` trains: its spec's ``max_epochs``, if it sets
     one (a spec's parameters win over the run's), else ``epochs``."""
@@ -388,7 +370,7 @@ def main(argv=None):
         parser.error(str(exc))
     except OSError as exc:
         parser.error(f"--out: cannot write in {str(csv.parent)!r} ({exc.strerror}).")
-    methods = _spelt_as_finished(methods, finished)
+    methods = spelt_as_finished(methods, finished)
     # Curves of methods not asked for this time stay in the file.
     kept = [curve for method, curve in finished.items() if method not in methods]
     curves = []

@@ -88,10 +88,11 @@ from rsft_sklearn import RSFTClassifier
 from rsft_sklearn._validation import check_device
 from rsft_sklearn.benchmark._cli import positive
 from rsft_sklearn.benchmark._methods import (
-    _settings_key,
     make_method,
+    method_key,
     parse_method,
     parse_methods,
+    spelt_as_finished,
 )
 from rsft_sklearn.benchmark._runner import _interrupt_seen, _write_atomically
 
@@ -668,9 +669,10 @@ def summarise(frame):
     curves = mean_curves(frame)
     # The LA loss under whatever name its finished runs were kept by (a
     # resume keeps the label of the file: an alias, another spelling).
-    la_key = _settings_key(*parse_method(LA))
-    names = {name: _method_key(name) for name in curves["method"].unique()}
-    la_name = next((n for n, k in names.items() if k == la_key), LA)
+    la_name = next(
+        (n for n in curves["method"].unique() if method_key(n) == method_key(LA)),
+        LA,
+    )
     la = curves[curves["method"] == la_name]
     if la.empty:
         return pd.DataFrame()
@@ -758,30 +760,6 @@ def _write_summary(out, frames, command):
         )
         lines.append("")
     (out / "summary.md").write_text("\n".join(lines))
-
-
-def _method_key(label):
-    """The settings a method label stands for (None where this version
-    cannot read it): equal for two spellings of one method."""
-    try:
-        return _settings_key(*parse_method(label))
-    except ValueError:
-        return None
-
-
-def spelt_as_finished(methods, labels):
-    """``methods``, each spelt as the one of ``labels`` (the methods of the
-    finished runs) that sets the same settings, if any.
-
-    Runs are kept by label: a method spelt another way on a resume
-    (``budget=0.5`` for ``budget=0.50``, other spaces or another order of its
-    parameters) was trained again and listed twice in the summary.
-    """
-
-    # A label this version cannot read matches no method it runs.
-    known = {_method_key(label): label for label in labels}
-    known.pop(None, None)
-    return [known.get(_method_key(method), method) for method in methods]
 
 
 def run_sets(names, methods, args, finished):

@@ -648,6 +648,26 @@ def parse_methods(text):
     return methods
 
 
+def method_key(label):
+    """What a method label sets, whatever its spelling (``M=2`` and
+    ``M=2.0``, another order of its parameters): equal for two spellings of
+    one method; None for a label this version cannot read."""
+    try:
+        return _settings_key(*parse_method(label))
+    except ValueError:
+        return None
+
+
+def spelt_as_finished(methods, labels):
+    """``methods``, each spelt as the one of ``labels`` (the methods of
+    finished runs) that sets the same settings, if any: results kept by
+    label would otherwise train a method spelt another way again, under a
+    second label. A label this version cannot read matches no method."""
+    known = {method_key(label): label for label in labels}
+    known.pop(None, None)
+    return [known.get(method_key(method), method) for method in methods]
+
+
 def _settings_key(name, params):
     """What a spec sets, whatever its spelling: numbers by value, parameters
     in any order."""

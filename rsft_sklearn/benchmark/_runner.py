@@ -390,14 +390,7 @@ def _check_spellings(methods, finished, out):
     """Refuse a method spelt otherwise than the same settings in the results
     already in ``out`` (``RSFT(M=2.0)`` for ``RSFT(M=2)``): results are
     kept by label, so it would be fitted again under a second one."""
-    from ._methods import _settings_key, parse_method
-
-    def key(label):
-        try:
-            return _settings_key(*parse_method(label))
-        except ValueError:
-            # A label this version cannot read names no method it runs.
-            return None
+    from ._methods import method_key as key
 
     def name(label):
         return label.split("(", 1)[0].strip()

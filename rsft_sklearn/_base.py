@@ -379,27 +379,9 @@ class NetClassifierBase(NeuralNetClassifier):
         # One mark (and at most one warning) for the whole call: a
         # validation split made in _prepare_data may draw from the generator.
         with global_generator_in_use():
-            with self._unchanged_if_refused():
-                with self._counted_only_if_trained(reset, fit_params.get("epochs")):
-                    data = self._prepare_data(
-                        X,
-                        y,
-                        sample_weight,
-                        reset,
-                        groups,
-                        fresh=fresh,
-                        fit_params=fit_params,
-                    )
-                self._check_dict_for_mlp()
-                self._check_mlp_width(fresh, reset, data[0])
-                # Settings refused only at training time, checked while a
-                # refusal still leaves the fitted estimator as it was.
-                self._check_training_settings(
-                    data[0],
-                    0 if fresh else len(self.history),
-                    fit_params.get("epochs"),
-                    fit_call=True,
-                )
+            data = self._checked_data(
+                X, y, sample_weight, reset, groups, fresh, fit_params
+            )
             with self._call_data_dropped(), self._undone_if_untrained(before):
                 if fresh:
                     self._initialize_on(data[0])
@@ -477,24 +459,9 @@ class NetClassifierBase(NeuralNetClassifier):
         # One mark (and at most one warning) for the whole call: a
         # validation split made in _prepare_data may draw from the generator.
         with global_generator_in_use():
-            with self._unchanged_if_refused():
-                with self._counted_only_if_trained(reset, fit_params.get("epochs")):
-                    data = self._prepare_data(
-                        X,
-                        y,
-                        sample_weight,
-                        reset,
-                        groups,
-                        given,
-                        partial=True,
-                        fresh=first,
-                        fit_params=fit_params,
-                    )
-                self._check_dict_for_mlp()
-                self._check_mlp_width(first, reset, data[0])
-                self._check_training_settings(
-                    data[0], 0 if first else len(self.history), fit_params.get("epochs")
-                )
+            data = self._checked_data(
+                X, y, sample_weight, reset, groups, first, fit_params, given, True
+            )
             with self._call_data_dropped(), self._undone_if_untrained(before):
                 if first:
                     self.initialize()
@@ -504,6 +471,45 @@ class NetClassifierBase(NeuralNetClassifier):
                         self.module_, self._trained_part(data[0])
                     )
                 return self._train(data, **fit_params)
+
+    def _checked_data(
+        self,
+        X,
+        y,
+        sample_weight,
+        reset,
+        groups,
+        fresh,
+        fit_params,
+        classes=None,
+        partial=False,
+    ):
+        """The call's data as ``_prepare_data`` gives it, after the checks
+        of the settings refused only at training time, made while a refusal
+        still leaves the estimator as it was. ``fresh``: the call builds the
+        network anew; ``partial``: a call of ``partial_fit``."""
+        with self._unchanged_if_refused():
+            with self._counted_only_if_trained(reset, fit_params.get("epochs")):
+                data = self._prepare_data(
+                    X,
+                    y,
+                    sample_weight,
+                    reset,
+                    groups,
+                    classes,
+                    partial=partial,
+                    fresh=fresh,
+                    fit_params=fit_params,
+                )
+            self._check_dict_for_mlp()
+            self._check_mlp_width(fresh, reset, data[0])
+            self._check_training_settings(
+                data[0],
+                0 if fresh else len(self.history),
+                fit_params.get("epochs"),
+                fit_call=not partial,
+            )
+        return data
 
     def _before_training_epoch(self):
         """Called after the callbacks' ``on_epoch_begin``, before the first

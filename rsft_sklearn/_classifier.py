@@ -1584,7 +1584,12 @@ class RSFTClassifier(NetClassifierBase):
             "(far below, not at all). "
             f"{self._lower_M()}, or use loss_normalization='accepted', whose "
             "loss keeps its scale at any acceptance."
-            + (" (Small sample weights lower the acceptance too.)" if weighted else ""),
+            + (
+                " (Rows weighted far below the mean sample weight have a lower "
+                "acceptance too.)"
+                if weighted
+                else ""
+            ),
         )
 
     def _budget_store(self, plan):

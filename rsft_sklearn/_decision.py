@@ -119,13 +119,53 @@ def correct_proba(
     >>> correct_proba(p, w, M=1.0, hardness=1.0, class_prior=prior).round(3)
     array([[0.474, 0.526]])
     """
-    proba = _check_proba(proba)
-    weight = check_class_weight(target_weight, proba.shape[1], "target_weight")
+    table = np.asarray(proba)
+    if table.ndim == 2 and table.dtype.kind in "biuf" and table.shape[1]:
+        # Checked block by block, in float64: a float64 copy of a large
+        # float32 table (and the check's temporaries) would double the
+        # memory that the blocked correction below needs.
+        for block in _row_blocks(*table.shape):
+            _check_proba(table[block])
+    else:
+        table = _check_proba(table)
+    n_classes = table.shape[1]
+    weight = check_class_weight(target_weight, n_classes, "target_weight")
     if M is None:
         # The last epoch did not reject: acceptance 1 for every row.
-        weight, M, hardness = np.ones(proba.shape[1]), 1.0, 0.0
-    M, hardness, log_shift = _check_rule(M, hardness, log_shift, proba.shape[1])
-    return _corrected(proba, np.log(weight), M, hardness, class_prior, log_shift)
+        weight, M, hardness = np.ones(n_classes), 1.0, 0.0
+    M, hardness, log_shift = _check_rule(M, hardness, log_shift, n_classes)
+    log_weight = np.log(weight)
+
+    def correct(block, log_block=None):
+        block = np.asarray(block, dtype=np.float64)
+        return _corrected(block, log_weight, M, hardness, class_prior, log_shift)
+
+    return _by_row_blocks(correct, table)
+
+
+def _row_blocks(n_rows, n_classes):
+    """Slices of at most ``_BLOCK_ENTRIES`` entries (one row at least) that
+    cover ``n_rows`` rows of ``n_classes`` columns."""
+    rows = max(1, _BLOCK_ENTRIES // max(n_classes, 1))
+    return [slice(start, start + rows) for start in range(0, n_rows, rows)]
+
+
+def _by_row_blocks(correct, proba, log_proba=None):
+    """``correct(block, log_block)`` applied to the rows of a 2-d ``proba``
+    (with the same rows of ``log_proba``, where given) in blocks of at most
+    ``_BLOCK_ENTRIES`` entries: the correction's temporaries (about ten arrays
+    of the block's size, with or without weight bins) stay those of one
+    block. Each row's result depends on that row alone, so the blocks give
+    the same numbers as one call on the whole table."""
+    blocks = _row_blocks(*proba.shape)
+    if len(blocks) <= 1:
+        return correct(proba, log_proba)
+    out = np.empty(proba.shape, dtype=np.float64)
+    for block in blocks:
+        out[block] = correct(
+            proba[block], None if log_proba is None else log_proba[block]
+        )
+    return out
 
 
 def _corrected(
@@ -419,18 +459,7 @@ def decision_proba(
 
     if not (isinstance(proba, np.ndarray) and proba.ndim == 2):
         return correct(proba)
-    rows = max(1, _BLOCK_ENTRIES // max(proba.shape[1], 1))
-    if len(proba) <= rows:
-        return correct(proba, log_proba)
-    # Row by row, in blocks: the correction's temporaries (about ten arrays
-    # of the block's size, with or without bins) stay those of one block.
-    out = np.empty(proba.shape, dtype=np.float64)
-    for start in range(0, len(proba), rows):
-        block = slice(start, start + rows)
-        out[block] = correct(
-            proba[block], None if log_proba is None else log_proba[block]
-        )
-    return out
+    return _by_row_blocks(correct, proba, log_proba)
 
 
 def weight_bins(values, counts, n_bins):

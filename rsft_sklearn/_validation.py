@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
     _get_feature_names,
@@ -397,12 +397,59 @@ def check_labels(y):
         # NaN to int warns ("invalid value encountered in cast") before it
         # refuses it. (pandas' NA in an Int64 or boolean y is NaN here.)
         assert_all_finite(y, input_name="y")
-    check_classification_targets(y)
-    if type_of_target(y) not in ("binary", "multiclass"):
+    classes = text_classes(y)
+    # The type of text labels depends on their number alone (more than two:
+    # multiclass), so that of their distinct values is theirs: each sort of
+    # a million Python strings (type_of_target's np.unique) costs seconds.
+    y_type = type_of_target(y if classes is None else classes, input_name="y")
+    # The checks of scikit-learn's check_classification_targets(y), on the
+    # type found once (its "Unknown label type" prefix kept).
+    if y_type not in _CLASSIFICATION_TARGETS:
         raise ValueError(
-            f"y must hold binary or multiclass labels, got {type_of_target(y)}."
+            f"Unknown label type: {y_type}. A classifier needs discrete "
+            "classes; continuous values are the target of a regressor."
         )
+    if "multiclass" in y_type and len(y) > 20:
+        n_classes = len(np.unique(y) if classes is None else classes)
+        if n_classes > round(0.5 * len(y)):
+            warnings.warn(
+                f"y holds {n_classes} distinct labels, more than half of its "
+                f"{len(y)} rows: is it the target of a regression rather than "
+                "classes?",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+    if y_type not in ("binary", "multiclass"):
+        raise ValueError(f"y must hold binary or multiclass labels, got {y_type}.")
     return y
+
+
+# The target types that scikit-learn's check_classification_targets accepts.
+_CLASSIFICATION_TARGETS = (
+    "binary",
+    "multiclass",
+    "multiclass-multioutput",
+    "multilabel-indicator",
+    "multilabel-sequences",
+)
+
+
+def text_classes(y):
+    """The distinct labels of a 1-d object array of Python ``str`` labels,
+    sorted, as ``np.unique(y)`` gives them; None for any other array.
+
+    ``np.unique`` sorts all the Python objects (``n log n`` comparisons in
+    Python); a set hashes each label once and sorts the distinct ones only,
+    with the same comparison (as scikit-learn's ``_unique_python`` does).
+    Only exact ``str`` labels qualify: where ``str`` and NumPy's ``str_`` mix,
+    which of two equal labels ``np.unique`` keeps is its own choice.
+    """
+    if y.ndim != 1 or y.dtype.kind != "O" or not len(y):
+        return None
+    labels = y.tolist()
+    if set(map(type, labels)) != {str}:
+        return None
+    return np.array(sorted(set(labels)), dtype=object)
 
 
 def label_kind(label):
@@ -472,7 +519,9 @@ def fit_classes(y, classes=None, *, sort=False):
             stacklevel=caller_stacklevel(),
         )
         return classes
-    found = np.unique(y)
+    found = text_classes(y)
+    if found is None:
+        found = np.unique(y)
     if len(found) < 2:
         raise ValueError(
             f"y holds one class only ({shown_label(found[0])}); a classifier needs "

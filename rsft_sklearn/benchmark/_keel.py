@@ -5,6 +5,7 @@ recent scikit-learn, so the benchmark reads the files itself.
 """
 
 import csv
+import mmap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,22 +71,52 @@ def _parse_attribute(line, where):
     raise ValueError(f"{where}: unknown type {kind!r} of attribute {name!r}.")
 
 
-def _data_lines(lines):
-    """``(number, line)`` of each row after ``@data``, blank lines and
-    comment lines (``%`` first) left out."""
-    for number, raw in lines:
-        line = raw.strip()
-        if line and not line.startswith("%"):
-            yield number, line
+def _without_percent(path, start):
+    """Whether no line after the first ``start`` holds a ``%`` (a comment
+    line, or part of a value), found without reading the lines in Python:
+    pandas then needs no list of lines to skip."""
+    with (
+        open(path, "rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
+    ):
+        offset = 0
+        for _ in range(start):
+            offset = data.find(b"\n", offset) + 1
+            if offset == 0:
+                # Lines ended otherwise ("\r"): read in Python.
+                return False
+        return data.find(b"%", offset) < 0
 
 
-def _values(line):
-    """The values of a data line, unquoted as the header's names are."""
-    if '"' in line:
-        fields = next(csv.reader([line], skipinitialspace=True))
-    else:
-        fields = line.split(",")
-    return [_unquote(field) for field in fields]
+def _row_lines(path, start):
+    """The rows after the first ``start`` lines of a file, read in Python:
+    ``(line, values)`` of each, its line number and its count of values,
+    and the line numbers of the comment lines (``%`` first, after spaces or
+    not), which are no rows; blank lines are none either, as for pandas."""
+    records, comments = [], []
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number <= start or not line.strip():
+                continue
+            if line.lstrip().startswith("%"):
+                comments.append(number)
+            elif '"' in line:
+                fields = next(csv.reader([line], skipinitialspace=True))
+                records.append((number, len(fields)))
+            else:
+                records.append((number, line.count(",") + 1))
+    return records, comments
+
+
+def _cleaned(column):
+    """A column of values with the spaces around them taken off and
+    unquoted as the header's names are (``'yes'`` is ``yes``), once per
+    distinct value: fars' columns hold a few each over 100,968 rows."""
+    import pandas as pd
+
+    codes, distinct = column.factorize()
+    cleaned = pd.Index([_unquote(value) for value in distinct], dtype=column.dtype)
+    return pd.Series(cleaned.take(codes), index=column.index)
 
 
 def _names(line):
@@ -102,7 +133,8 @@ def read_keel_dat(path):
     name may be quoted, and glued to its value list (``Class{a,b}``). Rows
     follow ``@data``, comma-separated, one value per attribute (a row of
     more or fewer is refused, naming its line); a quoted value is unquoted
-    (``'yes'`` is ``yes``).
+    (``'yes'`` is ``yes``). A line starting with ``%`` (after spaces or
+    not) is a comment; elsewhere ``%`` is part of a value (``low%``).
 
     Missing values (``?``, ``<null>`` or empty) are imputed: a numeric input
     with the median of its observed values, a nominal input with its most
@@ -147,11 +179,10 @@ def read_keel_dat(path):
     """
     import pandas as pd
 
-    attributes, inputs, outputs, rows = {}, None, None, []
+    attributes, inputs, outputs, start = {}, None, None, None
     # utf-8-sig: a byte-order mark is no part of the first line's keyword.
     with open(path, encoding="utf-8-sig", errors="replace") as handle:
-        lines = enumerate(handle, start=1)
-        for number, raw in lines:
+        for number, raw in enumerate(handle, start=1):
             line = raw.strip()
             if not line or line.startswith("%"):
                 continue
@@ -164,28 +195,63 @@ def read_keel_dat(path):
             elif keyword in ("@outputs", "@output"):
                 outputs = _names(line)
             elif keyword == "@data":
+                start = number
                 break
             elif keyword != "@relation":
                 raise ValueError(f"{path}, line {number}: unknown keyword {keyword}.")
-        # Each line read here, rather than by a table reader, so that a row
-        # of too few values is refused (a table reader fills it in).
-        rows = [(number, _values(line)) for number, line in _data_lines(lines)]
-    if not attributes or not rows:
+    n_values, records, rows, parsed = len(attributes), None, pd.DataFrame(), True
+    if attributes and start is not None:
+        # Without a "%" after @data, comment="%" changes nothing but keeps
+        # pandas to the one thread 60cad41 read with (its threads take 13%
+        # more memory on fars).
+        lines = {"skiprows": start, "comment": "%"}
+        if not _without_percent(path, start):
+            # "%" starts a comment where it starts a line, after spaces or
+            # not; elsewhere it is part of a value ("low%"), which pandas'
+            # comment="%" would cut off.
+            records, comments = _row_lines(path, start)
+            lines = {"skiprows": [*range(start), *(n - 1 for n in comments)]}
+        try:
+            rows = pd.read_csv(
+                path,
+                **lines,
+                header=None,
+                dtype=str,
+                na_filter=False,
+                skipinitialspace=True,
+                on_bad_lines="error",
+                encoding_errors="replace",
+            )
+        except pd.errors.EmptyDataError:
+            pass
+        except pd.errors.ParserError:
+            # A row of more values than the first: found below.
+            parsed = False
+    if parsed and rows.empty:
         raise ValueError(f"{path}: no attributes or no data.")
-    wrong = [
-        (number, len(values))
-        for number, values in rows
-        if len(values) != len(attributes)
-    ]
-    if wrong:
-        number, count = wrong[0]
-        more = f" ({len(wrong)} such rows)" if len(wrong) > 1 else ""
-        raise ValueError(
-            f"{path}, line {number}: {count} values{more}; every row needs "
-            f"{len(attributes)} values, one per attribute."
-        )
-    line_numbers = np.array([number for number, _ in rows])
-    rows = pd.DataFrame([values for _, values in rows], dtype=str)
+    # pandas takes the first row's count of values for every row's, and
+    # fills a row of fewer with empty values: the rows are counted, in
+    # Python, where they were read so or pandas' table shows that one may
+    # be wrong.
+    if (
+        records is not None
+        or not parsed
+        or rows.shape[1] != n_values
+        or (rows.iloc[:, -1] == "").any()
+    ):
+        records = records or _row_lines(path, start)[0]
+        wrong = [(number, count) for number, count in records if count != n_values]
+        if wrong:
+            number, count = wrong[0]
+            more = f" ({len(wrong)} such rows)" if len(wrong) > 1 else ""
+            raise ValueError(
+                f"{path}, line {number}: {count} values{more}; every row needs "
+                f"{n_values} values, one per attribute."
+            )
+        if not parsed or rows.shape[1] != n_values:
+            raise ValueError(
+                f"{path}: every row needs {n_values} values, one per attribute."
+            )
     names = list(attributes)
     if outputs is None:
         outputs = [names[-1]]
@@ -197,17 +263,16 @@ def read_keel_dat(path):
     if unknown:
         raise ValueError(f"{path}: @inputs/@outputs name unknown attributes {unknown}.")
     notes = []
-    label = rows[names.index(outputs[0])]
+    label = _cleaned(rows[names.index(outputs[0])])
     has_label = ~label.isin(MISSING)
     if not has_label.all():
         notes.append(f"dropped {int((~has_label).sum())} rows without a label")
         rows, label = rows[has_label], label[has_label]
-        line_numbers = line_numbers[has_label.to_numpy()]
     if label.empty:
         raise ValueError(f"{path}: no row has a label.")
     columns, feature_names = [], []
     for name in inputs:
-        column = rows[names.index(name)]
+        column = _cleaned(rows[names.index(name)])
         missing = column.isin(MISSING).to_numpy()
         declared = attributes[name]
         if missing.all():
@@ -219,9 +284,17 @@ def read_keel_dat(path):
             wrong = numbers.isna().to_numpy() & ~missing
             if wrong.any():
                 first = np.flatnonzero(wrong)[0]
+                # The index of rows is their place among pandas' rows.
+                row = column.index[first]
+                records = records or _row_lines(path, start)[0]
+                where = (
+                    f"line {records[row][0]}"
+                    if row < len(records)
+                    else f"row {row + 1} after @data"
+                )
                 raise ValueError(
-                    f"{path}, line {line_numbers[first]}: attribute {name!r} is "
-                    f"declared numeric but holds {column.iloc[first]!r}."
+                    f"{path}, {where}: attribute {name!r} is declared numeric but "
+                    f"holds {column.iloc[first]!r}."
                 )
             numbers = numbers.to_numpy(np.float64, copy=True)
             if missing.any():

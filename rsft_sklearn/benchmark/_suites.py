@@ -501,9 +501,10 @@ def _is_marker(value):
     return not any(character.isalnum() for character in str(value))
 
 
-# pandas' default spellings of a missing value. The CSV reader reads them so
-# in a column of numbers only: in a text column "NA" (North America) and
-# "None" (no garage) are values like any other.
+# pandas' default spellings of a missing value (its STR_NA_VALUES, less the
+# empty one). The CSV reader reads them so in a column of numbers and in the
+# label column; in a text feature column "NA" (North America) and "None" (no
+# garage) are categories like any other.
 _NA_WORDS = frozenset(
     (
         "NA",
@@ -528,6 +529,10 @@ _NA_WORDS = frozenset(
 )
 
 
+# A label is missing where it is one of these, or empty.
+_MISSING_LABELS = _NA_WORDS | {"?"}
+
+
 def _stripped(column):
     """A text column with the spaces around its values taken off, and the
     values left empty missing; a column of numbers or booleans as it is."""
@@ -535,10 +540,16 @@ def _stripped(column):
 
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return column
-    column = column.astype(object).map(
-        lambda value: value.strip() if isinstance(value, str) else value
-    )
-    return column.mask(column.map(lambda value: value == ""))
+    # Once per distinct value: a column of 200,000 rows holds a few.
+    codes, distinct = pd.factorize(column)
+    stripped = [
+        value.strip() if isinstance(value, str) else value
+        for value in np.asarray(distinct, dtype=object)
+    ]
+    # Code -1, a missing value, takes the last entry.
+    values = np.array([*stripped, np.nan], dtype=object)
+    values[values == ""] = np.nan
+    return pd.Series(values[codes], index=column.index, dtype=object)
 
 
 # Numbers with commas between groups of three digits ("13,911.44"); a comma
@@ -562,37 +573,47 @@ def _as_numbers(values):
     import pandas as pd
 
     present = values.notna()
-    text = values[present].astype(str).str.strip()
+    # Once per distinct value (the values stripped by _stripped), counted.
+    codes, distinct = pd.factorize(values[present])
+    distinct = pd.Series(np.asarray(distinct, dtype=object)).astype(str)
+    counts = np.bincount(codes, minlength=len(distinct))
     # pandas' spellings of a missing value are missing here, whatever their
     # share, as pandas reads them by default.
-    text = text[~text.isin(_NA_WORDS)]
-    grouped = text.str.contains(",", regex=False)
-    matching = grouped & text.str.fullmatch(_THOUSANDS)
-    separators = bool(matching.any()) and matching.sum() >= 0.9 * grouped.sum()
-    candidate = text
+    word = distinct.isin(_NA_WORDS).to_numpy()
+    parsed = np.full(len(distinct), np.nan)
+    parsed[~word] = pd.to_numeric(distinct[~word], errors="coerce").to_numpy(np.float64)
+    grouped = ~word & np.isnan(parsed)
+    grouped[grouped] = distinct[grouped].str.contains(",", regex=False)
+    matching = grouped.copy()
+    matching[grouped] = distinct[grouped].str.fullmatch(_THOUSANDS)
+    separators = bool(matching.any()) and counts[matching].sum() >= 0.9 * (
+        counts[grouped].sum()
+    )
     if separators:
-        candidate = text.where(~matching, text.str.replace(",", "", regex=False))
-    numbers = pd.to_numeric(candidate, errors="coerce")
-    rest = text[numbers.isna()]
-    share = numbers.notna().mean()
-    category = text.nunique() <= _CSV_MANY_INDICATORS
-    if not numbers.notna().any() or (category and rest.str.contains(r"\d").any()):
+        parsed[matching] = pd.to_numeric(
+            distinct[matching].str.replace(",", "", regex=False)
+        ).to_numpy(np.float64)
+    number = ~np.isnan(parsed)
+    rest = ~word & ~number
+    share = counts[number].sum() / counts[~word].sum()
+    category = (~word).sum() <= _CSV_MANY_INDICATORS
+    if not number.any() or (category and distinct[rest].str.contains(r"\d").any()):
         return None, ""
-    markers = rest.map(_is_marker).all()
-    words = rest.nunique() <= 3
-    if len(rest) and not ((markers and share >= 0.5) or (words and share >= 0.9)):
+    markers = distinct[rest].map(_is_marker).all()
+    words = rest.sum() <= 3
+    if rest.any() and not ((markers and share >= 0.5) or (words and share >= 0.9)):
         return None, ""
     column = pd.Series(np.nan, index=values.index, dtype=np.float64)
-    column[text.index] = numbers.to_numpy(np.float64)
+    column[present] = parsed[codes]
     parts = []
     if separators:
         parts.append("read as numbers (thousands separators removed)")
-    if len(rest):
-        distinct = pd.unique(rest)
-        shown = ", ".join(repr(v) for v in distinct[:3])
-        more = ", ..." if len(distinct) > 3 else ""
+    if rest.any():
+        shown = ", ".join(repr(v) for v in distinct[rest].iloc[:3])
+        more = ", ..." if rest.sum() > 3 else ""
         parts.append(
-            f"{len(rest)} values that are not numbers ({shown}{more}) read as missing"
+            f"{counts[rest].sum()} values that are not numbers ({shown}{more}) "
+            "read as missing"
         )
     return column, "; ".join(parts)
 
@@ -753,43 +774,67 @@ def _is_number(text):
     return True
 
 
-def _name_reads_as_value(name, values):
-    """Whether a column's name reads as one of its values: a number above
-    numbers, or a text that occurs below it."""
+def _whole(name):
+    """Whether a name is written as a whole number >= 0 (``"3"``,
+    ``"1990"``): a column number or a year as well as a count."""
+    return name.isascii() and name.isdigit()
+
+
+def _reads_as_value(name, values):
+    """Whether a column's name reads as one of its values: a number within
+    the least and the greatest of its numbers, or a text found below it."""
     import pandas as pd
 
-    name = str(name).strip()
-    # pandas adds ".1", ".2"... to a name met before: "0.5.1", "pos.1".
-    base = re.sub(r"\.\d+$", "", name)
     values = values.dropna()
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return _is_number(name) or _is_number(base)
-    text = values.astype(str).str.strip()
-    if _is_number(name) or _is_number(base):
-        return bool(pd.to_numeric(text, errors="coerce").notna().mean() >= 0.5)
-    return bool(text.isin([name, base]).any())
+    if pd.api.types.is_bool_dtype(values):
+        return name.lower() in {str(value).lower() for value in pd.unique(values)}
+    if not pd.api.types.is_numeric_dtype(values):
+        if not _is_number(name):
+            return name in set(pd.Series(pd.unique(values)).astype(str).str.strip())
+        values = pd.to_numeric(values, errors="coerce").dropna()
+    if not _is_number(name) or values.empty:
+        return False
+    return bool(values.min() <= float(name) <= values.max())
 
 
-def _header_reads_as_data(frame):
-    """Whether the header pandas read is a first row of data: every named
-    column's name reads as one of its values (a first line ``0.346,0.054,neg``
-    above two columns of numbers and labels ``neg`` and ``pos``), unless the
-    names are whole numbers counting the columns (``0,1,2``), as a header's
-    may."""
+def _header_reads_as_data(frame, label, path):
+    """How the header pandas read reads as a first row of data: None (it
+    names the columns), ``"whole"`` or ``"numbers"``.
+
+    It reads as data where the label column's name is one of its labels,
+    and every other column's name (as the first line of ``path`` writes it)
+    a value of its own: a number within its column's range, a text among
+    its values. A line of such names that are all whole numbers may still
+    be a header (columns numbered ``0,1,2,4``, beside a label column named
+    ``y`` of labels ``y`` and ``n``): ``"whole"``; a name such as ``0.53``
+    is a value: ``"numbers"``.
+    """
+    import pandas as pd
+
     named = [
         column
         for column in frame.columns
         if not _nameless(column) and frame[column].notna().any()
     ]
-    if len(named) < 2 or not all(
-        _name_reads_as_value(column, frame[column]) for column in named
-    ):
-        return False
-    names = [str(column).strip() for column in named]
-    if all(name.isdigit() for name in names):
-        numbers = sorted(int(name) for name in names)
-        return numbers != list(range(numbers[0], numbers[0] + len(numbers)))
-    return True
+    if label not in named or len(named) < 2:
+        return None
+    first = str(label).strip()
+    labels = pd.Series(pd.unique(frame[label].dropna()))
+    if pd.api.types.is_bool_dtype(labels):
+        among = first.lower() in {str(value).lower() for value in labels}
+    elif pd.api.types.is_numeric_dtype(labels):
+        among = _is_number(first) and float(first) in set(labels.astype(float))
+    else:
+        among = first in set(labels.astype(str).str.strip())
+    if not among:
+        return None
+    names = _first_line(path, frame.columns)
+    first = names[label]
+    named = {column: names[column] for column in named if column != label}
+    if not all(_reads_as_value(name, frame[column]) for column, name in named.items()):
+        return None
+    numbers = [name for name in [first, *named.values()] if _is_number(name)]
+    return "whole" if all(_whole(number) for number in numbers) else "numbers"
 
 
 def _open_text(path):
@@ -853,25 +898,81 @@ def _lines(records, rows):
 
 
 def _missing_labels(y):
-    """Which labels are missing: empty cells; values without a letter or
-    digit (``"?"``, ``"-"``) unless every label is one (classes ``"+"`` and
-    ``"-"``); in a column of numbers, pandas' spellings of a missing value
-    (``"NA"``...)."""
+    """Which labels are missing: empty cells, ``"?"`` and pandas' spellings
+    of a missing value (:data:`_NA_WORDS`: ``"NA"``, ``"None"``, ``"nan"``,
+    ``"#N/A"``...), whatever the other labels. Other symbols are classes
+    (``"+"``, ``"-"``, ``"0"``: a strand, a rating)."""
     import pandas as pd
 
     labels = pd.Series(y, dtype=object)
-    missing = labels.isna().to_numpy()
-    if y.dtype.kind != "O":
-        return missing
-    text = labels.astype(str)
-    marker = text.map(_is_marker).to_numpy() & ~missing
-    if not (marker | missing).all():
-        missing = missing | marker
-    word = text.isin(_NA_WORDS).to_numpy() & ~missing
-    rest = text[~missing & ~word]
-    if word.any() and len(rest) and pd.to_numeric(rest, errors="coerce").notna().all():
-        missing = missing | word
-    return missing
+    return (labels.isna() | labels.isin(_MISSING_LABELS)).to_numpy()
+
+
+def _read_csv_table(path):
+    """The table of a CSV file as pandas reads it, less the empty fields
+    that end its lines, and notes on what was dropped."""
+    import pandas as pd
+
+    # Missing at reading: empty cells only. pandas' other spellings of a
+    # missing value ("NA", "None") are categories in a text feature column
+    # and missing in a column of numbers and in the label column
+    # (_as_numbers, _missing_labels).
+    options = {"keep_default_na": False, "na_values": [""]}
+    try:
+        frame, notes = pd.read_csv(path, **options), []
+        if (
+            frame.shape[1] > 1
+            and not _nameless(frame.columns[-1])
+            and frame.iloc[:, -1].isna().all()
+        ):
+            # A comma at the end of the data lines but not of the header
+            # line: pandas takes the first column of one value more for an
+            # index, every name shifted onto the column after its own and
+            # the last one left empty. index_col=False reads the names
+            # over their columns and drops the empty last values.
+            aligned = pd.read_csv(path, index_col=False, **options)
+            if aligned.iloc[:, -1].notna().any():
+                frame = aligned
+                notes.append(
+                    "an empty value ending every data line, which the header "
+                    "line lacks (a comma at the end of the rows), dropped"
+                )
+    except Exception as exc:  # noqa: BLE001 - every reader's own error
+        # pandas' EmptyDataError and ParserError are ValueErrors; a
+        # compressed file that is not one (or not whole) raises its
+        # format's own (OSError, EOFError, BadZipFile, LZMAError...).
+        reason = str(exc).strip()
+        raise ValueError(
+            f"{path}: cannot read it as CSV ({type(exc).__name__}: {reason})."
+        ) from None
+    trailing = 0
+    while (
+        trailing < frame.shape[1] - 1
+        and _nameless(frame.columns[-1 - trailing])
+        and frame[frame.columns[-1 - trailing]].isna().all()
+    ):
+        trailing += 1
+    if trailing:
+        # A comma at the end of every line (spreadsheet exports): no
+        # column, and no label.
+        frame = frame.iloc[:, :-trailing]
+        notes.append(
+            "a nameless last column without values (a comma at the end of "
+            "every line) dropped"
+        )
+    return frame, notes
+
+
+def _first_line(path, columns):
+    """The names of ``columns`` as the first line of a CSV file writes them
+    (pandas calls a name met before ``0.1`` where the line says ``0``)."""
+    import pandas as pd
+
+    line = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    written = [str(value).strip() for value in line.iloc[0]]
+    if len(written) < len(columns):
+        written = [str(column).strip() for column in columns]
+    return dict(zip(columns, written))
 
 
 def _load_csv(paths, target):
@@ -887,36 +988,7 @@ def _load_csv(paths, target):
             )
         if not path.is_file():
             raise ValueError(f"--data: no such file {str(path)!r}.")
-        try:
-            # Missing at reading: empty cells only. pandas' other spellings
-            # of a missing value ("NA", "None") are values in a text column
-            # (a class, a category) and missing in a column of numbers
-            # (_as_numbers, _missing_labels).
-            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        except Exception as exc:  # noqa: BLE001 - every reader's own error
-            # pandas' EmptyDataError and ParserError are ValueErrors; a
-            # compressed file that is not one (or not whole) raises its
-            # format's own (OSError, EOFError, BadZipFile, LZMAError...).
-            reason = str(exc).strip()
-            raise ValueError(
-                f"{path}: cannot read it as CSV ({type(exc).__name__}: {reason})."
-            ) from None
-        notes = []
-        trailing = 0
-        while (
-            trailing < frame.shape[1] - 1
-            and _nameless(frame.columns[-1 - trailing])
-            and frame[frame.columns[-1 - trailing]].isna().all()
-        ):
-            trailing += 1
-        if trailing:
-            # A comma at the end of every line (spreadsheet exports): no
-            # column, and no label.
-            frame = frame.iloc[:, :-trailing]
-            notes.append(
-                "a nameless last column without values (a comma at the end of "
-                "every line) dropped"
-            )
+        frame, notes = _read_csv_table(path)
         if frame.shape[1] < 2:
             header = str(frame.columns[0]) if frame.shape[1] else ""
             hint = next(
@@ -930,25 +1002,34 @@ def _load_csv(paths, target):
             raise ValueError(
                 f"{path}: needs at least one feature column and a label column{hint}."
             )
-        if _header_reads_as_data(frame):
-            # pandas takes the first line for the header whatever it holds:
-            # a file without one lost its first row, and its label column
-            # was named after a label.
-            first = ",".join(str(column) for column in frame.columns[:6])
-            more = ",..." if frame.shape[1] > 6 else ""
-            raise ValueError(
-                f"{path}: its first line ({first}{more}) reads as a row of data, "
-                "each name a value of its column; the csv suite needs a first "
-                "line naming the columns. Add one (name the label column with "
-                "--target where it is not the last)."
+        # pandas takes the first line for the header whatever it holds: a
+        # file without one loses its first row, its label column named after
+        # a label.
+        reads_as_data = _header_reads_as_data(
+            frame, frame.columns[-1] if target is None else target, path
+        )
+        if reads_as_data:
+            written = list(_first_line(path, frame.columns).values())
+            first = ",".join(written[:6]) + (",..." if len(written) > 6 else "")
+            if reads_as_data == "numbers":
+                raise ValueError(
+                    f"{path}: its first line ({first}) reads as a row of data, "
+                    "each name a value of its column; the csv suite needs a "
+                    "first line naming the columns. Add one (name the label "
+                    "column with --target where it is not the last)."
+                )
+            notes.append(
+                f"the first line ({first}) reads like a row of data, each name "
+                "a value of its column; if the file has no header line, add "
+                "one: this run used it as column names"
             )
         width = frame.shape[1]
-        # The file is read again, line by line, only where a line may have
-        # to be named.
-        records, missing_cells = None, frame.isna().to_numpy().any()
-        if missing_cells:
-            # pandas fills a row of too few values with missing ones.
-            records = _csv_records(path, len(frame))
+        # The file is read again, line by line, only where a line may have to
+        # be named: a short row (pandas fills it in with missing values, its
+        # last one among them), a missing label.
+        records, lines_read = None, False
+        if frame.iloc[:, -1].isna().any():
+            records, lines_read = _csv_records(path, len(frame)), True
             short = [
                 row for row, (_, count) in enumerate(records or ()) if count < width
             ]
@@ -984,16 +1065,25 @@ def _load_csv(paths, target):
         missing = _missing_labels(y)
         if missing.any():
             rows = np.flatnonzero(missing)
-            if not missing_cells:
+            if not lines_read:
                 records = _csv_records(path, len(missing))
             shown = pd.unique(pd.Series(y[missing], dtype=object).fillna(""))
             what = ", ".join("empty" if v == "" else repr(v) for v in shown[:3])
+            words = [value for value in shown if value != ""]
+            rename = (
+                f" (a class named {' or '.join(repr(v) for v in words[:3])} must "
+                "be renamed: the csv suite reads an empty label, '?' and pandas' "
+                "words for a missing value, such as 'NA', 'None' and 'nan', as "
+                "missing)"
+                if words
+                else ""
+            )
             values = "value" if len(rows) == 1 else "values"
             raise ValueError(
                 f"{path}: the label column {label!r} has {len(rows)} missing "
                 f"{values} ({what}{', ...' if len(shown) > 3 else ''}) on "
                 f"{_lines(records, rows)}; every row needs a label: fill them "
-                "in or remove those rows."
+                f"in or remove those rows{rename}."
             )
         if target is None:
             _check_guessed_label(y, label, path)

@@ -407,7 +407,12 @@ def check_labels(y):
     if y_type not in _CLASSIFICATION_TARGETS:
         raise ValueError(
             f"Unknown label type: {y_type}. A classifier needs discrete "
-            "classes; continuous values are the target of a regressor."
+            "classes"
+            + (
+                "; continuous values are the target of a regressor."
+                if y_type.startswith("continuous")
+                else " of one kind (all numbers or all strings)."
+            )
         )
     if "multiclass" in y_type and len(y) > 20:
         n_classes = len(np.unique(y) if classes is None else classes)

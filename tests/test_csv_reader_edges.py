@@ -142,6 +142,21 @@ def test_a_file_without_a_header_is_refused(tmp_path):
         _load(numeric)
 
 
+def test_a_file_without_a_header_whose_label_repeats_a_value_is_refused(tmp_path):
+    # pandas renames a name met before: the label column of "1,0.7,1" is
+    # called "1.1", which no label equals, and the file lost its first row
+    # without a word.
+    x1, _ = _numbers()
+    labels = (np.arange(N) % 4 == 0).astype(int)
+    path = tmp_path / "repeated.csv"
+    path.write_text("1,0.734,1\n" + "".join(f"1,{a},{c}\n" for a, c in zip(x1, labels)))
+    with pytest.raises(ValueError) as info:
+        _load(path)
+    message = str(info.value)
+    assert f"{path}: its first line (1,0.734,1) reads as a row of data" in message
+    assert "rename its label column ('1' is one of its classes)" in message
+
+
 def test_a_file_without_a_header_exits_2_from_the_cli(tmp_path, capsys):
     x1, x2 = _numbers()
     path = tmp_path / "noheader.csv"

@@ -130,3 +130,5 @@ def test_text_label_checks_unchanged():
     assert check_labels(np.array(["a", "b", "a"], dtype=object)).dtype == object
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
         check_labels(np.array([0.5, 1.5, 2.0]))
+    with pytest.raises(ValueError, match="Unknown label type: unknown.*of one kind"):
+        check_labels(np.array([1, "a", 2, "b"], dtype=object))

@@ -818,7 +818,11 @@ def _header_reads_as_data(frame, label, path):
     ]
     if label not in named or len(named) < 2:
         return None
-    first = str(label).strip()
+    # The names as the line writes them: pandas renames a name met before,
+    # so a row of data whose label repeats an earlier value of it (``1,0,1``)
+    # has its label column called ``1.1``, which no label equals.
+    names = _first_line(path, frame.columns)
+    first = names[label]
     labels = pd.Series(pd.unique(frame[label].dropna()))
     if pd.api.types.is_bool_dtype(labels):
         among = first.lower() in {str(value).lower() for value in labels}
@@ -828,8 +832,6 @@ def _header_reads_as_data(frame, label, path):
         among = first in set(labels.astype(str).str.strip())
     if not among:
         return None
-    names = _first_line(path, frame.columns)
-    first = names[label]
     named = {column: names[column] for column in named if column != label}
     if not all(_reads_as_value(name, frame[column]) for column, name in named.items()):
         return None
@@ -1005,18 +1007,21 @@ def _load_csv(paths, target):
         # pandas takes the first line for the header whatever it holds: a
         # file without one loses its first row, its label column named after
         # a label.
-        reads_as_data = _header_reads_as_data(
-            frame, frame.columns[-1] if target is None else target, path
-        )
+        guessed = frame.columns[-1] if target is None else target
+        reads_as_data = _header_reads_as_data(frame, guessed, path)
         if reads_as_data:
-            written = list(_first_line(path, frame.columns).values())
+            names = _first_line(path, frame.columns)
+            first_label = names[guessed]
+            written = list(names.values())
             first = ",".join(written[:6]) + (",..." if len(written) > 6 else "")
             if reads_as_data == "numbers":
                 raise ValueError(
                     f"{path}: its first line ({first}) reads as a row of data, "
                     "each name a value of its column; the csv suite needs a "
                     "first line naming the columns. Add one (name the label "
-                    "column with --target where it is not the last)."
+                    "column with --target where it is not the last). If this "
+                    "line is the header, rename its label column "
+                    f"({first_label!r} is one of its classes)."
                 )
             notes.append(
                 f"the first line ({first}) reads like a row of data, each name "

@@ -108,9 +108,9 @@ def test_numeric_labels_with_a_marker_are_refused(tmp_path):
 @pytest.mark.parametrize(
     "classes",
     [
-        # Strands, ratings, a "-" class beside words: classes, as before
-        # 34527bc refused a label without a letter or digit (42 of 60
-        # "missing values ('+', '-')").
+        # Strands, ratings, a "-" class beside words: classes (a rule that
+        # took a label without a letter or digit for a missing one refused
+        # 42 of 60 as "missing values ('+', '-')").
         ("+", "-"),
         ("+", "-", "0"),
         ("++", "+", "0", "-", "--"),
@@ -182,50 +182,39 @@ def _wide(classes, colours=False):
 
 
 @pytest.mark.parametrize(
-    ("header", "classes"),
+    ("header", "classes", "noted"),
     [
         # Column numbers, wavelengths, years: names that are numbers.
-        ("0,1,2", ("1", "0")),
-        ("400.5,401.0,label", ("1", "0")),
-        ("x1,1990,label", ("1", "0")),
+        ("0,1,2", ("1", "0"), False),
+        ("400.5,401.0,label", ("1", "0"), False),
+        ("x1,1990,label", ("1", "0"), False),
         # Names of numbers beyond their columns' values (digits' columns
         # numbered with gaps, wavelengths), a label column named after a
-        # class: refused as a first row of data by 34527bc.
-        ("0,1,3", ("1", "0")),
-        ("600.0,601.5,tumor", ("tumor", "normal")),
-        ("600,-601,pos", ("pos", "neg")),
-    ],
-)
-def test_headers_of_numbers_are_still_headers(tmp_path, header, classes):
-    path = _write(tmp_path / "named.csv", header, _wide(classes))
-    dataset = _load(path)
-    assert dataset.X.shape == (N, 2)
-    assert _classes(dataset) == {classes[0]: 6, classes[1]: 54}
-    assert dataset.notes == ()
-
-
-@pytest.mark.parametrize(
-    ("header", "classes"),
-    [
+        # class: once refused as a first row of data.
+        ("0,1,3", ("1", "0"), False),
+        ("600.0,601.5,tumor", ("tumor", "normal"), False),
+        ("600,-601,pos", ("pos", "neg"), False),
         # Whole numbers within the columns' values, a label column named
-        # after a class: "0,1,2,y" over labels y and n, "0,1,positive".
-        ("0,1,y", ("y", "n")),
-        ("0,1,positive", ("positive", "negative")),
-        ("3,2,1", ("1", "0")),
+        # after a class ("0,1,2,y" over labels y and n, "0,1,positive"): names,
+        # with a note.
+        ("0,1,y", ("y", "n"), True),
+        ("0,1,positive", ("positive", "negative"), True),
+        ("3,2,1", ("1", "0"), True),
         # pandas names the second "2" "2.1"; the line writes whole numbers.
-        ("2,2,pos", ("pos", "neg")),
+        ("2,2,pos", ("pos", "neg"), True),
     ],
 )
-def test_whole_number_names_that_read_as_data_are_noted(tmp_path, header, classes):
+def test_headers_of_numbers_are_headers(tmp_path, header, classes, noted):
     path = _write(tmp_path / "named.csv", header, _wide(classes))
     dataset = _load(path)
     assert dataset.X.shape == (N, 2)
     assert _classes(dataset) == {classes[0]: 6, classes[1]: 54}
-    assert dataset.notes == (
+    note = (
         f"the first line ({header}) reads like a row of data, each name a value "
         "of its column; if the file has no header line, add one: this run used "
-        "it as column names",
+        "it as column names"
     )
+    assert dataset.notes == ((note,) if noted else ())
 
 
 @pytest.mark.parametrize(

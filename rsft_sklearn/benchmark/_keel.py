@@ -202,8 +202,8 @@ def read_keel_dat(path):
     n_values, records, rows, parsed = len(attributes), None, pd.DataFrame(), True
     if attributes and start is not None:
         # Without a "%" after @data, comment="%" changes nothing but keeps
-        # pandas to the one thread 60cad41 read with (its threads take 13%
-        # more memory on fars).
+        # pandas' reader on one thread (its threads take 13% more memory on
+        # fars).
         lines = {"skiprows": start, "comment": "%"}
         if not _without_percent(path, start):
             # "%" starts a comment where it starts a line, after spaces or

@@ -1543,6 +1543,20 @@ def test_help_and_list(capsys):
     assert "Every data set of --suite keel-all" in listed and "abalone19" in listed
 
 
+def test_version_names_the_package_and_its_libraries(capsys):
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as excinfo:
+        main(["--version"])
+    assert excinfo.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(
+        f"rsft-bench (rsft-sklearn {metadata.version('rsft-sklearn')};"
+    )
+    for package in ("torch", "skorch", "scikit-learn", "imbalanced-learn"):
+        assert f"{package} {metadata.version(package)}" in line
+
+
 def test_python_dash_m_runs_the_same_command():
     result = subprocess.run(
         [sys.executable, "-m", "rsft_sklearn.benchmark", "--help"],

@@ -131,6 +131,34 @@ def _out_folder(text):
     return Path(text)
 
 
+def _version():
+    """The line of ``--version``: this package's version and those of the
+    libraries a run's numbers depend on."""
+    from importlib import metadata
+
+    def version(package):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    libraries = ("torch", "skorch", "scikit-learn", "imbalanced-learn")
+    return (
+        f"rsft-bench (rsft-sklearn {version('rsft-sklearn')}; "
+        + ", ".join(f"{package} {version(package)}" for package in libraries)
+        + ")"
+    )
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: argparse's own action wraps the line at the width of
+    the terminal."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="rsft-bench",
@@ -140,6 +168,13 @@ def build_parser():
             "statistics. Results are appended to OUT/results.csv as they finish; "
             "rerunning with the same --out resumes."
         ),
+    )
+    parser.add_argument(
+        "--version",
+        action=_PrintVersion,
+        nargs=0,
+        help="print the versions of rsft-sklearn and the libraries it runs on, "
+        "and exit",
     )
     parser.add_argument(
         "--suite",

@@ -356,34 +356,34 @@ def test_a_short_row_gets_its_own_message(tmp_path):
         _load(path)
 
 
-def test_a_comma_at_the_end_of_every_line_is_no_column(tmp_path):
-    # The empty column it makes was taken for the label: "the label column
-    # 'Unnamed: 3' has missing values".
+@pytest.mark.parametrize(
+    ("header", "note"),
+    [
+        # The empty column it makes was taken for the label: "the label
+        # column 'Unnamed: 3' has missing values".
+        (
+            "x1,x2,label,",
+            "a nameless last column without values (a comma at the end of every "
+            "line) dropped",
+        ),
+        # On the data lines only, pandas took the first column for an index,
+        # every name one column to the right: "the label column 'label' has
+        # 60 missing values (empty)".
+        (
+            "x1,x2,label",
+            "an empty value ending every data line, which the header line lacks "
+            "(a comma at the end of the rows), dropped",
+        ),
+    ],
+)
+def test_a_comma_at_the_end_of_the_lines_is_no_column(tmp_path, header, note):
     x1, x2 = _numbers()
     rows = [f"{a},{b},{c}," for a, b, c in zip(x1, x2, _labels())]
-    dataset = _load(_write(tmp_path / "excel.csv", "x1,x2,label,", rows))
+    dataset = _load(_write(tmp_path / "excel.csv", header, rows))
     plain = _load(_basic(tmp_path))
     np.testing.assert_array_equal(dataset.X, plain.X)
     np.testing.assert_array_equal(dataset.y, plain.y)
-    assert dataset.notes == (
-        "a nameless last column without values (a comma at the end of every "
-        "line) dropped",
-    )
-
-
-def test_a_comma_at_the_end_of_the_data_lines_only_is_no_column(tmp_path):
-    # pandas took the first column for an index, every name one column to
-    # the right: "the label column 'label' has 60 missing values (empty)".
-    x1, x2 = _numbers()
-    rows = [f"{a},{b},{c}," for a, b, c in zip(x1, x2, _labels())]
-    dataset = _load(_write(tmp_path / "excel.csv", "x1,x2,label", rows))
-    plain = _load(_basic(tmp_path))
-    np.testing.assert_array_equal(dataset.X, plain.X)
-    np.testing.assert_array_equal(dataset.y, plain.y)
-    assert dataset.notes == (
-        "an empty value ending every data line, which the header line lacks (a "
-        "comma at the end of the rows), dropped",
-    )
+    assert dataset.notes == (note,)
 
 
 @pytest.mark.parametrize(

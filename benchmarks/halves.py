@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rsft_sklearn.benchmark._methods import applicable
 from rsft_sklearn.benchmark._protocol import DEVELOPMENT, HELD_OUT, split_names
 from rsft_sklearn.benchmark._report import (
     bayesian_comparison,
@@ -121,6 +122,23 @@ def markdown(means, columns):
     return "\n".join(lines)
 
 
+def _applicable(frame, finished):
+    """Whether each method of ``finished`` (columns) applies to each set
+    (rows): all of them, unless the results give the sets' class counts."""
+    applies = pd.DataFrame(True, index=finished.index, columns=finished.columns)
+    if "n_classes" not in frame:
+        return applies
+    n_classes = frame.dropna(subset=["n_classes"]).groupby("dataset")["n_classes"].max()
+    for dataset, count in n_classes.items():
+        for method in finished.columns:
+            try:
+                applies.loc[dataset, method] = applicable(method, int(count))
+            except ValueError:
+                # A name the benchmark does not parse applies everywhere.
+                pass
+    return applies
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", help="rsft-bench output folders")
@@ -148,8 +166,14 @@ def main(argv=None):
         .all()
     )
     finished.loc[short_of_fits(frame)] = False
-    finished = finished.unstack("method", fill_value=False)
-    complete = finished.all(axis=1)
+    # A method that does not apply to a set (threshold tuning, binary only,
+    # on a multiclass set) has no row of it: that set is not unfinished for
+    # it. A method with no row of a set it applies to (an interrupted run)
+    # has not finished it.
+    finished = finished.unstack("method").astype(object)
+    applies = _applicable(frame, finished)
+    finished = finished.where(finished.notna(), ~applies)
+    complete = finished.astype(bool).all(axis=1)
     left_out = sorted(complete.index[~complete])
     frame = frame[
         (frame["status"] == "ok") & frame["dataset"].isin(complete[complete].index)
@@ -176,6 +200,13 @@ def main(argv=None):
                     f"(left out: {', '.join(unfinished)})\n"
                 )
             continue
+        # A method that applies to only some of the half's sets would have
+        # its mean and ranks over other sets than the others': it is left
+        # out of the half's summary, and named.
+        sets_of = part.groupby("method")["dataset"].nunique()
+        everywhere = part["dataset"].nunique()
+        partial = sorted(sets_of.index[sets_of < everywhere])
+        part = part[~part["method"].isin(partial)]
         means, n = summary(part)
         sets = ", ".join(sorted(part["dataset"].unique()))
         print(f"## {half} half: {n} data sets ({sets})\n")
@@ -185,6 +216,11 @@ def main(argv=None):
             print(
                 "Left out, as not every method finished every fit of them: "
                 f"{', '.join(unfinished)}.\n"
+            )
+        if partial:
+            print(
+                "Not in this summary, as they apply to only some of these sets "
+                f"(binary-only methods on multiclass sets): {', '.join(partial)}.\n"
             )
         probs = [c for c in means.columns if c.startswith("P(")]
         if probs:

@@ -89,6 +89,7 @@ from ._validation import (
     encode_labels,
     fit_classes,
     input_column_names,
+    readable_tensor,
     shown_label,
     to_float32,
 )
@@ -939,7 +940,7 @@ class NetClassifierBase(NeuralNetClassifier):
     def _validate_X(self, X, reset):
         state = self.__dict__
         if isinstance(X, Mapping) and not sp.issparse(X):
-            X = {key: _readable_tensor(value) for key, value in X.items()}
+            X = {key: readable_tensor(value) for key, value in X.items()}
             if not reset and "n_features_in_" in state and "input_keys_" not in state:
                 raise ValueError(
                     f"X is a dict of inputs, but this {type(self).__name__} was "
@@ -975,7 +976,7 @@ class NetClassifierBase(NeuralNetClassifier):
             state.pop("input_column_names_", None)
         else:
             self._check_row_axes(X)
-        X = _readable_tensor(X)
+        X = readable_tensor(X)
         try:
             X = validate_data(
                 self,
@@ -1307,6 +1308,12 @@ class NetClassifierBase(NeuralNetClassifier):
             :class:`~rsft_sklearn.RSFTClassifier`).
         """
         self.check_is_fitted()
+        if self.device is not None:
+            # As fit checks it: a device set after the fit (set_params, say)
+            # that this PyTorch lacks would fail inside torch ("Torch not
+            # compiled with CUDA enabled"). None keeps the network where it
+            # is, as in skorch.
+            check_device(self.device)
         X = _unsliced(X)
         if not is_dataset(X):
             X = self._validate_X(X, reset=False)
@@ -2109,7 +2116,7 @@ class NetClassifierBase(NeuralNetClassifier):
             # refit, a clone and every fold of a grid search start from the
             # weights it had when it was passed in.
             try:
-                module = copy.deepcopy(self.module)
+                module = _copied_module(self.module)
             except (TypeError, AttributeError, RuntimeError) as error:
                 raise TypeError(
                     f"The module instance ({type(self.module).__name__}) cannot "
@@ -2626,14 +2633,21 @@ def _check_input_shapes(X, keys, shapes):
             )
 
 
-def _readable_tensor(X):
-    """A torch tensor as scikit-learn's checks read it, through NumPy,
-    which takes neither one that requires grad (the output of a feature
-    extractor: "Can't call numpy() on Tensor that requires grad") nor one on
-    a GPU: detached, on the host. Anything else as it is."""
-    if isinstance(X, torch.Tensor):
-        return X.detach().cpu()
-    return X
+def _copied_module(module):
+    """``copy.deepcopy(module)``, with leaf parameters where the module holds
+    a TorchScript one (``torch.jit.script`` or ``torch.jit.trace``): torch
+    copies a ScriptModule's parameters with autograd tracking, as clones of
+    the originals, which no optimiser takes ("can't optimize a non-leaf
+    Tensor"). Copied without tracking, they get back the ``requires_grad``
+    of the originals (a frozen layer stays frozen)."""
+    if not any(isinstance(part, torch.jit.ScriptModule) for part in module.modules()):
+        return copy.deepcopy(module)
+    with torch.no_grad():
+        copied = copy.deepcopy(module)
+    given = dict(module.named_parameters(remove_duplicate=False))
+    for name, parameter in copied.named_parameters(remove_duplicate=False):
+        parameter.requires_grad_(given[name].requires_grad)
+    return copied
 
 
 def _shared_tensor(array):

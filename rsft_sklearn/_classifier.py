@@ -386,7 +386,9 @@ class RSFTClassifier(NetClassifierBase):
         probabilities.
     budget : float, default=0.5
         Under ``rejection="budget"``, the expected fraction of rows that get
-        a backward pass, in ``(0, 1]``; ignored otherwise.
+        a backward pass, in ``(0, 1]``, among the rows of positive sample
+        weight (a row of weight 0 is never kept and takes no share of the
+        budget); ignored otherwise.
     rescore_every : int, default=1
         Under ``rejection="budget"``, score every row in a gradient-free pass
         once every this many rejecting epochs (the first always). In the
@@ -411,9 +413,12 @@ class RSFTClassifier(NetClassifierBase):
         Divide the weighted loss sum by the accepted count (or weight), which
         keeps the gradient scale independent of the acceptance rate, or by
         the batch size, which is unbiased and keeps data-parallel training
-        exact. Under ``rejection="pool"`` and ``"epoch"`` every batch holds
-        accepted rows only: without sample weights both divide by its size
-        (with them ``"accepted"`` divides by the batch's weight).
+        exact; the batch size counts the rows of sample weight 0 too. Under
+        ``rejection="pool"`` and ``"epoch"`` every batch of a rejecting
+        epoch holds accepted rows only, and both take its plain mean, with
+        sample weights too (they act through the selection only); in
+        warm-up epochs sample weights weigh the rows, and ``"accepted"``
+        divides by the batch's weight.
     prior_correction : float, default=1.0
         Scale ``tau`` in ``[0, 1e6]`` of a logit adjustment of the base loss
         on the class prior *after* rejection (each class's share of the
@@ -844,11 +849,18 @@ class RSFTClassifier(NetClassifierBase):
         if row_weight is not None:
             # The classes are counted with the weights as given, which keep
             # their scale across calls of continued training; the rule takes
-            # them divided by their mean.
+            # them divided by their mean over the rows of positive weight, so
+            # that a row of weight 0 is as if absent: a mean over every row
+            # would raise the others' weights by 1 / (1 - z) with a share z
+            # of zeros (a bootstrap's 37%), as would a smaller M.
             # (A training part all of weight 0 trains on no row, which its
-            # epochs name: its weights stay 0 divided by any mean.)
-            train_mean = row_weight[train].mean()
-            weight = row_weight / (train_mean if train_mean > 0 else row_weight.mean())
+            # epochs name: its weights stay 0 divided by any mean, here that
+            # of the positive weights of the validation rows.)
+            trained = row_weight[train]
+            positive = trained[trained > 0]
+            if not len(positive):
+                positive = row_weight[row_weight > 0]
+            weight = row_weight / positive.mean()
         if reset:
             self.class_target_weight_ = class_target_weight(
                 y_train,
@@ -901,8 +913,9 @@ class RSFTClassifier(NetClassifierBase):
         # The classes as the sample weights present them (a row of weight 0
         # counts for nothing), over every call of continued training, in the
         # weights' own units; added once the call's data have passed every
-        # check. The rows as rows too: a class without weight counts as one
-        # row of the mean weight.
+        # check. The rows as rows too, those of positive weight (a row of
+        # weight 0 is as if absent): a class without weight counts as one
+        # row of their mean weight.
         legacy = not reset and "_class_rows" not in self.__dict__
         if legacy and row_weight is not None:
             # Counted by an earlier version, with each call's weights divided
@@ -910,7 +923,9 @@ class RSFTClassifier(NetClassifierBase):
             row_weight = row_weight / row_weight[train].mean()
         train_weight = None if row_weight is None else row_weight[train]
         counts = class_counts(y_train, n_classes, train_weight)
-        rows = class_counts(y_train, n_classes)
+        rows = class_counts(
+            y_train, n_classes, None if train_weight is None else train_weight > 0
+        )
         if not reset:
             if "_class_counts" not in self.__dict__:
                 # Fitted before the counts were kept: the prior stays the

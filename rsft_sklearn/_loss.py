@@ -1142,10 +1142,18 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
             f"logits), got {type(y).__name__}; convert it with "
             "torch.as_tensor(y, device=logits.device)."
         )
-    if y.dim() != 1 or y.shape[0] != n:
+    if y.dim() != 1:
         raise ValueError(
             f"y must be a 1-d tensor of {n} class indices (one per row of "
             f"logits), got shape {tuple(y.shape)}."
+        )
+    if y.shape[0] != n:
+        # Named without blaming either: most often the network dropped or
+        # added rows.
+        raise ValueError(
+            f"logits have {n} rows but y holds {y.shape[0]} labels: the "
+            "network must return one row of logits per input row (and y hold "
+            "one label per row)."
         )
     if y.is_floating_point() or y.is_complex():
         # Any integer dtype (and bool, as 0 and 1) is taken, as by

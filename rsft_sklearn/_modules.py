@@ -335,3 +335,10 @@ def _check_module_output(logits, n_classes):
             f"The module returns {logits.shape[1]} logits per sample but the data "
             f"has {n_classes} classes."
         )
+    if not logits.dtype.is_floating_point:
+        # As the loss refuses them: complex (or integer) logits otherwise
+        # fail inside torch where the pooled and compacted modes score them
+        # ("max_values_cpu" not implemented for 'ComplexFloat').
+        raise TypeError(
+            f"logits must be floating-point scores, got dtype {logits.dtype}."
+        )

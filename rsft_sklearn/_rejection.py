@@ -92,10 +92,18 @@ def _check_rows(logits, y):
             f"y must be a torch.Tensor of class indices (on the logits' "
             f"device), got {type(y).__module__}.{type(y).__name__}."
         )
-    if tuple(y.shape) != shape[:1]:
+    if y.dim() != 1:
         raise ValueError(
             f"y must hold one class index per row of logits, shape "
             f"({shape[0]},); got shape {tuple(y.shape)}."
+        )
+    if len(y) != shape[0]:
+        # Named without blaming either: most often the network dropped or
+        # added rows.
+        raise ValueError(
+            f"logits have {shape[0]} rows but y holds {len(y)} labels: the "
+            "network must return one row of logits per input row (and y hold "
+            "one label per row)."
         )
     if y.is_floating_point() or y.is_complex():
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")

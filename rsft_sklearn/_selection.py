@@ -9,7 +9,8 @@ optimiser step, and the probabilities are at most one pool old.
 is scored once at the start of an epoch (:func:`select_epoch_rows`).
 ``rejection="budget"`` scores pools in the same way but keeps the rule's
 expected gradient: :func:`budget_selection` keeps a fixed expected share of
-the rows and weights them so that, in expectation, the steps train on the
+the rows of positive acceptance (a row of sample weight 0 is as if absent)
+and weights them so that, in expectation, the steps train on the
 ``"expected"`` rule's loss.
 """
 
@@ -144,28 +145,32 @@ def check_budget(budget):
 
 
 def budget_probability(acceptance, budget):
-    """Keep probabilities ``q_i = min(1, a_i / tau)`` whose mean is ``budget``.
+    """Keep probabilities ``q_i = min(1, a_i / tau)`` whose mean over the
+    rows of positive acceptance is ``budget``.
 
-    ``tau`` solves ``sum_i min(1, a_i / tau) = budget * n`` exactly, on the
+    A row of acceptance 0 (a sample weight of 0, or a class target of 0) is
+    never kept and takes no share of the budget, as if it were absent: with
+    ``n_pos`` rows of positive acceptance, ``tau`` solves
+    ``sum_i min(1, a_i / tau) = budget * n_pos`` exactly, on the
     acceptance's device and without reading anything back to the host: with
     the acceptances sorted in decreasing order, if the ``k`` largest are
-    kept surely then ``tau = (sum of the others) / (budget * n - k)``, and
-    the solution is the smallest ``k`` for which the ``k + 1``-th largest
-    acceptance is at most that ``tau``.
+    kept surely then ``tau = (sum of the others) / (budget * n_pos - k)``,
+    and the solution is the smallest ``k < budget * n_pos`` for which the
+    ``k + 1``-th largest acceptance is at most that ``tau``.
 
     Parameters
     ----------
     acceptance : torch.Tensor of shape (n_samples,)
         The rule's acceptance probabilities ``a_i``, all ``>= 0``.
     budget : float
-        Expected fraction of rows kept, in ``(0, 1]``.
+        Expected fraction of the rows of positive acceptance kept, in
+        ``(0, 1]``.
 
     Returns
     -------
     keep : torch.Tensor of shape (n_samples,)
-        The probabilities ``q_i``, summing to ``budget * n`` (or to the
-        number of positive acceptances, when fewer; a row of acceptance 0
-        is never kept).
+        The probabilities ``q_i``, summing to ``budget * n_pos`` (0 where
+        ``a_i`` is 0; all 0 when no acceptance is positive).
     """
     budget = check_budget(budget)
     a = acceptance.detach().double()
@@ -173,9 +178,10 @@ def budget_probability(acceptance, budget):
     if budget == 1 or n == 0:
         # Every row is kept, but one of acceptance 0 (weight 0) never is.
         return (a > 0).to(torch.float32)
-    # Fewer than budget * n rows are kept surely (each adds 1 to the sum,
-    # and every other row a positive share), so only the ceil(budget * n)
-    # largest acceptances take part, in decreasing order.
+    # Fewer than budget * n_pos rows are kept surely (each adds 1 to the
+    # sum, and every other positive row a positive share), so only the
+    # ceil(budget * n) largest acceptances take part, in decreasing order
+    # (n_pos, counted on the device, is at most n).
     m = min(n, math.ceil(budget * n))
     ordered, top = torch.topk(a, m)
     # Sum of the acceptances after the k largest, for k = 0 .. m - 1, summed
@@ -183,13 +189,17 @@ def budget_probability(acceptance, budget):
     # the others are 1e-16 of them.
     others = a.index_fill(0, top, 0.0).sum()
     rest = ordered.flip(0).cumsum(0).flip(0) + others
-    room = budget * n - torch.arange(m, device=a.device, dtype=a.dtype)
+    # The budget's share of the rows of positive acceptance: rows of weight
+    # 0 take none of it, rather than handing theirs to the others.
+    room = budget * (a > 0).sum().to(a.dtype) - torch.arange(
+        m, device=a.device, dtype=a.dtype
+    )
     tau = rest / room
-    # The first k that solves (one always does, below m).
-    first = torch.argmax((ordered <= tau).to(torch.uint8)).reshape(1)
-    # With fewer positive acceptances than budget * n (rows weighted 0, such
-    # as sample weights of 0) tau is 0: every positive row is kept surely
-    # and the others never, rather than 0 / 0.
+    # The first k that solves, with room left for the rows not kept surely
+    # (one always does, below budget * n_pos, when any acceptance is
+    # positive; with none, nothing is kept, below).
+    solves = (ordered <= tau) & (room > 0)
+    first = torch.argmax(solves.to(torch.uint8)).reshape(1)
     keep = torch.where(a > 0, (a / tau.index_select(0, first)).clamp(max=1), 0.0)
     return keep.float()
 
@@ -198,8 +208,10 @@ def budget_selection(acceptance, budget, generator=None, *, loss_fn=None, y=None
     """Rows of a scored pool kept under a row budget, with their weights.
 
     Row ``i`` is kept with probability ``q_i = min(1, a_i / tau)``, ``tau``
-    chosen so that ``budget * n`` rows are kept in expectation (solved on
-    the device, without a host read), and weighted by ``a_i / q_i``. For any
+    chosen so that ``budget * n_pos`` rows are kept in expectation, with
+    ``n_pos`` the rows of positive acceptance (solved on the device, without
+    a host read; a row of acceptance 0 is never kept and takes no share of
+    the budget), and weighted by ``a_i / q_i``. For any
     per-row loss ``l_i``, ``sum_kept weight_i * l_i`` then has the
     expectation ``sum_i a_i * l_i``: the weighted loss of the
     ``rejection="expected"`` rule, so its gradient too. Rows surely kept
@@ -207,12 +219,15 @@ def budget_selection(acceptance, budget, generator=None, *, loss_fn=None, y=None
     weigh ``tau``: every weight is at most ``max(1, tau)``, and no class is
     starved, since every row is kept with a positive probability that grows
     with its acceptance (``q_i >= a_i`` whenever ``tau <= 1``, that is
-    whenever the budget is at least the mean acceptance).
+    whenever the budget is at least the mean acceptance of the rows of
+    positive acceptance).
 
     To train on the rule's normalised loss, divide the weighted sum of a
     batch of kept rows by ``(sum_i a_i) * len(batch) / (sum_i q_i)``: the
-    pool's accepted normaliser scaled to the batch (``len(batch) / budget``
-    for the batch normaliser of ``loss_normalization="batch"``).
+    pool's accepted normaliser scaled to the batch (``n * len(batch) /
+    (sum_i q_i)`` for the batch normaliser of ``loss_normalization="batch"``,
+    which counts the pool's ``n`` rows, those of acceptance 0 too:
+    ``len(batch) / budget`` when every acceptance is positive).
 
     Given ``loss_fn`` and the pool's labels ``y``, the pool goes into the
     loss's epoch counts as :class:`RSFTClassifier`'s budget mode counts it:
@@ -229,8 +244,8 @@ def budget_selection(acceptance, budget, generator=None, *, loss_fn=None, y=None
         without gradient: a 1-d floating tensor of finite values ``>= 0``
         (anything else is a ``TypeError`` or ``ValueError``).
     budget : float
-        Expected fraction of rows kept (that get a backward pass), in
-        ``(0, 1]``.
+        Expected fraction of the rows of positive acceptance kept (that get
+        a backward pass), in ``(0, 1]``.
     generator : torch.Generator or None, default=None
         Generator of the draw, on the acceptance's device.
     loss_fn : RejectionLoss or None, default=None
@@ -338,7 +353,11 @@ def select_budget_rows(
     epochs (``rejecting`` false) no row is scored: a uniform share
     ``budget`` of the rows is kept with weight 1 (the plain mean, unbiased),
     or, with sample weights, the rows are kept and weighted as if the sample
-    weights were their acceptances (the weighted plain mean, unbiased).
+    weights were their acceptances (the weighted plain mean, unbiased). In
+    every epoch the share ``budget`` is of the rows of positive acceptance
+    (:func:`budget_probability`): a row of sample weight 0 is never kept
+    and takes no share, so a pool keeps as many rows as it would without
+    it.
 
     With a ``store`` of every row's acceptance and ``rescore`` false, the
     pool is not scored: rows are kept with ``q_i = min(1, s_i / tau)`` from
@@ -359,7 +378,8 @@ def select_budget_rows(
         Gradient-free scoring pass of the network (evaluation mode),
         ``X -> logits``.
     budget : float
-        Expected fraction of rows kept, in ``(0, 1]``.
+        Expected fraction of the rows of positive acceptance kept, in
+        ``(0, 1]``.
     rejecting : bool
         The rule is on (not a warm-up epoch).
     pool : tuple or InMemoryDataset

@@ -35,6 +35,7 @@ __all__ = [
     "check_sample_weight",
     "encode_labels",
     "fit_classes",
+    "readable_tensor",
     "to_float32",
 ]
 
@@ -574,12 +575,43 @@ def encode_labels(y, classes, *, given=False):
     return idx.astype(np.int64)
 
 
+# Floating dtypes of torch that NumPy has no type for, read as float32,
+# which holds each of their values exactly. (float4, packed two to a byte,
+# has no conversion, and keeps NumPy's error.)
+_NUMPY_LACKS = frozenset(
+    getattr(torch, name)
+    for name in (
+        "bfloat16",
+        "float8_e4m3fn",
+        "float8_e4m3fnuz",
+        "float8_e5m2",
+        "float8_e5m2fnuz",
+        "float8_e8m0fnu",
+    )
+    if hasattr(torch, name)
+)
+
+
+def readable_tensor(X):
+    """A torch tensor as scikit-learn's checks read it, through NumPy,
+    which takes neither one that requires grad (the output of a feature
+    extractor: "Can't call numpy() on Tensor that requires grad"), nor one
+    on a GPU, nor a dtype it lacks (bfloat16, float8: "Got unsupported
+    ScalarType BFloat16"): detached, on the host, those dtypes as float32.
+    Anything else as it is."""
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu()
+        if X.dtype in _NUMPY_LACKS:
+            X = X.float()
+    return X
+
+
 def check_sample_weight(sample_weight, n_samples):
     """Non-negative finite weights with a positive sum, as float64 (the
     caller's scale: the rule divides them by their mean), divided by their
     largest where their mean is subnormal."""
     weight = _check_sample_weight(
-        sample_weight,
+        readable_tensor(sample_weight),
         np.empty(n_samples),
         dtype=np.float64,
         ensure_non_negative=True,
@@ -639,7 +671,8 @@ def check_callbacks(callbacks):
 
 
 def check_device(device):
-    """Refuse a ``device`` that the fit cannot place its tensors on.
+    """Refuse a ``device`` that a fit or a prediction cannot place its
+    tensors on.
 
     The network, the batches and the rejection masks' generator all live on
     ``device``; without this check a missing backend surfaces as an error
@@ -676,8 +709,8 @@ def check_device(device):
         )
     elif parsed.type == "meta":
         raise ValueError(
-            "device='meta' holds no data, so nothing can be trained on it; "
-            "use device='cpu' or an accelerator."
+            "device='meta' holds no data, so nothing can be trained or "
+            "predicted on it; use device='cpu' or an accelerator."
         )
     elif parsed.type != "cpu":
         # Any other backend (xpu, hip, ...): one tensor and the masks'

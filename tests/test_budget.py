@@ -539,13 +539,14 @@ def test_budget_selection_never_keeps_a_zero_acceptance():
 @pytest.mark.parametrize(
     "acceptance, budget, expected",
     [
-        # Fewer positive acceptances than the budget asks for: those are
-        # kept surely, the rows of acceptance 0 never (tau is 0, not 0 / 0).
-        ([0.5, 0.2, 0.0, 0.0], 0.75, [1.0, 1.0, 0.0, 0.0]),
-        ([0.0, 0.3, 0.0, 0.0, 0.0], 0.5, [0.0, 1.0, 0.0, 0.0, 0.0]),
+        # The rows of acceptance 0 are never kept and take no share of the
+        # budget: the others keep budget * n_pos rows, as without them (they
+        # were kept surely, the zeros' share handed to them).
+        ([0.5, 0.2, 0.0, 0.0], 0.75, [1.0, 0.5, 0.0, 0.0]),
+        ([0.0, 0.3, 0.0, 0.0, 0.0], 0.5, [0.0, 0.5, 0.0, 0.0, 0.0]),
+        # No positive row: nothing is kept, without NaN.
         ([0.0, 0.0, 0.0], 0.5, [0.0, 0.0, 0.0]),
-        # Enough positive rows: the usual tau, and still no NaN.
-        ([0.5, 0.2, 0.1, 0.0], 0.5, [1.0, 2 / 3, 1 / 3, 0.0]),
+        ([0.5, 0.2, 0.1, 0.0], 0.5, [0.9375, 0.375, 0.1875, 0.0]),
     ],
 )
 def test_keep_probabilities_with_zero_acceptances(acceptance, budget, expected):
@@ -594,9 +595,11 @@ def test_a_budget_warm_up_weights_rows_by_their_sample_weights():
         assert not (sample_weight[rows] == 0).any()
         sums.append((weights * losses[rows]).sum().item())
         kept.append(len(rows))
-    # The weighted plain mean, in expectation, on the budget's share of rows.
+    # The weighted plain mean, in expectation, on the budget's share of the
+    # rows of positive weight.
     assert np.sum(sums) / np.sum(kept) == pytest.approx(reference, rel=0.02)
-    assert np.mean(kept) == pytest.approx(budget * n, rel=0.02)
+    n_positive = int((sample_weight > 0).sum())
+    assert np.mean(kept) == pytest.approx(budget * n_positive, rel=0.02)
     # Without sample weights, a uniform share with weight 1, as before.
     rows, weights = select_budget_rows(loss_fn, never, budget, False, (None, y))
     torch.testing.assert_close(weights, torch.ones(len(rows)))

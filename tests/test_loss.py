@@ -332,7 +332,7 @@ def test_set_class_weight_refuses_what_the_constructor_refuses():
             torch.tensor([0, 1, 2]),
             None,
             ValueError,
-            "4 class indices",
+            "logits have 4 rows but y holds 3 labels",
         ),
         (
             torch.randn(4, 3),
@@ -732,7 +732,7 @@ def test_an_empty_part_under_batch_normalisation_has_a_loss_of_zero():
         # 4 columns against 3 class weights: acceptances of ones
         (torch.zeros(4, 4), torch.tensor([0, 1, 2, 1]), ValueError, "4 columns"),
         # 4 rows, 3 labels: 3 acceptances, silently misaligned
-        (torch.zeros(4, 3), torch.tensor([0, 1, 2]), ValueError, "4 class indices"),
+        (torch.zeros(4, 3), torch.tensor([0, 1, 2]), ValueError, "4 rows but y holds"),
         (torch.zeros(3, 3), torch.tensor([0, 1, 3]), ValueError, r"outside \[0, 3\)"),
         (torch.zeros(3, 3), np.array([0, 1, 2]), TypeError, "1-d tensor.*got ndarray"),
         (torch.zeros(3, 3), [0, 1, 2], TypeError, "got list; convert it"),

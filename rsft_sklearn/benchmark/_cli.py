@@ -409,6 +409,14 @@ def main(argv=None):
     status : int
         0 on success, 130 when interrupted by Ctrl-C and 143 by SIGTERM
         (rerun to resume).
+
+    Raises
+    ------
+    SystemExit
+        Where :mod:`argparse` ends the program, as it does on the command
+        line: with status 0 after ``--help`` and ``--version``, and with
+        status 2 for arguments it refuses (an unknown option, ``--epochs
+        0``), after printing the usage and the reason.
     """
     from ._runner import terminate_as_interrupt
 

@@ -172,20 +172,30 @@ def _fit_in_progress(net):
 
 
 def _check_epochs(epochs):
-    """Refuse an ``epochs`` of ``fit`` or ``partial_fit`` that is not a
-    whole number >= 1 (0 trained nothing but counted the call's labels into
-    the correction of ``predict_proba``; 1.5 failed deep inside skorch)."""
+    """Refuse an ``epochs`` of ``fit`` or ``partial_fit`` that is not an
+    integer >= 1 (0 trained nothing but counted the call's labels into the
+    correction of ``predict_proba``; 1.5 failed deep inside skorch). A float
+    is refused even when whole, as the constructor's ``max_epochs`` refuses
+    it; the message names its type, since ``2.0`` reads as a whole number."""
     if epochs is None:
         return
-    if (
-        isinstance(epochs, bool)
-        or not isinstance(epochs, numbers.Integral)
-        or epochs < 1
-    ):
-        raise ValueError(
-            f"epochs (the epochs of this call) must be a whole number >= 1, "
-            f"got {epochs!r}; leave it out to train max_epochs epochs."
-        )
+    integer = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)
+    if integer and epochs >= 1:
+        return
+    message = (
+        f"epochs (the epochs of this call) must be an integer >= 1, got {epochs!r}"
+    )
+    advice = "leave it out to train max_epochs epochs"
+    if not integer:
+        message += f", a {type(epochs).__name__}"
+        if (
+            isinstance(epochs, numbers.Real)
+            and not isinstance(epochs, (bool, np.bool_))
+            and float(epochs).is_integer()
+            and epochs >= 1
+        ):
+            advice = f"pass int(epochs), an integer as max_epochs is, or {advice}"
+    raise ValueError(f"{message}; {advice}.")
 
 
 def _labelled_view(dataset):
@@ -349,7 +359,12 @@ class NetClassifierBase(NeuralNetClassifier):
             rows in order (a label the dataset yields must agree).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative per-sample weights that multiply the class target
-            weights (divided by their mean so that ``M`` keeps its meaning).
+            weights, divided by their mean over the training rows (those of
+            the training part of a ``train_split``) of positive weight, so
+            that ``M`` keeps its meaning. A row of weight 0 is as if absent
+            from the rule: it never trains, changes nothing in the others'
+            weights and takes no share of ``budget`` (what still counts it,
+            such as the batch size, is in :doc:`/user_guide/groups`).
         groups : array-like of shape (n_samples,), default=None
             Group of every sample (data source, modality, site), required by
             ``target="balanced_groups"``; also handed to a ``train_split``
@@ -413,7 +428,9 @@ class NetClassifierBase(NeuralNetClassifier):
             All class labels; read on the first call, and on a later call
             only checked to be the same.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample target weights.
+            Per-sample target weights, as in :meth:`fit`: every call divides
+            its weights by their mean over its training rows of positive
+            weight.
         groups : array-like of shape (n_samples,), default=None
             Group of every sample, for ``target="balanced_groups"`` (the
             stratum weights of the first call are kept) or a ``train_split``
@@ -1745,13 +1762,14 @@ class NetClassifierBase(NeuralNetClassifier):
         whether the call builds the network anew, and ``method`` and
         ``fit_params`` the call's own, of which skorch hands ``train_split``
         its part. Whatever fit counts from the data (the class prior, the
-        target weights, the strata, the sample weights' mean) is counted on
-        the training part alone: counted over every row, the validation rows
-        moved it (a split by group whose training part held 90% of class 0
-        trained with the prior of all the rows, 50%, and target="balanced"
-        balanced nothing). :meth:`get_split_datasets` trains on this very
-        split, so a split that draws rows runs once per call (where its
-        training part is a ``Subset`` of the rows, whose rows are known).
+        target weights, the strata, the mean of the positive sample
+        weights) is counted on the training part alone: counted over every
+        row, the validation rows moved it (a split by group whose training
+        part held 90% of class 0 trained with the prior of all the rows,
+        50%, and target="balanced" balanced nothing).
+        :meth:`get_split_datasets` trains on this very split, so a split that
+        draws rows runs once per call (where its training part is a
+        ``Subset`` of the rows, whose rows are known).
         """
         split = self.train_split
         if not split or _predefined_valid_ds(split) is not None:

@@ -95,7 +95,20 @@ class SparseRows:
         return self.take(i)
 
     def take(self, idx):
-        """Rows ``idx`` (a slice or 1-d index tensor) as a float32 tensor."""
+        """Rows ``idx`` (a slice or 1-d index tensor) as a float32 tensor.
+
+        Parameters
+        ----------
+        idx : slice or torch.Tensor of shape (n_rows,)
+            The rows to take, in order; an index tensor on any device is
+            read on the host.
+
+        Returns
+        -------
+        batch : torch.Tensor of shape (n_rows, n_features)
+            The rows as a dense float32 tensor, or a sparse COO tensor (of
+            coalesced indices) under ``sparse_batches=True``; on the host.
+        """
         if isinstance(idx, torch.Tensor):
             idx = idx.cpu().numpy()
         block = self.matrix[idx]
@@ -311,7 +324,21 @@ class InMemoryDataset(torch.utils.data.Dataset):
 
     def take_labels(self, idx):
         """``(y, sample_weight)`` at ``idx``, without the inputs (the
-        sample weight is None when the data set holds none)."""
+        sample weight is None when the data set holds none).
+
+        Parameters
+        ----------
+        idx : slice or torch.Tensor of shape (n_rows,)
+            The rows to take: a slice, or int64 positions on the data set's
+            device.
+
+        Returns
+        -------
+        y : torch.Tensor of shape (n_rows,) or None
+            Their labels, or None when the data set holds none.
+        sample_weight : torch.Tensor of shape (n_rows,) or None
+            Their sample weights, or None when the data set holds none.
+        """
         y = None if self.y is None else _take(self.y, idx)
         if self.sample_weight is None:
             return y, None
@@ -326,6 +353,24 @@ class InMemoryDataset(torch.utils.data.Dataset):
         overwrites, for a pass that drops them (the pooled modes' scoring):
         the memory of a pool's inputs is then not allocated, and paged in,
         at every pool.
+
+        Parameters
+        ----------
+        idx : slice or torch.Tensor of shape (n_rows,)
+            The rows to take: a slice, or int64 positions on the data set's
+            device.
+        scratch : bool, default=False
+            Gather the inputs of a dense tensor data set into the shared
+            buffer (an index tensor only; a slice, a dict of inputs and
+            sparse rows are taken as usual).
+
+        Returns
+        -------
+        batch : tuple
+            ``(X, y)`` or ``(X, y, sample_weight)``: ``X`` a tensor, or a
+            dict of tensors for a dict of inputs (copies of the rows, but
+            the scratch buffer), ``y`` None when the data set holds no
+            labels.
         """
         if scratch and isinstance(self.X, torch.Tensor) and not isinstance(idx, slice):
             Xb = self._gather_into_scratch(idx)
@@ -470,6 +515,23 @@ class BatchIterator:
 
         Used to score the whole training set without gradient; returns the
         batches of :meth:`InMemoryDataset.take`. In-memory data only.
+
+        Parameters
+        ----------
+        batch_size : int
+            Rows per batch, ``>= 1``; the last batch may hold fewer.
+
+        Yields
+        ------
+        batch : tuple
+            ``(X, y)`` or ``(X, y, sample_weight)``, as
+            :meth:`InMemoryDataset.take` returns it, for the rows of the
+            iterator's dataset (of a ``Subset``, its rows in its order).
+
+        Raises
+        ------
+        ValueError
+            When the iterator's dataset is not held in memory.
         """
         self._check_in_memory("row_batches")
         n = len(self.dataset)

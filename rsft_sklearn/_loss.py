@@ -395,7 +395,26 @@ class RejectionLoss(nn.Module):
         prior_correction=0.0,
     ):
         """Whether the module was built with these settings (``M`` only as
-        fixed or ``"auto"``: a fixed value is set per epoch)."""
+        fixed or ``"auto"``: a fixed value is set per epoch).
+
+        Parameters
+        ----------
+        M : float or "auto"
+            Compared only as ``"auto"`` or not.
+        rejection : {"sample", "expected"}
+            Compared with the module's ``rejection``.
+        loss_normalization : {"accepted", "batch"}
+            Compared with the module's ``loss_normalization``.
+        target_acceptance : float or None
+            Compared with the module's ``target_acceptance``.
+        prior_correction : float, default=0.0
+            Compared, as a float, with the module's ``prior_correction``.
+
+        Returns
+        -------
+        built_with : bool
+            ``True`` when every setting equals the module's.
+        """
         return (
             (M == "auto") == self.adaptive
             and rejection == self.rejection
@@ -409,6 +428,13 @@ class RejectionLoss(nn.Module):
 
         The epoch's counts and the prior after rejection start afresh: give
         the data's prior (:meth:`set_class_prior`) after the weights.
+
+        Parameters
+        ----------
+        class_weight : array-like or torch.Tensor of shape (n_classes,)
+            One weight per class index, finite and ``> 0``, kept as float32
+            on the loss's device. The number of classes may differ from the
+            module's; a dict or a string is refused with a ``TypeError``.
         """
         weight = _checked_class_weight(class_weight)
         device = self.counts.device
@@ -426,6 +452,15 @@ class RejectionLoss(nn.Module):
         Until an epoch has finished, the logit adjustment of
         ``prior_correction`` uses these plus the acceptance mass of the
         current epoch.
+
+        Parameters
+        ----------
+        class_prior : array-like or torch.Tensor of shape (n_classes,)
+            Each class's frequency, finite and ``>= 0`` with a positive sum,
+            one per class of the loss (any number of them while the loss has
+            no classes yet). They are added as they are to the current
+            epoch's acceptance mass, which sums one acceptance per row:
+            shares summing to 1 weigh as one row accepted surely.
         """
         values = np.asarray(
             _host_array(class_prior)
@@ -520,7 +555,21 @@ class RejectionLoss(nn.Module):
     # The rule
     # ------------------------------------------------------------------
     def target_weight(self, y, sample_weight=None):
-        """Target weight ``w_i``: class weight times the sample weight."""
+        """Target weight ``w_i``: class weight times the sample weight.
+
+        Parameters
+        ----------
+        y : torch.Tensor of shape (n_samples,)
+            Class indices (int64 or int32), on the loss's device.
+        sample_weight : torch.Tensor of shape (n_samples,) or None, \
+                default=None
+            Per-sample weights; ``None`` takes the class weights alone.
+
+        Returns
+        -------
+        weight : torch.Tensor of shape (n_samples,)
+            ``class_weight[y]``, times ``sample_weight`` when given.
+        """
         weight = self.class_weight.index_select(0, y)
         return weight if sample_weight is None else weight * sample_weight
 
@@ -701,7 +750,28 @@ class RejectionLoss(nn.Module):
     def current_acceptance(self, logits, y, sample_weight=None):
         """The rule's acceptance ``a_i`` of a batch at the current ``M`` and
         ``hardness``, without gradient, whatever the rule's mode (used by the
-        row budget when it draws rows from stored acceptances)."""
+        row budget when it draws rows from stored acceptances).
+
+        Unlike :meth:`select`, it neither checks the batch nor moves an
+        adaptive ``M``, and draws and counts nothing.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+            The network's output for the batch.
+        y : torch.Tensor of shape (n_samples,)
+            Class indices (int64 or int32), on the logits' device.
+        sample_weight : torch.Tensor of shape (n_samples,) or None, \
+                default=None
+            Per-sample weights that multiply the class weights.
+
+        Returns
+        -------
+        acceptance : torch.Tensor of shape (n_samples,)
+            ``min(1, w_i / (M * p_i ** hardness))`` in float32, with ``M``
+            the fixed value or, under ``M="auto"``, the adaptive one as it
+            stands (1 before any step has solved it).
+        """
         weight = self.target_weight(y, sample_weight)
         M = torch.exp(self.log_M) if self.adaptive else self.M
         return _acceptance_probability(logits, y, weight, M, self.hardness)
@@ -713,7 +783,24 @@ class RejectionLoss(nn.Module):
         the acceptance mass), the batch is added at once; otherwise batches
         are added in groups, which takes fewer operations per step. Every
         reader of the counts (:meth:`epoch_statistics`, the next epoch,
-        ``state_dict``) calls :meth:`flush_counts` first.
+        ``state_dict``) calls :meth:`flush_counts` first. Nothing is recorded
+        while ``repeating`` is set.
+
+        Parameters
+        ----------
+        y : torch.Tensor of shape (n_samples,)
+            Class indices (int64 or int32) in ``[0, n_classes)``, every row
+            counted as seen in its class. They are copied: the caller may
+            refill its buffer before the batch is added.
+        accepted : torch.Tensor of shape (n_samples,)
+            What each row adds to its class's accepted count: the 0/1 mask,
+            or the acceptance probabilities under ``rejection="expected"``
+            (the second output of :meth:`select`).
+        acceptance : torch.Tensor of shape (n_samples,)
+            The acceptance probabilities, added to the classes' acceptance
+            mass (the prior after rejection that ``prior_correction``
+            reads). A value that is not finite, here or in ``accepted``,
+            adds 0.
         """
         if self.repeating:
             return
@@ -783,7 +870,25 @@ class RejectionLoss(nn.Module):
         """Divisor of the masked loss sum, and the number accepted.
 
         Both are summed over processes when ``process_sum`` is set; the
-        divisor is then scaled by the number of processes.
+        divisor is then divided by the number of processes.
+
+        Parameters
+        ----------
+        loss_weight : torch.Tensor of shape (n_samples,)
+            What multiplies every sample's loss (the first output of
+            :meth:`select`).
+        accepted : torch.Tensor of shape (n_samples,)
+            The 0/1 mask, or the acceptance probabilities under
+            ``rejection="expected"`` (the second output of :meth:`select`).
+
+        Returns
+        -------
+        normaliser : torch.Tensor
+            0-d float32: under ``loss_normalization="accepted"`` the sum of
+            ``loss_weight``, at least float32's smallest normal number
+            (1.2e-38); under ``"batch"`` the number of rows, at least 1.
+        n_accepted : torch.Tensor
+            0-d float32: the sum of ``accepted``.
         """
         if self.process_sum is None:
             # One process: no packing for the all-reduce (fewer small ops in
@@ -859,7 +964,37 @@ class RejectionLoss(nn.Module):
 
     def forward(self, logits, y, sample_weight=None):
         """Normalised masked loss of a batch (the criterion's mean in eval
-        mode)."""
+        mode).
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+            The network's output for the batch, floating point, on the
+            loss's device.
+        y : torch.Tensor of shape (n_samples,)
+            Class indices (any integer dtype), in ``[0, n_classes)`` in
+            training.
+        sample_weight : torch.Tensor of shape (n_samples,) or \
+                (n_samples, 2), or None, default=None
+            Per-sample weights ``>= 0`` that multiply the class weights in
+            the rule (in a warm-up, ``rejecting=False``, they weigh the
+            losses instead). A ``row_weighted`` loss requires them in
+            training and takes them as the rows' final loss weights (two
+            columns, of shape ``(n_samples, 2)``, for rows drawn from stored
+            acceptances: the scaled ``1 / q_i`` and the sample weight).
+            Ignored in evaluation mode.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            In training, 0-d: the sum of the base losses, each times its
+            0/1 mask (its acceptance under ``rejection="expected"``; in a
+            warm-up, its sample weight or 1), divided by
+            :meth:`normaliser`; under ``row_weighted``, the batch mean of
+            the base losses times ``sample_weight``. In evaluation mode, the
+            base losses reduced as the ``reduction`` attribute says (the
+            mean without one): 0-d, or one per sample under ``"none"``.
+        """
         self._check(logits, y, sample_weight)
         y = _as_index(y)
         state = self.__dict__

@@ -701,7 +701,8 @@ def group_weight(y, groups, labels, table, weight=None):
         As returned by :func:`stratum_target_weight` for the first fit; a
         group it did not see counts as the smallest stratum.
     weight : torch.Tensor of shape (n_samples,) or None
-        The checked ``sample_weight`` (mean 1), or None.
+        The checked ``sample_weight`` divided by its mean over the training
+        rows of positive weight (mean 1 over those rows), or None.
 
     Returns
     -------

@@ -608,8 +608,9 @@ def readable_tensor(X):
 
 def check_sample_weight(sample_weight, n_samples):
     """Non-negative finite weights with a positive sum, as float64 (the
-    caller's scale: the rule divides them by their mean), divided by their
-    largest where their mean is subnormal."""
+    caller's scale: the rule divides them by their mean over the training
+    rows of positive weight), divided by their largest where their mean over
+    every row is subnormal."""
     weight = _check_sample_weight(
         readable_tensor(sample_weight),
         np.empty(n_samples),
@@ -630,10 +631,11 @@ def check_sample_weight(sample_weight, n_samples):
             "changes nothing else."
         )
     if total / len(weight) < np.finfo(np.float64).tiny:
-        # Their mean, by which the rule divides them, would underflow or lose
-        # its precision among the subnormal numbers: divided by the largest,
-        # they keep their ratios (the exact ones, where they are multiples of
-        # the smallest subnormal).
+        # Their mean would underflow or lose its precision among the
+        # subnormal numbers, as may the mean the rule divides them by (over
+        # the training rows of positive weight): divided by the largest, they
+        # keep their ratios (the exact ones, where they are multiples of the
+        # smallest subnormal).
         weight = weight / weight.max()
     return weight
 

@@ -340,9 +340,9 @@ def test_epochs_of_a_call_must_be_a_whole_number_of_one_or_more():
     clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
     proba, prior = clf.predict_proba(X), clf.class_prior_.copy()
     for epochs in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match="epochs .* whole number >= 1"):
+        with pytest.raises(ValueError, match="epochs .* integer >= 1"):
             clf.partial_fit(X[:50], y[:50], epochs=epochs)
-        with pytest.raises(ValueError, match="epochs .* whole number >= 1"):
+        with pytest.raises(ValueError, match="epochs .* integer >= 1"):
             RSFTClassifier(max_epochs=1).fit(X, y, epochs=epochs)
     # max_epochs=0 in continued training (which skorch allows) runs no
     # epoch: its labels are not counted either.

@@ -129,13 +129,19 @@ def _applicable(frame, finished):
     if "n_classes" not in frame:
         return applies
     n_classes = frame.dropna(subset=["n_classes"]).groupby("dataset")["n_classes"].max()
+    # Once per method and class count: parsing a method with parameters
+    # builds a trial network (about 20 ms).
+    known = {}
     for dataset, count in n_classes.items():
         for method in finished.columns:
-            try:
-                applies.loc[dataset, method] = applicable(method, int(count))
-            except ValueError:
-                # A name the benchmark does not parse applies everywhere.
-                pass
+            key = (method, int(count))
+            if key not in known:
+                try:
+                    known[key] = applicable(method, int(count))
+                except ValueError:
+                    # A name the benchmark does not parse applies everywhere.
+                    known[key] = True
+            applies.loc[dataset, method] = known[key]
     return applies
 
 

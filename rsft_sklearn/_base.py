@@ -2662,10 +2662,29 @@ def _copied_module(module):
         return copy.deepcopy(module)
     with torch.no_grad():
         copied = copy.deepcopy(module)
+    if _shared_parameters(copied) != _shared_parameters(module):
+        # torch copies a ScriptModule apart from the deep copy's memo: a
+        # parameter it shares with the rest of the module would be two in
+        # the copy, and the fit would train another network, without a word.
+        raise TypeError(
+            "a parameter shared between a TorchScript part of the module and "
+            "the rest of it is not shared in the copy that torch makes"
+        )
     given = dict(module.named_parameters(remove_duplicate=False))
     for name, parameter in copied.named_parameters(remove_duplicate=False):
         parameter.requires_grad_(given[name].requires_grad)
     return copied
+
+
+def _shared_parameters(module):
+    """The names of ``module``'s parameters, grouped by the memory they
+    hold (TorchScript hands out a new tensor object at every access, so
+    identity does not tell a shared parameter)."""
+    groups = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        key = (parameter.data_ptr(), tuple(parameter.shape), parameter.dtype)
+        groups.setdefault(key, []).append(name)
+    return sorted(sorted(names) for names in groups.values())
 
 
 def _shared_tensor(array):

@@ -126,6 +126,37 @@ def test_frozen_layer_of_a_scripted_module_stays_frozen(data):
     assert scripted.l1.weight.requires_grad is False
 
 
+class CrossTied(torch.nn.Module):
+    """A scripted layer whose weight a plain layer shares (or, with
+    ``siblings``, two scripted layers sharing one weight)."""
+
+    def __init__(self, siblings=False):
+        super().__init__()
+        self.inner = torch.jit.script(torch.nn.Linear(6, 6))
+        other = torch.nn.Linear(6, 6)
+        self.other = torch.jit.script(other) if siblings else other
+        self.other.weight = self.inner.weight
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, X):
+        return self.head(torch.relu(self.inner(X)) + self.other(X))
+
+
+@jit_deprecated
+def test_a_parameter_tied_across_a_scripted_part_is_refused(data):
+    # torch copies a ScriptModule apart from the rest of the deep copy: the
+    # shared weight became two, and the fit trained another network (6
+    # parameters for 5) without a word.
+    X, y = data
+    torch.manual_seed(0)
+    with pytest.raises(TypeError, match="shared between a TorchScript part"):
+        RSFTClassifier(CrossTied(), **SMALL).fit(X, y)
+    # Ties within the scripted parts survive the copy, and train.
+    est = RSFTClassifier(CrossTied(siblings=True), **SMALL).fit(X, y)
+    assert len(list(est.module_.parameters())) == 5
+    assert est.module_.inner.weight.data_ptr() == est.module_.other.weight.data_ptr()
+
+
 # --- Tensors of dtypes NumPy lacks -----------------------------------------
 
 

@@ -933,7 +933,11 @@ class NetClassifierBase(NeuralNetClassifier):
         for key, constraints in self._parameter_constraints.items():
             # scikit-learn's numeric intervals take a bool (True as 1).
             value = getattr(self, key)
-            if isinstance(value, (bool, np.bool_)) and "boolean" not in constraints:
+            if (
+                isinstance(value, (bool, np.bool_))
+                and "boolean" not in constraints
+                and not _bool_option(constraints, value)
+            ):
                 raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
         check_callbacks(self.callbacks)
         self._check_parameter_patterns()
@@ -2649,6 +2653,16 @@ def _check_input_shapes(X, keys, shapes):
                 f"X[{key!r}] has rows of shape {X[key].shape[1:]}, but fit saw "
                 f"rows of shape {tuple(shape)}."
             )
+
+
+def _bool_option(constraints, value):
+    """Whether ``constraints`` name the bool ``value`` as an option of its
+    own (``Options(bool, {False})``, hidden or not)."""
+    for constraint in constraints:
+        constraint = getattr(constraint, "constraint", constraint)
+        if getattr(constraint, "type", None) is bool and value in constraint.options:
+            return True
+    return False
 
 
 def _copied_module(module):

@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 
@@ -327,10 +327,9 @@ class RSFTClassifier(NetClassifierBase):
     fixed share of the rows while keeping the expected rule's gradient in
     expectation (``"budget"``).
 
-    Every parameter of :class:`skorch.NeuralNetClassifier` works as in skorch;
-    the few whose defaults or meanings differ (``iterator_train``,
-    ``iterator_valid``, what ``predict_nonlinearity="auto"`` does) are listed
-    in :doc:`/user_guide/skorch`.
+    Every parameter of :class:`skorch.NeuralNetClassifier` is taken; those
+    whose defaults or meanings differ from skorch's, and why, are listed in
+    :doc:`/user_guide/skorch`.
 
     Parameters
     ----------
@@ -470,20 +469,21 @@ class RSFTClassifier(NetClassifierBase):
     batch_size : int, default=128
         Rows per batch, in training and prediction; ``-1`` takes all the
         rows as one batch.
-    train_split : callable or None, default=None
-        skorch's validation split; ``None`` trains on all the data. What fit
-        counts from the data (``class_prior_``, the class and stratum target
-        weights, the mean that divides ``sample_weight``) comes from the
-        training part alone; the split runs once per call.
-    verbose : int, default=0
-        ``1`` prints skorch's epoch table, with the acceptance rates.
-    device : str or torch.device, default="cpu"
-        Where the network, the batches and the rule's mask live.
     iterator_train, iterator_valid : class, default=BatchIterator
         What cuts the training and prediction batches:
         :class:`~rsft_sklearn.BatchIterator` slices in-memory data and hands
         a torch ``Dataset`` to a ``DataLoader`` (skorch's default is the
         ``DataLoader`` itself).
+    dataset : torch Dataset class or instance, default=InMemoryDataset
+        What array inputs are wrapped in, as in skorch (sample weights are
+        added to every row).
+    train_split : callable or None, default=None
+        skorch's validation split; ``None`` trains on all the data. What fit
+        counts from the data (``class_prior_``, the class and stratum target
+        weights, the mean that divides ``sample_weight``) comes from the
+        training part alone; the split runs once per call. For a validation
+        fraction, pass skorch's ``ValidSplit(0.2)`` (from ``skorch.dataset``),
+        which holds out a fifth of the rows; a number alone is refused.
     callbacks : list, "disable" or None, default=None
         skorch callbacks, as in skorch.
     predict_nonlinearity : callable, "auto" or None, default="auto"
@@ -491,6 +491,10 @@ class RSFTClassifier(NetClassifierBase):
         softmax of the logits), which ``probability`` then corrects.
     warm_start : bool, default=False
         ``fit`` continues training the fitted network, as in skorch.
+    verbose : int, default=0
+        ``1`` prints skorch's epoch table, with the acceptance rates.
+    device : str or torch.device, default="cpu"
+        Where the network, the batches and the rule's mask live.
     compile : bool, default=False
         ``torch.compile`` the network (not the loss module), as in skorch.
     use_caching : bool or "auto", default="auto"
@@ -498,9 +502,6 @@ class RSFTClassifier(NetClassifierBase):
         skorch.
     torch_load_kwargs : dict or None, default=None
         Passed to ``torch.load`` when loading parameters, as in skorch.
-    dataset : torch Dataset class or instance, default=InMemoryDataset
-        What array inputs are wrapped in, as in skorch (sample weights are
-        added to every row).
     classes : array-like of shape (n_classes,) or None, default=None
         All class labels, in the order of the columns of
         :meth:`predict_proba`; ``None`` takes the sorted labels of ``y``.
@@ -645,6 +646,23 @@ class RSFTClassifier(NetClassifierBase):
         "loss_normalization": [StrOptions({"accepted", "batch"})],
         "compact": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
+        # Called by skorch: a value it cannot call failed deep in the fit
+        # with Python's "'float' object is not callable", which names no
+        # parameter. The network: a class or factory that skorch builds, or
+        # an instance (callable too); None builds an MLPModule.
+        "module": [callable, None],
+        # A class or factory built with (X, y, **dataset__*), or a data set
+        # taken as it is.
+        "dataset": [callable, torch.utils.data.Dataset],
+        # A callable (ValidSplit, predefined_split) or None: a fraction is
+        # skorch's ValidSplit(0.2). False, which skorch takes as None (and
+        # its own tests pass), is kept.
+        "train_split": [callable, None, Hidden(Options(bool, {False}))],
+        # Classes or factories built with (dataset, **iterator_*__*). (A net
+        # that trim_for_prediction left with iterator_train=None gets
+        # skorch's own error first: see _validate_hyperparameters.)
+        "iterator_train": [callable],
+        "iterator_valid": [callable],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         # A class (or factory) that skorch builds with the parameters (None
         # once trim_for_prediction has dropped it).
@@ -716,6 +734,9 @@ class RSFTClassifier(NetClassifierBase):
         vars(self).update(kwargs)
 
     def _validate_hyperparameters(self):
+        # A net trimmed for prediction cannot train: skorch says so before
+        # the parameters that trimming set to None are refused one by one.
+        self.check_training_readiness()
         super()._validate_hyperparameters()
         check_compact(self.compact, self.rejection)
         if not callable(self.hardness):
@@ -1302,6 +1323,13 @@ class RSFTClassifier(NetClassifierBase):
         # The rows that the earlier calls of continued training trained on
         # (none in a fresh fit), for the prior that prediction removes.
         state.rows_before = self.__dict__.get("_trained_rows")
+        # The rows of this call's training part, as fit counted them (those
+        # of train_split's training part, see _training_rows).
+        split = self.__dict__.get("_split_of_call")
+        train = split[1] if split is not None and split[0] is X else slice(None)
+        state.positive_rows = _positive_rows(
+            y, state.sample_weight, train, len(self.classes_)
+        )
         state.rates_before = (
             None
             if state.rows_before is None
@@ -1945,6 +1973,12 @@ class RSFTClassifier(NetClassifierBase):
         # sample weights are in the acceptances already. Kept up to date
         # without correction too, for a later call of continued training
         # that corrects.
+        # A row of weight 0 is as if absent: the epoch's rows of a class
+        # are those of positive weight, in the share that the training part
+        # holds (its rows, where an epoch sees each once). Counted among
+        # the rows, they lowered the class's rate, which continued training
+        # weighs against the rows of the other calls.
+        seen = _rows_of_positive_weight(seen, self.fit_state_.positive_rows)
         with np.errstate(invalid="ignore", divide="ignore"):
             rates = mass / seen
         # Continued training: the epoch's rows and those that the earlier
@@ -2045,8 +2079,49 @@ class RSFTClassifier(NetClassifierBase):
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
         """The masked training loss, or the criterion's loss outside training.
 
+        The place to add terms of one's own to the loss, as in skorch: an
+        override computes the training loss with ``super().get_loss(y_pred,
+        y_true, X=X, training=training, sample_weight=sample_weight)``, which
+        applies the rejection rule (a training loss computed without it is
+        refused at the first step), and adds to it. Compacted steps
+        (``compact=True``) compute their loss without calling it.
+
         With ``NLLLoss`` the log is taken of a softmax output, as skorch does;
         the rule reads the same log-probabilities.
+
+        Parameters
+        ----------
+        y_pred : torch.Tensor of shape (n_samples, n_classes)
+            The module's output for the batch: logits (with ``NLLLoss``,
+            probabilities or log-probabilities).
+        y_true : torch.Tensor of shape (n_samples,)
+            The batch's labels, encoded as positions in ``classes_``; moved
+            to ``device``.
+        X : object, default=None
+            The batch's inputs, as skorch passes them; not read here.
+        training : bool, default=False
+            ``True`` in a training step: the loss of the rule
+            (:class:`~rsft_sklearn.RejectionLoss`, ``criterion_``).
+            ``False`` (the validation loss, skorch's loss scoring): the base
+            criterion's loss, reduced as ``criterion__reduction`` says,
+            without the rule.
+        sample_weight : torch.Tensor of shape (n_samples,) or \
+                (n_samples, 2), or None, default=None
+            The batch's weights, which the training steps pass under
+            ``rejection="budget"`` (the kept rows' loss weights, two columns
+            for rows drawn from stored acceptances) or when ``fit`` has
+            sample weights (each row's weight in the rule); see
+            :meth:`RejectionLoss.forward`. An override must take it and pass
+            it on: one that does not take it is refused among ``fit``'s
+            argument checks. Ignored outside training.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            In training, 0-d: the masked loss, normalised as
+            ``loss_normalization`` says. Outside training, the base losses
+            reduced as the criterion's ``reduction`` says: 0-d, or one per
+            sample under ``"none"``.
         """
         y_true = on_device(y_true, self.device)
         loss = self.criterion_
@@ -2267,6 +2342,43 @@ class RSFTClassifier(NetClassifierBase):
         if training and state is not None:
             return state.losses.pending(loss)
         return super()._batch_loss(loss, training)
+
+
+def _positive_rows(y, sample_weight, train, n_classes):
+    """Each class's rows of positive weight and all its rows, among the
+    ``train`` rows of ``y`` (encoded labels), as an array of shape
+    ``(2, n_classes)``; None without sample weights, or when no such row
+    weighs 0."""
+    if y is None or sample_weight is None:
+        return None
+    weight, labels = (
+        value.cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        for value in (sample_weight, y)
+    )
+    positive = weight[train] > 0
+    if positive.all():
+        return None
+    labels = labels[train]
+    return np.stack(
+        [
+            class_counts(labels, n_classes, positive),
+            class_counts(labels, n_classes),
+        ]
+    )
+
+
+def _rows_of_positive_weight(seen, positive_rows):
+    """The rows of positive weight among an epoch's ``seen`` rows of each
+    class, in the share that ``positive_rows`` (see :func:`_positive_rows`)
+    gives; ``seen`` itself when that is None."""
+    if positive_rows is None:
+        return seen
+    positive, total = positive_rows
+    # Multiplied before dividing: an epoch that sees each row once counts
+    # exactly the rows of positive weight.
+    return np.where(
+        total > 0, seen.astype(np.float64) * positive / np.maximum(total, 1), seen
+    )
 
 
 def _check_batch_weights(weights, weighted):

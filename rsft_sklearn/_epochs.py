@@ -182,6 +182,10 @@ class FitState:
     rates_before : ndarray or None
         Each class's acceptance rate as the earlier calls left it (NaN for
         a class they never accepted); None in a fresh fit.
+    positive_rows : ndarray of shape (2, n_classes) or None
+        Each class's rows of positive sample weight and all its rows, in
+        this call's training part, where some weigh 0 (None otherwise): an
+        epoch's rows of a class count as those of positive weight.
     M_before : float or None
         ``final_M_`` as the earlier calls of continued training left it,
         under ``M="auto"``; None otherwise.
@@ -241,6 +245,7 @@ class FitState:
         self.train_end_done = None
         self.rows_before = None
         self.rates_before = None
+        self.positive_rows = None
         self.M_before = None
         self.call_rows = 0.0
         self.repeats_closure = False

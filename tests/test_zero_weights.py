@@ -100,9 +100,8 @@ def test_zero_weight_rows_are_absent_in_continued_training(weighted, method):
     # shares of zeros (and weights of 3, then 1) train as the calls without
     # those rows, and count the classes as they do. partial_fit
     # knows a class that no row has, whose prior is that of one row of the
-    # mean positive weight. (prior_correction=0: the prior that prediction
-    # removes after continued training still counts the rows of weight 0
-    # among the rows trained.)
+    # mean positive weight. (prior_correction=0 here; the prior that
+    # prediction removes after continued training is tested below.)
     X, y, weight = weighted
     order = np.random.RandomState(1).permutation(N_ROWS)
     X, y, weight = X[order], y[order], weight[order].copy()
@@ -191,3 +190,54 @@ def test_budget_keeps_its_share_of_the_positive_rows(weighted, warmup_epochs):
     share = kept / n_pos
     assert share.mean() == pytest.approx(0.5, abs=0.04)
     assert np.all(np.abs(share - 0.5) < 0.12)
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "fit"])
+@pytest.mark.parametrize("warmup_epochs", [0, 1])
+def test_prior_after_rejection_leaves_out_zero_weight_rows(
+    weighted, method, warmup_epochs
+):
+    # With prior_correction, prediction removes the prior after rejection:
+    # each class's rows times its rate, blended over the calls of continued
+    # training. Counted among the rows, the rows of weight 0 lowered the
+    # rates of the call that had them (loss_class_prior_ [0.486, 0.514]
+    # against [0.496, 0.504] without them, and predict_proba 0.0099 apart);
+    # the second call trains from that prior too.
+    X, y, weight = weighted
+    order = np.random.RandomState(1).permutation(N_ROWS)
+    X, y, weight = X[order], y[order], weight[order]
+    half = N_ROWS // 2
+    with_zeros, removed = [
+        RSFTClassifier(
+            hardness=0,
+            M=1.0,
+            target_power=1,
+            prior_correction=1.0,
+            warm_start=True,
+            batch_size=1000,
+            max_epochs=2,
+            warmup_epochs=warmup_epochs,
+            random_state=0,
+            module__hidden_layer_sizes=(8,),
+        )
+        for _ in range(2)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for part in (slice(0, half), slice(half, None)):
+            Xp, yp, wp = X[part], y[part], weight[part]
+            keep = wp > 0
+            getattr(with_zeros, method)(Xp, yp, sample_weight=wp)
+            getattr(removed, method)(Xp[keep], yp[keep], sample_weight=wp[keep])
+            np.testing.assert_allclose(
+                with_zeros.loss_class_prior_, removed.loss_class_prior_, rtol=1e-6
+            )
+            torch.testing.assert_close(
+                _params(with_zeros), _params(removed), rtol=1e-5, atol=1e-6
+            )
+    np.testing.assert_allclose(
+        with_zeros._trained_rows, removed._trained_rows, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        with_zeros.predict_proba(X), removed.predict_proba(X), rtol=1e-5, atol=1e-6
+    )

@@ -2660,7 +2660,10 @@ def _bool_option(constraints, value):
     own (``Options(bool, {False})``, hidden or not)."""
     for constraint in constraints:
         constraint = getattr(constraint, "constraint", constraint)
-        if getattr(constraint, "type", None) is bool and value in constraint.options:
+        if (
+            getattr(constraint, "type", None) in (bool, np.bool_)
+            and value in constraint.options
+        ):
             return True
     return False
 
@@ -2676,7 +2679,7 @@ def _copied_module(module):
         return copy.deepcopy(module)
     with torch.no_grad():
         copied = copy.deepcopy(module)
-    if _shared_parameters(copied) != _shared_parameters(module):
+    if _untied_across_script(module, copied):
         # torch copies a ScriptModule apart from the deep copy's memo: a
         # parameter it shares with the rest of the module would be two in
         # the copy, and the fit would train another network, without a word.
@@ -2698,7 +2701,32 @@ def _shared_parameters(module):
     for name, parameter in module.named_parameters(remove_duplicate=False):
         key = (parameter.data_ptr(), tuple(parameter.shape), parameter.dtype)
         groups.setdefault(key, []).append(name)
-    return sorted(sorted(names) for names in groups.values())
+    return [sorted(names) for names in groups.values()]
+
+
+def _untied_across_script(module, copied):
+    """Whether a parameter that a TorchScript part of ``module`` shares with
+    a part outside it is no longer shared in ``copied``. (Sharing within
+    the scripted parts, or within the others, is left to the deep copy, as
+    for any module.)"""
+    scripted = [
+        name
+        for name, part in module.named_modules()
+        if isinstance(part, torch.jit.ScriptModule)
+    ]
+    if "" in scripted:
+        # The whole module is scripted: no part lies outside.
+        return False
+
+    def in_script(name):
+        return any(name.startswith(prefix + ".") for prefix in scripted)
+
+    kept = {tuple(names) for names in _shared_parameters(copied)}
+    for names in _shared_parameters(module):
+        inside = {in_script(name) for name in names}
+        if len(inside) == 2 and tuple(names) not in kept:
+            return True
+    return False
 
 
 def _shared_tensor(array):

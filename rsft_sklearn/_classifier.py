@@ -657,7 +657,12 @@ class RSFTClassifier(NetClassifierBase):
         # A callable (ValidSplit, predefined_split) or None: a fraction is
         # skorch's ValidSplit(0.2). False, which skorch takes as None (and
         # its own tests pass), is kept.
-        "train_split": [callable, None, Hidden(Options(bool, {False}))],
+        "train_split": [
+            callable,
+            None,
+            Hidden(Options(bool, {False})),
+            Hidden(Options(np.bool_, {np.False_})),
+        ],
         # Classes or factories built with (dataset, **iterator_*__*). (A net
         # that trim_for_prediction left with iterator_train=None gets
         # skorch's own error first: see _validate_hyperparameters.)

@@ -978,7 +978,9 @@ class RejectionLoss(nn.Module):
                 (n_samples, 2), or None, default=None
             Per-sample weights ``>= 0`` that multiply the class weights in
             the rule (in a warm-up, ``rejecting=False``, they weigh the
-            losses instead). A ``row_weighted`` loss requires them in
+            losses instead; with ``count_steps`` false, steps on rows
+            selected ahead, they are not read and the loss is the plain
+            mean). A ``row_weighted`` loss requires them in
             training and takes them as the rows' final loss weights (two
             columns, of shape ``(n_samples, 2)``, for rows drawn from stored
             acceptances: the scaled ``1 / q_i`` and the sample weight).
@@ -989,7 +991,8 @@ class RejectionLoss(nn.Module):
         loss : torch.Tensor
             In training, 0-d: the sum of the base losses, each times its
             0/1 mask (its acceptance under ``rejection="expected"``; in a
-            warm-up, its sample weight or 1), divided by
+            warm-up, its sample weight or 1, and 1 with ``count_steps``
+            false), divided by
             :meth:`normaliser`; under ``row_weighted``, the batch mean of
             the base losses times ``sample_weight``. In evaluation mode, the
             base losses reduced as the ``reduction`` attribute says (the

@@ -150,9 +150,10 @@ def test_train_split_false_is_no_split_as_in_skorch(data):
     # False): False fits as None does, and True is refused.
     X, y = data
     no_split = _fit(X, y, train_split=None)
-    false = _fit(X, y, train_split=False)
-    assert "valid_loss" not in false.history[-1]
-    assert false.predict_proba(X).tobytes() == no_split.predict_proba(X).tobytes()
+    for value in (False, np.False_):
+        false = _fit(X, y, train_split=value)
+        assert "valid_loss" not in false.history[-1]
+        assert false.predict_proba(X).tobytes() == no_split.predict_proba(X).tobytes()
 
 
 def test_predefined_split_and_no_split(data):

@@ -151,6 +151,13 @@ def test_a_parameter_tied_across_a_scripted_part_is_refused(data):
     torch.manual_seed(0)
     with pytest.raises(TypeError, match="shared between a TorchScript part"):
         RSFTClassifier(CrossTied(), **SMALL).fit(X, y)
+    # Parameters over one storage within the plain part, beside a scripted
+    # part that shares nothing: fitted as before (the deep copy parts them,
+    # as it does without a scripted part).
+    holder = Holder(torch.jit.script(Net()))
+    holder.a, holder.b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    holder.b.weight = torch.nn.Parameter(holder.a.weight.data)
+    RSFTClassifier(holder, **SMALL).fit(X, y)
     # Ties within the scripted parts survive the copy, and train.
     est = RSFTClassifier(CrossTied(siblings=True), **SMALL).fit(X, y)
     assert len(list(est.module_.parameters())) == 5

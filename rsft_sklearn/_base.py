@@ -63,6 +63,7 @@ from ._multimodal import (
     ValidationRows,
     check_dataset,
     check_token_rows,
+    splits_by_group,
     with_sample_weight,
     wrap_dataset,
 )
@@ -1865,7 +1866,17 @@ class NetClassifierBase(NeuralNetClassifier):
         single = [classes[k] for k in np.flatnonzero(missing & (given == 1))]
         fixes = []
         if (missing & (given > 1)).any():
-            fixes.append("Use a stratified split (ValidSplit(cv, stratified=True)).")
+            fixes.append(
+                # Stratified, a split by group failed in skorch ("Stratified
+                # CV requires explicitly passing a suitable y").
+                "A split by group keeps each group whole, and their rows all "
+                "lie in the validation groups: draw another split (another "
+                "random_state of the splitter, or other groups for "
+                "validation), or train without a validation split "
+                "(train_split=None)."
+                if splits_by_group(self.train_split)
+                else "Use a stratified split (ValidSplit(cv, stratified=True))."
+            )
         if single:
             # No split keeps a class of one row on both sides.
             names = ", ".join(shown_label(label) for label in single[:5])

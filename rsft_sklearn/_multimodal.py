@@ -576,7 +576,8 @@ def splitter_takes_groups(cv):
 
 def check_groups(groups, target, n_samples, split_by_group=False):
     """Check ``groups`` against ``target`` and ``train_split`` (whether it
-    splits by group); return them as an array or None."""
+    splits by group); return them as an array or None (an object array of
+    numbers of several types holds them as Python numbers)."""
     balanced_groups = isinstance(target, str) and target == "balanced_groups"
     if groups is None:
         routed = (
@@ -623,27 +624,65 @@ def check_groups(groups, target, n_samples, split_by_group=False):
         )
     if groups.dtype.kind == "f" and not np.all(np.isfinite(groups)):
         raise ValueError("groups contains NaN or infinity.")
+    # NaT equals nothing, not even itself: its rows formed a stratum that
+    # no row matched, and trained at weight 1.
+    missing = (groups.dtype.kind in "mM" and bool(np.isnat(groups).any())) or (
+        groups.dtype.kind == "O" and any(_missing(value) for value in groups)
+    )
+    if missing:
+        raise ValueError(
+            "groups contains missing labels (None, NaN or NaT); give every "
+            "sample a group."
+        )
     if groups.dtype.kind == "O":
-        if any(_missing(value) for value in groups):
+        types = {label_kind(value) for value in groups}
+        if len(types) > 1 and len({_label_kind(value) for value in groups}) > 1:
+            # Text beside numbers does not sort, and True equals 1.
             raise ValueError(
-                "groups contains missing labels (None or NaN); give every "
-                "sample a group."
+                f"groups mixes labels of the types {sorted(types)}, which are "
+                "not of one kind (numbers of different types may be mixed, but "
+                "not with text or bool); give every group label the same type "
+                "(for example str)."
             )
-        kinds = sorted({label_kind(value) for value in groups})
-        if len(kinds) > 1:
-            raise ValueError(
-                f"groups mixes labels of the types {kinds}; give every group "
-                "label the same type (for example str)."
-            )
+        if len(types) > 1:
+            # Numbers of several types (1 and np.int64(2), as a concat of
+            # pandas columns gives them), which scikit-learn's group
+            # splitters take: compared as Python numbers, which compare by
+            # exact value, so that equal values are one group (1, np.int64(1)
+            # and 1.0) wherever they are compared. NumPy's scalars compared
+            # in the narrower type, which is not transitive: np.float32(0.1)
+            # equals 0.1, which equals np.float16(0.1), which does not equal
+            # np.float32(0.1).
+            groups = np.array([_exact_number(value) for value in groups], dtype=object)
     return groups
 
 
+def _exact_number(value):
+    # np.longdouble's Python float would round.
+    if isinstance(value, np.generic) and value.dtype.itemsize <= 8:
+        return value.item()
+    return value
+
+
 def _missing(value):
-    # None, NaN and pandas' NA and NaT, which equal nothing, not even
-    # themselves.
+    # None, NaN and pandas' NA and NaT, and NumPy's NaT, which equal nothing,
+    # not even themselves.
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(value))
     return isinstance(value, numbers.Number) and value != value
+
+
+def _label_kind(value):
+    """The kind of a label of an object array: ``"number"`` (a real number
+    of any type but bool), ``"text"`` (str), or its type's name; labels of
+    one kind sort and compare together."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return "number"
+    return type(value).__name__
 
 
 def stratum_target_weight(y, groups, n_classes, sample_weight=None):
@@ -655,16 +694,27 @@ def stratum_target_weight(y, groups, n_classes, sample_weight=None):
     Returns
     -------
     labels : ndarray of shape (n_groups,)
+        The groups of the rows of positive weight (of every row, without
+        weights): a row of weight 0 is as if absent, and a group of such
+        rows alone is none of them.
     table : ndarray of shape (n_groups, n_classes)
         ``n_min / n_(g, c)``, where ``n_min`` is the size of the smallest
         stratum; an empty stratum counts as the smallest.
     """
+    if sample_weight is not None:
+        # A row of weight 0 weighs 0 whatever its stratum's weight (and
+        # group_weight gives a group that labels lacks the weight 1): a
+        # group is a stratum where a row of positive weight has it.
+        positive = np.asarray(sample_weight) > 0
+        y, groups = np.asarray(y)[positive], np.asarray(groups)[positive]
+        sample_weight = np.asarray(sample_weight)[positive]
     labels, g = np.unique(groups, return_inverse=True)
     counts = np.zeros((len(labels), n_classes))
     np.add.at(counts, (g, y), 1 if sample_weight is None else sample_weight)
     table = np.ones_like(counts)
     seen = counts > 0
-    table[seen] = counts[seen].min() / counts[seen]
+    if seen.any():
+        table[seen] = counts[seen].min() / counts[seen]
     return labels, table
 
 
@@ -675,17 +725,7 @@ def _kinds(values):
     if values.dtype.kind != "O":
         kind = values.dtype.kind
         return {"number" if kind in "iuf" else "text" if kind in "US" else kind}
-    kinds = set()
-    for value in values[:1000]:
-        if isinstance(value, str):
-            kinds.add("text")
-        elif isinstance(value, (numbers.Number, np.number)) and not isinstance(
-            value, (bool, np.bool_)
-        ):
-            kinds.add("number")
-        else:
-            kinds.add(type(value).__name__)
-    return kinds
+    return {_label_kind(value) for value in values[:1000]}
 
 
 def group_weight(y, groups, labels, table, weight=None):
@@ -708,15 +748,23 @@ def group_weight(y, groups, labels, table, weight=None):
     -------
     weight : torch.Tensor of shape (n_samples,)
     """
-    try:
-        g = np.clip(np.searchsorted(labels, groups), 0, len(labels) - 1)
-        known = np.asarray(labels[g] == groups, dtype=bool)
-    except TypeError:
-        # Labels that do not compare (strings of an object array beside
-        # integers): none of them is known.
-        g = np.zeros(len(groups), dtype=np.intp)
-        known = np.zeros(len(groups), dtype=bool)
-    if len(groups) and not known.any() and _kinds(groups) != _kinds(labels):
+    g = np.zeros(len(groups), dtype=np.intp)
+    known = np.zeros(len(groups), dtype=bool)
+    # No labels: the first fit's training rows all weighed 0.
+    if len(labels):
+        try:
+            g = np.clip(np.searchsorted(labels, groups), 0, len(labels) - 1)
+            known = np.asarray(labels[g] == groups, dtype=bool)
+        except TypeError:
+            # Labels that do not compare (strings of an object array beside
+            # integers): none of them is known.
+            pass
+    if (
+        len(groups)
+        and len(labels)
+        and not known.any()
+        and _kinds(groups) != _kinds(labels)
+    ):
         # Every row weighs as the smallest stratum, and no group is
         # balanced: what an unseen group documents, but groups of another
         # type than the first fit's are more likely a mistake.
@@ -730,6 +778,6 @@ def group_weight(y, groups, labels, table, weight=None):
             RSFTWarning,
             stacklevel=caller_stacklevel(),
         )
-    stratum = np.where(known, table[g, y], 1.0)
+    stratum = np.where(known, table[g, y], 1.0) if len(labels) else np.ones(len(y))
     stratum = torch.as_tensor(stratum, dtype=torch.float32)
     return stratum if weight is None else stratum * weight

@@ -1238,6 +1238,8 @@ class NetClassifierBase(NeuralNetClassifier):
             raise
         finally:
             del self.fit_state_
+            # Also after a failed call (see notify's on_train_end).
+            self.__dict__.pop("_listener_cache", None)
 
     def _end_failed_training(self):
         """What the end of a fit does, for a call that fails: the epoch
@@ -2333,6 +2335,12 @@ class NetClassifierBase(NeuralNetClassifier):
             finally:
                 # However the callbacks end.
                 self.__dict__.pop("_notifying_train_end", None)
+                # The cache holds the net's own bound methods: kept, it made
+                # a reference cycle, and a fitted net (with its network and
+                # optimiser state, on the GPU too) waited for the garbage
+                # collector instead of going with its last reference. Each
+                # fit builds it again at on_train_begin.
+                self.__dict__.pop("_listener_cache", None)
                 self._after_train_end()
             return
         for listener in self._listeners(method_name):

@@ -437,10 +437,11 @@ class RSFTClassifier(NetClassifierBase):
         Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds; required with
         it and ignored otherwise. ``M`` stays within ``[exp(-80), exp(80)]``:
         where the rule's scores span more (a large ``hardness``), the rate
-        cannot follow the target, and a warning says so. Rows of sample
-        weight 0 are never accepted: with a share ``z`` of them the rate
-        stays at most ``1 - z`` (every weighted row accepted), without a
-        warning.
+        cannot follow the target, and a warning says so. The rate is that of
+        the rows of positive sample weight: a row of weight 0 is never
+        accepted and left out, as if absent. The history's
+        ``acceptance_rate`` counts such rows among the rows, so that with a
+        share ``z`` of them it reads about ``(1 - z) * target_acceptance``.
     probability : {"balanced", "training", "raw"}, default="balanced"
         What :meth:`predict_proba` returns (and :meth:`predict` decides on),
         from the inversion of training's fixed point

@@ -146,7 +146,9 @@ class RejectionLoss(nn.Module):
         weighted mean, so scale weights that small up first (the weighted
         mean does not change).
     target_acceptance : float or None, default=None
-        Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds.
+        Acceptance rate in ``(0, 1]`` that ``M="auto"`` holds: the mean
+        acceptance of a batch's rows of positive weight (a row of
+        ``sample_weight`` 0 is never accepted and left out of the rate).
     smoothing : float, default=0.25
         Weight of the newest batch in the adaptive ``log M``, in ``(0, 1]``.
     generator : torch.Generator or None, default=None

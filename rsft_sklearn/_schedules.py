@@ -173,19 +173,25 @@ def acceptance_log_M(log_score, target_acceptance):
     """``log M`` at which the mean acceptance of a batch equals the target.
 
     With ``s_i = log w_i - hardness * log p_i`` the acceptance probability is
-    ``min(1, exp(s_i - log M))``; its mean over the batch decreases in
-    ``log M`` and is piecewise ``(k + exp(logsumexp(s_(k+1:)) - log M)) / n``
-    between consecutive sorted scores, with ``k`` samples clipped at 1. The
-    clipped count ``k`` is the number of sorted scores at which the mean is
-    still below the target, and the piece then solves in closed form. Sorting
-    and cumulative sums keep everything on the device.
+    ``min(1, exp(s_i - log M))``; its mean over the ``n`` samples of positive
+    weight decreases in ``log M`` and is piecewise
+    ``(k + exp(logsumexp(s_(k+1:)) - log M)) / n`` between consecutive sorted
+    scores, with ``k`` samples clipped at 1. The clipped count ``k`` is the
+    number of sorted scores at which the mean is still below the target, and
+    the piece then solves in closed form. Sorting and cumulative sums keep
+    everything on the device.
+
+    A score at or below ``-1e4`` (``log 0``: a sample of weight 0) is never
+    accepted and is left out of the mean, so that the solution is that of
+    the batch without those samples, to float32 rounding.
 
     Parameters
     ----------
     log_score : torch.Tensor of shape (n_samples,)
         ``log w_i - hardness * log p_i`` of every sample of the batch.
     target_acceptance : float
-        Requested mean acceptance, in ``(0, 1]``.
+        Requested mean acceptance over the samples of positive weight, in
+        ``(0, 1]``.
 
     Returns
     -------
@@ -206,15 +212,26 @@ def acceptance_log_M(log_score, target_acceptance):
     n = s.numel()
     tail = torch.logcumsumexp(s.flip(0), dim=0).flip(0)
     k = torch.arange(n, device=s.device, dtype=torch.float32)
-    # Mean acceptance when log M equals the k-th largest score.
-    at_score = (k + torch.exp(tail - s)) / n
+    # Rows of weight 0 (scores at the floor) are never accepted, and the
+    # target is the mean acceptance of the others: a mean over all n rows
+    # held them at target * n / (n - z), up to 1, with z rows of weight 0.
+    # Counted on the device (a NaN score, of non-finite logits, counts among
+    # the n - z as it counted among the n).
+    zeros = (s == _LOG_SCORE_FLOOR).sum(dtype=torch.float32)
+    # Mean acceptance of the rows of positive weight when log M equals the
+    # k-th largest score.
+    at_score = (k + torch.exp(tail - s)) / (n - zeros)
     clipped = (at_score < target_acceptance).sum().clamp(max=n - 1)
-    room = n * target_acceptance - clipped.to(torch.float32)
+    # What the rows below the clipped ones accept, target * (n - z) - k; the
+    # rows of weight 0 come off target * n (a double product, rounded to
+    # float32 as before) as a term that is exactly 0 without them.
+    room = n * target_acceptance - torch.add(clipped, zeros, alpha=target_acceptance)
     log_M = tail[clipped] - torch.log(room.clamp(min=torch.finfo(torch.float32).tiny))
-    # Rows of weight 0 (scores at the floor) are never accepted: where they
-    # leave fewer rows than the target asks for, every other row is
-    # accepted, at the largest M that does so (its smallest score), rather
-    # than at the floor of log M. Elsewhere the solution lies above it.
+    # Near a target of 1, rounding may put the solution below the smallest
+    # score of positive weight, where every such row is accepted: the
+    # largest M that accepts them all (that score) is taken, rather than a
+    # smaller one down to the floor of log M, which the smoothing would
+    # carry into the next batches. Elsewhere the solution lies above it.
     weighted = s > _LOG_SCORE_FLOOR
     lowest = torch.where(weighted, s, s.new_full((), -_LOG_SCORE_FLOOR)).amin()
     log_M = torch.where(weighted.any(), torch.maximum(log_M, lowest), log_M)

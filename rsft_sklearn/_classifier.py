@@ -209,10 +209,10 @@ def _counted_once(step_fn, loss):
     return once
 
 
-def _warn_of_absent_classes(y, classes, weight=None):
+def _warn_of_absent_classes(y, classes, weight=None, target="balanced"):
     """Warn that classes without a row (of weight above 0) in the first call
-    of continued training take the largest balanced target weight, which
-    the later calls keep."""
+    of continued training take the largest balanced target weight (under
+    ``"balanced_groups"``, in every group), which the later calls keep."""
     kept = None if weight is None else (np.asarray(weight) > 0).astype(np.float64)
     counts = np.bincount(
         np.asarray(y, dtype=np.int64), weights=kept, minlength=len(classes)
@@ -224,11 +224,21 @@ def _warn_of_absent_classes(y, classes, weight=None):
     warnings.warn(
         f"class(es) {shown} of classes= have no row (of weight above 0) in "
         "this first call of continued training (partial_fit, warm_start): "
-        "under target='balanced' each takes the largest target weight, 1 "
-        "(that of the rarest class), and the later calls keep the weights of "
-        "the first, however common these classes turn out. Give the first "
-        "call rows of every class, or the target weights as a dict "
-        "(target={label: weight}).",
+        + (
+            "under target='balanced' each takes the largest target weight, 1 "
+            "(that of the rarest class)"
+            if target == "balanced"
+            else "under target='balanced_groups' each takes the largest "
+            "stratum weight, 1 (that of the smallest stratum), in every group"
+        )
+        + ", and the later calls keep the weights of the first, however "
+        "common these classes turn out. Give the first call rows of every "
+        "class"
+        + (
+            ", or the target weights as a dict (target={label: weight})."
+            if target == "balanced"
+            else "."
+        ),
         RSFTWarning,
         stacklevel=caller_stacklevel(),
     )
@@ -852,6 +862,22 @@ class RSFTClassifier(NetClassifierBase):
         X, y, n = self._check_inputs(X, y, reset, classes)
         n_classes = len(self.classes_)
         target = check_target(self.target, self.classes_)
+        if (
+            not reset
+            and "stratum_target_weight_" in self.__dict__
+            and not (isinstance(self.target, str) and self.target == "balanced_groups")
+        ):
+            # Continued training keeps the first fit's rule weights, which
+            # under "balanced_groups" are the strata's: without groups this
+            # call would train on plain rows, under neither rule (as the
+            # opposite change is refused below).
+            raise ValueError(
+                f"target is {self.target!r}, but the first fit of this "
+                "continued training (warm_start, partial_fit) balanced groups "
+                "(target='balanced_groups'), whose stratum weights continued "
+                "training keeps. Set target='balanced_groups' back and pass "
+                "groups, or fit afresh (warm_start=False) with the new target."
+            )
         weight = row_weight = None
         if sample_weight is not None:
             row_weight = check_sample_weight(sample_weight, n)
@@ -900,10 +926,15 @@ class RSFTClassifier(NetClassifierBase):
             if (
                 (partial or self.warm_start)
                 and isinstance(target, str)
-                and target == "balanced"
-                and self.target_power != 0
+                and (
+                    (target == "balanced" and self.target_power != 0)
+                    or (
+                        isinstance(self.target, str)
+                        and self.target == "balanced_groups"
+                    )
+                )
             ):
-                _warn_of_absent_classes(y, self.classes_, weight)
+                _warn_of_absent_classes(y, self.classes_, weight, self.target)
         elif self.__dict__.get("_target_settings", None) not in (
             None,
             (repr(self.target), self.target_power),

@@ -8,7 +8,7 @@ import pytest
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 from skorch.dataset import ValidSplit
 
-from rsft_sklearn import RejectionLoss, RSFTClassifier
+from rsft_sklearn import RejectionLoss, RSFTClassifier, RSFTWarning
 
 WEIGHTS = []
 
@@ -331,3 +331,42 @@ def test_a_split_by_group_is_not_told_to_stratify(target):
     with pytest.warns(UserWarning, match=r"Use a stratified split") as caught:
         _classifier(target="balanced", train_split=ValidSplit(5)).fit(X, y)
     assert "validation groups" not in str(caught[0].message)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_continued_training_may_not_leave_balanced_groups(method):
+    # The second call trained on plain rows (row weights None), under
+    # neither the strata of the first fit nor the new target, while the
+    # warning said the first fit's weights were kept.
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(60, int), np.ones(20, int), np.zeros(10, int), np.ones(10, int)]
+    groups = np.r_[np.full(80, "a"), np.full(20, "b")]
+    X = rng.randn(len(y), 2).astype(np.float32)
+    clf = RSFTClassifier(
+        target="balanced_groups",
+        warm_start=True,
+        max_epochs=1,
+        random_state=0,
+        module__hidden_layer_sizes=(4,),
+    )
+    getattr(clf, method)(X, y, groups=groups)
+    proba = clf.predict_proba(X)
+    clf.set_params(target="balanced")
+    with pytest.raises(ValueError, match="target='balanced_groups' back"):
+        getattr(clf, method)(X, y)
+    # Refused before anything changed.
+    assert clf.predict_proba(X).tobytes() == proba.tobytes()
+    clf.set_params(target="balanced_groups")
+    getattr(clf, method)(X, y, groups=groups)
+
+
+def test_first_partial_fit_without_a_class_warns_under_balanced_groups():
+    rng = np.random.RandomState(0)
+    y = rng.choice([0, 1], size=120, p=[0.8, 0.2])
+    groups = rng.choice(["a", "b"], size=120)
+    X = rng.randn(120, 3).astype(np.float32)
+    clf = RSFTClassifier(
+        target="balanced_groups", max_epochs=1, module__hidden_layer_sizes=(4,)
+    )
+    with pytest.warns(RSFTWarning, match="largest stratum weight, 1 .* in every group"):
+        clf.partial_fit(X, y, classes=[0, 1, 2], groups=groups)

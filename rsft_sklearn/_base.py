@@ -2362,7 +2362,11 @@ class NetClassifierBase(NeuralNetClassifier):
             or cache[1] != len(callbacks)
         ):
             # The list itself is kept, so its id cannot be reused.
-            cache = self.__dict__["_listener_cache"] = (callbacks, len(callbacks), {})
+            cache = (callbacks, len(callbacks), {})
+            if "fit_state_" in self.__dict__:
+                # Kept during a fit only (dropped at its end): the cache
+                # holds the net's bound methods, a reference cycle.
+                self.__dict__["_listener_cache"] = cache
         found = cache[2].get(method_name)
         if found is None:
             own = getattr(self, method_name)

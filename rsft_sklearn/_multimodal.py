@@ -654,6 +654,15 @@ def check_groups(groups, target, n_samples, split_by_group=False):
             # equals 0.1, which equals np.float16(0.1), which does not equal
             # np.float32(0.1).
             groups = np.array([_exact_number(value) for value in groups], dtype=object)
+            try:
+                np.unique(groups)
+            except TypeError:
+                # Numbers that do not compare with each other after all.
+                raise ValueError(
+                    f"groups mixes labels of the types {sorted(types)}, which "
+                    "do not compare with each other; give every group label "
+                    "the same type (for example str)."
+                ) from None
     return groups
 
 
@@ -680,7 +689,12 @@ def _label_kind(value):
     one kind sort and compare together."""
     if isinstance(value, str):
         return "text"
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        # A duration is no count (NumPy's is an integer type), and True
+        # equals 1.
+        value,
+        (bool, np.timedelta64),
+    ):
         return "number"
     return type(value).__name__
 

@@ -69,3 +69,13 @@ def test_an_estimator_whose_fit_failed_is_freed_too():
         return est
 
     assert _freed_without_gc(make) == [True, True, True]
+
+
+def test_a_notify_outside_a_fit_keeps_no_cycle():
+    # A hand-made notify after the fit rebuilt the cache, and the cycle.
+    def make():
+        est = RSFTClassifier(**SMALL).fit(X, y)
+        est.notify("on_batch_begin", batch=None, training=False)
+        return est
+
+    assert _freed_without_gc(make) == [True, True, True]

@@ -370,3 +370,23 @@ def test_first_partial_fit_without_a_class_warns_under_balanced_groups():
     )
     with pytest.warns(RSFTWarning, match="largest stratum weight, 1 .* in every group"):
         clf.partial_fit(X, y, classes=[0, 1, 2], groups=groups)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [np.timedelta64(1, "D"), 2, np.timedelta64(3, "D")],
+        [np.timedelta64(5, "ns"), 5, 7],
+        [np.timedelta64(3, "s"), 3.0, 4.0],
+    ],
+)
+def test_durations_beside_numbers_are_refused(labels):
+    # NumPy's timedelta64 is an integer type: taken as a number, it failed
+    # inside np.unique, or (in nanoseconds) merged with the count 5.
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(40, int), np.ones(20, int)]
+    groups = np.array([labels[i % 3] for i in range(60)], dtype=object)
+    X = rng.randn(60, 2).astype(np.float32)
+    clf = RSFTClassifier(target="balanced_groups", max_epochs=1)
+    with pytest.raises(ValueError, match="groups mixes labels of the types"):
+        clf.fit(X, y, groups=groups)

@@ -1941,9 +1941,14 @@ class RSFTClassifier(NetClassifierBase):
         record = epoch_record(statistics, self.classes_)
         for key, value in record.items():
             self.history.record(key, value)
-        # Each class's rows and acceptance mass of the epoch, read once.
+        # Each class's rows and acceptance mass of the epoch, read once, in
+        # float64 (the loss's sums are float32 on MPS): the trained rows and
+        # rates made of them add up over the calls of continued training.
         seen, mass = (
-            torch.stack([statistics["seen"], statistics["acceptance"]]).cpu().numpy()
+            torch.stack([statistics["seen"], statistics["acceptance"]])
+            .cpu()
+            .double()
+            .numpy()
         )
         took_step = bool(self.history[-1].get("train_batch_count"))
         per_batch = not self.fit_state_.plan.rejecting or self.rejection in (

@@ -31,10 +31,23 @@ MIN_PRIOR_SHARE = 1e-6
 MAX_PRIOR_CORRECTION = 1e6
 # Buffers whose length is the number of classes; loading a state resizes them.
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
+# Buffers that sum over an epoch's rows, kept in float64 (see _counts_dtype).
+_SUMS = ("counts", "prior_mass")
 # Values kept between steps by RejectionLoss._cached.
 _CACHES = ("_log_ratio", "_log_prior")
 # Steps whose counts are added in one go while nothing reads them in between.
 _COUNT_GROUP = 64
+
+
+def _counts_dtype(device):
+    """The dtype of the epoch's sums (counts and acceptance mass) on ``device``.
+
+    float64 where the device has it: float32 stops counting rows at 2**24
+    (16,777,216) and, added row by row, loses a share of the acceptance
+    mass that grows with the epoch (1% of 900,000 rows of one class in one
+    batch). MPS has no float64: the sums stay in float32 there.
+    """
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
 def check_target_acceptance(M, target_acceptance):
@@ -110,8 +123,11 @@ class RejectionLoss(nn.Module):
     What the rule carries from one step to the next lives in buffers, so
     ``state_dict`` saves it and ``load_state_dict`` restores it: the class
     target weights, the adaptive ``M`` and the per-class counts of the
-    current epoch. A fixed ``M`` and the class weights may be changed in
-    place with tensor operations (``loss.M.fill_(2.0)``) or replaced
+    current epoch. The counts and the acceptance mass are kept in float64
+    (in float32 on MPS, which lacks it), whatever dtype the module is moved
+    to: in float32 an epoch stopped counting a class at 2**24 rows and lost
+    part of its acceptance mass. A fixed ``M`` and the class weights may be
+    changed in place with tensor operations (``loss.M.fill_(2.0)``) or replaced
     (:meth:`set_class_weight`, :meth:`begin_epoch`); a write that bypasses
     torch's version counter (through ``.data`` or a NumPy view) is not seen
     by the per-class table the steps without sample weights read.
@@ -237,7 +253,7 @@ class RejectionLoss(nn.Module):
     >>> loss = loss_fn(logits, y)
     >>> loss.backward()
     >>> loss_fn.epoch_statistics()["seen"]
-    tensor([4., 2.])
+    tensor([4., 2.], dtype=torch.float64)
     """
 
     # A class default too: modules pickled before the budget mode lack it.
@@ -373,12 +389,15 @@ class RejectionLoss(nn.Module):
             self.register_buffer("epoch_log_M", torch.zeros(2))
             # Per class: samples seen, accepted, and summed acceptance probability
             # (during an epoch, up to _COUNT_GROUP recorded batches may still be
-            # pending: read it after flush_counts, or through epoch_statistics).
-            self.register_buffer("counts", torch.zeros(3, n))
+            # pending: read it after flush_counts, or through epoch_statistics),
+            # in float64 where the device has it (see _counts_dtype).
+            counts = torch.zeros(3, n)
+            counts = counts.to(_counts_dtype(counts.device))
+            self.register_buffer("counts", counts)
             # Acceptance mass per class of the last finished epoch (or the class
             # counts of the data): the prior after rejection that the logit
             # adjustment removes, together with the current epoch's mass.
-            self.register_buffer("prior_mass", torch.zeros(n))
+            self.register_buffer("prior_mass", counts.new_zeros(n))
             self.register_buffer("step_accepted", torch.zeros(()), persistent=False)
         # Batches recorded but not yet added to ``counts`` (see record).
         self._pending_counts = []
@@ -440,13 +459,14 @@ class RejectionLoss(nn.Module):
         """
         weight = _checked_class_weight(class_weight)
         device = self.counts.device
+        dtype = _counts_dtype(device)
         self._pending_counts.clear()
         # Plain tensors even when the first batch comes under
         # torch.inference_mode (the buffers are updated in place later).
         with torch.inference_mode(False):
             self.class_weight = weight.to(device).clone()
-            self.counts = torch.zeros(3, len(weight), device=device)
-            self.prior_mass = torch.zeros(len(weight), device=device)
+            self.counts = torch.zeros(3, len(weight), device=device, dtype=dtype)
+            self.prior_mass = torch.zeros(len(weight), device=device, dtype=dtype)
 
     def set_class_prior(self, class_prior):
         """Start the prior after rejection from the data's class frequencies.
@@ -484,8 +504,9 @@ class RejectionLoss(nn.Module):
                 f"{values.tolist() if values.size <= 10 else values.shape}."
             )
         with torch.inference_mode(False):
-            prior = torch.as_tensor(values, dtype=torch.float32)
-            self.prior_mass = prior.to(self.counts.device).clone()
+            # In the counts' dtype: the epoch's mass is added to it.
+            prior = torch.as_tensor(values, dtype=torch.float64)
+            self.prior_mass = prior.to(self.counts.device, self.counts.dtype).clone()
 
     def reset_adaptive_M(self):
         """Forget the adaptive ``M``: the next step solves it afresh."""
@@ -530,7 +551,8 @@ class RejectionLoss(nn.Module):
         -------
         statistics : dict of str to torch.Tensor
             ``"seen"``, ``"accepted"`` and ``"acceptance"`` (summed
-            probability) per class, and ``"M"``: the envelope constant (under
+            probability) per class, in float64 (float32 on MPS, which lacks
+            it), and ``"M"``, in float32: the envelope constant (under
             ``"auto"``, the geometric mean over the epoch's steps, the ``M``
             in use when no step of the epoch moved it, NaN before the first
             step).
@@ -708,7 +730,9 @@ class RejectionLoss(nn.Module):
                 )
             self.set_class_weight(torch.ones(logits.shape[1]))
             if prior.numel():
-                self.prior_mass = prior.to(self.prior_mass.device)
+                self.prior_mass = prior.to(
+                    self.prior_mass.device, self.prior_mass.dtype
+                )
 
     def _fixed_M_acceptance(self, logits, y):
         """:func:`acceptance_probability` under a fixed ``M`` without sample
@@ -821,6 +845,21 @@ class RejectionLoss(nn.Module):
             # Pickled before counts could be pending.
             self._pending_counts = []
             self.register_state_dict_pre_hook(_flush_before_state_dict)
+        # Pickled while the sums were float32 (or on MPS, unpickled onto a
+        # device with float64): they go on adding up in float64.
+        self._sums_in_their_dtype()
+
+    def _sums_in_their_dtype(self):
+        """Put ``counts`` and ``prior_mass`` in the dtype of their device
+        (:func:`_counts_dtype`), their values unchanged."""
+        for name in _SUMS:
+            buffer = self._buffers.get(name)
+            if buffer is None:
+                continue
+            dtype = _counts_dtype(buffer.device)
+            if buffer.dtype != dtype:
+                with torch.inference_mode(False):
+                    self._buffers[name] = buffer.to(dtype)
 
     def flush_counts(self):
         """Add the recorded batches that are still pending to ``counts``."""
@@ -932,7 +971,9 @@ class RejectionLoss(nn.Module):
 
         The result is kept until the counts or the prior mass change (their
         version counters): the steps of a row budget add their pool's counts
-        once per pool, not once per step.
+        once per pool, not once per step. It is computed in the dtype of the
+        counts (float64 where the device has it) and returned in float32,
+        the dtype of the logits it shifts.
         """
         self.flush_counts()
 
@@ -944,9 +985,10 @@ class RejectionLoss(nn.Module):
             mass = self.prior_mass + counts
             total = mass.sum()
             floor = torch.clamp(total * MIN_PRIOR_SHARE, min=_TINY)
-            return torch.log(torch.maximum(mass, floor)) - torch.log(
+            log_prior = torch.log(torch.maximum(mass, floor)) - torch.log(
                 torch.clamp(total, min=_TINY)
             )
+            return log_prior.float()
 
         if self.process_sum is not None:
             # Every process computes it at every step: a cached value on one
@@ -1139,26 +1181,41 @@ class RejectionLoss(nn.Module):
             current = getattr(self, name)
             if saved is not None and saved.shape != current.shape:
                 setattr(self, name, current.new_zeros(saved.shape))
+        # Sums saved in float32 (before they were float64, or on MPS) are
+        # copied into the float64 buffers; those saved in float64 into the
+        # float32 buffers of MPS. (load_state_dict(assign=True) takes the
+        # saved tensors: put back into their dtype below.)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._sums_in_their_dtype()
 
     def _apply(self, fn, recurse=True):
         # .half(), .bfloat16() or .to(dtype) would take the rule's state along:
         # counts past 2048 rows (bfloat16: 256) that no longer add up, a
         # class count of inf past 65,504 rows in float16, and an adaptive M
-        # whose step count stops. The state stays in float32, its values
-        # untouched (they are not passed through the lower precision); the
-        # logits may be in any precision, and the base criterion follows the
-        # module.
+        # whose step count stops. The state keeps its dtype, its values
+        # untouched (they are not passed through the lower precision): the
+        # epoch's sums in float64 (float32 on MPS, see _counts_dtype), the
+        # rest in float32. The logits may be in any precision, and the base
+        # criterion follows the module.
         before = {
             name: buffer
             for name, buffer in self._buffers.items()
             if buffer is not None and buffer.is_floating_point()
         }
+        # MPS refuses float64 tensors: the sums go there in float32. (The
+        # device fn sends the state to, read from a tensor like it.)
+        target = fn(torch.zeros((), device=self._buffers["counts"].device)).device
+        if _counts_dtype(target) != torch.float64:
+            for name in _SUMS:
+                self._buffers[name] = self._buffers[name].float()
         super()._apply(fn, recurse)
         for name, buffer in before.items():
             moved = self._buffers[name]
-            if moved is not None and moved.dtype != torch.float32:
-                self._buffers[name] = buffer.to(moved.device, torch.float32)
+            if moved is None:
+                continue
+            dtype = _counts_dtype(moved.device) if name in _SUMS else torch.float32
+            if moved.dtype != dtype:
+                self._buffers[name] = buffer.to(moved.device, dtype)
         return self
 
     def __getstate__(self):

@@ -695,7 +695,7 @@ def test_a_warm_up_batch_weights_its_rows_by_their_sample_weights():
     assert float(loss_fn.step_accepted) == 6
     # The prior after rejection counts each class by its rows' weights.
     stats = loss_fn.epoch_statistics()
-    expected = torch.zeros(3).index_add_(0, y, weight)
+    expected = torch.zeros(3, dtype=torch.float64).index_add_(0, y, weight.double())
     torch.testing.assert_close(stats["acceptance"], expected)
     # A batch of weights 0 accepts nothing: the step is skipped.
     loss_fn(logits, y, torch.zeros(8))
@@ -776,7 +776,9 @@ def test_a_prior_of_the_wrong_length_is_refused_at_every_call():
     for _ in range(2):
         with pytest.raises(ValueError, match="given 3 classes, but the logits have 2"):
             loss_fn(logits, y)
-    torch.testing.assert_close(loss_fn.prior_mass, torch.tensor([0.8, 0.1, 0.1]))
+    torch.testing.assert_close(
+        loss_fn.prior_mass, torch.tensor([0.8, 0.1, 0.1], dtype=torch.float64)
+    )
 
 
 @pytest.mark.parametrize(
@@ -990,4 +992,4 @@ def test_a_pickled_loss_carries_counts_not_the_recorded_rows():
     for clone in clones:
         assert clone._pending_counts == []
         torch.testing.assert_close(clone.epoch_statistics()["seen"], counts)
-    torch.testing.assert_close(counts, torch.bincount(y, minlength=3).float() * 5)
+    torch.testing.assert_close(counts, torch.bincount(y, minlength=3).double() * 5)

@@ -69,14 +69,15 @@ def test_budget_selection_counts_the_pool_as_the_estimator_does():
         assert ours["accepted"].sum().item() == len(rows)
         torch.testing.assert_close(
             ours["acceptance"],
-            torch.zeros(3).index_add(0, y, acceptance),
+            torch.zeros(3, dtype=torch.float64).index_add(0, y, acceptance.double()),
         )
         loss = own(logits[rows], y[rows], weights)
         torch.testing.assert_close(loss, estimator(logits[kept], y[kept], kept_weights))
         # The adjustment is that of the prior after rejection: the prior
         # given plus this epoch's acceptance mass.
         mass = own.prior_mass + ours["acceptance"]
-        shift = torch.log(mass / mass.sum())
+        # Summed in float64, added to the float32 logits in their dtype.
+        shift = torch.log(mass / mass.sum()).float()
         by_hand = torch.nn.functional.cross_entropy(
             logits[rows] + shift, y[rows], reduction="none"
         )
@@ -86,7 +87,8 @@ def test_budget_selection_counts_the_pool_as_the_estimator_does():
     assert torch.equal(own.prior_mass, estimator.prior_mass)
     # The prior moved from the one given, to the pool's acceptance mass.
     torch.testing.assert_close(
-        own.prior_mass, torch.zeros(3).index_add(0, y, acceptance)
+        own.prior_mass,
+        torch.zeros(3, dtype=torch.float64).index_add(0, y, acceptance.double()),
     )
     assert own.prior_mass.tolist() != PRIOR
 

@@ -372,7 +372,8 @@ def test_a_non_finite_batch_does_not_poison_the_prior():
     assert not torch.isfinite(loss(torch.full((10, 2), float("nan")), y))
     loss.flush_counts()
     torch.testing.assert_close(
-        loss.counts, torch.tensor([[8.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+        loss.counts,
+        torch.tensor([[8.0, 2.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64),
     )
     assert bool(torch.isfinite(loss.log_prior_after_rejection()).all())
     assert torch.isfinite(loss(torch.zeros(10, 2), y))

@@ -1128,8 +1128,26 @@ class RejectionLoss(nn.Module):
                 # scaled 1 / q_i, and the rule's weight a_i is the row's
                 # acceptance now, from this very forward pass.
                 weight = weight[:, 0] * self.current_acceptance(logits, y, weight[:, 1])
-            self.step_accepted.fill_(len(losses))
-            return (losses * weight).sum() / len(losses)
+            weighted_sum = (losses * weight).sum()
+            if self.process_sum is None:
+                self.step_accepted.fill_(len(losses))
+                # An empty batch has a loss of 0, not 0 / 0.
+                return weighted_sum / max(len(losses), 1)
+            # The mean over the global batch, as the other steps' normaliser
+            # is global: each process divides its sum by the global rows
+            # over the number of processes, so that the averaged gradient is
+            # the global batch's (a local mean weighed every process alike,
+            # and an empty part made the loss NaN).
+            n_rows, n_processes = self.process_sum(
+                torch.stack(
+                    [
+                        weighted_sum.new_full((), float(len(losses))),
+                        weighted_sum.new_ones(()),
+                    ]
+                ).float()
+            )
+            self.step_accepted.copy_(n_rows)
+            return weighted_sum / (n_rows.clamp(min=1.0) / n_processes)
         if (
             not self.rejecting
             and (sample_weight is None or not self.count_steps)

@@ -10,7 +10,7 @@ from sklearn import get_config
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import check_cv, cross_val_predict
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing, check_consistent_length, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._decision import is_probability_table
@@ -216,8 +216,13 @@ class RejectionSampler(BaseCleaningSampler):
         # RandomUnderSampler's check: the rows are judged by ``estimator``,
         # which checks X its own way (a pipeline may encode text columns,
         # HistGradientBoosting takes NaN), and hardness=0 judges nothing. A
-        # DataFrame stays one, so the output keeps its index.
-        return RandomUnderSampler._check_X_y(self, X, y)
+        # DataFrame stays one, so the output keeps its index. That check
+        # leaves the lengths to the judge's cross-validation, which
+        # hardness=0 does not run: X longer than y lost its last rows
+        # without a word.
+        X, y, binarize_y = RandomUnderSampler._check_X_y(self, X, y)
+        check_consistent_length(X, y)
+        return X, y, binarize_y
 
     def _true_class_log_proba_logits(self, X, y, groups=None):
         estimator = (

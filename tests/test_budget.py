@@ -780,3 +780,44 @@ def test_a_budget_warm_up_that_keeps_no_row_blames_the_budget_not_M():
     assert messages
     assert all("warm-up epoch under rejection='budget'" in m for m in messages)
     assert all("drop drop_last" in m and "Lower M" not in m for m in messages)
+
+
+def _row_weighted_part(rows, other_rows, logits, y, weight):
+    """The loss and logit gradient of one process's part of a budget step,
+    beside another process with ``other_rows`` rows."""
+
+    def process_sum(tensor):
+        # The other process's [rows, 1], added as an all-reduce would.
+        return tensor + torch.tensor([float(other_rows), 1.0])
+
+    loss = RejectionLoss(n_classes=3, rejection="expected", process_sum=process_sum)
+    loss.row_weighted = True
+    part = logits[rows].clone().requires_grad_(True)
+    value = loss(part, y[rows], weight[rows])
+    value.backward()
+    return value.detach(), part.grad
+
+
+@pytest.mark.parametrize("cut", [3, 0])
+def test_budget_steps_average_to_the_global_batch_over_processes(cut):
+    # A row-weighted (budget) step took each process's local mean: the
+    # averaged gradient weighed every process alike (0.042 away from the
+    # global batch's on a 3 + 6 split), and an empty part gave a NaN loss.
+    torch.manual_seed(0)
+    logits, y = torch.randn(9, 3), torch.tensor([0, 1, 2] * 3)
+    weight = torch.tensor([0.5, 1.0, 2.0, 1.0, 1.0, 0.7, 1.3, 0.9, 1.1])
+    single = RejectionLoss(n_classes=3, rejection="expected")
+    single.row_weighted = True
+    whole = logits.clone().requires_grad_(True)
+    reference = single(whole, y, weight)
+    reference.backward()
+    first, second = torch.arange(cut), torch.arange(cut, 9)
+    loss_a, grad_a = _row_weighted_part(first, 9 - cut, logits, y, weight)
+    loss_b, grad_b = _row_weighted_part(second, cut, logits, y, weight)
+    assert torch.isfinite(loss_a) and torch.isfinite(loss_b)
+    # DDP averages the processes' gradients.
+    torch.testing.assert_close((loss_a + loss_b) / 2, reference.detach())
+    torch.testing.assert_close(torch.cat([grad_a, grad_b]) / 2, whole.grad)
+    # On one process, an empty budget batch has a loss of 0, not NaN.
+    empty = single(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), torch.zeros(0))
+    assert float(empty) == 0.0

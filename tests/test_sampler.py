@@ -481,3 +481,15 @@ def test_a_group_splitter_takes_its_groups_from_fit_resample():
     np.testing.assert_array_equal(
         plain, RejectionSampler(cv=3, random_state=0).fit_resample(X[["x"]], y)[1]
     )
+
+
+@pytest.mark.parametrize("n_X, n_y", [(300, 250), (250, 300)])
+def test_x_and_y_of_different_lengths_are_refused_without_a_judge(n_X, n_y):
+    # hardness=0 runs no cross-validation, which had caught the mismatch:
+    # a longer X lost its last rows without a word, a longer y failed
+    # inside numpy's indexing.
+    rng = np.random.RandomState(0)
+    X = rng.randn(n_X, 4)
+    y = (rng.rand(n_y) < 0.2).astype(int)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        RejectionSampler(hardness=0, random_state=0).fit_resample(X, y)

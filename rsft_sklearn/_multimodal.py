@@ -689,7 +689,7 @@ def _label_kind(value):
     one kind sort and compare together."""
     if isinstance(value, str):
         return "text"
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+    if isinstance(value, numbers.Real) and not isinstance(
         # A duration is no count (NumPy's is an integer type), and True
         # equals 1.
         value,

@@ -390,3 +390,18 @@ def test_durations_beside_numbers_are_refused(labels):
     clf = RSFTClassifier(target="balanced_groups", max_epochs=1)
     with pytest.raises(ValueError, match="groups mixes labels of the types"):
         clf.fit(X, y, groups=groups)
+
+
+def test_fractions_beside_integers_are_one_kind_of_number():
+    # A Fraction is a real number: it may stand beside integers, and equal
+    # values are one group.
+    from fractions import Fraction
+
+    from rsft_sklearn._multimodal import check_groups
+
+    groups = check_groups(
+        np.array([Fraction(1, 2), 1, Fraction(2, 2), 1], dtype=object),
+        "balanced_groups",
+        4,
+    )
+    assert len(np.unique(groups)) == 2

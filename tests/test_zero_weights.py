@@ -49,13 +49,15 @@ def _accepted_mass(clf, y):
 
 def _fit(X, y, sample_weight=None, **params):
     clf = RSFTClassifier(
-        batch_size=1000,
-        max_epochs=4,
-        warmup_epochs=0,
-        lr=0.03,
-        random_state=0,
-        module__hidden_layer_sizes=(8,),
-        **params,
+        **{
+            "batch_size": 1000,
+            "max_epochs": 4,
+            "warmup_epochs": 0,
+            "lr": 0.03,
+            "random_state": 0,
+            "module__hidden_layer_sizes": (8,),
+            **params,
+        }
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -255,19 +257,7 @@ TARGET = 0.4
 
 
 def _fit_auto(X, y, sample_weight=None, **params):
-    clf = RSFTClassifier(
-        M="auto",
-        target_acceptance=TARGET,
-        batch_size=1000,
-        warmup_epochs=0,
-        lr=0.03,
-        random_state=0,
-        module__hidden_layer_sizes=(8,),
-        **params,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return clf.fit(X, y, sample_weight=sample_weight)
+    return _fit(X, y, sample_weight, M="auto", target_acceptance=TARGET, **params)
 
 
 def _mean_acceptance(log_score, log_M):

@@ -137,9 +137,8 @@ print(table.loc[list(methods)].round(3).to_string())
 # epoch, where under-sampling trains on a small subset: random
 # under-sampling fits several times faster here (about 70 rows), while the
 # rule costs about what plain training on every row costs
-# (:doc:`/user_guide/speed`). The first method's fit time includes the
-# process's one-off start-up, which a model fitted before the timing
-# absorbs.
+# (:doc:`/user_guide/speed`). A model fitted before the timed ones absorbs
+# the process's one-off start-up, so no method's fit time includes it.
 panels = [*scoring, "fit_time"]
 fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.8), sharey=True)
 order = list(methods)[::-1]

@@ -78,8 +78,10 @@ clf.fit(X_train, y_train)
 
 # %%
 # The acceptance rates in the history are counted over all processes, so
-# every process holds the same history and the same network. Evaluate and
-# save on the main process only.
+# every process holds the same history and the same network. Evaluate on
+# the main process only. Every process calls ``save_params``: it waits for
+# all of them, then only the main process writes the file, so calling it
+# inside ``if accelerator.is_main_process:`` would hang.
 if accelerator.is_main_process:
     proba = clf.predict_proba(X_test)[:, 1]
     print(f"last epoch acceptance rate: {clf.history[-1, 'acceptance_rate']:.3f}")

@@ -1,5 +1,6 @@
 """Default networks."""
 
+import math
 import numbers
 from collections.abc import Iterable, Mapping, Set
 
@@ -26,7 +27,8 @@ class MLPModule(nn.Module):
         Number of output logits.
     hidden_layer_sizes : tuple of int or int, default=(64, 64)
         Width of every hidden layer, each a whole number ``>= 1``; one number
-        is one hidden layer, ``()`` none.
+        is one hidden layer, ``()`` none. A generator is refused: a refit
+        would find it used up.
     dropout : float, default=0.0
         Dropout probability after every hidden activation, in ``[0, 1)``.
     activation : type of torch.nn.Module, default=torch.nn.ReLU
@@ -208,16 +210,41 @@ def _reindex_columns(module, incompatible_keys):
     module._index_columns()
 
 
+# The largest size torch and NumPy take (an int64); a larger one failed
+# inside torch with "Overflow when unpacking long long".
+MAX_SIZE = int(np.iinfo(np.int64).max)
+
+
 def check_size(value, name):
-    """A layer width or count given as a whole number >= 1 (a float such as
-    ``64.0`` is read as the integer it equals)."""
+    """A layer width or count given as a whole number from 1 to
+    ``MAX_SIZE`` (a float such as ``64.0`` is read as the integer it equals,
+    a 0-d array or tensor as the number it holds)."""
+    given = value
+    if _is_zero_dim(value):
+        # np.int64(8) was taken and np.array(8) refused ("iteration over a
+        # 0-d array" as a layer size).
+        value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (numbers.Integral, numbers.Real)
     ):
-        raise TypeError(f"{name} must be a whole number >= 1, got {value!r}.")
-    if value != value or value < 1 or int(value) != value:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
-    return int(value)
+        raise TypeError(f"{name} must be a whole number >= 1, got {given!r}.")
+    # inf, checked before int(), which raised "cannot convert float infinity
+    # to integer".
+    if value != value or value < 1 or value == math.inf or int(value) != value:
+        raise ValueError(f"{name} must be a whole number >= 1, got {given!r}.")
+    size = int(value)
+    if size > MAX_SIZE:
+        shown = repr(given)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise ValueError(
+            f"{name} must be a whole number from 1 to 2**63 - 1 (the largest "
+            f"int64, which torch and NumPy sizes are), got {shown}."
+        )
+    return size
+
+
+def _is_zero_dim(value):
+    return isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0
 
 
 def check_dropout(dropout):
@@ -269,8 +296,9 @@ def check_activation(activation):
 def check_layer_sizes(hidden_layer_sizes):
     """The hidden layers' widths: a sequence of whole numbers >= 1, or one
     number for one layer (as scikit-learn's ``MLPClassifier`` reads it)."""
-    if isinstance(hidden_layer_sizes, (numbers.Integral, numbers.Real)) and not (
-        isinstance(hidden_layer_sizes, (bool, np.bool_))
+    if _is_zero_dim(hidden_layer_sizes) or (
+        isinstance(hidden_layer_sizes, (numbers.Integral, numbers.Real))
+        and not isinstance(hidden_layer_sizes, (bool, np.bool_))
     ):
         hidden_layer_sizes = (hidden_layer_sizes,)
     if isinstance(hidden_layer_sizes, (str, bytes)) or not isinstance(
@@ -290,6 +318,17 @@ def check_layer_sizes(hidden_layer_sizes):
             f"first layer first, such as (64, 64); got a "
             f"{type(hidden_layer_sizes).__name__}, {hidden_layer_sizes!r}, which "
             "does not say the order of the layers: pass a tuple or a list."
+        )
+    if iter(hidden_layer_sizes) is hidden_layer_sizes:
+        # A generator or other one-shot iterator is used up by the first
+        # fit: a refit read it empty and built a network with no hidden
+        # layer, without a word (scikit-learn's MLPClassifier refuses it).
+        raise TypeError(
+            "hidden_layer_sizes must be a sequence of layer widths that can be "
+            "read more than once, such as (64, 64); got a "
+            f"{type(hidden_layer_sizes).__name__}, which the first fit uses up "
+            "(a refit would build a network without those layers): pass a "
+            "tuple or a list, such as tuple(sizes)."
         )
     return tuple(check_size(size, "hidden_layer_sizes") for size in hidden_layer_sizes)
 

@@ -333,7 +333,8 @@ class EmbeddingBagModule(nn.Module):
         padding) is never read, but must be finite as every row (a NaN or
         inf anywhere is refused).
     freeze : bool, default=False
-        Keep the embeddings fixed and train the head only.
+        Keep the embeddings fixed and train the head only. Only a bool is
+        taken (a string such as ``"False"`` is refused, not read as true).
 
     Examples
     --------
@@ -360,6 +361,11 @@ class EmbeddingBagModule(nn.Module):
         n_classes = check_size(n_classes, "n_classes")
         hidden_layer_sizes = check_layer_sizes(hidden_layer_sizes)
         dropout = check_dropout(dropout)
+        freeze = check_freeze(freeze)
+        # Checked before they are compared with pretrained_embeddings' shape
+        # (a bool, True, passed as the width 1).
+        dim = check_size(embedding_dim, "embedding_dim")
+        n_embeddings = None if vocab_size is None else check_vocabulary_size(vocab_size)
         if pretrained_embeddings is not None:
             # A copy: training must not write into the caller's array (a
             # float32 array would share its memory), which would also make
@@ -402,22 +408,21 @@ class EmbeddingBagModule(nn.Module):
             # The matrix decides both sizes. A size given beside it that says
             # otherwise would be dropped without a word (the default width,
             # 64, cannot be told from one given).
-            rows, width = weight.shape
-            if vocab_size is not None and vocab_size != rows:
+            if n_embeddings is not None and n_embeddings != rows:
                 _refuse_size("vocab_size", vocab_size, rows, weight.shape)
-            if embedding_dim != 64 and embedding_dim != width:
+            if dim != 64 and dim != width:
                 _refuse_size("embedding_dim", embedding_dim, width, weight.shape)
             self.embedding = nn.EmbeddingBag.from_pretrained(
                 weight, freeze=freeze, mode="mean", padding_idx=PAD_ID
             )
         else:
-            if vocab_size is None:
+            if n_embeddings is None:
                 raise ValueError(
                     "EmbeddingBagModule needs vocab_size or pretrained_embeddings."
                 )
             self.embedding = nn.EmbeddingBag(
-                check_vocabulary_size(vocab_size),
-                check_size(embedding_dim, "embedding_dim"),
+                n_embeddings,
+                dim,
                 mode="mean",
                 padding_idx=PAD_ID,
             )
@@ -441,6 +446,14 @@ class EmbeddingBagModule(nn.Module):
             weight = self.embedding.weight
             return self.head(weight.new_zeros(X.shape[0], weight.shape[1]))
         return self.head(self.embedding(X.long()))
+
+
+def check_freeze(freeze):
+    """``freeze`` as a bool; anything else is refused (read by its truth
+    value, the string "False" froze the embeddings)."""
+    if not isinstance(freeze, (bool, np.bool_)):
+        raise TypeError(f"freeze must be True or False, got {freeze!r}.")
+    return bool(freeze)
 
 
 def _check_one_token_per_cell(tokens, row):
@@ -763,6 +776,19 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self : TokenIndexer
         """
         self._validate_params()
+        for name in ("max_features", "min_count", "max_length"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)):
+                # An Integral to the parameter check, but not a count:
+                # max_length=True fitted and failed in transform, naming
+                # another argument, and max_features=True kept one token.
+                raise TypeError(
+                    f"{name} must be a whole number >= 1"
+                    f"{'' if name == 'min_count' else ' or None'}, got {value!r}."
+                )
+        if self.max_length is not None:
+            # The output's width (10**400 fitted and failed in transform).
+            check_size(self.max_length, "max_length")
         docs = list(self._tokens(X))
         length = self.max_length
         if self.unknown == "ignore" and length is not None:

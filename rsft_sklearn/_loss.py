@@ -17,7 +17,13 @@ from ._rejection import (
     rejection_mask,
 )
 from ._schedules import acceptance_log_M
-from ._validation import FLOAT32_MAX, FLOAT32_SMALLEST, as_real, check_class_weight
+from ._validation import (
+    FLOAT32_MAX,
+    FLOAT32_SMALLEST,
+    as_real,
+    check_class_weight,
+    shown_number,
+)
 
 __all__ = ["RejectionLoss"]
 
@@ -51,16 +57,26 @@ def _counts_dtype(device):
 
 
 def check_target_acceptance(M, target_acceptance):
-    """``M="auto"`` needs the acceptance rate it holds, in ``(0, 1]``."""
-    if (isinstance(M, str) and M == "auto") and not (
-        isinstance(target_acceptance, numbers.Real)
-        and not isinstance(target_acceptance, bool)
-        and 0 < target_acceptance <= 1
-    ):
+    """``target_acceptance`` as a float in ``(0, 1]``, or None; ``M="auto"``
+    needs it, the acceptance rate it holds.
+
+    Checked whatever ``M`` is: a value stored unchecked beside a fixed ``M``
+    (``"x"``, ``-1``) failed only once ``M`` was set to ``"auto"``.
+    """
+    if target_acceptance is None:
+        if isinstance(M, str) and M == "auto":
+            raise ValueError(
+                "M='auto' adapts M to hold an acceptance rate; set "
+                "target_acceptance to a float in (0, 1]."
+            )
+        return None
+    value = as_real(target_acceptance)
+    if value is None or not 0 < value <= 1:
         raise ValueError(
-            "M='auto' adapts M to hold an acceptance rate; set "
-            "target_acceptance to a float in (0, 1]."
+            "target_acceptance, the acceptance rate that M='auto' holds, must "
+            f"be a float in (0, 1] or None, got {shown_number(target_acceptance)}."
         )
+    return value
 
 
 def _check_n_classes(n_classes):
@@ -69,15 +85,17 @@ def _check_n_classes(n_classes):
     value = as_real(n_classes)
     if value is not None and value.is_integer() and value >= 1:
         return int(value)
-    raise ValueError(f"n_classes must be a whole number >= 1, got {n_classes!r}.")
+    raise ValueError(
+        f"n_classes must be a whole number >= 1, got {shown_number(n_classes)}."
+    )
 
 
 def _check_M(M):
     value = as_real(M)
     if value is None:
-        raise ValueError(f"M must be a number > 0 or 'auto', got {M!r}.")
+        raise ValueError(f"M must be a number > 0 or 'auto', got {shown_number(M)}.")
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"M must be finite and > 0, got {M!r}.")
+        raise ValueError(f"M must be finite and > 0, got {shown_number(M)}.")
     if not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
         raise ValueError(
             f"M is {value:g}, outside the range of normal float32 numbers "
@@ -319,36 +337,35 @@ class RejectionLoss(nn.Module):
                 f"{loss_normalization!r}."
             )
         self.adaptive = isinstance(M, str) and M == "auto"
-        check_target_acceptance(M, target_acceptance)
+        target_acceptance = check_target_acceptance(M, target_acceptance)
+        # as_real reads an int beyond the float range (10**400) as inf, which
+        # math.isfinite raised an OverflowError on.
         if not (
             isinstance(prior_correction, numbers.Real)
             and not isinstance(prior_correction, (bool, np.bool_))
-            and math.isfinite(prior_correction)
+            and math.isfinite(as_real(prior_correction))
             and 0 <= prior_correction <= MAX_PRIOR_CORRECTION
         ):
             raise ValueError(
                 "prior_correction, the scale of the logit adjustment (1 is the "
                 f"logit-adjusted loss), must be a number in [0, "
-                f"{MAX_PRIOR_CORRECTION:g}], got {prior_correction!r}."
+                f"{MAX_PRIOR_CORRECTION:g}], got {shown_number(prior_correction)}."
             )
         if (
             isinstance(smoothing, bool)
             or not isinstance(smoothing, numbers.Real)
             or not 0 < smoothing <= 1
         ):
-            raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}.")
+            raise ValueError(
+                f"smoothing must be in (0, 1], got {shown_number(smoothing)}."
+            )
         self.base_criterion = criterion
         self.hardness = check_hardness(hardness)
         self.rejection = rejection
         self.loss_normalization = loss_normalization
-        # A Real of any kind (a Fraction failed in the first step's
-        # comparison with a tensor).
-        self.target_acceptance = (
-            float(target_acceptance)
-            if isinstance(target_acceptance, numbers.Real)
-            and not isinstance(target_acceptance, bool)
-            else target_acceptance
-        )
+        # A float (a Fraction failed in the first step's comparison with a
+        # tensor), or None.
+        self.target_acceptance = target_acceptance
         self.smoothing = float(smoothing)
         self.generator = check_generator(generator)
         if process_sum is not None and not callable(process_sum):
@@ -1304,14 +1321,30 @@ def _checked_class_weight(class_weight):
             f"{type(class_weight).__name__}; class_target_weight turns a "
             "target into one."
         )
-    values = np.asarray(class_weight, dtype=np.float64)
-    if values.ndim != 1:
+    # The entries as they are, for check_class_weight to read one by one:
+    # read as float64 first, bools and numeric strings ([True, True],
+    # ["0.5", "1"]) passed as numbers.
+    entries = (
+        class_weight
+        if isinstance(class_weight, np.ndarray)
+        else np.asarray(class_weight, dtype=object)
+    )
+    if entries.ndim != 1:
         raise ValueError(
             "class_weight must hold one weight per class (one dimension), got "
-            f"shape {values.shape}."
+            f"shape {entries.shape}."
         )
-    values = check_class_weight(values, len(values), "class_weight")
+    values = check_class_weight(entries, len(entries), "class_weight")
     weight = torch.as_tensor(values, dtype=torch.float32)
+    if not bool(torch.isfinite(weight).all()):
+        # Finite in float64, inf in float32: the class's acceptance would be
+        # NaN or 1 whatever M.
+        raise ValueError(
+            "class_weight holds weights beyond the float32 range, the type the "
+            f"rule computes in (largest {values.max():.3g}; float32 holds up "
+            f"to {FLOAT32_MAX:.3g}): divide them by the largest, and M by the "
+            "same number, which keeps the rule."
+        )
     if values.size and not bool((weight > 0).all()):
         raise ValueError(
             "class_weight holds weights that float32, the type the rule "

@@ -11,7 +11,13 @@ import numbers
 import numpy as np
 import torch
 
-from ._validation import FLOAT32_MAX, FLOAT32_SMALLEST, as_real, check_class_weight
+from ._validation import (
+    FLOAT32_MAX,
+    FLOAT32_SMALLEST,
+    as_real,
+    check_class_weight,
+    shown_number,
+)
 
 __all__ = [
     "acceptance_probability",
@@ -198,7 +204,7 @@ def check_M_number(M):
         raise ValueError(f"M must be a finite number > 0, not a bool; got {M!r}.")
     value = None if isinstance(M, torch.Tensor) else as_real(M)
     if value is None or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"M must be a finite number > 0, got {M!r}.")
+        raise ValueError(f"M must be a finite number > 0, got {shown_number(M)}.")
     if not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
         # M would become 0 or inf in float32.
         raise ValueError(
@@ -358,7 +364,9 @@ def class_target_weight(
         and not isinstance(n_classes, bool)
         and n_classes >= 1
     ):
-        raise ValueError(f"n_classes must be an integer >= 1, got {n_classes!r}.")
+        raise ValueError(
+            f"n_classes must be an integer >= 1, got {shown_number(n_classes)}."
+        )
     if np.ndim(y) != 1:
         raise ValueError(
             f"y must be 1-d, one class index per row; got {np.ndim(y)} dimensions."
@@ -369,7 +377,9 @@ def class_target_weight(
         elif target == "balanced":
             value = as_real(power)
             if value is None or not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"power must be a finite number >= 0, got {power!r}.")
+                raise ValueError(
+                    f"power must be a finite number >= 0, got {shown_number(power)}."
+                )
             power = value
             labels = np.asarray(y)
             if labels.size and (

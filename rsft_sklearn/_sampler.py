@@ -11,7 +11,12 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.utils import _safe_indexing, check_consistent_length, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
 from ._decision import is_probability_table
 from ._multimodal import splitter_takes_groups
@@ -22,7 +27,13 @@ from ._rejection import (
     class_target_weight,
     rejection_mask,
 )
-from ._validation import check_class_weight
+from ._validation import (
+    FLOAT64_EXACT_INTEGERS,
+    as_real,
+    check_class_weight,
+    reals_as_floats,
+    shown_number,
+)
 
 __all__ = ["RejectionSampler"]
 
@@ -206,6 +217,15 @@ class RejectionSampler(BaseCleaningSampler):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def _validate_params(self):
+        # M and hardness given as a Fraction are checked as their float
+        # value (as RejectionLoss takes them); get_params keeps the object.
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            reals_as_floats(self.get_params(deep=False)),
+            caller_name=type(self).__name__,
+        )
+
     def _class_weights(self, y_index):
         target = self.target
         if isinstance(target, dict):
@@ -275,14 +295,23 @@ class RejectionSampler(BaseCleaningSampler):
             raise TypeError(
                 f"n_rounds must be a whole number >= 1, got {self.n_rounds!r}."
             )
+        if self.n_rounds > FLOAT64_EXACT_INTEGERS:
+            # The draws count in float64: a larger count is rounded (and
+            # 10**400 failed with Python's OverflowError).
+            raise ValueError(
+                f"n_rounds must be a whole number in [1, 2**53], the counts "
+                f"float64 holds exactly; got {shown_number(self.n_rounds)}."
+            )
         # Before the estimator's cross-validated fits (the parameter check
-        # takes a bool for a number).
+        # takes a bool for a number). As floats: a Fraction gives what its
+        # float value gives.
         check_M_number(self.M)
-        check_hardness(self.hardness)
+        M = as_real(self.M)
+        hardness = check_hardness(self.hardness)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.target_weight_ = self._class_weights(y_index)
 
-        if self.hardness == 0:
+        if hardness == 0:
             logits = np.zeros((len(y), len(self.classes_)))
         else:
             logits = self._true_class_log_proba_logits(X, y, groups)
@@ -296,12 +325,12 @@ class RejectionSampler(BaseCleaningSampler):
         y_tensor = torch.from_numpy(y_index)
         weight = torch.from_numpy(self.target_weight_[y_index])
         acceptance = acceptance_probability(
-            logits, y_tensor, weight, M=self.M, hardness=self.hardness
+            logits, y_tensor, weight, M=M, hardness=hardness
         )
         targeted = torch.from_numpy(np.isin(y, list(self.sampling_strategy_)))
         acceptance[~targeted] = 1.0
 
-        if self.hardness == 0:
+        if hardness == 0:
             self.true_class_proba_ = np.ones(len(y))
         else:
             self.true_class_proba_ = np.exp(

@@ -67,6 +67,10 @@ def select_epoch_rows(loss_fn, iterator, score, batch_size):
             _, accepted, acceptance = loss_fn.select(score(X), y, weight)
             loss_fn.record(y, accepted, acceptance)
             masks.append(accepted)
+            # Let go of the chunk before the next one is taken: held by the
+            # loop's names until then, a sparse X densified by the batches
+            # had two chunks in memory at once.
+            del batch, X, y, weight
     return torch.nonzero(torch.cat(masks)).reshape(-1).cpu()
 
 

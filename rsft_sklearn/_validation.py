@@ -5,6 +5,7 @@ writes an estimator. The classifier, the sampler and :func:`correct_proba`
 validate per-class weights with the one function :func:`check_class_weight`.
 """
 
+import decimal
 import math
 import numbers
 import sys
@@ -36,6 +37,8 @@ __all__ = [
     "encode_labels",
     "fit_classes",
     "readable_tensor",
+    "reals_as_floats",
+    "shown_number",
     "to_float32",
 ]
 
@@ -153,11 +156,16 @@ def check_class_weight(weight, classes, name="target"):
         # np.asarray(..., float) reads True as 1 and "2e0" as 2, and gives
         # its own message for a nested list: entries are read one by one.
         entries = np.asarray(weight, dtype=object).reshape(-1)
-        odd = next((v for v in entries if as_real(v) is None), None)
+        # The position of the first entry that is not a number: a None entry,
+        # as next's "none found", was read as NaN and named "not finite".
+        odd = next((i for i, v in enumerate(entries) if as_real(v) is None), None)
         if odd is not None:
+            where = (
+                f" for class {shown_label(labels[odd])}" if odd < len(labels) else ""
+            )
             raise ValueError(
-                f"{name} must hold one number per class, got {odd!r} of type "
-                f"{type(odd).__name__}."
+                f"{name} must hold one number per class, got {entries[odd]!r} of "
+                f"type {type(entries[odd]).__name__}{where}."
             )
         values = np.array([as_real(v) for v in entries], dtype=np.float64)
     if values.shape != (len(labels),):
@@ -173,6 +181,8 @@ def check_class_weight(weight, classes, name="target"):
 # Integers up to here are exact in float32, the type the network's inputs
 # are given in (token ids among them).
 FLOAT32_EXACT_INTEGERS = 2**24
+# And in float64, the type in which counts of draws are given to torch.
+FLOAT64_EXACT_INTEGERS = 2**53
 # The largest float32, the type of the inputs and of the rule's state (M).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The smallest normal float32: below it, M would be kept as a subnormal
@@ -202,6 +212,37 @@ def as_real(value):
             # check refuses by name.
             return math.inf if value > 0 else -math.inf
     return None
+
+
+def reals_as_floats(params):
+    """``params`` with every real number that is neither a Python nor a NumPy
+    number (a ``Fraction``) as its float value, for scikit-learn's parameter
+    checks: its ``Interval`` calls ``np.isnan``, which fails on a
+    ``Fraction`` with "ufunc 'isnan' not supported" and names no parameter.
+    The given values are left as they are (``get_params`` returns them)."""
+    return {
+        key: as_real(value)
+        if isinstance(value, numbers.Real)
+        and not isinstance(value, (numbers.Integral, float, np.floating))
+        else value
+        for key, value in params.items()
+    }
+
+
+def shown_number(value):
+    """``repr`` of a parameter's value for an error message, short: an
+    integer of hundreds of digits (``10**400``) as ``1.000e+400``, another
+    long value cut (a repr past 4,300 digits is itself an error)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        value = int(value)
+        if abs(value) >= 10**20:
+            return format(decimal.Decimal(value), ".4g")
+        return repr(value)
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"a {type(value).__name__} too long to print"
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def to_float32(X, name):

@@ -58,6 +58,7 @@ from ._loss import (
     MAX_PRIOR_CORRECTION,
     MIN_PRIOR_SHARE,
     RejectionLoss,
+    _check_M,
     check_target_acceptance,
     reduced_loss,
 )
@@ -69,7 +70,7 @@ from ._multimodal import (
     stratum_target_weight,
 )
 from ._rejection import check_hardness, class_target_weight
-from ._schedules import _LOG_M_RANGE, epoch_value
+from ._schedules import _LOG_M_RANGE, CosineRamp, LinearRamp, epoch_value
 from ._selection import check_selection_iterator, prepare_iterator
 from ._validation import (
     FLOAT32_MAX,
@@ -82,6 +83,60 @@ from ._validation import (
 )
 
 __all__ = ["RSFTClassifier"]
+
+
+# The history's key of each epoch: True for a warm-up epoch (no rule).
+_WARMUP_KEY = "warmup"
+
+
+def _check_ramps(schedules, first, last):
+    """Refuse, before the first of them trains, a value that the library's
+    ramps among ``schedules`` (the values of ``M`` and ``hardness`` by
+    name) take in the epochs ``first`` to ``last``: a ramp runs one way
+    from its start to its end, so its values at those two epochs bound the
+    others, and a bad one failed after the epochs before it had trained.
+    (Every epoch's value is checked again when it begins, as that of any
+    other schedule is.)"""
+    for name, schedule in schedules.items():
+        if type(schedule) not in (LinearRamp, CosineRamp):
+            continue
+        for epoch in (first, last):
+            try:
+                value = epoch_value(schedule, epoch, name, positive=name == "M")
+                if name == "M":
+                    _check_M(value)
+                else:
+                    check_hardness(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{name}={schedule!r} gives a value refused in epoch "
+                    f"{epoch} (counted from 0) of the epochs {first} to {last} "
+                    f"that this fit trains: {exc} Change the ramp's start or "
+                    "end, or train fewer epochs."
+                ) from None
+
+
+def _warn_warmup_covers_all(warmup_epochs, n_epochs, warmup):
+    """Warn that the fractional ``warmup_epochs`` of ``n_epochs`` epochs
+    rounds to ``warmup`` warm-up epochs, all of them: the fit trains without
+    the rule, and the rule's parameters have no effect. (An integer count
+    of all the epochs is a choice of plain training, as the benchmark's
+    rivals make it, and is not warned about.)"""
+    # The largest share that leaves the last epoch to the rule is below
+    # (n - 1/2) / n (a half rounds up), shown rounded down.
+    share = math.floor((n_epochs - 0.5) / n_epochs * 1000) / 1000
+    epochs = f"{n_epochs} epoch" + ("s" if n_epochs != 1 else "")
+    warnings.warn(
+        f"warmup_epochs={warmup_epochs!r}, a share of {epochs}, rounds to "
+        f"{warmup}: every epoch of the training is a warm-up epoch, which "
+        "applies no rule, so M, hardness and target have no effect. Give a "
+        f"smaller share (below {share:g}) or a count (warmup_epochs="
+        f"{n_epochs - 1} leaves the last epoch to the rule), or train more "
+        "epochs; an integer warmup_epochs of all the epochs trains without "
+        "the rule without this warning.",
+        RSFTWarning,
+        stacklevel=caller_stacklevel(),
+    )
 
 
 def _overrides_get_loss(net):
@@ -415,7 +470,10 @@ class RSFTClassifier(NetClassifierBase):
         ``fit``; the default: the first third), rounded to the nearest
         epoch, a half up. Continued training (``warm_start``,
         ``partial_fit``) keeps that count and counts the epochs on; it
-        warns where its warm-up would come back after epochs that rejected. Sample
+        warns where its warm-up would come back after epochs that rejected
+        (a fit resumed with ``LoadInitState`` too). A fraction that rounds
+        to every epoch warns (an integer count of them all is plain
+        training, without a warning). Sample
         weights (and the stratum weights of ``target="balanced_groups"``)
         weigh the warm-up's rows.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -586,7 +644,8 @@ class RSFTClassifier(NetClassifierBase):
         :class:`skorch.callbacks.Checkpoint` with ``f_criterion``.
     history_ : skorch.History
         Per-epoch records, among them ``acceptance_rate``,
-        ``acceptance_rate[<label>]`` for every class and ``M_effective``.
+        ``acceptance_rate[<label>]`` for every class, ``M_effective`` and
+        ``warmup`` (True in a warm-up epoch, which applies no rule).
     generators_ : GeneratorState
         The random generators of the shuffles and the masks, saved by
         :class:`skorch.callbacks.Checkpoint` with
@@ -1518,6 +1577,17 @@ class RSFTClassifier(NetClassifierBase):
 
     def _plan_epoch(self, replanning=False):
         state = self.fit_state_
+        # The first epoch of the call, after the callbacks' on_train_begin (a
+        # LoadInitState has put back the history it resumes).
+        first_of_call = state.plan is None
+        if first_of_call and not state.by_hooks:
+            # (Training driven through skorch's hooks runs as many epochs as
+            # its loop does: checked per epoch only.)
+            given = state.epochs if state.epochs is not None else self.max_epochs
+            first = len(self.history) - 1
+            _check_ramps(
+                {"M": self.M, "hardness": self.hardness}, first, first + given - 1
+            )
         # The modules are collected afresh every epoch (a callback may swap
         # a layer between epochs).
         state.mode_trees = None
@@ -1545,16 +1615,34 @@ class RSFTClassifier(NetClassifierBase):
             weighted=state.sample_weight is not None,
         )
         state.plan = plan = self._adjust_plan(plan)
+        # Recorded with the epoch, so that a fit resumed from a saved history
+        # (LoadInitState) knows whether the epochs it continues rejected.
+        self.history.record(_WARMUP_KEY, not plan.rejecting)
+        if (
+            first_of_call
+            and len(self.history) == 1
+            and not isinstance(self.warmup_epochs, numbers.Integral)
+            and warmup >= n_epochs
+        ):
+            _warn_warmup_covers_all(self.warmup_epochs, n_epochs, warmup)
         # On several processes the losses are those of the global batches.
         state.losses = EpochLosses(self.criterion_.process_sum)
         if self.rejection in ("pool", "epoch"):
             # From the first epoch, not after a warm-up spent in vain.
             check_selection_iterator(state.train_iterator, self.rejection)
         loss = self.criterion_
-        # Whether the last epoch this estimator trained rejected (the loss's
-        # own flag starts on, so a fresh loss, as a resumed fit builds one,
-        # would say it did).
-        rejected_before = self.__dict__.get("_last_epoch_rejected", False)
+        # Whether the epoch before this one rejected, as the history recorded
+        # it: a fit resumed with LoadInitState holds the history of epochs
+        # that another estimator trained. (Not the loss's own flag, which
+        # starts on in the fresh loss that a resumed fit builds.) A history
+        # from a version that did not record it: the last epoch that this
+        # estimator trained, if it trained one.
+        before = self.history[-2] if len(self.history) > 1 else {}
+        rejected_before = (
+            not before[_WARMUP_KEY]
+            if _WARMUP_KEY in before
+            else self.__dict__.get("_last_epoch_rejected", False)
+        )
         self._last_epoch_rejected = bool(plan.rejecting)
         if (
             not plan.rejecting

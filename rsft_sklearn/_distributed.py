@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 from skorch.hf import AccelerateMixin
 
 from ._classifier import RSFTClassifier
@@ -112,6 +113,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
     >>> 0.0 < clf.history[-1, "acceptance_rate"] <= 1.0
     True
     """
+
+    _parameter_constraints = {
+        **RSFTClassifier._parameter_constraints,
+        # Read by truth value: unwrap_after_train="False" unwrapped.
+        "unwrap_after_train": ["boolean"],
+        # skorch calls the sink with the epoch table's rows: any other value
+        # failed after the first epoch had trained ("'NoneType' object is
+        # not callable"), at every verbose.
+        "callbacks__print_log__sink": [StrOptions({"auto"}), callable],
+    }
 
     def __init__(
         self,

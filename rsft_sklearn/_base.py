@@ -9,6 +9,7 @@ Nothing here knows the rejection rule.
 
 import copy
 import inspect
+import math
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -21,7 +22,11 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._metadata_requests import RequestMethod
-from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 from sklearn.utils.metadata_routing import _routing_enabled, process_routing
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet, NeuralNetClassifier
@@ -109,11 +114,14 @@ _COUNTED_ATTRIBUTES = (
 
 
 def _plain_number(value):
-    """A NumPy number (or a tuple of them, Adam's betas) as Python's."""
+    """A NumPy number or a ``fractions.Fraction`` (or a tuple of them, Adam's
+    betas) as Python's."""
     if isinstance(value, np.floating):
         return float(value)  # (a long double's item() is itself)
     if isinstance(value, (np.integer, np.bool_)):
         return value.item()
+    if _real_as_float(value) is not value:
+        return float(value)
     if isinstance(value, tuple) and any(isinstance(v, np.generic) for v in value):
         return tuple(_plain_number(v) for v in value)
     return value
@@ -182,6 +190,13 @@ def _check_epochs(epochs):
         return
     integer = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)
     if integer and epochs >= 1:
+        # (10**400 failed in float() with a bare OverflowError when the
+        # first epoch was planned.)
+        _check_within_floats(
+            "epochs (the epochs of this call)",
+            epochs,
+            [Interval(numbers.Integral, 1, None, closed="left")],
+        )
         return
     message = (
         f"epochs (the epochs of this call) must be an integer >= 1, got {epochs!r}"
@@ -353,8 +368,8 @@ class NetClassifierBase(NeuralNetClassifier):
             sparse tensor, and any other module as a dense one, so the whole
             matrix is never densified (see :class:`~rsft_sklearn.SparseRows`).
             The default MLP's first layer gets weights for the columns with a
-            stored entry only (``module__input_columns=None`` keeps every
-            column).
+            stored nonzero value in the training rows of positive weight only
+            (``module__input_columns=None`` keeps every column).
         y : array-like of shape (n_samples,)
             Class labels of any type; for a ``Dataset``, the labels of its
             rows in order (a label the dataset yields must agree).
@@ -401,11 +416,11 @@ class NetClassifierBase(NeuralNetClassifier):
             )
             with self._call_data_dropped(), self._undone_if_untrained(before):
                 if fresh:
-                    self._initialize_on(data[0])
+                    self._initialize_on(data[0], data[2])
                     self._check_token_ids_of_built(data[0])
                 else:
                     warn_outside_input_columns(
-                        self.module_, self._trained_part(data[0])
+                        self.module_, data[0], self._training_row_mask(data[0], data[2])
                     )
                 # Metadata routing resolves what set_fit_request asked for.
                 return self._train(data, _routing_method="fit", **fit_params)
@@ -487,7 +502,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     self._check_token_ids_of_built(data[0])
                 else:
                     warn_outside_input_columns(
-                        self.module_, self._trained_part(data[0])
+                        self.module_, data[0], self._training_row_mask(data[0], data[2])
                     )
                 return self._train(data, **fit_params)
 
@@ -830,44 +845,58 @@ class NetClassifierBase(NeuralNetClassifier):
             self.__dict__.update(saved)
             raise
 
-    def _initialize_on(self, X):
-        """``initialize()`` for a fit on ``X``.
+    def _initialize_on(self, X, sample_weight=None):
+        """``initialize()`` for a fit on ``X`` (with the rows' weights
+        ``sample_weight``, as ``_prepare_data`` gives them, or None).
 
         On a sparse ``X`` the default MLP's first layer gets weights for the
-        columns with a stored entry in the training rows only
-        (``module__input_columns``), unless the user set them: a hashed space
-        of ``2**20`` columns then costs the columns in use, not the hash
-        space, in the network, its gradient and the optimiser's state.
-        ``partial_fit`` keeps every column, since a later call may bring new
-        ones.
+        columns with a stored nonzero value in the training rows of positive
+        weight only (``module__input_columns``), unless the user set them: a
+        hashed space of ``2**20`` columns then costs the columns in use, not
+        the hash space, in the network, its gradient and the optimiser's
+        state. ``partial_fit`` keeps every column, since a later call may
+        bring new ones.
         """
         if (
             self._builds_mlp()
             and sp.issparse(X)
             and "input_columns" not in self.get_params_for("module")
         ):
-            # A column stored in validation rows alone would get weights
-            # that never train.
-            X = self._trained_part(X)
+            # A column stored in validation rows alone, or in rows of weight
+            # 0 alone, would get weights that never train (and a row of
+            # weight 0 is as if absent: it must not change the network).
             # For the whole fit (dropped by _call_data_dropped): a module
             # rebuilt during it (InputShapeSetter, set_params(module__...)
             # from a callback) takes the same columns.
-            self._fit_input_columns = stored_columns(X)
+            self._fit_input_columns = stored_columns(
+                X, self._training_row_mask(X, sample_weight)
+            )
         return self.initialize()
 
-    def _trained_part(self, X):
-        """The rows of the call's checked input ``X`` that train: those of
-        the training part of its validation split, where one was made
-        (sparse ``X`` only; otherwise ``X`` itself)."""
+    def _training_row_mask(self, X, sample_weight=None):
+        """The rows of the call's checked input ``X`` (an array or a sparse
+        matrix) that train, as a boolean mask, or None for every row: those
+        of the training part of its validation split, where one was made,
+        of positive weight in ``sample_weight`` (the weights of every row of
+        the call, or None), since a row of weight 0 is as if absent."""
+        shape = getattr(X, "shape", None)
+        if not shape:
+            return None
+        rows = None
         split = self.__dict__.get("_split_of_call")
-        if (
-            sp.issparse(X)
-            and split is not None
-            and split[0] is X
-            and not isinstance(split[1], slice)
-        ):
-            return X[split[1]]
-        return X
+        if split is not None and split[0] is X and not isinstance(split[1], slice):
+            rows = np.zeros(shape[0], dtype=bool)
+            rows[split[1]] = True
+        if sample_weight is not None:
+            weight = (
+                sample_weight.detach().cpu().numpy()
+                if isinstance(sample_weight, torch.Tensor)
+                else np.asarray(sample_weight)
+            )
+            positive = weight > 0
+            if not positive.all():
+                rows = positive if rows is None else rows & positive
+        return rows
 
     def _check_inputs(self, X, y, reset, classes=None):
         """Check ``X`` and encode ``y``; return ``(X, y, n_samples)``.
@@ -926,20 +955,36 @@ class NetClassifierBase(NeuralNetClassifier):
         return X, y, n
 
     def _validate_hyperparameters(self):
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            {key: getattr(self, key) for key in self._parameter_constraints},
-            caller_name=type(self).__name__,
-        )
         for key, constraints in self._parameter_constraints.items():
-            # scikit-learn's numeric intervals take a bool (True as 1).
             value = getattr(self, key)
+            _check_within_floats(key, value, constraints)
+            # A Fraction is checked as the float it stands for (NumPy's
+            # isnan, which scikit-learn's intervals call, refuses it); the
+            # parameter itself stays as given.
+            checked = _real_as_float(value)
+            try:
+                validate_parameter_constraints(
+                    {key: constraints},
+                    {key: checked},
+                    caller_name=type(self).__name__,
+                )
+            except InvalidParameterError as exc:
+                if checked is value:
+                    raise
+                raise InvalidParameterError(
+                    str(exc).replace(f"Got {checked!r}", f"Got {value!r}")
+                ) from None
+            # scikit-learn's numeric intervals take a bool (True as 1);
+            # verbose takes one as scikit-learn and skorch do.
             if (
                 isinstance(value, (bool, np.bool_))
                 and "boolean" not in constraints
+                and "verbose" not in constraints
                 and not _bool_option(constraints, value)
             ):
                 raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
+        if isinstance(getattr(self, "lr", None), torch.Tensor):
+            _check_tensor_lr(self.lr)
         check_callbacks(self.callbacks)
         self._check_parameter_patterns()
         check_device(self.device)
@@ -2678,6 +2723,96 @@ def _check_input_shapes(X, keys, shapes):
             )
 
 
+def _real_as_float(value):
+    """A real number of a type that is neither an integer nor a float (a
+    ``fractions.Fraction``) as the float it stands for; anything else, and
+    one beyond the float range, as it is."""
+    if isinstance(value, numbers.Real) and not isinstance(
+        value, (numbers.Integral, float, np.floating)
+    ):
+        try:
+            return float(value)
+        except (ArithmeticError, TypeError, ValueError):
+            return value
+    return value
+
+
+def _short_number(value):
+    """A real ``value`` beyond the float range in a few characters (10**400
+    as ``1e+400``): its repr may run to thousands of digits."""
+    if isinstance(value, numbers.Rational):
+        magnitude = math.log10(abs(value.numerator)) - math.log10(value.denominator)
+        exponent = math.floor(magnitude)
+        mantissa = 10 ** (magnitude - exponent)
+        return f"{'-' if value < 0 else ''}{mantissa:.3g}e+{exponent}"
+    return f"a {type(value).__name__} beyond the float range"
+
+
+def _check_within_floats(key, value, constraints):
+    """Refuse, naming ``key``, a number of a numeric parameter beyond the
+    float range (``10**400``): scikit-learn's intervals compare a Python
+    integer exactly and let it pass, and it failed later in ``float()``
+    with a bare ``OverflowError`` (``lr``, ``max_epochs``) or with a message
+    of 400 digits naming another parameter (``target_power``)."""
+    intervals = [
+        constraint
+        for constraint in (getattr(c, "constraint", c) for c in constraints)
+        if isinstance(constraint, Interval)
+    ]
+    if (
+        not intervals
+        or isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Real)
+    ):
+        return
+    try:
+        float(value)
+        return
+    except OverflowError:
+        pass
+    interval = intervals[0]
+    low = "[" if interval.closed in ("left", "both") else "("
+    high = "]" if interval.closed in ("right", "both") else ")"
+    if interval.left is None or interval.right is None:
+        bounds = (
+            ""
+            if interval.left is None
+            else f" {'>=' if low == '[' else '>'} {interval.left:g}"
+        )
+    else:
+        bounds = f" in {low}{interval.left:g}, {interval.right:g}{high}"
+    if interval.type is numbers.Integral:
+        raise ValueError(
+            f"{key} must be an integer{bounds} within the float range, got "
+            f"{_short_number(value)}."
+        )
+    raise ValueError(
+        f"{key} must be a finite number{bounds}, got "
+        f"{'-' if value < 0 else ''}inf ({_short_number(value)}, beyond the "
+        "float range)."
+    )
+
+
+def _check_tensor_lr(lr):
+    """Refuse a tensor learning rate that is not one finite real number
+    >= 0 (scikit-learn's check takes any tensor: ``torch.tensor(True)``
+    trained as 1.0, and a NaN one failed after the first epoch as if the
+    loss had overflowed). One read of its value, at validation."""
+    if lr.numel() != 1:
+        raise ValueError(
+            "lr must be a number or a tensor of one element, got a tensor of "
+            f"shape {tuple(lr.shape)}."
+        )
+    if not lr.dtype.is_floating_point:
+        raise TypeError(
+            "lr must be a number or a tensor of a real floating-point dtype "
+            f"(torch.tensor(1e-3)), got a tensor of dtype {lr.dtype}."
+        )
+    value = float(lr.detach().reshape(()).cpu())
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}.")
+
+
 def _bool_option(constraints, value):
     """Whether ``constraints`` name the bool ``value`` as an option of its
     own (``Options(bool, {False})``, hidden or not)."""
@@ -2927,18 +3062,42 @@ def read_output_as_skorch_nll(module, args):
     return (log_proba_for_nll(args[0]), *args[1:])
 
 
-def stored_columns(X):
-    """The columns of a sparse ``X`` with a stored entry, or None for all."""
+def _value_columns(X, rows=None):
+    """The column of every stored nonzero value of a sparse ``X`` in the
+    ``rows`` kept (a boolean mask, or None for all), block of rows by block
+    (no copy of X's size).
+
+    Stored zeros (HashingVectorizer's cancelled collisions) are no values:
+    the first layer ignores them as it ignores any zero.
+    """
+    step = max(1, 2**22 * X.shape[0] // max(X.nnz, 1))
+    for start in range(0, X.shape[0], step):
+        stop = min(start + step, X.shape[0])
+        entries = slice(X.indptr[start], X.indptr[stop])
+        kept = X.data[entries] != 0
+        if rows is not None:
+            kept &= np.repeat(rows[start:stop], np.diff(X.indptr[start : stop + 1]))
+        yield X.indices[entries][kept]
+
+
+def stored_columns(X, rows=None):
+    """The columns of a sparse ``X`` with a stored nonzero value in the
+    ``rows`` kept (a boolean mask, or None for all), or None for every
+    column."""
     stored = np.zeros(X.shape[1], dtype=bool)
-    stored[X.indices] = True
+    # (A column of stored zeros alone got first-layer weights that never
+    # trained, which prediction then read.)
+    for columns in _value_columns(X, rows):
+        stored[columns] = True
     columns = np.flatnonzero(stored)
     if len(columns) in (0, X.shape[1]):
         return None
     return columns
 
 
-def warn_outside_input_columns(module, X):
-    """Warn when training rows have values in columns without weights.
+def warn_outside_input_columns(module, X, rows=None):
+    """Warn when training rows (``rows``, a boolean mask, or None for all)
+    have values in columns without weights.
 
     A network whose first layer was built on the columns of an earlier fit
     (``warm_start``, ``partial_fit``) ignores the others.
@@ -2948,10 +3107,10 @@ def warn_outside_input_columns(module, X):
     weighted = np.zeros(X.shape[1], dtype=bool)
     weighted[module.input_columns.cpu().numpy()] = True
     if sp.issparse(X):
-        # Stored zeros (HashingVectorizer's cancelled collisions) are no
-        # values: the first layer ignores them as it ignores any zero.
-        columns = X.indices[X.data != 0]
-        outside = np.unique(columns[~weighted[columns]])
+        found = np.zeros(X.shape[1], dtype=bool)
+        for columns in _value_columns(X, rows):
+            found[columns[~weighted[columns]]] = True
+        outside = np.flatnonzero(found)
     elif isinstance(X, (np.ndarray, torch.Tensor)) and X.ndim == 2:
         # Dense rows: the columns without weights that hold a value, read
         # in blocks of rows (no copy of X's size).
@@ -2959,7 +3118,13 @@ def warn_outside_input_columns(module, X):
         found = np.zeros(len(others), dtype=bool)
         step = max(1, 2**22 // max(len(others), 1))
         for start in range(0, len(X), step):
-            block = X[start : start + step][:, others]
+            block = X[start : start + step]
+            if rows is not None:
+                kept = rows[start : start + step]
+                if isinstance(block, torch.Tensor):
+                    kept = torch.from_numpy(kept).to(block.device)
+                block = block[kept]
+            block = block[:, others]
             block = block.cpu().numpy() if isinstance(block, torch.Tensor) else block
             found |= np.any(block != 0, axis=0)
         outside = others[found]

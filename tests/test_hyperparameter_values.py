@@ -84,6 +84,8 @@ def test_a_tensor_lr_trains_as_its_value(data):
         ("warmup_epochs", Fraction(1, 2), {}),
         ("lr", Fraction(1, 100), {}),
         ("target_acceptance", Fraction(1, 2), {"M": "auto"}),
+        # Reached torch as it was ("full_like(): ... must be Number").
+        ("budget", Fraction(1, 2), {"rejection": "budget"}),
     ],
 )
 def test_a_fraction_trains_as_its_float(data, name, value, params):

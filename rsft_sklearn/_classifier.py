@@ -58,7 +58,6 @@ from ._loss import (
     MAX_PRIOR_CORRECTION,
     MIN_PRIOR_SHARE,
     RejectionLoss,
-    _check_M,
     check_target_acceptance,
     reduced_loss,
 )
@@ -70,7 +69,7 @@ from ._multimodal import (
     stratum_target_weight,
 )
 from ._rejection import check_hardness, class_target_weight
-from ._schedules import _LOG_M_RANGE, CosineRamp, LinearRamp, epoch_value
+from ._schedules import _LOG_M_RANGE, epoch_value
 from ._selection import check_selection_iterator, prepare_iterator
 from ._validation import (
     FLOAT32_MAX,
@@ -87,33 +86,6 @@ __all__ = ["RSFTClassifier"]
 
 # The history's key of each epoch: True for a warm-up epoch (no rule).
 _WARMUP_KEY = "warmup"
-
-
-def _check_ramps(schedules, first, last):
-    """Refuse, before the first of them trains, a value that the library's
-    ramps among ``schedules`` (the values of ``M`` and ``hardness`` by
-    name) take in the epochs ``first`` to ``last``: a ramp runs one way
-    from its start to its end, so its values at those two epochs bound the
-    others, and a bad one failed after the epochs before it had trained.
-    (Every epoch's value is checked again when it begins, as that of any
-    other schedule is.)"""
-    for name, schedule in schedules.items():
-        if type(schedule) not in (LinearRamp, CosineRamp):
-            continue
-        for epoch in (first, last):
-            try:
-                value = epoch_value(schedule, epoch, name, positive=name == "M")
-                if name == "M":
-                    _check_M(value)
-                else:
-                    check_hardness(value)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{name}={schedule!r} gives a value refused in epoch "
-                    f"{epoch} (counted from 0) of the epochs {first} to {last} "
-                    f"that this fit trains: {exc} Change the ramp's start or "
-                    "end, or train fewer epochs."
-                ) from None
 
 
 def _warn_warmup_covers_all(warmup_epochs, n_epochs, warmup):
@@ -472,8 +444,9 @@ class RSFTClassifier(NetClassifierBase):
         ``partial_fit``) keeps that count and counts the epochs on; it
         warns where its warm-up would come back after epochs that rejected
         (a fit resumed with ``LoadInitState`` too). A fraction that rounds
-        to every epoch warns (an integer count of them all is plain
-        training, without a warning). Sample
+        to every epoch of a ``fit`` warns (an integer count of them all is
+        plain training, without a warning; ``partial_fit`` does not warn,
+        as later calls continue its training). Sample
         weights (and the stratum weights of ``target="balanced_groups"``)
         weigh the warm-up's rows.
     loss_normalization : {"accepted", "batch"}, default="accepted"
@@ -1374,7 +1347,8 @@ class RSFTClassifier(NetClassifierBase):
         return super().torch_compile(module, name)
 
     def _rejection_loss_params(self):
-        """The parameters of the estimator that the loss module is built with."""
+        """The parameters of the estimator that the loss module is built with
+        (and compared with, see ``_set_up_loss``)."""
         M = self.M if isinstance(self.M, (str, numbers.Real)) else 1.0
         return {
             "M": M,
@@ -1383,7 +1357,9 @@ class RSFTClassifier(NetClassifierBase):
                 "expected" if self.rejection in ("expected", "budget") else "sample"
             ),
             "loss_normalization": self.loss_normalization,
-            "target_acceptance": self.target_acceptance,
+            # As the float the loss stores (a Fraction, which never equals
+            # it, had the loss rebuilt at every call of continued training).
+            "target_acceptance": check_target_acceptance(M, self.target_acceptance),
             "prior_correction": self.prior_correction,
         }
 
@@ -1577,17 +1553,6 @@ class RSFTClassifier(NetClassifierBase):
 
     def _plan_epoch(self, replanning=False):
         state = self.fit_state_
-        # The first epoch of the call, after the callbacks' on_train_begin (a
-        # LoadInitState has put back the history it resumes).
-        first_of_call = state.plan is None
-        if first_of_call and not state.by_hooks:
-            # (Training driven through skorch's hooks runs as many epochs as
-            # its loop does: checked per epoch only.)
-            given = state.epochs if state.epochs is not None else self.max_epochs
-            first = len(self.history) - 1
-            _check_ramps(
-                {"M": self.M, "hardness": self.hardness}, first, first + given - 1
-            )
         # The modules are collected afresh every epoch (a callback may swap
         # a layer between epochs).
         state.mode_trees = None
@@ -1618,13 +1583,6 @@ class RSFTClassifier(NetClassifierBase):
         # Recorded with the epoch, so that a fit resumed from a saved history
         # (LoadInitState) knows whether the epochs it continues rejected.
         self.history.record(_WARMUP_KEY, not plan.rejecting)
-        if (
-            first_of_call
-            and len(self.history) == 1
-            and not isinstance(self.warmup_epochs, numbers.Integral)
-            and warmup >= n_epochs
-        ):
-            _warn_warmup_covers_all(self.warmup_epochs, n_epochs, warmup)
         # On several processes the losses are those of the global batches.
         state.losses = EpochLosses(self.criterion_.process_sum)
         if self.rejection in ("pool", "epoch"):
@@ -1713,12 +1671,14 @@ class RSFTClassifier(NetClassifierBase):
         if low + 0.1 < log_M < high - 0.1:
             return
         state.warned_M_bound = True
+        # The loss's float: a Fraction has no "g" format before Python 3.12.
+        target = self.criterion_.target_acceptance
         warnings.warn(
             f'M="auto" stayed at the {"upper" if log_M > 0 else "lower"} bound '
             f"of its range, exp({high if log_M > 0 else low:g}), in epoch "
             f"{len(self.history)}: its acceptance rate "
             f"{record['acceptance_rate']:.3g} cannot follow target_acceptance="
-            f"{self.target_acceptance:g}. The model's probabilities raised to "
+            f"{target:g}. The model's probabilities raised to "
             f"hardness={self.hardness!r}, times the target weights, span more "
             "than that range; lower hardness (or the spread of the weights).",
             RSFTWarning,
@@ -1846,6 +1806,8 @@ class RSFTClassifier(NetClassifierBase):
                 "on_train_begin; call partial_fit(X, y, epochs=k) instead, or "
                 "notify('on_train_begin', X=X, y=y) first."
             )
+        if fit_params.get("_routing_method") == "fit" and not len(self.history):
+            self._warn_if_warmup_covers_fit(epochs)
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
@@ -1857,6 +1819,25 @@ class RSFTClassifier(NetClassifierBase):
             if steps is not None and not self.fit_state_.decisions:
                 steps[1] = True
             raise
+
+    def _warn_if_warmup_covers_fit(self, epochs):
+        """Warn, before a fit trains its first epoch, where a fractional
+        ``warmup_epochs`` rounds to every epoch of it (``epochs``, else
+        ``max_epochs``): then no epoch applies the rule.
+
+        Only a fit (not one that a ``LoadInitState`` resumes, whose history
+        it put back) trains all the epochs that the share is of. A
+        ``partial_fit``'s training goes on over later calls, whose epochs
+        the rule applies to: its first call of ``max_epochs`` epochs (a
+        loop's first of ``epochs=1``) may be a warm-up alone."""
+        if isinstance(self.warmup_epochs, numbers.Integral):
+            return
+        given = self.max_epochs if epochs is None else epochs
+        basis = self.fit_state_.warmup_basis or self.max_epochs
+        warmup = warmup_epoch_count(self.warmup_epochs, basis)
+        # (max_epochs=0 trains no epoch, and builds the network only.)
+        if 0 < given <= warmup:
+            _warn_warmup_covers_all(self.warmup_epochs, basis, warmup)
 
     def _warn_if_stopped_in_warmup(self, state):
         """Warn when a callback (EarlyStopping, whose patience counts the

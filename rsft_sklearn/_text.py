@@ -333,8 +333,10 @@ class EmbeddingBagModule(nn.Module):
         padding) is never read, but must be finite as every row (a NaN or
         inf anywhere is refused).
     freeze : bool, default=False
-        Keep the embeddings fixed and train the head only. Only a bool is
-        taken (a string such as ``"False"`` is refused, not read as true).
+        Keep the embeddings fixed and train the head only. Only a bool
+        (Python or NumPy) is taken, as by the estimators' ``warm_start``: a
+        string such as ``"False"`` is refused, not read as true, and so are
+        ``0``, ``1`` and ``None``.
 
     Examples
     --------

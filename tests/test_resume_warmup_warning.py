@@ -1,10 +1,12 @@
-"""The warm-up across resumed and short fits, and ramps checked before training.
+"""The warm-up across resumed and short fits, and ramps checked per epoch.
 
 A fit resumed with skorch's ``LoadInitState`` warns, as continued training
 in the same process does, where its warm-up comes back after epochs that
-rejected; a fractional warm-up that rounds to every epoch warns; a ramp
-given as ``M`` or ``hardness`` is refused before training where it leaves
-the rule's range in the epochs the fit trains.
+rejected; a fractional warm-up that rounds to every epoch of a fit warns
+(not a ``partial_fit``, whose training later calls continue); a ramp given
+as ``M`` or ``hardness`` is checked in each epoch as it begins, as any
+schedule is, so that a fit stopped (or a schedule replaced) before an epoch
+out of range trains.
 """
 
 import json
@@ -15,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_classification
-from skorch.callbacks import Checkpoint, LoadInitState
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LoadInitState
 
-from rsft_sklearn import CosineRamp, LinearRamp, RSFTClassifier, RSFTWarning
+from rsft_sklearn import LinearRamp, RSFTClassifier, RSFTWarning
 
 PARAMS = dict(
     rejection="sample",
@@ -232,61 +234,107 @@ def test_partial_fit_loop_over_a_warm_up_share_does_not_warn(data):
     assert loop.history[:, "warmup"] == [True] * 3 + [False] * 2
 
 
-@pytest.mark.parametrize(
-    ("name", "ramp", "message"),
-    [
-        ("M", LinearRamp(2.0, 0.0, n_epochs=3), "M(3) = 0.0 must be finite and > 0."),
-        (
-            "hardness",
-            CosineRamp(1.0, -1.0, n_epochs=4),
-            "hardness(3) = -0.707",
-        ),
-        (
-            "M",
-            LinearRamp(3.0e38, 3.6e38, n_epochs=3),
-            "M is 3.6e+38, outside the range of normal float32 numbers",
-        ),
-    ],
-)
-def test_a_ramp_that_leaves_the_range_is_refused_before_training(
-    data, name, ramp, message
-):
-    # It failed after the three epochs before it had trained.
-    clf = RSFTClassifier(max_epochs=4, warmup_epochs=0, **{**PARAMS, name: ramp})
+def test_first_partial_fit_of_more_epochs_than_the_share_does_not_warn(data):
+    # The share is one of max_epochs=2 (two warm-up epochs), and the call
+    # trains five: the last three reject. It warned that every epoch was a
+    # warm-up epoch.
+    clf = RSFTClassifier(max_epochs=2, warmup_epochs=0.75, **PARAMS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RSFTWarning)
+        clf.partial_fit(*data, classes=[0, 1, 2], epochs=5)
+    assert clf.history[:, "warmup"] == [True, True, False, False, False]
+    rates = clf.history[:, "acceptance_rate"]
+    assert rates[:2] == [1.0, 1.0]
+    assert all(rate < 1.0 for rate in rates[2:])
+
+
+@pytest.mark.parametrize("epochs", [None, 1])
+def test_partial_fit_loop_whose_first_call_is_the_warm_up_does_not_warn(data, epochs):
+    # warmup_epochs=0.5 of max_epochs=1 is the first call's epoch, and the
+    # calls after it reject: the first call warned that every epoch was a
+    # warm-up epoch.
+    loop = RSFTClassifier(max_epochs=1, warmup_epochs=0.5, **PARAMS)
+    fit_params = {} if epochs is None else {"epochs": epochs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RSFTWarning)
+        for _ in range(3):
+            loop.partial_fit(*data, classes=[0, 1, 2], **fit_params)
+    assert loop.history[:, "warmup"] == [True, False, False]
+    rates = loop.history[:, "acceptance_rate"]
+    assert rates[0] == 1.0 and rates[1] < 1.0 and rates[2] < 1.0
+
+
+def test_fit_of_fewer_epochs_than_max_epochs_warns_of_its_own(data):
+    # A fit's share is one of the epochs it trains (epochs=1), not of
+    # max_epochs=10: its one epoch is the warm-up.
+    with pytest.warns(RSFTWarning) as record:
+        clf = RSFTClassifier(max_epochs=10, warmup_epochs=0.5, **PARAMS).fit(
+            *data, epochs=1
+        )
+    (message,) = _rule_warnings(record)
+    assert message.startswith(
+        "warmup_epochs=0.5, a share of 1 epoch, rounds to 1: every epoch of the "
+        "training is a warm-up epoch"
+    )
+    assert clf.history[:, "warmup"] == [True]
+    # Of two epochs, the second rejects, without a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RSFTWarning)
+        clf = RSFTClassifier(max_epochs=1, warmup_epochs=0.5, **PARAMS).fit(
+            *data, epochs=2
+        )
+    assert clf.history[:, "warmup"] == [True, False]
+
+
+def test_a_fit_stopped_before_its_ramp_leaves_the_range_trains(data):
+    # M reaches 0 in epoch 6 of 10, but EarlyStopping ends the fit after
+    # three epochs: it was refused before training.
+    stop = EarlyStopping(monitor="train_loss", patience=2, threshold=100.0)
+    clf = RSFTClassifier(
+        max_epochs=10,
+        warmup_epochs=0,
+        callbacks=[stop],
+        **{**PARAMS, "M": LinearRamp(2.0, 0.0, n_epochs=6)},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RSFTWarning)
+        clf.fit(*data)
+    assert len(clf.history) == 3
+    assert clf.history[:, "M_effective"] == pytest.approx([2.0, 5 / 3, 4 / 3])
+
+
+class _FixM(Callback):
+    """Replaces the ramp by a fixed M after two epochs."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            net.set_params(M=2.0)
+
+
+def test_a_ramp_replaced_during_the_fit_is_checked_per_epoch(data):
+    # The ramp reaches 0 in epoch 4, after a callback replaced it (as
+    # set_params may between epochs): it was refused before training.
+    clf = RSFTClassifier(
+        max_epochs=6,
+        warmup_epochs=0,
+        callbacks=[_FixM()],
+        **{**PARAMS, "M": LinearRamp(2.0, 0.0, n_epochs=4)},
+    )
+    clf.fit(*data)
+    assert clf.history[:, "M_effective"] == [2.0, 1.5, 2.0, 2.0, 2.0, 2.0]
+
+
+def test_a_ramp_that_leaves_the_range_fails_in_that_epoch(data):
+    # hardness 5e-31 in epoch 19 is refused when that epoch begins (the
+    # values between 0 and 1e-30 are: the rule's float32 arithmetic).
+    clf = RSFTClassifier(
+        max_epochs=21,
+        warmup_epochs=0,
+        **{**PARAMS, "hardness": LinearRamp(1e-29, 0.0, n_epochs=20)},
+    )
     with pytest.raises(ValueError) as caught:
         clf.fit(*data)
-    text = str(caught.value)
-    assert text.startswith(
-        f"{name}={ramp!r} gives a value refused in epoch 3 (counted from 0) of "
-        "the epochs 0 to 3 that this fit trains: "
+    assert str(caught.value).startswith(
+        "Epoch 19 (counted from 0) of the schedule given as M or hardness: "
+        "hardness is 5e-31: it must be 0 or within [1e-30, "
     )
-    assert message in text
-    assert text.endswith("Change the ramp's start or end, or train fewer epochs.")
-    assert len(clf.history) == 0
-    # The epochs before it are fine: a fit of three trains.
-    short = RSFTClassifier(max_epochs=3, warmup_epochs=0, **{**PARAMS, name: ramp})
-    with warnings.catch_warnings():
-        # (The M near float32's largest accepts nothing.)
-        warnings.filterwarnings("ignore", message="An epoch accepted no row")
-        short.fit(*data)
-    assert len(short.history) == 3
-
-
-def test_a_ramp_is_checked_over_the_epochs_continued_training_adds(data, tmp_path):
-    ramp = LinearRamp(2.0, 0.0, n_epochs=3)
-    clf = _first_part(data, tmp_path, M=ramp)
-    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
-    with pytest.raises(ValueError, match=r"epoch 3 \(counted from 0\) of the epochs 3"):
-        clf.set_params(callbacks=None).partial_fit(*data, epochs=2)
-    assert len(clf.history) == 3
-    assert all(torch.equal(before[k], v) for k, v in clf.module_.state_dict().items())
-    # A fit resumed from the checkpoint counts from the loaded history.
-    resumed = RSFTClassifier(max_epochs=1, **{**PARAMS, "M": ramp})
-    checkpoint = _checkpoint(tmp_path)
-    resumed.set_params(callbacks=[checkpoint, LoadInitState(checkpoint)])
-    with pytest.raises(ValueError, match=r"of the epochs 3 to 3 that this fit"):
-        resumed.fit(*data)
-    # A ramp that starts out of range, resumed where it is in range, trains.
-    rising = LinearRamp(0.0, 3.0, n_epochs=3)
-    resumed = _resumed(data, tmp_path, max_epochs=1, warmup_epochs=1, M=rising)
-    assert resumed.history[-1, "M_effective"] == 3.0

@@ -9,7 +9,6 @@ Nothing here knows the rejection rule.
 
 import copy
 import inspect
-import math
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -22,11 +21,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._metadata_requests import RequestMethod
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    validate_parameter_constraints,
-)
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.metadata_routing import _routing_enabled, process_routing
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet, NeuralNetClassifier
@@ -85,19 +80,25 @@ from ._text import EmbeddingBagModule, check_token_ids, token_vocabulary
 from ._validation import (
     FLOAT32_SMALLEST,
     RSFTWarning,
+    as_real,
     caller_stacklevel,
     check_callbacks,
     check_criterion,
     check_device,
     check_input_column_names,
     check_labels,
+    check_tensor_lr,
+    check_within_floats,
     check_X_dict,
     encode_labels,
     fit_classes,
     input_column_names,
     readable_tensor,
+    real_as_float,
     shown_label,
+    shown_number,
     to_float32,
+    validate_parameter,
 )
 
 __all__ = ["NetClassifierBase"]
@@ -120,10 +121,15 @@ def _plain_number(value):
         return float(value)  # (a long double's item() is itself)
     if isinstance(value, (np.integer, np.bool_)):
         return value.item()
-    if _real_as_float(value) is not value:
-        return float(value)
-    if isinstance(value, tuple) and any(isinstance(v, np.generic) for v in value):
-        return tuple(_plain_number(v) for v in value)
+    plain = real_as_float(value)
+    if plain is not value:
+        return plain
+    if isinstance(value, tuple):
+        # (torch's Adam refused betas of fractions: "betas must be either
+        # both floats or both Tensors".)
+        plain = tuple(_plain_number(v) for v in value)
+        if any(p is not v for p, v in zip(plain, value)):
+            return plain
     return value
 
 
@@ -192,14 +198,15 @@ def _check_epochs(epochs):
     if integer and epochs >= 1:
         # (10**400 failed in float() with a bare OverflowError when the
         # first epoch was planned.)
-        _check_within_floats(
+        check_within_floats(
             "epochs (the epochs of this call)",
             epochs,
             [Interval(numbers.Integral, 1, None, closed="left")],
         )
         return
     message = (
-        f"epochs (the epochs of this call) must be an integer >= 1, got {epochs!r}"
+        "epochs (the epochs of this call) must be an integer >= 1, got "
+        f"{shown_number(epochs)}"
     )
     advice = "leave it out to train max_epochs epochs"
     if not integer:
@@ -207,7 +214,8 @@ def _check_epochs(epochs):
         if (
             isinstance(epochs, numbers.Real)
             and not isinstance(epochs, (bool, np.bool_))
-            and float(epochs).is_integer()
+            # (as_real: float() of Fraction(10**400) overflowed.)
+            and as_real(epochs).is_integer()
             and epochs >= 1
         ):
             advice = f"pass int(epochs), an integer as max_epochs is, or {advice}"
@@ -854,7 +862,8 @@ class NetClassifierBase(NeuralNetClassifier):
         weight only (``module__input_columns``), unless the user set them: a
         hashed space of ``2**20`` columns then costs the columns in use, not
         the hash space, in the network, its gradient and the optimiser's
-        state. ``partial_fit`` keeps every column, since a later call may
+        state. When every training row weighs 0, the columns of the training
+        rows. ``partial_fit`` keeps every column, since a later call may
         bring new ones.
         """
         if (
@@ -865,12 +874,18 @@ class NetClassifierBase(NeuralNetClassifier):
             # A column stored in validation rows alone, or in rows of weight
             # 0 alone, would get weights that never train (and a row of
             # weight 0 is as if absent: it must not change the network).
+            rows = self._training_row_mask(X, sample_weight)
+            if rows is not None and not rows.any():
+                # Every training row weighs 0 (every epoch warns that it
+                # took no step): the columns of the training rows, as
+                # without weights. No row would give no column, which
+                # stored_columns reads as every column (the whole hash
+                # space).
+                rows = self._training_row_mask(X)
             # For the whole fit (dropped by _call_data_dropped): a module
             # rebuilt during it (InputShapeSetter, set_params(module__...)
             # from a callback) takes the same columns.
-            self._fit_input_columns = stored_columns(
-                X, self._training_row_mask(X, sample_weight)
-            )
+            self._fit_input_columns = stored_columns(X, rows)
         return self.initialize()
 
     def _training_row_mask(self, X, sample_weight=None):
@@ -957,23 +972,7 @@ class NetClassifierBase(NeuralNetClassifier):
     def _validate_hyperparameters(self):
         for key, constraints in self._parameter_constraints.items():
             value = getattr(self, key)
-            _check_within_floats(key, value, constraints)
-            # A Fraction is checked as the float it stands for (NumPy's
-            # isnan, which scikit-learn's intervals call, refuses it); the
-            # parameter itself stays as given.
-            checked = _real_as_float(value)
-            try:
-                validate_parameter_constraints(
-                    {key: constraints},
-                    {key: checked},
-                    caller_name=type(self).__name__,
-                )
-            except InvalidParameterError as exc:
-                if checked is value:
-                    raise
-                raise InvalidParameterError(
-                    str(exc).replace(f"Got {checked!r}", f"Got {value!r}")
-                ) from None
+            validate_parameter(key, value, constraints, type(self).__name__)
             # scikit-learn's numeric intervals take a bool (True as 1);
             # verbose takes one as scikit-learn and skorch do.
             if (
@@ -984,7 +983,7 @@ class NetClassifierBase(NeuralNetClassifier):
             ):
                 raise ValueError(f"{key} must be a number, not a bool; got {value!r}.")
         if isinstance(getattr(self, "lr", None), torch.Tensor):
-            _check_tensor_lr(self.lr)
+            check_tensor_lr(self.lr)
         check_callbacks(self.callbacks)
         self._check_parameter_patterns()
         check_device(self.device)
@@ -1549,16 +1548,18 @@ class NetClassifierBase(NeuralNetClassifier):
                 for name, optimizer in zip(names, optimizers):
                     if optimizer is None:
                         continue
-                    if any(key.startswith(name + "__") for key in kwargs):
-                        _check_optimizer_groups(name, optimizer)
                     if any(
                         key.startswith(name + "__") or key == "lr" for key in kwargs
                     ):
-                        # As when it is built (see get_params_for_optimizer).
+                        # As when it is built (see get_params_for_optimizer),
+                        # before the check: torch's Adam refuses betas of
+                        # fractions.
                         for group in optimizer.param_groups:
                             for key, value in group.items():
                                 if key != "params":
                                     group[key] = _plain_number(value)
+                    if any(key.startswith(name + "__") for key in kwargs):
+                        _check_optimizer_groups(name, optimizer)
                 return result
         except BaseException:
             if "_params_to_validate" in self.__dict__:
@@ -2723,96 +2724,6 @@ def _check_input_shapes(X, keys, shapes):
             )
 
 
-def _real_as_float(value):
-    """A real number of a type that is neither an integer nor a float (a
-    ``fractions.Fraction``) as the float it stands for; anything else, and
-    one beyond the float range, as it is."""
-    if isinstance(value, numbers.Real) and not isinstance(
-        value, (numbers.Integral, float, np.floating)
-    ):
-        try:
-            return float(value)
-        except (ArithmeticError, TypeError, ValueError):
-            return value
-    return value
-
-
-def _short_number(value):
-    """A real ``value`` beyond the float range in a few characters (10**400
-    as ``1e+400``): its repr may run to thousands of digits."""
-    if isinstance(value, numbers.Rational):
-        magnitude = math.log10(abs(value.numerator)) - math.log10(value.denominator)
-        exponent = math.floor(magnitude)
-        mantissa = 10 ** (magnitude - exponent)
-        return f"{'-' if value < 0 else ''}{mantissa:.3g}e+{exponent}"
-    return f"a {type(value).__name__} beyond the float range"
-
-
-def _check_within_floats(key, value, constraints):
-    """Refuse, naming ``key``, a number of a numeric parameter beyond the
-    float range (``10**400``): scikit-learn's intervals compare a Python
-    integer exactly and let it pass, and it failed later in ``float()``
-    with a bare ``OverflowError`` (``lr``, ``max_epochs``) or with a message
-    of 400 digits naming another parameter (``target_power``)."""
-    intervals = [
-        constraint
-        for constraint in (getattr(c, "constraint", c) for c in constraints)
-        if isinstance(constraint, Interval)
-    ]
-    if (
-        not intervals
-        or isinstance(value, (bool, np.bool_))
-        or not isinstance(value, numbers.Real)
-    ):
-        return
-    try:
-        float(value)
-        return
-    except OverflowError:
-        pass
-    interval = intervals[0]
-    low = "[" if interval.closed in ("left", "both") else "("
-    high = "]" if interval.closed in ("right", "both") else ")"
-    if interval.left is None or interval.right is None:
-        bounds = (
-            ""
-            if interval.left is None
-            else f" {'>=' if low == '[' else '>'} {interval.left:g}"
-        )
-    else:
-        bounds = f" in {low}{interval.left:g}, {interval.right:g}{high}"
-    if interval.type is numbers.Integral:
-        raise ValueError(
-            f"{key} must be an integer{bounds} within the float range, got "
-            f"{_short_number(value)}."
-        )
-    raise ValueError(
-        f"{key} must be a finite number{bounds}, got "
-        f"{'-' if value < 0 else ''}inf ({_short_number(value)}, beyond the "
-        "float range)."
-    )
-
-
-def _check_tensor_lr(lr):
-    """Refuse a tensor learning rate that is not one finite real number
-    >= 0 (scikit-learn's check takes any tensor: ``torch.tensor(True)``
-    trained as 1.0, and a NaN one failed after the first epoch as if the
-    loss had overflowed). One read of its value, at validation."""
-    if lr.numel() != 1:
-        raise ValueError(
-            "lr must be a number or a tensor of one element, got a tensor of "
-            f"shape {tuple(lr.shape)}."
-        )
-    if not lr.dtype.is_floating_point:
-        raise TypeError(
-            "lr must be a number or a tensor of a real floating-point dtype "
-            f"(torch.tensor(1e-3)), got a tensor of dtype {lr.dtype}."
-        )
-    value = float(lr.detach().reshape(()).cpu())
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}.")
-
-
 def _bool_option(constraints, value):
     """Whether ``constraints`` name the bool ``value`` as an option of its
     own (``Options(bool, {False})``, hidden or not)."""
@@ -3083,7 +2994,8 @@ def _value_columns(X, rows=None):
 def stored_columns(X, rows=None):
     """The columns of a sparse ``X`` with a stored nonzero value in the
     ``rows`` kept (a boolean mask, or None for all), or None for every
-    column."""
+    column: when each has a value, and when none has (the first layer
+    needs a column)."""
     stored = np.zeros(X.shape[1], dtype=bool)
     # (A column of stored zeros alone got first-layer weights that never
     # trained, which prediction then read.)

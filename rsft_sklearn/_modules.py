@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._validation import shown_number
+
 __all__ = ["MLPModule"]
 
 
@@ -228,18 +230,20 @@ def check_size(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (numbers.Integral, numbers.Real)
     ):
-        raise TypeError(f"{name} must be a whole number >= 1, got {given!r}.")
+        raise TypeError(
+            f"{name} must be a whole number >= 1, got {shown_number(given)}."
+        )
     # inf, checked before int(), which raised "cannot convert float infinity
     # to integer".
     if value != value or value < 1 or value == math.inf or int(value) != value:
-        raise ValueError(f"{name} must be a whole number >= 1, got {given!r}.")
+        raise ValueError(
+            f"{name} must be a whole number >= 1, got {shown_number(given)}."
+        )
     size = int(value)
     if size > MAX_SIZE:
-        shown = repr(given)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
         raise ValueError(
             f"{name} must be a whole number from 1 to 2**63 - 1 (the largest "
-            f"int64, which torch and NumPy sizes are), got {shown}."
+            f"int64, which torch and NumPy sizes are), got {shown_number(given)}."
         )
     return size
 
@@ -252,11 +256,14 @@ def check_dropout(dropout):
     """A dropout probability: a real number in ``[0, 1)`` (at 1 every hidden
     unit is dropped in training, so no layer before it ever learns)."""
     if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
-        raise TypeError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
+        raise TypeError(
+            f"dropout must be a probability in [0, 1), got {shown_number(dropout)}."
+        )
     if not 0 <= dropout < 1:
         why = " (at 1 every hidden unit is dropped in training)" if dropout >= 1 else ""
         raise ValueError(
-            f"dropout must be a probability in [0, 1), got {dropout!r}{why}."
+            f"dropout must be a probability in [0, 1), got "
+            f"{shown_number(dropout)}{why}."
         )
     return float(dropout)
 

@@ -11,12 +11,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.utils import _safe_indexing, check_consistent_length, check_random_state
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._decision import is_probability_table
 from ._multimodal import splitter_takes_groups
@@ -31,8 +26,8 @@ from ._validation import (
     FLOAT64_EXACT_INTEGERS,
     as_real,
     check_class_weight,
-    reals_as_floats,
     shown_number,
+    validate_parameter,
 )
 
 __all__ = ["RejectionSampler"]
@@ -219,12 +214,13 @@ class RejectionSampler(BaseCleaningSampler):
 
     def _validate_params(self):
         # M and hardness given as a Fraction are checked as their float
-        # value (as RejectionLoss takes them); get_params keeps the object.
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            reals_as_floats(self.get_params(deep=False)),
-            caller_name=type(self).__name__,
-        )
+        # value (as RejectionLoss takes them), and shown as given;
+        # get_params keeps the object.
+        for name, value in self.get_params(deep=False).items():
+            if name in self._parameter_constraints:
+                validate_parameter(
+                    name, value, self._parameter_constraints[name], type(self).__name__
+                )
 
     def _class_weights(self, y_index):
         target = self.target

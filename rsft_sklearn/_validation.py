@@ -15,6 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -34,12 +39,15 @@ __all__ = [
     "check_class_weight",
     "check_labels",
     "check_sample_weight",
+    "check_tensor_lr",
+    "check_within_floats",
     "encode_labels",
     "fit_classes",
     "readable_tensor",
-    "reals_as_floats",
+    "real_as_float",
     "shown_number",
     "to_float32",
+    "validate_parameter",
 ]
 
 # The packages a warning passes over to point at the user's line: this one,
@@ -214,35 +222,170 @@ def as_real(value):
     return None
 
 
-def reals_as_floats(params):
-    """``params`` with every real number that is neither a Python nor a NumPy
-    number (a ``Fraction``) as its float value, for scikit-learn's parameter
-    checks: its ``Interval`` calls ``np.isnan``, which fails on a
-    ``Fraction`` with "ufunc 'isnan' not supported" and names no parameter.
-    The given values are left as they are (``get_params`` returns them)."""
-    return {
-        key: as_real(value)
-        if isinstance(value, numbers.Real)
-        and not isinstance(value, (numbers.Integral, float, np.floating))
-        else value
-        for key, value in params.items()
-    }
+def real_as_float(value):
+    """``value`` as a float if it is a real number of a type that is neither
+    an integer nor a float (a ``fractions.Fraction``), which NumPy's
+    ``isnan`` (called by scikit-learn's intervals) and torch's optimisers
+    refuse; beyond the float range, infinite, as :func:`as_real` reads it.
+    Anything else as it is."""
+    if isinstance(value, numbers.Real) and not isinstance(
+        value, (numbers.Integral, float, np.floating)
+    ):
+        return as_real(value)
+    return value
 
 
 def shown_number(value):
-    """``repr`` of a parameter's value for an error message, short: an
-    integer of hundreds of digits (``10**400``) as ``1.000e+400``, another
-    long value cut (a repr past 4,300 digits is itself an error)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        value = int(value)
-        if abs(value) >= 10**20:
-            return format(decimal.Decimal(value), ".4g")
-        return repr(value)
+    """``repr`` of a parameter's value for an error message, short.
+
+    A number whose repr is long (an integer of 21 digits or more, such as
+    ``10**400``; a ``Fraction`` with such a term) is shown as Python shows a
+    float, to four significant digits, whatever its size: ``1e+400``,
+    ``9.996e+399``. Another long value is cut (a repr past 4,300 digits is
+    itself an error).
+    """
+    if isinstance(value, numbers.Rational) and not isinstance(value, (bool, np.bool_)):
+        if isinstance(value, numbers.Integral):
+            value = int(value)
+            if abs(value) < 10**20:
+                return repr(value)
+            return _four_digits(value, 1)
+        if abs(value.numerator) < 10**20 and value.denominator < 10**20:
+            return repr(value)
+        return _four_digits(int(value.numerator), int(value.denominator))
     try:
         text = repr(value)
     except ValueError:
         text = f"a {type(value).__name__} too long to print"
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def _four_digits(numerator, denominator):
+    """``numerator / denominator`` rounded to four significant digits, in
+    the form of ``format(x, ".4g")`` of a float, computed exactly (the
+    quotient may lie beyond the float range)."""
+    with decimal.localcontext() as context:
+        context.prec = 4
+        context.Emax, context.Emin = decimal.MAX_EMAX, decimal.MIN_EMIN
+        quotient = decimal.Decimal(numerator) / decimal.Decimal(denominator)
+    exponent = quotient.adjusted()
+    if -4 <= exponent < 4:
+        return format(float(quotient), ".4g")
+    sign, digits, _ = quotient.as_tuple()
+    digits = "".join(map(str, digits)).rstrip("0") or "0"
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{exponent:+03d}"
+
+
+def check_within_floats(name, value, constraints):
+    """Refuse, naming ``name``, a number of a numeric parameter (one with an
+    ``Interval`` among its scikit-learn ``constraints``) beyond the float
+    range (``10**400``): scikit-learn's intervals compare a Python integer
+    exactly and let it pass, and it failed later in ``float()`` with a bare
+    ``OverflowError`` (``lr``, ``max_epochs``) or with a message of 400
+    digits naming another parameter (``target_power``). The message
+    describes every interval (``warmup_epochs`` takes an integer or a
+    fraction of the epochs)."""
+    intervals = [
+        constraint
+        for constraint in (getattr(c, "constraint", c) for c in constraints)
+        if isinstance(constraint, Interval)
+    ]
+    if (
+        not intervals
+        or isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Real)
+    ):
+        return
+    try:
+        float(value)
+        return
+    except OverflowError:
+        pass
+    integer = isinstance(value, numbers.Integral)
+    shown = shown_number(value)
+    if integer and any(i.type is numbers.Integral for i in intervals):
+        got = shown
+    else:
+        got = f"{'-' if value < 0 else ''}inf ({shown}, beyond the float range)"
+    kinds = " or ".join(_interval_in_words(interval) for interval in intervals)
+    raise ValueError(f"{name} must be {kinds}, got {got}.")
+
+
+def _interval_in_words(interval):
+    """``Interval(Integral, 0, None, closed="left")`` as "an integer >= 0
+    within the float range"."""
+    low = "[" if interval.closed in ("left", "both") else "("
+    high = "]" if interval.closed in ("right", "both") else ")"
+    if interval.left is not None and interval.right is not None:
+        bounds = f" in {low}{interval.left:g}, {interval.right:g}{high}"
+    elif interval.left is not None:
+        bounds = f" {'>=' if low == '[' else '>'} {interval.left:g}"
+    elif interval.right is not None:
+        bounds = f" {'<=' if high == ']' else '<'} {interval.right:g}"
+    else:
+        bounds = ""
+    if interval.type is numbers.Integral:
+        return f"an integer{bounds} within the float range"
+    return f"a finite number{bounds}"
+
+
+def validate_parameter(name, value, constraints, caller_name):
+    """Check the parameter ``name`` of ``caller_name`` against its
+    scikit-learn ``constraints``.
+
+    A number beyond the float range is refused by name
+    (:func:`check_within_floats`). A ``Fraction`` is checked as the float it
+    stands for (scikit-learn's intervals call NumPy's ``isnan``, which
+    fails on it with "ufunc 'isnan' not supported" and names no parameter),
+    and a refusal shows it as given (:func:`shown_number`); the parameter
+    itself stays as given (``get_params`` returns it).
+    """
+    check_within_floats(name, value, constraints)
+    checked = real_as_float(value)
+    try:
+        validate_parameter_constraints(
+            {name: constraints}, {name: checked}, caller_name=caller_name
+        )
+    except InvalidParameterError as exc:
+        if checked is value:
+            raise
+        raise InvalidParameterError(
+            str(exc).replace(f"Got {checked!r}", f"Got {shown_number(value)}")
+        ) from None
+
+
+def check_tensor_lr(lr):
+    """Refuse a tensor learning rate that is not one finite real number
+    >= 0: scikit-learn's check takes any tensor (``torch.tensor(True)``
+    trained as 1.0, and a NaN one failed after the first epoch as if the
+    loss had overflowed). A signed integer tensor is a real number, as
+    :func:`as_real` reads it, and torch's optimisers train with it as with
+    the integer (``torch.tensor(1)`` as ``lr=1``). One read of its value, at
+    validation."""
+    if lr.numel() != 1:
+        raise ValueError(
+            "lr must be a number or a tensor of one element, got a tensor of "
+            f"shape {tuple(lr.shape)}."
+        )
+    value = as_real(lr)
+    if value is None:
+        # A bool or complex dtype.
+        raise TypeError(
+            "lr must be a number or a tensor of a real dtype "
+            f"(torch.tensor(1e-3)), got a tensor of dtype {lr.dtype}."
+        )
+    if not lr.dtype.is_signed:
+        # torch's SGD steps by -lr, which wraps in an unsigned dtype:
+        # torch.tensor(1, dtype=torch.uint8) climbed the loss at a rate of
+        # 255.
+        raise TypeError(
+            "lr must be a number or a tensor of a signed dtype, got a tensor "
+            f"of dtype {lr.dtype}, whose negation (torch's optimisers step by "
+            "-lr) wraps around: pass lr.to(torch.float32)."
+        )
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}.")
 
 
 def to_float32(X, name):

@@ -11,7 +11,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 
-from rsft_sklearn import RSFTClassifier
+from rsft_sklearn import MLPModule, RejectionLoss, RejectionSampler, RSFTClassifier
 
 FAST = {
     "max_epochs": 2,
@@ -42,10 +42,11 @@ def data():
     "lr, error, match",
     [
         # Trained as 1.0.
-        (torch.tensor(True), TypeError, "lr must be .* real floating-point dtype"),
-        (torch.tensor(3), TypeError, "got a tensor of dtype torch.int64"),
+        (torch.tensor(True), TypeError, "lr must be .* real dtype"),
         # Failed in torch.
         (torch.tensor(1 + 1j), TypeError, "torch.complex64"),
+        # SGD's step by -lr wraps: a rate of 255, up the loss.
+        (torch.tensor(1, dtype=torch.uint8), TypeError, "signed dtype"),
         # Failed after the first epoch, as if the loss had overflowed.
         (torch.tensor(float("nan")), ValueError, "lr must be a finite number >= 0"),
         (torch.tensor(float("inf")), ValueError, "lr must be a finite number >= 0"),
@@ -60,6 +61,26 @@ def test_a_tensor_lr_is_one_finite_real_number_at_least_zero(data, lr, error, ma
     with pytest.raises(error, match=match):
         clf.fit(X, y)
     assert not clf.initialized_
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam, torch.optim.SGD])
+@pytest.mark.parametrize(
+    "lr, number",
+    [
+        (torch.tensor(1), 1),
+        (torch.tensor(1, dtype=torch.int32), 1),
+        (torch.tensor(0), 0),
+        (torch.tensor([1], dtype=torch.int16), 1),
+    ],
+)
+def test_an_integer_tensor_lr_trains_as_its_integer(data, lr, number, optimizer):
+    # Refused ("must be ... a real floating-point dtype"), although torch's
+    # optimisers train with it as with the integer, and so did the package.
+    X, y = data
+    clf = RSFTClassifier(**FAST, lr=lr, optimizer=optimizer).fit(X, y)
+    plain = RSFTClassifier(**FAST, lr=number, optimizer=optimizer).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
+    assert clf.get_params()["lr"] is lr
 
 
 def test_a_tensor_lr_trains_as_its_value(data):
@@ -110,6 +131,24 @@ def test_a_fraction_out_of_range_is_refused_by_name(data, name, value):
         ValueError, match=rf"'{name}' parameter.*Got {re.escape(repr(value))}"
     ):
         RSFTClassifier(**FAST, **{name: value}).fit(X, y)
+
+
+def test_adam_betas_of_fractions_train_as_their_floats(data):
+    # torch's Adam refused them: "betas must be either both floats or both
+    # Tensors".
+    X, y = data
+    betas = (Fraction(9, 10), Fraction(99, 100))
+    clf = RSFTClassifier(**FAST, optimizer__betas=betas).fit(X, y)
+    plain = RSFTClassifier(**FAST, optimizer__betas=(0.9, 0.99)).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
+    assert clf.get_params()["optimizer__betas"] is betas
+    assert clf.optimizer_.param_groups[0]["betas"] == (0.9, 0.99)
+    # Set on a fitted net, for continued training.
+    later = (Fraction(1, 2), Fraction(3, 4))
+    clf.set_params(optimizer__betas=later).partial_fit(X, y)
+    plain.set_params(optimizer__betas=(0.5, 0.75)).partial_fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
+    assert all(type(b) is float for b in clf.optimizer_.param_groups[0]["betas"])
 
 
 # ----------------------------------------------------------------------------
@@ -185,6 +224,55 @@ def test_epochs_of_a_call_beyond_the_float_range_are_refused_by_name(data):
     clf = RSFTClassifier(**FAST)
     with pytest.raises(ValueError, match="epochs .* within the float range, got 1e"):
         clf.fit(X, y, epochs=10**400)
+    # OverflowError when the message looked for a whole number.
+    with pytest.raises(ValueError, match=r"epochs .* >= 1, got 1e\+400, a Fraction"):
+        clf.fit(X, y, epochs=Fraction(10**400))
     clf.fit(X, y)
     with pytest.raises(ValueError, match="epochs .* within the float range, got 1e"):
         clf.partial_fit(X, y, epochs=10**400)
+
+
+def test_a_number_beyond_the_float_range_is_told_every_kind_allowed(data):
+    # warmup_epochs, an integer or a share of the epochs, was told "must be
+    # an integer ... within the float range" of a fraction.
+    X, y = data
+    with pytest.raises(ValueError) as caught:
+        RSFTClassifier(**FAST, warmup_epochs=Fraction(10**400, 3)).fit(X, y)
+    assert str(caught.value) == (
+        "warmup_epochs must be an integer >= 0 within the float range or a "
+        "finite number in (0, 1), got inf (3.333e+399, beyond the float range)."
+    )
+
+
+def _refusal(make):
+    with pytest.raises(ValueError) as caught:
+        make()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "number, shown",
+    [
+        (10**400, "1e+400"),
+        (-(10**400), "-1e+400"),
+        # Shown as "10e+399".
+        (9996 * 10**396, "9.996e+399"),
+        (10**400 - 10**396, "9.999e+399"),
+    ],
+    ids=["1e400", "-1e400", "9.996e399", "9.999e399"],
+)
+def test_a_huge_number_reads_the_same_in_every_message(data, number, shown):
+    # Three forms of one number: 1e+400 (the classifier), 1.000e+400
+    # (RejectionLoss) and 37 digits and "..." (layer sizes).
+    X, y = data
+    messages = [
+        _refusal(lambda: RSFTClassifier(**FAST, M=number).fit(X, y)),
+        _refusal(lambda: RejectionLoss(prior_correction=number)),
+        _refusal(lambda: RejectionLoss(M=number)),
+        _refusal(lambda: MLPModule(5, 3, hidden_layer_sizes=number)),
+        _refusal(
+            lambda: RejectionSampler(hardness=0, n_rounds=number).fit_resample(X, y)
+        ),
+    ]
+    for message in messages:
+        assert re.search(rf"got (-?inf \()?{re.escape(shown)}\b", message), message

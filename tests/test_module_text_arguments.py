@@ -186,16 +186,24 @@ def test_an_infinite_size_is_refused_by_name(name):
 
 @pytest.mark.parametrize("name", ["n_features", "hidden_layer_sizes", "length"])
 @pytest.mark.parametrize(
-    "value",
-    [1e300, 10**400, 2**63, np.uint64(2**64 - 1)],
-    ids=["1e300", "10**400", "2**63", "uint64-max"],
+    "value, shown",
+    [
+        (1e300, "1e+300"),
+        # Shown as 37 digits and "...".
+        (10**400, "1e+400"),
+        (9996 * 10**396, "9.996e+399"),
+        (2**63, "9223372036854775808"),
+        (np.uint64(2**64 - 1), "18446744073709551615"),
+    ],
+    ids=["1e300", "10**400", "9996e396", "2**63", "uint64-max"],
 )
-def test_a_size_beyond_int64_is_refused_by_name(name, value):
+def test_a_size_beyond_int64_is_refused_by_name(name, value, shown):
     # torch's "Overflow when unpacking long long", NumPy's "Maximum allowed
     # dimension exceeded".
     match = rf"{name} must be a whole number from 1 to 2\*\*63 - 1 .*, got"
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as caught:
         _build(name, value)
+    assert str(caught.value).endswith(f", got {shown}.")
 
 
 def test_estimator_refuses_an_infinite_layer_size_by_name(data):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from skorch.dataset import ValidSplit
+from torch.utils.data import Subset
 
 from rsft_sklearn import RSFTClassifier, RSFTWarning
 
@@ -95,6 +96,44 @@ def test_validation_rows_and_rows_of_weight_zero_both_leave_their_columns_out(
     assert (sample_weight[train] == 0).sum() >= 10
     train = train[sample_weight[train] > 0]
     np.testing.assert_array_equal(columns, np.unique(X[train].indices))
+
+
+class _LastRowsTrain:
+    """A validation split: the first ``n_valid`` rows validate."""
+
+    def __init__(self, n_valid):
+        self.n_valid = n_valid
+
+    def __call__(self, dataset, y=None, groups=None):
+        rows = np.arange(len(dataset))
+        return (
+            Subset(dataset, rows[self.n_valid :]),
+            Subset(dataset, rows[: self.n_valid]),
+        )
+
+
+def test_a_training_part_all_of_weight_zero_keeps_the_columns_of_its_rows(
+    weighted_data,
+):
+    # Every training row weighs 0 (only the validation rows weigh): no row
+    # of positive weight gave no column, read as every column (40 of 40; on
+    # a hashed matrix, the 2**20 columns the sparse layer exists to avoid).
+    # The fit trains nothing and warns; the columns are those of the
+    # training rows, as without weights.
+    X, y, _, _ = weighted_data
+    split = _LastRowsTrain(50)
+    sample_weight = (np.arange(N_ROWS) < 50).astype(float)
+    clf = RSFTClassifier(
+        random_state=0, max_epochs=2, batch_size=64, module__hidden_layer_sizes=(8,)
+    )
+    with pytest.warns(RSFTWarning, match="every training row weighs 0"):
+        clf.set_params(train_split=split).fit(X, y, sample_weight=sample_weight)
+    train = X[50:]
+    expected = np.unique(train.indices[train.data != 0])
+    np.testing.assert_array_equal(expected, np.arange(35))
+    np.testing.assert_array_equal(_columns(clf), expected)
+    unweighted = _fit(X, y, None, train_split=split)
+    np.testing.assert_array_equal(_columns(unweighted), expected)
 
 
 @pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import RSFTWarning
-from ._networks import CNN1d, CNN2d, recipe_params
+from ._networks import CNN1d, CNN2d, PretrainedState, recipe_params
 from ._suites import (
     Dataset,
     Suite,
     _load_keel_multiclass,
     _long_tailed_counts,
+    _mnist1d,
     register_suite,
 )
 
@@ -42,31 +43,6 @@ LARGE_KEEL = ("fars", "kr-vs-k", "nursery")
 LARGE_MNIST1D = "mnist1d-60k-lt"
 LARGE_MNIST1D_ROWS = 60000
 LARGE_MNIST1D_RATIO = 100
-
-
-def _mnist1d(n_rows=None, seed=None):
-    """MNIST-1D generated offline: ``n_rows`` rows (mnist1d's default
-    otherwise), from data seed ``seed`` (mnist1d's default, 42, otherwise)."""
-    try:
-        from mnist1d.data import get_dataset_args, make_dataset
-    except ImportError as exc:
-        raise ImportError(
-            "MNIST-1D needs the package mnist1d; install the 'bench' extra: "
-            "pip install 'rsft-sklearn[bench]'."
-        ) from exc
-    args = get_dataset_args()
-    if n_rows is not None:
-        args.num_samples = n_rows
-    if seed is not None:
-        args.seed = int(seed)
-    # make_dataset generates offline but seeds numpy's global generator.
-    state = np.random.get_state()  # noqa: NPY002
-    try:
-        data = make_dataset(args)
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
-    X = np.concatenate([data["x"], data["x_test"]]).astype(np.float64)
-    return X, np.concatenate([data["y"], data["y_test"]]).astype(int)
 
 
 def _source(name):
@@ -214,17 +190,85 @@ def check_cache_dir(cache_dir=None):
     return folder
 
 
-def _loads_into(path, module):
-    """Whether the state dict at ``path`` loads into a fresh ``module`` with
-    the pretraining's two outputs."""
+def _damage(path, source):
+    """What is wrong with the cached network of ``source`` at ``path``
+    (words that follow the file's name), or None for a sound file."""
+    import zipfile
+
     import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        module(n_classes=2).load_state_dict(state)
+        _source_module(source)(n_classes=2).load_state_dict(state)
+        # torch reads a tensor's record without checking it: bytes changed
+        # inside one load as other weights. The zip's CRCs tell.
+        with zipfile.ZipFile(path) as archive:
+            record = archive.testzip()
     except Exception:  # a damaged file fails in many ways (zip, pickle, shapes)
-        return False
-    return True
+        return f"does not load into the {source} network"
+    if record is not None:
+        # Named without the archive's folder (the name of the file it was
+        # saved to, a temporary one).
+        record = record.split("/", 1)[-1]
+        return f"is damaged (its record {record!r} fails its CRC check)"
+    if not all(torch.isfinite(value).all() for value in state.values()):
+        # Every fit from such weights would fail, blaming the features' scale.
+        return "holds weights that are not finite"
+    return None
+
+
+def _pretraining(module, seed, epochs):
+    """The unfitted estimator that pretrains a source's network: plain
+    training (the default Adam recipe), batch size 64, two outputs."""
+    from .. import RSFTClassifier
+
+    return RSFTClassifier(
+        module=module,
+        module__n_classes=2,
+        max_epochs=epochs,
+        warmup_epochs=epochs,
+        batch_size=64,
+        random_state=seed,
+    )
+
+
+def _pretraining_key(source, seed, epochs):
+    """A short digest of what a pretrained network depends on besides the
+    source, seed and epochs its file name states: the versions of the
+    packages that make its rows and train it, the share of rows set aside,
+    every parameter of the pretraining estimator and the network's layers.
+    A file made under any other of these is not this network."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    from .. import __version__
+
+    module = _source_module(source)
+    # Building the network draws its initial weights: from a copy of
+    # torch's generator, which the caller's next draws must not notice.
+    with torch.random.fork_rng(devices=[]):
+        layers = repr(module(n_classes=2))
+    packages = ["skorch", "scikit-learn", "numpy"]
+    if source == "mnist1d":
+        packages.append("mnist1d")
+    versions = {"rsft-sklearn": __version__, "torch": torch.__version__}
+    for package in packages:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    params = _pretraining(module, seed, epochs).get_params(deep=False)
+    text = repr(
+        (
+            sorted(versions.items()),
+            PRETRAIN_FRACTION,
+            sorted((key, repr(value)) for key, value in params.items()),
+            layers,
+        )
+    )
+    return hashlib.blake2b(text.encode(), digest_size=5).hexdigest()
 
 
 def pretrained_path(source, seed, epochs, cache_dir=None):
@@ -233,24 +277,35 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
     The network is trained (plain training, the default Adam recipe, batch
     size 64) to tell even from odd labels on the rows that
     :func:`_split_off` sets aside, which the long-tailed data never use.
-    The file's name holds the source, the seed and the epochs. It trains on
-    one torch thread whatever the caller's setting (the name says so, so
-    that a file cached before, on another thread count, is not reused): a
-    CPU network's weights depend on the thread count, and the cache must not
-    depend on which run made it.
+    The file's name holds the source, the seed, the epochs and a digest of
+    everything else the weights depend on (:func:`_pretraining_key`: the
+    packages' versions, the share set aside, the pretraining's parameters,
+    the network), so that a file of another pretraining is never reused
+    under it. It trains on one torch thread whatever the caller's setting
+    (the name says so, so that a file cached before, on another thread
+    count, is not reused): a CPU network's weights depend on the thread
+    count, and the cache must not depend on which run made it. A cached
+    file that does not load, fails its CRC check or holds weights that are
+    not finite is trained again, with a warning.
 
     Returns
     -------
     path : pathlib.Path
         A ``state_dict`` file.
     """
+    return _pretrained(source, seed, epochs, cache_dir)[0]
+
+
+def _pretrained(source, seed, epochs, cache_dir):
+    """``(path, state)``: :func:`pretrained_path` and the ``state_dict``
+    that its file holds, checked."""
     import torch
     from sklearn.preprocessing import StandardScaler
 
-    from .. import RSFTClassifier
-
+    key = _pretraining_key(source, seed, epochs)
     path = (
-        _cache_dir(cache_dir) / f"pretrained-{source}-seed{seed}-e{epochs}-1thread.pt"
+        _cache_dir(cache_dir)
+        / f"pretrained-{source}-seed{seed}-e{epochs}-1thread-{key}.pt"
     )
     if path.is_dir():
         # Found only when the pretrained weights were to replace it.
@@ -259,14 +314,16 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
             "file; move it away, or choose another --cache-dir."
         )
     if path.exists():
-        if _loads_into(path, _source_module(source)):
-            return path
-        # A truncated file (a copy cut short) or another network's weights
-        # under this name would fail every fit that loads it; trained again.
+        damage = _damage(path, source)
+        if damage is None:
+            return path, torch.load(path, map_location="cpu", weights_only=True)
+        # A truncated file (a copy cut short), a damaged one or another
+        # network's weights under this name would fail every fit that loads
+        # it, or send every fit from other weights; trained again.
         warnings.warn(
-            f"{path} does not load into the {source} network; training it again.",
+            f"{path} {damage}; training it again.",
             RSFTWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     # A folder that cannot be made is named now, not after the pretraining.
     check_cache_dir(cache_dir)
@@ -276,21 +333,14 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        net = RSFTClassifier(
-            module=module,
-            module__n_classes=2,
-            max_epochs=epochs,
-            warmup_epochs=epochs,
-            batch_size=64,
-            random_state=seed,
-        ).fit(X_pre, y[aside] % 2)
+        net = _pretraining(module, seed, epochs).fit(X_pre, y[aside] % 2)
     finally:
         torch.set_num_threads(threads)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save(net.module_.state_dict(), tmp)
     os.replace(tmp, path)
-    return path
+    return path, torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _load_finetune(name, seed, options):
@@ -299,9 +349,11 @@ def _load_finetune(name, seed, options):
     source, _, variant = _parse(name)
     X, y, module = _source(source)
     epochs = options.get("pretrain_epochs") or 10
-    path = pretrained_path(source, seed, epochs, options.get("cache_dir"))
+    path, state = _pretrained(source, seed, epochs, options.get("cache_dir"))
     rest = ~_split_off(y, PRETRAIN_FRACTION, seed)
-    params = {"module__pretrained": str(path)}
+    # The weights themselves, not the file's path: a Dask worker on another
+    # machine builds the network without the client's cache folder.
+    params = {"module__pretrained": PretrainedState(state, path.name)}
     if variant == "ft-head":
         params["callbacks"] = [("freeze_features", Freezer("features.*"))]
     return _long_tailed_set(

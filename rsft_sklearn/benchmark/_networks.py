@@ -6,11 +6,12 @@ them train the same network with the same recipe.
 """
 
 import math
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-__all__ = ["RECIPES", "CNN1d", "CNN2d", "recipe_params"]
+__all__ = ["RECIPES", "CNN1d", "CNN2d", "PretrainedState", "recipe_params"]
 
 # The source's recipe (SGD, lr 0.01, momentum 0.9) and the project's default
 # (Adam, lr 1e-3). Epochs and batch size are the run's (--epochs,
@@ -60,16 +61,78 @@ def recipe_params(recipe):
     return params
 
 
+class PretrainedState(Mapping):
+    """A pretrained network's ``state_dict``, read-only, that travels with
+    the data set: a Dask worker on another machine builds the network from
+    it, where the file it was read from is not.
+
+    Its ``repr`` names the file, not the tensors, so that an estimator's
+    parameters stay readable; a copy (``sklearn.clone``) is the same object,
+    as nothing changes the tensors (loading copies them into the network).
+
+    Parameters
+    ----------
+    state : mapping of str to torch.Tensor
+        The tensors, by name.
+    name : str, default=""
+        Where they were read from, for the ``repr``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rsft_sklearn.benchmark._networks import CNN1d, PretrainedState
+    >>> state = PretrainedState(CNN1d(2).state_dict(), "net.pt")
+    >>> state
+    PretrainedState('net.pt', 8 tensors)
+    >>> CNN1d(10, pretrained=state)(torch.zeros(3, 40)).shape
+    torch.Size([3, 10])
+    """
+
+    def __init__(self, state, name=""):
+        self._state = dict(state)
+        self.name = str(name)
+
+    def __getitem__(self, key):
+        return self._state[key]
+
+    def __iter__(self):
+        return iter(self._state)
+
+    def __len__(self):
+        return len(self._state)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r}, {len(self)} tensors)"
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 def _load_features(module, pretrained):
-    """Load every pretrained tensor except the head's, whose classes differ."""
-    state = torch.load(pretrained, map_location="cpu", weights_only=True)
+    """Load every pretrained tensor (from a ``state_dict`` file, or a
+    mapping such as :class:`PretrainedState`) except the head's, whose
+    classes differ."""
+    if isinstance(pretrained, Mapping):
+        state = pretrained
+    else:
+        state = torch.load(pretrained, map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if not k.startswith("head.")}
     missing, unexpected = module.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("head.") for k in missing):
         raise ValueError(
-            f"{pretrained}: not a checkpoint of this network "
+            f"{_source_name(pretrained)}: not a checkpoint of this network "
             f"(missing {missing}, unexpected {unexpected})."
         )
+
+
+def _source_name(pretrained):
+    """Where pretrained tensors come from, in a message: a file, not the
+    tensors of a mapping."""
+    if isinstance(pretrained, PretrainedState):
+        return pretrained.name or "the pretrained state"
+    if isinstance(pretrained, Mapping):
+        return "the pretrained state"
+    return str(pretrained)
 
 
 class _SmallCNN(nn.Module):
@@ -137,8 +200,9 @@ class CNN2d(_SmallCNN):
         Output units.
     side : int, default=8
         Image side (scikit-learn's digits: 8).
-    pretrained : path-like or None, default=None
-        A ``state_dict`` file of the same network; every tensor but the
+    pretrained : path-like, mapping or None, default=None
+        A ``state_dict`` of the same network, as a file or a mapping of
+        tensors (such as :class:`PretrainedState`); every tensor but the
         head's is loaded.
 
     Examples
@@ -165,8 +229,9 @@ class CNN1d(_SmallCNN):
         Output units.
     length : int, default=40
         Signal length (MNIST-1D: 40).
-    pretrained : path-like or None, default=None
-        A ``state_dict`` file of the same network; every tensor but the
+    pretrained : path-like, mapping or None, default=None
+        A ``state_dict`` of the same network, as a file or a mapping of
+        tensors (such as :class:`PretrainedState`); every tensor but the
         head's is loaded.
 
     Examples

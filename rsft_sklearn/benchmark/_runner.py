@@ -970,9 +970,10 @@ def _check_protocol(out, config):
     Besides ``PROTOCOL``, a folder is refused when its run used another
     torch thread count (a fit's scores can depend on it) or when a data set
     of both runs differs in content (its fingerprint: another CSV file
-    under the same name, another ``--target``). Folders written before these
-    were recorded resume as before. A folder without a single result row
-    (a run that stopped before its first fit) is taken over.
+    under the same name, another ``--target``, another pretrained network).
+    Folders written before these were recorded resume as before. A folder
+    without a single result row (a run that stopped before its first fit)
+    is taken over.
     """
     path = Path(out) / "run.json"
     if not path.exists() and _has_rows(Path(out) / "results.csv"):
@@ -1028,8 +1029,11 @@ def _check_protocol(out, config):
         }
         for entry in config.get("datasets", []):
             old, new = before.get(entry["name"]), entry.get("fingerprint")
-            if old is not None and new is not None and old != new:
-                changed.append(f"data set {entry['name']!r} has other content")
+            if old is not None and new is not None and not _same_content(old, new):
+                changed.append(
+                    f"data set {entry['name']!r} has other content (rows, "
+                    "labels or pretrained network)"
+                )
         if changed:
             raise ValueError(
                 f"{out} holds results of another protocol ({', '.join(changed)}); "
@@ -1078,8 +1082,12 @@ def _has_rows(results):
 
 def fingerprint(dataset):
     """A short digest of a data set's inputs and labels, to tell whether a
-    resumed run sees the same data under the same name."""
+    resumed run sees the same data under the same name; followed, after a
+    ``-``, by one of the pretrained network its fits start from
+    (``module__pretrained`` given as a mapping of tensors, as the
+    ``finetune`` suite gives it)."""
     import hashlib
+    from collections.abc import Mapping
 
     import scipy.sparse as sp
 
@@ -1096,7 +1104,28 @@ def fingerprint(dataset):
                 digest.update("\x1f".join(map(str, part.ravel())).encode())
             else:
                 digest.update(np.ascontiguousarray(part).tobytes())
-    return digest.hexdigest()
+    pretrained = dataset.net_params.get("module__pretrained")
+    if not isinstance(pretrained, Mapping):
+        return digest.hexdigest()
+    import torch
+
+    # Another network under the same name (a cache file replaced between a
+    # run and its resume) would mix rows of two starting points.
+    network = hashlib.blake2b(digest_size=8)
+    for name in sorted(pretrained):
+        tensor = pretrained[name].detach().cpu().contiguous()
+        network.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        network.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return f"{digest.hexdigest()}-{network.hexdigest()}"
+
+
+def _same_content(old, new):
+    """Whether two fingerprints of a data set agree; one recorded before
+    networks were (no ``-``) is compared on the data alone, so that such a
+    folder resumes as before."""
+    if isinstance(old, str) and "-" not in old:
+        new = new.split("-")[0]
+    return old == new
 
 
 def _progress_lines(tasks, done_counts):

@@ -6,6 +6,7 @@ Every loader works offline, from files that the installed packages ship.
 """
 
 import dataclasses
+import random
 import re
 import sys
 import warnings
@@ -402,22 +403,36 @@ def _load_digits_lt(seed):
     return _long_tailed("digits-lt", X, y, seed)
 
 
-def _load_mnist1d_lt(seed):
+def _mnist1d(n_rows=None, seed=None):
+    """MNIST-1D generated offline: ``n_rows`` rows (mnist1d's default
+    otherwise), from data seed ``seed`` (mnist1d's default, 42, otherwise)."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:
         raise ImportError(
-            "mnist1d-lt needs the package mnist1d; install the 'bench' extra."
+            "MNIST-1D needs the package mnist1d; install the 'bench' extra: "
+            "pip install 'rsft-sklearn[bench]'."
         ) from exc
-    # make_dataset generates the data from its templates, offline, but seeds
-    # numpy's global generator: give it back as it was.
-    state = np.random.get_state()  # noqa: NPY002
+    args = get_dataset_args()
+    if n_rows is not None:
+        args.num_samples = n_rows
+    if seed is not None:
+        args.seed = int(seed)
+    # make_dataset generates offline but seeds the global generators of both
+    # numpy and Python's random (mnist1d's set_seed): give them back as they
+    # were, or loading a set reseeds the caller's random to 42.
+    state = random.getstate(), np.random.get_state()  # noqa: NPY002
     try:
-        data = make_dataset(get_dataset_args())
+        data = make_dataset(args)
     finally:
-        np.random.set_state(state)  # noqa: NPY002
-    X = np.concatenate([data["x"], data["x_test"]])
-    y = np.concatenate([data["y"], data["y_test"]]).astype(int)
+        random.setstate(state[0])
+        np.random.set_state(state[1])  # noqa: NPY002
+    X = np.concatenate([data["x"], data["x_test"]]).astype(np.float64)
+    return X, np.concatenate([data["y"], data["y_test"]]).astype(int)
+
+
+def _load_mnist1d_lt(seed):
+    X, y = _mnist1d()
     return _long_tailed("mnist1d-lt", X, y, seed)
 
 

@@ -28,6 +28,7 @@ from rsft_sklearn.benchmark._methods import applicable
 from rsft_sklearn.benchmark._protocol import DEVELOPMENT, HELD_OUT, split_names
 from rsft_sklearn.benchmark._report import (
     bayesian_comparison,
+    distinct_fits,
     markdown_cell,
     short_of_fits,
 )
@@ -81,7 +82,10 @@ def read_run(folder):
         )
     path = folder / "results.csv"
     try:
-        frame, unscored = unscored_as_failed(read_result_table(path), METRICS)
+        # Each fit once: a copy of a row (a hand merge) was a fit more in
+        # its method's mean, as the report does not count it.
+        frame = distinct_fits(read_result_table(path))
+        frame, unscored = unscored_as_failed(frame, METRICS)
     except ValueError as exc:
         raise ValueError(f"{str(path)!r} cannot be summarised ({exc}).") from None
     if unscored:

@@ -29,6 +29,7 @@ import pandas as pd
 from rsft_sklearn.benchmark._report import (
     MIN_DATASETS_FOR_BAYES,
     corrected_interval,
+    distinct_fits,
     markdown_cell,
     short_of_fits,
 )
@@ -39,17 +40,24 @@ RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
 
 
 def load(specs):
-    """Every run's rows, with a ``suite`` column and ``finished``: whether
-    the method finished every fit of the set."""
+    """Every run's rows, each fit once, with a ``suite`` column and
+    ``finished``: whether the method finished every fit of the set.
+
+    A ValueError names a file whose two rows of one fit differ, as the
+    report does; identical copies of a row (a hand merge) are one fit.
+    """
     frames = []
     for spec in specs:
         suite, _, folder = spec.partition("=")
         path = Path(folder) / "results.csv"
+        table = read_result_table(path)
+        try:
+            table = distinct_fits(table)
+        except ValueError as exc:
+            raise ValueError(f"{path} cannot be summarised: {exc}.") from None
         # PR-AUC is read on binary sets only, where rsft-bench always
         # writes it.
-        frame, unscored = unscored_as_failed(
-            read_result_table(path), ("balanced_accuracy", "f1_macro")
-        )
+        frame, unscored = unscored_as_failed(table, ("balanced_accuracy", "f1_macro"))
         if unscored:
             print(
                 f"{path}: {unscored} finished fit(s) without a score, counted "

@@ -17,7 +17,8 @@ def summary():
 
 def write_run(folder, scores, n_classes=3, failed=()):
     """A results.csv in rsft-bench's columns: ``scores`` maps (dataset,
-    method) to one balanced accuracy per (repeat, fold)."""
+    method) to one balanced accuracy per (repeat, fold); ``failed`` names
+    (dataset, method) pairs with a failed fit after those."""
     rows = []
     for (dataset, method), values in scores.items():
         for index, value in enumerate(values):
@@ -37,12 +38,15 @@ def write_run(folder, scores, n_classes=3, failed=()):
                 }
             )
     for dataset, method in failed:
+        # The fit after the method's finished ones: a row of the same fit
+        # would be a second, differing row of it.
+        index = len(scores.get((dataset, method), ()))
         rows.append(
             {
                 "dataset": dataset,
                 "method": method,
-                "repeat": 0,
-                "fold": 0,
+                "repeat": index // 2,
+                "fold": index % 2,
                 "n_classes": n_classes,
                 "status": "error",
             }
@@ -426,3 +430,33 @@ def test_a_set_left_out_for_a_failed_fit_is_named(summary, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "x s2: logit-adjusted loss have fewer fits than other methods" in out
     assert "the set is left out." in out
+
+
+def test_a_copy_of_a_row_is_one_fit_and_differing_rows_are_refused(
+    summary, tmp_path, capsys
+):
+    # An identical copy of RSFT's first fit of s0 (a hand merge) was averaged
+    # as a fit more: RSFT 0.733 where the report of the same file gives
+    # 0.750. Two differing rows of one fit were averaged without a word,
+    # where the report refuses them.
+    scores = {
+        (dataset, method): [0.6, 0.9]
+        for dataset in ("s0", "s1", "s2")
+        for method in ("RSFT", *RIVALS)
+    }
+    folder = write_run(tmp_path / "run", scores)
+    path = folder / "results.csv"
+    frame = pd.read_csv(path)
+    pd.concat([frame, frame.iloc[[0]]]).to_csv(path, index=False)
+    assert summary.main([f"x={folder}"]) == 0
+    out = capsys.readouterr().out
+    assert "| x | 3 | RSFT | 0.750 | 0.650 |  |" in out
+    assert "fewer fits" not in out
+    changed = frame.iloc[[0]].assign(balanced_accuracy=0.7)
+    pd.concat([frame, changed]).to_csv(path, index=False)
+    assert summary.main([f"x={folder}"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{path} cannot be summarised: 1 fit(s) have differing rows: rows 1 and "
+        "19 (s0, RSFT, fold 0). Keep one row of each fit" in err
+    )

@@ -286,3 +286,33 @@ def test_a_binary_only_method_leaves_the_multiclass_sets_in(halves, tmp_path, ca
         f"Left out, as not every method finished every fit of them: {held_out[0]}."
         in out
     )
+
+
+def test_a_copy_of_a_row_is_one_fit_and_differing_rows_are_refused(
+    halves, tmp_path, capsys
+):
+    # A copy of RSFT's first fold on every set (a hand merge) was averaged
+    # as a fit more: RSFT 0.803 instead of 0.805. Two differing rows of one
+    # fit were averaged without a word, where the report refuses them.
+    folder = _run_folder(tmp_path / "run")
+    path = folder / "results.csv"
+    frame = pd.read_csv(path)
+    first = frame[(frame["method"] == "RSFT") & (frame["fold"] == 0)]
+    pd.concat([frame, first]).to_csv(path, index=False)
+    assert halves.main([str(folder), "--suite-names", "longtail"]) == 0
+    out = capsys.readouterr().out
+    development, held_out = split_names(list(LONGTAIL))
+    assert f"## held-out half: {len(held_out)} data sets" in out
+    assert "| RSFT | 0.805 | 0.805 | 0.805 | 0.805 | 0.805 | 1.000 | 1.000 |" in out
+    assert "Left out" not in out
+    changed = first.iloc[[0]].assign(balanced_accuracy=0.5)
+    pd.concat([frame, changed]).to_csv(path, index=False)
+    with pytest.raises(SystemExit) as stop:
+        halves.main([str(folder), "--suite-names", "longtail"])
+    assert stop.value.code == 2
+    dataset = first["dataset"].iloc[0]
+    assert (
+        f"'{path}' cannot be summarised (1 fit(s) have differing rows: rows 1 "
+        f"and {len(frame) + 1} ({dataset}, RSFT, fold 0). Keep one row of each "
+        "fit" in capsys.readouterr().err
+    )

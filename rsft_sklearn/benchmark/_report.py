@@ -1,6 +1,7 @@
 """The markdown report and figures, computed from the per-fold CSV alone."""
 
 import platform
+import re
 import textwrap
 import warnings
 from importlib import metadata
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import RSFTWarning
-from ._runner import METRICS, fits_of_run, read_results, recorded_splits
+from ._runner import METRICS, SCORED, fits_of_run, read_results, recorded_splits
 
 __all__ = ["bayesian_comparison", "friedman_test", "write_report"]
 
@@ -182,6 +183,29 @@ def short_of_fits(frame):
     return fits.index[fits < fits.groupby(level="dataset").transform("max")]
 
 
+def distinct_fits(frame):
+    """The rows of a results table with each fit once, for the scripts that
+    summarise results tables of fewer columns
+    (:func:`._runner.read_result_table`), as the report reads them
+    (:func:`._runner.fits_of_run`): identical copies of a row (a hand merge)
+    are one fit, not a fit more in a mean.
+
+    Raises
+    ------
+    ValueError
+        When two rows of one fit differ, naming them: which of them is the
+        fit cannot be told.
+    """
+    if "fold" not in frame:
+        # Without folds, fits cannot be told apart.
+        return frame
+    # fits_of_run also checks every score of a finished fit, in columns
+    # such a table may lack; the scripts check the scores they read.
+    stand_in = {column: 0.0 for column in SCORED if column not in frame}
+    fits, _ = fits_of_run(frame.assign(**stand_in), {})
+    return frame.loc[fits.index]
+
+
 def _ranks(table, metric):
     complete = table.dropna()
     ascending = metric in LOWER_IS_BETTER
@@ -192,10 +216,49 @@ def _fmt(value, digits=3):
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+# Characters that Markdown reads as markup in a cell: a ``|`` ends it, the
+# others make emphasis, code, links or HTML of a name or an error message.
+# Underscores inside a word (``target_power``) are no markup and stay.
+MARKDOWN_SPECIALS = "|`*[]<>"
+
+
+class _Markdown(str):
+    """A table cell the report wrote in Markdown itself (an interval's
+    brackets), kept as it is."""
+
+
 def markdown_cell(value):
-    """``value`` as the text of a Markdown table cell: a ``|`` in a data set
-    or method name would end the cell, so it is escaped."""
-    return str(value).replace("|", "\\|")
+    r"""``value`` as the text of a Markdown table cell, read as written.
+
+    A ``|`` in a data set or method name would end the cell, a pair of
+    ``*``, ``_`` (at a word's edge) or backticks turn it italic or code, and
+    a backslash escape the next character; each is escaped, the backslash
+    first. An underscore inside a word (``target_power``) is no markup in
+    CommonMark and stays as it is, as does a cell that the report wrote in
+    Markdown itself (``_Markdown``).
+
+    Examples
+    --------
+    >>> from rsft_sklearn.benchmark._report import markdown_cell
+    >>> print(markdown_cell("*q1* sales|2024 _x_ target_power"))
+    \*q1\* sales\|2024 \_x\_ target_power
+    >>> print(markdown_cell(r"a\|b"))
+    a\\\|b
+    """
+    if isinstance(value, _Markdown):
+        return str(value)
+    text = str(value).replace("\\", "\\\\")
+    for character in MARKDOWN_SPECIALS:
+        text = text.replace(character, "\\" + character)
+
+    def underscores(match):
+        before = text[match.start() - 1 : match.start()]
+        after = text[match.end() : match.end() + 1]
+        if before.isalnum() and after.isalnum():
+            return match.group()
+        return "\\_" * len(match.group())
+
+    return re.sub("_+", underscores, text)
 
 
 def _markdown_table(header, rows):
@@ -260,21 +323,15 @@ def _plot_ranks(path, rank_tables, stats):
         ax.plot(mean_rank.to_numpy(), positions, "o", color="tab:blue")
         ax.set_yticks(positions, _tick_labels(mean_rank.index)[0])
         best = mean_rank.min()
+        title = f"{LABELS[metric]}: Friedman p = {_fmt(p_value, 4)}"
         if np.isfinite(cd):
             ax.axvspan(best, best + cd, color="tab:orange", alpha=0.2)
-            ax.annotate(
-                f"CD = {cd:.2f}",
-                xy=(best + cd / 2, len(mean_rank) - 0.4),
-                ha="center",
-                fontsize=8,
-            )
+            # In the title: a label inside the axes sat above their limits
+            # (and was not drawn) with fewer than 13 methods.
+            title += f"\nshaded: within the Nemenyi CD ({cd:.2f}) of the best"
         ax.set_xlim(0.5, len(mean_rank) + 0.5)
         ax.set_xlabel("mean rank (1 = best)")
-        ax.set_title(
-            f"{LABELS[metric]}: Friedman p = {_fmt(p_value, 4)}\n"
-            "shaded: within the Nemenyi CD of the best",
-            fontsize=9,
-        )
+        ax.set_title(title, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -286,6 +343,7 @@ def _plot_vs_ir(path, tables, imbalance):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatter
 
     metrics = [m for m in KEY_METRICS if m not in LOWER_IS_BETTER]
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex=True)
@@ -305,13 +363,25 @@ def _plot_vs_ir(path, tables, imbalance):
                 label=method,
             )
         ax.set_xscale("log")
+        # Plain numbers: over less than two decades matplotlib labels the
+        # minor ticks too, as "2x10^0", which ran into each other.
+        ax.xaxis.set_major_formatter(LogFormatter())
+        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
         ax.set_title(LABELS[metric])
         ax.set_xlabel("imbalance ratio (majority / minority)")
         ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
-    fig.savefig(path, dpi=110)
+    # Wrapped as the other figures' labels, and beside the panels rather
+    # than over them: a spec with several parameters ran over the titles.
+    fig.legend(
+        handles,
+        _tick_labels(labels)[0],
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=8,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -342,6 +412,12 @@ def _plot_fit_time(path, table):
     fig, ax = plt.subplots(figsize=(8, (0.15 + 0.15 * lines) * len(order) + 1))
     ax.barh(np.arange(len(order)), mean[order], xerr=std[order], color="tab:blue")
     ax.set_yticks(np.arange(len(order)), labels)
+    low, high = (mean - std[order]).min(), (mean + std[order]).max()
+    if high <= low * (1 + 1e-6):
+        # One time without spread (equal up to rounding): the log scale
+        # widened the empty range itself, with a warning that reached the
+        # user.
+        ax.set_xlim(low / 2, high * 2)
     ax.set_xscale("log")
     ax.set_xlabel(
         f"fit time per fold (s), mean ± std over the {_count(table.index)}\n"
@@ -432,23 +508,42 @@ def _summary_table(tables, methods, columns, datasets=None):
 
 
 def _coverage_groups(table, methods):
-    """``(sets, methods)`` pairs: first the sets every method that ran
-    everywhere finished, with those methods; then, for each narrower set of
-    data sets a method ran on (threshold tuning: the binary sets), those sets
-    with every method that finished all of them."""
+    """``(sets, methods)`` pairs, each set of data sets with the methods that
+    finished all of them; a method is compared only on sets that every
+    method beside it finished.
+
+    First the summary's: of the sets each method finished, and the sets
+    that all methods with a finished set have in common, those with the most
+    methods times sets (the more sets among equals, then the first method's).
+    Neither a method that alone finished a set more than the others nor one
+    of fewer sets (threshold tuning: the binary ones) then narrows the
+    summary to itself. Then, for each method left out that finished a set,
+    the sets it finished, with every method that finished all of them. A
+    method that finished no set is in none of them (unless none did).
+    """
     covered = {m: frozenset(table[m].dropna().index) for m in methods}
-    widest = max((len(c) for c in covered.values()), default=0)
-    full = [m for m in methods if len(covered[m]) == widest]
-    common = frozenset.intersection(*(covered[m] for m in full)) if full else set()
+
+    def finished_all(sets):
+        return [m for m in methods if sets <= covered[m]]
+
+    ran = [m for m in methods if covered[m]]
+    candidates = [covered[m] for m in ran]
+    if ran:
+        candidates.append(frozenset.intersection(*candidates))
+    common = max(
+        candidates,
+        key=lambda sets: (len(sets) * len(finished_all(sets)), len(sets)),
+        default=frozenset(),
+    )
     order = [name for name in table.index]
-    groups = [([n for n in order if n in common], full)]
+    main = finished_all(common)
+    groups = [([n for n in order if n in common], main)]
     narrower = []
-    for m in methods:
-        if m not in full and covered[m] and covered[m] not in narrower:
+    for m in ran:
+        if m not in main and covered[m] not in narrower:
             narrower.append(covered[m])
     for sets in narrower:
-        members = [m for m in methods if sets <= covered[m]]
-        groups.append(([n for n in order if n in sets], members))
+        groups.append(([n for n in order if n in sets], finished_all(sets)))
     return groups
 
 
@@ -541,7 +636,9 @@ def _repeats_section(frame, datasets, methods, metric="balanced_accuracy"):
                 ratio = (part["n_test"] / part["n_train"]).mean()
                 ci = corrected_interval(part[metric].to_numpy(), ratio)
             cells.append(
-                "–" if ci is None else f"{ci[0]:.3f} [{ci[1]:.3f}, {ci[2]:.3f}]"
+                "–"
+                if ci is None
+                else _Markdown(f"{ci[0]:.3f} [{ci[1]:.3f}, {ci[2]:.3f}]")
             )
         rows.append(cells)
     return [
@@ -597,6 +694,36 @@ def _bayesian_section(tables, methods, reference, groups, seed):
             "",
             _markdown_table(["method", *(LABELS[m] for m in BAYES_METRICS)], rows),
         ]
+    return lines
+
+
+def _absent_lines(not_run, finished_none, datasets):
+    """The summary's notes on the methods absent from all its tables: those
+    without a row (a method that applies to none of the sets, or an
+    unfinished run) and those that finished no set."""
+    from ._methods import applicable
+
+    def applies(method):
+        try:
+            return any(applicable(method, d["n_classes"]) for d in datasets)
+        except ValueError:
+            # A name the benchmark does not parse applies everywhere.
+            return True
+
+    lines = []
+    for label, which in (
+        (
+            "Not run on any set, as they apply to binary sets only",
+            [m for m in not_run if not applies(m)],
+        ),
+        (
+            "Not run on any set (no row in the results: an unfinished run?)",
+            [m for m in not_run if applies(m)],
+        ),
+        ("Finished no set (a failed or missing fit of each)", finished_none),
+    ):
+        if which:
+            lines += [f"{label}: {', '.join(which)}.", ""]
     return lines
 
 
@@ -702,6 +829,12 @@ def write_report(out, config):
         For rows of folds that the run does not have, which are left out.
         Identical copies of a row count as one fit, and a finished fit
         without a score as failed (:func:`._runner.fits_of_run`).
+
+    Notes
+    -----
+    ``fit_time.png`` and ``critical_difference.png`` are drawn only when
+    there is something to show; an earlier report's copy of one that this
+    report does not draw is deleted.
     """
     from ._networks import describe_recipe
 
@@ -735,17 +868,18 @@ def write_report(out, config):
             stacklevel=2,
         )
     # A method that applies to none of the sets (a binary-only method on a
-    # multiclass suite) has no rows; it would leave no set complete.
-    methods = [m for m in methods if m in set(frame["method"])]
+    # multiclass suite) has no rows; it would leave no set complete. The
+    # summary names it.
+    not_run = [m for m in methods if m not in set(frame["method"])]
+    methods = [m for m in methods if m not in not_run]
     columns = (*METRICS, "fit_time", "predict_time")
     tables = {
         m: _per_dataset(frame, datasets, methods, m)
         for m in (*columns, "backward_rows")
     }
-    # Ranks, as the summary, over the sets that every method running on the
-    # most sets finished: a method that failed everywhere, or ran on fewer
-    # sets (threshold tuning: the binary ones), would leave no set or only
-    # some complete.
+    # Ranks, as the summary, over its sets and methods (_coverage_groups): a
+    # method that failed everywhere, or ran on fewer sets (threshold tuning:
+    # the binary ones), would leave no set or only some complete.
     ranked_sets, ranked = _coverage_groups(tables["balanced_accuracy"], methods)[0]
     rank_tables = {m: _ranks(tables[m].loc[ranked_sets, ranked], m) for m in columns}
     imbalance = frame.groupby("dataset")["imbalance_ratio"].first()
@@ -839,12 +973,17 @@ def write_report(out, config):
         ]
     coverage = _coverage_groups(tables["balanced_accuracy"], methods)
     common_sets, common_methods = coverage[0]
+    finished_none = [
+        m for m in methods if tables["balanced_accuracy"][m].dropna().empty
+    ]
     lines += [
         "",
         "## Summary",
         "",
         "Mean ± standard deviation over data sets of each data set's mean over "
-        f"folds, on the {_count(common_sets)} that every method below finished. "
+        f"folds, on the {_count(common_sets)} that every method below finished "
+        "(the sets and methods with the most method-set pairs; a method left "
+        "out is summarised below, on the sets it finished). "
         "Minority recall and precision are those of the rarest class; "
         "rare-class recall is the mean recall of the rarest fifth of the classes "
         "(at least one). On multiclass data, G-mean is the geometric mean of the "
@@ -854,6 +993,7 @@ def write_report(out, config):
         _summary_table(tables, common_methods, columns, common_sets),
         "",
     ]
+    lines += _absent_lines(not_run, finished_none, config["datasets"])
     for sets, members in coverage[1:]:
         only = [m for m in members if m not in common_methods]
         lines += [
@@ -870,9 +1010,10 @@ def write_report(out, config):
         lines += [
             "## Summary by suite",
             "",
-            "As the summary above, within each suite: the methods that finished "
-            "the most sets of the suite, on the sets all of them finished; then "
-            "each narrower set of sets, with the methods that finished all of it.",
+            "As the summary above, within each suite: the sets of the suite and "
+            "the methods that finished all of them with the most method-set "
+            "pairs; then, for each method left out, the sets it finished, with "
+            "the methods that finished all of them.",
             "",
         ]
         for group, names in groups.items():
@@ -910,7 +1051,12 @@ def write_report(out, config):
                     lines += [f"{label} {group}: {', '.join(which)}.", ""]
 
     stats = {m: _friedman(tables[m].loc[ranked_sets, ranked], m) for m in columns}
-    unranked = [m for m in methods if m not in ranked]
+    # One that finished no set is not short of a few of them.
+    unranked = [
+        f"{m} (none of them)" if m in finished_none else m
+        for m in methods
+        if m not in ranked
+    ]
     lines += [
         "## Mean ranks",
         "",
@@ -1003,6 +1149,22 @@ def write_report(out, config):
     lines += ["![Scores against the imbalance ratio](metric_vs_imbalance.png)", ""]
     if has_times:
         lines += ["![Fit time per fold](fit_time.png)", ""]
+        unshown = [m for m in methods if m not in timed_methods]
+        if unshown:
+            lines += [
+                "Not in the fit-time figure, as they did not finish all of its "
+                f"{_count(timed_sets)} (their times on the sets they finished "
+                f"are in the cost tables): {', '.join(unshown)}.",
+                "",
+            ]
+    # A figure of an earlier report of this folder (more methods, more sets)
+    # that this one does not draw would stay beside it, unlinked.
+    for name, drawn in (
+        ("fit_time.png", has_times),
+        ("critical_difference.png", has_cd),
+    ):
+        if not drawn:
+            (out / name).unlink(missing_ok=True)
     lines += ["## Failed fits", ""]
     failed = frame[frame["status"] != "ok"].sort_values(["dataset", "method", "fold"])
     if len(failed):

@@ -115,8 +115,8 @@ _COUNTED_ATTRIBUTES = (
 
 
 def _plain_number(value):
-    """A NumPy number or a ``fractions.Fraction`` (or a tuple of them, Adam's
-    betas) as Python's."""
+    """A NumPy number or a ``fractions.Fraction`` (or a tuple or list of
+    them, Adam's betas) as Python's."""
     if isinstance(value, np.floating):
         return float(value)  # (a long double's item() is itself)
     if isinstance(value, (np.integer, np.bool_)):
@@ -124,10 +124,10 @@ def _plain_number(value):
     plain = real_as_float(value)
     if plain is not value:
         return plain
-    if isinstance(value, tuple):
-        # (torch's Adam refused betas of fractions: "betas must be either
-        # both floats or both Tensors".)
-        plain = tuple(_plain_number(v) for v in value)
+    if isinstance(value, (tuple, list)):
+        # (torch's Adam refused betas of fractions or NumPy floats: "betas
+        # must be either both floats or both Tensors".)
+        plain = type(value)(_plain_number(v) for v in value)
         if any(p is not v for p, v in zip(plain, value)):
             return plain
     return value
@@ -566,7 +566,10 @@ class NetClassifierBase(NeuralNetClassifier):
         groups = args[0] if args else None
         if isinstance(groups, list) and all(isinstance(g, dict) for g in groups):
             groups = [
-                {key: _plain_number(value) for key, value in group.items()}
+                {
+                    key: value if key == "params" else _plain_number(value)
+                    for key, value in group.items()
+                }
                 for group in groups
             ]
             args = (groups, *args[1:])

@@ -241,8 +241,9 @@ def shown_number(value):
     A number whose repr is long (an integer of 21 digits or more, such as
     ``10**400``; a ``Fraction`` with such a term) is shown as Python shows a
     float, to four significant digits, whatever its size: ``1e+400``,
-    ``9.996e+399``. Another long value is cut (a repr past 4,300 digits is
-    itself an error).
+    ``9.996e+399``; a fraction with a long term that is not a whole number
+    as ``a Fraction of about 3.333e+399``. Another long value is cut (a
+    repr past 4,300 digits is itself an error).
     """
     if isinstance(value, numbers.Rational) and not isinstance(value, (bool, np.bool_)):
         if isinstance(value, numbers.Integral):
@@ -252,7 +253,12 @@ def shown_number(value):
             return _four_digits(value, 1)
         if abs(value.numerator) < 10**20 and value.denominator < 10**20:
             return repr(value)
-        return _four_digits(int(value.numerator), int(value.denominator))
+        about = _four_digits(int(value.numerator), int(value.denominator))
+        if value.denominator == 1:
+            return about
+        # Named as a fraction: rounded, it may read as a value the
+        # parameter takes (Fraction(10**20 + 1, 10**20) as 1).
+        return f"a {type(value).__name__} of about {about}"
     try:
         text = repr(value)
     except ValueError:

@@ -151,6 +151,20 @@ def test_adam_betas_of_fractions_train_as_their_floats(data):
     assert all(type(b) is float for b in clf.optimizer_.param_groups[0]["betas"])
 
 
+@pytest.mark.parametrize(
+    "betas", [[Fraction(9, 10), Fraction(99, 100)], [np.float32(0.5), np.float32(0.75)]]
+)
+def test_adam_betas_as_a_list_train_as_their_floats(data, betas):
+    # A list of them failed in torch as a tuple did: "betas must be either
+    # both floats or both Tensors".
+    X, y = data
+    clf = RSFTClassifier(**FAST, optimizer__betas=betas).fit(X, y)
+    floats = [float(b) for b in betas]
+    plain = RSFTClassifier(**FAST, optimizer__betas=floats).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
+    assert clf.get_params()["optimizer__betas"] is betas
+
+
 # ----------------------------------------------------------------------------
 # verbose as a bool
 # ----------------------------------------------------------------------------
@@ -240,7 +254,8 @@ def test_a_number_beyond_the_float_range_is_told_every_kind_allowed(data):
         RSFTClassifier(**FAST, warmup_epochs=Fraction(10**400, 3)).fit(X, y)
     assert str(caught.value) == (
         "warmup_epochs must be an integer >= 0 within the float range or a "
-        "finite number in (0, 1), got inf (3.333e+399, beyond the float range)."
+        "finite number in (0, 1), got inf (a Fraction of about 3.333e+399, beyond "
+        "the float range)."
     )
 
 

@@ -138,8 +138,11 @@ def test_huge_integers_are_refused_by_name_in_short_messages(data):
     assert shown_number(12345) == "12345"
     assert shown_number(-(10**25)) == "-1e+25"
     assert shown_number(9996 * 10**396) == "9.996e+399"
-    assert shown_number(Fraction(10**5000, 3)) == "3.333e+4999"
-    assert shown_number(Fraction(1, 3**1000)) == "7.564e-478"
+    assert shown_number(Fraction(10**5000, 3)) == "a Fraction of about 3.333e+4999"
+    assert shown_number(Fraction(1, 3**1000)) == "a Fraction of about 7.564e-478"
+    # Rounded, it would read as a value the parameter takes.
+    near_one = Fraction(10**20 + 1, 10**20)
+    assert shown_number(near_one) == "a Fraction of about 1"
     assert shown_number(Fraction(-1)) == "Fraction(-1, 1)"
 
 

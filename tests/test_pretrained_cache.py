@@ -93,6 +93,17 @@ def test_a_network_of_another_pretraining_is_not_reused(cached, monkeypatch):
     assert not _same(torch.load(other, weights_only=True), good)
 
 
+def test_numpy_integers_name_the_same_file(cached):
+    # The key is built from reprs: np.int64(0) as the seed named another
+    # file for the same network, which was trained again.
+    path, _ = cached
+    assert (
+        pretrained_path("digits", np.int64(0), np.int64(1), cache_dir=path.parent)
+        == path
+    )
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
 @pytest.mark.parametrize("package", ["torch", "rsft_sklearn"])
 def test_a_network_of_another_version_is_not_reused(cached, monkeypatch, package):
     import importlib

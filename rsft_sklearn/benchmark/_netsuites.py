@@ -12,6 +12,7 @@
   MNIST-1D generated at 60,000 rows and cut to a long tail.
 """
 
+import operator
 import os
 import warnings
 from functools import partial
@@ -302,6 +303,9 @@ def _pretrained(source, seed, epochs, cache_dir):
     import torch
     from sklearn.preprocessing import StandardScaler
 
+    # As Python integers: the key is built from reprs, and np.int64(0)
+    # would name another file for the same network.
+    seed, epochs = operator.index(seed), operator.index(epochs)
     key = _pretraining_key(source, seed, epochs)
     path = (
         _cache_dir(cache_dir)

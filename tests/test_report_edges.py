@@ -165,23 +165,39 @@ def test_one_method_of_a_set_more_does_not_take_over_the_summary(tmp_path):
             {"a": "012345", "b": "012345", "t": "01"},
             [("012345", "ab"), ("01", "abt")],
         ),
-        # Two methods each a set short of ten: the first's sets, with every
-        # method but the second (9 x 9 = 81 pairs, against 10 x 8 and 8 x 10).
+        # Two methods each a set short of ten: the ten sets, with the eight
+        # methods that finished them; then each of the two on its nine.
         (
             {
                 **dict.fromkeys("abcdefgh", "0123456789"),
                 "x": "123456789",
                 "y": "023456789",
             },
-            [("123456789", "abcdefghx"), ("023456789", "abcdefghy")],
+            [
+                ("0123456789", "abcdefgh"),
+                ("123456789", "abcdefghx"),
+                ("023456789", "abcdefghy"),
+            ],
         ),  # fmt: skip
-        # As many pairs: the more sets.
+        # Two methods a set short each, and one of four sets: the two on the
+        # eight sets they share, not each alone on its nine.
+        (
+            {"a": "123456789", "b": "023456789", "c": "0123"},
+            [("23456789", "ab"), ("0123", "c")],
+        ),
+        # A binary-only method beside two that ran on every set: the seven
+        # sets, then the binary ones with all three; none left out.
+        (
+            {"a": "0123456", "b": "0123456", "t": "01234"},
+            [("0123456", "ab"), ("01234", "abt")],
+        ),
+        # One of two methods is half of them: the more sets.
         ({"a": "0123", "b": "01"}, [("0123", "a"), ("01", "ab")]),
         # A method that finished nothing is in no group.
         ({"a": "012", "b": "012", "z": ""}, [("012", "ab")]),
     ],
 )
-def test_the_summary_takes_the_most_methods_times_sets(coverage, expected):
+def test_the_summary_takes_the_most_sets_of_half_the_methods(coverage, expected):
     sets = sorted(set("".join(coverage.values())))
     table = pd.DataFrame(
         {m: [1.0 if s in c else np.nan for s in sets] for m, c in coverage.items()},

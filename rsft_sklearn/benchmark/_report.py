@@ -512,35 +512,37 @@ def _coverage_groups(table, methods):
     finished all of them; a method is compared only on sets that every
     method beside it finished.
 
-    First the summary's: of the sets each method finished, and the sets
-    that all methods with a finished set have in common, those with the most
-    methods times sets (the more sets among equals, then the first method's).
-    Neither a method that alone finished a set more than the others nor one
-    of fewer sets (threshold tuning: the binary ones) then narrows the
-    summary to itself. Then, for each method left out that finished a set,
-    the sets it finished, with every method that finished all of them. A
-    method that finished no set is in none of them (unless none did).
+    First the summary's. The methods that finished a set are taken in order
+    of how many they finished, the most first; each first ``k`` of them give
+    the sets they all finished, with every method that finished those. Of
+    these, the summary takes the most sets held by at least half of those
+    methods (the more methods among equals). So a method that alone
+    finished one set more than the others does not narrow the summary to
+    itself, and neither does one that runs on fewer sets (threshold tuning:
+    the binary ones) beside at least as many that run on all of them. Then,
+    for each method left out that finished a set, the sets it finished,
+    with every method that finished all of them. A method that finished no
+    set is in none of them (unless none did).
     """
     covered = {m: frozenset(table[m].dropna().index) for m in methods}
 
     def finished_all(sets):
         return [m for m in methods if sets <= covered[m]]
 
-    ran = [m for m in methods if covered[m]]
-    candidates = [covered[m] for m in ran]
-    if ran:
-        candidates.append(frozenset.intersection(*candidates))
-    common = max(
-        candidates,
-        key=lambda sets: (len(sets) * len(finished_all(sets)), len(sets)),
-        default=frozenset(),
-    )
+    ran = sorted((m for m in methods if covered[m]), key=lambda m: -len(covered[m]))
+    enough = (len(ran) + 1) // 2
+    common, best = frozenset(), (-1, -1)
+    for k in range(1, len(ran) + 1):
+        sets = frozenset.intersection(*(covered[m] for m in ran[:k]))
+        members = finished_all(sets)
+        if len(members) >= enough and (len(sets), len(members)) > best:
+            common, best = sets, (len(sets), len(members))
     order = [name for name in table.index]
     main = finished_all(common)
     groups = [([n for n in order if n in common], main)]
     narrower = []
-    for m in ran:
-        if m not in main and covered[m] not in narrower:
+    for m in methods:
+        if covered[m] and m not in main and covered[m] not in narrower:
             narrower.append(covered[m])
     for sets in narrower:
         groups.append(([n for n in order if n in sets], finished_all(sets)))
@@ -982,7 +984,7 @@ def write_report(out, config):
         "",
         "Mean ± standard deviation over data sets of each data set's mean over "
         f"folds, on the {_count(common_sets)} that every method below finished "
-        "(the sets and methods with the most method-set pairs; a method left "
+        "(the most sets held by at least half of the methods; a method left "
         "out is summarised below, on the sets it finished). "
         "Minority recall and precision are those of the rarest class; "
         "rare-class recall is the mean recall of the rarest fifth of the classes "
@@ -1010,10 +1012,10 @@ def write_report(out, config):
         lines += [
             "## Summary by suite",
             "",
-            "As the summary above, within each suite: the sets of the suite and "
-            "the methods that finished all of them with the most method-set "
-            "pairs; then, for each method left out, the sets it finished, with "
-            "the methods that finished all of them.",
+            "As the summary above, within each suite: the most sets of the "
+            "suite held by at least half of the methods, with the methods that "
+            "finished all of them; then, for each method left out, the sets it "
+            "finished, with the methods that finished all of them.",
             "",
         ]
         for group, names in groups.items():

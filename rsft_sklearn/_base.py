@@ -127,9 +127,11 @@ def _plain_number(value):
     if isinstance(value, (tuple, list)):
         # (torch's Adam refused betas of fractions or NumPy floats: "betas
         # must be either both floats or both Tensors".)
-        plain = type(value)(_plain_number(v) for v in value)
+        # (A tuple, not the type given: a namedtuple is not built from an
+        # iterable.)
+        plain = [_plain_number(v) for v in value]
         if any(p is not v for p, v in zip(plain, value)):
-            return plain
+            return tuple(plain) if isinstance(value, tuple) else plain
     return value
 
 

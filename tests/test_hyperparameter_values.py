@@ -2,6 +2,7 @@
 tensor learning rates, fractions, bools for verbose, integers beyond the
 float range."""
 
+import collections
 import re
 from fractions import Fraction
 
@@ -149,6 +150,20 @@ def test_adam_betas_of_fractions_train_as_their_floats(data):
     plain.set_params(optimizer__betas=(0.5, 0.75)).partial_fit(X, y)
     np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
     assert all(type(b) is float for b in clf.optimizer_.param_groups[0]["betas"])
+
+
+def test_adam_betas_as_a_named_tuple_train_as_their_values(data):
+    # Rebuilt as its own type from an iterable, a namedtuple failed
+    # ("missing 1 required positional argument").
+    Betas = collections.namedtuple("Betas", "first second")
+    X, y = data
+    for betas, plain in [
+        (Betas(0.5, 0.75), (0.5, 0.75)),
+        (Betas(Fraction(1, 2), Fraction(3, 4)), (0.5, 0.75)),
+    ]:
+        clf = RSFTClassifier(**FAST, optimizer__betas=betas).fit(X, y)
+        ref = RSFTClassifier(**FAST, optimizer__betas=plain).fit(X, y)
+        np.testing.assert_array_equal(clf.predict_proba(X), ref.predict_proba(X))
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import RSFTWarning
-from ._runner import METRICS, SCORED, fits_of_run, read_results, recorded_splits
+from ._runner import (
+    METRICS,
+    fits_of_run,
+    one_row_per_fit,
+    read_results,
+    recorded_splits,
+)
 
 __all__ = ["bayesian_comparison", "friedman_test", "write_report"]
 
@@ -199,11 +205,7 @@ def distinct_fits(frame):
     if "fold" not in frame:
         # Without folds, fits cannot be told apart.
         return frame
-    # fits_of_run also checks every score of a finished fit, in columns
-    # such a table may lack; the scripts check the scores they read.
-    stand_in = {column: 0.0 for column in SCORED if column not in frame}
-    fits, _ = fits_of_run(frame.assign(**stand_in), {})
-    return frame.loc[fits.index]
+    return one_row_per_fit(frame)
 
 
 def _ranks(table, metric):

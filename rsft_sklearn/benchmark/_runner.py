@@ -813,8 +813,22 @@ def fits_of_run(frame, n_splits):
         ],
         dtype=bool,
     )
-    fits, outside = frame[inside], frame[~inside]
-    fits = fits.drop_duplicates()
+    fits, outside = one_row_per_fit(frame[inside]), frame[~inside]
+    fits, _ = unscored_as_failed(fits, SCORED)
+    return fits, outside
+
+
+def one_row_per_fit(frame):
+    """The rows of a results table with identical copies of a row (a hand
+    merge) kept once, so that each fit is one row.
+
+    Raises
+    ------
+    ValueError
+        When two rows of one fit (data set, method, repeat and fold) differ:
+        which of them is the fit cannot be told. The message names them.
+    """
+    fits = frame.drop_duplicates()
     key = [column for column in FIT if column in fits.columns]
     copies = fits[fits.duplicated(key, keep=False)]
     if len(copies):
@@ -827,8 +841,7 @@ def fits_of_run(frame, n_splits):
             f"{'; '.join(described[:3])}{'; ...' if len(described) > 3 else ''}. "
             "Keep one row of each fit (or delete them all to run it again)"
         )
-    fits, _ = unscored_as_failed(fits, SCORED)
-    return fits, outside
+    return fits
 
 
 def read_results(path):

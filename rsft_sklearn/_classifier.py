@@ -1641,9 +1641,7 @@ class RSFTClassifier(NetClassifierBase):
             batch_size=self.batch_size,
             pool_size=self.pool_size,
             min_rows=2 if state.two_rows else 1,
-            # As a float: a Fraction, which the checks take, is no number to
-            # torch.
-            budget=float(self.budget),
+            budget=self.budget,
             **self._budget_store(plan),
         )
         if plan.rows_selected or plan.pooled or plan.budgeted:

@@ -408,6 +408,9 @@ def select_budget_rows(
         Their loss weights (two columns when drawn from the store, see
         above).
     """
+    # As a float: a Fraction, which the classifier's checks take, is no
+    # number to torch's full_like.
+    budget = check_budget(budget)
     stale = rejecting and store is not None and not rescore
     if isinstance(pool, InMemoryDataset):
         # The data set and the pool's positions in it: a stored draw and a

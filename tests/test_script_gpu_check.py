@@ -54,6 +54,19 @@ def test_quick_cpu_run_reports_each_budget_and_its_share(quick_output):
         assert re.search(rf"{re.escape(name)}\s+[\d,]+ samples/s", text), name
 
 
+def test_quick_cpu_run_prints_the_speed_ratios(quick_output):
+    _, text = quick_output
+    for label in (
+        "(a) RSFT fit / bare PyTorch loop",
+        "fars-shaped: pool fit / its floor",
+        "fars-shaped: budget fit / its floor",
+        "fars-shaped: budget fit / bare budget loop",
+    ):
+        match = re.search(rf"{re.escape(label)}\s+([\d.]+)  \(target <= ", text)
+        assert match, label
+        assert float(match.group(1)) > 0
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_without_cuda_both_scripts_exit_2(capsys):
     assert load_script("gpu_check").main(["--device", "cuda"]) == 2

@@ -62,6 +62,35 @@ def test_the_floor_scores_only_the_epochs_the_fit_scored(speed, monkeypatch):
     assert trained_rows == sum(n for n, _ in epochs)
 
 
+def test_the_bare_budget_loop_scores_every_row_and_trains_the_budget(
+    speed, monkeypatch
+):
+    # The reference that the budget fit is timed against does the fit's
+    # work: one gradient-free pass over every row per epoch, and backward
+    # passes on the budget's share of the rows, as the estimator does.
+    X, _, y, _ = speed.fars_shaped(5000)
+    net = speed.rsft(X, y, epochs=2, batch_size=32, rejection="budget", budget=0.25)
+    fit_share = sum(n for n, _ in speed.floor_epochs(net)) / (2 * len(X))
+    passes = []
+
+    class Counting(speed.MLPModule):
+        def forward(self, X):
+            passes.append((len(X), torch.is_grad_enabled(), self.training))
+            return super().forward(X)
+
+    monkeypatch.setattr(speed, "MLPModule", Counting)
+    share = speed.bare_budget_loop(X, y, 2, 32, 0.25, pool_size=4)
+    scored = [(n, training) for n, grad, training in passes if not grad]
+    trained = sum(n for n, grad, _ in passes if grad)
+    assert sum(n for n, _ in scored) == 2 * len(X)
+    assert not any(training for _, training in scored)
+    # Pools of 4 batches, the last of each epoch short (4000 = 31 * 128 + 32).
+    assert [n for n, _ in scored] == ([4 * 32] * 31 + [32]) * 2
+    assert trained == round(share * 2 * len(X))
+    assert share == pytest.approx(0.25, abs=0.02)
+    assert share == pytest.approx(fit_share, abs=0.02)
+
+
 def test_the_report_gives_the_pool_fits_own_epochs_and_acceptance(speed, monkeypatch):
     # The pool's columns once showed the budget fit's epochs and acceptance.
     fits = []
@@ -115,6 +144,7 @@ def test_options_given_win_over_quick_and_fars_rows_0_leaves_e_out(
             "fars-shaped: floor of the pool fit",
             "fars-shaped: budget fit",
             "fars-shaped: floor of the budget fit",
+            "fars-shaped: budget step as a bare PyTorch loop",
         ],
         float("nan"),
     )
@@ -215,6 +245,7 @@ MEDIAN = {
     "fars-shaped: floor of the pool fit": 5.0,
     "fars-shaped: budget fit": 3.3,
     "fars-shaped: floor of the budget fit": 3.0,
+    "fars-shaped: budget step as a bare PyTorch loop": 2.75,
 }
 
 
@@ -232,6 +263,7 @@ def test_the_ratios_are_taken_between_the_contenders_targets_name(speed):
         "e_quality": 4.0 / 10.0,
         "e_floor": 6.0 / 5.0,
         "e_budget_floor": 3.3 / 3.0,
+        "e_budget_bare": 3.3 / 2.75,
     }
     assert ratio == pytest.approx(expected)
 

@@ -430,8 +430,11 @@ class RSFTClassifier(NetClassifierBase):
         once every this many rejecting epochs (the first always). In the
         epochs between, rows are kept by the acceptance of their last
         scoring and weighted by the acceptance they have in their own
-        training pass, which keeps the expected rule's gradient in
-        expectation and saves the scoring passes. A resumed or continued fit
+        training pass, which saves the scoring passes; with a fixed ``M``
+        and ``prior_correction=0`` the steps keep the expected rule's
+        gradient in expectation. The prior after rejection of the logit
+        adjustment and an adaptive ``M`` stay those of the last scoring
+        pass (see the "Speed" guide). A resumed or continued fit
         (``partial_fit``) scores again in its first rejecting epoch. Ignored
         by the other modes.
     warmup_epochs : int or float, default=1/3
@@ -1964,43 +1967,47 @@ class RSFTClassifier(NetClassifierBase):
                     "batch, which iterator_train__drop_last=True leaves out"
                 )
                 advice = "Lower batch_size, or drop drop_last."
-            elif plan.budgeted and not plan.rejecting:
+            elif plan.budgeted:
                 # A budget's warm-up draws a share of the rows with the rule
-                # off: nothing was rejected, and M plays no part.
-                reason = (
-                    "a warm-up epoch under rejection='budget' keeps a random "
-                    f"share budget={self.budget!r} of the rows, and it kept none"
-                )
-                advice = "Raise budget, or train on more rows."
+                # off, and a rejecting epoch keeps budget * n_pos rows in
+                # expectation whatever the acceptances: M does not change how
+                # many, only a larger budget, or more rows, keeps more.
+                if plan.rejecting:
+                    reason = (
+                        f"rejection='budget' keeps a share budget={self.budget!r} "
+                        "of the rows in expectation, and the epoch's draw kept none"
+                    )
+                else:
+                    reason = (
+                        "a warm-up epoch under rejection='budget' keeps a random "
+                        f"share budget={self.budget!r} of the rows, and it kept none"
+                    )
+                remedy = "raise budget, or train on more rows"
                 if getattr(self.fit_state_.train_iterator, "drop_last", False):
                     reason += (
                         " or too few to fill one batch, which "
                         "iterator_train__drop_last=True leaves out"
                     )
-                    advice = (
-                        "Raise budget, lower batch_size, train on more rows, "
-                        "or drop drop_last."
+                    remedy = (
+                        "raise budget, lower batch_size, train on more rows, "
+                        "or drop drop_last"
                     )
+                advice = (
+                    f"M does not change how many rows the budget keeps: {remedy}."
+                    if plan.rejecting
+                    else f"{remedy[0].upper()}{remedy[1:]}."
+                )
             elif getattr(self.fit_state_.train_iterator, "drop_last", False) and (
-                plan.pooled or plan.budgeted or plan.rows_selected
+                plan.pooled or plan.rows_selected
             ):
                 reason = (
                     "every row rejected, or the kept rows did not fill one "
                     "batch, which iterator_train__drop_last=True leaves out"
                 )
-                advice = (
-                    f"{self._lower_M()} or batch_size, raise budget, or drop drop_last."
-                )
-                if not plan.budgeted:
-                    advice = f"{self._lower_M()} or batch_size, or drop drop_last."
+                advice = f"{self._lower_M()} or batch_size, or drop drop_last."
             else:
                 reason = "every row rejected"
-                # budget is read by rejection="budget" only.
-                advice = (
-                    f"{self._lower_M()}, or raise budget."
-                    if plan.budgeted
-                    else f"{self._lower_M()}."
-                )
+                advice = f"{self._lower_M()}."
             self._warn_stepless(
                 f"An epoch trained on no row ({reason}); its train_loss is "
                 f"NaN. {advice}"

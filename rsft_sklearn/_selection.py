@@ -22,6 +22,7 @@ import torch
 
 from ._data import BatchIterator, InMemoryDataset
 from ._rejection import check_generator
+from ._validation import real_as_float, shown_number
 
 __all__ = [
     "budget_probability",
@@ -135,17 +136,23 @@ def _score_pool(loss_fn, score, pool):
 
 
 def check_budget(budget):
-    """Validate a row budget: the expected share of rows kept, in (0, 1]."""
+    """Validate a row budget: the expected share of rows kept, in (0, 1].
+
+    A real number of another type (a ``Fraction``) is checked as the float
+    it trains as, as the classifier's parameter checks read it: a fraction
+    a hair above 1 is 1.0, and is not refused at the first epoch after
+    passing those checks.
+    """
     if (
         isinstance(budget, bool)
         or not isinstance(budget, numbers.Real)
-        or not 0 < budget <= 1
+        or not 0 < real_as_float(budget) <= 1
     ):
         raise ValueError(
             "budget is the expected fraction of rows that get a backward pass; "
-            f"it must be a float in (0, 1], got {budget!r}."
+            f"it must be a float in (0, 1], got {shown_number(budget)}."
         )
-    return float(budget)
+    return float(real_as_float(budget))
 
 
 def budget_probability(acceptance, budget):
@@ -370,8 +377,15 @@ def select_budget_rows(
     sample weight: the training step multiplies the first by the acceptance
     ``a_i`` that the row has in its own forward pass
     (:meth:`RejectionLoss.forward`). The draw depends on the stored values
-    only, so the steps' loss is still, in expectation, the expected rule's
-    at the current parameters (``D`` is then the stored acceptance mass).
+    only, so with a fixed ``M`` and no logit adjustment
+    (``prior_correction=0``) the steps' loss is still, in expectation, the
+    expected rule's at the current parameters (under the ``"accepted"``
+    normaliser, times the current over the stored acceptance mass: ``D``
+    is then the stored mass). The pool records its stored acceptances in
+    the loss's counts, so the prior after rejection that the logit
+    adjustment reads, in this epoch and the next, is that of the last
+    scoring pass, and nothing moves an adaptive ``M``, which stays the one
+    that pass solved.
 
     Parameters
     ----------

@@ -379,7 +379,8 @@ class NetClassifierBase(NeuralNetClassifier):
             matrix is never densified (see :class:`~rsft_sklearn.SparseRows`).
             The default MLP's first layer gets weights for the columns with a
             stored nonzero value in the training rows of positive weight only
-            (``module__input_columns=None`` keeps every column).
+            (in the training rows, when those of positive weight hold none;
+            ``module__input_columns=None`` keeps every column).
         y : array-like of shape (n_samples,)
             Class labels of any type; for a ``Dataset``, the labels of its
             rows in order (a label the dataset yields must agree).
@@ -867,9 +868,11 @@ class NetClassifierBase(NeuralNetClassifier):
         weight only (``module__input_columns``), unless the user set them: a
         hashed space of ``2**20`` columns then costs the columns in use, not
         the hash space, in the network, its gradient and the optimiser's
-        state. When every training row weighs 0, the columns of the training
-        rows. ``partial_fit`` keeps every column, since a later call may
-        bring new ones.
+        state. When the training rows of positive weight hold no value
+        (every training row weighs 0, or those of positive weight are empty
+        documents), the columns of the training rows, as without weights.
+        ``partial_fit`` keeps every column, since a later call may bring new
+        ones.
         """
         if (
             self._builds_mlp()
@@ -880,17 +883,24 @@ class NetClassifierBase(NeuralNetClassifier):
             # 0 alone, would get weights that never train (and a row of
             # weight 0 is as if absent: it must not change the network).
             rows = self._training_row_mask(X, sample_weight)
-            if rows is not None and not rows.any():
-                # Every training row weighs 0 (every epoch warns that it
-                # took no step): the columns of the training rows, as
-                # without weights. No row would give no column, which
-                # stored_columns reads as every column (the whole hash
-                # space).
-                rows = self._training_row_mask(X)
+            columns = stored_columns(X, rows)
+            if columns is not None and not len(columns) and rows is not None:
+                # The training rows of positive weight hold no value: every
+                # training row weighs 0 (every epoch warns that it took no
+                # step), or those of positive weight are empty documents
+                # and only rows of weight 0 hold values. The columns of the
+                # training rows, as without weights: no column would read as
+                # every column (the whole hash space, whose weights never
+                # train but prediction reads them).
+                columns = stored_columns(X, self._training_row_mask(X))
+            if columns is not None and not len(columns):
+                # No training row holds a value (the first layer needs a
+                # column): every column, as without weights.
+                columns = None
             # For the whole fit (dropped by _call_data_dropped): a module
             # rebuilt during it (InputShapeSetter, set_params(module__...)
             # from a callback) takes the same columns.
-            self._fit_input_columns = stored_columns(X, rows)
+            self._fit_input_columns = columns
         return self.initialize()
 
     def _training_row_mask(self, X, sample_weight=None):
@@ -2998,16 +3008,16 @@ def _value_columns(X, rows=None):
 
 def stored_columns(X, rows=None):
     """The columns of a sparse ``X`` with a stored nonzero value in the
-    ``rows`` kept (a boolean mask, or None for all), or None for every
-    column: when each has a value, and when none has (the first layer
-    needs a column)."""
+    ``rows`` kept (a boolean mask, or None for all), as a sorted array:
+    None when each column has a value (every column), and empty when none
+    has (the caller chooses: the first layer needs a column)."""
     stored = np.zeros(X.shape[1], dtype=bool)
     # (A column of stored zeros alone got first-layer weights that never
     # trained, which prediction then read.)
     for columns in _value_columns(X, rows):
         stored[columns] = True
     columns = np.flatnonzero(stored)
-    if len(columns) in (0, X.shape[1]):
+    if len(columns) == X.shape[1]:
         return None
     return columns
 

@@ -40,7 +40,8 @@ class MLPModule(nn.Module):
         distinct indices below ``n_features``; the other columns are ignored
         (their values contribute nothing). None gives every column a weight.
         :class:`~rsft_sklearn.RSFTClassifier` passes the columns with a
-        stored nonzero value in the training rows of positive weight when it
+        stored nonzero value in the training rows of positive weight (in
+        the training rows, when those of positive weight hold none) when it
         fits on a sparse matrix,
         so that a hashed space of ``2**20`` columns costs only the columns in
         use in the weights (a table of 4 bytes per column maps a column to

@@ -10,6 +10,11 @@ returns the weighted loss. Here it replaces the cross-entropy of an ordinary
 training loop on an imbalanced problem, with the rule that
 :class:`~rsft_sklearn.RSFTClassifier` uses by default; the same module fits a
 Lightning ``training_step`` or a Hugging Face ``Trainer.compute_loss``.
+
+The loss is not a submodule of the network, so ``model.eval()`` leaves it in
+training mode: call ``loss_fn.eval()`` for a validation pass (and
+``loss_fn.train()`` after it), or the validation batches go through the rule,
+adding to its counts and drawing new masks.
 """
 
 # %%
@@ -77,7 +82,14 @@ fig.tight_layout()
 
 # %%
 # The logit adjustment made the network's arg-max a balanced decision (see
-# :func:`~rsft_sklearn.correct_proba` for the posterior it estimates).
+# :func:`~rsft_sklearn.correct_proba` for the posterior it estimates). The
+# loss of this pass is the plain cross-entropy once the loss is in evaluation
+# mode, as the network is: without ``loss_fn.eval()`` it would apply the rule
+# and add the rows to the epoch's counts.
+model.eval()
+loss_fn.eval()
 with torch.no_grad():
-    pred = model(X).argmax(1)
+    logits = model(X)
+    print(f"cross-entropy (training data): {loss_fn(logits, y):.3f}")
+pred = logits.argmax(1)
 print(f"balanced accuracy (training data): {balanced_accuracy_score(y, pred):.3f}")

@@ -2,6 +2,8 @@
 
 import math
 import numbers
+import sys
+import warnings
 
 import numpy as np
 import torch
@@ -20,7 +22,9 @@ from ._schedules import acceptance_log_M
 from ._validation import (
     FLOAT32_MAX,
     FLOAT32_SMALLEST,
+    RSFTWarning,
     as_real,
+    caller_stacklevel,
     check_class_weight,
     shown_number,
 )
@@ -43,6 +47,9 @@ _SUMS = ("counts", "prior_mass")
 _CACHES = ("_log_ratio", "_log_prior")
 # Steps whose counts are added in one go while nothing reads them in between.
 _COUNT_GROUP = 64
+# The reductions of the loss outside training, as torch's losses (and
+# skorch's loss_scoring) take them.
+_REDUCTIONS = ("mean", "sum", "none")
 
 
 def _counts_dtype(device):
@@ -128,24 +135,42 @@ class RejectionLoss(nn.Module):
     ``ignore_index``), the plain mean for other criteria; a ``reduction``
     attribute set on the module (``RSFTClassifier`` sets it from
     ``criterion__reduction``) of ``"sum"`` or ``"none"`` returns the sum or
-    the per-sample losses instead. In training the
-    normaliser counts rows (their acceptance, or the batch's rows; see
-    ``loss_normalization``), not the class weights of a weighted base
-    criterion: with ``weight=`` the training loss is on another scale than
-    the evaluation mean. Every training row needs a class in ``[0,
-    n_classes)``, as the rule weighs rows by their class: a padding label
-    (``ignore_index=-100``) is refused there, and a class index given as
+    the per-sample losses instead (another value than these and ``"mean"``
+    is refused with a ``ValueError`` there). A loss that is not a
+    submodule of the network is not switched by ``model.eval()``: call
+    ``loss.eval()`` before a validation pass and ``loss.train()`` after it,
+    or the validation batches go through the rule (a new mask at every
+    call, rows added to the epoch's counts, an adaptive ``M`` moved).
+
+    In training the normaliser counts rows (their acceptance, or the
+    batch's rows; see ``loss_normalization``), not the class weights of a
+    weighted base criterion: with ``weight=`` the training loss is on
+    another scale than the evaluation mean. Every training row needs a
+    class in ``[0, n_classes)``, as the rule weighs rows by their class and
+    the normaliser counts them: a padding label (``ignore_index=-100``) is
+    refused in every kind of step, and a class index given as
     ``ignore_index`` has a loss of 0 but still counts as a row of its
-    class.
+    class. Labels on an accelerator are not read back for this check: there
+    a padding label is refused by the steps that weigh or count rows by
+    their class, but not by those that do neither (a warm-up step with
+    ``count_steps`` false, a ``row_weighted`` step with one weight per
+    row), so drop such rows before the loss.
 
     What the rule carries from one step to the next lives in buffers, so
     ``state_dict`` saves it and ``load_state_dict`` restores it: the class
-    target weights, the adaptive ``M`` and the per-class counts of the
-    current epoch. The counts and the acceptance mass are kept in float64
-    (in float32 on MPS, which lacks it), whatever dtype the module is moved
-    to: in float32 an epoch stopped counting a class at 2**24 rows and lost
-    part of its acceptance mass. A fixed ``M`` and the class weights may be
-    changed in place with tensor operations (``loss.M.fill_(2.0)``) or replaced
+    target weights, ``M`` (a fixed one as :meth:`begin_epoch` last set it,
+    or the adaptive one) and the per-class counts of the current epoch.
+    The rule's settings are attributes, which ``state_dict`` leaves out:
+    ``hardness``, ``rejecting``, ``count_steps`` and ``row_weighted`` stay
+    those of the module that loads the state, so give them again after
+    the load (``loss.begin_epoch(hardness=2.0, rejecting=True)``).
+    :class:`RSFTClassifier` sets them at every epoch from its parameters,
+    and a pickle or a ``copy.deepcopy`` of the module carries them. The
+    counts and the acceptance mass are kept in float64 (in float32 on MPS,
+    which lacks it), whatever dtype the module is moved to: in float32 an
+    epoch stopped counting a class at 2**24 rows and lost part of its
+    acceptance mass. A fixed ``M`` and the class weights may be changed in
+    place with tensor operations (``loss.M.fill_(2.0)``) or replaced
     (:meth:`set_class_weight`, :meth:`begin_epoch`); a write that bypasses
     torch's version counter (through ``.data`` or a NumPy view) is not seen
     by the per-class table the steps without sample weights read.
@@ -155,7 +180,10 @@ class RejectionLoss(nn.Module):
     criterion : torch.nn.Module or None, default=None
         Per-sample base loss, called as ``criterion(logits, y)`` and returning
         one loss per sample (``reduction="none"``). ``None`` uses
-        ``torch.nn.CrossEntropyLoss(reduction="none")``.
+        ``torch.nn.CrossEntropyLoss(reduction="none")``. The class weights
+        of a ``CrossEntropyLoss`` or ``NLLLoss`` (``weight=``) multiply
+        the rule's: the module warns when ``class_weight`` differs between
+        classes or ``prior_correction`` is above 0, which balance them too.
     n_classes : int or None, default=None
         Number of classes; ``None`` takes it from ``class_weight``.
     class_weight : array-like of shape (n_classes,) or None, default=None
@@ -232,6 +260,18 @@ class RejectionLoss(nn.Module):
         of the prior after rejection (``prior_correction``):
         ``budget_selection(acceptance, budget, loss_fn=loss_fn, y=y_pool)``
         counts it so, as :class:`RSFTClassifier` counts its pools.
+    repeating : bool
+        ``True`` makes a training step evaluate the rule without recording
+        it: it adds nothing to the epoch's counts and leaves an adaptive
+        ``M`` where it is, so that the same parameters give the same loss.
+        It is for an optimiser that evaluates a step's loss several times
+        through a closure (:class:`torch.optim.LBFGS`), where every call
+        would otherwise count the batch's rows again and move ``M``: set it
+        after the closure's first call of the loss, and back to ``False``
+        (the default) after ``optimizer.step``, as
+        :class:`RSFTClassifier` does. Under ``rejection="sample"`` every
+        call still draws a new mask: use ``"expected"`` with such an
+        optimiser.
 
     See Also
     --------
@@ -287,7 +327,8 @@ class RejectionLoss(nn.Module):
     _weights_checked = False
 
     # Set by an owner whose labels are class indices by construction
-    # (RSFTClassifier encodes them): warm-up steps do not read them.
+    # (RSFTClassifier encodes them): the steps that index nothing by the
+    # labels (warm-up, rows selected ahead, row-weighted) do not read them.
     _labels_checked = False
 
     def __init__(
@@ -392,6 +433,10 @@ class RejectionLoss(nn.Module):
                 f"n_classes={n_classes} but class_weight has {len(class_weight)} "
                 "entries; give one weight per class."
             )
+        if _built_by_user(sys._getframe(1)):
+            # RSFTClassifier, which builds its loss, warns of this itself,
+            # naming its own parameters (and its balanced posterior).
+            _warn_of_criterion_weights(criterion, class_weight, self.prior_correction)
         n = len(class_weight)
         # Plain tensors even when the loss is built under
         # torch.inference_mode: the buffers are updated in place in training.
@@ -542,6 +587,12 @@ class RejectionLoss(nn.Module):
         rejecting : bool or None, default=None
             ``False`` trains the epoch on every sample, weighted by its
             sample weight.
+
+        Notes
+        -----
+        A fixed ``M`` is a buffer, which ``state_dict`` saves; ``hardness``
+        and ``rejecting`` are attributes, which it leaves out: give them
+        again to a module that loads the state.
         """
         if M is not None and not self.adaptive:
             self.M.fill_(_check_M(M))
@@ -635,12 +686,19 @@ class RejectionLoss(nn.Module):
                 solved = acceptance_log_M(log_score, self.target_acceptance).to(
                     self.log_M.dtype
                 )
-                # A batch of non-finite logits (an overflow that a
-                # mixed-precision scaler skips) leaves M as it was, rather
-                # than NaN for good; decided on the device. A batch whose
+                # A batch with a NaN or +inf logit (an overflow, whose step
+                # a mixed-precision scaler skips) leaves M as it was: one
+                # such row shifted the solution of the others, and a batch
+                # of them made it NaN for good. (A logit of -inf, a masked
+                # class, is a probability of 0 that the rule reads as one;
+                # NaN < inf is false.) Decided on the device. A batch whose
                 # weights are all 0 (sample weights) solves for nothing
                 # either: its log M would sit at the floor of the scores.
-                finite = torch.isfinite(solved) & (weight > 0).any()
+                finite = (
+                    torch.isfinite(solved)
+                    & (weight > 0).any()
+                    & (logits < math.inf).all()
+                )
             if self.process_sum is not None:
                 # One M for every process: the mean of the log M that the
                 # processes with something to solve found on their parts.
@@ -711,14 +769,17 @@ class RejectionLoss(nn.Module):
         self._ensure_class_weight(logits)
         y = _as_index(y)
         if not self.rejecting:
+            if not self._labels_checked:
+                # Nothing below indexes by the labels, and the normaliser
+                # counts every row: a padding label would train as a row of
+                # loss 0 (whether or not the step counts its rows).
+                _check_counted_labels(y, logits.shape[1])
             if sample_weight is not None and self.count_steps:
                 # A warm-up step: every row is taken, each with its sample
                 # weight (a row of weight 0 does not train), and the classes
                 # are counted by their weights for the prior after rejection.
                 # (Steps on rows selected ahead, count_steps false, train on
                 # them as they are: their weights were in the selection.)
-                if not self._labels_checked:
-                    _check_counted_labels(y, logits.shape[1])
                 weight = sample_weight.to(torch.float32)
                 return weight, (weight > 0).to(weight.dtype), weight
             ones = torch.ones(len(y), device=logits.device)
@@ -1045,7 +1106,8 @@ class RejectionLoss(nn.Module):
             training and takes them as the rows' final loss weights (two
             columns, of shape ``(n_samples, 2)``, for rows drawn from stored
             acceptances: the scaled ``1 / q_i`` and the sample weight).
-            Ignored in evaluation mode.
+            In evaluation mode they are checked as in training (their
+            shape, and values held in the host's memory) but not used.
 
         Returns
         -------
@@ -1094,7 +1156,12 @@ class RejectionLoss(nn.Module):
                 for name, value in zip(("log_M", "M_started", "epoch_log_M"), M_state):
                     getattr(self, name).copy_(value)
             if isinstance(exc, (IndexError, RuntimeError)):
-                _raise_if_outside(logits.shape[1], y, exc)
+                if self.training:
+                    _raise_if_outside(logits.shape[1], y, exc)
+                else:
+                    _raise_if_outside_in_evaluation(
+                        self.base_criterion, logits.shape[1], y, exc
+                    )
             raise
         finally:
             state["_in_forward"] = False
@@ -1138,6 +1205,10 @@ class RejectionLoss(nn.Module):
             # weighted losses is unbiased for the rule's loss. The logit
             # adjustment applies to them as to every other step. Nothing is
             # counted: the pool was, when its rows were selected.
+            if not self._labels_checked:
+                # One weight per row indexes nothing by the labels: a
+                # padding label would train as a row of loss 0.
+                _check_counted_labels(y, logits.shape[1])
             losses = self._base_losses(logits, y)
             weight = sample_weight
             if weight.dim() == 2:
@@ -1172,11 +1243,12 @@ class RejectionLoss(nn.Module):
             and len(y)
         ):
             # Every row counts once (warm-up, or rows selected ahead of the
-            # step): the plain mean, without a mask of ones.
+            # step): the plain mean, without a mask of ones. A padding label
+            # would count in it, whether or not the step counts its rows.
             self._ensure_class_weight(logits)
+            if not self._labels_checked:
+                _check_counted_labels(y, logits.shape[1])
             if self.count_steps:
-                if not self._labels_checked:
-                    _check_counted_labels(y, logits.shape[1])
                 # Before the loss: the logit adjustment includes this batch.
                 ones = torch.ones(len(y), device=logits.device)
                 self.record(y, ones, ones)
@@ -1284,8 +1356,11 @@ def reduced_loss(criterion, logits, y, reduction="mean"):
     are, not subclasses with a ``forward`` of their own): the per-sample losses
     carry the class weights, so their sum is divided by the weights of the
     rows' labels, and rows of ``ignore_index`` count in neither. For other
-    criteria it is the plain mean. An empty batch has a loss of 0.
+    criteria it is the plain mean. An empty batch has a loss of 0. Another
+    ``reduction`` than ``"mean"``, ``"sum"`` or ``"none"`` is refused with a
+    ``ValueError``.
     """
+    _check_reduction(reduction)
     losses = criterion(logits, y)
     if reduction == "none" or not losses.dim():
         return losses
@@ -1309,6 +1384,58 @@ def reduced_loss(criterion, logits, y, reduction="mean"):
             total = (weight.to(losses.dtype)[labels] * kept).sum()
         return losses.sum() / total
     return losses.mean()
+
+
+def _check_reduction(reduction):
+    """``reduction`` if torch's losses take it (``"mean"``, ``"sum"`` or
+    ``"none"``); a ``ValueError`` naming them otherwise."""
+    if not (isinstance(reduction, str) and reduction in _REDUCTIONS):
+        raise ValueError(
+            "reduction, the reduction of the loss in evaluation mode (in "
+            "RSFTClassifier, criterion__reduction), must be 'mean', 'sum' or "
+            f"'none', as in torch's losses; got {reduction!r}."
+        )
+    return reduction
+
+
+def _built_by_user(frame):
+    """Whether the code of ``frame`` (the caller of a constructor) lies
+    outside this package: an estimator of the package that builds a loss
+    module gives its own warnings."""
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    return module.split(".", 1)[0] != __name__.split(".", 1)[0]
+
+
+def _warn_of_criterion_weights(criterion, class_weight, prior_correction):
+    """Warn that class weights in a cross-entropy or NLL criterion come on
+    top of what balances the classes already: the rule's class weights
+    (when they differ between classes) and the logit adjustment. The
+    wording is that of RSFTClassifier's warning, in the loss's terms."""
+    if not (
+        isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss))
+        and criterion.weight is not None
+    ):
+        return
+    balancing = []
+    if len(class_weight) > 1 and not bool((class_weight == class_weight[0]).all()):
+        balancing.append("the rule's class weights (class_weight)")
+    if prior_correction:
+        balancing.append(
+            f"the logit adjustment (prior_correction={prior_correction:g})"
+        )
+    if not balancing:
+        return
+    warnings.warn(
+        "The criterion's class weights (its weight=) re-weight the classes on "
+        f"top of {', and '.join(balancing)}, so they are balanced more than "
+        "once. Give class weights once: as class_weight; or, for "
+        "class-weighted cross-entropy alone, leave class_weight at None (or "
+        "equal weights) and prior_correction at 0 (its training loss is a mean "
+        "over rows, not divided by their class weights as torch's mean and the "
+        "evaluation loss are).",
+        RSFTWarning,
+        stacklevel=caller_stacklevel(),
+    )
 
 
 def _checked_class_weight(class_weight):
@@ -1460,11 +1587,36 @@ def _raise_if_outside(n_classes, y, exc):
         ) from exc
 
 
+def _raise_if_outside_in_evaluation(criterion, n_classes, y, exc):
+    """The evaluation-mode counterpart of :func:`_raise_if_outside`: labels
+    equal to the base criterion's ``ignore_index`` are left out there, and
+    the rule weighs nothing."""
+    ignore_index = getattr(criterion, "ignore_index", None)
+    outside = (y < 0) | (y >= n_classes)
+    if isinstance(ignore_index, int):
+        outside &= y != ignore_index
+    if len(y) and bool(outside.any()):
+        bad = torch.unique(y[outside]).tolist()[:5]
+        kept = (
+            f", or the base criterion's ignore_index ({ignore_index}), whose "
+            "rows the loss leaves out"
+            if isinstance(ignore_index, int)
+            else ""
+        )
+        raise ValueError(
+            f"y holds class indices outside [0, {n_classes}): {bad}. In "
+            "evaluation mode every label must be the index of one of the "
+            f"logits' {n_classes} columns{kept}."
+        ) from exc
+
+
 def _check_counted_labels(y, n_classes):
-    """Refuse labels outside ``[0, n_classes)`` in a step that counts its
-    rows without indexing anything by them (a warm-up step: a criterion with
-    an ``ignore_index`` takes a padding label there), where reading them
-    makes nobody wait. On an accelerator, adding the counts refuses them."""
+    """Refuse labels outside ``[0, n_classes)`` in a step whose normaliser
+    counts its rows without indexing anything by their labels (a warm-up
+    step, a step on rows selected ahead, a row-weighted step: a criterion
+    with an ``ignore_index`` takes a padding label there), where reading
+    them makes nobody wait. On an accelerator, adding the counts refuses
+    them in the steps that count their rows."""
     if len(y) and _reads_are_free(y):
         _raise_if_outside(n_classes, y, None)
 

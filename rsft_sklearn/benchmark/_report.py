@@ -1,5 +1,6 @@
 """The markdown report and figures, computed from the per-fold CSV alone."""
 
+import heapq
 import platform
 import re
 import textwrap
@@ -514,41 +515,151 @@ def _coverage_groups(table, methods):
     finished all of them; a method is compared only on sets that every
     method beside it finished.
 
-    First the summary's. The methods that finished a set are taken in order
-    of how many they finished, the most first; each first ``k`` of them give
-    the sets they all finished, with every method that finished those. Of
-    these, the summary takes the most sets held by at least half of those
-    methods (the more methods among equals). So a method that alone
-    finished one set more than the others does not narrow the summary to
-    itself, and neither does one that runs on fewer sets (threshold tuning:
-    the binary ones) beside at least as many that run on all of them. Then,
-    for each method left out that finished a set, the sets it finished,
-    with every method that finished all of them. A method that finished no
-    set is in none of them (unless none did).
+    First the summary's: the most sets that at least half of the methods
+    that finished a set all finished, with every method that finished
+    those (:func:`_most_shared_sets`). So a method that alone finished one
+    set more than the others does not narrow the summary to itself, and
+    neither does one that runs on fewer sets (threshold tuning: the binary
+    ones) beside at least as many that run on all of them. When no set was
+    finished by half of them, the most sets that as many methods as
+    finished any one set all finished. Then, for each method left out that
+    finished a set, the sets it finished, with every method that finished
+    all of them; so every method that finished a set is in a group. A
+    method that finished no set is in none of them (unless none did).
     """
-    covered = {m: frozenset(table[m].dropna().index) for m in methods}
+    order = list(table.index)
+    # A set of data sets as a bit mask of their rows in the table.
+    covered = {
+        m: sum(1 << order.index(name) for name in table[m].dropna().index)
+        for m in methods
+    }
 
-    def finished_all(sets):
-        return [m for m in methods if sets <= covered[m]]
+    def finished_all(mask):
+        return [m for m in methods if mask & covered[m] == mask]
 
-    ran = sorted((m for m in methods if covered[m]), key=lambda m: -len(covered[m]))
-    enough = (len(ran) + 1) // 2
-    common, best = frozenset(), (-1, -1)
-    for k in range(1, len(ran) + 1):
-        sets = frozenset.intersection(*(covered[m] for m in ran[:k]))
-        members = finished_all(sets)
-        if len(members) >= enough and (len(sets), len(members)) > best:
-            common, best = sets, (len(sets), len(members))
-    order = [name for name in table.index]
+    def names(mask):
+        return [name for i, name in enumerate(order) if mask >> i & 1]
+
+    ran = {m: mask for m, mask in covered.items() if mask}
+    common = _most_shared_sets(ran) if ran else 0
     main = finished_all(common)
-    groups = [([n for n in order if n in common], main)]
+    groups = [(names(common), main)]
     narrower = []
     for m in methods:
         if covered[m] and m not in main and covered[m] not in narrower:
             narrower.append(covered[m])
-    for sets in narrower:
-        groups.append(([n for n in order if n in sets], finished_all(sets)))
+    for mask in narrower:
+        groups.append((names(mask), finished_all(mask)))
     return groups
+
+
+def _below_half_lines(table, methods, members, where=""):
+    # Said where _most_shared_sets falls back: the header's "held by at
+    # least half of the methods" does not hold there.
+    finished = [m for m in methods if not table[m].dropna().empty]
+    if 2 * len(members) >= len(finished):
+        return []
+    return [
+        f"No set{where} was finished by half of the {len(finished)} methods "
+        f"that finished one: below, the most sets that {len(members)} of them "
+        "all finished.",
+        "",
+    ]
+
+
+# The intersections that the exact search of _most_shared_sets expands
+# before the greedy one takes over (about 0.2 s): reached only where many
+# methods each miss different sets, as 16 methods each missing its own set
+# of 16.
+SHARED_SETS_SEARCH_BOUND = 20_000
+
+
+def _most_shared_sets(covered):
+    """The most data sets that at least half of the methods all finished.
+
+    Parameters
+    ----------
+    covered : dict
+        The sets each method finished, as a non-empty bit mask (bit ``i``:
+        the table's ``i``-th set), by method.
+
+    Returns
+    -------
+    mask : int
+        The sets, never none: when no set was finished by half of the
+        methods, the most sets that as many methods as finished any one set
+        all finished.
+
+    Notes
+    -----
+    Among equally many sets, the ones held by the more methods, then the
+    ones first in the table's order: the choice does not depend on the
+    order of the methods. The search is exact (best-first over the
+    intersections of the methods' sets, largest first) up to
+    ``SHARED_SETS_SEARCH_BOUND`` intersections, and greedy beyond it:
+    from each method's sets, add the method that keeps the most of them
+    (by name among equals) until enough methods hold them.
+    """
+
+    def support(mask):
+        return sum(mask & c == mask for c in covered.values())
+
+    width = max(covered.values()).bit_length()
+    # Half of the methods (rounded up), or as many as share any one set.
+    enough = min(
+        (len(covered) + 1) // 2,
+        max(support(1 << i) for i in range(width)),
+    )
+    patterns = sorted(set(covered.values()))
+    found, best = [], 0
+    heap = [(-p.bit_count(), p) for p in patterns]
+    heapq.heapify(heap)
+    seen, expanded = set(patterns), 0
+    while heap:
+        size, mask = heapq.heappop(heap)
+        size = -size
+        if size < best:
+            break
+        if support(mask) >= enough:
+            found.append(mask)
+            best = size
+            continue
+        # An intersection with another method's sets is smaller.
+        if size == best:
+            continue
+        expanded += 1
+        if expanded > SHARED_SETS_SEARCH_BOUND:
+            found = _greedy_shared_sets(covered, enough, support, width)
+            break
+        for pattern in patterns:
+            child = mask & pattern
+            if child and child != mask and child not in seen:
+                seen.add(child)
+                heapq.heappush(heap, (-child.bit_count(), child))
+
+    def positions(mask):
+        return [i for i in range(width) if mask >> i & 1]
+
+    return min(found, key=lambda m: (-m.bit_count(), -support(m), positions(m)))
+
+
+def _greedy_shared_sets(covered, enough, support, width):
+    # Every start is tried, and each set that enough methods finished is a
+    # candidate too, so the sets found are never none.
+    found = [1 << i for i in range(width) if support(1 << i) >= enough]
+    by_name = sorted(covered)
+    for start in by_name:
+        mask = covered[start]
+        while support(mask) < enough:
+            mask &= covered[
+                max(
+                    (m for m in by_name if mask & covered[m] != mask),
+                    key=lambda m: (mask & covered[m]).bit_count(),
+                )
+            ]
+        if mask:
+            found.append(mask)
+    return found
 
 
 def corrected_interval(values, test_train_ratio):
@@ -994,6 +1105,7 @@ def write_report(out, config):
         "per-class recalls and ROC-AUC and PR-AUC are macro averages of the "
         "one-vs-rest scores (PR-AUC: average precision).",
         "",
+        *_below_half_lines(tables["balanced_accuracy"], methods, common_methods),
         _summary_table(tables, common_methods, columns, common_sets),
         "",
     ]
@@ -1029,6 +1141,7 @@ def write_report(out, config):
             lines += [f"### {group} ({_count(names)})", ""]
             if len(shared) < len(names):
                 lines += [f"Every method below finished {len(shared)} of them.", ""]
+            lines += _below_half_lines(within, methods, members, f" of {group}")
             if shared:
                 lines += [
                     _summary_table(tables, members, (*METRICS, "fit_time"), shared),

@@ -260,8 +260,9 @@ class InMemoryDataset(torch.utils.data.Dataset):
 
     Parameters
     ----------
-    X : torch.Tensor or dict of str to torch.Tensor
+    X : torch.Tensor, SparseRows or dict of str to those
         Inputs; a dict holds one tensor per modality, all of the same length.
+        A sparse matrix is held as :class:`SparseRows`.
     y : torch.Tensor of shape (n_samples,) or None, default=None
         Integer class indices (positions in ``classes_``). Given to ``fit``,
         the data set trains on the labels of ``fit``'s ``y``, which these
@@ -275,6 +276,13 @@ class InMemoryDataset(torch.utils.data.Dataset):
         Where to keep the tensors; ``None`` leaves them where they are. Data
         too large for the device's memory stay where they are.
 
+    Raises
+    ------
+    TypeError
+        When ``X``, ``y`` or ``sample_weight`` is not a tensor (a NumPy
+        array, a list): ``torch.as_tensor`` converts it, and ``fit`` takes
+        the arrays themselves.
+
     Examples
     --------
     >>> import torch
@@ -285,6 +293,16 @@ class InMemoryDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, X, y=None, sample_weight=None, device=None):
+        # NumPy arrays were taken, and their rows read, but fit failed on
+        # them ("'numpy.ndarray' object has no attribute 'detach'").
+        if isinstance(X, Mapping):
+            for key, value in X.items():
+                _check_rows(value, f"X[{key!r}]", inputs=True)
+        else:
+            _check_rows(X, "X", inputs=True)
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None:
+                _check_rows(value, name)
         if device is not None:
             try:
                 X, y, sample_weight = (
@@ -650,6 +668,30 @@ class BatchIterator:
         if weight is None:
             return batch
         return (batch[0], batch[1], weight[part])
+
+
+def _check_rows(value, name, inputs=False):
+    """Refuse a part of an :class:`InMemoryDataset` that is not a tensor
+    (nor, for ``inputs``, a :class:`SparseRows`)."""
+    if isinstance(value, torch.Tensor):
+        return
+    if inputs and isinstance(value, SparseRows):
+        return
+    kind = type(value)
+    shown = kind.__qualname__
+    if kind.__module__ != "builtins":
+        shown = f"{kind.__module__}.{shown}"
+    if inputs and sp.issparse(value):
+        advice = f"wrap the matrix as SparseRows({name}), or give it to fit itself"
+    else:
+        advice = (
+            f"pass torch.as_tensor({name}) (torch.from_numpy shares a NumPy "
+            "array's memory), or give the arrays to fit itself"
+        )
+    raise TypeError(
+        f"InMemoryDataset holds torch tensors, but {name} is a {shown}: "
+        f"{advice}, which holds them as tensors."
+    )
 
 
 def _n_rows(X):

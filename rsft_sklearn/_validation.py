@@ -612,7 +612,7 @@ def check_labels(y):
                 f"y holds {n_classes} distinct labels, more than half of its "
                 f"{len(y)} rows: is it the target of a regression rather than "
                 "classes?",
-                UserWarning,
+                RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
     if y_type not in ("binary", "multiclass"):
@@ -670,16 +670,25 @@ def fit_classes(y, classes=None, *, sort=False):
                 "classes must be an array-like of class labels in the order of "
                 f"the network's outputs, got {type(classes).__name__}."
             )
+        given = classes
         # A copy: the fitted classes_ must not change with the caller's array.
         classes = np.array(classes)
-        if classes.ndim == 1 and classes.dtype.kind == "O":
-            kinds = {label_kind(label) for label in classes}
-            if any(label is None for label in classes) or (
+        if classes.ndim == 1 and classes.dtype.kind in "OUS":
+            # The kinds of the labels as given: np.array turns [0, 'a'] into
+            # the strings ['0', 'a'], which y's 0 then did not match.
+            labels = (
+                classes
+                if classes.dtype.kind == "O" or isinstance(given, np.ndarray)
+                else np.array(given, dtype=object)
+            )
+            kinds = {label_kind(label) for label in labels}
+            if any(label is None for label in labels) or (
                 {"str"} & kinds and kinds - {"str"}
             ):
                 raise ValueError(
                     f"classes mixes label types ({sorted(kinds)}), or holds "
-                    f"None: {classes.tolist()!r}."
+                    f"None: {labels.tolist()!r}. Give each label as y holds "
+                    "it: all numbers, or all strings."
                 )
         if classes.dtype.kind == "f" and not np.all(np.isfinite(classes)):
             raise ValueError(

@@ -44,6 +44,7 @@ from skorch.utils import TeeGenerator, is_dataset, to_device, to_numpy, to_tenso
 from torch.nn import NLLLoss
 from torch.utils.data import Subset
 
+from . import _guards
 from ._data import (
     BatchIterator,
     InMemoryDataset,
@@ -658,23 +659,19 @@ class NetClassifierBase(NeuralNetClassifier):
                 self._after_failed_call()
                 raise
             return
-        # The steps of this call, counted where the library's epoch loop
-        # finishes a training batch, and where skorch's train_step completes
-        # one (_step_optimizer, for a subclass's own epoch loop; accelerate's
-        # step does not pass there): the history cannot tell (a refit
-        # empties it in place and starts again, and LoadInitState replaces
-        # it by a checkpoint's).
-        # The second item: whether the epochs were interrupted (Ctrl-C),
-        # which skorch's partial_fit swallows, ending the training as if it
-        # had finished.
-        steps = self.__dict__["_steps_of_call"] = [0, False]
+        # The steps of this call that changed the network, counted where a
+        # training step completes (train_step): the history cannot tell (a
+        # refit empties it in place and starts again, and LoadInitState
+        # replaces it by a checkpoint's), nor can the batches (a step whose
+        # rows were all rejected is skipped).
+        steps = self.__dict__["_steps_of_call"] = _CallSteps()
         try:
             yield
         except BaseException:
             self._after_failed_call(restored=self._restored(before, steps))
             raise
         else:
-            if steps[1] and self._restored(before, steps):
+            if steps.interrupted and self._restored(before, steps):
                 self._after_failed_call(restored=True)
                 # The call returns as skorch's does, and says what it left.
                 warnings.warn(
@@ -693,7 +690,7 @@ class NetClassifierBase(NeuralNetClassifier):
         step; return whether it did."""
         saved, history, rows, generators, (groups, buffers) = before
         # (Not on several processes, which would have to agree.)
-        if steps[0] or type(history) is not History:
+        if type(history) is not History or steps:
             return False
         self._before_undo()
         with torch.no_grad():
@@ -1163,6 +1160,21 @@ class NetClassifierBase(NeuralNetClassifier):
         if row_shape is None and shapes is not None and list(shapes) == ["X"]:
             # A dict of X alone, which the default MLP takes as an array.
             row_shape = shapes["X"]
+        if (
+            fresh
+            and row_shape is None
+            and self._builds_mlp()
+            and not hasattr(self, "n_features_in_")
+            and "n_features" not in self.get_params_for("module")
+        ):
+            # (initialize_module refused it too, once the network was being
+            # built, in words for an initialize() before any fit.)
+            raise ValueError(
+                "The default MLP takes its input width from array input, and "
+                "the rows of a Dataset give none: pass module__n_features "
+                "(the number of values in a row, flattened), or a module of "
+                "your own (module=...)."
+            )
         if row_shape is None:
             return
         if not fresh:
@@ -2532,9 +2544,13 @@ class NetClassifierBase(NeuralNetClassifier):
                 listener(self, batch=shown, training=training)
             # A validation step gets (X, y), as in skorch: the validation
             # part is scored unweighted.
-            step = step_fn(batch if training else shown, **fit_params)
             if steps is not None:
-                steps[0] += 1
+                completed = steps.completed
+            step = step_fn(batch if training else shown, **fit_params)
+            if steps is not None and steps.completed == completed:
+                # A train_step of a subclass's own, which does not pass
+                # through the library's: its step is taken at its word.
+                steps.add()
             history = self.history
             if type(history) is History:
                 # The row that on_batch_begin (history.new_batch) added; the
@@ -2584,7 +2600,17 @@ class NetClassifierBase(NeuralNetClassifier):
             return step["loss"]
 
         self._step_optimizer(step_fn)
+        steps = self.__dict__.get("_steps_of_call")
+        if steps is not None:
+            # (See _undone_if_untrained.)
+            steps.add(self._step_accepted())
         return step_accumulator.get_step()
+
+    def _step_accepted(self):
+        """The rows that the training step just completed accepted (a 0-d
+        tensor), where a step that accepted none was skipped; None where
+        the step ran whatever it accepted."""
+        return None
 
     def validation_step(self, batch, **fit_params):
         Xi, yi, _ = _unpack(batch)
@@ -2835,6 +2861,59 @@ def _shared_tensor(array):
             # which keeps the array alive.
             return torch.as_tensor(np.asarray(_WriteableAlias(array)))
     return torch.as_tensor(array)
+
+
+class _CallSteps:
+    """The training steps of one ``fit`` or ``partial_fit`` call, as far as
+    they changed the network (see
+    :meth:`NetClassifierBase._undone_if_untrained`).
+
+    A step whose rows were all rejected ran its optimiser step skipped (or
+    undone): it trained nothing, and a call made of such steps alone is one
+    that trained no step. Counting every batch had a call that failed
+    after them (its "accepted no row" warning made an error) keep an
+    untrained network, or the counts of its data beside the unchanged one.
+    """
+
+    def __init__(self):
+        # Steps known on the host to have changed the network.
+        self.taken = 0
+        # Steps completed, changing anything or not (see
+        # NetClassifierBase.run_single_epoch).
+        self.completed = 0
+        # The accepted rows of the steps guarded on an accelerator, summed
+        # there: reading every step's count would make the host wait for
+        # the device at every batch. Read once, if the call fails.
+        self.accepted_on_device = None
+        # The step under way trains nothing (a compacted step that accepted
+        # no row runs no backward pass).
+        self.empty = False
+        # The epochs were interrupted (Ctrl-C), which skorch's partial_fit
+        # swallows, ending the training as if it had finished.
+        self.interrupted = False
+
+    def add(self, accepted=None):
+        """Count a completed step. ``accepted``: the rows it accepted (a 0-d
+        tensor) where a step that accepted none was skipped, None where the
+        step ran whatever the rule accepted."""
+        self.completed += 1
+        empty, self.empty = self.empty, False
+        if empty or self.taken:
+            return
+        if accepted is None:
+            self.taken += 1
+        elif accepted.device.type in _guards.HOST_READ_DEVICES:
+            self.taken += bool(accepted > 0)
+        elif self.accepted_on_device is None:
+            self.accepted_on_device = accepted.detach().clone()
+        else:
+            self.accepted_on_device.add_(accepted.detach())
+
+    def __bool__(self):
+        """Whether a step of the call changed the network."""
+        if self.taken:
+            return True
+        return self.accepted_on_device is not None and bool(self.accepted_on_device > 0)
 
 
 class _WriteableAlias:

@@ -28,6 +28,7 @@ from ._base import (
     _unpack,
     log_proba_for_nll,
     on_device,
+    proba_for_nll,
     read_output_as_skorch_nll,
     scorable_output,
     seed_fit_generators,
@@ -203,6 +204,11 @@ def _check_get_loss_takes_weights(net, weighted):
         "on: super().get_loss(y_pred, y_true, X=X, training=training, "
         "sample_weight=sample_weight)."
     )
+
+
+# The settings that continued training (warm_start, partial_fit) takes
+# from its first fit: the class target weights, and the seeds.
+_READ_AT_FIRST_FIT = ("target", "target_power", "random_state")
 
 
 def _checked_forward(forward, n_classes, X):
@@ -990,8 +996,8 @@ class RSFTClassifier(NetClassifierBase):
                 f"random_state changed from {seeded!r} to {self.random_state!r} "
                 "since the network was initialised; continued training "
                 "(warm_start, partial_fit) draws on from the generators seeded "
-                "then. Fit afresh (warm_start=False), or call initialize(), to "
-                "seed them anew.",
+                "then. Fit afresh to seed them anew: fit with warm_start=False, "
+                "or partial_fit a new estimator (sklearn.base.clone(net)).",
                 RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
@@ -1246,7 +1252,11 @@ class RSFTClassifier(NetClassifierBase):
             isinstance(base, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
             and base.weight is not None
         ):
-            self._warn_of_criterion_weights()
+            self._warn_of_criterion_weights(
+                "criterion__weight"
+                if "weight" in self.get_params_for("criterion")
+                else f"the weight of the {type(base).__name__} given as criterion"
+            )
         # The user's reduction (criterion__reduction, or the instance's) is
         # what get_loss returns outside training, as in skorch; training needs
         # the per-sample losses.
@@ -1267,11 +1277,12 @@ class RSFTClassifier(NetClassifierBase):
         self.criterion_ = loss
         return self
 
-    def _warn_of_criterion_weights(self):
+    def _warn_of_criterion_weights(self, given):
         """Class weights in the criterion come on top of whatever balances
         the classes already: the rule's target weights, the logit
         adjustment (which corrects the prior the rows are trained on) and the
-        balanced posterior (which divides by it)."""
+        balanced posterior (which divides by it). ``given`` names where the
+        weights came from (``criterion__weight``, or the instance's)."""
         balancing = []
         if not (isinstance(self.target, str) and self.target == "uniform"):
             balancing.append(f"the rule's target weights (target={self.target!r})")
@@ -1284,7 +1295,7 @@ class RSFTClassifier(NetClassifierBase):
         if not balancing:
             return
         warnings.warn(
-            "The criterion's class weights (criterion__weight) re-weight the "
+            f"The criterion's class weights ({given}) re-weight the "
             f"classes on top of {', and '.join(balancing)}, so they are "
             "balanced more than once. Give class weights once: as target={label: "
             "weight}; or, for class-weighted cross-entropy alone, set "
@@ -1330,11 +1341,29 @@ class RSFTClassifier(NetClassifierBase):
         if "M" in kwargs and isinstance(kwargs["M"], str) != isinstance(self.M, str):
             changed.append("M (between 'auto' and a fixed value)")
         if changed:
+            # Continued training keeps the target weights and the seeds of
+            # its first fit (and warns of a change): set between calls of
+            # partial_fit, they were ignored.
+            first = [name for name in changed if name in _READ_AT_FIRST_FIT]
+            between = [name for name in changed if name not in first]
+            advice = []
+            if between:
+                advice.append(
+                    f"{' and '.join(between)} before fit, or between calls of "
+                    "partial_fit"
+                )
+            if first:
+                advice.append(
+                    f"{' and '.join(first)} before a fit afresh (warm_start="
+                    "False) or the first call of partial_fit (continued "
+                    "training keeps those of its first fit)"
+                )
             raise ValueError(
                 f"set_params during a fit cannot change {', '.join(changed)}: "
-                "the training loss is built with them when training begins. "
-                "Set them before fit, or between calls of partial_fit; M (a "
-                "number) and hardness may change from epoch to epoch."
+                f"the training takes {'them' if len(changed) > 1 else 'it'} "
+                "when it begins. Set "
+                f"{'; set '.join(advice)}. M (a number) and hardness may change "
+                "from epoch to epoch."
                 + (
                     " (This estimator's training through skorch's hooks has not "
                     "ended: notify('on_train_end', X=X, y=y) ends it.)"
@@ -1617,12 +1646,18 @@ class RSFTClassifier(NetClassifierBase):
             given = f"warmup_epochs={self.warmup_epochs!r}"
             if not isinstance(self.warmup_epochs, numbers.Integral):
                 given += f" of {n_epochs} epochs"
+            one = warmup == len(self.history)
+            epochs = (
+                f"Epoch {warmup} (counted from 1) is a warm-up epoch"
+                if one
+                else f"Epochs {len(self.history)} to {warmup} (counted from 1) "
+                "are warm-up epochs"
+            )
             warnings.warn(
-                f"Epochs {len(self.history)} to {warmup} (counted from 1) are "
-                f"warm-up epochs ({given}), after epochs "
-                "that rejected: they train without the rule. Set warmup_epochs "
-                f"to at most {len(self.history) - 1}, the epochs trained so far, "
-                "to continue rejecting.",
+                f"{epochs} ({given}), after epochs that rejected: "
+                f"{'it trains' if one else 'they train'} without the rule. Set "
+                f"warmup_epochs to at most {len(self.history) - 1}, the epochs "
+                "trained so far, to continue rejecting.",
                 RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )
@@ -1818,7 +1853,7 @@ class RSFTClassifier(NetClassifierBase):
             # kept, as skorch keeps it.
             steps = self.__dict__.get("_steps_of_call")
             if steps is not None and not self.fit_state_.decisions:
-                steps[1] = True
+                steps.interrupted = True
             raise
 
     def _warn_if_warmup_covers_fit(self, epochs):
@@ -1847,7 +1882,9 @@ class RSFTClassifier(NetClassifierBase):
         (an epoch cut short applied no rule to the output): the network is
         used as the plain one."""
         steps = self.__dict__.get("_steps_of_call")
-        if state.plan is None or (steps is not None and steps[1] and not steps[0]):
+        if state.plan is None or (
+            steps is not None and steps.interrupted and not steps
+        ):
             # (Interrupted before its first step, the call puts back the
             # estimator from before it, and says so.)
             return
@@ -1933,7 +1970,7 @@ class RSFTClassifier(NetClassifierBase):
                 "StandardScaler) or lower the learning rate."
             )
         self._warn_if_nonfinite_scores()
-        self._warn_if_probabilities()
+        self._warn_if_output_misread()
         if self.history[-1].get("train_batch_count") == 0:
             # Every row rejected (pool, epoch, budget): no step, and no loss
             # for skorch to average; NaN rather than a missing key, which
@@ -2292,6 +2329,11 @@ class RSFTClassifier(NetClassifierBase):
             )
             self._keep_first_output(logits)
             if loss is None:
+                steps = self.__dict__.get("_steps_of_call")
+                if steps is not None:
+                    # No row accepted, no backward pass: the optimiser's
+                    # step changes nothing (see _undone_if_untrained).
+                    steps.empty = True
                 return {"loss": logits.new_zeros(()), "y_pred": scorable_output(logits)}
         else:
             logits = self.infer(Xi, **fit_params)
@@ -2388,10 +2430,13 @@ class RSFTClassifier(NetClassifierBase):
             stacklevel=caller_stacklevel(),
         )
 
-    def _warn_if_probabilities(self):
-        """Warn once per fit when the network returns probabilities to a
-        criterion that reads logits (a final softmax): the loss then trains
-        on softmax(softmax(...)), and the rule reads the wrong p."""
+    def _warn_if_output_misread(self):
+        """Warn once per fit when the network's output is not what the
+        criterion reads. Probabilities to a criterion that reads logits (a
+        final softmax): the loss then trains on softmax(softmax(...)), and
+        the rule reads the wrong p. To NLLLoss, neither probabilities nor
+        log-probabilities (logits): the loss raises the true class's output
+        without bound, which nothing said before predict_proba refused it."""
         state = self.fit_state_
         output, state.first_output = state.first_output, False
         if output is None or output is False or output.shape[0] < 2:
@@ -2401,6 +2446,23 @@ class RSFTClassifier(NetClassifierBase):
             # first epoch of the estimator's history only.
             return
         if isinstance(self.criterion_.base_criterion, torch.nn.NLLLoss):
+            # Read as predict_proba reads it (a non-finite output is an
+            # error of its own).
+            if bool(torch.isfinite(output).all()) and not bool(
+                _is_proba(proba_for_nll(output).float())
+            ):
+                warnings.warn(
+                    "The network's output is neither probabilities (non-"
+                    "negative rows summing to 1) nor log-probabilities (rows "
+                    "whose exponentials sum to 1), which NLLLoss reads: on "
+                    "logits the loss raises the true class's output without "
+                    "bound, the rule reads the wrong p, and predict_proba "
+                    "gives no probabilities. End the network in a log_softmax, or "
+                    "use criterion=torch.nn.CrossEntropyLoss (the default), "
+                    "which reads logits.",
+                    RSFTWarning,
+                    stacklevel=caller_stacklevel(),
+                )
             return
         if bool(_is_proba(output.float())):
             warnings.warn(
@@ -2424,15 +2486,15 @@ class RSFTClassifier(NetClassifierBase):
             _explain_weighted_batch(self, batch, exc)
             raise
 
-    def _step_optimizer(self, step_fn):
-        result = self._step_optimizer_guarded(step_fn)
-        steps = self.__dict__.get("_steps_of_call")
-        if steps is not None:
-            # A step of this call completed (see _undone_if_untrained).
-            steps[0] += 1
-        return result
+    def _step_accepted(self):
+        state = self.__dict__.get("fit_state_")
+        if state is not None and state.plan is not None and state.plan.guarded:
+            # A step that accepted nothing was skipped, on the host or on
+            # the device (see EmptyStepGuard).
+            return self.criterion_.step_accepted
+        return None
 
-    def _step_optimizer_guarded(self, step_fn):
+    def _step_optimizer(self, step_fn):
         state = self.__dict__.get("fit_state_")
         if step_fn is not None and state is not None and state.repeats_closure:
             step_fn = _counted_once(step_fn, self.criterion_)

@@ -265,7 +265,9 @@ def test_dataset_input_errors(data):
 def test_dataset_of_single_tensors_and_default_mlp_message(data):
     image, tabular, y = data
     rows = torch.utils.data.TensorDataset(torch.as_tensor(tabular))
-    with pytest.raises(ValueError, match="Dataset inputs"):
+    with pytest.raises(
+        ValueError, match="the rows of a Dataset give none: pass module__n_features"
+    ):
         RSFTClassifier(max_epochs=1).fit(
             _Unwrap(rows), y
         )  # the default MLP is sized from arrays only

@@ -59,6 +59,7 @@ from ._loss import (
     MAX_PRIOR_CORRECTION,
     MIN_PRIOR_SHARE,
     RejectionLoss,
+    built_by_owner,
     check_target_acceptance,
     reduced_loss,
 )
@@ -438,7 +439,10 @@ class RSFTClassifier(NetClassifierBase):
         scoring and weighted by the acceptance they have in their own
         training pass, which saves the scoring passes; with a fixed ``M``
         and ``prior_correction=0`` the steps keep the expected rule's
-        gradient in expectation. The prior after rejection of the logit
+        gradient in expectation (exactly under
+        ``loss_normalization="batch"``; under ``"accepted"``, its direction,
+        scaled by the current over the stored acceptance mass). The prior
+        after rejection of the logit
         adjustment and an adaptive ``M`` stay those of the last scoring
         pass (see the "Speed" guide). A resumed or continued fit
         (``partial_fit``) scores again in its first rejecting epoch. Ignored
@@ -1262,12 +1266,15 @@ class RSFTClassifier(NetClassifierBase):
         # the per-sample losses.
         reduction = base.reduction
         base.reduction = "none"
-        loss = self._rejection_loss_class(
-            base,
-            class_weight=getattr(self, "class_target_weight_", None),
-            generator=getattr(self, "mask_generator_", None),
-            **self._rejection_loss_params(),
-        )
+        with built_by_owner():
+            # (This estimator warned of the criterion's weights above, in its
+            # own terms.)
+            loss = self._rejection_loss_class(
+                base,
+                class_weight=getattr(self, "class_target_weight_", None),
+                generator=getattr(self, "mask_generator_", None),
+                **self._rejection_loss_params(),
+            )
         # skorch's loss_scoring reads it.
         loss.reduction = reduction
         # fit checks the sample weights once (check_sample_weight), and

@@ -1,8 +1,9 @@
 """The rejection rule as a PyTorch loss module."""
 
+import contextlib
+import contextvars
 import math
 import numbers
-import sys
 import warnings
 
 import numpy as np
@@ -50,6 +51,8 @@ _COUNT_GROUP = 64
 # The reductions of the loss outside training, as torch's losses (and
 # skorch's loss_scoring) take them.
 _REDUCTIONS = ("mean", "sum", "none")
+# torch's losses still read their old name for "mean" (deprecated there).
+_REDUCTION_ALIASES = {"elementwise_mean": "mean"}
 
 
 def _counts_dtype(device):
@@ -433,7 +436,7 @@ class RejectionLoss(nn.Module):
                 f"n_classes={n_classes} but class_weight has {len(class_weight)} "
                 "entries; give one weight per class."
             )
-        if _built_by_user(sys._getframe(1)):
+        if not _BUILT_BY_OWNER.get():
             # RSFTClassifier, which builds its loss, warns of this itself,
             # naming its own parameters (and its balanced posterior).
             _warn_of_criterion_weights(criterion, class_weight, self.prior_correction)
@@ -1357,10 +1360,11 @@ def reduced_loss(criterion, logits, y, reduction="mean"):
     carry the class weights, so their sum is divided by the weights of the
     rows' labels, and rows of ``ignore_index`` count in neither. For other
     criteria it is the plain mean. An empty batch has a loss of 0. Another
-    ``reduction`` than ``"mean"``, ``"sum"`` or ``"none"`` is refused with a
-    ``ValueError``.
+    ``reduction`` than ``"mean"``, ``"sum"`` or ``"none"`` (or
+    ``"elementwise_mean"``, torch's old name for ``"mean"``) is refused with
+    a ``ValueError``.
     """
-    _check_reduction(reduction)
+    reduction = _check_reduction(reduction)
     losses = criterion(logits, y)
     if reduction == "none" or not losses.dim():
         return losses
@@ -1388,7 +1392,10 @@ def reduced_loss(criterion, logits, y, reduction="mean"):
 
 def _check_reduction(reduction):
     """``reduction`` if torch's losses take it (``"mean"``, ``"sum"`` or
-    ``"none"``); a ``ValueError`` naming them otherwise."""
+    ``"none"``; ``"elementwise_mean"`` read as ``"mean"``, as torch reads
+    it); a ``ValueError`` naming them otherwise."""
+    if isinstance(reduction, str):
+        reduction = _REDUCTION_ALIASES.get(reduction, reduction)
     if not (isinstance(reduction, str) and reduction in _REDUCTIONS):
         raise ValueError(
             "reduction, the reduction of the loss in evaluation mode (in "
@@ -1398,12 +1405,22 @@ def _check_reduction(reduction):
     return reduction
 
 
-def _built_by_user(frame):
-    """Whether the code of ``frame`` (the caller of a constructor) lies
-    outside this package: an estimator of the package that builds a loss
-    module gives its own warnings."""
-    module = frame.f_globals.get("__name__", "") if frame is not None else ""
-    return module.split(".", 1)[0] != __name__.split(".", 1)[0]
+# Set while an estimator of the package builds its loss module: it gives
+# the construction warnings itself, in its own terms. (A flag, not a look at
+# the caller's frame: a subclass's own __init__ is the caller then.)
+_BUILT_BY_OWNER = contextvars.ContextVar("rsft_loss_built_by_owner", default=False)
+
+
+@contextlib.contextmanager
+def built_by_owner():
+    """Build :class:`RejectionLoss` modules (and subclasses) whose owner, an
+    estimator that warns of its settings itself, gives the warnings of
+    their construction."""
+    token = _BUILT_BY_OWNER.set(True)
+    try:
+        yield
+    finally:
+        _BUILT_BY_OWNER.reset(token)
 
 
 def _warn_of_criterion_weights(criterion, class_weight, prior_correction):

@@ -137,7 +137,7 @@ def test_the_estimators_steps_do_not_read_the_labels(monkeypatch):
 # ---------------------------------------------------------------------------
 # reduction
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("reduction", ["Sum", "batchmean", "elementwise_mean", None])
+@pytest.mark.parametrize("reduction", ["Sum", "batchmean", "elementwise", None])
 def test_an_unknown_reduction_is_refused_in_evaluation(reduction):
     # It was taken as "mean" in evaluation mode without a word (torch
     # refuses it with a ValueError). Training ignores the attribute, and
@@ -408,3 +408,42 @@ def test_the_settings_are_given_again_after_a_state_load():
     assert float(loaded.M) == 3.0 and loaded.hardness == 1.0
     loaded.hardness = 2.0
     torch.testing.assert_close(loaded(logits, y), trained(logits, y), rtol=0, atol=0)
+
+
+def test_a_subclass_with_its_own_init_warns_once_through_the_estimator():
+    # The loss found its builder from the caller's frame: a subclass's own
+    # __init__ was that caller, and the estimator's fit warned twice.
+    class OwnInit(RejectionLoss):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    class Estimator(RSFTClassifier):
+        _rejection_loss_class = OwnInit
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Estimator(
+            criterion__weight=torch.tensor([0.2, 1.0]), max_epochs=1, random_state=0
+        ).fit(X, y)
+    said = [w for w in caught if issubclass(w.category, RSFTWarning)]
+    assert [str(w.message).count("criterion__weight") for w in said] == [1]
+    # Built by the user, the subclass warns.
+    with pytest.warns(RSFTWarning, match="balanced more than once"):
+        OwnInit(
+            nn.CrossEntropyLoss(weight=torch.tensor([0.2, 1.0]), reduction="none"),
+            class_weight=torch.tensor([0.2, 1.0]),
+        )
+
+
+def test_elementwise_mean_is_read_as_mean_as_torch_reads_it():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    y = torch.tensor([0, 0, 1])
+    loss = RejectionLoss(nn.CrossEntropyLoss(reduction="none"), n_classes=2).eval()
+    loss.reduction = "mean"
+    mean = loss(logits, y)
+    loss.reduction = "elementwise_mean"
+    assert torch.equal(loss(logits, y), mean)
+    assert mean.item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)

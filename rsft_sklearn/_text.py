@@ -369,33 +369,16 @@ class EmbeddingBagModule(nn.Module):
         dim = check_size(embedding_dim, "embedding_dim")
         n_embeddings = None if vocab_size is None else check_vocabulary_size(vocab_size)
         if pretrained_embeddings is not None:
-            # A copy: training must not write into the caller's array (a
-            # float32 array would share its memory), which would also make
-            # the next fit start from the trained table.
-            weight = (
-                torch.as_tensor(
-                    pretrained_embeddings
-                    if isinstance(pretrained_embeddings, torch.Tensor)
-                    else np.asarray(pretrained_embeddings),
-                    dtype=torch.float32,
-                )
-                .detach()
-                .clone()
+            weight = torch.as_tensor(
+                pretrained_embeddings
+                if isinstance(pretrained_embeddings, torch.Tensor)
+                else np.asarray(pretrained_embeddings),
+                dtype=torch.float32,
             )
             if weight.dim() != 2:
                 raise ValueError(
                     "pretrained_embeddings must be 2-d (vocab_size, "
                     f"embedding_dim), got shape {tuple(weight.shape)}."
-                )
-            finite = torch.isfinite(weight).all(dim=1)
-            if not bool(finite.all()):
-                # Read by no check later: the fit would fail with "the loss
-                # overflowed", blaming the features or the learning rate.
-                rows = torch.nonzero(~finite).reshape(-1)[:5].tolist()
-                raise ValueError(
-                    "pretrained_embeddings holds non-finite values (NaN or inf, "
-                    f"or beyond float32) in the rows {rows}; replace them, for "
-                    "example with zeros."
                 )
             rows, width = weight.shape
             if rows == 0 or width == 0:
@@ -406,7 +389,30 @@ class EmbeddingBagModule(nn.Module):
                     "and one column (embedding width), got shape "
                     f"{tuple(weight.shape)}."
                 )
-            check_vocabulary_size(len(weight))
+            if rows > MAX_VOCABULARY:
+                # Named as the matrix too, and before it is copied.
+                raise ValueError(
+                    f"pretrained_embeddings has {rows} rows (shape "
+                    f"{tuple(weight.shape)}), above {MAX_VOCABULARY} (2**24): "
+                    "the estimator reads token ids as float32, which holds no "
+                    "larger ids exactly, so distinct tokens would share an "
+                    "embedding. Keep the rows of fewer tokens (those of "
+                    "TokenIndexer(max_features=...)'s vocabulary)."
+                )
+            # A copy: training must not write into the caller's array (a
+            # float32 array would share its memory), which would also make
+            # the next fit start from the trained table.
+            weight = weight.detach().clone()
+            finite = torch.isfinite(weight).all(dim=1)
+            if not bool(finite.all()):
+                # Read by no check later: the fit would fail with "the loss
+                # overflowed", blaming the features or the learning rate.
+                bad = torch.nonzero(~finite).reshape(-1)[:5].tolist()
+                raise ValueError(
+                    "pretrained_embeddings holds non-finite values (NaN or inf, "
+                    f"or beyond float32) in the rows {bad}; replace them, for "
+                    "example with zeros."
+                )
             # The matrix decides both sizes. A size given beside it that says
             # otherwise would be dropped without a word (the default width,
             # 64, cannot be told from one given).
@@ -479,6 +485,48 @@ def _most_frequent(counts, min_count, max_features):
         return sorted(items, key=_frequency_order)
     # The first max_features of that order, without sorting every token.
     return heapq.nsmallest(max_features, items, key=_frequency_order)
+
+
+# Words of two or more characters, as in CountVectorizer.
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+
+def _why_no_vocabulary(docs, text, token_pattern, min_count, length):
+    """Why no token of the documents ``docs`` (lists of tokens) entered the
+    vocabulary, and what to change: ``token_pattern`` where no document
+    holds a token although one was a string that is not blank (``text``,
+    the first), ``max_length`` only where it cut tokens off."""
+    if not docs:
+        return "it was given no document."
+    if not any(docs):
+        if text is None:
+            return f"the {len(docs)} documents hold no token (they are empty)."
+        # As written in Python: repr() doubles every backslash.
+        shown = (
+            f"r'{token_pattern}'"
+            if "'" not in token_pattern and not token_pattern.endswith("\\")
+            else repr(token_pattern)
+        )
+        if token_pattern == DEFAULT_TOKEN_PATTERN:
+            return (
+                f"none of the {len(docs)} documents holds a token: the default "
+                f"token_pattern, {shown}, takes words of two or more letters, "
+                f"digits or underscores, and finds none (in {text[:60]!r}, "
+                "say). For words of one character, pass "
+                r"token_pattern=r'(?u)\b\w+\b'."
+            )
+        return (
+            f"none of the {len(docs)} documents holds a token: token_pattern "
+            f"{shown} finds none (in {text[:60]!r}, say). Pass a token_pattern "
+            "that matches the tokens."
+        )
+    cut = length is not None and any(len(doc) > length for doc in docs)
+    return (
+        f"no token of the {len(docs)} documents passed min_count={min_count}"
+        + (f" within the first max_length={length} tokens kept" if cut else "")
+        + ". Lower min_count"
+        + (", or raise max_length." if cut else ".")
+    )
 
 
 def _frequency_order(item):
@@ -703,7 +751,7 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         min_count=1,
         max_length=None,
         lowercase=True,
-        token_pattern=r"(?u)\b\w\w+\b",
+        token_pattern=DEFAULT_TOKEN_PATTERN,
         unknown="auto",
     ):
         self.max_features = max_features
@@ -713,7 +761,10 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.token_pattern = token_pattern
         self.unknown = unknown
 
-    def _tokens(self, X):
+    def _tokens(self, X, texts=None):
+        """The tokens of each document of ``X``; ``texts``, a list when
+        given, receives the first raw string that is not blank (for the
+        message of a pattern that matches nothing)."""
         if isinstance(X, str):
             raise ValueError(
                 "TokenIndexer expects an iterable of documents, got one string."
@@ -751,6 +802,8 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         table = getattr(X, "ndim", 1) == 2
         for i, doc in enumerate(X):
             if isinstance(doc, str):
+                if texts is not None and not texts and doc.strip():
+                    texts.append(doc)
                 yield pattern.findall(doc.lower() if self.lowercase else doc)
             elif isinstance(doc, (bytes, Mapping)) or not isinstance(doc, Iterable):
                 raise TypeError(
@@ -791,7 +844,8 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self.max_length is not None:
             # The output's width (10**400 fitted and failed in transform).
             check_size(self.max_length, "max_length")
-        docs = list(self._tokens(X))
+        texts = []
+        docs = list(self._tokens(X, texts))
         length = self.max_length
         if self.unknown == "ignore" and length is not None:
             kept = _ignore_vocabulary(docs, length, self.min_count, self.max_features)
@@ -812,18 +866,18 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 self.unknown_ = "index" if len(kept) < len(counts) else "ignore"
             else:
                 self.unknown_ = self.unknown
-        if not kept and any(docs):
+        if not kept:
             # Every document would come out as padding (or unknown ids),
             # and a network would learn from nothing.
             warnings.warn(
-                f"TokenIndexer learnt an empty vocabulary: no token of the "
-                f"{len(docs)} documents passed min_count={self.min_count}"
-                + (
-                    f" within the first max_length={length} tokens kept"
-                    if length is not None
-                    else ""
-                )
-                + ". Lower min_count, or raise max_length.",
+                "TokenIndexer learnt an empty vocabulary: "
+                + _why_no_vocabulary(
+                    docs,
+                    texts[0] if texts else None,
+                    self.token_pattern,
+                    self.min_count,
+                    length,
+                ),
                 RSFTWarning,
                 stacklevel=caller_stacklevel(),
             )

@@ -426,18 +426,23 @@ def main(argv=None):
         return _main(argv)
 
 
+def _same_command(given_out, out, *flags):
+    """The words for a rerun in the folder ``out`` with ``flags`` added:
+    "the same command", with ``--out out`` where the run made that folder
+    for itself (``given_out`` is None), as the same command would start a
+    new one."""
+    if given_out is None:
+        flags = (f"--out {out}", *flags)
+    return f"the same command with {' '.join(flags)}" if flags else "the same command"
+
+
 def _interrupted(interruption, given_out, out):
     """Say how to resume an interrupted run and return its exit status:
     143 for SIGTERM (:class:`Terminated`), 130 for Ctrl-C."""
     from ._runner import Terminated
 
-    # The folder a run without --out made for itself is named, so that
-    # the rerun finds it (the same command would start a new one).
     message = (
-        "finished folds are saved. Rerun the same command to resume."
-        if given_out is not None
-        else "finished folds are saved. Rerun the same command with "
-        f"--out {out} to resume."
+        f"finished folds are saved. Rerun {_same_command(given_out, out)} to resume."
         if out is not None
         else "no fold had run. Rerun the same command to start it."
     )
@@ -462,6 +467,14 @@ def _main(argv):
             # error; Python would report the pipe again at exit.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    if args.retry_failed and args.out is None:
+        # A run without --out starts a new folder, which holds no failed
+        # fit: the flag would run every fit again, not the failed ones.
+        parser.error(
+            "--retry-failed reruns the failed fits of an existing folder, and "
+            "a run without --out starts a new one; name the folder of the "
+            "run: --out FOLDER --retry-failed."
+        )
     out = args.out
     try:
         _require_bench_packages()
@@ -597,11 +610,26 @@ def _main(argv):
             )
         one_class = [d.name for d in datasets if d.n_classes < 2]
         if one_class:
+            # Only the settings that can change it are named: --folds
+            # cannot go below 2, and --max-rows 0 caps nothing.
+            remedies = ", or ".join(
+                remedy
+                for remedy, applies in (
+                    (f"raise --max-rows ({max_rows} now; 0 keeps every row)", max_rows),
+                    (f"lower --folds ({folds} now; 2 at least)", folds > 2),
+                )
+                if applies
+            )
             raise ValueError(
-                f"{one_class} hold(s) one class only after the row cap and the "
-                f"classes with fewer rows than the {folds} folds were left out; "
-                "a classifier needs two or more (raise --max-rows, or lower "
-                "--folds)."
+                f"{one_class} hold(s) one class only after "
+                + ("the row cap and " if max_rows else "")
+                + f"the classes with fewer rows than the {folds} folds were "
+                "left out; a classifier needs two or more. "
+                + (
+                    f"{remedies[:1].upper()}{remedies[1:]}."
+                    if remedies
+                    else f"Add rows of the other classes ({folds} of each at least)."
+                )
             )
         from ._methods import applicable
 
@@ -707,11 +735,15 @@ def _main(argv):
         # in the CSV (a torn last line is dropped on resume).
         if exc.errno not in _DISK_ERRORS:
             raise
+        advice = (
+            "no fold had run. Free space and rerun the same command."
+            if out is None
+            else "the finished folds are saved. Free space and rerun "
+            f"{_same_command(args.out, out)} to resume."
+        )
         print(
             f"rsft-bench: cannot write in {out or 'the output folder'} "
-            f"({exc.strerror or exc}); the "
-            "finished folds are saved. Free space and rerun the same command "
-            "with --out to resume.",
+            f"({exc.strerror or exc}); {advice}",
             file=sys.stderr,
         )
         return 1
@@ -720,8 +752,9 @@ def _main(argv):
     if failed:
         print(
             f"{failed} fit(s) failed; their errors are under 'Failed fits' in "
-            "the report. Rerun the same command with --retry-failed to try "
-            "them again.",
+            "the report. Rerun "
+            f"{_same_command(args.out, out, '--retry-failed')} to try them "
+            "again.",
             file=sys.stderr,
         )
     return 0

@@ -523,12 +523,45 @@ def _format_row(row):
 
 
 def _write_atomically(path, text):
+    """Replace ``path`` with ``text`` (str, written as UTF-8, or bytes) in
+    one step: an interrupted write leaves the old file."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with open(tmp, "wb") as handle:
+        handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _without_failed(content, scope=None):
+    """The bytes of a results file without the rows of failed fits (of
+    ``scope``, see :func:`_in_scope`), the others written back by the
+    writer that wrote them; unchanged when it is not UTF-8 text (which
+    :func:`read_results` then names)."""
+    # Read as CSV records, not lines: an error message may span lines.
+    status = COLUMNS.index("status")
+    scored = [COLUMNS.index(column) for column in SCORED]
+    try:
+        text = io.StringIO(content.decode("utf-8"), newline="")
+        header, *rows = list(csv.reader(text))
+    except UnicodeDecodeError:
+        return content
+    # A finished fit without a score is failed, as the report lists it. A
+    # row of another length is kept, for read_results to name.
+    kept = [
+        row
+        for row in rows
+        if len(row) != len(header)
+        or (row[status] == "ok" and not any(row[i] in _MISSING_NUMBERS for i in scored))
+        or not _in_scope(row, scope)
+    ]
+    if len(kept) == len(rows):
+        return content
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(kept)
+    return buffer.getvalue().encode("utf-8")
 
 
 class ResultsFile:
@@ -536,6 +569,8 @@ class ResultsFile:
 
     def __init__(self, path):
         self.path = Path(path)
+        # The file as read, and as it is to be written (see read).
+        self._on_disk = self._prepared = None
 
     def prepare(self, retry_failed=False, scope=None):
         """Create the file with its header, or drop a torn last line that a
@@ -546,48 +581,44 @@ class ResultsFile:
         again: those of the data sets and methods of ``scope`` (two
         collections of names) only, when given, as the others would not run.
         """
+        frame = self.read(retry_failed=retry_failed, scope=scope)
+        self.commit()
+        return {tuple(key) for key in frame[list(KEY)].to_numpy()}
+
+    def read(self, retry_failed=False, scope=None):
+        """The rows the run resumes from, as :meth:`prepare` leaves them,
+        read and checked but not yet written (:meth:`commit` writes them):
+        a run refused by a later check leaves the file as it was.
+
+        Returns
+        -------
+        frame : DataFrame
+            The rows, as :func:`read_results` reads them.
+        """
         header = ",".join(COLUMNS) + "\n"
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            _write_atomically(self.path, header)
-            return set()
-        content = self.path.read_bytes()
+        content = self.path.read_bytes() if self.path.exists() else b""
+        self._on_disk, self._prepared = content, header.encode()
+        if not content:
+            return read_results(self.path, content=self._prepared)
         if not content.startswith(header.encode()):
             raise ValueError(
                 f"{self.path} is not a results file of this benchmark version "
                 "(its header differs); choose another --out."
             )
-        if not content.endswith(b"\n"):
-            with open(self.path, "r+b") as handle:
-                handle.truncate(content.rfind(b"\n") + 1)
-                os.fsync(handle.fileno())
+        content = content[: content.rfind(b"\n") + 1]
         if retry_failed:
-            self._drop_failed(header, scope)
-        keys = {tuple(key) for key in read_results(self.path)[list(KEY)].to_numpy()}
+            content = _without_failed(content, scope)
+        frame = read_results(self.path, content=content)
+        self._prepared = content
+        return frame
+
+    def commit(self):
+        """Write the file as :meth:`read` left it (with its header, without a
+        torn line or the dropped rows), and make sure that it takes rows."""
+        if self._prepared != self._on_disk:
+            _write_atomically(self.path, self._prepared)
         # Appending must work before the first fit runs, not after it.
         open(self.path, "ab").close()
-        return keys
-
-    def _drop_failed(self, header, scope=None):
-        # Read as CSV records, not lines: an error message may span lines.
-        # The kept rows are written back by the writer that wrote them.
-        status = COLUMNS.index("status")
-        scored = [COLUMNS.index(column) for column in SCORED]
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))[1:]
-        # A finished fit without a score is failed, as the report lists it.
-        kept = [
-            row
-            for row in rows
-            if (
-                row[status] == "ok"
-                and not any(row[i] in _MISSING_NUMBERS for i in scored)
-            )
-            or not _in_scope(row, scope)
-        ]
-        if len(kept) < len(rows):
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(kept)
-            _write_atomically(self.path, header + buffer.getvalue())
 
     def sort(self, datasets, methods):
         """Rewrite the file with its rows in the order a serial run writes
@@ -844,12 +875,16 @@ def one_row_per_fit(frame):
     return fits
 
 
-def read_results(path):
-    """Read a results CSV into a DataFrame (one row per data set, method, fold)."""
+def read_results(path, content=None):
+    """Read a results CSV into a DataFrame (one row per data set, method, fold).
+
+    ``content``, the bytes of a results file, is read in place of the file
+    at ``path`` (which the messages name) when given."""
     frame = _read_table(
         path,
         KEY,
         integers=("fold",),
+        content=content,
         advice=(
             # A row edited or damaged by hand: what to do.
             "Repair or delete the damaged rows (the others are kept on "
@@ -860,21 +895,24 @@ def read_results(path):
     return frame
 
 
-def _read_table(path, required, integers=(), advice=""):
-    """The rows of a results CSV; a ValueError names the file where it is
-    damaged, followed by ``advice``."""
+def _read_table(path, required, integers=(), advice="", content=None):
+    """The rows of a results CSV (of the bytes ``content`` when given); a
+    ValueError names the file where it is damaged, followed by ``advice``."""
     import pandas as pd
 
     advice = f" {advice}" if advice else ""
     try:
+        if content is None:
+            content = Path(path).read_bytes()
+        text = content.decode("utf-8")
         # pandas fills the cells a short row lacks (a line cut by hand or by
         # a full disk, then ended): it would count as a finished fit.
-        _check_row_lengths(path)
+        _check_row_lengths(text)
         # Every cell as written: a data set named "NA" or "None" (a CSV file
         # of that name) is a name, not a missing value; it had vanished from
         # the report, and a resume fitted it again at every run.
         frame = pd.read_csv(
-            path,
+            io.StringIO(text, newline=""),
             dtype={"dataset": str, "method": str, "error": str},
             keep_default_na=False,
             na_values=dict.fromkeys(_NUMERIC, _MISSING_NUMBERS),
@@ -918,18 +956,18 @@ def _numbers_of(frame):
         frame[column] = values
 
 
-def _check_row_lengths(path):
+def _check_row_lengths(text):
     """Raise a ValueError naming the first record (a row; an error message
-    may span lines) with another number of cells than the header."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        for number, record in enumerate(reader, start=1):
-            if len(record) != len(header):
-                raise ValueError(
-                    f"row {number} (line {reader.line_num}) has {len(record)} "
-                    f"cells where the header has {len(header)}"
-                )
+    may span lines) of the CSV ``text`` with another number of cells than
+    the header."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    for number, record in enumerate(reader, start=1):
+        if len(record) != len(header):
+            raise ValueError(
+                f"row {number} (line {reader.line_num}) has {len(record)} "
+                f"cells where the header has {len(header)}"
+            )
 
 
 def _compared(config, previous=None):
@@ -977,8 +1015,9 @@ def _compared(config, previous=None):
 
 
 def _check_protocol(out, config):
-    """Refuse to resume ``out`` under another protocol, then write the run's
-    ``run.json``.
+    """Refuse to resume ``out`` under another protocol, and return the text
+    of the run's ``run.json``, which the caller writes once every other
+    check has passed (a refused run leaves the folder's record as it was).
 
     Besides ``PROTOCOL``, a folder is refused when its run used another
     torch thread count (a fit's scores can depend on it) or when a data set
@@ -1054,7 +1093,7 @@ def _check_protocol(out, config):
             )
         fingerprints = {**before, **fingerprints}
     written = {**config, "fingerprints": dict(sorted(fingerprints.items()))}
-    _write_atomically(path, json.dumps(written, indent=2, sort_keys=True) + "\n")
+    return json.dumps(written, indent=2, sort_keys=True) + "\n"
 
 
 def _check_run_file(previous):
@@ -1391,6 +1430,15 @@ def _rows_on_dask(client, tasks, config, n_threads):
         client.cancel(futures)
 
 
+def _unwritable(out, exc):
+    """The error for an output folder or file without write permission (or
+    on a full or read-only disk), said before the first fit."""
+    return ValueError(
+        f"--out: cannot write the results in {str(out)!r} "
+        f"({exc.strerror}: {exc.filename})."
+    )
+
+
 @contextmanager
 def _folder_lock(out):
     """Hold the output folder for this run: a second run on it (a job
@@ -1526,19 +1574,19 @@ def run_benchmark(
             ) from None
         stack.enter_context(_folder_lock(out))
         results = ResultsFile(out / "results.csv")
+        # Every check first, and nothing written until they all pass: a
+        # refused run had saved its run.json (its methods, and data sets
+        # with their fingerprints), and a valid resume was then refused for
+        # the content of a set that the folder held no row of.
         try:
-            _check_protocol(out, config)
-            done = results.prepare(
+            run_file = _check_protocol(out, config)
+            frame = results.read(
                 retry_failed=retry_failed,
                 scope=({d.name for d in datasets}, set(methods)),
             )
         except OSError as exc:
-            # A folder or file without write permission (or on a full or
-            # read-only disk): said before the first fit.
-            raise ValueError(
-                f"--out: cannot write the results in {str(out)!r} "
-                f"({exc.strerror}: {exc.filename})."
-            ) from None
+            raise _unwritable(out, exc) from None
+        done = {tuple(key) for key in frame[list(KEY)].to_numpy()}
         _check_spellings(methods, {key[1] for key in done}, out)
         from ._methods import applicable
 
@@ -1559,7 +1607,6 @@ def run_benchmark(
                     else:
                         tasks.append((dataset, method, fold, train, test))
         # Refused before the first fit, not by the report after the last.
-        frame = read_results(results.path)
         try:
             fits_of_run(
                 frame[frame["dataset"].isin(n_splits) & frame["method"].isin(methods)],
@@ -1567,6 +1614,13 @@ def run_benchmark(
             )
         except ValueError as exc:
             raise ValueError(f"{results.path}: {exc}.") from None
+        try:
+            # The record first: no row is ever written without the record
+            # of its settings, and either file is replaced in one step.
+            _write_atomically(out / "run.json", run_file)
+            results.commit()
+        except OSError as exc:
+            raise _unwritable(out, exc) from None
         advance, close = _progress_bars(datasets, tasks, done_counts, progress)
         n_threads = config.get("threads") or default_threads(n_jobs, scheduler)
         try:

@@ -14,6 +14,8 @@ import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from functools import partial
+from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +34,7 @@ from skorch.callbacks import (
     EpochScoring,
     EpochTimer,
     InputShapeSetter,
+    LoadInitState,
     LRScheduler,
     PassthroughScoring,
     PrintLog,
@@ -596,11 +599,24 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def _state_before_call(self):
         """What a training call that fails before its first step restores
-        (see :meth:`_undone_if_untrained`) of an estimator initialised
-        before it: its attributes, the rows of its history, the states of
-        its generators and its optimisers' settings."""
+        (see :meth:`_undone_if_untrained`): the estimator's attributes, the
+        state of a ``RandomState`` given as ``random_state``, and of an
+        estimator initialised before the call, the rows of its history, the
+        states of its generators, its optimisers' settings, its buffers and
+        whether its ``LoadInitState`` callbacks have loaded."""
+        attributes = dict(self.__dict__)
+        # A RandomState given as random_state, which a refit (or a first
+        # call) draws its seeds from: advanced by an undone call, the next
+        # fit drew other seeds than the same fit on an untouched copy.
+        # (NumPy's global generator, for random_state=None, goes on: nothing
+        # is reproducible from it.)
+        rng = self.random_state
+        drawn = (
+            (rng, rng.get_state()) if isinstance(rng, np.random.RandomState) else None
+        )
         if not self.initialized_:
-            return None
+            # Everything such a call leaves is an attribute it added.
+            return _StateBeforeCall(attributes, random_state=drawn)
         history = self.history_
         # Its rows: skorch's initialize_history empties the same object.
         rows = None if history is None else list(history)
@@ -635,30 +651,43 @@ class NetClassifierBase(NeuralNetClassifier):
             # value to keep.)
             if buffer is None or not torch.nn.parameter.is_lazy(buffer)
         ]
-        return dict(self.__dict__), history, rows, generators, (groups, buffers)
+        # A LoadInitState loads once, at the first call it sees: one whose
+        # load an undone call took back loads again at the next.
+        loaders = [
+            (callback, callback.did_load_)
+            for _, callback in self.__dict__.get("callbacks_") or ()
+            if isinstance(callback, LoadInitState) and hasattr(callback, "did_load_")
+        ]
+        return _StateBeforeCall(
+            attributes,
+            drawn,
+            True,
+            history,
+            rows,
+            generators,
+            tuple(groups),
+            tuple(buffers),
+            tuple(loaders),
+        )
 
     @contextmanager
     def _undone_if_untrained(self, before):
-        """A call that fails before any training step of its own leaves an
-        estimator initialised before it as it was. Without this, a refit
-        whose network or optimiser could not be built kept the previous
-        fit's history and ``final_M_`` beside an untrained network (or the
-        trained network beside the new data's prior), and a call of
-        continued training that failed at its first batch had counted its
-        labels into the correction of ``predict_proba`` and left an empty
-        epoch in the history, from which the next call counted its warm-up
-        and seeds. A call that trained a step leaves what it trained.
+        """A call that fails before any training step of its own leaves the
+        estimator as it was. Without this, a refit whose network or
+        optimiser could not be built kept the previous fit's history and
+        ``final_M_`` beside an untrained network (or the trained network
+        beside the new data's prior), and a call of continued training that
+        failed at its first batch had counted its labels into the
+        correction of ``predict_proba`` and left an empty epoch in the
+        history, from which the next call counted its warm-up and seeds.
+        An estimator never initialised before the call stays unfitted: the
+        first ``partial_fit`` that failed so left an empty epoch and its
+        labels' counts, which the retry continued from. A call that trained
+        a step leaves what it trained.
 
         The same holds for a call whose epochs are interrupted (Ctrl-C)
         before its first step: skorch's ``partial_fit`` ends the training
         as if it had finished, which left the same mix."""
-        if before is None:
-            try:
-                yield
-            except BaseException:
-                self._after_failed_call()
-                raise
-            return
         # The steps of this call that changed the network, counted where a
         # training step completes (train_step): the history cannot tell (a
         # refit empties it in place and starts again, and LoadInitState
@@ -668,17 +697,22 @@ class NetClassifierBase(NeuralNetClassifier):
         try:
             yield
         except BaseException:
-            self._after_failed_call(restored=self._restored(before, steps))
+            restored = self._restored(before, steps)
+            self._after_failed_call(restored=restored and before.initialized)
             raise
         else:
             if steps.interrupted and self._restored(before, steps):
-                self._after_failed_call(restored=True)
+                self._after_failed_call(restored=before.initialized)
+                left = (
+                    "left as it was before this call (its labels are not "
+                    "counted, and no epoch is added to the history)"
+                    if before.initialized
+                    else "left unfitted, as it was before this call"
+                )
                 # The call returns as skorch's does, and says what it left.
                 warnings.warn(
                     "The training was interrupted before its first step: the "
-                    "estimator is left as it was before this call (its "
-                    "labels are not counted, and no epoch is added to the "
-                    "history).",
+                    f"estimator is {left}.",
                     RSFTWarning,
                     stacklevel=caller_stacklevel(),
                 )
@@ -688,13 +722,18 @@ class NetClassifierBase(NeuralNetClassifier):
     def _restored(self, before, steps):
         """Put back the state from before the call if the call trained no
         step; return whether it did."""
-        saved, history, rows, generators, (groups, buffers) = before
-        # (Not on several processes, which would have to agree.)
-        if type(history) is not History or steps:
+        if steps:
+            return False
+        # (Not on several processes, which would have to agree: their
+        # history is another kind.)
+        history = (
+            before.history if before.initialized else self.__dict__.get("history_")
+        )
+        if type(history) is not History and (before.initialized or history is not None):
             return False
         self._before_undo()
         with torch.no_grad():
-            for owner, key, buffer, value in buffers:
+            for owner, key, buffer, value in before.buffers:
                 if (
                     buffer is not None
                     and owner._buffers.get(key) is buffer
@@ -706,15 +745,28 @@ class NetClassifierBase(NeuralNetClassifier):
                     # made in inference mode (which copies cannot reach), or
                     # None before it.
                     owner._buffers[key] = value
-        # A refit emptied it in place; continued training added epochs.
-        list.__setitem__(history, slice(None), rows)
+            if steps.loaded is not None:
+                # What a load_params of the call (LoadInitState's) replaced.
+                parameters, optimizers = steps.loaded
+                for parameter, value in parameters:
+                    parameter.copy_(value)
+                for optimizer, state, groups in optimizers:
+                    optimizer.state, optimizer.param_groups = state, groups
+        if before.initialized:
+            # A refit emptied it in place; continued training added epochs.
+            list.__setitem__(history, slice(None), before.rows)
         self.__dict__.clear()
-        self.__dict__.update(saved)
-        for generator, state in generators.items():
+        self.__dict__.update(before.attributes)
+        for generator, state in before.generators.items():
             generator.set_state(state)
-        for group, settings in groups:
+        for group, settings in before.optimizer_settings:
             # Only the saved keys: a scheduler's own (initial_lr) may stay.
             group.update(settings)
+        for callback, did_load in before.loaders:
+            callback.did_load_ = did_load
+        if before.random_state is not None:
+            rng, state = before.random_state
+            rng.set_state(state)
         return True
 
     def _before_undo(self):
@@ -723,9 +775,11 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def _after_failed_call(self, restored=False):
         """Called when a call fails, or is interrupted before its first
-        step; ``restored`` tells whether the estimator from before the call
-        was put back (otherwise the call keeps what it did: a call that
-        trained a step, or the first fit of an estimator)."""
+        step; ``restored`` tells whether the network from before the call
+        was put back. It is False where the call keeps what it did (it
+        trained a step), and where there was no network before the call (an
+        estimator never initialised before it is put back as such, without
+        the network the call built)."""
 
     @contextmanager
     def _call_data_dropped(self):
@@ -1718,6 +1772,22 @@ class NetClassifierBase(NeuralNetClassifier):
         if state is not None and state.losses.process_sum is None and len(self.history):
             state.losses.write(self.history[-1].get("batches", []), "train_loss")
         return super().save_params(*args, **kwargs)
+
+    def load_params(self, *args, **kwargs):
+        steps = self.__dict__.get("_steps_of_call")
+        if steps is not None and steps.loaded is None and not steps.taken:
+            # Loaded during a call that may yet be undone (LoadInitState's
+            # load when training begins): the load writes the parameters in
+            # place, and an undone call put back the history and prior from
+            # before it beside the checkpoint's weights and optimiser state.
+            steps.loaded = _state_replaced_by_load(
+                [
+                    self.__dict__.get(name + "_")
+                    for name in self._modules + self._criteria
+                ],
+                [self.__dict__.get(name + "_") for name in self._optimizers],
+            )
+        return super().load_params(*args, **kwargs)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -2863,6 +2933,48 @@ def _shared_tensor(array):
     return torch.as_tensor(array)
 
 
+def _state_replaced_by_load(modules, optimizers):
+    """What a ``load_params`` overwrites of ``modules`` and ``optimizers``:
+    copies of the modules' parameters (loaded in place), and each
+    optimiser's state and parameter groups themselves (loading replaces
+    them by new ones, so they stay as they are)."""
+    parameters = [
+        (parameter, parameter.detach().clone())
+        for module in modules
+        if isinstance(module, torch.nn.Module)
+        for parameter in module.parameters()
+    ]
+    held = [
+        (optimizer, optimizer.state, optimizer.param_groups)
+        for optimizer in optimizers
+        if hasattr(optimizer, "state") and hasattr(optimizer, "param_groups")
+    ]
+    return parameters, held
+
+
+class _StateBeforeCall(NamedTuple):
+    """What :meth:`NetClassifierBase._state_before_call` keeps of the
+    estimator before a training call (all but ``attributes`` and
+    ``random_state`` only of one initialised before it)."""
+
+    # The estimator's attributes (a shallow copy of its __dict__).
+    attributes: dict
+    # A RandomState given as random_state, and its state; or None.
+    random_state: tuple = None
+    initialized: bool = False
+    # The History object and its rows.
+    history: object = None
+    rows: list = None
+    # {torch.Generator: its state}
+    generators: Mapping = MappingProxyType({})
+    # (parameter group, its settings but "params")
+    optimizer_settings: tuple = ()
+    # (owner module, buffer name, buffer, a copy of it or None)
+    buffers: tuple = ()
+    # (LoadInitState, its did_load_)
+    loaders: tuple = ()
+
+
 class _CallSteps:
     """The training steps of one ``fit`` or ``partial_fit`` call, as far as
     they changed the network (see
@@ -2891,6 +3003,10 @@ class _CallSteps:
         # The epochs were interrupted (Ctrl-C), which skorch's partial_fit
         # swallows, ending the training as if it had finished.
         self.interrupted = False
+        # What the call's first load_params (LoadInitState's, when training
+        # begins) overwrote: the parameters (copies) and the optimisers'
+        # state and groups (as they were: loading replaces them).
+        self.loaded = None
 
     def add(self, accepted=None):
         """Count a completed step. ``accepted``: the rows it accepted (a 0-d

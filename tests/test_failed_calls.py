@@ -252,10 +252,12 @@ def test_a_failed_scoring_pass_restores_training_mode(data, rejection):
                 FUSE.tick()
             return self.net(X)
 
-    net = make(module=FailInEval, rejection=rejection, warmup_epochs=0)
+    # (On a fitted estimator: the first fit of one, failing before its
+    # first step, leaves it unfitted, without a network.)
+    net = make(module=FailInEval, rejection=rejection, warmup_epochs=0).fit(X, y)
     FUSE.arm(1)
     with pytest.raises(RuntimeError, match="fuse"):
-        net.fit(X, y)
+        net.partial_fit(X, y, epochs=1)
     assert net.module_.training and net.criterion_.training
 
 

@@ -91,6 +91,7 @@ from ._validation import (
     check_device,
     check_input_column_names,
     check_labels,
+    check_sample_weight,
     check_tensor_lr,
     check_within_floats,
     check_X_dict,
@@ -1825,12 +1826,18 @@ class NetClassifierBase(NeuralNetClassifier):
         y : array-like of shape (n_samples,) or None, default=None
             Encoded class labels.
         sample_weight : array-like of shape (n_samples,) or None, default=None
-            The rule's per-sample weights.
+            The rule's per-sample weights: finite and non-negative, as ``fit``
+            takes them, and held as a float32 tensor (a tensor as it is).
 
         Returns
         -------
         dataset : torch.utils.data.Dataset
         """
+        if sample_weight is not None and not isinstance(sample_weight, torch.Tensor):
+            sample_weight = _weight_tensor(
+                sample_weight,
+                len(sample_weight) if np.ndim(sample_weight) else get_len(X),
+            )
         if is_dataset(X):
             state = self.__dict__
             return wrap_dataset(
@@ -2909,6 +2916,28 @@ def _untied_across_script(module, copied):
     return False
 
 
+def _weight_tensor(sample_weight, n_samples):
+    """Sample weights given to ``get_dataset`` as an array-like (which
+    ``InMemoryDataset`` refused, in its own terms), checked as ``fit``
+    checks its own and held as ``fit`` holds them, and hands them to
+    ``get_dataset``: a float32 tensor. (The data set compares their number
+    with its rows.)"""
+    weight = check_sample_weight(sample_weight, n_samples)
+    held = torch.as_tensor(weight, dtype=torch.float32)
+    # fit divides them by their mean first; as given, they may not be
+    # numbers in float32.
+    if not bool(torch.isfinite(held).all()) or bool(
+        ((held == 0) & torch.as_tensor(weight > 0)).any()
+    ):
+        raise ValueError(
+            "sample_weight holds weights outside the float32 range (from "
+            f"{weight[weight > 0].min():.3g} to {weight.max():.3g}), in which the "
+            "data set holds them: divide them by a constant (fit reads only "
+            "their ratios)."
+        )
+    return held
+
+
 def _shared_tensor(array):
     """``torch.as_tensor(array)``, sharing a read-only array's memory (a
     memory map, a pandas copy-on-write view, a request body read with
@@ -2997,9 +3026,12 @@ class _CallSteps:
         # there: reading every step's count would make the host wait for
         # the device at every batch. Read once, if the call fails.
         self.accepted_on_device = None
-        # The step under way trains nothing (a compacted step that accepted
-        # no row runs no backward pass).
+        # The step under way trains nothing where a part of it (a compacted
+        # train_step_single that accepted no row) ran no backward pass and
+        # no part of it ran one: a train_step of a subclass's own may train
+        # on several parts of its batch (micro-batches), then step once.
         self.empty = False
+        self.backward = False
         # The epochs were interrupted (Ctrl-C), which skorch's partial_fit
         # swallows, ending the training as if it had finished.
         self.interrupted = False
@@ -3013,7 +3045,8 @@ class _CallSteps:
         tensor) where a step that accepted none was skipped, None where the
         step ran whatever the rule accepted."""
         self.completed += 1
-        empty, self.empty = self.empty, False
+        empty = self.empty and not self.backward
+        self.empty = self.backward = False
         if empty or self.taken:
             return
         if accepted is None:

@@ -2360,6 +2360,11 @@ class RSFTClassifier(NetClassifierBase):
             state = self.fit_state_
             if state.plan.guarded and not state.guard.on_host:
                 state.guard.accepted(self.criterion_.step_accepted)
+        steps = self.__dict__.get("_steps_of_call")
+        if steps is not None:
+            # This part of the step trains, whatever another part of it
+            # accepted (see _CallSteps).
+            steps.backward = True
         self._backward(loss)
         # The predictions that skorch caches for EpochScoring(on_train=True).
         return {"loss": loss, "y_pred": scorable_output(logits)}
@@ -2453,9 +2458,11 @@ class RSFTClassifier(NetClassifierBase):
             # first epoch of the estimator's history only.
             return
         if isinstance(self.criterion_.base_criterion, torch.nn.NLLLoss):
-            # Read as predict_proba reads it (a non-finite output is an
-            # error of its own).
-            if bool(torch.isfinite(output).all()) and not bool(
+            # Read as predict_proba reads it. A row without a softmax (a NaN
+            # or +inf, or no finite value) is an error of its own; a -inf
+            # beside finite values is a masked class, valid in logits as in
+            # log-probabilities (its row's largest value is finite).
+            if bool(torch.isfinite(output.amax(dim=1)).all()) and not bool(
                 _is_proba(proba_for_nll(output).float())
             ):
                 warnings.warn(

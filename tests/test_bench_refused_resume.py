@@ -4,6 +4,7 @@ line's advice can be followed as written."""
 import csv
 import errno
 import io
+import os
 from collections import Counter
 
 import numpy as np
@@ -266,3 +267,137 @@ def test_a_set_of_one_class_names_only_what_can_change(tmp_path, capsys, folds, 
         f"with fewer rows than the {folds} folds were left out; a classifier "
         f"needs two or more. {advice}" in " ".join(err.split())
     )
+
+
+def _unwritable_file(monkeypatch, path, error=errno.EACCES):
+    """Make ``path`` unwritable for the runner, as a file of mode 444 in a
+    writable folder is (``error`` EACCES), or as any file on a full disk
+    (ENOSPC): chmod refuses nothing to root, who may run the tests. Opening
+    it for writing fails; replacing it in the folder works, and the new file
+    is writable. Returns the list of the replacements made."""
+    path = os.path.abspath(path)
+    replaced = []
+
+    def refused(file):
+        return os.path.abspath(file) == path and not replaced
+
+    def guarded_open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and refused(file):
+            if any(flag in mode for flag in "wax+"):
+                if error == errno.ENOSPC:
+                    # Created, then full at the first write.
+                    open(file, mode, *args, **kwargs).close()
+                raise OSError(error, os.strerror(error), os.fspath(file))
+        return open(file, mode, *args, **kwargs)
+
+    real_os_open, real_replace = os.open, os.replace
+
+    def guarded_os_open(file, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR) and refused(file):
+            raise OSError(error, os.strerror(error), os.fspath(file))
+        return real_os_open(file, flags, *args, **kwargs)
+
+    def replace(src, dst, **kwargs):
+        if os.path.abspath(dst) == path:
+            replaced.append(dst)
+        return real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(_runner, "open", guarded_open, raising=False)
+    monkeypatch.setattr(_runner.os, "open", guarded_os_open)
+    monkeypatch.setattr(_runner.os, "replace", replace)
+    return replaced
+
+
+def _snapshot(out):
+    return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+
+
+def test_a_read_only_results_file_leaves_the_record_as_it_was(
+    sets, tmp_path, monkeypatch, capsys
+):
+    # A run refused for a read-only results.csv had written its run.json
+    # first (its command, and b's fingerprint); b.csv was then edited, and
+    # the valid resume was refused for "data set 'b' has other content",
+    # though the folder held no row of b.
+    out = tmp_path / "run"
+    assert main(_argv(out, sets / "a.csv")) == 0
+    before = _snapshot(out)
+    replaced = _unwritable_file(monkeypatch, out / "results.csv")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(_argv(out, sets / "a.csv", sets / "b.csv"))
+    assert refused.value.code == 2
+    assert (
+        f"--out: cannot write the results in {str(out)!r} (Permission denied: "
+        f"{out / 'results.csv'})." in capsys.readouterr().err
+    )
+    assert _snapshot(out) == before
+    assert replaced == []
+    monkeypatch.undo()
+    _write_set(sets / "b.csv", n=30, positives=15, seed=2)
+    assert main(_argv(out, sets / "a.csv", sets / "b.csv")) == 0
+    assert "other content" not in capsys.readouterr().err
+    rows = _records(out / "results.csv")[1:]
+    fits_of = Counter(row[COLUMNS.index("dataset")] for row in rows)
+    assert fits_of["b"] == fits_of["a"] >= FOLDS
+    # a's rows are those of the first run, byte for byte.
+    assert (out / "results.csv").read_bytes().startswith(before["results.csv"])
+
+
+@pytest.mark.parametrize("how", ["torn", "retry-failed"])
+def test_a_read_only_results_file_is_refused_not_replaced(
+    sets, tmp_path, monkeypatch, capsys, how
+):
+    # A read-only results.csv that the run had to rewrite (a torn last line
+    # dropped, failed rows dropped for --retry-failed) was replaced by a
+    # writable copy, as its folder was writable, and the run went on.
+    out = tmp_path / "run"
+    assert main(_argv(out, sets / "a.csv")) == 0
+    path = out / "results.csv"
+    if how == "torn":
+        path.write_bytes(path.read_bytes()[:-30])
+        extra = []
+    else:
+        header, *rows = _records(path)
+        rows[0][COLUMNS.index("status")] = "error"
+        _write_records(path, [header, *rows])
+        extra = ["--retry-failed"]
+    before = _snapshot(out)
+    replaced = _unwritable_file(monkeypatch, path)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(_argv(out, sets / "a.csv", extra=extra))
+    assert refused.value.code == 2
+    assert (
+        f"--out: cannot write the results in {str(out)!r} (Permission denied: "
+        f"{path})." in capsys.readouterr().err
+    )
+    assert _snapshot(out) == before
+    assert replaced == []
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_full_disk_at_the_results_file_puts_the_record_back(
+    sets, tmp_path, monkeypatch, capsys, resumed
+):
+    # The record is written before the results file; a results file that
+    # could not be written then (a full disk) had left the refused run's
+    # record, and a partial copy of the results (results.csv.tmp) beside it.
+    out = tmp_path / "run"
+    out.mkdir()
+    if resumed:
+        assert main(_argv(out, sets / "a.csv")) == 0
+        # A torn line: the resume rewrites the file.
+        path = out / "results.csv"
+        path.write_bytes(path.read_bytes()[:-30])
+    before = _snapshot(out)
+    _unwritable_file(monkeypatch, out / "results.csv.tmp", errno.ENOSPC)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(_argv(out, sets / "a.csv", sets / "b.csv"))
+    assert refused.value.code == 2
+    assert (
+        f"--out: cannot write the results in {str(out)!r} (No space left on "
+        f"device: {out / 'results.csv.tmp'})." in capsys.readouterr().err
+    )
+    assert _snapshot(out) == before

@@ -16,7 +16,7 @@ import sys
 import threading
 import warnings
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from time import perf_counter
@@ -526,11 +526,28 @@ def _write_atomically(path, text):
     """Replace ``path`` with ``text`` (str, written as UTF-8, or bytes) in
     one step: an interrupted write leaves the old file."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        # A full disk leaves no partial copy beside the file.
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _put_back(path, content):
+    """Restore ``path`` to ``content`` (bytes, or None for no file) after a
+    run wrote it and was then refused, as far as the disk allows: the error
+    that refused the run is the one to report."""
+    with suppress(OSError):
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_atomically(path, content)
 
 
 def _without_failed(content, scope=None):
@@ -612,13 +629,24 @@ class ResultsFile:
         self._prepared = content
         return frame
 
+    def check_writable(self):
+        """Raise the error (an OSError) of an existing file that cannot be
+        written, writing nothing."""
+        # Opened for appending, not replaced: commit's rewrite of a file that
+        # is read-only in a writable folder had put a writable copy in its
+        # place. (Whether it exists does not change meanwhile: the run holds
+        # the folder's lock.)
+        if self.path.exists():
+            open(self.path, "ab").close()
+
     def commit(self):
         """Write the file as :meth:`read` left it (with its header, without a
-        torn line or the dropped rows), and make sure that it takes rows."""
+        torn line or the dropped rows), after checking that it takes rows."""
+        # Appending must work before the first fit runs, not after it; a
+        # file written here is this run's own.
+        self.check_writable()
         if self._prepared != self._on_disk:
             _write_atomically(self.path, self._prepared)
-        # Appending must work before the first fit runs, not after it.
-        open(self.path, "ab").close()
 
     def sort(self, datasets, methods):
         """Rewrite the file with its rows in the order a serial run writes
@@ -1578,12 +1606,14 @@ def run_benchmark(
         # refused run had saved its run.json (its methods, and data sets
         # with their fingerprints), and a valid resume was then refused for
         # the content of a set that the folder held no row of.
+        run_path = out / "run.json"
         try:
             run_file = _check_protocol(out, config)
             frame = results.read(
                 retry_failed=retry_failed,
                 scope=({d.name for d in datasets}, set(methods)),
             )
+            recorded = run_path.read_bytes() if run_path.exists() else None
         except OSError as exc:
             raise _unwritable(out, exc) from None
         done = {tuple(key) for key in frame[list(KEY)].to_numpy()}
@@ -1615,10 +1645,20 @@ def run_benchmark(
         except ValueError as exc:
             raise ValueError(f"{results.path}: {exc}.") from None
         try:
+            # A results file that cannot be written is refused before the
+            # record is: a run refused there had saved its run.json, and a
+            # valid resume was then refused for the content of a set that
+            # the folder held no row of.
+            results.check_writable()
             # The record first: no row is ever written without the record
             # of its settings, and either file is replaced in one step.
-            _write_atomically(out / "run.json", run_file)
-            results.commit()
+            _write_atomically(run_path, run_file)
+            try:
+                results.commit()
+            except OSError:
+                # A full disk, say: the folder keeps its own record.
+                _put_back(run_path, recorded)
+                raise
         except OSError as exc:
             raise _unwritable(out, exc) from None
         advance, close = _progress_bars(datasets, tasks, done_counts, progress)

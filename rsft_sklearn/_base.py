@@ -2923,7 +2923,10 @@ def _weight_tensor(sample_weight, n_samples):
     ``get_dataset``: a float32 tensor. (The data set compares their number
     with its rows.)"""
     weight = check_sample_weight(sample_weight, n_samples)
-    held = torch.as_tensor(weight, dtype=torch.float32)
+    # A copy of its own: the checked weights may be a read-only view (a
+    # pandas Series under copy-on-write), which torch warns of sharing.
+    with np.errstate(over="ignore", under="ignore"):
+        held = torch.from_numpy(np.array(weight, dtype=np.float32))
     # fit divides them by their mean first; as given, they may not be
     # numbers in float32.
     if not bool(torch.isfinite(held).all()) or bool(
@@ -3053,7 +3056,15 @@ class _CallSteps:
             self.taken += 1
         elif accepted.device.type in _guards.HOST_READ_DEVICES:
             self.taken += bool(accepted > 0)
-        elif self.accepted_on_device is None:
+        if self.taken:
+            # The call keeps what it trained: what a load replaced is not
+            # needed any more (a copy of every parameter, held to the end
+            # of the call).
+            self.loaded = None
+            return
+        if accepted is None or accepted.device.type in _guards.HOST_READ_DEVICES:
+            return
+        if self.accepted_on_device is None:
             self.accepted_on_device = accepted.detach().clone()
         else:
             self.accepted_on_device.add_(accepted.detach())

@@ -308,3 +308,19 @@ def test_logits_with_a_masked_class_to_nllloss_warn(data):
 
 def test_log_probabilities_with_a_masked_class_to_nllloss_do_not_warn(data):
     assert _misread_warnings(data, "log_softmax") == []
+
+
+def test_get_dataset_takes_a_read_only_series_without_torch_warning(data, fitted):
+    # A float64 Series over an array is a read-only view under pandas'
+    # copy-on-write: torch.as_tensor warned that the array is not writable.
+    import warnings
+
+    import pandas as pd
+
+    X, y = data
+    weight = np.linspace(0.5, 1.5, len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = fitted.get_dataset(X, y, pd.Series(weight))
+    expected = torch.as_tensor(weight, dtype=torch.float32)
+    assert torch.equal(dataset.sample_weight, expected)

@@ -275,3 +275,22 @@ def test_a_random_state_drawn_by_a_fit_that_trained_stays_drawn():
         net.fit(Xb, yb)
     assert net.init_seed_ != seed
     assert net.random_state.get_state()[2] != position
+
+
+def test_what_a_load_replaced_is_let_go_once_a_step_trained(checkpoint):
+    # The copy of every parameter that an undo would put back was held to
+    # the end of the call, after the first step had made it useless.
+    seen = []
+
+    class Watch(Callback):
+        def on_train_begin(self, net, **kwargs):
+            seen.append(net._steps_of_call.loaded is not None)
+
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(net._steps_of_call.loaded is None)
+
+    net = resuming(checkpoint)
+    net.set_params(callbacks=[*net.callbacks, ("watch", Watch())])
+    net.partial_fit(Xb, yb, epochs=2)
+    assert seen == [True, True, True]
+    assert dict(net.callbacks_)["load"].did_load_

@@ -842,7 +842,7 @@ def _absent_lines(not_run, finished_none, datasets):
     return lines
 
 
-def _cost_section(frame, tables, methods, epochs):
+def _cost_section(frame, tables, methods, epochs, coverage=None):
     from ._methods import parse_method
 
     ok = frame[frame["status"] == "ok"]
@@ -884,7 +884,8 @@ def _cost_section(frame, tables, methods, epochs):
             )
         return _markdown_table(header, rows)
 
-    coverage = _coverage_groups(tables["balanced_accuracy"], methods)
+    if coverage is None:
+        coverage = _coverage_groups(tables["balanced_accuracy"], methods)
     common_sets, common_methods = coverage[0]
     lines = [
         "",
@@ -992,10 +993,12 @@ def write_report(out, config):
         m: _per_dataset(frame, datasets, methods, m)
         for m in (*columns, "backward_rows")
     }
-    # Ranks, as the summary, over its sets and methods (_coverage_groups): a
-    # method that failed everywhere, or ran on fewer sets (threshold tuning:
-    # the binary ones), would leave no set or only some complete.
-    ranked_sets, ranked = _coverage_groups(tables["balanced_accuracy"], methods)[0]
+    # The summary's sets and methods (_coverage_groups), which the ranks, the
+    # cost tables and the fit-time figure take too: a method that failed
+    # everywhere, or ran on fewer sets (threshold tuning: the binary ones),
+    # would leave no set or only some complete.
+    summary_coverage = _coverage_groups(tables["balanced_accuracy"], methods)
+    ranked_sets, ranked = summary_coverage[0]
     rank_tables = {m: _ranks(tables[m].loc[ranked_sets, ranked], m) for m in columns}
     imbalance = frame.groupby("dataset")["imbalance_ratio"].first()
     groups = {}
@@ -1086,8 +1089,7 @@ def write_report(out, config):
             "",
             *(f"- {item['name']}: {item['reason']}" for item in skipped),
         ]
-    coverage = _coverage_groups(tables["balanced_accuracy"], methods)
-    common_sets, common_methods = coverage[0]
+    common_sets, common_methods = summary_coverage[0]
     finished_none = [
         m for m in methods if tables["balanced_accuracy"][m].dropna().empty
     ]
@@ -1110,7 +1112,7 @@ def write_report(out, config):
         "",
     ]
     lines += _absent_lines(not_run, finished_none, config["datasets"])
-    for sets, members in coverage[1:]:
+    for sets, members in summary_coverage[1:]:
         only = [m for m in members if m not in common_methods]
         lines += [
             f"### On the {_count(sets)} that {', '.join(only)} finished",
@@ -1237,15 +1239,15 @@ def write_report(out, config):
             tables, methods, reference, bayes_groups, config["seed"]
         )
 
-    lines += _cost_section(frame, tables, methods, config["epochs"])
+    lines += _cost_section(
+        frame, tables, methods, config["epochs"], coverage=summary_coverage
+    )
 
     _plot_ranks(out / "mean_ranks.png", rank_tables, stats)
     _plot_vs_ir(out / "metric_vs_imbalance.png", tables, imbalance)
     # Every method over the same sets, as the Cost table: a method that ran
     # on fewer sets (threshold tuning, binary only) had its mean over them.
-    timed_sets, timed_methods = _coverage_groups(tables["balanced_accuracy"], methods)[
-        0
-    ]
+    timed_sets, timed_methods = summary_coverage[0]
     has_times = _plot_fit_time(
         out / "fit_time.png",
         tables["fit_time"].reindex(index=timed_sets, columns=timed_methods),

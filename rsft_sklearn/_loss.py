@@ -1159,12 +1159,12 @@ class RejectionLoss(nn.Module):
                 for name, value in zip(("log_M", "M_started", "epoch_log_M"), M_state):
                     getattr(self, name).copy_(value)
             if isinstance(exc, (IndexError, RuntimeError)):
-                if self.training:
-                    _raise_if_outside(logits.shape[1], y, exc)
-                else:
-                    _raise_if_outside_in_evaluation(
-                        self.base_criterion, logits.shape[1], y, exc
-                    )
+                _raise_if_outside(
+                    logits.shape[1],
+                    y,
+                    exc,
+                    evaluated_by=None if self.training else self.base_criterion,
+                )
             raise
         finally:
             state["_in_forward"] = False
@@ -1589,42 +1589,42 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
                 )
 
 
-def _raise_if_outside(n_classes, y, exc):
+def _raise_if_outside(n_classes, y, exc, evaluated_by=None):
     """A ValueError naming the class indices of ``y`` outside the logits'
     ``n_classes`` columns, if any (read only once something failed: the steps
-    read nothing back from the device)."""
-    outside = (y < 0) | (y >= n_classes)
-    if len(y) and bool(outside.any()):
-        bad = torch.unique(y[outside]).tolist()[:5]
-        raise ValueError(
-            f"y holds class indices outside [0, {n_classes}): {bad}. In "
-            "training every row needs a class, as the rule weighs it by its "
-            "class: drop rows of a padding label (an ignore_index such as "
-            "-100) before the loss."
-        ) from exc
+    read nothing back from the device).
 
-
-def _raise_if_outside_in_evaluation(criterion, n_classes, y, exc):
-    """The evaluation-mode counterpart of :func:`_raise_if_outside`: labels
-    equal to the base criterion's ``ignore_index`` are left out there, and
-    the rule weighs nothing."""
-    ignore_index = getattr(criterion, "ignore_index", None)
+    In training every row needs a class, as the rule weighs it by its class.
+    In evaluation mode (``evaluated_by``, the base criterion), labels equal
+    to its ``ignore_index`` are valid: the criterion leaves their rows out.
+    """
+    ignore_index = getattr(evaluated_by, "ignore_index", None)
     outside = (y < 0) | (y >= n_classes)
     if isinstance(ignore_index, int):
         outside &= y != ignore_index
-    if len(y) and bool(outside.any()):
-        bad = torch.unique(y[outside]).tolist()[:5]
+    if not (len(y) and bool(outside.any())):
+        return
+    bad = torch.unique(y[outside]).tolist()[:5]
+    if evaluated_by is None:
+        advice = (
+            "In training every row needs a class, as the rule weighs it by its "
+            "class: drop rows of a padding label (an ignore_index such as "
+            "-100) before the loss."
+        )
+    else:
         kept = (
             f", or the base criterion's ignore_index ({ignore_index}), whose "
             "rows the loss leaves out"
             if isinstance(ignore_index, int)
             else ""
         )
-        raise ValueError(
-            f"y holds class indices outside [0, {n_classes}): {bad}. In "
-            "evaluation mode every label must be the index of one of the "
+        advice = (
+            "In evaluation mode every label must be the index of one of the "
             f"logits' {n_classes} columns{kept}."
-        ) from exc
+        )
+    raise ValueError(
+        f"y holds class indices outside [0, {n_classes}): {bad}. {advice}"
+    ) from exc
 
 
 def _check_counted_labels(y, n_classes):

@@ -85,6 +85,7 @@ from ._validation import (
     FLOAT32_SMALLEST,
     RSFTWarning,
     as_real,
+    bool_duplicates_summed,
     caller_stacklevel,
     check_callbacks,
     check_criterion,
@@ -337,6 +338,18 @@ class NetClassifierBase(NeuralNetClassifier):
     def _get_param_names(self):
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        if deep:
+            # skorch adds the callbacks' own parameters after the estimator's,
+            # those of the default callbacks last: a callbacks__* parameter
+            # given explicitly (callbacks__print_log__sink=my_sink) came back
+            # as the default callback's value (print), so that
+            # set_params(**get_params()), a pipeline's or a search's round
+            # trip, silently replaced it. The parameters as given win.
+            params.update(super().get_params(deep=False))
+        return params
+
     @property
     def _default_callbacks(self):
         return [
@@ -381,7 +394,9 @@ class NetClassifierBase(NeuralNetClassifier):
             the other formats are converted to CSR (``tocsr()``), and every
             batch is cut from it: the default MLP takes the batch as a
             sparse tensor, and any other module as a dense one, so the whole
-            matrix is never densified (see :class:`~rsft_sklearn.SparseRows`).
+            matrix is never densified (see :class:`~rsft_sklearn.SparseRows`);
+            a torch sparse tensor of two axes is read as the SciPy CSR matrix
+            of its values.
             The default MLP's first layer gets weights for the columns with a
             stored nonzero value in the training rows of positive weight only
             (in the training rows, when those of positive weight hold none;
@@ -1073,7 +1088,6 @@ class NetClassifierBase(NeuralNetClassifier):
     def _validate_X(self, X, reset):
         state = self.__dict__
         if isinstance(X, Mapping) and not sp.issparse(X):
-            X = {key: readable_tensor(value) for key, value in X.items()}
             if not reset and "n_features_in_" in state and "input_keys_" not in state:
                 raise ValueError(
                     f"X is a dict of inputs, but this {type(self).__name__} was "
@@ -1109,7 +1123,9 @@ class NetClassifierBase(NeuralNetClassifier):
             state.pop("input_column_names_", None)
         else:
             self._check_row_axes(X)
-        X = readable_tensor(X)
+        # Before the cast to float, which would sum duplicate True entries of
+        # a cell to 2.
+        X = bool_duplicates_summed(readable_tensor(X))
         try:
             X = validate_data(
                 self,
@@ -1753,6 +1769,8 @@ class NetClassifierBase(NeuralNetClassifier):
         # Images and other rows of several axes (the default MLP flattens
         # them; a module of one's own takes them as they are).
         tags.input_tags.three_d_array = True
+        # A dict of named inputs, one array per module input.
+        tags.input_tags.dict = True
         return tags
 
     @property

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ._validation import RSFTWarning, caller_stacklevel
+from ._validation import RSFTWarning, bool_duplicates_summed, caller_stacklevel
 
 __all__ = ["BatchIterator", "InMemoryDataset", "SparseRows"]
 
@@ -43,7 +43,8 @@ class SparseRows:
     matrix : scipy.sparse matrix or array of shape (n_samples, n_features)
         Converted to CSR with float32 values (CSC, COO and the other SciPy
         formats go through ``tocsr()``, which copies the matrix once in its
-        own sparse size).
+        own sparse size). Duplicate entries of a cell are summed; of bool
+        values, they are one ``True``, as ``toarray()`` reads them.
     sparse_batches : bool, default=False
         Give batches as sparse COO tensors rather than dense tensors.
 
@@ -64,6 +65,9 @@ class SparseRows:
         matrix = sp.csr_matrix(matrix) if not sp.issparse(matrix) else matrix
         if matrix.format != "csr":
             matrix = matrix.tocsr()
+        # Duplicate True entries of a cell are one True (as toarray() reads
+        # them), not a count of 2 after the cast.
+        matrix = bool_duplicates_summed(matrix)
         if matrix.dtype != np.float32:
             matrix = matrix.astype(np.float32)
         # Sorted, duplicate-free rows give coalesced COO batches for free;

@@ -177,17 +177,41 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         # skorch resolves the sink "auto" to the accelerator's print by
         # writing it into the parameter, which get_params and clone then
         # report. It is resolved for the callbacks only, and the parameter
-        # stays "auto". PrintLog honours ``verbose`` only when it prints
-        # with ``print``.
-        if self.callbacks__print_log__sink != "auto":
-            return super()._initialize_callbacks()
-        self.callbacks__print_log__sink = (
-            getattr(self.accelerator, "print", print) if self.verbose else print
-        )
+        # stays "auto". (AccelerateMixin's own resolution is passed over:
+        # it compares any value with "auto", and an array failed there with
+        # NumPy's "truth value of an array is ambiguous" in set_params,
+        # where fit names a sink that is not callable.)
+        sink = self.callbacks__print_log__sink
+        if not _is_auto(sink):
+            return super(AccelerateMixin, self)._initialize_callbacks()
+        self.callbacks__print_log__sink = self._auto_sink()
         try:
-            return super()._initialize_callbacks()
+            return super(AccelerateMixin, self)._initialize_callbacks()
         finally:
-            self.callbacks__print_log__sink = "auto"
+            self.callbacks__print_log__sink = sink
+
+    def _auto_sink(self):
+        """What the sink "auto" prints with: the accelerator's print, so
+        that only the main process prints (PrintLog honours ``verbose``
+        only when it prints with ``print``)."""
+        return getattr(self.accelerator, "print", print) if self.verbose else print
+
+    def set_params(self, **kwargs):
+        result = super().set_params(**kwargs)
+        callback = dict(self.__dict__.get("callbacks_") or ()).get("print_log")
+        if (
+            callback is not None
+            and _is_auto(self.callbacks__print_log__sink)
+            and ("callbacks__print_log__sink" in kwargs or "verbose" in kwargs)
+        ):
+            # skorch writes the sink into the built PrintLog as it is given:
+            # the string "auto", which the next partial_fit or warm_start fit
+            # called after training its first epoch ("'str' object is not
+            # callable"). It is resolved as at initialisation, also for a
+            # new verbose (verbose=0 after a fit still printed the epochs of
+            # partial_fit with the accelerator's print).
+            callback.set_params(sink=self._auto_sink())
+        return result
 
     def _validate_params(self):
         # AccelerateMixin's own check rejects any device but None; initialize
@@ -658,6 +682,12 @@ class _ProcessPart:
             start = n * self.index // self.count
             stop = n * (self.index + 1) // self.count
             yield tuple(_take(item, slice(start, stop)) for item in batch)
+
+
+def _is_auto(sink):
+    """Whether ``sink`` is the option "auto" (an array or any other value
+    compared with a string is not)."""
+    return isinstance(sink, str) and sink == "auto"
 
 
 def _same_device(device, accelerator_device):

@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "RSFTWarning",
+    "bool_duplicates_summed",
     "caller_stacklevel",
     "check_X_dict",
     "check_callbacks",
@@ -394,6 +395,27 @@ def check_tensor_lr(lr):
         raise ValueError(f"lr must be a finite number >= 0, got {lr!r}.")
 
 
+def bool_duplicates_summed(X):
+    """A SciPy sparse ``X`` of bool values with duplicate entries of a cell,
+    those summed while still bool (a cell is ``True``, as ``toarray()``
+    reads it), on a copy; anything else as it is.
+
+    Cast to float first, two ``True`` entries of one cell summed to 2.0 (a
+    CSR matrix was read as counts, and the same matrix in COO, which SciPy
+    sums as bool when it converts it to CSR, as 1.0). Integer values are
+    counts, summed as such later.
+    """
+    if (
+        not sp.issparse(X)
+        or X.dtype != np.bool_
+        or getattr(X, "has_canonical_format", True)
+    ):
+        return X
+    X = X.copy()
+    X.sum_duplicates()
+    return X
+
+
 def to_float32(X, name):
     """``X`` as float32, refusing values beyond the float32 range."""
     # A float64 value beyond the float32 range would become inf in the
@@ -442,13 +464,16 @@ def check_X_dict(X, input_keys=None):
     for key, value in X.items():
         if not isinstance(key, str):
             raise TypeError(f"Keys of a dict X must be str, got {key!r}.")
-        if sp.issparse(value):
-            # check_array would advise .toarray(), which densifies it whole.
+        sparse = _sparse_kind(value)
+        if sparse is not None:
+            # check_array would advise .toarray(), which densifies it whole
+            # (and torch failed converting a sparse tensor to NumPy).
             raise TypeError(
-                f"X[{key!r}] is a sparse {type(value).__name__}: the values of "
-                "a dict of inputs are dense arrays. Pass a sparse matrix as X "
-                "itself (without a dict) to keep it sparse."
+                f"X[{key!r}] is a {sparse}: the values of a dict of inputs are "
+                "dense arrays. Pass a sparse matrix (scipy.sparse.csr_matrix) "
+                "as X itself (without a dict) to keep it sparse."
             )
+        value = readable_tensor(value)
         arr = check_array(
             value,
             dtype=(np.float32, np.float64),
@@ -479,6 +504,26 @@ def check_X_dict(X, input_keys=None):
                 f"X is missing the input(s) {sorted(missing)} seen during fit."
             )
     return out
+
+
+def _sparse_kind(value):
+    """A sparse input in words (a SciPy matrix, a torch sparse tensor, a
+    pandas frame or series of sparse columns); None for a dense one."""
+    if sp.issparse(value):
+        return f"sparse {type(value).__name__}"
+    if isinstance(value, torch.Tensor) and value.layout != torch.strided:
+        return f"torch sparse tensor ({value.layout})"
+    if type(value).__module__.split(".", 1)[0] == "pandas":
+        import pandas as pd
+
+        dtypes = (
+            value.dtypes
+            if hasattr(value, "columns")
+            else [getattr(value, "dtype", None)]
+        )
+        if any(isinstance(dtype, pd.SparseDtype) for dtype in dtypes):
+            return f"pandas {type(value).__name__} of sparse columns"
+    return None
 
 
 def _largest_integer(value):
@@ -797,12 +842,35 @@ def readable_tensor(X):
     extractor: "Can't call numpy() on Tensor that requires grad"), nor one
     on a GPU, nor a dtype it lacks (bfloat16, float8: "Got unsupported
     ScalarType BFloat16"): detached, on the host, those dtypes as float32.
-    Anything else as it is."""
+    A sparse tensor (``to_sparse()``, ``to_sparse_csr()``), which NumPy
+    refuses too, as the SciPy CSR matrix of its values, which stays sparse
+    as a SciPy matrix does. Anything else as it is."""
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu()
+        if X.layout != torch.strided:
+            return _sparse_tensor_as_csr(X)
         if X.dtype in _NUMPY_LACKS:
             X = X.float()
     return X
+
+
+def _sparse_tensor_as_csr(X):
+    """A torch sparse tensor of rows and features, in any sparse layout, as
+    the SciPy CSR matrix of its values (those of one cell summed, as its
+    ``to_dense()`` sums them)."""
+    if X.dim() != 2 or X.dense_dim() != 0:
+        raise TypeError(
+            f"A torch sparse tensor ({X.layout}) of shape {tuple(X.shape)} and "
+            f"{X.dense_dim()} dense axes cannot be read: a sparse input is one "
+            "of rows and features, with a value per cell. Pass a "
+            "scipy.sparse.csr_matrix, or a dense tensor (to_dense())."
+        )
+    coo = (X if X.layout == torch.sparse_coo else X.to_sparse()).coalesce()
+    values = coo.values()
+    if values.dtype in _NUMPY_LACKS:
+        values = values.float()
+    rows, columns = coo.indices().numpy()
+    return sp.csr_matrix((values.numpy(), (rows, columns)), shape=tuple(coo.shape))
 
 
 def check_sample_weight(sample_weight, n_samples):

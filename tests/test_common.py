@@ -1,18 +1,23 @@
-"""scikit-learn's estimator checks on RSFTClassifier."""
+"""scikit-learn's estimator checks on RSFTClassifier and
+AccelerateRSFTClassifier."""
+
+import importlib.util
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from rsft_sklearn import RSFTClassifier
+from rsft_sklearn import AccelerateRSFTClassifier, RSFTClassifier
 
 # Small and fast settings; the checks fit hundreds of times.
-ESTIMATORS = [
-    RSFTClassifier(
-        max_epochs=8,
-        batch_size=32,
-        lr=1e-2,
-        random_state=0,
+_FAST = {"max_epochs": 8, "batch_size": 32, "lr": 1e-2, "random_state": 0}
+ESTIMATORS = [RSFTClassifier(**_FAST)]
+if importlib.util.find_spec("accelerate") is not None:
+    from accelerate import Accelerator
+
+    # Its own parameters (callbacks__print_log__sink="auto", device=None)
+    # come back from get_params, deep or not, as given.
+    ESTIMATORS.append(
+        AccelerateRSFTClassifier(accelerator=Accelerator(cpu=True), **_FAST)
     )
-]
 
 _WEIGHT_IS_NOT_REPETITION = (
     "sample_weight scales the acceptance probability of a row in a stochastic "
@@ -41,6 +46,11 @@ def test_tags_say_what_the_estimators_take_and_give():
     from rsft_sklearn import TokenIndexer
 
     assert get_tags(RSFTClassifier()).input_tags.three_d_array
+    # A dict of named inputs is taken, which the tags denied.
+    assert get_tags(RSFTClassifier()).input_tags.dict
+    RSFTClassifier(max_epochs=1).fit(
+        {"X": np.random.RandomState(0).randn(40, 3)}, np.arange(40) % 2
+    )
     images = np.random.RandomState(0).randn(40, 1, 3, 3).astype(np.float32)
     RSFTClassifier(max_epochs=1).fit(images, np.arange(40) % 2)
     assert get_tags(TokenIndexer()).transformer_tags.preserves_dtype == []

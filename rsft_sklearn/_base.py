@@ -341,13 +341,32 @@ class NetClassifierBase(NeuralNetClassifier):
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
         if deep:
+            given = super().get_params(deep=False)
+            # A callback disabled by callbacks__<name>=None has no
+            # parameters, but skorch reports those of the default callback
+            # of that name, which set_params(**get_params()) then refused
+            # ("Trying to set a parameter for callback print_log which does
+            # not exist"). Those given explicitly stay (and are refused).
+            disabled = tuple(
+                key + "__"
+                for key, value in given.items()
+                if value is None
+                and key.startswith("callbacks__")
+                and key.count("__") == 1
+            )
+            if disabled:
+                params = {
+                    key: value
+                    for key, value in params.items()
+                    if not key.startswith(disabled)
+                }
             # skorch adds the callbacks' own parameters after the estimator's,
             # those of the default callbacks last: a callbacks__* parameter
             # given explicitly (callbacks__print_log__sink=my_sink) came back
             # as the default callback's value (print), so that
             # set_params(**get_params()), a pipeline's or a search's round
             # trip, silently replaced it. The parameters as given win.
-            params.update(super().get_params(deep=False))
+            params.update(given)
         return params
 
     @property
@@ -1755,6 +1774,47 @@ class NetClassifierBase(NeuralNetClassifier):
                 for group in getattr(optimizer, "param_groups", ()):
                     group.setdefault("initial_lr", group["lr"])
         return result
+
+    def _set_params_callback(self, **params):
+        # skorch replaces the callback that callbacks__<name>=value names in
+        # callbacks_, which lacks one disabled by None: setting it to None
+        # again, or back to a callback, failed with "not enough values to
+        # unpack" (and so did a round trip of set_params(**get_params()) of
+        # an estimator built with callbacks__print_log=None), and None took
+        # an enabled callback's place in callbacks_, where partial_fit
+        # called its methods. Such a value is stored, and callbacks_ made
+        # from the parameters as initialize makes it; the other callback
+        # parameters are skorch's to set, on the callbacks then in place.
+        if "callbacks" in params:
+            self.callbacks = params.pop("callbacks")
+        prefix = "callbacks__"
+        present = {name for name, _ in self.callbacks_}
+        switched = {
+            key: params.pop(key)
+            for key in list(params)
+            if key.count("__") == 1
+            and (params[key] is None or key[len(prefix) :] not in present)
+        }
+        if switched and not isinstance(self.callbacks, str):  # "disable"
+            names = {name for name, _ in self._uniquely_named_callbacks()}
+            unknown = sorted(key for key in switched if key[len(prefix) :] not in names)
+            if unknown:
+                raise ValueError(
+                    f"set_params got {', '.join(unknown)}, but the estimator has "
+                    f"no callback of that name; its callbacks are "
+                    f"{', '.join(sorted(names))}. Add a callback with callbacks="
+                    "[(name, callback)]."
+                )
+        vars(self).update(switched)
+        if any(value is not None for value in switched.values()):
+            self._initialize_callbacks()
+        elif switched:
+            self.callbacks_ = [
+                (name, callback)
+                for name, callback in self.callbacks_
+                if prefix + name not in switched
+            ]
+        return super()._set_params_callback(**params)
 
     def __sklearn_is_fitted__(self):
         # As in skorch: an initialised network can predict (with loaded

@@ -19,7 +19,7 @@ from ._rejection import (
     check_hardness,
     rejection_mask,
 )
-from ._schedules import acceptance_log_M
+from ._schedules import _LOG_M_RANGE, acceptance_log_M
 from ._validation import (
     FLOAT32_MAX,
     FLOAT32_SMALLEST,
@@ -196,8 +196,11 @@ class RejectionLoss(nn.Module):
         ``M / c``). ``None`` weights every class by 1.
     M : float or "auto", default=1.0
         Envelope constant, ``> 0``; ``"auto"`` solves ``M`` at every step so
-        that the acceptance rate holds ``target_acceptance``, moving a
-        fraction ``smoothing`` of the way from the previous step's value.
+        that the acceptance rate holds ``target_acceptance`` approximately:
+        the running ``log M`` moves a fraction ``smoothing`` of the way from
+        the previous step's value to the batch's solution, so while the
+        model learns fast the rate lags below the target, the more so at a
+        large ``hardness``.
     hardness : float, default=1.0
         Exponent of the model probability in the rule, ``>= 0``.
     rejection : {"sample", "expected"}, default="sample"
@@ -450,8 +453,10 @@ class RejectionLoss(nn.Module):
             self.register_buffer("M", torch.tensor(math.nan if self.adaptive else M))
             self.register_buffer("log_M", torch.zeros(()))
             self.register_buffer("M_started", torch.zeros((), dtype=torch.bool))
-            # Sum of log M and number of steps of the current epoch.
-            self.register_buffer("epoch_log_M", torch.zeros(2))
+            # Of the current epoch: the sum of log M, the number of steps
+            # that solved it, and how many of them found their solution at a
+            # bound of its range (see _step_M).
+            self.register_buffer("epoch_log_M", torch.zeros(3))
             # Per class: samples seen, accepted, and summed acceptance probability
             # (during an epoch, up to _COUNT_GROUP recorded batches may still be
             # pending: read it after flush_counts, or through epoch_statistics),
@@ -626,7 +631,11 @@ class RejectionLoss(nn.Module):
             it), and ``"M"``, in float32: the envelope constant (under
             ``"auto"``, the geometric mean over the epoch's steps, the ``M``
             in use when no step of the epoch moved it, NaN before the first
-            step).
+            step). Under ``"auto"``, ``"M_steps"`` counts the epoch's steps
+            that solved ``M`` and ``"M_steps_at_bound"`` those of them whose
+            solution lay at a bound of ``M``'s range, ``[exp(-80),
+            exp(80)]``, where the acceptance rate missed
+            ``target_acceptance`` (both float32, 0 under a fixed ``M``).
         """
         self.flush_counts()
         counts = self.counts
@@ -636,15 +645,25 @@ class RejectionLoss(nn.Module):
         if self.process_sum is not None:
             counts = self.process_sum(counts)
         if self.adaptive:
-            log_sum, steps = self.epoch_log_M
+            log_sum, steps, _ = self.epoch_log_M
             # An epoch that solved M in no step (rows drawn from stored
             # acceptances, say) trained at the M it started from.
             held = torch.where(self.M_started, self.log_M, math.nan)
             M = torch.exp(torch.where(steps > 0, log_sum / steps, held))
+            # The same on every process: each step's solution is global.
+            steps, at_bound = self.epoch_log_M[1:].clone()
         else:
             M = self.M.clone()
+            steps, at_bound = self.M.new_zeros(2)
         seen, accepted, acceptance = counts
-        return {"seen": seen, "accepted": accepted, "acceptance": acceptance, "M": M}
+        return {
+            "seen": seen,
+            "accepted": accepted,
+            "acceptance": acceptance,
+            "M": M,
+            "M_steps": steps,
+            "M_steps_at_bound": at_bound,
+        }
 
     # ------------------------------------------------------------------
     # The rule
@@ -719,8 +738,20 @@ class RejectionLoss(nn.Module):
             updated = torch.where(self.M_started, moved, solved)
             self.log_M.copy_(torch.where(finite, updated, self.log_M))
             self.M_started.logical_or_(finite)
+            # A solution at a bound of the range is one that the bound held
+            # away from the batch's own (the scores span more than the
+            # range): the step's rate misses the target. (At the upper bound
+            # a target of 1 is met all the same: every row is accepted.)
+            low, high = _LOG_M_RANGE
+            at_bound = solved <= low
+            if self.target_acceptance < 1:
+                at_bound = at_bound | (solved >= high)
             self.epoch_log_M += torch.stack(
-                [self.log_M, torch.ones_like(self.log_M)]
+                [
+                    self.log_M,
+                    torch.ones_like(self.log_M),
+                    at_bound.to(self.log_M.dtype),
+                ]
             ) * finite.to(self.log_M.dtype)
             return torch.exp(self.log_M)
 
@@ -929,6 +960,13 @@ class RejectionLoss(nn.Module):
         # Pickled while the sums were float32 (or on MPS, unpickled onto a
         # device with float64): they go on adding up in float64.
         self._sums_in_their_dtype()
+        epoch_log_M = self._buffers.get("epoch_log_M")
+        if epoch_log_M is not None and epoch_log_M.shape == (2,):
+            # Pickled before the steps at a bound of M's range were counted.
+            with torch.inference_mode(False):
+                self._buffers["epoch_log_M"] = torch.cat(
+                    [epoch_log_M, epoch_log_M.new_zeros(1)]
+                )
 
     def _sums_in_their_dtype(self):
         """Put ``counts`` and ``prior_mass`` in the dtype of their device
@@ -1285,6 +1323,12 @@ class RejectionLoss(nn.Module):
         # Batches recorded before the load belong to the state it replaces
         # (a refused load, above, keeps them).
         self._pending_counts.clear()
+        key = prefix + "epoch_log_M"
+        saved = state_dict.get(key)
+        if saved is not None and saved.shape == (2,):
+            # Saved before the steps at a bound of M's range were counted:
+            # none are. (load_state_dict hands its own copy of the dict.)
+            state_dict[key] = torch.cat([saved, saved.new_zeros(1)])
         # A module built before the data were seen has no classes yet.
         for name in _PER_CLASS:
             saved = state_dict.get(prefix + name)

@@ -2,8 +2,8 @@
 
 ``M`` is a number, a schedule over epochs (any callable ``epoch -> value``,
 such as :class:`LinearRamp` or :class:`CosineRamp`), or ``"auto"``: an
-adaptive ``M`` that holds a requested acceptance rate. The adaptive ``M``
-lives on the training device, in the buffers of
+adaptive ``M`` that holds a requested acceptance rate approximately. The
+adaptive ``M`` lives on the training device, in the buffers of
 :class:`~rsft_sklearn.RejectionLoss`, which solves it with
 :func:`acceptance_log_M` at every step without reading anything back to the
 host.
@@ -226,7 +226,10 @@ def acceptance_log_M(log_score, target_acceptance):
     # rows of weight 0 come off target * n (a double product, rounded to
     # float32 as before) as a term that is exactly 0 without them.
     room = n * target_acceptance - torch.add(clipped, zeros, alpha=target_acceptance)
-    log_M = tail[clipped] - torch.log(room.clamp(min=torch.finfo(torch.float32).tiny))
+    # Gathered: indexing by a 0-d tensor reads the index back to the host,
+    # which waits for the device at every step.
+    at_clipped = tail.gather(0, clipped.reshape(1)).reshape(())
+    log_M = at_clipped - torch.log(room.clamp(min=torch.finfo(torch.float32).tiny))
     # Near a target of 1, rounding may put the solution below the smallest
     # score of positive weight, where every such row is accepted: the
     # largest M that accepts them all (that score) is taken, rather than a

@@ -7,7 +7,16 @@ half. This script makes development data for it: MNIST-1D generated afresh
 uses mnist1d's default seed 42), the training part of every repeat cut to an
 exponential long tail with imbalance ratio ``--ratios``, and a balanced test
 part (the ``images`` suite's :func:`long_tail_splits`: a fifth of the
-smallest class per class). Every method trains rsft-bench's 1D CNN with a
+smallest class per class). The tail is rounded to whole rows, and the
+rarest class keeps at least one: a ratio that ``--rows`` cannot reach (the
+largest class keeps fewer than 0.9 times the ratio in training rows, so
+that the ratio would come out more than a tenth short) is refused before
+the first fit, naming the ``--rows`` that reach it. Short of that, the
+rounding still moves the ratio where the rarest class keeps a few rows
+(3,000 comes out 2,667 at the default rows: 8,000 over 3), and the tables
+print the real ratio beside the one asked for where they differ. A
+binary-only method (threshold tuning) is refused too: the data have 10
+classes. Every method trains rsft-bench's 1D CNN with a
 named recipe (``--recipe``: ``adam``, the project's default, or ``sgd``, the
 source's) for ``--epochs`` epochs at batch size 64, built by rsft-bench's
 ``make_method``; repeat ``r`` draws its split and seeds its network with
@@ -58,6 +67,11 @@ REFERENCE = "RSFT"
 # their command names others).
 ROWS = 100_000
 DATA_SEED = 2026
+# MNIST-1D's classes; make_data makes rows // 10 rows of each.
+N_CLASSES = 10
+# A ratio whose tail, the rarest class at its floor of one training row,
+# comes out under this share of it is refused: more rows reach it.
+REACHED = 0.9
 
 
 def make_data(rows, data_seed):
@@ -66,6 +80,57 @@ def make_data(rows, data_seed):
 
     X, y = _mnist1d(int(rows), data_seed)
     return X.astype(np.float32), y
+
+
+def training_counts(rows, ratio):
+    """Training rows per class of every repeat at ``rows`` rows and imbalance
+    ratio ``ratio`` (the tail is the same in every repeat).
+
+    MNIST-1D makes ``rows // 10`` rows of each class, so the counts follow
+    from ``rows`` without generating the data.
+
+    Examples
+    --------
+    >>> training_counts(100_000, 3000).tolist()
+    [8000, 3287, 1350, 555, 228, 94, 38, 16, 6, 3]
+    """
+    from rsft_sklearn.benchmark._netsuites import long_tail_splits
+
+    labels = np.repeat(np.arange(N_CLASSES), rows // N_CLASSES)
+    ((train, _),) = long_tail_splits(labels, 1, 0, ratio=ratio)
+    return np.bincount(labels[train], minlength=N_CLASSES)
+
+
+def real_ratio(rows, ratio):
+    """The imbalance ratio of the training parts at ``rows`` rows when
+    ``ratio`` is asked for: the tail is rounded to whole rows."""
+    counts = training_counts(rows, ratio)
+    return float(counts.max() / counts.min())
+
+
+def unreached(ratio, rows):
+    """Why ``rows`` rows cannot reach the imbalance ratio ``ratio``, naming
+    the ``--rows`` that reach it; None if they can.
+
+    They cannot when the rarest class keeps its floor of one training row
+    and the ratio (then the largest class's training rows) comes out under
+    ``REACHED`` times the one asked for. Rounding the tail to whole rows
+    moves the ratio otherwise too, which more rows would not mend.
+    """
+    counts = training_counts(rows, ratio)
+    largest = int(counts.max())
+    if counts.min() > 1 or largest >= REACHED * ratio:
+        return None
+    # The largest class grows in step with the rows: where it keeps
+    # ``ratio`` training rows, the rarest keeps one and the ratio is reached
+    # (one row of each class more covers the rounding of the test part).
+    needed = N_CLASSES * (math.ceil(rows // N_CLASSES * ratio / largest) + 1)
+    return (
+        f"--ratios {ratio} cannot be reached at --rows {rows}: the largest "
+        f"class keeps {largest} training rows and the rarest its floor of one, "
+        f"so the ratio would come out {largest}. Give --rows {needed} or more, "
+        f"or a ratio of at most {largest}."
+    )
 
 
 def run_one(method, X, y, train, test, repeat, args):
@@ -102,12 +167,14 @@ def run_one(method, X, y, train, test, repeat, args):
         estimator.fit(X[train], y[train])
     seconds = perf_counter() - start
     predicted = estimator.predict(X[test])
+    counts = np.bincount(y[train])
     return {
         "balanced_accuracy": float(balanced_accuracy_score(y[test], predicted)),
         "f1_macro": float(f1_score(y[test], predicted, average="macro")),
         "fit_seconds": seconds,
         "n_train": int(len(train)),
-        "rarest_class_rows": int(np.bincount(y[train]).min()),
+        "rarest_class_rows": int(counts.min()),
+        "train_ratio": float(counts.max() / counts.min()),
     }
 
 
@@ -208,9 +275,23 @@ def read_results(path):
     return rows
 
 
-def summarise(rows):
+def _ratio_cell(ratio, real_ratios):
+    """The ratio asked for, and the real one of the training parts (from
+    ``real_ratios``) where they differ."""
+    real = (real_ratios or {}).get(ratio)
+    if real is None:
+        return f"{ratio}"
+    shown = f"{real:.0f}" if real >= 100 else f"{real:.3g}"
+    return f"{ratio}" if shown == f"{ratio}" else f"{ratio} (real {shown})"
+
+
+def summarise(rows, real_ratios=None):
     """Lines of a table: per (ratio, method), the mean and 95% t-interval
-    of the balanced accuracy and the macro-F1 over the repeats."""
+    of the balanced accuracy and the macro-F1 over the repeats.
+
+    ``real_ratios`` maps a ratio asked for to the one the training parts
+    have (the tail is rounded to whole rows), shown beside it where they
+    differ."""
     groups = {}
     for row in rows:
         groups.setdefault((row["ratio"], row["method"]), []).append(row)
@@ -223,6 +304,7 @@ def summarise(rows):
             _mean_interval([row[metric] for row in group])
             for metric in ("balanced_accuracy", "f1_macro")
         ]
+        ratio = _ratio_cell(ratio, real_ratios)
         lines.append(f"| {ratio} | {method} | {len(group)} | {' | '.join(cells)} |")
     return lines
 
@@ -240,10 +322,10 @@ def _mean_interval(values, signed=False):
     return f"{mean} ± {half:.3f}"
 
 
-def paired(rows, reference=REFERENCE):
+def paired(rows, reference=REFERENCE, real_ratios=None):
     """Lines of a table: per ratio and other method, the mean difference
     ``reference - method`` over the repeats both finished, with its 95%
-    t-interval.
+    t-interval (``real_ratios`` as in :func:`summarise`).
 
     Repeat ``r`` gives every method the same split and seed, so the
     differences within a repeat are far less noisy than the methods' own
@@ -270,6 +352,7 @@ def paired(rows, reference=REFERENCE):
             )
             for metric in ("balanced_accuracy", "f1_macro")
         ]
+        ratio = _ratio_cell(ratio, real_ratios)
         lines.append(f"| {ratio} | {method} | {len(group)} | {' | '.join(cells)} |")
     return lines
 
@@ -326,7 +409,7 @@ def main(argv=None):
 
     import torch
 
-    from rsft_sklearn.benchmark._methods import parse_methods
+    from rsft_sklearn.benchmark._methods import applicable, parse_methods
     from rsft_sklearn.benchmark._netsuites import long_tail_splits
 
     try:
@@ -336,6 +419,18 @@ def main(argv=None):
         if not message.startswith("--methods"):
             message = f"--methods: {message}"
         parser.error(message)
+    binary = [method for method in methods if not applicable(method, N_CLASSES)]
+    if binary:
+        # Refused at its first fit before, after the methods before it ran.
+        parser.error(
+            f"--methods: {binary} run on binary data only, and MNIST-1D has "
+            f"{N_CLASSES} classes."
+        )
+    for ratio in args.ratios:
+        # The tables named the ratio asked for, whatever the tail reached.
+        problem = unreached(ratio, args.rows)
+        if problem is not None:
+            parser.error(problem)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -433,8 +528,9 @@ def main(argv=None):
         and row["repeat"] < args.repeats
         and protocol(row) == wanted_protocol
     ]
-    print("\n".join(summarise(wanted)))
-    differences = paired(wanted)
+    real_ratios = {ratio: real_ratio(args.rows, ratio) for ratio in args.ratios}
+    print("\n".join(summarise(wanted, real_ratios)))
+    differences = paired(wanted, real_ratios=real_ratios)
     if differences:
         print("\nPaired differences (same split and seed per repeat):")
         print("\n".join(differences))

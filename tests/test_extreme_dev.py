@@ -407,3 +407,95 @@ def test_option_values_are_refused_before_any_work(
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "rows, reached, ratio, largest, needed",
+    [
+        # The tail came out [8, 4, 2, 1, ...]: a ratio of 8 under "1000".
+        (100, 2, 1000, 8, 12510),
+        # The default rows reach 8,000 at most.
+        (100_000, 1000, 10_000, 8000, 125_010),
+    ],
+)
+def test_a_ratio_the_rows_cannot_reach_is_refused_naming_the_rows_that_do(
+    dev, rows, reached, ratio, largest, needed, tmp_path, monkeypatch, capsys
+):
+    def never(*args):
+        pytest.fail("the data were made: the ratio was not refused")
+
+    monkeypatch.setattr(dev, "run_one", never)
+    monkeypatch.setattr(dev, "make_data", never)
+    out = tmp_path / "out"
+    ratios = f"{reached},{ratio}"
+    argv = ["--rows", str(rows), "--ratios", ratios, "--out", str(out)]
+    with pytest.raises(SystemExit) as excinfo:
+        dev.main(argv)
+    assert excinfo.value.code == 2
+    assert (
+        f"--ratios {ratio} cannot be reached at --rows {rows}: the largest class "
+        f"keeps {largest} training rows and the rarest its floor of one, so the "
+        f"ratio would come out {largest}. Give --rows {needed} or more, or a "
+        f"ratio of at most {largest}."
+    ) in capsys.readouterr().err
+    assert not out.exists()
+    # The rows named reach it: the largest class keeps the ratio in rows (one
+    # more, from rounding), the rarest one row.
+    assert dev.unreached(ratio, needed) is None
+    counts = dev.training_counts(needed, ratio)
+    assert (counts.max(), counts.min()) == (ratio + 1, 1)
+    assert dev.real_ratio(needed, ratio) == ratio + 1
+
+
+def test_the_training_counts_are_those_of_the_data(dev):
+    from rsft_sklearn.benchmark._netsuites import long_tail_splits
+
+    # MNIST-1D makes rows // 10 rows of each class: the counts of the check
+    # are those of the generated data.
+    _, y = dev.make_data(2005, 2026)
+    ((train, _),) = long_tail_splits(y, 1, 0, ratio=50)
+    np.testing.assert_array_equal(np.bincount(y[train]), dev.training_counts(2005, 50))
+    assert dev.training_counts(100_000, 3000).tolist() == [
+        8000, 3287, 1350, 555, 228, 94, 38, 16, 6, 3,
+    ]  # fmt: skip
+
+
+def test_the_tables_show_the_real_ratio_where_it_differs(
+    dev, tmp_path, monkeypatch, capsys
+):
+    # 3000 at 100,000 rows: the rarest class keeps 3 rows, the largest 8000;
+    # the tables said 3000.
+    _fake_fits(dev, monkeypatch)
+    argv = [
+        "--rows", "100000", "--ratios", "1000,3000", "--repeats", "1",
+        "--methods", "RSFT|logit-adjusted loss", "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert dev.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| 1000 | RSFT | 1 | 0.500 | 0.500 |" in out
+    assert "| 3000 (real 2667) | RSFT | 1 | 0.500 | 0.500 |" in out
+    assert "| 1000 | logit-adjusted loss | 1 | +0.000 | +0.000 |" in out
+    assert "| 3000 (real 2667) | logit-adjusted loss | 1 | +0.000 | +0.000 |" in out
+    assert dev.real_ratio(100_000, 3000) == pytest.approx(8000 / 3)
+    assert dev.summarise([], {3000: 8000 / 3}) == dev.summarise([])
+
+
+def test_a_binary_only_method_is_refused_before_any_fit(
+    dev, tmp_path, monkeypatch, capsys
+):
+    # Before, RSFT trained, then threshold tuning stopped the run with
+    # scikit-learn's "Only binary classification is supported".
+    seen = _fake_fits(dev, monkeypatch)
+    argv = [
+        "--rows", "300", "--ratios", "5", "--repeats", "1",
+        "--methods", "RSFT|threshold tuning", "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    with pytest.raises(SystemExit) as excinfo:
+        dev.main(argv)
+    assert excinfo.value.code == 2
+    assert (
+        "--methods: ['threshold tuning'] run on binary data only, and MNIST-1D "
+        "has 10 classes." in capsys.readouterr().err
+    )
+    assert seen == []
+    assert not (tmp_path / "out").exists()

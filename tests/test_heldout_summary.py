@@ -460,3 +460,41 @@ def test_a_copy_of_a_row_is_one_fit_and_differing_rows_are_refused(
         f"{path} cannot be summarised: 1 fit(s) have differing rows: rows 1 and "
         "19 (s0, RSFT, fold 0). Keep one row of each fit" in err
     )
+
+
+def test_a_label_of_another_suite_than_the_runs_is_refused(summary, tmp_path, capsys):
+    # A keel-all run (its development set appendicitis beside the held-out
+    # ecoli1) labelled longtail: before, appendicitis stayed in the summary
+    # and the pooled test, without a word.
+    from rsft_sklearn.benchmark._suites import halves
+
+    development, held_out = halves("keel-all")
+    assert "appendicitis" in development and "ecoli1" in held_out
+    scores = {("RSFT",): 0.8, (RIVALS[0],): 0.7, (RIVALS[1],): 0.75}
+    table = {
+        (d, m): [v] * 2
+        for d in ("appendicitis", "ecoli1")
+        for (m,), v in scores.items()
+    }
+    folder = write_run(tmp_path / "run", table)
+    (folder / "run.json").write_text('{"suite": "keel-all", "folds": 2}')
+    assert summary.main([f"longtail={folder}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        f"longtail={folder}: {folder / 'run.json'} records a run of --suite "
+        "keel-all, not longtail, and the label picks the development sets left "
+        f"out; label it keel-all={folder}."
+    ) in err
+    # The run's own suite leaves its development set out.
+    assert summary.main([f"keel-all={folder}"]) == 0
+    out = capsys.readouterr().out
+    assert "| keel-all | 1 | RSFT | 0.800 |" in out
+    assert "keel-all: left out as development sets, not held-out: appendicitis." in out
+    # A label that is no suite stays free and keeps every set; so does a run
+    # without a record of its suite.
+    assert summary.main([f"mine={folder}"]) == 0
+    assert "| mine | 2 | RSFT | 0.800 |" in capsys.readouterr().out
+    (folder / "run.json").write_text('{"folds": 2}')
+    assert summary.main([f"longtail={folder}"]) == 0
+    assert "| longtail | 2 | RSFT | 0.800 |" in capsys.readouterr().out

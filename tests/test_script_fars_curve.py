@@ -317,3 +317,23 @@ def test_a_finished_method_spelt_another_way_is_kept(fc, tmp_path, monkeypatch):
     assert trained == []
     pd.testing.assert_frame_equal(pd.read_csv(out.with_suffix(".csv")), before)
     assert list(before["method"].unique()) == ["RSFT(M=2.0, hardness=0.5)"]
+
+
+@pytest.mark.parametrize(
+    "out, stem", [(".", "fars_curve"), ("..", "../fars_curve"), ("/", "/fars_curve")]
+)
+def test_an_out_without_a_name_is_refused(fc, out, stem, tmp_path, monkeypatch, capsys):
+    # Before: "ValueError: PosixPath('.') has an empty name" after the
+    # checks, or files named "...csv" beside the folder.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fc, "_curve", lambda *args: pytest.fail("a curve was trained"))
+    argv = ["--rows", "300", "--features", "5", "--classes", "3"]
+    argv += ["--imbalance", "5", "--epochs", "1", "--methods", "RSFT"]
+    with pytest.raises(SystemExit) as excinfo:
+        fc.main([*argv, "--out", out])
+    assert excinfo.value.code == 2
+    assert (
+        f"--out: {out!r} names no file: it is the stem of the files written "
+        f"(OUT.csv, OUT.json, OUT.png); give one such as {stem!r}."
+    ) in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -2,10 +2,13 @@
 a fresh process, and the report of its size, columns and peak memory."""
 
 import argparse
+import os
 import queue
 import re
 import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -153,3 +156,43 @@ def test_counts_that_cannot_run_are_refused_first(sparse, argv, message, capsys)
     assert excinfo.value.code == 2
     out, err = capsys.readouterr()
     assert message in err and out == ""
+
+
+@pytest.mark.parametrize("to", ["the process group", "the script"])
+def test_ctrl_c_ends_the_fit_and_summarises_the_runs_finished(to):
+    # Before: a KeyboardInterrupt traceback (from the child too, on Ctrl-C
+    # in a terminal), exit status -2 and no summary of the runs finished.
+    process = subprocess.Popen(
+        [sys.executable, str(BENCHMARKS / "sparse_memory.py"), *TINY, "--runs", "6"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        # Its own group, as a terminal's foreground job: Ctrl-C there
+        # reaches the script and its fit's process.
+        start_new_session=True,
+    )
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("run 1: peak RSS ")
+        # Past the start of the next fit's process (a Ctrl-C in that moment
+        # is lost): it is loading its modules, which takes seconds.
+        time.sleep(1)
+        if to == "the script":
+            process.send_signal(signal.SIGINT)
+        else:
+            os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    out = first + out
+    finished = len(re.findall(r"^run \d: peak RSS", out, flags=re.MULTILINE))
+    assert process.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert 1 <= finished < 6
+    assert f"Interrupted; {finished} of 6 runs finished, summarised above." in err
+    assert f"peak RSS after the fit over {finished} runs: median " in out
+    assert "X: 300 x 1024 CSR, " in out
+    assert re.search(rf"by the median, \d of {finished} runs under it\n", out)

@@ -496,3 +496,30 @@ def test_the_repeats_are_read_from_the_runs_record(sweep, tmp_path):
     )
     # A folder without a record says nothing of them.
     assert sweep._repeats(tmp_path / "none", ["a"]) == ""
+
+
+def test_fit_seconds_are_a_mean_over_the_sets_as_the_metrics(sweep):
+    # Set "a" has 6 fits (repeats of the CV), "b" 2: the mean over the fits
+    # gave 1.5 s, weighing "a" three times as much as "b".
+    rows = [
+        {"dataset": dataset, "method": "A", "fold": fold, "status": "ok",
+         **dict.fromkeys(sweep.METRICS, score), "fit_time": seconds}
+        for dataset, fits, score, seconds in (("a", 6, 0.9, 1.0), ("b", 2, 0.5, 3.0))
+        for fold in range(fits)
+    ]  # fmt: skip
+    means, n_sets, _ = sweep.summarise(pd.DataFrame(rows), ["A"])
+    assert n_sets == 2
+    assert means.loc["A", "balanced_accuracy"] == pytest.approx(0.7)
+    assert means.loc["A", "fit s"] == pytest.approx(2.0)
+    assert list(means.columns[-2:]) == ["rank (bal. acc.)", "fit s"]
+
+
+@pytest.mark.parametrize("suites", ["longtail", "longtail,large"])
+def test_a_sweep_without_a_row_cap_says_so(sweep, fake_bench, suites, tmp_path):
+    # rsft-bench's --max-rows 0 is no cap: the header said "row cap 0".
+    argv = ["--suites", suites, "--configs", "0", "--max-rows", "0"]
+    assert sweep.main([*argv, "--out", str(tmp_path)]) == 0
+    assert all(call[call.index("--max-rows") + 1] == "0" for call in fake_bench[:1])
+    header = (tmp_path / "sweep.md").read_text().split("\n## ")[0]
+    assert "- 3-fold stratified CV, 30 epochs, no row cap, the benchmark's" in header
+    assert "row cap 0" not in header and "keep their sizes" not in header

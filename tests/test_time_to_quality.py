@@ -601,3 +601,87 @@ def test_the_la_loss_kept_under_an_alias_still_sets_the_target(
     assert len(table) == 2
     la_row = table[table["method"] == "Balanced Softmax"]
     assert len(la_row) == 1
+
+
+@pytest.mark.parametrize(
+    "sets, rows, named, rarest",
+    [
+        # scikit-learn's "least populated class" traceback at the first run.
+        ("synthetic", "30", "synthetic", 1),
+        # The held-out quarter got no row of the rarest class, after the
+        # runs of synthetic.
+        ("synthetic,keel:page-blocks", "600", "keel:page-blocks", 3),
+    ],
+)
+def test_a_set_with_too_few_rows_of_a_class_is_refused_before_any_run(
+    ttq, sets, rows, named, rarest, tmp_path, monkeypatch, capsys
+):
+    calls = _fake_runs(ttq, monkeypatch)
+    argv = ["--quick", "--sets", sets, "--rows", rows]
+    argv += ["--methods", "logit-adjusted loss", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main(argv)
+    assert excinfo.value.code == 2
+    assert (
+        f"--sets {named}: at --rows {rows} its rarest class has {rarest} row(s); "
+        "a run needs 4 of every class to give the training part and the "
+        "held-out quarter rows. Raise --rows."
+    ) in capsys.readouterr().err
+    assert calls == []
+    assert not list(tmp_path.glob("*.csv"))
+
+
+def test_set_data_names_a_class_too_rare_in_the_whole_set(ttq, monkeypatch):
+    X = np.zeros((40, 2), np.float32)
+    y = np.repeat([0, 1, 2], [30, 7, 3])
+    monkeypatch.setattr(ttq, "load_set", lambda name, rows: (X, y))
+    with pytest.raises(ValueError, match=r"--sets toy: its rarest class has 3 row"):
+        ttq.set_data("toy", None)
+    # Four rows of every class do, at every row count.
+    y = np.repeat([0, 1, 2], [30, 6, 4])
+    X_kept, y_kept = ttq.set_data("toy", None)
+    assert X_kept.dtype == np.float32
+    np.testing.assert_array_equal(y_kept, y)
+
+
+def test_only_sets_with_runs_left_are_loaded(ttq, tmp_path, monkeypatch):
+    # The classes are checked before the first run, on the data the runs
+    # then train on: every set is loaded once, and a finished one not at all.
+    calls = _fake_runs(ttq, monkeypatch)
+    loaded = []
+    real = ttq.load_set
+
+    def load_set(name, rows):
+        loaded.append(name)
+        return real(name, rows)
+
+    monkeypatch.setattr(ttq, "load_set", load_set)
+    argv = ["--quick", "--sets", "synthetic", "--rows", "1000"]
+    argv += ["--methods", "logit-adjusted loss", "--out", str(tmp_path)]
+    assert ttq.main(argv) == 0
+    assert ttq.main([*argv[:2], "synthetic,keel:page-blocks", *argv[3:]]) == 0
+    assert loaded == ["synthetic", "keel:page-blocks"]
+    assert [call[0] for call in calls] == ["synthetic", "keel:page-blocks"]
+    assert ttq.pending_runs(
+        ["RSFT"], 2, ttq.read_runs(tmp_path / "synthetic.csv", "synthetic")
+    ) == [
+        (0, "RSFT"),
+        (1, "RSFT"),
+    ]
+
+
+def test_ctrl_c_while_the_sets_load_stops_the_script(
+    ttq, tmp_path, monkeypatch, capsys
+):
+    # The sets are loaded for the check of their classes, before the runs:
+    # Ctrl-C there stops the script as it does during the runs.
+    calls = _fake_runs(ttq, monkeypatch)
+
+    def load_set(name, rows):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ttq, "load_set", load_set)
+    argv = ["--quick", "--sets", "synthetic", "--methods", "logit-adjusted loss"]
+    assert ttq.main([*argv, "--out", str(tmp_path)]) == 130
+    assert "Interrupted; finished runs are saved." in capsys.readouterr().err
+    assert calls == []

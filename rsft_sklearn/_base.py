@@ -342,30 +342,34 @@ class NetClassifierBase(NeuralNetClassifier):
         params = super().get_params(deep=deep)
         if deep:
             given = super().get_params(deep=False)
-            # A callback disabled by callbacks__<name>=None has no
-            # parameters, but skorch reports those of the default callback
-            # of that name, which set_params(**get_params()) then refused
-            # ("Trying to set a parameter for callback print_log which does
-            # not exist"). Those given explicitly stay (and are refused).
-            disabled = tuple(
-                key + "__"
-                for key, value in given.items()
-                if value is None
-                and key.startswith("callbacks__")
-                and key.count("__") == 1
-            )
-            if disabled:
+            # skorch reports a default callback's parameters from a fresh
+            # default callback, whatever callback is in use under its name:
+            # for one given whole (callbacks__print_log=PrintLog(sink=...),
+            # callbacks__valid_acc=EpochScoring(...)) they were the
+            # default's (print, accuracy), which set_params(**get_params())
+            # then wrote into the user's callback. They are those of the
+            # callback in use: the one given (none for a class, built from
+            # the explicit ones alone; none for one disabled by None, which
+            # set_params refused with "Trying to set a parameter for
+            # callback print_log which does not exist"), else the default.
+            for name, default in self._default_callbacks:
+                key = "callbacks__" + name
+                prefix = key + "__"
                 params = {
-                    key: value
-                    for key, value in params.items()
-                    if not key.startswith(disabled)
+                    param: value
+                    for param, value in params.items()
+                    if not param.startswith(prefix)
                 }
-            # skorch adds the callbacks' own parameters after the estimator's,
-            # those of the default callbacks last: a callbacks__* parameter
-            # given explicitly (callbacks__print_log__sink=my_sink) came back
-            # as the default callback's value (print), so that
-            # set_params(**get_params()), a pipeline's or a search's round
-            # trip, silently replaced it. The parameters as given win.
+                callback = given.get(key, default)
+                if callback is not None and not isinstance(callback, type):
+                    params.update(
+                        (prefix + param, value)
+                        for param, value in callback.get_params().items()
+                    )
+            # Over them, the callbacks__* parameters as given
+            # (callbacks__print_log__sink=my_sink), which the callback takes
+            # when it is built. (Those of a disabled callback stay, and are
+            # refused.)
             params.update(given)
         return params
 
@@ -1782,18 +1786,18 @@ class NetClassifierBase(NeuralNetClassifier):
         # unpack" (and so did a round trip of set_params(**get_params()) of
         # an estimator built with callbacks__print_log=None), and None took
         # an enabled callback's place in callbacks_, where partial_fit
-        # called its methods. Such a value is stored, and callbacks_ made
-        # from the parameters as initialize makes it; the other callback
+        # called its methods. A callback put in place of another was neither
+        # initialised nor given the callbacks__<name>__* parameters: a new
+        # PrintLog failed in the next partial_fit ("no attribute
+        # 'keys_ignored_'"). Such a value is stored, and callbacks_ made from
+        # the parameters as initialize makes it (skorch has rebuilt them from
+        # the parameters before this call anyway); the other callback
         # parameters are skorch's to set, on the callbacks then in place.
         if "callbacks" in params:
             self.callbacks = params.pop("callbacks")
         prefix = "callbacks__"
-        present = {name for name, _ in self.callbacks_}
         switched = {
-            key: params.pop(key)
-            for key in list(params)
-            if key.count("__") == 1
-            and (params[key] is None or key[len(prefix) :] not in present)
+            key: params.pop(key) for key in list(params) if key.count("__") == 1
         }
         if switched and not isinstance(self.callbacks, str):  # "disable"
             names = {name for name, _ in self._uniquely_named_callbacks()}
@@ -1814,6 +1818,12 @@ class NetClassifierBase(NeuralNetClassifier):
                 for name, callback in self.callbacks_
                 if prefix + name not in switched
             ]
+        if not params or isinstance(self.callbacks, str):  # "disable"
+            # skorch reads the names of callbacks_ first, and failed on an
+            # empty list ("not enough values to unpack"): under "disable"
+            # the parameters are only stored, for the callbacks built once
+            # callbacks are enabled.
+            return self
         return super()._set_params_callback(**params)
 
     def __sklearn_is_fitted__(self):
@@ -1829,8 +1839,9 @@ class NetClassifierBase(NeuralNetClassifier):
         # Images and other rows of several axes (the default MLP flattens
         # them; a module of one's own takes them as they are).
         tags.input_tags.three_d_array = True
-        # A dict of named inputs, one array per module input.
-        tags.input_tags.dict = True
+        # (A dict of named inputs, one array per module input, is taken too,
+        # but scikit-learn's dict tag means a list of per-sample dicts, as
+        # DictVectorizer takes, which fit refuses.)
         return tags
 
     @property
@@ -1900,18 +1911,25 @@ class NetClassifierBase(NeuralNetClassifier):
         Parameters
         ----------
         X : array-like, dict of str to array-like or torch.utils.data.Dataset
-            Inputs; a ``Dataset`` is wrapped to carry labels and weights.
+            Inputs; a ``Dataset`` is wrapped to carry labels and weights. A
+            SciPy sparse matrix, or a torch sparse tensor (read as the SciPy
+            CSR matrix of its values, as in ``fit``), is held as
+            :class:`~rsft_sklearn.SparseRows`.
         y : array-like of shape (n_samples,) or None, default=None
             Encoded class labels.
         sample_weight : array-like of shape (n_samples,) or None, default=None
             The rule's per-sample weights: finite and non-negative, as ``fit``
-            takes them, and held as a float32 tensor (a tensor as it is).
+            takes them, and held as a float32 tensor (a dense tensor as it
+            is).
 
         Returns
         -------
         dataset : torch.utils.data.Dataset
         """
-        if sample_weight is not None and not isinstance(sample_weight, torch.Tensor):
+        if sample_weight is not None and (
+            not isinstance(sample_weight, torch.Tensor)
+            or sample_weight.layout != torch.strided
+        ):
             sample_weight = _weight_tensor(
                 sample_weight,
                 len(sample_weight) if np.ndim(sample_weight) else get_len(X),
@@ -1937,6 +1955,11 @@ class NetClassifierBase(NeuralNetClassifier):
             # The user's dataset, built (or refused) as skorch does it; the
             # sample weights travel beside its rows.
             return with_sample_weight(super().get_dataset(X, y), sample_weight)
+        if isinstance(X, torch.Tensor) and X.layout != torch.strided:
+            # Read as fit reads it, the SciPy CSR matrix of its values: taken
+            # as a dense tensor, its batches failed inside torch ("Could not
+            # run 'aten::ne.Scalar' ... 'SparseCPU' backend").
+            X = readable_tensor(X)
         if isinstance(X, Mapping):
             X = {k: _shared_tensor(v) for k, v in X.items()}
         elif sp.issparse(X):

@@ -49,7 +49,8 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         ``load_params``, to predict).
     callbacks__print_log__sink : "auto" or callable, default="auto"
         ``"auto"`` prints the epoch table with the accelerator's ``print``,
-        so that only the main process prints.
+        so that only the main process prints; with ``print_log`` disabled
+        (``callbacks__print_log=None``) it is set on no callback.
     **kwargs : dict
         Every parameter of :class:`RSFTClassifier` (``M``, ``hardness``,
         ``target``, ``rejection``, ``loss_normalization``, ``random_state``,
@@ -184,11 +185,26 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         sink = self.callbacks__print_log__sink
         if not _is_auto(sink):
             return super(AccelerateMixin, self)._initialize_callbacks()
-        self.callbacks__print_log__sink = self._auto_sink()
+        state = self.__dict__
+        if self._print_log_disabled():
+            # "auto" is the sink of an enabled print_log only: skorch
+            # refused the parameter of one disabled by
+            # callbacks__print_log=None ("Trying to set a parameter for
+            # callback print_log which does not exist").
+            del state["callbacks__print_log__sink"]
+        else:
+            state["callbacks__print_log__sink"] = self._auto_sink()
         try:
             return super(AccelerateMixin, self)._initialize_callbacks()
         finally:
-            self.callbacks__print_log__sink = sink
+            state["callbacks__print_log__sink"] = sink
+
+    def _print_log_disabled(self, params=()):
+        """Whether print_log is disabled (``callbacks__print_log=None``), by
+        the ``params`` being set or as it is. (Under ``callbacks="disable"``
+        no callback is built, nor set.)"""
+        key = "callbacks__print_log"
+        return (params[key] if key in params else vars(self).get(key, ())) is None
 
     def _auto_sink(self):
         """What the sink "auto" prints with: the accelerator's print, so
@@ -212,6 +228,16 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             # partial_fit with the accelerator's print).
             callback.set_params(sink=self._auto_sink())
         return result
+
+    def _set_params_callback(self, **params):
+        if _is_auto(
+            params.get("callbacks__print_log__sink")
+        ) and self._print_log_disabled(params):
+            # Kept as the parameter (set_params stores it), set on no
+            # callback: a round trip of set_params(**get_params()) with
+            # print_log disabled was refused.
+            del params["callbacks__print_log__sink"]
+        return super()._set_params_callback(**params)
 
     def _validate_params(self):
         # AccelerateMixin's own check rejects any device but None; initialize

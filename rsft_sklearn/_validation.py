@@ -508,20 +508,23 @@ def check_X_dict(X, input_keys=None):
 
 def _sparse_kind(value):
     """A sparse input in words (a SciPy matrix, a torch sparse tensor, a
-    pandas frame or series of sparse columns); None for a dense one."""
+    pandas frame all of whose columns are sparse); None for any other.
+
+    scikit-learn reads a frame of sparse columns only as a sparse matrix;
+    one with dense columns too, or a series of a sparse dtype, it reads
+    densified, as any column, and so do the values of a dict.
+    """
     if sp.issparse(value):
         return f"sparse {type(value).__name__}"
     if isinstance(value, torch.Tensor) and value.layout != torch.strided:
         return f"torch sparse tensor ({value.layout})"
-    if type(value).__module__.split(".", 1)[0] == "pandas":
+    if type(value).__module__.split(".", 1)[0] == "pandas" and hasattr(
+        value, "columns"
+    ):
         import pandas as pd
 
-        dtypes = (
-            value.dtypes
-            if hasattr(value, "columns")
-            else [getattr(value, "dtype", None)]
-        )
-        if any(isinstance(dtype, pd.SparseDtype) for dtype in dtypes):
+        dtypes = list(value.dtypes)
+        if dtypes and all(isinstance(dtype, pd.SparseDtype) for dtype in dtypes):
             return f"pandas {type(value).__name__} of sparse columns"
     return None
 
@@ -603,7 +606,7 @@ def is_missing(label):
 
 def check_labels(y):
     """``y`` as a 1-d array of binary or multiclass labels."""
-    y = column_or_1d(y, warn=True)
+    y = column_or_1d(_readable_vector(y, "y"), warn=True)
     if y.dtype.kind == "O":
         # A missing label among strings (None, NaN, pd.NA) failed in the
         # sort of the classes ("'<' not supported between ...").
@@ -867,10 +870,28 @@ def _sparse_tensor_as_csr(X):
         )
     coo = (X if X.layout == torch.sparse_coo else X.to_sparse()).coalesce()
     values = coo.values()
-    if values.dtype in _NUMPY_LACKS:
+    if values.dtype in _NUMPY_LACKS or values.dtype == torch.float16:
+        # SciPy's sparse matrices take no float16 either.
         values = values.float()
     rows, columns = coo.indices().numpy()
     return sp.csr_matrix((values.numpy(), (rows, columns)), shape=tuple(coo.shape))
+
+
+def _readable_vector(value, name):
+    """A per-row vector (``y``, ``sample_weight``) as :func:`readable_tensor`
+    reads a tensor, a torch sparse one of one axis densified: it holds one
+    value per row, as the dense copy does. One of more axes is refused,
+    naming ``name`` (read as a matrix of rows and features, it got advice
+    meant for ``X``)."""
+    if isinstance(value, torch.Tensor) and value.layout != torch.strided:
+        if value.dim() != 1:
+            raise TypeError(
+                f"{name} is a torch sparse tensor ({value.layout}) of shape "
+                f"{tuple(value.shape)}; give one value per row, as a 1-d array "
+                "or tensor."
+            )
+        value = value.detach().to_dense()
+    return readable_tensor(value)
 
 
 def check_sample_weight(sample_weight, n_samples):
@@ -879,7 +900,7 @@ def check_sample_weight(sample_weight, n_samples):
     rows of positive weight), divided by their largest where their mean over
     every row is subnormal."""
     weight = _check_sample_weight(
-        readable_tensor(sample_weight),
+        _readable_vector(sample_weight, "sample_weight"),
         np.empty(n_samples),
         dtype=np.float64,
         ensure_non_negative=True,

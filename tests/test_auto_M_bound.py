@@ -175,3 +175,58 @@ def test_M_auto_reads_nothing_per_batch(monkeypatch):
         counts = _count(_rsft(M="auto", target_acceptance=0.3, rejection=rejection))
         assert len(counts.per_batch) == 2 * 4
         assert all(names == [] for names in counts.per_batch)
+
+
+def test_bound_warning_reads_the_rate_over_rows_of_positive_weight():
+    # Rows of weight 0 are never accepted, and target_acceptance is a rate
+    # over the others. Counted among the rows, four in five weighing 0
+    # showed "acceptance rate 0.0429, 0.86 times the target" at the upper
+    # bound, where the rate can only be above the target (0.200, 4 times).
+    X, y = _three_clusters()
+    sample_weight = np.ones(len(y))
+    sample_weight[np.random.RandomState(1).rand(len(y)) < 0.8] = 0
+    positive = int((sample_weight > 0).sum())
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf = RSFTClassifier(
+            M="auto",
+            target_acceptance=0.05,
+            hardness=200.0,
+            max_epochs=4,
+            warmup_epochs=2,
+            random_state=0,
+            lr=1e-2,
+            batch_size=32,
+        ).fit(X, y, sample_weight=sample_weight)
+    (message,) = _bound_warnings(records)
+    assert "upper bound" in message
+    shown = re.search(r"acceptance rate ([\d.]+), ([\d.]+) times the target", message)
+    # The first rejecting epoch's mean acceptance over its rows of positive
+    # weight: the history's rate over all rows, scaled up to them.
+    rate = clf.history[2, "acceptance_rate"] * len(y) / positive
+    assert float(shown[1]) == pytest.approx(rate, rel=5e-3)
+    assert float(shown[2]) > 1
+    assert float(shown[2]) == pytest.approx(rate / 0.05, rel=5e-3)
+
+
+def test_no_bound_warning_where_the_rate_is_within_a_tenth_of_the_target():
+    # Under a target of 0.99 at the upper bound every row is accepted: a
+    # rate of 1, which the warning called "1 times the target".
+    X, y = _three_clusters()
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf = RSFTClassifier(
+            M="auto",
+            target_acceptance=0.99,
+            hardness=200.0,
+            max_epochs=2,
+            warmup_epochs=1,
+            random_state=0,
+            lr=1e-2,
+            batch_size=32,
+            rejection="epoch",
+        ).fit(X, y)
+    assert clf.history[-1, "acceptance_rate"] == pytest.approx(1.0)
+    statistics = clf.criterion_.epoch_statistics()
+    assert float(statistics["M_steps_at_bound"]) == float(statistics["M_steps"]) == 1
+    assert _bound_warnings(records) == []

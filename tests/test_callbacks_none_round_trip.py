@@ -110,3 +110,26 @@ def test_an_unknown_callback_name_is_refused_by_name():
     with pytest.raises(ValueError, match="callbacks__nope, but the estimator has no"):
         est.set_params(callbacks__nope=None)
     assert "callbacks__nope" not in vars(est)
+
+
+def test_round_trips_of_callbacks_disable(data, capsys):
+    # skorch read the names of the built callbacks, none under "disable",
+    # and set_params(**get_params()) failed with "not enough values to
+    # unpack", before a fit and after.
+    X, y = data
+    proba = _estimator(callbacks="disable").fit(X, y).predict_proba(X)
+    est = _estimator(callbacks="disable")
+    est.set_params(**est.get_params(deep=True))
+    est.fit(X, y)
+    est.set_params(**est.get_params(deep=True))
+    est.partial_fit(X, y)
+    assert est.callbacks_ == []
+    assert not _table_rows(capsys.readouterr().out.splitlines())
+    twin = clone(est)
+    twin.set_params(**twin.get_params(deep=True))
+    assert twin.fit(X, y).predict_proba(X).tobytes() == proba.tobytes()
+    # Enabled again, the callbacks are built from the parameters.
+    est.set_params(callbacks=None).fit(X, y)
+    assert "print_log" in dict(est.callbacks_)
+    assert len(_table_rows(capsys.readouterr().out.splitlines())) == 2
+    assert est.predict_proba(X).tobytes() == proba.tobytes()

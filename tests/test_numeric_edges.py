@@ -113,3 +113,27 @@ def test_weights_of_zero_still_give_a_loss_of_zero():
     loss, grad = _loss_and_grad(loss_fn, logits, y, torch.zeros(8))
     assert loss == 0.0
     assert torch.equal(grad, torch.zeros_like(grad))
+
+
+def test_the_warning_at_a_mean_of_the_bound_itself_says_how_far_steps_shrink(data):
+    # M=1e6 with hardness=0 and target="uniform": every a_i is 1/M, whose
+    # mean is just below 1e-6 in float32. The warning said "mean acceptance
+    # was 1e-06 ... below 1e-06 the steps barely move the network", a mean
+    # that read as the bound, and steps that still went about a quarter of
+    # the way (user guide, "loss_normalization").
+    X, y = data
+    _, said, moved = _fit(
+        X,
+        y,
+        M=1e6,
+        hardness=0,
+        target="uniform",
+        prior_correction=0,
+        loss_normalization="batch",
+    )
+    negligible = [text for text in said if "mean acceptance" in text]
+    assert len(negligible) == 1
+    assert "was just below 1e-06 (M=1e+06)" in negligible[0]
+    assert "to about a quarter of their size at a mean of 1e-06" in negligible[0]
+    assert "barely" not in negligible[0]
+    assert moved > 1e-4

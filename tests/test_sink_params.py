@@ -153,3 +153,62 @@ def test_an_array_sink_is_set_without_error_and_refused_by_fit(accelerator):
     with pytest.raises(InvalidParameterError, match="callbacks__print_log__sink"):
         clf.partial_fit(X, y)
     assert len(clf.history) == 1
+
+
+def test_a_print_log_put_in_place_takes_the_auto_sink(accelerator):
+    # The new PrintLog printed with plain print until the next fit (and,
+    # never initialised, failed in partial_fit): "auto" was resolved only
+    # when the sink or verbose was set.
+    from skorch.callbacks import PrintLog
+
+    X, y = _data()
+    clf = AccelerateRSFTClassifier(
+        accelerator=accelerator, max_epochs=1, verbose=1, random_state=0
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        clf.fit(X, y)
+    clf.set_params(callbacks__print_log=PrintLog(keys_ignored=["dur"]))
+    assert dict(clf.callbacks_)["print_log"].sink == accelerator.print
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        clf.partial_fit(X, y)
+    rows = shown.getvalue().strip().splitlines()
+    assert len(rows) == 3 and rows[-1].split()[0] == "2"
+    assert "dur" not in rows[0]
+
+
+def test_the_accelerated_estimator_can_disable_print_log(accelerator):
+    # Its parameter callbacks__print_log__sink="auto" made skorch refuse
+    # the fit ("Trying to set a parameter for callback print_log which does
+    # not exist"), and so the round trip of set_params(**get_params()).
+    from skorch.callbacks import PrintLog
+
+    X, y = _data()
+    params = {"accelerator": accelerator, "max_epochs": 1, "random_state": 0}
+    expected = AccelerateRSFTClassifier(**params, verbose=0).fit(X, y).predict_proba(X)
+    clf = AccelerateRSFTClassifier(**params, verbose=1, callbacks__print_log=None)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        clf.fit(X, y)
+        clf.set_params(**clf.get_params(deep=True))
+        clf.set_params(callbacks__print_log__sink="auto")
+        clf.partial_fit(X, y)
+    # (The round trip says that it re-initialises the network.)
+    assert "train_loss" not in shown.getvalue()
+    assert "print_log" not in dict(clf.callbacks_)
+    assert clf.get_params(deep=True)["callbacks__print_log__sink"] == "auto"
+    assert len(clf.history) == 2
+    twin = clone(clf)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        twin.fit(X, y)
+    assert shown.getvalue() == ""
+    assert twin.predict_proba(X).tobytes() == expected.tobytes()
+
+    # Enabled again: printed with the accelerator's print.
+    clf.set_params(callbacks__print_log=PrintLog())
+    assert dict(clf.callbacks_)["print_log"].sink == accelerator.print
+    with contextlib.redirect_stdout(shown):
+        clf.partial_fit(X, y)
+    rows = shown.getvalue().strip().splitlines()
+    assert len(rows) == 3 and rows[-1].split()[0] == "3"

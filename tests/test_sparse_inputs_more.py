@@ -137,3 +137,109 @@ def test_sparse_values_of_a_dict_are_named(kind, name):
         value = pd.DataFrame.sparse.from_spmatrix(X)
     with pytest.raises(TypeError, match=rf"X\['a'\] is a {name}: .* as X itself"):
         RSFTClassifier(**FAST).fit({"a": value}, y)
+
+
+class _TwoInputs(torch.nn.Module):
+    """Logits from two inputs of ``width`` columns together."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.linear = torch.nn.Linear(width, 2)
+
+    def forward(self, a, b):
+        return self.linear(torch.cat([a, b.reshape(len(a), -1)], 1))
+
+
+@pytest.mark.filterwarnings("ignore:pandas.DataFrame with sparse columns:UserWarning")
+def test_pandas_sparse_columns_beside_dense_ones_in_a_dict_are_densified():
+    # A Series of a sparse dtype, or a frame with dense columns too, was
+    # refused as a "pandas Series of sparse columns": scikit-learn reads
+    # both densified, as it did, with the probabilities of the dense ones.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    a = rng.randn(40, 3).astype(np.float32)
+    y = np.arange(40) % 2
+    flags = (np.arange(40) % 5 == 0).astype(np.float32)
+    dense = pd.DataFrame({"u": flags, "v": rng.randn(40).astype(np.float32)})
+    sparse = pd.SparseDtype("float32", 0.0)
+    cases = [
+        (pd.Series(flags).astype(sparse), pd.Series(flags), 4),
+        (dense.astype({"u": sparse}), dense, 5),
+    ]
+    for value, densified, width in cases:
+        params = {"module": _TwoInputs, "module__width": width, **FAST}
+        expected = (
+            RSFTClassifier(**params)
+            .fit({"a": a, "b": densified}, y)
+            .predict_proba({"a": a, "b": densified})
+        )
+        clf = RSFTClassifier(**params).fit({"a": a, "b": value}, y)
+        assert_array_equal(clf.predict_proba({"a": a, "b": value}), expected)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support:UserWarning")
+def test_float16_torch_sparse_tensor_is_read_in_float32():
+    # SciPy has no float16 sparse matrix: "scipy.sparse does not support
+    # dtype float16".
+    X, y = _sparse_data()
+    halves = torch.from_numpy(X.toarray()).half()
+    # The float16 values, exactly, in float32.
+    expected = (
+        RSFTClassifier(**FAST)
+        .fit(sp.csr_matrix(halves.float().numpy()), y)
+        .predict_proba(sp.csr_matrix(halves.float().numpy()))
+    )
+    for T in (halves.to_sparse(), halves.to_sparse_csr()):
+        clf = RSFTClassifier(**FAST).fit(T, y)
+        assert_array_equal(clf.predict_proba(T), expected)
+
+
+def test_torch_sparse_vectors_of_labels_and_weights_are_densified():
+    # A sparse sample_weight got the message meant for X ("a sparse input is
+    # one of rows and features ... Pass a scipy.sparse.csr_matrix"), and a
+    # sparse y failed inside torch ("can't convert Sparse layout tensor to
+    # numpy").
+    X, y = _sparse_data()
+    weight = np.where(np.arange(60) % 3 == 0, 0.0, 1.5)
+    expected = RSFTClassifier(**FAST).fit(X, y, sample_weight=weight).predict_proba(X)
+    clf = RSFTClassifier(**FAST).fit(
+        X,
+        torch.from_numpy(y).to_sparse(),
+        sample_weight=torch.from_numpy(weight).to_sparse(),
+    )
+    assert_array_equal(clf.predict_proba(X), expected)
+    assert_array_equal(clf.classes_, [0, 1])
+
+
+def test_torch_sparse_labels_and_weights_of_more_axes_are_refused_by_name():
+    X, y = _sparse_data()
+    column = torch.ones(60, 1).to_sparse()
+    with pytest.raises(TypeError, match=r"sample_weight is a torch sparse tensor"):
+        RSFTClassifier(**FAST).fit(X, y, sample_weight=column)
+    with pytest.raises(TypeError, match=r"^y is a torch sparse tensor .* 1-d"):
+        RSFTClassifier(**FAST).fit(X, torch.from_numpy(y)[:, None].to_sparse())
+
+
+def test_get_dataset_and_forward_read_a_torch_sparse_tensor_as_fit_does():
+    # get_dataset held it as a dense tensor, and the fit on that data set
+    # failed inside torch ("Could not run 'aten::ne.Scalar' ... 'SparseCPU'
+    # backend"); so did forward.
+    X, y = _sparse_data()
+    T = torch.from_numpy(X.toarray()).to_sparse()
+    clf = RSFTClassifier(**FAST).fit(X, y)
+    expected, proba = (
+        RSFTClassifier(module__n_features=6, module__n_classes=2, **FAST)
+        .fit(clf.get_dataset(M, torch.from_numpy(y)), y)
+        .predict_proba(X)
+        for M in (X, T)
+    )
+    assert_array_equal(proba, expected)
+    assert type(clf.get_dataset(T).X) is SparseRows
+    # A sparse vector of weights is held as the dense one.
+    weight = np.where(np.arange(60) % 3 == 0, 0.0, 1.5)
+    held = clf.get_dataset(T, sample_weight=torch.from_numpy(weight).to_sparse())
+    assert held.sample_weight.layout == torch.strided
+    assert_array_equal(
+        held.sample_weight, clf.get_dataset(X, sample_weight=weight).sample_weight
+    )
+    assert_array_equal(clf.forward(T), clf.forward(X))

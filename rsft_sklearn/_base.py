@@ -84,6 +84,7 @@ from ._text import EmbeddingBagModule, check_token_ids, token_vocabulary
 from ._validation import (
     FLOAT32_SMALLEST,
     RSFTWarning,
+    _readable_vector,
     as_real,
     bool_duplicates_summed,
     caller_stacklevel,
@@ -1477,6 +1478,10 @@ class NetClassifierBase(NeuralNetClassifier):
         score : float
             Mean accuracy.
         """
+        # Read as fit reads them (a torch sparse vector, say).
+        y = _readable_vector(y, "y")
+        if sample_weight is not None:
+            sample_weight = _readable_vector(sample_weight, "sample_weight")
         return super().score(X, y, sample_weight=sample_weight)
 
     def predict_proba(self, X):
@@ -1799,8 +1804,18 @@ class NetClassifierBase(NeuralNetClassifier):
         switched = {
             key: params.pop(key) for key in list(params) if key.count("__") == 1
         }
-        if switched and not isinstance(self.callbacks, str):  # "disable"
-            names = {name for name, _ in self._uniquely_named_callbacks()}
+        for key, value in switched.items():
+            if not (value is None or isinstance(value, type) or _is_callback(value)):
+                raise TypeError(
+                    f"{key} is a callback (an instance or a class), or None to "
+                    f"disable it; got {value!r}."
+                )
+        if switched:
+            if isinstance(self.callbacks, str):  # "disable"
+                # Callbacks enabled again are the default ones.
+                names = {name for name, _ in self._default_callbacks}
+            else:
+                names = {name for name, _ in self._uniquely_named_callbacks()}
             unknown = sorted(key for key in switched if key[len(prefix) :] not in names)
             if unknown:
                 raise ValueError(
@@ -1811,6 +1826,11 @@ class NetClassifierBase(NeuralNetClassifier):
                 )
         vars(self).update(switched)
         if any(value is not None for value in switched.values()):
+            # The callbacks__<name>__* parameters of this call too (skorch
+            # stores them after this method): a callback put in place with
+            # its parameters in one call was built without them
+            # (callbacks__valid_acc__name="my_acc" logged "accuracy").
+            vars(self).update(params)
             self._initialize_callbacks()
         elif switched:
             self.callbacks_ = [
@@ -3628,3 +3648,10 @@ def _mlp_width(module):
         return int(module.column_position.numel())
     first = module.layers[0]
     return int(first.in_features) if isinstance(first, torch.nn.Linear) else None
+
+
+def _is_callback(value):
+    """Whether ``value`` can stand as a callback instance: skorch
+    initialises each one (a string or a number failed there with an
+    ``AttributeError``)."""
+    return callable(getattr(value, "initialize", None))

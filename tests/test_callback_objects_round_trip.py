@@ -143,3 +143,53 @@ def test_a_callback_put_in_place_of_another_is_built_as_fit_builds_it(data):
     rows = [line for line in _PRINTED if line.split()[0].isdigit()]
     assert [int(row.split()[0]) for row in rows] == [3, 4]
     assert all("dur" not in line for line in _PRINTED)
+
+
+def test_a_callback_put_in_place_takes_the_parameters_of_the_same_call(data):
+    # skorch stores a call's callbacks__<name>__* parameters after building
+    # the callbacks: a callback put in place with them in one call was built
+    # without them, and logged "accuracy" instead of "my_acc".
+    X, y = data
+    split = dict(train_split=ValidSplit(3, stratified=True), verbose=0)
+    est = _estimator(**split).fit(X, y)
+    est.set_params(
+        callbacks__valid_acc=EpochScoring("accuracy"),
+        callbacks__valid_acc__name="my_acc",
+        callbacks__valid_acc__lower_is_better=False,
+    )
+    est.partial_fit(X, y)
+    assert {"my_acc", "my_acc_best"} <= set(est.history[-1])
+    assert "accuracy" not in est.history[-1]
+    # The same parameters given to the constructor log the same keys.
+    built = _estimator(
+        callbacks__valid_acc=EpochScoring("accuracy"),
+        callbacks__valid_acc__name="my_acc",
+        **split,
+    ).fit(X, y)
+    assert {"my_acc", "my_acc_best"} <= set(built.history[-1])
+
+    est.set_params(
+        callbacks__print_log=PrintLog(sink=_sink),
+        callbacks__print_log__keys_ignored=["dur", "train_loss"],
+    )
+    assert {"dur", "train_loss"} <= dict(est.callbacks_)["print_log"].keys_ignored_
+
+
+@pytest.mark.parametrize("value", ["disable", 3])
+def test_a_value_that_is_no_callback_is_refused_by_name(data, value):
+    X, y = data
+    est = _estimator(verbose=0).fit(X, y)
+    before = dict(est.callbacks_)["print_log"]
+    with pytest.raises(TypeError, match=r"callbacks__print_log is a callback .* got"):
+        est.set_params(callbacks__print_log=value)
+    assert dict(est.callbacks_)["print_log"] is before
+    assert "callbacks__print_log" not in vars(est)
+
+
+def test_a_misspelt_callback_is_refused_while_callbacks_are_disabled():
+    est = _estimator(callbacks="disable")
+    with pytest.raises(ValueError, match="no callback of that name.*print_log"):
+        est.set_params(callbacks__print_lg=None)
+    # A default callback's name is taken.
+    est.set_params(callbacks__print_log=None)
+    assert vars(est)["callbacks__print_log"] is None

@@ -243,3 +243,14 @@ def test_get_dataset_and_forward_read_a_torch_sparse_tensor_as_fit_does():
         held.sample_weight, clf.get_dataset(X, sample_weight=weight).sample_weight
     )
     assert_array_equal(clf.forward(T), clf.forward(X))
+
+
+def test_score_reads_torch_sparse_labels_and_weights_as_fit_does():
+    X, y = _sparse_data()
+    clf = RSFTClassifier(max_epochs=2, random_state=0).fit(X, y)
+    weight = np.linspace(0.5, 2.0, len(y))
+    expected = clf.score(X, y, sample_weight=weight)
+    sparse_y = torch.as_tensor(y).to_sparse()
+    sparse_weight = torch.as_tensor(weight).to_sparse()
+    assert clf.score(X, sparse_y, sample_weight=sparse_weight) == expected
+    assert clf.score(X, sparse_y) == clf.score(X, y)

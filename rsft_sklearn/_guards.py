@@ -365,6 +365,12 @@ def check_finite_parameters(parameters, epoch, optimizers=()):
 _GLOBAL_GENERATOR_USERS = {}
 _SHARED_WITH = set()
 _USERS_LOCK = threading.Lock()
+# torch's global generators as they were when the first of the marks now
+# held began: put back when the last one ends. Each fit draws from a copy
+# (torch.random.fork_rng) that it puts back when it ends, but fits side by
+# side in threads copy one another's: the one that ended last put back the
+# other's seeded stream, for good.
+_SAVED_GENERATORS = []
 
 _THREADS_WARNING = (
     "Another fit ran in another thread of this process at the same time. "
@@ -372,8 +378,24 @@ _THREADS_WARNING = (
     "share, and draw the initial weights and dropout from it, so these fits "
     "may not be reproducible from their random_state. Run concurrent fits "
     "in separate processes (joblib's default backend, or Dask workers "
-    "started with one thread each)."
+    "started with one thread each); within a process of joblib's default "
+    "backend, a nested n_jobs (StackingClassifier(n_jobs=2) inside a "
+    "search with n_jobs=2, say) runs in threads: give it n_jobs=1."
 )
+
+
+def _generator_states():
+    """The states of torch's global generators: the CPU's, and every GPU's
+    once CUDA is in use."""
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    return torch.get_rng_state(), torch.cuda.get_rng_state_all() if cuda else None
+
+
+def _put_back(states):
+    cpu, cuda = states
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _forget_other_threads():
@@ -386,6 +408,8 @@ def _forget_other_threads():
     _GLOBAL_GENERATOR_USERS.clear()
     if own:
         _GLOBAL_GENERATOR_USERS[threading.get_ident()] = own
+    else:
+        _SAVED_GENERATORS.clear()
     _SHARED_WITH.clear()
 
 
@@ -408,6 +432,8 @@ def global_generator_in_use():
     """
     me = threading.get_ident()
     with _USERS_LOCK:
+        if not _GLOBAL_GENERATOR_USERS:
+            _SAVED_GENERATORS[:] = [_generator_states()]
         others = [ident for ident in _GLOBAL_GENERATOR_USERS if ident != me]
         _GLOBAL_GENERATOR_USERS[me] = _GLOBAL_GENERATOR_USERS.get(me, 0) + 1
         if others:
@@ -423,6 +449,11 @@ def global_generator_in_use():
             shared = me in _SHARED_WITH and not count
             if shared:
                 _SHARED_WITH.discard(me)
+            if not _GLOBAL_GENERATOR_USERS and _SAVED_GENERATORS:
+                # The last mark of the process: the generators as the first
+                # one found them (a single thread's fit has put them back
+                # already).
+                _put_back(_SAVED_GENERATORS.pop())
         if shared:
             warnings.warn(
                 _THREADS_WARNING, RuntimeWarning, stacklevel=caller_stacklevel()

@@ -365,11 +365,13 @@ def check_finite_parameters(parameters, epoch, optimizers=()):
 _GLOBAL_GENERATOR_USERS = {}
 _SHARED_WITH = set()
 _USERS_LOCK = threading.Lock()
-# torch's global generators as they were when the first of the marks now
+# torch's global CPU generator as it was when the first of the marks now
 # held began: put back when the last one ends. Each fit draws from a copy
 # (torch.random.fork_rng) that it puts back when it ends, but fits side by
 # side in threads copy one another's: the one that ended last put back the
-# other's seeded stream, for good.
+# other's seeded stream, for good. (The GPUs' generators are left to the
+# fits' own copies: which GPUs a fit draws from is its own, and a CPU fit
+# putting back a GPU's generator would rewind another thread's stream.)
 _SAVED_GENERATORS = []
 
 _THREADS_WARNING = (
@@ -382,20 +384,6 @@ _THREADS_WARNING = (
     "backend, a nested n_jobs (StackingClassifier(n_jobs=2) inside a "
     "search with n_jobs=2, say) runs in threads: give it n_jobs=1."
 )
-
-
-def _generator_states():
-    """The states of torch's global generators: the CPU's, and every GPU's
-    once CUDA is in use."""
-    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
-    return torch.get_rng_state(), torch.cuda.get_rng_state_all() if cuda else None
-
-
-def _put_back(states):
-    cpu, cuda = states
-    torch.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state_all(cuda)
 
 
 def _forget_other_threads():
@@ -433,7 +421,7 @@ def global_generator_in_use():
     me = threading.get_ident()
     with _USERS_LOCK:
         if not _GLOBAL_GENERATOR_USERS:
-            _SAVED_GENERATORS[:] = [_generator_states()]
+            _SAVED_GENERATORS[:] = [torch.get_rng_state()]
         others = [ident for ident in _GLOBAL_GENERATOR_USERS if ident != me]
         _GLOBAL_GENERATOR_USERS[me] = _GLOBAL_GENERATOR_USERS.get(me, 0) + 1
         if others:
@@ -453,7 +441,7 @@ def global_generator_in_use():
                 # The last mark of the process: the generators as the first
                 # one found them (a single thread's fit has put them back
                 # already).
-                _put_back(_SAVED_GENERATORS.pop())
+                torch.set_rng_state(_SAVED_GENERATORS.pop())
         if shared:
             warnings.warn(
                 _THREADS_WARNING, RuntimeWarning, stacklevel=caller_stacklevel()

@@ -30,30 +30,38 @@ def _bound_warnings(records):
     return [str(r.message) for r in records if "bound of its range" in str(r.message)]
 
 
+def _fit_at_the_bound(sample_weight=None, **params):
+    """A fit whose M="auto" solves beyond exp(80) (hardness 200), and the
+    bound warnings it gave."""
+    X, y = _three_clusters()
+    params = {
+        "M": "auto",
+        "target_acceptance": 0.05,
+        "hardness": 200.0,
+        "max_epochs": 4,
+        "warmup_epochs": 2,
+        "random_state": 0,
+        "lr": 1e-2,
+        "batch_size": 32,
+        **params,
+    }
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        clf = RSFTClassifier(**params).fit(X, y, sample_weight=sample_weight)
+    return clf, _bound_warnings(records)
+
+
 def test_bound_warning_when_most_steps_are_held_at_the_bound():
     # 210 rows in batches of 32: six full batches solve for an M beyond
     # exp(80) and the short seventh inside the range, which moved the
     # running log M to 78.3 (smoothing 0.25): the epoch's mean log M was
     # 79.76 and 79.37, under the 79.9 that the warning looked for, while the
     # rate was 0.205 and 0.177 against a target of 0.05, without a word.
-    X, y = _three_clusters()
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        clf = RSFTClassifier(
-            M="auto",
-            target_acceptance=0.05,
-            hardness=200.0,
-            max_epochs=4,
-            warmup_epochs=2,
-            random_state=0,
-            lr=1e-2,
-            batch_size=32,
-        ).fit(X, y)
+    clf, (message,) = _fit_at_the_bound()
     rates = clf.history[:, "acceptance_rate"]
     log_M = [math.log(M) for M in clf.history[2:, "M_effective"]]
     assert all(3 < rate / 0.05 < 5 for rate in rates[2:])
     assert all(79 < value < 79.9 for value in log_M)
-    (message,) = _bound_warnings(records)
     assert message.startswith(
         'M="auto" stayed at the upper bound of its range, exp(80), in epoch 3 '
         "(6 of its 7 steps solved for an M beyond it): its acceptance rate "
@@ -182,23 +190,11 @@ def test_bound_warning_reads_the_rate_over_rows_of_positive_weight():
     # over the others. Counted among the rows, four in five weighing 0
     # showed "acceptance rate 0.0429, 0.86 times the target" at the upper
     # bound, where the rate can only be above the target (0.200, 4 times).
-    X, y = _three_clusters()
+    _, y = _three_clusters()
     sample_weight = np.ones(len(y))
     sample_weight[np.random.RandomState(1).rand(len(y)) < 0.8] = 0
     positive = int((sample_weight > 0).sum())
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        clf = RSFTClassifier(
-            M="auto",
-            target_acceptance=0.05,
-            hardness=200.0,
-            max_epochs=4,
-            warmup_epochs=2,
-            random_state=0,
-            lr=1e-2,
-            batch_size=32,
-        ).fit(X, y, sample_weight=sample_weight)
-    (message,) = _bound_warnings(records)
+    clf, (message,) = _fit_at_the_bound(sample_weight)
     assert "upper bound" in message
     shown = re.search(r"acceptance rate ([\d.]+), ([\d.]+) times the target", message)
     # The first rejecting epoch's mean acceptance over its rows of positive
@@ -212,21 +208,10 @@ def test_bound_warning_reads_the_rate_over_rows_of_positive_weight():
 def test_no_bound_warning_where_the_rate_is_within_a_tenth_of_the_target():
     # Under a target of 0.99 at the upper bound every row is accepted: a
     # rate of 1, which the warning called "1 times the target".
-    X, y = _three_clusters()
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        clf = RSFTClassifier(
-            M="auto",
-            target_acceptance=0.99,
-            hardness=200.0,
-            max_epochs=2,
-            warmup_epochs=1,
-            random_state=0,
-            lr=1e-2,
-            batch_size=32,
-            rejection="epoch",
-        ).fit(X, y)
+    clf, messages = _fit_at_the_bound(
+        target_acceptance=0.99, max_epochs=2, warmup_epochs=1, rejection="epoch"
+    )
     assert clf.history[-1, "acceptance_rate"] == pytest.approx(1.0)
     statistics = clf.criterion_.epoch_statistics()
     assert float(statistics["M_steps_at_bound"]) == float(statistics["M_steps"]) == 1
-    assert _bound_warnings(records) == []
+    assert messages == []

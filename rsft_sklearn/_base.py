@@ -353,18 +353,14 @@ class NetClassifierBase(NeuralNetClassifier):
             # the explicit ones alone; none for one disabled by None, which
             # set_params refused with "Trying to set a parameter for
             # callback print_log which does not exist"), else the default.
-            for name, default in self._default_callbacks:
-                key = "callbacks__" + name
-                prefix = key + "__"
-                params = {
-                    param: value
-                    for param, value in params.items()
-                    if not param.startswith(prefix)
-                }
-                callback = given.get(key, default)
+            defaults = self._default_callbacks
+            skorchs = tuple(f"callbacks__{name}__" for name, _ in defaults)
+            params = {k: v for k, v in params.items() if not k.startswith(skorchs)}
+            for name, default in defaults:
+                callback = given.get("callbacks__" + name, default)
                 if callback is not None and not isinstance(callback, type):
                     params.update(
-                        (prefix + param, value)
+                        (f"callbacks__{name}__{param}", value)
                         for param, value in callback.get_params().items()
                     )
             # Over them, the callbacks__* parameters as given
@@ -1833,6 +1829,9 @@ class NetClassifierBase(NeuralNetClassifier):
             vars(self).update(params)
             self._initialize_callbacks()
         elif switched:
+            # Only disabled: dropped from callbacks_ without building them
+            # anew, which skorch's rule allows while parameters of the
+            # callback are still stored (refused at the next fit).
             self.callbacks_ = [
                 (name, callback)
                 for name, callback in self.callbacks_

@@ -528,8 +528,13 @@ class BatchIterator:
         its device: per-row state indexed by the positions that pooled
         selection gets. In-memory data only."""
         self._check_in_memory("row_store")
+        # float32 whatever torch's default dtype: the float32 acceptances
+        # copied into it were refused by a float64 store (index_copy_).
         return torch.full(
-            (len(self._base),), float("nan"), device=_device_of(self._base)
+            (len(self._base),),
+            float("nan"),
+            device=_device_of(self._base),
+            dtype=torch.float32,
         )
 
     def row_batches(self, batch_size):

@@ -190,7 +190,9 @@ class EmptyStepGuard:
         self._skipping = [o for o in self.optimizers if o not in guarded]
         if self._skipping and self._flag is None:
             device = self._skipping[0].param_groups[0]["params"][0].device
-            self._flag = torch.zeros((), device=device)
+            # float32 whatever torch's default dtype: the fused optimisers
+            # refuse a found_inf of another dtype.
+            self._flag = torch.zeros((), device=device, dtype=torch.float32)
         for optimizer in self._skipping:
             optimizer.found_inf = self._flag
         # The copies hold the trainable parameters and the state: a

@@ -446,17 +446,23 @@ class RejectionLoss(nn.Module):
         n = len(class_weight)
         # Plain tensors even when the loss is built under
         # torch.inference_mode: the buffers are updated in place in training.
+        # The rule's state is float32 whatever torch's default dtype (as
+        # _apply keeps it): under torch.set_default_dtype(torch.float16) an M
+        # of 1e5 was inf, and every acceptance 0, without a word.
+        state = torch.float32
         with torch.inference_mode(False):
             self.register_buffer("class_weight", class_weight.clone())
             if not self.adaptive:
                 M = _check_M(M)
-            self.register_buffer("M", torch.tensor(math.nan if self.adaptive else M))
-            self.register_buffer("log_M", torch.zeros(()))
+            self.register_buffer(
+                "M", torch.tensor(math.nan if self.adaptive else M, dtype=state)
+            )
+            self.register_buffer("log_M", torch.zeros((), dtype=state))
             self.register_buffer("M_started", torch.zeros((), dtype=torch.bool))
             # Of the current epoch: the sum of log M, the number of steps
             # that solved it, and how many of them found their solution at a
             # bound of its range (see _step_M).
-            self.register_buffer("epoch_log_M", torch.zeros(3))
+            self.register_buffer("epoch_log_M", torch.zeros(3, dtype=state))
             # Per class: samples seen, accepted, and summed acceptance probability
             # (during an epoch, up to _COUNT_GROUP recorded batches may still be
             # pending: read it after flush_counts, or through epoch_statistics),
@@ -468,7 +474,9 @@ class RejectionLoss(nn.Module):
             # counts of the data): the prior after rejection that the logit
             # adjustment removes, together with the current epoch's mass.
             self.register_buffer("prior_mass", counts.new_zeros(n))
-            self.register_buffer("step_accepted", torch.zeros(()), persistent=False)
+            self.register_buffer(
+                "step_accepted", torch.zeros((), dtype=state), persistent=False
+            )
         # Batches recorded but not yet added to ``counts`` (see record).
         self._pending_counts = []
         self.register_state_dict_pre_hook(_flush_before_state_dict)
@@ -816,7 +824,9 @@ class RejectionLoss(nn.Module):
                 # them as they are: their weights were in the selection.)
                 weight = sample_weight.to(torch.float32)
                 return weight, (weight > 0).to(weight.dtype), weight
-            ones = torch.ones(len(y), device=logits.device)
+            # float32 as the rule's acceptances, whatever the default dtype
+            # (float64 ones made the warm-up loss float64).
+            ones = torch.ones(len(y), device=logits.device, dtype=torch.float32)
             return ones, ones, ones
         if self.adaptive or sample_weight is not None:
             weight = self.target_weight(y, sample_weight)
@@ -1291,7 +1301,7 @@ class RejectionLoss(nn.Module):
                 _check_counted_labels(y, logits.shape[1])
             if self.count_steps:
                 # Before the loss: the logit adjustment includes this batch.
-                ones = torch.ones(len(y), device=logits.device)
+                ones = torch.ones(len(y), device=logits.device, dtype=torch.float32)
                 self.record(y, ones, ones)
             self.step_accepted.fill_(len(y))
             return self._base_losses(logits, y).mean()

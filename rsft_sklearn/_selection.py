@@ -347,7 +347,15 @@ def _check_recording(loss_fn, y, acceptance):
 
 def rows_kept(keep, generator=None):
     """The 0/1 draw of every row with probabilities ``keep``."""
-    return torch.rand(keep.shape, device=keep.device, generator=generator) < keep
+    # In float32 whatever torch's default dtype: a float64 draw takes other
+    # values from the generator, and kept other rows under
+    # torch.set_default_dtype(torch.float64) than under the default.
+    return (
+        torch.rand(
+            keep.shape, device=keep.device, generator=generator, dtype=torch.float32
+        )
+        < keep
+    )
 
 
 def select_budget_rows(
@@ -452,7 +460,8 @@ def select_budget_rows(
         # never kept).
         acceptance = pool[2].to(torch.float32)
     else:
-        acceptance = torch.ones(len(y), device=y.device)
+        # float32 as the scored acceptances, whatever the default dtype.
+        acceptance = torch.ones(len(y), device=y.device, dtype=torch.float32)
     # Equal acceptances are all kept with probability budget.
     keep = (
         budget_probability(acceptance, budget)

@@ -433,17 +433,22 @@ class EmbeddingBagModule(nn.Module):
                 dim,
                 mode="mean",
                 padding_idx=PAD_ID,
+                dtype=torch.float32,
             )
             if freeze:
                 self.embedding.weight.requires_grad_(False)
+        # Every layer in float32, as the pretrained table and the inputs
+        # are, whatever torch's default dtype: under
+        # torch.set_default_dtype(torch.float64) the layers were float64, and
+        # a float32 pretrained table failed at the first batch.
         layers = []
         width = self.embedding.embedding_dim
         for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, size), nn.ReLU()]
+            layers += [nn.Linear(width, size, dtype=torch.float32), nn.ReLU()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = size
-        layers.append(nn.Linear(width, n_classes))
+        layers.append(nn.Linear(width, n_classes, dtype=torch.float32))
         self.head = nn.Sequential(*layers)
 
     def forward(self, X):

@@ -165,17 +165,21 @@ class _SmallCNN(nn.Module):
         pooled = 64
         for size in self.shape:
             pooled *= size // 2
+        # In float32, the rows' dtype, whatever torch's default dtype
+        # (torch.set_default_dtype(torch.float64) built float64 layers, which
+        # failed at the first step).
+        f32 = torch.float32
         self.features = nn.Sequential(
-            self.conv(1, 32, 3, padding=1),
+            self.conv(1, 32, 3, padding=1, dtype=f32),
             nn.ReLU(),
-            self.conv(32, 64, 3, padding=1),
+            self.conv(32, 64, 3, padding=1, dtype=f32),
             nn.ReLU(),
             self.pool(2),
             nn.Flatten(),
-            nn.Linear(pooled, 128),
+            nn.Linear(pooled, 128, dtype=f32),
             nn.ReLU(),
         )
-        self.head = nn.Linear(128, n_classes)
+        self.head = nn.Linear(128, n_classes, dtype=f32)
         if pretrained is not None:
             _load_features(self, pretrained)
 

@@ -93,12 +93,14 @@ from ._validation import (
     check_device,
     check_input_column_names,
     check_labels,
+    check_not_lazy,
     check_sample_weight,
     check_tensor_lr,
     check_within_floats,
     check_X_dict,
     encode_labels,
     fit_classes,
+    holds_sequence_cells,
     input_column_names,
     readable_tensor,
     real_as_float,
@@ -1143,6 +1145,7 @@ class NetClassifierBase(NeuralNetClassifier):
             state.pop("input_column_names_", None)
         else:
             self._check_row_axes(X)
+        check_not_lazy(X, "X")
         # Before the cast to float, which would sum duplicate True entries of
         # a cell to 2.
         X = bool_duplicates_summed(readable_tensor(X))
@@ -1163,8 +1166,10 @@ class NetClassifierBase(NeuralNetClassifier):
                     "ids of varying length become one padded array with "
                     "rsft_sklearn.pad_token_ids (or TokenIndexer, from text)."
                 ) from exc
-            if "setting an array element with a sequence" in str(exc):
-                # An object array or a Series whose cells are lists.
+            sequence = "setting an array element with a sequence" in str(exc)
+            if sequence and holds_sequence_cells(X):
+                # An object array or a Series whose cells are lists (not any
+                # object that NumPy fails to read, whose cells may be none).
                 raise ValueError(
                     f"X holds sequences in its cells ({exc}). Lists of token "
                     "ids (an object array or a pandas Series of lists) become "
@@ -2359,16 +2364,29 @@ class NetClassifierBase(NeuralNetClassifier):
         """Refuse a dict of inputs for the default MLP, whose forward takes
         one tensor, ``X``: the dict's inputs reached it as keyword arguments
         ("unexpected keyword argument"). A dict of that key alone is its
-        input."""
+        input, read as an array is: rows of features, so a 1-d value (one
+        number per row) is refused as scikit-learn refuses a 1-d array (it
+        reached the network as one row of a batch's values, and torch failed
+        with "mat1 and mat2 shapes cannot be multiplied")."""
         keys = self.__dict__.get("input_keys_")
-        if keys is None or list(keys) == ["X"]:
+        if keys is None or not (self._builds_mlp() or type(self.module) is MLPModule):
             return
-        if self._builds_mlp() or type(self.module) is MLPModule:
+        if list(keys) != ["X"]:
             raise ValueError(
                 "The default MLP (MLPModule) takes one input, X (an array, a "
                 f"sparse matrix, or a dict of that key alone); a dict of inputs "
                 f"{list(keys)} needs a module whose forward takes them by name "
                 "(module=...; see the multimodal guide)."
+            )
+        # (A Dataset of dict rows records no shapes.)
+        shapes = self.__dict__.get("input_shapes_") or {}
+        if shapes.get("X") is not None and tuple(shapes["X"]) == ():
+            raise ValueError(
+                "X['X'] is 1-d (one value per row), and the default MLP "
+                "(MLPModule) takes rows of features, as it takes an array X: "
+                "pass X['X'].reshape(-1, 1) for one feature (a pandas or "
+                "polars Series: series.to_frame()), or a module whose forward "
+                "takes a 1-d input (module=...)."
             )
 
     def initialize_module(self):

@@ -50,6 +50,10 @@ class MLPModule(nn.Module):
 
     Notes
     -----
+    The input is a batch of rows, of shape ``(batch, n_features)`` or
+    ``(batch, ...)`` (flattened); a 1-d tensor, one number per row, is
+    refused: give it the shape ``(n, 1)``.
+
     The module accepts a sparse COO tensor as input (``accepts_sparse``):
     the first layer is then a sparse-dense product, so a batch of sparse
     rows (TF-IDF, hashed features) is never densified.
@@ -146,6 +150,16 @@ class MLPModule(nn.Module):
             first = self.layers[0]
             hidden = torch.sparse.mm(X, first.weight.t()) + first.bias
             return self.layers[1:](hidden)
+        if X.dim() < 2:
+            # One value per row (a Dataset's rows of single numbers): torch
+            # read the batch as one row and failed with "mat1 and mat2
+            # shapes cannot be multiplied (1x32 and 1x64)".
+            raise ValueError(
+                "MLPModule takes a batch of rows, of shape (batch, n_features) "
+                f"(more axes are flattened), got a tensor of shape "
+                f"{tuple(X.shape)}. One value per row is one feature: give the "
+                "input the shape (n, 1)."
+            )
         X = X.flatten(1) if X.dim() > 2 else X
         if self.input_columns is not None:
             X = X.index_select(1, self.input_columns)

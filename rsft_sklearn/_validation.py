@@ -39,11 +39,13 @@ __all__ = [
     "check_device",
     "check_class_weight",
     "check_labels",
+    "check_not_lazy",
     "check_sample_weight",
     "check_tensor_lr",
     "check_within_floats",
     "encode_labels",
     "fit_classes",
+    "holds_sequence_cells",
     "readable_tensor",
     "real_as_float",
     "shown_number",
@@ -228,7 +230,14 @@ def real_as_float(value):
     an integer nor a float (a ``fractions.Fraction``), which NumPy's
     ``isnan`` (called by scikit-learn's intervals) and torch's optimisers
     refuse; beyond the float range, infinite, as :func:`as_real` reads it.
-    Anything else as it is."""
+    A NumPy float narrower than a Python float (``np.float16``,
+    ``np.float32``) as the Python float of its value too: compared with
+    one, NumPy casts the bound to the narrow type, so that a float16 value
+    checked against float32's largest warned "overflow encountered in
+    cast", and one against its smallest normal number compared with 0 (an
+    ``M`` of ``np.float16(0)`` passed). Anything else as it is."""
+    if isinstance(value, np.floating) and np.finfo(value.dtype).bits < 64:
+        return float(value)
     if isinstance(value, numbers.Real) and not isinstance(
         value, (numbers.Integral, float, np.floating)
     ):
@@ -345,7 +354,8 @@ def validate_parameter(name, value, constraints, caller_name):
     (:func:`check_within_floats`). A ``Fraction`` is checked as the float it
     stands for (scikit-learn's intervals call NumPy's ``isnan``, which
     fails on it with "ufunc 'isnan' not supported" and names no parameter),
-    and a refusal shows it as given (:func:`shown_number`); the parameter
+    and so is a NumPy float narrower than float64 (:func:`real_as_float`);
+    a refusal shows it as given (:func:`shown_number`); the parameter
     itself stays as given (``get_params`` returns it).
     """
     check_within_floats(name, value, constraints)
@@ -473,6 +483,7 @@ def check_X_dict(X, input_keys=None):
                 "dense arrays. Pass a sparse matrix (scipy.sparse.csr_matrix) "
                 "as X itself (without a dict) to keep it sparse."
             )
+        check_not_lazy(value, f"X[{key!r}]")
         value = readable_tensor(value)
         arr = check_array(
             value,
@@ -506,6 +517,37 @@ def check_X_dict(X, input_keys=None):
     return out
 
 
+def check_not_lazy(X, name):
+    """Refuse, with advice, a lazy query given as data: an object with
+    ``collect()`` and no array form, such as a polars ``LazyFrame``. NumPy
+    read one as a single object, and the error ("setting an array element
+    with a sequence") spoke of cells."""
+    if callable(getattr(X, "collect", None)) and not hasattr(X, "__array__"):
+        raise TypeError(
+            f"{name} is a {type(X).__name__}, a query not yet run: call "
+            f"{name}.collect() and pass its result."
+        )
+
+
+def holds_sequence_cells(X):
+    """Whether some cell of ``X`` (an object array, a pandas Series or
+    DataFrame, a polars one, a list of rows) is itself a sequence: a list,
+    tuple or array, such as the token ids of a document. Read on an error
+    path only: the cells are taken as Python objects."""
+    if hasattr(X, "select_dtypes"):
+        # (pandas: the object columns only, the others hold numbers.)
+        X = X.select_dtypes(include=object)
+    try:
+        cells = np.asarray(X, dtype=object)
+    except (ValueError, TypeError):
+        return isinstance(X, (list, tuple))
+    # (An array, a tensor or a pandas Series in a cell has an axis.)
+    return any(
+        isinstance(cell, (list, tuple)) or getattr(cell, "ndim", 0) >= 1
+        for cell in cells.flat
+    )
+
+
 def _sparse_kind(value):
     """A sparse input in words (a SciPy matrix, a torch sparse tensor, a
     pandas frame all of whose columns are sparse); None for any other.
@@ -530,25 +572,73 @@ def _sparse_kind(value):
 
 
 def _largest_integer(value):
-    """Largest magnitude among the integer-typed values of an input of a
-    dict (the integer columns of a DataFrame), read before any conversion to
-    float; None when it has no integer-typed values."""
+    """Largest magnitude among the integer values of an input of a dict,
+    read before any conversion to float; None when it holds none.
+
+    Each column of a frame is read on its own (pandas, polars, pyarrow):
+    converted whole, a frame of integer and float columns is float64, whose
+    ids above ``2**24`` float32 then rounds. A column of Python objects (a
+    pandas ``object`` column) holds integers when its cells are ints, and a
+    pandas categorical column its categories' values, which NumPy reads as
+    an integer array when they are integers.
+    """
     if isinstance(value, torch.Tensor):
         dtype = value.dtype
         if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
             return None
         return float(value.detach().double().abs().max()) if value.numel() else None
-    if hasattr(value, "columns") and hasattr(value, "items"):
-        parts = [column for _, column in value.items()]
-    else:
-        parts = [value if hasattr(value, "dtype") else np.asarray(value)]
     largest = None
-    for part in parts:
-        if getattr(part.dtype, "kind", None) not in ("i", "u") or not len(part):
+    for column in _frame_columns(value):
+        # (NumPy reads a polars or pyarrow column, a nullable or categorical
+        # pandas one, in its own dtype: int64 ids as int64.)
+        values = np.asarray(column)
+        if not values.size:
             continue
-        values = np.abs(np.asarray(part, dtype=np.float64))
-        largest = max(largest or 0.0, float(values.max()))
+        if values.dtype.kind in ("i", "u"):
+            # (Neither abs, which wraps int64's minimum, nor a float copy.)
+            found = max(abs(float(values.max())), abs(float(values.min())))
+        elif values.dtype == object:
+            found = _largest_integer_object(values)
+        else:
+            continue
+        if found is not None:
+            largest = max(largest or 0.0, found)
     return largest
+
+
+def _frame_columns(value):
+    """The columns of a data frame (pandas, polars, a pyarrow Table or
+    RecordBatch), each read on its own; ``[value]`` for anything else."""
+    library = type(value).__module__.split(".", 1)[0]
+    if hasattr(value, "columns") and hasattr(value, "items"):
+        return [column for _, column in value.items()]  # pandas
+    if library == "polars" and hasattr(value, "get_columns"):
+        return value.get_columns()
+    if library == "pyarrow" and hasattr(value, "column_names"):
+        return value.columns
+    return [value]
+
+
+def _largest_integer_object(values):
+    """Largest magnitude among the integer cells (Python or NumPy ints) of
+    an object array, or None. Only cells beyond ``2**24`` in magnitude are
+    looked at one by one: the others are exact in float32 whatever their
+    type. (The values convert to float: check_array took them.)"""
+    magnitude = np.abs(values.astype(np.float64)).ravel()
+    beyond = magnitude > FLOAT32_EXACT_INTEGERS
+    if not beyond.any():
+        return None
+    cells = values.ravel()[beyond]
+    integer = np.fromiter(
+        (
+            isinstance(cell, numbers.Integral)
+            and not isinstance(cell, (bool, np.bool_))
+            for cell in cells
+        ),
+        dtype=bool,
+        count=len(cells),
+    )
+    return float(magnitude[beyond][integer].max()) if integer.any() else None
 
 
 def input_column_names(X):

@@ -53,6 +53,14 @@ _COUNT_GROUP = 64
 _REDUCTIONS = ("mean", "sum", "none")
 # torch's losses still read their old name for "mean" (deprecated there).
 _REDUCTION_ALIASES = {"elementwise_mean": "mean"}
+# The refusal to count rows in a loss that has no classes yet.
+_NO_CLASSES_TO_COUNT = (
+    "This RejectionLoss has no classes yet (built without n_classes or "
+    "class_weight, it takes them from the logits of its first batch), so its "
+    "per-class counts have none to add the rows to. Build it with "
+    "n_classes=... (or class_weight=...), or score a batch with it first "
+    "(loss_fn.select(logits, y))."
+)
 
 
 def _counts_dtype(device):
@@ -100,10 +108,14 @@ def _check_n_classes(n_classes):
     )
 
 
-def _check_M(M):
+def _check_M(M, auto=True):
+    """A fixed ``M`` as a float: finite, > 0 and a normal float32 number.
+    ``auto`` says whether the refusal of a non-number names "auto" (at
+    construction) or not (:meth:`RejectionLoss.begin_epoch`)."""
     value = as_real(M)
     if value is None:
-        raise ValueError(f"M must be a number > 0 or 'auto', got {shown_number(M)}.")
+        allowed = "a number > 0 or 'auto'" if auto else "a number > 0"
+        raise ValueError(f"M must be {allowed}, got {shown_number(M)}.")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"M must be finite and > 0, got {shown_number(M)}.")
     if not FLOAT32_SMALLEST <= value <= FLOAT32_MAX:
@@ -188,7 +200,11 @@ class RejectionLoss(nn.Module):
         the rule's: the module warns when ``class_weight`` differs between
         classes or ``prior_correction`` is above 0, which balance them too.
     n_classes : int or None, default=None
-        Number of classes; ``None`` takes it from ``class_weight``.
+        Number of classes; ``None`` takes it from ``class_weight`` or,
+        without either, from the logits of the first batch that the loss
+        scores (a training step or :meth:`select`), every class weighing 1.
+        Until then the loss has no classes to count rows in:
+        :func:`~rsft_sklearn.budget_selection` refuses to count a pool in it.
     class_weight : array-like of shape (n_classes,) or None, default=None
         Class target weights, finite and ``> 0``;
         :func:`~rsft_sklearn.class_target_weight` gives them with the largest
@@ -385,13 +401,15 @@ class RejectionLoss(nn.Module):
             )
         self.adaptive = isinstance(M, str) and M == "auto"
         target_acceptance = check_target_acceptance(M, target_acceptance)
-        # as_real reads an int beyond the float range (10**400) as inf, which
-        # math.isfinite raised an OverflowError on.
+        # Compared as the Python float as_real reads: an int beyond the float
+        # range (10**400) is inf, which math.isfinite raised an OverflowError
+        # on, and a NumPy float16 compared with the bound cast 1e6 to float16,
+        # with a RuntimeWarning "overflow encountered in cast".
         if not (
             isinstance(prior_correction, numbers.Real)
             and not isinstance(prior_correction, (bool, np.bool_))
             and math.isfinite(as_real(prior_correction))
-            and 0 <= prior_correction <= MAX_PRIOR_CORRECTION
+            and 0 <= as_real(prior_correction) <= MAX_PRIOR_CORRECTION
         ):
             raise ValueError(
                 "prior_correction, the scale of the logit adjustment (1 is the "
@@ -597,7 +615,10 @@ class RejectionLoss(nn.Module):
         Parameters
         ----------
         M : float or None, default=None
-            New envelope constant (ignored under ``M="auto"``).
+            New envelope constant (ignored under ``M="auto"``). An adaptive
+            ``M`` is chosen when the loss is built
+            (``RejectionLoss(M="auto", target_acceptance=...)``): a loss
+            with a fixed ``M`` refuses ``M="auto"`` here.
         hardness : float or None, default=None
             New exponent of the model probability.
         rejecting : bool or None, default=None
@@ -611,7 +632,16 @@ class RejectionLoss(nn.Module):
         again to a module that loads the state.
         """
         if M is not None and not self.adaptive:
-            self.M.fill_(_check_M(M))
+            if isinstance(M, str) and M == "auto":
+                # Refused before anything changes, as every other bad M.
+                raise ValueError(
+                    "M='auto' is chosen when the loss is built, with the "
+                    "acceptance rate it holds: RejectionLoss(M='auto', "
+                    "target_acceptance=...). This loss has a fixed M, which "
+                    "begin_epoch sets to a number > 0 (or leaves as it is, "
+                    "with M=None)."
+                )
+            self.M.fill_(_check_M(M, auto=False))
         if hardness is not None:
             self.hardness = check_hardness(hardness)
         if rejecting is not None:
@@ -932,7 +962,10 @@ class RejectionLoss(nn.Module):
         are added in groups, which takes fewer operations per step. Every
         reader of the counts (:meth:`epoch_statistics`, the next epoch,
         ``state_dict``) calls :meth:`flush_counts` first. Nothing is recorded
-        while ``repeating`` is set.
+        while ``repeating`` is set. A loss built without classes (neither
+        ``n_classes`` nor ``class_weight``), which takes them from the first
+        batch's logits, refuses to record before that batch with a
+        ``ValueError``: the counts have no class to add the rows to.
 
         Parameters
         ----------
@@ -952,6 +985,8 @@ class RejectionLoss(nn.Module):
         """
         if self.repeating:
             return
+        if not self.class_weight.numel():
+            raise ValueError(_NO_CLASSES_TO_COUNT)
         pending = self._pending_counts
         # Under rejection="expected" the two are one tensor.
         same = acceptance is accepted
@@ -1256,6 +1291,10 @@ class RejectionLoss(nn.Module):
             # weighted losses is unbiased for the rule's loss. The logit
             # adjustment applies to them as to every other step. Nothing is
             # counted: the pool was, when its rows were selected.
+            # A loss built without classes takes them from the logits here
+            # too: the logit adjustment and the acceptance of rows drawn from
+            # stored acceptances read the per-class buffers, which had none.
+            self._ensure_class_weight(logits)
             if not self._labels_checked:
                 # One weight per row indexes nothing by the labels: a
                 # padding label would train as a row of loss 0.
@@ -1575,7 +1614,8 @@ def _check_state_device(state, logits):
 
 def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values=True):
     """Refuse a batch whose shapes the loss would misread, naming what is
-    wrong (shapes and dtypes only: nothing is read back from the device)."""
+    wrong (shapes, dtypes and devices only: nothing is read back from the
+    device)."""
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         raise ValueError(
             "logits must be a 2-d tensor of shape (batch, n_classes), got "
@@ -1605,6 +1645,16 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
         # Any integer dtype (and bool, as 0 and 1) is taken, as by
         # acceptance_probability: _as_index converts it to int64.
         raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}.")
+    if y.device != logits.device:
+        # Refused by name: torch refuses it somewhere in the rule, and the
+        # check of the labels that follows an error there read them on their
+        # device, which hid torch's message. (Comparing devices reads
+        # nothing from them.)
+        raise ValueError(
+            f"y is on {y.device}, but the logits are on {logits.device}: move "
+            "the labels to the logits' device, "
+            f"y.to({str(logits.device)!r})."
+        )
     if not logits.dtype.is_floating_point:
         raise TypeError(
             f"logits must be floating-point scores, got dtype {logits.dtype}."
@@ -1643,7 +1693,7 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
                 )
 
 
-def _raise_if_outside(n_classes, y, exc, evaluated_by=None):
+def _raise_if_outside(n_classes, y, exc, evaluated_by=None, advice=None):
     """A ValueError naming the class indices of ``y`` outside the logits'
     ``n_classes`` columns, if any (read only once something failed: the steps
     read nothing back from the device).
@@ -1651,6 +1701,7 @@ def _raise_if_outside(n_classes, y, exc, evaluated_by=None):
     In training every row needs a class, as the rule weighs it by its class.
     In evaluation mode (``evaluated_by``, the base criterion), labels equal
     to its ``ignore_index`` are valid: the criterion leaves their rows out.
+    ``advice`` replaces the training advice of the message.
     """
     ignore_index = getattr(evaluated_by, "ignore_index", None)
     outside = (y < 0) | (y >= n_classes)
@@ -1659,13 +1710,13 @@ def _raise_if_outside(n_classes, y, exc, evaluated_by=None):
     if not (len(y) and bool(outside.any())):
         return
     bad = torch.unique(y[outside]).tolist()[:5]
-    if evaluated_by is None:
+    if advice is None and evaluated_by is None:
         advice = (
             "In training every row needs a class, as the rule weighs it by its "
             "class: drop rows of a padding label (an ignore_index such as "
             "-100) before the loss."
         )
-    else:
+    elif advice is None:
         kept = (
             f", or the base criterion's ignore_index ({ignore_index}), whose "
             "rows the loss leaves out"
@@ -1690,6 +1741,31 @@ def _check_counted_labels(y, n_classes):
     them in the steps that count their rows."""
     if len(y) and _reads_are_free(y):
         _raise_if_outside(n_classes, y, None)
+
+
+def check_pool_labels(y, n_classes):
+    """Refuse the labels of a pool that is counted outside the loss's steps
+    (:func:`~rsft_sklearn.budget_selection`), when the rows cannot be
+    counted: a loss without classes yet (``n_classes`` 0), or, where
+    reading the labels makes nobody wait, labels outside ``[0, n_classes)``.
+
+    Either was found only later, if ever: a loss without classes dropped
+    the pool's counts without a word, and a label outside the classes was
+    refused by whichever call next read the counts (``state_dict``,
+    :meth:`RejectionLoss.epoch_statistics`).
+    """
+    if not n_classes:
+        raise ValueError(_NO_CLASSES_TO_COUNT)
+    if len(y) and _reads_are_free(y):
+        _raise_if_outside(
+            n_classes,
+            y,
+            None,
+            advice=(
+                "Every row of the pool is counted in its class: drop rows of a "
+                "padding label (an ignore_index such as -100) from the pool."
+            ),
+        )
 
 
 def _reads_are_free(tensor):

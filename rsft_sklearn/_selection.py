@@ -21,6 +21,7 @@ from functools import partial
 import torch
 
 from ._data import BatchIterator, InMemoryDataset
+from ._loss import check_pool_labels
 from ._rejection import check_generator
 from ._validation import real_as_float, shown_number
 
@@ -261,9 +262,15 @@ def budget_selection(acceptance, budget, generator=None, *, loss_fn=None, y=None
         Generator of the draw, on the acceptance's device.
     loss_fn : RejectionLoss or None, default=None
         The loss whose epoch counts take the pool (see above); given with
-        ``y``. ``None`` counts nothing.
+        ``y``. ``None`` counts nothing. It needs its classes: built with
+        ``n_classes`` or ``class_weight``, or, built without, once it has
+        scored a batch (``loss_fn.select``), whose logits give them; before
+        that it is refused with a ``ValueError``.
     y : torch.Tensor of shape (n_samples,) or None, default=None
-        The pool's class indices, with ``loss_fn``.
+        The pool's class indices in ``[0, n_classes)``, on the device of
+        ``acceptance`` and of the loss, with ``loss_fn``. Labels in the
+        host's memory are checked at once; on an accelerator, a label
+        outside the classes is refused when the counts are next added.
 
     Returns
     -------
@@ -314,7 +321,9 @@ def _check_acceptance(acceptance):
 
 def _check_recording(loss_fn, y, acceptance):
     """``loss_fn`` and ``y`` of :func:`budget_selection`: both or neither,
-    the labels one class index per row of the pool."""
+    the labels one class index per row of the pool, on the pool's device
+    as the loss, and classes the loss can count (see
+    ``check_pool_labels``)."""
     if (loss_fn is None) != (y is None):
         given, missing = ("loss_fn", "y") if y is None else ("y", "loss_fn")
         raise ValueError(
@@ -343,6 +352,19 @@ def _check_recording(loss_fn, y, acceptance):
             f"shape {tuple(getattr(y, 'shape', ()))} and dtype "
             f"{getattr(y, 'dtype', None)}."
         )
+    # Refused before the draw, by name: the counts were added (and refused
+    # or, with a device's error hidden, failed) only at a later call.
+    state = getattr(loss_fn, "counts", None)
+    for name, tensor in (("y", y), ("the loss's state", state)):
+        if isinstance(tensor, torch.Tensor) and tensor.device != acceptance.device:
+            raise ValueError(
+                f"acceptance is on {acceptance.device}, but {name} on "
+                f"{tensor.device}: the pool is counted on one device; move the "
+                "labels and the loss to the device of the pool's scores."
+            )
+    classes = getattr(loss_fn, "class_weight", None)
+    if isinstance(classes, torch.Tensor):
+        check_pool_labels(y, classes.numel())
 
 
 def rows_kept(keep, generator=None):

@@ -277,6 +277,21 @@ class _DecodedLabels:
         return "decoded labels"
 
 
+def _checked_labels(y, owner=None):
+    """``check_labels(y)``, whose warnings (scikit-learn's for a column
+    vector) pointed at the library's line: they point at the user's call,
+    and name ``owner``, the labels they are about, where given."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels = check_labels(y)
+    for warning in caught:
+        message = warning.message
+        if owner is not None:
+            message = f"{owner}: {message}"
+        warnings.warn(message, warning.category, stacklevel=caller_stacklevel())
+    return labels
+
+
 def _check_dataset_not_empty(dataset, owner):
     """Refuse a data set of no rows, as scikit-learn refuses an empty array
     (skorch would fail joining no batch's output)."""
@@ -876,9 +891,10 @@ class NetClassifierBase(NeuralNetClassifier):
             )
         valid = _predefined_validation_set(self.train_split)
         if valid is not None:
-            # What _encoded_valid reads, read here first (its warnings once,
-            # there).
-            self._valid_labels(valid)
+            # What _encoded_valid reads, read here first, with its warnings
+            # (a column vector of labels): once per call, as _encoded_valid
+            # reads them again without.
+            self._valid_labels(valid, warn=True)
             if not is_dataset(valid.X):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -1056,7 +1072,7 @@ class NetClassifierBase(NeuralNetClassifier):
         else:
             X = self._validate_X(X, reset=reset)
             n = len(next(iter(X.values()))) if isinstance(X, dict) else X.shape[0]
-        y = check_labels(y)
+        y = _checked_labels(y)
         if reset:
             # partial_fit's classes are sorted, as scikit-learn sorts them;
             # the constructor's keep their order (the network's columns).
@@ -2004,7 +2020,7 @@ class NetClassifierBase(NeuralNetClassifier):
             # tensors): class labels, split and trained as fit would.
             self.check_is_fitted(["classes_"])
             y = torch.as_tensor(
-                encode_labels(check_labels(np.asarray(y)), self.classes_)
+                encode_labels(_checked_labels(np.asarray(y)), self.classes_)
             )
         dataset = self.get_dataset(X, y, weight)
         if not self.train_split:
@@ -2217,20 +2233,29 @@ class NetClassifierBase(NeuralNetClassifier):
                             f"The validation set of train_split: {exc}"
                         ) from None
             return valid
-        labels = self._valid_labels(valid)
+        # Within fit, _check_training_settings gave the labels' warnings.
+        labels = self._valid_labels(valid, warn=not _fit_in_progress(self))
         if is_dataset(valid.X):
             return Dataset(valid.X, labels)
         return self.get_dataset(self._valid_inputs(valid), labels)
 
-    def _valid_labels(self, valid):
-        """The encoded labels of a validation ``Dataset``, or None."""
+    def _valid_labels(self, valid, warn=False):
+        """The encoded labels of a validation ``Dataset``, or None; ``warn``:
+        give the warnings of reading them (a column vector), naming them and
+        pointing at the user's call."""
         labels = valid.y
         if labels is None:
             return None
         if isinstance(labels, torch.Tensor):
             labels = labels.cpu().numpy()
         try:
-            labels = check_labels(np.asarray(labels))
+            with warnings.catch_warnings():
+                if not warn:
+                    warnings.simplefilter("ignore")
+                labels = _checked_labels(
+                    np.asarray(labels),
+                    "The labels of the validation set of train_split",
+                )
             return torch.as_tensor(encode_labels(labels, self.classes_))
         except ValueError as exc:
             raise ValueError(f"The validation set of train_split: {exc}") from None
@@ -3599,17 +3624,50 @@ def _numpy_seeded(seed):
         np.random.set_state(state)  # noqa: NPY002
 
 
+# The most classes whose acceptance_rate[<label>] columns the epoch table
+# shows (the history holds them whatever the number).
+_MAX_CLASS_COLUMNS = 10
+
+
 class _PrintLog(PrintLog):
-    """skorch's ``PrintLog``, which formats the epoch's table row only when
-    it is shown: skorch formats it at ``verbose=0`` too, and with a column of
-    acceptance per class, a ``partial_fit`` of 500 rows and 2,000 classes
-    spent three quarters of its time on a table that was never shown. (A
-    ``sink`` other than ``print`` gets every row whatever ``verbose``, as in
-    skorch.)"""
+    """skorch's ``PrintLog``, with three changes.
+
+    - It formats the epoch's table row only when it is shown: skorch formats
+      it at ``verbose=0`` too, and with a column of acceptance per class, a
+      ``partial_fit`` of 500 rows and 2,000 classes spent three quarters of
+      its time on a table that was never shown. (A ``sink`` other than
+      ``print`` gets every row whatever ``verbose``, as in skorch.)
+    - The ``acceptance_rate[<label>]`` columns come in the order of
+      ``classes_``: skorch sorts the keys as text, which put
+      ``acceptance_rate[10]`` before ``acceptance_rate[2]``.
+    - Beyond 10 classes (``_MAX_CLASS_COLUMNS``) they are left out of the
+      table, which kept one per class (100 classes made lines of 2,363
+      characters); the history keeps them.
+    """
 
     def on_epoch_end(self, net, **kwargs):
         if net.verbose or self.sink is not print:
-            super().on_epoch_end(net, **kwargs)
+            # The keys as the epoch's record writes them (epoch_record), for
+            # _sorted_keys while this row is formatted.
+            self._class_columns = [
+                f"acceptance_rate[{label}]" for label in net.classes_
+            ]
+            try:
+                super().on_epoch_end(net, **kwargs)
+            finally:
+                del self._class_columns
+
+    def _sorted_keys(self, keys):
+        sorted_keys = super()._sorted_keys(keys)
+        columns = self.__dict__.get("_class_columns", ())
+        shown = set(columns).intersection(sorted_keys)
+        if not shown:
+            return sorted_keys
+        if len(columns) > _MAX_CLASS_COLUMNS:
+            return [key for key in sorted_keys if key not in shown]
+        # In the places that skorch's sort gave them (keys_ignored applied).
+        in_order = iter([key for key in columns if key in shown])
+        return [next(in_order) if key in shown else key for key in sorted_keys]
 
 
 # Where the rule's loss module keeps the criterion it wraps.

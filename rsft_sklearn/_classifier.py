@@ -555,7 +555,9 @@ class RSFTClassifier(NetClassifierBase):
     warm_start : bool, default=False
         ``fit`` continues training the fitted network, as in skorch.
     verbose : int, default=0
-        ``1`` prints skorch's epoch table, with the acceptance rates.
+        ``1`` prints skorch's epoch table, with the acceptance rates (those
+        of each class in the order of ``classes_``, for up to 10 classes;
+        beyond, they are in ``history_`` only).
     device : str or torch.device, default="cpu"
         Where the network, the batches and the rule's mask live.
     compile : bool, default=False
@@ -2156,6 +2158,9 @@ class RSFTClassifier(NetClassifierBase):
         self._warn_if_M_at_its_bound(record, seen, mass, M_steps, M_steps_at_bound)
         if took_step:
             self._warn_if_steps_negligible(record, seen, mass)
+            # Epochs without a step after this one are news (a continued
+            # run whose M was raised again was silent): warned of again.
+            self._rearm_warning("stepless")
         # The rule that corrected the output before this epoch: kept if the
         # epoch took no step (every row rejected), whose network is the
         # earlier epoch's.
@@ -2438,13 +2443,15 @@ class RSFTClassifier(NetClassifierBase):
 
     def _warn_stepless(self, message):
         """Warn of an epoch that took no step once per fit, and once for a
-        run of continued training (partial_fit, warm_start) after it (the
-        history's NaN train_loss marks every such epoch)."""
+        run of continued training (partial_fit, warm_start) after it, and
+        again after an epoch that took a step (the history's NaN train_loss
+        marks every such epoch)."""
         self._warn_once_per_run(
             "stepless",
             f"{message} (Said once per fit, and once for the partial_fit or "
-            "warm_start calls that continue it: the history's train_loss is "
-            "NaN for every such epoch.)",
+            "warm_start calls that continue it, and again after an epoch that "
+            "takes a step: the history's train_loss is NaN for every such "
+            "epoch.)",
         )
 
     def _warn_once_per_run(self, kind, message):
@@ -2459,6 +2466,13 @@ class RSFTClassifier(NetClassifierBase):
         # estimator's attributes back as they were (a shallow copy).
         self._warned_in_run = said | {kind}
         warnings.warn(message, RSFTWarning, stacklevel=caller_stacklevel())
+
+    def _rearm_warning(self, kind):
+        """Let :meth:`_warn_once_per_run` warn of ``kind`` again."""
+        said = self.__dict__.get("_warned_in_run", frozenset())
+        if kind in said:
+            # A new set, as in _warn_once_per_run.
+            self._warned_in_run = said - {kind}
 
     def _warn_if_nonfinite_scores(self):
         """Warn when the epoch's scoring passes (compaction, pooled

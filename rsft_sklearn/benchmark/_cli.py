@@ -6,11 +6,14 @@ import math
 import os
 import shlex
 import sys
+import warnings
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from .._validation import RSFTWarning
 from ._methods import EXTRA_METHODS, METHODS, REFERENCE, parse_methods
 from ._suites import (
     DEFAULT_MAX_ROWS,
@@ -422,8 +425,53 @@ def main(argv=None):
 
     # SIGTERM (a scheduler's stop, kill) ends the run as Ctrl-C does: the
     # finished folds are kept and the workers stopped.
-    with terminate_as_interrupt():
+    with terminate_as_interrupt(), _warnings_formatted():
         return _main(argv)
+
+
+def format_warning(message, category, filename, lineno, line=None):
+    """A warning as ``rsft-bench`` prints it: ``rsft-bench: warning:
+    <message>``, and for a warning of another library its category and
+    where it was raised. (Python's format named a line of the library and
+    printed its source, which tell the user of the command nothing.)
+
+    Parameters
+    ----------
+    message : Warning or str
+        The warning.
+    category : type
+        Its class.
+    filename : str
+        The file of the line it points at.
+    lineno : int
+        That line's number.
+    line : str or None, default=None
+        The source line, which is not printed.
+
+    Returns
+    -------
+    text : str
+        The warning's line, ending in a newline.
+    """
+    text = f"rsft-bench: warning: {message}"
+    if not issubclass(category, RSFTWarning):
+        text += f" ({category.__name__}, {filename}:{lineno})"
+    return text + "\n"
+
+
+@contextmanager
+def _warnings_formatted():
+    """:func:`format_warning` in place of Python's format while the command
+    runs, and Python's (or the one set before) after it: a program that
+    calls :func:`main` keeps its own format. Where warnings are recorded
+    (``warnings.catch_warnings(record=True)``, pytest) they are recorded
+    as they are: showwarning, which records them, is left as it is."""
+    before = warnings.formatwarning
+    warnings.formatwarning = format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = before
 
 
 def _same_command(given_out, out, *flags):

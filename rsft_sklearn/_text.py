@@ -774,6 +774,17 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(
                 "TokenIndexer expects an iterable of documents, got one string."
             )
+        if sp.issparse(X) or (
+            isinstance(X, torch.Tensor) and X.layout != torch.strided
+        ):
+            # A sparse matrix failed as a document "nested too deeply", and
+            # a sparse array's implicit zeros became the token "0.0".
+            raise TypeError(
+                f"TokenIndexer takes documents (strings, or lists of tokens), "
+                f"got a sparse {type(X).__name__}; a sparse matrix of counts or "
+                f"TF-IDF values goes to RSFTClassifier directly, without "
+                f"TokenIndexer."
+            )
         if hasattr(X, "columns"):
             # Iterating a DataFrame gives its column names, not its rows.
             raise TypeError(

@@ -607,3 +607,19 @@ def test_sizes_that_contradict_pretrained_embeddings_are_refused():
     # The default width does not contradict the matrix.
     module = EmbeddingBagModule(n_classes=2, pretrained_embeddings=weight)
     assert tuple(module.embedding.weight.shape) == (10, 3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [sp.csr_matrix, sp.csr_array, sp.coo_array, lambda A: torch.tensor(A).to_sparse()],
+)
+def test_token_indexer_refuses_sparse_input(make):
+    # A csr_matrix failed as a document "nested too deeply"; a csr_array's
+    # implicit zeros were read as the token "0.0".
+    A = np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]])
+    for method in ("fit", "fit_transform"):
+        with pytest.raises(TypeError, match="takes documents.*got a sparse"):
+            getattr(TokenIndexer(), method)(make(A))
+    fitted = TokenIndexer().fit(["a b", "b c"])
+    with pytest.raises(TypeError, match="got a sparse"):
+        fitted.transform(make(A))

@@ -653,8 +653,13 @@ class RejectionLoss(nn.Module):
         if self.process_sum is not None:
             # The prior of the next epoch is that of every process's rows.
             counts = self.process_sum(counts.clone())
-        seen_any = counts[0].sum() > 0
-        self.prior_mass.copy_(torch.where(seen_any, counts[2], self.prior_mass))
+        if counts.shape[1] == self.prior_mass.shape[0]:
+            seen_any = counts[0].sum() > 0
+            self.prior_mass.copy_(torch.where(seen_any, counts[2], self.prior_mass))
+        # (Otherwise the loss has no classes yet, which it takes from its
+        # first batch, and has counted nothing: a prior given to
+        # set_class_prior waits for that batch. Its empty counts failed to
+        # broadcast with it, "The size of tensor a (0) must match ...".)
         self.counts.zero_()
         self.epoch_log_M.zero_()
 

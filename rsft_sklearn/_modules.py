@@ -51,8 +51,11 @@ class MLPModule(nn.Module):
     Notes
     -----
     The input is a batch of rows, of shape ``(batch, n_features)`` or
-    ``(batch, ...)`` (flattened); a 1-d tensor, one number per row, is
-    refused: give it the shape ``(n, 1)``.
+    ``(batch, ...)`` (flattened), or one unbatched row of shape
+    ``(n_features,)`` as :class:`torch.nn.Linear` takes it (the logits then
+    have shape ``(n_classes,)``; with ``input_columns``, give the row the
+    shape ``(1, n_features)``). Other 1-d tensors are refused with a
+    ``ValueError``: one number per row is one feature, the shape ``(n, 1)``.
 
     The module accepts a sparse COO tensor as input (``accepts_sparse``):
     the first layer is then a sparse-dense product, so a batch of sparse
@@ -151,14 +154,15 @@ class MLPModule(nn.Module):
             hidden = torch.sparse.mm(X, first.weight.t()) + first.bias
             return self.layers[1:](hidden)
         if X.dim() < 2:
-            # One value per row (a Dataset's rows of single numbers): torch
-            # read the batch as one row and failed with "mat1 and mat2
-            # shapes cannot be multiplied (1x32 and 1x64)".
+            if self.input_columns is None:
+                if X.shape == (self.layers[0].in_features,):
+                    # One unbatched row, as nn.Linear takes it (and
+                    # torch.export with such an example): logits of shape
+                    # (n_classes,).
+                    return self.layers(X)
+                raise ValueError(_refuse_unbatched(X, self.layers[0].in_features))
             raise ValueError(
-                "MLPModule takes a batch of rows, of shape (batch, n_features) "
-                f"(more axes are flattened), got a tensor of shape "
-                f"{tuple(X.shape)}. One value per row is one feature: give the "
-                "input the shape (n, 1)."
+                _refuse_unbatched(X, len(self.column_position), narrowed=True)
             )
         X = X.flatten(1) if X.dim() > 2 else X
         if self.input_columns is not None:
@@ -222,6 +226,45 @@ class MLPModule(nn.Module):
             shape,
             check_invariants=False,
         )
+
+
+def _refuse_unbatched(X, n_features, narrowed=False):
+    """The refusal of an MLPModule input of fewer than two axes that is not
+    one row, with the advice that fits it. ``narrowed``: the module's first
+    layer has weights for some ``input_columns`` only, which it picks from a
+    batch of rows.
+
+    A batch of single numbers (a Dataset's rows of one value each) reached
+    the network as one row of them: torch failed with "mat1 and mat2 shapes
+    cannot be multiplied (1x32 and 1x64)".
+    """
+    shape = tuple(X.shape)
+    taken = (
+        f"MLPModule takes a batch of rows, of shape (batch, {n_features}) (more "
+        "axes are flattened)"
+    )
+    if narrowed:
+        taken += ", as its first layer has weights for its input_columns only"
+    else:
+        taken += f", or one row of shape ({n_features},)"
+    if narrowed and shape == (n_features,):
+        advice = (
+            f"To give it one row, give the row the shape (1, {n_features}): "
+            "X.unsqueeze(0)."
+        )
+    elif n_features == 1:
+        advice = (
+            "One value per row is one feature: give the input the shape "
+            "(n, 1), X.reshape(-1, 1)."
+        )
+    elif X.dim() == 0:
+        advice = f"A single number is not a row of {n_features} features."
+    else:
+        advice = (
+            f"A 1-d input is one row, of {n_features} features, not "
+            f"{shape[0]}: give a batch of rows the shape (batch, {n_features})."
+        )
+    return f"{taken}; got a tensor of shape {shape}. {advice}"
 
 
 def _reindex_columns(module, incompatible_keys):

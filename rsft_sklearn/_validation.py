@@ -492,7 +492,7 @@ def check_X_dict(X, input_keys=None):
             ensure_2d=False,
             input_name=f"X[{key!r}]",
         )
-        largest = _largest_integer(value) if arr.size else None
+        largest = _largest_integer(value, arr) if arr.size else None
         if largest is not None and largest > FLOAT32_EXACT_INTEGERS:
             # float32 holds integers exactly up to 2**24 only: larger ids
             # would be rounded, and distinct tokens would share an embedding.
@@ -571,7 +571,7 @@ def _sparse_kind(value):
     return None
 
 
-def _largest_integer(value):
+def _largest_integer(value, converted):
     """Largest magnitude among the integer values of an input of a dict,
     read before any conversion to float; None when it holds none.
 
@@ -580,7 +580,10 @@ def _largest_integer(value):
     ids above ``2**24`` float32 then rounds. A column of Python objects (a
     pandas ``object`` column) holds integers when its cells are ints, and a
     pandas categorical column its categories' values, which NumPy reads as
-    an integer array when they are integers.
+    an integer array when they are integers. ``converted`` is ``value`` as
+    check_array gave it (float32 or float64, a frame's columns side by
+    side): an object column's cells are looked at only where it is beyond
+    float32's exact integers.
     """
     if isinstance(value, torch.Tensor):
         dtype = value.dtype
@@ -588,7 +591,10 @@ def _largest_integer(value):
             return None
         return float(value.detach().double().abs().max()) if value.numel() else None
     largest = None
-    for column in _frame_columns(value):
+    for column, column_converted in _frame_columns(value, converted):
+        if _float_typed(column):
+            # (Not read: NumPy copies a chunked pyarrow column whole.)
+            continue
         # (NumPy reads a polars or pyarrow column, a nullable or categorical
         # pandas one, in its own dtype: int64 ids as int64.)
         values = np.asarray(column)
@@ -598,7 +604,7 @@ def _largest_integer(value):
             # (Neither abs, which wraps int64's minimum, nor a float copy.)
             found = max(abs(float(values.max())), abs(float(values.min())))
         elif values.dtype == object:
-            found = _largest_integer_object(values)
+            found = _largest_integer_object(values, column_converted)
         else:
             continue
         if found is not None:
@@ -606,39 +612,58 @@ def _largest_integer(value):
     return largest
 
 
-def _frame_columns(value):
+def _frame_columns(value, converted):
     """The columns of a data frame (pandas, polars, a pyarrow Table or
-    RecordBatch), each read on its own; ``[value]`` for anything else."""
+    RecordBatch), each read on its own, beside its column of ``converted``
+    (the frame as check_array gave it); ``[(value, converted)]`` for
+    anything else."""
     library = type(value).__module__.split(".", 1)[0]
     if hasattr(value, "columns") and hasattr(value, "items"):
-        return [column for _, column in value.items()]  # pandas
-    if library == "polars" and hasattr(value, "get_columns"):
-        return value.get_columns()
-    if library == "pyarrow" and hasattr(value, "column_names"):
-        return value.columns
-    return [value]
+        columns = [column for _, column in value.items()]  # pandas
+    elif library == "polars" and hasattr(value, "get_columns"):
+        columns = value.get_columns()
+    elif library == "pyarrow" and hasattr(value, "column_names"):
+        columns = value.columns
+    else:
+        return [(value, converted)]
+    return [(column, converted[:, j]) for j, column in enumerate(columns)]
 
 
-def _largest_integer_object(values):
-    """Largest magnitude among the integer cells (Python or NumPy ints) of
-    an object array, or None. Only cells beyond ``2**24`` in magnitude are
-    looked at one by one: the others are exact in float32 whatever their
-    type. (The values convert to float: check_array took them.)"""
-    magnitude = np.abs(values.astype(np.float64)).ravel()
-    beyond = magnitude > FLOAT32_EXACT_INTEGERS
+def _float_typed(column):
+    """Whether a column (a NumPy array, a pandas, polars or pyarrow one)
+    holds floats by its type, read without converting it."""
+    library = type(column).__module__.split(".", 1)[0]
+    if library == "pyarrow":
+        # (The names of pyarrow's float16, float32 and float64 types.)
+        return str(column.type) in ("halffloat", "float", "double")
+    dtype = getattr(column, "dtype", None)
+    if library == "polars":
+        return dtype.is_float()
+    return getattr(dtype, "kind", None) == "f"
+
+
+def _largest_integer_object(values, converted):
+    """Largest magnitude above ``2**24`` among the integer cells (Python or
+    NumPy ints) of an object array, or None. ``converted`` holds the cells
+    as check_array converted them (to float32 or float64, in the same
+    shape): only those at ``2**24`` or beyond there are looked at one by
+    one, the others are exact in float32 whatever their type. (Rounding
+    keeps the order: an integer above ``2**24`` is at least ``2**24`` in
+    float32.)"""
+    beyond = (converted >= FLOAT32_EXACT_INTEGERS) | (
+        converted <= -FLOAT32_EXACT_INTEGERS
+    )
     if not beyond.any():
         return None
-    cells = values.ravel()[beyond]
-    integer = np.fromiter(
+    largest = max(
         (
-            isinstance(cell, numbers.Integral)
-            and not isinstance(cell, (bool, np.bool_))
-            for cell in cells
+            abs(int(cell))
+            for cell in values[beyond]
+            if isinstance(cell, numbers.Integral)
         ),
-        dtype=bool,
-        count=len(cells),
+        default=0,
     )
-    return float(magnitude[beyond][integer].max()) if integer.any() else None
+    return float(largest) if largest > FLOAT32_EXACT_INTEGERS else None
 
 
 def input_column_names(X):

@@ -34,3 +34,23 @@ def no_host_reads(monkeypatch):
             yield
 
     return guard
+
+
+@pytest.fixture
+def default_dtype():
+    """``under(dtype)``, a context manager that sets torch's default dtype;
+    the default the test started with is put back however it ends."""
+    before = torch.get_default_dtype()
+
+    @contextlib.contextmanager
+    def under(dtype):
+        torch.set_default_dtype(dtype)
+        try:
+            yield
+        finally:
+            torch.set_default_dtype(before)
+
+    try:
+        yield under
+    finally:
+        torch.set_default_dtype(before)

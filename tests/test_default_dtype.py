@@ -6,7 +6,6 @@ fit under a float64 (or float16) default draws the same numbers and gives
 the same probabilities, bit for bit, as under float32; before, some of them
 drew other rows, trained other layers, or failed."""
 
-import contextlib
 import pickle
 
 import numpy as np
@@ -26,26 +25,6 @@ from rsft_sklearn import (
 )
 from rsft_sklearn._guards import EmptyStepGuard
 from rsft_sklearn.benchmark._networks import CNN1d
-
-
-@pytest.fixture
-def default_dtype():
-    """``under(dtype)``, a context manager that sets torch's default dtype;
-    the default the test started with is put back however it ends."""
-    before = torch.get_default_dtype()
-
-    @contextlib.contextmanager
-    def under(dtype):
-        torch.set_default_dtype(dtype)
-        try:
-            yield
-        finally:
-            torch.set_default_dtype(before)
-
-    try:
-        yield under
-    finally:
-        torch.set_default_dtype(before)
 
 
 def _data(n=300):

@@ -1,6 +1,6 @@
 """Data frames and series as inputs: integer ids in a dict, 1-d values of a
-dict for the default MLP, lazy queries, and NumPy float scalars as
-parameters.
+dict for the default MLP (and the MLP's own inputs of fewer than two axes),
+lazy queries, and NumPy float scalars as parameters.
 
 The polars and pyarrow cases are skipped where those packages are missing;
 the pandas ones check the same rules without them.
@@ -100,6 +100,40 @@ def test_floats_beyond_2_24_in_an_object_column_are_not_ids():
     )
 
 
+class CountedNumber:
+    """A cell of an object column that counts its conversions to float."""
+
+    conversions = 0
+
+    def __init__(self, value):
+        self.value = value
+
+    def __float__(self):
+        CountedNumber.conversions += 1
+        return float(self.value)
+
+
+def test_object_cells_are_converted_to_float_once():
+    # The id check converted an object column to float64 again after
+    # check_array had (every cell's __float__ called twice; 34.8 ms on a
+    # 1e6-row frame): it now reads check_array's floats, and the cells
+    # themselves only where those are beyond 2**24 (ints there are ids).
+    values = [*range(50), *[3e7 + 0.5] * 10]
+    cells = [CountedNumber(value) for value in values]
+    column = pd.Series(cells, dtype=object)
+    for X in (
+        pd.DataFrame({"a": column, "f": np.linspace(0, 1, 60)}),
+        column,
+        np.array(cells, dtype=object),
+    ):
+        CountedNumber.conversions = 0
+        out = check_X_dict({"X": X})["X"]
+        assert CountedNumber.conversions == 60
+        np.testing.assert_array_equal(
+            out.reshape(60, -1)[:, 0], np.array(values, dtype=np.float32)
+        )
+
+
 def test_big_ids_in_a_polars_series_or_mixed_frame_are_refused():
     pl = pytest.importorskip("polars")
     f = np.linspace(-1, 1, 60)
@@ -124,6 +158,49 @@ def test_big_ids_in_a_pyarrow_mixed_table_are_refused():
     ):
         with pytest.raises(ValueError, match=REFUSED):
             check_X_dict({"X": value})
+
+
+def test_float_columns_of_a_polars_frame_are_not_read_again(monkeypatch):
+    # The id check read every column of a frame through NumPy, the float
+    # ones too (a copy of a chunked column); it reads the integer ones.
+    pl = pytest.importorskip("polars")
+    read = []
+    to_array = pl.Series.__array__
+
+    def spy(self, *args, **kwargs):
+        read.append(self.name)
+        return to_array(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.Series, "__array__", spy)
+    f = np.linspace(-1, 1, 60)
+    frame = pl.DataFrame({"f": f, "g": f.astype(np.float32), "id": IDS})
+    with pytest.raises(ValueError, match=REFUSED):
+        check_X_dict({"X": frame})
+    assert read == ["id"]
+
+
+def test_chunked_pyarrow_columns_are_read_by_their_type():
+    # NumPy copies a chunked column whole: the id check tells the float ones
+    # by their type, without reading them.
+    pa = pytest.importorskip("pyarrow")
+    from rsft_sklearn._validation import _float_typed
+
+    f = np.linspace(-1, 1, 60)
+
+    def chunked(values, arrow_type=None):
+        return pa.chunked_array([values[:25], values[25:]], type=arrow_type)
+
+    for arrow_type in (pa.float16(), pa.float32(), pa.float64()):
+        floats = f.astype(arrow_type.to_pandas_dtype())
+        assert _float_typed(chunked(floats, arrow_type))
+    assert not _float_typed(chunked(IDS))
+    assert not _float_typed(chunked(IDS).dictionary_encode())
+    with pytest.raises(ValueError, match=REFUSED):
+        check_X_dict({"X": pa.table({"id": chunked(IDS), "f": chunked(f)})})
+    ids = BIG - np.arange(60) % 3
+    out = check_X_dict({"X": pa.table({"id": chunked(ids), "f": chunked(f)})})["X"]
+    np.testing.assert_array_equal(out[:, 0].astype(np.int64), ids)
+    np.testing.assert_array_equal(out[:, 1], f.astype(np.float32))
 
 
 def test_polars_and_pyarrow_ids_within_float32_reach_the_network_exactly():
@@ -194,6 +271,65 @@ def test_mlp_module_refuses_a_1d_batch_with_advice():
     assert module(torch.zeros(60, 1)).shape == (60, 2)
     with pytest.raises(ValueError, match=r"MLPModule takes a batch of rows"):
         _clf(module__n_features=1).fit(ScalarRows(), Y)
+
+
+def test_mlp_module_takes_one_unbatched_row_as_nn_linear_does():
+    # One row of n_features values, as nn.Linear takes it, was refused with
+    # the advice "give the input the shape (n, 1)" (and so was a
+    # torch.export with such an example).
+    module = MLPModule(n_features=4, n_classes=3, hidden_layer_sizes=(8,))
+    row = torch.linspace(-1, 1, 4)
+    out = module(row)
+    assert out.shape == (3,)
+    torch.testing.assert_close(out, module(row[None])[0])
+    exported = torch.export.export(module, (row,))
+    torch.testing.assert_close(exported.module()(row), out, rtol=0, atol=0)
+    X = np.random.RandomState(0).randn(60, 4).astype(np.float32)
+    net = _clf().fit(X, Y)
+    first = torch.as_tensor(X[0])
+    torch.testing.assert_close(net.module_(first), net.module_(first[None])[0])
+
+
+@pytest.mark.parametrize(
+    "shape, n_features, advice",
+    [
+        ((60,), 1, r"shape \(60,\)\. One value per row .* X\.reshape\(-1, 1\)"),
+        ((), 1, r"shape \(\)\. One value per row .* X\.reshape\(-1, 1\)"),
+        (
+            (5,),
+            4,
+            r"or one row of shape \(4,\); got a tensor of shape \(5,\)\. A 1-d "
+            r"input is one row, of 4 features, not 5: give a batch of rows the "
+            r"shape \(batch, 4\)",
+        ),
+        ((), 4, r"shape \(\)\. A single number is not a row of 4 features"),
+    ],
+)
+def test_mlp_module_refuses_other_inputs_of_fewer_axes_with_advice(
+    shape, n_features, advice
+):
+    module = MLPModule(n_features=n_features, n_classes=2)
+    with pytest.raises(ValueError, match=advice):
+        module(torch.zeros(shape))
+
+
+def test_an_mlp_module_on_some_input_columns_takes_a_row_as_a_batch():
+    # Its first layer picks its columns from a batch of rows.
+    module = MLPModule(n_features=6, n_classes=2, input_columns=[1, 4])
+    row = torch.arange(6.0)
+    advice = r"input_columns only; got a tensor of shape \(6,\).*\(1, 6\): X\.unsqueeze"
+    with pytest.raises(ValueError, match=advice):
+        module(row)
+    assert module(row.unsqueeze(0)).shape == (1, 2)
+
+
+def test_a_1d_dict_value_is_refused_even_in_batches_of_one_row():
+    # A batch of one value has the shape (1,) of one unbatched row of the
+    # MLP sized for one feature, which the module takes: the estimator
+    # still refuses the 1-d value before training.
+    v = np.linspace(-1, 1, 60, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"X\['X'\] is 1-d.*reshape\(-1, 1\)"):
+        _clf(batch_size=1).fit({"X": v}, Y)
 
 
 def test_a_module_of_ones_own_still_takes_a_1d_dict_value():

@@ -851,7 +851,10 @@ def _cost_section(frame, tables, methods, epochs, coverage=None):
         method: parse_method(method)[1].get("max_epochs", epochs)
         for method in ok["method"].unique()
     }
-    per_row = ok["backward_rows"] / (ok["n_train"] * ok["method"].map(own_epochs))
+    # As float: with no fit ok, the map of an empty column kept the labels'
+    # type, pyarrow's strings under pandas 3, which cannot divide.
+    epochs_of_fit = ok["method"].map(own_epochs).astype("float64")
+    per_row = ok["backward_rows"] / (ok["n_train"] * epochs_of_fit)
     share = per_row.groupby([ok["dataset"], ok["method"]]).mean().unstack("method")
     header = [
         "method",

@@ -277,21 +277,6 @@ class _DecodedLabels:
         return "decoded labels"
 
 
-def _checked_labels(y, owner=None):
-    """``check_labels(y)``, whose warnings (scikit-learn's for a column
-    vector) pointed at the library's line: they point at the user's call,
-    and name ``owner``, the labels they are about, where given."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        labels = check_labels(y)
-    for warning in caught:
-        message = warning.message
-        if owner is not None:
-            message = f"{owner}: {message}"
-        warnings.warn(message, warning.category, stacklevel=caller_stacklevel())
-    return labels
-
-
 def _check_dataset_not_empty(dataset, owner):
     """Refuse a data set of no rows, as scikit-learn refuses an empty array
     (skorch would fail joining no batch's output)."""
@@ -1072,7 +1057,7 @@ class NetClassifierBase(NeuralNetClassifier):
         else:
             X = self._validate_X(X, reset=reset)
             n = len(next(iter(X.values()))) if isinstance(X, dict) else X.shape[0]
-        y = _checked_labels(y)
+        y = check_labels(y)
         if reset:
             # partial_fit's classes are sorted, as scikit-learn sorts them;
             # the constructor's keep their order (the network's columns).
@@ -2020,7 +2005,7 @@ class NetClassifierBase(NeuralNetClassifier):
             # tensors): class labels, split and trained as fit would.
             self.check_is_fitted(["classes_"])
             y = torch.as_tensor(
-                encode_labels(_checked_labels(np.asarray(y)), self.classes_)
+                encode_labels(check_labels(np.asarray(y)), self.classes_)
             )
         dataset = self.get_dataset(X, y, weight)
         if not self.train_split:
@@ -2249,13 +2234,11 @@ class NetClassifierBase(NeuralNetClassifier):
         if isinstance(labels, torch.Tensor):
             labels = labels.cpu().numpy()
         try:
-            with warnings.catch_warnings():
-                if not warn:
-                    warnings.simplefilter("ignore")
-                labels = _checked_labels(
-                    np.asarray(labels),
-                    "The labels of the validation set of train_split",
-                )
+            labels = check_labels(
+                np.asarray(labels),
+                "The labels of the validation set of train_split",
+                warn=warn,
+            )
             return torch.as_tensor(encode_labels(labels, self.classes_))
         except ValueError as exc:
             raise ValueError(f"The validation set of train_split: {exc}") from None

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
@@ -719,9 +720,35 @@ def is_missing(label):
     return type(label).__name__ in ("NAType", "NaTType")
 
 
-def check_labels(y):
-    """``y`` as a 1-d array of binary or multiclass labels."""
-    y = column_or_1d(_readable_vector(y, "y"), warn=True)
+def check_labels(y, owner=None, warn=True):
+    """``y`` as a 1-d array of binary or multiclass labels.
+
+    A column vector is taken with scikit-learn's warning, given here (where
+    ``warn``) at the user's call and prefixed with ``owner``, the labels it
+    is about, where given: ``column_or_1d`` points it at its own line, and
+    catching it to give it again would swap the process's warning filters
+    under other threads.
+    """
+    y = check_array(
+        _readable_vector(y, "y"),
+        ensure_2d=False,
+        dtype=None,
+        input_name="y",
+        ensure_all_finite=False,
+        ensure_min_samples=0,
+    )
+    if warn and y.ndim == 2 and y.shape[1] == 1:
+        # scikit-learn's words, which its check_supervised_y_2d reads.
+        message = (
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples, ), for example using ravel()."
+        )
+        warnings.warn(
+            message if owner is None else f"{owner}: {message}",
+            DataConversionWarning,
+            stacklevel=caller_stacklevel(),
+        )
+    y = column_or_1d(y, warn=False)
     if y.dtype.kind == "O":
         # A missing label among strings (None, NaN, pd.NA) failed in the
         # sort of the classes ("'<' not supported between ...").

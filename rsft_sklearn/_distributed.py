@@ -38,7 +38,9 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         Decides the processes, the device and the precision
         (``mixed_precision="bf16"``, ...). Gradient accumulation
         (``gradient_accumulation_steps > 1``) is refused: raise
-        ``batch_size`` instead.
+        ``batch_size`` instead. ``mixed_precision="fp16"`` on the CPU
+        trains in float32 (accelerate has no float16 autocast there), with
+        an :class:`RSFTWarning`; ``"bf16"`` runs there.
     device : str, torch.device or None, default=None
         ``None`` trains on the accelerator's device, the usual choice. An
         explicit device must be that device.
@@ -46,7 +48,10 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         Unwrap the network from the accelerator after training, so that the
         estimator can be pickled and predicts in full precision; also after
         ``load_params`` outside a fit (``initialize()``, then
-        ``load_params``, to predict).
+        ``load_params``, to predict). A copy of an estimator left wrapped
+        in mixed precision (``False``), pickled or deep-copied, predicts in
+        full precision: pickle cannot keep accelerate's mixed-precision
+        forward. Its next training prepares it again.
     callbacks__print_log__sink : "auto" or callable, default="auto"
         ``"auto"`` prints the epoch table with the accelerator's ``print``,
         so that only the main process prints; with ``print_log`` disabled
@@ -54,7 +59,9 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
     **kwargs : dict
         Every parameter of :class:`RSFTClassifier` (``M``, ``hardness``,
         ``target``, ``rejection``, ``loss_normalization``, ``random_state``,
-        ``batch_size`` per process, skorch parameters, ...).
+        ``batch_size`` per process, skorch parameters, ...). On several
+        processes ``iterator_train`` must be a :class:`BatchIterator` (the
+        default), whose global batches the estimator splits between them.
 
     Attributes
     ----------
@@ -338,6 +345,40 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 "set_params(accelerator=...)."
             )
 
+    def _check_training_settings(self, X, epochs_before, epochs, fit_call=False):
+        super()._check_training_settings(X, epochs_before, epochs, fit_call)
+        # Refused from the parameters alone, before anything is built: every
+        # process refuses alike, and none is left waiting for the others.
+        # (An iterator_train that is not a class is checked by what it
+        # builds, in get_iterator.)
+        iterator = self.iterator_train
+        if (
+            self.accelerator.num_processes > 1
+            and isinstance(iterator, type)
+            and not issubclass(iterator, BatchIterator)
+        ):
+            raise _unsplit_iterator_error(iterator)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        modules = [name + "_" for name in self._modules + self._criteria]
+        if self.__dict__.get("_wrapped_with_accelerator") and any(
+            _lost_mixed_precision_forward(self.__dict__.get(name)) for name in modules
+        ):
+            # A copy (pickle, copy.deepcopy) of a network left wrapped
+            # (unwrap_after_train=False) in mixed precision: pickle keeps
+            # accelerate's forward, a bound method, by its name, so that the
+            # copy's network calls its class's forward, in full precision.
+            # Still marked as wrapped, it was never prepared again: it
+            # predicted unlike the original (by 9e-4) and trained with
+            # bfloat16 logits reaching the rule. Unwrapped, as a fit leaves
+            # it by default, its next training prepares it again.
+            for name in modules:
+                module = self.__dict__.get(name)
+                if isinstance(module, torch.nn.Module):
+                    setattr(self, name, _unprepared(module))
+            self._wrapped_with_accelerator = False
+
     def initialize(self):
         # AccelerateMixin.initialize replaces the whole of skorch's and would
         # skip RSFTClassifier's seeding; wrap with the accelerator afterwards.
@@ -534,7 +575,9 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         ):
             return iterator
         if not isinstance(iterator, BatchIterator):
-            return self.accelerator.prepare(iterator)
+            # accelerate's preparation of another iterator repeated rows, or
+            # gave the processes different numbers of steps.
+            raise _unsplit_iterator_error(self.iterator_train)
         if not self.accelerator.split_batches:
             iterator.batch_size *= self.accelerator.num_processes
         return _ProcessPart(
@@ -586,6 +629,20 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         self.accelerator.backward(loss)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        accelerator = self.accelerator
+        if (
+            accelerator.mixed_precision == "fp16"
+            and not accelerator.native_amp
+            and accelerator.device.type == "cpu"
+        ):
+            # accelerate turns float16 off on the CPU without a word.
+            self._warn_once_per_run(
+                "fp16_on_cpu",
+                "The accelerator's mixed_precision='fp16' does not run on the "
+                "CPU (accelerate has no float16 autocast there): this fit "
+                "trains in float32. Use mixed_precision='bf16' for mixed "
+                "precision on the CPU, or 'no'.",
+            )
         if not self._wrapped_with_accelerator:
             # Continued training (partial_fit, warm_start) of a network
             # unwrapped after its last fit: without its DDP wrapper each
@@ -679,6 +736,57 @@ def __getattr__(name):
             cls = globals()[name] = _accelerated_optimizer_class()
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _unsplit_iterator_error(iterator):
+    """The error of an ``iterator_train`` other than a
+    :class:`BatchIterator` on several processes."""
+    name = (
+        f"{iterator.__module__}.{iterator.__qualname__}"
+        if isinstance(iterator, type)
+        else repr(iterator)
+    )
+    return ValueError(
+        f"iterator_train={name} cannot train on several processes: the "
+        "estimator splits the global batches of its BatchIterator between the "
+        "processes, and accelerate's preparation of another iterator either "
+        "repeats rows to fill the last batch (even_batches=True: they train "
+        "twice per epoch and count twice in the acceptance rates), or gives "
+        "the processes different numbers of steps (even_batches=False), which "
+        "leaves them waiting for each other. Use the default "
+        "iterator_train=BatchIterator (or a subclass), or train on one process."
+    )
+
+
+def _lost_mixed_precision_forward(module):
+    """Whether accelerate prepared ``module`` (or the module inside its DDP
+    wrapper) in mixed precision, and its forward is no longer accelerate's
+    (a copy's: see ``AccelerateRSFTClassifier.__setstate__``)."""
+    state = getattr(_inside_wrappers(module), "__dict__", {})
+    # accelerate's forward wraps the original (functools.update_wrapper).
+    return "_original_forward" in state and not hasattr(
+        state.get("forward"), "__wrapped__"
+    )
+
+
+def _unprepared(module):
+    """``module`` as unwrapping leaves it: out of its DDP wrapper, without
+    accelerate's marks of a prepared module (which would make accelerate
+    return it unprepared) nor the forward that took the place of
+    accelerate's."""
+    module = _inside_wrappers(module)
+    state = module.__dict__
+    if "_original_forward" in state:
+        del state["_original_forward"]
+        state.pop("forward", None)
+    state.pop("_is_accelerate_prepared", None)
+    return module
+
+
+def _inside_wrappers(module):
+    while isinstance(module, torch.nn.parallel.DistributedDataParallel):
+        module = module.module
+    return module
 
 
 class _ProcessSum:

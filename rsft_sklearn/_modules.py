@@ -155,10 +155,13 @@ class MLPModule(nn.Module):
             return self.layers[1:](hidden)
         if X.dim() < 2:
             if self.input_columns is None:
-                if X.shape == (self.layers[0].in_features,):
+                n_features = self.layers[0].in_features
+                if X.shape == (n_features,) and n_features > 1:
                     # One unbatched row, as nn.Linear takes it (and
                     # torch.export with such an example): logits of shape
-                    # (n_classes,).
+                    # (n_classes,). With one feature, (1,) is as likely the
+                    # last batch, of one row, of a Dataset of single
+                    # numbers: refused as any batch of them is.
                     return self.layers(X)
                 raise ValueError(_refuse_unbatched(X, self.layers[0].in_features))
             raise ValueError(
@@ -245,7 +248,7 @@ def _refuse_unbatched(X, n_features, narrowed=False):
     )
     if narrowed:
         taken += ", as its first layer has weights for its input_columns only"
-    else:
+    elif n_features > 1:
         taken += f", or one row of shape ({n_features},)"
     if narrowed and shape == (n_features,):
         advice = (

@@ -1566,6 +1566,7 @@ def test_python_dash_m_runs_the_same_command():
     )
     assert "rsft-bench" in result.stdout
     assert "Warning" not in result.stderr
+    assert "warning:" not in result.stderr
 
 
 def test_metrics_on_a_hand_computed_fold():

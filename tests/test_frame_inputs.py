@@ -295,6 +295,14 @@ def test_mlp_module_takes_one_unbatched_row_as_nn_linear_does():
     [
         ((60,), 1, r"shape \(60,\)\. One value per row .* X\.reshape\(-1, 1\)"),
         ((), 1, r"shape \(\)\. One value per row .* X\.reshape\(-1, 1\)"),
+        # A Dataset of single numbers' last batch, of one row: not taken as
+        # one unbatched row of one feature.
+        (
+            (1,),
+            1,
+            r"\(batch, 1\) \(more axes are flattened\); got a tensor of "
+            r"shape \(1,\)\. One value per row",
+        ),
         (
             (5,),
             4,

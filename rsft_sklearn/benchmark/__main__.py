@@ -2,7 +2,11 @@
 
 import sys
 
-from ._cli import main
+from ._cli import console_main
+
+# The command: main (rsft_sklearn.benchmark.main) with the command's format
+# of warnings.
+main = console_main
 
 __all__ = ["main"]
 

@@ -7,7 +7,6 @@ import os
 import shlex
 import sys
 import warnings
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -425,8 +424,29 @@ def main(argv=None):
 
     # SIGTERM (a scheduler's stop, kill) ends the run as Ctrl-C does: the
     # finished folds are kept and the workers stopped.
-    with terminate_as_interrupt(), _warnings_formatted():
+    with terminate_as_interrupt():
         return _main(argv)
+
+
+def console_main(argv=None):
+    """:func:`main` as the ``rsft-bench`` command (and ``python -m
+    rsft_sklearn.benchmark``) runs it: the process is the command's, so its
+    warnings are printed in :func:`format_warning`'s form. :func:`main`
+    called from a program changes no format: the format is the process's,
+    shared by every thread and by calls that overlap.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        Arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        As :func:`main`.
+    """
+    warnings.formatwarning = format_warning
+    return main(argv)
 
 
 def format_warning(message, category, filename, lineno, line=None):
@@ -457,21 +477,6 @@ def format_warning(message, category, filename, lineno, line=None):
     if not issubclass(category, RSFTWarning):
         text += f" ({category.__name__}, {filename}:{lineno})"
     return text + "\n"
-
-
-@contextmanager
-def _warnings_formatted():
-    """:func:`format_warning` in place of Python's format while the command
-    runs, and Python's (or the one set before) after it: a program that
-    calls :func:`main` keeps its own format. Where warnings are recorded
-    (``warnings.catch_warnings(record=True)``, pytest) they are recorded
-    as they are: showwarning, which records them, is left as it is."""
-    before = warnings.formatwarning
-    warnings.formatwarning = format_warning
-    try:
-        yield
-    finally:
-        warnings.formatwarning = before
 
 
 def _same_command(given_out, out, *flags):

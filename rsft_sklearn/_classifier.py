@@ -2159,8 +2159,11 @@ class RSFTClassifier(NetClassifierBase):
         if took_step:
             self._warn_if_steps_negligible(record, seen, mass)
             # Epochs without a step after this one are news (a continued
-            # run whose M was raised again was silent): warned of again.
-            self._rearm_warning("stepless")
+            # run whose M was raised again was silent): warned of again,
+            # unless this call has said it already.
+            state = self.__dict__.get("fit_state_")
+            if state is None or not state.warned_stepless:
+                self._rearm_warning("stepless")
         # The rule that corrected the output before this epoch: kept if the
         # epoch took no step (every row rejected), whose network is the
         # earlier epoch's.
@@ -2444,15 +2447,21 @@ class RSFTClassifier(NetClassifierBase):
     def _warn_stepless(self, message):
         """Warn of an epoch that took no step once per fit, and once for a
         run of continued training (partial_fit, warm_start) after it, and
-        again after an epoch that took a step (the history's NaN train_loss
-        marks every such epoch)."""
+        again in a later call after an epoch that took a step (the history's
+        NaN train_loss marks every such epoch)."""
+        said = self.__dict__.get("_warned_in_run", frozenset())
         self._warn_once_per_run(
             "stepless",
             f"{message} (Said once per fit, and once for the partial_fit or "
-            "warm_start calls that continue it, and again after an epoch that "
-            "takes a step: the history's train_loss is NaN for every such "
-            "epoch.)",
+            "warm_start calls that continue it, and again in a later call "
+            "after an epoch that takes a step: the history's train_loss is NaN "
+            "for every such epoch.)",
         )
+        state = self.__dict__.get("fit_state_")
+        if "stepless" not in said and state is not None:
+            # Said in this call: its epochs that step re-arm nothing, so a
+            # fit whose epochs alternate is told once.
+            state.warned_stepless = True
 
     def _warn_once_per_run(self, kind, message):
         """Warn of ``kind`` once per fit, and once for a run of continued

@@ -208,6 +208,9 @@ class FitState:
     warned_nonfinite : bool
         An epoch of this call has warned of rows scored with a non-finite
         output (once per call).
+    warned_stepless : bool
+        An epoch of this call has warned that it took no step: its later
+        epochs that step do not make it warn again (once per call).
     split_groups : ndarray or None
         The ``groups`` of the call, for a ``train_split`` that splits by
         group.
@@ -252,6 +255,7 @@ class FitState:
         self.nonfinite_scores = None
         self.warned_M_bound = False
         self.warned_nonfinite = False
+        self.warned_stepless = False
         self.fit_params = {}
         # The epochs of this call (skorch's fit_loop argument), when given.
         self.epochs = None

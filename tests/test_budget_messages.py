@@ -13,8 +13,8 @@ from rsft_sklearn import RSFTClassifier
 
 _SAID_ONCE = (
     " (Said once per fit, and once for the partial_fit or warm_start calls "
-    "that continue it, and again after an epoch that takes a step: the "
-    "history's train_loss is NaN for every such epoch.)"
+    "that continue it, and again in a later call after an epoch that takes a "
+    "step: the history's train_loss is NaN for every such epoch.)"
 )
 
 

@@ -224,7 +224,9 @@ def test_stepless_warning_comes_back_after_a_step():
     clf.set_params(M=1e30)
     said = _stepless(_caught(lambda: clf.partial_fit(X, y)))
     assert len(said) == 1 and said[0].filename == __file__
-    assert "again after an epoch that takes a step" in str(said[0].message)
+    assert "again in a later call after an epoch that takes a step" in str(
+        said[0].message
+    )
     np.testing.assert_array_equal(
         clf.history[:, "acceptance_rate"], [0, 0, 0, 0, 1, 1, 0, 0]
     )
@@ -297,3 +299,21 @@ def test_the_command_prints_warnings_as_its_own_lines():
         "rsft-bench: warning: no run.json",
         "rsft-bench: warning: the command goes on (UserWarning, <string>:10)",
     ]
+
+
+def test_a_fit_whose_epochs_alternate_is_told_once():
+    # A step re-armed the warning within the fit: 40 epochs alternating
+    # between steps and none warned 11 times under "always".
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 3).astype(np.float32)
+    y = np.arange(40) % 2
+    clf = RSFTClassifier(
+        max_epochs=40, random_state=0, rejection="sample", M=150, warmup_epochs=0
+    )
+    said = _stepless(_caught(lambda: clf.fit(X, y)))
+    rates = np.asarray(clf.history[:, "acceptance_rate"])
+    # Both kinds of epoch, and a stepless one after a stepping one.
+    stepless = rates == 0
+    assert stepless.any() and (~stepless).any()
+    assert (stepless[1:] & ~stepless[:-1]).any()
+    assert len(said) == 1

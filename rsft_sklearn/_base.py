@@ -144,6 +144,18 @@ def _plain_number(value):
     return value
 
 
+def _optimizer_setting(value):
+    """A setting as an optimiser is given it: a NumPy number (or a tuple of
+    them) as Python's, and a tensor as a copy of its own."""
+    if isinstance(value, torch.Tensor):
+        # torch's schedulers write the rate into a group's tensor in place
+        # (fill_): with lr=torch.tensor(0.01) and an LRScheduler callback, the
+        # fit changed the user's tensor, the estimator's parameter, and a
+        # refit started from the last epoch's rate.
+        return value.detach().clone()
+    return _plain_number(value)
+
+
 def _check_optimizer_groups(name, optimizer):
     """Refuse settings written into a built optimiser's parameter groups
     that its class refuses when built (``optimizer__weight_decay=-1`` on a
@@ -607,12 +619,12 @@ class NetClassifierBase(NeuralNetClassifier):
         # NumPy numbers (a search's loguniform lr) went into the optimiser's
         # state as they were: a checkpoint of it could not be loaded by
         # torch.load(weights_only=True), which LoadInitState uses.
-        kwargs = {key: _plain_number(value) for key, value in kwargs.items()}
+        kwargs = {key: _optimizer_setting(value) for key, value in kwargs.items()}
         groups = args[0] if args else None
         if isinstance(groups, list) and all(isinstance(g, dict) for g in groups):
             groups = [
                 {
-                    key: value if key == "params" else _plain_number(value)
+                    key: value if key == "params" else _optimizer_setting(value)
                     for key, value in group.items()
                 }
                 for group in groups
@@ -1681,11 +1693,12 @@ class NetClassifierBase(NeuralNetClassifier):
                     ):
                         # As when it is built (see get_params_for_optimizer),
                         # before the check: torch's Adam refuses betas of
-                        # fractions.
+                        # fractions, and a scheduler wrote into the tensor
+                        # given.
                         for group in optimizer.param_groups:
                             for key, value in group.items():
                                 if key != "params":
-                                    group[key] = _plain_number(value)
+                                    group[key] = _optimizer_setting(value)
                     if any(key.startswith(name + "__") for key in kwargs):
                         _check_optimizer_groups(name, optimizer)
                 return result

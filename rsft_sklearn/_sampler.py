@@ -286,8 +286,11 @@ class RejectionSampler(BaseCleaningSampler):
             return np.log(proba)
 
     def _fit_resample(self, X, y, groups=None):
-        if isinstance(self.n_rounds, (bool, np.bool_)):
-            # An Integral to the parameter check, but not a count.
+        rounds = as_real(self.n_rounds)
+        if rounds is None:
+            # A bool is an Integral to the parameter check, but not a count;
+            # anything else that is not a number reaches here only under
+            # skip_parameter_validation.
             raise TypeError(
                 f"n_rounds must be a whole number >= 1, got {self.n_rounds!r}."
             )
@@ -297,6 +300,15 @@ class RejectionSampler(BaseCleaningSampler):
             raise ValueError(
                 f"n_rounds must be a whole number in [1, 2**53], the counts "
                 f"float64 holds exactly; got {shown_number(self.n_rounds)}."
+            )
+        if not (rounds >= 1 and rounds.is_integer()):
+            # The parameter check refuses these too, unless
+            # sklearn.set_config(skip_parameter_validation=True) skipped it:
+            # torch.binomial truncates the count (2.5 drew 2 rounds, without
+            # a word), and 0 or -1 accepted no row, which was blamed on M.
+            raise ValueError(
+                "n_rounds must be a whole number >= 1, got "
+                f"{shown_number(self.n_rounds)}."
             )
         # Before the estimator's cross-validated fits (the parameter check
         # takes a bool for a number). As floats: a Fraction gives what its

@@ -428,7 +428,9 @@ def bool_duplicates_summed(X):
 
 
 def to_float32(X, name):
-    """``X`` as float32, refusing values beyond the float32 range."""
+    """``X`` as float32, refusing values beyond the float32 range, and NaN
+    or inf where its values are read for that (``X`` not float32, or a
+    sparse matrix with duplicate entries)."""
     # A float64 value beyond the float32 range would become inf in the
     # network and turn every parameter into NaN without an error.
     limit = FLOAT32_MAX
@@ -449,12 +451,29 @@ def to_float32(X, name):
         values = X.data
     # max and min rather than abs(X).max(): no temporary the size of X (a
     # float64 X would cost twice its float32 copy). Stored float32 values
-    # are finite (checked before), so within the range.
+    # are within the range: finite, checked before (not read again when
+    # assume_finite skipped that check: a pass over X it was set to save).
+    if (X.dtype == np.float32 and not summed) or not values.size:
+        return X.astype(np.float32, copy=False)
+    largest, smallest = values.max(), values.min()
+    # NaN or inf stored: scikit-learn's check refuses them, unless
+    # sklearn.set_config(assume_finite=True) skipped it. Trained on, they
+    # failed the fit as an overflow of the loss, with advice to lower the
+    # learning rate. (Duplicate entries of a cell summed to inf are the
+    # overflow named below: a sum of finite values is never NaN.)
     if (
-        (X.dtype != np.float32 or summed)
-        and values.size
-        and (values.max() > limit or values.min() < -limit)
+        np.isnan(largest)
+        or np.isnan(smallest)
+        or (not summed and (np.isinf(largest) or np.isinf(smallest)))
     ):
+        raise ValueError(
+            f"{name} holds NaN or infinite values, which scikit-learn's check "
+            "did not refuse: sklearn.set_config(assume_finite=True) (or "
+            "config_context) skipped it. Remove or impute them (for example "
+            "with sklearn.impute.SimpleImputer), or leave assume_finite False "
+            "to have them named."
+        )
+    if largest > limit or smallest < -limit:
         where = " (duplicate entries of a cell summed)" if summed else ""
         raise ValueError(
             f"{name} holds values{where} of magnitude above {limit:.3g}, the "
@@ -989,13 +1008,21 @@ def readable_tensor(X):
     ScalarType BFloat16"): detached, on the host, those dtypes as float32.
     A sparse tensor (``to_sparse()``, ``to_sparse_csr()``), which NumPy
     refuses too, as the SciPy CSR matrix of its values, which stays sparse
-    as a SciPy matrix does. Anything else as it is."""
+    as a SciPy matrix does. A dense one as the NumPy array sharing its
+    memory. Anything else as it is."""
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu()
         if X.layout != torch.strided:
             return _sparse_tensor_as_csr(X)
         if X.dtype in _NUMPY_LACKS:
             X = X.float()
+        # NumPy, not the tensor: under sklearn.set_config(
+        # array_api_dispatch=True) scikit-learn's checks take a tensor as a
+        # torch array and failed converting it to a NumPy dtype inside
+        # array_api_compat ("asarray(): argument 'dtype' must be
+        # torch.dtype, not type"). (Without dispatch they read it through
+        # NumPy anyway.)
+        X = X.numpy()
     return X
 
 

@@ -1754,6 +1754,10 @@ class NetClassifierBase(NeuralNetClassifier):
             ]:
                 setattr(self, key, kwargs.pop(key))
                 self._params_to_validate.add(key)
+            # The classes themselves too (iterator_train=DataLoader), which
+            # skorch refused the same way.
+            for key in [key for key in kwargs if key in _READ_AT_EACH_CALL]:
+                setattr(self, key, kwargs.pop(key))
         replaced = self.initialized_ and "callbacks" in kwargs
         # Another optimiser class on an initialised net: skorch finds no
         # component to rebuild for it ("Something went wrong"), and left the

@@ -739,6 +739,9 @@ def is_missing(label):
     return type(label).__name__ in ("NAType", "NaTType")
 
 
+_NUMPY_BEFORE_2 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+
+
 def check_labels(y, owner=None, warn=True):
     """``y`` as a 1-d array of binary or multiclass labels.
 
@@ -773,10 +776,15 @@ def check_labels(y, owner=None, warn=True):
         # sort of the classes ("'<' not supported between ...").
         try:
             # In C, element by element: NaN (and NaT) differs from itself.
-            with warnings.catch_warnings():
-                # NumPy before 2 warns that the elementwise comparison
-                # failed (pandas' NA) before the fallback below reads it.
-                warnings.simplefilter("ignore", DeprecationWarning)
+            if _NUMPY_BEFORE_2:
+                with warnings.catch_warnings():
+                    # NumPy before 2 warns that the elementwise comparison
+                    # failed (pandas' NA) before the fallback below reads
+                    # it. (Not entered otherwise: it swaps the process's
+                    # filters under other threads, at every fit.)
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    unequal = y != y
+            else:
                 unequal = y != y
             if np.shape(unequal) != y.shape:
                 # NumPy before 2 gives one False for the whole comparison

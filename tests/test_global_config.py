@@ -200,3 +200,56 @@ def test_sampler_takes_a_whole_float_n_rounds_unvalidated(data):
         whole.fit_resample(X, y)
     assert len(counted.sample_indices_) > len(y) // 2
     np.testing.assert_array_equal(whole.sample_indices_, counted.sample_indices_)
+
+
+def test_an_iterator_class_set_on_a_fitted_estimator_is_used_next_call():
+    # skorch found no component to rebuild for it and raised "Something went
+    # wrong, please open an issue".
+    from torch.utils.data import DataLoader
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3).astype(np.float32)
+    y = np.arange(60) % 2
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    clf.set_params(iterator_train=DataLoader, iterator_valid=DataLoader)
+    assert clf.iterator_train is DataLoader
+    assert clf.get_params()["iterator_valid"] is DataLoader
+    seen = []
+    get = clf.get_iterator
+
+    def spy(dataset, training=False):
+        iterator = get(dataset, training=training)
+        seen.append(type(iterator))
+        return iterator
+
+    clf.get_iterator = spy
+    clf.partial_fit(X, y)
+    assert DataLoader in seen
+    assert len(clf.history) == 2
+
+
+def test_string_labels_enter_no_catch_warnings_on_numpy_2(monkeypatch):
+    # catch_warnings swaps the process's filter list (other threads' filters
+    # were lost); it guarded a NumPy-1 warning only.
+    import sys
+    import warnings
+
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        pytest.skip("NumPy before 2 needs the guard")
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3).astype(np.float32)
+    y = np.where(np.arange(60) % 2, "yes", "no").astype(object)
+    swaps = []
+
+    class Recorder(warnings.catch_warnings):
+        def __enter__(self):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith("rsft_sklearn"):
+                swaps.append(caller)
+            return super().__enter__()
+
+    monkeypatch.setattr(warnings, "catch_warnings", Recorder)
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    monkeypatch.undo()
+    assert swaps == []
+    assert list(clf.classes_) == ["no", "yes"]

@@ -1756,7 +1756,14 @@ class NetClassifierBase(NeuralNetClassifier):
                 self._params_to_validate.add(key)
             # The classes themselves too (iterator_train=DataLoader), which
             # skorch refused the same way.
+            # Checked here: predict reads iterator_valid and dataset without
+            # the check of fit.
             for key in [key for key in kwargs if key in _READ_AT_EACH_CALL]:
+                constraints = self._parameter_constraints.get(key)
+                if constraints is not None:
+                    validate_parameter(
+                        key, kwargs[key], constraints, type(self).__name__
+                    )
                 setattr(self, key, kwargs.pop(key))
         replaced = self.initialized_ and "callbacks" in kwargs
         # Another optimiser class on an initialised net: skorch finds no

@@ -2159,11 +2159,9 @@ class RSFTClassifier(NetClassifierBase):
         if took_step:
             self._warn_if_steps_negligible(record, seen, mass)
             # Epochs without a step after this one are news (a continued
-            # run whose M was raised again was silent): warned of again,
-            # unless this call has said it already.
-            state = self.__dict__.get("fit_state_")
-            if state is None or not state.warned_stepless:
-                self._rearm_warning("stepless")
+            # run whose M was raised again was silent): warned of again, in
+            # a later call if this one has said it already.
+            self._rearm_warning("stepless")
         # The rule that corrected the output before this epoch: kept if the
         # epoch took no step (every row rejected), whose network is the
         # earlier epoch's.
@@ -2449,6 +2447,11 @@ class RSFTClassifier(NetClassifierBase):
         run of continued training (partial_fit, warm_start) after it, and
         again in a later call after an epoch that took a step (the history's
         NaN train_loss marks every such epoch)."""
+        state = self.__dict__.get("fit_state_")
+        if state is not None and state.warned_stepless:
+            # Said in this call: its later epochs re-arm it (the steps
+            # between), but a fit whose epochs alternate is told once.
+            return
         said = self.__dict__.get("_warned_in_run", frozenset())
         self._warn_once_per_run(
             "stepless",
@@ -2457,10 +2460,7 @@ class RSFTClassifier(NetClassifierBase):
             "after an epoch that takes a step: the history's train_loss is NaN "
             "for every such epoch.)",
         )
-        state = self.__dict__.get("fit_state_")
         if "stepless" not in said and state is not None:
-            # Said in this call: its epochs that step re-arm nothing, so a
-            # fit whose epochs alternate is told once.
             state.warned_stepless = True
 
     def _warn_once_per_run(self, kind, message):

@@ -209,8 +209,8 @@ class FitState:
         An epoch of this call has warned of rows scored with a non-finite
         output (once per call).
     warned_stepless : bool
-        An epoch of this call has warned that it took no step: its later
-        epochs that step do not make it warn again (once per call).
+        An epoch of this call has warned that it took no step: it warns no
+        more in this call (the epochs that step re-arm it for the next).
     split_groups : ndarray or None
         The ``groups`` of the call, for a ``train_split`` that splits by
         group.

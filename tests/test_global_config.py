@@ -253,3 +253,16 @@ def test_string_labels_enter_no_catch_warnings_on_numpy_2(monkeypatch):
     monkeypatch.undo()
     assert swaps == []
     assert list(clf.classes_) == ["no", "yes"]
+
+
+@pytest.mark.parametrize("name", ["iterator_train", "iterator_valid", "dataset"])
+def test_a_bad_iterator_class_on_a_fitted_estimator_is_refused_at_once(name):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3).astype(np.float32)
+    y = np.arange(60) % 2
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    with pytest.raises(ValueError, match=f"'{name}' parameter"):
+        clf.set_params(**{name: 5})
+    assert getattr(clf, name) != 5
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)

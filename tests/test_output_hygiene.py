@@ -317,3 +317,27 @@ def test_a_fit_whose_epochs_alternate_is_told_once():
     assert stepless.any() and (~stepless).any()
     assert (stepless[1:] & ~stepless[:-1]).any()
     assert len(said) == 1
+
+
+def test_a_step_after_the_warning_in_the_same_call_rearms_it_for_the_next():
+    # A call that warned and then stepped left it said: a later call that
+    # took no step at all was silent.
+    from skorch.callbacks import Callback
+
+    class Starve(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            net.set_params(M=1e30 if len(net.history) == 1 else 1e-3)
+
+    X, y = _data()
+    clf = RSFTClassifier(
+        max_epochs=3,
+        random_state=0,
+        warmup_epochs=0,
+        rejection="sample",
+        M=1e-3,
+        callbacks=[("starve", Starve())],
+    )
+    assert len(_stepless(_caught(lambda: clf.fit(X, y)))) == 1
+    np.testing.assert_array_equal(clf.history[:, "acceptance_rate"], [1, 0, 1])
+    clf.set_params(M=1e30, callbacks__starve=None)
+    assert len(_stepless(_caught(lambda: clf.partial_fit(X, y)))) == 1

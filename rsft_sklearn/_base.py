@@ -1744,27 +1744,25 @@ class NetClassifierBase(NeuralNetClassifier):
             # parameters at every call: nothing to rebuild, where skorch
             # found no component to re-initialise and raised its "Something
             # went wrong" error (a larger predict batch size on a fitted
-            # model, say).
+            # model, say; iterator_train=DataLoader). The classes are checked
+            # here, as predict reads iterator_valid and dataset without the
+            # check of fit; their parameters are checked at the next call.
             for key in [
                 key
                 for key in kwargs
-                if "__" in key
-                and key.split("__", 1)[0] in _READ_AT_EACH_CALL
-                and not key.endswith("_")
+                if key.split("__", 1)[0] in _READ_AT_EACH_CALL and not key.endswith("_")
             ]:
-                setattr(self, key, kwargs.pop(key))
-                self._params_to_validate.add(key)
-            # The classes themselves too (iterator_train=DataLoader), which
-            # skorch refused the same way.
-            # Checked here: predict reads iterator_valid and dataset without
-            # the check of fit.
-            for key in [key for key in kwargs if key in _READ_AT_EACH_CALL]:
-                constraints = self._parameter_constraints.get(key)
-                if constraints is not None:
+                value = kwargs.pop(key)
+                if "__" in key:
+                    self._params_to_validate.add(key)
+                elif key in self._parameter_constraints:
                     validate_parameter(
-                        key, kwargs[key], constraints, type(self).__name__
+                        key,
+                        value,
+                        self._parameter_constraints[key],
+                        type(self).__name__,
                     )
-                setattr(self, key, kwargs.pop(key))
+                setattr(self, key, value)
         replaced = self.initialized_ and "callbacks" in kwargs
         # Another optimiser class on an initialised net: skorch finds no
         # component to rebuild for it ("Something went wrong"), and left the

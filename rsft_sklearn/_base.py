@@ -1225,16 +1225,18 @@ class NetClassifierBase(NeuralNetClassifier):
         return to_float32(X, "X")
 
     def _check_row_axes(self, X):
-        """Rows with another number of axes than the fitted ones (images
-        given flat, or without their channel axis), named by their shapes:
-        scikit-learn's check counts the first axis past the rows only, and
-        would say that 16 pixels are 16 features where 1 channel is
-        expected."""
+        """Rows of another shape than the fitted ones, where either has
+        several axes (images given flat, without their channel axis, or with
+        another number of channels), named by their shapes: scikit-learn's
+        check counts the first axis past the rows only, and would say that
+        16 pixels are 16 features where 1 channel is expected, or that 1
+        channel is "1 features" where 3 were fitted. Flat rows keep its
+        message about features."""
         fitted = self.__dict__.get("_row_shape")
         shape = getattr(X, "shape", None)
         if fitted is None or not isinstance(shape, tuple) or len(shape) < 2:
             return
-        if len(shape) - 1 != len(fitted) and max(len(fitted), len(shape) - 1) > 1:
+        if tuple(shape[1:]) != fitted and max(len(fitted), len(shape) - 1) > 1:
             raise ValueError(
                 f"X has rows of shape {tuple(shape[1:])}, but "
                 f"{type(self).__name__} was fitted on rows of shape {fitted}."
@@ -2503,7 +2505,7 @@ class NetClassifierBase(NeuralNetClassifier):
         during a fit sets every module's flag from a list collected once per
         epoch instead of walking each tree (the pooled modes switch twice
         per pool). A module with a ``train`` of its own (a frozen BatchNorm,
-        say) keeps skorch's walk."""
+        say), in its class or set on the instance, keeps skorch's walk."""
         state = self.__dict__.get("fit_state_")
         if state is None:
             return super()._set_training(training)
@@ -2977,14 +2979,18 @@ def _listener(callback, method_name):
 
 def _mode_trees(components):
     """The modules of every ``nn.Module`` component, or False if one of them
-    overrides ``train`` or keeps its flag elsewhere than in its ``__dict__``."""
+    overrides ``train`` (in its class, or on the instance: ``bn.train =
+    lambda mode=True: bn`` freezes a BatchNorm, and skorch's walk calls it)
+    or keeps its flag elsewhere than in its ``__dict__``."""
     trees = []
     for component in components:
         if not isinstance(component, torch.nn.Module):
             continue
         modules = list(component.modules())
         if any(
-            type(m).train is not torch.nn.Module.train or "training" not in vars(m)
+            type(m).train is not torch.nn.Module.train
+            or "train" in vars(m)
+            or "training" not in vars(m)
             for m in modules
         ):
             return False

@@ -413,6 +413,16 @@ def class_target_weight(
                 weights=None if sample_weight is None else np.asarray(sample_weight),
                 minlength=n_classes,
             )
+            if not np.all(np.isfinite(counts)):
+                # Finite weights whose class sums overflow float64 (rows of
+                # 1e308): counted relative to the largest weight instead,
+                # which the normalisation to a maximum of 1 cancels; inf
+                # counts gave NaN weights (inf - inf in log space).
+                counts = np.bincount(
+                    labels.astype(np.int64),
+                    weights=sample_weight / sample_weight.max(),
+                    minlength=n_classes,
+                )
             # In log space: 1 / n_k overflows for subnormal weighted counts,
             # and a large power would underflow the smaller weights to 0 (a
             # class never accepted); none falls below float32's smallest

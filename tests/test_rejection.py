@@ -157,6 +157,21 @@ def test_class_target_weight():
         class_target_weight(y, 3, "nope")
 
 
+def test_class_target_weight_with_class_sums_beyond_float64():
+    # Finite weights whose class sums overflow: the weights relative to each
+    # other are what counts, as with weights a factor 1e300 smaller.
+    y = np.array([0, 0, 1, 1, 1, 1, 2])
+    big = np.array([1e308, 1e308, 1e308, 1e308, 1e308, 1e308, 1e307])
+    for kwargs in ({}, {"power": 0.5}, {"power": 0.0}):
+        got = class_target_weight(y, 3, sample_weight=big, **kwargs)
+        expected = class_target_weight(y, 3, sample_weight=big / 1e300, **kwargs)
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        class_target_weight(y, 3, sample_weight=big), [0.05, 0.025, 1.0]
+    )
+
+
 @pytest.mark.parametrize("shape", [(2048, 8), (2048, 2), (64, 8), (128, 2), (512, 40)])
 def test_true_class_log_proba_equals_log_softmax_on_every_path(shape):
     # Few classes and many rows take the transposed path on the CPU.

@@ -891,11 +891,11 @@ class NetClassifierBase(NeuralNetClassifier):
             # What _encoded_valid reads, read here first, with its warnings
             # (a column vector of labels): once per call, as _encoded_valid
             # reads them again without.
-            self._valid_labels(valid, warn=True)
+            self._split_labels(valid, warn=True)
             if not is_dataset(valid.X):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    self._valid_inputs(valid)
+                    self._split_inputs(valid)
 
     def _check_constructor_classes(self, how):
         """Continued training keeps the classes it has: a constructor's
@@ -1687,7 +1687,10 @@ class NetClassifierBase(NeuralNetClassifier):
         try:
             with self._unchanged_if_refused():
                 result = self._set_params(**kwargs)
-                for name, optimizer in zip(names, optimizers):
+                for name in names:
+                    # The optimiser now in place (built anew for another
+                    # class or other parameter groups).
+                    optimizer = self.__dict__.get(name + "_")
                     if optimizer is None:
                         continue
                     if any(
@@ -1768,11 +1771,18 @@ class NetClassifierBase(NeuralNetClassifier):
         replaced = self.initialized_ and "callbacks" in kwargs
         # Another optimiser class on an initialised net: skorch finds no
         # component to rebuild for it ("Something went wrong"), and left the
-        # parameter changed and the old optimiser in place.
+        # parameter changed and the old optimiser in place. So with other
+        # parameter groups (optimizer__param_groups): skorch wrote the list
+        # into every group as a setting, "param_groups", which save_params
+        # carried along, and partial_fit trained on with the old groups.
+        # (optimizer__param_groups__<i>__<name> sets one group's setting in
+        # place, as in skorch.)
+        names = getattr(self, "_optimizers", ())
+        rebuilt = {*names, *(name + "__param_groups" for name in names)}
         optimizers = {
             key: kwargs.pop(key)
             for key in list(kwargs)
-            if self.initialized_ and key in getattr(self, "_optimizers", ())
+            if self.initialized_ and key in rebuilt
         }
         components = set(self._modules) | set(self._criteria)
         if (
@@ -2049,7 +2059,7 @@ class NetClassifierBase(NeuralNetClassifier):
             fit_params = {**fit_params, "groups": groups}
         train, valid = self._split(dataset, labels, fit_params)
         self._check_training_classes(_rows_within(train, dataset), labels)
-        return train, self._encoded_valid(valid)
+        return self._encoded_train(train, dataset, weight), self._encoded_valid(valid)
 
     def _split(self, dataset, labels, params):
         """``train_split(dataset, labels, **params)``, drawing from the
@@ -2207,6 +2217,49 @@ class NetClassifierBase(NeuralNetClassifier):
             stacklevel=caller_stacklevel(),
         )
 
+    def _encoded_train(self, train, given, sample_weight):
+        """A training part that ``train_split`` builds as a new skorch
+        ``Dataset`` (not the data set ``given`` to it) holds raw labels, as
+        ``y`` of ``fit`` and its validation part do: the network trains on
+        their indices in ``classes_``. (Read as indices, ``classes`` in
+        another order trained silently on wrong labels, and labels other
+        than ``0 .. K-1`` failed inside torch or in the per-class counts.)
+        ``sample_weight``: the fit's, which such rows cannot carry."""
+        if type(train) is not Dataset or train is given:
+            return train
+        if sample_weight is not None:
+            # Its rows are not known among the fit's (only a Subset's are):
+            # the weights cannot follow them. (The batches came without
+            # weights, refused at the first step in terms of a collate_fn.)
+            raise ValueError(
+                "fit was given sample_weight, but train_split returned a "
+                "training part that is a new skorch Dataset, whose rows carry "
+                "no weights. Return Subset(dataset, indices) of the data set "
+                "train_split is given, as skorch's ValidSplit does: its rows "
+                "carry their weights."
+            )
+        labels = self._split_labels(
+            train,
+            "training part",
+            warn=True,
+            # The likely cause: a Dataset built from the one train_split is
+            # given, whose labels are encoded.
+            hint=" A new skorch Dataset that train_split returns holds the "
+            "labels as y of fit holds them, not the encoded labels of the data "
+            "set it is given (return Subset(dataset, indices) of that one).",
+        )
+        if labels is None:
+            # skorch's Dataset without y yields a placeholder label.
+            raise ValueError(
+                "The training part of train_split has no labels: it is a "
+                "skorch Dataset without y. Return Dataset(X_train, y_train), "
+                "with the labels as y of fit holds them, or "
+                "Subset(dataset, indices) of the data set train_split is given."
+            )
+        if is_dataset(train.X):
+            return Dataset(train.X, labels)
+        return self.get_dataset(self._split_inputs(train, "training part"), labels)
+
     def _encoded_valid(self, valid):
         """A validation set given as skorch's ``Dataset`` (``predefined_split``)
         holds raw labels, as ``y`` of ``fit`` does; the network is scored on
@@ -2243,16 +2296,17 @@ class NetClassifierBase(NeuralNetClassifier):
                         ) from None
             return valid
         # Within fit, _check_training_settings gave the labels' warnings.
-        labels = self._valid_labels(valid, warn=not _fit_in_progress(self))
+        labels = self._split_labels(valid, warn=not _fit_in_progress(self))
         if is_dataset(valid.X):
             return Dataset(valid.X, labels)
-        return self.get_dataset(self._valid_inputs(valid), labels)
+        return self.get_dataset(self._split_inputs(valid), labels)
 
-    def _valid_labels(self, valid, warn=False):
-        """The encoded labels of a validation ``Dataset``, or None; ``warn``:
-        give the warnings of reading them (a column vector), naming them and
-        pointing at the user's call."""
-        labels = valid.y
+    def _split_labels(self, part, name="validation set", warn=False, hint=""):
+        """The encoded labels of a ``Dataset`` that ``train_split`` returned
+        as its part ``name``, or None; ``warn``: give the warnings of reading
+        them (a column vector), naming them and pointing at the user's
+        call; ``hint``: added to the error on labels not in ``classes_``."""
+        labels = part.y
         if labels is None:
             return None
         if isinstance(labels, torch.Tensor):
@@ -2260,21 +2314,24 @@ class NetClassifierBase(NeuralNetClassifier):
         try:
             labels = check_labels(
                 np.asarray(labels),
-                "The labels of the validation set of train_split",
+                f"The labels of the {name} of train_split",
                 warn=warn,
             )
+        except ValueError as exc:
+            raise ValueError(f"The {name} of train_split: {exc}") from None
+        try:
             return torch.as_tensor(encode_labels(labels, self.classes_))
         except ValueError as exc:
-            raise ValueError(f"The validation set of train_split: {exc}") from None
+            raise ValueError(f"The {name} of train_split: {exc}{hint}") from None
 
-    def _valid_inputs(self, valid):
-        """The inputs of a validation ``Dataset``, checked and converted as
-        those of fit are (a float64 array reached the float32 network as it
-        was, and failed in torch)."""
+    def _split_inputs(self, part, name="validation set"):
+        """The inputs of a ``Dataset`` that ``train_split`` returned as its
+        part ``name``, checked and converted as those of fit are (a float64
+        array reached the float32 network as it was, and failed in torch)."""
         try:
-            return self._validate_X(valid.X, reset=False)
+            return self._validate_X(part.X, reset=False)
         except ValueError as exc:
-            raise ValueError(f"The validation set of train_split: {exc}") from None
+            raise ValueError(f"The {name} of train_split: {exc}") from None
 
     def forward_iter(self, X, training=False, device="cpu"):
         # skorch's, with the iterator of a prediction pass: training=True

@@ -2026,9 +2026,12 @@ class RSFTClassifier(NetClassifierBase):
                 and dataset_train is not None
                 and len(dataset_train) < 2
             ):
+                # (PyTorch refuses only some such batches; the estimator
+                # decides from the kinds of layer, see needs_two_rows.)
                 reason = (
-                    "the module cannot train on a batch of one row (BatchNorm), "
-                    "and the data hold one row"
+                    "the data hold one row, and the estimator leaves out a "
+                    "training batch of one row because the network holds a "
+                    "BatchNorm layer"
                 )
                 advice = "Train on two rows or more (a larger partial_fit chunk)."
             elif (

@@ -28,6 +28,11 @@ from ._suites import (
 DEFAULT_EPOCHS = 30
 QUICK_EPOCHS = 3
 QUICK_FOLDS = 2
+# Suites whose every set has a fixed split (a long-tailed training part and
+# a balanced test part, per repeat) in place of cross-validation, and the
+# rows each class of such a set needs: one to test, one to train.
+FIXED_SPLIT_SUITES = ("images", "finetune")
+FIXED_SPLIT_ROWS = 2
 
 
 def positive(kind=int):
@@ -121,16 +126,26 @@ def _n_jobs(text):
     return value
 
 
-def _out_folder(text):
-    """An argparse type: the output folder, refused when empty (an unset
-    shell variable, ``--out "$OUT"``): ``Path("")`` is the current folder,
-    which took the run's files unasked."""
-    if not text:
-        raise argparse.ArgumentTypeError(
-            "got an empty path (an unset shell variable?); name a folder, or "
-            "leave --out out for a new one under ./rsft-bench-results"
-        )
-    return Path(text)
+def _folder(option, default):
+    """An argparse type: a folder, refused when empty (an unset shell
+    variable, ``--out "$OUT"``): ``Path("")`` is the current folder, which
+    took the run's files unasked. ``default`` says what leaving ``option``
+    out gives."""
+
+    def read(text):
+        if not text:
+            raise argparse.ArgumentTypeError(
+                "got an empty path (an unset shell variable?); name a folder, "
+                f"or leave {option} out for {default}"
+            )
+        return Path(text)
+
+    read.__name__ = "folder"
+    return read
+
+
+_out_folder = _folder("--out", "a new one under ./rsft-bench-results")
+_cache_folder = _folder("--cache-dir", "$RSFT_BENCH_CACHE, else ~/.cache/rsft-bench")
 
 
 def _version():
@@ -237,7 +252,7 @@ def build_parser():
     )
     parser.add_argument(
         "--cache-dir",
-        type=Path,
+        type=_cache_folder,
         help="where --suite finetune keeps its pretrained networks (default "
         "$RSFT_BENCH_CACHE, else ~/.cache/rsft-bench)",
     )
@@ -258,8 +273,8 @@ def build_parser():
         "--recipe",
         choices=("sgd", "adam"),
         help="train every network with this recipe: 'sgd' (the source's: SGD, "
-        "lr 0.01, momentum 0.9) or 'adam' (the default); not for images and "
-        "finetune, whose sets name their own",
+        "lr 0.01, momentum 0.9) or 'adam' (the default); not for images, whose "
+        "sets name their own, nor finetune, which fine-tunes with Adam",
     )
     parser.add_argument(
         "--max-grad-norm",
@@ -275,7 +290,8 @@ def build_parser():
         "--max-rows",
         type=_max_rows,
         help="per-set row cap: larger sets are subsampled, stratified and "
-        f"seeded, and classes left with fewer rows than --folds are dropped; "
+        "seeded, and classes left with fewer rows than --folds (2 in images and "
+        "finetune, whose sets have a fixed split) are dropped; "
         f"0 = no cap (default {DEFAULT_MAX_ROWS['default']} for the default "
         "suite, none for images, finetune and large, "
         f"{MAX_ROWS} otherwise; --list shows each suite's)",
@@ -532,7 +548,12 @@ def _main(argv):
     try:
         _require_bench_packages()
         from ._report import write_report
-        from ._runner import default_threads, fingerprint, run_benchmark
+        from ._runner import (
+            default_threads,
+            fingerprint,
+            interruption_received,
+            run_benchmark,
+        )
         from ._suites import load_suite
 
         methods = _methods(args.methods)
@@ -601,10 +622,15 @@ def _main(argv):
             spec.batch_size if spec and spec.batch_size else 128
         )
         repeats = args.repeats or (spec.repeats if spec else 1)
-        if args.recipe is not None and args.suite in ("images", "finetune"):
+        if args.recipe is not None and args.suite == "images":
             raise ValueError(
-                f"--recipe does not apply to --suite {args.suite}: each of its "
-                "sets names its own recipe."
+                "--recipe does not apply to --suite images: each of its sets "
+                "names its own recipe (-sgd or -adam)."
+            )
+        if args.recipe is not None and args.suite == "finetune":
+            raise ValueError(
+                "--recipe does not apply to --suite finetune: its sets fine-tune "
+                "the pretrained network with the default recipe (Adam, lr 0.001)."
             )
         if args.cache_dir is not None and args.suite != "finetune":
             # Accepted and ignored, it suggested a cache that this run never
@@ -619,9 +645,20 @@ def _main(argv):
         max_rows = args.max_rows
         if max_rows is None:
             max_rows = DEFAULT_MAX_ROWS.get(args.suite, MAX_ROWS)
-        if 0 < max_rows < 2 * folds:
+        fixed_split = args.suite in FIXED_SPLIT_SUITES
+        # The rows a class needs: one per fold, or, in a fixed split, one
+        # for the test part and one for training.
+        class_rows = FIXED_SPLIT_ROWS if fixed_split else folds
+        if 0 < max_rows < 2 * class_rows:
             raise ValueError(
-                f"--max-rows {max_rows} leaves too few rows for {folds} folds."
+                f"--max-rows {max_rows} leaves too few rows for "
+                + (
+                    f"--suite {args.suite}: its sets need two classes of "
+                    f"{FIXED_SPLIT_ROWS} rows at least, one for the balanced "
+                    "test part and one for training."
+                    if fixed_split
+                    else f"{folds} folds."
+                )
             )
         skipped = []
         datasets = load_suite(
@@ -631,12 +668,16 @@ def _main(argv):
             target=args.target,
             quick=args.quick,
             max_rows=max_rows,
-            min_class_rows=folds,
+            min_class_rows=class_rows,
             seed=args.seed,
             skipped=skipped,
             cache_dir=args.cache_dir,
             pretrain_epochs=epochs,
         )
+        interruption = interruption_received()
+        if interruption is not None:
+            # A signal that a loader swallowed: its sets are not to be run.
+            raise interruption
         if names == "all" or args.suite in ("keel-all", "full"):
             kept = _splittable(datasets, folds)
             kept_names = {d.name for d in kept}
@@ -669,21 +710,45 @@ def _main(argv):
                 remedy
                 for remedy, applies in (
                     (f"raise --max-rows ({max_rows} now; 0 keeps every row)", max_rows),
-                    (f"lower --folds ({folds} now; 2 at least)", folds > 2),
+                    (
+                        f"lower --folds ({folds} now; 2 at least)",
+                        folds > 2 and not fixed_split,
+                    ),
                 )
                 if applies
             )
             raise ValueError(
                 f"{one_class} hold(s) one class only after "
                 + ("the row cap and " if max_rows else "")
-                + f"the classes with fewer rows than the {folds} folds were "
-                "left out; a classifier needs two or more. "
+                + "the classes with fewer rows than "
+                + (
+                    f"{FIXED_SPLIT_ROWS} (a test row and a training row)"
+                    if fixed_split
+                    else f"the {folds} folds"
+                )
+                + " were left out; a classifier needs two or more. "
                 + (
                     f"{remedies[:1].upper()}{remedies[1:]}."
                     if remedies
-                    else f"Add rows of the other classes ({folds} of each at least)."
+                    else "Add rows of the other classes "
+                    f"({class_rows} of each at least)."
                 )
             )
+        if fixed_split and max_rows:
+            # A class of one row gives it to the test part and trains on
+            # none (the sample of a small cap keeps every class it can).
+            short = [
+                d.name
+                for d in datasets
+                if np.unique(d.y, return_counts=True)[1].min() < FIXED_SPLIT_ROWS
+            ]
+            if short:
+                raise ValueError(
+                    f"--max-rows {max_rows} leaves {short} with classes of one "
+                    f"row; a set of --suite {args.suite} needs {FIXED_SPLIT_ROWS} "
+                    "rows of every class, one for the balanced test part and one "
+                    "for training. Raise --max-rows (0 keeps every row)."
+                )
         from ._methods import applicable
 
         idle = [

@@ -12,9 +12,12 @@
   MNIST-1D generated at 60,000 rows and cut to a long tail.
 """
 
+import errno
+import io
 import operator
 import os
 import warnings
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import numpy as np
 
 from .._validation import RSFTWarning
 from ._networks import CNN1d, CNN2d, PretrainedState, recipe_params
+from ._runner import _interrupt_seen
 from ._suites import (
     Dataset,
     Suite,
@@ -117,32 +121,64 @@ def _family(name):
     return f"{source}-lt{ratio}"
 
 
+# The start of the note that states a long-tailed set's tail.
+TAIL_NOTE = "training parts cut to an exponential long tail"
+
+
+def _tail_note(y, ratio):
+    """The note of a long-tailed set of labels ``y``: the ratio asked, and
+    what the tail's rounding to whole rows makes of it."""
+    # The tail is rounded to whole rows: on a small source (digits), or on
+    # a sample that --max-rows made, the rarest class keeps a row or two,
+    # and the ratio comes out otherwise.
+    train, _ = long_tail_splits(y, 1, 0, ratio=ratio)[0]
+    labels, inverse = np.unique(y, return_inverse=True)
+    counts = np.bincount(inverse[train], minlength=len(labels))
+    rarest = int(counts.min())
+    if rarest == 0:
+        # A class of one row (a tiny sample) gives it to the test part.
+        stated = f"imbalance ratio {ratio} asked, no training row in the rarest class"
+    elif abs(counts.max() / rarest - ratio) <= 0.05 * ratio:
+        stated = f"imbalance ratio {ratio}"
+    else:
+        stated = (
+            f"imbalance ratio {ratio} asked, {counts.max() / rarest:.0f} once the "
+            f"tail is rounded to whole rows, {rarest} row{'s' * (rarest != 1)} in "
+            "the rarest class"
+        )
+    return (
+        f"{TAIL_NOTE} ({stated}), a balanced test part of {TEST_FRACTION:.0%} "
+        "of the smallest class per class, drawn afresh per repeat"
+    )
+
+
+@dataclass(frozen=True)
+class _LongTailedSet(Dataset):
+    """A :class:`Dataset` whose training parts are cut to a long tail of
+    imbalance ratio ``ratio``.
+
+    Its first note states the tail that its rows give, made again whenever
+    the set is remade from other rows: a row cap (``--max-rows``) samples
+    the rows before the tail is cut, and the note of the uncapped set (a
+    ratio of 139) stood beside a table that gave the sample's (12 under
+    ``--max-rows 150``).
+    """
+
+    ratio: int = 0
+
+    def __post_init__(self):
+        others = tuple(note for note in self.notes if not note.startswith(TAIL_NOTE))
+        object.__setattr__(self, "notes", (_tail_note(self.y, self.ratio), *others))
+
+
 def _long_tailed_set(name, X, y, module, group, net_params, notes):
     _, ratio, _ = _parse(name)
-    # The tail is rounded to whole rows: on a small source (digits) the
-    # rarest class keeps a row or two, and the ratio comes out otherwise.
-    train, _ = long_tail_splits(y, 1, 0, ratio=ratio)[0]
-    counts = np.unique(y[train], return_counts=True)[1]
-    actual = counts.max() / counts.min()
-    rarest = int(counts.min())
-    stated = (
-        f"imbalance ratio {ratio}"
-        if abs(actual - ratio) <= 0.05 * ratio
-        else f"imbalance ratio {ratio} asked, {actual:.0f} once the tail is "
-        f"rounded to whole rows, {rarest} row{'s' * (rarest != 1)} in the "
-        "rarest class"
-    )
-    return Dataset(
+    return _LongTailedSet(
         name,
         X,
         y,
         group,
-        (
-            f"training parts cut to an exponential long tail ({stated}), a "
-            f"balanced test part of {TEST_FRACTION:.0%} of the smallest class "
-            "per class, drawn afresh per repeat",
-            *notes,
-        ),
+        notes,
         net_params={
             "module": module,
             "module__n_classes": len(np.unique(y)),
@@ -150,6 +186,7 @@ def _long_tailed_set(name, X, y, module, group, net_params, notes):
         },
         family=_family(name),
         splitter=partial(long_tail_splits, ratio=ratio),
+        ratio=ratio,
     )
 
 
@@ -287,12 +324,23 @@ def pretrained_path(source, seed, epochs, cache_dir=None):
     count, is not reused): a CPU network's weights depend on the thread
     count, and the cache must not depend on which run made it. A cached
     file that does not load, fails its CRC check or holds weights that are
-    not finite is trained again, with a warning.
+    not finite is trained again, with a warning. A pretraining that does
+    not train all its epochs is not cached.
 
     Returns
     -------
     path : pathlib.Path
         A ``state_dict`` file.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C during the pretraining (``Terminated``, a subclass, on
+        SIGTERM under ``rsft-bench``), which skorch would have ended quietly,
+        returning the part-trained network.
+    ValueError
+        When the cache folder cannot be made, or refuses the file (a full
+        disk); no partial file is left in it.
     """
     return _pretrained(source, seed, epochs, cache_dir)[0]
 
@@ -337,14 +385,52 @@ def _pretrained(source, seed, epochs, cache_dir):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        net = _pretraining(module, seed, epochs).fit(X_pre, y[aside] % 2)
+        # skorch ends a fit quietly on Ctrl-C (and on SIGTERM under
+        # rsft-bench) and returns the part-trained network, which was cached
+        # under this name and reused by every later run: the guard raises
+        # the interruption past it.
+        with _interrupt_seen():
+            net = _pretraining(module, seed, epochs).fit(X_pre, y[aside] % 2)
     finally:
         torch.set_num_threads(threads)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if len(net.history) != epochs:
+        # Stopped by a KeyboardInterrupt that skorch swallowed and no signal
+        # raised (the guard saw none): a network of fewer epochs.
+        raise KeyboardInterrupt(
+            f"the pretraining of the {source} network stopped after "
+            f"{len(net.history)} of its {epochs} epochs; nothing was cached."
+        )
+    return path, _cache(net.module_.state_dict(), path)
+
+
+def _cache(state, path):
+    """Write ``state`` to ``path`` through a temporary file beside it, which
+    no failure leaves behind; return ``state`` as the file gives it back.
+    A disk that refuses the file raises a ``ValueError`` naming its folder."""
+    import torch
+
+    # Serialised in memory and written by Python's file calls: torch.save's
+    # own writer reported a full disk as "[enforce fail at
+    # inline_container.cc:672]" and left its temporary file.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(net.module_.state_dict(), tmp)
-    os.replace(tmp, path)
-    return path, torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as file:
+            file.write(buffer.getbuffer())
+        os.replace(tmp, path)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise ValueError(
+            f"--cache-dir: cannot write the pretrained network in "
+            f"{str(path.parent)!r} ({exc.strerror or exc}); "
+            + ("free space there or " if full else "")
+            + "choose another --cache-dir."
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _load_finetune(name, seed, options):

@@ -4,6 +4,8 @@ A torch ``Dataset`` given to ``fit`` or ``predict`` is read row by row (through
 a :class:`~torch.utils.data.DataLoader`), so the checks that
 ``validate_data`` makes once on an array happen here on every row: the
 inputs must be numeric, finite and, for dict rows, carry the keys seen in fit.
+An :class:`InMemoryDataset`, batched by slicing its tensors, is checked
+whole instead, as an array is.
 
 ``target="balanced_groups"`` balances the strata of (group, class) instead of
 the classes. Its weights are per sample, so they travel with every batch in
@@ -21,16 +23,23 @@ import numpy as np
 import skorch.dataset
 import torch
 from sklearn import get_config
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import assert_all_finite, column_or_1d
 
-from ._data import InMemoryDataset, _device_of
-from ._validation import RSFTWarning, caller_stacklevel, label_kind, shown_label
+from ._data import InMemoryDataset, SparseRows, _device_of
+from ._validation import (
+    RSFTWarning,
+    caller_stacklevel,
+    label_kind,
+    readable_tensor,
+    shown_label,
+)
 
 __all__ = [
     "DatasetRows",
     "ValidationRows",
     "check_dataset",
     "check_groups",
+    "check_in_memory",
     "group_weight",
     "stratum_target_weight",
     "with_sample_weight",
@@ -396,6 +405,16 @@ def check_dataset(dataset, input_keys=None, row_shape=None, vocab_size=None):
     n = len(dataset)
     if n < 1:
         raise ValueError("The dataset is empty; fit needs at least one row.")
+    if isinstance(dataset, InMemoryDataset):
+        # Batches are sliced from its tensors, not read row by row: all its
+        # rows at once, as an array's (its first row alone let a NaN further
+        # on through, to fail the fit as an overflow of the loss).
+        check_in_memory(
+            dataset,
+            ANY_INPUTS if input_keys == "fit" else input_keys,
+            row_shape,
+            vocab_size,
+        )
     # A row drawn at random (augmentation) draws from the caller's
     # generators: this extra read, before the fit's private copies are
     # taken, leaves them as they were.
@@ -419,14 +438,6 @@ def check_dataset(dataset, input_keys=None, row_shape=None, vocab_size=None):
         row_shape,
         vocab_size,
     )
-    if (
-        vocab_size is not None
-        and isinstance(dataset, InMemoryDataset)
-        and isinstance(dataset.X, torch.Tensor)
-    ):
-        # Batches are sliced from the tensor, not read row by row: all its
-        # ids at once, as an array's.
-        check_token_rows(dataset.X, vocab_size)
     return n, keys
 
 
@@ -459,6 +470,118 @@ def check_token_rows(ids, vocab_size):
         _check_row_token_ids(ids[row].cpu(), row, "X", vocab_size)
 
 
+def check_in_memory(dataset, input_keys=ANY_INPUTS, row_shape=None, vocab_size=None):
+    """Check the inputs of an :class:`InMemoryDataset` all at once, as those
+    of an array or a dict of arrays are checked, in the same words.
+
+    Its batches are sliced from its tensors, never read row by row, so the
+    checks of :class:`DatasetRows` do not reach them: rows of another shape
+    or an input that fit did not see failed inside the module ("mat1 and
+    mat2 shapes cannot be multiplied", "unexpected keyword argument"), and a
+    NaN was taken for an overflow of the loss. One pass over each input, on
+    its own device (the stored values of a :class:`SparseRows`, which stays
+    sparse).
+
+    Parameters
+    ----------
+    dataset : InMemoryDataset
+        The inputs: a tensor or :class:`SparseRows`, or a dict of them.
+    input_keys : list of str, None or "any", default="any"
+        Names of the inputs seen in fit; ``None`` for a single input;
+        ``"any"`` for anything, before a fit on data decides them.
+    row_shape : tuple, dict of str to tuple, or None, default=None
+        The shape of the rows of the arrays seen in fit (of each input's,
+        for a dict of arrays), if fit recorded it.
+    vocab_size : int or None, default=None
+        Size of the embedding table that the token ids of a single input
+        index; ``None`` checks no id.
+    """
+    X = dataset.X
+    expected = None if isinstance(input_keys, str) else input_keys
+    if isinstance(X, Mapping):
+        if not X:
+            raise ValueError("The InMemoryDataset is an empty dict: it has no input.")
+        if not all(isinstance(key, str) for key in X):
+            kinds = sorted({type(key).__name__ for key in X})
+            raise TypeError(
+                "Keys of the InMemoryDataset's dict must be str (the module's "
+                f"forward arguments), got keys of the types {kinds}."
+            )
+        if input_keys is None:
+            raise ValueError(
+                "The InMemoryDataset holds a dict of inputs, but the estimator "
+                "was fitted on a single input."
+            )
+        if expected is not None:
+            missing = sorted(set(expected) - set(X))
+            if missing:
+                raise ValueError(
+                    f"X is missing the input(s) {missing} seen during fit."
+                )
+            extra = sorted(set(X) - set(expected))
+            if extra:
+                raise ValueError(
+                    f"X has the input(s) {extra}, which fit did not see (it saw "
+                    f"{sorted(expected)})."
+                )
+        shapes = row_shape if isinstance(row_shape, Mapping) else {}
+        inputs = [(f"X[{key!r}]", value, shapes.get(key)) for key, value in X.items()]
+    else:
+        if expected is not None:
+            raise ValueError(
+                "The InMemoryDataset holds a single input, but the estimator "
+                f"was fitted on the named inputs {list(expected)}: give it a "
+                "dict with those keys."
+            )
+        shape = None if isinstance(row_shape, Mapping) else row_shape
+        inputs = [("X", X, shape)]
+    for name, value, shape in inputs:
+        _check_in_memory_input(value, name, shape)
+    if vocab_size is not None and isinstance(X, torch.Tensor):
+        check_token_rows(X, vocab_size)
+
+
+def _check_in_memory_input(value, name, shape):
+    """Refuse the input ``value`` (a tensor or :class:`SparseRows`) of an
+    :class:`InMemoryDataset` whose dtype is not real, whose rows do not have
+    the fitted ``shape`` (if any), or that holds NaN or infinity."""
+    if isinstance(value, SparseRows):
+        # float32, as SparseRows stores its values.
+        values = value.matrix.data
+    else:
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(
+                f"{name} has dtype {value.dtype}; inputs must be real numbers."
+            )
+        values = value
+    got = tuple(value.shape[1:])
+    if shape is not None and got != tuple(shape):
+        raise ValueError(
+            f"{name} has rows of shape {got}, but fit saw rows of shape {tuple(shape)}."
+        )
+    if get_config()["assume_finite"]:
+        # Skipped as scikit-learn skips it on an array.
+        return
+    if isinstance(values, np.ndarray):
+        finite = not values.size or bool(
+            np.isfinite(values.min()) and np.isfinite(values.max())
+        )
+    elif values.is_floating_point() and values.layout == torch.strided:
+        # Two numbers to compare, without a mask the size of the input (min
+        # and max are NaN where a value is).
+        finite = not values.numel() or bool(
+            torch.isfinite(torch.stack(torch.aminmax(values))).all()
+        )
+    else:
+        return
+    if not finite:
+        # scikit-learn's words, which name NaN or infinity.
+        assert_all_finite(
+            values if isinstance(values, np.ndarray) else readable_tensor(values),
+            input_name=name,
+        )
+
+
 def wrap_dataset(
     dataset,
     y=None,
@@ -472,16 +595,16 @@ def wrap_dataset(
 
     An :class:`InMemoryDataset` given with ``y`` (to fit) takes the labels
     and weights of fit, as :class:`DatasetRows` does; given without (to
-    predict), its token ids are checked all at once, as an array's.
+    predict), it is checked all at once, as an array is
+    (:func:`check_in_memory`).
     """
     if isinstance(dataset, DatasetRows):
         return dataset
     if isinstance(dataset, InMemoryDataset):
         if y is not None:
-            # check_dataset checked its token ids with the rest of the input.
+            # check_dataset checked it.
             return _with_fit_labels(dataset, y, sample_weight, classes)
-        if vocab_size is not None and isinstance(dataset.X, torch.Tensor):
-            check_token_rows(dataset.X, vocab_size)
+        check_in_memory(dataset, input_keys, row_shape, vocab_size)
         return dataset
     return DatasetRows(
         dataset, y, sample_weight, classes, input_keys, row_shape, vocab_size

@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "RSFTWarning",
+    "advised_input_error",
     "bool_duplicates_summed",
     "caller_stacklevel",
     "check_X_dict",
@@ -486,7 +487,9 @@ def check_X_dict(X, input_keys=None):
     """Check a dict of named inputs; return it as float32 arrays.
 
     ``input_keys`` are the names seen in fit (``None`` while fitting); every
-    one of them must be present.
+    one of them must be present. Each value is checked on its own, and an
+    error names it (``X['tokens']``), with the advice that ``X`` itself gets
+    for text or token ids of varying length.
     """
     if not X:
         raise ValueError("X is an empty dict; give one array per input.")
@@ -494,35 +497,60 @@ def check_X_dict(X, input_keys=None):
     for key, value in X.items():
         if not isinstance(key, str):
             raise TypeError(f"Keys of a dict X must be str, got {key!r}.")
+        name = f"X[{key!r}]"
+        if value is None:
+            # NumPy read None as a NaN scalar: "contains NaN".
+            raise ValueError(
+                f"{name} is None; every input of a dict X is an array with one "
+                "row per sample. Leave the key out where the module's forward "
+                "does without that input, or fill in its missing values."
+            )
+        if isinstance(value, (numbers.Number, str, bytes)) or (
+            getattr(value, "ndim", None) == 0
+        ):
+            # (scikit-learn's refusal of a 0-d array names no input.)
+            raise ValueError(
+                f"{name} is a single value ({shown_number(value)}), not an "
+                "array with one row per sample (of shape (n_samples, ...))."
+            )
         sparse = _sparse_kind(value)
         if sparse is not None:
             # check_array would advise .toarray(), which densifies it whole
             # (and torch failed converting a sparse tensor to NumPy).
             raise TypeError(
-                f"X[{key!r}] is a {sparse}: the values of a dict of inputs are "
-                "dense arrays. Pass a sparse matrix (scipy.sparse.csr_matrix) "
-                "as X itself (without a dict) to keep it sparse."
+                f"{name} is a {sparse}: the values of a dict of inputs are "
+                "dense arrays. To keep it sparse, give X as an InMemoryDataset "
+                "whose dict holds the SciPy matrix as SparseRows and the other "
+                f"inputs as tensors (InMemoryDataset({{{key!r}: "
+                "SparseRows(matrix), ...})), or pass the sparse matrix as X "
+                "itself (without a dict)."
             )
-        check_not_lazy(value, f"X[{key!r}]")
+        check_not_lazy(value, name)
         value = readable_tensor(value)
-        arr = check_array(
-            value,
-            dtype=(np.float32, np.float64),
-            allow_nd=True,
-            ensure_2d=False,
-            input_name=f"X[{key!r}]",
-        )
+        try:
+            arr = check_array(
+                value,
+                dtype=(np.float32, np.float64),
+                allow_nd=True,
+                ensure_2d=False,
+                input_name=name,
+            )
+        except ValueError as exc:
+            advised = advised_input_error(exc, value, name)
+            if advised is None:
+                raise
+            raise advised from exc
         largest = _largest_integer(value, arr) if arr.size else None
         if largest is not None and largest > FLOAT32_EXACT_INTEGERS:
             # float32 holds integers exactly up to 2**24 only: larger ids
             # would be rounded, and distinct tokens would share an embedding.
             raise ValueError(
-                f"X[{key!r}] holds integers above 2**24 = {2**24:,}, which "
+                f"{name} holds integers above 2**24 = {2**24:,}, which "
                 "float32, the type every input of a dict is given to the "
                 "network in, cannot hold exactly (ids would be rounded). "
                 "Renumber them (a smaller vocabulary or hash space)."
             )
-        out[key] = to_float32(arr, f"X[{key!r}]")
+        out[key] = to_float32(arr, name)
     lengths = {key: len(value) for key, value in out.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(
@@ -535,6 +563,72 @@ def check_X_dict(X, input_keys=None):
                 f"X is missing the input(s) {sorted(missing)} seen during fit."
             )
     return out
+
+
+def advised_input_error(exc, X, name="X", owner=None):
+    """The ``ValueError``, with advice, to raise for ``exc``, the error that
+    scikit-learn's ``check_array`` (NumPy, beneath it) gave reading the input
+    ``X``; None where it has no advice, and ``exc`` stands.
+
+    Text, lists of token ids of varying length, and cells that hold lists
+    (an object array or a pandas Series of lists) get advice on making
+    numbers of them; NumPy's own words say only what failed ("could not
+    convert string to float", "inhomogeneous shape").
+
+    Parameters
+    ----------
+    exc : ValueError
+        The error of reading ``X``.
+    X : object
+        The input as it was given to ``check_array``.
+    name : str, default="X"
+        The input in the message: ``"X"``, or ``"X['tokens']"`` for a value
+        of a dict of inputs.
+    owner : str or None, default=None
+        The name of the estimator whose ``X`` itself this is: its text is
+        made numbers by a vectorizer before it in a pipeline. None for a
+        value of a dict of inputs, which is made numbers before the dict is
+        built.
+
+    Returns
+    -------
+    error : ValueError or None
+    """
+    message = str(exc)
+    if "inhomogeneous" in message:
+        return ValueError(
+            f"{name} holds rows of different lengths ({exc}). Lists of token "
+            "ids of varying length become one padded array with "
+            "rsft_sklearn.pad_token_ids (or TokenIndexer, from text)."
+        )
+    if "setting an array element with a sequence" in message and (
+        holds_sequence_cells(X)
+    ):
+        # An object array or a Series whose cells are lists (not any object
+        # that NumPy fails to read, whose cells may be none).
+        return ValueError(
+            f"{name} holds sequences in its cells ({exc}). Lists of token ids "
+            "(an object array or a pandas Series of lists) become one padded "
+            "array with rsft_sklearn.pad_token_ids (or TokenIndexer, from "
+            "text)."
+        )
+    if "could not convert string to float" not in message:
+        return None
+    if owner is not None:
+        return ValueError(
+            f"{name} holds text ({exc}). {owner} takes numbers: put a "
+            "vectorizer before it in a pipeline, such as sklearn's "
+            "TfidfVectorizer (sparse TF-IDF, for the default MLP) or "
+            "rsft_sklearn.TokenIndexer (token ids, for EmbeddingBagModule); "
+            "encode text columns of a DataFrame with a ColumnTransformer."
+        )
+    return ValueError(
+        f"{name} holds text ({exc}). The inputs of a dict are numbers: turn "
+        "the text into numbers before it goes in the dict, such as token ids "
+        "with rsft_sklearn.TokenIndexer (for an embedding in the module) or "
+        "TF-IDF values with sklearn's TfidfVectorizer (a sparse matrix, which "
+        "an InMemoryDataset holds as SparseRows)."
+    )
 
 
 def check_not_lazy(X, name):

@@ -1431,7 +1431,6 @@ class RSFTClassifier(NetClassifierBase):
                 "rule's class weights and prior come from it. Train with fit "
                 "or partial_fit(X, y, classes=...) first."
             )
-        self._set_up_loss()
         # fit creates the state (it carries the sample weights); a training
         # started through skorch's hooks alone gets an empty one, which ends
         # with on_train_end.
@@ -1456,6 +1455,9 @@ class RSFTClassifier(NetClassifierBase):
             if state.rows_before is None
             else self.__dict__.get("_acceptance_rates")
         )
+        # After the state's rows and rates before this call, which the loss's
+        # prior after rejection counts.
+        self._set_up_loss()
         # Blended only between calls of M="auto" (a fixed M of an earlier
         # call is the user's choice, not an estimate to smooth).
         auto = isinstance(self.M, str)
@@ -1489,7 +1491,18 @@ class RSFTClassifier(NetClassifierBase):
             self.initialize_criterion()
             loss = self.criterion_ = self.criterion_.to(self.device)
         loss.set_class_weight(self.class_target_weight_)
-        loss.set_class_prior(self.class_prior_)
+        # Continued training (partial_fit, warm_start): the logit adjustment
+        # removes the prior of every row trained on so far, as prediction
+        # does (loss_class_prior_), not that of this call's rows alone. A
+        # chunk of one class had a prior of 1 for it, and its rows almost no
+        # loss to train on.
+        state = self.fit_state_
+        background = (
+            _background_mass(state.rows_before, state.rates_before, len(self.classes_))
+            if self.prior_correction
+            else None
+        )
+        loss.set_class_prior(self.class_prior_, background=background)
         loss.reset_adaptive_M()
         loss.generator = self.mask_generator_
 
@@ -2627,6 +2640,37 @@ def _positive_rows(y, sample_weight, train, n_classes):
             class_counts(labels, n_classes),
         ]
     )
+
+
+def _background_mass(rows, rates, n_classes):
+    """The acceptance mass per class of the rows that the earlier calls of
+    continued training trained on, or None (a fresh fit).
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_classes,) or None
+        Rows of each class that the earlier calls trained on.
+    rates : ndarray of shape (n_classes,) or None
+        Each class's acceptance rate as the earlier calls left it (NaN for a
+        class they never accepted).
+    n_classes : int
+        Number of classes of the fit.
+
+    Returns
+    -------
+    mass : ndarray of shape (n_classes,) or None
+        ``rows * rates``, in rows accepted, the quantity that
+        ``loss_class_prior_`` is the share of; 0 for a class without rows or
+        a known positive rate.
+    """
+    if rows is None or rates is None:
+        return None
+    rows = np.asarray(rows, dtype=np.float64)
+    rates = np.asarray(rates, dtype=np.float64)
+    if rows.shape != (n_classes,) or rates.shape != (n_classes,):
+        return None
+    known = np.isfinite(rows) & np.isfinite(rates) & (rows > 0) & (rates > 0)
+    return np.where(known, rows * np.where(known, rates, 0.0), 0.0)
 
 
 def _rows_of_positive_weight(seen, positive_rows):

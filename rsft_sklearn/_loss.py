@@ -348,6 +348,13 @@ class RejectionLoss(nn.Module):
     # (RSFTClassifier): the steps then do not read their values again.
     _weights_checked = False
 
+    # The acceptance mass that set_class_prior's background adds to the
+    # prior after rejection for the whole training (None: none). Not a
+    # buffer, which state_dict would save: the owner gives it at every
+    # training's start. A class default too: modules pickled before it
+    # lack it.
+    _prior_background = None
+
     # Set by an owner whose labels are class indices by construction
     # (RSFTClassifier encodes them): the steps that index nothing by the
     # labels (warm-up, rows selected ahead, row-weighted) do not read them.
@@ -563,13 +570,17 @@ class RejectionLoss(nn.Module):
             self.class_weight = weight.to(device).clone()
             self.counts = torch.zeros(3, len(weight), device=device, dtype=dtype)
             self.prior_mass = torch.zeros(len(weight), device=device, dtype=dtype)
+        # (A background of the old classes would not add to the new ones.)
+        self._prior_background = None
 
-    def set_class_prior(self, class_prior):
+    def set_class_prior(self, class_prior, background=None):
         """Start the prior after rejection from the data's class frequencies.
 
         Until an epoch has finished, the logit adjustment of
         ``prior_correction`` uses these plus the acceptance mass of the
-        current epoch.
+        current epoch; afterwards, the last finished epoch's mass plus the
+        current epoch's. A ``background`` mass is added to both for the whole
+        training.
 
         Parameters
         ----------
@@ -579,13 +590,20 @@ class RejectionLoss(nn.Module):
             no classes yet). They are added as they are to the current
             epoch's acceptance mass, which sums one acceptance per row:
             shares summing to 1 weigh as one row accepted surely.
+        background : array-like or torch.Tensor of shape (n_classes,) or \
+                None, default=None
+            Acceptance mass per class, finite and ``>= 0``, in the same
+            units (one acceptance per row), that stays in the prior after
+            rejection until the next call of this method or of
+            :meth:`set_class_weight`: the mass of the rows that earlier
+            trainings of the network saw, so that continued training on a
+            small chunk (one of a single class, say) does not remove that
+            chunk's prior alone, which would leave its rows almost no loss
+            to train on. ``None`` adds nothing. The mass is the same on
+            every process: :meth:`begin_epoch` adds it after the sum over
+            the processes.
         """
-        values = np.asarray(
-            _host_array(class_prior)
-            if isinstance(class_prior, torch.Tensor)
-            else class_prior,
-            dtype=np.float64,
-        )
+        values = _prior_values(class_prior)
         n = self.class_weight.numel()
         if (
             values.ndim != 1
@@ -599,10 +617,32 @@ class RejectionLoss(nn.Module):
                 f"({n or 'any number of'} classes), with a positive sum; got "
                 f"{values.tolist() if values.size <= 10 else values.shape}."
             )
+        if background is not None:
+            background = _prior_values(background)
+            if (
+                background.shape != values.shape
+                or not np.all(np.isfinite(background))
+                or np.any(background < 0)
+            ):
+                shown = (
+                    background.tolist() if background.size <= 10 else background.shape
+                )
+                raise ValueError(
+                    "background must hold one finite acceptance mass >= 0 per "
+                    f"class, as class_prior does ({len(values)} classes); got "
+                    f"{shown}."
+                )
+            values = values + background
         with torch.inference_mode(False):
             # In the counts' dtype: the epoch's mass is added to it.
+            device, dtype = self.counts.device, self.counts.dtype
             prior = torch.as_tensor(values, dtype=torch.float64)
-            self.prior_mass = prior.to(self.counts.device, self.counts.dtype).clone()
+            self.prior_mass = prior.to(device, dtype).clone()
+            self._prior_background = (
+                None
+                if background is None
+                else torch.as_tensor(background, dtype=torch.float64).to(device, dtype)
+            )
 
     def reset_adaptive_M(self):
         """Forget the adaptive ``M``: the next step solves it afresh."""
@@ -655,7 +695,12 @@ class RejectionLoss(nn.Module):
             counts = self.process_sum(counts.clone())
         if counts.shape[1] == self.prior_mass.shape[0]:
             seen_any = counts[0].sum() > 0
-            self.prior_mass.copy_(torch.where(seen_any, counts[2], self.prior_mass))
+            mass = counts[2]
+            background = self._prior_background
+            if background is not None:
+                # Once: the same on every process (added after their sum).
+                mass = mass + background.to(mass.device, mass.dtype)
+            self.prior_mass.copy_(torch.where(seen_any, mass, self.prior_mass))
         # (Otherwise the loss has no classes yet, which it takes from its
         # first batch, and has counted nothing: a prior given to
         # set_class_prior waits for that batch. Its empty counts failed to
@@ -879,7 +924,7 @@ class RejectionLoss(nn.Module):
             # Built without classes: every class weighs 1, and a prior given
             # by set_class_prior before the first batch is kept (and kept on
             # a refusal, which changes nothing).
-            prior = self.prior_mass
+            prior, background = self.prior_mass, self._prior_background
             if prior.numel() and prior.numel() != logits.shape[1]:
                 raise ValueError(
                     f"set_class_prior was given {prior.numel()} classes, but the "
@@ -890,6 +935,7 @@ class RejectionLoss(nn.Module):
                 self.prior_mass = prior.to(
                     self.prior_mass.device, self.prior_mass.dtype
                 )
+                self._prior_background = background
 
     def _fixed_M_acceptance(self, logits, y):
         """:func:`acceptance_probability` under a fixed ``M`` without sample
@@ -1135,7 +1181,8 @@ class RejectionLoss(nn.Module):
 
         The mass is that of the last finished epoch (at first, the class
         frequencies given to :meth:`set_class_prior`) plus the current
-        epoch's.
+        epoch's, and the background mass given to :meth:`set_class_prior`
+        (an earlier training's rows) when there is one.
         A class with no mass yet gets a small finite share.
 
         The result is kept until the counts or the prior mass change (their
@@ -1595,6 +1642,15 @@ def _checked_class_weight(class_weight):
             "largest)."
         )
     return weight
+
+
+def _prior_values(values):
+    """A prior or a mass per class (a tensor on any device too) as a float64
+    NumPy array."""
+    return np.asarray(
+        _host_array(values) if isinstance(values, torch.Tensor) else values,
+        dtype=np.float64,
+    )
 
 
 def _host_array(tensor):

@@ -1081,8 +1081,27 @@ def encode_labels(y, classes, *, given=False):
                 f"classes={classes.tolist()!r}: {bad}. List every label of y "
                 f"in classes, or pass classes=None to take them from y.{hint}"
             )
-        raise ValueError(f"y contains labels not seen during fit: {bad}.")
+        # The fix is at the first call: the classes cannot grow later (the
+        # network has one output per class).
+        raise ValueError(
+            f"y contains labels not seen during fit: {bad}. The estimator's "
+            "classes are fixed by its first fit or partial_fit call: "
+            f"classes_={_shown_classes(classes)}. Name every class that y may "
+            "hold at the first call (partial_fit's classes=, the classes "
+            "parameter, or the labels of the first fit's y), or fit afresh."
+        )
     return idx.astype(np.int64)
+
+
+def _shown_classes(classes, head=6, tail=3):
+    """The classes as a list, its middle left out when they are many."""
+    listed = [
+        label.item() if isinstance(label, np.generic) else label for label in classes
+    ]
+    if len(listed) <= head + tail + 1:
+        return repr(listed)
+    ends = ", ".join(map(repr, listed[:head])), ", ".join(map(repr, listed[-tail:]))
+    return f"[{ends[0]}, ..., {ends[1]}] ({len(listed)} classes)"
 
 
 # Floating dtypes of torch that NumPy has no type for, read as float32,

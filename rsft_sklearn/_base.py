@@ -2242,11 +2242,13 @@ class NetClassifierBase(NeuralNetClassifier):
             train,
             "training part",
             warn=True,
-            # The likely cause: a Dataset built from the one train_split is
-            # given, whose labels are encoded.
+            # The likely cause: a Dataset built from the labels train_split
+            # is handed, or from the data set it is given, which are encoded.
             hint=" A new skorch Dataset that train_split returns holds the "
-            "labels as y of fit holds them, not the encoded labels of the data "
-            "set it is given (return Subset(dataset, indices) of that one).",
+            "labels as y of fit holds them, not the class indices that the y "
+            "argument of train_split and the data set it is given hold "
+            "(return Subset(dataset, indices) of that data set, or build the "
+            "Dataset from the labels of fit's y).",
         )
         if labels is None:
             # skorch's Dataset without y yields a placeholder label.
@@ -2255,6 +2257,24 @@ class NetClassifierBase(NeuralNetClassifier):
                 "skorch Dataset without y. Return Dataset(X_train, y_train), "
                 "with the labels as y of fit holds them, or "
                 "Subset(dataset, indices) of the data set train_split is given."
+            )
+        if _read_otherwise_as_indices(self.classes_, train.y, labels):
+            # Class indices taken for labels pass the check above where
+            # every index is a label too (classes=[2, 1, 0]), and the network
+            # trained on the wrong classes without a word.
+            warnings.warn(
+                "train_split returned a training part that is a new skorch "
+                "Dataset whose labels are integers from 0 to "
+                f"{len(self.classes_) - 1}: they are read as y of fit holds "
+                "them and encoded as their indices in classes_ "
+                f"{_shown_order(self.classes_)}, which differ from them. If "
+                "they came from the y argument of train_split (or the data set "
+                "it is given), they are class indices already, and the network "
+                "trains on the wrong classes: return Subset(dataset, indices) "
+                "of the data set train_split is given, or build the Dataset "
+                "from the labels of fit's y.",
+                RSFTWarning,
+                stacklevel=caller_stacklevel(),
             )
         if is_dataset(train.X):
             return Dataset(train.X, labels)
@@ -3623,6 +3643,31 @@ class _SplitInput(torch.utils.data.Dataset):
         if self._dataset is None:
             self._dataset = self._build()
         return self._dataset
+
+
+def _read_otherwise_as_indices(classes, labels, encoded):
+    """Whether the integer ``labels`` of a part that ``train_split``
+    returned, ``encoded`` as their indices in the integer ``classes``, are
+    indices too (each within ``0 .. K-1``) and other ones: labels and class
+    indices that train to different classes, which no error tells apart."""
+    classes = np.asarray(classes)
+    if isinstance(labels, torch.Tensor):
+        labels = labels.cpu().numpy()
+    labels = np.asarray(labels).reshape(-1)
+    return bool(
+        classes.dtype.kind in "iu"
+        and labels.dtype.kind in "iu"
+        and len(labels)
+        and labels.min() >= 0
+        and labels.max() < len(classes)
+        and not np.array_equal(labels, np.asarray(encoded).reshape(-1))
+    )
+
+
+def _shown_order(classes, shown=10):
+    """``classes`` as a list, its first ``shown`` values and an ellipsis."""
+    values = [str(value) for value in np.asarray(classes)[:shown].tolist()]
+    return f"[{', '.join(values)}{', ...' if len(classes) > shown else ''}]"
 
 
 def _rows_within(part, dataset):

@@ -96,7 +96,11 @@ _COMPACT_REFUSED = {
 
 
 def needs_two_rows(module):
-    """Whether ``module`` holds a BatchNorm layer, which cannot train on one row."""
+    """Whether ``module`` holds a BatchNorm layer, whose training batches then
+    get two rows at least. PyTorch refuses a one-row batch only where the row
+    gives such a layer one value per channel (``BatchNorm1d`` on ``(N, C)``,
+    a 1x1 feature map), but the shape each layer receives is known only once
+    a step runs, so every network with one is treated alike."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
@@ -135,9 +139,10 @@ def compacted_loss(loss_fn, score, forward, X, y, sample_weight, two_rows):
     changes no state. ``forward(X)`` is the training pass; it sees only the
     accepted rows, so Dropout draws its masks for them and BatchNorm's batch
     statistics (and the running averages it updates) come from the accepted
-    rows. ``two_rows`` says that the module cannot train on a single row
-    (BatchNorm): such a batch trains like an uncompacted one, its rejected
-    rows weighted 0.
+    rows. ``two_rows`` says that the module holds a BatchNorm layer, which
+    may refuse a single row (see :func:`needs_two_rows`): a batch with one
+    accepted row trains like an uncompacted one, its rejected rows weighted
+    0.
 
     Parameters
     ----------

@@ -550,7 +550,9 @@ def prepare_iterator(
     """
     if isinstance(iterator, BatchIterator):
         iterator.rows = iterator.select = None
-        # In every epoch, warm-up included: BatchNorm cannot train on one row.
+        # In every epoch, warm-up included: a network with BatchNorm gets no
+        # one-row batch, which PyTorch refuses where the row gives a layer one
+        # value per channel (a shape known only once a step runs).
         iterator.min_rows = min_rows
     loss_fn.row_weighted = plan.budgeted
     if plan.rows_selected:

@@ -256,7 +256,8 @@ def test_batchnorm_statistics_come_from_the_accepted_rows():
 
 def test_batchnorm_with_a_single_accepted_row_trains():
     # One class-1 row in the data, class 0 never accepted: the batch holding
-    # it has exactly one accepted row, which BatchNorm cannot train on alone.
+    # it has exactly one accepted row, which Recorder's BatchNorm1d, given
+    # (N, C) rows, cannot train on alone (one value per channel).
     X, y = _data(n=64, minority=0.0)
     y[5] = 1
     net = RSFTClassifier(

@@ -580,8 +580,9 @@ def test_a_one_row_chunk_for_batchnorm_names_the_cause():
 
 def test_epoch_mode_leaves_out_a_one_row_batch_for_batchnorm():
     # 64 rows, 4 full batches of 16; the accepted rows of an epoch may leave
-    # one over, which BatchNorm cannot train on (seed 5 did, in its third
-    # epoch). The pooled modes already left such a batch out.
+    # one over, which the BatchNorm1d after a Linear layer cannot train on
+    # (one value per channel; seed 5 did, in its third epoch). The pooled
+    # modes already left such a batch out.
     rng = np.random.RandomState(0)
     y = rng.choice(2, size=64, p=[0.7, 0.3])
     X = (rng.randn(64, 5) + y[:, None]).astype(np.float32)

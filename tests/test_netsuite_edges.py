@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,6 +235,65 @@ def test_the_command_line_names_a_full_cache_folder(tmp_path, monkeypatch, capsy
     )
 
 
+@pytest.fixture
+def read_only(monkeypatch):
+    """``read_only(folder)``: ``folder`` acts as on a file system that
+    turned read-only after the start of the run: opening a file to write
+    there, and unlinking there even a missing file, raise EROFS."""
+    real_unlink = Path.unlink
+
+    def patch(folder):
+        def refused(*args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        def unlink(self, missing_ok=False):
+            if self.parent == folder:
+                refused()
+            return real_unlink(self, missing_ok=missing_ok)
+
+        monkeypatch.setattr(_netsuites, "open", refused, raising=False)
+        monkeypatch.setattr(Path, "unlink", unlink)
+
+    return patch
+
+
+def test_a_read_only_cache_folder_is_named(tmp_path, read_only):
+    # The unlink of the temporary file (there was none) raised EROFS in the
+    # finally block and replaced the ValueError naming --cache-dir.
+    read_only(tmp_path)
+    with pytest.raises(ValueError) as excinfo:
+        _netsuites._cache({"w": torch.zeros(3)}, tmp_path / "pretrained-x.pt")
+    assert str(excinfo.value) == (
+        f"--cache-dir: cannot write the pretrained network in {str(tmp_path)!r} "
+        "(Read-only file system); choose another --cache-dir."
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_names_a_read_only_cache_folder(
+    tmp_path, monkeypatch, capsys, read_only
+):
+    # It ended with status 1, blaming the output folder: "cannot write in
+    # <--out> ... the finished folds are saved".
+    ran = _no_fits(monkeypatch, tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    read_only(cache)
+    argv = [
+        "--suite", "finetune", "--datasets", "digits-lt100-ft-all",
+        "--epochs", "1", "--methods", "RSFT", "--cache-dir", str(cache),
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    with pytest.raises(SystemExit) as excinfo:
+        _cli.main(argv)
+    assert excinfo.value.code == 2
+    assert ran == [] and list(cache.iterdir()) == []
+    assert capsys.readouterr().err.endswith(
+        f"rsft-bench: error: --cache-dir: cannot write the pretrained network in "
+        f"{str(cache)!r} (Read-only file system); choose another --cache-dir.\n"
+    )
+
+
 TAIL = (
     "training parts cut to an exponential long tail ({}), a balanced test "
     "part of 20% of the smallest class per class, drawn afresh per repeat"
@@ -328,6 +388,53 @@ def test_a_row_cap_drops_no_class_of_a_fixed_split_for_the_folds(tmp_path, monke
         "CNN2d, recipe sgd",
         "stratified sample of 45 of 1797 rows",
     ]
+
+
+IMAGE_SETS = [
+    f"{images}-lt{ratio}-{recipe}"
+    for images in ("digits", "mnist1d")
+    for ratio in (50, 100)
+    for recipe in ("sgd", "adam")
+]
+
+
+def test_datasets_all_of_a_fixed_split_skips_by_its_rows_not_the_folds(
+    tmp_path, monkeypatch, capsys
+):
+    # --datasets all checked the sets against --folds (5): under --max-rows
+    # 45 it skipped all 8 ("its smallest class has 4 rows, fewer than the 5
+    # folds") and failed "No data set to run.", while each set named alone
+    # ran.
+    ran = _no_fits(monkeypatch, tmp_path)
+    argv = ["--suite", "images", "--datasets", "all", "--max-rows", "45"]
+    assert _cli.main([*argv, "--out", str(tmp_path / "run")]) == 0
+    ((config,),) = [ran]
+    assert [d["name"] for d in config["datasets"]] == IMAGE_SETS
+    assert {(d["n"], d["n_classes"]) for d in config["datasets"]} == {(45, 10)}
+    assert config["skipped"] == []
+    assert "Skipping" not in capsys.readouterr().err
+
+
+def test_datasets_all_of_a_fixed_split_names_its_rows_when_skipping(
+    tmp_path, monkeypatch, capsys
+):
+    # A cap of 10 leaves every digit one row: the sets are skipped for the
+    # 2 rows a class needs in a fixed split, not for the folds.
+    ran = _no_fits(monkeypatch, tmp_path)
+    argv = ["--suite", "images", "--datasets", "all", "--max-rows", "10"]
+    with pytest.raises(SystemExit) as excinfo:
+        _cli.main([*argv, "--out", str(tmp_path / "run")])
+    assert excinfo.value.code == 2 and ran == []
+    err = capsys.readouterr().err
+    need = (
+        "the 2 that a set of --suite images needs of every class, one for the "
+        "balanced test part and one for training"
+    )
+    assert [line for line in err.splitlines() if line.startswith("Skipping")] == [
+        f"Skipping {name}: its smallest class has 1 row, fewer than {need}."
+        for name in IMAGE_SETS
+    ]
+    assert err.endswith("rsft-bench: error: No data set to run.\n")
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ its parts as new skorch ``Dataset`` objects, ``optimizer__param_groups`` set
 on a fitted net, and the warning of a one-row batch under BatchNorm."""
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -85,7 +86,7 @@ def test_a_new_training_dataset_with_an_unknown_label_is_refused(data):
             net.fit(X, y)
 
 
-def test_a_training_dataset_built_of_encoded_labels_is_refused_with_the_fix(data):
+def test_a_training_dataset_built_of_encoded_labels_is_refused_with_a_hint(data):
     # Built from the data set train_split is given, which holds the encoded
     # labels, 0 .. K-1, not the strings of y.
     X, y = data
@@ -100,9 +101,76 @@ def test_a_training_dataset_built_of_encoded_labels_is_refused_with_the_fix(data
         warnings.simplefilter("ignore")
         with pytest.raises(
             ValueError,
-            match=r"training part of train_split: .*\[0, 1, 2\].*Subset\(dataset",
+            match=r"training part of train_split: .*\[0, 1, 2\].*the class indices "
+            r"that the y argument of train_split and the data set it is given "
+            r"hold \(return Subset\(dataset, indices\) of that data set, or build "
+            r"the Dataset from the labels of fit's y\)\.$",
         ):
             net.fit(X, labels)
+
+
+def _split_of_the_y_handed(X, labels):
+    """A train_split that builds its training part from the ``y`` it is
+    handed (class indices), its validation part from ``labels``."""
+
+    def split(dataset, y=None, **fit_params):
+        return Dataset(X[30:], y[30:]), Dataset(X[:30], labels[:30])
+
+    return split
+
+
+REORDERED = (
+    r"train_split returned a training part that is a new skorch Dataset whose "
+    r"labels are integers from 0 to 2: they are read as y of fit holds them and "
+    r"encoded as their indices in classes_ \[{}\], which differ from them\. If "
+    r"they came from the y argument of train_split \(or the data set it is "
+    r"given\), they are class indices already, and the network trains on the "
+    r"wrong classes: return Subset\(dataset, indices\) of the data set "
+    r"train_split is given, or build the Dataset from the labels of fit's y\.$"
+)
+
+
+@pytest.mark.parametrize("classes", [[2, 1, 0], [2, 0, 1]])
+def test_a_training_dataset_of_indices_under_reordered_classes_warns(data, classes):
+    # Indices of classes 0 .. 2 in another order are labels too: the
+    # network trained on permuted labels without a word (training accuracy
+    # 0.29 and 0.07 against 0.84 in the reproducer).
+    X, y = data
+    net = RSFTClassifier(
+        classes=classes, train_split=_split_of_the_y_handed(X, y), **FAST
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net.fit(X, y)
+    told = [w for w in caught if "wrong classes" in str(w.message)]
+    assert len(told) == 1
+    assert told[0].category.__name__ == "RSFTWarning"
+    assert told[0].filename == __file__
+    pattern = REORDERED.format(", ".join(map(str, classes)))
+    assert re.match(pattern, str(told[0].message))
+    # What it warns of: the indices trained as labels, to other classes.
+    assert np.mean(net.predict(X[30:]) == y[30:]) < 0.5
+
+
+@pytest.mark.parametrize(
+    ("classes", "labels"),
+    [(None, lambda y: y), ([0, 1, 2], lambda y: y), ([20, 10, 0], lambda y: 10 * y)],
+    ids=["inferred", "sorted", "not-indices"],
+)
+def test_no_reordering_warning_where_labels_and_indices_agree(data, classes, labels):
+    # Classes in their own order read alike as labels and indices; classes
+    # 0, 10, 20 are no order of the indices.
+    X, y = data
+    labels = labels(y)
+
+    def split(dataset, y=None, **fit_params):
+        return Dataset(X[30:], labels[30:]), Dataset(X[:30], labels[:30])
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = RSFTClassifier(classes=classes, train_split=split, **FAST).fit(X, labels)
+    assert not [w for w in caught if "wrong classes" in str(w.message)]
+    assert np.mean(net.predict(X[30:]) == labels[30:]) > 0.7
 
 
 def test_a_new_training_dataset_without_labels_is_refused(data):

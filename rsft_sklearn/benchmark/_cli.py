@@ -353,16 +353,19 @@ def _methods(text):
     return parse_methods(text)
 
 
-def _splittable(datasets, folds):
-    """The data sets whose every class has a row in each fold; with
-    ``--datasets all`` the others are skipped rather than failing the run."""
+def _splittable(datasets, class_rows, need=None):
+    """The data sets whose every class has ``class_rows`` rows: a row in each
+    fold, or in a fixed split a test row and a training row; with
+    ``--datasets all`` the others are skipped rather than failing the run.
+    ``need`` says what the rows are for (default: the ``class_rows`` folds)."""
+    need = need or f"the {class_rows} folds"
     kept = []
     for dataset in datasets:
         smallest = min(np.unique(dataset.y, return_counts=True)[1])
-        if smallest < folds:
+        if smallest < class_rows:
             print(
                 f"Skipping {dataset.name}: its smallest class has {smallest} "
-                f"rows, fewer than the {folds} folds.",
+                f"{'row' if smallest == 1 else 'rows'}, fewer than {need}.",
                 file=sys.stderr,
             )
         else:
@@ -679,10 +682,20 @@ def _main(argv):
             # A signal that a loader swallowed: its sets are not to be run.
             raise interruption
         if names == "all" or args.suite in ("keel-all", "full"):
-            kept = _splittable(datasets, folds)
+            # A fixed split has no folds: a class needs a test row and a
+            # training row, not a row per fold (checked against --folds, a
+            # row cap skipped sets that run when named alone).
+            need = (
+                f"the {FIXED_SPLIT_ROWS} that a set of --suite {args.suite} needs "
+                "of every class, one for the balanced test part and one for "
+                "training"
+                if fixed_split
+                else f"the {folds} folds"
+            )
+            kept = _splittable(datasets, class_rows, need)
             kept_names = {d.name for d in kept}
             skipped += [
-                (d.name, f"its smallest class has fewer rows than the {folds} folds")
+                (d.name, f"its smallest class has fewer rows than {need}")
                 for d in datasets
                 if d.name not in kept_names
             ]

@@ -12,6 +12,7 @@
   MNIST-1D generated at 60,000 rows and cut to a long tail.
 """
 
+import contextlib
 import errno
 import io
 import operator
@@ -429,7 +430,10 @@ def _cache(state, path):
             + "choose another --cache-dir."
         ) from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        # A file system that turned read-only refuses the unlink (EROFS)
+        # even of a file that is not there, which replaced the error above.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

@@ -85,6 +85,7 @@ from ._validation import (
     FLOAT32_SMALLEST,
     RSFTWarning,
     _readable_vector,
+    advised_input_error,
     as_real,
     bool_duplicates_summed,
     caller_stacklevel,
@@ -100,7 +101,6 @@ from ._validation import (
     check_X_dict,
     encode_labels,
     fit_classes,
-    holds_sequence_cells,
     input_column_names,
     readable_tensor,
     real_as_float,
@@ -1079,7 +1079,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 else fit_classes(y, classes, sort=True)
             )
         given = reset and (classes is not None or self.classes is not None)
-        y = encode_labels(y, self.classes_, given=given)
+        y = encode_labels(y, self.classes_, given=given, continued=not reset)
         if len(y) != n:
             raise ValueError(
                 f"X and y have inconsistent numbers of samples: {n} and {len(y)}."
@@ -1173,32 +1173,10 @@ class NetClassifierBase(NeuralNetClassifier):
                 ensure_min_samples=1,
             )
         except ValueError as exc:
-            if "inhomogeneous" in str(exc):
-                raise ValueError(
-                    f"X holds rows of different lengths ({exc}). Lists of token "
-                    "ids of varying length become one padded array with "
-                    "rsft_sklearn.pad_token_ids (or TokenIndexer, from text)."
-                ) from exc
-            sequence = "setting an array element with a sequence" in str(exc)
-            if sequence and holds_sequence_cells(X):
-                # An object array or a Series whose cells are lists (not any
-                # object that NumPy fails to read, whose cells may be none).
-                raise ValueError(
-                    f"X holds sequences in its cells ({exc}). Lists of token "
-                    "ids (an object array or a pandas Series of lists) become "
-                    "one padded array with rsft_sklearn.pad_token_ids (or "
-                    "TokenIndexer, from text)."
-                ) from exc
-            if "could not convert string to float" not in str(exc):
+            advised = advised_input_error(exc, X, "X", type(self).__name__)
+            if advised is None:
                 raise
-            raise ValueError(
-                f"X holds text ({exc}). {type(self).__name__} takes numbers: "
-                "put a vectorizer before it in a pipeline, such as "
-                "sklearn's TfidfVectorizer (sparse TF-IDF, for the default MLP) "
-                "or rsft_sklearn.TokenIndexer (token ids, for "
-                "EmbeddingBagModule); encode text columns of a DataFrame with "
-                "a ColumnTransformer."
-            ) from exc
+            raise advised from exc
         if X.ndim > 2 and 0 in X.shape[1:]:
             # scikit-learn counts the features of a 2-d array only.
             raise ValueError(

@@ -42,8 +42,9 @@ MIN_PRIOR_SHARE = 1e-6
 MAX_PRIOR_CORRECTION = 1e6
 # Buffers whose length is the number of classes; loading a state resizes them.
 _PER_CLASS = ("class_weight", "counts", "prior_mass")
-# Buffers that sum over an epoch's rows, kept in float64 (see _counts_dtype).
-_SUMS = ("counts", "prior_mass")
+# Buffers that sum over rows (an epoch's; earlier trainings' for the
+# background mass), kept in float64 (see _counts_dtype).
+_SUMS = ("counts", "prior_mass", "_prior_background")
 # Values kept between steps by RejectionLoss._cached.
 _CACHES = ("_log_ratio", "_log_prior")
 # Steps whose counts are added in one go while nothing reads them in between.
@@ -348,13 +349,6 @@ class RejectionLoss(nn.Module):
     # (RSFTClassifier): the steps then do not read their values again.
     _weights_checked = False
 
-    # The acceptance mass that set_class_prior's background adds to the
-    # prior after rejection for the whole training (None: none). Not a
-    # buffer, which state_dict would save: the owner gives it at every
-    # training's start. A class default too: modules pickled before it
-    # lack it.
-    _prior_background = None
-
     # Set by an owner whose labels are class indices by construction
     # (RSFTClassifier encodes them): the steps that index nothing by the
     # labels (warm-up, rows selected ahead, row-weighted) do not read them.
@@ -502,6 +496,13 @@ class RejectionLoss(nn.Module):
             self.register_buffer(
                 "step_accepted", torch.zeros((), dtype=state), persistent=False
             )
+            # The acceptance mass that set_class_prior's background adds to
+            # the prior after rejection for the whole training (None: none),
+            # in the dtype of the counts it is added to. Not in state_dict:
+            # the owner gives it at every training's start. A buffer, which
+            # an owner's undone call puts back (RSFTClassifier's: a
+            # partial_fit that failed at its first batch left its own).
+            self.register_buffer("_prior_background", None, persistent=False)
         # Batches recorded but not yet added to ``counts`` (see record).
         self._pending_counts = []
         self.register_state_dict_pre_hook(_flush_before_state_dict)
@@ -1049,6 +1050,14 @@ class RejectionLoss(nn.Module):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        if "_prior_background" not in self._buffers:
+            # Pickled before the background mass was a buffer (a plain
+            # attribute), or before there was one.
+            self.register_buffer(
+                "_prior_background",
+                self.__dict__.pop("_prior_background", None),
+                persistent=False,
+            )
         if "_pending_counts" not in self.__dict__:
             # Pickled before counts could be pending.
             self._pending_counts = []
@@ -1462,7 +1471,8 @@ class RejectionLoss(nn.Module):
         target = fn(torch.zeros((), device=self._buffers["counts"].device)).device
         if _counts_dtype(target) != torch.float64:
             for name in _SUMS:
-                self._buffers[name] = self._buffers[name].float()
+                if self._buffers[name] is not None:
+                    self._buffers[name] = self._buffers[name].float()
         super()._apply(fn, recurse)
         for name, buffer in before.items():
             moved = self._buffers[name]

@@ -1047,11 +1047,13 @@ def fit_classes(y, classes=None, *, sort=False):
     return found
 
 
-def encode_labels(y, classes, *, given=False):
+def encode_labels(y, classes, *, given=False, continued=False):
     """Indices of the labels ``y`` in ``classes`` (in any order); refuse others.
 
     ``given``: the classes are those given as ``classes=`` to the fit that
-    encodes ``y``, which the error then names.
+    encodes ``y``, which the error then names. ``continued``: ``y`` is that
+    of a call that continues training (``partial_fit``, a ``warm_start``
+    fit), whose classes the first call fixed, which the error then says.
     """
     order = np.argsort(classes, kind="stable")
     position = np.clip(np.searchsorted(classes, y, sorter=order), 0, len(classes) - 1)
@@ -1081,15 +1083,18 @@ def encode_labels(y, classes, *, given=False):
                 f"classes={classes.tolist()!r}: {bad}. List every label of y "
                 f"in classes, or pass classes=None to take them from y.{hint}"
             )
-        # The fix is at the first call: the classes cannot grow later (the
-        # network has one output per class).
-        raise ValueError(
-            f"y contains labels not seen during fit: {bad}. The estimator's "
-            "classes are fixed by its first fit or partial_fit call: "
-            f"classes_={_shown_classes(classes)}. Name every class that y may "
-            "hold at the first call (partial_fit's classes=, the classes "
-            "parameter, or the labels of the first fit's y), or fit afresh."
-        )
+        if continued:
+            # The fix is at the first call: the classes cannot grow later
+            # (the network has one output per class).
+            raise ValueError(
+                f"y contains labels not seen during fit: {bad}. The estimator's "
+                "classes are fixed by its first fit or partial_fit call: "
+                f"classes_={_shown_classes(classes)}. Name every class that y "
+                "may hold at the first call (partial_fit's classes=, the "
+                "classes parameter, or the labels of the first fit's y), or "
+                "fit afresh."
+            )
+        raise ValueError(f"y contains labels not seen during fit: {bad}.")
     return idx.astype(np.int64)
 
 

@@ -288,21 +288,43 @@ def test_bad_dict_values_are_named_with_advice(blocks, ragged, kind, named):
         _net().fit(X, y)
 
 
+_ADVICE_FOR_X = {
+    "text": (
+        "X holds text ({}). RSFTClassifier takes numbers: put a vectorizer "
+        "before it in a pipeline, such as sklearn's TfidfVectorizer (sparse "
+        "TF-IDF, for the default MLP) or rsft_sklearn.TokenIndexer (token ids, "
+        "for EmbeddingBagModule); encode text columns of a DataFrame with a "
+        "ColumnTransformer."
+    ),
+    "ragged": (
+        "X holds rows of different lengths ({}). Lists of token ids of varying "
+        "length become one padded array with rsft_sklearn.pad_token_ids (or "
+        "TokenIndexer, from text)."
+    ),
+    "series": (
+        "X holds sequences in its cells ({}). Lists of token ids (an object "
+        "array or a pandas Series of lists) become one padded array with "
+        "rsft_sklearn.pad_token_ids (or TokenIndexer, from text)."
+    ),
+}
+
+
 @pytest.mark.parametrize("kind", ["text", "ragged", "series"])
-def test_advice_for_x_itself_is_that_of_fit(blocks, ragged, kind):
-    # The helper, given X itself and the estimator's name, words the advice
-    # as fit does on X.
+def test_advice_for_x_itself_names_the_estimator(blocks, ragged, kind):
+    # X itself gets the advice of a value of a dict, worded for the
+    # estimator (a vectorizer before it in a pipeline), NumPy's words kept
+    # in parentheses and as the cause; other errors of reading X stand.
     _, _, tokens, y = blocks
     X = {
         "text": np.array([" ".join(f"w{t}" for t in row) for row in tokens])[:, None],
         "ragged": ragged,
         "series": pd.Series(ragged),
     }[kind]
-    fitted = _error(lambda: _net().fit(X, y))
-    cause = fitted.__cause__
-    assert isinstance(cause, ValueError)
-    advised = advised_input_error(cause, X, "X", "RSFTClassifier")
-    assert str(advised) == str(fitted)
+    for call in (_net().fit, _net().partial_fit):
+        error = _error(call, X, y)
+        assert type(error) is ValueError
+        assert isinstance(error.__cause__, ValueError)
+        assert str(error) == _ADVICE_FOR_X[kind].format(error.__cause__)
     assert advised_input_error(ValueError("another error"), X) is None
 
 

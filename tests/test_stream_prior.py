@@ -8,6 +8,8 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 from skorch.callbacks import Callback
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
 
 from rsft_sklearn import RejectionLoss, RSFTClassifier
 from rsft_sklearn._validation import encode_labels
@@ -202,7 +204,10 @@ def test_a_pickled_estimator_from_before_goes_on_training(data):
     before = clf.predict_proba(held_out)[:, 2].mean()
     blob = pickle.dumps(clf)
     old = pickle.loads(blob)
-    old.criterion_.__dict__.pop("_prior_background", None)
+    del old.criterion_._buffers["_prior_background"]
+    old.criterion_._non_persistent_buffers_set.discard("_prior_background")
+    old = pickle.loads(pickle.dumps(old))
+    assert old.criterion_._prior_background is None
     assert set(old.criterion_.state_dict()) == STATE_KEYS
     old.partial_fit(*chunk)
     new = pickle.loads(blob).partial_fit(*chunk)
@@ -270,6 +275,59 @@ def test_a_background_mass_stays_under_the_prior():
     assert loss.prior_mass.tolist() == [0.5, 0.5]
 
 
+def test_a_loss_pickled_with_the_background_as_an_attribute_keeps_it():
+    # The form of the loss before the background mass was a buffer.
+    loss = _stand_alone_loss()
+    loss.set_class_prior([0.5, 0.5], background=[3.0, 1.0])
+    loss.__dict__["_prior_background"] = loss._buffers.pop("_prior_background")
+    loss._non_persistent_buffers_set.discard("_prior_background")
+    loaded = pickle.loads(pickle.dumps(loss))
+    assert "_prior_background" not in loaded.__dict__
+    assert loaded._buffers["_prior_background"].tolist() == [3.0, 1.0]
+    assert set(loaded.state_dict()) == STATE_KEYS
+    _step(loaded, [0, 1])
+    loaded.begin_epoch()
+    assert loaded.prior_mass.tolist() == [4.0, 2.0]
+
+
+def test_the_background_keeps_its_dtype_and_values_when_the_loss_is_cast():
+    loss = _stand_alone_loss()
+    loss.set_class_prior([0.5, 0.5], background=[1.0 + 2.0**-30, 2049.0])
+    loss.half()
+    assert loss._prior_background.dtype == torch.float64
+    assert loss._prior_background.tolist() == [1.0 + 2.0**-30, 2049.0]
+    # A loss without a background casts as before.
+    _stand_alone_loss().half()
+
+
+def test_a_failed_continued_call_leaves_the_background_as_it_was(data):
+    # A partial_fit that failed at its first batch is undone, its loss's
+    # buffers put back, but the background mass was a plain attribute: after
+    # fit (200 rows) and partial_fit (33 rows of class 2), a failing
+    # partial_fit left its own mass, [64, 69, 100], for the [64, 69, 67] of
+    # the fit's rows that the loss held before it.
+    X, y = data
+    clf = _classifier(callbacks=None).fit(X[:200], y[:200])
+    rest = slice(200, None)
+    clf.partial_fit(X[rest][y[rest] == 2], y[rest][y[rest] == 2])
+    loss = clf.criterion_
+    before = loss._prior_background.clone()
+    assert before.tolist() == [64.0, 69.0, 67.0]
+    prior_before = loss.prior_mass.clone()
+
+    class Fails(Callback):
+        def on_batch_begin(self, net, training=False, **kwargs):
+            if training:
+                raise RuntimeError("the first batch fails")
+
+    clf.set_params(callbacks=[("fails", Fails())])
+    with pytest.raises(RuntimeError, match="the first batch fails"):
+        clf.partial_fit(X[200:250], y[200:250])
+    assert clf.criterion_ is loss
+    assert torch.equal(loss._prior_background, before)
+    assert torch.equal(loss.prior_mass, prior_before)
+
+
 def test_a_loss_without_classes_keeps_the_background_until_its_first_batch():
     loss = RejectionLoss(rejection="expected", prior_correction=1.0).train()
     loss.set_class_prior([0.5, 0.5], background=[3.0, 1.0])
@@ -311,6 +369,59 @@ def test_many_classes_are_shown_shortened():
         ValueError,
         match=r"classes_=\[0, 1, 2, 3, 4, 5, \.\.\., 37, 38, 39\] \(40 classes\)\.",
     ):
-        encode_labels(np.array([99]), np.arange(40))
+        encode_labels(np.array([99]), np.arange(40), continued=True)
     with pytest.raises(ValueError, match=r"\['z'\]\. .*classes_=\['a', 'b'\]\."):
-        encode_labels(np.array(["z"]), np.array(["a", "b"]))
+        encode_labels(np.array(["z"]), np.array(["a", "b"]), continued=True)
+
+
+def test_a_warm_start_fit_with_a_new_label_names_the_fix(data):
+    X, y = data
+    clf = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    clf.set_params(warm_start=True)
+    with pytest.raises(
+        ValueError,
+        match=r"not seen during fit: \[7\]\. .*classes_=\[0, 1, 2\]\. .*fit afresh\.$",
+    ):
+        clf.fit(X[:10], np.where(y[:10] == 0, 7, y[:10]))
+
+
+def _encoded_split(dataset, y=None, **kwargs):
+    # A training part built anew from the class indices that train_split is
+    # given, not the labels of fit's y.
+    return Dataset(dataset.X[:40], np.arange(40) % 3), None
+
+
+@pytest.mark.filterwarnings("ignore:train_split returned a training part")
+def test_train_split_labels_outside_the_classes_are_not_told_to_fit_afresh():
+    # A first fit whose validation set held a label outside y's was told
+    # that the classes are "fixed by its first fit or partial_fit call" and
+    # to "fit afresh"; a training part of encoded labels got that advice
+    # beside the one that names its cause.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = np.array(["a", "b", "c"])[np.arange(60) % 3]
+    valid = Dataset(X[:10], np.array(["a", "z"] * 5))
+    with pytest.raises(ValueError) as info:
+        RSFTClassifier(
+            max_epochs=1, random_state=0, train_split=predefined_split(valid)
+        ).fit(X, y)
+    assert str(info.value) == (
+        "The validation set of train_split: y contains labels not seen during "
+        "fit: ['z']."
+    )
+    with pytest.raises(ValueError) as info:
+        RSFTClassifier(max_epochs=1, random_state=0, train_split=_encoded_split).fit(
+            X, y
+        )
+    message = str(info.value)
+    assert message.startswith(
+        "The training part of train_split: y contains labels not seen during "
+        "fit: [0, 1, 2]. A new skorch Dataset that train_split returns holds "
+        "the labels as y of fit holds them"
+    )
+    assert "fit afresh" not in message and "fixed by" not in message
+    # A fitted estimator's get_split_datasets, given other labels.
+    fitted = RSFTClassifier(max_epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError) as info:
+        fitted.get_split_datasets(X[:4], np.array(["a", "b", "c", "q"]))
+    assert str(info.value) == "y contains labels not seen during fit: ['q']."

@@ -27,7 +27,7 @@ Usage::
     python benchmarks/fars_curve.py [--rows 20000] [--features 100]
         [--classes 8] [--imbalance 1000] [--epochs 20] [--batch-size 128]
         [--dat fars.dat] [--methods "RSFT,RSFT warm-up"] [--threads 1]
-        [--out fars_curve]
+        [--out fars_curve] [--redraw]
 
 It writes ``OUT.csv`` (method, epoch, train_seconds, balanced_accuracy,
 backward_rows) and ``OUT.png``, and prints each method's last and best
@@ -42,12 +42,18 @@ methods only (their training seconds come from the run that made them); a
 rerun with other settings, or over an ``OUT.csv`` without its ``OUT.json``
 or that cannot be read, is refused before the first fit, naming why.
 ``--out`` is the stem of those files: a path without a name (``.``,
-``..``) is refused.
+``..``) is refused. The figure's title names the data (of a ``.dat`` file,
+its rows, classes and imbalance ratio), the split, the epochs, the batch
+size and the seed. ``--redraw`` draws ``OUT.png`` again from ``OUT.csv``
+without training: give it the run's options (``OUT.json``, where there is
+one, must record the same ones, and every curve must have the epochs they
+give it); the data are read to count their rows.
 """
 
 import argparse
 import json
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 from time import perf_counter
@@ -137,32 +143,36 @@ def _synthetic(rows, features, classes, imbalance, seed):
     )
 
 
-def _data(args):
-    """The scaled split ``(X_train, X_test, y_train, y_test)`` and a title
-    naming the data; the class counts are printed."""
+def _read_data(args):
+    """``(X, y, name)``: the rows of ``--dat`` or the synthetic set, and a
+    name for them."""
     if args.dat:
         table = read_keel_dat(args.dat)
-        X, y = table.X.astype(np.float32), table.y
-        title = args.dat.stem
-    else:
-        X, y = _synthetic(
-            args.rows, args.features, args.classes, args.imbalance, args.seed
-        )
-        title = (
-            f"synthetic: {args.rows} rows, {args.features} features, "
-            f"{args.classes} classes, IR {args.imbalance:g}"
-        )
+        return table.X.astype(np.float32), table.y, args.dat.stem
+    X, y = _synthetic(args.rows, args.features, args.classes, args.imbalance, args.seed)
+    name = (
+        f"synthetic: {args.rows} rows, {args.features} features, "
+        f"{args.classes} classes, IR {args.imbalance:g}"
+    )
+    return X, y, name
+
+
+def _data(args):
+    """The scaled split ``(X_train, X_test, y_train, y_test)`` and the
+    figure's title naming the data and the run; the class counts are
+    printed."""
+    X, y, name = _read_data(args)
     counts = np.unique(y, return_counts=True)[1]
     if counts.min() < 4:
         # train_test_split needs 2 rows of a class, and the held-out
         # quarter one at least.
         raise ValueError(
-            f"the rarest class has {counts.min()} row(s) ({title}); it needs 4 "
+            f"the rarest class has {counts.min()} row(s) ({name}); it needs 4 "
             "to give the training and the held-out part rows. Raise --rows or "
             "lower --imbalance."
         )
     print(
-        f"{title}; class counts {sorted(counts.tolist(), reverse=True)}",
+        f"{name}; class counts {sorted(counts.tolist(), reverse=True)}",
         file=sys.stderr,
     )
     X_train, X_test, y_train, y_test = train_test_split(
@@ -171,7 +181,25 @@ def _data(args):
     scaler = StandardScaler().fit(X_train)
     X_train = scaler.transform(X_train).astype(np.float32)
     X_test = scaler.transform(X_test).astype(np.float32)
+    title = _title(args, name, counts, len(y_test))
     return (X_train, X_test, y_train, y_test), title
+
+
+def _title(args, name, counts, held_out):
+    """The figure's title: the data (``name``, its class ``counts``), the
+    split (``held_out`` rows scored) and the settings of the run."""
+    rows = int(np.sum(counts))
+    data = name
+    if args.dat:
+        data = (
+            f"{name} ({args.dat.name}): all {rows:,} rows, {len(counts)} classes, "
+            f"imbalance ratio {counts.max() / counts.min():,.0f}"
+        )
+    return (
+        f"{data}\none stratified split ({rows - held_out:,} training rows, "
+        f"{held_out:,} held out), {args.epochs} epochs, batch {args.batch_size}, "
+        f"seed {args.seed}"
+    )
 
 
 def _network(method, pipeline):
@@ -293,25 +321,75 @@ def _method_epochs(method, epochs):
     return int(parse_method(method)[1].get("max_epochs", epochs))
 
 
-def _plot(frame, path, title):
+# Under the axes: what the legend's names mean.
+LABELS = (
+    "One fit per method on the split above; training seconds leave out the "
+    "held-out scoring. The legend names rsft-bench's methods as the code that "
+    "trained the curves built them: 'RSFT' is RSFTClassifier's default of that "
+    "code, which a later version may have changed (CHANGES.md)."
+)
+
+
+def _plot(frame, path, title, footer=LABELS):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
     for method, rows in frame.groupby("method", sort=False):
         ax.plot(
             rows["train_seconds"], rows["balanced_accuracy"], marker=".", label=method
         )
     ax.set_xlabel("cumulative training seconds (held-out scoring excluded)")
     ax.set_ylabel("held-out balanced accuracy")
-    ax.set_title(title)
+    ax.set_title(
+        "\n".join(textwrap.fill(line, 90) for line in title.splitlines()),
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    ax.legend(fontsize=8)
+    # In a strip as tall as its lines, under the x-axis label.
+    text = fig.text(0.01, 0.01, textwrap.fill(footer, 140), fontsize=6, va="bottom")
+    top = text.get_window_extent().y1 / fig.bbox.height
+    fig.tight_layout(rect=(0, top + 3 / (72 * fig.get_figheight()), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _redraw(args):
+    """Draw ``OUT.png`` again from ``OUT.csv``, training nothing; the path.
+
+    The title takes the data and settings of the options given, which must
+    be the run's: ``OUT.json``, where there is one, must record the same
+    ones, and every curve must have the epochs they give it. The data are
+    read (or generated) to count their rows and classes.
+    """
+    csv = args.out.with_suffix(".csv")
+    if not csv.exists():
+        raise ValueError(f"no {csv} to draw from.")
+    if csv.with_suffix(".json").exists():
+        # Refused when the record names other settings.
+        _finished_curves(csv, _settings(args))
+    frame = pd.read_csv(csv, keep_default_na=False, na_values={})
+    short = [
+        f"{method} ({len(rows)} of {_method_epochs(method, args.epochs)} epochs)"
+        for method, rows in frame.groupby("method", sort=False)
+        if len(rows) != _method_epochs(method, args.epochs)
+    ]
+    if short:
+        raise ValueError(
+            f"{csv} holds curves of other epochs than --epochs {args.epochs} "
+            f"gives them: {'; '.join(short)}. Give the run's options."
+        )
+    _, y, name = _read_data(args)
+    counts = np.unique(y, return_counts=True)[1]
+    held_out = len(
+        train_test_split(y, test_size=0.25, stratify=y, random_state=args.seed)[1]
+    )
+    path = args.out.with_suffix(".png")
+    _plot(frame, path, _title(args, name, counts, held_out))
+    return path
 
 
 def main(argv=None):
@@ -327,6 +405,12 @@ def main(argv=None):
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--threads", type=positive(int), default=1)
     parser.add_argument("--out", type=Path, default=Path("fars_curve"))
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="draw OUT.png again from OUT.csv, training nothing; give the "
+        "run's options, which the title names",
+    )
     args = parser.parse_args(argv)
     if args.out.name in ("", ".", ".."):
         # A ValueError traceback from pathlib before (for "."), or files
@@ -349,6 +433,12 @@ def main(argv=None):
                 f"--features {args.features} is too few for {args.classes} "
                 "classes of two clusters each"
             )
+    if args.redraw:
+        try:
+            print(f"Wrote {_redraw(args)}")
+        except ValueError as exc:
+            parser.error(f"--redraw: {exc}")
+        return 0
     try:
         methods = parse_methods(args.methods)
         for method in methods:

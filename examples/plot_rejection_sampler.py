@@ -133,7 +133,8 @@ table = pd.DataFrame(results).T
 print(table.round(3).to_string())
 
 # %%
-ax = table.plot.barh(figsize=(7, 5), xlim=(0.3, 1.0))
+# The bars start at 0, so that their lengths compare as the scores do.
+ax = table.plot.barh(figsize=(7, 5), xlim=(0.0, 1.0))
 ax.invert_yaxis()
 ax.set_xlabel("mean over 5 folds")
 ax.legend(loc="upper center", bbox_to_anchor=(0.35, -0.12), ncol=3)

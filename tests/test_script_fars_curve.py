@@ -105,8 +105,9 @@ def test_scoring_time_is_left_out(fc, tmp_path, monkeypatch):
     assert frame["train_seconds"].iloc[-1] < 0.5
 
 
-def test_keel_dat_file(fc, tmp_path, capsys):
-    # Three classes told apart by 'x'; a nominal input and a missing value.
+def _toy_dat(folder):
+    """A KEEL ``.dat`` file of 100 rows: three classes (60, 24, 16 rows) told
+    apart by 'x'; a nominal input and a missing value."""
     rng = np.random.default_rng(0)
     labels = np.repeat(["big", "mid", "rare"], [60, 24, 16])
     lines = [
@@ -123,8 +124,13 @@ def test_keel_dat_file(fc, tmp_path, capsys):
         x = {"big": -3, "mid": 0, "rare": 3}[label] + rng.normal(scale=0.3)
         z = "?" if i == 5 else f"{rng.normal():.3f}"
         lines.append(f"{x:.3f}, {z}, {'red' if i % 2 else 'blue'}, {label}")
-    dat = tmp_path / "toy.dat"
+    dat = folder / "toy.dat"
     dat.write_text("\n".join(lines) + "\n")
+    return dat
+
+
+def test_keel_dat_file(fc, tmp_path, capsys):
+    dat = _toy_dat(tmp_path)
     argv = [
         "--dat", str(dat), "--epochs", "2", "--batch-size", "16",
         "--methods", "RSFT", "--out", str(tmp_path / "toy"),
@@ -337,3 +343,110 @@ def test_an_out_without_a_name_is_refused(fc, out, stem, tmp_path, monkeypatch, 
         f"(OUT.csv, OUT.json, OUT.png); give one such as {stem!r}."
     ) in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def _plots(fc, monkeypatch):
+    """The ``(frame, path, title)`` of every figure drawn, still drawn."""
+    plots = []
+    real = fc._plot
+
+    def plot(frame, path, title, *args):
+        plots.append((frame, path, title))
+        real(frame, path, title, *args)
+
+    monkeypatch.setattr(fc, "_plot", plot)
+    return plots
+
+
+def test_the_title_names_the_data_the_split_and_the_settings(fc, tmp_path, monkeypatch):
+    # The title was the file's stem alone ("fars"): not the rows, the one
+    # split, the epochs.
+    plots = _plots(fc, monkeypatch)
+    out = tmp_path / "toy"
+    argv = ["--dat", str(_toy_dat(tmp_path)), "--epochs", "2", "--batch-size", "16"]
+    argv += ["--seed", "3", "--methods", "RSFT", "--out", str(out)]
+    assert fc.main(argv) == 0
+    ((_, path, title),) = plots
+    assert path == out.with_suffix(".png")
+    assert title == (
+        "toy (toy.dat): all 100 rows, 3 classes, imbalance ratio 4\n"
+        "one stratified split (75 training rows, 25 held out), 2 epochs, "
+        "batch 16, seed 3"
+    )
+    # Synthetic data keep their description.
+    plots.clear()
+    assert fc.main([*_small(tmp_path / "curve"), "--methods", "RSFT"]) == 0
+    assert plots[0][2] == (
+        "synthetic: 400 rows, 5 features, 2 classes, IR 5\n"
+        "one stratified split (300 training rows, 100 held out), 2 epochs, "
+        "batch 128, seed 0"
+    )
+
+
+def test_the_footer_says_what_the_labels_mean_under_the_axes(fc, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    saved = []
+    real = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        real(fig, *args, **kwargs)
+        saved.append((fig, fig.canvas.get_renderer()))
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    frame = pd.DataFrame(
+        {"method": "RSFT", "epoch": [1, 2], "train_seconds": [1.0, 2.0]}
+        | {"balanced_accuracy": [0.5, 0.6], "backward_rows": [10, 20]}
+    )
+    fc._plot(frame, tmp_path / "f.png", "fars (fars.dat): all rows\none split")
+    ((fig, renderer),) = saved
+    (footer,) = fig.texts
+    assert "'RSFT' is RSFTClassifier's default of that code" in (
+        footer.get_text().replace("\n", " ")
+    )
+    (ax,) = fig.axes
+    assert ax.get_tightbbox(renderer).y0 > footer.get_window_extent(renderer).y1
+
+
+def test_redraw_draws_the_figure_from_the_csv_alone(fc, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "toy"
+    argv = ["--dat", str(_toy_dat(tmp_path)), "--epochs", "2", "--batch-size", "16"]
+    argv += ["--out", str(out)]
+    assert fc.main([*argv, "--methods", "RSFT,post-hoc logit adjustment"]) == 0
+    drawn = out.with_suffix(".png").read_bytes()
+    out.with_suffix(".png").unlink()
+    plots = _plots(fc, monkeypatch)
+    monkeypatch.setattr(fc, "_curve", lambda *a: pytest.fail("a curve was trained"))
+    csv = out.with_suffix(".csv").read_bytes()
+    capsys.readouterr()
+    assert fc.main([*argv, "--redraw"]) == 0
+    ((frame, path, title),) = plots
+    pd.testing.assert_frame_equal(frame, pd.read_csv(out.with_suffix(".csv")))
+    assert title.startswith("toy (toy.dat): all 100 rows, 3 classes")
+    assert "2 epochs, batch 16, seed 0" in title
+    # The run's figure again, and no other file touched.
+    assert path.read_bytes() == drawn
+    assert out.with_suffix(".csv").read_bytes() == csv
+    assert f"Wrote {path}" in capsys.readouterr().out
+
+    # Options other than the run's are refused: by the record, or without
+    # one by the curves' epochs.
+    plots.clear()
+    with pytest.raises(SystemExit) as excinfo:
+        fc.main([*argv, "--redraw", "--epochs", "3"])
+    assert excinfo.value.code == 2
+    assert "--redraw: " in (err := capsys.readouterr().err)
+    assert "holds curves of other settings (epochs 2 -> 3)" in err
+    out.with_suffix(".json").unlink()
+    with pytest.raises(SystemExit):
+        fc.main([*argv, "--redraw", "--epochs", "3"])
+    assert (
+        "holds curves of other epochs than --epochs 3 gives them: RSFT (2 of 3 "
+        "epochs); post-hoc logit adjustment (2 of 3 epochs)"
+    ) in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fc.main([*argv[:-1], str(tmp_path / "none"), "--redraw"])
+    assert f"--redraw: no {tmp_path / 'none.csv'} to draw from" in (
+        capsys.readouterr().err
+    )
+    assert plots == []

@@ -685,3 +685,129 @@ def test_ctrl_c_while_the_sets_load_stops_the_script(
     assert ttq.main([*argv, "--out", str(tmp_path)]) == 130
     assert "Interrupted; finished runs are saved." in capsys.readouterr().err
     assert calls == []
+
+
+def _recorded_run(ttq, method, seed, command, epochs=3):
+    """A finished run's rows as ``run_one`` gives them, trained by nothing."""
+    import pandas as pd
+
+    epoch = np.arange(1, epochs + 1)
+    return pd.DataFrame(
+        {
+            "set": "fars",
+            "method": method,
+            "seed": seed,
+            "epoch": epoch,
+            "train_seconds": 0.5 * epoch,
+            "balanced_accuracy": 0.5 + 0.1 * epoch,
+            "backward_rows": 100 * epoch,
+            "train_rows": 100,
+            "la_epochs": epochs,
+            "command": command,
+        }
+    )
+
+
+# Two commands as long as those of the committed fars runs: wrapped at 150
+# characters, one takes 3 lines and both 5.
+COMMANDS = [
+    "python benchmarks/time_to_quality.py --sets mnist1d,fars,synthetic --seeds 3 "
+    '--epochs 10 --methods \'logit-adjusted loss|RSFT|RSFT(rejection="budget", '
+    'budget=0.5)|RSFT(rejection="budget", budget=0.25)|RSFT(rejection="budget", '
+    'budget=0.1)|RSFT(rejection="budget", budget=0.25, rescore_every=4)\' '
+    f"--out {out}"
+    for out in ("docs/benchmark/time_to_quality_run", "docs/benchmark/time_to_quality")
+]
+
+
+def _drawn_figure(monkeypatch, draw):
+    """``(figure, renderer)`` of the figure that ``draw()`` saves, laid out
+    as saved (closing it leaves the figure no renderer)."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    real = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        real(fig, *args, **kwargs)
+        saved.append((fig, fig.canvas.get_renderer()))
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    draw()
+    (drawn,) = saved
+    return drawn
+
+
+@pytest.mark.parametrize("commands", [COMMANDS[:1], COMMANDS])
+def test_the_footer_strip_is_as_tall_as_its_lines(ttq, commands, tmp_path, monkeypatch):
+    # The strip was a fixed 6% of the height: the 5 lines of two commands
+    # ran over the x-axis label.
+    import pandas as pd
+
+    frame = pd.concat([_recorded_run(ttq, ttq.LA, 0, c) for c in commands])
+    title = f"fars: {'; '.join(commands)}"
+    fig, renderer = _drawn_figure(
+        monkeypatch, lambda: ttq._plot(frame, tmp_path / "f.png", title)
+    )
+    (ax,) = fig.axes
+    (footer,) = fig.texts
+    lines = footer.get_text().count("\n") + 1
+    assert lines == (3 if len(commands) == 1 else 5)
+    label = ax.xaxis.label.get_window_extent(renderer)
+    ticks = ax.get_tightbbox(renderer)
+    text = footer.get_window_extent(renderer)
+    # Above the footer, with a gap of at least half a line (5 points at
+    # 120 dots per inch: 8 pixels).
+    assert min(label.y0, ticks.y0) - text.y1 >= 0.5 * 5 * 120 / 72
+    # The strip left for the footer grows with its lines.
+    short = fig.text(0, 0, "a", fontsize=ttq.FOOTER_SIZE, va="bottom")
+    assert ttq.footer_height(short) < ttq.footer_height(footer)
+    assert ttq.footer_height(footer) == pytest.approx(
+        (text.y1 + 0.5 * 5 * fig.dpi / 72) / fig.bbox.height
+    )
+
+
+def test_redraw_draws_the_figures_from_their_csv_files_alone(
+    ttq, tmp_path, monkeypatch, capsys
+):
+    # Runs of two commands in one file: the footer names both, read from
+    # the file, and not the command that redraws.
+    for seed, command in enumerate(COMMANDS):
+        for method in (ttq.LA, "RSFT"):
+            ttq.append_run(
+                tmp_path / "fars.csv", _recorded_run(ttq, method, seed, command)
+            )
+    plots = []
+    real = ttq._plot
+    monkeypatch.setattr(
+        ttq,
+        "_plot",
+        lambda frame, path, title: (
+            plots.append((frame, path, title)) or real(frame, path, title)
+        ),
+    )
+    monkeypatch.setattr(ttq, "run_one", lambda *a: pytest.fail("a run trained"))
+    assert ttq.main(["--redraw", "--out", str(tmp_path)]) == 0
+    ((frame, path, title),) = plots
+    assert path == tmp_path / "fars.png"
+    assert title == f"fars: {COMMANDS[0]}; {COMMANDS[1]}"
+    assert "--redraw" not in title
+    assert len(frame) == 12 and set(frame["seed"]) == {0, 1}
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    # Nothing else is written.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fars.csv", "fars.png"]
+    assert f"Drew {path}" in capsys.readouterr().out
+
+    # --sets picks the files; a set without one is named.
+    plots.clear()
+    assert ttq.main(["--redraw", "--sets", "fars", "--out", str(tmp_path)]) == 0
+    assert [p[1] for p in plots] == [tmp_path / "fars.png"]
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main(["--redraw", "--sets", "fars,mnist1d", "--out", str(tmp_path)])
+    assert excinfo.value.code == 2
+    assert f"--redraw: {tmp_path / 'mnist1d.csv'} holds no runs of 'mnist1d'" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        ttq.main(["--redraw", "--out", str(tmp_path / "empty")])
+    assert "holds no CSV file of runs to draw from" in capsys.readouterr().err

@@ -51,6 +51,9 @@ MIN_DATASETS_FOR_BAYES = 3
 ALPHA = 0.05
 # autorank's Friedman test needs this many data sets.
 MIN_DATASETS_FOR_CD = 5
+# Method markers of the imbalance figure: 7 is coprime with tab20's 20
+# colours, so (colour, marker) repeats only after 140 methods.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 PACKAGES = (
     "rsft-sklearn",
     "torch",
@@ -305,6 +308,77 @@ def _friedman(table, metric):
     return float(result.pvalue), float(result.cd), result
 
 
+def _shows_cd(p_value, cd):
+    """Whether the rank figure shades the Nemenyi CD of a metric: only where
+    the Friedman test rejects. Where it does not, no two methods differ
+    significantly, and a band "within the CD of the best" suggested that
+    the methods outside it did."""
+    return bool(np.isfinite(cd) and p_value < ALPHA)
+
+
+def _cd_note(p_value, cd, n_datasets):
+    """The second title line of a rank panel: what its shading shows."""
+    if _shows_cd(p_value, cd):
+        return f"shaded: within the Nemenyi CD ({cd:.2f}) of the best"
+    if np.isfinite(cd):
+        return f"not significant at alpha = {ALPHA}: no difference shaded"
+    if n_datasets < MIN_DATASETS_FOR_CD:
+        return f"no Friedman test below {MIN_DATASETS_FOR_CD} data sets"
+    return "no Friedman test (fewer than 3 methods, or all tied)"
+
+
+def _ranks_caption(rank_tables, stats):
+    """The caption of the rank figure, saying what its shading shows."""
+    metrics = [m for m in KEY_METRICS if m not in LOWER_IS_BETTER]
+    n_datasets = len(rank_tables[metrics[0]])
+    caption = (
+        "Mean rank of each method (1 = best) over the "
+        f"{_count(rank_tables[metrics[0]].index)} of the summary, one panel "
+        "per score."
+    )
+    shaded = [m for m in metrics if _shows_cd(*stats[m][:2])]
+    tested = [m for m in metrics if np.isfinite(stats[m][1])]
+    if shaded:
+        caption += (
+            " Shaded: the methods within the Nemenyi critical difference of "
+            "the best, where the Friedman test rejects at alpha = "
+            f"{ALPHA}"
+        )
+        unshaded = [LABELS[m] for m in tested if m not in shaded]
+        if unshaded:
+            caption += (
+                f" (not for {', '.join(unshaded)}: no significant difference there)"
+            )
+        return caption + "."
+    if tested:
+        return caption + (
+            f" Nothing shaded: the Friedman test rejects for no score at "
+            f"alpha = {ALPHA}, so no two methods differ significantly."
+        )
+    if n_datasets < MIN_DATASETS_FOR_CD:
+        return caption + (
+            " No Friedman test and no Nemenyi critical difference: they need "
+            f"at least {MIN_DATASETS_FOR_CD} data sets."
+        )
+    return caption + " No Friedman test and no Nemenyi critical difference."
+
+
+def _method_styles(methods, reference=None):
+    """``{method: (colour, marker)}``, no two methods alike; ``reference``
+    in black, which tab20 does not hold."""
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab20"]
+    others = [m for m in methods if m != reference]
+    styles = {
+        method: (colors(index % 20), MARKERS[index % len(MARKERS)])
+        for index, method in enumerate(others)
+    }
+    if reference in methods:
+        styles[reference] = ("black", "*")
+    return styles
+
+
 def _plot_ranks(path, rank_tables, stats):
     import matplotlib
 
@@ -314,7 +388,11 @@ def _plot_ranks(path, rank_tables, stats):
     metrics = [m for m in KEY_METRICS if m not in LOWER_IS_BETTER]
     n_methods = max(rank_tables[m].shape[1] for m in metrics)
     _, lines = _tick_labels(rank_tables[metrics[0]].columns)
-    fig, axes = plt.subplots(2, 2, figsize=(13, (0.25 + 0.25 * lines) * n_methods + 2))
+    # Each of the two panel rows holds every method's label: a line of a
+    # tick label is about 0.17 inch, and the title and x axis of a row about
+    # 1.2. The height was shared by the rows, and wrapped labels overlapped.
+    row = n_methods * (0.1 + 0.17 * lines) + 1.2
+    fig, axes = plt.subplots(2, 2, figsize=(13, 2 * row))
     axes = axes.ravel()
     for ax, metric in zip(axes, metrics):
         if len(rank_tables[metric]) == 0:
@@ -325,60 +403,91 @@ def _plot_ranks(path, rank_tables, stats):
         positions = np.arange(len(mean_rank))
         ax.plot(mean_rank.to_numpy(), positions, "o", color="tab:blue")
         ax.set_yticks(positions, _tick_labels(mean_rank.index)[0])
+        ax.set_ylim(-0.6, len(mean_rank) - 0.4)
         best = mean_rank.min()
-        title = f"{LABELS[metric]}: Friedman p = {_fmt(p_value, 4)}"
-        if np.isfinite(cd):
+        if _shows_cd(p_value, cd):
             ax.axvspan(best, best + cd, color="tab:orange", alpha=0.2)
-            # In the title: a label inside the axes sat above their limits
-            # (and was not drawn) with fewer than 13 methods.
-            title += f"\nshaded: within the Nemenyi CD ({cd:.2f}) of the best"
+        # In the title: a label inside the axes sat above their limits
+        # (and was not drawn) with fewer than 13 methods.
+        ax.set_title(
+            f"{LABELS[metric]}: Friedman p = {_fmt(p_value, 4)}\n"
+            + _cd_note(p_value, cd, len(rank_tables[metric])),
+            fontsize=9,
+        )
         ax.set_xlim(0.5, len(mean_rank) + 0.5)
         ax.set_xlabel("mean rank (1 = best)")
-        ax.set_title(title, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _plot_vs_ir(path, tables, imbalance):
+def _log_axis_labels(axis):
+    """Plain numbers ("0.3", "20") on a log axis, at the decades and, where
+    it spans less than two decades, at a few ticks between them.
+
+    matplotlib labels every minor tick over less than two decades, as
+    "3x10^-1" or "1e-01", and they ran into each other.
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    def between(value, _):
+        low, high = axis.get_view_interval()
+        decades = np.log10(high / low)
+        shown = (2, 3, 5) if decades < 1 else (2, 5) if decades < 2 else ()
+        coefficient = round(value / 10 ** np.floor(np.log10(value)))
+        return f"{value:g}" if coefficient in shown else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(between))
+
+
+def _plot_vs_ir(path, tables, imbalance, reference=None):
+    """Each data set's mean score against its imbalance ratio, a point per
+    data set and method; ``reference`` drawn last, in black."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import LogFormatter
 
     metrics = [m for m in KEY_METRICS if m not in LOWER_IS_BETTER]
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex=True)
     order = imbalance.sort_values().index
-    colors = plt.get_cmap("tab20")
+    methods = list(tables[metrics[0]].columns)
+    styles = _method_styles(methods, reference)
+    # The reference last, over the others.
+    drawn = [m for m in methods if m != reference] + [
+        m for m in methods if m == reference
+    ]
+    handles = {}
     for ax, metric in zip(axes.ravel(), metrics):
         table = tables[metric].reindex(order)
-        for i, method in enumerate(table.columns):
-            style = "-" if i < 20 else "--"
-            ax.plot(
+        for method in drawn:
+            color, marker = styles[method]
+            is_reference = method == reference
+            # Markers only: the sets are not a series, and lines joining
+            # one set's mean to the next one's drew trends there are none.
+            (handles[method],) = ax.plot(
                 imbalance[order],
                 table[method],
-                style,
-                marker="o",
-                ms=3,
-                color=colors(i % 20),
+                linestyle="none",
+                marker=marker,
+                ms=9 if is_reference else 5,
+                color=color,
+                alpha=1.0 if is_reference else 0.8,
+                zorder=3 if is_reference else 2,
                 label=method,
             )
         ax.set_xscale("log")
-        # Plain numbers: over less than two decades matplotlib labels the
-        # minor ticks too, as "2x10^0", which ran into each other.
-        ax.xaxis.set_major_formatter(LogFormatter())
-        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+        _log_axis_labels(ax.xaxis)
         ax.set_title(LABELS[metric])
         ax.set_xlabel("imbalance ratio (majority / minority)")
         ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
     # Wrapped as the other figures' labels, and beside the panels rather
     # than over them: a spec with several parameters ran over the titles.
     fig.legend(
-        handles,
-        _tick_labels(labels)[0],
+        [handles[m] for m in methods],
+        _tick_labels(methods)[0],
         loc="center left",
         bbox_to_anchor=(1.0, 0.5),
         fontsize=8,
@@ -397,34 +506,63 @@ def _tick_labels(labels, width=40):
     return wrapped, max((label.count("\n") + 1 for label in wrapped), default=1)
 
 
+def _geometric_spread(table):
+    """Geometric mean and geometric standard deviation of each column.
+
+    Fit times of one method span orders of magnitude over data sets: on a
+    log axis mean ± std ran below zero (whiskers to the axis' edge), where
+    ×/÷ the geometric standard deviation stays positive. A time of 0 (none
+    is measured so) has no logarithm and is left out.
+    """
+    logs = np.log(table.where(table > 0))
+    return np.exp(logs.mean()), np.exp(logs.std(ddof=0))
+
+
 def _plot_fit_time(path, table):
-    """Mean fit time per fold of every method, over the sets of ``table``
-    (the sets that every method in it finished, as the Cost table)."""
+    """Fit time per fold of every method, over the sets of ``table`` (the
+    sets that every method in it finished, as the Cost table): the geometric
+    mean of the sets' means, whiskers ×/÷ one geometric standard deviation."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    center, spread = _geometric_spread(table)
     # Methods with no finished fit have no time to show.
-    mean = table.mean().dropna()
-    if mean.empty:
+    center = center.dropna()
+    if center.empty:
         return False
-    std = table.std(ddof=0)
-    order = mean.sort_values().index
+    order = center.sort_values().index
+    center, spread = center[order], spread[order]
+    low, high = center / spread, center * spread
     labels, lines = _tick_labels(order)
-    fig, ax = plt.subplots(figsize=(8, (0.15 + 0.15 * lines) * len(order) + 1))
-    ax.barh(np.arange(len(order)), mean[order], xerr=std[order], color="tab:blue")
-    ax.set_yticks(np.arange(len(order)), labels)
-    low, high = (mean - std[order]).min(), (mean + std[order]).max()
-    if high <= low * (1 + 1e-6):
-        # One time without spread (equal up to rounding): the log scale
-        # widened the empty range itself, with a warning that reached the
-        # user.
-        ax.set_xlim(low / 2, high * 2)
+    fig, ax = plt.subplots(figsize=(8, (0.15 + 0.15 * lines) * len(order) + 1.5))
+    positions = np.arange(len(order))
+    # Points, not bars: a bar on a log axis starts at the axis' left limit,
+    # so its length means nothing.
+    ax.errorbar(
+        center,
+        positions,
+        xerr=[center - low, high - center],
+        fmt="o",
+        color="tab:blue",
+        capsize=3,
+    )
+    ax.set_yticks(positions, labels)
+    ax.set_ylim(-0.6, len(order) - 0.4)
     ax.set_xscale("log")
+    # From the whiskers, with room for their caps; one time without spread
+    # (equal up to rounding) would leave an empty range, which the log scale
+    # widened itself, with a warning that reached the user.
+    low, high = low.min(), high.max()
+    pad = max(1.15, np.sqrt(2 * low / high))
+    ax.set_xlim(low / pad, high * pad)
+    _log_axis_labels(ax.xaxis)
     ax.set_xlabel(
-        f"fit time per fold (s), mean ± std over the {_count(table.index)}\n"
-        "that every method shown finished"
+        f"fit time per fold (s): geometric mean over the {_count(table.index)}\n"
+        "that every method shown finished (of each set's mean),\n"
+        "whiskers ×/÷ one geometric standard deviation\n"
+        "(the tables give arithmetic means)"
     )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -1247,7 +1385,12 @@ def write_report(out, config):
     )
 
     _plot_ranks(out / "mean_ranks.png", rank_tables, stats)
-    _plot_vs_ir(out / "metric_vs_imbalance.png", tables, imbalance)
+    _plot_vs_ir(
+        out / "metric_vs_imbalance.png",
+        tables,
+        imbalance,
+        reference if reference in methods else None,
+    )
     # Every method over the same sets, as the Cost table: a method that ran
     # on fewer sets (threshold tuning, binary only) had its mean over them.
     timed_sets, timed_methods = summary_coverage[0]
@@ -1256,11 +1399,19 @@ def write_report(out, config):
         tables["fit_time"].reindex(index=timed_sets, columns=timed_methods),
     )
     has_cd = _plot_critical_difference(out / "critical_difference.png", stats)
+    # What each figure shows, under it: an image's alt text is not shown.
+    shaded = any(
+        _shows_cd(*stats[m][:2]) for m in KEY_METRICS if m not in LOWER_IS_BETTER
+    )
     lines += [
         "",
         "## Figures",
         "",
-        "![Mean ranks with the Nemenyi critical difference](mean_ranks.png)",
+        "![Mean ranks"
+        + (" with the Nemenyi critical difference" if shaded else "")
+        + "](mean_ranks.png)",
+        "",
+        _ranks_caption(rank_tables, stats),
         "",
     ]
     if has_cd:
@@ -1268,9 +1419,26 @@ def write_report(out, config):
             "![Critical-difference diagrams (autorank)](critical_difference.png)",
             "",
         ]
-    lines += ["![Scores against the imbalance ratio](metric_vs_imbalance.png)", ""]
+    lines += [
+        "![Scores against the imbalance ratio, one point per data set]"
+        "(metric_vs_imbalance.png)",
+        "",
+        "Each data set's mean score over its folds against its imbalance "
+        "ratio: one point per data set and method"
+        + (f", {reference} in black" if reference in methods else "")
+        + ".",
+        "",
+    ]
     if has_times:
-        lines += ["![Fit time per fold](fit_time.png)", ""]
+        lines += [
+            "![Fit time per fold](fit_time.png)",
+            "",
+            "Fit time per fold: the geometric mean over the "
+            f"{_count(timed_sets)} of each set's mean over its folds, with "
+            "whiskers ×/÷ one geometric standard deviation (times span orders "
+            "of magnitude over sets; the tables above give arithmetic means).",
+            "",
+        ]
         unshown = [m for m in methods if m not in timed_methods]
         if unshown:
             lines += [

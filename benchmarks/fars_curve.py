@@ -47,7 +47,11 @@ its rows, classes and imbalance ratio), the split, the epochs, the batch
 size and the seed. ``--redraw`` draws ``OUT.png`` again from ``OUT.csv``
 without training: give it the run's options (``OUT.json``, where there is
 one, must record the same ones, and every curve must have the epochs they
-give it); the data are read to count their rows.
+give it); the data are read to count their rows. The settings that
+``OUT.json`` does not record (all of them, without one: the batch size,
+the seed, the synthetic data's options) are taken as given to
+``--redraw``, for the title. An ``OUT.csv`` without curves, or without a
+column the figure needs, is refused.
 """
 
 import argparse
@@ -357,21 +361,40 @@ def _plot(frame, path, title, footer=LABELS):
     plt.close(fig)
 
 
+# The columns of OUT.csv that ``--redraw`` draws from.
+FIGURE_COLUMNS = ("method", "train_seconds", "balanced_accuracy")
+
+
 def _redraw(args):
     """Draw ``OUT.png`` again from ``OUT.csv``, training nothing; the path.
 
     The title takes the data and settings of the options given, which must
     be the run's: ``OUT.json``, where there is one, must record the same
-    ones, and every curve must have the epochs they give it. The data are
+    ones, and every curve must have the epochs they give it. What it does
+    not record (everything, without one) is taken on trust. The data are
     read (or generated) to count their rows and classes.
     """
     csv = args.out.with_suffix(".csv")
     if not csv.exists():
         raise ValueError(f"no {csv} to draw from.")
+    try:
+        frame = pd.read_csv(csv, keep_default_na=False, na_values={})
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{csv} cannot be read ({exc}).") from None
+    # A KeyError traceback before without one of these, and an empty figure
+    # over the run's without rows.
+    missing = [c for c in FIGURE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{csv} has no column{'s' * (len(missing) > 1)} "
+            f"{', '.join(map(repr, missing))}: it is not a curve file of this "
+            "script."
+        )
+    if frame.empty:
+        raise ValueError(f"{csv} holds no curves: nothing to draw.")
     if csv.with_suffix(".json").exists():
         # Refused when the record names other settings.
         _finished_curves(csv, _settings(args))
-    frame = pd.read_csv(csv, keep_default_na=False, na_values={})
     short = [
         f"{method} ({len(rows)} of {_method_epochs(method, args.epochs)} epochs)"
         for method, rows in frame.groupby("method", sort=False)
@@ -409,7 +432,8 @@ def main(argv=None):
         "--redraw",
         action="store_true",
         help="draw OUT.png again from OUT.csv, training nothing; give the "
-        "run's options, which the title names",
+        "run's options, which the title names (those OUT.json does not "
+        "record, all without one, are taken as given)",
     )
     args = parser.parse_args(argv)
     if args.out.name in ("", ".", ".."):

@@ -814,6 +814,9 @@ def redraw(out, names=None):
     drawn = []
     for name in names:
         path = out / f"{file_stem(name)}.csv"
+        if not path.exists():
+            # read_runs reads no file as no runs: "holds no runs" before.
+            raise ValueError(f"no {path} to draw {name!r} from.")
         frame = read_runs(path, name)
         if frame.empty:
             raise ValueError(f"{path} holds no runs of {name!r} to draw from.")

@@ -335,3 +335,63 @@ def test_the_rank_caption_promises_no_cd_below_five_sets(tmp_path):
         "one panel per score. No Friedman test and no Nemenyi critical "
         "difference: they need at least 5 data sets." in figures
     )
+
+
+def _labels_in_view(ax):
+    """The drawn x tick labels inside the view, left to right, and the
+    pairs of them that overlap."""
+    ax.figure.canvas.draw()
+    left, right = ax.get_xlim()
+    shown = sorted(
+        (
+            label
+            for label in ax.get_xticklabels(which="both")
+            if label.get_text() and left <= label.get_position()[0] <= right
+        ),
+        key=lambda label: label.get_position()[0],
+    )
+    overlapping = _overlapping(shown, ax.figure.canvas.get_renderer())
+    return [label.get_text() for label in shown], overlapping
+
+
+def test_the_fit_time_axis_under_a_decade_is_labelled(captured, tmp_path):
+    # Methods of like speed, 0.60 to 0.64 s: the view from 0.437 to 0.874
+    # was labelled "0.5" alone.
+    table = pd.DataFrame({"a": [0.60, 0.61, 0.62, 0.60], "b": [0.63, 0.62, 0.64, 0.63]})
+    assert _report._plot_fit_time(tmp_path / "fit_time_narrow.png", table)
+    ax = captured["fit_time_narrow.png"].axes[0]
+    np.testing.assert_allclose(ax.get_xlim(), (0.437, 0.874), atol=1e-3)
+    texts, overlapping = _labels_in_view(ax)
+    assert texts == ["0.5", "0.6", "0.7", "0.8"]
+    assert overlapping == []
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        # Imbalance ratios 6 to 9: no label at all.
+        ([6, 7, 8, 9], ["6", "7", "8", "9"]),
+        # 1.1 to 1.9: matplotlib's linear ticks, of which 1.5 to 1.8 were
+        # labelled (their coefficient rounded to a 2).
+        (
+            [1.1, 1.5, 1.9],
+            ["1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9"],
+        ),
+        # Two labels of the decades and 2, 3 and 5 times them in view
+        # (0.91 to 2.6, 0.66 to 2.7): those alone, as before.
+        ([0.95, 2.5], ["1", "2"]),
+        ([0.7, 2.5], ["1", "2"]),
+        # Over a decade (0.42 to 24), as before: the decades and 2 and 5
+        # times them.
+        ([0.5, 20], ["0.5", "1", "2", "5", "10", "20"]),
+    ],
+)
+def test_a_log_axis_has_two_labels_in_view_at_least(values, expected):
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    ax.plot(values, np.linspace(0, 1, len(values)), "o")
+    ax.set_xscale("log")
+    _report._log_axis_labels(ax.xaxis)
+    texts, overlapping = _labels_in_view(ax)
+    plt.close(fig)
+    assert len(texts) >= 2 and overlapping == []
+    assert texts == expected

@@ -1,6 +1,7 @@
 """``benchmarks/fars_curve.py``: held-out balanced accuracy against training
 seconds, epoch by epoch, on synthetic data or a KEEL ``.dat`` file."""
 
+import json
 import signal
 import time
 
@@ -450,3 +451,53 @@ def test_redraw_draws_the_figure_from_the_csv_alone(fc, tmp_path, monkeypatch, c
         capsys.readouterr().err
     )
     assert plots == []
+
+
+@pytest.mark.parametrize("with_record", [False, True])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        # The header alone: an empty figure over the run's, and exit 0.
+        (
+            "method,epoch,train_seconds,balanced_accuracy,backward_rows\n",
+            "{csv} holds no curves: nothing to draw.",
+        ),
+        # No 'method' column: a KeyError traceback.
+        (
+            "meth,epoch,train_seconds,balanced_accuracy,backward_rows\n"
+            "RSFT,1,0.1,0.6,150\nRSFT,2,0.2,0.7,300\n",
+            "{csv} has no column 'method': it is not a curve file",
+        ),
+        (
+            "meth,epoch\nRSFT,1\n",
+            "{csv} has no columns 'method', 'train_seconds', 'balanced_accuracy'",
+        ),
+    ],
+)
+def test_redraw_refuses_a_csv_without_curves(
+    fc, tmp_path, monkeypatch, capsys, text, message, with_record
+):
+    out = tmp_path / "curve"
+    csv = out.with_suffix(".csv")
+    csv.write_text(text)
+    if with_record:
+        # The record of a run of the options given: a KeyError traceback
+        # too without 'method'.
+        out.with_suffix(".json").write_text(json.dumps(_small_settings()))
+    out.with_suffix(".png").write_bytes(b"the run's figure")
+    plots = _plots(fc, monkeypatch)
+    with pytest.raises(SystemExit) as excinfo:
+        fc.main([*_small(out), "--redraw"])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--redraw: {message.format(csv=csv)}" in err
+    assert plots == []
+    assert out.with_suffix(".png").read_bytes() == b"the run's figure"
+
+
+def _small_settings():
+    """The settings of ``_small`` as ``OUT.json`` records them."""
+    return {
+        "rows": 400, "features": 5, "classes": 2, "imbalance": 5.0, "epochs": 2,
+        "batch_size": 128, "seed": 0, "dat": None, "threads": 1,
+    }  # fmt: skip

@@ -805,9 +805,21 @@ def test_redraw_draws_the_figures_from_their_csv_files_alone(
     with pytest.raises(SystemExit) as excinfo:
         ttq.main(["--redraw", "--sets", "fars,mnist1d", "--out", str(tmp_path)])
     assert excinfo.value.code == 2
+    # The file missing was said as "mnist1d.csv holds no runs of 'mnist1d'".
+    assert f"--redraw: no {tmp_path / 'mnist1d.csv'} to draw 'mnist1d' from." in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "mnist1d.csv").exists()
+    # A file without runs (its header alone) holds no runs.
+    header = (tmp_path / "fars.csv").read_text().splitlines()[0]
+    (tmp_path / "mnist1d.csv").write_text(header + "\n")
+    with pytest.raises(SystemExit) as excinfo:
+        ttq.main(["--redraw", "--sets", "mnist1d", "--out", str(tmp_path)])
+    assert excinfo.value.code == 2
     assert f"--redraw: {tmp_path / 'mnist1d.csv'} holds no runs of 'mnist1d'" in (
         capsys.readouterr().err
     )
+    (tmp_path / "mnist1d.csv").unlink()
     with pytest.raises(SystemExit):
         ttq.main(["--redraw", "--out", str(tmp_path / "empty")])
     assert "holds no CSV file of runs to draw from" in capsys.readouterr().err

@@ -364,8 +364,10 @@ def _ranks_caption(rank_tables, stats):
 
 
 def _method_styles(methods, reference=None):
-    """``{method: (colour, marker)}``, no two methods alike; ``reference``
-    in black, which tab20 does not hold."""
+    """``{method: (colour, marker)}``: tab20's 20 colours with the markers,
+    no two methods alike up to ``20 * len(MARKERS)`` (140) methods, whose
+    pairs repeat after; ``reference`` in black, which tab20 does not
+    hold."""
     import matplotlib
 
     colors = matplotlib.colormaps["tab20"]
@@ -424,19 +426,45 @@ def _plot_ranks(path, rank_tables, stats):
 
 def _log_axis_labels(axis):
     """Plain numbers ("0.3", "20") on a log axis, at the decades and, where
-    it spans less than two decades, at a few ticks between them.
+    it spans less than two decades, at a few ticks between them; at every
+    tick, where fewer than two of those fall inside the view.
 
     matplotlib labels every minor tick over less than two decades, as
-    "3x10^-1" or "1e-01", and they ran into each other.
+    "3x10^-1" or "1e-01", and they ran into each other. A few ticks only
+    left a view of under a decade (fit times of 0.60 to 0.64 s, imbalance
+    ratios of 6 to 9) with one label or none: its ticks are at most nine
+    there, which fit.
     """
     from matplotlib.ticker import FuncFormatter
 
-    def between(value, _):
-        low, high = axis.get_view_interval()
+    def labelled(low, high):
+        """The coefficients labelled between the decades of a view from
+        ``low`` to ``high``; None (all of them) where fewer than two of
+        those and the decades fall inside it."""
         decades = np.log10(high / low)
         shown = (2, 3, 5) if decades < 1 else (2, 5) if decades < 2 else ()
-        coefficient = round(value / 10 ** np.floor(np.log10(value)))
-        return f"{value:g}" if coefficient in shown else ""
+        # The decades and the ticks at ``shown`` inside the view.
+        exponents = range(
+            int(np.floor(np.log10(low))), int(np.floor(np.log10(high))) + 1
+        )
+        inside = sum(
+            low <= coefficient * 10.0**exponent <= high
+            for exponent in exponents
+            for coefficient in (1, *shown)
+        )
+        return shown if inside >= 2 else None
+
+    def between(value, _):
+        low, high = sorted(axis.get_view_interval())
+        coefficient = value / 10 ** np.floor(np.log10(value))
+        whole = round(coefficient)
+        if not np.isclose(coefficient, whole):
+            # matplotlib's linear ticks (1.2, 1.4, ...), of a view holding
+            # one whole tick at most: all labelled. ``round`` made 1.5 to
+            # 1.8 a "2" before, and 1.1 to 1.4 went unlabelled.
+            return f"{value:g}"
+        shown = labelled(low, high) if 0 < low < high else ()
+        return f"{value:g}" if shown is None or whole in shown else ""
 
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(FuncFormatter(between))

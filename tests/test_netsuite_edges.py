@@ -14,7 +14,7 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-from rsft_sklearn.benchmark import _cli, _netsuites
+from rsft_sklearn.benchmark import _cli, _netsuites, _runner
 from rsft_sklearn.benchmark._netsuites import pretrained_path
 from rsft_sklearn.benchmark._runner import Terminated, terminate_as_interrupt
 from rsft_sklearn.benchmark._suites import load_suite
@@ -194,7 +194,7 @@ def test_a_failed_write_of_the_cache_leaves_no_file(
     def full_disk(path, mode="r", *args, **kwargs):
         return _FullDisk(path, error)
 
-    monkeypatch.setattr(_netsuites, "open", full_disk, raising=False)
+    monkeypatch.setattr(_runner, "open", full_disk, raising=False)
     with pytest.raises(raised) as excinfo:
         pretrained_path("digits", 0, 1, cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -204,7 +204,7 @@ def test_a_failed_write_of_the_cache_leaves_no_file(
             f"{str(tmp_path)!r} {advice}"
         )
     # With room again, the network is cached, and reused.
-    monkeypatch.delattr(_netsuites, "open")
+    monkeypatch.delattr(_runner, "open")
     path = pretrained_path("digits", 0, 1, cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == [path]
     state = torch.load(path, weights_only=True)
@@ -216,7 +216,7 @@ def test_the_command_line_names_a_full_cache_folder(tmp_path, monkeypatch, capsy
     def full_disk(path, mode="r", *args, **kwargs):
         return _FullDisk(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
-    monkeypatch.setattr(_netsuites, "open", full_disk, raising=False)
+    monkeypatch.setattr(_runner, "open", full_disk, raising=False)
     ran = _no_fits(monkeypatch, tmp_path)
     cache = tmp_path / "cache"
     argv = [
@@ -251,7 +251,7 @@ def read_only(monkeypatch):
                 refused()
             return real_unlink(self, missing_ok=missing_ok)
 
-        monkeypatch.setattr(_netsuites, "open", refused, raising=False)
+        monkeypatch.setattr(_runner, "open", refused, raising=False)
         monkeypatch.setattr(Path, "unlink", unlink)
 
     return patch

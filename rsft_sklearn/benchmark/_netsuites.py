@@ -12,7 +12,6 @@
   MNIST-1D generated at 60,000 rows and cut to a long tail.
 """
 
-import contextlib
 import errno
 import io
 import operator
@@ -26,7 +25,7 @@ import numpy as np
 
 from .._validation import RSFTWarning
 from ._networks import CNN1d, CNN2d, PretrainedState, recipe_params
-from ._runner import _interrupt_seen
+from ._runner import _interrupt_seen, _write_atomically
 from ._suites import (
     Dataset,
     Suite,
@@ -415,12 +414,15 @@ def _cache(state, path):
     # inline_container.cc:672]" and left its temporary file.
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as file:
-            file.write(buffer.getbuffer())
-        os.replace(tmp, path)
+        # A temporary file per process: runs that share the cache may write
+        # the same network at once.
+        _write_atomically(
+            path,
+            buffer.getvalue(),
+            tmp=path.with_name(f"{path.name}.{os.getpid()}.tmp"),
+        )
     except OSError as exc:
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
         raise ValueError(
@@ -429,11 +431,6 @@ def _cache(state, path):
             + ("free space there or " if full else "")
             + "choose another --cache-dir."
         ) from exc
-    finally:
-        # A file system that turned read-only refuses the unlink (EROFS)
-        # even of a file that is not there, which replaced the error above.
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

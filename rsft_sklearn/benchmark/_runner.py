@@ -522,18 +522,23 @@ def _format_row(row):
     return buffer.getvalue().encode()
 
 
-def _write_atomically(path, text):
+def _write_atomically(path, text, tmp=None):
     """Replace ``path`` with ``text`` (str, written as UTF-8, or bytes) in
-    one step: an interrupted write leaves the old file."""
-    tmp = path.with_name(path.name + ".tmp")
+    one step: an interrupted write leaves the old file. ``tmp``: the
+    temporary file beside it (default ``path`` + ``.tmp``; one per process
+    where several processes may write ``path``)."""
+    if tmp is None:
+        tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as handle:
             handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError:
-        # A full disk leaves no partial copy beside the file.
+    except BaseException:
+        # A full disk, or Ctrl-C, leaves no partial copy beside the file. (A
+        # file system that turned read-only refuses the unlink even of a
+        # missing file: the error that stopped the write is the one raised.)
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise

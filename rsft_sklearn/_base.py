@@ -104,6 +104,7 @@ from ._validation import (
     input_column_names,
     readable_tensor,
     real_as_float,
+    shown_classes,
     shown_label,
     shown_number,
     to_float32,
@@ -2245,7 +2246,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 "Dataset whose labels are integers from 0 to "
                 f"{len(self.classes_) - 1}: they are read as y of fit holds "
                 "them and encoded as their indices in classes_ "
-                f"{_shown_order(self.classes_)}, which differ from them. If "
+                f"{shown_classes(self.classes_)}, which differ from them. If "
                 "they came from the y argument of train_split (or the data set "
                 "it is given), they are class indices already, and the network "
                 "trains on the wrong classes: return Subset(dataset, indices) "
@@ -3640,12 +3641,6 @@ def _read_otherwise_as_indices(classes, labels, encoded):
         and labels.max() < len(classes)
         and not np.array_equal(labels, np.asarray(encoded).reshape(-1))
     )
-
-
-def _shown_order(classes, shown=10):
-    """``classes`` as a list, its first ``shown`` values and an ellipsis."""
-    values = [str(value) for value in np.asarray(classes)[:shown].tolist()]
-    return f"[{', '.join(values)}{', ...' if len(classes) > shown else ''}]"
 
 
 def _rows_within(part, dataset):

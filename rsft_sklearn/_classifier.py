@@ -1497,9 +1497,13 @@ class RSFTClassifier(NetClassifierBase):
         # chunk of one class had a prior of 1 for it, and its rows almost no
         # loss to train on.
         state = self.fit_state_
+        rows, rates = state.rows_before, state.rates_before
         background = (
-            _background_mass(state.rows_before, state.rates_before, len(self.classes_))
+            _acceptance_mass(rows, rates)
             if self.prior_correction
+            and rows is not None
+            and rates is not None
+            and len(rows) == len(rates) == len(self.classes_)
             else None
         )
         loss.set_class_prior(self.class_prior_, background=background)
@@ -2249,10 +2253,8 @@ class RSFTClassifier(NetClassifierBase):
             # 1e-6 of the mass (RejectionLoss.log_prior_after_rejection): a
             # class without mass (no row, or rows of weight 0), or whose
             # rate is tiny, has the share the loss gave it.
-            massless = ~((seen > 0) & (rates > 0))
-            mass = np.asarray(rows, dtype=np.float64) * np.where(
-                massless, 0.0, rates.astype(np.float64)
-            )
+            # (rows counts a class without rows once: not a row trained.)
+            mass = _acceptance_mass(np.where(seen > 0, rows, 0.0), rates)
             if mass.sum() > 0:
                 prior = mass / mass.sum()
                 if (prior < MIN_PRIOR_SHARE).any():
@@ -2642,33 +2644,13 @@ def _positive_rows(y, sample_weight, train, n_classes):
     )
 
 
-def _background_mass(rows, rates, n_classes):
-    """The acceptance mass per class of the rows that the earlier calls of
-    continued training trained on, or None (a fresh fit).
-
-    Parameters
-    ----------
-    rows : ndarray of shape (n_classes,) or None
-        Rows of each class that the earlier calls trained on.
-    rates : ndarray of shape (n_classes,) or None
-        Each class's acceptance rate as the earlier calls left it (NaN for a
-        class they never accepted).
-    n_classes : int
-        Number of classes of the fit.
-
-    Returns
-    -------
-    mass : ndarray of shape (n_classes,) or None
-        ``rows * rates``, in rows accepted, the quantity that
-        ``loss_class_prior_`` is the share of; 0 for a class without rows or
-        a known positive rate.
+def _acceptance_mass(rows, rates):
+    """Each class's acceptance mass: its ``rows`` times its acceptance
+    ``rates``, 0 for a class without rows or without a finite positive rate
+    (NaN for a class never accepted); ``loss_class_prior_`` is its share.
     """
-    if rows is None or rates is None:
-        return None
     rows = np.asarray(rows, dtype=np.float64)
     rates = np.asarray(rates, dtype=np.float64)
-    if rows.shape != (n_classes,) or rates.shape != (n_classes,):
-        return None
     known = np.isfinite(rows) & np.isfinite(rates) & (rows > 0) & (rates > 0)
     return np.where(known, rows * np.where(known, rates, 0.0), 0.0)
 

@@ -50,6 +50,7 @@ __all__ = [
     "holds_sequence_cells",
     "readable_tensor",
     "real_as_float",
+    "shown_classes",
     "shown_number",
     "to_float32",
     "validate_parameter",
@@ -1089,7 +1090,7 @@ def encode_labels(y, classes, *, given=False, continued=False):
             raise ValueError(
                 f"y contains labels not seen during fit: {bad}. The estimator's "
                 "classes are fixed by its first fit or partial_fit call: "
-                f"classes_={_shown_classes(classes)}. Name every class that y "
+                f"classes_={shown_classes(classes)}. Name every class that y "
                 "may hold at the first call (partial_fit's classes=, the "
                 "classes parameter, or the labels of the first fit's y), or "
                 "fit afresh."
@@ -1098,7 +1099,7 @@ def encode_labels(y, classes, *, given=False, continued=False):
     return idx.astype(np.int64)
 
 
-def _shown_classes(classes, head=6, tail=3):
+def shown_classes(classes, head=6, tail=3):
     """The classes as a list, its middle left out when they are many."""
     listed = [
         label.item() if isinstance(label, np.generic) else label for label in classes

@@ -93,6 +93,7 @@ from ._validation import (
     check_criterion,
     check_device,
     check_input_column_names,
+    check_input_names,
     check_labels,
     check_not_lazy,
     check_sample_weight,
@@ -1130,7 +1131,7 @@ class NetClassifierBase(NeuralNetClassifier):
                     f"fitted on an array of {self.n_features_in_} features."
                 )
             names = input_column_names(X)
-            X = check_X_dict(X, None if reset else getattr(self, "input_keys_", None))
+            X = check_X_dict(X)
             if reset:
                 self.input_keys_ = sorted(X)
                 self.input_shapes_ = {key: X[key].shape[1:] for key in self.input_keys_}
@@ -1140,7 +1141,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 # The row shape of an earlier fit on an array is stale.
                 state.pop("_row_shape", None)
             else:
-                _check_input_shapes(
+                check_input_names(
                     X, state.get("input_keys_"), state.get("input_shapes_")
                 )
                 check_input_column_names(
@@ -3052,24 +3053,6 @@ def _mode_trees(components):
             return False
         trees.append(modules)
     return trees
-
-
-def _check_input_shapes(X, keys, shapes):
-    """Refuse inputs of a dict ``X`` that fit did not see, or whose shapes
-    (past the rows) differ from fit's, naming them."""
-    if keys is None:
-        return
-    extra = sorted(set(X) - set(keys))
-    if extra:
-        raise ValueError(
-            f"X has the input(s) {extra}, which fit did not see (it saw {keys})."
-        )
-    for key, shape in (shapes or {}).items():
-        if X[key].shape[1:] != tuple(shape):
-            raise ValueError(
-                f"X[{key!r}] has rows of shape {X[key].shape[1:]}, but fit saw "
-                f"rows of shape {tuple(shape)}."
-            )
 
 
 def _bool_option(constraints, value):

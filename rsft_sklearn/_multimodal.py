@@ -29,6 +29,7 @@ from ._data import InMemoryDataset, SparseRows, _device_of
 from ._validation import (
     RSFTWarning,
     caller_stacklevel,
+    check_input_names,
     label_kind,
     readable_tensor,
     shown_label,
@@ -512,20 +513,10 @@ def check_in_memory(dataset, input_keys=ANY_INPUTS, row_shape=None, vocab_size=N
                 "The InMemoryDataset holds a dict of inputs, but the estimator "
                 "was fitted on a single input."
             )
-        if expected is not None:
-            missing = sorted(set(expected) - set(X))
-            if missing:
-                raise ValueError(
-                    f"X is missing the input(s) {missing} seen during fit."
-                )
-            extra = sorted(set(X) - set(expected))
-            if extra:
-                raise ValueError(
-                    f"X has the input(s) {extra}, which fit did not see (it saw "
-                    f"{sorted(expected)})."
-                )
-        shapes = row_shape if isinstance(row_shape, Mapping) else {}
-        inputs = [(f"X[{key!r}]", value, shapes.get(key)) for key, value in X.items()]
+        check_input_names(
+            X, expected, row_shape if isinstance(row_shape, Mapping) else None
+        )
+        inputs = [(f"X[{key!r}]", value, None) for key, value in X.items()]
     else:
         if expected is not None:
             raise ValueError(

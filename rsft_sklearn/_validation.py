@@ -39,6 +39,7 @@ __all__ = [
     "check_callbacks",
     "check_criterion",
     "check_device",
+    "check_input_names",
     "check_class_weight",
     "check_labels",
     "check_not_lazy",
@@ -484,13 +485,13 @@ def to_float32(X, name):
     return X.astype(np.float32, copy=False)
 
 
-def check_X_dict(X, input_keys=None):
+def check_X_dict(X):
     """Check a dict of named inputs; return it as float32 arrays.
 
-    ``input_keys`` are the names seen in fit (``None`` while fitting); every
-    one of them must be present. Each value is checked on its own, and an
-    error names it (``X['tokens']``), with the advice that ``X`` itself gets
-    for text or token ids of varying length.
+    Each value is checked on its own, and an error names it
+    (``X['tokens']``), with the advice that ``X`` itself gets for text or
+    token ids of varying length. :func:`check_input_names` compares the
+    names and row shapes with fit's.
     """
     if not X:
         raise ValueError("X is an empty dict; give one array per input.")
@@ -557,13 +558,40 @@ def check_X_dict(X, input_keys=None):
         raise ValueError(
             f"All inputs of a dict X must have the same length, got {lengths}."
         )
-    if input_keys is not None:
-        missing = set(input_keys) - set(out)
-        if missing:
-            raise ValueError(
-                f"X is missing the input(s) {sorted(missing)} seen during fit."
-            )
     return out
+
+
+def check_input_names(X, keys, shapes=None):
+    """Refuse a dict ``X`` of inputs (arrays, tensors or
+    :class:`SparseRows`) that lacks an input fit saw, holds one it did not
+    see, or whose rows have another shape than fit's, naming them.
+
+    Parameters
+    ----------
+    X : dict
+        The inputs by name.
+    keys : list of str or None
+        The names seen in fit; None checks nothing.
+    shapes : dict of str to tuple or None, default=None
+        The shape of each input's rows in fit, where fit recorded it.
+    """
+    if keys is None:
+        return
+    missing = sorted(set(keys) - set(X))
+    if missing:
+        raise ValueError(f"X is missing the input(s) {missing} seen during fit.")
+    extra = sorted(set(X) - set(keys))
+    if extra:
+        raise ValueError(
+            f"X has the input(s) {extra}, which fit did not see (it saw {keys})."
+        )
+    for key, shape in (shapes or {}).items():
+        got = tuple(X[key].shape[1:])
+        if got != tuple(shape):
+            raise ValueError(
+                f"X[{key!r}] has rows of shape {got}, but fit saw rows of shape "
+                f"{tuple(shape)}."
+            )
 
 
 def advised_input_error(exc, X, name="X", owner=None):

@@ -180,6 +180,11 @@ numpydoc_xref_aliases = {
     "ndarray": "numpy.ndarray",
     "RandomState": "numpy.random.RandomState",
     "estimator": "sklearn.base.BaseEstimator",
+    "Dataset": "torch.utils.data.Dataset",
+    "Subset": "torch.utils.data.Subset",
+    "float32": "numpy.float32",
+    "float64": "numpy.float64",
+    "int64": "numpy.int64",
 }
 numpydoc_xref_ignore = {
     "of",
@@ -204,6 +209,16 @@ numpydoc_xref_ignore = {
     "criterion",
     "optimizer",
     "torch",
+    # Words of the prose in type lines, and the sizes in their shapes.
+    "to",
+    "those",
+    "one",
+    "tensor",
+    "n_groups",
+    "n_rows",
+    "length",
+    "vocab_size",
+    "embedding_dim",
 }
 # Every public class and function shows its use; methods are documented
 # through the class example.
@@ -262,7 +277,22 @@ def _reread_jinja_pages(app, env, added, changed, removed):
     return [name for name in JINJA_PAGES if name in env.found_docs]
 
 
+def _public_bases(app, name, obj, options, bases):
+    # "Bases:" names the public class a user looks up, not a private base of
+    # this package: RSFTClassifier shows skorch's NeuralNetClassifier.
+    for i, base in enumerate(bases):
+        if base.__module__.startswith("rsft_sklearn") and (
+            base.__name__ not in rsft_sklearn.__all__
+        ):
+            bases[i] = next(
+                klass
+                for klass in base.__mro__
+                if not klass.__module__.startswith("rsft_sklearn")
+            )
+
+
 def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)
     app.connect("builder-inited", _check_api_page)
     app.connect("source-read", _render_jinja)
     app.connect("env-get-outdated", _reread_jinja_pages)

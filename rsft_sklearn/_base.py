@@ -1964,6 +1964,7 @@ class NetClassifierBase(NeuralNetClassifier):
         Returns
         -------
         dataset : torch.utils.data.Dataset
+            The rows as the training and prediction loops read them.
         """
         if sample_weight is not None and (
             not isinstance(sample_weight, torch.Tensor)

@@ -642,8 +642,9 @@ class RSFTClassifier(NetClassifierBase):
         Per-epoch records, among them ``acceptance_rate``,
         ``acceptance_rate[<label>]`` for every class, ``M_effective`` and
         ``warmup`` (True in a warm-up epoch, which applies no rule).
-    generators_ : GeneratorState
-        The random generators of the shuffles and the masks, saved by
+    generators_ : object
+        The states of the random generators of the shuffles and the masks
+        (``state_dict``/``load_state_dict``, as a torch module), saved by
         :class:`skorch.callbacks.Checkpoint` with
         ``f_generators="generators.pt"``, so that a fit resumed with
         :class:`skorch.callbacks.LoadInitState` ends as the uninterrupted one.

@@ -852,6 +852,10 @@ class RejectionLoss(nn.Module):
         adaptive ``M``. The batch is checked as :meth:`forward` checks it
         (shapes, dtypes, class indices in range).
 
+        Without rejection (``rejecting=False``, a warm-up) every row is
+        taken: ``loss_weight`` and ``acceptance`` are the sample weights (ones
+        without them), and ``accepted`` marks the rows of a weight above 0.
+
         Parameters
         ----------
         logits : torch.Tensor of shape (n_samples, n_classes)
@@ -871,10 +875,6 @@ class RejectionLoss(nn.Module):
             The 0/1 mask (the probabilities under ``"expected"``).
         acceptance : torch.Tensor of shape (n_samples,)
             The acceptance probabilities.
-
-        Without rejection (``rejecting=False``, a warm-up) every row is
-        taken: ``loss_weight`` and ``acceptance`` are the sample weights (ones
-        without them), and ``accepted`` marks the rows of a weight above 0.
         """
         if self.__dict__.get("_in_forward"):
             # Called by forward, which checked the batch.

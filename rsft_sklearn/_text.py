@@ -71,6 +71,8 @@ def pad_token_ids(sequences, length=None):
     Returns
     -------
     ids : ndarray of shape (n_samples, length), int64
+        One row per document: its ids from the first column on, cut at
+        ``length``, then zeros.
 
     Examples
     --------
@@ -845,6 +847,7 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Returns
         -------
         self : TokenIndexer
+            The fitted indexer.
         """
         self._validate_params()
         for name in ("max_features", "min_count", "max_length"):
@@ -919,6 +922,9 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Returns
         -------
         ids : ndarray of shape (n_samples, length_), int64
+            One row per document: the ids of its tokens from the first
+            column on (a token outside the vocabulary as ``unknown``
+            says), cut at ``length_``, then zeros.
         """
         check_is_fitted(self, "vocabulary_")
         vocabulary = self.vocabulary_
@@ -950,6 +956,9 @@ class TokenIndexer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Returns
         -------
         ids : ndarray of shape (n_samples, length_), int64
+            One row per document: the ids of its tokens from the first
+            column on (a token outside the vocabulary as ``unknown``
+            says), cut at ``length_``, then zeros.
         """
         if not isinstance(X, str) and not hasattr(X, "__len__"):
             X = list(X)

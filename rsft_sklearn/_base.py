@@ -875,6 +875,8 @@ class NetClassifierBase(NeuralNetClassifier):
             for own in ("batch_size", "shuffle", "generator", "drop_last"):
                 options.pop(own, None)
             check_sliced_options(options)
+        # Refused before training, not at the first predict after it.
+        _check_rows_in_order(self.get_params_for("iterator_valid"))
         predefined = _predefined_valid_ds(self.train_split)
         if isinstance(predefined, Dataset) and predefined.y is None:
             # skorch's Dataset (a subclass too) without y yields a
@@ -2346,8 +2348,24 @@ class NetClassifierBase(NeuralNetClassifier):
             iterator = self.get_iterator(dataset, training=training)
         finally:
             self.__dict__.pop("_prediction_pass", None)
+        # Initialised but not fitted (to load parameters), the output is
+        # returned as in skorch, and predict names columns that are not
+        # the constructor's classes.
+        fitted = self.__dict__.get("classes_inferred_")
+        n_classes = None if fitted is None else len(fitted)
         for batch in iterator:
-            yield to_device(self.evaluation_step(batch, training=training), device)
+            output = self.evaluation_step(batch, training=training)
+            # As in training (skorch's predict_proba reads a tuple's first
+            # element): a module that drops rows had its outputs returned
+            # for the wrong rows, and one of another shape failed in NumPy
+            # or returned columns that are no classes. Shapes and the dtype
+            # only: nothing is read back from the device.
+            _check_module_output(
+                output[0] if isinstance(output, tuple) else output,
+                n_classes,
+                _batch_rows(batch),
+            )
+            yield to_device(output, device)
 
     def get_iterator(self, dataset, training=False):
         predicting = self.__dict__.get("_prediction_pass", False)
@@ -2358,11 +2376,18 @@ class NetClassifierBase(NeuralNetClassifier):
                 and isinstance(self.iterator_train, type)
                 and issubclass(self.iterator_train, BatchIterator)
             ):
-                kwargs.setdefault("shuffle", True)
+                if (
+                    kwargs.get("sampler") is None
+                    and kwargs.get("batch_sampler") is None
+                ):
+                    # A sampler decides the order itself: DataLoader refuses
+                    # one beside shuffle=True, which the user did not set.
+                    kwargs.setdefault("shuffle", True)
                 kwargs.setdefault("generator", self.shuffle_generator_)
             iterator = self.iterator_train
         else:
             kwargs = self.get_params_for("iterator_valid")
+            _check_rows_in_order(kwargs)
             iterator = self.iterator_valid
         if (
             (predicting or not training)
@@ -2899,7 +2924,8 @@ class NetClassifierBase(NeuralNetClassifier):
                 self.notify(
                     "on_grad_computed",
                     named_parameters=TeeGenerator(self.get_all_learnable_params()),
-                    batch=batch,
+                    # skorch's (X, y), as the other callback hooks get it.
+                    batch=_as_skorch_batch(batch),
                     training=True,
                 )
             return step["loss"]
@@ -2918,8 +2944,19 @@ class NetClassifierBase(NeuralNetClassifier):
         return None
 
     def validation_step(self, batch, **fit_params):
+        # skorch's, with the module's output checked before the criterion
+        # reads it, as in training: an output of the wrong shape or kind
+        # (in evaluation mode only) failed inside torch, or was scored
+        # against the wrong rows' labels.
         Xi, yi, _ = _unpack(batch)
-        step = super().validation_step((Xi, yi), **fit_params)
+        self._set_training(False)
+        with torch.no_grad():
+            y_pred = self.infer(Xi, **fit_params)
+            _check_module_output(y_pred, len(self.classes_), _batch_rows((Xi, yi)))
+            step = {
+                "loss": self.get_loss(y_pred, yi, X=Xi, training=False),
+                "y_pred": y_pred,
+            }
         if step["loss"].dim():
             # The epoch loop records one number per batch (skorch fails on
             # the tensor's .item()).
@@ -3315,6 +3352,44 @@ def _batch_len(batch):
     if isinstance(X, torch.Tensor) and X.dim():
         return X.shape[0]
     return get_len(X)
+
+
+def _batch_rows(batch):
+    """The rows of a batch: as many as its labels where it carries them (a
+    torch ``Dataset``'s rows carry a label, or a placeholder), else as its
+    inputs; None where they cannot be counted (the batch of a
+    ``collate_fn`` of one's own)."""
+    if isinstance(batch, (tuple, list)) and len(batch) > 1:
+        y = batch[1]
+        if isinstance(y, torch.Tensor) and y.dim() == 1:
+            return y.shape[0]
+    try:
+        return _batch_len(batch)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_rows_in_order(options):
+    """Refuse the options of ``iterator_valid`` that change which rows a
+    prediction returns, or their order: the outputs of ``predict_proba``,
+    ``predict`` and the validation scores are matched with the rows of ``X``
+    (and of its labels) by position."""
+    if options.get("shuffle"):
+        raise ValueError(
+            "iterator_valid__shuffle=True returns the rows of predict_proba "
+            "and predict in a random order, not in X's (and a validation "
+            "scorer that reads X, or scores without caching, matches the "
+            "outputs with the wrong rows). Remove it: "
+            "set_params(iterator_valid__shuffle=False); iterator_train "
+            "shuffles the training rows."
+        )
+    if options.get("drop_last"):
+        raise ValueError(
+            "iterator_valid__drop_last=True leaves out the last incomplete "
+            "batch: predict_proba and predict would return fewer rows than X "
+            "holds, and the validation loss and scores would skip those rows. "
+            "Remove it: set_params(iterator_valid__drop_last=False)."
+        )
 
 
 def _private(net, name):

@@ -132,6 +132,22 @@ def _refuse_loss_without_rule(net):
     )
 
 
+def _refuse_loss_without_grad():
+    """Raise for a training loss that no trainable parameter reaches: the
+    backward pass has nothing to compute."""
+    raise ValueError(
+        "The training loss does not require grad: the network's output "
+        "depends on no trainable parameter, so the backward pass has nothing "
+        "to train. Likely causes: every parameter is frozen "
+        "(requires_grad=False, skorch's Freezer on every layer); forward "
+        "detaches its output (.detach(), torch.no_grad(), a round trip "
+        "through NumPy) or ends in an operation without a gradient (argmax, "
+        "an integer cast); or an overridden get_loss returns a value not "
+        "computed from y_pred. Leave a parameter that the output depends on "
+        "trainable, and keep forward differentiable."
+    )
+
+
 def _explain_weighted_batch(net, batch, exc):
     """Raise a message naming the cause when an overridden
     ``train_step_single`` unpacked a batch of three as skorch's ``(X, y)``
@@ -221,19 +237,37 @@ def _checked_forward(forward, n_classes, X):
     return output
 
 
-def _counted_once(step_fn, loss):
-    """``step_fn`` for an optimiser that calls it several times per step
-    (LBFGS), at parameters it then compares: the calls after the first count
-    no rows (the prior after rejection of ``prior_correction`` would move
-    between them) and leave an adaptive ``M`` as the first set it, so that
-    the same parameters give the same loss."""
+def _once_per_step(step_fn, loss):
+    """``step_fn`` for an optimiser's step, which may call it several times:
+    LBFGS at parameters it then compares, a sharpness-aware optimiser (SAM)
+    at perturbed ones, and skorch calls it once per optimiser of a net with
+    several. The calls after the first count no rows (the prior after
+    rejection of ``prior_correction`` would move between them) and leave an
+    adaptive ``M`` as the first set it, so that the same parameters give the
+    same loss; where the steps draw a mask (``rejection="sample"``), they
+    draw the first call's random numbers again, so that a step has one draw
+    and the same parameters the same mask. Costs a read of the mask
+    generator's state per step (under a mask alone), well under a
+    microsecond."""
+    if not isinstance(loss, RejectionLoss):
+        return step_fn
+    generator = (
+        loss.generator if loss.rejecting and loss.rejection == "sample" else None
+    )
     calls = 0
+    draws = None
 
     def once():
-        nonlocal calls
+        nonlocal calls, draws
         calls += 1
-        if calls == 1 or not isinstance(loss, RejectionLoss):
+        if calls == 1:
+            if generator is not None:
+                draws = generator.get_state()
             return step_fn()
+        if draws is not None:
+            # The same numbers as the first call (which drew as many): the
+            # generator ends where the first call left it.
+            generator.set_state(draws)
         loss.repeating = True
         try:
             return step_fn()
@@ -241,6 +275,72 @@ def _counted_once(step_fn, loss):
             loss.repeating = False
 
     return once
+
+
+def _training_batch_size(iterator_options, batch_size):
+    """The training batch size as given, and the parameter that gives it:
+    ``iterator_train__batch_size``, else ``batch_size``."""
+    if "batch_size" in iterator_options:
+        return iterator_options["batch_size"], "iterator_train__batch_size"
+    return batch_size, "batch_size"
+
+
+def _rows_per_batch(size, iterator):
+    """Rows of a training batch of ``size`` (``-1``: every row of the data
+    set that the training ``iterator`` holds, as ``get_iterator`` cuts it);
+    None where the iterator does not tell them."""
+    if size != -1:
+        return size
+    try:
+        return len(iterator.dataset)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _one_row_under_batchnorm(error, rows, size, name):
+    """The error of a training pass that gave a BatchNorm layer a single
+    row, or None for any other error. PyTorch refuses one row only where it
+    gives the layer one value per channel (``BatchNorm1d`` on ``(N, C)``, a
+    1x1 feature map), so a network whose BatchNorm sees more (a
+    ``BatchNorm2d`` over larger maps) trains at one row per batch; the
+    estimator drops a short last batch of one row (see ``needs_two_rows``),
+    but a batch size of 1 makes every batch one row."""
+    if rows != 1 or "Expected more than 1 value per channel" not in str(error):
+        return None
+    cause = (
+        f"{name}=1 gives every training pass a single row"
+        if size == 1
+        else "a training pass got a single row"
+    )
+    return ValueError(
+        f"{cause}, but a BatchNorm layer of the network normalises over the "
+        "rows of a batch, and PyTorch refuses one row where it gives the "
+        f"layer one value per channel ({error}). Set {name} to 2 or more."
+    )
+
+
+def _cancelled_weights(
+    rejection, loss_normalization, weighted, warmup_epochs, n_epochs, epochs_before
+):
+    """What a training batch of one row cancels under the "accepted"
+    normaliser, which divides each step's weighted loss sum by the weights
+    of its rows: the rule's weights in the rejecting epochs of
+    ``"expected"``, the sample weights in the steps they weigh (warm-up
+    epochs, but under ``"budget"``, whose steps take the batch mean, and
+    the rejecting epochs of ``"expected"``). An empty string where the
+    ``n_epochs`` epochs after ``epochs_before`` weigh nothing."""
+    if loss_normalization != "accepted" or rejection == "budget":
+        return ""
+    warmup = warmup_epochs > epochs_before
+    rejecting = warmup_epochs < epochs_before + n_epochs
+    rule = rejection == "expected" and rejecting
+    sample = weighted and (warmup or rule)
+    named = []
+    if rule:
+        named.append("the rule's weights (M, hardness, the class target weights)")
+    if sample:
+        named.append("the sample weights")
+    return " and ".join(named)
 
 
 def _warn_of_absent_classes(y, classes, weight=None, target="balanced"):
@@ -490,7 +590,8 @@ class RSFTClassifier(NetClassifierBase):
         gradient (in evaluation mode) and runs forward and backward on its
         accepted rows only (one host read per batch); ``"auto"`` does so
         after an epoch that accepted less than half of the rows, on networks
-        large enough to gain, unless a subclass overrides ``get_loss``, which
+        large enough to gain (parameters times the rows of a training batch
+        at least ``2**24``), unless a subclass overrides ``get_loss``, which
         compacted steps do not call (see :doc:`/user_guide/speed`). The
         other modes refuse ``True`` and ignore ``"auto"``.
     target_acceptance : float or None, default=None
@@ -531,7 +632,11 @@ class RSFTClassifier(NetClassifierBase):
         ``epochs=`` overrides it for one call).
     batch_size : int, default=128
         Rows per batch, in training and prediction; ``-1`` takes all the
-        rows as one batch.
+        rows as one batch. The weights of the rule (and sample weights)
+        act relative to the other rows of a training batch under
+        ``loss_normalization="accepted"``, so a batch of one row cancels
+        them (a fit warns); a network with BatchNorm refuses a training
+        batch size of 1.
     iterator_train, iterator_valid : class, default=BatchIterator
         What cuts the training and prediction batches:
         :class:`~rsft_sklearn.BatchIterator` slices in-memory data and hands
@@ -850,15 +955,18 @@ class RSFTClassifier(NetClassifierBase):
             warmup_epoch_count(self.warmup_epochs, basis) < n_epochs + epochs_before
         )
         if self.rejection == "sample" and rejects:
-            # LBFGS evaluates the loss several times per step: each
-            # evaluation would draw its own mask, and an empty last draw
-            # would undo a step the others took. (The other modes weight or
-            # select rows the same way at every evaluation, whose counts and
-            # adaptive M only the first moves: see _step_optimizer.)
+            # LBFGS evaluates the loss several times per step, along its
+            # line search: every evaluation draws the step's numbers again
+            # (see _step_optimizer), but compares them with the acceptances
+            # at its own parameters, so the mask jumps as the parameters
+            # move, and an empty mask would undo a step the others took.
+            # (The other modes weight or select rows the same way at every
+            # evaluation, whose counts and adaptive M only the first moves.)
             raise ValueError(
                 "torch.optim.LBFGS evaluates the loss several times per "
                 "step, and under rejection='sample' every evaluation "
-                "would draw a new mask. Use rejection='expected' (the "
+                "rejects the rows its own parameters reject: the mask jumps "
+                "along the line search. Use rejection='expected' (the "
                 "default), or a first-order optimiser such as Adam or SGD."
             )
 
@@ -1477,6 +1585,48 @@ class RSFTClassifier(NetClassifierBase):
             self._check_lbfgs(len(self.history), state.epochs, state.warmup_basis)
         self._set_up_optimizers()
         state.components = self._components()
+        self._warn_if_one_row_cancels_weights()
+
+    def _warn_if_one_row_cancels_weights(self):
+        """Warn (once per fit) where a training batch size of 1 cancels the
+        weights that the steps give their rows: the "accepted" normaliser
+        divides each step's weighted loss sum by the weights of its rows,
+        which for one row leaves its plain loss."""
+        size, name = _training_batch_size(
+            self.get_params_for("iterator_train"), self.batch_size
+        )
+        state = self.fit_state_
+        if size != 1 or self.criterion_.process_sum is not None:
+            # (On several processes the normaliser sums the global batch.)
+            return
+        cancelled = _cancelled_weights(
+            self.rejection,
+            self.loss_normalization,
+            state.sample_weight is not None,
+            warmup_epoch_count(
+                self.warmup_epochs, state.warmup_basis or self.max_epochs
+            ),
+            self.max_epochs if state.epochs is None else state.epochs,
+            state.history_start,
+        )
+        if not cancelled:
+            return
+        effect = (
+            # The prior after rejection sums the acceptances and weights.
+            "act on the training only through the prior of the logit "
+            "adjustment (prior_correction)"
+            if self.prior_correction
+            else "change nothing in training"
+        )
+        self._warn_once_per_run(
+            "one_row_weights",
+            f"{name}=1 trains every step on one row, and "
+            "loss_normalization='accepted' divides a step's weighted loss by "
+            f"the weights of its rows: for one row they cancel, so {cancelled} "
+            f"{effect}. The weights act relative to the other rows of a "
+            f"batch: raise {name} (small batches weaken them), or set "
+            "loss_normalization='batch'.",
+        )
 
     def _set_up_loss(self):
         """Give the loss module the fit's class weights, prior and generator
@@ -1526,9 +1676,6 @@ class RSFTClassifier(NetClassifierBase):
                 fuse_default_adam(optimizer)
         state.guard = EmptyStepGuard(optimizers, self.device)
         state.two_rows = needs_two_rows(self.module_)
-        state.repeats_closure = any(
-            isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers
-        )
 
     def _components(self):
         """The loss, the network and the optimisers, as the fit set them up."""
@@ -1643,7 +1790,14 @@ class RSFTClassifier(NetClassifierBase):
             warmup_epochs=warmup,
             previous_rate=previous,
             module=self.module_,
-            batch_size=self.batch_size,
+            # The rows the steps train on (iterator_train__batch_size, -1
+            # resolved), which the heaviness of "auto" compaction counts.
+            batch_size=_rows_per_batch(
+                _training_batch_size(
+                    self.get_params_for("iterator_train"), self.batch_size
+                )[0],
+                state.train_iterator,
+            ),
             weighted=state.sample_weight is not None,
         )
         state.plan = plan = self._adjust_plan(plan)
@@ -2365,6 +2519,24 @@ class RSFTClassifier(NetClassifierBase):
             return loss(y_pred, y_true)
         return loss(y_pred, y_true, sample_weight)
 
+    def _training_forward(self, X, rows, **fit_params):
+        """``infer`` in a training step of ``rows`` rows, with PyTorch's
+        refusal of a single row under BatchNorm named by the batch size."""
+        try:
+            return self.infer(X, **fit_params)
+        except ValueError as error:
+            # PyTorch's own message named neither the batch size nor the fix.
+            refused = self.fit_state_.two_rows and _one_row_under_batchnorm(
+                error,
+                rows,
+                *_training_batch_size(
+                    self.get_params_for("iterator_train"), self.batch_size
+                ),
+            )
+            if refused:
+                raise refused from error
+            raise
+
     def train_step_single(self, batch, **fit_params):
         # Setting the mode walks every submodule; between two training steps
         # nothing switches it back. It is set at the first step of every
@@ -2390,7 +2562,7 @@ class RSFTClassifier(NetClassifierBase):
         if self.fit_state_.plan.compact:
             forward = partial(
                 _checked_forward,
-                partial(self.infer, **fit_params),
+                partial(self._training_forward, rows=len(yi), **fit_params),
                 len(self.classes_),
             )
             if isinstance(self.criterion_.base_criterion, torch.nn.NLLLoss):
@@ -2410,7 +2582,7 @@ class RSFTClassifier(NetClassifierBase):
                     steps.empty = True
                 return {"loss": logits.new_zeros(()), "y_pred": scorable_output(logits)}
         else:
-            logits = self.infer(Xi, **fit_params)
+            logits = self._training_forward(Xi, len(yi), **fit_params)
             _check_module_output(logits, len(self.classes_))
             self._keep_first_output(logits)
             weight = {} if wi is None else {"sample_weight": wi}
@@ -2427,6 +2599,10 @@ class RSFTClassifier(NetClassifierBase):
             state = self.fit_state_
             if state.plan.guarded and not state.guard.on_host:
                 state.guard.accepted(self.criterion_.step_accepted)
+        if not loss.requires_grad and torch.is_grad_enabled():
+            # torch's own error named no cause ("element 0 of tensors does
+            # not require grad").
+            _refuse_loss_without_grad()
         steps = self.__dict__.get("_steps_of_call")
         if steps is not None:
             # This part of the step trains, whatever another part of it
@@ -2594,8 +2770,10 @@ class RSFTClassifier(NetClassifierBase):
 
     def _step_optimizer(self, step_fn):
         state = self.__dict__.get("fit_state_")
-        if step_fn is not None and state is not None and state.repeats_closure:
-            step_fn = _counted_once(step_fn, self.criterion_)
+        if step_fn is not None and state is not None:
+            # Whatever the optimiser: one that calls the closure twice (SAM)
+            # counted every row twice and drew two masks per step.
+            step_fn = _once_per_step(step_fn, self.criterion_)
         if (
             step_fn is None
             or state is None

@@ -42,8 +42,10 @@ def compaction_active(compact, previous_rate, module, batch_size):
         Acceptance rate of the previous epoch, if it rejected.
     module : torch.nn.Module
         The network, whose size decides whether ``"auto"`` pays.
-    batch_size : int
-        Rows per batch (``-1``: the whole data set).
+    batch_size : int or None
+        Rows per training batch, as the training iterator cuts them (a
+        ``batch_size`` of ``-1`` resolved to the training rows); None where
+        they are not known, which ``"auto"`` does not compact.
     """
     if compact == "auto":
         return (
@@ -55,8 +57,8 @@ def compaction_active(compact, previous_rate, module, batch_size):
 
 
 def _heavy(module, batch_size):
-    if batch_size == -1:
-        return True
+    if batch_size is None:
+        return False
     n_params = sum(p.numel() for p in module.parameters())
     return n_params * batch_size >= AUTO_COMPACT_MIN_WORK
 
@@ -167,6 +169,13 @@ def compacted_loss(loss_fn, score, forward, X, y, sample_weight, two_rows):
         skips, so parameters and optimiser state stay unchanged.
     logits : torch.Tensor of shape (n_samples, n_classes)
         The scores of the whole batch.
+
+    Notes
+    -----
+    ``loss_fn.step_accepted`` is set to the number of accepted rows, as an
+    uncompacted step sets it (a gradient accumulator reads it to skip an
+    optimiser step none of whose batches accepted a row). The number is the
+    one that sizing the accepted rows reads back anyway.
     """
     # The scoring pass runs on a copy: a module that writes into its input
     # (an in-place normalisation) would otherwise hand the training pass
@@ -175,6 +184,7 @@ def compacted_loss(loss_fn, score, forward, X, y, sample_weight, two_rows):
     loss_weight, accepted, acceptance = loss_fn.select(logits, y, sample_weight)
     loss_fn.record(y, accepted, acceptance)
     rows = accepted.nonzero().reshape(-1)
+    loss_fn.step_accepted.fill_(len(rows))
     if len(rows) == 0:
         return None, logits
     # The per-sample losses as the uncompacted step takes them: with the

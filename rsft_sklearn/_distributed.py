@@ -1,5 +1,6 @@
 """Data-parallel training of RSFTClassifier with Hugging Face Accelerate."""
 
+import functools
 from dataclasses import replace
 
 import numpy as np
@@ -294,15 +295,10 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
                 f"{self.accelerator.device}; leave device=None."
             )
         optimizer = self.__dict__.get("optimizer")
+        while isinstance(optimizer, functools.partial):
+            optimizer = optimizer.func
         if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.LBFGS):
-            # skorch's AccelerateMixin steps every optimiser without a
-            # closure, which LBFGS needs (torch's "'NoneType' object is not
-            # callable").
-            raise ValueError(
-                "torch.optim.LBFGS needs a closure at every step, and the "
-                "accelerated training step calls the optimiser without one. "
-                "Use a first-order optimiser (Adam, SGD), or RSFTClassifier."
-            )
+            _refuse_lbfgs()
         steps = getattr(self.accelerator, "gradient_accumulation_steps", 1)
         if steps > 1:
             raise ValueError(
@@ -629,6 +625,15 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
         self.accelerator.backward(loss)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        # An optimiser built by a callable of one's own (a function, a
+        # lambda), which the check of the parameter cannot tell, as
+        # RSFTClassifier checks its built optimisers.
+        for name in self._optimizers:
+            optimizer = self.__dict__.get(name + "_")
+            if isinstance(
+                getattr(optimizer, "optimizer", optimizer), torch.optim.LBFGS
+            ):
+                _refuse_lbfgs()
         accelerator = self.accelerator
         if (
             accelerator.mixed_precision == "fp16"
@@ -736,6 +741,16 @@ def __getattr__(name):
             cls = globals()[name] = _accelerated_optimizer_class()
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _refuse_lbfgs():
+    # skorch's AccelerateMixin steps every optimiser without a closure,
+    # which LBFGS needs (torch's "'NoneType' object is not callable").
+    raise ValueError(
+        "torch.optim.LBFGS needs a closure at every step, and the "
+        "accelerated training step calls the optimiser without one. "
+        "Use a first-order optimiser (Adam, SGD), or RSFTClassifier."
+    )
 
 
 def _unsplit_iterator_error(iterator):

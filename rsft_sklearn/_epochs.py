@@ -100,7 +100,9 @@ def plan_epoch(
 
     ``M`` and ``hardness`` are the estimator's parameters (numbers,
     schedules, or ``"auto"`` for ``M``); ``previous_rate`` is the acceptance
-    rate of the previous epoch, or None; ``weighted``, whether the rows
+    rate of the previous epoch, or None; ``batch_size``, the rows of a
+    training batch (None where not known), which with ``module`` decides
+    whether ``compact="auto"`` compacts; ``weighted``, whether the rows
     carry sample weights (then a batch of weights 0 accepts nothing under
     ``"expected"`` and in a warm-up epoch).
     """
@@ -198,10 +200,6 @@ class FitState:
     nonfinite_scores : torch.Tensor or None
         Rows of the current epoch whose scoring pass (compaction, pooled
         selection) gave a non-finite output, on the device.
-    repeats_closure : bool
-        An optimiser evaluates the loss several times per step (LBFGS): the
-        evaluations after a step's first count no rows and leave an adaptive
-        ``M`` as it is.
     warned_M_bound : bool
         ``M="auto"`` has warned in this fit that it stayed at a bound of its
         range (it warns once).
@@ -251,7 +249,6 @@ class FitState:
         self.positive_rows = None
         self.M_before = None
         self.call_rows = 0.0
-        self.repeats_closure = False
         self.nonfinite_scores = None
         self.warned_M_bound = False
         self.warned_nonfinite = False

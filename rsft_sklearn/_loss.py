@@ -1687,10 +1687,16 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
     """Refuse a batch whose shapes the loss would misread, naming what is
     wrong (shapes, dtypes and devices only: nothing is read back from the
     device)."""
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+    expected = "logits must be a 2-d tensor of shape (batch, n_classes)"
+    if not isinstance(logits, torch.Tensor):
+        # TypeError, as the estimator names a module's output of the wrong
+        # kind (a tuple has no shape to name).
+        raise TypeError(f"{expected}, got {type(logits).__name__}.")
+    if logits.dim() != 2:
+        shape = tuple(logits.shape)
         raise ValueError(
-            "logits must be a 2-d tensor of shape (batch, n_classes), got "
-            f"{type(logits).__name__} of shape {tuple(getattr(logits, 'shape', ()))}."
+            f"{expected}, got Tensor of shape {shape}."
+            + _one_logit_hint(shape, n_classes)
         )
     n = logits.shape[0]
     if not isinstance(y, torch.Tensor):
@@ -1736,6 +1742,7 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
         raise ValueError(
             f"logits have {logits.shape[1]} columns but the loss holds "
             f"{n_classes} class weights."
+            + _one_logit_hint(tuple(logits.shape), n_classes)
         )
     if sample_weight is not None:
         shape = tuple(getattr(sample_weight, "shape", ()))
@@ -1762,6 +1769,18 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
                 raise ValueError(
                     f"sample_weight must hold finite values >= 0, got {bad}."
                 )
+
+
+def _one_logit_hint(shape, n_classes):
+    """Advice for logits of ``shape`` that hold one score per row where the
+    loss has two classes; else ``""``. (The estimator words its own, about
+    the module: ``_modules._one_logit_hint``.)"""
+    if n_classes != 2 or not (len(shape) == 1 or len(shape) == 2 and shape[1] == 1):
+        return ""
+    return (
+        " With 2 classes the logits need 2 columns, one per class, not the one "
+        "logit of a binary cross-entropy (BCEWithLogitsLoss)."
+    )
 
 
 def _raise_if_outside(n_classes, y, exc, evaluated_by=None, advice=None):

@@ -428,20 +428,62 @@ def _check_input_columns(input_columns, n_features):
     return columns
 
 
-def _check_module_output(logits, n_classes):
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        shape = getattr(logits, "shape", None)
-        got = type(logits).__name__
-        if shape is not None:
-            got = f"{got} of shape {tuple(shape)}"
-        raise TypeError(
-            "The module must return a 2-d tensor of logits of shape "
-            f"(batch, n_classes); got {got}."
-        )
-    if logits.shape[1] != n_classes:
+def _check_module_output(logits, n_classes, n_rows=None):
+    """Refuse a module output that is not one row of ``n_classes``
+    floating-point logits per input row, naming what it got.
+
+    Shapes and the dtype only: nothing is read back from the device.
+
+    Parameters
+    ----------
+    logits : object
+        The module's output for a batch.
+    n_classes : int or None
+        The classes the output scores; None (an estimator initialised
+        without ``classes``) checks no column count.
+    n_rows : int or None, default=None
+        The batch's rows, where they are known.
+
+    Raises
+    ------
+    TypeError
+        When the output is not a tensor (a tuple, a dict), or its scores are
+        not floating-point numbers.
+    ValueError
+        When the tensor's shape is not ``(n_rows, n_classes)``.
+    """
+    expected = (
+        "The module must return a 2-d tensor of logits of shape (batch, n_classes)"
+    )
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"{expected}; got {type(logits).__name__}.")
+    shape = tuple(logits.shape)
+    if logits.dim() != 2:
+        if n_rows is None:
+            got = f"got Tensor of shape {shape}."
+        else:
+            got = f"got Tensor of shape {shape} for a batch of {_rows(n_rows)}."
+        if n_rows == 1 and n_classes is not None and shape == (n_classes,):
+            # The one row of a last (or only) batch squeezed away.
+            hint = (
+                " A squeeze() in forward drops the row axis of a batch of one "
+                "row: name the axis to drop, squeeze(-1)."
+            )
+        else:
+            hint = _one_logit_hint(shape, n_classes)
+        raise ValueError(f"{expected}; {got}{hint}")
+    if n_classes is not None and shape[1] != n_classes:
         raise ValueError(
-            f"The module returns {logits.shape[1]} logits per sample but the data "
-            f"has {n_classes} classes."
+            f"The module returns {shape[1]} logits per sample but the data "
+            f"has {n_classes} classes." + _one_logit_hint(shape, n_classes)
+        )
+    if n_rows is not None and shape[0] != n_rows:
+        # Named without guessing which rows: most often the module drops
+        # (or adds) rows, and the outputs of the others would be returned
+        # for the wrong rows.
+        raise ValueError(
+            f"The module returned {_rows(shape[0])} of logits for a batch of "
+            f"{_rows(n_rows)}: it must return one row of logits per input row."
         )
     if not logits.dtype.is_floating_point:
         # As the loss refuses them: complex (or integer) logits otherwise
@@ -450,3 +492,20 @@ def _check_module_output(logits, n_classes):
         raise TypeError(
             f"logits must be floating-point scores, got dtype {logits.dtype}."
         )
+
+
+def _rows(n):
+    return "1 row" if n == 1 else f"{n} rows"
+
+
+def _one_logit_hint(shape, n_classes):
+    """Advice for logits of ``shape`` that hold one score per row where there
+    are two classes (the single logit of a binary cross-entropy); else
+    ``""``."""
+    if n_classes != 2 or not (len(shape) == 1 or len(shape) == 2 and shape[1] == 1):
+        return ""
+    return (
+        " With 2 classes the module must return 2 logit columns, one per "
+        "class (as for CrossEntropyLoss), not the one logit of a binary "
+        "cross-entropy (BCEWithLogitsLoss): end it in a layer of 2 outputs."
+    )

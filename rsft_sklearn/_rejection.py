@@ -87,12 +87,14 @@ def _check_rows(logits, y):
     """Refuse logits that are not one row per label, from their shapes only
     (the values stay on the device: labels outside ``[0, n_classes)`` fail
     in torch's indexing)."""
-    shape = tuple(getattr(logits, "shape", ()))
-    if not isinstance(logits, torch.Tensor) or len(shape) != 2:
-        raise ValueError(
-            "logits must be a tensor of shape (n_samples, n_classes), got "
-            f"{type(logits).__name__} of shape {shape}."
-        )
+    expected = "logits must be a tensor of shape (n_samples, n_classes)"
+    if not isinstance(logits, torch.Tensor):
+        # TypeError, as RejectionLoss and the estimator name an output of
+        # the wrong kind (a tuple has no shape to name).
+        raise TypeError(f"{expected}, got {type(logits).__name__}.")
+    shape = tuple(logits.shape)
+    if len(shape) != 2:
+        raise ValueError(f"{expected}, got Tensor of shape {shape}.")
     if not isinstance(y, torch.Tensor):
         raise TypeError(
             f"y must be a torch.Tensor of class indices (on the logits' "

@@ -106,14 +106,14 @@ def test_module_instance_that_cannot_be_copied_is_named():
 
 
 @pytest.mark.parametrize(
-    ("output", "named"),
+    ("output", "error", "named"),
     [
-        (lambda X: (X[:, :2], X), r"got tuple\."),
-        (lambda X: {"logits": X[:, :2]}, r"got dict\."),
-        (lambda X: X[:, 0], r"got Tensor of shape \(40,\)\."),
+        (lambda X: (X[:, :2], X), TypeError, r"got tuple\."),
+        (lambda X: {"logits": X[:, :2]}, TypeError, r"got dict\."),
+        (lambda X: X[:, 0], ValueError, r"got Tensor of shape \(40,\)\."),
     ],
 )
-def test_module_output_of_the_wrong_kind_is_named(output, named):
+def test_module_output_of_the_wrong_kind_is_named(output, error, named):
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -124,7 +124,7 @@ def test_module_output_of_the_wrong_kind_is_named(output, named):
 
     X, y = _data(n=40)
     clf = RSFTClassifier(Net(), max_epochs=1, batch_size=40, verbose=0)
-    with pytest.raises(TypeError, match=named):
+    with pytest.raises(error, match=named):
         clf.fit(X, y)
 
 

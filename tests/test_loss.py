@@ -364,7 +364,7 @@ def test_set_class_weight_refuses_what_the_constructor_refuses():
             ValueError,
             "got list",
         ),
-        ([[0.0, 1.0, 2.0]], torch.tensor([0]), None, ValueError, "got list"),
+        ([[0.0, 1.0, 2.0]], torch.tensor([0]), None, TypeError, "got list"),
     ],
 )
 def test_bad_batch_is_named(training, logits, y, weight, error, match):

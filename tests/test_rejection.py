@@ -69,7 +69,7 @@ def test_acceptance_refuses_an_M_that_float32_cannot_hold(M):
         (torch.zeros(4, 2), torch.tensor([0, 1, 1]), ValueError, "4 rows but y holds"),
         (torch.zeros(4, 2), torch.zeros(4, 1, dtype=torch.long), ValueError, "y must"),
         (torch.zeros(4), torch.tensor([0, 1, 1, 0]), ValueError, "n_classes"),
-        (np.zeros((4, 2)), torch.tensor([0, 1, 1, 0]), ValueError, "ndarray"),
+        (np.zeros((4, 2)), torch.tensor([0, 1, 1, 0]), TypeError, "ndarray"),
         (torch.zeros(4, 2), [0, 1, 1, 0], TypeError, "got builtins.list"),
         (torch.zeros(4, 2), np.zeros(4, dtype=int), TypeError, "numpy.ndarray"),
         (torch.zeros(4, 2), torch.zeros(4), TypeError, "integer class indices"),

@@ -347,7 +347,7 @@ def imbalance_figure(tmp_path, figures):
     sets = [(f"b{i}", 2.0 + i) for i in range(5)]
     sets += [(f"c{i}", 50.0 + i) for i in range(2)]
     config = _config(sets, ["RSFT", long_spec, "SMOTE"])
-    folder = _write(tmp_path / "run", config, lambda d, m, f: 0.7 + 0.01 * len(m))
+    folder = _write(tmp_path / "run", config, lambda d, m, f: 0.7 + 0.001 * len(m))
     write_report(folder, config)
     figure = figures["metric_vs_imbalance.png"]
     figure.canvas.draw()

@@ -198,9 +198,11 @@ def fake_bench(sweep, monkeypatch):
     def bench(argv):
         calls.append(argv)
         option = dict(zip(argv[::2], argv[1::2]))
+        # Scores from 0.9 down, none below 0 (a results file with one is
+        # refused).
         rows = [
             {"dataset": dataset, "method": method, "fold": fold,
-             **dict.fromkeys(sweep.METRICS, 0.9 - 0.1 * i),
+             **dict.fromkeys(sweep.METRICS, max(0.9 - 0.1 * i, 0.0)),
              "fit_time": 1.0, "error": np.nan, "status": "ok"}
             for dataset in option["--datasets"].split(",")
             for i, method in enumerate(parse_methods(option["--methods"]))

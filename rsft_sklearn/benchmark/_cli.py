@@ -429,7 +429,9 @@ def main(argv=None):
     -------
     status : int
         0 on success, 130 when interrupted by Ctrl-C and 143 by SIGTERM
-        (rerun to resume).
+        (rerun to resume), 1 when the disk refused a row (full or
+        read-only) or the output folder was removed or moved during the
+        run.
 
     Raises
     ------
@@ -862,6 +864,18 @@ def _main(argv):
         # ValueError): it read as a usage error, with exit status 2.
         return _interrupted(interruption, args.out, out)
     except OSError as exc:
+        from ._runner import OutputRemoved
+
+        if isinstance(exc, OutputRemoved):
+            # Said as a full disk is: a traceback had named an internal
+            # function, and not where the rows went.
+            print(
+                f"rsft-bench: {exc.strerror}. Put it back and rerun "
+                f"{_same_command(args.out, out)} to resume (without it there, "
+                "that command starts afresh).",
+                file=sys.stderr,
+            )
+            return 1
         # A full or read-only disk during the run: the finished folds are
         # in the CSV (a torn last line is dropped on resume).
         if exc.errno not in _DISK_ERRORS:

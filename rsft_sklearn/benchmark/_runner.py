@@ -5,6 +5,7 @@ whole line, flushed and synced before the next one is started; a rerun with
 the same output folder reads the file back and computes only what is missing.
 """
 
+import codecs
 import csv
 import errno
 import io
@@ -586,6 +587,81 @@ def _without_failed(content, scope=None):
     return buffer.getvalue().encode("utf-8")
 
 
+def _unix_text(content):
+    """The bytes of a results file without a UTF-8 byte-order mark, and with
+    ``\\n`` for ``\\r\\n`` where its header ends so (a file saved by a
+    Windows editor, or checked out by git on Windows): both had refused the
+    file as "not a results file". They are written back without them."""
+    content = content.removeprefix(codecs.BOM_UTF8)
+    if content.split(b"\n", 1)[0].endswith(b"\r"):
+        content = content.replace(b"\r\n", b"\n")
+    return content
+
+
+def _whole_lines(path, content):
+    """``content``, the bytes of a results file (``path``, which a note
+    names), ending with a whole line, and that note or None.
+
+    A last line without its newline is a whole row when it reads as one (a
+    file saved by an editor that drops the final newline): it is kept and
+    its newline added. Otherwise (a run stopped while writing it) it is
+    dropped, with a note naming its line, so that its fit runs again. The
+    two cannot be told apart where a stop cut the last number of a row short
+    of a digit (a run writes each row in one call: only a full disk cuts
+    one).
+    """
+    # The last newline outside a quoted cell: an error message may span
+    # lines (an even number of quotes precedes a newline that ends a row).
+    end, quotes, start = 0, 0, 0
+    for line in content.split(b"\n")[:-1]:
+        start += len(line) + 1
+        quotes += line.count(b'"')
+        if quotes % 2 == 0:
+            end = start
+    tail = content[end:]
+    if not tail:
+        return content, None
+    if not end:
+        # The header alone, which the caller has checked.
+        return content + b"\n", None
+    records = list(csv.reader(io.StringIO(tail.decode(errors="replace"), newline="")))
+    if len(records) == 1 and len(records[0]) == len(COLUMNS):
+        header = content[: content.index(b"\n") + 1]
+        try:
+            read_results(path, content=header + tail + b"\n")
+        except ValueError:
+            why = "a cell its column does not take"
+        else:
+            return content + b"\n", None
+    else:
+        why = f"{len(records[0]) if records else 0} of its {len(COLUMNS)} cells"
+    line = content.count(b"\n", 0, end) + 1
+    note = (
+        f"{path}: the last row (line {line}) ends without a newline and is not "
+        f"whole ({why}), as a run stopped while writing it leaves it; it is "
+        "dropped, and its fit runs again."
+    )
+    return content[:end], note
+
+
+class OutputRemoved(FileNotFoundError):
+    """The results file of a running run is gone: it, or the ``--out``
+    folder, was removed or moved while the run went on."""
+
+    def __init__(self, path):
+        folder = Path(path).parent
+        if folder.is_dir():
+            what = f"{str(path)!r} was removed or moved"
+        else:
+            what = f"the --out folder {str(folder)!r} was removed or moved"
+        super().__init__(
+            errno.ENOENT,
+            f"{what} during the run; the rows written before are wherever it "
+            "went (none are left if it was deleted)",
+            str(path),
+        )
+
+
 class ResultsFile:
     """The per-fold CSV file, appended one complete line at a time."""
 
@@ -617,17 +693,18 @@ class ResultsFile:
         frame : DataFrame
             The rows, as :func:`read_results` reads them.
         """
-        header = ",".join(COLUMNS) + "\n"
-        content = self.path.read_bytes() if self.path.exists() else b""
-        self._on_disk, self._prepared = content, header.encode()
+        header = (",".join(COLUMNS) + "\n").encode()
+        on_disk = self.path.read_bytes() if self.path.exists() else b""
+        self._on_disk, self._prepared, self._note = on_disk, header, None
+        content = _unix_text(on_disk)
         if not content:
             return read_results(self.path, content=self._prepared)
-        if not content.startswith(header.encode()):
+        if content.split(b"\n", 1)[0] + b"\n" != header:
             raise ValueError(
                 f"{self.path} is not a results file of this benchmark version "
                 "(its header differs); choose another --out."
             )
-        content = content[: content.rfind(b"\n") + 1]
+        content, self._note = _whole_lines(self.path, content)
         if retry_failed:
             content = _without_failed(content, scope)
         frame = read_results(self.path, content=content)
@@ -652,22 +729,30 @@ class ResultsFile:
         self.check_writable()
         if self._prepared != self._on_disk:
             _write_atomically(self.path, self._prepared)
+            if self._note is not None:
+                print(f"rsft-bench: {self._note}", file=sys.stderr, flush=True)
 
     def sort(self, datasets, methods):
         """Rewrite the file with its rows in the order a serial run writes
         them: by ``datasets``, then fold, then ``methods`` (rows of other
         names last, in their order), each row kept as it was written."""
         key = [COLUMNS.index(column) for column in KEY]
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            header, *rows = list(csv.reader(handle))
+        try:
+            with open(self.path, newline="", encoding="utf-8") as handle:
+                header, *rows = list(csv.reader(handle))
+        except FileNotFoundError:
+            raise OutputRemoved(self.path) from None
         rank_d = {name: i for i, name in enumerate(datasets)}
         rank_m = {name: i for i, name in enumerate(methods)}
 
         def order(row):
             dataset, method, fold = (row[i] for i in key)
+            # Read as every read of the file reads it (which refused a fold
+            # that is not a whole number before the first fit): int() had
+            # refused "1.0", which a float cast had read, after every fit.
             return (
                 rank_d.get(dataset, len(rank_d)),
-                int(fold),
+                _whole_number(fold),
                 rank_m.get(method, len(rank_m)),
             )
 
@@ -681,7 +766,12 @@ class ResultsFile:
 
     def append(self, row):
         line = _format_row(row)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            # Not created again: a new file would hold this run's rows
+            # without the earlier ones, and without its record.
+            raise OutputRemoved(self.path) from None
         try:
             # One write call per line: an interruption leaves either the whole
             # line or none of it. A short write (a full disk) is finished or
@@ -937,16 +1027,24 @@ def _read_table(path, required, integers=(), advice="", content=None):
     try:
         if content is None:
             content = Path(path).read_bytes()
-        text = content.decode("utf-8")
+        # A byte-order mark (a file saved by a Windows editor) is no part
+        # of the first column's name.
+        text = content.decode("utf-8").removeprefix("\ufeff")
         # pandas fills the cells a short row lacks (a line cut by hand or by
         # a full disk, then ended): it would count as a finished fit.
-        _check_row_lengths(text)
+        lines = _check_row_lengths(text)
         # Every cell as written: a data set named "NA" or "None" (a CSV file
         # of that name) is a name, not a missing value; it had vanished from
-        # the report, and a resume fitted it again at every run.
+        # the report, and a resume fitted it again at every run. Whole
+        # numbers are read as text, to be checked as such below.
         frame = pd.read_csv(
             io.StringIO(text, newline=""),
-            dtype={"dataset": str, "method": str, "error": str},
+            dtype={
+                "dataset": str,
+                "method": str,
+                "error": str,
+                **dict.fromkeys(integers, str),
+            },
             keep_default_na=False,
             na_values=dict.fromkeys(_NUMERIC, _MISSING_NUMBERS),
         )
@@ -954,10 +1052,10 @@ def _read_table(path, required, integers=(), advice="", content=None):
         if missing:
             raise ValueError(f"it has no column(s) {missing}")
         for column in integers:
-            frame[column] = frame[column].astype(int)
+            frame[column] = _whole_numbers(frame[column], column, lines)
         # A cell that is not a number would fail in the report, after every
         # missing fit has run.
-        _numbers_of(frame)
+        _numbers_of(frame, lines)
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"{path} is not a text file of benchmark results ({exc.reason} at "
@@ -970,37 +1068,95 @@ def _read_table(path, required, integers=(), advice="", content=None):
     return frame
 
 
-def _numbers_of(frame):
+def _whole_number(cell):
+    """The int a cell of a column of whole numbers (``fold``) holds, or None
+    where it holds none: ``1.0``, ``1e0`` (a spreadsheet's round trip),
+    ``1.5`` or an empty cell. A float cast had read ``1.5`` as fold 1."""
+    cell = cell.strip()
+    digits = cell[1:] if cell[:1] in "+-" else cell
+    # Only ASCII digits: int() also takes "1_0" and other scripts' digits.
+    if not digits or not all("0" <= char <= "9" for char in digits):
+        return None
+    return int(cell)
+
+
+def _whole_numbers(cells, column, lines):
+    """The ints of ``cells`` (the texts of ``column``); a ValueError names
+    the line (``lines``, see :func:`_check_row_lengths`) of the first cell
+    that is not a whole number."""
+    numbers = [_whole_number(cell) for cell in cells]
+    for row, number in enumerate(numbers):
+        if number is None:
+            raise ValueError(
+                f"line {lines[row]} holds {cells.iloc[row]!r} in column "
+                f"{column!r}, which takes whole numbers"
+            )
+    return np.array(numbers, dtype=int)
+
+
+# What a number of each kind of column can be. Every score is a fraction
+# of the test rows or an area in the unit square (a score of 7.5, or inf,
+# written by hand had been averaged into the report); a time is a
+# duration. The margin takes the rounding of a score computed as a sum
+# (average precision, written as 1.0000000000000002 by finished runs).
+_ROUNDING = 1e-9
+_RANGES = {
+    **dict.fromkeys(METRICS, (0.0, 1.0, "numbers from 0 to 1")),
+    **dict.fromkeys(TIMES, (0.0, math.inf, "numbers of 0 or more")),
+}
+
+
+def _numbers_of(frame, lines=None):
     """Turn the columns of numbers of ``frame`` that pandas read as text into
-    numbers, in place; a ValueError names the first cell that is none."""
+    numbers, in place; a ValueError names the first cell that is none, is
+    infinite, or lies outside its column's range (``_RANGES``). ``lines``:
+    the line of each row (:func:`_check_row_lengths`), by default the row's
+    number plus one, as where no cell spans lines."""
     import pandas as pd
 
+    def refuse(column, row, takes):
+        line = lines[row] if lines is not None else row + 2
+        raise ValueError(
+            f"line {line} holds {str(frame[column].iloc[row])!r} in column "
+            f"{column!r}, which takes {takes}"
+        )
+
     for column in _NUMERIC:
-        if column not in frame.columns or frame[column].dtype.kind in "iufb":
+        if column not in frame.columns:
             continue
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValueError(
-                f"line {row + 2} holds {frame[column].iloc[row]!r} in column "
-                f"{column!r}, which takes numbers"
-            )
+        if frame[column].dtype.kind in "iufb":
+            values = frame[column]
+        else:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            bad = values.isna() & frame[column].notna()
+            if bad.any():
+                refuse(column, int(np.flatnonzero(bad.to_numpy())[0]), "numbers")
+        low, high, takes = _RANGES.get(column, (-math.inf, math.inf, "finite numbers"))
+        numbers = values.to_numpy(dtype=float)
+        # NaN is a missing number (an empty cell), counted as such later.
+        outside = np.isinf(numbers) | (numbers < low - _ROUNDING)
+        outside |= numbers > high + _ROUNDING
+        if outside.any():
+            refuse(column, int(np.flatnonzero(outside)[0]), takes)
         frame[column] = values
 
 
 def _check_row_lengths(text):
     """Raise a ValueError naming the first record (a row; an error message
     may span lines) of the CSV ``text`` with another number of cells than
-    the header."""
+    the header; return the line on which each record starts."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, [])
+    starts, end = [], reader.line_num
     for number, record in enumerate(reader, start=1):
+        starts.append(end + 1)
+        end = reader.line_num
         if len(record) != len(header):
             raise ValueError(
                 f"row {number} (line {reader.line_num}) has {len(record)} "
                 f"cells where the header has {len(header)}"
             )
+    return starts
 
 
 def _compared(config, previous=None):
@@ -1058,7 +1214,9 @@ def _check_protocol(out, config):
     under the same name, another ``--target``, another pretrained network).
     Folders written before these were recorded resume as before. A folder
     without a single result row (a run that stopped before its first fit)
-    is taken over.
+    is taken over. The versions of the libraries in use are recorded too
+    (:func:`library_versions`); a folder of other versions resumes with a
+    warning that names them.
     """
     path = Path(out) / "run.json"
     if not path.exists() and _has_rows(Path(out) / "results.csv"):
@@ -1078,6 +1236,7 @@ def _check_protocol(out, config):
         for entry in config.get("datasets", [])
         if "fingerprint" in entry
     }
+    versions = library_versions()
     if path.exists() and _has_rows(Path(out) / "results.csv"):
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
@@ -1125,8 +1284,66 @@ def _check_protocol(out, config):
                 "choose another --out to start afresh."
             )
         fingerprints = {**before, **fingerprints}
-    written = {**config, "fingerprints": dict(sorted(fingerprints.items()))}
+        _warn_of_other_versions(out, previous.get("versions"), versions)
+    written = {
+        **config,
+        "fingerprints": dict(sorted(fingerprints.items())),
+        "versions": versions,
+    }
     return json.dumps(written, indent=2, sort_keys=True) + "\n"
+
+
+# The libraries whose version can change a row of a run's results, by the
+# names pip installs them under.
+VERSIONED = ("rsft-sklearn", "torch", "skorch", "scikit-learn")
+
+
+def library_versions():
+    """The versions of the libraries of ``VERSIONED`` in use, as a run
+    records them in its ``run.json``.
+
+    Examples
+    --------
+    >>> import sklearn
+    >>> from rsft_sklearn.benchmark._runner import library_versions
+    >>> versions = library_versions()
+    >>> list(versions)
+    ['rsft-sklearn', 'torch', 'skorch', 'scikit-learn']
+    >>> versions["scikit-learn"] == sklearn.__version__
+    True
+    """
+    import sklearn
+    import skorch
+    import torch
+
+    import rsft_sklearn
+
+    modules = (rsft_sklearn, torch, skorch, sklearn)
+    return {name: str(m.__version__) for name, m in zip(VERSIONED, modules)}
+
+
+def _warn_of_other_versions(out, recorded, versions):
+    """Warn where the folder's record (``recorded``, its run.json's
+    ``versions``) names other versions than this run's (``versions``): a
+    resume after an upgrade adds rows that may differ from the folder's for
+    that reason alone, which nothing had said. A record of an older
+    benchmark version, without versions, says nothing either way."""
+    if not isinstance(recorded, dict):
+        return
+    changed = [
+        f"{name} {recorded[name]} -> {version}"
+        for name, version in versions.items()
+        if name in recorded and recorded[name] != version
+    ]
+    if changed:
+        warnings.warn(
+            f"{out} holds results of other library versions "
+            f"({', '.join(changed)}): the rows this run adds may differ from "
+            "its rows for that reason alone. Choose another --out to keep "
+            "the results of each version apart.",
+            RSFTWarning,
+            stacklevel=3,
+        )
 
 
 def _check_run_file(previous):

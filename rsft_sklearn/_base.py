@@ -28,6 +28,7 @@ from sklearn.utils.metadata_routing import _routing_enabled, process_routing
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import (
+    BatchScoring,
     Callback,
     Checkpoint,
     EarlyStopping,
@@ -39,7 +40,7 @@ from skorch.callbacks import (
     PassthroughScoring,
     PrintLog,
 )
-from skorch.callbacks.scoring import ScoringBase
+from skorch.callbacks.scoring import ScoringBase, convert_sklearn_metric_function
 from skorch.dataset import Dataset, get_len, unpack_data
 from skorch.helper import SliceDataset
 from skorch.history import History
@@ -267,6 +268,58 @@ def _labelled_view(dataset):
     return X, labels.cpu().numpy()
 
 
+def _scored_rows(dataset, feature_names=None, column_names=None):
+    """``(inputs, encoded labels)`` of a part of the in-memory data built from
+    arrays, the inputs as the arrays that ``fit`` was given; or None.
+
+    What skorch hands a scorer without cached predictions: the rows of the
+    part cut from the user's data, in their order (a scorer reads ``X[:, 0]``
+    or ``X["a"]``). A dense input is a NumPy array (in the validated dtype,
+    float32 or float64), a DataFrame one with the fitted column names
+    (``feature_names``, or ``column_names`` by input of a dict) and the rows'
+    positions as its index, a sparse one a SciPy CSR matrix (float32), a dict
+    a dict of those. The whole data set (no split) is a read-only view of
+    the arrays that the training reads.
+    """
+    base, idx = _resolve(dataset)
+    if base is None or base.y is None:
+        return None
+    rows = None if idx is None else idx.cpu().numpy()
+    column_names = column_names or {}
+    if isinstance(base.X, Mapping):
+        X = {
+            key: _host_rows(value, rows, column_names.get(key))
+            for key, value in base.X.items()
+        }
+    else:
+        X = _host_rows(base.X, rows, feature_names)
+    labels = base.y if idx is None else _take(base.y, idx.to(base.y.device))
+    return X, labels.cpu().numpy()
+
+
+def _host_rows(data, rows, names=None):
+    """Rows ``rows`` (None: all) of a tensor or :class:`SparseRows` as a
+    NumPy array, a DataFrame of the columns ``names``, or a CSR matrix."""
+    if isinstance(data, SparseRows):
+        return data.matrix if rows is None else data.matrix[rows]
+    if rows is None:
+        array = data.detach().cpu().numpy()
+        if data.device.type == "cpu":
+            # The memory the training reads (the user's own array, which
+            # may be read-only memory): a view that cannot write into it.
+            array = array.view()
+            array.flags.writeable = False
+    else:
+        index = torch.from_numpy(rows).to(data.device)
+        array = data.detach().index_select(0, index).cpu().numpy()
+    if names is None or array.ndim != 2:
+        return array
+    import pandas as pd
+
+    positions = np.arange(len(array)) if rows is None else rows
+    return pd.DataFrame(array, columns=names, index=positions, copy=False)
+
+
 def _encoded_accuracy(net, X, y):
     """Validation accuracy on the encoded labels that the training data hold."""
     if y is None:
@@ -319,6 +372,12 @@ class NetClassifierBase(NeuralNetClassifier):
 
     # The attributes of an epoch that correct the output (a subclass's).
     _decision_attributes = ()
+
+    # The history keys that the estimator records in every epoch (and
+    # reads back), and the prefixes of those it records per class: a
+    # scoring callback's score of that name would overwrite them.
+    _history_keys = ("train_batch_count", "valid_batch_count")
+    _history_key_prefixes = ()
 
     # With metadata routing on, a group splitter's groups reach every fit
     # that requests them. Only target="balanced_groups" and a train_split of
@@ -1106,6 +1165,7 @@ class NetClassifierBase(NeuralNetClassifier):
         if isinstance(getattr(self, "lr", None), torch.Tensor):
             check_tensor_lr(self.lr)
         check_callbacks(self.callbacks)
+        self._check_score_names()
         self._check_parameter_patterns()
         check_device(self.device)
         for name in ("iterator_train", "iterator_valid"):
@@ -2011,7 +2071,11 @@ class NetClassifierBase(NeuralNetClassifier):
             X = _shared_tensor(X)
         y = None if y is None else torch.as_tensor(y)
         kwargs = {"device": self.device, **self.get_params_for("dataset")}
-        return dataset(X, y, sample_weight, **kwargs)
+        rows = dataset(X, y, sample_weight, **kwargs)
+        # Built from arrays (not a Dataset of the user's): an uncached
+        # scorer gets its rows back as arrays (see _scored_rows).
+        rows._from_arrays = True
+        return rows
 
     def get_split_datasets(self, X, y=None, **fit_params):
         # The sample weights travel inside the dataset, not as forward kwargs.
@@ -2785,6 +2849,38 @@ class NetClassifierBase(NeuralNetClassifier):
             cache[2][method_name] = found
         return found
 
+    def _check_score_names(self):
+        """Refuse a scoring callback whose score (or its ``_best`` flag) has
+        the name of a history key that the estimator records itself: the
+        score overwrote it silently, and what reads the key back
+        (``compact="auto"`` reads ``acceptance_rate``, resuming a fit reads
+        ``warmup``) read the score instead. skorch refuses duplicate callback
+        names likewise."""
+        callbacks = self.callbacks if isinstance(self.callbacks, (list, tuple)) else []
+        if self.__dict__.get("initialized_") and isinstance(
+            self.__dict__.get("callbacks_"), list
+        ):
+            # A callbacks__<name>__name set on the initialised instances.
+            callbacks = list(callbacks) + self.callbacks_
+        reserved = self._history_keys
+        for item in callbacks:
+            name, callback = item if isinstance(item, tuple) else (None, item)
+            for key in _score_keys(callback):
+                if key in reserved or any(
+                    key.startswith(prefix) and key.endswith("]")
+                    for prefix in self._history_key_prefixes
+                ):
+                    shown = list(reserved) + [
+                        f"{prefix}<label>]" for prefix in self._history_key_prefixes
+                    ]
+                    raise ValueError(
+                        f"The callback {name or type(callback).__name__!r} "
+                        f"records its score in the history as {key!r}, a key "
+                        f"that {type(self).__name__} records itself and reads "
+                        f"back ({', '.join(shown)}). Give the scoring another "
+                        "name (name=...)."
+                    )
+
     def _check_parameter_patterns(self):
         """Warn of patterns of parameter names (``optimizer__param_groups``,
         skorch's ``Freezer`` and ``ParamMapper``) that name a criterion's
@@ -3020,17 +3116,26 @@ def _does_something(callback, method_name):
 
 
 def _listener(callback, method_name):
-    """``callback``'s ``method_name``, with two changes to ``EpochScoring``.
+    """``callback``'s ``method_name``, with changes to skorch's scorings.
 
-    Without cached predictions (``use_caching=False``), skorch's scoring
-    reads the labels of its own ``Dataset`` only: it scores the in-memory
-    data with the labels they hold. And for one of the training data that
-    scores the predictions cached from the epoch's training batches, it
-    records NaN (never the best score) for an epoch that trained on no row,
-    as the net does for ``train_loss``: skorch's scoring of an empty cache
-    fails."""
+    Without cached predictions (``use_caching=False``), skorch's
+    ``EpochScoring`` reads the labels of its own ``Dataset`` only: it scores
+    the in-memory data with the labels they hold, the rows given to the
+    scorer as the arrays they were cut from (see :func:`_scored_rows`). And
+    a scoring of the training data that reads the epoch's training batches
+    (an ``EpochScoring`` from the cached predictions, a ``BatchScoring`` or
+    a ``PassthroughScoring``) records NaN (never the best score) for an
+    epoch that trained on no row, as the net does for ``train_loss``:
+    skorch's ``EpochScoring`` of an empty cache fails, and the other two
+    recorded nothing (``EarlyStopping`` on the score then failed on the
+    missing key), or, where every batch of ``"sample"`` accepted nothing,
+    the score of a network that took no step."""
     method = getattr(callback, method_name)
-    if not (method_name == "on_epoch_end" and isinstance(callback, EpochScoring)):
+    if method_name != "on_epoch_end":
+        return method
+    if isinstance(callback, (BatchScoring, PassthroughScoring)):
+        return _batch_scoring_end(callback, method) if callback.on_train else method
+    if not isinstance(callback, EpochScoring):
         return method
     # skorch's own scoring of the epoch, which the uncached path below
     # replays (a subclass may score its own way, or choose its own data).
@@ -3049,7 +3154,18 @@ def _listener(callback, method_name):
             # skorch reads the labels of its own Dataset only, and scored
             # the in-memory data without any (y_true None in the scorer).
             part = kwargs.get("dataset_train" if callback.on_train else "dataset_valid")
-            view = None if part is None else _labelled_view(part)
+            view = None
+            if part is not None and getattr(_resolve(part)[0], "_from_arrays", False):
+                # The rows as the user's kind of data, as skorch cuts them
+                # from its Dataset; a Dataset of the user's stays a Dataset.
+                state = net.__dict__
+                view = _scored_rows(
+                    part,
+                    state.get("feature_names_in_"),
+                    state.get("input_column_names_"),
+                )
+            elif part is not None:
+                view = _labelled_view(part)
             if view is not None:
                 X, labels = view
                 score = callback._scoring(net, X, callback.target_extractor(labels))
@@ -3057,17 +3173,63 @@ def _listener(callback, method_name):
                 return
         if not callback.on_train:
             return method(net, **kwargs)
-        state = net.__dict__.get("fit_state_")
-        # Every batch accepted nothing (rejection="sample"): its predictions
-        # are cached, of a network that took no step.
-        stepless = getattr(state, "stepless_epoch", None) == len(net.history)
         if caching and (
-            stepless
+            _stepless_epoch(net)
             or (not callback.y_preds_ and net.history[-1].get("train_batch_count") == 0)
         ):
             callback._record_score(net.history, float("nan"))
             return
         method(net, **kwargs)
+
+    return on_epoch_end
+
+
+def _score_keys(callback):
+    """The history keys of the epoch that a skorch scoring callback records
+    (its score, and the ``_best`` flag where ``lower_is_better`` is not
+    None); none for another callback, or a class of one."""
+    if isinstance(callback, ScoringBase):
+        name = callback.name
+        if name is None:
+            # Named after its scorer, as initialize() names it.
+            named = copy.copy(callback)
+            try:
+                named.scoring_ = convert_sklearn_metric_function(callback.scoring)
+                name = named._get_name()
+            except (TypeError, ValueError, AttributeError):
+                # A scorer that skorch refuses, when it initialises it.
+                return []
+    elif isinstance(callback, PassthroughScoring):
+        name = callback.name
+    else:
+        return []
+    if not isinstance(name, str):
+        return []
+    if callback.lower_is_better is None:
+        return [name]
+    return [name, name + "_best"]
+
+
+def _stepless_epoch(net):
+    """Whether every batch of the epoch that ends accepted nothing
+    (``rejection="sample"``): its batches ran, of a network that took no
+    step."""
+    state = net.__dict__.get("fit_state_")
+    return getattr(state, "stepless_epoch", None) == len(net.history)
+
+
+def _batch_scoring_end(callback, method):
+    """The ``on_epoch_end`` of a ``BatchScoring`` or ``PassthroughScoring``
+    of the training batches, recording NaN (and not the best score) for an
+    epoch that trained on no row, as ``train_loss`` is recorded."""
+
+    def on_epoch_end(net, **kwargs):
+        if not (_stepless_epoch(net) or net.history[-1].get("train_batch_count") == 0):
+            return method(net, **kwargs)
+        name = callback.name_ if isinstance(callback, ScoringBase) else callback.name
+        net.history.record(name, float("nan"))
+        if callback.lower_is_better is not None:
+            net.history.record(name + "_best", False)
 
     return on_epoch_end
 

@@ -675,8 +675,9 @@ class RSFTClassifier(NetClassifierBase):
     classes : array-like of shape (n_classes,) or None, default=None
         All class labels, in the order of the columns of
         :meth:`predict_proba`; ``None`` takes the sorted labels of ``y``.
-        Labels out of sorted order warn: scikit-learn's scorers and
-        calibration read the columns in sorted order. (``partial_fit``'s
+        Labels out of sorted order warn: scikit-learn's scorers read the
+        columns in sorted order, and a binary ``CalibratedClassifierCV``
+        fails on them. (``partial_fit``'s
         ``classes`` are sorted, as in scikit-learn.)
         An estimator only initialised (to load saved parameters) predicts
         these labels. Inside a meta-estimator that fits it on labels it has
@@ -791,6 +792,13 @@ class RSFTClassifier(NetClassifierBase):
     _rejection_loss_class = RejectionLoss
 
     _decision_attributes = _DECISION_ATTRIBUTES
+
+    _history_keys = NetClassifierBase._history_keys + (
+        "acceptance_rate",
+        "M_effective",
+        _WARMUP_KEY,
+    )
+    _history_key_prefixes = ("acceptance_rate[",)
 
     _parameter_constraints = {
         "M": [
@@ -1248,6 +1256,20 @@ class RSFTClassifier(NetClassifierBase):
             massless = None
             target_weight = self.class_target_weight_
             M = getattr(self, "final_M_", None)
+            # Estimators pickled before the attribute read the parameter.
+            prior_correction = getattr(
+                self, "final_prior_correction_", self.prior_correction
+            )
+            loss_prior = getattr(self, "loss_class_prior_", None)
+            if "final_M_" not in self.__dict__ and "fit_state_" in self.__dict__:
+                # The first epoch of a fit (a BatchScoring, a callback's
+                # predict): no epoch has ended to give its rule. The network
+                # trains without a rule to invert yet, under the logit
+                # adjustment of the class prior, which the loss starts from
+                # (set_class_prior): removed, as after a warm-up epoch. Left
+                # in, the output was divided by the prior twice.
+                M, prior_correction = None, float(self.prior_correction)
+                loss_prior = self.class_prior_
             if counts is not None and len(counts) == len(prior):
                 massless = counts <= 0
                 prior = np.where(massless, 1.0, prior)
@@ -1300,11 +1322,8 @@ class RSFTClassifier(NetClassifierBase):
                 row_weight=row_weight,
                 row_prior=row_prior,
                 row_weight_bins=bins,
-                # Estimators pickled before the attribute read the parameter.
-                prior_correction=getattr(
-                    self, "final_prior_correction_", self.prior_correction
-                ),
-                loss_prior=getattr(self, "loss_class_prior_", None),
+                prior_correction=prior_correction,
+                loss_prior=loss_prior,
                 log_proba=log_proba,
             )
         except ValueError as exc:

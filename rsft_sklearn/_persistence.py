@@ -136,9 +136,15 @@ class GeneratorState:
     torch's global generator (``init_seed_``: dropout and other draws of the
     network), drawn anew at every initialisation when ``random_state`` is
     None. A fit resumed with ``LoadInitState`` continues all three. Loading
-    with ``load_params`` before ``partial_fit`` continues them too, but the
-    fit's start sets the rule's own state (class counts, the prior after
-    rejection, an adaptive ``M``) afresh, as any continued training does.
+    them with ``load_params`` into a fresh estimator (``initialize()``
+    first) before ``partial_fit`` or a ``warm_start`` fit continues them
+    too, but not what the earlier calls counted from their data, which no
+    saved file holds: the call counts the class frequencies from its own
+    rows, and with ``prior_correction > 0`` or ``M="auto"`` it starts the
+    prior after rejection and ``M`` afresh, where continued training of
+    the original estimator carries on from the rows and acceptance rates
+    of its earlier calls, so the two train differently. A pickle of the
+    fitted estimator keeps all of it, and continues exactly.
 
     Parameters
     ----------

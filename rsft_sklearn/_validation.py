@@ -1055,10 +1055,10 @@ def fit_classes(y, classes=None, *, sort=False):
         warnings.warn(
             f"classes={classes.tolist()!r} is not in sorted order. The columns "
             "of predict_proba follow it, but scikit-learn's scorers "
-            "(roc_auc, neg_log_loss, average_precision), CalibratedClassifierCV "
-            "and other tools read them in sorted order and would score the "
-            "wrong columns. Give the classes sorted, unless the network's "
-            "outputs must follow this order.",
+            "(roc_auc, neg_log_loss, average_precision) read them in sorted "
+            "order and would score the wrong columns, and a binary "
+            "CalibratedClassifierCV fails. Give the classes sorted, unless the "
+            "network's outputs must follow this order.",
             RSFTWarning,
             # The caller of fit or partial_fit.
             stacklevel=caller_stacklevel(),

@@ -46,7 +46,7 @@ from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset, to_device, to_numpy, to_tensor
 from torch.nn import NLLLoss
-from torch.utils.data import Subset
+from torch.utils.data import SequentialSampler, Subset
 
 from . import _guards
 from ._data import (
@@ -935,7 +935,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 options.pop(own, None)
             check_sliced_options(options)
         # Refused before training, not at the first predict after it.
-        _check_rows_in_order(self.get_params_for("iterator_valid"))
+        _check_rows_in_order(self.get_params_for("iterator_valid"), self.batch_size)
         predefined = _predefined_valid_ds(self.train_split)
         if isinstance(predefined, Dataset) and predefined.y is None:
             # skorch's Dataset (a subclass too) without y yields a
@@ -2451,8 +2451,14 @@ class NetClassifierBase(NeuralNetClassifier):
             iterator = self.iterator_train
         else:
             kwargs = self.get_params_for("iterator_valid")
-            _check_rows_in_order(kwargs)
             iterator = self.iterator_valid
+            # (Batches cut from memory take no sampler: see below.)
+            sliced = (
+                isinstance(iterator, type)
+                and issubclass(iterator, BatchIterator)
+                and _resolve(dataset)[0] is not None
+            )
+            _check_rows_in_order(kwargs, self.batch_size, None if sliced else dataset)
         if (
             (predicting or not training)
             and isinstance(iterator, type)
@@ -3531,11 +3537,15 @@ def _batch_rows(batch):
         return None
 
 
-def _check_rows_in_order(options):
+def _check_rows_in_order(options, batch_size, dataset=None):
     """Refuse the options of ``iterator_valid`` that change which rows a
     prediction returns, or their order: the outputs of ``predict_proba``,
     ``predict`` and the validation scores are matched with the rows of ``X``
-    (and of its labels) by position."""
+    (and of its labels) by position. ``batch_size`` is the estimator's,
+    which ``iterator_valid__batch_size`` overrides; ``dataset``, where
+    given, the data set that a loader is to visit with the ``sampler``: a
+    ``SequentialSampler`` visits its rows in order only if it has as
+    many."""
     if options.get("shuffle"):
         raise ValueError(
             "iterator_valid__shuffle=True returns the rows of predict_proba "
@@ -3545,13 +3555,42 @@ def _check_rows_in_order(options):
             "set_params(iterator_valid__shuffle=False); iterator_train "
             "shuffles the training rows."
         )
-    if options.get("drop_last"):
+    # One batch of the whole set (-1) is never incomplete: get_iterator
+    # turns drop_last off for it.
+    if options.get("drop_last") and options.get("batch_size", batch_size) != -1:
         raise ValueError(
             "iterator_valid__drop_last=True leaves out the last incomplete "
             "batch: predict_proba and predict would return fewer rows than X "
             "holds, and the validation loss and scores would skip those rows. "
             "Remove it: set_params(iterator_valid__drop_last=False)."
         )
+    for option in ("sampler", "batch_sampler"):
+        sampler = options.get(option)
+        if sampler is None or (
+            option == "sampler"
+            and type(sampler) is SequentialSampler
+            and (dataset is None or _same_length(sampler, dataset))
+        ):
+            # torch's SequentialSampler visits the rows in order.
+            continue
+        raise ValueError(
+            f"iterator_valid__{option}={type(sampler).__name__}(...) decides "
+            "which rows of a torch Dataset a prediction visits, and in what "
+            "order: predict_proba and predict would return them in the "
+            f"{option}'s order, not in X's (or some of them), and the "
+            "validation loss and scores would match the outputs with the "
+            "wrong rows. Remove it: "
+            f"set_params(iterator_valid__{option}=None); iterator_train__"
+            f"{option} decides the training rows, and a "
+            "torch.utils.data.Subset predicts on some rows."
+        )
+
+
+def _same_length(sampler, dataset):
+    try:
+        return len(sampler) == len(dataset)
+    except TypeError:
+        return True
 
 
 def _private(net, name):

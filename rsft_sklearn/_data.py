@@ -628,13 +628,19 @@ class BatchIterator:
     def _short_last_batch(self):
         """Whether a torch ``Dataset``'s last batch would hold fewer than
         ``min_rows`` rows (one row, with BatchNorm): the loader then drops
-        it, as the in-memory batches leave it out."""
-        if self.min_rows <= 1:
+        it, as the in-memory batches leave it out.
+
+        The loader batches the rows of its ``sampler`` where one is given
+        (a ``SubsetRandomSampler`` of 33 rows of 200 gives a last batch of
+        one row at ``batch_size=32``); a ``batch_sampler`` makes the batches
+        itself, and no guess is made."""
+        if self.min_rows <= 1 or self.loader_kwargs.get("batch_sampler") is not None:
             return False
+        sampler = self.loader_kwargs.get("sampler")
         try:
-            n = len(self.dataset)
+            n = len(self.dataset if sampler is None else sampler)
         except TypeError:
-            # A data set without a length (an IterableDataset).
+            # A data set (an IterableDataset) or a sampler without a length.
             return False
         return 0 < n % self.batch_size < self.min_rows
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from . import _guards
+from ._modules import _one_logit_hint
 from ._rejection import (
     _acceptance_probability,
     _true_class_log_proba,
@@ -1769,18 +1770,6 @@ def _check_batch(logits, y, sample_weight, n_classes, row_weighted, check_values
                 raise ValueError(
                     f"sample_weight must hold finite values >= 0, got {bad}."
                 )
-
-
-def _one_logit_hint(shape, n_classes):
-    """Advice for logits of ``shape`` that hold one score per row where the
-    loss has two classes; else ``""``. (The estimator words its own, about
-    the module: ``_modules._one_logit_hint``.)"""
-    if n_classes != 2 or not (len(shape) == 1 or len(shape) == 2 and shape[1] == 1):
-        return ""
-    return (
-        " With 2 classes the logits need 2 columns, one per class, not the one "
-        "logit of a binary cross-entropy (BCEWithLogitsLoss)."
-    )
 
 
 def _raise_if_outside(n_classes, y, exc, evaluated_by=None, advice=None):

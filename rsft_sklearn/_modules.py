@@ -501,7 +501,8 @@ def _rows(n):
 def _one_logit_hint(shape, n_classes):
     """Advice for logits of ``shape`` that hold one score per row where there
     are two classes (the single logit of a binary cross-entropy); else
-    ``""``."""
+    ``""``. The estimator's check of a module's output and the loss's check
+    of its logits add it alike."""
     if n_classes != 2 or not (len(shape) == 1 or len(shape) == 2 and shape[1] == 1):
         return ""
     return (

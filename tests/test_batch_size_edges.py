@@ -9,7 +9,9 @@ import torch
 from _rules import SAMPLE_RULE
 from skorch.callbacks import Callback
 from torch import nn
+from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
 
+import rsft_sklearn._classifier as classifier_module
 import rsft_sklearn._loss as loss_module
 from rsft_sklearn import MLPModule, RSFTClassifier, RSFTWarning
 from rsft_sklearn._classifier import _cancelled_weights, _rows_per_batch
@@ -151,6 +153,127 @@ def test_batchnorm_trains_at_two_rows_per_batch_and_predicts_with_one():
     # Prediction runs in evaluation mode: a batch of one row is fine.
     clf.set_params(batch_size=1)
     assert clf.predict_proba(X[:3]).shape == (3, 2)
+
+
+def _dataset(n, seed=0):
+    X, y = _data(n, seed=seed)
+    return TensorDataset(torch.as_tensor(X), torch.as_tensor(y)), y
+
+
+def _training_batch_sizes(clf):
+    return [
+        [batch["train_batch_size"] for batch in epoch["batches"]]
+        for epoch in clf.history
+    ]
+
+
+@pytest.mark.parametrize(
+    "n, sampled, sizes",
+    [
+        # 33 sampled rows at 32 per batch: the last batch of one row is left
+        # out (it failed, "Set batch_size to 2 or more" though it was 32).
+        (200, 33, [32]),
+        # 193 rows (193 % 32 == 1) but 40 sampled: every sampled row trains
+        # (drop_last was set, which trained 32 of the 40).
+        (193, 40, [32, 8]),
+    ],
+)
+def test_batchnorm_counts_the_rows_of_a_sampler_for_the_one_row_batch(
+    n, sampled, sizes
+):
+    dataset, y = _dataset(n)
+    sampler = SubsetRandomSampler(
+        list(range(sampled)), generator=torch.Generator().manual_seed(0)
+    )
+    clf = RSFTClassifier(
+        WithBatchNorm,
+        max_epochs=2,
+        batch_size=32,
+        random_state=0,
+        iterator_train__sampler=sampler,
+    ).fit(dataset, y)
+    assert _training_batch_sizes(clf) == [sizes, sizes]
+
+
+class OneRowBatches:
+    """A batch sampler whose last batch holds one row."""
+
+    def __init__(self, n, size):
+        self.batches = [
+            list(range(start, min(start + size, n))) for start in range(0, n, size)
+        ]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+def test_a_one_row_batch_of_a_batch_sampler_under_batchnorm_is_named_by_its_cause():
+    dataset, y = _dataset(33)
+    clf = RSFTClassifier(
+        WithBatchNorm,
+        max_epochs=1,
+        random_state=0,
+        # DataLoader takes a batch sampler only beside a batch size of 1.
+        iterator_train__batch_size=1,
+        iterator_train__batch_sampler=OneRowBatches(33, 16),
+    )
+    # Was "iterator_train__batch_size=1 gives every training pass a single
+    # row ... Set iterator_train__batch_size to 2 or more".
+    with pytest.raises(ValueError) as info:
+        clf.fit(dataset, y)
+    message = str(info.value)
+    assert message.startswith(
+        "a training batch held a single row (that iterator_train__batch_sampler "
+        "cut), but a BatchNorm layer"
+    )
+    assert "Expected more than 1 value per channel" in message
+    assert message.endswith("a batch sampler that makes no batch of one row).")
+    assert "to 2 or more" not in message
+
+
+def test_a_one_row_batch_of_an_iterator_of_ones_own_is_not_blamed_on_batch_size():
+    X, y = _data(33)
+    clf = RSFTClassifier(
+        WithBatchNorm,
+        max_epochs=1,
+        batch_size=32,
+        random_state=0,
+        iterator_train=DataLoader,
+    )
+    # Was "a training pass got a single row ... Set batch_size to 2 or more"
+    # (it was 32).
+    with pytest.raises(ValueError) as info:
+        clf.fit(X, y)
+    message = str(info.value)
+    assert message.startswith(
+        "a training batch held a single row (at batch_size=32: a short last "
+        "batch, or one that an iterator_train of your own cut)"
+    )
+    assert "iterator_train__drop_last=True" in message
+    assert "to 2 or more" not in message
+    # What the message offers.
+    clf.set_params(iterator_train__drop_last=True).fit(X, y)
+    assert _training_batch_sizes(clf) == [[32]]
+
+
+def test_a_batch_sampler_is_no_training_batch_size_of_one():
+    # DataLoader takes iterator_train__batch_sampler only beside
+    # iterator_train__batch_size=1, which sizes no batch: no warning that
+    # one-row steps cancel the rule's weights (the batches hold 16 rows).
+    dataset, y = _dataset(64)
+    clf = RSFTClassifier(
+        module__n_features=5,
+        max_epochs=2,
+        warmup_epochs=0,
+        random_state=0,
+        iterator_train__batch_size=1,
+        iterator_train__batch_sampler=OneRowBatches(64, 16),
+    )
+    assert _fit_catching(clf, dataset, y) == []
+    assert _training_batch_sizes(clf) == [[16] * 4] * 2
 
 
 # ----------------------------------------------------------------------
@@ -485,6 +608,96 @@ def test_sam_counts_every_row_once_and_solves_M_once_per_step(monkeypatch, rejec
     assert seen == [(200.0, 0.0), (200.0, 4.0)]
 
 
+class TwoOptimizers(RSFTClassifier):
+    """Half the parameters to each of two optimisers: skorch calls the
+    closure once per optimiser."""
+
+    def initialize_optimizer(self, triggered_directly=None):
+        parameters = list(self.module_.parameters())
+        half = len(parameters) // 2
+        self.optimizer_ = torch.optim.SGD(parameters[:half], lr=0.05)
+        self.optimizer2_ = torch.optim.SGD(parameters[half:], lr=0.05)
+        return self
+
+
+@pytest.mark.parametrize("rejection", ["expected", "sample"])
+def test_two_optimizers_count_every_row_once_and_solve_M_once_per_step(
+    monkeypatch, rejection
+):
+    X, y = _data(300)
+    seen = []
+    statistics = loss_module.RejectionLoss.epoch_statistics
+
+    def recording(loss_fn):
+        values = statistics(loss_fn)
+        seen.append((float(values["seen"].sum()), float(values["M_steps"])))
+        return values
+
+    monkeypatch.setattr(loss_module.RejectionLoss, "epoch_statistics", recording)
+    clf = TwoOptimizers(
+        batch_size=60,
+        max_epochs=2,
+        warmup_epochs=1,
+        rejection=rejection,
+        M="auto",
+        target_acceptance=0.5,
+        random_state=0,
+    ).fit(X, y)
+    assert clf._optimizers == ["optimizer", "optimizer2"]
+    # 300 rows in 5 steps per epoch (the warm-up solves no M): once per
+    # step, not once per optimiser (600 rows, 10 solutions).
+    assert seen == [(300.0, 0.0), (300.0, 5.0)]
+
+
+def test_a_step_that_calls_the_closure_once_itself_is_not_wrapped(monkeypatch):
+    # The on-host guarded step (one torch optimiser on the CPU, a drawn
+    # mask) calls the closure once: no read of the mask generator's state.
+    wrapped = []
+    once = classifier_module._once_per_step
+
+    def counting(step_fn, loss):
+        wrapped.append(loss.rejecting)
+        return once(step_fn, loss)
+
+    monkeypatch.setattr(classifier_module, "_once_per_step", counting)
+    X, y = _data(120)
+    settings = dict(batch_size=40, max_epochs=2, random_state=0, **SAMPLE_RULE)
+    guarded = RSFTClassifier(**settings).fit(X, y)
+    assert wrapped == []
+    # An optimiser of one's own (guarded by a snapshot, not on the host)
+    # may call the closure twice: it is wrapped at every step.
+    twice = RSFTClassifier(optimizer=TwiceSGD, **settings).fit(X, y)
+    assert wrapped == [True] * 6
+    assert len(twice.history) == 2
+    assert np.isfinite(guarded.history[-1, "train_loss"])
+
+
+class RowsArgument(nn.Module):
+    """A forward argument named ``rows``, as the estimator names a batch's
+    row count inside; records what it gets."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+        self.got = []
+
+    def forward(self, X, rows=1.0):
+        self.got.append(rows)
+        return self.linear(X) * rows
+
+
+@pytest.mark.parametrize("settings", [{}, {**SAMPLE_RULE, "compact": True, **QUARTER}])
+def test_a_forward_argument_named_rows_reaches_the_module(settings):
+    X, y = _data(64)
+    # Was "RSFTClassifier._training_forward() got multiple values for
+    # argument 'rows'".
+    clf = RSFTClassifier(
+        RowsArgument, max_epochs=2, batch_size=32, random_state=0, **settings
+    ).fit(X, y, rows=2.0)
+    assert len(clf.module_.got) >= 4
+    assert set(clf.module_.got) == {2.0}
+
+
 # ----------------------------------------------------------------------
 # A network whose output needs no gradient
 # ----------------------------------------------------------------------
@@ -507,6 +720,12 @@ def test_a_network_with_some_parameters_frozen_trains():
     module = MLPModule(5, 2, hidden_layer_sizes=(8,))
     first = next(module.parameters())
     first.requires_grad_(False)
-    before = first.detach().clone()
+    before = [p.detach().clone() for p in module.parameters()]
     clf = RSFTClassifier(module, max_epochs=2, random_state=0).fit(X, y)
-    assert torch.equal(next(clf.module_.parameters()).detach(), before)
+    after = [p.detach() for p in clf.module_.parameters()]
+    # The frozen parameter stays; every other one moves.
+    assert torch.equal(after[0], before[0])
+    assert len(after) > 1
+    for old, new in zip(before[1:], after[1:]):
+        assert not torch.equal(old, new)
+    assert np.isfinite(clf.history[-1, "train_loss"])

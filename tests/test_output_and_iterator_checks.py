@@ -12,11 +12,18 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 from torch import nn
-from torch.utils.data import SubsetRandomSampler, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    RandomSampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    TensorDataset,
+)
 
 from rsft_sklearn import RejectionLoss, RSFTClassifier
 
@@ -81,6 +88,50 @@ def test_prediction_refuses_a_module_that_drops_rows(probability):
         clf.score(X, y)
     with pytest.raises(ValueError, match=message):
         clf.forward(X)
+
+
+class DictEvalOutput(nn.Module):
+    """EvalOutput over the columns of two inputs, ``a`` and ``b``."""
+
+    def __init__(self, kind="plain"):
+        super().__init__()
+        self.inner = EvalOutput(kind=kind)
+
+    def forward(self, a, b):
+        return self.inner(torch.cat([a, b], 1))
+
+
+def _as_kind(kind, X, y):
+    if kind == "dict":
+        return {"a": X[:, :1], "b": X[:, 1:]}
+    if kind == "sparse":
+        return sp.csr_matrix(X)
+    return TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
+
+
+@pytest.mark.parametrize("kind", ["dict", "sparse", "torch Dataset"])
+def test_prediction_checks_the_output_for_every_kind_of_input(kind):
+    X, y = _data()
+    module = DictEvalOutput if kind == "dict" else EvalOutput
+    clf = RSFTClassifier(
+        module,
+        module__kind="drop_zero_rows",
+        max_epochs=2,
+        batch_size=32,
+        random_state=0,
+        verbose=0,
+    ).fit(_as_kind(kind, X, y), y)
+    Xp, yp = _data(50, seed=1)
+    assert clf.predict_proba(_as_kind(kind, Xp, yp)).shape == (50, 3)
+    Xp[7] = 0.0
+    # The batch of rows 32-49 is whole; that of rows 0-31 returns 31.
+    message = "returned 31 rows of logits for a batch of 32 rows"
+    for method in (clf.predict_proba, clf.predict):
+        with pytest.raises(ValueError, match=message):
+            method(_as_kind(kind, Xp, yp))
+    (clf.module_.inner if kind == "dict" else clf.module_).kind = "one_d"
+    with pytest.raises(ValueError, match=r"got Tensor of shape \(32,\) for a batch"):
+        clf.predict_proba(_as_kind(kind, Xp, yp))
 
 
 @pytest.mark.parametrize("probability", ["balanced", "raw"])
@@ -214,7 +265,10 @@ def test_one_logit_for_two_classes_gets_a_hint(columns):
     ):
         RSFTClassifier(OneLogit, max_epochs=1, batch_size=50, verbose=0).fit(X, y)
     logits = torch.zeros((50, 1) if columns else (50,))
-    with pytest.raises(ValueError, match="With 2 classes the logits need 2 columns"):
+    # One hint, in the estimator's words and the loss's alike.
+    with pytest.raises(
+        ValueError, match="With 2 classes the module must return 2 logit columns"
+    ):
         RejectionLoss(n_classes=2)(logits, torch.as_tensor(y))
 
 
@@ -273,12 +327,16 @@ def test_a_sampler_decides_the_order_without_the_default_shuffle():
 def test_prediction_options_that_change_the_rows_are_refused(option, message):
     X, y = _data(203, n_classes=2)
     # Refused before training, with or without a validation split (predict
-    # returned rows permuted, accuracy 0.95 -> 0.63, or 192 rows of 203).
+    # returned rows permuted, accuracy 0.95 -> 0.63, or 192 rows of 203),
+    # by partial_fit as by fit.
     for split in (None, ValidSplit(4)):
-        with pytest.raises(ValueError, match=message):
-            RSFTClassifier(
+        for method in ("fit", "partial_fit"):
+            clf = RSFTClassifier(
                 max_epochs=1, batch_size=32, train_split=split, **{option: True}
-            ).fit(X, y)
+            )
+            with pytest.raises(ValueError, match=message):
+                getattr(clf, method)(X, y)
+            assert not hasattr(clf, "module_")
     clf = RSFTClassifier(max_epochs=2, random_state=0, batch_size=32).fit(X, y)
     before = clf.predict_proba(X)
     assert before.shape == (203, 2)
@@ -291,6 +349,99 @@ def test_prediction_options_that_change_the_rows_are_refused(option, message):
     assert torch.equal(rng, torch.get_rng_state())
     clf.set_params(**{option: False})
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"batch_size": -1}, {"batch_size": 32, "iterator_valid__batch_size": -1}],
+)
+def test_drop_last_is_taken_where_the_prediction_batch_is_the_whole_set(settings):
+    X, y = _data(203, n_classes=2)
+    # One batch of every row is never incomplete (get_iterator turns
+    # drop_last off for it): it was refused all the same.
+    clf = RSFTClassifier(
+        max_epochs=2,
+        random_state=0,
+        train_split=ValidSplit(4),
+        iterator_valid__drop_last=True,
+        **settings,
+    ).fit(X, y)
+    plain = RSFTClassifier(
+        max_epochs=2, random_state=0, train_split=ValidSplit(4), **settings
+    ).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain.predict_proba(X))
+    assert clf.predict_proba(X).shape == (203, 2)
+    np.testing.assert_array_equal(
+        clf.history[:, "valid_loss"], plain.history[:, "valid_loss"]
+    )
+    # A batch size of its own that is not the whole set: refused again.
+    clf.set_params(iterator_valid__batch_size=32)
+    with pytest.raises(ValueError, match="iterator_valid__drop_last=True leaves"):
+        clf.predict_proba(X)
+
+
+def _ordered_data(n=203):
+    X, y = _data(n, n_classes=2)
+    return X, y, TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
+
+
+@pytest.mark.parametrize(
+    "option, make",
+    [
+        ("sampler", lambda ds: RandomSampler(ds)),
+        ("sampler", lambda ds: SubsetRandomSampler(range(20))),
+        (
+            "batch_sampler",
+            lambda ds: BatchSampler(SequentialSampler(ds), 32, drop_last=True),
+        ),
+    ],
+)
+def test_a_prediction_sampler_is_refused(option, make):
+    X, y, ds = _ordered_data()
+    sampler = make(ds)
+    name = f"iterator_valid__{option}"
+    message = f"^{name}={type(sampler).__name__}\\(\\.\\.\\.\\) decides which rows"
+    # Before training, at fit and partial_fit, on a torch Dataset or arrays
+    # (which the sampler does not reach), even where nothing is predicted.
+    for data in (ds, X):
+        for method in ("fit", "partial_fit"):
+            clf = RSFTClassifier(
+                module__n_features=4, max_epochs=1, train_split=None, **{name: sampler}
+            )
+            with pytest.raises(ValueError, match=message):
+                getattr(clf, method)(data, y)
+            assert not hasattr(clf, "module_")
+    # Set after the fit: predict_proba returned the rows permuted (or 20 of
+    # 203, or 192), refused now before anything is drawn.
+    clf = RSFTClassifier(
+        module__n_features=4, max_epochs=2, random_state=0, train_split=None
+    ).fit(ds, y)
+    before = clf.predict_proba(ds)
+    clf.set_params(**{name: sampler})
+    rng = torch.get_rng_state()
+    for method in (clf.predict_proba, clf.predict):
+        with pytest.raises(ValueError, match=message):
+            method(ds)
+    assert torch.equal(rng, torch.get_rng_state())
+    clf.set_params(**{name: None})
+    np.testing.assert_array_equal(clf.predict_proba(ds), before)
+
+
+def test_a_sequential_prediction_sampler_is_taken_over_as_many_rows():
+    X, y, ds = _ordered_data()
+    clf = RSFTClassifier(
+        module__n_features=4, max_epochs=2, random_state=0, train_split=None
+    ).fit(ds, y)
+    before = clf.predict_proba(ds)
+    # In order over the same rows: the prediction of the default.
+    clf.set_params(iterator_valid__sampler=SequentialSampler(ds))
+    np.testing.assert_array_equal(clf.predict_proba(ds), before)
+    # On arrays the batches are cut from memory, in order, without it.
+    np.testing.assert_array_equal(clf.predict_proba(X[:50]), before[:50])
+    # Over another number of rows it would return as many as it has.
+    clf.set_params(iterator_valid__sampler=SequentialSampler(range(50)))
+    with pytest.raises(ValueError, match="iterator_valid__sampler=SequentialSampler"):
+        clf.predict_proba(ds)
 
 
 # ----------------------------------------------------------------------------

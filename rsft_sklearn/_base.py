@@ -7,9 +7,11 @@ checkpoints carry, and the fork of torch's global generator around a fit.
 Nothing here knows the rejection rule.
 """
 
+import contextvars
 import copy
 import inspect
 import numbers
+import threading
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -117,6 +119,38 @@ __all__ = ["NetClassifierBase"]
 
 
 # What a call's labels add to the correction of predict_proba.
+# The estimator whose prediction pass (forward_iter) builds its iterator in
+# this thread (or task); see in_prediction_pass.
+_PREDICTING = contextvars.ContextVar("rsft_sklearn_predicting", default=None)
+
+
+def in_prediction_pass(net):
+    """Whether ``net.get_iterator`` is called by a prediction pass of ``net``
+    (``forward_iter``) in this thread, rather than by a fit: a pass with
+    ``training=True`` (Monte-Carlo dropout) gets the rows in order, not the
+    fit's shuffled iterator."""
+    return _PREDICTING.get() is net
+
+
+def _check_not_fitting_elsewhere(net, state=None):
+    """Refuse a prediction (``forward``, ``predict_proba``, ``score``, ...)
+    from another thread than the one fitting ``net``: its switch of the
+    network and the loss to evaluation mode reached the fit's steps, which
+    trained without the rule (the loss in evaluation mode is the plain
+    mean). Callbacks of the fit predict from the fitting thread."""
+    if state is None:
+        state = net.__dict__.get("fit_state_")
+    thread = getattr(state, "thread", None)
+    if thread is not None and thread != threading.get_ident():
+        raise RuntimeError(
+            f"This {type(net).__name__} is being fitted in another thread: a "
+            "prediction switches its network and loss to evaluation mode, "
+            "which would reach the fit's training steps. Predict with a copy "
+            "made before the fit (copy.deepcopy(estimator)) or after the fit "
+            "returns."
+        )
+
+
 _COUNTED_ATTRIBUTES = (
     "_class_counts",
     "class_prior_",
@@ -275,22 +309,31 @@ def _scored_rows(dataset, feature_names=None, column_names=None):
     What skorch hands a scorer without cached predictions: the rows of the
     part cut from the user's data, in their order (a scorer reads ``X[:, 0]``
     or ``X["a"]``). A dense input is a NumPy array (in the validated dtype,
-    float32 or float64), a DataFrame one with the fitted column names
-    (``feature_names``, or ``column_names`` by input of a dict) and the rows'
-    positions as its index, a sparse one a SciPy CSR matrix (float32), a dict
-    a dict of those. The whole data set (no split) is a read-only view of
-    the arrays that the training reads.
+    float32 or float64), a sparse one a SciPy CSR matrix (float32), a dict
+    a dict of those. A DataFrame given to the call (kept on the data set by
+    ``get_split_datasets``) gives ``X.iloc[rows]``, with its index and
+    dtypes; one the data set does not hold (a part that ``train_split``
+    built) is rebuilt with the fitted column names (``feature_names``, or
+    ``column_names`` by input of a dict) and the rows' positions as its
+    index. The whole data set (no split) is a read-only view of the arrays
+    that the training reads (a copy of a DataFrame).
     """
     base, idx = _resolve(dataset)
     if base is None or base.y is None:
         return None
     rows = None if idx is None else idx.cpu().numpy()
     column_names = column_names or {}
+    frames = getattr(base, "_user_frames", None)
     if isinstance(base.X, Mapping):
+        frames = frames if isinstance(frames, Mapping) else {}
         X = {
-            key: _host_rows(value, rows, column_names.get(key))
+            key: _frame_rows(frames[key], rows)
+            if _is_frame(frames.get(key))
+            else _host_rows(value, rows, column_names.get(key))
             for key, value in base.X.items()
         }
+    elif _is_frame(frames):
+        X = _frame_rows(frames, rows)
     else:
         X = _host_rows(base.X, rows, feature_names)
     labels = base.y if idx is None else _take(base.y, idx.to(base.y.device))
@@ -301,7 +344,11 @@ def _host_rows(data, rows, names=None):
     """Rows ``rows`` (None: all) of a tensor or :class:`SparseRows` as a
     NumPy array, a DataFrame of the columns ``names``, or a CSR matrix."""
     if isinstance(data, SparseRows):
-        return data.matrix if rows is None else data.matrix[rows]
+        if rows is None:
+            # The matrix the training reads (the user's own, given as a
+            # float32 CSR one): a view that cannot write into it.
+            return _read_only_csr(data.matrix)
+        return data.matrix[rows]
     if rows is None:
         array = data.detach().cpu().numpy()
         if data.device.type == "cpu":
@@ -318,6 +365,29 @@ def _host_rows(data, rows, names=None):
 
     positions = np.arange(len(array)) if rows is None else rows
     return pd.DataFrame(array, columns=names, index=positions, copy=False)
+
+
+def _read_only_csr(matrix):
+    """A CSR ``matrix`` of the same class sharing its arrays, read-only."""
+    arrays = []
+    for array in (matrix.data, matrix.indices, matrix.indptr):
+        array = array.view()
+        array.flags.writeable = False
+        arrays.append(array)
+    return type(matrix)(tuple(arrays), shape=matrix.shape, copy=False)
+
+
+def _is_frame(data):
+    """Whether ``data`` is a pandas DataFrame (pandas is not imported for
+    other data)."""
+    return type(data).__module__.startswith("pandas") and hasattr(data, "iloc")
+
+
+def _frame_rows(frame, rows):
+    """Rows ``rows`` (None: all) of a DataFrame given to ``fit``, with its
+    index and dtypes, as skorch cuts them. All the rows are a copy: the
+    user's frame may share the memory that the training reads."""
+    return frame.copy() if rows is None else frame.iloc[rows]
 
 
 def _encoded_accuracy(net, X, y):
@@ -541,6 +611,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 X, y, sample_weight, reset, groups, fresh, fit_params
             )
             with self._call_data_dropped(), self._undone_if_untrained(before):
+                self._keep_user_frames(data[0], X)
                 if fresh:
                     self._initialize_on(data[0], data[2])
                     self._check_token_ids_of_built(data[0])
@@ -623,6 +694,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 X, y, sample_weight, reset, groups, first, fit_params, given, True
             )
             with self._call_data_dropped(), self._undone_if_untrained(before):
+                self._keep_user_frames(data[0], X)
                 if first:
                     self.initialize()
                     self._check_token_ids_of_built(data[0])
@@ -908,8 +980,20 @@ class NetClassifierBase(NeuralNetClassifier):
                 "_generators_seeded",
                 "_random_state_before_call",
                 "_fit_input_columns",
+                "_frames_of_call",
             ):
                 self.__dict__.pop(name, None)
+
+    def _keep_user_frames(self, checked, given):
+        """Keep, for this call, the DataFrames given to it (``given``, a
+        DataFrame or a dict holding some) beside its checked inputs
+        ``checked``: an uncached scorer gets its rows cut from them, with
+        their index and dtypes, as skorch cuts them (see
+        :func:`_scored_rows`). Nothing is copied."""
+        if _is_frame(given) or (
+            isinstance(given, Mapping) and any(map(_is_frame, given.values()))
+        ):
+            self._frames_of_call = (checked, given)
 
     def _check_training_settings(self, X, epochs_before, epochs, fit_call=False):
         """Refuse, before anything is built or trained, the settings that
@@ -1425,6 +1509,8 @@ class NetClassifierBase(NeuralNetClassifier):
         X, y, sample_weight = data
         # The fit's own state lives exactly as long as the fit.
         self.fit_state_ = FitState(sample_weight, sparse_input=sp.issparse(X))
+        # Predictions from other threads are refused while it lives.
+        self.fit_state_.thread = threading.get_ident()
         # The groups of a train_split that splits by group.
         self.fit_state_.split_groups = self.__dict__.pop("_split_groups", None)
         # The scoring passes of the selection modes run the module's forward
@@ -1991,6 +2077,7 @@ class NetClassifierBase(NeuralNetClassifier):
         # What marks a call in progress (a pickle taken in on_train_end).
         state.pop("_steps_of_call", None)
         state.pop("_fit_input_columns", None)
+        state.pop("_frames_of_call", None)
         state.pop("_split_of_call", None)
         state.pop("_split_groups", None)
         state.pop("_generators_seeded", None)
@@ -2089,6 +2176,14 @@ class NetClassifierBase(NeuralNetClassifier):
                 encode_labels(check_labels(np.asarray(y)), self.classes_)
             )
         dataset = self.get_dataset(X, y, weight)
+        frames = self.__dict__.get("_frames_of_call")
+        if (
+            frames is not None
+            and frames[0] is X
+            and getattr(dataset, "_from_arrays", False)
+        ):
+            # The rows of the call's data in the order of the frames given.
+            dataset._user_frames = frames[1]
         if not self.train_split:
             return dataset, None
         split = self.__dict__.get("_split_of_call")
@@ -2406,12 +2501,18 @@ class NetClassifierBase(NeuralNetClassifier):
         # defaults do, draws nothing from the shuffling generator, and
         # leaves a fit in progress (called from its callbacks) its own
         # training iterator.
+        _check_not_fitting_elsewhere(self)
         dataset = self.get_dataset(X)
-        self.__dict__["_prediction_pass"] = True
+        # The mark lives outside the estimator: written into its __dict__,
+        # it changed the dict that other threads predicting with the same
+        # estimator iterated (get_params_for: "dictionary changed size
+        # during iteration"), and their pass removed it during this one's,
+        # whose forward(training=True) then got the fit's shuffled rows.
+        token = _PREDICTING.set(self)
         try:
             iterator = self.get_iterator(dataset, training=training)
         finally:
-            self.__dict__.pop("_prediction_pass", None)
+            _PREDICTING.reset(token)
         # Initialised but not fitted (to load parameters), the output is
         # returned as in skorch, and predict names columns that are not
         # the constructor's classes.
@@ -2432,7 +2533,7 @@ class NetClassifierBase(NeuralNetClassifier):
             yield to_device(output, device)
 
     def get_iterator(self, dataset, training=False):
-        predicting = self.__dict__.get("_prediction_pass", False)
+        predicting = in_prediction_pass(self)
         if training:
             kwargs = self.get_params_for("iterator_train")
             if (
@@ -2662,6 +2763,9 @@ class NetClassifierBase(NeuralNetClassifier):
         state = self.__dict__.get("fit_state_")
         if state is None:
             return super()._set_training(training)
+        # Also per batch of a prediction begun before the fit: its switch to
+        # evaluation mode would reach the fit's steps.
+        _check_not_fitting_elsewhere(self, state)
         if state.mode_trees is None:
             state.mode_trees = _mode_trees(
                 [getattr(self, name + "_") for name in self._modules + self._criteria]
@@ -2855,19 +2959,42 @@ class NetClassifierBase(NeuralNetClassifier):
             cache[2][method_name] = found
         return found
 
-    def _check_score_names(self):
+    def initialize_callbacks(self):
+        # skorch's, with the score names checked as the callbacks__*
+        # parameters left them: callbacks__<name>__name=... and
+        # callbacks__<name>=<callback> (skorch's way to replace a default
+        # callback) given before the callbacks existed escaped the check of
+        # the callbacks as given. (Before training starts: a refused fit
+        # leaves the estimator as it was.)
+        before = self.__dict__.get("callbacks_")
+        super().initialize_callbacks()
+        try:
+            self._check_score_names(self.callbacks_)
+        except ValueError:
+            if before is None:
+                self.__dict__.pop("callbacks_", None)
+            else:
+                self.callbacks_ = before
+            raise
+        return self
+
+    def _check_score_names(self, callbacks=None):
         """Refuse a scoring callback whose score (or its ``_best`` flag) has
         the name of a history key that the estimator records itself: the
         score overwrote it silently, and what reads the key back
         (``compact="auto"`` reads ``acceptance_rate``, resuming a fit reads
         ``warmup``) read the score instead. skorch refuses duplicate callback
-        names likewise."""
-        callbacks = self.callbacks if isinstance(self.callbacks, (list, tuple)) else []
-        if self.__dict__.get("initialized_") and isinstance(
-            self.__dict__.get("callbacks_"), list
-        ):
-            # A callbacks__<name>__name set on the initialised instances.
-            callbacks = list(callbacks) + self.callbacks_
+        names likewise. ``callbacks``: the ``(name, callback)`` pairs to
+        check; by default those given, and those initialised."""
+        if callbacks is None:
+            callbacks = (
+                self.callbacks if isinstance(self.callbacks, (list, tuple)) else []
+            )
+            if self.__dict__.get("initialized_") and isinstance(
+                self.__dict__.get("callbacks_"), list
+            ):
+                # A callbacks__<name>__name set on the initialised instances.
+                callbacks = list(callbacks) + self.callbacks_
         reserved = self._history_keys
         for item in callbacks:
             name, callback = item if isinstance(item, tuple) else (None, item)

@@ -10,6 +10,7 @@ import copy
 import inspect
 import math
 import numbers
+import threading
 import warnings
 from functools import partial
 
@@ -1591,6 +1592,8 @@ class RSFTClassifier(NetClassifierBase):
             # (One that a sequence left unfinished is replaced.)
             state = self.fit_state_ = FitState()
             state.by_hooks = True
+            # Predictions from other threads are refused while it lives.
+            state.thread = threading.get_ident()
         state.history_start = len(self.history)
         # The rows that the earlier calls of continued training trained on
         # (none in a fresh fit), for the prior that prediction removes.

@@ -8,6 +8,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 from skorch.hf import AccelerateMixin
 
+from ._base import in_prediction_pass
 from ._classifier import RSFTClassifier
 from ._compaction import compact_always
 from ._data import BatchIterator, _take
@@ -567,7 +568,7 @@ class AccelerateRSFTClassifier(AccelerateMixin, RSFTClassifier):
             or self.accelerator.num_processes == 1
             # forward(training=True): every process's output for every row,
             # as in prediction.
-            or self.__dict__.get("_prediction_pass", False)
+            or in_prediction_pass(self)
         ):
             return iterator
         if not isinstance(iterator, BatchIterator):

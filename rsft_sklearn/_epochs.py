@@ -149,6 +149,10 @@ class FitState:
         The current epoch's plan.
     two_rows : bool
         The module cannot train on a single row (BatchNorm).
+    thread : int or None
+        ``threading.get_ident()`` of the thread that trains, set when
+        training begins: a prediction from another thread is refused while
+        the fit runs.
     losses : EpochLosses
         The training losses of the current epoch's batches, on the device;
         every epoch starts a new one.

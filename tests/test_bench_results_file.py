@@ -218,8 +218,8 @@ def test_a_whole_last_row_without_its_newline_is_kept(run, fits, capsys):
     "cut, why",
     [
         (lambda line: b",".join(line.split(b",")[:5]), "5 of its 21 cells"),
-        # Every comma written, the last number cut to a sign.
-        (lambda line: line[: line.rindex(b",") + 1] + b"-", "a cell its column"),
+        # Cut within the time of its prediction, the last cell but one.
+        (lambda line: line[: line.rindex(b",") - 2], "20 of its 21 cells"),
     ],
 )
 def test_a_torn_last_line_is_dropped_with_a_note(run, fits, capsys, cut, why):
@@ -240,6 +240,34 @@ def test_a_torn_last_line_is_dropped_with_a_note(run, fits, capsys, cut, why):
     )
     assert "it is dropped, and its fit runs again." in err
     assert _scores(out / "results.csv") == _scores(whole)
+
+
+@pytest.mark.parametrize("newline", [b"\n", b""], ids=["newline", "no-newline"])
+@pytest.mark.parametrize(
+    "column, value, takes",
+    [("fold", "1.0", "whole numbers"), ("roc_auc", "7.5", "numbers from 0 to 1")],
+)
+def test_a_whole_last_row_with_a_bad_cell_is_refused_with_or_without_newline(
+    run, fits, capsys, newline, column, value, takes
+):
+    # Without its newline, a last row of every cell with a fold of 1.0 (as
+    # a spreadsheet writes it) had been dropped and its fit run again, with
+    # a note blaming "a run stopped while writing it"; with its newline it
+    # was refused naming its line.
+    argv, out = run
+    records = _records(out / "results.csv")
+    records[-1][COLUMNS.index(column)] = value
+    _write_records(out / "results.csv", records)
+    content = (out / "results.csv").read_bytes().removesuffix(b"\n") + newline
+    (out / "results.csv").write_bytes(content)
+    err = _refused(argv, capsys)
+    assert (
+        f"line {len(records)} holds {value!r} in column {column!r}, which "
+        f"takes {takes}" in err
+    )
+    assert "last row" not in err
+    assert fits == []
+    assert (out / "results.csv").read_bytes() == content
 
 
 def _scores(source):
@@ -321,33 +349,133 @@ def test_run_json_records_the_library_versions(finished):
     import rsft_sklearn
 
     record = json.loads((finished[1] / "run.json").read_text())
-    assert record["versions"] == {
-        "rsft-sklearn": rsft_sklearn.__version__,
-        "torch": torch.__version__,
-        "skorch": skorch.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
+    assert record["versions"] == [
+        {
+            "rsft-sklearn": rsft_sklearn.__version__,
+            "torch": torch.__version__,
+            "skorch": skorch.__version__,
+            "scikit-learn": sklearn.__version__,
+        }
+    ]
+
+
+def _drop_last_row(out):
+    """Drop the last row of the folder's results, so that a resume has one
+    fit to run."""
+    _write_records(out / "results.csv", _records(out / "results.csv")[:-1])
+
+
+def _versions_warnings(caught):
+    return [str(w.message) for w in caught if "library versions" in str(w.message)]
 
 
 def test_a_resume_under_other_versions_warns_naming_them(run, monkeypatch, fits):
     # A folder resumed after an upgrade had mixed rows of two versions of
-    # the libraries without a word.
+    # the libraries without a word; then run.json named the new versions
+    # only, and the next resume warned of nothing although the folder held
+    # rows of both.
     argv, out = run
-    _write_records(out / "results.csv", _records(out / "results.csv")[:-1])
     current = _runner.library_versions()
     upgraded = {**current, "torch": "99.0", "skorch": "98.0"}
+    other = {**current, "torch": "97.0"}
+    expected = [current]
+    for versions, message in [
+        (
+            upgraded,
+            f"torch {current['torch']} -> 99.0, skorch {current['skorch']} -> 98.0",
+        ),
+        # Both sets of the folder's rows, in the order of their first row.
+        (
+            other,
+            f"torch {current['torch']} -> 97.0; torch 99.0 -> 97.0, skorch 98.0 "
+            f"-> {current['skorch']}",
+        ),
+        (
+            current,
+            f"torch 99.0 -> {current['torch']}, skorch 98.0 -> "
+            f"{current['skorch']}; torch 97.0 -> {current['torch']}",
+        ),
+    ]:
+        _drop_last_row(out)
+        fits.clear()
+        monkeypatch.setattr(_runner, "library_versions", lambda v=versions: v)
+        with pytest.warns(RSFTWarning) as caught:
+            assert main(argv) == 0
+        assert _versions_warnings(caught) == [
+            f"{out} holds results of other library versions ({message}): the "
+            "rows this run adds may differ from its rows for that reason "
+            "alone. Choose another --out to keep the results of each version "
+            "apart."
+        ]
+        assert len(fits) == 1
+        if versions not in expected:
+            expected.append(versions)
+        assert json.loads((out / "run.json").read_text())["versions"] == expected
+        # The report names every set, not only the versions in use.
+        report = (out / "report.md").read_text()
+        assert (
+            f"- The rows were made under {len(expected)} set(s) of library "
+            "versions, in the order of their first row: "
+        ) in report
+        assert "torch 99.0, skorch 98.0" in report
+
+
+def test_a_resume_that_runs_no_fit_neither_warns_nor_records_versions(
+    run, monkeypatch, fits, recwarn
+):
+    # A finished folder resumed to rebuild its report under other versions
+    # had warned that "the rows this run adds may differ" (it adds none)
+    # and recorded versions that made no row of it.
+    argv, out = run
+    before = json.loads((out / "run.json").read_text())
+    current = _runner.library_versions()
+    monkeypatch.setattr(
+        _runner, "library_versions", lambda: {**current, "torch": "99.0"}
+    )
+    assert main(argv) == 0
+    assert fits == []
+    assert not _versions_warnings(recwarn)
+    assert (out / "report.md").exists()
+    assert json.loads((out / "run.json").read_text())["versions"] == [current]
+    assert before["versions"] == [current]
+
+
+def test_versions_join_the_record_with_the_first_row(run, monkeypatch, capsys):
+    # A run stopped before any of its fits finished adds no row, nor its
+    # versions to the record.
+    argv, out = run
+    _drop_last_row(out)
+    current = _runner.library_versions()
+    monkeypatch.setattr(
+        _runner, "library_versions", lambda: {**current, "torch": "99.0"}
+    )
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_runner, "run_fold", stopped)
+    with pytest.warns(RSFTWarning, match="library versions"):
+        assert main(argv) == 130
+    assert json.loads((out / "run.json").read_text())["versions"] == [current]
+
+
+def test_a_record_of_one_set_of_versions_is_read_as_a_list(run, monkeypatch, fits):
+    # run.json as the previous development version wrote it: one set.
+    argv, out = run
+    record = json.loads((out / "run.json").read_text())
+    (current,) = record["versions"]
+    record["versions"] = current
+    (out / "run.json").write_text(json.dumps(record))
+    _drop_last_row(out)
+    upgraded = {**current, "torch": "99.0"}
     monkeypatch.setattr(_runner, "library_versions", lambda: upgraded)
     with pytest.warns(RSFTWarning) as caught:
         assert main(argv) == 0
-    (warning,) = [w for w in caught if "library versions" in str(w.message)]
-    assert str(warning.message) == (
-        f"{out} holds results of other library versions (torch "
-        f"{current['torch']} -> 99.0, skorch {current['skorch']} -> 98.0): the "
-        "rows this run adds may differ from its rows for that reason alone. "
-        "Choose another --out to keep the results of each version apart."
-    )
-    assert len(fits) == 1
-    assert json.loads((out / "run.json").read_text())["versions"] == upgraded
+    assert f"torch {current['torch']} -> 99.0" in _versions_warnings(caught)[0]
+    assert json.loads((out / "run.json").read_text())["versions"] == [
+        current,
+        upgraded,
+    ]
 
 
 def test_a_record_without_versions_resumes_without_a_warning(run, fits, recwarn):
@@ -356,10 +484,38 @@ def test_a_record_without_versions_resumes_without_a_warning(run, fits, recwarn)
     record = json.loads((out / "run.json").read_text())
     del record["versions"]
     (out / "run.json").write_text(json.dumps(record))
-    _write_records(out / "results.csv", _records(out / "results.csv")[:-1])
+    _drop_last_row(out)
     assert main(argv) == 0
     assert len(fits) == 1
     assert not [w for w in recwarn if issubclass(w.category, RSFTWarning)]
-    assert json.loads((out / "run.json").read_text())["versions"] == (
+    assert json.loads((out / "run.json").read_text())["versions"] == [
         _runner.library_versions()
+    ]
+
+
+def test_a_folder_gone_before_the_record_of_new_versions_is_said(
+    run, monkeypatch, capsys
+):
+    # The record of a run's versions is written with its first row: a
+    # folder removed during the first fit is said as at any other row.
+    argv, out = run
+    _drop_last_row(out)
+    current = _runner.library_versions()
+    monkeypatch.setattr(
+        _runner, "library_versions", lambda: {**current, "torch": "99.0"}
     )
+    run_fold = _runner.run_fold
+
+    def then_gone(*args):
+        row = run_fold(*args)
+        shutil.rmtree(out)
+        return row
+
+    monkeypatch.setattr(_runner, "run_fold", then_gone)
+    capsys.readouterr()
+    with pytest.warns(RSFTWarning, match="library versions"):
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"rsft-bench: the --out folder {str(out)!r} was removed or moved" in err
+    assert "Traceback" not in err
+    assert not out.exists()

@@ -148,27 +148,98 @@ def test_an_uncached_scorer_reads_the_rows_as_the_data_given_to_fit(
     assert clf.history[-1, "s"] == pytest.approx(by_hand)
 
 
-def test_an_uncached_scorer_without_a_split_reads_a_read_only_view(data):
+@pytest.mark.parametrize("kind", ["array", "sparse"])
+def test_an_uncached_scorer_without_a_split_reads_a_read_only_view(data, kind):
     # Every row, as skorch hands the user's X: the training's own memory,
-    # which the scorer cannot write into.
+    # which the scorer cannot write into. A CSR matrix was the user's own,
+    # writeable: a scorer zeroing X.data changed the training data.
     X, y = data
+    X_in, _, _ = _inputs(kind, X)
+    given = X_in.copy()
+
+    def fit(write):
+        seen, refused = [], []
+
+        def record(net, X_part, y_part):
+            seen.append((X_part, y_part))
+            if write:
+                try:
+                    if kind == "sparse":
+                        X_part.data[:] = 0.0
+                    else:
+                        X_part[:] = 0.0
+                except ValueError as exc:
+                    refused.append(str(exc))
+            return 0.0
+
+        clf = RSFTClassifier(
+            max_epochs=2,
+            random_state=0,
+            callbacks=[("s", EpochScoring(record, on_train=True, use_caching=False))],
+        ).fit(X_in, y)
+        return clf, seen, refused
+
+    plain, seen, _ = fit(write=False)
+    X_part, y_part = seen[0]
+    if kind == "sparse":
+        assert sp.issparse(X_part) and X_part.format == "csr"
+        np.testing.assert_array_equal(X_part.toarray(), X_in.toarray())
+    else:
+        np.testing.assert_array_equal(X_part, X)
+    np.testing.assert_array_equal(y_part, y)
+
+    written, _, refused = fit(write=True)
+    assert len(refused) == 2
+    assert all("read-only" in message for message in refused)
+    # The data the training reads, and the user's, are left as they were.
+    if kind == "sparse":
+        np.testing.assert_array_equal(X_in.toarray(), given.toarray())
+    else:
+        np.testing.assert_array_equal(X_in, given)
+    np.testing.assert_array_equal(
+        plain.predict_proba(X).view(np.uint8), written.predict_proba(X).view(np.uint8)
+    )
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_an_uncached_scorer_gets_the_rows_of_the_user_s_data_frame(data, split):
+    # skorch hands X.iloc[rows]: the user's index and dtypes. The scorer got
+    # the rows' positions as the index and an int column as float32, so a
+    # scorer that joins its rows to other data by the index misaligned.
+    X, y = data
+    frame = pd.DataFrame(X[:, 1:], columns=[f"f{i}" for i in range(1, 6)])
+    frame.insert(0, "count", (np.abs(X[:, 0]) * 3).astype(np.int64))
+    frame.index = [f"row{i}" for i in range(N)][::-1]
+    extra = pd.Series(np.arange(N, dtype=float), index=frame.index)
     seen = []
 
-    def record(net, X_part, y_part):
-        seen.append((X_part, y_part))
-        return 0.0
+    def joined(net, X_part, y_part):
+        seen.append(X_part)
+        # A join by the index.
+        return float(extra.loc[X_part.index].mean())
 
-    clf = RSFTClassifier(
-        max_epochs=1,
-        random_state=0,
-        callbacks=[("s", EpochScoring(record, on_train=True, use_caching=False))],
-    ).fit(X, y)
-    X_part, y_part = seen[0]
-    np.testing.assert_array_equal(X_part, X)
-    np.testing.assert_array_equal(y_part, y)
-    assert not X_part.flags.writeable
-    # The data the training reads are left as they were.
-    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X.copy()))
+    def fit():
+        return RSFTClassifier(
+            max_epochs=2,
+            random_state=0,
+            train_split=ValidSplit(4, stratified=True) if split else None,
+            callbacks=[
+                ("s", EpochScoring(joined, use_caching=False, on_train=True, name="s"))
+            ],
+        ).fit(frame, y)
+
+    clf = fit()
+    idx = np.asarray(clf.get_split_datasets(X, y)[0].indices) if split else np.arange(N)
+    want = frame.iloc[idx]
+    pd.testing.assert_frame_equal(seen[-1], want)
+    assert clf.history[-1, "s"] == pytest.approx(float(extra.iloc[idx].mean()))
+    np.testing.assert_array_equal(clf.predict(seen[-1]), clf.predict(want))
+    if not split:
+        # A copy: writing into it leaves the user's frame (and the memory
+        # the training reads) as they were.
+        before = frame.copy()
+        seen[-1].iloc[:, :] = 0
+        pd.testing.assert_frame_equal(frame, before)
 
 
 def test_an_uncached_scorer_gets_a_dataset_given_to_fit_as_a_dataset(data):
@@ -398,6 +469,55 @@ def test_a_score_named_after_a_history_key_of_the_estimator_is_refused(
     ) as raised:
         clf.fit(X, y)
     assert "acceptance_rate[<label>]" in str(raised.value)
+    assert not hasattr(clf, "classes_")
+
+
+@pytest.mark.parametrize(
+    "settings, callback, key",
+    [
+        (
+            dict(
+                callbacks=[("s", EpochScoring("accuracy"))],
+                callbacks__s__name="acceptance_rate",
+            ),
+            "s",
+            "acceptance_rate",
+        ),
+        (
+            # skorch's documented way to replace a default callback.
+            dict(callbacks__valid_acc=EpochScoring("accuracy", name="M_effective")),
+            "valid_acc",
+            "M_effective",
+        ),
+    ],
+    ids=["renamed", "replaced"],
+)
+def test_a_score_named_by_a_callback_parameter_is_refused(
+    data, settings, callback, key
+):
+    # The check read the callbacks as given, before skorch applied the
+    # callbacks__* parameters: the score replaced the estimator's column.
+    X, y = data
+    clf = RSFTClassifier(
+        max_epochs=1,
+        random_state=0,
+        train_split=ValidSplit(4, stratified=True),
+        **settings,
+    )
+    with pytest.raises(ValueError, match=rf"'{callback}'.*'{key}'.*name="):
+        clf.fit(X, y)
+    assert not hasattr(clf, "classes_")
+    assert not clf.initialized_
+
+
+def test_a_score_renamed_with_set_params_before_the_fit_is_refused(data):
+    X, y = data
+    clf = RSFTClassifier(
+        max_epochs=1, random_state=0, callbacks=[("s", EpochScoring("accuracy"))]
+    )
+    with pytest.raises(ValueError, match=r"'s'.*'warmup'"):
+        clf.set_params(callbacks__s__name="warmup")
+        clf.fit(X, y)
     assert not hasattr(clf, "classes_")
 
 

@@ -1,6 +1,7 @@
 """The markdown report and figures, computed from the per-fold CSV alone."""
 
 import heapq
+import json
 import platform
 import re
 import textwrap
@@ -13,7 +14,9 @@ import numpy as np
 from .._validation import RSFTWarning
 from ._runner import (
     METRICS,
+    _versions_of_rows,
     fits_of_run,
+    library_versions,
     one_row_per_fit,
     read_results,
     recorded_splits,
@@ -165,6 +168,36 @@ def _versions():
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
     return found
+
+
+def _versions_of_the_rows(out):
+    """The line naming the library versions that made the rows of ``out``
+    (its ``run.json``), where they are not only those in use now: a run
+    resumed under other versions. Empty where they are, or are unknown."""
+    try:
+        record = json.loads((Path(out) / "run.json").read_text())
+    except (OSError, ValueError):
+        return []
+    sets = _versions_of_rows(record.get("versions")) if isinstance(record, dict) else []
+    if not sets or sets == [library_versions()]:
+        return []
+    # In the order the report names the versions in use (run.json sorts
+    # its keys).
+    order = list(library_versions())
+    shown = "; ".join(
+        ", ".join(
+            f"{name} {versions[name]}"
+            for name in sorted(
+                versions,
+                key=lambda n: (n not in order, order.index(n) if n in order else 0, n),
+            )
+        )
+        for versions in sets
+    )
+    return [
+        f"- The rows were made under {len(sets)} set(s) of library versions, "
+        f"in the order of their first row: {shown}."
+    ]
 
 
 def _per_dataset(frame, datasets, methods, metric):
@@ -1230,6 +1263,7 @@ def write_report(out, config):
         ),
         "- Versions: "
         + ", ".join(f"{name} {version}" for name, version in _versions().items()),
+        *_versions_of_the_rows(out),
         "",
         "## Data sets",
         "",

@@ -556,6 +556,18 @@ def _put_back(path, content):
             _write_atomically(path, content)
 
 
+def _write_record(path, text, results):
+    """Replace the run file ``path`` with ``text`` during the run, saying a
+    folder that was removed or moved meanwhile as :meth:`ResultsFile.append`
+    says it (``results``: the results file)."""
+    try:
+        _write_atomically(path, text)
+    except FileNotFoundError:
+        if Path(path).parent.is_dir():
+            raise
+        raise OutputRemoved(results) from None
+
+
 def _without_failed(content, scope=None):
     """The bytes of a results file without the rows of failed fits (of
     ``scope``, see :func:`_in_scope`), the others written back by the
@@ -602,13 +614,15 @@ def _whole_lines(path, content):
     """``content``, the bytes of a results file (``path``, which a note
     names), ending with a whole line, and that note or None.
 
-    A last line without its newline is a whole row when it reads as one (a
-    file saved by an editor that drops the final newline): it is kept and
-    its newline added. Otherwise (a run stopped while writing it) it is
-    dropped, with a note naming its line, so that its fit runs again. The
-    two cannot be told apart where a stop cut the last number of a row short
-    of a digit (a run writes each row in one call: only a full disk cuts
-    one).
+    A last line without its newline that has every cell of the header is a
+    whole row (a file saved by an editor that drops the final newline): it
+    is kept and its newline added, and a cell its column does not take is
+    refused with its line named, as in any other row (it had been dropped,
+    its fit run again, with a note blaming a stopped run). A line of fewer
+    cells (a run stopped while writing it) is dropped, with a note naming
+    its line, so that its fit runs again. A stop that cut the last number
+    of a row short of a digit leaves a row that reads as whole (a run
+    writes each row in one call: only a full disk cuts one).
     """
     # The last newline outside a quoted cell: an error message may span
     # lines (an even number of quotes precedes a newline that ends a row).
@@ -626,20 +640,13 @@ def _whole_lines(path, content):
         return content + b"\n", None
     records = list(csv.reader(io.StringIO(tail.decode(errors="replace"), newline="")))
     if len(records) == 1 and len(records[0]) == len(COLUMNS):
-        header = content[: content.index(b"\n") + 1]
-        try:
-            read_results(path, content=header + tail + b"\n")
-        except ValueError:
-            why = "a cell its column does not take"
-        else:
-            return content + b"\n", None
-    else:
-        why = f"{len(records[0]) if records else 0} of its {len(COLUMNS)} cells"
+        return content + b"\n", None
+    cells = len(records[0]) if records else 0
     line = content.count(b"\n", 0, end) + 1
     note = (
         f"{path}: the last row (line {line}) ends without a newline and is not "
-        f"whole ({why}), as a run stopped while writing it leaves it; it is "
-        "dropped, and its fit runs again."
+        f"whole ({cells} of its {len(COLUMNS)} cells), as a run stopped while "
+        "writing it leaves it; it is dropped, and its fit runs again."
     )
     return content[:end], note
 
@@ -1204,9 +1211,10 @@ def _compared(config, previous=None):
 
 
 def _check_protocol(out, config):
-    """Refuse to resume ``out`` under another protocol, and return the text
-    of the run's ``run.json``, which the caller writes once every other
-    check has passed (a refused run leaves the folder's record as it was).
+    """Refuse to resume ``out`` under another protocol, and return the
+    run's record, the object of its ``run.json`` (see :func:`_record_text`),
+    which the caller writes once every other check has passed (a refused
+    run leaves the folder's record as it was).
 
     Besides ``PROTOCOL``, a folder is refused when its run used another
     torch thread count (a fit's scores can depend on it) or when a data set
@@ -1214,9 +1222,9 @@ def _check_protocol(out, config):
     under the same name, another ``--target``, another pretrained network).
     Folders written before these were recorded resume as before. A folder
     without a single result row (a run that stopped before its first fit)
-    is taken over. The versions of the libraries in use are recorded too
-    (:func:`library_versions`); a folder of other versions resumes with a
-    warning that names them.
+    is taken over. The record's ``versions`` are those of the folder's
+    rows (see :func:`_versions_of_rows`): the caller adds this run's
+    versions with its first row, and warns where they differ.
     """
     path = Path(out) / "run.json"
     if not path.exists() and _has_rows(Path(out) / "results.csv"):
@@ -1236,7 +1244,7 @@ def _check_protocol(out, config):
         for entry in config.get("datasets", [])
         if "fingerprint" in entry
     }
-    versions = library_versions()
+    versions = []
     if path.exists() and _has_rows(Path(out) / "results.csv"):
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
@@ -1284,13 +1292,30 @@ def _check_protocol(out, config):
                 "choose another --out to start afresh."
             )
         fingerprints = {**before, **fingerprints}
-        _warn_of_other_versions(out, previous.get("versions"), versions)
-    written = {
+        versions = _versions_of_rows(previous.get("versions"))
+    return {
         **config,
         "fingerprints": dict(sorted(fingerprints.items())),
         "versions": versions,
     }
-    return json.dumps(written, indent=2, sort_keys=True) + "\n"
+
+
+def _record_text(record):
+    """The text of ``run.json`` for the run's record."""
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+
+
+def _versions_of_rows(recorded):
+    """The sets of library versions (see :func:`library_versions`) that
+    made the rows of a folder, in the order of their first row, from its
+    record's ``versions``: a list of them, or one set alone (as an earlier
+    development version wrote it). A record of an older benchmark version,
+    without versions, names none: its rows are of unknown versions."""
+    if isinstance(recorded, dict):
+        recorded = [recorded]
+    if not isinstance(recorded, list):
+        return []
+    return [versions for versions in recorded if isinstance(versions, dict)]
 
 
 # The libraries whose version can change a row of a run's results, by the
@@ -1323,22 +1348,25 @@ def library_versions():
 
 
 def _warn_of_other_versions(out, recorded, versions):
-    """Warn where the folder's record (``recorded``, its run.json's
-    ``versions``) names other versions than this run's (``versions``): a
-    resume after an upgrade adds rows that may differ from the folder's for
-    that reason alone, which nothing had said. A record of an older
-    benchmark version, without versions, says nothing either way."""
-    if not isinstance(recorded, dict):
-        return
-    changed = [
-        f"{name} {recorded[name]} -> {version}"
-        for name, version in versions.items()
-        if name in recorded and recorded[name] != version
-    ]
+    """Warn where the versions of the folder's rows (``recorded``, a list of
+    sets, see :func:`_versions_of_rows`) include others than this run's
+    (``versions``), naming each set by what differs: a resume after an
+    upgrade adds rows that may differ from the folder's for that reason
+    alone, which nothing had said. The caller warns only where a fit is to
+    run (a resume that adds no row mixes nothing)."""
+    changed = []
+    for earlier in recorded:
+        differs = [
+            f"{name} {earlier[name]} -> {version}"
+            for name, version in versions.items()
+            if name in earlier and earlier[name] != version
+        ]
+        if differs:
+            changed.append(", ".join(differs))
     if changed:
         warnings.warn(
             f"{out} holds results of other library versions "
-            f"({', '.join(changed)}): the rows this run adds may differ from "
+            f"({'; '.join(changed)}): the rows this run adds may differ from "
             "its rows for that reason alone. Choose another --out to keep "
             "the results of each version apart.",
             RSFTWarning,
@@ -1830,7 +1858,7 @@ def run_benchmark(
         # the content of a set that the folder held no row of.
         run_path = out / "run.json"
         try:
-            run_file = _check_protocol(out, config)
+            record = _check_protocol(out, config)
             frame = results.read(
                 retry_failed=retry_failed,
                 scope=({d.name for d in datasets}, set(methods)),
@@ -1866,6 +1894,11 @@ def run_benchmark(
             )
         except ValueError as exc:
             raise ValueError(f"{results.path}: {exc}.") from None
+        # Only where a fit runs: a resume that adds no row (a finished
+        # folder, to rebuild its report) mixes nothing.
+        versions = library_versions()
+        if tasks:
+            _warn_of_other_versions(out, record["versions"], versions)
         try:
             # A results file that cannot be written is refused before the
             # record is: a run refused there had saved its run.json, and a
@@ -1874,7 +1907,7 @@ def run_benchmark(
             results.check_writable()
             # The record first: no row is ever written without the record
             # of its settings, and either file is replaced in one step.
-            _write_atomically(run_path, run_file)
+            _write_atomically(run_path, _record_text(record))
             try:
                 results.commit()
             except OSError:
@@ -1893,6 +1926,12 @@ def run_benchmark(
                     delayed(run_fold)(*task, config, n_threads) for task in tasks
                 )
             for row in rows:
+                if versions not in record["versions"]:
+                    # This run's versions join the record with its first
+                    # row, and before it, as every setting does: a run
+                    # stopped before any fit finished made no row of them.
+                    record["versions"].append(versions)
+                    _write_record(run_path, _record_text(record), results.path)
                 results.append(row)
                 advance(row)
         finally:

@@ -132,22 +132,85 @@ def in_prediction_pass(net):
     return _PREDICTING.get() is net
 
 
+# Guards the counts of a fit's state that let other threads predict while
+# the fitting thread waits in a callback (in_callbacks, foreign_batches).
+_CALLBACK_WAIT = threading.Condition()
+
+
 def _check_not_fitting_elsewhere(net, state=None):
     """Refuse a prediction (``forward``, ``predict_proba``, ``score``, ...)
     from another thread than the one fitting ``net``: its switch of the
     network and the loss to evaluation mode reached the fit's steps, which
     trained without the rule (the loss in evaluation mode is the plain
-    mean). Callbacks of the fit predict from the fitting thread."""
+    mean). Callbacks of the fit predict from the fitting thread, and from
+    threads that predict while the fitting thread waits in a callback
+    (``permutation_importance`` under joblib's threading backend): no step
+    runs meanwhile."""
     if state is None:
         state = net.__dict__.get("fit_state_")
     thread = getattr(state, "thread", None)
+    if (
+        thread is not None
+        and thread != threading.get_ident()
+        and not getattr(state, "in_callbacks", 0)
+    ):
+        raise RuntimeError(_fitting_elsewhere_message(net, state))
+
+
+def _fitting_elsewhere_message(net, state):
+    message = (
+        f"This {type(net).__name__} is being fitted in another thread: a "
+        "prediction switches its network and loss to evaluation mode, "
+        "which would reach the fit's training steps. Predict with a copy "
+        "made before the fit (copy.deepcopy(estimator)) or after the fit "
+        "returns, or from a callback of the fit."
+    )
+    if getattr(state, "by_hooks", False):
+        message += (
+            " A training sequence driven through skorch's hooks lasts until "
+            "notify('on_train_end'), or the next fit, partial_fit or "
+            "notify('on_train_begin'), also one that stopped on an error."
+        )
+    return message
+
+
+@contextmanager
+def _prediction_batch(net):
+    """One batch of a prediction of ``net``. From a thread other than the
+    fitting one, while the fitting thread waits in a callback, the batch is
+    counted: the fitting thread, leaving the callback, waits for it to end
+    before its next training step. Outside a callback it is refused."""
+    state = net.__dict__.get("fit_state_")
+    thread = getattr(state, "thread", None)
+    if thread is None or thread == threading.get_ident():
+        yield
+        return
+    with _CALLBACK_WAIT:
+        if not getattr(state, "in_callbacks", 0):
+            raise RuntimeError(_fitting_elsewhere_message(net, state))
+        state.foreign_batches = getattr(state, "foreign_batches", 0) + 1
+    try:
+        yield
+    finally:
+        with _CALLBACK_WAIT:
+            state.foreign_batches -= 1
+            _CALLBACK_WAIT.notify_all()
+
+
+def _check_training_thread(net, state):
+    """Refuse a training step from a thread other than the one that began
+    the training (a sequence driven through skorch's hooks continued in a
+    worker): the step's switch to training mode, and its use of the fit's
+    state, would meet the predictions that the fit lets other threads run
+    while it waits in a callback."""
+    thread = getattr(state, "thread", None)
     if thread is not None and thread != threading.get_ident():
         raise RuntimeError(
-            f"This {type(net).__name__} is being fitted in another thread: a "
-            "prediction switches its network and loss to evaluation mode, "
-            "which would reach the fit's training steps. Predict with a copy "
-            "made before the fit (copy.deepcopy(estimator)) or after the fit "
-            "returns."
+            f"A training step of this {type(net).__name__} ran in another "
+            "thread than the one that began its training. Run the whole "
+            "sequence (notify('on_train_begin', X=X, y=y), fit_loop or the "
+            "epochs, notify('on_train_end')) in one thread, or call fit or "
+            "partial_fit there."
         )
 
 
@@ -2891,7 +2954,7 @@ class NetClassifierBase(NeuralNetClassifier):
         """
         if method_name == "on_train_begin":
             for listener in self._listeners(method_name):
-                listener(self, **cb_kwargs)
+                self._call_listener(listener, cb_kwargs)
                 self._after_train_begin_listener()
             return
         if method_name == "on_train_end":
@@ -2904,7 +2967,7 @@ class NetClassifierBase(NeuralNetClassifier):
                 done = state.train_end_done = []
             try:
                 for listener in self._listeners(method_name):
-                    listener(self, **cb_kwargs)
+                    self._call_listener(listener, cb_kwargs)
                     if done is not None:
                         done.append(getattr(listener, "__self__", None))
                 if done is not None:
@@ -2921,7 +2984,34 @@ class NetClassifierBase(NeuralNetClassifier):
                 self._after_train_end()
             return
         for listener in self._listeners(method_name):
-            listener(self, **cb_kwargs)
+            self._call_listener(listener, cb_kwargs)
+
+    def _call_listener(self, listener, cb_kwargs):
+        """Call one listener of ``notify``. While a callback (not the net's
+        own method) runs in the fitting thread, other threads may predict:
+        the fitting thread waits for the callback (joblib's threading
+        backend, a ThreadPoolExecutor's result), and takes no training step
+        until their batches have ended."""
+        state = self.__dict__.get("fit_state_")
+        if (
+            getattr(listener, "__self__", None) is self
+            or getattr(state, "thread", None) != threading.get_ident()
+        ):
+            return listener(self, **cb_kwargs)
+        with _CALLBACK_WAIT:
+            state.in_callbacks = getattr(state, "in_callbacks", 0) + 1
+        try:
+            return listener(self, **cb_kwargs)
+        finally:
+            with _CALLBACK_WAIT:
+                state.in_callbacks -= 1
+                # A prediction the callback left running (a timeout) stops
+                # at its next batch; the one under way ends first.
+                _CALLBACK_WAIT.wait_for(
+                    lambda: (
+                        state.in_callbacks or not getattr(state, "foreign_batches", 0)
+                    )
+                )
 
     def _after_train_begin_listener(self):
         """Called after the net's and each callback's ``on_train_begin``."""
@@ -3200,7 +3290,9 @@ class NetClassifierBase(NeuralNetClassifier):
 
     def evaluation_step(self, batch, training=False):
         Xi, yi, _ = _unpack(batch)
-        return scorable_output(super().evaluation_step((Xi, yi), training=training))
+        with _prediction_batch(self):
+            output = super().evaluation_step((Xi, yi), training=training)
+        return scorable_output(output)
 
 
 # The per-batch methods of skorch's NeuralNet that do nothing (its
@@ -3700,6 +3792,20 @@ def _check_rows_in_order(options, batch_size, dataset=None):
         ):
             # torch's SequentialSampler visits the rows in order.
             continue
+        if option == "sampler" and type(sampler) is SequentialSampler:
+            # In order, but over another number of rows (a validation part
+            # of train_split holds a share of the set it was made for).
+            raise ValueError(
+                f"iterator_valid__sampler=SequentialSampler(...) visits "
+                f"{len(sampler)} rows, but the data set it is to visit holds "
+                f"{len(dataset)} (the validation part of train_split holds a "
+                "share of the rows the sampler was made for): predict_proba "
+                "and predict would return outputs for other rows than the "
+                "data set's, and the validation loss and scores would match "
+                "them with the wrong labels. Remove it: "
+                "set_params(iterator_valid__sampler=None); without it the rows "
+                "are visited in order."
+            )
         raise ValueError(
             f"iterator_valid__{option}={type(sampler).__name__}(...) decides "
             "which rows of a torch Dataset a prediction visits, and in what "

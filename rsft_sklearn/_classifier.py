@@ -24,6 +24,7 @@ from ._base import (
     _ANY_STATE,
     NetClassifierBase,
     _as_skorch_batch,
+    _check_training_thread,
     _is_proba,
     _predefined_valid_ds,
     _unpack,
@@ -475,6 +476,24 @@ def _unchanged(old, new):
         return np.shape(old) == np.shape(new) and bool(np.all(same))
     except Exception:
         return False
+
+
+def _epoch_rows(iterator, dataset):
+    """The rows a training epoch visits, and whether a sampler decides
+    them: the sampler's (``iterator_train__sampler``) where one is given,
+    as the loader batches its rows (``BatchIterator._short_last_batch``
+    counts them so), else the data set's; ``(None, False)`` where unknown
+    (a ``batch_sampler``, or a sampler or data set without a length)."""
+    options = getattr(iterator, "loader_kwargs", None) or {}
+    if options.get("batch_sampler") is not None:
+        return None, False
+    sampler = options.get("sampler")
+    try:
+        if sampler is not None:
+            return len(sampler), True
+        return (None, False) if dataset is None else (len(dataset), False)
+    except TypeError:
+        return None, False
 
 
 class RSFTClassifier(NetClassifierBase):
@@ -2239,28 +2258,38 @@ class RSFTClassifier(NetClassifierBase):
             self.history.record("train_loss_best", False)
             self._check_output_finite(dataset_train, "trained on no row")
             plan = self.fit_state_.plan
-            if (
-                self.fit_state_.two_rows
-                and dataset_train is not None
-                and len(dataset_train) < 2
-            ):
+            iterator = self.fit_state_.train_iterator
+            rows, sampled = _epoch_rows(iterator, dataset_train)
+            if self.fit_state_.two_rows and rows is not None and rows < 2:
                 # (PyTorch refuses only some such batches; the estimator
                 # decides from the kinds of layer, see needs_two_rows.)
                 reason = (
-                    "the data hold one row, and the estimator leaves out a "
-                    "training batch of one row because the network holds a "
-                    "BatchNorm layer"
+                    (
+                        "iterator_train__sampler draws one row"
+                        if sampled
+                        else "the data hold one row"
+                    )
+                    + ", and the estimator leaves out a training batch of one "
+                    "row because the network holds a BatchNorm layer"
                 )
-                advice = "Train on two rows or more (a larger partial_fit chunk)."
+                advice = (
+                    "Give iterator_train__sampler two rows or more."
+                    if sampled
+                    else "Train on two rows or more (a larger partial_fit chunk)."
+                )
             elif (
-                getattr(self.fit_state_.train_iterator, "drop_last", False)
-                and dataset_train is not None
-                and len(dataset_train)
-                < getattr(self.fit_state_.train_iterator, "batch_size", 0)
+                getattr(iterator, "drop_last", False)
+                and rows is not None
+                and rows < getattr(iterator, "batch_size", 0)
             ):
+                held = (
+                    f"iterator_train__sampler draws {rows} rows"
+                    if sampled
+                    else f"the data hold {rows} rows"
+                )
                 reason = (
-                    f"the data hold {len(dataset_train)} rows, fewer than one "
-                    "batch, which iterator_train__drop_last=True leaves out"
+                    f"{held}, fewer than one batch, which "
+                    "iterator_train__drop_last=True leaves out"
                 )
                 advice = "Lower batch_size, or drop drop_last."
             elif plan.budgeted:
@@ -2591,7 +2620,9 @@ class RSFTClassifier(NetClassifierBase):
         # epoch (the trees are collected then), and at every step for a
         # module with a train of its own (a frozen BatchNorm), as skorch does.
         components = self._modules + self._criteria
-        trees = self._epoch_state("train_step_single").mode_trees
+        state = self._epoch_state("train_step_single")
+        _check_training_thread(self, state)
+        trees = state.mode_trees
         if not trees or not all(getattr(self, n + "_").training for n in components):
             self._set_training(True)
         Xi, yi, wi = _unpack(batch)

@@ -152,7 +152,14 @@ class FitState:
     thread : int or None
         ``threading.get_ident()`` of the thread that trains, set when
         training begins: a prediction from another thread is refused while
-        the fit runs.
+        the fit runs, except while a callback of the fit runs.
+    in_callbacks : int
+        Callbacks that the fitting thread is running (set on the first,
+        guarded by ``_base._CALLBACK_WAIT``): other threads may predict
+        meanwhile, as the fitting thread waits for the callback.
+    foreign_batches : int
+        Batches of such predictions under way (set on the first): the
+        fitting thread, leaving a callback, waits until none is.
     losses : EpochLosses
         The training losses of the current epoch's batches, on the device;
         every epoch starts a new one.

@@ -195,6 +195,50 @@ def test_batchnorm_counts_the_rows_of_a_sampler_for_the_one_row_batch(
     assert _training_batch_sizes(clf) == [sizes, sizes]
 
 
+@pytest.mark.parametrize(
+    "module, settings, reason, advice",
+    [
+        (
+            WithBatchNorm,
+            {"iterator_train__sampler": SubsetRandomSampler([0])},
+            "iterator_train__sampler draws one row, and the estimator leaves "
+            "out a training batch of one row because the network holds a "
+            "BatchNorm layer",
+            "Give iterator_train__sampler two rows or more.",
+        ),
+        (
+            MLPModule,
+            {
+                "iterator_train__sampler": SubsetRandomSampler(range(10)),
+                "iterator_train__drop_last": True,
+            },
+            "iterator_train__sampler draws 10 rows, fewer than one batch, "
+            "which iterator_train__drop_last=True leaves out",
+            "Lower batch_size, or drop drop_last.",
+        ),
+    ],
+    ids=["batchnorm-one-row", "drop_last-ten-rows"],
+)
+def test_a_sampler_that_fills_no_batch_is_named_as_the_stepless_cause(
+    module, settings, reason, advice
+):
+    # The warning blamed the rule ("every row rejected ... Lower M"), as the
+    # data set's 200 rows filled batches.
+    dataset, y = _dataset(200)
+    if module is MLPModule:
+        settings = {**settings, "module__n_features": 5, "module__n_classes": 2}
+    clf = RSFTClassifier(
+        module, max_epochs=1, batch_size=32, random_state=0, classes=[0, 1], **settings
+    )
+    with pytest.warns(RSFTWarning, match="An epoch trained on no row") as record:
+        clf.fit(dataset, y)
+    message = next(str(w.message) for w in record if "no row" in str(w.message))
+    assert f"({reason}); its train_loss is NaN. {advice}" in message
+    assert "Lower M" not in message
+    assert clf.history[-1, "train_batch_count"] == 0
+    assert np.isnan(clf.history[-1, "train_loss"])
+
+
 class OneRowBatches:
     """A batch sampler whose last batch holds one row."""
 

@@ -444,6 +444,29 @@ def test_a_sequential_prediction_sampler_is_taken_over_as_many_rows():
         clf.predict_proba(ds)
 
 
+def test_a_sequential_sampler_over_the_whole_set_names_the_validation_part():
+    # Refused for the sampler's order, when its length was the cause: the
+    # validation part of train_split holds a share of the rows it covers.
+    X, y, ds = _ordered_data(60)
+    clf = RSFTClassifier(
+        module__n_features=4,
+        max_epochs=2,
+        random_state=0,
+        classes=[0, 1],
+        train_split=ValidSplit(3),
+        iterator_valid__sampler=SequentialSampler(ds),
+    )
+    with pytest.raises(ValueError) as error:
+        clf.fit(ds, y)
+    message = str(error.value)
+    assert message.startswith(
+        "iterator_valid__sampler=SequentialSampler(...) visits 60 rows, but the "
+        "data set it is to visit holds 20 (the validation part of train_split"
+    )
+    assert "order" not in message.split("Remove it")[0]
+    assert "set_params(iterator_valid__sampler=None)" in message
+
+
 # ----------------------------------------------------------------------------
 # on_grad_computed gets skorch's (X, y)
 # ----------------------------------------------------------------------------

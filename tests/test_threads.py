@@ -7,9 +7,11 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.inspection import permutation_importance
 from skorch.callbacks import Callback
 
 from rsft_sklearn import RSFTClassifier
@@ -125,18 +127,16 @@ def test_threads_predicting_with_one_estimator_get_the_serial_results():
         np.testing.assert_array_equal(got, want)
 
 
-class _MeetAtFirstBatch(Callback):
-    """At the fit's first batch end, lets another thread try ``call`` and
-    waits for it to finish."""
+class _MeetAtFirstStep(RSFTClassifier):
+    """At the fit's first training step (outside any callback), lets
+    another thread try ``_meet["call"]`` and waits for it to finish."""
 
-    def __init__(self, call):
-        self.call = call
-        self.outcome = None
-
-    def on_batch_end(self, net, **kwargs):
-        if self.outcome is None:
-            thread, self.outcome = _run(self.call)
+    def train_step_single(self, batch, **fit_params):
+        meet = self.__dict__.get("_meet")
+        if meet is not None and "outcome" not in meet:
+            thread, meet["outcome"] = _run(meet["call"])
             thread.join(WAIT)
+        return super().train_step_single(batch, **fit_params)
 
 
 _REFUSED = "being fitted in another thread"
@@ -158,7 +158,7 @@ def test_a_prediction_from_another_thread_during_a_fit_is_refused(call):
     # fit's next switch back trained without the rule (3 of 94 steps in one
     # probe, parameters off by 0.0176).
     X, y = _data()
-    first = RSFTClassifier(
+    first = _MeetAtFirstStep(
         max_epochs=1, random_state=0, module__hidden_layer_sizes=(8,)
     )
     first.fit(X, y)
@@ -167,11 +167,11 @@ def test_a_prediction_from_another_thread_during_a_fit_is_refused(call):
     alone.partial_fit(X, y)
 
     shared = pickle.loads(blob)
-    meet = _MeetAtFirstBatch(lambda: call(shared, X, y))
-    shared.set_params(callbacks=[("meet", meet)])
+    meet = shared._meet = {"call": lambda: call(shared, X, y)}
     shared.partial_fit(X, y)
-    assert "value" not in meet.outcome
-    error = meet.outcome["error"]
+    del shared._meet
+    assert "value" not in meet["outcome"]
+    error = meet["outcome"]["error"]
     assert isinstance(error, RuntimeError)
     assert _REFUSED in str(error) and "copy.deepcopy" in str(error)
     want, got = _params(alone), _params(shared)
@@ -285,4 +285,112 @@ def test_a_copy_taken_during_the_fit_predicts_in_another_thread():
     thread, result = _run(lambda: copies[0].predict_proba(X[:5]))
     thread.join(WAIT)
     assert "error" not in result, result.get("error")
+    np.testing.assert_array_equal(result["value"], net.predict_proba(X[:5]))
+
+
+class _PredictThroughThreads(Callback):
+    """Predicts at each epoch's end through another thread, as
+    ``permutation_importance`` under joblib's threading backend does, while
+    the fitting thread waits."""
+
+    def __init__(self, X, y, how):
+        self.X, self.y, self.how = X, y, how
+        self.outputs = []
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.how == "executor":
+            with ThreadPoolExecutor(1) as pool:
+                self.outputs.append(pool.submit(net.predict_proba, self.X).result(WAIT))
+        elif self.how == "permutation_importance":
+            with joblib.parallel_backend("threading", n_jobs=2):
+                found = permutation_importance(
+                    net, self.X, self.y, n_repeats=2, random_state=0
+                )
+            self.outputs.append(found.importances)
+        else:
+            self.outputs.append(net.predict_proba(self.X))
+
+
+@pytest.mark.parametrize("how", ["executor", "permutation_importance"])
+def test_a_callback_predicts_through_another_thread_while_the_fit_waits(how):
+    # Refused with "being fitted in another thread", which aborted the fit.
+    X, y = _data()
+    settings = dict(
+        max_epochs=2, random_state=0, module__hidden_layer_sizes=(8,), batch_size=32
+    )
+    here = _PredictThroughThreads(X[:40], y[:40], "here")
+    in_thread = RSFTClassifier(callbacks=[("spy", here)], **settings).fit(X, y)
+    spy = _PredictThroughThreads(X[:40], y[:40], how)
+    net = RSFTClassifier(callbacks=[("spy", spy)], **settings).fit(X, y)
+    assert len(spy.outputs) == 2
+    np.testing.assert_array_equal(
+        in_thread.predict_proba(X).view(np.uint8), net.predict_proba(X).view(np.uint8)
+    )
+    if how == "executor":
+        for got, want in zip(spy.outputs, here.outputs):
+            np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    else:
+        assert spy.outputs[0].shape == (X.shape[1], 2)
+        # Importances of the first epoch's network, as after a fit of one.
+        one = RSFTClassifier(**{**settings, "max_epochs": 1}).fit(X, y)
+        want = permutation_importance(one, X[:40], y[:40], n_repeats=2, random_state=0)
+        np.testing.assert_array_equal(spy.outputs[0], want.importances)
+
+
+class _LeaveRunning(Callback):
+    """Starts a long prediction in another thread at the first epoch's end
+    and returns without waiting for it."""
+
+    def __init__(self, X):
+        self.X = X
+        self.thread = None
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.thread is None:
+            self.thread, self.result = _run(lambda: net.predict_proba(self.X))
+            assert self.result is not None
+
+
+def test_a_prediction_a_callback_leaves_running_does_not_reach_the_steps():
+    # The fitting thread, leaving the callback, waits for the batch under
+    # way; the next batch is refused: the fit is the fit alone.
+    X, y = _data()
+    settings = dict(
+        max_epochs=3, random_state=0, module__hidden_layer_sizes=(8,), batch_size=16
+    )
+    plain = RSFTClassifier(**settings).fit(X, y)
+    left = _LeaveRunning(np.repeat(X, 20, axis=0))
+    net = RSFTClassifier(callbacks=[("left", left)], **settings).fit(X, y)
+    left.thread.join(WAIT)
+    if "error" in left.result:
+        assert _REFUSED in str(left.result["error"])
+    else:
+        assert left.result["value"].shape == (len(X) * 20, 3)
+    np.testing.assert_array_equal(
+        plain.predict_proba(X).view(np.uint8), net.predict_proba(X).view(np.uint8)
+    )
+
+
+def test_a_training_step_from_another_thread_is_refused_by_its_own_message():
+    # A sequence begun in one thread and continued in a worker was refused
+    # with a message about a prediction.
+    X, y = _data()
+    net = RSFTClassifier(
+        max_epochs=1, random_state=0, module__hidden_layer_sizes=(8,)
+    ).fit(X, y)
+    net.notify("on_train_begin", X=X, y=y)
+    thread, result = _run(lambda: net.fit_loop(X, y, epochs=1))
+    thread.join(WAIT)
+    message = str(result["error"])
+    assert "A training step of this RSFTClassifier ran in another thread" in message
+    assert "prediction" not in message
+    # The sequence left unfinished keeps other threads' predictions refused,
+    # and says how long.
+    thread, result = _run(lambda: net.predict_proba(X[:5]))
+    thread.join(WAIT)
+    assert _REFUSED in str(result["error"])
+    assert "notify('on_train_end')" in str(result["error"])
+    net.notify("on_train_end")
+    thread, result = _run(lambda: net.predict_proba(X[:5]))
+    thread.join(WAIT)
     np.testing.assert_array_equal(result["value"], net.predict_proba(X[:5]))

@@ -163,7 +163,8 @@ def _fitting_elsewhere_message(net, state):
         "prediction switches its network and loss to evaluation mode, "
         "which would reach the fit's training steps. Predict with a copy "
         "made before the fit (copy.deepcopy(estimator)) or after the fit "
-        "returns, or from a callback of the fit."
+        "returns, or from a callback of the fit (in the fitting thread, or "
+        "in others while an epoch-level callback waits for them)."
     )
     if getattr(state, "by_hooks", False):
         message += (
